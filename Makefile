@@ -1,0 +1,41 @@
+# Yilian: `make run` and `make test` do all set-up on a fresh Debian 12 machine (as root).
+JOBS      ?= $(shell nproc)
+BUILD     ?= build
+ASAN      ?= build-asan
+DATA      ?= ./data
+CMAKE_GEN ?=
+
+.PHONY: deps build build-asan run test test-normal test-asan bench format clean
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_GEN)
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON $(CMAKE_GEN)
+	cmake --build $(ASAN) -j $(JOBS)
+
+run: build
+	$(BUILD)/yilian serve --data $(DATA)
+
+test-normal: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test: test-normal test-asan
+
+bench: build
+	YILIAN_BENCH_DEPS=1 scripts/install-deps.sh
+	bench/ingest/run.sh
+
+format:
+	find common storage pacs ecg teleconsult viewer app tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

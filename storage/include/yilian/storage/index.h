@@ -1,0 +1,53 @@
+// The SQLite index: institutions, patients, studies, series, instances.
+// One writer connection (used by the ingest committer) and one reader connection, both
+// in WAL mode, so reads never wait for a group commit.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/records.h"
+
+namespace yilian::storage {
+
+// What one group commit writes: new instances and conflicting copies, in one transaction.
+struct IndexBatch {
+  std::vector<NewInstance> instances;
+  std::vector<ConflictingInstance> conflicts;
+};
+
+class Index {
+ public:
+  // Opens (creating if needed) the index at `path` and migrates it to the latest schema.
+  // ":memory:" gives a private in-memory index (tests).
+  static Result<std::unique_ptr<Index>> open(const std::filesystem::path& path);
+
+  virtual ~Index() = default;
+
+  virtual int schema_version() = 0;
+
+  // Institutions: get-or-create by code.
+  virtual Result<Institution> ensure_institution(std::string_view code, std::string_view name) = 0;
+  virtual Result<std::vector<Institution>> institutions() = 0;
+
+  // Ingest.
+  virtual Result<std::optional<StoredInstance>> find_instance(std::string_view sop_instance_uid) = 0;
+  virtual Status commit(const IndexBatch& batch) = 0;
+
+  // Reads for the API.
+  virtual Result<StudyPage> list_studies(std::int64_t limit, std::int64_t offset) = 0;
+  virtual Result<std::optional<StudyDetail>> get_study(std::string_view study_instance_uid) = 0;
+  virtual Result<std::int64_t> count_instances() = 0;
+
+  // Recovery.
+  virtual Result<std::vector<std::string>> all_blob_keys() = 0;
+  virtual Status remove_blob_references(std::span<const std::string> blob_keys) = 0;
+};
+
+}  // namespace yilian::storage

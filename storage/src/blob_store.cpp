@@ -1,0 +1,213 @@
+#include "yilian/storage/blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace yilian::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+Error errno_error(const std::string& what, int err) {
+  Errc code = (err == ENOENT) ? Errc::not_found : Errc::io;
+  return make_error(code, what + ": " + std::strerror(err));
+}
+
+bool valid_key(std::string_view key) {
+  if (key.size() < 8 || key.size() > 64) return false;
+  for (char c : key) {
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    if (!hex) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status fsync_path(const fs::path& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return errno_error("opening " + path.string() + " to sync", errno);
+  int rc = directory ? ::fsync(fd) : ::fdatasync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_error("syncing " + path.string(), err);
+  return Status::Ok();
+}
+
+BlobStore::BlobStore(fs::path root)
+    : root_(std::move(root)), tmp_dir_(root_ / "tmp"), blobs_dir_(root_ / "blobs") {
+  std::random_device rd;
+  std::seed_seq seq{rd(), rd(), rd(), rd()};
+  rng_.seed(seq);
+}
+
+Status BlobStore::init() {
+  std::error_code ec;
+  for (const fs::path& d : {root_, tmp_dir_, blobs_dir_}) {
+    fs::create_directories(d, ec);
+    if (ec) return make_error(Errc::io, "creating " + d.string() + ": " + ec.message());
+  }
+  if (Status s = fsync_path(root_, true); !s) return s;
+  return Status::Ok();
+}
+
+std::string BlobStore::new_key() {
+  std::uint64_t a, b;
+  {
+    std::lock_guard lock(mu_);
+    a = rng_();
+    b = rng_();
+  }
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+fs::path BlobStore::temp_path(std::string_view key) const {
+  return tmp_dir_ / (std::string(key) + ".part");
+}
+
+fs::path BlobStore::blob_path(std::string_view key) const {
+  std::string k(key);
+  return blobs_dir_ / k.substr(0, 2) / k.substr(2, 2) / k;
+}
+
+Status BlobStore::write_temp(std::string_view key, std::string_view bytes) {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  fs::path p = temp_path(key);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return errno_error("creating " + p.string(), errno);
+  const char* data = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(p.c_str());
+      return errno_error("writing " + p.string(), err);
+    }
+    data += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(p.c_str());
+    return errno_error("syncing " + p.string(), err);
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+Status BlobStore::sync_temp(std::string_view key) {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  return fsync_path(temp_path(key), false);
+}
+
+Status BlobStore::ensure_shard(const fs::path& dir) {
+  {
+    std::lock_guard lock(mu_);
+    if (known_shards_.count(dir)) return Status::Ok();
+  }
+  // Create both levels; each newly created directory entry is made durable in its parent.
+  fs::path outer = dir.parent_path();
+  for (const fs::path& d : {outer, dir}) {
+    if (::mkdir(d.c_str(), 0750) == 0) {
+      if (Status s = fsync_path(d.parent_path(), true); !s) return s;
+    } else if (errno != EEXIST) {
+      return errno_error("creating " + d.string(), errno);
+    }
+  }
+  std::lock_guard lock(mu_);
+  known_shards_.insert(dir);
+  return Status::Ok();
+}
+
+Status BlobStore::publish(std::string_view key, std::set<fs::path>& dirty_dirs) {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  fs::path to = blob_path(key);
+  if (Status s = ensure_shard(to.parent_path()); !s) return s;
+  fs::path from = temp_path(key);
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return errno_error("publishing " + to.string(), errno);
+  }
+  dirty_dirs.insert(to.parent_path());
+  dirty_dirs.insert(tmp_dir_);
+  return Status::Ok();
+}
+
+Status BlobStore::sync_directories(const std::set<fs::path>& dirs) {
+  for (const fs::path& d : dirs) {
+    if (Status s = fsync_path(d, true); !s) return s;
+  }
+  return Status::Ok();
+}
+
+Status BlobStore::remove_temp(std::string_view key) {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  fs::path p = temp_path(key);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p.string(), errno);
+  return Status::Ok();
+}
+
+Status BlobStore::remove_blob(std::string_view key) {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  fs::path p = blob_path(key);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p.string(), errno);
+  return fsync_path(p.parent_path(), true);
+}
+
+Result<std::string> BlobStore::read(std::string_view key) const {
+  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
+  fs::path p = blob_path(key);
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error(Errc::not_found, "blob " + std::string(key) + " not found");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return make_error(Errc::io, "reading " + p.string());
+  return ss.str();
+}
+
+bool BlobStore::exists(std::string_view key) const {
+  if (!valid_key(key)) return false;
+  std::error_code ec;
+  return fs::is_regular_file(blob_path(key), ec);
+}
+
+Result<std::size_t> BlobStore::remove_temp_files() {
+  std::error_code ec;
+  std::size_t removed = 0;
+  for (fs::directory_iterator it(tmp_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (::unlink(it->path().c_str()) == 0) ++removed;
+  }
+  if (ec) return make_error(Errc::io, "listing " + tmp_dir_.string() + ": " + ec.message());
+  if (removed > 0) {
+    if (Status s = fsync_path(tmp_dir_, true); !s) return s.error();
+  }
+  return removed;
+}
+
+Result<std::vector<std::string>> BlobStore::list_keys() const {
+  std::vector<std::string> keys;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(blobs_dir_, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) {
+      std::string name = it->path().filename().string();
+      if (valid_key(name)) keys.push_back(std::move(name));
+    }
+  }
+  if (ec) return make_error(Errc::io, "listing " + blobs_dir_.string() + ": " + ec.message());
+  return keys;
+}
+
+}  // namespace yilian::storage

@@ -1,0 +1,435 @@
+#include "yilian/storage/index.h"
+
+#include <cstdint>
+#include <mutex>
+#include <set>
+
+#include "migrations.h"
+#include "sqlite_util.h"
+
+namespace yilian::storage {
+namespace {
+
+constexpr const char* kUpsertPatient = R"sql(
+INSERT INTO patients(institution_id, patient_id, issuer, name, birth_date, sex)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT(institution_id, patient_id, issuer) DO UPDATE SET
+  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE name END,
+  birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date ELSE birth_date END,
+  sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE sex END
+RETURNING id)sql";
+
+constexpr const char* kUpsertStudy = R"sql(
+INSERT INTO studies(study_uid, patient_pk, institution_id, study_date, study_time,
+  accession_number, study_id, description, referring_physician, institution_name,
+  first_received_at, last_received_at)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at
+RETURNING id)sql";
+
+constexpr const char* kUpsertSeries = R"sql(
+INSERT INTO series(series_uid, study_pk, modality, series_number, description, body_part,
+  first_received_at, last_received_at)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+ON CONFLICT(series_uid) DO UPDATE SET last_received_at = excluded.last_received_at
+RETURNING id)sql";
+
+constexpr const char* kInsertInstance = R"sql(
+INSERT INTO instances(sop_uid, series_pk, sop_class_uid, instance_number, number_of_frames,
+  transfer_syntax, blob_key, size_bytes, dataset_offset, calling_ae, received_at)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))sql";
+
+constexpr const char* kBumpSeries = R"sql(
+UPDATE series SET num_instances = num_instances + 1, size_bytes = size_bytes + ?2
+WHERE id = ?1)sql";
+
+constexpr const char* kBumpStudy = R"sql(
+UPDATE studies SET num_instances = num_instances + 1, size_bytes = size_bytes + ?2,
+  num_series = (SELECT count(*) FROM series WHERE study_pk = ?1),
+  modalities = coalesce((SELECT group_concat(m, '\') FROM
+      (SELECT DISTINCT modality AS m FROM series WHERE study_pk = ?1 AND modality <> ''
+       ORDER BY m)), '')
+WHERE id = ?1)sql";
+
+constexpr const char* kInsertConflict = R"sql(
+INSERT INTO instance_conflicts(sop_uid, existing_instance_pk, blob_key, size_bytes,
+  calling_ae, institution_id, received_at)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7))sql";
+
+constexpr const char* kFindInstance = R"sql(
+SELECT id, sop_uid, blob_key, size_bytes, dataset_offset FROM instances WHERE sop_uid = ?1)sql";
+
+constexpr const char* kStudyColumns = R"sql(
+  s.study_uid, p.patient_id, p.issuer, p.name, p.birth_date, p.sex, s.study_date,
+  s.study_time, s.accession_number, s.description, s.referring_physician,
+  s.institution_name, s.modalities, i.code, s.num_series, s.num_instances, s.size_bytes,
+  s.first_received_at, s.last_received_at
+FROM studies s JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON i.id = s.institution_id
+)sql";
+
+StudySummary read_study(const sql::Stmt& st) {
+  StudySummary s;
+  s.study_instance_uid = st.text(0);
+  s.patient_id = st.text(1);
+  s.issuer_of_patient_id = st.text(2);
+  s.patient_name = st.text(3);
+  s.patient_birth_date = st.text(4);
+  s.patient_sex = st.text(5);
+  s.study_date = st.text(6);
+  s.study_time = st.text(7);
+  s.accession_number = st.text(8);
+  s.study_description = st.text(9);
+  s.referring_physician = st.text(10);
+  s.institution_name = st.text(11);
+  s.modalities = st.text(12);
+  s.institution_code = st.text(13);
+  s.num_series = st.int64(14);
+  s.num_instances = st.int64(15);
+  s.size_bytes = st.int64(16);
+  s.first_received_at = st.text(17);
+  s.last_received_at = st.text(18);
+  return s;
+}
+
+// Runs `st` (already bound) and returns the single integer it RETURNs.
+Result<std::int64_t> returning_id(sql::Stmt& st) {
+  auto row = st.step();
+  if (!row.ok()) return row.error();
+  if (!*row) return make_error(Errc::internal, "upsert returned no row");
+  std::int64_t id = st.int64(0);
+  st.reset();
+  return id;
+}
+
+class SqliteIndex final : public Index {
+ public:
+  Status open(const std::filesystem::path& path) {
+    std::string p = path.string();
+    bool memory = p == ":memory:";
+    if (memory) {
+      // Both connections must see the same in-memory database.
+      p = "file:yilian-mem-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)) +
+          "?mode=memory&cache=shared";
+    }
+    if (Status s = w_.open(p, false); !s) return s;
+    if (!memory) {
+      if (Status s = w_.exec("PRAGMA journal_mode=WAL"); !s) return s;
+    }
+    if (Status s = w_.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !s) return s;
+    auto v = migrate(w_);
+    if (!v.ok()) return v.error();
+    version_ = *v;
+    if (Status s = r_.open(p, false); !s) return s;
+    if (Status s = r_.exec("PRAGMA query_only=ON"); !s) return s;
+    return prepare();
+  }
+
+  int schema_version() override { return version_; }
+
+  Result<Institution> ensure_institution(std::string_view code, std::string_view name) override {
+    std::lock_guard lock(wmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(w_.get(),
+                              "INSERT INTO institutions(code, name) VALUES(?1, ?2) "
+                              "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' "
+                              "THEN excluded.name ELSE name END RETURNING id, code, name");
+        !s)
+      return s.error();
+    st.bind(1, code);
+    st.bind(2, name);
+    auto row = st.step();
+    if (!row.ok()) return row.error();
+    Institution inst{st.int64(0), st.text(1), st.text(2)};
+    st.reset();
+    return inst;
+  }
+
+  Result<std::vector<Institution>> institutions() override {
+    std::lock_guard lock(rmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(), "SELECT id, code, name FROM institutions ORDER BY id"); !s)
+      return s.error();
+    std::vector<Institution> out;
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      out.push_back({st.int64(0), st.text(1), st.text(2)});
+    }
+    return out;
+  }
+
+  Result<std::optional<StoredInstance>> find_instance(std::string_view sop_uid) override {
+    std::lock_guard lock(wmu_);
+    find_instance_.bind(1, sop_uid);
+    auto row = find_instance_.step();
+    if (!row.ok()) return row.error();
+    std::optional<StoredInstance> out;
+    if (*row) {
+      out = StoredInstance{find_instance_.int64(0), find_instance_.text(1),
+                           find_instance_.text(2), find_instance_.int64(3),
+                           find_instance_.int64(4)};
+    }
+    find_instance_.reset();
+    return out;
+  }
+
+  Status commit(const IndexBatch& batch) override {
+    std::lock_guard lock(wmu_);
+    sql::Tx tx(w_);
+    if (Status s = tx.begin(); !s) return s;
+    for (const NewInstance& in : batch.instances) {
+      if (Status s = insert_instance(in); !s) return s;
+    }
+    for (const ConflictingInstance& c : batch.conflicts) {
+      insert_conflict_.bind(1, c.sop_instance_uid);
+      insert_conflict_.bind(2, c.existing_instance_pk);
+      insert_conflict_.bind(3, c.blob_key);
+      insert_conflict_.bind(4, c.size_bytes);
+      insert_conflict_.bind(5, c.calling_ae);
+      insert_conflict_.bind(6, c.institution_id);
+      insert_conflict_.bind(7, c.received_at);
+      if (Status s = insert_conflict_.run(); !s) return s;
+    }
+    return tx.commit();
+  }
+
+  Result<StudyPage> list_studies(std::int64_t limit, std::int64_t offset) override {
+    std::lock_guard lock(rmu_);
+    StudyPage page;
+    {
+      sql::Stmt st;
+      if (Status s = st.prepare(r_.get(), "SELECT count(*) FROM studies"); !s) return s.error();
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      page.total = st.int64(0);
+    }
+    std::string q = std::string("SELECT ") + kStudyColumns +
+                    " ORDER BY s.last_received_at DESC, s.id DESC LIMIT ?1 OFFSET ?2";
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
+    st.bind(1, limit);
+    st.bind(2, offset);
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      page.studies.push_back(read_study(st));
+    }
+    return page;
+  }
+
+  Result<std::optional<StudyDetail>> get_study(std::string_view study_uid) override {
+    std::lock_guard lock(rmu_);
+    std::string q = std::string("SELECT ") + kStudyColumns + " WHERE s.study_uid = ?1";
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
+    st.bind(1, study_uid);
+    auto row = st.step();
+    if (!row.ok()) return row.error();
+    if (!*row) return std::optional<StudyDetail>{};
+    StudyDetail d;
+    d.study = read_study(st);
+    sql::Stmt ss;
+    if (Status s = ss.prepare(r_.get(),
+                              "SELECT se.series_uid, se.modality, se.series_number, se.description, "
+                              "se.body_part, se.num_instances, se.size_bytes, se.last_received_at "
+                              "FROM series se JOIN studies s ON s.id = se.study_pk "
+                              "WHERE s.study_uid = ?1 ORDER BY se.series_number, se.id");
+        !s)
+      return s.error();
+    ss.bind(1, study_uid);
+    while (true) {
+      auto r = ss.step();
+      if (!r.ok()) return r.error();
+      if (!*r) break;
+      SeriesSummary se;
+      se.series_instance_uid = ss.text(0);
+      se.modality = ss.text(1);
+      se.series_number = ss.opt_int64(2);
+      se.series_description = ss.text(3);
+      se.body_part = ss.text(4);
+      se.num_instances = ss.int64(5);
+      se.size_bytes = ss.int64(6);
+      se.last_received_at = ss.text(7);
+      d.series.push_back(std::move(se));
+    }
+    return std::optional<StudyDetail>(std::move(d));
+  }
+
+  Result<std::int64_t> count_instances() override {
+    std::lock_guard lock(rmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(), "SELECT count(*) FROM instances"); !s) return s.error();
+    auto row = st.step();
+    if (!row.ok()) return row.error();
+    return st.int64(0);
+  }
+
+  Result<std::vector<std::string>> all_blob_keys() override {
+    std::lock_guard lock(wmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(w_.get(),
+                              "SELECT blob_key FROM instances UNION ALL "
+                              "SELECT blob_key FROM instance_conflicts");
+        !s)
+      return s.error();
+    std::vector<std::string> keys;
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      keys.push_back(st.text(0));
+    }
+    return keys;
+  }
+
+  Status remove_blob_references(std::span<const std::string> keys) override {
+    if (keys.empty()) return Status::Ok();
+    std::lock_guard lock(wmu_);
+    sql::Tx tx(w_);
+    if (Status s = tx.begin(); !s) return s;
+    sql::Stmt del_conflict, del_instance;
+    if (Status s = del_conflict.prepare(w_.get(),
+                                        "DELETE FROM instance_conflicts WHERE blob_key = ?1");
+        !s)
+      return s;
+    if (Status s = del_instance.prepare(
+            w_.get(), "DELETE FROM instances WHERE blob_key = ?1 RETURNING series_pk");
+        !s)
+      return s;
+    std::set<std::int64_t> series;
+    for (const std::string& k : keys) {
+      del_conflict.bind(1, k);
+      if (Status s = del_conflict.run(); !s) return s;
+      // A conflict copy refers to the instance: drop those first.
+      sql::Stmt del_dep;
+      if (Status s = del_dep.prepare(w_.get(),
+                                     "DELETE FROM instance_conflicts WHERE existing_instance_pk IN "
+                                     "(SELECT id FROM instances WHERE blob_key = ?1)");
+          !s)
+        return s;
+      del_dep.bind(1, k);
+      if (Status s = del_dep.run(); !s) return s;
+      del_instance.bind(1, k);
+      auto row = del_instance.step();
+      if (!row.ok()) return row.error();
+      if (*row) series.insert(del_instance.int64(0));
+      del_instance.reset();
+    }
+    // Recompute the counters of what lost instances; drop series and studies left empty.
+    constexpr const char* kRecount = R"sql(
+UPDATE series SET num_instances = (SELECT count(*) FROM instances WHERE series_pk = series.id),
+  size_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM instances WHERE series_pk = series.id)
+WHERE id = ?1;
+)sql";
+    sql::Stmt recount;
+    if (Status s = recount.prepare(w_.get(), kRecount); !s) return s;
+    for (std::int64_t pk : series) {
+      recount.bind(1, pk);
+      if (Status s = recount.run(); !s) return s;
+    }
+    if (Status s = w_.exec(R"sql(
+DELETE FROM series WHERE num_instances = 0;
+UPDATE studies SET
+  num_series = (SELECT count(*) FROM series WHERE study_pk = studies.id),
+  num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series WHERE study_pk = studies.id),
+  size_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM series WHERE study_pk = studies.id),
+  modalities = coalesce((SELECT group_concat(m, '\') FROM
+      (SELECT DISTINCT modality AS m FROM series WHERE study_pk = studies.id AND modality <> ''
+       ORDER BY m)), '');
+DELETE FROM studies WHERE num_instances = 0;
+)sql");
+        !s)
+      return s;
+    return tx.commit();
+  }
+
+ private:
+  Status prepare() {
+    struct P {
+      sql::Stmt* st;
+      const char* sql;
+    };
+    for (const P& p : {P{&upsert_patient_, kUpsertPatient}, P{&upsert_study_, kUpsertStudy},
+                       P{&upsert_series_, kUpsertSeries}, P{&insert_instance_, kInsertInstance},
+                       P{&bump_series_, kBumpSeries}, P{&bump_study_, kBumpStudy},
+                       P{&insert_conflict_, kInsertConflict}, P{&find_instance_, kFindInstance}}) {
+      if (Status s = p.st->prepare(w_.get(), p.sql); !s) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status insert_instance(const NewInstance& in) {
+    upsert_patient_.bind(1, in.institution_id);
+    upsert_patient_.bind(2, in.patient_id);
+    upsert_patient_.bind(3, in.issuer_of_patient_id);
+    upsert_patient_.bind(4, in.patient_name);
+    upsert_patient_.bind(5, in.patient_birth_date);
+    upsert_patient_.bind(6, in.patient_sex);
+    auto patient = returning_id(upsert_patient_);
+    if (!patient.ok()) return patient.error();
+
+    upsert_study_.bind(1, in.study_instance_uid);
+    upsert_study_.bind(2, *patient);
+    upsert_study_.bind(3, in.institution_id);
+    upsert_study_.bind(4, in.study_date);
+    upsert_study_.bind(5, in.study_time);
+    upsert_study_.bind(6, in.accession_number);
+    upsert_study_.bind(7, in.study_id);
+    upsert_study_.bind(8, in.study_description);
+    upsert_study_.bind(9, in.referring_physician);
+    upsert_study_.bind(10, in.institution_name);
+    upsert_study_.bind(11, in.received_at);
+    auto study = returning_id(upsert_study_);
+    if (!study.ok()) return study.error();
+
+    upsert_series_.bind(1, in.series_instance_uid);
+    upsert_series_.bind(2, *study);
+    upsert_series_.bind(3, in.modality);
+    upsert_series_.bind(4, in.series_number);
+    upsert_series_.bind(5, in.series_description);
+    upsert_series_.bind(6, in.body_part);
+    upsert_series_.bind(7, in.received_at);
+    auto series = returning_id(upsert_series_);
+    if (!series.ok()) return series.error();
+
+    insert_instance_.bind(1, in.sop_instance_uid);
+    insert_instance_.bind(2, *series);
+    insert_instance_.bind(3, in.sop_class_uid);
+    insert_instance_.bind(4, in.instance_number);
+    insert_instance_.bind(5, in.number_of_frames);
+    insert_instance_.bind(6, in.transfer_syntax_uid);
+    insert_instance_.bind(7, in.blob_key);
+    insert_instance_.bind(8, in.size_bytes);
+    insert_instance_.bind(9, in.dataset_offset);
+    insert_instance_.bind(10, in.calling_ae);
+    insert_instance_.bind(11, in.received_at);
+    if (Status s = insert_instance_.run(); !s) return s;
+
+    bump_series_.bind(1, *series);
+    bump_series_.bind(2, in.size_bytes);
+    if (Status s = bump_series_.run(); !s) return s;
+    bump_study_.bind(1, *study);
+    bump_study_.bind(2, in.size_bytes);
+    return bump_study_.run();
+  }
+
+  int version_ = 0;
+  std::mutex wmu_;  // guards w_ and the prepared statements
+  sql::Db w_;
+  std::mutex rmu_;  // guards r_
+  sql::Db r_;
+  sql::Stmt upsert_patient_, upsert_study_, upsert_series_, insert_instance_, bump_series_,
+      bump_study_, insert_conflict_, find_instance_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& path) {
+  auto idx = std::make_unique<SqliteIndex>();
+  if (Status s = idx->open(path); !s) return s.error();
+  return std::unique_ptr<Index>(std::move(idx));
+}
+
+}  // namespace yilian::storage

@@ -1,0 +1,78 @@
+// Thin RAII wrappers over the SQLite C API. SQLite result codes become yilian::Error here
+// and nowhere else.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "yilian/common/result.h"
+
+namespace yilian::storage::sql {
+
+Error sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+class Db {
+ public:
+  Db() = default;
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  Status open(const std::string& path, bool read_only);
+  Status exec(const char* sql);
+  sqlite3* get() const { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class Stmt {
+ public:
+  Stmt() = default;
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt& operator=(Stmt&& o) noexcept;
+
+  Status prepare(sqlite3* db, const char* sql);
+
+  // Binding, 1-based. Empty optional or empty text binds NULL only where noted.
+  void bind(int i, std::string_view text);
+  void bind(int i, std::int64_t v);
+  void bind(int i, const std::optional<std::int64_t>& v);
+  void bind_null(int i);
+
+  // Returns true when a row is available, false when done.
+  Result<bool> step();
+  // Steps a statement expected to produce no row.
+  Status run();
+  void reset();
+
+  std::string text(int col) const;
+  std::int64_t int64(int col) const;
+  std::optional<std::int64_t> opt_int64(int col) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// RAII transaction: BEGIN IMMEDIATE on construction, ROLLBACK unless committed.
+class Tx {
+ public:
+  explicit Tx(Db& db) : db_(db) {}
+  ~Tx();
+  Status begin();
+  Status commit();
+
+ private:
+  Db& db_;
+  bool open_ = false;
+};
+
+}  // namespace yilian::storage::sql
