@@ -1,0 +1,138 @@
+#include "config.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+namespace yilian::app {
+namespace {
+
+Error bad(std::string msg) { return make_error(Errc::invalid_argument, "config: " + std::move(msg)); }
+
+Status check_keys(const toml::table& t, const std::string& where, std::set<std::string> allowed) {
+  for (const auto& [k, v] : t) {
+    (void)v;
+    if (!allowed.count(std::string(k.str()))) {
+      return bad("unknown key '" + std::string(k.str()) + "' in " + where);
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status read_int(const toml::table& t, const char* key, T& out, std::int64_t lo, std::int64_t hi,
+                const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<std::int64_t>();
+  if (!v || *v < lo || *v > hi) {
+    return bad(where + "." + key + " must be an integer from " + std::to_string(lo) + " to " +
+               std::to_string(hi));
+  }
+  out = static_cast<T>(*v);
+  return Status::Ok();
+}
+
+Status read_string(const toml::table& t, const char* key, std::string& out, const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<std::string>();
+  if (!v) return bad(where + "." + key + " must be a string");
+  out = *v;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return bad(std::string(e.description()) + " at line " +
+               std::to_string(e.source().begin.line));
+  }
+  Config c;
+  if (Status s = check_keys(root, "the top level", {"dicom", "http", "institutions"}); !s)
+    return s.error();
+
+  if (const toml::table* d = root["dicom"].as_table()) {
+    if (Status s = check_keys(*d, "[dicom]",
+                              {"port", "aet", "max_associations", "reject_unknown_ae",
+                               "dimse_timeout_seconds"});
+        !s)
+      return s.error();
+    if (Status s = read_int(*d, "port", c.dicom_port, 1, 65535, "dicom"); !s) return s.error();
+    if (Status s = read_string(*d, "aet", c.ae_title, "dicom"); !s) return s.error();
+    if (Status s = read_int(*d, "max_associations", c.max_associations, 1, 1024, "dicom"); !s)
+      return s.error();
+    if (Status s = read_int(*d, "dimse_timeout_seconds", c.dimse_timeout_s, 1, 3600, "dicom"); !s)
+      return s.error();
+    if (const toml::node* n = d->get("reject_unknown_ae")) {
+      auto v = n->value<bool>();
+      if (!v) return bad("dicom.reject_unknown_ae must be true or false");
+      c.reject_unknown_ae = *v;
+    }
+  } else if (root.contains("dicom")) {
+    return bad("[dicom] must be a table");
+  }
+
+  if (const toml::table* h = root["http"].as_table()) {
+    if (Status s = check_keys(*h, "[http]", {"port", "bind"}); !s) return s.error();
+    if (Status s = read_int(*h, "port", c.http_port, 1, 65535, "http"); !s) return s.error();
+    if (Status s = read_string(*h, "bind", c.http_bind, "http"); !s) return s.error();
+  } else if (root.contains("http")) {
+    return bad("[http] must be a table");
+  }
+
+  if (const toml::node* n = root.get("institutions")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return bad("institutions must be an array of tables ([[institutions]])");
+    std::set<std::string> codes, aes;
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return bad("each [[institutions]] entry must be a table");
+      if (Status s = check_keys(*t, "[[institutions]]", {"code", "name", "ae_titles"}); !s)
+        return s.error();
+      InstitutionConfig inst;
+      if (Status s = read_string(*t, "code", inst.code, "institutions"); !s) return s.error();
+      if (Status s = read_string(*t, "name", inst.name, "institutions"); !s) return s.error();
+      if (inst.code.empty()) return bad("every institution needs a code");
+      if (inst.code == "unknown") return bad("institution code 'unknown' is reserved");
+      if (!codes.insert(inst.code).second) return bad("duplicate institution code " + inst.code);
+      if (const toml::node* a = t->get("ae_titles")) {
+        const toml::array* list = a->as_array();
+        if (!list) return bad("institutions.ae_titles must be an array of strings");
+        for (const toml::node& ae : *list) {
+          auto v = ae.value<std::string>();
+          if (!v || v->empty() || v->size() > 16) {
+            return bad("AE titles must be strings of 1 to 16 characters (institution " +
+                       inst.code + ")");
+          }
+          if (!aes.insert(*v).second) return bad("AE title " + *v + " is mapped twice");
+          inst.ae_titles.push_back(*v);
+        }
+      }
+      c.institutions.push_back(std::move(inst));
+    }
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    return make_error(Errc::not_found, "config file " + file.string() + " not found");
+  }
+  std::string text;
+  {
+    FILE* f = std::fopen(file.c_str(), "rb");
+    if (!f) return make_error(Errc::io, "cannot read " + file.string());
+    char buf[8192];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+  }
+  return parse_config(text);
+}
+
+}  // namespace yilian::app

@@ -1,0 +1,29 @@
+// The --data directory: index, blob store, and an exclusive lock so that two processes
+// (a running hub and an import, say) never recover or write the same store at once.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/index.h"
+
+namespace yilian::app {
+
+class DataDir {
+ public:
+  static Result<std::unique_ptr<DataDir>> open(const std::filesystem::path& root);
+  ~DataDir();
+
+  storage::Index& index() { return *index_; }
+  storage::BlobStore& blobs() { return *blobs_; }
+
+ private:
+  DataDir() = default;
+  int lock_fd_ = -1;
+  std::unique_ptr<storage::Index> index_;
+  std::unique_ptr<storage::BlobStore> blobs_;
+};
+
+}  // namespace yilian::app

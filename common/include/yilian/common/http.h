@@ -1,0 +1,61 @@
+// HTTP vocabulary shared by the modules that expose REST endpoints, free of any socket
+// code: requests, responses, JSON errors, and a router whose routes are data.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/result.h"
+
+namespace yilian::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded path, no query
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> params;  // filled by the router from {name} segments
+  std::string body;
+  std::string peer;  // remote address
+
+  std::optional<std::string> query_value(const std::string& name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+
+  static Response json(int status, std::string body);
+  // {"error": {"code": "...", "message": "..."}}
+  static Response error(int status, std::string_view code, std::string_view message);
+  static Response from_error(const Error& e);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+class Router {
+ public:
+  // `pattern` is a path whose segments are literal or "{name}", e.g. "/api/studies/{uid}".
+  void add(std::string method, std::string pattern, Handler handler);
+  // 404 for an unknown path, 405 when the path exists for other methods.
+  Response dispatch(Request& request) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Splits "a=1&b=x%20y" into decoded pairs.
+std::map<std::string, std::string> parse_query(std::string_view query);
+std::string url_decode(std::string_view s);
+int status_for(Errc code);
+
+}  // namespace yilian::http

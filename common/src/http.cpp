@@ -1,0 +1,129 @@
+#include "yilian/common/http.h"
+
+#include <nlohmann/json.hpp>
+
+namespace yilian::http {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> Request::query_value(const std::string& name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+Response Response::json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  return json(status, j.dump());
+}
+
+int status_for(Errc code) {
+  switch (code) {
+    case Errc::invalid_argument: return 400;
+    case Errc::permission_denied: return 403;
+    case Errc::not_found: return 404;
+    case Errc::conflict: return 409;
+    case Errc::unavailable: return 503;
+    case Errc::io:
+    case Errc::corrupt:
+    case Errc::internal: return 500;
+  }
+  return 500;
+}
+
+Response Response::from_error(const Error& e) {
+  return error(status_for(e.code), errc_name(e.code), e.message);
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i <= query.size()) {
+    std::size_t amp = query.find('&', i);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(i, amp - i);
+    if (!pair.empty()) {
+      std::size_t eq = pair.find('=');
+      std::string key = url_decode(pair.substr(0, eq));
+      std::string value = eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
+      out.emplace(std::move(key), std::move(value));
+    }
+    i = amp + 1;
+  }
+  return out;
+}
+
+void Router::add(std::string method, std::string pattern, Handler handler) {
+  routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler)});
+}
+
+Response Router::dispatch(Request& request) const {
+  std::vector<std::string> segs = split_path(request.path);
+  bool path_matched = false;
+  for (const Route& r : routes_) {
+    if (r.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> params;
+    bool ok = true;
+    for (std::size_t i = 0; i < segs.size() && ok; ++i) {
+      const std::string& p = r.segments[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        params[p.substr(1, p.size() - 2)] = segs[i];
+      } else {
+        ok = p == segs[i];
+      }
+    }
+    if (!ok) continue;
+    path_matched = true;
+    if (r.method != request.method) continue;
+    request.params = std::move(params);
+    return r.handler(request);
+  }
+  if (path_matched) return Response::error(405, "method_not_allowed", "method not allowed here");
+  return Response::error(404, "not_found", "no such endpoint");
+}
+
+}  // namespace yilian::http

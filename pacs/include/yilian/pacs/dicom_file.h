@@ -1,0 +1,27 @@
+// Reading what the index needs out of a stored DICOM Part 10 file, and validating it.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/records.h"
+
+namespace yilian::pacs {
+
+// Parses and validates a Part 10 file (preamble, DICM, file meta information, data set).
+// Large values (pixel data) are not loaded. Fails with Errc::invalid_argument and a message
+// fit for a DICOM error comment when the file is unparseable or truncated, or lacks a valid
+// SOP Class, SOP Instance, Study Instance or Series Instance UID. Fills the identity, patient,
+// study, series, instance, transfer syntax, size and dataset offset fields; text is UTF-8.
+Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file);
+
+// True for a syntactically valid DICOM UID (digits and dots, no empty or 0-led components
+// except "0", at most 64 characters).
+bool is_valid_uid(std::string_view uid);
+
+// Source AE title written in the file meta information, if any.
+std::string source_ae_title(const std::filesystem::path& file);
+
+}  // namespace yilian::pacs

@@ -1,0 +1,79 @@
+// DICOM upper-layer service: C-ECHO and C-STORE SCP for every storage SOP class.
+//
+// One accept thread hands associations to a fixed pool of worker threads; each worker runs
+// one association at a time and feeds received objects to the Ingestor. Associations
+// beyond the pool wait in a short queue; past that they are rejected (local limit exceeded).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/pacs/ingest.h"
+
+namespace yilian::pacs {
+
+// Calling AE title -> member institution. Decides who may connect.
+class AeDirectory {
+ public:
+  AeDirectory(std::int64_t unknown_institution, bool reject_unknown)
+      : unknown_(unknown_institution), reject_unknown_(reject_unknown) {}
+
+  void add(const std::string& ae_title, std::int64_t institution_id);
+  // The institution for `ae_title`; the unknown institution, or nullopt when unknown AEs
+  // are refused.
+  std::optional<std::int64_t> resolve(const std::string& ae_title) const;
+  std::int64_t unknown_institution() const { return unknown_; }
+
+ private:
+  std::vector<std::pair<std::string, std::int64_t>> entries_;
+  std::int64_t unknown_;
+  bool reject_unknown_;
+};
+
+// AE titles compare without their space padding and case-sensitively, as DICOM says.
+std::string normalize_ae_title(const std::string& ae);
+
+struct DicomServerOptions {
+  std::uint16_t port = 11112;
+  std::string ae_title = "YILIAN";
+  unsigned max_associations = 16;   // worker threads
+  unsigned max_waiting = 32;        // associations queued when every worker is busy
+  std::uint32_t max_pdu = 131072;   // DCMTK's upper bound (ASC_MAXIMUMPDUSIZE)
+  std::uint32_t acse_timeout_s = 30;
+  std::uint32_t dimse_timeout_s = 60;
+};
+
+struct DicomServerCounters {
+  std::uint64_t associations = 0, refused = 0;
+};
+
+class DicomServer {
+ public:
+  DicomServer(DicomServerOptions options, Ingestor& ingestor, const AeDirectory& aes);
+  ~DicomServer();
+  DicomServer(const DicomServer&) = delete;
+  DicomServer& operator=(const DicomServer&) = delete;
+
+  // Opens the port and starts the threads. Fails if the port cannot be bound.
+  Status start();
+  // Stops accepting; in-flight associations finish (bounded by the DIMSE timeout).
+  void stop();
+
+  DicomServerCounters counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yilian::pacs

@@ -1,0 +1,119 @@
+// The ingest path: receive -> validate -> store durably -> index.
+//
+// Callers (DICOM associations, import, later STOW-RS) put the received bytes into a temp
+// blob and call ingest(). Validation and the file fsync run on the caller's thread, so
+// associations work in parallel; one committer thread then publishes the files of every
+// waiting instance, fsyncs their directories once, and writes all their index rows in one
+// SQLite transaction (group commit). ingest() returns only when the instance is durable.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/index.h"
+
+namespace yilian::pacs {
+
+enum class IngestStatus {
+  stored,     // new instance, durable and indexed
+  duplicate,  // an identical instance was already stored; nothing new written
+  conflict,   // a different object with a stored SOP Instance UID: kept aside, reported
+  rejected,   // invalid input; nothing kept
+  failed,     // storage failure; nothing kept
+};
+
+const char* ingest_status_name(IngestStatus s);
+
+struct IngestOutcome {
+  IngestStatus status = IngestStatus::failed;
+  std::string message;  // why, for rejected/failed/conflict
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string study_instance_uid;
+};
+
+// Who sent an instance.
+struct Sender {
+  std::string calling_ae;
+  std::int64_t institution_id = 0;
+};
+
+// What the transport announced (C-STORE request); empty fields are not checked.
+struct Announced {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+};
+
+struct IngestCounters {
+  std::uint64_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0, failed = 0;
+  std::uint64_t batches = 0;
+};
+
+struct RecoveryReport {
+  std::size_t temp_files_removed = 0;
+  std::size_t orphan_files_indexed = 0;
+  std::size_t orphan_files_removed = 0;  // duplicates of indexed instances, or invalid
+  std::size_t missing_files = 0;         // index rows whose file was gone (rows removed)
+};
+
+class Ingestor {
+ public:
+  struct Options {
+    std::size_t max_batch = 256;
+  };
+  // Maps the Source AE Title of an orphan file found at recovery to an institution.
+  using InstitutionForAe = std::function<std::int64_t(const std::string& ae)>;
+
+  Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options);
+  ~Ingestor();
+  Ingestor(const Ingestor&) = delete;
+  Ingestor& operator=(const Ingestor&) = delete;
+
+  // The temp file of `key` holds a received Part 10 file. Thread-safe; blocks until the
+  // instance is durable, or until it was rejected/failed (then the temp file is gone).
+  IngestOutcome ingest(const std::string& key, const Sender& sender, const Announced& announced);
+
+  // Convenience for whole files in memory (import, STOW-RS).
+  IngestOutcome ingest_bytes(std::string_view bytes, const Sender& sender);
+
+  // Reconciles the blob store and the index after a crash. Call before accepting input.
+  Result<RecoveryReport> recover(const InstitutionForAe& institution_for_ae);
+
+  // Stops accepting new instances, finishes the queued ones, joins the committer.
+  void shutdown();
+
+  IngestCounters counters() const;
+  storage::BlobStore& blobs() { return blobs_; }
+
+ private:
+  struct Pending {
+    storage::NewInstance instance;
+    std::promise<IngestOutcome> done;
+  };
+
+  void run_committer();
+  void commit_batch(std::deque<Pending>& batch);
+  void count(IngestStatus s);
+
+  storage::Index& index_;
+  storage::BlobStore& blobs_;
+  Options options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  IngestCounters counters_;    // guarded by mu_
+  std::thread committer_;
+};
+
+}  // namespace yilian::pacs

@@ -1,0 +1,149 @@
+#include "yilian/pacs/dicom_file.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include <cstdlib>
+#include <optional>
+#include <system_error>
+
+namespace yilian::pacs {
+namespace {
+
+std::string get(DcmItem& item, const DcmTagKey& tag) {
+  OFString v;
+  if (item.findAndGetOFStringArray(tag, v).bad()) return {};
+  // Trim the padding DICOM allows (spaces, and NUL for UIDs).
+  std::string s(v.c_str(), v.length());
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  std::size_t b = s.find_first_not_of(' ');
+  return b == std::string::npos ? std::string() : s.substr(b);
+}
+
+std::optional<std::int64_t> get_int(DcmItem& item, const DcmTagKey& tag) {
+  std::string s = get(item, tag);
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (end == s.c_str()) return std::nullopt;
+  return static_cast<std::int64_t>(v);
+}
+
+Error invalid(std::string msg) { return make_error(Errc::invalid_argument, std::move(msg)); }
+
+}  // namespace
+
+bool is_valid_uid(std::string_view uid) {
+  if (uid.empty() || uid.size() > 64) return false;
+  std::size_t start = 0;
+  while (start <= uid.size()) {
+    std::size_t dot = uid.find('.', start);
+    std::string_view comp =
+        uid.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (comp.empty()) return false;
+    for (char c : comp) {
+      if (c < '0' || c > '9') return false;
+    }
+    if (comp.size() > 1 && comp[0] == '0') return false;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(file, ec);
+  if (ec) return make_error(Errc::io, "cannot read received file: " + ec.message());
+
+  DcmFileFormat ff;
+  // Values longer than 4 KiB (pixel data) stay on disk; the parser still walks past them,
+  // so a truncated file is detected.
+  OFCondition cond = ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_fileOnly);
+  if (cond.bad()) {
+    return invalid(std::string("unparseable DICOM data set: ") + cond.text());
+  }
+  DcmMetaInfo* meta = ff.getMetaInfo();
+  DcmDataset* ds = ff.getDataset();
+  if (!meta || !ds) return invalid("missing file meta information or data set");
+
+  storage::NewInstance in;
+  in.size_bytes = static_cast<std::int64_t>(size);
+  Uint32 group_length = 0;
+  if (meta->findAndGetUint32(DCM_FileMetaInformationGroupLength, group_length).good() &&
+      group_length > 0) {
+    in.dataset_offset = 132 + 12 + static_cast<std::int64_t>(group_length);
+  } else {
+    in.dataset_offset =
+        132 + static_cast<std::int64_t>(meta->calcElementLength(EXS_LittleEndianExplicit,
+                                                                EET_ExplicitLength));
+  }
+  if (in.dataset_offset > in.size_bytes) return invalid("file meta information is truncated");
+
+  in.transfer_syntax_uid = get(*meta, DCM_TransferSyntaxUID);
+  if (in.transfer_syntax_uid.empty()) {
+    in.transfer_syntax_uid = DcmXfer(ds->getOriginalXfer()).getXferID();
+  }
+
+  // Convert text to UTF-8 (e.g. GB18030 names from township systems). The stored file is
+  // never changed; only the index copy is converted.
+  if (ds->tagExistsWithValue(DCM_SpecificCharacterSet)) {
+    (void)ds->convertToUTF8();
+  }
+
+  in.sop_class_uid = get(*ds, DCM_SOPClassUID);
+  in.sop_instance_uid = get(*ds, DCM_SOPInstanceUID);
+  in.study_instance_uid = get(*ds, DCM_StudyInstanceUID);
+  in.series_instance_uid = get(*ds, DCM_SeriesInstanceUID);
+  struct Req {
+    const std::string& v;
+    const char* name;
+  };
+  for (const Req& r : {Req{in.sop_class_uid, "SOP Class UID"},
+                       Req{in.sop_instance_uid, "SOP Instance UID"},
+                       Req{in.study_instance_uid, "Study Instance UID"},
+                       Req{in.series_instance_uid, "Series Instance UID"}}) {
+    if (r.v.empty()) return invalid(std::string("missing ") + r.name);
+    if (!is_valid_uid(r.v)) return invalid(std::string("invalid ") + r.name);
+  }
+
+  std::string meta_sop = get(*meta, DCM_MediaStorageSOPInstanceUID);
+  if (!meta_sop.empty() && meta_sop != in.sop_instance_uid) {
+    return invalid("SOP Instance UID differs from the file meta information");
+  }
+
+  in.patient_id = get(*ds, DCM_PatientID);
+  in.issuer_of_patient_id = get(*ds, DCM_IssuerOfPatientID);
+  in.patient_name = get(*ds, DCM_PatientName);
+  in.patient_birth_date = get(*ds, DCM_PatientBirthDate);
+  in.patient_sex = get(*ds, DCM_PatientSex);
+  in.study_date = get(*ds, DCM_StudyDate);
+  in.study_time = get(*ds, DCM_StudyTime);
+  in.accession_number = get(*ds, DCM_AccessionNumber);
+  in.study_id = get(*ds, DCM_StudyID);
+  in.study_description = get(*ds, DCM_StudyDescription);
+  in.referring_physician = get(*ds, DCM_ReferringPhysicianName);
+  in.institution_name = get(*ds, DCM_InstitutionName);
+  in.modality = get(*ds, DCM_Modality);
+  in.series_number = get_int(*ds, DCM_SeriesNumber);
+  in.series_description = get(*ds, DCM_SeriesDescription);
+  in.body_part = get(*ds, DCM_BodyPartExamined);
+  in.instance_number = get_int(*ds, DCM_InstanceNumber);
+  in.number_of_frames = get_int(*ds, DCM_NumberOfFrames).value_or(1);
+  return in;
+}
+
+std::string source_ae_title(const std::filesystem::path& file) {
+  DcmFileFormat ff;
+  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
+                          DCM_SOPClassUID)
+          .bad())
+    return {};
+  return get(*ff.getMetaInfo(), DCM_SourceApplicationEntityTitle);
+}
+
+}  // namespace yilian::pacs

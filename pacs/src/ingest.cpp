@@ -1,0 +1,300 @@
+#include "yilian/pacs/ingest.h"
+
+#include <fstream>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "yilian/pacs/dicom_file.h"
+#include "yilian/storage/clock.h"
+
+namespace yilian::pacs {
+namespace fs = std::filesystem;
+
+const char* ingest_status_name(IngestStatus s) {
+  switch (s) {
+    case IngestStatus::stored: return "stored";
+    case IngestStatus::duplicate: return "duplicate";
+    case IngestStatus::conflict: return "conflict";
+    case IngestStatus::rejected: return "rejected";
+    case IngestStatus::failed: return "failed";
+  }
+  return "failed";
+}
+
+namespace {
+
+// Reads the data set part of a file (everything after the file meta information).
+Result<std::string> read_dataset(const fs::path& p, std::int64_t offset) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error(Errc::io, "cannot open " + p.string());
+  in.seekg(offset);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return make_error(Errc::io, "cannot read " + p.string());
+  return out;
+}
+
+// Same object? Compares the data sets only: the file meta information records who sent
+// it and through which implementation, which may differ for the same object.
+Result<bool> same_dataset(const fs::path& a, std::int64_t a_off, const fs::path& b,
+                          std::int64_t b_off) {
+  std::error_code ec;
+  auto sa = fs::file_size(a, ec);
+  if (ec) return make_error(Errc::io, "cannot stat " + a.string());
+  auto sb = fs::file_size(b, ec);
+  if (ec) return make_error(Errc::io, "cannot stat " + b.string());
+  if (static_cast<std::int64_t>(sa) - a_off != static_cast<std::int64_t>(sb) - b_off) return false;
+  auto da = read_dataset(a, a_off);
+  if (!da.ok()) return da.error();
+  auto db = read_dataset(b, b_off);
+  if (!db.ok()) return db.error();
+  return *da == *db;
+}
+
+IngestOutcome outcome(IngestStatus st, const storage::NewInstance& in, std::string msg = {}) {
+  IngestOutcome o;
+  o.status = st;
+  o.message = std::move(msg);
+  o.sop_class_uid = in.sop_class_uid;
+  o.sop_instance_uid = in.sop_instance_uid;
+  o.study_instance_uid = in.study_instance_uid;
+  return o;
+}
+
+}  // namespace
+
+Ingestor::Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options)
+    : index_(index), blobs_(blobs), options_(options) {
+  committer_ = std::thread([this] { run_committer(); });
+}
+
+Ingestor::~Ingestor() { shutdown(); }
+
+void Ingestor::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+void Ingestor::count(IngestStatus s) {
+  std::lock_guard lock(mu_);
+  switch (s) {
+    case IngestStatus::stored: ++counters_.stored; break;
+    case IngestStatus::duplicate: ++counters_.duplicates; break;
+    case IngestStatus::conflict: ++counters_.conflicts; break;
+    case IngestStatus::rejected: ++counters_.rejected; break;
+    case IngestStatus::failed: ++counters_.failed; break;
+  }
+}
+
+IngestCounters Ingestor::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
+                               const Announced& announced) {
+  auto fail = [&](IngestStatus st, std::string msg) {
+    (void)blobs_.remove_temp(key);
+    count(st);
+    IngestOutcome o;
+    o.status = st;
+    o.message = std::move(msg);
+    o.sop_class_uid = announced.sop_class_uid;
+    o.sop_instance_uid = announced.sop_instance_uid;
+    return o;
+  };
+
+  auto parsed = read_instance_attributes(blobs_.temp_path(key));
+  if (!parsed.ok()) {
+    return fail(parsed.error().code == Errc::invalid_argument ? IngestStatus::rejected
+                                                              : IngestStatus::failed,
+                parsed.error().message);
+  }
+  storage::NewInstance in = std::move(parsed).value();
+  if (!announced.sop_class_uid.empty() && announced.sop_class_uid != in.sop_class_uid) {
+    return fail(IngestStatus::rejected, "SOP Class UID in data set (" + in.sop_class_uid +
+                                            ") differs from the request");
+  }
+  if (!announced.sop_instance_uid.empty() && announced.sop_instance_uid != in.sop_instance_uid) {
+    return fail(IngestStatus::rejected, "SOP Instance UID in data set differs from the request");
+  }
+  if (Status s = blobs_.sync_temp(key); !s) return fail(IngestStatus::failed, s.error().message);
+
+  in.blob_key = key;
+  in.calling_ae = sender.calling_ae;
+  in.institution_id = sender.institution_id;
+
+  std::future<IngestOutcome> result;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      // fall through below, outside the lock
+    } else {
+      queue_.push_back(Pending{std::move(in), {}});
+      result = queue_.back().done.get_future();
+    }
+  }
+  if (!result.valid()) return fail(IngestStatus::failed, "server is shutting down");
+  cv_.notify_one();
+  IngestOutcome o = result.get();
+  count(o.status);
+  return o;
+}
+
+IngestOutcome Ingestor::ingest_bytes(std::string_view bytes, const Sender& sender) {
+  std::string key = blobs_.new_key();
+  if (Status s = blobs_.write_temp(key, bytes); !s) {
+    count(IngestStatus::failed);
+    IngestOutcome o;
+    o.status = IngestStatus::failed;
+    o.message = s.error().message;
+    return o;
+  }
+  return ingest(key, sender, {});
+}
+
+void Ingestor::run_committer() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty() && stopping_) return;
+    std::deque<Pending> batch;
+    while (!queue_.empty() && batch.size() < options_.max_batch) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    ++counters_.batches;
+    lock.unlock();
+    commit_batch(batch);
+    lock.lock();
+    // Items deferred by commit_batch go back to the front, in order.
+    while (!batch.empty()) {
+      queue_.push_front(std::move(batch.back()));
+      batch.pop_back();
+    }
+  }
+}
+
+// Decides, publishes, syncs and indexes one batch. Leaves in `batch` only the items it
+// deferred to the next round (a second object with the same SOP Instance UID as another
+// item of this batch, which must be compared once the first is indexed).
+void Ingestor::commit_batch(std::deque<Pending>& batch) {
+  const std::string now = storage::now_utc_iso8601();
+  storage::IndexBatch rows;
+  std::vector<Pending*> stored, conflicts;
+  std::deque<Pending> deferred;
+  std::unordered_set<std::string> uids_in_batch;
+  std::set<fs::path> dirty;
+
+  auto finish = [&](Pending& p, IngestOutcome o) { p.done.set_value(std::move(o)); };
+
+  for (Pending& p : batch) {
+    storage::NewInstance& in = p.instance;
+    in.received_at = now;
+    if (uids_in_batch.count(in.sop_instance_uid)) {
+      deferred.push_back(std::move(p));
+      continue;
+    }
+    auto existing = index_.find_instance(in.sop_instance_uid);
+    if (!existing.ok()) {
+      (void)blobs_.remove_temp(in.blob_key);
+      finish(p, outcome(IngestStatus::failed, in, existing.error().message));
+      continue;
+    }
+    if (existing->has_value()) {
+      const storage::StoredInstance& old = **existing;
+      auto same = same_dataset(blobs_.temp_path(in.blob_key), in.dataset_offset,
+                               blobs_.blob_path(old.blob_key), old.dataset_offset);
+      if (!same.ok()) {
+        (void)blobs_.remove_temp(in.blob_key);
+        finish(p, outcome(IngestStatus::failed, in, same.error().message));
+        continue;
+      }
+      if (*same) {
+        (void)blobs_.remove_temp(in.blob_key);
+        finish(p, outcome(IngestStatus::duplicate, in));
+        continue;
+      }
+      if (Status s = blobs_.publish(in.blob_key, dirty); !s) {
+        (void)blobs_.remove_temp(in.blob_key);
+        finish(p, outcome(IngestStatus::failed, in, s.error().message));
+        continue;
+      }
+      rows.conflicts.push_back({in.sop_instance_uid, old.pk, in.blob_key, in.size_bytes,
+                                in.calling_ae, in.institution_id, now});
+      conflicts.push_back(&p);
+      continue;
+    }
+    if (Status s = blobs_.publish(in.blob_key, dirty); !s) {
+      (void)blobs_.remove_temp(in.blob_key);
+      finish(p, outcome(IngestStatus::failed, in, s.error().message));
+      continue;
+    }
+    uids_in_batch.insert(in.sop_instance_uid);
+    rows.instances.push_back(in);
+    stored.push_back(&p);
+  }
+
+  Status st = blobs_.sync_directories(dirty);
+  if (st.ok() && (!rows.instances.empty() || !rows.conflicts.empty())) st = index_.commit(rows);
+  if (!st.ok()) {
+    // Nothing of this batch is indexed: take its files back out so no half-state remains.
+    for (Pending* p : stored) (void)blobs_.remove_blob(p->instance.blob_key);
+    for (Pending* p : conflicts) (void)blobs_.remove_blob(p->instance.blob_key);
+    for (Pending* p : stored) finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
+    for (Pending* p : conflicts)
+      finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
+  } else {
+    for (Pending* p : stored) finish(*p, outcome(IngestStatus::stored, p->instance));
+    for (Pending* p : conflicts) {
+      finish(*p, outcome(IngestStatus::conflict, p->instance,
+                         "SOP Instance UID already stored with different content; "
+                         "the new object was kept separately"));
+    }
+  }
+  batch = std::move(deferred);
+}
+
+Result<RecoveryReport> Ingestor::recover(const InstitutionForAe& institution_for_ae) {
+  RecoveryReport report;
+  auto removed = blobs_.remove_temp_files();
+  if (!removed.ok()) return removed.error();
+  report.temp_files_removed = *removed;
+
+  auto indexed = index_.all_blob_keys();
+  if (!indexed.ok()) return indexed.error();
+  auto on_disk = blobs_.list_keys();
+  if (!on_disk.ok()) return on_disk.error();
+  std::unordered_set<std::string> indexed_set(indexed->begin(), indexed->end());
+  std::unordered_set<std::string> disk_set(on_disk->begin(), on_disk->end());
+
+  std::vector<std::string> missing;
+  for (const std::string& k : *indexed) {
+    if (!disk_set.count(k)) missing.push_back(k);
+  }
+  if (Status s = index_.remove_blob_references(missing); !s) return s.error();
+  report.missing_files = missing.size();
+
+  // Files published but never indexed (a crash between rename and commit): they were
+  // complete and synced, so index them now through the normal path.
+  for (const std::string& k : *on_disk) {
+    if (indexed_set.count(k)) continue;
+    std::error_code ec;
+    fs::rename(blobs_.blob_path(k), blobs_.temp_path(k), ec);
+    if (ec) return make_error(Errc::io, "recovering " + k + ": " + ec.message());
+    std::string ae = source_ae_title(blobs_.temp_path(k));
+    IngestOutcome o = ingest(k, Sender{ae, institution_for_ae(ae)}, {});
+    if (o.status == IngestStatus::stored || o.status == IngestStatus::conflict) {
+      ++report.orphan_files_indexed;
+    } else {
+      ++report.orphan_files_removed;
+    }
+  }
+  return report;
+}
+
+}  // namespace yilian::pacs
