@@ -1,0 +1,133 @@
+#include "dicom_client.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dimse.h>
+
+namespace yilian::testing {
+namespace {
+
+struct Assoc {
+  T_ASC_Network* net = nullptr;
+  T_ASC_Association* assoc = nullptr;
+  ~Assoc() {
+    if (assoc) {
+      ASC_releaseAssociation(assoc);
+      ASC_destroyAssociation(&assoc);
+    }
+    if (net) ASC_dropNetwork(&net);
+  }
+};
+
+std::string open(Assoc& a, std::uint16_t port, const std::string& calling, const std::string& called,
+                 const char* abstract, const char* ts) {
+  OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, 10, &a.net);
+  if (c.bad()) return c.text();
+  T_ASC_Parameters* params = nullptr;
+  c = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
+  if (c.bad()) return c.text();
+  ASC_setAPTitles(params, calling.c_str(), called.c_str(), nullptr);
+  std::string peer = "127.0.0.1:" + std::to_string(port);
+  ASC_setPresentationAddresses(params, "localhost", peer.c_str());
+  const char* syntaxes[] = {ts};
+  c = ASC_addPresentationContext(params, 1, abstract, syntaxes, 1);
+  if (c.bad()) {
+    ASC_destroyAssociationParameters(&params);
+    return c.text();
+  }
+  c = ASC_requestAssociation(a.net, params, &a.assoc);
+  if (c.bad()) {
+    if (a.assoc) {
+      ASC_dropAssociation(a.assoc);
+      ASC_destroyAssociation(&a.assoc);
+    } else {
+      ASC_destroyAssociationParameters(&params);
+    }
+    return std::string("association refused: ") + c.text();
+  }
+  if (ASC_countAcceptedPresentationContexts(a.assoc->params) == 0) {
+    return "no presentation context accepted";
+  }
+  return {};
+}
+
+}  // namespace
+
+StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
+  StoreResult r;
+  std::string sop_class = req.sop_class_uid, sop_instance = req.sop_instance_uid,
+              ts = req.transfer_syntax_uid;
+  {
+    DcmFileFormat ff;
+    // Only the header is needed; the file may be truncated on purpose.
+    ff.loadFileUntilTag(req.file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
+                        DCM_PixelData);
+    OFString v;
+    if (sop_class.empty() && ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, v).good())
+      sop_class = v.c_str();
+    if (sop_instance.empty() &&
+        ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, v).good())
+      sop_instance = v.c_str();
+    if (ts.empty() && ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, v).good())
+      ts = v.c_str();
+  }
+  if (sop_class.empty()) sop_class = UID_SecondaryCaptureImageStorage;
+  if (sop_instance.empty()) sop_instance = "1.2.3.4";
+  if (ts.empty()) ts = UID_LittleEndianExplicitTransferSyntax;
+
+  Assoc a;
+  r.error = open(a, port, req.calling_ae, req.called_ae, sop_class.c_str(), ts.c_str());
+  if (!r.error.empty()) return r;
+  r.associated = true;
+
+  T_DIMSE_Message msg{};
+  msg.CommandField = DIMSE_C_STORE_RQ;
+  T_DIMSE_C_StoreRQ& rq = msg.msg.CStoreRQ;
+  rq.MessageID = a.assoc->nextMsgID++;
+  OFStandard::strlcpy(rq.AffectedSOPClassUID, sop_class.c_str(), sizeof rq.AffectedSOPClassUID);
+  OFStandard::strlcpy(rq.AffectedSOPInstanceUID, sop_instance.c_str(), sizeof rq.AffectedSOPInstanceUID);
+  rq.DataSetType = DIMSE_DATASET_PRESENT;
+  rq.Priority = DIMSE_PRIORITY_MEDIUM;
+  // Streams the file's data set bytes as they are, without parsing them.
+  OFCondition c = DIMSE_sendMessageUsingFileData(a.assoc, 1, &msg, nullptr, req.file.c_str(),
+                                                 nullptr, nullptr);
+  if (c.bad()) {
+    r.error = std::string("sending: ") + c.text();
+    return r;
+  }
+  T_DIMSE_Message rsp{};
+  T_ASC_PresentationContextID pc = 0;
+  DcmDataset* detail = nullptr;
+  c = DIMSE_receiveCommand(a.assoc, DIMSE_BLOCKING, 0, &pc, &rsp, &detail);
+  if (c.bad() || rsp.CommandField != DIMSE_C_STORE_RSP) {
+    r.error = std::string("no C-STORE response: ") + c.text();
+    delete detail;
+    return r;
+  }
+  r.status = rsp.msg.CStoreRSP.DimseStatus;
+  if (detail) {
+    OFString comment;
+    if (detail->findAndGetOFString(DCM_ErrorComment, comment).good()) r.error_comment = comment.c_str();
+    delete detail;
+  }
+  return r;
+}
+
+bool echo(std::uint16_t port, const std::string& calling_ae) {
+  Assoc a;
+  if (!open(a, port, calling_ae, "YILIAN", UID_VerificationSOPClass,
+            UID_LittleEndianImplicitTransferSyntax)
+           .empty())
+    return false;
+  DIC_US status = 0;
+  DcmDataset* detail = nullptr;
+  OFCondition c = DIMSE_echoUser(a.assoc, a.assoc->nextMsgID++, DIMSE_BLOCKING, 0, &status, &detail);
+  delete detail;
+  return c.good() && status == STATUS_Success;
+}
+
+}  // namespace yilian::testing

@@ -1,0 +1,58 @@
+// Starts the real `yilian serve` on free loopback ports, for integration tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace yilian::testing {
+
+// A TCP port that was free a moment ago on 127.0.0.1.
+std::uint16_t free_port();
+
+struct HttpResult {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+
+// Blocking HTTP/1.1 request to 127.0.0.1:port, bounded by a 10 s timeout.
+HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        const std::string& body = {});
+inline HttpResult http_get(std::uint16_t port, const std::string& target) {
+  return http_request(port, "GET", target);
+}
+
+// Runs a command through /bin/sh; returns its exit status and captures stdout+stderr.
+int run_command(const std::string& command, std::string* output = nullptr);
+
+class ServerProcess {
+ public:
+  ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts and waits (bounded) until /healthz answers. Returns false on failure.
+  bool start();
+  // SIGTERM and wait; returns the exit status (or -1).
+  int stop();
+
+  std::uint16_t dicom_port() const { return dicom_port_; }
+  std::uint16_t http_port() const { return http_port_; }
+  const std::filesystem::path& log_file() const { return log_; }
+  std::string log() const;
+
+ private:
+  std::filesystem::path data_;
+  std::vector<std::string> extra_;
+  std::filesystem::path log_;
+  std::uint16_t dicom_port_ = 0, http_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+std::string yilian_binary();
+
+}  // namespace yilian::testing

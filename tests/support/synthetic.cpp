@@ -1,0 +1,87 @@
+#include "synthetic.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <vector>
+
+namespace yilian::testing {
+
+std::string new_uid() {
+  char buf[100];
+  dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
+  return buf;
+}
+
+Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const CtSeriesSpec& spec) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(Errc::io, "cannot create " + dir.string());
+  WrittenSeries out;
+  out.study_uid = spec.study_uid.empty() ? new_uid() : spec.study_uid;
+  out.series_uid = spec.series_uid.empty() ? new_uid() : spec.series_uid;
+  const std::size_t npix = static_cast<std::size_t>(spec.rows) * static_cast<std::size_t>(spec.columns);
+  std::vector<Uint16> pixels(npix);
+  for (int i = 0; i < spec.count; ++i) {
+    // A gradient that changes per slice: values stay within 12 bits.
+    for (int y = 0; y < spec.rows; ++y) {
+      for (int x = 0; x < spec.columns; ++x) {
+        pixels[static_cast<std::size_t>(y) * spec.columns + x] =
+            static_cast<Uint16>((x * 4 + y * 2 + i * 7) & 0x0fff);
+      }
+    }
+    DcmFileFormat ff;
+    DcmDataset* ds = ff.getDataset();
+    std::string sop = new_uid();
+    auto put = [&](const DcmTagKey& tag, const std::string& v) {
+      ds->putAndInsertString(tag, v.c_str());
+    };
+    put(DCM_SOPClassUID, UID_CTImageStorage);
+    put(DCM_SOPInstanceUID, sop);
+    put(DCM_StudyInstanceUID, out.study_uid);
+    put(DCM_SeriesInstanceUID, out.series_uid);
+    put(DCM_PatientID, spec.patient_id);
+    put(DCM_PatientName, spec.patient_name);
+    put(DCM_PatientBirthDate, "19700101");
+    put(DCM_PatientSex, "F");
+    put(DCM_StudyDate, "20261122");
+    put(DCM_StudyTime, "081500");
+    put(DCM_AccessionNumber, spec.accession);
+    put(DCM_StudyDescription, "CT HEAD W/O CONTRAST");
+    put(DCM_InstitutionName, spec.institution_name);
+    put(DCM_Modality, "CT");
+    put(DCM_BodyPartExamined, "HEAD");
+    put(DCM_SeriesNumber, std::to_string(spec.series_number));
+    put(DCM_SeriesDescription, "AXIAL 5mm");
+    put(DCM_InstanceNumber, std::to_string(i + 1));
+    put(DCM_ImagePositionPatient, "0\\0\\" + std::to_string(i * 5));
+    put(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
+    put(DCM_PixelSpacing, "0.5\\0.5");
+    put(DCM_SliceThickness, "5");
+    put(DCM_PhotometricInterpretation, "MONOCHROME2");
+    put(DCM_RescaleIntercept, "-1024");
+    put(DCM_RescaleSlope, "1");
+    put(DCM_WindowCenter, "40");
+    put(DCM_WindowWidth, "80");
+    ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
+    ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(spec.rows));
+    ds->putAndInsertUint16(DCM_Columns, static_cast<Uint16>(spec.columns));
+    ds->putAndInsertUint16(DCM_BitsAllocated, 16);
+    ds->putAndInsertUint16(DCM_BitsStored, 12);
+    ds->putAndInsertUint16(DCM_HighBit, 11);
+    ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+    ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(npix));
+    char name[32];
+    std::snprintf(name, sizeof name, "CT%05d.dcm", i + 1);
+    std::filesystem::path file = dir / name;
+    OFCondition c = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit);
+    if (c.bad()) return make_error(Errc::io, std::string("cannot write ") + file.string() + ": " + c.text());
+    out.files.push_back(file);
+    out.sop_instance_uids.push_back(sop);
+  }
+  return out;
+}
+
+}  // namespace yilian::testing

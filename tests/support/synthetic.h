@@ -1,0 +1,38 @@
+// Synthetic DICOM objects for tests and benchmarks: CT series with real pixel data.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "yilian/common/result.h"
+
+namespace yilian::testing {
+
+struct CtSeriesSpec {
+  std::string patient_id = "TS0001";
+  std::string patient_name = "Test^Patient";
+  std::string study_uid;   // generated when empty
+  std::string series_uid;  // generated when empty
+  std::string accession = "ACC0001";
+  std::string institution_name = "Township Health Centre";
+  int series_number = 1;
+  int count = 10;
+  int rows = 512;
+  int columns = 512;
+};
+
+struct WrittenSeries {
+  std::string study_uid;
+  std::string series_uid;
+  std::vector<std::filesystem::path> files;
+  std::vector<std::string> sop_instance_uids;
+};
+
+// Writes `spec.count` CT Image Storage files (16-bit, explicit VR little endian) into `dir`.
+Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const CtSeriesSpec& spec);
+
+// A fresh UID under DCMTK's site root.
+std::string new_uid();
+
+}  // namespace yilian::testing

@@ -1,0 +1,80 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+namespace yilian::app {
+namespace {
+
+TEST(Config, an_empty_file_gives_the_defaults) {
+  auto c = parse_config("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->dicom_port, 11112);
+  EXPECT_EQ(c->http_port, 8080);
+  EXPECT_EQ(c->ae_title, "YILIAN");
+  EXPECT_FALSE(c->reject_unknown_ae);
+}
+
+TEST(Config, reads_ports_ae_policy_and_institutions) {
+  auto c = parse_config(R"(
+[dicom]
+port = 104
+aet = "LEAD_PACS"
+max_associations = 8
+reject_unknown_ae = true
+
+[http]
+port = 8443
+
+[[institutions]]
+code = "township-a"
+name = "Township A Health Centre"
+ae_titles = ["TA_CT", "TA_DR"]
+
+[[institutions]]
+code = "lead"
+name = "Lead Hospital"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->dicom_port, 104);
+  EXPECT_EQ(c->ae_title, "LEAD_PACS");
+  EXPECT_EQ(c->max_associations, 8u);
+  EXPECT_TRUE(c->reject_unknown_ae);
+  EXPECT_EQ(c->http_port, 8443);
+  ASSERT_EQ(c->institutions.size(), 2u);
+  EXPECT_EQ(c->institutions[0].ae_titles.size(), 2u);
+  EXPECT_TRUE(c->institutions[1].ae_titles.empty());
+}
+
+TEST(Config, unknown_keys_are_errors_so_typos_are_caught) {
+  auto c = parse_config("[dicom]\nprot = 104\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("prot"), std::string::npos);
+}
+
+TEST(Config, rejects_out_of_range_ports_and_bad_types) {
+  EXPECT_FALSE(parse_config("[dicom]\nport = 70000\n").ok());
+  EXPECT_FALSE(parse_config("[dicom]\nreject_unknown_ae = \"yes\"\n").ok());
+  EXPECT_FALSE(parse_config("[http]\nport = \"80\"\n").ok());
+}
+
+TEST(Config, an_ae_title_mapped_to_two_institutions_is_an_error) {
+  auto c = parse_config(R"(
+[[institutions]]
+code = "a"
+ae_titles = ["CT1"]
+[[institutions]]
+code = "b"
+ae_titles = ["CT1"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("CT1"), std::string::npos);
+}
+
+TEST(Config, syntax_errors_name_the_line) {
+  auto c = parse_config("[dicom]\nport = = 1\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("line 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace yilian::app

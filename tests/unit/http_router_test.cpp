@@ -1,0 +1,52 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "yilian/common/http.h"
+
+namespace yilian::http {
+namespace {
+
+TEST(Router, matches_literal_and_parameter_segments) {
+  Router r;
+  r.add("GET", "/api/studies", [](const Request&) { return Response::json(200, "list"); });
+  r.add("GET", "/api/studies/{uid}",
+        [](const Request& q) { return Response::json(200, q.params.at("uid")); });
+  Request a{"GET", "/api/studies", {}, {}, {}, {}};
+  EXPECT_EQ(r.dispatch(a).body, "list");
+  Request b{"GET", "/api/studies/1.2.3", {}, {}, {}, {}};
+  EXPECT_EQ(r.dispatch(b).body, "1.2.3");
+  Request c{"GET", "/api/studies/1.2.3/", {}, {}, {}, {}};
+  EXPECT_EQ(r.dispatch(c).body, "1.2.3");
+}
+
+TEST(Router, unknown_paths_are_404_and_wrong_methods_405_with_json_errors) {
+  Router r;
+  r.add("GET", "/api/studies", [](const Request&) { return Response::json(200, "{}"); });
+  Request a{"GET", "/api/nothing", {}, {}, {}, {}};
+  Response ra = r.dispatch(a);
+  EXPECT_EQ(ra.status, 404);
+  EXPECT_EQ(nlohmann::json::parse(ra.body)["error"]["code"], "not_found");
+  Request b{"DELETE", "/api/studies", {}, {}, {}, {}};
+  Response rb = r.dispatch(b);
+  EXPECT_EQ(rb.status, 405);
+  EXPECT_EQ(nlohmann::json::parse(rb.body)["error"]["code"], "method_not_allowed");
+}
+
+TEST(Response, errors_map_to_http_statuses) {
+  EXPECT_EQ(Response::from_error(make_error(Errc::invalid_argument, "x")).status, 400);
+  EXPECT_EQ(Response::from_error(make_error(Errc::not_found, "x")).status, 404);
+  EXPECT_EQ(Response::from_error(make_error(Errc::unavailable, "x")).status, 503);
+  EXPECT_EQ(Response::from_error(make_error(Errc::io, "x")).status, 500);
+}
+
+TEST(ParseQuery, decodes_pairs) {
+  auto q = parse_query("limit=10&name=Zhang%5ESan&flag&x=a+b");
+  EXPECT_EQ(q["limit"], "10");
+  EXPECT_EQ(q["name"], "Zhang^San");
+  EXPECT_EQ(q["flag"], "");
+  EXPECT_EQ(q["x"], "a b");
+}
+
+}  // namespace
+}  // namespace yilian::http
