@@ -7,6 +7,8 @@
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scpthrd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <iterator>
@@ -116,19 +118,27 @@ class StoreScp : public DcmThreadSCP {
     }
 
     Uint16 status = STATUS_Success;
+    const OFString peer = getPeerAETitle();
+    const char* ae = peer.c_str();
     switch (o.status) {
       case IngestStatus::stored:
       case IngestStatus::duplicate:
         break;
       case IngestStatus::conflict:
         status = kStatusWarningCoercion;
+        spdlog::warn("C-STORE from {}: SOP Instance {} conflict: {}", ae,
+                     req.AffectedSOPInstanceUID, o.message);
         break;
       case IngestStatus::rejected:
         status = o.message.find("SOP Class") != std::string::npos ? kStatusDataSetMismatch
                                                                   : kStatusCannotUnderstand;
+        spdlog::warn("C-STORE from {}: SOP Instance {} rejected: {}", ae,
+                     req.AffectedSOPInstanceUID, o.message);
         break;
       case IngestStatus::failed:
         status = kStatusOutOfResources;
+        spdlog::error("C-STORE from {}: SOP Instance {} not stored: {}", ae,
+                      req.AffectedSOPInstanceUID, o.message);
         break;
     }
     DcmDataset detail;

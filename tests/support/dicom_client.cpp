@@ -7,9 +7,31 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dul.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 namespace yilian::testing {
 namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Where the data set starts: after the 128-byte preamble, "DICM", and the meta group whose
+// length (0002,0000) is the first element (explicit VR little endian, 12 bytes).
+std::size_t dataset_offset(const std::string& f) {
+  if (f.size() < 144 || f.compare(128, 4, "DICM") != 0) return 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(f.data() + 140);
+  std::uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
+  return 144 + len;
+}
 
 struct Assoc {
   T_ASC_Network* net = nullptr;
@@ -84,25 +106,53 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
   if (!r.error.empty()) return r;
   r.associated = true;
 
-  T_DIMSE_Message msg{};
-  msg.CommandField = DIMSE_C_STORE_RQ;
-  T_DIMSE_C_StoreRQ& rq = msg.msg.CStoreRQ;
-  rq.MessageID = a.assoc->nextMsgID++;
-  OFStandard::strlcpy(rq.AffectedSOPClassUID, sop_class.c_str(), sizeof rq.AffectedSOPClassUID);
-  OFStandard::strlcpy(rq.AffectedSOPInstanceUID, sop_instance.c_str(), sizeof rq.AffectedSOPInstanceUID);
-  rq.DataSetType = DIMSE_DATASET_PRESENT;
-  rq.Priority = DIMSE_PRIORITY_MEDIUM;
-  // Streams the file's data set bytes as they are, without parsing them.
-  OFCondition c = DIMSE_sendMessageUsingFileData(a.assoc, 1, &msg, nullptr, req.file.c_str(),
-                                                 nullptr, nullptr);
-  if (c.bad()) {
-    r.error = std::string("sending: ") + c.text();
+  // The command set, encoded by DCMTK in implicit VR little endian.
+  DcmDataset cmd;
+  cmd.putAndInsertUint32(DCM_CommandGroupLength, 0);
+  cmd.putAndInsertString(DCM_AffectedSOPClassUID, sop_class.c_str());
+  cmd.putAndInsertUint16(DCM_CommandField, 0x0001);  // C-STORE-RQ
+  cmd.putAndInsertUint16(DCM_MessageID, a.assoc->nextMsgID++);
+  cmd.putAndInsertUint16(DCM_Priority, 0);
+  cmd.putAndInsertUint16(DCM_CommandDataSetType, 0x0000);  // a data set follows
+  cmd.putAndInsertString(DCM_AffectedSOPInstanceUID, sop_instance.c_str());
+  std::string cmd_bytes;
+  {
+    std::filesystem::path tmp = req.file.string() + ".cmd";
+    cmd.saveFile(tmp.c_str(), EXS_LittleEndianImplicit, EET_ExplicitLength, EGL_recalcGL);
+    cmd_bytes = slurp(tmp);
+    std::filesystem::remove(tmp);
+  }
+  // The data set: the file's bytes after its meta group, sent as they are, unparsed, so
+  // that truncated or otherwise broken data sets reach the SCP exactly as written.
+  std::string file = slurp(req.file);
+  std::size_t offset = dataset_offset(file);
+  if (offset == 0 || offset > file.size()) {
+    r.error = "not a Part 10 file";
     return r;
+  }
+  std::vector<DUL_PDV> pdvs;
+  pdvs.push_back(DUL_PDV{static_cast<unsigned long>(cmd_bytes.size()), 1, DUL_COMMANDPDV, OFTrue,
+                         cmd_bytes.data()});
+  const std::size_t max_fragment = a.assoc->sendPDVLength > 0 ? a.assoc->sendPDVLength : 16372;
+  for (std::size_t pos = offset; pos < file.size(); pos += max_fragment) {
+    std::size_t n = std::min(max_fragment, file.size() - pos);
+    pdvs.push_back(DUL_PDV{static_cast<unsigned long>(n), 1, DUL_DATASETPDV,
+                           pos + n == file.size() ? OFTrue : OFFalse, file.data() + pos});
+  }
+  for (DUL_PDV& pdv : pdvs) {
+    DUL_PDVLIST list{};
+    list.count = 1;
+    list.pdv = &pdv;
+    OFCondition c = DUL_WritePDVs(&a.assoc->DULassociation, &list);
+    if (c.bad()) {
+      r.error = std::string("sending: ") + c.text();
+      return r;
+    }
   }
   T_DIMSE_Message rsp{};
   T_ASC_PresentationContextID pc = 0;
   DcmDataset* detail = nullptr;
-  c = DIMSE_receiveCommand(a.assoc, DIMSE_BLOCKING, 0, &pc, &rsp, &detail);
+  OFCondition c = DIMSE_receiveCommand(a.assoc, DIMSE_BLOCKING, 0, &pc, &rsp, &detail);
   if (c.bad() || rsp.CommandField != DIMSE_C_STORE_RSP) {
     r.error = std::string("no C-STORE response: ") + c.text();
     delete detail;
