@@ -86,14 +86,12 @@ int serve(const ServeFlags& flags) {
   if (!aes.ok()) return fail(aes.error());
 
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), {});
-  auto report = ingestor.recover([&](const std::string& ae) {
-    return aes->resolve(ae).value_or(aes->unknown_institution());
-  });
+  auto report = ingestor.recover();
   if (!report.ok()) return fail(report.error());
   spdlog::info(
-      "recovery: {} temp files removed, {} orphan files indexed, {} orphan files removed, "
+      "recovery: {} temp files removed, {} unacknowledged orphan files removed, "
       "{} index rows without file removed",
-      report->temp_files_removed, report->orphan_files_indexed, report->orphan_files_removed,
+      report->temp_files_removed, report->orphan_files_removed,
       report->missing_files);
   if (report->missing_files > 0) {
     spdlog::error("{} indexed instances had lost their files; their rows were removed",
@@ -178,7 +176,7 @@ int import_files(const ImportFlags& flags) {
     institution_id = inst->id;
   }
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), {});
-  auto report = ingestor.recover([&](const std::string&) { return institution_id; });
+  auto report = ingestor.recover();
   if (!report.ok()) return fail(report.error());
 
   const bool tty = ::isatty(STDERR_FILENO) == 1;

@@ -137,13 +137,4 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
   return in;
 }
 
-std::string source_ae_title(const std::filesystem::path& file) {
-  DcmFileFormat ff;
-  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
-                          DCM_SOPClassUID)
-          .bad())
-    return {};
-  return get(*ff.getMetaInfo(), DCM_SourceApplicationEntityTitle);
-}
-
 }  // namespace yilian::pacs

@@ -1,7 +1,6 @@
 #include "yilian/pacs/ingest.h"
 
 #include <fstream>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -122,7 +121,6 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
   if (!announced.sop_instance_uid.empty() && announced.sop_instance_uid != in.sop_instance_uid) {
     return fail(IngestStatus::rejected, "SOP Instance UID in data set differs from the request");
   }
-  if (Status s = blobs_.sync_temp(key); !s) return fail(IngestStatus::failed, s.error().message);
 
   in.blob_key = key;
   in.calling_ae = sender.calling_ae;
@@ -188,7 +186,6 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
   std::vector<Pending*> stored, conflicts;
   std::deque<Pending> deferred;
   std::unordered_set<std::string> uids_in_batch;
-  std::set<fs::path> dirty;
 
   auto finish = [&](Pending& p, IngestOutcome o) { p.done.set_value(std::move(o)); };
 
@@ -219,7 +216,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
         finish(p, outcome(IngestStatus::duplicate, in));
         continue;
       }
-      if (Status s = blobs_.publish(in.blob_key, dirty); !s) {
+      if (Status s = blobs_.publish(in.blob_key); !s) {
         (void)blobs_.remove_temp(in.blob_key);
         finish(p, outcome(IngestStatus::failed, in, s.error().message));
         continue;
@@ -229,7 +226,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
       conflicts.push_back(&p);
       continue;
     }
-    if (Status s = blobs_.publish(in.blob_key, dirty); !s) {
+    if (Status s = blobs_.publish(in.blob_key); !s) {
       (void)blobs_.remove_temp(in.blob_key);
       finish(p, outcome(IngestStatus::failed, in, s.error().message));
       continue;
@@ -239,8 +236,13 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     stored.push_back(&p);
   }
 
-  Status st = blobs_.sync_directories(dirty);
-  if (st.ok() && (!rows.instances.empty() || !rows.conflicts.empty())) st = index_.commit(rows);
+  // Two flushes per batch, in this order: files and directory entries first, then the
+  // index rows that point at them.
+  Status st;
+  if (!rows.instances.empty() || !rows.conflicts.empty()) {
+    st = blobs_.sync();
+    if (st.ok()) st = index_.commit(rows);
+  }
   if (!st.ok()) {
     // Nothing of this batch is indexed: take its files back out so no half-state remains.
     for (Pending* p : stored) (void)blobs_.remove_blob(p->instance.blob_key);
@@ -259,7 +261,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
   batch = std::move(deferred);
 }
 
-Result<RecoveryReport> Ingestor::recover(const InstitutionForAe& institution_for_ae) {
+Result<RecoveryReport> Ingestor::recover() {
   RecoveryReport report;
   auto removed = blobs_.remove_temp_files();
   if (!removed.ok()) return removed.error();
@@ -279,20 +281,17 @@ Result<RecoveryReport> Ingestor::recover(const InstitutionForAe& institution_for
   if (Status s = index_.remove_blob_references(missing); !s) return s.error();
   report.missing_files = missing.size();
 
-  // Files published but never indexed (a crash between rename and commit): they were
-  // complete and synced, so index them now through the normal path.
+  // Files published but never indexed: a crash between the rename and the index commit.
+  // They were never acknowledged (the answer is sent after the commit) and, since the
+  // flush comes after the rename, their contents may not have reached the disk: remove
+  // them; the sender did not get a success and sends them again.
   for (const std::string& k : *on_disk) {
     if (indexed_set.count(k)) continue;
-    std::error_code ec;
-    fs::rename(blobs_.blob_path(k), blobs_.temp_path(k), ec);
-    if (ec) return make_error(Errc::io, "recovering " + k + ": " + ec.message());
-    std::string ae = source_ae_title(blobs_.temp_path(k));
-    IngestOutcome o = ingest(k, Sender{ae, institution_for_ae(ae)}, {});
-    if (o.status == IngestStatus::stored || o.status == IngestStatus::conflict) {
-      ++report.orphan_files_indexed;
-    } else {
-      ++report.orphan_files_removed;
-    }
+    if (Status s = blobs_.remove_blob(k); !s) return s.error();
+    ++report.orphan_files_removed;
+  }
+  if (report.orphan_files_removed > 0) {
+    if (Status s = blobs_.sync(); !s) return s.error();
   }
   return report;
 }

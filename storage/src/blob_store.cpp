@@ -47,6 +47,10 @@ BlobStore::BlobStore(fs::path root)
   rng_.seed(seq);
 }
 
+BlobStore::~BlobStore() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
 Status BlobStore::init() {
   std::error_code ec;
   for (const fs::path& d : {root_, tmp_dir_, blobs_dir_}) {
@@ -54,6 +58,16 @@ Status BlobStore::init() {
     if (ec) return make_error(Errc::io, "creating " + d.string() + ": " + ec.message());
   }
   if (Status s = fsync_path(root_, true); !s) return s;
+  if (root_fd_ < 0) {
+    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd_ < 0) return errno_error("opening " + root_.string(), errno);
+  }
+  return Status::Ok();
+}
+
+Status BlobStore::sync() {
+  if (root_fd_ < 0) return make_error(Errc::internal, "blob store used before init()");
+  if (::syncfs(root_fd_) != 0) return errno_error("syncing " + root_.string(), errno);
   return Status::Ok();
 }
 
@@ -98,19 +112,12 @@ Status BlobStore::write_temp(std::string_view key, std::string_view bytes) {
     data += n;
     left -= static_cast<std::size_t>(n);
   }
-  if (::fdatasync(fd) != 0) {
+  if (::close(fd) != 0) {
     int err = errno;
-    ::close(fd);
     ::unlink(p.c_str());
-    return errno_error("syncing " + p.string(), err);
+    return errno_error("writing " + p.string(), err);
   }
-  ::close(fd);
   return Status::Ok();
-}
-
-Status BlobStore::sync_temp(std::string_view key) {
-  if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
-  return fsync_path(temp_path(key), false);
 }
 
 Status BlobStore::ensure_shard(const fs::path& dir) {
@@ -118,12 +125,11 @@ Status BlobStore::ensure_shard(const fs::path& dir) {
     std::lock_guard lock(mu_);
     if (known_shards_.count(dir)) return Status::Ok();
   }
-  // Create both levels; each newly created directory entry is made durable in its parent.
+  // Create both levels; the next sync() makes the new directory entries durable, before
+  // any blob in them is acknowledged.
   fs::path outer = dir.parent_path();
   for (const fs::path& d : {outer, dir}) {
-    if (::mkdir(d.c_str(), 0750) == 0) {
-      if (Status s = fsync_path(d.parent_path(), true); !s) return s;
-    } else if (errno != EEXIST) {
+    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
       return errno_error("creating " + d.string(), errno);
     }
   }
@@ -132,22 +138,13 @@ Status BlobStore::ensure_shard(const fs::path& dir) {
   return Status::Ok();
 }
 
-Status BlobStore::publish(std::string_view key, std::set<fs::path>& dirty_dirs) {
+Status BlobStore::publish(std::string_view key) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path to = blob_path(key);
   if (Status s = ensure_shard(to.parent_path()); !s) return s;
   fs::path from = temp_path(key);
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return errno_error("publishing " + to.string(), errno);
-  }
-  dirty_dirs.insert(to.parent_path());
-  dirty_dirs.insert(tmp_dir_);
-  return Status::Ok();
-}
-
-Status BlobStore::sync_directories(const std::set<fs::path>& dirs) {
-  for (const fs::path& d : dirs) {
-    if (Status s = fsync_path(d, true); !s) return s;
   }
   return Status::Ok();
 }

@@ -30,14 +30,12 @@ TEST(BlobStore, written_blob_is_in_tmp_until_published_then_in_its_shard) {
   EXPECT_TRUE(fs::exists(store.temp_path(key)));
   EXPECT_FALSE(store.exists(key));
 
-  std::set<fs::path> dirty;
-  ASSERT_TRUE(store.publish(key, dirty).ok());
-  ASSERT_TRUE(store.sync_directories(dirty).ok());
+  ASSERT_TRUE(store.publish(key).ok());
+  ASSERT_TRUE(store.sync().ok());
   EXPECT_FALSE(fs::exists(store.temp_path(key)));
   EXPECT_TRUE(store.exists(key));
   EXPECT_EQ(store.blob_path(key).parent_path().filename(), key.substr(2, 2));
   EXPECT_EQ(store.blob_path(key).parent_path().parent_path().filename(), key.substr(0, 2));
-  EXPECT_TRUE(dirty.count(store.blob_path(key).parent_path()));
 
   auto back = store.read(key);
   ASSERT_TRUE(back.ok());
@@ -65,8 +63,7 @@ TEST(BlobStore, recovery_removes_temp_files_and_lists_published_keys) {
   ASSERT_TRUE(store.init().ok());
   std::string kept = store.new_key(), partial = store.new_key();
   ASSERT_TRUE(store.write_temp(kept, "kept").ok());
-  std::set<fs::path> dirty;
-  ASSERT_TRUE(store.publish(kept, dirty).ok());
+  ASSERT_TRUE(store.publish(kept).ok());
   ASSERT_TRUE(store.write_temp(partial, "half-writ").ok());
 
   auto removed = store.remove_temp_files();
@@ -85,10 +82,15 @@ TEST(BlobStore, remove_blob_deletes_the_file) {
   ASSERT_TRUE(store.init().ok());
   std::string key = store.new_key();
   ASSERT_TRUE(store.write_temp(key, "x").ok());
-  std::set<fs::path> dirty;
-  ASSERT_TRUE(store.publish(key, dirty).ok());
+  ASSERT_TRUE(store.publish(key).ok());
   ASSERT_TRUE(store.remove_blob(key).ok());
   EXPECT_FALSE(store.exists(key));
+}
+
+TEST(BlobStore, sync_before_init_is_an_error_not_a_crash) {
+  testing::TempDir dir;
+  BlobStore store(dir.path());
+  EXPECT_EQ(store.sync().error().code, Errc::internal);
 }
 
 TEST(FsyncPath, fails_with_not_found_for_a_missing_file) {

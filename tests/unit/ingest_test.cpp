@@ -168,7 +168,7 @@ TEST_F(IngestTest, the_same_new_uid_twice_in_one_batch_is_stored_once) {
   EXPECT_EQ(count_files(blobs_->root() / "blobs"), 1u);
 }
 
-TEST_F(IngestTest, recovery_removes_temp_files_indexes_orphans_and_drops_rows_without_files) {
+TEST_F(IngestTest, recovery_removes_temp_files_and_unacknowledged_orphans_and_drops_rows_without_files) {
   auto s = series(3);
   ASSERT_EQ(ingest_file(s.files[0]).status, IngestStatus::stored);
   ASSERT_EQ(ingest_file(s.files[1]).status, IngestStatus::stored);
@@ -180,29 +180,29 @@ TEST_F(IngestTest, recovery_removes_temp_files_indexes_orphans_and_drops_rows_wi
   // A crash between publishing a file and committing its row leaves an orphan blob.
   std::string orphan = blobs_->new_key();
   ASSERT_TRUE(blobs_->write_temp(orphan, slurp(s.files[2])).ok());
-  std::set<fs::path> dirty;
-  ASSERT_TRUE(blobs_->publish(orphan, dirty).ok());
+  ASSERT_TRUE(blobs_->publish(orphan).ok());
   // A file lost from under the index.
   auto lost = index_->find_instance(s.sop_instance_uids[1]);
   ASSERT_TRUE(lost.ok() && lost->has_value());
   fs::remove(blobs_->blob_path((*lost)->blob_key));
 
   Ingestor fresh(*index_, *blobs_, {});
-  auto report = fresh.recover([&](const std::string&) { return institution_; });
+  auto report = fresh.recover();
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->temp_files_removed, 1u);
-  EXPECT_EQ(report->orphan_files_indexed, 1u);
+  EXPECT_EQ(report->orphan_files_removed, 1u);
   EXPECT_EQ(report->missing_files, 1u);
   EXPECT_FALSE(fs::exists(blobs_->temp_path(partial)));
+  EXPECT_FALSE(fs::exists(blobs_->blob_path(orphan)));
   auto orphan_row = index_->find_instance(s.sop_instance_uids[2]);
   ASSERT_TRUE(orphan_row.ok());
-  EXPECT_TRUE(orphan_row->has_value());
+  EXPECT_FALSE(orphan_row->has_value());
   auto gone = index_->find_instance(s.sop_instance_uids[1]);
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->has_value());
   auto study = index_->get_study(s.study_uid);
   ASSERT_TRUE(study.ok() && study->has_value());
-  EXPECT_EQ((*study)->study.num_instances, 2);
+  EXPECT_EQ((*study)->study.num_instances, 1);
 }
 
 TEST_F(IngestTest, after_shutdown_new_instances_fail_cleanly) {

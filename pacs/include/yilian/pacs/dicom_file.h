@@ -21,7 +21,4 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
 // except "0", at most 64 characters).
 bool is_valid_uid(std::string_view uid);
 
-// Source AE title written in the file meta information, if any.
-std::string source_ae_title(const std::filesystem::path& file);
-
 }  // namespace yilian::pacs

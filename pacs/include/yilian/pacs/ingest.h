@@ -1,16 +1,16 @@
 // The ingest path: receive -> validate -> store durably -> index.
 //
 // Callers (DICOM associations, import, later STOW-RS) put the received bytes into a temp
-// blob and call ingest(). Validation and the file fsync run on the caller's thread, so
-// associations work in parallel; one committer thread then publishes the files of every
-// waiting instance, fsyncs their directories once, and writes all their index rows in one
-// SQLite transaction (group commit). ingest() returns only when the instance is durable.
+// blob and call ingest(). Validation runs on the caller's thread, so associations work in
+// parallel; one committer thread then publishes the files of every waiting instance, makes
+// them durable with one file-system sync, and writes all their index rows in one SQLite
+// transaction (group commit): two device flushes per batch, however many instances it
+// holds. ingest() returns only when the instance is durable.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -60,8 +60,7 @@ struct IngestCounters {
 
 struct RecoveryReport {
   std::size_t temp_files_removed = 0;
-  std::size_t orphan_files_indexed = 0;
-  std::size_t orphan_files_removed = 0;  // duplicates of indexed instances, or invalid
+  std::size_t orphan_files_removed = 0;  // published but never indexed nor acknowledged
   std::size_t missing_files = 0;         // index rows whose file was gone (rows removed)
 };
 
@@ -70,9 +69,6 @@ class Ingestor {
   struct Options {
     std::size_t max_batch = 256;
   };
-  // Maps the Source AE Title of an orphan file found at recovery to an institution.
-  using InstitutionForAe = std::function<std::int64_t(const std::string& ae)>;
-
   Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();
   Ingestor(const Ingestor&) = delete;
@@ -86,7 +82,7 @@ class Ingestor {
   IngestOutcome ingest_bytes(std::string_view bytes, const Sender& sender);
 
   // Reconciles the blob store and the index after a crash. Call before accepting input.
-  Result<RecoveryReport> recover(const InstitutionForAe& institution_for_ae);
+  Result<RecoveryReport> recover();
 
   // Stops accepting new instances, finishes the queued ones, joins the committer.
   void shutdown();

@@ -2,8 +2,11 @@
 //
 // Layout under the root:   tmp/<key>.part           while being written
 //                          blobs/<k0k1>/<k2k3>/<key>  once published
-// Writing protocol: write the temp file, fsync it, rename it into its shard, fsync the
-// shard directory. A blob is durable once publish() and sync_directories() returned.
+// Writing protocol: write the temp file, rename it into its shard, then sync(): one
+// syncfs() of the store's file system makes the data, the inodes and the directory entries
+// of every blob published since the last sync durable with a single device flush. Callers
+// batch many blobs per sync (group commit). A blob is durable once publish() and sync()
+// returned.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +24,9 @@ namespace yilian::storage {
 class BlobStore {
  public:
   explicit BlobStore(std::filesystem::path root);
+  ~BlobStore();
+  BlobStore(const BlobStore&) = delete;
+  BlobStore& operator=(const BlobStore&) = delete;
 
   // Creates the directory layout (idempotent).
   Status init();
@@ -31,14 +37,13 @@ class BlobStore {
   std::filesystem::path temp_path(std::string_view key) const;
   std::filesystem::path blob_path(std::string_view key) const;
 
-  // Writes `bytes` to the temp file of `key` and fsyncs it.
+  // Writes `bytes` to the temp file of `key` (not yet durable).
   Status write_temp(std::string_view key, std::string_view bytes);
-  // fsyncs an existing temp file (written by someone else, e.g. the DICOM network layer).
-  Status sync_temp(std::string_view key);
-  // Renames the temp file into its shard. Adds the shard directory to `dirty_dirs`; the
-  // caller fsyncs them once per batch with sync_directories().
-  Status publish(std::string_view key, std::set<std::filesystem::path>& dirty_dirs);
-  Status sync_directories(const std::set<std::filesystem::path>& dirs);
+  // Renames the temp file into its shard (not yet durable).
+  Status publish(std::string_view key);
+  // Makes everything written and published so far durable (syncfs of the store's file
+  // system).
+  Status sync();
 
   Status remove_temp(std::string_view key);
   Status remove_blob(std::string_view key);
@@ -58,6 +63,7 @@ class BlobStore {
   std::filesystem::path root_;
   std::filesystem::path tmp_dir_;
   std::filesystem::path blobs_dir_;
+  int root_fd_ = -1;  // opened by init(); the handle sync() flushes the file system through
   std::mutex mu_;               // guards rng_ and known_shards_
   std::mt19937_64 rng_;
   std::set<std::filesystem::path> known_shards_;
