@@ -152,14 +152,16 @@ Status BlobStore::publish(std::string_view key) {
 Status BlobStore::remove_temp(std::string_view key) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path p = temp_path(key);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p.string(), errno);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+    return errno_error("removing " + p.string(), errno);
   return Status::Ok();
 }
 
 Status BlobStore::remove_blob(std::string_view key) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path p = blob_path(key);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p.string(), errno);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+    return errno_error("removing " + p.string(), errno);
   return fsync_path(p.parent_path(), true);
 }
 
@@ -205,6 +207,31 @@ Result<std::vector<std::string>> BlobStore::list_keys() const {
   }
   if (ec) return make_error(Errc::io, "listing " + blobs_dir_.string() + ": " + ec.message());
   return keys;
+}
+
+void EarlyWriteback::progress(const fs::path& file, std::uint64_t bytes) {
+  if (fd_ < 0) {
+    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    started_ = 0;
+    if (fd_ < 0) return;
+  }
+  if (bytes < started_ + chunk_) return;
+  std::uint64_t len = (bytes - started_) / chunk_ * chunk_;
+  (void)::sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(len),
+                          SYNC_FILE_RANGE_WRITE);
+  started_ += len;
+}
+
+void EarlyWriteback::finish() {
+  if (fd_ < 0) return;
+  (void)::sync_file_range(fd_, static_cast<off_t>(started_), 0, SYNC_FILE_RANGE_WRITE);
+  reset();
+}
+
+void EarlyWriteback::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  started_ = 0;
 }
 
 }  // namespace yilian::storage

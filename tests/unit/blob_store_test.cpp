@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "test_util.h"
 
@@ -91,6 +93,38 @@ TEST(BlobStore, sync_before_init_is_an_error_not_a_crash) {
   testing::TempDir dir;
   BlobStore store(dir.path());
   EXPECT_EQ(store.sync().error().code, Errc::internal);
+}
+
+std::size_t open_fd_count() {
+  return static_cast<std::size_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator{}));
+}
+
+TEST(EarlyWriteback, leaves_the_file_unchanged_and_closes_what_it_opened) {
+  testing::TempDir dir;
+  BlobStore store(dir.path());
+  ASSERT_TRUE(store.init().ok());
+  std::string key = store.new_key();
+  std::string bytes(700 * 1024, 'a');
+  ASSERT_TRUE(store.write_temp(key, bytes).ok());
+  const std::size_t fds_before = open_fd_count();
+  {
+    EarlyWriteback wb(256 * 1024);
+    for (std::uint64_t n = 0; n <= bytes.size(); n += 64 * 1024)
+      wb.progress(store.temp_path(key), n);
+    EXPECT_EQ(open_fd_count(), fds_before + 1);
+    wb.finish();
+    EXPECT_EQ(open_fd_count(), fds_before);
+    // A file that does not exist (the receive failed before creating it) is ignored.
+    wb.progress(dir.path() / "missing.part", 1 << 20);
+    wb.finish();
+  }
+  EXPECT_EQ(open_fd_count(), fds_before);
+  ASSERT_TRUE(store.publish(key).ok());
+  ASSERT_TRUE(store.sync().ok());
+  auto back = store.read(key);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, bytes);
 }
 
 TEST(FsyncPath, fails_with_not_found_for_a_missing_file) {

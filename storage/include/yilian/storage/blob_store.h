@@ -9,6 +9,7 @@
 // returned.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -64,9 +65,31 @@ class BlobStore {
   std::filesystem::path tmp_dir_;
   std::filesystem::path blobs_dir_;
   int root_fd_ = -1;  // opened by init(); the handle sync() flushes the file system through
-  std::mutex mu_;               // guards rng_ and known_shards_
+  std::mutex mu_;     // guards rng_ and known_shards_
   std::mt19937_64 rng_;
   std::set<std::filesystem::path> known_shards_;
+};
+
+// Starts writing a file's pages to disk while it is still being received, so that the batch
+// flush that follows has little left to wait for. Best effort: a failure here is ignored,
+// the flush reports it. One instance per receiving thread; not thread-safe.
+class EarlyWriteback {
+ public:
+  explicit EarlyWriteback(std::uint64_t chunk_bytes = 256 * 1024) : chunk_(chunk_bytes) {}
+  ~EarlyWriteback() { reset(); }
+  EarlyWriteback(const EarlyWriteback&) = delete;
+  EarlyWriteback& operator=(const EarlyWriteback&) = delete;
+
+  // `file` now holds about `bytes` bytes; starts writeback of each full chunk not yet started.
+  void progress(const std::filesystem::path& file, std::uint64_t bytes);
+  // The file is complete (or abandoned): starts writeback of the rest and forgets it.
+  void finish();
+  void reset();
+
+ private:
+  std::uint64_t chunk_;
+  int fd_ = -1;
+  std::uint64_t started_ = 0;  // bytes whose writeback was started
 };
 
 // fsync helpers, exposed for tests and for the ingest path.
