@@ -1,12 +1,14 @@
 #include "config.h"
 
-#include <set>
 #include <toml++/toml.h>
+#include <set>
 
 namespace yilian::app {
 namespace {
 
-Error bad(std::string msg) { return make_error(Errc::invalid_argument, "config: " + std::move(msg)); }
+Error bad(std::string msg) {
+  return make_error(Errc::invalid_argument, "config: " + std::move(msg));
+}
 
 Status check_keys(const toml::table& t, const std::string& where, std::set<std::string> allowed) {
   for (const auto& [k, v] : t) {
@@ -32,7 +34,8 @@ Status read_int(const toml::table& t, const char* key, T& out, std::int64_t lo, 
   return Status::Ok();
 }
 
-Status read_string(const toml::table& t, const char* key, std::string& out, const std::string& where) {
+Status read_string(const toml::table& t, const char* key, std::string& out,
+                   const std::string& where) {
   const toml::node* n = t.get(key);
   if (!n) return Status::Ok();
   auto v = n->value<std::string>();
@@ -48,17 +51,16 @@ Result<Config> parse_config(std::string_view text) {
   try {
     root = toml::parse(text);
   } catch (const toml::parse_error& e) {
-    return bad(std::string(e.description()) + " at line " +
-               std::to_string(e.source().begin.line));
+    return bad(std::string(e.description()) + " at line " + std::to_string(e.source().begin.line));
   }
   Config c;
   if (Status s = check_keys(root, "the top level", {"dicom", "http", "institutions"}); !s)
     return s.error();
 
   if (const toml::table* d = root["dicom"].as_table()) {
-    if (Status s = check_keys(*d, "[dicom]",
-                              {"port", "aet", "max_associations", "reject_unknown_ae",
-                               "dimse_timeout_seconds"});
+    if (Status s = check_keys(
+            *d, "[dicom]",
+            {"port", "aet", "max_associations", "reject_unknown_ae", "dimse_timeout_seconds"});
         !s)
       return s.error();
     if (Status s = read_int(*d, "port", c.dicom_port, 1, 65535, "dicom"); !s) return s.error();
@@ -105,8 +107,8 @@ Result<Config> parse_config(std::string_view text) {
         for (const toml::node& ae : *list) {
           auto v = ae.value<std::string>();
           if (!v || v->empty() || v->size() > 16) {
-            return bad("AE titles must be strings of 1 to 16 characters (institution " +
-                       inst.code + ")");
+            return bad("AE titles must be strings of 1 to 16 characters (institution " + inst.code +
+                       ")");
           }
           if (!aes.insert(*v).second) return bad("AE title " + *v + " is mapped twice");
           inst.ae_titles.push_back(*v);

@@ -26,10 +26,11 @@ const char* method_of(lws* wsi) {
     lws_token_indexes token;
     const char* name;
   };
-  static constexpr M kMethods[] = {{WSI_TOKEN_GET_URI, "GET"},        {WSI_TOKEN_POST_URI, "POST"},
-                                   {WSI_TOKEN_PUT_URI, "PUT"},        {WSI_TOKEN_DELETE_URI, "DELETE"},
-                                   {WSI_TOKEN_PATCH_URI, "PATCH"},    {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-                                   {WSI_TOKEN_HEAD_URI, "HEAD"}};
+  static constexpr M kMethods[] = {
+      {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_POST_URI, "POST"},
+      {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_DELETE_URI, "DELETE"},
+      {WSI_TOKEN_PATCH_URI, "PATCH"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+      {WSI_TOKEN_HEAD_URI, "HEAD"}};
   for (const M& m : kMethods) {
     if (lws_hdr_total_length(wsi, m.token) > 0) return m.name;
   }
@@ -44,8 +45,9 @@ void read_query(lws* wsi, http::Request& req) {
     std::string_view frag(buf, static_cast<std::size_t>(len));
     std::size_t eq = frag.find('=');
     // lws has already URL-decoded the fragment.
-    req.query.emplace(std::string(frag.substr(0, eq)),
-                      eq == std::string_view::npos ? std::string() : std::string(frag.substr(eq + 1)));
+    req.query.emplace(std::string(frag.substr(0, eq)), eq == std::string_view::npos
+                                                           ? std::string()
+                                                           : std::string(frag.substr(eq + 1)));
   }
 }
 

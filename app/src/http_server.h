@@ -16,7 +16,7 @@ namespace yilian::app {
 
 struct HttpServerOptions {
   std::uint16_t port = 8080;
-  std::string bind_address;           // empty: all interfaces
+  std::string bind_address;  // empty: all interfaces
   std::size_t max_body_bytes = 64u << 20;
 };
 

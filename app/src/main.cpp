@@ -2,14 +2,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include <dcmtk/config/osconfig.h>
@@ -69,7 +69,8 @@ int serve(const ServeFlags& flags) {
   if (flags.dicom_port >= 0) cfg.dicom_port = static_cast<std::uint16_t>(flags.dicom_port);
   if (flags.http_port >= 0) cfg.http_port = static_cast<std::uint16_t>(flags.http_port);
   if (!flags.aet.empty()) cfg.ae_title = flags.aet;
-  if (flags.max_associations > 0) cfg.max_associations = static_cast<unsigned>(flags.max_associations);
+  if (flags.max_associations > 0)
+    cfg.max_associations = static_cast<unsigned>(flags.max_associations);
 
   // Signals are taken by sigwait() below; every thread started from here inherits the mask.
   sigset_t signals;
@@ -91,8 +92,7 @@ int serve(const ServeFlags& flags) {
   spdlog::info(
       "recovery: {} temp files removed, {} unacknowledged orphan files removed, "
       "{} index rows without file removed",
-      report->temp_files_removed, report->orphan_files_removed,
-      report->missing_files);
+      report->temp_files_removed, report->orphan_files_removed, report->missing_files);
   if (report->missing_files > 0) {
     spdlog::error("{} indexed instances had lost their files; their rows were removed",
                   report->missing_files);
@@ -182,7 +182,7 @@ int import_files(const ImportFlags& flags) {
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   std::atomic<std::size_t> next{0}, done{0};
   std::mutex mu;
-  std::vector<std::pair<fs::path, std::string>> rejected;  // guarded by mu
+  std::vector<std::pair<fs::path, std::string>> rejected;   // guarded by mu
   std::size_t imported = 0, duplicates = 0, conflicts = 0;  // guarded by mu
 
   auto progress = [&](std::size_t n) {
@@ -212,10 +212,18 @@ int import_files(const ImportFlags& flags) {
       {
         std::lock_guard lock(mu);
         switch (o.status) {
-          case pacs::IngestStatus::stored: ++imported; break;
-          case pacs::IngestStatus::duplicate: ++duplicates; break;
-          case pacs::IngestStatus::conflict: ++conflicts; break;
-          default: rejected.emplace_back(files[i], o.message); break;
+          case pacs::IngestStatus::stored:
+            ++imported;
+            break;
+          case pacs::IngestStatus::duplicate:
+            ++duplicates;
+            break;
+          case pacs::IngestStatus::conflict:
+            ++conflicts;
+            break;
+          default:
+            rejected.emplace_back(files[i], o.message);
+            break;
         }
       }
       std::size_t n = ++done;
@@ -264,8 +272,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http-port", serve_flags.http_port, "HTTP/WebSocket port (default 8080)")
       ->check(CLI::Range(1, 65535));
   serve_cmd->add_option("--aet", serve_flags.aet, "Our DICOM AE title (default YILIAN)");
-  serve_cmd->add_option("--max-associations", serve_flags.max_associations,
-                        "Concurrent DICOM associations (default 16)")
+  serve_cmd
+      ->add_option("--max-associations", serve_flags.max_associations,
+                   "Concurrent DICOM associations (default 16)")
       ->check(CLI::Range(1, 1024));
 
   ImportFlags import_flags;

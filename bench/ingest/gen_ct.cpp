@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     spec.series_number = s + 1;
     spec.count = count;
     spec.rows = spec.columns = size;
-    auto r = yilian::testing::write_ct_series(std::filesystem::path(out) / ("series" + std::to_string(s + 1)), spec);
+    auto r = yilian::testing::write_ct_series(
+        std::filesystem::path(out) / ("series" + std::to_string(s + 1)), spec);
     if (!r.ok()) {
       std::fprintf(stderr, "%s\n", r.error().message.c_str());
       return 1;

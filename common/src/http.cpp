@@ -47,14 +47,20 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 
 int status_for(Errc code) {
   switch (code) {
-    case Errc::invalid_argument: return 400;
-    case Errc::permission_denied: return 403;
-    case Errc::not_found: return 404;
-    case Errc::conflict: return 409;
-    case Errc::unavailable: return 503;
+    case Errc::invalid_argument:
+      return 400;
+    case Errc::permission_denied:
+      return 403;
+    case Errc::not_found:
+      return 404;
+    case Errc::conflict:
+      return 409;
+    case Errc::unavailable:
+      return 503;
     case Errc::io:
     case Errc::corrupt:
-    case Errc::internal: return 500;
+    case Errc::internal:
+      return 500;
   }
   return 500;
 }
@@ -89,7 +95,8 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
     if (!pair.empty()) {
       std::size_t eq = pair.find('=');
       std::string key = url_decode(pair.substr(0, eq));
-      std::string value = eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
+      std::string value =
+          eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
       out.emplace(std::move(key), std::move(value));
     }
     i = amp + 1;

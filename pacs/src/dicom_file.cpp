@@ -78,9 +78,8 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
       group_length > 0) {
     in.dataset_offset = 132 + 12 + static_cast<std::int64_t>(group_length);
   } else {
-    in.dataset_offset =
-        132 + static_cast<std::int64_t>(meta->calcElementLength(EXS_LittleEndianExplicit,
-                                                                EET_ExplicitLength));
+    in.dataset_offset = 132 + static_cast<std::int64_t>(meta->calcElementLength(
+                                  EXS_LittleEndianExplicit, EET_ExplicitLength));
   }
   if (in.dataset_offset > in.size_bytes) return invalid("file meta information is truncated");
 
@@ -103,10 +102,10 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
     const std::string& v;
     const char* name;
   };
-  for (const Req& r : {Req{in.sop_class_uid, "SOP Class UID"},
-                       Req{in.sop_instance_uid, "SOP Instance UID"},
-                       Req{in.study_instance_uid, "Study Instance UID"},
-                       Req{in.series_instance_uid, "Series Instance UID"}}) {
+  for (const Req& r :
+       {Req{in.sop_class_uid, "SOP Class UID"}, Req{in.sop_instance_uid, "SOP Instance UID"},
+        Req{in.study_instance_uid, "Study Instance UID"},
+        Req{in.series_instance_uid, "Series Instance UID"}}) {
     if (r.v.empty()) return invalid(std::string("missing ") + r.name);
     if (!is_valid_uid(r.v)) return invalid(std::string("invalid ") + r.name);
   }

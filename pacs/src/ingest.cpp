@@ -12,11 +12,16 @@ namespace fs = std::filesystem;
 
 const char* ingest_status_name(IngestStatus s) {
   switch (s) {
-    case IngestStatus::stored: return "stored";
-    case IngestStatus::duplicate: return "duplicate";
-    case IngestStatus::conflict: return "conflict";
-    case IngestStatus::rejected: return "rejected";
-    case IngestStatus::failed: return "failed";
+    case IngestStatus::stored:
+      return "stored";
+    case IngestStatus::duplicate:
+      return "duplicate";
+    case IngestStatus::conflict:
+      return "conflict";
+    case IngestStatus::rejected:
+      return "rejected";
+    case IngestStatus::failed:
+      return "failed";
   }
   return "failed";
 }
@@ -81,11 +86,21 @@ void Ingestor::shutdown() {
 void Ingestor::count(IngestStatus s) {
   std::lock_guard lock(mu_);
   switch (s) {
-    case IngestStatus::stored: ++counters_.stored; break;
-    case IngestStatus::duplicate: ++counters_.duplicates; break;
-    case IngestStatus::conflict: ++counters_.conflicts; break;
-    case IngestStatus::rejected: ++counters_.rejected; break;
-    case IngestStatus::failed: ++counters_.failed; break;
+    case IngestStatus::stored:
+      ++counters_.stored;
+      break;
+    case IngestStatus::duplicate:
+      ++counters_.duplicates;
+      break;
+    case IngestStatus::conflict:
+      ++counters_.conflicts;
+      break;
+    case IngestStatus::rejected:
+      ++counters_.rejected;
+      break;
+    case IngestStatus::failed:
+      ++counters_.failed;
+      break;
   }
 }
 
@@ -115,8 +130,8 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
   }
   storage::NewInstance in = std::move(parsed).value();
   if (!announced.sop_class_uid.empty() && announced.sop_class_uid != in.sop_class_uid) {
-    return fail(IngestStatus::rejected, "SOP Class UID in data set (" + in.sop_class_uid +
-                                            ") differs from the request");
+    return fail(IngestStatus::rejected,
+                "SOP Class UID in data set (" + in.sop_class_uid + ") differs from the request");
   }
   if (!announced.sop_instance_uid.empty() && announced.sop_instance_uid != in.sop_instance_uid) {
     return fail(IngestStatus::rejected, "SOP Instance UID in data set differs from the request");
@@ -247,7 +262,8 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     // Nothing of this batch is indexed: take its files back out so no half-state remains.
     for (Pending* p : stored) (void)blobs_.remove_blob(p->instance.blob_key);
     for (Pending* p : conflicts) (void)blobs_.remove_blob(p->instance.blob_key);
-    for (Pending* p : stored) finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
+    for (Pending* p : stored)
+      finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
     for (Pending* p : conflicts)
       finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
   } else {

@@ -41,8 +41,8 @@ Result<std::int64_t> int_param(const http::Request& req, const std::string& name
   std::int64_t out = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
-    return make_error(Errc::invalid_argument, name + " must be an integer from 0 to " +
-                                                  std::to_string(max));
+    return make_error(Errc::invalid_argument,
+                      name + " must be an integer from 0 to " + std::to_string(max));
   }
   return out;
 }

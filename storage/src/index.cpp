@@ -129,10 +129,11 @@ class SqliteIndex final : public Index {
   Result<Institution> ensure_institution(std::string_view code, std::string_view name) override {
     std::lock_guard lock(wmu_);
     sql::Stmt st;
-    if (Status s = st.prepare(w_.get(),
-                              "INSERT INTO institutions(code, name) VALUES(?1, ?2) "
-                              "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' "
-                              "THEN excluded.name ELSE name END RETURNING id, code, name");
+    if (Status s =
+            st.prepare(w_.get(),
+                       "INSERT INTO institutions(code, name) VALUES(?1, ?2) "
+                       "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' "
+                       "THEN excluded.name ELSE name END RETURNING id, code, name");
         !s)
       return s.error();
     st.bind(1, code);
@@ -166,9 +167,8 @@ class SqliteIndex final : public Index {
     if (!row.ok()) return row.error();
     std::optional<StoredInstance> out;
     if (*row) {
-      out = StoredInstance{find_instance_.int64(0), find_instance_.text(1),
-                           find_instance_.text(2), find_instance_.int64(3),
-                           find_instance_.int64(4)};
+      out = StoredInstance{find_instance_.int64(0), find_instance_.text(1), find_instance_.text(2),
+                           find_instance_.int64(3), find_instance_.int64(4)};
     }
     find_instance_.reset();
     return out;
@@ -231,11 +231,12 @@ class SqliteIndex final : public Index {
     StudyDetail d;
     d.study = read_study(st);
     sql::Stmt ss;
-    if (Status s = ss.prepare(r_.get(),
-                              "SELECT se.series_uid, se.modality, se.series_number, se.description, "
-                              "se.body_part, se.num_instances, se.size_bytes, se.last_received_at "
-                              "FROM series se JOIN studies s ON s.id = se.study_pk "
-                              "WHERE s.study_uid = ?1 ORDER BY se.series_number, se.id");
+    if (Status s =
+            ss.prepare(r_.get(),
+                       "SELECT se.series_uid, se.modality, se.series_number, se.description, "
+                       "se.body_part, se.num_instances, se.size_bytes, se.last_received_at "
+                       "FROM series se JOIN studies s ON s.id = se.study_pk "
+                       "WHERE s.study_uid = ?1 ORDER BY se.series_number, se.id");
         !s)
       return s.error();
     ss.bind(1, study_uid);
@@ -290,8 +291,8 @@ class SqliteIndex final : public Index {
     sql::Tx tx(w_);
     if (Status s = tx.begin(); !s) return s;
     sql::Stmt del_conflict, del_instance;
-    if (Status s = del_conflict.prepare(w_.get(),
-                                        "DELETE FROM instance_conflicts WHERE blob_key = ?1");
+    if (Status s =
+            del_conflict.prepare(w_.get(), "DELETE FROM instance_conflicts WHERE blob_key = ?1");
         !s)
       return s;
     if (Status s = del_instance.prepare(

@@ -46,8 +46,7 @@ std::vector<fs::path> files_under(const fs::path& dir) {
 
 std::string meta_string(const fs::path& file, const DcmTagKey& tag) {
   DcmFileFormat ff;
-  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
-                          DCM_PixelData)
+  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly, DCM_PixelData)
           .bad())
     return {};
   OFString v;
@@ -57,8 +56,7 @@ std::string meta_string(const fs::path& file, const DcmTagKey& tag) {
 
 std::string dataset_sop_instance(const fs::path& file) {
   DcmFileFormat ff;
-  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
-                          DCM_PixelData)
+  if (ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly, DCM_PixelData)
           .bad())
     return {};
   OFString v;
@@ -108,9 +106,8 @@ TEST_F(ServeTest, healthz_answers_json_and_echoscu_is_answered) {
   json h = get_json(*server_, "/healthz");
   EXPECT_EQ(h["status"], "ok");
   std::string out;
-  EXPECT_EQ(testing::run_command("echoscu -aec YILIAN 127.0.0.1 " +
-                                     std::to_string(server_->dicom_port()),
-                                 &out),
+  EXPECT_EQ(testing::run_command(
+                "echoscu -aec YILIAN 127.0.0.1 " + std::to_string(server_->dicom_port()), &out),
             0)
       << out;
 }
@@ -160,11 +157,16 @@ TEST_F(ServeTest, a_synthetic_ct_series_sent_with_storescu_is_stored_indexed_and
 
 TEST_F(ServeTest, real_world_files_in_the_common_transfer_syntaxes_are_kept_as_sent) {
   // Distinct SOP instances covering image, multi-frame, waveform, SR and RT objects.
-  std::vector<std::string> names = {"CT_small.dcm",       "JPEG2000.dcm",
-                                    "MR_small_jpeg_ls_lossless.dcm", "SC_rgb_jpeg_dcmtk.dcm",
-                                    "JPGExtended.dcm",    "image_dfl.dcm",
-                                    "waveform_ecg.dcm",   "reportsi.dcm",
-                                    "SC_rgb_rle_2frame.dcm", "rtplan.dcm"};
+  std::vector<std::string> names = {"CT_small.dcm",
+                                    "JPEG2000.dcm",
+                                    "MR_small_jpeg_ls_lossless.dcm",
+                                    "SC_rgb_jpeg_dcmtk.dcm",
+                                    "JPGExtended.dcm",
+                                    "image_dfl.dcm",
+                                    "waveform_ecg.dcm",
+                                    "reportsi.dcm",
+                                    "SC_rgb_rle_2frame.dcm",
+                                    "rtplan.dcm"};
   // An encapsulated PDF report, made with DCMTK's pdf2dcm from a minimal PDF.
   fs::path pdf = dir_.path() / "report.pdf";
   {
@@ -182,8 +184,8 @@ TEST_F(ServeTest, real_world_files_in_the_common_transfer_syntaxes_are_kept_as_s
             0)
       << out;
 
-  std::string cmd = "dcmsend -aet TOWNSHIP_PC -aec YILIAN 127.0.0.1 " +
-                    std::to_string(server_->dicom_port());
+  std::string cmd =
+      "dcmsend -aet TOWNSHIP_PC -aec YILIAN 127.0.0.1 " + std::to_string(server_->dicom_port());
   std::set<std::pair<std::string, std::string>> sent;  // (SOP instance, transfer syntax)
   std::vector<fs::path> files;
   for (const std::string& n : names) files.push_back(kPydicom / n);
@@ -201,16 +203,17 @@ TEST_F(ServeTest, real_world_files_in_the_common_transfer_syntaxes_are_kept_as_s
 
   std::set<std::pair<std::string, std::string>> kept;
   for (const fs::path& b : files_under(data() / "blobs")) {
-    kept.insert({meta_string(b, DCM_MediaStorageSOPInstanceUID), meta_string(b, DCM_TransferSyntaxUID)});
+    kept.insert(
+        {meta_string(b, DCM_MediaStorageSOPInstanceUID), meta_string(b, DCM_TransferSyntaxUID)});
   }
   EXPECT_EQ(kept, sent);
   std::set<std::string> syntaxes;
   for (const auto& [uid, ts] : kept) syntaxes.insert(ts);
-  for (const char* ts : {UID_LittleEndianExplicitTransferSyntax,
-                         UID_JPEG2000TransferSyntax, UID_JPEGLSLosslessTransferSyntax,
-                         UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
-                         UID_DeflatedExplicitVRLittleEndianTransferSyntax,
-                         UID_RLELosslessTransferSyntax}) {
+  for (const char* ts :
+       {UID_LittleEndianExplicitTransferSyntax, UID_JPEG2000TransferSyntax,
+        UID_JPEGLSLosslessTransferSyntax, UID_JPEGProcess1TransferSyntax,
+        UID_JPEGProcess2_4TransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+        UID_RLELosslessTransferSyntax}) {
     EXPECT_TRUE(syntaxes.count(ts)) << ts << " not kept as sent";
   }
   json list = get_json(*server_, "/api/studies?limit=100");
@@ -283,7 +286,8 @@ TEST_F(ServeTest, a_resent_identical_instance_succeeds_and_a_different_one_is_ke
   EXPECT_EQ(implicit.status, 0x0000) << implicit.error << implicit.error_comment;
   bool found_implicit = false;
   for (const fs::path& b : files_under(data() / "blobs")) {
-    found_implicit |= meta_string(b, DCM_TransferSyntaxUID) == UID_LittleEndianImplicitTransferSyntax;
+    found_implicit |=
+        meta_string(b, DCM_TransferSyntaxUID) == UID_LittleEndianImplicitTransferSyntax;
   }
   EXPECT_TRUE(found_implicit);
 }
@@ -371,7 +375,8 @@ TEST_F(ServeTest, bad_http_requests_get_json_errors) {
   EXPECT_EQ(r.status, 405);
 }
 
-TEST(ServeConfig, unknown_aes_are_refused_when_configured_and_known_ones_file_under_their_institution) {
+TEST(ServeConfig,
+     unknown_aes_are_refused_when_configured_and_known_ones_file_under_their_institution) {
   testing::TempDir dir;
   fs::path cfg = dir.path() / "yilian.toml";
   std::ofstream(cfg) << R"(
@@ -408,10 +413,10 @@ TEST(ServeConfig, an_invalid_config_stops_the_hub_with_a_clear_message) {
   fs::path cfg = dir.path() / "yilian.toml";
   std::ofstream(cfg) << "[dicom]\nprot = 11112\n";
   std::string out;
-  int rc = testing::run_command(testing::yilian_binary() + " serve --data '" +
-                                    (dir.path() / "data").string() + "' --config '" +
-                                    cfg.string() + "'",
-                                &out);
+  int rc =
+      testing::run_command(testing::yilian_binary() + " serve --data '" +
+                               (dir.path() / "data").string() + "' --config '" + cfg.string() + "'",
+                           &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("unknown key 'prot'"), std::string::npos) << out;
 }

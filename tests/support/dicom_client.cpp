@@ -45,8 +45,8 @@ struct Assoc {
   }
 };
 
-std::string open(Assoc& a, std::uint16_t port, const std::string& calling, const std::string& called,
-                 const char* abstract, const char* ts) {
+std::string open(Assoc& a, std::uint16_t port, const std::string& calling,
+                 const std::string& called, const char* abstract, const char* ts) {
   OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, 10, &a.net);
   if (c.bad()) return c.text();
   T_ASC_Parameters* params = nullptr;
@@ -89,7 +89,8 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
     ff.loadFileUntilTag(req.file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
                         DCM_PixelData);
     OFString v;
-    if (sop_class.empty() && ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, v).good())
+    if (sop_class.empty() &&
+        ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, v).good())
       sop_class = v.c_str();
     if (sop_instance.empty() &&
         ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, v).good())
@@ -161,7 +162,8 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
   r.status = rsp.msg.CStoreRSP.DimseStatus;
   if (detail) {
     OFString comment;
-    if (detail->findAndGetOFString(DCM_ErrorComment, comment).good()) r.error_comment = comment.c_str();
+    if (detail->findAndGetOFString(DCM_ErrorComment, comment).good())
+      r.error_comment = comment.c_str();
     delete detail;
   }
   return r;
@@ -175,7 +177,8 @@ bool echo(std::uint16_t port, const std::string& calling_ae) {
     return false;
   DIC_US status = 0;
   DcmDataset* detail = nullptr;
-  OFCondition c = DIMSE_echoUser(a.assoc, a.assoc->nextMsgID++, DIMSE_BLOCKING, 0, &status, &detail);
+  OFCondition c =
+      DIMSE_echoUser(a.assoc, a.assoc->nextMsgID++, DIMSE_BLOCKING, 0, &status, &detail);
   delete detail;
   return c.good() && status == STATUS_Success;
 }

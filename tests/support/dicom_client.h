@@ -16,7 +16,7 @@ struct StoreResult {
 };
 
 struct StoreRequest {
-  std::filesystem::path file;       // Part 10 file; its data set bytes are sent as they are
+  std::filesystem::path file;  // Part 10 file; its data set bytes are sent as they are
   std::string calling_ae = "TESTSCU";
   std::string called_ae = "YILIAN";
   std::string sop_class_uid;        // announced SOP class and context (default: from the file)

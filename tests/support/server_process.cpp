@@ -49,7 +49,8 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   if (!body.empty() || method == "POST" || method == "PUT") {
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n" + body;
   if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
@@ -113,9 +114,10 @@ ServerProcess::~ServerProcess() { stop(); }
 bool ServerProcess::start() {
   dicom_port_ = free_port();
   http_port_ = free_port();
-  std::vector<std::string> args = {yilian_binary(), "serve", "--data", data_.string(),
-                                   "--dicom-port", std::to_string(dicom_port_),
-                                   "--http-port", std::to_string(http_port_)};
+  std::vector<std::string> args = {yilian_binary(), "serve",
+                                   "--data",        data_.string(),
+                                   "--dicom-port",  std::to_string(dicom_port_),
+                                   "--http-port",   std::to_string(http_port_)};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {

@@ -22,7 +22,8 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
   WrittenSeries out;
   out.study_uid = spec.study_uid.empty() ? new_uid() : spec.study_uid;
   out.series_uid = spec.series_uid.empty() ? new_uid() : spec.series_uid;
-  const std::size_t npix = static_cast<std::size_t>(spec.rows) * static_cast<std::size_t>(spec.columns);
+  const std::size_t npix =
+      static_cast<std::size_t>(spec.rows) * static_cast<std::size_t>(spec.columns);
   std::vector<Uint16> pixels(npix);
   for (int i = 0; i < spec.count; ++i) {
     // A gradient that changes per slice: values stay within 12 bits.
@@ -77,7 +78,8 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
     std::snprintf(name, sizeof name, "CT%05d.dcm", i + 1);
     std::filesystem::path file = dir / name;
     OFCondition c = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit);
-    if (c.bad()) return make_error(Errc::io, std::string("cannot write ") + file.string() + ": " + c.text());
+    if (c.bad())
+      return make_error(Errc::io, std::string("cannot write ") + file.string() + ": " + c.text());
     out.files.push_back(file);
     out.sop_instance_uids.push_back(sop);
   }

@@ -10,7 +10,7 @@ TEST(AeDirectory, maps_known_titles_and_files_unknown_ones_under_the_unknown_ins
   aes.add("TOWNSHIP_CT", 7);
   EXPECT_EQ(aes.resolve("TOWNSHIP_CT"), 7);
   EXPECT_EQ(aes.resolve("  TOWNSHIP_CT  "), 7);  // padding is not part of the title
-  EXPECT_EQ(aes.resolve("township_ct"), 1);     // titles are case-sensitive
+  EXPECT_EQ(aes.resolve("township_ct"), 1);      // titles are case-sensitive
   EXPECT_EQ(aes.resolve("OTHER"), 1);
 }
 

@@ -121,8 +121,8 @@ TEST_F(IngestTest, an_announced_uid_that_differs_from_the_data_set_is_rejected) 
   auto s = series(1);
   std::string key = blobs_->new_key();
   ASSERT_TRUE(blobs_->write_temp(key, slurp(s.files[0])).ok());
-  IngestOutcome o = ingestor_->ingest(key, Sender{"X", institution_},
-                                      Announced{"1.2.840.10008.5.1.4.1.1.4", ""});
+  IngestOutcome o =
+      ingestor_->ingest(key, Sender{"X", institution_}, Announced{"1.2.840.10008.5.1.4.1.1.4", ""});
   EXPECT_EQ(o.status, IngestStatus::rejected);
   EXPECT_NE(o.message.find("SOP Class"), std::string::npos);
   EXPECT_FALSE(fs::exists(blobs_->temp_path(key)));
@@ -168,7 +168,8 @@ TEST_F(IngestTest, the_same_new_uid_twice_in_one_batch_is_stored_once) {
   EXPECT_EQ(count_files(blobs_->root() / "blobs"), 1u);
 }
 
-TEST_F(IngestTest, recovery_removes_temp_files_and_unacknowledged_orphans_and_drops_rows_without_files) {
+TEST_F(IngestTest,
+       recovery_removes_temp_files_and_unacknowledged_orphans_and_drops_rows_without_files) {
   auto s = series(3);
   ASSERT_EQ(ingest_file(s.files[0]).status, IngestStatus::stored);
   ASSERT_EQ(ingest_file(s.files[1]).status, IngestStatus::stored);

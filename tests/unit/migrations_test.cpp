@@ -28,7 +28,8 @@ TEST(Migrations, an_older_schema_is_migrated_in_place_keeping_its_rows) {
     auto v = migrate_to(db, 1);
     ASSERT_TRUE(v.ok());
     ASSERT_EQ(*v, 1);
-    ASSERT_TRUE(db.exec("INSERT INTO institutions(code, name) VALUES('lead', 'Lead Hospital')").ok());
+    ASSERT_TRUE(
+        db.exec("INSERT INTO institutions(code, name) VALUES('lead', 'Lead Hospital')").ok());
   }
   auto idx = Index::open(path);
   ASSERT_TRUE(idx.ok()) << idx.error().message;

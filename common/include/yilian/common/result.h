@@ -13,14 +13,14 @@
 namespace yilian {
 
 enum class Errc {
-  invalid_argument,  // the caller's input is wrong (HTTP 400, DICOM 0xC000 family)
-  not_found,         // HTTP 404
-  conflict,          // state conflict (HTTP 409)
-  permission_denied, // HTTP 403
-  unavailable,       // shutting down / overloaded (HTTP 503, DICOM 0xA700)
-  io,                // file system or device failure (HTTP 500, DICOM 0xA700)
-  corrupt,           // stored data is inconsistent
-  internal,          // a bug or an unexpected library error
+  invalid_argument,   // the caller's input is wrong (HTTP 400, DICOM 0xC000 family)
+  not_found,          // HTTP 404
+  conflict,           // state conflict (HTTP 409)
+  permission_denied,  // HTTP 403
+  unavailable,        // shutting down / overloaded (HTTP 503, DICOM 0xA700)
+  io,                 // file system or device failure (HTTP 500, DICOM 0xA700)
+  corrupt,            // stored data is inconsistent
+  internal,           // a bug or an unexpected library error
 };
 
 const char* errc_name(Errc c);
@@ -36,8 +36,8 @@ inline Error make_error(Errc code, std::string message) { return Error{code, std
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -88,14 +88,22 @@ class [[nodiscard]] Status {
 
 inline const char* errc_name(Errc c) {
   switch (c) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::conflict: return "conflict";
-    case Errc::permission_denied: return "permission_denied";
-    case Errc::unavailable: return "unavailable";
-    case Errc::io: return "io";
-    case Errc::corrupt: return "corrupt";
-    case Errc::internal: return "internal";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::permission_denied:
+      return "permission_denied";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::io:
+      return "io";
+    case Errc::corrupt:
+      return "corrupt";
+    case Errc::internal:
+      return "internal";
   }
   return "internal";
 }

@@ -46,9 +46,9 @@ std::string normalize_ae_title(const std::string& ae);
 struct DicomServerOptions {
   std::uint16_t port = 11112;
   std::string ae_title = "YILIAN";
-  unsigned max_associations = 16;   // worker threads
-  unsigned max_waiting = 32;        // associations queued when every worker is busy
-  std::uint32_t max_pdu = 131072;   // DCMTK's upper bound (ASC_MAXIMUMPDUSIZE)
+  unsigned max_associations = 16;  // worker threads
+  unsigned max_waiting = 32;       // associations queued when every worker is busy
+  std::uint32_t max_pdu = 131072;  // DCMTK's upper bound (ASC_MAXIMUMPDUSIZE)
   std::uint32_t acse_timeout_s = 30;
   std::uint32_t dimse_timeout_s = 60;
 };

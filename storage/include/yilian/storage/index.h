@@ -37,7 +37,8 @@ class Index {
   virtual Result<std::vector<Institution>> institutions() = 0;
 
   // Ingest.
-  virtual Result<std::optional<StoredInstance>> find_instance(std::string_view sop_instance_uid) = 0;
+  virtual Result<std::optional<StoredInstance>> find_instance(
+      std::string_view sop_instance_uid) = 0;
   virtual Status commit(const IndexBatch& batch) = 0;
 
   // Reads for the API.
