@@ -5,7 +5,9 @@ ASAN      ?= build-asan
 DATA      ?= ./data
 CMAKE_GEN ?=
 
-.PHONY: deps build build-asan run test test-normal test-asan bench format clean
+.PHONY: deps build build-asan run test test-normal test-asan bench format format-check clean
+
+SOURCES = find common storage pacs ecg teleconsult viewer app tests bench \( -name '*.cpp' -o -name '*.h' \)
 
 deps:
 	scripts/install-deps.sh
@@ -28,14 +30,17 @@ test-asan: build-asan
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-normal test-asan
+test: format-check test-normal test-asan
 
 bench: build
 	YILIAN_BENCH_DEPS=1 scripts/install-deps.sh
 	bench/ingest/run.sh
 
 format:
-	find common storage pacs ecg teleconsult viewer app tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+	$(SOURCES) | xargs clang-format -i
+
+format-check: deps
+	$(SOURCES) | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
