@@ -54,7 +54,9 @@ Result<Config> parse_config(std::string_view text) {
     return bad(std::string(e.description()) + " at line " + std::to_string(e.source().begin.line));
   }
   Config c;
-  if (Status s = check_keys(root, "the top level", {"dicom", "http", "institutions"}); !s)
+  if (Status s = check_keys(root, "the top level",
+                            {"dicom", "http", "institutions", "reading_services", "auth"});
+      !s)
     return s.error();
 
   if (const toml::table* d = root["dicom"].as_table()) {
@@ -79,7 +81,13 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* h = root["http"].as_table()) {
-    if (Status s = check_keys(*h, "[http]", {"port", "bind"}); !s) return s.error();
+    if (Status s = check_keys(*h, "[http]", {"port", "bind", "tls_cert", "tls_key"}); !s)
+      return s.error();
+    if (Status s = read_string(*h, "tls_cert", c.tls_cert, "http"); !s) return s.error();
+    if (Status s = read_string(*h, "tls_key", c.tls_key, "http"); !s) return s.error();
+    if (c.tls_cert.empty() != c.tls_key.empty()) {
+      return bad("http.tls_cert and http.tls_key go together");
+    }
     if (Status s = read_int(*h, "port", c.http_port, 1, 65535, "http"); !s) return s.error();
     if (Status s = read_string(*h, "bind", c.http_bind, "http"); !s) return s.error();
   } else if (root.contains("http")) {
@@ -93,9 +101,13 @@ Result<Config> parse_config(std::string_view text) {
     for (const toml::node& item : *arr) {
       const toml::table* t = item.as_table();
       if (!t) return bad("each [[institutions]] entry must be a table");
-      if (Status s = check_keys(*t, "[[institutions]]", {"code", "name", "ae_titles"}); !s)
+      if (Status s =
+              check_keys(*t, "[[institutions]]", {"code", "name", "ae_titles", "level", "parent"});
+          !s)
         return s.error();
       InstitutionConfig inst;
+      if (Status s = read_string(*t, "level", inst.level, "institutions"); !s) return s.error();
+      if (Status s = read_string(*t, "parent", inst.parent, "institutions"); !s) return s.error();
       if (Status s = read_string(*t, "code", inst.code, "institutions"); !s) return s.error();
       if (Status s = read_string(*t, "name", inst.name, "institutions"); !s) return s.error();
       if (inst.code.empty()) return bad("every institution needs a code");
@@ -116,6 +128,53 @@ Result<Config> parse_config(std::string_view text) {
       }
       c.institutions.push_back(std::move(inst));
     }
+  }
+
+  if (const toml::node* n = root.get("reading_services")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return bad("reading_services must be an array of tables ([[reading_services]])");
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return bad("each [[reading_services]] entry must be a table");
+      if (Status s = check_keys(*t, "[[reading_services]]", {"provider", "service", "clients"}); !s)
+        return s.error();
+      ReadingServiceConfig rs;
+      if (Status s = read_string(*t, "provider", rs.provider, "reading_services"); !s)
+        return s.error();
+      if (Status s = read_string(*t, "service", rs.service, "reading_services"); !s)
+        return s.error();
+      if (rs.provider.empty()) return bad("every reading service needs a provider");
+      if (rs.service != "imaging" && rs.service != "ecg") {
+        return bad("reading_services.service must be \"imaging\" or \"ecg\"");
+      }
+      const toml::array* clients = t->get_as<toml::array>("clients");
+      if (!clients) return bad("reading_services.clients must be an array of institution codes");
+      for (const toml::node& cl : *clients) {
+        auto v = cl.value<std::string>();
+        if (!v || v->empty()) return bad("reading_services.clients must hold institution codes");
+        rs.clients.push_back(*v);
+      }
+      c.reading_services.push_back(std::move(rs));
+    }
+  }
+
+  if (const toml::table* a = root["auth"].as_table()) {
+    if (Status s = check_keys(
+            *a, "[auth]",
+            {"token_ttl_minutes", "admin_username", "admin_institution", "admin_password_file"});
+        !s)
+      return s.error();
+    if (Status s = read_int(*a, "token_ttl_minutes", c.token_ttl_minutes, 1, 7 * 24 * 60, "auth");
+        !s)
+      return s.error();
+    if (Status s = read_string(*a, "admin_username", c.admin_username, "auth"); !s)
+      return s.error();
+    if (Status s = read_string(*a, "admin_institution", c.admin_institution, "auth"); !s)
+      return s.error();
+    if (Status s = read_string(*a, "admin_password_file", c.admin_password_file, "auth"); !s)
+      return s.error();
+  } else if (root.contains("auth")) {
+    return bad("[auth] must be a table");
   }
   return c;
 }

@@ -14,6 +14,15 @@ struct InstitutionConfig {
   std::string code;
   std::string name;
   std::vector<std::string> ae_titles;
+  std::string level = "township";  // lead, county, community, township, village, office
+  std::string parent;              // code of the parent institution in the consortium
+};
+
+// `provider` reads `service` ("imaging" or "ecg") for each of `clients`.
+struct ReadingServiceConfig {
+  std::string provider;
+  std::string service;
+  std::vector<std::string> clients;
 };
 
 struct Config {
@@ -24,7 +33,15 @@ struct Config {
   std::uint32_t dimse_timeout_s = 60;
   std::uint16_t http_port = 8080;
   std::string http_bind;
+  std::string tls_cert;  // PEM files; both set: HTTP and WebSocket are served over TLS
+  std::string tls_key;
   std::vector<InstitutionConfig> institutions;
+  std::vector<ReadingServiceConfig> reading_services;
+  // [auth]
+  std::uint32_t token_ttl_minutes = 12 * 60;
+  std::string admin_username = "admin";
+  std::string admin_institution = "consortium";  // created as level "office" if missing
+  std::string admin_password_file;  // first start only; else a one-time password is printed
 };
 
 // Reads a config file. Unknown keys are errors, so a typo never silently changes nothing.

@@ -23,10 +23,23 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   auto idx = storage::Index::open(root / "index.sqlite");
   if (!idx.ok()) return idx.error();
   d->index_ = std::move(idx).value();
+  auto accounts = storage::Accounts::open(root / "index.sqlite");
+  if (!accounts.ok()) return accounts.error();
+  d->accounts_ = std::move(accounts).value();
+  auto log = storage::AuditLog::open(root / "audit.sqlite");
+  if (!log.ok()) return log.error();
+  d->audit_log_ = std::move(log).value();
+  auto auditor =
+      identity::Auditor::open(*d->audit_log_, [] { return std::chrono::system_clock::now(); });
+  if (!auditor.ok()) return auditor.error();
+  d->auditor_ = std::move(auditor).value();
   return d;
 }
 
 DataDir::~DataDir() {
+  auditor_.reset();
+  audit_log_.reset();
+  accounts_.reset();
   index_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }

@@ -1,4 +1,5 @@
-// The --data directory: index, blob store, and an exclusive lock so that two processes
+// The --data directory: index, accounts, audit trail (audit.sqlite), blob store, and an
+// exclusive lock so that two processes
 // (a running hub and an import, say) never recover or write the same store at once.
 #pragma once
 
@@ -6,6 +7,9 @@
 #include <memory>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/audit.h"
+#include "yilian/storage/accounts.h"
+#include "yilian/storage/audit_log.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/index.h"
 
@@ -18,12 +22,17 @@ class DataDir {
 
   storage::Index& index() { return *index_; }
   storage::BlobStore& blobs() { return *blobs_; }
+  storage::Accounts& accounts() { return *accounts_; }
+  identity::Auditor& auditor() { return *auditor_; }
 
  private:
   DataDir() = default;
   int lock_fd_ = -1;
   std::unique_ptr<storage::Index> index_;
   std::unique_ptr<storage::BlobStore> blobs_;
+  std::unique_ptr<storage::Accounts> accounts_;
+  std::unique_ptr<storage::AuditLog> audit_log_;
+  std::unique_ptr<identity::Auditor> auditor_;
 };
 
 }  // namespace yilian::app

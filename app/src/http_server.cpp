@@ -67,6 +67,13 @@ int send_headers(lws* wsi, Transaction& tx) {
                                    reinterpret_cast<const unsigned char*>(kNoStore),
                                    sizeof kNoStore - 1, &p, end))
     return -1;
+  for (const auto& [name, value] : tx.response.headers) {
+    std::string header = name + ":";
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(header.c_str()),
+                                    reinterpret_cast<const unsigned char*>(value.data()),
+                                    static_cast<int>(value.size()), &p, end))
+      return -1;
+  }
   if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
   tx.headers_sent = true;
   lws_callback_on_writable(wsi);
@@ -77,7 +84,7 @@ int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
   if (tx.too_large) {
     tx.response = http::Response::error(413, "payload_too_large", "request body too large");
   } else {
-    tx.response = server.router().dispatch(tx.request);
+    tx.response = server.handle(tx.request);
   }
   if (tx.request.method == "HEAD") tx.response.body.clear();
   return send_headers(wsi, tx);
@@ -99,6 +106,13 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       char peer[64] = {0};
       lws_get_peer_simple(wsi, peer, sizeof peer);
       tx.request.peer = peer;
+      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION); n > 0 && n < 8192) {
+        std::string auth(static_cast<std::size_t>(n) + 1, '\0');
+        if (lws_hdr_copy(wsi, auth.data(), n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == n) {
+          auth.resize(static_cast<std::size_t>(n));
+          tx.request.authorization = std::move(auth);
+        }
+      }
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
           tx.request.method == "PATCH") {
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
@@ -165,8 +179,8 @@ const lws_protocols kProtocols[] = {
 
 }  // namespace
 
-HttpServer::HttpServer(HttpServerOptions options, const http::Router& router)
-    : options_(std::move(options)), router_(router) {}
+HttpServer::HttpServer(HttpServerOptions options, HttpService service)
+    : options_(std::move(options)), handler_(std::move(service)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -178,6 +192,11 @@ Status HttpServer::start() {
   info.protocols = kProtocols;
   info.user = this;
   info.timeout_secs = 30;
+  if (!options_.tls_cert.empty()) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = options_.tls_cert.c_str();
+    info.ssl_private_key_filepath = options_.tls_key.c_str();
+  }
   context_ = lws_create_context(&info);
   if (!context_) {
     return make_error(Errc::unavailable,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -19,6 +20,9 @@
 #include "config.h"
 #include "data_dir.h"
 #include "http_server.h"
+#include "identity_setup.h"
+#include "yilian/identity/auth.h"
+#include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/rest.h"
@@ -40,19 +44,6 @@ struct ServeFlags {
   std::string aet;
   int max_associations = -1;
 };
-
-// Institutions from the config become rows (by code) and AE titles map to them.
-Result<pacs::AeDirectory> build_ae_directory(storage::Index& index, const Config& cfg) {
-  auto unknown = index.ensure_institution("unknown", "Unknown sender");
-  if (!unknown.ok()) return unknown.error();
-  pacs::AeDirectory aes(unknown->id, cfg.reject_unknown_ae);
-  for (const InstitutionConfig& ic : cfg.institutions) {
-    auto inst = index.ensure_institution(ic.code, ic.name.empty() ? ic.code : ic.name);
-    if (!inst.ok()) return inst.error();
-    for (const std::string& ae : ic.ae_titles) aes.add(ae, inst->id);
-  }
-  return aes;
-}
 
 int fail(const Error& e) {
   spdlog::error("{}", e.message);
@@ -83,8 +74,35 @@ int serve(const ServeFlags& flags) {
   if (!data.ok()) return fail(data.error());
   DataDir& dd = **data;
 
-  auto aes = build_ae_directory(dd.index(), cfg);
+  if (Status s = apply_identity_config(dd, cfg); !s) return fail(s.error());
+  auto aes = build_ae_directory(dd, cfg.reject_unknown_ae);
   if (!aes.ok()) return fail(aes.error());
+
+  identity::AuthOptions auth_options;
+  auth_options.token_ttl = std::chrono::minutes(cfg.token_ttl_minutes);
+  identity::AuthService auth(
+      dd.accounts(), dd.auditor(), [] { return std::chrono::system_clock::now(); }, auth_options);
+  {
+    std::optional<std::string> password;
+    if (!cfg.admin_password_file.empty()) {
+      std::ifstream in(cfg.admin_password_file);
+      std::string line;
+      if (!in || !std::getline(in, line)) {
+        return fail(make_error(Errc::invalid_argument,
+                               "cannot read auth.admin_password_file " + cfg.admin_password_file));
+      }
+      password = line;
+    }
+    auto created = auth.ensure_first_admin(cfg.admin_username, cfg.admin_institution, password);
+    if (!created.ok()) return fail(created.error());
+    if (created->has_value()) {
+      // Shown once, on the console of the person who started the hub; never stored.
+      std::fprintf(stderr,
+                   "\n  First start: created administrator '%s' with the one-time password\n"
+                   "      %s\n  Log in and change it (POST /api/admin/users/%s/password).\n\n",
+                   cfg.admin_username.c_str(), (*created)->c_str(), cfg.admin_username.c_str());
+    }
+  }
 
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), {});
   auto report = ingestor.recover();
@@ -103,7 +121,7 @@ int serve(const ServeFlags& flags) {
   dopts.ae_title = cfg.ae_title;
   dopts.max_associations = cfg.max_associations;
   dopts.dimse_timeout_s = cfg.dimse_timeout_s;
-  pacs::DicomServer dicom(dopts, ingestor, *aes);
+  pacs::DicomServer dicom(dopts, ingestor, *aes, &dd.auditor());
   if (Status s = dicom.start(); !s) return fail(s.error());
 
   http::Router router;
@@ -120,14 +138,21 @@ int serve(const ServeFlags& flags) {
                           {"batches", c.batches}}}};
     return http::Response::json(200, j.dump());
   });
-  pacs::register_study_routes(router, dd.index());
-  HttpServer http_server(HttpServerOptions{cfg.http_port, cfg.http_bind, 64u << 20}, router);
+  identity::register_auth_routes(router, auth);
+  identity::register_admin_routes(router, auth);
+  pacs::register_study_routes(router, dd.index(), auth);
+  HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
+  HttpServer http_server(hopts, [&](http::Request& req) {
+    if (auto denied = auth.admit(req)) return *denied;
+    return router.dispatch(req);
+  });
   if (Status s = http_server.start(); !s) {
     dicom.stop();
     return fail(s.error());
   }
-  spdlog::info("yilian {} serving: DICOM {} on port {}, HTTP on port {}, data in {}",
-               YILIAN_VERSION, cfg.ae_title, cfg.dicom_port, cfg.http_port, flags.data.string());
+  spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}", YILIAN_VERSION,
+               cfg.ae_title, cfg.dicom_port, cfg.tls_cert.empty() ? "HTTP" : "HTTPS", cfg.http_port,
+               flags.data.string());
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -288,7 +313,66 @@ int main(int argc, char** argv) {
 
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
+  // yilian user add|list|disable|passwd
+  UserFlags user_flags;
+  auto* user_cmd = app.add_subcommand("user", "Manage users (the hub must be stopped)");
+  user_cmd->require_subcommand(1);
+  auto* user_add_cmd =
+      user_cmd->add_subcommand("add", "Add a user; the password is read from stdin");
+  user_add_cmd->add_option("--data", user_flags.data, "Data directory")->required();
+  user_add_cmd
+      ->add_option("--role", user_flags.roles,
+                   "township_doctor, radiologist, ecg_reader, cardiologist, admin, "
+                   "qc_reviewer (repeatable)")
+      ->required();
+  user_add_cmd->add_option("--institution", user_flags.institution, "Home institution code")
+      ->required();
+  user_add_cmd->add_option("--credential", user_flags.credentials,
+                           "Another institution the user is credentialed at (repeatable)");
+  user_add_cmd->add_option("--name", user_flags.display_name, "Display name");
+  user_add_cmd->add_option("username", user_flags.username)->required();
+  auto* user_list_cmd = user_cmd->add_subcommand("list", "List users");
+  user_list_cmd->add_option("--data", user_flags.data, "Data directory")->required();
+  auto* user_disable_cmd = user_cmd->add_subcommand("disable", "Disable a user, revoking sessions");
+  user_disable_cmd->add_option("--data", user_flags.data, "Data directory")->required();
+  user_disable_cmd->add_option("username", user_flags.username)->required();
+  auto* user_passwd_cmd =
+      user_cmd->add_subcommand("passwd", "Set a user's password from stdin, revoking sessions");
+  user_passwd_cmd->add_option("--data", user_flags.data, "Data directory")->required();
+  user_passwd_cmd->add_option("username", user_flags.username)->required();
+
+  // yilian institution add|list
+  InstitutionFlags inst_flags;
+  auto* inst_cmd = app.add_subcommand("institution", "Manage member institutions");
+  inst_cmd->require_subcommand(1);
+  auto* inst_add_cmd = inst_cmd->add_subcommand("add", "Add or update an institution");
+  inst_add_cmd->add_option("--data", inst_flags.data, "Data directory")->required();
+  inst_add_cmd->add_option("--name", inst_flags.name, "Name");
+  inst_add_cmd->add_option("--level", inst_flags.level,
+                           "lead, county, community, township (default), village, office");
+  inst_add_cmd->add_option("--parent", inst_flags.parent, "Parent institution code");
+  inst_add_cmd->add_option("--ae", inst_flags.ae_titles, "DICOM AE title (repeatable)");
+  inst_add_cmd->add_option("code", inst_flags.code)->required();
+  auto* inst_list_cmd = inst_cmd->add_subcommand("list", "List institutions");
+  inst_list_cmd->add_option("--data", inst_flags.data, "Data directory")->required();
+
+  // yilian audit verify
+  std::string audit_data;
+  auto* audit_cmd = app.add_subcommand("audit", "The audit trail");
+  audit_cmd->require_subcommand(1);
+  auto* audit_verify_cmd =
+      audit_cmd->add_subcommand("verify", "Check the audit trail's hash chain");
+  audit_verify_cmd->add_option("--data", audit_data, "Data directory")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*user_add_cmd) return user_add(user_flags);
+  if (*user_list_cmd) return user_list(user_flags.data);
+  if (*user_disable_cmd) return user_disable(user_flags.data, user_flags.username);
+  if (*user_passwd_cmd) return user_passwd(user_flags.data, user_flags.username);
+  if (*inst_add_cmd) return institution_add(inst_flags);
+  if (*inst_list_cmd) return institution_list(inst_flags.data);
+  if (*audit_verify_cmd) return audit_verify(audit_data);
 
   if (*serve_cmd) return serve(serve_flags);
   if (*import_cmd) return import_files(import_flags);

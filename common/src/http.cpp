@@ -49,6 +49,8 @@ int status_for(Errc code) {
   switch (code) {
     case Errc::invalid_argument:
       return 400;
+    case Errc::unauthenticated:
+      return 401;
     case Errc::permission_denied:
       return 403;
     case Errc::not_found:

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <map>
 
 namespace yilian::pacs {
 
@@ -24,6 +25,17 @@ std::string normalize_ae_title(const std::string& ae) {
 
 void AeDirectory::add(const std::string& ae_title, std::int64_t institution_id) {
   entries_.emplace_back(normalize_ae_title(ae_title), institution_id);
+}
+
+void AeDirectory::name_institution(std::int64_t institution_id, std::string code) {
+  codes_.emplace_back(institution_id, std::move(code));
+}
+
+std::string AeDirectory::institution_code(std::int64_t institution_id) const {
+  for (const auto& [id, code] : codes_) {
+    if (id == institution_id) return code;
+  }
+  return std::to_string(institution_id);
 }
 
 std::optional<std::int64_t> AeDirectory::resolve(const std::string& ae_title) const {
@@ -42,6 +54,7 @@ constexpr Uint16 kStatusOutOfResources = 0xA700;
 constexpr Uint16 kStatusDataSetMismatch = 0xA900;
 constexpr Uint16 kStatusCannotUnderstand = 0xC000;
 constexpr Uint16 kStatusWarningCoercion = 0xB000;
+constexpr Uint16 kStatusNotAuthorized = 0x0124;  // PS3.7 C.5: Refused: Not Authorized
 
 // Preference order when an SCU proposes several transfer syntaxes for one object: keep
 // compressed objects compressed (stored as sent), then explicit over implicit.
@@ -73,6 +86,12 @@ constexpr const char* kVerification[] = {UID_VerificationSOPClass};
 struct Shared {
   Ingestor* ingestor = nullptr;
   const AeDirectory* aes = nullptr;
+  identity::Auditor* auditor = nullptr;
+};
+
+// What one association did to one study, for its audit record.
+struct StudyTally {
+  std::map<std::string, int> by_outcome;  // "stored", "duplicate", ...
 };
 
 // One association. DCMTK calls these hooks on the worker thread that runs it.
@@ -105,9 +124,42 @@ class StoreScp : public DcmThreadSCP {
 
   OFBool checkCallingAETitleAccepted(const OFString& calling_ae) override {
     institution_ = shared_.aes->resolve(calling_ae.c_str());
+    peer_ae_ = normalize_ae_title(calling_ae.c_str());
+    peer_ip_ = getPeerIP().c_str();
+    if (!institution_ && shared_.auditor) {
+      identity::AuditEvent ev = sender_event();
+      ev.action = "dicom.associate";
+      ev.object_type = "association";
+      ev.outcome = "denied";
+      ev.detail = "calling AE title not mapped to a member institution";
+      (void)shared_.auditor->record(ev);
+    }
     return institution_.has_value() ? OFTrue : OFFalse;
   }
 
+ public:
+  // One audit record per study this association touched, once it has ended.
+  void audit_association() {
+    if (!shared_.auditor) return;
+    for (const auto& [study, tally] : tally_) {
+      identity::AuditEvent ev = sender_event();
+      ev.action = "dicom.store";
+      ev.object_type = "study";
+      ev.object_id = study;
+      std::string detail;
+      bool refused = false;
+      for (const auto& [what, n] : tally.by_outcome) {
+        if (!detail.empty()) detail += ", ";
+        detail += std::to_string(n) + " " + what;
+        if (what == "refused") refused = true;
+      }
+      ev.outcome = refused ? "denied" : "ok";
+      ev.detail = detail;
+      (void)shared_.auditor->record(ev);
+    }
+  }
+
+ protected:
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg,
                                     const DcmPresentationContextInfo& info) override {
     if (msg->CommandField != DIMSE_C_STORE_RQ) {
@@ -138,6 +190,8 @@ class StoreScp : public DcmThreadSCP {
                           Announced{req.AffectedSOPClassUID, req.AffectedSOPInstanceUID});
     }
 
+    if (!o.study_instance_uid.empty())
+      ++tally_[o.study_instance_uid].by_outcome[ingest_status_name(o.status)];
     Uint16 status = STATUS_Success;
     const OFString peer = getPeerAETitle();
     const char* ae = peer.c_str();
@@ -155,6 +209,11 @@ class StoreScp : public DcmThreadSCP {
                                                                   : kStatusCannotUnderstand;
         spdlog::warn("C-STORE from {}: SOP Instance {} rejected: {}", ae,
                      req.AffectedSOPInstanceUID, o.message);
+        break;
+      case IngestStatus::refused:
+        status = kStatusNotAuthorized;
+        spdlog::warn("C-STORE from {}: SOP Instance {} refused: {}", ae, req.AffectedSOPInstanceUID,
+                     o.message);
         break;
       case IngestStatus::failed:
         status = kStatusOutOfResources;
@@ -177,7 +236,18 @@ class StoreScp : public DcmThreadSCP {
  private:
   const Shared& shared_;
   T_ASC_Association* assoc_;
+  identity::AuditEvent sender_event() {
+    identity::AuditEvent ev;
+    ev.actor = "ae:" + peer_ae_;
+    ev.actor_institution =
+        institution_ ? shared_.aes->institution_code(*institution_) : std::string();
+    ev.address = peer_ip_;
+    return ev;
+  }
+
   std::optional<std::int64_t> institution_;
+  std::map<std::string, StudyTally> tally_;
+  std::string peer_ae_, peer_ip_;    // kept: the association is gone when the audit is written
   std::filesystem::path receiving_;  // temp file of the data set being received, if any
   storage::EarlyWriteback writeback_;
 };
@@ -246,6 +316,7 @@ struct DicomServer::Impl {
         StoreScp scp(shared, assoc);
         scp.setSharedConfig(config);
         (void)scp.run(assoc);  // negotiates, serves, then drops and destroys the association
+        scp.audit_association();
       }
       std::lock_guard lock(mu);
       --busy;
@@ -253,8 +324,10 @@ struct DicomServer::Impl {
   }
 };
 
-DicomServer::DicomServer(DicomServerOptions options, Ingestor& ingestor, const AeDirectory& aes)
+DicomServer::DicomServer(DicomServerOptions options, Ingestor& ingestor, const AeDirectory& aes,
+                         identity::Auditor* auditor)
     : impl_(std::make_unique<Impl>()) {
+  impl_->shared.auditor = auditor;
   impl_->options = std::move(options);
   impl_->shared.ingestor = &ingestor;
   impl_->shared.aes = &aes;

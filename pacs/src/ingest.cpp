@@ -20,6 +20,8 @@ const char* ingest_status_name(IngestStatus s) {
       return "conflict";
     case IngestStatus::rejected:
       return "rejected";
+    case IngestStatus::refused:
+      return "refused";
     case IngestStatus::failed:
       return "failed";
   }
@@ -96,6 +98,7 @@ void Ingestor::count(IngestStatus s) {
       ++counters_.conflicts;
       break;
     case IngestStatus::rejected:
+    case IngestStatus::refused:
       ++counters_.rejected;
       break;
     case IngestStatus::failed:
@@ -201,6 +204,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
   std::vector<Pending*> stored, conflicts;
   std::deque<Pending> deferred;
   std::unordered_set<std::string> uids_in_batch;
+  std::unordered_map<std::string, std::int64_t> study_owner;  // studies first seen in this batch
 
   auto finish = [&](Pending& p, IngestOutcome o) { p.done.set_value(std::move(o)); };
 
@@ -211,6 +215,27 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
       deferred.push_back(std::move(p));
       continue;
     }
+    // A sender files studies under its own institution only: another institution's study
+    // cannot be added to (or overwritten) from here.
+    auto owner = study_owner.find(in.study_instance_uid);
+    std::optional<std::int64_t> owner_id;
+    if (owner != study_owner.end()) {
+      owner_id = owner->second;
+    } else {
+      auto found = index_.study_institution(in.study_instance_uid);
+      if (!found.ok()) {
+        (void)blobs_.remove_temp(in.blob_key);
+        finish(p, outcome(IngestStatus::failed, in, found.error().message));
+        continue;
+      }
+      owner_id = *found;
+    }
+    if (owner_id && *owner_id != in.institution_id) {
+      (void)blobs_.remove_temp(in.blob_key);
+      finish(p, outcome(IngestStatus::refused, in, "the study belongs to another institution"));
+      continue;
+    }
+    study_owner.emplace(in.study_instance_uid, in.institution_id);
     auto existing = index_.find_instance(in.sop_instance_uid);
     if (!existing.ok()) {
       (void)blobs_.remove_temp(in.blob_key);

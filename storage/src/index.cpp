@@ -101,6 +101,39 @@ Result<std::int64_t> returning_id(sql::Stmt& st) {
   return id;
 }
 
+// Integer ids are formatted into the SQL text (they are numbers, not user text); an empty
+// list becomes NULL, which matches nothing.
+std::string id_list(std::span<const std::int64_t> ids) {
+  if (ids.empty()) return "NULL";
+  std::string out;
+  for (std::int64_t id : ids) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(id);
+  }
+  return out;
+}
+
+// An ECG study has ECG among its modalities; every other study counts as imaging. Mirrors
+// identity::is_ecg_study().
+constexpr const char* kIsEcg = "instr('\\' || s.modalities || '\\', '\\ECG\\') > 0";
+
+std::string scope_condition(const StudyScope& scope) {
+  std::string c = "(s.institution_id IN (" + id_list(scope.institutions) + ")";
+  c += " OR (s.institution_id IN (" + id_list(scope.imaging_institutions) + ") AND NOT " + kIsEcg +
+       ")";
+  c += " OR (s.institution_id IN (" + id_list(scope.ecg_institutions) + ") AND " + kIsEcg + ")";
+  c += " OR s.id IN (SELECT study_pk FROM study_shares WHERE (expires_at IS NULL OR expires_at > "
+       ":now) AND (user_id = :user OR institution_id IN (" +
+       id_list(scope.share_institutions) + "))))";
+  return c;
+}
+
+// Binds the named parameters of scope_condition().
+void bind_scope(sql::Stmt& st, const StudyScope& scope) {
+  st.bind_named(":now", scope.now);
+  st.bind_named(":user", scope.share_user_id);
+}
+
 class SqliteIndex final : public Index {
  public:
   Status open(const std::filesystem::path& path) {
@@ -194,22 +227,41 @@ class SqliteIndex final : public Index {
     return tx.commit();
   }
 
-  Result<StudyPage> list_studies(std::int64_t limit, std::int64_t offset) override {
-    std::lock_guard lock(rmu_);
+  Result<std::optional<std::int64_t>> study_institution(std::string_view study_uid) override {
+    std::lock_guard lock(wmu_);
+    study_institution_.bind(1, study_uid);
+    auto row = study_institution_.step();
+    if (!row.ok()) return row.error();
+    std::optional<std::int64_t> out;
+    if (*row) out = study_institution_.int64(0);
+    study_institution_.reset();
+    return out;
+  }
+
+  Result<StudyPage> list_studies(const StudyScope& scope, std::int64_t limit,
+                                 std::int64_t offset) override {
     StudyPage page;
+    if (scope.empty()) return page;
+    std::string where = scope_condition(scope);
+    std::lock_guard lock(rmu_);
     {
       sql::Stmt st;
-      if (Status s = st.prepare(r_.get(), "SELECT count(*) FROM studies"); !s) return s.error();
+      std::string q = "SELECT count(*) FROM studies s WHERE " + where;
+      if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
+      bind_scope(st, scope);
       auto row = st.step();
       if (!row.ok()) return row.error();
       page.total = st.int64(0);
     }
-    std::string q = std::string("SELECT ") + kStudyColumns +
-                    " ORDER BY s.last_received_at DESC, s.id DESC LIMIT ?1 OFFSET ?2";
+    std::string q = std::string("SELECT ") + kStudyColumns + " WHERE " + where +
+                    " ORDER BY s.last_received_at DESC, s.id DESC LIMIT :limit OFFSET :offset";
     sql::Stmt st;
     if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
-    st.bind(1, limit);
-    st.bind(2, offset);
+    // Named parameters only: SQLite numbers named ones in order of appearance, so mixing them
+    // with "?1" would alias.
+    st.bind_named(":limit", limit);
+    st.bind_named(":offset", offset);
+    bind_scope(st, scope);
     while (true) {
       auto row = st.step();
       if (!row.ok()) return row.error();
@@ -217,6 +269,36 @@ class SqliteIndex final : public Index {
       page.studies.push_back(read_study(st));
     }
     return page;
+  }
+
+  Result<std::optional<StudyAccessFacts>> study_access(
+      std::string_view study_uid, std::int64_t user_id,
+      std::span<const std::int64_t> share_institutions, std::string_view now) override {
+    std::lock_guard lock(rmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(),
+                              "SELECT id, institution_id, modalities FROM studies "
+                              "WHERE study_uid = ?1");
+        !s)
+      return s.error();
+    st.bind(1, study_uid);
+    auto row = st.step();
+    if (!row.ok()) return row.error();
+    if (!*row) return std::optional<StudyAccessFacts>{};
+    StudyAccessFacts f{st.int64(0), st.int64(1), st.text(2), false};
+    std::string q =
+        "SELECT count(*) FROM study_shares WHERE study_pk = ?1 "
+        "AND (expires_at IS NULL OR expires_at > ?2) AND (user_id = ?3 OR institution_id IN (" +
+        id_list(share_institutions) + "))";
+    sql::Stmt sh;
+    if (Status s = sh.prepare(r_.get(), q.c_str()); !s) return s.error();
+    sh.bind(1, f.study_pk);
+    sh.bind(2, now);
+    sh.bind(3, user_id);
+    auto r = sh.step();
+    if (!r.ok()) return r.error();
+    f.shared = sh.int64(0) > 0;
+    return std::optional<StudyAccessFacts>(f);
   }
 
   Result<std::optional<StudyDetail>> get_study(std::string_view study_uid) override {
@@ -352,10 +434,12 @@ DELETE FROM studies WHERE num_instances = 0;
       sql::Stmt* st;
       const char* sql;
     };
-    for (const P& p : {P{&upsert_patient_, kUpsertPatient}, P{&upsert_study_, kUpsertStudy},
-                       P{&upsert_series_, kUpsertSeries}, P{&insert_instance_, kInsertInstance},
-                       P{&bump_series_, kBumpSeries}, P{&bump_study_, kBumpStudy},
-                       P{&insert_conflict_, kInsertConflict}, P{&find_instance_, kFindInstance}}) {
+    for (const P& p :
+         {P{&upsert_patient_, kUpsertPatient}, P{&upsert_study_, kUpsertStudy},
+          P{&upsert_series_, kUpsertSeries}, P{&insert_instance_, kInsertInstance},
+          P{&bump_series_, kBumpSeries}, P{&bump_study_, kBumpStudy},
+          P{&insert_conflict_, kInsertConflict}, P{&find_instance_, kFindInstance},
+          P{&study_institution_, "SELECT institution_id FROM studies WHERE study_uid = ?1"}}) {
       if (Status s = p.st->prepare(w_.get(), p.sql); !s) return s;
     }
     return Status::Ok();
@@ -422,7 +506,7 @@ DELETE FROM studies WHERE num_instances = 0;
   std::mutex rmu_;  // guards r_
   sql::Db r_;
   sql::Stmt upsert_patient_, upsert_study_, upsert_series_, insert_instance_, bump_series_,
-      bump_study_, insert_conflict_, find_instance_;
+      bump_study_, insert_conflict_, find_instance_, study_institution_;
 };
 
 }  // namespace

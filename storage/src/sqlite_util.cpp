@@ -91,6 +91,12 @@ void Stmt::bind(int i, std::string_view text) {
   sqlite3_bind_text(s_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 void Stmt::bind(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); }
+void Stmt::bind_named(const char* name, std::string_view text) {
+  bind(sqlite3_bind_parameter_index(s_, name), text);
+}
+void Stmt::bind_named(const char* name, std::int64_t v) {
+  bind(sqlite3_bind_parameter_index(s_, name), v);
+}
 void Stmt::bind(int i, const std::optional<std::int64_t>& v) {
   if (v) {
     sqlite3_bind_int64(s_, i, *v);

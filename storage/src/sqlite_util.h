@@ -46,6 +46,9 @@ class Stmt {
   void bind(int i, std::int64_t v);
   void bind(int i, const std::optional<std::int64_t>& v);
   void bind_null(int i);
+  // Named parameters (":name"); a name the statement does not use is ignored.
+  void bind_named(const char* name, std::string_view text);
+  void bind_named(const char* name, std::int64_t v);
 
   // Returns true when a row is available, false when done.
   Result<bool> step();

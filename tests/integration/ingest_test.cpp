@@ -64,8 +64,10 @@ std::string dataset_sop_instance(const fs::path& file) {
   return v.c_str();
 }
 
-json get_json(const ServerProcess& s, const std::string& target, int expect_status = 200) {
-  auto r = testing::http_get(s.http_port(), target);
+// GET with a bearer token; by default the harness's reader of the "unknown" institution.
+json get_json(ServerProcess& s, const std::string& target, int expect_status = 200,
+              const std::string& token = {}) {
+  auto r = s.get(token.empty() ? s.reader_token() : token, target);
   EXPECT_EQ(r.status, expect_status) << target << ": " << r.body;
   auto j = json::parse(r.body, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r.body;
@@ -363,16 +365,23 @@ TEST_F(ServeTest, a_restart_keeps_everything) {
 }
 
 TEST_F(ServeTest, bad_http_requests_get_json_errors) {
-  auto r = testing::http_get(server_->http_port(), "/api/studies?limit=abc");
+  const std::string& token = server_->reader_token();
+  ASSERT_FALSE(token.empty()) << server_->log();
+  auto r = server_->get(token, "/api/studies?limit=abc");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid_argument");
-  r = testing::http_get(server_->http_port(), "/api/studies/1.2.3.4.5");
+  // A study that is not there answers like one the caller may not see.
+  r = server_->get(token, "/api/studies/1.2.3.4.5");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "forbidden");
+  r = server_->get(token, "/api/nothing-here");
   EXPECT_EQ(r.status, 404);
-  EXPECT_EQ(json::parse(r.body)["error"]["code"], "not_found");
-  r = testing::http_get(server_->http_port(), "/api/nothing-here");
-  EXPECT_EQ(r.status, 404);
-  r = testing::http_request(server_->http_port(), "DELETE", "/api/studies");
+  r = server_->request(token, "DELETE", "/api/studies");
   EXPECT_EQ(r.status, 405);
+  // Without a token nothing under /api/ answers, not even to say a path does not exist.
+  r = testing::http_get(server_->http_port(), "/api/nothing-here");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "unauthenticated");
 }
 
 TEST(ServeConfig,
@@ -403,8 +412,12 @@ ae_titles = ["TA_CT"]
   EXPECT_NE(rc, 0);
   storescu(server, s->files, "TA_CT", &rc);
   EXPECT_EQ(rc, 0);
-  json detail = get_json(server, "/api/studies/" + s->study_uid);
+  std::string ta_doctor = server.add_user("ta-doctor", {"township_doctor"}, "township-a");
+  ASSERT_FALSE(ta_doctor.empty()) << server.log();
+  json detail = get_json(server, "/api/studies/" + s->study_uid, 200, ta_doctor);
   EXPECT_EQ(detail["institution"], "township-a");
+  // The harness's reader at "unknown" does not see township A's study.
+  get_json(server, "/api/studies/" + s->study_uid, 403);
   EXPECT_EQ(server.stop(), 0);
 }
 

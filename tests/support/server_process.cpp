@@ -32,7 +32,7 @@ std::uint16_t free_port() {
 }
 
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                        const std::string& body) {
+                        const std::string& body, const Headers& headers) {
   HttpResult r;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return r;
@@ -52,6 +52,7 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
     req +=
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
   req += "\r\n" + body;
   if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     ::close(fd);
@@ -69,10 +70,10 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   std::size_t hdr_end = resp.find("\r\n\r\n");
   if (sp == std::string::npos || hdr_end == std::string::npos) return r;
   r.status = std::atoi(resp.c_str() + sp + 1);
-  std::string headers = resp.substr(0, hdr_end);
+  std::string head = resp.substr(0, hdr_end);
   std::string payload = resp.substr(hdr_end + 4);
   // Decode a chunked body if the server chose chunked encoding.
-  std::string lower = headers;
+  std::string lower = head;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower.find("transfer-encoding: chunked") != std::string::npos) {
     std::string out;
@@ -112,6 +113,13 @@ ServerProcess::ServerProcess(std::filesystem::path data_dir, std::vector<std::st
 ServerProcess::~ServerProcess() { stop(); }
 
 bool ServerProcess::start() {
+  // An administrator for the harness, made the way an operator would (idempotent: a second
+  // start finds the user already there).
+  std::string out;
+  (void)run_command("printf '%s\\n' '" + std::string(kPassword) + "' | " + yilian_binary() +
+                        " user add --data '" + data_.string() +
+                        "' --role admin --institution consortium " + kAdmin,
+                    &out);
   dicom_port_ = free_port();
   http_port_ = free_port();
   std::vector<std::string> args = {yilian_binary(), "serve",
@@ -140,7 +148,11 @@ bool ServerProcess::start() {
       pid_ = -1;
       return false;
     }
-    if (http_get(http_port_, "/healthz").status == 200) return true;
+    if (http_get(http_port_, "/healthz").status == 200) {
+      admin_token_ = login(kAdmin);
+      reader_token_.clear();
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop();
@@ -163,6 +175,55 @@ int ServerProcess::stop() {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return -1;
+}
+
+namespace {
+// The string value of "key" in a flat JSON object (enough for tokens; no JSON library here).
+std::string json_string(const std::string& body, const std::string& key) {
+  std::string needle = "\"" + key + "\":\"";
+  std::size_t i = body.find(needle);
+  if (i == std::string::npos) return {};
+  i += needle.size();
+  std::size_t j = body.find('"', i);
+  return j == std::string::npos ? std::string() : body.substr(i, j - i);
+}
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& s : items) out += (out.size() > 1 ? ",\"" : "\"") + s + "\"";
+  return out + "]";
+}
+}  // namespace
+
+std::string ServerProcess::login(const std::string& username, const std::string& password) const {
+  HttpResult r =
+      http_request(http_port_, "POST", "/api/auth/login",
+                   "{\"username\":\"" + username + "\",\"password\":\"" + password + "\"}");
+  if (r.status != 200) return {};
+  return json_string(r.body, "token");
+}
+
+HttpResult ServerProcess::request(const std::string& token, const std::string& method,
+                                  const std::string& target, const std::string& body) const {
+  return http_request(http_port_, method, target, body, {{"Authorization", "Bearer " + token}});
+}
+
+std::string ServerProcess::add_user(const std::string& username,
+                                    const std::vector<std::string>& roles,
+                                    const std::string& institution,
+                                    const std::vector<std::string>& credentials) const {
+  std::string body = "{\"username\":\"" + username + "\",\"password\":\"" + kPassword +
+                     "\",\"institution\":\"" + institution + "\",\"roles\":" + json_list(roles) +
+                     ",\"credentials\":" + json_list(credentials) + "}";
+  HttpResult r = request(admin_token_, "POST", "/api/admin/users", body);
+  if (r.status != 201 && r.status != 409) return {};
+  return login(username);
+}
+
+const std::string& ServerProcess::reader_token() {
+  if (reader_token_.empty())
+    reader_token_ = add_user("unknown-reader", {"township_doctor"}, "unknown");
+  return reader_token_;
 }
 
 std::string ServerProcess::log() const {

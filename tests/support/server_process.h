@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace yilian::testing {
@@ -18,9 +19,11 @@ struct HttpResult {
   std::string body;
 };
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 // Blocking HTTP/1.1 request to 127.0.0.1:port, bounded by a 10 s timeout.
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                        const std::string& body = {});
+                        const std::string& body = {}, const Headers& headers = {});
 inline HttpResult http_get(std::uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
@@ -45,12 +48,36 @@ class ServerProcess {
   const std::filesystem::path& log_file() const { return log_; }
   std::string log() const;
 
+  // Before its first start the harness creates an administrator with the command line
+  // (`yilian user add`); these use it through the REST API.
+  static constexpr const char* kAdmin = "harness-admin";
+  static constexpr const char* kPassword = "correct-horse-battery";
+  // POST /api/auth/login; the token, or "" on failure.
+  std::string login(const std::string& username, const std::string& password = kPassword) const;
+  const std::string& admin_token() const { return admin_token_; }
+  // Creates a user through POST /api/admin/users (password kPassword) and logs them in.
+  // Returns their token, or "" on failure.
+  std::string add_user(const std::string& username, const std::vector<std::string>& roles,
+                       const std::string& institution,
+                       const std::vector<std::string>& credentials = {}) const;
+  // Requests with a bearer token.
+  HttpResult request(const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = {}) const;
+  HttpResult get(const std::string& token, const std::string& target) const {
+    return request(token, "GET", target);
+  }
+  // A user who sees every study filed under the institution "unknown" (senders not in the
+  // config), created on first use.
+  const std::string& reader_token();
+
  private:
   std::filesystem::path data_;
   std::vector<std::string> extra_;
   std::filesystem::path log_;
   std::uint16_t dicom_port_ = 0, http_port_ = 0;
   pid_t pid_ = -1;
+  std::string admin_token_;
+  std::string reader_token_;
 };
 
 std::string yilian_binary();

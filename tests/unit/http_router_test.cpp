@@ -12,22 +12,32 @@ TEST(Router, matches_literal_and_parameter_segments) {
   r.add("GET", "/api/studies", [](const Request&) { return Response::json(200, "list"); });
   r.add("GET", "/api/studies/{uid}",
         [](const Request& q) { return Response::json(200, q.params.at("uid")); });
-  Request a{"GET", "/api/studies", {}, {}, {}, {}};
+  Request a;
+  a.method = "GET";
+  a.path = "/api/studies";
   EXPECT_EQ(r.dispatch(a).body, "list");
-  Request b{"GET", "/api/studies/1.2.3", {}, {}, {}, {}};
+  Request b;
+  b.method = "GET";
+  b.path = "/api/studies/1.2.3";
   EXPECT_EQ(r.dispatch(b).body, "1.2.3");
-  Request c{"GET", "/api/studies/1.2.3/", {}, {}, {}, {}};
+  Request c;
+  c.method = "GET";
+  c.path = "/api/studies/1.2.3/";
   EXPECT_EQ(r.dispatch(c).body, "1.2.3");
 }
 
 TEST(Router, unknown_paths_are_404_and_wrong_methods_405_with_json_errors) {
   Router r;
   r.add("GET", "/api/studies", [](const Request&) { return Response::json(200, "{}"); });
-  Request a{"GET", "/api/nothing", {}, {}, {}, {}};
+  Request a;
+  a.method = "GET";
+  a.path = "/api/nothing";
   Response ra = r.dispatch(a);
   EXPECT_EQ(ra.status, 404);
   EXPECT_EQ(nlohmann::json::parse(ra.body)["error"]["code"], "not_found");
-  Request b{"DELETE", "/api/studies", {}, {}, {}, {}};
+  Request b;
+  b.method = "DELETE";
+  b.path = "/api/studies";
   Response rb = r.dispatch(b);
   EXPECT_EQ(rb.status, 405);
   EXPECT_EQ(nlohmann::json::parse(rb.body)["error"]["code"], "method_not_allowed");

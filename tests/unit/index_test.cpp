@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "test_util.h"
 
 namespace yilian::storage {
@@ -44,6 +46,11 @@ class IndexTest : public ::testing::Test {
     auto inst = index_->ensure_institution("township-a", "Township A");
     ASSERT_TRUE(inst.ok());
     institution_ = inst->id;
+  }
+  StudyScope own() const {
+    StudyScope s;
+    s.institutions = {institution_};
+    return s;
   }
   std::unique_ptr<Index> index_;
   std::int64_t institution_ = 0;
@@ -120,16 +127,57 @@ TEST_F(IndexTest, list_studies_is_newest_first_with_paging) {
                                         "2026-11-22T08:00:0" + n + ".000Z"));
     ASSERT_TRUE(index_->commit(b).ok());
   }
-  auto page = index_->list_studies(2, 0);
-  ASSERT_TRUE(page.ok());
+  auto page = index_->list_studies(own(), 2, 0);
+  ASSERT_TRUE(page.ok()) << page.error().message;
   EXPECT_EQ(page->total, 5);
   ASSERT_EQ(page->studies.size(), 2u);
   EXPECT_EQ(page->studies[0].study_instance_uid, "4.4");
   EXPECT_EQ(page->studies[1].study_instance_uid, "4.3");
-  auto last = index_->list_studies(2, 4);
+  auto last = index_->list_studies(own(), 2, 4);
   ASSERT_TRUE(last.ok());
   ASSERT_EQ(last->studies.size(), 1u);
   EXPECT_EQ(last->studies[0].study_instance_uid, "4.0");
+}
+
+TEST_F(IndexTest, a_scope_limits_lists_by_institution_and_by_imaging_or_ecg) {
+  auto other = index_->ensure_institution("township-b", "Township B");
+  ASSERT_TRUE(other.ok());
+  IndexBatch b;
+  b.instances.push_back(make_instance("7.1.1", "7.1.2", "7.1", institution_));
+  b.instances.push_back(make_instance("7.2.1", "7.2.2", "7.2", other->id));
+  auto ecg = make_instance("7.3.1", "7.3.2", "7.3", other->id);
+  ecg.modality = "ECG";
+  b.instances.push_back(ecg);
+  ASSERT_TRUE(index_->commit(b).ok());
+
+  auto uids = [&](const StudyScope& scope) {
+    std::set<std::string> out;
+    auto page = index_->list_studies(scope, 100, 0);
+    EXPECT_TRUE(page.ok());
+    if (page.ok()) {
+      for (const auto& s : page->studies) out.insert(s.study_instance_uid);
+      EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
+    }
+    return out;
+  };
+  EXPECT_EQ(uids(own()), (std::set<std::string>{"7.1"}));
+  StudyScope imaging;
+  imaging.imaging_institutions = {other->id};
+  EXPECT_EQ(uids(imaging), (std::set<std::string>{"7.2"}));
+  StudyScope ecg_reader;
+  ecg_reader.ecg_institutions = {other->id};
+  EXPECT_EQ(uids(ecg_reader), (std::set<std::string>{"7.3"}));
+  EXPECT_TRUE(uids(StudyScope{}).empty());
+
+  auto facts = index_->study_access("7.3", 0, {}, "2026-11-22T00:00:00.000Z");
+  ASSERT_TRUE(facts.ok());
+  ASSERT_TRUE(facts->has_value());
+  EXPECT_EQ((*facts)->institution_id, other->id);
+  EXPECT_EQ((*facts)->modalities, "ECG");
+  EXPECT_FALSE((*facts)->shared);
+  auto owner = index_->study_institution("7.1");
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(owner->value_or(0), institution_);
 }
 
 TEST_F(IndexTest, the_same_patient_id_at_two_institutions_is_two_patients) {

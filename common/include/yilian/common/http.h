@@ -7,8 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 
 namespace yilian::http {
@@ -19,7 +21,10 @@ struct Request {
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> params;  // filled by the router from {name} segments
   std::string body;
-  std::string peer;  // remote address
+  std::string peer;           // remote address
+  std::string authorization;  // the Authorization header, as sent
+  // Set by the authentication gate before dispatch for every protected path.
+  std::optional<Principal> principal;
 
   std::optional<std::string> query_value(const std::string& name) const;
 };
@@ -28,6 +33,7 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
 
   static Response json(int status, std::string body);
   // {"error": {"code": "...", "message": "..."}}

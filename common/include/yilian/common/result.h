@@ -16,6 +16,7 @@ enum class Errc {
   invalid_argument,   // the caller's input is wrong (HTTP 400, DICOM 0xC000 family)
   not_found,          // HTTP 404
   conflict,           // state conflict (HTTP 409)
+  unauthenticated,    // no valid credentials (HTTP 401)
   permission_denied,  // HTTP 403
   unavailable,        // shutting down / overloaded (HTTP 503, DICOM 0xA700)
   io,                 // file system or device failure (HTTP 500, DICOM 0xA700)
@@ -94,6 +95,8 @@ inline const char* errc_name(Errc c) {
       return "not_found";
     case Errc::conflict:
       return "conflict";
+    case Errc::unauthenticated:
+      return "unauthenticated";
     case Errc::permission_denied:
       return "permission_denied";
     case Errc::unavailable:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/audit.h"
 #include "yilian/pacs/ingest.h"
 
 namespace yilian::pacs {
@@ -29,6 +30,9 @@ class AeDirectory {
       : unknown_(unknown_institution), reject_unknown_(reject_unknown) {}
 
   void add(const std::string& ae_title, std::int64_t institution_id);
+  // The institution code used in audit records.
+  void name_institution(std::int64_t institution_id, std::string code);
+  std::string institution_code(std::int64_t institution_id) const;
   // The institution for `ae_title`; the unknown institution, or nullopt when unknown AEs
   // are refused.
   std::optional<std::int64_t> resolve(const std::string& ae_title) const;
@@ -36,6 +40,7 @@ class AeDirectory {
 
  private:
   std::vector<std::pair<std::string, std::int64_t>> entries_;
+  std::vector<std::pair<std::int64_t, std::string>> codes_;
   std::int64_t unknown_;
   bool reject_unknown_;
 };
@@ -59,7 +64,10 @@ struct DicomServerCounters {
 
 class DicomServer {
  public:
-  DicomServer(DicomServerOptions options, Ingestor& ingestor, const AeDirectory& aes);
+  // `auditor` records refused associations and, per association and study, what was
+  // stored; it may be null (tools that need no audit).
+  DicomServer(DicomServerOptions options, Ingestor& ingestor, const AeDirectory& aes,
+              identity::Auditor* auditor);
   ~DicomServer();
   DicomServer(const DicomServer&) = delete;
   DicomServer& operator=(const DicomServer&) = delete;

@@ -28,6 +28,7 @@ enum class IngestStatus {
   duplicate,  // an identical instance was already stored; nothing new written
   conflict,   // a different object with a stored SOP Instance UID: kept aside, reported
   rejected,   // invalid input; nothing kept
+  refused,    // not allowed: the study belongs to another institution; nothing kept
   failed,     // storage failure; nothing kept
 };
 

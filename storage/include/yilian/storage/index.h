@@ -41,8 +41,17 @@ class Index {
       std::string_view sop_instance_uid) = 0;
   virtual Status commit(const IndexBatch& batch) = 0;
 
-  // Reads for the API.
-  virtual Result<StudyPage> list_studies(std::int64_t limit, std::int64_t offset) = 0;
+  // The institution a study is filed under, if the study exists (ingest: a sender may only
+  // add to its own institution's studies).
+  virtual Result<std::optional<std::int64_t>> study_institution(std::string_view study_uid) = 0;
+
+  // Reads for the API, limited to what `scope` covers.
+  virtual Result<StudyPage> list_studies(const StudyScope& scope, std::int64_t limit,
+                                         std::int64_t offset) = 0;
+  // The facts the access rules need; `shared` is computed for the given user/institutions.
+  virtual Result<std::optional<StudyAccessFacts>> study_access(
+      std::string_view study_uid, std::int64_t user_id,
+      std::span<const std::int64_t> share_institutions, std::string_view now) = 0;
   virtual Result<std::optional<StudyDetail>> get_study(std::string_view study_instance_uid) = 0;
   virtual Result<std::int64_t> count_instances() = 0;
 

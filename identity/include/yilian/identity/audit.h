@@ -1,0 +1,65 @@
+// The tamper-evident audit trail. Each record's hash is SHA-256 over its own fields and the
+// previous record's hash, so changing, removing or reordering any record breaks the chain
+// from that point on; `yilian audit verify` walks it.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/storage/audit_log.h"
+#include "yilian/storage/clock.h"
+
+namespace yilian::identity {
+
+struct AuditEvent {
+  std::string actor;              // username, "ae:TITLE" for DICOM senders, "cli"
+  std::string actor_institution;  // institution code
+  std::string address;            // peer address, "local" for the command line
+  std::string action;             // "study.read", "user.create", "dicom.store", ...
+  std::string object_type;        // "study", "user", "institution", ...
+  std::string object_id;
+  std::string outcome = "ok";  // "ok", "denied", "failed"
+  std::string detail;
+};
+
+AuditEvent event_for(const Principal& p, std::string address);
+
+// The hash a record must carry given its fields and prev_hash (pure).
+std::string audit_hash(const storage::AuditRecord& r);
+
+struct ChainReport {
+  std::int64_t records = 0;
+  bool intact = true;
+  std::int64_t first_bad_seq = 0;
+  std::string problem;
+};
+
+class Auditor {
+ public:
+  // Reads the newest record to continue the chain.
+  static Result<std::unique_ptr<Auditor>> open(storage::AuditLog& log, storage::Clock clock);
+
+  // Appends one record; thread-safe. A failure is returned and logged by the caller; the
+  // chain stays consistent (the sequence only advances on success).
+  Status record(const AuditEvent& e);
+
+  Result<ChainReport> verify();
+  storage::AuditLog& log() { return log_; }
+
+ private:
+  Auditor(storage::AuditLog& log, storage::Clock clock) : log_(log), clock_(std::move(clock)) {}
+  storage::AuditLog& log_;
+  storage::Clock clock_;
+  std::mutex mu_;
+  std::int64_t last_seq_ = 0;
+  std::string last_hash_;
+};
+
+// Verifies a chain read from any log (used by Auditor::verify and the command line).
+Result<ChainReport> verify_chain(storage::AuditLog& log);
+
+}  // namespace yilian::identity

@@ -1,0 +1,88 @@
+// Authentication: login with username and password, bearer sessions with expiry and
+// revocation, and the gate every protected HTTP path passes through.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "yilian/common/http.h"
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/identity/audit.h"
+#include "yilian/identity/crypto.h"
+#include "yilian/storage/accounts.h"
+#include "yilian/storage/clock.h"
+
+namespace yilian::identity {
+
+struct AuthOptions {
+  std::chrono::minutes token_ttl{12 * 60};
+  PasswordParams password;
+  // After this many failed logins for one username within `lockout`, further attempts are
+  // refused until the window has passed.
+  int max_failed_logins = 5;
+  std::chrono::minutes lockout{15};
+};
+
+struct LoginResult {
+  std::string token;
+  std::string expires_at;
+  storage::UserInfo user;
+};
+
+// Paths that need a bearer token: everything under /api/ (except /api/auth/login),
+// /dicom-web/ and /ws.
+bool is_protected_path(std::string_view path);
+
+class AuthService {
+ public:
+  AuthService(storage::Accounts& accounts, Auditor& auditor, storage::Clock clock,
+              AuthOptions options);
+
+  // Errors: unauthenticated (wrong username/password or disabled user, indistinguishable),
+  // unavailable (too many failed attempts).
+  Result<LoginResult> login(std::string_view username, std::string_view password,
+                            const std::string& address);
+  // Revokes the session of `token`.
+  Status logout(std::string_view token, const Principal& who, const std::string& address);
+  // "Bearer <token>" -> the principal of a live session.
+  Result<Principal> authenticate(std::string_view authorization_header);
+  // For protected paths: sets request.principal, or returns the 401 to send.
+  std::optional<http::Response> admit(http::Request& request);
+
+  // Creates a user with a hashed password (the policy is checked).
+  Result<storage::UserInfo> add_user(storage::NewUser user, std::string_view password);
+  Status set_password(std::string_view username, std::string_view password);
+
+  // On a hub with no users: creates `username` as admin of `institution_code` with the
+  // given password, or a generated one that is returned (to be shown once).
+  Result<std::optional<std::string>> ensure_first_admin(const std::string& username,
+                                                        const std::string& institution_code,
+                                                        std::optional<std::string> password);
+
+  storage::Accounts& accounts() { return accounts_; }
+  Auditor& auditor() { return auditor_; }
+  std::string now() const { return storage::to_iso8601(clock_()); }
+
+ private:
+  bool locked_out(const std::string& username);
+  void note_failure(const std::string& username);
+
+  storage::Accounts& accounts_;
+  Auditor& auditor_;
+  storage::Clock clock_;
+  AuthOptions options_;
+  std::string dummy_hash_;  // verified against when the user does not exist (equal timing)
+  std::mutex mu_;
+  struct Failures {
+    int count = 0;
+    storage::TimePoint window_start;
+  };
+  std::map<std::string, Failures> failures_;
+};
+
+}  // namespace yilian::identity

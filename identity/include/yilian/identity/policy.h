@@ -1,0 +1,40 @@
+// The authorisation rules, one place for every entry point (REST, DICOMweb, WebSocket,
+// DICOM query/retrieve). Pure functions of a principal and the facts about an object:
+// no I/O, so the whole access matrix is unit-tested.
+//
+// Who sees which studies:
+//   - every clinical role (township doctor, radiologist, ECG reader, cardiologist, QC
+//     reviewer) sees the studies of their own institution and of the institutions they
+//     are credentialed at;
+//   - radiologists and QC reviewers also see the imaging studies, ECG readers,
+//     cardiologists and QC reviewers the ECG studies, of the institutions that the reading
+//     services of their institutions cover;
+//   - every clinical role sees a study shared with them or their institution through a
+//     consult or a referral, until the share expires;
+//   - an admin manages institutions, users and the audit trail but sees no patient data
+//     unless they also hold a clinical role.
+#pragma once
+
+#include <string_view>
+
+#include "yilian/common/principal.h"
+#include "yilian/storage/records.h"
+
+namespace yilian::identity {
+
+// ECG studies have ECG among their modalities ("ECG", "ECG\\SR"); everything else is
+// imaging. Mirrors the SQL in storage's study scope.
+bool is_ecg_study(std::string_view modalities);
+
+bool has_clinical_role(const Principal& p);
+bool may_read_study(const Principal& p, const storage::StudyAccessFacts& study);
+// Sharing needs access through institution or reading service, not through a share.
+bool may_share_study(const Principal& p, const storage::StudyAccessFacts& study);
+storage::StudyScope study_scope(const Principal& p, std::string now);
+// The institutions whose shares reach this principal.
+std::vector<std::int64_t> share_institutions(const Principal& p);
+
+bool may_administer(const Principal& p);
+bool may_read_audit(const Principal& p);
+
+}  // namespace yilian::identity

@@ -1,0 +1,97 @@
+#include "yilian/identity/audit.h"
+
+#include "yilian/identity/crypto.h"
+
+namespace yilian::identity {
+namespace {
+
+constexpr std::string_view kGenesis =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// Length-prefixed fields: no separator inside a value can make two records hash alike.
+void field(std::string& out, std::string_view v) {
+  out += std::to_string(v.size());
+  out += ':';
+  out += v;
+  out += ';';
+}
+
+}  // namespace
+
+AuditEvent event_for(const Principal& p, std::string address) {
+  AuditEvent e;
+  e.actor = p.username;
+  e.actor_institution = p.institution_code;
+  e.address = std::move(address);
+  return e;
+}
+
+std::string audit_hash(const storage::AuditRecord& r) {
+  std::string buf;
+  field(buf, std::to_string(r.seq));
+  for (const std::string* f : {&r.at, &r.actor, &r.actor_institution, &r.address, &r.action,
+                               &r.object_type, &r.object_id, &r.outcome, &r.detail, &r.prev_hash}) {
+    field(buf, *f);
+  }
+  return sha256_hex(buf);
+}
+
+Result<std::unique_ptr<Auditor>> Auditor::open(storage::AuditLog& log, storage::Clock clock) {
+  std::unique_ptr<Auditor> a(new Auditor(log, std::move(clock)));
+  auto last = log.last();
+  if (!last.ok()) return last.error();
+  if (last->has_value()) {
+    a->last_seq_ = (*last)->seq;
+    a->last_hash_ = (*last)->hash;
+  } else {
+    a->last_hash_ = std::string(kGenesis);
+  }
+  return a;
+}
+
+Status Auditor::record(const AuditEvent& e) {
+  std::lock_guard lock(mu_);
+  storage::AuditRecord r{last_seq_ + 1,     storage::to_iso8601(clock_()),
+                         e.actor,           e.actor_institution,
+                         e.address,         e.action,
+                         e.object_type,     e.object_id,
+                         e.outcome,         e.detail,
+                         last_hash_,        {}};
+  r.hash = audit_hash(r);
+  if (Status s = log_.append(r); !s) return s;
+  last_seq_ = r.seq;
+  last_hash_ = r.hash;
+  return Status::Ok();
+}
+
+Result<ChainReport> Auditor::verify() {
+  std::lock_guard lock(mu_);
+  return verify_chain(log_);
+}
+
+Result<ChainReport> verify_chain(storage::AuditLog& log) {
+  ChainReport report;
+  std::string prev(kGenesis);
+  std::int64_t expected_seq = 1;
+  Status s = log.scan([&](const storage::AuditRecord& r) {
+    ++report.records;
+    auto fail = [&](std::string why) {
+      report.intact = false;
+      report.first_bad_seq = r.seq;
+      report.problem = std::move(why);
+      return false;
+    };
+    if (r.seq != expected_seq) {
+      return fail("record " + std::to_string(expected_seq) + " is missing");
+    }
+    if (r.prev_hash != prev) return fail("does not follow the previous record");
+    if (audit_hash(r) != r.hash) return fail("its contents were changed");
+    prev = r.hash;
+    ++expected_seq;
+    return true;
+  });
+  if (!s) return s.error();
+  return report;
+}
+
+}  // namespace yilian::identity

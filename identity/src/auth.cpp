@@ -1,0 +1,178 @@
+#include "yilian/identity/auth.h"
+
+namespace yilian::identity {
+namespace {
+
+Error bad_credentials() {
+  return make_error(Errc::unauthenticated, "unknown username or wrong password");
+}
+
+}  // namespace
+
+bool is_protected_path(std::string_view path) {
+  if (path == "/api/auth/login") return false;
+  return path.rfind("/api/", 0) == 0 || path == "/api" || path.rfind("/dicom-web/", 0) == 0 ||
+         path == "/dicom-web" || path == "/ws" || path.rfind("/ws/", 0) == 0;
+}
+
+AuthService::AuthService(storage::Accounts& accounts, Auditor& auditor, storage::Clock clock,
+                         AuthOptions options)
+    : accounts_(accounts), auditor_(auditor), clock_(std::move(clock)), options_(options) {
+  auto dummy = hash_password(random_hex(16), options_.password);
+  if (dummy.ok()) dummy_hash_ = *dummy;
+}
+
+bool AuthService::locked_out(const std::string& username) {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(username);
+  if (it == failures_.end()) return false;
+  if (clock_() - it->second.window_start >= options_.lockout) {
+    failures_.erase(it);
+    return false;
+  }
+  return it->second.count >= options_.max_failed_logins;
+}
+
+void AuthService::note_failure(const std::string& username) {
+  std::lock_guard lock(mu_);
+  Failures& f = failures_[username];
+  if (f.count == 0 || clock_() - f.window_start >= options_.lockout) {
+    f.count = 0;
+    f.window_start = clock_();
+  }
+  ++f.count;
+}
+
+Result<LoginResult> AuthService::login(std::string_view username_in, std::string_view password,
+                                       const std::string& address) {
+  std::string username(username_in);
+  AuditEvent ev;
+  ev.actor = username;
+  ev.address = address;
+  ev.action = "auth.login";
+  ev.object_type = "user";
+  ev.object_id = username;
+  if (locked_out(username)) {
+    ev.outcome = "denied";
+    ev.detail = "locked out after repeated failures";
+    (void)auditor_.record(ev);
+    return make_error(Errc::unavailable,
+                      "too many failed logins for this user; try again in a few minutes");
+  }
+  auto rec = accounts_.login_record(username);
+  if (!rec.ok()) return rec.error();
+  bool ok = false;
+  if (rec->has_value()) {
+    ok = verify_password(password, (*rec)->password_hash) && !(*rec)->disabled;
+  } else {
+    (void)verify_password(password, dummy_hash_);
+  }
+  if (!ok) {
+    note_failure(username);
+    ev.outcome = "denied";
+    ev.detail = rec->has_value() && (*rec)->disabled ? "user disabled" : "bad credentials";
+    (void)auditor_.record(ev);
+    return bad_credentials();
+  }
+  {
+    std::lock_guard lock(mu_);
+    failures_.erase(username);
+  }
+  LoginResult out;
+  out.token = new_token();
+  storage::TimePoint now = clock_();
+  out.expires_at = storage::to_iso8601(now + options_.token_ttl);
+  if (Status s = accounts_.create_session(sha256_hex(out.token), (*rec)->user_id,
+                                          storage::to_iso8601(now), out.expires_at, address);
+      !s)
+    return s.error();
+  auto user = accounts_.find_user(username);
+  if (!user.ok()) return user.error();
+  if (!user->has_value()) return bad_credentials();
+  out.user = std::move(**user);
+  ev.actor_institution = out.user.institution_code;
+  (void)auditor_.record(ev);
+  return out;
+}
+
+Status AuthService::logout(std::string_view token, const Principal& who,
+                           const std::string& address) {
+  auto revoked = accounts_.revoke_session(sha256_hex(token), now());
+  if (!revoked.ok()) return revoked.error();
+  AuditEvent ev = event_for(who, address);
+  ev.action = "auth.logout";
+  ev.object_type = "user";
+  ev.object_id = who.username;
+  (void)auditor_.record(ev);
+  return Status::Ok();
+}
+
+Result<Principal> AuthService::authenticate(std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    return make_error(Errc::unauthenticated, "a bearer token is required (POST /api/auth/login)");
+  }
+  std::string_view token = header.substr(kBearer.size());
+  auto p = accounts_.session_principal(sha256_hex(token), now());
+  if (!p.ok()) return p.error();
+  if (!p->has_value()) {
+    return make_error(Errc::unauthenticated, "the token is unknown, expired or revoked");
+  }
+  return std::move(**p);
+}
+
+std::optional<http::Response> AuthService::admit(http::Request& request) {
+  if (!is_protected_path(request.path)) return std::nullopt;
+  auto p = authenticate(request.authorization);
+  if (!p.ok()) {
+    http::Response r = http::Response::from_error(p.error());
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"yilian\"");
+    return r;
+  }
+  request.principal = std::move(*p);
+  return std::nullopt;
+}
+
+Result<storage::UserInfo> AuthService::add_user(storage::NewUser user,
+                                                std::string_view password) {
+  if (Status s = check_password_policy(password); !s) return s.error();
+  auto hash = hash_password(password, options_.password);
+  if (!hash.ok()) return hash.error();
+  user.password_hash = std::move(*hash);
+  return accounts_.add_user(user, now());
+}
+
+Status AuthService::set_password(std::string_view username, std::string_view password) {
+  if (Status s = check_password_policy(password); !s) return s;
+  auto hash = hash_password(password, options_.password);
+  if (!hash.ok()) return hash.error();
+  return accounts_.set_password(username, *hash, now());
+}
+
+Result<std::optional<std::string>> AuthService::ensure_first_admin(
+    const std::string& username, const std::string& institution_code,
+    std::optional<std::string> password) {
+  auto n = accounts_.count_users();
+  if (!n.ok()) return n.error();
+  if (*n > 0) return std::optional<std::string>{};
+  bool generated = !password.has_value();
+  if (generated) password = random_hex(12);
+  storage::NewUser admin;
+  admin.username = username;
+  admin.display_name = "Consortium administrator";
+  admin.institution_code = institution_code;
+  admin.roles = 1u << static_cast<unsigned>(Role::admin);
+  auto made = add_user(std::move(admin), *password);
+  if (!made.ok()) return made.error();
+  AuditEvent ev;
+  ev.actor = "system";
+  ev.address = "local";
+  ev.action = "user.create";
+  ev.object_type = "user";
+  ev.object_id = username;
+  ev.detail = "first administrator";
+  (void)auditor_.record(ev);
+  return generated ? std::optional<std::string>(*password) : std::optional<std::string>{};
+}
+
+}  // namespace yilian::identity

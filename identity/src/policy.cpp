@@ -1,0 +1,78 @@
+#include "yilian/identity/policy.h"
+
+#include <algorithm>
+
+namespace yilian::identity {
+namespace {
+
+bool contains(const std::vector<std::int64_t>& v, std::int64_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+bool sees_imaging_clients(const Principal& p) {
+  return p.has(Role::radiologist) || p.has(Role::qc_reviewer);
+}
+bool sees_ecg_clients(const Principal& p) {
+  return p.has(Role::ecg_reader) || p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
+}
+
+// Access through the principal's institutions or reading services (not through shares).
+bool reaches_directly(const Principal& p, const storage::StudyAccessFacts& s) {
+  if (!has_clinical_role(p)) return false;
+  if (s.institution_id == p.institution_id || contains(p.credentialed, s.institution_id)) {
+    return true;
+  }
+  if (is_ecg_study(s.modalities)) {
+    return sees_ecg_clients(p) && contains(p.ecg_clients, s.institution_id);
+  }
+  return sees_imaging_clients(p) && contains(p.imaging_clients, s.institution_id);
+}
+
+}  // namespace
+
+bool is_ecg_study(std::string_view modalities) {
+  while (!modalities.empty()) {
+    std::size_t sep = modalities.find('\\');
+    if (modalities.substr(0, sep) == "ECG") return true;
+    if (sep == std::string_view::npos) break;
+    modalities.remove_prefix(sep + 1);
+  }
+  return false;
+}
+
+bool has_clinical_role(const Principal& p) {
+  return p.has(Role::township_doctor) || p.has(Role::radiologist) || p.has(Role::ecg_reader) ||
+         p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
+}
+
+bool may_read_study(const Principal& p, const storage::StudyAccessFacts& s) {
+  if (!has_clinical_role(p)) return false;
+  return reaches_directly(p, s) || s.shared;
+}
+
+bool may_share_study(const Principal& p, const storage::StudyAccessFacts& s) {
+  return reaches_directly(p, s);
+}
+
+std::vector<std::int64_t> share_institutions(const Principal& p) {
+  std::vector<std::int64_t> out{p.institution_id};
+  out.insert(out.end(), p.credentialed.begin(), p.credentialed.end());
+  return out;
+}
+
+storage::StudyScope study_scope(const Principal& p, std::string now) {
+  storage::StudyScope scope;
+  if (!has_clinical_role(p)) return scope;
+  scope.institutions = share_institutions(p);
+  if (sees_imaging_clients(p)) scope.imaging_institutions = p.imaging_clients;
+  if (sees_ecg_clients(p)) scope.ecg_institutions = p.ecg_clients;
+  scope.share_user_id = p.user_id;
+  scope.share_institutions = share_institutions(p);
+  scope.now = std::move(now);
+  return scope;
+}
+
+bool may_administer(const Principal& p) { return p.has(Role::admin); }
+bool may_read_audit(const Principal& p) { return p.has(Role::admin); }
+
+}  // namespace yilian::identity

@@ -1,0 +1,92 @@
+// Institutions, users, sessions, reading services and study shares, in the index database.
+// Its own connection, so identity checks never wait behind the ingest committer's
+// statements. Times are ISO 8601 UTC strings passed in by the caller (no clock here).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/storage/records.h"
+
+namespace yilian::storage {
+
+namespace sql {
+class Db;
+}
+
+struct NewUser {
+  std::string username;
+  std::string display_name;
+  std::string institution_code;
+  std::uint32_t roles = 0;
+  std::vector<std::string> credential_codes;
+  std::string password_hash;
+};
+
+struct LoginRecord {
+  std::int64_t user_id = 0;
+  std::string password_hash;
+  bool disabled = false;
+};
+
+class Accounts {
+ public:
+  // `index_path` must already hold a migrated index (open storage::Index first).
+  static Result<std::unique_ptr<Accounts>> open(const std::filesystem::path& index_path);
+  ~Accounts();
+  Accounts(const Accounts&) = delete;
+  Accounts& operator=(const Accounts&) = delete;
+
+  // Institutions. add_institution creates or updates by code (name, level, parent, AE
+  // titles are replaced by what is given; an empty name keeps the old one).
+  Result<InstitutionInfo> put_institution(const InstitutionInfo& info);
+  Result<std::vector<InstitutionInfo>> institutions();
+  Result<std::optional<InstitutionInfo>> find_institution(std::string_view code);
+  // (AE title, institution id) for every mapped AE title.
+  Result<std::vector<std::pair<std::string, std::int64_t>>> ae_titles();
+
+  // Users.
+  Result<std::int64_t> count_users();
+  Result<UserInfo> add_user(const NewUser& user, std::string_view now);
+  Result<std::vector<UserInfo>> users();
+  Result<std::optional<UserInfo>> find_user(std::string_view username);
+  Result<std::optional<LoginRecord>> login_record(std::string_view username);
+  // Both revoke every session of the user.
+  Status set_password(std::string_view username, std::string_view password_hash,
+                      std::string_view now);
+  Status set_disabled(std::string_view username, bool disabled, std::string_view now);
+
+  // Sessions (bearer tokens, stored as hashes).
+  Status create_session(std::string_view token_hash, std::int64_t user_id, std::string_view now,
+                        std::string_view expires_at, std::string_view address);
+  // The principal behind a live session: not revoked, not expired at `now`, user enabled.
+  Result<std::optional<Principal>> session_principal(std::string_view token_hash,
+                                                     std::string_view now);
+  // False when there was no such live session.
+  Result<bool> revoke_session(std::string_view token_hash, std::string_view now);
+
+  // Reading services.
+  Status add_reading_service(const ReadingService& service);
+  Result<std::vector<ReadingService>> reading_services();
+
+  // Shares. Fails with not_found for an unknown study, institution or user.
+  Status add_share(const StudyShare& share);
+
+ private:
+  Accounts();
+  Result<Principal> load_principal(std::int64_t user_id);
+  Result<std::int64_t> institution_id(std::string_view code);
+
+  std::mutex mu_;
+  std::unique_ptr<sql::Db> db_;
+};
+
+}  // namespace yilian::storage

@@ -1,0 +1,534 @@
+#include "yilian/storage/accounts.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "sqlite_util.h"
+
+namespace yilian::storage {
+namespace {
+
+// Prepares `q`, lets `bind` fill it, and calls `row` for every result row.
+template <typename Bind, typename Row>
+Status query(sql::Db& db, const char* q, Bind&& bind, Row&& row) {
+  sql::Stmt st;
+  if (Status s = st.prepare(db.get(), q); !s) return s;
+  bind(st);
+  while (true) {
+    auto r = st.step();
+    if (!r.ok()) return r.error();
+    if (!*r) return Status::Ok();
+    row(st);
+  }
+}
+
+Status exec_bound(sql::Db& db, const char* q, const std::function<void(sql::Stmt&)>& bind) {
+  sql::Stmt st;
+  if (Status s = st.prepare(db.get(), q); !s) return s;
+  bind(st);
+  return st.run();
+}
+
+bool is_constraint(const Error& e) { return e.message.find("constraint") != std::string::npos; }
+
+constexpr const char* kLevels[] = {"lead",    "county", "community", "township",
+                                   "village", "office", "external"};
+
+}  // namespace
+
+Accounts::Accounts() : db_(std::make_unique<sql::Db>()) {}
+Accounts::~Accounts() = default;
+
+Result<std::unique_ptr<Accounts>> Accounts::open(const std::filesystem::path& index_path) {
+  std::unique_ptr<Accounts> a(new Accounts());
+  if (Status s = a->db_->open(index_path.string(), false); !s) return s.error();
+  if (Status s = a->db_->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"); !s)
+    return s.error();
+  return a;
+}
+
+Result<std::int64_t> Accounts::institution_id(std::string_view code) {
+  std::optional<std::int64_t> id;
+  if (Status s = query(
+          *db_, "SELECT id FROM institutions WHERE code = ?1",
+          [&](sql::Stmt& st) { st.bind(1, code); }, [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  if (!id)
+    return make_error(Errc::not_found, "no institution with code '" + std::string(code) + "'");
+  return *id;
+}
+
+Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
+  if (info.code.empty()) return make_error(Errc::invalid_argument, "an institution needs a code");
+  if (std::find(std::begin(kLevels), std::end(kLevels), info.level) == std::end(kLevels)) {
+    return make_error(Errc::invalid_argument,
+                      "level must be one of lead, county, community, township, village, office, "
+                      "external");
+  }
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::optional<std::int64_t> parent;
+  if (!info.parent_code.empty()) {
+    if (info.parent_code == info.code) {
+      return make_error(Errc::invalid_argument, "an institution cannot be its own parent");
+    }
+    auto p = institution_id(info.parent_code);
+    if (!p.ok()) return p.error();
+    parent = *p;
+  }
+  std::int64_t id = 0;
+  if (Status s = query(
+          *db_,
+          "INSERT INTO institutions(code, name, level, parent_id) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN "
+          "excluded.name ELSE name END, level = excluded.level, parent_id = excluded.parent_id "
+          "RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, info.code);
+            st.bind(2, info.name.empty() ? info.code : info.name);
+            st.bind(3, info.level);
+            st.bind(4, parent);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  if (Status s = exec_bound(*db_, "DELETE FROM institution_aes WHERE institution_id = ?1",
+                            [&](sql::Stmt& st) { st.bind(1, id); });
+      !s)
+    return s.error();
+  for (const std::string& ae : info.ae_titles) {
+    if (ae.empty() || ae.size() > 16) {
+      return make_error(Errc::invalid_argument, "AE titles are 1 to 16 characters: '" + ae + "'");
+    }
+    Status s =
+        exec_bound(*db_, "INSERT INTO institution_aes(ae_title, institution_id) VALUES(?1, ?2)",
+                   [&](sql::Stmt& st) {
+                     st.bind(1, ae);
+                     st.bind(2, id);
+                   });
+    if (!s) {
+      if (is_constraint(s.error())) {
+        return make_error(Errc::conflict,
+                          "AE title " + ae + " already belongs to another institution");
+      }
+      return s.error();
+    }
+  }
+  if (Status s = tx.commit(); !s) return s.error();
+  InstitutionInfo out = info;
+  out.id = id;
+  return out;
+}
+
+Result<std::vector<InstitutionInfo>> Accounts::institutions() {
+  std::lock_guard lock(mu_);
+  std::vector<InstitutionInfo> out;
+  if (Status s = query(
+          *db_,
+          "SELECT i.id, i.code, i.name, i.level, coalesce(p.code, ''), "
+          "coalesce((SELECT group_concat(ae_title, ',') FROM (SELECT ae_title FROM "
+          "institution_aes WHERE institution_id = i.id ORDER BY ae_title)), '') "
+          "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id ORDER BY i.id",
+          [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            InstitutionInfo i{st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), {}};
+            std::string aes = st.text(5);
+            for (std::size_t b = 0; b < aes.size();) {
+              std::size_t e = aes.find(',', b);
+              if (e == std::string::npos) e = aes.size();
+              i.ae_titles.push_back(aes.substr(b, e - b));
+              b = e + 1;
+            }
+            out.push_back(std::move(i));
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::optional<InstitutionInfo>> Accounts::find_institution(std::string_view code) {
+  auto all = institutions();
+  if (!all.ok()) return all.error();
+  for (InstitutionInfo& i : *all) {
+    if (i.code == code) return std::optional<InstitutionInfo>(std::move(i));
+  }
+  return std::optional<InstitutionInfo>{};
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> Accounts::ae_titles() {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  if (Status s = query(
+          *db_, "SELECT ae_title, institution_id FROM institution_aes ORDER BY ae_title",
+          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.emplace_back(st.text(0), st.int64(1)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::int64_t> Accounts::count_users() {
+  std::lock_guard lock(mu_);
+  std::int64_t n = 0;
+  if (Status s = query(
+          *db_, "SELECT count(*) FROM users", [](sql::Stmt&) {},
+          [&](sql::Stmt& st) { n = st.int64(0); });
+      !s)
+    return s.error();
+  return n;
+}
+
+Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
+  if (u.username.empty() || u.username.size() > 64 ||
+      u.username.find_first_of(" \t\r\n/\\:") != std::string::npos) {
+    return make_error(Errc::invalid_argument,
+                      "a username is 1 to 64 characters without spaces, slashes or colons");
+  }
+  if (u.roles == 0) return make_error(Errc::invalid_argument, "a user needs at least one role");
+  {
+    std::lock_guard lock(mu_);
+    sql::Tx tx(*db_);
+    if (Status s = tx.begin(); !s) return s.error();
+    auto inst = institution_id(u.institution_code);
+    if (!inst.ok()) return inst.error();
+    std::int64_t id = 0;
+    Status s = query(
+        *db_,
+        "INSERT INTO users(username, display_name, institution_id, roles, password_hash, "
+        "created_at, password_changed_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        [&](sql::Stmt& st) {
+          st.bind(1, u.username);
+          st.bind(2, u.display_name);
+          st.bind(3, *inst);
+          st.bind(4, roles_to_string(u.roles));
+          st.bind(5, u.password_hash);
+          st.bind(6, now);
+        },
+        [&](sql::Stmt& st) { id = st.int64(0); });
+    if (!s) {
+      if (is_constraint(s.error())) {
+        return make_error(Errc::conflict, "user " + u.username + " already exists");
+      }
+      return s.error();
+    }
+    for (const std::string& code : u.credential_codes) {
+      auto c = institution_id(code);
+      if (!c.ok()) return c.error();
+      if (*c == *inst) continue;
+      if (Status e = exec_bound(
+              *db_,
+              "INSERT OR IGNORE INTO user_credentials(user_id, institution_id) VALUES(?1, ?2)",
+              [&](sql::Stmt& st) {
+                st.bind(1, id);
+                st.bind(2, *c);
+              });
+          !e)
+        return e.error();
+    }
+    if (Status e = tx.commit(); !e) return e.error();
+  }
+  auto made = find_user(u.username);
+  if (!made.ok()) return made.error();
+  if (!made->has_value()) return make_error(Errc::internal, "user vanished after insert");
+  return std::move(**made);
+}
+
+Result<std::vector<UserInfo>> Accounts::users() {
+  std::lock_guard lock(mu_);
+  std::vector<UserInfo> out;
+  Status s = query(
+      *db_,
+      "SELECT u.id, u.username, u.display_name, u.institution_id, i.code, u.roles, u.disabled, "
+      "u.created_at, coalesce((SELECT group_concat(code, ',') FROM (SELECT ci.code FROM "
+      "user_credentials c JOIN institutions ci ON ci.id = c.institution_id WHERE c.user_id = "
+      "u.id ORDER BY ci.code)), '') "
+      "FROM users u JOIN institutions i ON i.id = u.institution_id ORDER BY u.username",
+      [](sql::Stmt&) {},
+      [&](sql::Stmt& st) {
+        UserInfo u;
+        u.id = st.int64(0);
+        u.username = st.text(1);
+        u.display_name = st.text(2);
+        u.institution_id = st.int64(3);
+        u.institution_code = st.text(4);
+        u.roles = roles_from_string(st.text(5)).value_or(0);
+        u.disabled = st.int64(6) != 0;
+        u.created_at = st.text(7);
+        std::string creds = st.text(8);
+        for (std::size_t b = 0; b < creds.size();) {
+          std::size_t e = creds.find(',', b);
+          if (e == std::string::npos) e = creds.size();
+          u.credentialed_codes.push_back(creds.substr(b, e - b));
+          b = e + 1;
+        }
+        out.push_back(std::move(u));
+      });
+  if (!s) return s.error();
+  return out;
+}
+
+Result<std::optional<UserInfo>> Accounts::find_user(std::string_view username) {
+  auto all = users();
+  if (!all.ok()) return all.error();
+  for (UserInfo& u : *all) {
+    if (u.username == username) return std::optional<UserInfo>(std::move(u));
+  }
+  return std::optional<UserInfo>{};
+}
+
+Result<std::optional<LoginRecord>> Accounts::login_record(std::string_view username) {
+  std::lock_guard lock(mu_);
+  std::optional<LoginRecord> out;
+  if (Status s = query(
+          *db_, "SELECT id, password_hash, disabled FROM users WHERE username = ?1",
+          [&](sql::Stmt& st) { st.bind(1, username); },
+          [&](sql::Stmt& st) {
+            out = LoginRecord{st.int64(0), st.text(1), st.int64(2) != 0};
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status Accounts::set_password(std::string_view username, std::string_view password_hash,
+                              std::string_view now) {
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s;
+  bool found = false;
+  if (Status s = query(
+          *db_,
+          "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE username = ?1 "
+          "RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, username);
+            st.bind(2, password_hash);
+            st.bind(3, now);
+          },
+          [&](sql::Stmt&) { found = true; });
+      !s)
+    return s;
+  if (!found) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (Status s = exec_bound(*db_,
+                            "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND "
+                            "user_id = (SELECT id FROM users WHERE username = ?1)",
+                            [&](sql::Stmt& st) {
+                              st.bind(1, username);
+                              st.bind(2, now);
+                            });
+      !s)
+    return s;
+  return tx.commit();
+}
+
+Status Accounts::set_disabled(std::string_view username, bool disabled, std::string_view now) {
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s;
+  bool found = false;
+  if (Status s = query(
+          *db_, "UPDATE users SET disabled = ?2 WHERE username = ?1 RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, username);
+            st.bind(2, std::int64_t{disabled ? 1 : 0});
+          },
+          [&](sql::Stmt&) { found = true; });
+      !s)
+    return s;
+  if (!found) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (disabled) {
+    if (Status s = exec_bound(*db_,
+                              "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND "
+                              "user_id = (SELECT id FROM users WHERE username = ?1)",
+                              [&](sql::Stmt& st) {
+                                st.bind(1, username);
+                                st.bind(2, now);
+                              });
+        !s)
+      return s;
+  }
+  return tx.commit();
+}
+
+Status Accounts::create_session(std::string_view token_hash, std::int64_t user_id,
+                                std::string_view now, std::string_view expires_at,
+                                std::string_view address) {
+  std::lock_guard lock(mu_);
+  return exec_bound(*db_,
+                    "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, address) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5)",
+                    [&](sql::Stmt& st) {
+                      st.bind(1, token_hash);
+                      st.bind(2, user_id);
+                      st.bind(3, now);
+                      st.bind(4, expires_at);
+                      st.bind(5, address);
+                    });
+}
+
+Result<Principal> Accounts::load_principal(std::int64_t user_id) {
+  Principal p;
+  bool found = false;
+  Status s = query(
+      *db_,
+      "SELECT u.id, u.username, u.institution_id, i.code, u.roles FROM users u "
+      "JOIN institutions i ON i.id = u.institution_id WHERE u.id = ?1",
+      [&](sql::Stmt& st) { st.bind(1, user_id); },
+      [&](sql::Stmt& st) {
+        found = true;
+        p.user_id = st.int64(0);
+        p.username = st.text(1);
+        p.institution_id = st.int64(2);
+        p.institution_code = st.text(3);
+        p.roles = roles_from_string(st.text(4)).value_or(0);
+      });
+  if (!s) return s.error();
+  if (!found) return make_error(Errc::not_found, "no such user");
+  s = query(
+      *db_, "SELECT institution_id FROM user_credentials WHERE user_id = ?1 ORDER BY 1",
+      [&](sql::Stmt& st) { st.bind(1, user_id); },
+      [&](sql::Stmt& st) { p.credentialed.push_back(st.int64(0)); });
+  if (!s) return s.error();
+  // Reading services provided by any institution the user works at.
+  s = query(
+      *db_,
+      "SELECT DISTINCT client_id, service FROM reading_services WHERE provider_id = ?1 OR "
+      "provider_id IN (SELECT institution_id FROM user_credentials WHERE user_id = ?2) "
+      "ORDER BY 1",
+      [&](sql::Stmt& st) {
+        st.bind(1, p.institution_id);
+        st.bind(2, user_id);
+      },
+      [&](sql::Stmt& st) {
+        (st.text(1) == "ecg" ? p.ecg_clients : p.imaging_clients).push_back(st.int64(0));
+      });
+  if (!s) return s.error();
+  return p;
+}
+
+Result<std::optional<Principal>> Accounts::session_principal(std::string_view token_hash,
+                                                             std::string_view now) {
+  std::lock_guard lock(mu_);
+  std::optional<std::int64_t> user;
+  if (Status s = query(
+          *db_,
+          "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id "
+          "WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 "
+          "AND u.disabled = 0",
+          [&](sql::Stmt& st) {
+            st.bind(1, token_hash);
+            st.bind(2, now);
+          },
+          [&](sql::Stmt& st) { user = st.int64(0); });
+      !s)
+    return s.error();
+  if (!user) return std::optional<Principal>{};
+  auto p = load_principal(*user);
+  if (!p.ok()) return p.error();
+  return std::optional<Principal>(std::move(*p));
+}
+
+Result<bool> Accounts::revoke_session(std::string_view token_hash, std::string_view now) {
+  std::lock_guard lock(mu_);
+  bool revoked = false;
+  if (Status s = query(
+          *db_,
+          "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL "
+          "RETURNING 1",
+          [&](sql::Stmt& st) {
+            st.bind(1, token_hash);
+            st.bind(2, now);
+          },
+          [&](sql::Stmt&) { revoked = true; });
+      !s)
+    return s.error();
+  return revoked;
+}
+
+Status Accounts::add_reading_service(const ReadingService& rs) {
+  if (rs.service != "imaging" && rs.service != "ecg") {
+    return make_error(Errc::invalid_argument, "service must be imaging or ecg");
+  }
+  std::lock_guard lock(mu_);
+  auto provider = institution_id(rs.provider_code);
+  if (!provider.ok()) return provider.error();
+  auto client = institution_id(rs.client_code);
+  if (!client.ok()) return client.error();
+  return exec_bound(*db_,
+                    "INSERT OR IGNORE INTO reading_services(provider_id, client_id, service) "
+                    "VALUES(?1, ?2, ?3)",
+                    [&](sql::Stmt& st) {
+                      st.bind(1, *provider);
+                      st.bind(2, *client);
+                      st.bind(3, rs.service);
+                    });
+}
+
+Result<std::vector<ReadingService>> Accounts::reading_services() {
+  std::lock_guard lock(mu_);
+  std::vector<ReadingService> out;
+  if (Status s = query(
+          *db_,
+          "SELECT p.code, c.code, r.service FROM reading_services r JOIN institutions p ON "
+          "p.id = r.provider_id JOIN institutions c ON c.id = r.client_id ORDER BY 1, 2, 3",
+          [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status Accounts::add_share(const StudyShare& share) {
+  if (share.reason != "consult" && share.reason != "referral") {
+    return make_error(Errc::invalid_argument, "reason must be consult or referral");
+  }
+  if (share.institution_code.empty() == share.username.empty()) {
+    return make_error(Errc::invalid_argument, "share with exactly one institution or one user");
+  }
+  std::lock_guard lock(mu_);
+  std::optional<std::int64_t> study, inst, user;
+  if (Status s = query(
+          *db_, "SELECT id FROM studies WHERE study_uid = ?1",
+          [&](sql::Stmt& st) { st.bind(1, share.study_instance_uid); },
+          [&](sql::Stmt& st) { study = st.int64(0); });
+      !s)
+    return s;
+  if (!study) return make_error(Errc::not_found, "no such study");
+  if (!share.institution_code.empty()) {
+    auto i = institution_id(share.institution_code);
+    if (!i.ok()) return i.error();
+    inst = *i;
+  } else {
+    if (Status s = query(
+            *db_, "SELECT id FROM users WHERE username = ?1",
+            [&](sql::Stmt& st) { st.bind(1, share.username); },
+            [&](sql::Stmt& st) { user = st.int64(0); });
+        !s)
+      return s;
+    if (!user) return make_error(Errc::not_found, "no user " + share.username);
+  }
+  return exec_bound(
+      *db_,
+      "INSERT INTO study_shares(study_pk, institution_id, user_id, reason, "
+      "reference, granted_by, granted_at, expires_at) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      [&](sql::Stmt& st) {
+        st.bind(1, *study);
+        st.bind(2, inst);
+        st.bind(3, user);
+        st.bind(4, share.reason);
+        st.bind(5, share.reference);
+        st.bind(6, share.granted_by ? std::optional<std::int64_t>(share.granted_by) : std::nullopt);
+        st.bind(7, share.granted_at);
+        if (share.expires_at.empty()) {
+          st.bind_null(8);
+        } else {
+          st.bind(8, share.expires_at);
+        }
+      });
+}
+
+}  // namespace yilian::storage
