@@ -12,7 +12,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
-  python3 python3-pydicom curl
+  python3 python3-pydicom curl openssl
 )
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
   PACKAGES+=(orthanc)

@@ -106,6 +106,10 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       char peer[64] = {0};
       lws_get_peer_simple(wsi, peer, sizeof peer);
       tx.request.peer = peer;
+      // IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d; audit the plain form.
+      if (tx.request.peer.rfind("::ffff:", 0) == 0 &&
+          tx.request.peer.find('.') != std::string::npos)
+        tx.request.peer.erase(0, 7);
       if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION); n > 0 && n < 8192) {
         std::string auth(static_cast<std::size_t>(n) + 1, '\0');
         if (lws_hdr_copy(wsi, auth.data(), n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == n) {
