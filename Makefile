@@ -7,7 +7,7 @@ CMAKE_GEN ?=
 
 .PHONY: deps build build-asan run test test-normal test-asan bench format format-check clean
 
-SOURCES = find common storage pacs ecg teleconsult viewer app tests bench \( -name '*.cpp' -o -name '*.h' \)
+SOURCES = find common storage identity pacs ecg teleconsult viewer app tests bench \( -name '*.cpp' -o -name '*.h' \)
 
 deps:
 	scripts/install-deps.sh

@@ -51,12 +51,12 @@ Result<std::unique_ptr<Auditor>> Auditor::open(storage::AuditLog& log, storage::
 
 Status Auditor::record(const AuditEvent& e) {
   std::lock_guard lock(mu_);
-  storage::AuditRecord r{last_seq_ + 1,     storage::to_iso8601(clock_()),
-                         e.actor,           e.actor_institution,
-                         e.address,         e.action,
-                         e.object_type,     e.object_id,
-                         e.outcome,         e.detail,
-                         last_hash_,        {}};
+  storage::AuditRecord r{last_seq_ + 1, storage::to_iso8601(clock_()),
+                         e.actor,       e.actor_institution,
+                         e.address,     e.action,
+                         e.object_type, e.object_id,
+                         e.outcome,     e.detail,
+                         last_hash_,    {}};
   r.hash = audit_hash(r);
   if (Status s = log_.append(r); !s) return s;
   last_seq_ = r.seq;

@@ -133,8 +133,7 @@ std::optional<http::Response> AuthService::admit(http::Request& request) {
   return std::nullopt;
 }
 
-Result<storage::UserInfo> AuthService::add_user(storage::NewUser user,
-                                                std::string_view password) {
+Result<storage::UserInfo> AuthService::add_user(storage::NewUser user, std::string_view password) {
   if (Status s = check_password_policy(password); !s) return s.error();
   auto hash = hash_password(password, options_.password);
   if (!hash.ok()) return hash.error();

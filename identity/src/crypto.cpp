@@ -40,8 +40,8 @@ Result<std::string> hash_password(std::string_view password, const PasswordParam
                                  password.data(), password.size(), salt, kSalt, kHash,
                                  encoded.data(), encoded.size());
   if (rc != ARGON2_OK) {
-    return make_error(Errc::internal, std::string("password hashing failed: ") +
-                                          argon2_error_message(rc));
+    return make_error(Errc::internal,
+                      std::string("password hashing failed: ") + argon2_error_message(rc));
   }
   return std::string(encoded.data());
 }

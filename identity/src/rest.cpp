@@ -8,9 +8,9 @@
 namespace yilian::identity {
 namespace {
 
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 Result<json> body_json(const Request& req) {
   json j = json::parse(req.body, nullptr, false);
@@ -27,7 +27,8 @@ Result<std::string> str(const json& j, const char* key, bool required = false) {
     if (required) return make_error(Errc::invalid_argument, std::string(key) + " is required");
     return std::string();
   }
-  if (!it->is_string()) return make_error(Errc::invalid_argument, std::string(key) + " must be a string");
+  if (!it->is_string())
+    return make_error(Errc::invalid_argument, std::string(key) + " must be a string");
   return it->get<std::string>();
 }
 
@@ -35,9 +36,11 @@ Result<std::vector<std::string>> str_list(const json& j, const char* key) {
   std::vector<std::string> out;
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return out;
-  if (!it->is_array()) return make_error(Errc::invalid_argument, std::string(key) + " must be an array");
+  if (!it->is_array())
+    return make_error(Errc::invalid_argument, std::string(key) + " must be an array");
   for (const json& v : *it) {
-    if (!v.is_string()) return make_error(Errc::invalid_argument, std::string(key) + " must hold strings");
+    if (!v.is_string())
+      return make_error(Errc::invalid_argument, std::string(key) + " must hold strings");
     out.push_back(v.get<std::string>());
   }
   return out;
@@ -48,9 +51,12 @@ json user_json(const storage::UserInfo& u) {
   for (Role r : kAllRoles) {
     if ((u.roles >> static_cast<unsigned>(r)) & 1u) roles.push_back(role_name(r));
   }
-  return {{"username", u.username},       {"displayName", u.display_name},
-          {"institution", u.institution_code}, {"roles", roles},
-          {"credentials", u.credentialed_codes}, {"disabled", u.disabled},
+  return {{"username", u.username},
+          {"displayName", u.display_name},
+          {"institution", u.institution_code},
+          {"roles", roles},
+          {"credentials", u.credentialed_codes},
+          {"disabled", u.disabled},
           {"createdAt", u.created_at}};
 }
 
@@ -62,9 +68,7 @@ json institution_json(const storage::InstitutionInfo& i) {
           {"aeTitles", i.ae_titles}};
 }
 
-Response forbidden() {
-  return Response::error(403, "forbidden", "this needs the admin role");
-}
+Response forbidden() { return Response::error(403, "forbidden", "this needs the admin role"); }
 
 // Runs `handler` for admins; audits the denial otherwise.
 template <typename F>
@@ -188,50 +192,50 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                return Response::json(200, json{{"users", list}}.dump());
              }));
 
-  router.add("POST", "/api/admin/users",
-             admin_only(auth, "user.create", [&auth](const Request& req, const Principal&) {
-               auto j = body_json(req);
-               if (!j.ok()) return Response::from_error(j.error());
-               storage::NewUser u;
-               auto name = str(*j, "username", true);
-               auto display = str(*j, "displayName");
-               auto inst = str(*j, "institution", true);
-               auto pass = str(*j, "password", true);
-               auto roles = str_list(*j, "roles");
-               auto creds = str_list(*j, "credentials");
-               for (const Error* e :
-                    {name.ok() ? nullptr : &name.error(), display.ok() ? nullptr : &display.error(),
-                     inst.ok() ? nullptr : &inst.error(), pass.ok() ? nullptr : &pass.error(),
-                     roles.ok() ? nullptr : &roles.error(), creds.ok() ? nullptr : &creds.error()}) {
-                 if (e) return Response::from_error(*e);
-               }
-               u.username = *name;
-               u.display_name = *display;
-               u.institution_code = *inst;
-               u.credential_codes = *creds;
-               for (const std::string& r : *roles) {
-                 auto role = parse_role(r);
-                 if (!role) return Response::error(400, "invalid_argument", "unknown role " + r);
-                 u.roles |= 1u << static_cast<unsigned>(*role);
-               }
-               auto made = auth.add_user(u, *pass);
-               Status s = made.ok() ? Status::Ok() : Status(made.error());
-               return changed(auth, req, "user.create", "user", u.username, s, 201,
-                              made.ok() ? user_json(*made) : json(),
-                              "roles " + roles_to_string(u.roles));
-             }));
+  router.add(
+      "POST", "/api/admin/users",
+      admin_only(auth, "user.create", [&auth](const Request& req, const Principal&) {
+        auto j = body_json(req);
+        if (!j.ok()) return Response::from_error(j.error());
+        storage::NewUser u;
+        auto name = str(*j, "username", true);
+        auto display = str(*j, "displayName");
+        auto inst = str(*j, "institution", true);
+        auto pass = str(*j, "password", true);
+        auto roles = str_list(*j, "roles");
+        auto creds = str_list(*j, "credentials");
+        for (const Error* e :
+             {name.ok() ? nullptr : &name.error(), display.ok() ? nullptr : &display.error(),
+              inst.ok() ? nullptr : &inst.error(), pass.ok() ? nullptr : &pass.error(),
+              roles.ok() ? nullptr : &roles.error(), creds.ok() ? nullptr : &creds.error()}) {
+          if (e) return Response::from_error(*e);
+        }
+        u.username = *name;
+        u.display_name = *display;
+        u.institution_code = *inst;
+        u.credential_codes = *creds;
+        for (const std::string& r : *roles) {
+          auto role = parse_role(r);
+          if (!role) return Response::error(400, "invalid_argument", "unknown role " + r);
+          u.roles |= 1u << static_cast<unsigned>(*role);
+        }
+        auto made = auth.add_user(u, *pass);
+        Status s = made.ok() ? Status::Ok() : Status(made.error());
+        return changed(auth, req, "user.create", "user", u.username, s, 201,
+                       made.ok() ? user_json(*made) : json(), "roles " + roles_to_string(u.roles));
+      }));
 
   for (const char* verb : {"disable", "enable"}) {
     bool disable = std::string_view(verb) == "disable";
     const char* action = disable ? "user.disable" : "user.enable";
-    router.add("POST", std::string("/api/admin/users/{username}/") + verb,
-               admin_only(auth, action,
-                          [&auth, disable, action](const Request& req, const Principal&) {
-                            const std::string& name = req.params.at("username");
-                            Status s = auth.accounts().set_disabled(name, disable, auth.now());
-                            return changed(auth, req, action, "user", name, s, 200,
-                                           json{{"username", name}, {"disabled", disable}});
-                          }));
+    router.add(
+        "POST", std::string("/api/admin/users/{username}/") + verb,
+        admin_only(auth, action, [&auth, disable, action](const Request& req, const Principal&) {
+          const std::string& name = req.params.at("username");
+          Status s = auth.accounts().set_disabled(name, disable, auth.now());
+          return changed(auth, req, action, "user", name, s, 200,
+                         json{{"username", name}, {"disabled", disable}});
+        }));
   }
 
   router.add("POST", "/api/admin/users/{username}/password",
@@ -246,26 +250,27 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                               json{{"username", name}, {"sessionsRevoked", true}});
              }));
 
-  router.add("GET", "/api/admin/reading-services",
-             admin_only(auth, "reading_service.list", [&auth](const Request&, const Principal&) {
-               auto all = auth.accounts().reading_services();
-               if (!all.ok()) return Response::from_error(all.error());
-               json list = json::array();
-               for (const auto& r : *all) {
-                 list.push_back(
-                     {{"provider", r.provider_code}, {"client", r.client_code}, {"service", r.service}});
-               }
-               return Response::json(200, json{{"readingServices", list}}.dump());
-             }));
+  router.add(
+      "GET", "/api/admin/reading-services",
+      admin_only(auth, "reading_service.list", [&auth](const Request&, const Principal&) {
+        auto all = auth.accounts().reading_services();
+        if (!all.ok()) return Response::from_error(all.error());
+        json list = json::array();
+        for (const auto& r : *all) {
+          list.push_back(
+              {{"provider", r.provider_code}, {"client", r.client_code}, {"service", r.service}});
+        }
+        return Response::json(200, json{{"readingServices", list}}.dump());
+      }));
 
   router.add("POST", "/api/admin/reading-services",
              admin_only(auth, "reading_service.add", [&auth](const Request& req, const Principal&) {
                auto j = body_json(req);
                if (!j.ok()) return Response::from_error(j.error());
                storage::ReadingService rs;
-               for (auto [key, out] : {std::pair{"provider", &rs.provider_code},
-                                       std::pair{"client", &rs.client_code},
-                                       std::pair{"service", &rs.service}}) {
+               for (auto [key, out] :
+                    {std::pair{"provider", &rs.provider_code}, std::pair{"client", &rs.client_code},
+                     std::pair{"service", &rs.service}}) {
                  auto v = str(*j, key, true);
                  if (!v.ok()) return Response::from_error(v.error());
                  *out = *v;
@@ -279,38 +284,38 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                               rs.provider_code + " reads " + rs.service + " for " + rs.client_code);
              }));
 
-  router.add("GET", "/api/audit", admin_only(auth, "audit.read", [&auth](const Request& req,
-                                                                          const Principal&) {
-    storage::AuditFilter f;
-    f.actor = req.query_value("actor").value_or("");
-    f.action = req.query_value("action").value_or("");
-    f.object_id = req.query_value("object").value_or("");
-    f.from = req.query_value("from").value_or("");
-    f.to = req.query_value("to").value_or("");
-    auto limit = int_query(req, "limit", 100, 1000);
-    if (!limit.ok()) return Response::from_error(limit.error());
-    auto before = int_query(req, "before", 0, std::int64_t{1} << 62);
-    if (!before.ok()) return Response::from_error(before.error());
-    f.limit = *limit;
-    f.before_seq = *before;
-    auto rows = auth.auditor().log().find(f);
-    if (!rows.ok()) return Response::from_error(rows.error());
-    json list = json::array();
-    for (const auto& r : *rows) {
-      list.push_back({{"seq", r.seq},
-                      {"at", r.at},
-                      {"actor", r.actor},
-                      {"actorInstitution", r.actor_institution},
-                      {"address", r.address},
-                      {"action", r.action},
-                      {"objectType", r.object_type},
-                      {"objectId", r.object_id},
-                      {"outcome", r.outcome},
-                      {"detail", r.detail},
-                      {"hash", r.hash}});
-    }
-    return Response::json(200, json{{"records", list}}.dump());
-  }));
+  router.add("GET", "/api/audit",
+             admin_only(auth, "audit.read", [&auth](const Request& req, const Principal&) {
+               storage::AuditFilter f;
+               f.actor = req.query_value("actor").value_or("");
+               f.action = req.query_value("action").value_or("");
+               f.object_id = req.query_value("object").value_or("");
+               f.from = req.query_value("from").value_or("");
+               f.to = req.query_value("to").value_or("");
+               auto limit = int_query(req, "limit", 100, 1000);
+               if (!limit.ok()) return Response::from_error(limit.error());
+               auto before = int_query(req, "before", 0, std::int64_t{1} << 62);
+               if (!before.ok()) return Response::from_error(before.error());
+               f.limit = *limit;
+               f.before_seq = *before;
+               auto rows = auth.auditor().log().find(f);
+               if (!rows.ok()) return Response::from_error(rows.error());
+               json list = json::array();
+               for (const auto& r : *rows) {
+                 list.push_back({{"seq", r.seq},
+                                 {"at", r.at},
+                                 {"actor", r.actor},
+                                 {"actorInstitution", r.actor_institution},
+                                 {"address", r.address},
+                                 {"action", r.action},
+                                 {"objectType", r.object_type},
+                                 {"objectId", r.object_id},
+                                 {"outcome", r.outcome},
+                                 {"detail", r.detail},
+                                 {"hash", r.hash}});
+               }
+               return Response::json(200, json{{"records", list}}.dump());
+             }));
 }
 
 }  // namespace yilian::identity
