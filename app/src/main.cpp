@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -207,8 +208,9 @@ int import_files(const ImportFlags& flags) {
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   std::atomic<std::size_t> next{0}, done{0};
   std::mutex mu;
-  std::vector<std::pair<fs::path, std::string>> rejected;   // guarded by mu
-  std::size_t imported = 0, duplicates = 0, conflicts = 0;  // guarded by mu
+  std::vector<std::pair<fs::path, std::string>> rejected;       // guarded by mu
+  std::size_t imported = 0, duplicates = 0, conflicts = 0;      // guarded by mu
+  std::map<std::string, std::map<std::string, int>> per_study;  // guarded by mu; for the audit
 
   auto progress = [&](std::size_t n) {
     if (!tty) return;
@@ -236,6 +238,9 @@ int import_files(const ImportFlags& flags) {
       pacs::IngestOutcome o = ingestor.ingest_bytes(bytes, pacs::Sender{"", institution_id});
       {
         std::lock_guard lock(mu);
+        if (!o.study_instance_uid.empty()) {
+          ++per_study[o.study_instance_uid][pacs::ingest_status_name(o.status)];
+        }
         switch (o.status) {
           case pacs::IngestStatus::stored:
             ++imported;
@@ -263,6 +268,19 @@ int import_files(const ImportFlags& flags) {
   for (std::thread& t : pool) t.join();
   ingestor.shutdown();
   if (tty) std::fprintf(stderr, "\n");
+  for (const auto& [study, counts] : per_study) {
+    identity::AuditEvent ev;
+    ev.actor = "cli";
+    ev.actor_institution = flags.institution.empty() ? "unknown" : flags.institution;
+    ev.address = "local";
+    ev.action = "dicom.import";
+    ev.object_type = "study";
+    ev.object_id = study;
+    for (const auto& [what, n] : counts) {
+      ev.detail += (ev.detail.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+    }
+    if (Status s = dd.auditor().record(ev); !s) spdlog::error("audit: {}", s.error().message);
+  }
 
   std::printf("imported: %zu\nduplicates: %zu\nconflicts (kept separately): %zu\nrejected: %zu\n",
               imported, duplicates, conflicts, rejected.size());

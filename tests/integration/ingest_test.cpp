@@ -458,6 +458,13 @@ TEST(Import, imports_folders_recursively_and_reports_duplicates_and_rejections) 
   ASSERT_TRUE(server.start()) << server.log();
   json detail = get_json(server, "/api/studies/" + s->study_uid);
   EXPECT_EQ(detail["numberOfInstances"], 6);
+  // The import is in the audit trail, one record per study.
+  auto audit = server.get(server.admin_token(), "/api/audit?action=dicom.import");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  json records = json::parse(audit.body)["records"];
+  ASSERT_EQ(records.size(), 1u) << audit.body;
+  EXPECT_EQ(records[0]["objectId"], s->study_uid);
+  EXPECT_EQ(records[0]["detail"], "1 duplicate, 6 stored");
   EXPECT_EQ(server.stop(), 0);
 }
 
