@@ -44,6 +44,104 @@ Status read_string(const toml::table& t, const char* key, std::string& out,
   return Status::Ok();
 }
 
+Status read_strings(const toml::table& t, const char* key, std::vector<std::string>& out,
+                    const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  const toml::array* arr = n->as_array();
+  if (!arr) return bad(where + "." + key + " must be an array of strings");
+  for (const toml::node& item : *arr) {
+    auto v = item.value<std::string>();
+    if (!v) return bad(where + "." + key + " must be an array of strings");
+    out.push_back(*v);
+  }
+  return Status::Ok();
+}
+
+Status read_match(const toml::table& t, pacs::Match& m, const std::string& where) {
+  if (Status s = read_strings(t, "modalities", m.modalities, where); !s) return s;
+  if (Status s = read_strings(t, "body_parts", m.body_parts, where); !s) return s;
+  if (Status s = read_strings(t, "institutions", m.institutions, where); !s) return s;
+  return read_strings(t, "text_contains", m.text_contains, where);
+}
+
+Status read_queue(const toml::table& q, Config& c) {
+  if (Status s =
+          check_keys(q, "[queue]",
+                     {"stable_seconds", "lease_seconds", "critical_ack_minutes", "qc_percent",
+                      "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes",
+                      "default_service", "national_id_issuer", "routes", "priority_rules"});
+      !s)
+    return s;
+  pacs::QueueRules& r = c.queue;
+  std::int64_t stable_ms = r.stable.count();
+  if (const toml::node* n = q.get("stable_seconds")) {
+    auto v = n->value<double>();
+    if (!v || *v < 0 || *v > 3600) return bad("queue.stable_seconds must be from 0 to 3600");
+    stable_ms = static_cast<std::int64_t>(*v * 1000);
+  }
+  r.stable = std::chrono::milliseconds(stable_ms);
+  std::int64_t lease = r.lease.count(), ack = r.critical_ack.count(), stat = r.sla_stat.count(),
+               urgent = r.sla_urgent.count(), routine = r.sla_routine.count();
+  int qc = r.qc_percent;
+  if (Status s = read_int(q, "lease_seconds", lease, 10, 24 * 3600, "queue"); !s) return s;
+  if (Status s = read_int(q, "critical_ack_minutes", ack, 1, 7 * 24 * 60, "queue"); !s) return s;
+  if (Status s = read_int(q, "qc_percent", qc, 0, 100, "queue"); !s) return s;
+  if (Status s = read_int(q, "sla_stat_minutes", stat, 1, 365 * 24 * 60, "queue"); !s) return s;
+  if (Status s = read_int(q, "sla_urgent_minutes", urgent, 1, 365 * 24 * 60, "queue"); !s) return s;
+  if (Status s = read_int(q, "sla_routine_minutes", routine, 1, 365 * 24 * 60, "queue"); !s)
+    return s;
+  r.lease = std::chrono::seconds(lease);
+  r.critical_ack = std::chrono::minutes(ack);
+  r.qc_percent = qc;
+  r.sla_stat = std::chrono::minutes(stat);
+  r.sla_urgent = std::chrono::minutes(urgent);
+  r.sla_routine = std::chrono::minutes(routine);
+  if (Status s = read_string(q, "default_service", r.default_service, "queue"); !s) return s;
+  if (Status s = read_string(q, "national_id_issuer", c.national_id_issuer, "queue"); !s) return s;
+  if (const toml::node* n = q.get("routes")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return bad("queue.routes must be an array of tables ([[queue.routes]])");
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return bad("each [[queue.routes]] entry must be a table");
+      if (Status s =
+              check_keys(*t, "[[queue.routes]]",
+                         {"service", "modalities", "body_parts", "institutions", "text_contains"});
+          !s)
+        return s;
+      pacs::RouteRule rule;
+      if (Status s = read_string(*t, "service", rule.service, "queue.routes"); !s) return s;
+      if (rule.service.empty()) return bad("every queue route needs a service");
+      if (Status s = read_match(*t, rule.match, "queue.routes"); !s) return s;
+      r.routes.push_back(std::move(rule));
+    }
+  }
+  if (const toml::node* n = q.get("priority_rules")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return bad("queue.priority_rules must be an array of tables");
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return bad("each [[queue.priority_rules]] entry must be a table");
+      if (Status s = check_keys(
+              *t, "[[queue.priority_rules]]",
+              {"priority", "reason", "modalities", "body_parts", "institutions", "text_contains"});
+          !s)
+        return s;
+      pacs::PriorityRule rule;
+      std::string p;
+      if (Status s = read_string(*t, "priority", p, "queue.priority_rules"); !s) return s;
+      auto pr = pacs::parse_priority(p);
+      if (!pr) return bad("queue.priority_rules.priority must be stat, urgent or routine");
+      rule.priority = *pr;
+      if (Status s = read_string(*t, "reason", rule.reason, "queue.priority_rules"); !s) return s;
+      if (Status s = read_match(*t, rule.match, "queue.priority_rules"); !s) return s;
+      r.priority_rules.push_back(std::move(rule));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text) {
@@ -55,7 +153,7 @@ Result<Config> parse_config(std::string_view text) {
   }
   Config c;
   if (Status s = check_keys(root, "the top level",
-                            {"dicom", "http", "institutions", "reading_services", "auth"});
+                            {"dicom", "http", "institutions", "reading_services", "auth", "queue"});
       !s)
     return s.error();
 
@@ -175,6 +273,11 @@ Result<Config> parse_config(std::string_view text) {
       return s.error();
   } else if (root.contains("auth")) {
     return bad("[auth] must be a table");
+  }
+  if (const toml::table* q = root["queue"].as_table()) {
+    if (Status s = read_queue(*q, c); !s) return s.error();
+  } else if (root.contains("queue")) {
+    return bad("[queue] must be a table");
   }
   return c;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/pacs/queue_rules.h"
 
 namespace yilian::app {
 
@@ -42,6 +43,9 @@ struct Config {
   std::string admin_username = "admin";
   std::string admin_institution = "consortium";  // created as level "office" if missing
   std::string admin_password_file;  // first start only; else a one-time password is printed
+  // [queue]
+  pacs::QueueRules queue;
+  std::string national_id_issuer;  // Issuer of Patient ID that identifies a person everywhere
 };
 
 // Reads a config file. Unknown keys are errors, so a typo never silently changes nothing.

@@ -26,6 +26,9 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   auto accounts = storage::Accounts::open(root / "index.sqlite");
   if (!accounts.ok()) return accounts.error();
   d->accounts_ = std::move(accounts).value();
+  auto queue = storage::QueueStore::open(root / "index.sqlite");
+  if (!queue.ok()) return queue.error();
+  d->queue_ = std::move(queue).value();
   auto log = storage::AuditLog::open(root / "audit.sqlite");
   if (!log.ok()) return log.error();
   d->audit_log_ = std::move(log).value();
@@ -39,6 +42,7 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
 DataDir::~DataDir() {
   auditor_.reset();
   audit_log_.reset();
+  queue_.reset();
   accounts_.reset();
   index_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock

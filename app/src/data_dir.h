@@ -12,6 +12,7 @@
 #include "yilian/storage/audit_log.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/index.h"
+#include "yilian/storage/queue_store.h"
 
 namespace yilian::app {
 
@@ -23,6 +24,7 @@ class DataDir {
   storage::Index& index() { return *index_; }
   storage::BlobStore& blobs() { return *blobs_; }
   storage::Accounts& accounts() { return *accounts_; }
+  storage::QueueStore& queue() { return *queue_; }
   identity::Auditor& auditor() { return *auditor_; }
 
  private:
@@ -31,6 +33,7 @@ class DataDir {
   std::unique_ptr<storage::Index> index_;
   std::unique_ptr<storage::BlobStore> blobs_;
   std::unique_ptr<storage::Accounts> accounts_;
+  std::unique_ptr<storage::QueueStore> queue_;
   std::unique_ptr<storage::AuditLog> audit_log_;
   std::unique_ptr<identity::Auditor> auditor_;
 };

@@ -26,7 +26,9 @@
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/ingest.h"
+#include "yilian/pacs/reading_queue.h"
 #include "yilian/pacs/rest.h"
+#include "yilian/pacs/worklist_rest.h"
 
 #ifndef YILIAN_VERSION
 #define YILIAN_VERSION "0.0.0"
@@ -105,9 +107,18 @@ int serve(const ServeFlags& flags) {
     }
   }
 
-  pacs::Ingestor ingestor(dd.index(), dd.blobs(), {});
+  pacs::EventBus events;
+  pacs::ReadingQueue queue(
+      dd.queue(), dd.index(), dd.accounts(), cfg.queue,
+      [] { return std::chrono::system_clock::now(); }, events, cfg.national_id_issuer);
+  pacs::Ingestor::Options ingest_options;
+  ingest_options.on_committed = [&queue](const std::vector<std::string>& studies) {
+    queue.studies_touched(studies);
+  };
+  pacs::Ingestor ingestor(dd.index(), dd.blobs(), ingest_options);
   auto report = ingestor.recover();
   if (!report.ok()) return fail(report.error());
+  if (Status s = queue.start(); !s) return fail(s.error());
   spdlog::info(
       "recovery: {} temp files removed, {} unacknowledged orphan files removed, "
       "{} index rows without file removed",
@@ -142,6 +153,7 @@ int serve(const ServeFlags& flags) {
   identity::register_auth_routes(router, auth);
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
+  pacs::register_worklist_routes(router, queue, auth);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   HttpServer http_server(hopts, [&](http::Request& req) {
     if (auto denied = auth.admit(req)) return *denied;
@@ -161,6 +173,7 @@ int serve(const ServeFlags& flags) {
   http_server.stop();
   dicom.stop();
   ingestor.shutdown();
+  queue.stop();
   auto c = ingestor.counters();
   spdlog::info("stopped; this run stored {} instances ({} duplicates, {} rejected)", c.stored,
                c.duplicates, c.rejected);

@@ -263,6 +263,20 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
         return Response::json(200, json{{"readingServices", list}}.dump());
       }));
 
+  router.add("PUT", "/api/admin/users/{username}/services",
+             admin_only(auth, "user.services", [&auth](const Request& req, const Principal&) {
+               auto j = body_json(req);
+               if (!j.ok()) return Response::from_error(j.error());
+               auto services = str_list(*j, "services");
+               if (!services.ok()) return Response::from_error(services.error());
+               const std::string& name = req.params.at("username");
+               Status s = auth.accounts().set_user_services(name, *services);
+               std::string detail;
+               for (const auto& sv : *services) detail += (detail.empty() ? "" : ",") + sv;
+               return changed(auth, req, "user.services", "user", name, s, 200,
+                              json{{"username", name}, {"services", *services}}, detail);
+             }));
+
   router.add("POST", "/api/admin/reading-services",
              admin_only(auth, "reading_service.add", [&auth](const Request& req, const Principal&) {
                auto j = body_json(req);

@@ -125,6 +125,22 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
   in.accession_number = get(*ds, DCM_AccessionNumber);
   in.study_id = get(*ds, DCM_StudyID);
   in.study_description = get(*ds, DCM_StudyDescription);
+  // The order, if the modality copied it from the worklist: top level, or the first item of
+  // the Request Attributes Sequence.
+  {
+    DcmItem* request = nullptr;
+    (void)ds->findAndGetSequenceItem(DCM_RequestAttributesSequence, request, 0);
+    auto first = [&](const DcmTagKey& tag) {
+      std::string v = get(*ds, tag);
+      if (v.empty() && request) v = get(*request, tag);
+      return v;
+    };
+    in.requested_priority = first(DCM_RequestedProcedurePriority);
+    in.indication = first(DCM_ReasonForTheRequestedProcedure);
+    if (in.indication.empty()) in.indication = get(*ds, DCM_RETIRED_ReasonForStudy);
+    if (in.indication.empty()) in.indication = get(*ds, DCM_AdmittingDiagnosesDescription);
+    in.procedure = first(DCM_RequestedProcedureDescription);
+  }
   in.referring_physician = get(*ds, DCM_ReferringPhysicianName);
   in.institution_name = get(*ds, DCM_InstitutionName);
   in.modality = get(*ds, DCM_Modality);

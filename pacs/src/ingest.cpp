@@ -1,5 +1,6 @@
 #include "yilian/pacs/ingest.h"
 
+#include <algorithm>
 #include <fstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -292,6 +293,13 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     for (Pending* p : conflicts)
       finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
   } else {
+    std::vector<std::string> studies;
+    for (Pending* p : stored) {
+      if (std::find(studies.begin(), studies.end(), p->instance.study_instance_uid) ==
+          studies.end())
+        studies.push_back(p->instance.study_instance_uid);
+    }
+    if (options_.on_committed && !studies.empty()) options_.on_committed(studies);
     for (Pending* p : stored) finish(*p, outcome(IngestStatus::stored, p->instance));
     for (Pending* p : conflicts) {
       finish(*p, outcome(IngestStatus::conflict, p->instance,

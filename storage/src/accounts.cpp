@@ -531,4 +531,46 @@ Status Accounts::add_share(const StudyShare& share) {
       });
 }
 
+Status Accounts::set_user_services(std::string_view username,
+                                   const std::vector<std::string>& services) {
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s;
+  std::optional<std::int64_t> user;
+  if (Status s = query(
+          *db_, "SELECT id FROM users WHERE username = ?1",
+          [&](sql::Stmt& st) { st.bind(1, username); }, [&](sql::Stmt& st) { user = st.int64(0); });
+      !s)
+    return s;
+  if (!user) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (Status s = exec_bound(*db_, "DELETE FROM user_services WHERE user_id = ?1",
+                            [&](sql::Stmt& st) { st.bind(1, *user); });
+      !s)
+    return s;
+  for (const std::string& service : services) {
+    if (service.empty()) return make_error(Errc::invalid_argument, "empty service name");
+    if (Status s =
+            exec_bound(*db_, "INSERT OR IGNORE INTO user_services(user_id, service) VALUES(?1, ?2)",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, *user);
+                         st.bind(2, service);
+                       });
+        !s)
+      return s;
+  }
+  return tx.commit();
+}
+
+Result<std::vector<std::string>> Accounts::user_services(std::int64_t user_id) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  if (Status s = query(
+          *db_, "SELECT service FROM user_services WHERE user_id = ?1 ORDER BY service",
+          [&](sql::Stmt& st) { st.bind(1, user_id); },
+          [&](sql::Stmt& st) { out.push_back(st.text(0)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 }  // namespace yilian::storage

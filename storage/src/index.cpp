@@ -22,9 +22,13 @@ RETURNING id)sql";
 constexpr const char* kUpsertStudy = R"sql(
 INSERT INTO studies(study_uid, patient_pk, institution_id, study_date, study_time,
   accession_number, study_id, description, referring_physician, institution_name,
-  first_received_at, last_received_at)
-VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
-ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at
+  first_received_at, last_received_at, requested_priority, indication, procedure)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)
+ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at,
+  requested_priority = CASE WHEN excluded.requested_priority <> '' THEN
+    excluded.requested_priority ELSE requested_priority END,
+  indication = CASE WHEN excluded.indication <> '' THEN excluded.indication ELSE indication END,
+  procedure = CASE WHEN excluded.procedure <> '' THEN excluded.procedure ELSE procedure END
 RETURNING id)sql";
 
 constexpr const char* kUpsertSeries = R"sql(
@@ -466,6 +470,9 @@ DELETE FROM studies WHERE num_instances = 0;
     upsert_study_.bind(9, in.referring_physician);
     upsert_study_.bind(10, in.institution_name);
     upsert_study_.bind(11, in.received_at);
+    upsert_study_.bind(12, in.requested_priority);
+    upsert_study_.bind(13, in.indication);
+    upsert_study_.bind(14, in.procedure);
     auto study = returning_id(upsert_study_);
     if (!study.ok()) return study.error();
 

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -69,6 +70,10 @@ class Ingestor {
  public:
   struct Options {
     std::size_t max_batch = 256;
+    // Called on the committer thread after each durable batch with the Study Instance UIDs
+    // that received new instances (the reading queue watches for complete studies). Must
+    // be quick and must not call back into the Ingestor.
+    std::function<void(const std::vector<std::string>&)> on_committed;
   };
   Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();

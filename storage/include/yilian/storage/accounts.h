@@ -64,6 +64,11 @@ class Accounts {
                       std::string_view now);
   Status set_disabled(std::string_view username, bool disabled, std::string_view now);
 
+  // The reading services (subspecialties: neuro, chest, ecg...) a reader works in; none
+  // means every service.
+  Status set_user_services(std::string_view username, const std::vector<std::string>& services);
+  Result<std::vector<std::string>> user_services(std::int64_t user_id);
+
   // Sessions (bearer tokens, stored as hashes).
   Status create_session(std::string_view token_hash, std::int64_t user_id, std::string_view now,
                         std::string_view expires_at, std::string_view address);

@@ -38,6 +38,10 @@ struct NewInstance {
   std::string study_description;
   std::string referring_physician;
   std::string institution_name;  // (0008,0080) as written by the modality
+  // Order (when the modality copied it from the worklist)
+  std::string requested_priority;  // (0040,1003): STAT, HIGH, ROUTINE, MEDIUM, LOW
+  std::string indication;          // reason for the requested procedure / admitting diagnosis
+  std::string procedure;           // (0032,1060) Requested Procedure Description
 
   // Series
   std::string modality;

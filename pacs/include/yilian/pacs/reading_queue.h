@@ -1,0 +1,118 @@
+// The remote-reading queue: studies become reading tasks when complete, readers claim,
+// report and finalise; critical results go back to the requesting institution; overdue
+// tasks and unacknowledged critical results escalate. Every state change is an event,
+// stored with the task and published in-process (EventBus) for the live service.
+//
+// Threads: one watcher thread waits for the earliest "study complete" deadline (no new
+// instance for `rules.stable`) and checks escalations every few seconds. API calls run on
+// the caller's thread; the store serialises them.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/pacs/queue_rules.h"
+#include "yilian/storage/accounts.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/index.h"
+#include "yilian/storage/queue_store.h"
+
+namespace yilian::pacs {
+
+// In-process publish/subscribe of task events. Subscribers run on the publishing thread and
+// must hand work off quickly (the WebSocket service queues and wakes its own thread).
+class EventBus {
+ public:
+  using Subscriber = std::function<void(const storage::TaskEvent&)>;
+  void subscribe(Subscriber s);
+  void publish(const std::vector<storage::TaskEvent>& events);
+
+ private:
+  std::mutex mu_;
+  std::vector<Subscriber> subscribers_;
+};
+
+class ReadingQueue {
+ public:
+  ReadingQueue(storage::QueueStore& store, storage::Index& index, storage::Accounts& accounts,
+               QueueRules rules, storage::Clock clock, EventBus& bus,
+               std::string national_issuer = {});
+  ~ReadingQueue();
+  ReadingQueue(const ReadingQueue&) = delete;
+  ReadingQueue& operator=(const ReadingQueue&) = delete;
+
+  // Routes studies left without a task (a restart) and starts the watcher thread.
+  Status start();
+  void stop();
+
+  // New instances arrived for these studies (from the ingest committer).
+  void studies_touched(const std::vector<std::string>& study_uids);
+  // Routes a study now (an upload that says it is complete; tests). Returns the task ids.
+  Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
+  // The same, asked by a user who may see the study (an uploader saying "that's all").
+  Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid);
+  // One escalation pass (the watcher runs it periodically).
+  Status escalate_now();
+
+  // What `p` may claim and see in the worklist.
+  Result<storage::ClaimScope> claim_scope(const Principal& p);
+  Result<storage::ClaimScope> view_scope(const Principal& p);
+
+  Result<std::pair<std::vector<storage::TaskRow>, std::int64_t>> worklist(
+      const Principal& p, const storage::WorklistFilter& f);
+  // The task if `p` may see it; permission_denied otherwise (also for a missing task).
+  Result<storage::TaskRow> task(const Principal& p, std::int64_t id);
+  Result<std::optional<storage::TaskRow>> claim_next(const Principal& p);
+  Result<storage::TaskRow> claim(const Principal& p, std::int64_t id);
+  Status heartbeat(const Principal& p, std::int64_t id);
+  Status release(const Principal& p, std::int64_t id);
+  Status reassign(const Principal& p, std::int64_t id, const std::string& to_username,
+                  const std::string& reason);
+  Status raise_priority(const Principal& p, std::int64_t id, Priority priority,
+                        const std::string& reason);
+  Result<storage::ReportRow> report(const Principal& p, std::int64_t id, ReportKind kind,
+                                    const std::string& findings, const std::string& impression,
+                                    bool critical);
+  Result<std::vector<storage::ReportRow>> reports(const Principal& p, std::int64_t id);
+  Result<std::vector<storage::TaskEvent>> events(const Principal& p, std::int64_t id);
+  Result<std::vector<storage::PriorStudy>> priors(const Principal& p, std::int64_t id);
+  Result<std::vector<storage::CriticalRow>> critical_results(const Principal& p, bool open_only);
+  Status acknowledge_critical(const Principal& p, std::int64_t id);
+  Status record_qc(const Principal& p, std::int64_t id, const std::string& agreement,
+                   const std::string& comment);
+
+  bool near_due(const storage::TaskRow& t) const;
+  bool overdue(const storage::TaskRow& t) const;
+  std::string now() const { return storage::to_iso8601(clock_()); }
+  storage::QueueStore& store() { return store_; }
+  const QueueRules& rules() const { return rules_; }
+
+ private:
+  void run();
+  std::string lease_until() const;
+  bool is_reader(const Principal& p) const;
+
+  storage::QueueStore& store_;
+  storage::Index& index_;
+  storage::Accounts& accounts_;
+  QueueRules rules_;
+  storage::Clock clock_;
+  EventBus& bus_;
+  std::string national_issuer_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // study -> complete at
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace yilian::pacs

@@ -1,0 +1,403 @@
+#include "yilian/pacs/worklist_rest.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace yilian::pacs {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+Result<std::int64_t> int_param(const Request& req, const char* name, std::int64_t fallback,
+                               std::int64_t max) {
+  auto v = req.query_value(name);
+  if (!v) return fallback;
+  std::int64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
+    return make_error(Errc::invalid_argument,
+                      std::string(name) + " must be an integer from 0 to " + std::to_string(max));
+  }
+  return out;
+}
+
+Result<std::int64_t> task_id(const Request& req) {
+  const std::string& s = req.params.at("id");
+  std::int64_t id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || p != s.data() + s.size() || id <= 0) {
+    return make_error(Errc::invalid_argument, "a task id is a positive integer");
+  }
+  return id;
+}
+
+Result<json> body(const Request& req) {
+  if (req.body.empty()) return json::object();
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(Errc::invalid_argument, "the request body must be a JSON object");
+  }
+  return j;
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+json task_json(const ReadingQueue& q, const storage::TaskRow& t) {
+  return {{"id", t.id},
+          {"studyInstanceUid", t.study_uid},
+          {"service", t.service},
+          {"institution", t.institution_code},
+          {"modalities", t.modality},
+          {"kind", t.is_ecg ? "ecg" : "imaging"},
+          {"priority", priority_name(static_cast<Priority>(t.priority))},
+          {"priorityReason", t.priority_reason},
+          {"status", t.status},
+          {"receivedAt", t.received_at},
+          {"routedAt", t.routed_at},
+          {"dueAt", t.due_at},
+          {"overdue", q.overdue(t)},
+          {"nearDue", q.near_due(t)},
+          {"escalatedAt", t.escalated_at.empty() ? json(nullptr) : json(t.escalated_at)},
+          {"claimedBy", t.claimed_by_name.empty() ? json(nullptr) : json(t.claimed_by_name)},
+          {"leaseExpiresAt", t.lease_expires_at.empty() ? json(nullptr) : json(t.lease_expires_at)},
+          {"finalAt", t.final_at.empty() ? json(nullptr) : json(t.final_at)},
+          {"patient", {{"id", t.patient_id}, {"name", t.patient_name}}},
+          {"description", t.description}};
+}
+
+json report_json(const storage::ReportRow& r) {
+  return {{"id", r.id},
+          {"version", r.version},
+          {"kind", r.kind},
+          {"findings", r.findings},
+          {"impression", r.impression},
+          {"critical", r.critical},
+          {"author", r.author},
+          {"createdAt", r.created_at}};
+}
+
+json event_json(const storage::TaskEvent& e) {
+  return {{"taskId", e.task_id},
+          {"at", e.at},
+          {"type", e.type},
+          {"actor", e.actor},
+          {"detail", e.detail}};
+}
+
+Response fail(const Error& e) { return Response::from_error(e); }
+
+void audit(identity::AuthService& auth, const Request& req, const char* action, std::int64_t id,
+           bool ok, std::string detail = {}) {
+  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+  ev.action = action;
+  ev.object_type = "task";
+  ev.object_id = std::to_string(id);
+  ev.outcome = ok ? "ok" : "denied";
+  ev.detail = std::move(detail);
+  (void)auth.auditor().record(ev);
+}
+
+// Nearest-rank percentile of sorted minutes.
+double percentile(const std::vector<double>& sorted, double pct) {
+  if (sorted.empty()) return 0;
+  std::size_t rank = static_cast<std::size_t>(std::ceil(pct / 100.0 * sorted.size()));
+  return sorted[std::max<std::size_t>(rank, 1) - 1];
+}
+
+}  // namespace
+
+void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::AuthService& auth) {
+  router.add("GET", "/api/worklist", [&q, &auth](const Request& req) {
+    storage::WorklistFilter f;
+    f.service = req.query_value("service").value_or("");
+    f.status = req.query_value("status").value_or("");
+    f.institution_code = req.query_value("institution").value_or("");
+    f.overdue = req.query_value("overdue").value_or("") == "true";
+    if (auto p = req.query_value("priority")) {
+      auto pr = parse_priority(*p);
+      if (!pr)
+        return Response::error(400, "invalid_argument", "priority is stat, urgent or routine");
+      f.priority = static_cast<int>(*pr);
+    }
+    if (!f.status.empty() && !parse_task_status(f.status)) {
+      return Response::error(400, "invalid_argument",
+                             "status is queued, claimed, preliminary or final");
+    }
+    auto limit = int_param(req, "limit", 50, 1000);
+    if (!limit.ok()) return fail(limit.error());
+    auto offset = int_param(req, "offset", 0, std::int64_t{1} << 40);
+    if (!offset.ok()) return fail(offset.error());
+    f.limit = *limit;
+    f.offset = *offset;
+    auto page = q.worklist(*req.principal, f);
+    if (!page.ok()) return fail(page.error());
+    json tasks = json::array();
+    for (const auto& t : page->first) tasks.push_back(task_json(q, t));
+    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+    ev.action = "worklist.read";
+    ev.object_type = "worklist";
+    ev.detail = std::to_string(page->first.size()) + " of " + std::to_string(page->second);
+    (void)auth.auditor().record(ev);
+    return Response::json(
+        200,
+        json{{"total", page->second}, {"limit", f.limit}, {"offset", f.offset}, {"tasks", tasks}}
+            .dump());
+  });
+
+  router.add("POST", "/api/studies/{uid}/complete", [&q, &auth](const Request& req) {
+    const std::string& uid = req.params.at("uid");
+    auto ids = q.study_complete(*req.principal, uid);
+    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+    ev.action = "study.complete";
+    ev.object_type = "study";
+    ev.object_id = uid;
+    ev.outcome = ids.ok() ? "ok" : "denied";
+    (void)auth.auditor().record(ev);
+    if (!ids.ok()) return fail(ids.error());
+    return Response::json(200, json{{"studyInstanceUid", uid}, {"tasks", *ids}}.dump());
+  });
+
+  router.add("POST", "/api/worklist/claim-next", [&q, &auth](const Request& req) {
+    auto t = q.claim_next(*req.principal);
+    if (!t.ok()) return fail(t.error());
+    if (!t->has_value()) return Response::json(200, R"({"task":null})");
+    audit(auth, req, "task.claim", (**t).id, true, "claim next");
+    return Response::json(200, json{{"task", task_json(q, **t)}}.dump());
+  });
+
+  router.add("GET", "/api/tasks/{id}", [&q, &auth](const Request& req) {
+    auto id = task_id(req);
+    if (!id.ok()) return fail(id.error());
+    auto t = q.task(*req.principal, *id);
+    audit(auth, req, "task.read", *id, t.ok());
+    if (!t.ok()) return fail(t.error());
+    json j = task_json(q, *t);
+    auto reports = q.reports(*req.principal, *id);
+    if (!reports.ok()) return fail(reports.error());
+    j["reports"] = json::array();
+    for (const auto& r : *reports) j["reports"].push_back(report_json(r));
+    return Response::json(200, j.dump());
+  });
+
+  auto simple = [&q, &auth](const char* action,
+                            std::function<Status(const Principal&, std::int64_t, const json&)> op) {
+    return [&q, &auth, action, op](const Request& req) {
+      auto id = task_id(req);
+      if (!id.ok()) return fail(id.error());
+      auto b = body(req);
+      if (!b.ok()) return fail(b.error());
+      Status s = op(*req.principal, *id, *b);
+      audit(auth, req, action, *id, s.ok(), s.ok() ? "" : s.error().message);
+      if (!s) return fail(s.error());
+      auto t = q.task(*req.principal, *id);
+      if (!t.ok()) return fail(t.error());
+      return Response::json(200, task_json(q, *t).dump());
+    };
+  };
+
+  router.add("POST", "/api/tasks/{id}/claim",
+             simple("task.claim", [&q](const Principal& p, std::int64_t id, const json&) {
+               auto r = q.claim(p, id);
+               return r.ok() ? Status::Ok() : Status(r.error());
+             }));
+  router.add("POST", "/api/tasks/{id}/heartbeat",
+             simple("task.heartbeat", [&q](const Principal& p, std::int64_t id, const json&) {
+               return q.heartbeat(p, id);
+             }));
+  router.add("POST", "/api/tasks/{id}/release",
+             simple("task.release", [&q](const Principal& p, std::int64_t id, const json&) {
+               return q.release(p, id);
+             }));
+  router.add("POST", "/api/tasks/{id}/reassign",
+             simple("task.reassign", [&q](const Principal& p, std::int64_t id, const json& b) {
+               return q.reassign(p, id, str(b, "to"), str(b, "reason"));
+             }));
+  router.add(
+      "POST", "/api/tasks/{id}/priority",
+      simple("task.priority", [&q](const Principal& p, std::int64_t id, const json& b) {
+        auto pr = parse_priority(str(b, "priority"));
+        if (!pr) {
+          return Status(make_error(Errc::invalid_argument, "priority is stat, urgent or routine"));
+        }
+        return q.raise_priority(p, id, *pr, str(b, "reason"));
+      }));
+  router.add("POST", "/api/tasks/{id}/qc",
+             simple("task.qc", [&q](const Principal& p, std::int64_t id, const json& b) {
+               return q.record_qc(p, id, str(b, "agreement"), str(b, "comment"));
+             }));
+
+  router.add("POST", "/api/tasks/{id}/reports", [&q, &auth](const Request& req) {
+    auto id = task_id(req);
+    if (!id.ok()) return fail(id.error());
+    auto b = body(req);
+    if (!b.ok()) return fail(b.error());
+    auto kind = parse_report_kind(str(*b, "kind"));
+    if (!kind) {
+      return Response::error(400, "invalid_argument",
+                             "kind is draft, preliminary, final or addendum");
+    }
+    bool critical = b->value("critical", false);
+    auto r =
+        q.report(*req.principal, *id, *kind, str(*b, "findings"), str(*b, "impression"), critical);
+    audit(auth, req, "task.report", *id, r.ok(),
+          r.ok() ? std::string(report_kind_name(*kind)) + (critical ? ", critical" : "")
+                 : r.error().message);
+    if (!r.ok()) return fail(r.error());
+    return Response::json(201, report_json(*r).dump());
+  });
+
+  router.add("GET", "/api/tasks/{id}/events", [&q](const Request& req) {
+    auto id = task_id(req);
+    if (!id.ok()) return fail(id.error());
+    auto ev = q.events(*req.principal, *id);
+    if (!ev.ok()) return fail(ev.error());
+    json list = json::array();
+    for (const auto& e : *ev) list.push_back(event_json(e));
+    return Response::json(200, json{{"events", list}}.dump());
+  });
+
+  router.add("GET", "/api/tasks/{id}/priors", [&q, &auth](const Request& req) {
+    auto id = task_id(req);
+    if (!id.ok()) return fail(id.error());
+    auto priors = q.priors(*req.principal, *id);
+    audit(auth, req, "task.priors", *id, priors.ok());
+    if (!priors.ok()) return fail(priors.error());
+    json list = json::array();
+    for (const auto& p : *priors) {
+      list.push_back({{"studyInstanceUid", p.study_uid},
+                      {"studyDate", p.study_date},
+                      {"modalities", p.modalities},
+                      {"description", p.description},
+                      {"institution", p.institution_code},
+                      {"impression", p.impression.empty() ? json(nullptr) : json(p.impression)}});
+    }
+    return Response::json(200, json{{"priors", list}}.dump());
+  });
+
+  router.add("GET", "/api/critical-results", [&q](const Request& req) {
+    bool open_only = req.query_value("open").value_or("true") != "false";
+    auto rows = q.critical_results(*req.principal, open_only);
+    if (!rows.ok()) return fail(rows.error());
+    json list = json::array();
+    for (const auto& c : *rows) {
+      list.push_back(
+          {{"id", c.id},
+           {"taskId", c.task_id},
+           {"studyInstanceUid", c.study_uid},
+           {"institution", c.institution_code},
+           {"impression", c.impression},
+           {"createdAt", c.created_at},
+           {"acknowledgedBy", c.acknowledged_by.empty() ? json(nullptr) : json(c.acknowledged_by)},
+           {"acknowledgedAt", c.acknowledged_at.empty() ? json(nullptr) : json(c.acknowledged_at)},
+           {"escalatedAt", c.escalated_at.empty() ? json(nullptr) : json(c.escalated_at)}});
+    }
+    return Response::json(200, json{{"criticalResults", list}}.dump());
+  });
+
+  router.add("POST", "/api/critical-results/{id}/acknowledge", [&q, &auth](const Request& req) {
+    auto id = task_id(req);
+    if (!id.ok()) return fail(id.error());
+    Status s = q.acknowledge_critical(*req.principal, *id);
+    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+    ev.action = "critical.acknowledge";
+    ev.object_type = "critical_result";
+    ev.object_id = std::to_string(*id);
+    ev.outcome = s.ok() ? "ok" : "denied";
+    (void)auth.auditor().record(ev);
+    if (!s) return fail(s.error());
+    return Response::json(200, json{{"id", *id}, {"acknowledged", true}}.dump());
+  });
+
+  // Turnaround (received -> final) by institution, modality, priority or reader; SLA
+  // compliance. Readers, QC reviewers and admins (aggregates only: no patient data).
+  router.add("GET", "/api/stats/turnaround", [&q](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
+        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+    }
+    std::string by = req.query_value("by").value_or("institution");
+    if (by != "institution" && by != "modality" && by != "priority" && by != "reader") {
+      return Response::error(400, "invalid_argument",
+                             "by is institution, modality, priority or reader");
+    }
+    std::string from = req.query_value("from").value_or("0000");
+    std::string to = req.query_value("to").value_or("9999");
+    auto rows = q.store().finals(from, to);
+    if (!rows.ok()) return fail(rows.error());
+    struct Group {
+      std::vector<double> minutes;
+      std::int64_t in_sla = 0;
+    };
+    std::map<std::string, Group> groups;
+    for (const auto& r : *rows) {
+      std::string key = by == "institution" ? r.institution_code
+                        : by == "modality"  ? r.modality
+                        : by == "priority"  ? priority_name(static_cast<Priority>(r.priority))
+                                            : r.reader;
+      auto rec = storage::parse_iso8601(r.received_at), fin = storage::parse_iso8601(r.final_at);
+      if (!rec || !fin) continue;
+      Group& g = groups[key];
+      g.minutes.push_back(std::chrono::duration<double, std::ratio<60>>(*fin - *rec).count());
+      if (r.final_at <= r.due_at) ++g.in_sla;
+    }
+    bool csv = req.query_value("format").value_or("") == "csv";
+    json list = json::array();
+    std::string text = by + ",count,p50_minutes,p90_minutes,p99_minutes,sla_met_percent\n";
+    for (auto& [key, g] : groups) {
+      std::sort(g.minutes.begin(), g.minutes.end());
+      double met = 100.0 * static_cast<double>(g.in_sla) / static_cast<double>(g.minutes.size());
+      list.push_back({{by, key},
+                      {"count", g.minutes.size()},
+                      {"p50Minutes", percentile(g.minutes, 50)},
+                      {"p90Minutes", percentile(g.minutes, 90)},
+                      {"p99Minutes", percentile(g.minutes, 99)},
+                      {"slaMetPercent", met}});
+      char line[256];
+      std::snprintf(line, sizeof line, ",%zu,%.1f,%.1f,%.1f,%.1f\n", g.minutes.size(),
+                    percentile(g.minutes, 50), percentile(g.minutes, 90), percentile(g.minutes, 99),
+                    met);
+      std::string k = key;
+      std::replace(k.begin(), k.end(), ',', ' ');
+      text += k + line;
+    }
+    if (csv) {
+      Response r;
+      r.content_type = "text/csv; charset=utf-8";
+      r.body = text;
+      return r;
+    }
+    return Response::json(200, json{{"by", by}, {"groups", list}}.dump());
+  });
+
+  router.add("GET", "/api/stats/volume", [&q](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
+        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+    }
+    auto rows = q.store().daily_volume(req.query_value("from").value_or("0000"),
+                                       req.query_value("to").value_or("9999"));
+    if (!rows.ok()) return fail(rows.error());
+    if (req.query_value("format").value_or("") == "csv") {
+      Response r;
+      r.content_type = "text/csv; charset=utf-8";
+      r.body = "day,tasks\n";
+      for (const auto& [day, n] : *rows) r.body += day + "," + std::to_string(n) + "\n";
+      return r;
+    }
+    json list = json::array();
+    for (const auto& [day, n] : *rows) list.push_back({{"day", day}, {"tasks", n}});
+    return Response::json(200, json{{"days", list}}.dump());
+  });
+}
+
+}  // namespace yilian::pacs
