@@ -35,6 +35,7 @@ test: format-check test-normal test-asan
 bench: build
 	YILIAN_BENCH_DEPS=1 scripts/install-deps.sh
 	bench/ingest/run.sh
+	bench/queue/run.sh
 
 format:
 	$(SOURCES) | xargs clang-format -i

@@ -166,8 +166,12 @@ Status ReadingQueue::escalate_now() {
   auto critical_before = storage::to_iso8601(clock_() - rules_.critical_ack);
   auto events = store_.escalate(now(), critical_before);
   if (!events.ok()) return events.error();
-  for (const auto& e : *events)
-    spdlog::warn("reading queue: task {} {}: {}", e.task_id, e.type, e.detail);
+  std::size_t overdue = 0, critical = 0;
+  for (const auto& e : *events) (e.type == "escalated" ? overdue : critical) += 1;
+  if (overdue > 0) spdlog::warn("reading queue: {} tasks passed their due time", overdue);
+  if (critical > 0) {
+    spdlog::warn("reading queue: {} critical results not acknowledged in time", critical);
+  }
   bus_.publish(*events);
   return Status::Ok();
 }

@@ -71,34 +71,134 @@ std::string scope_sql(const ClaimScope& s) {
   return c;
 }
 
+// Statements come from the connection's cache: the queue runs the same few statements
+// over and over, and preparing them costs as much as running them.
 template <typename Bind, typename Row>
 Status query(sql::Db& db, const std::string& q, Bind&& bind, Row&& row) {
-  sql::Stmt st;
-  if (Status s = st.prepare(db.get(), q.c_str()); !s) return s;
-  bind(st);
+  auto st = db.cached(q);
+  if (!st.ok()) return st.error();
+  bind(**st);
   while (true) {
-    auto r = st.step();
-    if (!r.ok()) return r.error();
-    if (!*r) return Status::Ok();
-    row(st);
+    auto r = (*st)->step();
+    if (!r.ok()) {
+      (*st)->reset();
+      return r.error();
+    }
+    if (!*r) {
+      (*st)->reset();
+      return Status::Ok();
+    }
+    row(**st);
   }
 }
 
 Status run(sql::Db& db, const std::string& q, const std::function<void(sql::Stmt&)>& bind,
            int* changed = nullptr) {
-  sql::Stmt st;
-  if (Status s = st.prepare(db.get(), q.c_str()); !s) return s;
-  bind(st);
-  if (Status s = st.run(); !s) return s;
+  auto st = db.cached(q);
+  if (!st.ok()) return st.error();
+  bind(**st);
+  if (Status s = (*st)->run(); !s) return s;
   if (changed) *changed = sqlite3_changes(db.get());
   return Status::Ok();
 }
 
 Error not_found() { return make_error(Errc::not_found, "no such task"); }
 
+constexpr int kMaxBatch = 512;
+
 }  // namespace
 
-QueueStore::QueueStore() : db_(std::make_unique<sql::Db>()) {}
+// One operation of a group-committed batch (see the header). Use like sql::Tx: begin(),
+// statements on db_, commit(); leaving without commit() rolls the operation back alone.
+class QueueStore::GroupTx {
+ public:
+  explicit GroupTx(QueueStore& q) : q_(q) {}
+  ~GroupTx() {
+    if (!begun_ || done_) return;
+    (void)q_.db_->exec("ROLLBACK TO op; RELEASE op");
+    q_.conn_mu_.unlock();
+    (void)finish();
+  }
+  GroupTx(const GroupTx&) = delete;
+  GroupTx& operator=(const GroupTx&) = delete;
+
+  Status begin() {
+    {
+      std::unique_lock lock(q_.batch_mu_);
+      q_.batch_cv_.wait(lock, [&] { return !q_.committing_ && q_.batch_size_ < kMaxBatch; });
+      ++q_.in_batch_;
+      ++q_.batch_size_;
+      batch_ = q_.batch_id_;
+    }
+    q_.conn_mu_.lock();
+    begun_ = true;
+    if (!q_.open_) {
+      if (Status s = q_.db_->exec("BEGIN IMMEDIATE"); !s) {
+        q_.conn_mu_.unlock();
+        done_ = true;
+        (void)finish();
+        return s;
+      }
+      q_.open_ = true;
+    }
+    if (Status s = q_.db_->exec("SAVEPOINT op"); !s) {
+      q_.conn_mu_.unlock();
+      done_ = true;
+      (void)finish();
+      return s;
+    }
+    return Status::Ok();
+  }
+
+  // Keeps the operation in the batch and returns once the batch is durable. A lease
+  // operation (claim, heartbeat, release) passes durable = false: it returns as soon as it
+  // is in the batch, visible to every later operation; losing it to a power cut only
+  // returns the task to the queue.
+  Status commit(bool durable = true) {
+    Status released = q_.db_->exec("RELEASE op");
+    if (!released.ok()) (void)q_.db_->exec("ROLLBACK TO op; RELEASE op");
+    q_.conn_mu_.unlock();
+    done_ = true;
+    Status batch = finish(durable);
+    return released.ok() ? batch : released;
+  }
+
+ private:
+  // Leaves the batch; the last one out commits it, the others wait for that commit (unless
+  // they need not be durable).
+  Status finish(bool wait = true) {
+    std::unique_lock lock(q_.batch_mu_);
+    if (--q_.in_batch_ > 0) {
+      if (!wait) return Status::Ok();
+      q_.batch_cv_.wait(lock, [&] { return q_.committed_id_ >= batch_; });
+      return q_.last_commit_;
+    }
+    q_.committing_ = true;
+    lock.unlock();
+    Status st;
+    {
+      std::lock_guard conn(q_.conn_mu_);
+      if (q_.open_) st = q_.db_->exec("COMMIT");
+      if (!st.ok()) (void)q_.db_->exec("ROLLBACK");
+      q_.open_ = false;
+    }
+    lock.lock();
+    q_.last_commit_ = st;
+    q_.committed_id_ = batch_;
+    q_.committing_ = false;
+    q_.batch_size_ = 0;
+    ++q_.batch_id_;
+    lock.unlock();
+    q_.batch_cv_.notify_all();
+    return st;
+  }
+
+  QueueStore& q_;
+  std::uint64_t batch_ = 0;
+  bool begun_ = false, done_ = false;
+};
+
+QueueStore::QueueStore() : db_(std::make_unique<sql::Db>()), rdb_(std::make_unique<sql::Db>()) {}
 QueueStore::~QueueStore() = default;
 
 Result<std::unique_ptr<QueueStore>> QueueStore::open(const std::filesystem::path& index_path) {
@@ -106,13 +206,9 @@ Result<std::unique_ptr<QueueStore>> QueueStore::open(const std::filesystem::path
   if (Status s = q->db_->open(index_path.string(), false); !s) return s.error();
   if (Status s = q->db_->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"); !s)
     return s.error();
+  if (Status s = q->rdb_->open(index_path.string(), false); !s) return s.error();
+  if (Status s = q->rdb_->exec("PRAGMA query_only=ON"); !s) return s.error();
   return q;
-}
-
-Status QueueStore::sync_mode(bool full) {
-  if (full == full_) return Status::Ok();
-  full_ = full;
-  return db_->exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 }
 
 Status QueueStore::write_events(const std::vector<TaskEvent>& events) {
@@ -143,16 +239,26 @@ Result<std::optional<TaskRow>> QueueStore::task_locked(std::int64_t id) {
   return out;
 }
 
+Result<std::optional<TaskRow>> QueueStore::task_read(std::int64_t id) {
+  std::optional<TaskRow> out;
+  if (Status s = query(
+          *rdb_, std::string("SELECT ") + kTaskColumns + " WHERE t.id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read_task(st); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<std::optional<TaskRow>> QueueStore::task(std::int64_t id) {
-  std::lock_guard lock(mu_);
-  return task_locked(id);
+  std::lock_guard lock(rmu_);
+  return task_read(id);
 }
 
 Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view study_uid) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::optional<RoutableStudy> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT s.id, s.study_uid, s.institution_id, i.code, s.modalities, "
       "coalesce((SELECT group_concat(b, '\\') FROM (SELECT DISTINCT body_part AS b FROM series "
       "WHERE study_pk = s.id AND body_part <> '' ORDER BY b)), ''), s.description, s.procedure, "
@@ -169,10 +275,10 @@ Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view
 }
 
 Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_view before) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<std::string> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT study_uid FROM studies s WHERE last_received_at < ?1 AND NOT EXISTS "
       "(SELECT 1 FROM reading_tasks t WHERE t.study_pk = s.id) ORDER BY last_received_at",
       [&](sql::Stmt& st) { st.bind(1, before); },
@@ -183,9 +289,7 @@ Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_vi
 
 Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task(
     const NewTask& t, std::string_view now) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s.error();
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s.error();
   std::vector<TaskEvent> events;
   std::optional<std::pair<std::int64_t, int>> existing;
@@ -259,22 +363,25 @@ Result<std::optional<TaskRow>> QueueStore::claim_next(const ClaimScope& scope, s
                                                       std::string_view lease_until,
                                                       std::vector<TaskEvent>* events) {
   if (scope.empty()) return std::optional<TaskRow>{};
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(false); !s) return s.error();
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s.error();
   std::vector<TaskEvent> ev;
-  // Abandoned claims return to the queue.
-  if (Status s = query(
-          *db_,
-          "UPDATE reading_tasks SET status = 'queued', claimed_by = NULL, lease_expires_at = NULL "
-          "WHERE status = 'claimed' AND lease_expires_at < ?1 RETURNING id",
-          [&](sql::Stmt& st) { st.bind(1, now); },
-          [&](sql::Stmt& st) {
-            ev.push_back({st.int64(0), std::string(now), "expired", "", ""});
-          });
-      !s)
-    return s.error();
+  // Abandoned claims return to the queue (checked at most once a second: leases are minutes).
+  std::string sweep_second(now.substr(0, 19));
+  bool sweep = sweep_second != last_sweep_;
+  if (sweep) last_sweep_ = sweep_second;
+  if (sweep)
+    if (Status s = query(
+            *db_,
+            "UPDATE reading_tasks SET status = 'queued', claimed_by = NULL, lease_expires_at = "
+            "NULL "
+            "WHERE status = 'claimed' AND lease_expires_at < ?1 RETURNING id",
+            [&](sql::Stmt& st) { st.bind(1, now); },
+            [&](sql::Stmt& st) {
+              ev.push_back({st.int64(0), std::string(now), "expired", "", ""});
+            });
+        !s)
+      return s.error();
   std::optional<std::int64_t> id;
   std::string q =
       "UPDATE reading_tasks SET status = 'claimed', claimed_by = ?1, lease_expires_at = ?2 "
@@ -291,18 +398,21 @@ Result<std::optional<TaskRow>> QueueStore::claim_next(const ClaimScope& scope, s
     return s.error();
   if (id) ev.push_back({*id, std::string(now), "claimed", user_name, "claim next"});
   if (Status s = write_events(ev); !s) return s.error();
-  if (Status s = tx.commit(); !s) return s.error();
+  std::optional<TaskRow> row;
+  if (id) {
+    auto t = task_locked(*id);
+    if (!t.ok()) return t.error();
+    row = std::move(*t);
+  }
+  if (Status s = tx.commit(/*durable=*/false); !s) return s.error();
   if (events) *events = ev;
-  if (!id) return std::optional<TaskRow>{};
-  return task_locked(*id);
+  return row;
 }
 
 Result<TaskRow> QueueStore::claim(std::int64_t task_id, std::int64_t user,
                                   const std::string& user_name, std::string_view now,
                                   std::string_view lease_until, std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(false); !s) return s.error();
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s.error();
   int changed = 0;
   if (Status s = run(
@@ -330,15 +440,15 @@ Result<TaskRow> QueueStore::claim(std::int64_t task_id, std::int64_t user,
   }
   std::vector<TaskEvent> ev{{task_id, std::string(now), "claimed", user_name, ""}};
   if (Status s = write_events(ev); !s) return s.error();
-  if (Status s = tx.commit(); !s) return s.error();
+  if (Status s = tx.commit(/*durable=*/false); !s) return s.error();
   if (events) *events = ev;
   return std::move(**t);
 }
 
 Status QueueStore::heartbeat(std::int64_t task_id, std::int64_t user,
                              std::string_view lease_until) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(false); !s) return s;
+  GroupTx tx(*this);
+  if (Status s = tx.begin(); !s) return s;
   int changed = 0;
   if (Status s = run(
           *db_,
@@ -353,14 +463,12 @@ Status QueueStore::heartbeat(std::int64_t task_id, std::int64_t user,
       !s)
     return s;
   if (changed == 0) return make_error(Errc::conflict, "you do not hold this task");
-  return Status::Ok();
+  return tx.commit(/*durable=*/false);
 }
 
 Status QueueStore::release(std::int64_t task_id, std::int64_t user, const std::string& user_name,
                            std::string_view now, std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(false); !s) return s;
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   int changed = 0;
   if (Status s = run(
@@ -379,16 +487,14 @@ Status QueueStore::release(std::int64_t task_id, std::int64_t user, const std::s
   std::vector<TaskEvent> ev{{task_id, std::string(now), "released", user_name, ""}};
   if (Status s = write_events(ev); !s) return s;
   if (events) *events = ev;
-  return tx.commit();
+  return tx.commit(/*durable=*/false);
 }
 
 Status QueueStore::reassign(std::int64_t task_id, std::int64_t to_user, const std::string& actor,
                             const std::string& to_name, const std::string& reason,
                             std::string_view now, std::string_view lease_until,
                             std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s;
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   int changed = 0;
   if (Status s = run(
@@ -415,9 +521,7 @@ Status QueueStore::reassign(std::int64_t task_id, std::int64_t to_user, const st
 Status QueueStore::set_priority(std::int64_t task_id, int priority, const std::string& reason,
                                 std::string_view due_at, const std::string& actor,
                                 std::string_view now, std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s;
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   int changed = 0;
   if (Status s = run(
@@ -449,13 +553,27 @@ Result<ReportRow> QueueStore::add_report(
     const NewReport& r,
     const std::function<Result<std::string>(const std::string&, std::int64_t)>& decide,
     std::string_view now, std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s.error();
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s.error();
-  auto t = task_locked(r.task_id);
-  if (!t.ok()) return t.error();
-  if (!t->has_value()) return not_found();
+  // Only what the decision and the critical result need (not the full task row).
+  std::optional<TaskRow> found;
+  if (Status s = query(
+          *db_,
+          "SELECT t.status, coalesce(t.claimed_by, 0), t.institution_id, i.code FROM "
+          "reading_tasks t JOIN institutions i ON i.id = t.institution_id WHERE t.id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, r.task_id); },
+          [&](sql::Stmt& st) {
+            TaskRow row;
+            row.status = st.text(0);
+            row.claimed_by = st.int64(1);
+            row.institution_id = st.int64(2);
+            row.institution_code = st.text(3);
+            found = std::move(row);
+          });
+      !s)
+    return s.error();
+  if (!found) return not_found();
+  std::optional<TaskRow>* t = &found;
   auto next = decide((*t)->status, (*t)->claimed_by);
   if (!next.ok()) return next.error();
   ReportRow row;
@@ -544,10 +662,10 @@ Result<ReportRow> QueueStore::add_report(
 }
 
 Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<ReportRow> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT r.id, r.task_id, r.version, r.kind, r.findings, r.impression, r.critical, "
       "u.username, r.created_at FROM reports r JOIN users u ON u.id = r.author_id "
       "WHERE r.task_id = ?1 ORDER BY r.version",
@@ -562,7 +680,7 @@ Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {
 
 Result<std::vector<CriticalRow>> QueueStore::critical_results(
     bool open_only, const std::vector<std::int64_t>& institutions) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<CriticalRow> out;
   std::string q =
       "SELECT c.id, c.task_id, s.study_uid, i.code, c.created_at, coalesce(u.username, ''), "
@@ -574,7 +692,7 @@ Result<std::vector<CriticalRow>> QueueStore::critical_results(
       id_list(institutions) + ")" + (open_only ? " AND c.acknowledged_at IS NULL" : "") +
       " ORDER BY c.id DESC LIMIT 500";
   Status s = query(
-      *db_, q, [](sql::Stmt&) {},
+      *rdb_, q, [](sql::Stmt&) {},
       [&](sql::Stmt& st) {
         out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4), st.text(5),
                        st.text(6), st.text(7), st.text(8)});
@@ -587,9 +705,7 @@ Status QueueStore::acknowledge_critical(std::int64_t id,
                                         const std::vector<std::int64_t>& user_institutions,
                                         std::int64_t user, const std::string& user_name,
                                         std::string_view now, std::vector<TaskEvent>* events) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s;
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   std::optional<std::int64_t> task;
   std::string q =
@@ -623,9 +739,7 @@ Status QueueStore::record_qc(std::int64_t task_id, std::int64_t reviewer,
   if (agreement != "agree" && agreement != "minor" && agreement != "major") {
     return make_error(Errc::invalid_argument, "agreement must be agree, minor or major");
   }
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s;
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   int changed = 0;
   if (Status s = run(
@@ -651,9 +765,7 @@ Status QueueStore::record_qc(std::int64_t task_id, std::int64_t reviewer,
 
 Result<std::vector<TaskEvent>> QueueStore::escalate(std::string_view now,
                                                     std::string_view critical_before) {
-  std::lock_guard lock(mu_);
-  if (Status s = sync_mode(true); !s) return s.error();
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s.error();
   std::vector<TaskEvent> ev;
   if (Status s = query(
@@ -691,7 +803,7 @@ Result<std::pair<std::vector<TaskRow>, std::int64_t>> QueueStore::worklist(const
                                                                            std::string_view now) {
   std::pair<std::vector<TaskRow>, std::int64_t> out{{}, 0};
   if (scope.empty()) return out;
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::string where = scope_sql(scope);
   where += f.status.empty() ? " AND t.status <> 'final'" : " AND t.status = :status";
   if (!f.service.empty()) where += " AND t.service = :service";
@@ -711,21 +823,21 @@ Result<std::pair<std::vector<TaskRow>, std::int64_t>> QueueStore::worklist(const
       "SELECT count(*) FROM reading_tasks t JOIN institutions i ON i.id = t.institution_id "
       "WHERE " +
       where;
-  if (Status s = query(*db_, count, bind, [&](sql::Stmt& st) { out.second = st.int64(0); }); !s)
+  if (Status s = query(*rdb_, count, bind, [&](sql::Stmt& st) { out.second = st.int64(0); }); !s)
     return s.error();
   std::string q = std::string("SELECT ") + kTaskColumns + " WHERE " + where +
                   " ORDER BY t.priority, t.due_at, t.id LIMIT :limit OFFSET :offset";
-  if (Status s = query(*db_, q, bind, [&](sql::Stmt& st) { out.first.push_back(read_task(st)); });
+  if (Status s = query(*rdb_, q, bind, [&](sql::Stmt& st) { out.first.push_back(read_task(st)); });
       !s)
     return s.error();
   return out;
 }
 
 Result<std::vector<TaskEvent>> QueueStore::events(std::int64_t task_id) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<TaskEvent> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT task_id, at, type, actor, detail FROM task_events WHERE task_id = ?1 ORDER BY id",
       [&](sql::Stmt& st) { st.bind(1, task_id); },
       [&](sql::Stmt& st) {
@@ -736,10 +848,10 @@ Result<std::vector<TaskEvent>> QueueStore::events(std::int64_t task_id) {
 }
 
 Result<std::vector<TurnaroundRow>> QueueStore::finals(std::string_view from, std::string_view to) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<TurnaroundRow> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT i.code, t.modality, coalesce(u.username, ''), t.priority, t.received_at, t.due_at, "
       "t.final_at FROM reading_tasks t JOIN institutions i ON i.id = t.institution_id "
       "LEFT JOIN users u ON u.id = t.reported_by WHERE t.status = 'final' AND "
@@ -758,10 +870,10 @@ Result<std::vector<TurnaroundRow>> QueueStore::finals(std::string_view from, std
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> QueueStore::daily_volume(
     std::string_view from, std::string_view to) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<std::pair<std::string, std::int64_t>> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "SELECT substr(received_at, 1, 10) AS day, count(*) FROM reading_tasks "
       "WHERE received_at >= ?1 AND received_at < ?2 GROUP BY day ORDER BY day",
       [&](sql::Stmt& st) {
@@ -775,10 +887,10 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> QueueStore::daily_volu
 
 Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
                                                    const std::string& national_issuer) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(rmu_);
   std::vector<PriorStudy> out;
   Status s = query(
-      *db_,
+      *rdb_,
       "WITH me AS (SELECT s.id AS study, p.id AS pk, p.patient_id AS pid, p.issuer AS issuer "
       "FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
       "p.id = s.patient_pk WHERE t.id = ?1) "
@@ -802,8 +914,7 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
 }
 
 Status QueueStore::bulk_insert(const std::vector<NewTask>& tasks, std::string_view now) {
-  std::lock_guard lock(mu_);
-  sql::Tx tx(*db_);
+  GroupTx tx(*this);
   if (Status s = tx.begin(); !s) return s;
   sql::Stmt st;
   if (Status s = st.prepare(db_->get(),

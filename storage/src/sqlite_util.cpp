@@ -32,7 +32,21 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
 }
 
 Db::~Db() {
+  cache_.clear();  // statements are finalized before the connection closes
   if (db_) sqlite3_close_v2(db_);
+}
+
+Result<Stmt*> Db::cached(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  auto st = std::make_unique<Stmt>();
+  if (Status s = st->prepare(db_, sql.c_str()); !s) return s.error();
+  Stmt* raw = st.get();
+  cache_.emplace(sql, std::move(st));
+  return raw;
 }
 
 Status Db::open(const std::string& path, bool read_only) {

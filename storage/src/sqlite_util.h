@@ -5,15 +5,19 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "yilian/common/result.h"
 
 namespace yilian::storage::sql {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+class Stmt;
 
 class Db {
  public:
@@ -25,9 +29,13 @@ class Db {
   Status open(const std::string& path, bool read_only);
   Status exec(const char* sql);
   sqlite3* get() const { return db_; }
+  // A prepared statement for `sql`, prepared once per connection and reset (bindings
+  // cleared) on every call. The caller holds whatever serialises use of this connection.
+  Result<Stmt*> cached(const std::string& sql);
 
  private:
   sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
 class Stmt {

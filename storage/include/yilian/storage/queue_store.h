@@ -1,10 +1,16 @@
 // The reading queue's tables (schema v4): tasks, report versions, critical results, QC
-// second reads and task events. One connection, serialised: every operation is one
-// transaction, so a claim is atomic under any concurrency. Claims, heartbeats and releases
-// commit with synchronous=NORMAL (a claim lost to a power cut only returns the task to the
-// queue); reports and critical results commit with synchronous=FULL.
+// second reads and task events.
+//
+// Writes go through one connection with group commit: each operation runs inside a
+// savepoint of the open batch transaction (statements strictly one at a time, so a claim is
+// atomic under any concurrency), and the last operation of a batch to finish commits it
+// (synchronous=FULL, one device flush for the whole batch) while new operations wait for the
+// next batch. A call returns once its batch is durable. Reads use a second connection and
+// see committed data only.
 #pragma once
 
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -203,14 +209,27 @@ class QueueStore {
   Status bulk_insert(const std::vector<NewTask>& tasks, std::string_view now);
 
  private:
+  class GroupTx;
   QueueStore();
   Status write_events(const std::vector<TaskEvent>& events);
-  Result<std::optional<TaskRow>> task_locked(std::int64_t id);
-  Status sync_mode(bool full);
+  Result<std::optional<TaskRow>> task_locked(std::int64_t id);  // writer connection, in a batch
+  Result<std::optional<TaskRow>> task_read(std::int64_t id);    // reader connection, rmu_ held
 
-  std::mutex mu_;
+  // Group commit state, guarded by batch_mu_.
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  bool committing_ = false;
+  int in_batch_ = 0;    // operations registered in the open batch and not yet finished
+  int batch_size_ = 0;  // operations registered in the open batch
+  std::uint64_t batch_id_ = 1, committed_id_ = 0;
+  Status last_commit_;      // outcome of batch committed_id_
+  std::mutex conn_mu_;      // one statement stream at a time on db_
+  bool open_ = false;       // BEGIN issued for the current batch (conn_mu_)
+  std::string last_sweep_;  // second of the last expired-lease sweep (conn_mu_)
   std::unique_ptr<sql::Db> db_;
-  bool full_ = true;
+
+  std::mutex rmu_;
+  std::unique_ptr<sql::Db> rdb_;
 };
 
 }  // namespace yilian::storage
