@@ -78,12 +78,18 @@ send() {  # port associations -> prints seconds
 
 start_yilian() {  # dir dicom_port -> pid
   local http; http=$(free_port)
+  # A reader of the "unknown" institution (the benchmark's sender is not configured).
+  printf 'bench-password\n' | "$YILIAN" user add --data "$1" --role township_doctor \
+    --institution unknown bench >/dev/null 2>&1
   "$YILIAN" serve --data "$1" --dicom-port "$2" --http-port "$http" --max-associations 8 \
     >"$1.log" 2>&1 &
   echo "$! $http"
 }
 count_yilian() {  # http_port
-  curl -s "http://127.0.0.1:$1/api/studies" | python3 -c \
+  local token
+  token=$(curl -s -d '{"username":"bench","password":"bench-password"}' \
+    "http://127.0.0.1:$1/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$1/api/studies" | python3 -c \
     'import json,sys; print(sum(s["numberOfInstances"] for s in json.load(sys.stdin)["studies"]))'
 }
 
