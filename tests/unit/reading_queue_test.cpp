@@ -151,6 +151,22 @@ TEST_F(ReadingQueueTest, a_study_becomes_one_task_once_no_instance_arrived_for_t
   EXPECT_EQ(types[2], "updated");
 }
 
+TEST_F(ReadingQueueTest, studies_left_without_a_task_by_a_restart_are_routed_at_start) {
+  std::string waiting = study("ta", "DX", "CHEST", "", "2026-11-22T08:00:00.000Z");
+  std::string too_new = study("ta", "DX", "CHEST", "", "2026-11-22T08:04:59.990Z");
+  ASSERT_TRUE(queue_->start().ok());
+  queue_->stop();
+  auto page = queue_->worklist(who("rad1"), {});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->second, 1);  // the other one is still within its stable time
+  EXPECT_EQ(page->first.front().study_uid, waiting);
+  // An uploader may say a study is complete, if they may see it.
+  EXPECT_EQ(queue_->study_complete(who("doc-b"), too_new).error().code, Errc::permission_denied);
+  auto ids = queue_->study_complete(who("doc-a"), too_new);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(queue_->worklist(who("rad1"), {})->second, 2);
+}
+
 TEST_F(ReadingQueueTest, claim_next_takes_priority_then_due_time_then_arrival) {
   std::int64_t routine_old = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:00:00.000Z"));
   std::int64_t routine_new = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:30:00.000Z"));
