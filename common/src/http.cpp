@@ -1,5 +1,6 @@
 #include "yilian/common/http.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace yilian::http {
@@ -31,6 +32,19 @@ std::optional<std::string> Request::query_value(const std::string& name) const {
   auto it = query.find(name);
   if (it == query.end()) return std::nullopt;
   return it->second;
+}
+
+Result<std::int64_t> Request::int_query(const std::string& name, std::int64_t fallback,
+                                        std::int64_t max) const {
+  auto v = query_value(name);
+  if (!v) return fallback;
+  std::int64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
+    return make_error(Errc::invalid_argument,
+                      name + " must be an integer from 0 to " + std::to_string(max));
+  }
+  return out;
 }
 
 Response Response::json(int status, std::string body) {

@@ -102,19 +102,6 @@ Response changed(AuthService& auth, const Request& req, const char* action, cons
   return Response::json(status, body.dump());
 }
 
-Result<std::int64_t> int_query(const Request& req, const char* name, std::int64_t fallback,
-                               std::int64_t max) {
-  auto v = req.query_value(name);
-  if (!v) return fallback;
-  std::int64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
-    return make_error(Errc::invalid_argument,
-                      std::string(name) + " must be an integer from 0 to " + std::to_string(max));
-  }
-  return out;
-}
-
 }  // namespace
 
 void register_auth_routes(http::Router& router, AuthService& auth) {
@@ -306,9 +293,9 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                f.object_id = req.query_value("object").value_or("");
                f.from = req.query_value("from").value_or("");
                f.to = req.query_value("to").value_or("");
-               auto limit = int_query(req, "limit", 100, 1000);
+               auto limit = req.int_query("limit", 100, 1000);
                if (!limit.ok()) return Response::from_error(limit.error());
-               auto before = int_query(req, "before", 0, std::int64_t{1} << 62);
+               auto before = req.int_query("before", 0, std::int64_t{1} << 62);
                if (!before.ok()) return Response::from_error(before.error());
                f.limit = *limit;
                f.before_seq = *before;

@@ -36,20 +36,6 @@ json study_json(const storage::StudySummary& s) {
   };
 }
 
-// Parses a non-negative integer query parameter within [0, max].
-Result<std::int64_t> int_param(const http::Request& req, const std::string& name,
-                               std::int64_t fallback, std::int64_t max) {
-  auto v = req.query_value(name);
-  if (!v) return fallback;
-  std::int64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
-    return make_error(Errc::invalid_argument,
-                      name + " must be an integer from 0 to " + std::to_string(max));
-  }
-  return out;
-}
-
 http::Response no_access() {
   return http::Response::error(403, "forbidden", "no study you may see has this UID");
 }
@@ -79,9 +65,9 @@ Result<std::optional<storage::StudyAccessFacts>> facts_for(storage::Index& index
 void register_study_routes(http::Router& router, storage::Index& index,
                            identity::AuthService& auth) {
   router.add("GET", "/api/studies", [&index, &auth](const http::Request& req) {
-    auto limit = int_param(req, "limit", 50, 1000);
+    auto limit = req.int_query("limit", 50, 1000);
     if (!limit.ok()) return http::Response::from_error(limit.error());
-    auto offset = int_param(req, "offset", 0, std::int64_t{1} << 40);
+    auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
     if (!offset.ok()) return http::Response::from_error(offset.error());
     auto scope = identity::study_scope(*req.principal, auth.now());
     auto page = index.list_studies(scope, *limit, *offset);

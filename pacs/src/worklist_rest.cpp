@@ -13,19 +13,6 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-Result<std::int64_t> int_param(const Request& req, const char* name, std::int64_t fallback,
-                               std::int64_t max) {
-  auto v = req.query_value(name);
-  if (!v) return fallback;
-  std::int64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || p != v->data() + v->size() || out < 0 || out > max) {
-    return make_error(Errc::invalid_argument,
-                      std::string(name) + " must be an integer from 0 to " + std::to_string(max));
-  }
-  return out;
-}
-
 Result<std::int64_t> task_id(const Request& req) {
   const std::string& s = req.params.at("id");
   std::int64_t id = 0;
@@ -131,9 +118,9 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       return Response::error(400, "invalid_argument",
                              "status is queued, claimed, preliminary or final");
     }
-    auto limit = int_param(req, "limit", 50, 1000);
+    auto limit = req.int_query("limit", 50, 1000);
     if (!limit.ok()) return fail(limit.error());
-    auto offset = int_param(req, "offset", 0, std::int64_t{1} << 40);
+    auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
     if (!offset.ok()) return fail(offset.error());
     f.limit = *limit;
     f.offset = *offset;

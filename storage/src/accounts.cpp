@@ -8,25 +8,10 @@
 namespace yilian::storage {
 namespace {
 
-// Prepares `q`, lets `bind` fill it, and calls `row` for every result row.
-template <typename Bind, typename Row>
-Status query(sql::Db& db, const char* q, Bind&& bind, Row&& row) {
-  sql::Stmt st;
-  if (Status s = st.prepare(db.get(), q); !s) return s;
-  bind(st);
-  while (true) {
-    auto r = st.step();
-    if (!r.ok()) return r.error();
-    if (!*r) return Status::Ok();
-    row(st);
-  }
-}
+using sql::query;
 
 Status exec_bound(sql::Db& db, const char* q, const std::function<void(sql::Stmt&)>& bind) {
-  sql::Stmt st;
-  if (Status s = st.prepare(db.get(), q); !s) return s;
-  bind(st);
-  return st.run();
+  return sql::run(db, q, bind);
 }
 
 bool is_constraint(const Error& e) { return e.message.find("constraint") != std::string::npos; }

@@ -71,36 +71,8 @@ std::string scope_sql(const ClaimScope& s) {
   return c;
 }
 
-// Statements come from the connection's cache: the queue runs the same few statements
-// over and over, and preparing them costs as much as running them.
-template <typename Bind, typename Row>
-Status query(sql::Db& db, const std::string& q, Bind&& bind, Row&& row) {
-  auto st = db.cached(q);
-  if (!st.ok()) return st.error();
-  bind(**st);
-  while (true) {
-    auto r = (*st)->step();
-    if (!r.ok()) {
-      (*st)->reset();
-      return r.error();
-    }
-    if (!*r) {
-      (*st)->reset();
-      return Status::Ok();
-    }
-    row(**st);
-  }
-}
-
-Status run(sql::Db& db, const std::string& q, const std::function<void(sql::Stmt&)>& bind,
-           int* changed = nullptr) {
-  auto st = db.cached(q);
-  if (!st.ok()) return st.error();
-  bind(**st);
-  if (Status s = (*st)->run(); !s) return s;
-  if (changed) *changed = sqlite3_changes(db.get());
-  return Status::Ok();
-}
+using sql::query;
+using sql::run;
 
 Error not_found() { return make_error(Errc::not_found, "no such task"); }
 

@@ -170,4 +170,13 @@ Status Tx::commit() {
   return s;
 }
 
+Status run(Db& db, const std::string& q, const std::function<void(Stmt&)>& bind, int* changed) {
+  auto st = db.cached(q);
+  if (!st.ok()) return st.error();
+  bind(**st);
+  if (Status s = (*st)->run(); !s) return s;
+  if (changed) *changed = sqlite3_changes(db.get());
+  return Status::Ok();
+}
+
 }  // namespace yilian::storage::sql

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,5 +86,30 @@ class Tx {
   Db& db_;
   bool open_ = false;
 };
+
+// Runs `q` (prepared once per connection, see Db::cached): `bind` fills the parameters,
+// `row` sees every result row. The statement is reset afterwards.
+template <typename Bind, typename Row>
+Status query(Db& db, const std::string& q, Bind&& bind, Row&& row) {
+  auto st = db.cached(q);
+  if (!st.ok()) return st.error();
+  bind(**st);
+  while (true) {
+    auto r = (*st)->step();
+    if (!r.ok()) {
+      (*st)->reset();
+      return r.error();
+    }
+    if (!*r) {
+      (*st)->reset();
+      return Status::Ok();
+    }
+    row(**st);
+  }
+}
+
+// Runs a statement that returns no rows; `changed` receives the number of rows it changed.
+Status run(Db& db, const std::string& q, const std::function<void(Stmt&)>& bind,
+           int* changed = nullptr);
 
 }  // namespace yilian::storage::sql

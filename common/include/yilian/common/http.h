@@ -2,6 +2,7 @@
 // code: requests, responses, JSON errors, and a router whose routes are data.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -27,6 +28,9 @@ struct Request {
   std::optional<Principal> principal;
 
   std::optional<std::string> query_value(const std::string& name) const;
+  // A non-negative integer query parameter in [0, max]; `fallback` when absent.
+  Result<std::int64_t> int_query(const std::string& name, std::int64_t fallback,
+                                 std::int64_t max) const;
 };
 
 struct Response {
