@@ -1,0 +1,47 @@
+// Renders one frame of a stored DICOM object to PNG or JPEG for viewers on thin links.
+//
+// Grey-scale: the modality LUT (rescale slope/intercept or a LUT), then the VOI window —
+// explicit, else the object's first window, else its VOI LUT, else the frame's min/max —
+// with the linear function of PS3.3 C.11.2.1.2; MONOCHROME1 comes out inverted. Colour
+// (RGB, YBR, palette) is converted to RGB. Compressed transfer syntaxes that DCMTK decodes
+// (JPEG baseline/extended/lossless, JPEG-LS, RLE) are supported; JPEG 2000 is not yet.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "yilian/common/result.h"
+
+namespace yilian::viewer {
+
+struct Window {
+  double center = 0;
+  double width = 1;
+};
+
+struct RenderOptions {
+  std::uint32_t frame = 0;        // 0-based
+  std::optional<Window> window;   // in output (modality) units, e.g. HU for CT
+  int max_width = 0;              // fit within this box keeping the aspect ratio; 0: any
+  int max_height = 0;
+  bool jpeg = true;               // else PNG
+  int quality = 90;               // JPEG quality 1..100
+};
+
+struct RenderedImage {
+  std::string bytes;
+  std::string content_type;  // image/jpeg or image/png
+  int width = 0, height = 0;
+};
+
+// Registers DCMTK's decoders (JPEG, JPEG-LS, RLE). Call once at start-up, before rendering.
+void register_codecs();
+void unregister_codecs();
+
+// `file` is a Part 10 file. Errors: not_found (no such frame), invalid_argument (no pixel
+// data, or a format that cannot be rendered).
+Result<RenderedImage> render_frame(const std::filesystem::path& file, const RenderOptions& opts);
+
+}  // namespace yilian::viewer
