@@ -25,10 +25,12 @@
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
+#include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/reading_queue.h"
 #include "yilian/pacs/rest.h"
 #include "yilian/pacs/worklist_rest.h"
+#include "yilian/viewer/render.h"
 
 #ifndef YILIAN_VERSION
 #define YILIAN_VERSION "0.0.0"
@@ -154,6 +156,7 @@ int serve(const ServeFlags& flags) {
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), auth);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   HttpServer http_server(hopts, [&](http::Request& req) {
     if (auto denied = auth.admit(req)) return *denied;
@@ -314,6 +317,7 @@ int main(int argc, char** argv) {
   // DCMTK as packaged leaves Nagle's algorithm on unless this is set when the network is
   // created; without it every C-STORE response waits for the delayed ACK (~40 ms).
   setenv("TCP_NODELAY", "1", 0);
+  yilian::viewer::register_codecs();  // DCMTK's decoders are process-wide registrations
 
   CLI::App app{"Yilian: the consortium's shared diagnostics hub"};
   app.require_subcommand(1);

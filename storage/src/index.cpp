@@ -344,6 +344,24 @@ class SqliteIndex final : public Index {
     return std::optional<StudyDetail>(std::move(d));
   }
 
+  Result<std::optional<InstanceLocation>> locate_instance(std::string_view sop_uid) override {
+    std::lock_guard lock(rmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(),
+                              "SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, "
+                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames FROM "
+                              "instances i JOIN series se ON se.id = i.series_pk JOIN studies s "
+                              "ON s.id = se.study_pk WHERE i.sop_uid = ?1");
+        !s)
+      return s.error();
+    st.bind(1, sop_uid);
+    auto row = st.step();
+    if (!row.ok()) return row.error();
+    if (!*row) return std::optional<InstanceLocation>{};
+    return std::optional<InstanceLocation>(InstanceLocation{
+        st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.int64(6)});
+  }
+
   Result<std::int64_t> count_instances() override {
     std::lock_guard lock(rmu_);
     sql::Stmt st;

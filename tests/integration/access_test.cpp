@@ -285,6 +285,43 @@ TEST_F(AccessTest, a_clinic_cannot_file_instances_into_another_institutions_stud
   EXPECT_EQ(ok.status, 0x0000);
 }
 
+TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) {
+  std::string base = "/dicom-web/studies/" + study_a_ + "/series/" + ct_a_.series_uid +
+                     "/instances/" + ct_a_.sop_instance_uids[0];
+  auto jpeg = server_->get(tokens_["ta-doctor"], base + "/rendered");
+  ASSERT_EQ(jpeg.status, 200) << jpeg.body;
+  ASSERT_GE(jpeg.body.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(jpeg.body[0]), 0xFF);  // JPEG SOI
+  EXPECT_EQ(static_cast<unsigned char>(jpeg.body[1]), 0xD8);
+
+  auto png = testing::http_request(
+      server_->http_port(), "GET", base + "/frames/1/rendered?window=-979,90&viewport=8,8", "",
+      {{"Authorization", "Bearer " + tokens_["radiologist"]}, {"Accept", "image/png"}});
+  ASSERT_EQ(png.status, 200) << png.body;
+  ASSERT_GE(png.body.size(), 24u);
+  EXPECT_EQ(png.body.substr(1, 3), "PNG");
+  auto be32 = [&](std::size_t at) {
+    const auto* b = reinterpret_cast<const unsigned char*>(png.body.data() + at);
+    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+  };
+  EXPECT_EQ(be32(16), 8);  // IHDR width
+  EXPECT_EQ(be32(20), 8);  // IHDR height
+
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/thumbnail").status, 200);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], base + "/rendered").status, 403);
+  EXPECT_EQ(server_->get(tokens_["admin"], base + "/rendered").status, 403);
+  // The instance UID under another study's path is not found there.
+  EXPECT_EQ(server_
+                ->get(tokens_["ta-doctor"], "/dicom-web/studies/" + study_b_ + "/series/" +
+                                                ct_a_.series_uid + "/instances/" +
+                                                ct_a_.sop_instance_uids[0] + "/rendered")
+                .status,
+            403);
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/rendered?window=40").status, 400);
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/frames/2/rendered").status, 404);
+  EXPECT_EQ(testing::http_get(server_->http_port(), base + "/rendered").status, 401);
+}
+
 TEST(Auth, no_token_no_data_and_bad_logins_are_refused_alike) {
   testing::TempDir dir;
   ServerProcess server(dir.path() / "data");

@@ -110,9 +110,9 @@ TEST_F(RenderTest, viewport_fits_the_box_and_jpeg_quality_trades_size) {
 TEST(Render, compressed_real_world_files_decode) {
   register_codecs();
   const std::filesystem::path dir = PYDICOM_TEST_FILES;
-  for (const char* name : {"MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm", "JPEG-lossy.dcm",
-                           "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle_2frame.dcm",
-                           "MR_small_jp2klossless.dcm"}) {
+  for (const char* name :
+       {"MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm", "JPEG-lossy.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_jp2klossless.dcm"}) {
     auto img = render_frame(dir / name, {});
     if (std::string(name).find("jp2k") != std::string::npos) {
       EXPECT_FALSE(img.ok()) << name;  // JPEG 2000: not decoded yet, refused cleanly

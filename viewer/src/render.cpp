@@ -32,7 +32,8 @@ void unregister_codecs() {
 Result<RenderedImage> render_frame(const std::filesystem::path& file, const RenderOptions& opts) {
   DcmFileFormat ff;
   OFCondition c = ff.loadFile(file.c_str());
-  if (c.bad()) return make_error(Errc::io, std::string("cannot read the stored object: ") + c.text());
+  if (c.bad())
+    return make_error(Errc::io, std::string("cannot read the stored object: ") + c.text());
   DcmDataset* ds = ff.getDataset();
   if (!ds->tagExists(DCM_PixelData)) {
     return make_error(Errc::invalid_argument, "the object has no pixel data");
@@ -44,12 +45,11 @@ Result<RenderedImage> render_frame(const std::filesystem::path& file, const Rend
     return make_error(Errc::not_found, "the object has " + std::to_string(frames) + " frame(s)");
   }
   E_TransferSyntax xfer = ds->getOriginalXfer();
-  auto image = std::make_unique<DicomImage>(&ff, xfer, CIF_UsePartialAccessToPixelData,
-                                            opts.frame, 1);
+  auto image =
+      std::make_unique<DicomImage>(&ff, xfer, CIF_UsePartialAccessToPixelData, opts.frame, 1);
   if (image->getStatus() != EIS_Normal) {
     return make_error(Errc::invalid_argument,
-                      std::string("cannot render: ") +
-                          DicomImage::getString(image->getStatus()));
+                      std::string("cannot render: ") + DicomImage::getString(image->getStatus()));
   }
   const int w = static_cast<int>(image->getWidth());
   const int h = static_cast<int>(image->getHeight());
@@ -80,7 +80,8 @@ Result<RenderedImage> render_frame(const std::filesystem::path& file, const Rend
     double sx = opts.max_width > 0 ? static_cast<double>(opts.max_width) / w : 1e9;
     double sy = opts.max_height > 0 ? static_cast<double>(opts.max_height) / h : 1e9;
     double s = std::min(sx, sy);
-    cv::Size size(std::max(1, static_cast<int>(w * s + 0.5)), std::max(1, static_cast<int>(h * s + 0.5)));
+    cv::Size size(std::max(1, static_cast<int>(w * s + 0.5)),
+                  std::max(1, static_cast<int>(h * s + 0.5)));
     cv::Mat scaled;
     cv::resize(pixels, scaled, size, 0, 0, cv::INTER_AREA);
     pixels = scaled;

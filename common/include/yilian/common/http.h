@@ -24,6 +24,7 @@ struct Request {
   std::string body;
   std::string peer;           // remote address
   std::string authorization;  // the Authorization header, as sent
+  std::string accept;         // the Accept header, as sent
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 

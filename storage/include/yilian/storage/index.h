@@ -55,6 +55,9 @@ class Index {
   virtual Result<std::optional<StudyDetail>> get_study(std::string_view study_instance_uid) = 0;
   virtual Result<std::int64_t> count_instances() = 0;
 
+  virtual Result<std::optional<InstanceLocation>> locate_instance(
+      std::string_view sop_instance_uid) = 0;
+
   // Recovery.
   virtual Result<std::vector<std::string>> all_blob_keys() = 0;
   virtual Status remove_blob_references(std::span<const std::string> blob_keys) = 0;

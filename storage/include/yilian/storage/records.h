@@ -68,6 +68,14 @@ struct StoredInstance {
   std::int64_t dataset_offset = 0;
 };
 
+// Where an instance lives and what it belongs to (retrieval).
+struct InstanceLocation {
+  std::string sop_instance_uid, series_instance_uid, study_instance_uid;
+  std::string blob_key;
+  std::string sop_class_uid, transfer_syntax_uid;
+  std::int64_t number_of_frames = 1;
+};
+
 // A second, different object that arrived with an already stored SOP Instance UID.
 struct ConflictingInstance {
   std::string sop_instance_uid;

@@ -22,12 +22,12 @@ struct Window {
 };
 
 struct RenderOptions {
-  std::uint32_t frame = 0;        // 0-based
-  std::optional<Window> window;   // in output (modality) units, e.g. HU for CT
-  int max_width = 0;              // fit within this box keeping the aspect ratio; 0: any
+  std::uint32_t frame = 0;       // 0-based
+  std::optional<Window> window;  // in output (modality) units, e.g. HU for CT
+  int max_width = 0;             // fit within this box keeping the aspect ratio; 0: any
   int max_height = 0;
-  bool jpeg = true;               // else PNG
-  int quality = 90;               // JPEG quality 1..100
+  bool jpeg = true;  // else PNG
+  int quality = 90;  // JPEG quality 1..100
 };
 
 struct RenderedImage {
