@@ -110,6 +110,13 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (tx.request.peer.rfind("::ffff:", 0) == 0 &&
           tx.request.peer.find('.') != std::string::npos)
         tx.request.peer.erase(0, 7);
+      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE); n > 0 && n < 4096) {
+        std::string ct(static_cast<std::size_t>(n) + 1, '\0');
+        if (lws_hdr_copy(wsi, ct.data(), n + 1, WSI_TOKEN_HTTP_CONTENT_TYPE) == n) {
+          ct.resize(static_cast<std::size_t>(n));
+          tx.request.content_type = std::move(ct);
+        }
+      }
       if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_ACCEPT); n > 0 && n < 4096) {
         std::string accept(static_cast<std::size_t>(n) + 1, '\0');
         if (lws_hdr_copy(wsi, accept.data(), n + 1, WSI_TOKEN_HTTP_ACCEPT) == n) {

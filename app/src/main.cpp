@@ -156,7 +156,7 @@ int serve(const ServeFlags& flags) {
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
-  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), auth);
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   HttpServer http_server(hopts, [&](http::Request& req) {
     if (auto denied = auth.admit(req)) return *denied;

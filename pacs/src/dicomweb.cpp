@@ -1,7 +1,9 @@
 #include "yilian/pacs/dicomweb.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "yilian/identity/policy.h"
 #include "yilian/viewer/render.h"
@@ -73,14 +75,158 @@ std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& 
   return std::nullopt;
 }
 
+// The value of parameter `name` in a header like `multipart/related; type="..."; boundary=x`.
+std::string header_param(const std::string& header, const std::string& name) {
+  for (const std::string& raw : split(header, ';')) {
+    std::string p = raw;
+    p.erase(0, p.find_first_not_of(" \t"));
+    std::string key = p.substr(0, p.find('='));
+    for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (key != name || p.find('=') == std::string::npos) continue;
+    std::string v = p.substr(p.find('=') + 1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return {};
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 Response no_access() {
   return Response::error(403, "forbidden", "no instance you may see has these UIDs");
 }
 
+// PS3.18 failure reasons (0008,1197) for the ingest outcomes.
+int failure_reason(IngestStatus s, const std::string& message) {
+  switch (s) {
+    case IngestStatus::refused:
+      return 0x0124;
+    case IngestStatus::failed:
+      return 0xA700;
+    case IngestStatus::rejected:
+      return message.find("SOP Class") != std::string::npos ? 0xA900 : 0xC000;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
 
+Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
+                                              std::string_view body) {
+  if (lower(content_type).rfind("multipart/related", 0) != 0) {
+    return make_error(Errc::invalid_argument, "STOW-RS takes multipart/related bodies");
+  }
+  std::string boundary = header_param(content_type, "boundary");
+  if (boundary.empty())
+    return make_error(Errc::invalid_argument, "multipart body without a boundary");
+  const std::string delim = "--" + boundary;
+  std::vector<BodyPart> parts;
+  std::size_t pos = body.find(delim);
+  if (pos == std::string_view::npos)
+    return make_error(Errc::invalid_argument, "no multipart boundary in the body");
+  while (true) {
+    pos += delim.size();
+    if (body.substr(pos, 2) == "--") break;  // closing delimiter
+    if (body.substr(pos, 2) != "\r\n")
+      return make_error(Errc::invalid_argument, "malformed multipart delimiter");
+    pos += 2;
+    std::size_t head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string_view::npos)
+      return make_error(Errc::invalid_argument, "a part has no header end");
+    std::string headers(body.substr(pos, head_end - pos));
+    std::size_t data = head_end + 4;
+    std::size_t next = body.find("\r\n" + delim, data);
+    if (next == std::string_view::npos)
+      return make_error(Errc::invalid_argument, "unterminated multipart body");
+    BodyPart part;
+    for (const std::string& line : split(headers, '\n')) {
+      std::string l = line;
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      if (lower(l).rfind("content-type:", 0) == 0) {
+        part.content_type = l.substr(13);
+        part.content_type.erase(0, part.content_type.find_first_not_of(" \t"));
+      }
+    }
+    part.bytes = body.substr(data, next - data);
+    parts.push_back(part);
+    pos = next + 2;
+  }
+  return parts;
+}
+
 void register_dicomweb_routes(http::Router& router, storage::Index& index,
-                              storage::BlobStore& blobs, identity::AuthService& auth) {
+                              storage::BlobStore& blobs, Ingestor& ingestor,
+                              identity::AuthService& auth) {
+  router.add("POST", "/dicom-web/studies", [&ingestor, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) {
+      return Response::error(403, "forbidden",
+                             "uploads are filed under a clinical user's institution");
+    }
+    auto parts = split_multipart(req.content_type, req.body);
+    if (!parts.ok()) return Response::error(415, "unsupported_media_type", parts.error().message);
+    if (parts->empty()) return Response::error(400, "invalid_argument", "no parts in the body");
+    nlohmann::json stored = nlohmann::json::array(), failed = nlohmann::json::array();
+    bool warning = false;
+    std::string study;
+    for (const BodyPart& part : *parts) {
+      IngestOutcome o;
+      std::string ct = lower(part.content_type);
+      if (ct.rfind("application/dicom", 0) != 0 || ct.rfind("application/dicom+", 0) == 0) {
+        o.status = IngestStatus::rejected;
+        o.message = "part is not application/dicom";
+      } else {
+        o = ingestor.ingest_bytes(part.bytes, Sender{"", p.institution_id});
+      }
+      auto ui = [](const std::string& v) {
+        return nlohmann::json{{"vr", "UI"}, {"Value", nlohmann::json::array({v})}};
+      };
+      nlohmann::json item;
+      if (!o.sop_class_uid.empty()) item["00081150"] = ui(o.sop_class_uid);
+      if (!o.sop_instance_uid.empty()) item["00081155"] = ui(o.sop_instance_uid);
+      if (o.status == IngestStatus::stored || o.status == IngestStatus::duplicate ||
+          o.status == IngestStatus::conflict) {
+        if (study.empty()) study = o.study_instance_uid;
+        item["00081190"] = {{"vr", "UR"},
+                            {"Value", {"/dicom-web/studies/" + o.study_instance_uid}}};
+        if (o.status == IngestStatus::conflict) {
+          warning = true;
+          item["00081196"] = {{"vr", "US"}, {"Value", {0xB000}}};
+        }
+        stored.push_back(item);
+      } else {
+        item["00081197"] = {{"vr", "US"}, {"Value", {failure_reason(o.status, o.message)}}};
+        failed.push_back(item);
+      }
+      identity::AuditEvent ev = identity::event_for(p, req.peer);
+      ev.action = "dicomweb.store";
+      ev.object_type = "instance";
+      ev.object_id = o.sop_instance_uid;
+      ev.outcome = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate
+                       ? "ok"
+                       : (o.status == IngestStatus::refused ? "denied" : "failed");
+      ev.detail = std::string(ingest_status_name(o.status)) +
+                  (o.message.empty() ? "" : ": " + o.message) +
+                  (o.study_instance_uid.empty() ? "" : " (study " + o.study_instance_uid + ")");
+      (void)auth.auditor().record(ev);
+    }
+    nlohmann::json body = nlohmann::json::object();
+    if (!study.empty())
+      body["00081190"] = {{"vr", "UR"}, {"Value", {"/dicom-web/studies/" + study}}};
+    if (!failed.empty()) body["00081198"] = {{"vr", "SQ"}, {"Value", failed}};
+    if (!stored.empty()) body["00081199"] = {{"vr", "SQ"}, {"Value", stored}};
+    Response r;
+    r.status = stored.empty() ? 409 : (failed.empty() && !warning ? 200 : 202);
+    r.content_type = "application/dicom+json";
+    r.body = body.dump();
+    return r;
+  });
+
   auto rendered = [&index, &blobs, &auth](bool thumbnail, bool with_frame) {
     return [&index, &blobs, &auth, thumbnail, with_frame](const Request& req) -> Response {
       const Principal& p = *req.principal;

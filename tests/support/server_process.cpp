@@ -49,8 +49,10 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   if (!body.empty() || method == "POST" || method == "PUT") {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    bool typed = false;
+    for (const auto& h : headers) typed = typed || h.first == "Content-Type";
+    if (!typed) req += "Content-Type: application/json\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
   req += "\r\n" + body;

@@ -25,6 +25,7 @@ struct Request {
   std::string peer;           // remote address
   std::string authorization;  // the Authorization header, as sent
   std::string accept;         // the Accept header, as sent
+  std::string content_type;   // the Content-Type header of the request body
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 

@@ -1,4 +1,6 @@
-// DICOMweb (PS3.18) under /dicom-web/. Implemented so far: WADO-RS rendered resources.
+// DICOMweb (PS3.18) under /dicom-web/. Implemented so far: STOW-RS (POST /studies) and the
+// WADO-RS rendered resources.
+//   POST /dicom-web/studies   multipart/related; type="application/dicom"
 //   GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/rendered
 //   GET .../instances/{instance}/frames/{frame}/rendered
 //   GET .../instances/{instance}/thumbnail
@@ -8,12 +10,23 @@
 
 #include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
 void register_dicomweb_routes(http::Router& router, storage::Index& index,
-                              storage::BlobStore& blobs, identity::AuthService& auth);
+                              storage::BlobStore& blobs, Ingestor& ingestor,
+                              identity::AuthService& auth);
+
+// Splits a multipart/related body; `content_type` is the request's Content-Type (its
+// boundary parameter is used). Each part: its Content-Type and its bytes.
+struct BodyPart {
+  std::string content_type;
+  std::string_view bytes;
+};
+Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
+                                              std::string_view body);
 
 }  // namespace yilian::pacs
