@@ -1,5 +1,6 @@
 #include "yilian/pacs/dicomweb.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -100,6 +101,57 @@ Response no_access() {
   return Response::error(403, "forbidden", "no instance you may see has these UIDs");
 }
 
+// The first of the query parameters named `keyword` or `tag` (QIDO accepts both).
+std::optional<std::string> attr(const Request& req, const char* keyword, const char* tag) {
+  if (auto v = req.query_value(keyword)) return v;
+  return req.query_value(tag);
+}
+
+nlohmann::json dicom_value(const char* vr, const std::string& v) {
+  if (v.empty()) return {{"vr", vr}};
+  return {{"vr", vr}, {"Value", nlohmann::json::array({v})}};
+}
+
+nlohmann::json study_to_dicom_json(const storage::StudySummary& s) {
+  nlohmann::json j;
+  j["00080020"] = dicom_value("DA", s.study_date);
+  j["00080030"] = dicom_value("TM", s.study_time);
+  j["00080050"] = dicom_value("SH", s.accession_number);
+  nlohmann::json mods = nlohmann::json::array();
+  for (const std::string& m : split(s.modalities, '\\')) {
+    if (!m.empty()) mods.push_back(m);
+  }
+  j["00080061"] =
+      mods.empty() ? nlohmann::json{{"vr", "CS"}} : nlohmann::json{{"vr", "CS"}, {"Value", mods}};
+  j["00080080"] = dicom_value("LO", s.institution_name);
+  j["00080090"] =
+      s.referring_physician.empty()
+          ? nlohmann::json{{"vr", "PN"}}
+          : nlohmann::json{{"vr", "PN"}, {"Value", {{{"Alphabetic", s.referring_physician}}}}};
+  j["00081030"] = dicom_value("LO", s.study_description);
+  j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + s.study_instance_uid);
+  j["00100010"] = s.patient_name.empty()
+                      ? nlohmann::json{{"vr", "PN"}}
+                      : nlohmann::json{{"vr", "PN"}, {"Value", {{{"Alphabetic", s.patient_name}}}}};
+  j["00100020"] = dicom_value("LO", s.patient_id);
+  j["00100021"] = dicom_value("LO", s.issuer_of_patient_id);
+  j["00100030"] = dicom_value("DA", s.patient_birth_date);
+  j["00100040"] = dicom_value("CS", s.patient_sex);
+  j["0020000D"] = dicom_value("UI", s.study_instance_uid);
+  j["00201206"] = {{"vr", "IS"}, {"Value", {s.num_series}}};
+  j["00201208"] = {{"vr", "IS"}, {"Value", {s.num_instances}}};
+  return j;
+}
+
+bool valid_date_query(const std::string& d) {
+  auto date = [](const std::string& s) {
+    return s.empty() || (s.size() == 8 && s.find_first_not_of("0123456789") == std::string::npos);
+  };
+  std::size_t dash = d.find('-');
+  if (dash == std::string::npos) return d.size() == 8 && date(d);
+  return d.size() > 1 && date(d.substr(0, dash)) && date(d.substr(dash + 1));
+}
+
 // PS3.18 failure reasons (0008,1197) for the ingest outcomes.
 int failure_reason(IngestStatus s, const std::string& message) {
   switch (s) {
@@ -162,6 +214,55 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
 void register_dicomweb_routes(http::Router& router, storage::Index& index,
                               storage::BlobStore& blobs, Ingestor& ingestor,
                               identity::AuthService& auth) {
+  // QIDO-RS: search for studies (DICOM JSON), limited to what the caller may see.
+  router.add("GET", "/dicom-web/studies", [&index, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    storage::StudyQuery q;
+    q.patient_id = attr(req, "PatientID", "00100020").value_or("");
+    q.patient_name = attr(req, "PatientName", "00100010").value_or("");
+    q.fuzzy_names = req.query_value("fuzzymatching").value_or("") == "true";
+    q.study_date = attr(req, "StudyDate", "00080020").value_or("");
+    q.accession_number = attr(req, "AccessionNumber", "00080050").value_or("");
+    q.modality = attr(req, "ModalitiesInStudy", "00080061").value_or("");
+    q.study_description = attr(req, "StudyDescription", "00081030").value_or("");
+    if (auto uids = attr(req, "StudyInstanceUID", "0020000D")) {
+      std::string list = *uids;
+      std::replace(list.begin(), list.end(), '\\', ',');
+      for (const std::string& u : split(list, ',')) {
+        if (!u.empty()) q.study_uids.push_back(u);
+      }
+    }
+    if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
+      return Response::error(
+          400, "invalid_argument",
+          "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
+    }
+    auto limit = req.int_query("limit", 100, 1000);
+    if (!limit.ok()) return Response::from_error(limit.error());
+    auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
+    if (!offset.ok()) return Response::from_error(offset.error());
+    auto page = index.search_studies(identity::study_scope(p, auth.now()), q, *limit, *offset);
+    if (!page.ok()) return Response::from_error(page.error());
+    nlohmann::json out = nlohmann::json::array();
+    std::string uids;
+    for (const auto& s : page->studies) {
+      out.push_back(study_to_dicom_json(s));
+      uids += (uids.empty() ? "" : ",") + s.study_instance_uid;
+    }
+    identity::AuditEvent ev = identity::event_for(p, req.peer);
+    ev.action = "qido.studies";
+    ev.object_type = "studies";
+    ev.detail =
+        std::to_string(page->studies.size()) + " of " + std::to_string(page->total) + ": " + uids;
+    (void)auth.auditor().record(ev);
+    Response r;
+    r.status = 200;
+    r.content_type = "application/dicom+json";
+    r.body = out.dump();
+    r.headers.emplace_back("X-Total-Count", std::to_string(page->total));
+    return r;
+  });
+
   router.add("POST", "/dicom-web/studies", [&ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {

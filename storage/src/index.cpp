@@ -132,6 +132,38 @@ std::string scope_condition(const StudyScope& scope) {
   return c;
 }
 
+// DICOM wildcards to SQLite GLOB (case-sensitive): '*' and '?' are the same; '[' is literal.
+std::string glob_pattern(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '[') {
+      out += "[[]";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// DICOM wildcards to LIKE (case-insensitive for ASCII) with '!' as the escape character.
+std::string like_pattern(const std::string& v, bool anywhere) {
+  std::string out = anywhere ? "%" : "";
+  for (char c : v) {
+    if (c == '*') {
+      out += '%';
+    } else if (c == '?') {
+      out += '_';
+    } else if (c == '%' || c == '_' || c == '!') {
+      out += '!';
+      out += c;
+    } else {
+      out += c;
+    }
+  }
+  if (anywhere) out += '%';
+  return out;
+}
+
 // Binds the named parameters of scope_condition().
 void bind_scope(sql::Stmt& st, const StudyScope& scope) {
   st.bind_named(":now", scope.now);
@@ -266,6 +298,77 @@ class SqliteIndex final : public Index {
     st.bind_named(":limit", limit);
     st.bind_named(":offset", offset);
     bind_scope(st, scope);
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      page.studies.push_back(read_study(st));
+    }
+    return page;
+  }
+
+  Result<StudyPage> search_studies(const StudyScope& scope, const StudyQuery& q, std::int64_t limit,
+                                   std::int64_t offset) override {
+    StudyPage page;
+    if (scope.empty()) return page;
+    std::string where = scope_condition(scope);
+    if (!q.patient_id.empty()) where += " AND p.patient_id GLOB :pid";
+    if (!q.patient_name.empty()) where += " AND p.name LIKE :pname ESCAPE '!'";
+    if (!q.accession_number.empty()) where += " AND s.accession_number GLOB :acc";
+    if (!q.study_description.empty()) where += " AND s.description LIKE :desc ESCAPE '!'";
+    if (!q.modality.empty()) {
+      where += " AND instr('\\' || s.modalities || '\\', '\\' || :modality || '\\') > 0";
+    }
+    std::string from, to;
+    if (!q.study_date.empty()) {
+      std::size_t dash = q.study_date.find('-');
+      if (dash == std::string::npos) {
+        from = to = q.study_date;
+      } else {
+        from = q.study_date.substr(0, dash);
+        to = q.study_date.substr(dash + 1);
+      }
+      if (!from.empty()) where += " AND s.study_date >= :from";
+      if (!to.empty()) where += " AND s.study_date <= :to AND s.study_date <> ''";
+    }
+    if (!q.study_uids.empty()) {
+      where += " AND s.study_uid IN (";
+      for (std::size_t i = 0; i < q.study_uids.size(); ++i) {
+        where += (i ? ",:uid" : ":uid") + std::to_string(i);
+      }
+      where += ")";
+    }
+    auto bind = [&](sql::Stmt& st) {
+      bind_scope(st, scope);
+      st.bind_named(":pid", glob_pattern(q.patient_id));
+      st.bind_named(":pname", like_pattern(q.patient_name, q.fuzzy_names));
+      st.bind_named(":acc", glob_pattern(q.accession_number));
+      st.bind_named(":desc", like_pattern(q.study_description, false));
+      st.bind_named(":modality", q.modality);
+      st.bind_named(":from", from);
+      st.bind_named(":to", to);
+      for (std::size_t i = 0; i < q.study_uids.size(); ++i) {
+        st.bind_named((":uid" + std::to_string(i)).c_str(), q.study_uids[i]);
+      }
+      st.bind_named(":limit", limit);
+      st.bind_named(":offset", offset);
+    };
+    std::lock_guard lock(rmu_);
+    {
+      sql::Stmt st;
+      std::string c =
+          "SELECT count(*) FROM studies s JOIN patients p ON p.id = s.patient_pk WHERE " + where;
+      if (Status s = st.prepare(r_.get(), c.c_str()); !s) return s.error();
+      bind(st);
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      page.total = st.int64(0);
+    }
+    std::string sq = std::string("SELECT ") + kStudyColumns + " WHERE " + where +
+                     " ORDER BY s.last_received_at DESC, s.id DESC LIMIT :limit OFFSET :offset";
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(), sq.c_str()); !s) return s.error();
+    bind(st);
     while (true) {
       auto row = st.step();
       if (!row.ok()) return row.error();

@@ -323,6 +323,33 @@ TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) 
   EXPECT_EQ(testing::http_get(server_->http_port(), base + "/rendered").status, 401);
 }
 
+TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
+  auto search = [&](const std::string& user, const std::string& query) {
+    auto r = server_->get(tokens_[user], "/dicom-web/studies" + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::set<std::string> uids;
+    json j = json::parse(r.body, nullptr, false);
+    if (!j.is_array()) return uids;
+    for (const json& s : j) uids.insert(s["0020000D"]["Value"][0].get<std::string>());
+    return uids;
+  };
+  EXPECT_EQ(search("ta-doctor", ""), (std::set<std::string>{study_a_, study_ecg_}));
+  EXPECT_EQ(search("tb-doctor", ""), (std::set<std::string>{study_b_}));
+  EXPECT_EQ(search("radiologist", "?ModalitiesInStudy=CT"), (std::set<std::string>{study_a_}));
+  EXPECT_EQ(search("ta-doctor", "?PatientID=TS*&00080020=20261122"),
+            (std::set<std::string>{study_a_}));
+  EXPECT_EQ(search("ta-doctor", "?StudyInstanceUID=" + study_a_ + "," + study_b_),
+            (std::set<std::string>{study_a_}));
+  EXPECT_TRUE(search("admin", "").empty());
+  auto r = server_->get(tokens_["ta-doctor"], "/dicom-web/studies?StudyInstanceUID=" + study_a_);
+  json j = json::parse(r.body);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["00100010"]["Value"][0]["Alphabetic"], "Test^Patient");
+  EXPECT_EQ(j[0]["00201208"]["Value"][0], 2);
+  EXPECT_EQ(j[0]["00080061"]["Value"], json({"CT"}));
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/dicom-web/studies?StudyDate=2026").status, 400);
+}
+
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

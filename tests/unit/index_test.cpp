@@ -180,6 +180,68 @@ TEST_F(IndexTest, a_scope_limits_lists_by_institution_and_by_imaging_or_ecg) {
   EXPECT_EQ(owner->value_or(0), institution_);
 }
 
+TEST_F(IndexTest, study_search_matches_wildcards_date_ranges_uid_lists_and_modalities) {
+  IndexBatch b;
+  auto add = [&](const std::string& uid, const std::string& pid, const std::string& name,
+                 const std::string& date, const std::string& modality) {
+    auto in = make_instance(uid + ".1", uid + ".2", uid, institution_);
+    in.patient_id = pid;
+    in.patient_name = name;
+    in.study_date = date;
+    in.modality = modality;
+    in.accession_number = "A" + uid;
+    b.instances.push_back(in);
+  };
+  add("8.1", "P100", "Zhang^San", "20260105", "CT");
+  add("8.2", "P101", "ZHANG^Si", "20260610", "MR");
+  add("8.3", "Q200", "Li^Wu", "20261231", "ECG");
+  ASSERT_TRUE(index_->commit(b).ok());
+  auto query = [](auto fill) {
+    StudyQuery q;
+    fill(q);
+    return q;
+  };
+  auto find = [&](StudyQuery q) {
+    std::set<std::string> out;
+    auto page = index_->search_studies(own(), q, 100, 0);
+    EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
+    if (page.ok()) {
+      for (const auto& s : page->studies) out.insert(s.study_instance_uid);
+      EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
+    }
+    return out;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(find({}), (Set{"8.1", "8.2", "8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "P100"; })), (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "P1*"; })), (Set{"8.1", "8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "p1*"; })),
+            (Set{}));  // IDs are case-sensitive
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "?200"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_name = "zhang*"; })),
+            (Set{"8.1", "8.2"}));  // names are not
+  EXPECT_EQ(find(query([](StudyQuery& q) {
+              q.patient_name = "san";
+              q.fuzzy_names = true;
+            })),
+            (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_name = "100%"; })),
+            (Set{}));  // SQL wildcards are literal
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260610"; })), (Set{"8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260101-20260630"; })),
+            (Set{"8.1", "8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260611-"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "-20260105"; })), (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) {
+              q.study_uids = {"8.1", "8.3", "9.9"};
+            })),
+            (Set{"8.1", "8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.modality = "ECG"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.modality = "EC"; })), (Set{}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.accession_number = "A8.2"; })), (Set{"8.2"}));
+  EXPECT_EQ(index_->search_studies(StudyScope{}, {}, 10, 0)->total, 0);  // no scope, nothing
+}
+
 TEST_F(IndexTest, the_same_patient_id_at_two_institutions_is_two_patients) {
   auto other = index_->ensure_institution("township-b", "Township B");
   ASSERT_TRUE(other.ok());

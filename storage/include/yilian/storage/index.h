@@ -48,6 +48,9 @@ class Index {
   // Reads for the API, limited to what `scope` covers.
   virtual Result<StudyPage> list_studies(const StudyScope& scope, std::int64_t limit,
                                          std::int64_t offset) = 0;
+  // Studies matching `query` within `scope`, newest first.
+  virtual Result<StudyPage> search_studies(const StudyScope& scope, const StudyQuery& query,
+                                           std::int64_t limit, std::int64_t offset) = 0;
   // The facts the access rules need; `shared` is computed for the given user/institutions.
   virtual Result<std::optional<StudyAccessFacts>> study_access(
       std::string_view study_uid, std::int64_t user_id,

@@ -151,6 +151,19 @@ struct StudyScope {
   }
 };
 
+// A study search (QIDO-RS, C-FIND). Empty fields match anything. Wildcards: '*' any run,
+// '?' one character. Dates: "YYYYMMDD", "A-B", "-B", "A-".
+struct StudyQuery {
+  std::string patient_id;    // wildcard, case-sensitive
+  std::string patient_name;  // wildcard, case-insensitive
+  bool fuzzy_names = false;  // patient_name matches anywhere in the name
+  std::string study_date;    // date or range
+  std::vector<std::string> study_uids;
+  std::string accession_number;   // wildcard
+  std::string modality;           // one of the study's modalities
+  std::string study_description;  // wildcard, case-insensitive
+};
+
 // What the access rules need to know about one study.
 struct StudyAccessFacts {
   std::int64_t study_pk = 0;
