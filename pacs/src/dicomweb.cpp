@@ -263,6 +263,90 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
     return r;
   });
 
+  // QIDO-RS within a study: its series, and a series' instances.
+  auto study_visible = [&index, &auth](const Request& req, const char* action) {
+    const Principal& p = *req.principal;
+    const std::string& study = req.params.at("study");
+    auto facts = index.study_access(study, p.user_id, identity::share_institutions(p), auth.now());
+    bool ok = facts.ok() && facts->has_value() && identity::may_read_study(p, **facts);
+    identity::AuditEvent ev = identity::event_for(p, req.peer);
+    ev.action = action;
+    ev.object_type = "study";
+    ev.object_id = study;
+    ev.outcome = ok ? "ok" : "denied";
+    (void)auth.auditor().record(ev);
+    return ok;
+  };
+  auto json_response = [](const nlohmann::json& body) {
+    Response r;
+    r.status = 200;
+    r.content_type = "application/dicom+json";
+    r.body = body.dump();
+    return r;
+  };
+  router.add("GET", "/dicom-web/studies/{study}/series",
+             [&index, study_visible, json_response](const Request& req) {
+               if (!study_visible(req, "qido.series")) {
+                 return Response::error(403, "forbidden", "no study you may see has this UID");
+               }
+               const std::string& study = req.params.at("study");
+               auto detail = index.get_study(study);
+               if (!detail.ok()) return Response::from_error(detail.error());
+               std::string modality = attr(req, "Modality", "00080060").value_or("");
+               std::string wanted = attr(req, "SeriesInstanceUID", "0020000E").value_or("");
+               nlohmann::json out = nlohmann::json::array();
+               if (detail->has_value()) {
+                 for (const auto& s : (*detail)->series) {
+                   if (!modality.empty() && s.modality != modality) continue;
+                   if (!wanted.empty() && s.series_instance_uid != wanted) continue;
+                   nlohmann::json j;
+                   j["00080060"] = dicom_value("CS", s.modality);
+                   j["0008103E"] = dicom_value("LO", s.series_description);
+                   j["00180015"] = dicom_value("CS", s.body_part);
+                   j["0020000D"] = dicom_value("UI", study);
+                   j["0020000E"] = dicom_value("UI", s.series_instance_uid);
+                   j["00200011"] = s.series_number
+                                       ? nlohmann::json{{"vr", "IS"}, {"Value", {*s.series_number}}}
+                                       : nlohmann::json{{"vr", "IS"}};
+                   j["00201209"] = {{"vr", "IS"}, {"Value", {s.num_instances}}};
+                   j["00081190"] = dicom_value(
+                       "UR", "/dicom-web/studies/" + study + "/series/" + s.series_instance_uid);
+                   out.push_back(std::move(j));
+                 }
+               }
+               return json_response(out);
+             });
+  router.add("GET", "/dicom-web/studies/{study}/series/{series}/instances",
+             [&index, study_visible, json_response](const Request& req) {
+               if (!study_visible(req, "qido.instances")) {
+                 return Response::error(403, "forbidden", "no study you may see has this UID");
+               }
+               const std::string& study = req.params.at("study");
+               auto list = index.series_instances(req.params.at("series"));
+               if (!list.ok()) return Response::from_error(list.error());
+               std::string wanted = attr(req, "SOPInstanceUID", "00080018").value_or("");
+               nlohmann::json out = nlohmann::json::array();
+               for (const auto& i : *list) {
+                 if (i.study_instance_uid != study) continue;  // a series of another study
+                 if (!wanted.empty() && i.sop_instance_uid != wanted) continue;
+                 nlohmann::json j;
+                 j["00080016"] = dicom_value("UI", i.sop_class_uid);
+                 j["00080018"] = dicom_value("UI", i.sop_instance_uid);
+                 j["00083002"] = dicom_value("UI", i.transfer_syntax_uid);
+                 j["0020000D"] = dicom_value("UI", study);
+                 j["0020000E"] = dicom_value("UI", i.series_instance_uid);
+                 j["00200013"] = i.instance_number
+                                     ? nlohmann::json{{"vr", "IS"}, {"Value", {*i.instance_number}}}
+                                     : nlohmann::json{{"vr", "IS"}};
+                 j["00280008"] = {{"vr", "IS"}, {"Value", {i.number_of_frames}}};
+                 j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + study + "/series/" +
+                                                       i.series_instance_uid + "/instances/" +
+                                                       i.sop_instance_uid);
+                 out.push_back(std::move(j));
+               }
+               return json_response(out);
+             });
+
   router.add("POST", "/dicom-web/studies", [&ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {

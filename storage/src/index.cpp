@@ -452,17 +452,42 @@ class SqliteIndex final : public Index {
     sql::Stmt st;
     if (Status s = st.prepare(r_.get(),
                               "SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, "
-                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames FROM "
-                              "instances i JOIN series se ON se.id = i.series_pk JOIN studies s "
-                              "ON s.id = se.study_pk WHERE i.sop_uid = ?1");
+                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames, "
+                              "i.instance_number FROM instances i JOIN series se ON "
+                              "se.id = i.series_pk JOIN studies s ON s.id = se.study_pk "
+                              "WHERE i.sop_uid = ?1");
         !s)
       return s.error();
     st.bind(1, sop_uid);
     auto row = st.step();
     if (!row.ok()) return row.error();
     if (!*row) return std::optional<InstanceLocation>{};
-    return std::optional<InstanceLocation>(InstanceLocation{
-        st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.int64(6)});
+    return std::optional<InstanceLocation>(InstanceLocation{st.text(0), st.text(1), st.text(2),
+                                                            st.text(3), st.text(4), st.text(5),
+                                                            st.int64(6), st.opt_int64(7)});
+  }
+
+  Result<std::vector<InstanceLocation>> series_instances(std::string_view series_uid) override {
+    std::lock_guard lock(rmu_);
+    sql::Stmt st;
+    if (Status s = st.prepare(r_.get(),
+                              "SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, "
+                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames, "
+                              "i.instance_number FROM instances i JOIN series se ON se.id = "
+                              "i.series_pk JOIN studies s ON s.id = se.study_pk WHERE "
+                              "se.series_uid = ?1 ORDER BY i.instance_number, i.id");
+        !s)
+      return s.error();
+    st.bind(1, series_uid);
+    std::vector<InstanceLocation> out;
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      out.push_back(InstanceLocation{st.text(0), st.text(1), st.text(2), st.text(3), st.text(4),
+                                     st.text(5), st.int64(6), st.opt_int64(7)});
+    }
+    return out;
   }
 
   Result<std::int64_t> count_instances() override {

@@ -348,6 +348,28 @@ TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   EXPECT_EQ(j[0]["00201208"]["Value"][0], 2);
   EXPECT_EQ(j[0]["00080061"]["Value"], json({"CT"}));
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/dicom-web/studies?StudyDate=2026").status, 400);
+
+  // Series and instances of a visible study; nothing of a hidden one.
+  auto series = server_->get(tokens_["radiologist"], "/dicom-web/studies/" + study_a_ + "/series");
+  ASSERT_EQ(series.status, 200) << series.body;
+  json sj = json::parse(series.body);
+  ASSERT_EQ(sj.size(), 1u);
+  EXPECT_EQ(sj[0]["0020000E"]["Value"][0], ct_a_.series_uid);
+  EXPECT_EQ(sj[0]["00201209"]["Value"][0], 2);
+  auto inst = server_->get(tokens_["radiologist"], "/dicom-web/studies/" + study_a_ + "/series/" +
+                                                       ct_a_.series_uid + "/instances");
+  ASSERT_EQ(inst.status, 200) << inst.body;
+  json ij = json::parse(inst.body);
+  ASSERT_EQ(ij.size(), 2u);
+  EXPECT_EQ(ij[0]["00080018"]["Value"][0], ct_a_.sop_instance_uids[0]);
+  EXPECT_EQ(ij[0]["00200013"]["Value"][0], 1);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], "/dicom-web/studies/" + study_a_ + "/series").status,
+            403);
+  EXPECT_EQ(server_
+                ->get(tokens_["tb-doctor"], "/dicom-web/studies/" + study_a_ + "/series/" +
+                                                ct_a_.series_uid + "/instances")
+                .status,
+            403);
 }
 
 std::string slurp(const fs::path& p) {

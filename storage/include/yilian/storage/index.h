@@ -60,6 +60,9 @@ class Index {
 
   virtual Result<std::optional<InstanceLocation>> locate_instance(
       std::string_view sop_instance_uid) = 0;
+  // The instances of a series, by instance number.
+  virtual Result<std::vector<InstanceLocation>> series_instances(
+      std::string_view series_instance_uid) = 0;
 
   // Recovery.
   virtual Result<std::vector<std::string>> all_blob_keys() = 0;

@@ -74,6 +74,7 @@ struct InstanceLocation {
   std::string blob_key;
   std::string sop_class_uid, transfer_syntax_uid;
   std::int64_t number_of_frames = 1;
+  std::optional<std::int64_t> instance_number;
 };
 
 // A second, different object that arrived with an already stored SOP Instance UID.
