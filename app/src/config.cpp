@@ -179,8 +179,11 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* h = root["http"].as_table()) {
-    if (Status s = check_keys(*h, "[http]", {"port", "bind", "tls_cert", "tls_key"}); !s)
+    if (Status s =
+            check_keys(*h, "[http]", {"port", "bind", "tls_cert", "tls_key", "cors_origins"});
+        !s)
       return s.error();
+    if (Status s = read_strings(*h, "cors_origins", c.cors_origins, "http"); !s) return s.error();
     if (Status s = read_string(*h, "tls_cert", c.tls_cert, "http"); !s) return s.error();
     if (Status s = read_string(*h, "tls_key", c.tls_key, "http"); !s) return s.error();
     if (c.tls_cert.empty() != c.tls_key.empty()) {

@@ -36,6 +36,7 @@ struct Config {
   std::string http_bind;
   std::string tls_cert;  // PEM files; both set: HTTP and WebSocket are served over TLS
   std::string tls_key;
+  std::vector<std::string> cors_origins;  // e.g. ["https://viewer.example.org"] or ["*"]
   std::vector<InstitutionConfig> institutions;
   std::vector<ReadingServiceConfig> reading_services;
   // [auth]

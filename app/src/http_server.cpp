@@ -2,6 +2,7 @@
 
 #include <libwebsockets.h>
 
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -68,7 +69,8 @@ int send_headers(lws* wsi, Transaction& tx) {
                                    sizeof kNoStore - 1, &p, end))
     return -1;
   for (const auto& [name, value] : tx.response.headers) {
-    std::string header = name + ":";
+    std::string header = name + ":";  // lower case, as HTTP/2 requires
+    for (char& ch : header) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(header.c_str()),
                                     reinterpret_cast<const unsigned char*>(value.data()),
                                     static_cast<int>(value.size()), &p, end))
@@ -110,6 +112,13 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (tx.request.peer.rfind("::ffff:", 0) == 0 &&
           tx.request.peer.find('.') != std::string::npos)
         tx.request.peer.erase(0, 7);
+      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN); n > 0 && n < 1024) {
+        std::string origin(static_cast<std::size_t>(n) + 1, '\0');
+        if (lws_hdr_copy(wsi, origin.data(), n + 1, WSI_TOKEN_ORIGIN) == n) {
+          origin.resize(static_cast<std::size_t>(n));
+          tx.request.origin = std::move(origin);
+        }
+      }
       if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE); n > 0 && n < 4096) {
         std::string ct(static_cast<std::size_t>(n) + 1, '\0');
         if (lws_hdr_copy(wsi, ct.data(), n + 1, WSI_TOKEN_HTTP_CONTENT_TYPE) == n) {

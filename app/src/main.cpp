@@ -158,9 +158,17 @@ int serve(const ServeFlags& flags) {
   pacs::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
+  http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {
-    if (auto denied = auth.admit(req)) return *denied;
-    return router.dispatch(req);
+    if (auto preflight = cors.preflight(req)) return *preflight;
+    http::Response r;
+    if (auto denied = auth.admit(req)) {
+      r = std::move(*denied);
+    } else {
+      r = router.dispatch(req);
+    }
+    cors.decorate(req, r);
+    return r;
   });
   if (Status s = http_server.start(); !s) {
     dicom.stop();

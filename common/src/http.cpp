@@ -149,4 +149,32 @@ Response Router::dispatch(Request& request) const {
   return Response::error(404, "not_found", "no such endpoint");
 }
 
+bool Cors::allowed(const std::string& origin) const {
+  if (origin.empty()) return false;
+  for (const std::string& o : origins_) {
+    if (o == "*" || o == origin) return true;
+  }
+  return false;
+}
+
+std::optional<Response> Cors::preflight(const Request& request) const {
+  if (request.method != "OPTIONS" || !allowed(request.origin)) return std::nullopt;
+  Response r;
+  r.status = 204;
+  r.content_type = "text/plain";
+  decorate(request, r);
+  r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+  r.headers.emplace_back("Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, Accept, Range");
+  r.headers.emplace_back("Access-Control-Max-Age", "600");
+  return r;
+}
+
+void Cors::decorate(const Request& request, Response& response) const {
+  if (!allowed(request.origin)) return;
+  response.headers.emplace_back("Access-Control-Allow-Origin", request.origin);
+  response.headers.emplace_back("Vary", "Origin");
+  response.headers.emplace_back("Access-Control-Expose-Headers", "X-Total-Count, Content-Type");
+}
+
 }  // namespace yilian::http

@@ -504,6 +504,46 @@ TEST(Auth, the_first_start_creates_an_admin_with_a_one_time_password_shown_once)
   }
 }
 
+TEST(Cors, a_configured_viewer_origin_gets_preflights_and_headers) {
+  testing::TempDir dir;
+  fs::path cfg = dir.path() / "yilian.toml";
+  std::ofstream(cfg) << "[http]\ncors_origins = [\"https://viewer.example.org\"]\n";
+  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  std::string url = "http://127.0.0.1:" + std::to_string(server.http_port());
+  std::string out;
+  auto lower = [](std::string v) {
+    for (char& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return v;
+  };
+  ASSERT_EQ(testing::run_command("curl -s -i --max-time 5 -X OPTIONS -H 'Origin: "
+                                 "https://viewer.example.org' -H 'Access-Control-Request-Method: "
+                                 "GET' " +
+                                     url + "/dicom-web/studies",
+                                 &out),
+            0);
+  EXPECT_NE(out.find("204"), std::string::npos) << out;
+  EXPECT_NE(lower(out).find("access-control-allow-origin: https://viewer.example.org"),
+            std::string::npos)
+      << out;
+  // A real request still needs a token; the 401 carries the CORS headers so the page can
+  // read it.
+  ASSERT_EQ(
+      testing::run_command("curl -s -i --max-time 5 -H 'Origin: https://viewer.example.org' " +
+                               url + "/dicom-web/studies",
+                           &out),
+      0);
+  EXPECT_NE(out.find("401"), std::string::npos) << out;
+  EXPECT_NE(lower(out).find("access-control-allow-origin"), std::string::npos) << out;
+  ASSERT_EQ(
+      testing::run_command("curl -s -i --max-time 5 -X OPTIONS -H 'Origin: https://evil.example' " +
+                               url + "/dicom-web/studies",
+                           &out),
+      0);
+  EXPECT_EQ(lower(out).find("access-control-allow-origin"), std::string::npos) << out;
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(Cli, users_and_institutions_are_managed_from_the_command_line) {
   testing::TempDir dir;
   std::string data = "'" + (dir.path() / "data").string() + "'";

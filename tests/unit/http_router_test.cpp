@@ -60,3 +60,49 @@ TEST(ParseQuery, decodes_pairs) {
 
 }  // namespace
 }  // namespace yilian::http
+
+namespace yilian::http {
+namespace {
+
+TEST(Cors, answers_preflights_and_decorates_only_for_allowed_origins) {
+  Cors cors({"https://viewer.example.org"});
+  Request pre;
+  pre.method = "OPTIONS";
+  pre.path = "/dicom-web/studies";
+  pre.origin = "https://viewer.example.org";
+  auto r = cors.preflight(pre);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 204);
+  auto has = [](const Response& resp, const std::string& name, const std::string& value) {
+    for (const auto& [n, v] : resp.headers) {
+      if (n == name && v == value) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(*r, "Access-Control-Allow-Origin", "https://viewer.example.org"));
+  pre.origin = "https://evil.example.com";
+  EXPECT_FALSE(cors.preflight(pre).has_value());
+
+  Request get;
+  get.method = "GET";
+  get.origin = "https://viewer.example.org";
+  Response plain;
+  cors.decorate(get, plain);
+  EXPECT_TRUE(has(plain, "Access-Control-Allow-Origin", "https://viewer.example.org"));
+  Response none;
+  Cors closed;
+  closed.decorate(get, none);
+  EXPECT_TRUE(none.headers.empty());
+  Cors any({"*"});
+  get.origin = "http://localhost:3000";
+  Response open;
+  any.decorate(get, open);
+  EXPECT_TRUE(has(open, "Access-Control-Allow-Origin", "http://localhost:3000"));
+  get.origin.clear();
+  Response no_origin;
+  any.decorate(get, no_origin);
+  EXPECT_TRUE(no_origin.headers.empty());
+}
+
+}  // namespace
+}  // namespace yilian::http

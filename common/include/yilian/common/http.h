@@ -26,6 +26,7 @@ struct Request {
   std::string authorization;  // the Authorization header, as sent
   std::string accept;         // the Accept header, as sent
   std::string content_type;   // the Content-Type header of the request body
+  std::string origin;         // the Origin header (browsers, cross-origin viewers)
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 
@@ -63,6 +64,22 @@ class Router {
     Handler handler;
   };
   std::vector<Route> routes_;
+};
+
+// Cross-origin access for browser viewers hosted elsewhere (OHIF): the allowed origins
+// ("*" for any). Empty: no CORS headers at all, browsers keep to the same origin.
+class Cors {
+ public:
+  explicit Cors(std::vector<std::string> origins = {}) : origins_(std::move(origins)) {}
+  // A preflight (OPTIONS with an allowed Origin) is answered here, before authentication,
+  // since browsers send it without credentials.
+  std::optional<Response> preflight(const Request& request) const;
+  // Adds the CORS headers to a response for an allowed origin.
+  void decorate(const Request& request, Response& response) const;
+
+ private:
+  bool allowed(const std::string& origin) const;
+  std::vector<std::string> origins_;
 };
 
 // Splits "a=1&b=x%20y" into decoded pairs.
