@@ -14,6 +14,18 @@ Status exec_bound(sql::Db& db, const char* q, const std::function<void(sql::Stmt
   return sql::run(db, q, bind);
 }
 
+// "a,b,c" (from group_concat) -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t b = 0; b < list.size();) {
+    std::size_t e = list.find(',', b);
+    if (e == std::string::npos) e = list.size();
+    out.push_back(list.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
 bool is_constraint(const Error& e) { return e.message.find("constraint") != std::string::npos; }
 
 constexpr const char* kLevels[] = {"lead",    "county", "community", "township",
@@ -107,7 +119,7 @@ Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
   return out;
 }
 
-Result<std::vector<InstitutionInfo>> Accounts::institutions() {
+Result<std::vector<InstitutionInfo>> Accounts::select_institutions(std::string_view code) {
   std::lock_guard lock(mu_);
   std::vector<InstitutionInfo> out;
   if (Status s = query(
@@ -115,42 +127,26 @@ Result<std::vector<InstitutionInfo>> Accounts::institutions() {
           "SELECT i.id, i.code, i.name, i.level, coalesce(p.code, ''), "
           "coalesce((SELECT group_concat(ae_title, ',') FROM (SELECT ae_title FROM "
           "institution_aes WHERE institution_id = i.id ORDER BY ae_title)), '') "
-          "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id ORDER BY i.id",
-          [](sql::Stmt&) {},
+          "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id "
+          "WHERE ?1 = '' OR i.code = ?1 ORDER BY i.id",
+          [&](sql::Stmt& st) { st.bind(1, code); },
           [&](sql::Stmt& st) {
-            InstitutionInfo i{st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), {}};
-            std::string aes = st.text(5);
-            for (std::size_t b = 0; b < aes.size();) {
-              std::size_t e = aes.find(',', b);
-              if (e == std::string::npos) e = aes.size();
-              i.ae_titles.push_back(aes.substr(b, e - b));
-              b = e + 1;
-            }
-            out.push_back(std::move(i));
+            out.push_back(InstitutionInfo{st.int64(0), st.text(1), st.text(2), st.text(3),
+                                          st.text(4), split_list(st.text(5))});
           });
       !s)
     return s.error();
   return out;
 }
 
-Result<std::optional<InstitutionInfo>> Accounts::find_institution(std::string_view code) {
-  auto all = institutions();
-  if (!all.ok()) return all.error();
-  for (InstitutionInfo& i : *all) {
-    if (i.code == code) return std::optional<InstitutionInfo>(std::move(i));
-  }
-  return std::optional<InstitutionInfo>{};
-}
+Result<std::vector<InstitutionInfo>> Accounts::institutions() { return select_institutions(""); }
 
-Result<std::vector<std::pair<std::string, std::int64_t>>> Accounts::ae_titles() {
-  std::lock_guard lock(mu_);
-  std::vector<std::pair<std::string, std::int64_t>> out;
-  if (Status s = query(
-          *db_, "SELECT ae_title, institution_id FROM institution_aes ORDER BY ae_title",
-          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.emplace_back(st.text(0), st.int64(1)); });
-      !s)
-    return s.error();
-  return out;
+Result<std::optional<InstitutionInfo>> Accounts::find_institution(std::string_view code) {
+  if (code.empty()) return std::optional<InstitutionInfo>{};
+  auto found = select_institutions(code);
+  if (!found.ok()) return found.error();
+  if (found->empty()) return std::optional<InstitutionInfo>{};
+  return std::optional<InstitutionInfo>(std::move(found->front()));
 }
 
 Result<std::int64_t> Accounts::count_users() {
@@ -219,7 +215,7 @@ Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
   return std::move(**made);
 }
 
-Result<std::vector<UserInfo>> Accounts::users() {
+Result<std::vector<UserInfo>> Accounts::select_users(std::string_view username) {
   std::lock_guard lock(mu_);
   std::vector<UserInfo> out;
   Status s = query(
@@ -228,8 +224,9 @@ Result<std::vector<UserInfo>> Accounts::users() {
       "u.created_at, coalesce((SELECT group_concat(code, ',') FROM (SELECT ci.code FROM "
       "user_credentials c JOIN institutions ci ON ci.id = c.institution_id WHERE c.user_id = "
       "u.id ORDER BY ci.code)), '') "
-      "FROM users u JOIN institutions i ON i.id = u.institution_id ORDER BY u.username",
-      [](sql::Stmt&) {},
+      "FROM users u JOIN institutions i ON i.id = u.institution_id "
+      "WHERE ?1 = '' OR u.username = ?1 ORDER BY u.username",
+      [&](sql::Stmt& st) { st.bind(1, username); },
       [&](sql::Stmt& st) {
         UserInfo u;
         u.id = st.int64(0);
@@ -240,26 +237,21 @@ Result<std::vector<UserInfo>> Accounts::users() {
         u.roles = roles_from_string(st.text(5)).value_or(0);
         u.disabled = st.int64(6) != 0;
         u.created_at = st.text(7);
-        std::string creds = st.text(8);
-        for (std::size_t b = 0; b < creds.size();) {
-          std::size_t e = creds.find(',', b);
-          if (e == std::string::npos) e = creds.size();
-          u.credentialed_codes.push_back(creds.substr(b, e - b));
-          b = e + 1;
-        }
+        u.credentialed_codes = split_list(st.text(8));
         out.push_back(std::move(u));
       });
   if (!s) return s.error();
   return out;
 }
 
+Result<std::vector<UserInfo>> Accounts::users() { return select_users(""); }
+
 Result<std::optional<UserInfo>> Accounts::find_user(std::string_view username) {
-  auto all = users();
-  if (!all.ok()) return all.error();
-  for (UserInfo& u : *all) {
-    if (u.username == username) return std::optional<UserInfo>(std::move(u));
-  }
-  return std::optional<UserInfo>{};
+  if (username.empty()) return std::optional<UserInfo>{};
+  auto found = select_users(username);
+  if (!found.ok()) return found.error();
+  if (found->empty()) return std::optional<UserInfo>{};
+  return std::optional<UserInfo>(std::move(found->front()));
 }
 
 Result<std::optional<LoginRecord>> Accounts::login_record(std::string_view username) {

@@ -71,6 +71,17 @@ constexpr const char* kStudyColumns = R"sql(
 FROM studies s JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON i.id = s.institution_id
 )sql";
 
+constexpr const char* kLocationQuery = R"sql(
+SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, i.sop_class_uid, i.transfer_syntax,
+  i.number_of_frames, i.instance_number
+FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk
+)sql";
+
+InstanceLocation read_location(const sql::Stmt& st) {
+  return InstanceLocation{st.text(0), st.text(1), st.text(2),  st.text(3),
+                          st.text(4), st.text(5), st.int64(6), st.opt_int64(7)};
+}
+
 StudySummary read_study(const sql::Stmt& st) {
   StudySummary s;
   s.study_instance_uid = st.text(0);
@@ -450,42 +461,28 @@ class SqliteIndex final : public Index {
   Result<std::optional<InstanceLocation>> locate_instance(std::string_view sop_uid) override {
     std::lock_guard lock(rmu_);
     sql::Stmt st;
-    if (Status s = st.prepare(r_.get(),
-                              "SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, "
-                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames, "
-                              "i.instance_number FROM instances i JOIN series se ON "
-                              "se.id = i.series_pk JOIN studies s ON s.id = se.study_pk "
-                              "WHERE i.sop_uid = ?1");
-        !s)
-      return s.error();
+    std::string q = std::string(kLocationQuery) + " WHERE i.sop_uid = ?1";
+    if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
     st.bind(1, sop_uid);
     auto row = st.step();
     if (!row.ok()) return row.error();
     if (!*row) return std::optional<InstanceLocation>{};
-    return std::optional<InstanceLocation>(InstanceLocation{st.text(0), st.text(1), st.text(2),
-                                                            st.text(3), st.text(4), st.text(5),
-                                                            st.int64(6), st.opt_int64(7)});
+    return std::optional<InstanceLocation>(read_location(st));
   }
 
   Result<std::vector<InstanceLocation>> series_instances(std::string_view series_uid) override {
     std::lock_guard lock(rmu_);
     sql::Stmt st;
-    if (Status s = st.prepare(r_.get(),
-                              "SELECT i.sop_uid, se.series_uid, s.study_uid, i.blob_key, "
-                              "i.sop_class_uid, i.transfer_syntax, i.number_of_frames, "
-                              "i.instance_number FROM instances i JOIN series se ON se.id = "
-                              "i.series_pk JOIN studies s ON s.id = se.study_pk WHERE "
-                              "se.series_uid = ?1 ORDER BY i.instance_number, i.id");
-        !s)
-      return s.error();
+    std::string q =
+        std::string(kLocationQuery) + " WHERE se.series_uid = ?1 ORDER BY i.instance_number, i.id";
+    if (Status s = st.prepare(r_.get(), q.c_str()); !s) return s.error();
     st.bind(1, series_uid);
     std::vector<InstanceLocation> out;
     while (true) {
       auto row = st.step();
       if (!row.ok()) return row.error();
       if (!*row) break;
-      out.push_back(InstanceLocation{st.text(0), st.text(1), st.text(2), st.text(3), st.text(4),
-                                     st.text(5), st.int64(6), st.opt_int64(7)});
+      out.push_back(read_location(st));
     }
     return out;
   }

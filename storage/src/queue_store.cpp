@@ -201,20 +201,10 @@ Status QueueStore::write_events(const std::vector<TaskEvent>& events) {
   return Status::Ok();
 }
 
-Result<std::optional<TaskRow>> QueueStore::task_locked(std::int64_t id) {
+Result<std::optional<TaskRow>> QueueStore::task_on(sql::Db& db, std::int64_t id) {
   std::optional<TaskRow> out;
   if (Status s = query(
-          *db_, std::string("SELECT ") + kTaskColumns + " WHERE t.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read_task(st); });
-      !s)
-    return s.error();
-  return out;
-}
-
-Result<std::optional<TaskRow>> QueueStore::task_read(std::int64_t id) {
-  std::optional<TaskRow> out;
-  if (Status s = query(
-          *rdb_, std::string("SELECT ") + kTaskColumns + " WHERE t.id = ?1",
+          db, std::string("SELECT ") + kTaskColumns + " WHERE t.id = ?1",
           [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read_task(st); });
       !s)
     return s.error();
@@ -223,7 +213,7 @@ Result<std::optional<TaskRow>> QueueStore::task_read(std::int64_t id) {
 
 Result<std::optional<TaskRow>> QueueStore::task(std::int64_t id) {
   std::lock_guard lock(rmu_);
-  return task_read(id);
+  return task_on(*rdb_, id);
 }
 
 Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view study_uid) {
@@ -372,7 +362,7 @@ Result<std::optional<TaskRow>> QueueStore::claim_next(const ClaimScope& scope, s
   if (Status s = write_events(ev); !s) return s.error();
   std::optional<TaskRow> row;
   if (id) {
-    auto t = task_locked(*id);
+    auto t = task_on(*db_, *id);
     if (!t.ok()) return t.error();
     row = std::move(*t);
   }
@@ -401,7 +391,7 @@ Result<TaskRow> QueueStore::claim(std::int64_t task_id, std::int64_t user,
           &changed);
       !s)
     return s.error();
-  auto t = task_locked(task_id);
+  auto t = task_on(*db_, task_id);
   if (!t.ok()) return t.error();
   if (!t->has_value()) return not_found();
   if (changed == 0) {

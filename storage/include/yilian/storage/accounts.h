@@ -45,13 +45,11 @@ class Accounts {
   Accounts(const Accounts&) = delete;
   Accounts& operator=(const Accounts&) = delete;
 
-  // Institutions. add_institution creates or updates by code (name, level, parent, AE
+  // Institutions. put_institution creates or updates by code (name, level, parent, AE
   // titles are replaced by what is given; an empty name keeps the old one).
   Result<InstitutionInfo> put_institution(const InstitutionInfo& info);
   Result<std::vector<InstitutionInfo>> institutions();
   Result<std::optional<InstitutionInfo>> find_institution(std::string_view code);
-  // (AE title, institution id) for every mapped AE title.
-  Result<std::vector<std::pair<std::string, std::int64_t>>> ae_titles();
 
   // Users.
   Result<std::int64_t> count_users();
@@ -88,6 +86,9 @@ class Accounts {
  private:
   Accounts();
   Result<Principal> load_principal(std::int64_t user_id);
+  // Every row when the key is empty, else the one with that code / username.
+  Result<std::vector<InstitutionInfo>> select_institutions(std::string_view code);
+  Result<std::vector<UserInfo>> select_users(std::string_view username);
   Result<std::int64_t> institution_id(std::string_view code);
 
   std::mutex mu_;

@@ -212,8 +212,8 @@ class QueueStore {
   class GroupTx;
   QueueStore();
   Status write_events(const std::vector<TaskEvent>& events);
-  Result<std::optional<TaskRow>> task_locked(std::int64_t id);  // writer connection, in a batch
-  Result<std::optional<TaskRow>> task_read(std::int64_t id);    // reader connection, rmu_ held
+  // On the writer connection inside a batch, or on the reader with rmu_ held.
+  Result<std::optional<TaskRow>> task_on(sql::Db& db, std::int64_t id);
 
   // Group commit state, guarded by batch_mu_.
   std::mutex batch_mu_;
