@@ -112,6 +112,16 @@ nlohmann::json dicom_value(const char* vr, const std::string& v) {
   return {{"vr", vr}, {"Value", nlohmann::json::array({v})}};
 }
 
+nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v) {
+  if (!v) return {{"vr", vr}};
+  return {{"vr", vr}, {"Value", {*v}}};
+}
+
+nlohmann::json dicom_name(const std::string& v) {
+  if (v.empty()) return {{"vr", "PN"}};
+  return {{"vr", "PN"}, {"Value", {{{"Alphabetic", v}}}}};
+}
+
 nlohmann::json study_to_dicom_json(const storage::StudySummary& s) {
   nlohmann::json j;
   j["00080020"] = dicom_value("DA", s.study_date);
@@ -124,22 +134,17 @@ nlohmann::json study_to_dicom_json(const storage::StudySummary& s) {
   j["00080061"] =
       mods.empty() ? nlohmann::json{{"vr", "CS"}} : nlohmann::json{{"vr", "CS"}, {"Value", mods}};
   j["00080080"] = dicom_value("LO", s.institution_name);
-  j["00080090"] =
-      s.referring_physician.empty()
-          ? nlohmann::json{{"vr", "PN"}}
-          : nlohmann::json{{"vr", "PN"}, {"Value", {{{"Alphabetic", s.referring_physician}}}}};
+  j["00080090"] = dicom_name(s.referring_physician);
   j["00081030"] = dicom_value("LO", s.study_description);
   j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + s.study_instance_uid);
-  j["00100010"] = s.patient_name.empty()
-                      ? nlohmann::json{{"vr", "PN"}}
-                      : nlohmann::json{{"vr", "PN"}, {"Value", {{{"Alphabetic", s.patient_name}}}}};
+  j["00100010"] = dicom_name(s.patient_name);
   j["00100020"] = dicom_value("LO", s.patient_id);
   j["00100021"] = dicom_value("LO", s.issuer_of_patient_id);
   j["00100030"] = dicom_value("DA", s.patient_birth_date);
   j["00100040"] = dicom_value("CS", s.patient_sex);
   j["0020000D"] = dicom_value("UI", s.study_instance_uid);
-  j["00201206"] = {{"vr", "IS"}, {"Value", {s.num_series}}};
-  j["00201208"] = {{"vr", "IS"}, {"Value", {s.num_instances}}};
+  j["00201206"] = dicom_number("IS", s.num_series);
+  j["00201208"] = dicom_number("IS", s.num_instances);
   return j;
 }
 
@@ -305,10 +310,8 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
                    j["00180015"] = dicom_value("CS", s.body_part);
                    j["0020000D"] = dicom_value("UI", study);
                    j["0020000E"] = dicom_value("UI", s.series_instance_uid);
-                   j["00200011"] = s.series_number
-                                       ? nlohmann::json{{"vr", "IS"}, {"Value", {*s.series_number}}}
-                                       : nlohmann::json{{"vr", "IS"}};
-                   j["00201209"] = {{"vr", "IS"}, {"Value", {s.num_instances}}};
+                   j["00200011"] = dicom_number("IS", s.series_number);
+                   j["00201209"] = dicom_number("IS", s.num_instances);
                    j["00081190"] = dicom_value(
                        "UR", "/dicom-web/studies/" + study + "/series/" + s.series_instance_uid);
                    out.push_back(std::move(j));
@@ -335,10 +338,8 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
                  j["00083002"] = dicom_value("UI", i.transfer_syntax_uid);
                  j["0020000D"] = dicom_value("UI", study);
                  j["0020000E"] = dicom_value("UI", i.series_instance_uid);
-                 j["00200013"] = i.instance_number
-                                     ? nlohmann::json{{"vr", "IS"}, {"Value", {*i.instance_number}}}
-                                     : nlohmann::json{{"vr", "IS"}};
-                 j["00280008"] = {{"vr", "IS"}, {"Value", {i.number_of_frames}}};
+                 j["00200013"] = dicom_number("IS", i.instance_number);
+                 j["00280008"] = dicom_number("IS", i.number_of_frames);
                  j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + study + "/series/" +
                                                        i.series_instance_uid + "/instances/" +
                                                        i.sop_instance_uid);
