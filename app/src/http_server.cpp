@@ -2,6 +2,9 @@
 
 #include <libwebsockets.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstring>
 #include <memory>
@@ -13,10 +16,49 @@ namespace {
 struct Transaction {
   http::Request request;
   http::Response response;
-  std::size_t sent = 0;
+  std::size_t sent = 0;  // of `response.body`, or of the current piece
+  std::size_t piece = 0;
+  int fd = -1;  // the current piece's file, open while it is being sent
   bool headers_sent = false;
   bool too_large = false;
+  ~Transaction() {
+    if (fd >= 0) ::close(fd);
+  }
 };
+
+constexpr std::size_t kChunk = 32 * 1024;
+
+// Fills `out` with the next bytes of the body (at most kChunk). 0 at the end; -1 when a
+// file piece cannot be read (the connection is then closed: the length was promised).
+long next_chunk(Transaction& tx, unsigned char* out) {
+  http::Response& r = tx.response;
+  if (r.pieces.empty()) {
+    std::size_t n = std::min(kChunk, r.body.size() - tx.sent);
+    std::memcpy(out, r.body.data() + tx.sent, n);
+    tx.sent += n;
+    return static_cast<long>(n);
+  }
+  while (tx.piece < r.pieces.size() && tx.sent == r.pieces[tx.piece].size()) {
+    if (tx.fd >= 0) ::close(tx.fd);
+    tx.fd = -1;
+    ++tx.piece;
+    tx.sent = 0;
+  }
+  if (tx.piece == r.pieces.size()) return 0;
+  const http::BodyPiece& p = r.pieces[tx.piece];
+  std::size_t n = std::min<std::uint64_t>(kChunk, p.size() - tx.sent);
+  if (p.file.empty()) {
+    std::memcpy(out, p.bytes.data() + tx.sent, n);
+  } else {
+    if (tx.fd < 0) tx.fd = ::open(p.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (tx.fd < 0) return -1;
+    ssize_t got = ::pread(tx.fd, out, n, static_cast<off_t>(p.offset + tx.sent));
+    if (got <= 0) return -1;
+    n = static_cast<std::size_t>(got);
+  }
+  tx.sent += n;
+  return static_cast<long>(n);
+}
 
 struct Session {
   Transaction* tx;  // lws zero-fills the slot; we own what it points to
@@ -52,16 +94,26 @@ void read_query(lws* wsi, http::Request& req) {
   }
 }
 
+// A request header's value; empty when absent or longer than `max` (not used then).
+std::string header(lws* wsi, lws_token_indexes token, int max) {
+  int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0 || n >= max) return {};
+  std::string value(static_cast<std::size_t>(n) + 1, '\0');
+  if (lws_hdr_copy(wsi, value.data(), n + 1, token) != n) return {};
+  value.resize(static_cast<std::size_t>(n));
+  return value;
+}
+
 const char* status_text_type(const http::Response& r) { return r.content_type.c_str(); }
 
 // Writes the status line and headers; the body follows in WRITEABLE callbacks.
-int send_headers(lws* wsi, Transaction& tx) {
+int send_headers_sized(lws* wsi, Transaction& tx, std::uint64_t content_length) {
   unsigned char buf[LWS_PRE + 2048];
   unsigned char* start = buf + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buf + sizeof buf - 1;
   if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(tx.response.status),
-                                  status_text_type(tx.response), tx.response.body.size(), &p, end))
+                                  status_text_type(tx.response), content_length, &p, end))
     return -1;
   static constexpr char kNoStore[] = "no-store";
   if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
@@ -88,8 +140,15 @@ int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
   } else {
     tx.response = server.handle(tx.request);
   }
-  if (tx.request.method == "HEAD") tx.response.body.clear();
-  return send_headers(wsi, tx);
+  if (tx.request.method == "HEAD") {
+    // The headers tell the length of the body that is not sent.
+    std::uint64_t size = tx.response.body_size();
+    tx.response.pieces.clear();
+    tx.response.body.clear();
+    if (int rc = send_headers_sized(wsi, tx, size); rc) return rc;
+    return 0;
+  }
+  return send_headers_sized(wsi, tx, tx.response.body_size());
 }
 
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len) {
@@ -112,34 +171,11 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (tx.request.peer.rfind("::ffff:", 0) == 0 &&
           tx.request.peer.find('.') != std::string::npos)
         tx.request.peer.erase(0, 7);
-      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN); n > 0 && n < 1024) {
-        std::string origin(static_cast<std::size_t>(n) + 1, '\0');
-        if (lws_hdr_copy(wsi, origin.data(), n + 1, WSI_TOKEN_ORIGIN) == n) {
-          origin.resize(static_cast<std::size_t>(n));
-          tx.request.origin = std::move(origin);
-        }
-      }
-      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE); n > 0 && n < 4096) {
-        std::string ct(static_cast<std::size_t>(n) + 1, '\0');
-        if (lws_hdr_copy(wsi, ct.data(), n + 1, WSI_TOKEN_HTTP_CONTENT_TYPE) == n) {
-          ct.resize(static_cast<std::size_t>(n));
-          tx.request.content_type = std::move(ct);
-        }
-      }
-      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_ACCEPT); n > 0 && n < 4096) {
-        std::string accept(static_cast<std::size_t>(n) + 1, '\0');
-        if (lws_hdr_copy(wsi, accept.data(), n + 1, WSI_TOKEN_HTTP_ACCEPT) == n) {
-          accept.resize(static_cast<std::size_t>(n));
-          tx.request.accept = std::move(accept);
-        }
-      }
-      if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION); n > 0 && n < 8192) {
-        std::string auth(static_cast<std::size_t>(n) + 1, '\0');
-        if (lws_hdr_copy(wsi, auth.data(), n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == n) {
-          auth.resize(static_cast<std::size_t>(n));
-          tx.request.authorization = std::move(auth);
-        }
-      }
+      tx.request.origin = header(wsi, WSI_TOKEN_ORIGIN, 1024);
+      tx.request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, 4096);
+      tx.request.accept = header(wsi, WSI_TOKEN_HTTP_ACCEPT, 4096);
+      tx.request.range = header(wsi, WSI_TOKEN_HTTP_RANGE, 256);
+      tx.request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192);
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
           tx.request.method == "PATCH") {
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
@@ -165,19 +201,18 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
     case LWS_CALLBACK_HTTP_WRITEABLE: {
       if (!session->tx || !session->tx->headers_sent) return 0;
       Transaction& tx = *session->tx;
-      const std::string& body = tx.response.body;
-      constexpr std::size_t kChunk = 32 * 1024;
-      std::size_t n = std::min(kChunk, body.size() - tx.sent);
-      if (n > 0) {
-        std::unique_ptr<unsigned char[]> buf(new unsigned char[LWS_PRE + n]);
-        std::memcpy(buf.get() + LWS_PRE, body.data() + tx.sent, n);
-        bool last = tx.sent + n == body.size();
-        if (lws_write(wsi, buf.get() + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
-            static_cast<int>(n))
-          return -1;
-        tx.sent += n;
-      }
-      if (tx.sent < body.size()) {
+      unsigned char buf[LWS_PRE + kChunk];
+      long n = next_chunk(tx, buf + LWS_PRE);
+      if (n < 0) return -1;
+      // Look ahead: is this the last chunk? (an empty body ends at once)
+      bool last = tx.response.pieces.empty() ? tx.sent == tx.response.body.size()
+                                             : tx.piece + 1 >= tx.response.pieces.size() &&
+                                                   (tx.piece >= tx.response.pieces.size() ||
+                                                    tx.sent == tx.response.pieces[tx.piece].size());
+      if (n > 0 && lws_write(wsi, buf + LWS_PRE, static_cast<std::size_t>(n),
+                             last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < static_cast<int>(n))
+        return -1;
+      if (!last) {
         lws_callback_on_writable(wsi);
         return 0;
       }

@@ -47,6 +47,13 @@ Result<std::int64_t> Request::int_query(const std::string& name, std::int64_t fa
   return out;
 }
 
+std::uint64_t Response::body_size() const {
+  if (pieces.empty()) return body.size();
+  std::uint64_t n = 0;
+  for (const BodyPiece& p : pieces) n += p.size();
+  return n;
+}
+
 Response Response::json(int status, std::string body) {
   Response r;
   r.status = status;

@@ -27,6 +27,7 @@ struct Request {
   std::string accept;         // the Accept header, as sent
   std::string content_type;   // the Content-Type header of the request body
   std::string origin;         // the Origin header (browsers, cross-origin viewers)
+  std::string range;          // the Range header (video seeking), as sent
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 
@@ -36,11 +37,24 @@ struct Request {
                                  std::int64_t max) const;
 };
 
+// A piece of a streamed response body: bytes held in memory, or a byte range of a file that
+// the server reads as it sends (large retrieves never sit in memory whole).
+struct BodyPiece {
+  std::string bytes;
+  std::string file;  // when set, `length` bytes of it from `offset` instead of `bytes`
+  std::uint64_t offset = 0, length = 0;
+  std::uint64_t size() const { return file.empty() ? bytes.size() : length; }
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When not empty, the body is these pieces in order and `body` is ignored.
+  std::vector<BodyPiece> pieces;
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+
+  std::uint64_t body_size() const;
 
   static Response json(int status, std::string body);
   // {"error": {"code": "...", "message": "..."}}
