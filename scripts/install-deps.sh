@@ -8,14 +8,14 @@ PACKAGES=(
   libdcmtk-dev dcmtk
   libwebsockets-dev libssl-dev
   libsqlite3-dev sqlite3
-  libopencv-dev
+  libopencv-dev libopenjp2-7-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   python3 python3-pydicom curl openssl
 )
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
-  PACKAGES+=(orthanc)
+  PACKAGES+=(orthanc orthanc-dicomweb)
 fi
 
 missing=()

@@ -1,9 +1,18 @@
 #include "yilian/viewer/render.h"
 
+#include "jpeg2000.h"
+#include "yilian/viewer/pixel_frames.h"
+
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour support for DicomImage
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -29,6 +38,104 @@ void unregister_codecs() {
   DcmRLEDecoderRegistration::cleanup();
 }
 
+Result<std::string> encapsulated_frame(DcmPixelSequence& seq, std::uint32_t index,
+                                       std::uint32_t frames) {
+  auto start = [&](std::uint32_t i) -> Result<Uint32> {
+    Uint32 item = 0;
+    if (DcmCodec::determineStartFragment(i, static_cast<Sint32>(frames), &seq, item).bad()) {
+      return make_error(Errc::invalid_argument,
+                        "the frames of this object cannot be told apart as stored");
+    }
+    return item;
+  };
+  auto first = start(index);
+  if (!first.ok()) return first.error();
+  Uint32 end = static_cast<Uint32>(seq.card());
+  if (index + 1 < frames) {
+    auto next = start(index + 1);
+    if (!next.ok()) return next.error();
+    end = *next;
+  }
+  std::string out;
+  for (Uint32 i = *first; i < end; ++i) {
+    DcmPixelItem* item = nullptr;
+    if (seq.getItem(item, i).bad() || !item) break;
+    if (item->getLength() == 0) continue;
+    Uint8* data = nullptr;
+    if (item->getUint8Array(data).bad() || !data) {
+      return make_error(Errc::io, "cannot read a pixel data fragment");
+    }
+    out.append(reinterpret_cast<const char*>(data), item->getLength());
+  }
+  return out;
+}
+
+namespace {
+
+bool is_jpeg2000(E_TransferSyntax x) {
+  return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 ||
+         x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
+}
+
+// DCMTK has no JPEG 2000 decoder: OpenJPEG decodes the frame, and a copy of the
+// data set with that one frame as native pixel data goes through the same LUT pipeline.
+Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frame(DcmDataset& ds, std::uint32_t frame,
+                                                             std::uint32_t frames) {
+  DcmElement* element = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, element).bad() || !element) {
+    return make_error(Errc::invalid_argument, "the object has no pixel data");
+  }
+  DcmPixelSequence* seq = nullptr;
+  if (static_cast<DcmPixelData*>(element)
+          ->getEncapsulatedRepresentation(ds.getOriginalXfer(), nullptr, seq)
+          .bad() ||
+      !seq) {
+    return make_error(Errc::invalid_argument, "the JPEG 2000 pixel data cannot be read");
+  }
+  auto bits = encapsulated_frame(*seq, frame, frames);
+  if (!bits.ok()) return bits.error();
+  auto frame_pixels = decode_jpeg2000(*bits);
+  if (!frame_pixels.ok()) return frame_pixels.error();
+  const DecodedFrame& decoded = *frame_pixels;
+  Uint16 samples = 1, allocated = 8, rows = 0, columns = 0;
+  (void)ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
+  (void)ds.findAndGetUint16(DCM_BitsAllocated, allocated);
+  (void)ds.findAndGetUint16(DCM_Rows, rows);
+  (void)ds.findAndGetUint16(DCM_Columns, columns);
+  if (static_cast<int>(samples) != decoded.components || (allocated > 8) != decoded.wide ||
+      decoded.width != columns || decoded.height != rows) {
+    return make_error(Errc::invalid_argument,
+                      "the JPEG 2000 frame does not match the object's pixel description");
+  }
+  auto out = std::make_unique<DcmFileFormat>();
+  DcmDataset* copy = out->getDataset();
+  for (unsigned long i = 0; i < ds.card(); ++i) {
+    DcmElement* e = ds.getElement(i);
+    if (e->getTag() == DCM_PixelData) continue;
+    if (copy->insert(static_cast<DcmElement*>(e->clone())).bad()) {
+      return make_error(Errc::internal, "cannot copy the data set");
+    }
+  }
+  (void)copy->putAndInsertString(DCM_NumberOfFrames, "1");
+  if (samples == 3) {
+    (void)copy->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+    (void)copy->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+  }
+  const std::size_t bytes = decoded.pixels.size();
+  const auto* data = reinterpret_cast<const Uint8*>(decoded.pixels.data());
+  OFCondition c =
+      decoded.wide
+          ? copy->putAndInsertUint16Array(DCM_PixelData, reinterpret_cast<const Uint16*>(data),
+                                          static_cast<unsigned long>(bytes / 2))
+          : copy->putAndInsertUint8Array(DCM_PixelData, data, static_cast<unsigned long>(bytes));
+  if (c.bad()) return make_error(Errc::internal, "cannot hold the decoded frame");
+  copy->transferInit();
+  copy->transferEnd();
+  return out;
+}
+
+}  // namespace
+
 Result<RenderedImage> render_frame(const std::filesystem::path& file, const RenderOptions& opts) {
   DcmFileFormat ff;
   OFCondition c = ff.loadFile(file.c_str());
@@ -45,8 +152,16 @@ Result<RenderedImage> render_frame(const std::filesystem::path& file, const Rend
     return make_error(Errc::not_found, "the object has " + std::to_string(frames) + " frame(s)");
   }
   E_TransferSyntax xfer = ds->getOriginalXfer();
-  auto image =
-      std::make_unique<DicomImage>(&ff, xfer, CIF_UsePartialAccessToPixelData, opts.frame, 1);
+  std::unique_ptr<DcmFileFormat> decoded;  // a JPEG 2000 frame, decoded; outlives `image`
+  std::unique_ptr<DicomImage> image;
+  if (is_jpeg2000(xfer)) {
+    auto d = decode_jpeg2000_frame(*ds, opts.frame, static_cast<std::uint32_t>(frames));
+    if (!d.ok()) return d.error();
+    decoded = std::move(*d);
+    image = std::make_unique<DicomImage>(decoded.get(), EXS_LittleEndianExplicit, 0UL, 0UL, 1UL);
+  } else {
+    image = std::make_unique<DicomImage>(&ff, xfer, CIF_UsePartialAccessToPixelData, opts.frame, 1);
+  }
   if (image->getStatus() != EIS_Normal) {
     return make_error(Errc::invalid_argument,
                       std::string("cannot render: ") + DicomImage::getString(image->getStatus()));
