@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "yilian/common/principal.h"
+
 #include <toml++/toml.h>
 #include <set>
 
@@ -153,7 +155,8 @@ Result<Config> parse_config(std::string_view text) {
   }
   Config c;
   if (Status s = check_keys(root, "the top level",
-                            {"dicom", "http", "institutions", "reading_services", "auth", "queue"});
+                            {"dicom", "dicom_peers", "cache", "http", "institutions",
+                             "reading_services", "auth", "queue"});
       !s)
     return s.error();
 
@@ -176,6 +179,48 @@ Result<Config> parse_config(std::string_view text) {
     }
   } else if (root.contains("dicom")) {
     return bad("[dicom] must be a table");
+  }
+
+  if (const toml::node* n = root.get("dicom_peers")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return bad("dicom_peers must be an array of tables ([[dicom_peers]])");
+    std::set<std::string> seen;
+    for (const toml::node& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return bad("each [[dicom_peers]] entry must be a table");
+      if (Status s = check_keys(*t, "[[dicom_peers]]", {"ae_title", "host", "port", "roles"}); !s)
+        return s.error();
+      DicomPeerConfig peer;
+      if (Status s = read_string(*t, "ae_title", peer.ae_title, "dicom_peers"); !s)
+        return s.error();
+      if (peer.ae_title.empty() || peer.ae_title.size() > 16)
+        return bad("dicom_peers.ae_title must be 1 to 16 characters");
+      if (!seen.insert(peer.ae_title).second)
+        return bad("DICOM peer " + peer.ae_title + " is listed twice");
+      if (Status s = read_string(*t, "host", peer.host, "dicom_peers"); !s) return s.error();
+      if (Status s = read_int(*t, "port", peer.port, 1, 65535, "dicom_peers"); !s) return s.error();
+      if (peer.host.empty() != (peer.port == 0))
+        return bad("dicom_peers.host and dicom_peers.port go together (peer " + peer.ae_title +
+                   ")");
+      std::vector<std::string> roles;
+      if (Status s = read_strings(*t, "roles", roles, "dicom_peers"); !s) return s.error();
+      for (const std::string& r : roles) {
+        auto role = yilian::parse_role(r);
+        if (!role || *role == yilian::Role::admin)
+          return bad("dicom_peers.roles: '" + r + "' is not a clinical role");
+        peer.roles |= 1u << static_cast<unsigned>(*role);
+      }
+      if (peer.roles == 0) peer.roles = 1u << static_cast<unsigned>(yilian::Role::township_doctor);
+      c.dicom_peers.push_back(std::move(peer));
+    }
+  }
+
+  if (const toml::table* k = root["cache"].as_table()) {
+    if (Status s = check_keys(*k, "[cache]", {"max_megabytes"}); !s) return s.error();
+    if (Status s = read_int(*k, "max_megabytes", c.cache_max_megabytes, 1, 1u << 24, "cache"); !s)
+      return s.error();
+  } else if (root.contains("cache")) {
+    return bad("[cache] must be a table");
   }
 
   if (const toml::table* h = root["http"].as_table()) {

@@ -26,6 +26,15 @@ struct ReadingServiceConfig {
   std::vector<std::string> clients;
 };
 
+// Another DICOM node: a move destination when it has a host and port, and the roles its AE
+// title queries and retrieves with (as a user of the AE's institution would).
+struct DicomPeerConfig {
+  std::string ae_title;
+  std::string host;
+  std::uint16_t port = 0;
+  std::uint32_t roles = 0;  // bit (1 << Role); township_doctor when not set
+};
+
 struct Config {
   std::uint16_t dicom_port = 11112;
   std::string ae_title = "YILIAN";
@@ -37,6 +46,8 @@ struct Config {
   std::string tls_cert;  // PEM files; both set: HTTP and WebSocket are served over TLS
   std::string tls_key;
   std::vector<std::string> cors_origins;  // e.g. ["https://viewer.example.org"] or ["*"]
+  std::vector<DicomPeerConfig> dicom_peers;
+  std::uint64_t cache_max_megabytes = 2048;  // rendered frames, cine videos, metadata
   std::vector<InstitutionConfig> institutions;
   std::vector<ReadingServiceConfig> reading_services;
   // [auth]

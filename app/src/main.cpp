@@ -156,7 +156,9 @@ int serve(const ServeFlags& flags) {
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
-  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth);
+  auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
+  if (!cache.ok()) return fail(cache.error());
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {

@@ -1,4 +1,5 @@
 #include "yilian/pacs/reading_queue.h"
+#include "yilian/pacs/study_access.h"
 
 #include <spdlog/spdlog.h>
 
@@ -150,11 +151,9 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string
 
 Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const Principal& p,
                                                                const std::string& uid) {
-  auto facts = index_.study_access(uid, p.user_id, identity::share_institutions(p), now());
-  if (!facts.ok()) return facts.error();
-  if (!facts->has_value() || !identity::may_read_study(p, **facts)) {
-    return make_error(Errc::permission_denied, "no study you may see has this UID");
-  }
+  auto visible = may_read_study(index_, p, uid, now());
+  if (!visible.ok()) return visible.error();
+  if (!*visible) return make_error(Errc::permission_denied, "no study you may see has this UID");
   {
     std::lock_guard lock(mu_);
     pending_.erase(uid);
@@ -222,10 +221,9 @@ Result<storage::TaskRow> ReadingQueue::task(const Principal& p, std::int64_t id)
   auto t = store_.task(id);
   if (!t.ok()) return t.error();
   if (!t->has_value()) return no_task();
-  auto facts =
-      index_.study_access((*t)->study_uid, p.user_id, identity::share_institutions(p), now());
-  if (!facts.ok()) return facts.error();
-  if (!facts->has_value() || !identity::may_read_study(p, **facts)) return no_task();
+  auto visible = may_read_study(index_, p, (*t)->study_uid, now());
+  if (!visible.ok()) return visible.error();
+  if (!*visible) return no_task();
   return std::move(**t);
 }
 

@@ -12,13 +12,15 @@
 #include "yilian/identity/auth.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"
+#include "yilian/storage/disk_cache.h"
 #include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
+// `cache` keeps rendered frames, cine videos and series metadata (derived data).
 void register_dicomweb_routes(http::Router& router, storage::Index& index,
                               storage::BlobStore& blobs, Ingestor& ingestor,
-                              identity::AuthService& auth);
+                              identity::AuthService& auth, storage::DiskCache& cache);
 
 // Splits a multipart/related body; `content_type` is the request's Content-Type (its
 // boundary parameter is used). Each part: its Content-Type and its bytes.

@@ -1,0 +1,173 @@
+#include "dicomweb_util.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+namespace yilian::pacs::web {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  while (true) {
+    std::size_t e = s.find(sep, b);
+    out.push_back(s.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) return out;
+    b = e + 1;
+  }
+}
+
+bool to_double(const std::string& s, double& out) {
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out);
+}
+
+bool to_int(const std::string& s, int& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+namespace {
+
+std::string trim(std::string s) {
+  s.erase(0, s.find_first_not_of(" \t"));
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+std::string unquote(std::string v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+// Splits at `sep` outside double quotes.
+std::vector<std::string> split_unquoted(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (char c : s) {
+    if (c == '"') quoted = !quoted;
+    if (c == sep && !quoted) {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string header_param(const std::string& header, const std::string& name) {
+  for (const std::string& raw : split_unquoted(header, ';')) {
+    std::string p = trim(raw);
+    std::size_t eq = p.find('=');
+    if (eq == std::string::npos || lower(trim(p.substr(0, eq))) != name) continue;
+    return unquote(trim(p.substr(eq + 1)));
+  }
+  return {};
+}
+
+std::optional<std::string> attr(const http::Request& req, const char* keyword, const char* tag) {
+  if (auto v = req.query_value(keyword)) return v;
+  return req.query_value(tag);
+}
+
+nlohmann::json dicom_value(const char* vr, const std::string& v) {
+  if (v.empty()) return {{"vr", vr}};
+  return {{"vr", vr}, {"Value", nlohmann::json::array({v})}};
+}
+
+nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v) {
+  if (!v) return {{"vr", vr}};
+  return {{"vr", vr}, {"Value", {*v}}};
+}
+
+nlohmann::json dicom_name(const std::string& v) {
+  if (v.empty()) return {{"vr", "PN"}};
+  return {{"vr", "PN"}, {"Value", {{{"Alphabetic", v}}}}};
+}
+
+http::Response dicom_json_response(std::string body) {
+  http::Response r;
+  r.status = 200;
+  r.content_type = "application/dicom+json";
+  r.body = std::move(body);
+  return r;
+}
+
+std::vector<MediaRange> parse_accept(const std::string& accept) {
+  std::vector<MediaRange> out;
+  for (const std::string& range : split_unquoted(accept, ',')) {
+    auto fields = split_unquoted(range, ';');
+    MediaRange m;
+    m.type = lower(trim(fields[0]));
+    if (m.type.empty()) continue;
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      std::string f = trim(fields[i]);
+      std::size_t eq = f.find('=');
+      if (eq == std::string::npos) continue;
+      m.params[lower(trim(f.substr(0, eq)))] = unquote(trim(f.substr(eq + 1)));
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Multipart::Multipart() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  boundary_ = "yilian-";
+  for (int i = 0; i < 24; ++i) boundary_ += kHex[rd() & 15];
+}
+
+std::string Multipart::head(const std::string& content_type, const std::string& location) const {
+  std::string h = "--" + boundary_ + "\r\nContent-Type: " + content_type + "\r\n";
+  if (!location.empty()) h += "Content-Location: " + location + "\r\n";
+  return h + "\r\n";
+}
+
+void Multipart::add(const std::string& content_type, std::string bytes,
+                    const std::string& location) {
+  http::BodyPiece p;
+  p.bytes = (parts_ ? "\r\n" : "") + head(content_type, location) + bytes;
+  pieces_.push_back(std::move(p));
+  ++parts_;
+}
+
+void Multipart::add_file(const std::string& content_type, const std::string& file,
+                         std::uint64_t offset, std::uint64_t length, const std::string& location) {
+  http::BodyPiece h;
+  h.bytes = (parts_ ? "\r\n" : "") + head(content_type, location);
+  pieces_.push_back(std::move(h));
+  if (length > 0) {
+    http::BodyPiece f;
+    f.file = file;
+    f.offset = offset;
+    f.length = length;
+    pieces_.push_back(std::move(f));
+  }
+  ++parts_;
+}
+
+http::Response Multipart::finish(const std::string& type) {
+  http::BodyPiece end;
+  end.bytes = (parts_ ? "\r\n--" : "--") + boundary_ + "--\r\n";
+  pieces_.push_back(std::move(end));
+  http::Response r;
+  r.status = 200;
+  r.content_type = "multipart/related; type=\"" + type + "\"; boundary=" + boundary_;
+  r.pieces = std::move(pieces_);
+  pieces_.clear();
+  parts_ = 0;
+  return r;
+}
+
+}  // namespace yilian::pacs::web

@@ -1,0 +1,55 @@
+// Helpers shared by the DICOMweb resources (QIDO-RS, STOW-RS, WADO-RS): parameter parsing,
+// DICOM JSON values, media-type negotiation and multipart/related bodies.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "yilian/common/http.h"
+
+namespace yilian::pacs::web {
+
+std::vector<std::string> split(const std::string& s, char sep);
+bool to_double(const std::string& s, double& out);
+bool to_int(const std::string& s, int& out);
+std::string lower(std::string s);
+// The value of parameter `name` in a header like `multipart/related; type="..."; boundary=x`.
+std::string header_param(const std::string& header, const std::string& name);
+// The first of the query parameters named `keyword` or `tag` (QIDO accepts both).
+std::optional<std::string> attr(const http::Request& req, const char* keyword, const char* tag);
+
+nlohmann::json dicom_value(const char* vr, const std::string& v);
+nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v);
+nlohmann::json dicom_name(const std::string& v);
+http::Response dicom_json_response(std::string body);
+
+// One media range of an Accept header: type/subtype (lower case) and its parameters.
+struct MediaRange {
+  std::string type;
+  std::map<std::string, std::string> params;  // names lower case, values unquoted
+};
+std::vector<MediaRange> parse_accept(const std::string& accept);
+
+// A multipart/related response assembled from in-memory parts and stored files; files are
+// streamed by the server, not read here.
+class Multipart {
+ public:
+  Multipart();
+  void add(const std::string& content_type, std::string bytes, const std::string& location = {});
+  void add_file(const std::string& content_type, const std::string& file, std::uint64_t offset,
+                std::uint64_t length, const std::string& location = {});
+  bool empty() const { return parts_ == 0; }
+  // `type` is the type parameter of the whole body, e.g. application/dicom.
+  http::Response finish(const std::string& type);
+
+ private:
+  std::string head(const std::string& content_type, const std::string& location) const;
+  std::string boundary_;
+  std::vector<http::BodyPiece> pieces_;
+  std::size_t parts_ = 0;
+};
+
+}  // namespace yilian::pacs::web

@@ -1,0 +1,410 @@
+#include "wado.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "dicomweb_util.h"
+#include "instance_reader.h"
+#include "yilian/identity/policy.h"
+#include "yilian/pacs/study_access.h"
+#include "yilian/viewer/render.h"
+
+namespace yilian::pacs {
+namespace {
+
+using http::Request;
+using http::Response;
+using storage::InstanceLocation;
+using namespace web;
+
+Response no_access() {
+  return Response::error(403, "forbidden", "no instance you may see has these UIDs");
+}
+
+enum class Level { study, series, instance };
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::study:
+      return "study";
+    case Level::series:
+      return "series";
+    default:
+      return "instance";
+  }
+}
+
+std::string instance_url(const InstanceLocation& i) {
+  return "/dicom-web/studies/" + i.study_instance_uid + "/series/" + i.series_instance_uid +
+         "/instances/" + i.sop_instance_uid;
+}
+
+// Everything a WADO-RS resource needs: the index, the files, the audit, the cache.
+struct Wado {
+  storage::Index& index;
+  storage::BlobStore& blobs;
+  identity::AuthService& auth;
+  storage::DiskCache& cache;
+
+  void audit(const Request& req, const char* action, const std::string& object, bool ok,
+             std::string detail = {}) {
+    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+    ev.action = action;
+    ev.object_type = "study";
+    ev.object_id = object;
+    ev.outcome = ok ? "ok" : "denied";
+    ev.detail = std::move(detail);
+    (void)auth.auditor().record(ev);
+  }
+
+  // The instances the request's path names, after the access check (audited as `action`).
+  // A hidden study answers like a missing one.
+  Result<std::vector<InstanceLocation>> instances(const Request& req, Level level,
+                                                  const char* action) {
+    const std::string& study = req.params.at("study");
+    auto visible = may_read_study(index, *req.principal, study, auth.now());
+    if (!visible.ok()) return visible.error();
+    if (!*visible) {
+      audit(req, action, study, false);
+      return make_error(Errc::permission_denied, "no instance you may see has these UIDs");
+    }
+    std::vector<InstanceLocation> out;
+    if (level == Level::instance) {
+      auto loc = index.locate_instance(req.params.at("instance"));
+      if (!loc.ok()) return loc.error();
+      if (loc->has_value() && (*loc)->study_instance_uid == study &&
+          (*loc)->series_instance_uid == req.params.at("series"))
+        out.push_back(std::move(**loc));
+    } else {
+      std::vector<std::string> series;
+      if (level == Level::series) {
+        series.push_back(req.params.at("series"));
+      } else {
+        auto detail = index.get_study(study);
+        if (!detail.ok()) return detail.error();
+        if (detail->has_value()) {
+          for (const auto& s : (*detail)->series) series.push_back(s.series_instance_uid);
+        }
+      }
+      for (const std::string& s : series) {
+        auto list = index.series_instances(s);
+        if (!list.ok()) return list.error();
+        for (auto& i : *list) {
+          if (i.study_instance_uid == study) out.push_back(std::move(i));
+        }
+      }
+    }
+    audit(req, action, study, true,
+          std::string(level_name(level)) + ": " + std::to_string(out.size()) + " instance(s)");
+    if (out.empty()) return make_error(Errc::not_found, "no instances under these UIDs");
+    return out;
+  }
+
+  std::filesystem::path file(const InstanceLocation& i) const {
+    return blobs.blob_path(i.blob_key);
+  }
+
+  // Series metadata as the elements of a JSON array (no brackets), cached per series and
+  // instance count: a series that grows gets a new entry.
+  Result<std::string> series_metadata(const std::string& series,
+                                      const std::vector<const InstanceLocation*>& members) {
+    const std::string key = "meta-" + series + "-" + std::to_string(members.size());
+    if (auto hit = cache.get(key)) return std::move(*hit);
+    std::string joined;
+    for (const InstanceLocation* i : members) {
+      auto json = instance_metadata_json(file(*i), instance_url(*i) + "/bulkdata");
+      if (!json.ok()) return json.error();
+      if (!joined.empty()) joined += ',';
+      joined += *json;
+    }
+    (void)cache.put(key, joined);  // a cache that cannot write only costs time
+    return joined;
+  }
+};
+
+Response error_response(const Error& e) {
+  if (e.code == Errc::permission_denied) return no_access();
+  return Response::from_error(e);
+}
+
+// Whether the Accept header lets `type` through with the stored transfer syntax `ts`.
+// Absent transfer-syntax parameters are read as "as stored" (documented in API.md).
+bool accepts_as_stored(const std::vector<MediaRange>& ranges, const std::string& type,
+                       const std::string& ts) {
+  if (ranges.empty()) return true;
+  for (const MediaRange& m : ranges) {
+    if (m.type == "*/*") return true;
+    if (m.type == type || (m.type == "multipart/related" &&
+                           (!m.params.count("type") || lower(m.params.at("type")) == type))) {
+      auto t = m.params.find("transfer-syntax");
+      if (t == m.params.end() || t->second == "*" || t->second == ts) return true;
+    }
+  }
+  return false;
+}
+
+// Frames: the stored bitstream when the client takes it (transfer-syntax=* or the stored
+// syntax's media type), decoded native pixels when it asks for application/octet-stream.
+// nullopt: nothing acceptable.
+std::optional<bool> frames_keep_stored(const std::vector<MediaRange>& ranges,
+                                       const std::string& stored_ts) {
+  const std::string media = frame_media_type(stored_ts);
+  if (media.empty()) return false;  // uncompressed: nothing to choose
+  bool native = ranges.empty();
+  for (const MediaRange& m : ranges) {
+    std::string type = m.type == "multipart/related" && m.params.count("type")
+                           ? lower(m.params.at("type"))
+                           : m.type;
+    auto t = m.params.find("transfer-syntax");
+    std::string ts = t == m.params.end() ? "" : t->second;
+    if (ts == "*" || ts == stored_ts || type == media) return true;
+    if (type == "*/*" || type == "multipart/related" || type == "application/octet-stream") {
+      if (ts.empty() || ts == UID_LittleEndianExplicitTransferSyntax) native = true;
+    }
+  }
+  if (native) return false;
+  return std::nullopt;
+}
+
+// window, viewport, quality, bandwidth and Accept -> render options; a 400 response on bad
+// input.
+std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& o, bool thumbnail) {
+  if (auto w = req.query_value("window")) {
+    auto parts = split(*w, ',');
+    double c = 0, width = 0;
+    if (parts.size() < 2 || parts.size() > 3 || !to_double(parts[0], c) ||
+        !to_double(parts[1], width) || width <= 0 || (parts.size() == 3 && parts[2] != "linear")) {
+      return Response::error(400, "invalid_argument",
+                             "window is center,width[,linear] with width > 0");
+    }
+    o.window = viewer::Window{c, width};
+  }
+  if (thumbnail) o.max_width = o.max_height = 128;
+  if (auto v = req.query_value("viewport")) {
+    auto parts = split(*v, ',');
+    int vw = 0, vh = 0;
+    if (parts.size() != 2 || !to_int(parts[0], vw) || !to_int(parts[1], vh) || vw < 1 || vh < 1 ||
+        vw > 8192 || vh > 8192) {
+      return Response::error(400, "invalid_argument", "viewport is width,height (1..8192)");
+    }
+    o.max_width = vw;
+    o.max_height = vh;
+  }
+  if (auto q = req.query_value("quality")) {
+    if (!to_int(*q, o.quality) || o.quality < 1 || o.quality > 100) {
+      return Response::error(400, "invalid_argument", "quality is 1..100");
+    }
+  }
+  const std::string& a = req.accept;
+  bool png = a.find("image/png") != std::string::npos;
+  bool jpeg = a.empty() || a.find("image/jpeg") != std::string::npos ||
+              a.find("image/*") != std::string::npos || a.find("*/*") != std::string::npos;
+  if (!png && !jpeg) {
+    return Response::error(406, "not_acceptable", "rendered media types: image/jpeg, image/png");
+  }
+  o.jpeg = !(png && a.find("image/jpeg") == std::string::npos);
+  if (auto b = req.query_value("bandwidth")) {
+    if (*b != "low" && *b != "normal") {
+      return Response::error(400, "invalid_argument", "bandwidth is low or normal");
+    }
+    if (*b == "low") {
+      // Township links: at most 512 pixels a side, JPEG at a quality that keeps a CT slice
+      // near 20 KB.
+      constexpr int kLowSide = 512;
+      o.max_width = o.max_width ? std::min(o.max_width, kLowSide) : kLowSide;
+      o.max_height = o.max_height ? std::min(o.max_height, kLowSide) : kLowSide;
+      if (!req.query_value("quality")) o.quality = 60;
+      o.jpeg = true;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string render_key(const std::string& instance, const viewer::RenderOptions& o) {
+  char buf[160];
+  if (o.window) {
+    std::snprintf(buf, sizeof buf, "-f%u-%dx%d-w%.6g,%.6g-q%d.%s", o.frame, o.max_width,
+                  o.max_height, o.window->center, o.window->width, o.quality,
+                  o.jpeg ? "jpg" : "png");
+  } else {
+    std::snprintf(buf, sizeof buf, "-f%u-%dx%d-q%d.%s", o.frame, o.max_width, o.max_height,
+                  o.quality, o.jpeg ? "jpg" : "png");
+  }
+  return "r-" + instance + buf;
+}
+
+// "1,3,5" -> frame numbers (1-based, at most 1000 of them).
+std::optional<std::vector<std::uint32_t>> frame_list(const std::string& s) {
+  std::vector<std::uint32_t> out;
+  for (const std::string& f : split(s, ',')) {
+    int n = 0;
+    if (!to_int(f, n) || n < 1) return std::nullopt;
+    out.push_back(static_cast<std::uint32_t>(n));
+  }
+  if (out.empty() || out.size() > 1000) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+void register_wado_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
+                          identity::AuthService& auth, storage::DiskCache& cache) {
+  auto w = std::make_shared<Wado>(Wado{index, blobs, auth, cache});
+  const std::string study = "/dicom-web/studies/{study}";
+  const std::string series = study + "/series/{series}";
+  const std::string instance = series + "/instances/{instance}";
+
+  // Retrieve: the Part 10 files as stored, one part each, streamed from the blob store.
+  auto retrieve = [w](Level level) {
+    return [w, level](const Request& req) -> Response {
+      auto ranges = parse_accept(req.accept);
+      auto list = w->instances(req, level, "wado.retrieve");
+      if (!list.ok()) return error_response(list.error());
+      Multipart body;
+      for (const InstanceLocation& i : *list) {
+        if (!accepts_as_stored(ranges, "application/dicom", i.transfer_syntax_uid)) {
+          return Response::error(406, "not_acceptable",
+                                 "instances are sent as stored (" + i.transfer_syntax_uid +
+                                     "); accept multipart/related; type=\"application/dicom\"; "
+                                     "transfer-syntax=*");
+        }
+        std::error_code ec;
+        std::filesystem::path f = w->file(i);
+        auto size = std::filesystem::file_size(f, ec);
+        if (ec) return Response::error(500, "io", "a stored instance cannot be read");
+        body.add_file("application/dicom; transfer-syntax=" + i.transfer_syntax_uid, f.string(), 0,
+                      size, instance_url(i));
+      }
+      return body.finish("application/dicom");
+    };
+  };
+  router.add("GET", study, retrieve(Level::study));
+  router.add("GET", series, retrieve(Level::series));
+  router.add("GET", instance, retrieve(Level::instance));
+
+  // Metadata: DICOM JSON of every instance, bulk data by reference.
+  auto metadata = [w](Level level) {
+    return [w, level](const Request& req) -> Response {
+      auto list = w->instances(req, level, "wado.metadata");
+      if (!list.ok()) return error_response(list.error());
+      if (level == Level::instance) {
+        const InstanceLocation& i = list->front();
+        auto json = instance_metadata_json(w->file(i), instance_url(i) + "/bulkdata");
+        if (!json.ok()) return Response::from_error(json.error());
+        return dicom_json_response("[" + *json + "]");
+      }
+      std::string out = "[";
+      std::size_t begin = 0;
+      while (begin < list->size()) {  // instances come grouped by series
+        std::vector<const InstanceLocation*> members;
+        std::size_t end = begin;
+        for (; end < list->size() &&
+               (*list)[end].series_instance_uid == (*list)[begin].series_instance_uid;
+             ++end)
+          members.push_back(&(*list)[end]);
+        auto part = w->series_metadata((*list)[begin].series_instance_uid, members);
+        if (!part.ok()) return Response::from_error(part.error());
+        if (out.size() > 1 && !part->empty()) out += ',';
+        out += *part;
+        begin = end;
+      }
+      return dicom_json_response(out + "]");
+    };
+  };
+  router.add("GET", study + "/metadata", metadata(Level::study));
+  router.add("GET", series + "/metadata", metadata(Level::series));
+  router.add("GET", instance + "/metadata", metadata(Level::instance));
+
+  router.add("GET", instance + "/frames/{frames}", [w](const Request& req) -> Response {
+    auto numbers = frame_list(req.params.at("frames"));
+    if (!numbers) {
+      return Response::error(400, "invalid_argument",
+                             "frames is a comma-separated list of frame numbers from 1");
+    }
+    auto list = w->instances(req, Level::instance, "wado.frames");
+    if (!list.ok()) return error_response(list.error());
+    const InstanceLocation& i = list->front();
+    auto keep = frames_keep_stored(parse_accept(req.accept), i.transfer_syntax_uid);
+    if (!keep) {
+      return Response::error(406, "not_acceptable",
+                             "frames are available as stored (" + i.transfer_syntax_uid +
+                                 ", transfer-syntax=*) or as application/octet-stream");
+    }
+    auto frames = read_frames(w->file(i), *numbers, *keep);
+    if (!frames.ok()) {
+      if (frames.error().code == Errc::invalid_argument && !*keep) {
+        return Response::error(406, "not_acceptable",
+                               frames.error().message + "; ask for transfer-syntax=*");
+      }
+      return Response::from_error(frames.error());
+    }
+    Multipart body;
+    const std::string type = frames->front().media_type;
+    for (std::size_t k = 0; k < frames->size(); ++k) {
+      Frame& f = (*frames)[k];
+      body.add(f.media_type + "; transfer-syntax=" + f.transfer_syntax_uid, std::move(f.bytes),
+               instance_url(i) + "/frames/" + std::to_string((*numbers)[k]));
+    }
+    return body.finish(type);
+  });
+
+  router.add("GET", instance + "/bulkdata/{tag}", [w](const Request& req) -> Response {
+    const std::string& t = req.params.at("tag");
+    std::uint32_t tag = 0;
+    if (t.size() != 8 || t.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      return Response::error(400, "invalid_argument", "the bulk data tag is 8 hex digits");
+    }
+    tag = static_cast<std::uint32_t>(std::stoul(t, nullptr, 16));
+    auto list = w->instances(req, Level::instance, "wado.bulkdata");
+    if (!list.ok()) return error_response(list.error());
+    auto parts = read_bulk_data(w->file(list->front()), tag);
+    if (!parts.ok()) return Response::from_error(parts.error());
+    Multipart body;
+    const std::string type = parts->front().media_type;
+    for (Frame& f : *parts) {
+      body.add(f.media_type + "; transfer-syntax=" + f.transfer_syntax_uid, std::move(f.bytes));
+    }
+    return body.finish(type);
+  });
+
+  // Rendered frames and thumbnails, cached on disk by instance and rendering parameters.
+  auto rendered = [w](bool thumbnail, bool with_frame) {
+    return [w, thumbnail, with_frame](const Request& req) -> Response {
+      viewer::RenderOptions o;
+      if (auto bad = parse_render(req, o, thumbnail)) return *bad;
+      if (with_frame) {
+        int frame = 0;
+        if (!to_int(req.params.at("frame"), frame) || frame < 1) {
+          return Response::error(400, "invalid_argument", "frame numbers start at 1");
+        }
+        o.frame = static_cast<std::uint32_t>(frame - 1);
+      }
+      auto list = w->instances(req, Level::instance,
+                               thumbnail ? "instance.thumbnail" : "instance.rendered");
+      if (!list.ok()) return error_response(list.error());
+      const InstanceLocation& i = list->front();
+      Response r;
+      r.status = 200;
+      r.content_type = o.jpeg ? "image/jpeg" : "image/png";
+      const std::string key = render_key(i.sop_instance_uid, o);
+      if (auto hit = w->cache.get(key)) {
+        r.body = std::move(*hit);
+        return r;
+      }
+      auto img = viewer::render_frame(w->file(i), o);
+      if (!img.ok()) return Response::from_error(img.error());
+      (void)w->cache.put(key, img->bytes);
+      r.body = std::move(img->bytes);
+      return r;
+    };
+  };
+  router.add("GET", instance + "/rendered", rendered(false, false));
+  router.add("GET", instance + "/frames/{frame}/rendered", rendered(false, true));
+  router.add("GET", instance + "/thumbnail", rendered(true, false));
+}
+
+}  // namespace yilian::pacs

@@ -1,0 +1,16 @@
+// WADO-RS (PS3.18 10.4): retrieve of studies, series and instances; metadata; frames; bulk
+// data; rendered frames and thumbnails (cached); cine video of multi-frame objects.
+#pragma once
+
+#include "yilian/common/http.h"
+#include "yilian/identity/auth.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/disk_cache.h"
+#include "yilian/storage/index.h"
+
+namespace yilian::pacs {
+
+void register_wado_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
+                          identity::AuthService& auth, storage::DiskCache& cache);
+
+}  // namespace yilian::pacs
