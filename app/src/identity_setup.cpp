@@ -106,17 +106,20 @@ Status apply_identity_config(DataDir& dd, const Config& cfg) {
   return Status::Ok();
 }
 
-Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, bool reject_unknown) {
+Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg) {
   auto all = dd.accounts().institutions();
   if (!all.ok()) return all.error();
   std::int64_t unknown = 0;
   for (const auto& i : *all) {
     if (i.code == "unknown") unknown = i.id;
   }
-  pacs::AeDirectory aes(unknown, reject_unknown);
+  pacs::AeDirectory aes(unknown, cfg.reject_unknown_ae);
   for (const auto& i : *all) {
     aes.name_institution(i.id, i.code);
     for (const std::string& ae : i.ae_titles) aes.add(ae, i.id);
+  }
+  for (const DicomPeerConfig& p : cfg.dicom_peers) {
+    aes.add_peer(p.ae_title, pacs::DicomPeer{p.host, p.port, p.roles});
   }
   return aes;
 }

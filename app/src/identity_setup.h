@@ -17,7 +17,7 @@ namespace yilian::app {
 Status apply_identity_config(DataDir& dd, const Config& cfg);
 
 // Calling AE title -> institution, from the index.
-Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, bool reject_unknown);
+Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg);
 
 struct UserFlags {
   std::string data;

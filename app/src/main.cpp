@@ -80,7 +80,7 @@ int serve(const ServeFlags& flags) {
   DataDir& dd = **data;
 
   if (Status s = apply_identity_config(dd, cfg); !s) return fail(s.error());
-  auto aes = build_ae_directory(dd, cfg.reject_unknown_ae);
+  auto aes = build_ae_directory(dd, cfg);
   if (!aes.ok()) return fail(aes.error());
 
   identity::AuthOptions auth_options;
@@ -136,6 +136,8 @@ int serve(const ServeFlags& flags) {
   dopts.max_associations = cfg.max_associations;
   dopts.dimse_timeout_s = cfg.dimse_timeout_s;
   pacs::DicomServer dicom(dopts, ingestor, *aes, &dd.auditor());
+  dicom.enable_query_retrieve(dd.index(), dd.accounts(),
+                              [] { return std::chrono::system_clock::now(); });
   if (Status s = dicom.start(); !s) return fail(s.error());
 
   http::Router router;

@@ -6,11 +6,15 @@
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scpthrd.h>
+#include <dcmtk/dcmnet/scu.h>
+
+#include "query_retrieve.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <iterator>
 #include <map>
 
@@ -36,6 +40,18 @@ std::string AeDirectory::institution_code(std::int64_t institution_id) const {
     if (id == institution_id) return code;
   }
   return std::to_string(institution_id);
+}
+
+void AeDirectory::add_peer(const std::string& ae_title, DicomPeer peer) {
+  peers_.emplace_back(normalize_ae_title(ae_title), std::move(peer));
+}
+
+const DicomPeer* AeDirectory::peer(const std::string& ae_title) const {
+  std::string ae = normalize_ae_title(ae_title);
+  for (const auto& [title, p] : peers_) {
+    if (title == ae) return &p;
+  }
+  return nullptr;
 }
 
 std::optional<std::int64_t> AeDirectory::resolve(const std::string& ae_title) const {
@@ -82,12 +98,43 @@ constexpr const char* kStorageTransferSyntaxes[] = {
 constexpr const char* kVerificationTransferSyntaxes[] = {UID_LittleEndianExplicitTransferSyntax,
                                                          UID_LittleEndianImplicitTransferSyntax};
 constexpr const char* kVerification[] = {UID_VerificationSOPClass};
+constexpr const char* kQueryRetrieve[] = {UID_FINDPatientRootQueryRetrieveInformationModel,
+                                          UID_FINDStudyRootQueryRetrieveInformationModel,
+                                          UID_MOVEPatientRootQueryRetrieveInformationModel,
+                                          UID_MOVEStudyRootQueryRetrieveInformationModel,
+                                          UID_GETPatientRootQueryRetrieveInformationModel,
+                                          UID_GETStudyRootQueryRetrieveInformationModel};
+
+// Query/retrieve status codes (PS3.4 C.4).
+constexpr Uint16 kStatusPending = 0xFF00;
+constexpr Uint16 kStatusCancel = 0xFE00;
+constexpr Uint16 kStatusIdentifierMismatch = 0xA900;
+constexpr Uint16 kStatusMoveDestinationUnknown = 0xA801;
+constexpr Uint16 kStatusSubOpsFailed = 0xA702;   // out of resources: no sub-operation done
+constexpr Uint16 kStatusSubOpsWarning = 0xB000;  // one or more sub-operations failed
 
 struct Shared {
   Ingestor* ingestor = nullptr;
   const AeDirectory* aes = nullptr;
   identity::Auditor* auditor = nullptr;
+  std::string ae_title;
+  std::uint32_t max_pdu = 0, dimse_timeout_s = 60;
+  // Query/retrieve; null when not enabled.
+  std::unique_ptr<QueryRetrieve> qr;
+  storage::Accounts* accounts = nullptr;
 };
+
+// Sub-operation tallies of a C-MOVE or C-GET.
+struct SubOps {
+  Uint16 remaining = 0, completed = 0, failed = 0, warning = 0;
+  Uint16 final_status() const {
+    if (failed == 0 && warning == 0) return STATUS_Success;
+    if (completed == 0 && warning == 0) return kStatusSubOpsFailed;
+    return kStatusSubOpsWarning;
+  }
+};
+
+Uint16 clamp16(std::size_t n) { return static_cast<Uint16>(std::min<std::size_t>(n, 0xFFFF)); }
 
 // What one association did to one study, for its audit record.
 struct StudyTally {
@@ -111,9 +158,33 @@ class StoreScp : public DcmThreadSCP {
         assoc_->params, verification.data(), static_cast<int>(verification.size()),
         verification_ts.data(), static_cast<int>(verification_ts.size()));
     if (cond.bad()) return cond;
-    return ASC_acceptContextsWithPreferredTransferSyntaxes(
-        assoc_->params, dcmAllStorageSOPClassUIDs, numberOfDcmAllStorageSOPClassUIDs,
-        storage_ts.data(), static_cast<int>(storage_ts.size()));
+    if (shared_.qr) {
+      auto qr = std::to_array(kQueryRetrieve);
+      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
+          assoc_->params, qr.data(), static_cast<int>(qr.size()), verification_ts.data(),
+          static_cast<int>(verification_ts.size()));
+      if (cond.bad()) return cond;
+    }
+    // Storage contexts take the role the requester proposes: SCU when it sends (C-STORE),
+    // SCP when it receives the sub-operations of its own C-GET.
+    const int n = ASC_countPresentationContexts(assoc_->params);
+    for (int i = 0; i < n; ++i) {
+      T_ASC_PresentationContext pc;
+      if (ASC_getPresentationContext(assoc_->params, i, &pc).bad()) continue;
+      if (!dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) continue;
+      for (const char* ts : storage_ts) {
+        bool proposed = false;
+        for (int k = 0; k < pc.transferSyntaxCount; ++k) {
+          if (std::strcmp(pc.proposedTransferSyntaxes[k], ts) == 0) proposed = true;
+        }
+        if (!proposed) continue;
+        cond = ASC_acceptPresentationContext(assoc_->params, pc.presentationContextID, ts,
+                                             pc.proposedRole);
+        if (cond.bad()) return cond;
+        break;  // the first in our preference order
+      }
+    }
+    return EC_Normal;  // every other context stays refused
   }
 
   // Called by DCMTK as PDVs of a data set arrive: the disk starts writing the file while the
@@ -162,6 +233,11 @@ class StoreScp : public DcmThreadSCP {
  protected:
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg,
                                     const DcmPresentationContextInfo& info) override {
+    if (shared_.qr && msg->CommandField == DIMSE_C_FIND_RQ)
+      return handle_find(msg->msg.CFindRQ, info);
+    if (shared_.qr && msg->CommandField == DIMSE_C_MOVE_RQ)
+      return handle_move(msg->msg.CMoveRQ, info);
+    if (shared_.qr && msg->CommandField == DIMSE_C_GET_RQ) return handle_get(msg->msg.CGetRQ, info);
     if (msg->CommandField != DIMSE_C_STORE_RQ) {
       return DcmThreadSCP::handleIncomingCommand(msg, info);
     }
@@ -234,6 +310,307 @@ class StoreScp : public DcmThreadSCP {
   }
 
  private:
+  // The node's view of the archive: its institution, with the roles configured for its AE
+  // title (a township clinic's own studies by default).
+  Result<Principal> station() {
+    std::uint32_t roles = 1u << static_cast<unsigned>(Role::township_doctor);
+    if (const DicomPeer* peer = shared_.aes->peer(peer_ae_); peer && peer->roles) {
+      roles = peer->roles;
+    }
+    auto p = shared_.accounts->station_principal(
+        institution_.value_or(shared_.aes->unknown_institution()), roles);
+    if (p.ok()) p->username = "ae:" + peer_ae_;
+    return p;
+  }
+
+  void audit_qr(const char* action, const std::string& detail, bool ok) {
+    if (!shared_.auditor) return;
+    identity::AuditEvent ev = sender_event();
+    ev.action = action;
+    ev.object_type = "query";
+    ev.outcome = ok ? "ok" : "failed";
+    ev.detail = detail;
+    (void)shared_.auditor->record(ev);
+  }
+
+  static DcmDataset* comment(DcmDataset& detail, const std::string& text) {
+    detail.putAndInsertString(DCM_ErrorComment, text.substr(0, 64).c_str());
+    return &detail;
+  }
+
+  OFCondition handle_find(T_DIMSE_C_FindRQ& req, const DcmPresentationContextInfo& info) {
+    const T_ASC_PresentationContextID pres = info.presentationContextID;
+    DcmDataset* raw = nullptr;
+    OFCondition cond = receiveFINDRequest(req, pres, raw);
+    if (cond.bad()) return cond;
+    std::unique_ptr<DcmDataset> identifier(raw);
+    const OFString sop = req.AffectedSOPClassUID;
+    DcmDataset detail;
+    auto p = station();
+    if (!p.ok()) {
+      return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusCannotUnderstand,
+                              comment(detail, p.error().message));
+    }
+    const bool patient_root = sop == UID_FINDPatientRootQueryRetrieveInformationModel;
+    auto matches = shared_.qr->find(*p, patient_root, *identifier);
+    if (!matches.ok()) {
+      audit_qr("dicom.find", matches.error().message, false);
+      return sendFINDResponse(pres, req.MessageID, sop, nullptr,
+                              matches.error().code == Errc::invalid_argument
+                                  ? kStatusIdentifierMismatch
+                                  : kStatusCannotUnderstand,
+                              comment(detail, matches.error().message));
+    }
+    std::size_t sent = 0;
+    for (auto& m : *matches) {
+      if (sent % 64 == 63 && checkForCANCEL(pres, req.MessageID) == EC_Normal) {
+        audit_qr("dicom.find", std::to_string(sent) + " matches sent, then cancelled", true);
+        return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusCancel);
+      }
+      cond = sendFINDResponse(pres, req.MessageID, sop, m.get(), kStatusPending);
+      if (cond.bad()) return cond;
+      ++sent;
+    }
+    OFString level;
+    identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    audit_qr("dicom.find", std::string(level.c_str()) + ": " + std::to_string(sent) + " matches",
+             true);
+    return sendFINDResponse(pres, req.MessageID, sop, nullptr, STATUS_Success);
+  }
+
+  // The instances a C-MOVE/C-GET identifier names, or the failure status to answer with.
+  Result<std::vector<storage::InstanceLocation>> retrieve_set(const DcmDataset& identifier) {
+    auto p = station();
+    if (!p.ok()) return p.error();
+    return shared_.qr->instances(*p, identifier);
+  }
+
+  OFCondition handle_move(T_DIMSE_C_MoveRQ& req, const DcmPresentationContextInfo& info) {
+    const T_ASC_PresentationContextID pres = info.presentationContextID;
+    DcmDataset* raw = nullptr;
+    OFString destination;
+    OFCondition cond = receiveMOVERequest(req, pres, raw, destination);
+    if (cond.bad()) return cond;
+    std::unique_ptr<DcmDataset> identifier(raw);
+    const OFString sop = req.AffectedSOPClassUID;
+    DcmDataset detail;
+    const DicomPeer* dest = shared_.aes->peer(destination.c_str());
+    if (!dest || dest->port == 0) {
+      audit_qr("dicom.move", "unknown destination " + std::string(destination.c_str()), false);
+      return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusMoveDestinationUnknown,
+                              comment(detail, "move destination is not a configured peer"));
+    }
+    auto set = retrieve_set(*identifier);
+    if (!set.ok()) {
+      audit_qr("dicom.move", set.error().message, false);
+      return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusIdentifierMismatch,
+                              comment(detail, set.error().message));
+    }
+    SubOps ops;
+    ops.remaining = clamp16(set->size());
+    if (!set->empty()) {
+      DcmSCU scu;
+      scu.setAETitle(shared_.ae_title.c_str());
+      scu.setPeerAETitle(destination);
+      scu.setPeerHostName(dest->host.c_str());
+      scu.setPeerPort(dest->port);
+      scu.setMaxReceivePDULength(shared_.max_pdu);
+      scu.setDIMSEBlockingMode(DIMSE_BLOCKING);
+      scu.setDIMSETimeout(shared_.dimse_timeout_s);
+      scu.setACSETimeout(shared_.dimse_timeout_s);
+      // One context per SOP class and stored syntax, plus an uncompressed fallback.
+      std::set<std::pair<std::string, std::string>> wanted;
+      for (const auto& i : *set) {
+        wanted.insert({i.sop_class_uid, i.transfer_syntax_uid});
+        wanted.insert({i.sop_class_uid, UID_LittleEndianExplicitTransferSyntax});
+      }
+      for (const auto& [sop_class, ts] : wanted) {
+        OFList<OFString> syntaxes;
+        syntaxes.push_back(ts.c_str());
+        if (ts == UID_LittleEndianExplicitTransferSyntax)
+          syntaxes.push_back(UID_LittleEndianImplicitTransferSyntax);
+        scu.addPresentationContext(sop_class.c_str(), syntaxes);
+      }
+      bool connected = scu.initNetwork().good() && scu.negotiateAssociation().good();
+      for (const auto& i : *set) {
+        --ops.remaining;
+        Uint16 status = 0xFFFF;
+        // The stored syntax if the destination took it, else an uncompressed one.
+        std::string ts;
+        T_ASC_PresentationContextID id = 0;
+        for (const char* candidate :
+             {i.transfer_syntax_uid.c_str(), UID_LittleEndianExplicitTransferSyntax,
+              UID_LittleEndianImplicitTransferSyntax}) {
+          if (!connected || id != 0) break;
+          id = scu.findPresentationContextID(i.sop_class_uid.c_str(), candidate);
+          ts = candidate;
+        }
+        const std::string file = shared_.ingestor->blobs().blob_path(i.blob_key).string();
+        OFCondition sent = EC_IllegalCall;
+        if (id != 0 && ts == i.transfer_syntax_uid) {
+          sent = scu.sendSTORERequest(id, file.c_str(), nullptr, status, getPeerAETitle(),
+                                      req.MessageID);
+        } else if (id != 0) {
+          if (auto copy = converted_copy(file, ts)) {
+            sent = scu.sendSTORERequest(id, "", copy->getDataset(), status, getPeerAETitle(),
+                                        req.MessageID);
+          }
+        }
+        if (sent.good() && status == STATUS_Success) {
+          ++ops.completed;
+        } else if (sent.good() && (status & 0xF000) == 0xB000) {
+          ++ops.warning;
+        } else {
+          ++ops.failed;
+        }
+        if (ops.remaining > 0) {
+          cond = sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusPending, nullptr,
+                                  ops.remaining, ops.completed, ops.failed, ops.warning);
+          if (cond.bad()) break;
+        }
+      }
+      if (connected) scu.releaseAssociation();
+      if (!connected) spdlog::warn("C-MOVE to {}: cannot associate", destination.c_str());
+    }
+    audit_qr("dicom.move",
+             "to " + std::string(destination.c_str()) + ": " + std::to_string(ops.completed) +
+                 " sent, " + std::to_string(ops.failed) + " failed",
+             ops.failed == 0);
+    return sendMOVEResponse(pres, req.MessageID, sop, nullptr, ops.final_status(), nullptr, 0,
+                            ops.completed, ops.failed, ops.warning);
+  }
+
+  // A storage context the requester accepted to receive `sop_class` on (C-GET): the stored
+  // syntax if it took it, else any; 0 when none.
+  T_ASC_PresentationContextID get_context(const std::string& sop_class, const std::string& ts,
+                                          std::string& chosen_ts) {
+    T_ASC_PresentationContextID any = 0;
+    const int n = ASC_countPresentationContexts(assoc_->params);
+    for (int i = 0; i < n; ++i) {
+      T_ASC_PresentationContext pc;
+      if (ASC_getPresentationContext(assoc_->params, i, &pc).bad()) continue;
+      if (pc.resultReason != ASC_P_ACCEPTANCE || sop_class != pc.abstractSyntax) continue;
+      if (pc.acceptedRole != ASC_SC_ROLE_SCP && pc.acceptedRole != ASC_SC_ROLE_SCUSCP) continue;
+      if (ts == pc.acceptedTransferSyntax) {
+        chosen_ts = ts;
+        return pc.presentationContextID;
+      }
+      if (!any) {
+        any = pc.presentationContextID;
+        chosen_ts = pc.acceptedTransferSyntax;
+      }
+    }
+    return any;
+  }
+
+  // A stored object converted to `ts` for a peer that does not take its stored syntax
+  // (decompressed with DCMTK's codecs); null when that is not possible (JPEG 2000).
+  static std::unique_ptr<DcmFileFormat> converted_copy(const std::string& file,
+                                                       const std::string& ts) {
+    auto ff = std::make_unique<DcmFileFormat>();
+    if (ff->loadFile(file.c_str()).bad()) return nullptr;
+    const E_TransferSyntax target = DcmXfer(ts.c_str()).getXfer();
+    if (ff->getDataset()->chooseRepresentation(target, nullptr).bad() ||
+        !ff->getDataset()->canWriteXfer(target))
+      return nullptr;
+    return ff;
+  }
+
+  // One C-STORE sub-operation of a C-GET on this association.
+  Uint16 store_to_requester(const storage::InstanceLocation& i) {
+    std::string ts;
+    T_ASC_PresentationContextID id = get_context(i.sop_class_uid, i.transfer_syntax_uid, ts);
+    if (id == 0) return 0xA702;
+    const std::string file = shared_.ingestor->blobs().blob_path(i.blob_key).string();
+    T_DIMSE_C_StoreRQ rq;
+    std::memset(&rq, 0, sizeof rq);
+    rq.MessageID = assoc_->nextMsgID++;
+    OFStandard::strlcpy(rq.AffectedSOPClassUID, i.sop_class_uid.c_str(),
+                        sizeof rq.AffectedSOPClassUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, i.sop_instance_uid.c_str(),
+                        sizeof rq.AffectedSOPInstanceUID);
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    rq.Priority = DIMSE_PRIORITY_MEDIUM;
+    T_DIMSE_C_StoreRSP rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    DcmDataset* status_detail = nullptr;
+    OFCondition cond;
+    if (ts == i.transfer_syntax_uid) {
+      cond = DIMSE_storeUser(assoc_, id, &rq, file.c_str(), nullptr, nullptr, nullptr,
+                             DIMSE_BLOCKING, 0, &rsp, &status_detail);
+    } else {
+      auto copy = converted_copy(file, ts);
+      if (!copy) return 0xA702;
+      cond = DIMSE_storeUser(assoc_, id, &rq, nullptr, copy->getDataset(), nullptr, nullptr,
+                             DIMSE_BLOCKING, 0, &rsp, &status_detail);
+    }
+    delete status_detail;
+    if (cond.bad()) return 0xA702;
+    return rsp.DimseStatus;
+  }
+
+  OFCondition send_get_response(T_ASC_PresentationContextID pres, const T_DIMSE_C_GetRQ& req,
+                                Uint16 status, const SubOps& ops, DcmDataset* detail) {
+    T_DIMSE_Message rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    rsp.CommandField = DIMSE_C_GET_RSP;
+    T_DIMSE_C_GetRSP& g = rsp.msg.CGetRSP;
+    g.MessageIDBeingRespondedTo = req.MessageID;
+    OFStandard::strlcpy(g.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof g.AffectedSOPClassUID);
+    g.DimseStatus = status;
+    g.DataSetType = DIMSE_DATASET_NULL;
+    g.opts = O_GET_AFFECTEDSOPCLASSUID;
+    if (status == kStatusPending || ops.completed || ops.failed || ops.warning) {
+      g.opts |= O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+                O_GET_NUMBEROFWARNINGSUBOPERATIONS;
+      g.NumberOfCompletedSubOperations = ops.completed;
+      g.NumberOfFailedSubOperations = ops.failed;
+      g.NumberOfWarningSubOperations = ops.warning;
+    }
+    if (status == kStatusPending) {
+      g.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS;
+      g.NumberOfRemainingSubOperations = ops.remaining;
+    }
+    return sendDIMSEMessage(pres, &rsp, nullptr, detail);
+  }
+
+  OFCondition handle_get(T_DIMSE_C_GetRQ& req, const DcmPresentationContextInfo& info) {
+    T_ASC_PresentationContextID pres = info.presentationContextID;
+    DcmDataset* raw = nullptr;
+    OFCondition cond = receiveDIMSEDataset(&pres, &raw);
+    if (cond.bad()) return cond;
+    std::unique_ptr<DcmDataset> identifier(raw);
+    DcmDataset detail;
+    SubOps ops;
+    auto set = retrieve_set(*identifier);
+    if (!set.ok()) {
+      audit_qr("dicom.get", set.error().message, false);
+      return send_get_response(pres, req, kStatusIdentifierMismatch, ops,
+                               comment(detail, set.error().message));
+    }
+    ops.remaining = clamp16(set->size());
+    for (const auto& i : *set) {
+      --ops.remaining;
+      Uint16 status = store_to_requester(i);
+      if (status == STATUS_Success) {
+        ++ops.completed;
+      } else if ((status & 0xF000) == 0xB000) {
+        ++ops.warning;
+      } else {
+        ++ops.failed;
+      }
+      if (ops.remaining > 0) {
+        cond = send_get_response(pres, req, kStatusPending, ops, nullptr);
+        if (cond.bad()) return cond;
+      }
+    }
+    audit_qr("dicom.get",
+             std::to_string(ops.completed) + " sent, " + std::to_string(ops.failed) + " failed",
+             ops.failed == 0);
+    return send_get_response(pres, req, ops.final_status(), ops, nullptr);
+  }
+
   const Shared& shared_;
   T_ASC_Association* assoc_;
   identity::AuditEvent sender_event() {
@@ -337,6 +714,9 @@ DicomServer::~DicomServer() { stop(); }
 
 Status DicomServer::start() {
   Impl& m = *impl_;
+  m.shared.ae_title = m.options.ae_title;
+  m.shared.max_pdu = m.options.max_pdu;
+  m.shared.dimse_timeout_s = m.options.dimse_timeout_s;
   DcmSCPConfig cfg;
   cfg.setAETitle(m.options.ae_title.c_str());
   cfg.setRespondWithCalledAETitle(OFTrue);  // accept whatever AE title the SCU calls
@@ -358,6 +738,12 @@ Status DicomServer::start() {
   for (unsigned i = 0; i < n; ++i) m.workers.emplace_back([&m] { m.worker_loop(); });
   m.acceptor = std::thread([&m] { m.accept_loop(); });
   return Status::Ok();
+}
+
+void DicomServer::enable_query_retrieve(storage::Index& index, storage::Accounts& accounts,
+                                        storage::Clock clock) {
+  impl_->shared.qr = std::make_unique<QueryRetrieve>(index, std::move(clock));
+  impl_->shared.accounts = &accounts;
 }
 
 void DicomServer::stop() {

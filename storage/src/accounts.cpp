@@ -367,20 +367,42 @@ Result<Principal> Accounts::load_principal(std::int64_t user_id) {
       [&](sql::Stmt& st) { st.bind(1, user_id); },
       [&](sql::Stmt& st) { p.credentialed.push_back(st.int64(0)); });
   if (!s) return s.error();
-  // Reading services provided by any institution the user works at.
-  s = query(
+  if (Status r = load_reading_clients(p); !r) return r.error();
+  return p;
+}
+
+Status Accounts::load_reading_clients(Principal& p) {
+  // Reading services provided by any institution the principal works at.
+  return query(
       *db_,
       "SELECT DISTINCT client_id, service FROM reading_services WHERE provider_id = ?1 OR "
       "provider_id IN (SELECT institution_id FROM user_credentials WHERE user_id = ?2) "
       "ORDER BY 1",
       [&](sql::Stmt& st) {
         st.bind(1, p.institution_id);
-        st.bind(2, user_id);
+        st.bind(2, p.user_id);
       },
       [&](sql::Stmt& st) {
         (st.text(1) == "ecg" ? p.ecg_clients : p.imaging_clients).push_back(st.int64(0));
       });
+}
+
+Result<Principal> Accounts::station_principal(std::int64_t institution_id, std::uint32_t roles) {
+  std::lock_guard lock(mu_);
+  Principal p;
+  p.institution_id = institution_id;
+  p.roles = roles;
+  bool found = false;
+  Status s = query(
+      *db_, "SELECT code FROM institutions WHERE id = ?1",
+      [&](sql::Stmt& st) { st.bind(1, institution_id); },
+      [&](sql::Stmt& st) {
+        found = true;
+        p.institution_code = st.text(0);
+      });
   if (!s) return s.error();
+  if (!found) return make_error(Errc::not_found, "no such institution");
+  if (Status r = load_reading_clients(p); !r) return r.error();
   return p;
 }
 

@@ -1,4 +1,6 @@
-// DICOM upper-layer service: C-ECHO and C-STORE SCP for every storage SOP class.
+// DICOM upper-layer service: C-ECHO and C-STORE SCP for every storage SOP class; with
+// query/retrieve enabled also C-FIND (patient and study root, every level), C-MOVE to the
+// configured peers and C-GET, each limited to what the calling node may see.
 //
 // One accept thread hands associations to a fixed pool of worker threads; each worker runs
 // one association at a time and feeds received objects to the Ingestor. Associations
@@ -20,8 +22,19 @@
 #include "yilian/common/result.h"
 #include "yilian/identity/audit.h"
 #include "yilian/pacs/ingest.h"
+#include "yilian/storage/accounts.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/index.h"
 
 namespace yilian::pacs {
+
+// A configured DICOM node: where C-MOVE sends to (host and port), and the roles it queries
+// and retrieves with, as a user of its institution would.
+struct DicomPeer {
+  std::string host;
+  std::uint16_t port = 0;  // 0: not a move destination
+  std::uint32_t roles = 0;
+};
 
 // Calling AE title -> member institution. Decides who may connect.
 class AeDirectory {
@@ -38,7 +51,12 @@ class AeDirectory {
   std::optional<std::int64_t> resolve(const std::string& ae_title) const;
   std::int64_t unknown_institution() const { return unknown_; }
 
+  void add_peer(const std::string& ae_title, DicomPeer peer);
+  // The peer configured under `ae_title`, if any.
+  const DicomPeer* peer(const std::string& ae_title) const;
+
  private:
+  std::vector<std::pair<std::string, DicomPeer>> peers_;
   std::vector<std::pair<std::string, std::int64_t>> entries_;
   std::vector<std::pair<std::int64_t, std::string>> codes_;
   std::int64_t unknown_;
@@ -71,6 +89,11 @@ class DicomServer {
   ~DicomServer();
   DicomServer(const DicomServer&) = delete;
   DicomServer& operator=(const DicomServer&) = delete;
+
+  // Serves C-FIND, C-MOVE and C-GET from `index`; `accounts` gives each node's view (its
+  // institution's reading services). Call before start().
+  void enable_query_retrieve(storage::Index& index, storage::Accounts& accounts,
+                             storage::Clock clock);
 
   // Opens the port and starts the threads. Fails if the port cannot be bound.
   Status start();

@@ -83,7 +83,14 @@ class Accounts {
   // Shares. Fails with not_found for an unknown study, institution or user.
   Status add_share(const StudyShare& share);
 
+  // The principal a DICOM node (AE title) of `institution_id` acts as, with `roles`: no user,
+  // the reading services of its institution. Errors: not_found (no such institution).
+  Result<Principal> station_principal(std::int64_t institution_id, std::uint32_t roles);
+
  private:
+  // The clients of the reading services that `p`'s home institution (and, for a user, the
+  // institutions they are credentialed at) provide.
+  Status load_reading_clients(Principal& p);
   Accounts();
   Result<Principal> load_principal(std::int64_t user_id);
   // Every row when the key is empty, else the one with that code / username.
