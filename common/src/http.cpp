@@ -148,7 +148,8 @@ Response Router::dispatch(Request& request) const {
     }
     if (!ok) continue;
     path_matched = true;
-    if (r.method != request.method) continue;
+    // HEAD is GET without the body (the server drops it).
+    if (r.method != request.method && !(request.method == "HEAD" && r.method == "GET")) continue;
     request.params = std::move(params);
     return r.handler(request);
   }

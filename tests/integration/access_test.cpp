@@ -22,6 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
+using testing::storescu;
 
 const fs::path kPydicom = PYDICOM_TEST_FILES;
 
@@ -59,14 +60,6 @@ provider = "lead"
 service = "ecg"
 clients = ["ta"]
 )";
-
-int storescu(const ServerProcess& s, const std::string& aet, const std::vector<fs::path>& files) {
-  std::string cmd = "TCP_NODELAY=1 storescu -aet " + aet + " -aec YILIAN 127.0.0.1 " +
-                    std::to_string(s.dicom_port());
-  for (const fs::path& f : files) cmd += " '" + f.string() + "'";
-  std::string out;
-  return testing::run_command(cmd, &out);
-}
 
 std::string study_uid_of(const fs::path& file) {
   std::string out;

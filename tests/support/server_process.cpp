@@ -31,6 +31,26 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+std::string HttpResult::header(const std::string& name) const {
+  // `head` is lower case; header values here (types, lengths) compare case-insensitively.
+  std::size_t at = head.find("\r\n" + name + ":");
+  if (at == std::string::npos) return {};
+  at += name.size() + 3;
+  std::size_t end = head.find("\r\n", at);
+  std::string v = head.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  v.erase(0, v.find_first_not_of(' '));
+  return v;
+}
+
+int storescu(const ServerProcess& s, const std::string& aet,
+             const std::vector<std::filesystem::path>& files) {
+  std::string cmd = "TCP_NODELAY=1 storescu -aet " + aet + " -aec YILIAN 127.0.0.1 " +
+                    std::to_string(s.dicom_port());
+  for (const auto& f : files) cmd += " '" + f.string() + "'";
+  std::string out;
+  return run_command(cmd, &out);
+}
+
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body, const Headers& headers) {
   HttpResult r;
@@ -77,6 +97,7 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   // Decode a chunked body if the server chose chunked encoding.
   std::string lower = head;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  r.head = lower;
   if (lower.find("transfer-encoding: chunked") != std::string::npos) {
     std::string out;
     std::size_t i = 0;

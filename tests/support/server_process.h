@@ -17,6 +17,9 @@ std::uint16_t free_port();
 struct HttpResult {
   int status = 0;  // 0: no answer
   std::string body;
+  std::string head;  // status line and headers, header names in lower case
+  // The value of response header `name` (lower case), empty when absent.
+  std::string header(const std::string& name) const;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -27,6 +30,11 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
 inline HttpResult http_get(std::uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
+
+class ServerProcess;
+// Sends `files` to the hub's DICOM port with storescu as `aet`; storescu's exit status.
+int storescu(const ServerProcess& server, const std::string& aet,
+             const std::vector<std::filesystem::path>& files);
 
 // Runs a command through /bin/sh; returns its exit status and captures stdout+stderr.
 int run_command(const std::string& command, std::string* output = nullptr);

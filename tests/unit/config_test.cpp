@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "yilian/common/principal.h"
+
 namespace yilian::app {
 namespace {
 
@@ -74,6 +76,43 @@ TEST(Config, syntax_errors_name_the_line) {
   auto c = parse_config("[dicom]\nport = = 1\n");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("line 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace yilian::app
+
+namespace yilian::app {
+namespace {
+
+TEST(Config, dicom_peers_are_move_destinations_with_the_roles_they_query_with) {
+  auto c = parse_config(R"(
+[cache]
+max_megabytes = 512
+
+[[dicom_peers]]
+ae_title = "LEAD_WS"
+host = "10.0.0.5"
+port = 104
+roles = ["radiologist"]
+
+[[dicom_peers]]
+ae_title = "TA_CONSOLE"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->cache_max_megabytes, 512u);
+  ASSERT_EQ(c->dicom_peers.size(), 2u);
+  EXPECT_EQ(c->dicom_peers[0].host, "10.0.0.5");
+  EXPECT_EQ(c->dicom_peers[0].port, 104);
+  EXPECT_EQ(c->dicom_peers[0].roles, 1u << static_cast<unsigned>(yilian::Role::radiologist));
+  EXPECT_EQ(c->dicom_peers[1].port, 0);  // queries only, no destination
+  EXPECT_EQ(c->dicom_peers[1].roles, 1u << static_cast<unsigned>(yilian::Role::township_doctor));
+
+  EXPECT_FALSE(parse_config("[[dicom_peers]]\nae_title = \"X\"\nhost = \"h\"\n").ok());
+  EXPECT_FALSE(parse_config("[[dicom_peers]]\nae_title = \"X\"\nroles = [\"admin\"]\n").ok());
+  EXPECT_FALSE(parse_config("[[dicom_peers]]\nae_title = \"X\"\n[[dicom_peers]]\nae_title = "
+                            "\"X\"\n")
+                   .ok());
+  EXPECT_FALSE(parse_config("[cache]\nmax_megabytes = 0\n").ok());
 }
 
 }  // namespace

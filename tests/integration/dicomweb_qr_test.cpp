@@ -1,0 +1,394 @@
+// DICOMweb retrieve (WADO-RS) and DICOM query/retrieve end to end: the real `yilian serve`,
+// studies sent by two clinics, WADO-RS read with an HTTP client, and C-FIND/C-MOVE/C-GET
+// driven with DCMTK's findscu, movescu (to a storescp started here) and getscu.
+#include <gtest/gtest.h>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "server_process.h"
+#include "synthetic.h"
+#include "test_util.h"
+#include "yilian/pacs/dicomweb.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ServerProcess;
+
+const fs::path kPydicom = PYDICOM_TEST_FILES;
+constexpr const char* kMrUid = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457";
+constexpr const char* kMrStudy = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
+constexpr const char* kMrSeries = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";
+
+// The native pixel data bytes of a Part 10 file (16-bit OW or 8-bit OB).
+std::string pixel_bytes(const fs::path& file) {
+  DcmFileFormat ff;
+  if (ff.loadFile(file.c_str()).bad()) return {};
+  DcmElement* e = nullptr;
+  if (ff.getDataset()->findAndGetElement(DCM_PixelData, e).bad() || !e) return {};
+  Uint16* w = nullptr;
+  if (e->getVR() == EVR_OW && e->getUint16Array(w).good() && w)
+    return std::string(reinterpret_cast<const char*>(w), e->getLength());
+  Uint8* b = nullptr;
+  if (e->getUint8Array(b).good() && b)
+    return std::string(reinterpret_cast<const char*>(b), e->getLength());
+  return {};
+}
+
+std::string dicom_string(const fs::path& file, const DcmTagKey& tag) {
+  DcmFileFormat ff;
+  OFString v;
+  if (ff.loadFile(file.c_str()).bad() || ff.getDataset()->findAndGetOFString(tag, v).bad())
+    return {};
+  return v.c_str();
+}
+
+class DicomWebQrTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    peer_port_ = testing::free_port();
+    fs::path cfg = dir_.path() / "yilian.toml";
+    std::ofstream(cfg) << R"(
+[dicom]
+reject_unknown_ae = true
+
+[[institutions]]
+code = "ta"
+name = "Township A Health Centre"
+ae_titles = ["TA_CT", "TA_WS"]
+
+[[institutions]]
+code = "tb"
+name = "Township B Health Centre"
+ae_titles = ["TB_CT", "TB_WS"]
+
+[[dicom_peers]]
+ae_title = "TA_WS"
+host = "127.0.0.1"
+port = )" << peer_port_ << R"(
+
+[[dicom_peers]]
+ae_title = "TB_WS"
+host = "127.0.0.1"
+port = )" << peer_port_ << "\n";
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
+                                              std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+
+    testing::CtSeriesSpec spec;
+    spec.count = 3;
+    spec.rows = spec.columns = 16;
+    spec.patient_id = "TA-0001";
+    auto a = testing::write_ct_series(dir_.path() / "a", spec);
+    spec.patient_id = "TB-0001";
+    auto b = testing::write_ct_series(dir_.path() / "b", spec);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ct_ = *a;
+    ct_b_ = *b;
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", a->files), 0);
+    ASSERT_EQ(testing::storescu(*server_, "TB_CT", b->files), 0);
+    std::string out;
+    ASSERT_EQ(testing::run_command("dcmsend -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                                       std::to_string(server_->dicom_port()) + " '" +
+                                       (kPydicom / "MR_small_jpeg_ls_lossless.dcm").string() + "'",
+                                   &out),
+              0)
+        << out;
+    ta_ = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+    tb_ = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+    ASSERT_FALSE(ta_.empty() || tb_.empty());
+  }
+  void TearDown() override {
+    if (server_) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+  }
+
+  testing::HttpResult get(const std::string& token, const std::string& target,
+                          const std::string& accept = {}) {
+    testing::Headers h{{"Authorization", "Bearer " + token}};
+    if (!accept.empty()) h.emplace_back("Accept", accept);
+    return testing::http_request(server_->http_port(), "GET", target, "", h);
+  }
+  std::string instance_path(std::size_t i) const {
+    return "/dicom-web/studies/" + ct_.study_uid + "/series/" + ct_.series_uid + "/instances/" +
+           ct_.sop_instance_uids[i];
+  }
+  std::string mr_path() const {
+    return std::string("/dicom-web/studies/") + kMrStudy + "/series/" + kMrSeries + "/instances/" +
+           kMrUid;
+  }
+  // The parts of a multipart/related response.
+  std::vector<pacs::BodyPart> parts(const testing::HttpResult& r) {
+    auto p = pacs::split_multipart(r.header("content-type"), r.body);
+    EXPECT_TRUE(p.ok()) << r.head;
+    return p.ok() ? *p : std::vector<pacs::BodyPart>{};
+  }
+
+  // Runs a DCMTK tool; its exit status, its output in `out`.
+  int tool(const std::string& args, std::string* out) { return testing::run_command(args, out); }
+  std::string dicom_args(const std::string& aet) const {
+    return " -aet " + aet + " -aec YILIAN 127.0.0.1 " + std::to_string(server_->dicom_port());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  testing::WrittenSeries ct_, ct_b_;
+  std::string ta_, tb_;
+  std::uint16_t peer_port_ = 0;
+};
+
+TEST_F(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored) {
+  auto study = get(ta_, "/dicom-web/studies/" + ct_.study_uid,
+                   "multipart/related; type=\"application/dicom\"; transfer-syntax=*");
+  ASSERT_EQ(study.status, 200) << study.body;
+  EXPECT_NE(study.header("content-type").find("type=\"application/dicom\""), std::string::npos);
+  auto all = parts(study);
+  ASSERT_EQ(all.size(), 3u);
+  std::set<std::string> uids;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    EXPECT_EQ(all[k].content_type.rfind("application/dicom", 0), 0u) << all[k].content_type;
+    fs::path f = dir_.path() / ("part" + std::to_string(k) + ".dcm");
+    std::ofstream(f, std::ios::binary) << all[k].bytes;
+    uids.insert(dicom_string(f, DCM_SOPInstanceUID));
+  }
+  EXPECT_EQ(uids,
+            std::set<std::string>(ct_.sop_instance_uids.begin(), ct_.sop_instance_uids.end()));
+
+  auto one = get(ta_, instance_path(1));
+  ASSERT_EQ(one.status, 200);
+  auto single = parts(one);
+  ASSERT_EQ(single.size(), 1u);
+  fs::path f = dir_.path() / "one.dcm";
+  std::ofstream(f, std::ios::binary) << single[0].bytes;
+  // Byte for byte the pixels that were sent.
+  EXPECT_EQ(pixel_bytes(f), pixel_bytes(ct_.files[1]));
+  EXPECT_FALSE(pixel_bytes(f).empty());
+
+  auto series = get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/series/" + ct_.series_uid);
+  ASSERT_EQ(series.status, 200);
+  EXPECT_EQ(parts(series).size(), 3u);
+  // HEAD tells the length without the body.
+  auto head = testing::http_request(server_->http_port(), "HEAD", instance_path(1), "",
+                                    {{"Authorization", "Bearer " + ta_}});
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), std::to_string(one.body.size()));
+  // Instances are sent as stored; a client demanding another syntax is told so.
+  EXPECT_EQ(
+      get(ta_, mr_path(),
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1")
+          .status,
+      406);
+}
+
+TEST_F(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stored_pixels) {
+  auto meta = get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/metadata");
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  EXPECT_EQ(meta.header("content-type"), "application/dicom+json");
+  json j = json::parse(meta.body);
+  ASSERT_EQ(j.size(), 3u);
+  for (const json& inst : j) {
+    EXPECT_EQ(inst["00100020"]["Value"][0], "TA-0001");
+    ASSERT_TRUE(inst["7FE00010"].contains("BulkDataURI")) << inst["7FE00010"].dump();
+  }
+  // The same answer again (now from the per-series cache).
+  EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/metadata").body, meta.body);
+
+  // The bulk data URI of the first instance gives its pixel bytes.
+  std::string uri;
+  for (const json& inst : j) {
+    if (inst["00080018"]["Value"][0] == ct_.sop_instance_uids[0])
+      uri = inst["7FE00010"]["BulkDataURI"];
+  }
+  ASSERT_EQ(uri, instance_path(0) + "/bulkdata/7FE00010");
+  auto bulk = get(ta_, uri);
+  ASSERT_EQ(bulk.status, 200) << bulk.body;
+  auto bulk_parts = parts(bulk);
+  ASSERT_EQ(bulk_parts.size(), 1u);
+  const std::string want = pixel_bytes(ct_.files[0]);
+  EXPECT_EQ(bulk_parts[0].bytes, want);
+
+  // Frames of an uncompressed object: the same bytes.
+  auto frame = get(ta_, instance_path(0) + "/frames/1",
+                   "multipart/related; type=\"application/octet-stream\"");
+  ASSERT_EQ(frame.status, 200) << frame.body;
+  auto frame_parts = parts(frame);
+  ASSERT_EQ(frame_parts.size(), 1u);
+  EXPECT_EQ(frame_parts[0].bytes, want);
+  EXPECT_EQ(get(ta_, instance_path(0) + "/frames/2").status, 404);
+  EXPECT_EQ(get(ta_, instance_path(0) + "/frames/x").status, 400);
+
+  // A JPEG-LS lossless MR: as stored (image/jls) on request, else decoded to exactly the
+  // pixels of the uncompressed original.
+  auto stored = get(ta_, mr_path() + "/frames/1",
+                    "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*");
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  auto stored_parts = parts(stored);
+  ASSERT_EQ(stored_parts.size(), 1u);
+  EXPECT_EQ(stored_parts[0].content_type.rfind("image/jls", 0), 0u);
+  ASSERT_GE(stored_parts[0].bytes.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(stored_parts[0].bytes[0]), 0xFF);  // SOI
+  EXPECT_EQ(static_cast<unsigned char>(stored_parts[0].bytes[1]), 0xD8);
+  auto decoded =
+      get(ta_, mr_path() + "/frames/1", "multipart/related; type=\"application/octet-stream\"");
+  ASSERT_EQ(decoded.status, 200) << decoded.body;
+  auto decoded_parts = parts(decoded);
+  ASSERT_EQ(decoded_parts.size(), 1u);
+  EXPECT_EQ(decoded_parts[0].bytes, pixel_bytes(kPydicom / "MR_small.dcm"));
+
+  auto mr_meta = get(ta_, mr_path() + "/metadata");
+  ASSERT_EQ(mr_meta.status, 200);
+  EXPECT_EQ(json::parse(mr_meta.body)[0]["00100010"]["Value"][0]["Alphabetic"],
+            "CompressedSamples^MR1");
+}
+
+TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
+  for (const std::string suffix : {"", "/metadata"}) {
+    EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + suffix).status, 403) << suffix;
+    EXPECT_EQ(get(tb_, "/dicom-web/studies/1.2.3.4" + suffix).status, 403) << suffix;
+  }
+  EXPECT_EQ(get(tb_, instance_path(0) + "/frames/1").status, 403);
+  EXPECT_EQ(get(tb_, instance_path(0) + "/bulkdata/7FE00010").status, 403);
+  EXPECT_EQ(testing::http_get(server_->http_port(), instance_path(0)).status, 401);
+  // A study the caller may see, but no such series in it.
+  EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/series/1.2.3").status, 404);
+}
+
+TEST_F(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cache) {
+  auto r = get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("content-type"), "image/jpeg");
+  EXPECT_EQ(get(ta_, instance_path(0) + "/rendered?bandwidth=slow").status, 400);
+  // Served again from the render cache: the same bytes.
+  EXPECT_EQ(get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024").body, r.body);
+}
+
+TEST_F(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) {
+  std::string out;
+  ASSERT_EQ(tool("findscu -S" + dicom_args("TA_WS") +
+                     " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID -k PatientID"
+                     " -k NumberOfStudyRelatedInstances",
+                 &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(ct_.study_uid), std::string::npos) << out;
+  EXPECT_NE(out.find(kMrStudy), std::string::npos) << out;
+  EXPECT_EQ(out.find(ct_b_.study_uid), std::string::npos) << out;  // township B's
+  EXPECT_NE(out.find("[3 ]"), std::string::npos) << out;           // instances of the CT
+
+  ASSERT_EQ(tool("findscu -S" + dicom_args("TB_WS") +
+                     " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID -k PatientID=TA*",
+                 &out),
+            0);
+  EXPECT_EQ(out.find(ct_.study_uid), std::string::npos) << out;
+
+  ASSERT_EQ(tool("findscu -P" + dicom_args("TA_WS") +
+                     " -k QueryRetrieveLevel=PATIENT -k PatientID=TA-0001 -k PatientName"
+                     " -k NumberOfPatientRelatedStudies",
+                 &out),
+            0);
+  EXPECT_NE(out.find("TA-0001"), std::string::npos) << out;
+
+  ASSERT_EQ(tool("findscu -S" + dicom_args("TA_WS") +
+                     " -k QueryRetrieveLevel=SERIES -k StudyInstanceUID=" + ct_.study_uid +
+                     " -k SeriesInstanceUID -k Modality -k NumberOfSeriesRelatedInstances",
+                 &out),
+            0);
+  EXPECT_NE(out.find(ct_.series_uid), std::string::npos) << out;
+  EXPECT_NE(out.find("[CT]"), std::string::npos) << out;
+
+  ASSERT_EQ(tool("findscu -S" + dicom_args("TA_WS") +
+                     " -k QueryRetrieveLevel=IMAGE -k StudyInstanceUID=" + ct_.study_uid +
+                     " -k SeriesInstanceUID=" + ct_.series_uid + " -k SOPInstanceUID",
+                 &out),
+            0);
+  for (const std::string& uid : ct_.sop_instance_uids) {
+    EXPECT_NE(out.find(uid), std::string::npos) << out;
+  }
+  // A SERIES query without its study is refused with a failure status.
+  tool("findscu -v -S" + dicom_args("TA_WS") + " -k QueryRetrieveLevel=SERIES -k Modality", &out);
+  EXPECT_NE(out.find("Final Find Response (Error: DataSetDoesNotMatchSOPClass)"), std::string::npos)
+      << out;
+}
+
+TEST_F(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {
+  fs::path received = dir_.path() / "received";
+  fs::create_directories(received);
+  // A storescp as the destination workstation (killed below; bounded by timeout anyway).
+  std::string pid;
+  ASSERT_EQ(
+      testing::run_command("timeout 120 storescp -aet TA_WS -od '" + received.string() + "' " +
+                               std::to_string(peer_port_) + " >/dev/null 2>&1 & echo $!",
+                           &pid),
+      0);
+  auto peer_up = [&] {
+    return testing::run_command("echoscu -aec TA_WS 127.0.0.1 " + std::to_string(peer_port_)) == 0;
+  };
+  for (int attempt = 0; attempt < 50 && !peer_up(); ++attempt)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string out;
+  int rc = tool("movescu -S" + dicom_args("TA_WS") + " -aem TA_WS" +
+                    " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=" + ct_.study_uid,
+                &out);
+  testing::run_command("kill " + pid);
+  EXPECT_EQ(rc, 0) << out;
+  std::set<std::string> uids;
+  for (const auto& e : fs::directory_iterator(received))
+    uids.insert(dicom_string(e.path(), DCM_SOPInstanceUID));
+  EXPECT_EQ(uids, std::set<std::string>(ct_.sop_instance_uids.begin(), ct_.sop_instance_uids.end()))
+      << out;
+
+  // Township B's node cannot move township A's study: nothing is sent.
+  tool("movescu -S" + dicom_args("TB_WS") + " -aem TB_WS -k QueryRetrieveLevel=STUDY" +
+           " -k StudyInstanceUID=" + ct_.study_uid,
+       &out);
+  EXPECT_EQ(out.find("Completed Suboperations"), std::string::npos) << out;
+  // An unknown destination is refused.
+  tool("movescu -S" + dicom_args("TA_WS") + " -aem NOWHERE -k QueryRetrieveLevel=STUDY" +
+           " -k StudyInstanceUID=" + ct_.study_uid,
+       &out);
+  EXPECT_NE(out.find("MoveDestinationUnknown"), std::string::npos) << out;
+
+  // C-GET: the instances come back over the requesting association.
+  fs::path got = dir_.path() / "got";
+  fs::create_directories(got);
+  ASSERT_EQ(tool("getscu -S" + dicom_args("TA_WS") + " -od '" + got.string() +
+                     "' -k QueryRetrieveLevel=SERIES -k StudyInstanceUID=" + ct_.study_uid +
+                     " -k SeriesInstanceUID=" + ct_.series_uid,
+                 &out),
+            0)
+      << out;
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(got)) {
+    ++n;
+    EXPECT_EQ(pixel_bytes(e.path()).size(), pixel_bytes(ct_.files[0]).size());
+  }
+  EXPECT_EQ(n, 3u) << out;
+  // The JPEG-LS MR is decompressed for a requester that takes only uncompressed syntaxes.
+  fs::path mr = dir_.path() / "mr";
+  fs::create_directories(mr);
+  ASSERT_EQ(tool("getscu -S" + dicom_args("TA_WS") + " -od '" + mr.string() +
+                     "' -k QueryRetrieveLevel=IMAGE -k StudyInstanceUID=" + kMrStudy +
+                     " -k SeriesInstanceUID=" + kMrSeries + " -k SOPInstanceUID=" + kMrUid,
+                 &out),
+            0)
+      << out;
+  std::size_t mr_files = 0;
+  for (const auto& e : fs::directory_iterator(mr)) {
+    ++mr_files;
+    EXPECT_EQ(pixel_bytes(e.path()), pixel_bytes(kPydicom / "MR_small.dcm"));
+  }
+  EXPECT_EQ(mr_files, 1u) << out;
+}
+
+}  // namespace
+}  // namespace yilian

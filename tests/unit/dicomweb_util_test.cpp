@@ -1,0 +1,54 @@
+// Media-type negotiation, multipart bodies and DICOM matching used by DICOMweb and Q/R.
+#include <gtest/gtest.h>
+
+#include "dicomweb_util.h"
+#include "query_retrieve.h"
+#include "yilian/pacs/dicomweb.h"
+
+namespace yilian::pacs {
+namespace {
+
+TEST(DicomMatch, wildcards_and_alternatives_follow_ps3_4) {
+  EXPECT_TRUE(dicom_match("", "anything"));
+  EXPECT_TRUE(dicom_match("CT", "CT"));
+  EXPECT_FALSE(dicom_match("CT", "MR"));
+  EXPECT_TRUE(dicom_match("Zh*", "Zhang^San"));
+  EXPECT_TRUE(dicom_match("*San", "Zhang^San"));
+  EXPECT_TRUE(dicom_match("Zh?ng*", "Zhang^San"));
+  EXPECT_FALSE(dicom_match("Zh?ng", "Zhang^San"));
+  EXPECT_TRUE(dicom_match("1.2.3\\1.2.4", "1.2.4"));  // UID list
+  EXPECT_FALSE(dicom_match("1.2.3\\1.2.4", "1.2.5"));
+  EXPECT_TRUE(dicom_match("*a*b*", "xxaxxbxx"));
+  EXPECT_FALSE(dicom_match("*a*b", "xxaxxbxx"));
+}
+
+TEST(Accept, media_ranges_with_quoted_parameters) {
+  auto r = web::parse_accept(
+      "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*, image/jpeg");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].type, "multipart/related");
+  EXPECT_EQ(r[0].params.at("type"), "application/octet-stream");
+  EXPECT_EQ(r[0].params.at("transfer-syntax"), "*");
+  EXPECT_EQ(r[1].type, "image/jpeg");
+  EXPECT_TRUE(web::parse_accept("").empty());
+  EXPECT_EQ(web::header_param("multipart/related; type=\"a;b\"; boundary=xyz", "boundary"), "xyz");
+}
+
+TEST(Multipart, a_built_body_splits_back_into_its_parts) {
+  web::Multipart m;
+  m.add("application/dicom", "first\r\n--not-a-boundary");
+  m.add("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1", std::string("\0\1", 2));
+  http::Response r = m.finish("application/dicom");
+  std::string body;
+  for (const auto& p : r.pieces) body += p.bytes;
+  EXPECT_EQ(r.body_size(), body.size());
+  auto parts = split_multipart(r.content_type, body);
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].content_type, "application/dicom");
+  EXPECT_EQ((*parts)[0].bytes, "first\r\n--not-a-boundary");
+  EXPECT_EQ((*parts)[1].bytes, std::string("\0\1", 2));
+}
+
+}  // namespace
+}  // namespace yilian::pacs
