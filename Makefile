@@ -36,6 +36,7 @@ bench: build
 	YILIAN_BENCH_DEPS=1 scripts/install-deps.sh
 	bench/ingest/run.sh
 	bench/queue/run.sh
+	bench/dicomweb/run.sh
 
 format:
 	$(SOURCES) | xargs clang-format -i

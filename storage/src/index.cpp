@@ -132,12 +132,17 @@ std::string id_list(std::span<const std::int64_t> ids) {
 // identity::is_ecg_study().
 constexpr const char* kIsEcg = "instr('\\' || s.modalities || '\\', '\\ECG\\') > 0";
 
-std::string scope_condition(const StudyScope& scope) {
-  std::string c = "(s.institution_id IN (" + id_list(scope.institutions) + ")";
-  c += " OR (s.institution_id IN (" + id_list(scope.imaging_institutions) + ") AND NOT " + kIsEcg +
-       ")";
-  c += " OR (s.institution_id IN (" + id_list(scope.ecg_institutions) + ") AND " + kIsEcg + ")";
-  c += " OR s.id IN (SELECT study_pk FROM study_shares WHERE (expires_at IS NULL OR expires_at > "
+// `filtered`: the query has a selective condition of its own (a patient, a date range...),
+// so the scope is only checked on the rows it finds (unary '+' keeps SQLite from driving the
+// search by institution, which would visit every study of a large one).
+std::string scope_condition(const StudyScope& scope, bool filtered = false) {
+  const std::string inst = filtered ? "+s.institution_id" : "s.institution_id";
+  const std::string id = filtered ? "+s.id" : "s.id";
+  std::string c = "(" + inst + " IN (" + id_list(scope.institutions) + ")";
+  c += " OR (" + inst + " IN (" + id_list(scope.imaging_institutions) + ") AND NOT " + kIsEcg + ")";
+  c += " OR (" + inst + " IN (" + id_list(scope.ecg_institutions) + ") AND " + kIsEcg + ")";
+  c += " OR " + id +
+       " IN (SELECT study_pk FROM study_shares WHERE (expires_at IS NULL OR expires_at > "
        ":now) AND (user_id = :user OR institution_id IN (" +
        id_list(scope.share_institutions) + "))))";
   return c;
@@ -322,7 +327,13 @@ class SqliteIndex final : public Index {
                                    std::int64_t offset) override {
     StudyPage page;
     if (scope.empty()) return page;
-    std::string where = scope_condition(scope);
+    auto literal_prefix = [](const std::string& v) {
+      return !v.empty() && v.front() != '*' && v.front() != '?';
+    };
+    const bool filtered =
+        literal_prefix(q.patient_id) || (literal_prefix(q.patient_name) && !q.fuzzy_names) ||
+        literal_prefix(q.accession_number) || !q.study_date.empty() || !q.study_uids.empty();
+    std::string where = scope_condition(scope, filtered);
     if (!q.patient_id.empty()) where += " AND p.patient_id GLOB :pid";
     if (!q.patient_name.empty()) where += " AND p.name LIKE :pname ESCAPE '!'";
     if (!q.accession_number.empty()) where += " AND s.accession_number GLOB :acc";

@@ -236,11 +236,18 @@ CREATE TABLE user_services(
 );
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// v5: study searches (QIDO-RS, C-FIND) start from the patient when they name one.
+constexpr const char* kV5 = R"sql(
+CREATE INDEX patients_patient_id ON patients(patient_id);
+CREATE INDEX patients_name ON patients(name COLLATE NOCASE);
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "institutions, patients, studies, series, instances", kV1},
     {2, "instance conflicts; newest-first study index", kV2},
     {3, "institutions' levels and AE titles, users, sessions, reading services, shares", kV3},
     {4, "reading queue: tasks, reports, critical results, QC, events", kV4},
+    {5, "patient ID and name indexes for searches", kV5},
 }};
 
 Result<int> user_version(sql::Db& db) {

@@ -47,12 +47,12 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
     put(DCM_PatientName, spec.patient_name);
     put(DCM_PatientBirthDate, "19700101");
     put(DCM_PatientSex, "F");
-    put(DCM_StudyDate, "20261122");
+    put(DCM_StudyDate, spec.study_date);
     put(DCM_StudyTime, "081500");
     put(DCM_AccessionNumber, spec.accession);
     put(DCM_StudyDescription, "CT HEAD W/O CONTRAST");
     put(DCM_InstitutionName, spec.institution_name);
-    put(DCM_Modality, "CT");
+    put(DCM_Modality, spec.modality);
     put(DCM_BodyPartExamined, "HEAD");
     put(DCM_SeriesNumber, std::to_string(spec.series_number));
     put(DCM_SeriesDescription, "AXIAL 5mm");

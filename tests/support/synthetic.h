@@ -16,6 +16,8 @@ struct CtSeriesSpec {
   std::string series_uid;  // generated when empty
   std::string accession = "ACC0001";
   std::string institution_name = "Township Health Centre";
+  std::string study_date = "20261122";
+  std::string modality = "CT";
   int series_number = 1;
   int count = 10;
   int rows = 512;
