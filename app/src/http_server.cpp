@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <iterator>
 #include <memory>
 
 namespace yilian::app {
@@ -16,6 +18,9 @@ namespace {
 struct Transaction {
   http::Request request;
   http::Response response;
+  std::uint64_t id = 0;  // while a worker handles it
+  bool head = false;     // HEAD: headers only
+  bool ready = false;    // `response` is complete
   std::size_t sent = 0;  // of `response.body`, or of the current piece
   std::size_t piece = 0;
   int fd = -1;  // the current piece's file, open while it is being sent
@@ -134,21 +139,27 @@ int send_headers_sized(lws* wsi, Transaction& tx, std::uint64_t content_length) 
   return 0;
 }
 
+// Hands the complete request to a worker; the answer comes back through deliver().
 int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
+  tx.head = tx.request.method == "HEAD";
   if (tx.too_large) {
     tx.response = http::Response::error(413, "payload_too_large", "request body too large");
-  } else {
-    tx.response = server.handle(tx.request);
-  }
-  if (tx.request.method == "HEAD") {
-    // The headers tell the length of the body that is not sent.
-    std::uint64_t size = tx.response.body_size();
-    tx.response.pieces.clear();
-    tx.response.body.clear();
-    if (int rc = send_headers_sized(wsi, tx, size); rc) return rc;
+    tx.ready = true;
+    lws_callback_on_writable(wsi);
     return 0;
   }
-  return send_headers_sized(wsi, tx, tx.response.body_size());
+  tx.id = server.submit(wsi, std::move(tx.request));
+  return 0;
+}
+
+// Sends the headers of a ready response; the body follows in WRITEABLE callbacks.
+int start_response(lws* wsi, Transaction& tx) {
+  std::uint64_t size = tx.response.body_size();
+  if (tx.head) {  // the headers tell the length of the body that is not sent
+    tx.response.pieces.clear();
+    tx.response.body.clear();
+  }
+  return send_headers_sized(wsi, tx, size);
 }
 
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len) {
@@ -198,9 +209,14 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (!session->tx) return -1;
       return dispatch(wsi, *server, *session->tx);
 
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      if (server) server->deliver();
+      return 0;
+
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-      if (!session->tx || !session->tx->headers_sent) return 0;
+      if (!session->tx || !session->tx->ready) return 0;
       Transaction& tx = *session->tx;
+      if (!tx.headers_sent) return start_response(wsi, tx);
       unsigned char buf[LWS_PRE + kChunk];
       long n = next_chunk(tx, buf + LWS_PRE);
       if (n < 0) return -1;
@@ -223,6 +239,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
     }
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      if (server) server->forget(wsi);
       if (session) {
         delete session->tx;
         session->tx = nullptr;
@@ -244,6 +261,61 @@ const lws_protocols kProtocols[] = {
 HttpServer::HttpServer(HttpServerOptions options, HttpService service)
     : options_(std::move(options)), handler_(std::move(service)) {}
 
+std::uint64_t HttpServer::submit(lws* wsi, http::Request request) {
+  const std::uint64_t id = next_id_++;
+  waiting_[id] = wsi;
+  {
+    std::lock_guard lock(jobs_mu_);
+    jobs_.push_back(Job{id, std::move(request)});
+  }
+  jobs_cv_.notify_one();
+  return id;
+}
+
+void HttpServer::work() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(jobs_mu_);
+      jobs_cv_.wait(lock, [this] { return stopping_workers_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    http::Response response = handler_(job.request);
+    {
+      std::lock_guard lock(done_mu_);
+      done_.push_back(Done{job.id, std::move(response)});
+    }
+    lws_cancel_service(context_);  // wakes the service thread: deliver()
+  }
+}
+
+void HttpServer::deliver() {
+  std::vector<Done> done;
+  {
+    std::lock_guard lock(done_mu_);
+    done.swap(done_);
+  }
+  for (Done& d : done) {
+    auto it = waiting_.find(d.id);
+    if (it == waiting_.end()) continue;  // the client went away meanwhile
+    lws* wsi = it->second;
+    waiting_.erase(it);
+    auto* session = static_cast<Session*>(lws_wsi_user(wsi));
+    if (!session || !session->tx || session->tx->id != d.id) continue;
+    session->tx->response = std::move(d.response);
+    session->tx->ready = true;
+    lws_callback_on_writable(wsi);
+  }
+}
+
+void HttpServer::forget(lws* wsi) {
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    it = it->second == wsi ? waiting_.erase(it) : std::next(it);
+  }
+}
+
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start() {
@@ -264,6 +336,9 @@ Status HttpServer::start() {
     return make_error(Errc::unavailable,
                       "cannot listen for HTTP on port " + std::to_string(options_.port));
   }
+  for (unsigned i = 0; i < std::max(1u, options_.worker_threads); ++i) {
+    workers_.emplace_back([this] { work(); });
+  }
   service_ = std::thread([this] {
     while (!stop_.load()) {
       if (lws_service(context_, 0) < 0) break;
@@ -274,6 +349,13 @@ Status HttpServer::start() {
 
 void HttpServer::stop() {
   if (!context_) return;
+  {
+    std::lock_guard lock(jobs_mu_);
+    stopping_workers_ = true;
+  }
+  jobs_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();  // each finishes the request it holds
+  workers_.clear();
   stop_.store(true);
   lws_cancel_service(context_);
   if (service_.joinable()) service_.join();

@@ -1,5 +1,6 @@
 #include "dicomweb_util.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -119,6 +120,37 @@ std::vector<MediaRange> parse_accept(const std::string& accept) {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::optional<ByteRange> parse_range(const std::string& header, std::uint64_t size) {
+  std::string h = trim(header);
+  if (lower(h.substr(0, 6)) != "bytes=" || h.find(',') != std::string::npos) return std::nullopt;
+  std::string spec = trim(h.substr(6));
+  std::size_t dash = spec.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  auto number = [](const std::string& s, std::uint64_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+  };
+  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  ByteRange r;
+  if (a.empty()) {  // the last n bytes
+    std::uint64_t n = 0;
+    if (!number(b, n)) return std::nullopt;
+    if (n == 0 || size == 0) return ByteRange{0, 0, true};
+    r.first = n >= size ? 0 : size - n;
+    r.last = size - 1;
+    return r;
+  }
+  if (!number(a, r.first)) return std::nullopt;
+  if (b.empty()) {
+    r.last = size ? size - 1 : 0;
+  } else if (!number(b, r.last) || r.last < r.first) {
+    return std::nullopt;
+  }
+  if (r.first >= size) return ByteRange{0, 0, true};
+  r.last = std::min(r.last, size - 1);
+  return r;
 }
 
 Multipart::Multipart() {

@@ -33,6 +33,15 @@ struct MediaRange {
 };
 std::vector<MediaRange> parse_accept(const std::string& accept);
 
+// A single byte range of a `size`-byte entity from a Range header ("bytes=a-b", "bytes=a-",
+// "bytes=-n"): first and last byte. nullopt when there is no usable single range (the whole
+// entity is sent); `unsatisfiable` when the range lies past the end (416).
+struct ByteRange {
+  std::uint64_t first = 0, last = 0;
+  bool unsatisfiable = false;
+};
+std::optional<ByteRange> parse_range(const std::string& header, std::uint64_t size);
+
 // A multipart/related response assembled from in-memory parts and stored files; files are
 // streamed by the server, not read here.
 class Multipart {

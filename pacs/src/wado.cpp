@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 
 #include "dicomweb_util.h"
 #include "instance_reader.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
+#include "yilian/viewer/cine.h"
 #include "yilian/viewer/render.h"
 
 namespace yilian::pacs {
@@ -49,6 +51,7 @@ struct Wado {
   storage::BlobStore& blobs;
   identity::AuthService& auth;
   storage::DiskCache& cache;
+  std::mutex cine_mu;  // one cine encoding at a time: it takes a core for a while
 
   void audit(const Request& req, const char* action, const std::string& object, bool ok,
              std::string detail = {}) {
@@ -125,6 +128,53 @@ struct Wado {
     return joined;
   }
 };
+
+// The cine video of a multi-frame instance, encoded on first request and then served from
+// the cache; a Range request gets the bytes it asks for (206), so players can seek.
+Response cine(Wado& w, const Request& req, const InstanceLocation& i) {
+  const std::string key = "cine-" + i.sop_instance_uid + ".mp4";
+  auto path = w.cache.path(key);
+  if (!path) {
+    std::lock_guard lock(w.cine_mu);
+    path = w.cache.path(key);  // made meanwhile by another request?
+    if (!path) {
+      std::filesystem::path tmp = w.cache.temp_path();
+      auto info = viewer::encode_cine(w.file(i), tmp);
+      if (!info.ok()) {
+        std::error_code ec;
+        std::filesystem::remove(tmp, ec);
+        return Response::from_error(info.error());
+      }
+      if (Status s = w.cache.adopt(key, tmp); !s) return Response::from_error(s.error());
+      path = w.cache.path(key);
+      if (!path) return Response::error(503, "unavailable", "the video was evicted; try again");
+    }
+  }
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(*path, ec);
+  if (ec) return Response::error(503, "unavailable", "the video was evicted; try again");
+  Response r;
+  r.content_type = "video/mp4";
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  http::BodyPiece piece;
+  piece.file = path->string();
+  piece.length = size;
+  if (auto range = parse_range(req.range, size)) {
+    if (range->unsatisfiable) {
+      Response bad = Response::error(416, "range_not_satisfiable", "the range is past the end");
+      bad.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+      return bad;
+    }
+    r.status = 206;
+    piece.offset = range->first;
+    piece.length = range->last - range->first + 1;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(range->first) + "-" +
+                                                std::to_string(range->last) + "/" +
+                                                std::to_string(size));
+  }
+  if (piece.length > 0) r.pieces.push_back(std::move(piece));
+  return r;
+}
 
 Response error_response(const Error& e) {
   if (e.code == Errc::permission_denied) return no_access();
@@ -253,7 +303,7 @@ std::optional<std::vector<std::uint32_t>> frame_list(const std::string& s) {
 
 void register_wado_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
                           identity::AuthService& auth, storage::DiskCache& cache) {
-  auto w = std::make_shared<Wado>(Wado{index, blobs, auth, cache});
+  auto w = std::make_shared<Wado>(index, blobs, auth, cache);
   const std::string study = "/dicom-web/studies/{study}";
   const std::string series = study + "/series/{series}";
   const std::string instance = series + "/instances/{instance}";
@@ -374,6 +424,12 @@ void register_wado_routes(http::Router& router, storage::Index& index, storage::
   // Rendered frames and thumbnails, cached on disk by instance and rendering parameters.
   auto rendered = [w](bool thumbnail, bool with_frame) {
     return [w, thumbnail, with_frame](const Request& req) -> Response {
+      if (!thumbnail && !with_frame && req.accept.find("video/mp4") != std::string::npos &&
+          req.accept.find("image/") == std::string::npos) {
+        auto list = w->instances(req, Level::instance, "instance.cine");
+        if (!list.ok()) return error_response(list.error());
+        return cine(*w, req, list->front());
+      }
       viewer::RenderOptions o;
       if (auto bad = parse_render(req, o, thumbnail)) return *bad;
       if (with_frame) {

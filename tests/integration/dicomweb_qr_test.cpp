@@ -272,6 +272,40 @@ TEST_F(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cac
   EXPECT_EQ(get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024").body, r.body);
 }
 
+TEST_F(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests) {
+  auto us = testing::write_us_cine(dir_.path() / "us.dcm", 40, 96, 64, 25);
+  ASSERT_TRUE(us.ok());
+  ASSERT_EQ(testing::storescu(*server_, "TA_CT", {us->file}), 0);
+  const std::string path = "/dicom-web/studies/" + us->study_uid + "/series/" + us->series_uid +
+                           "/instances/" + us->sop_instance_uid + "/rendered";
+  auto video = get(ta_, path, "video/mp4");
+  ASSERT_EQ(video.status, 200) << video.body;
+  EXPECT_EQ(video.header("content-type"), "video/mp4");
+  EXPECT_EQ(video.header("accept-ranges"), "bytes");
+  ASSERT_GT(video.body.size(), 100u);
+  EXPECT_EQ(video.body.substr(4, 4), "ftyp");
+
+  auto get_range = [&](const std::string& range) {
+    return testing::http_request(
+        server_->http_port(), "GET", path, "",
+        {{"Authorization", "Bearer " + ta_}, {"Accept", "video/mp4"}, {"Range", range}});
+  };
+  const std::string total = std::to_string(video.body.size());
+  auto head = get_range("bytes=0-99");
+  EXPECT_EQ(head.status, 206);
+  EXPECT_EQ(head.header("content-range"), "bytes 0-99/" + total);
+  EXPECT_EQ(head.body, video.body.substr(0, 100));
+  auto tail = get_range("bytes=-10");
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_EQ(tail.body, video.body.substr(video.body.size() - 10));
+  EXPECT_EQ(get_range("bytes=" + total + "-").status, 416);
+  // Encoded once: the second answer is the cached file, byte for byte.
+  EXPECT_EQ(get(ta_, path, "video/mp4").body, video.body);
+
+  EXPECT_EQ(get(tb_, path, "video/mp4").status, 403);
+  EXPECT_EQ(get(ta_, instance_path(0) + "/rendered", "video/mp4").status, 400);  // one frame
+}
+
 TEST_F(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) {
   std::string out;
   ASSERT_EQ(tool("findscu -S" + dicom_args("TA_WS") +

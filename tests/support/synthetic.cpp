@@ -86,4 +86,48 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
   return out;
 }
 
+Result<WrittenCine> write_us_cine(const std::filesystem::path& file, int frames, int width,
+                                  int height, int fps) {
+  WrittenCine out{file, new_uid(), new_uid(), new_uid()};
+  DcmFileFormat ff;
+  DcmDataset* ds = ff.getDataset();
+  auto put = [&](const DcmTagKey& tag, const std::string& v) {
+    ds->putAndInsertString(tag, v.c_str());
+  };
+  put(DCM_SOPClassUID, UID_UltrasoundMultiframeImageStorage);
+  put(DCM_SOPInstanceUID, out.sop_instance_uid);
+  put(DCM_StudyInstanceUID, out.study_uid);
+  put(DCM_SeriesInstanceUID, out.series_uid);
+  put(DCM_PatientID, "US0001");
+  put(DCM_PatientName, "Cine^Patient");
+  put(DCM_StudyDate, "20261122");
+  put(DCM_Modality, "US");
+  put(DCM_SeriesNumber, "1");
+  put(DCM_InstanceNumber, "1");
+  put(DCM_NumberOfFrames, std::to_string(frames));
+  put(DCM_CineRate, std::to_string(fps));
+  put(DCM_FrameTime, std::to_string(1000.0 / fps));
+  put(DCM_PhotometricInterpretation, "RGB");
+  ds->putAndInsertUint16(DCM_SamplesPerPixel, 3);
+  ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+  ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(height));
+  ds->putAndInsertUint16(DCM_Columns, static_cast<Uint16>(width));
+  ds->putAndInsertUint16(DCM_BitsAllocated, 8);
+  ds->putAndInsertUint16(DCM_BitsStored, 8);
+  ds->putAndInsertUint16(DCM_HighBit, 7);
+  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  std::vector<Uint8> pixels(static_cast<std::size_t>(frames) * width * height * 3, 16);
+  for (int f = 0; f < frames; ++f) {
+    for (int y = 0; y < height; ++y) {
+      Uint8* px = &pixels[((static_cast<std::size_t>(f) * height + y) * width + f % width) * 3];
+      px[0] = px[1] = px[2] = 235;
+    }
+  }
+  ds->putAndInsertUint8Array(DCM_PixelData, pixels.data(),
+                             static_cast<unsigned long>(pixels.size()));
+  OFCondition c = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit);
+  if (c.bad()) return make_error(Errc::io, std::string("cannot write ") + file.string());
+  return out;
+}
+
 }  // namespace yilian::testing

@@ -34,6 +34,15 @@ struct WrittenSeries {
 // Writes `spec.count` CT Image Storage files (16-bit, explicit VR little endian) into `dir`.
 Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const CtSeriesSpec& spec);
 
+// An ultrasound multi-frame (cine) object: `frames` RGB frames of width x height with a bright
+// bar that moves one column per frame, Cine Rate `fps`. Returns the file's SOP/study/series.
+struct WrittenCine {
+  std::filesystem::path file;
+  std::string study_uid, series_uid, sop_instance_uid;
+};
+Result<WrittenCine> write_us_cine(const std::filesystem::path& file, int frames, int width,
+                                  int height, int fps);
+
 // A fresh UID under DCMTK's site root.
 std::string new_uid();
 

@@ -50,5 +50,30 @@ TEST(Multipart, a_built_body_splits_back_into_its_parts) {
   EXPECT_EQ((*parts)[1].bytes, std::string("\0\1", 2));
 }
 
+TEST(Range, single_byte_ranges_as_players_send_them) {
+  auto r = web::parse_range("bytes=0-99", 1000);
+  ASSERT_TRUE(r && !r->unsatisfiable);
+  EXPECT_EQ(r->first, 0u);
+  EXPECT_EQ(r->last, 99u);
+  r = web::parse_range("bytes=500-", 1000);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last, 999u);
+  r = web::parse_range("bytes=-10", 1000);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 990u);
+  r = web::parse_range("bytes=900-5000", 1000);  // clipped to the end
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last, 999u);
+  r = web::parse_range("bytes=1000-", 1000);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->unsatisfiable);
+  // Not a single usable range: the whole entity is sent.
+  EXPECT_FALSE(web::parse_range("", 1000));
+  EXPECT_FALSE(web::parse_range("bytes=0-1,5-6", 1000));
+  EXPECT_FALSE(web::parse_range("items=0-1", 1000));
+  EXPECT_FALSE(web::parse_range("bytes=9-3", 1000));
+  EXPECT_FALSE(web::parse_range("bytes=x-3", 1000));
+}
+
 }  // namespace
 }  // namespace yilian::pacs

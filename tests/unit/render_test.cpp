@@ -6,11 +6,16 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <gtest/gtest.h>
 
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
 #include <cmath>
 #include <opencv2/imgcodecs.hpp>
 
 #include "synthetic.h"
 #include "test_util.h"
+#include "yilian/viewer/cine.h"
 
 namespace yilian::viewer {
 namespace {
@@ -144,6 +149,58 @@ TEST(Render, lossless_syntaxes_render_exactly_like_the_uncompressed_original) {
     EXPECT_EQ(cv::norm(got, want, cv::NORM_INF), 0.0) << name;
   }
   unregister_codecs();
+}
+
+}  // namespace
+}  // namespace yilian::viewer
+
+namespace yilian::viewer {
+namespace {
+
+TEST(Cine, the_frame_rate_comes_from_cine_rate_then_frame_time_then_the_recommendation) {
+  EXPECT_DOUBLE_EQ(cine_frame_rate(30, 40, 10), 30);
+  EXPECT_DOUBLE_EQ(cine_frame_rate(0, 40, 10), 25);
+  EXPECT_DOUBLE_EQ(cine_frame_rate(0, 0, 10), 10);
+  EXPECT_DOUBLE_EQ(cine_frame_rate(0, 0, 0), 25);
+  EXPECT_DOUBLE_EQ(cine_frame_rate(1000, 0, 0), 120);
+}
+
+// The MP4 holds every frame at the object's rate: FFmpeg reads it back.
+TEST(Cine, a_multiframe_ultrasound_becomes_an_h264_mp4_at_its_frame_rate) {
+  yilian::testing::TempDir dir;
+  auto us = yilian::testing::write_us_cine(dir.path() / "us.dcm", 30, 64, 48, 30);
+  ASSERT_TRUE(us.ok());
+  auto info = encode_cine(us->file, dir.path() / "us.mp4");
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->frames, 30);
+  EXPECT_EQ(info->width, 64);
+  EXPECT_EQ(info->height, 48);
+
+  AVFormatContext* fmt = nullptr;
+  ASSERT_EQ(avformat_open_input(&fmt, (dir.path() / "us.mp4").c_str(), nullptr, nullptr), 0);
+  ASSERT_GE(avformat_find_stream_info(fmt, nullptr), 0);
+  ASSERT_EQ(fmt->nb_streams, 1u);
+  const AVStream* st = fmt->streams[0];
+  EXPECT_EQ(st->codecpar->codec_id, AV_CODEC_ID_H264);
+  EXPECT_EQ(st->codecpar->width, 64);
+  EXPECT_EQ(st->codecpar->height, 48);
+  EXPECT_NEAR(av_q2d(st->avg_frame_rate), 30.0, 0.01);
+  AVPacket* pkt = av_packet_alloc();
+  int packets = 0;
+  while (av_read_frame(fmt, pkt) >= 0) {
+    ++packets;
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  avformat_close_input(&fmt);
+  EXPECT_EQ(packets, 30);
+
+  // A single frame is not cine.
+  auto ct = yilian::testing::write_ct_series(dir.path() / "ct", {});
+  ASSERT_TRUE(ct.ok());
+  auto refused = encode_cine(ct->files[0], dir.path() / "ct.mp4");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::invalid_argument);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "yilian/viewer/render.h"
 
 #include "jpeg2000.h"
+#include "voi.h"
 #include "yilian/viewer/pixel_frames.h"
 
 #include <dcmtk/config/osconfig.h>
@@ -18,6 +19,10 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 
+extern "C" {
+#include <libavutil/log.h>
+}
+
 #include <algorithm>
 #include <memory>
 #include <opencv2/core.hpp>
@@ -27,6 +32,7 @@
 namespace yilian::viewer {
 
 void register_codecs() {
+  av_log_set_level(AV_LOG_ERROR);  // FFmpeg's encoder statistics are not for the hub's log
   DJDecoderRegistration::registerCodecs();
   DJLSDecoderRegistration::registerCodecs();
   DcmRLEDecoderRegistration::registerCodecs();
@@ -36,6 +42,18 @@ void unregister_codecs() {
   DJDecoderRegistration::cleanup();
   DJLSDecoderRegistration::cleanup();
   DcmRLEDecoderRegistration::cleanup();
+}
+
+void apply_voi(DicomImage& image, const std::optional<Window>& window) {
+  if (window) {
+    image.setWindow(window->center, std::max(1.0, window->width));
+  } else if (image.getWindowCount() > 0) {
+    image.setWindow(0);
+  } else if (image.getVoiLutCount() > 0) {
+    image.setVoiLut(0);
+  } else {
+    image.setMinMaxWindow();
+  }
 }
 
 Result<std::string> encapsulated_frame(DcmPixelSequence& seq, std::uint32_t index,
@@ -169,17 +187,7 @@ Result<RenderedImage> render_frame(const std::filesystem::path& file, const Rend
   const int w = static_cast<int>(image->getWidth());
   const int h = static_cast<int>(image->getHeight());
   const bool mono = image->isMonochrome();
-  if (mono) {
-    if (opts.window) {
-      image->setWindow(opts.window->center, std::max(1.0, opts.window->width));
-    } else if (image->getWindowCount() > 0) {
-      image->setWindow(0);
-    } else if (image->getVoiLutCount() > 0) {
-      image->setVoiLut(0);
-    } else {
-      image->setMinMaxWindow();
-    }
-  }
+  if (mono) apply_voi(*image, opts.window);
   const void* data = image->getOutputData(8, 0, 0);
   if (!data) return make_error(Errc::invalid_argument, "the frame could not be decoded");
   cv::Mat pixels;

@@ -4,7 +4,8 @@
 // explicit, else the object's first window, else its VOI LUT, else the frame's min/max —
 // with the linear function of PS3.3 C.11.2.1.2; MONOCHROME1 comes out inverted. Colour
 // (RGB, YBR, palette) is converted to RGB. Compressed transfer syntaxes that DCMTK decodes
-// (JPEG baseline/extended/lossless, JPEG-LS, RLE) are supported; JPEG 2000 is not yet.
+// (JPEG baseline/extended/lossless, JPEG-LS, RLE) are supported, and JPEG 2000 through
+// OpenJPEG.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,8 @@ struct RenderedImage {
   int width = 0, height = 0;
 };
 
-// Registers DCMTK's decoders (JPEG, JPEG-LS, RLE). Call once at start-up, before rendering.
+// Registers DCMTK's decoders (JPEG, JPEG-LS, RLE) and quiets FFmpeg's logging. Call once at
+// start-up, before rendering.
 void register_codecs();
 void unregister_codecs();
 
