@@ -7,8 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "dicomweb_util.h"
+#include "instance_reader.h"
+#include "query_retrieve.h"
 #include "wado.h"
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/study_access.h"
 
 namespace yilian::pacs {
 namespace {
@@ -52,6 +55,108 @@ bool valid_date_query(const std::string& d) {
   return d.size() > 1 && date(d.substr(0, dash)) && date(d.substr(dash + 1));
 }
 
+// Study-level QIDO keys -> a study query; a 400 response on bad input.
+std::optional<Response> study_query(const Request& req, storage::StudyQuery& q) {
+  q.patient_id = attr(req, "PatientID", "00100020").value_or("");
+  q.patient_name = attr(req, "PatientName", "00100010").value_or("");
+  q.fuzzy_names = req.query_value("fuzzymatching").value_or("") == "true";
+  q.study_date = attr(req, "StudyDate", "00080020").value_or("");
+  q.accession_number = attr(req, "AccessionNumber", "00080050").value_or("");
+  q.modality = attr(req, "ModalitiesInStudy", "00080061").value_or("");
+  q.study_description = attr(req, "StudyDescription", "00081030").value_or("");
+  if (auto uids = attr(req, "StudyInstanceUID", "0020000D")) {
+    std::string list = *uids;
+    std::replace(list.begin(), list.end(), '\\', ',');
+    for (const std::string& u : split(list, ',')) {
+      if (!u.empty()) q.study_uids.push_back(u);
+    }
+  }
+  if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
+    return Response::error(400, "invalid_argument",
+                           "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
+  }
+  return std::nullopt;
+}
+
+// A '\\' or ',' separated UID list as a DICOM match pattern.
+std::string uid_list(std::string v) {
+  std::replace(v.begin(), v.end(), ',', '\\');
+  return v;
+}
+
+struct SeriesFilter {
+  std::string modality, uid, number, description;
+  bool matches(const storage::SeriesSummary& s) const {
+    return dicom_match(modality, s.modality) && dicom_match(uid, s.series_instance_uid) &&
+           dicom_match(number, s.series_number ? std::to_string(*s.series_number) : "") &&
+           dicom_match(description, s.series_description);
+  }
+};
+SeriesFilter series_filter(const Request& req) {
+  return {attr(req, "Modality", "00080060").value_or(""),
+          uid_list(attr(req, "SeriesInstanceUID", "0020000E").value_or("")),
+          attr(req, "SeriesNumber", "00200011").value_or(""),
+          attr(req, "SeriesDescription", "0008103E").value_or("")};
+}
+
+struct InstanceFilter {
+  std::string uid, sop_class, number;
+  bool matches(const storage::InstanceLocation& i) const {
+    return dicom_match(uid, i.sop_instance_uid) && dicom_match(sop_class, i.sop_class_uid) &&
+           dicom_match(number, i.instance_number ? std::to_string(*i.instance_number) : "");
+  }
+};
+InstanceFilter instance_filter(const Request& req) {
+  return {uid_list(attr(req, "SOPInstanceUID", "00080018").value_or("")),
+          uid_list(attr(req, "SOPClassUID", "00080016").value_or("")),
+          attr(req, "InstanceNumber", "00200013").value_or("")};
+}
+
+// Series attributes; with the study's (and patient's) when the search spans studies.
+nlohmann::json series_to_dicom_json(const storage::StudySummary& st,
+                                    const storage::SeriesSummary& s, bool with_study) {
+  nlohmann::json j = with_study ? study_to_dicom_json(st) : nlohmann::json::object();
+  const std::string& study = st.study_instance_uid;
+  j["00080060"] = dicom_value("CS", s.modality);
+  j["0008103E"] = dicom_value("LO", s.series_description);
+  j["00180015"] = dicom_value("CS", s.body_part);
+  j["0020000D"] = dicom_value("UI", study);
+  j["0020000E"] = dicom_value("UI", s.series_instance_uid);
+  j["00200011"] = dicom_number("IS", s.series_number);
+  j["00201209"] = dicom_number("IS", s.num_instances);
+  j["00081190"] =
+      dicom_value("UR", "/dicom-web/studies/" + study + "/series/" + s.series_instance_uid);
+  return j;
+}
+
+nlohmann::json instance_to_dicom_json(const storage::StudySummary& st,
+                                      const storage::SeriesSummary& se,
+                                      const storage::InstanceLocation& i, bool with_parents) {
+  nlohmann::json j = with_parents ? series_to_dicom_json(st, se, true) : nlohmann::json::object();
+  const std::string& study = st.study_instance_uid;
+  j["00080016"] = dicom_value("UI", i.sop_class_uid);
+  j["00080018"] = dicom_value("UI", i.sop_instance_uid);
+  j["00083002"] = dicom_value("UI", i.transfer_syntax_uid);
+  j["0020000D"] = dicom_value("UI", study);
+  j["0020000E"] = dicom_value("UI", i.series_instance_uid);
+  j["00200013"] = dicom_number("IS", i.instance_number);
+  j["00280008"] = dicom_number("IS", i.number_of_frames);
+  j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + study + "/series/" +
+                                        i.series_instance_uid + "/instances/" + i.sop_instance_uid);
+  return j;
+}
+
+void audit_search(identity::AuthService& auth, const Request& req, const char* action,
+                  std::string detail) {
+  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+  ev.action = action;
+  ev.object_type = req.params.count("study") ? "study" : "studies";
+  if (req.params.count("study")) ev.object_id = req.params.at("study");
+  ev.outcome = detail == "denied" ? "denied" : "ok";
+  ev.detail = std::move(detail);
+  (void)auth.auditor().record(ev);
+}
+
 // PS3.18 failure reasons (0008,1197) for the ingest outcomes.
 int failure_reason(IngestStatus s, const std::string& message) {
   switch (s) {
@@ -60,7 +165,10 @@ int failure_reason(IngestStatus s, const std::string& message) {
     case IngestStatus::failed:
       return 0xA700;
     case IngestStatus::rejected:
-      return message.find("SOP Class") != std::string::npos ? 0xA900 : 0xC000;
+      return message.find("SOP Class") != std::string::npos ||
+                     message.find("another study") != std::string::npos
+                 ? 0xA900
+                 : 0xC000;
     default:
       return 0;
   }
@@ -118,25 +226,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
   router.add("GET", "/dicom-web/studies", [&index, &auth](const Request& req) {
     const Principal& p = *req.principal;
     storage::StudyQuery q;
-    q.patient_id = attr(req, "PatientID", "00100020").value_or("");
-    q.patient_name = attr(req, "PatientName", "00100010").value_or("");
-    q.fuzzy_names = req.query_value("fuzzymatching").value_or("") == "true";
-    q.study_date = attr(req, "StudyDate", "00080020").value_or("");
-    q.accession_number = attr(req, "AccessionNumber", "00080050").value_or("");
-    q.modality = attr(req, "ModalitiesInStudy", "00080061").value_or("");
-    q.study_description = attr(req, "StudyDescription", "00081030").value_or("");
-    if (auto uids = attr(req, "StudyInstanceUID", "0020000D")) {
-      std::string list = *uids;
-      std::replace(list.begin(), list.end(), '\\', ',');
-      for (const std::string& u : split(list, ',')) {
-        if (!u.empty()) q.study_uids.push_back(u);
-      }
-    }
-    if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
-      return Response::error(
-          400, "invalid_argument",
-          "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
-    }
+    if (auto bad = study_query(req, q)) return *bad;
     auto limit = req.int_query("limit", 100, 1000);
     if (!limit.ok()) return Response::from_error(limit.error());
     auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
@@ -149,102 +239,95 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       out.push_back(study_to_dicom_json(s));
       uids += (uids.empty() ? "" : ",") + s.study_instance_uid;
     }
-    identity::AuditEvent ev = identity::event_for(p, req.peer);
-    ev.action = "qido.studies";
-    ev.object_type = "studies";
-    ev.detail =
-        std::to_string(page->studies.size()) + " of " + std::to_string(page->total) + ": " + uids;
-    (void)auth.auditor().record(ev);
-    Response r;
-    r.status = 200;
-    r.content_type = "application/dicom+json";
-    r.body = out.dump();
+    audit_search(
+        auth, req, "qido.studies",
+        std::to_string(page->studies.size()) + " of " + std::to_string(page->total) + ": " + uids);
+    Response r = dicom_json_response(out.dump());
     r.headers.emplace_back("X-Total-Count", std::to_string(page->total));
     return r;
   });
 
-  // QIDO-RS within a study: its series, and a series' instances.
-  auto study_visible = [&index, &auth](const Request& req, const char* action) {
-    const Principal& p = *req.principal;
-    const std::string& study = req.params.at("study");
-    auto facts = index.study_access(study, p.user_id, identity::share_institutions(p), auth.now());
-    bool ok = facts.ok() && facts->has_value() && identity::may_read_study(p, **facts);
-    identity::AuditEvent ev = identity::event_for(p, req.peer);
-    ev.action = action;
-    ev.object_type = "study";
-    ev.object_id = study;
-    ev.outcome = ok ? "ok" : "denied";
-    (void)auth.auditor().record(ev);
-    return ok;
+  // QIDO-RS for series and instances, within one study or across the studies the caller may
+  // see (study-level keys narrow the studies first; results are paged by limit/offset).
+  auto search = [&index, &auth](bool instances, bool within_study) {
+    return [&index, &auth, instances, within_study](const Request& req) -> Response {
+      const Principal& p = *req.principal;
+      auto limit = req.int_query("limit", within_study ? 10000 : 100, 10000);
+      if (!limit.ok()) return Response::from_error(limit.error());
+      auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
+      if (!offset.ok()) return Response::from_error(offset.error());
+      storage::StudyQuery q;
+      if (auto bad = study_query(req, q)) return *bad;
+      if (within_study) {
+        q = storage::StudyQuery{};
+        q.study_uids = {req.params.at("study")};
+      }
+      const SeriesFilter sf = series_filter(req);
+      const InstanceFilter inf = instance_filter(req);
+      const std::string wanted_series =
+          req.params.count("series") ? req.params.at("series") : std::string();
+      const auto scope = identity::study_scope(p, auth.now());
+      nlohmann::json out = nlohmann::json::array();
+      std::int64_t skipped = 0;
+      bool full = false;
+      constexpr std::int64_t kStudyPage = 200;
+      for (std::int64_t at = 0; !full; at += kStudyPage) {
+        auto page = index.search_studies(scope, q, kStudyPage, at);
+        if (!page.ok()) return Response::from_error(page.error());
+        for (const storage::StudySummary& st : page->studies) {
+          auto detail = index.get_study(st.study_instance_uid);
+          if (!detail.ok()) return Response::from_error(detail.error());
+          if (!detail->has_value()) continue;
+          for (const storage::SeriesSummary& se : (*detail)->series) {
+            if (!wanted_series.empty() && se.series_instance_uid != wanted_series) continue;
+            if (!sf.matches(se)) continue;
+            if (!instances) {
+              if (skipped++ < *offset) continue;
+              out.push_back(series_to_dicom_json(st, se, !within_study));
+              full = static_cast<std::int64_t>(out.size()) >= *limit;
+              if (full) break;
+              continue;
+            }
+            auto list = index.series_instances(se.series_instance_uid);
+            if (!list.ok()) return Response::from_error(list.error());
+            for (const storage::InstanceLocation& i : *list) {
+              if (i.study_instance_uid != st.study_instance_uid || !inf.matches(i)) continue;
+              if (skipped++ < *offset) continue;
+              out.push_back(instance_to_dicom_json(st, se, i, !within_study));
+              full = static_cast<std::int64_t>(out.size()) >= *limit;
+              if (full) break;
+            }
+            if (full) break;
+          }
+          if (full) break;
+        }
+        if (static_cast<std::int64_t>(page->studies.size()) < kStudyPage) break;
+      }
+      if (within_study && out.empty()) {
+        // A study the caller may not see (or that does not exist) answers like a missing one.
+        auto visible = may_read_study(index, p, req.params.at("study"), auth.now());
+        if (!visible.ok()) return Response::from_error(visible.error());
+        if (!*visible) {
+          audit_search(auth, req, instances ? "qido.instances" : "qido.series", "denied");
+          return Response::error(403, "forbidden", "no study you may see has this UID");
+        }
+      }
+      audit_search(auth, req, instances ? "qido.instances" : "qido.series",
+                   std::to_string(out.size()) + " match(es)");
+      return dicom_json_response(out.dump());
+    };
   };
-  auto json_response = [](const nlohmann::json& body) {
-    Response r;
-    r.status = 200;
-    r.content_type = "application/dicom+json";
-    r.body = body.dump();
-    return r;
-  };
-  router.add("GET", "/dicom-web/studies/{study}/series",
-             [&index, study_visible, json_response](const Request& req) {
-               if (!study_visible(req, "qido.series")) {
-                 return Response::error(403, "forbidden", "no study you may see has this UID");
-               }
-               const std::string& study = req.params.at("study");
-               auto detail = index.get_study(study);
-               if (!detail.ok()) return Response::from_error(detail.error());
-               std::string modality = attr(req, "Modality", "00080060").value_or("");
-               std::string wanted = attr(req, "SeriesInstanceUID", "0020000E").value_or("");
-               nlohmann::json out = nlohmann::json::array();
-               if (detail->has_value()) {
-                 for (const auto& s : (*detail)->series) {
-                   if (!modality.empty() && s.modality != modality) continue;
-                   if (!wanted.empty() && s.series_instance_uid != wanted) continue;
-                   nlohmann::json j;
-                   j["00080060"] = dicom_value("CS", s.modality);
-                   j["0008103E"] = dicom_value("LO", s.series_description);
-                   j["00180015"] = dicom_value("CS", s.body_part);
-                   j["0020000D"] = dicom_value("UI", study);
-                   j["0020000E"] = dicom_value("UI", s.series_instance_uid);
-                   j["00200011"] = dicom_number("IS", s.series_number);
-                   j["00201209"] = dicom_number("IS", s.num_instances);
-                   j["00081190"] = dicom_value(
-                       "UR", "/dicom-web/studies/" + study + "/series/" + s.series_instance_uid);
-                   out.push_back(std::move(j));
-                 }
-               }
-               return json_response(out);
-             });
-  router.add("GET", "/dicom-web/studies/{study}/series/{series}/instances",
-             [&index, study_visible, json_response](const Request& req) {
-               if (!study_visible(req, "qido.instances")) {
-                 return Response::error(403, "forbidden", "no study you may see has this UID");
-               }
-               const std::string& study = req.params.at("study");
-               auto list = index.series_instances(req.params.at("series"));
-               if (!list.ok()) return Response::from_error(list.error());
-               std::string wanted = attr(req, "SOPInstanceUID", "00080018").value_or("");
-               nlohmann::json out = nlohmann::json::array();
-               for (const auto& i : *list) {
-                 if (i.study_instance_uid != study) continue;  // a series of another study
-                 if (!wanted.empty() && i.sop_instance_uid != wanted) continue;
-                 nlohmann::json j;
-                 j["00080016"] = dicom_value("UI", i.sop_class_uid);
-                 j["00080018"] = dicom_value("UI", i.sop_instance_uid);
-                 j["00083002"] = dicom_value("UI", i.transfer_syntax_uid);
-                 j["0020000D"] = dicom_value("UI", study);
-                 j["0020000E"] = dicom_value("UI", i.series_instance_uid);
-                 j["00200013"] = dicom_number("IS", i.instance_number);
-                 j["00280008"] = dicom_number("IS", i.number_of_frames);
-                 j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + study + "/series/" +
-                                                       i.series_instance_uid + "/instances/" +
-                                                       i.sop_instance_uid);
-                 out.push_back(std::move(j));
-               }
-               return json_response(out);
-             });
+  router.add("GET", "/dicom-web/series", search(false, false));
+  router.add("GET", "/dicom-web/instances", search(true, false));
+  router.add("GET", "/dicom-web/studies/{study}/series", search(false, true));
+  router.add("GET", "/dicom-web/studies/{study}/instances", search(true, true));
+  router.add("GET", "/dicom-web/studies/{study}/series/{series}/instances", search(true, true));
 
-  router.add("POST", "/dicom-web/studies", [&ingestor, &auth](const Request& req) {
+  // STOW-RS; with {study} in the path every instance must belong to that study.
+  auto stow = [&ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
+    const std::string expected_study =
+        req.params.count("study") ? req.params.at("study") : std::string();
     if (!identity::has_clinical_role(p)) {
       return Response::error(403, "forbidden",
                              "uploads are filed under a clinical user's institution");
@@ -261,6 +344,11 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       if (ct.rfind("application/dicom", 0) != 0 || ct.rfind("application/dicom+", 0) == 0) {
         o.status = IngestStatus::rejected;
         o.message = "part is not application/dicom";
+      } else if (!expected_study.empty() &&
+                 part10_study_uid(part.bytes).value_or(expected_study) != expected_study) {
+        o.status = IngestStatus::rejected;
+        o.message = "the instance belongs to another study than the request names";
+        o.study_instance_uid = *part10_study_uid(part.bytes);
       } else {
         o = ingestor.ingest_bytes(part.bytes, Sender{"", p.institution_id});
       }
@@ -306,7 +394,9 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
     r.content_type = "application/dicom+json";
     r.body = body.dump();
     return r;
-  });
+  };
+  router.add("POST", "/dicom-web/studies", stow);
+  router.add("POST", "/dicom-web/studies/{study}", stow);
 
   register_wado_routes(router, index, blobs, auth, cache);
 }

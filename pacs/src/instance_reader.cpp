@@ -5,6 +5,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
@@ -125,6 +126,22 @@ std::string frame_media_type(const std::string& ts) {
     return "video/mpeg2";
   if (ts.rfind("1.2.840.10008.1.2.4.10", 0) == 0) return "video/mp4";
   return "application/octet-stream";
+}
+
+std::optional<std::string> part10_study_uid(std::string_view bytes) {
+  DcmInputBufferStream in;
+  in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  in.setEos();
+  DcmFileFormat ff;
+  ff.transferInit();
+  OFCondition c = ff.read(in, EXS_Unknown, EGL_noChange, kInlineLimit);
+  ff.transferEnd();
+  OFString uid;
+  if (c.bad() || ff.getDataset()->findAndGetOFString(DCM_StudyInstanceUID, uid).bad())
+    return std::nullopt;
+  std::string out = uid.c_str();
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\0')) out.pop_back();
+  return out;
 }
 
 Result<std::string> instance_metadata_json(const std::filesystem::path& file,

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "yilian/common/result.h"
@@ -34,6 +36,9 @@ Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
 // A top-level binary value (tag as gggg,eeee packed in 32 bits). Pixel data of a compressed
 // object: its frames as stored, one after the other. Errors: not_found.
 Result<std::vector<Frame>> read_bulk_data(const std::filesystem::path& file, std::uint32_t tag);
+
+// The Study Instance UID of a Part 10 object held in memory; nullopt when it cannot be read.
+std::optional<std::string> part10_study_uid(std::string_view bytes);
 
 // The media type PS3.18 names for frames of a transfer syntax ("" when uncompressed).
 std::string frame_media_type(const std::string& transfer_syntax_uid);

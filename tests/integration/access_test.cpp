@@ -424,6 +424,23 @@ TEST_F(AccessTest, stow_rs_stores_parts_under_the_uploaders_institution_and_repo
   EXPECT_EQ(refused.status, 409) << refused.body;
   EXPECT_EQ(json::parse(refused.body)["00081198"]["Value"][0]["00081197"]["Value"][0], 0x0124);
 
+  // Posted to a named study: an instance of another study fails (0xA900), the rest is kept.
+  testing::CtSeriesSpec more;
+  more.count = 1;
+  more.rows = more.columns = 16;
+  more.study_uid = upload->study_uid;
+  auto same = testing::write_ct_series(dir_.path() / "stow-same", more);
+  ASSERT_TRUE(same.ok());
+  auto to_study = testing::http_request(
+      server_->http_port(), "POST", "/dicom-web/studies/" + upload->study_uid,
+      body_of({{"application/dicom", slurp(same->files[0])},
+               {"application/dicom", slurp(kPydicom / "CT_small.dcm")}}),
+      {{"Authorization", "Bearer " + tokens_["ta-doctor"]}, {"Content-Type", ctype}});
+  ASSERT_EQ(to_study.status, 202) << to_study.body;
+  json t = json::parse(to_study.body);
+  EXPECT_EQ(t["00081199"]["Value"].size(), 1u);
+  EXPECT_EQ(t["00081198"]["Value"][0]["00081197"]["Value"][0], 0xA900);
+
   EXPECT_EQ(post(tokens_["admin"], body_of({}), ctype).status, 403);
   EXPECT_EQ(post(tokens_["ta-doctor"], "{}", "application/json").status, 415);
   EXPECT_EQ(testing::http_request(server_->http_port(), "POST", "/dicom-web/studies", "x").status,

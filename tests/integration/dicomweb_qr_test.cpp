@@ -251,6 +251,34 @@ TEST_F(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stor
             "CompressedSamples^MR1");
 }
 
+TEST_F(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one_may_see) {
+  auto uids = [&](const std::string& target, const char* tag) {
+    auto r = get(ta_, target);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    std::vector<std::string> out;
+    json j = json::parse(r.body, nullptr, false);
+    if (!j.is_array()) return out;
+    for (const json& item : j) out.push_back(item[tag]["Value"][0].get<std::string>());
+    return out;
+  };
+  auto series = uids("/dicom-web/series?Modality=CT", "0020000E");
+  EXPECT_EQ(series, std::vector<std::string>{ct_.series_uid});  // not township B's
+  auto across = get(ta_, "/dicom-web/series?Modality=CT");
+  EXPECT_EQ(json::parse(across.body)[0]["00100020"]["Value"][0], "TA-0001");  // study keys too
+
+  EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001", "00080018").size(), 3u);
+  EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2", "00080018").size(), 2u);
+  EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2&offset=2", "00080018").size(), 1u);
+  EXPECT_EQ(uids("/dicom-web/instances?PatientID=TB-0001", "00080018").size(), 0u);
+  EXPECT_EQ(uids("/dicom-web/studies/" + ct_.study_uid + "/instances?InstanceNumber=2", "00080018"),
+            std::vector<std::string>{ct_.sop_instance_uids[1]});
+  EXPECT_EQ(
+      uids("/dicom-web/series?SeriesInstanceUID=" + ct_.series_uid + "," + kMrSeries, "0020000E")
+          .size(),
+      2u);
+  EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + "/instances").status, 403);
+}
+
 TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
   for (const std::string suffix : {"", "/metadata"}) {
     EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + suffix).status, 403) << suffix;
