@@ -182,7 +182,9 @@ void Cors::decorate(const Request& request, Response& response) const {
   if (!allowed(request.origin)) return;
   response.headers.emplace_back("Access-Control-Allow-Origin", request.origin);
   response.headers.emplace_back("Vary", "Origin");
-  response.headers.emplace_back("Access-Control-Expose-Headers", "X-Total-Count, Content-Type");
+  response.headers.emplace_back(
+      "Access-Control-Expose-Headers",
+      "X-Total-Count, Content-Type, Content-Length, Content-Range, Accept-Ranges");
 }
 
 }  // namespace yilian::http

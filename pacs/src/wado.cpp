@@ -223,13 +223,16 @@ std::optional<bool> frames_keep_stored(const std::vector<MediaRange>& ranges,
 // window, viewport, quality, bandwidth and Accept -> render options; a 400 response on bad
 // input.
 std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& o, bool thumbnail) {
-  if (auto w = req.query_value("window")) {
+  if (auto w = req.query_value("window"); w && viewer::window_preset(*w)) {
+    o.window = viewer::window_preset(*w);
+  } else if (w) {
     auto parts = split(*w, ',');
     double c = 0, width = 0;
     if (parts.size() < 2 || parts.size() > 3 || !to_double(parts[0], c) ||
         !to_double(parts[1], width) || width <= 0 || (parts.size() == 3 && parts[2] != "linear")) {
       return Response::error(400, "invalid_argument",
-                             "window is center,width[,linear] with width > 0");
+                             "window is center,width[,linear] with width > 0, or a preset: brain, "
+                             "subdural, stroke, lung, mediastinum, bone, abdomen, liver");
     }
     o.window = viewer::Window{c, width};
   }

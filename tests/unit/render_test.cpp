@@ -157,6 +157,19 @@ TEST(Render, lossless_syntaxes_render_exactly_like_the_uncompressed_original) {
 namespace yilian::viewer {
 namespace {
 
+TEST(Render, window_presets_name_the_reading_rooms_ct_windows) {
+  auto lung = window_preset("lung");
+  ASSERT_TRUE(lung.has_value());
+  EXPECT_EQ(lung->center, -600);
+  EXPECT_EQ(lung->width, 1500);
+  EXPECT_EQ(window_preset("brain")->width, 80);
+  for (const char* n : {"subdural", "stroke", "mediastinum", "bone", "abdomen", "liver"}) {
+    EXPECT_TRUE(window_preset(n).has_value()) << n;
+  }
+  EXPECT_FALSE(window_preset("Lung").has_value());
+  EXPECT_FALSE(window_preset("").has_value());
+}
+
 TEST(Cine, the_frame_rate_comes_from_cine_rate_then_frame_time_then_the_recommendation) {
   EXPECT_DOUBLE_EQ(cine_frame_rate(30, 40, 10), 30);
   EXPECT_DOUBLE_EQ(cine_frame_rate(0, 40, 10), 25);

@@ -44,6 +44,21 @@ void unregister_codecs() {
   DcmRLEDecoderRegistration::cleanup();
 }
 
+std::optional<Window> window_preset(std::string_view name) {
+  struct Preset {
+    std::string_view name;
+    Window window;
+  };
+  static constexpr Preset kPresets[] = {{"brain", {40, 80}},        {"subdural", {75, 215}},
+                                        {"stroke", {40, 40}},       {"lung", {-600, 1500}},
+                                        {"mediastinum", {50, 350}}, {"bone", {400, 1800}},
+                                        {"abdomen", {50, 400}},     {"liver", {60, 150}}};
+  for (const Preset& p : kPresets) {
+    if (p.name == name) return p.window;
+  }
+  return std::nullopt;
+}
+
 void apply_voi(DicomImage& image, const std::optional<Window>& window) {
   if (window) {
     image.setWindow(window->center, std::max(1.0, window->width));

@@ -1,11 +1,9 @@
-// DICOMweb (PS3.18) under /dicom-web/. Implemented so far: STOW-RS (POST /studies) and the
-// WADO-RS rendered resources.
-//   POST /dicom-web/studies   multipart/related; type="application/dicom"
-//   GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/rendered
-//   GET .../instances/{instance}/frames/{frame}/rendered
-//   GET .../instances/{instance}/thumbnail
-// Query parameters: window=center,width[,function] (function "linear" only), viewport=w,h,
-// quality=1..100; Accept: image/jpeg (default) or image/png.
+// DICOMweb (PS3.18) under /dicom-web/: STOW-RS, QIDO-RS and WADO-RS (wado.h), each
+// limited by the study access rules. See docs/API.md for the conformance statement.
+//   POST /studies, /studies/{study}                      STOW-RS (multipart/related)
+//   GET /studies, /series, /instances                     QIDO-RS, and within a study/series
+//   GET /studies/{study}[/series/{series}[/instances/{instance}]]   retrieve, .../metadata
+//   GET .../instances/{instance}/frames/{list}, /bulkdata/{tag}, /rendered, /thumbnail
 #pragma once
 
 #include "yilian/common/http.h"

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "yilian/common/result.h"
 
@@ -21,6 +22,10 @@ struct Window {
   double center = 0;
   double width = 1;
 };
+
+// The reading room's CT window presets (centre, width in HU): brain, subdural, stroke, lung,
+// mediastinum, bone, abdomen, liver. nullopt for an unknown name.
+std::optional<Window> window_preset(std::string_view name);
 
 struct RenderOptions {
   std::uint32_t frame = 0;       // 0-based
