@@ -25,24 +25,10 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 YILIAN="$ROOT/$BUILD/yilian"
 GEN="$ROOT/$BUILD/bench/yilian_gen_studies"
 PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
-for tool in "$YILIAN" "$GEN"; do
-  [[ -x "$tool" ]] || { echo "missing $tool: run 'make build' first" >&2; exit 2; }
-done
-for tool in storescu Orthanc curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: YILIAN_BENCH_DEPS=1 make deps" >&2; exit 2; }
-done
-[[ -f "$PLUGIN" ]] || { echo "missing $PLUGIN: YILIAN_BENCH_DEPS=1 make deps" >&2; exit 2; }
+source "$ROOT/bench/lib.sh" dicomweb
+require "run 'make build' first" "$YILIAN" "$GEN"
+require "YILIAN_BENCH_DEPS=1 make deps" storescu Orthanc curl python3 "$PLUGIN"
 
-WORK=$(mktemp -d /tmp/yilian-bench-dicomweb.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-export TCP_NODELAY=1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() {  # url
   for _ in $(seq 1 300); do
     if curl -s -o /dev/null "$1"; then return 0; fi

@@ -24,24 +24,9 @@ done
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 YILIAN="$ROOT/$BUILD/yilian"
 GEN="$ROOT/$BUILD/bench/yilian_gen_ct"
-for tool in "$YILIAN" "$GEN"; do
-  [[ -x "$tool" ]] || { echo "missing $tool: run 'make build' first" >&2; exit 2; }
-done
-for tool in storescu storescp Orthanc curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: run 'make bench' (installs orthanc)" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/yilian-bench-ingest.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-export TCP_NODELAY=1
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+source "$ROOT/bench/lib.sh" ingest
+require "run 'make build' first" "$YILIAN" "$GEN"
+require "run 'make bench' (installs orthanc)" storescu storescp Orthanc curl python3
 
 wait_dicom() {  # port
   for _ in $(seq 1 200); do
