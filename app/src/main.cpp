@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "data_dir.h"
+#include "ecg_cli.h"
 #include "http_server.h"
 #include "identity_setup.h"
 #include "yilian/identity/auth.h"
@@ -411,6 +412,15 @@ int main(int argc, char** argv) {
       audit_cmd->add_subcommand("verify", "Check the audit trail's hash chain");
   audit_verify_cmd->add_option("--data", audit_data, "Data directory")->required();
 
+  // yilian ecg eval
+  std::string ecg_db;
+  auto* ecg_cmd = app.add_subcommand("ecg", "ECG analysis");
+  ecg_cmd->require_subcommand(1);
+  auto* ecg_eval_cmd = ecg_cmd->add_subcommand(
+      "eval", "EC57 beat-by-beat evaluation of QRS detection on a WFDB database");
+  ecg_eval_cmd->add_option("--db", ecg_db, "Folder of WFDB records with .atr annotations")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*user_add_cmd) return user_add(user_flags);
@@ -420,6 +430,7 @@ int main(int argc, char** argv) {
   if (*inst_add_cmd) return institution_add(inst_flags);
   if (*inst_list_cmd) return institution_list(inst_flags.data);
   if (*audit_verify_cmd) return audit_verify(audit_data);
+  if (*ecg_eval_cmd) return ecg_eval(ecg_db);
 
   if (*serve_cmd) return serve(serve_flags);
   if (*import_cmd) return import_files(import_flags);

@@ -1,0 +1,39 @@
+// An ECG in memory, whatever format it came from: leads of equally sampled values in
+// millivolts, and beat annotations. Plain data; no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace yilian::ecg {
+
+struct Lead {
+  std::string name;       // "I", "II", "V1", "MLII", ...
+  std::vector<float> mv;  // samples in millivolts
+};
+
+struct Record {
+  std::string id;
+  double sampling_hz = 0;
+  std::vector<Lead> leads;
+  std::size_t samples() const { return leads.empty() ? 0 : leads.front().mv.size(); }
+};
+
+// A WFDB-style annotation: its sample and its MIT code (1 NORMAL, 5 PVC, 12 PACE, 28 RHYTHM,
+// 32/33 ventricular flutter on/off, ...; see is_beat()).
+struct Annotation {
+  std::int64_t sample = 0;
+  int code = 0;
+  std::string aux;  // e.g. "(AFIB" for rhythm changes
+};
+
+// Annotation codes that mark a QRS complex (the WFDB isqrs table).
+bool is_beat(int code);
+char code_symbol(int code);  // 'N', 'V', '/', ...; '?' for codes without one
+
+inline constexpr int kNormalBeat = 1;
+inline constexpr int kVfOn = 32;
+inline constexpr int kVfOff = 33;
+
+}  // namespace yilian::ecg

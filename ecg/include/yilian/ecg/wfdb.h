@@ -1,0 +1,23 @@
+// WFDB (PhysioNet) records: the header (.hea), signal files in formats 212 and 16, and MIT
+// annotation files (.atr); annotations can be written back. Every reader checks what the
+// format lets it check and fails with a clear message: unknown formats, impossible sampling
+// rates, truncated signal files, checksum mismatches, malformed annotation files.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/ecg/record.h"
+
+namespace yilian::ecg {
+
+// `header` is the .hea file; its signal files are read from the same directory.
+Result<Record> read_wfdb(const std::filesystem::path& header);
+
+Result<std::vector<Annotation>> read_wfdb_annotations(const std::filesystem::path& file);
+// Writes annotations (sorted by sample) in the MIT format.
+Status write_wfdb_annotations(const std::filesystem::path& file,
+                              const std::vector<Annotation>& annotations);
+
+}  // namespace yilian::ecg

@@ -1,0 +1,20 @@
+// Digital filters for ECG samples (no I/O): biquad sections designed by the bilinear
+// transform (RBJ cookbook), run forward and backward for zero phase on complete records.
+#pragma once
+
+#include <vector>
+
+namespace yilian::ecg {
+
+struct Biquad {
+  double b0 = 1, b1 = 0, b2 = 0, a1 = 0, a2 = 0;
+  static Biquad low_pass(double cutoff_hz, double fs, double q = 0.7071067811865476);
+  static Biquad high_pass(double cutoff_hz, double fs, double q = 0.7071067811865476);
+  static Biquad notch(double hz, double fs, double q = 30);
+};
+
+// Runs the sections in order over `x`, forward then backward (zero phase), in place. The
+// filter starts from the first sample's steady state so a DC offset does not ring.
+void filtfilt(std::vector<float>& x, const std::vector<Biquad>& sections);
+
+}  // namespace yilian::ecg
