@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -277,6 +278,42 @@ TEST_F(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
           .size(),
       2u);
   EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + "/instances").status, 403);
+}
+
+// Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
+// answer, and what was stored can be read back.
+TEST_F(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(kPydicom)) {
+    if (e.path().extension() == ".dcm") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GT(files.size(), 50u);
+  const std::string boundary = "pydicom-files";
+  std::string body;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    body += "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" +
+            std::string(std::istreambuf_iterator<char>(in), {}) + "\r\n";
+  }
+  body += "--" + boundary + "--\r\n";
+  auto r = testing::http_request(
+      server_->http_port(), "POST", "/dicom-web/studies", body,
+      {{"Authorization", "Bearer " + ta_},
+       {"Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary}});
+  ASSERT_EQ(r.status, 202) << r.body;  // some stored, some refused
+  json j = json::parse(r.body);
+  const std::size_t stored = j["00081199"]["Value"].size();
+  const std::size_t failed = j["00081198"]["Value"].size();
+  EXPECT_EQ(stored + failed, files.size());
+  EXPECT_GT(stored, 30u);
+  EXPECT_GT(failed, 0u);  // no_meta, truncated and the like
+  // Each stored instance is listed under its study and can be retrieved.
+  for (const json& item : j["00081199"]["Value"]) {
+    const std::string url = item["00081190"]["Value"][0];
+    EXPECT_EQ(get(ta_, url + "/metadata").status, 200) << url;
+  }
+  EXPECT_EQ(server_->get(ta_, "/healthz").status, 200);
 }
 
 TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
