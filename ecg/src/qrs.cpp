@@ -13,6 +13,7 @@ struct LeadEnergy {
   std::vector<float> band;    // 5-15 Hz, zero phase
   std::vector<float> energy;  // derivative squared, integrated over 150 ms (centred)
   double scale = 1;           // typical QRS energy of this lead
+  double amplitude = 0;       // typical largest band-passed deflection per second, mV
 };
 
 LeadEnergy lead_energy(const std::vector<float>& mv, double fs) {
@@ -35,18 +36,25 @@ LeadEnergy lead_energy(const std::vector<float>& mv, double fs) {
     if (k >= w) sum -= sq[k - w];
     if (k >= half) e.energy[k - half] = static_cast<float>(sum / static_cast<double>(w));
   }
-  // Typical QRS energy: the median of the per-second maxima.
+  // Typical QRS energy and deflection: the medians of the per-second maxima.
   const std::size_t sec = static_cast<std::size_t>(fs);
-  std::vector<float> maxima;
+  std::vector<float> maxima, deflections;
   for (std::size_t a = 0; a + sec <= n; a += sec) {
-    maxima.push_back(*std::max_element(e.energy.begin() + static_cast<std::ptrdiff_t>(a),
-                                       e.energy.begin() + static_cast<std::ptrdiff_t>(a + sec)));
+    float m = 0, d = 0;
+    for (std::size_t k = a; k < a + sec; ++k) {
+      m = std::max(m, e.energy[k]);
+      d = std::max(d, std::fabs(e.band[k]));
+    }
+    maxima.push_back(m);
+    deflections.push_back(d);
   }
-  if (!maxima.empty()) {
-    std::nth_element(maxima.begin(),
-                     maxima.begin() + static_cast<std::ptrdiff_t>(maxima.size() / 2), maxima.end());
-    e.scale = maxima[maxima.size() / 2];
-  }
+  auto median = [](std::vector<float>& v) {
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return static_cast<double>(v[v.size() / 2]);
+  };
+  e.scale = median(maxima);
+  e.amplitude = median(deflections);
   if (!(e.scale > 0)) e.scale = 1;
   return e;
 }
@@ -59,8 +67,14 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
   const std::size_t n = record.samples();
   if (n < static_cast<std::size_t>(2 * fs) || record.leads.empty()) return beats;
 
+  // Leads whose complexes would be under 50 uV (lead off, flat line) show no beats.
+  constexpr double kMinDeflectionMv = 0.05;
   std::vector<LeadEnergy> leads;
-  for (const Lead& l : record.leads) leads.push_back(lead_energy(l.mv, fs));
+  for (const Lead& l : record.leads) {
+    LeadEnergy e = lead_energy(l.mv, fs);
+    if (e.amplitude >= kMinDeflectionMv) leads.push_back(std::move(e));
+  }
+  if (leads.empty()) return beats;
   std::vector<float> energy(n, 0.f), amplitude(n, 0.f);
   // Each lead's energy in units of its typical QRS, clipped, and weighted down where the lead
   // is noisy: an artifact burst on one lead must not outweigh the beats of the others or set
@@ -102,7 +116,13 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
       w *= std::clamp((peakiness - 5) / 20, 0.05, 1.0);
       weight[b] = static_cast<float>(w);
     }
-    weights.push_back(std::move(weight));
+    // A second next to a noisy one is as suspect as it (bursts do not respect seconds).
+    std::vector<float> guarded = weight;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      if (b > 0) guarded[b] = std::min(guarded[b], weight[b - 1]);
+      if (b + 1 < blocks) guarded[b] = std::min(guarded[b], weight[b + 1]);
+    }
+    weights.push_back(std::move(guarded));
   }
   // Relative to the best lead of each second, so the sum keeps its scale where every lead is
   // equally poor (fast rhythms, which lower every lead's peakiness).
