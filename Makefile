@@ -37,6 +37,7 @@ bench: build
 	bench/ingest/run.sh
 	bench/queue/run.sh
 	bench/dicomweb/run.sh
+	bench/ecg/run.sh
 
 format:
 	$(SOURCES) | xargs clang-format -i

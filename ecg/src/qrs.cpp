@@ -96,22 +96,31 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     // Per second (with its neighbours): how far the lead's energy stands above its usual
     // level (noise bursts), and how peaked it is (a lead showing beats has energy peaks far
     // above its median; a flat, noisy lead does not).
-    std::vector<float> weight(blocks, 1.f);
-    std::vector<float> scratch;
+    std::vector<float> block_median(blocks), block_max(blocks), scratch;
     for (std::size_t b = 0; b < blocks; ++b) {
-      const std::size_t from = (b > 0 ? b - 1 : 0) * block;
-      const std::size_t to = std::min(n, (b + 2) * block);
-      double m = mean[b];
-      if (b > 0) m = std::max(m, mean[b - 1]);
-      if (b + 1 < blocks) m = std::max(m, mean[b + 1]);
-      const double ratio = m / usual;
-      double w = ratio > 2 ? 2 / ratio : 1.0;
-      scratch.assign(l.energy.begin() + static_cast<std::ptrdiff_t>(from),
-                     l.energy.begin() + static_cast<std::ptrdiff_t>(to));
+      const auto from = l.energy.begin() + static_cast<std::ptrdiff_t>(b * block);
+      const auto to = l.energy.begin() + static_cast<std::ptrdiff_t>(std::min(n, (b + 1) * block));
+      scratch.assign(from, to);
       const auto mid = scratch.begin() + static_cast<std::ptrdiff_t>(scratch.size() / 2);
       std::nth_element(scratch.begin(), mid, scratch.end());
-      const double median = *mid;
-      const double peak = *std::max_element(scratch.begin(), scratch.end());
+      block_median[b] = *mid;
+      block_max[b] = *std::max_element(mid, scratch.end());
+    }
+    std::vector<float> weight(blocks, 1.f);
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::size_t lo = b > 0 ? b - 1 : 0, hi = std::min(blocks - 1, b + 1);
+      double m = 0, peak = 0;
+      float medians[3];
+      std::size_t count = 0;
+      for (std::size_t c = lo; c <= hi; ++c) {
+        m = std::max(m, mean[c]);
+        peak = std::max(peak, static_cast<double>(block_max[c]));
+        medians[count++] = block_median[c];
+      }
+      std::sort(medians, medians + count);
+      const double median = medians[count / 2];
+      const double ratio = m / usual;
+      double w = ratio > 2 ? 2 / ratio : 1.0;
       const double peakiness = peak / (median + 1e-12 * l.scale);
       w *= std::clamp((peakiness - 5) / 20, 0.05, 1.0);
       weight[b] = static_cast<float>(w);

@@ -168,16 +168,25 @@ Result<Record> read_wfdb(const std::filesystem::path& header) {
       frames = static_cast<std::size_t>(nsamp);
     }
     for (std::size_t m : members) raw[m].resize(frames);
-    for (std::size_t k = 0; k < frames * n; ++k) {
-      int v = 0;
-      if (format == 16) {
-        v = static_cast<std::int16_t>(b[2 * k] | (b[2 * k + 1] << 8));
-      } else {
-        const unsigned char* p = b + (k / 2) * 3;
-        v = (k % 2 == 0) ? (p[0] | ((p[1] & 0x0F) << 8)) : (p[2] | ((p[1] & 0xF0) << 4));
-        if (v & 0x800) v -= 0x1000;
+    const std::size_t count = frames * n;
+    auto put = [&](std::size_t k, int v) { raw[members[k % n]][k / n] = v; };
+    if (format == 16) {
+      for (std::size_t k = 0; k < count; ++k)
+        put(k, static_cast<std::int16_t>(b[2 * k] | (b[2 * k + 1] << 8)));
+    } else if (n == 2) {  // the common case: two signals, one frame per three bytes
+      int* s0 = raw[members[0]].data();
+      int* s1 = raw[members[1]].data();
+      for (std::size_t f = 0; f < frames; ++f, b += 3) {
+        const int v0 = b[0] | ((b[1] & 0x0F) << 8), v1 = b[2] | ((b[1] & 0xF0) << 4);
+        s0[f] = v0 - ((v0 & 0x800) << 1);  // sign-extend 12 bits
+        s1[f] = v1 - ((v1 & 0x800) << 1);
       }
-      raw[members[k % n]][k / n] = v;
+    } else {
+      for (std::size_t k = 0; k < count; ++k) {
+        const unsigned char* p = b + (k / 2) * 3;
+        const int v = (k % 2 == 0) ? (p[0] | ((p[1] & 0x0F) << 8)) : (p[2] | ((p[1] & 0xF0) << 4));
+        put(k, v - ((v & 0x800) << 1));
+      }
     }
   }
   for (std::size_t i = 0; i < specs.size(); ++i) {
