@@ -1,10 +1,15 @@
 #include "ecg_cli.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "yilian/ecg/analysis.h"
 #include "yilian/ecg/beat_compare.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
@@ -48,6 +53,54 @@ int ecg_eval(const std::string& db) {
   std::printf("gross: Se=%.2f +P=%.2f TP=%lld FN=%lld FP=%lld\n", gross.sensitivity(),
               gross.positive_predictivity(), static_cast<long long>(gross.tp),
               static_cast<long long>(gross.fn), static_cast<long long>(gross.fp));
+  return 0;
+}
+
+int ecg_analyze(const std::string& file, int age, const std::string& sex, double mains_hz) {
+  auto rec = ecg::read_wfdb(file);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
+    return 1;
+  }
+  ecg::Patient patient;
+  if (age > 0) patient.age = age;
+  patient.sex =
+      sex.empty() ? 'U' : static_cast<char>(std::toupper(static_cast<unsigned char>(sex[0])));
+  ecg::AnalysisOptions options;
+  options.mains_hz = mains_hz;
+  ecg::Analysis a = ecg::analyze(*rec, patient, options);
+  const ecg::Measurements& m = a.measurements;
+  auto opt = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(std::round(*v)) : nlohmann::json(nullptr);
+  };
+  nlohmann::json leads = nlohmann::json::array();
+  for (const auto& l : m.leads) {
+    leads.push_back({{"lead", l.lead},
+                     {"stJ_mV", std::round(l.st_j_mv * 1000) / 1000},
+                     {"stJ60_mV", std::round(l.st_j60_mv * 1000) / 1000},
+                     {"r_mV", std::round(l.r_mv * 1000) / 1000},
+                     {"s_mV", std::round(l.s_mv * 1000) / 1000}});
+  }
+  nlohmann::json flags = nlohmann::json::array();
+  for (const auto& f : a.flags) {
+    flags.push_back({{"code", f.code}, {"text", f.text}, {"evidence", f.evidence}});
+  }
+  nlohmann::json out = {{"record", rec->id},
+                        {"samplingHz", rec->sampling_hz},
+                        {"seconds", static_cast<double>(rec->samples()) / rec->sampling_hz},
+                        {"beats", m.beats},
+                        {"heartRate_bpm", std::round(m.heart_rate_bpm)},
+                        {"rr_ms", std::round(m.rr_ms)},
+                        {"pWaves", m.p_waves},
+                        {"pr_ms", opt(m.pr_ms)},
+                        {"qrs_ms", opt(m.qrs_ms)},
+                        {"qt_ms", opt(m.qt_ms)},
+                        {"qtcBazett_ms", opt(m.qtc_bazett_ms)},
+                        {"qtcFridericia_ms", opt(m.qtc_fridericia_ms)},
+                        {"axis_deg", opt(m.axis_deg)},
+                        {"leads", leads},
+                        {"flags", flags}};
+  std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
 

@@ -420,6 +420,16 @@ int main(int argc, char** argv) {
       "eval", "EC57 beat-by-beat evaluation of QRS detection on a WFDB database");
   ecg_eval_cmd->add_option("--db", ecg_db, "Folder of WFDB records with .atr annotations")
       ->required();
+  std::string ecg_file, ecg_sex;
+  int ecg_age = 0;
+  double ecg_mains = 50;
+  auto* ecg_analyze_cmd =
+      ecg_cmd->add_subcommand("analyze", "Measurements and flags of one ECG, as JSON");
+  ecg_analyze_cmd->add_option("file", ecg_file, "WFDB header (.hea)")->required();
+  ecg_analyze_cmd->add_option("--age", ecg_age, "Patient age in years (STEMI thresholds)");
+  ecg_analyze_cmd->add_option("--sex", ecg_sex, "M or F (STEMI and QTc thresholds)");
+  ecg_analyze_cmd->add_option("--mains", ecg_mains, "Mains frequency to notch: 50, 60 or 0")
+      ->check(CLI::IsMember({0.0, 50.0, 60.0}));
 
   CLI11_PARSE(app, argc, argv);
 
@@ -431,6 +441,7 @@ int main(int argc, char** argv) {
   if (*inst_list_cmd) return institution_list(inst_flags.data);
   if (*audit_verify_cmd) return audit_verify(audit_data);
   if (*ecg_eval_cmd) return ecg_eval(ecg_db);
+  if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
 
   if (*serve_cmd) return serve(serve_flags);
   if (*import_cmd) return import_files(import_flags);

@@ -1,0 +1,64 @@
+// Analysis of a resting ECG (typically 10 s, 12 leads): rhythm from the detected beats; a
+// median beat per lead; delineation of P, QRS and T on the median beats; intervals, axis and
+// ST levels; and interpretation flags, each carrying the measurements that raised it. Flags
+// support a reader; they never replace the reader's signed report. Pure computation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "yilian/ecg/record.h"
+
+namespace yilian::ecg {
+
+struct Patient {
+  std::optional<int> age;
+  char sex = 'U';  // 'M', 'F' or 'U' (unknown)
+};
+
+struct AnalysisOptions {
+  double mains_hz = 50;  // China: 50; 60 elsewhere; 0: no notch
+};
+
+struct LeadMeasurement {
+  std::string lead;           // standard name when recognised: I, II, III, aVR, aVL, aVF, V1..V6
+  double st_j_mv = 0;         // ST level at the J point against the PR segment
+  double st_j60_mv = 0;       // at J + 60 ms
+  double r_mv = 0, s_mv = 0;  // largest positive and negative QRS deflections
+};
+
+struct Measurements {
+  std::size_t beats = 0;
+  double heart_rate_bpm = 0;
+  double rr_ms = 0;
+  double rr_irregularity = 0;  // mean |successive RR difference| / mean RR
+  bool p_waves = false;        // a P wave precedes the QRS in the median beat
+  std::optional<double> pr_ms, qrs_ms, qt_ms, qtc_bazett_ms, qtc_fridericia_ms, axis_deg;
+  // Delineation on the median beat: samples from the median beat's start.
+  std::optional<double> p_onset_ms, qrs_onset_ms, qrs_offset_ms, t_end_ms;
+  std::vector<LeadMeasurement> leads;
+};
+
+struct Flag {
+  std::string code;      // sinus_rhythm, bradycardia, tachycardia, irregular_rhythm,
+                         // long_qt, wide_qrs, suspected_stemi, poor_quality
+  std::string text;      // for the reader
+  std::string evidence;  // the measurements that raised it
+};
+
+struct Analysis {
+  std::vector<std::int64_t> beats;
+  Measurements measurements;
+  std::vector<Flag> flags;
+  bool has(const std::string& code) const;
+};
+
+// "ii", "AVF", "V1", "MLII" -> the standard name ("II", "aVF", "V1"); others unchanged.
+std::string standard_lead_name(const std::string& name);
+
+Analysis analyze(const Record& record, const Patient& patient = {},
+                 const AnalysisOptions& options = {});
+
+}  // namespace yilian::ecg
