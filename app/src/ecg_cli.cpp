@@ -11,6 +11,7 @@
 
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/beat_compare.h"
+#include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
 
@@ -57,7 +58,8 @@ int ecg_eval(const std::string& db) {
 }
 
 int ecg_analyze(const std::string& file, int age, const std::string& sex, double mains_hz) {
-  auto rec = ecg::read_wfdb(file);
+  const bool wfdb = std::filesystem::path(file).extension() == ".hea";
+  auto rec = wfdb ? ecg::read_wfdb(file) : ecg::read_dicom_waveform(file);
   if (!rec.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
     return 1;

@@ -425,7 +425,8 @@ int main(int argc, char** argv) {
   double ecg_mains = 50;
   auto* ecg_analyze_cmd =
       ecg_cmd->add_subcommand("analyze", "Measurements and flags of one ECG, as JSON");
-  ecg_analyze_cmd->add_option("file", ecg_file, "WFDB header (.hea)")->required();
+  ecg_analyze_cmd->add_option("file", ecg_file, "WFDB header (.hea) or DICOM ECG waveform")
+      ->required();
   ecg_analyze_cmd->add_option("--age", ecg_age, "Patient age in years (STEMI thresholds)");
   ecg_analyze_cmd->add_option("--sex", ecg_sex, "M or F (STEMI and QTc thresholds)");
   ecg_analyze_cmd->add_option("--mains", ecg_mains, "Mains frequency to notch: 50, 60 or 0")

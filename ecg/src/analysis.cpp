@@ -309,27 +309,30 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
     // the spatial velocity falls under a fifth of its peak within the wave.
     const std::size_t p_a = on > at_ms(300) ? on - at_ms(300) : 1,
                       p_b = on > at_ms(40) ? on - at_ms(40) : 1;
+    // In each lead, the largest deflection of the window counts as a P wave only if it rises
+    // from the baseline inside the window (a deflection still high at the window's start is
+    // the previous T wave or drift); the largest such wave gives the onset: back from its apex
+    // to where it is within a tenth of its amplitude of the baseline.
     double p_amp = 0;
-    std::size_t p_peak = p_b, p_lead = 0;
+    std::size_t p_on = 0;
     for (std::size_t li = 0; li < mb.leads.size() && p_b > p_a; ++li) {
+      const auto& x = mb.leads[li];
+      std::size_t peak = p_a;
       for (std::size_t k = p_a; k < p_b; ++k) {
-        const double d = std::fabs(mb.leads[li][k] - iso[li]);
-        if (d > p_amp) {
-          p_amp = d;
-          p_peak = k;
-          p_lead = li;
-        }
+        if (std::fabs(x[k] - iso[li]) > std::fabs(x[peak] - iso[li])) peak = k;
       }
+      const double amp = std::fabs(x[peak] - iso[li]);
+      if (amp < 0.05 || amp <= p_amp) continue;
+      std::size_t k = peak;
+      while (k > p_a && std::fabs(x[k] - iso[li]) > 0.1 * amp) --k;
+      if (k == p_a) continue;  // never came down to the baseline
+      p_amp = amp;
+      p_on = k;
     }
-    if (p_amp >= 0.05 && p_peak > p_a) {
+    if (p_amp > 0) {
       m.p_waves = true;
-      // Back from the apex, in the lead where the P wave is largest, to where it is within a
-      // tenth of its amplitude of the baseline.
-      const auto& x = mb.leads[p_lead];
-      std::size_t k = p_peak;
-      while (k > p_a && std::fabs(x[k] - iso[p_lead]) > 0.1 * p_amp) --k;
-      m.p_onset_ms = ms(k);
-      m.pr_ms = ms(on - k);
+      m.p_onset_ms = ms(p_on);
+      m.pr_ms = ms(on - p_on);
     }
 
     // Per-lead QRS amplitudes and ST levels.

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "yilian/ecg/analysis.h"
+#include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/wfdb.h"
 
 namespace yilian::ecg {
@@ -175,6 +176,34 @@ TEST(EcgAnalysis, a_lead_off_or_noisy_record_is_flagged_poor_quality) {
   Synthetic noisy;
   noisy.noise = 0.3;
   EXPECT_TRUE(analyze(make(noisy)).has("poor_quality"));
+}
+
+// The pydicom 12-lead DICOM ECG carries the acquiring device's own measurements: RR 982 ms,
+// QRS 75 ms, QT 368 ms, QTc 370 ms, QRS axis 52 degrees.
+TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
+  auto rec = read_dicom_waveform(std::filesystem::path(PYDICOM_TEST_FILES) / "waveform_ecg.dcm");
+  ASSERT_TRUE(rec.ok()) << rec.error().message;
+  EXPECT_EQ(rec->sampling_hz, 1000);
+  ASSERT_EQ(rec->leads.size(), 12u);
+  EXPECT_EQ(rec->leads[0].name, "I");
+  EXPECT_EQ(rec->leads[3].name, "aVR");
+  EXPECT_EQ(rec->leads[11].name, "V6");
+  Analysis a = analyze(*rec);
+  const Measurements& m = a.measurements;
+  EXPECT_NEAR(m.rr_ms, 982, 10);
+  ASSERT_TRUE(m.qrs_ms && m.qt_ms && m.qtc_bazett_ms && m.axis_deg);
+  EXPECT_NEAR(*m.qrs_ms, 75, 10);
+  EXPECT_NEAR(*m.qt_ms, 368, 10);
+  EXPECT_NEAR(*m.qtc_bazett_ms, 370, 10);
+  EXPECT_NEAR(*m.axis_deg, 52, 10);
+  EXPECT_TRUE(a.has("sinus_rhythm"));
+  EXPECT_FALSE(a.has("suspected_stemi"));
+}
+
+TEST(EcgAnalysis, a_broken_dicom_waveform_is_refused_with_a_reason) {
+  auto ct = read_dicom_waveform(std::filesystem::path(PYDICOM_TEST_FILES) / "CT_small.dcm");
+  ASSERT_FALSE(ct.ok());
+  EXPECT_NE(ct.error().message.find("no waveform"), std::string::npos);
 }
 
 TEST(EcgAnalysis, the_ptb_infero_lateral_infarction_is_analysed) {

@@ -1,0 +1,126 @@
+#include "yilian/ecg/dicom_waveform.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcsequen.h>
+
+#include "yilian/ecg/analysis.h"
+
+namespace yilian::ecg {
+namespace {
+
+Error bad(const std::string& what) { return make_error(Errc::invalid_argument, what); }
+
+std::string text(DcmItem& item, const DcmTagKey& tag) {
+  OFString v;
+  if (item.findAndGetOFString(tag, v).bad()) return {};
+  std::string s = v.c_str();
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+double number(DcmItem& item, const DcmTagKey& tag, double fallback) {
+  Float64 v = 0;
+  return item.findAndGetFloat64(tag, v).good() ? v : fallback;
+}
+
+// "Lead I (Einthoven)", "Lead aVR", "Lead V1" -> "I", "aVR", "V1".
+std::string lead_name(const std::string& meaning, std::size_t index) {
+  std::string s = meaning;
+  if (s.rfind("Lead ", 0) == 0) s = s.substr(5);
+  if (auto p = s.find(" ("); p != std::string::npos) s = s.substr(0, p);
+  if (s.empty()) return "channel" + std::to_string(index + 1);
+  return standard_lead_name(s);
+}
+
+// Millivolts per unit of a channel's sensitivity.
+double to_millivolts(const std::string& unit) {
+  if (unit == "uV") return 0.001;
+  if (unit == "V") return 1000;
+  return 1;  // mV
+}
+
+}  // namespace
+
+Result<Record> read_dicom_waveform(const std::filesystem::path& file) {
+  DcmFileFormat ff;
+  if (OFCondition c = ff.loadFile(file.c_str()); c.bad())
+    return make_error(Errc::io, std::string("cannot read ") + file.string() + ": " + c.text());
+  DcmDataset& ds = *ff.getDataset();
+  DcmSequenceOfItems* groups = nullptr;
+  if (ds.findAndGetSequence(DCM_WaveformSequence, groups).bad() || !groups || groups->card() == 0)
+    return bad("the object has no waveform sequence");
+  DcmItem* group = groups->getItem(0);
+  for (unsigned long i = 0; i < groups->card(); ++i) {
+    if (text(*groups->getItem(i), DCM_MultiplexGroupLabel) == "RHYTHM") group = groups->getItem(i);
+  }
+  Uint16 channels = 0, bits = 0;
+  Uint32 samples = 0;
+  (void)group->findAndGetUint16(DCM_NumberOfWaveformChannels, channels);
+  (void)group->findAndGetUint32(DCM_NumberOfWaveformSamples, samples);
+  (void)group->findAndGetUint16(DCM_WaveformBitsAllocated, bits);
+  const std::string interpretation = text(*group, DCM_WaveformSampleInterpretation);
+  Record r;
+  r.id = text(ds, DCM_SOPInstanceUID);
+  r.sampling_hz = number(*group, DCM_SamplingFrequency, 0);
+  if (!(r.sampling_hz >= 50 && r.sampling_hz <= 20000))
+    return bad("impossible sampling frequency " + std::to_string(r.sampling_hz) + " Hz");
+  if (channels == 0 || samples == 0) return bad("the waveform has no channels or no samples");
+  if (!((bits == 16 && (interpretation == "SS" || interpretation == "US")) ||
+        (bits == 8 && (interpretation == "SB" || interpretation == "UB"))))
+    return bad("waveform sample interpretation " + interpretation + " with " +
+               std::to_string(bits) + " bits is not supported");
+  DcmSequenceOfItems* defs = nullptr;
+  if (group->findAndGetSequence(DCM_ChannelDefinitionSequence, defs).bad() || !defs ||
+      defs->card() != channels)
+    return bad("the channel definitions do not match the number of channels");
+  DcmElement* data = nullptr;
+  if (group->findAndGetElement(DCM_WaveformData, data).bad() || !data)
+    return bad("the waveform has no data");
+  const std::size_t expected = static_cast<std::size_t>(channels) * samples * (bits / 8);
+  if (data->getLength() < expected)
+    return bad("the waveform data is truncated (" + std::to_string(data->getLength()) + " of " +
+               std::to_string(expected) + " bytes)");
+  const Uint8* bytes = nullptr;
+  Uint16* words = nullptr;
+  if (bits == 16) {
+    if (data->getUint16Array(words).bad() || !words) return bad("the waveform data cannot be read");
+  } else {
+    Uint8* b = nullptr;
+    if (data->getUint8Array(b).bad() || !b) return bad("the waveform data cannot be read");
+    bytes = b;
+  }
+  for (Uint16 c = 0; c < channels; ++c) {
+    DcmItem* def = defs->getItem(c);
+    DcmSequenceOfItems* src = nullptr;
+    std::string meaning;
+    if (def->findAndGetSequence(DCM_ChannelSourceSequence, src).good() && src && src->card() > 0)
+      meaning = text(*src->getItem(0), DCM_CodeMeaning);
+    std::string unit = "mV";
+    DcmSequenceOfItems* units = nullptr;
+    if (def->findAndGetSequence(DCM_ChannelSensitivityUnitsSequence, units).good() && units &&
+        units->card() > 0)
+      unit = text(*units->getItem(0), DCM_CodeValue);
+    const double sensitivity = number(*def, DCM_ChannelSensitivity, 1) *
+                               number(*def, DCM_ChannelSensitivityCorrectionFactor, 1) *
+                               to_millivolts(unit);
+    const double baseline = number(*def, DCM_ChannelBaseline, 0);
+    Lead lead{lead_name(meaning, c), std::vector<float>(samples)};
+    for (Uint32 k = 0; k < samples; ++k) {
+      const std::size_t at = static_cast<std::size_t>(k) * channels + c;
+      double v = 0;
+      if (bits == 16) {
+        v = interpretation == "SS" ? static_cast<double>(static_cast<Sint16>(words[at]))
+                                   : words[at];
+      } else {
+        v = interpretation == "SB" ? static_cast<double>(static_cast<Sint8>(bytes[at])) : bytes[at];
+      }
+      lead.mv[k] = static_cast<float>((v + baseline) * sensitivity);
+    }
+    r.leads.push_back(std::move(lead));
+  }
+  return r;
+}
+
+}  // namespace yilian::ecg
