@@ -14,6 +14,7 @@
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
+#include "yilian/viewer/ecg_render.h"
 
 namespace yilian::app {
 
@@ -57,9 +58,52 @@ int ecg_eval(const std::string& db) {
   return 0;
 }
 
+namespace {
+
+// A WFDB header (.hea) or a DICOM ECG waveform.
+Result<ecg::Record> read_ecg(const std::string& file) {
+  if (std::filesystem::path(file).extension() == ".hea") return ecg::read_wfdb(file);
+  return ecg::read_dicom_waveform(file);
+}
+
+std::string measurement_line(const ecg::Measurements& m) {
+  auto v = [](const std::optional<double>& x) {
+    return x ? std::to_string(static_cast<long>(std::lround(*x))) : std::string("-");
+  };
+  return "HR " + std::to_string(static_cast<long>(std::lround(m.heart_rate_bpm))) + "  PR " +
+         v(m.pr_ms) + "  QRS " + v(m.qrs_ms) + "  QT/QTc " + v(m.qt_ms) + "/" + v(m.qtc_bazett_ms) +
+         "  Axis " + v(m.axis_deg);
+}
+
+}  // namespace
+
+int ecg_render(const std::string& file, const std::string& out, const std::string& layout) {
+  auto rec = read_ecg(file);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
+    return 1;
+  }
+  viewer::EcgRenderOptions o;
+  o.layout = layout;
+  o.header = rec->id;
+  o.measurements = measurement_line(ecg::analyze(*rec).measurements);
+  auto img = viewer::render_ecg(*rec, o);
+  if (!img.ok()) {
+    std::fprintf(stderr, "error: %s\n", img.error().message.c_str());
+    return 1;
+  }
+  std::FILE* f = std::fopen(out.c_str(), "wb");
+  if (!f || std::fwrite(img->png.data(), 1, img->png.size(), f) != img->png.size()) {
+    if (f) std::fclose(f);
+    std::fprintf(stderr, "error: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::fclose(f);
+  return 0;
+}
+
 int ecg_analyze(const std::string& file, int age, const std::string& sex, double mains_hz) {
-  const bool wfdb = std::filesystem::path(file).extension() == ".hea";
-  auto rec = wfdb ? ecg::read_wfdb(file) : ecg::read_dicom_waveform(file);
+  auto rec = read_ecg(file);
   if (!rec.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
     return 1;

@@ -9,6 +9,9 @@ namespace yilian::app {
 // that has reference annotations (`.atr`): one line per record, then the gross totals.
 int ecg_eval(const std::string& db);
 
+// Draws one ECG (WFDB header or DICOM waveform) as a PNG at 25 mm/s, 10 mm/mV.
+int ecg_render(const std::string& file, const std::string& out, const std::string& layout);
+
 // Analyses one record (a WFDB header) and prints measurements and flags as JSON.
 int ecg_analyze(const std::string& file, int age, const std::string& sex, double mains_hz);
 

@@ -432,6 +432,14 @@ int main(int argc, char** argv) {
   ecg_analyze_cmd->add_option("--mains", ecg_mains, "Mains frequency to notch: 50, 60 or 0")
       ->check(CLI::IsMember({0.0, 50.0, 60.0}));
 
+  std::string ecg_render_file, ecg_render_out, ecg_layout = "3x4+II";
+  auto* ecg_render_cmd =
+      ecg_cmd->add_subcommand("render", "Draw an ECG as a PNG (25 mm/s, 10 mm/mV)");
+  ecg_render_cmd->add_option("file", ecg_render_file, "WFDB header (.hea) or DICOM ECG waveform")
+      ->required();
+  ecg_render_cmd->add_option("-o,--output", ecg_render_out, "PNG file to write")->required();
+  ecg_render_cmd->add_option("--layout", ecg_layout, "3x4+II (default), 3x4, 6x2 or 12x1");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*user_add_cmd) return user_add(user_flags);
@@ -443,6 +451,7 @@ int main(int argc, char** argv) {
   if (*audit_verify_cmd) return audit_verify(audit_data);
   if (*ecg_eval_cmd) return ecg_eval(ecg_db);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
+  if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);
 
   if (*serve_cmd) return serve(serve_flags);
   if (*import_cmd) return import_files(import_flags);

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "server_process.h"
@@ -46,6 +48,32 @@ TEST(EcgCli, eval_reports_each_record_and_the_gross_ec57_figures) {
           testing::yilian_binary() + " ecg eval --db '" + empty.path().string() + "' 2>&1", &out),
       0);
   EXPECT_NE(out.find("no WFDB records"), std::string::npos) << out;
+}
+
+TEST(EcgCli, analyze_prints_measurements_and_render_draws_the_twelve_leads) {
+  const std::string dcm = std::string(PYDICOM_TEST_FILES) + "/waveform_ecg.dcm";
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " ecg analyze '" + dcm + "'", &out), 0)
+      << out;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["leads"].size(), 12u);
+  EXPECT_NEAR(j["qrs_ms"].get<double>(), 75, 10);
+  EXPECT_TRUE(j["flags"].is_array());
+
+  testing::TempDir dir;
+  const std::string png = (dir.path() / "ecg.png").string();
+  ASSERT_EQ(testing::run_command(
+                testing::yilian_binary() + " ecg render '" + dcm + "' -o '" + png + "'", &out),
+            0)
+      << out;
+  std::ifstream in(png, std::ios::binary);
+  std::string head(8, '\0');
+  in.read(head.data(), 8);
+  EXPECT_EQ(head.substr(1, 3), "PNG");
+  EXPECT_NE(
+      testing::run_command(testing::yilian_binary() + " ecg analyze /nonexistent.hea 2>&1", &out),
+      0);
 }
 
 }  // namespace

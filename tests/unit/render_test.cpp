@@ -16,6 +16,7 @@ extern "C" {
 #include "synthetic.h"
 #include "test_util.h"
 #include "yilian/viewer/cine.h"
+#include "yilian/viewer/ecg_render.h"
 
 namespace yilian::viewer {
 namespace {
@@ -214,6 +215,60 @@ TEST(Cine, a_multiframe_ultrasound_becomes_an_h264_mp4_at_its_frame_rate) {
   auto refused = encode_cine(ct->files[0], dir.path() / "ct.mp4");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace yilian::viewer
+
+namespace yilian::viewer {
+namespace {
+
+// Paper geometry, pixel by pixel: 25 mm/s, 10 mm/mV, the calibration pulse, the grid.
+TEST(EcgRender, a_twelve_lead_page_is_drawn_at_true_scale) {
+  ecg::Record r;
+  r.sampling_hz = 500;
+  for (const char* name : {"I", "II", "V1", "V2", "V3", "V4", "V5", "V6"}) {
+    r.leads.push_back({name, std::vector<float>(5000, 0.f)});
+  }
+  for (std::size_t k = 500; k < 600; ++k) r.leads[1].mv[k] = 1.f;  // II: 1 mV from 1.0 to 1.2 s
+  EcgRenderOptions o;
+  o.px_per_mm = 4;
+  auto img = render_ecg(r, o);  // III, aVR, aVL, aVF derived from I and II
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  std::vector<uchar> buf(img->png.begin(), img->png.end());
+  cv::Mat m = cv::imdecode(buf, cv::IMREAD_COLOR);
+  ASSERT_EQ(m.cols, img->width);
+  ASSERT_EQ(img->row_baselines.size(), 4u);  // 3 rows of 4 leads + the rhythm strip
+  const int base = img->row_baselines[3];
+  auto dark = [&](int x, int y) {
+    cv::Vec3b p = m.at<cv::Vec3b>(y, x);
+    return p[0] < 80 && p[1] < 80 && p[2] < 80;
+  };
+  auto top_of_ink = [&](int x) {
+    for (int y = base - 80; y <= base + 5; ++y) {
+      if (dark(x, y)) return y;
+    }
+    return -1;
+  };
+  // The pulse of lead II: 1.1 s after the strip's start (after the 10 mm calibration area)
+  // is 1.1 s x 25 mm/s = 27.5 mm, i.e. 110 px; 1 mV is 10 mm = 40 px above the baseline.
+  const int x_pulse = img->paper_x + (10 + 27) * 4 + 2;
+  EXPECT_NEAR(top_of_ink(x_pulse), base - 40, 2);
+  // Before the pulse the trace lies on the baseline.
+  EXPECT_NEAR(top_of_ink(img->paper_x + (10 + 12) * 4), base, 2);
+  // The calibration pulse: 1 mV high between 3 and 8 mm.
+  EXPECT_NEAR(top_of_ink(img->paper_x + 5 * 4), base - 40, 2);
+  // A 5 mm grid line is red-tinted, darker than a 1 mm one.
+  cv::Vec3b major = m.at<cv::Vec3b>(img->paper_y + 2, img->paper_x + 25 * 4);
+  cv::Vec3b minor = m.at<cv::Vec3b>(img->paper_y + 2, img->paper_x + 26 * 4);
+  EXPECT_GT(major[2], major[0]);
+  EXPECT_LT(major[0], minor[0]);
+
+  EXPECT_FALSE(render_ecg(r, {"4x4", 4, "", ""}).ok());
+  ecg::Record only_v;
+  only_v.sampling_hz = 500;
+  only_v.leads.push_back({"V1", std::vector<float>(5000, 0.f)});
+  EXPECT_FALSE(render_ecg(only_v).ok());
 }
 
 }  // namespace
