@@ -86,7 +86,7 @@ int ecg_render(const std::string& file, const std::string& out, const std::strin
   viewer::EcgRenderOptions o;
   o.layout = layout;
   o.header = rec->id;
-  o.measurements = measurement_line(ecg::analyze(*rec).measurements);
+  o.measurements = measurement_line(ecg::analyze(*rec, rec->patient).measurements);
   auto img = viewer::render_ecg(*rec, o);
   if (!img.ok()) {
     std::fprintf(stderr, "error: %s\n", img.error().message.c_str());

@@ -27,6 +27,7 @@
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
+#include "yilian/pacs/ecg_rest.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/reading_queue.h"
 #include "yilian/pacs/rest.h"
@@ -162,6 +163,7 @@ int serve(const ServeFlags& flags) {
   auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
   if (!cache.ok()) return fail(cache.error());
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  pacs::register_ecg_routes(router, dd.index(), dd.blobs(), auth, **cache);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {

@@ -5,6 +5,8 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 
+#include <cstdlib>
+
 #include "yilian/ecg/analysis.h"
 
 namespace yilian::ecg {
@@ -63,6 +65,10 @@ Result<Record> read_dicom_waveform(const std::filesystem::path& file) {
   const std::string interpretation = text(*group, DCM_WaveformSampleInterpretation);
   Record r;
   r.id = text(ds, DCM_SOPInstanceUID);
+  const std::string sex = text(ds, DCM_PatientSex);
+  if (sex == "M" || sex == "F") r.patient.sex = sex[0];
+  const std::string age = text(ds, DCM_PatientAge);  // "056Y"
+  if (age.size() == 4 && age[3] == 'Y') r.patient.age = std::atoi(age.substr(0, 3).c_str());
   r.sampling_hz = number(*group, DCM_SamplingFrequency, 0);
   if (!(r.sampling_hz >= 50 && r.sampling_hz <= 20000))
     return bad("impossible sampling frequency " + std::to_string(r.sampling_hz) + " Hz");

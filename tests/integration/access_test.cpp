@@ -316,6 +316,28 @@ TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) 
   EXPECT_EQ(testing::http_get(server_->http_port(), base + "/rendered").status, 401);
 }
 
+TEST_F(AccessTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
+  const std::string ecg = "/api/ecg/1.3.6.1.4.1.20029.40.20130125105919.5407.1.1";
+  auto r = server_->get(tokens_["ecg-reader"], ecg);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["leadNames"].size(), 12u);
+  EXPECT_NEAR(j["qrs_ms"].get<double>(), 75, 10);
+  EXPECT_NEAR(j["rr_ms"].get<double>(), 982, 10);
+  EXPECT_TRUE(j["flags"].is_array());
+  auto png = server_->get(tokens_["ecg-reader"], ecg + "/render?layout=12x1");
+  ASSERT_EQ(png.status, 200) << png.body;
+  EXPECT_EQ(png.body.substr(1, 3), "PNG");
+  EXPECT_EQ(server_->get(tokens_["ecg-reader"], ecg + "/render?layout=5x5").status, 400);
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], ecg).status, 200);    // their own clinic's
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], ecg).status, 403);    // another clinic's
+  EXPECT_EQ(server_->get(tokens_["radiologist"], ecg).status, 403);  // imaging only
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/1.2.3").status, 403);
+  // A CT is not an ECG.
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/" + ct_a_.sop_instance_uids[0]).status,
+            400);
+}
+
 TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   auto search = [&](const std::string& user, const std::string& query) {
     auto r = server_->get(tokens_[user], "/dicom-web/studies" + query);

@@ -13,11 +13,6 @@
 
 namespace yilian::ecg {
 
-struct Patient {
-  std::optional<int> age;
-  char sex = 'U';  // 'M', 'F' or 'U' (unknown)
-};
-
 struct AnalysisOptions {
   double mains_hz = 50;  // China: 50; 60 elsewhere; 0: no notch
 };

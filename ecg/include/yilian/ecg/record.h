@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,15 @@ struct Lead {
   std::vector<float> mv;  // samples in millivolts
 };
 
+// Who the ECG belongs to, as far as the thresholds need it.
+struct Patient {
+  std::optional<int> age;
+  char sex = 'U';  // 'M', 'F' or 'U' (unknown)
+};
+
 struct Record {
   std::string id;
+  Patient patient;  // from the file when it says (DICOM: Patient's Sex and Age)
   double sampling_hz = 0;
   std::vector<Lead> leads;
   std::size_t samples() const { return leads.empty() ? 0 : leads.front().mv.size(); }

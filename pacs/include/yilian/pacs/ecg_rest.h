@@ -1,0 +1,20 @@
+// ECG results for readers:
+//   GET /api/ecg/{instance}                  measurements and flags (JSON)
+//   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV)
+// {instance} is the SOP Instance UID of a stored DICOM ECG waveform. The study access rules
+// apply (403 for a hidden or missing one); every read is audited. Results are computed on
+// first request and kept in the derived-data cache.
+#pragma once
+
+#include "yilian/common/http.h"
+#include "yilian/identity/auth.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/disk_cache.h"
+#include "yilian/storage/index.h"
+
+namespace yilian::pacs {
+
+void register_ecg_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
+                         identity::AuthService& auth, storage::DiskCache& cache);
+
+}  // namespace yilian::pacs
