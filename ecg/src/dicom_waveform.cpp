@@ -4,8 +4,13 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcuid.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "yilian/ecg/analysis.h"
 
@@ -127,6 +132,103 @@ Result<Record> read_dicom_waveform(const std::filesystem::path& file) {
     r.leads.push_back(std::move(lead));
   }
   return r;
+}
+
+Status write_dicom_waveform(const Record& record, const DicomEcgIdentity& id,
+                            const std::filesystem::path& file) {
+  static const std::map<std::string, std::pair<const char*, const char*>> kScp = {
+      {"I", {"5.6.3-9-1", "Lead I"}},      {"II", {"5.6.3-9-2", "Lead II"}},
+      {"III", {"5.6.3-9-61", "Lead III"}}, {"aVR", {"5.6.3-9-62", "Lead aVR"}},
+      {"aVL", {"5.6.3-9-63", "Lead aVL"}}, {"aVF", {"5.6.3-9-64", "Lead aVF"}},
+      {"V1", {"5.6.3-9-3", "Lead V1"}},    {"V2", {"5.6.3-9-4", "Lead V2"}},
+      {"V3", {"5.6.3-9-5", "Lead V3"}},    {"V4", {"5.6.3-9-6", "Lead V4"}},
+      {"V5", {"5.6.3-9-7", "Lead V5"}},    {"V6", {"5.6.3-9-8", "Lead V6"}}};
+  const std::size_t channels = record.leads.size(), samples = record.samples();
+  if (channels == 0 || samples == 0 || channels > 0xFFFF)
+    return bad("nothing to write: no leads or no samples");
+  bool twelve = channels == 12;
+  for (const Lead& l : record.leads) {
+    if (l.mv.size() != samples) return bad("leads of different lengths");
+    twelve = twelve && kScp.count(standard_lead_name(l.name));
+  }
+  DcmFileFormat ff;
+  DcmDataset& ds = *ff.getDataset();
+  auto put = [&](const DcmTagKey& tag, const std::string& v) {
+    ds.putAndInsertString(tag, v.c_str());
+  };
+  put(DCM_SOPClassUID, twelve ? UID_TwelveLeadECGWaveformStorage : UID_GeneralECGWaveformStorage);
+  put(DCM_SOPInstanceUID, id.sop_uid);
+  put(DCM_StudyInstanceUID, id.study_uid);
+  put(DCM_SeriesInstanceUID, id.series_uid);
+  put(DCM_Modality, "ECG");
+  put(DCM_PatientID, id.patient_id);
+  put(DCM_PatientName, id.patient_name);
+  if (record.patient.sex != 'U') put(DCM_PatientSex, std::string(1, record.patient.sex));
+  if (record.patient.age) {
+    char age[8];
+    std::snprintf(age, sizeof age, "%03dY", std::clamp(*record.patient.age, 0, 999));
+    put(DCM_PatientAge, age);
+  }
+  put(DCM_StudyDate, id.study_date);
+  put(DCM_StudyTime, id.study_time);
+  put(DCM_InstitutionName, id.institution_name);
+  put(DCM_SeriesNumber, "1");
+  put(DCM_InstanceNumber, "1");
+  put(DCM_SpecificCharacterSet, "ISO_IR 192");
+  DcmItem* group = nullptr;
+  if (ds.findOrCreateSequenceItem(DCM_WaveformSequence, group, 0).bad() || !group)
+    return make_error(Errc::internal, "cannot build the waveform sequence");
+  group->putAndInsertString(DCM_MultiplexGroupLabel, "RHYTHM");
+  group->putAndInsertString(DCM_WaveformOriginality, "ORIGINAL");
+  group->putAndInsertUint16(DCM_NumberOfWaveformChannels, static_cast<Uint16>(channels));
+  group->putAndInsertUint32(DCM_NumberOfWaveformSamples, static_cast<Uint32>(samples));
+  group->putAndInsertString(DCM_SamplingFrequency, std::to_string(record.sampling_hz).c_str());
+  group->putAndInsertUint16(DCM_WaveformBitsAllocated, 16);
+  group->putAndInsertString(DCM_WaveformSampleInterpretation, "SS");
+  for (std::size_t c = 0; c < channels; ++c) {
+    DcmItem* def = nullptr;
+    if (group->findOrCreateSequenceItem(DCM_ChannelDefinitionSequence, def, static_cast<long>(c))
+            .bad() ||
+        !def)
+      return make_error(Errc::internal, "cannot build the channel definitions");
+    const std::string name = standard_lead_name(record.leads[c].name);
+    DcmItem* src = nullptr;
+    def->findOrCreateSequenceItem(DCM_ChannelSourceSequence, src, 0);
+    if (auto it = kScp.find(name); it != kScp.end()) {
+      src->putAndInsertString(DCM_CodeValue, it->second.first);
+      src->putAndInsertString(DCM_CodingSchemeDesignator, "SCPECG");
+      src->putAndInsertString(DCM_CodeMeaning, it->second.second);
+    } else {
+      src->putAndInsertString(DCM_CodeValue, name.c_str());
+      src->putAndInsertString(DCM_CodingSchemeDesignator, "99YILIAN");
+      src->putAndInsertString(DCM_CodeMeaning, name.c_str());
+    }
+    def->putAndInsertString(DCM_ChannelSensitivity, "1");
+    DcmItem* unit = nullptr;
+    def->findOrCreateSequenceItem(DCM_ChannelSensitivityUnitsSequence, unit, 0);
+    unit->putAndInsertString(DCM_CodeValue, "uV");
+    unit->putAndInsertString(DCM_CodingSchemeDesignator, "UCUM");
+    unit->putAndInsertString(DCM_CodeMeaning, "microvolt");
+    def->putAndInsertString(DCM_ChannelSensitivityCorrectionFactor, "1");
+    def->putAndInsertString(DCM_ChannelBaseline, "0");
+    def->putAndInsertString(DCM_ChannelSampleSkew, "0");
+    def->putAndInsertUint16(DCM_WaveformBitsStored, 16);
+  }
+  std::vector<Uint16> data(channels * samples);
+  for (std::size_t k = 0; k < samples; ++k) {
+    for (std::size_t c = 0; c < channels; ++c) {
+      const double uv = std::clamp(std::round(record.leads[c].mv[k] * 1000.0), -32768.0, 32767.0);
+      data[k * channels + c] = static_cast<Uint16>(static_cast<Sint16>(uv));
+    }
+  }
+  if (group
+          ->putAndInsertUint16Array(DCM_WaveformData, data.data(),
+                                    static_cast<unsigned long>(data.size()))
+          .bad())
+    return make_error(Errc::internal, "cannot hold the waveform data");
+  if (OFCondition c = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit); c.bad())
+    return make_error(Errc::io, std::string("cannot write ") + file.string() + ": " + c.text());
+  return Status::Ok();
 }
 
 }  // namespace yilian::ecg

@@ -8,6 +8,8 @@
 #include <numbers>
 #include <random>
 
+#include "synthetic_ecg.h"
+#include "test_util.h"
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/wfdb.h"
@@ -15,58 +17,9 @@
 namespace yilian::ecg {
 namespace {
 
-struct LeadShape {
-  double p = 0.1, q = 0.05, r = 1.0, s = 0.2, st = 0, t = 0.3;
-};
-
-struct Synthetic {
-  double fs = 500, seconds = 10, rr = 1.0;
-  double pr = 0.16, qrs = 0.10, qt = 0.40, p_dur = 0.10;
-  double noise = 0.01, wander = 0.2;
-  std::map<std::string, LeadShape> leads;
-};
-
-const char* kLeads[] = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
-
-Record make(const Synthetic& s, unsigned seed = 1) {
-  Record r;
-  r.sampling_hz = s.fs;
-  const auto n = static_cast<std::size_t>(s.fs * s.seconds);
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> noise(0, s.noise);
-  for (const char* name : kLeads) {
-    LeadShape sh = s.leads.count(name) ? s.leads.at(name) : LeadShape{};
-    Lead lead{name, std::vector<float>(n)};
-    for (std::size_t k = 0; k < n; ++k) {
-      const double t = static_cast<double>(k) / s.fs;
-      double v = s.wander * std::sin(2 * std::numbers::pi * 0.3 * t + 1.0);
-      // QRS onsets at 0.6 s + k RR.
-      const double q0 = 0.6 + std::floor((t - 0.6 + s.rr / 2) / s.rr) * s.rr;
-      const double x = t - q0;  // time from this beat's QRS onset
-      const double p_on = -s.pr;
-      if (x >= p_on && x < p_on + s.p_dur)
-        v += sh.p * std::sin(std::numbers::pi * (x - p_on) / s.p_dur);
-      auto lerp = [](double a, double b, double f) { return a + (b - a) * f; };
-      // Q, R and S at 10 %, 40 % and 70 % of the QRS: a wide QRS is a slowed one.
-      const double j = s.qrs, tq = 0.1 * j, tr = 0.4 * j, ts = 0.7 * j;
-      if (x >= 0 && x < tq)
-        v += lerp(0, -sh.q, x / tq);
-      else if (x >= tq && x < tr)
-        v += lerp(-sh.q, sh.r, (x - tq) / (tr - tq));
-      else if (x >= tr && x < ts)
-        v += lerp(sh.r, -sh.s, (x - tr) / (ts - tr));
-      else if (x >= ts && x < j)
-        v += lerp(-sh.s, sh.st, (x - ts) / (j - ts));
-      const double t_end = s.qt, t_on = s.qt - 0.16;
-      if (x >= j && x < t_end) v += sh.st * (1 - (x - j) / (t_end - j));
-      if (x >= t_on && x < t_end)
-        v += sh.t * std::sin(std::numbers::pi * (x - t_on) / (t_end - t_on));
-      lead.mv[k] = static_cast<float>(v + noise(rng));
-    }
-    r.leads.push_back(std::move(lead));
-  }
-  return r;
-}
+using testing::LeadShape;
+using testing::make_ecg;
+using testing::Synthetic;
 
 const LeadMeasurement* lead(const Analysis& a, const std::string& name) {
   for (const auto& l : a.measurements.leads) {
@@ -82,7 +35,7 @@ TEST(EcgAnalysis, intervals_rate_and_sinus_rhythm_of_a_normal_ecg) {
         Synthetic s;
         s.pr = pr;
         s.qt = qt;
-        Analysis a = analyze(make(s, seed));
+        Analysis a = analyze(make_ecg(s, seed));
         const Measurements& m = a.measurements;
         ASSERT_TRUE(m.pr_ms && m.qrs_ms && m.qt_ms) << pr << " " << qt;
         EXPECT_NEAR(*m.pr_ms, pr * 1000, 10) << "PR";
@@ -101,26 +54,26 @@ TEST(EcgAnalysis, intervals_rate_and_sinus_rhythm_of_a_normal_ecg) {
 TEST(EcgAnalysis, rate_flags_wide_qrs_long_qt_and_axis) {
   Synthetic slow;
   slow.rr = 1.4;
-  EXPECT_TRUE(analyze(make(slow)).has("bradycardia"));
+  EXPECT_TRUE(analyze(make_ecg(slow)).has("bradycardia"));
   Synthetic fast;
   fast.rr = 0.5;
   fast.qt = 0.30;
-  EXPECT_TRUE(analyze(make(fast)).has("tachycardia"));
+  EXPECT_TRUE(analyze(make_ecg(fast)).has("tachycardia"));
   Synthetic wide;
   wide.qrs = 0.15;
-  Analysis w = analyze(make(wide));
+  Analysis w = analyze(make_ecg(wide));
   ASSERT_TRUE(w.measurements.qrs_ms);
   EXPECT_NEAR(*w.measurements.qrs_ms, 150, 10);
   EXPECT_TRUE(w.has("wide_qrs"));
   Synthetic longqt;
   longqt.qt = 0.50;
-  Analysis l = analyze(make(longqt), {60, 'M'});
+  Analysis l = analyze(make_ecg(longqt), {60, 'M'});
   EXPECT_TRUE(l.has("long_qt"));
   // Axis: net QRS +0.75 in I and aVF alike -> 45 degrees.
   Synthetic axis;
   axis.leads["aVF"] = LeadShape{};
   axis.leads["I"] = LeadShape{};
-  Analysis x = analyze(make(axis));
+  Analysis x = analyze(make_ecg(axis));
   ASSERT_TRUE(x.measurements.axis_deg);
   EXPECT_NEAR(*x.measurements.axis_deg, 45, 5);
 }
@@ -137,7 +90,7 @@ Synthetic with_st(const std::map<std::string, double>& st) {
 
 TEST(EcgAnalysis, st_levels_are_measured_within_two_hundredths_of_a_millivolt) {
   Analysis a = analyze(
-      make(with_st({{"II", 0.25}, {"III", 0.15}, {"aVF", 0.2}, {"I", -0.1}, {"aVL", -0.12}})));
+      make_ecg(with_st({{"II", 0.25}, {"III", 0.15}, {"aVF", 0.2}, {"I", -0.1}, {"aVL", -0.12}})));
   for (const auto& [name, want] : std::map<std::string, double>{
            {"II", 0.25}, {"III", 0.15}, {"aVF", 0.2}, {"I", -0.1}, {"aVL", -0.12}, {"V5", 0}}) {
     ASSERT_NE(lead(a, name), nullptr) << name;
@@ -152,30 +105,30 @@ TEST(EcgAnalysis, st_levels_are_measured_within_two_hundredths_of_a_millivolt) {
 
 TEST(EcgAnalysis, stemi_thresholds_of_the_fourth_universal_definition) {
   // 0.15 mV in two contiguous limb leads: elevated (>= 0.1); one lead alone is not enough.
-  EXPECT_TRUE(analyze(make(with_st({{"II", 0.15}, {"aVF", 0.15}}))).has("suspected_stemi"));
-  EXPECT_FALSE(analyze(make(with_st({{"II", 0.15}}))).has("suspected_stemi"));
-  EXPECT_FALSE(analyze(make(with_st({{"II", 0.06}, {"aVF", 0.06}}))).has("suspected_stemi"));
+  EXPECT_TRUE(analyze(make_ecg(with_st({{"II", 0.15}, {"aVF", 0.15}}))).has("suspected_stemi"));
+  EXPECT_FALSE(analyze(make_ecg(with_st({{"II", 0.15}}))).has("suspected_stemi"));
+  EXPECT_FALSE(analyze(make_ecg(with_st({{"II", 0.06}, {"aVF", 0.06}}))).has("suspected_stemi"));
   // V2-V3 at 0.18 mV: a woman's ECG meets it (0.15), a man's >= 40 does not (0.2).
-  auto v2v3 = make(with_st({{"V2", 0.18}, {"V3", 0.18}}));
+  auto v2v3 = make_ecg(with_st({{"V2", 0.18}, {"V3", 0.18}}));
   EXPECT_TRUE(analyze(v2v3, {55, 'F'}).has("suspected_stemi"));
   EXPECT_FALSE(analyze(v2v3, {55, 'M'}).has("suspected_stemi"));
   // 0.22 mV: a man of 50 meets 0.2, a man of 30 needs 0.25.
-  auto v2v3_22 = make(with_st({{"V2", 0.22}, {"V3", 0.22}}));
+  auto v2v3_22 = make_ecg(with_st({{"V2", 0.22}, {"V3", 0.22}}));
   EXPECT_TRUE(analyze(v2v3_22, {50, 'M'}).has("suspected_stemi"));
   EXPECT_FALSE(analyze(v2v3_22, {30, 'M'}).has("suspected_stemi"));
-  Analysis ant = analyze(make(with_st({{"V2", 0.3}, {"V3", 0.35}, {"V4", 0.25}})), {50, 'M'});
+  Analysis ant = analyze(make_ecg(with_st({{"V2", 0.3}, {"V3", 0.35}, {"V4", 0.25}})), {50, 'M'});
   ASSERT_TRUE(ant.has("suspected_stemi"));
 }
 
 TEST(EcgAnalysis, a_lead_off_or_noisy_record_is_flagged_poor_quality) {
-  Record r = make(Synthetic{});
+  Record r = make_ecg(Synthetic{});
   std::fill(r.leads[6].mv.begin(), r.leads[6].mv.end(), 0.f);  // V1 off
   Analysis a = analyze(r);
   ASSERT_TRUE(a.has("poor_quality"));
   EXPECT_NE(a.flags.front().evidence.find("V1"), std::string::npos);
   Synthetic noisy;
   noisy.noise = 0.3;
-  EXPECT_TRUE(analyze(make(noisy)).has("poor_quality"));
+  EXPECT_TRUE(analyze(make_ecg(noisy)).has("poor_quality"));
 }
 
 // The pydicom 12-lead DICOM ECG carries the acquiring device's own measurements: RR 982 ms,
@@ -198,6 +151,27 @@ TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
   EXPECT_NEAR(*m.axis_deg, 52, 10);
   EXPECT_TRUE(a.has("sinus_rhythm"));
   EXPECT_FALSE(a.has("suspected_stemi"));
+}
+
+TEST(EcgAnalysis, an_ecg_written_as_dicom_reads_back_to_the_microvolt) {
+  ::yilian::testing::TempDir dir;
+  Record r = make_ecg(with_st({{"II", 0.2}, {"aVF", 0.2}}));
+  r.patient = {62, 'M'};
+  DicomEcgIdentity id{"P1",          "TEST^STEMI", "1.2.3.4", "1.2.3.4.1",
+                      "1.2.3.4.1.1", "20261122",   "083000",  "Township A"};
+  ASSERT_TRUE(write_dicom_waveform(r, id, dir.path() / "ecg.dcm").ok());
+  auto back = read_dicom_waveform(dir.path() / "ecg.dcm");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_EQ(back->leads.size(), 12u);
+  EXPECT_EQ(back->leads[5].name, "aVF");
+  EXPECT_EQ(back->sampling_hz, 500);
+  EXPECT_EQ(back->patient.sex, 'M');
+  EXPECT_EQ(back->patient.age, 62);
+  for (std::size_t c = 0; c < 12; ++c) {
+    for (std::size_t k = 0; k < r.samples(); k += 97)
+      ASSERT_NEAR(back->leads[c].mv[k], r.leads[c].mv[k], 0.0006) << c << " " << k;
+  }
+  EXPECT_TRUE(analyze(*back, back->patient).has("suspected_stemi"));
 }
 
 TEST(EcgAnalysis, a_broken_dicom_waveform_is_refused_with_a_reason) {
