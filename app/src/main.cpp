@@ -27,6 +27,7 @@
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
+#include "yilian/pacs/ecg_pipeline.h"
 #include "yilian/pacs/ecg_rest.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/reading_queue.h"
@@ -115,9 +116,14 @@ int serve(const ServeFlags& flags) {
   pacs::ReadingQueue queue(
       dd.queue(), dd.index(), dd.accounts(), cfg.queue,
       [] { return std::chrono::system_clock::now(); }, events, cfg.national_id_issuer);
+  auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
+  if (!cache.ok()) return fail(cache.error());
+  pacs::EcgPipeline ecg_pipeline(dd.index(), dd.blobs(), **cache, queue, &dd.auditor());
+  ecg_pipeline.start();
   pacs::Ingestor::Options ingest_options;
-  ingest_options.on_committed = [&queue](const std::vector<std::string>& studies) {
+  ingest_options.on_committed = [&queue, &ecg_pipeline](const std::vector<std::string>& studies) {
     queue.studies_touched(studies);
+    ecg_pipeline.studies_committed(studies);
   };
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), ingest_options);
   auto report = ingestor.recover();
@@ -160,8 +166,6 @@ int serve(const ServeFlags& flags) {
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
-  auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
-  if (!cache.ok()) return fail(cache.error());
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   pacs::register_ecg_routes(router, dd.index(), dd.blobs(), auth, **cache);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
@@ -191,6 +195,7 @@ int serve(const ServeFlags& flags) {
   http_server.stop();
   dicom.stop();
   ingestor.shutdown();
+  ecg_pipeline.stop();
   queue.stop();
   auto c = ingestor.counters();
   spdlog::info("stopped; this run stored {} instances ({} duplicates, {} rejected)", c.stored,

@@ -62,6 +62,13 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
 
 }  // namespace
 
+std::string ecg_analysis_json(const std::string& uid, const ecg::Record& rec,
+                              const ecg::Analysis& a) {
+  return analysis_json(uid, rec, a).dump();
+}
+
+std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid + ".json"; }
+
 void register_ecg_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
                          identity::AuthService& auth, storage::DiskCache& cache) {
   // The stored ECG an {instance} path names, after the access check; or the answer to send.
@@ -92,12 +99,12 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
   };
 
   router.add("GET", "/api/ecg/{instance}", [load, &cache](const Request& req) {
-    const std::string key = "ecg-" + req.params.at("instance") + ".json";
+    const std::string key = ecg_analysis_cache_key(req.params.at("instance"));
     auto [rec, answer] = load(req, "ecg.read");
     if (answer) return *answer;
     if (auto hit = cache.get(key)) return Response::json(200, std::move(*hit));
     ecg::Analysis a = ecg::analyze(*rec, rec->patient);
-    std::string body = analysis_json(req.params.at("instance"), *rec, a).dump();
+    std::string body = ecg_analysis_json(req.params.at("instance"), *rec, a);
     (void)cache.put(key, body);
     return Response::json(200, std::move(body));
   });

@@ -149,6 +149,34 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string
   return std::vector<std::int64_t>{r->first};
 }
 
+Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string& study_uid,
+                                                               const std::string& reason) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.erase(study_uid);
+  }
+  auto ids = study_complete(study_uid);
+  if (!ids.ok()) return ids.error();
+  constexpr const char* kActor = "automated-analysis";
+  for (std::int64_t id : *ids) {
+    auto t = store_.task(id);
+    if (!t.ok()) return t.error();
+    if (!t->has_value()) continue;
+    auto received = storage::parse_iso8601((*t)->received_at).value_or(clock_());
+    std::string due = storage::to_iso8601(received + sla(rules_, Priority::stat));
+    std::vector<storage::TaskEvent> events;
+    if ((*t)->priority != static_cast<int>(Priority::stat)) {
+      if (Status s = store_.set_priority(id, static_cast<int>(Priority::stat), reason, due, kActor,
+                                         now(), &events);
+          !s)
+        return s.error();
+    }
+    events.push_back(storage::TaskEvent{id, now(), "emergency", kActor, reason});
+    bus_.publish(events);
+  }
+  return ids;
+}
+
 Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const Principal& p,
                                                                const std::string& uid) {
   auto visible = may_read_study(index_, p, uid, now());

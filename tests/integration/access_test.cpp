@@ -14,7 +14,9 @@
 #include "dicom_client.h"
 #include "server_process.h"
 #include "synthetic.h"
+#include "synthetic_ecg.h"
 #include "test_util.h"
+#include "yilian/ecg/dicom_waveform.h"
 
 namespace yilian {
 namespace {
@@ -336,6 +338,45 @@ TEST_F(AccessTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
   // A CT is not an ECG.
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/" + ct_a_.sop_instance_uids[0]).status,
             400);
+}
+
+// The chest-pain pathway's first link: a township ECG with ST elevation becomes a STAT task
+// in the ECG readers' worklist within moments, without waiting for the study's stable time.
+TEST_F(AccessTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
+  testing::Synthetic s;
+  for (const char* lead : {"II", "III", "aVF"}) {
+    testing::LeadShape shape;
+    shape.st = 0.25;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {58, 'M'};
+  const std::string study = testing::new_uid(), sop = testing::new_uid();
+  ecg::DicomEcgIdentity id{"TA-ECG-1", "Chest^Pain", study,    testing::new_uid(),
+                           sop,        "20261122",   "083000", "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, id, dir_.path() / "stemi.dcm").ok());
+  ASSERT_EQ(storescu(*server_, "TA_ECG", {dir_.path() / "stemi.dcm"}), 0);
+
+  json task;
+  for (int attempt = 0; attempt < 100 && task.is_null(); ++attempt) {
+    auto r = server_->get(tokens_["ecg-reader"], "/api/worklist");
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json list = json::parse(r.body);
+    for (const json& t : list["tasks"]) {
+      if (t["studyInstanceUid"] == study) task = t;
+    }
+    if (task.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(task.is_null()) << "no task for the STEMI ECG\n" << server_->log();
+  EXPECT_EQ(task["priority"], "stat");
+  EXPECT_NE(task["priorityReason"].get<std::string>().find("STEMI"), std::string::npos)
+      << task.dump();
+  auto analysis = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop);
+  ASSERT_EQ(analysis.status, 200);
+  bool flagged = false;
+  const json result = json::parse(analysis.body);
+  for (const json& f : result["flags"]) flagged |= f["code"] == "suspected_stemi";
+  EXPECT_TRUE(flagged) << analysis.body;
 }
 
 TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {

@@ -12,7 +12,17 @@
 #include "yilian/storage/disk_cache.h"
 #include "yilian/storage/index.h"
 
+namespace yilian::ecg {
+struct Record;
+struct Analysis;
+}  // namespace yilian::ecg
+
 namespace yilian::pacs {
+
+// The analysis of one stored ECG as the API returns it (JSON text), and its cache key.
+std::string ecg_analysis_json(const std::string& sop_instance_uid, const ecg::Record& record,
+                              const ecg::Analysis& analysis);
+std::string ecg_analysis_cache_key(const std::string& sop_instance_uid);
 
 void register_ecg_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
                          identity::AuthService& auth, storage::DiskCache& cache);

@@ -59,6 +59,11 @@ class ReadingQueue {
   Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
   // The same, asked by a user who may see the study (an uploader saying "that's all").
   Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid);
+  // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is
+  // routed now rather than after its stable time, its tasks become STAT with `reason`, and an
+  // "emergency" event is published for the live services. Returns the task ids.
+  Result<std::vector<std::int64_t>> flag_emergency(const std::string& study_uid,
+                                                   const std::string& reason);
   // One escalation pass (the watcher runs it periodically).
   Status escalate_now();
 
