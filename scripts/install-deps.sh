@@ -8,7 +8,7 @@ PACKAGES=(
   libdcmtk-dev dcmtk
   libwebsockets-dev libssl-dev
   libsqlite3-dev sqlite3
-  libopencv-dev libopenjp2-7-dev
+  libopencv-dev libopenjp2-7-dev libxml2-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev

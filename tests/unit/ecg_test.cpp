@@ -6,8 +6,10 @@
 #include <fstream>
 #include <numbers>
 #include <random>
+#include <set>
 
 #include "test_util.h"
+#include "yilian/ecg/aecg.h"
 #include "yilian/ecg/beat_compare.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
@@ -205,6 +207,43 @@ TEST(Wfdb, the_mit_bih_and_ptb_records_read_and_their_beats_are_found) {
   auto beats = detect_qrs(*ptb);
   EXPECT_GT(beats.size(), 30u);
   EXPECT_LT(beats.size(), 90u);
+}
+
+}  // namespace
+}  // namespace yilian::ecg
+
+namespace yilian::ecg {
+namespace {
+
+TEST(Aecg, the_hl7_example_reads_as_twelve_leads_at_500_hz) {
+  auto r = read_aecg(kData / "aecg" / "hl7-aecg-example.xml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->sampling_hz, 500);
+  ASSERT_EQ(r->leads.size(), 12u);
+  std::set<std::string> names;
+  for (const auto& l : r->leads) names.insert(l.name);
+  EXPECT_EQ(names, (std::set<std::string>{"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3",
+                                          "V4", "V5", "V6"}));
+  EXPECT_GT(r->samples(), 1000u);
+  auto beats = detect_qrs(*r);
+  EXPECT_GT(beats.size(), 3u);
+
+  auto minimal = read_aecg(kData / "aecg" / "minimum-aecg.xml");
+  ASSERT_TRUE(minimal.ok()) << minimal.error().message;
+  ASSERT_EQ(minimal->leads.size(), 1u);
+  EXPECT_EQ(minimal->leads[0].name, "II");
+  EXPECT_FLOAT_EQ(minimal->leads[0].mv[0], -0.005f);  // -2 x 2.5 uV
+}
+
+TEST(Aecg, malformed_documents_are_refused_with_the_reason) {
+  EXPECT_NE(parse_aecg("<not xml").error().message.find("well-formed"), std::string::npos);
+  EXPECT_NE(parse_aecg("<Other/>").error().message.find("AnnotatedECG"), std::string::npos);
+  const std::string no_time = R"(<AnnotatedECG xmlns="urn:hl7-org:v3"><component><series>
+    <code code="RHYTHM"/><component><sequenceSet><component><sequence>
+    <code code="MDC_ECG_LEAD_I"/><value><origin value="0" unit="uV"/><scale value="1" unit="uV"/>
+    <digits>1 2 3</digits></value></sequence></component></sequenceSet></component></series>
+    </component></AnnotatedECG>)";
+  EXPECT_NE(parse_aecg(no_time).error().message.find("increment"), std::string::npos);
 }
 
 }  // namespace
