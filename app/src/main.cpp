@@ -167,7 +167,7 @@ int serve(const ServeFlags& flags) {
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
-  pacs::register_ecg_routes(router, dd.index(), dd.blobs(), auth, **cache);
+  pacs::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {

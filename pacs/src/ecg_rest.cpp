@@ -3,6 +3,13 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <cctype>
+#include <cstdlib>
+
+#include "yilian/ecg/aecg.h"
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/identity/policy.h"
@@ -70,7 +77,75 @@ std::string ecg_analysis_json(const std::string& uid, const ecg::Record& rec,
 std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid + ".json"; }
 
 void register_ecg_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
-                         identity::AuthService& auth, storage::DiskCache& cache) {
+                         Ingestor& ingestor, identity::AuthService& auth,
+                         storage::DiskCache& cache) {
+  router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) {
+      return Response::error(403, "forbidden",
+                             "uploads are filed under a clinical user's institution");
+    }
+    std::string ct = req.content_type.substr(0, req.content_type.find(';'));
+    for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    IngestOutcome o;
+    if (ct == "application/dicom") {
+      o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id});
+    } else if (ct == "application/xml" || ct == "text/xml") {
+      auto rec = ecg::parse_aecg(req.body);
+      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      if (auto sex = req.query_value("sex"); sex && (*sex == "M" || *sex == "F"))
+        rec->patient.sex = (*sex)[0];
+      if (auto age = req.query_value("age")) {
+        int a = std::atoi(age->c_str());
+        if (a > 0 && a < 130) rec->patient.age = a;
+      }
+      auto uid = [] {
+        char buf[100];
+        dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
+        return std::string(buf);
+      };
+      const std::string now = auth.now();  // 2026-11-22T08:41:00.000Z
+      ecg::DicomEcgIdentity id;
+      id.patient_id = req.query_value("patientId").value_or(rec->id);
+      id.patient_name = req.query_value("patientName").value_or("");
+      id.study_uid = uid();
+      id.series_uid = uid();
+      id.sop_uid = uid();
+      id.study_date = now.substr(0, 4) + now.substr(5, 2) + now.substr(8, 2);
+      id.study_time = now.substr(11, 2) + now.substr(14, 2) + now.substr(17, 2);
+      const std::string key = blobs.new_key();
+      if (Status s = ecg::write_dicom_waveform(*rec, id, blobs.temp_path(key)); !s) {
+        (void)blobs.remove_temp(key);
+        return Response::from_error(s.error());
+      }
+      const std::string sop_class = rec->leads.size() == 12 ? UID_TwelveLeadECGWaveformStorage
+                                                            : UID_GeneralECGWaveformStorage;
+      o = ingestor.ingest(key, Sender{"", p.institution_id}, Announced{sop_class, id.sop_uid});
+    } else {
+      return Response::error(415, "unsupported_media_type",
+                             "POST /api/ecg takes application/xml (HL7 aECG) or application/dicom");
+    }
+    identity::AuditEvent ev = identity::event_for(p, req.peer);
+    ev.action = "ecg.upload";
+    ev.object_type = "instance";
+    ev.object_id = o.sop_instance_uid;
+    const bool stored = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate;
+    ev.outcome = stored ? "ok" : "failed";
+    ev.detail =
+        std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message);
+    (void)auth.auditor().record(ev);
+    if (!stored) {
+      const int status =
+          o.status == IngestStatus::refused ? 403 : (o.status == IngestStatus::failed ? 503 : 400);
+      return Response::error(status, ingest_status_name(o.status), o.message);
+    }
+    nlohmann::json body = {{"studyInstanceUid", o.study_instance_uid},
+                           {"sopInstanceUid", o.sop_instance_uid},
+                           {"analysis", "/api/ecg/" + o.sop_instance_uid},
+                           {"render", "/api/ecg/" + o.sop_instance_uid + "/render"}};
+    return Response::json(201, body.dump());
+  });
+
   // The stored ECG an {instance} path names, after the access check; or the answer to send.
   auto load = [&index, &blobs, &auth](const Request& req, const char* action)
       -> std::pair<std::optional<ecg::Record>, std::optional<Response>> {

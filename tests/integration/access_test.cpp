@@ -379,6 +379,33 @@ TEST_F(AccessTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   EXPECT_TRUE(flagged) << analysis.body;
 }
 
+TEST_F(AccessTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {
+  std::ifstream in(fs::path(YILIAN_SHARED_DATA) / "aecg" / "hl7-aecg-example.xml");
+  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(xml.empty());
+  auto post = [&](const std::string& user, const std::string& body, const std::string& type) {
+    return testing::http_request(
+        server_->http_port(), "POST",
+        "/api/ecg?patientId=TA-AECG-1&patientName=Wang%5EFang&sex=F&age=67", body,
+        {{"Authorization", "Bearer " + tokens_[user]}, {"Content-Type", type}});
+  };
+  auto r = post("ta-doctor", xml, "application/xml");
+  ASSERT_EQ(r.status, 201) << r.body;
+  json j = json::parse(r.body);
+  const std::string sop = j["sopInstanceUid"];
+  auto study = server_->get(tokens_["ta-doctor"],
+                            "/api/studies/" + j["studyInstanceUid"].get<std::string>());
+  ASSERT_EQ(study.status, 200) << study.body;
+  EXPECT_EQ(json::parse(study.body)["institution"], "ta");
+  auto analysis = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop);
+  ASSERT_EQ(analysis.status, 200) << analysis.body;
+  EXPECT_EQ(json::parse(analysis.body)["leadNames"].size(), 12u);
+
+  EXPECT_EQ(post("ta-doctor", "<AnnotatedECG", "application/xml").status, 400);
+  EXPECT_EQ(post("ta-doctor", "hello", "text/plain").status, 415);
+  EXPECT_EQ(post("admin", xml, "application/xml").status, 403);
+}
+
 TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   auto search = [&](const std::string& user, const std::string& query) {
     auto r = server_->get(tokens_[user], "/dicom-web/studies" + query);

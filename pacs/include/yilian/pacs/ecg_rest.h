@@ -1,4 +1,7 @@
-// ECG results for readers:
+// ECG uploads and results:
+//   POST /api/ecg?patientId=&patientName=&age=&sex=   an HL7 aECG (application/xml) becomes a
+//                 DICOM 12-lead ECG; a DICOM ECG (application/dicom) is stored as sent; both go
+//                 through the same ingest as C-STORE (and so the ECG pipeline and the queue)
 //   GET /api/ecg/{instance}                  measurements and flags (JSON)
 //   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV)
 // {instance} is the SOP Instance UID of a stored DICOM ECG waveform. The study access rules
@@ -8,6 +11,7 @@
 
 #include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"
 #include "yilian/storage/index.h"
@@ -25,6 +29,7 @@ std::string ecg_analysis_json(const std::string& sop_instance_uid, const ecg::Re
 std::string ecg_analysis_cache_key(const std::string& sop_instance_uid);
 
 void register_ecg_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
-                         identity::AuthService& auth, storage::DiskCache& cache);
+                         Ingestor& ingestor, identity::AuthService& auth,
+                         storage::DiskCache& cache);
 
 }  // namespace yilian::pacs
