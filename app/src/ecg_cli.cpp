@@ -77,6 +77,22 @@ std::string measurement_line(const ecg::Measurements& m) {
 
 }  // namespace
 
+int ecg_detect(const std::string& file, const std::string& out) {
+  auto rec = read_ecg(file);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
+    return 1;
+  }
+  std::vector<ecg::Annotation> anns;
+  for (std::int64_t b : ecg::detect_qrs(*rec)) anns.push_back({b, ecg::kNormalBeat, {}});
+  if (Status s = ecg::write_wfdb_annotations(out, anns); !s) {
+    std::fprintf(stderr, "error: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  std::printf("%zu beats written to %s\n", anns.size(), out.c_str());
+  return 0;
+}
+
 int ecg_render(const std::string& file, const std::string& out, const std::string& layout) {
   auto rec = read_ecg(file);
   if (!rec.ok()) {

@@ -439,6 +439,14 @@ int main(int argc, char** argv) {
   ecg_analyze_cmd->add_option("--mains", ecg_mains, "Mains frequency to notch: 50, 60 or 0")
       ->check(CLI::IsMember({0.0, 50.0, 60.0}));
 
+  std::string ecg_detect_file, ecg_detect_out;
+  auto* ecg_detect_cmd =
+      ecg_cmd->add_subcommand("detect", "Detect the beats and write them as WFDB annotations");
+  ecg_detect_cmd->add_option("file", ecg_detect_file, "WFDB header (.hea) or DICOM ECG waveform")
+      ->required();
+  ecg_detect_cmd
+      ->add_option("-o,--output", ecg_detect_out, "Annotation file to write (e.g. 100.qrs)")
+      ->required();
   std::string ecg_render_file, ecg_render_out, ecg_layout = "3x4+II";
   auto* ecg_render_cmd =
       ecg_cmd->add_subcommand("render", "Draw an ECG as a PNG (25 mm/s, 10 mm/mV)");
@@ -459,6 +467,7 @@ int main(int argc, char** argv) {
   if (*ecg_eval_cmd) return ecg_eval(ecg_db);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
   if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);
+  if (*ecg_detect_cmd) return ecg_detect(ecg_detect_file, ecg_detect_out);
 
   if (*serve_cmd) return serve(serve_flags);
   if (*import_cmd) return import_files(import_flags);

@@ -10,6 +10,7 @@
 
 #include "server_process.h"
 #include "test_util.h"
+#include "yilian/ecg/wfdb.h"
 
 namespace yilian {
 namespace {
