@@ -14,6 +14,7 @@
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
+#include "yilian/pacs/ecg_rest.h"
 #include "yilian/viewer/ecg_render.h"
 
 namespace yilian::app {
@@ -66,15 +67,6 @@ Result<ecg::Record> read_ecg(const std::string& file) {
   return ecg::read_dicom_waveform(file);
 }
 
-std::string measurement_line(const ecg::Measurements& m) {
-  auto v = [](const std::optional<double>& x) {
-    return x ? std::to_string(static_cast<long>(std::lround(*x))) : std::string("-");
-  };
-  return "HR " + std::to_string(static_cast<long>(std::lround(m.heart_rate_bpm))) + "  PR " +
-         v(m.pr_ms) + "  QRS " + v(m.qrs_ms) + "  QT/QTc " + v(m.qt_ms) + "/" + v(m.qtc_bazett_ms) +
-         "  Axis " + v(m.axis_deg);
-}
-
 }  // namespace
 
 int ecg_detect(const std::string& file, const std::string& out) {
@@ -102,7 +94,7 @@ int ecg_render(const std::string& file, const std::string& out, const std::strin
   viewer::EcgRenderOptions o;
   o.layout = layout;
   o.header = rec->id;
-  o.measurements = measurement_line(ecg::analyze(*rec, rec->patient).measurements);
+  o.measurements = ecg::measurement_summary(ecg::analyze(*rec, rec->patient).measurements);
   auto img = viewer::render_ecg(*rec, o);
   if (!img.ok()) {
     std::fprintf(stderr, "error: %s\n", img.error().message.c_str());
@@ -131,37 +123,7 @@ int ecg_analyze(const std::string& file, int age, const std::string& sex, double
   ecg::AnalysisOptions options;
   options.mains_hz = mains_hz;
   ecg::Analysis a = ecg::analyze(*rec, patient, options);
-  const ecg::Measurements& m = a.measurements;
-  auto opt = [](const std::optional<double>& v) {
-    return v ? nlohmann::json(std::round(*v)) : nlohmann::json(nullptr);
-  };
-  nlohmann::json leads = nlohmann::json::array();
-  for (const auto& l : m.leads) {
-    leads.push_back({{"lead", l.lead},
-                     {"stJ_mV", std::round(l.st_j_mv * 1000) / 1000},
-                     {"stJ60_mV", std::round(l.st_j60_mv * 1000) / 1000},
-                     {"r_mV", std::round(l.r_mv * 1000) / 1000},
-                     {"s_mV", std::round(l.s_mv * 1000) / 1000}});
-  }
-  nlohmann::json flags = nlohmann::json::array();
-  for (const auto& f : a.flags) {
-    flags.push_back({{"code", f.code}, {"text", f.text}, {"evidence", f.evidence}});
-  }
-  nlohmann::json out = {{"record", rec->id},
-                        {"samplingHz", rec->sampling_hz},
-                        {"seconds", static_cast<double>(rec->samples()) / rec->sampling_hz},
-                        {"beats", m.beats},
-                        {"heartRate_bpm", std::round(m.heart_rate_bpm)},
-                        {"rr_ms", std::round(m.rr_ms)},
-                        {"pWaves", m.p_waves},
-                        {"pr_ms", opt(m.pr_ms)},
-                        {"qrs_ms", opt(m.qrs_ms)},
-                        {"qt_ms", opt(m.qt_ms)},
-                        {"qtcBazett_ms", opt(m.qtc_bazett_ms)},
-                        {"qtcFridericia_ms", opt(m.qtc_fridericia_ms)},
-                        {"axis_deg", opt(m.axis_deg)},
-                        {"leads", leads},
-                        {"flags", flags}};
+  auto out = nlohmann::json::parse(pacs::ecg_analysis_json(rec->id, *rec, a));
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

@@ -105,6 +105,15 @@ bool contiguous(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string measurement_summary(const Measurements& m) {
+  auto v = [](const std::optional<double>& x) {
+    return x ? std::to_string(static_cast<long>(std::lround(*x))) : std::string("-");
+  };
+  return "HR " + std::to_string(static_cast<long>(std::lround(m.heart_rate_bpm))) + "  PR " +
+         v(m.pr_ms) + "  QRS " + v(m.qrs_ms) + "  QT/QTc " + v(m.qt_ms) + "/" + v(m.qtc_bazett_ms) +
+         "  Axis " + v(m.axis_deg);
+}
+
 bool Analysis::has(const std::string& code) const {
   return std::any_of(flags.begin(), flags.end(), [&](const Flag& f) { return f.code == code; });
 }

@@ -195,15 +195,9 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
       r.body = std::move(*hit);
       return r;
     }
-    const ecg::Measurements m = ecg::analyze(*rec, rec->patient).measurements;
-    auto v = [](const std::optional<double>& x) {
-      return x ? std::to_string(static_cast<long>(std::lround(*x))) : std::string("-");
-    };
     viewer::EcgRenderOptions o;
     o.layout = layout;
-    o.measurements = "HR " + std::to_string(static_cast<long>(std::lround(m.heart_rate_bpm))) +
-                     "  PR " + v(m.pr_ms) + "  QRS " + v(m.qrs_ms) + "  QT/QTc " + v(m.qt_ms) +
-                     "/" + v(m.qtc_bazett_ms) + "  Axis " + v(m.axis_deg);
+    o.measurements = ecg::measurement_summary(ecg::analyze(*rec, rec->patient).measurements);
     auto img = viewer::render_ecg(*rec, o);
     if (!img.ok()) return Response::from_error(img.error());
     (void)cache.put(key, img->png);

@@ -53,6 +53,9 @@ struct Analysis {
 // "ii", "AVF", "V1", "MLII" -> the standard name ("II", "aVF", "V1"); others unchanged.
 std::string standard_lead_name(const std::string& name);
 
+// One line for the page: "HR 61  PR 160  QRS 75  QT/QTc 368/370  Axis 52" ("-" for unknown).
+std::string measurement_summary(const Measurements& m);
+
 Analysis analyze(const Record& record, const Patient& patient = {},
                  const AnalysisOptions& options = {});
 
