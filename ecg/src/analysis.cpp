@@ -353,8 +353,17 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
       std::size_t k = peak;
       while (k > p_a && std::fabs(x[k] - iso[li]) > 0.1 * amp) --k;
       if (k == p_a) continue;  // never came down to the baseline
+      // The onset against the level just before the wave (the TP segment), which may differ
+      // from the PR segment's (atrial repolarisation pulls the PR segment down).
+      const std::size_t tp_end = std::min(p_a + at_ms(20), peak);
+      double before = 0;
+      for (std::size_t j = p_a; j < tp_end; ++j) before += x[j];
+      before /= static_cast<double>(std::max<std::size_t>(1, tp_end - p_a));
+      const double rise = std::fabs(x[peak] - before);
+      std::size_t onset = peak;
+      while (onset > p_a && std::fabs(x[onset] - before) > 0.1 * rise) --onset;
       p_amp = amp;
-      p_on = k;
+      p_on = onset;
     }
     if (p_amp > 0) {
       m.p_waves = true;

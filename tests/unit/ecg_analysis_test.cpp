@@ -132,7 +132,7 @@ TEST(EcgAnalysis, a_lead_off_or_noisy_record_is_flagged_poor_quality) {
 }
 
 // The pydicom 12-lead DICOM ECG carries the acquiring device's own measurements: RR 982 ms,
-// QRS 75 ms, QT 368 ms, QTc 370 ms, QRS axis 52 degrees.
+// PR 161 ms, QRS 75 ms, QT 368 ms, QTc 370 ms, QRS axis 52 degrees.
 TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
   auto rec = read_dicom_waveform(std::filesystem::path(PYDICOM_TEST_FILES) / "waveform_ecg.dcm");
   ASSERT_TRUE(rec.ok()) << rec.error().message;
@@ -144,7 +144,8 @@ TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
   Analysis a = analyze(*rec);
   const Measurements& m = a.measurements;
   EXPECT_NEAR(m.rr_ms, 982, 10);
-  ASSERT_TRUE(m.qrs_ms && m.qt_ms && m.qtc_bazett_ms && m.axis_deg);
+  ASSERT_TRUE(m.pr_ms && m.qrs_ms && m.qt_ms && m.qtc_bazett_ms && m.axis_deg);
+  EXPECT_NEAR(*m.pr_ms, 161, 10);
   EXPECT_NEAR(*m.qrs_ms, 75, 10);
   EXPECT_NEAR(*m.qt_ms, 368, 10);
   EXPECT_NEAR(*m.qtc_bazett_ms, 370, 10);
