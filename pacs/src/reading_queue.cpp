@@ -125,6 +125,11 @@ void ReadingQueue::run() {
 }
 
 Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string& uid) {
+  return route_study(uid, std::nullopt);
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::route_study(
+    const std::string& uid, const std::optional<PriorityDecision>& forced) {
   auto study = store_.routable_study(uid);
   if (!study.ok()) return study.error();
   if (!study->has_value()) return make_error(Errc::not_found, "no such study");
@@ -138,6 +143,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string
   t.is_ecg = identity::is_ecg_study(s.modalities);
   t.modality = s.modalities;
   PriorityDecision d = decide_priority(rules_, facts);
+  if (forced && forced->priority <= d.priority) d = *forced;
   t.priority = static_cast<int>(d.priority);
   t.priority_reason = d.reason;
   t.received_at = s.first_received_at;
@@ -155,25 +161,15 @@ Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string
     std::lock_guard lock(mu_);
     pending_.erase(study_uid);
   }
-  auto ids = study_complete(study_uid);
+  // One transaction creates the task as STAT (or raises the existing one): a reader never sees
+  // the emergency as a routine task, however briefly.
+  auto ids = route_study(study_uid, PriorityDecision{Priority::stat, reason});
   if (!ids.ok()) return ids.error();
-  constexpr const char* kActor = "automated-analysis";
+  std::vector<storage::TaskEvent> events;
   for (std::int64_t id : *ids) {
-    auto t = store_.task(id);
-    if (!t.ok()) return t.error();
-    if (!t->has_value()) continue;
-    auto received = storage::parse_iso8601((*t)->received_at).value_or(clock_());
-    std::string due = storage::to_iso8601(received + sla(rules_, Priority::stat));
-    std::vector<storage::TaskEvent> events;
-    if ((*t)->priority != static_cast<int>(Priority::stat)) {
-      if (Status s = store_.set_priority(id, static_cast<int>(Priority::stat), reason, due, kActor,
-                                         now(), &events);
-          !s)
-        return s.error();
-    }
-    events.push_back(storage::TaskEvent{id, now(), "emergency", kActor, reason});
-    bus_.publish(events);
+    events.push_back(storage::TaskEvent{id, now(), "emergency", "automated-analysis", reason});
   }
+  bus_.publish(events);
   return ids;
 }
 

@@ -310,9 +310,8 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task(
                        });
         !s)
       return s.error();
-    events.push_back(
-        {id, std::string(now), "updated", "",
-         raise ? "more instances; priority raised: " + t.priority_reason : "more instances"});
+    events.push_back({id, std::string(now), "updated", "",
+                      raise ? "priority raised: " + t.priority_reason : "more instances"});
   }
   if (Status s = write_events(events); !s) return s.error();
   if (Status s = tx.commit(); !s) return s.error();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -165,6 +166,47 @@ TEST_F(ReadingQueueTest, studies_left_without_a_task_by_a_restart_are_routed_at_
   auto ids = queue_->study_complete(who("doc-a"), too_new);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(queue_->worklist(who("rad1"), {})->second, 2);
+}
+
+// A suspected STEMI found by the ECG analysis: the task is born STAT (never seen as routine,
+// even for a moment), or an existing task is raised; either way one "emergency" event follows.
+TEST_F(ReadingQueueTest, an_emergency_routes_the_study_as_stat_in_one_step) {
+  std::string fresh = study("ta", "ECG", "", "", "2026-11-22T08:04:00.000Z");
+  auto ids = queue_->flag_emergency(fresh, "suspected STEMI: inferior");
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  ASSERT_EQ(ids->size(), 1u);
+  auto events = queue_->events(who("ecg1"), ids->front());
+  ASSERT_TRUE(events.ok());
+  ASSERT_GE(events->size(), 2u);
+  EXPECT_EQ((*events)[1].type, "routed");
+  EXPECT_NE((*events)[1].detail.find("priority 0 (suspected STEMI: inferior)"), std::string::npos)
+      << (*events)[1].detail;
+  auto page = queue_->worklist(who("ecg1"), {});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->second, 1);
+  const storage::TaskRow& t = page->first.front();
+  EXPECT_EQ(t.priority, static_cast<int>(Priority::stat));
+  EXPECT_EQ(t.priority_reason, "suspected STEMI: inferior");
+  EXPECT_EQ(t.due_at, "2026-11-22T08:34:00.000Z");  // received + the STAT SLA
+  {
+    std::lock_guard lock(seen_mu_);
+    EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "emergency"), 1);
+  }
+
+  // A routine task already in the queue is raised in place.
+  std::string routine = study("ta", "ECG", "", "", "2026-11-22T08:00:00.000Z");
+  std::int64_t id = task_for(routine);
+  ASSERT_EQ(queue_->worklist(who("ecg1"), {})->second, 2);
+  auto again = queue_->flag_emergency(routine, "suspected STEMI: anterior");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->front(), id);
+  auto raised = store_->task(id);
+  ASSERT_TRUE(raised.ok() && raised->has_value());
+  EXPECT_EQ((*raised)->priority, static_cast<int>(Priority::stat));
+  EXPECT_EQ((*raised)->priority_reason, "suspected STEMI: anterior");
+  EXPECT_EQ((*raised)->due_at, "2026-11-22T08:30:00.000Z");
+  std::lock_guard lock(seen_mu_);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "emergency"), 2);
 }
 
 TEST_F(ReadingQueueTest, claim_next_takes_priority_then_due_time_then_arrival) {

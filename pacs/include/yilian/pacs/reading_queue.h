@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +105,10 @@ class ReadingQueue {
   void run();
   std::string lease_until() const;
   bool is_reader(const Principal& p) const;
+  // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
+  // existing one, in the same transaction that creates or updates it.
+  Result<std::vector<std::int64_t>> route_study(const std::string& uid,
+                                                const std::optional<PriorityDecision>& forced);
 
   storage::QueueStore& store_;
   storage::Index& index_;
