@@ -1,10 +1,12 @@
 #include "yilian/ecg/wfdb.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace yilian::ecg {
@@ -70,22 +72,57 @@ double unit_scale(const std::string& units) {
   return 1.0;  // mV, or unspecified
 }
 
+// PhysioNet headers often carry the patient in comments: "# age: 81", "# sex: female".
+void read_patient_comment(const std::string& comment, Patient& patient) {
+  std::string c = comment;
+  for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  c.erase(0, c.find_first_not_of(" \t"));
+  auto value = [&c](std::string_view key) -> std::optional<std::string> {
+    if (c.rfind(key, 0) != 0) return std::nullopt;
+    std::string v = c.substr(key.size());
+    v.erase(0, v.find_first_not_of(" \t:"));
+    v.erase(v.find_last_not_of(" \t") + 1);
+    return v;
+  };
+  if (auto age = value("age")) {
+    long a = 0;
+    if (parse_int(*age, a) && a > 0 && a < 130) patient.age = static_cast<int>(a);
+  } else if (auto sex = value("sex")) {
+    if (*sex == "m" || *sex == "male") patient.sex = 'M';
+    if (*sex == "f" || *sex == "female") patient.sex = 'F';
+  }
+}
+
 }  // namespace
 
 Result<Record> read_wfdb(const std::filesystem::path& header) {
   auto text = slurp(header);
   if (!text.ok()) return text.error();
-  std::istringstream lines(*text);
+  return parse_wfdb(*text, header.string(),
+                    [&header](const std::string& file) -> Result<std::string> {
+                      if (file.find('/') != std::string::npos || file == "..")
+                        return bad(file + ": signal files are read beside the header only");
+                      return slurp(header.parent_path() / file);
+                    });
+}
+
+Result<Record> parse_wfdb(std::string_view header_text, const std::string& label,
+                          const std::function<Result<std::string>(const std::string&)>& file) {
+  std::istringstream lines{std::string(header_text)};
   std::string line;
   std::vector<std::string> content;
+  Record rec;
   while (std::getline(lines, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::size_t b = line.find_first_not_of(" \t");
-    if (b == std::string::npos || line[b] == '#') continue;
+    if (b == std::string::npos) continue;
+    if (line[b] == '#') {
+      read_patient_comment(line.substr(b + 1), rec.patient);
+      continue;
+    }
     content.push_back(line.substr(b));
   }
-  if (content.empty()) return bad(header.string() + ": empty header");
-  Record rec;
+  if (content.empty()) return bad(label + ": empty header");
   std::istringstream first(content[0]);
   std::string name, nsig_s, fs_s, nsamp_s;
   first >> name >> nsig_s;
@@ -93,18 +130,18 @@ Result<Record> read_wfdb(const std::filesystem::path& header) {
   long nsig = 0, nsamp = -1;
   if (name.find('/') != std::string::npos) return bad("multi-segment records are not supported");
   if (!parse_int(nsig_s, nsig) || nsig < 1 || nsig > 64)
-    return bad(header.string() + ": number of signals must be 1 to 64");
+    return bad(label + ": number of signals must be 1 to 64");
   rec.id = name;
   rec.sampling_hz = 250;
   if (!fs_s.empty()) {
     std::string f = fs_s.substr(0, fs_s.find('/'));
-    if (!parse_double(f, rec.sampling_hz)) return bad(header.string() + ": bad sampling frequency");
+    if (!parse_double(f, rec.sampling_hz)) return bad(label + ": bad sampling frequency");
   }
   if (!(rec.sampling_hz >= 50 && rec.sampling_hz <= 20000))
-    return bad(header.string() + ": impossible sampling frequency " + fs_s + " Hz");
+    return bad(label + ": impossible sampling frequency " + fs_s + " Hz");
   if (!nsamp_s.empty() && !parse_int(nsamp_s, nsamp)) return bad("bad number of samples");
   if (static_cast<long>(content.size()) < 1 + nsig)
-    return bad(header.string() + ": " + std::to_string(nsig) + " signals announced, " +
+    return bad(label + ": " + std::to_string(nsig) + " signals announced, " +
                std::to_string(content.size() - 1) + " described");
 
   std::vector<SignalSpec> specs;
@@ -144,13 +181,14 @@ Result<Record> read_wfdb(const std::filesystem::path& header) {
     files[specs[i].file].push_back(i);
   }
   std::vector<std::vector<int>> raw(specs.size());
-  for (const std::string& file : order) {
-    const auto& members = files[file];
+  for (const std::string& signal_name : order) {
+    const auto& members = files[signal_name];
     const int format = specs[members[0]].format;
     for (std::size_t m : members) {
-      if (specs[m].format != format) return bad(file + ": signals of one file differ in format");
+      if (specs[m].format != format)
+        return bad(signal_name + ": signals of one file differ in format");
     }
-    auto data = slurp(header.parent_path() / file);
+    auto data = file(signal_name);
     if (!data.ok()) return data.error();
     const auto* b = reinterpret_cast<const unsigned char*>(data->data());
     const std::size_t n = members.size();
@@ -163,7 +201,7 @@ Result<Record> read_wfdb(const std::filesystem::path& header) {
     std::size_t frames = total / n;
     if (nsamp >= 0) {
       if (frames < static_cast<std::size_t>(nsamp))
-        return bad(file + ": truncated (" + std::to_string(frames) + " of " +
+        return bad(signal_name + ": truncated (" + std::to_string(frames) + " of " +
                    std::to_string(nsamp) + " samples)");
       frames = static_cast<std::size_t>(nsamp);
     }

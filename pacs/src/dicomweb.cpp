@@ -178,8 +178,9 @@ int failure_reason(IngestStatus s, const std::string& message) {
 
 Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
                                               std::string_view body) {
-  if (lower(content_type).rfind("multipart/related", 0) != 0) {
-    return make_error(Errc::invalid_argument, "STOW-RS takes multipart/related bodies");
+  const std::string type = lower(content_type);
+  if (type.rfind("multipart/related", 0) != 0 && type.rfind("multipart/form-data", 0) != 0) {
+    return make_error(Errc::invalid_argument, "expected a multipart/related or form-data body");
   }
   std::string boundary = header_param(content_type, "boundary");
   if (boundary.empty())
@@ -210,6 +211,8 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
       if (lower(l).rfind("content-type:", 0) == 0) {
         part.content_type = l.substr(13);
         part.content_type.erase(0, part.content_type.find_first_not_of(" \t"));
+      } else if (lower(l).rfind("content-disposition:", 0) == 0) {
+        part.filename = header_param(l, "filename");
       }
     }
     part.bytes = body.substr(data, next - data);
@@ -332,8 +335,12 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       return Response::error(403, "forbidden",
                              "uploads are filed under a clinical user's institution");
     }
+    if (lower(req.content_type).rfind("multipart/related", 0) != 0) {
+      return Response::error(415, "unsupported_media_type",
+                             "STOW-RS takes multipart/related bodies");
+    }
     auto parts = split_multipart(req.content_type, req.body);
-    if (!parts.ok()) return Response::error(415, "unsupported_media_type", parts.error().message);
+    if (!parts.ok()) return Response::error(400, "invalid_argument", parts.error().message);
     if (parts->empty()) return Response::error(400, "invalid_argument", "no parts in the body");
     nlohmann::json stored = nlohmann::json::array(), failed = nlohmann::json::array();
     bool warning = false;

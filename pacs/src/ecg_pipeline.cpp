@@ -70,6 +70,7 @@ void EcgPipeline::analyse_study(const std::string& study_uid) {
   auto detail = index_.get_study(study_uid);
   if (!detail.ok() || !detail->has_value()) return;
   if (!identity::is_ecg_study((*detail)->study.modalities)) return;
+  bool analysed = false, emergency = false;
   for (const auto& series : (*detail)->series) {
     auto list = index_.series_instances(series.series_instance_uid);
     if (!list.ok()) continue;
@@ -83,6 +84,7 @@ void EcgPipeline::analyse_study(const std::string& study_uid) {
         continue;
       }
       ecg::Analysis a = ecg::analyze(*rec, rec->patient);
+      analysed = true;
       (void)cache_.put(key, ecg_analysis_json(inst.sop_instance_uid, *rec, a));
       bool stemi = false;
       std::string evidence;
@@ -98,6 +100,7 @@ void EcgPipeline::analyse_study(const std::string& study_uid) {
         if (stemi) ++counters_.suspected_stemi;
       }
       if (!stemi) continue;
+      emergency = true;
       spdlog::warn("ECG {} of study {}: {}", inst.sop_instance_uid, study_uid, evidence);
       auto tasks = queue_.flag_emergency(study_uid, evidence);
       if (!tasks.ok()) {
@@ -113,6 +116,12 @@ void EcgPipeline::analyse_study(const std::string& study_uid) {
         ev.detail = evidence;
         (void)auditor_->record(ev);
       }
+    }
+  }
+  // An ECG is complete when it arrives: its task need not wait for the study's stable time.
+  if (analysed && !emergency) {
+    if (auto tasks = queue_.route_now(study_uid); !tasks.ok()) {
+      spdlog::error("cannot route ECG study {}: {}", study_uid, tasks.error().message);
     }
   }
 }

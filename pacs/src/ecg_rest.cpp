@@ -8,11 +8,14 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <map>
 
 #include "yilian/ecg/aecg.h"
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/dicom_waveform.h"
+#include "yilian/ecg/wfdb.h"
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/viewer/ecg_render.h"
 
@@ -43,7 +46,13 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
   for (const auto& f : a.flags) {
     flags.push_back({{"code", f.code}, {"text", f.text}, {"evidence", f.evidence}});
   }
+  // Sex and age choose the STEMI thresholds for V2-V3: the reader sees which were used.
+  nlohmann::json patient = {
+      {"sex", rec.patient.sex == 'U' ? nlohmann::json(nullptr)
+                                     : nlohmann::json(std::string(1, rec.patient.sex))},
+      {"age", rec.patient.age ? nlohmann::json(*rec.patient.age) : nlohmann::json(nullptr)}};
   return {{"sopInstanceUid", uid},
+          {"patient", patient},
           {"samplingHz", rec.sampling_hz},
           {"seconds", static_cast<double>(rec.samples()) / rec.sampling_hz},
           {"leadNames",
@@ -65,6 +74,73 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
           {"leads", leads},
           {"flags", flags},
           {"note", "Automated measurements support the reader; they are not a report."}};
+}
+
+// A WFDB record uploaded as a form: one part named *.hea and a part for each signal file it
+// names (by file name, without directories). Annotation files may come along and are ignored.
+Result<ecg::Record> wfdb_upload(const Request& req) {
+  auto parts = split_multipart(req.content_type, req.body);
+  if (!parts.ok()) return parts.error();
+  const BodyPart* header = nullptr;
+  std::map<std::string, std::string_view> files;
+  for (const BodyPart& part : *parts) {
+    std::string name = part.filename.substr(part.filename.find_last_of("/\\") + 1);
+    if (name.empty()) continue;  // a form field, not a file
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".hea") == 0) {
+      if (header) return make_error(Errc::invalid_argument, "more than one .hea file uploaded");
+      header = &part;
+    }
+    files[name] = part.bytes;
+  }
+  if (!header) {
+    return make_error(Errc::invalid_argument,
+                      "a WFDB upload needs its header (.hea) and signal files as form files");
+  }
+  return ecg::parse_wfdb(
+      header->bytes, header->filename, [&files](const std::string& name) -> Result<std::string> {
+        auto it = files.find(name);
+        if (it == files.end()) {
+          return make_error(Errc::invalid_argument,
+                            "the header names signal file " + name + ", which was not uploaded");
+        }
+        return std::string(it->second);
+      });
+}
+
+// Files an ECG read from XML or WFDB as a DICOM 12-lead (or General) ECG under the uploader's
+// institution, through the same ingest path as every DICOM object. The query may name the
+// patient (patientId, patientName) and correct sex and age, which the STEMI thresholds use.
+Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
+                                     storage::BlobStore& blobs, Ingestor& ingestor,
+                                     const std::string& now) {
+  if (auto sex = req.query_value("sex"); sex && (*sex == "M" || *sex == "F"))
+    rec.patient.sex = (*sex)[0];
+  if (auto age = req.query_value("age")) {
+    int a = std::atoi(age->c_str());
+    if (a > 0 && a < 130) rec.patient.age = a;
+  }
+  auto uid = [] {
+    char buf[100];
+    dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
+    return std::string(buf);
+  };
+  ecg::DicomEcgIdentity id;
+  id.patient_id = req.query_value("patientId").value_or(rec.id);
+  id.patient_name = req.query_value("patientName").value_or("");
+  id.study_uid = uid();
+  id.series_uid = uid();
+  id.sop_uid = uid();
+  id.study_date = now.substr(0, 4) + now.substr(5, 2) + now.substr(8, 2);  // from ISO 8601
+  id.study_time = now.substr(11, 2) + now.substr(14, 2) + now.substr(17, 2);
+  const std::string key = blobs.new_key();
+  if (Status s = ecg::write_dicom_waveform(rec, id, blobs.temp_path(key)); !s) {
+    (void)blobs.remove_temp(key);
+    return s.error();
+  }
+  const std::string sop_class =
+      rec.leads.size() == 12 ? UID_TwelveLeadECGWaveformStorage : UID_GeneralECGWaveformStorage;
+  return ingestor.ingest(key, Sender{"", req.principal->institution_id},
+                         Announced{sop_class, id.sop_uid});
 }
 
 }  // namespace
@@ -93,37 +169,20 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
     } else if (ct == "application/xml" || ct == "text/xml") {
       auto rec = ecg::parse_aecg(req.body);
       if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
-      if (auto sex = req.query_value("sex"); sex && (*sex == "M" || *sex == "F"))
-        rec->patient.sex = (*sex)[0];
-      if (auto age = req.query_value("age")) {
-        int a = std::atoi(age->c_str());
-        if (a > 0 && a < 130) rec->patient.age = a;
-      }
-      auto uid = [] {
-        char buf[100];
-        dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
-        return std::string(buf);
-      };
-      const std::string now = auth.now();  // 2026-11-22T08:41:00.000Z
-      ecg::DicomEcgIdentity id;
-      id.patient_id = req.query_value("patientId").value_or(rec->id);
-      id.patient_name = req.query_value("patientName").value_or("");
-      id.study_uid = uid();
-      id.series_uid = uid();
-      id.sop_uid = uid();
-      id.study_date = now.substr(0, 4) + now.substr(5, 2) + now.substr(8, 2);
-      id.study_time = now.substr(11, 2) + now.substr(14, 2) + now.substr(17, 2);
-      const std::string key = blobs.new_key();
-      if (Status s = ecg::write_dicom_waveform(*rec, id, blobs.temp_path(key)); !s) {
-        (void)blobs.remove_temp(key);
-        return Response::from_error(s.error());
-      }
-      const std::string sop_class = rec->leads.size() == 12 ? UID_TwelveLeadECGWaveformStorage
-                                                            : UID_GeneralECGWaveformStorage;
-      o = ingestor.ingest(key, Sender{"", p.institution_id}, Announced{sop_class, id.sop_uid});
+      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
+      if (!stored.ok()) return Response::from_error(stored.error());
+      o = *stored;
+    } else if (ct == "multipart/form-data" || ct == "multipart/related") {
+      auto rec = wfdb_upload(req);
+      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
+      if (!stored.ok()) return Response::from_error(stored.error());
+      o = *stored;
     } else {
       return Response::error(415, "unsupported_media_type",
-                             "POST /api/ecg takes application/xml (HL7 aECG) or application/dicom");
+                             "POST /api/ecg takes application/xml (HL7 aECG), application/dicom, "
+                             "or a WFDB record as multipart/form-data (the .hea and its signal "
+                             "files)");
     }
     identity::AuditEvent ev = identity::event_for(p, req.peer);
     ev.action = "ecg.upload";

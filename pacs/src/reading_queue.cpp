@@ -178,11 +178,15 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const Principal& 
   auto visible = may_read_study(index_, p, uid, now());
   if (!visible.ok()) return visible.error();
   if (!*visible) return make_error(Errc::permission_denied, "no study you may see has this UID");
+  return route_now(uid);
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::route_now(const std::string& uid) {
   {
     std::lock_guard lock(mu_);
     pending_.erase(uid);
   }
-  return study_complete(uid);
+  return route_study(uid, std::nullopt);
 }
 
 Status ReadingQueue::escalate_now() {

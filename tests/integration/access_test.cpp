@@ -406,6 +406,86 @@ TEST_F(AccessTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {
   EXPECT_EQ(post("admin", xml, "application/xml").status, 403);
 }
 
+// A township clinic's ECG cart that exports WFDB uploads the header and its signal files as a
+// form; the record is filed as a DICOM ECG, analysed, and queued for the ECG readers at once.
+TEST_F(AccessTest, a_wfdb_record_uploaded_as_a_form_is_stored_analysed_and_queued) {
+  const fs::path ptb = fs::path(YILIAN_SHARED_DATA) / "ptb";
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string hea = slurp(ptb / "s0010_re.hea"), dat = slurp(ptb / "s0010_re.dat"),
+                    xyz = slurp(ptb / "s0010_re.xyz");
+  ASSERT_FALSE(hea.empty() || dat.empty() || xyz.empty());
+  const std::string boundary = "wfdb-form-boundary";
+  auto form = [&](const std::vector<std::pair<std::string, std::string>>& files) {
+    std::string body =
+        "--" + boundary + "\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nchest pain\r\n";
+    for (const auto& [name, bytes] : files) {
+      body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+              name + "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + bytes + "\r\n";
+    }
+    return body + "--" + boundary + "--\r\n";
+  };
+  auto post = [&](const std::string& body) {
+    return testing::http_request(server_->http_port(), "POST",
+                                 "/api/ecg?patientId=TA-PTB-1&patientName=Li%5EMing", body,
+                                 {{"Authorization", "Bearer " + tokens_["ta-doctor"]},
+                                  {"Content-Type", "multipart/form-data; boundary=" + boundary}});
+  };
+  auto r = post(form({{"s0010_re.hea", hea}, {"s0010_re.dat", dat}, {"s0010_re.xyz", xyz}}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json stored = json::parse(r.body);
+  const std::string sop = stored["sopInstanceUid"], study = stored["studyInstanceUid"];
+  auto analysis = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop);
+  ASSERT_EQ(analysis.status, 200) << analysis.body;
+  const json a = json::parse(analysis.body);
+  EXPECT_EQ(a["leadNames"].size(), 15u);  // 12 standard leads and the Frank leads
+  EXPECT_EQ(a["leadNames"][6], "V1");
+  EXPECT_EQ(a["samplingHz"], 1000);
+  EXPECT_NEAR(a["seconds"].get<double>(), 38.4, 0.01);
+  EXPECT_EQ(a["patient"]["sex"], "F");  // from the header's comments
+  EXPECT_EQ(a["patient"]["age"], 81);
+  EXPECT_GT(a["beats"].get<int>(), 30);
+  // Queued for the ECG readers without waiting for the study's stable time (10 s here).
+  json task;
+  for (int attempt = 0; attempt < 100 && task.is_null(); ++attempt) {
+    auto list = server_->get(tokens_["ecg-reader"], "/api/worklist");
+    ASSERT_EQ(list.status, 200) << list.body;
+    const json tasks = json::parse(list.body)["tasks"];
+    for (const json& t : tasks) {
+      if (t["studyInstanceUid"] == study) task = t;
+    }
+    if (task.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(task.is_null()) << "the uploaded ECG was not queued\n" << server_->log();
+  EXPECT_EQ(task["kind"], "ecg");
+  EXPECT_EQ(task["patient"]["id"], "TA-PTB-1");
+
+  // Incomplete or inconsistent uploads are refused with the reason, and nothing is stored.
+  auto count = [&] {
+    return json::parse(server_->get(tokens_["ta-doctor"], "/api/studies").body)["total"];
+  };
+  const json before = count();
+  auto missing = post(form({{"s0010_re.hea", hea}, {"s0010_re.dat", dat}}));
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("s0010_re.xyz"), std::string::npos) << missing.body;
+  auto truncated = post(
+      form({{"s0010_re.hea", hea}, {"s0010_re.dat", dat.substr(0, 1000)}, {"s0010_re.xyz", xyz}}));
+  EXPECT_EQ(truncated.status, 400);
+  EXPECT_NE(truncated.body.find("truncated"), std::string::npos) << truncated.body;
+  std::string altered = dat;
+  altered[5000] = static_cast<char>(altered[5000] ^ 0x10);
+  auto corrupt =
+      post(form({{"s0010_re.hea", hea}, {"s0010_re.dat", altered}, {"s0010_re.xyz", xyz}}));
+  EXPECT_EQ(corrupt.status, 400);
+  EXPECT_NE(corrupt.body.find("checksum"), std::string::npos) << corrupt.body;
+  auto no_header = post(form({{"s0010_re.dat", dat}}));
+  EXPECT_EQ(no_header.status, 400);
+  EXPECT_NE(no_header.body.find(".hea"), std::string::npos) << no_header.body;
+  EXPECT_EQ(count(), before);
+}
+
 TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   auto search = [&](const std::string& user, const std::string& query) {
     auto r = server_->get(tokens_[user], "/dicom-web/studies" + query);

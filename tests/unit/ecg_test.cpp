@@ -203,6 +203,8 @@ TEST(Wfdb, the_mit_bih_and_ptb_records_read_and_their_beats_are_found) {
   EXPECT_EQ(ptb->sampling_hz, 1000);
   EXPECT_EQ(ptb->leads.size(), 15u);
   EXPECT_EQ(ptb->leads[0].name, "i");
+  EXPECT_EQ(ptb->patient.sex, 'F');  // "# sex: female" in the header
+  EXPECT_EQ(ptb->patient.age, 81);
   // 38.4 s at a resting rate: some 40 to 70 beats.
   auto beats = detect_qrs(*ptb);
   EXPECT_GT(beats.size(), 30u);

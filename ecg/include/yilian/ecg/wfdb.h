@@ -5,6 +5,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "yilian/common/result.h"
@@ -14,6 +17,12 @@ namespace yilian::ecg {
 
 // `header` is the .hea file; its signal files are read from the same directory.
 Result<Record> read_wfdb(const std::filesystem::path& header);
+// The same from a header already in memory (an upload): `signal_file(name)` returns the bytes of
+// each signal file the header names; `label` names the record in error messages. Patient age
+// and sex are taken from "# age:" / "# sex:" comments when present (PhysioNet's PTB style).
+Result<Record> parse_wfdb(
+    std::string_view header_text, const std::string& label,
+    const std::function<Result<std::string>(const std::string&)>& signal_file);
 
 Result<std::vector<Annotation>> read_wfdb_annotations(const std::filesystem::path& file);
 // Writes annotations (sorted by sample) in the MIT format.

@@ -20,10 +20,12 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
                               storage::BlobStore& blobs, Ingestor& ingestor,
                               identity::AuthService& auth, storage::DiskCache& cache);
 
-// Splits a multipart/related body; `content_type` is the request's Content-Type (its
-// boundary parameter is used). Each part: its Content-Type and its bytes.
+// Splits a multipart/related or multipart/form-data body; `content_type` is the request's
+// Content-Type (its boundary parameter is used). Each part: its Content-Type, the file name
+// its Content-Disposition gives (form uploads), and its bytes.
 struct BodyPart {
   std::string content_type;
+  std::string filename;
   std::string_view bytes;
 };
 Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,

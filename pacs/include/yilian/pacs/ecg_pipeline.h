@@ -1,7 +1,8 @@
 // Every ECG the hub receives (C-STORE, STOW-RS, import) is analysed as soon as its batch is
-// committed, on a thread of its own: the results are kept for GET /api/ecg, and a suspected
-// STEMI routes the study at once as a STAT task and publishes an emergency event (the first
-// link of the chest-pain pathway). Flags support the reader; the reader signs the report.
+// committed, on a thread of its own: the results are kept for GET /api/ecg and the study is
+// routed to the ECG readers at once (an ECG is complete when it arrives); a suspected STEMI
+// makes that task STAT and publishes an emergency event (the first link of the chest-pain
+// pathway). Flags support the reader; the reader signs the report.
 #pragma once
 
 #include <atomic>

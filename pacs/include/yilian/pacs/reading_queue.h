@@ -60,6 +60,8 @@ class ReadingQueue {
   Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
   // The same, asked by a user who may see the study (an uploader saying "that's all").
   Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid);
+  // Routes a study at once, without waiting for its stable time (an ECG once it is analysed).
+  Result<std::vector<std::int64_t>> route_now(const std::string& study_uid);
   // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is
   // routed now rather than after its stable time, its tasks become STAT with `reason`, and an
   // "emergency" event is published for the live services. Returns the task ids.
