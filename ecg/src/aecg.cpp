@@ -99,7 +99,8 @@ Result<Record> parse_aecg(std::string_view xml) {
     const double o = std::atof(attr(origin, "value").c_str()) * unit_mv(attr(origin, "unit"));
     const double k = (scale ? std::atof(attr(scale, "value").c_str()) : 1.0) *
                      unit_mv(scale ? attr(scale, "unit") : "uV");
-    Lead lead{standard_lead_name(code.substr(13)), {}};
+    Lead lead;
+    lead.name = standard_lead_name(code.substr(13));
     std::istringstream digits(content(child(value, "digits")));
     double d = 0;
     while (digits >> d) lead.mv.push_back(static_cast<float>(o + k * d));

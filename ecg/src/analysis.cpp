@@ -413,6 +413,17 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
     a.flags.push_back(
         {"poor_quality", "Poor signal quality: repeat the ECG if the findings matter", ev});
   }
+  // A high-pass above 0.05 Hz (a monitoring filter, often 0.5 Hz) shifts the ST segment: the
+  // ST levels, and a STEMI decision on them, are then not reliable (AHA/ACC/HRS 2007).
+  {
+    double worst = 0;
+    for (const Lead& l : record.leads) worst = std::max(worst, l.filter_low_hz.value_or(0));
+    if (worst > 0.05 + 1e-9) {
+      a.flags.push_back({"st_distorting_filter",
+                         "Recorded with a monitoring high-pass filter: ST levels may be distorted",
+                         fmt("device high-pass %.2f Hz (diagnostic ST needs 0.05 Hz)", worst)});
+    }
+  }
   if (m.beats >= 2) {
     const bool irregular = m.rr_irregularity > 0.1;
     if (irregular) {

@@ -117,7 +117,13 @@ Result<Record> read_dicom_waveform(const std::filesystem::path& file) {
                                number(*def, DCM_ChannelSensitivityCorrectionFactor, 1) *
                                to_millivolts(unit);
     const double baseline = number(*def, DCM_ChannelBaseline, 0);
-    Lead lead{lead_name(meaning, c), std::vector<float>(samples)};
+    Lead lead;
+    lead.name = lead_name(meaning, c);
+    lead.mv.resize(samples);
+    Float64 f = 0;
+    if (def->findAndGetFloat64(DCM_FilterLowFrequency, f).good()) lead.filter_low_hz = f;
+    if (def->findAndGetFloat64(DCM_FilterHighFrequency, f).good()) lead.filter_high_hz = f;
+    if (def->findAndGetFloat64(DCM_NotchFilterFrequency, f).good() && f > 0) lead.notch_hz = f;
     for (Uint32 k = 0; k < samples; ++k) {
       const std::size_t at = static_cast<std::size_t>(k) * channels + c;
       double v = 0;
@@ -213,6 +219,15 @@ Status write_dicom_waveform(const Record& record, const DicomEcgIdentity& id,
     def->putAndInsertString(DCM_ChannelBaseline, "0");
     def->putAndInsertString(DCM_ChannelSampleSkew, "0");
     def->putAndInsertUint16(DCM_WaveformBitsStored, 16);
+    auto put_hz = [def](const DcmTagKey& tag, const std::optional<double>& hz) {
+      if (!hz) return;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", *hz);
+      def->putAndInsertString(tag, buf);
+    };
+    put_hz(DCM_FilterLowFrequency, record.leads[c].filter_low_hz);
+    put_hz(DCM_FilterHighFrequency, record.leads[c].filter_high_hz);
+    put_hz(DCM_NotchFilterFrequency, record.leads[c].notch_hz);
   }
   std::vector<Uint16> data(channels * samples);
   for (std::size_t k = 0; k < samples; ++k) {

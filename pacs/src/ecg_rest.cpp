@@ -51,8 +51,21 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
       {"sex", rec.patient.sex == 'U' ? nlohmann::json(nullptr)
                                      : nlohmann::json(std::string(1, rec.patient.sex))},
       {"age", rec.patient.age ? nlohmann::json(*rec.patient.age) : nlohmann::json(nullptr)}};
+  // The device's recorded filters (first lead that records them): a reader judges ST with them.
+  nlohmann::json filters = nullptr;
+  for (const auto& l : rec.leads) {
+    if (!l.filter_low_hz && !l.filter_high_hz && !l.notch_hz) continue;
+    auto hz = [](const std::optional<double>& v) {
+      return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    filters = {{"highPass_hz", hz(l.filter_low_hz)},
+               {"lowPass_hz", hz(l.filter_high_hz)},
+               {"notch_hz", hz(l.notch_hz)}};
+    break;
+  }
   return {{"sopInstanceUid", uid},
           {"patient", patient},
+          {"recordedFilters", filters},
           {"samplingHz", rec.sampling_hz},
           {"seconds", static_cast<double>(rec.samples()) / rec.sampling_hz},
           {"leadNames",

@@ -19,7 +19,9 @@ ecg::Record make_ecg(const Synthetic& s, unsigned seed) {
   std::normal_distribution<double> noise(0, s.noise);
   for (const char* name : kLeads) {
     LeadShape sh = s.leads.count(name) ? s.leads.at(name) : LeadShape{};
-    ecg::Lead lead{name, std::vector<float>(n)};
+    ecg::Lead lead;
+    lead.name = name;
+    lead.mv.resize(n);
     for (std::size_t k = 0; k < n; ++k) {
       const double t = static_cast<double>(k) / s.fs;
       double v = s.wander * std::sin(2 * std::numbers::pi * 0.3 * t + 1.0);

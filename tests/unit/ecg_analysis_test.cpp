@@ -141,6 +141,10 @@ TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
   EXPECT_EQ(rec->leads[0].name, "I");
   EXPECT_EQ(rec->leads[3].name, "aVR");
   EXPECT_EQ(rec->leads[11].name, "V6");
+  // The device's filters as recorded: diagnostic 0.05-300 Hz, no notch ("0").
+  EXPECT_EQ(rec->leads[0].filter_low_hz, 0.05);
+  EXPECT_EQ(rec->leads[0].filter_high_hz, 300);
+  EXPECT_FALSE(rec->leads[0].notch_hz.has_value());
   Analysis a = analyze(*rec);
   const Measurements& m = a.measurements;
   EXPECT_NEAR(m.rr_ms, 982, 10);
@@ -152,12 +156,18 @@ TEST(EcgAnalysis, a_dicom_12_lead_ecg_agrees_with_its_devices_measurements) {
   EXPECT_NEAR(*m.axis_deg, 52, 10);
   EXPECT_TRUE(a.has("sinus_rhythm"));
   EXPECT_FALSE(a.has("suspected_stemi"));
+  EXPECT_FALSE(a.has("st_distorting_filter"));
 }
 
 TEST(EcgAnalysis, an_ecg_written_as_dicom_reads_back_to_the_microvolt) {
   ::yilian::testing::TempDir dir;
   Record r = make_ecg(with_st({{"II", 0.2}, {"aVF", 0.2}}));
   r.patient = {62, 'M'};
+  for (Lead& l : r.leads) {
+    l.filter_low_hz = 0.5;  // a monitoring high-pass
+    l.filter_high_hz = 40;
+    l.notch_hz = 50;
+  }
   DicomEcgIdentity id{"P1",          "TEST^STEMI", "1.2.3.4", "1.2.3.4.1",
                       "1.2.3.4.1.1", "20261122",   "083000",  "Township A"};
   ASSERT_TRUE(write_dicom_waveform(r, id, dir.path() / "ecg.dcm").ok());
@@ -172,7 +182,13 @@ TEST(EcgAnalysis, an_ecg_written_as_dicom_reads_back_to_the_microvolt) {
     for (std::size_t k = 0; k < r.samples(); k += 97)
       ASSERT_NEAR(back->leads[c].mv[k], r.leads[c].mv[k], 0.0006) << c << " " << k;
   }
-  EXPECT_TRUE(analyze(*back, back->patient).has("suspected_stemi"));
+  EXPECT_EQ(back->leads[3].filter_low_hz, 0.5);
+  EXPECT_EQ(back->leads[3].filter_high_hz, 40);
+  EXPECT_EQ(back->leads[3].notch_hz, 50);
+  Analysis a = analyze(*back, back->patient);
+  EXPECT_TRUE(a.has("suspected_stemi"));
+  // The reader is told that the ST levels behind that flag went through a 0.5 Hz high-pass.
+  ASSERT_TRUE(a.has("st_distorting_filter"));
 }
 
 TEST(EcgAnalysis, a_broken_dicom_waveform_is_refused_with_a_reason) {

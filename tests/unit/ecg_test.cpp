@@ -30,7 +30,9 @@ Record synthetic(double fs, double seconds, const std::vector<double>& beat_time
   std::mt19937 rng(seed);
   std::normal_distribution<double> noise(0, noise_mv);
   for (int l = 0; l < leads; ++l) {
-    Lead lead{"L" + std::to_string(l), std::vector<float>(n)};
+    Lead lead;
+    lead.name = "L" + std::to_string(l);
+    lead.mv.resize(n);
     const double gain = l == 0 ? 1.0 : 0.6;
     for (std::size_t k = 0; k < n; ++k) {
       const double t = static_cast<double>(k) / fs;

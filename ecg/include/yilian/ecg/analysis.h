@@ -38,7 +38,8 @@ struct Measurements {
 
 struct Flag {
   std::string code;      // sinus_rhythm, bradycardia, tachycardia, irregular_rhythm,
-                         // long_qt, wide_qrs, suspected_stemi, poor_quality
+                         // long_qt, wide_qrs, suspected_stemi, poor_quality,
+                         // st_distorting_filter
   std::string text;      // for the reader
   std::string evidence;  // the measurements that raised it
 };

@@ -5,13 +5,19 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace yilian::ecg {
 
 struct Lead {
+  Lead() = default;
+  Lead(std::string n, std::vector<float> samples) : name(std::move(n)), mv(std::move(samples)) {}
   std::string name;       // "I", "II", "V1", "MLII", ...
   std::vector<float> mv;  // samples in millivolts
+  // The acquisition device's filters as the file records them (DICOM channel definitions);
+  // absent when the format does not say. A notch of 0 ("none") is kept absent.
+  std::optional<double> filter_low_hz, filter_high_hz, notch_hz;
 };
 
 // Who the ECG belongs to, as far as the thresholds need it.
