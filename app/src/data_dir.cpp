@@ -29,6 +29,9 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   auto queue = storage::QueueStore::open(root / "index.sqlite");
   if (!queue.ok()) return queue.error();
   d->queue_ = std::move(queue).value();
+  auto consults = storage::ConsultStore::open(root / "index.sqlite");
+  if (!consults.ok()) return consults.error();
+  d->consults_ = std::move(consults).value();
   auto log = storage::AuditLog::open(root / "audit.sqlite");
   if (!log.ok()) return log.error();
   d->audit_log_ = std::move(log).value();
@@ -42,6 +45,7 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
 DataDir::~DataDir() {
   auditor_.reset();
   audit_log_.reset();
+  consults_.reset();
   queue_.reset();
   accounts_.reset();
   index_.reset();

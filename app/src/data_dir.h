@@ -11,6 +11,7 @@
 #include "yilian/storage/accounts.h"
 #include "yilian/storage/audit_log.h"
 #include "yilian/storage/blob_store.h"
+#include "yilian/storage/consult_store.h"
 #include "yilian/storage/index.h"
 #include "yilian/storage/queue_store.h"
 
@@ -25,6 +26,7 @@ class DataDir {
   storage::BlobStore& blobs() { return *blobs_; }
   storage::Accounts& accounts() { return *accounts_; }
   storage::QueueStore& queue() { return *queue_; }
+  storage::ConsultStore& consults() { return *consults_; }
   identity::Auditor& auditor() { return *auditor_; }
 
  private:
@@ -34,6 +36,7 @@ class DataDir {
   std::unique_ptr<storage::BlobStore> blobs_;
   std::unique_ptr<storage::Accounts> accounts_;
   std::unique_ptr<storage::QueueStore> queue_;
+  std::unique_ptr<storage::ConsultStore> consults_;
   std::unique_ptr<storage::AuditLog> audit_log_;
   std::unique_ptr<identity::Auditor> auditor_;
 };

@@ -67,7 +67,21 @@ long next_chunk(Transaction& tx, unsigned char* out) {
 
 struct Session {
   Transaction* tx;  // lws zero-fills the slot; we own what it points to
+  // A WebSocket connection: its id, the message being assembled from fragments.
+  std::uint64_t ws_conn;
+  std::string* rx;
+  bool rx_oversized;
 };
+
+// The client's address; IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d, and
+// the plain form is what the audit records.
+std::string peer_of(lws* wsi) {
+  char peer[64] = {0};
+  lws_get_peer_simple(wsi, peer, sizeof peer);
+  std::string p = peer;
+  if (p.rfind("::ffff:", 0) == 0 && p.find('.') != std::string::npos) p.erase(0, 7);
+  return p;
+}
 
 const char* method_of(lws* wsi) {
   struct M {
@@ -175,13 +189,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       tx.request.method = method_of(wsi);
       tx.request.path = static_cast<const char*>(in);
       read_query(wsi, tx.request);
-      char peer[64] = {0};
-      lws_get_peer_simple(wsi, peer, sizeof peer);
-      tx.request.peer = peer;
-      // IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d; audit the plain form.
-      if (tx.request.peer.rfind("::ffff:", 0) == 0 &&
-          tx.request.peer.find('.') != std::string::npos)
-        tx.request.peer.erase(0, 7);
+      tx.request.peer = peer_of(wsi);
       tx.request.origin = header(wsi, WSI_TOKEN_ORIGIN, 1024);
       tx.request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, 4096);
       tx.request.accept = header(wsi, WSI_TOKEN_HTTP_ACCEPT, 4096);
@@ -211,6 +219,50 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
       if (server) server->deliver();
+      return 0;
+
+    // WebSockets: upgrades on /ws only.
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+      if (!server || !server->ws_enabled()) return -1;
+      char uri[16] = {0};
+      int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+      return n == 3 && std::strcmp(uri, "/ws") == 0 ? 0 : -1;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+      session->rx = new std::string();
+      session->rx_oversized = false;
+      session->ws_conn =
+          server->ws_opened(wsi, header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192), peer_of(wsi));
+      return 0;
+    case LWS_CALLBACK_RECEIVE: {
+      if (!session->ws_conn || !session->rx) return -1;
+      std::string& rx = *session->rx;
+      const std::size_t max = server->ws_options().max_message_bytes;
+      if (rx.size() + len > max) {  // keep max+1 bytes: enough to say it was too large
+        session->rx_oversized = true;
+        if (rx.size() <= max) rx.append(static_cast<const char*>(in), max + 1 - rx.size());
+      } else {
+        rx.append(static_cast<const char*>(in), len);
+      }
+      if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+        server->ws_received(session->ws_conn, std::move(rx), session->rx_oversized);
+        rx = std::string();
+        session->rx_oversized = false;
+      }
+      return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      if (!session->ws_conn) return 0;
+      return server->ws_writable(wsi, session->ws_conn);
+    case LWS_CALLBACK_CLOSED:
+      if (session && session->ws_conn) {
+        server->ws_closed(session->ws_conn);
+        session->ws_conn = 0;
+      }
+      if (session) {
+        delete session->rx;
+        session->rx = nullptr;
+      }
       return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE: {
@@ -251,8 +303,10 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
   return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+// A WebSocket client that names no subprotocol gets the first one; "yilian.v1" may be named.
 const lws_protocols kProtocols[] = {
     {"http", callback, sizeof(Session), 0, 0, nullptr, 0},
+    {"yilian.v1", callback, sizeof(Session), 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -292,6 +346,7 @@ void HttpServer::work() {
 }
 
 void HttpServer::deliver() {
+  if (ws_enabled_) ws_deliver();
   std::vector<Done> done;
   {
     std::lock_guard lock(done_mu_);
@@ -316,6 +371,137 @@ void HttpServer::forget(lws* wsi) {
   }
 }
 
+void HttpServer::enable_websockets(WsHandler handler, WsOptions options) {
+  ws_handler_ = std::move(handler);
+  ws_options_ = options;
+  ws_enabled_ = true;
+}
+
+std::uint64_t HttpServer::ws_opened(lws* wsi, std::string authorization, std::string peer) {
+  const std::uint64_t id = next_ws_id_++;
+  ws_conns_[id].wsi = wsi;
+  {
+    std::lock_guard lock(ws_counters_mu_);
+    ++ws_counters_.open;
+    ++ws_counters_.accepted;
+  }
+  ws_handler_.opened(id, std::move(authorization), std::move(peer));
+  return id;
+}
+
+void HttpServer::ws_received(std::uint64_t conn, std::string text, bool oversized) {
+  {
+    std::lock_guard lock(ws_counters_mu_);
+    ++ws_counters_.frames_in;
+    if (oversized) ++ws_counters_.oversized;
+  }
+  ws_handler_.message(conn, std::move(text));
+}
+
+void HttpServer::ws_closed(std::uint64_t conn) {
+  ws_conns_.erase(conn);
+  {
+    std::lock_guard lock(ws_counters_mu_);
+    --ws_counters_.open;
+  }
+  ws_handler_.closed(conn);
+}
+
+void HttpServer::ws_send(std::uint64_t conn, std::string text) {
+  bool wake = false;
+  {
+    std::lock_guard lock(ws_mu_);
+    wake = ws_outbox_.empty();
+    ws_outbox_.push_back(WsOut{conn, std::move(text), 0});
+  }
+  if (wake && context_) lws_cancel_service(context_);
+}
+
+void HttpServer::ws_close(std::uint64_t conn, int code, std::string reason) {
+  bool wake = false;
+  {
+    std::lock_guard lock(ws_mu_);
+    wake = ws_outbox_.empty();
+    ws_outbox_.push_back(WsOut{conn, std::move(reason), code});
+  }
+  if (wake && context_) lws_cancel_service(context_);
+}
+
+WsCounters HttpServer::ws_counters() const {
+  std::lock_guard lock(ws_counters_mu_);
+  return ws_counters_;
+}
+
+// Service thread: moves queued frames to their connections' bounded queues. A connection
+// whose queue is full is too slow to follow: it is closed (1008) rather than allowed to hold
+// memory or delay anyone; its client reconnects and resumes from its last sequence number.
+void HttpServer::ws_deliver() {
+  std::vector<WsOut> out;
+  {
+    std::lock_guard lock(ws_mu_);
+    out.swap(ws_outbox_);
+  }
+  std::uint64_t dropped = 0, peak = 0, sent = 0;
+  for (WsOut& o : out) {
+    auto it = ws_conns_.find(o.conn);
+    if (it == ws_conns_.end()) continue;
+    WsConn& c = it->second;
+    if (c.close_code) continue;
+    if (o.close_code) {
+      c.close_code = o.close_code;
+      c.close_reason = std::move(o.text);
+    } else if (c.queue.size() >= ws_options_.max_queued_messages ||
+               c.queued_bytes + o.text.size() > ws_options_.max_queued_bytes) {
+      ++dropped;
+      c.queue.clear();
+      c.queued_bytes = 0;
+      c.close_code = 1008;
+      c.close_reason = "too slow: send queue full";
+    } else {
+      c.queued_bytes += o.text.size();
+      c.queue.push_back(std::move(o.text));
+      peak = std::max<std::uint64_t>(peak, c.queue.size());
+      ++sent;
+    }
+    lws_callback_on_writable(c.wsi);
+  }
+  if (dropped || peak) {
+    std::lock_guard lock(ws_counters_mu_);
+    ws_counters_.slow_dropped += dropped;
+    ws_counters_.queued_peak = std::max(ws_counters_.queued_peak, peak);
+  }
+  (void)sent;
+}
+
+int HttpServer::ws_writable(lws* wsi, std::uint64_t conn) {
+  auto it = ws_conns_.find(conn);
+  if (it == ws_conns_.end()) return -1;
+  WsConn& c = it->second;
+  if (!c.queue.empty()) {
+    std::string& text = c.queue.front();
+    std::vector<unsigned char> buf(LWS_PRE + text.size());
+    std::memcpy(buf.data() + LWS_PRE, text.data(), text.size());
+    if (lws_write(wsi, buf.data() + LWS_PRE, text.size(), LWS_WRITE_TEXT) <
+        static_cast<int>(text.size()))
+      return -1;
+    c.queued_bytes -= text.size();
+    c.queue.pop_front();
+    {
+      std::lock_guard lock(ws_counters_mu_);
+      ++ws_counters_.frames_out;
+    }
+    if (!c.queue.empty() || c.close_code) lws_callback_on_writable(wsi);
+    return 0;
+  }
+  if (c.close_code) {
+    lws_close_reason(wsi, static_cast<lws_close_status>(c.close_code),
+                     reinterpret_cast<unsigned char*>(c.close_reason.data()),
+                     c.close_reason.size());
+    return -1;
+  }
+  return 0;
+}
+
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start() {
@@ -326,6 +512,11 @@ Status HttpServer::start() {
   info.protocols = kProtocols;
   info.user = this;
   info.timeout_secs = 30;
+  // Idle WebSockets are pinged, and hung up when nothing answers.
+  retry_ = std::make_unique<lws_retry_bo_t>();
+  retry_->secs_since_valid_ping = ws_options_.ping_after_idle_s;
+  retry_->secs_since_valid_hangup = ws_options_.hangup_after_idle_s;
+  info.retry_and_idle_policy = retry_.get();
   if (!options_.tls_cert.empty()) {
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = options_.tls_cert.c_str();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 
 struct lws_context;
 struct lws;
+struct lws_retry_bo;
 
 namespace yilian::app {
 
@@ -35,6 +37,29 @@ struct HttpServerOptions {
 // Handles one complete request (authentication gate, then routing).
 using HttpService = std::function<http::Response(http::Request&)>;
 
+// WebSocket connections on /ws (same port). Called on the service thread; keep them short
+// (queue the work). `opened` receives the upgrade request's Authorization header, if any.
+struct WsHandler {
+  std::function<void(std::uint64_t conn, std::string authorization, std::string peer)> opened;
+  std::function<void(std::uint64_t conn, std::string text)> message;
+  std::function<void(std::uint64_t conn)> closed;
+};
+
+struct WsOptions {
+  std::size_t max_message_bytes = 64 * 1024;  // larger ones arrive cut to max+1 bytes
+  std::size_t max_queued_messages = 1024;     // per connection; beyond: the client is too slow
+  std::size_t max_queued_bytes = 4u << 20;
+  std::uint16_t ping_after_idle_s = 30;    // lws pings an idle connection...
+  std::uint16_t hangup_after_idle_s = 75;  // ...and hangs up when nothing answers
+};
+
+struct WsCounters {
+  std::uint64_t open = 0, accepted = 0, frames_in = 0, frames_out = 0;
+  std::uint64_t oversized = 0;     // messages above the limit (answered with an error)
+  std::uint64_t slow_dropped = 0;  // connections closed because their send queue overflowed
+  std::uint64_t queued_peak = 0;   // deepest send queue seen
+};
+
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, HttpService service);
@@ -42,8 +67,16 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // Before start(): accept WebSocket upgrades on /ws.
+  void enable_websockets(WsHandler handler, WsOptions options = {});
+
   Status start();
   void stop();
+
+  // Thread-safe. A message for a connection that has gone is dropped.
+  void ws_send(std::uint64_t conn, std::string text);
+  void ws_close(std::uint64_t conn, int code, std::string reason);
+  WsCounters ws_counters() const;
 
   // Used by the lws callback, on the service thread.
   const HttpServerOptions& options() const { return options_; }
@@ -53,6 +86,14 @@ class HttpServer {
   void deliver();
   // The connection is gone: its pending answer, if any, is dropped.
   void forget(lws* wsi);
+  // WebSocket events from the lws callback (service thread).
+  bool ws_enabled() const { return ws_enabled_; }
+  std::uint64_t ws_opened(lws* wsi, std::string authorization, std::string peer);
+  void ws_received(std::uint64_t conn, std::string text, bool oversized);
+  void ws_closed(std::uint64_t conn);
+  // Writes the next queued frame of `conn`; -1 to close the connection.
+  int ws_writable(lws* wsi, std::uint64_t conn);
+  const WsOptions& ws_options() const { return ws_options_; }
 
  private:
   void work();
@@ -69,6 +110,7 @@ class HttpServer {
   HttpServerOptions options_;
   HttpService handler_;
   lws_context* context_ = nullptr;
+  std::unique_ptr<lws_retry_bo> retry_;  // the idle policy lws reads while it runs
   std::atomic<bool> stop_{false};
   std::thread service_;
 
@@ -82,6 +124,30 @@ class HttpServer {
   // Service thread only.
   std::unordered_map<std::uint64_t, lws*> waiting_;
   std::uint64_t next_id_ = 1;
+
+  // WebSockets.
+  struct WsOut {
+    std::uint64_t conn = 0;
+    std::string text;
+    int close_code = 0;  // non-zero: close with this code and `text` as the reason
+  };
+  struct WsConn {
+    lws* wsi = nullptr;
+    std::deque<std::string> queue;
+    std::size_t queued_bytes = 0;
+    int close_code = 0;
+    std::string close_reason;
+  };
+  void ws_deliver();
+  bool ws_enabled_ = false;
+  WsHandler ws_handler_;
+  WsOptions ws_options_;
+  std::mutex ws_mu_;
+  std::vector<WsOut> ws_outbox_;  // guarded by ws_mu_
+  mutable std::mutex ws_counters_mu_;
+  WsCounters ws_counters_;                              // guarded by ws_counters_mu_
+  std::unordered_map<std::uint64_t, WsConn> ws_conns_;  // service thread only
+  std::uint64_t next_ws_id_ = 1;
 };
 
 }  // namespace yilian::app

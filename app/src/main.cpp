@@ -33,6 +33,8 @@
 #include "yilian/pacs/reading_queue.h"
 #include "yilian/pacs/rest.h"
 #include "yilian/pacs/worklist_rest.h"
+#include "yilian/teleconsult/consult_rest.h"
+#include "yilian/teleconsult/hub.h"
 #include "yilian/viewer/render.h"
 
 #ifndef YILIAN_VERSION
@@ -149,25 +151,18 @@ int serve(const ServeFlags& flags) {
   if (Status s = dicom.start(); !s) return fail(s.error());
 
   http::Router router;
-  router.add("GET", "/healthz", [&](const http::Request&) {
-    auto c = ingestor.counters();
-    nlohmann::json j = {{"status", "ok"},
-                        {"version", YILIAN_VERSION},
-                        {"ingest",
-                         {{"stored", c.stored},
-                          {"duplicates", c.duplicates},
-                          {"conflicts", c.conflicts},
-                          {"rejected", c.rejected},
-                          {"failed", c.failed},
-                          {"batches", c.batches}}}};
-    return http::Response::json(200, j.dump());
-  });
   identity::register_auth_routes(router, auth);
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
   pacs::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   pacs::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  teleconsult::Hub hub(
+      dd.consults(),
+      [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
+      &dd.auditor(), [] { return std::chrono::system_clock::now(); });
+  teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
+                                       dd.accounts(), auth);
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {
@@ -181,7 +176,55 @@ int serve(const ServeFlags& flags) {
     cors.decorate(req, r);
     return r;
   });
+  // /ws: the server carries the frames, the hub decides what they mean.
+  struct WsTransport final : teleconsult::Transport {
+    explicit WsTransport(HttpServer& s) : server(s) {}
+    void send(std::uint64_t conn, std::string text) override {
+      server.ws_send(conn, std::move(text));
+    }
+    void close(std::uint64_t conn, int code, const std::string& reason) override {
+      server.ws_close(conn, code, reason);
+    }
+    HttpServer& server;
+  } transport(http_server);
+  http_server.enable_websockets(
+      {[&hub](std::uint64_t c, std::string a, std::string peer) {
+         hub.opened(c, std::move(a), std::move(peer));
+       },
+       [&hub](std::uint64_t c, std::string text) { hub.received(c, std::move(text)); },
+       [&hub](std::uint64_t c) { hub.closed(c); }},
+      WsOptions{teleconsult::protocol::kMaxMessageBytes});
+  router.add("GET", "/healthz", [&](const http::Request&) {
+    auto c = ingestor.counters();
+    nlohmann::json j = {{"status", "ok"},
+                        {"version", YILIAN_VERSION},
+                        {"ingest",
+                         {{"stored", c.stored},
+                          {"duplicates", c.duplicates},
+                          {"conflicts", c.conflicts},
+                          {"rejected", c.rejected},
+                          {"failed", c.failed},
+                          {"batches", c.batches}}}};
+    // Live connections: a slow client dropped or a batch not saved shows here.
+    auto w = http_server.ws_counters();
+    auto h = hub.counters();
+    j["websocket"] = {{"open", w.open},
+                      {"accepted", w.accepted},
+                      {"framesIn", w.frames_in},
+                      {"framesOut", w.frames_out},
+                      {"oversized", w.oversized},
+                      {"slowDropped", w.slow_dropped},
+                      {"queuedPeak", w.queued_peak},
+                      {"authenticated", h.authenticated},
+                      {"chatMessages", h.chat_messages},
+                      {"errors", h.errors},
+                      {"batches", h.batches},
+                      {"commitFailures", h.commit_failures}};
+    return http::Response::json(200, j.dump());
+  });
+  hub.start(transport);
   if (Status s = http_server.start(); !s) {
+    hub.stop();
     dicom.stop();
     return fail(s.error());
   }
@@ -193,6 +236,7 @@ int serve(const ServeFlags& flags) {
   sigwait(&signals, &sig);
   spdlog::info("received signal {}, shutting down: finishing in-flight stores", sig);
   http_server.stop();
+  hub.stop();
   dicom.stop();
   ingestor.shutdown();
   ecg_pipeline.stop();

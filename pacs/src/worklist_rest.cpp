@@ -6,6 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/json_body.h"
+
 namespace yilian::pacs {
 namespace {
 
@@ -13,29 +15,11 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-Result<std::int64_t> task_id(const Request& req) {
-  const std::string& s = req.params.at("id");
-  std::int64_t id = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
-  if (ec != std::errc() || p != s.data() + s.size() || id <= 0) {
-    return make_error(Errc::invalid_argument, "a task id is a positive integer");
-  }
-  return id;
-}
+Result<std::int64_t> task_id(const Request& req) { return http::path_id(req, "id", "task id"); }
 
-Result<json> body(const Request& req) {
-  if (req.body.empty()) return json::object();
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return make_error(Errc::invalid_argument, "the request body must be a JSON object");
-  }
-  return j;
-}
+Result<json> body(const Request& req) { return http::json_object_body(req); }
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+std::string str(const json& j, const char* key) { return http::json_string(j, key); }
 
 json task_json(const ReadingQueue& q, const storage::TaskRow& t) {
   return {{"id", t.id},

@@ -242,12 +242,97 @@ CREATE INDEX patients_patient_id ON patients(patient_id);
 CREATE INDEX patients_name ON patients(name COLLATE NOCASE);
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// v6: teleconsultation. A consult with its attachments and participants; its chat as an
+// append-only log numbered per consult (seq), de-duplicated by the sender's message id; the
+// shared view's latest state; saved annotations; lifecycle events. A concluded consult's
+// opinion can no longer change.
+constexpr const char* kV6 = R"sql(
+CREATE TABLE consults(
+  id              INTEGER PRIMARY KEY,
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  requester_id    INTEGER NOT NULL REFERENCES users(id),
+  patient_id      TEXT NOT NULL,
+  patient_name    TEXT NOT NULL DEFAULT '',
+  question        TEXT NOT NULL,
+  urgency         TEXT NOT NULL CHECK(urgency IN ('routine','urgent','emergency')),
+  specialty       TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK(status IN
+                    ('requested','accepted','in_progress','concluded','declined','cancelled')),
+  assignee_id     INTEGER REFERENCES users(id),
+  reason          TEXT NOT NULL DEFAULT '',
+  opinion         TEXT,
+  opinion_sha256  TEXT,
+  concluded_at    TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL,
+  last_seq        INTEGER NOT NULL DEFAULT 0,
+  view_version    INTEGER NOT NULL DEFAULT 0,
+  view_driver     INTEGER REFERENCES users(id),
+  view_state      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX consults_open ON consults(status, specialty, created_at);
+CREATE INDEX consults_institution ON consults(institution_id, created_at);
+CREATE TRIGGER consults_concluded_immutable
+  BEFORE UPDATE OF status, opinion, opinion_sha256, concluded_at, assignee_id ON consults
+  WHEN OLD.status = 'concluded'
+  BEGIN SELECT RAISE(ABORT, 'a concluded consult is immutable'); END;
+CREATE TABLE consult_attachments(
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  kind        TEXT NOT NULL CHECK(kind IN ('study','ecg','report')),
+  ref         TEXT NOT NULL,
+  study_uid   TEXT NOT NULL,
+  PRIMARY KEY(consult_id, kind, ref)
+) WITHOUT ROWID;
+CREATE TABLE consult_participants(
+  consult_id     INTEGER NOT NULL REFERENCES consults(id),
+  user_id        INTEGER NOT NULL REFERENCES users(id),
+  role           TEXT NOT NULL CHECK(role IN ('requester','specialist')),
+  delivered_seq  INTEGER NOT NULL DEFAULT 0,
+  read_seq       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(consult_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX consult_participants_user ON consult_participants(user_id);
+CREATE TABLE consult_messages(
+  consult_id   INTEGER NOT NULL REFERENCES consults(id),
+  seq          INTEGER NOT NULL,
+  author_id    INTEGER NOT NULL REFERENCES users(id),
+  client_id    TEXT,
+  at           TEXT NOT NULL,
+  text         TEXT NOT NULL,
+  attachments  TEXT NOT NULL DEFAULT '[]',
+  PRIMARY KEY(consult_id, seq),
+  UNIQUE(consult_id, author_id, client_id)
+) WITHOUT ROWID;
+CREATE TRIGGER consult_messages_no_update BEFORE UPDATE ON consult_messages
+  BEGIN SELECT RAISE(ABORT, 'chat messages are immutable'); END;
+CREATE TRIGGER consult_messages_no_delete BEFORE DELETE ON consult_messages
+  BEGIN SELECT RAISE(ABORT, 'chat messages are immutable'); END;
+CREATE TABLE consult_annotations(
+  id          INTEGER PRIMARY KEY,
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  author_id   INTEGER NOT NULL REFERENCES users(id),
+  at          TEXT NOT NULL,
+  body        TEXT NOT NULL
+);
+CREATE INDEX consult_annotations_consult ON consult_annotations(consult_id, id);
+CREATE TABLE consult_events(
+  id          INTEGER PRIMARY KEY,
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  at          TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  actor       TEXT NOT NULL DEFAULT '',
+  detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX consult_events_consult ON consult_events(consult_id, id);
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "institutions, patients, studies, series, instances", kV1},
     {2, "instance conflicts; newest-first study index", kV2},
     {3, "institutions' levels and AE titles, users, sessions, reading services, shares", kV3},
     {4, "reading queue: tasks, reports, critical results, QC, events", kV4},
     {5, "patient ID and name indexes for searches", kV5},
+    {6, "teleconsultation: consults, chat, shared view, annotations, events", kV6},
 }};
 
 Result<int> user_version(sql::Db& db) {

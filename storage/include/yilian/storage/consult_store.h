@@ -1,0 +1,171 @@
+// Teleconsultation tables (schema v6): consults, their attachments and participants, the
+// chat log of each consult (numbered per consult), delivery/read receipts, the shared view's
+// latest state, saved annotations and lifecycle events.
+//
+// One write connection (synchronous=FULL) guarded by a mutex. Live-room traffic is written in
+// batches: `batch()` runs many operations in one transaction, so a burst of chat costs one
+// device flush; each operation inside runs in its own savepoint, so one bad message does not
+// undo the others. Lifecycle changes take a `decide` function: the rules live in teleconsult,
+// the store applies the answer atomically. Reads use a second connection.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/result.h"
+
+namespace yilian::storage {
+
+namespace sql {
+class Db;
+}
+
+struct ConsultAttachment {
+  std::string kind;  // study, ecg, report
+  std::string ref;   // study UID, ECG SOP instance UID, or report id
+  std::string study_uid;
+};
+
+struct ConsultParticipant {
+  std::int64_t user_id = 0;
+  std::string username;
+  std::string role;  // requester, specialist
+  std::int64_t delivered_seq = 0, read_seq = 0;
+};
+
+struct ConsultRow {
+  std::int64_t id = 0;
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::int64_t requester_id = 0;
+  std::string requester;
+  std::string patient_id, patient_name, question, urgency, specialty, status;
+  std::int64_t assignee_id = 0;  // 0: none
+  std::string assignee;
+  std::string reason;  // why declined or cancelled
+  std::string opinion, opinion_sha256, concluded_at;
+  std::string created_at, updated_at;
+  std::int64_t last_seq = 0;
+  std::int64_t view_version = 0, view_driver = 0;
+  std::string view_state = "{}";
+};
+
+struct NewConsult {
+  std::int64_t institution_id = 0, requester_id = 0;
+  std::string patient_id, patient_name, question, urgency, specialty;
+  std::int64_t assignee_id = 0;  // a specialist asked by name (still has to accept)
+  std::vector<ConsultAttachment> attachments;
+};
+
+struct ConsultEvent {
+  std::int64_t consult_id = 0;
+  std::string at, type, actor, detail;
+};
+
+// What a lifecycle action changes; filled by the rules.
+struct ConsultChange {
+  std::string status;
+  std::optional<std::int64_t> assignee_id;
+  std::optional<std::string> reason, opinion, opinion_sha256, concluded_at;
+  ConsultEvent event;  // consult_id and at are filled by the store
+};
+
+struct ConsultAnnotation {
+  std::int64_t id = 0, author_id = 0;
+  std::string author, at;
+  std::string body;  // JSON object, as validated by the protocol
+};
+
+struct ChatMessage {
+  std::int64_t consult_id = 0, seq = 0, author_id = 0;
+  std::string author, client_id, at, text;
+  std::string attachments = "[]";  // JSON array, as validated by the protocol
+};
+
+struct ConsultFilter {
+  std::int64_t participant = 0;  // consults this user takes part in
+  // Or open requests a specialist may take: these specialties, from these institutions, and
+  // not addressed to another specialist.
+  std::vector<std::string> open_specialties;
+  std::vector<std::int64_t> open_institutions;
+  std::int64_t open_for_user = 0;
+  std::string status;  // empty: any
+  std::int64_t limit = 50, offset = 0;
+};
+
+class ConsultStore {
+ public:
+  static Result<std::unique_ptr<ConsultStore>> open(const std::filesystem::path& index_path);
+  ~ConsultStore();
+  ConsultStore(const ConsultStore&) = delete;
+  ConsultStore& operator=(const ConsultStore&) = delete;
+
+  Result<ConsultRow> create(const NewConsult& c, std::string_view now, const std::string& actor);
+  Result<std::optional<ConsultRow>> get(std::int64_t id);
+  Result<std::vector<ConsultRow>> list(const ConsultFilter& f);
+  Result<std::vector<ConsultAttachment>> attachments(std::int64_t id);
+  Result<std::vector<ConsultParticipant>> participants(std::int64_t id);
+  Result<std::vector<ConsultEvent>> events(std::int64_t id);
+  Result<std::vector<ConsultAnnotation>> annotations(std::int64_t id);
+
+  // Applies `decide(current)` in one transaction; an accepted assignee becomes a participant.
+  Result<ConsultRow> change(std::int64_t id,
+                            const std::function<Result<ConsultChange>(const ConsultRow&)>& decide,
+                            std::string_view now);
+
+  // A live-room batch: many operations in one transaction, committed by commit() (durable
+  // when it returns OK); destroyed without commit() it rolls back. Holds the write connection.
+  class Batch {
+   public:
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    // Appends a message with the next seq of its consult. When the author already sent one
+    // with this client_id, returns that message and sets `duplicate`.
+    Result<ChatMessage> append_message(ChatMessage m, bool& duplicate);
+    // Raises (never lowers) a participant's delivered/read marks; returns the new pair.
+    Result<std::pair<std::int64_t, std::int64_t>> receipt(std::int64_t consult, std::int64_t user,
+                                                          std::int64_t delivered,
+                                                          std::int64_t read);
+    // Stores the shared view; returns its new version.
+    Result<std::int64_t> save_view(std::int64_t consult, std::int64_t driver,
+                                   const std::string& state);
+    Result<std::int64_t> add_annotation(std::int64_t consult, std::int64_t author,
+                                        std::string_view at, const std::string& body);
+    bool empty() const { return operations_ == 0; }
+    Status commit();
+
+   private:
+    friend class ConsultStore;
+    explicit Batch(ConsultStore& store);
+    template <typename F>
+    auto in_savepoint(F&& f) -> decltype(f());
+    std::unique_lock<std::mutex> lock_;
+    sql::Db& db_;
+    bool open_ = false;
+    int operations_ = 0;
+  };
+  Result<std::unique_ptr<Batch>> begin_batch();
+
+  Result<std::vector<ChatMessage>> messages(std::int64_t consult, std::int64_t after_seq,
+                                            std::int64_t limit);
+
+ private:
+  ConsultStore();
+  Result<std::optional<ConsultRow>> get_on(sql::Db& db, std::int64_t id);
+  Status write_event(const ConsultEvent& e);
+
+  std::mutex mu_;  // the write connection
+  std::unique_ptr<sql::Db> db_;
+  std::mutex read_mu_;
+  std::unique_ptr<sql::Db> rdb_;
+};
+
+}  // namespace yilian::storage

@@ -1,0 +1,521 @@
+#include "yilian/storage/consult_store.h"
+
+#include "sqlite_util.h"
+
+namespace yilian::storage {
+namespace {
+
+using sql::query;
+using sql::run;
+
+constexpr const char* kConsultColumns = R"sql(
+  c.id, c.institution_id, i.code, c.requester_id, r.username, c.patient_id, c.patient_name,
+  c.question, c.urgency, c.specialty, c.status, coalesce(c.assignee_id, 0),
+  coalesce(a.username, ''), c.reason, coalesce(c.opinion, ''), coalesce(c.opinion_sha256, ''),
+  coalesce(c.concluded_at, ''), c.created_at, c.updated_at, c.last_seq, c.view_version,
+  coalesce(c.view_driver, 0), c.view_state
+FROM consults c
+JOIN institutions i ON i.id = c.institution_id
+JOIN users r ON r.id = c.requester_id
+LEFT JOIN users a ON a.id = c.assignee_id
+)sql";
+
+ConsultRow read_consult(const sql::Stmt& st) {
+  ConsultRow c;
+  c.id = st.int64(0);
+  c.institution_id = st.int64(1);
+  c.institution_code = st.text(2);
+  c.requester_id = st.int64(3);
+  c.requester = st.text(4);
+  c.patient_id = st.text(5);
+  c.patient_name = st.text(6);
+  c.question = st.text(7);
+  c.urgency = st.text(8);
+  c.specialty = st.text(9);
+  c.status = st.text(10);
+  c.assignee_id = st.int64(11);
+  c.assignee = st.text(12);
+  c.reason = st.text(13);
+  c.opinion = st.text(14);
+  c.opinion_sha256 = st.text(15);
+  c.concluded_at = st.text(16);
+  c.created_at = st.text(17);
+  c.updated_at = st.text(18);
+  c.last_seq = st.int64(19);
+  c.view_version = st.int64(20);
+  c.view_driver = st.int64(21);
+  c.view_state = st.text(22);
+  return c;
+}
+
+std::string id_list(const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return "NULL";
+  std::string out;
+  for (std::int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+std::string text_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
+    out += (out.empty() ? "" : ",") + q + "'";
+  }
+  return out.empty() ? "NULL" : out;
+}
+
+Error no_consult() { return make_error(Errc::not_found, "no such consult"); }
+
+}  // namespace
+
+ConsultStore::ConsultStore()
+    : db_(std::make_unique<sql::Db>()), rdb_(std::make_unique<sql::Db>()) {}
+ConsultStore::~ConsultStore() = default;
+
+Result<std::unique_ptr<ConsultStore>> ConsultStore::open(const std::filesystem::path& index_path) {
+  std::unique_ptr<ConsultStore> c(new ConsultStore());
+  if (Status s = c->db_->open(index_path.string(), false); !s) return s.error();
+  if (Status s = c->db_->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"); !s)
+    return s.error();
+  if (Status s = c->rdb_->open(index_path.string(), false); !s) return s.error();
+  if (Status s = c->rdb_->exec("PRAGMA query_only=ON"); !s) return s.error();
+  return c;
+}
+
+Status ConsultStore::write_event(const ConsultEvent& e) {
+  return run(*db_,
+             "INSERT INTO consult_events(consult_id, at, type, actor, detail) "
+             "VALUES(?1, ?2, ?3, ?4, ?5)",
+             [&](sql::Stmt& st) {
+               st.bind(1, e.consult_id);
+               st.bind(2, e.at);
+               st.bind(3, e.type);
+               st.bind(4, e.actor);
+               st.bind(5, e.detail);
+             });
+}
+
+Result<ConsultRow> ConsultStore::create(const NewConsult& c, std::string_view now,
+                                        const std::string& actor) {
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::int64_t id = 0;
+  if (Status s = query(
+          *db_,
+          "INSERT INTO consults(institution_id, requester_id, patient_id, patient_name, question, "
+          "urgency, specialty, status, assignee_id, created_at, updated_at) "
+          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested', ?8, ?9, ?9) RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, c.institution_id);
+            st.bind(2, c.requester_id);
+            st.bind(3, c.patient_id);
+            st.bind(4, c.patient_name);
+            st.bind(5, c.question);
+            st.bind(6, c.urgency);
+            st.bind(7, c.specialty);
+            if (c.assignee_id) {
+              st.bind(8, c.assignee_id);
+            } else {
+              st.bind_null(8);
+            }
+            st.bind(9, now);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  for (const ConsultAttachment& a : c.attachments) {
+    if (Status s =
+            run(*db_,
+                "INSERT OR IGNORE INTO consult_attachments(consult_id, kind, ref, study_uid) "
+                "VALUES(?1, ?2, ?3, ?4)",
+                [&](sql::Stmt& st) {
+                  st.bind(1, id);
+                  st.bind(2, a.kind);
+                  st.bind(3, a.ref);
+                  st.bind(4, a.study_uid);
+                });
+        !s)
+      return s.error();
+  }
+  if (Status s = run(*db_,
+                     "INSERT INTO consult_participants(consult_id, user_id, role) "
+                     "VALUES(?1, ?2, 'requester')",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, c.requester_id);
+                     });
+      !s)
+    return s.error();
+  if (Status s =
+          write_event({id, std::string(now), "requested", actor, c.urgency + ", " + c.specialty});
+      !s)
+    return s.error();
+  auto row = get_on(*db_, id);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+Result<std::optional<ConsultRow>> ConsultStore::get_on(sql::Db& db, std::int64_t id) {
+  std::optional<ConsultRow> out;
+  if (Status s = query(
+          db, std::string("SELECT ") + kConsultColumns + " WHERE c.id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read_consult(st); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::optional<ConsultRow>> ConsultStore::get(std::int64_t id) {
+  std::lock_guard lock(read_mu_);
+  return get_on(*rdb_, id);
+}
+
+Result<std::vector<ConsultRow>> ConsultStore::list(const ConsultFilter& f) {
+  std::string where;
+  if (f.participant) {
+    where = "c.id IN (SELECT consult_id FROM consult_participants WHERE user_id = " +
+            std::to_string(f.participant) + ")";
+  }
+  if (!f.open_specialties.empty() && !f.open_institutions.empty()) {
+    std::string open = "(c.status = 'requested' AND c.specialty IN (" +
+                       text_list(f.open_specialties) + ") AND c.institution_id IN (" +
+                       id_list(f.open_institutions) + ") AND (c.assignee_id IS NULL OR " +
+                       "c.assignee_id = " + std::to_string(f.open_for_user) + "))";
+    where = where.empty() ? open : "(" + where + " OR " + open + ")";
+  }
+  if (where.empty()) return std::vector<ConsultRow>{};
+  if (!f.status.empty()) where += " AND c.status = :status";
+  std::vector<ConsultRow> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          std::string("SELECT ") + kConsultColumns + " WHERE " + where +
+              " ORDER BY CASE c.urgency WHEN 'emergency' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, "
+              "c.id DESC LIMIT :limit OFFSET :offset",
+          [&](sql::Stmt& st) {
+            st.bind_named(":status", f.status);
+            st.bind_named(":limit", f.limit);
+            st.bind_named(":offset", f.offset);
+          },
+          [&](sql::Stmt& st) { out.push_back(read_consult(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultAttachment>> ConsultStore::attachments(std::int64_t id) {
+  std::vector<ConsultAttachment> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT kind, ref, study_uid FROM consult_attachments WHERE consult_id = ?1 "
+          "ORDER BY kind, ref",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultParticipant>> ConsultStore::participants(std::int64_t id) {
+  std::vector<ConsultParticipant> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT p.user_id, u.username, p.role, p.delivered_seq, p.read_seq "
+          "FROM consult_participants p JOIN users u ON u.id = p.user_id "
+          "WHERE p.consult_id = ?1 ORDER BY p.role DESC, u.username",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.int64(3), st.int64(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultEvent>> ConsultStore::events(std::int64_t id) {
+  std::vector<ConsultEvent> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT consult_id, at, type, actor, detail FROM consult_events "
+          "WHERE consult_id = ?1 ORDER BY id",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultAnnotation>> ConsultStore::annotations(std::int64_t id) {
+  std::vector<ConsultAnnotation> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT a.id, a.author_id, u.username, a.at, a.body FROM consult_annotations a "
+          "JOIN users u ON u.id = a.author_id WHERE a.consult_id = ?1 ORDER BY a.id",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<ConsultRow> ConsultStore::change(
+    std::int64_t id, const std::function<Result<ConsultChange>(const ConsultRow&)>& decide,
+    std::string_view now) {
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  auto current = get_on(*db_, id);
+  if (!current.ok()) return current.error();
+  if (!current->has_value()) return no_consult();
+  auto c = decide(**current);
+  if (!c.ok()) return c.error();
+  const std::int64_t assignee = c->assignee_id.value_or((*current)->assignee_id);
+  if (Status s = run(*db_,
+                     "UPDATE consults SET status = ?2, assignee_id = ?3, reason = ?4, "
+                     "opinion = ?5, opinion_sha256 = ?6, concluded_at = ?7, updated_at = ?8 "
+                     "WHERE id = ?1",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, c->status);
+                       if (assignee) {
+                         st.bind(3, assignee);
+                       } else {
+                         st.bind_null(3);
+                       }
+                       st.bind(4, c->reason.value_or((*current)->reason));
+                       auto opt = [&st](int i, const std::string& v) {
+                         if (v.empty()) {
+                           st.bind_null(i);
+                         } else {
+                           st.bind(i, v);
+                         }
+                       };
+                       opt(5, c->opinion.value_or((*current)->opinion));
+                       opt(6, c->opinion_sha256.value_or((*current)->opinion_sha256));
+                       opt(7, c->concluded_at.value_or((*current)->concluded_at));
+                       st.bind(8, now);
+                     });
+      !s)
+    return s.error();
+  if (assignee && assignee != (*current)->assignee_id && c->status != "requested") {
+    if (Status s = run(*db_,
+                       "INSERT OR IGNORE INTO consult_participants(consult_id, user_id, role) "
+                       "VALUES(?1, ?2, 'specialist')",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, id);
+                         st.bind(2, assignee);
+                       });
+        !s)
+      return s.error();
+  }
+  ConsultEvent e = c->event;
+  e.consult_id = id;
+  e.at = std::string(now);
+  if (Status s = write_event(e); !s) return s.error();
+  auto row = get_on(*db_, id);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+template <typename F>
+auto ConsultStore::Batch::in_savepoint(F&& f) -> decltype(f()) {
+  if (Status s = db_.exec("SAVEPOINT op"); !s) return s.error();
+  ++operations_;
+  auto r = f();
+  if (r.ok()) {
+    (void)db_.exec("RELEASE op");
+  } else {
+    (void)db_.exec("ROLLBACK TO op; RELEASE op");
+  }
+  return r;
+}
+
+Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& duplicate) {
+  duplicate = false;
+  return in_savepoint([&]() -> Result<ChatMessage> {
+    if (!m.client_id.empty()) {
+      std::optional<ChatMessage> prior;
+      if (Status s = query(
+              db_,
+              "SELECT seq, at, text, attachments FROM consult_messages "
+              "WHERE consult_id = ?1 AND author_id = ?2 AND client_id = ?3",
+              [&](sql::Stmt& st) {
+                st.bind(1, m.consult_id);
+                st.bind(2, m.author_id);
+                st.bind(3, m.client_id);
+              },
+              [&](sql::Stmt& st) {
+                ChatMessage p = m;
+                p.seq = st.int64(0);
+                p.at = st.text(1);
+                p.text = st.text(2);
+                p.attachments = st.text(3);
+                prior = p;
+              });
+          !s)
+        return s.error();
+      if (prior) {
+        duplicate = true;
+        return *prior;
+      }
+    }
+    bool found = false;
+    if (Status s = query(
+            db_, "UPDATE consults SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            [&](sql::Stmt& st) { st.bind(1, m.consult_id); },
+            [&](sql::Stmt& st) {
+              m.seq = st.int64(0);
+              found = true;
+            });
+        !s)
+      return s.error();
+    if (!found) return no_consult();
+    if (Status s = run(db_,
+                       "INSERT INTO consult_messages(consult_id, seq, author_id, client_id, at, "
+                       "text, attachments) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, m.consult_id);
+                         st.bind(2, m.seq);
+                         st.bind(3, m.author_id);
+                         if (m.client_id.empty()) {
+                           st.bind_null(4);
+                         } else {
+                           st.bind(4, m.client_id);
+                         }
+                         st.bind(5, m.at);
+                         st.bind(6, m.text);
+                         st.bind(7, m.attachments);
+                       });
+        !s)
+      return s.error();
+    return m;
+  });
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> ConsultStore::Batch::receipt(std::int64_t consult,
+                                                                           std::int64_t user,
+                                                                           std::int64_t delivered,
+                                                                           std::int64_t read) {
+  return in_savepoint([&]() -> Result<std::pair<std::int64_t, std::int64_t>> {
+    std::optional<std::pair<std::int64_t, std::int64_t>> out;
+    if (Status s = query(
+            db_,
+            "UPDATE consult_participants SET delivered_seq = max(delivered_seq, ?3, ?4), "
+            "read_seq = max(read_seq, ?4) WHERE consult_id = ?1 AND user_id = ?2 "
+            "RETURNING delivered_seq, read_seq",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, user);
+              st.bind(3, delivered);
+              st.bind(4, read);
+            },
+            [&](sql::Stmt& st) { out = std::make_pair(st.int64(0), st.int64(1)); });
+        !s)
+      return s.error();
+    if (!out) return make_error(Errc::permission_denied, "not a participant of this consult");
+    return *out;
+  });
+}
+
+Result<std::int64_t> ConsultStore::Batch::save_view(std::int64_t consult, std::int64_t driver,
+                                                    const std::string& state) {
+  return in_savepoint([&]() -> Result<std::int64_t> {
+    std::optional<std::int64_t> version;
+    if (Status s = query(
+            db_,
+            "UPDATE consults SET view_version = view_version + 1, view_driver = ?2, "
+            "view_state = ?3 WHERE id = ?1 RETURNING view_version",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, driver);
+              st.bind(3, state);
+            },
+            [&](sql::Stmt& st) { version = st.int64(0); });
+        !s)
+      return s.error();
+    if (!version) return no_consult();
+    return *version;
+  });
+}
+
+Result<std::int64_t> ConsultStore::Batch::add_annotation(std::int64_t consult, std::int64_t author,
+                                                         std::string_view at,
+                                                         const std::string& body) {
+  return in_savepoint([&]() -> Result<std::int64_t> {
+    std::int64_t id = 0;
+    if (Status s = query(
+            db_,
+            "INSERT INTO consult_annotations(consult_id, author_id, at, body) "
+            "VALUES(?1, ?2, ?3, ?4) RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, author);
+              st.bind(3, at);
+              st.bind(4, body);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+    return id;
+  });
+}
+
+ConsultStore::Batch::Batch(ConsultStore& store) : lock_(store.mu_), db_(*store.db_) {}
+
+ConsultStore::Batch::~Batch() {
+  if (open_) (void)db_.exec("ROLLBACK");
+}
+
+Status ConsultStore::Batch::commit() {
+  if (!open_) return Status::Ok();
+  Status s = db_.exec("COMMIT");
+  if (s.ok()) open_ = false;
+  return s;
+}
+
+Result<std::unique_ptr<ConsultStore::Batch>> ConsultStore::begin_batch() {
+  std::unique_ptr<Batch> b(new Batch(*this));
+  if (Status s = b->db_.exec("BEGIN IMMEDIATE"); !s) return s.error();
+  b->open_ = true;
+  return b;
+}
+
+Result<std::vector<ChatMessage>> ConsultStore::messages(std::int64_t consult,
+                                                        std::int64_t after_seq,
+                                                        std::int64_t limit) {
+  std::vector<ChatMessage> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT m.consult_id, m.seq, m.author_id, u.username, coalesce(m.client_id, ''), m.at, "
+          "m.text, m.attachments FROM consult_messages m JOIN users u ON u.id = m.author_id "
+          "WHERE m.consult_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+          [&](sql::Stmt& st) {
+            st.bind(1, consult);
+            st.bind(2, after_seq);
+            st.bind(3, limit);
+          },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.int64(2), st.text(3), st.text(4),
+                           st.text(5), st.text(6), st.text(7)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+}  // namespace yilian::storage

@@ -1,0 +1,609 @@
+#include "yilian/teleconsult/hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include "yilian/teleconsult/consult_rules.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using nlohmann::json;
+namespace proto = protocol;
+
+// WebSocket close codes (4000-4999 are the application's).
+constexpr int kCloseUnauthenticated = 4401;
+constexpr int kCloseSessionEnded = 4403;
+
+json consult_summary(const storage::ConsultRow& c) {
+  return {{"id", c.id},
+          {"status", c.status},
+          {"urgency", c.urgency},
+          {"specialty", c.specialty},
+          {"requester", c.requester},
+          {"assignee", c.assignee.empty() ? json(nullptr) : json(c.assignee)},
+          {"updatedAt", c.updated_at}};
+}
+
+json chat_json(const storage::ChatMessage& m) {
+  json j = {{"consult", m.consult_id}, {"seq", m.seq},
+            {"from", m.author},        {"at", m.at},
+            {"text", m.text},          {"attachments", json::parse(m.attachments, nullptr, false)}};
+  if (!m.client_id.empty()) j["clientId"] = m.client_id;
+  return j;
+}
+
+}  // namespace
+
+Hub::Hub(storage::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
+         storage::Clock clock, HubOptions options)
+    : store_(store),
+      authenticate_(std::move(authenticate)),
+      auditor_(auditor),
+      clock_(std::move(clock)),
+      options_(options) {}
+
+Hub::~Hub() { stop(); }
+
+void Hub::start(Transport& transport) {
+  transport_ = &transport;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = false;
+  }
+  next_revalidation_ = std::chrono::steady_clock::now() + options_.revalidate_every;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Hub::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Hub::opened(std::uint64_t conn, std::string authorization, std::string peer) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::open, conn, std::move(authorization), std::move(peer), 0});
+  }
+  cv_.notify_one();
+}
+
+void Hub::received(std::uint64_t conn, std::string text) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::message, conn, std::move(text), {}, 0});
+  }
+  cv_.notify_one();
+}
+
+void Hub::closed(std::uint64_t conn) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::close, conn, {}, {}, 0});
+  }
+  cv_.notify_one();
+}
+
+void Hub::consult_changed(std::int64_t consult) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::changed, 0, {}, {}, consult});
+  }
+  cv_.notify_one();
+}
+
+HubCounters Hub::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+std::string Hub::now() const { return storage::to_iso8601(clock_()); }
+
+void Hub::run() {
+  while (true) {
+    std::deque<Item> items;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || !inbox_.empty(); });
+      if (stop_) return;
+      items.swap(inbox_);
+    }
+    for (const Item& item : items) handle(item);
+    commit();
+    housekeeping();
+  }
+}
+
+storage::ConsultStore::Batch* Hub::batch() {
+  if (!batch_) {
+    auto b = store_.begin_batch();
+    if (!b.ok()) {
+      spdlog::error("teleconsult: cannot begin a store batch: {}", b.error().message);
+      return nullptr;
+    }
+    batch_ = std::move(*b);
+  }
+  return batch_.get();
+}
+
+void Hub::commit() {
+  if (!batch_) return;
+  Status s = batch_->commit();
+  batch_.reset();
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.batches;
+    if (!s) ++counters_.commit_failures;
+  }
+  if (!s) spdlog::error("teleconsult: a chat batch was not saved: {}", s.error().message);
+  auto& out = s ? staged_.on_commit : staged_.on_failure;
+  for (auto& [conn, text] : out) send(conn, std::move(text));
+  staged_ = {};
+}
+
+void Hub::send(std::uint64_t conn, std::string text) {
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.messages_out;
+  }
+  transport_->send(conn, std::move(text));
+}
+
+void Hub::send_error(std::uint64_t conn, const std::string& code, const std::string& message,
+                     const std::string& ref) {
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.errors;
+  }
+  send(conn, proto::error(code, message, ref));
+}
+
+void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t except, bool staged) {
+  for (std::uint64_t c : room.conns) {
+    if (c == except) continue;
+    if (staged) {
+      staged_.on_commit.emplace_back(c, text);
+    } else {
+      send(c, text);
+    }
+  }
+}
+
+void Hub::handle(const Item& item) {
+  switch (item.kind) {
+    case Item::open: {
+      Conn& c = conns_[item.conn];
+      c.peer = item.peer;
+      c.opened = std::chrono::steady_clock::now();
+      {
+        std::lock_guard lock(mu_);
+        ++counters_.connections;
+      }
+      if (!item.text.empty()) authenticate(item.conn, c, item.text);
+      return;
+    }
+    case Item::close:
+      drop(item.conn);
+      return;
+    case Item::changed:
+      refresh_room(item.consult);
+      return;
+    case Item::message:
+      break;
+  }
+  auto it = conns_.find(item.conn);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.messages_in;
+  }
+  proto::Parsed p = proto::parse(item.text);
+  if (p.error) {
+    send_error(item.conn, p.error->code, p.error->message, p.error->ref);
+    return;
+  }
+  handle_message(item.conn, c, *p.message);
+}
+
+void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authorization) {
+  auto who = authenticate_(authorization);
+  if (!who.ok()) {
+    send_error(conn, "unauthenticated", "a valid bearer token is required", "");
+    transport_->close(conn, kCloseUnauthenticated, "unauthenticated");
+    return;
+  }
+  c.who = std::move(*who);
+  c.authorization = authorization;
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.authenticated;
+  }
+  json roles = json::array();
+  for (Role r : kAllRoles) {
+    if (c.who->has(r)) roles.push_back(role_name(r));
+  }
+  send(conn, proto::make("welcome", {{"user", c.who->username},
+                                     {"institution", c.who->institution_code},
+                                     {"roles", roles},
+                                     {"specialties", specialties_of(*c.who)}}));
+}
+
+void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  using proto::Type;
+  if (in.type == Type::ping) {
+    send(conn, proto::make("pong", in.ref.empty() ? json::object() : json{{"ref", in.ref}}));
+    return;
+  }
+  if (in.type == Type::hello) {
+    if (c.who) {
+      send_error(conn, "bad_message", "already authenticated", in.ref);
+      return;
+    }
+    authenticate(conn, c, "Bearer " + in.body.value("token", std::string()));
+    return;
+  }
+  if (!c.who) {
+    send_error(conn, "unauthenticated", "send hello with a token first", in.ref);
+    transport_->close(conn, kCloseUnauthenticated, "unauthenticated");
+    return;
+  }
+  if (in.type == Type::presence) {
+    std::map<std::int64_t, std::string> before;
+    for (std::int64_t r : c.rooms) before[r] = presence_of(rooms_[r], c.who->user_id);
+    c.away = in.body["status"] == "away";
+    presence_changed(c.who->user_id, c.who->username, c.rooms, before);
+    return;
+  }
+  if (in.type == Type::join) {
+    join(conn, c, in);
+    return;
+  }
+  Room* room = room_for(conn, c, in);
+  if (!room) return;
+  const std::int64_t user = c.who->user_id;
+  switch (in.type) {
+    case Type::leave:
+      leave(conn, c, in.consult);
+      send(conn, proto::make("left", {{"consult", in.consult}}));
+      return;
+    case Type::history:
+      commit();
+      replay(conn, in.consult, in.body.value("afterSeq", std::int64_t{0}));
+      return;
+    case Type::typing:
+      broadcast(*room,
+                proto::make("typing", {{"consult", in.consult},
+                                       {"user", c.who->username},
+                                       {"active", in.body["active"]}}),
+                conn);
+      return;
+    case Type::rtc: {
+      const std::string to = in.body["to"];
+      json out = {{"consult", in.consult},
+                  {"from", c.who->username},
+                  {"signal", in.body["signal"]},
+                  {"data", in.body.value("data", json(nullptr))}};
+      const std::string text = proto::make("rtc", out);
+      bool delivered = false;
+      for (std::uint64_t other : room->conns) {
+        auto it = conns_.find(other);
+        if (other == conn || it == conns_.end() || !it->second.who ||
+            it->second.who->username != to)
+          continue;
+        send(other, text);
+        delivered = true;
+      }
+      if (!delivered) send_error(conn, "peer_offline", to + " is not in the room", in.ref);
+      return;
+    }
+    default:
+      break;
+  }
+  // Durable messages: participants only, and chat, view and annotations while the room is live.
+  if (!room->participants.count(user)) {
+    send_error(conn, "forbidden", "only the consult's participants take part", in.ref);
+    return;
+  }
+  const bool live = is_live(room->consult);
+  if (!live && in.type != Type::receipt) {
+    send_error(conn, "consult_closed", "the consult is " + room->consult.status, in.ref);
+    return;
+  }
+  storage::ConsultStore::Batch* b = batch();
+  if (!b) {
+    send_error(conn, "unavailable", "the message could not be saved; send it again", in.ref);
+    return;
+  }
+  switch (in.type) {
+    case Type::chat: {
+      storage::ChatMessage m;
+      m.consult_id = in.consult;
+      m.author_id = user;
+      m.author = c.who->username;
+      m.client_id = in.body.value("clientId", std::string());
+      m.at = now();
+      m.text = in.body["text"];
+      m.attachments = in.body.value("attachments", json::array()).dump();
+      bool duplicate = false;
+      auto saved = b->append_message(std::move(m), duplicate);
+      if (!saved.ok()) {
+        send_error(conn, "unavailable", saved.error().message, in.ref);
+        return;
+      }
+      json out = chat_json(*saved);
+      out["from"] = c.who->username;
+      if (duplicate) {  // a resend after a lost answer: tell the sender its seq, nobody else
+        out["duplicate"] = true;
+        staged_.on_commit.emplace_back(conn, proto::make("chat", out));
+        return;
+      }
+      {
+        std::lock_guard lock(mu_);
+        ++counters_.chat_messages;
+      }
+      room->consult.last_seq = saved->seq;
+      broadcast(*room, proto::make("chat", out), 0, true);
+      staged_.on_failure.emplace_back(
+          conn, proto::error("unavailable", "the message was not saved; send it again", in.ref));
+      return;
+    }
+    case Type::receipt: {
+      auto marks = b->receipt(in.consult, user, in.body.value("delivered", std::int64_t{0}),
+                              in.body.value("read", std::int64_t{0}));
+      if (!marks.ok()) {
+        send_error(conn, "forbidden", marks.error().message, in.ref);
+        return;
+      }
+      broadcast(*room,
+                proto::make("receipt", {{"consult", in.consult},
+                                        {"user", c.who->username},
+                                        {"delivered", marks->first},
+                                        {"read", marks->second}}),
+                0, true);
+      return;
+    }
+    case Type::drive:
+    case Type::view: {
+      if (in.type == Type::view && room->consult.view_driver != 0 &&
+          room->consult.view_driver != user) {
+        send_error(conn, "not_driver", "another participant drives the shared view", in.ref);
+        return;
+      }
+      const std::string state =
+          in.type == Type::view ? in.body["state"].dump() : room->consult.view_state;
+      auto version = b->save_view(in.consult, user, state);
+      if (!version.ok()) {
+        send_error(conn, "unavailable", version.error().message, in.ref);
+        return;
+      }
+      room->consult.view_version = *version;
+      room->consult.view_driver = user;
+      room->consult.view_state = state;
+      broadcast(*room,
+                proto::make("view", {{"consult", in.consult},
+                                     {"version", *version},
+                                     {"driver", c.who->username},
+                                     {"state", json::parse(state, nullptr, false)}}),
+                0, true);
+      return;
+    }
+    case Type::annotation: {
+      const std::string at = now();
+      auto id = b->add_annotation(in.consult, user, at, in.body["annotation"].dump());
+      if (!id.ok()) {
+        send_error(conn, "unavailable", id.error().message, in.ref);
+        return;
+      }
+      broadcast(*room,
+                proto::make("annotation", {{"consult", in.consult},
+                                           {"id", *id},
+                                           {"author", c.who->username},
+                                           {"at", at},
+                                           {"annotation", in.body["annotation"]}}),
+                0, true);
+      return;
+    }
+    default:
+      send_error(conn, "unknown_type", "unexpected message", in.ref);
+  }
+}
+
+Hub::Room* Hub::room_for(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  if (!c.rooms.count(in.consult)) {
+    send_error(conn, "not_joined", "join the consult first", in.ref);
+    return nullptr;
+  }
+  return &rooms_[in.consult];
+}
+
+void Hub::refresh_room(std::int64_t consult) {
+  auto it = rooms_.find(consult);
+  if (it == rooms_.end()) return;
+  commit();  // the room's cached seq and view must not run ahead of a failed batch
+  auto row = store_.get(consult);
+  auto people = store_.participants(consult);
+  if (!row.ok() || !row->has_value() || !people.ok()) return;
+  Room& room = it->second;
+  room.consult = **row;
+  room.participants.clear();
+  for (const auto& p : *people) room.participants[p.user_id] = p.role;
+  broadcast(room, proto::make("consult", {{"consult", consult_summary(room.consult)}}));
+  // Those no longer entitled (a consult taken by another specialist) leave the room.
+  std::vector<std::uint64_t> gone;
+  for (std::uint64_t conn : room.conns) {
+    const Conn& c = conns_[conn];
+    if (!c.who || !may_view(*c.who, room.consult, room.participants.count(c.who->user_id) > 0))
+      gone.push_back(conn);
+  }
+  for (std::uint64_t conn : gone) {
+    leave(conn, conns_[conn], consult);
+    send(conn, proto::make("left", {{"consult", consult}, {"reason", "no longer entitled"}}));
+  }
+}
+
+void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  commit();  // the replay must hold everything accepted before this join
+  auto row = store_.get(in.consult);
+  auto people = store_.participants(in.consult);
+  if (!row.ok() || !people.ok()) {
+    send_error(conn, "unavailable", "the consult cannot be read now", in.ref);
+    return;
+  }
+  bool participant = false;
+  for (const auto& p : *people) participant |= p.user_id == c.who->user_id;
+  // A missing consult and one the user may not see answer alike.
+  if (!row->has_value() || !may_view(*c.who, **row, participant)) {
+    send_error(conn, "forbidden", "no consult you may join has this id", in.ref);
+    if (auditor_) {
+      identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
+      ev.action = "consult.join";
+      ev.object_type = "consult";
+      ev.object_id = std::to_string(in.consult);
+      ev.outcome = "denied";
+      (void)auditor_->record(ev);
+    }
+    return;
+  }
+  auto [it, created] = rooms_.try_emplace(in.consult);
+  Room& room = it->second;
+  room.consult = **row;
+  room.participants.clear();
+  for (const auto& p : *people) room.participants[p.user_id] = p.role;
+  std::map<std::int64_t, std::string> before;
+  before[in.consult] = presence_of(room, c.who->user_id);
+  room.conns.insert(conn);
+  c.rooms.insert(in.consult);
+  if (auditor_) {
+    identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
+    ev.action = "consult.join";
+    ev.object_type = "consult";
+    ev.object_id = std::to_string(in.consult);
+    ev.outcome = "ok";
+    (void)auditor_->record(ev);
+  }
+  json members = json::array();
+  for (const auto& p : *people) {
+    members.push_back({{"user", p.username},
+                       {"role", p.role},
+                       {"presence", presence_of(room, p.user_id)},
+                       {"delivered", p.delivered_seq},
+                       {"read", p.read_seq}});
+  }
+  const std::int64_t after = in.body.value("afterSeq", std::int64_t{0});
+  json out = {{"consult", consult_summary(room.consult)},
+              {"lastSeq", room.consult.last_seq},
+              {"afterSeq", after},
+              {"participants", members},
+              {"view",
+               {{"version", room.consult.view_version},
+                {"driver", nullptr},
+                {"state", json::parse(room.consult.view_state, nullptr, false)}}}};
+  for (const auto& p : *people) {
+    if (p.user_id == room.consult.view_driver) out["view"]["driver"] = p.username;
+  }
+  auto saved = store_.annotations(in.consult);
+  json annotations = json::array();
+  if (saved.ok()) {
+    for (const auto& a : *saved) {
+      annotations.push_back({{"id", a.id},
+                             {"author", a.author},
+                             {"at", a.at},
+                             {"annotation", json::parse(a.body, nullptr, false)}});
+    }
+  }
+  out["annotations"] = annotations;
+  if (!in.ref.empty()) out["ref"] = in.ref;
+  send(conn, proto::make("joined", out));
+  replay(conn, in.consult, after);
+  presence_changed(c.who->user_id, c.who->username, {in.consult}, before);
+}
+
+void Hub::replay(std::uint64_t conn, std::int64_t consult, std::int64_t after) {
+  auto missed = store_.messages(consult, after, proto::kReplayPage + 1);
+  if (!missed.ok()) {
+    send_error(conn, "unavailable", "history cannot be read now", "");
+    return;
+  }
+  const bool more = missed->size() > static_cast<std::size_t>(proto::kReplayPage);
+  if (more) missed->pop_back();
+  for (const auto& m : *missed) send(conn, proto::make("chat", chat_json(m)));
+  send(conn, proto::make("replayed", {{"consult", consult},
+                                      {"upToSeq", missed->empty() ? after : missed->back().seq},
+                                      {"more", more}}));
+}
+
+void Hub::leave(std::uint64_t conn, Conn& c, std::int64_t consult) {
+  auto it = rooms_.find(consult);
+  if (it == rooms_.end()) return;
+  std::map<std::int64_t, std::string> before;
+  if (c.who) before[consult] = presence_of(it->second, c.who->user_id);
+  it->second.conns.erase(conn);
+  c.rooms.erase(consult);
+  if (c.who) presence_changed(c.who->user_id, c.who->username, {consult}, before);
+  if (it->second.conns.empty()) rooms_.erase(it);
+}
+
+void Hub::drop(std::uint64_t conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  const std::set<std::int64_t> rooms = it->second.rooms;
+  for (std::int64_t r : rooms) leave(conn, it->second, r);
+  conns_.erase(it);
+  std::lock_guard lock(mu_);
+  --counters_.connections;
+  if (counters_.authenticated > 0) --counters_.authenticated;
+}
+
+std::string Hub::presence_of(const Room& room, std::int64_t user) const {
+  bool any = false, active = false;
+  for (std::uint64_t conn : room.conns) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || !it->second.who || it->second.who->user_id != user) continue;
+    any = true;
+    active |= !it->second.away;
+  }
+  return !any ? "offline" : (active ? "online" : "away");
+}
+
+void Hub::presence_changed(std::int64_t user, const std::string& username,
+                           const std::set<std::int64_t>& rooms,
+                           const std::map<std::int64_t, std::string>& before) {
+  for (std::int64_t r : rooms) {
+    auto it = rooms_.find(r);
+    if (it == rooms_.end()) continue;
+    const std::string status = presence_of(it->second, user);
+    auto was = before.find(r);
+    if (was != before.end() && was->second == status) continue;
+    broadcast(it->second,
+              proto::make("presence", {{"consult", r}, {"user", username}, {"status", status}}));
+  }
+}
+
+void Hub::housekeeping() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::uint64_t> unauthenticated;
+  for (const auto& [id, c] : conns_) {
+    if (!c.who && now - c.opened > options_.hello_timeout) unauthenticated.push_back(id);
+  }
+  for (std::uint64_t id : unauthenticated) {
+    send_error(id, "unauthenticated", "no hello in time", "");
+    transport_->close(id, kCloseUnauthenticated, "unauthenticated");
+    conns_[id].opened = now + std::chrono::hours(1);  // closed once; the transport reports it
+  }
+  if (now < next_revalidation_) return;
+  next_revalidation_ = now + options_.revalidate_every;
+  // Logged out, expired or disabled meanwhile: the live session ends too.
+  for (auto& [id, c] : conns_) {
+    if (!c.who || authenticate_(c.authorization).ok()) continue;
+    send_error(id, "session_ended", "the session has ended; log in again", "");
+    transport_->close(id, kCloseSessionEnded, "session ended");
+    c.who.reset();
+    c.opened = now + std::chrono::hours(1);
+  }
+}
+
+}  // namespace yilian::teleconsult

@@ -1,0 +1,435 @@
+// Teleconsultation end to end: the real `yilian serve`, consults over REST, live rooms over
+// /ws with a libwebsockets client (tests/support/ws_client.h). A township doctor at clinic A
+// asks the lead hospital's cardiologist; clinic B's doctor and other specialists look on.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "server_process.h"
+#include "synthetic.h"
+#include "test_util.h"
+#include "ws_client.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::ServerProcess;
+using testing::WsClient;
+
+constexpr const char* kConfig = R"(
+[dicom]
+reject_unknown_ae = true
+
+[[institutions]]
+code = "ta"
+name = "Township A Health Centre"
+level = "township"
+parent = "lead"
+ae_titles = ["TA_CT"]
+
+[[institutions]]
+code = "lead"
+name = "Lead Hospital"
+level = "lead"
+
+[[institutions]]
+code = "tb"
+name = "Township B Health Centre"
+level = "township"
+parent = "lead"
+ae_titles = ["TB_CT"]
+
+[[reading_services]]
+provider = "lead"
+service = "imaging"
+clients = ["ta"]
+
+[[reading_services]]
+provider = "lead"
+service = "ecg"
+clients = ["ta"]
+)";
+
+class TeleconsultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::path cfg = dir_.path() / "yilian.toml";
+    std::ofstream(cfg) << kConfig;
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
+                                              std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+    testing::CtSeriesSpec spec;
+    spec.count = 1;
+    spec.rows = spec.columns = 16;
+    auto a = testing::write_ct_series(dir_.path() / "a", spec);
+    auto b = testing::write_ct_series(dir_.path() / "b", spec);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", a->files), 0);
+    ASSERT_EQ(testing::storescu(*server_, "TB_CT", b->files), 0);
+    study_a_ = a->study_uid;
+    study_b_ = b->study_uid;
+    for (auto [user, role, inst] : {std::tuple{"doctor", "township_doctor", "ta"},
+                                    std::tuple{"tb-doctor", "township_doctor", "tb"},
+                                    std::tuple{"cardio", "cardiologist", "lead"},
+                                    std::tuple{"cardio2", "cardiologist", "lead"},
+                                    std::tuple{"radiologist", "radiologist", "lead"}}) {
+      tokens_[user] = server_->add_user(user, {role}, inst);
+      ASSERT_FALSE(tokens_[user].empty()) << user;
+    }
+  }
+  void TearDown() override {
+    if (server_) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+  }
+
+  testing::HttpResult post(const std::string& user, const std::string& target, const json& body) {
+    return server_->request(tokens_[user], "POST", target, body.dump());
+  }
+
+  // A consult asked by the doctor of clinic A to cardiology, accepted by `cardio`.
+  std::int64_t accepted_consult() {
+    auto r = post("doctor", "/api/consults",
+                  {{"patientId", "TA-001"},
+                   {"patientName", "Wang^Li"},
+                   {"question", "Chest pain for 2 h, ST changes?"},
+                   {"urgency", "emergency"},
+                   {"specialty", "cardiology"},
+                   {"studies", {study_a_}}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    const std::int64_t id = json::parse(r.body)["id"];
+    auto accept = post("cardio", "/api/consults/" + std::to_string(id) + "/accept", json::object());
+    EXPECT_EQ(accept.status, 200) << accept.body;
+    return id;
+  }
+
+  std::unique_ptr<WsClient> connect(const std::string& user, bool by_header = true,
+                                    bool read_paused = false) {
+    auto c = std::make_unique<WsClient>(server_->http_port(),
+                                        by_header ? "Bearer " + tokens_[user] : "", read_paused);
+    EXPECT_TRUE(c->wait_connected()) << server_->log();
+    if (!by_header) c->send(json{{"type", "hello"}, {"token", tokens_[user]}}.dump());
+    if (!read_paused) {
+      auto welcome = c->next_of("welcome");
+      EXPECT_TRUE(welcome.has_value()) << user;
+    }
+    return c;
+  }
+
+  static json parsed(const std::optional<std::string>& m) {
+    return m ? json::parse(*m, nullptr, false) : json();
+  }
+
+  // Joins and returns the `joined` message; replayed chats go to `replay`.
+  static json join(WsClient& c, std::int64_t consult, std::int64_t after,
+                   std::vector<json>* replay = nullptr) {
+    c.send(json{{"type", "join"}, {"consult", consult}, {"afterSeq", after}}.dump());
+    json joined = parsed(c.next_of("joined"));
+    for (int i = 0; i < 1000; ++i) {  // bounded: a replay page is at most 500 messages
+      json m = parsed(c.next());
+      if (m.is_null() || m["type"] == "replayed") break;
+      if (m["type"] == "chat" && replay) replay->push_back(m);
+    }
+    return joined;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::string study_a_, study_b_;
+  std::map<std::string, std::string> tokens_;
+};
+
+TEST_F(TeleconsultTest, a_consult_goes_from_request_to_a_signed_immutable_opinion) {
+  // Validation and attachment rights.
+  EXPECT_EQ(post("doctor", "/api/consults", {{"patientId", "P"}, {"question", "q"}}).status, 400);
+  EXPECT_EQ(post("doctor", "/api/consults",
+                 {{"patientId", "P"}, {"question", "q"}, {"specialty", "dentistry"}})
+                .status,
+            400);
+  EXPECT_EQ(post("doctor", "/api/consults",
+                 {{"patientId", "P"},
+                  {"question", "q"},
+                  {"specialty", "cardiology"},
+                  {"studies", {study_b_}}})  // another clinic's study
+                .status,
+            403);
+  auto r = post("doctor", "/api/consults",
+                {{"patientId", "TA-001"},
+                 {"question", "Wide-complex tachycardia?"},
+                 {"urgency", "urgent"},
+                 {"specialty", "cardiology"},
+                 {"studies", {study_a_}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = std::to_string(json::parse(r.body)["id"].get<std::int64_t>());
+  EXPECT_EQ(json::parse(r.body)["status"], "requested");
+
+  // Who sees the request: both cardiologists of the lead (may take it); not the radiologist
+  // (other specialty) nor clinic B's doctor.
+  auto count = [&](const std::string& user) {
+    auto l = server_->get(tokens_[user], "/api/consults");
+    EXPECT_EQ(l.status, 200) << l.body;
+    return json::parse(l.body)["consults"].size();
+  };
+  EXPECT_EQ(count("doctor"), 1u);
+  EXPECT_EQ(count("cardio"), 1u);
+  EXPECT_EQ(count("cardio2"), 1u);
+  EXPECT_EQ(count("radiologist"), 0u);
+  EXPECT_EQ(count("tb-doctor"), 0u);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], "/api/consults/" + id).status, 404);
+  EXPECT_EQ(server_->get(tokens_["radiologist"], "/api/consults/" + id).status, 404);
+  // The cardiologist reads ECGs of clinic A, not its CT, until the consult shares it.
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 403);
+
+  EXPECT_EQ(post("doctor", "/api/consults/" + id + "/accept", json::object()).status, 403);
+  auto accepted = post("cardio", "/api/consults/" + id + "/accept", json::object());
+  ASSERT_EQ(accepted.status, 200) << accepted.body;
+  EXPECT_EQ(json::parse(accepted.body)["assignee"], "cardio");
+  // Taken: the other cardiologist no longer sees it, and cannot take it.
+  EXPECT_EQ(post("cardio2", "/api/consults/" + id + "/accept", json::object()).status, 404);
+  EXPECT_EQ(count("cardio2"), 0u);
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 200);
+
+  EXPECT_EQ(post("doctor", "/api/consults/" + id + "/start", json::object()).status, 403);
+  EXPECT_EQ(post("cardio", "/api/consults/" + id + "/start", json::object()).status, 200);
+  EXPECT_EQ(post("cardio", "/api/consults/" + id + "/conclude", {{"opinion", "  "}}).status, 400);
+  auto done = post("cardio", "/api/consults/" + id + "/conclude",
+                   {{"opinion", "Ventricular tachycardia. Amiodarone; transfer to the lead."}});
+  ASSERT_EQ(done.status, 200) << done.body;
+  json c = json::parse(done.body);
+  EXPECT_EQ(c["status"], "concluded");
+  EXPECT_EQ(c["opinion"]["signedBy"], "cardio");
+  EXPECT_EQ(c["opinion"]["sha256"].get<std::string>().size(), 64u);
+  // Immutable: no second opinion, no decline, no cancel.
+  EXPECT_EQ(post("cardio", "/api/consults/" + id + "/conclude", {{"opinion", "changed"}}).status,
+            409);
+  EXPECT_EQ(post("cardio", "/api/consults/" + id + "/decline", {{"reason", "x"}}).status, 409);
+  EXPECT_EQ(post("doctor", "/api/consults/" + id + "/cancel", json::object()).status, 409);
+
+  auto detail = server_->get(tokens_["doctor"], "/api/consults/" + id);
+  ASSERT_EQ(detail.status, 200);
+  json d = json::parse(detail.body);
+  EXPECT_EQ(d["opinion"]["text"], "Ventricular tachycardia. Amiodarone; transfer to the lead.");
+  std::vector<std::string> history;
+  for (const json& e : d["history"]) history.push_back(e["type"]);
+  EXPECT_EQ(history, (std::vector<std::string>{"requested", "accepted", "started", "concluded"}));
+  ASSERT_EQ(d["attachments"].size(), 1u);
+  EXPECT_EQ(d["participants"].size(), 2u);
+
+  // Declining needs a reason; only the requester cancels.
+  auto r2 = post("doctor", "/api/consults",
+                 {{"patientId", "TA-002"}, {"question", "q"}, {"specialty", "cardiology"}});
+  const std::string id2 = std::to_string(json::parse(r2.body)["id"].get<std::int64_t>());
+  EXPECT_EQ(post("cardio", "/api/consults/" + id2 + "/decline", json::object()).status, 400);
+  EXPECT_EQ(post("cardio", "/api/consults/" + id2 + "/cancel", json::object()).status, 403);
+  auto declined = post("cardio", "/api/consults/" + id2 + "/decline", {{"reason", "not cardiac"}});
+  EXPECT_EQ(declined.status, 200);
+  EXPECT_EQ(json::parse(declined.body)["reason"], "not cardiac");
+}
+
+TEST_F(TeleconsultTest, chat_missed_during_a_disconnect_arrives_exactly_once_after_reconnect) {
+  const std::int64_t id = accepted_consult();
+  auto doctor = connect("doctor");         // Authorization header on the upgrade
+  auto cardio = connect("cardio", false);  // hello with a token, as a browser does
+  ASSERT_TRUE(join(*doctor, id, 0).is_object());
+  json joined = join(*cardio, id, 0);
+  EXPECT_EQ(joined["lastSeq"], 0);
+  EXPECT_EQ(joined["participants"].size(), 2u);
+
+  auto chat = [&](WsClient& c, const std::string& client_id, const std::string& text) {
+    c.send(json{{"type", "chat"}, {"consult", id}, {"clientId", client_id}, {"text", text}}.dump());
+  };
+  chat(*doctor, "d-1", "ECG attached, please look");
+  for (WsClient* c : {doctor.get(), cardio.get()}) {
+    json m = parsed(c->next_of("chat"));
+    EXPECT_EQ(m["seq"], 1);
+    EXPECT_EQ(m["from"], "doctor");
+    EXPECT_EQ(m["clientId"], "d-1");
+  }
+  cardio->close();
+  // While the cardiologist is away the doctor sees them offline and goes on writing.
+  EXPECT_EQ(parsed(doctor->next_of("presence"))["status"], "offline");
+  for (int i = 2; i <= 4; ++i)
+    chat(*doctor, "d-" + std::to_string(i), "update " + std::to_string(i));
+  for (int i = 2; i <= 4; ++i) EXPECT_EQ(parsed(doctor->next_of("chat"))["seq"], i);
+
+  auto back = connect("cardio");
+  std::vector<json> replay;
+  json rejoined = join(*back, id, 1, &replay);
+  EXPECT_EQ(rejoined["lastSeq"], 4);
+  std::vector<std::int64_t> seqs;
+  for (const json& m : replay) seqs.push_back(m["seq"]);
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{2, 3, 4}));  // none lost, none twice
+  EXPECT_EQ(parsed(doctor->next_of("presence"))["status"], "online");
+
+  // A resend of an already saved message (its answer was lost) is not a new message.
+  chat(*doctor, "d-1", "ECG attached, please look");
+  json dup = parsed(doctor->next_of("chat"));
+  EXPECT_EQ(dup["seq"], 1);
+  EXPECT_EQ(dup["duplicate"], true);
+  // Live traffic continues with the next number, for both.
+  chat(*back, "c-1", "On my way to the viewer");
+  EXPECT_EQ(parsed(back->next_of("chat"))["seq"], 5);
+  EXPECT_EQ(parsed(doctor->next_of("chat"))["seq"], 5);
+
+  // Receipts, typing, presence.
+  back->send(json{{"type", "receipt"}, {"consult", id}, {"delivered", 5}, {"read", 4}}.dump());
+  json receipt = parsed(doctor->next_of("receipt"));
+  EXPECT_EQ(receipt["user"], "cardio");
+  EXPECT_EQ(receipt["delivered"], 5);
+  EXPECT_EQ(receipt["read"], 4);
+  doctor->send(json{{"type", "typing"}, {"consult", id}, {"active", true}}.dump());
+  json typing = parsed(back->next_of("typing"));
+  EXPECT_EQ(typing["user"], "doctor");
+  back->send(json{{"type", "presence"}, {"status", "away"}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("presence"))["status"], "away");
+
+  // The log over REST holds each message once.
+  auto log = server_->get(tokens_["doctor"], "/api/consults/" + std::to_string(id) + "/messages");
+  ASSERT_EQ(log.status, 200);
+  json messages = json::parse(log.body)["messages"];
+  ASSERT_EQ(messages.size(), 5u);
+  EXPECT_EQ(messages[4]["text"], "On my way to the viewer");
+}
+
+TEST_F(TeleconsultTest, unauthorised_or_malformed_messages_get_errors_and_others_are_unaffected) {
+  const std::int64_t id = accepted_consult();
+  // A bad token: an error, then the connection is closed.
+  {
+    WsClient anon(server_->http_port());
+    ASSERT_TRUE(anon.wait_connected());
+    anon.send(json{{"type", "hello"}, {"token", "not-a-token"}}.dump());
+    json e = parsed(anon.next_of("error"));
+    EXPECT_EQ(e["code"], "unauthenticated");
+    EXPECT_TRUE(anon.wait_closed());
+    EXPECT_EQ(anon.close_code(), 4401);
+  }
+  auto doctor = connect("doctor");
+  join(*doctor, id, 0);
+  // Clinic B's doctor and another cardiologist may not join.
+  for (const char* user : {"tb-doctor", "cardio2"}) {
+    auto other = connect(user);
+    other->send(json{{"type", "join"}, {"consult", id}, {"ref", "j1"}}.dump());
+    json e = parsed(other->next_of("error"));
+    EXPECT_EQ(e["code"], "forbidden") << user;
+    EXPECT_EQ(e["ref"], "j1");
+    other->send(json{{"type", "chat"}, {"consult", id}, {"text", "hi"}}.dump());
+    EXPECT_EQ(parsed(other->next_of("error"))["code"], "not_joined");
+  }
+  auto cardio = connect("cardio");
+  join(*cardio, id, 0);
+  // Garbage of every kind gets an error message; the connection stays.
+  cardio->send("{not json");
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "bad_message");
+  cardio->send(json{{"type", "teleport"}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "unknown_type");
+  cardio->send(json{{"type", "chat"}, {"consult", id}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "bad_message");
+  cardio->send(json{{"type", "chat"}, {"consult", id}, {"text", std::string(70000, 'x')}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "too_large");
+  cardio->send(json{{"v", 2}, {"type", "ping"}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "unsupported_version");
+  cardio->send(json{{"type", "ping"}, {"ref", "p1"}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("pong"))["ref"], "p1");
+  EXPECT_FALSE(cardio->closed());
+  // The doctor's room went on: a message still reaches both.
+  doctor->send(json{{"type", "chat"}, {"consult", id}, {"text", "still there?"}}.dump());
+  EXPECT_EQ(parsed(cardio->next_of("chat"))["text"], "still there?");
+  // A concluded consult's room is read-only.
+  ASSERT_EQ(post("cardio", "/api/consults/" + std::to_string(id) + "/conclude",
+                 {{"opinion", "Inferior STEMI: transfer for primary PCI."}})
+                .status,
+            200);
+  EXPECT_EQ(parsed(doctor->next_of("consult"))["consult"]["status"], "concluded");
+  doctor->send(json{{"type", "chat"}, {"consult", id}, {"text", "thanks"}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("error"))["code"], "consult_closed");
+}
+
+TEST_F(TeleconsultTest, the_shared_view_follows_its_driver_and_late_joiners_get_its_state) {
+  const std::int64_t id = accepted_consult();
+  auto cardio = connect("cardio");
+  auto doctor = connect("doctor");
+  join(*cardio, id, 0);
+  join(*doctor, id, 0);
+  cardio->send(json{{"type", "drive"}, {"consult", id}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("view"))["driver"], "cardio");
+  const json state = {{"study", study_a_},
+                      {"frame", 3},
+                      {"window", {{"center", 40}, {"width", 80}}},
+                      {"zoom", 2.0},
+                      {"pan", {10, -4}}};
+  cardio->send(json{{"type", "view"}, {"consult", id}, {"state", state}}.dump());
+  json v = parsed(doctor->next_of("view"));
+  EXPECT_EQ(v["state"], state);
+  const std::int64_t version = v["version"];
+  // A follower cannot steer without taking the lead.
+  doctor->send(json{{"type", "view"}, {"consult", id}, {"state", {{"frame", 9}}}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("error"))["code"], "not_driver");
+  const json arrow = {{"kind", "arrow"}, {"frame", 3}, {"from", {1, 2}}, {"to", {8, 9}}};
+  cardio->send(json{{"type", "annotation"}, {"consult", id}, {"annotation", arrow}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("annotation"))["annotation"], arrow);
+
+  // Someone joining later starts where the others are.
+  auto late = connect("doctor");
+  json joined = join(*late, id, 0);
+  EXPECT_EQ(joined["view"]["version"], version);
+  EXPECT_EQ(joined["view"]["driver"], "cardio");
+  EXPECT_EQ(joined["view"]["state"], state);
+  ASSERT_EQ(joined["annotations"].size(), 1u);
+  EXPECT_EQ(joined["annotations"][0]["annotation"], arrow);
+
+  // WebRTC signalling goes to the named participant only.
+  doctor->send(json{{"type", "rtc"},
+                    {"consult", id},
+                    {"to", "cardio"},
+                    {"signal", "offer"},
+                    {"data", {{"sdp", "v=0"}}}}
+                   .dump());
+  json offer = parsed(cardio->next_of("rtc"));
+  EXPECT_EQ(offer["from"], "doctor");
+  EXPECT_EQ(offer["signal"], "offer");
+  EXPECT_EQ(offer["data"]["sdp"], "v=0");
+  doctor->send(
+      json{{"type", "rtc"}, {"consult", id}, {"to", "radiologist"}, {"signal", "offer"}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("error"))["code"], "peer_offline");
+}
+
+TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_the_room) {
+  const std::int64_t id = accepted_consult();
+  auto doctor = connect("doctor");
+  auto cardio = connect("cardio");
+  join(*doctor, id, 0);
+  join(*cardio, id, 0);
+  // A third participant's client hangs: it joins, then never reads again.
+  auto stuck = connect("cardio");
+  join(*stuck, id, 0);
+  stuck->pause_reading();
+
+  // The room goes on at the pace of its live readers: more than a send queue and the socket
+  // buffers can hold (~20 MB) passes through while the stuck client reads nothing.
+  const std::string text(7000, 'e');
+  constexpr int kRounds = 60, kPerRound = 50;
+  int received = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i) {
+      doctor->send(json{{"type", "chat"}, {"consult", id}, {"text", text}}.dump());
+    }
+    for (int i = 0; i < kPerRound; ++i) {
+      if (parsed(cardio->next_of("chat", 20s)).is_null()) break;
+      ++received;
+    }
+  }
+  EXPECT_EQ(received, kRounds * kPerRound);  // the reading client got everything
+  auto health = json::parse(testing::http_get(server_->http_port(), "/healthz").body);
+  EXPECT_GE(health["websocket"]["slowDropped"].get<int>(), 1) << health.dump();
+  stuck->resume_reading();
+  EXPECT_TRUE(stuck->wait_closed(10s));
+}
+
+}  // namespace
+}  // namespace yilian
