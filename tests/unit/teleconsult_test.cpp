@@ -1,0 +1,227 @@
+// The teleconsult core without sockets: the /ws protocol's validation and the consult
+// lifecycle and entitlement rules.
+#include <gtest/gtest.h>
+
+#include "sqlite_util.h"
+#include "test_util.h"
+#include "yilian/storage/accounts.h"
+#include "yilian/storage/index.h"
+#include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/protocol.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using nlohmann::json;
+
+protocol::Parsed parse(const json& j) { return protocol::parse(j.dump()); }
+
+std::string error_of(const protocol::Parsed& p) { return p.error ? p.error->code : "none"; }
+
+TEST(Protocol, valid_messages_parse_with_their_fields) {
+  auto chat = parse({{"type", "chat"},
+                     {"consult", 7},
+                     {"text", "hello"},
+                     {"clientId", "a1"},
+                     {"ref", "r1"},
+                     {"attachments", {{{"kind", "study"}, {"ref", "1.2.3"}}}}});
+  ASSERT_TRUE(chat.message) << error_of(chat);
+  EXPECT_EQ(chat.message->type, protocol::Type::chat);
+  EXPECT_EQ(chat.message->consult, 7);
+  EXPECT_EQ(chat.message->ref, "r1");
+  EXPECT_TRUE(parse({{"v", 1}, {"type", "ping"}}).message);
+  EXPECT_TRUE(parse({{"type", "hello"}, {"token", "t"}}).message);
+  EXPECT_TRUE(parse({{"type", "join"}, {"consult", 1}, {"afterSeq", 12}}).message);
+  EXPECT_TRUE(parse({{"type", "receipt"}, {"consult", 1}, {"read", 3}}).message);
+  EXPECT_TRUE(parse({{"type", "presence"}, {"status", "away"}}).message);
+  EXPECT_TRUE(parse({{"type", "view"}, {"consult", 1}, {"state", {{"frame", 2}}}}).message);
+  EXPECT_TRUE(parse({{"type", "rtc"}, {"consult", 1}, {"to", "u"}, {"signal", "ice"}, {"data", {}}})
+                  .message);
+}
+
+TEST(Protocol, every_malformed_message_gets_a_specific_error) {
+  EXPECT_EQ(error_of(protocol::parse("{nope")), "bad_message");
+  EXPECT_EQ(error_of(protocol::parse("[1,2]")), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", 3}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "fly"}})), "unknown_type");
+  EXPECT_EQ(error_of(parse({{"v", 2}, {"type", "ping"}})), "unsupported_version");
+  EXPECT_EQ(error_of(protocol::parse(std::string(protocol::kMaxMessageBytes + 1, ' '))),
+            "too_large");
+  EXPECT_EQ(error_of(parse({{"type", "join"}})), "bad_message");  // no consult
+  EXPECT_EQ(error_of(parse({{"type", "join"}, {"consult", -1}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "join"}, {"consult", 1}, {"afterSeq", "x"}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"}, {"consult", 1}, {"text", ""}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"},
+                            {"consult", 1},
+                            {"text", std::string(protocol::kMaxChatBytes + 1, 'a')}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"},
+                            {"consult", 1},
+                            {"text", "a"},
+                            {"attachments", {{{"kind", "virus"}, {"ref", "x"}}}}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "receipt"}, {"consult", 1}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "presence"}, {"status", "asleep"}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "typing"}, {"consult", 1}, {"active", "yes"}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "view"}, {"consult", 1}, {"state", 3}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "rtc"}, {"consult", 1}, {"to", "u"}, {"signal", "boo"}})),
+            "bad_message");
+  // The correlation id comes back with the error when it could be read.
+  auto e = parse({{"type", "chat"}, {"ref", "r9"}, {"consult", 1}});
+  ASSERT_TRUE(e.error);
+  EXPECT_EQ(e.error->ref, "r9");
+  json out = json::parse(protocol::error("bad_message", "why", "r9"));
+  EXPECT_EQ(out["type"], "error");
+  EXPECT_EQ(out["v"], 1);
+  EXPECT_EQ(out["ref"], "r9");
+}
+
+Principal person(std::int64_t id, Role role, std::int64_t institution) {
+  Principal p;
+  p.user_id = id;
+  p.username = "u" + std::to_string(id);
+  p.institution_id = institution;
+  p.grant(role);
+  return p;
+}
+
+TEST(ConsultRules, who_may_take_see_and_act_on_a_consult) {
+  constexpr std::int64_t kLead = 1, kTownA = 2, kTownB = 3;
+  Principal doctor = person(10, Role::township_doctor, kTownA);
+  Principal cardio = person(20, Role::cardiologist, kLead);
+  cardio.ecg_clients = {kTownA};
+  Principal cardio2 = person(21, Role::cardiologist, kLead);
+  cardio2.ecg_clients = {kTownA};
+  Principal radiologist = person(30, Role::radiologist, kLead);
+  radiologist.imaging_clients = {kTownA};
+  Principal far_cardio = person(40, Role::cardiologist, kTownB);
+
+  storage::ConsultRow c;
+  c.id = 5;
+  c.institution_id = kTownA;
+  c.requester_id = doctor.user_id;
+  c.specialty = "cardiology";
+  c.status = "requested";
+  EXPECT_TRUE(may_take(cardio, c));
+  EXPECT_TRUE(may_take(cardio2, c));
+  EXPECT_FALSE(may_take(radiologist, c));  // another specialty
+  EXPECT_FALSE(may_take(far_cardio, c));   // does not serve clinic A
+  EXPECT_FALSE(may_take(doctor, c));
+  EXPECT_TRUE(may_view(cardio2, c, false));
+  EXPECT_FALSE(may_view(radiologist, c, false));
+  c.assignee_id = cardio2.user_id;  // addressed to one specialist
+  EXPECT_FALSE(may_take(cardio, c));
+  EXPECT_TRUE(may_take(cardio2, c));
+  c.assignee_id = 0;
+
+  const std::string now = "2026-11-23T08:00:00.000Z";
+  EXPECT_EQ(decide(Action::accept, c, doctor, true, "", now).error().code, Errc::permission_denied);
+  EXPECT_EQ(decide(Action::start, c, cardio, false, "", now).error().code, Errc::permission_denied);
+  EXPECT_EQ(decide(Action::decline, c, cardio, false, "", now).error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(decide(Action::cancel, c, cardio, false, "", now).error().code,
+            Errc::permission_denied);
+  auto accepted = decide(Action::accept, c, cardio, false, "", now);
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->status, "accepted");
+  EXPECT_EQ(accepted->assignee_id, cardio.user_id);
+
+  c.status = "accepted";
+  c.assignee_id = cardio.user_id;
+  EXPECT_FALSE(may_view(cardio2, c, false));  // taken: no longer theirs to see
+  EXPECT_TRUE(is_live(c));
+  EXPECT_EQ(decide(Action::accept, c, cardio2, false, "", now).error().code, Errc::conflict);
+  EXPECT_EQ(decide(Action::conclude, c, cardio, true, " \n", now).error().code,
+            Errc::invalid_argument);
+  auto concluded = decide(Action::conclude, c, cardio, true, "Inferior STEMI", now);
+  ASSERT_TRUE(concluded.ok());
+  EXPECT_EQ(concluded->status, "concluded");
+  EXPECT_EQ(concluded->concluded_at, now);
+  ASSERT_TRUE(concluded->opinion_sha256);
+  EXPECT_EQ(concluded->opinion_sha256->size(), 64u);
+
+  c.status = "concluded";
+  EXPECT_FALSE(is_live(c));
+  for (Action a : {Action::accept, Action::start, Action::conclude, Action::decline}) {
+    EXPECT_EQ(decide(a, c, cardio, true, "text", now).error().code, Errc::conflict);
+  }
+  EXPECT_EQ(decide(Action::cancel, c, doctor, true, "", now).error().code, Errc::conflict);
+  EXPECT_EQ(specialties_of(radiologist), std::vector<std::string>{"radiology"});
+  EXPECT_TRUE(is_urgency("emergency"));
+  EXPECT_FALSE(is_urgency("whenever"));
+}
+
+// The store: numbering per consult, de-duplication by the sender's id, and what the schema
+// itself refuses (editing chat, changing a concluded consult).
+TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
+  ::yilian::testing::TempDir dir;
+  const auto path = dir.path() / "index.sqlite";
+  auto index = storage::Index::open(path);
+  auto accounts = storage::Accounts::open(path);
+  auto store = storage::ConsultStore::open(path);
+  ASSERT_TRUE(index.ok() && accounts.ok() && store.ok());
+  auto inst = (*accounts)->put_institution({0, "ta", "ta", "township", "", {}});
+  ASSERT_TRUE(inst.ok());
+  std::vector<std::int64_t> users;
+  for (const char* name : {"doc", "cardio"}) {
+    storage::NewUser u;
+    u.username = name;
+    u.institution_code = "ta";
+    u.roles = 1;
+    u.password_hash = "unused";
+    auto added = (*accounts)->add_user(u, "2026-11-23T00:00:00.000Z");
+    ASSERT_TRUE(added.ok());
+    users.push_back(added->id);
+  }
+  storage::NewConsult nc{inst->id, users[0], "P1", "", "question", "urgent", "cardiology", 0, {}};
+  auto a = (*store)->create(nc, "2026-11-23T08:00:00.000Z", "doc");
+  auto b = (*store)->create(nc, "2026-11-23T08:00:01.000Z", "doc");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto accept = [&](const storage::ConsultRow&) -> Result<storage::ConsultChange> {
+    storage::ConsultChange ch;
+    ch.status = "accepted";
+    ch.assignee_id = users[1];
+    ch.event.type = "accepted";
+    return ch;
+  };
+  ASSERT_TRUE((*store)->change(a->id, accept, "2026-11-23T08:01:00.000Z").ok());
+  {
+    auto batch = (*store)->begin_batch();
+    ASSERT_TRUE(batch.ok());
+    bool dup = false;
+    auto m1 = (*batch)->append_message({a->id, 0, users[0], "doc", "c1", "t", "one", "[]"}, dup);
+    auto m2 = (*batch)->append_message({a->id, 0, users[1], "cardio", "c1", "t", "two", "[]"}, dup);
+    auto m3 = (*batch)->append_message({b->id, 0, users[0], "doc", "", "t", "other", "[]"}, dup);
+    auto again = (*batch)->append_message({a->id, 0, users[0], "doc", "c1", "t", "one", "[]"}, dup);
+    ASSERT_TRUE(m1.ok() && m2.ok() && m3.ok() && again.ok());
+    EXPECT_EQ(m1->seq, 1);
+    EXPECT_EQ(m2->seq, 2);  // the same client id from another author is another message
+    EXPECT_EQ(m3->seq, 1);  // numbered per consult
+    EXPECT_TRUE(dup);
+    EXPECT_EQ(again->seq, 1);
+    auto marks = (*batch)->receipt(a->id, users[1], 2, 1);
+    ASSERT_TRUE(marks.ok());
+    auto lower = (*batch)->receipt(a->id, users[1], 1, 0);  // never lowered
+    ASSERT_TRUE(lower.ok());
+    EXPECT_EQ(*lower, std::make_pair(std::int64_t{2}, std::int64_t{1}));
+    EXPECT_FALSE((*batch)->receipt(b->id, users[1], 1, 1).ok());  // not a participant there
+    ASSERT_TRUE((*batch)->commit().ok());
+  }
+  auto log = (*store)->messages(a->id, 0, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[1].author, "cardio");
+  EXPECT_EQ((*store)->get(a->id)->value().last_seq, 2);
+
+  storage::sql::Db raw;
+  ASSERT_TRUE(raw.open(path.string(), false).ok());
+  EXPECT_FALSE(raw.exec("UPDATE consult_messages SET text = 'edited'").ok());
+  EXPECT_FALSE(raw.exec("DELETE FROM consult_messages").ok());
+  ASSERT_TRUE(
+      raw.exec("UPDATE consults SET status = 'concluded', opinion = 'x' WHERE id = 1").ok());
+  EXPECT_FALSE(raw.exec("UPDATE consults SET opinion = 'rewritten' WHERE id = 1").ok());
+}
+
+}  // namespace
+}  // namespace yilian::teleconsult
