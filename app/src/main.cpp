@@ -163,6 +163,21 @@ int serve(const ServeFlags& flags) {
       &dd.auditor(), [] { return std::chrono::system_clock::now(); });
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
                                        dd.accounts(), auth);
+  teleconsult::register_case_routes(router, dd.consults(), hub, auth);
+  // What the hub needs from the reading queue and the accounts; queue events reach it here.
+  hub.set_sources({[&dd](std::int64_t id) { return dd.queue().task(id); },
+                   [&dd]() -> Result<std::vector<Principal>> {
+                     auto users = dd.accounts().users();
+                     if (!users.ok()) return users.error();
+                     std::vector<Principal> out;
+                     for (const auto& u : *users) {
+                       if (u.disabled) continue;
+                       auto p = dd.accounts().principal(u.id);
+                       if (p.ok()) out.push_back(std::move(*p));
+                     }
+                     return out;
+                   }});
+  events.subscribe([&hub](const storage::TaskEvent& e) { hub.task_event(e); });
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {
@@ -226,6 +241,8 @@ int serve(const ServeFlags& flags) {
   if (Status s = http_server.start(); !s) {
     hub.stop();
     dicom.stop();
+    ecg_pipeline.stop();
+    queue.stop();
     return fail(s.error());
   }
   spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}", YILIAN_VERSION,

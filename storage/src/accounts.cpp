@@ -344,6 +344,11 @@ Status Accounts::create_session(std::string_view token_hash, std::int64_t user_i
                     });
 }
 
+Result<Principal> Accounts::principal(std::int64_t user_id) {
+  std::lock_guard lock(mu_);
+  return load_principal(user_id);
+}
+
 Result<Principal> Accounts::load_principal(std::int64_t user_id) {
   Principal p;
   bool found = false;

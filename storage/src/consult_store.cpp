@@ -518,4 +518,229 @@ Result<std::vector<ChatMessage>> ConsultStore::messages(std::int64_t consult,
   return out;
 }
 
+namespace {
+
+constexpr const char* kCaseColumns = R"sql(
+  c.id, c.kind, c.status, c.institution_id, i.code, c.patient_id, c.patient_name, c.study_uid,
+  coalesce(c.consult_id, 0), c.source, c.reason, c.opened_by, c.opened_at,
+  coalesce(c.closed_at, '')
+FROM emergency_cases c JOIN institutions i ON i.id = c.institution_id
+)sql";
+
+CaseRow read_case(const sql::Stmt& st) {
+  CaseRow c;
+  c.id = st.int64(0);
+  c.kind = st.text(1);
+  c.status = st.text(2);
+  c.institution_id = st.int64(3);
+  c.institution_code = st.text(4);
+  c.patient_id = st.text(5);
+  c.patient_name = st.text(6);
+  c.study_uid = st.text(7);
+  c.consult_id = st.int64(8);
+  c.source = st.text(9);
+  c.reason = st.text(10);
+  c.opened_by = st.text(11);
+  c.opened_at = st.text(12);
+  c.closed_at = st.text(13);
+  return c;
+}
+
+}  // namespace
+
+Result<CaseRow> ConsultStore::open_case(const CaseRow& c, bool& existed) {
+  existed = false;
+  std::lock_guard lock(mu_);
+  sql::Tx tx(*db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::int64_t id = 0;
+  if (!c.study_uid.empty()) {
+    if (Status s = query(
+            *db_, "SELECT id FROM emergency_cases WHERE study_uid = ?1 AND kind = ?2",
+            [&](sql::Stmt& st) {
+              st.bind(1, c.study_uid);
+              st.bind(2, c.kind);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+    existed = id != 0;
+  }
+  if (!existed) {
+    if (Status s = query(
+            *db_,
+            "INSERT INTO emergency_cases(kind, status, institution_id, patient_id, patient_name, "
+            "study_uid, consult_id, source, reason, opened_by, opened_at) "
+            "VALUES(?1, 'open', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, c.kind);
+              st.bind(2, c.institution_id);
+              st.bind(3, c.patient_id);
+              st.bind(4, c.patient_name);
+              st.bind(5, c.study_uid);
+              if (c.consult_id) {
+                st.bind(6, c.consult_id);
+              } else {
+                st.bind_null(6);
+              }
+              st.bind(7, c.source);
+              st.bind(8, c.reason);
+              st.bind(9, c.opened_by);
+              st.bind(10, c.opened_at);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+  }
+  std::optional<CaseRow> row;
+  if (Status s = query(
+          *db_, std::string("SELECT ") + kCaseColumns + " WHERE c.id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_case(st); });
+      !s)
+    return s.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return *row;
+}
+
+Result<std::optional<CaseRow>> ConsultStore::get_case(std::int64_t id) {
+  std::optional<CaseRow> row;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_, std::string("SELECT ") + kCaseColumns + " WHERE c.id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_case(st); });
+      !s)
+    return s.error();
+  return row;
+}
+
+Result<std::vector<CaseRow>> ConsultStore::cases(const std::vector<std::int64_t>& institutions,
+                                                 bool open_only) {
+  std::vector<CaseRow> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          std::string("SELECT ") + kCaseColumns + " WHERE c.institution_id IN (" +
+              id_list(institutions) + ")" + (open_only ? " AND c.status = 'open'" : "") +
+              " ORDER BY c.status DESC, c.id DESC LIMIT 500",
+          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status ConsultStore::record_time_point(std::int64_t case_id, const TimePointRow& tp) {
+  std::lock_guard lock(mu_);
+  int changed = 0;
+  Status s = run(
+      *db_,
+      "INSERT INTO emergency_time_points(case_id, point, at, recorded_by, recorded_at, note) "
+      "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM emergency_cases WHERE id = ?1)",
+      [&](sql::Stmt& st) {
+        st.bind(1, case_id);
+        st.bind(2, tp.point);
+        st.bind(3, tp.at);
+        st.bind(4, tp.recorded_by);
+        st.bind(5, tp.recorded_at);
+        st.bind(6, tp.note);
+      },
+      &changed);
+  if (!s) return s;
+  if (changed == 0) return make_error(Errc::not_found, "no such emergency case");
+  return Status::Ok();
+}
+
+Result<std::vector<TimePointRow>> ConsultStore::time_points(std::int64_t case_id) {
+  std::vector<TimePointRow> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT id, point, at, recorded_by, recorded_at, note FROM emergency_time_points "
+          "WHERE case_id = ?1 ORDER BY id",
+          [&](sql::Stmt& st) { st.bind(1, case_id); },
+          [&](sql::Stmt& st) {
+            out.push_back(
+                {st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<CaseRow>> ConsultStore::open_cases() {
+  std::vector<CaseRow> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_, std::string("SELECT ") + kCaseColumns + " WHERE c.status = 'open' ORDER BY c.id",
+          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status ConsultStore::close_case(std::int64_t case_id, std::string_view now) {
+  std::lock_guard lock(mu_);
+  return run(*db_,
+             "UPDATE emergency_cases SET status = 'closed', closed_at = ?2 "
+             "WHERE id = ?1 AND status = 'open'",
+             [&](sql::Stmt& st) {
+               st.bind(1, case_id);
+               st.bind(2, now);
+             });
+}
+
+Result<std::int64_t> ConsultStore::notify(std::int64_t user_id, const std::string& kind,
+                                          const std::string& payload, std::string_view now) {
+  std::lock_guard lock(mu_);
+  std::int64_t id = 0;
+  if (Status s = query(
+          *db_,
+          "INSERT INTO notifications(user_id, kind, payload, created_at) VALUES(?1, ?2, ?3, ?4) "
+          "RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, user_id);
+            st.bind(2, kind);
+            st.bind(3, payload);
+            st.bind(4, now);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  return id;
+}
+
+Result<std::vector<NotificationRow>> ConsultStore::pending_notifications(std::int64_t user_id) {
+  std::vector<NotificationRow> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT id, user_id, kind, payload, created_at FROM notifications "
+          "WHERE user_id = ?1 AND acked_at IS NULL ORDER BY id LIMIT 500",
+          [&](sql::Stmt& st) { st.bind(1, user_id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<bool> ConsultStore::acknowledge(std::int64_t id, std::int64_t user_id,
+                                       std::string_view now) {
+  std::lock_guard lock(mu_);
+  int changed = 0;
+  if (Status s = run(
+          *db_,
+          "UPDATE notifications SET acked_at = ?3 "
+          "WHERE id = ?1 AND user_id = ?2 AND acked_at IS NULL",
+          [&](sql::Stmt& st) {
+            st.bind(1, id);
+            st.bind(2, user_id);
+            st.bind(3, now);
+          },
+          &changed);
+      !s)
+    return s.error();
+  return changed > 0;
+}
+
 }  // namespace yilian::storage

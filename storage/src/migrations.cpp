@@ -324,6 +324,44 @@ CREATE TABLE consult_events(
   detail      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX consult_events_consult ON consult_events(consult_id, id);
+CREATE TABLE emergency_cases(
+  id              INTEGER PRIMARY KEY,
+  kind            TEXT NOT NULL CHECK(kind IN ('chest_pain','stroke')),
+  status          TEXT NOT NULL CHECK(status IN ('open','closed')),
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  patient_id      TEXT NOT NULL,
+  patient_name    TEXT NOT NULL DEFAULT '',
+  study_uid       TEXT NOT NULL DEFAULT '',
+  consult_id      INTEGER REFERENCES consults(id),
+  source          TEXT NOT NULL,
+  reason          TEXT NOT NULL DEFAULT '',
+  opened_by       TEXT NOT NULL,
+  opened_at       TEXT NOT NULL,
+  closed_at       TEXT
+);
+CREATE INDEX emergency_cases_open ON emergency_cases(status, institution_id);
+CREATE UNIQUE INDEX emergency_cases_study ON emergency_cases(study_uid, kind) WHERE study_uid != '';
+CREATE TABLE emergency_time_points(
+  id           INTEGER PRIMARY KEY,
+  case_id      INTEGER NOT NULL REFERENCES emergency_cases(id),
+  point        TEXT NOT NULL,
+  at           TEXT NOT NULL,
+  recorded_by  TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  note         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX emergency_time_points_case ON emergency_time_points(case_id, id);
+CREATE TRIGGER emergency_time_points_append_only BEFORE UPDATE ON emergency_time_points
+  BEGIN SELECT RAISE(ABORT, 'time points are corrected by a new record'); END;
+CREATE TABLE notifications(
+  id          INTEGER PRIMARY KEY,
+  user_id     INTEGER NOT NULL REFERENCES users(id),
+  kind        TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  acked_at    TEXT
+);
+CREATE INDEX notifications_pending ON notifications(user_id, acked_at, id);
 )sql";
 
 constexpr std::array<Migration, 6> kMigrations{{
@@ -332,7 +370,7 @@ constexpr std::array<Migration, 6> kMigrations{{
     {3, "institutions' levels and AE titles, users, sessions, reading services, shares", kV3},
     {4, "reading queue: tasks, reports, critical results, QC, events", kV4},
     {5, "patient ID and name indexes for searches", kV5},
-    {6, "teleconsultation: consults, chat, shared view, annotations, events", kV6},
+    {6, "teleconsultation: consults, chat, view, annotations, emergency cases, notifications", kV6},
 }};
 
 Result<int> user_version(sql::Db& db) {

@@ -200,7 +200,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
                if (!row.ok()) return Response::from_error(row.error());
                audit(auth, req, "consult.create", std::to_string(row->id), "ok",
                      row->urgency + ", " + row->specialty);
-               hub.consult_changed(row->id);
+               hub.consult_requested(row->id);
                return Response::json(201, consult_json(*row).dump());
              });
 

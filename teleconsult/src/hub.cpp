@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
+#include "case_view.h"
+#include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/emergency_rules.h"
 
 namespace yilian::teleconsult {
 namespace {
@@ -91,6 +97,32 @@ void Hub::consult_changed(std::int64_t consult) {
   {
     std::lock_guard lock(mu_);
     inbox_.push_back({Item::changed, 0, {}, {}, consult});
+  }
+  cv_.notify_one();
+}
+
+void Hub::consult_requested(std::int64_t consult) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::requested, 0, {}, {}, consult});
+  }
+  cv_.notify_one();
+}
+
+void Hub::case_changed(std::int64_t case_id, bool opened) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::case_update, 0, {}, {}, case_id, opened});
+  }
+  cv_.notify_one();
+}
+
+void Hub::task_event(const storage::TaskEvent& e) {
+  // Only the kinds the hub acts on cross threads.
+  if (e.type != "emergency" && e.type != "routed" && e.type != "critical_sent") return;
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::task, 0, e.type, e.detail, e.task_id});
   }
   cv_.notify_one();
 }
@@ -191,6 +223,25 @@ void Hub::handle(const Item& item) {
     case Item::changed:
       refresh_room(item.consult);
       return;
+    case Item::requested: {
+      auto row = store_.get(item.consult);
+      if (!row.ok() || !row->has_value()) return;
+      const storage::ConsultRow c = **row;
+      notify([&c](const Principal& p) { return may_take(p, c); }, "consult_request",
+             {{"consult", c.id},
+              {"urgency", c.urgency},
+              {"specialty", c.specialty},
+              {"institution", c.institution_code},
+              {"requester", c.requester},
+              {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}}});
+      return;
+    }
+    case Item::case_update:
+      publish_case(item.consult, item.flag);
+      return;
+    case Item::task:
+      handle_task_event(item.consult, item.text, item.peer);
+      return;
     case Item::message:
       break;
   }
@@ -230,6 +281,7 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
                                      {"institution", c.who->institution_code},
                                      {"roles", roles},
                                      {"specialties", specialties_of(*c.who)}}));
+  send_pending_notifications(conn, c);
 }
 
 void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
@@ -260,6 +312,46 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
   }
   if (in.type == Type::join) {
     join(conn, c, in);
+    return;
+  }
+  if (in.type == Type::ack) {
+    auto done = store_.acknowledge(in.target, c.who->user_id, now());
+    if (!done.ok() || !*done) {
+      send_error(conn, "not_found", "no pending notification of yours has this id", in.ref);
+      return;
+    }
+    send(conn, proto::make("acked", {{"notification", in.target}}));
+    return;
+  }
+  if (in.type == Type::case_join || in.type == Type::case_leave) {
+    if (in.type == Type::case_leave) {
+      if (auto it = case_rooms_.find(in.target); it != case_rooms_.end()) {
+        it->second.erase(conn);
+        if (it->second.empty()) case_rooms_.erase(it);
+      }
+      send(conn, proto::make("case.left", {{"case", in.target}}));
+      return;
+    }
+    auto row = store_.get_case(in.target);
+    if (!row.ok() || !row->has_value() || !may_see_case(*c.who, **row)) {
+      send_error(conn, "forbidden", "no emergency case you may follow has this id", in.ref);
+      return;
+    }
+    auto view = case_view(store_, **row, clock_());
+    if (!view.ok()) {
+      send_error(conn, "unavailable", view.error().message, in.ref);
+      return;
+    }
+    case_rooms_[in.target].insert(conn);
+    if (auditor_) {
+      identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
+      ev.action = "case.follow";
+      ev.object_type = "emergency_case";
+      ev.object_id = std::to_string(in.target);
+      ev.outcome = "ok";
+      (void)auditor_->record(ev);
+    }
+    send(conn, proto::make("case", {{"case", *view}}));
     return;
   }
   Room* room = room_for(conn, c, in);
@@ -552,6 +644,10 @@ void Hub::drop(std::uint64_t conn) {
   if (it == conns_.end()) return;
   const std::set<std::int64_t> rooms = it->second.rooms;
   for (std::int64_t r : rooms) leave(conn, it->second, r);
+  for (auto cr = case_rooms_.begin(); cr != case_rooms_.end();) {
+    cr->second.erase(conn);
+    cr = cr->second.empty() ? case_rooms_.erase(cr) : std::next(cr);
+  }
   conns_.erase(it);
   std::lock_guard lock(mu_);
   --counters_.connections;
@@ -585,6 +681,10 @@ void Hub::presence_changed(std::int64_t user, const std::string& username,
 
 void Hub::housekeeping() {
   const auto now = std::chrono::steady_clock::now();
+  if (now >= next_clock_check_) {
+    next_clock_check_ = now + std::chrono::seconds(1);
+    check_clocks();
+  }
   std::vector<std::uint64_t> unauthenticated;
   for (const auto& [id, c] : conns_) {
     if (!c.who && now - c.opened > options_.hello_timeout) unauthenticated.push_back(id);
@@ -603,6 +703,177 @@ void Hub::housekeeping() {
     transport_->close(id, kCloseSessionEnded, "session ended");
     c.who.reset();
     c.opened = now + std::chrono::hours(1);
+  }
+}
+
+void Hub::notify(const std::function<bool(const Principal&)>& who, const std::string& kind,
+                 const json& payload) {
+  if (!sources_.users) return;
+  auto users = sources_.users();
+  if (!users.ok()) {
+    spdlog::error("teleconsult: cannot list users to notify: {}", users.error().message);
+    return;
+  }
+  const std::string at = now();
+  std::map<std::int64_t, std::string> sent;  // user -> message
+  for (const Principal& p : *users) {
+    if (!who(p)) continue;
+    auto id = store_.notify(p.user_id, kind, payload.dump(), at);
+    if (!id.ok()) {
+      spdlog::error("teleconsult: notification for {} not stored: {}", p.username,
+                    id.error().message);
+      continue;
+    }
+    sent[p.user_id] = proto::make("notification",
+                                  {{"id", *id}, {"kind", kind}, {"at", at}, {"payload", payload}});
+  }
+  for (const auto& [conn, c] : conns_) {
+    if (!c.who) continue;
+    if (auto it = sent.find(c.who->user_id); it != sent.end()) send(conn, it->second);
+  }
+}
+
+void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
+  auto pending = store_.pending_notifications(c.who->user_id);
+  if (!pending.ok()) return;
+  for (const auto& n : *pending) {
+    send(conn, proto::make("notification", {{"id", n.id},
+                                            {"kind", n.kind},
+                                            {"at", n.created_at},
+                                            {"payload", json::parse(n.payload, nullptr, false)}}));
+  }
+}
+
+namespace {
+
+// Readers who would claim this task: its kind's readers serving its institution.
+bool reads(const Principal& p, const storage::TaskRow& t) {
+  auto has = [](const std::vector<std::int64_t>& v, std::int64_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  const bool own = p.institution_id == t.institution_id || has(p.credentialed, t.institution_id);
+  if (t.is_ecg) {
+    return (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) &&
+           (own || has(p.ecg_clients, t.institution_id));
+  }
+  return p.has(Role::radiologist) && (own || has(p.imaging_clients, t.institution_id));
+}
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+}  // namespace
+
+Result<storage::CaseRow> Hub::open_case_for_task(const storage::TaskRow& t, const std::string& kind,
+                                                 const std::string& source,
+                                                 const std::string& reason,
+                                                 const std::string& point) {
+  storage::CaseRow c;
+  c.kind = kind;
+  c.institution_id = t.institution_id;
+  c.patient_id = t.patient_id;
+  c.patient_name = t.patient_name;
+  c.study_uid = t.study_uid;
+  c.source = source;
+  c.reason = reason;
+  c.opened_by = "automated";
+  c.opened_at = now();
+  bool existed = false;
+  auto row = store_.open_case(c, existed);
+  if (!row.ok()) return row.error();
+  if (!existed) {
+    // When the study reached the hub is the first time point the system knows itself.
+    storage::TimePointRow tp{0, point, t.received_at, "system", now(), "study received"};
+    if (Status s = store_.record_time_point(row->id, tp); !s) return s.error();
+    publish_case(row->id, true);
+  }
+  return row;
+}
+
+void Hub::handle_task_event(std::int64_t task, const std::string& type, const std::string& detail) {
+  if (!sources_.task) return;
+  auto row = sources_.task(task);
+  if (!row.ok() || !row->has_value()) return;
+  const storage::TaskRow t = **row;
+  const json about = {{"task", t.id},
+                      {"studyInstanceUid", t.study_uid},
+                      {"institution", t.institution_code},
+                      {"modalities", t.modality},
+                      {"patient", {{"id", t.patient_id}, {"name", t.patient_name}}},
+                      {"reason", t.priority_reason}};
+  if (type == "emergency") {
+    // A suspected STEMI: the chest-pain pathway starts with the ECG's arrival.
+    auto c = open_case_for_task(t, "chest_pain", "ecg_stemi", detail, "ecg_transmitted");
+    if (!c.ok())
+      spdlog::error("teleconsult: no chest-pain case for task {}: {}", task, c.error().message);
+  } else if (type == "routed" && t.priority == 0) {
+    notify([&t](const Principal& p) { return reads(p, t); }, "stat_task", about);
+    const std::string reason = lower(t.priority_reason);
+    if (t.modality.find("CT") != std::string::npos &&
+        (reason.find("stroke") != std::string::npos || reason.find("卒中") != std::string::npos)) {
+      auto c = open_case_for_task(t, "stroke", "stat_ct", t.priority_reason, "ct");
+      if (!c.ok())
+        spdlog::error("teleconsult: no stroke case for task {}: {}", task, c.error().message);
+    }
+  } else if (type == "critical_sent") {
+    notify(
+        [&t](const Principal& p) {
+          return p.institution_id == t.institution_id && identity::has_clinical_role(p);
+        },
+        "critical_result", about);
+  }
+}
+
+void Hub::publish_case(std::int64_t case_id, bool opened) {
+  auto row = store_.get_case(case_id);
+  if (!row.ok() || !row->has_value()) return;
+  const storage::CaseRow c = **row;
+  if (opened) {
+    notify([&c](const Principal& p) { return may_see_case(p, c); }, "emergency",
+           {{"case", c.id},
+            {"kind", c.kind},
+            {"institution", c.institution_code},
+            {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}},
+            {"source", c.source},
+            {"reason", c.reason}});
+  }
+  auto room = case_rooms_.find(case_id);
+  if (room == case_rooms_.end()) return;
+  auto view = case_view(store_, c, clock_());
+  if (!view.ok()) return;
+  const std::string text = proto::make("case", {{"case", *view}});
+  for (std::uint64_t conn : room->second) send(conn, text);
+}
+
+// Once a second: intervals that have just passed their target are announced once, to the
+// case's followers and, as a notification, to everyone who may see the case; every 30 s the
+// followers get the running clocks.
+void Hub::check_clocks() {
+  auto open = store_.open_cases();
+  if (!open.ok()) return;
+  const auto steady = std::chrono::steady_clock::now();
+  const bool push = steady >= next_clock_push_;
+  if (push) next_clock_push_ = steady + std::chrono::seconds(30);
+  for (const storage::CaseRow& c : *open) {
+    auto records = store_.time_points(c.id);
+    if (!records.ok()) continue;
+    for (const auto& s : evaluate(c.kind, current_points(*records), clock_())) {
+      if (s.status != "breached" || !announced_breaches_.insert({c.id, s.spec.name}).second)
+        continue;
+      const json breach = {{"case", c.id},
+                           {"kind", c.kind},
+                           {"interval", s.spec.name},
+                           {"targetMinutes", s.spec.target_minutes},
+                           {"minutes", s.minutes ? json(*s.minutes) : json(nullptr)},
+                           {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}}};
+      if (auto room = case_rooms_.find(c.id); room != case_rooms_.end()) {
+        for (std::uint64_t conn : room->second) send(conn, proto::make("case.breach", breach));
+      }
+      notify([&c](const Principal& p) { return may_see_case(p, c); }, "breach", breach);
+    }
+    if (push && case_rooms_.count(c.id)) publish_case(c.id, false);
   }
 }
 

@@ -17,7 +17,10 @@ const std::map<std::string, Type, std::less<>> kTypes = {{"hello", Type::hello},
                                                          {"view", Type::view},
                                                          {"annotation", Type::annotation},
                                                          {"rtc", Type::rtc},
-                                                         {"ping", Type::ping}};
+                                                         {"ping", Type::ping},
+                                                         {"case.join", Type::case_join},
+                                                         {"case.leave", Type::case_leave},
+                                                         {"ack", Type::ack}};
 
 Parsed fail(std::string code, std::string message, std::string ref = {}) {
   Parsed p;
@@ -61,8 +64,16 @@ Parsed parse(std::string_view text) {
   in.type_name = type;
   in.ref = ref;
   auto bad = [&](const std::string& why) { return fail("bad_message", type + ": " + why, ref); };
+  const bool targets = in.type == Type::case_join || in.type == Type::case_leave ||
+                       in.type == Type::ack;  // a case or a notification, not a consult
+  if (targets) {
+    const char* key = in.type == Type::ack ? "notification" : "case";
+    if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<std::int64_t>() <= 0)
+      return bad(std::string(key) + " (a positive integer) is required");
+    in.target = j[key].get<std::int64_t>();
+  }
   const bool needs_consult =
-      in.type != Type::hello && in.type != Type::presence && in.type != Type::ping;
+      !targets && in.type != Type::hello && in.type != Type::presence && in.type != Type::ping;
   if (needs_consult) {
     if (!j.contains("consult") || !j["consult"].is_number_integer() ||
         j["consult"].get<std::int64_t>() <= 0)
@@ -137,6 +148,9 @@ Parsed parse(std::string_view text) {
     case Type::leave:
     case Type::drive:
     case Type::ping:
+    case Type::case_join:
+    case Type::case_leave:
+    case Type::ack:
       break;
   }
   in.body = std::move(j);

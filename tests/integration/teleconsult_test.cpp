@@ -10,8 +10,11 @@
 
 #include "server_process.h"
 #include "synthetic.h"
+#include "synthetic_ecg.h"
 #include "test_util.h"
 #include "ws_client.h"
+#include "yilian/ecg/dicom_waveform.h"
+#include "yilian/storage/clock.h"
 
 namespace yilian {
 namespace {
@@ -31,7 +34,7 @@ code = "ta"
 name = "Township A Health Centre"
 level = "township"
 parent = "lead"
-ae_titles = ["TA_CT"]
+ae_titles = ["TA_CT", "TA_ECG"]
 
 [[institutions]]
 code = "lead"
@@ -429,6 +432,111 @@ TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_
   EXPECT_GE(health["websocket"]["slowDropped"].get<int>(), 1) << health.dump();
   stuck->resume_reading();
   EXPECT_TRUE(stuck->wait_closed(10s));
+}
+
+// The chest-pain pathway: a township ECG with ST elevation opens an emergency case by itself;
+// the lead's cardiologist is alerted (and keeps the alert until acknowledging it), follows the
+// case's clocks, and sees a missed target announced; corrections keep their history.
+TEST_F(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches_are_pushed) {
+  auto cardio = connect("cardio");
+  testing::Synthetic s;
+  for (const char* lead : {"V2", "V3", "V4"}) {
+    testing::LeadShape shape;
+    shape.st = 0.35;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {61, 'M'};
+  const std::string study = testing::new_uid();
+  ecg::DicomEcgIdentity ident{"TA-STEMI",         "Zhao^Gang", study,    testing::new_uid(),
+                              testing::new_uid(), "20261123",  "081500", "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "stemi.dcm").ok());
+  ASSERT_EQ(testing::storescu(*server_, "TA_ECG", {dir_.path() / "stemi.dcm"}), 0);
+
+  // Alerts: the STAT task for the ECG readers, and the emergency case.
+  json alert;
+  std::set<std::string> kinds;
+  for (int i = 0; i < 10 && alert.is_null(); ++i) {
+    json n = parsed(cardio->next_of("notification", 10s));
+    if (n.is_null()) break;
+    kinds.insert(n["kind"]);
+    if (n["kind"] == "emergency") alert = n;
+  }
+  ASSERT_FALSE(alert.is_null()) << server_->log();
+  EXPECT_TRUE(kinds.count("stat_task"));
+  EXPECT_EQ(alert["payload"]["kind"], "chest_pain");
+  EXPECT_EQ(alert["payload"]["source"], "ecg_stemi");
+  EXPECT_EQ(alert["payload"]["patient"]["id"], "TA-STEMI");
+  const std::int64_t case_id = alert["payload"]["case"];
+  // Clinic B's doctor neither sees nor follows the case.
+  EXPECT_EQ(
+      server_->get(tokens_["tb-doctor"], "/api/emergencies/" + std::to_string(case_id)).status,
+      404);
+
+  cardio->send(json{{"type", "case.join"}, {"case", case_id}}.dump());
+  json state = parsed(cardio->next_of("case"))["case"];
+  ASSERT_TRUE(state.is_object());
+  EXPECT_EQ(state["status"], "open");
+  EXPECT_FALSE(state["timePoints"]["ecg_transmitted"].is_null());
+  ASSERT_EQ(state["intervals"].size(), 5u);
+  EXPECT_EQ(state["intervals"][0]["name"], "fmc_to_ecg");
+  EXPECT_EQ(state["intervals"][0]["status"], "pending");
+
+  // The township doctor records first contact and the first ECG, 12 minutes apart: a breach.
+  const auto now = std::chrono::system_clock::now();
+  auto at = [&](int minutes_ago) {
+    return storage::to_iso8601(now - std::chrono::minutes(minutes_ago));
+  };
+  const std::string base = "/api/emergencies/" + std::to_string(case_id) + "/time-points";
+  EXPECT_EQ(post("doctor", base, {{"point", "balloon_party"}}).status, 400);
+  EXPECT_EQ(post("doctor", base, {{"point", "door"}, {"at", "yesterday"}}).status, 400);
+  ASSERT_EQ(post("doctor", base, {{"point", "first_medical_contact"}, {"at", at(15)}}).status, 200);
+  auto r = post("doctor", base, {{"point", "first_ecg"}, {"at", at(3)}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["intervals"][0]["status"], "breached");
+  json breach = parsed(cardio->next_of("case.breach", 10s));
+  EXPECT_EQ(breach["interval"], "fmc_to_ecg");
+  EXPECT_EQ(breach["targetMinutes"], 10);
+  EXPECT_NEAR(breach["minutes"].get<double>(), 12, 0.1);
+
+  // A correction: first contact was later than first noted. History keeps both records.
+  auto fixed = post("doctor", base,
+                    {{"point", "first_medical_contact"}, {"at", at(9)}, {"note", "ambulance log"}});
+  ASSERT_EQ(fixed.status, 200);
+  json f = json::parse(fixed.body);
+  EXPECT_EQ(f["intervals"][0]["status"], "met");
+  EXPECT_NEAR(f["intervals"][0]["minutes"].get<double>(), 6, 0.1);
+  int records = 0;
+  for (const json& h : f["history"]) records += h["point"] == "first_medical_contact";
+  EXPECT_EQ(records, 2);
+  // The one-tap door time: now. Door-to-balloon runs.
+  auto door = post("cardio", base, {{"point", "door"}});
+  ASSERT_EQ(door.status, 200);
+  EXPECT_EQ(json::parse(door.body)["intervals"][4]["status"], "running");
+  EXPECT_EQ(parsed(cardio->next_of("case"))["case"]["id"], case_id);
+
+  // The alert stays until acknowledged: a new connection gets it again, then not after ack.
+  auto again = connect("cardio");
+  json pending = parsed(again->next_of("notification"));
+  ASSERT_FALSE(pending.is_null());
+  again->send(json{{"type", "ack"}, {"notification", alert["id"]}}.dump());
+  EXPECT_EQ(parsed(again->next_of("acked"))["notification"], alert["id"]);
+  again->send(json{{"type", "ack"}, {"notification", alert["id"]}}.dump());
+  EXPECT_EQ(parsed(again->next_of("error"))["code"], "not_found");
+  auto third = connect("cardio");
+  for (int i = 0; i < 10; ++i) {
+    json n = parsed(third->next_of("notification", 1s));
+    if (n.is_null()) break;
+    EXPECT_NE(n["id"], alert["id"]);
+  }
+  // Listed among the open cases of those who serve clinic A; closing ends it.
+  auto list = server_->get(tokens_["cardio"], "/api/emergencies");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(json::parse(list.body)["cases"].size(), 1u);
+  EXPECT_EQ(post("cardio", "/api/emergencies/" + std::to_string(case_id) + "/close", json::object())
+                .status,
+            200);
+  EXPECT_EQ(post("doctor", base, {{"point", "wire_crossing"}}).status, 409);
 }
 
 }  // namespace

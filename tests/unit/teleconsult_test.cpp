@@ -7,6 +7,7 @@
 #include "yilian/storage/accounts.h"
 #include "yilian/storage/index.h"
 #include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/protocol.h"
 
 namespace yilian::teleconsult {
@@ -150,6 +151,49 @@ TEST(ConsultRules, who_may_take_see_and_act_on_a_consult) {
   EXPECT_EQ(specialties_of(radiologist), std::vector<std::string>{"radiology"});
   EXPECT_TRUE(is_urgency("emergency"));
   EXPECT_FALSE(is_urgency("whenever"));
+}
+
+TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_replace) {
+  using std::chrono::minutes;
+  const storage::TimePoint t0 = *storage::parse_iso8601("2026-11-23T08:00:00Z");
+  std::map<std::string, storage::TimePoint> points = {
+      {"first_medical_contact", t0}, {"first_ecg", t0 + minutes(8)}, {"door", t0 + minutes(40)}};
+  auto s = evaluate("chest_pain", points, t0 + minutes(60));
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s[0].spec.name, "fmc_to_ecg");
+  EXPECT_EQ(s[0].status, "met");
+  EXPECT_DOUBLE_EQ(*s[0].minutes, 8);
+  EXPECT_EQ(s[1].status, "breached");  // ECG 52 min ago, no diagnosis yet: over 10 min
+  EXPECT_EQ(s[2].status, "pending");   // no transfer
+  EXPECT_EQ(s[4].spec.name, "door_to_balloon");
+  EXPECT_EQ(s[4].status, "running");
+  EXPECT_DOUBLE_EQ(*s[4].minutes, 20);
+  points["wire_crossing"] = t0 + minutes(140);
+  EXPECT_EQ(evaluate("chest_pain", points, t0 + minutes(200))[4].status, "breached");
+
+  // Stroke: door-to-CT 20 min (met), door-to-needle still running at 50 min.
+  auto st = evaluate("stroke", {{"door", t0}, {"ct", t0 + minutes(20)}}, t0 + minutes(50));
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].status, "met");
+  EXPECT_EQ(st[1].status, "running");
+
+  // The newest record of a point is its value.
+  std::vector<storage::TimePointRow> records = {
+      {1, "door", "2026-11-23T08:00:00.000Z", "a", "x", ""},
+      {2, "door", "2026-11-23T08:05:00.000Z", "b", "y", "corrected"}};
+  EXPECT_EQ(current_points(records).at("door"), t0 + minutes(5));
+  EXPECT_TRUE(is_time_point("chest_pain", "cath_lab_activation"));
+  EXPECT_FALSE(is_time_point("stroke", "wire_crossing"));
+  EXPECT_FALSE(is_case_kind("trauma"));
+
+  Principal doctor = person(1, Role::township_doctor, 2);
+  Principal other = person(2, Role::township_doctor, 3);
+  Principal admin = person(3, Role::admin, 2);
+  storage::CaseRow c;
+  c.institution_id = 2;
+  EXPECT_TRUE(may_see_case(doctor, c));
+  EXPECT_FALSE(may_see_case(other, c));
+  EXPECT_FALSE(may_see_case(admin, c));
 }
 
 // The store: numbering per consult, de-duplication by the sender's id, and what the schema

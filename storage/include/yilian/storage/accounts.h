@@ -80,6 +80,9 @@ class Accounts {
   Status add_reading_service(const ReadingService& service);
   Result<std::vector<ReadingService>> reading_services();
 
+  // What a user may do, as a session would give it (for choosing whom to notify).
+  Result<Principal> principal(std::int64_t user_id);
+
   // Shares. Fails with not_found for an unknown study, institution or user.
   Status add_share(const StudyShare& share);
 
@@ -92,7 +95,7 @@ class Accounts {
   // institutions they are credentialed at) provide.
   Status load_reading_clients(Principal& p);
   Accounts();
-  Result<Principal> load_principal(std::int64_t user_id);
+  Result<Principal> load_principal(std::int64_t user_id);  // mu_ held
   // Every row when the key is empty, else the one with that code / username.
   Result<std::vector<InstitutionInfo>> select_institutions(std::string_view code);
   Result<std::vector<UserInfo>> select_users(std::string_view username);

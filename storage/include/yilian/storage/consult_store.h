@@ -1,6 +1,8 @@
 // Teleconsultation tables (schema v6): consults, their attachments and participants, the
 // chat log of each consult (numbered per consult), delivery/read receipts, the shared view's
-// latest state, saved annotations and lifecycle events.
+// latest state, saved annotations and lifecycle events; emergency cases with their key time
+// points (append-only: a correction is a newer record of the same point); notifications
+// kept per user until acknowledged.
 //
 // One write connection (synchronous=FULL) guarded by a mutex. Live-room traffic is written in
 // batches: `batch()` runs many operations in one transaction, so a burst of chat costs one
@@ -89,6 +91,28 @@ struct ChatMessage {
   std::string attachments = "[]";  // JSON array, as validated by the protocol
 };
 
+struct CaseRow {
+  std::int64_t id = 0;
+  std::string kind;    // chest_pain, stroke
+  std::string status;  // open, closed
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::string patient_id, patient_name, study_uid;
+  std::int64_t consult_id = 0;
+  std::string source;  // manual, ecg_stemi, stat_ct
+  std::string reason, opened_by, opened_at, closed_at;
+};
+
+struct TimePointRow {
+  std::int64_t id = 0;
+  std::string point, at, recorded_by, recorded_at, note;
+};
+
+struct NotificationRow {
+  std::int64_t id = 0, user_id = 0;
+  std::string kind, payload, created_at;
+};
+
 struct ConsultFilter {
   std::int64_t participant = 0;  // consults this user takes part in
   // Or open requests a specialist may take: these specialties, from these institutions, and
@@ -156,6 +180,24 @@ class ConsultStore {
 
   Result<std::vector<ChatMessage>> messages(std::int64_t consult, std::int64_t after_seq,
                                             std::int64_t limit);
+
+  // Emergency cases. open_case() with a study UID is idempotent per (study, kind): `existed`
+  // tells whether the case was already open (an ECG and its resend open one case).
+  Result<CaseRow> open_case(const CaseRow& c, bool& existed);
+  Result<std::optional<CaseRow>> get_case(std::int64_t id);
+  Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions, bool open_only);
+  Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
+  // Every record, oldest first (the newest of a point is its current value).
+  Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
+  Status close_case(std::int64_t case_id, std::string_view now);
+  Result<std::vector<CaseRow>> open_cases();
+
+  // Notifications: one row per user, kept until that user acknowledges it.
+  Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,
+                              const std::string& payload, std::string_view now);
+  Result<std::vector<NotificationRow>> pending_notifications(std::int64_t user_id);
+  // False when it is not that user's or was acknowledged already.
+  Result<bool> acknowledge(std::int64_t id, std::int64_t user_id, std::string_view now);
 
  private:
   ConsultStore();

@@ -17,6 +17,15 @@
 
 namespace yilian::teleconsult {
 
+// Emergency cases:
+//   POST /api/emergencies                         open a chest-pain or stroke case
+//   GET  /api/emergencies?status=open|all         cases of the institutions one serves
+//   GET  /api/emergencies/{id}                    time points, history, interval clocks
+//   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
+//   POST /api/emergencies/{id}/close
+void register_case_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
+                          identity::AuthService& auth);
+
 void register_consult_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
                              storage::Index& index, storage::QueueStore& queue,
                              storage::Accounts& accounts, identity::AuthService& auth);

@@ -29,6 +29,7 @@
 #include "yilian/identity/audit.h"
 #include "yilian/storage/clock.h"
 #include "yilian/storage/consult_store.h"
+#include "yilian/storage/queue_store.h"
 #include "yilian/teleconsult/protocol.h"
 
 namespace yilian::teleconsult {
@@ -44,6 +45,12 @@ class Transport {
 struct HubOptions {
   std::chrono::seconds hello_timeout{10};     // to authenticate after connecting
   std::chrono::seconds revalidate_every{60};  // sessions re-checked (logout, expiry, disable)
+};
+
+// Where the hub looks things up that other modules own (set before start()).
+struct HubSources {
+  std::function<Result<std::optional<storage::TaskRow>>(std::int64_t)> task;  // reading task
+  std::function<Result<std::vector<Principal>>()> users;  // every enabled user, as principals
 };
 
 struct HubCounters {
@@ -64,6 +71,7 @@ class Hub {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
+  void set_sources(HubSources sources) { sources_ = std::move(sources); }
   void start(Transport& transport);
   void stop();
 
@@ -73,15 +81,25 @@ class Hub {
   void closed(std::uint64_t conn);
   // A consult's lifecycle changed (REST): its room learns the new status.
   void consult_changed(std::int64_t consult);
+  // A new consult request: the specialists who may take it are notified.
+  void consult_requested(std::int64_t consult);
+  // An emergency case was opened (`opened`) or a time point recorded: followers get its state;
+  // a new case alerts everyone who may see it.
+  void case_changed(std::int64_t case_id, bool opened);
+  // Reading-queue events: suspected STEMI ("emergency") opens a chest-pain case, a STAT task
+  // notifies its readers (a STAT stroke CT opens a stroke case), a critical result notifies
+  // the requesting institution.
+  void task_event(const storage::TaskEvent& e);
 
   HubCounters counters() const;
 
  private:
   struct Item {
-    enum Kind { open, message, close, changed } kind = message;
+    enum Kind { open, message, close, changed, requested, case_update, task } kind = message;
     std::uint64_t conn = 0;
     std::string text, peer;
-    std::int64_t consult = 0;
+    std::int64_t consult = 0;  // or the case, or the task
+    bool flag = false;         // case_update: newly opened
   };
   struct Conn {
     std::optional<Principal> who;
@@ -113,6 +131,16 @@ class Hub {
   void drop(std::uint64_t conn);
   void refresh_room(std::int64_t consult);
   void housekeeping();
+  // Notifications and emergency cases.
+  void notify(const std::function<bool(const Principal&)>& who, const std::string& kind,
+              const nlohmann::json& payload);
+  void send_pending_notifications(std::uint64_t conn, const Conn& c);
+  void handle_task_event(std::int64_t task, const std::string& type, const std::string& detail);
+  void publish_case(std::int64_t case_id, bool opened);
+  void check_clocks();
+  Result<storage::CaseRow> open_case_for_task(const storage::TaskRow& t, const std::string& kind,
+                                              const std::string& source, const std::string& reason,
+                                              const std::string& point);
 
   // The open batch, begun on first use; commit() flushes staged sends.
   storage::ConsultStore::Batch* batch();
@@ -150,6 +178,10 @@ class Hub {
   std::unique_ptr<storage::ConsultStore::Batch> batch_;
   Staged staged_;
   std::chrono::steady_clock::time_point next_revalidation_;
+  std::chrono::steady_clock::time_point next_clock_check_, next_clock_push_;
+  HubSources sources_;
+  std::map<std::int64_t, std::set<std::uint64_t>> case_rooms_;  // case -> following connections
+  std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
 };
 
 }  // namespace yilian::teleconsult

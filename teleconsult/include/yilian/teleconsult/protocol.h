@@ -34,6 +34,9 @@ enum class Type {
   annotation,  // {consult, annotation}: save an annotation
   rtc,         // {consult, to, signal: offer|answer|ice|hangup, data}
   ping,        // {} -> pong
+  case_join,   // "case.join" {case}: follow an emergency case's clocks
+  case_leave,  // "case.leave" {case}
+  ack,         // {notification}: acknowledge a notification (it is no longer re-sent)
 };
 
 struct Inbound {
@@ -41,7 +44,8 @@ struct Inbound {
   std::string type_name;
   std::string ref;  // the client's correlation id, echoed in the answer
   std::int64_t consult = 0;
-  nlohmann::json body;  // the whole message, validated for its type
+  std::int64_t target = 0;  // the case (case.*) or notification (ack) id
+  nlohmann::json body;      // the whole message, validated for its type
 };
 
 // Errors carry the code sent to the client: bad_message, unsupported_version, unknown_type,

@@ -1,0 +1,55 @@
+// Emergency cases (chest pain, stroke): their key time points, the intervals computed from
+// them against the consortium's targets, and who may see a case. Pure: no I/O.
+//
+// Chest pain (China Chest Pain Centre targets):
+//   FMC-to-ECG            first_medical_contact -> first_ecg            <= 10 min
+//   ECG-to-diagnosis      first_ecg -> diagnosis                        <= 10 min
+//   door-in-door-out      transfer_door_in -> transfer_door_out         <= 30 min (non-PCI site)
+//   cath-lab activation   diagnosis -> cath_lab_activation              <= 30 min
+//   door-to-balloon       door -> wire_crossing                         <= 90 min
+// Stroke:
+//   door-to-CT            door -> ct                                    <= 25 min
+//   door-to-needle        door -> needle                                <= 60 min
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/principal.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/consult_store.h"
+
+namespace yilian::teleconsult {
+
+bool is_case_kind(std::string_view kind);  // chest_pain, stroke
+// The time points a case of this kind records, in pathway order.
+const std::vector<std::string>& time_points(std::string_view kind);
+bool is_time_point(std::string_view kind, std::string_view point);
+
+struct IntervalSpec {
+  std::string name, from, to;
+  int target_minutes = 0;
+};
+const std::vector<IntervalSpec>& intervals(std::string_view kind);
+
+struct IntervalState {
+  IntervalSpec spec;
+  std::optional<double> minutes;  // done: actual; running: so far; pending: none
+  std::string status;             // pending, running, met, breached
+};
+// Current time points (the newest record of each) -> every interval's state at `now`.
+std::vector<IntervalState> evaluate(std::string_view kind,
+                                    const std::map<std::string, storage::TimePoint>& points,
+                                    storage::TimePoint now);
+// The newest record of each point (corrections replace, history stays in `records`).
+std::map<std::string, storage::TimePoint> current_points(
+    const std::vector<storage::TimePointRow>& records);
+
+// Clinicians of the case's institution and of the institutions serving it (the lead's
+// readers and cardiologists) see a case and record its time points.
+bool may_see_case(const Principal& p, const storage::CaseRow& c);
+
+}  // namespace yilian::teleconsult

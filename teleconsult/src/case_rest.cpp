@@ -1,0 +1,167 @@
+#include <nlohmann/json.hpp>
+
+#include "case_view.h"
+#include "yilian/common/json_body.h"
+#include "yilian/identity/policy.h"
+#include "yilian/teleconsult/consult_rest.h"
+#include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/emergency_rules.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+void audit(identity::AuthService& auth, const Request& req, const char* action,
+           const std::string& id, const std::string& outcome, const std::string& detail = {}) {
+  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+  ev.action = action;
+  ev.object_type = "emergency_case";
+  ev.object_id = id;
+  ev.outcome = outcome;
+  ev.detail = detail;
+  (void)auth.auditor().record(ev);
+}
+
+// The case of the {id} path if the caller may see it; otherwise the answer (404 alike).
+std::variant<storage::CaseRow, Response> load(storage::ConsultStore& store, const Request& req) {
+  auto id = http::path_id(req, "id", "case id");
+  if (!id.ok()) return Response::from_error(id.error());
+  auto row = store.get_case(*id);
+  if (!row.ok()) return Response::from_error(row.error());
+  if (!row->has_value() || !may_see_case(*req.principal, **row)) {
+    return Response::error(404, "not_found", "no emergency case you may see has this id");
+  }
+  return **row;
+}
+
+Response view_response(storage::ConsultStore& store, const storage::CaseRow& c,
+                       identity::AuthService& auth, int status) {
+  auto now = storage::parse_iso8601(auth.now());
+  auto view = case_view(store, c, now.value_or(storage::TimePoint{}));
+  if (!view.ok()) return Response::from_error(view.error());
+  return Response::json(status, view->dump());
+}
+
+}  // namespace
+
+void register_case_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
+                          identity::AuthService& auth) {
+  router.add("POST", "/api/emergencies", [&store, &hub, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) {
+      audit(auth, req, "case.open", "", "denied");
+      return Response::error(403, "forbidden", "emergency cases are opened by clinicians");
+    }
+    auto body = http::json_object_body(req);
+    if (!body.ok()) return Response::from_error(body.error());
+    storage::CaseRow c;
+    c.kind = http::json_string(*body, "kind");
+    c.patient_id = http::json_string(*body, "patientId");
+    c.patient_name = http::json_string(*body, "patientName");
+    c.study_uid = http::json_string(*body, "studyInstanceUid");
+    c.reason = http::json_string(*body, "reason");
+    if (!is_case_kind(c.kind)) {
+      return Response::error(400, "invalid_argument", "kind is chest_pain or stroke");
+    }
+    if (c.patient_id.empty())
+      return Response::error(400, "invalid_argument", "patientId is required");
+    c.institution_id = p.institution_id;
+    c.source = "manual";
+    c.opened_by = p.username;
+    c.opened_at = auth.now();
+    bool existed = false;
+    auto row = store.open_case(c, existed);
+    if (!row.ok()) return Response::from_error(row.error());
+    audit(auth, req, "case.open", std::to_string(row->id), "ok", c.kind);
+    if (!existed) hub.case_changed(row->id, true);
+    return view_response(store, *row, auth, existed ? 200 : 201);
+  });
+
+  router.add("GET", "/api/emergencies", [&store, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) return Response::json(200, R"({"cases":[]})");
+    const bool all = req.query_value("status").value_or("open") == "all";
+    auto rows = store.cases(served_institutions(p), !all);
+    if (!rows.ok()) return Response::from_error(rows.error());
+    json out = json::array();
+    auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+    std::string ids;
+    for (const auto& c : *rows) {
+      auto view = case_view(store, c, now);
+      if (!view.ok()) return Response::from_error(view.error());
+      out.push_back(std::move(*view));
+      ids += (ids.empty() ? "" : ",") + std::to_string(c.id);
+    }
+    audit(auth, req, "case.list", "", "ok", ids);
+    return Response::json(200, json{{"cases", out}}.dump());
+  });
+
+  router.add("GET", "/api/emergencies/{id}", [&store, &auth](const Request& req) {
+    auto l = load(store, req);
+    if (auto* r = std::get_if<Response>(&l)) {
+      audit(auth, req, "case.read", req.params.at("id"), "denied");
+      return *r;
+    }
+    const auto& c = std::get<storage::CaseRow>(l);
+    audit(auth, req, "case.read", std::to_string(c.id), "ok");
+    return view_response(store, c, auth, 200);
+  });
+
+  router.add(
+      "POST", "/api/emergencies/{id}/time-points", [&store, &hub, &auth](const Request& req) {
+        auto l = load(store, req);
+        if (auto* r = std::get_if<Response>(&l)) {
+          audit(auth, req, "case.time_point", req.params.at("id"), "denied");
+          return *r;
+        }
+        const auto& c = std::get<storage::CaseRow>(l);
+        if (c.status != "open") return Response::error(409, "conflict", "the case is closed");
+        auto body = http::json_object_body(req);
+        if (!body.ok()) return Response::from_error(body.error());
+        storage::TimePointRow tp;
+        tp.point = http::json_string(*body, "point");
+        tp.at = http::json_string(*body, "at");
+        tp.note = http::json_string(*body, "note");
+        tp.recorded_by = req.principal->username;
+        tp.recorded_at = auth.now();
+        if (!is_time_point(c.kind, tp.point)) {
+          std::string known;
+          for (const auto& p : time_points(c.kind)) known += (known.empty() ? "" : ", ") + p;
+          return Response::error(400, "invalid_argument",
+                                 "a " + c.kind + " case records: " + known);
+        }
+        if (tp.at.empty()) tp.at = tp.recorded_at;  // "now", the one-tap case
+        auto at = storage::parse_iso8601(tp.at);
+        auto recorded = storage::parse_iso8601(tp.recorded_at);
+        if (!at) return Response::error(400, "invalid_argument", "at is an ISO 8601 UTC time");
+        if (recorded && *at > *recorded + std::chrono::minutes(5)) {
+          return Response::error(400, "invalid_argument", "a time point cannot be in the future");
+        }
+        tp.at = storage::to_iso8601(*at);
+        if (Status s = store.record_time_point(c.id, tp); !s)
+          return Response::from_error(s.error());
+        audit(auth, req, "case.time_point", std::to_string(c.id), "ok", tp.point + " " + tp.at);
+        hub.case_changed(c.id, false);
+        return view_response(store, c, auth, 200);
+      });
+
+  router.add("POST", "/api/emergencies/{id}/close", [&store, &hub, &auth](const Request& req) {
+    auto l = load(store, req);
+    if (auto* r = std::get_if<Response>(&l)) {
+      audit(auth, req, "case.close", req.params.at("id"), "denied");
+      return *r;
+    }
+    const auto& c = std::get<storage::CaseRow>(l);
+    if (Status s = store.close_case(c.id, auth.now()); !s) return Response::from_error(s.error());
+    audit(auth, req, "case.close", std::to_string(c.id), "ok");
+    hub.case_changed(c.id, false);
+    auto row = store.get_case(c.id);
+    if (!row.ok() || !row->has_value()) return Response::error(500, "internal", "case vanished");
+    return view_response(store, **row, auth, 200);
+  });
+}
+
+}  // namespace yilian::teleconsult

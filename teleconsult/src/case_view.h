@@ -1,0 +1,16 @@
+// An emergency case as clients see it (REST and /ws alike): the case, the current value of
+// each time point with who recorded it, the full record history and every interval's clock.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/consult_store.h"
+
+namespace yilian::teleconsult {
+
+Result<nlohmann::json> case_view(storage::ConsultStore& store, const storage::CaseRow& c,
+                                 storage::TimePoint now);
+
+}  // namespace yilian::teleconsult

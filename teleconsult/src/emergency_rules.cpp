@@ -1,0 +1,93 @@
+#include "yilian/teleconsult/emergency_rules.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "yilian/identity/policy.h"
+#include "yilian/teleconsult/consult_rules.h"
+
+namespace yilian::teleconsult {
+
+bool is_case_kind(std::string_view kind) { return kind == "chest_pain" || kind == "stroke"; }
+
+const std::vector<std::string>& time_points(std::string_view kind) {
+  static const std::vector<std::string> kChestPain = {"symptom_onset",
+                                                      "first_medical_contact",
+                                                      "first_ecg",
+                                                      "ecg_transmitted",
+                                                      "ecg_read",
+                                                      "diagnosis",
+                                                      "transfer_door_in",
+                                                      "transfer_door_out",
+                                                      "door",
+                                                      "cath_lab_activation",
+                                                      "wire_crossing",
+                                                      "thrombolysis"};
+  static const std::vector<std::string> kStroke = {"symptom_onset", "door",   "ct",
+                                                   "ct_read",       "needle", "puncture"};
+  static const std::vector<std::string> kNone;
+  if (kind == "chest_pain") return kChestPain;
+  if (kind == "stroke") return kStroke;
+  return kNone;
+}
+
+bool is_time_point(std::string_view kind, std::string_view point) {
+  const auto& all = time_points(kind);
+  return std::find(all.begin(), all.end(), point) != all.end();
+}
+
+const std::vector<IntervalSpec>& intervals(std::string_view kind) {
+  static const std::vector<IntervalSpec> kChestPain = {
+      {"fmc_to_ecg", "first_medical_contact", "first_ecg", 10},
+      {"ecg_to_diagnosis", "first_ecg", "diagnosis", 10},
+      {"door_in_door_out", "transfer_door_in", "transfer_door_out", 30},
+      {"cath_lab_activation", "diagnosis", "cath_lab_activation", 30},
+      {"door_to_balloon", "door", "wire_crossing", 90}};
+  static const std::vector<IntervalSpec> kStroke = {{"door_to_ct", "door", "ct", 25},
+                                                    {"door_to_needle", "door", "needle", 60}};
+  static const std::vector<IntervalSpec> kNone;
+  if (kind == "chest_pain") return kChestPain;
+  if (kind == "stroke") return kStroke;
+  return kNone;
+}
+
+std::vector<IntervalState> evaluate(std::string_view kind,
+                                    const std::map<std::string, storage::TimePoint>& points,
+                                    storage::TimePoint now) {
+  std::vector<IntervalState> out;
+  for (const IntervalSpec& spec : intervals(kind)) {
+    IntervalState s{spec, std::nullopt, "pending"};
+    auto from = points.find(spec.from);
+    auto to = points.find(spec.to);
+    if (from != points.end()) {
+      const auto end = to != points.end() ? to->second : now;
+      const double minutes =
+          std::chrono::duration<double, std::ratio<60>>(end - from->second).count();
+      s.minutes = minutes;
+      if (to != points.end()) {
+        s.status = minutes <= spec.target_minutes ? "met" : "breached";
+      } else {
+        s.status = minutes <= spec.target_minutes ? "running" : "breached";
+      }
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::map<std::string, storage::TimePoint> current_points(
+    const std::vector<storage::TimePointRow>& records) {
+  std::map<std::string, storage::TimePoint> out;
+  for (const auto& r : records) {  // oldest first: a later record of a point replaces it
+    if (auto t = storage::parse_iso8601(r.at)) out[r.point] = *t;
+  }
+  return out;
+}
+
+bool may_see_case(const Principal& p, const storage::CaseRow& c) {
+  if (!identity::has_clinical_role(p)) return false;
+  const auto served = served_institutions(p);
+  return std::find(served.begin(), served.end(), c.institution_id) != served.end();
+}
+
+}  // namespace yilian::teleconsult
