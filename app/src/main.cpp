@@ -1,5 +1,6 @@
 // The yilian executable: the one place where modules are wired together.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -61,6 +62,12 @@ int fail(const Error& e) {
 }
 
 int serve(const ServeFlags& flags) {
+  // Every live consult connection is a socket: allow as many as the system lets this process
+  // have (the soft limit is often 1024; the hard one much higher).
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
+  }
   Config cfg;
   if (!flags.config.empty()) {
     auto loaded = load_config(flags.config);

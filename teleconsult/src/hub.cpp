@@ -210,6 +210,7 @@ void Hub::handle(const Item& item) {
       Conn& c = conns_[item.conn];
       c.peer = item.peer;
       c.opened = std::chrono::steady_clock::now();
+      unauthenticated_.insert(item.conn);
       {
         std::lock_guard lock(mu_);
         ++counters_.connections;
@@ -269,6 +270,7 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
   }
   c.who = std::move(*who);
   c.authorization = authorization;
+  unauthenticated_.erase(conn);
   {
     std::lock_guard lock(mu_);
     ++counters_.authenticated;
@@ -649,6 +651,7 @@ void Hub::drop(std::uint64_t conn) {
     cr = cr->second.empty() ? case_rooms_.erase(cr) : std::next(cr);
   }
   conns_.erase(it);
+  unauthenticated_.erase(conn);
   std::lock_guard lock(mu_);
   --counters_.connections;
   if (counters_.authenticated > 0) --counters_.authenticated;
@@ -685,24 +688,41 @@ void Hub::housekeeping() {
     next_clock_check_ = now + std::chrono::seconds(1);
     check_clocks();
   }
-  std::vector<std::uint64_t> unauthenticated;
-  for (const auto& [id, c] : conns_) {
-    if (!c.who && now - c.opened > options_.hello_timeout) unauthenticated.push_back(id);
-  }
-  for (std::uint64_t id : unauthenticated) {
-    send_error(id, "unauthenticated", "no hello in time", "");
-    transport_->close(id, kCloseUnauthenticated, "unauthenticated");
-    conns_[id].opened = now + std::chrono::hours(1);  // closed once; the transport reports it
+  // Only connections still waiting for hello are looked at (not all of them, every wake-up).
+  for (auto it = unauthenticated_.begin(); it != unauthenticated_.end();) {
+    auto c = conns_.find(*it);
+    if (c == conns_.end() || c->second.who) {
+      it = unauthenticated_.erase(it);
+      continue;
+    }
+    if (now - c->second.opened > options_.hello_timeout) {
+      send_error(*it, "unauthenticated", "no hello in time", "");
+      transport_->close(*it, kCloseUnauthenticated, "unauthenticated");
+      it = unauthenticated_.erase(it);  // closed once; the transport reports the close
+      continue;
+    }
+    ++it;
   }
   if (now < next_revalidation_) return;
-  next_revalidation_ = now + options_.revalidate_every;
-  // Logged out, expired or disabled meanwhile: the live session ends too.
-  for (auto& [id, c] : conns_) {
-    if (!c.who || authenticate_(c.authorization).ok()) continue;
-    send_error(id, "session_ended", "the session has ended; log in again", "");
-    transport_->close(id, kCloseSessionEnded, "session ended");
-    c.who.reset();
-    c.opened = now + std::chrono::hours(1);
+  next_revalidation_ = now + std::chrono::seconds(1);
+  // Logged out, expired or disabled meanwhile: the live session ends too. Each second a slice
+  // of the connections is re-checked, so every one is within `revalidate_every` and no
+  // second pays for all of them at once.
+  const auto per_second = std::max<std::size_t>(
+      1, conns_.size() /
+                 static_cast<std::size_t>(std::max<long>(1, options_.revalidate_every.count())) +
+             1);
+  auto it = conns_.upper_bound(revalidate_cursor_);
+  for (std::size_t n = 0; n < per_second && !conns_.empty(); ++n) {
+    if (it == conns_.end()) it = conns_.begin();
+    revalidate_cursor_ = it->first;
+    Conn& c = it->second;
+    if (c.who && !authenticate_(c.authorization).ok()) {
+      send_error(it->first, "session_ended", "the session has ended; log in again", "");
+      transport_->close(it->first, kCloseSessionEnded, "session ended");
+      c.who.reset();
+    }
+    ++it;
   }
 }
 

@@ -174,10 +174,12 @@ class Hub {
 
   // Hub thread only.
   std::map<std::uint64_t, Conn> conns_;
+  std::set<std::uint64_t> unauthenticated_;  // connections waiting for hello (housekeeping)
   std::map<std::int64_t, Room> rooms_;
   std::unique_ptr<storage::ConsultStore::Batch> batch_;
   Staged staged_;
   std::chrono::steady_clock::time_point next_revalidation_;
+  std::uint64_t revalidate_cursor_ = 0;  // the last connection re-checked
   std::chrono::steady_clock::time_point next_clock_check_, next_clock_push_;
   HubSources sources_;
   std::map<std::int64_t, std::set<std::uint64_t>> case_rooms_;  // case -> following connections
