@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   python3 python3-pydicom curl openssl
+  chromium
 )
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
   PACKAGES+=(orthanc orthanc-dicomweb)

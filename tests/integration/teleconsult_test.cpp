@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "server_process.h"
 #include "synthetic.h"
@@ -432,6 +433,55 @@ TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_
   EXPECT_GE(health["websocket"]["slowDropped"].get<int>(), 1) << health.dump();
   stuck->resume_reading();
   EXPECT_TRUE(stuck->wait_closed(10s));
+}
+
+// A browser page (headless Chromium, as a township doctor's screen would) opens /ws, says
+// hello with its token, joins the consult and writes; the message is stored like any other.
+TEST_F(TeleconsultTest, a_browser_page_opens_the_websocket_and_chats) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
+  }
+  const std::int64_t id = accepted_consult();
+  const fs::path page = dir_.path() / "consult.html";
+  std::ofstream(page) << R"(<!doctype html><html><head><title>waiting</title></head><body>
+<pre id="log"></pre><script>
+const log = (t) => { document.getElementById('log').textContent += t + '\n'; };
+const ws = new WebSocket('ws://127.0.0.1:)"
+                      << server_->http_port() << R"(/ws');
+ws.onopen = () => ws.send(JSON.stringify({type: 'hello', token: ')"
+                      << tokens_["doctor"] << R"('}));
+ws.onmessage = (e) => {
+  const m = JSON.parse(e.data);
+  log(m.type);
+  if (m.type === 'welcome') ws.send(JSON.stringify({type: 'join', consult: )"
+                      << id << R"(}));
+  if (m.type === 'replayed')
+    ws.send(JSON.stringify({type: 'chat', consult: )"
+                      << id << R"(, clientId: 'page-1',
+                            text: 'sent from the browser page'}));
+  if (m.type === 'chat') document.title = 'chat seq ' + m.seq + ' from ' + m.from;
+};
+</script></body></html>)";
+  std::string out;
+  const int rc = testing::run_command(
+      "timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run "
+      "--user-data-dir='" +
+          (dir_.path() / "chromium").string() + "' --virtual-time-budget=5000 --dump-dom 'file://" +
+          page.string() + "' 2>/dev/null",
+      &out);
+  EXPECT_EQ(rc, 0) << out;
+  // The page's message is in the consult's log, under the page user's name.
+  json messages;
+  for (int i = 0; i < 50 && messages.empty(); ++i) {
+    auto r = server_->get(tokens_["cardio"], "/api/consults/" + std::to_string(id) + "/messages");
+    ASSERT_EQ(r.status, 200);
+    messages = json::parse(r.body)["messages"];
+    if (messages.empty()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(messages.size(), 1u) << out;
+  EXPECT_EQ(messages[0]["from"], "doctor");
+  EXPECT_EQ(messages[0]["text"], "sent from the browser page");
+  EXPECT_NE(out.find("chat seq 1 from doctor"), std::string::npos) << out;
 }
 
 // The chest-pain pathway: a township ECG with ST elevation opens an emergency case by itself;
