@@ -362,6 +362,44 @@ CREATE TABLE notifications(
   acked_at    TEXT
 );
 CREATE INDEX notifications_pending ON notifications(user_id, acked_at, id);
+CREATE TABLE referrals(
+  id                 INTEGER PRIMARY KEY,
+  direction          TEXT NOT NULL CHECK(direction IN ('up','down')),
+  urgency            TEXT NOT NULL CHECK(urgency IN ('routine','urgent')),
+  patient_id         TEXT NOT NULL,
+  patient_name       TEXT NOT NULL DEFAULT '',
+  from_institution   INTEGER NOT NULL REFERENCES institutions(id),
+  to_institution     INTEGER NOT NULL REFERENCES institutions(id),
+  requested_by       TEXT NOT NULL,
+  reason             TEXT NOT NULL,
+  status             TEXT NOT NULL CHECK(status IN
+                       ('requested','accepted','rejected','scheduled','arrived','completed','cancelled')),
+  answer             TEXT NOT NULL DEFAULT '',
+  slot_date          TEXT NOT NULL DEFAULT '',
+  discharge_summary  TEXT NOT NULL DEFAULT '',
+  follow_up_plan     TEXT NOT NULL DEFAULT '',
+  studies            TEXT NOT NULL DEFAULT '[]',
+  created_at         TEXT NOT NULL,
+  updated_at         TEXT NOT NULL,
+  answer_due_at      TEXT NOT NULL,
+  escalated_at       TEXT
+);
+CREATE INDEX referrals_to ON referrals(to_institution, status);
+CREATE INDEX referrals_from ON referrals(from_institution, status);
+CREATE INDEX referrals_slots ON referrals(to_institution, slot_date);
+CREATE TABLE referral_events(
+  id           INTEGER PRIMARY KEY,
+  referral_id  INTEGER NOT NULL REFERENCES referrals(id),
+  at           TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  actor        TEXT NOT NULL,
+  detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX referral_events_referral ON referral_events(referral_id, id);
+CREATE TABLE referral_quotas(
+  institution_id  INTEGER PRIMARY KEY REFERENCES institutions(id),
+  daily           INTEGER NOT NULL CHECK(daily >= 0)
+);
 )sql";
 
 constexpr std::array<Migration, 6> kMigrations{{
@@ -370,7 +408,10 @@ constexpr std::array<Migration, 6> kMigrations{{
     {3, "institutions' levels and AE titles, users, sessions, reading services, shares", kV3},
     {4, "reading queue: tasks, reports, critical results, QC, events", kV4},
     {5, "patient ID and name indexes for searches", kV5},
-    {6, "teleconsultation: consults, chat, view, annotations, emergency cases, notifications", kV6},
+    {6,
+     "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
+     "referrals",
+     kV6},
 }};
 
 Result<int> user_version(sql::Db& db) {

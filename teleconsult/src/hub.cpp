@@ -9,6 +9,7 @@
 #include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_rules.h"
 #include "yilian/teleconsult/emergency_rules.h"
+#include "yilian/teleconsult/referral_rules.h"
 
 namespace yilian::teleconsult {
 namespace {
@@ -123,6 +124,14 @@ void Hub::task_event(const storage::TaskEvent& e) {
   {
     std::lock_guard lock(mu_);
     inbox_.push_back({Item::task, 0, e.type, e.detail, e.task_id});
+  }
+  cv_.notify_one();
+}
+
+void Hub::referral_changed(std::int64_t referral) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::referral, 0, {}, {}, referral});
   }
   cv_.notify_one();
 }
@@ -243,6 +252,11 @@ void Hub::handle(const Item& item) {
     case Item::task:
       handle_task_event(item.consult, item.text, item.peer);
       return;
+    case Item::referral: {
+      auto row = store_.get_referral(item.consult);
+      if (row.ok() && row->has_value()) notify_referral(**row, "referral");
+      return;
+    }
     case Item::message:
       break;
   }
@@ -688,6 +702,13 @@ void Hub::housekeeping() {
     next_clock_check_ = now + std::chrono::seconds(1);
     check_clocks();
   }
+  if (now >= next_referral_check_) {  // unanswered referrals escalate (checked each minute)
+    next_referral_check_ = now + std::chrono::seconds(60);
+    auto overdue = store_.escalate_referrals(this->now());
+    if (overdue.ok()) {
+      for (const auto& r : *overdue) notify_referral(r, "referral_overdue");
+    }
+  }
   // Only connections still waiting for hello are looked at (not all of them, every wake-up).
   for (auto it = unauthenticated_.begin(); it != unauthenticated_.end();) {
     auto c = conns_.find(*it);
@@ -865,6 +886,22 @@ void Hub::publish_case(std::int64_t case_id, bool opened) {
   if (!view.ok()) return;
   const std::string text = proto::make("case", {{"case", *view}});
   for (std::uint64_t conn : room->second) send(conn, text);
+}
+
+void Hub::notify_referral(const storage::ReferralRow& r, const std::string& kind) {
+  notify(
+      [&r](const Principal& p) {
+        return works_at(p, r.from_institution) || works_at(p, r.to_institution);
+      },
+      kind,
+      {{"referral", r.id},
+       {"status", r.status},
+       {"direction", r.direction},
+       {"urgency", r.urgency},
+       {"from", r.from_code},
+       {"to", r.to_code},
+       {"slotDate", r.slot_date.empty() ? json(nullptr) : json(r.slot_date)},
+       {"patient", {{"id", r.patient_id}, {"name", r.patient_name}}}});
 }
 
 // Once a second: intervals that have just passed their target are announced once, to the

@@ -441,6 +441,103 @@ TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_
   EXPECT_TRUE(stuck->wait_closed(10s));
 }
 
+// Two-way referral: clinic A refers a patient up to the lead hospital with the CT; the lead
+// answers within its quota of daily slots; later it refers the patient back down with the
+// discharge summary and follow-up plan. Both sides are notified of every step.
+TEST_F(TeleconsultTest, referrals_go_up_and_down_within_the_receivers_daily_slots) {
+  auto doctor_ws = connect("doctor");
+  auto put_quota = testing::http_request(server_->http_port(), "PUT",
+                                         "/api/admin/referral-quotas/lead", R"({"daily": 1})",
+                                         {{"Authorization", "Bearer " + server_->admin_token()},
+                                          {"Content-Type", "application/json"}});
+  ASSERT_EQ(put_quota.status, 200) << put_quota.body;
+  EXPECT_EQ(post("doctor", "/api/referrals",
+                 {{"direction", "down"},
+                  {"toInstitution", "lead"},
+                  {"patientId", "P"},
+                  {"reason", "x"},
+                  {"dischargeSummary", "d"},
+                  {"followUpPlan", "f"}})
+                .status,
+            400);  // the lead is not below a township clinic
+  EXPECT_EQ(
+      post("doctor", "/api/referrals",
+           {{"direction", "up"}, {"toInstitution", "tb"}, {"patientId", "P"}, {"reason", "x"}})
+          .status,
+      400);  // a sibling clinic is not above
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 403);
+  auto make = [&](const std::string& patient) {
+    auto r = post("doctor", "/api/referrals",
+                  {{"direction", "up"},
+                   {"toInstitution", "lead"},
+                   {"urgency", "urgent"},
+                   {"patientId", patient},
+                   {"reason", "Unstable angina, needs angiography"},
+                   {"studies", {study_a_}}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body);
+  };
+  json first = make("TA-R1");
+  const std::string id = std::to_string(first["id"].get<std::int64_t>());
+  EXPECT_EQ(first["status"], "requested");
+  // The lead sees it and the CT that goes with it; clinic B sees nothing.
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 200);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], "/api/referrals/" + id).status, 404);
+  EXPECT_EQ(json::parse(server_->get(tokens_["cardio"], "/api/referrals").body)["referrals"].size(),
+            1u);
+
+  EXPECT_EQ(post("doctor", "/api/referrals/" + id + "/accept", json::object()).status, 403);
+  EXPECT_EQ(post("cardio", "/api/referrals/" + id + "/reject", json::object()).status, 400);
+  EXPECT_EQ(post("cardio", "/api/referrals/" + id + "/schedule", json::object()).status, 409);
+  ASSERT_EQ(post("cardio", "/api/referrals/" + id + "/accept", json::object()).status, 200);
+  json n = parsed(doctor_ws->next_of("notification"));
+  for (int i = 0; i < 5 && n["payload"]["status"] != "accepted"; ++i)
+    n = parsed(doctor_ws->next_of("notification"));
+  EXPECT_EQ(n["kind"], "referral");
+  EXPECT_EQ(n["payload"]["status"], "accepted");
+  auto scheduled = post("cardio", "/api/referrals/" + id + "/schedule", json::object());
+  ASSERT_EQ(scheduled.status, 200) << scheduled.body;
+  const std::string today = storage::to_iso8601(std::chrono::system_clock::now()).substr(0, 10);
+  EXPECT_EQ(json::parse(scheduled.body)["slotDate"], today);  // urgent: today
+  // The one slot of today is taken: the next urgent referral goes to tomorrow.
+  json second = make("TA-R2");
+  const std::string id2 = std::to_string(second["id"].get<std::int64_t>());
+  ASSERT_EQ(post("cardio", "/api/referrals/" + id2 + "/accept", json::object()).status, 200);
+  auto later = post("cardio", "/api/referrals/" + id2 + "/schedule", json::object());
+  ASSERT_EQ(later.status, 200);
+  EXPECT_GT(json::parse(later.body)["slotDate"].get<std::string>(), today);
+
+  ASSERT_EQ(post("cardio", "/api/referrals/" + id + "/arrive", json::object()).status, 200);
+  ASSERT_EQ(post("cardio", "/api/referrals/" + id + "/complete", json::object()).status, 200);
+  EXPECT_EQ(post("doctor", "/api/referrals/" + id + "/cancel", json::object()).status, 409);
+  json detail = json::parse(server_->get(tokens_["doctor"], "/api/referrals/" + id).body);
+  std::vector<std::string> steps;
+  for (const json& e : detail["history"]) steps.push_back(e["type"]);
+  EXPECT_EQ(steps, (std::vector<std::string>{"requested", "accepted", "scheduled", "arrived",
+                                             "completed"}));
+
+  // Down again, with what the clinic needs to carry on.
+  EXPECT_EQ(post("cardio", "/api/referrals",
+                 {{"direction", "down"},
+                  {"toInstitution", "ta"},
+                  {"patientId", "TA-R1"},
+                  {"reason", "PCI done"}})
+                .status,
+            400);
+  auto down = post("cardio", "/api/referrals",
+                   {{"direction", "down"},
+                    {"toInstitution", "ta"},
+                    {"patientId", "TA-R1"},
+                    {"reason", "PCI to LAD done, stable"},
+                    {"dischargeSummary", "Anterior STEMI, stent to proximal LAD, EF 50%"},
+                    {"followUpPlan", "DAPT 12 months; ECG and lipids at 4 weeks"}});
+  ASSERT_EQ(down.status, 201) << down.body;
+  const std::string down_id = std::to_string(json::parse(down.body)["id"].get<std::int64_t>());
+  auto taken = post("doctor", "/api/referrals/" + down_id + "/accept", json::object());
+  ASSERT_EQ(taken.status, 200);
+  EXPECT_EQ(json::parse(taken.body)["followUpPlan"], "DAPT 12 months; ECG and lipids at 4 weeks");
+}
+
 // A browser page (headless Chromium, as a township doctor's screen would) opens /ws, says
 // hello with its token, joins the consult and writes; the message is stored like any other.
 TEST_F(TeleconsultTest, a_browser_page_opens_the_websocket_and_chats) {

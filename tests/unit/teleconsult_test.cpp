@@ -9,6 +9,7 @@
 #include "yilian/teleconsult/consult_rules.h"
 #include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/protocol.h"
+#include "yilian/teleconsult/referral_rules.h"
 
 namespace yilian::teleconsult {
 namespace {
@@ -196,6 +197,49 @@ TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_
   EXPECT_FALSE(may_see_case(admin, c));
 }
 
+TEST(ReferralRules, routes_steps_and_who_answers) {
+  storage::InstitutionInfo lead{1, "lead", "Lead", "lead", "", {}};
+  storage::InstitutionInfo county{2, "county", "County", "county", "lead", {}};
+  storage::InstitutionInfo ta{3, "ta", "A", "township", "county", {}};
+  storage::InstitutionInfo tb{4, "tb", "B", "township", "county", {}};
+  EXPECT_FALSE(referral_route_problem("up", ta, county));
+  EXPECT_FALSE(referral_route_problem("up", ta, lead));
+  EXPECT_FALSE(referral_route_problem("up", county, lead));
+  EXPECT_TRUE(referral_route_problem("up", ta, tb));
+  EXPECT_TRUE(referral_route_problem("up", lead, ta));
+  EXPECT_FALSE(referral_route_problem("down", lead, ta));
+  EXPECT_TRUE(referral_route_problem("down", ta, lead));
+  EXPECT_TRUE(referral_route_problem("sideways", ta, tb));
+  EXPECT_EQ(answer_within("urgent"), std::chrono::hours(2));
+  EXPECT_EQ(answer_within("routine"), std::chrono::hours(24));
+
+  storage::ReferralRow r;
+  r.from_institution = 3;
+  r.to_institution = 1;
+  r.status = "requested";
+  r.urgency = "routine";
+  Principal sender = person(1, Role::township_doctor, 3);
+  Principal receiver = person(2, Role::cardiologist, 1);
+  EXPECT_EQ(decide_referral(ReferralAction::accept, r, sender, "", "2026-11-23").error().code,
+            Errc::permission_denied);
+  EXPECT_EQ(decide_referral(ReferralAction::reject, r, receiver, " ", "2026-11-23").error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(decide_referral(ReferralAction::accept, r, receiver, "", "2026-11-23")->status,
+            "accepted");
+  r.status = "accepted";
+  auto sch = decide_referral(ReferralAction::schedule, r, receiver, "", "2026-11-23");
+  ASSERT_TRUE(sch.ok());
+  EXPECT_TRUE(sch->take_slot);
+  EXPECT_EQ(sch->slot_from, "2026-11-24");  // routine: from tomorrow
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, receiver, "", "2026-11-23").error().code,
+            Errc::permission_denied);
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, sender, "", "2026-11-23")->status,
+            "cancelled");
+  r.status = "completed";
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, sender, "", "2026-11-23").error().code,
+            Errc::conflict);
+}
+
 // The store: numbering per consult, de-duplication by the sender's id, and what the schema
 // itself refuses (editing chat, changing a concluded consult).
 TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
@@ -257,6 +301,22 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
   ASSERT_EQ(log->size(), 2u);
   EXPECT_EQ((*log)[1].author, "cardio");
   EXPECT_EQ((*store)->get(a->id)->value().last_seq, 2);
+
+  // A referral nobody answered in time is escalated once.
+  storage::ReferralRow ref;
+  ref.direction = "up";
+  ref.urgency = "urgent";
+  ref.patient_id = "P1";
+  ref.from_institution = inst->id;
+  ref.to_institution = inst->id;
+  ref.requested_by = "doc";
+  ref.reason = "r";
+  ref.created_at = "2026-11-23T08:00:00.000Z";
+  ref.answer_due_at = "2026-11-23T10:00:00.000Z";
+  ASSERT_TRUE((*store)->create_referral(ref).ok());
+  EXPECT_TRUE((*store)->escalate_referrals("2026-11-23T09:59:00.000Z")->empty());
+  EXPECT_EQ((*store)->escalate_referrals("2026-11-23T10:01:00.000Z")->size(), 1u);
+  EXPECT_TRUE((*store)->escalate_referrals("2026-11-23T11:00:00.000Z")->empty());
 
   storage::sql::Db raw;
   ASSERT_TRUE(raw.open(path.string(), false).ok());

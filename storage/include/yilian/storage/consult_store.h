@@ -113,6 +113,29 @@ struct NotificationRow {
   std::string kind, payload, created_at;
 };
 
+struct ReferralRow {
+  std::int64_t id = 0;
+  std::string direction, urgency;  // up/down; routine/urgent
+  std::string patient_id, patient_name;
+  std::int64_t from_institution = 0, to_institution = 0;
+  std::string from_code, to_code;
+  std::string requested_by, reason, status, answer, slot_date;
+  std::string discharge_summary, follow_up_plan;
+  std::string studies = "[]";  // JSON array of study UIDs
+  std::string created_at, updated_at, answer_due_at, escalated_at;
+};
+
+// What a referral action changes; filled by the rules. A schedule takes the first day from
+// `slot_from` whose referral quota at the receiving institution is not used up.
+struct ReferralChange {
+  std::string status;
+  std::optional<std::string> answer;
+  bool take_slot = false;
+  std::string slot_from;  // YYYY-MM-DD
+  int slot_days = 30;     // how far ahead to look
+  std::string type, actor, detail;
+};
+
 struct ConsultFilter {
   std::int64_t participant = 0;  // consults this user takes part in
   // Or open requests a specialist may take: these specialties, from these institutions, and
@@ -191,6 +214,20 @@ class ConsultStore {
   Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
   Status close_case(std::int64_t case_id, std::string_view now);
   Result<std::vector<CaseRow>> open_cases();
+
+  // Referrals between member institutions.
+  Result<ReferralRow> create_referral(const ReferralRow& r);
+  Result<std::optional<ReferralRow>> get_referral(std::int64_t id);
+  // Referrals from or to these institutions, newest first; `status` empty: any.
+  Result<std::vector<ReferralRow>> referrals(const std::vector<std::int64_t>& institutions,
+                                             const std::string& status);
+  Result<ReferralRow> change_referral(
+      std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
+      std::string_view now);
+  Result<std::vector<ConsultEvent>> referral_events(std::int64_t id);
+  Status set_referral_quota(std::int64_t institution_id, int daily);
+  // Unanswered referrals past their due time, not yet escalated; marks them escalated.
+  Result<std::vector<ReferralRow>> escalate_referrals(std::string_view now);
 
   // Notifications: one row per user, kept until that user acknowledges it.
   Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,

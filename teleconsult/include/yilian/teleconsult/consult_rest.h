@@ -26,6 +26,16 @@ namespace yilian::teleconsult {
 void register_case_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
                           identity::AuthService& auth);
 
+// Referrals:
+//   POST /api/referrals                           up or down, to a member institution
+//   GET  /api/referrals?status=                   incoming and outgoing of one's institutions
+//   GET  /api/referrals/{id}                      with its history
+//   POST /api/referrals/{id}/{accept|reject|schedule|arrive|complete|cancel}
+//   PUT  /api/admin/referral-quotas/{code}        {daily}: slots per day (admin)
+void register_referral_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
+                              storage::Index& index, storage::Accounts& accounts,
+                              identity::AuthService& auth);
+
 void register_consult_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
                              storage::Index& index, storage::QueueStore& queue,
                              storage::Accounts& accounts, identity::AuthService& auth);

@@ -90,12 +90,23 @@ class Hub {
   // notifies its readers (a STAT stroke CT opens a stroke case), a critical result notifies
   // the requesting institution.
   void task_event(const storage::TaskEvent& e);
+  // A referral was made or changed: clinicians of both institutions are notified.
+  void referral_changed(std::int64_t referral);
 
   HubCounters counters() const;
 
  private:
   struct Item {
-    enum Kind { open, message, close, changed, requested, case_update, task } kind = message;
+    enum Kind {
+      open,
+      message,
+      close,
+      changed,
+      requested,
+      case_update,
+      task,
+      referral
+    } kind = message;
     std::uint64_t conn = 0;
     std::string text, peer;
     std::int64_t consult = 0;  // or the case, or the task
@@ -138,6 +149,7 @@ class Hub {
   void handle_task_event(std::int64_t task, const std::string& type, const std::string& detail);
   void publish_case(std::int64_t case_id, bool opened);
   void check_clocks();
+  void notify_referral(const storage::ReferralRow& r, const std::string& kind);
   Result<storage::CaseRow> open_case_for_task(const storage::TaskRow& t, const std::string& kind,
                                               const std::string& source, const std::string& reason,
                                               const std::string& point);
@@ -180,7 +192,7 @@ class Hub {
   Staged staged_;
   std::chrono::steady_clock::time_point next_revalidation_;
   std::uint64_t revalidate_cursor_ = 0;  // the last connection re-checked
-  std::chrono::steady_clock::time_point next_clock_check_, next_clock_push_;
+  std::chrono::steady_clock::time_point next_clock_check_, next_clock_push_, next_referral_check_;
   HubSources sources_;
   std::map<std::int64_t, std::set<std::uint64_t>> case_rooms_;  // case -> following connections
   std::set<std::pair<std::int64_t, std::string>> announced_breaches_;

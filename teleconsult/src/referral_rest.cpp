@@ -1,0 +1,239 @@
+#include <nlohmann/json.hpp>
+#include <variant>
+
+#include "yilian/common/json_body.h"
+#include "yilian/identity/policy.h"
+#include "yilian/pacs/study_access.h"
+#include "yilian/teleconsult/consult_rest.h"
+#include "yilian/teleconsult/referral_rules.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+json referral_json(const storage::ReferralRow& r) {
+  auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return {{"id", r.id},
+          {"direction", r.direction},
+          {"urgency", r.urgency},
+          {"status", r.status},
+          {"patient", {{"id", r.patient_id}, {"name", r.patient_name}}},
+          {"from", r.from_code},
+          {"to", r.to_code},
+          {"requestedBy", r.requested_by},
+          {"reason", r.reason},
+          {"answer", opt(r.answer)},
+          {"slotDate", opt(r.slot_date)},
+          {"dischargeSummary", opt(r.discharge_summary)},
+          {"followUpPlan", opt(r.follow_up_plan)},
+          {"studies", json::parse(r.studies, nullptr, false)},
+          {"createdAt", r.created_at},
+          {"updatedAt", r.updated_at},
+          {"answerDueAt", r.answer_due_at},
+          {"escalatedAt", opt(r.escalated_at)}};
+}
+
+void audit(identity::AuthService& auth, const Request& req, const std::string& action,
+           const std::string& id, const std::string& outcome, const std::string& detail = {}) {
+  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
+  ev.action = action;
+  ev.object_type = "referral";
+  ev.object_id = id;
+  ev.outcome = outcome;
+  ev.detail = detail;
+  (void)auth.auditor().record(ev);
+}
+
+std::variant<storage::ReferralRow, Response> load(storage::ConsultStore& store,
+                                                  const Request& req) {
+  auto id = http::path_id(req, "id", "referral id");
+  if (!id.ok()) return Response::from_error(id.error());
+  auto row = store.get_referral(*id);
+  if (!row.ok()) return Response::from_error(row.error());
+  if (!row->has_value() || !may_see_referral(*req.principal, **row)) {
+    return Response::error(404, "not_found", "no referral you may see has this id");
+  }
+  return **row;
+}
+
+}  // namespace
+
+void register_referral_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
+                              storage::Index& index, storage::Accounts& accounts,
+                              identity::AuthService& auth) {
+  router.add(
+      "POST", "/api/referrals", [&store, &hub, &index, &accounts, &auth](const Request& req) {
+        const Principal& p = *req.principal;
+        if (!identity::has_clinical_role(p)) {
+          audit(auth, req, "referral.create", "", "denied");
+          return Response::error(403, "forbidden", "referrals are made by clinicians");
+        }
+        auto body = http::json_object_body(req);
+        if (!body.ok()) return Response::from_error(body.error());
+        storage::ReferralRow r;
+        r.direction = http::json_string(*body, "direction");
+        r.urgency = http::json_string(*body, "urgency");
+        if (r.urgency.empty()) r.urgency = "routine";
+        r.patient_id = http::json_string(*body, "patientId");
+        r.patient_name = http::json_string(*body, "patientName");
+        r.reason = http::json_string(*body, "reason");
+        r.discharge_summary = http::json_string(*body, "dischargeSummary");
+        r.follow_up_plan = http::json_string(*body, "followUpPlan");
+        if (r.patient_id.empty() || r.reason.empty()) {
+          return Response::error(400, "invalid_argument", "patientId and reason are required");
+        }
+        if (r.urgency != "routine" && r.urgency != "urgent") {
+          return Response::error(400, "invalid_argument", "urgency is routine or urgent");
+        }
+        if (r.direction == "down" && (r.discharge_summary.empty() || r.follow_up_plan.empty())) {
+          return Response::error(
+              400, "invalid_argument",
+              "a down-referral carries the discharge summary and follow-up plan");
+        }
+        auto from = accounts.find_institution(p.institution_code);
+        auto to = accounts.find_institution(http::json_string(*body, "toInstitution"));
+        if (!from.ok() || !to.ok())
+          return Response::error(500, "internal", "institutions unreadable");
+        if (!to->has_value()) {
+          return Response::error(400, "invalid_argument", "toInstitution names no institution");
+        }
+        if (auto problem = referral_route_problem(r.direction, **from, **to)) {
+          return Response::error(400, "invalid_argument", *problem);
+        }
+        // The studies go with the patient: the sender must see them; the receiver is given them.
+        json studies = json::array();
+        if (auto it = body->find("studies"); it != body->end()) {
+          if (!it->is_array() || it->size() > 50) {
+            return Response::error(400, "invalid_argument", "studies is an array of study UIDs");
+          }
+          for (const json& s : *it) {
+            if (!s.is_string()) {
+              return Response::error(400, "invalid_argument", "studies is an array of study UIDs");
+            }
+            auto ok = pacs::may_read_study(index, p, s.get<std::string>(), auth.now());
+            if (!ok.ok()) return Response::from_error(ok.error());
+            if (!*ok) {
+              return Response::error(403, "forbidden",
+                                     "study " + s.get<std::string>() + ": no study you may read");
+            }
+            studies.push_back(s);
+          }
+        }
+        r.studies = studies.dump();
+        r.from_institution = (*from)->id;
+        r.to_institution = (*to)->id;
+        r.requested_by = p.username;
+        r.created_at = auth.now();
+        auto created = storage::parse_iso8601(r.created_at);
+        r.answer_due_at =
+            storage::to_iso8601(created.value_or(storage::TimePoint{}) + answer_within(r.urgency));
+        auto row = store.create_referral(r);
+        if (!row.ok()) return Response::from_error(row.error());
+        for (const json& s : studies) {
+          storage::StudyShare share;
+          share.study_instance_uid = s.get<std::string>();
+          share.institution_code = row->to_code;
+          share.reason = "referral";
+          share.reference = "referral:" + std::to_string(row->id);
+          share.granted_by = p.user_id;
+          share.granted_at = r.created_at;
+          (void)accounts.add_share(share);
+        }
+        audit(auth, req, "referral.create", std::to_string(row->id), "ok",
+              row->direction + " to " + row->to_code);
+        hub.referral_changed(row->id);
+        return Response::json(201, referral_json(*row).dump());
+      });
+
+  router.add("GET", "/api/referrals", [&store, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) return Response::json(200, R"({"referrals":[]})");
+    std::vector<std::int64_t> mine{p.institution_id};
+    mine.insert(mine.end(), p.credentialed.begin(), p.credentialed.end());
+    auto rows = store.referrals(mine, req.query_value("status").value_or(""));
+    if (!rows.ok()) return Response::from_error(rows.error());
+    json out = json::array();
+    std::string ids;
+    for (const auto& r : *rows) {
+      out.push_back(referral_json(r));
+      ids += (ids.empty() ? "" : ",") + std::to_string(r.id);
+    }
+    audit(auth, req, "referral.list", "", "ok", ids);
+    return Response::json(200, json{{"referrals", out}}.dump());
+  });
+
+  router.add("GET", "/api/referrals/{id}", [&store, &auth](const Request& req) {
+    auto l = load(store, req);
+    if (auto* r = std::get_if<Response>(&l)) {
+      audit(auth, req, "referral.read", req.params.at("id"), "denied");
+      return *r;
+    }
+    const auto& r = std::get<storage::ReferralRow>(l);
+    json j = referral_json(r);
+    auto events = store.referral_events(r.id);
+    if (!events.ok()) return Response::from_error(events.error());
+    j["history"] = json::array();
+    for (const auto& e : *events) {
+      j["history"].push_back(
+          {{"at", e.at}, {"type", e.type}, {"actor", e.actor}, {"detail", e.detail}});
+    }
+    audit(auth, req, "referral.read", std::to_string(r.id), "ok");
+    return Response::json(200, j.dump());
+  });
+
+  router.add("POST", "/api/referrals/{id}/{action}", [&store, &hub, &auth](const Request& req) {
+    auto action = parse_referral_action(req.params.at("action"));
+    if (!action) return Response::error(404, "not_found", "no such referral action");
+    const std::string what = "referral." + req.params.at("action");
+    auto l = load(store, req);
+    if (auto* r = std::get_if<Response>(&l)) {
+      audit(auth, req, what, req.params.at("id"), "denied");
+      return *r;
+    }
+    auto body = http::json_object_body(req);
+    if (!body.ok()) return Response::from_error(body.error());
+    const std::string text = http::json_string(*body, "reason");
+    const std::string now = auth.now();
+    auto row = store.change_referral(
+        std::get<storage::ReferralRow>(l).id,
+        [&](const storage::ReferralRow& current) {
+          return decide_referral(*action, current, *req.principal, text, now.substr(0, 10));
+        },
+        now);
+    if (!row.ok()) {
+      audit(auth, req, what, req.params.at("id"), "denied", row.error().message);
+      return Response::from_error(row.error());
+    }
+    audit(auth, req, what, std::to_string(row->id), "ok", row->slot_date);
+    hub.referral_changed(row->id);
+    return Response::json(200, referral_json(*row).dump());
+  });
+
+  // The receiving institution's daily referral slots (admin).
+  router.add(
+      "PUT", "/api/admin/referral-quotas/{code}", [&store, &accounts, &auth](const Request& req) {
+        if (!req.principal->has(Role::admin)) {
+          audit(auth, req, "referral.quota", req.params.at("code"), "denied");
+          return Response::error(403, "forbidden", "administrators set referral quotas");
+        }
+        auto body = http::json_object_body(req);
+        if (!body.ok()) return Response::from_error(body.error());
+        auto inst = accounts.find_institution(req.params.at("code"));
+        if (!inst.ok()) return Response::from_error(inst.error());
+        if (!inst->has_value()) return Response::error(404, "not_found", "no such institution");
+        auto daily = body->find("daily");
+        if (daily == body->end() || !daily->is_number_integer() || *daily < 0 || *daily > 10000) {
+          return Response::error(400, "invalid_argument", "daily is a number of slots (0-10000)");
+        }
+        if (Status s = store.set_referral_quota((*inst)->id, daily->get<int>()); !s)
+          return Response::from_error(s.error());
+        audit(auth, req, "referral.quota", req.params.at("code"), "ok", daily->dump());
+        return Response::json(
+            200, json{{"institution", req.params.at("code")}, {"daily", *daily}}.dump());
+      });
+}
+
+}  // namespace yilian::teleconsult
