@@ -38,6 +38,7 @@ bench: build
 	bench/queue/run.sh
 	bench/dicomweb/run.sh
 	bench/ecg/run.sh
+	bench/ws/run.sh
 
 format:
 	$(SOURCES) | xargs clang-format -i

@@ -17,6 +17,8 @@ PACKAGES=(
 )
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
   PACKAGES+=(orthanc orthanc-dicomweb)
+  # The npm ws relay of bench/ws; a Node.js already installed (with its npm) is used as is.
+  command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 fi
 
 missing=()
