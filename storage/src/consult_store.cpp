@@ -8,8 +8,10 @@
 namespace yilian::storage {
 namespace {
 
+using sql::id_list;
 using sql::query;
 using sql::run;
+using sql::text_list;
 
 constexpr const char* kConsultColumns = R"sql(
   c.id, c.institution_id, i.code, c.requester_id, r.username, c.patient_id, c.patient_name,
@@ -49,23 +51,6 @@ ConsultRow read_consult(const sql::Stmt& st) {
   c.view_driver = st.int64(21);
   c.view_state = st.text(22);
   return c;
-}
-
-std::string id_list(const std::vector<std::int64_t>& ids) {
-  if (ids.empty()) return "NULL";
-  std::string out;
-  for (std::int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
-  return out;
-}
-
-std::string text_list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
-    out += (out.empty() ? "" : ",") + q + "'";
-  }
-  return out.empty() ? "NULL" : out;
 }
 
 Error no_consult() { return make_error(Errc::not_found, "no such consult"); }

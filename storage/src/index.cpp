@@ -116,17 +116,7 @@ Result<std::int64_t> returning_id(sql::Stmt& st) {
   return id;
 }
 
-// Integer ids are formatted into the SQL text (they are numbers, not user text); an empty
-// list becomes NULL, which matches nothing.
-std::string id_list(std::span<const std::int64_t> ids) {
-  if (ids.empty()) return "NULL";
-  std::string out;
-  for (std::int64_t id : ids) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(id);
-  }
-  return out;
-}
+using sql::id_list;
 
 // An ECG study has ECG among its modalities; every other study counts as imaging. Mirrors
 // identity::is_ecg_study().

@@ -44,23 +44,8 @@ TaskRow read_task(const sql::Stmt& st) {
   return t;
 }
 
-std::string id_list(const std::vector<std::int64_t>& ids) {
-  if (ids.empty()) return "NULL";
-  std::string out;
-  for (std::int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
-  return out;
-}
-
-// Services are configuration words; quote them as SQL literals.
-std::string text_list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
-    out += (out.empty() ? "" : ",") + q + "'";
-  }
-  return out;
-}
+using sql::id_list;
+using sql::text_list;
 
 std::string scope_sql(const ClaimScope& s) {
   std::string c = "(t.institution_id IN (" + id_list(s.institutions) + ") OR (t.is_ecg = 0 AND " +

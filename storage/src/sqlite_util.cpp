@@ -170,6 +170,27 @@ Status Tx::commit() {
   return s;
 }
 
+std::string id_list(std::span<const std::int64_t> ids) {
+  if (ids.empty()) return "NULL";
+  std::string out;
+  for (std::int64_t id : ids) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(id);
+  }
+  return out;
+}
+
+std::string text_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out += ',';
+    out += '\'';
+    for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+    out += '\'';
+  }
+  return out.empty() ? "NULL" : out;
+}
+
 Status run(Db& db, const std::string& q, const std::function<void(Stmt&)>& bind, int* changed) {
   auto st = db.cached(q);
   if (!st.ok()) return st.error();

@@ -8,9 +8,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "yilian/common/result.h"
 
@@ -107,6 +109,11 @@ Status query(Db& db, const std::string& q, Bind&& bind, Row&& row) {
     row(**st);
   }
 }
+
+// SQL list literals for IN (...): integer ids formatted as numbers, words quoted as SQL string
+// literals (quotes doubled). An empty list becomes NULL, which matches nothing.
+std::string id_list(std::span<const std::int64_t> ids);
+std::string text_list(const std::vector<std::string>& items);
 
 // Runs a statement that returns no rows; `changed` receives the number of rows it changed.
 Status run(Db& db, const std::string& q, const std::function<void(Stmt&)>& bind,
