@@ -1,5 +1,6 @@
 #include "http_server.h"
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include <fcntl.h>
@@ -512,6 +513,13 @@ Status HttpServer::start() {
   info.protocols = kProtocols;
   info.user = this;
   info.timeout_secs = 30;
+  // A libev loop (epoll) of our own: waiting costs nothing per idle socket, where poll() walks
+  // all of them on every wake-up, which thousands of open WebSockets make expensive.
+  loop_ = ev_loop_new(EVFLAG_AUTO);
+  if (!loop_) return make_error(Errc::unavailable, "cannot create the event loop");
+  void* loops[] = {loop_};
+  info.options |= LWS_SERVER_OPTION_LIBEV;
+  info.foreign_loops = loops;
   // Idle WebSockets are pinged, and hung up when nothing answers.
   retry_ = std::make_unique<lws_retry_bo_t>();
   retry_->secs_since_valid_ping = ws_options_.ping_after_idle_s;
@@ -524,17 +532,20 @@ Status HttpServer::start() {
   }
   context_ = lws_create_context(&info);
   if (!context_) {
+    ev_loop_destroy(loop_);
+    loop_ = nullptr;
     return make_error(Errc::unavailable,
                       "cannot listen for HTTP on port " + std::to_string(options_.port));
   }
   for (unsigned i = 0; i < std::max(1u, options_.worker_threads); ++i) {
     workers_.emplace_back([this] { work(); });
   }
-  service_ = std::thread([this] {
-    while (!stop_.load()) {
-      if (lws_service(context_, 0) < 0) break;
-    }
-  });
+  // The service thread runs the loop; stop() wakes it through this watcher, which ends it.
+  stop_watcher_ = std::make_unique<ev_async>();
+  ev_async_init(stop_watcher_.get(),
+                [](struct ev_loop* loop, ev_async*, int) { ev_break(loop, EVBREAK_ALL); });
+  ev_async_start(loop_, stop_watcher_.get());
+  service_ = std::thread([this] { ev_run(loop_, 0); });
   return Status::Ok();
 }
 
@@ -547,11 +558,15 @@ void HttpServer::stop() {
   jobs_cv_.notify_all();
   for (std::thread& t : workers_) t.join();  // each finishes the request it holds
   workers_.clear();
-  stop_.store(true);
-  lws_cancel_service(context_);
+  ev_async_send(loop_, stop_watcher_.get());
   if (service_.joinable()) service_.join();
+  // The service thread has ended: lws closes its sockets, the loop runs until they are gone.
+  ev_async_stop(loop_, stop_watcher_.get());
   lws_context_destroy(context_);
   context_ = nullptr;
+  ev_run(loop_, 0);
+  ev_loop_destroy(loop_);
+  loop_ = nullptr;
 }
 
 }  // namespace yilian::app

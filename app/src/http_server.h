@@ -1,7 +1,7 @@
-// libwebsockets HTTP server. Only the service thread touches lws objects; it reads requests
-// and writes responses, while a pool of worker threads runs the HttpService on complete
-// requests (renders, uploads and logins never stall other connections). A worker's answer
-// returns to the service thread through lws_cancel_service() and deliver().
+// libwebsockets HTTP server on a libev (epoll) loop. Only the service thread touches lws
+// objects; it reads requests and writes responses, while a pool of worker threads runs the
+// HttpService on complete requests (renders, uploads and logins never stall other connections). A
+// worker's answer returns to the service thread through lws_cancel_service() and deliver().
 #pragma once
 
 #include <atomic>
@@ -22,6 +22,8 @@
 struct lws_context;
 struct lws;
 struct lws_retry_bo;
+struct ev_loop;
+struct ev_async;
 
 namespace yilian::app {
 
@@ -111,7 +113,8 @@ class HttpServer {
   HttpService handler_;
   lws_context* context_ = nullptr;
   std::unique_ptr<lws_retry_bo> retry_;  // the idle policy lws reads while it runs
-  std::atomic<bool> stop_{false};
+  struct ev_loop* loop_ = nullptr;       // libev (epoll), run by the service thread
+  std::unique_ptr<ev_async> stop_watcher_;
   std::thread service_;
 
   std::mutex jobs_mu_;

@@ -58,8 +58,17 @@ Error no_consult() { return make_error(Errc::not_found, "no such consult"); }
 }  // namespace
 
 ConsultStore::ConsultStore()
-    : db_(std::make_unique<sql::Db>()), rdb_(std::make_unique<sql::Db>()) {}
-ConsultStore::~ConsultStore() = default;
+    : db_(std::make_unique<sql::Db>()),
+      rdb_(std::make_unique<sql::Db>()),
+      cdb_(std::make_unique<sql::Db>()) {}
+ConsultStore::~ConsultStore() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    stop_checkpoints_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
 
 Result<std::unique_ptr<ConsultStore>> ConsultStore::open(const std::filesystem::path& index_path) {
   std::unique_ptr<ConsultStore> c(new ConsultStore());
@@ -68,7 +77,23 @@ Result<std::unique_ptr<ConsultStore>> ConsultStore::open(const std::filesystem::
     return s.error();
   if (Status s = c->rdb_->open(index_path.string(), false); !s) return s.error();
   if (Status s = c->rdb_->exec("PRAGMA query_only=ON"); !s) return s.error();
+  // Live-room commits come many times a second; the write-ahead log is copied back into the
+  // database by a thread of its own (PASSIVE: never blocking a writer), not by whichever
+  // commit crosses the threshold — that copy and its flush took a chat batch 50-100 ms.
+  if (Status s = c->db_->exec("PRAGMA wal_autocheckpoint=0"); !s) return s.error();
+  if (Status s = c->cdb_->open(index_path.string(), false); !s) return s.error();
+  c->checkpointer_ = std::thread([store = c.get()] { store->checkpoints(); });
   return c;
+}
+
+void ConsultStore::checkpoints() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!checkpoint_cv_.wait_for(lock, std::chrono::seconds(1),
+                                  [this] { return stop_checkpoints_; })) {
+    lock.unlock();
+    (void)cdb_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    lock.lock();
+  }
 }
 
 Status ConsultStore::write_event(const ConsultEvent& e) {

@@ -11,6 +11,7 @@
 // the store applies the answer atomically. Reads use a second connection.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "yilian/common/result.h"
@@ -245,6 +247,13 @@ class ConsultStore {
   std::unique_ptr<sql::Db> db_;
   std::mutex read_mu_;
   std::unique_ptr<sql::Db> rdb_;
+  // Background WAL checkpoints (see open()).
+  void checkpoints();
+  std::unique_ptr<sql::Db> cdb_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stop_checkpoints_ = false;  // guarded by checkpoint_mu_
+  std::thread checkpointer_;
 };
 
 }  // namespace yilian::storage
