@@ -174,4 +174,15 @@ Result<std::optional<std::string>> AuthService::ensure_first_admin(
   return generated ? std::optional<std::string>(*password) : std::optional<std::string>{};
 }
 
+void AuthService::audit(const http::Request& req, std::string action, std::string object_type,
+                        std::string object_id, std::string outcome, std::string detail) {
+  AuditEvent ev = event_for(*req.principal, req.peer);
+  ev.action = std::move(action);
+  ev.object_type = std::move(object_type);
+  ev.object_id = std::move(object_id);
+  ev.outcome = std::move(outcome);
+  ev.detail = std::move(detail);
+  (void)auditor_.record(ev);
+}
+
 }  // namespace yilian::identity

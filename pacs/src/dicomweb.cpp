@@ -148,13 +148,10 @@ nlohmann::json instance_to_dicom_json(const storage::StudySummary& st,
 
 void audit_search(identity::AuthService& auth, const Request& req, const char* action,
                   std::string detail) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = req.params.count("study") ? "study" : "studies";
-  if (req.params.count("study")) ev.object_id = req.params.at("study");
-  ev.outcome = detail == "denied" ? "denied" : "ok";
-  ev.detail = std::move(detail);
-  (void)auth.auditor().record(ev);
+  const bool in_study = req.params.count("study") > 0;
+  const std::string outcome = detail == "denied" ? "denied" : "ok";
+  auth.audit(req, action, in_study ? "study" : "studies", in_study ? req.params.at("study") : "",
+             outcome, std::move(detail));
 }
 
 // PS3.18 failure reasons (0008,1197) for the ingest outcomes.
@@ -379,17 +376,13 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
         item["00081197"] = {{"vr", "US"}, {"Value", {failure_reason(o.status, o.message)}}};
         failed.push_back(item);
       }
-      identity::AuditEvent ev = identity::event_for(p, req.peer);
-      ev.action = "dicomweb.store";
-      ev.object_type = "instance";
-      ev.object_id = o.sop_instance_uid;
-      ev.outcome = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate
-                       ? "ok"
-                       : (o.status == IngestStatus::refused ? "denied" : "failed");
-      ev.detail = std::string(ingest_status_name(o.status)) +
-                  (o.message.empty() ? "" : ": " + o.message) +
-                  (o.study_instance_uid.empty() ? "" : " (study " + o.study_instance_uid + ")");
-      (void)auth.auditor().record(ev);
+      auth.audit(req, "dicomweb.store", "instance", o.sop_instance_uid,
+                 o.status == IngestStatus::stored || o.status == IngestStatus::duplicate
+                     ? "ok"
+                     : (o.status == IngestStatus::refused ? "denied" : "failed"),
+                 std::string(ingest_status_name(o.status)) +
+                     (o.message.empty() ? "" : ": " + o.message) +
+                     (o.study_instance_uid.empty() ? "" : " (study " + o.study_instance_uid + ")"));
     }
     nlohmann::json body = nlohmann::json::object();
     if (!study.empty())

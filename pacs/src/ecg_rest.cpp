@@ -197,15 +197,10 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
                              "or a WFDB record as multipart/form-data (the .hea and its signal "
                              "files)");
     }
-    identity::AuditEvent ev = identity::event_for(p, req.peer);
-    ev.action = "ecg.upload";
-    ev.object_type = "instance";
-    ev.object_id = o.sop_instance_uid;
     const bool stored = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate;
-    ev.outcome = stored ? "ok" : "failed";
-    ev.detail =
-        std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message);
-    (void)auth.auditor().record(ev);
+    auth.audit(
+        req, "ecg.upload", "instance", o.sop_instance_uid, stored ? "ok" : "failed",
+        std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message));
     if (!stored) {
       const int status =
           o.status == IngestStatus::refused ? 403 : (o.status == IngestStatus::failed ? 503 : 400);
@@ -230,12 +225,7 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
       if (!visible.ok()) return {std::nullopt, Response::from_error(visible.error())};
       ok = *visible;
     }
-    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-    ev.action = action;
-    ev.object_type = "instance";
-    ev.object_id = uid;
-    ev.outcome = ok ? "ok" : "denied";
-    (void)auth.auditor().record(ev);
+    auth.audit(req, action, "instance", uid, ok ? "ok" : "denied");
     if (!ok)
       return {std::nullopt, Response::error(403, "forbidden", "no ECG you may see has this UID")};
     auto rec = ecg::read_dicom_waveform(blobs.blob_path((*loc)->blob_key));

@@ -42,13 +42,7 @@ http::Response no_access() {
 
 void audit(identity::AuthService& auth, const http::Request& req, const char* action,
            const std::string& object, const char* outcome, std::string detail = {}) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = "study";
-  ev.object_id = object;
-  ev.outcome = outcome;
-  ev.detail = std::move(detail);
-  (void)auth.auditor().record(ev);
+  auth.audit(req, action, "study", object, outcome, std::move(detail));
 }
 
 // The access facts of a study for the requesting principal, if it exists.

@@ -55,13 +55,7 @@ struct Wado {
 
   void audit(const Request& req, const char* action, const std::string& object, bool ok,
              std::string detail = {}) {
-    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-    ev.action = action;
-    ev.object_type = "study";
-    ev.object_id = object;
-    ev.outcome = ok ? "ok" : "denied";
-    ev.detail = std::move(detail);
-    (void)auth.auditor().record(ev);
+    auth.audit(req, action, "study", object, ok ? "ok" : "denied", std::move(detail));
   }
 
   // The instances the request's path names, after the access check (audited as `action`).

@@ -67,13 +67,7 @@ Response fail(const Error& e) { return Response::from_error(e); }
 
 void audit(identity::AuthService& auth, const Request& req, const char* action, std::int64_t id,
            bool ok, std::string detail = {}) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = "task";
-  ev.object_id = std::to_string(id);
-  ev.outcome = ok ? "ok" : "denied";
-  ev.detail = std::move(detail);
-  (void)auth.auditor().record(ev);
+  auth.audit(req, action, "task", std::to_string(id), ok ? "ok" : "denied", std::move(detail));
 }
 
 // Nearest-rank percentile of sorted minutes.
@@ -112,11 +106,8 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!page.ok()) return fail(page.error());
     json tasks = json::array();
     for (const auto& t : page->first) tasks.push_back(task_json(q, t));
-    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-    ev.action = "worklist.read";
-    ev.object_type = "worklist";
-    ev.detail = std::to_string(page->first.size()) + " of " + std::to_string(page->second);
-    (void)auth.auditor().record(ev);
+    auth.audit(req, "worklist.read", "worklist", "", "ok",
+               std::to_string(page->first.size()) + " of " + std::to_string(page->second));
     return Response::json(
         200,
         json{{"total", page->second}, {"limit", f.limit}, {"offset", f.offset}, {"tasks", tasks}}
@@ -126,12 +117,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
   router.add("POST", "/api/studies/{uid}/complete", [&q, &auth](const Request& req) {
     const std::string& uid = req.params.at("uid");
     auto ids = q.study_complete(*req.principal, uid);
-    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-    ev.action = "study.complete";
-    ev.object_type = "study";
-    ev.object_id = uid;
-    ev.outcome = ids.ok() ? "ok" : "denied";
-    (void)auth.auditor().record(ev);
+    auth.audit(req, "study.complete", "study", uid, ids.ok() ? "ok" : "denied");
     if (!ids.ok()) return fail(ids.error());
     return Response::json(200, json{{"studyInstanceUid", uid}, {"tasks", *ids}}.dump());
   });
@@ -277,12 +263,8 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     auto id = task_id(req);
     if (!id.ok()) return fail(id.error());
     Status s = q.acknowledge_critical(*req.principal, *id);
-    identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-    ev.action = "critical.acknowledge";
-    ev.object_type = "critical_result";
-    ev.object_id = std::to_string(*id);
-    ev.outcome = s.ok() ? "ok" : "denied";
-    (void)auth.auditor().record(ev);
+    auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id),
+               s.ok() ? "ok" : "denied");
     if (!s) return fail(s.error());
     return Response::json(200, json{{"id", *id}, {"acknowledged", true}}.dump());
   });

@@ -53,6 +53,19 @@ ConsultRow read_consult(const sql::Stmt& st) {
   return c;
 }
 
+// The row `select` (columns, FROM, no WHERE) finds with `alias`.id = id, read by `read`.
+template <typename Read>
+auto row_by_id(sql::Db& db, const char* select, const char* alias, std::int64_t id, Read read)
+    -> Result<std::optional<decltype(read(std::declval<const sql::Stmt&>()))>> {
+  std::optional<decltype(read(std::declval<const sql::Stmt&>()))> out;
+  if (Status s = query(
+          db, std::string("SELECT ") + select + " WHERE " + alias + ".id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read(st); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Error no_consult() { return make_error(Errc::not_found, "no such consult"); }
 
 }  // namespace
@@ -172,13 +185,7 @@ Result<ConsultRow> ConsultStore::create(const NewConsult& c, std::string_view no
 }
 
 Result<std::optional<ConsultRow>> ConsultStore::get_on(sql::Db& db, std::int64_t id) {
-  std::optional<ConsultRow> out;
-  if (Status s = query(
-          db, std::string("SELECT ") + kConsultColumns + " WHERE c.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read_consult(st); });
-      !s)
-    return s.error();
-  return out;
+  return row_by_id(db, kConsultColumns, "c", id, read_consult);
 }
 
 Result<std::optional<ConsultRow>> ConsultStore::get(std::int64_t id) {
@@ -605,25 +612,15 @@ Result<CaseRow> ConsultStore::open_case(const CaseRow& c, bool& existed) {
         !s)
       return s.error();
   }
-  std::optional<CaseRow> row;
-  if (Status s = query(
-          *db_, std::string("SELECT ") + kCaseColumns + " WHERE c.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_case(st); });
-      !s)
-    return s.error();
+  auto row = row_by_id(*db_, kCaseColumns, "c", id, read_case);
+  if (!row.ok()) return row.error();
   if (Status s = tx.commit(); !s) return s.error();
-  return *row;
+  return **row;
 }
 
 Result<std::optional<CaseRow>> ConsultStore::get_case(std::int64_t id) {
-  std::optional<CaseRow> row;
   std::lock_guard lock(read_mu_);
-  if (Status s = query(
-          *rdb_, std::string("SELECT ") + kCaseColumns + " WHERE c.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_case(st); });
-      !s)
-    return s.error();
-  return row;
+  return row_by_id(*rdb_, kCaseColumns, "c", id, read_case);
 }
 
 Result<std::vector<CaseRow>> ConsultStore::cases(const std::vector<std::int64_t>& institutions,
@@ -787,25 +784,15 @@ Result<ReferralRow> ConsultStore::create_referral(const ReferralRow& r) {
                      });
       !s)
     return s.error();
-  std::optional<ReferralRow> row;
-  if (Status s = query(
-          *db_, std::string("SELECT ") + kReferralColumns + " WHERE r.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_referral(st); });
-      !s)
-    return s.error();
+  auto row = row_by_id(*db_, kReferralColumns, "r", id, read_referral);
+  if (!row.ok()) return row.error();
   if (Status s = tx.commit(); !s) return s.error();
-  return *row;
+  return **row;
 }
 
 Result<std::optional<ReferralRow>> ConsultStore::get_referral(std::int64_t id) {
-  std::optional<ReferralRow> row;
   std::lock_guard lock(read_mu_);
-  if (Status s = query(
-          *rdb_, std::string("SELECT ") + kReferralColumns + " WHERE r.id = ?1",
-          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { row = read_referral(st); });
-      !s)
-    return s.error();
-  return row;
+  return row_by_id(*rdb_, kReferralColumns, "r", id, read_referral);
 }
 
 Result<std::vector<ReferralRow>> ConsultStore::referrals(
@@ -832,16 +819,7 @@ Result<ReferralRow> ConsultStore::change_referral(
   std::lock_guard lock(mu_);
   sql::Tx tx(*db_);
   if (Status s = tx.begin(); !s) return s.error();
-  auto load = [&]() -> Result<std::optional<ReferralRow>> {
-    std::optional<ReferralRow> row;
-    if (Status s = query(
-            *db_, std::string("SELECT ") + kReferralColumns + " WHERE r.id = ?1",
-            [&](sql::Stmt& st) { st.bind(1, id); },
-            [&](sql::Stmt& st) { row = read_referral(st); });
-        !s)
-      return s.error();
-    return row;
-  };
+  auto load = [&] { return row_by_id(*db_, kReferralColumns, "r", id, read_referral); };
   auto current = load();
   if (!current.ok()) return current.error();
   if (!current->has_value()) return make_error(Errc::not_found, "no such referral");

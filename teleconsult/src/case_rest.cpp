@@ -14,15 +14,9 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-void audit(identity::AuthService& auth, const Request& req, const char* action,
+void audit(identity::AuthService& auth, const Request& req, const std::string& action,
            const std::string& id, const std::string& outcome, const std::string& detail = {}) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = "emergency_case";
-  ev.object_id = id;
-  ev.outcome = outcome;
-  ev.detail = detail;
-  (void)auth.auditor().record(ev);
+  auth.audit(req, action, "emergency_case", id, outcome, detail);
 }
 
 // The case of the {id} path if the caller may see it; otherwise the answer (404 alike).

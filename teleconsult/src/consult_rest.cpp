@@ -41,15 +41,9 @@ json consult_json(const storage::ConsultRow& c) {
   return j;
 }
 
-void audit(identity::AuthService& auth, const Request& req, const char* action,
+void audit(identity::AuthService& auth, const Request& req, const std::string& action,
            const std::string& id, const std::string& outcome, const std::string& detail = {}) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = "consult";
-  ev.object_id = id;
-  ev.outcome = outcome;
-  ev.detail = detail;
-  (void)auth.auditor().record(ev);
+  auth.audit(req, action, "consult", id, outcome, detail);
 }
 
 Response no_consult() {
@@ -297,7 +291,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
         const std::string audit_action = "consult." + req.params.at("action");
         auto l = load(store, req);
         if (auto* r = std::get_if<Response>(&l)) {
-          audit(auth, req, audit_action.c_str(), req.params.at("id"), "denied");
+          audit(auth, req, audit_action, req.params.at("id"), "denied");
           return *r;
         }
         const Loaded& c = std::get<Loaded>(l);
@@ -317,7 +311,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
             },
             now);
         if (!row.ok()) {
-          audit(auth, req, audit_action.c_str(), std::to_string(c.consult.id), "denied",
+          audit(auth, req, audit_action, std::to_string(c.consult.id), "denied",
                 row.error().message);
           return Response::from_error(row.error());
         }
@@ -337,7 +331,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
             }
           }
         }
-        audit(auth, req, audit_action.c_str(), std::to_string(row->id), "ok", text);
+        audit(auth, req, audit_action, std::to_string(row->id), "ok", text);
         hub.consult_changed(row->id);
         return Response::json(200, consult_json(*row).dump());
       });

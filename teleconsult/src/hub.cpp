@@ -185,6 +185,17 @@ void Hub::commit() {
   staged_ = {};
 }
 
+void Hub::audit(const Conn& c, const char* action, const char* object_type, std::int64_t object_id,
+                const char* outcome) {
+  if (!auditor_ || !c.who) return;
+  identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
+  ev.action = action;
+  ev.object_type = object_type;
+  ev.object_id = std::to_string(object_id);
+  ev.outcome = outcome;
+  (void)auditor_->record(ev);
+}
+
 void Hub::send(std::uint64_t conn, std::string text) {
   {
     std::lock_guard lock(mu_);
@@ -359,14 +370,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
       return;
     }
     case_rooms_[in.target].insert(conn);
-    if (auditor_) {
-      identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
-      ev.action = "case.follow";
-      ev.object_type = "emergency_case";
-      ev.object_id = std::to_string(in.target);
-      ev.outcome = "ok";
-      (void)auditor_->record(ev);
-    }
+    audit(c, "case.follow", "emergency_case", in.target, "ok");
     send(conn, proto::make("case", {{"case", *view}}));
     return;
   }
@@ -566,14 +570,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   // A missing consult and one the user may not see answer alike.
   if (!row->has_value() || !may_view(*c.who, **row, participant)) {
     send_error(conn, "forbidden", "no consult you may join has this id", in.ref);
-    if (auditor_) {
-      identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
-      ev.action = "consult.join";
-      ev.object_type = "consult";
-      ev.object_id = std::to_string(in.consult);
-      ev.outcome = "denied";
-      (void)auditor_->record(ev);
-    }
+    audit(c, "consult.join", "consult", in.consult, "denied");
     return;
   }
   auto [it, created] = rooms_.try_emplace(in.consult);
@@ -585,14 +582,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   before[in.consult] = presence_of(room, c.who->user_id);
   room.conns.insert(conn);
   c.rooms.insert(in.consult);
-  if (auditor_) {
-    identity::AuditEvent ev = identity::event_for(*c.who, c.peer);
-    ev.action = "consult.join";
-    ev.object_type = "consult";
-    ev.object_id = std::to_string(in.consult);
-    ev.outcome = "ok";
-    (void)auditor_->record(ev);
-  }
+  audit(c, "consult.join", "consult", in.consult, "ok");
   json members = json::array();
   for (const auto& p : *people) {
     members.push_back({{"user", p.username},

@@ -38,13 +38,7 @@ json referral_json(const storage::ReferralRow& r) {
 
 void audit(identity::AuthService& auth, const Request& req, const std::string& action,
            const std::string& id, const std::string& outcome, const std::string& detail = {}) {
-  identity::AuditEvent ev = identity::event_for(*req.principal, req.peer);
-  ev.action = action;
-  ev.object_type = "referral";
-  ev.object_id = id;
-  ev.outcome = outcome;
-  ev.detail = detail;
-  (void)auth.auditor().record(ev);
+  auth.audit(req, action, "referral", id, outcome, detail);
 }
 
 std::variant<storage::ReferralRow, Response> load(storage::ConsultStore& store,

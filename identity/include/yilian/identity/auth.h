@@ -66,6 +66,9 @@ class AuthService {
 
   storage::Accounts& accounts() { return accounts_; }
   Auditor& auditor() { return auditor_; }
+  // One audit record for what the request's principal did (every REST module's audit line).
+  void audit(const http::Request& req, std::string action, std::string object_type,
+             std::string object_id, std::string outcome, std::string detail = {});
   std::string now() const { return storage::to_iso8601(clock_()); }
 
  private:

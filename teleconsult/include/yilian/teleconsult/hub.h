@@ -159,6 +159,8 @@ class Hub {
   void commit();
 
   void send(std::uint64_t conn, std::string text);
+  void audit(const Conn& c, const char* action, const char* object_type, std::int64_t object_id,
+             const char* outcome);
   void send_error(std::uint64_t conn, const std::string& code, const std::string& message,
                   const std::string& ref);
   void broadcast(const Room& room, const std::string& text, std::uint64_t except = 0,
