@@ -224,8 +224,9 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* h = root["http"].as_table()) {
-    if (Status s =
-            check_keys(*h, "[http]", {"port", "bind", "tls_cert", "tls_key", "cors_origins"});
+    if (Status s = check_keys(*h, "[http]",
+                              {"port", "bind", "tls_cert", "tls_key", "cors_origins",
+                               "ws_ping_after_idle_seconds", "ws_hangup_after_idle_seconds"});
         !s)
       return s.error();
     if (Status s = read_strings(*h, "cors_origins", c.cors_origins, "http"); !s) return s.error();
@@ -236,6 +237,17 @@ Result<Config> parse_config(std::string_view text) {
     }
     if (Status s = read_int(*h, "port", c.http_port, 1, 65535, "http"); !s) return s.error();
     if (Status s = read_string(*h, "bind", c.http_bind, "http"); !s) return s.error();
+    if (Status s =
+            read_int(*h, "ws_ping_after_idle_seconds", c.ws_ping_after_idle_s, 1, 3600, "http");
+        !s)
+      return s.error();
+    if (Status s =
+            read_int(*h, "ws_hangup_after_idle_seconds", c.ws_hangup_after_idle_s, 2, 7200, "http");
+        !s)
+      return s.error();
+    if (c.ws_hangup_after_idle_s <= c.ws_ping_after_idle_s) {
+      return bad("http.ws_hangup_after_idle_seconds must be above ws_ping_after_idle_seconds");
+    }
   } else if (root.contains("http")) {
     return bad("[http] must be a table");
   }

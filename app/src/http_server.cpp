@@ -235,8 +235,12 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       session->ws_conn =
           server->ws_opened(wsi, header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192), peer_of(wsi));
       return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (session->ws_conn) server->ws_heard(session->ws_conn);
+      return 0;
     case LWS_CALLBACK_RECEIVE: {
       if (!session->ws_conn || !session->rx) return -1;
+      server->ws_heard(session->ws_conn);
       std::string& rx = *session->rx;
       const std::size_t max = server->ws_options().max_message_bytes;
       if (rx.size() + len > max) {  // keep max+1 bytes: enough to say it was too large
@@ -380,7 +384,9 @@ void HttpServer::enable_websockets(WsHandler handler, WsOptions options) {
 
 std::uint64_t HttpServer::ws_opened(lws* wsi, std::string authorization, std::string peer) {
   const std::uint64_t id = next_ws_id_++;
-  ws_conns_[id].wsi = wsi;
+  WsConn& c = ws_conns_[id];
+  c.wsi = wsi;
+  c.heard = ev_now(loop_);
   {
     std::lock_guard lock(ws_counters_mu_);
     ++ws_counters_.open;
@@ -397,6 +403,45 @@ void HttpServer::ws_received(std::uint64_t conn, std::string text, bool oversize
     if (oversized) ++ws_counters_.oversized;
   }
   ws_handler_.message(conn, std::move(text));
+}
+
+void HttpServer::ws_heard(std::uint64_t conn) {
+  auto it = ws_conns_.find(conn);
+  if (it == ws_conns_.end()) return;
+  it->second.heard = ev_now(loop_);
+  it->second.pinged = false;
+}
+
+void HttpServer::ws_check_idle() {
+  const double now = ev_now(loop_);
+  std::uint64_t pings = 0, closed = 0;
+  for (auto& [id, c] : ws_conns_) {
+    if (c.hung_up) continue;
+    const double silent = now - c.heard;
+    if (silent >= ws_options_.hangup_after_idle_s) {
+      // A close frame if the socket still takes one; lws ends the connection either way.
+      c.hung_up = true;
+      c.queue.clear();
+      c.queued_bytes = 0;
+      if (!c.close_code) {
+        c.close_code = 1001;
+        c.close_reason = "no answer to ping";
+      }
+      lws_set_timeout(c.wsi, PENDING_TIMEOUT_USER_OK, 5);
+      lws_callback_on_writable(c.wsi);
+      ++closed;
+    } else if (silent >= ws_options_.ping_after_idle_s && !c.pinged) {
+      c.pinged = true;
+      c.ping_due = true;
+      lws_callback_on_writable(c.wsi);
+      ++pings;
+    }
+  }
+  if (pings || closed) {
+    std::lock_guard lock(ws_counters_mu_);
+    ws_counters_.pings += pings;
+    ws_counters_.idle_closed += closed;
+  }
 }
 
 void HttpServer::ws_closed(std::uint64_t conn) {
@@ -478,6 +523,15 @@ int HttpServer::ws_writable(lws* wsi, std::uint64_t conn) {
   auto it = ws_conns_.find(conn);
   if (it == ws_conns_.end()) return -1;
   WsConn& c = it->second;
+  if (c.ping_due) {
+    c.ping_due = false;
+    // With a payload: lws hands a pong to the callback only when it carries one.
+    unsigned char ping[LWS_PRE + 4] = {};
+    std::memcpy(ping + LWS_PRE, "live", 4);
+    if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 4) return -1;
+    if (!c.queue.empty() || c.close_code) lws_callback_on_writable(wsi);
+    return 0;
+  }
   if (!c.queue.empty()) {
     std::string& text = c.queue.front();
     std::vector<unsigned char> buf(LWS_PRE + text.size());
@@ -520,11 +574,10 @@ Status HttpServer::start() {
   void* loops[] = {loop_};
   info.options |= LWS_SERVER_OPTION_LIBEV;
   info.foreign_loops = loops;
-  // Idle WebSockets are pinged, and hung up when nothing answers.
-  retry_ = std::make_unique<lws_retry_bo_t>();
-  retry_->secs_since_valid_ping = ws_options_.ping_after_idle_s;
-  retry_->secs_since_valid_hangup = ws_options_.hangup_after_idle_s;
-  info.retry_and_idle_policy = retry_.get();
+  // No lws retry/idle policy: its per-connection validity timer is re-inserted into a sorted
+  // list on every frame, O(connections) each time. Silent WebSockets are found by
+  // ws_check_idle() instead.
+  info.retry_and_idle_policy = nullptr;
   if (!options_.tls_cert.empty()) {
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = options_.tls_cert.c_str();
@@ -545,6 +598,17 @@ Status HttpServer::start() {
   ev_async_init(stop_watcher_.get(),
                 [](struct ev_loop* loop, ev_async*, int) { ev_break(loop, EVBREAK_ALL); });
   ev_async_start(loop_, stop_watcher_.get());
+  if (ws_enabled_) {
+    idle_watcher_ = std::make_unique<ev_timer>();
+    ev_timer_init(
+        idle_watcher_.get(),
+        [](struct ev_loop*, ev_timer* w, int) {
+          static_cast<HttpServer*>(w->data)->ws_check_idle();
+        },
+        1.0, 1.0);
+    idle_watcher_->data = this;
+    ev_timer_start(loop_, idle_watcher_.get());
+  }
   service_ = std::thread([this] { ev_run(loop_, 0); });
   return Status::Ok();
 }
@@ -562,6 +626,7 @@ void HttpServer::stop() {
   if (service_.joinable()) service_.join();
   // The service thread has ended: lws closes its sockets, the loop runs until they are gone.
   ev_async_stop(loop_, stop_watcher_.get());
+  if (idle_watcher_) ev_timer_stop(loop_, idle_watcher_.get());
   lws_context_destroy(context_);
   context_ = nullptr;
   ev_run(loop_, 0);

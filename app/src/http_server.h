@@ -21,9 +21,9 @@
 
 struct lws_context;
 struct lws;
-struct lws_retry_bo;
 struct ev_loop;
 struct ev_async;
+struct ev_timer;
 
 namespace yilian::app {
 
@@ -51,8 +51,8 @@ struct WsOptions {
   std::size_t max_message_bytes = 64 * 1024;  // larger ones arrive cut to max+1 bytes
   std::size_t max_queued_messages = 1024;     // per connection; beyond: the client is too slow
   std::size_t max_queued_bytes = 4u << 20;
-  std::uint16_t ping_after_idle_s = 30;    // lws pings an idle connection...
-  std::uint16_t hangup_after_idle_s = 75;  // ...and hangs up when nothing answers
+  std::uint16_t ping_after_idle_s = 30;    // a connection heard nothing from is pinged...
+  std::uint16_t hangup_after_idle_s = 75;  // ...and closed when nothing answers
 };
 
 struct WsCounters {
@@ -60,6 +60,8 @@ struct WsCounters {
   std::uint64_t oversized = 0;     // messages above the limit (answered with an error)
   std::uint64_t slow_dropped = 0;  // connections closed because their send queue overflowed
   std::uint64_t queued_peak = 0;   // deepest send queue seen
+  std::uint64_t pings = 0;         // sent to connections that had gone quiet
+  std::uint64_t idle_closed = 0;   // connections closed because nothing answered a ping
 };
 
 class HttpServer {
@@ -93,6 +95,8 @@ class HttpServer {
   std::uint64_t ws_opened(lws* wsi, std::string authorization, std::string peer);
   void ws_received(std::uint64_t conn, std::string text, bool oversized);
   void ws_closed(std::uint64_t conn);
+  // Something (a frame, a pong) arrived from `conn`: it is alive.
+  void ws_heard(std::uint64_t conn);
   // Writes the next queued frame of `conn`; -1 to close the connection.
   int ws_writable(lws* wsi, std::uint64_t conn);
   const WsOptions& ws_options() const { return ws_options_; }
@@ -112,9 +116,9 @@ class HttpServer {
   HttpServerOptions options_;
   HttpService handler_;
   lws_context* context_ = nullptr;
-  std::unique_ptr<lws_retry_bo> retry_;  // the idle policy lws reads while it runs
-  struct ev_loop* loop_ = nullptr;       // libev (epoll), run by the service thread
+  struct ev_loop* loop_ = nullptr;  // libev (epoll), run by the service thread
   std::unique_ptr<ev_async> stop_watcher_;
+  std::unique_ptr<ev_timer> idle_watcher_;  // once a second: ws_check_idle()
   std::thread service_;
 
   std::mutex jobs_mu_;
@@ -140,8 +144,16 @@ class HttpServer {
     std::size_t queued_bytes = 0;
     int close_code = 0;
     std::string close_reason;
+    double heard = 0;       // loop time of the last frame or pong from the client
+    bool ping_due = false;  // a ping waits for the next writable callback
+    bool pinged = false;    // since `heard`
+    bool hung_up = false;   // closed for silence; lws finishes it
   };
   void ws_deliver();
+  // Pings connections silent for ping_after_idle_s, closes those silent for
+  // hangup_after_idle_s. One walk a second over the connections, where a timer per
+  // connection re-armed on every frame would cost a sorted insertion each time.
+  void ws_check_idle();
   bool ws_enabled_ = false;
   WsHandler ws_handler_;
   WsOptions ws_options_;

@@ -217,7 +217,9 @@ int serve(const ServeFlags& flags) {
        },
        [&hub](std::uint64_t c, std::string text) { hub.received(c, std::move(text)); },
        [&hub](std::uint64_t c) { hub.closed(c); }},
-      WsOptions{teleconsult::protocol::kMaxMessageBytes});
+      WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
+                .ping_after_idle_s = cfg.ws_ping_after_idle_s,
+                .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
   router.add("GET", "/healthz", [&](const http::Request&) {
     auto c = ingestor.counters();
     nlohmann::json j = {{"status", "ok"},
@@ -239,6 +241,8 @@ int serve(const ServeFlags& flags) {
                       {"oversized", w.oversized},
                       {"slowDropped", w.slow_dropped},
                       {"queuedPeak", w.queued_peak},
+                      {"pings", w.pings},
+                      {"idleClosed", w.idle_closed},
                       {"authenticated", h.authenticated},
                       {"chatMessages", h.chat_messages},
                       {"errors", h.errors},

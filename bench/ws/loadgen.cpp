@@ -245,6 +245,7 @@ int main(int argc, char** argv) {
 
   // Send at the rate, spread evenly over the live connections.
   load.measuring = true;
+  std::fprintf(stderr, "%s: measuring\n", label.c_str());  // a mark to start a profiler on
   const auto start = Clock::now();
   const auto end = start + std::chrono::seconds(seconds);
   const double interval_ns = 1e9 / std::max(1, rate);

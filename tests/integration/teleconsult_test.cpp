@@ -70,7 +70,7 @@ class TeleconsultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::path cfg = dir_.path() / "yilian.toml";
-    std::ofstream(cfg) << kConfig;
+    std::ofstream(cfg) << kConfig << extra_config();
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -93,6 +93,7 @@ class TeleconsultTest : public ::testing::Test {
       ASSERT_FALSE(tokens_[user].empty()) << user;
     }
   }
+  virtual std::string extra_config() const { return {}; }
   void TearDown() override {
     if (server_) {
       EXPECT_EQ(server_->stop(), 0) << server_->log();
@@ -439,6 +440,41 @@ TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_
   EXPECT_GE(health["websocket"]["slowDropped"].get<int>(), 1) << health.dump();
   stuck->resume_reading();
   EXPECT_TRUE(stuck->wait_closed(10s));
+}
+
+// Short heartbeat times, so that silence is found within seconds.
+class TeleconsultHeartbeatTest : public TeleconsultTest {
+ protected:
+  std::string extra_config() const override {
+    return "\n[http]\nws_ping_after_idle_seconds = 1\nws_hangup_after_idle_seconds = 3\n";
+  }
+};
+
+TEST_F(TeleconsultHeartbeatTest, quiet_clients_are_pinged_and_one_that_never_answers_is_closed) {
+  const std::int64_t id = accepted_consult();
+  auto doctor = connect("doctor");  // a live client: libwebsockets answers pings itself
+  join(*doctor, id, 0);
+  auto stuck = connect("cardio");
+  stuck->pause_reading();  // from now on it reads nothing, so it answers nothing
+
+  json ws;
+  for (int i = 0; i < 300; ++i) {  // bounded: 30 s
+    ws = json::parse(testing::http_get(server_->http_port(), "/healthz").body)["websocket"];
+
+    if (ws["idleClosed"].get<int>() >= 1 && ws["open"].get<int>() == 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(ws["idleClosed"].get<int>(), 1) << ws.dump() << server_->log();
+  EXPECT_EQ(ws["open"].get<int>(), 1) << ws.dump();
+  EXPECT_GE(ws["pings"].get<int>(), 2) << ws.dump();  // both were pinged; only one answered
+
+  // The quiet but live client was kept, and its room still works.
+  EXPECT_FALSE(doctor->closed());
+  doctor->send(json{{"type", "chat"}, {"consult", id}, {"text", "still here"}}.dump());
+  EXPECT_EQ(parsed(doctor->next_of("chat"))["text"], "still here");
+  stuck->resume_reading();
+  ASSERT_TRUE(stuck->wait_closed(10s));
+  EXPECT_EQ(stuck->close_code(), 1001);
 }
 
 // Two-way referral: clinic A refers a patient up to the lead hospital with the CT; the lead

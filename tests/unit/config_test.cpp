@@ -59,6 +59,23 @@ TEST(Config, rejects_out_of_range_ports_and_bad_types) {
   EXPECT_FALSE(parse_config("[http]\nport = \"80\"\n").ok());
 }
 
+TEST(Config, websocket_heartbeat_times_default_and_the_hangup_must_come_after_the_ping) {
+  auto d = parse_config("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->ws_ping_after_idle_s, 30);
+  EXPECT_EQ(d->ws_hangup_after_idle_s, 75);
+  auto c =
+      parse_config("[http]\nws_ping_after_idle_seconds = 10\nws_hangup_after_idle_seconds = 25\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->ws_ping_after_idle_s, 10);
+  EXPECT_EQ(c->ws_hangup_after_idle_s, 25);
+  EXPECT_TRUE(parse_config("[http]\nws_ping_after_idle_seconds = 60\n").ok());  // 60 < 75
+  auto wrong = parse_config("[http]\nws_ping_after_idle_seconds = 80\n");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("ws_hangup_after_idle_seconds"), std::string::npos);
+  EXPECT_FALSE(parse_config("[http]\nws_ping_after_idle_seconds = 0\n").ok());
+}
+
 TEST(Config, an_ae_title_mapped_to_two_institutions_is_an_error) {
   auto c = parse_config(R"(
 [[institutions]]
