@@ -1,6 +1,8 @@
 // WebSocket load generator: N connections to ws://127.0.0.1:PORT/ws in rooms of 4, chat at a
 // set total rate, fan-out latency measured at every receiver (the send time travels in the
-// message). One lws context and one thread; every phase is bounded by a deadline.
+// message). One lws context on a libev (epoll) loop and one thread; every phase is bounded by a
+// deadline. (With lws's default poll() loop the generator would walk all N sockets on every
+// wake-up and take most of a core from the server it measures.)
 //
 // Each connection sends {"type":"hello","token":T} (when a token is given) and
 // {"type":"join","consult":ROOM}, then takes part; chat is {"type":"chat","consult":ROOM,
@@ -8,6 +10,7 @@
 //
 //   yilian_ws_loadgen --port P --connections 10000 --rate 2000 --seconds 20
 //       --rooms-file rooms.txt      (one line per room: "<consult id> <token> <token> ...")
+#include <ev.h>
 #include <libwebsockets.h>
 #include <sys/resource.h>
 
@@ -43,6 +46,7 @@ struct Conn {
 struct Load {
   std::vector<Conn> conns;
   std::vector<double> latencies_ms;
+  std::vector<std::pair<std::int64_t, double>> timeline;  // (send time ns, latency ms)
   std::uint64_t sent = 0, received = 0, errors = 0;
   bool measuring = false;
   std::string join_type = "joined";
@@ -73,7 +77,9 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
         auto p = m.find("\"text\":\"");
         if (p != std::string_view::npos && load->measuring) {
           const std::int64_t sent = std::atoll(std::string(m.substr(p + 8, 20)).c_str());
-          load->latencies_ms.push_back(static_cast<double>(now_ns() - sent) / 1e6);
+          const double ms = static_cast<double>(now_ns() - sent) / 1e6;
+          load->latencies_ms.push_back(ms);
+          load->timeline.emplace_back(sent, ms);
         }
       } else if (m.find("\"type\":\"replayed\"") != std::string_view::npos ||
                  m.find("\"type\":\"joined\"") != std::string_view::npos) {
@@ -111,7 +117,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
 const lws_protocols kProtocols[] = {{"load", callback, sizeof(Conn*), 0, 0, nullptr, 0},
                                     {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
 
-// Wakes the event loop every millisecond (lws_service() sleeps until an event otherwise).
+// Wakes the event loop every millisecond (it sleeps until an event otherwise).
 struct Ticker {
   lws_sorted_usec_list_t sul;
   lws_context* ctx = nullptr;
@@ -196,8 +202,14 @@ int main(int argc, char** argv) {
   info.protocols = kProtocols;
   info.user = &load;
   info.fd_limit_per_thread = static_cast<unsigned int>(connections + 64);
+  struct ev_loop* loop = ev_loop_new(EVFLAG_AUTO);
+  if (!loop) return 2;
+  void* loops[] = {loop};
+  info.options |= LWS_SERVER_OPTION_LIBEV;
+  info.foreign_loops = loops;
   lws_context* ctx = lws_create_context(&info);
   if (!ctx) return 2;
+  auto service = [loop] { ev_run(loop, EVRUN_ONCE); };
 
   Ticker ticker{};
   ticker.ctx = ctx;
@@ -233,14 +245,13 @@ int main(int argc, char** argv) {
       ++next;
       ++pending;
     }
-    lws_service(ctx, 0);
+    service();
     if (next == load.conns.size() && all_joined()) break;
   }
   std::size_t held = 0;
   for (const Conn& c : load.conns) held += c.joined && !c.closed;
   // Let the server settle, then read its memory.
-  for (auto until = Clock::now() + std::chrono::seconds(2); Clock::now() < until;)
-    lws_service(ctx, 0);
+  for (auto until = Clock::now() + std::chrono::seconds(2); Clock::now() < until;) service();
   const long rss_after = server_pid ? rss_kib(server_pid) : -1;
 
   // Send at the rate, spread evenly over the live connections.
@@ -266,18 +277,36 @@ int main(int argc, char** argv) {
         break;
       }
     }
-    lws_service(ctx, 0);
+    service();
   }
   // Drain what is in flight (bounded).
   const std::uint64_t expected = load.sent * 4;
   for (auto until = Clock::now() + std::chrono::seconds(10);
        Clock::now() < until && load.received < expected;)
-    lws_service(ctx, 0);
+    service();
   std::size_t still = 0;
   for (const Conn& c : load.conns) still += c.joined && !c.closed;
   lws_sul_cancel(&ticker.sul);
   lws_context_destroy(ctx);
+  ev_run(loop, 0);  // lws closes its sockets on the loop
+  ev_loop_destroy(loop);
 
+  // Where the tail comes from: p50/p99/max of each second of sending, on stderr.
+  if (!load.timeline.empty()) {
+    std::sort(load.timeline.begin(), load.timeline.end());
+    const std::int64_t t0 = load.timeline.front().first;
+    std::vector<std::vector<double>> secs;
+    for (const auto& [sent_ns, ms] : load.timeline) {
+      const auto s = static_cast<std::size_t>((sent_ns - t0) / 1'000'000'000);
+      if (secs.size() <= s) secs.resize(s + 1);
+      secs[s].push_back(ms);
+    }
+    for (std::size_t s = 0; s < secs.size(); ++s) {
+      std::fprintf(stderr, "%s second %zu: %zu receipts, p50 %.2f p99 %.2f max %.1f ms\n",
+                   label.c_str(), s, secs[s].size(), percentile(secs[s], 0.5),
+                   percentile(secs[s], 0.99), percentile(secs[s], 1.0));
+    }
+  }
   nlohmann::json out = {{"label", label},
                         {"connections", connections},
                         {"held", held},
