@@ -45,7 +45,6 @@ struct Conn {
 
 struct Load {
   std::vector<Conn> conns;
-  std::vector<double> latencies_ms;
   std::vector<std::pair<std::int64_t, double>> timeline;  // (send time ns, latency ms)
   std::uint64_t sent = 0, received = 0, errors = 0;
   bool measuring = false;
@@ -77,9 +76,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
         auto p = m.find("\"text\":\"");
         if (p != std::string_view::npos && load->measuring) {
           const std::int64_t sent = std::atoll(std::string(m.substr(p + 8, 20)).c_str());
-          const double ms = static_cast<double>(now_ns() - sent) / 1e6;
-          load->latencies_ms.push_back(ms);
-          load->timeline.emplace_back(sent, ms);
+          load->timeline.emplace_back(sent, static_cast<double>(now_ns() - sent) / 1e6);
         }
       } else if (m.find("\"type\":\"replayed\"") != std::string_view::npos ||
                  m.find("\"type\":\"joined\"") != std::string_view::npos) {
@@ -291,21 +288,22 @@ int main(int argc, char** argv) {
   ev_run(loop, 0);  // lws closes its sockets on the loop
   ev_loop_destroy(loop);
 
-  // Where the tail comes from: p50/p99/max of each second of sending, on stderr.
-  if (!load.timeline.empty()) {
-    std::sort(load.timeline.begin(), load.timeline.end());
-    const std::int64_t t0 = load.timeline.front().first;
-    std::vector<std::vector<double>> secs;
-    for (const auto& [sent_ns, ms] : load.timeline) {
-      const auto s = static_cast<std::size_t>((sent_ns - t0) / 1'000'000'000);
-      if (secs.size() <= s) secs.resize(s + 1);
-      secs[s].push_back(ms);
-    }
-    for (std::size_t s = 0; s < secs.size(); ++s) {
-      std::fprintf(stderr, "%s second %zu: %zu receipts, p50 %.2f p99 %.2f max %.1f ms\n",
-                   label.c_str(), s, secs[s].size(), percentile(secs[s], 0.5),
-                   percentile(secs[s], 0.99), percentile(secs[s], 1.0));
-    }
+  // All latencies, and those of each second of sending (where the tail comes from: p50/p99/max
+  // per second on stderr).
+  std::sort(load.timeline.begin(), load.timeline.end());
+  std::vector<double> latencies_ms;
+  std::vector<std::vector<double>> secs;
+  for (const auto& [sent_ns, ms] : load.timeline) {
+    latencies_ms.push_back(ms);
+    const auto s =
+        static_cast<std::size_t>((sent_ns - load.timeline.front().first) / 1'000'000'000);
+    if (secs.size() <= s) secs.resize(s + 1);
+    secs[s].push_back(ms);
+  }
+  for (std::size_t s = 0; s < secs.size(); ++s) {
+    std::fprintf(stderr, "%s second %zu: %zu receipts, p50 %.2f p99 %.2f max %.1f ms\n",
+                 label.c_str(), s, secs[s].size(), percentile(secs[s], 0.5),
+                 percentile(secs[s], 0.99), percentile(secs[s], 1.0));
   }
   nlohmann::json out = {{"label", label},
                         {"connections", connections},
@@ -317,9 +315,9 @@ int main(int argc, char** argv) {
                         {"received", load.received},
                         {"expected", expected},
                         {"errors", load.errors},
-                        {"p50_ms", percentile(load.latencies_ms, 0.50)},
-                        {"p99_ms", percentile(load.latencies_ms, 0.99)},
-                        {"max_ms", percentile(load.latencies_ms, 1.0)},
+                        {"p50_ms", percentile(latencies_ms, 0.50)},
+                        {"p99_ms", percentile(latencies_ms, 0.99)},
+                        {"max_ms", percentile(latencies_ms, 1.0)},
                         {"serverRssBeforeKiB", rss_before},
                         {"serverRssAfterKiB", rss_after},
                         {"serverKiBPerConnection",

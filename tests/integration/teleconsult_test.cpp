@@ -460,7 +460,6 @@ TEST_F(TeleconsultHeartbeatTest, quiet_clients_are_pinged_and_one_that_never_ans
   json ws;
   for (int i = 0; i < 300; ++i) {  // bounded: 30 s
     ws = json::parse(testing::http_get(server_->http_port(), "/healthz").body)["websocket"];
-
     if (ws["idleClosed"].get<int>() >= 1 && ws["open"].get<int>() == 1) break;
     std::this_thread::sleep_for(100ms);
   }
