@@ -171,6 +171,7 @@ int serve(const ServeFlags& flags) {
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
                                        dd.accounts(), auth);
   teleconsult::register_case_routes(router, dd.consults(), hub, auth);
+  teleconsult::register_notification_routes(router, dd.consults(), auth);
   teleconsult::register_referral_routes(router, dd.consults(), hub, dd.index(), dd.accounts(),
                                         auth);
   // What the hub needs from the reading queue and the accounts; queue events reach it here.

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Creates ROOMS consults on a running Yilian (requested by `doctor`, accepted by `cardio`)
 over one kept-alive connection and prints a rooms file for the load generator: one line per
-room, "<consult id> <token> <token> <token> <token>" (two connections of each participant)."""
+room, "<consult id> <token> <token> <token> <token>" (two connections of each participant).
+Then both users acknowledge the notifications that filing the consults left them, as users at
+work would have: otherwise every connection would start with a replay of that backlog."""
 import http.client
 import json
 import sys
@@ -29,3 +31,9 @@ for _ in range(rooms):
                                        "urgency": "urgent", "specialty": "cardiology"}, doctor)
     call("POST", f"/api/consults/{c['id']}/accept", {}, cardio)
     print(c["id"], doctor, doctor, cardio, cardio)
+
+for name, token in (("doctor", doctor), ("cardio", cardio)):
+    newest = call("GET", "/api/notifications?limit=1", token=token)["notifications"]
+    if newest:
+        acked = call("POST", "/api/notifications/ack", {"upTo": newest[0]["id"]}, token)["acked"]
+        print(f"{name}: acknowledged {acked} notifications", file=sys.stderr)

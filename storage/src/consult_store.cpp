@@ -1,6 +1,7 @@
 #include "yilian/storage/consult_store.h"
 
 #include <chrono>
+#include <limits>
 
 #include "sqlite_util.h"
 #include "yilian/storage/clock.h"
@@ -971,20 +972,38 @@ Result<std::int64_t> ConsultStore::notify(std::int64_t user_id, const std::strin
   return id;
 }
 
-Result<std::vector<NotificationRow>> ConsultStore::pending_notifications(std::int64_t user_id) {
+Result<std::vector<NotificationRow>> ConsultStore::pending_notifications(std::int64_t user_id,
+                                                                         int limit,
+                                                                         std::int64_t before) {
   std::vector<NotificationRow> out;
   std::lock_guard lock(read_mu_);
   if (Status s = query(
           *rdb_,
           "SELECT id, user_id, kind, payload, created_at FROM notifications "
-          "WHERE user_id = ?1 AND acked_at IS NULL ORDER BY id LIMIT 500",
-          [&](sql::Stmt& st) { st.bind(1, user_id); },
+          "WHERE user_id = ?1 AND acked_at IS NULL AND id < ?2 "
+          "ORDER BY id DESC LIMIT ?3",
+          [&](sql::Stmt& st) {
+            st.bind(1, user_id);
+            st.bind(2, before > 0 ? before : std::numeric_limits<std::int64_t>::max());
+            st.bind(3, std::int64_t{limit});
+          },
           [&](sql::Stmt& st) {
             out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4)});
           });
       !s)
     return s.error();
   return out;
+}
+
+Result<std::int64_t> ConsultStore::count_pending_notifications(std::int64_t user_id) {
+  std::int64_t n = 0;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_, "SELECT count(*) FROM notifications WHERE user_id = ?1 AND acked_at IS NULL",
+          [&](sql::Stmt& st) { st.bind(1, user_id); }, [&](sql::Stmt& st) { n = st.int64(0); });
+      !s)
+    return s.error();
+  return n;
 }
 
 Result<bool> ConsultStore::acknowledge(std::int64_t id, std::int64_t user_id,
@@ -1004,6 +1023,25 @@ Result<bool> ConsultStore::acknowledge(std::int64_t id, std::int64_t user_id,
       !s)
     return s.error();
   return changed > 0;
+}
+
+Result<std::int64_t> ConsultStore::acknowledge_up_to(std::int64_t user_id, std::int64_t up_to,
+                                                     std::string_view now) {
+  std::lock_guard lock(mu_);
+  int changed = 0;
+  if (Status s = run(
+          *db_,
+          "UPDATE notifications SET acked_at = ?3 "
+          "WHERE user_id = ?1 AND acked_at IS NULL AND id <= ?2",
+          [&](sql::Stmt& st) {
+            st.bind(1, user_id);
+            st.bind(2, up_to);
+            st.bind(3, now);
+          },
+          &changed);
+      !s)
+    return s.error();
+  return std::int64_t{changed};
 }
 
 }  // namespace yilian::storage

@@ -20,6 +20,8 @@ namespace proto = protocol;
 // WebSocket close codes (4000-4999 are the application's).
 constexpr int kCloseUnauthenticated = 4401;
 constexpr int kCloseSessionEnded = 4403;
+// Pending notifications replayed on each new authenticated connection, newest ones.
+constexpr int kNotificationsReplayedAtHello = 50;
 
 json consult_summary(const storage::ConsultRow& c) {
   return {{"id", c.id},
@@ -304,11 +306,13 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
   for (Role r : kAllRoles) {
     if (c.who->has(r)) roles.push_back(role_name(r));
   }
+  auto pending = store_.count_pending_notifications(c.who->user_id);
   send(conn, proto::make("welcome", {{"user", c.who->username},
                                      {"institution", c.who->institution_code},
                                      {"roles", roles},
-                                     {"specialties", specialties_of(*c.who)}}));
-  send_pending_notifications(conn, c);
+                                     {"specialties", specialties_of(*c.who)},
+                                     {"pendingNotifications", pending.ok() ? *pending : 0}}));
+  if (pending.ok() && *pending > 0) send_pending_notifications(conn, c);
 }
 
 void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
@@ -764,10 +768,13 @@ void Hub::notify(const std::function<bool(const Principal&)>& who, const std::st
   }
 }
 
+// Only the newest few are replayed: a user back after a long absence must not get thousands of
+// frames at connect (the welcome says how many are pending; the rest are paged over REST).
 void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
-  auto pending = store_.pending_notifications(c.who->user_id);
+  auto pending = store_.pending_notifications(c.who->user_id, kNotificationsReplayedAtHello);
   if (!pending.ok()) return;
-  for (const auto& n : *pending) {
+  for (auto it = pending->rbegin(); it != pending->rend(); ++it) {
+    const storage::NotificationRow& n = *it;
     send(conn, proto::make("notification", {{"id", n.id},
                                             {"kind", n.kind},
                                             {"at", n.created_at},

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -750,6 +751,74 @@ TEST_F(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches
                 .status,
             200);
   EXPECT_EQ(post("doctor", base, {{"point", "wire_crossing"}}).status, 409);
+}
+
+// A specialist back after an absence: the welcome says how many notifications wait, only the
+// newest are replayed, the rest are paged over REST and acknowledged at once.
+TEST_F(TeleconsultTest, a_notification_backlog_is_counted_replayed_newest_first_and_cleared) {
+  constexpr int kConsults = 60;
+  for (int i = 0; i < kConsults; ++i) {
+    auto r = post("doctor", "/api/consults",
+                  {{"patientId", "TA-B" + std::to_string(i)},
+                   {"question", "Backlog " + std::to_string(i)},
+                   {"urgency", "routine"},
+                   {"specialty", "cardiology"}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  WsClient ws(server_->http_port(), "Bearer " + tokens_["cardio"]);
+  ASSERT_TRUE(ws.wait_connected());
+  json welcome = parsed(ws.next_of("welcome"));
+  EXPECT_EQ(welcome["pendingNotifications"], kConsults);
+  std::vector<std::int64_t> replayed;
+  for (int i = 0; i < kConsults; ++i) {
+    json n = parsed(ws.next_of("notification", 2s));
+    if (n.is_null()) break;
+    replayed.push_back(n["id"]);
+  }
+  ASSERT_EQ(replayed.size(), 50u);  // the newest 50, oldest of them first
+  EXPECT_TRUE(std::is_sorted(replayed.begin(), replayed.end()));
+
+  // REST: newest first, paged with `before`.
+  auto page = server_->get(tokens_["cardio"], "/api/notifications?limit=40");
+  ASSERT_EQ(page.status, 200) << page.body;
+  json p1 = json::parse(page.body);
+  EXPECT_EQ(p1["pending"], kConsults);
+  ASSERT_EQ(p1["notifications"].size(), 40u);
+  const std::int64_t newest = p1["notifications"][0]["id"];
+  EXPECT_EQ(newest, replayed.back());
+  EXPECT_EQ(p1["notifications"][0]["kind"], "consult_request");
+  EXPECT_EQ(p1["notifications"][0]["payload"]["specialty"], "cardiology");
+  const std::int64_t last = p1["notifications"][39]["id"];
+  json p2 = json::parse(
+      server_->get(tokens_["cardio"], "/api/notifications?limit=40&before=" + std::to_string(last))
+          .body);
+  ASSERT_EQ(p2["notifications"].size(), 20u);
+  EXPECT_LT(p2["notifications"][0]["id"].get<std::int64_t>(), last);
+  auto count_only = server_->get(tokens_["cardio"], "/api/notifications?limit=0");
+  ASSERT_EQ(count_only.status, 200);
+  EXPECT_EQ(json::parse(count_only.body)["pending"], kConsults);
+  EXPECT_TRUE(json::parse(count_only.body)["notifications"].empty());
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/notifications?limit=501").status, 400);
+
+  // Each user acknowledges only their own.
+  const std::string one = "/api/notifications/" + std::to_string(last) + "/ack";
+  EXPECT_EQ(post("doctor", one, json::object()).status, 404);
+  EXPECT_EQ(post("cardio", one, json::object()).status, 200);
+  EXPECT_EQ(post("cardio", one, json::object()).status, 404);
+  EXPECT_EQ(post("cardio", "/api/notifications/ack", {{"upTo", "all"}}).status, 400);
+  auto all = post("cardio", "/api/notifications/ack", {{"upTo", newest}});
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(json::parse(all.body)["acked"], kConsults - 1);
+  EXPECT_EQ(json::parse(server_->get(tokens_["cardio2"], "/api/notifications").body)["pending"],
+            kConsults);  // a colleague's own stay
+
+  // A new connection starts clean.
+  WsClient again(server_->http_port(), "Bearer " + tokens_["cardio"]);
+  ASSERT_TRUE(again.wait_connected());
+  EXPECT_EQ(parsed(again.next_of("welcome"))["pendingNotifications"], 0);
+  again.send(json{{"type", "ping"}, {"ref", "after-welcome"}}.dump());
+  json next = parsed(again.next());
+  EXPECT_EQ(next["type"], "pong");  // nothing replayed before it
 }
 
 }  // namespace

@@ -234,9 +234,17 @@ class ConsultStore {
   // Notifications: one row per user, kept until that user acknowledges it.
   Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,
                               const std::string& payload, std::string_view now);
-  Result<std::vector<NotificationRow>> pending_notifications(std::int64_t user_id);
+  // The user's unacknowledged notifications, newest first: at most `limit`, only those with an
+  // id below `before` when it is positive (paging back through a backlog).
+  Result<std::vector<NotificationRow>> pending_notifications(std::int64_t user_id, int limit,
+                                                             std::int64_t before = 0);
+  Result<std::int64_t> count_pending_notifications(std::int64_t user_id);
   // False when it is not that user's or was acknowledged already.
   Result<bool> acknowledge(std::int64_t id, std::int64_t user_id, std::string_view now);
+  // Acknowledges every pending notification of the user up to and including `up_to`;
+  // how many that was.
+  Result<std::int64_t> acknowledge_up_to(std::int64_t user_id, std::int64_t up_to,
+                                         std::string_view now);
 
  private:
   ConsultStore();

@@ -36,6 +36,13 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
                               storage::Index& index, storage::Accounts& accounts,
                               identity::AuthService& auth);
 
+// Notifications (also pushed on /ws, hub.h), each user's own:
+//   GET  /api/notifications?before=&limit=        pending ones, newest first, and how many
+//   POST /api/notifications/{id}/ack
+//   POST /api/notifications/ack                   {upTo}: all up to that id
+void register_notification_routes(http::Router& router, storage::ConsultStore& store,
+                                  identity::AuthService& auth);
+
 void register_consult_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
                              storage::Index& index, storage::QueueStore& queue,
                              storage::Accounts& accounts, identity::AuthService& auth);
