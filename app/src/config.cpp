@@ -224,9 +224,10 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* h = root["http"].as_table()) {
-    if (Status s = check_keys(*h, "[http]",
-                              {"port", "bind", "tls_cert", "tls_key", "cors_origins",
-                               "ws_ping_after_idle_seconds", "ws_hangup_after_idle_seconds"});
+    if (Status s =
+            check_keys(*h, "[http]",
+                       {"port", "bind", "tls_cert", "tls_key", "cors_origins",
+                        "ws_ping_after_idle_seconds", "ws_hangup_after_idle_seconds", "web_root"});
         !s)
       return s.error();
     if (Status s = read_strings(*h, "cors_origins", c.cors_origins, "http"); !s) return s.error();
@@ -237,6 +238,7 @@ Result<Config> parse_config(std::string_view text) {
     }
     if (Status s = read_int(*h, "port", c.http_port, 1, 65535, "http"); !s) return s.error();
     if (Status s = read_string(*h, "bind", c.http_bind, "http"); !s) return s.error();
+    if (Status s = read_string(*h, "web_root", c.web_root, "http"); !s) return s.error();
     if (Status s =
             read_int(*h, "ws_ping_after_idle_seconds", c.ws_ping_after_idle_s, 1, 3600, "http");
         !s)

@@ -48,6 +48,7 @@ struct Config {
   std::vector<std::string> cors_origins;      // e.g. ["https://viewer.example.org"] or ["*"]
   std::uint16_t ws_ping_after_idle_s = 30;    // a silent WebSocket is pinged...
   std::uint16_t ws_hangup_after_idle_s = 75;  // ...and closed when nothing answers
+  std::string web_root;  // the built web front end; empty: `web` beside the executable
   std::vector<DicomPeerConfig> dicom_peers;
   std::uint64_t cache_max_megabytes = 2048;  // rendered frames, cine videos, metadata
   std::vector<InstitutionConfig> institutions;

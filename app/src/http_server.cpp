@@ -4,6 +4,7 @@
 #include <libwebsockets.h>
 
 #include <fcntl.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -135,8 +136,13 @@ int send_headers_sized(lws* wsi, Transaction& tx, std::uint64_t content_length) 
   if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(tx.response.status),
                                   status_text_type(tx.response), content_length, &p, end))
     return -1;
+  // Answers are private patient data unless the handler says otherwise (static assets).
+  const bool own_cache_control =
+      std::any_of(tx.response.headers.begin(), tx.response.headers.end(),
+                  [](const auto& h) { return strcasecmp(h.first.c_str(), "Cache-Control") == 0; });
   static constexpr char kNoStore[] = "no-store";
-  if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+  if (!own_cache_control &&
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                    reinterpret_cast<const unsigned char*>(kNoStore),
                                    sizeof kNoStore - 1, &p, end))
     return -1;
@@ -195,6 +201,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       tx.request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, 4096);
       tx.request.accept = header(wsi, WSI_TOKEN_HTTP_ACCEPT, 4096);
       tx.request.range = header(wsi, WSI_TOKEN_HTTP_RANGE, 256);
+      tx.request.accept_encoding = header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, 256);
       tx.request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192);
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
           tx.request.method == "PATCH") {

@@ -37,6 +37,7 @@
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/hub.h"
 #include "yilian/viewer/render.h"
+#include "yilian/viewer/web_assets.h"
 
 #ifndef YILIAN_VERSION
 #define YILIAN_VERSION "0.0.0"
@@ -251,6 +252,15 @@ int serve(const ServeFlags& flags) {
                       {"commitFailures", h.commit_failures}};
     return http::Response::json(200, j.dump());
   });
+  // The web front end, built beside the executable unless the config names another place.
+  std::error_code exe_ec;
+  const fs::path web_root = !cfg.web_root.empty()
+                                ? fs::path(cfg.web_root)
+                                : fs::read_symlink("/proc/self/exe", exe_ec).parent_path() / "web";
+  if (Status s = viewer::register_web_routes(router, web_root); !s) {
+    spdlog::warn("{}: REST, DICOMweb and /ws are served without the web screens",
+                 s.error().message);
+  }
   hub.start(transport);
   if (Status s = http_server.start(); !s) {
     hub.stop();

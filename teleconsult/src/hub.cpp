@@ -7,6 +7,7 @@
 
 #include "case_view.h"
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/queue_rules.h"
 #include "yilian/teleconsult/consult_rules.h"
 #include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/referral_rules.h"
@@ -121,8 +122,7 @@ void Hub::case_changed(std::int64_t case_id, bool opened) {
 }
 
 void Hub::task_event(const storage::TaskEvent& e) {
-  // Only the kinds the hub acts on cross threads.
-  if (e.type != "emergency" && e.type != "routed" && e.type != "critical_sent") return;
+  // Every event: open worklists and township screens follow them all (handle_task_event).
   {
     std::lock_guard lock(mu_);
     inbox_.push_back({Item::task, 0, e.type, e.detail, e.task_id});
@@ -835,6 +835,19 @@ void Hub::handle_task_event(std::int64_t task, const std::string& type, const st
   auto row = sources_.task(task);
   if (!row.ok() || !row->has_value()) return;
   const storage::TaskRow t = **row;
+  // Open worklists and township screens follow every change of the tasks their user sees.
+  const std::string live = proto::make(
+      "task", {{"task", t.id},
+               {"event", type},
+               {"status", t.status},
+               {"priority", pacs::priority_name(static_cast<pacs::Priority>(t.priority))},
+               {"claimedBy", t.claimed_by_name}});
+  for (const auto& [conn, c] : conns_) {
+    if (!c.who) continue;
+    const bool own =
+        c.who->institution_id == t.institution_id && identity::has_clinical_role(*c.who);
+    if (own || reads(*c.who, t)) send(conn, live);
+  }
   const json about = {{"task", t.id},
                       {"studyInstanceUid", t.study_uid},
                       {"institution", t.institution_code},

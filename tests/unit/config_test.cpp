@@ -76,6 +76,16 @@ TEST(Config, websocket_heartbeat_times_default_and_the_hangup_must_come_after_th
   EXPECT_FALSE(parse_config("[http]\nws_ping_after_idle_seconds = 0\n").ok());
 }
 
+TEST(Config, the_web_root_is_beside_the_executable_unless_set) {
+  auto d = parse_config("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->web_root.empty());
+  auto c = parse_config("[http]\nweb_root = \"/srv/yilian/web\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->web_root, "/srv/yilian/web");
+  EXPECT_FALSE(parse_config("[http]\nweb_root = 3\n").ok());
+}
+
 TEST(Config, an_ae_title_mapped_to_two_institutions_is_an_error) {
   auto c = parse_config(R"(
 [[institutions]]

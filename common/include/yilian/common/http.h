@@ -22,12 +22,13 @@ struct Request {
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> params;  // filled by the router from {name} segments
   std::string body;
-  std::string peer;           // remote address
-  std::string authorization;  // the Authorization header, as sent
-  std::string accept;         // the Accept header, as sent
-  std::string content_type;   // the Content-Type header of the request body
-  std::string origin;         // the Origin header (browsers, cross-origin viewers)
-  std::string range;          // the Range header (video seeking), as sent
+  std::string peer;             // remote address
+  std::string authorization;    // the Authorization header, as sent
+  std::string accept;           // the Accept header, as sent
+  std::string content_type;     // the Content-Type header of the request body
+  std::string origin;           // the Origin header (browsers, cross-origin viewers)
+  std::string range;            // the Range header (video seeking), as sent
+  std::string accept_encoding;  // the Accept-Encoding header (pre-compressed static files)
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 
@@ -52,7 +53,8 @@ struct Response {
   std::string body;
   // When not empty, the body is these pieces in order and `body` is ignored.
   std::vector<BodyPiece> pieces;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+  // Extra response headers; a Cache-Control here replaces the default "no-store".
+  std::vector<std::pair<std::string, std::string>> headers;
 
   std::uint64_t body_size() const;
 

@@ -1,0 +1,138 @@
+// End to end in headless Chromium against a running `yilian serve` holding one routed CT study
+// of a township clinic: the radiologist logs in, claims the task with one key, sees the image
+// (pixels checked against the values the test expects), signs a final report; the township
+// doctor's open screen shows it arrive and reads it; the UI switches to English.
+//
+// Environment: YILIAN_URL, YILIAN_SHOTS (screenshot directory), YILIAN_READER,
+// YILIAN_DOCTOR, YILIAN_PASSWORD, YILIAN_EXPECT (JSON: {"columns", "rows", "window",
+// "points": [{"x", "y", "value"}]}, image pixels and the grey value expected there).
+// Prints one JSON line with what was done; exits non-zero with the reason on any failure.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const url = env('YILIAN_URL');
+const shots = env('YILIAN_SHOTS');
+const password = env('YILIAN_PASSWORD');
+const expect = JSON.parse(env('YILIAN_EXPECT'));
+mkdirSync(shots, { recursive: true });
+
+const fail = (msg) => {
+  throw new Error(msg);
+};
+const WAIT = { timeout: 20000 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  const context = () =>
+    browser.newContext({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
+  const readerCtx = await context();
+  const doctorCtx = await context();
+  const errors = [];
+  for (const ctx of [readerCtx, doctorCtx]) {
+    ctx.on('page', (p) => p.on('pageerror', (e) => errors.push(String(e))));
+  }
+
+  async function login(ctx, username, shot) {
+    const page = await ctx.newPage();
+    page.on('dialog', (d) => d.accept());
+    await page.goto(url);
+    // Chinese by default.
+    await page.getByRole('button', { name: '登录' }).waitFor(WAIT);
+    if (shot) await page.screenshot({ path: join(shots, shot) });
+    await page.getByLabel('用户名').fill(username);
+    await page.getByLabel('密码').fill(password);
+    await page.getByRole('button', { name: '登录' }).click();
+    await page.locator('header.top .live.on').waitFor(WAIT); // /ws is up
+    return page;
+  }
+
+  // A wrong password is refused with a message, not a crash.
+  {
+    const page = await readerCtx.newPage();
+    await page.goto(url);
+    await page.getByLabel('用户名').fill(env('YILIAN_READER'));
+    await page.getByLabel('密码').fill('not-the-password');
+    await page.getByRole('button', { name: '登录' }).click();
+    await page.getByRole('alert').filter({ hasText: '用户名或密码错误' }).waitFor(WAIT);
+    await page.close();
+  }
+
+  const reader = await login(readerCtx, env('YILIAN_READER'), 'login.png');
+  const doctor = await login(doctorCtx, env('YILIAN_DOCTOR'));
+
+  // The worklist shows the task; N claims it and opens it.
+  await reader.locator('table.tasks tr[data-task]').first().waitFor(WAIT);
+  await reader.screenshot({ path: join(shots, 'worklist.png') });
+  const rows = await reader.locator('table.tasks tr[data-task]').count();
+  await reader.keyboard.press('n');
+  await reader.waitForURL(/#\/read\/\d+$/, WAIT);
+  const taskId = Number(reader.url().split('/').pop());
+
+  // The township doctor's screen lists it in progress.
+  await doctor.locator(`tr[data-task="${taskId}"]`).first().waitFor(WAIT);
+
+  // The image, in the lung window (key 4), pixel-checked.
+  const canvas = reader.locator('canvas.image');
+  await reader.locator('canvas.image[data-state="ready"]').waitFor(WAIT);
+  await reader.keyboard.press('4');
+  await reader
+    .locator(`canvas.image[data-state="ready"][data-window="${expect.window}"]`)
+    .waitFor(WAIT);
+  const samples = await canvas.evaluate((c, e) => {
+    const ctx = c.getContext('2d');
+    const s = Math.min(c.width / e.columns, c.height / e.rows);
+    const ox = c.width / 2 - (e.columns * s) / 2;
+    const oy = c.height / 2 - (e.rows * s) / 2;
+    return e.points.map((p) => {
+      const x = Math.floor(ox + (p.x + 0.5) * s);
+      const y = Math.floor(oy + (p.y + 0.5) * s);
+      const [r, g, b] = ctx.getImageData(x, y, 1, 1).data;
+      return { ...p, r, g, b };
+    });
+  }, expect);
+  for (const p of samples) {
+    if (Math.abs(p.r - p.value) > 10 || p.r !== p.g || p.g !== p.b) {
+      fail(`pixel (${p.x},${p.y}): shown ${p.r},${p.g},${p.b}, expected grey ${p.value}`);
+    }
+  }
+  await reader.screenshot({ path: join(shots, 'viewer.png') });
+
+  // Frame scrolling: the next frame on ArrowDown.
+  await reader.keyboard.press('ArrowDown');
+  await reader.locator('canvas.image[data-state="ready"][data-frame="2"]').waitFor(WAIT);
+
+  // The report, signed final.
+  const findings = 'E2E: 双肺纹理清晰，未见实变。';
+  const impression = `E2E impression ${Date.now()}`;
+  await reader.locator('textarea[name="findings"]').fill(findings);
+  await reader.locator('textarea[name="impression"]').fill(impression);
+  await reader.getByRole('button', { name: /签发最终报告/ }).click();
+  await reader.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);
+  await reader.screenshot({ path: join(shots, 'report.png') });
+
+  // It arrives on the township doctor's screen without a reload, and reads there.
+  await doctor.locator(`.final-list tr[data-task="${taskId}"][data-status="final"]`).waitFor(WAIT);
+  await doctor.screenshot({ path: join(shots, 'township.png') });
+  await doctor.locator(`.final-list tr[data-task="${taskId}"] a`).click();
+  await doctor.locator('.final-report .impression', { hasText: impression }).waitFor(WAIT);
+  await doctor.screenshot({ path: join(shots, 'township-report.png') });
+
+  // English on request.
+  await doctor.getByRole('button', { name: 'English' }).click();
+  await doctor.getByRole('heading', { name: /^Report/ }).waitFor(WAIT);
+  await doctor.screenshot({ path: join(shots, 'township-report-en.png') });
+
+  if (errors.length) fail(`errors in the pages: ${errors.join('; ')}`);
+  console.log(JSON.stringify({ taskId, rows, impression, findings, samples }));
+} finally {
+  await browser.close();
+}

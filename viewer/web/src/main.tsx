@@ -1,0 +1,137 @@
+// The single-page front end: log in, then the screens the user's roles call for.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, currentToken, onSessionExpired, setToken, User } from './api';
+import { currentLang, Lang, setLang, t } from './i18n';
+import { Live } from './live';
+import { Login } from './login';
+import { Reading } from './reading';
+import { ReportView, Township } from './township';
+import { Worklist } from './worklist';
+import './styles.css';
+
+const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
+export const isReader = (u: User) => u.roles.some((r) => READER_ROLES.includes(r));
+
+function home(u: User): string {
+  return isReader(u) ? '#/worklist' : '#/township';
+}
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const f = () => setHash(location.hash);
+    window.addEventListener('hashchange', f);
+    return () => window.removeEventListener('hashchange', f);
+  }, []);
+  return hash;
+}
+
+function App() {
+  const [user, setUser] = useState<User | null>(null);
+  const [checking, setChecking] = useState(Boolean(currentToken()));
+  const [live, setLive] = useState<Live | null>(null);
+  const [online, setOnline] = useState(false);
+  const [pending, setPending] = useState(0);
+  const [, setLangState] = useState<Lang>(currentLang());
+  const hash = useHash();
+
+  const endSession = () => {
+    setToken('');
+    setUser(null);
+  };
+  useEffect(() => {
+    onSessionExpired(endSession);
+    document.documentElement.lang = currentLang();
+    if (!currentToken()) return;
+    api<User>('GET', '/api/auth/me')
+      .then(setUser)
+      .catch(() => endSession())
+      .finally(() => setChecking(false));
+  }, []);
+
+  useEffect(() => {
+    if (!user) return;
+    const l = new Live(currentToken());
+    l.onState = setOnline;
+    const offs = [
+      l.on('welcome', (m) => setPending(Number(m.pendingNotifications ?? 0))),
+      l.on('notification', () => setPending((n) => n + 1)),
+      l.on('acked', () => setPending((n) => Math.max(0, n - 1))),
+    ];
+    setLive(l);
+    if (!location.hash || location.hash === '#/') location.hash = home(user);
+    return () => {
+      offs.forEach((off) => off());
+      l.close();
+      setLive(null);
+    };
+  }, [user]);
+
+  const toggleLang = () => {
+    setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
+    setLangState(currentLang());
+  };
+
+  if (checking) return <p class="loading">{t('loading')}</p>;
+  if (!user) {
+    return (
+      <Login
+        onLogin={(token, u) => {
+          setToken(token);
+          setUser(u);
+        }}
+        onToggleLang={toggleLang}
+      />
+    );
+  }
+
+  const logout = async () => {
+    try {
+      await api('POST', '/api/auth/logout');
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+    endSession();
+    location.hash = '';
+  };
+
+  const [, route, arg] = hash.split('/');
+  let screen;
+  if (route === 'read' && arg) screen = <Reading taskId={Number(arg)} user={user} live={live} />;
+  else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
+  else if (route === 'township') screen = <Township user={user} live={live} />;
+  else if (isReader(user)) screen = <Worklist user={user} live={live} />;
+  else screen = <Township user={user} live={live} />;
+
+  return (
+    <div class="app">
+      <header class="top">
+        <span class="brand">{t('appName')}</span>
+        <nav>
+          {isReader(user) && <a href="#/worklist">{t('worklist')}</a>}
+          {user.roles.includes('township_doctor') && <a href="#/township">{t('township')}</a>}
+        </nav>
+        <span class="spacer" />
+        <span class={online ? 'live on' : 'live off'} role="status">
+          {online ? t('live') : t('offline')}
+        </span>
+        <span class="pending" title={t('notifications')}>
+          {t('notifications')} {pending}
+        </span>
+        <span class="who">
+          {user.displayName || user.username} · {user.institution}
+        </span>
+        <button type="button" onClick={toggleLang}>
+          {t('language')}
+        </button>
+        <button type="button" onClick={logout}>
+          {t('logout')}
+        </button>
+      </header>
+      <main>{screen}</main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

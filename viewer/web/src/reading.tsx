@@ -1,0 +1,107 @@
+// A task being read: the viewer with the report editor beside it. Opening a task one may claim
+// claims it; the claim is kept alive by heartbeats while the screen is open.
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, personName, TaskDetail, User } from './api';
+import { PriorityBadge, statusText } from './common';
+import { dateTime, t } from './i18n';
+import { Live } from './live';
+import { ReportEditor } from './report';
+import { ImageViewer } from './viewer';
+
+export function Reading(props: { taskId: number; user: User; live: Live | null }) {
+  const { taskId, user } = props;
+  const [task, setTask] = useState<TaskDetail | null>(null);
+  const [error, setError] = useState('');
+  const [lowBandwidth, setLowBandwidth] = useState(localStorage.getItem('yilian.low') === '1');
+
+  const load = async () => {
+    try {
+      let d = await api<TaskDetail>('GET', `/api/tasks/${taskId}`);
+      if (d.status === 'queued') {
+        await api('POST', `/api/tasks/${taskId}/claim`);
+        d = await api<TaskDetail>('GET', `/api/tasks/${taskId}`);
+      }
+      setTask(d);
+      setError('');
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+  useEffect(() => {
+    load();
+  }, [taskId]);
+
+  const mine = task?.claimedBy === user.username;
+  useEffect(() => {
+    if (!mine || task?.status === 'final') return;
+    const id = window.setInterval(() => {
+      api('POST', `/api/tasks/${taskId}/heartbeat`).catch(() => {});
+    }, 60000);
+    return () => window.clearInterval(id);
+  }, [mine, task?.status, taskId]);
+
+  const release = async () => {
+    try {
+      await api('POST', `/api/tasks/${taskId}/release`);
+      location.hash = '#/worklist';
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
+  if (error && !task) {
+    return (
+      <p class="error" role="alert">
+        {error}
+      </p>
+    );
+  }
+  if (!task) return <p class="loading">{t('loading')}</p>;
+  return (
+    <div class="reading">
+      <div class="task-bar">
+        <a href="#/worklist">← {t('back')}</a>
+        <PriorityBadge task={task} />
+        <strong>{personName(task.patient.name) || task.patient.id}</strong>
+        <span>{task.patient.id}</span>
+        <span>{task.modalities}</span>
+        <span>{task.description}</span>
+        <span>{task.institution}</span>
+        <span>{dateTime(task.receivedAt)}</span>
+        <span class="status">{statusText(task.status)}</span>
+        {task.priorityReason && <span class="reason">{task.priorityReason}</span>}
+        <span class="spacer" />
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={lowBandwidth}
+            onChange={(e) => {
+              setLowBandwidth(e.currentTarget.checked);
+              localStorage.setItem('yilian.low', e.currentTarget.checked ? '1' : '0');
+            }}
+          />
+          {t('lowBandwidth')}
+        </label>
+        {mine && task.status !== 'final' && (
+          <button type="button" onClick={release}>
+            {t('release')}
+          </button>
+        )}
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="reading-body">
+        {task.kind === 'ecg' ? (
+          <p class="empty">{t('ecgNotYet')}</p>
+        ) : (
+          <ImageViewer study={task.studyInstanceUid} lowBandwidth={lowBandwidth} />
+        )}
+        <ReportEditor task={task} mine={mine} onSaved={load} />
+      </div>
+      <p class="hint">{t('shortcuts')}</p>
+    </div>
+  );
+}

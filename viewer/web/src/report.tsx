@@ -1,0 +1,247 @@
+// The report editor beside the viewer: templates per study type, findings and impression,
+// critical flag, draft / preliminary / final, addenda after final; keyboard-driven.
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, Report, TaskDetail } from './api';
+import { dateTime, currentLang, t } from './i18n';
+
+interface Template {
+  name: string;
+  findings: string;
+  impression: string;
+}
+
+// Normal-study wording a reader starts from, by modality; zh-CN and en.
+const TEMPLATES: Record<string, { zh: Template[]; en: Template[] }> = {
+  CT: {
+    zh: [
+      {
+        name: '头颅CT平扫（正常）',
+        findings: '脑实质内未见异常密度影，脑室系统大小形态正常，中线结构居中，颅骨未见骨折。',
+        impression: '头颅CT平扫未见明显异常。',
+      },
+      {
+        name: '胸部CT平扫（正常）',
+        findings: '双肺纹理清晰，未见实变及结节，气管支气管通畅，纵隔未见肿大淋巴结，无胸腔积液。',
+        impression: '胸部CT平扫未见明显异常。',
+      },
+    ],
+    en: [
+      {
+        name: 'CT head, non-contrast (normal)',
+        findings:
+          'No intracranial haemorrhage, mass effect or territorial infarct. Ventricles normal in size. Midline structures central. No skull fracture.',
+        impression: 'Normal non-contrast CT head.',
+      },
+      {
+        name: 'CT chest (normal)',
+        findings:
+          'Lungs clear, no consolidation or nodule. Airways patent. No mediastinal lymphadenopathy. No pleural effusion.',
+        impression: 'Normal CT chest.',
+      },
+    ],
+  },
+  DX: {
+    zh: [
+      {
+        name: '胸部正位片（正常）',
+        findings: '双肺纹理清晰，未见实变影，心影大小形态正常，双侧膈面光整，肋膈角锐利。',
+        impression: '心肺膈未见明显异常。',
+      },
+    ],
+    en: [
+      {
+        name: 'Chest PA (normal)',
+        findings:
+          'Lungs clear. Heart size normal. Diaphragms smooth, costophrenic angles sharp. No pneumothorax.',
+        impression: 'Normal chest radiograph.',
+      },
+    ],
+  },
+  US: {
+    zh: [
+      {
+        name: '腹部超声（正常）',
+        findings: '肝脏大小形态正常，实质回声均匀；胆囊未见结石；胰腺、脾脏、双肾未见异常。',
+        impression: '腹部超声未见明显异常。',
+      },
+    ],
+    en: [
+      {
+        name: 'Ultrasound abdomen (normal)',
+        findings:
+          'Liver normal in size with homogeneous echotexture. No gallstones. Pancreas, spleen and both kidneys unremarkable.',
+        impression: 'Normal abdominal ultrasound.',
+      },
+    ],
+  },
+};
+TEMPLATES.CR = TEMPLATES.DX;
+
+export function latestReport(reports: Report[]): Report | undefined {
+  return [...reports].filter((r) => r.kind !== 'addendum').sort((a, b) => b.version - a.version)[0];
+}
+
+export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: () => void }) {
+  const { task } = props;
+  const last = latestReport(task.reports);
+  const isFinal = task.status === 'final';
+  const [findings, setFindings] = useState(last?.findings ?? '');
+  const [impression, setImpression] = useState(last?.impression ?? '');
+  const [critical, setCritical] = useState(last?.critical ?? false);
+  const [addendum, setAddendum] = useState('');
+  const [message, setMessage] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    setFindings(last?.findings ?? '');
+    setImpression(last?.impression ?? '');
+    setCritical(last?.critical ?? false);
+  }, [task.id, last?.version]);
+
+  const modality = task.modalities.split(/[\\,]/)[0] ?? '';
+  const templates = TEMPLATES[modality]?.[currentLang() === 'en' ? 'en' : 'zh'] ?? [];
+
+  const save = async (kind: Report['kind']) => {
+    if (kind === 'final' && !window.confirm(t('confirmFinal'))) return;
+    setBusy(true);
+    setMessage('');
+    try {
+      const body =
+        kind === 'addendum'
+          ? { kind, findings: addendum, impression: '', critical: false }
+          : { kind, findings, impression, critical };
+      await api('POST', `/api/tasks/${task.id}/reports`, body);
+      setMessage(t('saved'));
+      if (kind === 'addendum') setAddendum('');
+      props.onSaved();
+    } catch (e) {
+      setMessage(e instanceof ApiError ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!(e.ctrlKey || e.metaKey) || !props.mine || isFinal) return;
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        save(e.shiftKey ? 'preliminary' : 'final');
+      } else if (e.key === 's') {
+        e.preventDefault();
+        save('draft');
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
+  return (
+    <section class="report" aria-labelledby="report-title">
+      <h3 id="report-title">{t('report')}</h3>
+      {!isFinal && props.mine && templates.length > 0 && (
+        <label>
+          {t('template')}
+          <select
+            onChange={(e) => {
+              const tpl = templates[Number(e.currentTarget.value)];
+              if (tpl) {
+                setFindings(tpl.findings);
+                setImpression(tpl.impression);
+              }
+            }}
+          >
+            <option value="">—</option>
+            {templates.map((tpl, i) => (
+              <option value={i}>{tpl.name}</option>
+            ))}
+          </select>
+        </label>
+      )}
+      <label>
+        {t('findings')}
+        <textarea
+          name="findings"
+          rows={8}
+          readOnly={isFinal || !props.mine}
+          value={findings}
+          onInput={(e) => setFindings(e.currentTarget.value)}
+        />
+      </label>
+      <label>
+        {t('impression')}
+        <textarea
+          name="impression"
+          rows={4}
+          readOnly={isFinal || !props.mine}
+          value={impression}
+          onInput={(e) => setImpression(e.currentTarget.value)}
+        />
+      </label>
+      <label class="check critical">
+        <input
+          type="checkbox"
+          name="critical"
+          disabled={isFinal || !props.mine}
+          checked={critical}
+          onChange={(e) => setCritical(e.currentTarget.checked)}
+        />
+        {t('critical')}
+      </label>
+      {!isFinal && props.mine && (
+        <div class="actions">
+          <button type="button" disabled={busy} onClick={() => save('draft')}>
+            {t('saveDraft')} (Ctrl+S)
+          </button>
+          <button type="button" disabled={busy} onClick={() => save('preliminary')}>
+            {t('signPreliminary')} (Ctrl+Shift+Enter)
+          </button>
+          <button type="button" class="primary" disabled={busy} onClick={() => save('final')}>
+            {t('signFinal')} (Ctrl+Enter)
+          </button>
+        </div>
+      )}
+      {isFinal && (
+        <div class="addendum">
+          <label>
+            {t('addendum')}
+            <textarea
+              name="addendum"
+              rows={3}
+              value={addendum}
+              onInput={(e) => setAddendum(e.currentTarget.value)}
+            />
+          </label>
+          <button type="button" disabled={busy || !addendum.trim()} onClick={() => save('addendum')}>
+            {t('addAddendum')}
+          </button>
+        </div>
+      )}
+      {message && (
+        <p class="message" role="status">
+          {message}
+        </p>
+      )}
+      <ReportHistory reports={task.reports} />
+    </section>
+  );
+}
+
+export function ReportHistory({ reports }: { reports: Report[] }) {
+  if (reports.length === 0) return <p class="empty">{t('noReport')}</p>;
+  return (
+    <details class="history">
+      <summary>{t('reportHistory')}</summary>
+      <ol>
+        {[...reports]
+          .sort((a, b) => a.version - b.version)
+          .map((r) => (
+            <li>
+              {r.version}. {r.kind} · {r.author} · {dateTime(r.createdAt)}
+              {r.critical ? ` · ${t('critical')}` : ''}
+            </li>
+          ))}
+      </ol>
+    </details>
+  );
+}
