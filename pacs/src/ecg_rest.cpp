@@ -6,6 +6,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -242,6 +243,25 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
     if (auto hit = cache.get(key)) return Response::json(200, std::move(*hit));
     ecg::Analysis a = ecg::analyze(*rec, rec->patient);
     std::string body = ecg_analysis_json(req.params.at("instance"), *rec, a);
+    (void)cache.put(key, body);
+    return Response::json(200, std::move(body));
+  });
+
+  // The leads' samples for drawing at true scale in the browser (whole microvolts).
+  router.add("GET", "/api/ecg/{instance}/samples", [load, &cache](const Request& req) {
+    const std::string key = "ecg-" + req.params.at("instance") + "-samples.json";
+    auto [rec, answer] = load(req, "ecg.samples");
+    if (answer) return *answer;
+    if (auto hit = cache.get(key)) return Response::json(200, std::move(*hit));
+    nlohmann::json leads = nlohmann::json::array();
+    for (const ecg::Lead& l : rec->leads) {
+      std::vector<int> uv(l.mv.size());
+      std::transform(l.mv.begin(), l.mv.end(), uv.begin(),
+                     [](float mv) { return static_cast<int>(std::lround(mv * 1000.0f)); });
+      leads.push_back({{"lead", l.name}, {"samples", std::move(uv)}});
+    }
+    std::string body =
+        nlohmann::json{{"samplingHz", rec->sampling_hz}, {"unit", "uV"}, {"leads", leads}}.dump();
     (void)cache.put(key, body);
     return Response::json(200, std::move(body));
   });

@@ -13,7 +13,9 @@
 
 #include "server_process.h"
 #include "synthetic.h"
+#include "synthetic_ecg.h"
 #include "test_util.h"
+#include "yilian/ecg/dicom_waveform.h"
 
 namespace yilian {
 namespace {
@@ -32,11 +34,16 @@ level = "lead"
 code = "ta"
 name = "Township A Health Centre"
 parent = "lead"
-ae_titles = ["TA_CT"]
+ae_titles = ["TA_CT", "TA_ECG"]
 
 [[reading_services]]
 provider = "lead"
 service = "imaging"
+clients = ["ta"]
+
+[[reading_services]]
+provider = "lead"
+service = "ecg"
 clients = ["ta"]
 
 [queue]
@@ -58,6 +65,35 @@ double expected_lung_grey(int x, int y) {
 
 bool have(const char* program) {
   return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Runs viewer/web/e2e/`script` against `server` with `env` (NAME=value pairs, values without
+// single quotes); its output, and the JSON line it ends with in `result`.
+int run_scenario(const ServerProcess& server, const std::string& script,
+                 const std::vector<std::pair<std::string, std::string>>& env, std::string& out,
+                 json& result) {
+  std::string command = "cd '" + std::string(YILIAN_WEB_SOURCE) +
+                        "' && YILIAN_URL=http://127.0.0.1:" + std::to_string(server.http_port()) +
+                        " YILIAN_SHOTS='" + std::string(YILIAN_SCREENSHOTS) +
+                        "' YILIAN_PASSWORD='" + ServerProcess::kPassword + "'";
+  for (const auto& [name, value] : env) command += " " + name + "='" + value + "'";
+  command += " timeout 240 node e2e/" + script + " 2>&1";
+  const int rc = testing::run_command(command, &out);
+  const auto at = out.rfind("\n{");
+  result = json::parse(at == std::string::npos ? out : out.substr(at + 1), nullptr, false);
+  return rc;
+}
+
+void expect_screenshots(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    std::error_code ec;
+    EXPECT_GT(fs::file_size(fs::path(YILIAN_SCREENSHOTS) / name, ec), 1000u) << name;
+  }
+}
+
+void remove_screenshots(const std::vector<std::string>& names) {
+  fs::create_directories(YILIAN_SCREENSHOTS);
+  for (const std::string& name : names) fs::remove(fs::path(YILIAN_SCREENSHOTS) / name);
 }
 
 TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the_report) {
@@ -104,24 +140,21 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
     expect["points"].push_back(
         {{"x", x}, {"y", y}, {"value", std::lround(expected_lung_grey(x, y))}});
   }
-  const fs::path shots = YILIAN_SCREENSHOTS;
-  fs::create_directories(shots);
-  for (const char* name : {"login.png", "worklist.png", "viewer.png", "report.png", "township.png",
-                           "township-report.png", "township-report-en.png"}) {
-    fs::remove(shots / name);
-  }
-  const std::string command =
-      "cd '" + std::string(YILIAN_WEB_SOURCE) +
-      "' && YILIAN_URL=http://127.0.0.1:" + std::to_string(server.http_port()) + " YILIAN_SHOTS='" +
-      shots.string() + "' YILIAN_READER=dr-chen YILIAN_DOCTOR=dr-li YILIAN_PASSWORD='" +
-      ServerProcess::kPassword + "' YILIAN_EXPECT='" + expect.dump() +
-      "' timeout 240 node e2e/reading.mjs 2>&1";
+  const std::vector<std::string> shots = {
+      "login.png",           "worklist.png",          "viewer.png", "report.png", "township.png",
+      "township-report.png", "township-report-en.png"};
+  remove_screenshots(shots);
   std::string out;
-  const int rc = testing::run_command(command, &out);
-  ASSERT_EQ(rc, 0) << out << "\n--- server log ---\n" << server.log();
-
+  json done;
+  ASSERT_EQ(run_scenario(server, "reading.mjs",
+                         {{"YILIAN_READER", "dr-chen"},
+                          {"YILIAN_DOCTOR", "dr-li"},
+                          {"YILIAN_EXPECT", expect.dump()}},
+                         out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
   // What the browser reported doing, and what the hub now holds.
-  json done = json::parse(out.substr(out.rfind("{\"taskId\"")), nullptr, false);
   ASSERT_TRUE(done.is_object()) << out;
   EXPECT_EQ(done["taskId"], task_id);
   EXPECT_EQ(done["rows"], 1);
@@ -135,11 +168,108 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   EXPECT_EQ(last["author"], "dr-chen");
   EXPECT_EQ(last["impression"], done["impression"]);
   EXPECT_EQ(last["findings"], done["findings"]);
-  for (const char* name : {"login.png", "worklist.png", "viewer.png", "report.png", "township.png",
-                           "township-report.png", "township-report-en.png"}) {
-    std::error_code ec;
-    EXPECT_GT(fs::file_size(shots / name, ec), 1000u) << name;
+  expect_screenshots(shots);
+}
+
+// The tasks of the caller's worklist once one is there (bounded wait: 10 s).
+json wait_for_tasks(const ServerProcess& server, const std::string& token) {
+  for (int i = 0; i < 200; ++i) {
+    json list = json::parse(server.get(token, "/api/worklist").body, nullptr, false);
+    if (list.contains("tasks") && !list["tasks"].empty()) return list["tasks"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return json::array();
+}
+
+TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_two_browsers) {
+  if (!have("chromium") || !have("node")) {
+    GTEST_SKIP() << "chromium or node is not installed (scripts/install-deps.sh installs them)";
+  }
+  testing::TempDir dir;
+  fs::path cfg = dir.path() / "yilian.toml";
+  std::ofstream(cfg) << kConfig;
+  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");
+  const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
+  const std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(rad.empty() || cardio.empty() || doc.empty());
+
+  // A CT of clinic A, reported final: the doctor attaches it to the consult.
+  testing::CtSeriesSpec spec;
+  spec.count = 2;
+  spec.rows = spec.columns = 64;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(server, "TA_CT", ct->files), 0);
+  ASSERT_FALSE(wait_for_tasks(server, rad).empty()) << server.log();
+  json claimed = json::parse(server.request(rad, "POST", "/api/worklist/claim-next").body);
+  const std::string ct_task = "/api/tasks/" + std::to_string(claimed["task"]["id"].get<int>());
+  ASSERT_EQ(server
+                .request(rad, "POST", ct_task + "/reports",
+                         R"({"kind":"final","findings":"Clear lungs.","impression":"Normal CT."})")
+                .status,
+            201);
+
+  // A township ECG with ST elevation in II, III and aVF.
+  testing::Synthetic s;
+  for (const char* lead : {"II", "III", "aVF"}) {
+    testing::LeadShape shape;
+    shape.st = 0.3;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {58, 'M'};
+  const std::string ecg_uid = testing::new_uid();
+  ecg::DicomEcgIdentity ident{"TA-E2E-9", "Zhao^Gang", testing::new_uid(), testing::new_uid(),
+                              ecg_uid,    "20261202",  "081500",           "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir.path() / "stemi.dcm").ok());
+  ASSERT_EQ(testing::storescu(server, "TA_ECG", {dir.path() / "stemi.dcm"}), 0);
+  ASSERT_FALSE(wait_for_tasks(server, cardio).empty()) << server.log();
+  json analysis = json::parse(server.get(cardio, "/api/ecg/" + ecg_uid).body, nullptr, false);
+  ASSERT_TRUE(analysis["heartRate_bpm"].is_number()) << analysis.dump();
+  const long hr = std::lround(analysis["heartRate_bpm"].get<double>());
+
+  const std::vector<std::string> shots = {"ecg-worklist.png",       "ecg.png",
+                                          "consult-request.png",    "consult-doctor.png",
+                                          "consult-specialist.png", "consult-opinion.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(run_scenario(server, "ecg_consult.mjs",
+                         {{"YILIAN_CARDIOLOGIST", "dr-wang"},
+                          {"YILIAN_DOCTOR", "dr-li"},
+                          {"YILIAN_ECG_HR", std::to_string(hr)}},
+                         out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+
+  // The hub holds what the browsers did: the ECG task claimed by the cardiologist, the consult
+  // concluded with the signed opinion, each chat message stored once.
+  json ecg_task = json::parse(
+      server.get(cardio, "/api/tasks/" + std::to_string(done["ecgTaskId"].get<int>())).body);
+  EXPECT_EQ(ecg_task["kind"], "ecg");
+  EXPECT_EQ(ecg_task["priority"], "stat");
+  EXPECT_EQ(ecg_task["claimedBy"], "dr-wang");
+  const std::string consult = "/api/consults/" + std::to_string(done["consultId"].get<int>());
+  json c = json::parse(server.get(doc, consult).body);
+  EXPECT_EQ(c["status"], "concluded");
+  EXPECT_EQ(c["question"], done["question"]);
+  EXPECT_EQ(c["specialty"], "cardiology");
+  EXPECT_EQ(c["urgency"], "urgent");
+  EXPECT_EQ(c["opinion"]["text"], done["opinion"]);
+  EXPECT_EQ(c["opinion"]["signedBy"], "dr-wang");
+  ASSERT_EQ(c["attachments"].size(), 1u);
+  EXPECT_EQ(c["attachments"][0]["studyInstanceUid"], ct->study_uid);
+  json log = json::parse(server.get(doc, consult + "/messages").body);
+  ASSERT_EQ(log["messages"].size(), 2u);
+  EXPECT_EQ(log["messages"][0]["from"], "dr-li");
+  EXPECT_EQ(log["messages"][0]["text"], done["hello"]);
+  EXPECT_EQ(log["messages"][1]["from"], "dr-wang");
+  EXPECT_EQ(log["messages"][1]["text"], done["reply"]);
+  expect_screenshots(shots);
 }
 
 }  // namespace

@@ -7,58 +7,18 @@
 // YILIAN_DOCTOR, YILIAN_PASSWORD, YILIAN_EXPECT (JSON: {"columns", "rows", "window",
 // "points": [{"x", "y", "value"}]}, image pixels and the grey value expected there).
 // Prints one JSON line with what was done; exits non-zero with the reason on any failure.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, fail, run, WAIT } from './lib.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const url = env('YILIAN_URL');
-const shots = env('YILIAN_SHOTS');
-const password = env('YILIAN_PASSWORD');
 const expect = JSON.parse(env('YILIAN_EXPECT'));
-mkdirSync(shots, { recursive: true });
 
-const fail = (msg) => {
-  throw new Error(msg);
-};
-const WAIT = { timeout: 20000 };
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu'],
-});
-try {
-  const context = () =>
-    browser.newContext({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
+await run(async ({ context, shot, login }) => {
   const readerCtx = await context();
   const doctorCtx = await context();
-  const errors = [];
-  for (const ctx of [readerCtx, doctorCtx]) {
-    ctx.on('page', (p) => p.on('pageerror', (e) => errors.push(String(e))));
-  }
-
-  async function login(ctx, username, shot) {
-    const page = await ctx.newPage();
-    page.on('dialog', (d) => d.accept());
-    await page.goto(url);
-    // Chinese by default.
-    await page.getByRole('button', { name: '登录' }).waitFor(WAIT);
-    if (shot) await page.screenshot({ path: join(shots, shot) });
-    await page.getByLabel('用户名').fill(username);
-    await page.getByLabel('密码').fill(password);
-    await page.getByRole('button', { name: '登录' }).click();
-    await page.locator('header.top .live.on').waitFor(WAIT); // /ws is up
-    return page;
-  }
 
   // A wrong password is refused with a message, not a crash.
   {
     const page = await readerCtx.newPage();
-    await page.goto(url);
+    await page.goto(env('YILIAN_URL'));
     await page.getByLabel('用户名').fill(env('YILIAN_READER'));
     await page.getByLabel('密码').fill('not-the-password');
     await page.getByRole('button', { name: '登录' }).click();
@@ -66,12 +26,12 @@ try {
     await page.close();
   }
 
-  const reader = await login(readerCtx, env('YILIAN_READER'), 'login.png');
+  const reader = await login(readerCtx, env('YILIAN_READER'), (p) => shot(p, 'login.png'));
   const doctor = await login(doctorCtx, env('YILIAN_DOCTOR'));
 
   // The worklist shows the task; N claims it and opens it.
   await reader.locator('table.tasks tr[data-task]').first().waitFor(WAIT);
-  await reader.screenshot({ path: join(shots, 'worklist.png') });
+  await shot(reader, 'worklist.png');
   const rows = await reader.locator('table.tasks tr[data-task]').count();
   await reader.keyboard.press('n');
   await reader.waitForURL(/#\/read\/\d+$/, WAIT);
@@ -104,7 +64,7 @@ try {
       fail(`pixel (${p.x},${p.y}): shown ${p.r},${p.g},${p.b}, expected grey ${p.value}`);
     }
   }
-  await reader.screenshot({ path: join(shots, 'viewer.png') });
+  await shot(reader, 'viewer.png');
 
   // Frame scrolling: the next frame on ArrowDown.
   await reader.keyboard.press('ArrowDown');
@@ -117,22 +77,19 @@ try {
   await reader.locator('textarea[name="impression"]').fill(impression);
   await reader.getByRole('button', { name: /签发最终报告/ }).click();
   await reader.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);
-  await reader.screenshot({ path: join(shots, 'report.png') });
+  await shot(reader, 'report.png');
 
   // It arrives on the township doctor's screen without a reload, and reads there.
   await doctor.locator(`.final-list tr[data-task="${taskId}"][data-status="final"]`).waitFor(WAIT);
-  await doctor.screenshot({ path: join(shots, 'township.png') });
+  await shot(doctor, 'township.png');
   await doctor.locator(`.final-list tr[data-task="${taskId}"] a`).click();
   await doctor.locator('.final-report .impression', { hasText: impression }).waitFor(WAIT);
-  await doctor.screenshot({ path: join(shots, 'township-report.png') });
+  await shot(doctor, 'township-report.png');
 
   // English on request.
   await doctor.getByRole('button', { name: 'English' }).click();
   await doctor.getByRole('heading', { name: /^Report/ }).waitFor(WAIT);
-  await doctor.screenshot({ path: join(shots, 'township-report-en.png') });
+  await shot(doctor, 'township-report-en.png');
 
-  if (errors.length) fail(`errors in the pages: ${errors.join('; ')}`);
-  console.log(JSON.stringify({ taskId, rows, impression, findings, samples }));
-} finally {
-  await browser.close();
-}
+  return { taskId, rows, impression, findings, samples };
+});

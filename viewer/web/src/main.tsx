@@ -8,6 +8,7 @@ import { Login } from './login';
 import { Reading } from './reading';
 import { ReportView, Township } from './township';
 import { Worklist } from './worklist';
+import { ConsultList, ConsultRoom } from './consult';
 import './styles.css';
 
 const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
@@ -101,6 +102,8 @@ function App() {
   if (route === 'read' && arg) screen = <Reading taskId={Number(arg)} user={user} live={live} />;
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
+  else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
+  else if (route === 'consult' && arg) screen = <ConsultRoom id={Number(arg)} user={user} live={live} />;
   else if (isReader(user)) screen = <Worklist user={user} live={live} />;
   else screen = <Township user={user} live={live} />;
 
@@ -111,6 +114,7 @@ function App() {
         <nav>
           {isReader(user) && <a href="#/worklist">{t('worklist')}</a>}
           {user.roles.includes('township_doctor') && <a href="#/township">{t('township')}</a>}
+          {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
         </nav>
         <span class="spacer" />
         <span class={online ? 'live on' : 'live off'} role="status">

@@ -7,6 +7,7 @@ import { dateTime, t } from './i18n';
 import { Live } from './live';
 import { ReportEditor } from './report';
 import { ImageViewer } from './viewer';
+import { ecgInstance, EcgViewer } from './ecg';
 
 export function Reading(props: { taskId: number; user: User; live: Live | null }) {
   const { taskId, user } = props;
@@ -95,7 +96,7 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
       )}
       <div class="reading-body">
         {task.kind === 'ecg' ? (
-          <p class="empty">{t('ecgNotYet')}</p>
+          <EcgReading study={task.studyInstanceUid} />
         ) : (
           <ImageViewer study={task.studyInstanceUid} lowBandwidth={lowBandwidth} />
         )}
@@ -104,4 +105,16 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
       <p class="hint">{t('shortcuts')}</p>
     </div>
   );
+}
+
+function EcgReading(props: { study: string }) {
+  const [instance, setInstance] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => {
+    ecgInstance(props.study)
+      .then(setInstance)
+      .catch((e) => setError(String(e)));
+  }, [props.study]);
+  if (error) return <p class="error">{error}</p>;
+  return instance ? <EcgViewer instance={instance} /> : <p class="loading">{t('loading')}</p>;
 }

@@ -75,6 +75,22 @@ const TEMPLATES: Record<string, { zh: Template[]; en: Template[] }> = {
     ],
   },
 };
+TEMPLATES.ECG = {
+  zh: [
+    {
+      name: '正常心电图',
+      findings: '窦性心律，心率正常，PR、QRS、QT间期在正常范围，未见ST-T异常改变。',
+      impression: '窦性心律，正常心电图。',
+    },
+  ],
+  en: [
+    {
+      name: 'Normal ECG',
+      findings: 'Sinus rhythm at a normal rate. PR, QRS and QT intervals normal. No ST-T changes.',
+      impression: 'Sinus rhythm. Normal ECG.',
+    },
+  ],
+};
 TEMPLATES.CR = TEMPLATES.DX;
 
 export function latestReport(reports: Report[]): Report | undefined {

@@ -17,6 +17,19 @@ export const PRESETS: Record<string, [number, number]> = {
 const PRESET_KEYS = Object.keys(PRESETS);
 
 type Window = { preset: string } | { center: number; width: number };
+// What a consult room shares: the driver's series, frame and window.
+export interface ViewState {
+  series: string;
+  frame: number; // 0-based index in the series' frames
+  window: string; // a preset name, "default" or "center,width"
+}
+function parseWindow(w: string | undefined): Window {
+  if (!w) return { preset: 'default' };
+  const [c, wd] = w.split(',').map(Number);
+  return w.includes(',') && Number.isFinite(c) && Number.isFinite(wd)
+    ? { center: c, width: wd }
+    : { preset: w || 'default' };
+}
 type Tool = 'window' | 'pan' | 'zoom' | 'length' | 'angle';
 type Point = { x: number; y: number }; // in original image pixels
 type Measure = { kind: 'length' | 'angle'; points: Point[] };
@@ -91,8 +104,13 @@ function Thumbnail({ study, series }: { study: string; series: Series }) {
   return src ? <img src={src} alt="" width={96} height={96} /> : <div class="thumb-empty" />;
 }
 
-export function ImageViewer(props: { study: string; lowBandwidth: boolean }) {
-  const { study, lowBandwidth } = props;
+export function ImageViewer(props: {
+  study: string;
+  lowBandwidth: boolean;
+  follow?: ViewState | null; // a driver's view to show
+  onViewChange?: (v: ViewState) => void; // set when this viewer drives
+}) {
+  const { study, lowBandwidth, follow, onViewChange } = props;
   const [series, setSeries] = useState<Series[]>([]);
   const [current, setCurrent] = useState(0);
   const [frames, setFrames] = useState<Frame[]>([]);
@@ -110,6 +128,7 @@ export function ImageViewer(props: { study: string; lowBandwidth: boolean }) {
   const bitmap = useRef<ImageBitmap | null>(null);
   const cache = useRef(new BitmapCache());
   const generation = useRef(0);
+  const pendingFrame = useRef<number | null>(null);
   const drag = useRef<{ x: number; y: number; win: Window; zoom: number; pan: Point } | null>(
     null,
   );
@@ -152,11 +171,37 @@ export function ImageViewer(props: { study: string; lowBandwidth: boolean }) {
           for (let n = 1; n <= i.frames; ++n) f.push({ instance: i.sop, frame: n });
         }
         setFrames(f);
+        if (pendingFrame.current !== null) {
+          setIndex(Math.min(pendingFrame.current, f.length - 1));
+          pendingFrame.current = null;
+        }
       })
       .catch((e) => setError(String(e)));
   }, [study, currentSeries?.uid]);
 
+  // Following a driver: their series, frame and window.
+  useEffect(() => {
+    if (!follow || typeof follow.series !== 'string') return;
+    const i = series.findIndex((s) => s.uid === follow.series);
+    if (i >= 0 && i !== current) {
+      pendingFrame.current = follow.frame;
+      setCurrent(i);
+    } else if (frames.length) {
+      setIndex(Math.min(Math.max(follow.frame, 0), frames.length - 1));
+    }
+    setWin(parseWindow(follow.window));
+  }, [follow, series.length]);
+
   const frame = frames[index];
+  // Driving: tell the room what is on screen (after a short pause while scrolling).
+  useEffect(() => {
+    if (!onViewChange || !currentSeries) return;
+    const id = window.setTimeout(
+      () => onViewChange({ series: currentSeries.uid, frame: index, window: windowParam(win) }),
+      150,
+    );
+    return () => window.clearTimeout(id);
+  }, [currentSeries?.uid, index, windowParam(win), Boolean(onViewChange)]);
   // Size, spacing and the object's own window, from the metadata of the frame's instance.
   useEffect(() => {
     if (!frame || !currentSeries) return;

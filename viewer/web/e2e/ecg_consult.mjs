@@ -1,0 +1,109 @@
+// End to end in headless Chromium: the lead's cardiologist reads a township STEMI ECG on the
+// 12-lead grid (drawn and measured with the caliper); the township doctor asks a consult with
+// a reported CT attached, the cardiologist takes it, both chat in the room (two browser
+// contexts), a reload brings the history back once, and the signed opinion reaches the doctor.
+//
+// Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_CARDIOLOGIST, YILIAN_DOCTOR,
+// YILIAN_ECG_HR (the heart rate the hub measured). Prints one JSON line with what was done.
+import { env, fail, run, WAIT } from './lib.mjs';
+
+await run(async ({ context, shot, login }) => {
+  const cardio = await login(await context(), env('YILIAN_CARDIOLOGIST'));
+  const doctor = await login(await context(), env('YILIAN_DOCTOR'));
+
+  // The STEMI ECG stands out on the worklist.
+  const row = cardio.locator('table.tasks tr[data-task]', { has: cardio.locator('.badge.stemi') });
+  await row.first().waitFor(WAIT);
+  await shot(cardio, 'ecg-worklist.png');
+  await row.first().locator('a').click();
+  await cardio.waitForURL(/#\/read\/\d+$/, WAIT);
+  const ecgTaskId = Number(cardio.url().split('/').pop());
+
+  // The grid and the traces are drawn; the hub's measurements and flags are shown.
+  const canvas = cardio.locator('canvas.ecg[data-state="ready"]');
+  await canvas.waitFor(WAIT);
+  const drawn = await canvas.evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let trace = 0;
+    let grid = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i] < 90 && d[i + 1] < 90 && d[i + 2] < 90) ++trace;
+      else if (d[i] > 200 && d[i + 1] < 225 && d[i + 1] > 140 && d[i + 2] > 140) ++grid;
+    }
+    return { trace, grid, width: c.width, height: c.height, pxPerMm: Number(c.dataset.pxPerMm) };
+  });
+  // 25 mm/s for 10 s plus the calibration margin: 255 mm wide, four 25 mm rows.
+  if (Math.abs(drawn.width / drawn.pxPerMm - 255) > 1) fail(`page width ${drawn.width / drawn.pxPerMm} mm`);
+  if (Math.abs(drawn.height / drawn.pxPerMm - 100) > 1) fail(`page height ${drawn.height / drawn.pxPerMm} mm`);
+  if (drawn.trace < 2000) fail(`only ${drawn.trace} trace pixels`);
+  if (drawn.grid < 20000) fail(`only ${drawn.grid} grid pixels`);
+  const hr = await cardio.locator('.ecg-measurements .hr').textContent();
+  if (!hr.startsWith(`${env('YILIAN_ECG_HR')} `)) fail(`heart rate shown "${hr}"`);
+  await cardio.locator('li.flag[data-code="suspected_stemi"]').waitFor(WAIT);
+
+  // The caliper: 25 mm across is one second, 60 a minute.
+  const box = await canvas.boundingBox();
+  const mm = drawn.pxPerMm; // device pixel ratio 1
+  await cardio.mouse.move(box.x + 40 * mm, box.y + 20 * mm);
+  await cardio.mouse.down();
+  await cardio.mouse.move(box.x + 65 * mm, box.y + 30 * mm, { steps: 5 });
+  await cardio.mouse.up();
+  const caliper = await cardio.locator('.ecg-viewer .caliper').textContent();
+  if (!/ 60 \/min/.test(caliper) || !/Δ (0\.99|1\.0\d) mV/.test(caliper)) fail(`caliper "${caliper}"`);
+  await shot(cardio, 'ecg.png');
+
+  // The township doctor asks cardiology, attaching the reported CT.
+  await doctor.goto(`${env('YILIAN_URL')}/#/consults`);
+  await doctor.getByRole('button', { name: '申请会诊' }).click();
+  const form = doctor.locator('form.new-consult');
+  await form.locator('input[name="patientId"]').fill('TA-E2E-9');
+  await form.locator('input[name="patientName"]').fill('Zhao^Gang');
+  const question = `胸痛2小时，心电图ST段抬高？ ${Date.now()}`;
+  await form.locator('textarea[name="question"]').fill(question);
+  await form.locator('select[name="urgency"]').selectOption('urgent');
+  await form.locator('select[name="specialty"]').selectOption('cardiology');
+  await form.locator('input[type="checkbox"]').first().check();
+  await shot(doctor, 'consult-request.png');
+  await form.getByRole('button', { name: '发送' }).click();
+  await doctor.waitForURL(/#\/consult\/\d+$/, WAIT);
+  const consultId = Number(doctor.url().split('/').pop());
+  await doctor.locator('.consult-room .status[data-status="requested"]').waitFor(WAIT);
+
+  // The cardiologist finds the request and takes it.
+  await cardio.goto(`${env('YILIAN_URL')}/#/consults`);
+  const request = cardio.locator(`tr[data-consult="${consultId}"]`);
+  await request.waitFor(WAIT);
+  await request.getByRole('button', { name: '接受' }).click();
+  await cardio.waitForURL(new RegExp(`#/consult/${consultId}$`), WAIT);
+
+  // The doctor's room learns it live; both chat.
+  await doctor.locator('.consult-room .status[data-status="accepted"]').waitFor(WAIT);
+  const hello = '请帮忙看一下这位患者的心电图和CT';
+  const reply = 'Inferior ST elevation: activate the cath lab, start the transfer.';
+  await doctor.locator('input[name="chat"]').fill(hello);
+  await doctor.locator('input[name="chat"]').press('Enter');
+  await cardio.locator('.chat .messages li', { hasText: hello }).waitFor(WAIT);
+  await cardio.locator('input[name="chat"]').fill(reply);
+  await cardio.getByRole('button', { name: '发送' }).click();
+  await doctor.locator('.chat .messages li', { hasText: reply }).waitFor(WAIT);
+  await doctor.locator(`.presence li[data-user="${env('YILIAN_CARDIOLOGIST')}"].presence-online`).waitFor(WAIT);
+  // The shared view shows the attached CT.
+  await cardio.locator('.shared-view canvas.image[data-state="ready"]').waitFor(WAIT);
+  await shot(doctor, 'consult-doctor.png');
+  await shot(cardio, 'consult-specialist.png');
+
+  // After a reload the history is there, each message once.
+  await doctor.reload();
+  await doctor.locator('.chat .messages li', { hasText: reply }).waitFor(WAIT);
+  const count = await doctor.locator('.chat .messages li').count();
+  if (count !== 2) fail(`${count} messages after the reload, expected 2`);
+
+  // The signed opinion reaches the doctor.
+  const opinion = 'Inferior STEMI. Transfer for primary PCI; aspirin and ticagrelor loading now.';
+  await cardio.locator('textarea[name="opinion"]').fill(opinion);
+  await cardio.getByRole('button', { name: '签署会诊意见' }).click();
+  await doctor.locator('.opinion', { hasText: opinion }).waitFor(WAIT);
+  await shot(doctor, 'consult-opinion.png');
+
+  return { ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
+});
