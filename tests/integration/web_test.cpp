@@ -141,8 +141,8 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
         {{"x", x}, {"y", y}, {"value", std::lround(expected_lung_grey(x, y))}});
   }
   const std::vector<std::string> shots = {
-      "login.png",           "worklist.png",          "viewer.png", "report.png", "township.png",
-      "township-report.png", "township-report-en.png"};
+      "login.png",           "worklist.png",           "viewer.png",   "report.png", "township.png",
+      "township-report.png", "township-report-en.png", "dashboard.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -232,7 +232,8 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
 
   const std::vector<std::string> shots = {"ecg-worklist.png",       "ecg.png",
                                           "consult-request.png",    "consult-doctor.png",
-                                          "consult-specialist.png", "consult-opinion.png"};
+                                          "consult-specialist.png", "consult-opinion.png",
+                                          "emergency.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -253,6 +254,11 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   EXPECT_EQ(ecg_task["kind"], "ecg");
   EXPECT_EQ(ecg_task["priority"], "stat");
   EXPECT_EQ(ecg_task["claimedBy"], "dr-wang");
+  json emergency = json::parse(
+      server.get(cardio, "/api/emergencies/" + std::to_string(done["caseId"].get<int>())).body);
+  EXPECT_EQ(emergency["kind"], "chest_pain");
+  EXPECT_EQ(emergency["source"], "ecg_stemi");
+  EXPECT_EQ(emergency["timePoints"]["door"]["by"], "dr-wang");
   const std::string consult = "/api/consults/" + std::to_string(done["consultId"].get<int>());
   json c = json::parse(server.get(doc, consult).body);
   EXPECT_EQ(c["status"], "concluded");

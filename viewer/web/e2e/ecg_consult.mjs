@@ -52,6 +52,17 @@ await run(async ({ context, shot, login }) => {
   if (!/ 60 \/min/.test(caliper) || !/Δ (0\.99|1\.0\d) mV/.test(caliper)) fail(`caliper "${caliper}"`);
   await shot(cardio, 'ecg.png');
 
+  // The suspected STEMI opened a chest-pain case: on the board, one tap records the door time
+  // and door-to-balloon starts running.
+  await cardio.goto(`${env('YILIAN_URL')}/#/emergency`);
+  const card = cardio.locator('article.case.chest_pain');
+  await card.waitFor(WAIT);
+  const caseId = Number(await card.getAttribute('data-case'));
+  await card.locator('button[data-point="door"]').click();
+  await card.locator('button.point.done[data-point="door"]').waitFor(WAIT);
+  await card.locator('li.clock[data-interval="door_to_balloon"][data-status="running"]').waitFor(WAIT);
+  await shot(cardio, 'emergency.png');
+
   // The township doctor asks cardiology, attaching the reported CT.
   await doctor.goto(`${env('YILIAN_URL')}/#/consults`);
   await doctor.getByRole('button', { name: '申请会诊' }).click();
@@ -105,5 +116,5 @@ await run(async ({ context, shot, login }) => {
   await doctor.locator('.opinion', { hasText: opinion }).waitFor(WAIT);
   await shot(doctor, 'consult-opinion.png');
 
-  return { ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
+  return { caseId, ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
 });

@@ -79,6 +79,23 @@ await run(async ({ context, shot, login }) => {
   await reader.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);
   await shot(reader, 'report.png');
 
+  // The dashboard counts it, by institution, and exports it as CSV.
+  await reader.goto(`${env('YILIAN_URL')}/#/dashboard`);
+  await reader.locator('table.stats tr[data-group="ta"]').waitFor(WAIT);
+  const count = await reader.locator('table.stats tr[data-group="ta"] td').nth(1).textContent();
+  if (count !== '1') fail(`dashboard count for ta: ${count}`);
+  await shot(reader, 'dashboard.png');
+  const [download] = await Promise.all([
+    reader.waitForEvent('download', WAIT),
+    reader.getByRole('button', { name: /CSV: 报告周转时间/ }).click(),
+  ]);
+  const csv = await (async () => {
+    const chunks = [];
+    for await (const c of await download.createReadStream()) chunks.push(c);
+    return Buffer.concat(chunks).toString();
+  })();
+  if (!csv.startsWith('institution,count,') || !csv.includes('\nta,1,')) fail(`CSV: ${csv}`);
+
   // It arrives on the township doctor's screen without a reload, and reads there.
   await doctor.locator(`.final-list tr[data-task="${taskId}"][data-status="final"]`).waitFor(WAIT);
   await shot(doctor, 'township.png');
@@ -91,5 +108,5 @@ await run(async ({ context, shot, login }) => {
   await doctor.getByRole('heading', { name: /^Report/ }).waitFor(WAIT);
   await shot(doctor, 'township-report-en.png');
 
-  return { taskId, rows, impression, findings, samples };
+  return { taskId, rows, impression, findings, samples, csv };
 });

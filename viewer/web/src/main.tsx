@@ -9,13 +9,16 @@ import { Reading } from './reading';
 import { ReportView, Township } from './township';
 import { Worklist } from './worklist';
 import { ConsultList, ConsultRoom } from './consult';
+import { EmergencyBoard } from './emergency';
+import { Dashboard } from './dashboard';
 import './styles.css';
 
 const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
 export const isReader = (u: User) => u.roles.some((r) => READER_ROLES.includes(r));
 
 function home(u: User): string {
-  return isReader(u) ? '#/worklist' : '#/township';
+  if (isReader(u)) return '#/worklist';
+  return u.roles.includes('admin') && u.roles.length === 1 ? '#/dashboard' : '#/township';
 }
 
 function useHash(): string {
@@ -102,6 +105,8 @@ function App() {
   if (route === 'read' && arg) screen = <Reading taskId={Number(arg)} user={user} live={live} />;
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
+  else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
+  else if (route === 'dashboard') screen = <Dashboard />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
   else if (route === 'consult' && arg) screen = <ConsultRoom id={Number(arg)} user={user} live={live} />;
   else if (isReader(user)) screen = <Worklist user={user} live={live} />;
@@ -115,6 +120,8 @@ function App() {
           {isReader(user) && <a href="#/worklist">{t('worklist')}</a>}
           {user.roles.includes('township_doctor') && <a href="#/township">{t('township')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
+          {user.roles.some((r) => r !== 'admin') && <a href="#/emergency">{t('emergencyBoard')}</a>}
+          {(isReader(user) || user.roles.includes('admin')) && <a href="#/dashboard">{t('dashboard')}</a>}
         </nav>
         <span class="spacer" />
         <span class={online ? 'live on' : 'live off'} role="status">

@@ -1,0 +1,175 @@
+// The consortium dashboard: volumes per day, turnaround percentiles and SLA compliance by
+// institution, modality, priority or reader, over a period; charts and CSV export.
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, currentToken } from './api';
+import { Key, t } from './i18n';
+
+interface Group {
+  count: number;
+  p50Minutes: number;
+  p90Minutes: number;
+  p99Minutes: number;
+  slaMetPercent: number;
+  [by: string]: string | number;
+}
+
+const day = (d: Date) => d.toISOString().slice(0, 10);
+
+// Horizontal bars with their values; a table for screen readers says the same.
+function Bars(props: { title: string; rows: { label: string; value: number }[]; unit: string; max?: number }) {
+  const max = props.max ?? Math.max(1, ...props.rows.map((r) => r.value));
+  const rowH = 22;
+  const width = 520;
+  const labelW = 140;
+  return (
+    <figure class="chart">
+      <figcaption>{props.title}</figcaption>
+      <svg
+        width={width}
+        height={Math.max(rowH, props.rows.length * rowH)}
+        role="img"
+        aria-label={props.title}
+        class="bars"
+      >
+        {props.rows.map((r, i) => {
+          const w = ((width - labelW - 70) * r.value) / max;
+          return (
+            <g transform={`translate(0, ${i * rowH})`}>
+              <text x={labelW - 6} y={15} text-anchor="end">
+                {r.label}
+              </text>
+              <rect x={labelW} y={3} width={Math.max(1, w)} height={rowH - 6} />
+              <text x={labelW + w + 6} y={15}>
+                {`${Math.round(r.value * 10) / 10} ${props.unit}`}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+    </figure>
+  );
+}
+
+async function downloadCsv(path: string, name: string) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${currentToken()}` } });
+  if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, res.statusText);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  URL.revokeObjectURL(url);
+}
+
+export function Dashboard() {
+  const [from, setFrom] = useState(day(new Date(Date.now() - 30 * 86400000)));
+  const [to, setTo] = useState(day(new Date()));
+  const [by, setBy] = useState('institution');
+  const [groups, setGroups] = useState<Group[]>([]);
+  const [days, setDays] = useState<{ day: string; tasks: number }[]>([]);
+  const [error, setError] = useState('');
+  // The period is whole local days: from 00:00 of `from` to the end of `to`.
+  const range = () => {
+    const start = new Date(`${from}T00:00:00`).toISOString();
+    const end = new Date(new Date(`${to}T00:00:00`).getTime() + 86400000).toISOString();
+    return `from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}`;
+  };
+  useEffect(() => {
+    Promise.all([
+      api<{ groups: Group[] }>('GET', `/api/stats/turnaround?by=${by}&${range()}`),
+      api<{ days: { day: string; tasks: number }[] }>('GET', `/api/stats/volume?${range()}`),
+    ])
+      .then(([g, v]) => {
+        setGroups(g.groups);
+        setDays(v.days);
+        setError('');
+      })
+      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+  }, [from, to, by]);
+
+  const csv = (kind: string) =>
+    downloadCsv(`/api/stats/${kind}?${kind === 'turnaround' ? `by=${by}&` : ''}${range()}&format=csv`,
+      `yilian-${kind}-${from}-${to}.csv`).catch((e) => setError(String(e)));
+  const total = groups.reduce((n, g) => n + g.count, 0);
+  const label = (g: Group) => String(g[by] || '—');
+  return (
+    <section class="dashboard" aria-labelledby="dashboard-title">
+      <div class="toolbar">
+        <h2 id="dashboard-title">{t('dashboard')}</h2>
+        <label>
+          {t('from')}
+          <input type="date" value={from} onChange={(e) => setFrom(e.currentTarget.value)} />
+        </label>
+        <label>
+          {t('to')}
+          <input type="date" value={to} onChange={(e) => setTo(e.currentTarget.value)} />
+        </label>
+        <label>
+          {t('groupBy')}
+          <select value={by} onChange={(e) => setBy(e.currentTarget.value)}>
+            {['institution', 'modality', 'priority', 'reader'].map((b) => (
+              <option value={b}>{t(`by_${b}` as Key)}</option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={() => csv('turnaround')}>
+          CSV: {t('turnaround')}
+        </button>
+        <button type="button" onClick={() => csv('volume')}>
+          CSV: {t('volume')}
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <p class="summary">
+        {t('reportedInPeriod')}: <strong data-total={total}>{total}</strong>
+      </p>
+      <div class="charts">
+        <Bars title={t('volume')} unit="" rows={days.map((d) => ({ label: d.day, value: d.tasks }))} />
+        <Bars
+          title={`${t('turnaround')} p50 (min)`}
+          unit="min"
+          rows={groups.map((g) => ({ label: label(g), value: g.p50Minutes }))}
+        />
+        <Bars
+          title={`${t('turnaround')} p90 (min)`}
+          unit="min"
+          rows={groups.map((g) => ({ label: label(g), value: g.p90Minutes }))}
+        />
+        <Bars
+          title={t('slaMet')}
+          unit="%"
+          max={100}
+          rows={groups.map((g) => ({ label: label(g), value: g.slaMetPercent }))}
+        />
+      </div>
+      <table class="tasks stats">
+        <thead>
+          <tr>
+            <th>{t(`by_${by}` as Key)}</th>
+            <th>{t('count')}</th>
+            <th>p50 min</th>
+            <th>p90 min</th>
+            <th>p99 min</th>
+            <th>{t('slaMet')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {groups.map((g) => (
+            <tr data-group={label(g)}>
+              <td>{label(g)}</td>
+              <td>{g.count}</td>
+              <td>{g.p50Minutes.toFixed(1)}</td>
+              <td>{g.p90Minutes.toFixed(1)}</td>
+              <td>{g.p99Minutes.toFixed(1)}</td>
+              <td>{g.slaMetPercent.toFixed(1)}%</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
