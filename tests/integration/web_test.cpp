@@ -230,17 +230,28 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   ASSERT_TRUE(analysis["heartRate_bpm"].is_number()) << analysis.dump();
   const long hr = std::lround(analysis["heartRate_bpm"].get<double>());
 
+  // A study the doctor sends from the browser.
+  testing::CtSeriesSpec up;
+  up.count = 1;
+  up.rows = up.columns = 32;
+  up.patient_id = "TA-E2E-UP";
+  auto sent = testing::write_ct_series(dir.path() / "upload", up);
+  ASSERT_TRUE(sent.ok());
+  const std::string upload = sent->files[0].string();
+
   const std::vector<std::string> shots = {"ecg-worklist.png",       "ecg.png",
                                           "consult-request.png",    "consult-doctor.png",
                                           "consult-specialist.png", "consult-opinion.png",
-                                          "emergency.png"};
+                                          "emergency.png",          "township-send.png",
+                                          "referrals.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
   ASSERT_EQ(run_scenario(server, "ecg_consult.mjs",
                          {{"YILIAN_CARDIOLOGIST", "dr-wang"},
                           {"YILIAN_DOCTOR", "dr-li"},
-                          {"YILIAN_ECG_HR", std::to_string(hr)}},
+                          {"YILIAN_ECG_HR", std::to_string(hr)},
+                          {"YILIAN_UPLOAD", upload}},
                          out, done),
             0)
       << out << "\n--- server log ---\n"
@@ -275,6 +286,22 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   EXPECT_EQ(log["messages"][0]["text"], done["hello"]);
   EXPECT_EQ(log["messages"][1]["from"], "dr-wang");
   EXPECT_EQ(log["messages"][1]["text"], done["reply"]);
+  // The sent study: routed to the readers, urgent, the question as the reason.
+  json sent_task;
+  for (const json& t : wait_for_tasks(server, rad)) {
+    if (t["studyInstanceUid"] == sent->study_uid) sent_task = t;
+  }
+  ASSERT_TRUE(sent_task.is_object());
+  EXPECT_EQ(sent_task["priority"], "urgent");
+  EXPECT_EQ(sent_task["priorityReason"], done["clinicalQuestion"]);
+  EXPECT_EQ(sent_task["institution"], "ta");
+  // The referral: up from clinic A to the lead, accepted by the cardiologist.
+  json referrals = json::parse(server.get(doc, "/api/referrals").body);
+  ASSERT_EQ(referrals["referrals"].size(), 1u);
+  EXPECT_EQ(referrals["referrals"][0]["reason"], done["referral"]);
+  EXPECT_EQ(referrals["referrals"][0]["direction"], "up");
+  EXPECT_EQ(referrals["referrals"][0]["to"], "lead");
+  EXPECT_EQ(referrals["referrals"][0]["status"], "accepted");
   expect_screenshots(shots);
 }
 

@@ -116,5 +116,37 @@ await run(async ({ context, shot, login }) => {
   await doctor.locator('.opinion', { hasText: opinion }).waitFor(WAIT);
   await shot(doctor, 'consult-opinion.png');
 
-  return { caseId, ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
+  // The doctor sends a study from the township screen, urgent, with the clinical question.
+  await doctor.goto(`${env('YILIAN_URL')}/#/township`);
+  const send = doctor.locator('form.send-study');
+  await send.locator('input[type="file"]').setInputFiles(env('YILIAN_UPLOAD').split(','));
+  const clinicalQuestion = `外伤后胸痛，排除气胸 ${Date.now()}`;
+  await send.locator('input[name="question"]').fill(clinicalQuestion);
+  await send.locator('select[name="urgency"]').selectOption('urgent');
+  await send.getByRole('button', { name: '发送' }).click();
+  await send.locator('.message', { hasText: '已发送' }).waitFor(WAIT);
+  const sent = await send.locator('.message').textContent();
+  if (!sent.endsWith(': 1 / 1')) fail(`send: "${sent}"`);
+  await doctor.locator('table.tasks tr[data-task] .badge.urgent').first().waitFor(WAIT);
+  await shot(doctor, 'township-send.png');
+
+  // And refers the patient up; the lead's cardiologist accepts on the referrals screen.
+  await doctor.goto(`${env('YILIAN_URL')}/#/referrals`);
+  await doctor.getByRole('button', { name: '向上转诊' }).click();
+  const refer = doctor.locator('form[aria-label="向上转诊"]');
+  await refer.locator('input[name="patientId"]').fill('TA-E2E-9');
+  const referral = `STEMI for primary PCI ${Date.now()}`;
+  await refer.locator('textarea[name="reason"]').fill(referral);
+  await refer.locator('select[name="urgency"]').selectOption('urgent');
+  await refer.locator('input[name="to"]').fill('lead');
+  await refer.getByRole('button', { name: '发送' }).click();
+  await doctor.locator('tr[data-referral][data-status="requested"]', { hasText: referral }).waitFor(WAIT);
+  await cardio.goto(`${env('YILIAN_URL')}/#/referrals`);
+  const incoming = cardio.locator('tr[data-referral]', { hasText: referral });
+  await incoming.getByRole('button', { name: '接收' }).click();
+  await cardio.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
+  await doctor.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
+  await shot(doctor, 'referrals.png');
+
+  return { clinicalQuestion, referral, caseId, ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
 });

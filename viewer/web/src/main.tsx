@@ -11,6 +11,7 @@ import { Worklist } from './worklist';
 import { ConsultList, ConsultRoom } from './consult';
 import { EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
+import { Referrals } from './referrals';
 import './styles.css';
 
 const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
@@ -107,6 +108,7 @@ function App() {
   else if (route === 'township') screen = <Township user={user} live={live} />;
   else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
   else if (route === 'dashboard') screen = <Dashboard />;
+  else if (route === 'referrals') screen = <Referrals user={user} live={live} />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
   else if (route === 'consult' && arg) screen = <ConsultRoom id={Number(arg)} user={user} live={live} />;
   else if (isReader(user)) screen = <Worklist user={user} live={live} />;
@@ -121,6 +123,7 @@ function App() {
           {user.roles.includes('township_doctor') && <a href="#/township">{t('township')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/emergency">{t('emergencyBoard')}</a>}
+          {user.roles.some((r) => r !== 'admin') && <a href="#/referrals">{t('referrals')}</a>}
           {(isReader(user) || user.roles.includes('admin')) && <a href="#/dashboard">{t('dashboard')}</a>}
         </nav>
         <span class="spacer" />

@@ -7,6 +7,7 @@ import { dateTime, t } from './i18n';
 import { Live } from './live';
 import { latestReport } from './report';
 import { ImageViewer } from './viewer';
+import { SendStudy } from './send';
 
 interface CriticalResult {
   id: number;
@@ -133,6 +134,7 @@ export function Township(props: { user: User; live: Live | null }) {
         </p>
       )}
       <CriticalResults live={props.live} />
+      <SendStudy onSent={load} />
       <h3>{t('inProgress')}</h3>
       {active.length ? <TaskTable tasks={active} now={now} /> : <p class="empty">—</p>}
       <h3>{t('finalReports')}</h3>
