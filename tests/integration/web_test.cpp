@@ -96,6 +96,16 @@ void remove_screenshots(const std::vector<std::string>& names) {
   for (const std::string& name : names) fs::remove(fs::path(YILIAN_SCREENSHOTS) / name);
 }
 
+// The tasks of the caller's worklist once one is there (bounded wait: 10 s).
+json wait_for_tasks(const ServerProcess& server, const std::string& token) {
+  for (int i = 0; i < 200; ++i) {
+    json list = json::parse(server.get(token, "/api/worklist").body, nullptr, false);
+    if (list.contains("tasks") && !list["tasks"].empty()) return list["tasks"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return json::array();
+}
+
 TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the_report) {
   if (!have("chromium") || !have("node")) {
     GTEST_SKIP() << "chromium or node is not installed (scripts/install-deps.sh installs them)";
@@ -117,6 +127,27 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   ASSERT_FALSE(rad.empty());
   ASSERT_FALSE(doc.empty());
 
+  // Last year's CT of the same patient, reported: the prior shown beside today's.
+  testing::CtSeriesSpec old;
+  old.count = 1;
+  old.rows = old.columns = 32;
+  old.patient_name = "Li^Hua";
+  old.patient_id = "TA-WEB-1";
+  old.study_date = "20251120";
+  auto prior = testing::write_ct_series(dir.path() / "prior", old);
+  ASSERT_TRUE(prior.ok());
+  ASSERT_EQ(testing::storescu(server, "TA_CT", prior->files), 0);
+  ASSERT_FALSE(wait_for_tasks(server, rad).empty()) << server.log();
+  json first = json::parse(server.request(rad, "POST", "/api/worklist/claim-next").body);
+  ASSERT_EQ(first["task"]["studyInstanceUid"], prior->study_uid);
+  ASSERT_EQ(
+      server
+          .request(rad, "POST",
+                   "/api/tasks/" + std::to_string(first["task"]["id"].get<int>()) + "/reports",
+                   R"({"kind":"final","findings":"Clear.","impression":"Prior impression."})")
+          .status,
+      201);
+
   testing::CtSeriesSpec spec;
   spec.count = 3;
   spec.rows = spec.columns = kSize;
@@ -128,7 +159,7 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   // Routed once no instance arrived for 0.3 s (bounded wait: 10 s).
   std::int64_t task_id = 0;
   for (int i = 0; i < 200 && task_id == 0; ++i) {
-    json list = json::parse(server.get(rad, "/api/worklist").body, nullptr, false);
+    json list = json::parse(server.get(rad, "/api/worklist?status=queued").body, nullptr, false);
     if (list.contains("tasks") && !list["tasks"].empty()) task_id = list["tasks"][0]["id"];
     if (task_id == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -140,9 +171,15 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
     expect["points"].push_back(
         {{"x", x}, {"y", y}, {"value", std::lround(expected_lung_grey(x, y))}});
   }
-  const std::vector<std::string> shots = {
-      "login.png",           "worklist.png",           "viewer.png",   "report.png", "township.png",
-      "township-report.png", "township-report-en.png", "dashboard.png"};
+  const std::vector<std::string> shots = {"login.png",
+                                          "worklist.png",
+                                          "viewer.png",
+                                          "report.png",
+                                          "township.png",
+                                          "township-report.png",
+                                          "township-report-en.png",
+                                          "dashboard.png",
+                                          "viewer-prior.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -169,16 +206,6 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   EXPECT_EQ(last["impression"], done["impression"]);
   EXPECT_EQ(last["findings"], done["findings"]);
   expect_screenshots(shots);
-}
-
-// The tasks of the caller's worklist once one is there (bounded wait: 10 s).
-json wait_for_tasks(const ServerProcess& server, const std::string& token) {
-  for (int i = 0; i < 200; ++i) {
-    json list = json::parse(server.get(token, "/api/worklist").body, nullptr, false);
-    if (list.contains("tasks") && !list["tasks"].empty()) return list["tasks"];
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return json::array();
 }
 
 TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_two_browsers) {

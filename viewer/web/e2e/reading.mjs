@@ -66,6 +66,14 @@ await run(async ({ context, shot, login }) => {
   }
   await shot(reader, 'viewer.png');
 
+  // Last year's study of the patient beside today's, with its report.
+  await reader.locator('select[name="prior"]').selectOption({ index: 1 });
+  await reader.locator('.prior canvas.image[data-state="ready"]').waitFor(WAIT);
+  await reader.locator('.prior-impression', { hasText: 'Prior impression.' }).waitFor(WAIT);
+  await shot(reader, 'viewer-prior.png');
+  await reader.locator('select[name="prior"]').selectOption('');
+  await reader.locator('canvas.image').first().focus();
+
   // Frame scrolling: the next frame on ArrowDown.
   await reader.keyboard.press('ArrowDown');
   await reader.locator('canvas.image[data-state="ready"][data-frame="2"]').waitFor(WAIT);
@@ -83,7 +91,7 @@ await run(async ({ context, shot, login }) => {
   await reader.goto(`${env('YILIAN_URL')}/#/dashboard`);
   await reader.locator('table.stats tr[data-group="ta"]').waitFor(WAIT);
   const count = await reader.locator('table.stats tr[data-group="ta"] td').nth(1).textContent();
-  if (count !== '1') fail(`dashboard count for ta: ${count}`);
+  if (count !== '2') fail(`dashboard count for ta: ${count}`);
   await shot(reader, 'dashboard.png');
   const [download] = await Promise.all([
     reader.waitForEvent('download', WAIT),
@@ -94,7 +102,7 @@ await run(async ({ context, shot, login }) => {
     for await (const c of await download.createReadStream()) chunks.push(c);
     return Buffer.concat(chunks).toString();
   })();
-  if (!csv.startsWith('institution,count,') || !csv.includes('\nta,1,')) fail(`CSV: ${csv}`);
+  if (!csv.startsWith('institution,count,') || !csv.includes('\nta,2,')) fail(`CSV: ${csv}`);
 
   // It arrives on the township doctor's screen without a reload, and reads there.
   await doctor.locator(`.final-list tr[data-task="${taskId}"][data-status="final"]`).waitFor(WAIT);

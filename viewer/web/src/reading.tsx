@@ -9,10 +9,21 @@ import { ReportEditor } from './report';
 import { ImageViewer } from './viewer';
 import { ecgInstance, EcgViewer } from './ecg';
 
+interface Prior {
+  studyInstanceUid: string;
+  studyDate: string;
+  modalities: string;
+  description: string;
+  institution: string;
+  impression: string;
+}
+
 export function Reading(props: { taskId: number; user: User; live: Live | null }) {
   const { taskId, user } = props;
   const [task, setTask] = useState<TaskDetail | null>(null);
   const [error, setError] = useState('');
+  const [priors, setPriors] = useState<Prior[]>([]);
+  const [prior, setPrior] = useState('');
   const [lowBandwidth, setLowBandwidth] = useState(localStorage.getItem('yilian.low') === '1');
 
   const load = async () => {
@@ -30,6 +41,10 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
   };
   useEffect(() => {
     load();
+    setPrior('');
+    api<{ priors: Prior[] }>('GET', `/api/tasks/${taskId}/priors`)
+      .then((r) => setPriors(r.priors))
+      .catch(() => setPriors([]));
   }, [taskId]);
 
   const mine = task?.claimedBy === user.username;
@@ -83,6 +98,19 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
           />
           {t('lowBandwidth')}
         </label>
+        {priors.length > 0 && (
+          <label>
+            {t('priors')} ({priors.length})
+            <select name="prior" value={prior} onChange={(e) => setPrior(e.currentTarget.value)}>
+              <option value="">—</option>
+              {priors.map((p) => (
+                <option value={p.studyInstanceUid}>
+                  {p.studyDate} · {p.modalities} · {p.description} · {p.institution}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {mine && task.status !== 'final' && (
           <button type="button" onClick={release}>
             {t('release')}
@@ -98,7 +126,17 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
         {task.kind === 'ecg' ? (
           <EcgReading study={task.studyInstanceUid} />
         ) : (
-          <ImageViewer study={task.studyInstanceUid} lowBandwidth={lowBandwidth} />
+          <div class="viewers">
+            <ImageViewer study={task.studyInstanceUid} lowBandwidth={lowBandwidth} />
+            {prior && (
+              <div class="prior">
+                <ImageViewer study={prior} lowBandwidth={lowBandwidth} />
+                <p class="prior-impression">
+                  {t('priors')}: {priors.find((p) => p.studyInstanceUid === prior)?.impression || '—'}
+                </p>
+              </div>
+            )}
+          </div>
         )}
         <ReportEditor task={task} mine={mine} onSaved={load} />
       </div>
