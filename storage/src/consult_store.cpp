@@ -814,6 +814,29 @@ Result<std::vector<ReferralRow>> ConsultStore::referrals(
   return out;
 }
 
+Result<std::vector<ConsultStore::ReferralCount>> ConsultStore::referral_counts(
+    std::string_view from, std::string_view to) {
+  std::vector<ReferralCount> out;
+  std::lock_guard lock(read_mu_);
+  if (Status s = query(
+          *rdb_,
+          "SELECT f.code, t.code, r.direction, r.status, count(*) FROM referrals r "
+          "JOIN institutions f ON f.id = r.from_institution "
+          "JOIN institutions t ON t.id = r.to_institution "
+          "WHERE r.created_at >= ?1 AND r.created_at < ?2 "
+          "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+          [&](sql::Stmt& st) {
+            st.bind(1, from);
+            st.bind(2, to);
+          },
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.int64(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<ReferralRow> ConsultStore::change_referral(
     std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
     std::string_view now) {

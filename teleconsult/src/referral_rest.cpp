@@ -58,6 +58,38 @@ std::variant<storage::ReferralRow, Response> load(storage::ConsultStore& store,
 void register_referral_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
                               storage::Index& index, storage::Accounts& accounts,
                               identity::AuthService& auth) {
+  // Counts for the consortium dashboard: aggregates, no patient data; readers, QC and admins
+  // (as the reading statistics).
+  router.add("GET", "/api/stats/referrals", [&store](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
+        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+    }
+    auto rows = store.referral_counts(req.query_value("from").value_or("0000"),
+                                      req.query_value("to").value_or("9999"));
+    if (!rows.ok()) return Response::from_error(rows.error());
+    if (req.query_value("format").value_or("") == "csv") {
+      Response r;
+      r.content_type = "text/csv; charset=utf-8";
+      r.body = "from,to,direction,status,count\n";
+      for (const auto& c : *rows) {
+        r.body += c.from + "," + c.to + "," + c.direction + "," + c.status + "," +
+                  std::to_string(c.count) + "\n";
+      }
+      return r;
+    }
+    json list = json::array();
+    for (const auto& c : *rows) {
+      list.push_back({{"from", c.from},
+                      {"to", c.to},
+                      {"direction", c.direction},
+                      {"status", c.status},
+                      {"count", c.count}});
+    }
+    return Response::json(200, json{{"referrals", list}}.dump());
+  });
+
   router.add(
       "POST", "/api/referrals", [&store, &hub, &index, &accounts, &auth](const Request& req) {
         const Principal& p = *req.principal;

@@ -329,6 +329,14 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   EXPECT_EQ(referrals["referrals"][0]["direction"], "up");
   EXPECT_EQ(referrals["referrals"][0]["to"], "lead");
   EXPECT_EQ(referrals["referrals"][0]["status"], "accepted");
+  json counts = json::parse(server.get(cardio, "/api/stats/referrals").body);
+  ASSERT_EQ(counts["referrals"].size(), 1u);
+  EXPECT_EQ(counts["referrals"][0], json({{"from", "ta"},
+                                          {"to", "lead"},
+                                          {"direction", "up"},
+                                          {"status", "accepted"},
+                                          {"count", 1}}));
+  EXPECT_EQ(server.get(doc, "/api/stats/referrals").status, 403);
   expect_screenshots(shots);
 }
 

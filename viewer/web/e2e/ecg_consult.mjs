@@ -147,6 +147,9 @@ await run(async ({ context, shot, login }) => {
   await cardio.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
   await doctor.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
   await shot(doctor, 'referrals.png');
+  // The dashboard counts it among the period's up-referrals.
+  await cardio.goto(`${env('YILIAN_URL')}/#/dashboard`);
+  await cardio.locator('strong[data-referrals-up="1"]').waitFor(WAIT);
 
   return { clinicalQuestion, referral, caseId, ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
 });

@@ -67,6 +67,9 @@ export function Dashboard() {
   const [by, setBy] = useState('institution');
   const [groups, setGroups] = useState<Group[]>([]);
   const [days, setDays] = useState<{ day: string; tasks: number }[]>([]);
+  const [referrals, setReferrals] = useState<
+    { from: string; to: string; direction: 'up' | 'down'; status: string; count: number }[]
+  >([]);
   const [error, setError] = useState('');
   // The period is whole local days: from 00:00 of `from` to the end of `to`.
   const range = () => {
@@ -78,10 +81,12 @@ export function Dashboard() {
     Promise.all([
       api<{ groups: Group[] }>('GET', `/api/stats/turnaround?by=${by}&${range()}`),
       api<{ days: { day: string; tasks: number }[] }>('GET', `/api/stats/volume?${range()}`),
+      api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
     ])
-      .then(([g, v]) => {
+      .then(([g, v, r]) => {
         setGroups(g.groups);
         setDays(v.days);
+        setReferrals(r.referrals);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -91,6 +96,17 @@ export function Dashboard() {
     downloadCsv(`/api/stats/${kind}?${kind === 'turnaround' ? `by=${by}&` : ''}${range()}&format=csv`,
       `yilian-${kind}-${from}-${to}.csv`).catch((e) => setError(String(e)));
   const total = groups.reduce((n, g) => n + g.count, 0);
+  // Referrals per route (from → to), up and down.
+  const routes = (direction: 'up' | 'down') => {
+    const m = new Map<string, number>();
+    for (const r of referrals.filter((x) => x.direction === direction)) {
+      const k = `${r.from} → ${r.to}`;
+      m.set(k, (m.get(k) ?? 0) + r.count);
+    }
+    return [...m].map(([label, value]) => ({ label, value }));
+  };
+  const referralTotal = (d: 'up' | 'down') =>
+    referrals.filter((x) => x.direction === d).reduce((n, x) => n + x.count, 0);
   const label = (g: Group) => String(g[by] || '—');
   return (
     <section class="dashboard" aria-labelledby="dashboard-title">
@@ -118,6 +134,9 @@ export function Dashboard() {
         <button type="button" onClick={() => csv('volume')}>
           CSV: {t('volume')}
         </button>
+        <button type="button" onClick={() => csv('referrals')}>
+          CSV: {t('referrals')}
+        </button>
       </div>
       {error && (
         <p class="error" role="alert">
@@ -125,7 +144,9 @@ export function Dashboard() {
         </p>
       )}
       <p class="summary">
-        {t('reportedInPeriod')}: <strong data-total={total}>{total}</strong>
+        {t('reportedInPeriod')}: <strong data-total={total}>{total}</strong> · {t('referrals')}{' '}
+        {t('up')} <strong data-referrals-up={referralTotal('up')}>{referralTotal('up')}</strong> /{' '}
+        {t('down')} <strong data-referrals-down={referralTotal('down')}>{referralTotal('down')}</strong>
       </p>
       <div class="charts">
         <Bars title={t('volume')} unit="" rows={days.map((d) => ({ label: d.day, value: d.tasks }))} />
@@ -145,6 +166,8 @@ export function Dashboard() {
           max={100}
           rows={groups.map((g) => ({ label: label(g), value: g.slaMetPercent }))}
         />
+        <Bars title={`${t('referrals')}: ${t('up')}`} unit="" rows={routes('up')} />
+        <Bars title={`${t('referrals')}: ${t('down')}`} unit="" rows={routes('down')} />
       </div>
       <table class="tasks stats">
         <thead>

@@ -231,6 +231,14 @@ class ConsultStore {
   // Unanswered referrals past their due time, not yet escalated; marks them escalated.
   Result<std::vector<ReferralRow>> escalate_referrals(std::string_view now);
 
+  // Referrals made in [from, to) (ISO 8601), counted by sending and receiving institution,
+  // direction and status (the consortium dashboard).
+  struct ReferralCount {
+    std::string from, to, direction, status;
+    std::int64_t count = 0;
+  };
+  Result<std::vector<ReferralCount>> referral_counts(std::string_view from, std::string_view to);
+
   // Notifications: one row per user, kept until that user acknowledges it.
   Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,
                               const std::string& payload, std::string_view now);
