@@ -40,11 +40,19 @@ bench: build
 	bench/ecg/run.sh
 	bench/ws/run.sh
 
-format:
-	$(SOURCES) | xargs clang-format -i
+WEB       = viewer/web
+WEB_FILES = 'src/**/*.{ts,tsx,css}' 'e2e/*.mjs' build.mjs tsconfig.json package.json index.html
 
-format-check: deps
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+format: $(WEB)/node_modules/.package-lock.json
+	$(SOURCES) | xargs clang-format -i
+	cd $(WEB) && npx prettier --log-level warn --write $(WEB_FILES)
+
+format-check: deps $(WEB)/node_modules/.package-lock.json
 	$(SOURCES) | xargs clang-format --dry-run -Werror
+	cd $(WEB) && npx prettier --check $(WEB_FILES)
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -39,7 +39,10 @@ const html = readFileSync('index.html', 'utf8')
 writeFileSync(join(out, 'index.html'), html);
 
 const gzip = (file) =>
-  writeFileSync(`${file}.gz`, gzipSync(readFileSync(file), { level: constants.Z_BEST_COMPRESSION }));
+  writeFileSync(
+    `${file}.gz`,
+    gzipSync(readFileSync(file), { level: constants.Z_BEST_COMPRESSION }),
+  );
 gzip(join(out, 'index.html'));
 for (const name of readdirSync(join(out, 'assets'))) {
   if (!name.endsWith('.map')) gzip(join(out, 'assets', name));

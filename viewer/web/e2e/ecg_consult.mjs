@@ -33,8 +33,10 @@ await run(async ({ context, shot, login }) => {
     return { trace, grid, width: c.width, height: c.height, pxPerMm: Number(c.dataset.pxPerMm) };
   });
   // 25 mm/s for 10 s plus the calibration margin: 255 mm wide, four 25 mm rows.
-  if (Math.abs(drawn.width / drawn.pxPerMm - 255) > 1) fail(`page width ${drawn.width / drawn.pxPerMm} mm`);
-  if (Math.abs(drawn.height / drawn.pxPerMm - 100) > 1) fail(`page height ${drawn.height / drawn.pxPerMm} mm`);
+  if (Math.abs(drawn.width / drawn.pxPerMm - 255) > 1)
+    fail(`page width ${drawn.width / drawn.pxPerMm} mm`);
+  if (Math.abs(drawn.height / drawn.pxPerMm - 100) > 1)
+    fail(`page height ${drawn.height / drawn.pxPerMm} mm`);
   if (drawn.trace < 2000) fail(`only ${drawn.trace} trace pixels`);
   if (drawn.grid < 20000) fail(`only ${drawn.grid} grid pixels`);
   const hr = await cardio.locator('.ecg-measurements .hr').textContent();
@@ -49,7 +51,8 @@ await run(async ({ context, shot, login }) => {
   await cardio.mouse.move(box.x + 65 * mm, box.y + 30 * mm, { steps: 5 });
   await cardio.mouse.up();
   const caliper = await cardio.locator('.ecg-viewer .caliper').textContent();
-  if (!/ 60 \/min/.test(caliper) || !/Δ (0\.99|1\.0\d) mV/.test(caliper)) fail(`caliper "${caliper}"`);
+  if (!/ 60 \/min/.test(caliper) || !/Δ (0\.99|1\.0\d) mV/.test(caliper))
+    fail(`caliper "${caliper}"`);
   await shot(cardio, 'ecg.png');
 
   // The suspected STEMI opened a chest-pain case: on the board, one tap records the door time
@@ -60,7 +63,9 @@ await run(async ({ context, shot, login }) => {
   const caseId = Number(await card.getAttribute('data-case'));
   await card.locator('button[data-point="door"]').click();
   await card.locator('button.point.done[data-point="door"]').waitFor(WAIT);
-  await card.locator('li.clock[data-interval="door_to_balloon"][data-status="running"]').waitFor(WAIT);
+  await card
+    .locator('li.clock[data-interval="door_to_balloon"][data-status="running"]')
+    .waitFor(WAIT);
   await shot(cardio, 'emergency.png');
 
   // The township doctor asks cardiology, attaching the reported CT.
@@ -97,7 +102,9 @@ await run(async ({ context, shot, login }) => {
   await cardio.locator('input[name="chat"]').fill(reply);
   await cardio.getByRole('button', { name: '发送' }).click();
   await doctor.locator('.chat .messages li', { hasText: reply }).waitFor(WAIT);
-  await doctor.locator(`.presence li[data-user="${env('YILIAN_CARDIOLOGIST')}"].presence-online`).waitFor(WAIT);
+  await doctor
+    .locator(`.presence li[data-user="${env('YILIAN_CARDIOLOGIST')}"].presence-online`)
+    .waitFor(WAIT);
   // The shared view shows the attached CT.
   await cardio.locator('.shared-view canvas.image[data-state="ready"]').waitFor(WAIT);
   await shot(doctor, 'consult-doctor.png');
@@ -140,16 +147,34 @@ await run(async ({ context, shot, login }) => {
   await refer.locator('select[name="urgency"]').selectOption('urgent');
   await refer.locator('input[name="to"]').fill('lead');
   await refer.getByRole('button', { name: '发送' }).click();
-  await doctor.locator('tr[data-referral][data-status="requested"]', { hasText: referral }).waitFor(WAIT);
+  await doctor
+    .locator('tr[data-referral][data-status="requested"]', { hasText: referral })
+    .waitFor(WAIT);
   await cardio.goto(`${env('YILIAN_URL')}/#/referrals`);
   const incoming = cardio.locator('tr[data-referral]', { hasText: referral });
   await incoming.getByRole('button', { name: '接收' }).click();
-  await cardio.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
-  await doctor.locator('tr[data-referral][data-status="accepted"]', { hasText: referral }).waitFor(WAIT);
+  await cardio
+    .locator('tr[data-referral][data-status="accepted"]', { hasText: referral })
+    .waitFor(WAIT);
+  await doctor
+    .locator('tr[data-referral][data-status="accepted"]', { hasText: referral })
+    .waitFor(WAIT);
   await shot(doctor, 'referrals.png');
   // The dashboard counts it among the period's up-referrals.
   await cardio.goto(`${env('YILIAN_URL')}/#/dashboard`);
   await cardio.locator('strong[data-referrals-up="1"]').waitFor(WAIT);
 
-  return { clinicalQuestion, referral, caseId, ecgTaskId, consultId, question, hello, reply, opinion, drawn, caliper };
+  return {
+    clinicalQuestion,
+    referral,
+    caseId,
+    ecgTaskId,
+    consultId,
+    question,
+    hello,
+    reply,
+    opinion,
+    drawn,
+    caliper,
+  };
 });

@@ -84,9 +84,15 @@ export function ConsultList(props: { user: User; live: Live | null }) {
         </thead>
         <tbody>
           {list.map((c) => (
-            <tr data-consult={c.id} data-status={c.status} class={c.urgency === 'emergency' ? 'stat' : c.urgency}>
+            <tr
+              data-consult={c.id}
+              data-status={c.status}
+              class={c.urgency === 'emergency' ? 'stat' : c.urgency}
+            >
               <td>
-                <span class={`badge ${c.urgency === 'emergency' ? 'stat' : c.urgency}`}>{tk(c.urgency)}</span>
+                <span class={`badge ${c.urgency === 'emergency' ? 'stat' : c.urgency}`}>
+                  {tk(c.urgency)}
+                </span>
               </td>
               <td>
                 {personName(c.patient.name) || c.patient.id}
@@ -150,15 +156,30 @@ function NewConsult(props: { onDone: () => void }) {
     <form class="panel new-consult" onSubmit={submit} aria-label={t('newConsult')}>
       <label>
         {t('patientId')}
-        <input name="patientId" required value={patientId} onInput={(e) => setPatientId(e.currentTarget.value)} />
+        <input
+          name="patientId"
+          required
+          value={patientId}
+          onInput={(e) => setPatientId(e.currentTarget.value)}
+        />
       </label>
       <label>
         {t('patient')}
-        <input name="patientName" value={patientName} onInput={(e) => setPatientName(e.currentTarget.value)} />
+        <input
+          name="patientName"
+          value={patientName}
+          onInput={(e) => setPatientName(e.currentTarget.value)}
+        />
       </label>
       <label class="wide">
         {t('question')}
-        <textarea name="question" required rows={3} value={question} onInput={(e) => setQuestion(e.currentTarget.value)} />
+        <textarea
+          name="question"
+          required
+          rows={3}
+          value={question}
+          onInput={(e) => setQuestion(e.currentTarget.value)}
+        />
       </label>
       <label>
         {t('urgency')}
@@ -170,7 +191,11 @@ function NewConsult(props: { onDone: () => void }) {
       </label>
       <label>
         {t('specialty')}
-        <select name="specialty" value={specialty} onChange={(e) => setSpecialty(e.currentTarget.value)}>
+        <select
+          name="specialty"
+          value={specialty}
+          onChange={(e) => setSpecialty(e.currentTarget.value)}
+        >
           {SPECIALTIES.map((s) => (
             <option value={s}>{tk(s)}</option>
           ))}
@@ -186,7 +211,9 @@ function NewConsult(props: { onDone: () => void }) {
                 checked={chosen.includes(s.studyInstanceUid)}
                 onChange={(e) =>
                   setChosen((c) =>
-                    e.currentTarget.checked ? [...c, s.studyInstanceUid] : c.filter((x) => x !== s.studyInstanceUid),
+                    e.currentTarget.checked
+                      ? [...c, s.studyInstanceUid]
+                      : c.filter((x) => x !== s.studyInstanceUid),
                   )
                 }
               />
@@ -246,7 +273,8 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
       live.on('joined', (m) => {
         if ((m.consult as Consult).id !== id) return;
         const p: Record<string, string> = {};
-        for (const x of (m.participants as { user: string; presence: string }[]) ?? []) p[x.user] = x.presence;
+        for (const x of (m.participants as { user: string; presence: string }[]) ?? [])
+          p[x.user] = x.presence;
         setPresence(p);
         const v = m.view as { driver?: string; state?: ViewState } | undefined;
         if (v?.driver) setDriver(v.driver);
@@ -261,7 +289,8 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
         live.send({ type: 'receipt', consult: id, delivered: seq, read: seq });
       }),
       live.on('replayed', (m) => {
-        if (mine(m) && m.more) live.send({ type: 'history', consult: id, afterSeq: lastSeq.current });
+        if (mine(m) && m.more)
+          live.send({ type: 'history', consult: id, afterSeq: lastSeq.current });
       }),
       live.on('presence', (m) => {
         if (mine(m)) setPresence((p) => ({ ...p, [String(m.user)]: String(m.status) }));
@@ -296,7 +325,12 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
     e.preventDefault();
     const body = text.trim();
     if (!body || !live) return;
-    live.send({ type: 'chat', consult: id, text: body, clientId: `${user.username}-${Date.now()}` });
+    live.send({
+      type: 'chat',
+      consult: id,
+      text: body,
+      clientId: `${user.username}-${Date.now()}`,
+    });
     live.send({ type: 'typing', consult: id, active: false });
     setText('');
   };
@@ -328,7 +362,9 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
     <div class="consult-room">
       <div class="task-bar">
         <a href="#/consults">← {t('back')}</a>
-        <span class={`badge ${consult.urgency === 'emergency' ? 'stat' : consult.urgency}`}>{tk(consult.urgency)}</span>
+        <span class={`badge ${consult.urgency === 'emergency' ? 'stat' : consult.urgency}`}>
+          {tk(consult.urgency)}
+        </span>
         <strong>{personName(consult.patient.name) || consult.patient.id}</strong>
         <span>{consult.question}</span>
         <span class="status" data-status={consult.status}>
@@ -377,7 +413,9 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
               lowBandwidth={true}
               follow={driver !== user.username ? view : null}
               onViewChange={
-                driver === user.username ? (s) => live?.send({ type: 'view', consult: id, state: s }) : undefined
+                driver === user.username
+                  ? (s) => live?.send({ type: 'view', consult: id, state: s })
+                  : undefined
               }
             />
           </div>
@@ -423,9 +461,19 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
               <div class="conclude">
                 <label>
                   {t('opinion')}
-                  <textarea name="opinion" rows={3} value={opinion} onInput={(e) => setOpinion(e.currentTarget.value)} />
+                  <textarea
+                    name="opinion"
+                    rows={3}
+                    value={opinion}
+                    onInput={(e) => setOpinion(e.currentTarget.value)}
+                  />
                 </label>
-                <button type="button" class="primary" disabled={!opinion.trim()} onClick={() => act('conclude', { opinion })}>
+                <button
+                  type="button"
+                  class="primary"
+                  disabled={!opinion.trim()}
+                  onClick={() => act('conclude', { opinion })}
+                >
                   {t('conclude')}
                 </button>
               </div>

@@ -16,7 +16,12 @@ interface Group {
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
 // Horizontal bars with their values; a table for screen readers says the same.
-function Bars(props: { title: string; rows: { label: string; value: number }[]; unit: string; max?: number }) {
+function Bars(props: {
+  title: string;
+  rows: { label: string; value: number }[];
+  unit: string;
+  max?: number;
+}) {
   const max = props.max ?? Math.max(1, ...props.rows.map((r) => r.value));
   const rowH = 22;
   const width = 520;
@@ -93,8 +98,10 @@ export function Dashboard() {
   }, [from, to, by]);
 
   const csv = (kind: string) =>
-    downloadCsv(`/api/stats/${kind}?${kind === 'turnaround' ? `by=${by}&` : ''}${range()}&format=csv`,
-      `yilian-${kind}-${from}-${to}.csv`).catch((e) => setError(String(e)));
+    downloadCsv(
+      `/api/stats/${kind}?${kind === 'turnaround' ? `by=${by}&` : ''}${range()}&format=csv`,
+      `yilian-${kind}-${from}-${to}.csv`,
+    ).catch((e) => setError(String(e)));
   const total = groups.reduce((n, g) => n + g.count, 0);
   // Referrals per route (from → to), up and down.
   const routes = (direction: 'up' | 'down') => {
@@ -146,10 +153,15 @@ export function Dashboard() {
       <p class="summary">
         {t('reportedInPeriod')}: <strong data-total={total}>{total}</strong> · {t('referrals')}{' '}
         {t('up')} <strong data-referrals-up={referralTotal('up')}>{referralTotal('up')}</strong> /{' '}
-        {t('down')} <strong data-referrals-down={referralTotal('down')}>{referralTotal('down')}</strong>
+        {t('down')}{' '}
+        <strong data-referrals-down={referralTotal('down')}>{referralTotal('down')}</strong>
       </p>
       <div class="charts">
-        <Bars title={t('volume')} unit="" rows={days.map((d) => ({ label: d.day, value: d.tasks }))} />
+        <Bars
+          title={t('volume')}
+          unit=""
+          rows={days.map((d) => ({ label: d.day, value: d.tasks }))}
+        />
         <Bars
           title={`${t('turnaround')} p50 (min)`}
           unit="min"

@@ -200,7 +200,12 @@ export function EcgViewer(props: { instance: string }) {
     <div class="ecg-viewer">
       <div class="tools" role="toolbar">
         {[1, 1.5, 2].map((z) => (
-          <button type="button" class={zoom === z ? 'on' : ''} aria-pressed={zoom === z} onClick={() => setZoom(z)}>
+          <button
+            type="button"
+            class={zoom === z ? 'on' : ''}
+            aria-pressed={zoom === z}
+            onClick={() => setZoom(z)}
+          >
             {z}×
           </button>
         ))}
@@ -235,7 +240,8 @@ export function EcgViewer(props: { instance: string }) {
 }
 
 function EcgMeasurements({ a }: { a: EcgAnalysis }) {
-  const v = (x: number | null, unit: string) => (x === null || x === undefined ? '—' : `${Math.round(x)} ${unit}`);
+  const v = (x: number | null, unit: string) =>
+    x === null || x === undefined ? '—' : `${Math.round(x)} ${unit}`;
   return (
     <div class="ecg-measurements">
       <dl>

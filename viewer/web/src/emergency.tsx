@@ -91,11 +91,14 @@ function Clock({ c, i, now }: { c: Case; i: Interval; now: number }) {
   const minutes = liveMinutes(c, i, now);
   const over = minutes !== null && minutes > i.targetMinutes;
   const status = i.status === 'running' && over ? 'breached' : i.status;
-  const near = i.status === 'running' && !over && minutes !== null && minutes > i.targetMinutes * 0.75;
+  const near =
+    i.status === 'running' && !over && minutes !== null && minutes > i.targetMinutes * 0.75;
   return (
     <li class={`clock ${status}${near ? ' near' : ''}`} data-interval={i.name} data-status={status}>
       <span class="name">{clinicalName(i.name, true)}</span>
-      <span class="value">{minutes === null ? '—' : `${minutes.toFixed(1)} / ${i.targetMinutes} min`}</span>
+      <span class="value">
+        {minutes === null ? '—' : `${minutes.toFixed(1)} / ${i.targetMinutes} min`}
+      </span>
     </li>
   );
 }
@@ -177,7 +180,9 @@ export function EmergencyBoard(props: { live: Live | null }) {
       }),
       live.on('case', (m) => {
         const c = m.case as Case;
-        setCases((list) => list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'));
+        setCases((list) =>
+          list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'),
+        );
       }),
       live.on('welcome', load),
     ];

@@ -2,7 +2,10 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, User } from './api';
 import { t } from './i18n';
 
-export function Login(props: { onLogin: (token: string, u: User) => void; onToggleLang: () => void }) {
+export function Login(props: {
+  onLogin: (token: string, u: User) => void;
+  onToggleLang: () => void;
+}) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');

@@ -110,7 +110,8 @@ function App() {
   else if (route === 'dashboard') screen = <Dashboard />;
   else if (route === 'referrals') screen = <Referrals user={user} live={live} />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
-  else if (route === 'consult' && arg) screen = <ConsultRoom id={Number(arg)} user={user} live={live} />;
+  else if (route === 'consult' && arg)
+    screen = <ConsultRoom id={Number(arg)} user={user} live={live} />;
   else if (isReader(user)) screen = <Worklist user={user} live={live} />;
   else screen = <Township user={user} live={live} />;
 
@@ -124,7 +125,9 @@ function App() {
           {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/emergency">{t('emergencyBoard')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/referrals">{t('referrals')}</a>}
-          {(isReader(user) || user.roles.includes('admin')) && <a href="#/dashboard">{t('dashboard')}</a>}
+          {(isReader(user) || user.roles.includes('admin')) && (
+            <a href="#/dashboard">{t('dashboard')}</a>
+          )}
         </nav>
         <span class="spacer" />
         <span class={online ? 'live on' : 'live off'} role="status">

@@ -132,7 +132,8 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
               <div class="prior">
                 <ImageViewer study={prior} lowBandwidth={lowBandwidth} />
                 <p class="prior-impression">
-                  {t('priors')}: {priors.find((p) => p.studyInstanceUid === prior)?.impression || '—'}
+                  {t('priors')}:{' '}
+                  {priors.find((p) => p.studyInstanceUid === prior)?.impression || '—'}
                 </p>
               </div>
             )}

@@ -113,11 +113,12 @@ export function Referrals(props: { user: User; live: Live | null }) {
                       {t(`act_${a}` as Key)}
                     </button>
                   ))}
-                {r.from === user.institution && ['requested', 'accepted', 'scheduled'].includes(r.status) && (
-                  <button type="button" onClick={() => act(r.id, 'cancel')}>
-                    {t('cancel')}
-                  </button>
-                )}
+                {r.from === user.institution &&
+                  ['requested', 'accepted', 'scheduled'].includes(r.status) && (
+                    <button type="button" onClick={() => act(r.id, 'cancel')}>
+                      {t('cancel')}
+                    </button>
+                  )}
                 <small>{dateTime(r.createdAt)}</small>
               </td>
             </tr>
@@ -163,15 +164,30 @@ function ReferUp(props: { onDone: () => void }) {
     <form class="panel new-consult" onSubmit={submit} aria-label={t('referUp')}>
       <label>
         {t('patientId')}
-        <input name="patientId" required value={patientId} onInput={(e) => setPatientId(e.currentTarget.value)} />
+        <input
+          name="patientId"
+          required
+          value={patientId}
+          onInput={(e) => setPatientId(e.currentTarget.value)}
+        />
       </label>
       <label>
         {t('patient')}
-        <input name="patientName" value={patientName} onInput={(e) => setPatientName(e.currentTarget.value)} />
+        <input
+          name="patientName"
+          value={patientName}
+          onInput={(e) => setPatientName(e.currentTarget.value)}
+        />
       </label>
       <label class="wide">
         {t('reason')}
-        <textarea name="reason" required rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+        <textarea
+          name="reason"
+          required
+          rows={2}
+          value={reason}
+          onInput={(e) => setReason(e.currentTarget.value)}
+        />
       </label>
       <label>
         {t('urgency')}
@@ -182,7 +198,13 @@ function ReferUp(props: { onDone: () => void }) {
       </label>
       <label>
         {t('toInstitution')}
-        <input name="to" required placeholder={t('parentDefault')} value={to} onInput={(e) => setTo(e.currentTarget.value)} />
+        <input
+          name="to"
+          required
+          placeholder={t('parentDefault')}
+          value={to}
+          onInput={(e) => setTo(e.currentTarget.value)}
+        />
       </label>
       {studies.length > 0 && (
         <fieldset class="wide">
@@ -194,7 +216,9 @@ function ReferUp(props: { onDone: () => void }) {
                 checked={chosen.includes(s.studyInstanceUid)}
                 onChange={(e) =>
                   setChosen((c) =>
-                    e.currentTarget.checked ? [...c, s.studyInstanceUid] : c.filter((x) => x !== s.studyInstanceUid),
+                    e.currentTarget.checked
+                      ? [...c, s.studyInstanceUid]
+                      : c.filter((x) => x !== s.studyInstanceUid),
                   )
                 }
               />

@@ -228,7 +228,11 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
               onInput={(e) => setAddendum(e.currentTarget.value)}
             />
           </label>
-          <button type="button" disabled={busy || !addendum.trim()} onClick={() => save('addendum')}>
+          <button
+            type="button"
+            disabled={busy || !addendum.trim()}
+            onClick={() => save('addendum')}
+          >
             {t('addAddendum')}
           </button>
         </div>

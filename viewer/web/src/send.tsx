@@ -66,7 +66,10 @@ export function SendStudy(props: { onSent: () => void }) {
           headers: { Authorization: `Bearer ${currentToken()}`, 'Content-Type': 'application/xml' },
           body: files[0],
         });
-        const body = (await res.json()) as { studyInstanceUid?: string; error?: { message: string } };
+        const body = (await res.json()) as {
+          studyInstanceUid?: string;
+          error?: { message: string };
+        };
         if (!res.ok) throw new ApiError(res.status, 'ecg', body.error?.message ?? res.statusText);
         studies = [body.studyInstanceUid!];
       } else {
@@ -117,16 +120,29 @@ export function SendStudy(props: { onSent: () => void }) {
       {isEcgXml && (
         <label>
           {t('patientId')}
-          <input name="patientId" required value={patientId} onInput={(e) => setPatientId(e.currentTarget.value)} />
+          <input
+            name="patientId"
+            required
+            value={patientId}
+            onInput={(e) => setPatientId(e.currentTarget.value)}
+          />
         </label>
       )}
       <label>
         {t('clinicalQuestion')}
-        <input name="question" value={question} onInput={(e) => setQuestion(e.currentTarget.value)} />
+        <input
+          name="question"
+          value={question}
+          onInput={(e) => setQuestion(e.currentTarget.value)}
+        />
       </label>
       <label>
         {t('urgency')}
-        <select name="urgency" value={urgency} onChange={(e) => setUrgency(e.currentTarget.value as Urgency)}>
+        <select
+          name="urgency"
+          value={urgency}
+          onChange={(e) => setUrgency(e.currentTarget.value as Urgency)}
+        >
           <option value="routine">{t('routine')}</option>
           <option value="urgent">{t('urgent')}</option>
           <option value="stat">{t('stat')}</option>

@@ -174,7 +174,9 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
       </div>
       <CriticalResults live={props.live} taskId={task.id} />
       <div class="reading-body">
-        {task.kind === 'imaging' && <ImageViewer study={task.studyInstanceUid} lowBandwidth={true} />}
+        {task.kind === 'imaging' && (
+          <ImageViewer study={task.studyInstanceUid} lowBandwidth={true} />
+        )}
         <section class="report final-report" aria-labelledby="final-title">
           <h3 id="final-title">
             {t('report')} · {statusText(report?.kind ?? task.status)}

@@ -129,9 +129,7 @@ export function ImageViewer(props: {
   const cache = useRef(new BitmapCache());
   const generation = useRef(0);
   const pendingFrame = useRef<number | null>(null);
-  const drag = useRef<{ x: number; y: number; win: Window; zoom: number; pan: Point } | null>(
-    null,
-  );
+  const drag = useRef<{ x: number; y: number; win: Window; zoom: number; pan: Point } | null>(null);
 
   // Series of the study, then the frames of the chosen series.
   useEffect(() => {
@@ -259,28 +257,31 @@ export function ImageViewer(props: {
     if (!c || !frame || !currentSeries) return;
     const gen = ++generation.current;
     c.dataset.state = 'loading';
-    const timer = window.setTimeout(() => {
-      cache.current
-        .get(urlFor(frame, win, c))
-        .then((b) => {
-          if (gen !== generation.current) return;
-          bitmap.current = b;
-          draw();
-          c.dataset.state = 'ready';
-          c.dataset.window = windowParam(win);
-          c.dataset.frame = String(index + 1);
-          setError('');
-          // Neighbours next, so scrolling does not wait.
-          for (const n of [index + 1, index - 1]) {
-            if (frames[n]) cache.current.get(urlFor(frames[n], win, c)).catch(() => {});
-          }
-        })
-        .catch((e) => {
-          if (gen !== generation.current) return;
-          c.dataset.state = 'error';
-          setError(String(e));
-        });
-    }, drag.current ? 120 : 0);
+    const timer = window.setTimeout(
+      () => {
+        cache.current
+          .get(urlFor(frame, win, c))
+          .then((b) => {
+            if (gen !== generation.current) return;
+            bitmap.current = b;
+            draw();
+            c.dataset.state = 'ready';
+            c.dataset.window = windowParam(win);
+            c.dataset.frame = String(index + 1);
+            setError('');
+            // Neighbours next, so scrolling does not wait.
+            for (const n of [index + 1, index - 1]) {
+              if (frames[n]) cache.current.get(urlFor(frames[n], win, c)).catch(() => {});
+            }
+          })
+          .catch((e) => {
+            if (gen !== generation.current) return;
+            c.dataset.state = 'error';
+            setError(String(e));
+          });
+      },
+      drag.current ? 120 : 0,
+    );
     return () => window.clearTimeout(timer);
   }, [frame?.instance, frame?.frame, windowParam(win), lowBandwidth, currentSeries?.uid]);
 
@@ -390,7 +391,10 @@ export function ImageViewer(props: {
         'preset' in d.win
           ? (PRESETS[d.win.preset] ?? [geometry?.center ?? 40, geometry?.width ?? 400])
           : [d.win.center, d.win.width];
-      setWin({ center: c0 + dy * Math.max(1, w0 / 256), width: Math.max(1, w0 + dx * Math.max(1, w0 / 256)) });
+      setWin({
+        center: c0 + dy * Math.max(1, w0 / 256),
+        width: Math.max(1, w0 + dx * Math.max(1, w0 / 256)),
+      });
     }
   };
   const onPointerUp = () => {
@@ -491,7 +495,10 @@ export function ImageViewer(props: {
             {t('frame')} {frames.length ? index + 1 : 0}/{frames.length}
           </span>
           <span>
-            {t('window')} {'preset' in win ? t((win.preset === 'default' ? 'presetDefault' : win.preset) as Key) : windowParam(win)}
+            {t('window')}{' '}
+            {'preset' in win
+              ? t((win.preset === 'default' ? 'presetDefault' : win.preset) as Key)
+              : windowParam(win)}
           </span>
           <span>{Math.round(zoom * 100)}%</span>
         </div>

@@ -46,7 +46,8 @@ export function Worklist(props: { user: User; live: Live | null }) {
   const shown = useMemo(
     () =>
       tasks.filter(
-        (x) => (!service || x.service === service) && (!institution || x.institution === institution),
+        (x) =>
+          (!service || x.service === service) && (!institution || x.institution === institution),
       ),
     [tasks, service, institution],
   );
@@ -161,7 +162,9 @@ export function Worklist(props: { user: User; live: Live | null }) {
                   <PriorityBadge task={task} />
                 </td>
                 <td>
-                  <a href={`#/read/${task.id}`}>{personName(task.patient.name) || task.patient.id}</a>
+                  <a href={`#/read/${task.id}`}>
+                    {personName(task.patient.name) || task.patient.id}
+                  </a>
                   <small>{task.patient.id}</small>
                 </td>
                 <td>
