@@ -205,6 +205,12 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   EXPECT_EQ(last["author"], "dr-chen");
   EXPECT_EQ(last["impression"], done["impression"]);
   EXPECT_EQ(last["findings"], done["findings"]);
+  EXPECT_EQ(last["critical"], true);
+  // The critical result, acknowledged by the township doctor in the browser.
+  json critical = json::parse(server.get(doc, "/api/critical-results?open=false").body);
+  ASSERT_EQ(critical["criticalResults"].size(), 1u);
+  EXPECT_EQ(critical["criticalResults"][0]["taskId"], task_id);
+  EXPECT_EQ(critical["criticalResults"][0]["acknowledgedBy"], "dr-li");
   expect_screenshots(shots);
 }
 
@@ -270,7 +276,7 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
                                           "consult-request.png",    "consult-doctor.png",
                                           "consult-specialist.png", "consult-opinion.png",
                                           "emergency.png",          "township-send.png",
-                                          "referrals.png"};
+                                          "referrals.png",          "notifications.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -337,6 +343,8 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
                                           {"status", "accepted"},
                                           {"count", 1}}));
   EXPECT_EQ(server.get(doc, "/api/stats/referrals").status, 403);
+  // Acknowledged in the browser: nothing left pending for the cardiologist.
+  EXPECT_EQ(json::parse(server.get(cardio, "/api/notifications").body)["pending"], 0);
   expect_screenshots(shots);
 }
 

@@ -160,6 +160,14 @@ await run(async ({ context, shot, login }) => {
     .locator('tr[data-referral][data-status="accepted"]', { hasText: referral })
     .waitFor(WAIT);
   await shot(doctor, 'referrals.png');
+  // The cardiologist's notifications: the consult request among them; all acknowledged at once.
+  await cardio.locator('header .notifications button.pending').click();
+  await cardio.locator('.notification-list li[data-kind="consult_request"]').waitFor(WAIT);
+  await shot(cardio, 'notifications.png');
+  await cardio.getByRole('button', { name: '全部确认' }).click();
+  await cardio.locator('header .notifications button.pending[data-pending="0"]').waitFor(WAIT);
+  await cardio.locator('header .notifications button.pending').click();
+
   // The dashboard counts it among the period's up-referrals.
   await cardio.goto(`${env('YILIAN_URL')}/#/dashboard`);
   await cardio.locator('strong[data-referrals-up="1"]').waitFor(WAIT);

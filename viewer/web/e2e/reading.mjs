@@ -83,6 +83,7 @@ await run(async ({ context, shot, login }) => {
   const impression = `E2E impression ${Date.now()}`;
   await reader.locator('textarea[name="findings"]').fill(findings);
   await reader.locator('textarea[name="impression"]').fill(impression);
+  await reader.locator('input[name="critical"]').check();
   await reader.getByRole('button', { name: /签发最终报告/ }).click();
   await reader.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);
   await shot(reader, 'report.png');
@@ -109,7 +110,12 @@ await run(async ({ context, shot, login }) => {
   await shot(doctor, 'township.png');
   await doctor.locator(`.final-list tr[data-task="${taskId}"] a`).click();
   await doctor.locator('.final-report .impression', { hasText: impression }).waitFor(WAIT);
+  // It carries a critical finding: the doctor acknowledges it (once, for the clinic).
+  const alert = doctor.locator('.critical-results li', { hasText: impression });
+  await alert.waitFor(WAIT);
   await shot(doctor, 'township-report.png');
+  await alert.getByRole('button', { name: '确认已知' }).click();
+  await alert.waitFor({ state: 'detached', ...WAIT });
 
   // English on request.
   await doctor.getByRole('button', { name: 'English' }).click();

@@ -12,6 +12,7 @@ import { ConsultList, ConsultRoom } from './consult';
 import { EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
 import { Referrals } from './referrals';
+import { Notifications } from './notifications';
 import './styles.css';
 
 const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
@@ -37,7 +38,6 @@ function App() {
   const [checking, setChecking] = useState(Boolean(currentToken()));
   const [live, setLive] = useState<Live | null>(null);
   const [online, setOnline] = useState(false);
-  const [pending, setPending] = useState(0);
   const [, setLangState] = useState<Lang>(currentLang());
   const hash = useHash();
 
@@ -59,15 +59,9 @@ function App() {
     if (!user) return;
     const l = new Live(currentToken());
     l.onState = setOnline;
-    const offs = [
-      l.on('welcome', (m) => setPending(Number(m.pendingNotifications ?? 0))),
-      l.on('notification', () => setPending((n) => n + 1)),
-      l.on('acked', () => setPending((n) => Math.max(0, n - 1))),
-    ];
     setLive(l);
     if (!location.hash || location.hash === '#/') location.hash = home(user);
     return () => {
-      offs.forEach((off) => off());
       l.close();
       setLive(null);
     };
@@ -133,9 +127,7 @@ function App() {
         <span class={online ? 'live on' : 'live off'} role="status">
           {online ? t('live') : t('offline')}
         </span>
-        <span class="pending" title={t('notifications')}>
-          {t('notifications')} {pending}
-        </span>
+        <Notifications live={live} />
         <span class="who">
           {user.displayName || user.username} · {user.institution}
         </span>
