@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   python3 python3-pydicom curl openssl
-  chromium fonts-wqy-microhei
+  chromium firefox-esr fonts-wqy-microhei
 )
 # The web front end is built with npm packages (viewer/web); a Node.js already installed (with
 # its npm) is used as is.

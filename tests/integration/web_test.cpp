@@ -63,6 +63,18 @@ double expected_lung_grey(int x, int y) {
   return std::clamp(v, 0.0, 255.0);
 }
 
+// What the browser must show of the synthetic CT's first slice in the lung window: the image
+// size and the grey level at a few pixels.
+json lung_expectation() {
+  json expect = {
+      {"columns", kSize}, {"rows", kSize}, {"window", "lung"}, {"points", json::array()}};
+  for (auto [x, y] : {std::pair{128, 128}, std::pair{64, 128}, std::pair{200, 60}}) {
+    expect["points"].push_back(
+        {{"x", x}, {"y", y}, {"value", std::lround(expected_lung_grey(x, y))}});
+  }
+  return expect;
+}
+
 bool have(const char* program) {
   return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0;
 }
@@ -165,12 +177,7 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   }
   ASSERT_NE(task_id, 0) << server.log();
 
-  json expect = {
-      {"columns", kSize}, {"rows", kSize}, {"window", "lung"}, {"points", json::array()}};
-  for (auto [x, y] : {std::pair{128, 128}, std::pair{64, 128}, std::pair{200, 60}}) {
-    expect["points"].push_back(
-        {{"x", x}, {"y", y}, {"value", std::lround(expected_lung_grey(x, y))}});
-  }
+  const json expect = lung_expectation();
   const std::vector<std::string> shots = {"login.png",
                                           "worklist.png",
                                           "viewer.png",
@@ -345,6 +352,47 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   EXPECT_EQ(server.get(doc, "/api/stats/referrals").status, 403);
   // Acknowledged in the browser: nothing left pending for the cardiologist.
   EXPECT_EQ(json::parse(server.get(cardio, "/api/notifications").body)["pending"], 0);
+  expect_screenshots(shots);
+}
+
+TEST(WebFrontEnd, the_worklist_and_the_viewer_work_in_firefox) {
+  if (!have("firefox-esr") || !have("node")) {
+    GTEST_SKIP() << "firefox-esr or node is not installed (scripts/install-deps.sh installs them)";
+  }
+  testing::TempDir dir;
+  fs::path cfg = dir.path() / "yilian.toml";
+  std::ofstream(cfg) << kConfig;
+  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string rad = server.add_user("dr-zhou", {"radiologist"}, "lead");
+  ASSERT_FALSE(rad.empty());
+  testing::CtSeriesSpec spec;
+  spec.count = 2;
+  spec.rows = spec.columns = kSize;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(server, "TA_CT", ct->files), 0);
+  json tasks = wait_for_tasks(server, rad);
+  ASSERT_EQ(tasks.size(), 1u) << server.log();
+
+  const std::vector<std::string> shots = {"firefox-worklist.png", "firefox-viewer.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(
+      run_scenario(server, "firefox.mjs",
+                   {{"YILIAN_READER", "dr-zhou"}, {"YILIAN_EXPECT", lung_expectation().dump()}},
+                   out, done),
+      0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  EXPECT_EQ(done["browser"], "firefox");
+  EXPECT_EQ(done["samples"].size(), 3u);
+  // Opening the task from the worklist claimed it for the Firefox user.
+  json task =
+      json::parse(server.get(rad, "/api/tasks/" + std::to_string(tasks[0]["id"].get<int>())).body);
+  EXPECT_EQ(task["claimedBy"], "dr-zhou");
   expect_screenshots(shots);
 }
 

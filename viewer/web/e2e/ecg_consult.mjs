@@ -105,8 +105,29 @@ await run(async ({ context, shot, login }) => {
   await doctor
     .locator(`.presence li[data-user="${env('YILIAN_CARDIOLOGIST')}"].presence-online`)
     .waitFor(WAIT);
-  // The shared view shows the attached CT.
+  // The shared view shows the attached CT. The cardiologist takes the lead and goes to frame 2
+  // in the lung window: the doctor's viewer follows.
   await cardio.locator('.shared-view canvas.image[data-state="ready"]').waitFor(WAIT);
+  await cardio.getByRole('button', { name: '由我主讲' }).click();
+  await doctor
+    .locator('.shared-view .tools', { hasText: `主讲: ${env('YILIAN_CARDIOLOGIST')}` })
+    .waitFor(WAIT);
+  await cardio.locator('.shared-view canvas.image').focus();
+  await cardio.keyboard.press('4');
+  await cardio.keyboard.press('ArrowDown');
+  await doctor
+    .locator('.shared-view canvas.image[data-state="ready"][data-window="lung"][data-frame="2"]')
+    .waitFor(WAIT);
+
+  // A video call between the two browsers (Chromium's fake camera and microphone): offer,
+  // answer and ICE through the hub, media browser to browser; then hung up.
+  await cardio.getByRole('button', { name: `视频通话 ${env('YILIAN_DOCTOR')}` }).click();
+  await cardio.locator('.call video.remote').waitFor(WAIT);
+  await doctor.locator('.call video.remote').waitFor(WAIT);
+  await cardio.getByRole('button', { name: '挂断' }).click();
+  await doctor
+    .getByRole('button', { name: `视频通话 ${env('YILIAN_CARDIOLOGIST')}` })
+    .waitFor(WAIT);
   await shot(doctor, 'consult-doctor.png');
   await shot(cardio, 'consult-specialist.png');
 

@@ -529,7 +529,8 @@ function Call(props: { live: Live | null; consult: number; peer: string }) {
           const answer = await c.createAnswer();
           await c.setLocalDescription(answer);
           signal('answer', answer);
-          setState('calling');
+          // The caller's tracks may have arrived already (with its offer).
+          setState((s) => (s === 'in_call' ? s : 'calling'));
         } else if (m.signal === 'answer') {
           await pc.current?.setRemoteDescription(data);
         } else if (m.signal === 'ice') {
