@@ -173,11 +173,20 @@ Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string
   return ids;
 }
 
-Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const Principal& p,
-                                                               const std::string& uid) {
+Result<std::vector<std::int64_t>> ReadingQueue::study_complete(
+    const Principal& p, const std::string& uid, const std::string& clinical_question) {
   auto visible = may_read_study(index_, p, uid, now());
   if (!visible.ok()) return visible.error();
   if (!*visible) return make_error(Errc::permission_denied, "no study you may see has this UID");
+  if (!clinical_question.empty()) {
+    auto home = index_.study_institution(uid);
+    if (!home.ok()) return home.error();
+    if (!home->has_value() || **home != p.institution_id || !identity::has_clinical_role(p)) {
+      return make_error(Errc::permission_denied,
+                        "the clinical question is given by a clinician of the study's institution");
+    }
+    if (Status s = store_.set_clinical_question(uid, clinical_question); !s) return s.error();
+  }
   return route_now(uid);
 }
 

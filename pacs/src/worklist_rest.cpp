@@ -41,7 +41,9 @@ json task_json(const ReadingQueue& q, const storage::TaskRow& t) {
           {"leaseExpiresAt", t.lease_expires_at.empty() ? json(nullptr) : json(t.lease_expires_at)},
           {"finalAt", t.final_at.empty() ? json(nullptr) : json(t.final_at)},
           {"patient", {{"id", t.patient_id}, {"name", t.patient_name}}},
-          {"description", t.description}};
+          {"description", t.description},
+          {"indication", t.indication},
+          {"clinicalQuestion", t.clinical_question}};
 }
 
 json report_json(const storage::ReportRow& r) {
@@ -116,7 +118,13 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
 
   router.add("POST", "/api/studies/{uid}/complete", [&q, &auth](const Request& req) {
     const std::string& uid = req.params.at("uid");
-    auto ids = q.study_complete(*req.principal, uid);
+    auto b = body(req);
+    if (!b.ok()) return fail(b.error());
+    const std::string question = str(*b, "clinicalQuestion");
+    if (question.size() > 2000) {
+      return Response::error(400, "invalid_argument", "clinicalQuestion is at most 2000 bytes");
+    }
+    auto ids = q.study_complete(*req.principal, uid, question);
     auth.audit(req, "study.complete", "study", uid, ids.ok() ? "ok" : "denied");
     if (!ids.ok()) return fail(ids.error());
     return Response::json(200, json{{"studyInstanceUid", uid}, {"tasks", *ids}}.dump());

@@ -402,7 +402,13 @@ CREATE TABLE referral_quotas(
 );
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+// The requesting clinician's question, given when a study is sent for reading (REST); kept
+// apart from the DICOM indication, which later instances may update.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE studies ADD COLUMN clinical_question TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "institutions, patients, studies, series, instances", kV1},
     {2, "instance conflicts; newest-first study index", kV2},
     {3, "institutions' levels and AE titles, users, sessions, reading services, shares", kV3},
@@ -412,6 +418,7 @@ constexpr std::array<Migration, 6> kMigrations{{
      "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
      "referrals",
      kV6},
+    {7, "the requesting clinician's question on a study", kV7},
 }};
 
 Result<int> user_version(sql::Db& db) {

@@ -9,7 +9,8 @@ constexpr const char* kTaskColumns = R"sql(
   t.id, t.study_pk, s.study_uid, t.service, t.institution_id, i.code, t.is_ecg, t.modality,
   t.priority, t.priority_reason, t.status, t.received_at, t.routed_at, t.due_at,
   coalesce(t.claimed_by, 0), coalesce(u.username, ''), coalesce(t.lease_expires_at, ''),
-  coalesce(t.final_at, ''), coalesce(t.escalated_at, ''), p.patient_id, p.name, s.description
+  coalesce(t.final_at, ''), coalesce(t.escalated_at, ''), p.patient_id, p.name, s.description,
+  s.indication, s.clinical_question
 FROM reading_tasks t
 JOIN studies s ON s.id = t.study_pk
 JOIN patients p ON p.id = s.patient_pk
@@ -41,6 +42,8 @@ TaskRow read_task(const sql::Stmt& st) {
   t.patient_id = st.text(19);
   t.patient_name = st.text(20);
   t.description = st.text(21);
+  t.indication = st.text(22);
+  t.clinical_question = st.text(23);
   return t;
 }
 
@@ -209,7 +212,8 @@ Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view
       "SELECT s.id, s.study_uid, s.institution_id, i.code, s.modalities, "
       "coalesce((SELECT group_concat(b, '\\') FROM (SELECT DISTINCT body_part AS b FROM series "
       "WHERE study_pk = s.id AND body_part <> '' ORDER BY b)), ''), s.description, s.procedure, "
-      "s.indication, s.requested_priority, s.first_received_at FROM studies s "
+      "trim(s.indication || char(10) || s.clinical_question), s.requested_priority, "
+      "s.first_received_at FROM studies s "
       "JOIN institutions i ON i.id = s.institution_id WHERE s.study_uid = ?1",
       [&](sql::Stmt& st) { st.bind(1, study_uid); },
       [&](sql::Stmt& st) {
@@ -219,6 +223,23 @@ Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view
       });
   if (!s) return s.error();
   return out;
+}
+
+Status QueueStore::set_clinical_question(std::string_view study_uid, std::string_view question) {
+  GroupTx tx(*this);
+  if (Status s = tx.begin(); !s) return s;
+  int changed = 0;
+  if (Status s = run(
+          *db_, "UPDATE studies SET clinical_question = ?2 WHERE study_uid = ?1",
+          [&](sql::Stmt& st) {
+            st.bind(1, study_uid);
+            st.bind(2, question);
+          },
+          &changed);
+      !s)
+    return s;
+  if (changed == 0) return make_error(Errc::not_found, "no such study");
+  return tx.commit(/*durable=*/true);
 }
 
 Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_view before) {

@@ -334,6 +334,13 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   ASSERT_TRUE(sent_task.is_object());
   EXPECT_EQ(sent_task["priority"], "urgent");
   EXPECT_EQ(sent_task["priorityReason"], done["clinicalQuestion"]);
+  EXPECT_EQ(sent_task["clinicalQuestion"], done["clinicalQuestion"]);
+  // Only the requesting institution's clinicians give the question.
+  EXPECT_EQ(server
+                .request(rad, "POST", "/api/studies/" + sent->study_uid + "/complete",
+                         R"({"clinicalQuestion":"from the reader"})")
+                .status,
+            403);
   EXPECT_EQ(sent_task["institution"], "ta");
   // The referral: up from clinic A to the lead, accepted by the cardiologist.
   json referrals = json::parse(server.get(doc, "/api/referrals").body);

@@ -168,6 +168,23 @@ TEST_F(ReadingQueueTest, studies_left_without_a_task_by_a_restart_are_routed_at_
   EXPECT_EQ(queue_->worklist(who("rad1"), {})->second, 2);
 }
 
+// The township doctor's clinical question travels with the study: readers see it on the task,
+// and the priority rules read it (a stroke question makes a head CT STAT).
+TEST_F(ReadingQueueTest, the_senders_clinical_question_is_shown_and_read_by_the_rules) {
+  std::string uid = study("ta", "CT", "HEAD", "", "2026-11-22T08:04:59.990Z");
+  const std::string question = "Sudden left weakness for 1 h, stroke?";
+  EXPECT_EQ(queue_->study_complete(who("rad1"), uid, question).error().code,
+            Errc::permission_denied);  // not the requesting institution's clinician
+  auto ids = queue_->study_complete(who("doc-a"), uid, question);
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  ASSERT_EQ(ids->size(), 1u);
+  auto t = store_->task(ids->front());
+  ASSERT_TRUE(t.ok() && t->has_value());
+  EXPECT_EQ((*t)->clinical_question, question);
+  EXPECT_EQ((*t)->priority, static_cast<int>(Priority::stat));
+  EXPECT_EQ((*t)->priority_reason, "stroke");
+}
+
 // A suspected STEMI found by the ECG analysis: the task is born STAT (never seen as routine,
 // even for a moment), or an existing task is raised; either way one "emergency" event follows.
 TEST_F(ReadingQueueTest, an_emergency_routes_the_study_as_stat_in_one_step) {

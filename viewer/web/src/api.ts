@@ -34,6 +34,8 @@ export interface Task {
   finalAt: string | null;
   patient: { id: string; name: string };
   description: string;
+  indication: string;
+  clinicalQuestion: string;
 }
 
 export interface Report {

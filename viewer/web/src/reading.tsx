@@ -86,6 +86,11 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
         <span>{dateTime(task.receivedAt)}</span>
         <span class="status">{statusText(task.status)}</span>
         {task.priorityReason && <span class="reason">{task.priorityReason}</span>}
+        {(task.clinicalQuestion || task.indication) && (
+          <span class="question" title={t('clinicalQuestion')}>
+            {t('clinicalQuestion')}: {task.clinicalQuestion || task.indication}
+          </span>
+        )}
         <span class="spacer" />
         <label class="check">
           <input

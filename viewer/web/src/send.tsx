@@ -1,6 +1,6 @@
 // The township doctor sends a study (DICOM files, STOW-RS) or an ECG (HL7 aECG XML, DICOM ECG)
-// with the clinical question and urgency: stored, routed to the readers at once, and raised to
-// urgent or STAT with the question as the reason.
+// with the clinical question and urgency: stored, routed to the readers at once with the question
+// on the study, and raised to urgent or STAT.
 import { useState } from 'preact/hooks';
 import { api, ApiError, currentToken, Task } from './api';
 import { Key, t } from './i18n';
@@ -78,7 +78,11 @@ export function SendStudy(props: { onSent: () => void }) {
       // Routed now, not after the stable time; raised with the question as the reason.
       const tasks: number[] = [];
       for (const uid of studies) {
-        const r = await api<{ tasks: number[] }>('POST', `/api/studies/${uid}/complete`);
+        const r = await api<{ tasks: number[] }>(
+          'POST',
+          `/api/studies/${uid}/complete`,
+          question ? { clinicalQuestion: question } : {},
+        );
         tasks.push(...r.tasks);
         if (r.tasks.length === 0) {
           const list = await api<{ tasks: Task[] }>('GET', '/api/worklist?limit=200');

@@ -170,6 +170,7 @@ export function Worklist(props: { user: User; live: Live | null }) {
                 <td>
                   {task.modalities}
                   <small>{task.description}</small>
+                  {task.clinicalQuestion && <small class="question">{task.clinicalQuestion}</small>}
                 </td>
                 <td>{task.institution}</td>
                 <td>{dateTime(task.receivedAt)}</td>

@@ -58,8 +58,11 @@ class ReadingQueue {
   void studies_touched(const std::vector<std::string>& study_uids);
   // Routes a study now (an upload that says it is complete; tests). Returns the task ids.
   Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
-  // The same, asked by a user who may see the study (an uploader saying "that's all").
-  Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid);
+  // The same, asked by a user who may see the study (an uploader saying "that's all"), with the
+  // clinical question when one is given: only a clinician of the study's own institution may
+  // give it; the routing rules read it with the study's texts.
+  Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid,
+                                                   const std::string& clinical_question = {});
   // Routes a study at once, without waiting for its stable time (an ECG once it is analysed).
   Result<std::vector<std::int64_t>> route_now(const std::string& study_uid);
   // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is

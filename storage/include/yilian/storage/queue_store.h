@@ -57,6 +57,8 @@ struct TaskRow {
   std::string final_at;
   std::string escalated_at;
   std::string patient_id, patient_name, description;
+  std::string indication;         // from the DICOM request attributes
+  std::string clinical_question;  // the requesting clinician's, given over REST
 };
 
 // A study ready to be routed (facts for the rules, read from the index).
@@ -133,6 +135,8 @@ class QueueStore {
   QueueStore& operator=(const QueueStore&) = delete;
 
   Result<std::optional<RoutableStudy>> routable_study(std::string_view study_uid);
+  // The requesting clinician's question for a study; not_found for an unknown study.
+  Status set_clinical_question(std::string_view study_uid, std::string_view question);
   // Studies with no task whose newest instance arrived before `before` (start-up catch-up).
   Result<std::vector<std::string>> studies_without_task(std::string_view before);
 
