@@ -54,6 +54,16 @@ await run(async ({ context, shot, login }) => {
   if (!/ 60 \/min/.test(caliper) || !/Δ (0\.99|1\.0\d) mV/.test(caliper))
     fail(`caliper "${caliper}"`);
   await shot(cardio, 'ecg.png');
+  // Calibration: a 50 mm bar that a ruler finds 40 mm long makes everything 1.25 times larger.
+  await cardio.getByRole('button', { name: '屏幕校准' }).click();
+  await cardio.locator('.calibration input').fill('40');
+  await cardio.getByRole('button', { name: '应用' }).click();
+  await cardio.waitForFunction(
+    (before) =>
+      Math.abs(Number(document.querySelector('canvas.ecg').dataset.pxPerMm) / before - 1.25) < 0.01,
+    drawn.pxPerMm,
+    WAIT,
+  );
 
   // The suspected STEMI opened a chest-pain case: on the board, one tap records the door time
   // and door-to-balloon starts running.

@@ -60,6 +60,9 @@ export function EcgViewer(props: { instance: string }) {
     null,
   );
   const [error, setError] = useState('');
+  const [calibrating, setCalibrating] = useState(false);
+  const [measured, setMeasured] = useState('');
+  const [pxMm, setPxMm] = useState(pxPerMm());
   const canvas = useRef<HTMLCanvasElement>(null);
 
   useEffect(() => {
@@ -74,7 +77,7 @@ export function EcgViewer(props: { instance: string }) {
       .catch((e) => setError(String(e)));
   }, [props.instance]);
 
-  const scale = pxPerMm() * zoom; // CSS px per mm
+  const scale = pxMm * zoom; // CSS px per mm
   const byName = new Map(samples?.leads.map((l) => [l.lead.toUpperCase(), l]) ?? []);
   const standard = STANDARD.flat().every((n) => byName.has(n.toUpperCase()));
   const seconds = samples ? (samples.leads[0]?.samples.length ?? 0) / samples.samplingHz : 0;
@@ -180,7 +183,7 @@ export function EcgViewer(props: { instance: string }) {
     }
     c.dataset.state = 'ready';
     c.dataset.pxPerMm = String(k);
-  }, [samples, zoom, caliper]);
+  }, [samples, zoom, caliper, pxMm]);
 
   const point = (e: PointerEvent) => {
     const r = (e.currentTarget as HTMLElement).getBoundingClientRect();
@@ -213,7 +216,41 @@ export function EcgViewer(props: { instance: string }) {
         <span class="caliper" role="status">
           {caliperText()}
         </span>
+        <button type="button" aria-expanded={calibrating} onClick={() => setCalibrating((c) => !c)}>
+          {t('calibrate')}
+        </button>
       </div>
+      {calibrating && (
+        <div class="calibration">
+          {/* True scale needs the screen's real pixel size: measure this bar with a ruler. */}
+          <div class="bar" style={{ width: `${50 * pxMm}px` }} />
+          <label>
+            {t('barMeasures')}
+            <input
+              type="number"
+              min="10"
+              max="200"
+              step="0.5"
+              value={measured}
+              onInput={(e) => setMeasured(e.currentTarget.value)}
+            />
+            mm
+          </label>
+          <button
+            type="button"
+            disabled={!(Number(measured) > 0)}
+            onClick={() => {
+              const next = (pxMm * 50) / Number(measured);
+              localStorage.setItem('yilian.ecg.pxPerMm', String(next));
+              setPxMm(next);
+              setMeasured('');
+              setCalibrating(false);
+            }}
+          >
+            {t('apply')}
+          </button>
+        </div>
+      )}
       <div class="ecg-scroll">
         <canvas
           ref={canvas}

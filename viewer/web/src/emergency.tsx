@@ -193,8 +193,14 @@ export function EmergencyBoard(props: { live: Live | null }) {
   useEffect(() => {
     if (!live) return;
     const list = ids ? ids.split(',').map(Number) : [];
-    list.forEach((id) => live.send({ type: 'case.join', case: id }));
-    return () => list.forEach((id) => live.send({ type: 'case.leave', case: id }));
+    const follow = () => list.forEach((id) => live.send({ type: 'case.join', case: id }));
+    follow();
+    // A new connection follows nothing: again after every reconnect.
+    const off = live.on('welcome', follow);
+    return () => {
+      off();
+      list.forEach((id) => live.send({ type: 'case.leave', case: id }));
+    };
   }, [live, ids]);
   const replace = (c: Case) =>
     setCases((list) => list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'));

@@ -117,10 +117,10 @@ export function Township(props: { user: User; live: Live | null }) {
   useEffect(() => {
     load();
     const id = window.setInterval(load, 30000);
-    const off = props.live?.on('task', () => load());
+    const offs = [props.live?.on('task', () => load()), props.live?.on('welcome', () => load())];
     return () => {
       window.clearInterval(id);
-      off?.();
+      offs.forEach((off) => off?.());
     };
   }, [props.live]);
   return (

@@ -17,11 +17,13 @@ export const PRESETS: Record<string, [number, number]> = {
 const PRESET_KEYS = Object.keys(PRESETS);
 
 type Window = { preset: string } | { center: number; width: number };
-// What a consult room shares: the driver's series, frame and window.
+// What a consult room shares: the driver's series, frame, window, zoom and pan.
 export interface ViewState {
   series: string;
   frame: number; // 0-based index in the series' frames
   window: string; // a preset name, "default" or "center,width"
+  zoom?: number;
+  pan?: { x: number; y: number }; // as fractions of the canvas size (screens differ)
 }
 function parseWindow(w: string | undefined): Window {
   if (!w) return { preset: 'default' };
@@ -188,18 +190,27 @@ export function ImageViewer(props: {
       setIndex(Math.min(Math.max(follow.frame, 0), frames.length - 1));
     }
     setWin(parseWindow(follow.window));
+    const c = canvas.current;
+    setZoom(follow.zoom ?? 1);
+    if (c && follow.pan) setPan({ x: follow.pan.x * c.width, y: follow.pan.y * c.height });
   }, [follow, series.length]);
 
   const frame = frames[index];
   // Driving: tell the room what is on screen (after a short pause while scrolling).
   useEffect(() => {
     if (!onViewChange || !currentSeries) return;
-    const id = window.setTimeout(
-      () => onViewChange({ series: currentSeries.uid, frame: index, window: windowParam(win) }),
-      150,
-    );
+    const id = window.setTimeout(() => {
+      const c = canvas.current;
+      onViewChange({
+        series: currentSeries.uid,
+        frame: index,
+        window: windowParam(win),
+        zoom,
+        pan: c ? { x: pan.x / c.width, y: pan.y / c.height } : { x: 0, y: 0 },
+      });
+    }, 150);
     return () => window.clearTimeout(id);
-  }, [currentSeries?.uid, index, windowParam(win), Boolean(onViewChange)]);
+  }, [currentSeries?.uid, index, windowParam(win), zoom, pan, Boolean(onViewChange)]);
   // Size, spacing and the object's own window, from the metadata of the frame's instance.
   useEffect(() => {
     if (!frame || !currentSeries) return;

@@ -36,10 +36,11 @@ export function Worklist(props: { user: User; live: Live | null }) {
   useEffect(() => {
     load();
     const id = window.setInterval(load, 30000);
-    const off = props.live?.on('task', () => load());
+    // Every change of a task, and everything missed while the connection was down.
+    const offs = [props.live?.on('task', () => load()), props.live?.on('welcome', () => load())];
     return () => {
       window.clearInterval(id);
-      off?.();
+      offs.forEach((off) => off?.());
     };
   }, [props.live, priority, overdue]);
 
