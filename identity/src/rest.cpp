@@ -136,6 +136,20 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
     if (!u->has_value()) return Response::error(401, "unauthenticated", "no such user");
     return Response::json(200, user_json(**u).dump());
   });
+
+  // The consortium's directory, for every signed-in user (choosing where to refer): codes,
+  // names, levels and parents; AE titles stay with the admins.
+  router.add("GET", "/api/institutions", [&auth](const Request&) {
+    auto all = auth.accounts().institutions();
+    if (!all.ok()) return Response::from_error(all.error());
+    json list = json::array();
+    for (const auto& i : *all) {
+      json j = institution_json(i);
+      j.erase("aeTitles");
+      list.push_back(std::move(j));
+    }
+    return Response::json(200, json{{"institutions", list}}.dump());
+  });
 }
 
 void register_admin_routes(http::Router& router, AuthService& auth) {

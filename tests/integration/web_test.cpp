@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -357,6 +358,16 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
                                           {"status", "accepted"},
                                           {"count", 1}}));
   EXPECT_EQ(server.get(doc, "/api/stats/referrals").status, 403);
+  // The directory the form chose from: every member, without AE titles.
+  json directory = json::parse(server.get(doc, "/api/institutions").body);
+  std::map<std::string, json> by_code;
+  for (const json& i : directory["institutions"]) {
+    EXPECT_FALSE(i.contains("aeTitles"));
+    by_code[i["code"]] = i;
+  }
+  ASSERT_TRUE(by_code.count("lead") && by_code.count("ta"));
+  EXPECT_EQ(by_code["ta"]["parent"], "lead");
+  EXPECT_EQ(by_code["ta"]["name"], "Township A Health Centre");
   // Acknowledged in the browser: nothing left pending for the cardiologist.
   EXPECT_EQ(json::parse(server.get(cardio, "/api/notifications").body)["pending"], 0);
   expect_screenshots(shots);

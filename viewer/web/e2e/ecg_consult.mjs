@@ -176,7 +176,13 @@ await run(async ({ context, shot, login }) => {
   const referral = `STEMI for primary PCI ${Date.now()}`;
   await refer.locator('textarea[name="reason"]').fill(referral);
   await refer.locator('select[name="urgency"]').selectOption('urgent');
-  await refer.locator('input[name="to"]').fill('lead');
+  // The receiving hospital defaults to the clinic's parent, the lead hospital.
+  await refer
+    .locator('select[name="to"]')
+    .locator('option[value="lead"]')
+    .waitFor({ state: 'attached', ...WAIT });
+  const to = await refer.locator('select[name="to"]').inputValue();
+  if (to !== 'lead') fail(`referral goes to "${to}" by default`);
   await refer.getByRole('button', { name: '发送' }).click();
   await doctor
     .locator('tr[data-referral][data-status="requested"]', { hasText: referral })

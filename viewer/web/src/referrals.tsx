@@ -68,6 +68,7 @@ export function Referrals(props: { user: User; live: Live | null }) {
       )}
       {creating && (
         <ReferUp
+          user={user}
           onDone={() => {
             setCreating(false);
             load();
@@ -129,7 +130,14 @@ export function Referrals(props: { user: User; live: Live | null }) {
   );
 }
 
-function ReferUp(props: { onDone: () => void }) {
+interface Institution {
+  code: string;
+  name: string;
+  level: string;
+  parent: string | null;
+}
+
+function ReferUp(props: { user: User; onDone: () => void }) {
   const [patientId, setPatientId] = useState('');
   const [patientName, setPatientName] = useState('');
   const [reason, setReason] = useState('');
@@ -138,9 +146,18 @@ function ReferUp(props: { onDone: () => void }) {
   const [studies, setStudies] = useState<Task[]>([]);
   const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState('');
+  const [institutions, setInstitutions] = useState<Institution[]>([]);
   useEffect(() => {
     api<{ tasks: Task[] }>('GET', '/api/worklist?status=final&limit=50')
       .then((r) => setStudies(r.tasks))
+      .catch(() => {});
+    // Up goes to the own institution's parent unless the doctor picks another.
+    api<{ institutions: Institution[] }>('GET', '/api/institutions')
+      .then((r) => {
+        setInstitutions(r.institutions.filter((i) => i.code !== props.user.institution));
+        const own = r.institutions.find((i) => i.code === props.user.institution);
+        if (own?.parent) setTo(own.parent);
+      })
       .catch(() => {});
   }, []);
   const submit = async (e: Event) => {
@@ -198,13 +215,14 @@ function ReferUp(props: { onDone: () => void }) {
       </label>
       <label>
         {t('toInstitution')}
-        <input
-          name="to"
-          required
-          placeholder={t('parentDefault')}
-          value={to}
-          onInput={(e) => setTo(e.currentTarget.value)}
-        />
+        <select name="to" required value={to} onChange={(e) => setTo(e.currentTarget.value)}>
+          <option value="">—</option>
+          {institutions.map((i) => (
+            <option value={i.code}>
+              {i.name || i.code} ({i.code})
+            </option>
+          ))}
+        </select>
       </label>
       {studies.length > 0 && (
         <fieldset class="wide">
