@@ -1,6 +1,7 @@
-// Small pieces the screens share: priority badges, SLA countdowns, a ticking clock.
+// Small pieces the screens share: priority badges, SLA countdowns, a ticking clock, the
+// request forms' study picker and buttons.
 import { useEffect, useState } from 'preact/hooks';
-import { Task } from './api';
+import { api, personName, Task } from './api';
 import { duration, Key, t } from './i18n';
 
 export function useNow(periodMs = 1000): number {
@@ -34,4 +35,59 @@ export function Countdown({ task, now }: { task: Task; now: number }) {
 
 export function statusText(s: string): string {
   return ['queued', 'claimed', 'preliminary', 'final'].includes(s) ? t(s as Key) : s;
+}
+
+// The caller's reported studies to attach to a consult or a referral: checkboxes whose checked
+// study UIDs are `chosen`. Nothing is shown while there are none.
+export function StudyPicker(props: { chosen: string[]; onChange: (uids: string[]) => void }) {
+  const [studies, setStudies] = useState<Task[]>([]);
+  useEffect(() => {
+    api<{ tasks: Task[] }>('GET', '/api/worklist?status=final&limit=50')
+      .then((r) => setStudies(r.tasks))
+      .catch(() => {});
+  }, []);
+  if (studies.length === 0) return null;
+  const { chosen, onChange } = props;
+  return (
+    <fieldset class="wide">
+      <legend>{t('attachStudies')}</legend>
+      {studies.map((s) => (
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={chosen.includes(s.studyInstanceUid)}
+            onChange={(e) =>
+              onChange(
+                e.currentTarget.checked
+                  ? [...chosen, s.studyInstanceUid]
+                  : chosen.filter((x) => x !== s.studyInstanceUid),
+              )
+            }
+          />
+          {personName(s.patient.name) || s.patient.id} · {s.modalities} · {s.description}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+// A request form's error line and its send and cancel buttons.
+export function FormActions(props: { error: string; onCancel: () => void }) {
+  return (
+    <>
+      {props.error && (
+        <p class="error wide" role="alert">
+          {props.error}
+        </p>
+      )}
+      <div class="wide actions">
+        <button type="submit" class="primary">
+          {t('send')}
+        </button>
+        <button type="button" onClick={props.onCancel}>
+          {t('cancel')}
+        </button>
+      </div>
+    </>
+  );
 }

@@ -2,10 +2,11 @@
 // chat that resumes exactly after a reconnect, presence and typing, the shared viewer that
 // follows its driver, an audio/video call (WebRTC, signalled through the hub), the opinion.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, personName, Task, User } from './api';
+import { api, ApiError, personName, User } from './api';
 import { dateTime, Key, t } from './i18n';
 import { Live, Message } from './live';
 import { ImageViewer, ViewState } from './viewer';
+import { FormActions, StudyPicker } from './common';
 
 export interface Consult {
   id: number;
@@ -127,14 +128,8 @@ function NewConsult(props: { onDone: () => void }) {
   const [question, setQuestion] = useState('');
   const [urgency, setUrgency] = useState('routine');
   const [specialty, setSpecialty] = useState('radiology');
-  const [studies, setStudies] = useState<Task[]>([]);
   const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState('');
-  useEffect(() => {
-    api<{ tasks: Task[] }>('GET', '/api/worklist?status=final&limit=50')
-      .then((r) => setStudies(r.tasks))
-      .catch(() => {});
-  }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
     try {
@@ -201,40 +196,8 @@ function NewConsult(props: { onDone: () => void }) {
           ))}
         </select>
       </label>
-      {studies.length > 0 && (
-        <fieldset class="wide">
-          <legend>{t('attachStudies')}</legend>
-          {studies.map((s) => (
-            <label class="check">
-              <input
-                type="checkbox"
-                checked={chosen.includes(s.studyInstanceUid)}
-                onChange={(e) =>
-                  setChosen((c) =>
-                    e.currentTarget.checked
-                      ? [...c, s.studyInstanceUid]
-                      : c.filter((x) => x !== s.studyInstanceUid),
-                  )
-                }
-              />
-              {personName(s.patient.name) || s.patient.id} · {s.modalities} · {s.description}
-            </label>
-          ))}
-        </fieldset>
-      )}
-      {error && (
-        <p class="error wide" role="alert">
-          {error}
-        </p>
-      )}
-      <div class="wide actions">
-        <button type="submit" class="primary">
-          {t('send')}
-        </button>
-        <button type="button" onClick={props.onDone}>
-          {t('cancel')}
-        </button>
-      </div>
+      <StudyPicker chosen={chosen} onChange={setChosen} />
+      <FormActions error={error} onCancel={props.onDone} />
     </form>
   );
 }

@@ -1,9 +1,10 @@
 // Referrals (双向转诊): up to the lead hospital with the studies, followed through acceptance,
 // the appointment slot, arrival and completion; the receiving side answers here too.
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, personName, Task, User } from './api';
+import { api, ApiError, personName, User } from './api';
 import { dateTime, Key, t } from './i18n';
 import { Live } from './live';
+import { FormActions, StudyPicker } from './common';
 
 interface Referral {
   id: number;
@@ -143,14 +144,10 @@ function ReferUp(props: { user: User; onDone: () => void }) {
   const [reason, setReason] = useState('');
   const [urgency, setUrgency] = useState('routine');
   const [to, setTo] = useState('');
-  const [studies, setStudies] = useState<Task[]>([]);
   const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState('');
   const [institutions, setInstitutions] = useState<Institution[]>([]);
   useEffect(() => {
-    api<{ tasks: Task[] }>('GET', '/api/worklist?status=final&limit=50')
-      .then((r) => setStudies(r.tasks))
-      .catch(() => {});
     // Up goes to the own institution's parent unless the doctor picks another.
     api<{ institutions: Institution[] }>('GET', '/api/institutions')
       .then((r) => {
@@ -224,40 +221,8 @@ function ReferUp(props: { user: User; onDone: () => void }) {
           ))}
         </select>
       </label>
-      {studies.length > 0 && (
-        <fieldset class="wide">
-          <legend>{t('attachStudies')}</legend>
-          {studies.map((s) => (
-            <label class="check">
-              <input
-                type="checkbox"
-                checked={chosen.includes(s.studyInstanceUid)}
-                onChange={(e) =>
-                  setChosen((c) =>
-                    e.currentTarget.checked
-                      ? [...c, s.studyInstanceUid]
-                      : c.filter((x) => x !== s.studyInstanceUid),
-                  )
-                }
-              />
-              {personName(s.patient.name) || s.patient.id} · {s.modalities} · {s.description}
-            </label>
-          ))}
-        </fieldset>
-      )}
-      {error && (
-        <p class="error wide" role="alert">
-          {error}
-        </p>
-      )}
-      <div class="wide actions">
-        <button type="submit" class="primary">
-          {t('send')}
-        </button>
-        <button type="button" onClick={props.onDone}>
-          {t('cancel')}
-        </button>
-      </div>
+      <StudyPicker chosen={chosen} onChange={setChosen} />
+      <FormActions error={error} onCancel={props.onDone} />
     </form>
   );
 }

@@ -1,6 +1,6 @@
 // The reading worklist: most urgent first, SLA countdowns, filters, claim-next on N; refreshed
 // whenever /ws says a task changed.
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, personName, Task, User } from './api';
 import { Countdown, PriorityBadge, statusText, useNow } from './common';
 import { dateTime, t } from './i18n';
@@ -16,7 +16,6 @@ export function Worklist(props: { user: User; live: Live | null }) {
   const [overdue, setOverdue] = useState(false);
   const [selected, setSelected] = useState(0);
   const now = useNow();
-  const table = useRef<HTMLTableElement>(null);
 
   const load = async () => {
     const q = new URLSearchParams({ limit: '200' });
@@ -136,7 +135,7 @@ export function Worklist(props: { user: User; live: Live | null }) {
       )}
       {loaded && shown.length === 0 && <p class="empty">{t('noTasks')}</p>}
       {shown.length > 0 && (
-        <table ref={table} class="tasks">
+        <table class="tasks">
           <thead>
             <tr>
               <th>{t('priority')}</th>
