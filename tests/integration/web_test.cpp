@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -80,6 +81,27 @@ bool have(const char* program) {
   return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0;
 }
 
+// Each test runs a fresh hub with the consortium above, when its browser and Node.js are
+// installed (scripts/install-deps.sh installs them).
+class WebFrontEnd : public ::testing::Test {
+ protected:
+  void start(const char* browser) {
+    if (!have(browser) || !have("node")) {
+      GTEST_SKIP() << browser
+                   << " or node is not installed (scripts/install-deps.sh installs them)";
+    }
+    fs::path cfg = dir_.path() / "yilian.toml";
+    std::ofstream(cfg) << kConfig;
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
+                                              std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+  }
+  bool started() const { return !IsSkipped() && !HasFatalFailure(); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
 // Runs viewer/web/e2e/`script` against `server` with `env` (NAME=value pairs, values without
 // single quotes); its output, and the JSON line it ends with in `result`.
 int run_scenario(const ServerProcess& server, const std::string& script,
@@ -119,15 +141,11 @@ json wait_for_tasks(const ServerProcess& server, const std::string& token) {
   return json::array();
 }
 
-TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the_report) {
-  if (!have("chromium") || !have("node")) {
-    GTEST_SKIP() << "chromium or node is not installed (scripts/install-deps.sh installs them)";
-  }
-  testing::TempDir dir;
-  fs::path cfg = dir.path() / "yilian.toml";
-  std::ofstream(cfg) << kConfig;
-  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
-  ASSERT_TRUE(server.start()) << server.log();
+TEST_F(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the_report) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const testing::TempDir& dir = dir_;
   // Pages are served without a token; the API is not.
   auto page = server.get("", "/");
   ASSERT_EQ(page.status, 200) << "the web front end is not built beside yilian";
@@ -222,15 +240,11 @@ TEST(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_the
   expect_screenshots(shots);
 }
 
-TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_two_browsers) {
-  if (!have("chromium") || !have("node")) {
-    GTEST_SKIP() << "chromium or node is not installed (scripts/install-deps.sh installs them)";
-  }
-  testing::TempDir dir;
-  fs::path cfg = dir.path() / "yilian.toml";
-  std::ofstream(cfg) << kConfig;
-  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
-  ASSERT_TRUE(server.start()) << server.log();
+TEST_F(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_two_browsers) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const testing::TempDir& dir = dir_;
   const std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");
   const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
   const std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
@@ -373,15 +387,11 @@ TEST(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_in_
   expect_screenshots(shots);
 }
 
-TEST(WebFrontEnd, the_worklist_and_the_viewer_work_in_firefox) {
-  if (!have("firefox-esr") || !have("node")) {
-    GTEST_SKIP() << "firefox-esr or node is not installed (scripts/install-deps.sh installs them)";
-  }
-  testing::TempDir dir;
-  fs::path cfg = dir.path() / "yilian.toml";
-  std::ofstream(cfg) << kConfig;
-  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
-  ASSERT_TRUE(server.start()) << server.log();
+TEST_F(WebFrontEnd, the_worklist_and_the_viewer_work_in_firefox) {
+  start("firefox-esr");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const testing::TempDir& dir = dir_;
   const std::string rad = server.add_user("dr-zhou", {"radiologist"}, "lead");
   ASSERT_FALSE(rad.empty());
   testing::CtSeriesSpec spec;
