@@ -75,4 +75,9 @@ storage::StudyScope study_scope(const Principal& p, std::string now) {
 bool may_administer(const Principal& p) { return p.has(Role::admin); }
 bool may_read_audit(const Principal& p) { return p.has(Role::admin); }
 
+bool may_read_statistics(const Principal& p) {
+  return p.has(Role::admin) || p.has(Role::qc_reviewer) || p.has(Role::radiologist) ||
+         p.has(Role::ecg_reader) || p.has(Role::cardiologist);
+}
+
 }  // namespace yilian::identity

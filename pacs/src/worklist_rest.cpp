@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/json_body.h"
+#include "yilian/identity/policy.h"
 
 namespace yilian::pacs {
 namespace {
@@ -281,8 +282,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
   // compliance. Readers, QC reviewers and admins (aggregates only: no patient data).
   router.add("GET", "/api/stats/turnaround", [&q](const Request& req) {
     const Principal& p = *req.principal;
-    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
-        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+    if (!identity::may_read_statistics(p)) {
       return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
     }
     std::string by = req.query_value("by").value_or("institution");
@@ -341,8 +341,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
 
   router.add("GET", "/api/stats/volume", [&q](const Request& req) {
     const Principal& p = *req.principal;
-    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
-        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+    if (!identity::may_read_statistics(p)) {
       return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
     }
     auto rows = q.store().daily_volume(req.query_value("from").value_or("0000"),

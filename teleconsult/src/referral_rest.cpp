@@ -62,8 +62,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
   // (as the reading statistics).
   router.add("GET", "/api/stats/referrals", [&store](const Request& req) {
     const Principal& p = *req.principal;
-    if (!p.has(Role::admin) && !p.has(Role::qc_reviewer) && !p.has(Role::radiologist) &&
-        !p.has(Role::ecg_reader) && !p.has(Role::cardiologist)) {
+    if (!identity::may_read_statistics(p)) {
       return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
     }
     auto rows = store.referral_counts(req.query_value("from").value_or("0000"),

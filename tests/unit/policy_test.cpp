@@ -127,6 +127,11 @@ TEST(Policy, an_admin_who_is_also_a_radiologist_reads_as_a_radiologist) {
   EXPECT_FALSE(may_administer(principal(Role::radiologist)));
   EXPECT_TRUE(may_read_audit(principal(Role::admin)));
   EXPECT_FALSE(may_read_audit(principal(Role::qc_reviewer)));
+  for (Role r :
+       {Role::admin, Role::qc_reviewer, Role::radiologist, Role::ecg_reader, Role::cardiologist}) {
+    EXPECT_TRUE(may_read_statistics(principal(r)));
+  }
+  EXPECT_FALSE(may_read_statistics(principal(Role::township_doctor)));
 }
 
 TEST(Policy, the_list_scope_agrees_with_the_single_study_rule) {

@@ -36,5 +36,7 @@ std::vector<std::int64_t> share_institutions(const Principal& p);
 
 bool may_administer(const Principal& p);
 bool may_read_audit(const Principal& p);
+// The consortium's statistics (aggregates, no patient data): readers, QC reviewers, admins.
+bool may_read_statistics(const Principal& p);
 
 }  // namespace yilian::identity
