@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "yilian/common/principal.h"
+#include "yilian/pacs/charset.h"
 
 #include <toml++/toml.h>
 #include <set>
@@ -161,9 +162,10 @@ Result<Config> parse_config(std::string_view text) {
     return s.error();
 
   if (const toml::table* d = root["dicom"].as_table()) {
-    if (Status s = check_keys(
-            *d, "[dicom]",
-            {"port", "aet", "max_associations", "reject_unknown_ae", "dimse_timeout_seconds"});
+    if (Status s = check_keys(*d, "[dicom]",
+                              {"port", "aet", "max_associations", "reject_unknown_ae",
+                               "dimse_timeout_seconds", "acse_timeout_seconds", "max_connections",
+                               "max_connections_per_address", "default_charset", "senders"});
         !s)
       return s.error();
     if (Status s = read_int(*d, "port", c.dicom_port, 1, 65535, "dicom"); !s) return s.error();
@@ -172,10 +174,54 @@ Result<Config> parse_config(std::string_view text) {
       return s.error();
     if (Status s = read_int(*d, "dimse_timeout_seconds", c.dimse_timeout_s, 1, 3600, "dicom"); !s)
       return s.error();
+    if (Status s = read_int(*d, "acse_timeout_seconds", c.acse_timeout_s, 1, 600, "dicom"); !s)
+      return s.error();
+    if (Status s = read_int(*d, "max_connections", c.max_dicom_connections, 1, 100000, "dicom"); !s)
+      return s.error();
+    if (Status s = read_int(*d, "max_connections_per_address", c.max_dicom_connections_per_address,
+                            1, 100000, "dicom");
+        !s)
+      return s.error();
     if (const toml::node* n = d->get("reject_unknown_ae")) {
       auto v = n->value<bool>();
       if (!v) return bad("dicom.reject_unknown_ae must be true or false");
       c.reject_unknown_ae = *v;
+    }
+    if (Status s = read_string(*d, "default_charset", c.default_charset, "dicom"); !s)
+      return s.error();
+    if (!pacs::is_supported_charset(c.default_charset)) {
+      return bad("dicom.default_charset '" + c.default_charset +
+                 "' is not a Specific Character Set this build decodes");
+    }
+    if (const toml::node* n = d->get("senders")) {
+      const toml::array* arr = n->as_array();
+      if (!arr) return bad("dicom.senders must be an array of tables ([[dicom.senders]])");
+      for (const toml::node& item : *arr) {
+        const toml::table* t = item.as_table();
+        if (!t) return bad("each [[dicom.senders]] entry must be a table");
+        if (Status s = check_keys(*t, "[[dicom.senders]]",
+                                  {"ae_title", "charset", "override_declared_charset"});
+            !s)
+          return s.error();
+        SenderConfig sender;
+        if (Status s = read_string(*t, "ae_title", sender.ae_title, "dicom.senders"); !s)
+          return s.error();
+        if (sender.ae_title.empty() || sender.ae_title.size() > 16)
+          return bad("dicom.senders.ae_title must be 1 to 16 characters");
+        sender.charset = c.default_charset;
+        if (Status s = read_string(*t, "charset", sender.charset, "dicom.senders"); !s)
+          return s.error();
+        if (!pacs::is_supported_charset(sender.charset)) {
+          return bad("dicom.senders.charset '" + sender.charset + "' of " + sender.ae_title +
+                     " is not a Specific Character Set this build decodes");
+        }
+        if (const toml::node* o = t->get("override_declared_charset")) {
+          auto v = o->value<bool>();
+          if (!v) return bad("dicom.senders.override_declared_charset must be true or false");
+          sender.override_declared_charset = *v;
+        }
+        c.senders.push_back(std::move(sender));
+      }
     }
   } else if (root.contains("dicom")) {
     return bad("[dicom] must be a table");

@@ -35,12 +35,25 @@ struct DicomPeerConfig {
   std::uint32_t roles = 0;  // bit (1 << Role); township_doctor when not set
 };
 
+// A DICOM sender's text: the character set of a device that declares none (or, with
+// override_declared_charset, one that declares a wrong one).
+struct SenderConfig {
+  std::string ae_title;
+  std::string charset;
+  bool override_declared_charset = false;
+};
+
 struct Config {
   std::uint16_t dicom_port = 11112;
   std::string ae_title = "YILIAN";
   unsigned max_associations = 16;
   bool reject_unknown_ae = false;
   std::uint32_t dimse_timeout_s = 60;
+  std::uint32_t acse_timeout_s = 10;          // a connection must open its association within this
+  std::uint32_t max_dicom_connections = 256;  // open, negotiating or serving
+  std::uint32_t max_dicom_connections_per_address = 32;  // from one IP address
+  std::string default_charset = "GB18030";  // text of senders that declare no character set
+  std::vector<SenderConfig> senders;
   std::uint16_t http_port = 8080;
   std::string http_bind;
   std::string tls_cert;  // PEM files; both set: HTTP and WebSocket are served over TLS

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/text.h"
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/beat_compare.h"
 #include "yilian/ecg/dicom_waveform.h"
@@ -124,7 +125,7 @@ int ecg_analyze(const std::string& file, int age, const std::string& sex, double
   options.mains_hz = mains_hz;
   ecg::Analysis a = ecg::analyze(*rec, patient, options);
   auto out = nlohmann::json::parse(pacs::ecg_analysis_json(rec->id, *rec, a));
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", json_text(out, 2).c_str());
   return 0;
 }
 

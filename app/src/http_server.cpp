@@ -597,6 +597,10 @@ Status HttpServer::start() {
     return make_error(Errc::unavailable,
                       "cannot listen for HTTP on port " + std::to_string(options_.port));
   }
+  {
+    int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(context_, "default"));
+    bound_port_ = port > 0 ? static_cast<std::uint16_t>(port) : options_.port;
+  }
   for (unsigned i = 0; i < std::max(1u, options_.worker_threads); ++i) {
     workers_.emplace_back([this] { work(); });
   }

@@ -75,6 +75,8 @@ class HttpServer {
   void enable_websockets(WsHandler handler, WsOptions options = {});
 
   Status start();
+  // The port listened on (the one the system chose when the options said 0).
+  std::uint16_t port() const { return bound_port_; }
   void stop();
 
   // Thread-safe. A message for a connection that has gone is dropped.
@@ -120,6 +122,7 @@ class HttpServer {
   std::unique_ptr<ev_async> stop_watcher_;
   std::unique_ptr<ev_timer> idle_watcher_;  // once a second: ws_check_idle()
   std::thread service_;
+  std::uint16_t bound_port_ = 0;
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;

@@ -118,6 +118,10 @@ Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg) {
     aes.name_institution(i.id, i.code);
     for (const std::string& ae : i.ae_titles) aes.add(ae, i.id);
   }
+  aes.set_default_text_decoding(pacs::TextDecoding{cfg.default_charset, false});
+  for (const SenderConfig& s : cfg.senders) {
+    aes.set_text_decoding(s.ae_title, pacs::TextDecoding{s.charset, s.override_declared_charset});
+  }
   for (const DicomPeerConfig& p : cfg.dicom_peers) {
     aes.add_peer(p.ae_title, pacs::DicomPeer{p.host, p.port, p.roles});
   }

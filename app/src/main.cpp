@@ -24,6 +24,7 @@
 #include "ecg_cli.h"
 #include "http_server.h"
 #include "identity_setup.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
@@ -55,11 +56,26 @@ struct ServeFlags {
   int http_port = -1;
   std::string aet;
   int max_associations = -1;
+  fs::path port_file;
 };
 
 int fail(const Error& e) {
   spdlog::error("{}", e.message);
   return 1;
+}
+
+// {"dicom": N, "http": M}, written to a temporary name and renamed: a reader sees it whole.
+Status write_port_file(const fs::path& file, std::uint16_t dicom_port, std::uint16_t http_port) {
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json_text(nlohmann::json{{"dicom", dicom_port}, {"http", http_port}}) << "\n";
+    if (!out) return make_error(Errc::io, "cannot write the port file " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return make_error(Errc::io, "cannot write the port file " + file.string());
+  return Status::Ok();
 }
 
 int serve(const ServeFlags& flags) {
@@ -135,6 +151,7 @@ int serve(const ServeFlags& flags) {
     queue.studies_touched(studies);
     ecg_pipeline.studies_committed(studies);
   };
+  ingest_options.text = pacs::TextDecoding{cfg.default_charset, false};
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), ingest_options);
   auto report = ingestor.recover();
   if (!report.ok()) return fail(report.error());
@@ -153,6 +170,9 @@ int serve(const ServeFlags& flags) {
   dopts.ae_title = cfg.ae_title;
   dopts.max_associations = cfg.max_associations;
   dopts.dimse_timeout_s = cfg.dimse_timeout_s;
+  dopts.acse_timeout_s = cfg.acse_timeout_s;
+  dopts.max_connections = cfg.max_dicom_connections;
+  dopts.max_connections_per_address = cfg.max_dicom_connections_per_address;
   pacs::DicomServer dicom(dopts, ingestor, *aes, &dd.auditor());
   dicom.enable_query_retrieve(dd.index(), dd.accounts(),
                               [] { return std::chrono::system_clock::now(); });
@@ -250,7 +270,7 @@ int serve(const ServeFlags& flags) {
                       {"errors", h.errors},
                       {"batches", h.batches},
                       {"commitFailures", h.commit_failures}};
-    return http::Response::json(200, j.dump());
+    return http::Response::json(200, json_text(j));
   });
   // The web front end, built beside the executable unless the config names another place.
   std::error_code exe_ec;
@@ -270,8 +290,14 @@ int serve(const ServeFlags& flags) {
     return fail(s.error());
   }
   spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}", YILIAN_VERSION,
-               cfg.ae_title, cfg.dicom_port, cfg.tls_cert.empty() ? "HTTP" : "HTTPS", cfg.http_port,
-               flags.data.string());
+               cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
+               http_server.port(), flags.data.string());
+  if (!flags.port_file.empty()) {
+    // For whoever started the hub on port 0 (tests, supervisors): the ports it got.
+    if (Status s = write_port_file(flags.port_file, dicom.port(), http_server.port()); !s) {
+      spdlog::error("{}", s.error().message);
+    }
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -356,7 +382,7 @@ int import_files(const ImportFlags& flags) {
           std::fclose(f);
         }
       }
-      pacs::IngestOutcome o = ingestor.ingest_bytes(bytes, pacs::Sender{"", institution_id});
+      pacs::IngestOutcome o = ingestor.ingest_bytes(bytes, pacs::Sender{"", institution_id, {}});
       {
         std::lock_guard lock(mu);
         if (!o.study_instance_uid.empty()) {
@@ -432,10 +458,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data", serve_flags.data, "Data directory (index and files)")->required();
   serve_cmd->add_option("--config", serve_flags.config, "TOML configuration file")
       ->check(CLI::ExistingFile);
-  serve_cmd->add_option("--dicom-port", serve_flags.dicom_port, "DICOM port (default 11112)")
-      ->check(CLI::Range(1, 65535));
-  serve_cmd->add_option("--http-port", serve_flags.http_port, "HTTP/WebSocket port (default 8080)")
-      ->check(CLI::Range(1, 65535));
+  serve_cmd
+      ->add_option("--dicom-port", serve_flags.dicom_port,
+                   "DICOM port (default 11112; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd
+      ->add_option("--http-port", serve_flags.http_port,
+                   "HTTP/WebSocket port (default 8080; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--port-file", serve_flags.port_file,
+                        "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
   serve_cmd->add_option("--aet", serve_flags.aet, "Our DICOM AE title (default YILIAN)");
   serve_cmd
       ->add_option("--max-associations", serve_flags.max_associations,

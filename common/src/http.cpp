@@ -1,4 +1,5 @@
 #include "yilian/common/http.h"
+#include "yilian/common/text.h"
 
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -63,7 +64,7 @@ Response Response::json(int status, std::string body) {
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
   nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  return json(status, j.dump());
+  return json(status, json_text(j));
 }
 
 int status_for(Errc code) {

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 
 namespace yilian::identity {
@@ -99,7 +100,7 @@ Response changed(AuthService& auth, const Request& req, const char* action, cons
   ev.detail = s.ok() ? std::move(detail) : s.error().message;
   (void)auth.auditor().record(ev);
   if (!s.ok()) return Response::from_error(s.error());
-  return Response::json(status, body.dump());
+  return Response::json(status, json_text(body));
 }
 
 }  // namespace
@@ -120,7 +121,7 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
       return Response::from_error(r.error());
     }
     json body = {{"token", r->token}, {"expiresAt", r->expires_at}, {"user", user_json(r->user)}};
-    return Response::json(200, body.dump());
+    return Response::json(200, json_text(body));
   });
 
   router.add("POST", "/api/auth/logout", [&auth](const Request& req) {
@@ -134,7 +135,7 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
     auto u = auth.accounts().find_user(req.principal->username);
     if (!u.ok()) return Response::from_error(u.error());
     if (!u->has_value()) return Response::error(401, "unauthenticated", "no such user");
-    return Response::json(200, user_json(**u).dump());
+    return Response::json(200, json_text(user_json(**u)));
   });
 
   // The consortium's directory, for every signed-in user (choosing where to refer): codes,
@@ -148,7 +149,7 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
       j.erase("aeTitles");
       list.push_back(std::move(j));
     }
-    return Response::json(200, json{{"institutions", list}}.dump());
+    return Response::json(200, json_text(json{{"institutions", list}}));
   });
 }
 
@@ -159,7 +160,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                if (!all.ok()) return Response::from_error(all.error());
                json list = json::array();
                for (const auto& i : *all) list.push_back(institution_json(i));
-               return Response::json(200, json{{"institutions", list}}.dump());
+               return Response::json(200, json_text(json{{"institutions", list}}));
              }));
 
   router.add("POST", "/api/admin/institutions",
@@ -190,7 +191,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                if (!all.ok()) return Response::from_error(all.error());
                json list = json::array();
                for (const auto& u : *all) list.push_back(user_json(u));
-               return Response::json(200, json{{"users", list}}.dump());
+               return Response::json(200, json_text(json{{"users", list}}));
              }));
 
   router.add(
@@ -261,7 +262,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
           list.push_back(
               {{"provider", r.provider_code}, {"client", r.client_code}, {"service", r.service}});
         }
-        return Response::json(200, json{{"readingServices", list}}.dump());
+        return Response::json(200, json_text(json{{"readingServices", list}}));
       }));
 
   router.add("PUT", "/api/admin/users/{username}/services",
@@ -329,7 +330,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
                                  {"detail", r.detail},
                                  {"hash", r.hash}});
                }
-               return Response::json(200, json{{"records", list}}.dump());
+               return Response::json(200, json_text(json{{"records", list}}));
              }));
 }
 

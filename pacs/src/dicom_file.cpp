@@ -7,6 +7,10 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
+#include "yilian/common/text.h"
+#include "yilian/pacs/charset.h"
+#include "yilian/pacs/dataset_limits.h"
+
 #include <cstdlib>
 #include <optional>
 #include <system_error>
@@ -55,10 +59,13 @@ bool is_valid_uid(std::string_view uid) {
   return true;
 }
 
-Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file) {
+Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file,
+                                                      const TextDecoding& decoding) {
   std::error_code ec;
   auto size = std::filesystem::file_size(file, ec);
   if (ec) return make_error(Errc::io, "cannot read received file: " + ec.message());
+  // DCMTK parses sequences by recursion: bound the nesting before it sees the object.
+  if (Status s = check_part10_file(file); !s) return s.error();
 
   DcmFileFormat ff;
   // Values longer than 4 KiB (pixel data) stay on disk; the parser still walks past them,
@@ -88,11 +95,13 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
     in.transfer_syntax_uid = DcmXfer(ds->getOriginalXfer()).getXferID();
   }
 
-  // Convert text to UTF-8 (e.g. GB18030 names from township systems). The stored file is
-  // never changed; only the index copy is converted.
-  if (ds->tagExistsWithValue(DCM_SpecificCharacterSet)) {
-    (void)ds->convertToUTF8();
-  }
+  // Text in UTF-8 (e.g. GB18030 names from township systems, declared or not), bounded. The
+  // stored file is never changed; only the index copy is decoded.
+  const std::string declared = get(*ds, DCM_SpecificCharacterSet);
+  auto text_of = [&](DcmItem& item, const DcmTagKey& tag, std::size_t max_bytes = 1024) {
+    const bool person_name = DcmTag(tag).getEVR() == EVR_PN;
+    return clip_utf8(decode_text(get(item, tag), declared, decoding, person_name), max_bytes);
+  };
 
   in.sop_class_uid = get(*ds, DCM_SOPClassUID);
   in.sop_instance_uid = get(*ds, DCM_SOPInstanceUID);
@@ -115,38 +124,39 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
     return invalid("SOP Instance UID differs from the file meta information");
   }
 
-  in.patient_id = get(*ds, DCM_PatientID);
-  in.issuer_of_patient_id = get(*ds, DCM_IssuerOfPatientID);
-  in.patient_name = get(*ds, DCM_PatientName);
-  in.patient_birth_date = get(*ds, DCM_PatientBirthDate);
-  in.patient_sex = get(*ds, DCM_PatientSex);
-  in.study_date = get(*ds, DCM_StudyDate);
-  in.study_time = get(*ds, DCM_StudyTime);
-  in.accession_number = get(*ds, DCM_AccessionNumber);
-  in.study_id = get(*ds, DCM_StudyID);
-  in.study_description = get(*ds, DCM_StudyDescription);
+  in.patient_id = text_of(*ds, DCM_PatientID);
+  in.issuer_of_patient_id = text_of(*ds, DCM_IssuerOfPatientID);
+  in.patient_name = text_of(*ds, DCM_PatientName);
+  in.patient_birth_date = text_of(*ds, DCM_PatientBirthDate);
+  in.patient_sex = text_of(*ds, DCM_PatientSex);
+  in.study_date = text_of(*ds, DCM_StudyDate);
+  in.study_time = text_of(*ds, DCM_StudyTime);
+  in.accession_number = text_of(*ds, DCM_AccessionNumber);
+  in.study_id = text_of(*ds, DCM_StudyID);
+  in.study_description = text_of(*ds, DCM_StudyDescription);
   // The order, if the modality copied it from the worklist: top level, or the first item of
   // the Request Attributes Sequence.
   {
     DcmItem* request = nullptr;
     (void)ds->findAndGetSequenceItem(DCM_RequestAttributesSequence, request, 0);
     auto first = [&](const DcmTagKey& tag) {
-      std::string v = get(*ds, tag);
-      if (v.empty() && request) v = get(*request, tag);
+      std::string v = text_of(*ds, tag, 4096);
+      if (v.empty() && request) v = text_of(*request, tag, 4096);
       return v;
     };
     in.requested_priority = first(DCM_RequestedProcedurePriority);
     in.indication = first(DCM_ReasonForTheRequestedProcedure);
-    if (in.indication.empty()) in.indication = get(*ds, DCM_RETIRED_ReasonForStudy);
-    if (in.indication.empty()) in.indication = get(*ds, DCM_AdmittingDiagnosesDescription);
+    if (in.indication.empty()) in.indication = text_of(*ds, DCM_RETIRED_ReasonForStudy, 4096);
+    if (in.indication.empty())
+      in.indication = text_of(*ds, DCM_AdmittingDiagnosesDescription, 4096);
     in.procedure = first(DCM_RequestedProcedureDescription);
   }
-  in.referring_physician = get(*ds, DCM_ReferringPhysicianName);
-  in.institution_name = get(*ds, DCM_InstitutionName);
-  in.modality = get(*ds, DCM_Modality);
+  in.referring_physician = text_of(*ds, DCM_ReferringPhysicianName);
+  in.institution_name = text_of(*ds, DCM_InstitutionName);
+  in.modality = text_of(*ds, DCM_Modality);
   in.series_number = get_int(*ds, DCM_SeriesNumber);
-  in.series_description = get(*ds, DCM_SeriesDescription);
-  in.body_part = get(*ds, DCM_BodyPartExamined);
+  in.series_description = text_of(*ds, DCM_SeriesDescription);
+  in.body_part = text_of(*ds, DCM_BodyPartExamined);
   in.instance_number = get_int(*ds, DCM_InstanceNumber);
   in.number_of_frames = get_int(*ds, DCM_NumberOfFrames).value_or(1);
   return in;

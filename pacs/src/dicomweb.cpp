@@ -10,6 +10,7 @@
 #include "instance_reader.h"
 #include "query_retrieve.h"
 #include "wado.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
 
@@ -242,7 +243,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
     audit_search(
         auth, req, "qido.studies",
         std::to_string(page->studies.size()) + " of " + std::to_string(page->total) + ": " + uids);
-    Response r = dicom_json_response(out.dump());
+    Response r = dicom_json_response(json_text(out));
     r.headers.emplace_back("X-Total-Count", std::to_string(page->total));
     return r;
   });
@@ -314,7 +315,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       }
       audit_search(auth, req, instances ? "qido.instances" : "qido.series",
                    std::to_string(out.size()) + " match(es)");
-      return dicom_json_response(out.dump());
+      return dicom_json_response(json_text(out));
     };
   };
   router.add("GET", "/dicom-web/series", search(false, false));
@@ -354,7 +355,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
         o.message = "the instance belongs to another study than the request names";
         o.study_instance_uid = *part10_study_uid(part.bytes);
       } else {
-        o = ingestor.ingest_bytes(part.bytes, Sender{"", p.institution_id});
+        o = ingestor.ingest_bytes(part.bytes, Sender{"", p.institution_id, {}});
       }
       auto ui = [](const std::string& v) {
         return nlohmann::json{{"vr", "UI"}, {"Value", nlohmann::json::array({v})}};
@@ -392,7 +393,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
     Response r;
     r.status = stored.empty() ? 409 : (failed.empty() && !warning ? 200 : 202);
     r.content_type = "application/dicom+json";
-    r.body = body.dump();
+    r.body = json_text(body);
     return r;
   };
   router.add("POST", "/dicom-web/studies", stow);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "yilian/common/text.h"
 #include "yilian/ecg/aecg.h"
 #include "yilian/ecg/analysis.h"
 #include "yilian/ecg/dicom_waveform.h"
@@ -153,7 +154,7 @@ Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
   }
   const std::string sop_class =
       rec.leads.size() == 12 ? UID_TwelveLeadECGWaveformStorage : UID_GeneralECGWaveformStorage;
-  return ingestor.ingest(key, Sender{"", req.principal->institution_id},
+  return ingestor.ingest(key, Sender{"", req.principal->institution_id, {}},
                          Announced{sop_class, id.sop_uid});
 }
 
@@ -161,7 +162,7 @@ Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
 
 std::string ecg_analysis_json(const std::string& uid, const ecg::Record& rec,
                               const ecg::Analysis& a) {
-  return analysis_json(uid, rec, a).dump();
+  return json_text(analysis_json(uid, rec, a));
 }
 
 std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid + ".json"; }
@@ -179,7 +180,7 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
     for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     IngestOutcome o;
     if (ct == "application/dicom") {
-      o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id});
+      o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
     } else if (ct == "application/xml" || ct == "text/xml") {
       auto rec = ecg::parse_aecg(req.body);
       if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
@@ -211,7 +212,7 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
                            {"sopInstanceUid", o.sop_instance_uid},
                            {"analysis", "/api/ecg/" + o.sop_instance_uid},
                            {"render", "/api/ecg/" + o.sop_instance_uid + "/render"}};
-    return Response::json(201, body.dump());
+    return Response::json(201, json_text(body));
   });
 
   // The stored ECG an {instance} path names, after the access check; or the answer to send.
@@ -260,8 +261,8 @@ void register_ecg_routes(http::Router& router, storage::Index& index, storage::B
                      [](float mv) { return static_cast<int>(std::lround(mv * 1000.0f)); });
       leads.push_back({{"lead", l.name}, {"samples", std::move(uv)}});
     }
-    std::string body =
-        nlohmann::json{{"samplingHz", rec->sampling_hz}, {"unit", "uV"}, {"leads", leads}}.dump();
+    std::string body = json_text(
+        nlohmann::json{{"samplingHz", rec->sampling_hz}, {"unit", "uV"}, {"leads", leads}});
     (void)cache.put(key, body);
     return Response::json(200, std::move(body));
   });

@@ -126,7 +126,8 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
     return o;
   };
 
-  auto parsed = read_instance_attributes(blobs_.temp_path(key));
+  auto parsed =
+      read_instance_attributes(blobs_.temp_path(key), sender.text.value_or(options_.text));
   if (!parsed.ok()) {
     return fail(parsed.error().code == Errc::invalid_argument ? IngestStatus::rejected
                                                               : IngestStatus::failed,

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/storage/clock.h"
 
@@ -80,7 +81,7 @@ void register_study_routes(http::Router& router, storage::Index& index,
                  {"limit", *limit},
                  {"offset", *offset},
                  {"studies", std::move(studies)}};
-    return http::Response::json(200, body.dump());
+    return http::Response::json(200, json_text(body));
   });
 
   router.add("GET", "/api/studies/{uid}", [&index, &auth](const http::Request& req) {
@@ -109,7 +110,7 @@ void register_study_routes(http::Router& router, storage::Index& index,
     }
     body["series"] = std::move(series);
     audit(auth, req, "study.read", uid, "ok", (**facts).shared ? "through a share" : "");
-    return http::Response::json(200, body.dump());
+    return http::Response::json(200, json_text(body));
   });
 
   router.add("POST", "/api/studies/{uid}/shares", [&index, &auth](const http::Request& req) {
@@ -158,7 +159,7 @@ void register_study_routes(http::Router& router, storage::Index& index,
                  {"reason", share.reason},
                  {"reference", share.reference},
                  {"expiresAt", share.expires_at.empty() ? json(nullptr) : json(share.expires_at)}};
-    return http::Response::json(201, body.dump());
+    return http::Response::json(201, json_text(body));
   });
 }
 

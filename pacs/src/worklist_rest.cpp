@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/json_body.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 
 namespace yilian::pacs {
@@ -113,8 +114,8 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
                std::to_string(page->first.size()) + " of " + std::to_string(page->second));
     return Response::json(
         200,
-        json{{"total", page->second}, {"limit", f.limit}, {"offset", f.offset}, {"tasks", tasks}}
-            .dump());
+        json_text(json{
+            {"total", page->second}, {"limit", f.limit}, {"offset", f.offset}, {"tasks", tasks}}));
   });
 
   router.add("POST", "/api/studies/{uid}/complete", [&q, &auth](const Request& req) {
@@ -128,7 +129,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     auto ids = q.study_complete(*req.principal, uid, question);
     auth.audit(req, "study.complete", "study", uid, ids.ok() ? "ok" : "denied");
     if (!ids.ok()) return fail(ids.error());
-    return Response::json(200, json{{"studyInstanceUid", uid}, {"tasks", *ids}}.dump());
+    return Response::json(200, json_text(json{{"studyInstanceUid", uid}, {"tasks", *ids}}));
   });
 
   router.add("POST", "/api/worklist/claim-next", [&q, &auth](const Request& req) {
@@ -136,7 +137,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!t.ok()) return fail(t.error());
     if (!t->has_value()) return Response::json(200, R"({"task":null})");
     audit(auth, req, "task.claim", (**t).id, true, "claim next");
-    return Response::json(200, json{{"task", task_json(q, **t)}}.dump());
+    return Response::json(200, json_text(json{{"task", task_json(q, **t)}}));
   });
 
   router.add("GET", "/api/tasks/{id}", [&q, &auth](const Request& req) {
@@ -150,7 +151,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!reports.ok()) return fail(reports.error());
     j["reports"] = json::array();
     for (const auto& r : *reports) j["reports"].push_back(report_json(r));
-    return Response::json(200, j.dump());
+    return Response::json(200, json_text(j));
   });
 
   auto simple = [&q, &auth](const char* action,
@@ -165,7 +166,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       if (!s) return fail(s.error());
       auto t = q.task(*req.principal, *id);
       if (!t.ok()) return fail(t.error());
-      return Response::json(200, task_json(q, *t).dump());
+      return Response::json(200, json_text(task_json(q, *t)));
     };
   };
 
@@ -217,7 +218,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
           r.ok() ? std::string(report_kind_name(*kind)) + (critical ? ", critical" : "")
                  : r.error().message);
     if (!r.ok()) return fail(r.error());
-    return Response::json(201, report_json(*r).dump());
+    return Response::json(201, json_text(report_json(*r)));
   });
 
   router.add("GET", "/api/tasks/{id}/events", [&q](const Request& req) {
@@ -227,7 +228,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!ev.ok()) return fail(ev.error());
     json list = json::array();
     for (const auto& e : *ev) list.push_back(event_json(e));
-    return Response::json(200, json{{"events", list}}.dump());
+    return Response::json(200, json_text(json{{"events", list}}));
   });
 
   router.add("GET", "/api/tasks/{id}/priors", [&q, &auth](const Request& req) {
@@ -245,7 +246,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
                       {"institution", p.institution_code},
                       {"impression", p.impression.empty() ? json(nullptr) : json(p.impression)}});
     }
-    return Response::json(200, json{{"priors", list}}.dump());
+    return Response::json(200, json_text(json{{"priors", list}}));
   });
 
   router.add("GET", "/api/critical-results", [&q](const Request& req) {
@@ -265,7 +266,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
            {"acknowledgedAt", c.acknowledged_at.empty() ? json(nullptr) : json(c.acknowledged_at)},
            {"escalatedAt", c.escalated_at.empty() ? json(nullptr) : json(c.escalated_at)}});
     }
-    return Response::json(200, json{{"criticalResults", list}}.dump());
+    return Response::json(200, json_text(json{{"criticalResults", list}}));
   });
 
   router.add("POST", "/api/critical-results/{id}/acknowledge", [&q, &auth](const Request& req) {
@@ -275,7 +276,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id),
                s.ok() ? "ok" : "denied");
     if (!s) return fail(s.error());
-    return Response::json(200, json{{"id", *id}, {"acknowledged", true}}.dump());
+    return Response::json(200, json_text(json{{"id", *id}, {"acknowledged", true}}));
   });
 
   // Turnaround (received -> final) by institution, modality, priority or reader; SLA
@@ -336,7 +337,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       r.body = text;
       return r;
     }
-    return Response::json(200, json{{"by", by}, {"groups", list}}.dump());
+    return Response::json(200, json_text(json{{"by", by}, {"groups", list}}));
   });
 
   router.add("GET", "/api/stats/volume", [&q](const Request& req) {
@@ -356,7 +357,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     }
     json list = json::array();
     for (const auto& [day, n] : *rows) list.push_back({{"day", day}, {"tasks", n}});
-    return Response::json(200, json{{"days", list}}.dump());
+    return Response::json(200, json_text(json{{"days", list}}));
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include "case_view.h"
 #include "yilian/common/json_body.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/consult_rules.h"
@@ -90,7 +91,7 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, Hu
       ids += (ids.empty() ? "" : ",") + std::to_string(c.id);
     }
     audit(auth, req, "case.list", "", "ok", ids);
-    return Response::json(200, json{{"cases", out}}.dump());
+    return Response::json(200, json_text(json{{"cases", out}}));
   });
 
   router.add("GET", "/api/emergencies/{id}", [&store, &auth](const Request& req) {

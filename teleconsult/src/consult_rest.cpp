@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/json_body.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rules.h"
@@ -195,7 +196,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
                audit(auth, req, "consult.create", std::to_string(row->id), "ok",
                      row->urgency + ", " + row->specialty);
                hub.consult_requested(row->id);
-               return Response::json(201, consult_json(*row).dump());
+               return Response::json(201, json_text(consult_json(*row)));
              });
 
   router.add("GET", "/api/consults", [&store, &auth](const Request& req) {
@@ -223,7 +224,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
       ids += (ids.empty() ? "" : ",") + std::to_string(c.id);
     }
     audit(auth, req, "consult.list", "", "ok", ids);
-    return Response::json(200, json{{"consults", out}}.dump());
+    return Response::json(200, json_text(json{{"consults", out}}));
   });
 
   router.add("GET", "/api/consults/{id}", [&store, &auth](const Request& req) {
@@ -256,7 +257,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
           {{"at", e.at}, {"type", e.type}, {"actor", e.actor}, {"detail", e.detail}});
     }
     audit(auth, req, "consult.read", std::to_string(c.consult.id), "ok");
-    return Response::json(200, j.dump());
+    return Response::json(200, json_text(j));
   });
 
   router.add("GET", "/api/consults/{id}/messages", [&store, &auth](const Request& req) {
@@ -281,7 +282,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
                      {"attachments", json::parse(m.attachments, nullptr, false)}});
     }
     audit(auth, req, "consult.messages", std::to_string(c.consult.id), "ok");
-    return Response::json(200, json{{"lastSeq", c.consult.last_seq}, {"messages", out}}.dump());
+    return Response::json(200, json_text(json{{"lastSeq", c.consult.last_seq}, {"messages", out}}));
   });
 
   router.add(
@@ -333,7 +334,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
         }
         audit(auth, req, audit_action, std::to_string(row->id), "ok", text);
         hub.consult_changed(row->id);
-        return Response::json(200, consult_json(*row).dump());
+        return Response::json(200, json_text(consult_json(*row)));
       });
 }
 

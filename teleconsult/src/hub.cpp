@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "case_view.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/queue_rules.h"
 #include "yilian/teleconsult/consult_rules.h"
@@ -443,7 +444,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
       m.client_id = in.body.value("clientId", std::string());
       m.at = now();
       m.text = in.body["text"];
-      m.attachments = in.body.value("attachments", json::array()).dump();
+      m.attachments = json_text(in.body.value("attachments", json::array()));
       bool duplicate = false;
       auto saved = b->append_message(std::move(m), duplicate);
       if (!saved.ok()) {
@@ -490,7 +491,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
         return;
       }
       const std::string state =
-          in.type == Type::view ? in.body["state"].dump() : room->consult.view_state;
+          in.type == Type::view ? json_text(in.body["state"]) : room->consult.view_state;
       auto version = b->save_view(in.consult, user, state);
       if (!version.ok()) {
         send_error(conn, "unavailable", version.error().message, in.ref);
@@ -509,7 +510,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
     }
     case Type::annotation: {
       const std::string at = now();
-      auto id = b->add_annotation(in.consult, user, at, in.body["annotation"].dump());
+      auto id = b->add_annotation(in.consult, user, at, json_text(in.body["annotation"]));
       if (!id.ok()) {
         send_error(conn, "unavailable", id.error().message, in.ref);
         return;
@@ -753,7 +754,7 @@ void Hub::notify(const std::function<bool(const Principal&)>& who, const std::st
   std::map<std::int64_t, std::string> sent;  // user -> message
   for (const Principal& p : *users) {
     if (!who(p)) continue;
-    auto id = store_.notify(p.user_id, kind, payload.dump(), at);
+    auto id = store_.notify(p.user_id, kind, json_text(payload), at);
     if (!id.ok()) {
       spdlog::error("teleconsult: notification for {} not stored: {}", p.username,
                     id.error().message);

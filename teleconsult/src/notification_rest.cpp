@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/json_body.h"
+#include "yilian/common/text.h"
 #include "yilian/teleconsult/consult_rest.h"
 
 namespace yilian::teleconsult {
@@ -39,7 +40,7 @@ void register_notification_routes(http::Router& router, storage::ConsultStore& s
                       {"payload", json::parse(n.payload, nullptr, false)}});
     }
     audit(auth, req, "notification.list", "", "ok", std::to_string(rows->size()));
-    return Response::json(200, json{{"pending", *count}, {"notifications", list}}.dump());
+    return Response::json(200, json_text(json{{"pending", *count}, {"notifications", list}}));
   });
 
   router.add("POST", "/api/notifications/{id}/ack", [&store, &auth](const Request& req) {
@@ -52,7 +53,7 @@ void register_notification_routes(http::Router& router, storage::ConsultStore& s
       return Response::error(404, "not_found", "no pending notification of yours has this id");
     }
     audit(auth, req, "notification.ack", std::to_string(*id), "ok");
-    return Response::json(200, json{{"notification", *id}, {"acked", true}}.dump());
+    return Response::json(200, json_text(json{{"notification", *id}, {"acked", true}}));
   });
 
   // Acknowledges everything up to an id the user has seen (a list's first, newest, entry).
@@ -69,7 +70,7 @@ void register_notification_routes(http::Router& router, storage::ConsultStore& s
     if (!n.ok()) return Response::from_error(n.error());
     audit(auth, req, "notification.ack", "", "ok",
           "up to " + std::to_string(up_to->get<std::int64_t>()) + ": " + std::to_string(*n));
-    return Response::json(200, json{{"acked", *n}}.dump());
+    return Response::json(200, json_text(json{{"acked", *n}}));
   });
 }
 

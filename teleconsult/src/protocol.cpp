@@ -1,4 +1,5 @@
 #include "yilian/teleconsult/protocol.h"
+#include "yilian/common/text.h"
 
 #include <map>
 
@@ -33,7 +34,7 @@ bool non_negative_int(const nlohmann::json& j, const char* key, bool required) {
   return j[key].is_number_integer() && j[key].get<std::int64_t>() >= 0;
 }
 
-std::size_t dumped_size(const nlohmann::json& j) { return j.dump().size(); }
+std::size_t dumped_size(const nlohmann::json& j) { return json_text(j).size(); }
 
 }  // namespace
 
@@ -162,13 +163,13 @@ Parsed parse(std::string_view text) {
 std::string error(const std::string& code, const std::string& message, const std::string& ref) {
   nlohmann::json j = {{"v", kVersion}, {"type", "error"}, {"code", code}, {"message", message}};
   if (!ref.empty()) j["ref"] = ref;
-  return j.dump();
+  return json_text(j);
 }
 
 std::string make(const std::string& type, nlohmann::json fields) {
   fields["v"] = kVersion;
   fields["type"] = type;
-  return fields.dump();
+  return json_text(fields);
 }
 
 }  // namespace yilian::teleconsult::protocol

@@ -2,6 +2,7 @@
 #include <variant>
 
 #include "yilian/common/json_body.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rest.h"
@@ -86,7 +87,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
                       {"status", c.status},
                       {"count", c.count}});
     }
-    return Response::json(200, json{{"referrals", list}}.dump());
+    return Response::json(200, json_text(json{{"referrals", list}}));
   });
 
   router.add(
@@ -147,7 +148,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
             studies.push_back(s);
           }
         }
-        r.studies = studies.dump();
+        r.studies = json_text(studies);
         r.from_institution = (*from)->id;
         r.to_institution = (*to)->id;
         r.requested_by = p.username;
@@ -170,7 +171,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
         audit(auth, req, "referral.create", std::to_string(row->id), "ok",
               row->direction + " to " + row->to_code);
         hub.referral_changed(row->id);
-        return Response::json(201, referral_json(*row).dump());
+        return Response::json(201, json_text(referral_json(*row)));
       });
 
   router.add("GET", "/api/referrals", [&store, &auth](const Request& req) {
@@ -187,7 +188,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
       ids += (ids.empty() ? "" : ",") + std::to_string(r.id);
     }
     audit(auth, req, "referral.list", "", "ok", ids);
-    return Response::json(200, json{{"referrals", out}}.dump());
+    return Response::json(200, json_text(json{{"referrals", out}}));
   });
 
   router.add("GET", "/api/referrals/{id}", [&store, &auth](const Request& req) {
@@ -206,7 +207,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
           {{"at", e.at}, {"type", e.type}, {"actor", e.actor}, {"detail", e.detail}});
     }
     audit(auth, req, "referral.read", std::to_string(r.id), "ok");
-    return Response::json(200, j.dump());
+    return Response::json(200, json_text(j));
   });
 
   router.add("POST", "/api/referrals/{id}/{action}", [&store, &hub, &auth](const Request& req) {
@@ -234,7 +235,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
     }
     audit(auth, req, what, std::to_string(row->id), "ok", row->slot_date);
     hub.referral_changed(row->id);
-    return Response::json(200, referral_json(*row).dump());
+    return Response::json(200, json_text(referral_json(*row)));
   });
 
   // The receiving institution's daily referral slots (admin).
@@ -257,7 +258,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
           return Response::from_error(s.error());
         audit(auth, req, "referral.quota", req.params.at("code"), "ok", daily->dump());
         return Response::json(
-            200, json{{"institution", req.params.at("code")}, {"daily", *daily}}.dump());
+            200, json_text(json{{"institution", req.params.at("code")}, {"daily", *daily}}));
       });
 }
 

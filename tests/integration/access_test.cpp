@@ -646,11 +646,14 @@ TEST(Auth, no_token_no_data_and_bad_logins_are_refused_alike) {
 TEST(Auth, the_first_start_creates_an_admin_with_a_one_time_password_shown_once) {
   testing::TempDir dir;
   fs::path data = dir.path() / "data";
-  std::uint16_t http = testing::free_port();
-  std::string cmd = "timeout 20 " + testing::yilian_binary() + " serve --data '" + data.string() +
-                    "' --dicom-port " + std::to_string(testing::free_port()) + " --http-port " +
-                    std::to_string(http) + " > '" + (dir.path() / "log").string() + "' 2>&1 &";
+  const fs::path port_file = dir.path() / "ports";
+  std::string cmd = "timeout 60 " + testing::yilian_binary() + " serve --data '" + data.string() +
+                    "' --dicom-port 0 --http-port 0 --port-file '" + port_file.string() + "' > '" +
+                    (dir.path() / "log").string() + "' 2>&1 &";
   ASSERT_EQ(testing::run_command(cmd), 0);
+  auto ports = testing::wait_for_port_file(port_file);
+  ASSERT_TRUE(ports.has_value());
+  const std::uint16_t http = ports->second;
   std::string password;
   for (int i = 0; i < 200 && password.empty(); ++i) {
     std::ifstream in(dir.path() / "log");
@@ -802,7 +805,6 @@ TEST(Tls, with_a_certificate_configured_the_api_is_served_over_https_only) {
                      << key.string() << "\"\n";
   // The harness probes readiness over plain HTTP, which a TLS hub does not answer; start
   // the hub directly and probe with curl.
-  std::uint16_t http = testing::free_port();
   fs::path data = dir.path() / "data";
   ASSERT_EQ(testing::run_command("printf 'a long password\\n' | " + testing::yilian_binary() +
                                      " user add --data '" + data.string() +
@@ -810,11 +812,14 @@ TEST(Tls, with_a_certificate_configured_the_api_is_served_over_https_only) {
                                  &out),
             0)
       << out;
-  std::string cmd = "timeout 30 " + testing::yilian_binary() + " serve --data '" + data.string() +
-                    "' --config '" + cfg.string() + "' --dicom-port " +
-                    std::to_string(testing::free_port()) + " --http-port " + std::to_string(http) +
-                    " > '" + (dir.path() / "log").string() + "' 2>&1 &";
+  const fs::path port_file = dir.path() / "ports";
+  std::string cmd = "timeout 60 " + testing::yilian_binary() + " serve --data '" + data.string() +
+                    "' --config '" + cfg.string() + "' --dicom-port 0 --http-port 0 --port-file '" +
+                    port_file.string() + "' > '" + (dir.path() / "log").string() + "' 2>&1 &";
   ASSERT_EQ(testing::run_command(cmd), 0);
+  auto ports = testing::wait_for_port_file(port_file);
+  ASSERT_TRUE(ports.has_value());
+  const std::uint16_t http = ports->second;
   std::string base = "https://127.0.0.1:" + std::to_string(http);
   int rc = 1;
   for (int i = 0; i < 100 && rc != 0; ++i) {

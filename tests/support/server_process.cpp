@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -135,6 +136,29 @@ ServerProcess::ServerProcess(std::filesystem::path data_dir, std::vector<std::st
 
 ServerProcess::~ServerProcess() { stop(); }
 
+std::optional<std::pair<std::uint16_t, std::uint16_t>> read_port_file(
+    const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto number = [&](const std::string& key) -> int {
+    std::size_t i = text.find("\"" + key + "\":");
+    if (i == std::string::npos) return 0;
+    return std::atoi(text.c_str() + i + key.size() + 3);
+  };
+  int dicom = number("dicom"), http = number("http");
+  if (dicom <= 0 || http <= 0 || dicom > 65535 || http > 65535) return std::nullopt;
+  return std::make_pair(static_cast<std::uint16_t>(dicom), static_cast<std::uint16_t>(http));
+}
+
+std::optional<std::pair<std::uint16_t, std::uint16_t>> wait_for_port_file(
+    const std::filesystem::path& file) {
+  for (int i = 0; i < 600; ++i) {
+    if (auto ports = read_port_file(file)) return ports;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::nullopt;
+}
+
 bool ServerProcess::start() {
   // An administrator for the harness, made the way an operator would (idempotent: a second
   // start finds the user already there).
@@ -143,12 +167,17 @@ bool ServerProcess::start() {
                         " user add --data '" + data_.string() +
                         "' --role admin --institution consortium " + kAdmin,
                     &out);
-  dicom_port_ = free_port();
-  http_port_ = free_port();
-  std::vector<std::string> args = {yilian_binary(), "serve",
-                                   "--data",        data_.string(),
-                                   "--dicom-port",  std::to_string(dicom_port_),
-                                   "--http-port",   std::to_string(http_port_)};
+  // The hub binds port 0 and reports the ports it got: a port picked here and released
+  // could be taken by another process before the hub binds it.
+  const std::filesystem::path port_file =
+      data_.parent_path() / (data_.filename().string() + ".ports");
+  std::error_code ec;
+  std::filesystem::remove(port_file, ec);
+  dicom_port_ = 0;
+  http_port_ = 0;
+  std::vector<std::string> args = {
+      yilian_binary(), "serve", "--data",      data_.string(),    "--dicom-port", "0",
+      "--http-port",   "0",     "--port-file", port_file.string()};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -164,14 +193,20 @@ bool ServerProcess::start() {
     std::_Exit(127);
   }
   if (pid_ < 0) return false;
-  // Bounded wait for readiness: 300 x 100 ms.
-  for (int i = 0; i < 300; ++i) {
+  // Bounded wait for readiness: 600 x 100 ms.
+  for (int i = 0; i < 600; ++i) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       return false;
     }
-    if (http_get(http_port_, "/healthz").status == 200) {
+    if (http_port_ == 0) {
+      if (auto ports = read_port_file(port_file)) {
+        dicom_port_ = ports->first;
+        http_port_ = ports->second;
+      }
+    }
+    if (http_port_ != 0 && http_get(http_port_, "/healthz").status == 200) {
       admin_token_ = login(kAdmin);
       reader_token_.clear();
       return true;

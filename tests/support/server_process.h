@@ -5,14 +5,23 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace yilian::testing {
 
-// A TCP port that was free a moment ago on 127.0.0.1.
+// A TCP port that was free a moment ago on 127.0.0.1 (for peers that cannot bind port 0
+// and report it; `yilian serve` can: --dicom-port 0 --http-port 0 --port-file F).
 std::uint16_t free_port();
+
+// The DICOM and HTTP ports in a `yilian serve --port-file`, once it is there (bounded wait:
+// 60 s); nullopt when it never appears.
+std::optional<std::pair<std::uint16_t, std::uint16_t>> read_port_file(
+    const std::filesystem::path& file);
+std::optional<std::pair<std::uint16_t, std::uint16_t>> wait_for_port_file(
+    const std::filesystem::path& file);
 
 struct HttpResult {
   int status = 0;  // 0: no answer

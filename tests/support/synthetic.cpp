@@ -5,6 +5,8 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace yilian::testing {
@@ -127,6 +129,80 @@ Result<WrittenCine> write_us_cine(const std::filesystem::path& file, int frames,
                              static_cast<unsigned long>(pixels.size()));
   OFCondition c = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit);
   if (c.bad()) return make_error(Errc::io, std::string("cannot write ") + file.string());
+  return out;
+}
+
+}  // namespace yilian::testing
+
+namespace yilian::testing {
+namespace {
+
+void put16(std::string& out, std::uint16_t v) {
+  out += static_cast<char>(v & 0xFF);
+  out += static_cast<char>(v >> 8);
+}
+void put32(std::string& out, std::uint32_t v) {
+  put16(out, static_cast<std::uint16_t>(v & 0xFFFF));
+  put16(out, static_cast<std::uint16_t>(v >> 16));
+}
+// An explicit VR little endian element with a short (16-bit) length, padded to even length.
+void put_short(std::string& out, std::uint16_t group, std::uint16_t element, const char* vr,
+               std::string value, char pad) {
+  if (value.size() % 2) value += pad;
+  put16(out, group);
+  put16(out, element);
+  out += vr;
+  put16(out, static_cast<std::uint16_t>(value.size()));
+  out += value;
+}
+
+}  // namespace
+
+std::string nested_sequence_part10(int depth, const std::string& study_uid,
+                                   const std::string& sop_instance_uid) {
+  const std::string sop_class = "1.2.840.10008.5.1.4.1.1.88.11";  // Basic Text SR
+  std::string meta;
+  put16(meta, 0x0002);
+  put16(meta, 0x0001);
+  meta += "OB";
+  put16(meta, 0);
+  put32(meta, 2);
+  meta += std::string("\0\1", 2);
+  put_short(meta, 0x0002, 0x0002, "UI", sop_class, '\0');
+  put_short(meta, 0x0002, 0x0003, "UI", sop_instance_uid, '\0');
+  put_short(meta, 0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1", '\0');
+  std::string out(128, '\0');
+  out += "DICM";
+  put16(out, 0x0002);
+  put16(out, 0x0000);
+  out += "UL";
+  put16(out, 4);
+  put32(out, static_cast<std::uint32_t>(meta.size()));
+  out += meta;
+  put_short(out, 0x0008, 0x0016, "UI", sop_class, '\0');
+  put_short(out, 0x0008, 0x0018, "UI", sop_instance_uid, '\0');
+  put_short(out, 0x0008, 0x0060, "CS", "SR", ' ');
+  put_short(out, 0x0010, 0x0020, "LO", "NEST-1", ' ');
+  put_short(out, 0x0020, 0x000D, "UI", study_uid, '\0');
+  put_short(out, 0x0020, 0x000E, "UI", study_uid + ".1", '\0');
+  for (int i = 0; i < depth; ++i) {
+    put16(out, 0x0040);  // Content Sequence
+    put16(out, 0xA730);
+    out += "SQ";
+    put16(out, 0);
+    put32(out, 0xFFFFFFFFu);
+    put16(out, 0xFFFE);  // item
+    put16(out, 0xE000);
+    put32(out, 0xFFFFFFFFu);
+  }
+  for (int i = 0; i < depth; ++i) {
+    put16(out, 0xFFFE);  // item delimitation
+    put16(out, 0xE00D);
+    put32(out, 0);
+    put16(out, 0xFFFE);  // sequence delimitation
+    put16(out, 0xE0DD);
+    put32(out, 0);
+  }
   return out;
 }
 

@@ -47,3 +47,13 @@ Result<WrittenCine> write_us_cine(const std::filesystem::path& file, int frames,
 std::string new_uid();
 
 }  // namespace yilian::testing
+
+namespace yilian::testing {
+
+// A Part 10 Basic Text SR (explicit VR little endian) whose content sequence nests `depth`
+// sequences deep, each of undefined length: the shape that exhausts a recursive parser.
+// Built byte by byte; no toolkit could load it to write it.
+std::string nested_sequence_part10(int depth, const std::string& study_uid,
+                                   const std::string& sop_instance_uid);
+
+}  // namespace yilian::testing

@@ -51,7 +51,7 @@ class IngestTest : public ::testing::Test {
   }
 
   IngestOutcome ingest_file(const fs::path& p, const std::string& ae = "TOWNSHIP_CT") {
-    return ingestor_->ingest_bytes(slurp(p), Sender{ae, institution_});
+    return ingestor_->ingest_bytes(slurp(p), Sender{ae, institution_, {}});
   }
 
   testing::TempDir dir_;
@@ -96,7 +96,7 @@ TEST_F(IngestTest, a_different_object_with_a_stored_uid_is_kept_separately_and_r
   ASSERT_EQ(ingest_file(s.files[0]).status, IngestStatus::stored);
   std::string bytes = slurp(s.files[0]);
   bytes[bytes.size() - 1] ^= 0x01;  // one pixel differs
-  IngestOutcome o = ingestor_->ingest_bytes(bytes, Sender{"TOWNSHIP_CT", institution_});
+  IngestOutcome o = ingestor_->ingest_bytes(bytes, Sender{"TOWNSHIP_CT", institution_, {}});
   EXPECT_EQ(o.status, IngestStatus::conflict);
   EXPECT_FALSE(o.message.empty());
   // The original is untouched and still the indexed instance.
@@ -110,7 +110,7 @@ TEST_F(IngestTest, a_different_object_with_a_stored_uid_is_kept_separately_and_r
 }
 
 TEST_F(IngestTest, invalid_input_is_rejected_and_leaves_nothing_behind) {
-  IngestOutcome o = ingestor_->ingest_bytes("this is not DICOM", Sender{"X", institution_});
+  IngestOutcome o = ingestor_->ingest_bytes("this is not DICOM", Sender{"X", institution_, {}});
   EXPECT_EQ(o.status, IngestStatus::rejected);
   EXPECT_FALSE(o.message.empty());
   EXPECT_EQ(count_files(blobs_->root() / "tmp"), 0u);
@@ -121,8 +121,8 @@ TEST_F(IngestTest, an_announced_uid_that_differs_from_the_data_set_is_rejected) 
   auto s = series(1);
   std::string key = blobs_->new_key();
   ASSERT_TRUE(blobs_->write_temp(key, slurp(s.files[0])).ok());
-  IngestOutcome o =
-      ingestor_->ingest(key, Sender{"X", institution_}, Announced{"1.2.840.10008.5.1.4.1.1.4", ""});
+  IngestOutcome o = ingestor_->ingest(key, Sender{"X", institution_, {}},
+                                      Announced{"1.2.840.10008.5.1.4.1.1.4", ""});
   EXPECT_EQ(o.status, IngestStatus::rejected);
   EXPECT_NE(o.message.find("SOP Class"), std::string::npos);
   EXPECT_FALSE(fs::exists(blobs_->temp_path(key)));

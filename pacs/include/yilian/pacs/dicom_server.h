@@ -2,9 +2,11 @@
 // query/retrieve enabled also C-FIND (patient and study root, every level), C-MOVE to the
 // configured peers and C-GET, each limited to what the calling node may see.
 //
-// One accept thread hands associations to a fixed pool of worker threads; each worker runs
-// one association at a time and feeds received objects to the Ingestor. Associations
-// beyond the pool wait in a short queue; past that they are rejected (local limit exceeded).
+// One gate thread accepts connections, caps them per address and in total, and waits
+// without blocking until each has sent its association request (a silent or non-DICOM
+// connection is closed at the ACSE timeout and delays nobody); a fixed pool of worker threads
+// then negotiates and runs one association at a time, feeding received objects to the
+// Ingestor.
 #pragma once
 
 #include <atomic>
@@ -51,12 +53,19 @@ class AeDirectory {
   std::optional<std::int64_t> resolve(const std::string& ae_title) const;
   std::int64_t unknown_institution() const { return unknown_; }
 
+  // How text from `ae_title` is decoded (charset.h); `fallback` for AEs without their own.
+  void set_text_decoding(const std::string& ae_title, TextDecoding decoding);
+  void set_default_text_decoding(TextDecoding decoding) { default_text_ = std::move(decoding); }
+  TextDecoding text_decoding(const std::string& ae_title) const;
+
   void add_peer(const std::string& ae_title, DicomPeer peer);
   // The peer configured under `ae_title`, if any.
   const DicomPeer* peer(const std::string& ae_title) const;
 
  private:
   std::vector<std::pair<std::string, DicomPeer>> peers_;
+  std::vector<std::pair<std::string, TextDecoding>> text_;
+  TextDecoding default_text_;
   std::vector<std::pair<std::string, std::int64_t>> entries_;
   std::vector<std::pair<std::int64_t, std::string>> codes_;
   std::int64_t unknown_;
@@ -70,9 +79,12 @@ struct DicomServerOptions {
   std::uint16_t port = 11112;
   std::string ae_title = "YILIAN";
   unsigned max_associations = 16;  // worker threads
-  unsigned max_waiting = 32;       // associations queued when every worker is busy
   std::uint32_t max_pdu = 131072;  // DCMTK's upper bound (ASC_MAXIMUMPDUSIZE)
-  std::uint32_t acse_timeout_s = 30;
+  // A connection must have sent its whole association request within this; silent ones are
+  // closed without holding anyone else up.
+  std::uint32_t acse_timeout_s = 10;
+  unsigned max_connections = 256;             // open connections in all
+  unsigned max_connections_per_address = 32;  // from one IP address
   std::uint32_t dimse_timeout_s = 60;
 };
 
@@ -95,8 +107,10 @@ class DicomServer {
   void enable_query_retrieve(storage::Index& index, storage::Accounts& accounts,
                              storage::Clock clock);
 
-  // Opens the port and starts the threads. Fails if the port cannot be bound.
+  // Opens the port and starts the threads. Fails if the port cannot be bound. Port 0 takes a
+  // free port; port() tells which.
   Status start();
+  std::uint16_t port() const;
   // Stops accepting; in-flight associations finish (bounded by the DIMSE timeout).
   void stop();
 

@@ -14,11 +14,13 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "yilian/common/result.h"
+#include "yilian/pacs/charset.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/index.h"
 
@@ -47,6 +49,8 @@ struct IngestOutcome {
 struct Sender {
   std::string calling_ae;
   std::int64_t institution_id = 0;
+  // How this sender's text is decoded; the Ingestor's default when not set.
+  std::optional<TextDecoding> text;
 };
 
 // What the transport announced (C-STORE request); empty fields are not checked.
@@ -74,6 +78,8 @@ class Ingestor {
     // that received new instances (the reading queue watches for complete studies). Must
     // be quick and must not call back into the Ingestor.
     std::function<void(const std::vector<std::string>&)> on_committed;
+    // Text decoding for senders that bring none of their own (STOW-RS, import, REST).
+    TextDecoding text;
   };
   Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();

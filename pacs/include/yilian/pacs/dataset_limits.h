@@ -1,0 +1,32 @@
+// Bounds on the shape of a received data set, checked before any recursive parser sees it.
+//
+// DCMTK parses sequences by recursion: an object whose sequences nest thousands deep
+// exhausts the thread's stack and takes the whole hub down. check_part10_structure() walks
+// the encoding iteratively (explicit and implicit VR, little and big endian, deflated,
+// undefined-length sequences and items, encapsulated pixel data) without building anything,
+// and refuses objects nested deeper or holding more elements than any real one does, and
+// lengths that run past their container or the end of the data.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string_view>
+
+#include "yilian/common/result.h"
+
+namespace yilian::pacs {
+
+struct DatasetLimits {
+  std::uint32_t max_depth = 64;             // sequences within sequences
+  std::uint64_t max_elements = 1000000;     // data elements and items in the whole object
+  std::uint64_t max_inflated = 1ull << 31;  // a deflated data set, once inflated
+};
+
+// A Part 10 file in memory: 128-byte preamble, "DICM", file meta group, data set.
+// invalid_argument with a message fit for a DICOM error comment when a limit is passed or
+// the encoding is broken.
+Status check_part10_structure(std::string_view file, const DatasetLimits& limits = {});
+// The same for a file on disk; values are skipped, not read.
+Status check_part10_file(const std::filesystem::path& file, const DatasetLimits& limits = {});
+
+}  // namespace yilian::pacs
