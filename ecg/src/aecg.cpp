@@ -60,10 +60,17 @@ struct DocDeleter {
 }  // namespace
 
 Result<Record> parse_aecg(std::string_view xml) {
+  if (xml.size() > kMaxAecgBytes) {
+    return bad("document larger than " + std::to_string(kMaxAecgBytes >> 20) + " MiB");
+  }
+  // No network, no DTD loading, no entity substitution, libxml2's default size limits.
   std::unique_ptr<xmlDoc, DocDeleter> doc(
       xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "aecg.xml", nullptr,
-                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_HUGE));
+                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
   if (!doc) return bad("not well-formed XML");
+  // An aECG has no document type declaration; one that brings its own can only be declaring
+  // entities, whose expansion turns a few hundred bytes into gigabytes.
+  if (doc->intSubset || doc->extSubset) return bad("a document type declaration is not allowed");
   const xmlNode* root = xmlDocGetRootElement(doc.get());
   if (!is(root, "AnnotatedECG")) return bad("the document is not an AnnotatedECG");
   Record r;
@@ -99,11 +106,16 @@ Result<Record> parse_aecg(std::string_view xml) {
     const double o = std::atof(attr(origin, "value").c_str()) * unit_mv(attr(origin, "unit"));
     const double k = (scale ? std::atof(attr(scale, "value").c_str()) : 1.0) *
                      unit_mv(scale ? attr(scale, "unit") : "uV");
+    if (r.leads.size() >= kMaxAecgLeads) return bad("more leads than an ECG has");
     Lead lead;
     lead.name = standard_lead_name(code.substr(13));
     std::istringstream digits(content(child(value, "digits")));
     double d = 0;
-    while (digits >> d) lead.mv.push_back(static_cast<float>(o + k * d));
+    while (digits >> d) {
+      if (lead.mv.size() >= kMaxAecgSamplesPerLead)
+        return bad("lead " + lead.name + " is too long");
+      lead.mv.push_back(static_cast<float>(o + k * d));
+    }
     if (lead.mv.empty()) return bad("lead " + lead.name + " has no samples");
     r.leads.push_back(std::move(lead));
   }

@@ -1,5 +1,7 @@
 #include "yilian/identity/audit.h"
 
+#include "yilian/common/text.h"
+
 #include "yilian/identity/crypto.h"
 
 namespace yilian::identity {
@@ -51,12 +53,20 @@ Result<std::unique_ptr<Auditor>> Auditor::open(storage::AuditLog& log, storage::
 
 Status Auditor::record(const AuditEvent& e) {
   std::lock_guard lock(mu_);
-  storage::AuditRecord r{last_seq_ + 1, storage::to_iso8601(clock_()),
-                         e.actor,       e.actor_institution,
-                         e.address,     e.action,
-                         e.object_type, e.object_id,
-                         e.outcome,     e.detail,
-                         last_hash_,    {}};
+  // Whatever a caller passes (a member's bytes, a 1 MB username), a record is valid UTF-8 of
+  // bounded size: the trail can neither be grown without bound nor stop a JSON reader.
+  storage::AuditRecord r{last_seq_ + 1,
+                         storage::to_iso8601(clock_()),
+                         clip_utf8(e.actor, 128),
+                         clip_utf8(e.actor_institution, 64),
+                         clip_utf8(e.address, 64),
+                         clip_utf8(e.action, 64),
+                         clip_utf8(e.object_type, 64),
+                         clip_utf8(e.object_id, 256),
+                         clip_utf8(e.outcome, 32),
+                         clip_utf8(e.detail, 2048),
+                         last_hash_,
+                         {}};
   r.hash = audit_hash(r);
   if (Status s = log_.append(r); !s) return s;
   last_seq_ = r.seq;

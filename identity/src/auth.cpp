@@ -22,25 +22,39 @@ AuthService::AuthService(storage::Accounts& accounts, Auditor& auditor, storage:
   if (dummy.ok()) dummy_hash_ = *dummy;
 }
 
-bool AuthService::locked_out(const std::string& username) {
-  std::lock_guard lock(mu_);
-  auto it = failures_.find(username);
-  if (it == failures_.end()) return false;
+bool AuthService::over_limit(std::map<std::string, Failures>& m, const std::string& key,
+                             int limit) {
+  auto it = m.find(key);
+  if (it == m.end()) return false;
   if (clock_() - it->second.window_start >= options_.lockout) {
-    failures_.erase(it);
+    m.erase(it);
     return false;
   }
-  return it->second.count >= options_.max_failed_logins;
+  return it->second.count >= limit;
+}
+
+void AuthService::count_failure(std::map<std::string, Failures>& m, const std::string& key) {
+  const storage::TimePoint now = clock_();
+  if (m.size() >= 4096) {  // drop windows that have passed, so the map stays bounded
+    std::erase_if(m,
+                  [&](const auto& kv) { return now - kv.second.window_start >= options_.lockout; });
+  }
+  Failures& f = m[key];
+  if (f.count == 0 || now - f.window_start >= options_.lockout) {
+    f.count = 0;
+    f.window_start = now;
+  }
+  ++f.count;
+}
+
+bool AuthService::locked_out(const std::string& username) {
+  std::lock_guard lock(mu_);
+  return over_limit(failures_, username, options_.max_failed_logins);
 }
 
 void AuthService::note_failure(const std::string& username) {
   std::lock_guard lock(mu_);
-  Failures& f = failures_[username];
-  if (f.count == 0 || clock_() - f.window_start >= options_.lockout) {
-    f.count = 0;
-    f.window_start = clock_();
-  }
-  ++f.count;
+  count_failure(failures_, username);
 }
 
 Result<LoginResult> AuthService::login(std::string_view username_in, std::string_view password,
@@ -52,6 +66,28 @@ Result<LoginResult> AuthService::login(std::string_view username_in, std::string
   ev.action = "auth.login";
   ev.object_type = "user";
   ev.object_id = username;
+  if (username.size() > kMaxUsernameBytes || password.size() > kMaxPasswordBytes) {
+    ev.outcome = "denied";
+    ev.detail = "username or password too long";
+    (void)auditor_.record(ev);
+    return make_error(Errc::invalid_argument,
+                      "username (at most " + std::to_string(kMaxUsernameBytes) +
+                          " bytes) or password (at most " + std::to_string(kMaxPasswordBytes) +
+                          " bytes) too long");
+  }
+  bool address_blocked = false;
+  {
+    std::lock_guard lock(mu_);
+    address_blocked =
+        over_limit(address_failures_, address, options_.max_failed_logins_per_address);
+  }
+  if (address_blocked) {
+    ev.outcome = "denied";
+    ev.detail = "address locked out after repeated failures";
+    (void)auditor_.record(ev);
+    return make_error(Errc::unavailable,
+                      "too many failed logins from this address; try again in a few minutes");
+  }
   if (locked_out(username)) {
     ev.outcome = "denied";
     ev.detail = "locked out after repeated failures";
@@ -69,6 +105,10 @@ Result<LoginResult> AuthService::login(std::string_view username_in, std::string
   }
   if (!ok) {
     note_failure(username);
+    {
+      std::lock_guard lock(mu_);
+      count_failure(address_failures_, address);
+    }
     ev.outcome = "denied";
     ev.detail = rec->has_value() && (*rec)->disabled ? "user disabled" : "bad credentials";
     (void)auditor_.record(ev);

@@ -1,5 +1,8 @@
 #include "instance_reader.h"
 
+#include "yilian/common/text.h"
+#include "yilian/pacs/charset.h"
+
 #include "yilian/viewer/pixel_frames.h"
 
 #include <dcmtk/config/osconfig.h>
@@ -146,26 +149,38 @@ std::optional<std::string> part10_study_uid(std::string_view bytes) {
 
 Result<std::string> instance_metadata_json(const std::filesystem::path& file,
                                            const std::string& bulk_uri_base) {
-  DcmFileFormat ff;
-  if (auto l = load(ff, file); !l.ok()) return l.error();
-  DcmDataset* ds = ff.getDataset();
-  std::set<DcmTagKey> bulk;
-  for (unsigned long i = 0; i < ds->card(); ++i) {
-    DcmElement* e = ds->getElement(i);
-    if (e->getTag() == DCM_PixelData ||
-        (is_binary(e->getTag().getEVR()) && e->getLength() > kInlineLimit)) {
-      bulk.insert(e->getTag());
+  // JSON is UTF-8: convert from the object's character set. Objects that declare none, or
+  // one their bytes are not in (GB18030 at Chinese sites, very often), are read again as
+  // GB18030, and whatever is still not UTF-8 is replaced: the answer is always valid JSON.
+  std::string out;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    DcmFileFormat ff;
+    if (auto l = load(ff, file); !l.ok()) return l.error();
+    DcmDataset* ds = ff.getDataset();
+    std::set<DcmTagKey> bulk;
+    for (unsigned long i = 0; i < ds->card(); ++i) {
+      DcmElement* e = ds->getElement(i);
+      if (e->getTag() == DCM_PixelData ||
+          (is_binary(e->getTag().getEVR()) && e->getLength() > kInlineLimit)) {
+        bulk.insert(e->getTag());
+      }
     }
+    if (attempt == 1) {
+      (void)ds->putAndInsertString(DCM_SpecificCharacterSet, TextDecoding{}.charset.c_str());
+      (void)ds->convertToUTF8();
+    } else if (ds->convertToUTF8().bad()) {
+      continue;
+    }
+    BulkDataFormat format(std::move(bulk), bulk_uri_base);
+    std::ostringstream json;
+    json << '{';  // DCMTK writes the members of the data set's object, not its braces
+    OFCondition c = ds->writeJson(json, format);
+    if (c.bad()) return make_error(Errc::io, std::string("cannot write DICOM JSON: ") + c.text());
+    json << '}';
+    out = json.str();
+    if (is_valid_utf8(out)) return out;
   }
-  // JSON is UTF-8: convert from the object's character set (GB18030 at Chinese sites).
-  (void)ds->convertToUTF8();
-  BulkDataFormat format(std::move(bulk), bulk_uri_base);
-  std::ostringstream out;
-  out << '{';  // DCMTK writes the members of the data set's object, not its braces
-  OFCondition c = ds->writeJson(out, format);
-  if (c.bad()) return make_error(Errc::io, std::string("cannot write DICOM JSON: ") + c.text());
-  out << '}';
-  return out.str();
+  return to_valid_utf8(out);
 }
 
 Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,

@@ -85,9 +85,10 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
               ts = req.transfer_syntax_uid;
   {
     DcmFileFormat ff;
-    // Only the header is needed; the file may be truncated on purpose.
+    // Only the file meta group is needed; the data set may be truncated or hostile on purpose
+    // (this process must not parse it either).
     ff.loadFileUntilTag(req.file.c_str(), EXS_Unknown, EGL_noChange, 256, ERM_fileOnly,
-                        DCM_PixelData);
+                        DcmTagKey(0x0008, 0x0000));
     OFString v;
     if (sop_class.empty() &&
         ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, v).good())

@@ -26,7 +26,14 @@ struct AuthOptions {
   // refused until the window has passed.
   int max_failed_logins = 5;
   std::chrono::minutes lockout{15};
+  // The same from one address, whatever usernames it tries.
+  int max_failed_logins_per_address = 30;
 };
+
+// Longest username and password a login takes; longer ones are refused before anything is
+// looked up, stored or logged.
+inline constexpr std::size_t kMaxUsernameBytes = 128;
+inline constexpr std::size_t kMaxPasswordBytes = 1024;
 
 struct LoginResult {
   std::string token;
@@ -85,7 +92,11 @@ class AuthService {
     int count = 0;
     storage::TimePoint window_start;
   };
-  std::map<std::string, Failures> failures_;
+  std::map<std::string, Failures> failures_;          // by username; guarded by mu_
+  std::map<std::string, Failures> address_failures_;  // by peer address; guarded by mu_
+  // True when `key` has `limit` failures in the current window (expired windows dropped).
+  bool over_limit(std::map<std::string, Failures>& m, const std::string& key, int limit);
+  void count_failure(std::map<std::string, Failures>& m, const std::string& key);
 };
 
 }  // namespace yilian::identity

@@ -1,0 +1,311 @@
+// One member's bad data must never take the hub down: text in undeclared or wrongly declared
+// character sets, objects nested past any parser's stack, XML entity bombs, megabyte
+// usernames, and idle connections on the DICOM port. Each drives the real `yilian serve`.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "dicom_client.h"
+#include "server_process.h"
+#include "synthetic.h"
+#include "test_util.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ServerProcess;
+
+const std::string kZhangSanUtf8 = "\xE5\xBC\xA0\xE4\xB8\x89";  // 张三
+const std::string kZhangSanGbk = "\xD5\xC5\xC8\xFD";           // 张三 in GBK / GB18030
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Rewrites `file` with `name` as its Patient Name and, when not empty, `charset` declared.
+void set_name(const fs::path& file, const std::string& name, const std::string& charset) {
+  DcmFileFormat ff;
+  ASSERT_TRUE(ff.loadFile(file.c_str()).good());
+  DcmDataset* ds = ff.getDataset();
+  ds->findAndDeleteElement(DCM_SpecificCharacterSet);
+  if (!charset.empty()) {
+    ASSERT_TRUE(ds->putAndInsertString(DCM_SpecificCharacterSet, charset.c_str()).good());
+  }
+  ASSERT_TRUE(ds->putAndInsertString(DCM_PatientName, name.c_str()).good());
+  ASSERT_TRUE(ff.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+// A socket connected to the hub's DICOM port that sends nothing; -1 on failure.
+int idle_connection(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class HardeningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::path cfg = dir_.path() / "yilian.toml";
+    std::ofstream(cfg) << R"(
+[dicom]
+acse_timeout_seconds = 3
+max_connections_per_address = 80
+
+[[dicom.senders]]
+ae_title = "LYING_US"
+charset = "GBK"
+override_declared_charset = true
+
+[[institutions]]
+code = "ta"
+name = "Township A Health Centre"
+ae_titles = ["TA_CT", "LYING_US"]
+)";
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
+                                              std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+    doctor_ = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+    ASSERT_FALSE(doctor_.empty());
+  }
+  void TearDown() override {
+    if (server_) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+  }
+  bool alive() const { return testing::http_get(server_->http_port(), "/healthz").status == 200; }
+  testing::HttpResult stow(const std::string& token, const std::vector<std::string>& parts) {
+    const std::string boundary = "hardening-boundary";
+    std::string body;
+    for (const std::string& p : parts) {
+      body += "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + p + "\r\n";
+    }
+    body += "--" + boundary + "--\r\n";
+    return testing::http_request(
+        server_->http_port(), "POST", "/dicom-web/studies", body,
+        {{"Authorization", "Bearer " + token},
+         {"Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary}});
+  }
+  testing::WrittenSeries ct(const std::string& sub, int count = 1) {
+    testing::CtSeriesSpec spec;
+    spec.count = count;
+    spec.rows = spec.columns = 16;
+    auto s = testing::write_ct_series(dir_.path() / sub, spec);
+    EXPECT_TRUE(s.ok());
+    return *s;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::string doctor_;
+};
+
+TEST_F(HardeningTest,
+       gbk_names_undeclared_or_wrongly_declared_are_listed_in_utf8_and_the_hub_stays_up) {
+  auto undeclared = ct("undeclared");
+  set_name(undeclared.files[0], kZhangSanGbk, "");
+  auto declared_utf8 = ct("wrong");
+  set_name(declared_utf8.files[0], kZhangSanGbk, "ISO_IR 192");
+  auto lying = ct("lying");
+  set_name(lying.files[0], kZhangSanGbk, "ISO_IR 100");
+  ASSERT_EQ(testing::storescu(*server_, "TA_CT", {undeclared.files[0], declared_utf8.files[0]}), 0);
+  ASSERT_EQ(testing::storescu(*server_, "LYING_US", {lying.files[0]}), 0);
+
+  auto list = server_->get(doctor_, "/api/studies");
+  ASSERT_EQ(list.status, 200) << list.body;
+  json studies = json::parse(list.body)["studies"];
+  ASSERT_EQ(studies.size(), 3u) << list.body;
+  for (const json& s : studies) EXPECT_EQ(s["patient"]["name"], kZhangSanUtf8) << s.dump();
+
+  auto qido = server_->get(doctor_, "/dicom-web/studies");
+  ASSERT_EQ(qido.status, 200) << qido.body;
+  json q = json::parse(qido.body);
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(q[0]["00100010"]["Value"][0]["Alphabetic"], kZhangSanUtf8);
+  // Metadata is read from the stored file (kept as sent) and converted the same way.
+  auto meta = server_->get(doctor_, "/dicom-web/studies/" + undeclared.study_uid + "/metadata");
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  ASSERT_TRUE(json::accept(meta.body)) << meta.body;
+  EXPECT_EQ(json::parse(meta.body)[0]["00100010"]["Value"][0]["Alphabetic"], kZhangSanUtf8);
+  // The same bytes by STOW-RS, and the hub still answers everything after a restart.
+  auto via_stow = ct("stow");
+  set_name(via_stow.files[0], kZhangSanGbk, "");
+  EXPECT_EQ(stow(doctor_, {slurp(via_stow.files[0])}).status, 200);
+  ASSERT_EQ(server_->stop(), 0);
+  ASSERT_TRUE(server_->start()) << server_->log();
+  doctor_ = server_->login("ta-doctor");
+  auto again = server_->get(doctor_, "/api/studies");
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(again.body)["studies"].size(), 4u);
+}
+
+TEST_F(HardeningTest, stray_bytes_in_a_refused_stow_part_leave_an_audit_trail_that_still_reads) {
+  auto bad = ct("bad-uid");
+  {
+    DcmFileFormat ff;
+    ASSERT_TRUE(ff.loadFile(bad.files[0].c_str()).good());
+    ff.getDataset()->putAndInsertString(DCM_StudyInstanceUID, ("1.2." + kZhangSanGbk).c_str());
+    ASSERT_TRUE(ff.saveFile(bad.files[0].c_str(), EXS_LittleEndianExplicit).good());
+  }
+  auto r = stow(doctor_, {slurp(bad.files[0])});
+  EXPECT_GE(r.status, 400) << r.body;
+  EXPECT_TRUE(json::accept(r.body)) << r.body;
+  auto audit = server_->get(server_->admin_token(), "/api/audit?limit=500");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_TRUE(json::accept(audit.body));
+  EXPECT_TRUE(alive());
+}
+
+TEST_F(HardeningTest, a_data_set_nested_twenty_thousand_deep_is_refused_by_c_store_and_stow) {
+  const std::string study = testing::new_uid();
+  fs::path deep = dir_.path() / "deep.dcm";
+  std::ofstream(deep, std::ios::binary)
+      << testing::nested_sequence_part10(20000, study, study + ".9");
+  testing::StoreRequest req;
+  req.file = deep;
+  req.calling_ae = "TA_CT";
+  auto stored = testing::send_file(server_->dicom_port(), req);
+  ASSERT_TRUE(stored.associated) << stored.error;
+  EXPECT_EQ(stored.status & 0xF000, 0xC000) << std::hex << stored.status;
+  EXPECT_NE(stored.error_comment.find("nested"), std::string::npos) << stored.error_comment;
+
+  auto r = stow(doctor_, {slurp(deep)});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_TRUE(alive());
+  EXPECT_TRUE(testing::echo(server_->dicom_port(), "TA_CT"));
+  // Ordinary nesting still lands.
+  fs::path sr = dir_.path() / "sr.dcm";
+  std::ofstream(sr, std::ios::binary) << testing::nested_sequence_part10(6, study, study + ".8");
+  req.file = sr;
+  EXPECT_EQ(testing::send_file(server_->dicom_port(), req).status, 0x0000);
+}
+
+TEST_F(HardeningTest, an_aecg_that_declares_entities_is_refused_without_expanding_them) {
+  std::string bomb = R"(<?xml version="1.0"?>
+<!DOCTYPE AnnotatedECG [
+ <!ENTITY a "0 0 0 0 0 0 0 0 0 0">
+ <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+ <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+ <!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">
+ <!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+ <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
+]>
+<AnnotatedECG xmlns="urn:hl7-org:v3"><component><series><code code="RHYTHM"/><component>
+<sequenceSet><component><sequence><code code="TIME_ABSOLUTE"/><value><increment value="0.002" unit="s"/></value></sequence></component>
+<component><sequence><code code="MDC_ECG_LEAD_I"/><value><origin value="0" unit="uV"/><scale value="1" unit="uV"/><digits>&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;</digits></value></sequence></component>
+</sequenceSet></component></series></component></AnnotatedECG>)";
+  auto r = testing::http_request(
+      server_->http_port(), "POST", "/api/ecg?patientId=P1", bomb,
+      {{"Authorization", "Bearer " + doctor_}, {"Content-Type", "application/xml"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  // A small declaration that expands to nothing much is refused all the same.
+  std::string small = bomb;
+  small.replace(small.find(" <!ENTITY b"), small.find("]>") - small.find(" <!ENTITY b"), "");
+  std::string::size_type f;
+  while ((f = small.find("&f;")) != std::string::npos) small.replace(f, 3, "&a;");
+  r = testing::http_request(
+      server_->http_port(), "POST", "/api/ecg?patientId=P1", small,
+      {{"Authorization", "Bearer " + doctor_}, {"Content-Type", "application/xml"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("document type declaration"), std::string::npos) << r.body;
+  EXPECT_TRUE(alive());
+}
+
+TEST_F(HardeningTest, megabyte_usernames_are_refused_unstored_and_one_address_is_limited) {
+  const fs::path audit_file = dir_.path() / "data" / "audit.sqlite";
+  const auto before = fs::file_size(audit_file);
+  const std::string huge(1 << 20, 'u');
+  for (int i = 0; i < 10; ++i) {
+    auto r = testing::http_request(server_->http_port(), "POST", "/api/auth/login",
+                                   json{{"username", huge}, {"password", "x"}}.dump());
+    EXPECT_EQ(r.status, 400) << r.body;
+  }
+  // Ten refusals add ten short records, not ten megabytes.
+  EXPECT_LT(fs::file_size(audit_file), before + (256u << 10));
+  // Guessing many usernames from one address is cut off, whatever the names.
+  int limited = 0;
+  for (int i = 0; i < 40 && limited == 0; ++i) {
+    auto r = testing::http_request(
+        server_->http_port(), "POST", "/api/auth/login",
+        json{{"username", "guess-" + std::to_string(i)}, {"password", "wrong"}}.dump());
+    if (r.status == 429) {
+      ++limited;
+    } else {
+      EXPECT_EQ(r.status, 401) << r.body;
+    }
+  }
+  EXPECT_EQ(limited, 1);
+  EXPECT_TRUE(alive());
+}
+
+TEST_F(HardeningTest, idle_connections_on_the_dicom_port_hold_up_nobody) {
+  std::vector<int> idle;
+  for (int i = 0; i < 50; ++i) {
+    int fd = idle_connection(server_->dicom_port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  // Fifty silent sockets: echo and a store still go through at once.
+  EXPECT_TRUE(testing::echo(server_->dicom_port(), "TA_CT"));
+  auto series = ct("busy", 2);
+  EXPECT_EQ(testing::storescu(*server_, "TA_CT", series.files), 0);
+  // A connection that speaks something else than DICOM is closed.
+  int garbage = idle_connection(server_->dicom_port());
+  ASSERT_GE(garbage, 0);
+  const char get[] = "GET / HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(::send(garbage, get, sizeof get - 1, 0), static_cast<ssize_t>(sizeof get - 1));
+  char buf[16];
+  EXPECT_LE(::recv(garbage, buf, sizeof buf, 0), 0);  // closed: EOF or reset
+  ::close(garbage);
+  for (int fd : idle) ::close(fd);
+  EXPECT_TRUE(alive());
+}
+
+TEST_F(HardeningTest, connections_past_the_per_address_cap_are_closed_and_others_still_served) {
+  std::vector<int> idle;
+  for (int i = 0; i < 80; ++i) {
+    int fd = idle_connection(server_->dicom_port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  // The 81st from this address is closed at once; silent ones go at the ACSE timeout, after
+  // which the address may connect again.
+  int extra = idle_connection(server_->dicom_port());
+  ASSERT_GE(extra, 0);
+  char buf[1];
+  EXPECT_LE(::recv(extra, buf, sizeof buf, 0), 0);
+  ::close(extra);
+  bool echoed = false;
+  for (int i = 0; i < 100 && !echoed; ++i) {  // the idle ones time out after 3 s
+    echoed = testing::echo(server_->dicom_port(), "TA_CT");
+    if (!echoed) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(echoed);
+  for (int fd : idle) ::close(fd);
+}
+
+}  // namespace
+}  // namespace yilian
