@@ -4,6 +4,9 @@ BUILD     ?= build
 ASAN      ?= build-asan
 DATA      ?= ./data
 CMAKE_GEN ?=
+# Warnings are errors in the project's own test builds only; users' builds (make run) take them
+# as warnings.
+WERROR    ?= OFF
 
 .PHONY: deps build build-asan run test test-normal test-asan bench format format-check clean
 
@@ -13,11 +16,11 @@ deps:
 	scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_GEN)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON $(CMAKE_GEN)
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
 	cmake --build $(ASAN) -j $(JOBS)
 
 run: build
@@ -30,6 +33,8 @@ test-asan: build-asan
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+test: WERROR = ON
+test-normal test-asan build-asan: WERROR = ON
 test: format-check test-normal test-asan
 
 bench: build

@@ -191,7 +191,7 @@ int serve(const ServeFlags& flags) {
       &dd.auditor(), [] { return std::chrono::system_clock::now(); });
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
                                        dd.accounts(), auth);
-  teleconsult::register_case_routes(router, dd.consults(), hub, auth);
+  teleconsult::register_case_routes(router, dd.consults(), dd.index(), hub, auth);
   teleconsult::register_notification_routes(router, dd.consults(), auth);
   teleconsult::register_referral_routes(router, dd.consults(), hub, dd.index(), dd.accounts(),
                                         auth);

@@ -110,15 +110,16 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t lo = b > 0 ? b - 1 : 0, hi = std::min(blocks - 1, b + 1);
       double m = 0, peak = 0;
-      float medians[3];
-      std::size_t count = 0;
       for (std::size_t c = lo; c <= hi; ++c) {
         m = std::max(m, mean[c]);
         peak = std::max(peak, static_cast<double>(block_max[c]));
-        medians[count++] = block_median[c];
       }
-      std::sort(medians, medians + count);
-      const double median = medians[count / 2];
+      // The median of this block's and its neighbours' medians (two or three of them).
+      const float first = block_median[lo], last = block_median[hi];
+      const float middle = hi - lo == 2 ? block_median[lo + 1] : last;
+      const double median =
+          hi - lo == 2 ? std::max(std::min(first, middle), std::min(std::max(first, middle), last))
+                       : std::max(first, last);
       const double ratio = m / usual;
       double w = ratio > 2 ? 2 / ratio : 1.0;
       const double peakiness = peak / (median + 1e-12 * l.scale);

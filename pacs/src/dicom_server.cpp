@@ -349,13 +349,30 @@ class StoreScp : public DcmThreadSCP {
     return p;
   }
 
-  void audit_qr(const char* action, const std::string& detail, bool ok) {
+  // One record per query or retrieve, naming the study when the identifier names one. A
+  // named study that yields nothing is recorded as denied: a hidden study and a missing one
+  // answer alike on the wire, and the trail shows who asked for what they could not have.
+  void audit_qr(const char* action, const std::string& detail, bool ok,
+                const DcmDataset* identifier = nullptr, std::size_t results = 1) {
     if (!shared_.auditor) return;
     identity::AuditEvent ev = sender_event();
     ev.action = action;
     ev.object_type = "query";
     ev.outcome = ok ? "ok" : "failed";
     ev.detail = detail;
+    OFString study;
+    if (identifier &&
+        const_cast<DcmDataset*>(identifier)
+            ->findAndGetOFStringArray(DCM_StudyInstanceUID, study)
+            .good() &&
+        !study.empty()) {
+      ev.object_type = "study";
+      ev.object_id = study.c_str();
+      if (ok && results == 0) {
+        ev.outcome = "denied";
+        ev.detail = detail + "; no study this node may see";
+      }
+    }
     (void)shared_.auditor->record(ev);
   }
 
@@ -380,7 +397,7 @@ class StoreScp : public DcmThreadSCP {
     const bool patient_root = sop == UID_FINDPatientRootQueryRetrieveInformationModel;
     auto matches = shared_.qr->find(*p, patient_root, *identifier);
     if (!matches.ok()) {
-      audit_qr("dicom.find", matches.error().message, false);
+      audit_qr("dicom.find", matches.error().message, false, identifier.get());
       return sendFINDResponse(pres, req.MessageID, sop, nullptr,
                               matches.error().code == Errc::invalid_argument
                                   ? kStatusIdentifierMismatch
@@ -400,7 +417,7 @@ class StoreScp : public DcmThreadSCP {
     OFString level;
     identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
     audit_qr("dicom.find", std::string(level.c_str()) + ": " + std::to_string(sent) + " matches",
-             true);
+             true, identifier.get(), sent);
     return sendFINDResponse(pres, req.MessageID, sop, nullptr, STATUS_Success);
   }
 
@@ -428,7 +445,7 @@ class StoreScp : public DcmThreadSCP {
     }
     auto set = retrieve_set(*identifier);
     if (!set.ok()) {
-      audit_qr("dicom.move", set.error().message, false);
+      audit_qr("dicom.move", set.error().message, false, identifier.get());
       return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusIdentifierMismatch,
                               comment(detail, set.error().message));
     }
@@ -501,7 +518,7 @@ class StoreScp : public DcmThreadSCP {
     audit_qr("dicom.move",
              "to " + std::string(destination.c_str()) + ": " + std::to_string(ops.completed) +
                  " sent, " + std::to_string(ops.failed) + " failed",
-             ops.failed == 0);
+             ops.failed == 0, identifier.get(), set->size());
     return sendMOVEResponse(pres, req.MessageID, sop, nullptr, ops.final_status(), nullptr, 0,
                             ops.completed, ops.failed, ops.warning);
   }
@@ -611,7 +628,7 @@ class StoreScp : public DcmThreadSCP {
     SubOps ops;
     auto set = retrieve_set(*identifier);
     if (!set.ok()) {
-      audit_qr("dicom.get", set.error().message, false);
+      audit_qr("dicom.get", set.error().message, false, identifier.get());
       return send_get_response(pres, req, kStatusIdentifierMismatch, ops,
                                comment(detail, set.error().message));
     }
@@ -633,7 +650,7 @@ class StoreScp : public DcmThreadSCP {
     }
     audit_qr("dicom.get",
              std::to_string(ops.completed) + " sent, " + std::to_string(ops.failed) + " failed",
-             ops.failed == 0);
+             ops.failed == 0, identifier.get(), set->size());
     return send_get_response(pres, req, ops.final_status(), ops, nullptr);
   }
 

@@ -207,6 +207,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
   std::deque<Pending> deferred;
   std::unordered_set<std::string> uids_in_batch;
   std::unordered_map<std::string, std::int64_t> study_owner;  // studies first seen in this batch
+  std::unordered_map<std::string, std::string> series_study;  // series -> study, this batch
 
   auto finish = [&](Pending& p, IngestOutcome o) { p.done.set_value(std::move(o)); };
 
@@ -237,7 +238,29 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
       finish(p, outcome(IngestStatus::refused, in, "the study belongs to another institution"));
       continue;
     }
+    // A series belongs to one study: a sender reusing a series UID under another study
+    // (another institution's, perhaps) is refused rather than filed into that study.
+    auto series_home = series_study.find(in.series_instance_uid);
+    std::optional<std::string> home;
+    if (series_home != series_study.end()) {
+      home = series_home->second;
+    } else {
+      auto found = index_.series_study(in.series_instance_uid);
+      if (!found.ok()) {
+        (void)blobs_.remove_temp(in.blob_key);
+        finish(p, outcome(IngestStatus::failed, in, found.error().message));
+        continue;
+      }
+      home = *found;
+    }
+    if (home && *home != in.study_instance_uid) {
+      (void)blobs_.remove_temp(in.blob_key);
+      finish(p, outcome(IngestStatus::rejected, in,
+                        "the Series Instance UID belongs to another study"));
+      continue;
+    }
     study_owner.emplace(in.study_instance_uid, in.institution_id);
+    series_study.emplace(in.series_instance_uid, in.study_instance_uid);
     auto existing = index_.find_instance(in.sop_instance_uid);
     if (!existing.ok()) {
       (void)blobs_.remove_temp(in.blob_key);

@@ -388,7 +388,18 @@ Result<std::vector<storage::TaskEvent>> ReadingQueue::events(const Principal& p,
 
 Result<std::vector<storage::PriorStudy>> ReadingQueue::priors(const Principal& p, std::int64_t id) {
   if (auto t = task(p, id); !t.ok()) return t.error();
-  return store_.priors(id, national_issuer_);
+  auto all = store_.priors(id, national_issuer_);
+  if (!all.ok()) return all.error();
+  // Matching by Patient ID + issuer is only a suggestion: a sender can type any identifier,
+  // so a prior is shown only when the reader may read it in its own right.
+  std::vector<storage::PriorStudy> visible;
+  const std::string at = now();
+  for (storage::PriorStudy& prior : *all) {
+    auto ok = may_read_study(index_, p, prior.study_uid, at);
+    if (!ok.ok()) return ok.error();
+    if (*ok) visible.push_back(std::move(prior));
+  }
+  return visible;
 }
 
 Result<std::vector<storage::CriticalRow>> ReadingQueue::critical_results(const Principal& p,

@@ -221,10 +221,11 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     return Response::json(201, json_text(report_json(*r)));
   });
 
-  router.add("GET", "/api/tasks/{id}/events", [&q](const Request& req) {
+  router.add("GET", "/api/tasks/{id}/events", [&q, &auth](const Request& req) {
     auto id = task_id(req);
     if (!id.ok()) return fail(id.error());
     auto ev = q.events(*req.principal, *id);
+    audit(auth, req, "task.events", *id, ev.ok());
     if (!ev.ok()) return fail(ev.error());
     json list = json::array();
     for (const auto& e : *ev) list.push_back(event_json(e));

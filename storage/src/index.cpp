@@ -269,6 +269,17 @@ class SqliteIndex final : public Index {
     return tx.commit();
   }
 
+  Result<std::optional<std::string>> series_study(std::string_view series_uid) override {
+    std::lock_guard lock(wmu_);
+    series_study_.bind(1, series_uid);
+    auto row = series_study_.step();
+    if (!row.ok()) return row.error();
+    std::optional<std::string> out;
+    if (*row) out = series_study_.text(0);
+    series_study_.reset();
+    return out;
+  }
+
   Result<std::optional<std::int64_t>> study_institution(std::string_view study_uid) override {
     std::lock_guard lock(wmu_);
     study_institution_.bind(1, study_uid);
@@ -587,7 +598,10 @@ DELETE FROM studies WHERE num_instances = 0;
           P{&upsert_series_, kUpsertSeries}, P{&insert_instance_, kInsertInstance},
           P{&bump_series_, kBumpSeries}, P{&bump_study_, kBumpStudy},
           P{&insert_conflict_, kInsertConflict}, P{&find_instance_, kFindInstance},
-          P{&study_institution_, "SELECT institution_id FROM studies WHERE study_uid = ?1"}}) {
+          P{&study_institution_, "SELECT institution_id FROM studies WHERE study_uid = ?1"},
+          P{&series_study_,
+            "SELECT s.study_uid FROM series se JOIN studies s ON s.id = se.study_pk "
+            "WHERE se.series_uid = ?1"}}) {
       if (Status s = p.st->prepare(w_.get(), p.sql); !s) return s;
     }
     return Status::Ok();
@@ -657,7 +671,7 @@ DELETE FROM studies WHERE num_instances = 0;
   std::mutex rmu_;  // guards r_
   sql::Db r_;
   sql::Stmt upsert_patient_, upsert_study_, upsert_series_, insert_instance_, bump_series_,
-      bump_study_, insert_conflict_, find_instance_, study_institution_;
+      bump_study_, insert_conflict_, find_instance_, study_institution_, series_study_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/consult_rules.h"
 #include "yilian/teleconsult/emergency_rules.h"
@@ -42,9 +43,9 @@ Response view_response(storage::ConsultStore& store, const storage::CaseRow& c,
 
 }  // namespace
 
-void register_case_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                          identity::AuthService& auth) {
-  router.add("POST", "/api/emergencies", [&store, &hub, &auth](const Request& req) {
+void register_case_routes(http::Router& router, storage::ConsultStore& store, storage::Index& index,
+                          Hub& hub, identity::AuthService& auth) {
+  router.add("POST", "/api/emergencies", [&store, &index, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
       audit(auth, req, "case.open", "", "denied");
@@ -63,6 +64,16 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, Hu
     }
     if (c.patient_id.empty())
       return Response::error(400, "invalid_argument", "patientId is required");
+    // A study named here must be one the clinician may read, before anything is looked up
+    // by it: a case is found by its study, and another institution's case must stay hidden.
+    if (!c.study_uid.empty()) {
+      auto ok = pacs::may_read_study(index, p, c.study_uid, auth.now());
+      if (!ok.ok()) return Response::from_error(ok.error());
+      if (!*ok) {
+        audit(auth, req, "case.open", "", "denied", "study " + c.study_uid);
+        return Response::error(404, "not_found", "no such study");
+      }
+    }
     c.institution_id = p.institution_id;
     c.source = "manual";
     c.opened_by = p.username;

@@ -99,6 +99,8 @@ std::optional<Response> attachments_of(const json& body, const Request& req, sto
     auto ok = pacs::may_read_study(index, *req.principal, study, auth.now());
     if (!ok.ok()) return Response::from_error(ok.error());
     if (!*ok) {
+      auth.audit(req, "consult.request", "study", study, "denied",
+                 "attachment " + kind + " " + ref);
       return Response::error(403, "forbidden",
                              "attachment " + kind + " " + ref + ": no study you may read");
     }

@@ -366,6 +366,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
     }
     auto row = store_.get_case(in.target);
     if (!row.ok() || !row->has_value() || !may_see_case(*c.who, **row)) {
+      audit(c, "case.follow", "emergency_case", in.target, "denied");
       send_error(conn, "forbidden", "no emergency case you may follow has this id", in.ref);
       return;
     }

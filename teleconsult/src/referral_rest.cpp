@@ -139,11 +139,15 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
             if (!s.is_string()) {
               return Response::error(400, "invalid_argument", "studies is an array of study UIDs");
             }
-            auto ok = pacs::may_read_study(index, p, s.get<std::string>(), auth.now());
+            // A referral shares the studies with the receiver: the onward-sharing rule.
+            auto ok = pacs::may_share_study(index, p, s.get<std::string>(), auth.now());
             if (!ok.ok()) return Response::from_error(ok.error());
             if (!*ok) {
+              auth.audit(req, "referral.create", "study", s.get<std::string>(), "denied",
+                         "not the sender's to pass on");
               return Response::error(403, "forbidden",
-                                     "study " + s.get<std::string>() + ": no study you may read");
+                                     "study " + s.get<std::string>() +
+                                         ": no study of your institution or its reading services");
             }
             studies.push_back(s);
           }

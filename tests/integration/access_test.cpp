@@ -179,6 +179,19 @@ TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_
                           R"({"institution":"tb","reason":"referral"})")
                 .status,
             403);
+  // Nor may it go on with a referral: one rule for onward sharing, and the refusal is audited.
+  auto onward = server_->request(tokens_["tb-doctor"], "POST", "/api/referrals",
+                                 R"({"direction":"up","toInstitution":"lead","patientId":"P",)"
+                                 R"("reason":"angina","studies":[")" +
+                                     study_a_ + R"("]})");
+  EXPECT_EQ(onward.status, 403) << onward.body;
+  auto trail = json::parse(
+      server_->get(server_->admin_token(), "/api/audit?action=referral.create&limit=50").body);
+  bool audited = false;
+  for (const json& r : trail["records"]) {
+    audited |= r["outcome"] == "denied" && r["objectId"] == study_a_;
+  }
+  EXPECT_TRUE(audited) << trail.dump();
   // A referral to an institution reaches its users.
   EXPECT_EQ(server_
                 ->request(tokens_["radiologist"], "POST", "/api/studies/" + study_a_ + "/shares",

@@ -84,6 +84,11 @@ override_declared_charset = true
 code = "ta"
 name = "Township A Health Centre"
 ae_titles = ["TA_CT", "LYING_US"]
+
+[[institutions]]
+code = "tb"
+name = "Township B Health Centre"
+ae_titles = ["TB_CT"]
 )";
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
@@ -305,6 +310,62 @@ TEST_F(HardeningTest, connections_past_the_per_address_cap_are_closed_and_others
   }
   EXPECT_TRUE(echoed);
   for (int fd : idle) ::close(fd);
+}
+
+TEST_F(HardeningTest,
+       a_series_uid_reused_under_another_study_is_refused_and_leaves_the_owner_intact) {
+  auto a = ct("owner", 2);
+  ASSERT_EQ(testing::storescu(*server_, "TA_CT", a.files), 0);
+  // Township B sends an object that reuses A's series UID under a study of its own.
+  auto b = ct("intruder");
+  {
+    DcmFileFormat ff;
+    ASSERT_TRUE(ff.loadFile(b.files[0].c_str()).good());
+    ff.getDataset()->putAndInsertString(DCM_SeriesInstanceUID, a.series_uid.c_str());
+    ASSERT_TRUE(ff.saveFile(b.files[0].c_str(), EXS_LittleEndianExplicit).good());
+  }
+  testing::StoreRequest req;
+  req.file = b.files[0];
+  req.calling_ae = "TB_CT";
+  auto r = testing::send_file(server_->dicom_port(), req);
+  ASSERT_TRUE(r.associated) << r.error;
+  EXPECT_NE(r.status & 0xF000, 0x0000) << std::hex << r.status;
+  EXPECT_NE(r.error_comment.find("another study"), std::string::npos) << r.error_comment;
+  auto detail = server_->get(doctor_, "/api/studies/" + a.study_uid);
+  ASSERT_EQ(detail.status, 200);
+  json d = json::parse(detail.body);
+  EXPECT_EQ(d["numberOfInstances"], 2);
+  EXPECT_EQ(d["series"].size(), 1u);
+}
+
+TEST_F(HardeningTest,
+       an_emergency_naming_another_institutions_study_reveals_nothing_and_is_audited) {
+  auto a = ct("a-study");
+  ASSERT_EQ(testing::storescu(*server_, "TA_CT", a.files), 0);
+  auto opened = server_->request(doctor_, "POST", "/api/emergencies",
+                                 json{{"kind", "chest_pain"},
+                                      {"patientId", "TS0001"},
+                                      {"patientName", "A^Patient"},
+                                      {"studyInstanceUid", a.study_uid},
+                                      {"reason", "STEMI?"}}
+                                     .dump());
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  auto probe = server_->request(
+      tb, "POST", "/api/emergencies",
+      json{{"kind", "chest_pain"}, {"patientId", "X"}, {"studyInstanceUid", a.study_uid}}.dump());
+  EXPECT_EQ(probe.status, 404) << probe.body;
+  EXPECT_EQ(probe.body.find("A^Patient"), std::string::npos);
+  EXPECT_EQ(probe.body.find("STEMI"), std::string::npos);
+  // Township A's own list still holds exactly its case.
+  auto mine = json::parse(server_->get(doctor_, "/api/emergencies").body);
+  EXPECT_EQ(mine["cases"].size(), 1u);
+  auto trail = json::parse(
+      server_->get(server_->admin_token(), "/api/audit?action=case.open&limit=50").body);
+  bool denied = false;
+  for (const json& r : trail["records"])
+    denied |= r["outcome"] == "denied" && r["actor"] == "tb-doctor";
+  EXPECT_TRUE(denied) << trail.dump();
 }
 
 }  // namespace

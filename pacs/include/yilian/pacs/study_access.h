@@ -15,4 +15,9 @@ namespace yilian::pacs {
 Result<bool> may_read_study(storage::Index& index, const Principal& p, std::string_view study_uid,
                             std::string_view now);
 
+// Whether `p` may pass the study on to another institution (a share, a referral): only
+// someone who reaches it directly, never through a share of their own.
+Result<bool> may_share_study(storage::Index& index, const Principal& p, std::string_view study_uid,
+                             std::string_view now);
+
 }  // namespace yilian::pacs

@@ -44,6 +44,8 @@ class Index {
   // The institution a study is filed under, if the study exists (ingest: a sender may only
   // add to its own institution's studies).
   virtual Result<std::optional<std::int64_t>> study_institution(std::string_view study_uid) = 0;
+  // The Study Instance UID the series is filed under, if the series exists.
+  virtual Result<std::optional<std::string>> series_study(std::string_view series_uid) = 0;
 
   // Reads for the API, limited to what `scope` covers.
   virtual Result<StudyPage> list_studies(const StudyScope& scope, std::int64_t limit,

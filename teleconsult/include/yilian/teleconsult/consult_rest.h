@@ -23,8 +23,8 @@ namespace yilian::teleconsult {
 //   GET  /api/emergencies/{id}                    time points, history, interval clocks
 //   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
 //   POST /api/emergencies/{id}/close
-void register_case_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                          identity::AuthService& auth);
+void register_case_routes(http::Router& router, storage::ConsultStore& store, storage::Index& index,
+                          Hub& hub, identity::AuthService& auth);
 
 // Referrals:
 //   POST /api/referrals                           up or down, to a member institution
