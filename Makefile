@@ -8,9 +8,9 @@ CMAKE_GEN ?=
 # as warnings.
 WERROR    ?= OFF
 
-.PHONY: deps build build-asan run test test-normal test-asan bench format format-check clean
+.PHONY: deps build build-asan run test test-normal test-asan bench fuzz format format-check clean
 
-SOURCES = find common storage identity pacs ecg teleconsult viewer app tests bench \( -name '*.cpp' -o -name '*.h' \)
+SOURCES = find common storage identity pacs ecg teleconsult viewer app tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
 
 deps:
 	scripts/install-deps.sh
@@ -44,6 +44,10 @@ bench: build
 	bench/dicomweb/run.sh
 	bench/ecg/run.sh
 	bench/ws/run.sh
+
+# libFuzzer targets for every parser of outside bytes, FUZZ_SECONDS each (default 60).
+fuzz: deps
+	scripts/fuzz.sh
 
 WEB       = viewer/web
 WEB_FILES = 'src/**/*.{ts,tsx,css}' 'e2e/*.mjs' build.mjs tsconfig.json package.json index.html

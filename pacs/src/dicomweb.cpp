@@ -47,38 +47,6 @@ nlohmann::json study_to_dicom_json(const storage::StudySummary& s) {
   return j;
 }
 
-bool valid_date_query(const std::string& d) {
-  auto date = [](const std::string& s) {
-    return s.empty() || (s.size() == 8 && s.find_first_not_of("0123456789") == std::string::npos);
-  };
-  std::size_t dash = d.find('-');
-  if (dash == std::string::npos) return d.size() == 8 && date(d);
-  return d.size() > 1 && date(d.substr(0, dash)) && date(d.substr(dash + 1));
-}
-
-// Study-level QIDO keys -> a study query; a 400 response on bad input.
-std::optional<Response> study_query(const Request& req, storage::StudyQuery& q) {
-  q.patient_id = attr(req, "PatientID", "00100020").value_or("");
-  q.patient_name = attr(req, "PatientName", "00100010").value_or("");
-  q.fuzzy_names = req.query_value("fuzzymatching").value_or("") == "true";
-  q.study_date = attr(req, "StudyDate", "00080020").value_or("");
-  q.accession_number = attr(req, "AccessionNumber", "00080050").value_or("");
-  q.modality = attr(req, "ModalitiesInStudy", "00080061").value_or("");
-  q.study_description = attr(req, "StudyDescription", "00081030").value_or("");
-  if (auto uids = attr(req, "StudyInstanceUID", "0020000D")) {
-    std::string list = *uids;
-    std::replace(list.begin(), list.end(), '\\', ',');
-    for (const std::string& u : split(list, ',')) {
-      if (!u.empty()) q.study_uids.push_back(u);
-    }
-  }
-  if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
-    return Response::error(400, "invalid_argument",
-                           "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
-  }
-  return std::nullopt;
-}
-
 // A '\\' or ',' separated UID list as a DICOM match pattern.
 std::string uid_list(std::string v) {
   std::replace(v.begin(), v.end(), ',', '\\');

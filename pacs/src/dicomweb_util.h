@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "yilian/common/http.h"
+#include "yilian/storage/index.h"
 
 namespace yilian::pacs::web {
 
@@ -60,5 +61,10 @@ class Multipart {
   std::vector<http::BodyPiece> pieces_;
   std::size_t parts_ = 0;
 };
+
+// True for a DA query value: one date, or a range with either end open.
+bool valid_date_query(const std::string& d);
+// Study-level QIDO keys -> a study query; a 400 response on bad input.
+std::optional<http::Response> study_query(const http::Request& req, storage::StudyQuery& q);
 
 }  // namespace yilian::pacs::web

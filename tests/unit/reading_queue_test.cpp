@@ -411,6 +411,12 @@ TEST_F(ReadingQueueTest, priors_come_from_every_member_institution_for_the_same_
   std::string now_a =
       study("ta", "CT", "HEAD", "", "2026-11-22T08:00:00.000Z", "110101199001011234", "CN-ID");
   std::int64_t id = task_for(now_a);
+  // The lead does not read township B yet: its study matches, but is not shown — an
+  // identifier is only a suggestion, never a grant of access.
+  auto hidden = queue_->priors(who("rad1"), id);
+  ASSERT_TRUE(hidden.ok()) << hidden.error().message;
+  EXPECT_TRUE(hidden->empty());
+  ASSERT_TRUE(accounts_->add_reading_service({"lead", "tb", "imaging"}).ok());
   auto priors = queue_->priors(who("rad1"), id);
   ASSERT_TRUE(priors.ok()) << priors.error().message;
   std::set<std::string> uids;
