@@ -28,6 +28,7 @@ struct Transaction {
   int fd = -1;  // the current piece's file, open while it is being sent
   bool headers_sent = false;
   bool too_large = false;
+  bool close_after = false;  // the connection ends with this response
   ~Transaction() {
     if (fd >= 0) ::close(fd);
   }
@@ -203,10 +204,21 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       tx.request.range = header(wsi, WSI_TOKEN_HTTP_RANGE, 256);
       tx.request.accept_encoding = header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, 256);
       tx.request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192);
+      if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        // Chunked request bodies are not read here: say so at once instead of waiting for
+        // a body that never completes, and close (the chunks are not a next request).
+        tx.response = http::Response::error(
+            411, "length_required", "send the request body with a Content-Length, not chunked");
+        tx.response.headers.emplace_back("Connection", "close");
+        tx.close_after = true;
+        tx.ready = true;
+        lws_callback_on_writable(wsi);
+        return 0;
+      }
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
           tx.request.method == "PATCH") {
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
-            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 32);
+        if (!length.empty() && length.find_first_not_of('0') != std::string::npos)
           return 0;  // the body follows in HTTP_BODY callbacks
       }
       return dispatch(wsi, *server, tx);
@@ -296,9 +308,10 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
         lws_callback_on_writable(wsi);
         return 0;
       }
+      const bool close_after = session->tx->close_after;
       delete session->tx;
       session->tx = nullptr;
-      if (lws_http_transaction_completed(wsi)) return -1;
+      if (close_after || lws_http_transaction_completed(wsi)) return -1;
       return 0;
     }
     case LWS_CALLBACK_CLOSED_HTTP:

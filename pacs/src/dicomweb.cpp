@@ -162,15 +162,22 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
     if (body.substr(pos, 2) != "\r\n")
       return make_error(Errc::invalid_argument, "malformed multipart delimiter");
     pos += 2;
-    std::size_t head_end = body.find("\r\n\r\n", pos);
-    if (head_end == std::string_view::npos)
-      return make_error(Errc::invalid_argument, "a part has no header end");
-    std::string headers(body.substr(pos, head_end - pos));
-    std::size_t data = head_end + 4;
+    // A part may have no header fields at all (RFC 2046): its body starts after one CRLF.
+    std::string headers;
+    std::size_t data = pos + 2;
+    if (body.substr(pos, 2) != "\r\n") {
+      std::size_t head_end = body.find("\r\n\r\n", pos);
+      if (head_end == std::string_view::npos)
+        return make_error(Errc::invalid_argument, "a part has no header end");
+      headers = std::string(body.substr(pos, head_end - pos));
+      data = head_end + 4;
+    }
     std::size_t next = body.find("\r\n" + delim, data);
     if (next == std::string_view::npos)
       return make_error(Errc::invalid_argument, "unterminated multipart body");
     BodyPart part;
+    // Without a Content-Type of its own, a part of multipart/related is of the root's type.
+    part.content_type = header_param(content_type, "type");
     for (const std::string& line : split(headers, '\n')) {
       std::string l = line;
       if (!l.empty() && l.back() == '\r') l.pop_back();

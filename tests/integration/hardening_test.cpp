@@ -52,6 +52,32 @@ void set_name(const fs::path& file, const std::string& name, const std::string& 
   ASSERT_TRUE(ff.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
 }
 
+// Sends `request` on a fresh connection and reads until the server closes or 5 s pass.
+std::string raw_exchange(std::uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t i = text.find(what); i != std::string::npos; i = text.find(what, i + 1)) ++n;
+  return n;
+}
+
 // A socket connected to the hub's DICOM port that sends nothing; -1 on failure.
 int idle_connection(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -310,6 +336,38 @@ TEST_F(HardeningTest, connections_past_the_per_address_cap_are_closed_and_others
   }
   EXPECT_TRUE(echoed);
   for (int fd : idle) ::close(fd);
+}
+
+TEST_F(HardeningTest, http_edge_cases_get_an_answer_instead_of_a_dropped_connection) {
+  const std::uint16_t port = server_->http_port();
+  // A chunked body is refused at once with 411 and a JSON error, not left waiting.
+  std::string chunked =
+      raw_exchange(port,
+                   "POST /api/auth/login HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n"
+                   "Content-Type: application/json\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n");
+  EXPECT_NE(chunked.find("HTTP/1.1 411"), std::string::npos) << chunked;
+  EXPECT_NE(chunked.find("length_required"), std::string::npos) << chunked;
+  // PUT with an empty body is answered (here: 401 without a token).
+  std::string put = raw_exchange(port,
+                                 "PUT /api/admin/referral-quotas/ta HTTP/1.1\r\nHost: hub\r\n"
+                                 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(put.find("HTTP/1.1 401"), std::string::npos) << put;
+  // Pipelined requests are each answered.
+  std::string two = raw_exchange(port,
+                                 "GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n"
+                                 "GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(count_of(two, "HTTP/1.1 200"), 2u) << two;
+  // A STOW-RS part with no header fields (RFC 2046) is taken as the multipart's type.
+  auto series = ct("headerless");
+  const std::string boundary = "bare";
+  std::string body =
+      "--" + boundary + "\r\n\r\n" + slurp(series.files[0]) + "\r\n--" + boundary + "--\r\n";
+  auto r = testing::http_request(
+      port, "POST", "/dicom-web/studies", body,
+      {{"Authorization", "Bearer " + doctor_},
+       {"Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(alive());
 }
 
 TEST_F(HardeningTest,
