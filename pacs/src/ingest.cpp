@@ -31,6 +31,14 @@ const char* ingest_status_name(IngestStatus s) {
 
 namespace {
 
+// The value `key` has in this batch, else what the index says (`lookup`).
+template <typename V, typename Lookup>
+Result<std::optional<V>> known_or_indexed(const std::unordered_map<std::string, V>& batch,
+                                          const std::string& key, Lookup lookup) {
+  if (auto it = batch.find(key); it != batch.end()) return std::optional<V>(it->second);
+  return lookup();
+}
+
 // Reads the data set part of a file (everything after the file meta information).
 Result<std::string> read_dataset(const fs::path& p, std::int64_t offset) {
   std::ifstream in(p, std::ios::binary);
@@ -219,44 +227,29 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
       continue;
     }
     // A sender files studies under its own institution only: another institution's study
-    // cannot be added to (or overwritten) from here.
-    auto owner = study_owner.find(in.study_instance_uid);
-    std::optional<std::int64_t> owner_id;
-    if (owner != study_owner.end()) {
-      owner_id = owner->second;
-    } else {
-      auto found = index_.study_institution(in.study_instance_uid);
-      if (!found.ok()) {
-        (void)blobs_.remove_temp(in.blob_key);
-        finish(p, outcome(IngestStatus::failed, in, found.error().message));
-        continue;
-      }
-      owner_id = *found;
+    // cannot be added to (or overwritten) from here. A series belongs to one study: a sender
+    // reusing a series UID under another study (another institution's, perhaps) is rejected
+    // rather than filed into that study.
+    auto owner_id = known_or_indexed(study_owner, in.study_instance_uid, [&] {
+      return index_.study_institution(in.study_instance_uid);
+    });
+    auto home = owner_id.ok()
+                    ? known_or_indexed(series_study, in.series_instance_uid,
+                                       [&] { return index_.series_study(in.series_instance_uid); })
+                    : Result<std::optional<std::string>>(owner_id.error());
+    std::optional<IngestOutcome> refusal;
+    if (!owner_id.ok() || !home.ok()) {
+      refusal = outcome(IngestStatus::failed, in,
+                        (!owner_id.ok() ? owner_id.error() : home.error()).message);
+    } else if (*owner_id && **owner_id != in.institution_id) {
+      refusal = outcome(IngestStatus::refused, in, "the study belongs to another institution");
+    } else if (*home && **home != in.study_instance_uid) {
+      refusal =
+          outcome(IngestStatus::rejected, in, "the Series Instance UID belongs to another study");
     }
-    if (owner_id && *owner_id != in.institution_id) {
+    if (refusal) {
       (void)blobs_.remove_temp(in.blob_key);
-      finish(p, outcome(IngestStatus::refused, in, "the study belongs to another institution"));
-      continue;
-    }
-    // A series belongs to one study: a sender reusing a series UID under another study
-    // (another institution's, perhaps) is refused rather than filed into that study.
-    auto series_home = series_study.find(in.series_instance_uid);
-    std::optional<std::string> home;
-    if (series_home != series_study.end()) {
-      home = series_home->second;
-    } else {
-      auto found = index_.series_study(in.series_instance_uid);
-      if (!found.ok()) {
-        (void)blobs_.remove_temp(in.blob_key);
-        finish(p, outcome(IngestStatus::failed, in, found.error().message));
-        continue;
-      }
-      home = *found;
-    }
-    if (home && *home != in.study_instance_uid) {
-      (void)blobs_.remove_temp(in.blob_key);
-      finish(p, outcome(IngestStatus::rejected, in,
-                        "the Series Instance UID belongs to another study"));
+      finish(p, std::move(*refusal));
       continue;
     }
     study_owner.emplace(in.study_instance_uid, in.institution_id);

@@ -47,6 +47,8 @@ std::string instance_url(const InstanceLocation& i) {
 
 // Everything a WADO-RS resource needs: the index, the files, the audit, the cache.
 struct Wado {
+  Wado(storage::Index& i, storage::BlobStore& b, identity::AuthService& a, storage::DiskCache& c)
+      : index(i), blobs(b), auth(a), cache(c) {}
   storage::Index& index;
   storage::BlobStore& blobs;
   identity::AuthService& auth;
