@@ -16,6 +16,46 @@ TEST(Config, an_empty_file_gives_the_defaults) {
   EXPECT_FALSE(c->reject_unknown_ae);
 }
 
+TEST(Config, reads_connection_limits_and_sender_character_sets) {
+  auto c = parse_config(R"(
+[dicom]
+acse_timeout_seconds = 5
+max_connections = 100
+max_connections_per_address = 8
+default_charset = "GBK"
+
+[[dicom.senders]]
+ae_title = "OLD_US"
+charset = "GB18030"
+override_declared_charset = true
+
+[[dicom.senders]]
+ae_title = "NEW_CT"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->acse_timeout_s, 5u);
+  EXPECT_EQ(c->max_dicom_connections, 100u);
+  EXPECT_EQ(c->max_dicom_connections_per_address, 8u);
+  EXPECT_EQ(c->default_charset, "GBK");
+  ASSERT_EQ(c->senders.size(), 2u);
+  EXPECT_EQ(c->senders[0].charset, "GB18030");
+  EXPECT_TRUE(c->senders[0].override_declared_charset);
+  EXPECT_EQ(c->senders[1].charset, "GBK");  // the hub's default when not given
+  EXPECT_FALSE(c->senders[1].override_declared_charset);
+}
+
+TEST(Config, an_unknown_character_set_or_a_zero_limit_is_an_error) {
+  auto bad_default = parse_config("[dicom]\ndefault_charset = \"KLINGON\"\n");
+  ASSERT_FALSE(bad_default.ok());
+  EXPECT_NE(bad_default.error().message.find("default_charset"), std::string::npos);
+  auto bad_sender =
+      parse_config("[[dicom.senders]]\nae_title = \"X\"\ncharset = \"EBCDIC-1\"\n");
+  ASSERT_FALSE(bad_sender.ok());
+  EXPECT_NE(bad_sender.error().message.find("X"), std::string::npos);
+  EXPECT_FALSE(parse_config("[dicom]\nmax_connections_per_address = 0\n").ok());
+  EXPECT_FALSE(parse_config("[[dicom.senders]]\ncharset = \"GBK\"\n").ok());
+}
+
 TEST(Config, reads_ports_ae_policy_and_institutions) {
   auto c = parse_config(R"(
 [dicom]
