@@ -147,13 +147,15 @@ struct Frame {
   bool implicit_inside = false;  // an undefined-length UN sequence: its items are implicit VR
   std::uint64_t end = 0;         // where a defined-length frame ends
   bool defined = false;
+  std::uint32_t last_tag = 0;  // an item's last data element, for the order check
 };
 
 // Walks a data set from the source's position to its end.
 Status walk(Source& src, Encoding enc, const DatasetLimits& limits) {
   std::vector<Frame> stack;
-  std::uint64_t elements = 0;
+  std::uint64_t elements = 0, out_of_order = 0;
   std::uint32_t sequences = 0;
+  std::uint32_t top_last_tag = 0;  // the data set's last data element
   unsigned char h[12];
 
   auto implicit_here = [&] {
@@ -210,6 +212,18 @@ Status walk(Source& src, Encoding enc, const DatasetLimits& limits) {
       continue;
     }
     if (in_sequence) return broken("a data element directly inside a sequence");
+    // Elements come in ascending tag order. DCMTK files one that does not by searching the
+    // item for its place, so many of them cost time quadratic in the element count; a few
+    // (old devices) are tolerated.
+    {
+      std::uint32_t& last = stack.empty() ? top_last_tag : stack.back().last_tag;
+      const std::uint32_t tag = std::uint32_t{group} << 16 | element;
+      if (tag <= last && (last != 0 || tag == 0) && ++out_of_order > limits.max_out_of_order) {
+        return broken("more than " + std::to_string(limits.max_out_of_order) +
+                      " data elements out of tag order");
+      }
+      last = std::max(last, tag);
+    }
 
     std::uint32_t len = 0;
     bool sequence = false, unknown_sequence = false;

@@ -4,8 +4,9 @@
 // exhausts the thread's stack and takes the whole hub down. check_part10_structure() walks
 // the encoding iteratively (explicit and implicit VR, little and big endian, deflated,
 // undefined-length sequences and items, encapsulated pixel data) without building anything,
-// and refuses objects nested deeper or holding more elements than any real one does, and
-// lengths that run past their container or the end of the data.
+// and refuses objects nested deeper or holding more elements than any real one does, with
+// more than a few elements out of tag order (each costs DCMTK a search of its item: many are
+// quadratic), and lengths that run past their container or the end of the data.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,10 @@
 namespace yilian::pacs {
 
 struct DatasetLimits {
-  std::uint32_t max_depth = 64;             // sequences within sequences
-  std::uint64_t max_elements = 1000000;     // data elements and items in the whole object
+  std::uint32_t max_depth = 64;          // sequences within sequences
+  std::uint64_t max_elements = 1000000;  // data elements and items in the whole object
+  // Elements not in ascending tag order: each costs the parser a search of its item.
+  std::uint64_t max_out_of_order = 256;
   std::uint64_t max_inflated = 1ull << 31;  // a deflated data set, once inflated
 };
 
