@@ -302,6 +302,17 @@ Result<std::string> inflate_all(Source& src, std::uint64_t max) {
   return out;
 }
 
+// The data set from the source's position on, in transfer syntax `ts`.
+Status check_dataset(Source& src, std::string_view ts, const DatasetLimits& limits) {
+  if (ts == kDeflated) {
+    auto inflated = inflate_all(src, limits.max_inflated);
+    if (!inflated.ok()) return inflated.error();
+    MemorySource mem(*inflated);
+    return walk(mem, Encoding{true, false}, limits);
+  }
+  return walk(src, Encoding{ts != kImplicitLE, ts == kExplicitBE}, limits);
+}
+
 Status check(Source& src, const DatasetLimits& limits) {
   unsigned char pre[132];
   if (!src.read(pre, sizeof pre) || std::memcmp(pre + 128, "DICM", 4) != 0) {
@@ -329,13 +340,7 @@ Status check(Source& src, const DatasetLimits& limits) {
       return broken("file meta information is truncated");
     }
   }
-  if (ts == kDeflated) {
-    auto inflated = inflate_all(src, limits.max_inflated);
-    if (!inflated.ok()) return inflated.error();
-    MemorySource mem(*inflated);
-    return walk(mem, Encoding{true, false}, limits);
-  }
-  return walk(src, Encoding{ts != kImplicitLE, ts == kExplicitBE}, limits);
+  return check_dataset(src, ts, limits);
 }
 
 }  // namespace
@@ -343,6 +348,12 @@ Status check(Source& src, const DatasetLimits& limits) {
 Status check_part10_structure(std::string_view file, const DatasetLimits& limits) {
   MemorySource src(file);
   return check(src, limits);
+}
+
+Status check_dataset_structure(std::string_view dataset, std::string_view transfer_syntax_uid,
+                               const DatasetLimits& limits) {
+  MemorySource src(dataset);
+  return check_dataset(src, transfer_syntax_uid, limits);
 }
 
 Status check_part10_file(const std::filesystem::path& file, const DatasetLimits& limits) {

@@ -2,13 +2,16 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcostrmf.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scpthrd.h>
 #include <dcmtk/dcmnet/scu.h>
 
 #include "query_retrieve.h"
+#include "yilian/pacs/dataset_limits.h"
 
 #include <spdlog/spdlog.h>
 
@@ -24,7 +27,9 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iterator>
 #include <map>
 
@@ -155,6 +160,9 @@ struct SubOps {
     return kStatusSubOpsWarning;
   }
 };
+
+// A query/retrieve identifier larger than this is not a query.
+constexpr std::size_t kMaxIdentifierBytes = 1u << 20;
 
 // An association request larger than this is not from a real DICOM node.
 constexpr std::uint32_t kMaxAssociateRequest = 1u << 20;
@@ -381,14 +389,73 @@ class StoreScp : public DcmThreadSCP {
     return &detail;
   }
 
+  // Q/R identifiers arrive as raw bytes into a temporary file, have their structure checked
+  // (dataset_limits.h), and only then are parsed: DCMTK's in-memory receive would parse a
+  // hostile identifier by recursion. `problem` says why one was refused.
+  OFCondition receive_identifier(T_ASC_PresentationContextID pres, std::unique_ptr<DcmDataset>& out,
+                                 std::string& problem) {
+    const std::filesystem::path tmp =
+        std::filesystem::temp_directory_path() /
+        ("yilian-qr-" + std::to_string(::getpid()) + "-" +
+         std::to_string(reinterpret_cast<std::uintptr_t>(this)) + ".bin");
+    struct Cleanup {
+      const std::filesystem::path& p;
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove(p, ec);
+      }
+    } cleanup{tmp};
+    {
+      DcmOutputFileStream stream(tmp.c_str());
+      if (!stream.good()) return EC_CouldNotCreateTemporaryFile;
+      T_ASC_PresentationContextID got = pres;
+      OFCondition cond = DIMSE_receiveDataSetInFile(assoc_, DIMSE_NONBLOCKING,
+                                                    static_cast<int>(shared_.dimse_timeout_s), &got,
+                                                    &stream, nullptr, nullptr);
+      if (cond.bad()) return cond;
+    }
+    T_ASC_PresentationContext pc;
+    if (ASC_findAcceptedPresentationContext(assoc_->params, pres, &pc).bad()) {
+      problem = "no accepted presentation context for the identifier";
+      return EC_Normal;
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(tmp, ec);
+    if (ec || size > kMaxIdentifierBytes) {
+      problem = "identifier larger than " + std::to_string(kMaxIdentifierBytes >> 10) + " KiB";
+      return EC_Normal;
+    }
+    std::string bytes(size, '\0');
+    if (std::FILE* f = std::fopen(tmp.c_str(), "rb")) {
+      if (std::fread(bytes.data(), 1, size, f) != size) bytes.clear();
+      std::fclose(f);
+    }
+    if (Status s = check_dataset_structure(bytes, pc.acceptedTransferSyntax); !s) {
+      problem = s.error().message;
+      return EC_Normal;
+    }
+    out = std::make_unique<DcmDataset>();
+    if (out->loadFile(tmp.c_str(), DcmXfer(pc.acceptedTransferSyntax).getXfer(), EGL_noChange)
+            .bad()) {
+      out.reset();
+      problem = "unparseable identifier";
+    }
+    return EC_Normal;
+  }
+
   OFCondition handle_find(T_DIMSE_C_FindRQ& req, const DcmPresentationContextInfo& info) {
     const T_ASC_PresentationContextID pres = info.presentationContextID;
-    DcmDataset* raw = nullptr;
-    OFCondition cond = receiveFINDRequest(req, pres, raw);
+    std::unique_ptr<DcmDataset> identifier;
+    std::string problem;
+    OFCondition cond = receive_identifier(pres, identifier, problem);
     if (cond.bad()) return cond;
-    std::unique_ptr<DcmDataset> identifier(raw);
     const OFString sop = req.AffectedSOPClassUID;
     DcmDataset detail;
+    if (!problem.empty()) {
+      audit_qr("dicom.find", problem, false);
+      return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusIdentifierMismatch,
+                              comment(detail, problem));
+    }
     auto p = station();
     if (!p.ok()) {
       return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusCannotUnderstand,
@@ -430,13 +497,18 @@ class StoreScp : public DcmThreadSCP {
 
   OFCondition handle_move(T_DIMSE_C_MoveRQ& req, const DcmPresentationContextInfo& info) {
     const T_ASC_PresentationContextID pres = info.presentationContextID;
-    DcmDataset* raw = nullptr;
-    OFString destination;
-    OFCondition cond = receiveMOVERequest(req, pres, raw, destination);
+    std::unique_ptr<DcmDataset> identifier;
+    std::string problem;
+    OFCondition cond = receive_identifier(pres, identifier, problem);
     if (cond.bad()) return cond;
-    std::unique_ptr<DcmDataset> identifier(raw);
+    const OFString destination = req.MoveDestination;
     const OFString sop = req.AffectedSOPClassUID;
     DcmDataset detail;
+    if (!problem.empty()) {
+      audit_qr("dicom.move", problem, false);
+      return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusIdentifierMismatch,
+                              comment(detail, problem));
+    }
     const DicomPeer* dest = shared_.aes->peer(destination.c_str());
     if (!dest || dest->port == 0) {
       audit_qr("dicom.move", "unknown destination " + std::string(destination.c_str()), false);
@@ -620,12 +692,16 @@ class StoreScp : public DcmThreadSCP {
 
   OFCondition handle_get(T_DIMSE_C_GetRQ& req, const DcmPresentationContextInfo& info) {
     T_ASC_PresentationContextID pres = info.presentationContextID;
-    DcmDataset* raw = nullptr;
-    OFCondition cond = receiveDIMSEDataset(&pres, &raw);
+    std::unique_ptr<DcmDataset> identifier;
+    std::string problem;
+    OFCondition cond = receive_identifier(pres, identifier, problem);
     if (cond.bad()) return cond;
-    std::unique_ptr<DcmDataset> identifier(raw);
     DcmDataset detail;
     SubOps ops;
+    if (!problem.empty()) {
+      audit_qr("dicom.get", problem, false);
+      return send_get_response(pres, req, kStatusIdentifierMismatch, ops, comment(detail, problem));
+    }
     auto set = retrieve_set(*identifier);
     if (!set.ok()) {
       audit_qr("dicom.get", set.error().message, false, identifier.get());

@@ -210,7 +210,8 @@ TEST_F(HardeningTest, stray_bytes_in_a_refused_stow_part_leave_an_audit_trail_th
   EXPECT_TRUE(alive());
 }
 
-TEST_F(HardeningTest, a_data_set_nested_twenty_thousand_deep_is_refused_by_c_store_and_stow) {
+TEST_F(HardeningTest,
+       a_data_set_nested_twenty_thousand_deep_is_refused_by_c_store_stow_and_c_find) {
   const std::string study = testing::new_uid();
   fs::path deep = dir_.path() / "deep.dcm";
   std::ofstream(deep, std::ios::binary)
@@ -226,6 +227,15 @@ TEST_F(HardeningTest, a_data_set_nested_twenty_thousand_deep_is_refused_by_c_sto
   auto r = stow(doctor_, {slurp(deep)});
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_TRUE(alive());
+  EXPECT_TRUE(testing::echo(server_->dicom_port(), "TA_CT"));
+  // The same shape as a C-FIND identifier, which DCMTK would otherwise parse in memory.
+  const std::string part10 = testing::nested_sequence_part10(20000, study, study + ".7");
+  const auto* len = reinterpret_cast<const unsigned char*>(part10.data() + 140);
+  const std::size_t dataset_at = 144 + (len[0] | len[1] << 8 | len[2] << 16 | len[3] << 24);
+  auto found = testing::find_raw(server_->dicom_port(), "TA_CT", part10.substr(dataset_at));
+  ASSERT_TRUE(found.associated) << found.error;
+  EXPECT_EQ(found.status, 0xA900) << std::hex << found.status << " " << found.error;
+  EXPECT_NE(found.error_comment.find("nested"), std::string::npos) << found.error_comment;
   EXPECT_TRUE(testing::echo(server_->dicom_port(), "TA_CT"));
   // Ordinary nesting still lands.
   fs::path sr = dir_.path() / "sr.dcm";

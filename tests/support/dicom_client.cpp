@@ -9,7 +9,10 @@
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/dul.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -77,6 +80,58 @@ std::string open(Assoc& a, std::uint16_t port, const std::string& calling,
   return {};
 }
 
+// Sends `cmd` and then `data` as they are (unparsed), and reads the response's status and
+// Error Comment into `r`.
+void exchange(Assoc& a, DcmDataset& cmd, std::string_view data, T_DIMSE_Command expected,
+              StoreResult& r) {
+  std::string cmd_bytes;
+  {
+    char name[] = "/tmp/yilian-cmd-XXXXXX";
+    int fd = ::mkstemp(name);
+    if (fd >= 0) ::close(fd);
+    cmd.saveFile(name, EXS_LittleEndianImplicit, EET_ExplicitLength, EGL_recalcGL);
+    cmd_bytes = slurp(name);
+    std::filesystem::remove(name);
+  }
+  std::vector<DUL_PDV> pdvs;
+  pdvs.push_back(DUL_PDV{static_cast<unsigned long>(cmd_bytes.size()), 1, DUL_COMMANDPDV, OFTrue,
+                         cmd_bytes.data()});
+  const std::size_t max_fragment = a.assoc->sendPDVLength > 0 ? a.assoc->sendPDVLength : 16372;
+  for (std::size_t pos = 0; pos < data.size(); pos += max_fragment) {
+    std::size_t n = std::min(max_fragment, data.size() - pos);
+    pdvs.push_back(DUL_PDV{static_cast<unsigned long>(n), 1, DUL_DATASETPDV,
+                           pos + n == data.size() ? OFTrue : OFFalse,
+                           const_cast<char*>(data.data() + pos)});
+  }
+  for (DUL_PDV& pdv : pdvs) {
+    DUL_PDVLIST list{};
+    list.count = 1;
+    list.pdv = &pdv;
+    OFCondition c = DUL_WritePDVs(&a.assoc->DULassociation, &list);
+    if (c.bad()) {
+      r.error = std::string("sending: ") + c.text();
+      return;
+    }
+  }
+  T_DIMSE_Message rsp{};
+  T_ASC_PresentationContextID pc = 0;
+  DcmDataset* detail = nullptr;
+  OFCondition c = DIMSE_receiveCommand(a.assoc, DIMSE_BLOCKING, 0, &pc, &rsp, &detail);
+  if (c.bad() || rsp.CommandField != expected) {
+    r.error = std::string("no response: ") + c.text();
+    delete detail;
+    return;
+  }
+  r.status =
+      expected == DIMSE_C_STORE_RSP ? rsp.msg.CStoreRSP.DimseStatus : rsp.msg.CFindRSP.DimseStatus;
+  if (detail) {
+    OFString comment;
+    if (detail->findAndGetOFString(DCM_ErrorComment, comment).good())
+      r.error_comment = comment.c_str();
+    delete detail;
+  }
+}
+
 }  // namespace
 
 StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
@@ -117,13 +172,6 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
   cmd.putAndInsertUint16(DCM_Priority, 0);
   cmd.putAndInsertUint16(DCM_CommandDataSetType, 0x0000);  // a data set follows
   cmd.putAndInsertString(DCM_AffectedSOPInstanceUID, sop_instance.c_str());
-  std::string cmd_bytes;
-  {
-    std::filesystem::path tmp = req.file.string() + ".cmd";
-    cmd.saveFile(tmp.c_str(), EXS_LittleEndianImplicit, EET_ExplicitLength, EGL_recalcGL);
-    cmd_bytes = slurp(tmp);
-    std::filesystem::remove(tmp);
-  }
   // The data set: the file's bytes after its meta group, sent as they are, unparsed, so
   // that truncated or otherwise broken data sets reach the SCP exactly as written.
   std::string file = slurp(req.file);
@@ -132,41 +180,26 @@ StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
     r.error = "not a Part 10 file";
     return r;
   }
-  std::vector<DUL_PDV> pdvs;
-  pdvs.push_back(DUL_PDV{static_cast<unsigned long>(cmd_bytes.size()), 1, DUL_COMMANDPDV, OFTrue,
-                         cmd_bytes.data()});
-  const std::size_t max_fragment = a.assoc->sendPDVLength > 0 ? a.assoc->sendPDVLength : 16372;
-  for (std::size_t pos = offset; pos < file.size(); pos += max_fragment) {
-    std::size_t n = std::min(max_fragment, file.size() - pos);
-    pdvs.push_back(DUL_PDV{static_cast<unsigned long>(n), 1, DUL_DATASETPDV,
-                           pos + n == file.size() ? OFTrue : OFFalse, file.data() + pos});
-  }
-  for (DUL_PDV& pdv : pdvs) {
-    DUL_PDVLIST list{};
-    list.count = 1;
-    list.pdv = &pdv;
-    OFCondition c = DUL_WritePDVs(&a.assoc->DULassociation, &list);
-    if (c.bad()) {
-      r.error = std::string("sending: ") + c.text();
-      return r;
-    }
-  }
-  T_DIMSE_Message rsp{};
-  T_ASC_PresentationContextID pc = 0;
-  DcmDataset* detail = nullptr;
-  OFCondition c = DIMSE_receiveCommand(a.assoc, DIMSE_BLOCKING, 0, &pc, &rsp, &detail);
-  if (c.bad() || rsp.CommandField != DIMSE_C_STORE_RSP) {
-    r.error = std::string("no C-STORE response: ") + c.text();
-    delete detail;
-    return r;
-  }
-  r.status = rsp.msg.CStoreRSP.DimseStatus;
-  if (detail) {
-    OFString comment;
-    if (detail->findAndGetOFString(DCM_ErrorComment, comment).good())
-      r.error_comment = comment.c_str();
-    delete detail;
-  }
+  exchange(a, cmd, std::string_view(file).substr(offset), DIMSE_C_STORE_RSP, r);
+  return r;
+}
+
+StoreResult find_raw(std::uint16_t port, const std::string& calling_ae,
+                     std::string_view identifier) {
+  StoreResult r;
+  Assoc a;
+  r.error = open(a, port, calling_ae, "YILIAN", UID_FINDStudyRootQueryRetrieveInformationModel,
+                 UID_LittleEndianExplicitTransferSyntax);
+  if (!r.error.empty()) return r;
+  r.associated = true;
+  DcmDataset cmd;
+  cmd.putAndInsertUint32(DCM_CommandGroupLength, 0);
+  cmd.putAndInsertString(DCM_AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel);
+  cmd.putAndInsertUint16(DCM_CommandField, 0x0020);  // C-FIND-RQ
+  cmd.putAndInsertUint16(DCM_MessageID, a.assoc->nextMsgID++);
+  cmd.putAndInsertUint16(DCM_Priority, 0);
+  cmd.putAndInsertUint16(DCM_CommandDataSetType, 0x0000);
+  exchange(a, cmd, identifier, DIMSE_C_FIND_RSP, r);
   return r;
 }
 

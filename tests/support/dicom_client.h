@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace yilian::testing {
 
@@ -25,6 +26,11 @@ struct StoreRequest {
 };
 
 StoreResult send_file(std::uint16_t port, const StoreRequest& req);
+
+// A Study Root C-FIND whose identifier is `identifier` (explicit VR little endian bytes, sent
+// unparsed): the first response's status and Error Comment.
+StoreResult find_raw(std::uint16_t port, const std::string& calling_ae,
+                     std::string_view identifier);
 
 // C-ECHO; returns true when the association was accepted and the echo answered.
 bool echo(std::uint16_t port, const std::string& calling_ae);

@@ -29,6 +29,10 @@ struct DatasetLimits {
 // invalid_argument with a message fit for a DICOM error comment when a limit is passed or
 // the encoding is broken.
 Status check_part10_structure(std::string_view file, const DatasetLimits& limits = {});
+// A bare data set (no preamble or meta group) in `transfer_syntax_uid`, as a DIMSE message
+// carries one (query/retrieve identifiers).
+Status check_dataset_structure(std::string_view dataset, std::string_view transfer_syntax_uid,
+                               const DatasetLimits& limits = {});
 // The same for a file on disk; values are skipped, not read.
 Status check_part10_file(const std::filesystem::path& file, const DatasetLimits& limits = {});
 
