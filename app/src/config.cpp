@@ -47,6 +47,26 @@ Status read_string(const toml::table& t, const char* key, std::string& out,
   return Status::Ok();
 }
 
+Status read_bool(const toml::table& t, const char* key, bool& out, const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<bool>();
+  if (!v) return bad(where + "." + key + " must be true or false");
+  out = *v;
+  return Status::Ok();
+}
+
+// A Specific Character Set term this build decodes (pacs/charset.h).
+Status read_charset(const toml::table& t, const char* key, std::string& out,
+                    const std::string& where) {
+  if (Status s = read_string(t, key, out, where); !s) return s;
+  if (!pacs::is_supported_charset(out)) {
+    return bad(where + "." + key + " '" + out +
+               "' is not a Specific Character Set this build decodes");
+  }
+  return Status::Ok();
+}
+
 Status read_strings(const toml::table& t, const char* key, std::vector<std::string>& out,
                     const std::string& where) {
   const toml::node* n = t.get(key);
@@ -182,17 +202,10 @@ Result<Config> parse_config(std::string_view text) {
                             1, 100000, "dicom");
         !s)
       return s.error();
-    if (const toml::node* n = d->get("reject_unknown_ae")) {
-      auto v = n->value<bool>();
-      if (!v) return bad("dicom.reject_unknown_ae must be true or false");
-      c.reject_unknown_ae = *v;
-    }
-    if (Status s = read_string(*d, "default_charset", c.default_charset, "dicom"); !s)
+    if (Status s = read_bool(*d, "reject_unknown_ae", c.reject_unknown_ae, "dicom"); !s)
       return s.error();
-    if (!pacs::is_supported_charset(c.default_charset)) {
-      return bad("dicom.default_charset '" + c.default_charset +
-                 "' is not a Specific Character Set this build decodes");
-    }
+    if (Status s = read_charset(*d, "default_charset", c.default_charset, "dicom"); !s)
+      return s.error();
     if (const toml::node* n = d->get("senders")) {
       const toml::array* arr = n->as_array();
       if (!arr) return bad("dicom.senders must be an array of tables ([[dicom.senders]])");
@@ -209,17 +222,12 @@ Result<Config> parse_config(std::string_view text) {
         if (sender.ae_title.empty() || sender.ae_title.size() > 16)
           return bad("dicom.senders.ae_title must be 1 to 16 characters");
         sender.charset = c.default_charset;
-        if (Status s = read_string(*t, "charset", sender.charset, "dicom.senders"); !s)
+        const std::string where = "dicom.senders (" + sender.ae_title + ")";
+        if (Status s = read_charset(*t, "charset", sender.charset, where); !s) return s.error();
+        if (Status s =
+                read_bool(*t, "override_declared_charset", sender.override_declared_charset, where);
+            !s)
           return s.error();
-        if (!pacs::is_supported_charset(sender.charset)) {
-          return bad("dicom.senders.charset '" + sender.charset + "' of " + sender.ae_title +
-                     " is not a Specific Character Set this build decodes");
-        }
-        if (const toml::node* o = t->get("override_declared_charset")) {
-          auto v = o->value<bool>();
-          if (!v) return bad("dicom.senders.override_declared_charset must be true or false");
-          sender.override_declared_charset = *v;
-        }
         c.senders.push_back(std::move(sender));
       }
     }

@@ -48,8 +48,7 @@ TEST(Config, an_unknown_character_set_or_a_zero_limit_is_an_error) {
   auto bad_default = parse_config("[dicom]\ndefault_charset = \"KLINGON\"\n");
   ASSERT_FALSE(bad_default.ok());
   EXPECT_NE(bad_default.error().message.find("default_charset"), std::string::npos);
-  auto bad_sender =
-      parse_config("[[dicom.senders]]\nae_title = \"X\"\ncharset = \"EBCDIC-1\"\n");
+  auto bad_sender = parse_config("[[dicom.senders]]\nae_title = \"X\"\ncharset = \"EBCDIC-1\"\n");
   ASSERT_FALSE(bad_sender.ok());
   EXPECT_NE(bad_sender.error().message.find("X"), std::string::npos);
   EXPECT_FALSE(parse_config("[dicom]\nmax_connections_per_address = 0\n").ok());
