@@ -29,6 +29,7 @@ struct Transaction {
   bool headers_sent = false;
   bool too_large = false;
   bool close_after = false;  // the connection ends with this response
+  bool dispatched = false;   // handed to a worker (or answered): never twice
   ~Transaction() {
     if (fd >= 0) ::close(fd);
   }
@@ -163,6 +164,9 @@ int send_headers_sized(lws* wsi, Transaction& tx, std::uint64_t content_length) 
 
 // Hands the complete request to a worker; the answer comes back through deliver().
 int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
+  // lws also reports the completion of an empty body that was already dispatched.
+  if (tx.dispatched) return 0;
+  tx.dispatched = true;
   tx.head = tx.request.method == "HEAD";
   if (tx.too_large) {
     tx.response = http::Response::error(413, "payload_too_large", "request body too large");
@@ -211,6 +215,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
             411, "length_required", "send the request body with a Content-Length, not chunked");
         tx.response.headers.emplace_back("Connection", "close");
         tx.close_after = true;
+        tx.dispatched = true;
         tx.ready = true;
         lws_callback_on_writable(wsi);
         return 0;
