@@ -35,18 +35,12 @@ class Source {
   // Skips n bytes; false when fewer remain.
   virtual bool skip(std::uint64_t n) = 0;
   virtual std::uint64_t position() const = 0;
-  virtual bool at_end() = 0;
+  virtual std::uint64_t size() const = 0;
+  bool at_end() const { return position() >= size(); }
   // Up to n bytes; how many were read (0 at the end).
   std::size_t read_some(void* out, std::size_t n) {
-    std::size_t got = 0;
-    auto* p = static_cast<unsigned char*>(out);
-    while (got < n && !at_end()) {
-      std::size_t step = std::min<std::size_t>(n - got, 4096);
-      while (step > 0 && !read(p + got, step)) step /= 2;
-      if (step == 0) break;
-      got += step;
-    }
-    return got;
+    const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(n, size() - position()));
+    return k > 0 && read(out, k) ? k : 0;
   }
 };
 
@@ -70,7 +64,7 @@ class MemorySource final : public Source {
     return true;
   }
   std::uint64_t position() const override { return pos_; }
-  bool at_end() override { return pos_ >= data_.size(); }
+  std::uint64_t size() const override { return data_.size(); }
 
  private:
   std::string_view data_;
@@ -99,7 +93,7 @@ class FileSource final : public Source {
     return fseeko(f_, static_cast<off_t>(pos_), SEEK_SET) == 0;
   }
   std::uint64_t position() const override { return pos_; }
-  bool at_end() override { return pos_ >= size_; }
+  std::uint64_t size() const override { return size_; }
 
  private:
   std::FILE* f_;
