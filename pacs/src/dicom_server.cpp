@@ -2,6 +2,7 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmf.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
@@ -434,9 +435,15 @@ class StoreScp : public DcmThreadSCP {
       problem = s.error().message;
       return EC_Normal;
     }
+    // Parsed from the bytes already read, not from the file a second time.
     out = std::make_unique<DcmDataset>();
-    if (out->loadFile(tmp.c_str(), DcmXfer(pc.acceptedTransferSyntax).getXfer(), EGL_noChange)
-            .bad()) {
+    DcmInputBufferStream in;
+    in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+    in.setEos();
+    out->transferInit();
+    const OFCondition parsed = out->read(in, DcmXfer(pc.acceptedTransferSyntax).getXfer());
+    out->transferEnd();
+    if (parsed.bad()) {
       out.reset();
       problem = "unparseable identifier";
     }
