@@ -36,6 +36,10 @@ struct Transaction {
 };
 
 constexpr std::size_t kChunk = 32 * 1024;
+// The longest URL answered (path and query); longer ones get 414. The request head may be
+// longer (kMaxHeadBytes) so that such a URL is read whole and refused with a status.
+constexpr std::size_t kMaxUrlBytes = 8 * 1024;
+constexpr unsigned kMaxHeadBytes = 48 * 1024;
 
 // Fills `out` with the next bytes of the body (at most kChunk). 0 at the end; -1 when a
 // file piece cannot be read (the connection is then closed: the length was promised).
@@ -178,6 +182,17 @@ int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
   return 0;
 }
 
+// Answers `tx` with an error at once, without reading its body, and ends the connection
+// (what follows on it is not known to be a next request).
+void refuse(lws* wsi, Transaction& tx, int status, std::string_view code, std::string message) {
+  tx.response = http::Response::error(status, code, message);
+  tx.response.headers.emplace_back("Connection", "close");
+  tx.close_after = true;
+  tx.dispatched = true;
+  tx.ready = true;
+  lws_callback_on_writable(wsi);
+}
+
 // Sends the headers of a ready response; the body follows in WRITEABLE callbacks.
 int start_response(lws* wsi, Transaction& tx) {
   std::uint64_t size = tx.response.body_size();
@@ -198,6 +213,15 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       delete session->tx;
       session->tx = new Transaction();
       Transaction& tx = *session->tx;
+      const std::size_t url_bytes =
+          len +
+          static_cast<std::size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
+      if (url_bytes > kMaxUrlBytes) {
+        // Longer than any request of ours needs: refused before anything reads it.
+        refuse(wsi, tx, 414, "uri_too_long",
+               "the URL is longer than " + std::to_string(kMaxUrlBytes) + " bytes");
+        return 0;
+      }
       tx.request.method = method_of(wsi);
       tx.request.path = static_cast<const char*>(in);
       read_query(wsi, tx.request);
@@ -211,13 +235,8 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         // Chunked request bodies are not read here: say so at once instead of waiting for
         // a body that never completes, and close (the chunks are not a next request).
-        tx.response = http::Response::error(
-            411, "length_required", "send the request body with a Content-Length, not chunked");
-        tx.response.headers.emplace_back("Connection", "close");
-        tx.close_after = true;
-        tx.dispatched = true;
-        tx.ready = true;
-        lws_callback_on_writable(wsi);
+        refuse(wsi, tx, 411, "length_required",
+               "send the request body with a Content-Length, not chunked");
         return 0;
       }
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
@@ -592,6 +611,7 @@ Status HttpServer::start() {
   info.protocols = kProtocols;
   info.user = this;
   info.timeout_secs = 30;
+  info.max_http_header_data2 = kMaxHeadBytes;
   // A libev loop (epoll) of our own: waiting costs nothing per idle socket, where poll() walks
   // all of them on every wake-up, which thousands of open WebSockets make expensive.
   loop_ = ev_loop_new(EVFLAG_AUTO);
