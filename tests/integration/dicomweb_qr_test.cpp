@@ -8,6 +8,7 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -56,7 +57,7 @@ std::string dicom_string(const fs::path& file, const DcmTagKey& tag) {
 class DicomWebQrTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    peer_port_ = testing::free_port();
+    ASSERT_TRUE(start_peer()) << "no storescp could listen";
     fs::path cfg = dir_.path() / "yilian.toml";
     std::ofstream(cfg) << R"(
 [dicom]
@@ -112,6 +113,36 @@ port = )" << peer_port_ << "\n";
     if (server_) {
       EXPECT_EQ(server_->stop(), 0) << server_->log();
     }
+    if (!peer_pid_.empty()) testing::run_command("kill " + peer_pid_);
+  }
+
+  // The destination workstation (a storescp, answering as TA_WS and TB_WS) is started before
+  // the hub, whose configuration names its port. storescp cannot report a port the system
+  // chose, so a free port is picked and the peer is confirmed to answer on it; when another
+  // process took the port in between, another one is tried.
+  bool start_peer() {
+    peer_dir_ = dir_.path() / "received";
+    fs::create_directories(peer_dir_);
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      peer_port_ = testing::free_port();
+      std::string pid;
+      if (testing::run_command("timeout 600 storescp -aet TA_WS -od '" + peer_dir_.string() + "' " +
+                                   std::to_string(peer_port_) + " >/dev/null 2>&1 & echo $!",
+                               &pid) != 0)
+        return false;
+      while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
+      for (int poll = 0; poll < 100; ++poll) {
+        if (testing::run_command("echoscu -aec TA_WS 127.0.0.1 " + std::to_string(peer_port_)) ==
+            0) {
+          peer_pid_ = pid;
+          return true;
+        }
+        if (testing::run_command("kill -0 " + pid + " 2>/dev/null") != 0) break;  // it ended
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      testing::run_command("kill " + pid + " 2>/dev/null");
+    }
+    return false;
   }
 
   testing::HttpResult get(const std::string& token, const std::string& target,
@@ -146,6 +177,8 @@ port = )" << peer_port_ << "\n";
   testing::WrittenSeries ct_, ct_b_;
   std::string ta_, tb_;
   std::uint16_t peer_port_ = 0;
+  fs::path peer_dir_;     // what the peer received
+  std::string peer_pid_;  // of its storescp
 };
 
 TEST_F(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored) {
@@ -420,25 +453,11 @@ TEST_F(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) 
 }
 
 TEST_F(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {
-  fs::path received = dir_.path() / "received";
-  fs::create_directories(received);
-  // A storescp as the destination workstation (killed below; bounded by timeout anyway).
-  std::string pid;
-  ASSERT_EQ(
-      testing::run_command("timeout 120 storescp -aet TA_WS -od '" + received.string() + "' " +
-                               std::to_string(peer_port_) + " >/dev/null 2>&1 & echo $!",
-                           &pid),
-      0);
-  auto peer_up = [&] {
-    return testing::run_command("echoscu -aec TA_WS 127.0.0.1 " + std::to_string(peer_port_)) == 0;
-  };
-  for (int attempt = 0; attempt < 50 && !peer_up(); ++attempt)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const fs::path& received = peer_dir_;
   std::string out;
   int rc = tool("movescu -S" + dicom_args("TA_WS") + " -aem TA_WS" +
                     " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=" + ct_.study_uid,
                 &out);
-  testing::run_command("kill " + pid);
   EXPECT_EQ(rc, 0) << out;
   std::set<std::string> uids;
   for (const auto& e : fs::directory_iterator(received))
