@@ -15,12 +15,23 @@ SOURCES = find common storage identity pacs ecg teleconsult viewer app tests ben
 deps:
 	scripts/install-deps.sh
 
+# ccache (when installed) shares compiled objects between clones of the project on one
+# machine: paths are hashed relative to the clone.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
+# Optimised, with line tables for backtraces (-g1: full debug information costs a third of
+# the build time).
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
 	cmake --build $(BUILD) -j $(JOBS)
 
+# AddressSanitizer and UndefinedBehaviorSanitizer, with clang: a second compiler's warnings,
+# and half the compile time of GCC's sanitizer instrumentation.
 build-asan: deps
-	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
+	CC=clang CXX=clang++ cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON \
+	  -DYILIAN_BENCH=OFF -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
 	cmake --build $(ASAN) -j $(JOBS)
 
 run: build

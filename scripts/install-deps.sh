@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates clang-format clang libclang-rt-14-dev
+  build-essential cmake pkg-config git ca-certificates ccache clang-format clang libclang-rt-14-dev
   libdcmtk-dev dcmtk
   libwebsockets-dev libssl-dev
   libsqlite3-dev sqlite3
