@@ -10,7 +10,7 @@ WERROR    ?= OFF
 
 .PHONY: deps build build-asan run test test-normal test-asan bench fuzz format format-check clean
 
-SOURCES = find common storage identity pacs ecg teleconsult viewer app tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
+SOURCES = find common storage identity pacs reading ecg teleconsult viewer app net tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
 
 deps:
 	scripts/install-deps.sh

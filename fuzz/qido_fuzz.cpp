@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t eq = line.find('=');
     if (eq != std::string::npos) req.query[line.substr(0, eq)] = line.substr(eq + 1);
   }
-  yilian::storage::StudyQuery q;
+  yilian::pacs::StudyQuery q;
   (void)yilian::pacs::web::study_query(req, q);
   (void)yilian::pacs::web::parse_accept(input);
   (void)yilian::pacs::web::parse_range(input, 1u << 20);

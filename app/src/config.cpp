@@ -81,7 +81,7 @@ Status read_strings(const toml::table& t, const char* key, std::vector<std::stri
   return Status::Ok();
 }
 
-Status read_match(const toml::table& t, pacs::Match& m, const std::string& where) {
+Status read_match(const toml::table& t, reading::Match& m, const std::string& where) {
   if (Status s = read_strings(t, "modalities", m.modalities, where); !s) return s;
   if (Status s = read_strings(t, "body_parts", m.body_parts, where); !s) return s;
   if (Status s = read_strings(t, "institutions", m.institutions, where); !s) return s;
@@ -96,7 +96,7 @@ Status read_queue(const toml::table& q, Config& c) {
                       "default_service", "national_id_issuer", "routes", "priority_rules"});
       !s)
     return s;
-  pacs::QueueRules& r = c.queue;
+  reading::QueueRules& r = c.queue;
   std::int64_t stable_ms = r.stable.count();
   if (const toml::node* n = q.get("stable_seconds")) {
     auto v = n->value<double>();
@@ -133,7 +133,7 @@ Status read_queue(const toml::table& q, Config& c) {
                          {"service", "modalities", "body_parts", "institutions", "text_contains"});
           !s)
         return s;
-      pacs::RouteRule rule;
+      reading::RouteRule rule;
       if (Status s = read_string(*t, "service", rule.service, "queue.routes"); !s) return s;
       if (rule.service.empty()) return bad("every queue route needs a service");
       if (Status s = read_match(*t, rule.match, "queue.routes"); !s) return s;
@@ -151,10 +151,10 @@ Status read_queue(const toml::table& q, Config& c) {
               {"priority", "reason", "modalities", "body_parts", "institutions", "text_contains"});
           !s)
         return s;
-      pacs::PriorityRule rule;
+      reading::PriorityRule rule;
       std::string p;
       if (Status s = read_string(*t, "priority", p, "queue.priority_rules"); !s) return s;
-      auto pr = pacs::parse_priority(p);
+      auto pr = reading::parse_priority(p);
       if (!pr) return bad("queue.priority_rules.priority must be stat, urgent or routine");
       rule.priority = *pr;
       if (Status s = read_string(*t, "reason", rule.reason, "queue.priority_rules"); !s) return s;

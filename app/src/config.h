@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
-#include "yilian/pacs/queue_rules.h"
+#include "yilian/reading/queue_rules.h"
 
 namespace yilian::app {
 
@@ -72,7 +72,7 @@ struct Config {
   std::string admin_institution = "consortium";  // created as level "office" if missing
   std::string admin_password_file;  // first start only; else a one-time password is printed
   // [queue]
-  pacs::QueueRules queue;
+  reading::QueueRules queue;
   std::string national_id_issuer;  // Issuer of Patient ID that identifies a person everywhere
 };
 

@@ -4,6 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "schema.h"
+
 namespace yilian::app {
 
 Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root) {
@@ -20,21 +22,21 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   }
   d->blobs_ = std::make_unique<storage::BlobStore>(root);
   if (Status s = d->blobs_->init(); !s) return s.error();
-  auto idx = storage::Index::open(root / "index.sqlite");
-  if (!idx.ok()) return idx.error();
-  d->index_ = std::move(idx).value();
-  auto accounts = storage::Accounts::open(root / "index.sqlite");
-  if (!accounts.ok()) return accounts.error();
-  d->accounts_ = std::move(accounts).value();
-  auto queue = storage::QueueStore::open(root / "index.sqlite");
-  if (!queue.ok()) return queue.error();
-  d->queue_ = std::move(queue).value();
-  auto consults = storage::ConsultStore::open(root / "index.sqlite");
-  if (!consults.ok()) return consults.error();
-  d->consults_ = std::move(consults).value();
-  auto log = storage::AuditLog::open(root / "audit.sqlite");
-  if (!log.ok()) return log.error();
-  d->audit_log_ = std::move(log).value();
+  auto db = open_index_database(root / "index.sqlite");
+  if (!db.ok()) return db.error();
+  d->database_ = std::move(db).value();
+  d->index_ = pacs::Index::open(*d->database_);
+  d->accounts_ = std::make_unique<identity::Accounts>(*d->database_);
+  d->queue_ = std::make_unique<reading::QueueStore>(*d->database_);
+  d->consults_ = std::make_unique<teleconsult::ConsultStore>(*d->database_);
+  // NORMAL in WAL mode for the audit trail: a process crash loses nothing; a power loss may
+  // lose the newest records, never the chain's consistency.
+  auto audit_db = storage::Database::open(root / "audit.sqlite",
+                                          {.durable = false, .background_checkpoints = false});
+  if (!audit_db.ok()) return audit_db.error();
+  d->audit_db_ = std::move(audit_db).value();
+  if (auto v = d->audit_db_->migrate(identity::AuditLog::schema()); !v.ok()) return v.error();
+  d->audit_log_ = std::make_unique<identity::AuditLog>(*d->audit_db_);
   auto auditor =
       identity::Auditor::open(*d->audit_log_, [] { return std::chrono::system_clock::now(); });
   if (!auditor.ok()) return auditor.error();
@@ -49,6 +51,8 @@ DataDir::~DataDir() {
   queue_.reset();
   accounts_.reset();
   index_.reset();
+  audit_db_.reset();
+  database_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 

@@ -7,13 +7,14 @@
 #include <memory>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/audit.h"
-#include "yilian/storage/accounts.h"
-#include "yilian/storage/audit_log.h"
+#include "yilian/identity/audit_log.h"
+#include "yilian/pacs/index.h"
+#include "yilian/reading/queue_store.h"
 #include "yilian/storage/blob_store.h"
-#include "yilian/storage/consult_store.h"
-#include "yilian/storage/index.h"
-#include "yilian/storage/queue_store.h"
+#include "yilian/storage/database.h"
+#include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::app {
 
@@ -22,22 +23,24 @@ class DataDir {
   static Result<std::unique_ptr<DataDir>> open(const std::filesystem::path& root);
   ~DataDir();
 
-  storage::Index& index() { return *index_; }
+  pacs::Index& index() { return *index_; }
   storage::BlobStore& blobs() { return *blobs_; }
-  storage::Accounts& accounts() { return *accounts_; }
-  storage::QueueStore& queue() { return *queue_; }
-  storage::ConsultStore& consults() { return *consults_; }
+  identity::Accounts& accounts() { return *accounts_; }
+  reading::QueueStore& queue() { return *queue_; }
+  teleconsult::ConsultStore& consults() { return *consults_; }
   identity::Auditor& auditor() { return *auditor_; }
 
  private:
   DataDir() = default;
   int lock_fd_ = -1;
-  std::unique_ptr<storage::Index> index_;
+  std::unique_ptr<storage::Database> database_;  // index.sqlite
+  std::unique_ptr<storage::Database> audit_db_;  // audit.sqlite
+  std::unique_ptr<pacs::Index> index_;
   std::unique_ptr<storage::BlobStore> blobs_;
-  std::unique_ptr<storage::Accounts> accounts_;
-  std::unique_ptr<storage::QueueStore> queue_;
-  std::unique_ptr<storage::ConsultStore> consults_;
-  std::unique_ptr<storage::AuditLog> audit_log_;
+  std::unique_ptr<identity::Accounts> accounts_;
+  std::unique_ptr<reading::QueueStore> queue_;
+  std::unique_ptr<teleconsult::ConsultStore> consults_;
+  std::unique_ptr<identity::AuditLog> audit_log_;
   std::unique_ptr<identity::Auditor> auditor_;
 };
 

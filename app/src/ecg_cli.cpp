@@ -14,8 +14,8 @@
 #include "yilian/ecg/beat_compare.h"
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/qrs.h"
+#include "yilian/ecg/service/rest.h"
 #include "yilian/ecg/wfdb.h"
-#include "yilian/pacs/ecg_rest.h"
 #include "yilian/viewer/ecg_render.h"
 
 namespace yilian::app {
@@ -124,7 +124,7 @@ int ecg_analyze(const std::string& file, int age, const std::string& sex, double
   ecg::AnalysisOptions options;
   options.mains_hz = mains_hz;
   ecg::Analysis a = ecg::analyze(*rec, patient, options);
-  auto out = nlohmann::json::parse(pacs::ecg_analysis_json(rec->id, *rec, a));
+  auto out = nlohmann::json::parse(ecg::service::ecg_analysis_json(rec->id, *rec, a));
   std::printf("%s\n", json_text(out, 2).c_str());
   return 0;
 }

@@ -18,7 +18,7 @@ int fail(const Error& e) {
   return 1;
 }
 
-Status ensure_institution(storage::Accounts& accounts, const std::string& code,
+Status ensure_institution(identity::Accounts& accounts, const std::string& code,
                           const std::string& name, const std::string& level) {
   auto found = accounts.find_institution(code);
   if (!found.ok()) return found.error();
@@ -77,7 +77,7 @@ Result<std::unique_ptr<DataDir>> open_data(const std::string& data) {
 }  // namespace
 
 Status apply_identity_config(DataDir& dd, const Config& cfg) {
-  storage::Accounts& accounts = dd.accounts();
+  identity::Accounts& accounts = dd.accounts();
   if (Status s = ensure_institution(accounts, "unknown", "Unknown sender", "external"); !s)
     return s;
   if (Status s = ensure_institution(accounts, cfg.admin_institution, "Consortium office", "office");
@@ -86,7 +86,7 @@ Status apply_identity_config(DataDir& dd, const Config& cfg) {
   // Two passes, so a parent may be listed after its children.
   for (int pass = 0; pass < 2; ++pass) {
     for (const InstitutionConfig& ic : cfg.institutions) {
-      storage::InstitutionInfo info{
+      identity::InstitutionInfo info{
           0, ic.code, ic.name, ic.level, pass == 0 ? std::string() : ic.parent, ic.ae_titles};
       auto made = accounts.put_institution(info);
       if (!made.ok()) {
@@ -131,7 +131,7 @@ Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg) {
 int user_add(const UserFlags& f) {
   auto dd = open_data(f.data);
   if (!dd.ok()) return fail(dd.error());
-  storage::NewUser u;
+  identity::NewUser u;
   u.username = f.username;
   u.display_name = f.display_name;
   u.institution_code = f.institution;

@@ -25,16 +25,16 @@
 #include "http_server.h"
 #include "identity_setup.h"
 #include "yilian/common/text.h"
+#include "yilian/ecg/service/pipeline.h"
+#include "yilian/ecg/service/rest.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
-#include "yilian/pacs/ecg_pipeline.h"
-#include "yilian/pacs/ecg_rest.h"
 #include "yilian/pacs/ingest.h"
-#include "yilian/pacs/reading_queue.h"
 #include "yilian/pacs/rest.h"
-#include "yilian/pacs/worklist_rest.h"
+#include "yilian/reading/reading_queue.h"
+#include "yilian/reading/worklist_rest.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/hub.h"
 #include "yilian/viewer/render.h"
@@ -138,13 +138,13 @@ int serve(const ServeFlags& flags) {
     }
   }
 
-  pacs::EventBus events;
-  pacs::ReadingQueue queue(
+  reading::EventBus events;
+  reading::ReadingQueue queue(
       dd.queue(), dd.index(), dd.accounts(), cfg.queue,
       [] { return std::chrono::system_clock::now(); }, events, cfg.national_id_issuer);
   auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
   if (!cache.ok()) return fail(cache.error());
-  pacs::EcgPipeline ecg_pipeline(dd.index(), dd.blobs(), **cache, queue, &dd.auditor());
+  ecg::service::EcgPipeline ecg_pipeline(dd.index(), dd.blobs(), **cache, queue, &dd.auditor());
   ecg_pipeline.start();
   pacs::Ingestor::Options ingest_options;
   ingest_options.on_committed = [&queue, &ecg_pipeline](const std::vector<std::string>& studies) {
@@ -182,9 +182,9 @@ int serve(const ServeFlags& flags) {
   identity::register_auth_routes(router, auth);
   identity::register_admin_routes(router, auth);
   pacs::register_study_routes(router, dd.index(), auth);
-  pacs::register_worklist_routes(router, queue, auth);
+  reading::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
-  pacs::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   teleconsult::Hub hub(
       dd.consults(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
@@ -208,7 +208,7 @@ int serve(const ServeFlags& flags) {
                      }
                      return out;
                    }});
-  events.subscribe([&hub](const storage::TaskEvent& e) { hub.task_event(e); });
+  events.subscribe([&hub](const reading::TaskEvent& e) { hub.task_event(e); });
   HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   HttpServer http_server(hopts, [&](http::Request& req) {

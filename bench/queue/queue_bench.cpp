@@ -14,10 +14,11 @@
 #include <optional>
 #include <thread>
 
-#include "yilian/pacs/reading_queue.h"
-#include "yilian/storage/accounts.h"
-#include "yilian/storage/index.h"
-#include "yilian/storage/queue_store.h"
+#include "schema.h"
+#include "yilian/identity/accounts.h"
+#include "yilian/pacs/index.h"
+#include "yilian/reading/queue_store.h"
+#include "yilian/reading/reading_queue.h"
 
 namespace fs = std::filesystem;
 using namespace yilian;
@@ -56,13 +57,12 @@ int main(int argc, char** argv) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   auto path = fs::path(dir) / "index.sqlite";
-  auto index = storage::Index::open(path);
-  if (!index.ok()) return die(index.error());
-  auto accounts = storage::Accounts::open(path);
-  if (!accounts.ok()) return die(accounts.error());
-  auto store = storage::QueueStore::open(path);
-  if (!store.ok()) return die(store.error());
-  storage::Accounts& acc = **accounts;
+  auto db = app::open_index_database(path);
+  if (!db.ok()) return die(db.error());
+  auto index = pacs::Index::open(**db);
+  auto accounts = std::make_unique<identity::Accounts>(**db);
+  auto store = std::make_unique<reading::QueueStore>(**db);
+  identity::Accounts& acc = *accounts;
   for (auto [code, level] : {std::pair{"lead", "lead"}, std::pair{"ta", "township"}}) {
     if (auto r = acc.put_institution({0, code, code, level, "", {}}); !r.ok())
       return die(r.error());
@@ -74,9 +74,9 @@ int main(int argc, char** argv) {
   const std::int64_t studies = std::max<std::int64_t>(1, (tasks + 99) / 100);
   auto t0 = Clock::now();
   {
-    storage::IndexBatch batch;
+    pacs::IndexBatch batch;
     for (std::int64_t s = 0; s < studies; ++s) {
-      storage::NewInstance in;
+      pacs::NewInstance in;
       std::string uid = "1.2.3." + std::to_string(s);
       in.blob_key = "k" + uid;
       in.size_bytes = 1;
@@ -91,12 +91,12 @@ int main(int argc, char** argv) {
       in.received_at = "2026-11-22T00:00:00.000Z";
       batch.instances.push_back(std::move(in));
     }
-    if (Status s = (*index)->commit(batch); !s) return die(s.error());
+    if (Status s = index->commit(batch); !s) return die(s.error());
   }
-  std::vector<storage::NewTask> rows;
+  std::vector<reading::NewTask> rows;
   rows.reserve(static_cast<std::size_t>(tasks));
   for (std::int64_t i = 0; i < tasks; ++i) {
-    storage::NewTask t;
+    reading::NewTask t;
     t.study_pk = 1 + i / 100;
     t.service = "s" + std::to_string(i % 100);
     t.institution_id = ta;
@@ -109,14 +109,14 @@ int main(int argc, char** argv) {
     t.due_at = due;
     rows.push_back(std::move(t));
   }
-  if (Status s = (*store)->bulk_insert(rows, "2026-11-22T00:00:00.000Z"); !s) return die(s.error());
+  if (Status s = store->bulk_insert(rows, "2026-11-22T00:00:00.000Z"); !s) return die(s.error());
   rows.clear();
   std::printf("loaded %lld tasks over %lld studies in %.1f s\n", static_cast<long long>(tasks),
               static_cast<long long>(studies), ms(Clock::now() - t0) / 1000);
 
   std::vector<Principal> principals;
   for (int r = 0; r < readers; ++r) {
-    storage::NewUser u;
+    identity::NewUser u;
     u.username = "reader" + std::to_string(r);
     u.institution_code = "lead";
     u.roles = 1u << static_cast<unsigned>(Role::radiologist);
@@ -129,11 +129,11 @@ int main(int argc, char** argv) {
     principals.push_back(**acc.session_principal(token, "2026-11-22T00:00:00.000Z"));
   }
 
-  pacs::EventBus bus;
-  pacs::QueueRules rules;
+  reading::EventBus bus;
+  reading::QueueRules rules;
   rules.stable = std::chrono::milliseconds(200);
-  pacs::ReadingQueue queue(
-      **store, **index, acc, rules, [] { return std::chrono::system_clock::now(); }, bus);
+  reading::ReadingQueue queue(
+      *store, *index, acc, rules, [] { return std::chrono::system_clock::now(); }, bus);
 
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
           continue;
         }
         auto rep = queue.report(principals[static_cast<std::size_t>(r)], (**t).id,
-                                pacs::ReportKind::final, "findings", "impression", false);
+                                reading::ReportKind::final, "findings", "impression", false);
         if (!rep.ok()) ++failures;
       }
     });
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   std::mutex seen_mu;
   std::condition_variable seen_cv;
   std::optional<Clock::time_point> routed_at;
-  bus.subscribe([&](const storage::TaskEvent& e) {
+  bus.subscribe([&](const reading::TaskEvent& e) {
     if (e.type != "routed") return;
     std::lock_guard lock(seen_mu);
     routed_at = Clock::now();
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   std::vector<double> visible;
   for (int i = 0; i < 20; ++i) {
     std::string uid = "9.9.9." + std::to_string(i);
-    storage::NewInstance in;
+    pacs::NewInstance in;
     in.blob_key = "k" + uid;
     in.size_bytes = 1;
     in.transfer_syntax_uid = "1.2.840.10008.1.2.1";
@@ -191,9 +191,9 @@ int main(int argc, char** argv) {
     in.modality = "CT";
     in.institution_id = ta;
     in.received_at = storage::now_utc_iso8601();
-    storage::IndexBatch b;
+    pacs::IndexBatch b;
     b.instances.push_back(in);
-    if (Status s = (*index)->commit(b); !s) return die(s.error());
+    if (Status s = index->commit(b); !s) return die(s.error());
     {
       std::lock_guard lock(seen_mu);
       routed_at.reset();

@@ -28,7 +28,7 @@ AuditEvent event_for(const Principal& p, std::string address) {
   return e;
 }
 
-std::string audit_hash(const storage::AuditRecord& r) {
+std::string audit_hash(const identity::AuditRecord& r) {
   std::string buf;
   field(buf, std::to_string(r.seq));
   for (const std::string* f : {&r.at, &r.actor, &r.actor_institution, &r.address, &r.action,
@@ -38,7 +38,7 @@ std::string audit_hash(const storage::AuditRecord& r) {
   return sha256_hex(buf);
 }
 
-Result<std::unique_ptr<Auditor>> Auditor::open(storage::AuditLog& log, storage::Clock clock) {
+Result<std::unique_ptr<Auditor>> Auditor::open(identity::AuditLog& log, storage::Clock clock) {
   std::unique_ptr<Auditor> a(new Auditor(log, std::move(clock)));
   auto last = log.last();
   if (!last.ok()) return last.error();
@@ -55,18 +55,18 @@ Status Auditor::record(const AuditEvent& e) {
   std::lock_guard lock(mu_);
   // Whatever a caller passes (a member's bytes, a 1 MB username), a record is valid UTF-8 of
   // bounded size: the trail can neither be grown without bound nor stop a JSON reader.
-  storage::AuditRecord r{last_seq_ + 1,
-                         storage::to_iso8601(clock_()),
-                         clip_utf8(e.actor, 128),
-                         clip_utf8(e.actor_institution, 64),
-                         clip_utf8(e.address, 64),
-                         clip_utf8(e.action, 64),
-                         clip_utf8(e.object_type, 64),
-                         clip_utf8(e.object_id, 256),
-                         clip_utf8(e.outcome, 32),
-                         clip_utf8(e.detail, 2048),
-                         last_hash_,
-                         {}};
+  identity::AuditRecord r{last_seq_ + 1,
+                          storage::to_iso8601(clock_()),
+                          clip_utf8(e.actor, 128),
+                          clip_utf8(e.actor_institution, 64),
+                          clip_utf8(e.address, 64),
+                          clip_utf8(e.action, 64),
+                          clip_utf8(e.object_type, 64),
+                          clip_utf8(e.object_id, 256),
+                          clip_utf8(e.outcome, 32),
+                          clip_utf8(e.detail, 2048),
+                          last_hash_,
+                          {}};
   r.hash = audit_hash(r);
   if (Status s = log_.append(r); !s) return s;
   last_seq_ = r.seq;
@@ -79,11 +79,11 @@ Result<ChainReport> Auditor::verify() {
   return verify_chain(log_);
 }
 
-Result<ChainReport> verify_chain(storage::AuditLog& log) {
+Result<ChainReport> verify_chain(identity::AuditLog& log) {
   ChainReport report;
   std::string prev(kGenesis);
   std::int64_t expected_seq = 1;
-  Status s = log.scan([&](const storage::AuditRecord& r) {
+  Status s = log.scan([&](const identity::AuditRecord& r) {
     ++report.records;
     auto fail = [&](std::string why) {
       report.intact = false;

@@ -15,7 +15,7 @@ bool is_protected_path(std::string_view path) {
          path == "/dicom-web" || path == "/ws" || path.rfind("/ws/", 0) == 0;
 }
 
-AuthService::AuthService(storage::Accounts& accounts, Auditor& auditor, storage::Clock clock,
+AuthService::AuthService(identity::Accounts& accounts, Auditor& auditor, storage::Clock clock,
                          AuthOptions options)
     : accounts_(accounts), auditor_(auditor), clock_(std::move(clock)), options_(options) {
   auto dummy = hash_password(random_hex(16), options_.password);
@@ -173,7 +173,8 @@ std::optional<http::Response> AuthService::admit(http::Request& request) {
   return std::nullopt;
 }
 
-Result<storage::UserInfo> AuthService::add_user(storage::NewUser user, std::string_view password) {
+Result<identity::UserInfo> AuthService::add_user(identity::NewUser user,
+                                                 std::string_view password) {
   if (Status s = check_password_policy(password); !s) return s.error();
   auto hash = hash_password(password, options_.password);
   if (!hash.ok()) return hash.error();
@@ -196,7 +197,7 @@ Result<std::optional<std::string>> AuthService::ensure_first_admin(
   if (*n > 0) return std::optional<std::string>{};
   bool generated = !password.has_value();
   if (generated) password = random_hex(12);
-  storage::NewUser admin;
+  identity::NewUser admin;
   admin.username = username;
   admin.display_name = "Consortium administrator";
   admin.institution_code = institution_code;

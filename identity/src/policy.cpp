@@ -17,7 +17,7 @@ bool sees_ecg_clients(const Principal& p) {
 }
 
 // Access through the principal's institutions or reading services (not through shares).
-bool reaches_directly(const Principal& p, const storage::StudyAccessFacts& s) {
+bool reaches_directly(const Principal& p, const identity::StudyAccessFacts& s) {
   if (!has_clinical_role(p)) return false;
   if (s.institution_id == p.institution_id || contains(p.credentialed, s.institution_id)) {
     return true;
@@ -45,12 +45,12 @@ bool has_clinical_role(const Principal& p) {
          p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
 }
 
-bool may_read_study(const Principal& p, const storage::StudyAccessFacts& s) {
+bool may_read_study(const Principal& p, const identity::StudyAccessFacts& s) {
   if (!has_clinical_role(p)) return false;
   return reaches_directly(p, s) || s.shared;
 }
 
-bool may_share_study(const Principal& p, const storage::StudyAccessFacts& s) {
+bool may_share_study(const Principal& p, const identity::StudyAccessFacts& s) {
   return reaches_directly(p, s);
 }
 
@@ -60,8 +60,8 @@ std::vector<std::int64_t> share_institutions(const Principal& p) {
   return out;
 }
 
-storage::StudyScope study_scope(const Principal& p, std::string now) {
-  storage::StudyScope scope;
+identity::StudyScope study_scope(const Principal& p, std::string now) {
+  identity::StudyScope scope;
   if (!has_clinical_role(p)) return scope;
   scope.institutions = share_institutions(p);
   if (sees_imaging_clients(p)) scope.imaging_institutions = p.imaging_clients;

@@ -47,7 +47,7 @@ Result<std::vector<std::string>> str_list(const json& j, const char* key) {
   return out;
 }
 
-json user_json(const storage::UserInfo& u) {
+json user_json(const identity::UserInfo& u) {
   json roles = json::array();
   for (Role r : kAllRoles) {
     if ((u.roles >> static_cast<unsigned>(r)) & 1u) roles.push_back(role_name(r));
@@ -61,7 +61,7 @@ json user_json(const storage::UserInfo& u) {
           {"createdAt", u.created_at}};
 }
 
-json institution_json(const storage::InstitutionInfo& i) {
+json institution_json(const identity::InstitutionInfo& i) {
   return {{"code", i.code},
           {"name", i.name},
           {"level", i.level},
@@ -167,7 +167,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
              admin_only(auth, "institution.put", [&auth](const Request& req, const Principal&) {
                auto j = body_json(req);
                if (!j.ok()) return Response::from_error(j.error());
-               storage::InstitutionInfo info;
+               identity::InstitutionInfo info;
                for (auto [key, out, req_] :
                     {std::tuple{"code", &info.code, true}, std::tuple{"name", &info.name, false},
                      std::tuple{"level", &info.level, true},
@@ -199,7 +199,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
       admin_only(auth, "user.create", [&auth](const Request& req, const Principal&) {
         auto j = body_json(req);
         if (!j.ok()) return Response::from_error(j.error());
-        storage::NewUser u;
+        identity::NewUser u;
         auto name = str(*j, "username", true);
         auto display = str(*j, "displayName");
         auto inst = str(*j, "institution", true);
@@ -283,7 +283,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
              admin_only(auth, "reading_service.add", [&auth](const Request& req, const Principal&) {
                auto j = body_json(req);
                if (!j.ok()) return Response::from_error(j.error());
-               storage::ReadingService rs;
+               identity::ReadingService rs;
                for (auto [key, out] :
                     {std::pair{"provider", &rs.provider_code}, std::pair{"client", &rs.client_code},
                      std::pair{"service", &rs.service}}) {
@@ -302,7 +302,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
 
   router.add("GET", "/api/audit",
              admin_only(auth, "audit.read", [&auth](const Request& req, const Principal&) {
-               storage::AuditFilter f;
+               identity::AuditFilter f;
                f.actor = req.query_value("actor").value_or("");
                f.action = req.query_value("action").value_or("");
                f.object_id = req.query_value("object").value_or("");

@@ -59,8 +59,8 @@ bool is_valid_uid(std::string_view uid) {
   return true;
 }
 
-Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file,
-                                                      const TextDecoding& decoding) {
+Result<pacs::NewInstance> read_instance_attributes(const std::filesystem::path& file,
+                                                   const TextDecoding& decoding) {
   std::error_code ec;
   auto size = std::filesystem::file_size(file, ec);
   if (ec) return make_error(Errc::io, "cannot read received file: " + ec.message());
@@ -78,7 +78,7 @@ Result<storage::NewInstance> read_instance_attributes(const std::filesystem::pat
   DcmDataset* ds = ff.getDataset();
   if (!meta || !ds) return invalid("missing file meta information or data set");
 
-  storage::NewInstance in;
+  pacs::NewInstance in;
   in.size_bytes = static_cast<std::int64_t>(size);
   Uint32 group_length = 0;
   if (meta->findAndGetUint32(DCM_FileMetaInformationGroupLength, group_length).good() &&

@@ -149,7 +149,7 @@ struct Shared {
   std::uint32_t max_pdu = 0, dimse_timeout_s = 60;
   // Query/retrieve; null when not enabled.
   std::unique_ptr<QueryRetrieve> qr;
-  storage::Accounts* accounts = nullptr;
+  identity::Accounts* accounts = nullptr;
 };
 
 // Sub-operation tallies of a C-MOVE or C-GET.
@@ -496,7 +496,7 @@ class StoreScp : public DcmThreadSCP {
   }
 
   // The instances a C-MOVE/C-GET identifier names, or the failure status to answer with.
-  Result<std::vector<storage::InstanceLocation>> retrieve_set(const DcmDataset& identifier) {
+  Result<std::vector<pacs::InstanceLocation>> retrieve_set(const DcmDataset& identifier) {
     auto p = station();
     if (!p.ok()) return p.error();
     return shared_.qr->instances(*p, identifier);
@@ -639,7 +639,7 @@ class StoreScp : public DcmThreadSCP {
   }
 
   // One C-STORE sub-operation of a C-GET on this association.
-  Uint16 store_to_requester(const storage::InstanceLocation& i) {
+  Uint16 store_to_requester(const pacs::InstanceLocation& i) {
     std::string ts;
     T_ASC_PresentationContextID id = get_context(i.sop_class_uid, i.transfer_syntax_uid, ts);
     if (id == 0) return 0xA702;
@@ -1031,7 +1031,7 @@ Status DicomServer::start() {
   return Status::Ok();
 }
 
-void DicomServer::enable_query_retrieve(storage::Index& index, storage::Accounts& accounts,
+void DicomServer::enable_query_retrieve(pacs::Index& index, identity::Accounts& accounts,
                                         storage::Clock clock) {
   impl_->shared.qr = std::make_unique<QueryRetrieve>(index, std::move(clock));
   impl_->shared.accounts = &accounts;

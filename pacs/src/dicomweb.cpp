@@ -21,7 +21,7 @@ using http::Request;
 using namespace web;
 using http::Response;
 
-nlohmann::json study_to_dicom_json(const storage::StudySummary& s) {
+nlohmann::json study_to_dicom_json(const pacs::StudySummary& s) {
   nlohmann::json j;
   j["00080020"] = dicom_value("DA", s.study_date);
   j["00080030"] = dicom_value("TM", s.study_time);
@@ -55,7 +55,7 @@ std::string uid_list(std::string v) {
 
 struct SeriesFilter {
   std::string modality, uid, number, description;
-  bool matches(const storage::SeriesSummary& s) const {
+  bool matches(const pacs::SeriesSummary& s) const {
     return dicom_match(modality, s.modality) && dicom_match(uid, s.series_instance_uid) &&
            dicom_match(number, s.series_number ? std::to_string(*s.series_number) : "") &&
            dicom_match(description, s.series_description);
@@ -70,7 +70,7 @@ SeriesFilter series_filter(const Request& req) {
 
 struct InstanceFilter {
   std::string uid, sop_class, number;
-  bool matches(const storage::InstanceLocation& i) const {
+  bool matches(const pacs::InstanceLocation& i) const {
     return dicom_match(uid, i.sop_instance_uid) && dicom_match(sop_class, i.sop_class_uid) &&
            dicom_match(number, i.instance_number ? std::to_string(*i.instance_number) : "");
   }
@@ -82,8 +82,8 @@ InstanceFilter instance_filter(const Request& req) {
 }
 
 // Series attributes; with the study's (and patient's) when the search spans studies.
-nlohmann::json series_to_dicom_json(const storage::StudySummary& st,
-                                    const storage::SeriesSummary& s, bool with_study) {
+nlohmann::json series_to_dicom_json(const pacs::StudySummary& st, const pacs::SeriesSummary& s,
+                                    bool with_study) {
   nlohmann::json j = with_study ? study_to_dicom_json(st) : nlohmann::json::object();
   const std::string& study = st.study_instance_uid;
   j["00080060"] = dicom_value("CS", s.modality);
@@ -98,9 +98,8 @@ nlohmann::json series_to_dicom_json(const storage::StudySummary& st,
   return j;
 }
 
-nlohmann::json instance_to_dicom_json(const storage::StudySummary& st,
-                                      const storage::SeriesSummary& se,
-                                      const storage::InstanceLocation& i, bool with_parents) {
+nlohmann::json instance_to_dicom_json(const pacs::StudySummary& st, const pacs::SeriesSummary& se,
+                                      const pacs::InstanceLocation& i, bool with_parents) {
   nlohmann::json j = with_parents ? series_to_dicom_json(st, se, true) : nlohmann::json::object();
   const std::string& study = st.study_instance_uid;
   j["00080016"] = dicom_value("UI", i.sop_class_uid);
@@ -195,13 +194,13 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
   return parts;
 }
 
-void register_dicomweb_routes(http::Router& router, storage::Index& index,
-                              storage::BlobStore& blobs, Ingestor& ingestor,
-                              identity::AuthService& auth, storage::DiskCache& cache) {
+void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
+                              Ingestor& ingestor, identity::AuthService& auth,
+                              storage::DiskCache& cache) {
   // QIDO-RS: search for studies (DICOM JSON), limited to what the caller may see.
   router.add("GET", "/dicom-web/studies", [&index, &auth](const Request& req) {
     const Principal& p = *req.principal;
-    storage::StudyQuery q;
+    pacs::StudyQuery q;
     if (auto bad = study_query(req, q)) return *bad;
     auto limit = req.int_query("limit", 100, 1000);
     if (!limit.ok()) return Response::from_error(limit.error());
@@ -232,10 +231,10 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       if (!limit.ok()) return Response::from_error(limit.error());
       auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
       if (!offset.ok()) return Response::from_error(offset.error());
-      storage::StudyQuery q;
+      pacs::StudyQuery q;
       if (auto bad = study_query(req, q)) return *bad;
       if (within_study) {
-        q = storage::StudyQuery{};
+        q = pacs::StudyQuery{};
         q.study_uids = {req.params.at("study")};
       }
       const SeriesFilter sf = series_filter(req);
@@ -250,11 +249,11 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
       for (std::int64_t at = 0; !full; at += kStudyPage) {
         auto page = index.search_studies(scope, q, kStudyPage, at);
         if (!page.ok()) return Response::from_error(page.error());
-        for (const storage::StudySummary& st : page->studies) {
+        for (const pacs::StudySummary& st : page->studies) {
           auto detail = index.get_study(st.study_instance_uid);
           if (!detail.ok()) return Response::from_error(detail.error());
           if (!detail->has_value()) continue;
-          for (const storage::SeriesSummary& se : (*detail)->series) {
+          for (const pacs::SeriesSummary& se : (*detail)->series) {
             if (!wanted_series.empty() && se.series_instance_uid != wanted_series) continue;
             if (!sf.matches(se)) continue;
             if (!instances) {
@@ -266,7 +265,7 @@ void register_dicomweb_routes(http::Router& router, storage::Index& index,
             }
             auto list = index.series_instances(se.series_instance_uid);
             if (!list.ok()) return Response::from_error(list.error());
-            for (const storage::InstanceLocation& i : *list) {
+            for (const pacs::InstanceLocation& i : *list) {
               if (i.study_instance_uid != st.study_instance_uid || !inf.matches(i)) continue;
               if (skipped++ < *offset) continue;
               out.push_back(instance_to_dicom_json(st, se, i, !within_study));

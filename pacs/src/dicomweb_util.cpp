@@ -212,7 +212,7 @@ bool valid_date_query(const std::string& d) {
 }
 
 // Study-level QIDO keys -> a study query; a 400 response on bad input.
-std::optional<http::Response> study_query(const http::Request& req, storage::StudyQuery& q) {
+std::optional<http::Response> study_query(const http::Request& req, pacs::StudyQuery& q) {
   q.patient_id = attr(req, "PatientID", "00100020").value_or("");
   q.patient_name = attr(req, "PatientName", "00100010").value_or("");
   q.fuzzy_names = req.query_value("fuzzymatching").value_or("") == "true";

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "yilian/common/http.h"
-#include "yilian/storage/index.h"
+#include "yilian/pacs/index.h"
 
 namespace yilian::pacs::web {
 
@@ -65,6 +65,6 @@ class Multipart {
 // True for a DA query value: one date, or a range with either end open.
 bool valid_date_query(const std::string& d);
 // Study-level QIDO keys -> a study query; a 400 response on bad input.
-std::optional<http::Response> study_query(const http::Request& req, storage::StudyQuery& q);
+std::optional<http::Response> study_query(const http::Request& req, pacs::StudyQuery& q);
 
 }  // namespace yilian::pacs::web

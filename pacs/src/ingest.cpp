@@ -66,7 +66,7 @@ Result<bool> same_dataset(const fs::path& a, std::int64_t a_off, const fs::path&
   return *da == *db;
 }
 
-IngestOutcome outcome(IngestStatus st, const storage::NewInstance& in, std::string msg = {}) {
+IngestOutcome outcome(IngestStatus st, const pacs::NewInstance& in, std::string msg = {}) {
   IngestOutcome o;
   o.status = st;
   o.message = std::move(msg);
@@ -78,7 +78,7 @@ IngestOutcome outcome(IngestStatus st, const storage::NewInstance& in, std::stri
 
 }  // namespace
 
-Ingestor::Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options)
+Ingestor::Ingestor(pacs::Index& index, storage::BlobStore& blobs, Options options)
     : index_(index), blobs_(blobs), options_(options) {
   committer_ = std::thread([this] { run_committer(); });
 }
@@ -141,7 +141,7 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
                                                               : IngestStatus::failed,
                 parsed.error().message);
   }
-  storage::NewInstance in = std::move(parsed).value();
+  pacs::NewInstance in = std::move(parsed).value();
   if (!announced.sop_class_uid.empty() && announced.sop_class_uid != in.sop_class_uid) {
     return fail(IngestStatus::rejected,
                 "SOP Class UID in data set (" + in.sop_class_uid + ") differs from the request");
@@ -210,7 +210,7 @@ void Ingestor::run_committer() {
 // item of this batch, which must be compared once the first is indexed).
 void Ingestor::commit_batch(std::deque<Pending>& batch) {
   const std::string now = storage::now_utc_iso8601();
-  storage::IndexBatch rows;
+  pacs::IndexBatch rows;
   std::vector<Pending*> stored, conflicts;
   std::deque<Pending> deferred;
   std::unordered_set<std::string> uids_in_batch;
@@ -220,7 +220,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
   auto finish = [&](Pending& p, IngestOutcome o) { p.done.set_value(std::move(o)); };
 
   for (Pending& p : batch) {
-    storage::NewInstance& in = p.instance;
+    pacs::NewInstance& in = p.instance;
     in.received_at = now;
     if (uids_in_batch.count(in.sop_instance_uid)) {
       deferred.push_back(std::move(p));
@@ -261,7 +261,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
       continue;
     }
     if (existing->has_value()) {
-      const storage::StoredInstance& old = **existing;
+      const pacs::StoredInstance& old = **existing;
       auto same = same_dataset(blobs_.temp_path(in.blob_key), in.dataset_offset,
                                blobs_.blob_path(old.blob_key), old.dataset_offset);
       if (!same.ok()) {

@@ -14,7 +14,7 @@
 namespace yilian::pacs {
 namespace {
 
-using storage::InstanceLocation;
+using pacs::InstanceLocation;
 
 std::string get(const DcmDataset& ds, const DcmTagKey& tag) {
   OFString v;
@@ -82,7 +82,7 @@ std::unique_ptr<DcmDataset> respond(const DcmDataset& request, const Values& v) 
   return out;
 }
 
-Values study_values(const storage::StudySummary& s) {
+Values study_values(const pacs::StudySummary& s) {
   return {{DCM_PatientName, s.patient_name},
           {DCM_PatientID, s.patient_id},
           {DCM_IssuerOfPatientID, s.issuer_of_patient_id},
@@ -100,8 +100,8 @@ Values study_values(const storage::StudySummary& s) {
           {DCM_NumberOfStudyRelatedInstances, std::to_string(s.num_instances)}};
 }
 
-storage::StudyQuery study_query(const DcmDataset& id) {
-  storage::StudyQuery q;
+pacs::StudyQuery study_query(const DcmDataset& id) {
+  pacs::StudyQuery q;
   q.patient_id = get(id, DCM_PatientID);
   q.patient_name = get(id, DCM_PatientName);
   q.study_date = get(id, DCM_StudyDate);
@@ -132,7 +132,7 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
                                                                      const DcmDataset& id) {
   const std::string level = get(id, DCM_QueryRetrieveLevel);
   std::vector<std::unique_ptr<DcmDataset>> out;
-  const storage::StudyScope scope = identity::study_scope(p, now());
+  const identity::StudyScope scope = identity::study_scope(p, now());
 
   if (level == "PATIENT" || level == "STUDY") {
     if (level == "PATIENT" && !patient_root) {
@@ -141,9 +141,9 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
     if (level == "STUDY" && patient_root && get(id, DCM_PatientID).empty()) {
       return invalid("Patient Root STUDY queries need the PatientID");
     }
-    storage::StudyQuery q = study_query(id);
+    pacs::StudyQuery q = study_query(id);
     struct PatientTotals {
-      storage::StudySummary first;
+      pacs::StudySummary first;
       std::int64_t studies = 0, series = 0, instances = 0;
     };
     std::map<std::pair<std::string, std::string>, PatientTotals> patients;
@@ -152,7 +152,7 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
     for (std::int64_t offset = 0;; offset += page_size) {
       auto page = index_.search_studies(scope, q, page_size, offset);
       if (!page.ok()) return page.error();
-      for (const storage::StudySummary& s : page->studies) {
+      for (const pacs::StudySummary& s : page->studies) {
         if (level == "STUDY") {
           if (out.size() < kMaxFindMatches) out.push_back(respond(id, study_values(s)));
           continue;
@@ -205,7 +205,7 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
     const std::string modality = get(id, DCM_Modality), uid = get(id, DCM_SeriesInstanceUID),
                       number = get(id, DCM_SeriesNumber),
                       description = get(id, DCM_SeriesDescription);
-    for (const storage::SeriesSummary& s : (*detail)->series) {
+    for (const pacs::SeriesSummary& s : (*detail)->series) {
       if (!dicom_match(modality, s.modality) || !dicom_match(uid, s.series_instance_uid) ||
           !dicom_match(number, num(s.series_number)) ||
           !dicom_match(description, s.series_description))
@@ -292,7 +292,7 @@ Result<std::vector<InstanceLocation>> QueryRetrieve::instances(const Principal& 
     if (patient.empty() || patient.find_first_of("*?\\") != std::string::npos) {
       return invalid("PATIENT retrieves need one PatientID");
     }
-    storage::StudyQuery q;
+    pacs::StudyQuery q;
     q.patient_id = patient;
     auto page = index_.search_studies(identity::study_scope(p, when), q, 1000, 0);
     if (!page.ok()) return page.error();

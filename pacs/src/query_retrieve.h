@@ -8,8 +8,8 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
+#include "yilian/pacs/index.h"
 #include "yilian/storage/clock.h"
-#include "yilian/storage/index.h"
 
 class DcmDataset;
 
@@ -24,7 +24,7 @@ bool dicom_match(const std::string& pattern, const std::string& value);
 
 class QueryRetrieve {
  public:
-  QueryRetrieve(storage::Index& index, storage::Clock clock)
+  QueryRetrieve(pacs::Index& index, storage::Clock clock)
       : index_(index), clock_(std::move(clock)) {}
 
   // C-FIND: one response identifier per match, holding the keys the request asked for.
@@ -34,14 +34,14 @@ class QueryRetrieve {
                                                         const DcmDataset& identifier);
 
   // C-MOVE / C-GET: the instances the identifier names that `p` may read.
-  Result<std::vector<storage::InstanceLocation>> instances(const Principal& p,
-                                                           const DcmDataset& identifier);
+  Result<std::vector<pacs::InstanceLocation>> instances(const Principal& p,
+                                                        const DcmDataset& identifier);
 
  private:
   std::string now() const;
-  Result<std::vector<storage::InstanceLocation>> study_instances(const std::string& study);
+  Result<std::vector<pacs::InstanceLocation>> study_instances(const std::string& study);
 
-  storage::Index& index_;
+  pacs::Index& index_;
   storage::Clock clock_;
 };
 

@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-json study_json(const storage::StudySummary& s) {
+json study_json(const pacs::StudySummary& s) {
   return json{
       {"studyInstanceUid", s.study_instance_uid},
       {"patient",
@@ -47,9 +47,9 @@ void audit(identity::AuthService& auth, const http::Request& req, const char* ac
 }
 
 // The access facts of a study for the requesting principal, if it exists.
-Result<std::optional<storage::StudyAccessFacts>> facts_for(storage::Index& index,
-                                                           identity::AuthService& auth,
-                                                           const http::Request& req) {
+Result<std::optional<identity::StudyAccessFacts>> facts_for(pacs::Index& index,
+                                                            identity::AuthService& auth,
+                                                            const http::Request& req) {
   const Principal& p = *req.principal;
   auto shares = identity::share_institutions(p);
   return index.study_access(req.params.at("uid"), p.user_id, shares, auth.now());
@@ -57,8 +57,7 @@ Result<std::optional<storage::StudyAccessFacts>> facts_for(storage::Index& index
 
 }  // namespace
 
-void register_study_routes(http::Router& router, storage::Index& index,
-                           identity::AuthService& auth) {
+void register_study_routes(http::Router& router, pacs::Index& index, identity::AuthService& auth) {
   router.add("GET", "/api/studies", [&index, &auth](const http::Request& req) {
     auto limit = req.int_query("limit", 50, 1000);
     if (!limit.ok()) return http::Response::from_error(limit.error());
@@ -95,7 +94,7 @@ void register_study_routes(http::Router& router, storage::Index& index,
     auto detail = index.get_study(uid);
     if (!detail.ok()) return http::Response::from_error(detail.error());
     if (!detail->has_value()) return no_access();
-    const storage::StudyDetail& d = **detail;
+    const pacs::StudyDetail& d = **detail;
     json body = study_json(d.study);
     json series = json::array();
     for (const auto& s : d.series) {
@@ -126,7 +125,7 @@ void register_study_routes(http::Router& router, storage::Index& index,
       return http::Response::error(400, "invalid_argument",
                                    "the request body must be a JSON object");
     }
-    storage::StudyShare share;
+    identity::StudyShare share;
     share.study_instance_uid = uid;
     for (auto [key, out] :
          {std::pair{"institution", &share.institution_code}, std::pair{"user", &share.username},

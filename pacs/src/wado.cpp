@@ -20,7 +20,7 @@ namespace {
 
 using http::Request;
 using http::Response;
-using storage::InstanceLocation;
+using pacs::InstanceLocation;
 using namespace web;
 
 Response no_access() {
@@ -47,9 +47,9 @@ std::string instance_url(const InstanceLocation& i) {
 
 // Everything a WADO-RS resource needs: the index, the files, the audit, the cache.
 struct Wado {
-  Wado(storage::Index& i, storage::BlobStore& b, identity::AuthService& a, storage::DiskCache& c)
+  Wado(pacs::Index& i, storage::BlobStore& b, identity::AuthService& a, storage::DiskCache& c)
       : index(i), blobs(b), auth(a), cache(c) {}
-  storage::Index& index;
+  pacs::Index& index;
   storage::BlobStore& blobs;
   identity::AuthService& auth;
   storage::DiskCache& cache;
@@ -300,7 +300,7 @@ std::optional<std::vector<std::uint32_t>> frame_list(const std::string& s) {
 
 }  // namespace
 
-void register_wado_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
+void register_wado_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                           identity::AuthService& auth, storage::DiskCache& cache) {
   auto w = std::make_shared<Wado>(index, blobs, auth, cache);
   const std::string study = "/dicom-web/studies/{study}";

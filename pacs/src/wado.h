@@ -4,13 +4,13 @@
 
 #include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/pacs/index.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"
-#include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
-void register_wado_routes(http::Router& router, storage::Index& index, storage::BlobStore& blobs,
+void register_wado_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                           identity::AuthService& auth, storage::DiskCache& cache);
 
 }  // namespace yilian::pacs

@@ -22,7 +22,8 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
 }
 
 // The case of the {id} path if the caller may see it; otherwise the answer (404 alike).
-std::variant<storage::CaseRow, Response> load(storage::ConsultStore& store, const Request& req) {
+std::variant<teleconsult::CaseRow, Response> load(teleconsult::ConsultStore& store,
+                                                  const Request& req) {
   auto id = http::path_id(req, "id", "case id");
   if (!id.ok()) return Response::from_error(id.error());
   auto row = store.get_case(*id);
@@ -33,7 +34,7 @@ std::variant<storage::CaseRow, Response> load(storage::ConsultStore& store, cons
   return **row;
 }
 
-Response view_response(storage::ConsultStore& store, const storage::CaseRow& c,
+Response view_response(teleconsult::ConsultStore& store, const teleconsult::CaseRow& c,
                        identity::AuthService& auth, int status) {
   auto now = storage::parse_iso8601(auth.now());
   auto view = case_view(store, c, now.value_or(storage::TimePoint{}));
@@ -43,8 +44,8 @@ Response view_response(storage::ConsultStore& store, const storage::CaseRow& c,
 
 }  // namespace
 
-void register_case_routes(http::Router& router, storage::ConsultStore& store, storage::Index& index,
-                          Hub& hub, identity::AuthService& auth) {
+void register_case_routes(http::Router& router, teleconsult::ConsultStore& store,
+                          pacs::Index& index, Hub& hub, identity::AuthService& auth) {
   router.add("POST", "/api/emergencies", [&store, &index, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
@@ -53,7 +54,7 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, st
     }
     auto body = http::json_object_body(req);
     if (!body.ok()) return Response::from_error(body.error());
-    storage::CaseRow c;
+    teleconsult::CaseRow c;
     c.kind = http::json_string(*body, "kind");
     c.patient_id = http::json_string(*body, "patientId");
     c.patient_name = http::json_string(*body, "patientName");
@@ -111,7 +112,7 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, st
       audit(auth, req, "case.read", req.params.at("id"), "denied");
       return *r;
     }
-    const auto& c = std::get<storage::CaseRow>(l);
+    const auto& c = std::get<teleconsult::CaseRow>(l);
     audit(auth, req, "case.read", std::to_string(c.id), "ok");
     return view_response(store, c, auth, 200);
   });
@@ -123,11 +124,11 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, st
           audit(auth, req, "case.time_point", req.params.at("id"), "denied");
           return *r;
         }
-        const auto& c = std::get<storage::CaseRow>(l);
+        const auto& c = std::get<teleconsult::CaseRow>(l);
         if (c.status != "open") return Response::error(409, "conflict", "the case is closed");
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
-        storage::TimePointRow tp;
+        teleconsult::TimePointRow tp;
         tp.point = http::json_string(*body, "point");
         tp.at = http::json_string(*body, "at");
         tp.note = http::json_string(*body, "note");
@@ -160,7 +161,7 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, st
       audit(auth, req, "case.close", req.params.at("id"), "denied");
       return *r;
     }
-    const auto& c = std::get<storage::CaseRow>(l);
+    const auto& c = std::get<teleconsult::CaseRow>(l);
     if (Status s = store.close_case(c.id, auth.now()); !s) return Response::from_error(s.error());
     audit(auth, req, "case.close", std::to_string(c.id), "ok");
     hub.case_changed(c.id, false);

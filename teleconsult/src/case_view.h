@@ -6,11 +6,11 @@
 
 #include "yilian/common/result.h"
 #include "yilian/storage/clock.h"
-#include "yilian/storage/consult_store.h"
+#include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::teleconsult {
 
-Result<nlohmann::json> case_view(storage::ConsultStore& store, const storage::CaseRow& c,
+Result<nlohmann::json> case_view(teleconsult::ConsultStore& store, const teleconsult::CaseRow& c,
                                  storage::TimePoint now);
 
 }  // namespace yilian::teleconsult

@@ -18,7 +18,7 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-json consult_json(const storage::ConsultRow& c) {
+json consult_json(const teleconsult::ConsultRow& c) {
   auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   json j = {{"id", c.id},
             {"status", c.status},
@@ -53,13 +53,13 @@ Response no_consult() {
 }
 
 struct Loaded {
-  storage::ConsultRow consult;
-  std::vector<storage::ConsultParticipant> participants;
+  teleconsult::ConsultRow consult;
+  std::vector<teleconsult::ConsultParticipant> participants;
   bool participant = false;
 };
 
 // The consult of the {id} path if `p` may see it; otherwise the answer to send.
-std::variant<Loaded, Response> load(storage::ConsultStore& store, const Request& req) {
+std::variant<Loaded, Response> load(teleconsult::ConsultStore& store, const Request& req) {
   auto id = http::path_id(req, "id", "consult id");
   if (!id.ok()) return Response::from_error(id.error());
   auto row = store.get(*id);
@@ -75,9 +75,9 @@ std::variant<Loaded, Response> load(storage::ConsultStore& store, const Request&
 
 // Checks the attachments the requester names: each must be a study (or an ECG inside one, or
 // a reading task's report) they may read. Fills `out`; an error answer otherwise.
-std::optional<Response> attachments_of(const json& body, const Request& req, storage::Index& index,
-                                       storage::QueueStore& queue, identity::AuthService& auth,
-                                       std::vector<storage::ConsultAttachment>& out) {
+std::optional<Response> attachments_of(const json& body, const Request& req, pacs::Index& index,
+                                       reading::QueueStore& queue, identity::AuthService& auth,
+                                       std::vector<teleconsult::ConsultAttachment>& out) {
   auto list = [&body](const char* key) -> std::optional<std::vector<std::string>> {
     std::vector<std::string> v;
     auto it = body.find(key);
@@ -142,9 +142,9 @@ std::optional<Response> attachments_of(const json& body, const Request& req, sto
 
 }  // namespace
 
-void register_consult_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                             storage::Index& index, storage::QueueStore& queue,
-                             storage::Accounts& accounts, identity::AuthService& auth) {
+void register_consult_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+                             pacs::Index& index, reading::QueueStore& queue,
+                             identity::Accounts& accounts, identity::AuthService& auth) {
   router.add("POST", "/api/consults",
              [&store, &index, &queue, &accounts, &auth, &hub](const Request& req) {
                const Principal& p = *req.principal;
@@ -154,7 +154,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
                }
                auto body = http::json_object_body(req);
                if (!body.ok()) return Response::from_error(body.error());
-               storage::NewConsult c;
+               teleconsult::NewConsult c;
                c.institution_id = p.institution_id;
                c.requester_id = p.user_id;
                c.patient_id = http::json_string(*body, "patientId");
@@ -203,7 +203,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
 
   router.add("GET", "/api/consults", [&store, &auth](const Request& req) {
     const Principal& p = *req.principal;
-    storage::ConsultFilter f;
+    teleconsult::ConsultFilter f;
     f.participant = p.user_id;
     f.open_specialties = specialties_of(p);
     if (!f.open_specialties.empty()) {
@@ -306,7 +306,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
         const std::string now = auth.now();
         auto row = store.change(
             c.consult.id,
-            [&](const storage::ConsultRow& current) {
+            [&](const teleconsult::ConsultRow& current) {
               // Decided on the row as it is inside the transaction (two specialists
               // accepting at once: one wins, the other gets 409).
               bool participant = c.participant || current.assignee_id == p.user_id;
@@ -323,7 +323,7 @@ void register_consult_routes(http::Router& router, storage::ConsultStore& store,
           auto attachments = store.attachments(row->id);
           if (attachments.ok()) {
             for (const auto& a : *attachments) {
-              storage::StudyShare share;
+              identity::StudyShare share;
               share.study_instance_uid = a.study_uid;
               share.username = p.username;
               share.reason = "consult";

@@ -12,7 +12,7 @@ bool contains(const std::vector<std::int64_t>& v, std::int64_t x) {
 }
 
 Error denied(const std::string& why) { return make_error(Errc::permission_denied, why); }
-Error wrong_state(const storage::ConsultRow& c, const char* action) {
+Error wrong_state(const teleconsult::ConsultRow& c, const char* action) {
   return make_error(Errc::conflict,
                     std::string("cannot ") + action + " a consult that is " + c.status);
 }
@@ -46,7 +46,7 @@ std::vector<std::int64_t> served_institutions(const Principal& p) {
   return out;
 }
 
-bool may_take(const Principal& p, const storage::ConsultRow& c) {
+bool may_take(const Principal& p, const teleconsult::ConsultRow& c) {
   if (c.assignee_id != 0 && c.assignee_id != p.user_id) return false;
   if (c.requester_id == p.user_id) return false;
   const auto mine = specialties_of(p);
@@ -54,12 +54,12 @@ bool may_take(const Principal& p, const storage::ConsultRow& c) {
   return contains(served_institutions(p), c.institution_id);
 }
 
-bool may_view(const Principal& p, const storage::ConsultRow& c, bool participant) {
+bool may_view(const Principal& p, const teleconsult::ConsultRow& c, bool participant) {
   if (participant) return true;
   return c.status == "requested" && may_take(p, c);
 }
 
-bool is_live(const storage::ConsultRow& c) {
+bool is_live(const teleconsult::ConsultRow& c) {
   return c.status == "accepted" || c.status == "in_progress";
 }
 
@@ -72,15 +72,15 @@ std::optional<Action> parse_action(std::string_view s) {
   return std::nullopt;
 }
 
-std::string opinion_digest_input(const storage::ConsultRow& c, const std::string& author,
+std::string opinion_digest_input(const teleconsult::ConsultRow& c, const std::string& author,
                                  const std::string& at, const std::string& opinion) {
   return "consult " + std::to_string(c.id) + "\n" + author + "\n" + at + "\n" + opinion;
 }
 
-Result<storage::ConsultChange> decide(Action a, const storage::ConsultRow& c, const Principal& p,
-                                      bool participant, const std::string& text,
-                                      const std::string& now) {
-  storage::ConsultChange ch;
+Result<teleconsult::ConsultChange> decide(Action a, const teleconsult::ConsultRow& c,
+                                          const Principal& p, bool participant,
+                                          const std::string& text, const std::string& now) {
+  teleconsult::ConsultChange ch;
   ch.event.actor = p.username;
   const bool assignee = c.assignee_id == p.user_id && participant;
   switch (a) {

@@ -76,7 +76,7 @@ std::vector<IntervalState> evaluate(std::string_view kind,
 }
 
 std::map<std::string, storage::TimePoint> current_points(
-    const std::vector<storage::TimePointRow>& records) {
+    const std::vector<teleconsult::TimePointRow>& records) {
   std::map<std::string, storage::TimePoint> out;
   for (const auto& r : records) {  // oldest first: a later record of a point replaces it
     if (auto t = storage::parse_iso8601(r.at)) out[r.point] = *t;
@@ -84,7 +84,7 @@ std::map<std::string, storage::TimePoint> current_points(
   return out;
 }
 
-bool may_see_case(const Principal& p, const storage::CaseRow& c) {
+bool may_see_case(const Principal& p, const teleconsult::CaseRow& c) {
   if (!identity::has_clinical_role(p)) return false;
   const auto served = served_institutions(p);
   return std::find(served.begin(), served.end(), c.institution_id) != served.end();

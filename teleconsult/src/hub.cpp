@@ -8,7 +8,7 @@
 #include "case_view.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
-#include "yilian/pacs/queue_rules.h"
+#include "yilian/reading/queue_rules.h"
 #include "yilian/teleconsult/consult_rules.h"
 #include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/referral_rules.h"
@@ -25,7 +25,7 @@ constexpr int kCloseSessionEnded = 4403;
 // Pending notifications replayed on each new authenticated connection, newest ones.
 constexpr int kNotificationsReplayedAtHello = 50;
 
-json consult_summary(const storage::ConsultRow& c) {
+json consult_summary(const teleconsult::ConsultRow& c) {
   return {{"id", c.id},
           {"status", c.status},
           {"urgency", c.urgency},
@@ -35,7 +35,7 @@ json consult_summary(const storage::ConsultRow& c) {
           {"updatedAt", c.updated_at}};
 }
 
-json chat_json(const storage::ChatMessage& m) {
+json chat_json(const teleconsult::ChatMessage& m) {
   json j = {{"consult", m.consult_id}, {"seq", m.seq},
             {"from", m.author},        {"at", m.at},
             {"text", m.text},          {"attachments", json::parse(m.attachments, nullptr, false)}};
@@ -45,7 +45,7 @@ json chat_json(const storage::ChatMessage& m) {
 
 }  // namespace
 
-Hub::Hub(storage::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
+Hub::Hub(teleconsult::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
          storage::Clock clock, HubOptions options)
     : store_(store),
       authenticate_(std::move(authenticate)),
@@ -122,7 +122,7 @@ void Hub::case_changed(std::int64_t case_id, bool opened) {
   cv_.notify_one();
 }
 
-void Hub::task_event(const storage::TaskEvent& e) {
+void Hub::task_event(const reading::TaskEvent& e) {
   // Every event: open worklists and township screens follow them all (handle_task_event).
   {
     std::lock_guard lock(mu_);
@@ -161,7 +161,7 @@ void Hub::run() {
   }
 }
 
-storage::ConsultStore::Batch* Hub::batch() {
+teleconsult::ConsultStore::Batch* Hub::batch() {
   if (!batch_) {
     auto b = store_.begin_batch();
     if (!b.ok()) {
@@ -250,7 +250,7 @@ void Hub::handle(const Item& item) {
     case Item::requested: {
       auto row = store_.get(item.consult);
       if (!row.ok() || !row->has_value()) return;
-      const storage::ConsultRow c = **row;
+      const teleconsult::ConsultRow c = **row;
       notify([&c](const Principal& p) { return may_take(p, c); }, "consult_request",
              {{"consult", c.id},
               {"urgency", c.urgency},
@@ -431,14 +431,14 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
     send_error(conn, "consult_closed", "the consult is " + room->consult.status, in.ref);
     return;
   }
-  storage::ConsultStore::Batch* b = batch();
+  teleconsult::ConsultStore::Batch* b = batch();
   if (!b) {
     send_error(conn, "unavailable", "the message could not be saved; send it again", in.ref);
     return;
   }
   switch (in.type) {
     case Type::chat: {
-      storage::ChatMessage m;
+      teleconsult::ChatMessage m;
       m.consult_id = in.consult;
       m.author_id = user;
       m.author = c.who->username;
@@ -776,7 +776,7 @@ void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
   auto pending = store_.pending_notifications(c.who->user_id, kNotificationsReplayedAtHello);
   if (!pending.ok()) return;
   for (auto it = pending->rbegin(); it != pending->rend(); ++it) {
-    const storage::NotificationRow& n = *it;
+    const teleconsult::NotificationRow& n = *it;
     send(conn, proto::make("notification", {{"id", n.id},
                                             {"kind", n.kind},
                                             {"at", n.created_at},
@@ -787,7 +787,7 @@ void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
 namespace {
 
 // Readers who would claim this task: its kind's readers serving its institution.
-bool reads(const Principal& p, const storage::TaskRow& t) {
+bool reads(const Principal& p, const reading::TaskRow& t) {
   auto has = [](const std::vector<std::int64_t>& v, std::int64_t x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
@@ -806,11 +806,12 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-Result<storage::CaseRow> Hub::open_case_for_task(const storage::TaskRow& t, const std::string& kind,
-                                                 const std::string& source,
-                                                 const std::string& reason,
-                                                 const std::string& point) {
-  storage::CaseRow c;
+Result<teleconsult::CaseRow> Hub::open_case_for_task(const reading::TaskRow& t,
+                                                     const std::string& kind,
+                                                     const std::string& source,
+                                                     const std::string& reason,
+                                                     const std::string& point) {
+  teleconsult::CaseRow c;
   c.kind = kind;
   c.institution_id = t.institution_id;
   c.patient_id = t.patient_id;
@@ -825,7 +826,7 @@ Result<storage::CaseRow> Hub::open_case_for_task(const storage::TaskRow& t, cons
   if (!row.ok()) return row.error();
   if (!existed) {
     // When the study reached the hub is the first time point the system knows itself.
-    storage::TimePointRow tp{0, point, t.received_at, "system", now(), "study received"};
+    teleconsult::TimePointRow tp{0, point, t.received_at, "system", now(), "study received"};
     if (Status s = store_.record_time_point(row->id, tp); !s) return s.error();
     publish_case(row->id, true);
   }
@@ -836,13 +837,13 @@ void Hub::handle_task_event(std::int64_t task, const std::string& type, const st
   if (!sources_.task) return;
   auto row = sources_.task(task);
   if (!row.ok() || !row->has_value()) return;
-  const storage::TaskRow t = **row;
+  const reading::TaskRow t = **row;
   // Open worklists and township screens follow every change of the tasks their user sees.
   const std::string live = proto::make(
       "task", {{"task", t.id},
                {"event", type},
                {"status", t.status},
-               {"priority", pacs::priority_name(static_cast<pacs::Priority>(t.priority))},
+               {"priority", reading::priority_name(static_cast<reading::Priority>(t.priority))},
                {"claimedBy", t.claimed_by_name}});
   for (const auto& [conn, c] : conns_) {
     if (!c.who) continue;
@@ -882,7 +883,7 @@ void Hub::handle_task_event(std::int64_t task, const std::string& type, const st
 void Hub::publish_case(std::int64_t case_id, bool opened) {
   auto row = store_.get_case(case_id);
   if (!row.ok() || !row->has_value()) return;
-  const storage::CaseRow c = **row;
+  const teleconsult::CaseRow c = **row;
   if (opened) {
     notify([&c](const Principal& p) { return may_see_case(p, c); }, "emergency",
            {{"case", c.id},
@@ -900,7 +901,7 @@ void Hub::publish_case(std::int64_t case_id, bool opened) {
   for (std::uint64_t conn : room->second) send(conn, text);
 }
 
-void Hub::notify_referral(const storage::ReferralRow& r, const std::string& kind) {
+void Hub::notify_referral(const teleconsult::ReferralRow& r, const std::string& kind) {
   notify(
       [&r](const Principal& p) {
         return works_at(p, r.from_institution) || works_at(p, r.to_institution);
@@ -925,7 +926,7 @@ void Hub::check_clocks() {
   const auto steady = std::chrono::steady_clock::now();
   const bool push = steady >= next_clock_push_;
   if (push) next_clock_push_ = steady + std::chrono::seconds(30);
-  for (const storage::CaseRow& c : *open) {
+  for (const teleconsult::CaseRow& c : *open) {
     auto records = store_.time_points(c.id);
     if (!records.ok()) continue;
     for (const auto& s : evaluate(c.kind, current_points(*records), clock_())) {

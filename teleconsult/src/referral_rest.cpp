@@ -15,7 +15,7 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-json referral_json(const storage::ReferralRow& r) {
+json referral_json(const teleconsult::ReferralRow& r) {
   auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   return {{"id", r.id},
           {"direction", r.direction},
@@ -42,8 +42,8 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
   auth.audit(req, action, "referral", id, outcome, detail);
 }
 
-std::variant<storage::ReferralRow, Response> load(storage::ConsultStore& store,
-                                                  const Request& req) {
+std::variant<teleconsult::ReferralRow, Response> load(teleconsult::ConsultStore& store,
+                                                      const Request& req) {
   auto id = http::path_id(req, "id", "referral id");
   if (!id.ok()) return Response::from_error(id.error());
   auto row = store.get_referral(*id);
@@ -56,8 +56,8 @@ std::variant<storage::ReferralRow, Response> load(storage::ConsultStore& store,
 
 }  // namespace
 
-void register_referral_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                              storage::Index& index, storage::Accounts& accounts,
+void register_referral_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+                              pacs::Index& index, identity::Accounts& accounts,
                               identity::AuthService& auth) {
   // Counts for the consortium dashboard: aggregates, no patient data; readers, QC and admins
   // (as the reading statistics).
@@ -99,7 +99,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
         }
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
-        storage::ReferralRow r;
+        teleconsult::ReferralRow r;
         r.direction = http::json_string(*body, "direction");
         r.urgency = http::json_string(*body, "urgency");
         if (r.urgency.empty()) r.urgency = "routine";
@@ -163,7 +163,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
         auto row = store.create_referral(r);
         if (!row.ok()) return Response::from_error(row.error());
         for (const json& s : studies) {
-          storage::StudyShare share;
+          identity::StudyShare share;
           share.study_instance_uid = s.get<std::string>();
           share.institution_code = row->to_code;
           share.reason = "referral";
@@ -201,7 +201,7 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
       audit(auth, req, "referral.read", req.params.at("id"), "denied");
       return *r;
     }
-    const auto& r = std::get<storage::ReferralRow>(l);
+    const auto& r = std::get<teleconsult::ReferralRow>(l);
     json j = referral_json(r);
     auto events = store.referral_events(r.id);
     if (!events.ok()) return Response::from_error(events.error());
@@ -228,8 +228,8 @@ void register_referral_routes(http::Router& router, storage::ConsultStore& store
     const std::string text = http::json_string(*body, "reason");
     const std::string now = auth.now();
     auto row = store.change_referral(
-        std::get<storage::ReferralRow>(l).id,
-        [&](const storage::ReferralRow& current) {
+        std::get<teleconsult::ReferralRow>(l).id,
+        [&](const teleconsult::ReferralRow& current) {
           return decide_referral(*action, current, *req.principal, text, now.substr(0, 10));
         },
         now);

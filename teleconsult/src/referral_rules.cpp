@@ -18,8 +18,8 @@ std::string next_day(const std::string& today) {
 }  // namespace
 
 std::optional<std::string> referral_route_problem(std::string_view direction,
-                                                  const storage::InstitutionInfo& from,
-                                                  const storage::InstitutionInfo& to) {
+                                                  const identity::InstitutionInfo& from,
+                                                  const identity::InstitutionInfo& to) {
   if (from.id == to.id) return "a referral goes to another institution";
   if (direction == "up") {
     if (from.parent_code == to.code || (higher(to.level) && !higher(from.level)) ||
@@ -46,7 +46,7 @@ bool works_at(const Principal& p, std::int64_t institution) {
                                                        institution) != p.credentialed.end());
 }
 
-bool may_see_referral(const Principal& p, const storage::ReferralRow& r) {
+bool may_see_referral(const Principal& p, const teleconsult::ReferralRow& r) {
   return works_at(p, r.from_institution) || works_at(p, r.to_institution);
 }
 
@@ -60,15 +60,16 @@ std::optional<ReferralAction> parse_referral_action(std::string_view s) {
   return std::nullopt;
 }
 
-Result<storage::ReferralChange> decide_referral(ReferralAction a, const storage::ReferralRow& r,
-                                                const Principal& p, const std::string& text,
-                                                const std::string& today) {
-  storage::ReferralChange c;
+Result<teleconsult::ReferralChange> decide_referral(ReferralAction a,
+                                                    const teleconsult::ReferralRow& r,
+                                                    const Principal& p, const std::string& text,
+                                                    const std::string& today) {
+  teleconsult::ReferralChange c;
   c.actor = p.username;
   c.detail = text;
   const bool receiving = works_at(p, r.to_institution);
   auto step = [&](const char* from, const char* to, const char* type,
-                  bool by_receiver) -> Result<storage::ReferralChange> {
+                  bool by_receiver) -> Result<teleconsult::ReferralChange> {
     if (by_receiver ? !receiving : !works_at(p, r.from_institution)) {
       return make_error(Errc::permission_denied,
                         by_receiver ? "the receiving institution answers a referral"

@@ -10,7 +10,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
-#include "yilian/storage/audit_log.h"
+#include "yilian/identity/audit_log.h"
 #include "yilian/storage/clock.h"
 
 namespace yilian::identity {
@@ -29,7 +29,7 @@ struct AuditEvent {
 AuditEvent event_for(const Principal& p, std::string address);
 
 // The hash a record must carry given its fields and prev_hash (pure).
-std::string audit_hash(const storage::AuditRecord& r);
+std::string audit_hash(const identity::AuditRecord& r);
 
 struct ChainReport {
   std::int64_t records = 0;
@@ -41,18 +41,18 @@ struct ChainReport {
 class Auditor {
  public:
   // Reads the newest record to continue the chain.
-  static Result<std::unique_ptr<Auditor>> open(storage::AuditLog& log, storage::Clock clock);
+  static Result<std::unique_ptr<Auditor>> open(identity::AuditLog& log, storage::Clock clock);
 
   // Appends one record; thread-safe. A failure is returned and logged by the caller; the
   // chain stays consistent (the sequence only advances on success).
   Status record(const AuditEvent& e);
 
   Result<ChainReport> verify();
-  storage::AuditLog& log() { return log_; }
+  identity::AuditLog& log() { return log_; }
 
  private:
-  Auditor(storage::AuditLog& log, storage::Clock clock) : log_(log), clock_(std::move(clock)) {}
-  storage::AuditLog& log_;
+  Auditor(identity::AuditLog& log, storage::Clock clock) : log_(log), clock_(std::move(clock)) {}
+  identity::AuditLog& log_;
   storage::Clock clock_;
   std::mutex mu_;
   std::int64_t last_seq_ = 0;
@@ -60,6 +60,6 @@ class Auditor {
 };
 
 // Verifies a chain read from any log (used by Auditor::verify and the command line).
-Result<ChainReport> verify_chain(storage::AuditLog& log);
+Result<ChainReport> verify_chain(identity::AuditLog& log);
 
 }  // namespace yilian::identity

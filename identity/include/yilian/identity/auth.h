@@ -12,9 +12,9 @@
 #include "yilian/common/http.h"
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/audit.h"
 #include "yilian/identity/crypto.h"
-#include "yilian/storage/accounts.h"
 #include "yilian/storage/clock.h"
 
 namespace yilian::identity {
@@ -38,7 +38,7 @@ inline constexpr std::size_t kMaxPasswordBytes = 1024;
 struct LoginResult {
   std::string token;
   std::string expires_at;
-  storage::UserInfo user;
+  identity::UserInfo user;
 };
 
 // Paths that need a bearer token: everything under /api/ (except /api/auth/login),
@@ -47,7 +47,7 @@ bool is_protected_path(std::string_view path);
 
 class AuthService {
  public:
-  AuthService(storage::Accounts& accounts, Auditor& auditor, storage::Clock clock,
+  AuthService(identity::Accounts& accounts, Auditor& auditor, storage::Clock clock,
               AuthOptions options);
 
   // Errors: unauthenticated (wrong username/password or disabled user, indistinguishable),
@@ -62,7 +62,7 @@ class AuthService {
   std::optional<http::Response> admit(http::Request& request);
 
   // Creates a user with a hashed password (the policy is checked).
-  Result<storage::UserInfo> add_user(storage::NewUser user, std::string_view password);
+  Result<identity::UserInfo> add_user(identity::NewUser user, std::string_view password);
   Status set_password(std::string_view username, std::string_view password);
 
   // On a hub with no users: creates `username` as admin of `institution_code` with the
@@ -71,7 +71,7 @@ class AuthService {
                                                         const std::string& institution_code,
                                                         std::optional<std::string> password);
 
-  storage::Accounts& accounts() { return accounts_; }
+  identity::Accounts& accounts() { return accounts_; }
   Auditor& auditor() { return auditor_; }
   // One audit record for what the request's principal did (every REST module's audit line).
   void audit(const http::Request& req, std::string action, std::string object_type,
@@ -82,7 +82,7 @@ class AuthService {
   bool locked_out(const std::string& username);
   void note_failure(const std::string& username);
 
-  storage::Accounts& accounts_;
+  identity::Accounts& accounts_;
   Auditor& auditor_;
   storage::Clock clock_;
   AuthOptions options_;

@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "yilian/common/principal.h"
-#include "yilian/storage/records.h"
+#include "yilian/identity/records.h"
 
 namespace yilian::identity {
 
@@ -27,10 +27,10 @@ namespace yilian::identity {
 bool is_ecg_study(std::string_view modalities);
 
 bool has_clinical_role(const Principal& p);
-bool may_read_study(const Principal& p, const storage::StudyAccessFacts& study);
+bool may_read_study(const Principal& p, const identity::StudyAccessFacts& study);
 // Sharing needs access through institution or reading service, not through a share.
-bool may_share_study(const Principal& p, const storage::StudyAccessFacts& study);
-storage::StudyScope study_scope(const Principal& p, std::string now);
+bool may_share_study(const Principal& p, const identity::StudyAccessFacts& study);
+identity::StudyScope study_scope(const Principal& p, std::string now);
 // The institutions whose shares reach this principal.
 std::vector<std::int64_t> share_institutions(const Principal& p);
 

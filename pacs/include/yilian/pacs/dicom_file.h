@@ -7,7 +7,7 @@
 
 #include "yilian/common/result.h"
 #include "yilian/pacs/charset.h"
-#include "yilian/storage/records.h"
+#include "yilian/pacs/records.h"
 
 namespace yilian::pacs {
 
@@ -18,8 +18,8 @@ namespace yilian::pacs {
 // study, series, instance, transfer syntax, size and dataset offset fields. Objects nested
 // deeper or larger than dataset_limits.h allows are refused before DCMTK parses them. Text
 // is decoded to valid UTF-8 by `decoding` (charset.h) and bounded in length.
-Result<storage::NewInstance> read_instance_attributes(const std::filesystem::path& file,
-                                                      const TextDecoding& decoding = {});
+Result<pacs::NewInstance> read_instance_attributes(const std::filesystem::path& file,
+                                                   const TextDecoding& decoding = {});
 
 // True for a syntactically valid DICOM UID (digits and dots, no empty or 0-led components
 // except "0", at most 64 characters).

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/audit.h"
+#include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
-#include "yilian/storage/accounts.h"
 #include "yilian/storage/clock.h"
-#include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
@@ -104,7 +104,7 @@ class DicomServer {
 
   // Serves C-FIND, C-MOVE and C-GET from `index`; `accounts` gives each node's view (its
   // institution's reading services). Call before start().
-  void enable_query_retrieve(storage::Index& index, storage::Accounts& accounts,
+  void enable_query_retrieve(pacs::Index& index, identity::Accounts& accounts,
                              storage::Clock clock);
 
   // Opens the port and starts the threads. Fails if the port cannot be bound. Port 0 takes a

@@ -8,17 +8,17 @@
 
 #include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"
-#include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
 // `cache` keeps rendered frames, cine videos and series metadata (derived data).
-void register_dicomweb_routes(http::Router& router, storage::Index& index,
-                              storage::BlobStore& blobs, Ingestor& ingestor,
-                              identity::AuthService& auth, storage::DiskCache& cache);
+void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
+                              Ingestor& ingestor, identity::AuthService& auth,
+                              storage::DiskCache& cache);
 
 // Splits a multipart/related or multipart/form-data body; `content_type` is the request's
 // Content-Type (its boundary parameter is used). Each part: its Content-Type, the file name

@@ -21,8 +21,8 @@
 
 #include "yilian/common/result.h"
 #include "yilian/pacs/charset.h"
+#include "yilian/pacs/index.h"
 #include "yilian/storage/blob_store.h"
-#include "yilian/storage/index.h"
 
 namespace yilian::pacs {
 
@@ -81,7 +81,7 @@ class Ingestor {
     // Text decoding for senders that bring none of their own (STOW-RS, import, REST).
     TextDecoding text;
   };
-  Ingestor(storage::Index& index, storage::BlobStore& blobs, Options options);
+  Ingestor(pacs::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();
   Ingestor(const Ingestor&) = delete;
   Ingestor& operator=(const Ingestor&) = delete;
@@ -104,7 +104,7 @@ class Ingestor {
 
  private:
   struct Pending {
-    storage::NewInstance instance;
+    pacs::NewInstance instance;
     std::promise<IngestOutcome> done;
   };
 
@@ -112,7 +112,7 @@ class Ingestor {
   void commit_batch(std::deque<Pending>& batch);
   void count(IngestStatus s);
 
-  storage::Index& index_;
+  pacs::Index& index_;
   storage::BlobStore& blobs_;
   Options options_;
 

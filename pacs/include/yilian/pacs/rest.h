@@ -5,14 +5,13 @@
 
 #include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
-#include "yilian/storage/index.h"
+#include "yilian/pacs/index.h"
 
 namespace yilian::pacs {
 
 // GET  /api/studies?limit=&offset=            newest first, only what the caller may see
 // GET  /api/studies/{StudyInstanceUID}         403 when not visible or not there (no hint which)
 // POST /api/studies/{StudyInstanceUID}/shares  share with an institution or a user
-void register_study_routes(http::Router& router, storage::Index& index,
-                           identity::AuthService& auth);
+void register_study_routes(http::Router& router, pacs::Index& index, identity::AuthService& auth);
 
 }  // namespace yilian::pacs

@@ -6,18 +6,18 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
-#include "yilian/storage/index.h"
+#include "yilian/pacs/index.h"
 
 namespace yilian::pacs {
 
 // Whether `p` may read the study `study_uid` at `now`; false when no such study exists, so
 // that a hidden study and a missing one look alike.
-Result<bool> may_read_study(storage::Index& index, const Principal& p, std::string_view study_uid,
+Result<bool> may_read_study(pacs::Index& index, const Principal& p, std::string_view study_uid,
                             std::string_view now);
 
 // Whether `p` may pass the study on to another institution (a share, a referral): only
 // someone who reaches it directly, never through a share of their own.
-Result<bool> may_share_study(storage::Index& index, const Principal& p, std::string_view study_uid,
+Result<bool> may_share_study(pacs::Index& index, const Principal& p, std::string_view study_uid,
                              std::string_view now);
 
 }  // namespace yilian::pacs

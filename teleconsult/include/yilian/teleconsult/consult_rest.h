@@ -8,11 +8,11 @@
 #pragma once
 
 #include "yilian/common/http.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/auth.h"
-#include "yilian/storage/accounts.h"
-#include "yilian/storage/consult_store.h"
-#include "yilian/storage/index.h"
-#include "yilian/storage/queue_store.h"
+#include "yilian/pacs/index.h"
+#include "yilian/reading/queue_store.h"
+#include "yilian/teleconsult/consult_store.h"
 #include "yilian/teleconsult/hub.h"
 
 namespace yilian::teleconsult {
@@ -23,8 +23,8 @@ namespace yilian::teleconsult {
 //   GET  /api/emergencies/{id}                    time points, history, interval clocks
 //   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
 //   POST /api/emergencies/{id}/close
-void register_case_routes(http::Router& router, storage::ConsultStore& store, storage::Index& index,
-                          Hub& hub, identity::AuthService& auth);
+void register_case_routes(http::Router& router, teleconsult::ConsultStore& store,
+                          pacs::Index& index, Hub& hub, identity::AuthService& auth);
 
 // Referrals:
 //   POST /api/referrals                           up or down, to a member institution
@@ -32,19 +32,19 @@ void register_case_routes(http::Router& router, storage::ConsultStore& store, st
 //   GET  /api/referrals/{id}                      with its history
 //   POST /api/referrals/{id}/{accept|reject|schedule|arrive|complete|cancel}
 //   PUT  /api/admin/referral-quotas/{code}        {daily}: slots per day (admin)
-void register_referral_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                              storage::Index& index, storage::Accounts& accounts,
+void register_referral_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+                              pacs::Index& index, identity::Accounts& accounts,
                               identity::AuthService& auth);
 
 // Notifications (also pushed on /ws, hub.h), each user's own:
 //   GET  /api/notifications?before=&limit=        pending ones, newest first, and how many
 //   POST /api/notifications/{id}/ack
 //   POST /api/notifications/ack                   {upTo}: all up to that id
-void register_notification_routes(http::Router& router, storage::ConsultStore& store,
+void register_notification_routes(http::Router& router, teleconsult::ConsultStore& store,
                                   identity::AuthService& auth);
 
-void register_consult_routes(http::Router& router, storage::ConsultStore& store, Hub& hub,
-                             storage::Index& index, storage::QueueStore& queue,
-                             storage::Accounts& accounts, identity::AuthService& auth);
+void register_consult_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+                             pacs::Index& index, reading::QueueStore& queue,
+                             identity::Accounts& accounts, identity::AuthService& auth);
 
 }  // namespace yilian::teleconsult

@@ -17,7 +17,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
-#include "yilian/storage/consult_store.h"
+#include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::teleconsult {
 
@@ -30,12 +30,12 @@ bool is_urgency(std::string_view s);  // routine, urgent, emergency
 std::vector<std::int64_t> served_institutions(const Principal& p);
 
 // May `p` take (accept or decline) this requested consult?
-bool may_take(const Principal& p, const storage::ConsultRow& c);
+bool may_take(const Principal& p, const teleconsult::ConsultRow& c);
 // May `p` read the consult and join its room? Participants always; a specialist who may
 // take it while it is still requested.
-bool may_view(const Principal& p, const storage::ConsultRow& c, bool participant);
+bool may_view(const Principal& p, const teleconsult::ConsultRow& c, bool participant);
 // Is the room open for live traffic (chat, view, calls)?
-bool is_live(const storage::ConsultRow& c);
+bool is_live(const teleconsult::ConsultRow& c);
 
 enum class Action { accept, start, conclude, decline, cancel };
 std::optional<Action> parse_action(std::string_view s);
@@ -43,12 +43,12 @@ std::optional<Action> parse_action(std::string_view s);
 // What `p` doing `a` changes, or why not: permission_denied (not theirs to do), conflict
 // (not in this state), invalid_argument (a reason or opinion is required). `text` is the
 // reason (decline, cancel) or the opinion (conclude). `now` stamps a concluded opinion.
-Result<storage::ConsultChange> decide(Action a, const storage::ConsultRow& c, const Principal& p,
-                                      bool participant, const std::string& text,
-                                      const std::string& now);
+Result<teleconsult::ConsultChange> decide(Action a, const teleconsult::ConsultRow& c,
+                                          const Principal& p, bool participant,
+                                          const std::string& text, const std::string& now);
 
 // The signature over a concluded opinion: SHA-256 of consult id, author, time and text.
-std::string opinion_digest_input(const storage::ConsultRow& c, const std::string& author,
+std::string opinion_digest_input(const teleconsult::ConsultRow& c, const std::string& author,
                                  const std::string& at, const std::string& opinion);
 
 }  // namespace yilian::teleconsult

@@ -20,7 +20,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/storage/clock.h"
-#include "yilian/storage/consult_store.h"
+#include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::teleconsult {
 
@@ -46,10 +46,10 @@ std::vector<IntervalState> evaluate(std::string_view kind,
                                     storage::TimePoint now);
 // The newest record of each point (corrections replace, history stays in `records`).
 std::map<std::string, storage::TimePoint> current_points(
-    const std::vector<storage::TimePointRow>& records);
+    const std::vector<teleconsult::TimePointRow>& records);
 
 // Clinicians of the case's institution and of the institutions serving it (the lead's
 // readers and cardiologists) see a case and record its time points.
-bool may_see_case(const Principal& p, const storage::CaseRow& c);
+bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
 
 }  // namespace yilian::teleconsult

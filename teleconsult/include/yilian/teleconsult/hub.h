@@ -27,9 +27,9 @@
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/identity/audit.h"
+#include "yilian/reading/queue_store.h"
 #include "yilian/storage/clock.h"
-#include "yilian/storage/consult_store.h"
-#include "yilian/storage/queue_store.h"
+#include "yilian/teleconsult/consult_store.h"
 #include "yilian/teleconsult/protocol.h"
 
 namespace yilian::teleconsult {
@@ -49,7 +49,7 @@ struct HubOptions {
 
 // Where the hub looks things up that other modules own (set before start()).
 struct HubSources {
-  std::function<Result<std::optional<storage::TaskRow>>(std::int64_t)> task;  // reading task
+  std::function<Result<std::optional<reading::TaskRow>>(std::int64_t)> task;  // reading task
   std::function<Result<std::vector<Principal>>()> users;  // every enabled user, as principals
 };
 
@@ -65,7 +65,7 @@ class Hub {
   // Checks "Bearer <token>"; the principal, or unauthenticated.
   using Authenticate = std::function<Result<Principal>(std::string_view authorization)>;
 
-  Hub(storage::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
+  Hub(teleconsult::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
       storage::Clock clock, HubOptions options = {});
   ~Hub();
   Hub(const Hub&) = delete;
@@ -89,7 +89,7 @@ class Hub {
   // Reading-queue events: suspected STEMI ("emergency") opens a chest-pain case, a STAT task
   // notifies its readers (a STAT stroke CT opens a stroke case), a critical result notifies
   // the requesting institution.
-  void task_event(const storage::TaskEvent& e);
+  void task_event(const reading::TaskEvent& e);
   // A referral was made or changed: clinicians of both institutions are notified.
   void referral_changed(std::int64_t referral);
 
@@ -121,7 +121,7 @@ class Hub {
     std::chrono::steady_clock::time_point opened;
   };
   struct Room {
-    storage::ConsultRow consult;
+    teleconsult::ConsultRow consult;
     std::map<std::int64_t, std::string> participants;  // user id -> role
     std::set<std::uint64_t> conns;
   };
@@ -149,13 +149,15 @@ class Hub {
   void handle_task_event(std::int64_t task, const std::string& type, const std::string& detail);
   void publish_case(std::int64_t case_id, bool opened);
   void check_clocks();
-  void notify_referral(const storage::ReferralRow& r, const std::string& kind);
-  Result<storage::CaseRow> open_case_for_task(const storage::TaskRow& t, const std::string& kind,
-                                              const std::string& source, const std::string& reason,
-                                              const std::string& point);
+  void notify_referral(const teleconsult::ReferralRow& r, const std::string& kind);
+  Result<teleconsult::CaseRow> open_case_for_task(const reading::TaskRow& t,
+                                                  const std::string& kind,
+                                                  const std::string& source,
+                                                  const std::string& reason,
+                                                  const std::string& point);
 
   // The open batch, begun on first use; commit() flushes staged sends.
-  storage::ConsultStore::Batch* batch();
+  teleconsult::ConsultStore::Batch* batch();
   void commit();
 
   void send(std::uint64_t conn, std::string text);
@@ -172,7 +174,7 @@ class Hub {
   Room* room_for(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   std::string now() const;
 
-  storage::ConsultStore& store_;
+  teleconsult::ConsultStore& store_;
   Authenticate authenticate_;
   identity::Auditor* auditor_;
   storage::Clock clock_;
@@ -190,7 +192,7 @@ class Hub {
   std::map<std::uint64_t, Conn> conns_;
   std::set<std::uint64_t> unauthenticated_;  // connections waiting for hello (housekeeping)
   std::map<std::int64_t, Room> rooms_;
-  std::unique_ptr<storage::ConsultStore::Batch> batch_;
+  std::unique_ptr<teleconsult::ConsultStore::Batch> batch_;
   Staged staged_;
   std::chrono::steady_clock::time_point next_revalidation_;
   std::uint64_t revalidate_cursor_ = 0;  // the last connection re-checked

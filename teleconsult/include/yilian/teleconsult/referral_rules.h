@@ -17,27 +17,28 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
-#include "yilian/storage/consult_store.h"
-#include "yilian/storage/records.h"
+#include "yilian/pacs/records.h"
+#include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::teleconsult {
 
 // Why a referral between these institutions in this direction is not allowed, or nothing.
 std::optional<std::string> referral_route_problem(std::string_view direction,
-                                                  const storage::InstitutionInfo& from,
-                                                  const storage::InstitutionInfo& to);
+                                                  const identity::InstitutionInfo& from,
+                                                  const identity::InstitutionInfo& to);
 std::chrono::hours answer_within(std::string_view urgency);
 
 bool works_at(const Principal& p, std::int64_t institution);
-bool may_see_referral(const Principal& p, const storage::ReferralRow& r);
+bool may_see_referral(const Principal& p, const teleconsult::ReferralRow& r);
 
 enum class ReferralAction { accept, reject, schedule, arrive, complete, cancel };
 std::optional<ReferralAction> parse_referral_action(std::string_view s);
 
 // `today` (YYYY-MM-DD) is where a schedule starts looking for a slot (the next day for a
 // routine referral).
-Result<storage::ReferralChange> decide_referral(ReferralAction a, const storage::ReferralRow& r,
-                                                const Principal& p, const std::string& text,
-                                                const std::string& today);
+Result<teleconsult::ReferralChange> decide_referral(ReferralAction a,
+                                                    const teleconsult::ReferralRow& r,
+                                                    const Principal& p, const std::string& text,
+                                                    const std::string& today);
 
 }  // namespace yilian::teleconsult

@@ -1,0 +1,36 @@
+// ECG uploads and results:
+//   POST /api/ecg?patientId=&patientName=&age=&sex=   an HL7 aECG (application/xml) becomes a
+//                 DICOM 12-lead ECG; a DICOM ECG (application/dicom) is stored as sent; both go
+//                 through the same ingest as C-STORE (and so the ECG pipeline and the queue)
+//   GET /api/ecg/{instance}                  measurements and flags (JSON)
+//   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV)
+// {instance} is the SOP Instance UID of a stored DICOM ECG waveform. The study access rules
+// apply (403 for a hidden or missing one); every read is audited. Results are computed on
+// first request and kept in the derived-data cache.
+#pragma once
+
+#include "yilian/common/http.h"
+#include "yilian/identity/auth.h"
+#include "yilian/pacs/index.h"
+#include "yilian/pacs/ingest.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/disk_cache.h"
+
+#include "yilian/ecg/record.h"
+
+namespace yilian::ecg {
+struct Analysis;
+}  // namespace yilian::ecg
+
+namespace yilian::ecg::service {
+
+// The analysis of one stored ECG as the API returns it (JSON text), and its cache key.
+std::string ecg_analysis_json(const std::string& sop_instance_uid, const ecg::Record& record,
+                              const ecg::Analysis& analysis);
+std::string ecg_analysis_cache_key(const std::string& sop_instance_uid);
+
+void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
+                         pacs::Ingestor& ingestor, identity::AuthService& auth,
+                         storage::DiskCache& cache);
+
+}  // namespace yilian::ecg::service

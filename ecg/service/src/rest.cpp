@@ -1,0 +1,294 @@
+#include "yilian/ecg/service/rest.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+
+#include "yilian/common/text.h"
+#include "yilian/ecg/aecg.h"
+#include "yilian/ecg/analysis.h"
+#include "yilian/ecg/dicom_waveform.h"
+#include "yilian/ecg/wfdb.h"
+#include "yilian/identity/policy.h"
+#include "yilian/pacs/dicomweb.h"
+#include "yilian/pacs/study_access.h"
+#include "yilian/viewer/ecg_render.h"
+
+namespace yilian::ecg::service {
+
+using namespace yilian::pacs;  // NOLINT(google-build-using-namespace)
+namespace {
+
+using http::Request;
+using http::Response;
+
+nlohmann::json rounded(const std::optional<double>& v) {
+  return v ? nlohmann::json(std::round(*v)) : nlohmann::json(nullptr);
+}
+
+double mv(double v) { return std::round(v * 1000) / 1000; }
+
+nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
+                             const ecg::Analysis& a) {
+  const ecg::Measurements& m = a.measurements;
+  nlohmann::json leads = nlohmann::json::array();
+  for (const auto& l : m.leads) {
+    leads.push_back({{"lead", l.lead},
+                     {"stJ_mV", mv(l.st_j_mv)},
+                     {"stJ60_mV", mv(l.st_j60_mv)},
+                     {"r_mV", mv(l.r_mv)},
+                     {"s_mV", mv(l.s_mv)}});
+  }
+  nlohmann::json flags = nlohmann::json::array();
+  for (const auto& f : a.flags) {
+    flags.push_back({{"code", f.code}, {"text", f.text}, {"evidence", f.evidence}});
+  }
+  // Sex and age choose the STEMI thresholds for V2-V3: the reader sees which were used.
+  nlohmann::json patient = {
+      {"sex", rec.patient.sex == 'U' ? nlohmann::json(nullptr)
+                                     : nlohmann::json(std::string(1, rec.patient.sex))},
+      {"age", rec.patient.age ? nlohmann::json(*rec.patient.age) : nlohmann::json(nullptr)}};
+  // The device's recorded filters (first lead that records them): a reader judges ST with them.
+  nlohmann::json filters = nullptr;
+  for (const auto& l : rec.leads) {
+    if (!l.filter_low_hz && !l.filter_high_hz && !l.notch_hz) continue;
+    auto hz = [](const std::optional<double>& v) {
+      return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    filters = {{"highPass_hz", hz(l.filter_low_hz)},
+               {"lowPass_hz", hz(l.filter_high_hz)},
+               {"notch_hz", hz(l.notch_hz)}};
+    break;
+  }
+  return {{"sopInstanceUid", uid},
+          {"patient", patient},
+          {"recordedFilters", filters},
+          {"samplingHz", rec.sampling_hz},
+          {"seconds", static_cast<double>(rec.samples()) / rec.sampling_hz},
+          {"leadNames",
+           [&] {
+             nlohmann::json n = nlohmann::json::array();
+             for (const auto& l : rec.leads) n.push_back(ecg::standard_lead_name(l.name));
+             return n;
+           }()},
+          {"beats", m.beats},
+          {"heartRate_bpm", std::round(m.heart_rate_bpm)},
+          {"rr_ms", std::round(m.rr_ms)},
+          {"pWaves", m.p_waves},
+          {"pr_ms", rounded(m.pr_ms)},
+          {"qrs_ms", rounded(m.qrs_ms)},
+          {"qt_ms", rounded(m.qt_ms)},
+          {"qtcBazett_ms", rounded(m.qtc_bazett_ms)},
+          {"qtcFridericia_ms", rounded(m.qtc_fridericia_ms)},
+          {"axis_deg", rounded(m.axis_deg)},
+          {"leads", leads},
+          {"flags", flags},
+          {"note", "Automated measurements support the reader; they are not a report."}};
+}
+
+// A WFDB record uploaded as a form: one part named *.hea and a part for each signal file it
+// names (by file name, without directories). Annotation files may come along and are ignored.
+Result<ecg::Record> wfdb_upload(const Request& req) {
+  auto parts = split_multipart(req.content_type, req.body);
+  if (!parts.ok()) return parts.error();
+  const BodyPart* header = nullptr;
+  std::map<std::string, std::string_view> files;
+  for (const BodyPart& part : *parts) {
+    std::string name = part.filename.substr(part.filename.find_last_of("/\\") + 1);
+    if (name.empty()) continue;  // a form field, not a file
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".hea") == 0) {
+      if (header) return make_error(Errc::invalid_argument, "more than one .hea file uploaded");
+      header = &part;
+    }
+    files[name] = part.bytes;
+  }
+  if (!header) {
+    return make_error(Errc::invalid_argument,
+                      "a WFDB upload needs its header (.hea) and signal files as form files");
+  }
+  return ecg::parse_wfdb(
+      header->bytes, header->filename, [&files](const std::string& name) -> Result<std::string> {
+        auto it = files.find(name);
+        if (it == files.end()) {
+          return make_error(Errc::invalid_argument,
+                            "the header names signal file " + name + ", which was not uploaded");
+        }
+        return std::string(it->second);
+      });
+}
+
+// Files an ECG read from XML or WFDB as a DICOM 12-lead (or General) ECG under the uploader's
+// institution, through the same ingest path as every DICOM object. The query may name the
+// patient (patientId, patientName) and correct sex and age, which the STEMI thresholds use.
+Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
+                                     storage::BlobStore& blobs, Ingestor& ingestor,
+                                     const std::string& now) {
+  if (auto sex = req.query_value("sex"); sex && (*sex == "M" || *sex == "F"))
+    rec.patient.sex = (*sex)[0];
+  if (auto age = req.query_value("age")) {
+    int a = std::atoi(age->c_str());
+    if (a > 0 && a < 130) rec.patient.age = a;
+  }
+  auto uid = [] {
+    char buf[100];
+    dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
+    return std::string(buf);
+  };
+  ecg::DicomEcgIdentity id;
+  id.patient_id = req.query_value("patientId").value_or(rec.id);
+  id.patient_name = req.query_value("patientName").value_or("");
+  id.study_uid = uid();
+  id.series_uid = uid();
+  id.sop_uid = uid();
+  id.study_date = now.substr(0, 4) + now.substr(5, 2) + now.substr(8, 2);  // from ISO 8601
+  id.study_time = now.substr(11, 2) + now.substr(14, 2) + now.substr(17, 2);
+  const std::string key = blobs.new_key();
+  if (Status s = ecg::write_dicom_waveform(rec, id, blobs.temp_path(key)); !s) {
+    (void)blobs.remove_temp(key);
+    return s.error();
+  }
+  const std::string sop_class =
+      rec.leads.size() == 12 ? UID_TwelveLeadECGWaveformStorage : UID_GeneralECGWaveformStorage;
+  return ingestor.ingest(key, Sender{"", req.principal->institution_id, {}},
+                         Announced{sop_class, id.sop_uid});
+}
+
+}  // namespace
+
+std::string ecg_analysis_json(const std::string& uid, const ecg::Record& rec,
+                              const ecg::Analysis& a) {
+  return json_text(analysis_json(uid, rec, a));
+}
+
+std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid + ".json"; }
+
+void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
+                         Ingestor& ingestor, identity::AuthService& auth,
+                         storage::DiskCache& cache) {
+  router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) {
+      return Response::error(403, "forbidden",
+                             "uploads are filed under a clinical user's institution");
+    }
+    std::string ct = req.content_type.substr(0, req.content_type.find(';'));
+    for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    IngestOutcome o;
+    if (ct == "application/dicom") {
+      o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
+    } else if (ct == "application/xml" || ct == "text/xml") {
+      auto rec = ecg::parse_aecg(req.body);
+      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
+      if (!stored.ok()) return Response::from_error(stored.error());
+      o = *stored;
+    } else if (ct == "multipart/form-data" || ct == "multipart/related") {
+      auto rec = wfdb_upload(req);
+      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
+      if (!stored.ok()) return Response::from_error(stored.error());
+      o = *stored;
+    } else {
+      return Response::error(415, "unsupported_media_type",
+                             "POST /api/ecg takes application/xml (HL7 aECG), application/dicom, "
+                             "or a WFDB record as multipart/form-data (the .hea and its signal "
+                             "files)");
+    }
+    const bool stored = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate;
+    auth.audit(
+        req, "ecg.upload", "instance", o.sop_instance_uid, stored ? "ok" : "failed",
+        std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message));
+    if (!stored) {
+      const int status =
+          o.status == IngestStatus::refused ? 403 : (o.status == IngestStatus::failed ? 503 : 400);
+      return Response::error(status, ingest_status_name(o.status), o.message);
+    }
+    nlohmann::json body = {{"studyInstanceUid", o.study_instance_uid},
+                           {"sopInstanceUid", o.sop_instance_uid},
+                           {"analysis", "/api/ecg/" + o.sop_instance_uid},
+                           {"render", "/api/ecg/" + o.sop_instance_uid + "/render"}};
+    return Response::json(201, json_text(body));
+  });
+
+  // The stored ECG an {instance} path names, after the access check; or the answer to send.
+  auto load = [&index, &blobs, &auth](const Request& req, const char* action)
+      -> std::pair<std::optional<ecg::Record>, std::optional<Response>> {
+    const std::string& uid = req.params.at("instance");
+    auto loc = index.locate_instance(uid);
+    if (!loc.ok()) return {std::nullopt, Response::from_error(loc.error())};
+    bool ok = false;
+    if (loc->has_value()) {
+      auto visible = may_read_study(index, *req.principal, (*loc)->study_instance_uid, auth.now());
+      if (!visible.ok()) return {std::nullopt, Response::from_error(visible.error())};
+      ok = *visible;
+    }
+    auth.audit(req, action, "instance", uid, ok ? "ok" : "denied");
+    if (!ok)
+      return {std::nullopt, Response::error(403, "forbidden", "no ECG you may see has this UID")};
+    auto rec = ecg::read_dicom_waveform(blobs.blob_path((*loc)->blob_key));
+    if (!rec.ok())
+      return {std::nullopt,
+              Response::error(400, "invalid_argument", "not an ECG: " + rec.error().message)};
+    return {std::move(*rec), std::nullopt};
+  };
+
+  router.add("GET", "/api/ecg/{instance}", [load, &cache](const Request& req) {
+    const std::string key = ecg_analysis_cache_key(req.params.at("instance"));
+    auto [rec, answer] = load(req, "ecg.read");
+    if (answer) return *answer;
+    if (auto hit = cache.get(key)) return Response::json(200, std::move(*hit));
+    ecg::Analysis a = ecg::analyze(*rec, rec->patient);
+    std::string body = ecg_analysis_json(req.params.at("instance"), *rec, a);
+    (void)cache.put(key, body);
+    return Response::json(200, std::move(body));
+  });
+
+  // The leads' samples for drawing at true scale in the browser (whole microvolts).
+  router.add("GET", "/api/ecg/{instance}/samples", [load, &cache](const Request& req) {
+    const std::string key = "ecg-" + req.params.at("instance") + "-samples.json";
+    auto [rec, answer] = load(req, "ecg.samples");
+    if (answer) return *answer;
+    if (auto hit = cache.get(key)) return Response::json(200, std::move(*hit));
+    nlohmann::json leads = nlohmann::json::array();
+    for (const ecg::Lead& l : rec->leads) {
+      std::vector<int> uv(l.mv.size());
+      std::transform(l.mv.begin(), l.mv.end(), uv.begin(),
+                     [](float mv) { return static_cast<int>(std::lround(mv * 1000.0f)); });
+      leads.push_back({{"lead", l.name}, {"samples", std::move(uv)}});
+    }
+    std::string body = json_text(
+        nlohmann::json{{"samplingHz", rec->sampling_hz}, {"unit", "uV"}, {"leads", leads}});
+    (void)cache.put(key, body);
+    return Response::json(200, std::move(body));
+  });
+
+  router.add("GET", "/api/ecg/{instance}/render", [load, &cache](const Request& req) {
+    const std::string layout = req.query_value("layout").value_or("3x4+II");
+    const std::string key = "ecg-" + req.params.at("instance") + "-" + layout + ".png";
+    auto [rec, answer] = load(req, "ecg.render");
+    if (answer) return *answer;
+    Response r;
+    r.content_type = "image/png";
+    if (auto hit = cache.get(key)) {
+      r.body = std::move(*hit);
+      return r;
+    }
+    viewer::EcgRenderOptions o;
+    o.layout = layout;
+    o.measurements = ecg::measurement_summary(ecg::analyze(*rec, rec->patient).measurements);
+    auto img = viewer::render_ecg(*rec, o);
+    if (!img.ok()) return Response::from_error(img.error());
+    (void)cache.put(key, img->png);
+    r.body = std::move(img->png);
+    return r;
+  });
+}
+
+}  // namespace yilian::ecg::service

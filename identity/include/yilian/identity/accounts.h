@@ -1,0 +1,103 @@
+// Institutions, users, sessions, reading services and study shares, in the index database.
+// Identity checks read on read connections, so they never wait behind a commit. Times are ISO 8601
+// UTC strings passed in by the caller (no clock here).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/identity/records.h"
+#include "yilian/storage/database.h"
+
+namespace yilian::identity {
+
+struct NewUser {
+  std::string username;
+  std::string display_name;
+  std::string institution_code;
+  std::uint32_t roles = 0;
+  std::vector<std::string> credential_codes;
+  std::string password_hash;
+};
+
+struct LoginRecord {
+  std::int64_t user_id = 0;
+  std::string password_hash;
+  bool disabled = false;
+};
+
+class Accounts {
+ public:
+  // `db` must hold the migrated consortium schema.
+  explicit Accounts(storage::Database& db);
+  ~Accounts();
+  Accounts(const Accounts&) = delete;
+  Accounts& operator=(const Accounts&) = delete;
+
+  // Institutions. put_institution creates or updates by code (name, level, parent, AE
+  // titles are replaced by what is given; an empty name keeps the old one).
+  Result<InstitutionInfo> put_institution(const InstitutionInfo& info);
+  Result<std::vector<InstitutionInfo>> institutions();
+  Result<std::optional<InstitutionInfo>> find_institution(std::string_view code);
+
+  // Users.
+  Result<std::int64_t> count_users();
+  Result<UserInfo> add_user(const NewUser& user, std::string_view now);
+  Result<std::vector<UserInfo>> users();
+  Result<std::optional<UserInfo>> find_user(std::string_view username);
+  Result<std::optional<LoginRecord>> login_record(std::string_view username);
+  // Both revoke every session of the user.
+  Status set_password(std::string_view username, std::string_view password_hash,
+                      std::string_view now);
+  Status set_disabled(std::string_view username, bool disabled, std::string_view now);
+
+  // The reading services (subspecialties: neuro, chest, ecg...) a reader works in; none
+  // means every service.
+  Status set_user_services(std::string_view username, const std::vector<std::string>& services);
+  Result<std::vector<std::string>> user_services(std::int64_t user_id);
+
+  // Sessions (bearer tokens, stored as hashes).
+  Status create_session(std::string_view token_hash, std::int64_t user_id, std::string_view now,
+                        std::string_view expires_at, std::string_view address);
+  // The principal behind a live session: not revoked, not expired at `now`, user enabled.
+  Result<std::optional<Principal>> session_principal(std::string_view token_hash,
+                                                     std::string_view now);
+  // False when there was no such live session.
+  Result<bool> revoke_session(std::string_view token_hash, std::string_view now);
+
+  // Reading services.
+  Status add_reading_service(const ReadingService& service);
+  Result<std::vector<ReadingService>> reading_services();
+
+  // What a user may do, as a session would give it (for choosing whom to notify).
+  Result<Principal> principal(std::int64_t user_id);
+
+  // Shares. Fails with not_found for an unknown study, institution or user.
+  Status add_share(const StudyShare& share);
+
+  // The principal a DICOM node (AE title) of `institution_id` acts as, with `roles`: no user,
+  // the reading services of its institution. Errors: not_found (no such institution).
+  Result<Principal> station_principal(std::int64_t institution_id, std::uint32_t roles);
+
+ private:
+  // The clients of the reading services that `p`'s home institution (and, for a user, the
+  // institutions they are credentialed at) provide.
+  Status load_reading_clients(storage::sql::Db& db, Principal& p);
+  Result<Principal> load_principal(storage::sql::Db& db, std::int64_t user_id);
+  // Every row when the key is empty, else the one with that code / username.
+  Result<std::vector<InstitutionInfo>> select_institutions(std::string_view code);
+  Result<std::vector<UserInfo>> select_users(std::string_view username);
+  Result<std::int64_t> institution_id(storage::sql::Db& db, std::string_view code);
+
+  storage::Database& db_;
+};
+
+}  // namespace yilian::identity

@@ -1,0 +1,585 @@
+#include "yilian/identity/accounts.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "yilian/storage/sql.h"
+
+namespace yilian::identity {
+
+namespace sql = storage::sql;
+using storage::Database;
+using storage::SchemaStep;
+using storage::write;
+namespace {
+
+using sql::query;
+
+Status exec_bound(sql::Db& db, const char* q, const std::function<void(sql::Stmt&)>& bind) {
+  return sql::run(db, q, bind);
+}
+
+// "a,b,c" (from group_concat) -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t b = 0; b < list.size();) {
+    std::size_t e = list.find(',', b);
+    if (e == std::string::npos) e = list.size();
+    out.push_back(list.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
+bool is_constraint(const Error& e) { return e.message.find("constraint") != std::string::npos; }
+
+constexpr const char* kLevels[] = {"lead",    "county", "community", "township",
+                                   "village", "office", "external"};
+
+}  // namespace
+
+Accounts::Accounts(Database& db) : db_(db) {}
+Accounts::~Accounts() = default;
+
+Result<std::int64_t> Accounts::institution_id(sql::Db& db, std::string_view code) {
+  std::optional<std::int64_t> id;
+  if (Status s = query(
+          db, "SELECT id FROM institutions WHERE code = ?1",
+          [&](sql::Stmt& st) { st.bind(1, code); }, [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  if (!id)
+    return make_error(Errc::not_found, "no institution with code '" + std::string(code) + "'");
+  return *id;
+}
+
+Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
+  if (info.code.empty()) return make_error(Errc::invalid_argument, "an institution needs a code");
+  if (std::find(std::begin(kLevels), std::end(kLevels), info.level) == std::end(kLevels)) {
+    return make_error(Errc::invalid_argument,
+                      "level must be one of lead, county, community, township, village, office, "
+                      "external");
+  }
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::optional<std::int64_t> parent;
+  if (!info.parent_code.empty()) {
+    if (info.parent_code == info.code) {
+      return make_error(Errc::invalid_argument, "an institution cannot be its own parent");
+    }
+    auto p = institution_id(tx.conn(), info.parent_code);
+    if (!p.ok()) return p.error();
+    parent = *p;
+  }
+  std::int64_t id = 0;
+  if (Status s = query(
+          tx.conn(),
+          "INSERT INTO institutions(code, name, level, parent_id) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN "
+          "excluded.name ELSE name END, level = excluded.level, parent_id = excluded.parent_id "
+          "RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, info.code);
+            st.bind(2, info.name.empty() ? info.code : info.name);
+            st.bind(3, info.level);
+            st.bind(4, parent);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  if (Status s = exec_bound(tx.conn(), "DELETE FROM institution_aes WHERE institution_id = ?1",
+                            [&](sql::Stmt& st) { st.bind(1, id); });
+      !s)
+    return s.error();
+  for (const std::string& ae : info.ae_titles) {
+    if (ae.empty() || ae.size() > 16) {
+      return make_error(Errc::invalid_argument, "AE titles are 1 to 16 characters: '" + ae + "'");
+    }
+    Status s = exec_bound(tx.conn(),
+                          "INSERT INTO institution_aes(ae_title, institution_id) VALUES(?1, ?2)",
+                          [&](sql::Stmt& st) {
+                            st.bind(1, ae);
+                            st.bind(2, id);
+                          });
+    if (!s) {
+      if (is_constraint(s.error())) {
+        return make_error(Errc::conflict,
+                          "AE title " + ae + " already belongs to another institution");
+      }
+      return s.error();
+    }
+  }
+  if (Status s = tx.commit(); !s) return s.error();
+  InstitutionInfo out = info;
+  out.id = id;
+  return out;
+}
+
+Result<std::vector<InstitutionInfo>> Accounts::select_institutions(std::string_view code) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<InstitutionInfo> out;
+  if (Status s = query(
+          rd->conn(),
+          "SELECT i.id, i.code, i.name, i.level, coalesce(p.code, ''), "
+          "coalesce((SELECT group_concat(ae_title, ',') FROM (SELECT ae_title FROM "
+          "institution_aes WHERE institution_id = i.id ORDER BY ae_title)), '') "
+          "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id "
+          "WHERE ?1 = '' OR i.code = ?1 ORDER BY i.id",
+          [&](sql::Stmt& st) { st.bind(1, code); },
+          [&](sql::Stmt& st) {
+            out.push_back(InstitutionInfo{st.int64(0), st.text(1), st.text(2), st.text(3),
+                                          st.text(4), split_list(st.text(5))});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<InstitutionInfo>> Accounts::institutions() { return select_institutions(""); }
+
+Result<std::optional<InstitutionInfo>> Accounts::find_institution(std::string_view code) {
+  if (code.empty()) return std::optional<InstitutionInfo>{};
+  auto found = select_institutions(code);
+  if (!found.ok()) return found.error();
+  if (found->empty()) return std::optional<InstitutionInfo>{};
+  return std::optional<InstitutionInfo>(std::move(found->front()));
+}
+
+Result<std::int64_t> Accounts::count_users() {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::int64_t n = 0;
+  if (Status s = query(
+          rd->conn(), "SELECT count(*) FROM users", [](sql::Stmt&) {},
+          [&](sql::Stmt& st) { n = st.int64(0); });
+      !s)
+    return s.error();
+  return n;
+}
+
+Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
+  if (u.username.empty() || u.username.size() > 64 ||
+      u.username.find_first_of(" \t\r\n/\\:") != std::string::npos) {
+    return make_error(Errc::invalid_argument,
+                      "a username is 1 to 64 characters without spaces, slashes or colons");
+  }
+  if (u.roles == 0) return make_error(Errc::invalid_argument, "a user needs at least one role");
+  {
+    Database::Write tx(db_);
+    if (Status s = tx.begin(); !s) return s.error();
+    auto inst = institution_id(tx.conn(), u.institution_code);
+    if (!inst.ok()) return inst.error();
+    std::int64_t id = 0;
+    Status s = query(
+        tx.conn(),
+        "INSERT INTO users(username, display_name, institution_id, roles, password_hash, "
+        "created_at, password_changed_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        [&](sql::Stmt& st) {
+          st.bind(1, u.username);
+          st.bind(2, u.display_name);
+          st.bind(3, *inst);
+          st.bind(4, roles_to_string(u.roles));
+          st.bind(5, u.password_hash);
+          st.bind(6, now);
+        },
+        [&](sql::Stmt& st) { id = st.int64(0); });
+    if (!s) {
+      if (is_constraint(s.error())) {
+        return make_error(Errc::conflict, "user " + u.username + " already exists");
+      }
+      return s.error();
+    }
+    for (const std::string& code : u.credential_codes) {
+      auto c = institution_id(tx.conn(), code);
+      if (!c.ok()) return c.error();
+      if (*c == *inst) continue;
+      if (Status e = exec_bound(
+              tx.conn(),
+              "INSERT OR IGNORE INTO user_credentials(user_id, institution_id) VALUES(?1, ?2)",
+              [&](sql::Stmt& st) {
+                st.bind(1, id);
+                st.bind(2, *c);
+              });
+          !e)
+        return e.error();
+    }
+    if (Status e = tx.commit(); !e) return e.error();
+  }
+  auto made = find_user(u.username);
+  if (!made.ok()) return made.error();
+  if (!made->has_value()) return make_error(Errc::internal, "user vanished after insert");
+  return std::move(**made);
+}
+
+Result<std::vector<UserInfo>> Accounts::select_users(std::string_view username) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<UserInfo> out;
+  Status s = query(
+      rd->conn(),
+      "SELECT u.id, u.username, u.display_name, u.institution_id, i.code, u.roles, u.disabled, "
+      "u.created_at, coalesce((SELECT group_concat(code, ',') FROM (SELECT ci.code FROM "
+      "user_credentials c JOIN institutions ci ON ci.id = c.institution_id WHERE c.user_id = "
+      "u.id ORDER BY ci.code)), '') "
+      "FROM users u JOIN institutions i ON i.id = u.institution_id "
+      "WHERE ?1 = '' OR u.username = ?1 ORDER BY u.username",
+      [&](sql::Stmt& st) { st.bind(1, username); },
+      [&](sql::Stmt& st) {
+        UserInfo u;
+        u.id = st.int64(0);
+        u.username = st.text(1);
+        u.display_name = st.text(2);
+        u.institution_id = st.int64(3);
+        u.institution_code = st.text(4);
+        u.roles = roles_from_string(st.text(5)).value_or(0);
+        u.disabled = st.int64(6) != 0;
+        u.created_at = st.text(7);
+        u.credentialed_codes = split_list(st.text(8));
+        out.push_back(std::move(u));
+      });
+  if (!s) return s.error();
+  return out;
+}
+
+Result<std::vector<UserInfo>> Accounts::users() { return select_users(""); }
+
+Result<std::optional<UserInfo>> Accounts::find_user(std::string_view username) {
+  if (username.empty()) return std::optional<UserInfo>{};
+  auto found = select_users(username);
+  if (!found.ok()) return found.error();
+  if (found->empty()) return std::optional<UserInfo>{};
+  return std::optional<UserInfo>(std::move(found->front()));
+}
+
+Result<std::optional<LoginRecord>> Accounts::login_record(std::string_view username) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::optional<LoginRecord> out;
+  if (Status s = query(
+          rd->conn(), "SELECT id, password_hash, disabled FROM users WHERE username = ?1",
+          [&](sql::Stmt& st) { st.bind(1, username); },
+          [&](sql::Stmt& st) {
+            out = LoginRecord{st.int64(0), st.text(1), st.int64(2) != 0};
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status Accounts::set_password(std::string_view username, std::string_view password_hash,
+                              std::string_view now) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s;
+  bool found = false;
+  if (Status s = query(
+          tx.conn(),
+          "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE username = ?1 "
+          "RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, username);
+            st.bind(2, password_hash);
+            st.bind(3, now);
+          },
+          [&](sql::Stmt&) { found = true; });
+      !s)
+    return s;
+  if (!found) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (Status s = exec_bound(tx.conn(),
+                            "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND "
+                            "user_id = (SELECT id FROM users WHERE username = ?1)",
+                            [&](sql::Stmt& st) {
+                              st.bind(1, username);
+                              st.bind(2, now);
+                            });
+      !s)
+    return s;
+  return tx.commit();
+}
+
+Status Accounts::set_disabled(std::string_view username, bool disabled, std::string_view now) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s;
+  bool found = false;
+  if (Status s = query(
+          tx.conn(), "UPDATE users SET disabled = ?2 WHERE username = ?1 RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, username);
+            st.bind(2, std::int64_t{disabled ? 1 : 0});
+          },
+          [&](sql::Stmt&) { found = true; });
+      !s)
+    return s;
+  if (!found) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (disabled) {
+    if (Status s = exec_bound(tx.conn(),
+                              "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND "
+                              "user_id = (SELECT id FROM users WHERE username = ?1)",
+                              [&](sql::Stmt& st) {
+                                st.bind(1, username);
+                                st.bind(2, now);
+                              });
+        !s)
+      return s;
+  }
+  return tx.commit();
+}
+
+Status Accounts::create_session(std::string_view token_hash, std::int64_t user_id,
+                                std::string_view now, std::string_view expires_at,
+                                std::string_view address) {
+  return write(db_, [&](sql::Db& db) -> Status {
+    return exec_bound(db,
+                      "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, address) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5)",
+                      [&](sql::Stmt& st) {
+                        st.bind(1, token_hash);
+                        st.bind(2, user_id);
+                        st.bind(3, now);
+                        st.bind(4, expires_at);
+                        st.bind(5, address);
+                      });
+  });
+}
+
+Result<Principal> Accounts::principal(std::int64_t user_id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  return load_principal(rd->conn(), user_id);
+}
+
+Result<Principal> Accounts::load_principal(sql::Db& db, std::int64_t user_id) {
+  Principal p;
+  bool found = false;
+  Status s = query(
+      db,
+      "SELECT u.id, u.username, u.institution_id, i.code, u.roles FROM users u "
+      "JOIN institutions i ON i.id = u.institution_id WHERE u.id = ?1",
+      [&](sql::Stmt& st) { st.bind(1, user_id); },
+      [&](sql::Stmt& st) {
+        found = true;
+        p.user_id = st.int64(0);
+        p.username = st.text(1);
+        p.institution_id = st.int64(2);
+        p.institution_code = st.text(3);
+        p.roles = roles_from_string(st.text(4)).value_or(0);
+      });
+  if (!s) return s.error();
+  if (!found) return make_error(Errc::not_found, "no such user");
+  s = query(
+      db, "SELECT institution_id FROM user_credentials WHERE user_id = ?1 ORDER BY 1",
+      [&](sql::Stmt& st) { st.bind(1, user_id); },
+      [&](sql::Stmt& st) { p.credentialed.push_back(st.int64(0)); });
+  if (!s) return s.error();
+  if (Status r = load_reading_clients(db, p); !r) return r.error();
+  return p;
+}
+
+Status Accounts::load_reading_clients(sql::Db& db, Principal& p) {
+  // Reading services provided by any institution the principal works at.
+  return query(
+      db,
+      "SELECT DISTINCT client_id, service FROM reading_services WHERE provider_id = ?1 OR "
+      "provider_id IN (SELECT institution_id FROM user_credentials WHERE user_id = ?2) "
+      "ORDER BY 1",
+      [&](sql::Stmt& st) {
+        st.bind(1, p.institution_id);
+        st.bind(2, p.user_id);
+      },
+      [&](sql::Stmt& st) {
+        (st.text(1) == "ecg" ? p.ecg_clients : p.imaging_clients).push_back(st.int64(0));
+      });
+}
+
+Result<Principal> Accounts::station_principal(std::int64_t institution_id, std::uint32_t roles) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  Principal p;
+  p.institution_id = institution_id;
+  p.roles = roles;
+  bool found = false;
+  Status s = query(
+      rd->conn(), "SELECT code FROM institutions WHERE id = ?1",
+      [&](sql::Stmt& st) { st.bind(1, institution_id); },
+      [&](sql::Stmt& st) {
+        found = true;
+        p.institution_code = st.text(0);
+      });
+  if (!s) return s.error();
+  if (!found) return make_error(Errc::not_found, "no such institution");
+  if (Status r = load_reading_clients(rd->conn(), p); !r) return r.error();
+  return p;
+}
+
+Result<std::optional<Principal>> Accounts::session_principal(std::string_view token_hash,
+                                                             std::string_view now) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::optional<std::int64_t> user;
+  if (Status s = query(
+          rd->conn(),
+          "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id "
+          "WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 "
+          "AND u.disabled = 0",
+          [&](sql::Stmt& st) {
+            st.bind(1, token_hash);
+            st.bind(2, now);
+          },
+          [&](sql::Stmt& st) { user = st.int64(0); });
+      !s)
+    return s.error();
+  if (!user) return std::optional<Principal>{};
+  auto p = load_principal(rd->conn(), *user);
+  if (!p.ok()) return p.error();
+  return std::optional<Principal>(std::move(*p));
+}
+
+Result<bool> Accounts::revoke_session(std::string_view token_hash, std::string_view now) {
+  return write(db_, [&](sql::Db& db) -> Result<bool> {
+    bool revoked = false;
+    if (Status s = query(
+            db,
+            "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL "
+            "RETURNING 1",
+            [&](sql::Stmt& st) {
+              st.bind(1, token_hash);
+              st.bind(2, now);
+            },
+            [&](sql::Stmt&) { revoked = true; });
+        !s)
+      return s.error();
+    return revoked;
+  });
+}
+
+Status Accounts::add_reading_service(const ReadingService& rs) {
+  if (rs.service != "imaging" && rs.service != "ecg") {
+    return make_error(Errc::invalid_argument, "service must be imaging or ecg");
+  }
+  return write(db_, [&](sql::Db& db) -> Status {
+    auto provider = institution_id(db, rs.provider_code);
+    if (!provider.ok()) return provider.error();
+    auto client = institution_id(db, rs.client_code);
+    if (!client.ok()) return client.error();
+    return exec_bound(db,
+                      "INSERT OR IGNORE INTO reading_services(provider_id, client_id, service) "
+                      "VALUES(?1, ?2, ?3)",
+                      [&](sql::Stmt& st) {
+                        st.bind(1, *provider);
+                        st.bind(2, *client);
+                        st.bind(3, rs.service);
+                      });
+  });
+}
+
+Result<std::vector<ReadingService>> Accounts::reading_services() {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<ReadingService> out;
+  if (Status s = query(
+          rd->conn(),
+          "SELECT p.code, c.code, r.service FROM reading_services r JOIN institutions p ON "
+          "p.id = r.provider_id JOIN institutions c ON c.id = r.client_id ORDER BY 1, 2, 3",
+          [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status Accounts::add_share(const StudyShare& share) {
+  if (share.reason != "consult" && share.reason != "referral") {
+    return make_error(Errc::invalid_argument, "reason must be consult or referral");
+  }
+  if (share.institution_code.empty() == share.username.empty()) {
+    return make_error(Errc::invalid_argument, "share with exactly one institution or one user");
+  }
+  return write(db_, [&](sql::Db& db) -> Status {
+    std::optional<std::int64_t> study, inst, user;
+    if (Status s = query(
+            db, "SELECT id FROM studies WHERE study_uid = ?1",
+            [&](sql::Stmt& st) { st.bind(1, share.study_instance_uid); },
+            [&](sql::Stmt& st) { study = st.int64(0); });
+        !s)
+      return s;
+    if (!study) return make_error(Errc::not_found, "no such study");
+    if (!share.institution_code.empty()) {
+      auto i = institution_id(db, share.institution_code);
+      if (!i.ok()) return i.error();
+      inst = *i;
+    } else {
+      if (Status s = query(
+              db, "SELECT id FROM users WHERE username = ?1",
+              [&](sql::Stmt& st) { st.bind(1, share.username); },
+              [&](sql::Stmt& st) { user = st.int64(0); });
+          !s)
+        return s;
+      if (!user) return make_error(Errc::not_found, "no user " + share.username);
+    }
+    return exec_bound(db,
+                      "INSERT INTO study_shares(study_pk, institution_id, user_id, reason, "
+                      "reference, granted_by, granted_at, expires_at) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      [&](sql::Stmt& st) {
+                        st.bind(1, *study);
+                        st.bind(2, inst);
+                        st.bind(3, user);
+                        st.bind(4, share.reason);
+                        st.bind(5, share.reference);
+                        st.bind(6, share.granted_by ? std::optional<std::int64_t>(share.granted_by)
+                                                    : std::nullopt);
+                        st.bind(7, share.granted_at);
+                        if (share.expires_at.empty()) {
+                          st.bind_null(8);
+                        } else {
+                          st.bind(8, share.expires_at);
+                        }
+                      });
+  });
+}
+
+Status Accounts::set_user_services(std::string_view username,
+                                   const std::vector<std::string>& services) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s;
+  std::optional<std::int64_t> user;
+  if (Status s = query(
+          tx.conn(), "SELECT id FROM users WHERE username = ?1",
+          [&](sql::Stmt& st) { st.bind(1, username); }, [&](sql::Stmt& st) { user = st.int64(0); });
+      !s)
+    return s;
+  if (!user) return make_error(Errc::not_found, "no user " + std::string(username));
+  if (Status s = exec_bound(tx.conn(), "DELETE FROM user_services WHERE user_id = ?1",
+                            [&](sql::Stmt& st) { st.bind(1, *user); });
+      !s)
+    return s;
+  for (const std::string& service : services) {
+    if (service.empty()) return make_error(Errc::invalid_argument, "empty service name");
+    if (Status s = exec_bound(
+            tx.conn(), "INSERT OR IGNORE INTO user_services(user_id, service) VALUES(?1, ?2)",
+            [&](sql::Stmt& st) {
+              st.bind(1, *user);
+              st.bind(2, service);
+            });
+        !s)
+      return s;
+  }
+  return tx.commit();
+}
+
+Result<std::vector<std::string>> Accounts::user_services(std::int64_t user_id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<std::string> out;
+  if (Status s = query(
+          rd->conn(), "SELECT service FROM user_services WHERE user_id = ?1 ORDER BY service",
+          [&](sql::Stmt& st) { st.bind(1, user_id); },
+          [&](sql::Stmt& st) { out.push_back(st.text(0)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+}  // namespace yilian::identity

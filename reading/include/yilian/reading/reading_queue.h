@@ -1,0 +1,133 @@
+// The remote-reading queue: studies become reading tasks when complete, readers claim,
+// report and finalise; critical results go back to the requesting institution; overdue
+// tasks and unacknowledged critical results escalate. Every state change is an event,
+// stored with the task and published in-process (EventBus) for the live service.
+//
+// Threads: one watcher thread waits for the earliest "study complete" deadline (no new
+// instance for `rules.stable`) and checks escalations every few seconds. API calls run on
+// the caller's thread; the store serialises them.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
+#include "yilian/identity/accounts.h"
+#include "yilian/pacs/index.h"
+#include "yilian/reading/queue_rules.h"
+#include "yilian/reading/queue_store.h"
+#include "yilian/storage/clock.h"
+
+namespace yilian::reading {
+
+// In-process publish/subscribe of task events. Subscribers run on the publishing thread and
+// must hand work off quickly (the WebSocket service queues and wakes its own thread).
+class EventBus {
+ public:
+  using Subscriber = std::function<void(const reading::TaskEvent&)>;
+  void subscribe(Subscriber s);
+  void publish(const std::vector<reading::TaskEvent>& events);
+
+ private:
+  std::mutex mu_;
+  std::vector<Subscriber> subscribers_;
+};
+
+class ReadingQueue {
+ public:
+  ReadingQueue(reading::QueueStore& store, pacs::Index& index, identity::Accounts& accounts,
+               QueueRules rules, storage::Clock clock, EventBus& bus,
+               std::string national_issuer = {});
+  ~ReadingQueue();
+  ReadingQueue(const ReadingQueue&) = delete;
+  ReadingQueue& operator=(const ReadingQueue&) = delete;
+
+  // Routes studies left without a task (a restart) and starts the watcher thread.
+  Status start();
+  void stop();
+
+  // New instances arrived for these studies (from the ingest committer).
+  void studies_touched(const std::vector<std::string>& study_uids);
+  // Routes a study now (an upload that says it is complete; tests). Returns the task ids.
+  Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
+  // The same, asked by a user who may see the study (an uploader saying "that's all"), with the
+  // clinical question when one is given: only a clinician of the study's own institution may
+  // give it; the routing rules read it with the study's texts.
+  Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid,
+                                                   const std::string& clinical_question = {});
+  // Routes a study at once, without waiting for its stable time (an ECG once it is analysed).
+  Result<std::vector<std::int64_t>> route_now(const std::string& study_uid);
+  // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is
+  // routed now rather than after its stable time, its tasks become STAT with `reason`, and an
+  // "emergency" event is published for the live services. Returns the task ids.
+  Result<std::vector<std::int64_t>> flag_emergency(const std::string& study_uid,
+                                                   const std::string& reason);
+  // One escalation pass (the watcher runs it periodically).
+  Status escalate_now();
+
+  // What `p` may claim and see in the worklist.
+  Result<reading::ClaimScope> claim_scope(const Principal& p);
+  Result<reading::ClaimScope> view_scope(const Principal& p);
+
+  Result<std::pair<std::vector<reading::TaskRow>, std::int64_t>> worklist(
+      const Principal& p, const reading::WorklistFilter& f);
+  // The task if `p` may see it; permission_denied otherwise (also for a missing task).
+  Result<reading::TaskRow> task(const Principal& p, std::int64_t id);
+  Result<std::optional<reading::TaskRow>> claim_next(const Principal& p);
+  Result<reading::TaskRow> claim(const Principal& p, std::int64_t id);
+  Status heartbeat(const Principal& p, std::int64_t id);
+  Status release(const Principal& p, std::int64_t id);
+  Status reassign(const Principal& p, std::int64_t id, const std::string& to_username,
+                  const std::string& reason);
+  Status raise_priority(const Principal& p, std::int64_t id, Priority priority,
+                        const std::string& reason);
+  Result<reading::ReportRow> report(const Principal& p, std::int64_t id, ReportKind kind,
+                                    const std::string& findings, const std::string& impression,
+                                    bool critical);
+  Result<std::vector<reading::ReportRow>> reports(const Principal& p, std::int64_t id);
+  Result<std::vector<reading::TaskEvent>> events(const Principal& p, std::int64_t id);
+  Result<std::vector<reading::PriorStudy>> priors(const Principal& p, std::int64_t id);
+  Result<std::vector<reading::CriticalRow>> critical_results(const Principal& p, bool open_only);
+  Status acknowledge_critical(const Principal& p, std::int64_t id);
+  Status record_qc(const Principal& p, std::int64_t id, const std::string& agreement,
+                   const std::string& comment);
+
+  bool near_due(const reading::TaskRow& t) const;
+  bool overdue(const reading::TaskRow& t) const;
+  std::string now() const { return storage::to_iso8601(clock_()); }
+  reading::QueueStore& store() { return store_; }
+  const QueueRules& rules() const { return rules_; }
+
+ private:
+  void run();
+  std::string lease_until() const;
+  bool is_reader(const Principal& p) const;
+  // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
+  // existing one, in the same transaction that creates or updates it.
+  Result<std::vector<std::int64_t>> route_study(const std::string& uid,
+                                                const std::optional<PriorityDecision>& forced);
+
+  reading::QueueStore& store_;
+  pacs::Index& index_;
+  identity::Accounts& accounts_;
+  QueueRules rules_;
+  storage::Clock clock_;
+  EventBus& bus_;
+  std::string national_issuer_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // study -> complete at
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace yilian::reading

@@ -1,0 +1,445 @@
+#include "yilian/reading/reading_queue.h"
+#include "yilian/pacs/study_access.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "yilian/identity/policy.h"
+
+namespace yilian::reading {
+namespace {
+
+Error no_task() { return make_error(Errc::permission_denied, "no task you may see has this id"); }
+
+std::vector<std::int64_t> own_institutions(const Principal& p) {
+  std::vector<std::int64_t> out{p.institution_id};
+  out.insert(out.end(), p.credentialed.begin(), p.credentialed.end());
+  return out;
+}
+
+void append(std::vector<std::int64_t>& to, const std::vector<std::int64_t>& from) {
+  for (std::int64_t x : from) {
+    if (std::find(to.begin(), to.end(), x) == to.end()) to.push_back(x);
+  }
+}
+
+constexpr auto kEscalationPeriod = std::chrono::seconds(5);
+
+}  // namespace
+
+void EventBus::subscribe(Subscriber s) {
+  std::lock_guard lock(mu_);
+  subscribers_.push_back(std::move(s));
+}
+
+void EventBus::publish(const std::vector<reading::TaskEvent>& events) {
+  std::vector<Subscriber> subs;
+  {
+    std::lock_guard lock(mu_);
+    subs = subscribers_;
+  }
+  for (const reading::TaskEvent& e : events) {
+    for (const Subscriber& s : subs) s(e);
+  }
+}
+
+ReadingQueue::ReadingQueue(reading::QueueStore& store, pacs::Index& index,
+                           identity::Accounts& accounts, QueueRules rules, storage::Clock clock,
+                           EventBus& bus, std::string national_issuer)
+    : store_(store),
+      index_(index),
+      accounts_(accounts),
+      rules_(std::move(rules)),
+      clock_(std::move(clock)),
+      bus_(bus),
+      national_issuer_(std::move(national_issuer)) {}
+
+ReadingQueue::~ReadingQueue() { stop(); }
+
+Status ReadingQueue::start() {
+  auto cutoff = storage::to_iso8601(clock_() - rules_.stable);
+  auto missing = store_.studies_without_task(cutoff);
+  if (!missing.ok()) return missing.error();
+  for (const std::string& uid : *missing) {
+    if (auto r = study_complete(uid); !r.ok()) {
+      spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
+    }
+  }
+  if (!missing->empty()) spdlog::info("reading queue: routed {} waiting studies", missing->size());
+  thread_ = std::thread([this] { run(); });
+  return Status::Ok();
+}
+
+void ReadingQueue::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
+  auto deadline = std::chrono::steady_clock::now() + rules_.stable;
+  {
+    std::lock_guard lock(mu_);
+    for (const std::string& uid : uids) pending_[uid] = deadline;
+  }
+  cv_.notify_all();
+}
+
+void ReadingQueue::run() {
+  auto next_escalation = std::chrono::steady_clock::now();
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> due;
+    auto wake = next_escalation;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second <= now) {
+        due.push_back(it->first);
+        it = pending_.erase(it);
+      } else {
+        wake = std::min(wake, it->second);
+        ++it;
+      }
+    }
+    bool escalate = now >= next_escalation;
+    if (!due.empty() || escalate) {
+      lock.unlock();
+      for (const std::string& uid : due) {
+        if (auto r = study_complete(uid); !r.ok()) {
+          spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
+        }
+      }
+      if (escalate) {
+        if (Status s = escalate_now(); !s) spdlog::error("reading queue: {}", s.error().message);
+        next_escalation = std::chrono::steady_clock::now() + kEscalationPeriod;
+      }
+      lock.lock();
+      continue;
+    }
+    cv_.wait_until(lock, wake);
+  }
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string& uid) {
+  return route_study(uid, std::nullopt);
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::route_study(
+    const std::string& uid, const std::optional<PriorityDecision>& forced) {
+  auto study = store_.routable_study(uid);
+  if (!study.ok()) return study.error();
+  if (!study->has_value()) return make_error(Errc::not_found, "no such study");
+  const reading::RoutableStudy& s = **study;
+  StudyFacts facts{s.modalities, s.body_parts, s.institution_code,  s.description,
+                   s.procedure,  s.indication, s.requested_priority};
+  reading::NewTask t;
+  t.study_pk = s.study_pk;
+  t.service = route(rules_, facts);
+  t.institution_id = s.institution_id;
+  t.is_ecg = identity::is_ecg_study(s.modalities);
+  t.modality = s.modalities;
+  PriorityDecision d = decide_priority(rules_, facts);
+  if (forced && forced->priority <= d.priority) d = *forced;
+  t.priority = static_cast<int>(d.priority);
+  t.priority_reason = d.reason;
+  t.received_at = s.first_received_at;
+  auto received = storage::parse_iso8601(s.first_received_at).value_or(clock_());
+  t.due_at = storage::to_iso8601(received + sla(rules_, d.priority));
+  auto r = store_.upsert_task(t, now());
+  if (!r.ok()) return r.error();
+  bus_.publish(r->second);
+  return std::vector<std::int64_t>{r->first};
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string& study_uid,
+                                                               const std::string& reason) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.erase(study_uid);
+  }
+  // One transaction creates the task as STAT (or raises the existing one): a reader never sees
+  // the emergency as a routine task, however briefly.
+  auto ids = route_study(study_uid, PriorityDecision{Priority::stat, reason});
+  if (!ids.ok()) return ids.error();
+  std::vector<reading::TaskEvent> events;
+  for (std::int64_t id : *ids) {
+    events.push_back(reading::TaskEvent{id, now(), "emergency", "automated-analysis", reason});
+  }
+  bus_.publish(events);
+  return ids;
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::study_complete(
+    const Principal& p, const std::string& uid, const std::string& clinical_question) {
+  auto visible = may_read_study(index_, p, uid, now());
+  if (!visible.ok()) return visible.error();
+  if (!*visible) return make_error(Errc::permission_denied, "no study you may see has this UID");
+  if (!clinical_question.empty()) {
+    auto home = index_.study_institution(uid);
+    if (!home.ok()) return home.error();
+    if (!home->has_value() || **home != p.institution_id || !identity::has_clinical_role(p)) {
+      return make_error(Errc::permission_denied,
+                        "the clinical question is given by a clinician of the study's institution");
+    }
+    if (Status s = store_.set_clinical_question(uid, clinical_question); !s) return s.error();
+  }
+  return route_now(uid);
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::route_now(const std::string& uid) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.erase(uid);
+  }
+  return route_study(uid, std::nullopt);
+}
+
+Status ReadingQueue::escalate_now() {
+  auto critical_before = storage::to_iso8601(clock_() - rules_.critical_ack);
+  auto events = store_.escalate(now(), critical_before);
+  if (!events.ok()) return events.error();
+  std::size_t overdue = 0, critical = 0;
+  for (const auto& e : *events) (e.type == "escalated" ? overdue : critical) += 1;
+  if (overdue > 0) spdlog::warn("reading queue: {} tasks passed their due time", overdue);
+  if (critical > 0) {
+    spdlog::warn("reading queue: {} critical results not acknowledged in time", critical);
+  }
+  bus_.publish(*events);
+  return Status::Ok();
+}
+
+bool ReadingQueue::is_reader(const Principal& p) const {
+  return p.has(Role::radiologist) || p.has(Role::ecg_reader) || p.has(Role::cardiologist);
+}
+
+Result<reading::ClaimScope> ReadingQueue::claim_scope(const Principal& p) {
+  reading::ClaimScope scope;
+  if (p.has(Role::radiologist)) {
+    scope.imaging_institutions = own_institutions(p);
+    append(scope.imaging_institutions, p.imaging_clients);
+  }
+  if (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) {
+    scope.ecg_institutions = own_institutions(p);
+    append(scope.ecg_institutions, p.ecg_clients);
+  }
+  if (!scope.empty()) {
+    auto services = accounts_.user_services(p.user_id);
+    if (!services.ok()) return services.error();
+    scope.services = std::move(*services);
+  }
+  return scope;
+}
+
+Result<reading::ClaimScope> ReadingQueue::view_scope(const Principal& p) {
+  auto scope = claim_scope(p);
+  if (!scope.ok()) return scope;
+  scope->services.clear();  // readers see the whole queue they could work, not only their services
+  if (p.has(Role::township_doctor)) append(scope->institutions, own_institutions(p));
+  if (p.has(Role::qc_reviewer)) {
+    append(scope->institutions, own_institutions(p));
+    append(scope->imaging_institutions, p.imaging_clients);
+    append(scope->ecg_institutions, p.ecg_clients);
+  }
+  return scope;
+}
+
+Result<std::pair<std::vector<reading::TaskRow>, std::int64_t>> ReadingQueue::worklist(
+    const Principal& p, const reading::WorklistFilter& f) {
+  auto scope = view_scope(p);
+  if (!scope.ok()) return scope.error();
+  return store_.worklist(f, *scope, now());
+}
+
+Result<reading::TaskRow> ReadingQueue::task(const Principal& p, std::int64_t id) {
+  auto t = store_.task(id);
+  if (!t.ok()) return t.error();
+  if (!t->has_value()) return no_task();
+  auto visible = may_read_study(index_, p, (*t)->study_uid, now());
+  if (!visible.ok()) return visible.error();
+  if (!*visible) return no_task();
+  return std::move(**t);
+}
+
+std::string ReadingQueue::lease_until() const {
+  return storage::to_iso8601(clock_() + rules_.lease);
+}
+
+Result<std::optional<reading::TaskRow>> ReadingQueue::claim_next(const Principal& p) {
+  auto scope = claim_scope(p);
+  if (!scope.ok()) return scope.error();
+  if (scope->empty()) return make_error(Errc::permission_denied, "only readers claim tasks");
+  std::vector<reading::TaskEvent> events;
+  auto r = store_.claim_next(*scope, p.user_id, p.username, now(), lease_until(), &events);
+  if (r.ok()) bus_.publish(events);
+  return r;
+}
+
+Result<reading::TaskRow> ReadingQueue::claim(const Principal& p, std::int64_t id) {
+  auto t = task(p, id);
+  if (!t.ok()) return t.error();
+  auto scope = claim_scope(p);
+  if (!scope.ok()) return scope.error();
+  auto in = [](const std::vector<std::int64_t>& v, std::int64_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  bool eligible = t->is_ecg ? in(scope->ecg_institutions, t->institution_id)
+                            : in(scope->imaging_institutions, t->institution_id);
+  if (!eligible)
+    return make_error(Errc::permission_denied, "you do not read this kind of study here");
+  std::vector<reading::TaskEvent> events;
+  auto r = store_.claim(id, p.user_id, p.username, now(), lease_until(), &events);
+  if (r.ok()) bus_.publish(events);
+  return r;
+}
+
+Status ReadingQueue::heartbeat(const Principal& p, std::int64_t id) {
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  return store_.heartbeat(id, p.user_id, lease_until());
+}
+
+Status ReadingQueue::release(const Principal& p, std::int64_t id) {
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  std::vector<reading::TaskEvent> events;
+  Status s = store_.release(id, p.user_id, p.username, now(), &events);
+  if (s.ok()) bus_.publish(events);
+  return s;
+}
+
+Status ReadingQueue::reassign(const Principal& p, std::int64_t id, const std::string& to_username,
+                              const std::string& reason) {
+  if (!is_reader(p) && !p.has(Role::qc_reviewer)) {
+    return make_error(Errc::permission_denied, "only readers reassign tasks");
+  }
+  if (reason.empty()) return make_error(Errc::invalid_argument, "a reassignment needs a reason");
+  auto t = task(p, id);
+  if (!t.ok()) return t.error();
+  auto to = accounts_.find_user(to_username);
+  if (!to.ok()) return to.error();
+  if (!to->has_value() || (*to)->disabled)
+    return make_error(Errc::not_found, "no active user " + to_username);
+  std::vector<reading::TaskEvent> events;
+  Status s = store_.reassign(id, (*to)->id, p.username, to_username, reason, now(), lease_until(),
+                             &events);
+  if (s.ok()) bus_.publish(events);
+  return s;
+}
+
+Status ReadingQueue::raise_priority(const Principal& p, std::int64_t id, Priority priority,
+                                    const std::string& reason) {
+  if (reason.empty())
+    return make_error(Errc::invalid_argument, "raising a priority needs a reason");
+  auto t = task(p, id);
+  if (!t.ok()) return t.error();
+  auto received = storage::parse_iso8601(t->received_at).value_or(clock_());
+  std::string due = storage::to_iso8601(received + sla(rules_, priority));
+  std::vector<reading::TaskEvent> events;
+  Status s =
+      store_.set_priority(id, static_cast<int>(priority), reason, due, p.username, now(), &events);
+  if (s.ok()) bus_.publish(events);
+  return s;
+}
+
+Result<reading::ReportRow> ReadingQueue::report(const Principal& p, std::int64_t id,
+                                                ReportKind kind, const std::string& findings,
+                                                const std::string& impression, bool critical) {
+  auto t = task(p, id);
+  if (!t.ok()) return t.error();
+  if (!is_reader(p)) return make_error(Errc::permission_denied, "only readers write reports");
+  if (kind != ReportKind::draft && impression.empty()) {
+    return make_error(Errc::invalid_argument, "a signed report needs an impression");
+  }
+  reading::QueueStore::NewReport r;
+  r.task_id = id;
+  r.kind = report_kind_name(kind);
+  r.findings = findings;
+  r.impression = impression;
+  r.critical = critical;
+  r.author = p.user_id;
+  r.author_name = p.username;
+  r.qc = qc_sampled(id, rules_.qc_percent);
+  std::vector<reading::TaskEvent> events;
+  auto row = store_.add_report(
+      r,
+      [&](const std::string& status, std::int64_t claimed_by) -> Result<std::string> {
+        auto current = parse_task_status(status);
+        if (!current) return make_error(Errc::internal, "unknown task status " + status);
+        auto next = after_report(*current, kind, claimed_by == p.user_id);
+        if (!next.ok()) return next.error();
+        return std::string(task_status_name(*next));
+      },
+      now(), &events);
+  if (row.ok()) bus_.publish(events);
+  return row;
+}
+
+Result<std::vector<reading::ReportRow>> ReadingQueue::reports(const Principal& p, std::int64_t id) {
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  return store_.reports(id);
+}
+
+Result<std::vector<reading::TaskEvent>> ReadingQueue::events(const Principal& p, std::int64_t id) {
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  return store_.events(id);
+}
+
+Result<std::vector<reading::PriorStudy>> ReadingQueue::priors(const Principal& p, std::int64_t id) {
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  auto all = store_.priors(id, national_issuer_);
+  if (!all.ok()) return all.error();
+  // Matching by Patient ID + issuer is only a suggestion: a sender can type any identifier,
+  // so a prior is shown only when the reader may read it in its own right.
+  std::vector<reading::PriorStudy> visible;
+  const std::string at = now();
+  for (reading::PriorStudy& prior : *all) {
+    auto ok = may_read_study(index_, p, prior.study_uid, at);
+    if (!ok.ok()) return ok.error();
+    if (*ok) visible.push_back(std::move(prior));
+  }
+  return visible;
+}
+
+Result<std::vector<reading::CriticalRow>> ReadingQueue::critical_results(const Principal& p,
+                                                                         bool open_only) {
+  if (!identity::has_clinical_role(p)) return std::vector<reading::CriticalRow>{};
+  return store_.critical_results(open_only, own_institutions(p));
+}
+
+Status ReadingQueue::acknowledge_critical(const Principal& p, std::int64_t id) {
+  if (!identity::has_clinical_role(p)) {
+    return make_error(Errc::permission_denied, "only clinical users acknowledge results");
+  }
+  std::vector<reading::TaskEvent> events;
+  Status s =
+      store_.acknowledge_critical(id, own_institutions(p), p.user_id, p.username, now(), &events);
+  if (s.ok()) bus_.publish(events);
+  return s;
+}
+
+Status ReadingQueue::record_qc(const Principal& p, std::int64_t id, const std::string& agreement,
+                               const std::string& comment) {
+  if (!p.has(Role::qc_reviewer)) return make_error(Errc::permission_denied, "only QC reviewers");
+  if (auto t = task(p, id); !t.ok()) return t.error();
+  std::vector<reading::TaskEvent> events;
+  Status s = store_.record_qc(id, p.user_id, p.username, agreement, comment, now(), &events);
+  if (s.ok()) bus_.publish(events);
+  return s;
+}
+
+bool ReadingQueue::overdue(const reading::TaskRow& t) const {
+  return t.status != "final" && t.due_at < now();
+}
+
+bool ReadingQueue::near_due(const reading::TaskRow& t) const {
+  if (t.status == "final" || overdue(t)) return false;
+  auto due = storage::parse_iso8601(t.due_at);
+  if (!due) return false;
+  auto window = std::chrono::duration_cast<std::chrono::milliseconds>(
+      sla(rules_, static_cast<Priority>(t.priority)) * rules_.due_soon_fraction);
+  return clock_() + window >= *due;
+}
+
+}  // namespace yilian::reading

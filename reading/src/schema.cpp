@@ -1,0 +1,108 @@
+// The reading module's steps of the index database's schema history (see
+// storage/database.h: one numbered history, each step owned by the module whose tables it
+// creates or changes). Never edit a released step: append a new one with the next number.
+#include "yilian/reading/schema.h"
+
+#include <array>
+
+namespace yilian::reading {
+namespace {
+
+// v4: the remote-reading queue. Studies keep the order that came with them; a reading task
+// per study and reading service; report versions (append-only); critical results; QC
+// second reads; and every state change as an event.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE studies ADD COLUMN requested_priority TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN indication TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN procedure TEXT NOT NULL DEFAULT '';
+CREATE TABLE reading_tasks(
+  id               INTEGER PRIMARY KEY,
+  study_pk         INTEGER NOT NULL REFERENCES studies(id),
+  service          TEXT NOT NULL,
+  institution_id   INTEGER NOT NULL REFERENCES institutions(id),
+  is_ecg           INTEGER NOT NULL DEFAULT 0,
+  modality         TEXT NOT NULL DEFAULT '',
+  priority         INTEGER NOT NULL,
+  priority_reason  TEXT NOT NULL DEFAULT '',
+  status           TEXT NOT NULL CHECK(status IN ('queued','claimed','preliminary','final')),
+  received_at      TEXT NOT NULL,
+  routed_at        TEXT NOT NULL,
+  due_at           TEXT NOT NULL,
+  claimed_by       INTEGER REFERENCES users(id),
+  lease_expires_at TEXT,
+  reported_by      INTEGER REFERENCES users(id),
+  final_at         TEXT,
+  escalated_at     TEXT,
+  UNIQUE(study_pk, service)
+);
+CREATE INDEX reading_tasks_queue ON reading_tasks(status, priority, due_at, id);
+CREATE INDEX reading_tasks_lease ON reading_tasks(status, lease_expires_at);
+CREATE INDEX reading_tasks_due ON reading_tasks(escalated_at, due_at);
+CREATE TABLE reports(
+  id          INTEGER PRIMARY KEY,
+  task_id     INTEGER NOT NULL REFERENCES reading_tasks(id),
+  version     INTEGER NOT NULL,
+  kind        TEXT NOT NULL CHECK(kind IN ('draft','preliminary','final','addendum')),
+  findings    TEXT NOT NULL DEFAULT '',
+  impression  TEXT NOT NULL DEFAULT '',
+  critical    INTEGER NOT NULL DEFAULT 0,
+  author_id   INTEGER NOT NULL REFERENCES users(id),
+  created_at  TEXT NOT NULL,
+  UNIQUE(task_id, version)
+);
+CREATE TRIGGER reports_no_update BEFORE UPDATE ON reports
+  BEGIN SELECT RAISE(ABORT, 'report versions are immutable'); END;
+CREATE TRIGGER reports_no_delete BEFORE DELETE ON reports
+  BEGIN SELECT RAISE(ABORT, 'report versions are immutable'); END;
+CREATE TABLE critical_results(
+  id               INTEGER PRIMARY KEY,
+  task_id          INTEGER NOT NULL REFERENCES reading_tasks(id),
+  report_id        INTEGER NOT NULL REFERENCES reports(id),
+  institution_id   INTEGER NOT NULL REFERENCES institutions(id),
+  created_at       TEXT NOT NULL,
+  acknowledged_by  INTEGER REFERENCES users(id),
+  acknowledged_at  TEXT,
+  escalated_at     TEXT
+);
+CREATE INDEX critical_results_open ON critical_results(acknowledged_at, created_at);
+CREATE TABLE qc_reviews(
+  id           INTEGER PRIMARY KEY,
+  task_id      INTEGER NOT NULL UNIQUE REFERENCES reading_tasks(id),
+  sampled_at   TEXT NOT NULL,
+  reviewer_id  INTEGER REFERENCES users(id),
+  agreement    TEXT CHECK(agreement IN ('agree','minor','major')),
+  comment      TEXT NOT NULL DEFAULT '',
+  reviewed_at  TEXT
+);
+CREATE TABLE task_events(
+  id       INTEGER PRIMARY KEY,
+  task_id  INTEGER NOT NULL REFERENCES reading_tasks(id),
+  at       TEXT NOT NULL,
+  type     TEXT NOT NULL,
+  actor    TEXT NOT NULL DEFAULT '',
+  detail   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX task_events_task ON task_events(task_id, id);
+CREATE TABLE user_services(
+  user_id  INTEGER NOT NULL REFERENCES users(id),
+  service  TEXT NOT NULL,
+  PRIMARY KEY(user_id, service)
+);
+)sql";
+
+// The requesting clinician's question, given when a study is sent for reading (REST); kept
+// apart from the DICOM indication, which later instances may update.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE studies ADD COLUMN clinical_question TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<storage::SchemaStep, 2> kSteps{{
+    {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
+    {7, "reading", "the requesting clinician's question on a study", kV7},
+}};
+
+}  // namespace
+
+std::span<const storage::SchemaStep> schema_steps() { return kSteps; }
+
+}  // namespace yilian::reading

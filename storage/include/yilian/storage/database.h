@@ -1,0 +1,172 @@
+// The database seam: connections, the one transaction and group-commit scheme every store
+// uses, background checkpoints, and the schema migration runner. Stores (the DICOM index,
+// accounts, the reading queue, consults, ...) live in their domain modules and reach the
+// database only through this class and sql.h, so a second backend is added here.
+//
+// Writes: one write connection. Every write is one operation (Write) of the open batch:
+// it runs inside a savepoint of the batch's transaction, statements strictly one operation at
+// a time, and the last operation of a batch to finish commits it (one device flush for the
+// whole batch) while new operations gather for the next batch. Write::commit() returns once
+// the batch is durable (or, for an operation that need not survive a power cut, as soon as it
+// is in the batch). A Write opened on a thread that already holds one joins it as a nested
+// savepoint and becomes durable with it.
+//
+// Reads: a small pool of read-only connections that see committed data only, so reads never
+// wait for a commit.
+#pragma once
+
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::storage {
+
+// One step of the schema history. The history is one sequence (PRAGMA user_version) whose
+// steps are owned by the module whose tables they create or change; never edit a released
+// step: append a new one with the next number.
+struct SchemaStep {
+  int version;          // schema version after this step
+  const char* owner;    // the module that owns the tables ("pacs", "identity", ...)
+  const char* summary;  // one line, for the log
+  const char* sql;
+};
+
+struct DatabaseOptions {
+  // true: a commit is on the disk when it returns (synchronous=FULL); false: it survives a
+  // crash of the process but not of the machine (synchronous=NORMAL, WAL).
+  bool durable = true;
+  // The write-ahead log is copied back into the database once a second by a thread of its
+  // own (PASSIVE: never blocking a writer) instead of by whichever commit crosses the
+  // threshold (that copy and its flush took a live-chat batch 50-100 ms).
+  bool background_checkpoints = true;
+  std::size_t max_readers = 8;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the database at `path`; ":memory:" gives a private in-memory
+  // database shared by this object's connections (tests).
+  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& path,
+                                                DatabaseOptions options = {});
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Applies every step above the database's version, in order, each in its own transaction,
+  // up to `target`; returns the resulting version. `steps` must be numbered 1..N without
+  // gaps. A database newer than `steps` is refused (Errc::corrupt).
+  Result<int> migrate(std::span<const SchemaStep> steps, int target = INT_MAX);
+  int schema_version();
+
+  // One operation of the current write batch (see above). Use: begin(), statements on
+  // conn(), commit(); leaving without commit() rolls this operation back alone.
+  class Write {
+   public:
+    explicit Write(Database& db) : db_(db) {}
+    ~Write();
+    Write(const Write&) = delete;
+    Write& operator=(const Write&) = delete;
+    Status begin();
+    sql::Db& conn() { return *db_.writer_; }
+    // Keeps the operation in the batch and returns once the batch is durable; durable =
+    // false returns as soon as the operation is in the batch, visible to every later one.
+    Status commit(bool durable = true);
+
+   private:
+    Status finish(bool wait);
+    Database& db_;
+    std::uint64_t batch_ = 0;
+    std::string savepoint_;
+    bool begun_ = false, done_ = false, nested_ = false;
+  };
+
+  // A read connection, held until destroyed.
+  class Read {
+   public:
+    ~Read();
+    Read(Read&& o) noexcept : db_(o.db_), conn_(std::move(o.conn_)) {}
+    Read(const Read&) = delete;
+    Read& operator=(const Read&) = delete;
+    sql::Db& conn() { return *conn_; }
+
+   private:
+    friend class Database;
+    Read(Database& db, std::unique_ptr<sql::Db> conn) : db_(&db), conn_(std::move(conn)) {}
+    Database* db_;
+    std::unique_ptr<sql::Db> conn_;
+  };
+  Result<Read> read();
+
+  // Counters for tests and the status page.
+  struct Counters {
+    std::uint64_t batches = 0, operations = 0;
+  };
+  Counters counters();
+
+ private:
+  Database() = default;
+  Status open_impl(const std::filesystem::path& path, const DatabaseOptions& options);
+  void checkpoints();
+  Result<int> user_version();
+
+  std::string uri_;
+  DatabaseOptions options_;
+
+  // Group commit state, guarded by batch_mu_.
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  bool committing_ = false;
+  int in_batch_ = 0;    // operations registered in the open batch and not yet finished
+  int batch_size_ = 0;  // operations registered in the open batch
+  std::uint64_t batch_id_ = 1, committed_id_ = 0;
+  Status last_commit_;  // outcome of batch committed_id_
+  Counters counters_;
+  // One operation's statements at a time on writer_; the holder's thread, for nesting.
+  std::mutex conn_mu_;
+  std::atomic<std::thread::id> conn_owner_{};  // set while holding conn_mu_
+  int nesting_ = 0;                            // nested Writes of the owner (conn_mu_)
+  bool open_ = false;                          // BEGIN issued for the current batch (conn_mu_)
+  std::unique_ptr<sql::Db> writer_;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<sql::Db>> idle_readers_;
+
+  std::unique_ptr<sql::Db> checkpoint_conn_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stop_checkpoints_ = false;  // guarded by checkpoint_mu_
+  std::thread checkpointer_;
+};
+
+// Runs `f(sql::Db&)` (returning Status or Result<T>) as one write operation: committed,
+// durable when `durable`, if it succeeds; rolled back alone if it fails.
+template <typename F>
+auto write(Database& db, F&& f, bool durable = true) -> decltype(f(std::declval<sql::Db&>())) {
+  Database::Write w(db);
+  if (Status s = w.begin(); !s) return s.error();
+  auto r = f(w.conn());
+  if (!r.ok()) return r;
+  if (Status s = w.commit(durable); !s) return s.error();
+  return r;
+}
+
+// Runs `f(sql::Db&)` on a read connection.
+template <typename F>
+auto read(Database& db, F&& f) -> decltype(f(std::declval<sql::Db&>())) {
+  auto r = db.read();
+  if (!r.ok()) return r.error();
+  return f(r->conn());
+}
+
+}  // namespace yilian::storage

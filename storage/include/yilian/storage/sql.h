@@ -1,0 +1,114 @@
+// The statement layer every store writes its SQL against: a connection, prepared statements
+// with positional and named parameters, and list literals. Today's backend is SQLite; its
+// result codes become yilian::Error here and nowhere else, and no store sees a SQLite type.
+// Stores do not open connections or transactions themselves: storage::Database (database.h)
+// hands out connections and runs the one transaction and group-commit scheme.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "yilian/common/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace yilian::storage::sql {
+
+class Stmt;
+
+class Db {
+ public:
+  Db() = default;
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  Status open(const std::string& path, bool read_only);
+  Status exec(const char* sql);
+  // Rows changed by the last statement run on this connection.
+  int changes() const;
+  // The backend handle, for storage's own use (Database); stores never need it.
+  sqlite3* native() const { return db_; }
+  // A prepared statement for `sql`, prepared once per connection and reset (bindings
+  // cleared) on every call. The caller holds whatever serialises use of this connection.
+  Result<Stmt*> cached(const std::string& sql);
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
+};
+
+class Stmt {
+ public:
+  Stmt() = default;
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt& operator=(Stmt&& o) noexcept;
+
+  Status prepare(Db& db, const char* sql);
+
+  // Binding, 1-based. Empty optional or empty text binds NULL only where noted.
+  void bind(int i, std::string_view text);
+  void bind(int i, std::int64_t v);
+  void bind(int i, const std::optional<std::int64_t>& v);
+  void bind_null(int i);
+  // Named parameters (":name"); a name the statement does not use is ignored.
+  void bind_named(const char* name, std::string_view text);
+  void bind_named(const char* name, std::int64_t v);
+
+  // Returns true when a row is available, false when done.
+  Result<bool> step();
+  // Steps a statement expected to produce no row.
+  Status run();
+  void reset();
+
+  std::string text(int col) const;
+  std::int64_t int64(int col) const;
+  std::optional<std::int64_t> opt_int64(int col) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// Runs `q` (prepared once per connection, see Db::cached): `bind` fills the parameters,
+// `row` sees every result row. The statement is reset afterwards.
+template <typename Bind, typename Row>
+Status query(Db& db, const std::string& q, Bind&& bind, Row&& row) {
+  auto st = db.cached(q);
+  if (!st.ok()) return st.error();
+  bind(**st);
+  while (true) {
+    auto r = (*st)->step();
+    if (!r.ok()) {
+      (*st)->reset();
+      return r.error();
+    }
+    if (!*r) {
+      (*st)->reset();
+      return Status::Ok();
+    }
+    row(**st);
+  }
+}
+
+// SQL list literals for IN (...): integer ids formatted as numbers, words quoted as SQL string
+// literals (quotes doubled). An empty list becomes NULL, which matches nothing.
+std::string id_list(std::span<const std::int64_t> ids);
+std::string text_list(const std::vector<std::string>& items);
+
+// Runs a statement that returns no rows; `changed` receives the number of rows it changed.
+Status run(Db& db, const std::string& q, const std::function<void(Stmt&)>& bind,
+           int* changed = nullptr);
+
+}  // namespace yilian::storage::sql

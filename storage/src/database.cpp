@@ -1,0 +1,256 @@
+#include "yilian/storage/database.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace yilian::storage {
+namespace {
+
+// A batch stops gathering at this many operations (bounded latency for the first one).
+constexpr int kMaxBatch = 512;
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& path,
+                                                 DatabaseOptions options) {
+  std::unique_ptr<Database> db(new Database());
+  if (Status s = db->open_impl(path, options); !s) return s.error();
+  return db;
+}
+
+Status Database::open_impl(const std::filesystem::path& path, const DatabaseOptions& options) {
+  options_ = options;
+  uri_ = path.string();
+  const bool memory = uri_ == ":memory:";
+  if (memory) {
+    // Every connection of this object must see the same in-memory database.
+    uri_ = "file:yilian-mem-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)) +
+           "?mode=memory&cache=shared";
+  }
+  writer_ = std::make_unique<sql::Db>();
+  if (Status s = writer_->open(uri_, false); !s) return s;
+  if (!memory) {
+    if (Status s = writer_->exec("PRAGMA journal_mode=WAL"); !s) return s;
+  }
+  std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
+                        (options.durable ? "FULL;" : "NORMAL;");
+  if (Status s = writer_->exec(pragmas.c_str()); !s) return s;
+  if (options.background_checkpoints && !memory) {
+    if (Status s = writer_->exec("PRAGMA wal_autocheckpoint=0"); !s) return s;
+    checkpoint_conn_ = std::make_unique<sql::Db>();
+    if (Status s = checkpoint_conn_->open(uri_, false); !s) return s;
+    checkpointer_ = std::thread([this] { checkpoints(); });
+  }
+  return Status::Ok();
+}
+
+Database::~Database() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    stop_checkpoints_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void Database::checkpoints() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!checkpoint_cv_.wait_for(lock, std::chrono::seconds(1),
+                                  [this] { return stop_checkpoints_; })) {
+    lock.unlock();
+    (void)checkpoint_conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    lock.lock();
+  }
+}
+
+Result<Database::Read> Database::read() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<sql::Db> c = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return Read(*this, std::move(c));
+    }
+  }
+  auto c = std::make_unique<sql::Db>();
+  if (Status s = c->open(uri_, false); !s) return s.error();
+  if (Status s = c->exec("PRAGMA query_only=ON"); !s) return s.error();
+  return Read(*this, std::move(c));
+}
+
+Database::Read::~Read() {
+  if (!conn_) return;
+  std::lock_guard lock(db_->readers_mu_);
+  if (db_->idle_readers_.size() < db_->options_.max_readers) {
+    db_->idle_readers_.push_back(std::move(conn_));
+  }
+}
+
+Database::Counters Database::counters() {
+  std::lock_guard lock(batch_mu_);
+  return counters_;
+}
+
+// --- group commit ---------------------------------------------------------------------------
+
+Status Database::Write::begin() {
+  Database& d = db_;
+  // A thread that already holds the write connection (an operation in progress) nests.
+  // conn_owner_ is only ever equal to this thread's id while this thread holds conn_mu_.
+  if (d.conn_owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    nested_ = true;
+    savepoint_ = "op" + std::to_string(++d.nesting_);
+    if (Status s = d.writer_->exec(("SAVEPOINT " + savepoint_).c_str()); !s) {
+      --d.nesting_;
+      done_ = true;
+      return s;
+    }
+    begun_ = true;
+    return Status::Ok();
+  }
+  {
+    std::unique_lock lock(d.batch_mu_);
+    d.batch_cv_.wait(lock, [&] { return !d.committing_ && d.batch_size_ < kMaxBatch; });
+    ++d.in_batch_;
+    ++d.batch_size_;
+    ++d.counters_.operations;
+    batch_ = d.batch_id_;
+  }
+  d.conn_mu_.lock();
+  d.conn_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  begun_ = true;
+  savepoint_ = "op0";
+  auto fail = [&](Status s) {
+    d.conn_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+    d.conn_mu_.unlock();
+    done_ = true;
+    (void)finish(true);
+    return s;
+  };
+  if (!d.open_) {
+    if (Status s = d.writer_->exec("BEGIN IMMEDIATE"); !s) return fail(s);
+    d.open_ = true;
+  }
+  if (Status s = d.writer_->exec("SAVEPOINT op0"); !s) return fail(s);
+  return Status::Ok();
+}
+
+Database::Write::~Write() {
+  if (!begun_ || done_) return;
+  Database& d = db_;
+  std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
+  (void)d.writer_->exec(undo.c_str());
+  if (nested_) {
+    --d.nesting_;
+    return;
+  }
+  d.conn_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  d.conn_mu_.unlock();
+  (void)finish(true);
+}
+
+Status Database::Write::commit(bool durable) {
+  Database& d = db_;
+  Status released = d.writer_->exec(("RELEASE " + savepoint_).c_str());
+  if (!released.ok()) {
+    std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
+    (void)d.writer_->exec(undo.c_str());
+  }
+  done_ = true;
+  if (nested_) {
+    --d.nesting_;
+    return released;
+  }
+  d.conn_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  d.conn_mu_.unlock();
+  Status batch = finish(durable);
+  return released.ok() ? batch : released;
+}
+
+// Leaves the batch; the last one out commits it, the others wait for that commit (unless they
+// need not be durable).
+Status Database::Write::finish(bool wait) {
+  Database& d = db_;
+  std::unique_lock lock(d.batch_mu_);
+  if (--d.in_batch_ > 0) {
+    if (!wait) return Status::Ok();
+    d.batch_cv_.wait(lock, [&] { return d.committed_id_ >= batch_; });
+    return d.last_commit_;
+  }
+  d.committing_ = true;
+  lock.unlock();
+  Status st;
+  {
+    std::lock_guard conn(d.conn_mu_);
+    if (d.open_) st = d.writer_->exec("COMMIT");
+    if (!st.ok()) (void)d.writer_->exec("ROLLBACK");
+    d.open_ = false;
+  }
+  lock.lock();
+  d.last_commit_ = st;
+  d.committed_id_ = batch_;
+  d.committing_ = false;
+  d.batch_size_ = 0;
+  ++d.batch_id_;
+  ++d.counters_.batches;
+  lock.unlock();
+  d.batch_cv_.notify_all();
+  return st;
+}
+
+// --- migrations -----------------------------------------------------------------------------
+
+Result<int> Database::user_version() {
+  std::lock_guard lock(conn_mu_);
+  std::int64_t v = 0;
+  if (Status s = sql::query(
+          *writer_, "PRAGMA user_version", [](sql::Stmt&) {},
+          [&](sql::Stmt& st) { v = st.int64(0); });
+      !s)
+    return s.error();
+  return static_cast<int>(v);
+}
+
+int Database::schema_version() {
+  auto v = user_version();
+  return v.ok() ? *v : 0;
+}
+
+Result<int> Database::migrate(std::span<const SchemaStep> steps, int target) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].version != static_cast<int>(i) + 1) {
+      return make_error(Errc::internal, "schema history is not numbered 1.." +
+                                            std::to_string(steps.size()) + " at step " +
+                                            std::to_string(i + 1));
+    }
+  }
+  auto current = user_version();
+  if (!current.ok()) return current.error();
+  int version = *current;
+  if (version > static_cast<int>(steps.size())) {
+    return make_error(Errc::corrupt, "index schema version " + std::to_string(version) +
+                                         " is newer than this build understands (" +
+                                         std::to_string(steps.size()) + ")");
+  }
+  std::lock_guard lock(conn_mu_);
+  for (const SchemaStep& m : steps) {
+    if (m.version <= version || m.version > target) continue;
+    if (Status s = writer_->exec("BEGIN IMMEDIATE"); !s) return s.error();
+    Status s = writer_->exec(m.sql);
+    if (s.ok()) {
+      std::string pragma = "PRAGMA user_version = " + std::to_string(m.version);
+      s = writer_->exec(pragma.c_str());
+    }
+    if (s.ok()) s = writer_->exec("COMMIT");
+    if (!s.ok()) {
+      (void)writer_->exec("ROLLBACK");
+      return make_error(s.error().code, "schema migration to v" + std::to_string(m.version) + " (" +
+                                            m.owner + ") failed: " + s.error().message);
+    }
+    version = m.version;
+  }
+  return version;
+}
+
+}  // namespace yilian::storage

@@ -1,0 +1,262 @@
+// Teleconsultation tables (schema v6): consults, their attachments and participants, the
+// chat log of each consult (numbered per consult), delivery/read receipts, the shared view's
+// latest state, saved annotations and lifecycle events; emergency cases with their key time
+// points (append-only: a correction is a newer record of the same point); notifications
+// kept per user until acknowledged.
+//
+// Writes are group-committed operations of storage::Database. Live-room traffic is written in
+// batches: `begin_batch()` runs many operations as one write, so a burst of chat costs one
+// device flush; each operation inside runs in its own savepoint, so one bad message does not
+// undo the others. Lifecycle changes take a `decide` function: the rules live in teleconsult,
+// the store applies the answer atomically. Reads see committed data only.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/database.h"
+
+namespace yilian::teleconsult {
+
+struct ConsultAttachment {
+  std::string kind;  // study, ecg, report
+  std::string ref;   // study UID, ECG SOP instance UID, or report id
+  std::string study_uid;
+};
+
+struct ConsultParticipant {
+  std::int64_t user_id = 0;
+  std::string username;
+  std::string role;  // requester, specialist
+  std::int64_t delivered_seq = 0, read_seq = 0;
+};
+
+struct ConsultRow {
+  std::int64_t id = 0;
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::int64_t requester_id = 0;
+  std::string requester;
+  std::string patient_id, patient_name, question, urgency, specialty, status;
+  std::int64_t assignee_id = 0;  // 0: none
+  std::string assignee;
+  std::string reason;  // why declined or cancelled
+  std::string opinion, opinion_sha256, concluded_at;
+  std::string created_at, updated_at;
+  std::int64_t last_seq = 0;
+  std::int64_t view_version = 0, view_driver = 0;
+  std::string view_state = "{}";
+};
+
+struct NewConsult {
+  std::int64_t institution_id = 0, requester_id = 0;
+  std::string patient_id, patient_name, question, urgency, specialty;
+  std::int64_t assignee_id = 0;  // a specialist asked by name (still has to accept)
+  std::vector<ConsultAttachment> attachments;
+};
+
+struct ConsultEvent {
+  std::int64_t consult_id = 0;
+  std::string at, type, actor, detail;
+};
+
+// What a lifecycle action changes; filled by the rules.
+struct ConsultChange {
+  std::string status;
+  std::optional<std::int64_t> assignee_id;
+  std::optional<std::string> reason, opinion, opinion_sha256, concluded_at;
+  ConsultEvent event;  // consult_id and at are filled by the store
+};
+
+struct ConsultAnnotation {
+  std::int64_t id = 0, author_id = 0;
+  std::string author, at;
+  std::string body;  // JSON object, as validated by the protocol
+};
+
+struct ChatMessage {
+  std::int64_t consult_id = 0, seq = 0, author_id = 0;
+  std::string author, client_id, at, text;
+  std::string attachments = "[]";  // JSON array, as validated by the protocol
+};
+
+struct CaseRow {
+  std::int64_t id = 0;
+  std::string kind;    // chest_pain, stroke
+  std::string status;  // open, closed
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::string patient_id, patient_name, study_uid;
+  std::int64_t consult_id = 0;
+  std::string source;  // manual, ecg_stemi, stat_ct
+  std::string reason, opened_by, opened_at, closed_at;
+};
+
+struct TimePointRow {
+  std::int64_t id = 0;
+  std::string point, at, recorded_by, recorded_at, note;
+};
+
+struct NotificationRow {
+  std::int64_t id = 0, user_id = 0;
+  std::string kind, payload, created_at;
+};
+
+struct ReferralRow {
+  std::int64_t id = 0;
+  std::string direction, urgency;  // up/down; routine/urgent
+  std::string patient_id, patient_name;
+  std::int64_t from_institution = 0, to_institution = 0;
+  std::string from_code, to_code;
+  std::string requested_by, reason, status, answer, slot_date;
+  std::string discharge_summary, follow_up_plan;
+  std::string studies = "[]";  // JSON array of study UIDs
+  std::string created_at, updated_at, answer_due_at, escalated_at;
+};
+
+// What a referral action changes; filled by the rules. A schedule takes the first day from
+// `slot_from` whose referral quota at the receiving institution is not used up.
+struct ReferralChange {
+  std::string status;
+  std::optional<std::string> answer;
+  bool take_slot = false;
+  std::string slot_from;  // YYYY-MM-DD
+  int slot_days = 30;     // how far ahead to look
+  std::string type, actor, detail;
+};
+
+struct ConsultFilter {
+  std::int64_t participant = 0;  // consults this user takes part in
+  // Or open requests a specialist may take: these specialties, from these institutions, and
+  // not addressed to another specialist.
+  std::vector<std::string> open_specialties;
+  std::vector<std::int64_t> open_institutions;
+  std::int64_t open_for_user = 0;
+  std::string status;  // empty: any
+  std::int64_t limit = 50, offset = 0;
+};
+
+class ConsultStore {
+ public:
+  // `db` must hold the migrated consortium schema.
+  explicit ConsultStore(storage::Database& db);
+  ~ConsultStore();
+  ConsultStore(const ConsultStore&) = delete;
+  ConsultStore& operator=(const ConsultStore&) = delete;
+
+  Result<ConsultRow> create(const NewConsult& c, std::string_view now, const std::string& actor);
+  Result<std::optional<ConsultRow>> get(std::int64_t id);
+  Result<std::vector<ConsultRow>> list(const ConsultFilter& f);
+  Result<std::vector<ConsultAttachment>> attachments(std::int64_t id);
+  Result<std::vector<ConsultParticipant>> participants(std::int64_t id);
+  Result<std::vector<ConsultEvent>> events(std::int64_t id);
+  Result<std::vector<ConsultAnnotation>> annotations(std::int64_t id);
+
+  // Applies `decide(current)` in one transaction; an accepted assignee becomes a participant.
+  Result<ConsultRow> change(std::int64_t id,
+                            const std::function<Result<ConsultChange>(const ConsultRow&)>& decide,
+                            std::string_view now);
+
+  // A live-room batch: many operations in one transaction, committed by commit() (durable
+  // when it returns OK); destroyed without commit() it rolls back. Holds the write connection.
+  class Batch {
+   public:
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    // Appends a message with the next seq of its consult. When the author already sent one
+    // with this client_id, returns that message and sets `duplicate`.
+    Result<ChatMessage> append_message(ChatMessage m, bool& duplicate);
+    // Raises (never lowers) a participant's delivered/read marks; returns the new pair.
+    Result<std::pair<std::int64_t, std::int64_t>> receipt(std::int64_t consult, std::int64_t user,
+                                                          std::int64_t delivered,
+                                                          std::int64_t read);
+    // Stores the shared view; returns its new version.
+    Result<std::int64_t> save_view(std::int64_t consult, std::int64_t driver,
+                                   const std::string& state);
+    Result<std::int64_t> add_annotation(std::int64_t consult, std::int64_t author,
+                                        std::string_view at, const std::string& body);
+    bool empty() const { return operations_ == 0; }
+    Status commit();
+
+   private:
+    friend class ConsultStore;
+    explicit Batch(storage::Database& db);
+    template <typename F>
+    auto in_savepoint(F&& f) -> decltype(f());
+    storage::Database& db_;
+    storage::Database::Write write_;
+    bool done_ = false;
+    int operations_ = 0;
+  };
+  Result<std::unique_ptr<Batch>> begin_batch();
+
+  Result<std::vector<ChatMessage>> messages(std::int64_t consult, std::int64_t after_seq,
+                                            std::int64_t limit);
+
+  // Emergency cases. open_case() with a study UID is idempotent per (study, kind): `existed`
+  // tells whether the case was already open (an ECG and its resend open one case).
+  Result<CaseRow> open_case(const CaseRow& c, bool& existed);
+  Result<std::optional<CaseRow>> get_case(std::int64_t id);
+  Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions, bool open_only);
+  Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
+  // Every record, oldest first (the newest of a point is its current value).
+  Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
+  Status close_case(std::int64_t case_id, std::string_view now);
+  Result<std::vector<CaseRow>> open_cases();
+
+  // Referrals between member institutions.
+  Result<ReferralRow> create_referral(const ReferralRow& r);
+  Result<std::optional<ReferralRow>> get_referral(std::int64_t id);
+  // Referrals from or to these institutions, newest first; `status` empty: any.
+  Result<std::vector<ReferralRow>> referrals(const std::vector<std::int64_t>& institutions,
+                                             const std::string& status);
+  Result<ReferralRow> change_referral(
+      std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
+      std::string_view now);
+  Result<std::vector<ConsultEvent>> referral_events(std::int64_t id);
+  Status set_referral_quota(std::int64_t institution_id, int daily);
+  // Unanswered referrals past their due time, not yet escalated; marks them escalated.
+  Result<std::vector<ReferralRow>> escalate_referrals(std::string_view now);
+
+  // Referrals made in [from, to) (ISO 8601), counted by sending and receiving institution,
+  // direction and status (the consortium dashboard).
+  struct ReferralCount {
+    std::string from, to, direction, status;
+    std::int64_t count = 0;
+  };
+  Result<std::vector<ReferralCount>> referral_counts(std::string_view from, std::string_view to);
+
+  // Notifications: one row per user, kept until that user acknowledges it.
+  Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,
+                              const std::string& payload, std::string_view now);
+  // The user's unacknowledged notifications, newest first: at most `limit`, only those with an
+  // id below `before` when it is positive (paging back through a backlog).
+  Result<std::vector<NotificationRow>> pending_notifications(std::int64_t user_id, int limit,
+                                                             std::int64_t before = 0);
+  Result<std::int64_t> count_pending_notifications(std::int64_t user_id);
+  // False when it is not that user's or was acknowledged already.
+  Result<bool> acknowledge(std::int64_t id, std::int64_t user_id, std::string_view now);
+  // Acknowledges every pending notification of the user up to and including `up_to`;
+  // how many that was.
+  Result<std::int64_t> acknowledge_up_to(std::int64_t user_id, std::int64_t up_to,
+                                         std::string_view now);
+
+ private:
+  Result<std::optional<ConsultRow>> get_on(storage::sql::Db& db, std::int64_t id);
+  Status write_event(storage::sql::Db& db, const ConsultEvent& e);
+
+  storage::Database& db_;
+};
+
+}  // namespace yilian::teleconsult

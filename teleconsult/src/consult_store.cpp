@@ -1,0 +1,1056 @@
+#include "yilian/teleconsult/consult_store.h"
+
+#include <chrono>
+#include <limits>
+
+#include "yilian/storage/clock.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::teleconsult {
+
+namespace sql = storage::sql;
+using storage::Database;
+using storage::parse_iso8601;
+using storage::SchemaStep;
+using storage::to_iso8601;
+using storage::write;
+namespace {
+
+using sql::id_list;
+using sql::query;
+using sql::run;
+using sql::text_list;
+
+constexpr const char* kConsultColumns = R"sql(
+  c.id, c.institution_id, i.code, c.requester_id, r.username, c.patient_id, c.patient_name,
+  c.question, c.urgency, c.specialty, c.status, coalesce(c.assignee_id, 0),
+  coalesce(a.username, ''), c.reason, coalesce(c.opinion, ''), coalesce(c.opinion_sha256, ''),
+  coalesce(c.concluded_at, ''), c.created_at, c.updated_at, c.last_seq, c.view_version,
+  coalesce(c.view_driver, 0), c.view_state
+FROM consults c
+JOIN institutions i ON i.id = c.institution_id
+JOIN users r ON r.id = c.requester_id
+LEFT JOIN users a ON a.id = c.assignee_id
+)sql";
+
+ConsultRow read_consult(const sql::Stmt& st) {
+  ConsultRow c;
+  c.id = st.int64(0);
+  c.institution_id = st.int64(1);
+  c.institution_code = st.text(2);
+  c.requester_id = st.int64(3);
+  c.requester = st.text(4);
+  c.patient_id = st.text(5);
+  c.patient_name = st.text(6);
+  c.question = st.text(7);
+  c.urgency = st.text(8);
+  c.specialty = st.text(9);
+  c.status = st.text(10);
+  c.assignee_id = st.int64(11);
+  c.assignee = st.text(12);
+  c.reason = st.text(13);
+  c.opinion = st.text(14);
+  c.opinion_sha256 = st.text(15);
+  c.concluded_at = st.text(16);
+  c.created_at = st.text(17);
+  c.updated_at = st.text(18);
+  c.last_seq = st.int64(19);
+  c.view_version = st.int64(20);
+  c.view_driver = st.int64(21);
+  c.view_state = st.text(22);
+  return c;
+}
+
+// The row `select` (columns, FROM, no WHERE) finds with `alias`.id = id, read by `read`.
+template <typename Read>
+auto row_by_id(sql::Db& db, const char* select, const char* alias, std::int64_t id, Read read)
+    -> Result<std::optional<decltype(read(std::declval<const sql::Stmt&>()))>> {
+  std::optional<decltype(read(std::declval<const sql::Stmt&>()))> out;
+  if (Status s = query(
+          db, std::string("SELECT ") + select + " WHERE " + alias + ".id = ?1",
+          [&](sql::Stmt& st) { st.bind(1, id); }, [&](sql::Stmt& st) { out = read(st); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Error no_consult() { return make_error(Errc::not_found, "no such consult"); }
+
+}  // namespace
+
+ConsultStore::ConsultStore(Database& db) : db_(db) {}
+ConsultStore::~ConsultStore() = default;
+
+Status ConsultStore::write_event(sql::Db& db, const ConsultEvent& e) {
+  return run(db,
+             "INSERT INTO consult_events(consult_id, at, type, actor, detail) "
+             "VALUES(?1, ?2, ?3, ?4, ?5)",
+             [&](sql::Stmt& st) {
+               st.bind(1, e.consult_id);
+               st.bind(2, e.at);
+               st.bind(3, e.type);
+               st.bind(4, e.actor);
+               st.bind(5, e.detail);
+             });
+}
+
+Result<ConsultRow> ConsultStore::create(const NewConsult& c, std::string_view now,
+                                        const std::string& actor) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::int64_t id = 0;
+  if (Status s = query(
+          tx.conn(),
+          "INSERT INTO consults(institution_id, requester_id, patient_id, patient_name, question, "
+          "urgency, specialty, status, assignee_id, created_at, updated_at) "
+          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested', ?8, ?9, ?9) RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, c.institution_id);
+            st.bind(2, c.requester_id);
+            st.bind(3, c.patient_id);
+            st.bind(4, c.patient_name);
+            st.bind(5, c.question);
+            st.bind(6, c.urgency);
+            st.bind(7, c.specialty);
+            if (c.assignee_id) {
+              st.bind(8, c.assignee_id);
+            } else {
+              st.bind_null(8);
+            }
+            st.bind(9, now);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  for (const ConsultAttachment& a : c.attachments) {
+    if (Status s =
+            run(tx.conn(),
+                "INSERT OR IGNORE INTO consult_attachments(consult_id, kind, ref, study_uid) "
+                "VALUES(?1, ?2, ?3, ?4)",
+                [&](sql::Stmt& st) {
+                  st.bind(1, id);
+                  st.bind(2, a.kind);
+                  st.bind(3, a.ref);
+                  st.bind(4, a.study_uid);
+                });
+        !s)
+      return s.error();
+  }
+  if (Status s = run(tx.conn(),
+                     "INSERT INTO consult_participants(consult_id, user_id, role) "
+                     "VALUES(?1, ?2, 'requester')",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, c.requester_id);
+                     });
+      !s)
+    return s.error();
+  if (Status s = write_event(
+          tx.conn(), {id, std::string(now), "requested", actor, c.urgency + ", " + c.specialty});
+      !s)
+    return s.error();
+  auto row = get_on(tx.conn(), id);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+Result<std::optional<ConsultRow>> ConsultStore::get_on(sql::Db& db, std::int64_t id) {
+  return row_by_id(db, kConsultColumns, "c", id, read_consult);
+}
+
+Result<std::optional<ConsultRow>> ConsultStore::get(std::int64_t id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  return get_on(rd->conn(), id);
+}
+
+Result<std::vector<ConsultRow>> ConsultStore::list(const ConsultFilter& f) {
+  std::string where;
+  if (f.participant) {
+    where = "c.id IN (SELECT consult_id FROM consult_participants WHERE user_id = " +
+            std::to_string(f.participant) + ")";
+  }
+  if (!f.open_specialties.empty() && !f.open_institutions.empty()) {
+    std::string open = "(c.status = 'requested' AND c.specialty IN (" +
+                       text_list(f.open_specialties) + ") AND c.institution_id IN (" +
+                       id_list(f.open_institutions) + ") AND (c.assignee_id IS NULL OR " +
+                       "c.assignee_id = " + std::to_string(f.open_for_user) + "))";
+    where = where.empty() ? open : "(" + where + " OR " + open + ")";
+  }
+  if (where.empty()) return std::vector<ConsultRow>{};
+  if (!f.status.empty()) where += " AND c.status = :status";
+  std::vector<ConsultRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kConsultColumns + " WHERE " + where +
+              " ORDER BY CASE c.urgency WHEN 'emergency' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, "
+              "c.id DESC LIMIT :limit OFFSET :offset",
+          [&](sql::Stmt& st) {
+            st.bind_named(":status", f.status);
+            st.bind_named(":limit", f.limit);
+            st.bind_named(":offset", f.offset);
+          },
+          [&](sql::Stmt& st) { out.push_back(read_consult(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultAttachment>> ConsultStore::attachments(std::int64_t id) {
+  std::vector<ConsultAttachment> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT kind, ref, study_uid FROM consult_attachments WHERE consult_id = ?1 "
+          "ORDER BY kind, ref",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultParticipant>> ConsultStore::participants(std::int64_t id) {
+  std::vector<ConsultParticipant> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT p.user_id, u.username, p.role, p.delivered_seq, p.read_seq "
+          "FROM consult_participants p JOIN users u ON u.id = p.user_id "
+          "WHERE p.consult_id = ?1 ORDER BY p.role DESC, u.username",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.int64(3), st.int64(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultEvent>> ConsultStore::events(std::int64_t id) {
+  std::vector<ConsultEvent> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT consult_id, at, type, actor, detail FROM consult_events "
+          "WHERE consult_id = ?1 ORDER BY id",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultAnnotation>> ConsultStore::annotations(std::int64_t id) {
+  std::vector<ConsultAnnotation> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT a.id, a.author_id, u.username, a.at, a.body FROM consult_annotations a "
+          "JOIN users u ON u.id = a.author_id WHERE a.consult_id = ?1 ORDER BY a.id",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<ConsultRow> ConsultStore::change(
+    std::int64_t id, const std::function<Result<ConsultChange>(const ConsultRow&)>& decide,
+    std::string_view now) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  auto current = get_on(tx.conn(), id);
+  if (!current.ok()) return current.error();
+  if (!current->has_value()) return no_consult();
+  auto c = decide(**current);
+  if (!c.ok()) return c.error();
+  const std::int64_t assignee = c->assignee_id.value_or((*current)->assignee_id);
+  if (Status s = run(tx.conn(),
+                     "UPDATE consults SET status = ?2, assignee_id = ?3, reason = ?4, "
+                     "opinion = ?5, opinion_sha256 = ?6, concluded_at = ?7, updated_at = ?8 "
+                     "WHERE id = ?1",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, c->status);
+                       if (assignee) {
+                         st.bind(3, assignee);
+                       } else {
+                         st.bind_null(3);
+                       }
+                       st.bind(4, c->reason.value_or((*current)->reason));
+                       auto opt = [&st](int i, const std::string& v) {
+                         if (v.empty()) {
+                           st.bind_null(i);
+                         } else {
+                           st.bind(i, v);
+                         }
+                       };
+                       opt(5, c->opinion.value_or((*current)->opinion));
+                       opt(6, c->opinion_sha256.value_or((*current)->opinion_sha256));
+                       opt(7, c->concluded_at.value_or((*current)->concluded_at));
+                       st.bind(8, now);
+                     });
+      !s)
+    return s.error();
+  if (assignee && assignee != (*current)->assignee_id && c->status != "requested") {
+    if (Status s = run(tx.conn(),
+                       "INSERT OR IGNORE INTO consult_participants(consult_id, user_id, role) "
+                       "VALUES(?1, ?2, 'specialist')",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, id);
+                         st.bind(2, assignee);
+                       });
+        !s)
+      return s.error();
+  }
+  ConsultEvent e = c->event;
+  e.consult_id = id;
+  e.at = std::string(now);
+  if (Status s = write_event(tx.conn(), e); !s) return s.error();
+  auto row = get_on(tx.conn(), id);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+// Each operation of a batch is a nested write of the batch's own (rolled back alone if it
+// fails).
+template <typename F>
+auto ConsultStore::Batch::in_savepoint(F&& f) -> decltype(f()) {
+  Database::Write op(db_);
+  if (Status s = op.begin(); !s) return s.error();
+  ++operations_;
+  auto r = f();
+  if (r.ok()) {
+    if (Status s = op.commit(); !s) return s.error();
+  }
+  return r;
+}
+
+Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& duplicate) {
+  duplicate = false;
+  return in_savepoint([&]() -> Result<ChatMessage> {
+    if (!m.client_id.empty()) {
+      std::optional<ChatMessage> prior;
+      if (Status s = query(
+              write_.conn(),
+              "SELECT seq, at, text, attachments FROM consult_messages "
+              "WHERE consult_id = ?1 AND author_id = ?2 AND client_id = ?3",
+              [&](sql::Stmt& st) {
+                st.bind(1, m.consult_id);
+                st.bind(2, m.author_id);
+                st.bind(3, m.client_id);
+              },
+              [&](sql::Stmt& st) {
+                ChatMessage p = m;
+                p.seq = st.int64(0);
+                p.at = st.text(1);
+                p.text = st.text(2);
+                p.attachments = st.text(3);
+                prior = p;
+              });
+          !s)
+        return s.error();
+      if (prior) {
+        duplicate = true;
+        return *prior;
+      }
+    }
+    bool found = false;
+    if (Status s = query(
+            write_.conn(),
+            "UPDATE consults SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            [&](sql::Stmt& st) { st.bind(1, m.consult_id); },
+            [&](sql::Stmt& st) {
+              m.seq = st.int64(0);
+              found = true;
+            });
+        !s)
+      return s.error();
+    if (!found) return no_consult();
+    if (Status s = run(write_.conn(),
+                       "INSERT INTO consult_messages(consult_id, seq, author_id, client_id, at, "
+                       "text, attachments) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, m.consult_id);
+                         st.bind(2, m.seq);
+                         st.bind(3, m.author_id);
+                         if (m.client_id.empty()) {
+                           st.bind_null(4);
+                         } else {
+                           st.bind(4, m.client_id);
+                         }
+                         st.bind(5, m.at);
+                         st.bind(6, m.text);
+                         st.bind(7, m.attachments);
+                       });
+        !s)
+      return s.error();
+    return m;
+  });
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> ConsultStore::Batch::receipt(std::int64_t consult,
+                                                                           std::int64_t user,
+                                                                           std::int64_t delivered,
+                                                                           std::int64_t read) {
+  return in_savepoint([&]() -> Result<std::pair<std::int64_t, std::int64_t>> {
+    std::optional<std::pair<std::int64_t, std::int64_t>> out;
+    if (Status s = query(
+            write_.conn(),
+            "UPDATE consult_participants SET delivered_seq = max(delivered_seq, ?3, ?4), "
+            "read_seq = max(read_seq, ?4) WHERE consult_id = ?1 AND user_id = ?2 "
+            "RETURNING delivered_seq, read_seq",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, user);
+              st.bind(3, delivered);
+              st.bind(4, read);
+            },
+            [&](sql::Stmt& st) { out = std::make_pair(st.int64(0), st.int64(1)); });
+        !s)
+      return s.error();
+    if (!out) return make_error(Errc::permission_denied, "not a participant of this consult");
+    return *out;
+  });
+}
+
+Result<std::int64_t> ConsultStore::Batch::save_view(std::int64_t consult, std::int64_t driver,
+                                                    const std::string& state) {
+  return in_savepoint([&]() -> Result<std::int64_t> {
+    std::optional<std::int64_t> version;
+    if (Status s = query(
+            write_.conn(),
+            "UPDATE consults SET view_version = view_version + 1, view_driver = ?2, "
+            "view_state = ?3 WHERE id = ?1 RETURNING view_version",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, driver);
+              st.bind(3, state);
+            },
+            [&](sql::Stmt& st) { version = st.int64(0); });
+        !s)
+      return s.error();
+    if (!version) return no_consult();
+    return *version;
+  });
+}
+
+Result<std::int64_t> ConsultStore::Batch::add_annotation(std::int64_t consult, std::int64_t author,
+                                                         std::string_view at,
+                                                         const std::string& body) {
+  return in_savepoint([&]() -> Result<std::int64_t> {
+    std::int64_t id = 0;
+    if (Status s = query(
+            write_.conn(),
+            "INSERT INTO consult_annotations(consult_id, author_id, at, body) "
+            "VALUES(?1, ?2, ?3, ?4) RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, consult);
+              st.bind(2, author);
+              st.bind(3, at);
+              st.bind(4, body);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+    return id;
+  });
+}
+
+ConsultStore::Batch::Batch(Database& db) : db_(db), write_(db) {}
+ConsultStore::Batch::~Batch() = default;
+
+Status ConsultStore::Batch::commit() {
+  if (done_) return Status::Ok();
+  done_ = true;
+  return write_.commit();
+}
+
+Result<std::unique_ptr<ConsultStore::Batch>> ConsultStore::begin_batch() {
+  std::unique_ptr<Batch> b(new Batch(db_));
+  if (Status s = b->write_.begin(); !s) return s.error();
+  return b;
+}
+
+Result<std::vector<ChatMessage>> ConsultStore::messages(std::int64_t consult,
+                                                        std::int64_t after_seq,
+                                                        std::int64_t limit) {
+  std::vector<ChatMessage> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT m.consult_id, m.seq, m.author_id, u.username, coalesce(m.client_id, ''), m.at, "
+          "m.text, m.attachments FROM consult_messages m JOIN users u ON u.id = m.author_id "
+          "WHERE m.consult_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+          [&](sql::Stmt& st) {
+            st.bind(1, consult);
+            st.bind(2, after_seq);
+            st.bind(3, limit);
+          },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.int64(2), st.text(3), st.text(4),
+                           st.text(5), st.text(6), st.text(7)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+namespace {
+
+constexpr const char* kCaseColumns = R"sql(
+  c.id, c.kind, c.status, c.institution_id, i.code, c.patient_id, c.patient_name, c.study_uid,
+  coalesce(c.consult_id, 0), c.source, c.reason, c.opened_by, c.opened_at,
+  coalesce(c.closed_at, '')
+FROM emergency_cases c JOIN institutions i ON i.id = c.institution_id
+)sql";
+
+CaseRow read_case(const sql::Stmt& st) {
+  CaseRow c;
+  c.id = st.int64(0);
+  c.kind = st.text(1);
+  c.status = st.text(2);
+  c.institution_id = st.int64(3);
+  c.institution_code = st.text(4);
+  c.patient_id = st.text(5);
+  c.patient_name = st.text(6);
+  c.study_uid = st.text(7);
+  c.consult_id = st.int64(8);
+  c.source = st.text(9);
+  c.reason = st.text(10);
+  c.opened_by = st.text(11);
+  c.opened_at = st.text(12);
+  c.closed_at = st.text(13);
+  return c;
+}
+
+}  // namespace
+
+Result<CaseRow> ConsultStore::open_case(const CaseRow& c, bool& existed) {
+  existed = false;
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::int64_t id = 0;
+  if (!c.study_uid.empty()) {
+    if (Status s = query(
+            tx.conn(), "SELECT id FROM emergency_cases WHERE study_uid = ?1 AND kind = ?2",
+            [&](sql::Stmt& st) {
+              st.bind(1, c.study_uid);
+              st.bind(2, c.kind);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+    existed = id != 0;
+  }
+  if (!existed) {
+    if (Status s = query(
+            tx.conn(),
+            "INSERT INTO emergency_cases(kind, status, institution_id, patient_id, patient_name, "
+            "study_uid, consult_id, source, reason, opened_by, opened_at) "
+            "VALUES(?1, 'open', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, c.kind);
+              st.bind(2, c.institution_id);
+              st.bind(3, c.patient_id);
+              st.bind(4, c.patient_name);
+              st.bind(5, c.study_uid);
+              if (c.consult_id) {
+                st.bind(6, c.consult_id);
+              } else {
+                st.bind_null(6);
+              }
+              st.bind(7, c.source);
+              st.bind(8, c.reason);
+              st.bind(9, c.opened_by);
+              st.bind(10, c.opened_at);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+  }
+  auto row = row_by_id(tx.conn(), kCaseColumns, "c", id, read_case);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+Result<std::optional<CaseRow>> ConsultStore::get_case(std::int64_t id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  return row_by_id(rd->conn(), kCaseColumns, "c", id, read_case);
+}
+
+Result<std::vector<CaseRow>> ConsultStore::cases(const std::vector<std::int64_t>& institutions,
+                                                 bool open_only) {
+  std::vector<CaseRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kCaseColumns + " WHERE c.institution_id IN (" +
+              id_list(institutions) + ")" + (open_only ? " AND c.status = 'open'" : "") +
+              " ORDER BY c.status DESC, c.id DESC LIMIT 500",
+          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status ConsultStore::record_time_point(std::int64_t case_id, const TimePointRow& tp) {
+  return write(db_, [&](sql::Db& db) -> Status {
+    int changed = 0;
+    Status s = run(
+        db,
+        "INSERT INTO emergency_time_points(case_id, point, at, recorded_by, recorded_at, note) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM emergency_cases WHERE id = ?1)",
+        [&](sql::Stmt& st) {
+          st.bind(1, case_id);
+          st.bind(2, tp.point);
+          st.bind(3, tp.at);
+          st.bind(4, tp.recorded_by);
+          st.bind(5, tp.recorded_at);
+          st.bind(6, tp.note);
+        },
+        &changed);
+    if (!s) return s;
+    if (changed == 0) return make_error(Errc::not_found, "no such emergency case");
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<TimePointRow>> ConsultStore::time_points(std::int64_t case_id) {
+  std::vector<TimePointRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT id, point, at, recorded_by, recorded_at, note FROM emergency_time_points "
+          "WHERE case_id = ?1 ORDER BY id",
+          [&](sql::Stmt& st) { st.bind(1, case_id); },
+          [&](sql::Stmt& st) {
+            out.push_back(
+                {st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<CaseRow>> ConsultStore::open_cases() {
+  std::vector<CaseRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kCaseColumns + " WHERE c.status = 'open' ORDER BY c.id",
+          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status ConsultStore::close_case(std::int64_t case_id, std::string_view now) {
+  return write(db_, [&](sql::Db& db) {
+    return run(db,
+               "UPDATE emergency_cases SET status = 'closed', closed_at = ?2 "
+               "WHERE id = ?1 AND status = 'open'",
+               [&](sql::Stmt& st) {
+                 st.bind(1, case_id);
+                 st.bind(2, now);
+               });
+  });
+}
+
+namespace {
+
+constexpr const char* kReferralColumns = R"sql(
+  r.id, r.direction, r.urgency, r.patient_id, r.patient_name, r.from_institution,
+  r.to_institution, f.code, t.code, r.requested_by, r.reason, r.status, r.answer, r.slot_date,
+  r.discharge_summary, r.follow_up_plan, r.studies, r.created_at, r.updated_at,
+  r.answer_due_at, coalesce(r.escalated_at, '')
+FROM referrals r JOIN institutions f ON f.id = r.from_institution
+JOIN institutions t ON t.id = r.to_institution
+)sql";
+
+ReferralRow read_referral(const sql::Stmt& st) {
+  ReferralRow r;
+  r.id = st.int64(0);
+  r.direction = st.text(1);
+  r.urgency = st.text(2);
+  r.patient_id = st.text(3);
+  r.patient_name = st.text(4);
+  r.from_institution = st.int64(5);
+  r.to_institution = st.int64(6);
+  r.from_code = st.text(7);
+  r.to_code = st.text(8);
+  r.requested_by = st.text(9);
+  r.reason = st.text(10);
+  r.status = st.text(11);
+  r.answer = st.text(12);
+  r.slot_date = st.text(13);
+  r.discharge_summary = st.text(14);
+  r.follow_up_plan = st.text(15);
+  r.studies = st.text(16);
+  r.created_at = st.text(17);
+  r.updated_at = st.text(18);
+  r.answer_due_at = st.text(19);
+  r.escalated_at = st.text(20);
+  return r;
+}
+
+// YYYY-MM-DD plus `days`.
+std::string add_days(const std::string& date, int days) {
+  auto t = parse_iso8601(date + "T00:00:00Z");
+  if (!t) return date;
+  return to_iso8601(*t + std::chrono::hours(24 * days)).substr(0, 10);
+}
+
+}  // namespace
+
+Result<ReferralRow> ConsultStore::create_referral(const ReferralRow& r) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::int64_t id = 0;
+  if (Status s = query(
+          tx.conn(),
+          "INSERT INTO referrals(direction, urgency, patient_id, patient_name, from_institution, "
+          "to_institution, requested_by, reason, status, discharge_summary, follow_up_plan, "
+          "studies, created_at, updated_at, answer_due_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+          "?8, 'requested', ?9, ?10, ?11, ?12, ?12, ?13) RETURNING id",
+          [&](sql::Stmt& st) {
+            st.bind(1, r.direction);
+            st.bind(2, r.urgency);
+            st.bind(3, r.patient_id);
+            st.bind(4, r.patient_name);
+            st.bind(5, r.from_institution);
+            st.bind(6, r.to_institution);
+            st.bind(7, r.requested_by);
+            st.bind(8, r.reason);
+            st.bind(9, r.discharge_summary);
+            st.bind(10, r.follow_up_plan);
+            st.bind(11, r.studies);
+            st.bind(12, r.created_at);
+            st.bind(13, r.answer_due_at);
+          },
+          [&](sql::Stmt& st) { id = st.int64(0); });
+      !s)
+    return s.error();
+  if (Status s = run(tx.conn(),
+                     "INSERT INTO referral_events(referral_id, at, type, actor, detail) "
+                     "VALUES(?1, ?2, 'requested', ?3, ?4)",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, r.created_at);
+                       st.bind(3, r.requested_by);
+                       st.bind(4, r.direction + ", " + r.urgency);
+                     });
+      !s)
+    return s.error();
+  auto row = row_by_id(tx.conn(), kReferralColumns, "r", id, read_referral);
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+Result<std::optional<ReferralRow>> ConsultStore::get_referral(std::int64_t id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  return row_by_id(rd->conn(), kReferralColumns, "r", id, read_referral);
+}
+
+Result<std::vector<ReferralRow>> ConsultStore::referrals(
+    const std::vector<std::int64_t>& institutions, const std::string& status) {
+  std::vector<ReferralRow> out;
+  const std::string ids = id_list(institutions);
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kReferralColumns + " WHERE (r.from_institution IN (" + ids +
+              ") OR r.to_institution IN (" + ids + "))" +
+              (status.empty() ? "" : " AND r.status = :status") +
+              " ORDER BY CASE r.urgency WHEN 'urgent' THEN 0 ELSE 1 END, r.id DESC LIMIT 500",
+          [&](sql::Stmt& st) { st.bind_named(":status", status); },
+          [&](sql::Stmt& st) { out.push_back(read_referral(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<ConsultStore::ReferralCount>> ConsultStore::referral_counts(
+    std::string_view from, std::string_view to) {
+  std::vector<ReferralCount> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT f.code, t.code, r.direction, r.status, count(*) FROM referrals r "
+          "JOIN institutions f ON f.id = r.from_institution "
+          "JOIN institutions t ON t.id = r.to_institution "
+          "WHERE r.created_at >= ?1 AND r.created_at < ?2 "
+          "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+          [&](sql::Stmt& st) {
+            st.bind(1, from);
+            st.bind(2, to);
+          },
+          [&](sql::Stmt& st) {
+            out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.int64(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<ReferralRow> ConsultStore::change_referral(
+    std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
+    std::string_view now) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  auto load = [&] { return row_by_id(tx.conn(), kReferralColumns, "r", id, read_referral); };
+  auto current = load();
+  if (!current.ok()) return current.error();
+  if (!current->has_value()) return make_error(Errc::not_found, "no such referral");
+  auto c = decide(**current);
+  if (!c.ok()) return c.error();
+  std::string slot = (*current)->slot_date;
+  if (c->take_slot) {
+    // The receiving institution's daily referral quota (10 when none is set).
+    std::int64_t daily = 10;
+    if (Status s = query(
+            tx.conn(), "SELECT daily FROM referral_quotas WHERE institution_id = ?1",
+            [&](sql::Stmt& st) { st.bind(1, (*current)->to_institution); },
+            [&](sql::Stmt& st) { daily = st.int64(0); });
+        !s)
+      return s.error();
+    slot.clear();
+    for (int d = 0; d < c->slot_days && slot.empty(); ++d) {
+      const std::string day = add_days(c->slot_from, d);
+      std::int64_t used = 0;
+      if (Status s = query(
+              tx.conn(),
+              "SELECT count(*) FROM referrals WHERE to_institution = ?1 AND slot_date = ?2 AND "
+              "status IN ('scheduled','arrived','completed')",
+              [&](sql::Stmt& st) {
+                st.bind(1, (*current)->to_institution);
+                st.bind(2, day);
+              },
+              [&](sql::Stmt& st) { used = st.int64(0); });
+          !s)
+        return s.error();
+      if (used < daily) slot = day;
+    }
+    if (slot.empty()) {
+      return make_error(Errc::conflict, "no referral slot left in the next " +
+                                            std::to_string(c->slot_days) + " days");
+    }
+  }
+  if (Status s = run(tx.conn(),
+                     "UPDATE referrals SET status = ?2, answer = ?3, slot_date = ?4, "
+                     "updated_at = ?5 WHERE id = ?1",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, c->status);
+                       st.bind(3, c->answer.value_or((*current)->answer));
+                       st.bind(4, slot);
+                       st.bind(5, now);
+                     });
+      !s)
+    return s.error();
+  if (Status s = run(tx.conn(),
+                     "INSERT INTO referral_events(referral_id, at, type, actor, detail) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)",
+                     [&](sql::Stmt& st) {
+                       st.bind(1, id);
+                       st.bind(2, now);
+                       st.bind(3, c->type);
+                       st.bind(4, c->actor);
+                       st.bind(5, c->take_slot ? "slot " + slot : c->detail);
+                     });
+      !s)
+    return s.error();
+  auto row = load();
+  if (!row.ok()) return row.error();
+  if (Status s = tx.commit(); !s) return s.error();
+  return **row;
+}
+
+Result<std::vector<ConsultEvent>> ConsultStore::referral_events(std::int64_t id) {
+  std::vector<ConsultEvent> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT referral_id, at, type, actor, detail FROM referral_events "
+          "WHERE referral_id = ?1 ORDER BY id",
+          [&](sql::Stmt& st) { st.bind(1, id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status ConsultStore::set_referral_quota(std::int64_t institution_id, int daily) {
+  return write(db_, [&](sql::Db& db) {
+    return run(db,
+               "INSERT INTO referral_quotas(institution_id, daily) VALUES(?1, ?2) "
+               "ON CONFLICT(institution_id) DO UPDATE SET daily = excluded.daily",
+               [&](sql::Stmt& st) {
+                 st.bind(1, institution_id);
+                 st.bind(2, std::int64_t{daily});
+               });
+  });
+}
+
+Result<std::vector<ReferralRow>> ConsultStore::escalate_referrals(std::string_view now) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  std::vector<ReferralRow> out;
+  if (Status s = query(
+          tx.conn(),
+          std::string("SELECT ") + kReferralColumns +
+              " WHERE r.status = 'requested' AND r.escalated_at IS NULL AND r.answer_due_at < ?1",
+          [&](sql::Stmt& st) { st.bind(1, now); },
+          [&](sql::Stmt& st) { out.push_back(read_referral(st)); });
+      !s)
+    return s.error();
+  for (ReferralRow& r : out) {
+    r.escalated_at = std::string(now);
+    if (Status s = run(tx.conn(), "UPDATE referrals SET escalated_at = ?2 WHERE id = ?1",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, r.id);
+                         st.bind(2, now);
+                       });
+        !s)
+      return s.error();
+    if (Status s = run(tx.conn(),
+                       "INSERT INTO referral_events(referral_id, at, type, actor, detail) "
+                       "VALUES(?1, ?2, 'escalated', 'system', 'no answer by ' || ?3)",
+                       [&](sql::Stmt& st) {
+                         st.bind(1, r.id);
+                         st.bind(2, now);
+                         st.bind(3, r.answer_due_at);
+                       });
+        !s)
+      return s.error();
+  }
+  if (Status s = tx.commit(); !s) return s.error();
+  return out;
+}
+
+Result<std::int64_t> ConsultStore::notify(std::int64_t user_id, const std::string& kind,
+                                          const std::string& payload, std::string_view now) {
+  return write(db_, [&](sql::Db& db) -> Result<std::int64_t> {
+    std::int64_t id = 0;
+    if (Status s = query(
+            db,
+            "INSERT INTO notifications(user_id, kind, payload, created_at) VALUES(?1, ?2, ?3, ?4) "
+            "RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, user_id);
+              st.bind(2, kind);
+              st.bind(3, payload);
+              st.bind(4, now);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !s)
+      return s.error();
+    return id;
+  });
+}
+
+Result<std::vector<NotificationRow>> ConsultStore::pending_notifications(std::int64_t user_id,
+                                                                         int limit,
+                                                                         std::int64_t before) {
+  std::vector<NotificationRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT id, user_id, kind, payload, created_at FROM notifications "
+          "WHERE user_id = ?1 AND acked_at IS NULL AND id < ?2 "
+          "ORDER BY id DESC LIMIT ?3",
+          [&](sql::Stmt& st) {
+            st.bind(1, user_id);
+            st.bind(2, before > 0 ? before : std::numeric_limits<std::int64_t>::max());
+            st.bind(3, std::int64_t{limit});
+          },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::int64_t> ConsultStore::count_pending_notifications(std::int64_t user_id) {
+  std::int64_t n = 0;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(), "SELECT count(*) FROM notifications WHERE user_id = ?1 AND acked_at IS NULL",
+          [&](sql::Stmt& st) { st.bind(1, user_id); }, [&](sql::Stmt& st) { n = st.int64(0); });
+      !s)
+    return s.error();
+  return n;
+}
+
+Result<bool> ConsultStore::acknowledge(std::int64_t id, std::int64_t user_id,
+                                       std::string_view now) {
+  return write(db_, [&](sql::Db& db) -> Result<bool> {
+    int changed = 0;
+    if (Status s = run(
+            db,
+            "UPDATE notifications SET acked_at = ?3 "
+            "WHERE id = ?1 AND user_id = ?2 AND acked_at IS NULL",
+            [&](sql::Stmt& st) {
+              st.bind(1, id);
+              st.bind(2, user_id);
+              st.bind(3, now);
+            },
+            &changed);
+        !s)
+      return s.error();
+    return changed > 0;
+  });
+}
+
+Result<std::int64_t> ConsultStore::acknowledge_up_to(std::int64_t user_id, std::int64_t up_to,
+                                                     std::string_view now) {
+  return write(db_, [&](sql::Db& db) -> Result<std::int64_t> {
+    int changed = 0;
+    if (Status s = run(
+            db,
+            "UPDATE notifications SET acked_at = ?3 "
+            "WHERE user_id = ?1 AND acked_at IS NULL AND id <= ?2",
+            [&](sql::Stmt& st) {
+              st.bind(1, user_id);
+              st.bind(2, up_to);
+              st.bind(3, now);
+            },
+            &changed);
+        !s)
+      return s.error();
+    return std::int64_t{changed};
+  });
+}
+
+}  // namespace yilian::teleconsult

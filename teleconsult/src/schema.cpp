@@ -1,0 +1,182 @@
+// The teleconsult module's steps of the index database's schema history (see
+// storage/database.h: one numbered history, each step owned by the module whose tables it
+// creates or changes). Never edit a released step: append a new one with the next number.
+#include "yilian/teleconsult/schema.h"
+
+#include <array>
+
+namespace yilian::teleconsult {
+namespace {
+
+// v6: teleconsultation. A consult with its attachments and participants; its chat as an
+// append-only log numbered per consult (seq), de-duplicated by the sender's message id; the
+// shared view's latest state; saved annotations; lifecycle events. A concluded consult's
+// opinion can no longer change.
+constexpr const char* kV6 = R"sql(
+CREATE TABLE consults(
+  id              INTEGER PRIMARY KEY,
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  requester_id    INTEGER NOT NULL REFERENCES users(id),
+  patient_id      TEXT NOT NULL,
+  patient_name    TEXT NOT NULL DEFAULT '',
+  question        TEXT NOT NULL,
+  urgency         TEXT NOT NULL CHECK(urgency IN ('routine','urgent','emergency')),
+  specialty       TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK(status IN
+                    ('requested','accepted','in_progress','concluded','declined','cancelled')),
+  assignee_id     INTEGER REFERENCES users(id),
+  reason          TEXT NOT NULL DEFAULT '',
+  opinion         TEXT,
+  opinion_sha256  TEXT,
+  concluded_at    TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL,
+  last_seq        INTEGER NOT NULL DEFAULT 0,
+  view_version    INTEGER NOT NULL DEFAULT 0,
+  view_driver     INTEGER REFERENCES users(id),
+  view_state      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX consults_open ON consults(status, specialty, created_at);
+CREATE INDEX consults_institution ON consults(institution_id, created_at);
+CREATE TRIGGER consults_concluded_immutable
+  BEFORE UPDATE OF status, opinion, opinion_sha256, concluded_at, assignee_id ON consults
+  WHEN OLD.status = 'concluded'
+  BEGIN SELECT RAISE(ABORT, 'a concluded consult is immutable'); END;
+CREATE TABLE consult_attachments(
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  kind        TEXT NOT NULL CHECK(kind IN ('study','ecg','report')),
+  ref         TEXT NOT NULL,
+  study_uid   TEXT NOT NULL,
+  PRIMARY KEY(consult_id, kind, ref)
+) WITHOUT ROWID;
+CREATE TABLE consult_participants(
+  consult_id     INTEGER NOT NULL REFERENCES consults(id),
+  user_id        INTEGER NOT NULL REFERENCES users(id),
+  role           TEXT NOT NULL CHECK(role IN ('requester','specialist')),
+  delivered_seq  INTEGER NOT NULL DEFAULT 0,
+  read_seq       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(consult_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX consult_participants_user ON consult_participants(user_id);
+CREATE TABLE consult_messages(
+  consult_id   INTEGER NOT NULL REFERENCES consults(id),
+  seq          INTEGER NOT NULL,
+  author_id    INTEGER NOT NULL REFERENCES users(id),
+  client_id    TEXT,
+  at           TEXT NOT NULL,
+  text         TEXT NOT NULL,
+  attachments  TEXT NOT NULL DEFAULT '[]',
+  PRIMARY KEY(consult_id, seq),
+  UNIQUE(consult_id, author_id, client_id)
+) WITHOUT ROWID;
+CREATE TRIGGER consult_messages_no_update BEFORE UPDATE ON consult_messages
+  BEGIN SELECT RAISE(ABORT, 'chat messages are immutable'); END;
+CREATE TRIGGER consult_messages_no_delete BEFORE DELETE ON consult_messages
+  BEGIN SELECT RAISE(ABORT, 'chat messages are immutable'); END;
+CREATE TABLE consult_annotations(
+  id          INTEGER PRIMARY KEY,
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  author_id   INTEGER NOT NULL REFERENCES users(id),
+  at          TEXT NOT NULL,
+  body        TEXT NOT NULL
+);
+CREATE INDEX consult_annotations_consult ON consult_annotations(consult_id, id);
+CREATE TABLE consult_events(
+  id          INTEGER PRIMARY KEY,
+  consult_id  INTEGER NOT NULL REFERENCES consults(id),
+  at          TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  actor       TEXT NOT NULL DEFAULT '',
+  detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX consult_events_consult ON consult_events(consult_id, id);
+CREATE TABLE emergency_cases(
+  id              INTEGER PRIMARY KEY,
+  kind            TEXT NOT NULL CHECK(kind IN ('chest_pain','stroke')),
+  status          TEXT NOT NULL CHECK(status IN ('open','closed')),
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  patient_id      TEXT NOT NULL,
+  patient_name    TEXT NOT NULL DEFAULT '',
+  study_uid       TEXT NOT NULL DEFAULT '',
+  consult_id      INTEGER REFERENCES consults(id),
+  source          TEXT NOT NULL,
+  reason          TEXT NOT NULL DEFAULT '',
+  opened_by       TEXT NOT NULL,
+  opened_at       TEXT NOT NULL,
+  closed_at       TEXT
+);
+CREATE INDEX emergency_cases_open ON emergency_cases(status, institution_id);
+CREATE UNIQUE INDEX emergency_cases_study ON emergency_cases(study_uid, kind) WHERE study_uid != '';
+CREATE TABLE emergency_time_points(
+  id           INTEGER PRIMARY KEY,
+  case_id      INTEGER NOT NULL REFERENCES emergency_cases(id),
+  point        TEXT NOT NULL,
+  at           TEXT NOT NULL,
+  recorded_by  TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  note         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX emergency_time_points_case ON emergency_time_points(case_id, id);
+CREATE TRIGGER emergency_time_points_append_only BEFORE UPDATE ON emergency_time_points
+  BEGIN SELECT RAISE(ABORT, 'time points are corrected by a new record'); END;
+CREATE TABLE notifications(
+  id          INTEGER PRIMARY KEY,
+  user_id     INTEGER NOT NULL REFERENCES users(id),
+  kind        TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  acked_at    TEXT
+);
+CREATE INDEX notifications_pending ON notifications(user_id, acked_at, id);
+CREATE TABLE referrals(
+  id                 INTEGER PRIMARY KEY,
+  direction          TEXT NOT NULL CHECK(direction IN ('up','down')),
+  urgency            TEXT NOT NULL CHECK(urgency IN ('routine','urgent')),
+  patient_id         TEXT NOT NULL,
+  patient_name       TEXT NOT NULL DEFAULT '',
+  from_institution   INTEGER NOT NULL REFERENCES institutions(id),
+  to_institution     INTEGER NOT NULL REFERENCES institutions(id),
+  requested_by       TEXT NOT NULL,
+  reason             TEXT NOT NULL,
+  status             TEXT NOT NULL CHECK(status IN
+                       ('requested','accepted','rejected','scheduled','arrived','completed','cancelled')),
+  answer             TEXT NOT NULL DEFAULT '',
+  slot_date          TEXT NOT NULL DEFAULT '',
+  discharge_summary  TEXT NOT NULL DEFAULT '',
+  follow_up_plan     TEXT NOT NULL DEFAULT '',
+  studies            TEXT NOT NULL DEFAULT '[]',
+  created_at         TEXT NOT NULL,
+  updated_at         TEXT NOT NULL,
+  answer_due_at      TEXT NOT NULL,
+  escalated_at       TEXT
+);
+CREATE INDEX referrals_to ON referrals(to_institution, status);
+CREATE INDEX referrals_from ON referrals(from_institution, status);
+CREATE INDEX referrals_slots ON referrals(to_institution, slot_date);
+CREATE TABLE referral_events(
+  id           INTEGER PRIMARY KEY,
+  referral_id  INTEGER NOT NULL REFERENCES referrals(id),
+  at           TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  actor        TEXT NOT NULL,
+  detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX referral_events_referral ON referral_events(referral_id, id);
+CREATE TABLE referral_quotas(
+  institution_id  INTEGER PRIMARY KEY REFERENCES institutions(id),
+  daily           INTEGER NOT NULL CHECK(daily >= 0)
+);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 1> kSteps{{
+    {6, "teleconsult",
+     "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
+     "referrals",
+     kV6},
+}};
+
+}  // namespace
+
+std::span<const storage::SchemaStep> schema_steps() { return kSteps; }
+
+}  // namespace yilian::teleconsult

@@ -1,0 +1,173 @@
+// The access matrix of identity/policy.h: every role against a study of the user's own
+// institution, of an institution they are credentialed at, of a client institution of
+// their reading service (imaging and ECG), of an unrelated institution, and shared with them.
+#include "yilian/identity/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace yilian::identity {
+namespace {
+
+constexpr std::int64_t kLead = 1, kTownshipA = 2, kTownshipB = 3, kCounty = 4, kOther = 5;
+
+Principal principal(Role role) {
+  Principal p;
+  p.user_id = 42;
+  p.username = "u";
+  p.institution_id = role == Role::township_doctor ? kTownshipA : kLead;
+  p.grant(role);
+  // The lead hospital reads imaging and ECG for township A; everyone is also credentialed
+  // at the county hospital.
+  if (p.institution_id == kLead) {
+    p.imaging_clients = {kTownshipA};
+    p.ecg_clients = {kTownshipA};
+  }
+  p.credentialed = {kCounty};
+  return p;
+}
+
+identity::StudyAccessFacts study(std::int64_t institution, const char* modalities,
+                                 bool shared = false) {
+  return identity::StudyAccessFacts{7, institution, modalities, shared};
+}
+
+enum class Case { own, credentialed, client_imaging, client_ecg, unrelated, shared };
+
+struct Expect {
+  Role role;
+  std::map<Case, bool> read;
+};
+
+TEST(Policy, the_access_matrix) {
+  // The study each case asks about, for a principal built by principal(role).
+  auto facts = [](Role role, Case c) {
+    std::int64_t own = role == Role::township_doctor ? kTownshipA : kLead;
+    std::int64_t client = role == Role::township_doctor ? kTownshipB : kTownshipA;
+    switch (c) {
+      case Case::own:
+        return study(own, "CT");
+      case Case::credentialed:
+        return study(kCounty, "DX");
+      case Case::client_imaging:
+        return study(client, "CT\\SR");
+      case Case::client_ecg:
+        return study(client, "ECG");
+      case Case::unrelated:
+        return study(kOther, "CT");
+      case Case::shared:
+        return study(kOther, "CT", true);
+    }
+    return study(0, "");
+  };
+  const std::vector<Expect> matrix = {
+      {Role::township_doctor,
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, false},
+        {Case::client_ecg, false},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
+      {Role::radiologist,
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, true},
+        {Case::client_ecg, false},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
+      {Role::ecg_reader,
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, false},
+        {Case::client_ecg, true},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
+      {Role::cardiologist,
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, false},
+        {Case::client_ecg, true},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
+      {Role::qc_reviewer,
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, true},
+        {Case::client_ecg, true},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
+      {Role::admin,
+       {{Case::own, false},
+        {Case::credentialed, false},
+        {Case::client_imaging, false},
+        {Case::client_ecg, false},
+        {Case::unrelated, false},
+        {Case::shared, false}}},
+  };
+  for (const Expect& e : matrix) {
+    Principal p = principal(e.role);
+    for (const auto& [c, allowed] : e.read) {
+      identity::StudyAccessFacts f = facts(e.role, c);
+      EXPECT_EQ(may_read_study(p, f), allowed)
+          << role_name(e.role) << " case " << static_cast<int>(c);
+      // Sharing onwards needs direct access: never through a share.
+      EXPECT_EQ(may_share_study(p, f), allowed && c != Case::shared)
+          << role_name(e.role) << " share, case " << static_cast<int>(c);
+    }
+  }
+}
+
+TEST(Policy, an_admin_who_is_also_a_radiologist_reads_as_a_radiologist) {
+  Principal p = principal(Role::radiologist);
+  p.grant(Role::admin);
+  EXPECT_TRUE(may_administer(p));
+  EXPECT_TRUE(may_read_study(p, study(kTownshipA, "CT")));
+  EXPECT_FALSE(may_read_study(p, study(kOther, "CT")));
+  EXPECT_FALSE(may_administer(principal(Role::radiologist)));
+  EXPECT_TRUE(may_read_audit(principal(Role::admin)));
+  EXPECT_FALSE(may_read_audit(principal(Role::qc_reviewer)));
+  for (Role r :
+       {Role::admin, Role::qc_reviewer, Role::radiologist, Role::ecg_reader, Role::cardiologist}) {
+    EXPECT_TRUE(may_read_statistics(principal(r)));
+  }
+  EXPECT_FALSE(may_read_statistics(principal(Role::township_doctor)));
+}
+
+TEST(Policy, the_list_scope_agrees_with_the_single_study_rule) {
+  Principal radiologist = principal(Role::radiologist);
+  identity::StudyScope s = study_scope(radiologist, "2026-11-22T00:00:00.000Z");
+  EXPECT_EQ(s.institutions, (std::vector<std::int64_t>{kLead, kCounty}));
+  EXPECT_EQ(s.imaging_institutions, (std::vector<std::int64_t>{kTownshipA}));
+  EXPECT_TRUE(s.ecg_institutions.empty());
+  EXPECT_EQ(s.share_user_id, 42);
+  EXPECT_EQ(s.now, "2026-11-22T00:00:00.000Z");
+
+  Principal ecg = principal(Role::ecg_reader);
+  identity::StudyScope e = study_scope(ecg, "t");
+  EXPECT_TRUE(e.imaging_institutions.empty());
+  EXPECT_EQ(e.ecg_institutions, (std::vector<std::int64_t>{kTownshipA}));
+
+  EXPECT_TRUE(study_scope(principal(Role::admin), "t").empty());
+}
+
+TEST(Policy, ecg_studies_are_those_with_an_ecg_modality) {
+  EXPECT_TRUE(is_ecg_study("ECG"));
+  EXPECT_TRUE(is_ecg_study("ECG\\SR"));
+  EXPECT_TRUE(is_ecg_study("DOC\\ECG"));
+  EXPECT_FALSE(is_ecg_study("CT"));
+  EXPECT_FALSE(is_ecg_study("ECGX"));
+  EXPECT_FALSE(is_ecg_study(""));
+}
+
+TEST(Roles, round_trip_through_text) {
+  std::uint32_t roles = 0;
+  roles |= 1u << static_cast<unsigned>(Role::radiologist);
+  roles |= 1u << static_cast<unsigned>(Role::admin);
+  EXPECT_EQ(roles_to_string(roles), "radiologist,admin");
+  EXPECT_EQ(roles_from_string("radiologist,admin"), roles);
+  EXPECT_FALSE(roles_from_string("radiologist,janitor").has_value());
+}
+
+}  // namespace
+}  // namespace yilian::identity

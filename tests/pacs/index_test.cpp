@@ -1,0 +1,314 @@
+#include "yilian/pacs/index.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "test_db.h"
+#include "test_util.h"
+
+namespace yilian::pacs {
+namespace {
+
+NewInstance make_instance(const std::string& sop, const std::string& series,
+                          const std::string& study, std::int64_t institution,
+                          const std::string& received = "2026-11-22T08:00:00.000Z") {
+  NewInstance in;
+  in.blob_key = "0123456789abcdef" + std::to_string(std::hash<std::string>{}(sop));
+  in.size_bytes = 1000;
+  in.dataset_offset = 300;
+  in.transfer_syntax_uid = "1.2.840.10008.1.2.1";
+  in.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+  in.sop_instance_uid = sop;
+  in.study_instance_uid = study;
+  in.series_instance_uid = series;
+  in.patient_id = "P001";
+  in.patient_name = "Zhang^San";
+  in.patient_birth_date = "19600101";
+  in.patient_sex = "M";
+  in.study_date = "20261122";
+  in.accession_number = "ACC1";
+  in.study_description = "CT HEAD";
+  in.modality = "CT";
+  in.series_number = 1;
+  in.instance_number = 1;
+  in.calling_ae = "TOWNSHIP_CT";
+  in.institution_id = institution;
+  in.received_at = received;
+  return in;
+}
+
+class IndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::index_database();
+    index_ = Index::open(*db_);
+    auto inst = index_->ensure_institution("township-a", "Township A");
+    ASSERT_TRUE(inst.ok());
+    institution_ = inst->id;
+  }
+  StudyScope own() const {
+    StudyScope s;
+    s.institutions = {institution_};
+    return s;
+  }
+  std::unique_ptr<storage::Database> db_;
+  std::unique_ptr<Index> index_;
+  std::int64_t institution_ = 0;
+};
+
+TEST_F(IndexTest, ensure_institution_is_idempotent_by_code) {
+  auto again = index_->ensure_institution("township-a", "");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, institution_);
+  EXPECT_EQ(again->name, "Township A");  // an empty name does not overwrite
+  auto all = index_->institutions();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+}
+
+TEST_F(IndexTest, committed_instances_roll_up_into_series_and_study_counts) {
+  IndexBatch batch;
+  batch.instances.push_back(make_instance("1.1", "1.2.1", "1.2", institution_));
+  batch.instances.push_back(make_instance("1.2", "1.2.1", "1.2", institution_));
+  auto third = make_instance("1.3", "1.2.2", "1.2", institution_);
+  third.modality = "SR";
+  third.series_number = 2;
+  batch.instances.push_back(third);
+  ASSERT_TRUE(index_->commit(batch).ok());
+
+  auto study = index_->get_study("1.2");
+  ASSERT_TRUE(study.ok());
+  ASSERT_TRUE(study->has_value());
+  const StudyDetail& d = **study;
+  EXPECT_EQ(d.study.num_instances, 3);
+  EXPECT_EQ(d.study.num_series, 2);
+  EXPECT_EQ(d.study.size_bytes, 3000);
+  EXPECT_EQ(d.study.modalities, "CT\\SR");
+  EXPECT_EQ(d.study.patient_name, "Zhang^San");
+  EXPECT_EQ(d.study.institution_code, "township-a");
+  ASSERT_EQ(d.series.size(), 2u);
+  EXPECT_EQ(d.series[0].num_instances, 2);
+  EXPECT_EQ(d.series[1].modality, "SR");
+  auto n = index_->count_instances();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 3);
+}
+
+TEST_F(IndexTest, a_failed_batch_leaves_nothing_behind) {
+  IndexBatch batch;
+  batch.instances.push_back(make_instance("2.1", "2.2.1", "2.2", institution_));
+  batch.instances.push_back(make_instance("2.1", "2.2.1", "2.2", institution_));  // same UID
+  batch.instances.back().blob_key = "ffffffffffffffff0000";
+  EXPECT_FALSE(index_->commit(batch).ok());
+  auto study = index_->get_study("2.2");
+  ASSERT_TRUE(study.ok());
+  EXPECT_FALSE(study->has_value());
+}
+
+TEST_F(IndexTest, find_instance_returns_its_blob) {
+  IndexBatch batch;
+  batch.instances.push_back(make_instance("3.1", "3.2.1", "3.2", institution_));
+  ASSERT_TRUE(index_->commit(batch).ok());
+  auto found = index_->find_instance("3.1");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->blob_key, batch.instances[0].blob_key);
+  EXPECT_EQ((*found)->dataset_offset, 300);
+  auto missing = index_->find_instance("9.9");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(IndexTest, list_studies_is_newest_first_with_paging) {
+  for (int i = 0; i < 5; ++i) {
+    IndexBatch b;
+    std::string n = std::to_string(i);
+    b.instances.push_back(make_instance("4." + n + ".1", "4." + n + ".2", "4." + n, institution_,
+                                        "2026-11-22T08:00:0" + n + ".000Z"));
+    ASSERT_TRUE(index_->commit(b).ok());
+  }
+  auto page = index_->list_studies(own(), 2, 0);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page->total, 5);
+  ASSERT_EQ(page->studies.size(), 2u);
+  EXPECT_EQ(page->studies[0].study_instance_uid, "4.4");
+  EXPECT_EQ(page->studies[1].study_instance_uid, "4.3");
+  auto last = index_->list_studies(own(), 2, 4);
+  ASSERT_TRUE(last.ok());
+  ASSERT_EQ(last->studies.size(), 1u);
+  EXPECT_EQ(last->studies[0].study_instance_uid, "4.0");
+}
+
+TEST_F(IndexTest, a_scope_limits_lists_by_institution_and_by_imaging_or_ecg) {
+  auto other = index_->ensure_institution("township-b", "Township B");
+  ASSERT_TRUE(other.ok());
+  IndexBatch b;
+  b.instances.push_back(make_instance("7.1.1", "7.1.2", "7.1", institution_));
+  b.instances.push_back(make_instance("7.2.1", "7.2.2", "7.2", other->id));
+  auto ecg = make_instance("7.3.1", "7.3.2", "7.3", other->id);
+  ecg.modality = "ECG";
+  b.instances.push_back(ecg);
+  ASSERT_TRUE(index_->commit(b).ok());
+
+  auto uids = [&](const StudyScope& scope) {
+    std::set<std::string> out;
+    auto page = index_->list_studies(scope, 100, 0);
+    EXPECT_TRUE(page.ok());
+    if (page.ok()) {
+      for (const auto& s : page->studies) out.insert(s.study_instance_uid);
+      EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
+    }
+    return out;
+  };
+  EXPECT_EQ(uids(own()), (std::set<std::string>{"7.1"}));
+  StudyScope imaging;
+  imaging.imaging_institutions = {other->id};
+  EXPECT_EQ(uids(imaging), (std::set<std::string>{"7.2"}));
+  StudyScope ecg_reader;
+  ecg_reader.ecg_institutions = {other->id};
+  EXPECT_EQ(uids(ecg_reader), (std::set<std::string>{"7.3"}));
+  EXPECT_TRUE(uids(StudyScope{}).empty());
+
+  auto facts = index_->study_access("7.3", 0, {}, "2026-11-22T00:00:00.000Z");
+  ASSERT_TRUE(facts.ok());
+  ASSERT_TRUE(facts->has_value());
+  EXPECT_EQ((*facts)->institution_id, other->id);
+  EXPECT_EQ((*facts)->modalities, "ECG");
+  EXPECT_FALSE((*facts)->shared);
+  auto owner = index_->study_institution("7.1");
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(owner->value_or(0), institution_);
+}
+
+TEST_F(IndexTest, study_search_matches_wildcards_date_ranges_uid_lists_and_modalities) {
+  IndexBatch b;
+  auto add = [&](const std::string& uid, const std::string& pid, const std::string& name,
+                 const std::string& date, const std::string& modality) {
+    auto in = make_instance(uid + ".1", uid + ".2", uid, institution_);
+    in.patient_id = pid;
+    in.patient_name = name;
+    in.study_date = date;
+    in.modality = modality;
+    in.accession_number = "A" + uid;
+    b.instances.push_back(in);
+  };
+  add("8.1", "P100", "Zhang^San", "20260105", "CT");
+  add("8.2", "P101", "ZHANG^Si", "20260610", "MR");
+  add("8.3", "Q200", "Li^Wu", "20261231", "ECG");
+  ASSERT_TRUE(index_->commit(b).ok());
+  auto query = [](auto fill) {
+    StudyQuery q;
+    fill(q);
+    return q;
+  };
+  auto find = [&](StudyQuery q) {
+    std::set<std::string> out;
+    auto page = index_->search_studies(own(), q, 100, 0);
+    EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
+    if (page.ok()) {
+      for (const auto& s : page->studies) out.insert(s.study_instance_uid);
+      EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
+    }
+    return out;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(find({}), (Set{"8.1", "8.2", "8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "P100"; })), (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "P1*"; })), (Set{"8.1", "8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "p1*"; })),
+            (Set{}));  // IDs are case-sensitive
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "?200"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_name = "zhang*"; })),
+            (Set{"8.1", "8.2"}));  // names are not
+  EXPECT_EQ(find(query([](StudyQuery& q) {
+              q.patient_name = "san";
+              q.fuzzy_names = true;
+            })),
+            (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_name = "100%"; })),
+            (Set{}));  // SQL wildcards are literal
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260610"; })), (Set{"8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260101-20260630"; })),
+            (Set{"8.1", "8.2"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "20260611-"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.study_date = "-20260105"; })), (Set{"8.1"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) {
+              q.study_uids = {"8.1", "8.3", "9.9"};
+            })),
+            (Set{"8.1", "8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.modality = "ECG"; })), (Set{"8.3"}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.modality = "EC"; })), (Set{}));
+  EXPECT_EQ(find(query([](StudyQuery& q) { q.accession_number = "A8.2"; })), (Set{"8.2"}));
+  EXPECT_EQ(index_->search_studies(StudyScope{}, {}, 10, 0)->total, 0);  // no scope, nothing
+}
+
+TEST_F(IndexTest, the_same_patient_id_at_two_institutions_is_two_patients) {
+  auto other = index_->ensure_institution("township-b", "Township B");
+  ASSERT_TRUE(other.ok());
+  IndexBatch b;
+  b.instances.push_back(make_instance("5.1", "5.2.1", "5.2", institution_));
+  auto in = make_instance("6.1", "6.2.1", "6.2", other->id);
+  in.patient_name = "Li^Si";
+  b.instances.push_back(in);
+  ASSERT_TRUE(index_->commit(b).ok());
+  auto a = index_->get_study("5.2");
+  auto c = index_->get_study("6.2");
+  ASSERT_TRUE(a.ok() && c.ok());
+  EXPECT_EQ((*a)->study.patient_name, "Zhang^San");
+  EXPECT_EQ((*c)->study.patient_name, "Li^Si");
+}
+
+TEST_F(IndexTest, conflicts_are_recorded_and_blob_keys_listed) {
+  IndexBatch b;
+  b.instances.push_back(make_instance("7.1", "7.2.1", "7.2", institution_));
+  ASSERT_TRUE(index_->commit(b).ok());
+  auto existing = index_->find_instance("7.1");
+  ASSERT_TRUE(existing.ok() && existing->has_value());
+  IndexBatch c;
+  c.conflicts.push_back({"7.1", (*existing)->pk, "abcdefabcdefabcdef", 999, "OTHER_AE",
+                         institution_, "2026-11-22T09:00:00.000Z"});
+  ASSERT_TRUE(index_->commit(c).ok());
+  auto keys = index_->all_blob_keys();
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->size(), 2u);
+}
+
+TEST_F(IndexTest, removing_blob_references_recounts_and_drops_empty_studies) {
+  IndexBatch b;
+  b.instances.push_back(make_instance("8.1", "8.2.1", "8.2", institution_));
+  b.instances.push_back(make_instance("8.3", "8.2.2", "8.2", institution_));
+  b.instances.push_back(make_instance("9.1", "9.2.1", "9.2", institution_));
+  ASSERT_TRUE(index_->commit(b).ok());
+  std::vector<std::string> gone{b.instances[1].blob_key, b.instances[2].blob_key};
+  ASSERT_TRUE(index_->remove_blob_references(gone).ok());
+  auto s8 = index_->get_study("8.2");
+  ASSERT_TRUE(s8.ok() && s8->has_value());
+  EXPECT_EQ((*s8)->study.num_instances, 1);
+  EXPECT_EQ((*s8)->study.num_series, 1);
+  auto s9 = index_->get_study("9.2");
+  ASSERT_TRUE(s9.ok());
+  EXPECT_FALSE(s9->has_value());
+}
+
+TEST(IndexFile, data_survives_reopening_the_file) {
+  testing::TempDir dir;
+  auto path = dir.path() / "index.sqlite";
+  {
+    auto db = testing::index_database(path);
+    auto idx = Index::open(*db);
+    auto inst = idx->ensure_institution("unknown", "Unknown");
+    ASSERT_TRUE(inst.ok());
+    IndexBatch b;
+    b.instances.push_back(make_instance("10.1", "10.2.1", "10.2", inst->id));
+    ASSERT_TRUE(idx->commit(b).ok());
+  }
+  auto db = testing::index_database(path);
+  auto idx = Index::open(*db);
+  auto s = idx->get_study("10.2");
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->has_value());
+}
+
+}  // namespace
+}  // namespace yilian::pacs

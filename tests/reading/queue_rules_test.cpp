@@ -1,0 +1,136 @@
+#include "yilian/reading/queue_rules.h"
+
+#include <gtest/gtest.h>
+
+namespace yilian::reading {
+namespace {
+
+QueueRules rules() {
+  QueueRules r;
+  r.routes = {
+      {"neuro", {{"CT", "MR"}, {"HEAD", "BRAIN"}, {}, {}}},
+      {"chest", {{"CT", "DX", "CR"}, {"CHEST"}, {}, {}}},
+      {"ecg", {{"ECG"}, {}, {}, {}}},
+      {"msk", {{}, {}, {}, {"knee", "膝"}}},
+  };
+  r.priority_rules = {
+      {Priority::stat,
+       "head CT with a stroke indication",
+       {{"CT"}, {"HEAD"}, {}, {"stroke", "卒中"}}},
+      {Priority::urgent, "emergency department", {{}, {}, {"county-er"}, {}}},
+  };
+  return r;
+}
+
+StudyFacts study(std::string modalities, std::string body, std::string text = {},
+                 std::string institution = "ta", std::string requested = {}) {
+  StudyFacts s;
+  s.modalities = std::move(modalities);
+  s.body_parts = std::move(body);
+  s.description = std::move(text);
+  s.institution = std::move(institution);
+  s.requested_priority = std::move(requested);
+  return s;
+}
+
+TEST(Routing, first_matching_rule_wins_and_unmatched_studies_take_the_default) {
+  QueueRules r = rules();
+  EXPECT_EQ(route(r, study("CT", "HEAD")), "neuro");
+  EXPECT_EQ(route(r, study("CT\\SR", "head")), "neuro");  // case-insensitive, any modality
+  EXPECT_EQ(route(r, study("DX", "CHEST")), "chest");
+  EXPECT_EQ(route(r, study("CT", "CHEST")), "chest");
+  EXPECT_EQ(route(r, study("ECG", "")), "ecg");
+  EXPECT_EQ(route(r, study("MR", "", "MR 左膝关节")), "msk");  // procedure text, UTF-8
+  EXPECT_EQ(route(r, study("US", "ABDOMEN")), "general");
+  EXPECT_EQ(route(r, study("", "")), "general");
+}
+
+TEST(Priority, comes_from_the_order_and_rules_and_only_ever_goes_up) {
+  QueueRules r = rules();
+  EXPECT_EQ(decide_priority(r, study("US", "ABDOMEN")).priority, Priority::routine);
+  EXPECT_EQ(decide_priority(r, study("US", "", "", "ta", "STAT")).priority, Priority::stat);
+  EXPECT_EQ(decide_priority(r, study("US", "", "", "ta", "HIGH")).priority, Priority::urgent);
+  EXPECT_EQ(decide_priority(r, study("US", "", "", "ta", "LOW")).priority, Priority::routine);
+  PriorityDecision stroke = decide_priority(r, study("CT", "HEAD", "suspected stroke, 2h"));
+  EXPECT_EQ(stroke.priority, Priority::stat);
+  EXPECT_EQ(stroke.reason, "head CT with a stroke indication");
+  EXPECT_EQ(decide_priority(r, study("CT", "HEAD", "急性卒中")).priority, Priority::stat);
+  EXPECT_EQ(decide_priority(r, study("CT", "HEAD", "headache")).priority, Priority::routine);
+  EXPECT_EQ(decide_priority(r, study("DX", "CHEST", "", "county-er")).priority, Priority::urgent);
+  // A STAT order is not lowered by an URGENT rule.
+  EXPECT_EQ(decide_priority(r, study("DX", "CHEST", "", "county-er", "STAT")).priority,
+            Priority::stat);
+}
+
+TEST(Priority, sla_defaults_are_30_minutes_2_hours_and_a_day) {
+  QueueRules r;
+  EXPECT_EQ(sla(r, Priority::stat), std::chrono::minutes(30));
+  EXPECT_EQ(sla(r, Priority::urgent), std::chrono::minutes(120));
+  EXPECT_EQ(sla(r, Priority::routine), std::chrono::minutes(1440));
+  EXPECT_EQ(parse_priority("STAT"), Priority::stat);
+  EXPECT_FALSE(parse_priority("asap").has_value());
+}
+
+TEST(ReportStateMachine, every_transition_is_allowed_or_refused_with_a_reason) {
+  using S = TaskStatus;
+  using K = ReportKind;
+  struct Case {
+    S from;
+    K kind;
+    bool holder;
+    std::optional<S> to;  // nullopt: refused
+  };
+  const Case cases[] = {
+      {S::queued, K::draft, false, std::nullopt},
+      {S::queued, K::preliminary, false, std::nullopt},
+      {S::queued, K::final, false, std::nullopt},
+      {S::queued, K::addendum, false, std::nullopt},
+      {S::claimed, K::draft, true, S::claimed},
+      {S::claimed, K::preliminary, true, S::preliminary},
+      {S::claimed, K::final, true, S::final},
+      {S::claimed, K::addendum, true, std::nullopt},
+      {S::claimed, K::draft, false, std::nullopt},
+      {S::claimed, K::final, false, std::nullopt},
+      {S::preliminary, K::draft, true, S::preliminary},
+      {S::preliminary, K::preliminary, true, S::preliminary},
+      {S::preliminary, K::final, true, S::final},
+      {S::preliminary, K::final, false, std::nullopt},
+      {S::preliminary, K::addendum, true, std::nullopt},
+      {S::final, K::draft, true, std::nullopt},
+      {S::final, K::preliminary, true, std::nullopt},
+      {S::final, K::final, true, std::nullopt},
+      {S::final, K::addendum, true, S::final},
+      {S::final, K::addendum, false, S::final},
+  };
+  for (const Case& c : cases) {
+    auto r = after_report(c.from, c.kind, c.holder);
+    std::string label = std::string(task_status_name(c.from)) + " + " + report_kind_name(c.kind) +
+                        (c.holder ? " (holder)" : " (not holder)");
+    if (c.to) {
+      ASSERT_TRUE(r.ok()) << label << ": " << r.error().message;
+      EXPECT_EQ(*r, *c.to) << label;
+    } else {
+      ASSERT_FALSE(r.ok()) << label;
+      EXPECT_EQ(r.error().code, Errc::conflict) << label;
+      EXPECT_FALSE(r.error().message.empty()) << label;
+    }
+  }
+  EXPECT_EQ(after_report(S::final, K::final, true).error().message,
+            "the report is final; only addenda may be added");
+}
+
+TEST(QcSampling, is_deterministic_and_close_to_the_configured_share) {
+  int sampled = 0;
+  for (std::int64_t id = 1; id <= 10000; ++id) {
+    bool s = qc_sampled(id, 5);
+    EXPECT_EQ(s, qc_sampled(id, 5));
+    sampled += s ? 1 : 0;
+  }
+  EXPECT_GT(sampled, 400);
+  EXPECT_LT(sampled, 600);
+  EXPECT_FALSE(qc_sampled(7, 0));
+  EXPECT_TRUE(qc_sampled(7, 100));
+}
+
+}  // namespace
+}  // namespace yilian::reading

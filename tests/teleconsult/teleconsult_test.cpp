@@ -1,0 +1,332 @@
+// The teleconsult core without sockets: the /ws protocol's validation and the consult
+// lifecycle and entitlement rules.
+#include <gtest/gtest.h>
+
+#include "test_db.h"
+#include "test_util.h"
+#include "yilian/identity/accounts.h"
+#include "yilian/pacs/index.h"
+#include "yilian/storage/sql.h"
+#include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/emergency_rules.h"
+#include "yilian/teleconsult/protocol.h"
+#include "yilian/teleconsult/referral_rules.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using nlohmann::json;
+
+protocol::Parsed parse(const json& j) { return protocol::parse(j.dump()); }
+
+std::string error_of(const protocol::Parsed& p) { return p.error ? p.error->code : "none"; }
+
+TEST(Protocol, valid_messages_parse_with_their_fields) {
+  auto chat = parse({{"type", "chat"},
+                     {"consult", 7},
+                     {"text", "hello"},
+                     {"clientId", "a1"},
+                     {"ref", "r1"},
+                     {"attachments", {{{"kind", "study"}, {"ref", "1.2.3"}}}}});
+  ASSERT_TRUE(chat.message) << error_of(chat);
+  EXPECT_EQ(chat.message->type, protocol::Type::chat);
+  EXPECT_EQ(chat.message->consult, 7);
+  EXPECT_EQ(chat.message->ref, "r1");
+  EXPECT_TRUE(parse({{"v", 1}, {"type", "ping"}}).message);
+  EXPECT_TRUE(parse({{"type", "hello"}, {"token", "t"}}).message);
+  EXPECT_TRUE(parse({{"type", "join"}, {"consult", 1}, {"afterSeq", 12}}).message);
+  EXPECT_TRUE(parse({{"type", "receipt"}, {"consult", 1}, {"read", 3}}).message);
+  EXPECT_TRUE(parse({{"type", "presence"}, {"status", "away"}}).message);
+  EXPECT_TRUE(parse({{"type", "view"}, {"consult", 1}, {"state", {{"frame", 2}}}}).message);
+  EXPECT_TRUE(parse({{"type", "rtc"}, {"consult", 1}, {"to", "u"}, {"signal", "ice"}, {"data", {}}})
+                  .message);
+}
+
+TEST(Protocol, every_malformed_message_gets_a_specific_error) {
+  EXPECT_EQ(error_of(protocol::parse("{nope")), "bad_message");
+  EXPECT_EQ(error_of(protocol::parse("[1,2]")), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", 3}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "fly"}})), "unknown_type");
+  EXPECT_EQ(error_of(parse({{"v", 2}, {"type", "ping"}})), "unsupported_version");
+  EXPECT_EQ(error_of(protocol::parse(std::string(protocol::kMaxMessageBytes + 1, ' '))),
+            "too_large");
+  EXPECT_EQ(error_of(parse({{"type", "join"}})), "bad_message");  // no consult
+  EXPECT_EQ(error_of(parse({{"type", "join"}, {"consult", -1}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "join"}, {"consult", 1}, {"afterSeq", "x"}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"}, {"consult", 1}, {"text", ""}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"},
+                            {"consult", 1},
+                            {"text", std::string(protocol::kMaxChatBytes + 1, 'a')}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "chat"},
+                            {"consult", 1},
+                            {"text", "a"},
+                            {"attachments", {{{"kind", "virus"}, {"ref", "x"}}}}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "receipt"}, {"consult", 1}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "presence"}, {"status", "asleep"}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "typing"}, {"consult", 1}, {"active", "yes"}})),
+            "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "view"}, {"consult", 1}, {"state", 3}})), "bad_message");
+  EXPECT_EQ(error_of(parse({{"type", "rtc"}, {"consult", 1}, {"to", "u"}, {"signal", "boo"}})),
+            "bad_message");
+  // The correlation id comes back with the error when it could be read.
+  auto e = parse({{"type", "chat"}, {"ref", "r9"}, {"consult", 1}});
+  ASSERT_TRUE(e.error);
+  EXPECT_EQ(e.error->ref, "r9");
+  json out = json::parse(protocol::error("bad_message", "why", "r9"));
+  EXPECT_EQ(out["type"], "error");
+  EXPECT_EQ(out["v"], 1);
+  EXPECT_EQ(out["ref"], "r9");
+}
+
+Principal person(std::int64_t id, Role role, std::int64_t institution) {
+  Principal p;
+  p.user_id = id;
+  p.username = "u" + std::to_string(id);
+  p.institution_id = institution;
+  p.grant(role);
+  return p;
+}
+
+TEST(ConsultRules, who_may_take_see_and_act_on_a_consult) {
+  constexpr std::int64_t kLead = 1, kTownA = 2, kTownB = 3;
+  Principal doctor = person(10, Role::township_doctor, kTownA);
+  Principal cardio = person(20, Role::cardiologist, kLead);
+  cardio.ecg_clients = {kTownA};
+  Principal cardio2 = person(21, Role::cardiologist, kLead);
+  cardio2.ecg_clients = {kTownA};
+  Principal radiologist = person(30, Role::radiologist, kLead);
+  radiologist.imaging_clients = {kTownA};
+  Principal far_cardio = person(40, Role::cardiologist, kTownB);
+
+  teleconsult::ConsultRow c;
+  c.id = 5;
+  c.institution_id = kTownA;
+  c.requester_id = doctor.user_id;
+  c.specialty = "cardiology";
+  c.status = "requested";
+  EXPECT_TRUE(may_take(cardio, c));
+  EXPECT_TRUE(may_take(cardio2, c));
+  EXPECT_FALSE(may_take(radiologist, c));  // another specialty
+  EXPECT_FALSE(may_take(far_cardio, c));   // does not serve clinic A
+  EXPECT_FALSE(may_take(doctor, c));
+  EXPECT_TRUE(may_view(cardio2, c, false));
+  EXPECT_FALSE(may_view(radiologist, c, false));
+  c.assignee_id = cardio2.user_id;  // addressed to one specialist
+  EXPECT_FALSE(may_take(cardio, c));
+  EXPECT_TRUE(may_take(cardio2, c));
+  c.assignee_id = 0;
+
+  const std::string now = "2026-11-23T08:00:00.000Z";
+  EXPECT_EQ(decide(Action::accept, c, doctor, true, "", now).error().code, Errc::permission_denied);
+  EXPECT_EQ(decide(Action::start, c, cardio, false, "", now).error().code, Errc::permission_denied);
+  EXPECT_EQ(decide(Action::decline, c, cardio, false, "", now).error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(decide(Action::cancel, c, cardio, false, "", now).error().code,
+            Errc::permission_denied);
+  auto accepted = decide(Action::accept, c, cardio, false, "", now);
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->status, "accepted");
+  EXPECT_EQ(accepted->assignee_id, cardio.user_id);
+
+  c.status = "accepted";
+  c.assignee_id = cardio.user_id;
+  EXPECT_FALSE(may_view(cardio2, c, false));  // taken: no longer theirs to see
+  EXPECT_TRUE(is_live(c));
+  EXPECT_EQ(decide(Action::accept, c, cardio2, false, "", now).error().code, Errc::conflict);
+  EXPECT_EQ(decide(Action::conclude, c, cardio, true, " \n", now).error().code,
+            Errc::invalid_argument);
+  auto concluded = decide(Action::conclude, c, cardio, true, "Inferior STEMI", now);
+  ASSERT_TRUE(concluded.ok());
+  EXPECT_EQ(concluded->status, "concluded");
+  EXPECT_EQ(concluded->concluded_at, now);
+  ASSERT_TRUE(concluded->opinion_sha256);
+  EXPECT_EQ(concluded->opinion_sha256->size(), 64u);
+
+  c.status = "concluded";
+  EXPECT_FALSE(is_live(c));
+  for (Action a : {Action::accept, Action::start, Action::conclude, Action::decline}) {
+    EXPECT_EQ(decide(a, c, cardio, true, "text", now).error().code, Errc::conflict);
+  }
+  EXPECT_EQ(decide(Action::cancel, c, doctor, true, "", now).error().code, Errc::conflict);
+  EXPECT_EQ(specialties_of(radiologist), std::vector<std::string>{"radiology"});
+  EXPECT_TRUE(is_urgency("emergency"));
+  EXPECT_FALSE(is_urgency("whenever"));
+}
+
+TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_replace) {
+  using std::chrono::minutes;
+  const storage::TimePoint t0 = *storage::parse_iso8601("2026-11-23T08:00:00Z");
+  std::map<std::string, storage::TimePoint> points = {
+      {"first_medical_contact", t0}, {"first_ecg", t0 + minutes(8)}, {"door", t0 + minutes(40)}};
+  auto s = evaluate("chest_pain", points, t0 + minutes(60));
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s[0].spec.name, "fmc_to_ecg");
+  EXPECT_EQ(s[0].status, "met");
+  EXPECT_DOUBLE_EQ(*s[0].minutes, 8);
+  EXPECT_EQ(s[1].status, "breached");  // ECG 52 min ago, no diagnosis yet: over 10 min
+  EXPECT_EQ(s[2].status, "pending");   // no transfer
+  EXPECT_EQ(s[4].spec.name, "door_to_balloon");
+  EXPECT_EQ(s[4].status, "running");
+  EXPECT_DOUBLE_EQ(*s[4].minutes, 20);
+  points["wire_crossing"] = t0 + minutes(140);
+  EXPECT_EQ(evaluate("chest_pain", points, t0 + minutes(200))[4].status, "breached");
+
+  // Stroke: door-to-CT 20 min (met), door-to-needle still running at 50 min.
+  auto st = evaluate("stroke", {{"door", t0}, {"ct", t0 + minutes(20)}}, t0 + minutes(50));
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].status, "met");
+  EXPECT_EQ(st[1].status, "running");
+
+  // The newest record of a point is its value.
+  std::vector<teleconsult::TimePointRow> records = {
+      {1, "door", "2026-11-23T08:00:00.000Z", "a", "x", ""},
+      {2, "door", "2026-11-23T08:05:00.000Z", "b", "y", "corrected"}};
+  EXPECT_EQ(current_points(records).at("door"), t0 + minutes(5));
+  EXPECT_TRUE(is_time_point("chest_pain", "cath_lab_activation"));
+  EXPECT_FALSE(is_time_point("stroke", "wire_crossing"));
+  EXPECT_FALSE(is_case_kind("trauma"));
+
+  Principal doctor = person(1, Role::township_doctor, 2);
+  Principal other = person(2, Role::township_doctor, 3);
+  Principal admin = person(3, Role::admin, 2);
+  teleconsult::CaseRow c;
+  c.institution_id = 2;
+  EXPECT_TRUE(may_see_case(doctor, c));
+  EXPECT_FALSE(may_see_case(other, c));
+  EXPECT_FALSE(may_see_case(admin, c));
+}
+
+TEST(ReferralRules, routes_steps_and_who_answers) {
+  identity::InstitutionInfo lead{1, "lead", "Lead", "lead", "", {}};
+  identity::InstitutionInfo county{2, "county", "County", "county", "lead", {}};
+  identity::InstitutionInfo ta{3, "ta", "A", "township", "county", {}};
+  identity::InstitutionInfo tb{4, "tb", "B", "township", "county", {}};
+  EXPECT_FALSE(referral_route_problem("up", ta, county));
+  EXPECT_FALSE(referral_route_problem("up", ta, lead));
+  EXPECT_FALSE(referral_route_problem("up", county, lead));
+  EXPECT_TRUE(referral_route_problem("up", ta, tb));
+  EXPECT_TRUE(referral_route_problem("up", lead, ta));
+  EXPECT_FALSE(referral_route_problem("down", lead, ta));
+  EXPECT_TRUE(referral_route_problem("down", ta, lead));
+  EXPECT_TRUE(referral_route_problem("sideways", ta, tb));
+  EXPECT_EQ(answer_within("urgent"), std::chrono::hours(2));
+  EXPECT_EQ(answer_within("routine"), std::chrono::hours(24));
+
+  teleconsult::ReferralRow r;
+  r.from_institution = 3;
+  r.to_institution = 1;
+  r.status = "requested";
+  r.urgency = "routine";
+  Principal sender = person(1, Role::township_doctor, 3);
+  Principal receiver = person(2, Role::cardiologist, 1);
+  EXPECT_EQ(decide_referral(ReferralAction::accept, r, sender, "", "2026-11-23").error().code,
+            Errc::permission_denied);
+  EXPECT_EQ(decide_referral(ReferralAction::reject, r, receiver, " ", "2026-11-23").error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(decide_referral(ReferralAction::accept, r, receiver, "", "2026-11-23")->status,
+            "accepted");
+  r.status = "accepted";
+  auto sch = decide_referral(ReferralAction::schedule, r, receiver, "", "2026-11-23");
+  ASSERT_TRUE(sch.ok());
+  EXPECT_TRUE(sch->take_slot);
+  EXPECT_EQ(sch->slot_from, "2026-11-24");  // routine: from tomorrow
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, receiver, "", "2026-11-23").error().code,
+            Errc::permission_denied);
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, sender, "", "2026-11-23")->status,
+            "cancelled");
+  r.status = "completed";
+  EXPECT_EQ(decide_referral(ReferralAction::cancel, r, sender, "", "2026-11-23").error().code,
+            Errc::conflict);
+}
+
+// The store: numbering per consult, de-duplication by the sender's id, and what the schema
+// itself refuses (editing chat, changing a concluded consult).
+TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
+  ::yilian::testing::TempDir dir;
+  const auto path = dir.path() / "index.sqlite";
+  auto db = ::yilian::testing::index_database(path);
+  auto accounts = std::make_unique<identity::Accounts>(*db);
+  auto store = std::make_unique<teleconsult::ConsultStore>(*db);
+  auto inst = accounts->put_institution({0, "ta", "ta", "township", "", {}});
+  ASSERT_TRUE(inst.ok());
+  std::vector<std::int64_t> users;
+  for (const char* name : {"doc", "cardio"}) {
+    identity::NewUser u;
+    u.username = name;
+    u.institution_code = "ta";
+    u.roles = 1;
+    u.password_hash = "unused";
+    auto added = accounts->add_user(u, "2026-11-23T00:00:00.000Z");
+    ASSERT_TRUE(added.ok());
+    users.push_back(added->id);
+  }
+  teleconsult::NewConsult nc{inst->id, users[0],     "P1", "", "question",
+                             "urgent", "cardiology", 0,    {}};
+  auto a = store->create(nc, "2026-11-23T08:00:00.000Z", "doc");
+  auto b = store->create(nc, "2026-11-23T08:00:01.000Z", "doc");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto accept = [&](const teleconsult::ConsultRow&) -> Result<teleconsult::ConsultChange> {
+    teleconsult::ConsultChange ch;
+    ch.status = "accepted";
+    ch.assignee_id = users[1];
+    ch.event.type = "accepted";
+    return ch;
+  };
+  ASSERT_TRUE(store->change(a->id, accept, "2026-11-23T08:01:00.000Z").ok());
+  {
+    auto batch = store->begin_batch();
+    ASSERT_TRUE(batch.ok());
+    bool dup = false;
+    auto m1 = (*batch)->append_message({a->id, 0, users[0], "doc", "c1", "t", "one", "[]"}, dup);
+    auto m2 = (*batch)->append_message({a->id, 0, users[1], "cardio", "c1", "t", "two", "[]"}, dup);
+    auto m3 = (*batch)->append_message({b->id, 0, users[0], "doc", "", "t", "other", "[]"}, dup);
+    auto again = (*batch)->append_message({a->id, 0, users[0], "doc", "c1", "t", "one", "[]"}, dup);
+    ASSERT_TRUE(m1.ok() && m2.ok() && m3.ok() && again.ok());
+    EXPECT_EQ(m1->seq, 1);
+    EXPECT_EQ(m2->seq, 2);  // the same client id from another author is another message
+    EXPECT_EQ(m3->seq, 1);  // numbered per consult
+    EXPECT_TRUE(dup);
+    EXPECT_EQ(again->seq, 1);
+    auto marks = (*batch)->receipt(a->id, users[1], 2, 1);
+    ASSERT_TRUE(marks.ok());
+    auto lower = (*batch)->receipt(a->id, users[1], 1, 0);  // never lowered
+    ASSERT_TRUE(lower.ok());
+    EXPECT_EQ(*lower, std::make_pair(std::int64_t{2}, std::int64_t{1}));
+    EXPECT_FALSE((*batch)->receipt(b->id, users[1], 1, 1).ok());  // not a participant there
+    ASSERT_TRUE((*batch)->commit().ok());
+  }
+  auto log = store->messages(a->id, 0, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[1].author, "cardio");
+  EXPECT_EQ(store->get(a->id)->value().last_seq, 2);
+
+  // A referral nobody answered in time is escalated once.
+  teleconsult::ReferralRow ref;
+  ref.direction = "up";
+  ref.urgency = "urgent";
+  ref.patient_id = "P1";
+  ref.from_institution = inst->id;
+  ref.to_institution = inst->id;
+  ref.requested_by = "doc";
+  ref.reason = "r";
+  ref.created_at = "2026-11-23T08:00:00.000Z";
+  ref.answer_due_at = "2026-11-23T10:00:00.000Z";
+  ASSERT_TRUE(store->create_referral(ref).ok());
+  EXPECT_TRUE(store->escalate_referrals("2026-11-23T09:59:00.000Z")->empty());
+  EXPECT_EQ(store->escalate_referrals("2026-11-23T10:01:00.000Z")->size(), 1u);
+  EXPECT_TRUE(store->escalate_referrals("2026-11-23T11:00:00.000Z")->empty());
+
+  storage::sql::Db raw;
+  ASSERT_TRUE(raw.open(path.string(), false).ok());
+  EXPECT_FALSE(raw.exec("UPDATE consult_messages SET text = 'edited'").ok());
+  EXPECT_FALSE(raw.exec("DELETE FROM consult_messages").ok());
+  ASSERT_TRUE(
+      raw.exec("UPDATE consults SET status = 'concluded', opinion = 'x' WHERE id = 1").ok());
+  EXPECT_FALSE(raw.exec("UPDATE consults SET opinion = 'rewritten' WHERE id = 1").ok());
+}
+
+}  // namespace
+}  // namespace yilian::teleconsult
