@@ -2,8 +2,8 @@
 #include <cstdint>
 #include <string>
 
-#include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
+#include "yilian/net/json_body.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   yilian::http::Request req;

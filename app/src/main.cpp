@@ -17,18 +17,17 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/oflog/oflog.h>
-#include <libwebsockets.h>
 
 #include "config.h"
 #include "data_dir.h"
 #include "ecg_cli.h"
-#include "http_server.h"
 #include "identity_setup.h"
 #include "yilian/common/text.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
+#include "yilian/net/http_server.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
@@ -209,9 +208,9 @@ int serve(const ServeFlags& flags) {
                      return out;
                    }});
   events.subscribe([&hub](const reading::TaskEvent& e) { hub.task_event(e); });
-  HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
+  net::HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
-  HttpServer http_server(hopts, [&](http::Request& req) {
+  net::HttpServer http_server(hopts, [&](http::Request& req) {
     if (auto preflight = cors.preflight(req)) return *preflight;
     http::Response r;
     if (auto denied = auth.admit(req)) {
@@ -224,14 +223,14 @@ int serve(const ServeFlags& flags) {
   });
   // /ws: the server carries the frames, the hub decides what they mean.
   struct WsTransport final : teleconsult::Transport {
-    explicit WsTransport(HttpServer& s) : server(s) {}
+    explicit WsTransport(net::HttpServer& s) : server(s) {}
     void send(std::uint64_t conn, std::string text) override {
       server.ws_send(conn, std::move(text));
     }
     void close(std::uint64_t conn, int code, const std::string& reason) override {
       server.ws_close(conn, code, reason);
     }
-    HttpServer& server;
+    net::HttpServer& server;
   } transport(http_server);
   http_server.enable_websockets(
       {[&hub](std::uint64_t c, std::string a, std::string peer) {
@@ -239,9 +238,9 @@ int serve(const ServeFlags& flags) {
        },
        [&hub](std::uint64_t c, std::string text) { hub.received(c, std::move(text)); },
        [&hub](std::uint64_t c) { hub.closed(c); }},
-      WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
-                .ping_after_idle_s = cfg.ws_ping_after_idle_s,
-                .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
+      net::WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
+                     .ping_after_idle_s = cfg.ws_ping_after_idle_s,
+                     .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
   router.add("GET", "/healthz", [&](const http::Request&) {
     auto c = ingestor.counters();
     nlohmann::json j = {{"status", "ok"},
@@ -443,7 +442,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("yilian");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  lws_set_log_level(LLL_ERR, nullptr);
+  yilian::net::log_errors_only();
   OFLog::configure(OFLogger::WARN_LOG_LEVEL);  // DCMTK logs every association at INFO
   // DCMTK as packaged leaves Nagle's algorithm on unless this is set when the network is
   // created; without it every C-STORE response waits for the delayed ACK (~40 ms).

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "yilian/common/http.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 
 namespace yilian::pacs::web {

@@ -2,8 +2,8 @@
 // data; rendered frames and thumbnails (cached); cine video of multi-frame objects.
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"

@@ -6,9 +6,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
+#include "yilian/net/json_body.h"
 
 namespace yilian::reading {
 namespace {

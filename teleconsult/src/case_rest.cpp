@@ -1,9 +1,9 @@
 #include <nlohmann/json.hpp>
 
 #include "case_view.h"
-#include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
+#include "yilian/net/json_body.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/consult_rules.h"

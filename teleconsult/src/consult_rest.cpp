@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
+#include "yilian/net/json_body.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rules.h"
 

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "yilian/common/json_body.h"
 #include "yilian/common/text.h"
+#include "yilian/net/json_body.h"
 #include "yilian/teleconsult/consult_rest.h"
 
 namespace yilian::teleconsult {

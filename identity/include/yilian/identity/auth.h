@@ -9,12 +9,12 @@
 #include <string>
 #include <string_view>
 
-#include "yilian/common/http.h"
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/identity/accounts.h"
 #include "yilian/identity/audit.h"
 #include "yilian/identity/crypto.h"
+#include "yilian/net/http.h"
 #include "yilian/storage/clock.h"
 
 namespace yilian::identity {

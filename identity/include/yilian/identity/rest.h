@@ -2,8 +2,8 @@
 // users, reading services and the audit trail.
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 
 namespace yilian::identity {
 

@@ -6,8 +6,8 @@
 //   GET .../instances/{instance}/frames/{list}, /bulkdata/{tag}, /rendered, /thumbnail
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"

@@ -3,8 +3,8 @@
 // principal may see; every access is audited.
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 
 namespace yilian::pacs {

@@ -1,8 +1,8 @@
 // REST endpoints of the reading queue (see docs/API.md, "Reading queue").
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/reading/reading_queue.h"
 
 namespace yilian::reading {

@@ -7,9 +7,9 @@
 // Every call is authorised by consult_rules.h and audited.
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/accounts.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/reading/queue_store.h"
 #include "yilian/teleconsult/consult_store.h"

@@ -10,8 +10,8 @@
 
 #include <filesystem>
 
-#include "yilian/common/http.h"
 #include "yilian/common/result.h"
+#include "yilian/net/http.h"
 
 namespace yilian::viewer {
 

@@ -9,8 +9,8 @@
 // first request and kept in the derived-data cache.
 #pragma once
 
-#include "yilian/common/http.h"
 #include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "yilian/common/http.h"
 #include "yilian/common/result.h"
+#include "yilian/net/http.h"
 
 namespace yilian::http {
 

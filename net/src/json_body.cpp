@@ -1,4 +1,4 @@
-#include "yilian/common/json_body.h"
+#include "yilian/net/json_body.h"
 
 #include <charconv>
 

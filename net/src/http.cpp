@@ -1,4 +1,4 @@
-#include "yilian/common/http.h"
+#include "yilian/net/http.h"
 #include "yilian/common/text.h"
 
 #include <charconv>

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "yilian/common/http.h"
+#include "yilian/net/http.h"
 
 namespace yilian::http {
 namespace {

@@ -1,4 +1,4 @@
-#include "http_server.h"
+#include "server_core.h"
 
 #include <ev.h>
 #include <libwebsockets.h>
@@ -13,7 +13,7 @@
 #include <iterator>
 #include <memory>
 
-namespace yilian::app {
+namespace yilian::net {
 namespace {
 
 // One HTTP transaction, owned by the per-session slot lws gives us.
@@ -167,7 +167,7 @@ int send_headers_sized(lws* wsi, Transaction& tx, std::uint64_t content_length) 
 }
 
 // Hands the complete request to a worker; the answer comes back through deliver().
-int dispatch(lws* wsi, HttpServer& server, Transaction& tx) {
+int dispatch(lws* wsi, ServerCore& server, Transaction& tx) {
   // lws also reports the completion of an empty body that was already dispatched.
   if (tx.dispatched) return 0;
   tx.dispatched = true;
@@ -206,7 +206,7 @@ int start_response(lws* wsi, Transaction& tx) {
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len) {
   auto* session = static_cast<Session*>(user);
   lws_context* ctx = lws_get_context(wsi);
-  auto* server = ctx ? static_cast<HttpServer*>(lws_context_user(ctx)) : nullptr;
+  auto* server = ctx ? static_cast<ServerCore*>(lws_context_user(ctx)) : nullptr;
 
   switch (reason) {
     case LWS_CALLBACK_HTTP: {
@@ -361,10 +361,10 @@ const lws_protocols kProtocols[] = {
 
 }  // namespace
 
-HttpServer::HttpServer(HttpServerOptions options, HttpService service)
+ServerCore::ServerCore(HttpServerOptions options, HttpService service)
     : options_(std::move(options)), handler_(std::move(service)) {}
 
-std::uint64_t HttpServer::submit(lws* wsi, http::Request request) {
+std::uint64_t ServerCore::submit(lws* wsi, http::Request request) {
   const std::uint64_t id = next_id_++;
   waiting_[id] = wsi;
   {
@@ -375,7 +375,7 @@ std::uint64_t HttpServer::submit(lws* wsi, http::Request request) {
   return id;
 }
 
-void HttpServer::work() {
+void ServerCore::work() {
   while (true) {
     Job job;
     {
@@ -394,7 +394,7 @@ void HttpServer::work() {
   }
 }
 
-void HttpServer::deliver() {
+void ServerCore::deliver() {
   if (ws_enabled_) ws_deliver();
   std::vector<Done> done;
   {
@@ -414,19 +414,19 @@ void HttpServer::deliver() {
   }
 }
 
-void HttpServer::forget(lws* wsi) {
+void ServerCore::forget(lws* wsi) {
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     it = it->second == wsi ? waiting_.erase(it) : std::next(it);
   }
 }
 
-void HttpServer::enable_websockets(WsHandler handler, WsOptions options) {
+void ServerCore::enable_websockets(WsHandler handler, WsOptions options) {
   ws_handler_ = std::move(handler);
   ws_options_ = options;
   ws_enabled_ = true;
 }
 
-std::uint64_t HttpServer::ws_opened(lws* wsi, std::string authorization, std::string peer) {
+std::uint64_t ServerCore::ws_opened(lws* wsi, std::string authorization, std::string peer) {
   const std::uint64_t id = next_ws_id_++;
   WsConn& c = ws_conns_[id];
   c.wsi = wsi;
@@ -440,7 +440,7 @@ std::uint64_t HttpServer::ws_opened(lws* wsi, std::string authorization, std::st
   return id;
 }
 
-void HttpServer::ws_received(std::uint64_t conn, std::string text, bool oversized) {
+void ServerCore::ws_received(std::uint64_t conn, std::string text, bool oversized) {
   {
     std::lock_guard lock(ws_counters_mu_);
     ++ws_counters_.frames_in;
@@ -449,14 +449,14 @@ void HttpServer::ws_received(std::uint64_t conn, std::string text, bool oversize
   ws_handler_.message(conn, std::move(text));
 }
 
-void HttpServer::ws_heard(std::uint64_t conn) {
+void ServerCore::ws_heard(std::uint64_t conn) {
   auto it = ws_conns_.find(conn);
   if (it == ws_conns_.end()) return;
   it->second.heard = ev_now(loop_);
   it->second.pinged = false;
 }
 
-void HttpServer::ws_check_idle() {
+void ServerCore::ws_check_idle() {
   const double now = ev_now(loop_);
   std::uint64_t pings = 0, closed = 0;
   for (auto& [id, c] : ws_conns_) {
@@ -488,7 +488,7 @@ void HttpServer::ws_check_idle() {
   }
 }
 
-void HttpServer::ws_closed(std::uint64_t conn) {
+void ServerCore::ws_closed(std::uint64_t conn) {
   ws_conns_.erase(conn);
   {
     std::lock_guard lock(ws_counters_mu_);
@@ -497,7 +497,7 @@ void HttpServer::ws_closed(std::uint64_t conn) {
   ws_handler_.closed(conn);
 }
 
-void HttpServer::ws_send(std::uint64_t conn, std::string text) {
+void ServerCore::ws_send(std::uint64_t conn, std::string text) {
   bool wake = false;
   {
     std::lock_guard lock(ws_mu_);
@@ -507,7 +507,7 @@ void HttpServer::ws_send(std::uint64_t conn, std::string text) {
   if (wake && context_) lws_cancel_service(context_);
 }
 
-void HttpServer::ws_close(std::uint64_t conn, int code, std::string reason) {
+void ServerCore::ws_close(std::uint64_t conn, int code, std::string reason) {
   bool wake = false;
   {
     std::lock_guard lock(ws_mu_);
@@ -517,7 +517,7 @@ void HttpServer::ws_close(std::uint64_t conn, int code, std::string reason) {
   if (wake && context_) lws_cancel_service(context_);
 }
 
-WsCounters HttpServer::ws_counters() const {
+WsCounters ServerCore::ws_counters() const {
   std::lock_guard lock(ws_counters_mu_);
   return ws_counters_;
 }
@@ -525,7 +525,7 @@ WsCounters HttpServer::ws_counters() const {
 // Service thread: moves queued frames to their connections' bounded queues. A connection
 // whose queue is full is too slow to follow: it is closed (1008) rather than allowed to hold
 // memory or delay anyone; its client reconnects and resumes from its last sequence number.
-void HttpServer::ws_deliver() {
+void ServerCore::ws_deliver() {
   std::vector<WsOut> out;
   {
     std::lock_guard lock(ws_mu_);
@@ -563,7 +563,7 @@ void HttpServer::ws_deliver() {
   (void)sent;
 }
 
-int HttpServer::ws_writable(lws* wsi, std::uint64_t conn) {
+int ServerCore::ws_writable(lws* wsi, std::uint64_t conn) {
   auto it = ws_conns_.find(conn);
   if (it == ws_conns_.end()) return -1;
   WsConn& c = it->second;
@@ -601,9 +601,9 @@ int HttpServer::ws_writable(lws* wsi, std::uint64_t conn) {
   return 0;
 }
 
-HttpServer::~HttpServer() { stop(); }
+ServerCore::~ServerCore() { stop(); }
 
-Status HttpServer::start() {
+Status ServerCore::start() {
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = options_.port;
@@ -652,7 +652,7 @@ Status HttpServer::start() {
     ev_timer_init(
         idle_watcher_.get(),
         [](struct ev_loop*, ev_timer* w, int) {
-          static_cast<HttpServer*>(w->data)->ws_check_idle();
+          static_cast<ServerCore*>(w->data)->ws_check_idle();
         },
         1.0, 1.0);
     idle_watcher_->data = this;
@@ -662,7 +662,7 @@ Status HttpServer::start() {
   return Status::Ok();
 }
 
-void HttpServer::stop() {
+void ServerCore::stop() {
   if (!context_) return;
   {
     std::lock_guard lock(jobs_mu_);
@@ -683,4 +683,23 @@ void HttpServer::stop() {
   loop_ = nullptr;
 }
 
-}  // namespace yilian::app
+void log_errors_only() { lws_set_log_level(LLL_ERR, nullptr); }
+
+HttpServer::HttpServer(HttpServerOptions options, HttpService service)
+    : core_(std::make_unique<ServerCore>(std::move(options), std::move(service))) {}
+HttpServer::~HttpServer() = default;
+void HttpServer::enable_websockets(WsHandler handler, WsOptions options) {
+  core_->enable_websockets(std::move(handler), options);
+}
+Status HttpServer::start() { return core_->start(); }
+std::uint16_t HttpServer::port() const { return core_->port(); }
+void HttpServer::stop() { core_->stop(); }
+void HttpServer::ws_send(std::uint64_t conn, std::string text) {
+  core_->ws_send(conn, std::move(text));
+}
+void HttpServer::ws_close(std::uint64_t conn, int code, std::string reason) {
+  core_->ws_close(conn, code, std::move(reason));
+}
+WsCounters HttpServer::ws_counters() const { return core_->ws_counters(); }
+
+}  // namespace yilian::net
