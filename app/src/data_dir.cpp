@@ -29,6 +29,9 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   d->accounts_ = std::make_unique<identity::Accounts>(*d->database_);
   d->queue_ = std::make_unique<reading::QueueStore>(*d->database_);
   d->consults_ = std::make_unique<teleconsult::ConsultStore>(*d->database_);
+  d->cases_ = std::make_unique<teleconsult::CaseStore>(*d->database_);
+  d->referrals_ = std::make_unique<teleconsult::ReferralStore>(*d->database_);
+  d->notifications_ = std::make_unique<teleconsult::NotificationStore>(*d->database_);
   // NORMAL in WAL mode for the audit trail: a process crash loses nothing; a power loss may
   // lose the newest records, never the chain's consistency.
   auto audit_db = storage::Database::open(root / "audit.sqlite",
@@ -47,6 +50,9 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
 DataDir::~DataDir() {
   auditor_.reset();
   audit_log_.reset();
+  notifications_.reset();
+  referrals_.reset();
+  cases_.reset();
   consults_.reset();
   queue_.reset();
   accounts_.reset();

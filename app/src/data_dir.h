@@ -14,7 +14,7 @@
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/database.h"
-#include "yilian/teleconsult/consult_store.h"
+#include "yilian/teleconsult/stores.h"
 
 namespace yilian::app {
 
@@ -28,6 +28,12 @@ class DataDir {
   identity::Accounts& accounts() { return *accounts_; }
   reading::QueueStore& queue() { return *queue_; }
   teleconsult::ConsultStore& consults() { return *consults_; }
+  teleconsult::CaseStore& cases() { return *cases_; }
+  teleconsult::ReferralStore& referrals() { return *referrals_; }
+  teleconsult::NotificationStore& notifications() { return *notifications_; }
+  teleconsult::Stores teleconsult_stores() {
+    return {*consults_, *cases_, *referrals_, *notifications_};
+  }
   identity::Auditor& auditor() { return *auditor_; }
 
  private:
@@ -40,6 +46,9 @@ class DataDir {
   std::unique_ptr<identity::Accounts> accounts_;
   std::unique_ptr<reading::QueueStore> queue_;
   std::unique_ptr<teleconsult::ConsultStore> consults_;
+  std::unique_ptr<teleconsult::CaseStore> cases_;
+  std::unique_ptr<teleconsult::ReferralStore> referrals_;
+  std::unique_ptr<teleconsult::NotificationStore> notifications_;
   std::unique_ptr<identity::AuditLog> audit_log_;
   std::unique_ptr<identity::Auditor> auditor_;
 };

@@ -185,14 +185,14 @@ int serve(const ServeFlags& flags) {
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   teleconsult::Hub hub(
-      dd.consults(),
+      dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
       &dd.auditor(), [] { return std::chrono::system_clock::now(); });
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
                                        dd.accounts(), auth);
-  teleconsult::register_case_routes(router, dd.consults(), dd.index(), hub, auth);
-  teleconsult::register_notification_routes(router, dd.consults(), auth);
-  teleconsult::register_referral_routes(router, dd.consults(), hub, dd.index(), dd.accounts(),
+  teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
+  teleconsult::register_notification_routes(router, dd.notifications(), auth);
+  teleconsult::register_referral_routes(router, dd.referrals(), hub, dd.index(), dd.accounts(),
                                         auth);
   // What the hub needs from the reading queue and the accounts; queue events reach it here.
   hub.set_sources({[&dd](std::int64_t id) { return dd.queue().task(id); },

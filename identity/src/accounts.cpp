@@ -372,6 +372,11 @@ Result<Principal> Accounts::load_principal(sql::Db& db, std::int64_t user_id) {
       [&](sql::Stmt& st) { p.credentialed.push_back(st.int64(0)); });
   if (!s) return s.error();
   if (Status r = load_reading_clients(db, p); !r) return r.error();
+  s = query(
+      db, "SELECT service FROM user_services WHERE user_id = ?1 ORDER BY service",
+      [&](sql::Stmt& st) { st.bind(1, user_id); },
+      [&](sql::Stmt& st) { p.services.push_back(st.text(0)); });
+  if (!s) return s.error();
   return p;
 }
 

@@ -72,6 +72,33 @@ identity::StudyScope study_scope(const Principal& p, std::string now) {
   return scope;
 }
 
+ReaderScope reader_scope(const Principal& p) {
+  ReaderScope scope;
+  auto readers_of = [&p](const std::vector<std::int64_t>& clients) {
+    std::vector<std::int64_t> out = share_institutions(p);  // home and credentialed
+    for (std::int64_t c : clients) {
+      if (!contains(out, c)) out.push_back(c);
+    }
+    return out;
+  };
+  if (p.has(Role::radiologist)) scope.imaging_institutions = readers_of(p.imaging_clients);
+  if (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) {
+    scope.ecg_institutions = readers_of(p.ecg_clients);
+  }
+  if (!scope.imaging_institutions.empty() || !scope.ecg_institutions.empty()) {
+    scope.services = p.services;
+  }
+  return scope;
+}
+
+bool reads_task(const Principal& p, const TaskFacts& t) {
+  const ReaderScope scope = reader_scope(p);
+  const auto& institutions = t.is_ecg ? scope.ecg_institutions : scope.imaging_institutions;
+  if (!contains(institutions, t.institution_id)) return false;
+  return scope.services.empty() ||
+         std::find(scope.services.begin(), scope.services.end(), t.service) != scope.services.end();
+}
+
 bool may_administer(const Principal& p) { return p.has(Role::admin); }
 bool may_read_audit(const Principal& p) { return p.has(Role::admin); }
 

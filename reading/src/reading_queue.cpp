@@ -217,20 +217,12 @@ bool ReadingQueue::is_reader(const Principal& p) const {
 }
 
 Result<reading::ClaimScope> ReadingQueue::claim_scope(const Principal& p) {
+  // The one "who reads this task" rule (identity/policy.h), as sets for the query.
+  identity::ReaderScope readers = identity::reader_scope(p);
   reading::ClaimScope scope;
-  if (p.has(Role::radiologist)) {
-    scope.imaging_institutions = own_institutions(p);
-    append(scope.imaging_institutions, p.imaging_clients);
-  }
-  if (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) {
-    scope.ecg_institutions = own_institutions(p);
-    append(scope.ecg_institutions, p.ecg_clients);
-  }
-  if (!scope.empty()) {
-    auto services = accounts_.user_services(p.user_id);
-    if (!services.ok()) return services.error();
-    scope.services = std::move(*services);
-  }
+  scope.imaging_institutions = std::move(readers.imaging_institutions);
+  scope.ecg_institutions = std::move(readers.ecg_institutions);
+  scope.services = std::move(readers.services);
   return scope;
 }
 

@@ -22,7 +22,7 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
 }
 
 // The case of the {id} path if the caller may see it; otherwise the answer (404 alike).
-std::variant<teleconsult::CaseRow, Response> load(teleconsult::ConsultStore& store,
+std::variant<teleconsult::CaseRow, Response> load(teleconsult::CaseStore& store,
                                                   const Request& req) {
   auto id = http::path_id(req, "id", "case id");
   if (!id.ok()) return Response::from_error(id.error());
@@ -34,7 +34,7 @@ std::variant<teleconsult::CaseRow, Response> load(teleconsult::ConsultStore& sto
   return **row;
 }
 
-Response view_response(teleconsult::ConsultStore& store, const teleconsult::CaseRow& c,
+Response view_response(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
                        identity::AuthService& auth, int status) {
   auto now = storage::parse_iso8601(auth.now());
   auto view = case_view(store, c, now.value_or(storage::TimePoint{}));
@@ -44,8 +44,8 @@ Response view_response(teleconsult::ConsultStore& store, const teleconsult::Case
 
 }  // namespace
 
-void register_case_routes(http::Router& router, teleconsult::ConsultStore& store,
-                          pacs::Index& index, Hub& hub, identity::AuthService& auth) {
+void register_case_routes(http::Router& router, teleconsult::CaseStore& store, pacs::Index& index,
+                          Hub& hub, identity::AuthService& auth) {
   router.add("POST", "/api/emergencies", [&store, &index, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {

@@ -8,7 +8,7 @@ namespace yilian::teleconsult {
 
 using nlohmann::json;
 
-Result<json> case_view(teleconsult::ConsultStore& store, const teleconsult::CaseRow& c,
+Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
                        storage::TimePoint now) {
   auto records = store.time_points(c.id);
   if (!records.ok()) return records.error();

@@ -6,11 +6,11 @@
 
 #include "yilian/common/result.h"
 #include "yilian/storage/clock.h"
-#include "yilian/teleconsult/consult_store.h"
+#include "yilian/teleconsult/case_store.h"
 
 namespace yilian::teleconsult {
 
-Result<nlohmann::json> case_view(teleconsult::ConsultStore& store, const teleconsult::CaseRow& c,
+Result<nlohmann::json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
                                  storage::TimePoint now);
 
 }  // namespace yilian::teleconsult

@@ -1,6 +1,7 @@
 #include "yilian/teleconsult/emergency_rules.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "yilian/identity/policy.h"
@@ -82,6 +83,20 @@ std::map<std::string, storage::TimePoint> current_points(
     if (auto t = storage::parse_iso8601(r.at)) out[r.point] = *t;
   }
   return out;
+}
+
+std::optional<CaseTrigger> case_trigger(const TaskEventFacts& e) {
+  if (e.type == "emergency") {
+    return CaseTrigger{"chest_pain", "ecg_stemi", std::string(e.detail), "ecg_transmitted"};
+  }
+  if (e.type == "routed" && e.priority == 0 && e.modality.find("CT") != std::string_view::npos) {
+    std::string reason(e.priority_reason);
+    for (char& ch : reason) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (reason.find("stroke") != std::string::npos || reason.find("卒中") != std::string::npos) {
+      return CaseTrigger{"stroke", "stat_ct", std::string(e.priority_reason), "ct"};
+    }
+  }
+  return std::nullopt;
 }
 
 bool may_see_case(const Principal& p, const teleconsult::CaseRow& c) {

@@ -45,9 +45,9 @@ json chat_json(const teleconsult::ChatMessage& m) {
 
 }  // namespace
 
-Hub::Hub(teleconsult::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
-         storage::Clock clock, HubOptions options)
-    : store_(store),
+Hub::Hub(Stores stores, Authenticate authenticate, identity::Auditor* auditor, storage::Clock clock,
+         HubOptions options)
+    : stores_(stores),
       authenticate_(std::move(authenticate)),
       auditor_(auditor),
       clock_(std::move(clock)),
@@ -163,7 +163,7 @@ void Hub::run() {
 
 teleconsult::ConsultStore::Batch* Hub::batch() {
   if (!batch_) {
-    auto b = store_.begin_batch();
+    auto b = stores_.consults.begin_batch();
     if (!b.ok()) {
       spdlog::error("teleconsult: cannot begin a store batch: {}", b.error().message);
       return nullptr;
@@ -248,7 +248,7 @@ void Hub::handle(const Item& item) {
       refresh_room(item.consult);
       return;
     case Item::requested: {
-      auto row = store_.get(item.consult);
+      auto row = stores_.consults.get(item.consult);
       if (!row.ok() || !row->has_value()) return;
       const teleconsult::ConsultRow c = **row;
       notify([&c](const Principal& p) { return may_take(p, c); }, "consult_request",
@@ -267,7 +267,7 @@ void Hub::handle(const Item& item) {
       handle_task_event(item.consult, item.text, item.peer);
       return;
     case Item::referral: {
-      auto row = store_.get_referral(item.consult);
+      auto row = stores_.referrals.get_referral(item.consult);
       if (row.ok() && row->has_value()) notify_referral(**row, "referral");
       return;
     }
@@ -307,7 +307,7 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
   for (Role r : kAllRoles) {
     if (c.who->has(r)) roles.push_back(role_name(r));
   }
-  auto pending = store_.count_pending_notifications(c.who->user_id);
+  auto pending = stores_.notifications.count_pending_notifications(c.who->user_id);
   send(conn, proto::make("welcome", {{"user", c.who->username},
                                      {"institution", c.who->institution_code},
                                      {"roles", roles},
@@ -347,7 +347,7 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
     return;
   }
   if (in.type == Type::ack) {
-    auto done = store_.acknowledge(in.target, c.who->user_id, now());
+    auto done = stores_.notifications.acknowledge(in.target, c.who->user_id, now());
     if (!done.ok() || !*done) {
       send_error(conn, "not_found", "no pending notification of yours has this id", in.ref);
       return;
@@ -364,13 +364,13 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
       send(conn, proto::make("case.left", {{"case", in.target}}));
       return;
     }
-    auto row = store_.get_case(in.target);
+    auto row = stores_.cases.get_case(in.target);
     if (!row.ok() || !row->has_value() || !may_see_case(*c.who, **row)) {
       audit(c, "case.follow", "emergency_case", in.target, "denied");
       send_error(conn, "forbidden", "no emergency case you may follow has this id", in.ref);
       return;
     }
-    auto view = case_view(store_, **row, clock_());
+    auto view = case_view(stores_.cases, **row, clock_());
     if (!view.ok()) {
       send_error(conn, "unavailable", view.error().message, in.ref);
       return;
@@ -542,8 +542,8 @@ void Hub::refresh_room(std::int64_t consult) {
   auto it = rooms_.find(consult);
   if (it == rooms_.end()) return;
   commit();  // the room's cached seq and view must not run ahead of a failed batch
-  auto row = store_.get(consult);
-  auto people = store_.participants(consult);
+  auto row = stores_.consults.get(consult);
+  auto people = stores_.consults.participants(consult);
   if (!row.ok() || !row->has_value() || !people.ok()) return;
   Room& room = it->second;
   room.consult = **row;
@@ -565,8 +565,8 @@ void Hub::refresh_room(std::int64_t consult) {
 
 void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   commit();  // the replay must hold everything accepted before this join
-  auto row = store_.get(in.consult);
-  auto people = store_.participants(in.consult);
+  auto row = stores_.consults.get(in.consult);
+  auto people = stores_.consults.participants(in.consult);
   if (!row.ok() || !people.ok()) {
     send_error(conn, "unavailable", "the consult cannot be read now", in.ref);
     return;
@@ -609,7 +609,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   for (const auto& p : *people) {
     if (p.user_id == room.consult.view_driver) out["view"]["driver"] = p.username;
   }
-  auto saved = store_.annotations(in.consult);
+  auto saved = stores_.consults.annotations(in.consult);
   json annotations = json::array();
   if (saved.ok()) {
     for (const auto& a : *saved) {
@@ -627,7 +627,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
 }
 
 void Hub::replay(std::uint64_t conn, std::int64_t consult, std::int64_t after) {
-  auto missed = store_.messages(consult, after, proto::kReplayPage + 1);
+  auto missed = stores_.consults.messages(consult, after, proto::kReplayPage + 1);
   if (!missed.ok()) {
     send_error(conn, "unavailable", "history cannot be read now", "");
     return;
@@ -700,7 +700,7 @@ void Hub::housekeeping() {
   }
   if (now >= next_referral_check_) {  // unanswered referrals escalate (checked each minute)
     next_referral_check_ = now + std::chrono::seconds(60);
-    auto overdue = store_.escalate_referrals(this->now());
+    auto overdue = stores_.referrals.escalate_referrals(this->now());
     if (overdue.ok()) {
       for (const auto& r : *overdue) notify_referral(r, "referral_overdue");
     }
@@ -755,7 +755,7 @@ void Hub::notify(const std::function<bool(const Principal&)>& who, const std::st
   std::map<std::int64_t, std::string> sent;  // user -> message
   for (const Principal& p : *users) {
     if (!who(p)) continue;
-    auto id = store_.notify(p.user_id, kind, json_text(payload), at);
+    auto id = stores_.notifications.notify(p.user_id, kind, json_text(payload), at);
     if (!id.ok()) {
       spdlog::error("teleconsult: notification for {} not stored: {}", p.username,
                     id.error().message);
@@ -773,7 +773,8 @@ void Hub::notify(const std::function<bool(const Principal&)>& who, const std::st
 // Only the newest few are replayed: a user back after a long absence must not get thousands of
 // frames at connect (the welcome says how many are pending; the rest are paged over REST).
 void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
-  auto pending = store_.pending_notifications(c.who->user_id, kNotificationsReplayedAtHello);
+  auto pending =
+      stores_.notifications.pending_notifications(c.who->user_id, kNotificationsReplayedAtHello);
   if (!pending.ok()) return;
   for (auto it = pending->rbegin(); it != pending->rend(); ++it) {
     const teleconsult::NotificationRow& n = *it;
@@ -786,22 +787,9 @@ void Hub::send_pending_notifications(std::uint64_t conn, const Conn& c) {
 
 namespace {
 
-// Readers who would claim this task: its kind's readers serving its institution.
+// Readers who would claim this task (the queue's own rule, identity/policy.h).
 bool reads(const Principal& p, const reading::TaskRow& t) {
-  auto has = [](const std::vector<std::int64_t>& v, std::int64_t x) {
-    return std::find(v.begin(), v.end(), x) != v.end();
-  };
-  const bool own = p.institution_id == t.institution_id || has(p.credentialed, t.institution_id);
-  if (t.is_ecg) {
-    return (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) &&
-           (own || has(p.ecg_clients, t.institution_id));
-  }
-  return p.has(Role::radiologist) && (own || has(p.imaging_clients, t.institution_id));
-}
-
-std::string lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
+  return identity::reads_task(p, {t.institution_id, t.is_ecg, t.service});
 }
 
 }  // namespace
@@ -822,12 +810,12 @@ Result<teleconsult::CaseRow> Hub::open_case_for_task(const reading::TaskRow& t,
   c.opened_by = "automated";
   c.opened_at = now();
   bool existed = false;
-  auto row = store_.open_case(c, existed);
+  auto row = stores_.cases.open_case(c, existed);
   if (!row.ok()) return row.error();
   if (!existed) {
     // When the study reached the hub is the first time point the system knows itself.
     teleconsult::TimePointRow tp{0, point, t.received_at, "system", now(), "study received"};
-    if (Status s = store_.record_time_point(row->id, tp); !s) return s.error();
+    if (Status s = stores_.cases.record_time_point(row->id, tp); !s) return s.error();
     publish_case(row->id, true);
   }
   return row;
@@ -857,21 +845,18 @@ void Hub::handle_task_event(std::int64_t task, const std::string& type, const st
                       {"modalities", t.modality},
                       {"patient", {{"id", t.patient_id}, {"name", t.patient_name}}},
                       {"reason", t.priority_reason}};
-  if (type == "emergency") {
-    // A suspected STEMI: the chest-pain pathway starts with the ECG's arrival.
-    auto c = open_case_for_task(t, "chest_pain", "ecg_stemi", detail, "ecg_transmitted");
-    if (!c.ok())
-      spdlog::error("teleconsult: no chest-pain case for task {}: {}", task, c.error().message);
-  } else if (type == "routed" && t.priority == 0) {
+  if (type == "routed" && t.priority == 0) {
     notify([&t](const Principal& p) { return reads(p, t); }, "stat_task", about);
-    const std::string reason = lower(t.priority_reason);
-    if (t.modality.find("CT") != std::string::npos &&
-        (reason.find("stroke") != std::string::npos || reason.find("卒中") != std::string::npos)) {
-      auto c = open_case_for_task(t, "stroke", "stat_ct", t.priority_reason, "ct");
-      if (!c.ok())
-        spdlog::error("teleconsult: no stroke case for task {}: {}", task, c.error().message);
+  }
+  // Suspected STEMI opens a chest-pain case; a STAT stroke CT a stroke case (emergency_rules).
+  if (auto trigger = case_trigger({type, t.priority, t.modality, t.priority_reason, detail})) {
+    auto c = open_case_for_task(t, trigger->kind, trigger->source, trigger->reason, trigger->point);
+    if (!c.ok()) {
+      spdlog::error("teleconsult: no {} case for task {}: {}", trigger->kind, task,
+                    c.error().message);
     }
-  } else if (type == "critical_sent") {
+  }
+  if (type == "critical_sent") {
     notify(
         [&t](const Principal& p) {
           return p.institution_id == t.institution_id && identity::has_clinical_role(p);
@@ -881,7 +866,7 @@ void Hub::handle_task_event(std::int64_t task, const std::string& type, const st
 }
 
 void Hub::publish_case(std::int64_t case_id, bool opened) {
-  auto row = store_.get_case(case_id);
+  auto row = stores_.cases.get_case(case_id);
   if (!row.ok() || !row->has_value()) return;
   const teleconsult::CaseRow c = **row;
   if (opened) {
@@ -895,7 +880,7 @@ void Hub::publish_case(std::int64_t case_id, bool opened) {
   }
   auto room = case_rooms_.find(case_id);
   if (room == case_rooms_.end()) return;
-  auto view = case_view(store_, c, clock_());
+  auto view = case_view(stores_.cases, c, clock_());
   if (!view.ok()) return;
   const std::string text = proto::make("case", {{"case", *view}});
   for (std::uint64_t conn : room->second) send(conn, text);
@@ -921,13 +906,13 @@ void Hub::notify_referral(const teleconsult::ReferralRow& r, const std::string& 
 // case's followers and, as a notification, to everyone who may see the case; every 30 s the
 // followers get the running clocks.
 void Hub::check_clocks() {
-  auto open = store_.open_cases();
+  auto open = stores_.cases.open_cases();
   if (!open.ok()) return;
   const auto steady = std::chrono::steady_clock::now();
   const bool push = steady >= next_clock_push_;
   if (push) next_clock_push_ = steady + std::chrono::seconds(30);
   for (const teleconsult::CaseRow& c : *open) {
-    auto records = store_.time_points(c.id);
+    auto records = stores_.cases.time_points(c.id);
     if (!records.ok()) continue;
     for (const auto& s : evaluate(c.kind, current_points(*records), clock_())) {
       if (s.status != "breached" || !announced_breaches_.insert({c.id, s.spec.name}).second)

@@ -20,7 +20,7 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
 
 }  // namespace
 
-void register_notification_routes(http::Router& router, teleconsult::ConsultStore& store,
+void register_notification_routes(http::Router& router, teleconsult::NotificationStore& store,
                                   identity::AuthService& auth) {
   router.add("GET", "/api/notifications", [&store, &auth](const Request& req) {
     const std::int64_t user = req.principal->user_id;

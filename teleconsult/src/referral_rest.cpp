@@ -42,7 +42,7 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
   auth.audit(req, action, "referral", id, outcome, detail);
 }
 
-std::variant<teleconsult::ReferralRow, Response> load(teleconsult::ConsultStore& store,
+std::variant<teleconsult::ReferralRow, Response> load(teleconsult::ReferralStore& store,
                                                       const Request& req) {
   auto id = http::path_id(req, "id", "referral id");
   if (!id.ok()) return Response::from_error(id.error());
@@ -56,7 +56,7 @@ std::variant<teleconsult::ReferralRow, Response> load(teleconsult::ConsultStore&
 
 }  // namespace
 
-void register_referral_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+void register_referral_routes(http::Router& router, teleconsult::ReferralStore& store, Hub& hub,
                               pacs::Index& index, identity::Accounts& accounts,
                               identity::AuthService& auth) {
   // Counts for the consortium dashboard: aggregates, no patient data; readers, QC and admins

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
 
 namespace yilian::identity {
 namespace {
@@ -167,6 +170,49 @@ TEST(Roles, round_trip_through_text) {
   EXPECT_EQ(roles_to_string(roles), "radiologist,admin");
   EXPECT_EQ(roles_from_string("radiologist,admin"), roles);
   EXPECT_FALSE(roles_from_string("radiologist,janitor").has_value());
+}
+
+// Who reads a task: the one rule behind the queue's claims (as sets) and the hub's alerts (one
+// task at a time) gives the same answer for every role, institution, kind and service.
+TEST(ReadsTask, the_set_form_and_the_single_task_form_agree_everywhere) {
+  const std::vector<std::vector<std::string>> service_lists = {{}, {"neuro"}};
+  for (Role role : kAllRoles) {
+    for (const auto& services : service_lists) {
+      Principal p = principal(role);
+      p.services = services;
+      const ReaderScope scope = reader_scope(p);
+      for (std::int64_t inst : {kLead, kTownshipA, kTownshipB, kCounty, kOther}) {
+        for (bool ecg : {false, true}) {
+          for (const char* service : {"imaging", "neuro"}) {
+            const auto& list = ecg ? scope.ecg_institutions : scope.imaging_institutions;
+            const bool in_scope =
+                std::find(list.begin(), list.end(), inst) != list.end() &&
+                (scope.services.empty() || std::find(scope.services.begin(), scope.services.end(),
+                                                     service) != scope.services.end());
+            EXPECT_EQ(reads_task(p, {inst, ecg, service}), in_scope)
+                << role_name(role) << " institution " << inst << (ecg ? " ECG " : " imaging ")
+                << service;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ReadsTask, readers_read_their_kind_at_home_credentialed_and_client_institutions_only) {
+  const Principal rad = principal(Role::radiologist);
+  EXPECT_TRUE(reads_task(rad, {kLead, false, "imaging"}));
+  EXPECT_TRUE(reads_task(rad, {kCounty, false, "imaging"}));
+  EXPECT_TRUE(reads_task(rad, {kTownshipA, false, "imaging"}));
+  EXPECT_FALSE(reads_task(rad, {kTownshipB, false, "imaging"}));
+  EXPECT_FALSE(reads_task(rad, {kTownshipA, true, "ecg"}));
+  EXPECT_TRUE(reads_task(principal(Role::cardiologist), {kTownshipA, true, "ecg"}));
+  EXPECT_FALSE(reads_task(principal(Role::township_doctor), {kTownshipA, false, "imaging"}));
+  EXPECT_FALSE(reads_task(principal(Role::qc_reviewer), {kTownshipA, false, "imaging"}));
+  Principal neuro = rad;
+  neuro.services = {"neuro"};
+  EXPECT_TRUE(reads_task(neuro, {kTownshipA, false, "neuro"}));
+  EXPECT_FALSE(reads_task(neuro, {kTownshipA, false, "imaging"}));  // not a service they work
 }
 
 }  // namespace

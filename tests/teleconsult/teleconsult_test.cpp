@@ -155,6 +155,26 @@ TEST(ConsultRules, who_may_take_see_and_act_on_a_consult) {
   EXPECT_FALSE(is_urgency("whenever"));
 }
 
+TEST(EmergencyRules, a_stemi_or_a_stat_stroke_ct_opens_a_case_and_nothing_else_does) {
+  auto stemi = case_trigger({"emergency", 0, "ECG", "", "ST elevation V2-V4"});
+  ASSERT_TRUE(stemi.has_value());
+  EXPECT_EQ(stemi->kind, "chest_pain");
+  EXPECT_EQ(stemi->source, "ecg_stemi");
+  EXPECT_EQ(stemi->reason, "ST elevation V2-V4");
+  EXPECT_EQ(stemi->point, "ecg_transmitted");
+  for (const char* reason : {"Suspected STROKE, onset 1h", "急性脑卒中"}) {
+    auto stroke = case_trigger({"routed", 0, "CT", reason, ""});
+    ASSERT_TRUE(stroke.has_value()) << reason;
+    EXPECT_EQ(stroke->kind, "stroke");
+    EXPECT_EQ(stroke->point, "ct");
+    EXPECT_EQ(stroke->reason, reason);
+  }
+  EXPECT_FALSE(case_trigger({"routed", 1, "CT", "stroke", ""}).has_value());  // not STAT
+  EXPECT_FALSE(case_trigger({"routed", 0, "MR", "stroke", ""}).has_value());  // not CT
+  EXPECT_FALSE(case_trigger({"routed", 0, "CT", "trauma", ""}).has_value());
+  EXPECT_FALSE(case_trigger({"claimed", 0, "CT", "stroke", ""}).has_value());
+}
+
 TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_replace) {
   using std::chrono::minutes;
   const storage::TimePoint t0 = *storage::parse_iso8601("2026-11-23T08:00:00Z");
@@ -249,6 +269,7 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
   auto db = ::yilian::testing::index_database(path);
   auto accounts = std::make_unique<identity::Accounts>(*db);
   auto store = std::make_unique<teleconsult::ConsultStore>(*db);
+  auto referrals = std::make_unique<teleconsult::ReferralStore>(*db);
   auto inst = accounts->put_institution({0, "ta", "ta", "township", "", {}});
   ASSERT_TRUE(inst.ok());
   std::vector<std::int64_t> users;
@@ -314,10 +335,10 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
   ref.reason = "r";
   ref.created_at = "2026-11-23T08:00:00.000Z";
   ref.answer_due_at = "2026-11-23T10:00:00.000Z";
-  ASSERT_TRUE(store->create_referral(ref).ok());
-  EXPECT_TRUE(store->escalate_referrals("2026-11-23T09:59:00.000Z")->empty());
-  EXPECT_EQ(store->escalate_referrals("2026-11-23T10:01:00.000Z")->size(), 1u);
-  EXPECT_TRUE(store->escalate_referrals("2026-11-23T11:00:00.000Z")->empty());
+  ASSERT_TRUE(referrals->create_referral(ref).ok());
+  EXPECT_TRUE(referrals->escalate_referrals("2026-11-23T09:59:00.000Z")->empty());
+  EXPECT_EQ(referrals->escalate_referrals("2026-11-23T10:01:00.000Z")->size(), 1u);
+  EXPECT_TRUE(referrals->escalate_referrals("2026-11-23T11:00:00.000Z")->empty());
 
   storage::sql::Db raw;
   ASSERT_TRUE(raw.open(path.string(), false).ok());

@@ -35,6 +35,8 @@ struct Principal {
   // Institutions whose studies the reading services of the user's institutions cover.
   std::vector<std::int64_t> imaging_clients;
   std::vector<std::int64_t> ecg_clients;
+  // The reading services (subspecialty queues such as "neuro") a reader works; empty: all.
+  std::vector<std::string> services;
 
   bool has(Role r) const { return (roles >> static_cast<unsigned>(r)) & 1u; }
   void grant(Role r) { roles |= 1u << static_cast<unsigned>(r); }

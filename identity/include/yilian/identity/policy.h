@@ -34,6 +34,23 @@ identity::StudyScope study_scope(const Principal& p, std::string now);
 // The institutions whose shares reach this principal.
 std::vector<std::int64_t> share_institutions(const Principal& p);
 
+// Who reads a reading task: radiologists read imaging tasks, ECG readers and cardiologists ECG
+// tasks, of their own institutions and of those their institutions' reading services cover;
+// a reader who works named services (subspecialty queues) reads only tasks of those.
+struct TaskFacts {
+  std::int64_t institution_id = 0;
+  bool is_ecg = false;
+  std::string_view service;
+};
+bool reads_task(const Principal& p, const TaskFacts& task);
+// The same rule as sets (for queries): a task is read by `p` exactly when its institution is
+// in the list for its kind and, if `services` is not empty, its service is one of them.
+struct ReaderScope {
+  std::vector<std::int64_t> imaging_institutions, ecg_institutions;
+  std::vector<std::string> services;
+};
+ReaderScope reader_scope(const Principal& p);
+
 bool may_administer(const Principal& p);
 bool may_read_audit(const Principal& p);
 // The consortium's statistics (aggregates, no patient data): readers, QC reviewers, admins.

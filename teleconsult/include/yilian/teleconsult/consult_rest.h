@@ -12,8 +12,8 @@
 #include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/reading/queue_store.h"
-#include "yilian/teleconsult/consult_store.h"
 #include "yilian/teleconsult/hub.h"
+#include "yilian/teleconsult/stores.h"
 
 namespace yilian::teleconsult {
 
@@ -23,8 +23,8 @@ namespace yilian::teleconsult {
 //   GET  /api/emergencies/{id}                    time points, history, interval clocks
 //   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
 //   POST /api/emergencies/{id}/close
-void register_case_routes(http::Router& router, teleconsult::ConsultStore& store,
-                          pacs::Index& index, Hub& hub, identity::AuthService& auth);
+void register_case_routes(http::Router& router, teleconsult::CaseStore& store, pacs::Index& index,
+                          Hub& hub, identity::AuthService& auth);
 
 // Referrals:
 //   POST /api/referrals                           up or down, to a member institution
@@ -32,7 +32,7 @@ void register_case_routes(http::Router& router, teleconsult::ConsultStore& store
 //   GET  /api/referrals/{id}                      with its history
 //   POST /api/referrals/{id}/{accept|reject|schedule|arrive|complete|cancel}
 //   PUT  /api/admin/referral-quotas/{code}        {daily}: slots per day (admin)
-void register_referral_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
+void register_referral_routes(http::Router& router, teleconsult::ReferralStore& store, Hub& hub,
                               pacs::Index& index, identity::Accounts& accounts,
                               identity::AuthService& auth);
 
@@ -40,7 +40,7 @@ void register_referral_routes(http::Router& router, teleconsult::ConsultStore& s
 //   GET  /api/notifications?before=&limit=        pending ones, newest first, and how many
 //   POST /api/notifications/{id}/ack
 //   POST /api/notifications/ack                   {upTo}: all up to that id
-void register_notification_routes(http::Router& router, teleconsult::ConsultStore& store,
+void register_notification_routes(http::Router& router, teleconsult::NotificationStore& store,
                                   identity::AuthService& auth);
 
 void register_consult_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,

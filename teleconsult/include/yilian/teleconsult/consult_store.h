@@ -1,8 +1,6 @@
-// Teleconsultation tables (schema v6): consults, their attachments and participants, the
-// chat log of each consult (numbered per consult), delivery/read receipts, the shared view's
-// latest state, saved annotations and lifecycle events; emergency cases with their key time
-// points (append-only: a correction is a newer record of the same point); notifications
-// kept per user until acknowledged.
+// Consults (schema v6): consults, their attachments and participants, the chat log of each
+// consult (numbered per consult), delivery/read receipts, the shared view's latest state,
+// saved annotations and lifecycle events.
 //
 // Writes are group-committed operations of storage::Database. Live-room traffic is written in
 // batches: `begin_batch()` runs many operations as one write, so a burst of chat costs one
@@ -90,51 +88,6 @@ struct ChatMessage {
   std::string attachments = "[]";  // JSON array, as validated by the protocol
 };
 
-struct CaseRow {
-  std::int64_t id = 0;
-  std::string kind;    // chest_pain, stroke
-  std::string status;  // open, closed
-  std::int64_t institution_id = 0;
-  std::string institution_code;
-  std::string patient_id, patient_name, study_uid;
-  std::int64_t consult_id = 0;
-  std::string source;  // manual, ecg_stemi, stat_ct
-  std::string reason, opened_by, opened_at, closed_at;
-};
-
-struct TimePointRow {
-  std::int64_t id = 0;
-  std::string point, at, recorded_by, recorded_at, note;
-};
-
-struct NotificationRow {
-  std::int64_t id = 0, user_id = 0;
-  std::string kind, payload, created_at;
-};
-
-struct ReferralRow {
-  std::int64_t id = 0;
-  std::string direction, urgency;  // up/down; routine/urgent
-  std::string patient_id, patient_name;
-  std::int64_t from_institution = 0, to_institution = 0;
-  std::string from_code, to_code;
-  std::string requested_by, reason, status, answer, slot_date;
-  std::string discharge_summary, follow_up_plan;
-  std::string studies = "[]";  // JSON array of study UIDs
-  std::string created_at, updated_at, answer_due_at, escalated_at;
-};
-
-// What a referral action changes; filled by the rules. A schedule takes the first day from
-// `slot_from` whose referral quota at the receiving institution is not used up.
-struct ReferralChange {
-  std::string status;
-  std::optional<std::string> answer;
-  bool take_slot = false;
-  std::string slot_from;  // YYYY-MM-DD
-  int slot_days = 30;     // how far ahead to look
-  std::string type, actor, detail;
-};
-
 struct ConsultFilter {
   std::int64_t participant = 0;  // consults this user takes part in
   // Or open requests a specialist may take: these specialties, from these institutions, and
@@ -203,54 +156,6 @@ class ConsultStore {
 
   Result<std::vector<ChatMessage>> messages(std::int64_t consult, std::int64_t after_seq,
                                             std::int64_t limit);
-
-  // Emergency cases. open_case() with a study UID is idempotent per (study, kind): `existed`
-  // tells whether the case was already open (an ECG and its resend open one case).
-  Result<CaseRow> open_case(const CaseRow& c, bool& existed);
-  Result<std::optional<CaseRow>> get_case(std::int64_t id);
-  Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions, bool open_only);
-  Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
-  // Every record, oldest first (the newest of a point is its current value).
-  Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
-  Status close_case(std::int64_t case_id, std::string_view now);
-  Result<std::vector<CaseRow>> open_cases();
-
-  // Referrals between member institutions.
-  Result<ReferralRow> create_referral(const ReferralRow& r);
-  Result<std::optional<ReferralRow>> get_referral(std::int64_t id);
-  // Referrals from or to these institutions, newest first; `status` empty: any.
-  Result<std::vector<ReferralRow>> referrals(const std::vector<std::int64_t>& institutions,
-                                             const std::string& status);
-  Result<ReferralRow> change_referral(
-      std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
-      std::string_view now);
-  Result<std::vector<ConsultEvent>> referral_events(std::int64_t id);
-  Status set_referral_quota(std::int64_t institution_id, int daily);
-  // Unanswered referrals past their due time, not yet escalated; marks them escalated.
-  Result<std::vector<ReferralRow>> escalate_referrals(std::string_view now);
-
-  // Referrals made in [from, to) (ISO 8601), counted by sending and receiving institution,
-  // direction and status (the consortium dashboard).
-  struct ReferralCount {
-    std::string from, to, direction, status;
-    std::int64_t count = 0;
-  };
-  Result<std::vector<ReferralCount>> referral_counts(std::string_view from, std::string_view to);
-
-  // Notifications: one row per user, kept until that user acknowledges it.
-  Result<std::int64_t> notify(std::int64_t user_id, const std::string& kind,
-                              const std::string& payload, std::string_view now);
-  // The user's unacknowledged notifications, newest first: at most `limit`, only those with an
-  // id below `before` when it is positive (paging back through a backlog).
-  Result<std::vector<NotificationRow>> pending_notifications(std::int64_t user_id, int limit,
-                                                             std::int64_t before = 0);
-  Result<std::int64_t> count_pending_notifications(std::int64_t user_id);
-  // False when it is not that user's or was acknowledged already.
-  Result<bool> acknowledge(std::int64_t id, std::int64_t user_id, std::string_view now);
-  // Acknowledges every pending notification of the user up to and including `up_to`;
-  // how many that was.
-  Result<std::int64_t> acknowledge_up_to(std::int64_t user_id, std::int64_t up_to,
-                                         std::string_view now);
 
  private:
   Result<std::optional<ConsultRow>> get_on(storage::sql::Db& db, std::int64_t id);

@@ -20,7 +20,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/storage/clock.h"
-#include "yilian/teleconsult/consult_store.h"
+#include "yilian/teleconsult/case_store.h"
 
 namespace yilian::teleconsult {
 
@@ -47,6 +47,21 @@ std::vector<IntervalState> evaluate(std::string_view kind,
 // The newest record of each point (corrections replace, history stays in `records`).
 std::map<std::string, storage::TimePoint> current_points(
     const std::vector<teleconsult::TimePointRow>& records);
+
+// Which emergency case a reading-queue event opens, if any:
+//   "emergency" (suspected STEMI on an ECG)      -> chest_pain, source ecg_stemi, point
+//                                                   ecg_transmitted, reason: the evidence
+//   "routed" STAT CT whose priority reason names stroke (English or 卒中)
+//                                                -> stroke, source stat_ct, point ct
+struct CaseTrigger {
+  std::string kind, source, reason, point;  // point: the first time point (study received)
+};
+struct TaskEventFacts {
+  std::string_view type;  // the event: emergency, routed, ...
+  int priority = 2;       // 0 = STAT
+  std::string_view modality, priority_reason, detail;
+};
+std::optional<CaseTrigger> case_trigger(const TaskEventFacts& event);
 
 // Clinicians of the case's institution and of the institutions serving it (the lead's
 // readers and cardiologists) see a case and record its time points.

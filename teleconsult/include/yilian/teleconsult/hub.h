@@ -29,8 +29,8 @@
 #include "yilian/identity/audit.h"
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/clock.h"
-#include "yilian/teleconsult/consult_store.h"
 #include "yilian/teleconsult/protocol.h"
+#include "yilian/teleconsult/stores.h"
 
 namespace yilian::teleconsult {
 
@@ -65,8 +65,8 @@ class Hub {
   // Checks "Bearer <token>"; the principal, or unauthenticated.
   using Authenticate = std::function<Result<Principal>(std::string_view authorization)>;
 
-  Hub(teleconsult::ConsultStore& store, Authenticate authenticate, identity::Auditor* auditor,
-      storage::Clock clock, HubOptions options = {});
+  Hub(Stores stores, Authenticate authenticate, identity::Auditor* auditor, storage::Clock clock,
+      HubOptions options = {});
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -174,7 +174,7 @@ class Hub {
   Room* room_for(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   std::string now() const;
 
-  teleconsult::ConsultStore& store_;
+  Stores stores_;
   Authenticate authenticate_;
   identity::Auditor* auditor_;
   storage::Clock clock_;

@@ -18,7 +18,7 @@
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/pacs/records.h"
-#include "yilian/teleconsult/consult_store.h"
+#include "yilian/teleconsult/referral_store.h"
 
 namespace yilian::teleconsult {
 

@@ -1,0 +1,234 @@
+// The live hub driven through a fake transport: no sockets, the real stores on an in-memory
+// database, the hub's own thread. Waits poll for a state (bounded), never sleep.
+#include "yilian/teleconsult/hub.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "test_db.h"
+#include "yilian/identity/accounts.h"
+
+namespace yilian::teleconsult {
+namespace {
+
+using nlohmann::json;
+
+// Records what the hub sends, per connection.
+class FakeTransport : public Transport {
+ public:
+  void send(std::uint64_t conn, std::string text) override {
+    {
+      std::lock_guard lock(mu_);
+      sent_[conn].push_back(json::parse(text));
+    }
+    cv_.notify_all();
+  }
+  void close(std::uint64_t conn, int code, const std::string&) override {
+    {
+      std::lock_guard lock(mu_);
+      closed_[conn] = code;
+    }
+    cv_.notify_all();
+  }
+  // The first message of `type` sent to `conn` after the ones already taken, or null when
+  // none comes within a generous bound.
+  json next_of(std::uint64_t conn, const std::string& type) {
+    std::unique_lock lock(mu_);
+    json found;
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] {
+      auto& list = sent_[conn];
+      auto& pos = taken_[conn];
+      for (; pos < list.size(); ++pos) {
+        if (list[pos]["type"] == type) {
+          found = list[pos++];
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  bool closed(std::uint64_t conn) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return closed_.count(conn) > 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::uint64_t, std::vector<json>> sent_;
+  std::map<std::uint64_t, std::size_t> taken_;
+  std::map<std::uint64_t, int> closed_;
+};
+
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::index_database();
+    accounts_ = std::make_unique<identity::Accounts>(*db_);
+    consults_ = std::make_unique<ConsultStore>(*db_);
+    cases_ = std::make_unique<CaseStore>(*db_);
+    referrals_ = std::make_unique<ReferralStore>(*db_);
+    notifications_ = std::make_unique<NotificationStore>(*db_);
+    auto inst = accounts_->put_institution({0, "ta", "Township A", "township", "", {}});
+    ASSERT_TRUE(inst.ok());
+    institution_ = inst->id;
+    for (auto [name, role] :
+         {std::pair{"doc", Role::township_doctor}, std::pair{"cardio", Role::cardiologist}}) {
+      identity::NewUser u;
+      u.username = name;
+      u.institution_code = "ta";
+      u.roles = 1u << static_cast<unsigned>(role);
+      u.password_hash = "unused";
+      auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
+      ASSERT_TRUE(added.ok());
+      auto p = accounts_->principal(added->id);
+      ASSERT_TRUE(p.ok());
+      users_[name] = *p;
+    }
+    hub_ = std::make_unique<Hub>(
+        Stores{*consults_, *cases_, *referrals_, *notifications_},
+        [this](std::string_view authorization) -> Result<Principal> {
+          for (const auto& [name, p] : users_) {
+            if (authorization == "Bearer tok-" + name) return p;
+          }
+          return make_error(Errc::unauthenticated, "unknown token");
+        },
+        nullptr, [this] { return now_; });
+    hub_->set_sources({.task = [this](std::int64_t id) -> Result<std::optional<reading::TaskRow>> {
+                         if (task_ && task_->id == id) return task_;
+                         return std::optional<reading::TaskRow>{};
+                       },
+                       .users = [this]() -> Result<std::vector<Principal>> {
+                         std::vector<Principal> out;
+                         for (const auto& [name, p] : users_) out.push_back(p);
+                         return out;
+                       }});
+    hub_->start(transport_);
+  }
+  void TearDown() override { hub_->stop(); }
+
+  // Opens a connection and says hello as `user`.
+  std::uint64_t connect(const std::string& user) {
+    const std::uint64_t conn = next_conn_++;
+    hub_->opened(conn, "", "127.0.0.1");
+    hub_->received(conn, json{{"type", "hello"}, {"token", "tok-" + user}}.dump());
+    EXPECT_FALSE(transport_.next_of(conn, "welcome").is_null()) << user;
+    return conn;
+  }
+
+  // A consult requested by doc and accepted by cardio: both are participants.
+  std::int64_t accepted_consult() {
+    NewConsult nc{institution_, users_["doc"].user_id, "P1", "", "chest pain?",
+                  "urgent",     "cardiology",          0,    {}};
+    auto c = consults_->create(nc, "2026-12-01T08:00:00.000Z", "doc");
+    EXPECT_TRUE(c.ok());
+    auto accept = [this](const ConsultRow&) -> Result<ConsultChange> {
+      ConsultChange ch;
+      ch.status = "accepted";
+      ch.assignee_id = users_["cardio"].user_id;
+      ch.event.type = "accepted";
+      return ch;
+    };
+    EXPECT_TRUE(consults_->change(c->id, accept, "2026-12-01T08:01:00.000Z").ok());
+    return c->id;
+  }
+
+  std::unique_ptr<storage::Database> db_;
+  std::unique_ptr<identity::Accounts> accounts_;
+  std::unique_ptr<ConsultStore> consults_;
+  std::unique_ptr<CaseStore> cases_;
+  std::unique_ptr<ReferralStore> referrals_;
+  std::unique_ptr<NotificationStore> notifications_;
+  std::map<std::string, Principal> users_;
+  std::int64_t institution_ = 0;
+  storage::TimePoint now_ = *storage::parse_iso8601("2026-12-01T09:00:00.000Z");
+  std::optional<reading::TaskRow> task_;
+  FakeTransport transport_;
+  std::unique_ptr<Hub> hub_;
+  std::uint64_t next_conn_ = 1;
+};
+
+TEST_F(HubTest, a_bad_token_is_answered_with_an_error_and_the_connection_closed) {
+  hub_->opened(99, "", "127.0.0.1");
+  hub_->received(99, json{{"type", "hello"}, {"token", "nobody"}}.dump());
+  EXPECT_FALSE(transport_.next_of(99, "error").is_null());
+  EXPECT_TRUE(transport_.closed(99));
+}
+
+TEST_F(HubTest, chat_is_stored_numbered_and_delivered_to_everyone_in_the_room) {
+  const std::int64_t consult = accepted_consult();
+  const std::uint64_t doc = connect("doc"), cardio = connect("cardio");
+  for (std::uint64_t c : {doc, cardio}) {
+    hub_->received(c, json{{"type", "join"}, {"consult", consult}}.dump());
+    ASSERT_FALSE(transport_.next_of(c, "replayed").is_null());
+  }
+  hub_->received(
+      doc,
+      json{{"type", "chat"}, {"consult", consult}, {"text", "ST elevation?"}, {"clientId", "m1"}}
+          .dump());
+  json seen = transport_.next_of(cardio, "chat");
+  ASSERT_FALSE(seen.is_null());
+  EXPECT_EQ(seen["seq"], 1);
+  EXPECT_EQ(seen["text"], "ST elevation?");
+  EXPECT_EQ(transport_.next_of(doc, "chat")["seq"], 1);  // the sender's own confirmation
+  // The message is in the store before anyone saw it.
+  auto stored = consults_->messages(consult, 0, 10);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(stored->front().text, "ST elevation?");
+}
+
+TEST_F(HubTest, a_notification_acknowledged_right_after_a_chat_message_is_acknowledged) {
+  // Chat opens the hub's store batch; an acknowledgement handled in the same wake-up writes
+  // through the same database and must join that batch, not wait for it.
+  const std::int64_t consult = accepted_consult();
+  auto id = notifications_->notify(users_["doc"].user_id, "test", "{}", "2026-12-01T08:30:00.000Z");
+  ASSERT_TRUE(id.ok());
+  const std::uint64_t doc = connect("doc");
+  hub_->received(doc, json{{"type", "join"}, {"consult", consult}}.dump());
+  ASSERT_FALSE(transport_.next_of(doc, "replayed").is_null());
+  hub_->received(doc, json{{"type", "chat"}, {"consult", consult}, {"text", "one"}}.dump());
+  hub_->received(doc, json{{"type", "ack"}, {"notification", *id}}.dump());
+  EXPECT_EQ(transport_.next_of(doc, "acked")["notification"], *id);
+  EXPECT_EQ(transport_.next_of(doc, "chat")["text"], "one");
+  auto pending = notifications_->count_pending_notifications(users_["doc"].user_id);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 0);
+}
+
+TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clinicians) {
+  const std::uint64_t cardio = connect("cardio");
+  reading::TaskRow t;
+  t.id = 7;
+  t.institution_id = institution_;
+  t.institution_code = "ta";
+  t.is_ecg = true;
+  t.modality = "ECG";
+  t.priority = 0;
+  t.study_uid = "1.2.3.4";
+  t.patient_id = "P9";
+  t.received_at = "2026-12-01T08:55:00.000Z";
+  task_ = t;
+  hub_->task_event({7, "2026-12-01T08:56:00.000Z", "emergency", "ecg", "ST elevation V1-V4"});
+  json alert = transport_.next_of(cardio, "notification");
+  ASSERT_FALSE(alert.is_null());
+  EXPECT_EQ(alert["kind"], "emergency");
+  // The same event again (a resent ECG) does not open a second case.
+  hub_->task_event({7, "2026-12-01T08:57:00.000Z", "emergency", "ecg", "ST elevation V1-V4"});
+  hub_->received(cardio, json{{"type", "ping"}, {"ref", "sync"}}.dump());
+  ASSERT_FALSE(transport_.next_of(cardio, "pong").is_null());
+  auto open = cases_->open_cases();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ(open->front().kind, "chest_pain");
+  EXPECT_EQ(open->front().reason, "ST elevation V1-V4");
+}
+
+}  // namespace
+}  // namespace yilian::teleconsult
