@@ -188,8 +188,8 @@ int serve(const ServeFlags& flags) {
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
       &dd.auditor(), [] { return std::chrono::system_clock::now(); });
-  teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), dd.queue(),
-                                       dd.accounts(), auth);
+  teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
+                                       auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
   teleconsult::register_notification_routes(router, dd.notifications(), auth);
   teleconsult::register_referral_routes(router, dd.referrals(), hub, dd.index(), dd.accounts(),

@@ -69,7 +69,7 @@ json institution_json(const identity::InstitutionInfo& i) {
           {"aeTitles", i.ae_titles}};
 }
 
-Response forbidden() { return Response::error(403, "forbidden", "this needs the admin role"); }
+Response forbidden() { return Response::error(403, "this needs the admin role"); }
 
 // Runs `handler` for admins; audits the denial otherwise.
 template <typename F>
@@ -116,7 +116,7 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
     auto r = auth.login(*user, *pass, req.peer);
     if (!r.ok()) {
       if (r.error().code == Errc::unavailable) {
-        return Response::error(429, "too_many_attempts", r.error().message);
+        return Response::error(429, r.error().message);
       }
       return Response::from_error(r.error());
     }
@@ -134,7 +134,7 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
   router.add("GET", "/api/auth/me", [&auth](const Request& req) {
     auto u = auth.accounts().find_user(req.principal->username);
     if (!u.ok()) return Response::from_error(u.error());
-    if (!u->has_value()) return Response::error(401, "unauthenticated", "no such user");
+    if (!u->has_value()) return Response::error(401, "no such user");
     return Response::json(200, json_text(user_json(**u)));
   });
 
@@ -218,7 +218,7 @@ void register_admin_routes(http::Router& router, AuthService& auth) {
         u.credential_codes = *creds;
         for (const std::string& r : *roles) {
           auto role = parse_role(r);
-          if (!role) return Response::error(400, "invalid_argument", "unknown role " + r);
+          if (!role) return Response::error(400, "unknown role " + r);
           u.roles |= 1u << static_cast<unsigned>(*role);
         }
         auto made = auth.add_user(u, *pass);

@@ -62,8 +62,43 @@ Response Response::json(int status, std::string body) {
   return r;
 }
 
-Response Response::error(int status, std::string_view code, std::string_view message) {
-  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+const char* error_code(int status) {
+  switch (status) {
+    case 400:
+      return "invalid_argument";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 406:
+      return "not_acceptable";
+    case 409:
+      return "conflict";
+    case 411:
+      return "length_required";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 415:
+      return "unsupported_media_type";
+    case 416:
+      return "range_not_satisfiable";
+    case 429:
+      return "too_many_requests";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "invalid_argument";
+  }
+}
+
+Response Response::error(int status, std::string_view message) {
+  nlohmann::json j = {{"error", {{"code", error_code(status)}, {"message", message}}}};
   return json(status, json_text(j));
 }
 
@@ -89,9 +124,7 @@ int status_for(Errc code) {
   return 500;
 }
 
-Response Response::from_error(const Error& e) {
-  return error(status_for(e.code), errc_name(e.code), e.message);
-}
+Response Response::from_error(const Error& e) { return error(status_for(e.code), e.message); }
 
 std::string url_decode(std::string_view s) {
   std::string out;
@@ -154,8 +187,8 @@ Response Router::dispatch(Request& request) const {
     request.params = std::move(params);
     return r.handler(request);
   }
-  if (path_matched) return Response::error(405, "method_not_allowed", "method not allowed here");
-  return Response::error(404, "not_found", "no such endpoint");
+  if (path_matched) return Response::error(405, "method not allowed here");
+  return Response::error(404, "no such endpoint");
 }
 
 bool Cors::allowed(const std::string& origin) const {

@@ -173,7 +173,7 @@ int dispatch(lws* wsi, ServerCore& server, Transaction& tx) {
   tx.dispatched = true;
   tx.head = tx.request.method == "HEAD";
   if (tx.too_large) {
-    tx.response = http::Response::error(413, "payload_too_large", "request body too large");
+    tx.response = http::Response::error(413, "request body too large");
     tx.ready = true;
     lws_callback_on_writable(wsi);
     return 0;
@@ -184,8 +184,8 @@ int dispatch(lws* wsi, ServerCore& server, Transaction& tx) {
 
 // Answers `tx` with an error at once, without reading its body, and ends the connection
 // (what follows on it is not known to be a next request).
-void refuse(lws* wsi, Transaction& tx, int status, std::string_view code, std::string message) {
-  tx.response = http::Response::error(status, code, message);
+void refuse(lws* wsi, Transaction& tx, int status, std::string message) {
+  tx.response = http::Response::error(status, message);
   tx.response.headers.emplace_back("Connection", "close");
   tx.close_after = true;
   tx.dispatched = true;
@@ -218,8 +218,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
           static_cast<std::size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
       if (url_bytes > kMaxUrlBytes) {
         // Longer than any request of ours needs: refused before anything reads it.
-        refuse(wsi, tx, 414, "uri_too_long",
-               "the URL is longer than " + std::to_string(kMaxUrlBytes) + " bytes");
+        refuse(wsi, tx, 414, "the URL is longer than " + std::to_string(kMaxUrlBytes) + " bytes");
         return 0;
       }
       tx.request.method = method_of(wsi);
@@ -235,8 +234,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         // Chunked request bodies are not read here: say so at once instead of waiting for
         // a body that never completes, and close (the chunks are not a next request).
-        refuse(wsi, tx, 411, "length_required",
-               "send the request body with a Content-Length, not chunked");
+        refuse(wsi, tx, 411, "send the request body with a Content-Length, not chunked");
         return 0;
       }
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||

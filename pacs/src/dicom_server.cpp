@@ -94,11 +94,7 @@ std::optional<std::int64_t> AeDirectory::resolve(const std::string& ae_title) co
 namespace {
 
 // C-STORE status codes (PS3.4 B.2.3).
-constexpr Uint16 kStatusOutOfResources = 0xA700;
-constexpr Uint16 kStatusDataSetMismatch = 0xA900;
 constexpr Uint16 kStatusCannotUnderstand = 0xC000;
-constexpr Uint16 kStatusWarningCoercion = 0xB000;
-constexpr Uint16 kStatusNotAuthorized = 0x0124;  // PS3.7 C.5: Refused: Not Authorized
 
 // Preference order when an SCU proposes several transfer syntaxes for one object: keep
 // compressed objects compressed (stored as sent), then explicit over implicit.
@@ -292,6 +288,7 @@ class StoreScp : public DcmThreadSCP {
     if (info.abstractSyntax != req.AffectedSOPClassUID) {
       (void)ingestor.blobs().remove_temp(key);
       o.status = IngestStatus::rejected;
+      o.reason = IngestReason::class_mismatch;
       o.message = "Affected SOP Class differs from the presentation context";
     } else {
       Sender sender{getPeerAETitle().c_str(),
@@ -303,7 +300,7 @@ class StoreScp : public DcmThreadSCP {
 
     if (!o.study_instance_uid.empty())
       ++tally_[o.study_instance_uid].by_outcome[ingest_status_name(o.status)];
-    Uint16 status = STATUS_Success;
+    const Uint16 status = dicom_status(o);
     const OFString peer = getPeerAETitle();
     const char* ae = peer.c_str();
     switch (o.status) {
@@ -311,23 +308,18 @@ class StoreScp : public DcmThreadSCP {
       case IngestStatus::duplicate:
         break;
       case IngestStatus::conflict:
-        status = kStatusWarningCoercion;
         spdlog::warn("C-STORE from {}: SOP Instance {} conflict: {}", ae,
                      req.AffectedSOPInstanceUID, o.message);
         break;
       case IngestStatus::rejected:
-        status = o.message.find("SOP Class") != std::string::npos ? kStatusDataSetMismatch
-                                                                  : kStatusCannotUnderstand;
         spdlog::warn("C-STORE from {}: SOP Instance {} rejected: {}", ae,
                      req.AffectedSOPInstanceUID, o.message);
         break;
       case IngestStatus::refused:
-        status = kStatusNotAuthorized;
         spdlog::warn("C-STORE from {}: SOP Instance {} refused: {}", ae, req.AffectedSOPInstanceUID,
                      o.message);
         break;
       case IngestStatus::failed:
-        status = kStatusOutOfResources;
         spdlog::error("C-STORE from {}: SOP Instance {} not stored: {}", ae,
                       req.AffectedSOPInstanceUID, o.message);
         break;

@@ -122,23 +122,6 @@ void audit_search(identity::AuthService& auth, const Request& req, const char* a
              outcome, std::move(detail));
 }
 
-// PS3.18 failure reasons (0008,1197) for the ingest outcomes.
-int failure_reason(IngestStatus s, const std::string& message) {
-  switch (s) {
-    case IngestStatus::refused:
-      return 0x0124;
-    case IngestStatus::failed:
-      return 0xA700;
-    case IngestStatus::rejected:
-      return message.find("SOP Class") != std::string::npos ||
-                     message.find("another study") != std::string::npos
-                 ? 0xA900
-                 : 0xC000;
-    default:
-      return 0;
-  }
-}
-
 }  // namespace
 
 Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
@@ -284,7 +267,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
         if (!visible.ok()) return Response::from_error(visible.error());
         if (!*visible) {
           audit_search(auth, req, instances ? "qido.instances" : "qido.series", "denied");
-          return Response::error(403, "forbidden", "no study you may see has this UID");
+          return Response::error(404, "no study you may see has this UID");
         }
       }
       audit_search(auth, req, instances ? "qido.instances" : "qido.series",
@@ -304,16 +287,14 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     const std::string expected_study =
         req.params.count("study") ? req.params.at("study") : std::string();
     if (!identity::has_clinical_role(p)) {
-      return Response::error(403, "forbidden",
-                             "uploads are filed under a clinical user's institution");
+      return Response::error(403, "uploads are filed under a clinical user's institution");
     }
     if (lower(req.content_type).rfind("multipart/related", 0) != 0) {
-      return Response::error(415, "unsupported_media_type",
-                             "STOW-RS takes multipart/related bodies");
+      return Response::error(415, "STOW-RS takes multipart/related bodies");
     }
     auto parts = split_multipart(req.content_type, req.body);
-    if (!parts.ok()) return Response::error(400, "invalid_argument", parts.error().message);
-    if (parts->empty()) return Response::error(400, "invalid_argument", "no parts in the body");
+    if (!parts.ok()) return Response::error(400, parts.error().message);
+    if (parts->empty()) return Response::error(400, "no parts in the body");
     nlohmann::json stored = nlohmann::json::array(), failed = nlohmann::json::array();
     bool warning = false;
     std::string study;
@@ -322,10 +303,12 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       std::string ct = lower(part.content_type);
       if (ct.rfind("application/dicom", 0) != 0 || ct.rfind("application/dicom+", 0) == 0) {
         o.status = IngestStatus::rejected;
+        o.reason = IngestReason::not_dicom;
         o.message = "part is not application/dicom";
       } else if (!expected_study.empty() &&
                  part10_study_uid(part.bytes).value_or(expected_study) != expected_study) {
         o.status = IngestStatus::rejected;
+        o.reason = IngestReason::other_study;
         o.message = "the instance belongs to another study than the request names";
         o.study_instance_uid = *part10_study_uid(part.bytes);
       } else {
@@ -344,11 +327,11 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
                             {"Value", {"/dicom-web/studies/" + o.study_instance_uid}}};
         if (o.status == IngestStatus::conflict) {
           warning = true;
-          item["00081196"] = {{"vr", "US"}, {"Value", {0xB000}}};
+          item["00081196"] = {{"vr", "US"}, {"Value", {dicom_status(o)}}};
         }
         stored.push_back(item);
       } else {
-        item["00081197"] = {{"vr", "US"}, {"Value", {failure_reason(o.status, o.message)}}};
+        item["00081197"] = {{"vr", "US"}, {"Value", {dicom_status(o)}}};
         failed.push_back(item);
       }
       auth.audit(req, "dicomweb.store", "instance", o.sop_instance_uid,

@@ -229,8 +229,7 @@ std::optional<http::Response> study_query(const http::Request& req, pacs::StudyQ
   }
   if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
     return http::Response::error(
-        400, "invalid_argument",
-        "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
+        400, "StudyDate is YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end open)");
   }
   return std::nullopt;
 }

@@ -66,9 +66,11 @@ Result<bool> same_dataset(const fs::path& a, std::int64_t a_off, const fs::path&
   return *da == *db;
 }
 
-IngestOutcome outcome(IngestStatus st, const pacs::NewInstance& in, std::string msg = {}) {
+IngestOutcome outcome(IngestStatus st, IngestReason why, const pacs::NewInstance& in,
+                      std::string msg = {}) {
   IngestOutcome o;
   o.status = st;
+  o.reason = why;
   o.message = std::move(msg);
   o.sop_class_uid = in.sop_class_uid;
   o.sop_instance_uid = in.sop_instance_uid;
@@ -123,11 +125,12 @@ IngestCounters Ingestor::counters() const {
 
 IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
                                const Announced& announced) {
-  auto fail = [&](IngestStatus st, std::string msg) {
+  auto fail = [&](IngestStatus st, IngestReason why, std::string msg) {
     (void)blobs_.remove_temp(key);
     count(st);
     IngestOutcome o;
     o.status = st;
+    o.reason = why;
     o.message = std::move(msg);
     o.sop_class_uid = announced.sop_class_uid;
     o.sop_instance_uid = announced.sop_instance_uid;
@@ -137,17 +140,18 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
   auto parsed =
       read_instance_attributes(blobs_.temp_path(key), sender.text.value_or(options_.text));
   if (!parsed.ok()) {
-    return fail(parsed.error().code == Errc::invalid_argument ? IngestStatus::rejected
-                                                              : IngestStatus::failed,
-                parsed.error().message);
+    const bool invalid = parsed.error().code == Errc::invalid_argument;
+    return fail(invalid ? IngestStatus::rejected : IngestStatus::failed,
+                invalid ? IngestReason::unreadable : IngestReason::storage, parsed.error().message);
   }
   pacs::NewInstance in = std::move(parsed).value();
   if (!announced.sop_class_uid.empty() && announced.sop_class_uid != in.sop_class_uid) {
-    return fail(IngestStatus::rejected,
+    return fail(IngestStatus::rejected, IngestReason::class_mismatch,
                 "SOP Class UID in data set (" + in.sop_class_uid + ") differs from the request");
   }
   if (!announced.sop_instance_uid.empty() && announced.sop_instance_uid != in.sop_instance_uid) {
-    return fail(IngestStatus::rejected, "SOP Instance UID in data set differs from the request");
+    return fail(IngestStatus::rejected, IngestReason::instance_mismatch,
+                "SOP Instance UID in data set differs from the request");
   }
 
   in.blob_key = key;
@@ -164,7 +168,9 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
       result = queue_.back().done.get_future();
     }
   }
-  if (!result.valid()) return fail(IngestStatus::failed, "server is shutting down");
+  if (!result.valid()) {
+    return fail(IngestStatus::failed, IngestReason::shutting_down, "server is shutting down");
+  }
   cv_.notify_one();
   IngestOutcome o = result.get();
   count(o.status);
@@ -177,6 +183,7 @@ IngestOutcome Ingestor::ingest_bytes(std::string_view bytes, const Sender& sende
     count(IngestStatus::failed);
     IngestOutcome o;
     o.status = IngestStatus::failed;
+    o.reason = IngestReason::storage;
     o.message = s.error().message;
     return o;
   }
@@ -239,13 +246,14 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
                     : Result<std::optional<std::string>>(owner_id.error());
     std::optional<IngestOutcome> refusal;
     if (!owner_id.ok() || !home.ok()) {
-      refusal = outcome(IngestStatus::failed, in,
+      refusal = outcome(IngestStatus::failed, IngestReason::storage, in,
                         (!owner_id.ok() ? owner_id.error() : home.error()).message);
     } else if (*owner_id && **owner_id != in.institution_id) {
-      refusal = outcome(IngestStatus::refused, in, "the study belongs to another institution");
+      refusal = outcome(IngestStatus::refused, IngestReason::other_institution, in,
+                        "the study belongs to another institution");
     } else if (*home && **home != in.study_instance_uid) {
-      refusal =
-          outcome(IngestStatus::rejected, in, "the Series Instance UID belongs to another study");
+      refusal = outcome(IngestStatus::rejected, IngestReason::other_study, in,
+                        "the Series Instance UID belongs to another study");
     }
     if (refusal) {
       (void)blobs_.remove_temp(in.blob_key);
@@ -257,7 +265,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     auto existing = index_.find_instance(in.sop_instance_uid);
     if (!existing.ok()) {
       (void)blobs_.remove_temp(in.blob_key);
-      finish(p, outcome(IngestStatus::failed, in, existing.error().message));
+      finish(p, outcome(IngestStatus::failed, IngestReason::storage, in, existing.error().message));
       continue;
     }
     if (existing->has_value()) {
@@ -266,17 +274,17 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
                                blobs_.blob_path(old.blob_key), old.dataset_offset);
       if (!same.ok()) {
         (void)blobs_.remove_temp(in.blob_key);
-        finish(p, outcome(IngestStatus::failed, in, same.error().message));
+        finish(p, outcome(IngestStatus::failed, IngestReason::storage, in, same.error().message));
         continue;
       }
       if (*same) {
         (void)blobs_.remove_temp(in.blob_key);
-        finish(p, outcome(IngestStatus::duplicate, in));
+        finish(p, outcome(IngestStatus::duplicate, IngestReason::none, in));
         continue;
       }
       if (Status s = blobs_.publish(in.blob_key); !s) {
         (void)blobs_.remove_temp(in.blob_key);
-        finish(p, outcome(IngestStatus::failed, in, s.error().message));
+        finish(p, outcome(IngestStatus::failed, IngestReason::storage, in, s.error().message));
         continue;
       }
       rows.conflicts.push_back({in.sop_instance_uid, old.pk, in.blob_key, in.size_bytes,
@@ -286,7 +294,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     }
     if (Status s = blobs_.publish(in.blob_key); !s) {
       (void)blobs_.remove_temp(in.blob_key);
-      finish(p, outcome(IngestStatus::failed, in, s.error().message));
+      finish(p, outcome(IngestStatus::failed, IngestReason::storage, in, s.error().message));
       continue;
     }
     uids_in_batch.insert(in.sop_instance_uid);
@@ -306,9 +314,11 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
     for (Pending* p : stored) (void)blobs_.remove_blob(p->instance.blob_key);
     for (Pending* p : conflicts) (void)blobs_.remove_blob(p->instance.blob_key);
     for (Pending* p : stored)
-      finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
+      finish(*p,
+             outcome(IngestStatus::failed, IngestReason::storage, p->instance, st.error().message));
     for (Pending* p : conflicts)
-      finish(*p, outcome(IngestStatus::failed, p->instance, st.error().message));
+      finish(*p,
+             outcome(IngestStatus::failed, IngestReason::storage, p->instance, st.error().message));
   } else {
     std::vector<std::string> studies;
     for (Pending* p : stored) {
@@ -317,9 +327,10 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
         studies.push_back(p->instance.study_instance_uid);
     }
     if (options_.on_committed && !studies.empty()) options_.on_committed(studies);
-    for (Pending* p : stored) finish(*p, outcome(IngestStatus::stored, p->instance));
+    for (Pending* p : stored)
+      finish(*p, outcome(IngestStatus::stored, IngestReason::none, p->instance));
     for (Pending* p : conflicts) {
-      finish(*p, outcome(IngestStatus::conflict, p->instance,
+      finish(*p, outcome(IngestStatus::conflict, IngestReason::different_copy, p->instance,
                          "SOP Instance UID already stored with different content; "
                          "the new object was kept separately"));
     }

@@ -38,7 +38,7 @@ json study_json(const pacs::StudySummary& s) {
 }
 
 http::Response no_access() {
-  return http::Response::error(403, "forbidden", "no study you may see has this UID");
+  return http::Response::error(404, "no study you may see has this UID");
 }
 
 void audit(identity::AuthService& auth, const http::Request& req, const char* action,
@@ -116,14 +116,17 @@ void register_study_routes(http::Router& router, pacs::Index& index, identity::A
     const std::string& uid = req.params.at("uid");
     auto facts = facts_for(index, auth, req);
     if (!facts.ok()) return http::Response::from_error(facts.error());
-    if (!facts->has_value() || !identity::may_share_study(*req.principal, **facts)) {
+    // Hidden or missing: 404 like any read; seen (through a share) but not the caller's to
+    // pass on: 403.
+    const bool seen = facts->has_value() && identity::may_read_study(*req.principal, **facts);
+    if (!seen || !identity::may_share_study(*req.principal, **facts)) {
       audit(auth, req, "study.share", uid, "denied");
-      return no_access();
+      return seen ? http::Response::error(403, "a study seen through a share is not yours to share")
+                  : no_access();
     }
     json j = json::parse(req.body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      return http::Response::error(400, "invalid_argument",
-                                   "the request body must be a JSON object");
+      return http::Response::error(400, "the request body must be a JSON object");
     }
     identity::StudyShare share;
     share.study_instance_uid = uid;
@@ -134,14 +137,12 @@ void register_study_routes(http::Router& router, pacs::Index& index, identity::A
       auto it = j.find(key);
       if (it == j.end() || it->is_null()) continue;
       if (!it->is_string()) {
-        return http::Response::error(400, "invalid_argument",
-                                     std::string(key) + " must be a string");
+        return http::Response::error(400, std::string(key) + " must be a string");
       }
       *out = it->get<std::string>();
     }
     if (!share.expires_at.empty() && !storage::parse_iso8601(share.expires_at)) {
-      return http::Response::error(400, "invalid_argument",
-                                   "expiresAt must be like 2026-12-01T00:00:00Z");
+      return http::Response::error(400, "expiresAt must be like 2026-12-01T00:00:00Z");
     }
     share.granted_by = req.principal->user_id;
     share.granted_at = auth.now();

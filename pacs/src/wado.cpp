@@ -23,9 +23,7 @@ using http::Response;
 using pacs::InstanceLocation;
 using namespace web;
 
-Response no_access() {
-  return Response::error(403, "forbidden", "no instance you may see has these UIDs");
-}
+Response no_access() { return Response::error(404, "no instance you may see has these UIDs"); }
 
 enum class Level { study, series, instance };
 
@@ -143,12 +141,12 @@ Response cine(Wado& w, const Request& req, const InstanceLocation& i) {
       }
       if (Status s = w.cache.adopt(key, tmp); !s) return Response::from_error(s.error());
       path = w.cache.path(key);
-      if (!path) return Response::error(503, "unavailable", "the video was evicted; try again");
+      if (!path) return Response::error(503, "the video was evicted; try again");
     }
   }
   std::error_code ec;
   const std::uint64_t size = std::filesystem::file_size(*path, ec);
-  if (ec) return Response::error(503, "unavailable", "the video was evicted; try again");
+  if (ec) return Response::error(503, "the video was evicted; try again");
   Response r;
   r.content_type = "video/mp4";
   r.headers.emplace_back("Accept-Ranges", "bytes");
@@ -157,7 +155,7 @@ Response cine(Wado& w, const Request& req, const InstanceLocation& i) {
   piece.length = size;
   if (auto range = parse_range(req.range, size)) {
     if (range->unsatisfiable) {
-      Response bad = Response::error(416, "range_not_satisfiable", "the range is past the end");
+      Response bad = Response::error(416, "the range is past the end");
       bad.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
       return bad;
     }
@@ -226,7 +224,7 @@ std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& 
     double c = 0, width = 0;
     if (parts.size() < 2 || parts.size() > 3 || !to_double(parts[0], c) ||
         !to_double(parts[1], width) || width <= 0 || (parts.size() == 3 && parts[2] != "linear")) {
-      return Response::error(400, "invalid_argument",
+      return Response::error(400,
                              "window is center,width[,linear] with width > 0, or a preset: brain, "
                              "subdural, stroke, lung, mediastinum, bone, abdomen, liver");
     }
@@ -238,14 +236,14 @@ std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& 
     int vw = 0, vh = 0;
     if (parts.size() != 2 || !to_int(parts[0], vw) || !to_int(parts[1], vh) || vw < 1 || vh < 1 ||
         vw > 8192 || vh > 8192) {
-      return Response::error(400, "invalid_argument", "viewport is width,height (1..8192)");
+      return Response::error(400, "viewport is width,height (1..8192)");
     }
     o.max_width = vw;
     o.max_height = vh;
   }
   if (auto q = req.query_value("quality")) {
     if (!to_int(*q, o.quality) || o.quality < 1 || o.quality > 100) {
-      return Response::error(400, "invalid_argument", "quality is 1..100");
+      return Response::error(400, "quality is 1..100");
     }
   }
   const std::string& a = req.accept;
@@ -253,12 +251,12 @@ std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& 
   bool jpeg = a.empty() || a.find("image/jpeg") != std::string::npos ||
               a.find("image/*") != std::string::npos || a.find("*/*") != std::string::npos;
   if (!png && !jpeg) {
-    return Response::error(406, "not_acceptable", "rendered media types: image/jpeg, image/png");
+    return Response::error(406, "rendered media types: image/jpeg, image/png");
   }
   o.jpeg = !(png && a.find("image/jpeg") == std::string::npos);
   if (auto b = req.query_value("bandwidth")) {
     if (*b != "low" && *b != "normal") {
-      return Response::error(400, "invalid_argument", "bandwidth is low or normal");
+      return Response::error(400, "bandwidth is low or normal");
     }
     if (*b == "low") {
       // Township links: at most 512 pixels a side, JPEG at a quality that keeps a CT slice
@@ -316,7 +314,7 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
       Multipart body;
       for (const InstanceLocation& i : *list) {
         if (!accepts_as_stored(ranges, "application/dicom", i.transfer_syntax_uid)) {
-          return Response::error(406, "not_acceptable",
+          return Response::error(406,
                                  "instances are sent as stored (" + i.transfer_syntax_uid +
                                      "); accept multipart/related; type=\"application/dicom\"; "
                                      "transfer-syntax=*");
@@ -324,7 +322,7 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
         std::error_code ec;
         std::filesystem::path f = w->file(i);
         auto size = std::filesystem::file_size(f, ec);
-        if (ec) return Response::error(500, "io", "a stored instance cannot be read");
+        if (ec) return Response::error(500, "a stored instance cannot be read");
         body.add_file("application/dicom; transfer-syntax=" + i.transfer_syntax_uid, f.string(), 0,
                       size, instance_url(i));
       }
@@ -371,23 +369,20 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
   router.add("GET", instance + "/frames/{frames}", [w](const Request& req) -> Response {
     auto numbers = frame_list(req.params.at("frames"));
     if (!numbers) {
-      return Response::error(400, "invalid_argument",
-                             "frames is a comma-separated list of frame numbers from 1");
+      return Response::error(400, "frames is a comma-separated list of frame numbers from 1");
     }
     auto list = w->instances(req, Level::instance, "wado.frames");
     if (!list.ok()) return error_response(list.error());
     const InstanceLocation& i = list->front();
     auto keep = frames_keep_stored(parse_accept(req.accept), i.transfer_syntax_uid);
     if (!keep) {
-      return Response::error(406, "not_acceptable",
-                             "frames are available as stored (" + i.transfer_syntax_uid +
-                                 ", transfer-syntax=*) or as application/octet-stream");
+      return Response::error(406, "frames are available as stored (" + i.transfer_syntax_uid +
+                                      ", transfer-syntax=*) or as application/octet-stream");
     }
     auto frames = read_frames(w->file(i), *numbers, *keep);
     if (!frames.ok()) {
       if (frames.error().code == Errc::invalid_argument && !*keep) {
-        return Response::error(406, "not_acceptable",
-                               frames.error().message + "; ask for transfer-syntax=*");
+        return Response::error(406, frames.error().message + "; ask for transfer-syntax=*");
       }
       return Response::from_error(frames.error());
     }
@@ -405,7 +400,7 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
     const std::string& t = req.params.at("tag");
     std::uint32_t tag = 0;
     if (t.size() != 8 || t.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-      return Response::error(400, "invalid_argument", "the bulk data tag is 8 hex digits");
+      return Response::error(400, "the bulk data tag is 8 hex digits");
     }
     tag = static_cast<std::uint32_t>(std::stoul(t, nullptr, 16));
     auto list = w->instances(req, Level::instance, "wado.bulkdata");
@@ -434,7 +429,7 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
       if (with_frame) {
         int frame = 0;
         if (!to_int(req.params.at("frame"), frame) || frame < 1) {
-          return Response::error(400, "invalid_argument", "frame numbers start at 1");
+          return Response::error(400, "frame numbers start at 1");
         }
         o.frame = static_cast<std::uint32_t>(frame - 1);
       }

@@ -92,13 +92,11 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     f.overdue = req.query_value("overdue").value_or("") == "true";
     if (auto p = req.query_value("priority")) {
       auto pr = parse_priority(*p);
-      if (!pr)
-        return Response::error(400, "invalid_argument", "priority is stat, urgent or routine");
+      if (!pr) return Response::error(400, "priority is stat, urgent or routine");
       f.priority = static_cast<int>(*pr);
     }
     if (!f.status.empty() && !parse_task_status(f.status)) {
-      return Response::error(400, "invalid_argument",
-                             "status is queued, claimed, preliminary or final");
+      return Response::error(400, "status is queued, claimed, preliminary or final");
     }
     auto limit = req.int_query("limit", 50, 1000);
     if (!limit.ok()) return fail(limit.error());
@@ -124,7 +122,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!b.ok()) return fail(b.error());
     const std::string question = str(*b, "clinicalQuestion");
     if (question.size() > 2000) {
-      return Response::error(400, "invalid_argument", "clinicalQuestion is at most 2000 bytes");
+      return Response::error(400, "clinicalQuestion is at most 2000 bytes");
     }
     auto ids = q.study_complete(*req.principal, uid, question);
     auth.audit(req, "study.complete", "study", uid, ids.ok() ? "ok" : "denied");
@@ -208,8 +206,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
     if (!b.ok()) return fail(b.error());
     auto kind = parse_report_kind(str(*b, "kind"));
     if (!kind) {
-      return Response::error(400, "invalid_argument",
-                             "kind is draft, preliminary, final or addendum");
+      return Response::error(400, "kind is draft, preliminary, final or addendum");
     }
     bool critical = b->value("critical", false);
     auto r =
@@ -285,12 +282,11 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
   router.add("GET", "/api/stats/turnaround", [&q](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::may_read_statistics(p)) {
-      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+      return Response::error(403, "statistics are for readers, QC and admins");
     }
     std::string by = req.query_value("by").value_or("institution");
     if (by != "institution" && by != "modality" && by != "priority" && by != "reader") {
-      return Response::error(400, "invalid_argument",
-                             "by is institution, modality, priority or reader");
+      return Response::error(400, "by is institution, modality, priority or reader");
     }
     std::string from = req.query_value("from").value_or("0000");
     std::string to = req.query_value("to").value_or("9999");
@@ -344,7 +340,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
   router.add("GET", "/api/stats/volume", [&q](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::may_read_statistics(p)) {
-      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+      return Response::error(403, "statistics are for readers, QC and admins");
     }
     auto rows = q.store().daily_volume(req.query_value("from").value_or("0000"),
                                        req.query_value("to").value_or("9999"));

@@ -29,7 +29,7 @@ std::variant<teleconsult::CaseRow, Response> load(teleconsult::CaseStore& store,
   auto row = store.get_case(*id);
   if (!row.ok()) return Response::from_error(row.error());
   if (!row->has_value() || !may_see_case(*req.principal, **row)) {
-    return Response::error(404, "not_found", "no emergency case you may see has this id");
+    return Response::error(404, "no emergency case you may see has this id");
   }
   return **row;
 }
@@ -50,7 +50,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
       audit(auth, req, "case.open", "", "denied");
-      return Response::error(403, "forbidden", "emergency cases are opened by clinicians");
+      return Response::error(403, "emergency cases are opened by clinicians");
     }
     auto body = http::json_object_body(req);
     if (!body.ok()) return Response::from_error(body.error());
@@ -61,10 +61,9 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     c.study_uid = http::json_string(*body, "studyInstanceUid");
     c.reason = http::json_string(*body, "reason");
     if (!is_case_kind(c.kind)) {
-      return Response::error(400, "invalid_argument", "kind is chest_pain or stroke");
+      return Response::error(400, "kind is chest_pain or stroke");
     }
-    if (c.patient_id.empty())
-      return Response::error(400, "invalid_argument", "patientId is required");
+    if (c.patient_id.empty()) return Response::error(400, "patientId is required");
     // A study named here must be one the clinician may read, before anything is looked up
     // by it: a case is found by its study, and another institution's case must stay hidden.
     if (!c.study_uid.empty()) {
@@ -72,7 +71,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
       if (!ok.ok()) return Response::from_error(ok.error());
       if (!*ok) {
         audit(auth, req, "case.open", "", "denied", "study " + c.study_uid);
-        return Response::error(404, "not_found", "no such study");
+        return Response::error(404, "no such study");
       }
     }
     c.institution_id = p.institution_id;
@@ -125,7 +124,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
           return *r;
         }
         const auto& c = std::get<teleconsult::CaseRow>(l);
-        if (c.status != "open") return Response::error(409, "conflict", "the case is closed");
+        if (c.status != "open") return Response::error(409, "the case is closed");
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
         teleconsult::TimePointRow tp;
@@ -137,15 +136,14 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
         if (!is_time_point(c.kind, tp.point)) {
           std::string known;
           for (const auto& p : time_points(c.kind)) known += (known.empty() ? "" : ", ") + p;
-          return Response::error(400, "invalid_argument",
-                                 "a " + c.kind + " case records: " + known);
+          return Response::error(400, "a " + c.kind + " case records: " + known);
         }
         if (tp.at.empty()) tp.at = tp.recorded_at;  // "now", the one-tap case
         auto at = storage::parse_iso8601(tp.at);
         auto recorded = storage::parse_iso8601(tp.recorded_at);
-        if (!at) return Response::error(400, "invalid_argument", "at is an ISO 8601 UTC time");
+        if (!at) return Response::error(400, "at is an ISO 8601 UTC time");
         if (recorded && *at > *recorded + std::chrono::minutes(5)) {
-          return Response::error(400, "invalid_argument", "a time point cannot be in the future");
+          return Response::error(400, "a time point cannot be in the future");
         }
         tp.at = storage::to_iso8601(*at);
         if (Status s = store.record_time_point(c.id, tp); !s)
@@ -166,7 +164,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     audit(auth, req, "case.close", std::to_string(c.id), "ok");
     hub.case_changed(c.id, false);
     auto row = store.get_case(c.id);
-    if (!row.ok() || !row->has_value()) return Response::error(500, "internal", "case vanished");
+    if (!row.ok() || !row->has_value()) return Response::error(500, "case vanished");
     return view_response(store, **row, auth, 200);
   });
 }

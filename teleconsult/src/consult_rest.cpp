@@ -49,7 +49,7 @@ void audit(identity::AuthService& auth, const Request& req, const std::string& a
 
 Response no_consult() {
   // A consult one may not see answers like a missing one.
-  return Response::error(404, "not_found", "no consult you may see has this id");
+  return Response::error(404, "no consult you may see has this id");
 }
 
 struct Loaded {
@@ -76,7 +76,7 @@ std::variant<Loaded, Response> load(teleconsult::ConsultStore& store, const Requ
 // Checks the attachments the requester names: each must be a study (or an ECG inside one, or
 // a reading task's report) they may read. Fills `out`; an error answer otherwise.
 std::optional<Response> attachments_of(const json& body, const Request& req, pacs::Index& index,
-                                       reading::QueueStore& queue, identity::AuthService& auth,
+                                       reading::ReadingQueue& queue, identity::AuthService& auth,
                                        std::vector<teleconsult::ConsultAttachment>& out) {
   auto list = [&body](const char* key) -> std::optional<std::vector<std::string>> {
     std::vector<std::string> v;
@@ -101,16 +101,14 @@ std::optional<Response> attachments_of(const json& body, const Request& req, pac
     if (!*ok) {
       auth.audit(req, "consult.request", "study", study, "denied",
                  "attachment " + kind + " " + ref);
-      return Response::error(403, "forbidden",
-                             "attachment " + kind + " " + ref + ": no study you may read");
+      return Response::error(403, "attachment " + kind + " " + ref + ": no study you may read");
     }
     out.push_back({kind, ref, study});
     return std::nullopt;
   };
   auto studies = list("studies"), ecgs = list("ecgs"), reports = list("reports");
   if (!studies || !ecgs || !reports) {
-    return Response::error(400, "invalid_argument",
-                           "studies, ecgs and reports are arrays of at most 50 references");
+    return Response::error(400, "studies, ecgs and reports are arrays of at most 50 references");
   }
   for (const std::string& uid : *studies) {
     if (auto bad = check("study", uid, uid)) return bad;
@@ -119,7 +117,7 @@ std::optional<Response> attachments_of(const json& body, const Request& req, pac
     auto loc = index.locate_instance(sop);
     if (!loc.ok()) return Response::from_error(loc.error());
     if (!loc->has_value()) {
-      return Response::error(403, "forbidden", "attachment ecg " + sop + ": no ECG you may read");
+      return Response::error(403, "attachment ecg " + sop + ": no ECG you may read");
     }
     if (auto bad = check("ecg", sop, (*loc)->study_instance_uid)) return bad;
   }
@@ -128,14 +126,17 @@ std::optional<Response> attachments_of(const json& body, const Request& req, pac
     try {
       task = std::stoll(ref);
     } catch (...) {
-      return Response::error(400, "invalid_argument", "reports are reading task ids");
+      return Response::error(400, "reports are reading task ids");
     }
-    auto t = queue.task(task);
-    if (!t.ok()) return Response::from_error(t.error());
-    if (!t->has_value()) {
-      return Response::error(403, "forbidden", "attachment report " + ref + ": no such report");
+    // Through the queue, which answers a task the caller may not see as it answers a
+    // missing one.
+    auto t = queue.task(*req.principal, task);
+    if (!t.ok() && t.error().code != Errc::not_found) return Response::from_error(t.error());
+    if (!t.ok()) {
+      auth.audit(req, "consult.request", "task", ref, "denied", "attachment report " + ref);
+      return Response::error(403, "attachment report " + ref + ": no such report");
     }
-    if (auto bad = check("report", ref, (*t)->study_uid)) return bad;
+    if (auto bad = check("report", ref, t->study_uid)) return bad;
   }
   return std::nullopt;
 }
@@ -143,14 +144,14 @@ std::optional<Response> attachments_of(const json& body, const Request& req, pac
 }  // namespace
 
 void register_consult_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
-                             pacs::Index& index, reading::QueueStore& queue,
+                             pacs::Index& index, reading::ReadingQueue& queue,
                              identity::Accounts& accounts, identity::AuthService& auth) {
   router.add("POST", "/api/consults",
              [&store, &index, &queue, &accounts, &auth, &hub](const Request& req) {
                const Principal& p = *req.principal;
                if (!identity::has_clinical_role(p)) {
                  audit(auth, req, "consult.create", "", "denied");
-                 return Response::error(403, "forbidden", "consults are asked by clinicians");
+                 return Response::error(403, "consults are asked by clinicians");
                }
                auto body = http::json_object_body(req);
                if (!body.ok()) return Response::from_error(body.error());
@@ -164,19 +165,16 @@ void register_consult_routes(http::Router& router, teleconsult::ConsultStore& st
                c.specialty = http::json_string(*body, "specialty");
                if (c.urgency.empty()) c.urgency = "routine";
                if (c.patient_id.empty() || c.question.empty()) {
-                 return Response::error(400, "invalid_argument",
-                                        "patientId and question are required");
+                 return Response::error(400, "patientId and question are required");
                }
                if (c.question.size() > 8000) {
-                 return Response::error(400, "invalid_argument", "the question is too long");
+                 return Response::error(400, "the question is too long");
                }
                if (!is_urgency(c.urgency)) {
-                 return Response::error(400, "invalid_argument",
-                                        "urgency is routine, urgent or emergency");
+                 return Response::error(400, "urgency is routine, urgent or emergency");
                }
                if (!is_specialty(c.specialty)) {
-                 return Response::error(400, "invalid_argument",
-                                        "specialty is radiology, cardiology or ecg");
+                 return Response::error(400, "specialty is radiology, cardiology or ecg");
                }
                if (auto bad = attachments_of(*body, req, index, queue, auth, c.attachments))
                  return *bad;
@@ -188,7 +186,7 @@ void register_consult_routes(http::Router& router, teleconsult::ConsultStore& st
                  const auto answers = specialties_of(them);
                  if (!u->has_value() || (*u)->disabled ||
                      std::find(answers.begin(), answers.end(), c.specialty) == answers.end()) {
-                   return Response::error(400, "invalid_argument",
+                   return Response::error(400,
                                           to + " is not an active " + c.specialty + " specialist");
                  }
                  c.assignee_id = (*u)->id;
@@ -290,7 +288,7 @@ void register_consult_routes(http::Router& router, teleconsult::ConsultStore& st
   router.add(
       "POST", "/api/consults/{id}/{action}", [&store, &accounts, &auth, &hub](const Request& req) {
         auto action = parse_action(req.params.at("action"));
-        if (!action) return Response::error(404, "not_found", "no such consult action");
+        if (!action) return Response::error(404, "no such consult action");
         const std::string audit_action = "consult." + req.params.at("action");
         auto l = load(store, req);
         if (auto* r = std::get_if<Response>(&l)) {

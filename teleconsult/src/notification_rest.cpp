@@ -50,7 +50,7 @@ void register_notification_routes(http::Router& router, teleconsult::Notificatio
     if (!done.ok()) return Response::from_error(done.error());
     if (!*done) {
       audit(auth, req, "notification.ack", std::to_string(*id), "not_found");
-      return Response::error(404, "not_found", "no pending notification of yours has this id");
+      return Response::error(404, "no pending notification of yours has this id");
     }
     audit(auth, req, "notification.ack", std::to_string(*id), "ok");
     return Response::json(200, json_text(json{{"notification", *id}, {"acked", true}}));
@@ -62,8 +62,7 @@ void register_notification_routes(http::Router& router, teleconsult::Notificatio
     if (!body.ok()) return Response::from_error(body.error());
     auto up_to = body->find("upTo");
     if (up_to == body->end() || !up_to->is_number_integer() || up_to->get<std::int64_t>() <= 0) {
-      return Response::error(400, "invalid_argument",
-                             "upTo must be the positive id of the newest notification seen");
+      return Response::error(400, "upTo must be the positive id of the newest notification seen");
     }
     auto n =
         store.acknowledge_up_to(req.principal->user_id, up_to->get<std::int64_t>(), auth.now());

@@ -49,7 +49,7 @@ std::variant<teleconsult::ReferralRow, Response> load(teleconsult::ReferralStore
   auto row = store.get_referral(*id);
   if (!row.ok()) return Response::from_error(row.error());
   if (!row->has_value() || !may_see_referral(*req.principal, **row)) {
-    return Response::error(404, "not_found", "no referral you may see has this id");
+    return Response::error(404, "no referral you may see has this id");
   }
   return **row;
 }
@@ -64,7 +64,7 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
   router.add("GET", "/api/stats/referrals", [&store](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::may_read_statistics(p)) {
-      return Response::error(403, "forbidden", "statistics are for readers, QC and admins");
+      return Response::error(403, "statistics are for readers, QC and admins");
     }
     auto rows = store.referral_counts(req.query_value("from").value_or("0000"),
                                       req.query_value("to").value_or("9999"));
@@ -95,7 +95,7 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
         const Principal& p = *req.principal;
         if (!identity::has_clinical_role(p)) {
           audit(auth, req, "referral.create", "", "denied");
-          return Response::error(403, "forbidden", "referrals are made by clinicians");
+          return Response::error(403, "referrals are made by clinicians");
         }
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
@@ -109,35 +109,33 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
         r.discharge_summary = http::json_string(*body, "dischargeSummary");
         r.follow_up_plan = http::json_string(*body, "followUpPlan");
         if (r.patient_id.empty() || r.reason.empty()) {
-          return Response::error(400, "invalid_argument", "patientId and reason are required");
+          return Response::error(400, "patientId and reason are required");
         }
         if (r.urgency != "routine" && r.urgency != "urgent") {
-          return Response::error(400, "invalid_argument", "urgency is routine or urgent");
+          return Response::error(400, "urgency is routine or urgent");
         }
         if (r.direction == "down" && (r.discharge_summary.empty() || r.follow_up_plan.empty())) {
           return Response::error(
-              400, "invalid_argument",
-              "a down-referral carries the discharge summary and follow-up plan");
+              400, "a down-referral carries the discharge summary and follow-up plan");
         }
         auto from = accounts.find_institution(p.institution_code);
         auto to = accounts.find_institution(http::json_string(*body, "toInstitution"));
-        if (!from.ok() || !to.ok())
-          return Response::error(500, "internal", "institutions unreadable");
+        if (!from.ok() || !to.ok()) return Response::error(500, "institutions unreadable");
         if (!to->has_value()) {
-          return Response::error(400, "invalid_argument", "toInstitution names no institution");
+          return Response::error(400, "toInstitution names no institution");
         }
         if (auto problem = referral_route_problem(r.direction, **from, **to)) {
-          return Response::error(400, "invalid_argument", *problem);
+          return Response::error(400, *problem);
         }
         // The studies go with the patient: the sender must see them; the receiver is given them.
         json studies = json::array();
         if (auto it = body->find("studies"); it != body->end()) {
           if (!it->is_array() || it->size() > 50) {
-            return Response::error(400, "invalid_argument", "studies is an array of study UIDs");
+            return Response::error(400, "studies is an array of study UIDs");
           }
           for (const json& s : *it) {
             if (!s.is_string()) {
-              return Response::error(400, "invalid_argument", "studies is an array of study UIDs");
+              return Response::error(400, "studies is an array of study UIDs");
             }
             // A referral shares the studies with the receiver: the onward-sharing rule.
             auto ok = pacs::may_share_study(index, p, s.get<std::string>(), auth.now());
@@ -145,7 +143,7 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
             if (!*ok) {
               auth.audit(req, "referral.create", "study", s.get<std::string>(), "denied",
                          "not the sender's to pass on");
-              return Response::error(403, "forbidden",
+              return Response::error(403,
                                      "study " + s.get<std::string>() +
                                          ": no study of your institution or its reading services");
             }
@@ -216,7 +214,7 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
 
   router.add("POST", "/api/referrals/{id}/{action}", [&store, &hub, &auth](const Request& req) {
     auto action = parse_referral_action(req.params.at("action"));
-    if (!action) return Response::error(404, "not_found", "no such referral action");
+    if (!action) return Response::error(404, "no such referral action");
     const std::string what = "referral." + req.params.at("action");
     auto l = load(store, req);
     if (auto* r = std::get_if<Response>(&l)) {
@@ -247,16 +245,16 @@ void register_referral_routes(http::Router& router, teleconsult::ReferralStore& 
       "PUT", "/api/admin/referral-quotas/{code}", [&store, &accounts, &auth](const Request& req) {
         if (!req.principal->has(Role::admin)) {
           audit(auth, req, "referral.quota", req.params.at("code"), "denied");
-          return Response::error(403, "forbidden", "administrators set referral quotas");
+          return Response::error(403, "administrators set referral quotas");
         }
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
         auto inst = accounts.find_institution(req.params.at("code"));
         if (!inst.ok()) return Response::from_error(inst.error());
-        if (!inst->has_value()) return Response::error(404, "not_found", "no such institution");
+        if (!inst->has_value()) return Response::error(404, "no such institution");
         auto daily = body->find("daily");
         if (daily == body->end() || !daily->is_number_integer() || *daily < 0 || *daily > 10000) {
-          return Response::error(400, "invalid_argument", "daily is a number of slots (0-10000)");
+          return Response::error(400, "daily is a number of slots (0-10000)");
         }
         if (Status s = store.set_referral_quota((*inst)->id, daily->get<int>()); !s)
           return Response::from_error(s.error());

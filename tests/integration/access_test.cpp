@@ -151,9 +151,9 @@ TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_
     if (r.b) expect.insert(study_b_);
     if (r.ecg) expect.insert(study_ecg_);
     EXPECT_EQ(listed(r.user), expect) << r.user;
-    EXPECT_EQ(detail(r.user, study_a_), r.a ? 200 : 403) << r.user;
-    EXPECT_EQ(detail(r.user, study_b_), r.b ? 200 : 403) << r.user;
-    EXPECT_EQ(detail(r.user, study_ecg_), r.ecg ? 200 : 403) << r.user;
+    EXPECT_EQ(detail(r.user, study_a_), r.a ? 200 : 404) << r.user;
+    EXPECT_EQ(detail(r.user, study_b_), r.b ? 200 : 404) << r.user;
+    EXPECT_EQ(detail(r.user, study_ecg_), r.ecg ? 200 : 404) << r.user;
   }
   // A denial looks exactly like a study that does not exist.
   auto denied = server_->get(tokens_["tb-doctor"], "/api/studies/" + study_a_);
@@ -168,7 +168,8 @@ TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_
   EXPECT_EQ(share.status, 201) << share.body;
   EXPECT_EQ(detail("tb-doctor", study_a_), 200);
   EXPECT_EQ(listed("tb-doctor"), (std::set<std::string>{study_a_, study_b_}));
-  // What is shared with you is not yours to share onwards, and others cannot share it.
+  // What is shared with you is not yours to share onwards (403: you see it), and others
+  // cannot share it (404: to them it is not there).
   EXPECT_EQ(server_
                 ->request(tokens_["tb-doctor"], "POST", "/api/studies/" + study_a_ + "/shares",
                           R"({"institution":"lead","reason":"referral"})")
@@ -178,7 +179,7 @@ TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_
                 ->request(tokens_["ecg-reader"], "POST", "/api/studies/" + study_a_ + "/shares",
                           R"({"institution":"tb","reason":"referral"})")
                 .status,
-            403);
+            404);
   // Nor may it go on with a referral: one rule for onward sharing, and the refusal is audited.
   auto onward = server_->request(tokens_["tb-doctor"], "POST", "/api/referrals",
                                  R"({"direction":"up","toInstitution":"lead","patientId":"P",)"
@@ -229,7 +230,7 @@ TEST_F(AccessTest, admin_endpoints_are_for_admins_and_every_access_is_audited) {
   EXPECT_TRUE(found_ta);
 
   EXPECT_EQ(detail("radiologist", study_a_), 200);
-  EXPECT_EQ(detail("radiologist", study_b_), 403);
+  EXPECT_EQ(detail("radiologist", study_b_), 404);
   auto audit = server_->get(tokens_["admin"], "/api/audit?actor=radiologist&action=study.read");
   ASSERT_EQ(audit.status, 200) << audit.body;
   json records = json::parse(audit.body)["records"];
@@ -317,15 +318,15 @@ TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) 
   EXPECT_EQ(be32(20), 8);  // IHDR height
 
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/thumbnail").status, 200);
-  EXPECT_EQ(server_->get(tokens_["tb-doctor"], base + "/rendered").status, 403);
-  EXPECT_EQ(server_->get(tokens_["admin"], base + "/rendered").status, 403);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], base + "/rendered").status, 404);
+  EXPECT_EQ(server_->get(tokens_["admin"], base + "/rendered").status, 404);
   // The instance UID under another study's path is not found there.
   EXPECT_EQ(server_
                 ->get(tokens_["ta-doctor"], "/dicom-web/studies/" + study_b_ + "/series/" +
                                                 ct_a_.series_uid + "/instances/" +
                                                 ct_a_.sop_instance_uids[0] + "/rendered")
                 .status,
-            403);
+            404);
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/rendered?window=40").status, 400);
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], base + "/frames/2/rendered").status, 404);
   EXPECT_EQ(testing::http_get(server_->http_port(), base + "/rendered").status, 401);
@@ -345,9 +346,9 @@ TEST_F(AccessTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
   EXPECT_EQ(png.body.substr(1, 3), "PNG");
   EXPECT_EQ(server_->get(tokens_["ecg-reader"], ecg + "/render?layout=5x5").status, 400);
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], ecg).status, 200);    // their own clinic's
-  EXPECT_EQ(server_->get(tokens_["tb-doctor"], ecg).status, 403);    // another clinic's
-  EXPECT_EQ(server_->get(tokens_["radiologist"], ecg).status, 403);  // imaging only
-  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/1.2.3").status, 403);
+  EXPECT_EQ(server_->get(tokens_["tb-doctor"], ecg).status, 404);    // another clinic's
+  EXPECT_EQ(server_->get(tokens_["radiologist"], ecg).status, 404);  // imaging only
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/1.2.3").status, 404);
   // A CT is not an ECG.
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/" + ct_a_.sop_instance_uids[0]).status,
             400);
@@ -540,12 +541,12 @@ TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   EXPECT_EQ(ij[0]["00080018"]["Value"][0], ct_a_.sop_instance_uids[0]);
   EXPECT_EQ(ij[0]["00200013"]["Value"][0], 1);
   EXPECT_EQ(server_->get(tokens_["tb-doctor"], "/dicom-web/studies/" + study_a_ + "/series").status,
-            403);
+            404);
   EXPECT_EQ(server_
                 ->get(tokens_["tb-doctor"], "/dicom-web/studies/" + study_a_ + "/series/" +
                                                 ct_a_.series_uid + "/instances")
                 .status,
-            403);
+            404);
 }
 
 std::string slurp(const fs::path& p) {

@@ -310,7 +310,7 @@ TEST_F(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
       uids("/dicom-web/series?SeriesInstanceUID=" + ct_.series_uid + "," + kMrSeries, "0020000E")
           .size(),
       2u);
-  EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + "/instances").status, 403);
+  EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + "/instances").status, 404);
 }
 
 // Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
@@ -351,11 +351,11 @@ TEST_F(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
 
 TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
   for (const std::string suffix : {"", "/metadata"}) {
-    EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + suffix).status, 403) << suffix;
-    EXPECT_EQ(get(tb_, "/dicom-web/studies/1.2.3.4" + suffix).status, 403) << suffix;
+    EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + suffix).status, 404) << suffix;
+    EXPECT_EQ(get(tb_, "/dicom-web/studies/1.2.3.4" + suffix).status, 404) << suffix;
   }
-  EXPECT_EQ(get(tb_, instance_path(0) + "/frames/1").status, 403);
-  EXPECT_EQ(get(tb_, instance_path(0) + "/bulkdata/7FE00010").status, 403);
+  EXPECT_EQ(get(tb_, instance_path(0) + "/frames/1").status, 404);
+  EXPECT_EQ(get(tb_, instance_path(0) + "/bulkdata/7FE00010").status, 404);
   EXPECT_EQ(testing::http_get(server_->http_port(), instance_path(0)).status, 401);
   // A study the caller may see, but no such series in it.
   EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/series/1.2.3").status, 404);
@@ -400,7 +400,7 @@ TEST_F(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests)
   // Encoded once: the second answer is the cached file, byte for byte.
   EXPECT_EQ(get(ta_, path, "video/mp4").body, video.body);
 
-  EXPECT_EQ(get(tb_, path, "video/mp4").status, 403);
+  EXPECT_EQ(get(tb_, path, "video/mp4").status, 404);
   EXPECT_EQ(get(ta_, instance_path(0) + "/rendered", "video/mp4").status, 400);  // one frame
 }
 

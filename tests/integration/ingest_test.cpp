@@ -372,8 +372,8 @@ TEST_F(ServeTest, bad_http_requests_get_json_errors) {
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid_argument");
   // A study that is not there answers like one the caller may not see.
   r = server_->get(token, "/api/studies/1.2.3.4.5");
-  EXPECT_EQ(r.status, 403);
-  EXPECT_EQ(json::parse(r.body)["error"]["code"], "forbidden");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "not_found");
   r = server_->get(token, "/api/nothing-here");
   EXPECT_EQ(r.status, 404);
   r = server_->request(token, "DELETE", "/api/studies");
@@ -417,7 +417,7 @@ ae_titles = ["TA_CT"]
   json detail = get_json(server, "/api/studies/" + s->study_uid, 200, ta_doctor);
   EXPECT_EQ(detail["institution"], "township-a");
   // The harness's reader at "unknown" does not see township A's study.
-  get_json(server, "/api/studies/" + s->study_uid, 403);
+  get_json(server, "/api/studies/" + s->study_uid, 404);
   EXPECT_EQ(server.stop(), 0);
 }
 

@@ -196,7 +196,7 @@ TEST_F(TeleconsultTest, a_consult_goes_from_request_to_a_signed_immutable_opinio
   EXPECT_EQ(server_->get(tokens_["tb-doctor"], "/api/consults/" + id).status, 404);
   EXPECT_EQ(server_->get(tokens_["radiologist"], "/api/consults/" + id).status, 404);
   // The cardiologist reads ECGs of clinic A, not its CT, until the consult shares it.
-  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 403);
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 404);
 
   EXPECT_EQ(post("doctor", "/api/consults/" + id + "/accept", json::object()).status, 403);
   auto accepted = post("cardio", "/api/consults/" + id + "/accept", json::object());
@@ -501,7 +501,7 @@ TEST_F(TeleconsultTest, referrals_go_up_and_down_within_the_receivers_daily_slot
            {{"direction", "up"}, {"toInstitution", "tb"}, {"patientId", "P"}, {"reason", "x"}})
           .status,
       400);  // a sibling clinic is not above
-  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 403);
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/studies/" + study_a_).status, 404);
   auto make = [&](const std::string& patient) {
     auto r = post("doctor", "/api/referrals",
                   {{"direction", "up"},

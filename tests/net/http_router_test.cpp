@@ -104,5 +104,25 @@ TEST(Cors, answers_preflights_and_decorates_only_for_allowed_origins) {
   EXPECT_TRUE(no_origin.headers.empty());
 }
 
+TEST(HttpErrors, every_status_has_one_code_and_errors_map_to_their_status) {
+  for (auto [status, code] : {std::pair{400, "invalid_argument"}, std::pair{401, "unauthenticated"},
+                              std::pair{403, "forbidden"}, std::pair{404, "not_found"},
+                              std::pair{409, "conflict"}, std::pair{429, "too_many_requests"},
+                              std::pair{500, "internal"}, std::pair{503, "unavailable"}}) {
+    Response r = Response::error(status, "why");
+    EXPECT_EQ(r.status, status);
+    auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body["error"]["code"], code) << status;
+    EXPECT_EQ(body["error"]["message"], "why");
+  }
+  // An error from a module answers with the same code as a handler's own 403.
+  Response denied = Response::from_error(make_error(Errc::permission_denied, "no"));
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(nlohmann::json::parse(denied.body)["error"]["code"], "forbidden");
+  Response io = Response::from_error(make_error(Errc::io, "disk"));
+  EXPECT_EQ(io.status, 500);
+  EXPECT_EQ(nlohmann::json::parse(io.body)["error"]["code"], "internal");
+}
+
 }  // namespace
 }  // namespace yilian::http

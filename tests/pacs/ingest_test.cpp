@@ -215,5 +215,36 @@ TEST_F(IngestTest, after_shutdown_new_instances_fail_cleanly) {
   EXPECT_EQ(count_files(blobs_->root() / "tmp"), 0u);
 }
 
+TEST(IngestStatusMapping, every_outcome_has_one_dicom_status_and_one_error) {
+  auto outcome = [](IngestStatus s, IngestReason r) {
+    IngestOutcome o;
+    o.status = s;
+    o.reason = r;
+    o.message = "why";
+    return o;
+  };
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::stored, IngestReason::none)), 0x0000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::duplicate, IngestReason::none)), 0x0000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::conflict, IngestReason::different_copy)), 0xB000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::unreadable)), 0xC000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::not_dicom)), 0xC000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::instance_mismatch)),
+            0xC000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::class_mismatch)), 0xA900);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::other_study)), 0xA900);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::refused, IngestReason::other_institution)),
+            0x0124);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::failed, IngestReason::storage)), 0xA700);
+  EXPECT_EQ(ingest_error(outcome(IngestStatus::rejected, IngestReason::unreadable)).code,
+            Errc::invalid_argument);
+  EXPECT_EQ(ingest_error(outcome(IngestStatus::refused, IngestReason::other_institution)).code,
+            Errc::permission_denied);
+  EXPECT_EQ(ingest_error(outcome(IngestStatus::conflict, IngestReason::different_copy)).code,
+            Errc::conflict);
+  Error failed = ingest_error(outcome(IngestStatus::failed, IngestReason::shutting_down));
+  EXPECT_EQ(failed.code, Errc::unavailable);
+  EXPECT_NE(failed.message.find("why"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace yilian::pacs

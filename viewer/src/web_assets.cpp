@@ -90,7 +90,7 @@ Status register_web_routes(http::Router& router, const fs::path& root) {
   });
   router.add("GET", "/assets/{name}", [assets](const http::Request& req) {
     auto it = assets->find(req.params.at("name"));
-    if (it == assets->end()) return http::Response::error(404, "not_found", "no such asset");
+    if (it == assets->end()) return http::Response::error(404, "no such asset");
     return answer(it->second, req, "public, max-age=31536000, immutable");
   });
   return Status::Ok();

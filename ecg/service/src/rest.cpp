@@ -175,8 +175,7 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
   router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
-      return Response::error(403, "forbidden",
-                             "uploads are filed under a clinical user's institution");
+      return Response::error(403, "uploads are filed under a clinical user's institution");
     }
     std::string ct = req.content_type.substr(0, req.content_type.find(';'));
     for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -185,18 +184,18 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
       o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
     } else if (ct == "application/xml" || ct == "text/xml") {
       auto rec = ecg::parse_aecg(req.body);
-      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      if (!rec.ok()) return Response::error(400, rec.error().message);
       auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
       if (!stored.ok()) return Response::from_error(stored.error());
       o = *stored;
     } else if (ct == "multipart/form-data" || ct == "multipart/related") {
       auto rec = wfdb_upload(req);
-      if (!rec.ok()) return Response::error(400, "invalid_argument", rec.error().message);
+      if (!rec.ok()) return Response::error(400, rec.error().message);
       auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
       if (!stored.ok()) return Response::from_error(stored.error());
       o = *stored;
     } else {
-      return Response::error(415, "unsupported_media_type",
+      return Response::error(415,
                              "POST /api/ecg takes application/xml (HL7 aECG), application/dicom, "
                              "or a WFDB record as multipart/form-data (the .hea and its signal "
                              "files)");
@@ -205,11 +204,7 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
     auth.audit(
         req, "ecg.upload", "instance", o.sop_instance_uid, stored ? "ok" : "failed",
         std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message));
-    if (!stored) {
-      const int status =
-          o.status == IngestStatus::refused ? 403 : (o.status == IngestStatus::failed ? 503 : 400);
-      return Response::error(status, ingest_status_name(o.status), o.message);
-    }
+    if (!stored) return Response::from_error(ingest_error(o));
     nlohmann::json body = {{"studyInstanceUid", o.study_instance_uid},
                            {"sopInstanceUid", o.sop_instance_uid},
                            {"analysis", "/api/ecg/" + o.sop_instance_uid},
@@ -230,12 +225,10 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
       ok = *visible;
     }
     auth.audit(req, action, "instance", uid, ok ? "ok" : "denied");
-    if (!ok)
-      return {std::nullopt, Response::error(403, "forbidden", "no ECG you may see has this UID")};
+    if (!ok) return {std::nullopt, Response::error(404, "no ECG you may see has this UID")};
     auto rec = ecg::read_dicom_waveform(blobs.blob_path((*loc)->blob_key));
     if (!rec.ok())
-      return {std::nullopt,
-              Response::error(400, "invalid_argument", "not an ECG: " + rec.error().message)};
+      return {std::nullopt, Response::error(400, "not an ECG: " + rec.error().message)};
     return {std::move(*rec), std::nullopt};
   };
 

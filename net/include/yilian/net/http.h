@@ -59,10 +59,17 @@ struct Response {
   std::uint64_t body_size() const;
 
   static Response json(int status, std::string body);
-  // {"error": {"code": "...", "message": "..."}}
-  static Response error(int status, std::string_view code, std::string_view message);
+  // A JSON error body {"error": {"code", "message"}}; the code is the status's one code
+  // (error_code below), so clients branch on one name per status.
+  static Response error(int status, std::string_view message);
+  // The one mapping of errors to HTTP: Errc -> status (status_for), then error().
   static Response from_error(const Error& e);
 };
+
+// The one error code of each status ("forbidden" for 403, "not_found" for 404, ...).
+const char* error_code(int status);
+// The status of each error kind (permission_denied -> 403, not_found -> 404, ...).
+int status_for(Errc code);
 
 using Handler = std::function<Response(const Request&)>;
 

@@ -37,13 +37,39 @@ enum class IngestStatus {
 
 const char* ingest_status_name(IngestStatus s);
 
+// Why an instance was not stored as sent. Every entry point answers from this, never from
+// the message text (dicom_status, ingest_error below).
+enum class IngestReason {
+  none,
+  unreadable,         // not a readable, valid DICOM data set (rejected)
+  not_dicom,          // a STOW-RS part that is not application/dicom (rejected)
+  class_mismatch,     // its SOP Class differs from the request or presentation context
+  instance_mismatch,  // its SOP Instance UID differs from the request (rejected)
+  other_study,        // not of the study the request names, or its Series Instance UID
+                      // belongs to another study (rejected)
+  other_institution,  // its study belongs to another institution (refused)
+  different_copy,     // a different object under a stored SOP Instance UID (conflict)
+  storage,            // the store failed (failed)
+  shutting_down,      // the server is stopping (failed)
+};
+
 struct IngestOutcome {
   IngestStatus status = IngestStatus::failed;
+  IngestReason reason = IngestReason::none;
   std::string message;  // why, for rejected/failed/conflict
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string study_instance_uid;
 };
+
+// The one mapping of ingest outcomes to DICOM statuses (PS3.7 C-STORE statuses, also the
+// PS3.18 STOW-RS Failure/Warning Reason): success, B000 coerced/kept aside, A900 data set
+// does not match, C000 cannot understand, 0124 not authorised, A700 out of resources.
+std::uint16_t dicom_status(const IngestOutcome& o);
+// The outcome as an error for HTTP answers (net/http.h maps errors to statuses): rejected ->
+// invalid_argument, refused -> permission_denied, conflict -> conflict, failed ->
+// unavailable. Only for outcomes that were not stored.
+Error ingest_error(const IngestOutcome& o);
 
 // Who sent an instance.
 struct Sender {

@@ -10,7 +10,7 @@
 namespace yilian::pacs {
 
 // GET  /api/studies?limit=&offset=            newest first, only what the caller may see
-// GET  /api/studies/{StudyInstanceUID}         403 when not visible or not there (no hint which)
+// GET  /api/studies/{StudyInstanceUID}         404 when not visible or not there (no hint which)
 // POST /api/studies/{StudyInstanceUID}/shares  share with an institution or a user
 void register_study_routes(http::Router& router, pacs::Index& index, identity::AuthService& auth);
 

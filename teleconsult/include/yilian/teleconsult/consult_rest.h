@@ -11,7 +11,7 @@
 #include "yilian/identity/auth.h"
 #include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
-#include "yilian/reading/queue_store.h"
+#include "yilian/reading/reading_queue.h"
 #include "yilian/teleconsult/hub.h"
 #include "yilian/teleconsult/stores.h"
 
@@ -44,7 +44,7 @@ void register_notification_routes(http::Router& router, teleconsult::Notificatio
                                   identity::AuthService& auth);
 
 void register_consult_routes(http::Router& router, teleconsult::ConsultStore& store, Hub& hub,
-                             pacs::Index& index, reading::QueueStore& queue,
+                             pacs::Index& index, reading::ReadingQueue& queue,
                              identity::Accounts& accounts, identity::AuthService& auth);
 
 }  // namespace yilian::teleconsult

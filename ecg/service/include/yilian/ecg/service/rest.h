@@ -5,7 +5,7 @@
 //   GET /api/ecg/{instance}                  measurements and flags (JSON)
 //   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV)
 // {instance} is the SOP Instance UID of a stored DICOM ECG waveform. The study access rules
-// apply (403 for a hidden or missing one); every read is audited. Results are computed on
+// apply (404 for a hidden or missing one); every read is audited. Results are computed on
 // first request and kept in the derived-data cache.
 #pragma once
 
