@@ -21,6 +21,7 @@
 #include "config.h"
 #include "data_dir.h"
 #include "ecg_cli.h"
+#include "hub_wiring.h"
 #include "identity_setup.h"
 #include "yilian/common/text.h"
 #include "yilian/ecg/service/pipeline.h"
@@ -222,55 +223,12 @@ int serve(const ServeFlags& flags) {
     return r;
   });
   // /ws: the server carries the frames, the hub decides what they mean.
-  struct WsTransport final : teleconsult::Transport {
-    explicit WsTransport(net::HttpServer& s) : server(s) {}
-    void send(std::uint64_t conn, std::string text) override {
-      server.ws_send(conn, std::move(text));
-    }
-    void close(std::uint64_t conn, int code, const std::string& reason) override {
-      server.ws_close(conn, code, reason);
-    }
-    net::HttpServer& server;
-  } transport(http_server);
+  WsTransport transport(http_server);
   http_server.enable_websockets(
-      {[&hub](std::uint64_t c, std::string a, std::string peer) {
-         hub.opened(c, std::move(a), std::move(peer));
-       },
-       [&hub](std::uint64_t c, std::string text) { hub.received(c, std::move(text)); },
-       [&hub](std::uint64_t c) { hub.closed(c); }},
-      net::WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
-                     .ping_after_idle_s = cfg.ws_ping_after_idle_s,
-                     .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
-  router.add("GET", "/healthz", [&](const http::Request&) {
-    auto c = ingestor.counters();
-    nlohmann::json j = {{"status", "ok"},
-                        {"version", YILIAN_VERSION},
-                        {"ingest",
-                         {{"stored", c.stored},
-                          {"duplicates", c.duplicates},
-                          {"conflicts", c.conflicts},
-                          {"rejected", c.rejected},
-                          {"failed", c.failed},
-                          {"batches", c.batches}}}};
-    // Live connections: a slow client dropped or a batch not saved shows here.
-    auto w = http_server.ws_counters();
-    auto h = hub.counters();
-    j["websocket"] = {{"open", w.open},
-                      {"accepted", w.accepted},
-                      {"framesIn", w.frames_in},
-                      {"framesOut", w.frames_out},
-                      {"oversized", w.oversized},
-                      {"slowDropped", w.slow_dropped},
-                      {"queuedPeak", w.queued_peak},
-                      {"pings", w.pings},
-                      {"idleClosed", w.idle_closed},
-                      {"authenticated", h.authenticated},
-                      {"chatMessages", h.chat_messages},
-                      {"errors", h.errors},
-                      {"batches", h.batches},
-                      {"commitFailures", h.commit_failures}};
-    return http::Response::json(200, json_text(j));
-  });
+      ws_handler(hub), net::WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
+                                      .ping_after_idle_s = cfg.ws_ping_after_idle_s,
+                                      .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
+  register_health_route(router, YILIAN_VERSION, ingestor, http_server, hub);
   // The web front end, built beside the executable unless the config names another place.
   std::error_code exe_ec;
   const fs::path web_root = !cfg.web_root.empty()

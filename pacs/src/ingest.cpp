@@ -216,7 +216,7 @@ void Ingestor::run_committer() {
 // deferred to the next round (a second object with the same SOP Instance UID as another
 // item of this batch, which must be compared once the first is indexed).
 void Ingestor::commit_batch(std::deque<Pending>& batch) {
-  const std::string now = storage::now_utc_iso8601();
+  const std::string now = storage::to_iso8601(options_.clock());
   pacs::IndexBatch rows;
   std::vector<Pending*> stored, conflicts;
   std::deque<Pending> deferred;

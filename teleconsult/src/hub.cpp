@@ -61,7 +61,7 @@ void Hub::start(Transport& transport) {
     std::lock_guard lock(mu_);
     stop_ = false;
   }
-  next_revalidation_ = std::chrono::steady_clock::now() + options_.revalidate_every;
+  next_revalidation_ = clock_() + options_.revalidate_every;
   thread_ = std::thread([this] { run(); });
 }
 
@@ -232,7 +232,7 @@ void Hub::handle(const Item& item) {
     case Item::open: {
       Conn& c = conns_[item.conn];
       c.peer = item.peer;
-      c.opened = std::chrono::steady_clock::now();
+      c.opened = clock_();
       unauthenticated_.insert(item.conn);
       {
         std::lock_guard lock(mu_);
@@ -693,7 +693,7 @@ void Hub::presence_changed(std::int64_t user, const std::string& username,
 }
 
 void Hub::housekeeping() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_();
   if (now >= next_clock_check_) {
     next_clock_check_ = now + std::chrono::seconds(1);
     check_clocks();
@@ -908,7 +908,7 @@ void Hub::notify_referral(const teleconsult::ReferralRow& r, const std::string& 
 void Hub::check_clocks() {
   auto open = stores_.cases.open_cases();
   if (!open.ok()) return;
-  const auto steady = std::chrono::steady_clock::now();
+  const auto steady = clock_();
   const bool push = steady >= next_clock_push_;
   if (push) next_clock_push_ = steady + std::chrono::seconds(30);
   for (const teleconsult::CaseRow& c : *open) {

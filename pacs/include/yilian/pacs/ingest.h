@@ -23,6 +23,7 @@
 #include "yilian/pacs/charset.h"
 #include "yilian/pacs/index.h"
 #include "yilian/storage/blob_store.h"
+#include "yilian/storage/clock.h"
 
 namespace yilian::pacs {
 
@@ -106,6 +107,8 @@ class Ingestor {
     std::function<void(const std::vector<std::string>&)> on_committed;
     // Text decoding for senders that bring none of their own (STOW-RS, import, REST).
     TextDecoding text;
+    // When an instance is received (the index's received times).
+    storage::Clock clock = [] { return std::chrono::system_clock::now(); };
   };
   Ingestor(pacs::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();

@@ -118,7 +118,7 @@ class Hub {
     std::string peer;
     std::set<std::int64_t> rooms;
     bool away = false;
-    std::chrono::steady_clock::time_point opened;
+    storage::TimePoint opened;
   };
   struct Room {
     teleconsult::ConsultRow consult;
@@ -194,9 +194,9 @@ class Hub {
   std::map<std::int64_t, Room> rooms_;
   std::unique_ptr<teleconsult::ConsultStore::Batch> batch_;
   Staged staged_;
-  std::chrono::steady_clock::time_point next_revalidation_;
-  std::uint64_t revalidate_cursor_ = 0;  // the last connection re-checked
-  std::chrono::steady_clock::time_point next_clock_check_, next_clock_push_, next_referral_check_;
+  storage::TimePoint next_revalidation_;  // times from the injected clock
+  std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
+  storage::TimePoint next_clock_check_, next_clock_push_, next_referral_check_;
   HubSources sources_;
   std::map<std::int64_t, std::set<std::uint64_t>> case_rooms_;  // case -> following connections
   std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
