@@ -328,7 +328,7 @@ TEST_F(TeleconsultTest, unauthorised_or_malformed_messages_get_errors_and_others
     auto other = connect(user);
     other->send(json{{"type", "join"}, {"consult", id}, {"ref", "j1"}}.dump());
     json e = parsed(other->next_of("error"));
-    EXPECT_EQ(e["code"], "forbidden") << user;
+    EXPECT_EQ(e["code"], "not_found") << user;  // as for a consult that does not exist
     EXPECT_EQ(e["ref"], "j1");
     other->send(json{{"type", "chat"}, {"consult", id}, {"text", "hi"}}.dump());
     EXPECT_EQ(parsed(other->next_of("error"))["code"], "not_joined");

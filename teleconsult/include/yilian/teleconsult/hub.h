@@ -134,7 +134,13 @@ class Hub {
 
   void run();
   void handle(const Item& item);
+  // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications and emergency
+  // cases (hub_alerts.cpp).
   void handle_message(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
+  void on_presence(Conn& c, const protocol::Inbound& in);
+  void on_ack(std::uint64_t conn, const Conn& c, const protocol::Inbound& in);
+  void on_case_follow(std::uint64_t conn, const Conn& c, const protocol::Inbound& in);
+  void on_room_message(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   void authenticate(std::uint64_t conn, Conn& c, const std::string& authorization);
   void join(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   void replay(std::uint64_t conn, std::int64_t consult, std::int64_t after);

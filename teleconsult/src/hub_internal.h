@@ -1,0 +1,38 @@
+// What the hub's source files share (private to teleconsult).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "yilian/teleconsult/consult_store.h"
+#include "yilian/teleconsult/protocol.h"
+
+namespace yilian::teleconsult::hub_detail {
+
+using nlohmann::json;
+namespace proto = protocol;
+
+// WebSocket close codes (4000-4999 are the application's).
+inline constexpr int kCloseUnauthenticated = 4401;
+inline constexpr int kCloseSessionEnded = 4403;
+// Pending notifications replayed on each new authenticated connection, newest ones.
+inline constexpr int kNotificationsReplayedAtHello = 50;
+
+inline json consult_summary(const teleconsult::ConsultRow& c) {
+  return {{"id", c.id},
+          {"status", c.status},
+          {"urgency", c.urgency},
+          {"specialty", c.specialty},
+          {"requester", c.requester},
+          {"assignee", c.assignee.empty() ? json(nullptr) : json(c.assignee)},
+          {"updatedAt", c.updated_at}};
+}
+
+inline json chat_json(const teleconsult::ChatMessage& m) {
+  json j = {{"consult", m.consult_id}, {"seq", m.seq},
+            {"from", m.author},        {"at", m.at},
+            {"text", m.text},          {"attachments", json::parse(m.attachments, nullptr, false)}};
+  if (!m.client_id.empty()) j["clientId"] = m.client_id;
+  return j;
+}
+
+}  // namespace yilian::teleconsult::hub_detail

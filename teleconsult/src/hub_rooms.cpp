@@ -1,0 +1,342 @@
+// The hub's consult rooms: joining, replay, presence and the messages inside a room.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "case_view.h"
+#include "hub_internal.h"
+#include "yilian/common/text.h"
+#include "yilian/identity/policy.h"
+#include "yilian/teleconsult/consult_rules.h"
+#include "yilian/teleconsult/emergency_rules.h"
+#include "yilian/teleconsult/hub.h"
+
+namespace yilian::teleconsult {
+
+using namespace hub_detail;  // NOLINT(google-build-using-namespace)
+
+Hub::Room* Hub::room_for(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  if (!c.rooms.count(in.consult)) {
+    send_error(conn, "not_joined", "join the consult first", in.ref);
+    return nullptr;
+  }
+  return &rooms_[in.consult];
+}
+
+void Hub::refresh_room(std::int64_t consult) {
+  auto it = rooms_.find(consult);
+  if (it == rooms_.end()) return;
+  commit();  // the room's cached seq and view must not run ahead of a failed batch
+  auto row = stores_.consults.get(consult);
+  auto people = stores_.consults.participants(consult);
+  if (!row.ok() || !row->has_value() || !people.ok()) return;
+  Room& room = it->second;
+  room.consult = **row;
+  room.participants.clear();
+  for (const auto& p : *people) room.participants[p.user_id] = p.role;
+  broadcast(room, proto::make("consult", {{"consult", consult_summary(room.consult)}}));
+  // Those no longer entitled (a consult taken by another specialist) leave the room.
+  std::vector<std::uint64_t> gone;
+  for (std::uint64_t conn : room.conns) {
+    const Conn& c = conns_[conn];
+    if (!c.who || !may_view(*c.who, room.consult, room.participants.count(c.who->user_id) > 0))
+      gone.push_back(conn);
+  }
+  for (std::uint64_t conn : gone) {
+    leave(conn, conns_[conn], consult);
+    send(conn, proto::make("left", {{"consult", consult}, {"reason", "no longer entitled"}}));
+  }
+}
+
+void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  commit();  // the replay must hold everything accepted before this join
+  auto row = stores_.consults.get(in.consult);
+  auto people = stores_.consults.participants(in.consult);
+  if (!row.ok() || !people.ok()) {
+    send_error(conn, "unavailable", "the consult cannot be read now", in.ref);
+    return;
+  }
+  bool participant = false;
+  for (const auto& p : *people) participant |= p.user_id == c.who->user_id;
+  // A missing consult and one the user may not see answer alike.
+  if (!row->has_value() || !may_view(*c.who, **row, participant)) {
+    send_error(conn, "not_found", "no consult you may join has this id", in.ref);
+    audit(c, "consult.join", "consult", in.consult, "denied");
+    return;
+  }
+  auto [it, created] = rooms_.try_emplace(in.consult);
+  Room& room = it->second;
+  room.consult = **row;
+  room.participants.clear();
+  for (const auto& p : *people) room.participants[p.user_id] = p.role;
+  std::map<std::int64_t, std::string> before;
+  before[in.consult] = presence_of(room, c.who->user_id);
+  room.conns.insert(conn);
+  c.rooms.insert(in.consult);
+  audit(c, "consult.join", "consult", in.consult, "ok");
+  json members = json::array();
+  for (const auto& p : *people) {
+    members.push_back({{"user", p.username},
+                       {"role", p.role},
+                       {"presence", presence_of(room, p.user_id)},
+                       {"delivered", p.delivered_seq},
+                       {"read", p.read_seq}});
+  }
+  const std::int64_t after = in.body.value("afterSeq", std::int64_t{0});
+  json out = {{"consult", consult_summary(room.consult)},
+              {"lastSeq", room.consult.last_seq},
+              {"afterSeq", after},
+              {"participants", members},
+              {"view",
+               {{"version", room.consult.view_version},
+                {"driver", nullptr},
+                {"state", json::parse(room.consult.view_state, nullptr, false)}}}};
+  for (const auto& p : *people) {
+    if (p.user_id == room.consult.view_driver) out["view"]["driver"] = p.username;
+  }
+  auto saved = stores_.consults.annotations(in.consult);
+  json annotations = json::array();
+  if (saved.ok()) {
+    for (const auto& a : *saved) {
+      annotations.push_back({{"id", a.id},
+                             {"author", a.author},
+                             {"at", a.at},
+                             {"annotation", json::parse(a.body, nullptr, false)}});
+    }
+  }
+  out["annotations"] = annotations;
+  if (!in.ref.empty()) out["ref"] = in.ref;
+  send(conn, proto::make("joined", out));
+  replay(conn, in.consult, after);
+  presence_changed(c.who->user_id, c.who->username, {in.consult}, before);
+}
+
+void Hub::replay(std::uint64_t conn, std::int64_t consult, std::int64_t after) {
+  auto missed = stores_.consults.messages(consult, after, proto::kReplayPage + 1);
+  if (!missed.ok()) {
+    send_error(conn, "unavailable", "history cannot be read now", "");
+    return;
+  }
+  const bool more = missed->size() > static_cast<std::size_t>(proto::kReplayPage);
+  if (more) missed->pop_back();
+  for (const auto& m : *missed) send(conn, proto::make("chat", chat_json(m)));
+  send(conn, proto::make("replayed", {{"consult", consult},
+                                      {"upToSeq", missed->empty() ? after : missed->back().seq},
+                                      {"more", more}}));
+}
+
+void Hub::leave(std::uint64_t conn, Conn& c, std::int64_t consult) {
+  auto it = rooms_.find(consult);
+  if (it == rooms_.end()) return;
+  std::map<std::int64_t, std::string> before;
+  if (c.who) before[consult] = presence_of(it->second, c.who->user_id);
+  it->second.conns.erase(conn);
+  c.rooms.erase(consult);
+  if (c.who) presence_changed(c.who->user_id, c.who->username, {consult}, before);
+  if (it->second.conns.empty()) rooms_.erase(it);
+}
+
+void Hub::drop(std::uint64_t conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  const std::set<std::int64_t> rooms = it->second.rooms;
+  for (std::int64_t r : rooms) leave(conn, it->second, r);
+  for (auto cr = case_rooms_.begin(); cr != case_rooms_.end();) {
+    cr->second.erase(conn);
+    cr = cr->second.empty() ? case_rooms_.erase(cr) : std::next(cr);
+  }
+  conns_.erase(it);
+  unauthenticated_.erase(conn);
+  std::lock_guard lock(mu_);
+  --counters_.connections;
+  if (counters_.authenticated > 0) --counters_.authenticated;
+}
+
+std::string Hub::presence_of(const Room& room, std::int64_t user) const {
+  bool any = false, active = false;
+  for (std::uint64_t conn : room.conns) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || !it->second.who || it->second.who->user_id != user) continue;
+    any = true;
+    active |= !it->second.away;
+  }
+  return !any ? "offline" : (active ? "online" : "away");
+}
+
+void Hub::presence_changed(std::int64_t user, const std::string& username,
+                           const std::set<std::int64_t>& rooms,
+                           const std::map<std::int64_t, std::string>& before) {
+  for (std::int64_t r : rooms) {
+    auto it = rooms_.find(r);
+    if (it == rooms_.end()) continue;
+    const std::string status = presence_of(it->second, user);
+    auto was = before.find(r);
+    if (was != before.end() && was->second == status) continue;
+    broadcast(it->second,
+              proto::make("presence", {{"consult", r}, {"user", username}, {"status", status}}));
+  }
+}
+
+// Messages inside a consult room: leave, history, typing and signalling for whoever is in the
+// room; chat, receipts, the shared view and annotations (durable, in the open batch) for its
+// participants.
+void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
+  using proto::Type;
+  Room* room = room_for(conn, c, in);
+  if (!room) return;
+  const std::int64_t user = c.who->user_id;
+  switch (in.type) {
+    case Type::leave:
+      leave(conn, c, in.consult);
+      send(conn, proto::make("left", {{"consult", in.consult}}));
+      return;
+    case Type::history:
+      commit();
+      replay(conn, in.consult, in.body.value("afterSeq", std::int64_t{0}));
+      return;
+    case Type::typing:
+      broadcast(*room,
+                proto::make("typing", {{"consult", in.consult},
+                                       {"user", c.who->username},
+                                       {"active", in.body["active"]}}),
+                conn);
+      return;
+    case Type::rtc: {
+      const std::string to = in.body["to"];
+      json out = {{"consult", in.consult},
+                  {"from", c.who->username},
+                  {"signal", in.body["signal"]},
+                  {"data", in.body.value("data", json(nullptr))}};
+      const std::string text = proto::make("rtc", out);
+      bool delivered = false;
+      for (std::uint64_t other : room->conns) {
+        auto it = conns_.find(other);
+        if (other == conn || it == conns_.end() || !it->second.who ||
+            it->second.who->username != to)
+          continue;
+        send(other, text);
+        delivered = true;
+      }
+      if (!delivered) send_error(conn, "peer_offline", to + " is not in the room", in.ref);
+      return;
+    }
+    default:
+      break;
+  }
+  // Durable messages: participants only, and chat, view and annotations while the room is live.
+  if (!room->participants.count(user)) {
+    send_error(conn, "forbidden", "only the consult's participants take part", in.ref);
+    return;
+  }
+  const bool live = is_live(room->consult);
+  if (!live && in.type != Type::receipt) {
+    send_error(conn, "consult_closed", "the consult is " + room->consult.status, in.ref);
+    return;
+  }
+  teleconsult::ConsultStore::Batch* b = batch();
+  if (!b) {
+    send_error(conn, "unavailable", "the message could not be saved; send it again", in.ref);
+    return;
+  }
+  switch (in.type) {
+    case Type::chat: {
+      teleconsult::ChatMessage m;
+      m.consult_id = in.consult;
+      m.author_id = user;
+      m.author = c.who->username;
+      m.client_id = in.body.value("clientId", std::string());
+      m.at = now();
+      m.text = in.body["text"];
+      m.attachments = json_text(in.body.value("attachments", json::array()));
+      bool duplicate = false;
+      auto saved = b->append_message(std::move(m), duplicate);
+      if (!saved.ok()) {
+        send_error(conn, "unavailable", saved.error().message, in.ref);
+        return;
+      }
+      json out = chat_json(*saved);
+      out["from"] = c.who->username;
+      if (duplicate) {  // a resend after a lost answer: tell the sender its seq, nobody else
+        out["duplicate"] = true;
+        staged_.on_commit.emplace_back(conn, proto::make("chat", out));
+        return;
+      }
+      {
+        std::lock_guard lock(mu_);
+        ++counters_.chat_messages;
+      }
+      room->consult.last_seq = saved->seq;
+      broadcast(*room, proto::make("chat", out), 0, true);
+      staged_.on_failure.emplace_back(
+          conn, proto::error("unavailable", "the message was not saved; send it again", in.ref));
+      return;
+    }
+    case Type::receipt: {
+      auto marks = b->receipt(in.consult, user, in.body.value("delivered", std::int64_t{0}),
+                              in.body.value("read", std::int64_t{0}));
+      if (!marks.ok()) {
+        send_error(conn, "forbidden", marks.error().message, in.ref);
+        return;
+      }
+      broadcast(*room,
+                proto::make("receipt", {{"consult", in.consult},
+                                        {"user", c.who->username},
+                                        {"delivered", marks->first},
+                                        {"read", marks->second}}),
+                0, true);
+      return;
+    }
+    case Type::drive:
+    case Type::view: {
+      if (in.type == Type::view && room->consult.view_driver != 0 &&
+          room->consult.view_driver != user) {
+        send_error(conn, "not_driver", "another participant drives the shared view", in.ref);
+        return;
+      }
+      const std::string state =
+          in.type == Type::view ? json_text(in.body["state"]) : room->consult.view_state;
+      auto version = b->save_view(in.consult, user, state);
+      if (!version.ok()) {
+        send_error(conn, "unavailable", version.error().message, in.ref);
+        return;
+      }
+      room->consult.view_version = *version;
+      room->consult.view_driver = user;
+      room->consult.view_state = state;
+      broadcast(*room,
+                proto::make("view", {{"consult", in.consult},
+                                     {"version", *version},
+                                     {"driver", c.who->username},
+                                     {"state", json::parse(state, nullptr, false)}}),
+                0, true);
+      return;
+    }
+    case Type::annotation: {
+      const std::string at = now();
+      auto id = b->add_annotation(in.consult, user, at, json_text(in.body["annotation"]));
+      if (!id.ok()) {
+        send_error(conn, "unavailable", id.error().message, in.ref);
+        return;
+      }
+      broadcast(*room,
+                proto::make("annotation", {{"consult", in.consult},
+                                           {"id", *id},
+                                           {"author", c.who->username},
+                                           {"at", at},
+                                           {"annotation", in.body["annotation"]}}),
+                0, true);
+      return;
+    }
+    default:
+      send_error(conn, "unknown_type", "unexpected message", in.ref);
+  }
+}
+
+void Hub::on_presence(Conn& c, const proto::Inbound& in) {
+  std::map<std::int64_t, std::string> before;
+  for (std::int64_t r : c.rooms) before[r] = presence_of(rooms_[r], c.who->user_id);
+  c.away = in.body["status"] == "away";
+  presence_changed(c.who->user_id, c.who->username, c.rooms, before);
+}
+
+}  // namespace yilian::teleconsult
