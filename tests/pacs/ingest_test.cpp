@@ -228,12 +228,10 @@ TEST(IngestStatusMapping, every_outcome_has_one_dicom_status_and_one_error) {
   EXPECT_EQ(dicom_status(outcome(IngestStatus::conflict, IngestReason::different_copy)), 0xB000);
   EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::unreadable)), 0xC000);
   EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::not_dicom)), 0xC000);
-  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::instance_mismatch)),
-            0xC000);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::instance_mismatch)), 0xC000);
   EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::class_mismatch)), 0xA900);
   EXPECT_EQ(dicom_status(outcome(IngestStatus::rejected, IngestReason::other_study)), 0xA900);
-  EXPECT_EQ(dicom_status(outcome(IngestStatus::refused, IngestReason::other_institution)),
-            0x0124);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::refused, IngestReason::other_institution)), 0x0124);
   EXPECT_EQ(dicom_status(outcome(IngestStatus::failed, IngestReason::storage)), 0xA700);
   EXPECT_EQ(ingest_error(outcome(IngestStatus::rejected, IngestReason::unreadable)).code,
             Errc::invalid_argument);
