@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "test_db.h"
 #include "yilian/identity/accounts.h"
@@ -35,17 +36,20 @@ class FakeTransport : public Transport {
     }
     cv_.notify_all();
   }
-  // The first message of `type` sent to `conn` after the ones already taken, or null when
-  // none comes within a generous bound.
+  // The earliest message of `type` sent to `conn` and not taken yet (messages of other types
+  // stay for later calls, whatever order they came in), or null when none comes within a
+  // generous bound.
   json next_of(std::uint64_t conn, const std::string& type) {
     std::unique_lock lock(mu_);
     json found;
     cv_.wait_for(lock, std::chrono::seconds(20), [&] {
       auto& list = sent_[conn];
-      auto& pos = taken_[conn];
-      for (; pos < list.size(); ++pos) {
-        if (list[pos]["type"] == type) {
-          found = list[pos++];
+      auto& taken = taken_[conn];
+      taken.resize(list.size(), false);
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        if (!taken[i] && list[i]["type"] == type) {
+          taken[i] = true;
+          found = list[i];
           return true;
         }
       }
@@ -62,7 +66,7 @@ class FakeTransport : public Transport {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::uint64_t, std::vector<json>> sent_;
-  std::map<std::uint64_t, std::size_t> taken_;
+  std::map<std::uint64_t, std::vector<bool>> taken_;
   std::map<std::uint64_t, int> closed_;
 };
 
