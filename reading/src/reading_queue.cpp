@@ -81,7 +81,7 @@ void ReadingQueue::stop() {
 }
 
 void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
-  auto deadline = std::chrono::steady_clock::now() + rules_.stable;
+  const storage::TimePoint deadline = clock_() + rules_.stable;
   {
     std::lock_guard lock(mu_);
     for (const std::string& uid : uids) pending_[uid] = deadline;
@@ -89,23 +89,29 @@ void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
   cv_.notify_all();
 }
 
+void ReadingQueue::wake() { cv_.notify_all(); }
+
 void ReadingQueue::run() {
-  auto next_escalation = std::chrono::steady_clock::now();
+  // Deadlines are in the injected clock's time. The clock may jump (a wall-clock step, a test
+  // advancing it), so the thread never sleeps longer than kRecheck before looking again;
+  // wake() makes it look at once.
+  constexpr auto kRecheck = std::chrono::seconds(1);
+  storage::TimePoint next_escalation = clock_();
   std::unique_lock lock(mu_);
   while (!stop_) {
-    auto now = std::chrono::steady_clock::now();
+    const storage::TimePoint now = clock_();
     std::vector<std::string> due;
-    auto wake = next_escalation;
+    storage::TimePoint wake_at = next_escalation;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second <= now) {
         due.push_back(it->first);
         it = pending_.erase(it);
       } else {
-        wake = std::min(wake, it->second);
+        wake_at = std::min(wake_at, it->second);
         ++it;
       }
     }
-    bool escalate = now >= next_escalation;
+    const bool escalate = now >= next_escalation;
     if (!due.empty() || escalate) {
       lock.unlock();
       for (const std::string& uid : due) {
@@ -115,12 +121,13 @@ void ReadingQueue::run() {
       }
       if (escalate) {
         if (Status s = escalate_now(); !s) spdlog::error("reading queue: {}", s.error().message);
-        next_escalation = std::chrono::steady_clock::now() + kEscalationPeriod;
+        next_escalation = clock_() + kEscalationPeriod;
       }
       lock.lock();
       continue;
     }
-    cv_.wait_until(lock, wake);
+    const auto wait = std::min<std::chrono::nanoseconds>(wake_at - now, kRecheck);
+    cv_.wait_for(lock, wait);
   }
 }
 

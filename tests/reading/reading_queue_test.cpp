@@ -38,7 +38,7 @@ class ReadingQueueTest : public ::testing::Test {
     add_user("doc-a", Role::township_doctor, "ta");
     add_user("doc-b", Role::township_doctor, "tb");
     add_user("qc", Role::qc_reviewer, "lead");
-    rules_.stable = 50ms;
+    rules_.stable = 2min;
     rules_.routes = {{"neuro", {{"CT"}, {"HEAD"}, {}, {}}}};
     rules_.priority_rules = {{Priority::stat, "stroke", {{}, {}, {}, {"stroke"}}}};
     rules_.qc_percent = 100;
@@ -123,7 +123,15 @@ class ReadingQueueTest : public ::testing::Test {
 TEST_F(ReadingQueueTest, a_study_becomes_one_task_once_no_instance_arrived_for_the_stable_time) {
   ASSERT_TRUE(queue_->start().ok());  // the watcher thread
   std::string uid = study("ta", "CT", "HEAD", "suspected stroke");
+  auto waiting = [&] { return queue_->worklist(who("rad1"), {})->second; };
   queue_->studies_touched({uid});  // as the ingest committer does
+  now_ = now_.load() + 90s;
+  queue_->studies_touched({uid});  // another instance within the stable time
+  now_ = now_.load() + 90s;        // 3 min after the first, 90 s after the last
+  queue_->wake();
+  EXPECT_EQ(waiting(), 0);   // the last instance is 90 s old: not complete yet
+  now_ = now_.load() + 31s;  // the stable time has passed since the last instance
+  queue_->wake();
   // Bounded wait (5 s) for the watcher.
   std::optional<reading::TaskRow> task;
   for (int i = 0; i < 500 && !task; ++i) {

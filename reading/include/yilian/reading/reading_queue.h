@@ -4,7 +4,8 @@
 // stored with the task and published in-process (EventBus) for the live service.
 //
 // Threads: one watcher thread waits for the earliest "study complete" deadline (no new
-// instance for `rules.stable`) and checks escalations every few seconds. API calls run on
+// instance for `rules.stable`) and checks escalations every few seconds, both measured on the
+// injected clock. API calls run on
 // the caller's thread; the store serialises them.
 #pragma once
 
@@ -56,6 +57,9 @@ class ReadingQueue {
 
   // New instances arrived for these studies (from the ingest committer).
   void studies_touched(const std::vector<std::string>& study_uids);
+  // Makes the watcher look at its deadlines now (after the injected clock moved, in tests; it
+  // looks by itself at least once a second).
+  void wake();
   // Routes a study now (an upload that says it is complete; tests). Returns the task ids.
   Result<std::vector<std::int64_t>> study_complete(const std::string& study_uid);
   // The same, asked by a user who may see the study (an uploader saying "that's all"), with the
@@ -125,7 +129,7 @@ class ReadingQueue {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // study -> complete at
+  std::map<std::string, storage::TimePoint> pending_;  // study -> complete at (clock_ time)
   bool stop_ = false;
   std::thread thread_;
 };
