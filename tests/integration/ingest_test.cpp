@@ -482,14 +482,5 @@ TEST(Import, refuses_a_data_directory_that_a_running_hub_holds) {
   EXPECT_EQ(server.stop(), 0);
 }
 
-TEST(Cli, version_and_help) {
-  std::string out;
-  EXPECT_EQ(testing::run_command(testing::yilian_binary() + " version", &out), 0);
-  EXPECT_EQ(out.rfind("yilian ", 0), 0u) << out;
-  EXPECT_EQ(testing::run_command(testing::yilian_binary() + " --help", &out), 0);
-  EXPECT_NE(out.find("serve"), std::string::npos);
-  EXPECT_NE(out.find("import"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace yilian

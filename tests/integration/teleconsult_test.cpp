@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "consortium.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
@@ -33,45 +34,10 @@ using nlohmann::json;
 using testing::ServerProcess;
 using testing::WsClient;
 
-constexpr const char* kConfig = R"(
-[dicom]
-reject_unknown_ae = true
-
-[[institutions]]
-code = "ta"
-name = "Township A Health Centre"
-level = "township"
-parent = "lead"
-ae_titles = ["TA_CT", "TA_ECG"]
-
-[[institutions]]
-code = "lead"
-name = "Lead Hospital"
-level = "lead"
-
-[[institutions]]
-code = "tb"
-name = "Township B Health Centre"
-level = "township"
-parent = "lead"
-ae_titles = ["TB_CT"]
-
-[[reading_services]]
-provider = "lead"
-service = "imaging"
-clients = ["ta"]
-
-[[reading_services]]
-provider = "lead"
-service = "ecg"
-clients = ["ta"]
-)";
-
 class TeleconsultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs::path cfg = dir_.path() / "yilian.toml";
-    std::ofstream(cfg) << kConfig << extra_config();
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), extra_config());
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "consortium.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
@@ -26,28 +27,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-constexpr const char* kConfig = R"(
-[[institutions]]
-code = "lead"
-name = "Lead Hospital"
-level = "lead"
-
-[[institutions]]
-code = "ta"
-name = "Township A Health Centre"
-parent = "lead"
-ae_titles = ["TA_CT", "TA_ECG"]
-
-[[reading_services]]
-provider = "lead"
-service = "imaging"
-clients = ["ta"]
-
-[[reading_services]]
-provider = "lead"
-service = "ecg"
-clients = ["ta"]
-
+constexpr const char* kQueueConfig = R"(
 [queue]
 stable_seconds = 0.3
 qc_percent = 0
@@ -90,8 +70,7 @@ class WebFrontEnd : public ::testing::Test {
       GTEST_SKIP() << browser
                    << " or node is not installed (scripts/install-deps.sh installs them)";
     }
-    fs::path cfg = dir_.path() / "yilian.toml";
-    std::ofstream(cfg) << kConfig;
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), kQueueConfig);
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "consortium.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -18,21 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-constexpr const char* kConfig = R"(
-[[institutions]]
-code = "lead"
-level = "lead"
-
-[[institutions]]
-code = "ta"
-parent = "lead"
-ae_titles = ["TA_CT"]
-
-[[reading_services]]
-provider = "lead"
-service = "imaging"
-clients = ["ta"]
-
+constexpr const char* kQueueConfig = R"(
 [queue]
 stable_seconds = 0.3
 qc_percent = 0
@@ -54,8 +41,7 @@ json parse(const testing::HttpResult& r) { return json::parse(r.body, nullptr, f
 
 TEST(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_result_acknowledged) {
   testing::TempDir dir;
-  fs::path cfg = dir.path() / "yilian.toml";
-  std::ofstream(cfg) << kConfig;
+  const fs::path cfg = testing::write_consortium_config(dir.path(), kQueueConfig);
   ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
   ASSERT_TRUE(server.start()) << server.log();
   std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");

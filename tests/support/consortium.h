@@ -1,0 +1,51 @@
+// The consortium the integration tests run against: a lead hospital that reads imaging and ECG
+// for township A; township B, a member without a reading service (what it sends nobody
+// reads, and its users see nothing of A's). Unknown AE titles are refused.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace yilian::testing {
+
+inline constexpr std::string_view kConsortium = R"(
+[dicom]
+reject_unknown_ae = true
+
+[[institutions]]
+code = "lead"
+name = "Lead Hospital"
+level = "lead"
+ae_titles = ["LEAD_CT"]
+
+[[institutions]]
+code = "ta"
+name = "Township A Health Centre"
+level = "township"
+parent = "lead"
+ae_titles = ["TA_CT", "TA_ECG"]
+
+[[institutions]]
+code = "tb"
+name = "Township B Health Centre"
+level = "township"
+parent = "lead"
+ae_titles = ["TB_CT"]
+
+[[reading_services]]
+provider = "lead"
+service = "imaging"
+clients = ["ta"]
+
+[[reading_services]]
+provider = "lead"
+service = "ecg"
+clients = ["ta"]
+)";
+
+// Writes the consortium followed by `extra` (more TOML: [queue] settings, routes, peers) to
+// `dir`/yilian.toml and returns its path.
+std::filesystem::path write_consortium_config(const std::filesystem::path& dir,
+                                              std::string_view extra = {});
+
+}  // namespace yilian::testing
