@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <cctype>
 
-#include "case_view.h"
+#include "emergency_cases.h"
 #include "hub_internal.h"
+#include "notifier.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/reading/queue_rules.h"
@@ -18,13 +19,36 @@ namespace yilian::teleconsult {
 
 using namespace hub_detail;  // NOLINT(google-build-using-namespace)
 
+namespace hub_detail {
+
+// The hub's connections, as its parts see them.
+class HubOutbox : public Outbox {
+ public:
+  explicit HubOutbox(Hub& hub) : hub_(hub) {}
+  void send(std::uint64_t conn, std::string text) override { hub_.send(conn, std::move(text)); }
+  void each_user_connection(
+      const std::function<void(std::uint64_t, const Principal&)>& f) override {
+    for (const auto& [conn, c] : hub_.conns_) {
+      if (c.who) f(conn, *c.who);
+    }
+  }
+
+ private:
+  Hub& hub_;
+};
+
+}  // namespace hub_detail
+
 Hub::Hub(Stores stores, Authenticate authenticate, identity::Auditor* auditor, storage::Clock clock,
          HubOptions options)
     : stores_(stores),
       authenticate_(std::move(authenticate)),
       auditor_(auditor),
       clock_(std::move(clock)),
-      options_(options) {}
+      options_(options),
+      outbox_(std::make_unique<HubOutbox>(*this)),
+      notifier_(std::make_unique<Notifier>(stores_.notifications, sources_, *outbox_, clock_)),
+      cases_(std::make_unique<EmergencyCases>(stores_.cases, *notifier_, *outbox_, clock_)) {}
 
 Hub::~Hub() { stop(); }
 
@@ -222,26 +246,18 @@ void Hub::handle(const Item& item) {
       return;
     case Item::requested: {
       auto row = stores_.consults.get(item.consult);
-      if (!row.ok() || !row->has_value()) return;
-      const teleconsult::ConsultRow c = **row;
-      notify([&c](const Principal& p) { return may_take(p, c); }, "consult_request",
-             {{"consult", c.id},
-              {"urgency", c.urgency},
-              {"specialty", c.specialty},
-              {"institution", c.institution_code},
-              {"requester", c.requester},
-              {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}}});
+      if (row.ok() && row->has_value()) notifier_->consult_requested(**row);
       return;
     }
     case Item::case_update:
-      publish_case(item.consult, item.flag);
+      cases_->publish(item.consult, item.flag);
       return;
     case Item::task:
-      handle_task_event(item.consult, item.text, item.peer);
+      on_task_event(item.consult, item.text, item.peer);
       return;
     case Item::referral: {
       auto row = stores_.referrals.get_referral(item.consult);
-      if (row.ok() && row->has_value()) notify_referral(**row, "referral");
+      if (row.ok() && row->has_value()) notifier_->referral(**row, "referral");
       return;
     }
     case Item::message:
@@ -286,7 +302,7 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
                                      {"roles", roles},
                                      {"specialties", specialties_of(*c.who)},
                                      {"pendingNotifications", pending.ok() ? *pending : 0}}));
-  if (pending.ok() && *pending > 0) send_pending_notifications(conn, c);
+  if (pending.ok() && *pending > 0) notifier_->replay_pending(conn, c.who->user_id);
 }
 
 // Every message type goes to its handler; only ping and hello come before authentication.
@@ -332,13 +348,13 @@ void Hub::housekeeping() {
   const auto now = clock_();
   if (now >= next_clock_check_) {
     next_clock_check_ = now + std::chrono::seconds(1);
-    check_clocks();
+    cases_->check_clocks();
   }
   if (now >= next_referral_check_) {  // unanswered referrals escalate (checked each minute)
     next_referral_check_ = now + std::chrono::seconds(60);
     auto overdue = stores_.referrals.escalate_referrals(this->now());
     if (overdue.ok()) {
-      for (const auto& r : *overdue) notify_referral(r, "referral_overdue");
+      for (const auto& r : *overdue) notifier_->referral(r, "referral_overdue");
     }
   }
   // Only connections still waiting for hello are looked at (not all of them, every wake-up).
@@ -377,6 +393,57 @@ void Hub::housekeeping() {
     }
     ++it;
   }
+}
+
+// Open worklists and township screens follow every change of the tasks their user sees; the
+// notifier and the emergency cases react to the events that concern them.
+void Hub::on_task_event(std::int64_t task, const std::string& type, const std::string& detail) {
+  if (!sources_.task) return;
+  auto row = sources_.task(task);
+  if (!row.ok() || !row->has_value()) return;
+  const reading::TaskRow t = **row;
+  const std::string live = proto::make(
+      "task", {{"task", t.id},
+               {"event", type},
+               {"status", t.status},
+               {"priority", reading::priority_name(static_cast<reading::Priority>(t.priority))},
+               {"claimedBy", t.claimed_by_name}});
+  for (const auto& [conn, c] : conns_) {
+    if (!c.who) continue;
+    const bool own =
+        c.who->institution_id == t.institution_id && identity::has_clinical_role(*c.who);
+    if (own || identity::reads_task(*c.who, {t.institution_id, t.is_ecg, t.service})) {
+      send(conn, live);
+    }
+  }
+  notifier_->task_event(t, type);
+  cases_->task_event(t, type, detail);
+}
+
+void Hub::on_ack(std::uint64_t conn, const Conn& c, const proto::Inbound& in) {
+  auto done = notifier_->acknowledge(in.target, c.who->user_id);
+  if (!done.ok() || !*done) {
+    send_error(conn, "not_found", "no pending notification of yours has this id", in.ref);
+    return;
+  }
+  send(conn, proto::make("acked", {{"notification", in.target}}));
+}
+
+void Hub::on_case_follow(std::uint64_t conn, const Conn& c, const proto::Inbound& in) {
+  if (in.type == proto::Type::case_leave) {
+    cases_->unfollow(conn, in.target);
+    send(conn, proto::make("case.left", {{"case", in.target}}));
+    return;
+  }
+  auto view = cases_->follow(conn, *c.who, in.target);
+  if (!view.ok()) {
+    const bool hidden = view.error().code == Errc::not_found;
+    if (hidden) audit(c, "case.follow", "emergency_case", in.target, "denied");
+    send_error(conn, hidden ? "not_found" : "unavailable", view.error().message, in.ref);
+    return;
+  }
+  audit(c, "case.follow", "emergency_case", in.target, "ok");
+  send(conn, proto::make("case", {{"case", *view}}));
 }
 
 }  // namespace yilian::teleconsult

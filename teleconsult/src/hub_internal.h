@@ -1,8 +1,12 @@
 // What the hub's source files share (private to teleconsult).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 
+#include "yilian/common/principal.h"
 #include "yilian/teleconsult/consult_store.h"
 #include "yilian/teleconsult/protocol.h"
 
@@ -16,6 +20,16 @@ inline constexpr int kCloseUnauthenticated = 4401;
 inline constexpr int kCloseSessionEnded = 4403;
 // Pending notifications replayed on each new authenticated connection, newest ones.
 inline constexpr int kNotificationsReplayedAtHello = 50;
+
+// What the hub's parts (notifier, emergency cases) send through: the hub's connections.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void send(std::uint64_t conn, std::string text) = 0;
+  // Every authenticated connection, with its user.
+  virtual void each_user_connection(
+      const std::function<void(std::uint64_t conn, const Principal& who)>& f) = 0;
+};
 
 inline json consult_summary(const teleconsult::ConsultRow& c) {
   return {{"id", c.id},

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "case_view.h"
+#include "emergency_cases.h"
 #include "hub_internal.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
@@ -141,10 +142,7 @@ void Hub::drop(std::uint64_t conn) {
   if (it == conns_.end()) return;
   const std::set<std::int64_t> rooms = it->second.rooms;
   for (std::int64_t r : rooms) leave(conn, it->second, r);
-  for (auto cr = case_rooms_.begin(); cr != case_rooms_.end();) {
-    cr->second.erase(conn);
-    cr = cr->second.empty() ? case_rooms_.erase(cr) : std::next(cr);
-  }
+  cases_->forget(conn);
   conns_.erase(it);
   unauthenticated_.erase(conn);
   std::lock_guard lock(mu_);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -57,6 +58,15 @@ class FakeTransport : public Transport {
     });
     return found;
   }
+  // Every message of `type` sent to `conn` so far, taken or not.
+  std::vector<json> sent_of(std::uint64_t conn, const std::string& type) {
+    std::lock_guard lock(mu_);
+    std::vector<json> out;
+    for (const json& m : sent_[conn]) {
+      if (m["type"] == type) out.push_back(m);
+    }
+    return out;
+  }
   bool closed(std::uint64_t conn) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return closed_.count(conn) > 0; });
@@ -103,7 +113,7 @@ class HubTest : public ::testing::Test {
           }
           return make_error(Errc::unauthenticated, "unknown token");
         },
-        nullptr, [this] { return now_; });
+        nullptr, [this] { return now_.load(); });
     hub_->set_sources({.task = [this](std::int64_t id) -> Result<std::optional<reading::TaskRow>> {
                          if (task_ && task_->id == id) return task_;
                          return std::optional<reading::TaskRow>{};
@@ -124,6 +134,15 @@ class HubTest : public ::testing::Test {
     hub_->received(conn, json{{"type", "hello"}, {"token", "tok-" + user}}.dump());
     EXPECT_FALSE(transport_.next_of(conn, "welcome").is_null()) << user;
     return conn;
+  }
+
+  // Returns once a whole wake-up of the hub thread, housekeeping included, has run after
+  // this call: the second pong is sent after the first one's wake-up ended.
+  void sync(std::uint64_t conn) {
+    for (int i = 0; i < 2; ++i) {
+      hub_->received(conn, json{{"type", "ping"}, {"ref", "sync"}}.dump());
+      EXPECT_FALSE(transport_.next_of(conn, "pong").is_null());
+    }
   }
 
   // A consult requested by doc and accepted by cardio: both are participants.
@@ -151,7 +170,7 @@ class HubTest : public ::testing::Test {
   std::unique_ptr<NotificationStore> notifications_;
   std::map<std::string, Principal> users_;
   std::int64_t institution_ = 0;
-  storage::TimePoint now_ = *storage::parse_iso8601("2026-12-01T09:00:00.000Z");
+  std::atomic<storage::TimePoint> now_{*storage::parse_iso8601("2026-12-01T09:00:00.000Z")};
   std::optional<reading::TaskRow> task_;
   FakeTransport transport_;
   std::unique_ptr<Hub> hub_;
@@ -232,6 +251,52 @@ TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clini
   ASSERT_EQ(open->size(), 1u);
   EXPECT_EQ(open->front().kind, "chest_pain");
   EXPECT_EQ(open->front().reason, "ST elevation V1-V4");
+}
+
+TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and_clinicians) {
+  const std::uint64_t cardio = connect("cardio");
+  reading::TaskRow t;
+  t.id = 8;
+  t.institution_id = institution_;
+  t.institution_code = "ta";
+  t.modality = "CT";
+  t.priority = 0;
+  t.priority_reason = "stroke";
+  t.study_uid = "1.2.3.5";
+  t.patient_id = "P10";
+  t.received_at = "2026-12-01T08:55:00.000Z";
+  task_ = t;
+  hub_->task_event({8, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+  json alert = transport_.next_of(cardio, "notification");
+  ASSERT_FALSE(alert.is_null());
+  ASSERT_EQ(alert["kind"], "emergency");
+  const std::int64_t id = alert["payload"]["case"];
+  // Arrival at the door 08:30; the CT (the study's arrival) 08:55: door-to-needle runs.
+  ASSERT_TRUE(cases_
+                  ->record_time_point(id, {0, "door", "2026-12-01T08:30:00.000Z", "doc",
+                                           "2026-12-01T08:59:00.000Z", ""})
+                  .ok());
+  hub_->received(cardio, json{{"type", "case.join"}, {"case", id}}.dump());
+  json view = transport_.next_of(cardio, "case");
+  ASSERT_FALSE(view.is_null());
+  EXPECT_EQ(view["case"]["id"], id);
+  sync(cardio);
+  EXPECT_TRUE(transport_.sent_of(cardio, "case.breach").empty());  // 30 of 60 minutes
+
+  now_ = now_.load() + std::chrono::minutes(40);  // 70 minutes since the door
+  sync(cardio);
+  sync(cardio);
+  auto breaches = transport_.sent_of(cardio, "case.breach");
+  ASSERT_EQ(breaches.size(), 1u);
+  EXPECT_EQ(breaches[0]["interval"], "door_to_needle");
+  // Everyone who may see the case has it as a notification, connected or not.
+  for (const char* user : {"cardio", "doc"}) {
+    auto pending = notifications_->pending_notifications(users_[user].user_id, 10);
+    ASSERT_TRUE(pending.ok());
+    int n = 0;
+    for (const auto& row : *pending) n += row.kind == "breach" ? 1 : 0;
+    EXPECT_EQ(n, 1) << user;
+  }
 }
 
 }  // namespace

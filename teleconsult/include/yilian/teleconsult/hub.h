@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -33,6 +34,13 @@
 #include "yilian/teleconsult/stores.h"
 
 namespace yilian::teleconsult {
+
+namespace hub_detail {
+class Outbox;
+class HubOutbox;
+class Notifier;
+class EmergencyCases;
+}  // namespace hub_detail
 
 // Implemented by the server that owns the sockets; callable from any thread.
 class Transport {
@@ -134,8 +142,8 @@ class Hub {
 
   void run();
   void handle(const Item& item);
-  // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications and emergency
-  // cases (hub_alerts.cpp).
+  // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications (notifier.cpp)
+  // and emergency cases (emergency_cases.cpp).
   void handle_message(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   void on_presence(Conn& c, const protocol::Inbound& in);
   void on_ack(std::uint64_t conn, const Conn& c, const protocol::Inbound& in);
@@ -148,19 +156,7 @@ class Hub {
   void drop(std::uint64_t conn);
   void refresh_room(std::int64_t consult);
   void housekeeping();
-  // Notifications and emergency cases.
-  void notify(const std::function<bool(const Principal&)>& who, const std::string& kind,
-              const nlohmann::json& payload);
-  void send_pending_notifications(std::uint64_t conn, const Conn& c);
-  void handle_task_event(std::int64_t task, const std::string& type, const std::string& detail);
-  void publish_case(std::int64_t case_id, bool opened);
-  void check_clocks();
-  void notify_referral(const teleconsult::ReferralRow& r, const std::string& kind);
-  Result<teleconsult::CaseRow> open_case_for_task(const reading::TaskRow& t,
-                                                  const std::string& kind,
-                                                  const std::string& source,
-                                                  const std::string& reason,
-                                                  const std::string& point);
+  void on_task_event(std::int64_t task, const std::string& type, const std::string& detail);
 
   // The open batch, begun on first use; commit() flushes staged sends.
   teleconsult::ConsultStore::Batch* batch();
@@ -202,10 +198,12 @@ class Hub {
   Staged staged_;
   storage::TimePoint next_revalidation_;  // times from the injected clock
   std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
-  storage::TimePoint next_clock_check_, next_clock_push_, next_referral_check_;
+  storage::TimePoint next_clock_check_, next_referral_check_;
   HubSources sources_;
-  std::map<std::int64_t, std::set<std::uint64_t>> case_rooms_;  // case -> following connections
-  std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
+  std::unique_ptr<hub_detail::HubOutbox> outbox_;
+  std::unique_ptr<hub_detail::Notifier> notifier_;
+  std::unique_ptr<hub_detail::EmergencyCases> cases_;
+  friend class hub_detail::HubOutbox;
 };
 
 }  // namespace yilian::teleconsult

@@ -1,0 +1,123 @@
+#include "emergency_cases.h"
+
+#include <spdlog/spdlog.h>
+
+#include "case_view.h"
+#include "yilian/teleconsult/emergency_rules.h"
+
+namespace yilian::teleconsult::hub_detail {
+
+void EmergencyCases::task_event(const reading::TaskRow& t, const std::string& type,
+                                const std::string& detail) {
+  // Suspected STEMI opens a chest-pain case; a STAT stroke CT a stroke case (emergency_rules).
+  auto trigger = case_trigger({type, t.priority, t.modality, t.priority_reason, detail});
+  if (!trigger) return;
+  auto c = open_for_task(t, trigger->kind, trigger->source, trigger->reason, trigger->point);
+  if (!c.ok()) {
+    spdlog::error("teleconsult: no {} case for task {}: {}", trigger->kind, t.id,
+                  c.error().message);
+  }
+}
+
+Result<CaseRow> EmergencyCases::open_for_task(const reading::TaskRow& t, const std::string& kind,
+                                              const std::string& source, const std::string& reason,
+                                              const std::string& point) {
+  CaseRow c;
+  c.kind = kind;
+  c.institution_id = t.institution_id;
+  c.patient_id = t.patient_id;
+  c.patient_name = t.patient_name;
+  c.study_uid = t.study_uid;
+  c.source = source;
+  c.reason = reason;
+  c.opened_by = "automated";
+  c.opened_at = now();
+  bool existed = false;
+  auto row = store_.open_case(c, existed);
+  if (!row.ok()) return row.error();
+  if (!existed) {
+    // When the study reached the hub is the first time point the system knows itself.
+    TimePointRow tp{0, point, t.received_at, "system", now(), "study received"};
+    if (Status s = store_.record_time_point(row->id, tp); !s) return s.error();
+    publish(row->id, true);
+  }
+  return row;
+}
+
+void EmergencyCases::publish(std::int64_t case_id, bool opened) {
+  auto row = store_.get_case(case_id);
+  if (!row.ok() || !row->has_value()) return;
+  const CaseRow c = **row;
+  if (opened) {
+    notifier_.notify([&c](const Principal& p) { return may_see_case(p, c); }, "emergency",
+                     {{"case", c.id},
+                      {"kind", c.kind},
+                      {"institution", c.institution_code},
+                      {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}},
+                      {"source", c.source},
+                      {"reason", c.reason}});
+  }
+  auto room = followers_.find(case_id);
+  if (room == followers_.end()) return;
+  auto view = case_view(store_, c, clock_());
+  if (!view.ok()) return;
+  const std::string text = proto::make("case", {{"case", *view}});
+  for (std::uint64_t conn : room->second) out_.send(conn, text);
+}
+
+// Intervals that have just passed their target are announced once, to the case's followers
+// and, as a notification, to everyone who may see the case.
+void EmergencyCases::check_clocks() {
+  auto open = store_.open_cases();
+  if (!open.ok()) return;
+  const storage::TimePoint at = clock_();
+  const bool push = at >= next_push_;
+  if (push) next_push_ = at + std::chrono::seconds(30);
+  for (const CaseRow& c : *open) {
+    auto records = store_.time_points(c.id);
+    if (!records.ok()) continue;
+    for (const auto& s : evaluate(c.kind, current_points(*records), at)) {
+      if (s.status != "breached" || !announced_breaches_.insert({c.id, s.spec.name}).second)
+        continue;
+      const json breach = {{"case", c.id},
+                           {"kind", c.kind},
+                           {"interval", s.spec.name},
+                           {"targetMinutes", s.spec.target_minutes},
+                           {"minutes", s.minutes ? json(*s.minutes) : json(nullptr)},
+                           {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}}};
+      if (auto room = followers_.find(c.id); room != followers_.end()) {
+        for (std::uint64_t conn : room->second) out_.send(conn, proto::make("case.breach", breach));
+      }
+      notifier_.notify([&c](const Principal& p) { return may_see_case(p, c); }, "breach", breach);
+    }
+    if (push && followers_.count(c.id)) publish(c.id, false);
+  }
+}
+
+Result<json> EmergencyCases::follow(std::uint64_t conn, const Principal& p, std::int64_t case_id) {
+  auto row = store_.get_case(case_id);
+  if (!row.ok()) return row.error();
+  if (!row->has_value() || !may_see_case(p, **row)) {
+    return make_error(Errc::not_found, "no emergency case you may follow has this id");
+  }
+  auto view = case_view(store_, **row, clock_());
+  if (!view.ok()) return view.error();
+  followers_[case_id].insert(conn);
+  return *view;
+}
+
+void EmergencyCases::unfollow(std::uint64_t conn, std::int64_t case_id) {
+  if (auto it = followers_.find(case_id); it != followers_.end()) {
+    it->second.erase(conn);
+    if (it->second.empty()) followers_.erase(it);
+  }
+}
+
+void EmergencyCases::forget(std::uint64_t conn) {
+  for (auto it = followers_.begin(); it != followers_.end();) {
+    it->second.erase(conn);
+    it = it->second.empty() ? followers_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace yilian::teleconsult::hub_detail

@@ -1,0 +1,55 @@
+// Emergency cases on the live hub: a reading-queue event that emergency_rules names a trigger
+// (a suspected STEMI, a STAT stroke CT) opens a case and alerts everyone who may see it;
+// followers of a case get its state and clocks; an interval that passes its target is
+// announced once. Hub thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "hub_internal.h"
+#include "notifier.h"
+#include "yilian/common/principal.h"
+#include "yilian/reading/queue_store.h"
+#include "yilian/storage/clock.h"
+#include "yilian/teleconsult/case_store.h"
+
+namespace yilian::teleconsult::hub_detail {
+
+class EmergencyCases {
+ public:
+  EmergencyCases(CaseStore& store, Notifier& notifier, Outbox& out, storage::Clock clock)
+      : store_(store), notifier_(notifier), out_(out), clock_(std::move(clock)) {}
+
+  // A reading-queue event about task `t`: opens the case its trigger names, once.
+  void task_event(const reading::TaskRow& t, const std::string& type, const std::string& detail);
+  // A case was opened (alert everyone who may see it) or changed: its followers get its state.
+  void publish(std::int64_t case_id, bool opened);
+  // Breaches announced once; every 30 s the followers get the running clocks.
+  void check_clocks();
+
+  // `conn` of `p` follows a case: its current view, or not_found when `p` may not see it.
+  Result<nlohmann::json> follow(std::uint64_t conn, const Principal& p, std::int64_t case_id);
+  void unfollow(std::uint64_t conn, std::int64_t case_id);
+  void forget(std::uint64_t conn);  // the connection closed
+
+ private:
+  Result<CaseRow> open_for_task(const reading::TaskRow& t, const std::string& kind,
+                                const std::string& source, const std::string& reason,
+                                const std::string& point);
+  std::string now() const { return storage::to_iso8601(clock_()); }
+
+  CaseStore& store_;
+  Notifier& notifier_;
+  Outbox& out_;
+  storage::Clock clock_;
+  std::map<std::int64_t, std::set<std::uint64_t>> followers_;  // case -> connections
+  std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
+  storage::TimePoint next_push_{};
+};
+
+}  // namespace yilian::teleconsult::hub_detail
