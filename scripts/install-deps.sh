@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates ccache clang-format clang libclang-rt-14-dev
   libdcmtk-dev dcmtk
   libwebsockets-dev libssl-dev
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libpq-dev postgresql
   libopencv-dev libopenjp2-7-dev libxml2-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev

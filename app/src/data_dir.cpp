@@ -34,7 +34,7 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   d->notifications_ = std::make_unique<teleconsult::NotificationStore>(*d->database_);
   // NORMAL in WAL mode for the audit trail: a process crash loses nothing; a power loss may
   // lose the newest records, never the chain's consistency.
-  auto audit_db = storage::Database::open(root / "audit.sqlite",
+  auto audit_db = storage::Database::open((root / "audit.sqlite").string(),
                                           {.durable = false, .background_checkpoints = false});
   if (!audit_db.ok()) return audit_db.error();
   d->audit_db_ = std::move(audit_db).value();

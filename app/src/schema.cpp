@@ -24,7 +24,7 @@ std::vector<storage::SchemaStep> consortium_schema() {
 
 Result<std::unique_ptr<storage::Database>> open_index_database(const std::filesystem::path& path,
                                                                int target) {
-  auto db = storage::Database::open(path);
+  auto db = storage::Database::open(path.string());
   if (!db.ok()) return db.error();
   auto steps = consortium_schema();
   auto v = (*db)->migrate(steps, target);

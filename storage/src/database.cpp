@@ -12,16 +12,27 @@ constexpr int kMaxBatch = 512;
 
 }  // namespace
 
-Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& path,
+bool is_postgres_url(std::string_view location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& location,
                                                  DatabaseOptions options) {
   std::unique_ptr<Database> db(new Database());
-  if (Status s = db->open_impl(path, options); !s) return s.error();
+  if (Status s = db->open_impl(location, options); !s) return s.error();
   return db;
 }
 
-Status Database::open_impl(const std::filesystem::path& path, const DatabaseOptions& options) {
+Status Database::open_impl(const std::string& location, const DatabaseOptions& options) {
   options_ = options;
-  uri_ = path.string();
+  uri_ = location;
+  if (is_postgres_url(location)) {
+    dialect_ = sql::Dialect::postgres;
+    auto w = connect(false);
+    if (!w.ok()) return w.error();
+    writer_ = std::move(*w);
+    return Status::Ok();  // PostgreSQL checkpoints by itself
+  }
   const bool memory = uri_ == ":memory:";
   if (memory) {
     // Every connection of this object must see the same in-memory database.
@@ -43,6 +54,25 @@ Status Database::open_impl(const std::filesystem::path& path, const DatabaseOpti
     checkpointer_ = std::thread([this] { checkpoints(); });
   }
   return Status::Ok();
+}
+
+// A new connection: the writer (durability as configured) or a reader (sees committed data,
+// refuses writes).
+Result<std::unique_ptr<sql::Db>> Database::connect(bool reader) {
+  auto c = std::make_unique<sql::Db>();
+  if (dialect_ == sql::Dialect::postgres) {
+    if (Status s = c->open_postgres(uri_); !s) return s.error();
+    const char* setup = reader             ? "SET default_transaction_read_only = on"
+                        : options_.durable ? "SET synchronous_commit = on"
+                                           : "SET synchronous_commit = off";
+    if (Status s = c->exec(setup); !s) return s.error();
+    return c;
+  }
+  if (Status s = c->open(uri_, false); !s) return s.error();
+  if (reader) {
+    if (Status s = c->exec("PRAGMA query_only=ON"); !s) return s.error();
+  }
+  return c;
 }
 
 Database::~Database() {
@@ -73,10 +103,9 @@ Result<Database::Read> Database::read() {
       return Read(*this, std::move(c));
     }
   }
-  auto c = std::make_unique<sql::Db>();
-  if (Status s = c->open(uri_, false); !s) return s.error();
-  if (Status s = c->exec("PRAGMA query_only=ON"); !s) return s.error();
-  return Read(*this, std::move(c));
+  auto c = connect(true);
+  if (!c.ok()) return c.error();
+  return Read(*this, std::move(*c));
 }
 
 Database::Read::~Read() {
@@ -129,7 +158,8 @@ Status Database::Write::begin() {
     return s;
   };
   if (!d.open_) {
-    if (Status s = d.writer_->exec("BEGIN IMMEDIATE"); !s) return fail(s);
+    const char* begin = d.dialect_ == sql::Dialect::postgres ? "BEGIN" : "BEGIN IMMEDIATE";
+    if (Status s = d.writer_->exec(begin); !s) return fail(s);
     d.open_ = true;
   }
   if (Status s = d.writer_->exec("SAVEPOINT op0"); !s) return fail(s);
@@ -203,6 +233,24 @@ Status Database::Write::finish(bool wait) {
 
 Result<int> Database::user_version() {
   std::lock_guard lock(conn_mu_);
+  if (dialect_ == sql::Dialect::postgres) {
+    // Under the migration lock: nodes starting together would race on the catalog.
+    if (Status s = writer_->exec("BEGIN; SELECT pg_advisory_xact_lock(1498696777);"
+                                 " CREATE TABLE IF NOT EXISTS yilian_schema ("
+                                 "history TEXT PRIMARY KEY, version INTEGER NOT NULL); COMMIT");
+        !s) {
+      (void)writer_->exec("ROLLBACK");
+      return s.error();
+    }
+    std::int64_t v = 0;
+    if (Status s = sql::query(
+            *writer_, "SELECT version FROM yilian_schema WHERE history = ?1",
+            [&](sql::Stmt& st) { st.bind(1, options_.history); },
+            [&](sql::Stmt& st) { v = st.int64(0); });
+        !s)
+      return s.error();
+    return static_cast<int>(v);
+  }
   std::int64_t v = 0;
   if (Status s = sql::query(
           *writer_, "PRAGMA user_version", [](sql::Stmt&) {},
@@ -233,6 +281,7 @@ Result<int> Database::migrate(std::span<const SchemaStep> steps, int target) {
                                          " is newer than this build understands (" +
                                          std::to_string(steps.size()) + ")");
   }
+  if (dialect_ == sql::Dialect::postgres) return migrate_postgres(steps, target);
   std::lock_guard lock(conn_mu_);
   for (const SchemaStep& m : steps) {
     if (m.version <= version || m.version > target) continue;
@@ -248,6 +297,55 @@ Result<int> Database::migrate(std::span<const SchemaStep> steps, int target) {
       return make_error(s.error().code, "schema migration to v" + std::to_string(m.version) + " (" +
                                             m.owner + ") failed: " + s.error().message);
     }
+    version = m.version;
+  }
+  return version;
+}
+
+// Several nodes may start at once: each step runs in a transaction that first takes one
+// advisory lock and reads the version again, so a step is applied exactly once, by whichever
+// node gets there first.
+Result<int> Database::migrate_postgres(std::span<const SchemaStep> steps, int target) {
+  std::lock_guard lock(conn_mu_);
+  int version = 0;
+  for (const SchemaStep& m : steps) {
+    if (m.version > target) break;
+    if (!m.postgres_sql) {
+      return make_error(Errc::internal, "schema step " + std::to_string(m.version) + " (" +
+                                            m.owner + ") has no PostgreSQL form");
+    }
+    auto fail = [&](const Error& e) {
+      (void)writer_->exec("ROLLBACK");
+      return make_error(e.code, "schema migration to v" + std::to_string(m.version) + " (" +
+                                    m.owner + ") failed: " + e.message);
+    };
+    if (Status s = writer_->exec("BEGIN"); !s) return fail(s.error());
+    // 1498696777 is "YILI" (0x59494c49): the one lock every node's migration takes.
+    if (Status s = writer_->exec("SELECT pg_advisory_xact_lock(1498696777)"); !s)
+      return fail(s.error());
+    std::int64_t current = 0;
+    if (Status s = sql::query(
+            *writer_, "SELECT version FROM yilian_schema WHERE history = ?1",
+            [&](sql::Stmt& st) { st.bind(1, options_.history); },
+            [&](sql::Stmt& st) { current = st.int64(0); });
+        !s)
+      return fail(s.error());
+    if (current >= m.version) {
+      if (Status s = writer_->exec("COMMIT"); !s) return fail(s.error());
+      version = static_cast<int>(current);
+      continue;
+    }
+    if (Status s = writer_->exec(m.postgres_sql); !s) return fail(s.error());
+    if (Status s = sql::run(*writer_,
+                            "INSERT INTO yilian_schema(history, version) VALUES(?1, ?2) "
+                            "ON CONFLICT (history) DO UPDATE SET version = excluded.version",
+                            [&](sql::Stmt& st) {
+                              st.bind(1, options_.history);
+                              st.bind(2, static_cast<std::int64_t>(m.version));
+                            });
+        !s)
+      return fail(s.error());
+    if (Status s = writer_->exec("COMMIT"); !s) return fail(s.error());
     version = m.version;
   }
   return version;

@@ -10,11 +10,9 @@
 #include <utility>
 #include <vector>
 
-namespace yilian::testing {
+#include "process.h"
 
-// A TCP port that was free a moment ago on 127.0.0.1 (for peers that cannot bind port 0
-// and report it; `yilian serve` can: --dicom-port 0 --http-port 0 --port-file F).
-std::uint16_t free_port();
+namespace yilian::testing {
 
 // The DICOM and HTTP ports in a `yilian serve --port-file`, once it is there (bounded wait:
 // 60 s); nullopt when it never appears.
@@ -44,9 +42,6 @@ class ServerProcess;
 // Sends `files` to the hub's DICOM port with storescu as `aet`; storescu's exit status.
 int storescu(const ServerProcess& server, const std::string& aet,
              const std::vector<std::filesystem::path>& files);
-
-// Runs a command through /bin/sh; returns its exit status and captures stdout+stderr.
-int run_command(const std::string& command, std::string* output = nullptr);
 
 class ServerProcess {
  public:

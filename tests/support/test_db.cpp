@@ -14,7 +14,8 @@ std::unique_ptr<storage::Database> index_database(const std::filesystem::path& p
 }
 
 std::unique_ptr<storage::Database> audit_database(const std::filesystem::path& path) {
-  auto db = storage::Database::open(path, {.durable = false, .background_checkpoints = false});
+  auto db =
+      storage::Database::open(path.string(), {.durable = false, .background_checkpoints = false});
   if (!db.ok()) throw std::runtime_error("audit database: " + db.error().message);
   auto v = (*db)->migrate(identity::AuditLog::schema());
   if (!v.ok()) throw std::runtime_error("audit database: " + v.error().message);

@@ -13,6 +13,10 @@
 //
 // Reads: a small pool of read-only connections that see committed data only, so reads never
 // wait for a commit.
+//
+// Backends: a SQLite file (the embedded default; WAL, one writer process) or a PostgreSQL
+// database named by a postgresql:// URL, which several hub nodes share. The batching above is
+// per process on both.
 #pragma once
 
 #include <atomic>
@@ -24,6 +28,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,14 +37,17 @@
 
 namespace yilian::storage {
 
-// One step of the schema history. The history is one sequence (PRAGMA user_version) whose
-// steps are owned by the module whose tables they create or change; never edit a released
-// step: append a new one with the next number.
+// One step of the schema history. The history is one sequence (PRAGMA user_version on
+// SQLite, a row of yilian_schema on PostgreSQL) whose steps are owned by the module whose
+// tables they create or change; never edit a released step: append a new one with the next
+// number.
 struct SchemaStep {
   int version;          // schema version after this step
   const char* owner;    // the module that owns the tables ("pacs", "identity", ...)
   const char* summary;  // one line, for the log
-  const char* sql;
+  const char* sql;      // SQLite
+  // The same step for PostgreSQL; a history with a step lacking it cannot be applied there.
+  const char* postgres_sql = nullptr;
 };
 
 struct DatabaseOptions {
@@ -51,14 +59,22 @@ struct DatabaseOptions {
   // threshold (that copy and its flush took a live-chat batch 50-100 ms).
   bool background_checkpoints = true;
   std::size_t max_readers = 8;
+  // The name of this database's schema history on PostgreSQL, where several histories share
+  // one database (the consortium's and the audit trail's).
+  std::string history = "index";
 };
+
+// True for a postgresql:// (or postgres://) URL rather than a file path.
+bool is_postgres_url(std::string_view location);
 
 class Database {
  public:
-  // Opens (creating if needed) the database at `path`; ":memory:" gives a private in-memory
-  // database shared by this object's connections (tests).
-  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& path,
+  // Opens (creating if needed) the SQLite database at `location`; ":memory:" gives a private
+  // in-memory database shared by this object's connections (tests). A postgresql:// URL opens
+  // that PostgreSQL database instead.
+  static Result<std::unique_ptr<Database>> open(const std::string& location,
                                                 DatabaseOptions options = {});
+  sql::Dialect dialect() const { return dialect_; }
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -116,12 +132,15 @@ class Database {
 
  private:
   Database() = default;
-  Status open_impl(const std::filesystem::path& path, const DatabaseOptions& options);
+  Status open_impl(const std::string& location, const DatabaseOptions& options);
+  Result<std::unique_ptr<sql::Db>> connect(bool reader);
+  Result<int> migrate_postgres(std::span<const SchemaStep> steps, int target);
   void checkpoints();
   Result<int> user_version();
 
   std::string uri_;
   DatabaseOptions options_;
+  sql::Dialect dialect_ = sql::Dialect::sqlite;
 
   // Group commit state, guarded by batch_mu_.
   std::mutex batch_mu_;

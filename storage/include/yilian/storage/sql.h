@@ -1,6 +1,8 @@
 // The statement layer every store writes its SQL against: a connection, prepared statements
-// with positional and named parameters, and list literals. Today's backend is SQLite; its
-// result codes become yilian::Error here and nowhere else, and no store sees a SQLite type.
+// with positional and named parameters, and list literals. Two backends: SQLite (embedded, the
+// default) and PostgreSQL (several nodes). Statements use SQLite's placeholder styles (?, ?N,
+// :name) on both; each backend's error codes become yilian::Error inside storage/ and no store
+// sees a backend type.
 // Stores do not open connections or transactions themselves: storage::Database (database.h)
 // hands out connections and runs the one transaction and group-commit scheme.
 #pragma once
@@ -17,42 +19,49 @@
 
 #include "yilian/common/result.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace yilian::storage::sql {
 
 class Stmt;
+namespace backend {
+class Connection;
+class Statement;
+}  // namespace backend
+
+enum class Dialect { sqlite, postgres };
 
 class Db {
  public:
-  Db() = default;
+  Db();
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
+  // A SQLite database file (or a file: URI).
   Status open(const std::string& path, bool read_only);
+  // A PostgreSQL database (a libpq connection URI, postgresql://...).
+  Status open_postgres(const std::string& url);
+  Dialect dialect() const;
+  // Runs one or more statements that return no rows.
   Status exec(const char* sql);
   // Rows changed by the last statement run on this connection.
   int changes() const;
-  // The backend handle, for storage's own use (Database); stores never need it.
-  sqlite3* native() const { return db_; }
   // A prepared statement for `sql`, prepared once per connection and reset (bindings
   // cleared) on every call. The caller holds whatever serialises use of this connection.
   Result<Stmt*> cached(const std::string& sql);
 
  private:
-  sqlite3* db_ = nullptr;
+  friend class Stmt;
+  std::unique_ptr<backend::Connection> conn_;
   std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
 class Stmt {
  public:
-  Stmt() = default;
+  Stmt();
   ~Stmt();
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
-  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt(Stmt&& o) noexcept;
   Stmt& operator=(Stmt&& o) noexcept;
 
   Status prepare(Db& db, const char* sql);
@@ -77,8 +86,7 @@ class Stmt {
   std::optional<std::int64_t> opt_int64(int col) const;
 
  private:
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* s_ = nullptr;
+  std::unique_ptr<backend::Statement> s_;
 };
 
 // Runs `q` (prepared once per connection, see Db::cached): `bind` fills the parameters,

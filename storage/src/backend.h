@@ -1,0 +1,52 @@
+// The two database backends behind sql.h (private to storage): a connection prepares
+// statements and runs scripts; a statement binds 1-based parameters, steps through its rows
+// and reads columns. Each backend translates its own error codes to yilian::Error, here and
+// nowhere else.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::storage::sql::backend {
+
+class Statement {
+ public:
+  virtual ~Statement() = default;
+  virtual void bind_text(int i, std::string_view text) = 0;
+  virtual void bind_int64(int i, std::int64_t v) = 0;
+  virtual void bind_null(int i) = 0;
+  // The index of a named parameter (":name"); 0 when the statement does not use it.
+  virtual int parameter_index(const char* name) const = 0;
+  virtual Result<bool> step() = 0;
+  // Ready to run again; bindings cleared.
+  virtual void reset() = 0;
+  virtual std::string text(int col) const = 0;
+  virtual std::int64_t int64(int col) const = 0;
+  virtual bool is_null(int col) const = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Dialect dialect() const = 0;
+  // Runs one or more statements that return no rows.
+  virtual Status exec(const char* sql) = 0;
+  virtual int changes() const = 0;
+  virtual Result<std::unique_ptr<Statement>> prepare(const char* sql) = 0;
+};
+
+// PostgreSQL's $N for the SQLite placeholder styles (?, ?N, :name), numbered as SQLite
+// numbers them; `names` receives each name's number, `count` the highest number.
+std::string translate_placeholders(std::string_view sql, std::map<std::string, int>& names,
+                                   int& count);
+
+Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, bool read_only);
+Result<std::unique_ptr<Connection>> open_postgres(const std::string& url);
+
+}  // namespace yilian::storage::sql::backend

@@ -1,0 +1,292 @@
+// The several-node backend: PostgreSQL through libpq. Statements are written once, in the
+// placeholder styles SQLite takes (?, ?N, :name); here they become $N. Parameters and results
+// travel as text; PostgreSQL infers parameter types from the statement.
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "backend.h"
+
+namespace yilian::storage::sql::backend {
+namespace {
+
+// A PostgreSQL error (SQLSTATE) as a yilian::Error: integrity violations are conflicts;
+// serialization failures, deadlocks, lost connections and shutdowns are worth retrying
+// (unavailable); a full disk or exhausted memory is io.
+Error pg_error(const PGresult* res, PGconn* conn, std::string_view what) {
+  std::string msg(what);
+  msg += ": ";
+  const char* detail = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+  msg += detail && *detail ? detail : "unknown error";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string s = state ? state : "";
+  Errc code = Errc::internal;
+  if (s.rfind("23", 0) == 0) {
+    code = Errc::conflict;
+  } else if (s == "40001" || s == "40P01" || s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 ||
+             (!state && conn && PQstatus(conn) == CONNECTION_BAD)) {
+    code = Errc::unavailable;
+  } else if (s.rfind("53", 0) == 0 || s.rfind("58", 0) == 0) {
+    code = Errc::io;
+  } else if (s.rfind("XX", 0) == 0) {
+    code = Errc::corrupt;
+  }
+  return make_error(code, std::move(msg));
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+}  // namespace
+
+// SQLite-style placeholders as PostgreSQL's $N, numbered as SQLite numbers them: ?N is N, a
+// bare ? is one more than the largest so far, a :name keeps the number of its first use.
+// Quoted strings, quoted identifiers, comments and :: casts are left alone.
+std::string translate_placeholders(std::string_view sql, std::map<std::string, int>& names,
+                                   int& count) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int max = 0;
+  for (std::size_t i = 0; i < sql.size();) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {  // a literal or a quoted identifier ('' and "" escape)
+      std::size_t j = i + 1;
+      while (j < sql.size()) {
+        if (sql[j] == c) {
+          if (j + 1 < sql.size() && sql[j + 1] == c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      const std::size_t end = std::min(j + 1, sql.size());
+      out.append(sql.substr(i, end - i));
+      i = end;
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      const std::size_t j = sql.find('\n', i);
+      const std::size_t end = j == std::string_view::npos ? sql.size() : j;
+      out.append(sql.substr(i, end - i));
+      i = end;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      const std::size_t j = sql.find("*/", i + 2);
+      const std::size_t end = j == std::string_view::npos ? sql.size() : j + 2;
+      out.append(sql.substr(i, end - i));
+      i = end;
+    } else if (c == '?') {
+      std::size_t j = i + 1;
+      while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j]))) ++j;
+      int n = j > i + 1 ? std::atoi(std::string(sql.substr(i + 1, j - i - 1)).c_str()) : max + 1;
+      max = std::max(max, n);
+      out += '$' + std::to_string(n);
+      i = j;
+    } else if (c == ':' && i + 1 < sql.size() && is_name_start(sql[i + 1]) &&
+               (i == 0 || sql[i - 1] != ':')) {
+      std::size_t j = i + 1;
+      while (j < sql.size() && is_name_char(sql[j])) ++j;
+      const std::string name(sql.substr(i, j - i));
+      auto [it, fresh] = names.emplace(name, max + 1);
+      if (fresh) ++max;
+      out += '$' + std::to_string(it->second);
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  count = max;
+  return out;
+}
+
+namespace {
+
+class PgConnection;
+
+class PgStatement final : public Statement {
+ public:
+  PgStatement(PgConnection& conn, std::string name, std::string sql,
+              std::map<std::string, int> names, int params)
+      : conn_(conn),
+        name_(std::move(name)),
+        sql_(std::move(sql)),
+        names_(std::move(names)),
+        values_(static_cast<std::size_t>(params)) {}
+
+  void bind_text(int i, std::string_view text) override {
+    if (auto* v = slot(i)) *v = std::string(text);
+  }
+  void bind_int64(int i, std::int64_t v) override {
+    if (auto* s = slot(i)) *s = std::to_string(v);
+  }
+  void bind_null(int i) override {
+    if (auto* v = slot(i)) v->reset();
+  }
+  int parameter_index(const char* name) const override {
+    auto it = names_.find(name);
+    return it == names_.end() ? 0 : it->second;
+  }
+  Result<bool> step() override;
+  void reset() override {
+    result_.reset();
+    row_ = -1;
+    for (auto& v : values_) v.reset();
+  }
+  std::string text(int col) const override {
+    if (!result_ || PQgetisnull(result_.get(), row_, col)) return {};
+    return std::string(PQgetvalue(result_.get(), row_, col),
+                       static_cast<std::size_t>(PQgetlength(result_.get(), row_, col)));
+  }
+  std::int64_t int64(int col) const override {
+    if (!result_ || PQgetisnull(result_.get(), row_, col)) return 0;
+    const char* v = PQgetvalue(result_.get(), row_, col);
+    if (std::strcmp(v, "t") == 0) return 1;  // boolean
+    if (std::strcmp(v, "f") == 0) return 0;
+    return std::strtoll(v, nullptr, 10);
+  }
+  bool is_null(int col) const override { return !result_ || PQgetisnull(result_.get(), row_, col); }
+
+ private:
+  std::optional<std::string>* slot(int i) {
+    if (i < 1 || static_cast<std::size_t>(i) > values_.size()) return nullptr;
+    return &values_[static_cast<std::size_t>(i - 1)];
+  }
+
+  PgConnection& conn_;
+  std::string name_, sql_;
+  std::map<std::string, int> names_;
+  std::vector<std::optional<std::string>> values_;
+  PgResult result_;
+  int row_ = -1;
+  std::uint64_t prepared_generation_ = 0;  // the connection's generation it was prepared on
+};
+
+class PgConnection final : public Connection {
+ public:
+  explicit PgConnection(PGconn* c) : c_(c) {}
+  ~PgConnection() override { PQfinish(c_); }
+
+  Dialect dialect() const override { return Dialect::postgres; }
+
+  // Like a statement (PgStatement::step), a script outside a transaction that finds the
+  // connection broken runs once more on a new one.
+  Status exec(const char* sql) override {
+    for (int attempt = 0;; ++attempt) {
+      if (Status s = usable(); !s) return s;
+      const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
+      PgResult r(PQexec(c_, sql));
+      const auto st = PQresultStatus(r.get());
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+        changes_ = std::atoi(PQcmdTuples(r.get()));
+        return Status::Ok();
+      }
+      if (attempt == 0 && idle && PQstatus(c_) == CONNECTION_BAD) continue;
+      return pg_error(r.get(), c_, "executing SQL");
+    }
+  }
+  int changes() const override { return changes_; }
+
+  Result<std::unique_ptr<Statement>> prepare(const char* sql) override {
+    std::map<std::string, int> names;
+    int count = 0;
+    std::string translated = translate_placeholders(sql, names, count);
+    auto st = std::make_unique<PgStatement>(*this, "y" + std::to_string(++statements_),
+                                            std::move(translated), std::move(names), count);
+    return std::unique_ptr<Statement>(std::move(st));
+  }
+
+  // A lost connection (a database restart, a network cut) is re-opened on next use; the
+  // statements prepared on it are prepared again (generation).
+  Status usable() {
+    if (PQstatus(c_) == CONNECTION_OK) return Status::Ok();
+    PQreset(c_);
+    if (PQstatus(c_) != CONNECTION_OK) return pg_error(nullptr, c_, "reconnecting to PostgreSQL");
+    ++generation_;
+    return Status::Ok();
+  }
+  Status ensure_prepared(const std::string& name, const std::string& sql, int params,
+                         std::uint64_t& generation) {
+    if (generation == generation_ && generation != 0) return Status::Ok();
+    PgResult r(PQprepare(c_, name.c_str(), sql.c_str(), params, nullptr));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      return pg_error(r.get(), c_, "preparing " + sql);
+    }
+    generation = generation_;
+    return Status::Ok();
+  }
+  PGconn* native() { return c_; }
+  void set_changes(int n) { changes_ = n; }
+
+ private:
+  PGconn* c_;
+  int changes_ = 0;
+  std::uint64_t statements_ = 0;
+  std::uint64_t generation_ = 1;
+};
+
+Result<bool> PgStatement::step() {
+  if (!result_) {
+    // A statement outside a transaction that finds its connection broken (the server
+    // restarted, the network cut) runs once more on a new connection; inside a transaction
+    // the transaction is gone with the connection, and the caller learns it (unavailable).
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (Status s = conn_.usable(); !s) return s.error();
+      if (Status s = conn_.ensure_prepared(name_, sql_, static_cast<int>(values_.size()),
+                                           prepared_generation_);
+          !s) {
+        if (attempt == 0 && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
+        return s.error();
+      }
+      const bool idle = PQtransactionStatus(conn_.native()) == PQTRANS_IDLE;
+      std::vector<const char*> params(values_.size());
+      for (std::size_t i = 0; i < values_.size(); ++i) {
+        params[i] = values_[i] ? values_[i]->c_str() : nullptr;
+      }
+      result_.reset(PQexecPrepared(conn_.native(), name_.c_str(),
+                                   static_cast<int>(params.size()), params.data(), nullptr,
+                                   nullptr, 0));
+      const auto st = PQresultStatus(result_.get());
+      if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) break;
+      Error e = pg_error(result_.get(), conn_.native(), "executing statement");
+      result_.reset();
+      if (attempt == 0 && idle && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
+      return e;
+    }
+    conn_.set_changes(std::atoi(PQcmdTuples(result_.get())));
+    row_ = -1;
+  }
+  ++row_;
+  return row_ < PQntuples(result_.get());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> open_postgres(const std::string& url) {
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    Error e = pg_error(nullptr, c, "connecting to PostgreSQL");
+    e.code = Errc::unavailable;
+    PQfinish(c);
+    return e;
+  }
+  auto conn = std::make_unique<PgConnection>(c);
+  // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Connection>(std::move(conn));
+}
+
+}  // namespace yilian::storage::sql::backend

@@ -1,0 +1,50 @@
+// A private PostgreSQL cluster for tests: initdb in a temp folder, started with pg_ctl on a
+// free loopback port, stopped and removed afterwards. PostgreSQL refuses to run as root, so
+// when the tests run as root (CI) the server runs as the `postgres` system user.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace yilian::testing {
+
+// One server for a whole test program, started on first use and stopped at exit; null (and
+// `why`) when it cannot be started.
+class PostgresServer;
+PostgresServer* shared_postgres(std::string* why);
+
+class PostgresServer {
+ public:
+  PostgresServer() = default;
+  ~PostgresServer();
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+
+  // Creates and starts the cluster with one database, `yilian`. False (and `why`) when the
+  // PostgreSQL server binaries are not installed or the server would not start.
+  bool start(std::string* why);
+  // Stops the server (fast shutdown) and removes its folder.
+  void stop();
+  // Stops immediately (as a crash would) and starts it again on the same port and data.
+  bool restart(std::string* why);
+
+  // postgresql://... for the `yilian` database.
+  std::string url() const;
+  // Creates database `name` (letters, digits, _) and returns its URL; "" on failure.
+  std::string create_database(const std::string& name) const;
+  std::uint16_t port() const { return port_; }
+  // Runs `sql` with psql as the superuser; psql's exit status, its output in `out`.
+  int psql(const std::string& sql, std::string* out = nullptr) const;
+
+ private:
+  bool launch(std::string* why);
+  std::string as_owner(const std::string& command) const;
+
+  std::filesystem::path dir_;
+  std::filesystem::path bin_;
+  std::uint16_t port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace yilian::testing
