@@ -17,7 +17,8 @@
 namespace yilian::storage::sql::backend {
 namespace {
 
-// A PostgreSQL error (SQLSTATE) as a yilian::Error: integrity violations are conflicts;
+// A PostgreSQL error (SQLSTATE) as a yilian::Error: integrity violations and the exceptions
+// our triggers raise (immutable rows, as SQLite's RAISE(ABORT) does) are conflicts;
 // serialization failures, deadlocks, lost connections and shutdowns are worth retrying
 // (unavailable); a full disk or exhausted memory is io.
 Error pg_error(const PGresult* res, PGconn* conn, std::string_view what) {
@@ -29,7 +30,7 @@ Error pg_error(const PGresult* res, PGconn* conn, std::string_view what) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const std::string s = state ? state : "";
   Errc code = Errc::internal;
-  if (s.rfind("23", 0) == 0) {
+  if (s.rfind("23", 0) == 0 || s == "P0001") {
     code = Errc::conflict;
   } else if (s == "40001" || s == "40P01" || s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 ||
              (!state && conn && PQstatus(conn) == CONNECTION_BAD)) {
@@ -255,9 +256,8 @@ Result<bool> PgStatement::step() {
       for (std::size_t i = 0; i < values_.size(); ++i) {
         params[i] = values_[i] ? values_[i]->c_str() : nullptr;
       }
-      result_.reset(PQexecPrepared(conn_.native(), name_.c_str(),
-                                   static_cast<int>(params.size()), params.data(), nullptr,
-                                   nullptr, 0));
+      result_.reset(PQexecPrepared(conn_.native(), name_.c_str(), static_cast<int>(params.size()),
+                                   params.data(), nullptr, nullptr, 0));
       const auto st = PQresultStatus(result_.get());
       if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) break;
       Error e = pg_error(result_.get(), conn_.native(), "executing statement");

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -35,9 +33,7 @@ class DatabaseTest : public ::testing::TestWithParam<sql::Dialect> {
     testing::PostgresServer* pg = testing::shared_postgres(&why);
     EXPECT_NE(pg, nullptr) << why;
     if (!pg) return "postgresql://unavailable";
-    static int databases = 0;
-    return pg->create_database("db_" + std::to_string(::getpid()) + "_" +
-                               std::to_string(++databases));
+    return pg->fresh_database();
   }
 
   testing::TempDir dir_;

@@ -129,7 +129,8 @@ PostgresServer* shared_postgres(std::string* why) {
   return server;
 }
 
-std::string PostgresServer::create_database(const std::string& name) const {
+std::string PostgresServer::fresh_database() {
+  const std::string name = "db" + std::to_string(++databases_);
   std::string out;
   if (psql("CREATE DATABASE " + name, &out) != 0) return {};
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + name;

@@ -31,8 +31,8 @@ class PostgresServer {
 
   // postgresql://... for the `yilian` database.
   std::string url() const;
-  // Creates database `name` (letters, digits, _) and returns its URL; "" on failure.
-  std::string create_database(const std::string& name) const;
+  // Creates a new, empty database and returns its URL; "" on failure.
+  std::string fresh_database();
   std::uint16_t port() const { return port_; }
   // Runs `sql` with psql as the superuser; psql's exit status, its output in `out`.
   int psql(const std::string& sql, std::string* out = nullptr) const;
@@ -45,6 +45,7 @@ class PostgresServer {
   std::filesystem::path bin_;
   std::uint16_t port_ = 0;
   bool running_ = false;
+  int databases_ = 0;
 };
 
 }  // namespace yilian::testing

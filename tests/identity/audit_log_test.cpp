@@ -1,0 +1,109 @@
+// The audit store on both backends: records appended in order, found by filter and page,
+// scanned in order, and never changed or removed once written.
+#include "yilian/identity/audit_log.h"
+
+#include <gtest/gtest.h>
+
+#include "postgres.h"
+#include "test_db.h"
+#include "test_util.h"
+
+namespace yilian::identity {
+namespace {
+
+class AuditLogTest : public ::testing::TestWithParam<storage::sql::Dialect> {
+ protected:
+  void SetUp() override {
+    std::string where = (dir_.path() / "audit.sqlite").string();
+    if (GetParam() == storage::sql::Dialect::postgres) {
+      std::string why;
+      testing::PostgresServer* pg = testing::shared_postgres(&why);
+      ASSERT_NE(pg, nullptr) << why;
+      where = pg->fresh_database();
+      ASSERT_FALSE(where.empty());
+    }
+    db_ = testing::audit_database(where);
+    log_ = std::make_unique<AuditLog>(*db_);
+  }
+
+  AuditRecord record(std::int64_t seq, const std::string& actor, const std::string& action) {
+    AuditRecord r;
+    r.seq = seq;
+    r.at = "2026-12-03T08:00:0" + std::to_string(seq) + ".000Z";
+    r.actor = actor;
+    r.action = action;
+    r.object_type = "study";
+    r.object_id = "1.2.3." + std::to_string(seq);
+    r.outcome = "ok";
+    r.prev_hash = "h" + std::to_string(seq - 1);
+    r.hash = "h" + std::to_string(seq);
+    return r;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<storage::Database> db_;
+  std::unique_ptr<AuditLog> log_;
+};
+
+TEST_P(AuditLogTest, records_are_found_by_filter_and_page_and_scanned_in_order) {
+  ASSERT_TRUE(log_->append(record(1, "dr-chen", "study.read")).ok());
+  ASSERT_TRUE(log_->append(record(2, "dr-li", "study.read")).ok());
+  ASSERT_TRUE(log_->append(record(3, "dr-chen", "report.sign")).ok());
+  auto last = log_->last();
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->seq, 3);
+  EXPECT_EQ((*last)->hash, "h3");
+
+  AuditFilter by_actor;
+  by_actor.actor = "dr-chen";
+  auto chen = log_->find(by_actor);
+  ASSERT_TRUE(chen.ok()) << chen.error().message;
+  ASSERT_EQ(chen->size(), 2u);
+  EXPECT_EQ((*chen)[0].seq, 3);  // newest first
+  EXPECT_EQ((*chen)[1].action, "study.read");
+
+  AuditFilter page;
+  page.before_seq = 3;
+  page.limit = 1;
+  page.from = "2026-12-03T08:00:01";
+  auto older = log_->find(page);
+  ASSERT_TRUE(older.ok()) << older.error().message;
+  ASSERT_EQ(older->size(), 1u);
+  EXPECT_EQ((*older)[0].seq, 2);
+
+  std::vector<std::int64_t> order;
+  ASSERT_TRUE(log_->scan([&](const AuditRecord& r) {
+                    order.push_back(r.seq);
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(order, (std::vector<std::int64_t>{1, 2, 3}));
+}
+
+TEST_P(AuditLogTest, a_written_record_cannot_be_changed_removed_or_written_twice) {
+  ASSERT_TRUE(log_->append(record(1, "dr-chen", "study.read")).ok());
+  Status twice = log_->append(record(1, "someone", "study.read"));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().code, Errc::conflict);
+  for (const char* change : {"UPDATE audit SET actor = 'x'", "DELETE FROM audit"}) {
+    Status s = storage::write(*db_, [&](storage::sql::Db& c) {
+      return storage::sql::run(c, change, [](storage::sql::Stmt&) {});
+    });
+    ASSERT_FALSE(s.ok()) << change;
+    EXPECT_EQ(s.error().code, Errc::conflict) << s.error().message;
+  }
+  auto last = log_->last();
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->actor, "dr-chen");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest,
+                         ::testing::Values(storage::sql::Dialect::sqlite,
+                                           storage::sql::Dialect::postgres),
+                         [](const auto& info) {
+                           return info.param == storage::sql::Dialect::sqlite ? "sqlite"
+                                                                              : "postgres";
+                         });
+
+}  // namespace
+}  // namespace yilian::identity
