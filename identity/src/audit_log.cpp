@@ -36,32 +36,8 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 )sql";
 
-constexpr const char* kPostgresSchema = R"sql(
-CREATE TABLE IF NOT EXISTS audit(
-  seq               BIGINT PRIMARY KEY,
-  at                TEXT NOT NULL,
-  actor             TEXT NOT NULL,
-  actor_institution TEXT NOT NULL,
-  address           TEXT NOT NULL,
-  action            TEXT NOT NULL,
-  object_type       TEXT NOT NULL,
-  object_id         TEXT NOT NULL,
-  outcome           TEXT NOT NULL,
-  detail            TEXT NOT NULL,
-  prev_hash         TEXT NOT NULL,
-  hash              TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
-CREATE INDEX IF NOT EXISTS audit_actor ON audit(actor, seq);
-CREATE INDEX IF NOT EXISTS audit_object ON audit(object_id, seq);
-CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$;
-CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
-  FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-)sql";
-
 constexpr SchemaStep kAuditSchema[] = {
-    {1, "identity", "the audit table, append-only", kSchema, kPostgresSchema},
+    {1, "identity", "the audit table, append-only", kSchema},
 };
 
 constexpr const char* kColumns =

@@ -46,6 +46,11 @@ class Connection {
 std::string translate_placeholders(std::string_view sql, std::map<std::string, int>& names,
                                    int& count);
 
+// The PostgreSQL form of a schema step written for SQLite (postgres_ddl.cpp lists the rules:
+// row ids, 64-bit integers, WITHOUT ROWID, NOCASE indexes, strftime defaults, refusing
+// triggers).
+std::string postgres_ddl(std::string_view sqlite);
+
 Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, bool read_only);
 Result<std::unique_ptr<Connection>> open_postgres(const std::string& url);
 

@@ -1,5 +1,7 @@
 #include "yilian/storage/database.h"
 
+#include "backend.h"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -310,10 +312,6 @@ Result<int> Database::migrate_postgres(std::span<const SchemaStep> steps, int ta
   int version = 0;
   for (const SchemaStep& m : steps) {
     if (m.version > target) break;
-    if (!m.postgres_sql) {
-      return make_error(Errc::internal, "schema step " + std::to_string(m.version) + " (" +
-                                            m.owner + ") has no PostgreSQL form");
-    }
     auto fail = [&](const Error& e) {
       (void)writer_->exec("ROLLBACK");
       return make_error(e.code, "schema migration to v" + std::to_string(m.version) + " (" +
@@ -335,7 +333,9 @@ Result<int> Database::migrate_postgres(std::span<const SchemaStep> steps, int ta
       version = static_cast<int>(current);
       continue;
     }
-    if (Status s = writer_->exec(m.postgres_sql); !s) return fail(s.error());
+    const std::string ddl =
+        m.postgres_sql ? std::string(m.postgres_sql) : sql::backend::postgres_ddl(m.sql);
+    if (Status s = writer_->exec(ddl.c_str()); !s) return fail(s.error());
     if (Status s = sql::run(*writer_,
                             "INSERT INTO yilian_schema(history, version) VALUES(?1, ?2) "
                             "ON CONFLICT (history) DO UPDATE SET version = excluded.version",

@@ -46,7 +46,8 @@ struct SchemaStep {
   const char* owner;    // the module that owns the tables ("pacs", "identity", ...)
   const char* summary;  // one line, for the log
   const char* sql;      // SQLite
-  // The same step for PostgreSQL; a history with a step lacking it cannot be applied there.
+  // The same step for PostgreSQL, where the rules that derive it from `sql` do not suffice
+  // (storage/src/postgres_ddl.cpp); null: derived.
   const char* postgres_sql = nullptr;
 };
 
