@@ -76,7 +76,8 @@ Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
           tx.conn(),
           "INSERT INTO institutions(code, name, level, parent_id) VALUES(?1, ?2, ?3, ?4) "
           "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN "
-          "excluded.name ELSE name END, level = excluded.level, parent_id = excluded.parent_id "
+          "excluded.name ELSE institutions.name END, level = excluded.level, parent_id = "
+          "excluded.parent_id "
           "RETURNING id",
           [&](sql::Stmt& st) {
             st.bind(1, info.code);
@@ -123,7 +124,7 @@ Result<std::vector<InstitutionInfo>> Accounts::select_institutions(std::string_v
           rd->conn(),
           "SELECT i.id, i.code, i.name, i.level, coalesce(p.code, ''), "
           "coalesce((SELECT group_concat(ae_title, ',') FROM (SELECT ae_title FROM "
-          "institution_aes WHERE institution_id = i.id ORDER BY ae_title)), '') "
+          "institution_aes WHERE institution_id = i.id ORDER BY ae_title) AS a), '') "
           "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id "
           "WHERE ?1 = '' OR i.code = ?1 ORDER BY i.id",
           [&](sql::Stmt& st) { st.bind(1, code); },
@@ -221,7 +222,7 @@ Result<std::vector<UserInfo>> Accounts::select_users(std::string_view username) 
       "SELECT u.id, u.username, u.display_name, u.institution_id, i.code, u.roles, u.disabled, "
       "u.created_at, coalesce((SELECT group_concat(code, ',') FROM (SELECT ci.code FROM "
       "user_credentials c JOIN institutions ci ON ci.id = c.institution_id WHERE c.user_id = "
-      "u.id ORDER BY ci.code)), '') "
+      "u.id ORDER BY ci.code) AS cc), '') "
       "FROM users u JOIN institutions i ON i.id = u.institution_id "
       "WHERE ?1 = '' OR u.username = ?1 ORDER BY u.username",
       [&](sql::Stmt& st) { st.bind(1, username); },

@@ -19,9 +19,10 @@ constexpr const char* kUpsertPatient = R"sql(
 INSERT INTO patients(institution_id, patient_id, issuer, name, birth_date, sex)
 VALUES(?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT(institution_id, patient_id, issuer) DO UPDATE SET
-  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE name END,
-  birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date ELSE birth_date END,
-  sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE sex END
+  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE patients.name END,
+  birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date
+    ELSE patients.birth_date END,
+  sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE patients.sex END
 RETURNING id)sql";
 
 constexpr const char* kUpsertStudy = R"sql(
@@ -31,9 +32,11 @@ INSERT INTO studies(study_uid, patient_pk, institution_id, study_date, study_tim
 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)
 ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at,
   requested_priority = CASE WHEN excluded.requested_priority <> '' THEN
-    excluded.requested_priority ELSE requested_priority END,
-  indication = CASE WHEN excluded.indication <> '' THEN excluded.indication ELSE indication END,
-  procedure = CASE WHEN excluded.procedure <> '' THEN excluded.procedure ELSE procedure END
+    excluded.requested_priority ELSE studies.requested_priority END,
+  indication = CASE WHEN excluded.indication <> '' THEN excluded.indication
+    ELSE studies.indication END,
+  procedure = CASE WHEN excluded.procedure <> '' THEN excluded.procedure
+    ELSE studies.procedure END
 RETURNING id)sql";
 
 constexpr const char* kUpsertSeries = R"sql(
@@ -57,7 +60,7 @@ UPDATE studies SET num_instances = num_instances + 1, size_bytes = size_bytes + 
   num_series = (SELECT count(*) FROM series WHERE study_pk = ?1),
   modalities = coalesce((SELECT group_concat(m, '\') FROM
       (SELECT DISTINCT modality AS m FROM series WHERE study_pk = ?1 AND modality <> ''
-       ORDER BY m)), '')
+       ORDER BY m) AS ms), '')
 WHERE id = ?1)sql";
 
 constexpr const char* kInsertConflict = R"sql(
@@ -199,7 +202,7 @@ class SqliteIndex final : public Index {
               st.prepare(w_,
                          "INSERT INTO institutions(code, name) VALUES(?1, ?2) "
                          "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' "
-                         "THEN excluded.name ELSE name END RETURNING id, code, name");
+                         "THEN excluded.name ELSE institutions.name END RETURNING id, code, name");
           !s)
         return s.error();
       st.bind(1, code);
@@ -601,7 +604,7 @@ UPDATE studies SET
   size_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM series WHERE study_pk = studies.id),
   modalities = coalesce((SELECT group_concat(m, '\') FROM
       (SELECT DISTINCT modality AS m FROM series WHERE study_pk = studies.id AND modality <> ''
-       ORDER BY m)), '');
+       ORDER BY m) AS ms), '');
 DELETE FROM studies WHERE num_instances = 0;
 )sql");
         !s)

@@ -116,7 +116,8 @@ Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view
       rd->conn(),
       "SELECT s.id, s.study_uid, s.institution_id, i.code, s.modalities, "
       "coalesce((SELECT group_concat(b, '\\') FROM (SELECT DISTINCT body_part AS b FROM series "
-      "WHERE study_pk = s.id AND body_part <> '' ORDER BY b)), ''), s.description, s.procedure, "
+      "WHERE study_pk = s.id AND body_part <> '' ORDER BY b) AS bp), ''), s.description, "
+      "s.procedure, "
       "trim(s.indication || char(10) || s.clinical_question), s.requested_priority, "
       "s.first_received_at FROM studies s "
       "JOIN institutions i ON i.id = s.institution_id WHERE s.study_uid = ?1",

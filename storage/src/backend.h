@@ -45,6 +45,9 @@ class Connection {
 // numbers them; `names` receives each name's number, `count` the highest number.
 std::string translate_placeholders(std::string_view sql, std::map<std::string, int>& names,
                                    int& count);
+// The SQLite functions and operators the stores use, in PostgreSQL's words (the rules are
+// listed in postgres_backend.cpp); applied after translate_placeholders.
+std::string postgres_statement(std::string_view sql);
 
 // The PostgreSQL form of a schema step written for SQLite (postgres_ddl.cpp lists the rules:
 // row ids, 64-bit integers, WITHOUT ROWID, NOCASE indexes, strftime defaults, refusing

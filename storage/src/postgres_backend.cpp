@@ -53,6 +53,63 @@ bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) |
 
 }  // namespace
 
+namespace {
+
+// Where the quoted literal, quoted identifier or comment starting at `i` ends; `i` when none
+// starts there.
+std::size_t skip_quoted(std::string_view sql, std::size_t i) {
+  const char c = sql[i];
+  if (c == '\'' || c == '"') {  // '' and "" escape the quote
+    std::size_t j = i + 1;
+    while (j < sql.size()) {
+      if (sql[j] == c) {
+        if (j + 1 < sql.size() && sql[j + 1] == c) {
+          j += 2;
+          continue;
+        }
+        break;
+      }
+      ++j;
+    }
+    return std::min(j + 1, sql.size());
+  }
+  if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+    const std::size_t j = sql.find('\n', i);
+    return j == std::string_view::npos ? sql.size() : j;
+  }
+  if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+    const std::size_t j = sql.find("*/", i + 2);
+    return j == std::string_view::npos ? sql.size() : j + 2;
+  }
+  return i;
+}
+
+bool word_is(std::string_view word, const char* upper) {
+  if (word.size() != std::strlen(upper)) return false;
+  for (std::size_t k = 0; k < word.size(); ++k) {
+    if (std::toupper(static_cast<unsigned char>(word[k])) != upper[k]) return false;
+  }
+  return true;
+}
+
+// True when the parenthesised list opening at `open` has a comma at its own level.
+bool has_top_level_comma(std::string_view sql, std::size_t open) {
+  int depth = 0;
+  for (std::size_t i = open; i < sql.size();) {
+    if (std::size_t q = skip_quoted(sql, i); q != i) {
+      i = q;
+      continue;
+    }
+    if (sql[i] == '(') ++depth;
+    if (sql[i] == ')' && --depth == 0) return false;
+    if (sql[i] == ',' && depth == 1) return true;
+    ++i;
+  }
+  return false;
+}
+
+}  // namespace
+
 // SQLite-style placeholders as PostgreSQL's $N, numbered as SQLite numbers them: ?N is N, a
 // bare ? is one more than the largest so far, a :name keeps the number of its first use.
 // Quoted strings, quoted identifiers, comments and :: casts are left alone.
@@ -63,29 +120,7 @@ std::string translate_placeholders(std::string_view sql, std::map<std::string, i
   int max = 0;
   for (std::size_t i = 0; i < sql.size();) {
     const char c = sql[i];
-    if (c == '\'' || c == '"') {  // a literal or a quoted identifier ('' and "" escape)
-      std::size_t j = i + 1;
-      while (j < sql.size()) {
-        if (sql[j] == c) {
-          if (j + 1 < sql.size() && sql[j + 1] == c) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        ++j;
-      }
-      const std::size_t end = std::min(j + 1, sql.size());
-      out.append(sql.substr(i, end - i));
-      i = end;
-    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
-      const std::size_t j = sql.find('\n', i);
-      const std::size_t end = j == std::string_view::npos ? sql.size() : j;
-      out.append(sql.substr(i, end - i));
-      i = end;
-    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
-      const std::size_t j = sql.find("*/", i + 2);
-      const std::size_t end = j == std::string_view::npos ? sql.size() : j + 2;
+    if (std::size_t end = skip_quoted(sql, i); end != i) {
       out.append(sql.substr(i, end - i));
       i = end;
     } else if (c == '?') {
@@ -110,6 +145,76 @@ std::string translate_placeholders(std::string_view sql, std::map<std::string, i
     }
   }
   count = max;
+  return out;
+}
+
+// The SQLite functions and operators the stores use, in PostgreSQL's words (after the
+// placeholders became $N): INSERT OR IGNORE -> ON CONFLICT DO NOTHING, group_concat ->
+// string_agg, instr -> strpos, char() -> chr(), two-argument min/max -> least/greatest, LIKE (ASCII
+// case- insensitive in SQLite) -> ILIKE, and GLOB with a parameter -> LIKE of the pattern with its
+// wildcards turned into LIKE's (case-sensitive, as GLOB is).
+std::string postgres_statement(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 32);
+  bool ignore_conflicts = false;
+  for (std::size_t i = 0; i < sql.size();) {
+    if (std::size_t end = skip_quoted(sql, i); end != i) {
+      out.append(sql.substr(i, end - i));
+      i = end;
+      continue;
+    }
+    const bool word_start =
+        is_name_start(sql[i]) && (i == 0 || (!is_name_char(sql[i - 1]) && sql[i - 1] != '$'));
+    if (!word_start) {
+      out += sql[i++];
+      continue;
+    }
+    std::size_t j = i;
+    while (j < sql.size() && is_name_char(sql[j])) ++j;
+    const std::string_view word = sql.substr(i, j - i);
+    if (word_is(word, "INSERT") && word_is(sql.substr(j + 1, 2), "OR") &&
+        word_is(sql.substr(j + 4, 6), "IGNORE")) {
+      out += "INSERT";
+      ignore_conflicts = true;
+      i = j + 10;
+    } else if (word_is(word, "GROUP_CONCAT")) {
+      out += "string_agg";
+      i = j;
+    } else if (word_is(word, "INSTR")) {
+      out += "strpos";
+      i = j;
+    } else if (word_is(word, "CHAR") && j < sql.size() && sql[j] == '(') {
+      out += "chr";
+      i = j;
+    } else if ((word_is(word, "MIN") || word_is(word, "MAX")) && j < sql.size() && sql[j] == '(' &&
+               has_top_level_comma(sql, j)) {
+      out += word_is(word, "MIN") ? "least" : "greatest";
+      i = j;
+    } else if (word_is(word, "LIKE")) {
+      out += "ILIKE";
+      i = j;
+    } else if (word_is(word, "GLOB")) {
+      std::size_t k = j;
+      while (k < sql.size() && sql[k] == ' ') ++k;
+      std::size_t e = k + 1;
+      while (e < sql.size() && std::isdigit(static_cast<unsigned char>(sql[e]))) ++e;
+      const std::string param(sql.substr(k, e - k));
+      out += "LIKE replace(replace(replace(replace(replace(replace(" + param +
+             ", '[[]', '['), '!', '!!'), '%', '!%'), '_', '!_'), '*', '%'), '?', '_') "
+             "ESCAPE '!'";
+      i = e;
+    } else {
+      out.append(word);
+      i = j;
+    }
+  }
+  if (ignore_conflicts) {
+    while (!out.empty() &&
+           (out.back() == ';' || std::isspace(static_cast<unsigned char>(out.back())))) {
+      out.pop_back();
+    }
+    out += " ON CONFLICT DO NOTHING";
+  }
   return out;
 }
 
@@ -188,7 +293,7 @@ class PgConnection final : public Connection {
     for (int attempt = 0;; ++attempt) {
       if (Status s = usable(); !s) return s;
       const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
-      PgResult r(PQexec(c_, sql));
+      PgResult r(PQexec(c_, postgres_statement(sql).c_str()));
       const auto st = PQresultStatus(r.get());
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         changes_ = std::atoi(PQcmdTuples(r.get()));
@@ -203,7 +308,7 @@ class PgConnection final : public Connection {
   Result<std::unique_ptr<Statement>> prepare(const char* sql) override {
     std::map<std::string, int> names;
     int count = 0;
-    std::string translated = translate_placeholders(sql, names, count);
+    std::string translated = postgres_statement(translate_placeholders(sql, names, count));
     auto st = std::make_unique<PgStatement>(*this, "y" + std::to_string(++statements_),
                                             std::move(translated), std::move(names), count);
     return std::unique_ptr<Statement>(std::move(st));

@@ -1,7 +1,6 @@
 // Passwords, sessions (expiry, revocation, lockout), shares and the audit chain, over a
 // real index and audit database in a temp directory, with a clock the test moves.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "test_db.h"
 #include "test_util.h"
@@ -97,14 +96,13 @@ TEST_F(IdentityTest, a_login_gives_a_token_that_authenticates_until_it_expires) 
 TEST_F(IdentityTest, the_raw_token_is_never_stored) {
   auto login = auth_->login("alice", kPassword, "10.0.0.5");
   ASSERT_TRUE(login.ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_.path() / "index.sqlite").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT token_hash FROM sessions", -1, &st, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  std::string stored = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  auto raw = testing::raw_connection(*db_);
+  std::string stored;
+  ASSERT_TRUE(storage::sql::query(
+                  *raw, "SELECT token_hash FROM sessions", [](storage::sql::Stmt&) {},
+                  [&](storage::sql::Stmt& st) { stored = st.text(0); })
+                  .ok());
+  ASSERT_FALSE(stored.empty());
   EXPECT_NE(stored, login->token);
   EXPECT_EQ(stored, sha256_hex(login->token));
 }
@@ -230,15 +228,17 @@ TEST_F(IdentityTest, a_share_reaches_the_user_until_it_expires) {
   EXPECT_EQ(missing.error().code, Errc::not_found);
 }
 
-// Runs SQL directly against the audit database, as someone with file access could.
-void tamper(const std::filesystem::path& db_path, const char* sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
+// Runs SQL directly against the audit database, as someone with access to it could.
+void tamper(const storage::Database& db, const std::string& sql) {
+  auto raw = testing::raw_connection(db);
+  Status s = raw->exec(sql.c_str());
+  EXPECT_TRUE(s.ok()) << s.error().message;
+}
+
+// Dropping a trigger names its table on PostgreSQL.
+std::string drop_trigger(const storage::Database& db, const std::string& name) {
+  return "DROP TRIGGER " + name +
+         (db.dialect() == storage::sql::Dialect::postgres ? " ON audit; " : "; ");
 }
 
 TEST_F(IdentityTest, the_audit_chain_verifies_and_detects_a_modified_or_removed_record) {
@@ -258,18 +258,13 @@ TEST_F(IdentityTest, the_audit_chain_verifies_and_detects_a_modified_or_removed_
 
   // The triggers refuse changes made through SQL as it is...
   {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_.path() / "audit.sqlite").c_str(), &db), SQLITE_OK);
-    EXPECT_NE(
-        sqlite3_exec(db, "UPDATE audit SET actor = 'bob' WHERE seq = 2", nullptr, nullptr, nullptr),
-        SQLITE_OK);
-    EXPECT_NE(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
+    auto raw = testing::raw_connection(*audit_db_);
+    EXPECT_FALSE(raw->exec("UPDATE audit SET actor = 'bob' WHERE seq = 2").ok());
+    EXPECT_FALSE(raw->exec("DELETE FROM audit WHERE seq = 2").ok());
   }
   // ...and the chain catches someone who removes them first.
-  tamper(dir_.path() / "audit.sqlite",
-         "DROP TRIGGER audit_no_update; UPDATE audit SET object_id = '9.9.9' WHERE seq = 3;");
+  tamper(*audit_db_, drop_trigger(*audit_db_, "audit_no_update") +
+                         "UPDATE audit SET object_id = '9.9.9' WHERE seq = 3;");
   auto broken = verify_chain(*log_);
   ASSERT_TRUE(broken.ok());
   EXPECT_FALSE(broken->intact);
@@ -282,8 +277,8 @@ TEST_F(IdentityTest, the_audit_chain_verifies_and_detects_a_modified_or_removed_
   ASSERT_TRUE(a2.ok());
   for (int i = 0; i < 4; ++i)
     ASSERT_TRUE((*a2)->record(AuditEvent{"x", "", "", "a", "t", "o", "ok", ""}).ok());
-  tamper(other.path() / "audit.sqlite",
-         "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 2;");
+  tamper(*audit_db2,
+         drop_trigger(*audit_db2, "audit_no_delete") + "DELETE FROM audit WHERE seq = 2;");
   auto gap = verify_chain(*log2);
   ASSERT_TRUE(gap.ok());
   EXPECT_FALSE(gap->intact);

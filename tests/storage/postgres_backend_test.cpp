@@ -42,6 +42,20 @@ TEST(PlaceholderTranslation, literals_identifiers_comments_and_casts_are_left_al
             "SELECT $1::bigint -- a ? here\n, $2 /* and :m */");
 }
 
+TEST(PostgresStatement, the_sqlite_functions_and_operators_the_stores_use_are_rewritten) {
+  EXPECT_EQ(postgres_statement("INSERT OR IGNORE INTO t(a, b) VALUES($1, $2)"),
+            "INSERT INTO t(a, b) VALUES($1, $2) ON CONFLICT DO NOTHING");
+  EXPECT_EQ(postgres_statement("SELECT group_concat(code, ','), instr(a, 'x') FROM t"),
+            "SELECT string_agg(code, ','), strpos(a, 'x') FROM t");
+  EXPECT_EQ(
+      postgres_statement("SET a = max(a, $3, $4), b = min(b, $2), c = (SELECT max(v) FROM t)"),
+      "SET a = greatest(a, $3, $4), b = least(b, $2), c = (SELECT max(v) FROM t)");
+  EXPECT_EQ(postgres_statement("WHERE name LIKE $1 ESCAPE '!' AND id GLOB $2 AND n = 'LIKE'"),
+            "WHERE name ILIKE $1 ESCAPE '!' AND id LIKE replace(replace(replace(replace(replace("
+            "replace($2, '[[]', '['), '!', '!!'), '%', '!%'), '_', '!_'), '*', '%'), '?', '_') "
+            "ESCAPE '!' AND n = 'LIKE'");
+}
+
 TEST(PostgresDdl, sqlite_row_ids_types_indexes_defaults_and_triggers_are_rewritten) {
   EXPECT_EQ(
       postgres_ddl("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"),

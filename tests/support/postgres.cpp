@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <system_error>
 #include <vector>
 
@@ -123,14 +124,30 @@ PostgresServer* shared_postgres(std::string* why) {
   static std::string failure;
   static PostgresServer* server = [] {
     static PostgresServer s;
+    if (const char* dir = std::getenv("YILIAN_TEST_POSTGRES"); dir && *dir) {
+      return s.attach(dir, &failure) ? &s : nullptr;
+    }
     return s.start(&failure) ? &s : nullptr;
   }();
   if (!server) *why = failure;
   return server;
 }
 
+bool PostgresServer::attach(const std::filesystem::path& dir, std::string* why) {
+  bin_ = server_binaries();
+  std::ifstream in(dir / "port");
+  int port = 0;
+  if (!(in >> port) || port <= 0 || port > 65535) {
+    *why = "no server port in " + (dir / "port").string();
+    return false;
+  }
+  port_ = static_cast<std::uint16_t>(port);
+  return true;  // dir_ stays empty: this object does not own the server
+}
+
 std::string PostgresServer::fresh_database() {
-  const std::string name = "db" + std::to_string(++databases_);
+  // Processes sharing one server (a ctest fixture) each name theirs by their pid.
+  const std::string name = "db" + std::to_string(::getpid()) + "_" + std::to_string(++databases_);
   std::string out;
   if (psql("CREATE DATABASE " + name, &out) != 0) return {};
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + name;

@@ -10,7 +10,9 @@
 namespace yilian::testing {
 
 // One server for a whole test program, started on first use and stopped at exit; null (and
-// `why`) when it cannot be started.
+// `why`) when it cannot be started. When YILIAN_TEST_POSTGRES names the folder of a server
+// started for the whole test run (`yilian_test_postgres start DIR`, a ctest fixture), that one
+// is used instead and left running.
 class PostgresServer;
 PostgresServer* shared_postgres(std::string* why);
 
@@ -26,6 +28,11 @@ class PostgresServer {
   bool start(std::string* why);
   // Stops the server (fast shutdown) and removes its folder.
   void stop();
+  // A server another process started in `dir` (its port in dir/port); left running.
+  bool attach(const std::filesystem::path& dir, std::string* why);
+  // Leaves the server running when this object goes (its folder and port are in dir()).
+  void release() { dir_.clear(); }
+  const std::filesystem::path& dir() const { return dir_; }
   // Stops immediately (as a crash would) and starts it again on the same port and data.
   bool restart(std::string* why);
 

@@ -340,13 +340,13 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
   EXPECT_EQ(referrals->escalate_referrals("2026-11-23T10:01:00.000Z")->size(), 1u);
   EXPECT_TRUE(referrals->escalate_referrals("2026-11-23T11:00:00.000Z")->empty());
 
-  storage::sql::Db raw;
-  ASSERT_TRUE(raw.open(path.string(), false).ok());
-  EXPECT_FALSE(raw.exec("UPDATE consult_messages SET text = 'edited'").ok());
-  EXPECT_FALSE(raw.exec("DELETE FROM consult_messages").ok());
-  ASSERT_TRUE(
-      raw.exec("UPDATE consults SET status = 'concluded', opinion = 'x' WHERE id = 1").ok());
-  EXPECT_FALSE(raw.exec("UPDATE consults SET opinion = 'rewritten' WHERE id = 1").ok());
+  auto raw = ::yilian::testing::raw_connection(*db);
+  EXPECT_FALSE(raw->exec("UPDATE consult_messages SET text = 'edited'").ok());
+  EXPECT_FALSE(raw->exec("DELETE FROM consult_messages").ok());
+  Status concluded =
+      raw->exec("UPDATE consults SET status = 'concluded', opinion = 'x' WHERE id = 1");
+  ASSERT_TRUE(concluded.ok()) << concluded.error().message;
+  EXPECT_FALSE(raw->exec("UPDATE consults SET opinion = 'rewritten' WHERE id = 1").ok());
 }
 
 }  // namespace

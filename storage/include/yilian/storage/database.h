@@ -76,6 +76,8 @@ class Database {
   static Result<std::unique_ptr<Database>> open(const std::string& location,
                                                 DatabaseOptions options = {});
   sql::Dialect dialect() const { return dialect_; }
+  // Where it is: the SQLite file (or in-memory URI) or the PostgreSQL URL.
+  const std::string& location() const { return uri_; }
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
