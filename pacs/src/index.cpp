@@ -467,7 +467,7 @@ class SqliteIndex final : public Index {
                        "SELECT se.series_uid, se.modality, se.series_number, se.description, "
                        "se.body_part, se.num_instances, se.size_bytes, se.last_received_at "
                        "FROM series se JOIN studies s ON s.id = se.study_pk "
-                       "WHERE s.study_uid = ?1 ORDER BY se.series_number, se.id");
+                       "WHERE s.study_uid = ?1 ORDER BY se.series_number NULLS FIRST, se.id");
         !s)
       return s.error();
     ss.bind(1, study_uid);
