@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "yilian/storage/database.h"
+
 #include "yilian/common/principal.h"
 #include "yilian/pacs/charset.h"
 
@@ -177,7 +179,7 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   if (Status s = check_keys(root, "the top level",
                             {"dicom", "dicom_peers", "cache", "http", "institutions",
-                             "reading_services", "auth", "queue"});
+                             "reading_services", "auth", "queue", "database"});
       !s)
     return s.error();
 
@@ -394,6 +396,15 @@ Result<Config> parse_config(std::string_view text) {
     if (Status s = read_queue(*q, c); !s) return s.error();
   } else if (root.contains("queue")) {
     return bad("[queue] must be a table");
+  }
+  if (const toml::table* d = root["database"].as_table()) {
+    if (Status s = check_keys(*d, "[database]", {"url"}); !s) return s.error();
+    if (Status s = read_string(*d, "url", c.database_url, "database"); !s) return s.error();
+    if (!c.database_url.empty() && !storage::is_postgres_url(c.database_url)) {
+      return bad("database.url must be a postgresql:// URL");
+    }
+  } else if (root.contains("database")) {
+    return bad("[database] must be a table");
   }
   return c;
 }

@@ -74,6 +74,8 @@ struct Config {
   // [queue]
   reading::QueueRules queue;
   std::string national_id_issuer;  // Issuer of Patient ID that identifies a person everywhere
+  // [database]: empty keeps the index and audit trail in SQLite files under --data.
+  std::string database_url;  // postgresql://...
 };
 
 // Reads a config file. Unknown keys are errors, so a typo never silently changes nothing.

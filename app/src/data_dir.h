@@ -1,6 +1,9 @@
-// The --data directory: index, accounts, audit trail (audit.sqlite), blob store, and an
-// exclusive lock so that two processes
-// (a running hub and an import, say) never recover or write the same store at once.
+// The --data directory: blob store, cache, and an exclusive lock so that two processes (a
+// running hub and an import, say) never recover or write the same store at once; and the
+// databases: the index (with accounts, queue, consults) and the audit trail, as SQLite files
+// here (index.sqlite, audit.sqlite) or in the PostgreSQL database the directory names. A data
+// directory opened once with a database URL remembers it (database.url), so every later
+// command on it (user, institution, import, audit) uses the same database.
 #pragma once
 
 #include <filesystem>
@@ -20,7 +23,12 @@ namespace yilian::app {
 
 class DataDir {
  public:
-  static Result<std::unique_ptr<DataDir>> open(const std::filesystem::path& root);
+  // `database_url` (postgresql://...) sets the directory's database; empty keeps the one it
+  // has (SQLite files unless it was given a URL before).
+  static Result<std::unique_ptr<DataDir>> open(const std::filesystem::path& root,
+                                               const std::string& database_url = {});
+  // The PostgreSQL URL in use, or empty for the SQLite files.
+  const std::string& database_url() const { return database_url_; }
   ~DataDir();
 
   pacs::Index& index() { return *index_; }
@@ -39,6 +47,7 @@ class DataDir {
  private:
   DataDir() = default;
   int lock_fd_ = -1;
+  std::string database_url_;
   std::unique_ptr<storage::Database> database_;  // index.sqlite
   std::unique_ptr<storage::Database> audit_db_;  // audit.sqlite
   std::unique_ptr<pacs::Index> index_;

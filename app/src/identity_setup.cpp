@@ -67,8 +67,9 @@ struct CliAuth {
   identity::AuthService auth;
 };
 
-Result<std::unique_ptr<DataDir>> open_data(const std::string& data) {
-  auto dd = DataDir::open(data);
+Result<std::unique_ptr<DataDir>> open_data(const std::string& data,
+                                           const std::string& database = {}) {
+  auto dd = DataDir::open(data, database);
   if (!dd.ok()) return dd.error();
   if (Status s = apply_identity_config(**dd, Config{}); !s) return s.error();
   return dd;
@@ -129,7 +130,7 @@ Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg) {
 }
 
 int user_add(const UserFlags& f) {
-  auto dd = open_data(f.data);
+  auto dd = open_data(f.data, f.database);
   if (!dd.ok()) return fail(dd.error());
   identity::NewUser u;
   u.username = f.username;

@@ -21,6 +21,7 @@ Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg);
 
 struct UserFlags {
   std::string data;
+  std::string database;  // postgresql://...; empty: the data directory's
   std::string username;
   std::vector<std::string> roles;
   std::string institution;

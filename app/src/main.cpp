@@ -57,6 +57,7 @@ struct ServeFlags {
   std::string aet;
   int max_associations = -1;
   fs::path port_file;
+  std::string database;  // postgresql://...; empty: the config's, or the data directory's
 };
 
 int fail(const Error& e) {
@@ -104,9 +105,10 @@ int serve(const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto data = DataDir::open(flags.data);
+  auto data = DataDir::open(flags.data, flags.database.empty() ? cfg.database_url : flags.database);
   if (!data.ok()) return fail(data.error());
   DataDir& dd = **data;
+  if (!dd.database_url().empty()) spdlog::info("database: PostgreSQL");
 
   if (Status s = apply_identity_config(dd, cfg); !s) return fail(s.error());
   auto aes = build_ae_directory(dd, cfg);
@@ -413,6 +415,9 @@ int main(int argc, char** argv) {
   ServeFlags serve_flags;
   auto* serve_cmd = app.add_subcommand("serve", "Run the hub: DICOM, HTTP and WebSocket");
   serve_cmd->add_option("--data", serve_flags.data, "Data directory (index and files)")->required();
+  serve_cmd->add_option("--database", serve_flags.database,
+                        "PostgreSQL database (postgresql://...) for the index and audit trail; "
+                        "the data directory remembers it");
   serve_cmd->add_option("--config", serve_flags.config, "TOML configuration file")
       ->check(CLI::ExistingFile);
   serve_cmd
@@ -449,6 +454,9 @@ int main(int argc, char** argv) {
   auto* user_add_cmd =
       user_cmd->add_subcommand("add", "Add a user; the password is read from stdin");
   user_add_cmd->add_option("--data", user_flags.data, "Data directory")->required();
+  user_add_cmd->add_option("--database", user_flags.database,
+                           "PostgreSQL database (postgresql://...); the data directory "
+                           "remembers it");
   user_add_cmd
       ->add_option("--role", user_flags.roles,
                    "township_doctor, radiologist, ecg_reader, cardiologist, admin, "

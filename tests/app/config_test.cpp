@@ -16,6 +16,16 @@ TEST(Config, an_empty_file_gives_the_defaults) {
   EXPECT_FALSE(c->reject_unknown_ae);
 }
 
+TEST(Config, a_postgresql_database_is_named_by_its_url) {
+  auto c = parse_config("[database]\nurl = \"postgresql://yilian@db.example.org/consortium\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->database_url, "postgresql://yilian@db.example.org/consortium");
+  EXPECT_TRUE(parse_config("")->database_url.empty());  // the SQLite files under --data
+  auto wrong = parse_config("[database]\nurl = \"/var/lib/yilian/index.sqlite\"\n");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("postgresql://"), std::string::npos);
+}
+
 TEST(Config, reads_connection_limits_and_sender_character_sets) {
   auto c = parse_config(R"(
 [dicom]

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "consortium.h"
+#include "postgres.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -39,10 +40,23 @@ text_contains = ["stroke"]
 
 json parse(const testing::HttpResult& r) { return json::parse(r.body, nullptr, false); }
 
-TEST(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_result_acknowledged) {
+// The whole reading flow on each backend: the embedded SQLite files, and a PostgreSQL database
+// (`serve --database`) of a server the test starts.
+class Worklist : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_result_acknowledged) {
   testing::TempDir dir;
   const fs::path cfg = testing::write_consortium_config(dir.path(), kQueueConfig);
-  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
+  std::vector<std::string> args{"--config", cfg.string()};
+  if (std::string(GetParam()) == "postgres") {
+    std::string why;
+    testing::PostgresServer* pg = testing::shared_postgres(&why);
+    ASSERT_NE(pg, nullptr) << why;
+    const std::string url = pg->fresh_database();
+    ASSERT_FALSE(url.empty());
+    args.insert(args.end(), {"--database", url});
+  }
+  ServerProcess server(dir.path() / "data", args);
   ASSERT_TRUE(server.start()) << server.log();
   std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");
   std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
@@ -146,6 +160,9 @@ TEST(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_result_
   EXPECT_EQ(server.get(doc, "/api/stats/turnaround").status, 403);
   EXPECT_EQ(server.stop(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Worklist, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace yilian

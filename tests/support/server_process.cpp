@@ -137,9 +137,13 @@ bool ServerProcess::start() {
   // An administrator for the harness, made the way an operator would (idempotent: a second
   // start finds the user already there).
   std::string out;
+  std::string database;  // the hub's --database, for the command line too
+  for (std::size_t i = 0; i + 1 < extra_.size(); ++i) {
+    if (extra_[i] == "--database") database = " --database '" + extra_[i + 1] + "'";
+  }
   (void)run_command("printf '%s\\n' '" + std::string(kPassword) + "' | " + yilian_binary() +
-                        " user add --data '" + data_.string() +
-                        "' --role admin --institution consortium " + kAdmin,
+                        " user add --data '" + data_.string() + "'" + database +
+                        " --role admin --institution consortium " + kAdmin,
                     &out);
   // The hub binds port 0 and reports the ports it got: a port picked here and released
   // could be taken by another process before the hub binds it.
