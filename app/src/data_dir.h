@@ -32,6 +32,7 @@ class DataDir {
   ~DataDir();
 
   pacs::Index& index() { return *index_; }
+  storage::Database& database() { return *database_; }
   storage::BlobStore& blobs() { return *blobs_; }
   identity::Accounts& accounts() { return *accounts_; }
   reading::QueueStore& queue() { return *queue_; }

@@ -24,37 +24,50 @@ net::WsHandler ws_handler(teleconsult::Hub& hub) {
 
 void register_health_route(http::Router& router, const std::string& version,
                            pacs::Ingestor& ingestor, net::HttpServer& http_server,
-                           teleconsult::Hub& hub) {
-  router.add("GET", "/healthz", [&ingestor, &http_server, &hub, version](const http::Request&) {
-    auto c = ingestor.counters();
-    nlohmann::json j = {{"status", "ok"},
-                        {"version", version},
-                        {"ingest",
-                         {{"stored", c.stored},
-                          {"duplicates", c.duplicates},
-                          {"conflicts", c.conflicts},
-                          {"rejected", c.rejected},
-                          {"failed", c.failed},
-                          {"batches", c.batches}}}};
-    // Live connections: a slow client dropped or a batch not saved shows here.
-    auto w = http_server.ws_counters();
-    auto h = hub.counters();
-    j["websocket"] = {{"open", w.open},
-                      {"accepted", w.accepted},
-                      {"framesIn", w.frames_in},
-                      {"framesOut", w.frames_out},
-                      {"oversized", w.oversized},
-                      {"slowDropped", w.slow_dropped},
-                      {"queuedPeak", w.queued_peak},
-                      {"pings", w.pings},
-                      {"idleClosed", w.idle_closed},
-                      {"authenticated", h.authenticated},
-                      {"chatMessages", h.chat_messages},
-                      {"errors", h.errors},
-                      {"batches", h.batches},
-                      {"commitFailures", h.commit_failures}};
-    return http::Response::json(200, json_text(j));
-  });
+                           teleconsult::Hub& hub, storage::Database& database) {
+  router.add(
+      "GET", "/healthz", [&ingestor, &http_server, &hub, &database, version](const http::Request&) {
+        auto c = ingestor.counters();
+        // The database answers a query on a read connection (PostgreSQL may be down or
+        // restarting; the load balancer then sends clients elsewhere).
+        const Status reachable = storage::read(database, [](storage::sql::Db& conn) {
+          return storage::sql::query(
+              conn, "SELECT 1", [](storage::sql::Stmt&) {}, [](storage::sql::Stmt&) {});
+        });
+        nlohmann::json j = {
+            {"status", reachable.ok() ? "ok" : "unavailable"},
+            {"version", version},
+            {"database",
+             {{"backend",
+               database.dialect() == storage::sql::Dialect::postgres ? "postgresql" : "sqlite"},
+              {"reachable", reachable.ok()}}},
+            {"ingest",
+             {{"stored", c.stored},
+              {"duplicates", c.duplicates},
+              {"conflicts", c.conflicts},
+              {"rejected", c.rejected},
+              {"failed", c.failed},
+              {"batches", c.batches}}}};
+        // Live connections: a slow client dropped or a batch not saved shows here.
+        auto w = http_server.ws_counters();
+        auto h = hub.counters();
+        j["websocket"] = {{"open", w.open},
+                          {"accepted", w.accepted},
+                          {"framesIn", w.frames_in},
+                          {"framesOut", w.frames_out},
+                          {"oversized", w.oversized},
+                          {"slowDropped", w.slow_dropped},
+                          {"queuedPeak", w.queued_peak},
+                          {"pings", w.pings},
+                          {"idleClosed", w.idle_closed},
+                          {"authenticated", h.authenticated},
+                          {"chatMessages", h.chat_messages},
+                          {"errors", h.errors},
+                          {"batches", h.batches},
+                          {"commitFailures", h.commit_failures}};
+        if (!reachable.ok()) j["database"]["error"] = reachable.error().message;
+        return http::Response::json(reachable.ok() ? 200 : 503, json_text(j));
+      });
 }
 
 }  // namespace yilian::app

@@ -2,6 +2,8 @@
 // server to the teleconsult hub, and the health page over every service's counters.
 #pragma once
 
+#include "yilian/storage/database.h"
+
 #include <string>
 
 #include "yilian/net/http.h"
@@ -28,6 +30,6 @@ net::WsHandler ws_handler(teleconsult::Hub& hub);
 // GET /healthz: status, version, ingest and WebSocket counters (no authentication).
 void register_health_route(http::Router& router, const std::string& version,
                            pacs::Ingestor& ingestor, net::HttpServer& http_server,
-                           teleconsult::Hub& hub);
+                           teleconsult::Hub& hub, storage::Database& database);
 
 }  // namespace yilian::app

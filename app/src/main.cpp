@@ -230,7 +230,7 @@ int serve(const ServeFlags& flags) {
       ws_handler(hub), net::WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
                                       .ping_after_idle_s = cfg.ws_ping_after_idle_s,
                                       .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
-  register_health_route(router, YILIAN_VERSION, ingestor, http_server, hub);
+  register_health_route(router, YILIAN_VERSION, ingestor, http_server, hub, dd.database());
   // The web front end, built beside the executable unless the config names another place.
   std::error_code exe_ec;
   const fs::path web_root = !cfg.web_root.empty()

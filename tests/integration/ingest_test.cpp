@@ -107,6 +107,8 @@ class ServeTest : public ::testing::Test {
 TEST_F(ServeTest, healthz_answers_json_and_echoscu_is_answered) {
   json h = get_json(*server_, "/healthz");
   EXPECT_EQ(h["status"], "ok");
+  EXPECT_EQ(h["database"]["backend"], "sqlite");
+  EXPECT_EQ(h["database"]["reachable"], true);
   std::string out;
   EXPECT_EQ(testing::run_command(
                 "echoscu -aec YILIAN 127.0.0.1 " + std::to_string(server_->dicom_port()), &out),

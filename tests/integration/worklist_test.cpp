@@ -158,6 +158,25 @@ TEST_P(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_resul
   EXPECT_EQ(csv.body.rfind("reader,count,p50_minutes", 0), 0u) << csv.body;
   EXPECT_NE(csv.body.find("dr-chen,1,"), std::string::npos) << csv.body;
   EXPECT_EQ(server.get(doc, "/api/stats/turnaround").status, 403);
+
+  // The health page names the database and whether it answers; with the database down it
+  // answers 503 (a load balancer then sends clients elsewhere), and recovers by itself.
+  auto health = [&] { return testing::http_get(server.http_port(), "/healthz"); };
+  json h = parse(health());
+  EXPECT_EQ(h["database"]["backend"],
+            GetParam() == std::string("postgres") ? "postgresql" : "sqlite");
+  EXPECT_EQ(h["database"]["reachable"], true);
+  if (GetParam() == std::string("postgres")) {
+    std::string why;
+    testing::PostgresServer* pg = testing::shared_postgres(&why);
+    ASSERT_TRUE(pg->suspend(&why)) << why;
+    auto down = health();
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_EQ(parse(down)["database"]["reachable"], false);
+    ASSERT_TRUE(pg->resume(&why)) << why;
+    EXPECT_EQ(health().status, 200);
+    EXPECT_EQ(parse(server.get(rad, base))["status"], "final");  // reads work again
+  }
   EXPECT_EQ(server.stop(), 0);
 }
 

@@ -97,14 +97,17 @@ bool PostgresServer::launch(std::string* why) {
   return running_;
 }
 
-bool PostgresServer::restart(std::string* why) {
+bool PostgresServer::suspend(std::string* why) {
   std::string out;
-  run_command(as_owner((bin_ / "pg_ctl").string() + " -D " + quote((dir_ / "data").string()) +
-                       " -m immediate -w stop"),
-              &out);
+  const int rc = run_command(as_owner((bin_ / "pg_ctl").string() + " -D " +
+                                      quote((dir_ / "data").string()) + " -m immediate -w stop"),
+                             &out);
   running_ = false;
-  return launch(why);
+  if (rc != 0) *why = "pg_ctl stop failed: " + out;
+  return rc == 0;
 }
+
+bool PostgresServer::restart(std::string* why) { return suspend(why) && launch(why); }
 
 void PostgresServer::stop() {
   if (dir_.empty()) return;

@@ -35,6 +35,9 @@ class PostgresServer {
   const std::filesystem::path& dir() const { return dir_; }
   // Stops immediately (as a crash would) and starts it again on the same port and data.
   bool restart(std::string* why);
+  // The same in two steps: down (immediate stop) until resume() starts it again.
+  bool suspend(std::string* why);
+  bool resume(std::string* why) { return launch(why); }
 
   // postgresql://... for the `yilian` database.
   std::string url() const;
