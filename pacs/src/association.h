@@ -57,6 +57,16 @@ struct Shared {
 // Sub-operation tallies of a C-MOVE or C-GET.
 struct SubOps {
   Uint16 remaining = 0, completed = 0, failed = 0, warning = 0;
+  // Counts one sub-operation by the status its C-STORE got.
+  void record(Uint16 status) {
+    if (status == STATUS_Success) {
+      ++completed;
+    } else if ((status & 0xF000) == 0xB000) {
+      ++warning;
+    } else {
+      ++failed;
+    }
+  }
   Uint16 final_status() const {
     if (failed == 0 && warning == 0) return STATUS_Success;
     if (completed == 0 && warning == 0) return kStatusSubOpsFailed;

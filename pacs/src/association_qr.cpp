@@ -149,13 +149,7 @@ OFCondition Association::handle_move(T_DIMSE_C_MoveRQ& req,
                                       req.MessageID);
         }
       }
-      if (sent.good() && status == STATUS_Success) {
-        ++ops.completed;
-      } else if (sent.good() && (status & 0xF000) == 0xB000) {
-        ++ops.warning;
-      } else {
-        ++ops.failed;
-      }
+      ops.record(sent.good() ? status : kStatusSubOpsFailed);
       if (ops.remaining > 0) {
         cond = sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusPending, nullptr,
                                 ops.remaining, ops.completed, ops.failed, ops.warning);
@@ -209,7 +203,7 @@ std::unique_ptr<DcmFileFormat> Association::converted_copy(const std::string& fi
 Uint16 Association::store_to_requester(const pacs::InstanceLocation& i) {
   std::string ts;
   T_ASC_PresentationContextID id = get_context(i.sop_class_uid, i.transfer_syntax_uid, ts);
-  if (id == 0) return 0xA702;
+  if (id == 0) return kStatusSubOpsFailed;
   const std::string file = shared_.ingestor->blobs().blob_path(i.blob_key).string();
   T_DIMSE_C_StoreRQ rq;
   std::memset(&rq, 0, sizeof rq);
@@ -229,12 +223,12 @@ Uint16 Association::store_to_requester(const pacs::InstanceLocation& i) {
                            0, &rsp, &status_detail);
   } else {
     auto copy = converted_copy(file, ts);
-    if (!copy) return 0xA702;
+    if (!copy) return kStatusSubOpsFailed;
     cond = DIMSE_storeUser(assoc_, id, &rq, nullptr, copy->getDataset(), nullptr, nullptr,
                            DIMSE_BLOCKING, 0, &rsp, &status_detail);
   }
   delete status_detail;
-  if (cond.bad()) return 0xA702;
+  if (cond.bad()) return kStatusSubOpsFailed;
   return rsp.DimseStatus;
 }
 
@@ -285,14 +279,7 @@ OFCondition Association::handle_get(T_DIMSE_C_GetRQ& req, const DcmPresentationC
   ops.remaining = clamp16(set->size());
   for (const auto& i : *set) {
     --ops.remaining;
-    Uint16 status = store_to_requester(i);
-    if (status == STATUS_Success) {
-      ++ops.completed;
-    } else if ((status & 0xF000) == 0xB000) {
-      ++ops.warning;
-    } else {
-      ++ops.failed;
-    }
+    ops.record(store_to_requester(i));
     if (ops.remaining > 0) {
       cond = send_get_response(pres, req, kStatusPending, ops, nullptr);
       if (cond.bad()) return cond;

@@ -77,12 +77,7 @@ bool PostgresServer::start(std::string* why) {
     port_ = free_port();
     if (launch(why)) break;
   }
-  if (!running_) return false;
-  if (psql("CREATE DATABASE yilian", &out) != 0) {
-    *why = "CREATE DATABASE failed: " + out;
-    return false;
-  }
-  return true;
+  return running_;
 }
 
 bool PostgresServer::launch(std::string* why) {
@@ -136,6 +131,12 @@ PostgresServer* shared_postgres(std::string* why) {
   return server;
 }
 
+void PostgresServer::adopt(const std::filesystem::path& dir) {
+  bin_ = server_binaries();
+  dir_ = dir;
+  running_ = true;
+}
+
 bool PostgresServer::attach(const std::filesystem::path& dir, std::string* why) {
   bin_ = server_binaries();
   std::ifstream in(dir / "port");
@@ -156,14 +157,10 @@ std::string PostgresServer::fresh_database() {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + name;
 }
 
-std::string PostgresServer::url() const {
-  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/yilian";
-}
-
-int PostgresServer::psql(const std::string& sql, std::string* out) const {
+int PostgresServer::psql(const std::string& sql, std::string* out,
+                         const std::string& database) const {
   return run_command((bin_ / "psql").string() + " -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
-                         std::to_string(port_) + " -U postgres -d " +
-                         (sql.rfind("CREATE DATABASE", 0) == 0 ? "postgres" : "yilian") + " -c " +
+                         std::to_string(port_) + " -U postgres -d " + quote(database) + " -c " +
                          quote(sql),
                      out);
 }

@@ -23,8 +23,8 @@ class PostgresServer {
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
 
-  // Creates and starts the cluster with one database, `yilian`. False (and `why`) when the
-  // PostgreSQL server binaries are not installed or the server would not start.
+  // Creates and starts the cluster. False (and `why`) when the PostgreSQL server binaries are
+  // not installed or the server would not start.
   bool start(std::string* why);
   // Stops the server (fast shutdown) and removes its folder.
   void stop();
@@ -32,6 +32,9 @@ class PostgresServer {
   bool attach(const std::filesystem::path& dir, std::string* why);
   // Leaves the server running when this object goes (its folder and port are in dir()).
   void release() { dir_.clear(); }
+  // Takes over a running server whose folder (dir() of the one that started it) is `dir`:
+  // stop() and the destructor stop it and remove the folder.
+  void adopt(const std::filesystem::path& dir);
   const std::filesystem::path& dir() const { return dir_; }
   // Stops immediately (as a crash would) and starts it again on the same port and data.
   bool restart(std::string* why);
@@ -39,13 +42,13 @@ class PostgresServer {
   bool suspend(std::string* why);
   bool resume(std::string* why) { return launch(why); }
 
-  // postgresql://... for the `yilian` database.
-  std::string url() const;
   // Creates a new, empty database and returns its URL; "" on failure.
   std::string fresh_database();
   std::uint16_t port() const { return port_; }
-  // Runs `sql` with psql as the superuser; psql's exit status, its output in `out`.
-  int psql(const std::string& sql, std::string* out = nullptr) const;
+  // Runs `sql` with psql as the superuser in `database`; psql's exit status, its output in
+  // `out`.
+  int psql(const std::string& sql, std::string* out = nullptr,
+           const std::string& database = "postgres") const;
 
  private:
   bool launch(std::string* why);

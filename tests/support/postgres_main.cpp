@@ -1,15 +1,12 @@
 // A PostgreSQL server for a whole test run (a ctest fixture):
 //   yilian_test_postgres start DIR   initdb and start in DIR (its port in DIR/port)
 //   yilian_test_postgres stop DIR    stop it and remove DIR
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "postgres.h"
-#include "process.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -39,12 +36,9 @@ int main(int argc, char** argv) {
     std::string cluster;
     std::getline(in, cluster);
     if (!cluster.empty()) {
-      std::string out;
-      const std::string pg_ctl = "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl";
-      const std::string cmd = pg_ctl + " -D '" + cluster + "/data' -m fast -w stop";
-      yilian::testing::run_command(
-          ::geteuid() == 0 ? "runuser -u postgres -- sh -c \"" + cmd + "\"" : cmd, &out);
-      std::filesystem::remove_all(cluster, ec);
+      yilian::testing::PostgresServer pg;
+      pg.adopt(cluster);
+      pg.stop();
     }
     std::filesystem::remove_all(dir, ec);
     return 0;

@@ -145,6 +145,22 @@ class HubTest : public ::testing::Test {
     }
   }
 
+  // Task `id` (the only one the hub can look up): STAT, of township A, received at 08:55.
+  void stat_task(std::int64_t id, const std::string& modality, const std::string& reason) {
+    reading::TaskRow t;
+    t.id = id;
+    t.institution_id = institution_;
+    t.institution_code = "ta";
+    t.is_ecg = modality == "ECG";
+    t.modality = modality;
+    t.priority = 0;
+    t.priority_reason = reason;
+    t.study_uid = "1.2.3." + std::to_string(id);
+    t.patient_id = "P" + std::to_string(id);
+    t.received_at = "2026-12-01T08:55:00.000Z";
+    task_ = t;
+  }
+
   // A consult requested by doc and accepted by cardio: both are participants.
   std::int64_t accepted_consult() {
     NewConsult nc{institution_, users_["doc"].user_id, "P1", "", "chest pain?",
@@ -227,25 +243,14 @@ TEST_F(HubTest, a_notification_acknowledged_right_after_a_chat_message_is_acknow
 
 TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clinicians) {
   const std::uint64_t cardio = connect("cardio");
-  reading::TaskRow t;
-  t.id = 7;
-  t.institution_id = institution_;
-  t.institution_code = "ta";
-  t.is_ecg = true;
-  t.modality = "ECG";
-  t.priority = 0;
-  t.study_uid = "1.2.3.4";
-  t.patient_id = "P9";
-  t.received_at = "2026-12-01T08:55:00.000Z";
-  task_ = t;
+  stat_task(7, "ECG", "");
   hub_->task_event({7, "2026-12-01T08:56:00.000Z", "emergency", "ecg", "ST elevation V1-V4"});
   json alert = transport_.next_of(cardio, "notification");
   ASSERT_FALSE(alert.is_null());
   EXPECT_EQ(alert["kind"], "emergency");
   // The same event again (a resent ECG) does not open a second case.
   hub_->task_event({7, "2026-12-01T08:57:00.000Z", "emergency", "ecg", "ST elevation V1-V4"});
-  hub_->received(cardio, json{{"type", "ping"}, {"ref", "sync"}}.dump());
-  ASSERT_FALSE(transport_.next_of(cardio, "pong").is_null());
+  sync(cardio);
   auto open = cases_->open_cases();
   ASSERT_TRUE(open.ok());
   ASSERT_EQ(open->size(), 1u);
@@ -255,17 +260,7 @@ TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clini
 
 TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and_clinicians) {
   const std::uint64_t cardio = connect("cardio");
-  reading::TaskRow t;
-  t.id = 8;
-  t.institution_id = institution_;
-  t.institution_code = "ta";
-  t.modality = "CT";
-  t.priority = 0;
-  t.priority_reason = "stroke";
-  t.study_uid = "1.2.3.5";
-  t.patient_id = "P10";
-  t.received_at = "2026-12-01T08:55:00.000Z";
-  task_ = t;
+  stat_task(8, "CT", "stroke");
   hub_->task_event({8, "2026-12-01T08:56:00.000Z", "routed", "", ""});
   json alert = transport_.next_of(cardio, "notification");
   ASSERT_FALSE(alert.is_null());
