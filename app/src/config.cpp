@@ -179,7 +179,7 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   if (Status s = check_keys(root, "the top level",
                             {"dicom", "dicom_peers", "cache", "http", "institutions",
-                             "reading_services", "auth", "queue", "database"});
+                             "reading_services", "auth", "queue", "database", "cluster"});
       !s)
     return s.error();
 
@@ -405,6 +405,13 @@ Result<Config> parse_config(std::string_view text) {
     }
   } else if (root.contains("database")) {
     return bad("[database] must be a table");
+  }
+  if (const toml::table* k = root["cluster"].as_table()) {
+    if (Status s = check_keys(*k, "[cluster]", {"blobs", "address"}); !s) return s.error();
+    if (Status s = read_string(*k, "blobs", c.shared_blobs, "cluster"); !s) return s.error();
+    if (Status s = read_string(*k, "address", c.node_address, "cluster"); !s) return s.error();
+  } else if (root.contains("cluster")) {
+    return bad("[cluster] must be a table");
   }
   return c;
 }

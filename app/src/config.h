@@ -76,6 +76,9 @@ struct Config {
   std::string national_id_issuer;  // Issuer of Patient ID that identifies a person everywhere
   // [database]: empty keeps the index and audit trail in SQLite files under --data.
   std::string database_url;  // postgresql://...
+  // [cluster]: several nodes on one PostgreSQL database.
+  std::string shared_blobs;  // the blob directory every node shares (NFS, CephFS); empty: --data
+  std::string node_address;  // how peers and operators reach this node (shown in /healthz)
 };
 
 // Reads a config file. Unknown keys are errors, so a typo never silently changes nothing.

@@ -7,24 +7,24 @@
 #include <fstream>
 
 #include "schema.h"
+#include "yilian/storage/cluster.h"
 
 namespace yilian::app {
 
 namespace {
 
-// The database URL a data directory remembers (database.url), written durably when it changes.
-Result<std::string> remembered_url(const std::filesystem::path& root, const std::string& given) {
-  const std::filesystem::path file = root / "database.url";
+// A setting a data directory remembers in the one-line file `name` (database.url, blobs.path,
+// node.id), written durably when it changes; `given` empty reads what is there.
+Result<std::string> remembered(const std::filesystem::path& root, const std::string& name,
+                               const std::string& given) {
+  const std::filesystem::path file = root / name;
   if (given.empty()) {
     std::ifstream in(file);
-    std::string url;
-    std::getline(in, url);
-    return url;
+    std::string value;
+    std::getline(in, value);
+    return value;
   }
-  if (!storage::is_postgres_url(given)) {
-    return make_error(Errc::invalid_argument, "the database must be a postgresql:// URL");
-  }
-  const std::filesystem::path tmp = root / "database.url.tmp";
+  const std::filesystem::path tmp = root / (name + ".tmp");
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << given << "\n";
@@ -41,7 +41,8 @@ Result<std::string> remembered_url(const std::filesystem::path& root, const std:
 }  // namespace
 
 Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root,
-                                               const std::string& database_url) {
+                                               const std::string& database_url,
+                                               const std::string& blobs) {
   std::unique_ptr<DataDir> d(new DataDir());
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
@@ -53,9 +54,22 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
     return make_error(Errc::unavailable,
                       "data directory " + root.string() + " is in use by another yilian process");
   }
-  d->blobs_ = std::make_unique<storage::BlobStore>(root);
+  if (!database_url.empty() && !storage::is_postgres_url(database_url)) {
+    return make_error(Errc::invalid_argument, "the database must be a postgresql:// URL");
+  }
+  auto node = remembered(root, "node.id", {});
+  if (!node.ok()) return node.error();
+  if (!storage::valid_node_id(*node)) node = remembered(root, "node.id", storage::new_node_id());
+  if (!node.ok()) return node.error();
+  d->node_id_ = *node;
+  auto shared = remembered(root, "blobs.path",
+                           blobs.empty() ? blobs : std::filesystem::absolute(blobs).string());
+  if (!shared.ok()) return shared.error();
+  d->blobs_ = shared->empty()
+                  ? std::make_unique<storage::BlobStore>(root, d->node_id_)
+                  : std::make_unique<storage::BlobStore>(*shared, d->node_id_, /*shared=*/true);
   if (Status s = d->blobs_->init(); !s) return s.error();
-  auto url = remembered_url(root, database_url);
+  auto url = remembered(root, "database.url", database_url);
   if (!url.ok()) return url.error();
   d->database_url_ = *url;
   const bool postgres = !url->empty();

@@ -4,6 +4,10 @@
 // here (index.sqlite, audit.sqlite) or in the PostgreSQL database the directory names. A data
 // directory opened once with a database URL remembers it (database.url), so every later
 // command on it (user, institution, import, audit) uses the same database.
+//
+// Several nodes: each node has a data directory of its own (lock, cache, node id) and names
+// the same PostgreSQL database and the same shared blob directory; the directory remembers
+// both (database.url, blobs.path) and its node id (node.id).
 #pragma once
 
 #include <filesystem>
@@ -24,9 +28,14 @@ namespace yilian::app {
 class DataDir {
  public:
   // `database_url` (postgresql://...) sets the directory's database; empty keeps the one it
-  // has (SQLite files unless it was given a URL before).
+  // has (SQLite files unless it was given a URL before). `blobs` (a directory shared by
+  // several nodes) likewise sets where DICOM objects are kept; empty keeps the directory's
+  // own (or the shared one it was given before).
   static Result<std::unique_ptr<DataDir>> open(const std::filesystem::path& root,
-                                               const std::string& database_url = {});
+                                               const std::string& database_url = {},
+                                               const std::string& blobs = {});
+  // This node's id (8 hex digits), made on first use and kept.
+  const std::string& node_id() const { return node_id_; }
   // The PostgreSQL URL in use, or empty for the SQLite files.
   const std::string& database_url() const { return database_url_; }
   ~DataDir();
@@ -49,6 +58,7 @@ class DataDir {
   DataDir() = default;
   int lock_fd_ = -1;
   std::string database_url_;
+  std::string node_id_;
   std::unique_ptr<storage::Database> database_;  // index.sqlite
   std::unique_ptr<storage::Database> audit_db_;  // audit.sqlite
   std::unique_ptr<pacs::Index> index_;

@@ -24,9 +24,11 @@ net::WsHandler ws_handler(teleconsult::Hub& hub) {
 
 void register_health_route(http::Router& router, const std::string& version,
                            pacs::Ingestor& ingestor, net::HttpServer& http_server,
-                           teleconsult::Hub& hub, storage::Database& database) {
+                           teleconsult::Hub& hub, storage::Database& database,
+                           storage::Cluster& cluster) {
   router.add(
-      "GET", "/healthz", [&ingestor, &http_server, &hub, &database, version](const http::Request&) {
+      "GET", "/healthz",
+      [&ingestor, &http_server, &hub, &database, &cluster, version](const http::Request&) {
         auto c = ingestor.counters();
         // The database answers a query on a read connection (PostgreSQL may be down or
         // restarting; the load balancer then sends clients elsewhere).
@@ -37,6 +39,7 @@ void register_health_route(http::Router& router, const std::string& version,
         nlohmann::json j = {
             {"status", reachable.ok() ? "ok" : "unavailable"},
             {"version", version},
+            {"node", {{"id", cluster.node_id()}, {"leader", cluster.leader()}}},
             {"database",
              {{"backend",
                database.dialect() == storage::sql::Dialect::postgres ? "postgresql" : "sqlite"},
@@ -66,6 +69,11 @@ void register_health_route(http::Router& router, const std::string& version,
                           {"batches", h.batches},
                           {"commitFailures", h.commit_failures}};
         if (!reachable.ok()) j["database"]["error"] = reachable.error().message;
+        nlohmann::json peers = nlohmann::json::array();
+        for (const storage::NodeInfo& n : cluster.peers()) {
+          peers.push_back({{"id", n.id}, {"address", n.address}, {"lastSeenMs", n.seen_ms}});
+        }
+        j["peers"] = std::move(peers);
         return http::Response::json(reachable.ok() ? 200 : 503, json_text(j));
       });
 }

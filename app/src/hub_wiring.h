@@ -2,6 +2,7 @@
 // server to the teleconsult hub, and the health page over every service's counters.
 #pragma once
 
+#include "yilian/storage/cluster.h"
 #include "yilian/storage/database.h"
 
 #include <string>
@@ -27,9 +28,11 @@ class WsTransport final : public teleconsult::Transport {
 // The server's /ws events, handed to the hub.
 net::WsHandler ws_handler(teleconsult::Hub& hub);
 
-// GET /healthz: status, version, ingest and WebSocket counters (no authentication).
+// GET /healthz: status, version, the node and the peers it sees, the database, ingest and
+// WebSocket counters (no authentication).
 void register_health_route(http::Router& router, const std::string& version,
                            pacs::Ingestor& ingestor, net::HttpServer& http_server,
-                           teleconsult::Hub& hub, storage::Database& database);
+                           teleconsult::Hub& hub, storage::Database& database,
+                           storage::Cluster& cluster);
 
 }  // namespace yilian::app

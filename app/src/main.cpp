@@ -58,6 +58,8 @@ struct ServeFlags {
   int max_associations = -1;
   fs::path port_file;
   std::string database;  // postgresql://...; empty: the config's, or the data directory's
+  std::string blobs;     // shared blob directory; empty: the config's, or the data directory's
+  std::string node_address;
 };
 
 int fail(const Error& e) {
@@ -105,10 +107,13 @@ int serve(const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto data = DataDir::open(flags.data, flags.database.empty() ? cfg.database_url : flags.database);
+  auto data = DataDir::open(flags.data, flags.database.empty() ? cfg.database_url : flags.database,
+                            flags.blobs.empty() ? cfg.shared_blobs : flags.blobs);
   if (!data.ok()) return fail(data.error());
   DataDir& dd = **data;
   if (!dd.database_url().empty()) spdlog::info("database: PostgreSQL");
+  if (dd.blobs().shared()) spdlog::info("blobs: shared, in {}", dd.blobs().root().string());
+  if (!flags.node_address.empty()) cfg.node_address = flags.node_address;
 
   if (Status s = apply_identity_config(dd, cfg); !s) return fail(s.error());
   auto aes = build_ae_directory(dd, cfg);
@@ -211,6 +216,17 @@ int serve(const ServeFlags& flags) {
                      return out;
                    }});
   events.subscribe([&hub](const reading::TaskEvent& e) { hub.task_event(e); });
+  // The other nodes on the same database: periodic work on one of them, live traffic to all.
+  storage::Cluster cluster(dd.database(), {.node_id = dd.node_id(), .address = cfg.node_address});
+  cluster.subscribe("hub", [&hub](const std::string& envelope) { hub.relayed(envelope); });
+  if (cluster.shared()) {
+    hub.set_relay([&cluster](std::string envelope) {
+      if (Status s = cluster.publish("hub", envelope); !s)
+        spdlog::warn("relay to other nodes: {}", s.error().message);
+    });
+  }
+  hub.set_leader([&cluster] { return cluster.leader(); });
+  queue.set_leader([&cluster] { return cluster.leader(); });
   net::HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
   net::HttpServer http_server(hopts, [&](http::Request& req) {
@@ -230,7 +246,7 @@ int serve(const ServeFlags& flags) {
       ws_handler(hub), net::WsOptions{.max_message_bytes = teleconsult::protocol::kMaxMessageBytes,
                                       .ping_after_idle_s = cfg.ws_ping_after_idle_s,
                                       .hangup_after_idle_s = cfg.ws_hangup_after_idle_s});
-  register_health_route(router, YILIAN_VERSION, ingestor, http_server, hub, dd.database());
+  register_health_route(router, YILIAN_VERSION, ingestor, http_server, hub, dd.database(), cluster);
   // The web front end, built beside the executable unless the config names another place.
   std::error_code exe_ec;
   const fs::path web_root = !cfg.web_root.empty()
@@ -240,17 +256,19 @@ int serve(const ServeFlags& flags) {
     spdlog::warn("{}: REST, DICOMweb and /ws are served without the web screens",
                  s.error().message);
   }
-  hub.start(transport);
-  if (Status s = http_server.start(); !s) {
+  Status started = cluster.start();
+  if (started) hub.start(transport);
+  if (started) started = http_server.start();
+  if (!started) {
     hub.stop();
     dicom.stop();
     ecg_pipeline.stop();
     queue.stop();
-    return fail(s.error());
+    return fail(started.error());
   }
-  spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}", YILIAN_VERSION,
-               cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
-               http_server.port(), flags.data.string());
+  spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}, node {}",
+               YILIAN_VERSION, cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
+               http_server.port(), flags.data.string(), dd.node_id());
   if (!flags.port_file.empty()) {
     // For whoever started the hub on port 0 (tests, supervisors): the ports it got.
     if (Status s = write_port_file(flags.port_file, dicom.port(), http_server.port()); !s) {
@@ -267,6 +285,7 @@ int serve(const ServeFlags& flags) {
   ingestor.shutdown();
   ecg_pipeline.stop();
   queue.stop();
+  cluster.stop();
   auto c = ingestor.counters();
   spdlog::info("stopped; this run stored {} instances ({} duplicates, {} rejected)", c.stored,
                c.duplicates, c.rejected);
@@ -418,6 +437,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--database", serve_flags.database,
                         "PostgreSQL database (postgresql://...) for the index and audit trail; "
                         "the data directory remembers it");
+  serve_cmd->add_option("--blobs", serve_flags.blobs,
+                        "Blob directory shared by several nodes (NFS, CephFS); the data "
+                        "directory remembers it");
+  serve_cmd->add_option("--node-address", serve_flags.node_address,
+                        "How peers and operators reach this node (shown in /healthz)");
   serve_cmd->add_option("--config", serve_flags.config, "TOML configuration file")
       ->check(CLI::ExistingFile);
   serve_cmd

@@ -5,6 +5,7 @@
 #include "yilian/identity/schema.h"
 #include "yilian/pacs/schema.h"
 #include "yilian/reading/schema.h"
+#include "yilian/storage/cluster.h"
 #include "yilian/teleconsult/schema.h"
 
 namespace yilian::app {
@@ -12,7 +13,7 @@ namespace yilian::app {
 std::vector<storage::SchemaStep> consortium_schema() {
   std::vector<storage::SchemaStep> steps;
   for (auto part : {pacs::schema_steps(), identity::schema_steps(), reading::schema_steps(),
-                    teleconsult::schema_steps()}) {
+                    teleconsult::schema_steps(), storage::cluster_schema_steps()}) {
     steps.insert(steps.end(), part.begin(), part.end());
   }
   std::sort(steps.begin(), steps.end(),

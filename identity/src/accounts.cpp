@@ -326,6 +326,46 @@ Status Accounts::set_disabled(std::string_view username, bool disabled, std::str
   return tx.commit();
 }
 
+Result<int> Accounts::login_failures(std::string_view username, std::string_view window_after) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  int count = 0;
+  Status s = sql::query(
+      rd->conn(), "SELECT failures FROM login_failures WHERE username = ?1 AND window_start >= ?2",
+      [&](sql::Stmt& st) {
+        st.bind(1, username);
+        st.bind(2, window_after);
+      },
+      [&](sql::Stmt& st) { count = static_cast<int>(st.int64(0)); });
+  if (!s) return s.error();
+  return count;
+}
+
+Status Accounts::note_login_failure(std::string_view username, std::string_view now,
+                                    std::string_view window_after) {
+  return write(db_, [&](sql::Db& db) -> Status {
+    if (Status s = exec_bound(db, "DELETE FROM login_failures WHERE window_start < ?1",
+                              [&](sql::Stmt& st) { st.bind(1, window_after); });
+        !s)
+      return s;
+    return exec_bound(db,
+                      "INSERT INTO login_failures(username, failures, window_start) "
+                      "VALUES(?1, 1, ?2) ON CONFLICT(username) DO UPDATE SET "
+                      "failures = login_failures.failures + 1",
+                      [&](sql::Stmt& st) {
+                        st.bind(1, username);
+                        st.bind(2, now);
+                      });
+  });
+}
+
+Status Accounts::clear_login_failures(std::string_view username) {
+  return write(db_, [&](sql::Db& db) -> Status {
+    return exec_bound(db, "DELETE FROM login_failures WHERE username = ?1",
+                      [&](sql::Stmt& st) { st.bind(1, username); });
+  });
+}
+
 Status Accounts::create_session(std::string_view token_hash, std::int64_t user_id,
                                 std::string_view now, std::string_view expires_at,
                                 std::string_view address) {

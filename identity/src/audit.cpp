@@ -55,7 +55,7 @@ Status Auditor::record(const AuditEvent& e) {
   std::lock_guard lock(mu_);
   // Whatever a caller passes (a member's bytes, a 1 MB username), a record is valid UTF-8 of
   // bounded size: the trail can neither be grown without bound nor stop a JSON reader.
-  identity::AuditRecord r{last_seq_ + 1,
+  identity::AuditRecord r{0,
                           storage::to_iso8601(clock_()),
                           clip_utf8(e.actor, 128),
                           clip_utf8(e.actor_institution, 64),
@@ -65,10 +65,24 @@ Status Auditor::record(const AuditEvent& e) {
                           clip_utf8(e.object_id, 256),
                           clip_utf8(e.outcome, 32),
                           clip_utf8(e.detail, 2048),
-                          last_hash_,
+                          {},
                           {}};
-  r.hash = audit_hash(r);
-  if (Status s = log_.append(r); !s) return s;
+  // Several nodes append to one chain: a record whose place another node took first (its
+  // sequence number is taken) continues from the newest record instead.
+  constexpr int kAttempts = 50;
+  for (int attempt = 0;; ++attempt) {
+    r.seq = last_seq_ + 1;
+    r.prev_hash = last_hash_;
+    r.hash = audit_hash(r);
+    Status s = log_.append(r);
+    if (s) break;
+    if (s.error().code != Errc::conflict || attempt + 1 == kAttempts) return s;
+    auto last = log_.last();
+    if (!last.ok()) return last.error();
+    if (!last->has_value() || (*last)->seq <= last_seq_) return s;  // not a lost race
+    last_seq_ = (*last)->seq;
+    last_hash_ = (*last)->hash;
+  }
   last_seq_ = r.seq;
   last_hash_ = r.hash;
   return Status::Ok();

@@ -47,14 +47,20 @@ void AuthService::count_failure(std::map<std::string, Failures>& m, const std::s
   ++f.count;
 }
 
+// Per username in the database, so that the lockout holds on every node; per address in
+// memory (one node's view of a client is enough to slow it down).
 bool AuthService::locked_out(const std::string& username) {
-  std::lock_guard lock(mu_);
-  return over_limit(failures_, username, options_.max_failed_logins);
+  const std::string window = storage::to_iso8601(clock_() - options_.lockout);
+  auto n = accounts_.login_failures(username, window);
+  // Without the database nobody logs in anyway (the password cannot be checked either).
+  return n.ok() && *n >= options_.max_failed_logins;
 }
 
 void AuthService::note_failure(const std::string& username) {
-  std::lock_guard lock(mu_);
-  count_failure(failures_, username);
+  const storage::TimePoint now = clock_();
+  Status s = accounts_.note_login_failure(username, storage::to_iso8601(now),
+                                          storage::to_iso8601(now - options_.lockout));
+  (void)s;  // the failure is audited by the caller either way
 }
 
 Result<LoginResult> AuthService::login(std::string_view username_in, std::string_view password,
@@ -114,10 +120,7 @@ Result<LoginResult> AuthService::login(std::string_view username_in, std::string
     (void)auditor_.record(ev);
     return bad_credentials();
   }
-  {
-    std::lock_guard lock(mu_);
-    failures_.erase(username);
-  }
+  (void)accounts_.clear_login_failures(username);
   LoginResult out;
   out.token = new_token();
   storage::TimePoint now = clock_();

@@ -69,9 +69,20 @@ CREATE INDEX study_shares_institution ON study_shares(institution_id);
 CREATE INDEX studies_institution ON studies(institution_id, last_received_at DESC);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 1> kSteps{{
+// Failed logins per username, shared by every node (the lockout holds whichever node is asked).
+constexpr const char* kV9 = R"sql(
+CREATE TABLE login_failures (
+  username      TEXT PRIMARY KEY,
+  failures      INTEGER NOT NULL,
+  window_start  TEXT NOT NULL
+);
+CREATE INDEX login_failures_window ON login_failures(window_start);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 2> kSteps{{
     {3, "identity", "institutions' levels and AE titles, users, sessions, reading services, shares",
      kV3},
+    {9, "identity", "failed logins per username", kV9},
 }};
 
 }  // namespace

@@ -361,9 +361,11 @@ Result<RecoveryReport> Ingestor::recover() {
   // Files published but never indexed: a crash between the rename and the index commit.
   // They were never acknowledged (the answer is sent after the commit) and, since the
   // flush comes after the rename, their contents may not have reached the disk: remove
-  // them; the sender did not get a success and sends them again.
+  // them; the sender did not get a success and sends them again. On a store shared by several
+  // nodes only this node's own files are looked at: a neighbour's may be between its rename
+  // and its commit right now.
   for (const std::string& k : *on_disk) {
-    if (indexed_set.count(k)) continue;
+    if (indexed_set.count(k) || !blobs_.owns(k)) continue;
     if (Status s = blobs_.remove_blob(k); !s) return s.error();
     ++report.orphan_files_removed;
   }

@@ -148,15 +148,20 @@ Status QueueStore::set_clinical_question(std::string_view study_uid, std::string
   return tx.commit(/*durable=*/true);
 }
 
-Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_view before) {
+Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_view before,
+                                                                  std::string_view since) {
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
   std::vector<std::string> out;
   Status s = query(
       rd->conn(),
-      "SELECT study_uid FROM studies s WHERE last_received_at < ?1 AND NOT EXISTS "
-      "(SELECT 1 FROM reading_tasks t WHERE t.study_pk = s.id) ORDER BY last_received_at",
-      [&](sql::Stmt& st) { st.bind(1, before); },
+      "SELECT study_uid FROM studies s WHERE last_received_at < ?1 AND last_received_at >= ?2 "
+      "AND NOT EXISTS (SELECT 1 FROM reading_tasks t WHERE t.study_pk = s.id) "
+      "ORDER BY last_received_at",
+      [&](sql::Stmt& st) {
+        st.bind(1, before);
+        st.bind(2, since);
+      },
       [&](sql::Stmt& st) { out.push_back(st.text(0)); });
   if (!s) return s.error();
   return out;
@@ -260,7 +265,10 @@ Result<std::optional<TaskRow>> QueueStore::claim_next(const ClaimScope& scope, s
   std::string q =
       "UPDATE reading_tasks SET status = 'claimed', claimed_by = ?1, lease_expires_at = ?2 "
       "WHERE id = (SELECT t.id FROM reading_tasks t WHERE t.status = 'queued' AND " +
-      scope_sql(scope) + " ORDER BY t.status, t.priority, t.due_at, t.id LIMIT 1) RETURNING id";
+      scope_sql(scope) + " ORDER BY t.status, t.priority, t.due_at, t.id LIMIT 1" +
+      // Readers on several nodes: a task another transaction is claiming right now is passed
+      // over, not waited for (and then found taken).
+      (db_.dialect() == sql::Dialect::postgres ? " FOR UPDATE SKIP LOCKED" : "") + ") RETURNING id";
   if (Status s = query(
           tx.conn(), q,
           [&](sql::Stmt& st) {

@@ -25,6 +25,9 @@ void append(std::vector<std::int64_t>& to, const std::vector<std::int64_t>& from
 }
 
 constexpr auto kEscalationPeriod = std::chrono::seconds(5);
+// How often, and how far back, the leading node looks for studies left without a task.
+constexpr auto kWaitingPeriod = std::chrono::seconds(60);
+constexpr auto kWaitingWindow = std::chrono::minutes(10);
 
 }  // namespace
 
@@ -71,6 +74,24 @@ Status ReadingQueue::start() {
   return Status::Ok();
 }
 
+void ReadingQueue::route_waiting() {
+  // Only the recent past (a node that died left at most the studies it was still receiving),
+  // so a study no rule routes is looked at a few times, not forever.
+  const storage::TimePoint now = clock_();
+  const storage::TimePoint cutoff = now - rules_.stable;
+  auto missing = store_.studies_without_task(storage::to_iso8601(cutoff),
+                                             storage::to_iso8601(cutoff - kWaitingWindow));
+  if (!missing.ok()) {
+    spdlog::error("reading queue: {}", missing.error().message);
+    return;
+  }
+  for (const std::string& uid : *missing) {
+    if (auto r = study_complete(uid); !r.ok()) {
+      spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
+    }
+  }
+}
+
 void ReadingQueue::stop() {
   {
     std::lock_guard lock(mu_);
@@ -97,11 +118,13 @@ void ReadingQueue::run() {
   // wake() makes it look at once.
   constexpr auto kRecheck = std::chrono::seconds(1);
   storage::TimePoint next_escalation = clock_();
+  storage::TimePoint next_waiting = clock_();
   std::unique_lock lock(mu_);
   while (!stop_) {
     const storage::TimePoint now = clock_();
     std::vector<std::string> due;
     storage::TimePoint wake_at = next_escalation;
+    if (now >= next_escalation && leader_ && !leader_()) next_escalation = now + kEscalationPeriod;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second <= now) {
         due.push_back(it->first);
@@ -111,7 +134,7 @@ void ReadingQueue::run() {
         ++it;
       }
     }
-    const bool escalate = now >= next_escalation;
+    const bool escalate = now >= next_escalation && (!leader_ || leader_());
     if (!due.empty() || escalate) {
       lock.unlock();
       for (const std::string& uid : due) {
@@ -121,6 +144,10 @@ void ReadingQueue::run() {
       }
       if (escalate) {
         if (Status s = escalate_now(); !s) spdlog::error("reading queue: {}", s.error().message);
+        if (leader_ && now >= next_waiting) {
+          route_waiting();
+          next_waiting = now + kWaitingPeriod;
+        }
         next_escalation = clock_() + kEscalationPeriod;
       }
       lock.lock();

@@ -40,8 +40,12 @@ Status fsync_path(const fs::path& path, bool directory) {
   return Status::Ok();
 }
 
-BlobStore::BlobStore(fs::path root)
-    : root_(std::move(root)), tmp_dir_(root_ / "tmp"), blobs_dir_(root_ / "blobs") {
+BlobStore::BlobStore(fs::path root, std::string node, bool shared)
+    : root_(std::move(root)),
+      node_(std::move(node)),
+      shared_(shared),
+      tmp_dir_(shared_ && !node_.empty() ? root_ / "tmp" / node_ : root_ / "tmp"),
+      blobs_dir_(root_ / "blobs") {
   std::random_device rd;
   std::seed_seq seq{rd(), rd(), rd(), rd()};
   rng_.seed(seq);
@@ -53,7 +57,7 @@ BlobStore::~BlobStore() {
 
 Status BlobStore::init() {
   std::error_code ec;
-  for (const fs::path& d : {root_, tmp_dir_, blobs_dir_}) {
+  for (const fs::path& d : {root_, tmp_dir_.parent_path(), tmp_dir_, blobs_dir_}) {
     fs::create_directories(d, ec);
     if (ec) return make_error(Errc::io, "creating " + d.string() + ": " + ec.message());
   }
@@ -81,7 +85,17 @@ std::string BlobStore::new_key() {
   char buf[33];
   std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
                 static_cast<unsigned long long>(b));
-  return buf;
+  std::string key(buf);
+  if (!node_.empty() && node_.size() < key.size()) {
+    key.replace(key.size() - node_.size(), node_.size(), node_);
+  }
+  return key;
+}
+
+bool BlobStore::owns(std::string_view key) const {
+  if (!shared_) return true;
+  return !node_.empty() && key.size() > node_.size() &&
+         key.substr(key.size() - node_.size()) == node_;
 }
 
 fs::path BlobStore::temp_path(std::string_view key) const {

@@ -41,8 +41,11 @@ class SqliteStatement final : public Statement {
   SqliteStatement(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
   ~SqliteStatement() override { sqlite3_finalize(s_); }
 
+  // An empty text is a text (as on PostgreSQL), also when the view has no data pointer:
+  // SQLite would bind NULL for that.
   void bind_text(int i, std::string_view text) override {
-    sqlite3_bind_text(s_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(s_, i, text.data() ? text.data() : "", static_cast<int>(text.size()),
+                      SQLITE_TRANSIENT);
   }
   void bind_int64(int i, std::int64_t v) override { sqlite3_bind_int64(s_, i, v); }
   void bind_null(int i) override { sqlite3_bind_null(s_, i); }

@@ -44,7 +44,14 @@ Result<CaseRow> EmergencyCases::open_for_task(const reading::TaskRow& t, const s
   return row;
 }
 
-void EmergencyCases::publish(std::int64_t case_id, bool opened) {
+void EmergencyCases::to_followers(std::int64_t case_id, const std::string& text, bool local) {
+  if (auto room = followers_.find(case_id); room != followers_.end()) {
+    for (std::uint64_t conn : room->second) out_.send(conn, text);
+  }
+  if (!local) out_.relay({{"k", "case"}, {"id", case_id}, {"t", text}});
+}
+
+void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
   auto row = store_.get_case(case_id);
   if (!row.ok() || !row->has_value()) return;
   const CaseRow c = **row;
@@ -57,23 +64,25 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened) {
                       {"source", c.source},
                       {"reason", c.reason}});
   }
-  auto room = followers_.find(case_id);
-  if (room == followers_.end()) return;
+  if (local && !followers_.count(case_id)) return;
   auto view = case_view(store_, c, clock_());
   if (!view.ok()) return;
-  const std::string text = proto::make("case", {{"case", *view}});
-  for (std::uint64_t conn : room->second) out_.send(conn, text);
+  to_followers(case_id, proto::make("case", {{"case", *view}}), local);
 }
 
 // Intervals that have just passed their target are announced once, to the case's followers
 // and, as a notification, to everyone who may see the case.
-void EmergencyCases::check_clocks() {
+void EmergencyCases::check_clocks(bool announce) {
   auto open = store_.open_cases();
   if (!open.ok()) return;
   const storage::TimePoint at = clock_();
   const bool push = at >= next_push_;
   if (push) next_push_ = at + std::chrono::seconds(30);
   for (const CaseRow& c : *open) {
+    if (!announce) {
+      if (push && followers_.count(c.id)) publish(c.id, false, /*local=*/true);
+      continue;
+    }
     auto records = store_.time_points(c.id);
     if (!records.ok()) continue;
     for (const auto& s : evaluate(c.kind, current_points(*records), at)) {
@@ -85,12 +94,10 @@ void EmergencyCases::check_clocks() {
                            {"targetMinutes", s.spec.target_minutes},
                            {"minutes", s.minutes ? json(*s.minutes) : json(nullptr)},
                            {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}}};
-      if (auto room = followers_.find(c.id); room != followers_.end()) {
-        for (std::uint64_t conn : room->second) out_.send(conn, proto::make("case.breach", breach));
-      }
+      to_followers(c.id, proto::make("case.breach", breach), /*local=*/false);
       notifier_.notify([&c](const Principal& p) { return may_see_case(p, c); }, "breach", breach);
     }
-    if (push && followers_.count(c.id)) publish(c.id, false);
+    if (push && followers_.count(c.id)) publish(c.id, false, /*local=*/true);
   }
 }
 

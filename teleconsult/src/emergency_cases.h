@@ -27,10 +27,14 @@ class EmergencyCases {
 
   // A reading-queue event about task `t`: opens the case its trigger names, once.
   void task_event(const reading::TaskRow& t, const std::string& type, const std::string& detail);
-  // A case was opened (alert everyone who may see it) or changed: its followers get its state.
-  void publish(std::int64_t case_id, bool opened);
-  // Breaches announced once; every 30 s the followers get the running clocks.
-  void check_clocks();
+  // A case was opened (alert everyone who may see it) or changed: its followers get its state,
+  // on every node unless `local`.
+  void publish(std::int64_t case_id, bool opened, bool local = false);
+  // Every 30 s this node's followers get the running clocks; with `announce` (one node of the
+  // cluster), intervals that have just passed their target are announced once.
+  void check_clocks(bool announce);
+  // `text` to the followers of a case on this node and, unless `local`, on the others.
+  void to_followers(std::int64_t case_id, const std::string& text, bool local);
 
   // `conn` of `p` follows a case: its current view, or not_found when `p` may not see it.
   Result<nlohmann::json> follow(std::uint64_t conn, const Principal& p, std::int64_t case_id);

@@ -32,6 +32,7 @@ class HubOutbox : public Outbox {
       if (c.who) f(conn, *c.who);
     }
   }
+  void relay(const json& envelope) override { hub_.relay(envelope); }
 
  private:
   Hub& hub_;
@@ -128,6 +129,14 @@ void Hub::task_event(const reading::TaskEvent& e) {
   cv_.notify_one();
 }
 
+void Hub::relayed(std::string envelope) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back({Item::relayed, 0, std::move(envelope), {}, 0});
+  }
+  cv_.notify_one();
+}
+
 void Hub::referral_changed(std::int64_t referral) {
   {
     std::lock_guard lock(mu_);
@@ -182,6 +191,9 @@ void Hub::commit() {
   if (!s) spdlog::error("teleconsult: a chat batch was not saved: {}", s.error().message);
   auto& out = s ? staged_.on_commit : staged_.on_failure;
   for (auto& [conn, text] : out) send(conn, std::move(text));
+  if (s && relay_) {
+    for (auto& envelope : staged_.relay_on_commit) relay_(std::move(envelope));
+  }
   staged_ = {};
 }
 
@@ -213,7 +225,8 @@ void Hub::send_error(std::uint64_t conn, const std::string& code, const std::str
   send(conn, proto::error(code, message, ref));
 }
 
-void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t except, bool staged) {
+void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t except, bool staged,
+                    bool local) {
   for (std::uint64_t c : room.conns) {
     if (c == except) continue;
     if (staged) {
@@ -221,6 +234,60 @@ void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t exc
     } else {
       send(c, text);
     }
+  }
+  if (!local) relay({{"k", "room"}, {"id", room.consult.id}, {"t", text}}, staged);
+}
+
+void Hub::relay(const json& envelope, bool staged) {
+  if (!relay_) return;
+  if (staged) {
+    staged_.relay_on_commit.push_back(json_text(envelope));
+  } else {
+    relay_(json_text(envelope));
+  }
+}
+
+// An envelope from another node: its messages go to this node's connections only.
+void Hub::on_relayed(const std::string& text) {
+  const json e = json::parse(text, nullptr, false);
+  if (!e.is_object() || !e.contains("k")) return;
+  const std::string kind = e.value("k", std::string());
+  const std::int64_t id = e.value("id", std::int64_t{0});
+  if (kind == "room") {
+    auto it = rooms_.find(id);
+    if (it == rooms_.end()) return;
+    const std::string t = e.value("t", std::string());
+    // A shared-view change moves the driver: this node's copy of the consult follows.
+    if (t.rfind("{\"type\":\"view\"", 0) == 0) {
+      if (auto row = stores_.consults.get(id); row.ok() && row->has_value())
+        it->second.consult = **row;
+    }
+    broadcast(it->second, t, 0, false, /*local=*/true);
+  } else if (kind == "rtc") {
+    auto it = rooms_.find(id);
+    if (it == rooms_.end()) return;
+    const std::string to = e.value("to", std::string());
+    for (std::uint64_t c : it->second.conns) {
+      auto conn = conns_.find(c);
+      if (conn != conns_.end() && conn->second.who && conn->second.who->username == to)
+        send(c, e.value("t", std::string()));
+    }
+  } else if (kind == "users") {
+    const json& m = e["m"];
+    if (!m.is_object()) return;
+    for (const auto& [conn, c] : conns_) {
+      if (!c.who) continue;
+      auto it = m.find(std::to_string(c.who->user_id));
+      if (it != m.end() && it->is_string()) send(conn, it->get<std::string>());
+    }
+  } else if (kind == "case") {
+    cases_->to_followers(id, e.value("t", std::string()), /*local=*/true);
+  } else if (kind == "task") {
+    if (!sources_.task) return;
+    auto row = sources_.task(id);
+    if (row.ok() && row->has_value()) task_live(**row, e.value("type", std::string()));
+  } else if (kind == "consult") {
+    refresh_room(id);
   }
 }
 
@@ -243,6 +310,10 @@ void Hub::handle(const Item& item) {
       return;
     case Item::changed:
       refresh_room(item.consult);
+      relay({{"k", "consult"}, {"id", item.consult}});
+      return;
+    case Item::relayed:
+      on_relayed(item.text);
       return;
     case Item::requested: {
       auto row = stores_.consults.get(item.consult);
@@ -346,11 +417,14 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
 
 void Hub::housekeeping() {
   const auto now = clock_();
+  // Breaches and escalations are announced by one node of the cluster; every node pushes the
+  // running clocks to its own followers.
+  const bool leads = !leader_ || leader_();
   if (now >= next_clock_check_) {
     next_clock_check_ = now + std::chrono::seconds(1);
-    cases_->check_clocks();
+    cases_->check_clocks(leads);
   }
-  if (now >= next_referral_check_) {  // unanswered referrals escalate (checked each minute)
+  if (leads && now >= next_referral_check_) {  // unanswered referrals escalate (each minute)
     next_referral_check_ = now + std::chrono::seconds(60);
     auto overdue = stores_.referrals.escalate_referrals(this->now());
     if (overdue.ok()) {
@@ -402,6 +476,13 @@ void Hub::on_task_event(std::int64_t task, const std::string& type, const std::s
   auto row = sources_.task(task);
   if (!row.ok() || !row->has_value()) return;
   const reading::TaskRow t = **row;
+  task_live(t, type);
+  relay({{"k", "task"}, {"id", t.id}, {"type", type}});
+  notifier_->task_event(t, type);
+  cases_->task_event(t, type, detail);
+}
+
+void Hub::task_live(const reading::TaskRow& t, const std::string& type) {
   const std::string live = proto::make(
       "task", {{"task", t.id},
                {"event", type},
@@ -416,8 +497,6 @@ void Hub::on_task_event(std::int64_t task, const std::string& type, const std::s
       send(conn, live);
     }
   }
-  notifier_->task_event(t, type);
-  cases_->task_event(t, type, detail);
 }
 
 void Hub::on_ack(std::uint64_t conn, const Conn& c, const proto::Inbound& in) {

@@ -29,6 +29,8 @@ class Outbox {
   // Every authenticated connection, with its user.
   virtual void each_user_connection(
       const std::function<void(std::uint64_t conn, const Principal& who)>& f) = 0;
+  // To the other nodes (see Hub::set_relay); nothing with one node.
+  virtual void relay(const nlohmann::json& envelope) = 0;
 };
 
 inline json consult_summary(const teleconsult::ConsultRow& c) {

@@ -35,7 +35,9 @@ void Hub::refresh_room(std::int64_t consult) {
   room.consult = **row;
   room.participants.clear();
   for (const auto& p : *people) room.participants[p.user_id] = p.role;
-  broadcast(room, proto::make("consult", {{"consult", consult_summary(room.consult)}}));
+  // Every node refreshes its own copy of the room (the change is relayed, not this message).
+  broadcast(room, proto::make("consult", {{"consult", consult_summary(room.consult)}}), 0, false,
+            /*local=*/true);
   // Those no longer entitled (a consult taken by another specialist) leave the room.
   std::vector<std::uint64_t> gone;
   for (std::uint64_t conn : room.conns) {
@@ -215,7 +217,12 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
         send(other, text);
         delivered = true;
       }
-      if (!delivered) send_error(conn, "peer_offline", to + " is not in the room", in.ref);
+      // With several nodes the peer may be connected to another one: it gets the signal there.
+      if (!delivered && relay_) {
+        relay({{"k", "rtc"}, {"id", in.consult}, {"to", to}, {"t", text}});
+      } else if (!delivered) {
+        send_error(conn, "peer_offline", to + " is not in the room", in.ref);
+      }
       return;
     }
     default:

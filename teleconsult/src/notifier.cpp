@@ -35,6 +35,10 @@ void Notifier::notify(const std::function<bool(const Principal&)>& who, const st
   out_.each_user_connection([&](std::uint64_t conn, const Principal& p) {
     if (auto it = sent.find(p.user_id); it != sent.end()) out_.send(conn, it->second);
   });
+  if (sent.empty()) return;
+  json to_users = json::object();  // the same frames to the users' connections on other nodes
+  for (const auto& [user, text] : sent) to_users[std::to_string(user)] = text;
+  out_.relay({{"k", "users"}, {"m", std::move(to_users)}});
 }
 
 // Only the newest few are replayed: a user back after a long absence must not get thousands of

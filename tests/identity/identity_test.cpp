@@ -140,6 +140,12 @@ TEST_F(IdentityTest, bad_credentials_look_the_same_for_unknown_users_and_lock_ou
   auto locked = auth_->login("alice", kPassword, "x");  // right password, but locked out
   ASSERT_FALSE(locked.ok());
   EXPECT_EQ(locked.error().code, Errc::unavailable);
+  // The count is in the database: another node (another AuthService on it) refuses too.
+  AuthService other_node(
+      *accounts_, *auditor_, [this] { return now_; }, AuthOptions{});
+  auto elsewhere = other_node.login("alice", kPassword, "y");
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_EQ(elsewhere.error().code, Errc::unavailable);
   now_ += 16min;
   EXPECT_TRUE(auth_->login("alice", kPassword, "x").ok());
 }

@@ -207,6 +207,39 @@ TEST_F(IngestTest,
   EXPECT_EQ((*study)->study.num_instances, 1);
 }
 
+// Two nodes share one blob directory. Node A's recovery removes its own temp files and
+// orphans; node B's file published a moment ago and not yet indexed (B is between its rename
+// and its commit), and B's temp file, stay.
+TEST_F(IngestTest, recovery_on_a_shared_store_touches_only_its_own_nodes_files) {
+  const fs::path shared = dir_.path() / "shared";
+  storage::BlobStore a(shared, "0000000a", /*shared=*/true);
+  storage::BlobStore b(shared, "0000000b", /*shared=*/true);
+  ASSERT_TRUE(a.init().ok());
+  ASSERT_TRUE(b.init().ok());
+  auto s = series(2);
+  const std::string a_orphan = a.new_key(), a_partial = a.new_key();
+  const std::string b_in_flight = b.new_key(), b_partial = b.new_key();
+  EXPECT_NE(a_orphan.substr(24), b_in_flight.substr(24));  // the keys end with the node
+  ASSERT_TRUE(a.write_temp(a_orphan, slurp(s.files[0])).ok());
+  ASSERT_TRUE(a.publish(a_orphan).ok());
+  ASSERT_TRUE(a.write_temp(a_partial, "half").ok());
+  ASSERT_TRUE(b.write_temp(b_in_flight, slurp(s.files[1])).ok());
+  ASSERT_TRUE(b.publish(b_in_flight).ok());
+  ASSERT_TRUE(b.write_temp(b_partial, "half").ok());
+
+  Ingestor on_a(*index_, a, {});
+  auto report = on_a.recover();
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->temp_files_removed, 1u);
+  EXPECT_EQ(report->orphan_files_removed, 1u);
+  EXPECT_FALSE(a.exists(a_orphan));
+  EXPECT_FALSE(fs::exists(a.temp_path(a_partial)));
+  EXPECT_TRUE(b.exists(b_in_flight));
+  EXPECT_TRUE(fs::exists(b.temp_path(b_partial)));
+  // Each node reads what the other published.
+  EXPECT_TRUE(a.read(b_in_flight).ok());
+}
+
 TEST_F(IngestTest, after_shutdown_new_instances_fail_cleanly) {
   ingestor_->shutdown();
   auto s = series(1);

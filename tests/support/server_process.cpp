@@ -195,6 +195,14 @@ bool ServerProcess::start() {
   return false;
 }
 
+void ServerProcess::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 int ServerProcess::stop() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);

@@ -54,6 +54,8 @@ class ServerProcess {
   bool start();
   // SIGTERM and wait; returns the exit status (or -1).
   int stop();
+  // SIGKILL (a crash: nothing is finished or flushed) and wait.
+  void kill();
 
   std::uint16_t dicom_port() const { return dicom_port_; }
   std::uint16_t http_port() const { return http_port_; }

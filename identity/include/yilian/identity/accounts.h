@@ -65,6 +65,14 @@ class Accounts {
   Result<std::vector<std::string>> user_services(std::int64_t user_id);
 
   // Sessions (bearer tokens, stored as hashes).
+  // Failed logins of `username` in the window that started at or after `window_after` (older
+  // windows count as none).
+  Result<int> login_failures(std::string_view username, std::string_view window_after);
+  // Counts one failure: a window older than `window_after` starts again at `now`. Windows that
+  // have passed are dropped, so unknown usernames do not pile up.
+  Status note_login_failure(std::string_view username, std::string_view now,
+                            std::string_view window_after);
+  Status clear_login_failures(std::string_view username);
   Status create_session(std::string_view token_hash, std::int64_t user_id, std::string_view now,
                         std::string_view expires_at, std::string_view address);
   // The principal behind a live session: not revoked, not expired at `now`, user enabled.

@@ -92,7 +92,6 @@ class AuthService {
     int count = 0;
     storage::TimePoint window_start;
   };
-  std::map<std::string, Failures> failures_;          // by username; guarded by mu_
   std::map<std::string, Failures> address_failures_;  // by peer address; guarded by mu_
   // True when `key` has `limit` failures in the current window (expired windows dropped).
   bool over_limit(std::map<std::string, Failures>& m, const std::string& key, int limit);

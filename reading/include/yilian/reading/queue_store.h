@@ -134,7 +134,10 @@ class QueueStore {
   // The requesting clinician's question for a study; not_found for an unknown study.
   Status set_clinical_question(std::string_view study_uid, std::string_view question);
   // Studies with no task whose newest instance arrived before `before` (start-up catch-up).
-  Result<std::vector<std::string>> studies_without_task(std::string_view before);
+  // Studies whose last instance came before `before` (and, when given, not before `since`)
+  // that have no task.
+  Result<std::vector<std::string>> studies_without_task(std::string_view before,
+                                                        std::string_view since = {});
 
   // Creates the task (study, service) or, when it exists, refreshes its modality and raises
   // its priority if the new one is more urgent. Returns the task id and the events written.

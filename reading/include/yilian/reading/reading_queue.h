@@ -51,6 +51,10 @@ class ReadingQueue {
   ReadingQueue(const ReadingQueue&) = delete;
   ReadingQueue& operator=(const ReadingQueue&) = delete;
 
+  // Several nodes (set before start()): escalations, and routing the studies another node
+  // left without a task (it died before their stable time), run only while this says so;
+  // unset: always. Each node still routes the studies it received itself.
+  void set_leader(std::function<bool()> leader) { leader_ = std::move(leader); }
   // Routes studies left without a task (a restart) and starts the watcher thread.
   Status start();
   void stop();
@@ -112,6 +116,8 @@ class ReadingQueue {
 
  private:
   void run();
+  // Routes the studies stable for `rules.stable` that have no task.
+  void route_waiting();
   std::string lease_until() const;
   bool is_reader(const Principal& p) const;
   // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
@@ -126,6 +132,7 @@ class ReadingQueue {
   storage::Clock clock_;
   EventBus& bus_;
   std::string national_issuer_;
+  std::function<bool()> leader_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,7 +1,10 @@
 // Durable file store for DICOM objects, kept byte-for-byte as received.
 //
-// Layout under the root:   tmp/<key>.part           while being written
+// Layout under the root:   tmp/<key>.part           while being written (one node)
+//                          tmp/<node>/<key>.part    (several nodes sharing the store)
 //                          blobs/<k0k1>/<k2k3>/<key>  once published
+// Keys end with the writing node's id, so that nodes sharing one store (a shared file system)
+// never pick the same key, and each node's recovery touches only its own files.
 // Writing protocol: write the temp file, rename it into its shard, then sync(): one
 // syncfs() of the store's file system makes the data, the inodes and the directory entries
 // of every blob published since the last sync durable with a single device flush. Callers
@@ -24,7 +27,9 @@ namespace yilian::storage {
 
 class BlobStore {
  public:
-  explicit BlobStore(std::filesystem::path root);
+  // `node`: the writing node's id (8 hex digits; empty for none). `shared`: other nodes write
+  // to the same root, so this node keeps its temp files apart and recovers only its own.
+  explicit BlobStore(std::filesystem::path root, std::string node = {}, bool shared = false);
   ~BlobStore();
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
@@ -32,8 +37,12 @@ class BlobStore {
   // Creates the directory layout (idempotent).
   Status init();
 
-  // A fresh random key (32 hex digits).
+  // A fresh key: 32 hex digits, random, ending with the node id.
   std::string new_key();
+  // Whether this node wrote `key`, or, for a store of its own, whether it is any key: the
+  // files its recovery may remove.
+  bool owns(std::string_view key) const;
+  bool shared() const { return shared_; }
 
   std::filesystem::path temp_path(std::string_view key) const;
   std::filesystem::path blob_path(std::string_view key) const;
@@ -62,6 +71,8 @@ class BlobStore {
   Status ensure_shard(const std::filesystem::path& dir);
 
   std::filesystem::path root_;
+  std::string node_;
+  bool shared_ = false;
   std::filesystem::path tmp_dir_;
   std::filesystem::path blobs_dir_;
   int root_fd_ = -1;  // opened by init(); the handle sync() flushes the file system through

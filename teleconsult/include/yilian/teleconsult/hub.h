@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/identity/audit.h"
@@ -80,6 +82,16 @@ class Hub {
   Hub& operator=(const Hub&) = delete;
 
   void set_sources(HubSources sources) { sources_ = std::move(sources); }
+  // Several nodes (set before start()). What this hub sends that users connected to other
+  // nodes must see too -- a room's messages, notifications, emergency-case updates, task and
+  // consult changes -- also goes to `publish` as an envelope; the envelopes other nodes
+  // publish come in through relayed() and reach this node's connections. Each event is
+  // stored once, by the node where it happened.
+  void set_relay(std::function<void(std::string envelope)> publish) { relay_ = std::move(publish); }
+  void relayed(std::string envelope);
+  // The periodic work that must run once in the cluster (breached emergency intervals,
+  // referral escalation) runs only while this says so; unset: always.
+  void set_leader(std::function<bool()> leader) { leader_ = std::move(leader); }
   void start(Transport& transport);
   void stop();
 
@@ -113,7 +125,8 @@ class Hub {
       requested,
       case_update,
       task,
-      referral
+      referral,
+      relayed
     } kind = message;
     std::uint64_t conn = 0;
     std::string text, peer;
@@ -138,6 +151,7 @@ class Hub {
   struct Staged {
     std::vector<std::pair<std::uint64_t, std::string>> on_commit;
     std::vector<std::pair<std::uint64_t, std::string>> on_failure;
+    std::vector<std::string> relay_on_commit;  // envelopes for the other nodes
   };
 
   void run();
@@ -167,8 +181,13 @@ class Hub {
              const char* outcome);
   void send_error(std::uint64_t conn, const std::string& code, const std::string& message,
                   const std::string& ref);
+  // To the room's connections here and, unless `local`, on the other nodes.
   void broadcast(const Room& room, const std::string& text, std::uint64_t except = 0,
-                 bool staged = false);
+                 bool staged = false, bool local = false);
+  void relay(const nlohmann::json& envelope, bool staged = false);
+  void on_relayed(const std::string& envelope);
+  // A task change to the open worklists and township screens of this node.
+  void task_live(const reading::TaskRow& t, const std::string& type);
   std::string presence_of(const Room& room, std::int64_t user) const;
   void presence_changed(std::int64_t user, const std::string& username,
                         const std::set<std::int64_t>& rooms,
@@ -200,6 +219,8 @@ class Hub {
   std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
   storage::TimePoint next_clock_check_, next_referral_check_;
   HubSources sources_;
+  std::function<void(std::string)> relay_;
+  std::function<bool()> leader_;
   std::unique_ptr<hub_detail::HubOutbox> outbox_;
   std::unique_ptr<hub_detail::Notifier> notifier_;
   std::unique_ptr<hub_detail::EmergencyCases> cases_;

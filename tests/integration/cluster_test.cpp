@@ -1,0 +1,364 @@
+// Two hub nodes on one PostgreSQL database and one shared blob directory, each the real
+// `yilian serve` with a data directory of its own, driven as a load balancer would spread
+// clients over them: a study sent to one node is found, rendered and claimed through the
+// other; claims from readers on both nodes never collide; consult rooms, notifications and a
+// STEMI alert reach users on the other node; a node killed with SIGKILL loses nothing it
+// acknowledged, its neighbour takes over the periodic work, and its recovery removes nothing
+// of the neighbour's.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "consortium.h"
+#include "dicom_client.h"
+#include "postgres.h"
+#include "server_process.h"
+#include "synthetic.h"
+#include "synthetic_ecg.h"
+#include "test_util.h"
+#include "ws_client.h"
+#include "yilian/ecg/dicom_waveform.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::ServerProcess;
+using testing::WsClient;
+
+constexpr const char* kQueueConfig = R"(
+[queue]
+stable_seconds = 0.3
+qc_percent = 0
+
+[[queue.routes]]
+service = "neuro"
+modalities = ["CT", "MR"]
+body_parts = ["HEAD"]
+)";
+
+json parsed(const testing::HttpResult& r) { return json::parse(r.body, nullptr, false); }
+json parsed(const std::optional<std::string>& m) {
+  return m ? json::parse(*m, nullptr, false) : json();
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    testing::PostgresServer* pg = testing::shared_postgres(&why);
+    ASSERT_NE(pg, nullptr) << why;
+    url_ = pg->fresh_database();
+    ASSERT_FALSE(url_.empty());
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), kQueueConfig);
+    for (const char* name : {"a", "b"}) {
+      nodes_.push_back(std::make_unique<ServerProcess>(
+          dir_.path() / name, std::vector<std::string>{"--config", cfg.string(), "--database", url_,
+                                                       "--blobs", shared().string()}));
+      ASSERT_TRUE(nodes_.back()->start()) << nodes_.back()->log();
+    }
+    for (auto [user, role, inst] :
+         {std::tuple{"rad1", "radiologist", "lead"}, std::tuple{"rad2", "radiologist", "lead"},
+          std::tuple{"doctor", "township_doctor", "ta"},
+          std::tuple{"cardio", "cardiologist", "lead"}}) {
+      tokens_[user] = a().add_user(user, {role}, inst);
+      ASSERT_FALSE(tokens_[user].empty()) << user << a().log();
+    }
+  }
+  void TearDown() override {
+    for (auto& n : nodes_) {
+      if (n) n->stop();
+    }
+  }
+
+  ServerProcess& a() { return *nodes_[0]; }
+  ServerProcess& b() { return *nodes_[1]; }
+  fs::path shared() const { return dir_.path() / "shared-blobs"; }
+
+  // Head CTs, one file per study, under `dir`.
+  std::vector<testing::WrittenSeries> head_cts(const std::string& dir, int n) {
+    std::vector<testing::WrittenSeries> out;
+    for (int i = 0; i < n; ++i) {
+      testing::CtSeriesSpec spec;
+      spec.count = 1;
+      spec.rows = spec.columns = 16;
+      auto s = testing::write_ct_series(dir_.path() / (dir + std::to_string(i)), spec);
+      EXPECT_TRUE(s.ok());
+      if (!s.ok()) return out;
+      std::string log;
+      EXPECT_EQ(testing::run_command(
+                    "dcmodify -nb -i '(0018,0015)=HEAD' '" + s->files[0].string() + "'", &log),
+                0)
+          << log;
+      out.push_back(*s);
+    }
+    return out;
+  }
+
+  std::unique_ptr<WsClient> connect(ServerProcess& node, const std::string& user) {
+    auto c = std::make_unique<WsClient>(node.http_port(), "Bearer " + tokens_[user]);
+    EXPECT_TRUE(c->wait_connected()) << node.log();
+    EXPECT_TRUE(c->next_of("welcome").has_value()) << user;
+    return c;
+  }
+
+  // Polls (bounded: 600 x 50 ms) until `f` holds.
+  template <typename F>
+  bool eventually(F&& f) {
+    for (int i = 0; i < 600; ++i) {
+      if (f()) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::string url_;
+  std::vector<std::unique_ptr<ServerProcess>> nodes_;
+  std::map<std::string, std::string> tokens_;
+};
+
+TEST_F(ClusterTest, each_node_sees_its_peer_and_exactly_one_runs_the_periodic_work) {
+  json ha, hb;
+  ASSERT_TRUE(eventually([&] {
+    ha = parsed(testing::http_get(a().http_port(), "/healthz"));
+    hb = parsed(testing::http_get(b().http_port(), "/healthz"));
+    return ha["peers"].size() == 1 && hb["peers"].size() == 1;
+  })) << ha.dump()
+      << hb.dump();
+  EXPECT_EQ(ha["database"]["backend"], "postgresql");
+  EXPECT_NE(ha["node"]["id"], hb["node"]["id"]);
+  EXPECT_EQ(ha["peers"][0]["id"], hb["node"]["id"]);
+  EXPECT_EQ(hb["peers"][0]["id"], ha["node"]["id"]);
+  EXPECT_NE(ha["node"]["leader"].get<bool>(), hb["node"]["leader"].get<bool>());
+}
+
+TEST_F(ClusterTest, a_study_sent_to_one_node_is_found_rendered_and_reported_through_the_other) {
+  auto ct = head_cts("ct", 1);
+  ASSERT_EQ(ct.size(), 1u);
+  ASSERT_EQ(testing::storescu(a(), "TA_CT", ct[0].files), 0) << a().log();
+  const std::string uid = ct[0].study_uid;
+  // Found through B.
+  auto studies = parsed(b().get(tokens_["rad2"], "/api/studies?limit=10"));
+  ASSERT_EQ(studies["total"], 1) << studies.dump();
+  EXPECT_EQ(studies["studies"][0]["studyInstanceUid"], uid);
+  // Rendered through B from the file A wrote to the shared store.
+  const std::string instance = "/dicom-web/studies/" + uid + "/series/" + ct[0].series_uid +
+                               "/instances/" + ct[0].sop_instance_uids[0];
+  auto rendered = b().get(tokens_["rad2"], instance + "/rendered");
+  EXPECT_EQ(rendered.status, 200) << rendered.body;
+  EXPECT_FALSE(rendered.body.empty());
+  // Its task, routed by A, is claimed and reported through B.
+  json task;
+  ASSERT_TRUE(eventually([&] {
+    auto page = parsed(b().get(tokens_["rad2"], "/api/worklist"));
+    if (page.contains("tasks") && !page["tasks"].empty()) task = page["tasks"][0];
+    return !task.is_null();
+  })) << a().log();
+  auto claimed = parsed(b().request(tokens_["rad2"], "POST", "/api/worklist/claim-next"));
+  ASSERT_TRUE(claimed["task"].is_object()) << claimed.dump();
+  const std::string base = "/api/tasks/" + std::to_string(claimed["task"]["id"].get<int>());
+  auto report = b().request(tokens_["rad2"], "POST", base + "/reports",
+                            R"({"kind":"final","findings":"No bleed.","impression":"Normal."})");
+  EXPECT_EQ(report.status, 201) << report.body;
+  // A sees the final report.
+  EXPECT_EQ(parsed(a().get(tokens_["rad1"], base))["status"], "final");
+}
+
+TEST_F(ClusterTest, readers_on_both_nodes_never_claim_the_same_task) {
+  constexpr int kStudies = 10;
+  auto cts = head_cts("claim", kStudies);
+  ASSERT_EQ(cts.size(), static_cast<std::size_t>(kStudies));
+  for (int i = 0; i < kStudies; ++i) {
+    ASSERT_EQ(testing::storescu(i % 2 ? b() : a(), "TA_CT", cts[i].files), 0);
+  }
+  ASSERT_TRUE(eventually([&] {
+    return parsed(a().get(tokens_["rad1"], "/api/worklist?limit=100"))["total"] == kStudies;
+  }));
+  // Both readers claim as fast as they can, one through each node, until nothing is left.
+  std::mutex mu;
+  std::map<std::string, std::vector<std::int64_t>> held;
+  auto reader = [&](ServerProcess& node, const std::string& user) {
+    for (int i = 0; i < 4 * kStudies; ++i) {
+      json r = parsed(node.request(tokens_[user], "POST", "/api/worklist/claim-next"));
+      if (!r.contains("task") || r["task"].is_null()) return;
+      std::lock_guard lock(mu);
+      held[user].push_back(r["task"]["id"]);
+    }
+  };
+  std::thread t1(reader, std::ref(a()), "rad1");
+  std::thread t2(reader, std::ref(b()), "rad2");
+  t1.join();
+  t2.join();
+  std::set<std::int64_t> all;
+  for (const auto& [user, ids] : held) {
+    for (std::int64_t id : ids) EXPECT_TRUE(all.insert(id).second) << "task " << id << " twice";
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kStudies));
+  // The store agrees: each task is held by the reader who got it.
+  for (const auto& [user, ids] : held) {
+    for (std::int64_t id : ids) {
+      EXPECT_EQ(parsed(b().get(tokens_[user], "/api/tasks/" + std::to_string(id)))["claimedBy"],
+                user);
+    }
+  }
+}
+
+TEST_F(ClusterTest, a_consult_with_one_participant_on_each_node_chats_exactly_once) {
+  auto cardio = connect(b(), "cardio");
+  auto created = a().request(tokens_["doctor"], "POST", "/api/consults",
+                             json{{"patientId", "TA-001"},
+                                  {"patientName", "Wang^Li"},
+                                  {"question", "Chest pain for 2 h, ST changes?"},
+                                  {"urgency", "emergency"},
+                                  {"specialty", "cardiology"}}
+                                 .dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::int64_t id = parsed(created)["id"];
+  // The request, made on A, is a notification for the cardiologist on B.
+  json n = parsed(cardio->next_of("notification", 10s));
+  ASSERT_EQ(n["kind"], "consult_request") << n.dump();
+  EXPECT_EQ(n["payload"]["consult"], id);
+  ASSERT_EQ(
+      b().request(tokens_["cardio"], "POST", "/api/consults/" + std::to_string(id) + "/accept")
+          .status,
+      200);
+
+  auto doctor = connect(a(), "doctor");
+  for (WsClient* c : {doctor.get(), cardio.get()}) {
+    c->send(json{{"type", "join"}, {"consult", id}, {"afterSeq", 0}}.dump());
+    ASSERT_FALSE(parsed(c->next_of("joined")).is_null());
+  }
+  auto chat = [&](WsClient& from, const std::string& client_id, const std::string& text) {
+    from.send(
+        json{{"type", "chat"}, {"consult", id}, {"clientId", client_id}, {"text", text}}.dump());
+  };
+  chat(*doctor, "d1", "ST elevation in V2-V4?");
+  json got = parsed(cardio->next_of("chat"));
+  EXPECT_EQ(got["seq"], 1);
+  EXPECT_EQ(got["text"], "ST elevation in V2-V4?");
+  EXPECT_EQ(parsed(doctor->next_of("chat"))["seq"], 1);  // its own, confirmed
+  chat(*cardio, "c1", "Yes: activate the cath lab.");
+  EXPECT_EQ(parsed(doctor->next_of("chat"))["seq"], 2);
+  EXPECT_EQ(parsed(cardio->next_of("chat"))["seq"], 2);
+
+  // The doctor's link drops; it reconnects through the other node and catches up once.
+  doctor->close();
+  chat(*cardio, "c2", "Aspirin 300 mg now.");
+  EXPECT_EQ(parsed(cardio->next_of("chat"))["seq"], 3);
+  auto back = connect(b(), "doctor");
+  back->send(json{{"type", "join"}, {"consult", id}, {"afterSeq", 2}}.dump());
+  ASSERT_FALSE(parsed(back->next_of("joined")).is_null());
+  json replayed = parsed(back->next_of("chat"));
+  EXPECT_EQ(replayed["seq"], 3);
+  EXPECT_EQ(replayed["text"], "Aspirin 300 mg now.");
+  // A resent message (same client id) is stored once; the room gets no new one.
+  chat(*back, "d1", "ST elevation in V2-V4?");
+  chat(*back, "d2", "Given.");
+  json next = parsed(cardio->next_of("chat"));
+  EXPECT_EQ(next["seq"], 4);
+  EXPECT_EQ(next["text"], "Given.");
+  auto history = parsed(
+      a().get(tokens_["doctor"], "/api/consults/" + std::to_string(id) + "/messages?limit=100"));
+  ASSERT_TRUE(history["messages"].is_array()) << history.dump();
+  ASSERT_EQ(history["messages"].size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(history["messages"][i]["seq"], i + 1);
+}
+
+TEST_F(ClusterTest, a_stemi_ecg_sent_to_one_node_alerts_a_cardiologist_on_the_other) {
+  auto cardio = connect(b(), "cardio");
+  testing::Synthetic s;
+  for (const char* lead : {"V2", "V3", "V4"}) {
+    testing::LeadShape shape;
+    shape.st = 0.35;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {61, 'M'};
+  ecg::DicomEcgIdentity ident{"TA-STEMI",         "Zhao^Gang",        testing::new_uid(),
+                              testing::new_uid(), testing::new_uid(), "20261123",
+                              "081500",           "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "stemi.dcm").ok());
+  ASSERT_EQ(testing::storescu(a(), "TA_ECG", {dir_.path() / "stemi.dcm"}), 0);
+  json alert;
+  for (int i = 0; i < 10 && alert.is_null(); ++i) {
+    json n = parsed(cardio->next_of("notification", 10s));
+    if (n.is_null()) break;
+    if (n["kind"] == "emergency") alert = n;
+  }
+  ASSERT_FALSE(alert.is_null()) << a().log() << b().log();
+  EXPECT_EQ(alert["payload"]["source"], "ecg_stemi");
+  EXPECT_EQ(alert["payload"]["patient"]["id"], "TA-STEMI");
+}
+
+// Ingest through both nodes; A dies with SIGKILL in the middle. Everything either node
+// acknowledged is retrievable through B; B takes the periodic work over; A restarts, recovers
+// and removes none of B's files.
+TEST_F(ClusterTest, a_node_killed_during_ingest_loses_nothing_and_its_recovery_spares_the_other) {
+  testing::CtSeriesSpec spec;
+  spec.count = 40;
+  spec.rows = spec.columns = 32;
+  auto sa = testing::write_ct_series(dir_.path() / "to-a", spec);
+  auto sb = testing::write_ct_series(dir_.path() / "to-b", spec);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acked;  // (series, sop) acknowledged
+  std::vector<std::pair<std::string, std::string>> acked_by_b;
+  std::atomic<int> sent_to_a{0};
+  auto send_all = [&](ServerProcess& node, const testing::WrittenSeries& s, bool is_b) {
+    for (std::size_t i = 0; i < s.files.size(); ++i) {
+      testing::StoreRequest req;
+      req.file = s.files[i];
+      req.calling_ae = "TA_CT";
+      auto r = testing::send_file(node.dicom_port(), req);
+      if (!r.associated) return;  // the node is gone
+      if (r.status != 0) continue;
+      std::lock_guard lock(mu);
+      acked.emplace_back(s.series_uid, s.sop_instance_uids[i]);
+      if (is_b) acked_by_b.emplace_back(s.series_uid, s.sop_instance_uids[i]);
+      if (!is_b) ++sent_to_a;
+    }
+  };
+  std::thread ta(send_all, std::ref(a()), std::cref(*sa), false);
+  std::thread tb(send_all, std::ref(b()), std::cref(*sb), true);
+  // Bounded: A is killed after 10 acknowledged instances, or when it has had all of them.
+  for (int i = 0; i < 1200 && sent_to_a.load() < 10; ++i) std::this_thread::sleep_for(10ms);
+  a().kill();
+  ta.join();
+  tb.join();
+  ASSERT_GE(acked.size(), 10u);
+
+  auto retrievable_through_b = [&](const std::vector<std::pair<std::string, std::string>>& list,
+                                   const std::string& study_a, const std::string& study_b) {
+    std::size_t ok = 0;
+    for (const auto& [series, sop] : list) {
+      const std::string study = series == sa->series_uid ? study_a : study_b;
+      auto r = b().get(tokens_["rad2"],
+                       "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop);
+      if (r.status == 200) ++ok;
+    }
+    return ok;
+  };
+  EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
+  // B runs the periodic work once A's lease has run out.
+  json hb;
+  EXPECT_TRUE(eventually([&] {
+    hb = parsed(testing::http_get(b().http_port(), "/healthz"));
+    return hb["node"]["leader"] == true;
+  })) << hb.dump();
+
+  ASSERT_TRUE(a().start()) << a().log();
+  EXPECT_NE(a().log().find("recovery:"), std::string::npos);
+  EXPECT_EQ(retrievable_through_b(acked_by_b, sa->study_uid, sb->study_uid), acked_by_b.size());
+  EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
+}
+
+}  // namespace
+}  // namespace yilian
