@@ -42,6 +42,7 @@ class DataDir {
 
   pacs::Index& index() { return *index_; }
   storage::Database& database() { return *database_; }
+  storage::Database& audit_database() { return *audit_db_; }
   storage::BlobStore& blobs() { return *blobs_; }
   identity::Accounts& accounts() { return *accounts_; }
   reading::QueueStore& queue() { return *queue_; }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "data_dir.h"
+#include "db_copy.h"
 #include "ecg_cli.h"
 #include "hub_wiring.h"
 #include "identity_setup.h"
@@ -265,6 +266,11 @@ int serve(const ServeFlags& flags) {
     ecg_pipeline.stop();
     queue.stop();
     return fail(started.error());
+  }
+  if (cfg.node_address.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    cluster.set_address(std::string(host) + ":" + std::to_string(http_server.port()));
   }
   spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}, node {}",
                YILIAN_VERSION, cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
@@ -525,6 +531,17 @@ int main(int argc, char** argv) {
       audit_cmd->add_subcommand("verify", "Check the audit trail's hash chain");
   audit_verify_cmd->add_option("--data", audit_data, "Data directory")->required();
 
+  // yilian db copy
+  std::string copy_from, copy_to;
+  auto* db_cmd = app.add_subcommand("db", "The hub's database");
+  db_cmd->require_subcommand(1);
+  auto* db_copy_cmd = db_cmd->add_subcommand(
+      "copy", "Move an embedded install (SQLite) to PostgreSQL; the hub must be stopped");
+  db_copy_cmd->add_option("--from", copy_from, "Data directory of the embedded install")
+      ->required();
+  db_copy_cmd->add_option("--to", copy_to, "A new, empty PostgreSQL database (postgresql://...)")
+      ->required();
+
   // yilian ecg eval
   std::string ecg_db;
   auto* ecg_cmd = app.add_subcommand("ecg", "ECG analysis");
@@ -570,6 +587,7 @@ int main(int argc, char** argv) {
   if (*inst_add_cmd) return institution_add(inst_flags);
   if (*inst_list_cmd) return institution_list(inst_flags.data);
   if (*audit_verify_cmd) return audit_verify(audit_data);
+  if (*db_copy_cmd) return copy_to_postgres(copy_from, copy_to);
   if (*ecg_eval_cmd) return ecg_eval(ecg_db);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
   if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);

@@ -293,8 +293,18 @@ void Cluster::run() {
   }
 }
 
+void Cluster::set_address(std::string address) {
+  std::lock_guard lock(mu_);
+  options_.address = std::move(address);
+}
+
 Status Cluster::beat() {
   const std::string now = now_ms(db_.dialect());
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    address = options_.address;
+  }
   const std::int64_t lease_ms = options_.lease.count();
   bool holds = false;
   std::vector<NodeInfo> peers;
@@ -306,7 +316,7 @@ Status Cluster::beat() {
                 "UPDATE cluster_nodes SET seen_ms = " + now + ", address = ?2 WHERE node_id = ?1",
                 [&](sql::Stmt& st) {
                   st.bind(1, options_.node_id);
-                  st.bind(2, options_.address);
+                  st.bind(2, address);
                 });
             !u)
           return u;

@@ -91,6 +91,7 @@ Status Stmt::run() {
 
 void Stmt::reset() { s_->reset(); }
 
+bool Stmt::is_null(int col) const { return s_->is_null(col); }
 std::string Stmt::text(int col) const { return s_->text(col); }
 std::int64_t Stmt::int64(int col) const { return s_->int64(col); }
 std::optional<std::int64_t> Stmt::opt_int64(int col) const {

@@ -360,5 +360,91 @@ TEST_F(ClusterTest, a_node_killed_during_ingest_loses_nothing_and_its_recovery_s
   EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
 }
 
+// An install that outgrew one machine: the embedded hub's index, accounts, queue and audit chain
+// are copied to PostgreSQL with `yilian db copy`; the same data directory then serves from
+// PostgreSQL, and a second node joins it.
+TEST(DbCopy, an_embedded_install_moves_to_postgresql_and_a_second_node_joins_it) {
+  testing::TempDir dir;
+  std::string why;
+  testing::PostgresServer* pg = testing::shared_postgres(&why);
+  ASSERT_NE(pg, nullptr) << why;
+  const std::string url = pg->fresh_database();
+  ASSERT_FALSE(url.empty());
+  const fs::path cfg = testing::write_consortium_config(dir.path(), kQueueConfig);
+  const fs::path data = dir.path() / "hub";
+  std::string rad, study_uid;
+  std::int64_t task_id = 0;
+  {
+    ServerProcess embedded(data, {"--config", cfg.string()});
+    ASSERT_TRUE(embedded.start()) << embedded.log();
+    rad = embedded.add_user("rad1", {"radiologist"}, "lead");
+    ASSERT_FALSE(rad.empty());
+    testing::CtSeriesSpec spec;
+    spec.count = 3;
+    spec.rows = spec.columns = 16;
+    auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+    ASSERT_TRUE(ct.ok());
+    for (const fs::path& f : ct->files) {
+      std::string log;
+      ASSERT_EQ(
+          testing::run_command("dcmodify -nb -i '(0018,0015)=HEAD' '" + f.string() + "'", &log), 0);
+    }
+    ASSERT_EQ(testing::storescu(embedded, "TA_CT", ct->files), 0);
+    study_uid = ct->study_uid;
+    json task;
+    for (int i = 0; i < 200 && task.is_null(); ++i) {
+      auto page = parsed(embedded.get(rad, "/api/worklist"));
+      if (page.contains("tasks") && !page["tasks"].empty()) task = page["tasks"][0];
+      if (task.is_null()) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_FALSE(task.is_null()) << embedded.log();
+    task_id = task["id"];
+    ASSERT_TRUE(
+        parsed(embedded.request(rad, "POST", "/api/worklist/claim-next"))["task"].is_object());
+    ASSERT_EQ(embedded.stop(), 0);
+  }
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " db copy --from '" + data.string() +
+                                     "' --to '" + url + "'",
+                                 &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("audit trail intact"), std::string::npos) << out;
+  EXPECT_NE(out.find("instances"), std::string::npos) << out;
+  EXPECT_EQ(out.find("MISSING"), std::string::npos) << out;
+  // A second copy onto the same database is refused rather than mixed in.
+  std::string again;
+  EXPECT_NE(testing::run_command(testing::yilian_binary() + " db copy --from '" + data.string() +
+                                     "' --to '" + url + "'",
+                                 &again),
+            0);
+
+  // The same directory now serves from PostgreSQL (it remembers the URL), sharing its blobs.
+  ServerProcess first(data, {"--config", cfg.string(), "--blobs", data.string()});
+  ASSERT_TRUE(first.start()) << first.log();
+  EXPECT_EQ(parsed(testing::http_get(first.http_port(), "/healthz"))["database"]["backend"],
+            "postgresql");
+  const std::string token = first.login("rad1");
+  ASSERT_FALSE(token.empty());
+  auto task = parsed(first.get(token, "/api/tasks/" + std::to_string(task_id)));
+  EXPECT_EQ(task["claimedBy"], "rad1") << task.dump();
+  ServerProcess second(dir.path() / "node-b",
+                       {"--config", cfg.string(), "--database", url, "--blobs", data.string()});
+  ASSERT_TRUE(second.start()) << second.log();
+  auto studies = parsed(second.get(token, "/api/studies?limit=10"));
+  ASSERT_EQ(studies["total"], 1) << studies.dump();
+  EXPECT_EQ(studies["studies"][0]["studyInstanceUid"], study_uid);
+  // New rows continue after the copied ids.
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 16;
+  auto more = testing::write_ct_series(dir.path() / "more", spec);
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(testing::storescu(second, "TA_CT", more->files), 0) << second.log();
+  EXPECT_EQ(parsed(first.get(token, "/api/studies?limit=10"))["total"], 2);
+  EXPECT_EQ(second.stop(), 0);
+  EXPECT_EQ(first.stop(), 0);
+}
+
 }  // namespace
 }  // namespace yilian

@@ -72,6 +72,8 @@ class Cluster {
   void stop();
 
   const std::string& node_id() const { return options_.node_id; }
+  // The address peers see from the next heartbeat on (a node learns its port after start()).
+  void set_address(std::string address);
   // True when several nodes can share the database (PostgreSQL).
   bool shared() const { return db_.dialect() == sql::Dialect::postgres; }
   // Whether this node holds the periodic-work lease now.

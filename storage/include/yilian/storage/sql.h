@@ -84,6 +84,7 @@ class Stmt {
   std::string text(int col) const;
   std::int64_t int64(int col) const;
   std::optional<std::int64_t> opt_int64(int col) const;
+  bool is_null(int col) const;
 
  private:
   std::unique_ptr<backend::Statement> s_;
