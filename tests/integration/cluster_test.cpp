@@ -360,6 +360,62 @@ TEST_F(ClusterTest, a_node_killed_during_ingest_loses_nothing_and_its_recovery_s
   EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
 }
 
+// PostgreSQL restarts while both nodes ingest: the stores in flight fail with a status (not a
+// hang), the nodes reconnect by themselves, and everything acknowledged is there afterwards.
+TEST_F(ClusterTest, a_postgresql_restart_during_ingest_loses_nothing_acknowledged) {
+  testing::CtSeriesSpec spec;
+  spec.count = 30;
+  spec.rows = spec.columns = 16;
+  auto sa = testing::write_ct_series(dir_.path() / "pa", spec);
+  auto sb = testing::write_ct_series(dir_.path() / "pb", spec);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acked;  // (study, sop)
+  std::atomic<int> done{0};
+  auto send_all = [&](ServerProcess& node, const testing::WrittenSeries& s) {
+    for (std::size_t i = 0; i < s.files.size(); ++i) {
+      testing::StoreRequest req;
+      req.file = s.files[i];
+      req.calling_ae = "TA_CT";
+      auto r = testing::send_file(node.dicom_port(), req);
+      ++done;
+      if (!r.associated || r.status != 0) continue;
+      std::lock_guard lock(mu);
+      acked.emplace_back(s.study_uid, s.sop_instance_uids[i]);
+    }
+  };
+  std::thread ta(send_all, std::ref(a()), std::cref(*sa));
+  std::thread tb(send_all, std::ref(b()), std::cref(*sb));
+  for (int i = 0; i < 1200 && done.load() < 10; ++i) std::this_thread::sleep_for(10ms);
+  std::string why;
+  ASSERT_TRUE(testing::shared_postgres(&why)->restart(&why)) << why;
+  ta.join();
+  tb.join();
+  // Both nodes answer again, and store again.
+  for (ServerProcess* n : {&a(), &b()}) {
+    EXPECT_TRUE(eventually([&] {
+      return testing::http_get(n->http_port(), "/healthz").status == 200;
+    })) << n->log();
+  }
+  testing::CtSeriesSpec one;
+  one.count = 1;
+  one.rows = one.columns = 16;
+  auto after = testing::write_ct_series(dir_.path() / "after", one);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(testing::storescu(b(), "TA_CT", after->files), 0) << b().log();
+  std::size_t found = 0;
+  for (const auto& [study, sop] : acked) {
+    const std::string series = study == sa->study_uid ? sa->series_uid : sb->series_uid;
+    ServerProcess& via = (found % 2) ? a() : b();
+    if (via.get(tokens_["rad1"],
+                "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop)
+            .status == 200)
+      ++found;
+  }
+  EXPECT_EQ(found, acked.size());
+  EXPECT_GE(acked.size(), 10u);
+}
+
 // An install that outgrew one machine: the embedded hub's index, accounts, queue and audit chain
 // are copied to PostgreSQL with `yilian db copy`; the same data directory then serves from
 // PostgreSQL, and a second node joins it.

@@ -1,6 +1,7 @@
 #include "server_process.h"
 
 #include <arpa/inet.h>
+#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -164,6 +165,7 @@ bool ServerProcess::start() {
       ::dup2(fileno(f), STDOUT_FILENO);
       ::dup2(fileno(f), STDERR_FILENO);
     }
+    ::close_range(3, ~0U, 0);  // none of the test's connections live on in the server
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
