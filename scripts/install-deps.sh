@@ -19,7 +19,7 @@ PACKAGES=(
 # its npm) is used as is.
 command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
-  PACKAGES+=(orthanc orthanc-dicomweb)
+  PACKAGES+=(orthanc orthanc-dicomweb orthanc-postgresql haproxy)
 fi
 
 missing=()
