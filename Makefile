@@ -55,6 +55,7 @@ bench: build
 	bench/dicomweb/run.sh
 	bench/ecg/run.sh
 	bench/ws/run.sh
+	bench/cluster/run.sh
 
 # libFuzzer targets for every parser of outside bytes, FUZZ_SECONDS each (default 60).
 fuzz: deps

@@ -1,8 +1,11 @@
-// Reading-queue benchmark: N tasks in the embedded SQLite store, R concurrent readers each
-// looping claim-next -> final report. Reports claim-next latency percentiles and
-// tasks/s, then how long a newly complete study takes to show in the worklist.
+// Reading-queue benchmark: N tasks in the embedded SQLite store (or a PostgreSQL database),
+// R concurrent readers each looping claim-next -> final report, spread over one or several
+// nodes (each node its own connections, store and queue, as separate `yilian serve`
+// processes have). Reports claim-next latency percentiles and tasks/s, then how long a newly
+// complete study takes to show in the worklist.
 //
 //   yilian_bench_queue [--tasks 1000000] [--readers 64] [--claims 20000] [--dir /tmp/x]
+//                      [--database postgresql://...] [--nodes 2]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -47,16 +50,22 @@ int main(int argc, char** argv) {
   int readers = 64;
   int claims = 20'000;
   std::string dir = "/tmp/yilian-bench-queue";
+  std::string database;
+  int nodes = 1;
   CLI::App app{"Reading queue benchmark"};
   app.add_option("--tasks", tasks, "Tasks in the queue");
   app.add_option("--readers", readers, "Concurrent readers");
   app.add_option("--claims", claims, "Claim-next + final report cycles in all");
   app.add_option("--dir", dir, "Scratch directory (emptied)");
+  app.add_option("--database", database, "A new, empty PostgreSQL database instead of SQLite");
+  app.add_option("--nodes", nodes, "Nodes the readers are spread over (PostgreSQL)")
+      ->check(CLI::Range(1, 16));
   CLI11_PARSE(app, argc, argv);
+  if (database.empty()) nodes = 1;  // one process owns a SQLite file
 
   fs::remove_all(dir);
   fs::create_directories(dir);
-  auto path = fs::path(dir) / "index.sqlite";
+  auto path = database.empty() ? (fs::path(dir) / "index.sqlite").string() : database;
   auto db = app::open_index_database(path);
   if (!db.ok()) return die(db.error());
   auto index = pacs::Index::open(**db);
@@ -134,6 +143,33 @@ int main(int argc, char** argv) {
   rules.stable = std::chrono::milliseconds(200);
   reading::ReadingQueue queue(
       *store, *index, acc, rules, [] { return std::chrono::system_clock::now(); }, bus);
+  // The other nodes: connections, stores and a queue of their own on the same database.
+  struct Node {
+    std::unique_ptr<storage::Database> db;
+    std::unique_ptr<pacs::Index> index;
+    std::unique_ptr<identity::Accounts> accounts;
+    std::unique_ptr<reading::QueueStore> store;
+    reading::EventBus bus;
+    std::unique_ptr<reading::ReadingQueue> queue;
+  };
+  std::vector<std::unique_ptr<Node>> others;
+  for (int n = 1; n < nodes; ++n) {
+    auto node = std::make_unique<Node>();
+    auto ndb = storage::Database::open(path);
+    if (!ndb.ok()) return die(ndb.error());
+    node->db = std::move(*ndb);
+    node->index = pacs::Index::open(*node->db);
+    node->accounts = std::make_unique<identity::Accounts>(*node->db);
+    node->store = std::make_unique<reading::QueueStore>(*node->db);
+    node->queue = std::make_unique<reading::ReadingQueue>(
+        *node->store, *node->index, *node->accounts, rules,
+        [] { return std::chrono::system_clock::now(); }, node->bus);
+    others.push_back(std::move(node));
+  }
+  auto queue_of = [&](int reader) -> reading::ReadingQueue& {
+    const int n = reader % nodes;
+    return n == 0 ? queue : *others[static_cast<std::size_t>(n - 1)]->queue;
+  };
 
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
@@ -144,14 +180,14 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, r] {
       while (next++ < claims) {
         auto c0 = Clock::now();
-        auto t = queue.claim_next(principals[static_cast<std::size_t>(r)]);
+        auto t = queue_of(r).claim_next(principals[static_cast<std::size_t>(r)]);
         lat[static_cast<std::size_t>(r)].push_back(ms(Clock::now() - c0));
         if (!t.ok() || !t->has_value()) {
           ++failures;
           continue;
         }
-        auto rep = queue.report(principals[static_cast<std::size_t>(r)], (**t).id,
-                                reading::ReportKind::final, "findings", "impression", false);
+        auto rep = queue_of(r).report(principals[static_cast<std::size_t>(r)], (**t).id,
+                                      reading::ReportKind::final, "findings", "impression", false);
         if (!rep.ok()) ++failures;
       }
     });
@@ -160,8 +196,10 @@ int main(int argc, char** argv) {
   double secs = ms(Clock::now() - start) / 1000;
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  std::printf("%d readers, %d claim-next + final report cycles in %.2f s: %.0f tasks/s\n", readers,
-              claims, secs, claims / secs);
+  std::printf(
+      "%d readers on %d node(s) (%s), %d claim-next + final report cycles in %.2f s: "
+      "%.0f tasks/s\n",
+      readers, nodes, database.empty() ? "SQLite" : "PostgreSQL", claims, secs, claims / secs);
   std::printf("claim-next latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms  (failures %d)\n",
               pct(all, 50), pct(all, 99), pct(all, 100), failures.load());
 

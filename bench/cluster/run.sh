@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Several nodes on one PostgreSQL: ingest of one synthetic CT series over 4 associations
+# spread over 2 Yilian nodes (one shared blob directory), against 2 Orthanc 1.10 nodes on the
+# same PostgreSQL with the Debian orthanc-postgresql index plugin (one shared storage
+# directory); then claim-next with readers spread over 2 nodes on PostgreSQL.
+#
+#   bench/cluster/run.sh [--count 400] [--size 512] [--tasks 100000] [--readers 64]
+#                        [--claims 4000] [--build build]
+#
+# A PostgreSQL server is made with initdb in the scratch directory (as the postgres user when
+# run as root) and removed afterwards. Every instance each side holds afterwards is counted.
+set -euo pipefail
+
+COUNT=400 SIZE=512 TASKS=100000 READERS=64 CLAIMS=4000 BUILD=build
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --count) COUNT=$2; shift 2 ;;
+    --size) SIZE=$2; shift 2 ;;
+    --tasks) TASKS=$2; shift 2 ;;
+    --readers) READERS=$2; shift 2 ;;
+    --claims) CLAIMS=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+YILIAN="$ROOT/$BUILD/yilian"
+GEN="$ROOT/$BUILD/bench/yilian_gen_ct"
+QUEUE="$ROOT/$BUILD/bench/yilian_bench_queue"
+source "$ROOT/bench/lib.sh" cluster
+require "run 'make build' first" "$YILIAN" "$GEN" "$QUEUE"
+require "run 'make bench' (installs orthanc, orthanc-postgresql)" storescu echoscu Orthanc curl python3
+PLUGIN=/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so
+require "apt-get install orthanc-postgresql" "$PLUGIN"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# PostgreSQL for both sides, in the scratch directory.
+chmod 755 "$WORK"
+mkdir -p "$WORK/pg" && [[ $(id -u) -eq 0 ]] && chown postgres "$WORK/pg"
+as_pg "$PGBIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+PGPORT=$(free_port)
+as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/log" -w \
+  -o "-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+stop_pg() { as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true; }
+trap 'stop_pg; cleanup' EXIT
+psql_() { "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"; }
+for db in yilian orthanc queue; do psql_ -c "CREATE DATABASE $db"; done
+
+wait_dicom() {
+  for _ in $(seq 1 300); do echoscu -to 2 127.0.0.1 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no DICOM server on $1" >&2; return 1
+}
+
+echo "generating $COUNT synthetic CT instances (${SIZE}x${SIZE}, 16-bit)..."
+"$GEN" --out "$WORK/ct" --count "$COUNT" --size "$SIZE" >/dev/null
+mapfile -t FILES < <(find "$WORK/ct" -name '*.dcm' | sort)
+BYTES=$(du -cb "${FILES[@]}" | tail -1 | cut -f1)
+MB=$(python3 -c "print($BYTES/1e6)")
+
+send() {  # port1 port2 -> seconds; associations 0 and 2 to the first node, 1 and 3 to the second
+  local per=$(( (${#FILES[@]} + 3) / 4 )) start end pids=() rc=0
+  start=$(date +%s.%N)
+  for a in 0 1 2 3; do
+    local part=("${FILES[@]:$((a * per)):$per}") port=$1
+    (( a % 2 == 1 )) && port=$2
+    storescu --max-pdu 131072 -aet BENCH -aec TARGET 127.0.0.1 "$port" "${part[@]}" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  end=$(date +%s.%N)
+  [[ $rc -eq 0 ]] || { echo "storescu failed" >&2; return 1; }
+  python3 -c "print($end - $start)"
+}
+
+# Yilian: 2 nodes, one database, one blob directory.
+URL="postgresql://postgres@127.0.0.1:$PGPORT/yilian"
+printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/y1" --database "$URL" \
+  --role township_doctor --institution unknown bench >/dev/null 2>&1
+declare -a YD YH
+for n in 1 2; do
+  YD[$n]=$(free_port); YH[$n]=$(free_port)
+  "$YILIAN" serve --data "$WORK/y$n" --database "$URL" --blobs "$WORK/yblobs" \
+    --dicom-port "${YD[$n]}" --http-port "${YH[$n]}" --max-associations 8 >"$WORK/y$n.log" 2>&1 &
+  PIDS+=($!)
+done
+wait_dicom "${YD[1]}"; wait_dicom "${YD[2]}"
+Y_SECS=$(send "${YD[1]}" "${YD[2]}")
+TOKEN=$(curl -s -d '{"username":"bench","password":"bench-password"}' \
+  "http://127.0.0.1:${YH[2]}/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+Y_HELD=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${YH[2]}/api/studies" |
+  python3 -c 'import json,sys; print(sum(s["numberOfInstances"] for s in json.load(sys.stdin)["studies"]))')
+
+# Orthanc: 2 nodes, the PostgreSQL index plugin on one database (no lock: several writers),
+# one storage directory.
+declare -a OD OH
+for n in 1 2; do
+  OD[$n]=$(free_port); OH[$n]=$(free_port)
+  cat >"$WORK/o$n.json" <<JSON
+{ "Name": "bench$n", "StorageDirectory": "$WORK/ostorage", "IndexDirectory": "$WORK/o$n",
+  "DicomAet": "TARGET", "DicomPort": ${OD[$n]}, "HttpPort": ${OH[$n]}, "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false, "DicomCheckCalledAet": false, "DicomAlwaysAllowStore": true,
+  "ConcurrentJobs": 2, "Plugins": ["$PLUGIN"],
+  "PostgreSQL": { "EnableIndex": true, "EnableStorage": false, "Host": "127.0.0.1",
+    "Port": $PGPORT, "Database": "orthanc", "Username": "postgres", "Password": "",
+    "Lock": false, "EnableSsl": false } }
+JSON
+  Orthanc "$WORK/o$n.json" >"$WORK/o$n.log" 2>&1 &
+  PIDS+=($!)
+  wait_dicom "${OD[$n]}"  # one at a time: the first creates the schema
+done
+O_SECS=$(send "${OD[1]}" "${OD[2]}")
+O_HELD=$(curl -s "http://127.0.0.1:${OH[2]}/statistics" | python3 -c 'import json,sys; print(json.load(sys.stdin)["CountInstances"])')
+
+for pair in "Yilian $Y_HELD" "Orthanc $O_HELD"; do
+  set -- $pair
+  [[ "$2" -eq ${#FILES[@]} ]] || { echo "$1 holds $2 of ${#FILES[@]} instances" >&2; exit 1; }
+done
+
+echo
+echo "Ingest through 2 nodes on one PostgreSQL: ${#FILES[@]} CT instances, $MB MB, 4 associations"
+printf '%-8s %9s %12s %9s\n' target seconds instances/s MB/s
+for t in Yilian Orthanc; do
+  s=$([[ $t == Yilian ]] && echo "$Y_SECS" || echo "$O_SECS")
+  python3 -c "print('%-8s %9.2f %12.1f %9.1f' % ('$t', $s, ${#FILES[@]}/$s, $MB/$s))"
+done
+python3 -c "print('Yilian/Orthanc = %.2fx' % ($O_SECS/$Y_SECS))"
+
+echo
+echo "Claim-next on PostgreSQL, $READERS readers over 2 nodes, $TASKS tasks:"
+"$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 \
+  --database "postgresql://postgres@127.0.0.1:$PGPORT/queue" --dir "$WORK/queue" | tail -3
