@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "consortium.h"
 #include "dicom_client.h"
@@ -33,16 +34,7 @@ using nlohmann::json;
 using testing::ServerProcess;
 using testing::WsClient;
 
-constexpr const char* kQueueConfig = R"(
-[queue]
-stable_seconds = 0.3
-qc_percent = 0
-
-[[queue.routes]]
-service = "neuro"
-modalities = ["CT", "MR"]
-body_parts = ["HEAD"]
-)";
+using testing::kHeadCtQueue;
 
 json parsed(const testing::HttpResult& r) { return json::parse(r.body, nullptr, false); }
 json parsed(const std::optional<std::string>& m) {
@@ -57,7 +49,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_NE(pg, nullptr) << why;
     url_ = pg->fresh_database();
     ASSERT_FALSE(url_.empty());
-    const fs::path cfg = testing::write_consortium_config(dir_.path(), kQueueConfig);
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), kHeadCtQueue);
     for (const char* name : {"a", "b"}) {
       nodes_.push_back(std::make_unique<ServerProcess>(
           dir_.path() / name, std::vector<std::string>{"--config", cfg.string(), "--database", url_,
@@ -107,6 +99,52 @@ class ClusterTest : public ::testing::Test {
     EXPECT_TRUE(c->wait_connected()) << node.log();
     EXPECT_TRUE(c->next_of("welcome").has_value()) << user;
     return c;
+  }
+
+  testing::WrittenSeries ct_series(const std::string& dir, int count, int size) {
+    testing::CtSeriesSpec spec;
+    spec.count = count;
+    spec.rows = spec.columns = size;
+    auto s = testing::write_ct_series(dir_.path() / dir, spec);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? *s : testing::WrittenSeries{};
+  }
+
+  // What one sender got acknowledged: (study, series, SOP instance).
+  struct Ingest {
+    std::mutex mu;
+    std::vector<std::tuple<std::string, std::string, std::string>> acked;  // guarded by mu
+    std::atomic<int> attempts{0};
+    std::size_t count() {
+      std::lock_guard lock(mu);
+      return acked.size();
+    }
+  };
+  // Each file of `s` to `node` on an association of its own, until the node is gone.
+  static void send_each(ServerProcess& node, const testing::WrittenSeries& s, Ingest& into) {
+    for (std::size_t i = 0; i < s.files.size(); ++i) {
+      testing::StoreRequest req;
+      req.file = s.files[i];
+      req.calling_ae = "TA_CT";
+      auto r = testing::send_file(node.dicom_port(), req);
+      ++into.attempts;
+      if (!r.associated) return;
+      if (r.status != 0) continue;
+      std::lock_guard lock(into.mu);
+      into.acked.emplace_back(s.study_uid, s.series_uid, s.sop_instance_uids[i]);
+    }
+  }
+  // How many of `instances` `node` serves over WADO-RS.
+  std::size_t retrievable(
+      ServerProcess& node,
+      const std::vector<std::tuple<std::string, std::string, std::string>>& instances) {
+    std::size_t ok = 0;
+    for (const auto& [study, series, sop] : instances) {
+      auto r = node.get(tokens_["rad1"],
+                        "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop);
+      if (r.status == 200) ++ok;
+    }
+    return ok;
   }
 
   // Polls (bounded: 600 x 50 ms) until `f` holds.
@@ -302,51 +340,19 @@ TEST_F(ClusterTest, a_stemi_ecg_sent_to_one_node_alerts_a_cardiologist_on_the_ot
 // acknowledged is retrievable through B; B takes the periodic work over; A restarts, recovers
 // and removes none of B's files.
 TEST_F(ClusterTest, a_node_killed_during_ingest_loses_nothing_and_its_recovery_spares_the_other) {
-  testing::CtSeriesSpec spec;
-  spec.count = 40;
-  spec.rows = spec.columns = 32;
-  auto sa = testing::write_ct_series(dir_.path() / "to-a", spec);
-  auto sb = testing::write_ct_series(dir_.path() / "to-b", spec);
-  ASSERT_TRUE(sa.ok() && sb.ok());
-  std::mutex mu;
-  std::vector<std::pair<std::string, std::string>> acked;  // (series, sop) acknowledged
-  std::vector<std::pair<std::string, std::string>> acked_by_b;
-  std::atomic<int> sent_to_a{0};
-  auto send_all = [&](ServerProcess& node, const testing::WrittenSeries& s, bool is_b) {
-    for (std::size_t i = 0; i < s.files.size(); ++i) {
-      testing::StoreRequest req;
-      req.file = s.files[i];
-      req.calling_ae = "TA_CT";
-      auto r = testing::send_file(node.dicom_port(), req);
-      if (!r.associated) return;  // the node is gone
-      if (r.status != 0) continue;
-      std::lock_guard lock(mu);
-      acked.emplace_back(s.series_uid, s.sop_instance_uids[i]);
-      if (is_b) acked_by_b.emplace_back(s.series_uid, s.sop_instance_uids[i]);
-      if (!is_b) ++sent_to_a;
-    }
-  };
-  std::thread ta(send_all, std::ref(a()), std::cref(*sa), false);
-  std::thread tb(send_all, std::ref(b()), std::cref(*sb), true);
+  auto sa = ct_series("to-a", 40, 32);
+  auto sb = ct_series("to-b", 40, 32);
+  Ingest to_a, to_b;
+  std::thread ta([&] { send_each(a(), sa, to_a); });
+  std::thread tb([&] { send_each(b(), sb, to_b); });
   // Bounded: A is killed after 10 acknowledged instances, or when it has had all of them.
-  for (int i = 0; i < 1200 && sent_to_a.load() < 10; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1200 && to_a.count() < 10; ++i) std::this_thread::sleep_for(10ms);
   a().kill();
   ta.join();
   tb.join();
-  ASSERT_GE(acked.size(), 10u);
-
-  auto retrievable_through_b = [&](const std::vector<std::pair<std::string, std::string>>& list,
-                                   const std::string& study_a, const std::string& study_b) {
-    std::size_t ok = 0;
-    for (const auto& [series, sop] : list) {
-      const std::string study = series == sa->series_uid ? study_a : study_b;
-      auto r = b().get(tokens_["rad2"],
-                       "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop);
-      if (r.status == 200) ++ok;
-    }
-    return ok;
-  };
-  EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
+  ASSERT_GE(to_a.count() + to_b.count(), 10u);
+  EXPECT_EQ(retrievable(b(), to_a.acked), to_a.acked.size());
+  EXPECT_EQ(retrievable(b(), to_b.acked), to_b.acked.size());
   // B runs the periodic work once A's lease has run out.
   json hb;
   EXPECT_TRUE(eventually([&] {
@@ -356,37 +362,21 @@ TEST_F(ClusterTest, a_node_killed_during_ingest_loses_nothing_and_its_recovery_s
 
   ASSERT_TRUE(a().start()) << a().log();
   EXPECT_NE(a().log().find("recovery:"), std::string::npos);
-  EXPECT_EQ(retrievable_through_b(acked_by_b, sa->study_uid, sb->study_uid), acked_by_b.size());
-  EXPECT_EQ(retrievable_through_b(acked, sa->study_uid, sb->study_uid), acked.size());
+  EXPECT_EQ(retrievable(b(), to_b.acked), to_b.acked.size());
+  EXPECT_EQ(retrievable(a(), to_a.acked), to_a.acked.size());
 }
 
 // PostgreSQL restarts while both nodes ingest: the stores in flight fail with a status (not a
 // hang), the nodes reconnect by themselves, and everything acknowledged is there afterwards.
 TEST_F(ClusterTest, a_postgresql_restart_during_ingest_loses_nothing_acknowledged) {
-  testing::CtSeriesSpec spec;
-  spec.count = 30;
-  spec.rows = spec.columns = 16;
-  auto sa = testing::write_ct_series(dir_.path() / "pa", spec);
-  auto sb = testing::write_ct_series(dir_.path() / "pb", spec);
-  ASSERT_TRUE(sa.ok() && sb.ok());
-  std::mutex mu;
-  std::vector<std::pair<std::string, std::string>> acked;  // (study, sop)
-  std::atomic<int> done{0};
-  auto send_all = [&](ServerProcess& node, const testing::WrittenSeries& s) {
-    for (std::size_t i = 0; i < s.files.size(); ++i) {
-      testing::StoreRequest req;
-      req.file = s.files[i];
-      req.calling_ae = "TA_CT";
-      auto r = testing::send_file(node.dicom_port(), req);
-      ++done;
-      if (!r.associated || r.status != 0) continue;
-      std::lock_guard lock(mu);
-      acked.emplace_back(s.study_uid, s.sop_instance_uids[i]);
-    }
-  };
-  std::thread ta(send_all, std::ref(a()), std::cref(*sa));
-  std::thread tb(send_all, std::ref(b()), std::cref(*sb));
-  for (int i = 0; i < 1200 && done.load() < 10; ++i) std::this_thread::sleep_for(10ms);
+  auto sa = ct_series("pa", 30, 16);
+  auto sb = ct_series("pb", 30, 16);
+  Ingest to_a, to_b;
+  std::thread ta([&] { send_each(a(), sa, to_a); });
+  std::thread tb([&] { send_each(b(), sb, to_b); });
+  for (int i = 0; i < 1200 && to_a.attempts + to_b.attempts < 10; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
   std::string why;
   ASSERT_TRUE(testing::shared_postgres(&why)->restart(&why)) << why;
   ta.join();
@@ -397,23 +387,11 @@ TEST_F(ClusterTest, a_postgresql_restart_during_ingest_loses_nothing_acknowledge
       return testing::http_get(n->http_port(), "/healthz").status == 200;
     })) << n->log();
   }
-  testing::CtSeriesSpec one;
-  one.count = 1;
-  one.rows = one.columns = 16;
-  auto after = testing::write_ct_series(dir_.path() / "after", one);
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(testing::storescu(b(), "TA_CT", after->files), 0) << b().log();
-  std::size_t found = 0;
-  for (const auto& [study, sop] : acked) {
-    const std::string series = study == sa->study_uid ? sa->series_uid : sb->series_uid;
-    ServerProcess& via = (found % 2) ? a() : b();
-    if (via.get(tokens_["rad1"],
-                "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop)
-            .status == 200)
-      ++found;
-  }
-  EXPECT_EQ(found, acked.size());
-  EXPECT_GE(acked.size(), 10u);
+  auto after = ct_series("after", 1, 16);
+  EXPECT_EQ(testing::storescu(b(), "TA_CT", after.files), 0) << b().log();
+  EXPECT_GE(to_a.count() + to_b.count(), 10u);
+  EXPECT_EQ(retrievable(b(), to_a.acked), to_a.acked.size());
+  EXPECT_EQ(retrievable(a(), to_b.acked), to_b.acked.size());
 }
 
 // An install that outgrew one machine: the embedded hub's index, accounts, queue and audit chain
@@ -426,7 +404,7 @@ TEST(DbCopy, an_embedded_install_moves_to_postgresql_and_a_second_node_joins_it)
   ASSERT_NE(pg, nullptr) << why;
   const std::string url = pg->fresh_database();
   ASSERT_FALSE(url.empty());
-  const fs::path cfg = testing::write_consortium_config(dir.path(), kQueueConfig);
+  const fs::path cfg = testing::write_consortium_config(dir.path(), kHeadCtQueue);
   const fs::path data = dir.path() / "hub";
   std::string rad, study_uid;
   std::int64_t task_id = 0;

@@ -20,23 +20,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-constexpr const char* kQueueConfig = R"(
-[queue]
-stable_seconds = 0.3
-qc_percent = 0
-
-[[queue.routes]]
-service = "neuro"
-modalities = ["CT", "MR"]
-body_parts = ["HEAD"]
-
-[[queue.priority_rules]]
-priority = "stat"
-reason = "head CT with a stroke indication"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-text_contains = ["stroke"]
-)";
+using testing::kHeadCtQueue;
 
 json parse(const testing::HttpResult& r) { return json::parse(r.body, nullptr, false); }
 
@@ -46,7 +30,7 @@ class Worklist : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_result_acknowledged) {
   testing::TempDir dir;
-  const fs::path cfg = testing::write_consortium_config(dir.path(), kQueueConfig);
+  const fs::path cfg = testing::write_consortium_config(dir.path(), kHeadCtQueue);
   std::vector<std::string> args{"--config", cfg.string()};
   if (std::string(GetParam()) == "postgres") {
     std::string why;

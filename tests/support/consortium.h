@@ -43,6 +43,26 @@ service = "ecg"
 clients = ["ta"]
 )";
 
+// A queue for the reading-flow tests: a study is complete 0.3 s after its last instance, head
+// CTs go to the lead's neuro service, STAT when their texts mention a stroke.
+inline constexpr const char* kHeadCtQueue = R"(
+[queue]
+stable_seconds = 0.3
+qc_percent = 0
+
+[[queue.routes]]
+service = "neuro"
+modalities = ["CT", "MR"]
+body_parts = ["HEAD"]
+
+[[queue.priority_rules]]
+priority = "stat"
+reason = "head CT with a stroke indication"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+text_contains = ["stroke"]
+)";
+
 // Writes the consortium followed by `extra` (more TOML: [queue] settings, routes, peers) to
 // `dir`/yilian.toml and returns its path.
 std::filesystem::path write_consortium_config(const std::filesystem::path& dir,
