@@ -2,21 +2,25 @@
 # Several nodes on one PostgreSQL: ingest of one synthetic CT series over 4 associations
 # spread over 2 Yilian nodes (one shared blob directory), against 2 Orthanc 1.10 nodes on the
 # same PostgreSQL with the Debian orthanc-postgresql index plugin (one shared storage
-# directory); then claim-next with readers spread over 2 nodes on PostgreSQL.
+# directory); live rooms over WebSocket with the members of every room split over the 2 nodes
+# (every message stored once, relayed to the other node); then claim-next with readers spread
+# over 2 nodes on PostgreSQL.
 #
-#   bench/cluster/run.sh [--count 400] [--size 512] [--tasks 100000] [--readers 64]
-#                        [--claims 4000] [--build build]
+#   bench/cluster/run.sh [--count 400] [--size 512] [--connections 10000] [--rate 2000]
+#                        [--tasks 100000] [--readers 64] [--claims 4000] [--build build]
 #
 # A PostgreSQL server is made with initdb in the scratch directory (as the postgres user when
 # run as root) and removed afterwards. Every instance each side holds afterwards is counted.
 set -euo pipefail
 
-COUNT=400 SIZE=512 TASKS=100000 READERS=64 CLAIMS=4000 BUILD=build
+COUNT=400 SIZE=512 TASKS=100000 READERS=64 CLAIMS=4000 BUILD=build CONNECTIONS=10000 RATE=2000
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --count) COUNT=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --tasks) TASKS=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
     --readers) READERS=$2; shift 2 ;;
     --claims) CLAIMS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
@@ -28,8 +32,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 YILIAN="$ROOT/$BUILD/yilian"
 GEN="$ROOT/$BUILD/bench/yilian_gen_ct"
 QUEUE="$ROOT/$BUILD/bench/yilian_bench_queue"
+LOADGEN="$ROOT/$BUILD/bench/yilian_ws_loadgen"
 source "$ROOT/bench/lib.sh" cluster
-require "run 'make build' first" "$YILIAN" "$GEN" "$QUEUE"
+require "run 'make build' first" "$YILIAN" "$GEN" "$QUEUE" "$LOADGEN"
 require "run 'make bench' (installs orthanc, orthanc-postgresql)" storescu echoscu Orthanc curl python3
 PLUGIN=/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so
 require "apt-get install orthanc-postgresql" "$PLUGIN"
@@ -74,18 +79,36 @@ send() {  # port1 port2 -> seconds; associations 0 and 2 to the first node, 1 an
   python3 -c "print($end - $start)"
 }
 
-# Yilian: 2 nodes, one database, one blob directory.
+# Yilian: 2 nodes, one database, one blob directory; the institutions of a township and the
+# lead hospital for the live rooms.
 URL="postgresql://postgres@127.0.0.1:$PGPORT/yilian"
+cat >"$WORK/yilian.toml" <<TOML
+[[institutions]]
+code = "ta"
+name = "Township A"
+level = "township"
+parent = "lead"
+[[institutions]]
+code = "lead"
+name = "Lead Hospital"
+level = "lead"
+[[reading_services]]
+provider = "lead"
+service = "ecg"
+clients = ["ta"]
+TOML
 printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/y1" --database "$URL" \
   --role township_doctor --institution unknown bench >/dev/null 2>&1
-declare -a YD YH
+declare -a YD YH YPID
 for n in 1 2; do
   YD[$n]=$(free_port); YH[$n]=$(free_port)
   "$YILIAN" serve --data "$WORK/y$n" --database "$URL" --blobs "$WORK/yblobs" \
-    --dicom-port "${YD[$n]}" --http-port "${YH[$n]}" --max-associations 8 >"$WORK/y$n.log" 2>&1 &
+    --config "$WORK/yilian.toml" --dicom-port "${YD[$n]}" --http-port "${YH[$n]}" \
+    --max-associations 8 >"$WORK/y$n.log" 2>&1 &
+  YPID[$n]=$!
   PIDS+=($!)
+  wait_dicom "${YD[$n]}"  # one at a time: the first files the institutions
 done
-wait_dicom "${YD[1]}"; wait_dicom "${YD[2]}"
 Y_SECS=$(send "${YD[1]}" "${YD[2]}")
 TOKEN=$(curl -s -d '{"username":"bench","password":"bench-password"}' \
   "http://127.0.0.1:${YH[2]}/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -126,6 +149,29 @@ for t in Yilian Orthanc; do
   python3 -c "print('%-8s %9.2f %12.1f %9.1f' % ('$t', $s, ${#FILES[@]}/$s, $MB/$s))"
 done
 python3 -c "print('Yilian/Orthanc = %.2fx' % ($O_SECS/$Y_SECS))"
+
+# Live rooms: users made in the shared database (from a data directory of their own: the
+# nodes' are locked while they run), consults filed through node 1, every other connection
+# of the load generator on node 2.
+for u in "township_doctor ta doctor" "cardiologist lead cardio"; do
+  set -- $u
+  printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/setup" --database "$URL" \
+    --role "$1" --institution "$2" "$3" >/dev/null
+done
+ulimit -n "$(ulimit -Hn)"
+ROOMS=$(( (CONNECTIONS + 3) / 4 ))
+python3 "$ROOT/bench/ws/rooms.py" "${YH[1]}" "$ROOMS" >"$WORK/rooms.txt"
+"$LOADGEN" --port "${YH[1]}" --port2 "${YH[2]}" --connections "$CONNECTIONS" --rate "$RATE" \
+  --seconds 20 --rooms-file "$WORK/rooms.txt" --server-pid "${YPID[1]}" --label yilian-2-nodes \
+  >"$WORK/ws.json" || true
+echo
+python3 - "$WORK/ws.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"WebSocket, rooms of 4 split over 2 nodes: {r['held']}/{r['connections']} connections held, "
+      f"{r['sent']} sent, {r['received']}/{r['expected']} received, "
+      f"fan-out p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms max {r['max_ms']:.1f} ms")
+PY
 
 echo
 echo "Claim-next on PostgreSQL, $READERS readers over 2 nodes, $TASKS tasks:"

@@ -143,9 +143,11 @@ long rss_kib(int pid) {
 
 int main(int argc, char** argv) {
   CLI::App app{"WebSocket fan-out load generator"};
-  int port = 0, connections = 4000, rate = 2000, seconds = 20, server_pid = 0;
+  int port = 0, port2 = 0, connections = 4000, rate = 2000, seconds = 20, server_pid = 0;
   std::string rooms_file, label = "server";
   app.add_option("--port", port)->required();
+  app.add_option("--port2", port2,
+                 "a second node: every other connection goes there (rooms span both nodes)");
   app.add_option("--connections", connections);
   app.add_option("--rate", rate, "chat messages per second, all connections together");
   app.add_option("--seconds", seconds, "measured sending time");
@@ -231,7 +233,7 @@ int main(int argc, char** argv) {
       std::memset(&ci, 0, sizeof ci);
       ci.context = ctx;
       ci.address = "127.0.0.1";
-      ci.port = port;
+      ci.port = (port2 != 0 && next % 2 == 1) ? port2 : port;
       ci.path = "/ws";
       ci.host = "127.0.0.1";
       ci.origin = "127.0.0.1";
