@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <map>
 #include <random>
 #include <sstream>
@@ -70,8 +71,11 @@ bool valid_node_id(std::string_view id) {
   return true;
 }
 
-// The relay's two PostgreSQL connections: one that LISTENs (read by the listener thread only)
-// and one that publishes (under its own mutex). Either is opened again after a failure.
+// The relay's two PostgreSQL connections, each with a thread of its own: one LISTENs and
+// hands what arrives to the receivers; the other publishes what publish() queued, as many
+// queued notifications as there are in one statement (one round trip), so the thread that
+// publishes (the hub's) never waits for the database. Either connection is opened again after
+// a failure.
 class Cluster::Listener {
  public:
   using Deliver = std::function<void(const std::string& channel, const std::string& data)>;
@@ -84,56 +88,116 @@ class Cluster::Listener {
 
   void start() {
     thread_ = std::thread([this] { run(); });
+    publisher_ = std::thread([this] { publish_loop(); });
   }
   void stop() {
-    stop_ = true;
+    {
+      std::lock_guard lock(queue_mu_);
+      stop_ = true;
+    }
+    queue_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    if (publisher_.joinable()) publisher_.join();
   }
 
-  // Sends every part in one transaction, so they arrive together and in order.
-  Status publish(const std::vector<std::string>& parts) {
-    std::lock_guard lock(pub_mu_);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!pub_ || PQstatus(pub_) != CONNECTION_OK) {
-        if (pub_) PQfinish(pub_);
-        pub_ = PQconnectdb(url_.c_str());
-        if (PQstatus(pub_) != CONNECTION_OK) {
-          std::string why = PQerrorMessage(pub_);
-          PQfinish(pub_);
-          pub_ = nullptr;
-          return make_error(Errc::unavailable, "relay: cannot reach PostgreSQL: " + why);
-        }
-        PQsetNoticeProcessor(
-            pub_, [](void*, const char*) {}, nullptr);
+  // Queues the parts of one message (sent together and in order). unavailable when the
+  // queue is full (the database has been unreachable for a while): live traffic is dropped
+  // rather than held without bound.
+  Status enqueue(std::vector<std::string> parts) {
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queued_.size() + parts.size() > kMaxQueuedParts) {
+        return make_error(Errc::unavailable, "relay: too many messages waiting for PostgreSQL");
       }
-      if (send(parts)) return Status::Ok();
+      for (std::string& p : parts) queued_.push_back(std::move(p));
     }
-    return make_error(Errc::unavailable,
-                      std::string("relay: cannot publish: ") + PQerrorMessage(pub_));
+    queue_cv_.notify_one();
+    return Status::Ok();
   }
 
  private:
-  bool exec(const char* q) {
-    PGresult* r = PQexec(pub_, q);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  static constexpr std::size_t kMaxQueuedParts = 20000;
+  static constexpr std::size_t kPartsPerStatement = 256;
+
+  // `parts` as a PostgreSQL text array literal.
+  static std::string array_literal(const std::vector<std::string>& parts) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (i) out += ',';
+      out += '"';
+      for (char c : parts[i]) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+      }
+      out += '"';
+    }
+    out += '}';
+    return out;
+  }
+
+  bool connected() {
+    if (pub_ && PQstatus(pub_) == CONNECTION_OK) return true;
+    if (pub_) PQfinish(pub_);
+    pub_ = PQconnectdb(url_.c_str());
+    if (PQstatus(pub_) != CONNECTION_OK) {
+      PQfinish(pub_);
+      pub_ = nullptr;
+      return false;
+    }
+    PQsetNoticeProcessor(
+        pub_, [](void*, const char*) {}, nullptr);
+    return true;
+  }
+
+  // One statement: every notification of `parts`, in order.
+  bool send(const std::vector<std::string>& parts) {
+    const std::string array = array_literal(parts);
+    const char* values[2] = {kRelayChannel, array.c_str()};
+    PGresult* r = PQexecParams(pub_, "SELECT pg_notify($1, x) FROM unnest($2::text[]) AS u(x)", 2,
+                               nullptr, values, nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok;
   }
-  bool send(const std::vector<std::string>& parts) {
-    const bool several = parts.size() > 1;
-    if (several && !exec("BEGIN")) return false;
-    for (const std::string& p : parts) {
-      const char* values[2] = {kRelayChannel, p.c_str()};
-      PGresult* r =
-          PQexecParams(pub_, "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr, nullptr, 0);
-      const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-      PQclear(r);
-      if (!ok) {
-        if (several) exec("ROLLBACK");
-        return false;
+
+  void publish_loop() {
+    bool failing = false;
+    std::unique_lock lock(queue_mu_);
+    while (true) {
+      queue_cv_.wait(lock, [&] { return stop_ || !queued_.empty(); });
+      if (queued_.empty()) return;  // stopping, everything sent
+      std::vector<std::string> batch;
+      while (!queued_.empty() && batch.size() < kPartsPerStatement) {
+        batch.push_back(std::move(queued_.front()));
+        queued_.pop_front();
       }
+      // Never cut a message: its remaining parts go in this statement too.
+      while (!queued_.empty() && !starts_message(queued_.front())) {
+        batch.push_back(std::move(queued_.front()));
+        queued_.pop_front();
+      }
+      lock.unlock();
+      bool sent = false;
+      for (int attempt = 0; attempt < 2 && !sent; ++attempt) sent = connected() && send(batch);
+      if (!sent && !failing) {
+        spdlog::warn("relay: cannot publish to PostgreSQL: {}",
+                     pub_ ? PQerrorMessage(pub_) : "not connected");
+      } else if (sent && failing) {
+        spdlog::info("relay: publishing again");
+      }
+      failing = !sent;
+      lock.lock();
+      if (stop_ && failing) return;  // nobody to deliver to: what is left is dropped
     }
-    return !several || exec("COMMIT");
+  }
+
+  // Whether a part is the first of its message ("<node> <message> 0 <parts> ...").
+  static bool starts_message(const std::string& part) {
+    std::istringstream head(part.substr(0, part.find('\n')));
+    std::string node;
+    std::uint64_t message = 0;
+    std::size_t index = 1;
+    return (head >> node >> message >> index) && index == 0;
   }
 
   void run() {
@@ -212,8 +276,11 @@ class Cluster::Listener {
   std::map<std::string, std::vector<std::string>> partial_;  // listener thread only
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::mutex pub_mu_;
-  PGconn* pub_ = nullptr;
+  std::thread publisher_;
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::string> queued_;  // guarded by queue_mu_
+  PGconn* pub_ = nullptr;           // the publisher thread's
 };
 
 Cluster::Cluster(Database& db, ClusterOptions options) : db_(db), options_(std::move(options)) {}
@@ -389,7 +456,7 @@ Status Cluster::publish(std::string_view channel, std::string_view payload) {
          << '\n';
     parts.push_back(head.str() + chunks[i]);
   }
-  return listener_->publish(parts);
+  return listener_->enqueue(std::move(parts));
 }
 
 void Cluster::deliver(const std::string& channel, const std::string& data) {
