@@ -13,8 +13,9 @@
 // back together. On SQLite there is one node: it always leads and the relay has nobody to
 // reach.
 //
-// Threads: start() runs one heartbeat thread and, on PostgreSQL, one listener thread that calls
-// the receivers; publish() may be called from any thread.
+// Threads: start() runs one heartbeat thread and, on PostgreSQL, two relay threads: a listener
+// that calls the receivers, and a publisher that sends what publish() queued (publish() never
+// waits for the database; it may be called from any thread).
 #pragma once
 
 #include <atomic>
@@ -80,8 +81,9 @@ class Cluster {
   bool leader() const { return leader_.load(); }
   // The other nodes seen within the lease time, as of the last heartbeat.
   std::vector<NodeInfo> peers() const;
-  // Sends `payload` on `channel` to the other nodes (nothing on SQLite). unavailable while the
-  // database cannot be reached: what is relayed is live traffic, never the only copy of data.
+  // Queues `payload` on `channel` for the other nodes (nothing on SQLite). unavailable when
+  // too much is waiting (the database away): what is relayed is live traffic, never the only
+  // copy of data, and is dropped rather than held without bound.
   Status publish(std::string_view channel, std::string_view payload);
 
   // One heartbeat now (tests; the thread beats every `heartbeat`).
