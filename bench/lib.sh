@@ -16,7 +16,8 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  # YILIAN_BENCH_KEEP=1 keeps the scratch directory (servers' logs) for a look afterwards.
+  if [[ "${YILIAN_BENCH_KEEP:-0}" == "1" ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 export TCP_NODELAY=1

@@ -49,7 +49,14 @@ PGPORT=$(free_port)
 as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/log" -w \
   -o "-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 stop_pg() { as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true; }
-trap 'stop_pg; cleanup' EXIT
+# The servers stop before their database does (their last batches are not failures).
+stop_all() {
+  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_pg
+  cleanup
+}
+trap stop_all EXIT
 psql_() { "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"; }
 for db in yilian orthanc queue; do psql_ -c "CREATE DATABASE $db"; done
 
