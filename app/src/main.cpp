@@ -221,10 +221,12 @@ int serve(const ServeFlags& flags) {
   storage::Cluster cluster(dd.database(), {.node_id = dd.node_id(), .address = cfg.node_address});
   cluster.subscribe("hub", [&hub](const std::string& envelope) { hub.relayed(envelope); });
   if (cluster.shared()) {
-    hub.set_relay([&cluster](std::string envelope) {
-      if (Status s = cluster.publish("hub", envelope); !s)
-        spdlog::warn("relay to other nodes: {}", s.error().message);
-    });
+    hub.set_relay(
+        [&cluster](std::string envelope) {
+          if (Status s = cluster.publish("hub", envelope); !s)
+            spdlog::warn("relay to other nodes: {}", s.error().message);
+        },
+        [&cluster] { return !cluster.peers().empty(); });
   }
   hub.set_leader([&cluster] { return cluster.leader(); });
   queue.set_leader([&cluster] { return cluster.leader(); });

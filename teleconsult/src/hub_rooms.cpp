@@ -218,7 +218,7 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
         delivered = true;
       }
       // With several nodes the peer may be connected to another one: it gets the signal there.
-      if (!delivered && relay_) {
+      if (!delivered && relay_ && others_ && others_()) {
         relay({{"k", "rtc"}, {"id", in.consult}, {"to", to}, {"t", text}});
       } else if (!delivered) {
         send_error(conn, "peer_offline", to + " is not in the room", in.ref);

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "postgres.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -54,7 +55,8 @@ std::string dicom_string(const fs::path& file, const DcmTagKey& tag) {
   return v.c_str();
 }
 
-class DicomWebQrTest : public ::testing::Test {
+// Every test runs on the embedded database and on PostgreSQL (a server the test starts).
+class DicomWebQrTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(start_peer()) << "no storescp could listen";
@@ -82,8 +84,10 @@ port = )" << peer_port_ << R"(
 ae_title = "TB_WS"
 host = "127.0.0.1"
 port = )" << peer_port_ << "\n";
-    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
-                                              std::vector<std::string>{"--config", cfg.string()});
+    std::vector<std::string> args{"--config", cfg.string()};
+    std::string why;
+    ASSERT_TRUE(testing::add_backend_args(GetParam(), args, &why)) << why;
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data", args);
     ASSERT_TRUE(server_->start()) << server_->log();
 
     testing::CtSeriesSpec spec;
@@ -181,7 +185,7 @@ port = )" << peer_port_ << "\n";
   std::string peer_pid_;  // of its storescp
 };
 
-TEST_F(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored) {
+TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored) {
   auto study = get(ta_, "/dicom-web/studies/" + ct_.study_uid,
                    "multipart/related; type=\"application/dicom\"; transfer-syntax=*");
   ASSERT_EQ(study.status, 200) << study.body;
@@ -224,7 +228,7 @@ TEST_F(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
       406);
 }
 
-TEST_F(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stored_pixels) {
+TEST_P(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stored_pixels) {
   auto meta = get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/metadata");
   ASSERT_EQ(meta.status, 200) << meta.body;
   EXPECT_EQ(meta.header("content-type"), "application/dicom+json");
@@ -285,7 +289,7 @@ TEST_F(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stor
             "CompressedSamples^MR1");
 }
 
-TEST_F(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one_may_see) {
+TEST_P(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one_may_see) {
   auto uids = [&](const std::string& target, const char* tag) {
     auto r = get(ta_, target);
     EXPECT_EQ(r.status, 200) << target << ": " << r.body;
@@ -315,7 +319,7 @@ TEST_F(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
 
 // Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
 // answer, and what was stored can be read back.
-TEST_F(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
+TEST_P(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(kPydicom)) {
     if (e.path().extension() == ".dcm") files.push_back(e.path());
@@ -349,7 +353,7 @@ TEST_F(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
   EXPECT_EQ(server_->get(ta_, "/healthz").status, 200);
 }
 
-TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
+TEST_P(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
   for (const std::string suffix : {"", "/metadata"}) {
     EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + suffix).status, 404) << suffix;
     EXPECT_EQ(get(tb_, "/dicom-web/studies/1.2.3.4" + suffix).status, 404) << suffix;
@@ -361,7 +365,7 @@ TEST_F(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {
   EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/series/1.2.3").status, 404);
 }
 
-TEST_F(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cache) {
+TEST_P(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cache) {
   auto r = get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("content-type"), "image/jpeg");
@@ -370,7 +374,7 @@ TEST_F(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cac
   EXPECT_EQ(get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024").body, r.body);
 }
 
-TEST_F(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests) {
+TEST_P(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests) {
   auto us = testing::write_us_cine(dir_.path() / "us.dcm", 40, 96, 64, 25);
   ASSERT_TRUE(us.ok());
   ASSERT_EQ(testing::storescu(*server_, "TA_CT", {us->file}), 0);
@@ -404,7 +408,7 @@ TEST_F(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests)
   EXPECT_EQ(get(ta_, instance_path(0) + "/rendered", "video/mp4").status, 400);  // one frame
 }
 
-TEST_F(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) {
+TEST_P(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) {
   std::string out;
   ASSERT_EQ(tool("findscu -S" + dicom_args("TA_WS") +
                      " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID -k PatientID"
@@ -452,7 +456,7 @@ TEST_F(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) 
       << out;
 }
 
-TEST_F(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {
+TEST_P(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {
   const fs::path& received = peer_dir_;
   std::string out;
   int rc = tool("movescu -S" + dicom_args("TA_WS") + " -aem TA_WS" +
@@ -507,6 +511,9 @@ TEST_F(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_a
   }
   EXPECT_EQ(mr_files, 1u) << out;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, DicomWebQrTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace yilian

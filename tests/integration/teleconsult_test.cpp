@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "consortium.h"
+#include "postgres.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
@@ -34,12 +35,15 @@ using nlohmann::json;
 using testing::ServerProcess;
 using testing::WsClient;
 
-class TeleconsultTest : public ::testing::Test {
+// Every test runs on the embedded database and on PostgreSQL (a server the test starts).
+class TeleconsultTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     const fs::path cfg = testing::write_consortium_config(dir_.path(), extra_config());
-    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
-                                              std::vector<std::string>{"--config", cfg.string()});
+    std::vector<std::string> args{"--config", cfg.string()};
+    std::string why;
+    ASSERT_TRUE(testing::add_backend_args(backend(), args, &why)) << why;
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data", args);
     ASSERT_TRUE(server_->start()) << server_->log();
     testing::CtSeriesSpec spec;
     spec.count = 1;
@@ -61,6 +65,7 @@ class TeleconsultTest : public ::testing::Test {
     }
   }
   virtual std::string extra_config() const { return {}; }
+  virtual std::string backend() const { return GetParam(); }
   void TearDown() override {
     if (server_) {
       EXPECT_EQ(server_->stop(), 0) << server_->log();
@@ -123,7 +128,7 @@ class TeleconsultTest : public ::testing::Test {
   std::map<std::string, std::string> tokens_;
 };
 
-TEST_F(TeleconsultTest, a_consult_goes_from_request_to_a_signed_immutable_opinion) {
+TEST_P(TeleconsultTest, a_consult_goes_from_request_to_a_signed_immutable_opinion) {
   // Validation and attachment rights.
   EXPECT_EQ(post("doctor", "/api/consults", {{"patientId", "P"}, {"question", "q"}}).status, 400);
   EXPECT_EQ(post("doctor", "/api/consults",
@@ -210,7 +215,7 @@ TEST_F(TeleconsultTest, a_consult_goes_from_request_to_a_signed_immutable_opinio
   EXPECT_EQ(json::parse(declined.body)["reason"], "not cardiac");
 }
 
-TEST_F(TeleconsultTest, chat_missed_during_a_disconnect_arrives_exactly_once_after_reconnect) {
+TEST_P(TeleconsultTest, chat_missed_during_a_disconnect_arrives_exactly_once_after_reconnect) {
   const std::int64_t id = accepted_consult();
   auto doctor = connect("doctor");         // Authorization header on the upgrade
   auto cardio = connect("cardio", false);  // hello with a token, as a browser does
@@ -275,7 +280,7 @@ TEST_F(TeleconsultTest, chat_missed_during_a_disconnect_arrives_exactly_once_aft
   EXPECT_EQ(messages[4]["text"], "On my way to the viewer");
 }
 
-TEST_F(TeleconsultTest, unauthorised_or_malformed_messages_get_errors_and_others_are_unaffected) {
+TEST_P(TeleconsultTest, unauthorised_or_malformed_messages_get_errors_and_others_are_unaffected) {
   const std::int64_t id = accepted_consult();
   // A bad token: an error, then the connection is closed.
   {
@@ -328,7 +333,7 @@ TEST_F(TeleconsultTest, unauthorised_or_malformed_messages_get_errors_and_others
   EXPECT_EQ(parsed(doctor->next_of("error"))["code"], "consult_closed");
 }
 
-TEST_F(TeleconsultTest, the_shared_view_follows_its_driver_and_late_joiners_get_its_state) {
+TEST_P(TeleconsultTest, the_shared_view_follows_its_driver_and_late_joiners_get_its_state) {
   const std::int64_t id = accepted_consult();
   auto cardio = connect("cardio");
   auto doctor = connect("doctor");
@@ -377,7 +382,7 @@ TEST_F(TeleconsultTest, the_shared_view_follows_its_driver_and_late_joiners_get_
   EXPECT_EQ(parsed(doctor->next_of("error"))["code"], "peer_offline");
 }
 
-TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_the_room) {
+TEST_P(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_the_room) {
   const std::int64_t id = accepted_consult();
   auto doctor = connect("doctor");
   auto cardio = connect("cardio");
@@ -411,6 +416,8 @@ TEST_F(TeleconsultTest, a_reader_that_stops_reading_is_dropped_without_delaying_
 
 // Short heartbeat times, so that silence is found within seconds.
 class TeleconsultHeartbeatTest : public TeleconsultTest {
+  std::string backend() const override { return "sqlite"; }
+
  protected:
   std::string extra_config() const override {
     return "\n[http]\nws_ping_after_idle_seconds = 1\nws_hangup_after_idle_seconds = 3\n";
@@ -446,7 +453,7 @@ TEST_F(TeleconsultHeartbeatTest, quiet_clients_are_pinged_and_one_that_never_ans
 // Two-way referral: clinic A refers a patient up to the lead hospital with the CT; the lead
 // answers within its quota of daily slots; later it refers the patient back down with the
 // discharge summary and follow-up plan. Both sides are notified of every step.
-TEST_F(TeleconsultTest, referrals_go_up_and_down_within_the_receivers_daily_slots) {
+TEST_P(TeleconsultTest, referrals_go_up_and_down_within_the_receivers_daily_slots) {
   auto doctor_ws = connect("doctor");
   auto put_quota = testing::http_request(server_->http_port(), "PUT",
                                          "/api/admin/referral-quotas/lead", R"({"daily": 1})",
@@ -542,7 +549,7 @@ TEST_F(TeleconsultTest, referrals_go_up_and_down_within_the_receivers_daily_slot
 
 // A browser page (headless Chromium, as a township doctor's screen would) opens /ws, says
 // hello with its token, joins the consult and writes; the message is stored like any other.
-TEST_F(TeleconsultTest, a_browser_page_opens_the_websocket_and_chats) {
+TEST_P(TeleconsultTest, a_browser_page_opens_the_websocket_and_chats) {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
   }
@@ -617,7 +624,7 @@ ws.onmessage = (e) => {
 // The chest-pain pathway: a township ECG with ST elevation opens an emergency case by itself;
 // the lead's cardiologist is alerted (and keeps the alert until acknowledging it), follows the
 // case's clocks, and sees a missed target announced; corrections keep their history.
-TEST_F(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches_are_pushed) {
+TEST_P(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches_are_pushed) {
   auto cardio = connect("cardio");
   testing::Synthetic s;
   for (const char* lead : {"V2", "V3", "V4"}) {
@@ -723,7 +730,7 @@ TEST_F(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches
 
 // A specialist back after an absence: the welcome says how many notifications wait, only the
 // newest are replayed, the rest are paged over REST and acknowledged at once.
-TEST_F(TeleconsultTest, a_notification_backlog_is_counted_replayed_newest_first_and_cleared) {
+TEST_P(TeleconsultTest, a_notification_backlog_is_counted_replayed_newest_first_and_cleared) {
   constexpr int kConsults = 60;
   for (int i = 0; i < kConsults; ++i) {
     auto r = post("doctor", "/api/consults",
@@ -788,6 +795,9 @@ TEST_F(TeleconsultTest, a_notification_backlog_is_counted_replayed_newest_first_
   json next = parsed(again.next());
   EXPECT_EQ(next["type"], "pong");  // nothing replayed before it
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace yilian

@@ -32,14 +32,8 @@ TEST_P(Worklist, a_township_ct_is_routed_claimed_reported_and_its_critical_resul
   testing::TempDir dir;
   const fs::path cfg = testing::write_consortium_config(dir.path(), kHeadCtQueue);
   std::vector<std::string> args{"--config", cfg.string()};
-  if (std::string(GetParam()) == "postgres") {
-    std::string why;
-    testing::PostgresServer* pg = testing::shared_postgres(&why);
-    ASSERT_NE(pg, nullptr) << why;
-    const std::string url = pg->fresh_database();
-    ASSERT_FALSE(url.empty());
-    args.insert(args.end(), {"--database", url});
-  }
+  std::string why;
+  ASSERT_TRUE(testing::add_backend_args(GetParam(), args, &why)) << why;
   ServerProcess server(dir.path() / "data", args);
   ASSERT_TRUE(server.start()) << server.log();
   std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");

@@ -165,4 +165,18 @@ int PostgresServer::psql(const std::string& sql, std::string* out,
                      out);
 }
 
+bool add_backend_args(const std::string& backend, std::vector<std::string>& args,
+                      std::string* why) {
+  if (backend != "postgres") return true;
+  PostgresServer* pg = shared_postgres(why);
+  if (!pg) return false;
+  const std::string url = pg->fresh_database();
+  if (url.empty()) {
+    *why = "cannot create a database";
+    return false;
+  }
+  args.insert(args.end(), {"--database", url});
+  return true;
+}
+
 }  // namespace yilian::testing

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace yilian::testing {
 
@@ -15,6 +16,11 @@ namespace yilian::testing {
 // is used instead and left running.
 class PostgresServer;
 PostgresServer* shared_postgres(std::string* why);
+
+// Appends the `yilian serve` arguments for a test on `backend`: nothing for "sqlite",
+// `--database URL` of a new database on shared_postgres() for "postgres". False, with the
+// reason, when that server cannot be had.
+bool add_backend_args(const std::string& backend, std::vector<std::string>& args, std::string* why);
 
 class PostgresServer {
  public:

@@ -87,7 +87,12 @@ class Hub {
   // consult changes -- also goes to `publish` as an envelope; the envelopes other nodes
   // publish come in through relayed() and reach this node's connections. Each event is
   // stored once, by the node where it happened.
-  void set_relay(std::function<void(std::string envelope)> publish) { relay_ = std::move(publish); }
+  // `others` says whether other nodes are up now (a WebRTC signal for a user connected nowhere
+  // here is relayed when they are, answered `peer_offline` when not).
+  void set_relay(std::function<void(std::string envelope)> publish, std::function<bool()> others) {
+    relay_ = std::move(publish);
+    others_ = std::move(others);
+  }
   void relayed(std::string envelope);
   // The periodic work that must run once in the cluster (breached emergency intervals,
   // referral escalation) runs only while this says so; unset: always.
@@ -220,6 +225,7 @@ class Hub {
   storage::TimePoint next_clock_check_, next_referral_check_;
   HubSources sources_;
   std::function<void(std::string)> relay_;
+  std::function<bool()> others_;
   std::function<bool()> leader_;
   std::unique_ptr<hub_detail::HubOutbox> outbox_;
   std::unique_ptr<hub_detail::Notifier> notifier_;
