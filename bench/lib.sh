@@ -23,3 +23,23 @@ trap cleanup EXIT
 export TCP_NODELAY=1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# The consortium the live-room benchmarks use: a township and the lead hospital that reads its
+# ECGs (consults from the township's doctor to the lead's cardiologist).
+rooms_config() {  # file
+  cat >"$1" <<TOML
+[[institutions]]
+code = "ta"
+name = "Township A"
+level = "township"
+parent = "lead"
+[[institutions]]
+code = "lead"
+name = "Lead Hospital"
+level = "lead"
+[[reading_services]]
+provider = "lead"
+service = "ecg"
+clients = ["ta"]
+TOML
+}

@@ -89,21 +89,7 @@ send() {  # port1 port2 -> seconds; associations 0 and 2 to the first node, 1 an
 # Yilian: 2 nodes, one database, one blob directory; the institutions of a township and the
 # lead hospital for the live rooms.
 URL="postgresql://postgres@127.0.0.1:$PGPORT/yilian"
-cat >"$WORK/yilian.toml" <<TOML
-[[institutions]]
-code = "ta"
-name = "Township A"
-level = "township"
-parent = "lead"
-[[institutions]]
-code = "lead"
-name = "Lead Hospital"
-level = "lead"
-[[reading_services]]
-provider = "lead"
-service = "ecg"
-clients = ["ta"]
-TOML
+rooms_config "$WORK/yilian.toml"
 printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/y1" --database "$URL" \
   --role township_doctor --institution unknown bench >/dev/null 2>&1
 declare -a YD YH YPID

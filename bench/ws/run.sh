@@ -38,21 +38,7 @@ wait_http() {  # url
 
 ROOMS=$(( (CONNECTIONS + 3) / 4 ))
 echo "Yilian: $ROOMS consults..."
-cat >"$WORK/yilian.toml" <<TOML
-[[institutions]]
-code = "ta"
-name = "Township A"
-level = "township"
-parent = "lead"
-[[institutions]]
-code = "lead"
-name = "Lead Hospital"
-level = "lead"
-[[reading_services]]
-provider = "lead"
-service = "ecg"
-clients = ["ta"]
-TOML
+rooms_config "$WORK/yilian.toml"
 start_yilian() {
   YPORT=$(free_port)
   "$YILIAN" serve --data "$WORK/yilian" --config "$WORK/yilian.toml" --dicom-port "$(free_port)" \
