@@ -35,7 +35,7 @@ using testing::study_uid_of;
 
 class AccessTest : public testing::ConsortiumTest {};
 
-TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_shares) {
+TEST_P(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_shares) {
   struct Row {
     const char* user;
     bool a, b, ecg;
@@ -109,7 +109,7 @@ TEST_F(AccessTest, each_role_sees_exactly_its_institutions_reading_services_and_
             400);
 }
 
-TEST_F(AccessTest, admin_endpoints_are_for_admins_and_every_access_is_audited) {
+TEST_P(AccessTest, admin_endpoints_are_for_admins_and_every_access_is_audited) {
   for (const char* user : {"ta-doctor", "radiologist"}) {
     EXPECT_EQ(server_->get(tokens_[user], "/api/admin/users").status, 403) << user;
     EXPECT_EQ(server_->get(tokens_[user], "/api/audit").status, 403) << user;
@@ -174,7 +174,7 @@ TEST_F(AccessTest, admin_endpoints_are_for_admins_and_every_access_is_audited) {
   server_.reset();
 }
 
-TEST_F(AccessTest, a_clinic_cannot_file_instances_into_another_institutions_study) {
+TEST_P(AccessTest, a_clinic_cannot_file_instances_into_another_institutions_study) {
   // Township B sends an object that claims to belong to township A's study.
   testing::CtSeriesSpec spec;
   spec.count = 1;
@@ -198,7 +198,7 @@ TEST_F(AccessTest, a_clinic_cannot_file_instances_into_another_institutions_stud
   EXPECT_EQ(ok.status, 0x0000);
 }
 
-TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) {
+TEST_P(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) {
   std::string base = "/dicom-web/studies/" + study_a_ + "/series/" + ct_a_.series_uid +
                      "/instances/" + ct_a_.sop_instance_uids[0];
   auto jpeg = server_->get(tokens_["ta-doctor"], base + "/rendered");
@@ -235,7 +235,7 @@ TEST_F(AccessTest, rendered_frames_and_thumbnails_follow_the_same_access_rules) 
   EXPECT_EQ(testing::http_get(server_->http_port(), base + "/rendered").status, 401);
 }
 
-TEST_F(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
+TEST_P(AccessTest, qido_rs_finds_only_what_the_caller_may_see) {
   auto search = [&](const std::string& user, const std::string& query) {
     auto r = server_->get(tokens_[user], "/dicom-web/studies" + query);
     EXPECT_EQ(r.status, 200) << r.body;
@@ -353,6 +353,8 @@ TEST(Auth, the_first_start_creates_an_admin_with_a_one_time_password_shown_once)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
+
+YILIAN_ON_BOTH_BACKENDS(AccessTest);
 
 }  // namespace
 }  // namespace yilian

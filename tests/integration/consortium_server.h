@@ -17,6 +17,7 @@
 
 #include "consortium.h"
 #include "dicom_client.h"
+#include "postgres.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
@@ -38,12 +39,15 @@ inline std::string slurp(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-class ConsortiumTest : public ::testing::Test {
+// Parameterized by the backend ("sqlite" or "postgres"): each suite instantiates both.
+class ConsortiumTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     const std::filesystem::path cfg = write_consortium_config(dir_.path());
-    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
-                                              std::vector<std::string>{"--config", cfg.string()});
+    std::vector<std::string> args{"--config", cfg.string()};
+    std::string why;
+    ASSERT_TRUE(add_backend_args(GetParam(), args, &why)) << why;
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data", args);
     ASSERT_TRUE(server_->start()) << server_->log();
     ASSERT_FALSE(server_->admin_token().empty()) << server_->log();
 
@@ -99,5 +103,10 @@ class ConsortiumTest : public ::testing::Test {
   std::string study_a_, study_b_, study_ecg_;
   std::map<std::string, std::string> tokens_;
 };
+
+// Instantiates `suite` (a ConsortiumTest) on both backends.
+#define YILIAN_ON_BOTH_BACKENDS(suite)                                               \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("sqlite", "postgres"), \
+                           [](const auto& info) { return std::string(info.param); })
 
 }  // namespace yilian::testing

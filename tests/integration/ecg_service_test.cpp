@@ -33,7 +33,7 @@ using testing::study_uid_of;
 
 class EcgServiceTest : public testing::ConsortiumTest {};
 
-TEST_F(EcgServiceTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
+TEST_P(EcgServiceTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
   const std::string ecg = "/api/ecg/1.3.6.1.4.1.20029.40.20130125105919.5407.1.1";
   auto r = server_->get(tokens_["ecg-reader"], ecg);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -57,7 +57,7 @@ TEST_F(EcgServiceTest, ecg_readers_get_measurements_and_the_twelve_lead_page) {
 
 // The chest-pain pathway's first link: a township ECG with ST elevation becomes a STAT task
 // in the ECG readers' worklist within moments, without waiting for the study's stable time.
-TEST_F(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
+TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   testing::Synthetic s;
   for (const char* lead : {"II", "III", "aVF"}) {
     testing::LeadShape shape;
@@ -94,7 +94,7 @@ TEST_F(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   EXPECT_TRUE(flagged) << analysis.body;
 }
 
-TEST_F(EcgServiceTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {
+TEST_P(EcgServiceTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {
   std::ifstream in(fs::path(YILIAN_SHARED_DATA) / "aecg" / "hl7-aecg-example.xml");
   const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(xml.empty());
@@ -123,7 +123,7 @@ TEST_F(EcgServiceTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed)
 
 // A township clinic's ECG cart that exports WFDB uploads the header and its signal files as a
 // form; the record is filed as a DICOM ECG, analysed, and queued for the ECG readers at once.
-TEST_F(EcgServiceTest, a_wfdb_record_uploaded_as_a_form_is_stored_analysed_and_queued) {
+TEST_P(EcgServiceTest, a_wfdb_record_uploaded_as_a_form_is_stored_analysed_and_queued) {
   const fs::path ptb = fs::path(YILIAN_SHARED_DATA) / "ptb";
   auto slurp = [](const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -200,6 +200,8 @@ TEST_F(EcgServiceTest, a_wfdb_record_uploaded_as_a_form_is_stored_analysed_and_q
   EXPECT_NE(no_header.body.find(".hea"), std::string::npos) << no_header.body;
   EXPECT_EQ(count(), before);
 }
+
+YILIAN_ON_BOTH_BACKENDS(EcgServiceTest);
 
 }  // namespace
 }  // namespace yilian

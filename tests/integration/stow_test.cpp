@@ -32,7 +32,7 @@ using testing::study_uid_of;
 
 class StowTest : public testing::ConsortiumTest {};
 
-TEST_F(StowTest, stow_rs_stores_parts_under_the_uploaders_institution_and_reports_each) {
+TEST_P(StowTest, stow_rs_stores_parts_under_the_uploaders_institution_and_reports_each) {
   testing::CtSeriesSpec spec;
   spec.count = 2;
   spec.rows = spec.columns = 16;
@@ -108,6 +108,8 @@ TEST_F(StowTest, stow_rs_stores_parts_under_the_uploaders_institution_and_report
   EXPECT_EQ(testing::http_request(server_->http_port(), "POST", "/dicom-web/studies", "x").status,
             401);
 }
+
+YILIAN_ON_BOTH_BACKENDS(StowTest);
 
 }  // namespace
 }  // namespace yilian
