@@ -258,7 +258,7 @@ void Hub::on_relayed(const std::string& text) {
     if (it == rooms_.end()) return;
     const std::string t = e.value("t", std::string());
     // A shared-view change moves the driver: this node's copy of the consult follows.
-    if (t.rfind("{\"type\":\"view\"", 0) == 0) {
+    if (e.value("reload", false)) {
       if (auto row = stores_.consults.get(id); row.ok() && row->has_value())
         it->second.consult = **row;
     }

@@ -308,12 +308,14 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
       room->consult.view_version = *version;
       room->consult.view_driver = user;
       room->consult.view_state = state;
-      broadcast(*room,
-                proto::make("view", {{"consult", in.consult},
-                                     {"version", *version},
-                                     {"driver", c.who->username},
-                                     {"state", json::parse(state, nullptr, false)}}),
-                0, true);
+      const std::string text = proto::make("view", {{"consult", in.consult},
+                                                    {"version", *version},
+                                                    {"driver", c.who->username},
+                                                    {"state", json::parse(state, nullptr, false)}});
+      broadcast(*room, text, 0, true, /*local=*/true);
+      // The other nodes reload their copy of the consult (its driver and state) before passing
+      // the change on, so that the driver rule holds wherever a participant is connected.
+      relay({{"k", "room"}, {"id", in.consult}, {"t", text}, {"reload", true}}, /*staged=*/true);
       return;
     }
     case Type::annotation: {

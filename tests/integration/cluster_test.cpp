@@ -308,6 +308,20 @@ TEST_F(ClusterTest, a_consult_with_one_participant_on_each_node_chats_exactly_on
   ASSERT_TRUE(history["messages"].is_array()) << history.dump();
   ASSERT_EQ(history["messages"].size(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(history["messages"][i]["seq"], i + 1);
+
+  // The shared view: the cardiologist on B drives; a connection of the doctor's on A follows
+  // and may not steer.
+  auto doctor_a = connect(a(), "doctor");
+  doctor_a->send(json{{"type", "join"}, {"consult", id}, {"afterSeq", 4}}.dump());
+  ASSERT_FALSE(parsed(doctor_a->next_of("joined")).is_null());
+  const json state = {{"frame", 3}, {"zoom", 2.0}};
+  cardio->send(json{{"type", "view"}, {"consult", id}, {"state", state}}.dump());
+  json seen = parsed(doctor_a->next_of("view"));
+  EXPECT_EQ(seen["driver"], "cardio");
+  EXPECT_EQ(seen["state"], state);
+  // Node A knows the driver too: the doctor's view there is refused.
+  doctor_a->send(json{{"type", "view"}, {"consult", id}, {"state", {{"frame", 9}}}}.dump());
+  EXPECT_EQ(parsed(doctor_a->next_of("error"))["code"], "not_driver");
 }
 
 TEST_F(ClusterTest, a_stemi_ecg_sent_to_one_node_alerts_a_cardiologist_on_the_other) {
