@@ -106,10 +106,11 @@ class Cluster::Listener {
   Status enqueue(std::vector<std::string> parts) {
     {
       std::lock_guard lock(queue_mu_);
-      if (queued_.size() + parts.size() > kMaxQueuedParts) {
+      if (queued_parts_ + parts.size() > kMaxQueuedParts) {
         return make_error(Errc::unavailable, "relay: too many messages waiting for PostgreSQL");
       }
-      for (std::string& p : parts) queued_.push_back(std::move(p));
+      queued_parts_ += parts.size();
+      queued_.push_back(std::move(parts));
     }
     queue_cv_.notify_one();
     return Status::Ok();
@@ -166,16 +167,13 @@ class Cluster::Listener {
     while (true) {
       queue_cv_.wait(lock, [&] { return stop_ || !queued_.empty(); });
       if (queued_.empty()) return;  // stopping, everything sent
+      // Whole messages, until the statement holds kPartsPerStatement parts or more.
       std::vector<std::string> batch;
       while (!queued_.empty() && batch.size() < kPartsPerStatement) {
-        batch.push_back(std::move(queued_.front()));
+        for (std::string& p : queued_.front()) batch.push_back(std::move(p));
         queued_.pop_front();
       }
-      // Never cut a message: its remaining parts go in this statement too.
-      while (!queued_.empty() && !starts_message(queued_.front())) {
-        batch.push_back(std::move(queued_.front()));
-        queued_.pop_front();
-      }
+      queued_parts_ -= batch.size();
       lock.unlock();
       bool sent = false;
       for (int attempt = 0; attempt < 2 && !sent; ++attempt) sent = connected() && send(batch);
@@ -189,15 +187,6 @@ class Cluster::Listener {
       lock.lock();
       if (stop_ && failing) return;  // nobody to deliver to: what is left is dropped
     }
-  }
-
-  // Whether a part is the first of its message ("<node> <message> 0 <parts> ...").
-  static bool starts_message(const std::string& part) {
-    std::istringstream head(part.substr(0, part.find('\n')));
-    std::string node;
-    std::uint64_t message = 0;
-    std::size_t index = 1;
-    return (head >> node >> message >> index) && index == 0;
   }
 
   void run() {
@@ -279,8 +268,9 @@ class Cluster::Listener {
   std::thread publisher_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<std::string> queued_;  // guarded by queue_mu_
-  PGconn* pub_ = nullptr;           // the publisher thread's
+  std::deque<std::vector<std::string>> queued_;  // messages, each its parts; guarded by queue_mu_
+  std::size_t queued_parts_ = 0;                 // guarded by queue_mu_
+  PGconn* pub_ = nullptr;                        // the publisher thread's
 };
 
 Cluster::Cluster(Database& db, ClusterOptions options) : db_(db), options_(std::move(options)) {}
@@ -438,11 +428,7 @@ std::vector<NodeInfo> Cluster::peers() const {
 
 Status Cluster::publish(std::string_view channel, std::string_view payload) {
   if (!listener_) return Status::Ok();
-  std::uint64_t id;
-  {
-    std::lock_guard lock(mu_);
-    id = ++next_message_;
-  }
+  const std::uint64_t id = ++next_message_;
   std::vector<std::string> chunks;
   do {
     const std::size_t cut = utf8_cut(payload, kPartBytes);

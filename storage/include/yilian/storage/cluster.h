@@ -98,12 +98,12 @@ class Cluster {
   ClusterOptions options_;
   std::vector<std::pair<std::string, Receiver>> receivers_;
   std::atomic<bool> leader_{false};
-  mutable std::mutex mu_;  // peers_, stop_, started_, next_message_
+  mutable std::mutex mu_;  // peers_, stop_, started_
   std::condition_variable cv_;
   std::vector<NodeInfo> peers_;
   bool stop_ = false;
   bool started_ = false;
-  std::uint64_t next_message_ = 0;
+  std::atomic<std::uint64_t> next_message_{0};
   std::thread thread_;
   std::unique_ptr<Listener> listener_;
 };
