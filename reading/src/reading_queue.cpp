@@ -61,35 +61,24 @@ ReadingQueue::ReadingQueue(reading::QueueStore& store, pacs::Index& index,
 ReadingQueue::~ReadingQueue() { stop(); }
 
 Status ReadingQueue::start() {
-  auto cutoff = storage::to_iso8601(clock_() - rules_.stable);
-  auto missing = store_.studies_without_task(cutoff);
+  auto routed = route_waiting(std::nullopt);
+  if (!routed.ok()) return routed.error();
+  if (*routed > 0) spdlog::info("reading queue: routed {} waiting studies", *routed);
+  thread_ = std::thread([this] { run(); });
+  return Status::Ok();
+}
+
+Result<std::size_t> ReadingQueue::route_waiting(std::optional<storage::TimePoint::duration> back) {
+  const storage::TimePoint cutoff = clock_() - rules_.stable;
+  auto missing = store_.studies_without_task(
+      storage::to_iso8601(cutoff), back ? storage::to_iso8601(cutoff - *back) : std::string());
   if (!missing.ok()) return missing.error();
   for (const std::string& uid : *missing) {
     if (auto r = study_complete(uid); !r.ok()) {
       spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
     }
   }
-  if (!missing->empty()) spdlog::info("reading queue: routed {} waiting studies", missing->size());
-  thread_ = std::thread([this] { run(); });
-  return Status::Ok();
-}
-
-void ReadingQueue::route_waiting() {
-  // Only the recent past (a node that died left at most the studies it was still receiving),
-  // so a study no rule routes is looked at a few times, not forever.
-  const storage::TimePoint now = clock_();
-  const storage::TimePoint cutoff = now - rules_.stable;
-  auto missing = store_.studies_without_task(storage::to_iso8601(cutoff),
-                                             storage::to_iso8601(cutoff - kWaitingWindow));
-  if (!missing.ok()) {
-    spdlog::error("reading queue: {}", missing.error().message);
-    return;
-  }
-  for (const std::string& uid : *missing) {
-    if (auto r = study_complete(uid); !r.ok()) {
-      spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
-    }
-  }
+  return missing->size();
 }
 
 void ReadingQueue::stop() {
@@ -124,7 +113,9 @@ void ReadingQueue::run() {
     const storage::TimePoint now = clock_();
     std::vector<std::string> due;
     storage::TimePoint wake_at = next_escalation;
-    if (now >= next_escalation && leader_ && !leader_()) next_escalation = now + kEscalationPeriod;
+    // Escalations (and the sweep for studies a dead node left) run on the leading node only.
+    const bool leads = !leader_ || leader_();
+    if (now >= next_escalation && !leads) next_escalation = now + kEscalationPeriod;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second <= now) {
         due.push_back(it->first);
@@ -134,7 +125,7 @@ void ReadingQueue::run() {
         ++it;
       }
     }
-    const bool escalate = now >= next_escalation && (!leader_ || leader_());
+    const bool escalate = now >= next_escalation;
     if (!due.empty() || escalate) {
       lock.unlock();
       for (const std::string& uid : due) {
@@ -145,7 +136,10 @@ void ReadingQueue::run() {
       if (escalate) {
         if (Status s = escalate_now(); !s) spdlog::error("reading queue: {}", s.error().message);
         if (leader_ && now >= next_waiting) {
-          route_waiting();
+          // Only the recent past (a node that died left at most the studies it was still
+          // receiving), so a study no rule routes is looked at a few times, not forever.
+          if (auto r = route_waiting(kWaitingWindow); !r.ok())
+            spdlog::error("reading queue: {}", r.error().message);
           next_waiting = now + kWaitingPeriod;
         }
         next_escalation = clock_() + kEscalationPeriod;

@@ -116,8 +116,9 @@ class ReadingQueue {
 
  private:
   void run();
-  // Routes the studies stable for `rules.stable` that have no task.
-  void route_waiting();
+  // Routes the studies stable for `rules.stable` that have no task, received within `back` of
+  // that (nullopt: ever). Returns how many it looked at.
+  Result<std::size_t> route_waiting(std::optional<storage::TimePoint::duration> back);
   std::string lease_until() const;
   bool is_reader(const Principal& p) const;
   // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
