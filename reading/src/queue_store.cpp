@@ -169,6 +169,15 @@ Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_vi
 
 Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task(
     const NewTask& t, std::string_view now) {
+  // Two writers routing the same study at once (two nodes, or two operations side by side on
+  // PostgreSQL): the one whose insert loses the race finds the winner's task on a second try.
+  auto r = upsert_task_once(t, now);
+  if (!r.ok() && r.error().code == Errc::conflict) r = upsert_task_once(t, now);
+  return r;
+}
+
+Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_once(
+    const NewTask& t, std::string_view now) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s.error();
   std::vector<TaskEvent> events;
@@ -247,8 +256,12 @@ Result<std::optional<TaskRow>> QueueStore::claim_next(const ClaimScope& scope, s
   std::vector<TaskEvent> ev;
   // Abandoned claims return to the queue (checked at most once a second: leases are minutes).
   std::string sweep_second(now.substr(0, 19));
-  bool sweep = sweep_second != last_sweep_;
-  if (sweep) last_sweep_ = sweep_second;
+  bool sweep = false;
+  {
+    std::lock_guard lock(sweep_mu_);
+    sweep = sweep_second != last_sweep_;
+    if (sweep) last_sweep_ = sweep_second;
+  }
   if (sweep)
     if (Status s = query(
             tx.conn(),

@@ -38,7 +38,12 @@ class Connection {
   // Runs one or more statements that return no rows.
   virtual Status exec(const char* sql) = 0;
   virtual int changes() const = 0;
-  virtual Result<std::unique_ptr<Statement>> prepare(const char* sql) = 0;
+  // `reused`: the statement will run many times (Db::cached), so the server may keep it
+  // prepared; otherwise it runs once or a few times and leaves nothing behind on the server.
+  virtual Result<std::unique_ptr<Statement>> prepare(const char* sql, bool reused) = 0;
+  // True inside a transaction a failed statement has aborted (PostgreSQL: only ROLLBACK is
+  // accepted, and COMMIT would roll back without an error); SQLite has no such state.
+  virtual bool transaction_failed() const { return false; }
 };
 
 // PostgreSQL's $N for the SQLite placeholder styles (?, ?N, :name), numbered as SQLite

@@ -127,6 +127,8 @@ Database::Counters Database::counters() {
 
 Status Database::Write::begin() {
   Database& d = db_;
+  if (d.dialect_ == sql::Dialect::postgres) return begin_pooled();
+  conn_ = d.writer_.get();
   // A thread that already holds the write connection (an operation in progress) nests.
   // conn_owner_ is only ever equal to this thread's id while this thread holds conn_mu_.
   if (d.conn_owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
@@ -171,6 +173,19 @@ Status Database::Write::begin() {
 Database::Write::~Write() {
   if (!begun_ || done_) return;
   Database& d = db_;
+  if (d.dialect_ == sql::Dialect::postgres) {
+    if (nested_) {
+      std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
+      (void)conn_->exec(undo.c_str());
+      std::lock_guard lock(d.pool_mu_);
+      for (Held& h : d.held_)
+        if (h.conn == conn_) --h.nesting;
+      return;
+    }
+    const bool broken = !conn_->exec("ROLLBACK").ok();
+    release_pooled(broken);
+    return;
+  }
   std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
   (void)d.writer_->exec(undo.c_str());
   if (nested_) {
@@ -184,6 +199,7 @@ Database::Write::~Write() {
 
 Status Database::Write::commit(bool durable) {
   Database& d = db_;
+  if (d.dialect_ == sql::Dialect::postgres) return commit_pooled(durable);
   Status released = d.writer_->exec(("RELEASE " + savepoint_).c_str());
   if (!released.ok()) {
     std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
@@ -229,6 +245,128 @@ Status Database::Write::finish(bool wait) {
   lock.unlock();
   d.batch_cv_.notify_all();
   return st;
+}
+
+// --- PostgreSQL: one transaction per operation on pooled connections -------------------------
+
+Status Database::Write::begin_pooled() {
+  Database& d = db_;
+  const auto me = std::this_thread::get_id();
+  bool connect = false;
+  {
+    std::unique_lock lock(d.pool_mu_);
+    for (Held& h : d.held_) {
+      if (h.thread != me) continue;
+      nested_ = true;
+      conn_ = h.conn;
+      savepoint_ = "op" + std::to_string(++h.nesting);
+      break;
+    }
+    if (!nested_) {
+      d.pool_cv_.wait(lock, [&] {
+        return !d.idle_writers_.empty() || d.writers_open_ < d.options_.max_writers;
+      });
+      if (!d.idle_writers_.empty()) {
+        pooled_ = std::move(d.idle_writers_.back());
+        d.idle_writers_.pop_back();
+      } else {
+        ++d.writers_open_;
+        connect = true;
+      }
+    }
+  }
+  if (nested_) {
+    if (Status s = conn_->exec(("SAVEPOINT " + savepoint_).c_str()); !s) {
+      std::lock_guard lock(d.pool_mu_);
+      for (Held& h : d.held_)
+        if (h.conn == conn_) --h.nesting;
+      done_ = true;
+      return s;
+    }
+    begun_ = true;
+    return Status::Ok();
+  }
+  if (connect) {
+    auto c = d.connect(false);
+    if (!c.ok()) {
+      {
+        std::lock_guard lock(d.pool_mu_);
+        --d.writers_open_;
+      }
+      d.pool_cv_.notify_one();
+      done_ = true;
+      return c.error();
+    }
+    pooled_ = std::move(*c);
+  }
+  conn_ = pooled_.get();
+  {
+    std::lock_guard lock(d.pool_mu_);
+    d.held_.push_back({me, conn_, 0});
+  }
+  if (Status s = conn_->exec("BEGIN"); !s) {
+    done_ = true;
+    release_pooled(false);  // the connection re-opens itself on its next use
+    return s;
+  }
+  begun_ = true;
+  {
+    std::lock_guard lock(d.batch_mu_);
+    ++d.counters_.operations;
+  }
+  return Status::Ok();
+}
+
+Status Database::Write::commit_pooled(bool durable) {
+  Database& d = db_;
+  done_ = true;
+  if (nested_) {
+    Status released = conn_->exec(("RELEASE " + savepoint_).c_str());
+    if (!released.ok()) {
+      std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
+      (void)conn_->exec(undo.c_str());
+    }
+    std::lock_guard lock(d.pool_mu_);
+    for (Held& h : d.held_)
+      if (h.conn == conn_) --h.nesting;
+    return released;
+  }
+  Status st;
+  if (conn_->transaction_failed()) {
+    // A statement failed and the caller went on: COMMIT would quietly roll back.
+    st = make_error(Errc::internal, "write operation committed after a failed statement");
+  } else if (!durable) {
+    // Survives a crash of this process (the server has it), not necessarily a power cut.
+    st = conn_->exec("SET LOCAL synchronous_commit = off; COMMIT");
+  } else {
+    st = conn_->exec("COMMIT");
+  }
+  bool broken = false;
+  if (!st.ok()) broken = !conn_->exec("ROLLBACK").ok();
+  release_pooled(broken);
+  {
+    std::lock_guard lock(d.batch_mu_);
+    ++d.counters_.batches;
+  }
+  return st;
+}
+
+// Back to the pool; a connection that cannot even roll back is closed instead (a new one is
+// opened when needed).
+void Database::Write::release_pooled(bool broken) {
+  Database& d = db_;
+  {
+    std::lock_guard lock(d.pool_mu_);
+    std::erase_if(d.held_, [&](const Held& h) { return h.conn == conn_; });
+    if (broken) {
+      --d.writers_open_;
+    } else {
+      d.idle_writers_.push_back(std::move(pooled_));
+    }
+  }
+  pooled_.reset();
+  conn_ = nullptr;
+  d.pool_cv_.notify_one();
 }
 
 // --- migrations -----------------------------------------------------------------------------

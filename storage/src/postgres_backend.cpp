@@ -224,6 +224,8 @@ class PgConnection;
 
 class PgStatement final : public Statement {
  public:
+  // An empty name: run as a one-shot statement (parsed with each execution, nothing kept
+  // on the server); otherwise prepared once per connection under that name.
   PgStatement(PgConnection& conn, std::string name, std::string sql,
               std::map<std::string, int> names, int params)
       : conn_(conn),
@@ -304,13 +306,15 @@ class PgConnection final : public Connection {
     }
   }
   int changes() const override { return changes_; }
+  bool transaction_failed() const override { return PQtransactionStatus(c_) == PQTRANS_INERROR; }
 
-  Result<std::unique_ptr<Statement>> prepare(const char* sql) override {
+  Result<std::unique_ptr<Statement>> prepare(const char* sql, bool reused) override {
     std::map<std::string, int> names;
     int count = 0;
     std::string translated = postgres_statement(translate_placeholders(sql, names, count));
-    auto st = std::make_unique<PgStatement>(*this, "y" + std::to_string(++statements_),
-                                            std::move(translated), std::move(names), count);
+    auto st = std::make_unique<PgStatement>(
+        *this, reused ? "y" + std::to_string(++statements_) : std::string(), std::move(translated),
+        std::move(names), count);
     return std::unique_ptr<Statement>(std::move(st));
   }
 
@@ -350,19 +354,24 @@ Result<bool> PgStatement::step() {
     // the transaction is gone with the connection, and the caller learns it (unavailable).
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (Status s = conn_.usable(); !s) return s.error();
-      if (Status s = conn_.ensure_prepared(name_, sql_, static_cast<int>(values_.size()),
-                                           prepared_generation_);
-          !s) {
-        if (attempt == 0 && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
-        return s.error();
+      if (!name_.empty()) {
+        if (Status s = conn_.ensure_prepared(name_, sql_, static_cast<int>(values_.size()),
+                                             prepared_generation_);
+            !s) {
+          if (attempt == 0 && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
+          return s.error();
+        }
       }
       const bool idle = PQtransactionStatus(conn_.native()) == PQTRANS_IDLE;
       std::vector<const char*> params(values_.size());
       for (std::size_t i = 0; i < values_.size(); ++i) {
         params[i] = values_[i] ? values_[i]->c_str() : nullptr;
       }
-      result_.reset(PQexecPrepared(conn_.native(), name_.c_str(), static_cast<int>(params.size()),
-                                   params.data(), nullptr, nullptr, 0));
+      const int n = static_cast<int>(params.size());
+      result_.reset(name_.empty() ? PQexecParams(conn_.native(), sql_.c_str(), n, nullptr,
+                                                 params.data(), nullptr, nullptr, 0)
+                                  : PQexecPrepared(conn_.native(), name_.c_str(), n, params.data(),
+                                                   nullptr, nullptr, 0));
       const auto st = PQresultStatus(result_.get());
       if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) break;
       Error e = pg_error(result_.get(), conn_.native(), "executing statement");

@@ -12,6 +12,7 @@ Db::Db() = default;
 
 Db::~Db() {
   cache_.clear();  // statements are finalized before the connection closes
+  one_shot_.clear();
 }
 
 Result<Stmt*> Db::cached(const std::string& sql) {
@@ -20,10 +21,22 @@ Result<Stmt*> Db::cached(const std::string& sql) {
     it->second->reset();
     return it->second.get();
   }
+  if (!conn_) return not_open();
+  // Statements whose text carries values (id lists) would grow the cache without end; past
+  // kMaxCached the new ones run as one-shot statements, the last kRecentOneShot of them kept
+  // alive for callers still holding them.
+  const bool keep = cache_.size() < kMaxCached;
+  auto prepared = conn_->prepare(sql.c_str(), keep);
+  if (!prepared.ok()) return prepared.error();
   auto st = std::make_unique<Stmt>();
-  if (Status s = st->prepare(*this, sql.c_str()); !s) return s.error();
+  st->s_ = std::move(*prepared);
   Stmt* raw = st.get();
-  cache_.emplace(sql, std::move(st));
+  if (keep) {
+    cache_.emplace(sql, std::move(st));
+  } else {
+    one_shot_.push_back(std::move(st));
+    if (one_shot_.size() > kRecentOneShot) one_shot_.pop_front();
+  }
   return raw;
 }
 
@@ -31,6 +44,7 @@ Status Db::open(const std::string& path, bool read_only) {
   auto c = backend::open_sqlite(path, read_only);
   if (!c.ok()) return c.error();
   cache_.clear();
+  one_shot_.clear();
   conn_ = std::move(*c);
   return Status::Ok();
 }
@@ -39,6 +53,7 @@ Status Db::open_postgres(const std::string& url) {
   auto c = backend::open_postgres(url);
   if (!c.ok()) return c.error();
   cache_.clear();
+  one_shot_.clear();
   conn_ = std::move(*c);
   return Status::Ok();
 }
@@ -46,6 +61,8 @@ Status Db::open_postgres(const std::string& url) {
 Dialect Db::dialect() const { return conn_ ? conn_->dialect() : Dialect::sqlite; }
 
 int Db::changes() const { return conn_ ? conn_->changes() : 0; }
+
+bool Db::transaction_failed() const { return conn_ && conn_->transaction_failed(); }
 
 Status Db::exec(const char* sql) {
   if (!conn_) return not_open();
@@ -59,7 +76,7 @@ Stmt& Stmt::operator=(Stmt&& o) noexcept = default;
 
 Status Stmt::prepare(Db& conn, const char* sql) {
   if (!conn.conn_) return not_open();
-  auto s = conn.conn_->prepare(sql);
+  auto s = conn.conn_->prepare(sql, false);
   if (!s.ok()) return s.error();
   s_ = std::move(*s);
   return Status::Ok();

@@ -97,9 +97,10 @@ class SqliteConnection final : public Connection {
     return Status::Ok();
   }
   int changes() const override { return sqlite3_changes(db_); }
-  Result<std::unique_ptr<Statement>> prepare(const char* sql) override {
+  Result<std::unique_ptr<Statement>> prepare(const char* sql, bool reused) override {
     sqlite3_stmt* s = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    const int rc =
+        sqlite3_prepare_v3(db_, sql, -1, reused ? SQLITE_PREPARE_PERSISTENT : 0, &s, nullptr);
     if (rc != SQLITE_OK) return sqlite_error(db_, rc, std::string("preparing ") + sql);
     return std::unique_ptr<Statement>(std::make_unique<SqliteStatement>(db_, s));
   }

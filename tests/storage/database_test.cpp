@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -238,6 +240,91 @@ TEST_P(DatabaseTest, reads_refuse_writes_and_a_restarted_server_is_reconnected_t
   Status second = write(**db, [](sql::Db& c) { return insert(c, "desk"); });
   EXPECT_TRUE(second.ok()) << second.error().message;
   EXPECT_EQ(count(**db, "things"), first.ok() ? 3 : 2);
+}
+
+TEST_P(DatabaseTest, on_postgresql_each_operation_is_its_own_transaction_beside_the_others) {
+  if (GetParam() != sql::Dialect::postgres) GTEST_SKIP() << "SQLite: one writer, batched";
+  auto db = Database::open(fresh());
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  Database::Write open(**db);
+  ASSERT_TRUE(open.begin().ok());
+  ASSERT_TRUE(insert(open.conn(), "lamp").ok());
+  // Another thread's operation commits while this one is still open, on its own connection.
+  auto other = std::async(std::launch::async, [&] {
+    return write(**db, [](sql::Db& c) { return insert(c, "chair"); });
+  });
+  for (int i = 0;
+       i < 600 && other.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready;
+       ++i) {
+  }
+  ASSERT_EQ(other.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_TRUE(other.get().ok());
+  EXPECT_EQ(count(**db, "things"), 1);  // the open operation's row is not visible yet
+  ASSERT_TRUE(open.commit().ok());
+  EXPECT_EQ(count(**db, "things"), 2);
+}
+
+TEST_P(DatabaseTest,
+       on_postgresql_an_operation_that_goes_on_after_a_failed_statement_commits_nothing) {
+  if (GetParam() != sql::Dialect::postgres) GTEST_SKIP() << "SQLite keeps the statements that ran";
+  auto db = Database::open(fresh());
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
+  Database::Write w(**db);
+  ASSERT_TRUE(w.begin().ok());
+  EXPECT_TRUE(insert(w.conn(), "chair").ok());
+  EXPECT_FALSE(insert(w.conn(), "lamp").ok());  // the caller ignores this failure
+  Status committed = w.commit();
+  EXPECT_FALSE(committed.ok());  // instead of a quiet rollback reported as success
+  EXPECT_EQ(count(**db, "things"), 1);
+  // The connection went back to the pool usable.
+  EXPECT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "desk"); }).ok());
+  EXPECT_EQ(count(**db, "things"), 2);
+}
+
+TEST_P(DatabaseTest, statements_whose_text_varies_do_not_pile_up_on_a_connection) {
+  auto db = Database::open(fresh());
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  auto rd = (*db)->read();
+  ASSERT_TRUE(rd.ok());
+  sql::Db& c = rd->conn();
+  auto prepared_on_server = [&] {
+    std::int64_t n = 0;
+    if (GetParam() == sql::Dialect::postgres) {
+      sql::Stmt st;
+      EXPECT_TRUE(st.prepare(c, "SELECT count(*) FROM pg_prepared_statements").ok());
+      auto row = st.step();
+      EXPECT_TRUE(row.ok() && *row);
+      n = st.int64(0);
+    }
+    return n;
+  };
+  // Statements prepared directly run once and leave nothing behind on the server.
+  for (int i = 0; i < 20; ++i) {
+    sql::Stmt st;
+    ASSERT_TRUE(st.prepare(c, ("SELECT " + std::to_string(i)).c_str()).ok());
+    auto row = st.step();
+    ASSERT_TRUE(row.ok() && *row);
+    EXPECT_EQ(st.int64(0), i);
+  }
+  EXPECT_EQ(prepared_on_server(), 0);
+  // Cached statements whose text carries a value: past the bound they still run right.
+  const int kTexts = static_cast<int>(sql::Db::kMaxCached) + 100;
+  for (int i = 0; i < kTexts; ++i) {
+    std::int64_t got = -1;
+    ASSERT_TRUE(sql::query(
+                    c, "SELECT " + std::to_string(i) + " + ?1",
+                    [](sql::Stmt& st) { st.bind(1, std::int64_t{1}); },
+                    [&](sql::Stmt& st) { got = st.int64(0); })
+                    .ok());
+    EXPECT_EQ(got, i + 1);
+  }
+  if (GetParam() == sql::Dialect::postgres) {
+    EXPECT_LE(prepared_on_server(), static_cast<std::int64_t>(sql::Db::kMaxCached));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest,

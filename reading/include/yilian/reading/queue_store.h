@@ -212,12 +212,15 @@ class QueueStore {
   Status bulk_insert(const std::vector<NewTask>& tasks, std::string_view now);
 
  private:
+  Result<std::pair<std::int64_t, std::vector<TaskEvent>>> upsert_task_once(const NewTask& t,
+                                                                           std::string_view now);
   Status write_events(storage::sql::Db& db, const std::vector<TaskEvent>& events);
   // On the write connection inside an operation, or on a read connection.
   Result<std::optional<TaskRow>> task_on(storage::sql::Db& db, std::int64_t id);
 
   storage::Database& db_;
-  std::string last_sweep_;  // second of the last expired-lease sweep (inside a write)
+  std::mutex sweep_mu_;     // claims run side by side on PostgreSQL
+  std::string last_sweep_;  // second of the last expired-lease sweep (sweep_mu_)
 };
 
 }  // namespace yilian::reading

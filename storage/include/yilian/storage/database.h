@@ -3,13 +3,21 @@
 // accounts, the reading queue, consults, ...) live in their domain modules and reach the
 // database only through this class and sql.h, so a second backend is added here.
 //
-// Writes: one write connection. Every write is one operation (Write) of the open batch:
-// it runs inside a savepoint of the batch's transaction, statements strictly one operation at
-// a time, and the last operation of a batch to finish commits it (one device flush for the
-// whole batch) while new operations gather for the next batch. Write::commit() returns once
-// the batch is durable (or, for an operation that need not survive a power cut, as soon as it
-// is in the batch). A Write opened on a thread that already holds one joins it as a nested
-// savepoint and becomes durable with it.
+// Writes on SQLite: one write connection. Every write is one operation (Write) of the open
+// batch: it runs inside a savepoint of the batch's transaction, statements strictly one
+// operation at a time, and the last operation of a batch to finish commits it (one device
+// flush for the whole batch) while new operations gather for the next batch. Write::commit()
+// returns once the batch is durable (or, for an operation that need not survive a power cut,
+// as soon as it is in the batch).
+//
+// Writes on PostgreSQL: a pool of write connections (max_writers); every operation is its own
+// transaction on a connection of its own, so operations run side by side (as they do across
+// nodes) and PostgreSQL's group commit shares WAL flushes between them. Row locks, unique
+// constraints and single-statement updates keep them consistent; a store must not rely on
+// its operations running one at a time.
+//
+// On both, a Write opened on a thread that already holds one joins it as a nested savepoint
+// and becomes durable with it.
 //
 // Reads: a small pool of read-only connections that see committed data only, so reads never
 // wait for a commit.
@@ -60,6 +68,8 @@ struct DatabaseOptions {
   // threshold (that copy and its flush took a live-chat batch 50-100 ms).
   bool background_checkpoints = true;
   std::size_t max_readers = 8;
+  // PostgreSQL: write connections open at once (operations beyond wait for one).
+  std::size_t max_writers = 8;
   // The name of this database's schema history on PostgreSQL, where several histories share
   // one database (the consortium's and the audit trail's).
   std::string history = "index";
@@ -97,14 +107,19 @@ class Database {
     Write(const Write&) = delete;
     Write& operator=(const Write&) = delete;
     Status begin();
-    sql::Db& conn() { return *db_.writer_; }
+    sql::Db& conn() { return *conn_; }
     // Keeps the operation in the batch and returns once the batch is durable; durable =
     // false returns as soon as the operation is in the batch, visible to every later one.
     Status commit(bool durable = true);
 
    private:
     Status finish(bool wait);
+    Status begin_pooled();
+    Status commit_pooled(bool durable);
+    void release_pooled(bool broken);
     Database& db_;
+    sql::Db* conn_ = nullptr;
+    std::unique_ptr<sql::Db> pooled_;  // PostgreSQL: this operation's connection (outermost)
     std::uint64_t batch_ = 0;
     std::string savepoint_;
     bool begun_ = false, done_ = false, nested_ = false;
@@ -160,6 +175,19 @@ class Database {
   int nesting_ = 0;                            // nested Writes of the owner (conn_mu_)
   bool open_ = false;                          // BEGIN issued for the current batch (conn_mu_)
   std::unique_ptr<sql::Db> writer_;
+
+  // PostgreSQL write connections (pool_mu_): idle ones, how many exist, and which thread
+  // holds which (for nesting).
+  struct Held {
+    std::thread::id thread;
+    sql::Db* conn;
+    int nesting;
+  };
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<sql::Db>> idle_writers_;
+  std::size_t writers_open_ = 0;
+  std::vector<Held> held_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sql::Db>> idle_readers_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,14 +46,21 @@ class Db {
   Status exec(const char* sql);
   // Rows changed by the last statement run on this connection.
   int changes() const;
+  // True inside a transaction a failed statement has aborted (PostgreSQL only).
+  bool transaction_failed() const;
   // A prepared statement for `sql`, prepared once per connection and reset (bindings
   // cleared) on every call. The caller holds whatever serialises use of this connection.
+  // At most kMaxCached texts are kept; beyond them a statement is prepared for this call
+  // (valid until kRecentOneShot later such calls).
   Result<Stmt*> cached(const std::string& sql);
+  static constexpr std::size_t kMaxCached = 512;
+  static constexpr std::size_t kRecentOneShot = 16;
 
  private:
   friend class Stmt;
   std::unique_ptr<backend::Connection> conn_;
   std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
+  std::deque<std::unique_ptr<Stmt>> one_shot_;
 };
 
 class Stmt {
@@ -87,6 +95,7 @@ class Stmt {
   bool is_null(int col) const;
 
  private:
+  friend class Db;
   std::unique_ptr<backend::Statement> s_;
 };
 
