@@ -4,8 +4,13 @@
 // processes have). Reports claim-next latency percentiles and tasks/s, then how long a newly
 // complete study takes to show in the worklist.
 //
+// Without --rate the readers claim as fast as they can (the queue's capacity; latency is then
+// mostly waiting behind the other readers). With --rate, cycles start on a fixed schedule of
+// that many per second in all, whoever is free takes the next, and latency counts from the
+// scheduled start (a late start is part of it).
+//
 //   yilian_bench_queue [--tasks 1000000] [--readers 64] [--claims 20000] [--dir /tmp/x]
-//                      [--database postgresql://...] [--nodes 2]
+//                      [--database postgresql://...] [--nodes 2] [--rate 0]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -52,7 +57,10 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/yilian-bench-queue";
   std::string database;
   int nodes = 1;
+  double rate = 0;
   CLI::App app{"Reading queue benchmark"};
+  app.add_option("--rate", rate, "Cycles started per second in all (0: as fast as possible)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--tasks", tasks, "Tasks in the queue");
   app.add_option("--readers", readers, "Concurrent readers");
   app.add_option("--claims", claims, "Claim-next + final report cycles in all");
@@ -178,8 +186,13 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int r = 0; r < readers; ++r) {
     threads.emplace_back([&, r] {
-      while (next++ < claims) {
+      for (int i; (i = next++) < claims;) {
         auto c0 = Clock::now();
+        if (rate > 0) {
+          c0 = start +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
+          std::this_thread::sleep_until(c0);
+        }
         auto t = queue_of(r).claim_next(principals[static_cast<std::size_t>(r)]);
         lat[static_cast<std::size_t>(r)].push_back(ms(Clock::now() - c0));
         if (!t.ok() || !t->has_value()) {
@@ -198,8 +211,10 @@ int main(int argc, char** argv) {
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::printf(
       "%d readers on %d node(s) (%s), %d claim-next + final report cycles in %.2f s: "
-      "%.0f tasks/s\n",
-      readers, nodes, database.empty() ? "SQLite" : "PostgreSQL", claims, secs, claims / secs);
+      "%.0f tasks/s (%s)\n",
+      readers, nodes, database.empty() ? "SQLite" : "PostgreSQL", claims, secs, claims / secs,
+      rate > 0 ? ("scheduled at " + std::to_string(static_cast<int>(rate)) + "/s").c_str()
+               : "as fast as possible");
   std::printf("claim-next latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms  (failures %d)\n",
               pct(all, 50), pct(all, 99), pct(all, 100), failures.load());
 

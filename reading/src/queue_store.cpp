@@ -564,13 +564,12 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
 Status QueueStore::bulk_insert(const std::vector<NewTask>& tasks, std::string_view now) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s;
-  sql::Stmt st;
-  if (Status s = st.prepare(tx.conn(),
-                            "INSERT INTO reading_tasks(study_pk, service, institution_id, is_ecg, "
-                            "modality, priority, priority_reason, status, received_at, routed_at, "
-                            "due_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10)");
-      !s)
-    return s;
+  auto cached = tx.conn().cached(
+      "INSERT INTO reading_tasks(study_pk, service, institution_id, is_ecg, "
+      "modality, priority, priority_reason, status, received_at, routed_at, "
+      "due_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10)");
+  if (!cached.ok()) return cached.error();
+  sql::Stmt& st = **cached;
   for (const NewTask& t : tasks) {
     st.bind(1, t.study_pk);
     st.bind(2, t.service);
@@ -584,7 +583,10 @@ Status QueueStore::bulk_insert(const std::vector<NewTask>& tasks, std::string_vi
     st.bind(10, t.due_at);
     if (Status s = st.run(); !s) return s;
   }
-  return tx.commit();
+  if (Status s = tx.commit(); !s) return s;
+  // The planner's figures for the grown table (PostgreSQL would gather them later by itself).
+  if (db_.dialect() != sql::Dialect::postgres) return Status::Ok();
+  return storage::write(db_, [](sql::Db& db) { return db.exec("ANALYZE reading_tasks"); });
 }
 
 }  // namespace yilian::reading

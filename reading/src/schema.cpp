@@ -96,9 +96,22 @@ constexpr const char* kV7 = R"sql(
 ALTER TABLE studies ADD COLUMN clinical_question TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<storage::SchemaStep, 2> kSteps{{
+// PostgreSQL: every claim and report leaves a dead row version behind in the queue's index,
+// which the next claims step over until a vacuum removes it; with the default thresholds (20 %
+// of the table) a large queue collects hundreds of thousands. Vacuum and analyse the queue
+// tables after 1 % changes, without the cost-based pauses. Nothing to do on SQLite.
+constexpr const char* kV10 = "SELECT 1;";
+constexpr const char* kV10Postgres = R"sql(
+ALTER TABLE reading_tasks SET (autovacuum_vacuum_scale_factor = 0.01,
+  autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE task_events SET (autovacuum_analyze_scale_factor = 0.01);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 3> kSteps{{
     {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
     {7, "reading", "the requesting clinician's question on a study", kV7},
+    {10, "reading", "the queue tables vacuumed and analysed often (PostgreSQL)", kV10,
+     kV10Postgres},
 }};
 
 }  // namespace

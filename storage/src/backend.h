@@ -44,6 +44,9 @@ class Connection {
   // True inside a transaction a failed statement has aborted (PostgreSQL: only ROLLBACK is
   // accepted, and COMMIT would roll back without an error); SQLite has no such state.
   virtual bool transaction_failed() const { return false; }
+  // A command without rows whose outcome can wait (BEGIN, SAVEPOINT, RELEASE): PostgreSQL
+  // sends it with the next statement or script, in the same round trip; SQLite runs it now.
+  virtual Status defer(const char* sql) { return exec(sql); }
 };
 
 // PostgreSQL's $N for the SQLite placeholder styles (?, ?N, :name), numbered as SQLite

@@ -193,6 +193,8 @@ Result<std::vector<TableCopy>> copy_tables(Database& from, Database& to,
     if (progress) progress(done);
     report.push_back(std::move(done));
   }
+  // Fresh planner statistics: the copied tables are as large now as they will be for a while.
+  if (Status s = write(to, [](sql::Db& db) { return db.exec("ANALYZE"); }); !s) return s.error();
   return report;
 }
 

@@ -289,22 +289,56 @@ class PgConnection final : public Connection {
 
   Dialect dialect() const override { return Dialect::postgres; }
 
-  // Like a statement (PgStatement::step), a script outside a transaction that finds the
-  // connection broken runs once more on a new one.
+  // Like a statement (run), a script outside a transaction that finds the connection broken
+  // runs once more on a new one. Deferred commands go first, in the same round trip.
   Status exec(const char* sql) override {
+    std::string text;
+    for (const std::string& cmd : pending_) text += cmd + "; ";
+    text += postgres_statement(sql);
     for (int attempt = 0;; ++attempt) {
       if (Status s = usable(); !s) return s;
       const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
-      PgResult r(PQexec(c_, postgres_statement(sql).c_str()));
+      PgResult r(PQexec(c_, text.c_str()));
       const auto st = PQresultStatus(r.get());
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         changes_ = std::atoi(PQcmdTuples(r.get()));
+        pending_.clear();
         return Status::Ok();
       }
       if (attempt == 0 && idle && PQstatus(c_) == CONNECTION_BAD) continue;
+      pending_.clear();
       return pg_error(r.get(), c_, "executing SQL");
     }
   }
+  Status defer(const char* sql) override {
+    pending_.emplace_back(sql);
+    return Status::Ok();
+  }
+
+  // Runs one statement: prepared under `name` (prepared first on this connection's first
+  // use), or one-shot when `name` is empty; deferred commands and a needed prepare go in the
+  // same round trip (pipeline). A statement outside a transaction that finds its connection
+  // broken (the server restarted, the network cut) runs once more on a new connection; inside
+  // a transaction the transaction is gone with the connection, and the caller learns it
+  // (unavailable).
+  Result<PgResult> run(const std::string& name, const std::string& sql,
+                       const std::vector<const char*>& params, std::uint64_t& generation) {
+    for (int attempt = 0;; ++attempt) {
+      if (Status s = usable(); !s) return s.error();
+      const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
+      const bool prepared = name.empty() || (generation == generation_ && generation != 0);
+      auto r = pending_.empty() && prepared ? run_alone(name, sql, params)
+                                            : run_pipelined(name, sql, params, generation);
+      if (r.ok()) {
+        pending_.clear();
+        return r;
+      }
+      if (attempt == 0 && idle && PQstatus(c_) == CONNECTION_BAD) continue;
+      pending_.clear();
+      return r.error();
+    }
+  }
+
   int changes() const override { return changes_; }
   bool transaction_failed() const override { return PQtransactionStatus(c_) == PQTRANS_INERROR; }
 
@@ -327,21 +361,77 @@ class PgConnection final : public Connection {
     ++generation_;
     return Status::Ok();
   }
-  Status ensure_prepared(const std::string& name, const std::string& sql, int params,
-                         std::uint64_t& generation) {
-    if (generation == generation_ && generation != 0) return Status::Ok();
-    PgResult r(PQprepare(c_, name.c_str(), sql.c_str(), params, nullptr));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-      return pg_error(r.get(), c_, "preparing " + sql);
-    }
-    generation = generation_;
-    return Status::Ok();
+  Result<PgResult> run_alone(const std::string& name, const std::string& sql,
+                             const std::vector<const char*>& params) {
+    const int n = static_cast<int>(params.size());
+    PgResult r(name.empty()
+                   ? PQexecParams(c_, sql.c_str(), n, nullptr, params.data(), nullptr, nullptr, 0)
+                   : PQexecPrepared(c_, name.c_str(), n, params.data(), nullptr, nullptr, 0));
+    const auto st = PQresultStatus(r.get());
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
+    return pg_error(r.get(), c_, "executing statement");
   }
-  PGconn* native() { return c_; }
+
+  Result<PgResult> run_pipelined(const std::string& name, const std::string& sql,
+                                 const std::vector<const char*>& params,
+                                 std::uint64_t& generation) {
+    const int n = static_cast<int>(params.size());
+    const bool prepare = !name.empty() && !(generation == generation_ && generation != 0);
+    if (PQenterPipelineMode(c_) != 1) return pg_error(nullptr, c_, "entering pipeline mode");
+    bool sent = true;
+    for (const std::string& cmd : pending_) {
+      sent =
+          sent && PQsendQueryParams(c_, cmd.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    }
+    if (prepare) sent = sent && PQsendPrepare(c_, name.c_str(), sql.c_str(), n, nullptr) == 1;
+    sent =
+        sent &&
+        (name.empty()
+             ? PQsendQueryParams(c_, sql.c_str(), n, nullptr, params.data(), nullptr, nullptr, 0)
+             : PQsendQueryPrepared(c_, name.c_str(), n, params.data(), nullptr, nullptr, 0)) == 1;
+    sent = sent && PQpipelineSync(c_) == 1;
+    std::optional<Error> error;
+    if (!sent) error = pg_error(nullptr, c_, "sending to PostgreSQL");
+    // Results in order: each query's end with a null, the sync point ends the pipeline.
+    const std::size_t last = pending_.size() + (prepare ? 1 : 0);  // the statement's place
+    PgResult out;
+    std::size_t q = 0;
+    for (std::size_t nulls = 0; sent && nulls <= last + 1;) {
+      PGresult* raw = PQgetResult(c_);
+      if (!raw) {
+        ++q;
+        ++nulls;
+        if (PQstatus(c_) == CONNECTION_BAD) break;
+        continue;
+      }
+      PgResult r(raw);
+      const auto st = PQresultStatus(raw);
+      if (st == PGRES_PIPELINE_SYNC) break;
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (q == last) {
+          out = std::move(r);
+        } else if (prepare && q + 1 == last) {
+          generation = generation_;
+        }
+      } else if (!error) {
+        error = pg_error(raw, c_,
+                         q == last                  ? std::string("executing statement")
+                         : prepare && q + 1 == last ? "preparing " + sql
+                         : q < pending_.size()      ? "running " + pending_[q]
+                                                    : std::string("running a pipeline"));
+      }
+    }
+    for (int i = 0; i < 4 && PQexitPipelineMode(c_) != 1; ++i) PQclear(PQgetResult(c_));
+    if (error) return *error;
+    if (!out) return pg_error(nullptr, c_, "no result for the statement");
+    return out;
+  }
+
   void set_changes(int n) { changes_ = n; }
 
  private:
   PGconn* c_;
+  std::vector<std::string> pending_;  // deferred commands, sent before the next statement
   int changes_ = 0;
   std::uint64_t statements_ = 0;
   std::uint64_t generation_ = 1;
@@ -349,36 +439,13 @@ class PgConnection final : public Connection {
 
 Result<bool> PgStatement::step() {
   if (!result_) {
-    // A statement outside a transaction that finds its connection broken (the server
-    // restarted, the network cut) runs once more on a new connection; inside a transaction
-    // the transaction is gone with the connection, and the caller learns it (unavailable).
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (Status s = conn_.usable(); !s) return s.error();
-      if (!name_.empty()) {
-        if (Status s = conn_.ensure_prepared(name_, sql_, static_cast<int>(values_.size()),
-                                             prepared_generation_);
-            !s) {
-          if (attempt == 0 && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
-          return s.error();
-        }
-      }
-      const bool idle = PQtransactionStatus(conn_.native()) == PQTRANS_IDLE;
-      std::vector<const char*> params(values_.size());
-      for (std::size_t i = 0; i < values_.size(); ++i) {
-        params[i] = values_[i] ? values_[i]->c_str() : nullptr;
-      }
-      const int n = static_cast<int>(params.size());
-      result_.reset(name_.empty() ? PQexecParams(conn_.native(), sql_.c_str(), n, nullptr,
-                                                 params.data(), nullptr, nullptr, 0)
-                                  : PQexecPrepared(conn_.native(), name_.c_str(), n, params.data(),
-                                                   nullptr, nullptr, 0));
-      const auto st = PQresultStatus(result_.get());
-      if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) break;
-      Error e = pg_error(result_.get(), conn_.native(), "executing statement");
-      result_.reset();
-      if (attempt == 0 && idle && PQstatus(conn_.native()) == CONNECTION_BAD) continue;
-      return e;
+    std::vector<const char*> params(values_.size());
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      params[i] = values_[i] ? values_[i]->c_str() : nullptr;
     }
+    auto r = conn_.run(name_, sql_, params, prepared_generation_);
+    if (!r.ok()) return r.error();
+    result_ = std::move(*r);
     conn_.set_changes(std::atoi(PQcmdTuples(result_.get())));
     row_ = -1;
   }

@@ -48,6 +48,9 @@ class Db {
   int changes() const;
   // True inside a transaction a failed statement has aborted (PostgreSQL only).
   bool transaction_failed() const;
+  // Runs a command without rows (BEGIN, SAVEPOINT, RELEASE) now (SQLite) or with the next
+  // statement in one round trip (PostgreSQL: its failure shows as that statement's).
+  Status defer(const char* sql);
   // A prepared statement for `sql`, prepared once per connection and reset (bindings
   // cleared) on every call. The caller holds whatever serialises use of this connection.
   // At most kMaxCached texts are kept; beyond them a statement is prepared for this call
