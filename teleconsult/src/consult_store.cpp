@@ -333,6 +333,7 @@ auto ConsultStore::Batch::in_savepoint(F&& f) -> decltype(f()) {
 Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& duplicate) {
   duplicate = false;
   return in_savepoint([&]() -> Result<ChatMessage> {
+    if (write_.conn().dialect() == sql::Dialect::postgres) return append_in_one(m, duplicate);
     if (!m.client_id.empty()) {
       std::optional<ChatMessage> prior;
       if (Status s = query(
@@ -391,6 +392,47 @@ Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& dup
       return s.error();
     return m;
   });
+}
+
+// PostgreSQL: the resend check, the next seq and the insert in one statement (one round trip
+// per message; the seq row stays locked until the batch commits, as above).
+Result<ChatMessage> ConsultStore::Batch::append_in_one(ChatMessage m, bool& duplicate) {
+  bool found = false;
+  Status s = query(
+      write_.conn(),
+      "WITH prior AS (SELECT seq, at, text, attachments FROM consult_messages "
+      "WHERE consult_id = ?1 AND author_id = ?2 AND client_id = ?3), "
+      "next AS (UPDATE consults SET last_seq = last_seq + 1 "
+      "WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING last_seq), "
+      "added AS (INSERT INTO consult_messages(consult_id, seq, author_id, client_id, at, text, "
+      "attachments) SELECT ?1, last_seq, ?2, ?3, ?4, ?5, ?6 FROM next RETURNING seq) "
+      "SELECT 0, seq, '', '', '' FROM added "
+      "UNION ALL SELECT 1, seq, at, text, attachments FROM prior",
+      [&](sql::Stmt& st) {
+        st.bind(1, m.consult_id);
+        st.bind(2, m.author_id);
+        if (m.client_id.empty()) {
+          st.bind_null(3);
+        } else {
+          st.bind(3, m.client_id);
+        }
+        st.bind(4, m.at);
+        st.bind(5, m.text);
+        st.bind(6, m.attachments);
+      },
+      [&](sql::Stmt& st) {
+        found = true;
+        m.seq = st.int64(1);
+        if (st.int64(0) == 1) {
+          duplicate = true;
+          m.at = st.text(2);
+          m.text = st.text(3);
+          m.attachments = st.text(4);
+        }
+      });
+  if (!s) return s.error();
+  if (!found) return no_consult();
+  return m;
 }
 
 Result<std::pair<std::int64_t, std::int64_t>> ConsultStore::Batch::receipt(std::int64_t consult,

@@ -147,6 +147,7 @@ class ConsultStore {
     explicit Batch(storage::Database& db);
     template <typename F>
     auto in_savepoint(F&& f) -> decltype(f());
+    Result<ChatMessage> append_in_one(ChatMessage m, bool& duplicate);
     storage::Database& db_;
     storage::Database::Write write_;
     bool done_ = false;
