@@ -4,16 +4,19 @@
 # same PostgreSQL with the Debian orthanc-postgresql index plugin (one shared storage
 # directory); live rooms over WebSocket with the members of every room split over the 2 nodes
 # (every message stored once, relayed to the other node); then claim-next with readers spread
-# over 2 nodes on PostgreSQL.
+# over 2 nodes on PostgreSQL, twice: cycles started on a fixed schedule (--claim-rate per
+# second in all; the latency a reader sees) and as fast as the readers can (the capacity).
 #
 #   bench/cluster/run.sh [--count 400] [--size 512] [--connections 10000] [--rate 2000]
-#                        [--tasks 100000] [--readers 64] [--claims 4000] [--build build]
+#                        [--tasks 100000] [--readers 64] [--claims 4000] [--claim-rate 100]
+#                        [--build build]
 #
 # A PostgreSQL server is made with initdb in the scratch directory (as the postgres user when
 # run as root) and removed afterwards. Every instance each side holds afterwards is counted.
 set -euo pipefail
 
 COUNT=400 SIZE=512 TASKS=100000 READERS=64 CLAIMS=4000 BUILD=build CONNECTIONS=10000 RATE=2000
+CLAIM_RATE=100
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --count) COUNT=$2; shift 2 ;;
@@ -23,6 +26,7 @@ while [[ $# -gt 0 ]]; do
     --rate) RATE=$2; shift 2 ;;
     --readers) READERS=$2; shift 2 ;;
     --claims) CLAIMS=$2; shift 2 ;;
+    --claim-rate) CLAIM_RATE=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -38,27 +42,10 @@ require "run 'make build' first" "$YILIAN" "$GEN" "$QUEUE" "$LOADGEN"
 require "run 'make bench' (installs orthanc, orthanc-postgresql)" storescu echoscu Orthanc curl python3
 PLUGIN=/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so
 require "apt-get install orthanc-postgresql" "$PLUGIN"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # PostgreSQL for both sides, in the scratch directory.
-chmod 755 "$WORK"
-mkdir -p "$WORK/pg" && [[ $(id -u) -eq 0 ]] && chown postgres "$WORK/pg"
-as_pg "$PGBIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-PGPORT=$(free_port)
-as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/log" -w \
-  -o "-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
-stop_pg() { as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true; }
-# The servers stop before their database does (their last batches are not failures).
-stop_all() {
-  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  stop_pg
-  cleanup
-}
-trap stop_all EXIT
-psql_() { "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"; }
-for db in yilian orthanc queue; do psql_ -c "CREATE DATABASE $db"; done
+start_postgres
+for db in yilian orthanc queue queue2; do psql_ -c "CREATE DATABASE $db"; done
 
 wait_dicom() {
   for _ in $(seq 1 300); do echoscu -to 2 127.0.0.1 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -167,6 +154,10 @@ print(f"WebSocket, rooms of 4 split over 2 nodes: {r['held']}/{r['connections']}
 PY
 
 echo
-echo "Claim-next on PostgreSQL, $READERS readers over 2 nodes, $TASKS tasks:"
-"$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 \
+echo "Claim-next on PostgreSQL, $READERS readers over 2 nodes, $TASKS tasks, $CLAIM_RATE cycles/s:"
+"$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 --rate "$CLAIM_RATE" \
   --database "postgresql://postgres@127.0.0.1:$PGPORT/queue" --dir "$WORK/queue" | tail -3
+echo
+echo "The same as fast as the readers can:"
+"$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 \
+  --database "postgresql://postgres@127.0.0.1:$PGPORT/queue2" --dir "$WORK/queue2" | tail -3

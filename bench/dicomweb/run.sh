@@ -4,16 +4,18 @@
 # latency (PatientID exact, PatientName wildcard, StudyDate range; limit=100) and rendered
 # frame latency, measured by one client over a kept-alive loopback connection.
 #
-#   bench/dicomweb/run.sh [--studies 100000] [--queries 300] [--build build]
+#   bench/dicomweb/run.sh [--studies 100000] [--queries 300] [--postgres] [--build build]
 #
 # Yilian gets the archive with `yilian import`, Orthanc over DICOM (storescu, 4 associations);
 # how the data arrived does not affect the queries. Needs the Debian packages orthanc and
-# orthanc-dicomweb (`YILIAN_BENCH_DEPS=1 make deps`).
+# orthanc-dicomweb (`YILIAN_BENCH_DEPS=1 make deps`). --postgres: both keep their index in a
+# PostgreSQL server of the benchmark's own (Orthanc through the orthanc-postgresql plugin).
 set -euo pipefail
 
-STUDIES=100000 QUERIES=300 BUILD=build
+STUDIES=100000 QUERIES=300 BUILD=build POSTGRES=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --postgres) POSTGRES=1; shift ;;
     --studies) STUDIES=$2; shift 2 ;;
     --queries) QUERIES=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
@@ -28,6 +30,19 @@ PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
 source "$ROOT/bench/lib.sh" dicomweb
 require "run 'make build' first" "$YILIAN" "$GEN"
 require "YILIAN_BENCH_DEPS=1 make deps" storescu Orthanc curl python3 "$PLUGIN"
+PLUGINS="\"$PLUGIN\"" ORTHANC_PG="" Y_DB=() BACKEND="embedded (SQLite)"
+if [[ $POSTGRES -eq 1 ]]; then
+  PG_PLUGIN=/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so
+  require "apt-get install orthanc-postgresql" "$PG_PLUGIN"
+  start_postgres
+  for db in yilian orthanc; do psql_ -c "CREATE DATABASE $db"; done
+  Y_DB=(--database "postgresql://postgres@127.0.0.1:$PGPORT/yilian")
+  PLUGINS="$PLUGINS, \"$PG_PLUGIN\""
+  ORTHANC_PG=", \"PostgreSQL\": { \"EnableIndex\": true, \"EnableStorage\": false,
+    \"Host\": \"127.0.0.1\", \"Port\": $PGPORT, \"Database\": \"orthanc\",
+    \"Username\": \"postgres\", \"Password\": \"\", \"EnableSsl\": false }"
+  BACKEND="PostgreSQL"
+fi
 
 wait_http() {  # url
   for _ in $(seq 1 300); do
@@ -41,11 +56,12 @@ echo "generating $STUDIES studies and a 512x512 CT series..."
 read -r CT_STUDY CT_SERIES < <("$GEN" --out "$WORK/archive" --studies "$STUDIES")
 
 echo "loading Yilian (yilian import)..."
+# The data directory remembers the database named here (user add runs first for that).
+printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/yilian" "${Y_DB[@]}" \
+  --role township_doctor --institution unknown bench >/dev/null 2>&1
 start=$(date +%s)
 "$YILIAN" import --data "$WORK/yilian" --institution unknown "$WORK/archive" >"$WORK/import.log" 2>&1
 echo "  $(( $(date +%s) - start )) s"
-printf 'bench-password\n' | "$YILIAN" user add --data "$WORK/yilian" --role township_doctor \
-  --institution unknown bench >/dev/null 2>&1
 YPORT=$(free_port)
 "$YILIAN" serve --data "$WORK/yilian" --dicom-port "$(free_port)" --http-port "$YPORT" \
   >"$WORK/yilian.log" 2>&1 &
@@ -61,7 +77,7 @@ cat >"$WORK/orthanc.json" <<JSON
 { "Name": "bench", "StorageDirectory": "$WORK/orthanc/storage", "IndexDirectory": "$WORK/orthanc/index",
   "DicomAet": "TARGET", "DicomPort": $ODICOM, "HttpPort": $OPORT, "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false, "DicomCheckCalledAet": false, "DicomAlwaysAllowStore": true,
-  "Plugins": ["$PLUGIN"], "DicomWeb": { "Enable": true, "Root": "/dicom-web/" } }
+  "Plugins": [$PLUGINS], "DicomWeb": { "Enable": true, "Root": "/dicom-web/" }$ORTHANC_PG }
 JSON
 Orthanc "$WORK/orthanc.json" >"$WORK/orthanc.log" 2>&1 &
 PIDS+=($!)
@@ -81,11 +97,11 @@ echo "measuring ($QUERIES queries of each kind)..."
 ARGS=(--studies "$STUDIES" --study "$CT_STUDY" --series "$CT_SERIES" --queries "$QUERIES")
 Y=$(python3 "$ROOT/bench/dicomweb/latency.py" --port "$YPORT" --token "$TOKEN" "${ARGS[@]}")
 O=$(python3 "$ROOT/bench/dicomweb/latency.py" --port "$OPORT" "${ARGS[@]}")
-python3 - "$Y" "$O" "$STUDIES" <<'PY'
+python3 - "$Y" "$O" "$STUDIES" "$BACKEND" <<'PY'
 import json, sys
-y, o, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+y, o, n, backend = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 print()
-print("DICOMweb latency, %s studies, one client, loopback (ms)" % n)
+print("DICOMweb latency, %s studies, index on %s, one client, loopback (ms)" % (n, backend))
 print("%-16s %9s %9s %9s %9s %11s %9s" % ("query", "Y p50", "Y p99", "O p50", "O p99", "O/Y p99", "matches"))
 for k in ["patient_id", "name_wildcard", "date_range", "rendered_first", "rendered_again"]:
     print("%-16s %9.2f %9.2f %9.2f %9.2f %10.1fx %9s" % (
