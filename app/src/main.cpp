@@ -222,11 +222,16 @@ int serve(const ServeFlags& flags) {
   cluster.subscribe("hub", [&hub](const std::string& envelope) { hub.relayed(envelope); });
   if (cluster.shared()) {
     hub.set_relay(
+        cluster.node_id(),
         [&cluster](std::string envelope) {
           if (Status s = cluster.publish("hub", envelope); !s)
             spdlog::warn("relay to other nodes: {}", s.error().message);
         },
-        [&cluster] { return !cluster.peers().empty(); });
+        [&cluster] {
+          std::vector<std::string> ids;
+          for (const auto& p : cluster.peers()) ids.push_back(p.id);
+          return ids;
+        });
   }
   hub.set_leader([&cluster] { return cluster.leader(); });
   queue.set_leader([&cluster] { return cluster.leader(); });

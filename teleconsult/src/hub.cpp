@@ -288,6 +288,9 @@ void Hub::on_relayed(const std::string& text) {
     if (row.ok() && row->has_value()) task_live(**row, e.value("type", std::string()));
   } else if (kind == "consult") {
     refresh_room(id);
+  } else if (kind == "presence") {
+    on_remote_presence(e.value("node", std::string()), e.value("p", json::array()),
+                       e.value("all", false));
   }
 }
 
@@ -423,6 +426,7 @@ void Hub::housekeeping() {
   if (now >= next_clock_check_) {
     next_clock_check_ = now + std::chrono::seconds(1);
     cases_->check_clocks(leads);
+    if (peers_) exchange_presence();
   }
   if (leads && now >= next_referral_check_) {  // unanswered referrals escalate (each minute)
     next_referral_check_ = now + std::chrono::seconds(60);

@@ -73,7 +73,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   room.participants.clear();
   for (const auto& p : *people) room.participants[p.user_id] = p.role;
   std::map<std::int64_t, std::string> before;
-  before[in.consult] = presence_of(room, c.who->user_id);
+  before[in.consult] = local_presence(room, c.who->user_id);
   room.conns.insert(conn);
   c.rooms.insert(in.consult);
   audit(c, "consult.join", "consult", in.consult, "ok");
@@ -81,7 +81,7 @@ void Hub::join(std::uint64_t conn, Conn& c, const proto::Inbound& in) {
   for (const auto& p : *people) {
     members.push_back({{"user", p.username},
                        {"role", p.role},
-                       {"presence", presence_of(room, p.user_id)},
+                       {"presence", presence_of(in.consult, p.user_id)},
                        {"delivered", p.delivered_seq},
                        {"read", p.read_seq}});
   }
@@ -132,7 +132,7 @@ void Hub::leave(std::uint64_t conn, Conn& c, std::int64_t consult) {
   auto it = rooms_.find(consult);
   if (it == rooms_.end()) return;
   std::map<std::int64_t, std::string> before;
-  if (c.who) before[consult] = presence_of(it->second, c.who->user_id);
+  if (c.who) before[consult] = local_presence(it->second, c.who->user_id);
   it->second.conns.erase(conn);
   c.rooms.erase(consult);
   if (c.who) presence_changed(c.who->user_id, c.who->username, {consult}, before);
@@ -152,7 +152,20 @@ void Hub::drop(std::uint64_t conn) {
   if (counters_.authenticated > 0) --counters_.authenticated;
 }
 
-std::string Hub::presence_of(const Room& room, std::int64_t user) const {
+namespace {
+
+int rank(const std::string& status) { return status == "online" ? 2 : status == "away" ? 1 : 0; }
+const std::string& strongest(const std::string& a, const std::string& b) {
+  return rank(a) >= rank(b) ? a : b;
+}
+std::string presence_message(std::int64_t consult, const std::string& user,
+                             const std::string& status) {
+  return proto::make("presence", {{"consult", consult}, {"user", user}, {"status", status}});
+}
+
+}  // namespace
+
+std::string Hub::local_presence(const Room& room, std::int64_t user) const {
   bool any = false, active = false;
   for (std::uint64_t conn : room.conns) {
     auto it = conns_.find(conn);
@@ -163,18 +176,122 @@ std::string Hub::presence_of(const Room& room, std::int64_t user) const {
   return !any ? "offline" : (active ? "online" : "away");
 }
 
+std::string Hub::remote_presence(std::int64_t consult, std::int64_t user) const {
+  std::string out = "offline";
+  auto room = remote_presence_.find(consult);
+  if (room == remote_presence_.end()) return out;
+  auto who = room->second.find(user);
+  if (who == room->second.end()) return out;
+  for (const auto& [node, status] : who->second.nodes) out = strongest(out, status);
+  return out;
+}
+
+std::string Hub::presence_of(std::int64_t consult, std::int64_t user) const {
+  auto room = rooms_.find(consult);
+  const std::string here = room == rooms_.end() ? "offline" : local_presence(room->second, user);
+  return strongest(here, remote_presence(consult, user));
+}
+
+bool Hub::present_elsewhere(std::int64_t consult, const std::string& username) const {
+  auto room = remote_presence_.find(consult);
+  if (room == remote_presence_.end()) return false;
+  for (const auto& [user, p] : room->second) {
+    if (p.name == username && !p.nodes.empty()) return true;
+  }
+  return false;
+}
+
+// The room hears a change of the user's presence over all nodes; the other nodes hear the
+// change of the user's presence here.
 void Hub::presence_changed(std::int64_t user, const std::string& username,
                            const std::set<std::int64_t>& rooms,
                            const std::map<std::int64_t, std::string>& before) {
+  json announce = json::array();
   for (std::int64_t r : rooms) {
     auto it = rooms_.find(r);
     if (it == rooms_.end()) continue;
-    const std::string status = presence_of(it->second, user);
+    const std::string here = local_presence(it->second, user);
     auto was = before.find(r);
-    if (was != before.end() && was->second == status) continue;
-    broadcast(it->second,
-              proto::make("presence", {{"consult", r}, {"user", username}, {"status", status}}));
+    const std::string was_here = was == before.end() ? "offline" : was->second;
+    if (was_here == here) continue;
+    announce.push_back(json::array({r, user, username, here}));
+    const std::string elsewhere = remote_presence(r, user);
+    const std::string& now_status = strongest(here, elsewhere);
+    if (now_status != strongest(was_here, elsewhere))
+      broadcast(it->second, presence_message(r, username, now_status), 0, false, /*local=*/true);
   }
+  if (!announce.empty()) relay({{"k", "presence"}, {"node", node_}, {"p", announce}});
+}
+
+void Hub::on_remote_presence(const std::string& node, const json& entries, bool all) {
+  if (node.empty() || node == node_ || !entries.is_array()) return;
+  // Each touched (consult, user) with its name and its presence before.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::pair<std::string, std::string>> touched;
+  auto note = [&](std::int64_t r, std::int64_t u, const std::string& name) {
+    touched.try_emplace({r, u}, name, presence_of(r, u));
+  };
+  if (all) {
+    for (auto r = remote_presence_.begin(); r != remote_presence_.end();) {
+      for (auto u = r->second.begin(); u != r->second.end();) {
+        if (u->second.nodes.count(node)) {
+          note(r->first, u->first, u->second.name);
+          u->second.nodes.erase(node);
+        }
+        u = u->second.nodes.empty() ? r->second.erase(u) : std::next(u);
+      }
+      r = r->second.empty() ? remote_presence_.erase(r) : std::next(r);
+    }
+  }
+  for (const json& e : entries) {
+    if (!e.is_array() || e.size() != 4 || !e[0].is_number_integer() || !e[1].is_number_integer() ||
+        !e[2].is_string() || !e[3].is_string())
+      continue;
+    const std::int64_t r = e[0], u = e[1];
+    const std::string name = e[2], status = e[3];
+    note(r, u, name);
+    if (rank(status) > 0) {
+      RemotePresence& p = remote_presence_[r][u];
+      p.name = name;
+      p.nodes[node] = status;
+    } else if (auto room = remote_presence_.find(r); room != remote_presence_.end()) {
+      if (auto who = room->second.find(u); who != room->second.end()) {
+        who->second.nodes.erase(node);
+        if (who->second.nodes.empty()) room->second.erase(who);
+      }
+      if (room->second.empty()) remote_presence_.erase(room);
+    }
+  }
+  for (const auto& [key, was] : touched) {
+    auto room = rooms_.find(key.first);
+    const std::string now_status = presence_of(key.first, key.second);
+    if (room != rooms_.end() && now_status != was.second)
+      broadcast(room->second, presence_message(key.first, was.first, now_status), 0, false,
+                /*local=*/true);
+  }
+}
+
+void Hub::exchange_presence() {
+  const std::vector<std::string> listed = peers_();
+  const std::set<std::string> current(listed.begin(), listed.end());
+  bool appeared = false;
+  for (const std::string& p : current) appeared |= !known_peers_.count(p);
+  for (const std::string& p : known_peers_) {
+    if (!current.count(p)) on_remote_presence(p, json::array(), /*all=*/true);
+  }
+  known_peers_ = current;
+  if (!appeared) return;
+  json all = json::array();
+  for (const auto& [id, room] : rooms_) {
+    std::map<std::int64_t, std::string> users;
+    for (std::uint64_t conn : room.conns) {
+      auto c = conns_.find(conn);
+      if (c != conns_.end() && c->second.who)
+        users[c->second.who->user_id] = c->second.who->username;
+    }
+    for (const auto& [user, name] : users)
+      all.push_back(json::array({id, user, name, local_presence(room, user)}));
+  }
+  relay({{"k", "presence"}, {"node", node_}, {"p", all}, {"all", true}});
 }
 
 // Messages inside a consult room: leave, history, typing and signalling for whoever is in the
@@ -218,7 +335,7 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
         delivered = true;
       }
       // With several nodes the peer may be connected to another one: it gets the signal there.
-      if (!delivered && relay_ && others_ && others_()) {
+      if (!delivered && relay_ && present_elsewhere(in.consult, to)) {
         relay({{"k", "rtc"}, {"id", in.consult}, {"to", to}, {"t", text}});
       } else if (!delivered) {
         send_error(conn, "peer_offline", to + " is not in the room", in.ref);
@@ -341,7 +458,7 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
 
 void Hub::on_presence(Conn& c, const proto::Inbound& in) {
   std::map<std::int64_t, std::string> before;
-  for (std::int64_t r : c.rooms) before[r] = presence_of(rooms_[r], c.who->user_id);
+  for (std::int64_t r : c.rooms) before[r] = local_presence(rooms_[r], c.who->user_id);
   c.away = in.body["status"] == "away";
   presence_changed(c.who->user_id, c.who->username, c.rooms, before);
 }

@@ -94,6 +94,20 @@ class ClusterTest : public ::testing::Test {
     return out;
   }
 
+  // A consult requested by the township doctor through node A; its id, 0 when refused.
+  std::int64_t requested_consult() {
+    auto created = a().request(tokens_["doctor"], "POST", "/api/consults",
+                               json{{"patientId", "TA-001"},
+                                    {"patientName", "Wang^Li"},
+                                    {"question", "Chest pain for 2 h, ST changes?"},
+                                    {"urgency", "emergency"},
+                                    {"specialty", "cardiology"}}
+                                   .dump());
+    EXPECT_EQ(created.status, 201) << created.body;
+    if (created.status != 201) return 0;
+    return parsed(created)["id"].get<std::int64_t>();
+  }
+
   std::unique_ptr<WsClient> connect(ServerProcess& node, const std::string& user) {
     auto c = std::make_unique<WsClient>(node.http_port(), "Bearer " + tokens_[user]);
     EXPECT_TRUE(c->wait_connected()) << node.log();
@@ -251,15 +265,8 @@ TEST_F(ClusterTest, readers_on_both_nodes_never_claim_the_same_task) {
 
 TEST_F(ClusterTest, a_consult_with_one_participant_on_each_node_chats_exactly_once) {
   auto cardio = connect(b(), "cardio");
-  auto created = a().request(tokens_["doctor"], "POST", "/api/consults",
-                             json{{"patientId", "TA-001"},
-                                  {"patientName", "Wang^Li"},
-                                  {"question", "Chest pain for 2 h, ST changes?"},
-                                  {"urgency", "emergency"},
-                                  {"specialty", "cardiology"}}
-                                 .dump());
-  ASSERT_EQ(created.status, 201) << created.body;
-  const std::int64_t id = parsed(created)["id"];
+  const std::int64_t id = requested_consult();
+  ASSERT_GT(id, 0);
   // The request, made on A, is a notification for the cardiologist on B.
   json n = parsed(cardio->next_of("notification", 10s));
   ASSERT_EQ(n["kind"], "consult_request") << n.dump();
@@ -322,6 +329,74 @@ TEST_F(ClusterTest, a_consult_with_one_participant_on_each_node_chats_exactly_on
   // Node A knows the driver too: the doctor's view there is refused.
   doctor_a->send(json{{"type", "view"}, {"consult", id}, {"state", {{"frame", 9}}}}.dump());
   EXPECT_EQ(parsed(doctor_a->next_of("error"))["code"], "not_driver");
+}
+
+TEST_F(ClusterTest, presence_and_call_signals_follow_a_participant_on_the_other_node) {
+  const std::int64_t id = requested_consult();
+  ASSERT_GT(id, 0);
+  ASSERT_EQ(
+      b().request(tokens_["cardio"], "POST", "/api/consults/" + std::to_string(id) + "/accept")
+          .status,
+      200);
+  auto join = [&](WsClient& c) {
+    c.send(json{{"type", "join"}, {"consult", id}, {"afterSeq", 0}}.dump());
+    return parsed(c.next_of("joined"));
+  };
+  auto presence_of = [](const json& joined, const std::string& user) {
+    for (const json& p : joined["participants"])
+      if (p["user"] == user) return p["presence"].get<std::string>();
+    return std::string("absent");
+  };
+  auto status_seen = [&](WsClient& c, const std::string& user) {  // the next about `user`
+    for (int i = 0; i < 10; ++i) {
+      json p = parsed(c.next_of("presence"));
+      if (!p.is_object()) break;
+      if (p["user"] == user) return p.value("status", std::string());
+    }
+    return std::string("none");
+  };
+  auto cardio = connect(b(), "cardio");
+  ASSERT_EQ(presence_of(join(*cardio), "cardio"), "online");
+  // The doctor joins on A and finds the cardiologist, connected to B, online; B's room hears
+  // the doctor arrive.
+  auto doctor = connect(a(), "doctor");
+  json joined;
+  for (int i = 0; i < 100; ++i) {  // until A has heard B's presence (relayed)
+    joined = join(*doctor);
+    if (presence_of(joined, "cardio") == "online") break;
+    doctor->send(json{{"type", "leave"}, {"consult", id}}.dump());
+    ASSERT_TRUE(doctor->next_of("left").has_value());
+    while (cardio->next_of("presence", 1s)) {
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(presence_of(joined, "cardio"), "online") << joined.dump();
+  EXPECT_EQ(status_seen(*cardio, "doctor"), "online");
+  // Away on A, then gone: B follows.
+  doctor->send(json{{"type", "presence"}, {"status", "away"}}.dump());
+  EXPECT_EQ(status_seen(*cardio, "doctor"), "away");
+  doctor->send(json{{"type", "leave"}, {"consult", id}}.dump());
+  EXPECT_EQ(status_seen(*cardio, "doctor"), "offline");
+  // A call to a participant connected nowhere is answered at once...
+  cardio->send(json{{"type", "rtc"},
+                    {"consult", id},
+                    {"to", "doctor"},
+                    {"signal", "offer"},
+                    {"data", {{"sdp", "v=0"}}}}
+                   .dump());
+  EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "peer_offline");
+  // ...and reaches them on the other node once they are back.
+  ASSERT_EQ(presence_of(join(*doctor), "cardio"), "online");
+  EXPECT_EQ(status_seen(*cardio, "doctor"), "away");  // this connection is still away
+  cardio->send(json{{"type", "rtc"},
+                    {"consult", id},
+                    {"to", "doctor"},
+                    {"signal", "offer"},
+                    {"data", {{"sdp", "v=0"}}}}
+                   .dump());
+  json signal = parsed(doctor->next_of("rtc"));
+  EXPECT_EQ(signal["from"], "cardio");
+  EXPECT_EQ(signal["signal"], "offer");
 }
 
 TEST_F(ClusterTest, a_stemi_ecg_sent_to_one_node_alerts_a_cardiologist_on_the_other) {

@@ -87,11 +87,16 @@ class Hub {
   // consult changes -- also goes to `publish` as an envelope; the envelopes other nodes
   // publish come in through relayed() and reach this node's connections. Each event is
   // stored once, by the node where it happened.
-  // `others` says whether other nodes are up now (a WebRTC signal for a user connected nowhere
-  // here is relayed when they are, answered `peer_offline` when not).
-  void set_relay(std::function<void(std::string envelope)> publish, std::function<bool()> others) {
+  // `node` names this node in what it relays; `peers` lists the other nodes up now. Presence is
+  // exchanged with them: each node relays its own connections' presence as it changes, a node
+  // that appears gets this node's whole presence at once, and the presence a node that went
+  // had announced is dropped. A participant's presence is the strongest over all nodes; a
+  // WebRTC signal for a participant present on no node is answered `peer_offline`.
+  void set_relay(std::string node, std::function<void(std::string envelope)> publish,
+                 std::function<std::vector<std::string>()> peers) {
+    node_ = std::move(node);
     relay_ = std::move(publish);
-    others_ = std::move(others);
+    peers_ = std::move(peers);
   }
   void relayed(std::string envelope);
   // The periodic work that must run once in the cluster (breached emergency intervals,
@@ -193,10 +198,20 @@ class Hub {
   void on_relayed(const std::string& envelope);
   // A task change to the open worklists and township screens of this node.
   void task_live(const reading::TaskRow& t, const std::string& type);
-  std::string presence_of(const Room& room, std::int64_t user) const;
+  // A user's presence in a room from this node's connections only, and over all nodes.
+  std::string local_presence(const Room& room, std::int64_t user) const;
+  std::string presence_of(std::int64_t consult, std::int64_t user) const;
+  std::string remote_presence(std::int64_t consult, std::int64_t user) const;
+  // `before`: the user's presence here in each room before the change.
   void presence_changed(std::int64_t user, const std::string& username,
                         const std::set<std::int64_t>& rooms,
                         const std::map<std::int64_t, std::string>& before);
+  // Presence another node announced: `entries` are [consult, user, username, status]; `all`
+  // replaces everything that node had announced.
+  void on_remote_presence(const std::string& node, const nlohmann::json& entries, bool all);
+  // Peers that appeared get this node's presence; those that went lose theirs.
+  void exchange_presence();
+  bool present_elsewhere(std::int64_t consult, const std::string& username) const;
   Room* room_for(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
   std::string now() const;
 
@@ -225,7 +240,16 @@ class Hub {
   storage::TimePoint next_clock_check_, next_referral_check_;
   HubSources sources_;
   std::function<void(std::string)> relay_;
-  std::function<bool()> others_;
+  std::string node_;
+  std::function<std::vector<std::string>()> peers_;
+  std::set<std::string> known_peers_;
+  // Participants' presence on other nodes: consult -> user -> their name and, per node, the
+  // status there (absent: offline).
+  struct RemotePresence {
+    std::string name;
+    std::map<std::string, std::string> nodes;
+  };
+  std::map<std::int64_t, std::map<std::int64_t, RemotePresence>> remote_presence_;
   std::function<bool()> leader_;
   std::unique_ptr<hub_detail::HubOutbox> outbox_;
   std::unique_ptr<hub_detail::Notifier> notifier_;
