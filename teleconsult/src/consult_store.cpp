@@ -2,6 +2,7 @@
 
 #include "store_util.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 
@@ -391,6 +392,22 @@ Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& dup
         !s)
       return s.error();
     return m;
+  });
+}
+
+Status ConsultStore::Batch::lock_consults(std::vector<std::int64_t> ids) {
+  if (write_.conn().dialect() != sql::Dialect::postgres || ids.empty()) return Status::Ok();
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::string array = "{";
+  for (std::int64_t id : ids) array += (array.size() > 1 ? "," : "") + std::to_string(id);
+  array += "}";
+  return in_savepoint([&] {
+    return query(
+        write_.conn(),
+        "SELECT id FROM consults WHERE id = ANY(CAST(?1 AS BIGINT[])) ORDER BY id "
+        "FOR NO KEY UPDATE",
+        [&](sql::Stmt& st) { st.bind(1, array); }, [](sql::Stmt&) {});
   });
 }
 

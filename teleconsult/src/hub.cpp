@@ -161,7 +161,25 @@ void Hub::run() {
       if (stop_) return;
       items.swap(inbox_);
     }
-    for (const Item& item : items) handle(item);
+    // Messages are parsed first so that the consults this turn's batch will change are locked
+    // up front, in id order: another node's batch taking the same rooms in another order would
+    // otherwise deadlock with this one (PostgreSQL resolves it only after a second).
+    std::vector<proto::Parsed> parsed(items.size());
+    std::vector<std::int64_t> changes;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].kind != Item::message) continue;
+      parsed[i] = proto::parse(items[i].text);
+      const auto& m = parsed[i].message;
+      if (m && m->consult != 0 &&
+          (m->type == proto::Type::chat || m->type == proto::Type::view ||
+           m->type == proto::Type::drive || m->type == proto::Type::annotation))
+        changes.push_back(m->consult);
+    }
+    if (relay_ && !changes.empty()) {
+      if (auto* b = batch(); b && !b->lock_consults(changes).ok())
+        spdlog::warn("teleconsult: could not lock this turn's consults first");
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) handle(items[i], &parsed[i]);
     commit();
     housekeeping();
   }
@@ -294,7 +312,7 @@ void Hub::on_relayed(const std::string& text) {
   }
 }
 
-void Hub::handle(const Item& item) {
+void Hub::handle(const Item& item, proto::Parsed* parsed) {
   switch (item.kind) {
     case Item::open: {
       Conn& c = conns_[item.conn];
@@ -344,7 +362,8 @@ void Hub::handle(const Item& item) {
     std::lock_guard lock(mu_);
     ++counters_.messages_in;
   }
-  proto::Parsed p = proto::parse(item.text);
+  proto::Parsed p =
+      parsed && (parsed->message || parsed->error) ? std::move(*parsed) : proto::parse(item.text);
   if (p.error) {
     send_error(item.conn, p.error->code, p.error->message, p.error->ref);
     return;

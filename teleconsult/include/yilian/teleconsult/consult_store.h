@@ -139,6 +139,10 @@ class ConsultStore {
                                    const std::string& state);
     Result<std::int64_t> add_annotation(std::int64_t consult, std::int64_t author,
                                         std::string_view at, const std::string& body);
+    // Takes the consults' row locks now, in id order (PostgreSQL; nothing on SQLite, whose one
+    // writer never waits for another): batches of several nodes that change the same consults
+    // then wait for each other instead of deadlocking.
+    Status lock_consults(std::vector<std::int64_t> ids);
     bool empty() const { return operations_ == 0; }
     Status commit();
 
