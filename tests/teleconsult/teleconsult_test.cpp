@@ -2,6 +2,9 @@
 // lifecycle and entitlement rules.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "test_db.h"
 #include "test_util.h"
 #include "yilian/identity/accounts.h"
@@ -263,31 +266,49 @@ TEST(ReferralRules, routes_steps_and_who_answers) {
 
 // The store: numbering per consult, de-duplication by the sender's id, and what the schema
 // itself refuses (editing chat, changing a concluded consult).
-TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
-  ::yilian::testing::TempDir dir;
-  const auto path = dir.path() / "index.sqlite";
-  auto db = ::yilian::testing::index_database(path);
-  auto accounts = std::make_unique<identity::Accounts>(*db);
-  auto store = std::make_unique<teleconsult::ConsultStore>(*db);
-  auto referrals = std::make_unique<teleconsult::ReferralStore>(*db);
-  auto inst = accounts->put_institution({0, "ta", "ta", "township", "", {}});
-  ASSERT_TRUE(inst.ok());
+// A township "ta" with a doctor and a cardiologist (their ids in `users`) and two consults
+// the doctor requested.
+struct TwoConsults {
   std::vector<std::int64_t> users;
+  std::int64_t institution = 0;
+  teleconsult::ConsultRow a, b;
+};
+void two_consults(storage::Database& db, TwoConsults& out) {
+  identity::Accounts accounts(db);
+  teleconsult::ConsultStore store(db);
+  auto inst = accounts.put_institution({0, "ta", "ta", "township", "", {}});
+  ASSERT_TRUE(inst.ok());
+  out.institution = inst->id;
   for (const char* name : {"doc", "cardio"}) {
     identity::NewUser u;
     u.username = name;
     u.institution_code = "ta";
     u.roles = 1;
     u.password_hash = "unused";
-    auto added = accounts->add_user(u, "2026-11-23T00:00:00.000Z");
+    auto added = accounts.add_user(u, "2026-11-23T00:00:00.000Z");
     ASSERT_TRUE(added.ok());
-    users.push_back(added->id);
+    out.users.push_back(added->id);
   }
-  teleconsult::NewConsult nc{inst->id, users[0],     "P1", "", "question",
+  teleconsult::NewConsult nc{inst->id, out.users[0], "P1", "", "question",
                              "urgent", "cardiology", 0,    {}};
-  auto a = store->create(nc, "2026-11-23T08:00:00.000Z", "doc");
-  auto b = store->create(nc, "2026-11-23T08:00:01.000Z", "doc");
+  auto a = store.create(nc, "2026-11-23T08:00:00.000Z", "doc");
+  auto b = store.create(nc, "2026-11-23T08:00:01.000Z", "doc");
   ASSERT_TRUE(a.ok() && b.ok());
+  out.a = *a;
+  out.b = *b;
+}
+
+TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
+  ::yilian::testing::TempDir dir;
+  const auto path = dir.path() / "index.sqlite";
+  auto db = ::yilian::testing::index_database(path);
+  auto store = std::make_unique<teleconsult::ConsultStore>(*db);
+  auto referrals = std::make_unique<teleconsult::ReferralStore>(*db);
+  TwoConsults made;
+  ASSERT_NO_FATAL_FAILURE(two_consults(*db, made));
+  const std::vector<std::int64_t>& users = made.users;
+  const teleconsult::ConsultRow* a = &made.a;
+  const teleconsult::ConsultRow* b = &made.b;
   auto accept = [&](const teleconsult::ConsultRow&) -> Result<teleconsult::ConsultChange> {
     teleconsult::ConsultChange ch;
     ch.status = "accepted";
@@ -329,8 +350,8 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
   ref.direction = "up";
   ref.urgency = "urgent";
   ref.patient_id = "P1";
-  ref.from_institution = inst->id;
-  ref.to_institution = inst->id;
+  ref.from_institution = made.institution;
+  ref.to_institution = made.institution;
   ref.requested_by = "doc";
   ref.reason = "r";
   ref.created_at = "2026-11-23T08:00:00.000Z";
@@ -347,6 +368,52 @@ TEST(ConsultStore, chat_is_numbered_per_consult_deduplicated_and_immutable) {
       raw->exec("UPDATE consults SET status = 'concluded', opinion = 'x' WHERE id = 1");
   ASSERT_TRUE(concluded.ok()) << concluded.error().message;
   EXPECT_FALSE(raw->exec("UPDATE consults SET opinion = 'rewritten' WHERE id = 1").ok());
+}
+
+TEST(ConsultStore, batches_of_two_nodes_on_the_same_consults_wait_for_each_other) {
+  ::yilian::testing::TempDir dir;
+  const auto path = dir.path() / "index.sqlite";
+  auto node1 = ::yilian::testing::index_database(path);
+  if (node1->dialect() != storage::sql::Dialect::postgres)
+    GTEST_SKIP() << "one SQLite writer: no second node";
+  auto node2 = ::yilian::testing::index_database(path);  // the same database
+  TwoConsults made;
+  ASSERT_NO_FATAL_FAILURE(two_consults(*node1, made));
+  teleconsult::ConsultStore store1(*node1), store2(*node2);
+  auto message = [&](std::int64_t consult, const std::string& text) {
+    return teleconsult::ChatMessage{consult, 0, made.users[0], "doc", "", "t", text, "[]"};
+  };
+  // Node 1's batch takes both consults; node 2's batch (the rooms in the other order) waits
+  // for it to commit instead of deadlocking with it.
+  auto first = store1.begin_batch();
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->lock_consults({made.b.id, made.a.id}).ok());
+  bool dup = false;
+  ASSERT_TRUE((*first)->append_message(message(made.a.id, "1a"), dup).ok());
+  std::atomic<bool> second_done{false};
+  std::thread other([&] {
+    auto second = store2.begin_batch();
+    ASSERT_TRUE(second.ok());
+    ASSERT_TRUE((*second)->lock_consults({made.a.id, made.b.id}).ok());
+    bool d = false;
+    EXPECT_TRUE((*second)->append_message(message(made.b.id, "2b"), d).ok());
+    EXPECT_TRUE((*second)->append_message(message(made.a.id, "2a"), d).ok());
+    EXPECT_TRUE((*second)->commit().ok());
+    second_done = true;
+  });
+  ASSERT_TRUE((*first)->append_message(message(made.b.id, "1b"), dup).ok());
+  EXPECT_FALSE(second_done.load());  // still waiting for the first batch's row locks
+  ASSERT_TRUE((*first)->commit().ok());
+  other.join();
+  EXPECT_TRUE(second_done.load());
+  for (std::int64_t consult : {made.a.id, made.b.id}) {
+    auto log = store1.messages(consult, 0, 10);
+    ASSERT_TRUE(log.ok());
+    ASSERT_EQ(log->size(), 2u);
+    EXPECT_EQ((*log)[0].seq, 1);
+    EXPECT_EQ((*log)[0].text.substr(0, 1), "1");  // node 1's first: it held the rows
+    EXPECT_EQ((*log)[1].seq, 2);
+  }
 }
 
 }  // namespace
