@@ -61,9 +61,6 @@ ReadingQueue::ReadingQueue(reading::QueueStore& store, pacs::Index& index,
 ReadingQueue::~ReadingQueue() { stop(); }
 
 Status ReadingQueue::start() {
-  auto routed = route_waiting(std::nullopt);
-  if (!routed.ok()) return routed.error();
-  if (*routed > 0) spdlog::info("reading queue: routed {} waiting studies", *routed);
   thread_ = std::thread([this] { run(); });
   return Status::Ok();
 }
@@ -73,12 +70,18 @@ Result<std::size_t> ReadingQueue::route_waiting(std::optional<storage::TimePoint
   auto missing = store_.studies_without_task(
       storage::to_iso8601(cutoff), back ? storage::to_iso8601(cutoff - *back) : std::string());
   if (!missing.ok()) return missing.error();
+  std::size_t looked_at = 0;
   for (const std::string& uid : *missing) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) break;  // the rest waits for the next start
+    }
     if (auto r = study_complete(uid); !r.ok()) {
       spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
     }
+    ++looked_at;
   }
-  return missing->size();
+  return looked_at;
 }
 
 void ReadingQueue::stop() {
@@ -106,6 +109,13 @@ void ReadingQueue::run() {
   // advancing it), so the thread never sleeps longer than kRecheck before looking again;
   // wake() makes it look at once.
   constexpr auto kRecheck = std::chrono::seconds(1);
+  // First the studies left without a task (by a restart, a crash, an import): here rather than
+  // in start(), so that a large backlog does not hold up the hub's start.
+  if (auto routed = route_waiting(std::nullopt); !routed.ok()) {
+    spdlog::error("reading queue: routing waiting studies: {}", routed.error().message);
+  } else if (*routed > 0) {
+    spdlog::info("reading queue: routed {} waiting studies", *routed);
+  }
   storage::TimePoint next_escalation = clock_();
   storage::TimePoint next_waiting = clock_();
   std::unique_lock lock(mu_);

@@ -55,7 +55,8 @@ class ReadingQueue {
   // left without a task (it died before their stable time), run only while this says so;
   // unset: always. Each node still routes the studies it received itself.
   void set_leader(std::function<bool()> leader) { leader_ = std::move(leader); }
-  // Routes studies left without a task (a restart) and starts the watcher thread.
+  // Starts the watcher thread, which first routes the studies left without a task (a restart,
+  // an import) in the background.
   Status start();
   void stop();
 
