@@ -19,6 +19,15 @@ using storage::to_iso8601;
 using storage::write;
 namespace {
 
+// A message's client id, NULL when the client gave none (never matched as a resend).
+void bind_client_id(sql::Stmt& st, int i, const std::string& client_id) {
+  if (client_id.empty()) {
+    st.bind_null(i);
+  } else {
+    st.bind(i, client_id);
+  }
+}
+
 using sql::id_list;
 using sql::query;
 using sql::run;
@@ -380,11 +389,7 @@ Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& dup
                          st.bind(1, m.consult_id);
                          st.bind(2, m.seq);
                          st.bind(3, m.author_id);
-                         if (m.client_id.empty()) {
-                           st.bind_null(4);
-                         } else {
-                           st.bind(4, m.client_id);
-                         }
+                         bind_client_id(st, 4, m.client_id);
                          st.bind(5, m.at);
                          st.bind(6, m.text);
                          st.bind(7, m.attachments);
@@ -428,11 +433,7 @@ Result<ChatMessage> ConsultStore::Batch::append_in_one(ChatMessage m, bool& dupl
       [&](sql::Stmt& st) {
         st.bind(1, m.consult_id);
         st.bind(2, m.author_id);
-        if (m.client_id.empty()) {
-          st.bind_null(3);
-        } else {
-          st.bind(3, m.client_id);
-        }
+        bind_client_id(st, 3, m.client_id);
         st.bind(4, m.at);
         st.bind(5, m.text);
         st.bind(6, m.attachments);

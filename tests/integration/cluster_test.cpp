@@ -378,22 +378,20 @@ TEST_F(ClusterTest, presence_and_call_signals_follow_a_participant_on_the_other_
   doctor->send(json{{"type", "leave"}, {"consult", id}}.dump());
   EXPECT_EQ(status_seen(*cardio, "doctor"), "offline");
   // A call to a participant connected nowhere is answered at once...
-  cardio->send(json{{"type", "rtc"},
-                    {"consult", id},
-                    {"to", "doctor"},
-                    {"signal", "offer"},
-                    {"data", {{"sdp", "v=0"}}}}
-                   .dump());
+  auto call_doctor = [&] {
+    cardio->send(json{{"type", "rtc"},
+                      {"consult", id},
+                      {"to", "doctor"},
+                      {"signal", "offer"},
+                      {"data", {{"sdp", "v=0"}}}}
+                     .dump());
+  };
+  call_doctor();
   EXPECT_EQ(parsed(cardio->next_of("error"))["code"], "peer_offline");
   // ...and reaches them on the other node once they are back.
   ASSERT_EQ(presence_of(join(*doctor), "cardio"), "online");
   EXPECT_EQ(status_seen(*cardio, "doctor"), "away");  // this connection is still away
-  cardio->send(json{{"type", "rtc"},
-                    {"consult", id},
-                    {"to", "doctor"},
-                    {"signal", "offer"},
-                    {"data", {{"sdp", "v=0"}}}}
-                   .dump());
+  call_doctor();
   json signal = parsed(doctor->next_of("rtc"));
   EXPECT_EQ(signal["from"], "cardio");
   EXPECT_EQ(signal["signal"], "offer");
