@@ -47,6 +47,9 @@ class Connection {
   // A command without rows whose outcome can wait (BEGIN, SAVEPOINT, RELEASE): PostgreSQL
   // sends it with the next statement or script, in the same round trip; SQLite runs it now.
   virtual Status defer(const char* sql) { return exec(sql); }
+  // A session setting (SET ...): run now and again on every new connection that replaces this
+  // one after a loss (PostgreSQL).
+  virtual Status session(const char* sql) { return exec(sql); }
 };
 
 // PostgreSQL's $N for the SQLite placeholder styles (?, ?N, :name), numbered as SQLite

@@ -67,7 +67,7 @@ Result<std::unique_ptr<sql::Db>> Database::connect(bool reader) {
     const char* setup = reader             ? "SET default_transaction_read_only = on"
                         : options_.durable ? "SET synchronous_commit = on"
                                            : "SET synchronous_commit = off";
-    if (Status s = c->exec(setup); !s) return s.error();
+    if (Status s = c->session(setup); !s) return s.error();
     return c;
   }
   if (Status s = c->open(uri_, false); !s) return s.error();

@@ -297,8 +297,15 @@ class PgConnection final : public Connection {
     text += postgres_statement(sql);
     for (int attempt = 0;; ++attempt) {
       if (Status s = usable(); !s) return s;
+      if (lost_) {  // only the caller's ROLLBACK ends the lost transaction
+        pending_.clear();
+        if (std::string_view(sql) != "ROLLBACK") return lost_transaction();
+        lost_ = false;
+        return Status::Ok();
+      }
       const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
       PgResult r(PQexec(c_, text.c_str()));
+      note_transaction();
       const auto st = PQresultStatus(r.get());
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         changes_ = std::atoi(PQcmdTuples(r.get()));
@@ -325,10 +332,15 @@ class PgConnection final : public Connection {
                        const std::vector<const char*>& params, std::uint64_t& generation) {
     for (int attempt = 0;; ++attempt) {
       if (Status s = usable(); !s) return s.error();
+      if (lost_) {
+        pending_.clear();
+        return lost_transaction().error();
+      }
       const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
       const bool prepared = name.empty() || (generation == generation_ && generation != 0);
       auto r = pending_.empty() && prepared ? run_alone(name, sql, params)
                                             : run_pipelined(name, sql, params, generation);
+      note_transaction();
       if (r.ok()) {
         pending_.clear();
         return r;
@@ -340,7 +352,14 @@ class PgConnection final : public Connection {
   }
 
   int changes() const override { return changes_; }
-  bool transaction_failed() const override { return PQtransactionStatus(c_) == PQTRANS_INERROR; }
+  bool transaction_failed() const override {
+    return lost_ || (PQstatus(c_) != CONNECTION_OK && in_transaction_) ||
+           PQtransactionStatus(c_) == PQTRANS_INERROR;
+  }
+  Status session(const char* sql) override {
+    session_ = sql;
+    return exec(sql);
+  }
 
   Result<std::unique_ptr<Statement>> prepare(const char* sql, bool reused) override {
     std::map<std::string, int> names;
@@ -354,12 +373,30 @@ class PgConnection final : public Connection {
 
   // A lost connection (a database restart, a network cut) is re-opened on next use; the
   // statements prepared on it are prepared again (generation).
+  // A transaction open when the connection was lost is gone with it (lost_): statements
+  // would otherwise run on the new connection outside any transaction and a COMMIT would
+  // report success. The session's settings are made again on the new connection.
   Status usable() {
     if (PQstatus(c_) == CONNECTION_OK) return Status::Ok();
+    lost_ = lost_ || in_transaction_;
+    in_transaction_ = false;
     PQreset(c_);
     if (PQstatus(c_) != CONNECTION_OK) return pg_error(nullptr, c_, "reconnecting to PostgreSQL");
     ++generation_;
+    if (!session_.empty()) {
+      PgResult r(PQexec(c_, session_.c_str()));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+        return pg_error(r.get(), c_, "restoring the session's settings");
+    }
     return Status::Ok();
+  }
+  void note_transaction() {
+    if (PQstatus(c_) == CONNECTION_OK) in_transaction_ = PQtransactionStatus(c_) != PQTRANS_IDLE;
+  }
+  static Status lost_transaction() {
+    return make_error(Errc::unavailable,
+                      "the connection to PostgreSQL was lost inside a transaction, which is "
+                      "rolled back");
   }
   Result<PgResult> run_alone(const std::string& name, const std::string& sql,
                              const std::vector<const char*>& params) {
@@ -432,6 +469,9 @@ class PgConnection final : public Connection {
  private:
   PGconn* c_;
   std::vector<std::string> pending_;  // deferred commands, sent before the next statement
+  std::string session_;               // settings made again on every new connection
+  bool in_transaction_ = false;       // as of the last command the server answered
+  bool lost_ = false;                 // see usable()
   int changes_ = 0;
   std::uint64_t statements_ = 0;
   std::uint64_t generation_ = 1;

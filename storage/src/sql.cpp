@@ -64,6 +64,11 @@ int Db::changes() const { return conn_ ? conn_->changes() : 0; }
 
 bool Db::transaction_failed() const { return conn_ && conn_->transaction_failed(); }
 
+Status Db::session(const char* sql) {
+  if (!conn_) return not_open();
+  return conn_->session(sql);
+}
+
 Status Db::defer(const char* sql) {
   if (!conn_) return not_open();
   return conn_->defer(sql);

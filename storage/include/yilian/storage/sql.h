@@ -51,6 +51,8 @@ class Db {
   // Runs a command without rows (BEGIN, SAVEPOINT, RELEASE) now (SQLite) or with the next
   // statement in one round trip (PostgreSQL: its failure shows as that statement's).
   Status defer(const char* sql);
+  // A session setting (SET ...), made again whenever a lost connection is replaced.
+  Status session(const char* sql);
   // A prepared statement for `sql`, prepared once per connection and reset (bindings
   // cleared) on every call. The caller holds whatever serialises use of this connection.
   // At most kMaxCached texts are kept; beyond them a statement is prepared for this call
