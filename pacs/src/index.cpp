@@ -349,7 +349,13 @@ class SqliteIndex final : public Index {
         literal_prefix(q.accession_number) || !q.study_date.empty() || !q.study_uids.empty();
     std::string where = scope_condition(scope, filtered);
     if (!q.patient_id.empty()) where += " AND p.patient_id GLOB :pid";
-    if (!q.patient_name.empty()) where += " AND p.name LIKE :pname ESCAPE '!'";
+    if (!q.patient_name.empty()) {
+      // PostgreSQL: a case-sensitive LIKE on lower() of both sides can use the lower(name)
+      // index for a literal prefix (ILIKE, what LIKE becomes there, cannot).
+      where += db_.dialect() == sql::Dialect::postgres
+                   ? " AND lower(p.name) ~~ like_escape(lower(:pname), '!')"
+                   : " AND p.name LIKE :pname ESCAPE '!'";
+    }
     if (!q.accession_number.empty()) where += " AND s.accession_number GLOB :acc";
     if (!q.study_description.empty()) where += " AND s.description LIKE :desc ESCAPE '!'";
     if (!q.modality.empty()) {
