@@ -61,12 +61,15 @@ ReadingQueue::ReadingQueue(reading::QueueStore& store, pacs::Index& index,
 ReadingQueue::~ReadingQueue() { stop(); }
 
 Status ReadingQueue::start() {
-  thread_ = std::thread([this] { run(); });
+  // The studies waiting now: whatever arrives from here on is routed as it becomes stable.
+  const storage::TimePoint started = clock_();
+  thread_ = std::thread([this, started] { run(started); });
   return Status::Ok();
 }
 
-Result<std::size_t> ReadingQueue::route_waiting(std::optional<storage::TimePoint::duration> back) {
-  const storage::TimePoint cutoff = clock_() - rules_.stable;
+Result<std::size_t> ReadingQueue::route_waiting(storage::TimePoint now,
+                                                std::optional<storage::TimePoint::duration> back) {
+  const storage::TimePoint cutoff = now - rules_.stable;
   auto missing = store_.studies_without_task(
       storage::to_iso8601(cutoff), back ? storage::to_iso8601(cutoff - *back) : std::string());
   if (!missing.ok()) return missing.error();
@@ -104,14 +107,14 @@ void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
 
 void ReadingQueue::wake() { cv_.notify_all(); }
 
-void ReadingQueue::run() {
+void ReadingQueue::run(storage::TimePoint started) {
   // Deadlines are in the injected clock's time. The clock may jump (a wall-clock step, a test
   // advancing it), so the thread never sleeps longer than kRecheck before looking again;
   // wake() makes it look at once.
   constexpr auto kRecheck = std::chrono::seconds(1);
   // First the studies left without a task (by a restart, a crash, an import): here rather than
   // in start(), so that a large backlog does not hold up the hub's start.
-  if (auto routed = route_waiting(std::nullopt); !routed.ok()) {
+  if (auto routed = route_waiting(started, std::nullopt); !routed.ok()) {
     spdlog::error("reading queue: routing waiting studies: {}", routed.error().message);
   } else if (*routed > 0) {
     spdlog::info("reading queue: routed {} waiting studies", *routed);
@@ -148,7 +151,7 @@ void ReadingQueue::run() {
         if (leader_ && now >= next_waiting) {
           // Only the recent past (a node that died left at most the studies it was still
           // receiving), so a study no rule routes is looked at a few times, not forever.
-          if (auto r = route_waiting(kWaitingWindow); !r.ok())
+          if (auto r = route_waiting(now, kWaitingWindow); !r.ok())
             spdlog::error("reading queue: {}", r.error().message);
           next_waiting = now + kWaitingPeriod;
         }

@@ -116,10 +116,12 @@ class ReadingQueue {
   const QueueRules& rules() const { return rules_; }
 
  private:
-  void run();
-  // Routes the studies stable for `rules.stable` that have no task, received within `back` of
-  // that (nullopt: ever). Returns how many it looked at.
-  Result<std::size_t> route_waiting(std::optional<storage::TimePoint::duration> back);
+  // `started`: when start() was called (the start-up routing looks at what waited then).
+  void run(storage::TimePoint started);
+  // Routes the studies stable for `rules.stable` at `now` that have no task, received within
+  // `back` of that (nullopt: ever). Returns how many it looked at.
+  Result<std::size_t> route_waiting(storage::TimePoint now,
+                                    std::optional<storage::TimePoint::duration> back);
   std::string lease_until() const;
   bool is_reader(const Principal& p) const;
   // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
