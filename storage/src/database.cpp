@@ -12,6 +12,15 @@ namespace {
 // A batch stops gathering at this many operations (bounded latency for the first one).
 constexpr int kMaxBatch = 512;
 
+// Undoes an operation's statements back to its savepoint and drops the savepoint.
+void undo_to(sql::Db& conn, const std::string& savepoint) {
+  (void)conn.exec(("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint).c_str());
+}
+
+Error committed_after_failure() {
+  return make_error(Errc::internal, "write operation committed after a failed statement");
+}
+
 }  // namespace
 
 bool is_postgres_url(std::string_view location) {
@@ -162,8 +171,7 @@ Status Database::Write::begin() {
     return s;
   };
   if (!d.open_) {
-    const char* begin = d.dialect_ == sql::Dialect::postgres ? "BEGIN" : "BEGIN IMMEDIATE";
-    if (Status s = d.writer_->exec(begin); !s) return fail(s);
+    if (Status s = d.writer_->exec("BEGIN IMMEDIATE"); !s) return fail(s);
     d.open_ = true;
   }
   if (Status s = d.writer_->exec("SAVEPOINT op0"); !s) return fail(s);
@@ -175,19 +183,15 @@ Database::Write::~Write() {
   Database& d = db_;
   if (d.dialect_ == sql::Dialect::postgres) {
     if (nested_) {
-      std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
-      (void)conn_->exec(undo.c_str());
-      std::lock_guard lock(d.pool_mu_);
-      for (Held& h : d.held_)
-        if (h.conn == conn_) --h.nesting;
+      undo_to(*conn_, savepoint_);
+      leave_nested();
       return;
     }
     const bool broken = !conn_->exec("ROLLBACK").ok();
     release_pooled(broken);
     return;
   }
-  std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
-  (void)d.writer_->exec(undo.c_str());
+  undo_to(*d.writer_, savepoint_);
   if (nested_) {
     --d.nesting_;
     return;
@@ -201,10 +205,7 @@ Status Database::Write::commit(bool durable) {
   Database& d = db_;
   if (d.dialect_ == sql::Dialect::postgres) return commit_pooled(durable);
   Status released = d.writer_->exec(("RELEASE " + savepoint_).c_str());
-  if (!released.ok()) {
-    std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
-    (void)d.writer_->exec(undo.c_str());
-  }
+  if (!released.ok()) undo_to(*d.writer_, savepoint_);
   done_ = true;
   if (nested_) {
     --d.nesting_;
@@ -277,9 +278,7 @@ Status Database::Write::begin_pooled() {
   }
   if (nested_) {
     if (Status s = conn_->defer(("SAVEPOINT " + savepoint_).c_str()); !s) {
-      std::lock_guard lock(d.pool_mu_);
-      for (Held& h : d.held_)
-        if (h.conn == conn_) --h.nesting;
+      leave_nested();
       done_ = true;
       return s;
     }
@@ -324,23 +323,16 @@ Status Database::Write::commit_pooled(bool durable) {
   if (nested_) {
     // A failed statement of this operation aborted the transaction: undo to the savepoint.
     // Otherwise the release cannot fail and goes with the next statement.
-    Status released = conn_->transaction_failed()
-                          ? Status(make_error(Errc::internal,
-                                              "write operation committed after a failed statement"))
-                          : conn_->defer(("RELEASE " + savepoint_).c_str());
-    if (!released.ok()) {
-      std::string undo = "ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_;
-      (void)conn_->exec(undo.c_str());
-    }
-    std::lock_guard lock(d.pool_mu_);
-    for (Held& h : d.held_)
-      if (h.conn == conn_) --h.nesting;
+    Status released = conn_->transaction_failed() ? Status(committed_after_failure())
+                                                  : conn_->defer(("RELEASE " + savepoint_).c_str());
+    if (!released.ok()) undo_to(*conn_, savepoint_);
+    leave_nested();
     return released;
   }
   Status st;
   if (conn_->transaction_failed()) {
     // A statement failed and the caller went on: COMMIT would quietly roll back.
-    st = make_error(Errc::internal, "write operation committed after a failed statement");
+    st = committed_after_failure();
   } else if (!durable) {
     // Survives a crash of this process (the server has it), not necessarily a power cut.
     st = conn_->exec("SET LOCAL synchronous_commit = off; COMMIT");
@@ -355,6 +347,13 @@ Status Database::Write::commit_pooled(bool durable) {
     ++d.counters_.batches;
   }
   return st;
+}
+
+// A nested operation on a pooled connection ends.
+void Database::Write::leave_nested() {
+  std::lock_guard lock(db_.pool_mu_);
+  for (Held& h : db_.held_)
+    if (h.conn == conn_) --h.nesting;
 }
 
 // Back to the pool; a connection that cannot even roll back is closed instead (a new one is

@@ -404,9 +404,7 @@ Status ConsultStore::Batch::lock_consults(std::vector<std::int64_t> ids) {
   if (write_.conn().dialect() != sql::Dialect::postgres || ids.empty()) return Status::Ok();
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::string array = "{";
-  for (std::int64_t id : ids) array += (array.size() > 1 ? "," : "") + std::to_string(id);
-  array += "}";
+  const std::string array = "{" + id_list(ids) + "}";
   return in_savepoint([&] {
     return query(
         write_.conn(),

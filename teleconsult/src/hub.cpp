@@ -179,7 +179,7 @@ void Hub::run() {
       if (auto* b = batch(); b && !b->lock_consults(changes).ok())
         spdlog::warn("teleconsult: could not lock this turn's consults first");
     }
-    for (std::size_t i = 0; i < items.size(); ++i) handle(items[i], &parsed[i]);
+    for (std::size_t i = 0; i < items.size(); ++i) handle(items[i], parsed[i]);
     commit();
     housekeeping();
   }
@@ -312,7 +312,7 @@ void Hub::on_relayed(const std::string& text) {
   }
 }
 
-void Hub::handle(const Item& item, proto::Parsed* parsed) {
+void Hub::handle(const Item& item, const proto::Parsed& parsed) {
   switch (item.kind) {
     case Item::open: {
       Conn& c = conns_[item.conn];
@@ -362,8 +362,7 @@ void Hub::handle(const Item& item, proto::Parsed* parsed) {
     std::lock_guard lock(mu_);
     ++counters_.messages_in;
   }
-  proto::Parsed p =
-      parsed && (parsed->message || parsed->error) ? std::move(*parsed) : proto::parse(item.text);
+  const proto::Parsed& p = parsed;
   if (p.error) {
     send_error(item.conn, p.error->code, p.error->message, p.error->ref);
     return;

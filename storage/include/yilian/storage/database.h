@@ -117,6 +117,7 @@ class Database {
     Status begin_pooled();
     Status commit_pooled(bool durable);
     void release_pooled(bool broken);
+    void leave_nested();
     Database& db_;
     sql::Db* conn_ = nullptr;
     std::unique_ptr<sql::Db> pooled_;  // PostgreSQL: this operation's connection (outermost)

@@ -166,7 +166,7 @@ class Hub {
 
   void run();
   // `parsed`: a message item's text, parsed beforehand (run()).
-  void handle(const Item& item, protocol::Parsed* parsed);
+  void handle(const Item& item, const protocol::Parsed& parsed);
   // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications (notifier.cpp)
   // and emergency cases (emergency_cases.cpp).
   void handle_message(std::uint64_t conn, Conn& c, const protocol::Inbound& in);
