@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # WebSocket fan-out benchmark: N connections in rooms of 4 sending chat at a set total rate,
-# against Yilian's /ws (every message stored before it is broadcast) and against a minimal
-# room relay on the npm `ws` package (bench/ws/peer, nothing stored), same rooms and rate.
+# against Yilian's /ws (every message stored before it is broadcast) and against two room
+# relays on the npm `ws` package (bench/ws/peer): one that stores nothing, and one that stores
+# every message in SQLite (better-sqlite3, WAL, synchronous=FULL, one transaction per
+# event-loop turn) before broadcasting it — the fair peer. Same rooms and rate for all three.
 # Reports connections held, server memory per connection, fan-out latency p50/p99 (send to
 # every receipt, measured in the load generator) and the ratios.
 #
@@ -64,30 +66,48 @@ echo "Yilian: $CONNECTIONS connections, $RATE messages/s for $SECONDS_ s..."
 curl -s "http://127.0.0.1:$YPORT/healthz" >"$WORK/health.json"
 kill "$YPID"; wait "$YPID" 2>/dev/null || true
 
-echo "ws peer: installing and starting..."
-(cd "$ROOT/bench/ws/peer" && npm ci --no-audit --no-fund --silent)
-PPORT=$(free_port)
-node "$ROOT/bench/ws/peer/relay.js" "$PPORT" >"$WORK/peer.log" 2>&1 &
-PPID_=$!
-PIDS+=("$PPID_")
-for _ in $(seq 1 100); do grep -q listening "$WORK/peer.log" && break; sleep 0.1; done
-echo "ws peer: $CONNECTIONS connections, $RATE messages/s for $SECONDS_ s..."
-"$LOADGEN" --port "$PPORT" --connections "$CONNECTIONS" --rate "$RATE" --seconds "$SECONDS_" \
-  --server-pid "$PPID_" --label ws-peer >"$WORK/peer.json" || true
+echo "ws peers: installing..."
+# better-sqlite3 is compiled against the installed Node's headers (no prebuilt binary is
+# fetched); the modules are reinstalled only when the lock file changed.
+PEER="$ROOT/bench/ws/peer"
+if [[ ! -f "$PEER/node_modules/.package-lock.json" ||
+      "$PEER/package-lock.json" -nt "$PEER/node_modules/.package-lock.json" ]]; then
+  (cd "$PEER" && npm ci --no-audit --no-fund --silent --nodedir=/usr)
+fi
+run_peer() {  # label script [args...]
+  local label=$1 script=$2; shift 2
+  local port; port=$(free_port)
+  : >"$WORK/$label.log"
+  node "$PEER/$script" "$port" "$@" >"$WORK/$label.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do grep -q listening "$WORK/$label.log" && break; sleep 0.1; done
+  echo "$label: $CONNECTIONS connections, $RATE messages/s for $SECONDS_ s..."
+  "$LOADGEN" --port "$port" --connections "$CONNECTIONS" --rate "$RATE" --seconds "$SECONDS_" \
+    --server-pid "$pid" --label "$label" >"$WORK/$label.json" || true
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+run_peer ws-peer relay.js
+run_peer ws-peer-persisting relay-persist.js "$WORK/peer-chat.db"
+echo "ws-peer-persisting stored $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from chat").fetchone()[0])' "$WORK/peer-chat.db") messages"
 
-python3 - "$WORK/yilian.json" "$WORK/peer.json" "$WORK/health.json" <<'PY'
+python3 - "$WORK/yilian.json" "$WORK/ws-peer.json" "$WORK/ws-peer-persisting.json" \
+  "$WORK/health.json" <<'PY'
 import json, sys
-y, p, h = (json.load(open(f)) for f in sys.argv[1:4])
+y, p, q, h = (json.load(open(f)) for f in sys.argv[1:5])
 def row(r):
     return (f"| {r['label']} | {r['held']}/{r['connections']} | {r['heldAtEnd']} | "
             f"{r['serverKiBPerConnection']:.1f} | {r['sent']} | {r['received']}/{r['expected']} | "
             f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} |")
 print("| server | held | held at end | KiB/conn | sent | received | p50 ms | p99 ms | max ms |")
 print("|---|---|---|---|---|---|---|---|---|")
-print(row(y)); print(row(p))
-ratio = p['p99_ms'] / y['p99_ms'] if y['p99_ms'] else float('nan')
-print(f"\np99 ratio (ws peer / Yilian): {ratio:.2f}x; p50 ratio: "
-      f"{(p['p50_ms'] / y['p50_ms'] if y['p50_ms'] else float('nan')):.2f}x")
+print(row(y)); print(row(p)); print(row(q))
+def ratio(a, b):
+    return a / b if b else float('nan')
+print()
+for peer in (p, q):
+    print(f"{peer['label']} / Yilian: p99 {ratio(peer['p99_ms'], y['p99_ms']):.2f}x, "
+          f"p50 {ratio(peer['p50_ms'], y['p50_ms']):.2f}x")
 w = h.get("websocket", {})
 print(f"Yilian counters: chat stored {w.get('chatMessages')}, batches {w.get('batches')}, "
       f"slow clients dropped {w.get('slowDropped')}, deepest queue {w.get('queuedPeak')}")
