@@ -67,7 +67,8 @@ void register_health_route(http::Router& router, const std::string& version,
                           {"chatMessages", h.chat_messages},
                           {"errors", h.errors},
                           {"batches", h.batches},
-                          {"commitFailures", h.commit_failures}};
+                          {"commitFailures", h.commit_failures},
+                          {"deferred", h.deferred}};
         if (!reachable.ok()) j["database"]["error"] = reachable.error().message;
         nlohmann::json peers = nlohmann::json::array();
         for (const storage::NodeInfo& n : cluster.peers()) {

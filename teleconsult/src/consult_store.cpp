@@ -400,18 +400,25 @@ Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& dup
   });
 }
 
-Status ConsultStore::Batch::lock_consults(std::vector<std::int64_t> ids) {
-  if (write_.conn().dialect() != sql::Dialect::postgres || ids.empty()) return Status::Ok();
+Result<std::vector<std::int64_t>> ConsultStore::Batch::lock_consults(std::vector<std::int64_t> ids,
+                                                                     bool wait) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (write_.conn().dialect() != sql::Dialect::postgres || ids.empty()) return ids;
   const std::string array = "{" + id_list(ids) + "}";
-  return in_savepoint([&] {
+  std::vector<std::int64_t> taken;
+  Status s = in_savepoint([&] {
     return query(
         write_.conn(),
-        "SELECT id FROM consults WHERE id = ANY(CAST(?1 AS BIGINT[])) ORDER BY id "
-        "FOR NO KEY UPDATE",
-        [&](sql::Stmt& st) { st.bind(1, array); }, [](sql::Stmt&) {});
+        wait ? "SELECT id FROM consults WHERE id = ANY(CAST(?1 AS BIGINT[])) ORDER BY id "
+               "FOR NO KEY UPDATE"
+             : "SELECT id FROM consults WHERE id = ANY(CAST(?1 AS BIGINT[])) ORDER BY id "
+               "FOR NO KEY UPDATE SKIP LOCKED",
+        [&](sql::Stmt& st) { st.bind(1, array); },
+        [&](sql::Stmt& st) { taken.push_back(st.int64(0)); });
   });
+  if (!s) return s.error();
+  return taken;
 }
 
 // PostgreSQL: the resend check, the next seq and the insert in one statement (one round trip

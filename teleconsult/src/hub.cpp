@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
+#include <set>
 
 #include "emergency_cases.h"
 #include "hub_internal.h"
@@ -157,31 +159,77 @@ void Hub::run() {
     std::deque<Item> items;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || !inbox_.empty(); });
+      if (deferred_.empty())
+        cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || !inbox_.empty(); });
       if (stop_) return;
       items.swap(inbox_);
     }
-    // Messages are parsed first so that the consults this turn's batch will change are locked
-    // up front, in id order: another node's batch taking the same rooms in another order would
-    // otherwise deadlock with this one (PostgreSQL resolves it only after a second).
-    std::vector<proto::Parsed> parsed(items.size());
-    std::vector<std::int64_t> changes;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (items[i].kind != Item::message) continue;
-      parsed[i] = proto::parse(items[i].text);
-      const auto& m = parsed[i].message;
-      if (m && m->consult != 0 &&
-          (m->type == proto::Type::chat || m->type == proto::Type::view ||
-           m->type == proto::Type::drive || m->type == proto::Type::annotation))
-        changes.push_back(m->consult);
-    }
-    if (relay_ && !changes.empty()) {
-      if (auto* b = batch(); b && !b->lock_consults(changes).ok())
-        spdlog::warn("teleconsult: could not lock this turn's consults first");
-    }
-    for (std::size_t i = 0; i < items.size(); ++i) handle(items[i], parsed[i]);
+    // The items the last turn put off go first, in their order; this time their consults are
+    // waited for.
+    const std::size_t retried = deferred_.size();
+    items.insert(items.begin(), std::make_move_iterator(deferred_.begin()),
+                 std::make_move_iterator(deferred_.end()));
+    deferred_.clear();
+    turn(items, retried);
     commit();
     housekeeping();
+  }
+}
+
+// One turn over what arrived. With several nodes, the consults this turn's batch will change
+// are locked up front, in id order: another node's batch taking the same rooms in another
+// order would otherwise deadlock with this one. A consult another node's batch holds is not
+// waited for the first time: its messages (and everything after them from the same
+// connections, which stays in order) wait for the next turn, so that the hub thread goes on
+// with the other rooms and with what other nodes relayed instead of idling on a row lock.
+void Hub::turn(std::deque<Item>& items, std::size_t retried) {
+  std::vector<proto::Parsed> parsed(items.size());
+  std::vector<std::int64_t> wait, skip;
+  std::vector<bool> changes_consult(items.size(), false);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].kind != Item::message) continue;
+    parsed[i] = proto::parse(items[i].text);
+    const auto& m = parsed[i].message;
+    if (m && m->consult != 0 &&
+        (m->type == proto::Type::chat || m->type == proto::Type::view ||
+         m->type == proto::Type::drive || m->type == proto::Type::annotation)) {
+      changes_consult[i] = true;
+      (i < retried ? wait : skip).push_back(m->consult);
+    }
+  }
+  // What other nodes relayed is committed already: it goes out before this turn's locks.
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].kind == Item::relayed) handle(items[i], parsed[i]);
+  }
+  std::set<std::int64_t> taken;
+  bool skipping = false;
+  if (relay_ && (!wait.empty() || !skip.empty())) {
+    if (auto* b = batch()) {
+      if (!wait.empty() && !b->lock_consults(wait).ok())
+        spdlog::warn("teleconsult: could not lock this turn's consults first");
+      if (!skip.empty()) {
+        auto got = b->lock_consults(skip, /*wait=*/false);
+        skipping = got.ok();
+        if (got.ok()) taken.insert(got->begin(), got->end());
+      }
+    }
+  }
+  std::set<std::uint64_t> put_off;  // connections with an item in deferred_
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Item& item = items[i];
+    if (item.kind == Item::relayed) continue;
+    const bool held = skipping && i >= retried && changes_consult[i] &&
+                      !taken.contains(parsed[i].message->consult);
+    if (held || (item.conn != 0 && put_off.contains(item.conn))) {
+      put_off.insert(item.conn);
+      deferred_.push_back(std::move(item));
+      continue;
+    }
+    handle(item, parsed[i]);
+  }
+  if (!deferred_.empty()) {
+    std::lock_guard lock(mu_);
+    counters_.deferred += deferred_.size();
   }
 }
 

@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "test_db.h"
@@ -105,6 +107,12 @@ class HubTest : public ::testing::Test {
       ASSERT_TRUE(p.ok());
       users_[name] = *p;
     }
+    start_hub();
+  }
+  void TearDown() override { hub_->stop(); }
+
+  // Starts the hub; `relayed`: as one node of several, its relayed envelopes kept in relayed_.
+  void start_hub(bool relayed = false) {
     hub_ = std::make_unique<Hub>(
         Stores{*consults_, *cases_, *referrals_, *notifications_},
         [this](std::string_view authorization) -> Result<Principal> {
@@ -123,9 +131,17 @@ class HubTest : public ::testing::Test {
                          for (const auto& [name, p] : users_) out.push_back(p);
                          return out;
                        }});
+    if (relayed) {
+      hub_->set_relay(
+          "node-a",
+          [this](std::string envelope) {
+            std::lock_guard lock(relayed_mu_);
+            relayed_.push_back(std::move(envelope));
+          },
+          [] { return std::vector<std::string>{}; });
+    }
     hub_->start(transport_);
   }
-  void TearDown() override { hub_->stop(); }
 
   // Opens a connection and says hello as `user`.
   std::uint64_t connect(const std::string& user) {
@@ -191,6 +207,8 @@ class HubTest : public ::testing::Test {
   FakeTransport transport_;
   std::unique_ptr<Hub> hub_;
   std::uint64_t next_conn_ = 1;
+  std::mutex relayed_mu_;
+  std::vector<std::string> relayed_;
 };
 
 TEST_F(HubTest, a_bad_token_is_answered_with_an_error_and_the_connection_closed) {
@@ -239,6 +257,49 @@ TEST_F(HubTest, a_notification_acknowledged_right_after_a_chat_message_is_acknow
   auto pending = notifications_->count_pending_notifications(users_["doc"].user_id);
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(*pending, 0);
+}
+
+TEST_F(HubTest, a_consult_another_node_holds_puts_its_messages_off_without_reordering_a_sender) {
+  if (!testing::on_postgres()) GTEST_SKIP() << "one SQLite writer: no other node's locks";
+  hub_->stop();
+  start_hub(/*relayed=*/true);
+  const std::int64_t held = accepted_consult(), free = accepted_consult();
+  const std::uint64_t doc = connect("doc"), cardio = connect("cardio");
+  for (std::uint64_t c : {doc, cardio}) {
+    for (std::int64_t consult : {held, free}) {
+      hub_->received(c, json{{"type", "join"}, {"consult", consult}}.dump());
+      ASSERT_FALSE(transport_.next_of(c, "replayed").is_null());
+    }
+  }
+  // Another node's batch holds the first consult's row.
+  auto other = testing::raw_connection(*db_);
+  ASSERT_TRUE(other->exec("BEGIN").ok());
+  ASSERT_TRUE(
+      other
+          ->exec(("SELECT id FROM consults WHERE id = " + std::to_string(held) + " FOR UPDATE")
+                     .c_str())
+          .ok());
+  hub_->received(doc, json{{"type", "chat"}, {"consult", held}, {"text", "one"}}.dump());
+  hub_->received(doc, json{{"type", "chat"}, {"consult", free}, {"text", "two"}}.dump());
+  for (int i = 0; i < 2000 && hub_->counters().deferred == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(hub_->counters().deferred, 1u);
+  ASSERT_TRUE(other->exec("COMMIT").ok());
+  // Both arrive, each once, in the order doc sent them.
+  ASSERT_FALSE(transport_.next_of(cardio, "chat").is_null());
+  ASSERT_FALSE(transport_.next_of(cardio, "chat").is_null());
+  const auto seen = transport_.sent_of(cardio, "chat");
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0]["text"], "one");
+  EXPECT_EQ(seen[0]["seq"], 1);
+  EXPECT_EQ(seen[1]["text"], "two");
+  for (std::int64_t consult : {held, free}) {
+    auto stored = consults_->messages(consult, 0, 10);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->size(), 1u);
+  }
+  std::lock_guard lock(relayed_mu_);
+  EXPECT_FALSE(relayed_.empty());  // the other nodes' members get both too
 }
 
 TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clinicians) {

@@ -416,5 +416,49 @@ TEST(ConsultStore, batches_of_two_nodes_on_the_same_consults_wait_for_each_other
   }
 }
 
+TEST(ConsultStore, a_batch_that_does_not_wait_skips_the_consults_another_node_holds) {
+  ::yilian::testing::TempDir dir;
+  const auto path = dir.path() / "index.sqlite";
+  auto node1 = ::yilian::testing::index_database(path);
+  teleconsult::ConsultStore store1(*node1);
+  TwoConsults made;
+  ASSERT_NO_FATAL_FAILURE(two_consults(*node1, made));
+  if (node1->dialect() != storage::sql::Dialect::postgres) {
+    // One writer: every consult is taken, the unknown one too (its message fails later).
+    auto batch = store1.begin_batch();
+    ASSERT_TRUE(batch.ok());
+    auto taken = (*batch)->lock_consults({made.b.id, made.a.id, made.a.id}, /*wait=*/false);
+    ASSERT_TRUE(taken.ok());
+    EXPECT_EQ(*taken, (std::vector<std::int64_t>{made.a.id, made.b.id}));
+    return;
+  }
+  auto node2 = ::yilian::testing::index_database(path);
+  teleconsult::ConsultStore store2(*node2);
+  auto first = store1.begin_batch();
+  ASSERT_TRUE(first.ok());
+  auto held = (*first)->lock_consults({made.a.id});
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(*held, std::vector<std::int64_t>{made.a.id});
+  auto second = store2.begin_batch();
+  ASSERT_TRUE(second.ok());
+  const std::int64_t missing = made.b.id + 1000;
+  auto taken = (*second)->lock_consults({missing, made.b.id, made.a.id}, /*wait=*/false);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(*taken, std::vector<std::int64_t>{made.b.id});  // a is node 1's, `missing` none
+  bool dup = false;
+  auto added = (*second)->append_message(
+      teleconsult::ChatMessage{made.b.id, 0, made.users[0], "doc", "", "t", "2b", "[]"}, dup);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->seq, 1);
+  ASSERT_TRUE((*second)->commit().ok());
+  ASSERT_TRUE((*first)->commit().ok());
+  // Once node 1 committed, node 2 takes a.
+  auto third = store2.begin_batch();
+  ASSERT_TRUE(third.ok());
+  auto now = (*third)->lock_consults({made.a.id}, /*wait=*/false);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(*now, std::vector<std::int64_t>{made.a.id});
+}
+
 }  // namespace
 }  // namespace yilian::teleconsult

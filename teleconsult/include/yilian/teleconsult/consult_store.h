@@ -139,10 +139,13 @@ class ConsultStore {
                                    const std::string& state);
     Result<std::int64_t> add_annotation(std::int64_t consult, std::int64_t author,
                                         std::string_view at, const std::string& body);
-    // Takes the consults' row locks now, in id order (PostgreSQL; nothing on SQLite, whose one
-    // writer never waits for another): batches of several nodes that change the same consults
-    // then wait for each other instead of deadlocking.
-    Status lock_consults(std::vector<std::int64_t> ids);
+    // Takes the consults' row locks now, in id order (PostgreSQL; on SQLite, whose one writer
+    // never waits for another, every consult counts as taken): batches of several nodes that
+    // change the same consults then wait for each other instead of deadlocking. Without
+    // `wait`, the consults another batch holds are skipped instead of waited for. Returns the
+    // consults taken (an id with no consult is never taken).
+    Result<std::vector<std::int64_t>> lock_consults(std::vector<std::int64_t> ids,
+                                                    bool wait = true);
     bool empty() const { return operations_ == 0; }
     Status commit();
 

@@ -68,6 +68,7 @@ struct HubCounters {
   std::uint64_t authenticated = 0;
   std::uint64_t messages_in = 0, messages_out = 0, chat_messages = 0, errors = 0;
   std::uint64_t batches = 0, commit_failures = 0;
+  std::uint64_t deferred = 0;  // messages put off a turn: another node's batch held the consult
 };
 
 class Hub {
@@ -165,6 +166,8 @@ class Hub {
   };
 
   void run();
+  // One turn over the inbox's items; the first `retried` were put off by the last turn.
+  void turn(std::deque<Item>& items, std::size_t retried);
   // `parsed`: a message item's text, parsed beforehand (run()).
   void handle(const Item& item, const protocol::Parsed& parsed);
   // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications (notifier.cpp)
@@ -236,6 +239,7 @@ class Hub {
   std::map<std::int64_t, Room> rooms_;
   std::unique_ptr<teleconsult::ConsultStore::Batch> batch_;
   Staged staged_;
+  std::deque<Item> deferred_;             // put off to the next turn (turn())
   storage::TimePoint next_revalidation_;  // times from the injected clock
   std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
   storage::TimePoint next_clock_check_, next_referral_check_;
