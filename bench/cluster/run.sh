@@ -9,14 +9,14 @@
 #
 #   bench/cluster/run.sh [--count 400] [--size 512] [--connections 10000] [--rate 2000]
 #                        [--tasks 100000] [--readers 64] [--claims 4000] [--claim-rate 100]
-#                        [--build build]
+#                        [--only ingest,rooms,claims] [--build build]
 #
 # A PostgreSQL server is made with initdb in the scratch directory (as the postgres user when
 # run as root) and removed afterwards. Every instance each side holds afterwards is counted.
 set -euo pipefail
 
 COUNT=400 SIZE=512 TASKS=100000 READERS=64 CLAIMS=4000 BUILD=build CONNECTIONS=10000 RATE=2000
-CLAIM_RATE=100
+CLAIM_RATE=100 ONLY=ingest,rooms,claims
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --count) COUNT=$2; shift 2 ;;
@@ -27,10 +27,13 @@ while [[ $# -gt 0 ]]; do
     --readers) READERS=$2; shift 2 ;;
     --claims) CLAIMS=$2; shift 2 ;;
     --claim-rate) CLAIM_RATE=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+part() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 YILIAN="$ROOT/$BUILD/yilian"
@@ -52,6 +55,7 @@ wait_dicom() {
   echo "no DICOM server on $1" >&2; return 1
 }
 
+if part ingest; then
 echo "generating $COUNT synthetic CT instances (${SIZE}x${SIZE}, 16-bit)..."
 "$GEN" --out "$WORK/ct" --count "$COUNT" --size "$SIZE" >/dev/null
 mapfile -t FILES < <(find "$WORK/ct" -name '*.dcm' | sort)
@@ -72,7 +76,9 @@ send() {  # port1 port2 -> seconds; associations 0 and 2 to the first node, 1 an
   [[ $rc -eq 0 ]] || { echo "storescu failed" >&2; return 1; }
   python3 -c "print($end - $start)"
 }
+fi
 
+if part ingest || part rooms; then
 # Yilian: 2 nodes, one database, one blob directory; the institutions of a township and the
 # lead hospital for the live rooms.
 URL="postgresql://postgres@127.0.0.1:$PGPORT/yilian"
@@ -89,6 +95,9 @@ for n in 1 2; do
   PIDS+=($!)
   wait_dicom "${YD[$n]}"  # one at a time: the first files the institutions
 done
+fi
+
+if part ingest; then
 Y_SECS=$(send "${YD[1]}" "${YD[2]}")
 TOKEN=$(curl -s -d '{"username":"bench","password":"bench-password"}' \
   "http://127.0.0.1:${YH[2]}/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -129,7 +138,9 @@ for t in Yilian Orthanc; do
   python3 -c "print('%-8s %9.2f %12.1f %9.1f' % ('$t', $s, ${#FILES[@]}/$s, $MB/$s))"
 done
 python3 -c "print('Yilian/Orthanc = %.2fx' % ($O_SECS/$Y_SECS))"
+fi
 
+if part rooms; then
 # Live rooms: users made in the shared database (from a data directory of their own: the
 # nodes' are locked while they run), consults filed through node 1, every other connection
 # of the load generator on node 2.
@@ -152,7 +163,17 @@ print(f"WebSocket, rooms of 4 split over 2 nodes: {r['held']}/{r['connections']}
       f"{r['sent']} sent, {r['received']}/{r['expected']} received, "
       f"fan-out p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms max {r['max_ms']:.1f} ms")
 PY
+for n in 1 2; do curl -s "http://127.0.0.1:${YH[$n]}/healthz" >"$WORK/health$n.json"; done
+python3 - "$WORK/health1.json" "$WORK/health2.json" <<'PY'
+import json, sys
+for n, f in enumerate(sys.argv[1:], 1):
+    w = json.load(open(f)).get("websocket", {})
+    print(f"node {n}: chat stored {w.get('chatMessages')}, batches {w.get('batches')}, "
+          f"put off a turn {w.get('deferred')}, commit failures {w.get('commitFailures')}")
+PY
+fi
 
+if part claims; then
 echo
 echo "Claim-next on PostgreSQL, $READERS readers over 2 nodes, $TASKS tasks, $CLAIM_RATE cycles/s:"
 "$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 --rate "$CLAIM_RATE" \
@@ -161,3 +182,4 @@ echo
 echo "The same as fast as the readers can:"
 "$QUEUE" --tasks "$TASKS" --readers "$READERS" --claims "$CLAIMS" --nodes 2 \
   --database "postgresql://postgres@127.0.0.1:$PGPORT/queue2" --dir "$WORK/queue2" | tail -3
+fi

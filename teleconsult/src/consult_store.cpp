@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "yilian/storage/clock.h"
 #include "yilian/storage/sql.h"
@@ -341,9 +343,48 @@ auto ConsultStore::Batch::in_savepoint(F&& f) -> decltype(f()) {
 }
 
 Result<ChatMessage> ConsultStore::Batch::append_message(ChatMessage m, bool& duplicate) {
+  std::vector<ChatMessage> one;
+  one.push_back(std::move(m));
+  auto out = append_messages(std::move(one));
+  duplicate = out.front().duplicate;
+  return std::move(out.front().message);
+}
+
+std::vector<ConsultStore::Batch::Appended> ConsultStore::Batch::append_messages(
+    std::vector<ChatMessage> ms) {
+  std::vector<Appended> out;
+  out.reserve(ms.size());
+  if (write_.conn().dialect() != sql::Dialect::postgres) {
+    for (ChatMessage& m : ms) {
+      bool duplicate = false;
+      auto r = append_one(std::move(m), duplicate);
+      out.push_back({std::move(r), duplicate});
+    }
+    return out;
+  }
+  auto all = in_savepoint([&] { return append_all(ms); });
+  if (all.ok()) return std::move(all).value();
+  if (ms.size() == 1) {
+    out.push_back({all.error(), false});
+    return out;
+  }
+  // One of them failed the statement (a resend twice in one batch, a message too long): each
+  // on its own, so that the others are stored.
+  for (ChatMessage& m : ms) {
+    auto one = in_savepoint([&] { return append_all({m}); });
+    if (one.ok()) {
+      out.push_back(std::move(one->front()));
+    } else {
+      out.push_back({one.error(), false});
+    }
+  }
+  return out;
+}
+
+// SQLite: the resend check, the next seq and the insert, one statement each (no round trips).
+Result<ChatMessage> ConsultStore::Batch::append_one(ChatMessage m, bool& duplicate) {
   duplicate = false;
   return in_savepoint([&]() -> Result<ChatMessage> {
-    if (write_.conn().dialect() == sql::Dialect::postgres) return append_in_one(m, duplicate);
     if (!m.client_id.empty()) {
       std::optional<ChatMessage> prior;
       if (Status s = query(
@@ -421,41 +462,74 @@ Result<std::vector<std::int64_t>> ConsultStore::Batch::lock_consults(std::vector
   return taken;
 }
 
-// PostgreSQL: the resend check, the next seq and the insert in one statement (one round trip
-// per message; the seq row stays locked until the batch commits, as above).
-Result<ChatMessage> ConsultStore::Batch::append_in_one(ChatMessage m, bool& duplicate) {
-  bool found = false;
+// PostgreSQL: every message's resend check, the consults' next seqs and the inserts in one
+// statement (one round trip for the whole batch; the consults' rows stay locked until the
+// batch commits). Seqs are given per consult in the messages' order.
+Result<std::vector<ConsultStore::Batch::Appended>> ConsultStore::Batch::append_all(
+    const std::vector<ChatMessage>& ms) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    const ChatMessage& m = ms[i];
+    rows.push_back(
+        {{"i", i},
+         {"c", m.consult_id},
+         {"a", m.author_id},
+         {"k", m.client_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.client_id)},
+         {"t", m.at},
+         {"x", m.text},
+         {"y", m.attachments}});
+  }
+  std::string input;
+  try {
+    input = rows.dump();
+  } catch (const nlohmann::json::exception&) {
+    return make_error(Errc::invalid_argument, "a chat message is not valid UTF-8");
+  }
+  std::vector<std::optional<Appended>> found(ms.size());
   Status s = query(
       write_.conn(),
-      "WITH prior AS (SELECT seq, at, text, attachments FROM consult_messages "
-      "WHERE consult_id = ?1 AND author_id = ?2 AND client_id = ?3), "
-      "next AS (UPDATE consults SET last_seq = last_seq + 1 "
-      "WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING last_seq), "
+      "WITH input AS (SELECT * FROM json_to_recordset(CAST(?1 AS JSON)) "
+      "AS u(i INTEGER, c BIGINT, a BIGINT, k TEXT, t TEXT, x TEXT, y TEXT)), "
+      "prior AS (SELECT input.i, m.seq, m.at, m.text, m.attachments FROM input "
+      "JOIN consult_messages m ON m.consult_id = input.c AND m.author_id = input.a "
+      "AND m.client_id = input.k), "
+      "fresh AS (SELECT input.*, row_number() OVER (PARTITION BY input.c ORDER BY input.i) AS n "
+      "FROM input WHERE NOT EXISTS (SELECT 1 FROM prior WHERE prior.i = input.i)), "
+      "counts AS (SELECT c, count(*) AS total FROM fresh GROUP BY c), "
+      "next AS (UPDATE consults SET last_seq = last_seq + counts.total FROM counts "
+      "WHERE consults.id = counts.c RETURNING consults.id, consults.last_seq - counts.total "
+      "AS base), "
+      "numbered AS (SELECT fresh.*, next.base + fresh.n AS seq FROM fresh "
+      "JOIN next ON next.id = fresh.c), "
       "added AS (INSERT INTO consult_messages(consult_id, seq, author_id, client_id, at, text, "
-      "attachments) SELECT ?1, last_seq, ?2, ?3, ?4, ?5, ?6 FROM next RETURNING seq) "
-      "SELECT 0, seq, '', '', '' FROM added "
-      "UNION ALL SELECT 1, seq, at, text, attachments FROM prior",
+      "attachments) SELECT c, seq, a, k, t, x, y FROM numbered) "
+      "SELECT i, 0, seq, '', '', '' FROM numbered "
+      "UNION ALL SELECT i, 1, seq, at, text, attachments FROM prior",
+      [&](sql::Stmt& st) { st.bind(1, input); },
       [&](sql::Stmt& st) {
-        st.bind(1, m.consult_id);
-        st.bind(2, m.author_id);
-        bind_client_id(st, 3, m.client_id);
-        st.bind(4, m.at);
-        st.bind(5, m.text);
-        st.bind(6, m.attachments);
-      },
-      [&](sql::Stmt& st) {
-        found = true;
-        m.seq = st.int64(1);
-        if (st.int64(0) == 1) {
-          duplicate = true;
-          m.at = st.text(2);
-          m.text = st.text(3);
-          m.attachments = st.text(4);
+        const auto i = static_cast<std::size_t>(st.int64(0));
+        if (i >= ms.size()) return;
+        ChatMessage m = ms[i];
+        m.seq = st.int64(2);
+        const bool duplicate = st.int64(1) == 1;
+        if (duplicate) {
+          m.at = st.text(3);
+          m.text = st.text(4);
+          m.attachments = st.text(5);
         }
+        found[i] = Appended{std::move(m), duplicate};
       });
   if (!s) return s.error();
-  if (!found) return no_consult();
-  return m;
+  std::vector<Appended> out;
+  out.reserve(ms.size());
+  for (auto& f : found) {
+    if (f) {
+      out.push_back(std::move(*f));
+    } else {
+      out.push_back({no_consult(), false});
+    }
+  }
+  return out;
 }
 
 Result<std::pair<std::int64_t, std::int64_t>> ConsultStore::Batch::receipt(std::int64_t consult,

@@ -246,6 +246,7 @@ teleconsult::ConsultStore::Batch* Hub::batch() {
 }
 
 void Hub::commit() {
+  store_chat();
   if (!batch_) return;
   Status s = batch_->commit();
   batch_.reset();

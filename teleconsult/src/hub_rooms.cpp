@@ -370,27 +370,8 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
       m.at = now();
       m.text = in.body["text"];
       m.attachments = json_text(in.body.value("attachments", json::array()));
-      bool duplicate = false;
-      auto saved = b->append_message(std::move(m), duplicate);
-      if (!saved.ok()) {
-        send_error(conn, "unavailable", saved.error().message, in.ref);
-        return;
-      }
-      json out = chat_json(*saved);
-      out["from"] = c.who->username;
-      if (duplicate) {  // a resend after a lost answer: tell the sender its seq, nobody else
-        out["duplicate"] = true;
-        staged_.on_commit.emplace_back(conn, proto::make("chat", out));
-        return;
-      }
-      {
-        std::lock_guard lock(mu_);
-        ++counters_.chat_messages;
-      }
-      room->consult.last_seq = saved->seq;
-      broadcast(*room, proto::make("chat", out), 0, true);
-      staged_.on_failure.emplace_back(
-          conn, proto::error("unavailable", "the message was not saved; send it again", in.ref));
+      // Stored with the turn's other chat, in one go, before the batch commits (store_chat).
+      chats_.push_back({conn, in.ref, std::move(m)});
       return;
     }
     case Type::receipt: {
@@ -453,6 +434,48 @@ void Hub::on_room_message(std::uint64_t conn, Conn& c, const proto::Inbound& in)
     }
     default:
       send_error(conn, "unknown_type", "unexpected message", in.ref);
+  }
+}
+
+// The turn's chat, stored at once (one round trip on PostgreSQL); each message then goes to its
+// room after the commit, or its sender learns it was not saved.
+void Hub::store_chat() {
+  if (chats_.empty()) return;
+  std::vector<PendingChat> chats;
+  chats.swap(chats_);
+  teleconsult::ConsultStore::Batch* b = batch();
+  std::vector<teleconsult::ChatMessage> ms;
+  ms.reserve(chats.size());
+  for (const PendingChat& p : chats) ms.push_back(p.message);
+  std::vector<teleconsult::ConsultStore::Batch::Appended> saved;
+  if (b) saved = b->append_messages(std::move(ms));
+  for (std::size_t i = 0; i < chats.size(); ++i) {
+    const PendingChat& p = chats[i];
+    if (!b || !saved[i].message.ok()) {
+      send_error(p.conn, "unavailable",
+                 b ? saved[i].message.error().message : "the message could not be saved", p.ref);
+      continue;
+    }
+    json out = chat_json(*saved[i].message);
+    out["from"] = p.message.author;
+    if (saved[i].duplicate) {  // a resend after a lost answer: tell the sender its seq only
+      out["duplicate"] = true;
+      staged_.on_commit.emplace_back(p.conn, proto::make("chat", out));
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++counters_.chat_messages;
+    }
+    const std::string text = proto::make("chat", out);
+    if (auto room = rooms_.find(p.message.consult_id); room != rooms_.end()) {
+      room->second.consult.last_seq = saved[i].message->seq;
+      broadcast(room->second, text, 0, true);
+    } else {  // everyone here left the room this turn: the other nodes' members still get it
+      relay({{"k", "room"}, {"id", p.message.consult_id}, {"t", text}}, true);
+    }
+    staged_.on_failure.emplace_back(
+        p.conn, proto::error("unavailable", "the message was not saved; send it again", p.ref));
   }
 }
 

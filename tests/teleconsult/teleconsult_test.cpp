@@ -460,5 +460,73 @@ TEST(ConsultStore, a_batch_that_does_not_wait_skips_the_consults_another_node_ho
   EXPECT_EQ(*now, std::vector<std::int64_t>{made.a.id});
 }
 
+TEST(ConsultStore, a_batch_of_messages_is_numbered_in_order_and_each_answered_on_its_own) {
+  ::yilian::testing::TempDir dir;
+  auto db = ::yilian::testing::index_database(dir.path() / "index.sqlite");
+  teleconsult::ConsultStore store(*db);
+  TwoConsults made;
+  ASSERT_NO_FATAL_FAILURE(two_consults(*db, made));
+  const std::int64_t a = made.a.id;
+  const std::int64_t b = made.b.id;
+  const std::int64_t doc = made.users[0];
+  using teleconsult::ChatMessage;
+  {
+    auto batch = store.begin_batch();
+    ASSERT_TRUE(batch.ok());
+    ASSERT_TRUE((*batch)->lock_consults({a, b}).ok());
+    auto first = (*batch)->append_messages({ChatMessage{a, 0, doc, "doc", "k1", "t1", "a1", "[]"}});
+    ASSERT_EQ(first.size(), 1u);
+    ASSERT_TRUE(first[0].message.ok());
+    ASSERT_TRUE((*batch)->commit().ok());
+  }
+  auto batch = store.begin_batch();
+  ASSERT_TRUE(batch.ok());
+  ASSERT_TRUE((*batch)->lock_consults({a, b}).ok());
+  auto out = (*batch)->append_messages({
+      ChatMessage{b, 0, doc, "doc", "", "t2", "b1", "[]"},
+      ChatMessage{a, 0, doc, "doc", "k2", "t2", "a2", "[]"},
+      ChatMessage{a, 0, doc, "doc", "k1", "t2", "a1 resent", "[]"},  // stored before
+      ChatMessage{b, 0, doc, "doc", "", "t2", "b2", "[]"},
+      ChatMessage{a, 0, doc, "doc", "", "t2", "a3", "[]"},
+  });
+  ASSERT_EQ(out.size(), 5u);
+  for (const auto& o : out) ASSERT_TRUE(o.message.ok()) << o.message.error().message;
+  EXPECT_EQ(out[0].message->seq, 1);
+  EXPECT_EQ(out[1].message->seq, 2);
+  EXPECT_TRUE(out[2].duplicate);
+  EXPECT_EQ(out[2].message->seq, 1);
+  EXPECT_EQ(out[2].message->text, "a1");  // the stored message, not the resend's text
+  EXPECT_EQ(out[3].message->seq, 2);
+  EXPECT_EQ(out[4].message->seq, 3);
+  EXPECT_FALSE(out[0].duplicate || out[1].duplicate || out[3].duplicate || out[4].duplicate);
+
+  // The same message twice in one batch and a consult that does not exist: the others are
+  // still stored, the repeat answers as a resend, the stray one as not found.
+  auto mixed = (*batch)->append_messages({
+      ChatMessage{a, 0, doc, "doc", "k3", "t3", "a4", "[]"},
+      ChatMessage{b + 1000, 0, doc, "doc", "", "t3", "nowhere", "[]"},
+      ChatMessage{a, 0, doc, "doc", "k3", "t3", "a4", "[]"},
+      ChatMessage{b, 0, doc, "doc", "", "t3", "b3", "[]"},
+  });
+  ASSERT_EQ(mixed.size(), 4u);
+  ASSERT_TRUE(mixed[0].message.ok());
+  EXPECT_EQ(mixed[0].message->seq, 4);
+  ASSERT_FALSE(mixed[1].message.ok());
+  EXPECT_EQ(mixed[1].message.error().code, Errc::not_found);
+  ASSERT_TRUE(mixed[2].message.ok());
+  EXPECT_TRUE(mixed[2].duplicate);
+  EXPECT_EQ(mixed[2].message->seq, 4);
+  ASSERT_TRUE(mixed[3].message.ok());
+  EXPECT_EQ(mixed[3].message->seq, 3);
+  ASSERT_TRUE((*batch)->commit().ok());
+
+  auto log = store.messages(a, 0, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 4u);
+  EXPECT_EQ((*log)[2].text, "a3");
+  EXPECT_EQ(store.get(a)->value().last_seq, 4);
+  EXPECT_EQ(store.get(b)->value().last_seq, 3);
+}
+
 }  // namespace
 }  // namespace yilian::teleconsult

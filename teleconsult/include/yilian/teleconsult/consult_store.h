@@ -130,6 +130,14 @@ class ConsultStore {
     // Appends a message with the next seq of its consult. When the author already sent one
     // with this client_id, returns that message and sets `duplicate`.
     Result<ChatMessage> append_message(ChatMessage m, bool& duplicate);
+    // Appends several, as append_message would one after the other (PostgreSQL: in one round
+    // trip). One result per message, in order: stored, a resend, or why it was not stored
+    // (the others are stored all the same).
+    struct Appended {
+      Result<ChatMessage> message;
+      bool duplicate = false;
+    };
+    std::vector<Appended> append_messages(std::vector<ChatMessage> ms);
     // Raises (never lowers) a participant's delivered/read marks; returns the new pair.
     Result<std::pair<std::int64_t, std::int64_t>> receipt(std::int64_t consult, std::int64_t user,
                                                           std::int64_t delivered,
@@ -154,7 +162,8 @@ class ConsultStore {
     explicit Batch(storage::Database& db);
     template <typename F>
     auto in_savepoint(F&& f) -> decltype(f());
-    Result<ChatMessage> append_in_one(ChatMessage m, bool& duplicate);
+    Result<ChatMessage> append_one(ChatMessage m, bool& duplicate);
+    Result<std::vector<Appended>> append_all(const std::vector<ChatMessage>& ms);
     storage::Database& db_;
     storage::Database::Write write_;
     bool done_ = false;

@@ -168,6 +168,7 @@ class Hub {
   void run();
   // One turn over the inbox's items; the first `retried` were put off by the last turn.
   void turn(std::deque<Item>& items, std::size_t retried);
+  void store_chat();
   // `parsed`: a message item's text, parsed beforehand (run()).
   void handle(const Item& item, const protocol::Parsed& parsed);
   // Dispatch (hub.cpp) to the handlers: rooms (hub_rooms.cpp), notifications (notifier.cpp)
@@ -239,7 +240,13 @@ class Hub {
   std::map<std::int64_t, Room> rooms_;
   std::unique_ptr<teleconsult::ConsultStore::Batch> batch_;
   Staged staged_;
-  std::deque<Item> deferred_;             // put off to the next turn (turn())
+  std::deque<Item> deferred_;  // put off to the next turn (turn())
+  struct PendingChat {
+    std::uint64_t conn = 0;
+    std::string ref;
+    teleconsult::ChatMessage message;
+  };
+  std::vector<PendingChat> chats_;        // this turn's chat, stored by store_chat()
   storage::TimePoint next_revalidation_;  // times from the injected clock
   std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
   storage::TimePoint next_clock_check_, next_referral_check_;
