@@ -337,7 +337,7 @@ class PgConnection final : public Connection {
         return lost_transaction().error();
       }
       const bool idle = PQtransactionStatus(c_) == PQTRANS_IDLE;
-      const bool prepared = name.empty() || (generation == generation_ && generation != 0);
+      const bool prepared = name.empty() || prepared_here(generation);
       auto r = pending_.empty() && prepared ? run_alone(name, sql, params)
                                             : run_pipelined(name, sql, params, generation);
       note_transaction();
@@ -349,6 +349,12 @@ class PgConnection final : public Connection {
       pending_.clear();
       return r.error();
     }
+  }
+
+  // Whether a statement last prepared at `generation` is prepared on the connection as it is now
+  // (0: never prepared; a reconnect starts a new generation).
+  bool prepared_here(std::uint64_t generation) const {
+    return generation != 0 && generation == generation_;
   }
 
   int changes() const override { return changes_; }
@@ -413,7 +419,7 @@ class PgConnection final : public Connection {
                                  const std::vector<const char*>& params,
                                  std::uint64_t& generation) {
     const int n = static_cast<int>(params.size());
-    const bool prepare = !name.empty() && !(generation == generation_ && generation != 0);
+    const bool prepare = !name.empty() && !prepared_here(generation);
     if (PQenterPipelineMode(c_) != 1) return pg_error(nullptr, c_, "entering pipeline mode");
     bool sent = true;
     for (const std::string& cmd : pending_) {

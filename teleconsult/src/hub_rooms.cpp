@@ -230,17 +230,26 @@ void Hub::on_remote_presence(const std::string& node, const json& entries, bool 
   auto note = [&](std::int64_t r, std::int64_t u, const std::string& name) {
     touched.try_emplace({r, u}, name, presence_of(r, u));
   };
-  if (all) {
-    for (auto r = remote_presence_.begin(); r != remote_presence_.end();) {
-      for (auto u = r->second.begin(); u != r->second.end();) {
-        if (u->second.nodes.count(node)) {
-          note(r->first, u->first, u->second.name);
-          u->second.nodes.erase(node);
-        }
-        u = u->second.nodes.empty() ? r->second.erase(u) : std::next(u);
-      }
-      r = r->second.empty() ? remote_presence_.erase(r) : std::next(r);
+  // Forgets what `node` had announced for (r, u), and the entries left empty.
+  auto drop = [&](std::int64_t r, std::int64_t u) {
+    auto room = remote_presence_.find(r);
+    if (room == remote_presence_.end()) return;
+    if (auto who = room->second.find(u); who != room->second.end()) {
+      who->second.nodes.erase(node);
+      if (who->second.nodes.empty()) room->second.erase(who);
     }
+    if (room->second.empty()) remote_presence_.erase(room);
+  };
+  if (all) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> held;
+    for (const auto& [r, users] : remote_presence_) {
+      for (const auto& [u, p] : users) {
+        if (!p.nodes.count(node)) continue;
+        note(r, u, p.name);
+        held.emplace_back(r, u);
+      }
+    }
+    for (const auto& [r, u] : held) drop(r, u);
   }
   for (const json& e : entries) {
     if (!e.is_array() || e.size() != 4 || !e[0].is_number_integer() || !e[1].is_number_integer() ||
@@ -253,12 +262,8 @@ void Hub::on_remote_presence(const std::string& node, const json& entries, bool 
       RemotePresence& p = remote_presence_[r][u];
       p.name = name;
       p.nodes[node] = status;
-    } else if (auto room = remote_presence_.find(r); room != remote_presence_.end()) {
-      if (auto who = room->second.find(u); who != room->second.end()) {
-        who->second.nodes.erase(node);
-        if (who->second.nodes.empty()) room->second.erase(who);
-      }
-      if (room->second.empty()) remote_presence_.erase(room);
+    } else {
+      drop(r, u);
     }
   }
   for (const auto& [key, was] : touched) {

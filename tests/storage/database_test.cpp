@@ -37,6 +37,16 @@ class DatabaseTest : public ::testing::TestWithParam<sql::Dialect> {
     if (!pg) return "postgresql://unavailable";
     return pg->fresh_database();
   }
+  // A new database with kSteps applied; null (and the test failed) when it cannot be made.
+  std::unique_ptr<Database> migrated() {
+    auto db = Database::open(fresh());
+    EXPECT_TRUE(db.ok()) << (db.ok() ? "" : db.error().message);
+    if (!db.ok()) return nullptr;
+    auto v = (*db)->migrate(kSteps);
+    EXPECT_TRUE(v.ok()) << (v.ok() ? "" : v.error().message);
+    if (!v.ok()) return nullptr;
+    return std::move(db).value();
+  }
 
   testing::TempDir dir_;
   int counter_ = 0;
@@ -110,42 +120,39 @@ TEST_P(DatabaseTest, a_history_with_a_gap_is_refused) {
 }
 
 TEST_P(DatabaseTest, a_failed_write_is_undone_whole_and_the_others_stay) {
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
   // The second statement violates UNIQUE: the whole operation (both rows) is undone.
-  Status dup = write(**db, [](sql::Db& c) -> Status {
+  Status dup = write(*db, [](sql::Db& c) -> Status {
     if (Status s = insert(c, "chair"); !s) return s;
     return insert(c, "lamp");
   });
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().code, Errc::conflict);
-  EXPECT_EQ(count(**db, "things"), 1);
+  EXPECT_EQ(count(*db, "things"), 1);
 }
 
 TEST_P(DatabaseTest, a_write_opened_inside_a_write_on_the_same_thread_joins_it) {
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  Database::Write outer(**db);
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  Database::Write outer(*db);
   ASSERT_TRUE(outer.begin().ok());
   ASSERT_TRUE(insert(outer.conn(), "lamp").ok());
   {
     // Nested and left without commit: only its own statements are undone.
-    Database::Write inner(**db);
+    Database::Write inner(*db);
     ASSERT_TRUE(inner.begin().ok());
     ASSERT_TRUE(insert(inner.conn(), "chair").ok());
   }
-  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "desk"); }).ok());
+  ASSERT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "desk"); }).ok());
   ASSERT_TRUE(outer.commit().ok());
-  EXPECT_EQ(count(**db, "things"), 2);  // lamp and desk
+  EXPECT_EQ(count(*db, "things"), 2);  // lamp and desk
 }
 
 TEST_P(DatabaseTest, concurrent_writers_share_batches_and_every_write_is_committed) {
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  auto db = migrated();
+  ASSERT_TRUE(db);
   constexpr int kThreads = 4, kEach = 50;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
@@ -153,14 +160,14 @@ TEST_P(DatabaseTest, concurrent_writers_share_batches_and_every_write_is_committ
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         std::string name = std::to_string(t) + "-" + std::to_string(i);
-        if (!write(**db, [&](sql::Db& c) { return insert(c, name); }).ok()) ++failures;
+        if (!write(*db, [&](sql::Db& c) { return insert(c, name); }).ok()) ++failures;
       }
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(count(**db, "things"), kThreads * kEach);
-  auto c = (*db)->counters();
+  EXPECT_EQ(count(*db, "things"), kThreads * kEach);
+  auto c = db->counters();
   EXPECT_EQ(c.operations, static_cast<std::uint64_t>(kThreads * kEach));
   EXPECT_LE(c.batches, c.operations);
 }
@@ -219,40 +226,38 @@ TEST_P(DatabaseTest, a_step_written_for_sqlite_is_applied_on_both_backends) {
 }
 
 TEST_P(DatabaseTest, reads_refuse_writes_and_a_restarted_server_is_reconnected_to) {
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  auto db = migrated();
+  ASSERT_TRUE(db);
   {
-    auto r = (*db)->read();
+    auto r = db->read();
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(insert(r->conn(), "lamp").ok());
   }
-  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
+  ASSERT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
   if (GetParam() != sql::Dialect::postgres) return;
   std::string why;
   ASSERT_TRUE(testing::shared_postgres(&why)->restart(&why)) << why;
   // The operation in flight when the connection is found broken fails as unavailable (worth
   // retrying); the next one runs on a new connection, its statements prepared again.
-  Status first = write(**db, [](sql::Db& c) { return insert(c, "chair"); });
+  Status first = write(*db, [](sql::Db& c) { return insert(c, "chair"); });
   if (!first.ok()) {
     EXPECT_EQ(first.error().code, Errc::unavailable) << first.error().message;
   }
-  Status second = write(**db, [](sql::Db& c) { return insert(c, "desk"); });
+  Status second = write(*db, [](sql::Db& c) { return insert(c, "desk"); });
   EXPECT_TRUE(second.ok()) << second.error().message;
-  EXPECT_EQ(count(**db, "things"), first.ok() ? 3 : 2);
+  EXPECT_EQ(count(*db, "things"), first.ok() ? 3 : 2);
 }
 
 TEST_P(DatabaseTest, on_postgresql_each_operation_is_its_own_transaction_beside_the_others) {
   if (GetParam() != sql::Dialect::postgres) GTEST_SKIP() << "SQLite: one writer, batched";
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  Database::Write open(**db);
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  Database::Write open(*db);
   ASSERT_TRUE(open.begin().ok());
   ASSERT_TRUE(insert(open.conn(), "lamp").ok());
   // Another thread's operation commits while this one is still open, on its own connection.
   auto other = std::async(std::launch::async, [&] {
-    return write(**db, [](sql::Db& c) { return insert(c, "chair"); });
+    return write(*db, [](sql::Db& c) { return insert(c, "chair"); });
   });
   for (int i = 0;
        i < 600 && other.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready;
@@ -260,37 +265,35 @@ TEST_P(DatabaseTest, on_postgresql_each_operation_is_its_own_transaction_beside_
   }
   ASSERT_EQ(other.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   EXPECT_TRUE(other.get().ok());
-  EXPECT_EQ(count(**db, "things"), 1);  // the open operation's row is not visible yet
+  EXPECT_EQ(count(*db, "things"), 1);  // the open operation's row is not visible yet
   ASSERT_TRUE(open.commit().ok());
-  EXPECT_EQ(count(**db, "things"), 2);
+  EXPECT_EQ(count(*db, "things"), 2);
 }
 
 TEST_P(DatabaseTest,
        on_postgresql_an_operation_that_goes_on_after_a_failed_statement_commits_nothing) {
   if (GetParam() != sql::Dialect::postgres) GTEST_SKIP() << "SQLite keeps the statements that ran";
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
-  Database::Write w(**db);
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
+  Database::Write w(*db);
   ASSERT_TRUE(w.begin().ok());
   EXPECT_TRUE(insert(w.conn(), "chair").ok());
   EXPECT_FALSE(insert(w.conn(), "lamp").ok());  // the caller ignores this failure
   Status committed = w.commit();
   EXPECT_FALSE(committed.ok());  // instead of a quiet rollback reported as success
-  EXPECT_EQ(count(**db, "things"), 1);
+  EXPECT_EQ(count(*db, "things"), 1);
   // The connection went back to the pool usable.
-  EXPECT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "desk"); }).ok());
-  EXPECT_EQ(count(**db, "things"), 2);
+  EXPECT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "desk"); }).ok());
+  EXPECT_EQ(count(*db, "things"), 2);
 }
 
 TEST_P(DatabaseTest, on_postgresql_an_operation_whose_connection_is_lost_commits_nothing) {
   if (GetParam() != sql::Dialect::postgres) GTEST_SKIP() << "no server connection to lose";
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  ASSERT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
-  Database::Write w(**db);
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "lamp"); }).ok());
+  Database::Write w(*db);
   ASSERT_TRUE(w.begin().ok());
   ASSERT_TRUE(insert(w.conn(), "chair").ok());
   std::int64_t pid = 0;
@@ -299,7 +302,7 @@ TEST_P(DatabaseTest, on_postgresql_an_operation_whose_connection_is_lost_commits
                   [&](sql::Stmt& st) { pid = st.int64(0); })
                   .ok());
   {  // the server ends this operation's connection (a restart, a network cut)
-    auto rd = (*db)->read();
+    auto rd = db->read();
     ASSERT_TRUE(rd.ok());
     ASSERT_TRUE(sql::query(
                     rd->conn(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")",
@@ -314,16 +317,15 @@ TEST_P(DatabaseTest, on_postgresql_an_operation_whose_connection_is_lost_commits
     EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
   }
   EXPECT_FALSE(w.commit().ok());
-  EXPECT_EQ(count(**db, "things"), 1);  // the lamp only
-  EXPECT_TRUE(write(**db, [](sql::Db& c) { return insert(c, "stool"); }).ok());
-  EXPECT_EQ(count(**db, "things"), 2);
+  EXPECT_EQ(count(*db, "things"), 1);  // the lamp only
+  EXPECT_TRUE(write(*db, [](sql::Db& c) { return insert(c, "stool"); }).ok());
+  EXPECT_EQ(count(*db, "things"), 2);
 }
 
 TEST_P(DatabaseTest, statements_whose_text_varies_do_not_pile_up_on_a_connection) {
-  auto db = Database::open(fresh());
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->migrate(kSteps).ok());
-  auto rd = (*db)->read();
+  auto db = migrated();
+  ASSERT_TRUE(db);
+  auto rd = db->read();
   ASSERT_TRUE(rd.ok());
   sql::Db& c = rd->conn();
   auto prepared_on_server = [&] {

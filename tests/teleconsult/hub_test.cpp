@@ -138,7 +138,10 @@ class HubTest : public ::testing::Test {
             std::lock_guard lock(relayed_mu_);
             relayed_.push_back(std::move(envelope));
           },
-          [] { return std::vector<std::string>{}; });
+          [this] {
+            std::lock_guard lock(relayed_mu_);
+            return peers_;
+          });
     }
     hub_->start(transport_);
   }
@@ -209,6 +212,7 @@ class HubTest : public ::testing::Test {
   std::uint64_t next_conn_ = 1;
   std::mutex relayed_mu_;
   std::vector<std::string> relayed_;
+  std::vector<std::string> peers_;  // the other nodes the cluster lists (relayed hubs)
 };
 
 TEST_F(HubTest, a_bad_token_is_answered_with_an_error_and_the_connection_closed) {
@@ -300,6 +304,49 @@ TEST_F(HubTest, a_consult_another_node_holds_puts_its_messages_off_without_reord
   }
   std::lock_guard lock(relayed_mu_);
   EXPECT_FALSE(relayed_.empty());  // the other nodes' members get both too
+}
+
+TEST_F(HubTest, a_participant_whose_node_leaves_the_cluster_is_shown_offline) {
+  hub_->stop();
+  start_hub(/*relayed=*/true);
+  const std::int64_t consult = accepted_consult();
+  const std::uint64_t doc = connect("doc");
+  hub_->received(doc, json{{"type", "join"}, {"consult", consult}}.dump());
+  ASSERT_FALSE(transport_.next_of(doc, "replayed").is_null());
+  auto cardio_presence = [&] {  // the room's next word on the cardiologist (doc's own skipped)
+    for (int i = 0; i < 10; ++i) {
+      json p = transport_.next_of(doc, "presence");
+      if (p.is_null() || p["user"] == "cardio") return p;
+    }
+    return json();
+  };
+  auto next_second = [&] {  // the hub compares the cluster's node list once a second
+    now_ = now_.load() + std::chrono::seconds(2);
+    sync(doc);
+  };
+  {
+    std::lock_guard lock(relayed_mu_);
+    peers_ = {"node-b"};
+  }
+  next_second();
+  // node-b's cardiologist is in the room.
+  hub_->relayed(json{
+      {"k", "presence"},
+      {"node", "node-b"},
+      {"p", json::array({json::array({consult, users_["cardio"].user_id, "cardio", "online"})})}}
+                    .dump());
+  json online = cardio_presence();
+  ASSERT_FALSE(online.is_null());
+  EXPECT_EQ(online["status"], "online");
+  // node-b is gone from the list (it died): what it had announced goes with it.
+  {
+    std::lock_guard lock(relayed_mu_);
+    peers_.clear();
+  }
+  next_second();
+  json offline = cardio_presence();
+  ASSERT_FALSE(offline.is_null());
+  EXPECT_EQ(offline["status"], "offline");
 }
 
 TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clinicians) {
