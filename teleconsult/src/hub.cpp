@@ -212,6 +212,7 @@ void Hub::turn(std::deque<Item>& items, std::size_t retried) {
         skipping = got.ok();
         if (got.ok()) taken.insert(got->begin(), got->end());
       }
+      locked_batch_ = batch_serial_;
     }
   }
   std::set<std::uint64_t> put_off;  // connections with an item in deferred_
@@ -241,6 +242,7 @@ teleconsult::ConsultStore::Batch* Hub::batch() {
       return nullptr;
     }
     batch_ = std::move(*b);
+    ++batch_serial_;
   }
   return batch_.get();
 }

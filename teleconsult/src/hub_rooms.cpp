@@ -453,6 +453,14 @@ void Hub::store_chat() {
   ms.reserve(chats.size());
   for (const PendingChat& p : chats) ms.push_back(p.message);
   std::vector<teleconsult::ConsultStore::Batch::Appended> saved;
+  if (b && relay_ && locked_batch_ != batch_serial_) {
+    // This turn committed in the middle (a join's replay): the consults locked up front were
+    // released, and the multi-row update below would take them in no particular order.
+    std::vector<std::int64_t> ids;
+    for (const PendingChat& p : chats) ids.push_back(p.message.consult_id);
+    if (!b->lock_consults(std::move(ids)).ok())
+      spdlog::warn("teleconsult: could not lock the consults of this turn's chat first");
+  }
   if (b) saved = b->append_messages(std::move(ms));
   for (std::size_t i = 0; i < chats.size(); ++i) {
     const PendingChat& p = chats[i];

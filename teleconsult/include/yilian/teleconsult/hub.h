@@ -247,6 +247,8 @@ class Hub {
     teleconsult::ChatMessage message;
   };
   std::vector<PendingChat> chats_;        // this turn's chat, stored by store_chat()
+  std::uint64_t batch_serial_ = 0;        // counts the batches begun
+  std::uint64_t locked_batch_ = 0;        // the batch holding the turn's up-front consult locks
   storage::TimePoint next_revalidation_;  // times from the injected clock
   std::uint64_t revalidate_cursor_ = 0;   // the last connection re-checked
   storage::TimePoint next_clock_check_, next_referral_check_;
