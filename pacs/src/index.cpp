@@ -28,9 +28,12 @@ RETURNING id)sql";
 constexpr const char* kUpsertStudy = R"sql(
 INSERT INTO studies(study_uid, patient_pk, institution_id, study_date, study_time,
   accession_number, study_id, description, referring_physician, institution_name,
-  first_received_at, last_received_at, requested_priority, indication, procedure)
-VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)
+  first_received_at, last_received_at, requested_priority, indication, procedure,
+  patient_name_key)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)
 ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at,
+  patient_name_key = CASE WHEN excluded.patient_name_key <> '' THEN excluded.patient_name_key
+    ELSE studies.patient_name_key END,
   requested_priority = CASE WHEN excluded.requested_priority <> '' THEN
     excluded.requested_priority ELSE studies.requested_priority END,
   indication = CASE WHEN excluded.indication <> '' THEN excluded.indication
@@ -83,13 +86,10 @@ constexpr const char* kStudyColumns = R"sql(
   s.first_received_at, s.last_received_at
 )sql";
 constexpr const char* kStudyJoins = "studies s JOIN patients p ON p.id = s.patient_pk";
-// PostgreSQL, a name searched by its literal prefix: the patients the name index finds, then each
-// one's studies by studies_patient. Written so (OFFSET 0 keeps the subquery a nested loop)
-// because the planner, misjudging how much the scope keeps, otherwise scans every study in scope
-// and joins their patients (~10x slower at 100,000 studies).
-constexpr const char* kStudyJoinsByPatient =
-    "patients p CROSS JOIN LATERAL (SELECT * FROM studies WHERE studies.patient_pk = p.id "
-    "OFFSET 0) s";
+// A page of study ids (a subquery named pg, column pk) to the study and its patient.
+constexpr const char* kPageJoins =
+    " JOIN studies s ON s.id = pg.pk JOIN patients p ON p.id = s.patient_pk";
+constexpr const char* kNewestFirst = "ORDER BY s.last_received_at DESC, s.id DESC";
 // What kStudyColumns reads besides the study and the patient.
 constexpr const char* kInstitutionJoin = " JOIN institutions i ON i.id = s.institution_id";
 
@@ -173,9 +173,20 @@ std::string glob_pattern(const std::string& v) {
   return out;
 }
 
+// What a study's patient name is searched by (studies.patient_name_key): the name with ASCII
+// letters in lower case, as SQLite's lower() and PostgreSQL's lower() in the "C" collation (the
+// schema step that filled the column) make it; other characters are kept as they are.
+std::string name_key(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 // DICOM wildcards to LIKE (case-insensitive for ASCII) with '!' as the escape character.
-std::string like_pattern(const std::string& v, bool anywhere) {
-  std::string out = anywhere ? "%" : "";
+std::string like_pattern(const std::string& v) {
+  std::string out;
   for (char c : v) {
     if (c == '*') {
       out += '%';
@@ -188,7 +199,6 @@ std::string like_pattern(const std::string& v, bool anywhere) {
       out += c;
     }
   }
-  if (anywhere) out += '%';
   return out;
 }
 
@@ -329,8 +339,8 @@ class SqliteIndex final : public Index {
       page.total = st.int64(0);
     }
     std::string q = std::string("SELECT ") + kStudyColumns + " FROM " + kStudyJoins +
-                    kInstitutionJoin + " WHERE " + where +
-                    " ORDER BY s.last_received_at DESC, s.id DESC LIMIT :limit OFFSET :offset";
+                    kInstitutionJoin + " WHERE " + where + " " + kNewestFirst +
+                    " LIMIT :limit OFFSET :offset";
     sql::Stmt st;
     if (Status s = st.prepare(r_, q.c_str()); !s) return s.error();
     // Named parameters only: SQLite numbers named ones in order of appearance, so mixing them
@@ -359,13 +369,9 @@ class SqliteIndex final : public Index {
         literal_prefix(q.accession_number) || !q.study_date.empty() || !q.study_uids.empty();
     std::string where = scope_condition(scope, filtered);
     if (!q.patient_id.empty()) where += " AND p.patient_id GLOB :pid";
-    if (!q.patient_name.empty()) {
-      // PostgreSQL: a case-sensitive LIKE on lower() of both sides can use the lower(name)
-      // index for a literal prefix (ILIKE, what LIKE becomes there, cannot).
-      where += db_.dialect() == sql::Dialect::postgres
-                   ? " AND lower(p.name) ~~ like_escape(lower(:pname), '!')"
-                   : " AND p.name LIKE :pname ESCAPE '!'";
-    }
+    // The study's own copy of the name, folded: a literal prefix is a range of the
+    // studies_patient_name index, which also holds what the scope and the order read.
+    if (!q.patient_name.empty()) where += " AND s.patient_name_key GLOB :pname";
     if (!q.accession_number.empty()) where += " AND s.accession_number GLOB :acc";
     if (!q.study_description.empty()) where += " AND s.description LIKE :desc ESCAPE '!'";
     if (!q.modality.empty()) {
@@ -390,16 +396,13 @@ class SqliteIndex final : public Index {
       }
       where += ")";
     }
-    const char* joins =
-        db_.dialect() == sql::Dialect::postgres && literal_prefix(q.patient_name) && !q.fuzzy_names
-            ? kStudyJoinsByPatient
-            : kStudyJoins;
     auto bind = [&](sql::Stmt& st) {
       bind_scope(st, scope);
       st.bind_named(":pid", glob_pattern(q.patient_id));
-      st.bind_named(":pname", like_pattern(q.patient_name, q.fuzzy_names));
+      st.bind_named(":pname", (q.fuzzy_names ? "*" : "") + glob_pattern(name_key(q.patient_name)) +
+                                  (q.fuzzy_names ? "*" : ""));
       st.bind_named(":acc", glob_pattern(q.accession_number));
-      st.bind_named(":desc", like_pattern(q.study_description, false));
+      st.bind_named(":desc", like_pattern(q.study_description));
       st.bind_named(":modality", q.modality);
       st.bind_named(":from", from);
       st.bind_named(":to", to);
@@ -409,21 +412,26 @@ class SqliteIndex final : public Index {
       st.bind_named(":limit", limit);
       st.bind_named(":offset", offset);
     };
+    // Every study has exactly one patient: the count and the page's ids read the patients only
+    // when the patient ID is searched (a date range or a name then counts from one study index
+    // alone). The page finds its ids first and reads the columns of those rows only.
+    const char* match_from = q.patient_id.empty() ? "studies s" : kStudyJoins;
     auto rd = db_.read();
     if (!rd.ok()) return rd.error();
     sql::Db& r_ = rd->conn();
     {
       sql::Stmt st;
-      std::string c = std::string("SELECT count(*) FROM ") + joins + " WHERE " + where;
+      std::string c = std::string("SELECT count(*) FROM ") + match_from + " WHERE " + where;
       if (Status s = st.prepare(r_, c.c_str()); !s) return s.error();
       bind(st);
       auto row = st.step();
       if (!row.ok()) return row.error();
       page.total = st.int64(0);
     }
-    std::string sq = std::string("SELECT ") + kStudyColumns + " FROM " + joins + kInstitutionJoin +
-                     " WHERE " + where +
-                     " ORDER BY s.last_received_at DESC, s.id DESC LIMIT :limit OFFSET :offset";
+    std::string sq = std::string("SELECT ") + kStudyColumns + " FROM (SELECT s.id AS pk FROM " +
+                     match_from + " WHERE " + where + " " + kNewestFirst +
+                     " LIMIT :limit OFFSET :offset) pg" + kPageJoins + kInstitutionJoin + " " +
+                     kNewestFirst;
     sql::Stmt st;
     if (Status s = st.prepare(r_, sq.c_str()); !s) return s.error();
     bind(st);
@@ -676,6 +684,7 @@ DELETE FROM studies WHERE num_instances = 0;
     upsert_study_.bind(12, in.requested_priority);
     upsert_study_.bind(13, in.indication);
     upsert_study_.bind(14, in.procedure);
+    upsert_study_.bind(15, name_key(in.patient_name));
     auto study = returning_id(upsert_study_);
     if (!study.ok()) return study.error();
 

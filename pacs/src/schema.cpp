@@ -101,10 +101,40 @@ CREATE INDEX patients_patient_id ON patients(patient_id);
 CREATE INDEX patients_name ON patients(name COLLATE NOCASE);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 3> kSteps{{
+// v11: a study search by date range or by patient name counts and pages its matches from one
+// index: the columns the scope check and the newest-first order read are in it. The name is
+// searched in the study's own folded copy of it (ASCII letters in lower case), kept by ingest;
+// the patients' name index has no reader left.
+constexpr const char* kV11 = R"sql(
+DROP INDEX studies_date;
+CREATE INDEX studies_date ON studies(study_date, last_received_at, id, institution_id, modalities);
+ALTER TABLE studies ADD COLUMN patient_name_key TEXT NOT NULL DEFAULT '';
+UPDATE studies SET patient_name_key =
+  lower((SELECT name FROM patients WHERE patients.id = studies.patient_pk));
+CREATE INDEX studies_patient_name
+  ON studies(patient_name_key, last_received_at, id, institution_id, modalities);
+DROP INDEX patients_name;
+)sql";
+// PostgreSQL: the columns beside the key as INCLUDE; lower() in the "C" collation folds ASCII
+// letters only, as SQLite's does; text_pattern_ops serves a LIKE prefix in any collation.
+constexpr const char* kV11Postgres = R"sql(
+DROP INDEX studies_date;
+CREATE INDEX studies_date ON studies(study_date)
+  INCLUDE (last_received_at, id, institution_id, modalities);
+ALTER TABLE studies ADD COLUMN patient_name_key TEXT NOT NULL DEFAULT '';
+UPDATE studies SET patient_name_key = lower(p.name COLLATE "C")
+  FROM patients p WHERE p.id = studies.patient_pk;
+CREATE INDEX studies_patient_name ON studies(patient_name_key text_pattern_ops)
+  INCLUDE (last_received_at, id, institution_id, modalities);
+DROP INDEX patients_name;
+)sql";
+
+constexpr std::array<storage::SchemaStep, 4> kSteps{{
     {1, "pacs", "institutions, patients, studies, series, instances", kV1},
     {2, "pacs", "instance conflicts; newest-first study index", kV2},
     {5, "pacs", "patient ID and name indexes for searches", kV5},
+    {11, "pacs", "date and patient name searches served by one study index each", kV11,
+     kV11Postgres},
 }};
 
 }  // namespace

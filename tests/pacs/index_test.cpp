@@ -38,6 +38,18 @@ NewInstance make_instance(const std::string& sop, const std::string& series,
   return in;
 }
 
+// The studies a search finds (one page holds them all; the total must agree).
+std::set<std::string> found(Index& index, const StudyScope& scope, const StudyQuery& q) {
+  std::set<std::string> out;
+  auto page = index.search_studies(scope, q, 100, 0);
+  EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
+  if (page.ok()) {
+    for (const auto& s : page->studies) out.insert(s.study_instance_uid);
+    EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
+  }
+  return out;
+}
+
 class IndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -202,16 +214,7 @@ TEST_F(IndexTest, study_search_matches_wildcards_date_ranges_uid_lists_and_modal
     fill(q);
     return q;
   };
-  auto find = [&](StudyQuery q) {
-    std::set<std::string> out;
-    auto page = index_->search_studies(own(), q, 100, 0);
-    EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
-    if (page.ok()) {
-      for (const auto& s : page->studies) out.insert(s.study_instance_uid);
-      EXPECT_EQ(page->total, static_cast<std::int64_t>(out.size()));
-    }
-    return out;
-  };
+  auto find = [&](StudyQuery q) { return found(*index_, own(), q); };
   using Set = std::set<std::string>;
   EXPECT_EQ(find({}), (Set{"8.1", "8.2", "8.3"}));
   EXPECT_EQ(find(query([](StudyQuery& q) { q.patient_id = "P100"; })), (Set{"8.1"}));
@@ -308,6 +311,53 @@ TEST(IndexFile, data_survives_reopening_the_file) {
   auto s = idx->get_study("10.2");
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE(s->has_value());
+}
+
+TEST(IndexFile, studies_stored_before_the_name_key_are_found_by_name_after_the_upgrade) {
+  testing::TempDir dir;
+  auto path = dir.path() / "index.sqlite";
+  {
+    // Version 10: the last schema without studies.patient_name_key; rows as that build wrote them.
+    auto db = testing::index_database(path, 10);
+    ASSERT_EQ(db->schema_version(), 10);
+    auto raw = testing::raw_connection(*db);
+    for (const char* q :
+         {"INSERT INTO institutions(id, code, name) VALUES(1, 'township-a', 'Township A')",
+          "INSERT INTO patients(id, institution_id, patient_id, name) VALUES"
+          " (1, 1, 'P1', 'WANG^Xiao Ming=\xe7\x8e\x8b^\xe5\xb0\x8f\xe6\x98\x8e'),"
+          " (2, 1, 'P2', 'Li^Si')",
+          "INSERT INTO studies(id, study_uid, patient_pk, institution_id, study_date,"
+          " first_received_at, last_received_at) VALUES"
+          " (1, '11.1', 1, 1, '20260101', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),"
+          " (2, '11.2', 2, 1, '20260102', '2026-01-02T00:00:00.000Z', "
+          "'2026-01-02T00:00:00.000Z')"}) {
+      ASSERT_TRUE(storage::sql::run(*raw, q, [](storage::sql::Stmt&) {}).ok()) << q;
+    }
+  }
+  auto db = testing::index_database(path);
+  ASSERT_GE(db->schema_version(), 11);
+  auto idx = Index::open(*db);
+  StudyScope scope;
+  scope.institutions = {1};
+  auto find = [&](const std::string& name, bool fuzzy = false) {
+    StudyQuery q;
+    q.patient_name = name;
+    q.fuzzy_names = fuzzy;
+    return found(*idx, scope, q);
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(find("wang^x*"), (Set{"11.1"}));
+  EXPECT_EQ(find("LI^SI"), (Set{"11.2"}));
+  EXPECT_EQ(find("\xe7\x8e\x8b^\xe5\xb0\x8f*", true), (Set{"11.1"}));  // the ideographic group
+  EXPECT_EQ(find("*"), (Set{"11.1", "11.2"}));
+  // A new instance of the first study keeps its name searchable under the name it carries.
+  IndexBatch b;
+  auto in = make_instance("11.1.9", "11.1.8", "11.1", 1);
+  in.patient_id = "P1";
+  in.patient_name = "WANG^Xiaoming";
+  b.instances.push_back(in);
+  ASSERT_TRUE(idx->commit(b).ok());
+  EXPECT_EQ(find("wang^xiaom*"), (Set{"11.1"}));
 }
 
 }  // namespace

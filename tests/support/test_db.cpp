@@ -42,8 +42,8 @@ std::string location(const std::filesystem::path& path) {
 
 }  // namespace
 
-std::unique_ptr<storage::Database> index_database(const std::filesystem::path& path) {
-  auto db = app::open_index_database(location(path));
+std::unique_ptr<storage::Database> index_database(const std::filesystem::path& path, int target) {
+  auto db = app::open_index_database(location(path), target);
   if (!db.ok()) throw std::runtime_error("index database: " + db.error().message);
   return std::move(db).value();
 }

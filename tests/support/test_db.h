@@ -3,6 +3,7 @@
 // test that asked for it.
 #pragma once
 
+#include <climits>
 #include <filesystem>
 #include <memory>
 
@@ -16,8 +17,9 @@ namespace yilian::testing {
 // own PostgreSQL server, whatever path is asked for.
 bool on_postgres();
 
-// ":memory:" gives a private in-memory database.
-std::unique_ptr<storage::Database> index_database(const std::filesystem::path& path = ":memory:");
+// ":memory:" gives a private in-memory database; `target`: the schema version to migrate it to.
+std::unique_ptr<storage::Database> index_database(const std::filesystem::path& path = ":memory:",
+                                                  int target = INT_MAX);
 std::unique_ptr<storage::Database> audit_database(const std::filesystem::path& path);
 
 // A connection of its own to `db`'s database, outside every store: what someone with access
