@@ -81,19 +81,33 @@ std::optional<std::string> attr(const http::Request& req, const char* keyword, c
   return req.query_value(tag);
 }
 
+// Built member by member: initializer lists would copy every element once more (a study list
+// answer builds a few thousand of these).
+namespace {
+nlohmann::json attribute(const char* vr, nlohmann::json value) {
+  nlohmann::json j(nlohmann::json::value_t::object);
+  j["vr"] = vr;
+  if (!value.is_null()) {
+    nlohmann::json& values = j["Value"] = nlohmann::json(nlohmann::json::value_t::array);
+    values.push_back(std::move(value));
+  }
+  return j;
+}
+}  // namespace
+
 nlohmann::json dicom_value(const char* vr, const std::string& v) {
-  if (v.empty()) return {{"vr", vr}};
-  return {{"vr", vr}, {"Value", nlohmann::json::array({v})}};
+  return attribute(vr, v.empty() ? nlohmann::json() : nlohmann::json(v));
 }
 
 nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v) {
-  if (!v) return {{"vr", vr}};
-  return {{"vr", vr}, {"Value", {*v}}};
+  return attribute(vr, v ? nlohmann::json(*v) : nlohmann::json());
 }
 
 nlohmann::json dicom_name(const std::string& v) {
-  if (v.empty()) return {{"vr", "PN"}};
-  return {{"vr", "PN"}, {"Value", {{{"Alphabetic", v}}}}};
+  if (v.empty()) return attribute("PN", nullptr);
+  nlohmann::json name(nlohmann::json::value_t::object);
+  name["Alphabetic"] = v;
+  return attribute("PN", std::move(name));
 }
 
 http::Response dicom_json_response(std::string body) {
