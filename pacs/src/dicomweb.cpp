@@ -126,7 +126,7 @@ void audit_search(identity::AuthService& auth, const Request& req, const char* a
 
 Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
                                               std::string_view body) {
-  const std::string type = lower(content_type);
+  const std::string type = ascii_lower(content_type);
   if (type.rfind("multipart/related", 0) != 0 && type.rfind("multipart/form-data", 0) != 0) {
     return make_error(Errc::invalid_argument, "expected a multipart/related or form-data body");
   }
@@ -163,10 +163,10 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
     for (const std::string& line : split(headers, '\n')) {
       std::string l = line;
       if (!l.empty() && l.back() == '\r') l.pop_back();
-      if (lower(l).rfind("content-type:", 0) == 0) {
+      if (ascii_lower(l).rfind("content-type:", 0) == 0) {
         part.content_type = l.substr(13);
         part.content_type.erase(0, part.content_type.find_first_not_of(" \t"));
-      } else if (lower(l).rfind("content-disposition:", 0) == 0) {
+      } else if (ascii_lower(l).rfind("content-disposition:", 0) == 0) {
         part.filename = header_param(l, "filename");
       }
     }
@@ -289,7 +289,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     if (!identity::has_clinical_role(p)) {
       return Response::error(403, "uploads are filed under a clinical user's institution");
     }
-    if (lower(req.content_type).rfind("multipart/related", 0) != 0) {
+    if (ascii_lower(req.content_type).rfind("multipart/related", 0) != 0) {
       return Response::error(415, "STOW-RS takes multipart/related bodies");
     }
     auto parts = split_multipart(req.content_type, req.body);
@@ -300,7 +300,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     std::string study;
     for (const BodyPart& part : *parts) {
       IngestOutcome o;
-      std::string ct = lower(part.content_type);
+      std::string ct = ascii_lower(part.content_type);
       if (ct.rfind("application/dicom", 0) != 0 || ct.rfind("application/dicom+", 0) == 0) {
         o.status = IngestStatus::rejected;
         o.reason = IngestReason::not_dicom;

@@ -16,7 +16,6 @@ namespace yilian::pacs::web {
 std::vector<std::string> split(const std::string& s, char sep);
 bool to_double(const std::string& s, double& out);
 bool to_int(const std::string& s, int& out);
-std::string lower(std::string s);
 // The value of parameter `name` in a header like `multipart/related; type="..."; boundary=x`.
 std::string header_param(const std::string& header, const std::string& name);
 // The first of the query parameters named `keyword` or `tag` (QIDO accepts both).

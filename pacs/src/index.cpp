@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "yilian/common/text.h"
 #include "yilian/storage/database.h"
 #include "yilian/storage/sql.h"
 
@@ -169,17 +170,6 @@ std::string glob_pattern(const std::string& v) {
     } else {
       out += c;
     }
-  }
-  return out;
-}
-
-// What a study's patient name is searched by (studies.patient_name_key): the name with ASCII
-// letters in lower case, as SQLite's lower() and PostgreSQL's lower() in the "C" collation (the
-// schema step that filled the column) make it; other characters are kept as they are.
-std::string name_key(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -399,7 +389,8 @@ class SqliteIndex final : public Index {
     auto bind = [&](sql::Stmt& st) {
       bind_scope(st, scope);
       st.bind_named(":pid", glob_pattern(q.patient_id));
-      st.bind_named(":pname", (q.fuzzy_names ? "*" : "") + glob_pattern(name_key(q.patient_name)) +
+      st.bind_named(":pname", (q.fuzzy_names ? "*" : "") +
+                                  glob_pattern(ascii_lower(q.patient_name)) +
                                   (q.fuzzy_names ? "*" : ""));
       st.bind_named(":acc", glob_pattern(q.accession_number));
       st.bind_named(":desc", like_pattern(q.study_description));
@@ -684,7 +675,8 @@ DELETE FROM studies WHERE num_instances = 0;
     upsert_study_.bind(12, in.requested_priority);
     upsert_study_.bind(13, in.indication);
     upsert_study_.bind(14, in.procedure);
-    upsert_study_.bind(15, name_key(in.patient_name));
+    // Folded as the schema step that filled the column folds it (SQL lower() of ASCII only).
+    upsert_study_.bind(15, ascii_lower(in.patient_name));
     auto study = returning_id(upsert_study_);
     if (!study.ok()) return study.error();
 

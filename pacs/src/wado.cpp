@@ -10,6 +10,7 @@
 
 #include "dicomweb_util.h"
 #include "instance_reader.h"
+#include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/viewer/cine.h"
@@ -183,7 +184,7 @@ bool accepts_as_stored(const std::vector<MediaRange>& ranges, const std::string&
   for (const MediaRange& m : ranges) {
     if (m.type == "*/*") return true;
     if (m.type == type || (m.type == "multipart/related" &&
-                           (!m.params.count("type") || lower(m.params.at("type")) == type))) {
+                           (!m.params.count("type") || ascii_lower(m.params.at("type")) == type))) {
       auto t = m.params.find("transfer-syntax");
       if (t == m.params.end() || t->second == "*" || t->second == ts) return true;
     }
@@ -201,7 +202,7 @@ std::optional<bool> frames_keep_stored(const std::vector<MediaRange>& ranges,
   bool native = ranges.empty();
   for (const MediaRange& m : ranges) {
     std::string type = m.type == "multipart/related" && m.params.count("type")
-                           ? lower(m.params.at("type"))
+                           ? ascii_lower(m.params.at("type"))
                            : m.type;
     auto t = m.params.find("transfer-syntax");
     std::string ts = t == m.params.end() ? "" : t->second;

@@ -1,24 +1,19 @@
 #include "yilian/reading/queue_rules.h"
 
 #include <algorithm>
-#include <cctype>
+
+#include "yilian/common/text.h"
 
 namespace yilian::reading {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Any item of the '\' separated `values` equals (case-insensitively) one of `wanted`.
 bool any_of_list(std::string_view values, const std::vector<std::string>& wanted) {
   while (true) {
     std::size_t sep = values.find('\\');
-    std::string item = lower(values.substr(0, sep));
+    std::string item = ascii_lower(values.substr(0, sep));
     for (const std::string& w : wanted) {
-      if (!item.empty() && item == lower(w)) return true;
+      if (!item.empty() && item == ascii_lower(w)) return true;
     }
     if (sep == std::string_view::npos) return false;
     values.remove_prefix(sep + 1);
@@ -40,7 +35,7 @@ const char* priority_name(Priority p) {
 }
 
 std::optional<Priority> parse_priority(std::string_view name) {
-  std::string n = lower(name);
+  std::string n = ascii_lower(name);
   if (n == "stat") return Priority::stat;
   if (n == "urgent") return Priority::urgent;
   if (n == "routine") return Priority::routine;
@@ -54,10 +49,10 @@ bool matches(const Match& m, const StudyFacts& s) {
                                            s.institution) == m.institutions.end())
     return false;
   if (!m.text_contains.empty()) {
-    std::string text = lower(s.description + "\n" + s.procedure + "\n" + s.indication);
+    std::string text = ascii_lower(s.description + "\n" + s.procedure + "\n" + s.indication);
     bool any = false;
     for (const std::string& t : m.text_contains) {
-      if (!t.empty() && text.find(lower(t)) != std::string::npos) any = true;
+      if (!t.empty() && text.find(ascii_lower(t)) != std::string::npos) any = true;
     }
     if (!any) return false;
   }
@@ -73,7 +68,7 @@ std::string route(const QueueRules& rules, const StudyFacts& s) {
 
 PriorityDecision decide_priority(const QueueRules& rules, const StudyFacts& s) {
   PriorityDecision d;
-  std::string req = lower(s.requested_priority);
+  std::string req = ascii_lower(s.requested_priority);
   if (req == "stat") {
     d = {Priority::stat, "order priority STAT"};
   } else if (req == "high") {

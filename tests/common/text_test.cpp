@@ -47,5 +47,19 @@ TEST(JsonText, serialising_bytes_that_are_not_utf8_never_throws) {
   EXPECT_EQ(back["name"], "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+TEST(Text, ascii_lower_folds_only_the_ascii_letters) {
+  EXPECT_EQ(ascii_lower("WANG^Xiao Ming-3[Z]"), "wang^xiao ming-3[z]");
+  // UTF-8 (\u00c4, \u738b) and GBK bytes are kept as they are, as SQL lower() keeps them.
+  EXPECT_EQ(ascii_lower("\xC3\x84"
+                        "B=\xE7\x8E\x8B"),
+            "\xC3\x84"
+            "b=\xE7\x8E\x8B");
+  EXPECT_EQ(ascii_lower("\xCD\xF5"
+                        "A"),
+            "\xCD\xF5"
+            "a");
+  EXPECT_EQ(ascii_lower(""), "");
+}
+
 }  // namespace
 }  // namespace yilian

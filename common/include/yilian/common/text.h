@@ -22,6 +22,10 @@ std::string to_valid_utf8(std::string_view s);
 // end when something was cut (the ellipsis counts against the limit).
 std::string clip_utf8(std::string_view s, std::size_t max_bytes);
 
+// `s` with the ASCII letters A-Z in lower case and every other byte as it is (what SQLite's
+// lower() and PostgreSQL's lower() in the "C" collation do).
+std::string ascii_lower(std::string_view s);
+
 // JSON text of `j`. Strings that are not valid UTF-8 are written with U+FFFD in place of
 // the bad bytes: serialising never throws on content.
 std::string json_text(const nlohmann::json& j, int indent = -1);
