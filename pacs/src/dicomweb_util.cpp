@@ -1,11 +1,12 @@
 #include "dicomweb_util.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <random>
+
+#include "yilian/common/text.h"
 
 namespace yilian::pacs::web {
 
@@ -29,11 +30,6 @@ bool to_double(const std::string& s, double& out) {
 bool to_int(const std::string& s, int& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size();
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 namespace {
@@ -70,7 +66,7 @@ std::string header_param(const std::string& header, const std::string& name) {
   for (const std::string& raw : split_unquoted(header, ';')) {
     std::string p = trim(raw);
     std::size_t eq = p.find('=');
-    if (eq == std::string::npos || lower(trim(p.substr(0, eq))) != name) continue;
+    if (eq == std::string::npos || ascii_lower(trim(p.substr(0, eq))) != name) continue;
     return unquote(trim(p.substr(eq + 1)));
   }
   return {};
@@ -123,13 +119,13 @@ std::vector<MediaRange> parse_accept(const std::string& accept) {
   for (const std::string& range : split_unquoted(accept, ',')) {
     auto fields = split_unquoted(range, ';');
     MediaRange m;
-    m.type = lower(trim(fields[0]));
+    m.type = ascii_lower(trim(fields[0]));
     if (m.type.empty()) continue;
     for (std::size_t i = 1; i < fields.size(); ++i) {
       std::string f = trim(fields[i]);
       std::size_t eq = f.find('=');
       if (eq == std::string::npos) continue;
-      m.params[lower(trim(f.substr(0, eq)))] = unquote(trim(f.substr(eq + 1)));
+      m.params[ascii_lower(trim(f.substr(0, eq)))] = unquote(trim(f.substr(eq + 1)));
     }
     out.push_back(std::move(m));
   }
@@ -138,7 +134,8 @@ std::vector<MediaRange> parse_accept(const std::string& accept) {
 
 std::optional<ByteRange> parse_range(const std::string& header, std::uint64_t size) {
   std::string h = trim(header);
-  if (lower(h.substr(0, 6)) != "bytes=" || h.find(',') != std::string::npos) return std::nullopt;
+  if (ascii_lower(h.substr(0, 6)) != "bytes=" || h.find(',') != std::string::npos)
+    return std::nullopt;
   std::string spec = trim(h.substr(6));
   std::size_t dash = spec.find('-');
   if (dash == std::string::npos) return std::nullopt;
@@ -240,6 +237,15 @@ std::optional<http::Response> study_query(const http::Request& req, pacs::StudyQ
     for (const std::string& u : split(list, ',')) {
       if (!u.empty()) q.study_uids.push_back(u);
     }
+  }
+  // Matching keys reach the database as text, which must be UTF-8 (PostgreSQL refuses
+  // anything else; SQLite would compare bytes that no stored value has).
+  for (const std::string* key :
+       {&q.patient_id, &q.patient_name, &q.accession_number, &q.modality, &q.study_description}) {
+    if (!is_valid_utf8(*key)) return http::Response::error(400, "matching keys must be UTF-8");
+  }
+  for (const std::string& uid : q.study_uids) {
+    if (!is_valid_utf8(uid)) return http::Response::error(400, "matching keys must be UTF-8");
   }
   if (!q.study_date.empty() && !valid_date_query(q.study_date)) {
     return http::Response::error(

@@ -315,6 +315,15 @@ TEST_P(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
           .size(),
       2u);
   EXPECT_EQ(get(tb_, "/dicom-web/studies/" + ct_.study_uid + "/instances").status, 404);
+  // A name wildcard finds what the township may see, no more.
+  EXPECT_EQ(uids("/dicom-web/studies?PatientName=*", "0020000D"),
+            uids("/dicom-web/studies", "0020000D"));
+  // Keys that are not UTF-8 are refused on either database, with a JSON error.
+  for (const char* key : {"PatientName", "PatientID", "AccessionNumber", "StudyDescription"}) {
+    auto bad = get(ta_, std::string("/dicom-web/studies?") + key + "=%FF%FE*");
+    EXPECT_EQ(bad.status, 400) << key << ": " << bad.body;
+    EXPECT_TRUE(json::parse(bad.body, nullptr, false).contains("error")) << bad.body;
+  }
 }
 
 // Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
