@@ -295,16 +295,26 @@ void Hub::send_error(std::uint64_t conn, const std::string& code, const std::str
 }
 
 void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t except, bool staged,
-                    bool local) {
+                    bool local, std::int64_t seq) {
   for (std::uint64_t c : room.conns) {
     if (c == except) continue;
+    if (seq > 0) {
+      auto conn = conns_.find(c);
+      if (conn != conns_.end()) {
+        auto mark = conn->second.replayed.find(room.consult.id);
+        if (mark != conn->second.replayed.end() && mark->second >= seq) continue;
+      }
+    }
     if (staged) {
       staged_.on_commit.emplace_back(c, text);
     } else {
       send(c, text);
     }
   }
-  if (!local) relay({{"k", "room"}, {"id", room.consult.id}, {"t", text}}, staged);
+  if (local) return;
+  json envelope = {{"k", "room"}, {"id", room.consult.id}, {"t", text}};
+  if (seq > 0) envelope["seq"] = seq;
+  relay(envelope, staged);
 }
 
 void Hub::relay(const json& envelope, bool staged) {
@@ -331,7 +341,7 @@ void Hub::on_relayed(const std::string& text) {
       if (auto row = stores_.consults.get(id); row.ok() && row->has_value())
         it->second.consult = **row;
     }
-    broadcast(it->second, t, 0, false, /*local=*/true);
+    broadcast(it->second, t, 0, false, /*local=*/true, e.value("seq", std::int64_t{0}));
   } else if (kind == "rtc") {
     auto it = rooms_.find(id);
     if (it == rooms_.end()) return;

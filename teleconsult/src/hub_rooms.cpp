@@ -123,6 +123,12 @@ void Hub::replay(std::uint64_t conn, std::int64_t consult, std::int64_t after) {
   const bool more = missed->size() > static_cast<std::size_t>(proto::kReplayPage);
   if (more) missed->pop_back();
   for (const auto& m : *missed) send(conn, proto::make("chat", chat_json(m)));
+  if (!missed->empty()) {
+    if (auto c = conns_.find(conn); c != conns_.end()) {
+      std::int64_t& mark = c->second.replayed[consult];
+      mark = std::max(mark, missed->back().seq);
+    }
+  }
   send(conn, proto::make("replayed", {{"consult", consult},
                                       {"upToSeq", missed->empty() ? after : missed->back().seq},
                                       {"more", more}}));
@@ -135,6 +141,7 @@ void Hub::leave(std::uint64_t conn, Conn& c, std::int64_t consult) {
   if (c.who) before[consult] = local_presence(it->second, c.who->user_id);
   it->second.conns.erase(conn);
   c.rooms.erase(consult);
+  c.replayed.erase(consult);
   if (c.who) presence_changed(c.who->user_id, c.who->username, {consult}, before);
   if (it->second.conns.empty()) rooms_.erase(it);
 }
@@ -483,9 +490,13 @@ void Hub::store_chat() {
     const std::string text = proto::make("chat", out);
     if (auto room = rooms_.find(p.message.consult_id); room != rooms_.end()) {
       room->second.consult.last_seq = saved[i].message->seq;
-      broadcast(room->second, text, 0, true);
+      broadcast(room->second, text, 0, true, false, saved[i].message->seq);
     } else {  // everyone here left the room this turn: the other nodes' members still get it
-      relay({{"k", "room"}, {"id", p.message.consult_id}, {"t", text}}, true);
+      relay({{"k", "room"},
+             {"id", p.message.consult_id},
+             {"t", text},
+             {"seq", saved[i].message->seq}},
+            true);
     }
     staged_.on_failure.emplace_back(
         p.conn, proto::error("unavailable", "the message was not saved; send it again", p.ref));

@@ -349,6 +349,63 @@ TEST_F(HubTest, a_participant_whose_node_leaves_the_cluster_is_shown_offline) {
   EXPECT_EQ(offline["status"], "offline");
 }
 
+TEST_F(HubTest, a_message_another_node_committed_during_a_join_reaches_the_joiner_once) {
+  hub_->stop();
+  start_hub(/*relayed=*/true);
+  const std::int64_t consult = accepted_consult();
+  // node-b stores the doctor's message; its relayed copy is still on the way when the
+  // cardiologist joins here, so the join's replay reads it from the store.
+  auto other_node = [&](const std::string& client_id, const std::string& text) {
+    auto b = consults_->begin_batch();
+    EXPECT_TRUE(b.ok());
+    ChatMessage m;
+    m.consult_id = consult;
+    m.author_id = users_["doc"].user_id;
+    m.author = "doc";
+    m.client_id = client_id;
+    m.at = "2026-12-01T09:00:00.000Z";
+    m.text = text;
+    bool duplicate = false;
+    auto saved = (*b)->append_message(m, duplicate);
+    EXPECT_TRUE(saved.ok());
+    EXPECT_TRUE((*b)->commit().ok());
+    json out = json{{"type", "chat"},
+                    {"consult", consult},
+                    {"seq", saved->seq},
+                    {"from", "doc"},
+                    {"text", text}};
+    return json{{"k", "room"}, {"id", consult}, {"t", out.dump()}, {"seq", saved->seq}}.dump();
+  };
+  const std::string first = other_node("d1", "ST elevation in V2-V4?");
+  const std::uint64_t cardio = connect("cardio");
+  hub_->received(cardio, json{{"type", "join"}, {"consult", consult}, {"afterSeq", 0}}.dump());
+  ASSERT_FALSE(transport_.next_of(cardio, "replayed").is_null());
+  hub_->relayed(first);  // the live copy of what the replay held
+  hub_->relayed(other_node("d2", "Aspirin given."));
+  json second = transport_.next_of(cardio, "chat");  // the replayed one is taken first
+  second = transport_.next_of(cardio, "chat");
+  ASSERT_FALSE(second.is_null());
+  EXPECT_EQ(second["seq"], 2);
+  sync(cardio);
+  const auto chats = transport_.sent_of(cardio, "chat");
+  ASSERT_EQ(chats.size(), 2u);
+  EXPECT_EQ(chats[0]["seq"], 1);
+  EXPECT_EQ(chats[1]["seq"], 2);
+  // What this node stores goes to the other nodes with its seq, for the same check there.
+  hub_->received(
+      cardio,
+      json{{"type", "chat"}, {"consult", consult}, {"text", "Cath lab ready."}, {"clientId", "c1"}}
+          .dump());
+  ASSERT_EQ(transport_.next_of(cardio, "chat")["seq"], 3);
+  std::lock_guard lock(relayed_mu_);
+  bool carried = false;
+  for (const std::string& e : relayed_) {
+    const json j = json::parse(e);
+    carried |= j.value("k", "") == "room" && j.value("seq", 0) == 3;
+  }
+  EXPECT_TRUE(carried);
+}
+
 TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clinicians) {
   const std::uint64_t cardio = connect("cardio");
   stat_task(7, "ECG", "");

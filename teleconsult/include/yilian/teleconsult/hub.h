@@ -149,6 +149,9 @@ class Hub {
     std::string authorization;  // kept to re-check the session
     std::string peer;
     std::set<std::int64_t> rooms;
+    // Per room, the last seq a replay sent: a message another node committed while the replay
+    // was read arrives live too and is not sent twice.
+    std::map<std::int64_t, std::int64_t> replayed;
     bool away = false;
     storage::TimePoint opened;
   };
@@ -196,9 +199,10 @@ class Hub {
              const char* outcome);
   void send_error(std::uint64_t conn, const std::string& code, const std::string& message,
                   const std::string& ref);
-  // To the room's connections here and, unless `local`, on the other nodes.
+  // To the room's connections here and, unless `local`, on the other nodes. `seq`: a chat
+  // message's, which connections whose replay held it already do not get again.
   void broadcast(const Room& room, const std::string& text, std::uint64_t except = 0,
-                 bool staged = false, bool local = false);
+                 bool staged = false, bool local = false, std::int64_t seq = 0);
   void relay(const nlohmann::json& envelope, bool staged = false);
   void on_relayed(const std::string& envelope);
   // A task change to the open worklists and township screens of this node.
