@@ -91,6 +91,10 @@ constexpr const char* kStudyJoins = "studies s JOIN patients p ON p.id = s.patie
 constexpr const char* kPageJoins =
     " JOIN studies s ON s.id = pg.pk JOIN patients p ON p.id = s.patient_pk";
 constexpr const char* kNewestFirst = "ORDER BY s.last_received_at DESC, s.id DESC";
+// A search by date range: the latest study dates first (the studies_date index's order, which
+// ends the page's scan after its rows instead of sorting every match).
+constexpr const char* kLatestDateFirst =
+    "ORDER BY s.study_date DESC, s.last_received_at DESC, s.id DESC";
 // What kStudyColumns reads besides the study and the patient.
 constexpr const char* kInstitutionJoin = " JOIN institutions i ON i.id = s.institution_id";
 
@@ -419,10 +423,11 @@ class SqliteIndex final : public Index {
       if (!row.ok()) return row.error();
       page.total = st.int64(0);
     }
+    const char* order = q.study_date.empty() ? kNewestFirst : kLatestDateFirst;
     std::string sq = std::string("SELECT ") + kStudyColumns + " FROM (SELECT s.id AS pk FROM " +
-                     match_from + " WHERE " + where + " " + kNewestFirst +
+                     match_from + " WHERE " + where + " " + order +
                      " LIMIT :limit OFFSET :offset) pg" + kPageJoins + kInstitutionJoin + " " +
-                     kNewestFirst;
+                     order;
     sql::Stmt st;
     if (Status s = st.prepare(r_, sq.c_str()); !s) return s.error();
     bind(st);

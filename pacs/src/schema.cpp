@@ -129,12 +129,23 @@ CREATE INDEX studies_patient_name ON studies(patient_name_key text_pattern_ops)
 DROP INDEX patients_name;
 )sql";
 
-constexpr std::array<storage::SchemaStep, 4> kSteps{{
+// v12: a date range lists the latest study dates first; on PostgreSQL the index then holds that
+// order in its key, so the page is the first entries of a backward scan. SQLite's v11 index has
+// it already.
+constexpr const char* kV12 = "SELECT 1;";
+constexpr const char* kV12Postgres = R"sql(
+DROP INDEX studies_date;
+CREATE INDEX studies_date ON studies(study_date, last_received_at, id)
+  INCLUDE (institution_id, modalities);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 5> kSteps{{
     {1, "pacs", "institutions, patients, studies, series, instances", kV1},
     {2, "pacs", "instance conflicts; newest-first study index", kV2},
     {5, "pacs", "patient ID and name indexes for searches", kV5},
     {11, "pacs", "date and patient name searches served by one study index each", kV11,
      kV11Postgres},
+    {12, "pacs", "date range searches in study date order", kV12, kV12Postgres},
 }};
 
 }  // namespace

@@ -246,6 +246,39 @@ TEST_F(IndexTest, study_search_matches_wildcards_date_ranges_uid_lists_and_modal
   EXPECT_EQ(index_->search_studies(StudyScope{}, {}, 10, 0)->total, 0);  // no scope, nothing
 }
 
+TEST_F(IndexTest,
+       a_date_range_lists_the_latest_study_dates_first_and_other_searches_the_newest_arrivals) {
+  IndexBatch b;
+  // Arrival order is not date order: a prior from January arrives last.
+  auto add = [&](const std::string& uid, const std::string& date, const std::string& received) {
+    auto in = make_instance(uid + ".1", uid + ".2", uid, institution_, received);
+    in.study_date = date;
+    b.instances.push_back(in);
+  };
+  add("9.1", "20260610", "2026-11-22T08:00:00.000Z");
+  add("9.2", "20260610", "2026-11-22T09:00:00.000Z");
+  add("9.3", "20261020", "2026-11-22T07:00:00.000Z");
+  add("9.4", "20260105", "2026-11-22T10:00:00.000Z");
+  ASSERT_TRUE(index_->commit(b).ok());
+  auto uids = [&](const StudyQuery& q, std::int64_t limit, std::int64_t offset) {
+    std::vector<std::string> out;
+    auto page = index_->search_studies(own(), q, limit, offset);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok()) return out;
+    EXPECT_EQ(page->total, q.study_date.empty() ? 4 : 3);
+    for (const auto& s : page->studies) out.push_back(s.study_instance_uid);
+    return out;
+  };
+  using List = std::vector<std::string>;
+  EXPECT_EQ(uids({}, 10, 0), (List{"9.4", "9.2", "9.1", "9.3"}));
+  StudyQuery year;
+  year.study_date = "20260201-20261231";
+  EXPECT_EQ(uids(year, 10, 0), (List{"9.3", "9.2", "9.1"}));  // same date: newest arrival first
+  // Pages of one continue each other.
+  EXPECT_EQ(uids(year, 2, 0), (List{"9.3", "9.2"}));
+  EXPECT_EQ(uids(year, 2, 2), (List{"9.1"}));
+}
+
 TEST_F(IndexTest, the_same_patient_id_at_two_institutions_is_two_patients) {
   auto other = index_->ensure_institution("township-b", "Township B");
   ASSERT_TRUE(other.ok());
