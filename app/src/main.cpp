@@ -36,6 +36,8 @@
 #include "yilian/pacs/rest.h"
 #include "yilian/reading/reading_queue.h"
 #include "yilian/reading/worklist_rest.h"
+#include "yilian/storage/database.h"
+#include "yilian/storage/sql.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/hub.h"
 #include "yilian/viewer/render.h"
@@ -420,6 +422,15 @@ int import_files(const ImportFlags& flags) {
     if (Status s = dd.auditor().record(ev); !s) spdlog::error("audit: {}", s.error().message);
   }
 
+  // PostgreSQL plans by its statistics, which autovacuum refreshes only a while after a bulk
+  // load: a hub started right after an import would plan its searches for the tables as they
+  // were before it.
+  if (storage::is_postgres_url(dd.database_url()) && imported > 0) {
+    if (Status s =
+            storage::write(dd.database(), [](storage::sql::Db& db) { return db.exec("ANALYZE"); });
+        !s)
+      spdlog::warn("import: could not refresh the planner statistics: {}", s.error().message);
+  }
   std::printf("imported: %zu\nduplicates: %zu\nconflicts (kept separately): %zu\nrejected: %zu\n",
               imported, duplicates, conflicts, rejected.size());
   for (const auto& [path, why] : rejected) std::printf("  %s: %s\n", path.c_str(), why.c_str());

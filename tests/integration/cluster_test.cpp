@@ -565,6 +565,39 @@ TEST(DbCopy, an_embedded_install_moves_to_postgresql_and_a_second_node_joins_it)
   EXPECT_EQ(parsed(first.get(token, "/api/studies?limit=10"))["total"], 2);
   EXPECT_EQ(second.stop(), 0);
   EXPECT_EQ(first.stop(), 0);
+
+  // An import into the directory goes to PostgreSQL too, and leaves the planner statistics
+  // fresh for the hub that starts next.
+  const std::string database = url.substr(url.rfind('/') + 1);
+  auto analysed = [&] {
+    std::string at;
+    pg->psql(
+        "SELECT coalesce(last_analyze::text, '') FROM pg_stat_user_tables "
+        "WHERE relname = 'studies'",
+        &at, database);
+    return at;
+  };
+  const std::string before = analysed();
+  spec.count = 2;
+  auto imported = testing::write_ct_series(dir.path() / "import", spec);
+  ASSERT_TRUE(imported.ok());
+  std::string log;
+  ASSERT_EQ(
+      testing::run_command(testing::yilian_binary() + " import --data '" + data.string() +
+                               "' --institution ta '" + (dir.path() / "import").string() + "'",
+                           &log),
+      0)
+      << log;
+  EXPECT_NE(log.find("imported: 2"), std::string::npos) << log;
+  std::string after = analysed();
+  for (int i = 0; i < 100 && after == before; ++i) {  // statistics reach the view shortly
+    std::this_thread::sleep_for(100ms);
+    after = analysed();
+  }
+  EXPECT_NE(after, before);
+  std::string count;
+  pg->psql("SELECT 'studies=' || count(*) FROM studies", &count, database);
+  EXPECT_NE(count.find("studies=3"), std::string::npos) << count;
 }
 
 }  // namespace
