@@ -323,8 +323,9 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       if (o.status == IngestStatus::stored || o.status == IngestStatus::duplicate ||
           o.status == IngestStatus::conflict) {
         if (study.empty()) study = o.study_instance_uid;
-        item["00081190"] = {{"vr", "UR"},
-                            {"Value", {"/dicom-web/studies/" + o.study_instance_uid}}};
+        item["00081190"] =
+            dicom_value("UR", "/dicom-web/studies/" + o.study_instance_uid + "/series/" +
+                                  o.series_instance_uid + "/instances/" + o.sop_instance_uid);
         if (o.status == IngestStatus::conflict) {
           warning = true;
           item["00081196"] = {{"vr", "US"}, {"Value", {dicom_status(o)}}};

@@ -100,10 +100,25 @@ nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v) {
 }
 
 nlohmann::json dicom_name(const std::string& v) {
-  if (v.empty()) return attribute("PN", nullptr);
-  nlohmann::json name(nlohmann::json::value_t::object);
-  name["Alphabetic"] = v;
-  return attribute("PN", std::move(name));
+  static constexpr const char* kGroups[] = {"Alphabetic", "Ideographic", "Phonetic"};
+  nlohmann::json values(nlohmann::json::value_t::array);
+  bool any = false;
+  for (const std::string& value : split(v, '\\')) {
+    nlohmann::json name(nlohmann::json::value_t::object);
+    const std::vector<std::string> groups = split(value, '=');
+    for (std::size_t g = 0; g < groups.size() && g < std::size(kGroups); ++g) {
+      std::string_view group = groups[g];
+      while (!group.empty() && (group.back() == '^' || group.back() == ' ')) group.remove_suffix(1);
+      if (!group.empty()) name[kGroups[g]] = std::string(group);
+    }
+    any |= !name.empty();
+    values.push_back(name.empty() ? nlohmann::json() : std::move(name));
+  }
+  if (!any) return attribute("PN", nullptr);
+  nlohmann::json j(nlohmann::json::value_t::object);
+  j["vr"] = "PN";
+  j["Value"] = std::move(values);
+  return j;
 }
 
 http::Response dicom_json_response(std::string body) {

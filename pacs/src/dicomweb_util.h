@@ -23,6 +23,9 @@ std::optional<std::string> attr(const http::Request& req, const char* keyword, c
 
 nlohmann::json dicom_value(const char* vr, const std::string& v);
 nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v);
+// A PN value (PS3.18 F.2.2): each of its values (`\\`-separated) an object of its Alphabetic,
+// Ideographic and Phonetic groups (`=`-separated); as in WADO-RS metadata, a group loses its
+// trailing component separators ("张三^" is "张三") and an empty group is left out.
 nlohmann::json dicom_name(const std::string& v);
 http::Response dicom_json_response(std::string body);
 

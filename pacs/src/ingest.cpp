@@ -75,6 +75,7 @@ IngestOutcome outcome(IngestStatus st, IngestReason why, const pacs::NewInstance
   o.sop_class_uid = in.sop_class_uid;
   o.sop_instance_uid = in.sop_instance_uid;
   o.study_instance_uid = in.study_instance_uid;
+  o.series_instance_uid = in.series_instance_uid;
   return o;
 }
 

@@ -354,12 +354,57 @@ TEST_P(DicomWebQrTest, stow_rs_of_every_pydicom_test_file_answers_each_part) {
   EXPECT_EQ(stored + failed, files.size());
   EXPECT_GT(stored, 30u);
   EXPECT_GT(failed, 0u);  // no_meta, truncated and the like
-  // Each stored instance is listed under its study and can be retrieved.
+  // Each stored instance is listed with its own Retrieve URL (PS3.18 10.5.3), which gives it.
   for (const json& item : j["00081199"]["Value"]) {
     const std::string url = item["00081190"]["Value"][0];
-    EXPECT_EQ(get(ta_, url + "/metadata").status, 200) << url;
+    const std::string sop = item["00081155"]["Value"][0];
+    EXPECT_TRUE(url.ends_with("/instances/" + sop)) << url;
+    auto meta = get(ta_, url + "/metadata");
+    ASSERT_EQ(meta.status, 200) << url;
+    json m = json::parse(meta.body);
+    ASSERT_EQ(m.size(), 1u) << url;
+    EXPECT_EQ(m[0]["00080018"]["Value"][0], sop);
   }
+  EXPECT_TRUE(j["00081190"]["Value"][0].get<std::string>().starts_with("/dicom-web/studies/"));
   EXPECT_EQ(server_->get(ta_, "/healthz").status, 200);
+}
+
+TEST_P(DicomWebQrTest, a_multi_component_name_reads_alike_in_qido_and_in_the_metadata) {
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 16;
+  spec.patient_id = "TA-JP";
+  spec.patient_name = "Yamada^Tarou=山田^太郎=やまだ^たろう";
+  auto jp = testing::write_ct_series(dir_.path() / "jp", spec);
+  spec.patient_id = "TA-ZH";
+  spec.patient_name = "张三^";
+  auto zh = testing::write_ct_series(dir_.path() / "zh", spec);
+  ASSERT_TRUE(jp.ok() && zh.ok());
+  for (const auto* series : {&*jp, &*zh}) {
+    std::string out;
+    ASSERT_EQ(
+        testing::run_command(
+            "dcmodify -nb -i '(0008,0005)=ISO_IR 192' '" + series->files[0].string() + "'", &out),
+        0)
+        << out;
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", series->files), 0);
+  }
+  for (const auto* series : {&*jp, &*zh}) {
+    auto found =
+        json::parse(get(ta_, "/dicom-web/studies?StudyInstanceUID=" + series->study_uid).body);
+    ASSERT_EQ(found.size(), 1u) << found.dump();
+    auto meta = json::parse(get(ta_, "/dicom-web/studies/" + series->study_uid + "/metadata").body);
+    ASSERT_EQ(meta.size(), 1u);
+    EXPECT_EQ(found[0]["00100010"], meta[0]["00100010"]) << found[0]["00100010"].dump();
+  }
+  auto found = json::parse(get(ta_, "/dicom-web/studies?PatientID=TA-JP").body);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["00100010"]["Value"][0],
+            json::parse(R"({"Alphabetic":"Yamada^Tarou","Ideographic":"山田^太郎",
+                           "Phonetic":"やまだ^たろう"})"));
+  found = json::parse(get(ta_, "/dicom-web/studies?PatientID=TA-ZH").body);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["00100010"]["Value"][0], json::parse(R"({"Alphabetic":"张三"})"));
 }
 
 TEST_P(DicomWebQrTest, wado_rs_answers_a_hidden_study_like_a_missing_one) {

@@ -22,6 +22,24 @@ TEST(DicomMatch, wildcards_and_alternatives_follow_ps3_4) {
   EXPECT_FALSE(dicom_match("*a*b", "xxaxxbxx"));
 }
 
+TEST(DicomJson, a_person_name_is_split_into_its_groups_as_ps3_18_f_2_2_asks) {
+  using nlohmann::json;
+  const json ja = web::dicom_name("Yamada^Tarou=山田^太郎=やまだ^たろう");
+  EXPECT_EQ(ja["vr"], "PN");
+  EXPECT_EQ(ja["Value"], json::parse(R"([{"Alphabetic":"Yamada^Tarou","Ideographic":"山田^太郎",
+                                          "Phonetic":"やまだ^たろう"}])"));
+  // Trailing component separators go, as in WADO-RS metadata; empty groups are left out.
+  EXPECT_EQ(web::dicom_name("张三^")["Value"], json::parse(R"([{"Alphabetic":"张三"}])"));
+  EXPECT_EQ(web::dicom_name("=张^三")["Value"], json::parse(R"([{"Ideographic":"张^三"}])"));
+  EXPECT_EQ(web::dicom_name("Wang^Wu^^^ ")["Value"], json::parse(R"([{"Alphabetic":"Wang^Wu"}])"));
+  // Several values: an empty one is null.
+  EXPECT_EQ(web::dicom_name("A^B\\\\=C")["Value"],
+            json::parse(R"([{"Alphabetic":"A^B"},null,{"Ideographic":"C"}])"));
+  // No name at all: no Value.
+  EXPECT_FALSE(web::dicom_name("").contains("Value"));
+  EXPECT_FALSE(web::dicom_name("^^=").contains("Value"));
+}
+
 TEST(Accept, media_ranges_with_quoted_parameters) {
   auto r = web::parse_accept(
       "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*, image/jpeg");

@@ -61,6 +61,7 @@ struct IngestOutcome {
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string study_instance_uid;
+  std::string series_instance_uid;
 };
 
 // The one mapping of ingest outcomes to DICOM statuses (PS3.7 C-STORE statuses, also the
