@@ -218,7 +218,7 @@ void Cors::decorate(const Request& request, Response& response) const {
   response.headers.emplace_back("Vary", "Origin");
   response.headers.emplace_back(
       "Access-Control-Expose-Headers",
-      "X-Total-Count, Content-Type, Content-Length, Content-Range, Accept-Ranges");
+      "X-Total-Count, Warning, Content-Type, Content-Length, Content-Range, Accept-Ranges");
 }
 
 }  // namespace yilian::http

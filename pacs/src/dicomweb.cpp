@@ -226,13 +226,25 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
           req.params.count("series") ? req.params.at("series") : std::string();
       const auto scope = identity::study_scope(p, auth.now());
       nlohmann::json out = nlohmann::json::array();
-      std::int64_t skipped = 0;
-      bool full = false;
-      constexpr std::int64_t kStudyPage = 200;
-      for (std::int64_t at = 0; !full; at += kStudyPage) {
+      // Every match is counted for X-Total-Count; across studies, counting on past a full page
+      // reads at most kCountStudies more studies, after which the answer says only that there
+      // are more (Warning 299, PS3.18 8.3.4.1).
+      constexpr std::int64_t kStudyPage = 200, kCountStudies = 1000;
+      std::int64_t matched = 0, studies_past_page = 0;
+      bool full = false, counted = true;
+      auto take = [&](auto build) {
+        if (++matched <= *offset || full) return;
+        out.push_back(build());
+        full = static_cast<std::int64_t>(out.size()) >= *limit;
+      };
+      for (std::int64_t at = 0; counted; at += kStudyPage) {
         auto page = index.search_studies(scope, q, kStudyPage, at);
         if (!page.ok()) return Response::from_error(page.error());
         for (const pacs::StudySummary& st : page->studies) {
+          if (full && ++studies_past_page > kCountStudies) {
+            counted = false;
+            break;
+          }
           auto detail = index.get_study(st.study_instance_uid);
           if (!detail.ok()) return Response::from_error(detail.error());
           if (!detail->has_value()) continue;
@@ -240,24 +252,16 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
             if (!wanted_series.empty() && se.series_instance_uid != wanted_series) continue;
             if (!sf.matches(se)) continue;
             if (!instances) {
-              if (skipped++ < *offset) continue;
-              out.push_back(series_to_dicom_json(st, se, !within_study));
-              full = static_cast<std::int64_t>(out.size()) >= *limit;
-              if (full) break;
+              take([&] { return series_to_dicom_json(st, se, !within_study); });
               continue;
             }
             auto list = index.series_instances(se.series_instance_uid);
             if (!list.ok()) return Response::from_error(list.error());
             for (const pacs::InstanceLocation& i : *list) {
               if (i.study_instance_uid != st.study_instance_uid || !inf.matches(i)) continue;
-              if (skipped++ < *offset) continue;
-              out.push_back(instance_to_dicom_json(st, se, i, !within_study));
-              full = static_cast<std::int64_t>(out.size()) >= *limit;
-              if (full) break;
+              take([&] { return instance_to_dicom_json(st, se, i, !within_study); });
             }
-            if (full) break;
           }
-          if (full) break;
         }
         if (static_cast<std::int64_t>(page->studies.size()) < kStudyPage) break;
       }
@@ -272,7 +276,14 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       }
       audit_search(auth, req, instances ? "qido.instances" : "qido.series",
                    std::to_string(out.size()) + " match(es)");
-      return dicom_json_response(json_text(out));
+      Response r = dicom_json_response(json_text(out));
+      if (counted) {
+        r.headers.emplace_back("X-Total-Count", std::to_string(matched));
+      } else {
+        r.headers.emplace_back("Warning",
+                               "299 yilian: There are additional results that can be requested");
+      }
+      return r;
     };
   };
   router.add("GET", "/dicom-web/series", search(false, false));

@@ -308,6 +308,22 @@ TEST_P(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2", "00080018").size(), 2u);
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2&offset=2", "00080018").size(), 1u);
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TB-0001", "00080018").size(), 0u);
+  // Every page says how many match in all.
+  for (const char* target :
+       {"/dicom-web/instances?PatientID=TA-0001&limit=2", "/dicom-web/instances?limit=2&offset=2",
+        "/dicom-web/instances?PatientID=TA-0001&limit=1&offset=2"}) {
+    auto r = get(ta_, target);
+    EXPECT_EQ(r.header("x-total-count"),
+              std::string(target).find("TA-0001") != std::string::npos ? "3" : "4")
+        << target;  // the CT's 3 instances, and the MR's 1
+    EXPECT_TRUE(r.header("warning").empty()) << target;
+  }
+  EXPECT_EQ(get(ta_, "/dicom-web/series?limit=1").header("x-total-count"), "2");
+  EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/instances?limit=1")
+                .header("x-total-count"),
+            "3");
+  EXPECT_EQ(get(ta_, "/dicom-web/studies/" + ct_.study_uid + "/series").header("x-total-count"),
+            "1");
   EXPECT_EQ(uids("/dicom-web/studies/" + ct_.study_uid + "/instances?InstanceNumber=2", "00080018"),
             std::vector<std::string>{ct_.sop_instance_uids[1]});
   EXPECT_EQ(
