@@ -184,10 +184,11 @@ Result<Config> parse_config(std::string_view text) {
     return s.error();
 
   if (const toml::table* d = root["dicom"].as_table()) {
-    if (Status s = check_keys(*d, "[dicom]",
-                              {"port", "aet", "max_associations", "reject_unknown_ae",
-                               "dimse_timeout_seconds", "acse_timeout_seconds", "max_connections",
-                               "max_connections_per_address", "default_charset", "senders"});
+    if (Status s = check_keys(
+            *d, "[dicom]",
+            {"port", "aet", "max_associations", "reject_unknown_ae", "dimse_timeout_seconds",
+             "acse_timeout_seconds", "max_connections", "max_connections_per_address",
+             "default_charset", "senders", "max_find_matches"});
         !s)
       return s.error();
     if (Status s = read_int(*d, "port", c.dicom_port, 1, 65535, "dicom"); !s) return s.error();
@@ -197,6 +198,8 @@ Result<Config> parse_config(std::string_view text) {
     if (Status s = read_int(*d, "dimse_timeout_seconds", c.dimse_timeout_s, 1, 3600, "dicom"); !s)
       return s.error();
     if (Status s = read_int(*d, "acse_timeout_seconds", c.acse_timeout_s, 1, 600, "dicom"); !s)
+      return s.error();
+    if (Status s = read_int(*d, "max_find_matches", c.max_find_matches, 1, 1000000, "dicom"); !s)
       return s.error();
     if (Status s = read_int(*d, "max_connections", c.max_dicom_connections, 1, 100000, "dicom"); !s)
       return s.error();

@@ -49,6 +49,7 @@ struct Config {
   unsigned max_associations = 16;
   bool reject_unknown_ae = false;
   std::uint32_t dimse_timeout_s = 60;
+  std::uint32_t max_find_matches = 5000;      // C-FIND matches per answer
   std::uint32_t acse_timeout_s = 10;          // a connection must open its association within this
   std::uint32_t max_dicom_connections = 256;  // open, negotiating or serving
   std::uint32_t max_dicom_connections_per_address = 32;  // from one IP address

@@ -16,7 +16,6 @@
 #include <thread>
 
 #include <dcmtk/config/osconfig.h>
-#include <dcmtk/oflog/oflog.h>
 
 #include "config.h"
 #include "data_dir.h"
@@ -180,6 +179,7 @@ int serve(const ServeFlags& flags) {
   dopts.ae_title = cfg.ae_title;
   dopts.max_associations = cfg.max_associations;
   dopts.dimse_timeout_s = cfg.dimse_timeout_s;
+  dopts.max_find_matches = cfg.max_find_matches;
   dopts.acse_timeout_s = cfg.acse_timeout_s;
   dopts.max_connections = cfg.max_dicom_connections;
   dopts.max_connections_per_address = cfg.max_dicom_connections_per_address;
@@ -446,7 +446,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   yilian::net::log_errors_only();
-  OFLog::configure(OFLogger::WARN_LOG_LEVEL);  // DCMTK logs every association at INFO
+  yilian::pacs::configure_dcmtk_logging();
   // DCMTK as packaged leaves Nagle's algorithm on unless this is set when the network is
   // created; without it every C-STORE response waits for the delayed ACK (~40 ms).
   setenv("TCP_NODELAY", "1", 0);

@@ -17,6 +17,8 @@ namespace {
 
 Uint16 clamp16(std::size_t n) { return static_cast<Uint16>(std::min<std::size_t>(n, 0xFFFF)); }
 
+std::string hex_status(Uint16 status) { return fmt::format("0x{:04X}", status); }
+
 }  // namespace
 
 OFCondition Association::handle_find(T_DIMSE_C_FindRQ& req,
@@ -49,7 +51,7 @@ OFCondition Association::handle_find(T_DIMSE_C_FindRQ& req,
                             comment(detail, matches.error().message));
   }
   std::size_t sent = 0;
-  for (auto& m : *matches) {
+  for (auto& m : matches->matches) {
     if (sent % 64 == 63 && checkForCANCEL(pres, req.MessageID) == EC_Normal) {
       audit_qr("dicom.find", std::to_string(sent) + " matches sent, then cancelled", true);
       return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusCancel);
@@ -60,6 +62,16 @@ OFCondition Association::handle_find(T_DIMSE_C_FindRQ& req,
   }
   OFString level;
   identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
+  if (matches->cut) {
+    // More matched than one answer holds: the matches sent, then "matching terminated"
+    // (PS3.4 C.4.1.1.4), so the caller knows the list is not whole and can narrow its keys.
+    spdlog::warn("C-FIND from {}: {} level, more than {} matches; the first {} sent", peer_ae_,
+                 level.c_str(), shared_.qr->max_matches(), sent);
+    audit_qr("dicom.find",
+             std::string(level.c_str()) + ": " + std::to_string(sent) + " matches, more not sent",
+             true, identifier.get(), sent);
+    return sendFINDResponse(pres, req.MessageID, sop, nullptr, kStatusCancel);
+  }
   audit_qr("dicom.find", std::string(level.c_str()) + ": " + std::to_string(sent) + " matches",
            true, identifier.get(), sent);
   return sendFINDResponse(pres, req.MessageID, sop, nullptr, STATUS_Success);
@@ -150,6 +162,13 @@ OFCondition Association::handle_move(T_DIMSE_C_MoveRQ& req,
         }
       }
       ops.record(sent.good() ? status : kStatusSubOpsFailed);
+      if (sent.bad() || status != STATUS_Success) {
+        spdlog::warn("C-MOVE to {}: instance {} {}", destination.c_str(), i.sop_instance_uid,
+                     !connected   ? std::string("not sent: no association")
+                     : id == 0    ? "not sent: no presentation context for " + i.sop_class_uid
+                     : sent.bad() ? std::string("not sent: ") + sent.text()
+                                  : "refused with status " + hex_status(status));
+      }
       if (ops.remaining > 0) {
         cond = sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusPending, nullptr,
                                 ops.remaining, ops.completed, ops.failed, ops.warning);
@@ -279,7 +298,15 @@ OFCondition Association::handle_get(T_DIMSE_C_GetRQ& req, const DcmPresentationC
   ops.remaining = clamp16(set->size());
   for (const auto& i : *set) {
     --ops.remaining;
-    ops.record(store_to_requester(i));
+    const Uint16 status = store_to_requester(i);
+    ops.record(status);
+    if (status != STATUS_Success) {
+      spdlog::warn(
+          "C-GET by {}: instance {} {}", peer_ae_, i.sop_instance_uid,
+          status == kStatusSubOpsFailed
+              ? std::string("not sent (no presentation context for it, or the transfer failed)")
+              : "refused with status " + hex_status(status));
+    }
     if (ops.remaining > 0) {
       cond = send_get_response(pres, req, kStatusPending, ops, nullptr);
       if (cond.bad()) return cond;

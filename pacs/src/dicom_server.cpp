@@ -6,6 +6,9 @@
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scpthrd.h>
+#include <dcmtk/oflog/oflog.h>
+#include <dcmtk/oflog/spi/filter.h>
+#include <dcmtk/oflog/spi/logevent.h>
 
 #include "association.h"
 
@@ -26,6 +29,33 @@
 #include <map>
 
 namespace yilian::pacs {
+
+namespace {
+
+namespace log4 = dcmtk::log4cplus;
+
+class MetaInDataSetFilter : public log4::spi::Filter {
+ public:
+  log4::spi::FilterResult decide(const log4::spi::InternalLoggingEvent& event) const override {
+    return std::strstr(event.getMessage().c_str(), "Invalid Element (0002,") ? log4::spi::DENY
+                                                                             : log4::spi::NEUTRAL;
+  }
+};
+
+}  // namespace
+
+void configure_dcmtk_logging() {
+  OFLog::configure(OFLogger::WARN_LOG_LEVEL);
+  log4::SharedAppenderPtrList appenders = log4::Logger::getRoot().getAllAppenders();
+  for (auto& appender : appenders) {
+    log4::spi::FilterPtr filter(new MetaInDataSetFilter);
+    if (log4::spi::FilterPtr existing = appender->getFilter()) {
+      existing->appendFilter(filter);
+    } else {
+      appender->setFilter(filter);
+    }
+  }
+}
 
 std::string normalize_ae_title(const std::string& ae) {
   std::size_t b = ae.find_first_not_of(' ');
@@ -358,7 +388,8 @@ Status DicomServer::start() {
 
 void DicomServer::enable_query_retrieve(pacs::Index& index, identity::Accounts& accounts,
                                         storage::Clock clock) {
-  impl_->shared.qr = std::make_unique<QueryRetrieve>(index, std::move(clock));
+  impl_->shared.qr =
+      std::make_unique<QueryRetrieve>(index, std::move(clock), impl_->options.max_find_matches);
   impl_->shared.accounts = &accounts;
 }
 

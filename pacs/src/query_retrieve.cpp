@@ -69,7 +69,9 @@ std::unique_ptr<DcmDataset> respond(const DcmDataset& request, const Values& v) 
   DcmDataset& req = const_cast<DcmDataset&>(request);
   for (unsigned long i = 0; i < req.card(); ++i) {
     const DcmTagKey tag = req.getElement(i)->getTag();
-    if (tag == DCM_SpecificCharacterSet) continue;
+    // File Meta (some senders put group 0002 keys in an identifier) and command elements are
+    // no attributes of a match: left out, as DCMTK would refuse them in a data set.
+    if (tag == DCM_SpecificCharacterSet || tag.getGroup() <= 0x0002) continue;
     if (tag == DCM_QueryRetrieveLevel) {
       (void)out->putAndInsertString(tag, get(request, tag).c_str());
     } else if (auto it = v.find(tag); it != v.end()) {
@@ -127,11 +129,20 @@ bool dicom_match(const std::string& pattern, const std::string& value) {
 
 std::string QueryRetrieve::now() const { return storage::to_iso8601(clock_()); }
 
-Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Principal& p,
-                                                                     bool patient_root,
-                                                                     const DcmDataset& id) {
+Result<QueryRetrieve::Found> QueryRetrieve::find(const Principal& p, bool patient_root,
+                                                 const DcmDataset& id) {
   const std::string level = get(id, DCM_QueryRetrieveLevel);
-  std::vector<std::unique_ptr<DcmDataset>> out;
+  Found found;
+  std::vector<std::unique_ptr<DcmDataset>>& out = found.matches;
+  // Adds a match unless the limit is reached (then the answer is marked cut); false when full.
+  auto add = [&](std::unique_ptr<DcmDataset> m) {
+    if (out.size() >= max_matches_) {
+      found.cut = true;
+      return false;
+    }
+    out.push_back(std::move(m));
+    return true;
+  };
   const identity::StudyScope scope = identity::study_scope(p, now());
 
   if (level == "PATIENT" || level == "STUDY") {
@@ -154,12 +165,18 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
       if (!page.ok()) return page.error();
       for (const pacs::StudySummary& s : page->studies) {
         if (level == "STUDY") {
-          if (out.size() < kMaxFindMatches) out.push_back(respond(id, study_values(s)));
+          if (!add(respond(id, study_values(s)))) break;
           continue;
         }
+        // A patient past the limit is not added; those before it still count all their studies.
         auto key = std::make_pair(s.patient_id, s.issuer_of_patient_id);
-        auto [it, fresh] = patients.try_emplace(key);
-        if (fresh) {
+        auto it = patients.find(key);
+        if (it == patients.end()) {
+          if (order.size() >= max_matches_) {
+            found.cut = true;
+            continue;
+          }
+          it = patients.try_emplace(key).first;
           it->second.first = s;
           order.push_back(key);
         }
@@ -168,14 +185,12 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
         it->second.instances += s.num_instances;
       }
       if (static_cast<std::int64_t>(page->studies.size()) < page_size ||
-          out.size() >= kMaxFindMatches)
+          (level == "STUDY" && found.cut))
         break;
     }
     for (const auto& key : order) {
-      if (out.size() >= kMaxFindMatches) break;
       const PatientTotals& t = patients[key];
-      out.push_back(
-          respond(id, {{DCM_PatientName, t.first.patient_name},
+      add(respond(id, {{DCM_PatientName, t.first.patient_name},
                        {DCM_PatientID, t.first.patient_id},
                        {DCM_IssuerOfPatientID, t.first.issuer_of_patient_id},
                        {DCM_PatientBirthDate, t.first.patient_birth_date},
@@ -184,7 +199,7 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
                        {DCM_NumberOfPatientRelatedSeries, std::to_string(t.series)},
                        {DCM_NumberOfPatientRelatedInstances, std::to_string(t.instances)}}));
     }
-    return out;
+    return found;
   }
 
   if (level != "SERIES" && level != "IMAGE") {
@@ -196,10 +211,10 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
   }
   auto visible = may_read_study(index_, p, study, now());
   if (!visible.ok()) return visible.error();
-  if (!*visible) return out;  // nothing the node may see: no matches
+  if (!*visible) return found;  // nothing the node may see: no matches
   auto detail = index_.get_study(study);
   if (!detail.ok()) return detail.error();
-  if (!detail->has_value()) return out;
+  if (!detail->has_value()) return found;
 
   if (level == "SERIES") {
     const std::string modality = get(id, DCM_Modality), uid = get(id, DCM_SeriesInstanceUID),
@@ -217,9 +232,9 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
       v[DCM_BodyPartExamined] = s.body_part;
       v[DCM_SeriesInstanceUID] = s.series_instance_uid;
       v[DCM_NumberOfSeriesRelatedInstances] = std::to_string(s.num_instances);
-      out.push_back(respond(id, v));
+      if (!add(respond(id, v))) break;
     }
-    return out;
+    return found;
   }
 
   const std::string series = get(id, DCM_SeriesInstanceUID);
@@ -241,10 +256,9 @@ Result<std::vector<std::unique_ptr<DcmDataset>>> QueryRetrieve::find(const Princ
     v[DCM_SOPClassUID] = i.sop_class_uid;
     v[DCM_InstanceNumber] = num(i.instance_number);
     v[DCM_NumberOfFrames] = std::to_string(i.number_of_frames);
-    out.push_back(respond(id, v));
-    if (out.size() >= kMaxFindMatches) break;
+    if (!add(respond(id, v))) break;
   }
-  return out;
+  return found;
 }
 
 Result<std::vector<InstanceLocation>> QueryRetrieve::study_instances(const std::string& study) {

@@ -15,8 +15,9 @@ class DcmDataset;
 
 namespace yilian::pacs {
 
-// PS3.4 C.4.1: at most this many C-FIND matches are returned for one request.
-inline constexpr std::size_t kMaxFindMatches = 5000;
+// PS3.4 C.4.1: at most this many C-FIND matches are returned for one request by default
+// (`[dicom] max_find_matches`).
+inline constexpr std::size_t kDefaultMaxFindMatches = 5000;
 
 // '*' any run, '?' one character, '\' separates alternatives (UID lists); an empty pattern
 // matches everything.
@@ -24,14 +25,21 @@ bool dicom_match(const std::string& pattern, const std::string& value);
 
 class QueryRetrieve {
  public:
-  QueryRetrieve(pacs::Index& index, storage::Clock clock)
-      : index_(index), clock_(std::move(clock)) {}
+  QueryRetrieve(pacs::Index& index, storage::Clock clock,
+                std::size_t max_matches = kDefaultMaxFindMatches)
+      : index_(index), clock_(std::move(clock)), max_matches_(max_matches) {}
 
-  // C-FIND: one response identifier per match, holding the keys the request asked for.
-  // `patient_root`: the Patient Root model (else Study Root). Errors: invalid_argument (a
-  // missing or wrong Query/Retrieve Level, or a unique key missing above the level).
-  Result<std::vector<std::unique_ptr<DcmDataset>>> find(const Principal& p, bool patient_root,
-                                                        const DcmDataset& identifier);
+  // C-FIND: one response identifier per match, holding the keys the request asked for (those
+  // of the File Meta group and the command group are not echoed); at most `max_matches`, and
+  // `cut` when there were more. `patient_root`: the Patient Root model (else Study Root).
+  // Errors: invalid_argument (a missing or wrong Query/Retrieve Level, or a unique key missing
+  // above the level).
+  struct Found {
+    std::vector<std::unique_ptr<DcmDataset>> matches;
+    bool cut = false;
+  };
+  Result<Found> find(const Principal& p, bool patient_root, const DcmDataset& identifier);
+  std::size_t max_matches() const { return max_matches_; }
 
   // C-MOVE / C-GET: the instances the identifier names that `p` may read.
   Result<std::vector<pacs::InstanceLocation>> instances(const Principal& p,
@@ -43,6 +51,7 @@ class QueryRetrieve {
 
   pacs::Index& index_;
   storage::Clock clock_;
+  std::size_t max_matches_;
 };
 
 }  // namespace yilian::pacs

@@ -64,6 +64,7 @@ class DicomWebQrTest : public ::testing::TestWithParam<const char*> {
     std::ofstream(cfg) << R"(
 [dicom]
 reject_unknown_ae = true
+max_find_matches = 3   # township A has 2 studies and 3 CT instances: a test adds more
 
 [[institutions]]
 code = "ta"
@@ -524,6 +525,79 @@ TEST_P(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) 
   tool("findscu -v -S" + dicom_args("TA_WS") + " -k QueryRetrieveLevel=SERIES -k Modality", &out);
   EXPECT_NE(out.find("Final Find Response (Error: DataSetDoesNotMatchSOPClass)"), std::string::npos)
       << out;
+}
+
+TEST_P(DicomWebQrTest, c_find_past_its_match_limit_says_matching_was_terminated) {
+  // Two more studies for township A (four in all, three patients), past the limit of three.
+  for (const char* patient : {"TA-0002", "TA-0001"}) {
+    testing::CtSeriesSpec spec;
+    spec.count = 1;
+    spec.rows = spec.columns = 16;
+    spec.patient_id = patient;
+    auto more = testing::write_ct_series(dir_.path() / patient, spec);
+    ASSERT_TRUE(more.ok());
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", more->files), 0);
+  }
+  auto responses = [](const std::string& out) {
+    std::size_t n = 0;
+    for (std::size_t at = out.find("Find Response:"); at != std::string::npos;
+         at = out.find("Find Response:", at + 1))
+      ++n;
+    return n;
+  };
+  std::string out;
+  tool("findscu -v -S" + dicom_args("TA_WS") + " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID",
+       &out);
+  EXPECT_EQ(responses(out), 3u) << out;
+  EXPECT_NE(out.find("Final Find Response (Cancel: MatchingTerminatedDueToCancelRequest)"),
+            std::string::npos)
+      << out;
+  // PATIENT level: three patients fit; each still counts all of its studies.
+  tool("findscu -v -P" + dicom_args("TA_WS") +
+           " -k QueryRetrieveLevel=PATIENT -k PatientID -k NumberOfPatientRelatedStudies",
+       &out);
+  EXPECT_EQ(responses(out), 3u) << out;
+  EXPECT_NE(out.find("Final Find Response (Success)"), std::string::npos) << out;
+  EXPECT_NE(out.find("[2 ]"), std::string::npos) << out;  // TA-0001: two studies
+  // Within the limit: success, as before.
+  tool("findscu -v -S" + dicom_args("TA_WS") +
+           " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID -k PatientID=TA-0001",
+       &out);
+  EXPECT_EQ(responses(out), 2u) << out;
+  EXPECT_NE(out.find("Final Find Response (Success)"), std::string::npos) << out;
+  // File Meta keys some senders put in an identifier are left out of the answers.
+  tool("findscu -v -S" + dicom_args("TA_WS") +
+           " -k QueryRetrieveLevel=STUDY -k PatientID=TA-0002 -k StudyInstanceUID"
+           " -k 0002,0010=1.2.840.10008.1.2.1 -k 0002,0016=TA_WS",
+       &out);
+  EXPECT_EQ(responses(out), 1u) << out;
+  EXPECT_NE(out.find("Final Find Response (Success)"), std::string::npos) << out;
+  const std::string answer = out.substr(std::min(out.find("Find Response: 1"), out.size()));
+  EXPECT_NE(answer.find("TA-0002"), std::string::npos) << out;
+  EXPECT_EQ(answer.find("(0002,"), std::string::npos) << out;
+  EXPECT_EQ(server_->log().find("Invalid Element"), std::string::npos) << server_->log();
+}
+
+TEST_P(DicomWebQrTest, a_c_move_whose_destination_is_down_fails_and_says_why_in_the_log) {
+  ASSERT_EQ(testing::run_command("kill " + peer_pid_), 0);
+  peer_pid_.clear();
+  std::string out;
+  const std::string echo = "echoscu -aet TA_CT -aec TA_WS 127.0.0.1 " + std::to_string(peer_port_);
+  for (int i = 0; i < 200 && tool(echo, &out) == 0; ++i) {  // until the peer is gone
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  tool("movescu -v -S" + dicom_args("TA_WS") + " -aem TA_WS -k QueryRetrieveLevel=STUDY" +
+           " -k StudyInstanceUID=" + ct_.study_uid,
+       &out);
+  EXPECT_NE(out.find("Final Move Response (Refused: OutOfResourcesSubOperations)"),
+            std::string::npos)
+      << out;
+  const std::string log = server_->log();
+  for (const std::string& uid : ct_.sop_instance_uids) {
+    EXPECT_NE(log.find("C-MOVE to TA_WS: instance " + uid + " not sent: no association"),
+              std::string::npos)
+        << log;
+  }
 }
 
 TEST_P(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {

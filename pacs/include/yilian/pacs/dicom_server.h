@@ -75,6 +75,11 @@ class AeDirectory {
 // AE titles compare without their space padding and case-sensitively, as DICOM says.
 std::string normalize_ae_title(const std::string& ae);
 
+// DCMTK's log for the whole process: warnings and errors only (it logs every association at
+// INFO), without the warning for File Meta elements inside a data set (some workstations put
+// group 0002 keys in C-FIND identifiers; they are ignored).
+void configure_dcmtk_logging();
+
 struct DicomServerOptions {
   std::uint16_t port = 11112;
   std::string ae_title = "YILIAN";
@@ -86,6 +91,9 @@ struct DicomServerOptions {
   unsigned max_connections = 256;             // open connections in all
   unsigned max_connections_per_address = 32;  // from one IP address
   std::uint32_t dimse_timeout_s = 60;
+  // C-FIND answers at most this many matches; past it the answer ends with "matching
+  // terminated" (0xFE00) instead of success.
+  std::uint32_t max_find_matches = 5000;
 };
 
 struct DicomServerCounters {
