@@ -154,7 +154,9 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
       std::string key = url_decode(pair.substr(0, eq));
       std::string value =
           eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
-      out.emplace(std::move(key), std::move(value));
+      // A repeated parameter (includefield=a&includefield=b) holds its values comma-separated.
+      auto [it, fresh] = out.emplace(std::move(key), value);
+      if (!fresh) it->second += "," + value;
     }
     i = amp + 1;
   }

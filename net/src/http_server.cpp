@@ -108,16 +108,21 @@ const char* method_of(lws* wsi) {
 }
 
 void read_query(lws* wsi, http::Request& req) {
-  char buf[1024];
+  std::string buf;
   for (int n = 0;; ++n) {
-    int len = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, n);
+    const int size = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, n);
+    if (size <= 0) break;
+    buf.resize(static_cast<std::size_t>(size) + 1);
+    int len = lws_hdr_copy_fragment(wsi, buf.data(), size + 1, WSI_TOKEN_HTTP_URI_ARGS, n);
     if (len <= 0) break;
-    std::string_view frag(buf, static_cast<std::size_t>(len));
+    std::string_view frag(buf.data(), static_cast<std::size_t>(len));
     std::size_t eq = frag.find('=');
-    // lws has already URL-decoded the fragment.
-    req.query.emplace(std::string(frag.substr(0, eq)), eq == std::string_view::npos
-                                                           ? std::string()
-                                                           : std::string(frag.substr(eq + 1)));
+    // lws has already URL-decoded the fragment. A repeated parameter
+    // (includefield=a&includefield=b) holds its values comma-separated, as parse_query does.
+    std::string value =
+        eq == std::string_view::npos ? std::string() : std::string(frag.substr(eq + 1));
+    auto [it, fresh] = req.query.emplace(std::string(frag.substr(0, eq)), value);
+    if (!fresh) it->second += "," + value;
   }
 }
 

@@ -5,6 +5,11 @@
 #include <charconv>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctag.h>
+#include <spdlog/spdlog.h>
 
 #include "dicomweb_util.h"
 #include "instance_reader.h"
@@ -45,6 +50,130 @@ nlohmann::json study_to_dicom_json(const pacs::StudySummary& s) {
   j["00201206"] = dicom_number("IS", s.num_series);
   j["00201208"] = dicom_number("IS", s.num_instances);
   return j;
+}
+
+// includefield (PS3.18 8.3.4.3): `all`, or attribute keywords and tags (8 hex digits),
+// comma-separated or repeated. What the default set lacks comes from a representative
+// instance's data set.
+struct IncludeFields {
+  bool all = false;
+  std::set<std::string> tags;  // 8 upper-case hex digits
+  bool empty() const { return !all && tags.empty(); }
+};
+
+std::optional<Response> include_fields(const Request& req, IncludeFields& out) {
+  auto v = req.query_value("includefield");
+  if (!v) return std::nullopt;
+  for (std::string field : split(*v, ',')) {
+    field.erase(0, field.find_first_not_of(' '));
+    field.erase(field.find_last_not_of(' ') + 1);
+    if (field.empty()) continue;
+    if (field == "all") {
+      out.all = true;
+      continue;
+    }
+    bool hex = field.size() == 8 && std::all_of(field.begin(), field.end(), [](char c) {
+                 return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+               });
+    if (hex) {
+      for (char& c : field) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.tags.insert(field);
+      continue;
+    }
+    DcmTag tag;
+    if (DcmTag::findTagFromName(field.c_str(), tag).bad()) {
+      return Response::error(400, "includefield: no DICOM attribute is called " + field);
+    }
+    char text[9];
+    std::snprintf(text, sizeof text, "%04X%04X", tag.getGroup(), tag.getElement());
+    out.tags.insert(text);
+  }
+  return std::nullopt;
+}
+
+enum class Level { study, series, instance };
+
+// The attributes `includefield=all` adds at the study and series levels (the Patient, Study
+// and Visit modules; the General Series and Equipment modules); an instance gives all of its
+// own.
+bool study_level_tag(std::uint16_t group, std::uint16_t element) {
+  static const std::set<std::uint32_t> kStudy = {0x00080020, 0x00080030, 0x00080050, 0x00080051,
+                                                 0x00080090, 0x00081030, 0x00081032, 0x00081048,
+                                                 0x00081060, 0x00081080, 0x00081110, 0x00200010};
+  return group == 0x0010 || group == 0x0032 || group == 0x0038 ||
+         kStudy.count((std::uint32_t{group} << 16) | element) > 0;
+}
+bool series_level_tag(std::uint16_t group, std::uint16_t element) {
+  static const std::set<std::uint32_t> kSeries = {
+      0x00080021, 0x00080031, 0x00080060, 0x00080070, 0x00080080, 0x00080081, 0x00081010,
+      0x0008103E, 0x00081040, 0x00081050, 0x00081070, 0x00081090, 0x00081111, 0x00180015,
+      0x00181030, 0x00185100, 0x0020000E, 0x00200011, 0x00200052, 0x00200060, 0x00400244,
+      0x00400245, 0x00400253, 0x00400254, 0x00400275};
+  return kSeries.count((std::uint32_t{group} << 16) | element) > 0;
+}
+
+// Adds to the result `j` what `inc` asks for beyond what it holds, from the data set of
+// `instance` (the study's or series' first; none: the requested ones come back empty).
+// `with_study`: a series or instance result that
+// carries its study's attributes too. A requested attribute the object lacks comes back empty.
+void include_from(nlohmann::json& j, const IncludeFields& inc, Level level, bool with_study,
+                  const storage::BlobStore& blobs, const InstanceLocation* instance) {
+  nlohmann::json meta;
+  if (instance) {
+    auto text = instance_metadata_json(blobs.blob_path(instance->blob_key), "");
+    if (text.ok()) {
+      meta = nlohmann::json::parse(*text, nullptr, false);
+    } else {
+      spdlog::warn("includefield: cannot read instance {}: {}", instance->sop_instance_uid,
+                   text.error().message);
+    }
+  }
+  if (meta.is_object()) {
+    for (auto& [key, value] : meta.items()) {
+      if (j.contains(key) || !value.is_object() || value.contains("BulkDataURI")) continue;
+      unsigned long packed = std::strtoul(key.c_str(), nullptr, 16);
+      const auto group = static_cast<std::uint16_t>(packed >> 16);
+      const auto element = static_cast<std::uint16_t>(packed & 0xFFFF);
+      bool wanted = inc.tags.count(key) > 0;
+      if (inc.all && !wanted) {
+        wanted = level == Level::instance ||
+                 ((level == Level::study || with_study) && study_level_tag(group, element)) ||
+                 (level == Level::series && series_level_tag(group, element));
+      }
+      if (wanted) j[key] = value;
+    }
+  }
+  for (const std::string& key : inc.tags) {
+    if (j.contains(key)) continue;
+    const unsigned long packed = std::strtoul(key.c_str(), nullptr, 16);
+    DcmTag tag(static_cast<Uint16>(packed >> 16), static_cast<Uint16>(packed & 0xFFFF));
+    nlohmann::json empty(nlohmann::json::value_t::object);
+    empty["vr"] = tag.getVR().getValidVRName();
+    j[key] = std::move(empty);
+  }
+}
+
+// The first instance of a study (of its first series), for includefield.
+Result<std::optional<InstanceLocation>> first_instance(pacs::Index& index, const std::string& study,
+                                                       const std::string& series = {}) {
+  std::vector<std::string> candidates;
+  if (series.empty()) {
+    auto detail = index.get_study(study);
+    if (!detail.ok()) return detail.error();
+    if (detail->has_value()) {
+      for (const auto& se : (*detail)->series) candidates.push_back(se.series_instance_uid);
+    }
+  } else {
+    candidates.push_back(series);
+  }
+  for (const std::string& uid : candidates) {
+    auto list = index.series_instances(uid);
+    if (!list.ok()) return list.error();
+    for (const InstanceLocation& i : *list) {
+      if (i.study_instance_uid == study) return std::optional<InstanceLocation>(i);
+    }
+  }
+  return std::optional<InstanceLocation>{};
 }
 
 // A '\\' or ',' separated UID list as a DICOM match pattern.
@@ -181,10 +310,12 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
                               Ingestor& ingestor, identity::AuthService& auth,
                               storage::DiskCache& cache) {
   // QIDO-RS: search for studies (DICOM JSON), limited to what the caller may see.
-  router.add("GET", "/dicom-web/studies", [&index, &auth](const Request& req) {
+  router.add("GET", "/dicom-web/studies", [&index, &auth, &blobs](const Request& req) {
     const Principal& p = *req.principal;
     pacs::StudyQuery q;
     if (auto bad = study_query(req, q)) return *bad;
+    IncludeFields inc;
+    if (auto bad = include_fields(req, inc)) return *bad;
     auto limit = req.int_query("limit", 100, 1000);
     if (!limit.ok()) return Response::from_error(limit.error());
     auto offset = req.int_query("offset", 0, std::int64_t{1} << 40);
@@ -195,6 +326,12 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     std::string uids;
     for (const auto& s : page->studies) {
       out.push_back(study_to_dicom_json(s));
+      if (!inc.empty()) {
+        auto first = first_instance(index, s.study_instance_uid);
+        if (!first.ok()) return Response::from_error(first.error());
+        include_from(out.back(), inc, Level::study, false, blobs,
+                     first->has_value() ? &**first : nullptr);
+      }
       uids += (uids.empty() ? "" : ",") + s.study_instance_uid;
     }
     audit_search(
@@ -207,8 +344,8 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
 
   // QIDO-RS for series and instances, within one study or across the studies the caller may
   // see (study-level keys narrow the studies first; results are paged by limit/offset).
-  auto search = [&index, &auth](bool instances, bool within_study) {
-    return [&index, &auth, instances, within_study](const Request& req) -> Response {
+  auto search = [&index, &auth, &blobs](bool instances, bool within_study) {
+    return [&index, &auth, &blobs, instances, within_study](const Request& req) -> Response {
       const Principal& p = *req.principal;
       auto limit = req.int_query("limit", within_study ? 10000 : 100, 10000);
       if (!limit.ok()) return Response::from_error(limit.error());
@@ -216,6 +353,8 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       if (!offset.ok()) return Response::from_error(offset.error());
       pacs::StudyQuery q;
       if (auto bad = study_query(req, q)) return *bad;
+      IncludeFields inc;
+      if (auto bad = include_fields(req, inc)) return *bad;
       if (within_study) {
         q = pacs::StudyQuery{};
         q.study_uids = {req.params.at("study")};
@@ -232,6 +371,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       constexpr std::int64_t kStudyPage = 200, kCountStudies = 1000;
       std::int64_t matched = 0, studies_past_page = 0;
       bool full = false, counted = true;
+      Status failed = Status::Ok();
       auto take = [&](auto build) {
         if (++matched <= *offset || full) return;
         out.push_back(build());
@@ -252,19 +392,32 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
             if (!wanted_series.empty() && se.series_instance_uid != wanted_series) continue;
             if (!sf.matches(se)) continue;
             if (!instances) {
-              take([&] { return series_to_dicom_json(st, se, !within_study); });
+              take([&] {
+                nlohmann::json j = series_to_dicom_json(st, se, !within_study);
+                if (inc.empty()) return j;
+                auto first = first_instance(index, st.study_instance_uid, se.series_instance_uid);
+                if (!first.ok()) failed = first.error();
+                include_from(j, inc, Level::series, !within_study, blobs,
+                             first.ok() && first->has_value() ? &**first : nullptr);
+                return j;
+              });
               continue;
             }
             auto list = index.series_instances(se.series_instance_uid);
             if (!list.ok()) return Response::from_error(list.error());
             for (const pacs::InstanceLocation& i : *list) {
               if (i.study_instance_uid != st.study_instance_uid || !inf.matches(i)) continue;
-              take([&] { return instance_to_dicom_json(st, se, i, !within_study); });
+              take([&] {
+                nlohmann::json j = instance_to_dicom_json(st, se, i, !within_study);
+                if (!inc.empty()) include_from(j, inc, Level::instance, true, blobs, &i);
+                return j;
+              });
             }
           }
         }
         if (static_cast<std::int64_t>(page->studies.size()) < kStudyPage) break;
       }
+      if (!failed) return Response::from_error(failed.error());
       if (within_study && out.empty()) {
         // A study the caller may not see (or that does not exist) answers like a missing one.
         auto visible = may_read_study(index, p, req.params.at("study"), auth.now());

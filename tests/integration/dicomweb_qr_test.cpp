@@ -309,6 +309,14 @@ TEST_P(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2", "00080018").size(), 2u);
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TA-0001&limit=2&offset=2", "00080018").size(), 1u);
   EXPECT_EQ(uids("/dicom-web/instances?PatientID=TB-0001", "00080018").size(), 0u);
+  // A long UID list (past 1 KiB) is read whole, and the keys after it too.
+  std::string list;
+  for (int i = 0; i < 30; ++i)
+    list += "1.2.826.0.1.3680043.99.1234567890.1234567890." + std::to_string(i) + ",";
+  EXPECT_EQ(
+      uids("/dicom-web/studies?StudyInstanceUID=" + list + ct_.study_uid + "&PatientID=TA-0001",
+           "0020000D"),
+      std::vector<std::string>{ct_.study_uid});
   // Every page says how many match in all.
   for (const char* target :
        {"/dicom-web/instances?PatientID=TA-0001&limit=2", "/dicom-web/instances?limit=2&offset=2",
@@ -341,6 +349,39 @@ TEST_P(DicomWebQrTest, qido_rs_finds_series_and_instances_across_the_studies_one
     EXPECT_EQ(bad.status, 400) << key << ": " << bad.body;
     EXPECT_TRUE(json::parse(bad.body, nullptr, false).contains("error")) << bad.body;
   }
+}
+
+TEST_P(DicomWebQrTest, qido_rs_includefield_adds_named_attributes_or_all_of_a_level) {
+  auto one = [&](const std::string& target) {
+    auto r = get(ta_, target);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_array() && j.size() == 1) << target << ": " << r.body;
+    return j.is_array() && !j.empty() ? j[0] : json::object();
+  };
+  const std::string study = std::string("/dicom-web/studies?StudyInstanceUID=") + kMrStudy;
+  EXPECT_FALSE(one(study).contains("00101030"));  // PatientWeight is not in the default set
+  json named = one(study + "&includefield=PatientWeight,00104000");
+  ASSERT_TRUE(named.contains("00101030")) << named.dump();
+  EXPECT_EQ(named["00101030"]["vr"], "DS");
+  EXPECT_EQ(named["00101030"]["Value"][0], 80);
+  // Asked for but not in the object: there, empty.
+  EXPECT_EQ(named["00104000"], json({{"vr", "LT"}})) << named.dump();
+  // all: the study level's attributes, not the series' or the instance's.
+  json all = one(study + "&includefield=all");
+  EXPECT_TRUE(all.contains("00101030") && all.contains("00081060")) << all.dump();
+  EXPECT_FALSE(all.contains("00080070") || all.contains("00180050")) << all.dump();
+  json series = one(std::string("/dicom-web/studies/") + kMrStudy + "/series?includefield=all");
+  EXPECT_TRUE(series.contains("00080070") && series.contains("00081090")) << series.dump();
+  EXPECT_FALSE(series.contains("00180050") || series.contains("00101030")) << series.dump();
+  // Repeated, as some clients send it; an instance gives its own attributes.
+  json instance = one(std::string("/dicom-web/studies/") + kMrStudy +
+                      "/instances?includefield=SliceThickness&includefield=00080070");
+  EXPECT_TRUE(instance.contains("00180050") && instance.contains("00080070")) << instance.dump();
+  EXPECT_FALSE(instance.contains("7FE00010")) << instance.dump();  // never bulk data
+  auto bad = get(ta_, study + "&includefield=NoSuchAttribute");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_TRUE(json::parse(bad.body, nullptr, false).contains("error")) << bad.body;
 }
 
 // Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
