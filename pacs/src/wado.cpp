@@ -416,10 +416,13 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
     return body.finish(type);
   });
 
-  // Rendered frames and thumbnails, cached on disk by instance and rendering parameters.
-  auto rendered = [w](bool thumbnail, bool with_frame) {
-    return [w, thumbnail, with_frame](const Request& req) -> Response {
-      if (!thumbnail && !with_frame && req.accept.find("video/mp4") != std::string::npos &&
+  // Rendered frames and thumbnails, cached on disk by instance and rendering parameters. A
+  // study or series renders as one image per instance (multipart/related; objects without
+  // pixel data are left out); its thumbnail is the middle image of its (first) series.
+  auto rendered = [w](Level level, bool thumbnail, bool with_frame) {
+    return [w, level, thumbnail, with_frame](const Request& req) -> Response {
+      if (level == Level::instance && !thumbnail && !with_frame &&
+          req.accept.find("video/mp4") != std::string::npos &&
           req.accept.find("image/") == std::string::npos) {
         auto list = w->instances(req, Level::instance, "instance.cine");
         if (!list.ok()) return error_response(list.error());
@@ -434,28 +437,58 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
         }
         o.frame = static_cast<std::uint32_t>(frame - 1);
       }
-      auto list = w->instances(req, Level::instance,
-                               thumbnail ? "instance.thumbnail" : "instance.rendered");
+      const std::string action =
+          std::string(level_name(level)) + (thumbnail ? ".thumbnail" : ".rendered");
+      auto list = w->instances(req, level, action.c_str());
       if (!list.ok()) return error_response(list.error());
-      const InstanceLocation& i = list->front();
-      Response r;
-      r.status = 200;
-      r.content_type = o.jpeg ? "image/jpeg" : "image/png";
-      const std::string key = render_key(i.sop_instance_uid, o);
-      if (auto hit = w->cache.get(key)) {
-        r.body = std::move(*hit);
+      auto render = [&](const InstanceLocation& i) -> Result<std::string> {
+        const std::string key = render_key(i.sop_instance_uid, o);
+        if (auto hit = w->cache.get(key)) return std::move(*hit);
+        auto img = viewer::render_frame(w->file(i), o);
+        if (!img.ok()) return img.error();
+        (void)w->cache.put(key, img->bytes);
+        return std::move(img->bytes);
+      };
+      const std::string type = o.jpeg ? "image/jpeg" : "image/png";
+      if (level == Level::instance || thumbnail) {
+        std::size_t pick = 0;
+        if (level != Level::instance) {  // the middle of the first series (instances come grouped)
+          std::size_t n = 0;
+          while (n < list->size() &&
+                 (*list)[n].series_instance_uid == list->front().series_instance_uid)
+            ++n;
+          pick = n / 2;
+        }
+        auto img = render((*list)[pick]);
+        if (!img.ok()) return Response::from_error(img.error());
+        Response r;
+        r.status = 200;
+        r.content_type = type;
+        r.body = std::move(*img);
         return r;
       }
-      auto img = viewer::render_frame(w->file(i), o);
-      if (!img.ok()) return Response::from_error(img.error());
-      (void)w->cache.put(key, img->bytes);
-      r.body = std::move(img->bytes);
-      return r;
+      Multipart body;
+      std::size_t parts = 0;
+      for (const InstanceLocation& i : *list) {
+        auto img = render(i);
+        if (!img.ok()) {
+          if (img.error().code == Errc::invalid_argument) continue;  // no image in it
+          return Response::from_error(img.error());
+        }
+        body.add(type, std::move(*img), instance_url(i) + "/rendered");
+        ++parts;
+      }
+      if (parts == 0) return Response::error(404, "nothing under these UIDs can be rendered");
+      return body.finish(type);
     };
   };
-  router.add("GET", instance + "/rendered", rendered(false, false));
-  router.add("GET", instance + "/frames/{frame}/rendered", rendered(false, true));
-  router.add("GET", instance + "/thumbnail", rendered(true, false));
+  router.add("GET", study + "/rendered", rendered(Level::study, false, false));
+  router.add("GET", series + "/rendered", rendered(Level::series, false, false));
+  router.add("GET", instance + "/rendered", rendered(Level::instance, false, false));
+  router.add("GET", instance + "/frames/{frame}/rendered", rendered(Level::instance, false, true));
+  router.add("GET", study + "/thumbnail", rendered(Level::study, true, false));
+  router.add("GET", series + "/thumbnail", rendered(Level::series, true, false));
+  router.add("GET", instance + "/thumbnail", rendered(Level::instance, true, false));
 }
 
 }  // namespace yilian::pacs

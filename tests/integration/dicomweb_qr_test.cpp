@@ -486,6 +486,31 @@ TEST_P(DicomWebQrTest, low_bandwidth_renders_are_jpegs_served_again_from_the_cac
   EXPECT_EQ(get(ta_, instance_path(0) + "/rendered?bandwidth=low&viewport=1024,1024").body, r.body);
 }
 
+TEST_P(DicomWebQrTest, a_study_and_a_series_render_one_image_per_instance_and_have_a_thumbnail) {
+  const std::string study = "/dicom-web/studies/" + ct_.study_uid;
+  const std::string series = study + "/series/" + ct_.series_uid;
+  for (const std::string& target : {study + "/rendered", series + "/rendered"}) {
+    auto r = get(ta_, target, "multipart/related; type=\"image/jpeg\"");
+    ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+    auto images = parts(r);
+    ASSERT_EQ(images.size(), ct_.sop_instance_uids.size()) << target;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      EXPECT_EQ(images[i].content_type, "image/jpeg");
+      EXPECT_EQ(images[i].bytes.substr(0, 2), "\xFF\xD8") << target;  // a JPEG
+      // The same image as the instance's own rendering.
+      EXPECT_EQ(images[i].bytes, get(ta_, instance_path(i) + "/rendered").body) << i;
+    }
+  }
+  auto thumb = get(ta_, series + "/thumbnail");
+  ASSERT_EQ(thumb.status, 200) << thumb.body;
+  EXPECT_EQ(thumb.header("content-type"), "image/jpeg");
+  EXPECT_EQ(thumb.body, get(ta_, instance_path(1) + "/thumbnail").body);  // the middle one
+  EXPECT_EQ(get(ta_, study + "/thumbnail").body, thumb.body);
+  // Another township's study: as if missing.
+  EXPECT_EQ(get(tb_, study + "/rendered").status, 404);
+  EXPECT_EQ(get(tb_, series + "/thumbnail").status, 404);
+}
+
 TEST_P(DicomWebQrTest, a_multiframe_ultrasound_plays_as_mp4_with_range_requests) {
   auto us = testing::write_us_cine(dir_.path() / "us.dcm", 40, 96, 64, 25);
   ASSERT_TRUE(us.ok());
