@@ -397,6 +397,7 @@ TEST_F(HubTest, a_message_another_node_committed_during_a_join_reaches_the_joine
       json{{"type", "chat"}, {"consult", consult}, {"text", "Cath lab ready."}, {"clientId", "c1"}}
           .dump());
   ASSERT_EQ(transport_.next_of(cardio, "chat")["seq"], 3);
+  sync(cardio);  // the relay follows the room's sends in the same commit
   std::lock_guard lock(relayed_mu_);
   bool carried = false;
   for (const std::string& e : relayed_) {
