@@ -11,6 +11,7 @@
 #include <set>
 
 #include "association.h"
+#include "yilian/viewer/render.h"
 
 namespace yilian::pacs::association_detail {
 namespace {
@@ -210,13 +211,17 @@ T_ASC_PresentationContextID Association::get_context(const std::string& sop_clas
 
 std::unique_ptr<DcmFileFormat> Association::converted_copy(const std::string& file,
                                                            const std::string& ts) {
-  auto ff = std::make_unique<DcmFileFormat>();
-  if (ff->loadFile(file.c_str()).bad()) return nullptr;
-  const E_TransferSyntax target = DcmXfer(ts.c_str()).getXfer();
-  if (ff->getDataset()->chooseRepresentation(target, nullptr).bad() ||
-      !ff->getDataset()->canWriteXfer(target))
+  // Decoded (JPEG 2000 too) to native pixels, which any native syntax can carry.
+  auto ff = viewer::decode_to_native(file);
+  if (!ff.ok()) {
+    spdlog::warn("cannot convert {} to {}: {}", file, ts, ff.error().message);
     return nullptr;
-  return ff;
+  }
+  const E_TransferSyntax target = DcmXfer(ts.c_str()).getXfer();
+  if ((*ff)->getDataset()->chooseRepresentation(target, nullptr).bad() ||
+      !(*ff)->getDataset()->canWriteXfer(target))
+    return nullptr;
+  return std::move(*ff);
 }
 
 Uint16 Association::store_to_requester(const pacs::InstanceLocation& i) {

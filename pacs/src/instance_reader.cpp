@@ -4,6 +4,7 @@
 #include "yilian/pacs/charset.h"
 
 #include "yilian/viewer/pixel_frames.h"
+#include "yilian/viewer/render.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -217,6 +218,17 @@ Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
       out.push_back({std::move(*bytes), xfer_uid(stored), frame_media_type(xfer_uid(stored))});
     }
     return out;
+  }
+  std::unique_ptr<DcmFileFormat> native;  // a JPEG 2000 object, decoded (DCMTK has no codec)
+  if (viewer::is_jpeg2000(xfer_uid(stored))) {
+    auto decoded = viewer::decode_to_native(file);
+    if (!decoded.ok()) return decoded.error();
+    native = std::move(*decoded);
+    ds = native->getDataset();
+    if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element) {
+      return make_error(Errc::invalid_argument, "the object has no pixel data");
+    }
+    pixels = static_cast<DcmPixelData*>(element);
   }
   Uint32 size = 0;
   if (pixels->getUncompressedFrameSize(ds, size).bad() || size == 0) {

@@ -1,6 +1,7 @@
 #include "wado.h"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <algorithm>
@@ -104,6 +105,18 @@ struct Wado {
 
   std::filesystem::path file(const InstanceLocation& i) const {
     return blobs.blob_path(i.blob_key);
+  }
+
+  // The instance as Part 10 bytes in explicit VR little endian (decoded), cached.
+  Result<std::string> native_copy(const InstanceLocation& i) {
+    const std::string key = "native:" + i.sop_instance_uid;
+    if (auto hit = cache.get(key)) return std::move(*hit);
+    auto ff = viewer::decode_to_native(file(i));
+    if (!ff.ok()) return ff.error();
+    auto bytes = viewer::part10_bytes(**ff, UID_LittleEndianExplicitTransferSyntax);
+    if (!bytes.ok()) return bytes.error();
+    (void)cache.put(key, *bytes);
+    return bytes;
   }
 
   // Series metadata as the elements of a JSON array (no brackets), cached per series and
@@ -315,10 +328,22 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
       Multipart body;
       for (const InstanceLocation& i : *list) {
         if (!accepts_as_stored(ranges, "application/dicom", i.transfer_syntax_uid)) {
-          return Response::error(406,
-                                 "instances are sent as stored (" + i.transfer_syntax_uid +
-                                     "); accept multipart/related; type=\"application/dicom\"; "
-                                     "transfer-syntax=*");
+          // Not as stored: decoded to explicit VR little endian, if the client takes that.
+          if (!accepts_as_stored(ranges, "application/dicom",
+                                 UID_LittleEndianExplicitTransferSyntax)) {
+            return Response::error(406,
+                                   "instances are sent as stored (" + i.transfer_syntax_uid +
+                                       ") or as explicit VR little endian (" +
+                                       UID_LittleEndianExplicitTransferSyntax +
+                                       "); accept multipart/related; type=\"application/dicom\"; "
+                                       "transfer-syntax=* or one of those");
+          }
+          auto bytes = w->native_copy(i);
+          if (!bytes.ok()) return Response::from_error(bytes.error());
+          body.add(std::string("application/dicom; transfer-syntax=") +
+                       UID_LittleEndianExplicitTransferSyntax,
+                   std::move(*bytes), instance_url(i));
+          continue;
         }
         std::error_code ec;
         std::filesystem::path f = w->file(i);

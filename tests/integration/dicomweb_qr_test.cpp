@@ -6,6 +6,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 
 #include <algorithm>
 #include <cctype>
@@ -53,6 +54,17 @@ std::string dicom_string(const fs::path& file, const DcmTagKey& tag) {
   if (ff.loadFile(file.c_str()).bad() || ff.getDataset()->findAndGetOFString(tag, v).bad())
     return {};
   return v.c_str();
+}
+
+// The pixel data of a Part 10 file, as its native bytes ("" when it has none or is compressed).
+std::string native_pixels(const fs::path& file) {
+  DcmFileFormat ff;
+  const Uint8* data = nullptr;
+  unsigned long n = 0;
+  if (ff.loadFile(file.c_str()).bad() ||
+      ff.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n).bad() || !data)
+    return {};
+  return std::string(reinterpret_cast<const char*>(data), n);
 }
 
 // Every test runs on the embedded database and on PostgreSQL (a server the test starts).
@@ -221,10 +233,20 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
                                     {{"Authorization", "Bearer " + ta_}});
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.header("content-length"), std::to_string(one.body.size()));
-  // Instances are sent as stored; a client demanding another syntax is told so.
+  // Instances are sent as stored, or decoded to explicit VR little endian for a client that
+  // asks for it (the JPEG-LS MR: lossless, the pixels of MR_small.dcm); another syntax is 406.
+  auto native =
+      get(ta_, mr_path(),
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1");
+  ASSERT_EQ(native.status, 200);
+  auto objects = parts(native);
+  ASSERT_EQ(objects.size(), 1u);
+  const fs::path got = dir_.path() / "mr-native.dcm";
+  std::ofstream(got, std::ios::binary) << objects[0].bytes;
+  EXPECT_EQ(native_pixels(got), native_pixels(kPydicom / "MR_small.dcm"));
   EXPECT_EQ(
       get(ta_, mr_path(),
-          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1")
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.50")
           .status,
       406);
 }
@@ -664,6 +686,70 @@ TEST_P(DicomWebQrTest, a_c_move_whose_destination_is_down_fails_and_says_why_in_
               std::string::npos)
         << log;
   }
+}
+
+// A JPEG 2000 object (lossless, of the same image as MR_small.dcm) to clients that take only
+// native pixels: WADO-RS in explicit VR little endian, frames as octet-stream, C-MOVE to a
+// receiver that accepts only uncompressed syntaxes.
+TEST_P(DicomWebQrTest, a_jpeg_2000_object_reaches_clients_that_take_only_native_pixels) {
+  const fs::path j2k = dir_.path() / "j2k.dcm";
+  fs::copy_file(kPydicom / "MR_small_jp2klossless.dcm", j2k);
+  std::string out;
+  ASSERT_EQ(
+      tool("dcmodify -nb -gst -gse -gin -i '(0010,0020)=TA-J2K' '" + j2k.string() + "'", &out), 0)
+      << out;
+  ASSERT_EQ(tool("dcmsend -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                     std::to_string(server_->dicom_port()) + " '" + j2k.string() + "'",
+                 &out),
+            0)
+      << out;
+  const std::string expected = native_pixels(kPydicom / "MR_small.dcm");
+  ASSERT_FALSE(expected.empty());
+  const std::string study = dicom_string(j2k, DCM_StudyInstanceUID);
+  const std::string path = "/dicom-web/studies/" + study + "/series/" +
+                           dicom_string(j2k, DCM_SeriesInstanceUID) + "/instances/" +
+                           dicom_string(j2k, DCM_SOPInstanceUID);
+  // As stored unless asked otherwise; 406 for a syntax it cannot be sent in.
+  EXPECT_EQ(
+      get(ta_, path,
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.80")
+          .status,
+      406);
+  auto r =
+      get(ta_, path,
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto objects = parts(r);
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_NE(objects[0].content_type.find("transfer-syntax=1.2.840.10008.1.2.1"), std::string::npos);
+  const fs::path got = dir_.path() / "native.dcm";
+  std::ofstream(got, std::ios::binary) << objects[0].bytes;
+  {
+    DcmFileFormat ff;
+    OFString ts;
+    ASSERT_TRUE(ff.loadFile(got.c_str()).good());
+    ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts);
+    EXPECT_EQ(std::string(ts.c_str()), "1.2.840.10008.1.2.1");
+  }
+  EXPECT_EQ(native_pixels(got), expected);  // lossless: every pixel value as in the original
+  auto frame = get(ta_, path + "/frames/1", "multipart/related; type=\"application/octet-stream\"");
+  ASSERT_EQ(frame.status, 200) << frame.body;
+  auto frames = parts(frame);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].bytes, expected);
+  // The workstation (storescp with its default, uncompressed syntaxes only) gets it decoded.
+  ASSERT_EQ(tool("movescu -S" + dicom_args("TA_WS") + " -aem TA_WS -k QueryRetrieveLevel=STUDY" +
+                     " -k StudyInstanceUID=" + study,
+                 &out),
+            0)
+      << out;
+  bool received = false;
+  for (const auto& e : fs::directory_iterator(peer_dir_)) {
+    if (dicom_string(e.path(), DCM_StudyInstanceUID) != study) continue;
+    received = true;
+    EXPECT_EQ(native_pixels(e.path()), expected) << e.path();
+  }
+  EXPECT_TRUE(received) << out;
 }
 
 TEST_P(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_association) {

@@ -8,6 +8,8 @@
 #include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
@@ -110,10 +112,12 @@ bool is_jpeg2000(E_TransferSyntax x) {
          x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
 }
 
-// DCMTK has no JPEG 2000 decoder: OpenJPEG decodes the frame, and a copy of the
-// data set with that one frame as native pixel data goes through the same LUT pipeline.
-Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frame(DcmDataset& ds, std::uint32_t frame,
-                                                             std::uint32_t frames) {
+// DCMTK has no JPEG 2000 decoder: OpenJPEG decodes the frames [first, first + count), and a
+// copy of the data set holds them as native pixel data (for rendering, one frame goes through
+// the same LUT pipeline as any other object).
+Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frames(DcmDataset& ds, std::uint32_t first,
+                                                              std::uint32_t count,
+                                                              std::uint32_t frames) {
   DcmElement* element = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, element).bad() || !element) {
     return make_error(Errc::invalid_argument, "the object has no pixel data");
@@ -125,20 +129,25 @@ Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frame(DcmDataset& ds, std
       !seq) {
     return make_error(Errc::invalid_argument, "the JPEG 2000 pixel data cannot be read");
   }
-  auto bits = encapsulated_frame(*seq, frame, frames);
-  if (!bits.ok()) return bits.error();
-  auto frame_pixels = decode_jpeg2000(*bits);
-  if (!frame_pixels.ok()) return frame_pixels.error();
-  const DecodedFrame& decoded = *frame_pixels;
   Uint16 samples = 1, allocated = 8, rows = 0, columns = 0;
   (void)ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
   (void)ds.findAndGetUint16(DCM_BitsAllocated, allocated);
   (void)ds.findAndGetUint16(DCM_Rows, rows);
   (void)ds.findAndGetUint16(DCM_Columns, columns);
-  if (static_cast<int>(samples) != decoded.components || (allocated > 8) != decoded.wide ||
-      decoded.width != columns || decoded.height != rows) {
-    return make_error(Errc::invalid_argument,
-                      "the JPEG 2000 frame does not match the object's pixel description");
+  DecodedFrame decoded;  // every frame's samples, one after the other
+  for (std::uint32_t frame = first; frame < first + count; ++frame) {
+    auto bits = encapsulated_frame(*seq, frame, frames);
+    if (!bits.ok()) return bits.error();
+    auto frame_pixels = decode_jpeg2000(*bits);
+    if (!frame_pixels.ok()) return frame_pixels.error();
+    const DecodedFrame& one = *frame_pixels;
+    if (static_cast<int>(samples) != one.components || (allocated > 8) != one.wide ||
+        one.width != columns || one.height != rows) {
+      return make_error(Errc::invalid_argument,
+                        "the JPEG 2000 frame does not match the object's pixel description");
+    }
+    decoded.wide = one.wide;
+    decoded.pixels += one.pixels;
   }
   auto out = std::make_unique<DcmFileFormat>();
   DcmDataset* copy = out->getDataset();
@@ -149,7 +158,8 @@ Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frame(DcmDataset& ds, std
       return make_error(Errc::internal, "cannot copy the data set");
     }
   }
-  (void)copy->putAndInsertString(DCM_NumberOfFrames, "1");
+  if (count > 1 || copy->tagExists(DCM_NumberOfFrames))
+    (void)copy->putAndInsertString(DCM_NumberOfFrames, std::to_string(count).c_str());
   if (samples == 3) {
     (void)copy->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
     (void)copy->putAndInsertUint16(DCM_PlanarConfiguration, 0);
@@ -168,6 +178,62 @@ Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frame(DcmDataset& ds, std
 }
 
 }  // namespace
+
+bool is_jpeg2000(const std::string& transfer_syntax_uid) {
+  return is_jpeg2000(DcmXfer(transfer_syntax_uid.c_str()).getXfer());
+}
+
+Result<std::unique_ptr<DcmFileFormat>> decode_to_native(const std::filesystem::path& file) {
+  auto ff = std::make_unique<DcmFileFormat>();
+  OFCondition c = ff->loadFile(file.c_str());
+  if (c.bad())
+    return make_error(Errc::io, std::string("cannot read the stored object: ") + c.text());
+  DcmDataset* ds = ff->getDataset();
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (ds->tagExists(DCM_PixelData) && is_jpeg2000(xfer)) {
+    Sint32 frames = 1;
+    (void)ds->findAndGetSint32(DCM_NumberOfFrames, frames);
+    const auto n = static_cast<std::uint32_t>(std::max<Sint32>(frames, 1));
+    auto decoded = decode_jpeg2000_frames(*ds, 0, n, n);
+    if (!decoded.ok()) return decoded.error();
+    DcmMetaInfo* meta = (*decoded)->getMetaInfo();
+    for (unsigned long i = 0; i < ff->getMetaInfo()->card(); ++i) {
+      (void)meta->insert(static_cast<DcmElement*>(ff->getMetaInfo()->getElement(i)->clone()), true);
+    }
+    (*decoded)->getDataset()->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    return std::move(*decoded);
+  }
+  if (ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+      !ds->canWriteXfer(EXS_LittleEndianExplicit)) {
+    return make_error(Errc::invalid_argument, std::string("no decoder for the stored syntax ") +
+                                                  DcmXfer(xfer).getXferName());
+  }
+  return ff;
+}
+
+Result<std::string> part10_bytes(DcmFileFormat& ff, const std::string& transfer_syntax_uid) {
+  const E_TransferSyntax xfer = DcmXfer(transfer_syntax_uid.c_str()).getXfer();
+  if (xfer == EXS_Unknown || !ff.getDataset()->canWriteXfer(xfer)) {
+    return make_error(Errc::invalid_argument,
+                      "the object cannot be written in " + transfer_syntax_uid);
+  }
+  std::string out;
+  std::string buffer(64 * 1024, '\0');
+  DcmOutputBufferStream stream(buffer.data(), static_cast<offile_off_t>(buffer.size()));
+  ff.transferInit();
+  OFCondition c = EC_StreamNotifyClient;
+  while (c == EC_StreamNotifyClient) {
+    c = ff.write(stream, xfer, EET_ExplicitLength, nullptr);
+    void* data = nullptr;
+    offile_off_t length = 0;
+    stream.flushBuffer(data, length);
+    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+  }
+  ff.transferEnd();
+  if (c.bad())
+    return make_error(Errc::internal, std::string("cannot write the object: ") + c.text());
+  return out;
+}
 
 Result<RenderedImage> render_frame(const std::filesystem::path& file, const RenderOptions& opts) {
   DcmFileFormat ff;
@@ -188,7 +254,7 @@ Result<RenderedImage> render_frame(const std::filesystem::path& file, const Rend
   std::unique_ptr<DcmFileFormat> decoded;  // a JPEG 2000 frame, decoded; outlives `image`
   std::unique_ptr<DicomImage> image;
   if (is_jpeg2000(xfer)) {
-    auto d = decode_jpeg2000_frame(*ds, opts.frame, static_cast<std::uint32_t>(frames));
+    auto d = decode_jpeg2000_frames(*ds, opts.frame, 1, static_cast<std::uint32_t>(frames));
     if (!d.ok()) return d.error();
     decoded = std::move(*d);
     image = std::make_unique<DicomImage>(decoded.get(), EXS_LittleEndianExplicit, 0UL, 0UL, 1UL);

@@ -10,11 +10,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "yilian/common/result.h"
+
+class DcmFileFormat;
 
 namespace yilian::viewer {
 
@@ -50,5 +53,15 @@ void unregister_codecs();
 // `file` is a Part 10 file. Errors: not_found (no such frame), invalid_argument (no pixel
 // data, or a format that cannot be rendered).
 Result<RenderedImage> render_frame(const std::filesystem::path& file, const RenderOptions& opts);
+
+// Whether a transfer syntax is one of the JPEG 2000 ones (which DCMTK cannot decode).
+bool is_jpeg2000(const std::string& transfer_syntax_uid);
+// The object in `file` with its pixel data decoded to native pixels (explicit VR little endian),
+// every frame: JPEG 2000 with OpenJPEG, JPEG, JPEG-LS and RLE with DCMTK's decoders; a native
+// object comes back as it is. Errors: io, invalid_argument (a syntax nothing here decodes).
+Result<std::unique_ptr<DcmFileFormat>> decode_to_native(const std::filesystem::path& file);
+// `ff` as Part 10 bytes in a transfer syntax its data set can be written in (the File Meta
+// Information updated). Errors: invalid_argument (not in that syntax).
+Result<std::string> part10_bytes(DcmFileFormat& ff, const std::string& transfer_syntax_uid);
 
 }  // namespace yilian::viewer
