@@ -403,5 +403,47 @@ TEST_F(WebFrontEnd, the_worklist_and_the_viewer_work_in_firefox) {
   expect_screenshots(shots);
 }
 
+// A DICOMweb client nobody here wrote: the npm dicomweb-client library in a page of the hub's
+// origin stores, searches and reads back a CT whose patient name has three groups.
+TEST_F(WebFrontEnd, the_npm_dicomweb_client_stores_searches_and_reads_back_through_the_hub) {
+  start("chromium");
+  if (!started()) return;
+  const std::string doc = server_->add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(doc.empty());
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 32;
+  spec.patient_id = "TA-DWC";
+  spec.patient_name = "Yamada^Tarou=山田^太郎=やまだ^たろう";
+  auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  std::string log;
+  ASSERT_EQ(testing::run_command(
+                "dcmodify -nb -i '(0008,0005)=ISO_IR 192' '" + ct->files[0].string() + "'", &log),
+            0)
+      << log;
+  std::string out;
+  json r;
+  ASSERT_EQ(run_scenario(*server_, "dicomweb_client.mjs",
+                         {{"YILIAN_TOKEN", doc}, {"YILIAN_FILE", ct->files[0].string()}}, out, r),
+            0)
+      << out;
+  ASSERT_TRUE(r.is_object()) << out;
+  EXPECT_EQ(r["stored"], ct->sop_instance_uids[0]);
+  EXPECT_EQ(r["retrieveUrl"], "/dicom-web/studies/" + ct->study_uid + "/series/" + ct->series_uid +
+                                  "/instances/" + ct->sop_instance_uids[0]);
+  EXPECT_EQ(r["studies"], 1);
+  const json name = {
+      {"Alphabetic", "Yamada^Tarou"}, {"Ideographic", "山田^太郎"}, {"Phonetic", "やまだ^たろう"}};
+  EXPECT_EQ(r["name"], name) << out;
+  EXPECT_EQ(r["metadataName"], name) << out;                 // QIDO and metadata agree
+  EXPECT_EQ(r["stationName"], json({{"vr", "SH"}})) << out;  // asked for, not in the object
+  EXPECT_EQ(r["series"], 1);
+  EXPECT_EQ(r["metadataSop"], ct->sop_instance_uids[0]);
+  EXPECT_EQ(r["rows"], 32);
+  EXPECT_EQ(r["frameBytes"], 32 * 32 * 2);  // 16-bit samples
+  EXPECT_EQ(r["instanceIsPart10"], true);
+}
+
 }  // namespace
 }  // namespace yilian
