@@ -90,6 +90,14 @@ constexpr const char* kStudyJoins = "studies s JOIN patients p ON p.id = s.patie
 // A page of study ids (a subquery named pg, column pk) to the study and its patient.
 constexpr const char* kPageJoins =
     " JOIN studies s ON s.id = pg.pk JOIN patients p ON p.id = s.patient_pk";
+// A person name as studies.patient_name_key holds it, and as a name search is matched against
+// it: ASCII letters in lower case, trailing component separators and spaces dropped (PS3.4:
+// "张三^" and "张三" are the same name).
+std::string name_key(std::string_view name) {
+  while (!name.empty() && (name.back() == '^' || name.back() == ' ')) name.remove_suffix(1);
+  return ascii_lower(name);
+}
+
 constexpr const char* kNewestFirst = "ORDER BY s.last_received_at DESC, s.id DESC";
 // A search by date range: the latest study dates first (the studies_date index's order, which
 // ends the page's scan after its rows instead of sorting every match).
@@ -393,8 +401,7 @@ class SqliteIndex final : public Index {
     auto bind = [&](sql::Stmt& st) {
       bind_scope(st, scope);
       st.bind_named(":pid", glob_pattern(q.patient_id));
-      st.bind_named(":pname", (q.fuzzy_names ? "*" : "") +
-                                  glob_pattern(ascii_lower(q.patient_name)) +
+      st.bind_named(":pname", (q.fuzzy_names ? "*" : "") + glob_pattern(name_key(q.patient_name)) +
                                   (q.fuzzy_names ? "*" : ""));
       st.bind_named(":acc", glob_pattern(q.accession_number));
       st.bind_named(":desc", like_pattern(q.study_description));
@@ -681,7 +688,7 @@ DELETE FROM studies WHERE num_instances = 0;
     upsert_study_.bind(13, in.indication);
     upsert_study_.bind(14, in.procedure);
     // Folded as the schema step that filled the column folds it (SQL lower() of ASCII only).
-    upsert_study_.bind(15, ascii_lower(in.patient_name));
+    upsert_study_.bind(15, name_key(in.patient_name));
     auto study = returning_id(upsert_study_);
     if (!study.ok()) return study.error();
 

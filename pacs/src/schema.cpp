@@ -139,13 +139,20 @@ CREATE INDEX studies_date ON studies(study_date, last_received_at, id)
   INCLUDE (institution_id, modalities);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 5> kSteps{{
+// v13: the name key without trailing component separators, as ingest now writes it.
+constexpr const char* kV13 = R"sql(
+UPDATE studies SET patient_name_key = rtrim(patient_name_key, '^ ')
+  WHERE patient_name_key LIKE '%^' OR patient_name_key LIKE '% ';
+)sql";
+
+constexpr std::array<storage::SchemaStep, 6> kSteps{{
     {1, "pacs", "institutions, patients, studies, series, instances", kV1},
     {2, "pacs", "instance conflicts; newest-first study index", kV2},
     {5, "pacs", "patient ID and name indexes for searches", kV5},
     {11, "pacs", "date and patient name searches served by one study index each", kV11,
      kV11Postgres},
     {12, "pacs", "date range searches in study date order", kV12, kV12Postgres},
+    {13, "pacs", "patient name keys without trailing component separators", kV13},
 }};
 
 }  // namespace

@@ -358,12 +358,14 @@ TEST(IndexFile, studies_stored_before_the_name_key_are_found_by_name_after_the_u
          {"INSERT INTO institutions(id, code, name) VALUES(1, 'township-a', 'Township A')",
           "INSERT INTO patients(id, institution_id, patient_id, name) VALUES"
           " (1, 1, 'P1', 'WANG^Xiao Ming=\xe7\x8e\x8b^\xe5\xb0\x8f\xe6\x98\x8e'),"
-          " (2, 1, 'P2', 'Li^Si')",
+          " (2, 1, 'P2', 'Li^Si'), (3, 1, 'P3', '\xe5\xbc\xa0\xe4\xb8\x89^')",
           "INSERT INTO studies(id, study_uid, patient_pk, institution_id, study_date,"
           " first_received_at, last_received_at) VALUES"
           " (1, '11.1', 1, 1, '20260101', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),"
           " (2, '11.2', 2, 1, '20260102', '2026-01-02T00:00:00.000Z', "
-          "'2026-01-02T00:00:00.000Z')"}) {
+          "'2026-01-02T00:00:00.000Z'),"
+          " (3, '11.3', 3, 1, '20260103', '2026-01-03T00:00:00.000Z', "
+          "'2026-01-03T00:00:00.000Z')"}) {
       ASSERT_TRUE(storage::sql::run(*raw, q, [](storage::sql::Stmt&) {}).ok()) << q;
     }
   }
@@ -382,7 +384,10 @@ TEST(IndexFile, studies_stored_before_the_name_key_are_found_by_name_after_the_u
   EXPECT_EQ(find("wang^x*"), (Set{"11.1"}));
   EXPECT_EQ(find("LI^SI"), (Set{"11.2"}));
   EXPECT_EQ(find("\xe7\x8e\x8b^\xe5\xb0\x8f*", true), (Set{"11.1"}));  // the ideographic group
-  EXPECT_EQ(find("*"), (Set{"11.1", "11.2"}));
+  EXPECT_EQ(find("*"), (Set{"11.1", "11.2", "11.3"}));
+  // Trailing component separators are no part of the name (PS3.4): "张三^" is "张三".
+  EXPECT_EQ(find("\xe5\xbc\xa0\xe4\xb8\x89"), (Set{"11.3"}));
+  EXPECT_EQ(find("\xe5\xbc\xa0\xe4\xb8\x89^"), (Set{"11.3"}));
   // A new instance of the first study keeps its name searchable under the name it carries.
   IndexBatch b;
   auto in = make_instance("11.1.9", "11.1.8", "11.1", 1);
@@ -391,6 +396,14 @@ TEST(IndexFile, studies_stored_before_the_name_key_are_found_by_name_after_the_u
   b.instances.push_back(in);
   ASSERT_TRUE(idx->commit(b).ok());
   EXPECT_EQ(find("wang^xiaom*"), (Set{"11.1"}));
+  // Stored from now on without them too.
+  auto li = make_instance("11.2.9", "11.2.8", "11.2", 1);
+  li.patient_id = "P2";
+  li.patient_name = "Li^Si^^";
+  IndexBatch more;
+  more.instances.push_back(li);
+  ASSERT_TRUE(idx->commit(more).ok());
+  EXPECT_EQ(find("LI^SI"), (Set{"11.2"}));
 }
 
 }  // namespace
