@@ -107,13 +107,13 @@ struct Wado {
     return blobs.blob_path(i.blob_key);
   }
 
-  // The instance as Part 10 bytes in explicit VR little endian (decoded), cached.
-  Result<std::string> native_copy(const InstanceLocation& i) {
-    const std::string key = "native:" + i.sop_instance_uid;
+  // The instance as Part 10 bytes transcoded losslessly into `ts`, cached.
+  Result<std::string> transcoded(const InstanceLocation& i, const std::string& ts) {
+    const std::string key = "ts:" + ts + ":" + i.sop_instance_uid;
     if (auto hit = cache.get(key)) return std::move(*hit);
-    auto ff = viewer::decode_to_native(file(i));
+    auto ff = viewer::transcode(file(i), ts);
     if (!ff.ok()) return ff.error();
-    auto bytes = viewer::part10_bytes(**ff, UID_LittleEndianExplicitTransferSyntax);
+    auto bytes = viewer::part10_bytes(**ff, ts);
     if (!bytes.ok()) return bytes.error();
     (void)cache.put(key, *bytes);
     return bytes;
@@ -203,6 +203,19 @@ bool accepts_as_stored(const std::vector<MediaRange>& ranges, const std::string&
     }
   }
   return false;
+}
+
+// The first lossless syntax an Accept names for whole instances (none: nullopt).
+std::optional<std::string> transcode_target(const std::vector<MediaRange>& ranges) {
+  for (const MediaRange& m : ranges) {
+    const bool dicom =
+        m.type == "application/dicom" ||
+        (m.type == "multipart/related" &&
+         (!m.params.count("type") || ascii_lower(m.params.at("type")) == "application/dicom"));
+    auto t = m.params.find("transfer-syntax");
+    if (dicom && t != m.params.end() && viewer::lossless_target(t->second)) return t->second;
+  }
+  return std::nullopt;
 }
 
 // Frames: the stored bitstream when the client takes it (transfer-syntax=* or the stored
@@ -328,21 +341,21 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
       Multipart body;
       for (const InstanceLocation& i : *list) {
         if (!accepts_as_stored(ranges, "application/dicom", i.transfer_syntax_uid)) {
-          // Not as stored: decoded to explicit VR little endian, if the client takes that.
-          if (!accepts_as_stored(ranges, "application/dicom",
-                                 UID_LittleEndianExplicitTransferSyntax)) {
-            return Response::error(406,
-                                   "instances are sent as stored (" + i.transfer_syntax_uid +
-                                       ") or as explicit VR little endian (" +
-                                       UID_LittleEndianExplicitTransferSyntax +
-                                       "); accept multipart/related; type=\"application/dicom\"; "
-                                       "transfer-syntax=* or one of those");
+          // Not as stored: transcoded losslessly into the first syntax the client names that
+          // can be.
+          auto target = transcode_target(ranges);
+          if (!target) {
+            return Response::error(
+                406, "instances are sent as stored (" + i.transfer_syntax_uid +
+                         ") or losslessly transcoded (explicit or implicit VR little endian, "
+                         "JPEG-LS lossless, JPEG lossless SV1, RLE); accept "
+                         "multipart/related; type=\"application/dicom\"; transfer-syntax=* "
+                         "or one of those");
           }
-          auto bytes = w->native_copy(i);
+          auto bytes = w->transcoded(i, *target);
           if (!bytes.ok()) return Response::from_error(bytes.error());
-          body.add(std::string("application/dicom; transfer-syntax=") +
-                       UID_LittleEndianExplicitTransferSyntax,
-                   std::move(*bytes), instance_url(i));
+          body.add("application/dicom; transfer-syntax=" + *target, std::move(*bytes),
+                   instance_url(i));
           continue;
         }
         std::error_code ec;

@@ -248,7 +248,30 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
       get(ta_, mr_path(),
           "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.50")
           .status,
-      406);
+      406);  // lossy: never
+  // The native CT encoded losslessly on request: JPEG-LS, JPEG lossless, RLE; decoded again by
+  // DCMTK's own tools, every pixel value is the original's.
+  const std::string original = native_pixels(ct_.files[0]);
+  ASSERT_FALSE(original.empty());
+  for (const auto& [ts, decoder] :
+       std::vector<std::pair<std::string, std::string>>{{"1.2.840.10008.1.2.4.80", "dcmdjpls"},
+                                                        {"1.2.840.10008.1.2.4.70", "dcmdjpeg"},
+                                                        {"1.2.840.10008.1.2.5", "dcmdrle"}}) {
+    auto r = get(ta_, instance_path(0),
+                 "multipart/related; type=\"application/dicom\"; transfer-syntax=" + ts);
+    ASSERT_EQ(r.status, 200) << ts << ": " << r.body;
+    auto encoded = parts(r);
+    ASSERT_EQ(encoded.size(), 1u);
+    EXPECT_EQ(encoded[0].content_type, "application/dicom; transfer-syntax=" + ts);
+    const fs::path file = dir_.path() / ("encoded-" + ts + ".dcm");
+    const fs::path decoded = dir_.path() / ("decoded-" + ts + ".dcm");
+    std::ofstream(file, std::ios::binary) << encoded[0].bytes;
+    EXPECT_TRUE(native_pixels(file).empty()) << ts;  // compressed as asked
+    std::string out;
+    ASSERT_EQ(tool(decoder + " '" + file.string() + "' '" + decoded.string() + "'", &out), 0)
+        << ts << ": " << out;
+    EXPECT_EQ(native_pixels(decoded), original) << ts;
+  }
 }
 
 TEST_P(DicomWebQrTest, wado_rs_metadata_frames_and_bulk_data_agree_with_the_stored_pixels) {

@@ -14,12 +14,15 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour support for DicomImage
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpeg/djencode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/dcmjpls/djencode.h>
 
 extern "C" {
 #include <libavutil/log.h>
@@ -30,6 +33,7 @@ extern "C" {
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 namespace yilian::viewer {
 
@@ -38,12 +42,18 @@ void register_codecs() {
   DJDecoderRegistration::registerCodecs();
   DJLSDecoderRegistration::registerCodecs();
   DcmRLEDecoderRegistration::registerCodecs();
+  DJEncoderRegistration::registerCodecs();
+  DJLSEncoderRegistration::registerCodecs();
+  DcmRLEEncoderRegistration::registerCodecs();
 }
 
 void unregister_codecs() {
   DJDecoderRegistration::cleanup();
   DJLSDecoderRegistration::cleanup();
   DcmRLEDecoderRegistration::cleanup();
+  DJEncoderRegistration::cleanup();
+  DJLSEncoderRegistration::cleanup();
+  DcmRLEEncoderRegistration::cleanup();
 }
 
 std::optional<Window> window_preset(std::string_view name) {
@@ -207,6 +217,30 @@ Result<std::unique_ptr<DcmFileFormat>> decode_to_native(const std::filesystem::p
       !ds->canWriteXfer(EXS_LittleEndianExplicit)) {
     return make_error(Errc::invalid_argument, std::string("no decoder for the stored syntax ") +
                                                   DcmXfer(xfer).getXferName());
+  }
+  return ff;
+}
+
+bool lossless_target(const std::string& transfer_syntax_uid) {
+  static const std::set<std::string> kTargets = {
+      UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
+      UID_JPEGLSLosslessTransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
+      UID_RLELosslessTransferSyntax};
+  return kTargets.count(transfer_syntax_uid) > 0;
+}
+
+Result<std::unique_ptr<DcmFileFormat>> transcode(const std::filesystem::path& file,
+                                                 const std::string& transfer_syntax_uid) {
+  if (!lossless_target(transfer_syntax_uid)) {
+    return make_error(Errc::invalid_argument, "objects are not encoded in " + transfer_syntax_uid);
+  }
+  auto ff = decode_to_native(file);
+  if (!ff.ok()) return ff.error();
+  const E_TransferSyntax target = DcmXfer(transfer_syntax_uid.c_str()).getXfer();
+  DcmDataset* ds = (*ff)->getDataset();
+  if (ds->chooseRepresentation(target, nullptr).bad() || !ds->canWriteXfer(target)) {
+    return make_error(Errc::invalid_argument,
+                      "this object's pixels cannot be encoded in " + transfer_syntax_uid);
   }
   return ff;
 }

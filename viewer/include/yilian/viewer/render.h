@@ -60,6 +60,14 @@ bool is_jpeg2000(const std::string& transfer_syntax_uid);
 // every frame: JPEG 2000 with OpenJPEG, JPEG, JPEG-LS and RLE with DCMTK's decoders; a native
 // object comes back as it is. Errors: io, invalid_argument (a syntax nothing here decodes).
 Result<std::unique_ptr<DcmFileFormat>> decode_to_native(const std::filesystem::path& file);
+// The lossless syntaxes an object can be transcoded into: explicit and implicit VR little
+// endian, JPEG-LS lossless, JPEG lossless (process 14, SV1), RLE lossless.
+bool lossless_target(const std::string& transfer_syntax_uid);
+// The object in `file` decoded (decode_to_native) and, for a compressed target, encoded again
+// losslessly: every pixel value as stored. Errors: invalid_argument (not a lossless target, or
+// pixels the encoder cannot take), io.
+Result<std::unique_ptr<DcmFileFormat>> transcode(const std::filesystem::path& file,
+                                                 const std::string& transfer_syntax_uid);
 // `ff` as Part 10 bytes in a transfer syntax its data set can be written in (the File Meta
 // Information updated). Errors: invalid_argument (not in that syntax).
 Result<std::string> part10_bytes(DcmFileFormat& ff, const std::string& transfer_syntax_uid);
