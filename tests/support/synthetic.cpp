@@ -41,6 +41,7 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
     auto put = [&](const DcmTagKey& tag, const std::string& v) {
       ds->putAndInsertString(tag, v.c_str());
     };
+    if (!spec.charset.empty()) put(DCM_SpecificCharacterSet, spec.charset);
     put(DCM_SOPClassUID, UID_CTImageStorage);
     put(DCM_SOPInstanceUID, sop);
     put(DCM_StudyInstanceUID, out.study_uid);
