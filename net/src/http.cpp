@@ -142,6 +142,12 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
+void add_query_value(std::map<std::string, std::string>& query, std::string name,
+                     std::string value) {
+  auto [it, fresh] = query.try_emplace(std::move(name), value);
+  if (!fresh) it->second += "," + value;
+}
+
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
   std::size_t i = 0;
@@ -154,9 +160,7 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
       std::string key = url_decode(pair.substr(0, eq));
       std::string value =
           eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
-      // A repeated parameter (includefield=a&includefield=b) holds its values comma-separated.
-      auto [it, fresh] = out.emplace(std::move(key), value);
-      if (!fresh) it->second += "," + value;
+      add_query_value(out, std::move(key), std::move(value));
     }
     i = amp + 1;
   }

@@ -117,12 +117,10 @@ void read_query(lws* wsi, http::Request& req) {
     if (len <= 0) break;
     std::string_view frag(buf.data(), static_cast<std::size_t>(len));
     std::size_t eq = frag.find('=');
-    // lws has already URL-decoded the fragment. A repeated parameter
-    // (includefield=a&includefield=b) holds its values comma-separated, as parse_query does.
-    std::string value =
-        eq == std::string_view::npos ? std::string() : std::string(frag.substr(eq + 1));
-    auto [it, fresh] = req.query.emplace(std::string(frag.substr(0, eq)), value);
-    if (!fresh) it->second += "," + value;
+    // lws has already URL-decoded the fragment.
+    http::add_query_value(
+        req.query, std::string(frag.substr(0, eq)),
+        eq == std::string_view::npos ? std::string() : std::string(frag.substr(eq + 1)));
   }
 }
 

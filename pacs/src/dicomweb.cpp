@@ -91,8 +91,6 @@ std::optional<Response> include_fields(const Request& req, IncludeFields& out) {
   return std::nullopt;
 }
 
-enum class Level { study, series, instance };
-
 // The attributes `includefield=all` adds at the study and series levels (the Patient, Study
 // and Visit modules; the General Series and Equipment modules); an instance gives all of its
 // own.
@@ -153,27 +151,14 @@ void include_from(nlohmann::json& j, const IncludeFields& inc, Level level, bool
   }
 }
 
-// The first instance of a study (of its first series), for includefield.
-Result<std::optional<InstanceLocation>> first_instance(pacs::Index& index, const std::string& study,
-                                                       const std::string& series = {}) {
-  std::vector<std::string> candidates;
-  if (series.empty()) {
-    auto detail = index.get_study(study);
-    if (!detail.ok()) return detail.error();
-    if (detail->has_value()) {
-      for (const auto& se : (*detail)->series) candidates.push_back(se.series_instance_uid);
-    }
-  } else {
-    candidates.push_back(series);
-  }
-  for (const std::string& uid : candidates) {
-    auto list = index.series_instances(uid);
-    if (!list.ok()) return list.error();
-    for (const InstanceLocation& i : *list) {
-      if (i.study_instance_uid == study) return std::optional<InstanceLocation>(i);
-    }
-  }
-  return std::optional<InstanceLocation>{};
+// include_from with the first instance of a study (of one of its series, when given).
+Status include_first(nlohmann::json& j, const IncludeFields& inc, Level level, bool with_study,
+                     pacs::Index& index, const storage::BlobStore& blobs, const std::string& study,
+                     const std::string& series = {}) {
+  auto first = study_instances(index, study, series, 1);
+  if (!first.ok()) return first.error();
+  include_from(j, inc, level, with_study, blobs, first->empty() ? nullptr : &first->front());
+  return Status::Ok();
 }
 
 // A '\\' or ',' separated UID list as a DICOM match pattern.
@@ -238,8 +223,7 @@ nlohmann::json instance_to_dicom_json(const pacs::StudySummary& st, const pacs::
   j["0020000E"] = dicom_value("UI", i.series_instance_uid);
   j["00200013"] = dicom_number("IS", i.instance_number);
   j["00280008"] = dicom_number("IS", i.number_of_frames);
-  j["00081190"] = dicom_value("UR", "/dicom-web/studies/" + study + "/series/" +
-                                        i.series_instance_uid + "/instances/" + i.sop_instance_uid);
+  j["00081190"] = dicom_value("UR", instance_url(study, i.series_instance_uid, i.sop_instance_uid));
   return j;
 }
 
@@ -327,10 +311,9 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     for (const auto& s : page->studies) {
       out.push_back(study_to_dicom_json(s));
       if (!inc.empty()) {
-        auto first = first_instance(index, s.study_instance_uid);
-        if (!first.ok()) return Response::from_error(first.error());
-        include_from(out.back(), inc, Level::study, false, blobs,
-                     first->has_value() ? &**first : nullptr);
+        Status included =
+            include_first(out.back(), inc, Level::study, false, index, blobs, s.study_instance_uid);
+        if (!included) return Response::from_error(included.error());
       }
       uids += (uids.empty() ? "" : ",") + s.study_instance_uid;
     }
@@ -394,11 +377,11 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
             if (!instances) {
               take([&] {
                 nlohmann::json j = series_to_dicom_json(st, se, !within_study);
-                if (inc.empty()) return j;
-                auto first = first_instance(index, st.study_instance_uid, se.series_instance_uid);
-                if (!first.ok()) failed = first.error();
-                include_from(j, inc, Level::series, !within_study, blobs,
-                             first.ok() && first->has_value() ? &**first : nullptr);
+                if (!inc.empty()) {
+                  Status s = include_first(j, inc, Level::series, !within_study, index, blobs,
+                                           st.study_instance_uid, se.series_instance_uid);
+                  if (!s) failed = s;
+                }
                 return j;
               });
               continue;
@@ -487,9 +470,8 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       if (o.status == IngestStatus::stored || o.status == IngestStatus::duplicate ||
           o.status == IngestStatus::conflict) {
         if (study.empty()) study = o.study_instance_uid;
-        item["00081190"] =
-            dicom_value("UR", "/dicom-web/studies/" + o.study_instance_uid + "/series/" +
-                                  o.series_instance_uid + "/instances/" + o.sop_instance_uid);
+        item["00081190"] = dicom_value(
+            "UR", instance_url(o.study_instance_uid, o.series_instance_uid, o.sop_instance_uid));
         if (o.status == IngestStatus::conflict) {
           warning = true;
           item["00081196"] = {{"vr", "US"}, {"Value", {dicom_status(o)}}};

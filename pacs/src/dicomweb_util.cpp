@@ -10,6 +10,17 @@
 
 namespace yilian::pacs::web {
 
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::study:
+      return "study";
+    case Level::series:
+      return "series";
+    default:
+      return "instance";
+  }
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::size_t b = 0;
@@ -90,6 +101,11 @@ nlohmann::json attribute(const char* vr, nlohmann::json value) {
   return j;
 }
 }  // namespace
+
+std::string instance_url(const std::string& study, const std::string& series,
+                         const std::string& sop) {
+  return "/dicom-web/studies/" + study + "/series/" + series + "/instances/" + sop;
+}
 
 nlohmann::json dicom_value(const char* vr, const std::string& v) {
   return attribute(vr, v.empty() ? nlohmann::json() : nlohmann::json(v));

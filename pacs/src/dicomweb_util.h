@@ -13,6 +13,10 @@
 
 namespace yilian::pacs::web {
 
+// The level of a DICOMweb resource or search result.
+enum class Level { study, series, instance };
+const char* level_name(Level l);
+
 std::vector<std::string> split(const std::string& s, char sep);
 bool to_double(const std::string& s, double& out);
 bool to_int(const std::string& s, int& out);
@@ -20,6 +24,10 @@ bool to_int(const std::string& s, int& out);
 std::string header_param(const std::string& header, const std::string& name);
 // The first of the query parameters named `keyword` or `tag` (QIDO accepts both).
 std::optional<std::string> attr(const http::Request& req, const char* keyword, const char* tag);
+
+// The WADO-RS URL of an instance (its Retrieve URL in QIDO and STOW answers).
+std::string instance_url(const std::string& study, const std::string& series,
+                         const std::string& sop);
 
 nlohmann::json dicom_value(const char* vr, const std::string& v);
 nlohmann::json dicom_number(const char* vr, std::optional<std::int64_t> v);

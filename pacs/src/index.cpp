@@ -687,7 +687,8 @@ DELETE FROM studies WHERE num_instances = 0;
     upsert_study_.bind(12, in.requested_priority);
     upsert_study_.bind(13, in.indication);
     upsert_study_.bind(14, in.procedure);
-    // Folded as the schema step that filled the column folds it (SQL lower() of ASCII only).
+    // Folded as the schema steps that filled the column fold it (SQL lower() of ASCII only, then
+    // rtrim of trailing separators).
     upsert_study_.bind(15, name_key(in.patient_name));
     auto study = returning_id(upsert_study_);
     if (!study.ok()) return study.error();

@@ -219,16 +219,14 @@ Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
     }
     return out;
   }
-  std::unique_ptr<DcmFileFormat> native;  // a JPEG 2000 object, decoded (DCMTK has no codec)
-  if (viewer::is_jpeg2000(xfer_uid(stored))) {
-    auto decoded = viewer::decode_to_native(file);
-    if (!decoded.ok()) return decoded.error();
-    native = std::move(*decoded);
-    ds = native->getDataset();
-    if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element) {
-      return make_error(Errc::invalid_argument, "the object has no pixel data");
+  if (viewer::is_jpeg2000(xfer_uid(stored))) {  // DCMTK has no codec: the asked frames only
+    for (std::uint32_t n : numbers) {
+      auto decoded = viewer::decode_jpeg2000_frame(*ds, n - 1, frames);
+      if (!decoded.ok()) return decoded.error();
+      out.push_back({std::move(*decoded), UID_LittleEndianExplicitTransferSyntax,
+                     "application/octet-stream"});
     }
-    pixels = static_cast<DcmPixelData*>(element);
+    return out;
   }
   Uint32 size = 0;
   if (pixels->getUncompressedFrameSize(ds, size).bad() || size == 0) {

@@ -261,15 +261,25 @@ Result<QueryRetrieve::Found> QueryRetrieve::find(const Principal& p, bool patien
   return found;
 }
 
-Result<std::vector<InstanceLocation>> QueryRetrieve::study_instances(const std::string& study) {
+Result<std::vector<InstanceLocation>> study_instances(pacs::Index& index, const std::string& study,
+                                                      const std::string& series,
+                                                      std::size_t limit) {
+  std::vector<std::string> uids;
+  if (!series.empty()) {
+    uids.push_back(series);
+  } else {
+    auto detail = index.get_study(study);
+    if (!detail.ok()) return detail.error();
+    if (detail->has_value()) {
+      for (const auto& s : (*detail)->series) uids.push_back(s.series_instance_uid);
+    }
+  }
   std::vector<InstanceLocation> out;
-  auto detail = index_.get_study(study);
-  if (!detail.ok()) return detail.error();
-  if (!detail->has_value()) return out;
-  for (const auto& s : (*detail)->series) {
-    auto list = index_.series_instances(s.series_instance_uid);
+  for (const std::string& uid : uids) {
+    auto list = index.series_instances(uid);
     if (!list.ok()) return list.error();
     for (auto& i : *list) {
+      if (out.size() >= limit) return out;
       if (i.study_instance_uid == study) out.push_back(std::move(i));
     }
   }
@@ -294,7 +304,7 @@ Result<std::vector<InstanceLocation>> QueryRetrieve::instances(const Principal& 
       auto ok = may(study);
       if (!ok.ok()) return ok.error();
       if (!*ok) continue;
-      auto list = study_instances(study);
+      auto list = study_instances(index_, study);
       if (!list.ok()) return list.error();
       for (auto& i : *list) out.push_back(std::move(i));
     }

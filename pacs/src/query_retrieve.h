@@ -2,6 +2,7 @@
 // identifier matches, limited to what the asking node may see. No networking here.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,12 @@ namespace yilian::pacs {
 // PS3.4 C.4.1: at most this many C-FIND matches are returned for one request by default
 // (`[dicom] max_find_matches`).
 inline constexpr std::size_t kDefaultMaxFindMatches = 5000;
+
+// The instances of `study` series by series (of its series `series` only, when given), at most
+// `limit`. No access check: callers have made theirs.
+Result<std::vector<pacs::InstanceLocation>> study_instances(
+    pacs::Index& index, const std::string& study, const std::string& series = {},
+    std::size_t limit = std::numeric_limits<std::size_t>::max());
 
 // '*' any run, '?' one character, '\' separates alternatives (UID lists); an empty pattern
 // matches everything.
@@ -47,7 +54,6 @@ class QueryRetrieve {
 
  private:
   std::string now() const;
-  Result<std::vector<pacs::InstanceLocation>> study_instances(const std::string& study);
 
   pacs::Index& index_;
   storage::Clock clock_;

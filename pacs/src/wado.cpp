@@ -11,6 +11,7 @@
 
 #include "dicomweb_util.h"
 #include "instance_reader.h"
+#include "query_retrieve.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/study_access.h"
@@ -27,22 +28,8 @@ using namespace web;
 
 Response no_access() { return Response::error(404, "no instance you may see has these UIDs"); }
 
-enum class Level { study, series, instance };
-
-const char* level_name(Level l) {
-  switch (l) {
-    case Level::study:
-      return "study";
-    case Level::series:
-      return "series";
-    default:
-      return "instance";
-  }
-}
-
 std::string instance_url(const InstanceLocation& i) {
-  return "/dicom-web/studies/" + i.study_instance_uid + "/series/" + i.series_instance_uid +
-         "/instances/" + i.sop_instance_uid;
+  return web::instance_url(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid);
 }
 
 // Everything a WADO-RS resource needs: the index, the files, the audit, the cache.
@@ -79,23 +66,10 @@ struct Wado {
           (*loc)->series_instance_uid == req.params.at("series"))
         out.push_back(std::move(**loc));
     } else {
-      std::vector<std::string> series;
-      if (level == Level::series) {
-        series.push_back(req.params.at("series"));
-      } else {
-        auto detail = index.get_study(study);
-        if (!detail.ok()) return detail.error();
-        if (detail->has_value()) {
-          for (const auto& s : (*detail)->series) series.push_back(s.series_instance_uid);
-        }
-      }
-      for (const std::string& s : series) {
-        auto list = index.series_instances(s);
-        if (!list.ok()) return list.error();
-        for (auto& i : *list) {
-          if (i.study_instance_uid == study) out.push_back(std::move(i));
-        }
-      }
+      auto list = study_instances(index, study,
+                                  level == Level::series ? req.params.at("series") : std::string());
+      if (!list.ok()) return list.error();
+      out = std::move(*list);
     }
     audit(req, action, study, true,
           std::string(level_name(level)) + ": " + std::to_string(out.size()) + " instance(s)");

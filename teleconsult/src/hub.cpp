@@ -311,10 +311,7 @@ void Hub::broadcast(const Room& room, const std::string& text, std::uint64_t exc
       send(c, text);
     }
   }
-  if (local) return;
-  json envelope = {{"k", "room"}, {"id", room.consult.id}, {"t", text}};
-  if (seq > 0) envelope["seq"] = seq;
-  relay(envelope, staged);
+  if (!local) relay(room_envelope(room.consult.id, text, seq), staged);
 }
 
 void Hub::relay(const json& envelope, bool staged) {

@@ -51,4 +51,12 @@ inline json chat_json(const teleconsult::ChatMessage& m) {
   return j;
 }
 
+// A room's message `text` for the other nodes; `seq`: a chat message's (0: not chat), which
+// lets them skip connections whose replay held it.
+inline json room_envelope(std::int64_t consult, const std::string& text, std::int64_t seq = 0) {
+  json e = {{"k", "room"}, {"id", consult}, {"t", text}};
+  if (seq > 0) e["seq"] = seq;
+  return e;
+}
+
 }  // namespace yilian::teleconsult::hub_detail

@@ -492,11 +492,7 @@ void Hub::store_chat() {
       room->second.consult.last_seq = saved[i].message->seq;
       broadcast(room->second, text, 0, true, false, saved[i].message->seq);
     } else {  // everyone here left the room this turn: the other nodes' members still get it
-      relay({{"k", "room"},
-             {"id", p.message.consult_id},
-             {"t", text},
-             {"seq", saved[i].message->seq}},
-            true);
+      relay(room_envelope(p.message.consult_id, text, saved[i].message->seq), true);
     }
     staged_.on_failure.emplace_back(
         p.conn, proto::error("unavailable", "the message was not saved; send it again", p.ref));

@@ -56,6 +56,8 @@ TEST(ParseQuery, decodes_pairs) {
   EXPECT_EQ(q["name"], "Zhang^San");
   EXPECT_EQ(q["flag"], "");
   EXPECT_EQ(q["x"], "a b");
+  // A repeated parameter keeps every value.
+  EXPECT_EQ(parse_query("includefield=a&includefield=b%2Cc")["includefield"], "a,b,c");
 }
 
 }  // namespace

@@ -115,19 +115,8 @@ Result<std::string> encapsulated_frame(DcmPixelSequence& seq, std::uint32_t inde
   return out;
 }
 
-namespace {
-
-bool is_jpeg2000(E_TransferSyntax x) {
-  return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 ||
-         x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
-}
-
-// DCMTK has no JPEG 2000 decoder: OpenJPEG decodes the frames [first, first + count), and a
-// copy of the data set holds them as native pixel data (for rendering, one frame goes through
-// the same LUT pipeline as any other object).
-Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frames(DcmDataset& ds, std::uint32_t first,
-                                                              std::uint32_t count,
-                                                              std::uint32_t frames) {
+Result<std::string> decode_jpeg2000_frame(DcmDataset& ds, std::uint32_t index,
+                                          std::uint32_t frames) {
   DcmElement* element = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, element).bad() || !element) {
     return make_error(Errc::invalid_argument, "the object has no pixel data");
@@ -144,20 +133,40 @@ Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frames(DcmDataset& ds, st
   (void)ds.findAndGetUint16(DCM_BitsAllocated, allocated);
   (void)ds.findAndGetUint16(DCM_Rows, rows);
   (void)ds.findAndGetUint16(DCM_Columns, columns);
+  auto bits = encapsulated_frame(*seq, index, frames);
+  if (!bits.ok()) return bits.error();
+  auto decoded = decode_jpeg2000(*bits);
+  if (!decoded.ok()) return decoded.error();
+  if (static_cast<int>(samples) != decoded->components || (allocated > 8) != decoded->wide ||
+      decoded->width != columns || decoded->height != rows) {
+    return make_error(Errc::invalid_argument,
+                      "the JPEG 2000 frame does not match the object's pixel description");
+  }
+  return std::move(decoded->pixels);
+}
+
+namespace {
+
+bool is_jpeg2000(E_TransferSyntax x) {
+  return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 ||
+         x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
+}
+
+// DCMTK has no JPEG 2000 decoder: OpenJPEG decodes the frames [first, first + count), and a
+// copy of the data set holds them as native pixel data (for rendering, one frame goes through
+// the same LUT pipeline as any other object).
+Result<std::unique_ptr<DcmFileFormat>> decode_jpeg2000_frames(DcmDataset& ds, std::uint32_t first,
+                                                              std::uint32_t count,
+                                                              std::uint32_t frames) {
+  Uint16 samples = 1, allocated = 8;
+  (void)ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
+  (void)ds.findAndGetUint16(DCM_BitsAllocated, allocated);
   DecodedFrame decoded;  // every frame's samples, one after the other
+  decoded.wide = allocated > 8;
   for (std::uint32_t frame = first; frame < first + count; ++frame) {
-    auto bits = encapsulated_frame(*seq, frame, frames);
-    if (!bits.ok()) return bits.error();
-    auto frame_pixels = decode_jpeg2000(*bits);
-    if (!frame_pixels.ok()) return frame_pixels.error();
-    const DecodedFrame& one = *frame_pixels;
-    if (static_cast<int>(samples) != one.components || (allocated > 8) != one.wide ||
-        one.width != columns || one.height != rows) {
-      return make_error(Errc::invalid_argument,
-                        "the JPEG 2000 frame does not match the object's pixel description");
-    }
-    decoded.wide = one.wide;
-    decoded.pixels += one.pixels;
+    auto one = decode_jpeg2000_frame(ds, frame, frames);
+    if (!one.ok()) return one.error();
+    decoded.pixels += *one;
   }
   auto out = std::make_unique<DcmFileFormat>();
   DcmDataset* copy = out->getDataset();

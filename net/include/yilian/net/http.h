@@ -107,6 +107,10 @@ class Cors {
 
 // Splits "a=1&b=x%20y" into decoded pairs.
 std::map<std::string, std::string> parse_query(std::string_view query);
+// Adds one query parameter; a repeated one holds its values comma-separated
+// (includefield=a&includefield=b is includefield=a,b).
+void add_query_value(std::map<std::string, std::string>& query, std::string name,
+                     std::string value);
 std::string url_decode(std::string_view s);
 int status_for(Errc code);
 
