@@ -253,6 +253,11 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
   // DCMTK's own tools, every pixel value is the original's.
   const std::string original = native_pixels(ct_.files[0]);
   ASSERT_FALSE(original.empty());
+  EXPECT_EQ(
+      get(tb_, instance_path(0),
+          "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.80")
+          .status,
+      404);  // another township's: as if missing, transcoded or not
   for (const auto& [ts, decoder] :
        std::vector<std::pair<std::string, std::string>>{{"1.2.840.10008.1.2.4.80", "dcmdjpls"},
                                                         {"1.2.840.10008.1.2.4.70", "dcmdjpeg"},
@@ -424,9 +429,16 @@ TEST_P(DicomWebQrTest, qido_rs_includefield_adds_named_attributes_or_all_of_a_le
                       "/instances?includefield=SliceThickness&includefield=00080070");
   EXPECT_TRUE(instance.contains("00180050") && instance.contains("00080070")) << instance.dump();
   EXPECT_FALSE(instance.contains("7FE00010")) << instance.dump();  // never bulk data
-  auto bad = get(ta_, study + "&includefield=NoSuchAttribute");
-  EXPECT_EQ(bad.status, 400) << bad.body;
-  EXPECT_TRUE(json::parse(bad.body, nullptr, false).contains("error")) << bad.body;
+  for (const char* field : {"NoSuchAttribute", "%FF%FE", "0010001"}) {
+    auto bad = get(ta_, study + "&includefield=" + field);
+    EXPECT_EQ(bad.status, 400) << field << ": " << bad.body;
+    EXPECT_TRUE(json::parse(bad.body, nullptr, false).contains("error")) << bad.body;
+  }
+  // Another township reads nothing of it, whatever it asks to include.
+  EXPECT_EQ(get(tb_, study + "&includefield=all").body, "[]");
+  EXPECT_EQ(get(tb_, std::string("/dicom-web/studies/") + kMrStudy + "/instances?includefield=all")
+                .status,
+            404);
 }
 
 // Every pydicom test file, good and malformed, in one STOW-RS request: each gets its own
