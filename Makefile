@@ -62,7 +62,7 @@ fuzz: deps
 	scripts/fuzz.sh
 
 WEB       = viewer/web
-WEB_FILES = 'src/**/*.{ts,tsx,css}' 'e2e/*.mjs' build.mjs tsconfig.json package.json index.html
+WEB_FILES = 'src/**/*.{ts,tsx,css}' 'e2e/*.mjs' build.mjs tsconfig.json package.json index.html ../ohif/install.mjs ../ohif/package.json
 
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error

@@ -283,10 +283,10 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* h = root["http"].as_table()) {
-    if (Status s =
-            check_keys(*h, "[http]",
-                       {"port", "bind", "tls_cert", "tls_key", "cors_origins",
-                        "ws_ping_after_idle_seconds", "ws_hangup_after_idle_seconds", "web_root"});
+    if (Status s = check_keys(
+            *h, "[http]",
+            {"port", "bind", "tls_cert", "tls_key", "cors_origins", "ws_ping_after_idle_seconds",
+             "ws_hangup_after_idle_seconds", "web_root", "ohif_root"});
         !s)
       return s.error();
     if (Status s = read_strings(*h, "cors_origins", c.cors_origins, "http"); !s) return s.error();
@@ -298,6 +298,7 @@ Result<Config> parse_config(std::string_view text) {
     if (Status s = read_int(*h, "port", c.http_port, 1, 65535, "http"); !s) return s.error();
     if (Status s = read_string(*h, "bind", c.http_bind, "http"); !s) return s.error();
     if (Status s = read_string(*h, "web_root", c.web_root, "http"); !s) return s.error();
+    if (Status s = read_string(*h, "ohif_root", c.ohif_root, "http"); !s) return s.error();
     if (Status s =
             read_int(*h, "ws_ping_after_idle_seconds", c.ws_ping_after_idle_s, 1, 3600, "http");
         !s)
@@ -378,14 +379,17 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* a = root["auth"].as_table()) {
-    if (Status s = check_keys(
-            *a, "[auth]",
-            {"token_ttl_minutes", "admin_username", "admin_institution", "admin_password_file"});
+    if (Status s = check_keys(*a, "[auth]",
+                              {"token_ttl_minutes", "viewer_ttl_minutes", "secure_cookies",
+                               "admin_username", "admin_institution", "admin_password_file"});
         !s)
       return s.error();
     if (Status s = read_int(*a, "token_ttl_minutes", c.token_ttl_minutes, 1, 7 * 24 * 60, "auth");
         !s)
       return s.error();
+    if (Status s = read_int(*a, "viewer_ttl_minutes", c.viewer_ttl_minutes, 1, 24 * 60, "auth"); !s)
+      return s.error();
+    if (Status s = read_bool(*a, "secure_cookies", c.secure_cookies, "auth"); !s) return s.error();
     if (Status s = read_string(*a, "admin_username", c.admin_username, "auth"); !s)
       return s.error();
     if (Status s = read_string(*a, "admin_institution", c.admin_institution, "auth"); !s)

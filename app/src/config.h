@@ -62,13 +62,17 @@ struct Config {
   std::vector<std::string> cors_origins;      // e.g. ["https://viewer.example.org"] or ["*"]
   std::uint16_t ws_ping_after_idle_s = 30;    // a silent WebSocket is pinged...
   std::uint16_t ws_hangup_after_idle_s = 75;  // ...and closed when nothing answers
-  std::string web_root;  // the built web front end; empty: `web` beside the executable
+  std::string web_root;   // the built web front end; empty: `web` beside the executable
+  std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;
   std::uint64_t cache_max_megabytes = 2048;  // rendered frames, cine videos, metadata
   std::vector<InstitutionConfig> institutions;
   std::vector<ReadingServiceConfig> reading_services;
   // [auth]
   std::uint32_t token_ttl_minutes = 12 * 60;
+  std::uint32_t viewer_ttl_minutes = 4 * 60;  // the advanced viewer's cookie (identity/auth.h)
+  // Cookies carry Secure; always so when the hub serves TLS itself, set it behind a TLS proxy.
+  bool secure_cookies = false;
   std::string admin_username = "admin";
   std::string admin_institution = "consortium";  // created as level "office" if missing
   std::string admin_password_file;  // first start only; else a one-time password is printed

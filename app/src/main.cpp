@@ -123,6 +123,8 @@ int serve(const ServeFlags& flags) {
 
   identity::AuthOptions auth_options;
   auth_options.token_ttl = std::chrono::minutes(cfg.token_ttl_minutes);
+  auth_options.viewer_ttl = std::chrono::minutes(cfg.viewer_ttl_minutes);
+  auth_options.secure_cookies = cfg.secure_cookies || !cfg.tls_cert.empty();
   identity::AuthService auth(
       dd.accounts(), dd.auditor(), [] { return std::chrono::system_clock::now(); }, auth_options);
   {
@@ -265,6 +267,11 @@ int serve(const ServeFlags& flags) {
   if (Status s = viewer::register_web_routes(router, web_root); !s) {
     spdlog::warn("{}: REST, DICOMweb and /ws are served without the web screens",
                  s.error().message);
+  }
+  const fs::path ohif_root =
+      !cfg.ohif_root.empty() ? fs::path(cfg.ohif_root) : web_root.parent_path() / "ohif";
+  if (Status s = viewer::register_ohif_routes(router, ohif_root); !s) {
+    spdlog::warn("{}: the advanced viewer (/ohif/) is not served", s.error().message);
   }
   Status started = cluster.start();
   if (started) hub.start(transport);

@@ -13,6 +13,10 @@ using storage::SchemaStep;
 using storage::write;
 namespace {
 
+const char* session_kind_name(SessionKind k) {
+  return k == SessionKind::viewer ? "viewer" : "bearer";
+}
+
 using sql::query;
 
 Status exec_bound(sql::Db& db, const char* q, const std::function<void(sql::Stmt&)>& bind) {
@@ -368,17 +372,24 @@ Status Accounts::clear_login_failures(std::string_view username) {
 
 Status Accounts::create_session(std::string_view token_hash, std::int64_t user_id,
                                 std::string_view now, std::string_view expires_at,
-                                std::string_view address) {
+                                std::string_view address, SessionKind kind,
+                                std::string_view parent_hash) {
   return write(db_, [&](sql::Db& db) -> Status {
     return exec_bound(db,
-                      "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, address) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5)",
+                      "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, address, "
+                      "kind, parent_hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                       [&](sql::Stmt& st) {
                         st.bind(1, token_hash);
                         st.bind(2, user_id);
                         st.bind(3, now);
                         st.bind(4, expires_at);
                         st.bind(5, address);
+                        st.bind(6, session_kind_name(kind));
+                        if (parent_hash.empty()) {
+                          st.bind_null(7);
+                        } else {
+                          st.bind(7, parent_hash);
+                        }
                       });
   });
 }
@@ -458,18 +469,22 @@ Result<Principal> Accounts::station_principal(std::int64_t institution_id, std::
 }
 
 Result<std::optional<Principal>> Accounts::session_principal(std::string_view token_hash,
-                                                             std::string_view now) {
+                                                             std::string_view now,
+                                                             SessionKind kind) {
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
   std::optional<std::int64_t> user;
   if (Status s = query(
           rd->conn(),
           "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id "
-          "WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 "
-          "AND u.disabled = 0",
+          "WHERE s.token_hash = ?1 AND s.kind = ?3 AND s.revoked_at IS NULL "
+          "AND s.expires_at > ?2 AND u.disabled = 0 AND (s.parent_hash IS NULL OR EXISTS("
+          "SELECT 1 FROM sessions p WHERE p.token_hash = s.parent_hash AND "
+          "p.revoked_at IS NULL AND p.expires_at > ?2))",
           [&](sql::Stmt& st) {
             st.bind(1, token_hash);
             st.bind(2, now);
+            st.bind(3, session_kind_name(kind));
           },
           [&](sql::Stmt& st) { user = st.int64(0); });
       !s)
@@ -485,8 +500,8 @@ Result<bool> Accounts::revoke_session(std::string_view token_hash, std::string_v
     bool revoked = false;
     if (Status s = query(
             db,
-            "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL "
-            "RETURNING 1",
+            "UPDATE sessions SET revoked_at = ?2 WHERE (token_hash = ?1 OR parent_hash = ?1) "
+            "AND revoked_at IS NULL RETURNING 1",
             [&](sql::Stmt& st) {
               st.bind(1, token_hash);
               st.bind(2, now);

@@ -164,8 +164,58 @@ Result<Principal> AuthService::authenticate(std::string_view header) {
   return std::move(**p);
 }
 
+Result<ViewerPass> AuthService::open_viewer(const http::Request& request) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!request.principal || request.authorization.rfind(kBearer, 0) != 0) {
+    return make_error(Errc::unauthenticated, "a bearer session opens the viewer");
+  }
+  ViewerPass pass;
+  pass.token = new_token();
+  const storage::TimePoint at = clock_();
+  pass.expires_at = storage::to_iso8601(at + options_.viewer_ttl);
+  pass.max_age_s = std::chrono::duration_cast<std::chrono::seconds>(options_.viewer_ttl).count();
+  if (Status s = accounts_.create_session(
+          sha256_hex(pass.token), request.principal->user_id, storage::to_iso8601(at),
+          pass.expires_at, request.peer, SessionKind::viewer,
+          sha256_hex(std::string_view(request.authorization).substr(kBearer.size())));
+      !s)
+    return s.error();
+  audit(request, "auth.viewer", "user", request.principal->username, "ok",
+        "viewer token until " + pass.expires_at);
+  return pass;
+}
+
+std::string AuthService::cookie_attributes() const {
+  return std::string("; Path=/dicom-web/; HttpOnly; SameSite=Strict") +
+         (options_.secure_cookies ? "; Secure" : "");
+}
+
+std::string AuthService::viewer_cookie(const ViewerPass& pass) const {
+  return std::string(kViewerCookie) + "=" + pass.token + cookie_attributes() +
+         "; Max-Age=" + std::to_string(pass.max_age_s);
+}
+
+std::string AuthService::cleared_viewer_cookie() const {
+  return std::string(kViewerCookie) + "=" + cookie_attributes() + "; Max-Age=0";
+}
+
 std::optional<http::Response> AuthService::admit(http::Request& request) {
   if (!is_protected_path(request.path)) return std::nullopt;
+  // The advanced viewer's reads: the viewer cookie, for GET and HEAD under /dicom-web/ only.
+  if (request.authorization.empty() && (request.method == "GET" || request.method == "HEAD") &&
+      request.path.rfind("/dicom-web/", 0) == 0) {
+    if (std::string token = http::cookie_value(request.cookie, kViewerCookie); !token.empty()) {
+      auto p = accounts_.session_principal(sha256_hex(token), now(), SessionKind::viewer);
+      if (p.ok() && p->has_value()) {
+        request.principal = std::move(**p);
+        return std::nullopt;
+      }
+      if (!p.ok()) return http::Response::from_error(p.error());
+      return http::Response::error(401,
+                                   "the viewer token is unknown, expired or revoked; "
+                                   "open the study again from the worklist");
+    }
+  }
   auto p = authenticate(request.authorization);
   if (!p.ok()) {
     http::Response r = http::Response::from_error(p.error());

@@ -128,7 +128,19 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
     std::string token = req.authorization.substr(std::string_view("Bearer ").size());
     Status s = auth.logout(token, *req.principal, req.peer);
     if (!s) return Response::from_error(s.error());
-    return Response::json(200, R"({"loggedOut":true})");
+    Response r = Response::json(200, R"({"loggedOut":true})");
+    r.headers.emplace_back("Set-Cookie", auth.cleared_viewer_cookie());
+    return r;
+  });
+
+  // The advanced viewer's pass: a viewer token in an HttpOnly cookie for /dicom-web/ (auth.h).
+  router.add("POST", "/api/auth/viewer", [&auth](const Request& req) {
+    auto pass = auth.open_viewer(req);
+    if (!pass.ok()) return Response::from_error(pass.error());
+    Response r =
+        Response::json(200, json_text(json{{"expiresAt", pass->expires_at}, {"viewer", "/ohif/"}}));
+    r.headers.emplace_back("Set-Cookie", auth.viewer_cookie(*pass));
+    return r;
   });
 
   router.add("GET", "/api/auth/me", [&auth](const Request& req) {

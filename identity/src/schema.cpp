@@ -79,10 +79,19 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_window ON login_failures(window_start);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 2> kSteps{{
+// v14: viewer sessions. A viewer token stands for the bearer session that opened it (its
+// parent) and only reads DICOMweb, by cookie, for the advanced viewer (auth.h).
+constexpr const char* kV14 = R"sql(
+ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'bearer';
+ALTER TABLE sessions ADD COLUMN parent_hash TEXT;
+CREATE INDEX sessions_parent ON sessions(parent_hash) WHERE parent_hash IS NOT NULL;
+)sql";
+
+constexpr std::array<storage::SchemaStep, 3> kSteps{{
     {3, "identity", "institutions' levels and AE titles, users, sessions, reading services, shares",
      kV3},
     {9, "identity", "failed logins per username", kV9},
+    {14, "identity", "viewer sessions opened by a bearer session", kV14},
 }};
 
 }  // namespace

@@ -148,6 +148,20 @@ void add_query_value(std::map<std::string, std::string>& query, std::string name
   if (!fresh) it->second += "," + value;
 }
 
+std::string cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    std::size_t end = header.find(';');
+    std::string_view pair = header.substr(0, end);
+    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    const std::size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      return std::string(pair.substr(eq + 1));
+    }
+  }
+  return {};
+}
+
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
   std::size_t i = 0;
@@ -175,10 +189,20 @@ Response Router::dispatch(Request& request) const {
   std::vector<std::string> segs = split_path(request.path);
   bool path_matched = false;
   for (const Route& r : routes_) {
-    if (r.segments.size() != segs.size()) continue;
+    // A last "{name...}" segment takes the rest of the path, none or several segments.
+    const bool rest =
+        !r.segments.empty() && r.segments.back().size() > 5 && r.segments.back().ends_with("...}");
+    const std::size_t fixed = r.segments.size() - (rest ? 1 : 0);
+    if (rest ? segs.size() < fixed : r.segments.size() != segs.size()) continue;
     std::map<std::string, std::string> params;
     bool ok = true;
-    for (std::size_t i = 0; i < segs.size() && ok; ++i) {
+    if (rest) {
+      std::string tail;
+      for (std::size_t i = fixed; i < segs.size(); ++i) tail += (tail.empty() ? "" : "/") + segs[i];
+      const std::string& p = r.segments.back();
+      params[p.substr(1, p.size() - 5)] = std::move(tail);
+    }
+    for (std::size_t i = 0; i < fixed && ok; ++i) {
       const std::string& p = r.segments[i];
       if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
         params[p.substr(1, p.size() - 2)] = segs[i];

@@ -234,6 +234,8 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       tx.request.range = header(wsi, WSI_TOKEN_HTTP_RANGE, 256);
       tx.request.accept_encoding = header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, 256);
       tx.request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192);
+      tx.request.cookie = header(wsi, WSI_TOKEN_HTTP_COOKIE, 8192);
+      tx.request.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, 256);
       if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         // Chunked request bodies are not read here: say so at once instead of waiting for
         // a body that never completes, and close (the chunks are not a next request).

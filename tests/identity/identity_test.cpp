@@ -130,6 +130,76 @@ TEST_F(IdentityTest, logout_password_change_and_disabling_revoke_sessions) {
   EXPECT_EQ(refused.error().code, Errc::unauthenticated);
 }
 
+// The advanced viewer's cookie: reads DICOMweb for its user, nothing else, and dies with the
+// session that opened it or after viewer_ttl.
+TEST_F(IdentityTest, a_viewer_token_reads_dicomweb_by_cookie_only_while_its_session_lives) {
+  auto login = auth_->login("alice", kPassword, "10.0.0.5");
+  ASSERT_TRUE(login.ok());
+  http::Request opener;
+  opener.method = "POST";
+  opener.path = "/api/auth/viewer";
+  opener.authorization = "Bearer " + login->token;
+  ASSERT_FALSE(auth_->admit(opener).has_value());
+  auto pass = auth_->open_viewer(opener);
+  ASSERT_TRUE(pass.ok()) << pass.error().message;
+  EXPECT_EQ(pass->expires_at, "2026-11-22T12:00:00.000Z");  // viewer_ttl: 4 h
+  const std::string cookie = auth_->viewer_cookie(*pass);
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  EXPECT_NE(cookie.find("Path=/dicom-web/"), std::string::npos);
+
+  auto request = [&](std::string method, std::string path, std::string cookie_header,
+                     std::string authorization = {}) {
+    http::Request r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.cookie = std::move(cookie_header);
+    r.authorization = std::move(authorization);
+    auto denied = auth_->admit(r);
+    return denied ? denied->status : (r.principal ? 200 : 0);
+  };
+  const std::string jar = "theme=dark; yilian_viewer=" + pass->token;
+  EXPECT_EQ(request("GET", "/dicom-web/studies", jar), 200);
+  EXPECT_EQ(request("HEAD", "/dicom-web/studies/1.2/series", jar), 200);
+  // Nothing but reading DICOMweb.
+  EXPECT_EQ(request("POST", "/dicom-web/studies", jar), 401);
+  EXPECT_EQ(request("DELETE", "/dicom-web/studies/1.2", jar), 401);
+  EXPECT_EQ(request("GET", "/api/worklist", jar), 401);
+  EXPECT_EQ(request("GET", "/ws", jar), 401);
+  // A viewer token is no bearer token, and a bearer token in the cookie is no viewer token.
+  EXPECT_EQ(request("GET", "/api/worklist", "", "Bearer " + pass->token), 401);
+  EXPECT_EQ(request("GET", "/dicom-web/studies", "yilian_viewer=" + login->token), 401);
+  EXPECT_EQ(request("GET", "/dicom-web/studies", "yilian_viewer=forged"), 401);
+  // A viewer token opens no other viewer token.
+  http::Request chained;
+  chained.method = "POST";
+  chained.path = "/api/auth/viewer";
+  chained.cookie = jar;
+  EXPECT_EQ(auth_->admit(chained)->status, 401);
+
+  // It expires by itself...
+  now_ += 59min;
+  EXPECT_EQ(request("GET", "/dicom-web/studies", jar), 200);
+  // ... and with the session that opened it (here: the session's own 60 min).
+  now_ += 1min;
+  EXPECT_EQ(request("GET", "/dicom-web/studies", jar), 401);
+
+  // Logout ends it at once.
+  now_ = *storage::parse_iso8601("2026-11-22T08:00:00Z");
+  auto again = auth_->login("alice", kPassword, "10.0.0.5");
+  ASSERT_TRUE(again.ok());
+  opener.authorization = "Bearer " + again->token;
+  opener.principal.reset();
+  ASSERT_FALSE(auth_->admit(opener).has_value());
+  auto second = auth_->open_viewer(opener);
+  ASSERT_TRUE(second.ok());
+  const std::string jar2 = "yilian_viewer=" + second->token;
+  EXPECT_EQ(request("GET", "/dicom-web/studies", jar2), 200);
+  ASSERT_TRUE(auth_->logout(again->token, *opener.principal, "10.0.0.5").ok());
+  EXPECT_EQ(request("GET", "/dicom-web/studies", jar2), 401);
+  EXPECT_NE(auth_->cleared_viewer_cookie().find("Max-Age=0"), std::string::npos);
+}
+
 TEST_F(IdentityTest, bad_credentials_look_the_same_for_unknown_users_and_lock_out_after_five) {
   auto unknown = auth_->login("mallory", kPassword, "x");
   auto wrong = auth_->login("alice", "wrong password!", "x");

@@ -441,5 +441,85 @@ TEST_F(WebFrontEnd, the_npm_dicomweb_client_stores_searches_and_reads_back_throu
   EXPECT_EQ(r["instanceIsPart10"], true);
 }
 
+// The advanced viewer: OHIF served by the hub at /ohif/, opened from the worklist with the
+// hub's session (the viewer cookie), the CT drawn and its MPR layout loaded; another
+// institution's user gets nothing of the study.
+TEST_F(WebFrontEnd, a_ct_opened_from_the_worklist_shows_in_ohif_with_mpr_and_not_to_others) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  // The viewer's files and configuration are served without a token; its index keeps to the
+  // hub's origin.
+  auto index = server.get("", "/ohif/viewer");
+  ASSERT_EQ(index.status, 200) << "the advanced viewer is not installed beside yilian";
+  EXPECT_NE(index.body.find("/ohif/app-config.js"), std::string::npos);
+  auto config = server.get("", "/ohif/app-config.js");
+  ASSERT_EQ(config.status, 200);
+  EXPECT_NE(config.body.find("'/dicom-web'"), std::string::npos);
+  EXPECT_EQ(config.body.find("://"), std::string::npos) << "no other server is named";
+  EXPECT_EQ(server.get("", "/ohif/no-such-chunk.js").status, 404);
+  EXPECT_EQ(server.get("", "/dicom-web/studies").status, 401);
+
+  const std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");
+  const std::string other = server.add_user("dr-wang", {"township_doctor"}, "tb");
+  ASSERT_FALSE(rad.empty());
+  ASSERT_FALSE(other.empty());
+  testing::CtSeriesSpec spec;
+  spec.count = 24;  // a volume for MPR
+  spec.rows = spec.columns = kSize;
+  spec.patient_name = "Zhao^Lei";
+  spec.patient_id = "TA-OHIF-1";
+  auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(server, "TA_CT", ct->files), 0);
+  ASSERT_FALSE(wait_for_tasks(server, rad).empty()) << server.log();
+
+  const std::vector<std::string> shots = {"ohif-worklist.png", "ohif-viewer.png", "ohif-mpr.png",
+                                          "ohif-other-institution.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json r;
+  ASSERT_EQ(run_scenario(server, "ohif.mjs",
+                         {{"YILIAN_READER", "dr-chen"},
+                          {"YILIAN_OTHER", "dr-wang"},
+                          {"YILIAN_STUDY", ct->study_uid}},
+                         out, r),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(r.is_object()) << out;
+  EXPECT_GT(r["stack"]["width"].get<int>(), 0);
+  EXPECT_GE(r["views"].get<int>(), 3) << out;
+  EXPECT_GE(r["viewsShowingTheCt"].get<int>(), 1) << out;
+  EXPECT_GT(r["dicomwebRequests"].get<int>(), 0);
+  EXPECT_EQ(r["unauthorised"], json::array()) << out;
+  EXPECT_EQ(r["foreign"], json::array()) << "requests outside the hub: " << r["foreign"];
+  EXPECT_EQ(r["blockedByPolicy"], json::array());
+  EXPECT_EQ(r["stowWithCookie"], 401) << "the viewer cookie must not write";
+  EXPECT_EQ(r["apiWithCookie"], 401) << "the viewer cookie must not reach /api";
+  EXPECT_EQ(r["otherPass"], 200);
+  EXPECT_EQ(r["otherData"], 0) << r["otherRequests"];
+  EXPECT_EQ(r["otherPixels"], 0);
+  EXPECT_FALSE(r["otherRequests"].empty());
+  expect_screenshots(shots);
+
+  // Every read through the viewer cookie is in the audit trail under the radiologist's name.
+  const std::string& admin = server.admin_token();
+  json audit = json::parse(server.get(admin, "/api/audit?actor=dr-chen&action=auth.viewer").body,
+                           nullptr, false);
+  ASSERT_TRUE(audit.contains("records")) << audit;
+  EXPECT_FALSE(audit["records"].empty()) << audit;
+  json reads = json::parse(
+      server.get(admin, "/api/audit?actor=dr-chen&action=wado.metadata&object=" + ct->study_uid)
+          .body,
+      nullptr, false);
+  ASSERT_TRUE(reads.contains("records")) << reads;
+  EXPECT_FALSE(reads["records"].empty()) << reads;
+  json tries = json::parse(
+      server.get(admin, "/api/audit?actor=dr-wang&object=" + ct->study_uid).body, nullptr, false);
+  ASSERT_TRUE(tries.contains("records")) << tries;
+  for (const json& rec : tries["records"]) EXPECT_EQ(rec["outcome"], "denied") << rec;
+}
+
 }  // namespace
 }  // namespace yilian

@@ -26,6 +26,26 @@ TEST(Router, matches_literal_and_parameter_segments) {
   EXPECT_EQ(r.dispatch(c).body, "1.2.3");
 }
 
+TEST(Router, a_rest_segment_takes_the_remaining_path_or_none) {
+  Router r;
+  r.add("GET", "/ohif/{path...}",
+        [](const Request& q) { return Response::json(200, "[" + q.params.at("path") + "]"); });
+  r.add("GET", "/other", [](const Request&) { return Response::json(200, "other"); });
+  auto get = [&](std::string path) {
+    Request q;
+    q.method = "GET";
+    q.path = std::move(path);
+    return r.dispatch(q);
+  };
+  EXPECT_EQ(get("/ohif").body, "[]");
+  EXPECT_EQ(get("/ohif/").body, "[]");
+  EXPECT_EQ(get("/ohif/app.js").body, "[app.js]");
+  EXPECT_EQ(get("/ohif/assets/images/a.png").body, "[assets/images/a.png]");
+  EXPECT_EQ(get("/ohif//viewer/").body, "[viewer]");
+  EXPECT_EQ(get("/other").body, "other");
+  EXPECT_EQ(get("/ohifx/a").status, 404);
+}
+
 TEST(Router, unknown_paths_are_404_and_wrong_methods_405_with_json_errors) {
   Router r;
   r.add("GET", "/api/studies", [](const Request&) { return Response::json(200, "{}"); });
@@ -48,6 +68,15 @@ TEST(Response, errors_map_to_http_statuses) {
   EXPECT_EQ(Response::from_error(make_error(Errc::not_found, "x")).status, 404);
   EXPECT_EQ(Response::from_error(make_error(Errc::unavailable, "x")).status, 503);
   EXPECT_EQ(Response::from_error(make_error(Errc::io, "x")).status, 500);
+}
+
+TEST(CookieValue, finds_one_cookie_among_several) {
+  EXPECT_EQ(cookie_value("a=1; yilian_viewer=abc; b=2", "yilian_viewer"), "abc");
+  EXPECT_EQ(cookie_value("yilian_viewer=abc", "yilian_viewer"), "abc");
+  EXPECT_EQ(cookie_value("xyilian_viewer=abc;yilian_viewer=", "yilian_viewer"), "");
+  EXPECT_EQ(cookie_value("a=1;b=2", "yilian_viewer"), "");
+  EXPECT_EQ(cookie_value("", "yilian_viewer"), "");
+  EXPECT_EQ(cookie_value("a=1;b", "b"), "");
 }
 
 TEST(ParseQuery, decodes_pairs) {

@@ -16,14 +16,18 @@ export function fail(msg) {
 }
 
 // Runs `scenario(browser, tools)` in headless Chromium; page errors fail the run.
-export async function run(scenario) {
+// `options.webgl`: WebGL through the software renderer (SwiftShader), for pages that need it
+// (the advanced viewer's MPR).
+export async function run(scenario, options = {}) {
   const shots = env('YILIAN_SHOTS');
   mkdirSync(shots, { recursive: true });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [
       '--no-sandbox',
-      '--disable-gpu',
+      ...(options.webgl
+        ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist']
+        : ['--disable-gpu']),
       // Consult calls: a generated camera and microphone, permission granted.
       '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',

@@ -1,5 +1,5 @@
 // Small pieces the screens share: priority badges, SLA countdowns, a ticking clock, the
-// request forms' study picker and buttons.
+// request forms' study picker and buttons, the advanced viewer's button.
 import { useEffect, useState } from 'preact/hooks';
 import { api, personName, Task } from './api';
 import { duration, Key, t } from './i18n';
@@ -89,5 +89,39 @@ export function FormActions(props: { error: string; onCancel: () => void }) {
         </button>
       </div>
     </>
+  );
+}
+
+// Opens a study in the advanced viewer (OHIF at /ohif/). The hub first hands the browser a
+// viewer cookie (read-only DICOMweb, HttpOnly: the bearer token never reaches the viewer's
+// page); the viewer opens without an opener, so it shares neither this page's window nor its
+// session storage.
+export function AdvancedViewerButton({ study }: { study: string }) {
+  const [error, setError] = useState('');
+  const open = async (e: Event) => {
+    e.stopPropagation();
+    setError('');
+    try {
+      await api('POST', '/api/auth/viewer');
+      window.open(
+        `/ohif/viewer?StudyInstanceUIDs=${encodeURIComponent(study)}`,
+        '_blank',
+        'noopener',
+      );
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <button
+      type="button"
+      class="advanced-viewer"
+      data-study={study}
+      onClick={open}
+      title={error || t('advancedViewerHint')}
+    >
+      {t('advancedViewer')}
+      {error && <span class="error"> ⚠</span>}
+    </button>
   );
 }

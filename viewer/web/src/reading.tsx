@@ -2,7 +2,7 @@
 // claims it; the claim is kept alive by heartbeats while the screen is open.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName, TaskDetail, User } from './api';
-import { PriorityBadge, statusText } from './common';
+import { AdvancedViewerButton, PriorityBadge, statusText } from './common';
 import { dateTime, t } from './i18n';
 import { Live } from './live';
 import { ReportEditor } from './report';
@@ -92,6 +92,7 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
           </span>
         )}
         <span class="spacer" />
+        {task.kind === 'imaging' && <AdvancedViewerButton study={task.studyInstanceUid} />}
         <label class="check">
           <input
             type="checkbox"

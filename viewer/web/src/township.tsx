@@ -2,7 +2,7 @@
 // results to acknowledge; a final report with its images.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName, Task, TaskDetail, User } from './api';
-import { Countdown, PriorityBadge, statusText, useNow } from './common';
+import { AdvancedViewerButton, Countdown, PriorityBadge, statusText, useNow } from './common';
 import { dateTime, t } from './i18n';
 import { Live } from './live';
 import { latestReport } from './report';
@@ -171,6 +171,7 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
         <span>{task.modalities}</span>
         <span>{task.description}</span>
         <span class="status">{statusText(task.status)}</span>
+        {task.kind === 'imaging' && <AdvancedViewerButton study={task.studyInstanceUid} />}
       </div>
       <CriticalResults live={props.live} taskId={task.id} />
       <div class="reading-body">

@@ -2,7 +2,7 @@
 // whenever /ws says a task changed.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, personName, Task, User } from './api';
-import { Countdown, PriorityBadge, statusText, useNow } from './common';
+import { AdvancedViewerButton, Countdown, PriorityBadge, statusText, useNow } from './common';
 import { dateTime, t } from './i18n';
 import { Live } from './live';
 
@@ -169,6 +169,9 @@ export function Worklist(props: { user: User; live: Live | null }) {
                 </td>
                 <td>
                   {task.modalities}
+                  {task.kind === 'imaging' && (
+                    <AdvancedViewerButton study={task.studyInstanceUid} />
+                  )}
                   <small>{task.description}</small>
                   {task.clinicalQuestion && <small class="question">{task.clinicalQuestion}</small>}
                 </td>

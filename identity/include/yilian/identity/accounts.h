@@ -19,6 +19,10 @@
 
 namespace yilian::identity {
 
+// A bearer session is what login gives (Authorization: Bearer); a viewer session is opened by
+// one for the advanced viewer and only reads DICOMweb (auth.h).
+enum class SessionKind { bearer, viewer };
+
 struct NewUser {
   std::string username;
   std::string display_name;
@@ -73,12 +77,17 @@ class Accounts {
   Status note_login_failure(std::string_view username, std::string_view now,
                             std::string_view window_after);
   Status clear_login_failures(std::string_view username);
+  // A viewer session has the bearer session that opened it as its parent.
   Status create_session(std::string_view token_hash, std::int64_t user_id, std::string_view now,
-                        std::string_view expires_at, std::string_view address);
-  // The principal behind a live session: not revoked, not expired at `now`, user enabled.
+                        std::string_view expires_at, std::string_view address,
+                        SessionKind kind = SessionKind::bearer, std::string_view parent_hash = {});
+  // The principal behind a live session of `kind`: not revoked, not expired at `now`, user
+  // enabled, and for a viewer session its parent live too.
   Result<std::optional<Principal>> session_principal(std::string_view token_hash,
-                                                     std::string_view now);
-  // False when there was no such live session.
+                                                     std::string_view now,
+                                                     SessionKind kind = SessionKind::bearer);
+  // Revokes the session and the viewer sessions it opened. False when there was no such live
+  // session.
   Result<bool> revoke_session(std::string_view token_hash, std::string_view now);
 
   // Reading services.

@@ -28,6 +28,28 @@ struct AuthOptions {
   std::chrono::minutes lockout{15};
   // The same from one address, whatever usernames it tries.
   int max_failed_logins_per_address = 30;
+  // How long a viewer token lives (it dies sooner with its session).
+  std::chrono::minutes viewer_ttl{4 * 60};
+  // Cookies carry Secure (the hub serves HTTPS itself, or behind a proxy that does).
+  bool secure_cookies = false;
+};
+
+// The advanced viewer (OHIF at /ohif/) sends no Authorization header, so the session that opens
+// it gets a viewer token in this cookie. It is safe because:
+//   - HttpOnly: no script, of the viewer or of any page, can read it;
+//   - SameSite=Strict: no other site can make the browser send it (no cross-site requests or
+//     embedded images carry it);
+//   - Path=/dicom-web/, and accepted only for GET and HEAD there: it reads what its user may
+//     read, through the same institution and role checks and the same audit as a bearer token,
+//     and writes nothing; /api and /ws never take it;
+//   - it is short-lived (viewer_ttl) and dies with the session that opened it (logout, password
+//     change, disabled user), and a viewer token is never taken as a bearer token.
+inline constexpr std::string_view kViewerCookie = "yilian_viewer";
+
+struct ViewerPass {
+  std::string token;
+  std::string expires_at;
+  std::int64_t max_age_s = 0;
 };
 
 // Longest username and password a login takes; longer ones are refused before anything is
@@ -58,6 +80,11 @@ class AuthService {
   Status logout(std::string_view token, const Principal& who, const std::string& address);
   // "Bearer <token>" -> the principal of a live session.
   Result<Principal> authenticate(std::string_view authorization_header);
+  // A viewer token for the bearer session of `request` (already admitted).
+  Result<ViewerPass> open_viewer(const http::Request& request);
+  // The Set-Cookie values that hand a viewer token to the browser and take it back.
+  std::string viewer_cookie(const ViewerPass& pass) const;
+  std::string cleared_viewer_cookie() const;
   // For protected paths: sets request.principal, or returns the 401 to send.
   std::optional<http::Response> admit(http::Request& request);
 
@@ -80,6 +107,7 @@ class AuthService {
 
  private:
   bool locked_out(const std::string& username);
+  std::string cookie_attributes() const;
   void note_failure(const std::string& username);
 
   identity::Accounts& accounts_;

@@ -29,6 +29,8 @@ struct Request {
   std::string origin;           // the Origin header (browsers, cross-origin viewers)
   std::string range;            // the Range header (video seeking), as sent
   std::string accept_encoding;  // the Accept-Encoding header (pre-compressed static files)
+  std::string cookie;           // the Cookie header (the advanced viewer's token)
+  std::string if_none_match;    // the If-None-Match header (revalidated static files)
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 
@@ -75,7 +77,9 @@ using Handler = std::function<Response(const Request&)>;
 
 class Router {
  public:
-  // `pattern` is a path whose segments are literal or "{name}", e.g. "/api/studies/{uid}".
+  // `pattern` is a path whose segments are literal or "{name}", e.g. "/api/studies/{uid}"; a
+  // last segment "{name...}" takes the rest of the path (none or several segments, joined
+  // with '/'), e.g. "/ohif/{path...}".
   void add(std::string method, std::string pattern, Handler handler);
   // 404 for an unknown path, 405 when the path exists for other methods.
   Response dispatch(Request& request) const;
@@ -112,6 +116,8 @@ std::map<std::string, std::string> parse_query(std::string_view query);
 void add_query_value(std::map<std::string, std::string>& query, std::string name,
                      std::string value);
 std::string url_decode(std::string_view s);
+// The value of cookie `name` in a Cookie header ("a=1; b=2"); empty when it is not there.
+std::string cookie_value(std::string_view header, std::string_view name);
 int status_for(Errc code);
 
 }  // namespace yilian::http

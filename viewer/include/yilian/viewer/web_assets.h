@@ -18,4 +18,18 @@ namespace yilian::viewer {
 // Registers the routes; not_found when `root` has no index.html (the front end is not built).
 Status register_web_routes(http::Router& router, const std::filesystem::path& root);
 
+// The advanced viewer: the built OHIF Viewer that the build installs beside the executable
+// (viewer/ohif/install.mjs), served from the same origin:
+//   GET /ohif/{path...}   a file of the installed viewer, read from disk as it is sent (about
+//                         200 MB: nothing is held in memory); names with a content hash are
+//                         cached for a year, the rest revalidated;
+//   GET /ohif/app-config.js   OHIF's configuration, generated here: one DICOMweb data source,
+//                         this hub's /dicom-web, and nothing fetched from anywhere else;
+//   any other path        a route of the viewer's single-page app: its index.html.
+// The viewer's own files hold no patient data; its DICOMweb requests are authenticated by the
+// viewer cookie (identity/auth.h). not_found when `root` holds no installed viewer.
+Status register_ohif_routes(http::Router& router, const std::filesystem::path& root);
+// The generated app-config.js (pure: tested without a server).
+std::string ohif_app_config();
+
 }  // namespace yilian::viewer
