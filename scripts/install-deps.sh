@@ -14,12 +14,13 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   python3 python3-pydicom curl openssl
   chromium firefox-esr fonts-wqy-microhei
+  orthanc
 )
 # The web front end is built with npm packages (viewer/web); a Node.js already installed (with
 # its npm) is used as is.
 command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 if [[ "${YILIAN_BENCH_DEPS:-0}" == "1" ]]; then
-  PACKAGES+=(orthanc orthanc-dicomweb orthanc-postgresql haproxy)
+  PACKAGES+=(orthanc-dicomweb orthanc-postgresql haproxy)
 fi
 
 missing=()
