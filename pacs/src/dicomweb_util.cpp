@@ -163,6 +163,44 @@ std::vector<MediaRange> parse_accept(const std::string& accept) {
   return out;
 }
 
+std::optional<FrameChoice> choose_frame_syntax(const std::vector<MediaRange>& ranges,
+                                               const std::string& stored_ts,
+                                               const std::string& stored_media) {
+  constexpr const char* kExplicitLittle = "1.2.840.10008.1.2.1";
+  constexpr const char* kJpegLsLossless = "1.2.840.10008.1.2.4.80";
+  constexpr const char* kJpegLossless = "1.2.840.10008.1.2.4.70";
+  constexpr const char* kRle = "1.2.840.10008.1.2.5";
+  if (ranges.empty()) return FrameChoice{};  // decoded, as PS3.18 defaults to
+  bool native = false;
+  std::optional<std::string> target;
+  for (const MediaRange& m : ranges) {
+    const std::string type = m.type == "multipart/related" && m.params.count("type")
+                                 ? ascii_lower(m.params.at("type"))
+                                 : m.type;
+    auto t = m.params.find("transfer-syntax");
+    const std::string ts = t == m.params.end() ? "" : t->second;
+    if (!stored_media.empty() && (ts == "*" || ts == stored_ts || type == stored_media)) {
+      return FrameChoice{FrameChoice::How::stored, {}};
+    }
+    const bool any = type == "*/*" || type == "multipart/related";
+    if (any || type == "application/octet-stream") {
+      if (ts.empty() || ts == "*" || ts == kExplicitLittle) native = true;
+    }
+    if (target) continue;
+    const bool rle = type == "image/dicom-rle" || type == "image/x-dicom-rle";
+    if ((type == "image/jls" || any) && (ts == kJpegLsLossless || (ts.empty() && !any))) {
+      target = kJpegLsLossless;
+    } else if ((rle || any) && (ts == kRle || (ts.empty() && rle))) {
+      target = kRle;
+    } else if ((type == "image/jpeg" || any) && ts == kJpegLossless) {
+      target = kJpegLossless;  // image/jpeg alone means baseline (lossy): not made here
+    }
+  }
+  if (native) return FrameChoice{};
+  if (target) return FrameChoice{FrameChoice::How::transcode, *target};
+  return std::nullopt;
+}
+
 std::optional<ByteRange> parse_range(const std::string& header, std::uint64_t size) {
   std::string h = trim(header);
   if (ascii_lower(h.substr(0, 6)) != "bytes=" || h.find(',') != std::string::npos)

@@ -44,6 +44,22 @@ struct MediaRange {
 };
 std::vector<MediaRange> parse_accept(const std::string& accept);
 
+// How WADO-RS sends frames for an Accept header, given the stored syntax and the media type of
+// its frames ("" for an uncompressed one):
+//   stored     the stored bitstream (transfer-syntax=*, the stored syntax, or its media type);
+//   native     decoded pixels, application/octet-stream (explicit VR little endian);
+//   transcode  encoded again losslessly into `transfer_syntax` (JPEG-LS lossless for image/jls,
+//              RLE for image/dicom-rle, JPEG lossless SV1 for image/jpeg with its syntax)
+//              when the client takes none of the above.
+// nullopt: nothing the client takes can be made (406).
+struct FrameChoice {
+  enum class How { stored, native, transcode } how = How::native;
+  std::string transfer_syntax;  // for transcode
+};
+std::optional<FrameChoice> choose_frame_syntax(const std::vector<MediaRange>& ranges,
+                                               const std::string& stored_ts,
+                                               const std::string& stored_media);
+
 // A single byte range of a `size`-byte entity from a Range header ("bytes=a-b", "bytes=a-",
 // "bytes=-n"): first and last byte. nullopt when there is no usable single range (the whole
 // entity is sent); `unsatisfiable` when the range lies past the end (416).

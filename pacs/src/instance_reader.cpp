@@ -184,12 +184,10 @@ Result<std::string> instance_metadata_json(const std::filesystem::path& file,
   return to_valid_utf8(out);
 }
 
-Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
-                                       const std::vector<std::uint32_t>& numbers,
-                                       bool keep_stored) {
-  DcmFileFormat ff;
-  if (auto l = load(ff, file); !l.ok()) return l.error();
-  DcmDataset* ds = ff.getDataset();
+namespace {
+
+Result<std::vector<Frame>> frames_of(DcmDataset* ds, const std::vector<std::uint32_t>& numbers,
+                                     bool keep_stored) {
   DcmElement* element = nullptr;
   if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element) {
     return make_error(Errc::invalid_argument, "the object has no pixel data");
@@ -247,6 +245,29 @@ Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
     out.push_back(std::move(f));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
+                                       const std::vector<std::uint32_t>& numbers,
+                                       bool keep_stored) {
+  DcmFileFormat ff;
+  if (auto l = load(ff, file); !l.ok()) return l.error();
+  return frames_of(ff.getDataset(), numbers, keep_stored);
+}
+
+Result<std::vector<Frame>> read_frames(std::string_view part10,
+                                       const std::vector<std::uint32_t>& numbers) {
+  DcmInputBufferStream in;
+  in.setBuffer(part10.data(), static_cast<offile_off_t>(part10.size()));
+  in.setEos();
+  DcmFileFormat ff;
+  ff.transferInit();
+  OFCondition c = ff.read(in, EXS_Unknown, EGL_noChange);
+  ff.transferEnd();
+  if (c.bad()) return make_error(Errc::invalid_argument, std::string("unreadable: ") + c.text());
+  return frames_of(ff.getDataset(), numbers, true);
 }
 
 Result<std::vector<Frame>> read_bulk_data(const std::filesystem::path& file, std::uint32_t tag) {

@@ -32,6 +32,9 @@ struct Frame {
 // compression that cannot be decoded here).
 Result<std::vector<Frame>> read_frames(const std::filesystem::path& file,
                                        const std::vector<std::uint32_t>& numbers, bool keep_stored);
+// The same of a Part 10 object held in memory (a transcoded copy), as its syntax has them.
+Result<std::vector<Frame>> read_frames(std::string_view part10,
+                                       const std::vector<std::uint32_t>& numbers);
 
 // A top-level binary value (tag as gggg,eeee packed in 32 bits). Pixel data of a compressed
 // object: its frames as stored, one after the other. Errors: not_found.

@@ -192,29 +192,6 @@ std::optional<std::string> transcode_target(const std::vector<MediaRange>& range
   return std::nullopt;
 }
 
-// Frames: the stored bitstream when the client takes it (transfer-syntax=* or the stored
-// syntax's media type), decoded native pixels when it asks for application/octet-stream.
-// nullopt: nothing acceptable.
-std::optional<bool> frames_keep_stored(const std::vector<MediaRange>& ranges,
-                                       const std::string& stored_ts) {
-  const std::string media = frame_media_type(stored_ts);
-  if (media.empty()) return false;  // uncompressed: nothing to choose
-  bool native = ranges.empty();
-  for (const MediaRange& m : ranges) {
-    std::string type = m.type == "multipart/related" && m.params.count("type")
-                           ? ascii_lower(m.params.at("type"))
-                           : m.type;
-    auto t = m.params.find("transfer-syntax");
-    std::string ts = t == m.params.end() ? "" : t->second;
-    if (ts == "*" || ts == stored_ts || type == media) return true;
-    if (type == "*/*" || type == "multipart/related" || type == "application/octet-stream") {
-      if (ts.empty() || ts == UID_LittleEndianExplicitTransferSyntax) native = true;
-    }
-  }
-  if (native) return false;
-  return std::nullopt;
-}
-
 // window, viewport, quality, bandwidth and Accept -> render options; a 400 response on bad
 // input.
 std::optional<Response> parse_render(const Request& req, viewer::RenderOptions& o, bool thumbnail) {
@@ -387,14 +364,30 @@ void register_wado_routes(http::Router& router, pacs::Index& index, storage::Blo
     auto list = w->instances(req, Level::instance, "wado.frames");
     if (!list.ok()) return error_response(list.error());
     const InstanceLocation& i = list->front();
-    auto keep = frames_keep_stored(parse_accept(req.accept), i.transfer_syntax_uid);
-    if (!keep) {
+    auto choice = choose_frame_syntax(parse_accept(req.accept), i.transfer_syntax_uid,
+                                      frame_media_type(i.transfer_syntax_uid));
+    if (!choice) {
       return Response::error(406, "frames are available as stored (" + i.transfer_syntax_uid +
-                                      ", transfer-syntax=*) or as application/octet-stream");
+                                      ", transfer-syntax=*), as application/octet-stream, or "
+                                      "losslessly encoded as image/jls, image/dicom-rle or "
+                                      "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.70");
     }
-    auto frames = read_frames(w->file(i), *numbers, *keep);
+    Result<std::vector<Frame>> frames = std::vector<Frame>{};
+    if (choice->how == FrameChoice::How::transcode) {
+      auto bytes = w->transcoded(i, choice->transfer_syntax);
+      if (!bytes.ok()) {
+        if (bytes.error().code != Errc::invalid_argument)
+          return Response::from_error(bytes.error());
+        return Response::error(
+            406, bytes.error().message + "; ask for transfer-syntax=* or application/octet-stream");
+      }
+      frames = read_frames(*bytes, *numbers);
+    } else {
+      frames = read_frames(w->file(i), *numbers, choice->how == FrameChoice::How::stored);
+    }
     if (!frames.ok()) {
-      if (frames.error().code == Errc::invalid_argument && !*keep) {
+      if (frames.error().code == Errc::invalid_argument &&
+          choice->how != FrameChoice::How::stored) {
         return Response::error(406, frames.error().message + "; ask for transfer-syntax=*");
       }
       return Response::from_error(frames.error());

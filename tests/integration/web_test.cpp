@@ -437,7 +437,9 @@ TEST_F(WebFrontEnd, the_npm_dicomweb_client_stores_searches_and_reads_back_throu
   EXPECT_EQ(r["series"], 1);
   EXPECT_EQ(r["metadataSop"], ct->sop_instance_uids[0]);
   EXPECT_EQ(r["rows"], 32);
-  EXPECT_EQ(r["frameBytes"], 32 * 32 * 2);  // 16-bit samples
+  EXPECT_EQ(r["frameBytes"], 32 * 32 * 2);                         // 16-bit samples
+  EXPECT_EQ(r["jlsHead"], json({0xFF, 0xD8, 0xFF, 0xF7})) << out;  // JPEG-LS bitstream
+  EXPECT_EQ(r["rleSegments"], 2) << out;  // 16-bit samples: two byte planes
   EXPECT_EQ(r["instanceIsPart10"], true);
 }
 

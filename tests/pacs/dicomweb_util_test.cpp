@@ -52,6 +52,45 @@ TEST(Accept, media_ranges_with_quoted_parameters) {
   EXPECT_EQ(web::header_param("multipart/related; type=\"a;b\"; boundary=xyz", "boundary"), "xyz");
 }
 
+TEST(FrameSyntax, stored_native_or_a_lossless_encoding_in_that_order_of_what_is_taken) {
+  using How = web::FrameChoice::How;
+  const std::string native = "1.2.840.10008.1.2.1", jls = "1.2.840.10008.1.2.4.80";
+  auto choose = [](const std::string& accept, const std::string& ts, const std::string& media) {
+    return web::choose_frame_syntax(web::parse_accept(accept), ts, media);
+  };
+  // No Accept: decoded pixels.
+  EXPECT_EQ(choose("", jls, "image/jls")->how, How::native);
+  // As stored when the client takes it.
+  EXPECT_EQ(choose("multipart/related; type=\"image/jls\"", jls, "image/jls")->how, How::stored);
+  EXPECT_EQ(choose("multipart/related; type=application/octet-stream; transfer-syntax=*", jls,
+                   "image/jls")
+                ->how,
+            How::stored);
+  // Native when it takes octet-stream, even beside a compressed type.
+  EXPECT_EQ(choose("multipart/related; type=\"image/jls\", multipart/related; "
+                   "type=\"application/octet-stream\"",
+                   native, "")
+                ->how,
+            How::native);
+  // A compressed type alone: encoded into it.
+  auto to_jls = choose("multipart/related; type=\"image/jls\"", native, "");
+  ASSERT_TRUE(to_jls);
+  EXPECT_EQ(to_jls->how, How::transcode);
+  EXPECT_EQ(to_jls->transfer_syntax, jls);
+  EXPECT_EQ(
+      choose("multipart/related; type=\"image/dicom-rle\"", jls, "image/jls")->transfer_syntax,
+      "1.2.840.10008.1.2.5");
+  EXPECT_EQ(choose("multipart/related; type=\"image/jpeg\"; transfer-syntax=1.2.840.10008.1.2.4.70",
+                   native, "")
+                ->transfer_syntax,
+            "1.2.840.10008.1.2.4.70");
+  // Lossy or JPEG 2000 only: nothing to send.
+  EXPECT_FALSE(choose("multipart/related; type=\"image/jpeg\"", native, ""));
+  EXPECT_FALSE(choose("multipart/related; type=\"image/jp2\"", native, ""));
+  EXPECT_FALSE(choose(
+      "multipart/related; type=\"image/jls\"; transfer-syntax=1.2.840.10008.1.2.4.81", native, ""));
+}
+
 TEST(Multipart, a_built_body_splits_back_into_its_parts) {
   web::Multipart m;
   m.add("application/dicom", "first\r\n--not-a-boundary");

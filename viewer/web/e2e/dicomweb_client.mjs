@@ -52,6 +52,20 @@ await run(async ({ context }) => {
         const metadata = await client.retrieveInstanceMetadata(ids);
         step = 'frames';
         const frames = await client.retrieveInstanceFrames({ ...ids, frameNumbers: [1] });
+        // The same frame in compressed syntaxes the hub encodes losslessly on request.
+        step = 'frames as image/jls';
+        const jls = await client.retrieveInstanceFrames({
+          ...ids,
+          frameNumbers: [1],
+          mediaTypes: [{ mediaType: 'image/jls' }],
+        });
+        step = 'frames as image/x-dicom-rle';
+        const rle = await client.retrieveInstanceFrames({
+          ...ids,
+          frameNumbers: [1],
+          mediaTypes: [{ mediaType: 'image/x-dicom-rle' }],
+        });
+        const head = (b, n) => [...new Uint8Array(b).slice(0, n)];
         step = 'instance';
         const instance = new Uint8Array(await client.retrieveInstance(ids));
         return {
@@ -66,6 +80,8 @@ await run(async ({ context }) => {
           rows: value(metadata[0], '00280010'),
           columns: value(metadata[0], '00280011'),
           frameBytes: frames[0].byteLength,
+          jlsHead: head(jls[0], 4), // SOI, then the JPEG-LS start of frame (SOF55)
+          rleSegments: new DataView(rle[0]).getUint32(0, true), // the RLE header's count
           instanceIsPart10: String.fromCharCode(...instance.slice(128, 132)) === 'DICM',
         };
       } catch (e) {
