@@ -921,6 +921,53 @@ TEST_P(DicomWebQrTest, c_move_sends_to_a_configured_peer_and_c_get_on_the_same_a
   EXPECT_EQ(mr_files, 1u) << out;
 }
 
+// A series search across studies counts its matches for X-Total-Count, but past a full page it
+// reads at most 1,000 more studies: beyond that the answer says there is more (Warning 299,
+// PS3.18 8.3.4.1) instead of a total. 1,003 one-image studies, loaded by `yilian import`.
+TEST(DicomWebSearch, a_search_past_a_thousand_more_studies_says_there_are_more_results) {
+  testing::TempDir dir;
+  const fs::path cfg = dir.path() / "yilian.toml";
+  std::ofstream(cfg) << "[[institutions]]\ncode = \"ta\"\nname = \"Township A\"\n";
+  const fs::path data = dir.path() / "data";
+  ServerProcess server(data, {"--config", cfg.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string token = server.add_user("ta-doctor", {"township_doctor"}, "ta");
+  ASSERT_FALSE(token.empty());
+  ASSERT_EQ(server.stop(), 0) << server.log();
+  constexpr int kStudies = 1003;
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 8;
+  for (int n = 0; n < kStudies; ++n) {
+    spec.patient_id = "P" + std::to_string(n);
+    ASSERT_TRUE(testing::write_ct_series(dir.path() / "in" / std::to_string(n), spec).ok());
+  }
+  std::string out;
+  ASSERT_EQ(
+      testing::run_command(testing::yilian_binary() + " import --data '" + data.string() +
+                               "' --institution ta '" + (dir.path() / "in").string() + "' 2>&1",
+                           &out),
+      0)
+      << out;
+  ASSERT_TRUE(server.start()) << server.log();
+  auto search = [&](const std::string& target) {
+    return testing::http_request(server.http_port(), "GET", target, "",
+                                 {{"Authorization", "Bearer " + token}});
+  };
+  auto more = search("/dicom-web/series?limit=1");
+  ASSERT_EQ(more.status, 200) << more.body;
+  EXPECT_EQ(json::parse(more.body).size(), 1u);
+  EXPECT_EQ(more.header("warning").rfind("299 ", 0), 0u) << more.head;
+  EXPECT_EQ(more.header("x-total-count"), "") << more.head;
+  // A page with every study counted: the total, and no warning.
+  auto counted = search("/dicom-web/series?limit=1&PatientID=P7*");
+  ASSERT_EQ(counted.status, 200);
+  EXPECT_EQ(counted.header("x-total-count"), "111") << counted.head;  // P7, P70-, P700-P799
+  EXPECT_EQ(counted.header("warning"), "");
+  auto all = search("/dicom-web/studies?limit=1");
+  EXPECT_EQ(all.header("x-total-count"), std::to_string(kStudies)) << all.head;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DicomWebQrTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return std::string(info.param); });
 
