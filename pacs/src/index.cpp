@@ -359,10 +359,14 @@ class SqliteIndex final : public Index {
     return page;
   }
 
-  Result<StudyPage> search_studies(const StudyScope& scope, const StudyQuery& q, std::int64_t limit,
-                                   std::int64_t offset) override {
-    StudyPage page;
-    if (scope.empty()) return page;
+  // The condition a study search puts on `studies s` (and `patients p`) and the binding of its
+  // parameters (with :limit and :offset).
+  struct StudyFilter {
+    std::string where;
+    std::function<void(sql::Stmt&)> bind;
+  };
+  static StudyFilter study_filter(const StudyScope& scope, const StudyQuery& q, std::int64_t limit,
+                                  std::int64_t offset) {
     auto literal_prefix = [](const std::string& v) {
       return !v.empty() && v.front() != '*' && v.front() != '?';
     };
@@ -398,7 +402,7 @@ class SqliteIndex final : public Index {
       }
       where += ")";
     }
-    auto bind = [&](sql::Stmt& st) {
+    auto bind = [scope, q, from, to, limit, offset](sql::Stmt& st) {
       bind_scope(st, scope);
       st.bind_named(":pid", glob_pattern(q.patient_id));
       st.bind_named(":pname", (q.fuzzy_names ? "*" : "") + glob_pattern(name_key(q.patient_name)) +
@@ -414,6 +418,14 @@ class SqliteIndex final : public Index {
       st.bind_named(":limit", limit);
       st.bind_named(":offset", offset);
     };
+    return {std::move(where), std::move(bind)};
+  }
+
+  Result<StudyPage> search_studies(const StudyScope& scope, const StudyQuery& q, std::int64_t limit,
+                                   std::int64_t offset) override {
+    StudyPage page;
+    if (scope.empty()) return page;
+    auto [where, bind] = study_filter(scope, q, limit, offset);
     // Every study has exactly one patient: the count and the page's ids read the patients only
     // when the patient ID is searched (a date range or a name then counts from one study index
     // alone). The page finds its ids first and reads the columns of those rows only.
@@ -445,6 +457,60 @@ class SqliteIndex final : public Index {
       page.studies.push_back(read_study(st));
     }
     return page;
+  }
+
+  Result<std::vector<PatientSummary>> search_patients(const StudyScope& scope, const StudyQuery& q,
+                                                      std::int64_t limit) override {
+    std::vector<PatientSummary> out;
+    if (scope.empty()) return out;
+    auto [where, bind] = study_filter(scope, q, limit, 0);
+    // One group per patient ID and issuer (a patient's studies at several institutions are one
+    // answer, as a PATIENT-level C-MOVE of that ID moves them all); the attributes of the
+    // patient row of its latest study.
+    const std::string sql =
+        std::string(
+            "SELECT p.patient_id, p.issuer, count(*), sum(s.num_series), "
+            "sum(s.num_instances), max(s.last_received_at || ' ' || s.id) AS latest FROM ") +
+        kStudyJoins + " WHERE " + where +
+        " GROUP BY p.patient_id, p.issuer ORDER BY latest DESC LIMIT :limit";
+    auto rd = db_.read();
+    if (!rd.ok()) return rd.error();
+    sql::Db& r_ = rd->conn();
+    sql::Stmt st;
+    if (Status s = st.prepare(r_, sql.c_str()); !s) return s.error();
+    bind(st);
+    std::vector<std::string> latest;
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      PatientSummary ps;
+      ps.patient_id = st.text(0);
+      ps.issuer_of_patient_id = st.text(1);
+      ps.studies = st.int64(2);
+      ps.series = st.int64(3);
+      ps.instances = st.int64(4);
+      const std::string l = st.text(5);
+      latest.push_back(l.substr(l.rfind(' ') + 1));
+      out.push_back(std::move(ps));
+    }
+    sql::Stmt attrs;
+    if (Status s = attrs.prepare(r_,
+                                 "SELECT p.name, p.birth_date, p.sex FROM studies s JOIN patients "
+                                 "p ON p.id = s.patient_pk WHERE s.id = ?1");
+        !s)
+      return s.error();
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      attrs.reset();
+      attrs.bind(1, static_cast<std::int64_t>(std::stoll(latest[k])));
+      auto row = attrs.step();
+      if (!row.ok()) return row.error();
+      if (!*row) continue;
+      out[k].patient_name = attrs.text(0);
+      out[k].patient_birth_date = attrs.text(1);
+      out[k].patient_sex = attrs.text(2);
+    }
+    return out;
   }
 
   Result<std::optional<StudyAccessFacts>> study_access(

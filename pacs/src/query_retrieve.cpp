@@ -153,51 +153,31 @@ Result<QueryRetrieve::Found> QueryRetrieve::find(const Principal& p, bool patien
       return invalid("Patient Root STUDY queries need the PatientID");
     }
     pacs::StudyQuery q = study_query(id);
-    struct PatientTotals {
-      pacs::StudySummary first;
-      std::int64_t studies = 0, series = 0, instances = 0;
-    };
-    std::map<std::pair<std::string, std::string>, PatientTotals> patients;
-    std::vector<std::pair<std::string, std::string>> order;
+    if (level == "PATIENT") {
+      // One row per patient, grouped by the index (one more than the limit: to know it cut).
+      auto patients = index_.search_patients(scope, q, static_cast<std::int64_t>(max_matches_) + 1);
+      if (!patients.ok()) return patients.error();
+      for (const pacs::PatientSummary& t : *patients) {
+        if (!add(respond(id, {{DCM_PatientName, t.patient_name},
+                              {DCM_PatientID, t.patient_id},
+                              {DCM_IssuerOfPatientID, t.issuer_of_patient_id},
+                              {DCM_PatientBirthDate, t.patient_birth_date},
+                              {DCM_PatientSex, t.patient_sex},
+                              {DCM_NumberOfPatientRelatedStudies, std::to_string(t.studies)},
+                              {DCM_NumberOfPatientRelatedSeries, std::to_string(t.series)},
+                              {DCM_NumberOfPatientRelatedInstances, std::to_string(t.instances)}})))
+          break;
+      }
+      return found;
+    }
     const std::int64_t page_size = 500;
     for (std::int64_t offset = 0;; offset += page_size) {
       auto page = index_.search_studies(scope, q, page_size, offset);
       if (!page.ok()) return page.error();
       for (const pacs::StudySummary& s : page->studies) {
-        if (level == "STUDY") {
-          if (!add(respond(id, study_values(s)))) break;
-          continue;
-        }
-        // A patient past the limit is not added; those before it still count all their studies.
-        auto key = std::make_pair(s.patient_id, s.issuer_of_patient_id);
-        auto it = patients.find(key);
-        if (it == patients.end()) {
-          if (order.size() >= max_matches_) {
-            found.cut = true;
-            continue;
-          }
-          it = patients.try_emplace(key).first;
-          it->second.first = s;
-          order.push_back(key);
-        }
-        ++it->second.studies;
-        it->second.series += s.num_series;
-        it->second.instances += s.num_instances;
+        if (!add(respond(id, study_values(s)))) break;
       }
-      if (static_cast<std::int64_t>(page->studies.size()) < page_size ||
-          (level == "STUDY" && found.cut))
-        break;
-    }
-    for (const auto& key : order) {
-      const PatientTotals& t = patients[key];
-      add(respond(id, {{DCM_PatientName, t.first.patient_name},
-                       {DCM_PatientID, t.first.patient_id},
-                       {DCM_IssuerOfPatientID, t.first.issuer_of_patient_id},
-                       {DCM_PatientBirthDate, t.first.patient_birth_date},
-                       {DCM_PatientSex, t.first.patient_sex},
-                       {DCM_NumberOfPatientRelatedStudies, std::to_string(t.studies)},
-                       {DCM_NumberOfPatientRelatedSeries, std::to_string(t.series)},
-                       {DCM_NumberOfPatientRelatedInstances, std::to_string(t.instances)}}));
+      if (static_cast<std::int64_t>(page->studies.size()) < page_size || found.cut) break;
     }
     return found;
   }

@@ -760,6 +760,24 @@ TEST_P(DicomWebQrTest, c_find_past_its_match_limit_says_matching_was_terminated)
   EXPECT_EQ(responses(out), 3u) << out;
   EXPECT_NE(out.find("Final Find Response (Success)"), std::string::npos) << out;
   EXPECT_NE(out.find("[2 ]"), std::string::npos) << out;  // TA-0001: two studies
+  // A fourth patient: past the limit, said so; the three answered still count all their studies.
+  {
+    testing::CtSeriesSpec spec;
+    spec.count = 1;
+    spec.rows = spec.columns = 16;
+    spec.patient_id = "TA-0003";
+    auto fourth = testing::write_ct_series(dir_.path() / "TA-0003", spec);
+    ASSERT_TRUE(fourth.ok());
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", fourth->files), 0);
+  }
+  tool("findscu -v -P" + dicom_args("TA_WS") +
+           " -k QueryRetrieveLevel=PATIENT -k PatientID -k NumberOfPatientRelatedStudies",
+       &out);
+  EXPECT_EQ(responses(out), 3u) << out;
+  EXPECT_NE(out.find("Final Find Response (Cancel: MatchingTerminatedDueToCancelRequest)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("TA-0003"), std::string::npos) << out;  // the most recent patient first
   // Within the limit: success, as before.
   tool("findscu -v -S" + dicom_args("TA_WS") +
            " -k QueryRetrieveLevel=STUDY -k StudyInstanceUID -k PatientID=TA-0001",

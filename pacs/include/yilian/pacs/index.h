@@ -53,6 +53,11 @@ class Index {
   // Studies matching `query` within `scope`, newest first.
   virtual Result<StudyPage> search_studies(const StudyScope& scope, const StudyQuery& query,
                                            std::int64_t limit, std::int64_t offset) = 0;
+  // The patients of the studies matching `query` within `scope`, one per patient ID and
+  // issuer, the most recently active first; at most `limit`.
+  virtual Result<std::vector<PatientSummary>> search_patients(const StudyScope& scope,
+                                                              const StudyQuery& query,
+                                                              std::int64_t limit) = 0;
   // The facts the access rules need; `shared` is computed for the given user/institutions.
   virtual Result<std::optional<StudyAccessFacts>> study_access(
       std::string_view study_uid, std::int64_t user_id,

@@ -137,6 +137,17 @@ struct StudyPage {
   std::int64_t total = 0;
 };
 
+// A patient of a search (C-FIND at PATIENT level): the patient's attributes from their most
+// recent study and the totals over their matching studies.
+struct PatientSummary {
+  std::string patient_id;
+  std::string issuer_of_patient_id;
+  std::string patient_name;
+  std::string patient_birth_date;
+  std::string patient_sex;
+  std::int64_t studies = 0, series = 0, instances = 0;
+};
+
 // A study search (QIDO-RS, C-FIND). Empty fields match anything. Wildcards: '*' any run,
 // '?' one character. Dates: "YYYYMMDD", "A-B", "-B", "A-".
 struct StudyQuery {
