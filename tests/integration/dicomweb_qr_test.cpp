@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "dicom_client.h"
 #include "postgres.h"
 #include "server_process.h"
 #include "synthetic.h"
@@ -32,27 +33,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::pixel_bytes;
 using testing::ServerProcess;
 
 const fs::path kPydicom = PYDICOM_TEST_FILES;
 constexpr const char* kMrUid = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457";
 constexpr const char* kMrStudy = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
 constexpr const char* kMrSeries = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";
-
-// The native pixel data bytes of a Part 10 file (16-bit OW or 8-bit OB).
-std::string pixel_bytes(const fs::path& file) {
-  DcmFileFormat ff;
-  if (ff.loadFile(file.c_str()).bad()) return {};
-  DcmElement* e = nullptr;
-  if (ff.getDataset()->findAndGetElement(DCM_PixelData, e).bad() || !e) return {};
-  Uint16* w = nullptr;
-  if (e->getVR() == EVR_OW && e->getUint16Array(w).good() && w)
-    return std::string(reinterpret_cast<const char*>(w), e->getLength());
-  Uint8* b = nullptr;
-  if (e->getUint8Array(b).good() && b)
-    return std::string(reinterpret_cast<const char*>(b), e->getLength());
-  return {};
-}
 
 // A frame's bitstream in compressed syntax `xfer`, decoded by DCMTK's own decoders with the
 // image attributes of `like`: its native pixel bytes (empty when it does not decode).
@@ -87,17 +74,6 @@ std::string dicom_string(const fs::path& file, const DcmTagKey& tag) {
   if (ff.loadFile(file.c_str()).bad() || ff.getDataset()->findAndGetOFString(tag, v).bad())
     return {};
   return v.c_str();
-}
-
-// The pixel data of a Part 10 file, as its native bytes ("" when it has none or is compressed).
-std::string native_pixels(const fs::path& file) {
-  DcmFileFormat ff;
-  const Uint8* data = nullptr;
-  unsigned long n = 0;
-  if (ff.loadFile(file.c_str()).bad() ||
-      ff.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n).bad() || !data)
-    return {};
-  return std::string(reinterpret_cast<const char*>(data), n);
 }
 
 // Every test runs on the embedded database and on PostgreSQL (a server the test starts).
@@ -173,26 +149,18 @@ port = )" << peer_port_ << "\n";
   bool start_peer() {
     peer_dir_ = dir_.path() / "received";
     fs::create_directories(peer_dir_);
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      peer_port_ = testing::free_port();
-      std::string pid;
-      if (testing::run_command("timeout 600 storescp -aet TA_WS -od '" + peer_dir_.string() + "' " +
-                                   std::to_string(peer_port_) + " >/dev/null 2>&1 & echo $!",
-                               &pid) != 0)
-        return false;
-      while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
-      for (int poll = 0; poll < 100; ++poll) {
-        if (testing::run_command("echoscu -aec TA_WS 127.0.0.1 " + std::to_string(peer_port_)) ==
-            0) {
-          peer_pid_ = pid;
-          return true;
-        }
-        if (testing::run_command("kill -0 " + pid + " 2>/dev/null") != 0) break;  // it ended
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      testing::run_command("kill " + pid + " 2>/dev/null");
-    }
-    return false;
+    peer_pid_ = testing::start_background(
+        [&] {
+          peer_port_ = testing::free_port();
+          return "timeout 600 storescp -aet TA_WS -od '" + peer_dir_.string() + "' " +
+                 std::to_string(peer_port_) + " >/dev/null 2>&1 & echo $!";
+        },
+        [&] {
+          return testing::run_command("echoscu -aec TA_WS 127.0.0.1 " +
+                                      std::to_string(peer_port_)) == 0;
+        },
+        10);
+    return !peer_pid_.empty();
   }
 
   testing::HttpResult get(const std::string& token, const std::string& target,
@@ -276,7 +244,7 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
   ASSERT_EQ(objects.size(), 1u);
   const fs::path got = dir_.path() / "mr-native.dcm";
   std::ofstream(got, std::ios::binary) << objects[0].bytes;
-  EXPECT_EQ(native_pixels(got), native_pixels(kPydicom / "MR_small.dcm"));
+  EXPECT_EQ(pixel_bytes(got), pixel_bytes(kPydicom / "MR_small.dcm"));
   EXPECT_EQ(
       get(ta_, mr_path(),
           "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.50")
@@ -284,7 +252,7 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
       406);  // lossy: never
   // The native CT encoded losslessly on request: JPEG-LS, JPEG lossless, RLE; decoded again by
   // DCMTK's own tools, every pixel value is the original's.
-  const std::string original = native_pixels(ct_.files[0]);
+  const std::string original = pixel_bytes(ct_.files[0]);
   ASSERT_FALSE(original.empty());
   EXPECT_EQ(
       get(tb_, instance_path(0),
@@ -304,11 +272,11 @@ TEST_P(DicomWebQrTest, wado_rs_retrieves_studies_series_and_instances_as_stored)
     const fs::path file = dir_.path() / ("encoded-" + ts + ".dcm");
     const fs::path decoded = dir_.path() / ("decoded-" + ts + ".dcm");
     std::ofstream(file, std::ios::binary) << encoded[0].bytes;
-    EXPECT_TRUE(native_pixels(file).empty()) << ts;  // compressed as asked
+    EXPECT_TRUE(pixel_bytes(file).empty()) << ts;  // compressed as asked
     std::string out;
     ASSERT_EQ(tool(decoder + " '" + file.string() + "' '" + decoded.string() + "'", &out), 0)
         << ts << ": " << out;
-    EXPECT_EQ(native_pixels(decoded), original) << ts;
+    EXPECT_EQ(pixel_bytes(decoded), original) << ts;
   }
 }
 
@@ -834,7 +802,7 @@ TEST_P(DicomWebQrTest, a_jpeg_2000_object_reaches_clients_that_take_only_native_
                  &out),
             0)
       << out;
-  const std::string expected = native_pixels(kPydicom / "MR_small.dcm");
+  const std::string expected = pixel_bytes(kPydicom / "MR_small.dcm");
   ASSERT_FALSE(expected.empty());
   const std::string study = dicom_string(j2k, DCM_StudyInstanceUID);
   const std::string path = "/dicom-web/studies/" + study + "/series/" +
@@ -862,7 +830,7 @@ TEST_P(DicomWebQrTest, a_jpeg_2000_object_reaches_clients_that_take_only_native_
     ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts);
     EXPECT_EQ(std::string(ts.c_str()), "1.2.840.10008.1.2.1");
   }
-  EXPECT_EQ(native_pixels(got), expected);  // lossless: every pixel value as in the original
+  EXPECT_EQ(pixel_bytes(got), expected);  // lossless: every pixel value as in the original
   auto frame = get(ta_, path + "/frames/1", "multipart/related; type=\"application/octet-stream\"");
   ASSERT_EQ(frame.status, 200) << frame.body;
   auto frames = parts(frame);
@@ -878,7 +846,7 @@ TEST_P(DicomWebQrTest, a_jpeg_2000_object_reaches_clients_that_take_only_native_
   for (const auto& e : fs::directory_iterator(peer_dir_)) {
     if (dicom_string(e.path(), DCM_StudyInstanceUID) != study) continue;
     received = true;
-    EXPECT_EQ(native_pixels(e.path()), expected) << e.path();
+    EXPECT_EQ(pixel_bytes(e.path()), expected) << e.path();
   }
   EXPECT_TRUE(received) << out;
 }

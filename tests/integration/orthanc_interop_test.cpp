@@ -5,22 +5,13 @@
 // temp folder on free ports and stops it after.
 #include <gtest/gtest.h>
 
-#include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dcdeftag.h>
-#include <dcmtk/dcmdata/dcfilefo.h>
-
-#include <cctype>
 #include <chrono>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include "process.h"
-#include "server_process.h"
-#include "synthetic.h"
-#include "test_util.h"
+#include "consortium_server.h"
 
 namespace yilian {
 namespace {
@@ -29,36 +20,16 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-const fs::path kPydicom = PYDICOM_TEST_FILES;
 constexpr const char* kMrStudy = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
 constexpr const char* kExplicitLittle = "1.2.840.10008.1.2.1";
 constexpr const char* kImplicitLittle = "1.2.840.10008.1.2";
 
-bool have(const char* program) {
-  return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The pixel data of an uncompressed file.
-std::string native_pixels(const fs::path& file) {
-  DcmFileFormat ff;
-  const Uint8* data = nullptr;
-  unsigned long n = 0;
-  if (ff.loadFile(file.c_str()).bad() ||
-      ff.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n).bad() || !data)
-    return {};
-  return std::string(reinterpret_cast<const char*>(data), n);
-}
-
 class OrthancInterop : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have("Orthanc")) GTEST_SKIP() << "Orthanc is not installed (scripts/install-deps.sh)";
-    ASSERT_TRUE(start_orthanc()) << read_bytes(dir_.path() / "orthanc.log");
+    if (!testing::have_program("Orthanc"))
+      GTEST_SKIP() << "Orthanc is not installed (scripts/install-deps.sh)";
+    ASSERT_TRUE(start_orthanc()) << testing::slurp(dir_.path() / "orthanc.log");
     // The hub: Orthanc is township A's PACS (AE title TA_PACS), a C-MOVE destination.
     fs::path cfg = dir_.path() / "yilian.toml";
     std::ofstream(cfg) << R"(
@@ -96,46 +67,33 @@ port = )" << orthanc_dicom_
     if (!orthanc_pid_.empty()) testing::run_command("kill " + orthanc_pid_ + " 2>/dev/null");
   }
 
-  // Orthanc cannot report ports the system chose: free ones are picked and Orthanc is confirmed
-  // to answer on them; when another process took one in between, others are tried.
+  // Orthanc cannot report ports the system chose: free ones are picked until it answers.
   bool start_orthanc() {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      orthanc_http_ = testing::free_port();
-      orthanc_dicom_ = testing::free_port();
-      const fs::path storage = dir_.path() / "orthanc";
-      json cfg = {{"Name", "TA_PACS"},
-                  {"StorageDirectory", storage.string()},
-                  {"IndexDirectory", storage.string()},
-                  {"HttpPort", orthanc_http_},
-                  {"DicomPort", orthanc_dicom_},
-                  {"DicomAet", "TA_PACS"},
-                  {"RemoteAccessAllowed", false},
-                  {"AuthenticationEnabled", false},
-                  {"DicomCheckCalledAet", false},
-                  {"DicomScuTimeout", 60},
-                  {"Plugins", json::array()},
-                  // An uncompressed-only receiver as far as JPEG 2000 goes.
-                  {"Jpeg2000TransferSyntaxAccepted", false},
-                  {"DicomModalities", json::object()}};
-      std::ofstream(dir_.path() / "orthanc.json") << cfg.dump(2);
-      std::string pid;
-      if (testing::run_command("cd '" + dir_.path().string() +
-                                   "' && timeout 600 Orthanc orthanc.json >orthanc.log 2>&1 & "
-                                   "echo $!",
-                               &pid) != 0)
-        return false;
-      while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
-      for (int poll = 0; poll < 200; ++poll) {
-        if (orthanc("GET", "/system").status == 200) {
-          orthanc_pid_ = pid;
-          return true;
-        }
-        if (testing::run_command("kill -0 " + pid + " 2>/dev/null") != 0) break;  // it ended
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      testing::run_command("kill " + pid + " 2>/dev/null");
-    }
-    return false;
+    orthanc_pid_ = testing::start_background(
+        [&] {
+          orthanc_http_ = testing::free_port();
+          orthanc_dicom_ = testing::free_port();
+          const fs::path storage = dir_.path() / "orthanc";
+          json cfg = {{"Name", "TA_PACS"},
+                      {"StorageDirectory", storage.string()},
+                      {"IndexDirectory", storage.string()},
+                      {"HttpPort", orthanc_http_},
+                      {"DicomPort", orthanc_dicom_},
+                      {"DicomAet", "TA_PACS"},
+                      {"RemoteAccessAllowed", false},
+                      {"AuthenticationEnabled", false},
+                      {"DicomCheckCalledAet", false},
+                      {"DicomScuTimeout", 60},
+                      {"Plugins", json::array()},
+                      // An uncompressed-only receiver as far as JPEG 2000 goes.
+                      {"Jpeg2000TransferSyntaxAccepted", false},
+                      {"DicomModalities", json::object()}};
+          std::ofstream(dir_.path() / "orthanc.json") << cfg.dump(2);
+          return "cd '" + dir_.path().string() +
+                 "' && timeout 600 Orthanc orthanc.json >orthanc.log 2>&1 & echo $!";
+        },
+        [&] { return orthanc("GET", "/system").status == 200; });
+    return !orthanc_pid_.empty();
   }
 
   testing::HttpResult orthanc(const std::string& method, const std::string& target,
@@ -177,7 +135,7 @@ TEST_F(OrthancInterop, orthanc_stores_into_searches_and_retrieves_from_the_hub) 
   ASSERT_TRUE(ct.ok());
   std::string orthanc_study;
   for (const fs::path& f : ct->files) {
-    json up = orthanc_json("POST", "/instances", read_bytes(f));
+    json up = orthanc_json("POST", "/instances", testing::slurp(f));
     orthanc_study = up.value("ParentStudy", "");
   }
   ASSERT_FALSE(orthanc_study.empty());
@@ -192,11 +150,12 @@ TEST_F(OrthancInterop, orthanc_stores_into_searches_and_retrieves_from_the_hub) 
   // A JPEG 2000 MR of township A, from its modality; and a CT of township B, which township
   // A's PACS must never see.
   std::string out;
-  ASSERT_EQ(testing::run_command("dcmsend -aet TA_CT -aec YILIAN 127.0.0.1 " +
-                                     std::to_string(server_->dicom_port()) + " '" +
-                                     (kPydicom / "MR_small_jp2klossless.dcm").string() + "'",
-                                 &out),
-            0)
+  ASSERT_EQ(
+      testing::run_command("dcmsend -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                               std::to_string(server_->dicom_port()) + " '" +
+                               (testing::kPydicom / "MR_small_jp2klossless.dcm").string() + "'",
+                           &out),
+      0)
       << out;
   spec.patient_id = "TB-ORTHANC-1";
   auto tb = testing::write_ct_series(dir_.path() / "tb", spec);
@@ -250,7 +209,7 @@ TEST_F(OrthancInterop, orthanc_stores_into_searches_and_retrieves_from_the_hub) 
   EXPECT_TRUE(syntax == kExplicitLittle || syntax == kImplicitLittle) << syntax;
   auto raw = orthanc("GET", "/instances/" + id + "/frames/0/raw");
   ASSERT_EQ(raw.status, 200);
-  EXPECT_EQ(raw.body, native_pixels(kPydicom / "MR_small.dcm"));
+  EXPECT_EQ(raw.body, testing::pixel_bytes(testing::kPydicom / "MR_small.dcm"));
 
   // Township B's study cannot be moved to township A's PACS.
   move["Resources"] = json::array({{{"StudyInstanceUID", tb->study_uid}}});

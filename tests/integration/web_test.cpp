@@ -57,16 +57,12 @@ json lung_expectation() {
   return expect;
 }
 
-bool have(const char* program) {
-  return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0;
-}
-
 // Each test runs a fresh hub with the consortium above, when its browser and Node.js are
 // installed (scripts/install-deps.sh installs them).
 class WebFrontEnd : public ::testing::Test {
  protected:
   void start(const char* browser) {
-    if (!have(browser) || !have("node")) {
+    if (!testing::have_program(browser) || !testing::have_program("node")) {
       GTEST_SKIP() << browser
                    << " or node is not installed (scripts/install-deps.sh installs them)";
     }

@@ -134,6 +134,16 @@ void exchange(Assoc& a, DcmDataset& cmd, std::string_view data, T_DIMSE_Command 
 
 }  // namespace
 
+std::string pixel_bytes(const std::filesystem::path& file) {
+  DcmFileFormat ff;
+  const Uint8* data = nullptr;
+  unsigned long n = 0;
+  if (ff.loadFile(file.c_str()).bad() ||
+      ff.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n).bad() || !data)
+    return {};
+  return std::string(reinterpret_cast<const char*>(data), n);
+}
+
 StoreResult send_file(std::uint16_t port, const StoreRequest& req) {
   StoreResult r;
   std::string sop_class = req.sop_class_uid, sop_instance = req.sop_instance_uid,

@@ -27,6 +27,9 @@ struct StoreRequest {
 
 StoreResult send_file(std::uint16_t port, const StoreRequest& req);
 
+// The native pixel data bytes of an uncompressed Part 10 file (empty when it has none).
+std::string pixel_bytes(const std::filesystem::path& file);
+
 // A Study Root C-FIND whose identifier is `identifier` (explicit VR little endian bytes, sent
 // unparsed): the first response's status and Error Comment.
 StoreResult find_raw(std::uint16_t port, const std::string& calling_ae,

@@ -9,8 +9,11 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace yilian::testing {
 
@@ -65,6 +68,27 @@ int run_command(const std::string& command, std::string* output) {
   }
   if (output) *output = out;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool have_program(const std::string& program) {
+  return run_command("command -v '" + program + "' >/dev/null 2>&1") == 0;
+}
+
+std::string start_background(const std::function<std::string()>& launch,
+                             const std::function<bool()>& ready, int attempts) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::string pid;
+    if (run_command(launch(), &pid) != 0) return {};
+    while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
+    if (pid.empty()) return {};
+    for (int poll = 0; poll < 200; ++poll) {
+      if (ready()) return pid;
+      if (run_command("kill -0 " + pid + " 2>/dev/null") != 0) break;  // it ended
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    run_command("kill " + pid + " 2>/dev/null");
+  }
+  return {};
 }
 
 }  // namespace yilian::testing
