@@ -17,6 +17,7 @@
 
 #include <dcmtk/config/osconfig.h>
 
+#include "backup.h"
 #include "config.h"
 #include "data_dir.h"
 #include "db_copy.h"
@@ -567,6 +568,29 @@ int main(int argc, char** argv) {
   db_copy_cmd->add_option("--to", copy_to, "A new, empty PostgreSQL database (postgresql://...)")
       ->required();
 
+  // yilian backup / restore / fsck
+  std::string backup_data, backup_to;
+  bool backup_link = false, fsck_quick = false;
+  auto* backup_cmd = app.add_subcommand(
+      "backup",
+      "Back up an embedded install while the hub runs (again into the same folder: "
+      "only what is new is copied)");
+  backup_cmd->add_option("--data", backup_data, "Data directory")->required();
+  backup_cmd->add_option("--to", backup_to, "Backup folder (new, or an earlier backup)")
+      ->required();
+  backup_cmd->add_flag("--link", backup_link,
+                       "Hard-link the stored objects instead of copying (same file system only: "
+                       "a snapshot that shares the disk)");
+  auto* restore_cmd =
+      app.add_subcommand("restore", "Restore a backup into a new data directory and check it");
+  restore_cmd->add_option("--from", backup_to, "Backup folder")->required();
+  restore_cmd->add_option("--data", backup_data, "New, empty data directory")->required();
+  restore_cmd->add_flag("--link", backup_link, "Hard-link the stored objects from the backup");
+  auto* fsck_cmd = app.add_subcommand(
+      "fsck", "Check every stored object against the index, and the audit trail (the hub may run)");
+  fsck_cmd->add_option("--data", backup_data, "Data directory or backup folder")->required();
+  fsck_cmd->add_flag("--quick", fsck_quick, "Sizes only: do not read the objects' headers");
+
   // yilian ecg eval
   std::string ecg_db;
   auto* ecg_cmd = app.add_subcommand("ecg", "ECG analysis");
@@ -613,6 +637,9 @@ int main(int argc, char** argv) {
   if (*inst_list_cmd) return institution_list(inst_flags.data);
   if (*audit_verify_cmd) return audit_verify(audit_data);
   if (*db_copy_cmd) return copy_to_postgres(copy_from, copy_to);
+  if (*backup_cmd) return backup_command(backup_data, backup_to, backup_link);
+  if (*restore_cmd) return restore_command(backup_to, backup_data, backup_link);
+  if (*fsck_cmd) return fsck_command(backup_data, fsck_quick);
   if (*ecg_eval_cmd) return ecg_eval(ecg_db);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
   if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);

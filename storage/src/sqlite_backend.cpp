@@ -128,3 +128,49 @@ Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, bool re
 }
 
 }  // namespace yilian::storage::sql::backend
+
+namespace yilian::storage {
+
+Status snapshot_sqlite(const std::string& from, const std::string& to) {
+  sqlite3* src = nullptr;
+  sqlite3* dst = nullptr;
+  auto close = [&] {
+    if (dst) sqlite3_close(dst);
+    if (src) sqlite3_close(src);
+  };
+  int rc = sqlite3_open_v2(from.c_str(), &src, SQLITE_OPEN_READONLY, nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = sql::backend::sqlite_error(src, rc, "opening " + from);
+    close();
+    return rc == SQLITE_CANTOPEN ? make_error(Errc::not_found, e.message) : e;
+  }
+  sqlite3_busy_timeout(src, 10000);
+  rc = sqlite3_open_v2(to.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = sql::backend::sqlite_error(dst, rc, "creating " + to);
+    close();
+    return e;
+  }
+  sqlite3_exec(dst, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+  if (!b) {
+    Error e = sql::backend::sqlite_error(dst, sqlite3_errcode(dst), "backing up " + from);
+    close();
+    return e;
+  }
+  // All pages in one step: one read transaction, so one consistent view of the source.
+  do {
+    rc = sqlite3_backup_step(b, -1);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(50);
+  } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    Error e = sql::backend::sqlite_error(dst, rc, "backing up " + from);
+    close();
+    return e;
+  }
+  close();
+  return Status::Ok();
+}
+
+}  // namespace yilian::storage

@@ -78,6 +78,11 @@ struct DatabaseOptions {
 // True for a postgresql:// (or postgres://) URL rather than a file path.
 bool is_postgres_url(std::string_view location);
 
+// A consistent copy of the SQLite database `from` (which a running hub may be writing: the
+// copy is one read transaction's view, through SQLite's online backup) into the new file `to`,
+// flushed to disk. Errors: io, not_found (no such database).
+Status snapshot_sqlite(const std::string& from, const std::string& to);
+
 class Database {
  public:
   // Opens (creating if needed) the SQLite database at `location`; ":memory:" gives a private

@@ -1,0 +1,357 @@
+#include "backup.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <unordered_set>
+
+#include "yilian/identity/audit.h"
+#include "yilian/identity/audit_log.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/database.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::app {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sql = storage::sql;
+
+constexpr const char* kManifest = "BACKUP.json";
+// A file under blobs/ younger than this may be a store in flight (published, its index row
+// not yet committed): not an orphan.
+constexpr auto kOrphanAge = std::chrono::minutes(10);
+
+Error io_error(const std::string& what, int err) {
+  return make_error(Errc::io, what + ": " + std::strerror(err));
+}
+
+Status refuse_postgres(const fs::path& data) {
+  std::error_code ec;
+  if (fs::exists(data / "database.url", ec)) {
+    return make_error(Errc::invalid_argument,
+                      data.string() +
+                          " keeps its databases in PostgreSQL: back them up with PostgreSQL's "
+                          "own tools (pg_basebackup, pg_dump) and copy the blob directory");
+  }
+  return Status::Ok();
+}
+
+// Where a data directory's blobs are: its own, or the shared directory it names.
+fs::path blob_root(const fs::path& data) {
+  std::ifstream in(data / "blobs.path");
+  std::string line;
+  if (in && std::getline(in, line) && !line.empty()) return line;
+  return data;
+}
+
+Status fsync_path(const fs::path& p, int flags) {
+  int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return io_error("opening " + p.string(), errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error("flushing " + p.string(), err);
+  return Status::Ok();
+}
+
+// `from` copied to `to` through a temp file that is flushed and renamed into place.
+Status copy_durably(const fs::path& from, const fs::path& to) {
+  fs::path part = to;
+  part += ".part";
+  std::error_code ec;
+  fs::copy_file(from, part, fs::copy_options::overwrite_existing, ec);
+  if (ec) return make_error(Errc::io, "copying " + from.string() + ": " + ec.message());
+  if (Status s = fsync_path(part, O_RDONLY); !s) return s;
+  fs::rename(part, to, ec);
+  if (ec) return make_error(Errc::io, "renaming " + part.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+struct BlobRow {
+  std::string key;
+  std::int64_t size = 0;
+  std::string sop_uid;
+};
+
+// Every blob an index references: instances and the conflicting copies kept beside them.
+Result<std::vector<BlobRow>> referenced_blobs(storage::Database& db) {
+  auto rd = db.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<BlobRow> rows;
+  Status s = sql::query(
+      rd->conn(),
+      "SELECT blob_key, size_bytes, sop_uid FROM instances UNION ALL "
+      "SELECT blob_key, size_bytes, sop_uid FROM instance_conflicts",
+      [](sql::Stmt&) {},
+      [&](sql::Stmt& st) {
+        rows.push_back({st.text(0), st.int64(1), st.text(2)});
+      });
+  if (!s) return s.error();
+  return rows;
+}
+
+Result<std::unique_ptr<storage::Database>> open_sqlite(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    return make_error(Errc::not_found, "no database at " + file.string());
+  }
+  return storage::Database::open(file.string(), {.durable = true, .background_checkpoints = false});
+}
+
+Result<identity::ChainReport> verify_audit(const fs::path& file) {
+  auto db = open_sqlite(file);
+  if (!db.ok()) return db.error();
+  identity::AuditLog log(**db);
+  return identity::verify_chain(log);
+}
+
+Status copy_blobs(const std::vector<BlobRow>& rows, const fs::path& from_root,
+                  const fs::path& to_root, const BackupOptions& options, BackupReport& report) {
+  storage::BlobStore from(from_root), to(to_root);
+  if (Status s = to.init(); !s) return s;
+  for (const BlobRow& row : rows) {
+    const fs::path src = from.blob_path(row.key), dst = to.blob_path(row.key);
+    ++report.blobs;
+    report.bytes += static_cast<std::uint64_t>(row.size);
+    std::error_code ec;
+    if (fs::exists(dst, ec) && fs::file_size(dst, ec) == static_cast<std::uintmax_t>(row.size)) {
+      ++report.kept;  // blobs never change: an earlier run's copy is this one
+      continue;
+    }
+    fs::create_directories(dst.parent_path(), ec);
+    if (ec) return make_error(Errc::io, "creating " + dst.parent_path().string());
+    if (options.link) {
+      fs::remove(dst, ec);
+      if (::link(src.c_str(), dst.c_str()) == 0) {
+        ++report.copied;
+        continue;
+      }
+      if (errno == ENOENT)
+        return io_error("the indexed object " + src.string() + " is gone", errno);
+      // Another file system: copied instead.
+    }
+    if (Status s = copy_durably(src, dst); !s) return s;
+    ++report.copied;
+  }
+  // The renames (and links) in the shard directories.
+  return to.sync();
+}
+
+Status write_manifest(const fs::path& to, const nlohmann::json& manifest) {
+  fs::path part = to / (std::string(kManifest) + ".part");
+  {
+    std::ofstream out(part, std::ios::trunc);
+    out << manifest.dump(2) << "\n";
+    if (!out) return make_error(Errc::io, "writing " + part.string());
+  }
+  if (Status s = fsync_path(part, O_RDONLY); !s) return s;
+  std::error_code ec;
+  fs::rename(part, to / kManifest, ec);
+  if (ec) return make_error(Errc::io, "renaming " + part.string() + ": " + ec.message());
+  return fsync_path(to, O_RDONLY | O_DIRECTORY);
+}
+
+}  // namespace
+
+Result<BackupReport> backup(const fs::path& data, const fs::path& to,
+                            const BackupOptions& options) {
+  if (Status s = refuse_postgres(data); !s) return s.error();
+  std::error_code ec;
+  if (!fs::is_regular_file(data / "index.sqlite", ec)) {
+    return make_error(Errc::not_found, "no data directory at " + data.string());
+  }
+  fs::create_directories(to, ec);
+  if (ec) return make_error(Errc::io, "creating " + to.string() + ": " + ec.message());
+  // Not complete again until this run has finished.
+  fs::remove(to / kManifest, ec);
+  BackupReport report;
+  // The databases first: the blobs to copy are those the index copy references, all durable
+  // before their rows were committed.
+  for (const char* name : {"index.sqlite", "audit.sqlite"}) {
+    const fs::path part = to / (std::string(name) + ".part");
+    fs::remove(part, ec);
+    if (Status s = storage::snapshot_sqlite((data / name).string(), part.string()); !s) {
+      return s.error();
+    }
+    for (const char* side : {"-wal", "-shm"}) fs::remove(to / (std::string(name) + side), ec);
+    fs::rename(part, to / name, ec);
+    if (ec) return make_error(Errc::io, "renaming " + part.string() + ": " + ec.message());
+  }
+  {
+    auto index = open_sqlite(to / "index.sqlite");
+    if (!index.ok()) return index.error();
+    auto rows = referenced_blobs(**index);
+    if (!rows.ok()) return rows.error();
+    if (Status s = copy_blobs(*rows, blob_root(data), to, options, report); !s) return s.error();
+  }
+  auto audit = verify_audit(to / "audit.sqlite");
+  if (!audit.ok()) return audit.error();
+  report.audit_records = audit->records;
+  const nlohmann::json manifest = {
+      {"createdAt", storage::to_iso8601(std::chrono::system_clock::now())},
+      {"source", fs::absolute(data).string()},
+      {"blobs", report.blobs},
+      {"bytes", report.bytes},
+      {"auditRecords", report.audit_records},
+      {"auditIntact", audit->intact},
+      {"linked", options.link}};
+  if (Status s = write_manifest(to, manifest); !s) return s.error();
+  return report;
+}
+
+Result<FsckReport> fsck(const fs::path& data, bool quick) {
+  if (Status s = refuse_postgres(data); !s) return s.error();
+  FsckReport report;
+  const fs::path root = blob_root(data);
+  storage::BlobStore blobs(root);
+  std::unordered_set<std::string> referenced;
+  {
+    auto index = open_sqlite(data / "index.sqlite");
+    if (!index.ok()) return index.error();
+    auto rows = referenced_blobs(**index);
+    if (!rows.ok()) return rows.error();
+    for (const BlobRow& row : *rows) {
+      ++report.blobs;
+      referenced.insert(row.key);
+      const fs::path p = blobs.blob_path(row.key);
+      std::error_code ec;
+      const auto size = fs::file_size(p, ec);
+      if (ec) {
+        report.problems.push_back("missing: " + row.sop_uid + " (" + p.string() + ")");
+        continue;
+      }
+      if (size != static_cast<std::uintmax_t>(row.size)) {
+        report.problems.push_back("size: " + row.sop_uid + " is " + std::to_string(size) +
+                                  " bytes, the index says " + std::to_string(row.size) + " (" +
+                                  p.string() + ")");
+        continue;
+      }
+      if (!quick) {
+        DcmFileFormat ff;
+        OFString sop;
+        // Every element's header is read (values over 1 KiB are skipped, not loaded): a file
+        // cut short or not DICOM fails here.
+        if (ff.loadFile(p.c_str(), EXS_Unknown, EGL_noChange, 1024).bad() ||
+            ff.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, sop).bad() ||
+            std::string_view(sop.c_str()) != row.sop_uid) {
+          report.problems.push_back("unreadable: " + row.sop_uid + " (" + p.string() +
+                                    " is not that DICOM object)");
+          continue;
+        }
+      }
+      ++report.checked;
+    }
+  }
+  auto keys = blobs.list_keys();
+  if (!keys.ok()) return keys.error();
+  const auto now = fs::file_time_type::clock::now();
+  for (const std::string& key : *keys) {
+    if (referenced.count(key)) continue;
+    std::error_code ec;
+    const auto at = fs::last_write_time(blobs.blob_path(key), ec);
+    if (!ec && now - at < kOrphanAge) continue;
+    ++report.orphans;
+  }
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root / "tmp", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) ++report.leftovers;
+  }
+  auto audit = verify_audit(data / "audit.sqlite");
+  if (!audit.ok()) return audit.error();
+  report.audit_records = audit->records;
+  report.audit_intact = audit->intact;
+  if (!audit->intact) {
+    report.problems.push_back("audit: the chain breaks at record " +
+                              std::to_string(audit->first_bad_seq) + ": " + audit->problem);
+  }
+  return report;
+}
+
+Result<FsckReport> restore(const fs::path& from, const fs::path& data,
+                           const BackupOptions& options) {
+  std::error_code ec;
+  if (!fs::is_regular_file(from / kManifest, ec)) {
+    return make_error(Errc::invalid_argument,
+                      from.string() + " is not a complete backup (no " + kManifest + ")");
+  }
+  if (fs::exists(data, ec) && !fs::is_empty(data, ec)) {
+    return make_error(Errc::invalid_argument,
+                      data.string() + " is not empty: restore into a new directory");
+  }
+  fs::create_directories(data, ec);
+  if (ec) return make_error(Errc::io, "creating " + data.string() + ": " + ec.message());
+  for (const char* name : {"index.sqlite", "audit.sqlite"}) {
+    if (Status s = copy_durably(from / name, data / name); !s) return s.error();
+  }
+  {
+    auto index = open_sqlite(data / "index.sqlite");
+    if (!index.ok()) return index.error();
+    auto rows = referenced_blobs(**index);
+    if (!rows.ok()) return rows.error();
+    BackupReport copied;
+    if (Status s = copy_blobs(*rows, from, data, options, copied); !s) return s.error();
+  }
+  if (Status s = fsync_path(data, O_RDONLY | O_DIRECTORY); !s) return s.error();
+  return fsck(data, false);
+}
+
+namespace {
+
+int cannot(const Error& e) {
+  std::fprintf(stderr, "error: %s\n", e.message.c_str());
+  return 2;
+}
+
+int print_fsck(const FsckReport& r) {
+  for (const std::string& p : r.problems) std::printf("%s\n", p.c_str());
+  std::printf(
+      "%lld objects indexed, %lld intact; %lld unreferenced files, %lld temp files; audit "
+      "trail %s (%lld records)\n",
+      static_cast<long long>(r.blobs), static_cast<long long>(r.checked),
+      static_cast<long long>(r.orphans), static_cast<long long>(r.leftovers),
+      r.audit_intact ? "intact" : "BROKEN", static_cast<long long>(r.audit_records));
+  std::printf("%s\n", r.clean() ? "clean" : "PROBLEMS FOUND");
+  return r.clean() ? 0 : 1;
+}
+
+}  // namespace
+
+int backup_command(const std::string& data, const std::string& to, bool link) {
+  auto r = backup(data, to, {.link = link});
+  if (!r.ok()) return cannot(r.error());
+  std::printf(
+      "backup of %s in %s: %lld objects (%.1f MB), %lld %s now, %lld there before; audit trail "
+      "%lld records\n",
+      data.c_str(), to.c_str(), static_cast<long long>(r->blobs), r->bytes / 1e6,
+      static_cast<long long>(r->copied), link ? "linked or copied" : "copied",
+      static_cast<long long>(r->kept), static_cast<long long>(r->audit_records));
+  return 0;
+}
+
+int restore_command(const std::string& from, const std::string& data, bool link) {
+  auto r = restore(from, data, {.link = link});
+  if (!r.ok()) return cannot(r.error());
+  std::printf("restored %s into %s\n", from.c_str(), data.c_str());
+  return print_fsck(*r);
+}
+
+int fsck_command(const std::string& data, bool quick) {
+  auto r = fsck(data, quick);
+  if (!r.ok()) return cannot(r.error());
+  return print_fsck(*r);
+}
+
+}  // namespace yilian::app
