@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/audit.h"
 #include "yilian/identity/audit_log.h"
 #include "yilian/storage/blob_store.h"
@@ -110,11 +111,21 @@ Result<std::unique_ptr<storage::Database>> open_sqlite(const fs::path& file) {
   return storage::Database::open(file.string(), {.durable = true, .background_checkpoints = false});
 }
 
-Result<identity::ChainReport> verify_audit(const fs::path& file) {
-  auto db = open_sqlite(file);
+// The audit chain of a data directory, against the anchor its index holds.
+Result<identity::ChainReport> verify_audit(const fs::path& dir) {
+  std::optional<identity::AuditAnchor> anchor;
+  {
+    auto index = open_sqlite(dir / "index.sqlite");
+    if (!index.ok()) return index.error();
+    identity::Accounts accounts(**index);
+    auto a = accounts.audit_anchor();
+    if (!a.ok()) return a.error();
+    anchor = *a;
+  }
+  auto db = open_sqlite(dir / "audit.sqlite");
   if (!db.ok()) return db.error();
   identity::AuditLog log(**db);
-  return identity::verify_chain(log);
+  return identity::verify_chain(log, anchor);
 }
 
 Status copy_blobs(const std::vector<BlobRow>& rows, const fs::path& from_root,
@@ -196,7 +207,7 @@ Result<BackupReport> backup(const fs::path& data, const fs::path& to,
     if (!rows.ok()) return rows.error();
     if (Status s = copy_blobs(*rows, blob_root(data), to, options, report); !s) return s.error();
   }
-  auto audit = verify_audit(to / "audit.sqlite");
+  auto audit = verify_audit(to);
   if (!audit.ok()) return audit.error();
   report.audit_records = audit->records;
   const nlohmann::json manifest = {
@@ -269,7 +280,7 @@ Result<FsckReport> fsck(const fs::path& data, bool quick) {
        it.increment(ec)) {
     if (it->is_regular_file(ec)) ++report.leftovers;
   }
-  auto audit = verify_audit(data / "audit.sqlite");
+  auto audit = verify_audit(data);
   if (!audit.ok()) return audit.error();
   report.audit_records = audit->records;
   report.audit_intact = audit->intact;

@@ -233,7 +233,9 @@ int institution_list(const std::string& data) {
 int audit_verify(const std::string& data) {
   auto dd = DataDir::open(data);
   if (!dd.ok()) return fail(dd.error());
-  auto report = (*dd)->auditor().verify();
+  auto anchor = (*dd)->accounts().audit_anchor();
+  if (!anchor.ok()) return fail(anchor.error());
+  auto report = identity::verify_chain((*dd)->auditor().log(), *anchor);
   if (!report.ok()) return fail(report.error());
   if (report->intact) {
     std::printf("audit trail intact: %lld records\n", static_cast<long long>(report->records));

@@ -495,6 +495,33 @@ Result<std::optional<Principal>> Accounts::session_principal(std::string_view to
   return std::optional<Principal>(std::move(*p));
 }
 
+Status Accounts::anchor_audit(const AuditAnchor& anchor) {
+  return write(db_, [&](sql::Db& db) -> Status {
+    return exec_bound(db,
+                      "INSERT INTO audit_anchor(id, seq, hash, anchored_at) VALUES(1, ?1, ?2, ?3) "
+                      "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                      "anchored_at = excluded.anchored_at WHERE excluded.seq > audit_anchor.seq",
+                      [&](sql::Stmt& st) {
+                        st.bind(1, anchor.seq);
+                        st.bind(2, anchor.hash);
+                        st.bind(3, anchor.anchored_at);
+                      });
+  });
+}
+
+Result<std::optional<AuditAnchor>> Accounts::audit_anchor() {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::optional<AuditAnchor> out;
+  Status s = query(
+      rd->conn(), "SELECT seq, hash, anchored_at FROM audit_anchor WHERE id = 1", [](sql::Stmt&) {},
+      [&](sql::Stmt& st) {
+        out = AuditAnchor{st.int64(0), st.text(1), st.text(2)};
+      });
+  if (!s) return s.error();
+  return out;
+}
+
 Result<bool> Accounts::revoke_session(std::string_view token_hash, std::string_view now) {
   return write(db_, [&](sql::Db& db) -> Result<bool> {
     bool revoked = false;

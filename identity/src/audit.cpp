@@ -85,6 +85,13 @@ Status Auditor::record(const AuditEvent& e) {
   }
   last_seq_ = r.seq;
   last_hash_ = r.hash;
+  if (anchor_sink_) {
+    const storage::TimePoint now = clock_();
+    if (!anchored_at_ || now - *anchored_at_ >= anchor_every_) {
+      anchored_at_ = now;
+      (void)anchor_sink_({last_seq_, last_hash_, storage::to_iso8601(now)});
+    }
+  }
   return Status::Ok();
 }
 
@@ -93,7 +100,21 @@ Result<ChainReport> Auditor::verify() {
   return verify_chain(log_);
 }
 
-Result<ChainReport> verify_chain(identity::AuditLog& log) {
+void Auditor::anchor_with(std::function<Status(const AuditAnchor&)> sink,
+                          std::chrono::seconds every) {
+  std::lock_guard lock(mu_);
+  anchor_sink_ = std::move(sink);
+  anchor_every_ = every;
+  anchored_at_.reset();
+}
+
+AuditAnchor Auditor::head() {
+  std::lock_guard lock(mu_);
+  return {last_seq_, last_hash_, storage::to_iso8601(clock_())};
+}
+
+Result<ChainReport> verify_chain(identity::AuditLog& log,
+                                 const std::optional<AuditAnchor>& anchor) {
   ChainReport report;
   std::string prev(kGenesis);
   std::int64_t expected_seq = 1;
@@ -110,11 +131,21 @@ Result<ChainReport> verify_chain(identity::AuditLog& log) {
     }
     if (r.prev_hash != prev) return fail("does not follow the previous record");
     if (audit_hash(r) != r.hash) return fail("its contents were changed");
+    if (anchor && r.seq == anchor->seq && r.hash != anchor->hash) {
+      return fail("it differs from the head anchored at " + anchor->anchored_at);
+    }
     prev = r.hash;
     ++expected_seq;
     return true;
   });
   if (!s) return s.error();
+  if (report.intact && anchor && report.records < anchor->seq) {
+    report.intact = false;
+    report.first_bad_seq = report.records + 1;
+    report.problem = "the chain ends at record " + std::to_string(report.records) +
+                     " but reached record " + std::to_string(anchor->seq) + " at " +
+                     anchor->anchored_at + ": its newest records were removed";
+  }
   return report;
 }
 

@@ -87,11 +87,22 @@ ALTER TABLE sessions ADD COLUMN parent_hash TEXT;
 CREATE INDEX sessions_parent ON sessions(parent_hash) WHERE parent_hash IS NOT NULL;
 )sql";
 
-constexpr std::array<storage::SchemaStep, 3> kSteps{{
+// v15: the audit chain's head, written down in the index as well (identity/audit.h).
+constexpr const char* kV15 = R"sql(
+CREATE TABLE audit_anchor(
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  seq         INTEGER NOT NULL,
+  hash        TEXT NOT NULL,
+  anchored_at TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 4> kSteps{{
     {3, "identity", "institutions' levels and AE titles, users, sessions, reading services, shares",
      kV3},
     {9, "identity", "failed logins per username", kV9},
     {14, "identity", "viewer sessions opened by a bearer session", kV14},
+    {15, "identity", "the audit chain's anchor", kV15},
 }};
 
 }  // namespace

@@ -317,6 +317,47 @@ std::string drop_trigger(const storage::Database& db, const std::string& name) {
          (db.dialect() == storage::sql::Dialect::postgres ? " ON audit; " : "; ");
 }
 
+// Removing the newest records leaves a chain that verifies by itself; the head written down in
+// the index (once a minute, and the first record at once) shows what is gone.
+TEST_F(IdentityTest, the_anchored_head_shows_the_newest_audit_records_removed) {
+  auditor_->anchor_with([this](const AuditAnchor& a) { return accounts_->anchor_audit(a); },
+                        std::chrono::seconds(60));
+  auto event = [](int i) {
+    return AuditEvent{"alice",           "ta", "10.0.0.5", "study.read", "study",
+                      std::to_string(i), "ok", ""};
+  };
+  ASSERT_TRUE(auditor_->record(event(1)).ok());
+  auto first = accounts_->audit_anchor();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->seq, auditor_->head().seq);
+  // Within the minute: not written down again.
+  ASSERT_TRUE(auditor_->record(event(2)).ok());
+  EXPECT_EQ((*accounts_->audit_anchor())->seq, (*first)->seq);
+  now_ += 61s;
+  ASSERT_TRUE(auditor_->record(event(3)).ok());
+  auto anchor = accounts_->audit_anchor();
+  ASSERT_TRUE(anchor.ok() && anchor->has_value());
+  EXPECT_EQ((*anchor)->seq, auditor_->head().seq);
+  EXPECT_EQ((*anchor)->anchored_at, "2026-11-22T08:01:01.000Z");
+  // An older head never replaces a newer one (another node, late).
+  ASSERT_TRUE(accounts_->anchor_audit({1, "old", "2026-11-22T08:02:00.000Z"}).ok());
+  EXPECT_EQ((*accounts_->audit_anchor())->seq, (*anchor)->seq);
+  auto intact = verify_chain(*log_, *anchor);
+  ASSERT_TRUE(intact.ok());
+  EXPECT_TRUE(intact->intact) << intact->problem;
+
+  // The newest record removed: the rest still chains, but no longer reaches the anchor.
+  tamper(*audit_db_, drop_trigger(*audit_db_, "audit_no_delete") +
+                         "DELETE FROM audit WHERE seq = " + std::to_string((*anchor)->seq) + ";");
+  auto alone = verify_chain(*log_);
+  ASSERT_TRUE(alone.ok());
+  EXPECT_TRUE(alone->intact);
+  auto cut = verify_chain(*log_, *anchor);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_FALSE(cut->intact);
+  EXPECT_NE(cut->problem.find("newest records were removed"), std::string::npos) << cut->problem;
+}
+
 TEST_F(IdentityTest, the_audit_chain_verifies_and_detects_a_modified_or_removed_record) {
   for (int i = 0; i < 5; ++i) {
     AuditEvent e;

@@ -123,7 +123,9 @@ class ReadingQueueTest : public ::testing::Test {
 
 TEST_F(ReadingQueueTest, a_study_becomes_one_task_once_no_instance_arrived_for_the_stable_time) {
   ASSERT_TRUE(queue_->start().ok());  // the watcher thread
-  std::string uid = study("ta", "CT", "HEAD", "suspected stroke");
+  // Received now: the watcher's first sweep (studies a restart left without a task, those
+  // received before the stable time) must not take it, whenever that sweep runs.
+  std::string uid = study("ta", "CT", "HEAD", "suspected stroke", storage::to_iso8601(now_.load()));
   auto waiting = [&] { return queue_->worklist(who("rad1"), {})->second; };
   queue_->studies_touched({uid});  // as the ingest committer does
   now_ = now_.load() + 90s;
@@ -146,7 +148,7 @@ TEST_F(ReadingQueueTest, a_study_becomes_one_task_once_no_instance_arrived_for_t
   EXPECT_EQ(task->service, "neuro");
   EXPECT_EQ(task->priority, static_cast<int>(Priority::stat));
   EXPECT_EQ(task->priority_reason, "stroke");
-  EXPECT_EQ(task->due_at, "2026-11-22T08:30:00.000Z");  // received + 30 min
+  EXPECT_EQ(task->due_at, "2026-11-22T08:35:00.000Z");  // received (08:05) + 30 min
   // More instances later update the same task.
   queue_->studies_touched({uid});
   ASSERT_TRUE(queue_->study_complete(uid).ok());

@@ -14,6 +14,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
+#include "yilian/identity/audit.h"
 #include "yilian/identity/records.h"
 #include "yilian/storage/database.h"
 
@@ -89,6 +90,11 @@ class Accounts {
   // Revokes the session and the viewer sessions it opened. False when there was no such live
   // session.
   Result<bool> revoke_session(std::string_view token_hash, std::string_view now);
+
+  // The audit chain's anchor (one row; a later head replaces an earlier one, never the
+  // reverse, whichever node writes it).
+  Status anchor_audit(const AuditAnchor& anchor);
+  Result<std::optional<AuditAnchor>> audit_anchor();
 
   // Reading services.
   Status add_reading_service(const ReadingService& service);

@@ -3,6 +3,8 @@
 // from that point on; `yilian audit verify` walks it.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +40,15 @@ struct ChainReport {
   std::string problem;
 };
 
+// The chain's head as last written down outside the audit database (in the index: the
+// audit_anchor row). Removing the newest records leaves a chain that verifies by itself; it
+// no longer reaches its anchor.
+struct AuditAnchor {
+  std::int64_t seq = 0;
+  std::string hash;
+  std::string anchored_at;
+};
+
 class Auditor {
  public:
   // Reads the newest record to continue the chain.
@@ -50,6 +61,13 @@ class Auditor {
   Result<ChainReport> verify();
   identity::AuditLog& log() { return log_; }
 
+  // Writes the head down through `sink` after a record, at most once per `every` (and at
+  // once for the first record after this is set). The sink's failure is only returned to no
+  // one: the record itself stands.
+  void anchor_with(std::function<Status(const AuditAnchor&)> sink, std::chrono::seconds every);
+  // The head now (seq 0: no record yet).
+  AuditAnchor head();
+
  private:
   Auditor(identity::AuditLog& log, storage::Clock clock) : log_(log), clock_(std::move(clock)) {}
   identity::AuditLog& log_;
@@ -57,9 +75,14 @@ class Auditor {
   std::mutex mu_;
   std::int64_t last_seq_ = 0;
   std::string last_hash_;
+  std::function<Status(const AuditAnchor&)> anchor_sink_;
+  std::chrono::seconds anchor_every_{60};
+  std::optional<storage::TimePoint> anchored_at_;
 };
 
-// Verifies a chain read from any log (used by Auditor::verify and the command line).
-Result<ChainReport> verify_chain(identity::AuditLog& log);
+// Verifies a chain read from any log (used by Auditor::verify and the command line); with an
+// anchor, also that the chain still holds the anchored record unchanged.
+Result<ChainReport> verify_chain(identity::AuditLog& log,
+                                 const std::optional<AuditAnchor>& anchor = std::nullopt);
 
 }  // namespace yilian::identity
