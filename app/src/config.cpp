@@ -178,7 +178,7 @@ Result<Config> parse_config(std::string_view text) {
   }
   Config c;
   if (Status s = check_keys(root, "the top level",
-                            {"dicom", "dicom_peers", "cache", "http", "institutions",
+                            {"dicom", "dicom_peers", "storage", "cache", "http", "institutions",
                              "reading_services", "auth", "queue", "database", "cluster"});
       !s)
     return s.error();
@@ -272,6 +272,15 @@ Result<Config> parse_config(std::string_view text) {
       if (peer.roles == 0) peer.roles = 1u << static_cast<unsigned>(yilian::Role::township_doctor);
       c.dicom_peers.push_back(std::move(peer));
     }
+  }
+
+  if (const toml::table* k = root["storage"].as_table()) {
+    if (Status s = check_keys(*k, "[storage]", {"reserve_megabytes"}); !s) return s.error();
+    if (Status s = read_int(*k, "reserve_megabytes", c.reserve_megabytes, 0, 1u << 24, "storage");
+        !s)
+      return s.error();
+  } else if (root.contains("storage")) {
+    return bad("[storage] must be a table");
   }
 
   if (const toml::table* k = root["cache"].as_table()) {

@@ -65,6 +65,9 @@ struct Config {
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;
+  // Disk space the data directory's file system keeps free: below it new stores are refused
+  // (0xA700, HTTP 507) while reads, reports and chat go on; 0: none.
+  std::uint64_t reserve_megabytes = 1024;
   std::uint64_t cache_max_megabytes = 2048;  // rendered frames, cine videos, metadata
   std::vector<InstitutionConfig> institutions;
   std::vector<ReadingServiceConfig> reading_services;

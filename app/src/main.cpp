@@ -159,6 +159,7 @@ int serve(const ServeFlags& flags) {
   ecg::service::EcgPipeline ecg_pipeline(dd.index(), dd.blobs(), **cache, queue, &dd.auditor());
   ecg_pipeline.start();
   pacs::Ingestor::Options ingest_options;
+  ingest_options.reserve_bytes = cfg.reserve_megabytes << 20;
   ingest_options.on_committed = [&queue, &ecg_pipeline](const std::vector<std::string>& studies) {
     queue.studies_touched(studies);
     ecg_pipeline.studies_committed(studies);

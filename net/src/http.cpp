@@ -92,6 +92,8 @@ const char* error_code(int status) {
       return "too_many_requests";
     case 503:
       return "unavailable";
+    case 507:
+      return "out_of_space";
     default:
       return status >= 500 ? "internal" : "invalid_argument";
   }
@@ -116,6 +118,8 @@ int status_for(Errc code) {
       return 409;
     case Errc::unavailable:
       return 503;
+    case Errc::out_of_space:
+      return 507;
     case Errc::io:
     case Errc::corrupt:
     case Errc::internal:

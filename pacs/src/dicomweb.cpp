@@ -443,7 +443,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     if (!parts.ok()) return Response::error(400, parts.error().message);
     if (parts->empty()) return Response::error(400, "no parts in the body");
     nlohmann::json stored = nlohmann::json::array(), failed = nlohmann::json::array();
-    bool warning = false;
+    bool warning = false, disk_full = false;
     std::string study;
     for (const BodyPart& part : *parts) {
       IngestOutcome o;
@@ -480,6 +480,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
       } else {
         item["00081197"] = {{"vr", "US"}, {"Value", {dicom_status(o)}}};
         failed.push_back(item);
+        disk_full = disk_full || o.reason == IngestReason::disk_full;
       }
       auth.audit(req, "dicomweb.store", "instance", o.sop_instance_uid,
                  o.status == IngestStatus::stored || o.status == IngestStatus::duplicate
@@ -495,7 +496,8 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     if (!failed.empty()) body["00081198"] = {{"vr", "SQ"}, {"Value", failed}};
     if (!stored.empty()) body["00081199"] = {{"vr", "SQ"}, {"Value", stored}};
     Response r;
-    r.status = stored.empty() ? 409 : (failed.empty() && !warning ? 200 : 202);
+    // Nothing stored because the disk is full: 507 (Insufficient Storage), to retry later.
+    r.status = stored.empty() ? (disk_full ? 507 : 409) : (failed.empty() && !warning ? 200 : 202);
     r.content_type = "application/dicom+json";
     r.body = json_text(body);
     return r;

@@ -1,5 +1,7 @@
 #include "yilian/pacs/ingest.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <fstream>
 #include <unordered_map>
@@ -124,8 +126,30 @@ IngestCounters Ingestor::counters() const {
   return counters_;
 }
 
+std::optional<IngestOutcome> Ingestor::no_room() {
+  if (options_.reserve_bytes == 0) return std::nullopt;
+  struct statvfs fs {};
+  if (::statvfs(blobs_.root().c_str(), &fs) != 0) return std::nullopt;  // the write will say
+  const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free >= options_.reserve_bytes) return std::nullopt;
+  IngestOutcome o;
+  o.status = IngestStatus::failed;
+  o.reason = IngestReason::disk_full;
+  o.message = "out of disk space: " + std::to_string(free >> 20) + " MB free, " +
+              std::to_string(options_.reserve_bytes >> 20) +
+              " MB kept in reserve; stores resume once there is space";
+  return o;
+}
+
 IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
                                const Announced& announced) {
+  if (auto full = no_room()) {
+    (void)blobs_.remove_temp(key);
+    count(full->status);
+    full->sop_class_uid = announced.sop_class_uid;
+    full->sop_instance_uid = announced.sop_instance_uid;
+    return *full;
+  }
   auto fail = [&](IngestStatus st, IngestReason why, std::string msg) {
     (void)blobs_.remove_temp(key);
     count(st);
@@ -179,6 +203,10 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
 }
 
 IngestOutcome Ingestor::ingest_bytes(std::string_view bytes, const Sender& sender) {
+  if (auto full = no_room()) {
+    count(full->status);
+    return *full;
+  }
   std::string key = blobs_.new_key();
   if (Status s = blobs_.write_temp(key, bytes); !s) {
     count(IngestStatus::failed);

@@ -40,7 +40,7 @@ Error ingest_error(const IngestOutcome& o) {
       code = Errc::conflict;
       break;
     case IngestStatus::failed:
-      code = Errc::unavailable;
+      code = o.reason == IngestReason::disk_full ? Errc::out_of_space : Errc::unavailable;
       break;
     case IngestStatus::stored:
     case IngestStatus::duplicate:

@@ -67,6 +67,9 @@ TEST(Response, errors_map_to_http_statuses) {
   EXPECT_EQ(Response::from_error(make_error(Errc::invalid_argument, "x")).status, 400);
   EXPECT_EQ(Response::from_error(make_error(Errc::not_found, "x")).status, 404);
   EXPECT_EQ(Response::from_error(make_error(Errc::unavailable, "x")).status, 503);
+  const Response full = Response::from_error(make_error(Errc::out_of_space, "x"));
+  EXPECT_EQ(full.status, 507);
+  EXPECT_EQ(nlohmann::json::parse(full.body)["error"]["code"], "out_of_space");
   EXPECT_EQ(Response::from_error(make_error(Errc::io, "x")).status, 500);
 }
 

@@ -272,6 +272,9 @@ TEST(IngestStatusMapping, every_outcome_has_one_dicom_status_and_one_error) {
             Errc::permission_denied);
   EXPECT_EQ(ingest_error(outcome(IngestStatus::conflict, IngestReason::different_copy)).code,
             Errc::conflict);
+  EXPECT_EQ(ingest_error(outcome(IngestStatus::failed, IngestReason::disk_full)).code,
+            Errc::out_of_space);
+  EXPECT_EQ(dicom_status(outcome(IngestStatus::failed, IngestReason::disk_full)), 0xA700);
   Error failed = ingest_error(outcome(IngestStatus::failed, IngestReason::shutting_down));
   EXPECT_EQ(failed.code, Errc::unavailable);
   EXPECT_NE(failed.message.find("why"), std::string::npos);

@@ -20,6 +20,7 @@ enum class Errc {
   permission_denied,  // HTTP 403
   unavailable,        // shutting down / overloaded (HTTP 503, DICOM 0xA700)
   io,                 // file system or device failure (HTTP 500, DICOM 0xA700)
+  out_of_space,       // the disk's reserve is reached: nothing more is stored (HTTP 507, 0xA700)
   corrupt,            // stored data is inconsistent
   internal,           // a bug or an unexpected library error
 };
@@ -103,6 +104,8 @@ inline const char* errc_name(Errc c) {
       return "unavailable";
     case Errc::io:
       return "io";
+    case Errc::out_of_space:
+      return "out_of_space";
     case Errc::corrupt:
       return "corrupt";
     case Errc::internal:

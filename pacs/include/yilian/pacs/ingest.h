@@ -51,6 +51,7 @@ enum class IngestReason {
   other_institution,  // its study belongs to another institution (refused)
   different_copy,     // a different object under a stored SOP Instance UID (conflict)
   storage,            // the store failed (failed)
+  disk_full,          // the disk is down to its reserve (failed; stores resume with space)
   shutting_down,      // the server is stopping (failed)
 };
 
@@ -70,7 +71,7 @@ struct IngestOutcome {
 std::uint16_t dicom_status(const IngestOutcome& o);
 // The outcome as an error for HTTP answers (net/http.h maps errors to statuses): rejected ->
 // invalid_argument, refused -> permission_denied, conflict -> conflict, failed ->
-// unavailable. Only for outcomes that were not stored.
+// unavailable (out_of_space for a full disk). Only for outcomes that were not stored.
 Error ingest_error(const IngestOutcome& o);
 
 // Who sent an instance.
@@ -110,6 +111,10 @@ class Ingestor {
     TextDecoding text;
     // When an instance is received (the index's received times).
     storage::Clock clock = [] { return std::chrono::system_clock::now(); };
+    // Space the blob store's file system keeps free: below it nothing more is stored (the
+    // index, reports and chat on the same disk still have room), and stores resume by
+    // themselves once there is space again. 0: no reserve.
+    std::uint64_t reserve_bytes = 0;
   };
   Ingestor(pacs::Index& index, storage::BlobStore& blobs, Options options);
   ~Ingestor();
@@ -138,6 +143,8 @@ class Ingestor {
     std::promise<IngestOutcome> done;
   };
 
+  // A disk_full outcome when the blob store's file system is down to its reserve.
+  std::optional<IngestOutcome> no_room();
   void run_committer();
   void commit_batch(std::deque<Pending>& batch);
   void count(IngestStatus s);
