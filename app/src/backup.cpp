@@ -1,16 +1,15 @@
 #include "backup.h"
 
+#include "data_dir.h"
+
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <unordered_set>
@@ -34,36 +33,13 @@ constexpr const char* kManifest = "BACKUP.json";
 // not yet committed): not an orphan.
 constexpr auto kOrphanAge = std::chrono::minutes(10);
 
-Error io_error(const std::string& what, int err) {
-  return make_error(Errc::io, what + ": " + std::strerror(err));
-}
-
 Status refuse_postgres(const fs::path& data) {
-  std::error_code ec;
-  if (fs::exists(data / "database.url", ec)) {
+  if (uses_postgres(data)) {
     return make_error(Errc::invalid_argument,
                       data.string() +
                           " keeps its databases in PostgreSQL: back them up with PostgreSQL's "
                           "own tools (pg_basebackup, pg_dump) and copy the blob directory");
   }
-  return Status::Ok();
-}
-
-// Where a data directory's blobs are: its own, or the shared directory it names.
-fs::path blob_root(const fs::path& data) {
-  std::ifstream in(data / "blobs.path");
-  std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return line;
-  return data;
-}
-
-Status fsync_path(const fs::path& p, int flags) {
-  int fd = ::open(p.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return io_error("opening " + p.string(), errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_error("flushing " + p.string(), err);
   return Status::Ok();
 }
 
@@ -74,7 +50,7 @@ Status copy_durably(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, part, fs::copy_options::overwrite_existing, ec);
   if (ec) return make_error(Errc::io, "copying " + from.string() + ": " + ec.message());
-  if (Status s = fsync_path(part, O_RDONLY); !s) return s;
+  if (Status s = storage::fsync_path(part, false); !s) return s;
   fs::rename(part, to, ec);
   if (ec) return make_error(Errc::io, "renaming " + part.string() + ": " + ec.message());
   return Status::Ok();
@@ -149,8 +125,9 @@ Status copy_blobs(const std::vector<BlobRow>& rows, const fs::path& from_root,
         ++report.copied;
         continue;
       }
-      if (errno == ENOENT)
-        return io_error("the indexed object " + src.string() + " is gone", errno);
+      if (errno == ENOENT) {
+        return make_error(Errc::io, "the indexed object " + src.string() + " is gone");
+      }
       // Another file system: copied instead.
     }
     if (Status s = copy_durably(src, dst); !s) return s;
@@ -158,20 +135,6 @@ Status copy_blobs(const std::vector<BlobRow>& rows, const fs::path& from_root,
   }
   // The renames (and links) in the shard directories.
   return to.sync();
-}
-
-Status write_manifest(const fs::path& to, const nlohmann::json& manifest) {
-  fs::path part = to / (std::string(kManifest) + ".part");
-  {
-    std::ofstream out(part, std::ios::trunc);
-    out << manifest.dump(2) << "\n";
-    if (!out) return make_error(Errc::io, "writing " + part.string());
-  }
-  if (Status s = fsync_path(part, O_RDONLY); !s) return s;
-  std::error_code ec;
-  fs::rename(part, to / kManifest, ec);
-  if (ec) return make_error(Errc::io, "renaming " + part.string() + ": " + ec.message());
-  return fsync_path(to, O_RDONLY | O_DIRECTORY);
 }
 
 }  // namespace
@@ -218,7 +181,9 @@ Result<BackupReport> backup(const fs::path& data, const fs::path& to,
       {"auditRecords", report.audit_records},
       {"auditIntact", audit->intact},
       {"linked", options.link}};
-  if (Status s = write_manifest(to, manifest); !s) return s.error();
+  if (Status s = storage::write_file_durably(to / kManifest, manifest.dump(2) + "\n"); !s) {
+    return s.error();
+  }
   return report;
 }
 
@@ -315,7 +280,7 @@ Result<FsckReport> restore(const fs::path& from, const fs::path& data,
     BackupReport copied;
     if (Status s = copy_blobs(*rows, from, data, options, copied); !s) return s.error();
   }
-  if (Status s = fsync_path(data, O_RDONLY | O_DIRECTORY); !s) return s.error();
+  if (Status s = storage::fsync_path(data, true); !s) return s.error();
   return fsck(data, false);
 }
 

@@ -26,21 +26,21 @@ Result<std::string> remembered(const std::filesystem::path& root, const std::str
     std::getline(in, value);
     return value;
   }
-  const std::filesystem::path tmp = root / (name + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << given << "\n";
-    if (!out.flush()) return make_error(Errc::io, "cannot write " + tmp.string());
-  }
-  if (Status s = storage::fsync_path(tmp, false); !s) return s.error();
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) return make_error(Errc::io, "cannot write " + file.string() + ": " + ec.message());
-  if (Status s = storage::fsync_path(root, true); !s) return s.error();
+  if (Status s = storage::write_file_durably(file, given + "\n"); !s) return s.error();
   return given;
 }
 
 }  // namespace
+
+std::filesystem::path blob_root(const std::filesystem::path& data) {
+  auto shared = remembered(data, "blobs.path", {});
+  return shared.ok() && !shared->empty() ? std::filesystem::path(*shared) : data;
+}
+
+bool uses_postgres(const std::filesystem::path& data) {
+  auto url = remembered(data, "database.url", {});
+  return url.ok() && !url->empty();
+}
 
 Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root,
                                                const std::string& database_url,

@@ -25,6 +25,12 @@
 
 namespace yilian::app {
 
+// Where the blobs of the data directory `data` are: its own, or the shared directory it
+// remembers (blobs.path). Read only: for tools that do not open the directory (backup, fsck).
+std::filesystem::path blob_root(const std::filesystem::path& data);
+// Whether `data` keeps its databases in PostgreSQL (it remembers a database.url).
+bool uses_postgres(const std::filesystem::path& data);
+
 class DataDir {
  public:
   // `database_url` (postgresql://...) sets the directory's database; empty keeps the one it

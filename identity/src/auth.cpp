@@ -155,12 +155,15 @@ Result<Principal> AuthService::authenticate(std::string_view header) {
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
     return make_error(Errc::unauthenticated, "a bearer token is required (POST /api/auth/login)");
   }
-  std::string_view token = header.substr(kBearer.size());
-  auto p = accounts_.session_principal(sha256_hex(token), now());
+  return live_session(header.substr(kBearer.size()), SessionKind::bearer,
+                      "the token is unknown, expired or revoked");
+}
+
+Result<Principal> AuthService::live_session(std::string_view token, SessionKind kind,
+                                            const char* when_dead) {
+  auto p = accounts_.session_principal(sha256_hex(token), now(), kind);
   if (!p.ok()) return p.error();
-  if (!p->has_value()) {
-    return make_error(Errc::unauthenticated, "the token is unknown, expired or revoked");
-  }
+  if (!p->has_value()) return make_error(Errc::unauthenticated, when_dead);
   return std::move(**p);
 }
 
@@ -205,15 +208,12 @@ std::optional<http::Response> AuthService::admit(http::Request& request) {
   if (request.authorization.empty() && (request.method == "GET" || request.method == "HEAD") &&
       request.path.rfind("/dicom-web/", 0) == 0) {
     if (std::string token = http::cookie_value(request.cookie, kViewerCookie); !token.empty()) {
-      auto p = accounts_.session_principal(sha256_hex(token), now(), SessionKind::viewer);
-      if (p.ok() && p->has_value()) {
-        request.principal = std::move(**p);
-        return std::nullopt;
-      }
+      auto p = live_session(token, SessionKind::viewer,
+                            "the viewer token is unknown, expired or revoked; open the study "
+                            "again from the worklist");
       if (!p.ok()) return http::Response::from_error(p.error());
-      return http::Response::error(401,
-                                   "the viewer token is unknown, expired or revoked; "
-                                   "open the study again from the worklist");
+      request.principal = std::move(*p);
+      return std::nullopt;
     }
   }
   auto p = authenticate(request.authorization);

@@ -126,12 +126,12 @@ IngestCounters Ingestor::counters() const {
   return counters_;
 }
 
-std::optional<IngestOutcome> Ingestor::no_room() {
+std::optional<IngestOutcome> Ingestor::no_room(std::uint64_t incoming) {
   if (options_.reserve_bytes == 0) return std::nullopt;
   struct statvfs fs {};
   if (::statvfs(blobs_.root().c_str(), &fs) != 0) return std::nullopt;  // the write will say
   const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-  if (free >= options_.reserve_bytes) return std::nullopt;
+  if (free >= options_.reserve_bytes + incoming) return std::nullopt;
   IngestOutcome o;
   o.status = IngestStatus::failed;
   o.reason = IngestReason::disk_full;
@@ -150,6 +150,11 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
     full->sop_instance_uid = announced.sop_instance_uid;
     return *full;
   }
+  return ingest_received(key, sender, announced);
+}
+
+IngestOutcome Ingestor::ingest_received(const std::string& key, const Sender& sender,
+                                        const Announced& announced) {
   auto fail = [&](IngestStatus st, IngestReason why, std::string msg) {
     (void)blobs_.remove_temp(key);
     count(st);
@@ -203,7 +208,7 @@ IngestOutcome Ingestor::ingest(const std::string& key, const Sender& sender,
 }
 
 IngestOutcome Ingestor::ingest_bytes(std::string_view bytes, const Sender& sender) {
-  if (auto full = no_room()) {
+  if (auto full = no_room(bytes.size())) {
     count(full->status);
     return *full;
   }
@@ -216,7 +221,7 @@ IngestOutcome Ingestor::ingest_bytes(std::string_view bytes, const Sender& sende
     o.message = s.error().message;
     return o;
   }
-  return ingest(key, sender, {});
+  return ingest_received(key, sender, {});  // the room was looked at before the write
 }
 
 void Ingestor::run_committer() {

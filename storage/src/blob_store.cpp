@@ -40,6 +40,21 @@ Status fsync_path(const fs::path& path, bool directory) {
   return Status::Ok();
 }
 
+Status write_file_durably(const fs::path& file, std::string_view content) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out.flush()) return make_error(Errc::io, "cannot write " + tmp.string());
+  }
+  if (Status s = fsync_path(tmp, false); !s) return s;
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return make_error(Errc::io, "cannot write " + file.string() + ": " + ec.message());
+  return fsync_path(file.parent_path().empty() ? fs::path(".") : file.parent_path(), true);
+}
+
 BlobStore::BlobStore(fs::path root, std::string node, bool shared)
     : root_(std::move(root)),
       node_(std::move(node)),

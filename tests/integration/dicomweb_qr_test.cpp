@@ -697,8 +697,8 @@ TEST_P(DicomWebQrTest, c_find_answers_every_level_within_the_nodes_institution) 
 }
 
 TEST_P(DicomWebQrTest, c_find_past_its_match_limit_says_matching_was_terminated) {
-  // Two more studies for township A (four in all, three patients), past the limit of three.
-  for (const char* patient : {"TA-0002", "TA-0001"}) {
+  // A one-image study of township A for `patient`.
+  auto add_study = [&](const char* patient) {
     testing::CtSeriesSpec spec;
     spec.count = 1;
     spec.rows = spec.columns = 16;
@@ -706,6 +706,11 @@ TEST_P(DicomWebQrTest, c_find_past_its_match_limit_says_matching_was_terminated)
     auto more = testing::write_ct_series(dir_.path() / patient, spec);
     ASSERT_TRUE(more.ok());
     ASSERT_EQ(testing::storescu(*server_, "TA_CT", more->files), 0);
+  };
+  // Two more studies for township A (four in all, three patients), past the limit of three.
+  for (const char* patient : {"TA-0002", "TA-0001"}) {
+    add_study(patient);
+    if (HasFatalFailure()) return;
   }
   auto responses = [](const std::string& out) {
     std::size_t n = 0;
@@ -729,15 +734,8 @@ TEST_P(DicomWebQrTest, c_find_past_its_match_limit_says_matching_was_terminated)
   EXPECT_NE(out.find("Final Find Response (Success)"), std::string::npos) << out;
   EXPECT_NE(out.find("[2 ]"), std::string::npos) << out;  // TA-0001: two studies
   // A fourth patient: past the limit, said so; the three answered still count all their studies.
-  {
-    testing::CtSeriesSpec spec;
-    spec.count = 1;
-    spec.rows = spec.columns = 16;
-    spec.patient_id = "TA-0003";
-    auto fourth = testing::write_ct_series(dir_.path() / "TA-0003", spec);
-    ASSERT_TRUE(fourth.ok());
-    ASSERT_EQ(testing::storescu(*server_, "TA_CT", fourth->files), 0);
-  }
+  add_study("TA-0003");
+  if (HasFatalFailure()) return;
   tool("findscu -v -P" + dicom_args("TA_WS") +
            " -k QueryRetrieveLevel=PATIENT -k PatientID -k NumberOfPatientRelatedStudies",
        &out);

@@ -60,16 +60,25 @@ bool accepts_gzip(const std::string& accept_encoding) {
   return accept_encoding.find("gzip") != std::string::npos;
 }
 
-http::Response answer(const Asset& a, const http::Request& req, const char* cache_control) {
-  http::Response r;
-  r.status = 200;
-  r.content_type = a.content_type;
-  const bool gz = !a.gzipped.empty() && accepts_gzip(req.accept_encoding);
-  r.body = gz ? a.gzipped : a.bytes;
+// A static file's answer without its body: status, type, caching, and whether the gzipped
+// copy goes (`has_gzip`: there is one; true is returned when the client takes it). Without a
+// body (`revalidated`: 304) nothing is said about an encoding.
+bool static_head(http::Response& r, const http::Request& req, const std::string& content_type,
+                 const char* cache_control, bool has_gzip, bool revalidated = false) {
+  r.status = revalidated ? 304 : 200;
+  r.content_type = content_type;
   r.headers.emplace_back("Cache-Control", cache_control);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  if (!a.gzipped.empty()) r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (has_gzip) r.headers.emplace_back("Vary", "Accept-Encoding");
+  const bool gz = !revalidated && has_gzip && accepts_gzip(req.accept_encoding);
   if (gz) r.headers.emplace_back("Content-Encoding", "gzip");
+  return gz;
+}
+
+http::Response answer(const Asset& a, const http::Request& req, const char* cache_control) {
+  http::Response r;
+  const bool gz = static_head(r, req, a.content_type, cache_control, !a.gzipped.empty());
+  r.body = gz ? a.gzipped : a.bytes;
   return r;
 }
 
@@ -105,24 +114,16 @@ const char* kOhifPolicy =
 
 http::Response send_file(const OhifFile& f, const http::Request& req, const std::string& etag) {
   http::Response r;
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("Cache-Control",
-                         f.immutable ? "public, max-age=31536000, immutable" : "no-cache");
   r.headers.emplace_back("ETag", etag);
-  if (f.gz_size > 0) r.headers.emplace_back("Vary", "Accept-Encoding");
-  if (!f.immutable && req.if_none_match == etag) {
-    r.status = 304;
-    r.content_type = f.content_type;
-    return r;
-  }
-  r.status = 200;
-  r.content_type = f.content_type;
-  const bool gz = f.gz_size > 0 && accepts_gzip(req.accept_encoding);
+  const bool revalidated = !f.immutable && req.if_none_match == etag;
+  const bool gz = static_head(r, req, f.content_type,
+                              f.immutable ? "public, max-age=31536000, immutable" : "no-cache",
+                              f.gz_size > 0, revalidated);
+  if (revalidated) return r;
   http::BodyPiece piece;
   piece.file = gz ? f.path + ".gz" : f.path;
   piece.length = gz ? f.gz_size : f.size;
   r.pieces.push_back(std::move(piece));
-  if (gz) r.headers.emplace_back("Content-Encoding", "gzip");
   return r;
 }
 

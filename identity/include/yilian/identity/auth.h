@@ -108,6 +108,9 @@ class AuthService {
  private:
   bool locked_out(const std::string& username);
   std::string cookie_attributes() const;
+  // The principal of a live session of `kind` with this raw token; unauthenticated with
+  // `when_dead` otherwise.
+  Result<Principal> live_session(std::string_view token, SessionKind kind, const char* when_dead);
   void note_failure(const std::string& username);
 
   identity::Accounts& accounts_;

@@ -143,8 +143,12 @@ class Ingestor {
     std::promise<IngestOutcome> done;
   };
 
-  // A disk_full outcome when the blob store's file system is down to its reserve.
-  std::optional<IngestOutcome> no_room();
+  // A disk_full outcome when the blob store's file system is down to its reserve, or would
+  // be with `incoming` more bytes (an object not written yet; a received one is counted in).
+  std::optional<IngestOutcome> no_room(std::uint64_t incoming = 0);
+  // ingest() after its look at the room.
+  IngestOutcome ingest_received(const std::string& key, const Sender& sender,
+                                const Announced& announced);
   void run_committer();
   void commit_batch(std::deque<Pending>& batch);
   void count(IngestStatus s);

@@ -105,5 +105,8 @@ class EarlyWriteback {
 
 // fsync helpers, exposed for tests and for the ingest path.
 Status fsync_path(const std::filesystem::path& path, bool directory);
+// `file` replaced whole by `content`, durably: a temporary name beside it, flushed, renamed,
+// and the directory flushed (a crash leaves the old file or the new one, never a part).
+Status write_file_durably(const std::filesystem::path& file, std::string_view content);
 
 }  // namespace yilian::storage
