@@ -456,6 +456,12 @@ TEST_F(WebFrontEnd, a_ct_opened_from_the_worklist_shows_in_ohif_with_mpr_and_not
   EXPECT_NE(config.body.find("'/dicom-web'"), std::string::npos);
   EXPECT_EQ(config.body.find("://"), std::string::npos) << "no other server is named";
   EXPECT_EQ(server.get("", "/ohif/no-such-chunk.js").status, 404);
+  // Only files of the installed viewer are sent: a path out of its folder is not one.
+  for (const char* escape : {"/ohif/../../../etc/passwd", "/ohif/%2e%2e/%2e%2e/etc/passwd",
+                             "/ohif/..%2f..%2fetc%2fpasswd"}) {
+    auto r = server.get("", escape);
+    EXPECT_EQ(r.body.find("root:"), std::string::npos) << escape;
+  }
   EXPECT_EQ(server.get("", "/dicom-web/studies").status, 401);
 
   const std::string rad = server.add_user("dr-chen", {"radiologist"}, "lead");
