@@ -85,12 +85,12 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::filesystem::path& root
   d->cases_ = std::make_unique<teleconsult::CaseStore>(*d->database_);
   d->referrals_ = std::make_unique<teleconsult::ReferralStore>(*d->database_);
   d->notifications_ = std::make_unique<teleconsult::NotificationStore>(*d->database_);
-  // NORMAL in WAL mode for the audit trail: a process crash loses nothing; a power loss may
-  // lose the newest records, never the chain's consistency. On PostgreSQL the audit trail is
-  // its own history in the same database.
+  // The audit trail is as durable as what it records (synchronous=FULL; the Auditor writes
+  // the records of concurrent callers with one flush). On PostgreSQL the audit trail is its
+  // own history in the same database.
   auto audit_db = storage::Database::open(
       postgres ? *url : (root / "audit.sqlite").string(),
-      {.durable = false, .background_checkpoints = false, .history = "audit"});
+      {.durable = true, .background_checkpoints = false, .history = "audit"});
   if (!audit_db.ok()) return audit_db.error();
   d->audit_db_ = std::move(audit_db).value();
   if (auto v = d->audit_db_->migrate(identity::AuditLog::schema()); !v.ok()) return v.error();

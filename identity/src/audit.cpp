@@ -52,11 +52,10 @@ Result<std::unique_ptr<Auditor>> Auditor::open(identity::AuditLog& log, storage:
 }
 
 Status Auditor::record(const AuditEvent& e) {
-  std::lock_guard lock(mu_);
   // Whatever a caller passes (a member's bytes, a 1 MB username), a record is valid UTF-8 of
   // bounded size: the trail can neither be grown without bound nor stop a JSON reader.
   identity::AuditRecord r{0,
-                          storage::to_iso8601(clock_()),
+                          {},
                           clip_utf8(e.actor, 128),
                           clip_utf8(e.actor_institution, 64),
                           clip_utf8(e.address, 64),
@@ -67,31 +66,68 @@ Status Auditor::record(const AuditEvent& e) {
                           clip_utf8(e.detail, 2048),
                           {},
                           {}};
-  // Several nodes append to one chain: a record whose place another node took first (its
-  // sequence number is taken) continues from the newest record instead.
-  constexpr int kAttempts = 50;
-  for (int attempt = 0;; ++attempt) {
-    r.seq = last_seq_ + 1;
-    r.prev_hash = last_hash_;
-    r.hash = audit_hash(r);
-    Status s = log_.append(r);
-    if (s) break;
-    if (s.error().code != Errc::conflict || attempt + 1 == kAttempts) return s;
-    auto last = log_.last();
-    if (!last.ok()) return last.error();
-    if (!last->has_value() || (*last)->seq <= last_seq_) return s;  // not a lost race
-    last_seq_ = (*last)->seq;
-    last_hash_ = (*last)->hash;
+  std::unique_lock lock(mu_);
+  r.at = storage::to_iso8601(clock_());  // under the lock: times follow the sequence
+  if (!gathering_) gathering_ = std::make_shared<Batch>();
+  std::shared_ptr<Batch> mine = gathering_;
+  mine->records.push_back(std::move(r));
+  // Leader and followers: whoever finds no write under way writes everything gathered so far,
+  // the others wait for the write that holds their record.
+  while (!mine->done) {
+    if (writing_) {
+      written_.wait(lock);
+      continue;
+    }
+    std::shared_ptr<Batch> batch = std::move(gathering_);
+    gathering_.reset();
+    writing_ = true;
+    std::int64_t seq = last_seq_;
+    std::string hash = last_hash_;
+    lock.unlock();
+    Status s = write(log_, batch->records, seq, hash);
+    lock.lock();
+    last_seq_ = seq;
+    last_hash_ = std::move(hash);
+    writing_ = false;
+    batch->done = true;
+    batch->status = s;
+    written_.notify_all();
   }
-  last_seq_ = r.seq;
-  last_hash_ = r.hash;
-  if (anchor_sink_) {
+  if (mine->status && anchor_sink_) {
     const storage::TimePoint now = clock_();
     if (!anchored_at_ || now - *anchored_at_ >= anchor_every_) {
       anchored_at_ = now;
       (void)anchor_sink_({last_seq_, last_hash_, storage::to_iso8601(now)});
     }
   }
+  return mine->status;
+}
+
+Status Auditor::write(identity::AuditLog& log, std::vector<identity::AuditRecord>& records,
+                      std::int64_t& last_seq, std::string& last_hash) {
+  // Several nodes append to one chain: records whose places another node took first (a
+  // sequence number is taken) continue from the newest record instead.
+  constexpr int kAttempts = 50;
+  for (int attempt = 0;; ++attempt) {
+    std::int64_t seq = last_seq;
+    std::string prev = last_hash;
+    for (identity::AuditRecord& r : records) {
+      r.seq = ++seq;
+      r.prev_hash = prev;
+      r.hash = audit_hash(r);
+      prev = r.hash;
+    }
+    Status s = log.append(records);
+    if (s) break;
+    if (s.error().code != Errc::conflict || attempt + 1 == kAttempts) return s;
+    auto last = log.last();
+    if (!last.ok()) return last.error();
+    if (!last->has_value() || (*last)->seq <= last_seq) return s;  // not a lost race
+    last_seq = (*last)->seq;
+    last_hash = (*last)->hash;
+  }
+  last_seq = records.back().seq;
+  last_hash = records.back().hash;
   return Status::Ok();
 }
 

@@ -69,7 +69,7 @@ Result<std::optional<AuditRecord>> AuditLog::last() {
   return std::optional<AuditRecord>(read_record(st));
 }
 
-Status AuditLog::append(const AuditRecord& r) {
+Status AuditLog::append(std::span<const AuditRecord> records) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s;
   sql::Stmt st;
@@ -79,19 +79,22 @@ Status AuditLog::append(const AuditRecord& r) {
                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
       !s)
     return s;
-  st.bind(1, r.seq);
-  st.bind(2, r.at);
-  st.bind(3, r.actor);
-  st.bind(4, r.actor_institution);
-  st.bind(5, r.address);
-  st.bind(6, r.action);
-  st.bind(7, r.object_type);
-  st.bind(8, r.object_id);
-  st.bind(9, r.outcome);
-  st.bind(10, r.detail);
-  st.bind(11, r.prev_hash);
-  st.bind(12, r.hash);
-  if (Status s = st.run(); !s) return s;
+  for (const AuditRecord& r : records) {
+    st.reset();
+    st.bind(1, r.seq);
+    st.bind(2, r.at);
+    st.bind(3, r.actor);
+    st.bind(4, r.actor_institution);
+    st.bind(5, r.address);
+    st.bind(6, r.action);
+    st.bind(7, r.object_type);
+    st.bind(8, r.object_id);
+    st.bind(9, r.outcome);
+    st.bind(10, r.detail);
+    st.bind(11, r.prev_hash);
+    st.bind(12, r.hash);
+    if (Status s = st.run(); !s) return s;
+  }
   return tx.commit();
 }
 

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
@@ -54,8 +56,10 @@ class Auditor {
   // Reads the newest record to continue the chain.
   static Result<std::unique_ptr<Auditor>> open(identity::AuditLog& log, storage::Clock clock);
 
-  // Appends one record; thread-safe. A failure is returned and logged by the caller; the
-  // chain stays consistent (the sequence only advances on success).
+  // Appends one record and returns once it is durable; thread-safe. Records of callers that
+  // arrive while a write is on the disk go together in the next one (group commit: one
+  // flush for all of them). A failure is returned and logged by the caller; the chain stays
+  // consistent (the sequence only advances on success).
   Status record(const AuditEvent& e);
 
   Result<ChainReport> verify();
@@ -69,11 +73,26 @@ class Auditor {
   AuditAnchor head();
 
  private:
+  // Records gathered for one write, and its outcome.
+  struct Batch {
+    std::vector<identity::AuditRecord> records;
+    bool done = false;
+    Status status;
+  };
   Auditor(identity::AuditLog& log, storage::Clock clock) : log_(log), clock_(std::move(clock)) {}
+  // Chains and appends `records` after the head `last_seq`/`last_hash`, which it moves to the
+  // newest record written (or learnt of from another node). Called without mu_, by the one
+  // caller that set writing_.
+  static Status write(identity::AuditLog& log, std::vector<identity::AuditRecord>& records,
+                      std::int64_t& last_seq, std::string& last_hash);
+
   identity::AuditLog& log_;
   storage::Clock clock_;
   std::mutex mu_;
-  std::int64_t last_seq_ = 0;
+  std::condition_variable written_;
+  std::shared_ptr<Batch> gathering_;  // the batch new records join (mu_)
+  bool writing_ = false;              // one caller writes a batch at a time (mu_)
+  std::int64_t last_seq_ = 0;         // the head (mu_)
   std::string last_hash_;
   std::function<Status(const AuditAnchor&)> anchor_sink_;
   std::chrono::seconds anchor_every_{60};

@@ -19,9 +19,8 @@ namespace yilian::identity {
 
 class AuditLog {
  public:
-  // `db` is the audit database (its own file), migrated with schema(). Open it with
-  // DatabaseOptions::durable = false: a process crash loses nothing; a power loss may lose
-  // the newest records, never the chain's consistency.
+  // `db` is the audit database (its own file), migrated with schema(). Opened durable like
+  // every store of acknowledged data: a record is on the disk once append() returns.
   explicit AuditLog(storage::Database& db);
   ~AuditLog();
   static std::span<const storage::SchemaStep> schema();
@@ -30,8 +29,9 @@ class AuditLog {
 
   // The newest record, if any.
   Result<std::optional<AuditRecord>> last();
-  // Appends a record whose seq, prev_hash and hash the caller has already set.
-  Status append(const AuditRecord& record);
+  // Appends records whose seq, prev_hash and hash the caller has already set, in one
+  // transaction (all or none).
+  Status append(std::span<const AuditRecord> records);
   // Newest first, filtered.
   Result<std::vector<AuditRecord>> find(const AuditFilter& filter);
   // Every record in seq order (verification).
