@@ -30,12 +30,12 @@ bool valid_key(std::string_view key) {
 
 }  // namespace
 
-Status fsync_path(const fs::path& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+Status fsync_path(const fs::path& path, bool directory, FileOps& ops) {
+  int fd = ops.open(path.c_str(), (directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY) | O_CLOEXEC, 0);
   if (fd < 0) return errno_error("opening " + path.string() + " to sync", errno);
-  int rc = directory ? ::fsync(fd) : ::fdatasync(fd);
+  int rc = directory ? ops.fsync(fd) : ops.fdatasync(fd);
   int err = errno;
-  ::close(fd);
+  ops.close(fd);
   if (rc != 0) return errno_error("syncing " + path.string(), err);
   return Status::Ok();
 }
@@ -55,8 +55,9 @@ Status write_file_durably(const fs::path& file, std::string_view content) {
   return fsync_path(file.parent_path().empty() ? fs::path(".") : file.parent_path(), true);
 }
 
-BlobStore::BlobStore(fs::path root, std::string node, bool shared)
+BlobStore::BlobStore(fs::path root, std::string node, bool shared, FileOps& ops)
     : root_(std::move(root)),
+      ops_(ops),
       node_(std::move(node)),
       shared_(shared),
       tmp_dir_(shared_ && !node_.empty() ? root_ / "tmp" / node_ : root_ / "tmp"),
@@ -67,7 +68,7 @@ BlobStore::BlobStore(fs::path root, std::string node, bool shared)
 }
 
 BlobStore::~BlobStore() {
-  if (root_fd_ >= 0) ::close(root_fd_);
+  if (root_fd_ >= 0) ops_.close(root_fd_);
 }
 
 Status BlobStore::init() {
@@ -76,9 +77,9 @@ Status BlobStore::init() {
     fs::create_directories(d, ec);
     if (ec) return make_error(Errc::io, "creating " + d.string() + ": " + ec.message());
   }
-  if (Status s = fsync_path(root_, true); !s) return s;
+  if (Status s = fsync_path(root_, true, ops_); !s) return s;
   if (root_fd_ < 0) {
-    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    root_fd_ = ops_.open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (root_fd_ < 0) return errno_error("opening " + root_.string(), errno);
   }
   return Status::Ok();
@@ -86,7 +87,7 @@ Status BlobStore::init() {
 
 Status BlobStore::sync() {
   if (root_fd_ < 0) return make_error(Errc::internal, "blob store used before init()");
-  if (::syncfs(root_fd_) != 0) return errno_error("syncing " + root_.string(), errno);
+  if (ops_.syncfs(root_fd_) != 0) return errno_error("syncing " + root_.string(), errno);
   return Status::Ok();
 }
 
@@ -125,25 +126,30 @@ fs::path BlobStore::blob_path(std::string_view key) const {
 Status BlobStore::write_temp(std::string_view key, std::string_view bytes) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path p = temp_path(key);
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  int fd = ops_.open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return errno_error("creating " + p.string(), errno);
   const char* data = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
-    ssize_t n = ::write(fd, data, left);
+    ssize_t n = ops_.write(fd, data, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
-      ::close(fd);
-      ::unlink(p.c_str());
+      ops_.close(fd);
+      ops_.unlink(p.c_str());
       return errno_error("writing " + p.string(), err);
     }
+    if (n == 0) {  // no progress and no error: a device that takes nothing more
+      ops_.close(fd);
+      ops_.unlink(p.c_str());
+      return errno_error("writing " + p.string(), ENOSPC);
+    }
     data += n;
-    left -= static_cast<std::size_t>(n);
+    left -= static_cast<std::size_t>(n);  // a short write: the rest goes in the next call
   }
-  if (::close(fd) != 0) {
+  if (ops_.close(fd) != 0) {
     int err = errno;
-    ::unlink(p.c_str());
+    ops_.unlink(p.c_str());
     return errno_error("writing " + p.string(), err);
   }
   return Status::Ok();
@@ -158,7 +164,7 @@ Status BlobStore::ensure_shard(const fs::path& dir) {
   // any blob in them is acknowledged.
   fs::path outer = dir.parent_path();
   for (const fs::path& d : {outer, dir}) {
-    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
+    if (ops_.mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
       return errno_error("creating " + d.string(), errno);
     }
   }
@@ -172,7 +178,7 @@ Status BlobStore::publish(std::string_view key) {
   fs::path to = blob_path(key);
   if (Status s = ensure_shard(to.parent_path()); !s) return s;
   fs::path from = temp_path(key);
-  if (::rename(from.c_str(), to.c_str()) != 0) {
+  if (ops_.rename(from.c_str(), to.c_str()) != 0) {
     return errno_error("publishing " + to.string(), errno);
   }
   return Status::Ok();
@@ -181,7 +187,7 @@ Status BlobStore::publish(std::string_view key) {
 Status BlobStore::remove_temp(std::string_view key) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path p = temp_path(key);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+  if (ops_.unlink(p.c_str()) != 0 && errno != ENOENT)
     return errno_error("removing " + p.string(), errno);
   return Status::Ok();
 }
@@ -189,9 +195,9 @@ Status BlobStore::remove_temp(std::string_view key) {
 Status BlobStore::remove_blob(std::string_view key) {
   if (!valid_key(key)) return make_error(Errc::invalid_argument, "invalid blob key");
   fs::path p = blob_path(key);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+  if (ops_.unlink(p.c_str()) != 0 && errno != ENOENT)
     return errno_error("removing " + p.string(), errno);
-  return fsync_path(p.parent_path(), true);
+  return fsync_path(p.parent_path(), true, ops_);
 }
 
 Result<std::string> BlobStore::read(std::string_view key) const {
@@ -215,11 +221,11 @@ Result<std::size_t> BlobStore::remove_temp_files() {
   std::error_code ec;
   std::size_t removed = 0;
   for (fs::directory_iterator it(tmp_dir_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (::unlink(it->path().c_str()) == 0) ++removed;
+    if (ops_.unlink(it->path().c_str()) == 0) ++removed;
   }
   if (ec) return make_error(Errc::io, "listing " + tmp_dir_.string() + ": " + ec.message());
   if (removed > 0) {
-    if (Status s = fsync_path(tmp_dir_, true); !s) return s.error();
+    if (Status s = fsync_path(tmp_dir_, true, ops_); !s) return s.error();
   }
   return removed;
 }

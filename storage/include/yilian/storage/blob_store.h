@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/storage/file_ops.h"
 
 namespace yilian::storage {
 
@@ -29,7 +30,10 @@ class BlobStore {
  public:
   // `node`: the writing node's id (8 hex digits; empty for none). `shared`: other nodes write
   // to the same root, so this node keeps its temp files apart and recovers only its own.
-  explicit BlobStore(std::filesystem::path root, std::string node = {}, bool shared = false);
+  // `ops`: the system calls its writes, flushes, renames and removals go through (must
+  // outlive the store).
+  explicit BlobStore(std::filesystem::path root, std::string node = {}, bool shared = false,
+                     FileOps& ops = system_file_ops());
   ~BlobStore();
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
@@ -66,11 +70,14 @@ class BlobStore {
   Result<std::vector<std::string>> list_keys() const;
 
   const std::filesystem::path& root() const { return root_; }
+  // The system calls it uses (the ingest path writes received files through them too).
+  FileOps& ops() const { return ops_; }
 
  private:
   Status ensure_shard(const std::filesystem::path& dir);
 
   std::filesystem::path root_;
+  FileOps& ops_;
   std::string node_;
   bool shared_ = false;
   std::filesystem::path tmp_dir_;
@@ -104,7 +111,8 @@ class EarlyWriteback {
 };
 
 // fsync helpers, exposed for tests and for the ingest path.
-Status fsync_path(const std::filesystem::path& path, bool directory);
+Status fsync_path(const std::filesystem::path& path, bool directory,
+                  FileOps& ops = system_file_ops());
 // `file` replaced whole by `content`, durably: a temporary name beside it, flushed, renamed,
 // and the directory flushed (a crash leaves the old file or the new one, never a part).
 Status write_file_durably(const std::filesystem::path& file, std::string_view content);
