@@ -9,12 +9,15 @@
 
 #include "yilian/identity/audit.h"
 
+#include "faults.h"
 #include "postgres.h"
 #include "test_db.h"
 #include "test_util.h"
 
 namespace yilian::identity {
 namespace {
+
+using testing::SqliteCall;
 
 class AuditLogTest : public ::testing::TestWithParam<storage::sql::Dialect> {
  protected:
@@ -168,6 +171,54 @@ TEST_P(AuditLogTest, concurrent_callers_of_one_auditor_keep_every_record_in_orde
   EXPECT_TRUE(report->intact) << report->problem;
   EXPECT_EQ(report->records, kThreads * kEach);
   EXPECT_EQ((*auditor)->head().seq, kThreads * kEach);
+}
+
+// A record that cannot be made durable is reported failed and leaves no trace in the chain:
+// the next records continue from the last durable one and the chain verifies, also after the
+// trail is opened again.
+TEST(AuditFaults, a_record_that_cannot_be_flushed_fails_and_the_chain_continues_intact) {
+  testing::TempDir dir;
+  testing::FaultySqlite vfs;
+  const std::string where = vfs.uri((dir.path() / "audit.sqlite").string());
+  auto db = storage::Database::open(where, {.durable = true, .background_checkpoints = false});
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE((*db)->migrate(AuditLog::schema()).ok());
+  AuditLog log(**db);
+  auto auditor = Auditor::open(log, [] { return std::chrono::system_clock::now(); });
+  ASSERT_TRUE(auditor.ok());
+  auto event = [](const std::string& id) {
+    AuditEvent e;
+    e.actor = "dr-chen";
+    e.action = "study.read";
+    e.object_id = id;
+    return e;
+  };
+  ASSERT_TRUE((*auditor)->record(event("1")).ok());
+  for (SqliteCall call : {SqliteCall::sync, SqliteCall::write}) {
+    vfs.fail(call, call == SqliteCall::sync ? SQLITE_IOERR_FSYNC : SQLITE_FULL, 1);
+    EXPECT_FALSE((*auditor)->record(event("lost")).ok());
+    EXPECT_EQ(vfs.injected(), call == SqliteCall::sync ? 1u : 2u);
+    EXPECT_EQ((*auditor)->head().seq, 1);
+  }
+  ASSERT_TRUE((*auditor)->record(event("2")).ok());
+  EXPECT_EQ((*auditor)->head().seq, 2);
+  auditor->reset();
+  db->reset();
+  auto again = storage::Database::open(where, {.durable = true, .background_checkpoints = false});
+  ASSERT_TRUE(again.ok());
+  AuditLog reopened(**again);
+  auto report = verify_chain(reopened);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->intact) << report->problem;
+  EXPECT_EQ(report->records, 2);
+  std::vector<std::string> ids;
+  ASSERT_TRUE(reopened
+                  .scan([&](const AuditRecord& r) {
+                    ids.push_back(r.object_id);
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest,
