@@ -134,7 +134,9 @@ std::optional<std::pair<std::uint16_t, std::uint16_t>> wait_for_port_file(
   return std::nullopt;
 }
 
-bool ServerProcess::start() {
+bool ServerProcess::start() { return launch() && wait_ready(); }
+
+bool ServerProcess::launch() {
   // An administrator for the harness, made the way an operator would (idempotent: a second
   // start finds the user already there).
   std::string out;
@@ -148,15 +150,14 @@ bool ServerProcess::start() {
                     &out);
   // The hub binds port 0 and reports the ports it got: a port picked here and released
   // could be taken by another process before the hub binds it.
-  const std::filesystem::path port_file =
-      data_.parent_path() / (data_.filename().string() + ".ports");
+  port_file_ = data_.parent_path() / (data_.filename().string() + ".ports");
   std::error_code ec;
-  std::filesystem::remove(port_file, ec);
+  std::filesystem::remove(port_file_, ec);
   dicom_port_ = 0;
   http_port_ = 0;
   std::vector<std::string> args = {
       yilian_binary(), "serve", "--data",      data_.string(),    "--dicom-port", "0",
-      "--http-port",   "0",     "--port-file", port_file.string()};
+      "--http-port",   "0",     "--port-file", port_file_.string()};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -172,7 +173,11 @@ bool ServerProcess::start() {
     ::execv(argv[0], argv.data());
     std::_Exit(127);
   }
-  if (pid_ < 0) return false;
+  return pid_ > 0;
+}
+
+bool ServerProcess::wait_ready() {
+  if (pid_ <= 0) return false;
   // Bounded wait for readiness: 600 x 100 ms.
   for (int i = 0; i < 600; ++i) {
     int status = 0;
@@ -181,7 +186,7 @@ bool ServerProcess::start() {
       return false;
     }
     if (http_port_ == 0) {
-      if (auto ports = read_port_file(port_file)) {
+      if (auto ports = read_port_file(port_file_)) {
         dicom_port_ = ports->first;
         http_port_ = ports->second;
       }

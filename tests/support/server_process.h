@@ -52,6 +52,9 @@ class ServerProcess {
 
   // Starts and waits (bounded) until /healthz answers. Returns false on failure.
   bool start();
+  // start() in two steps: the process is started (false: it could not be), then waited for.
+  bool launch();
+  bool wait_ready();
   // SIGTERM and wait; returns the exit status (or -1).
   int stop();
   // SIGKILL (a crash: nothing is finished or flushed) and wait.
@@ -88,6 +91,7 @@ class ServerProcess {
   std::filesystem::path data_;
   std::vector<std::string> extra_;
   std::filesystem::path log_;
+  std::filesystem::path port_file_;
   std::uint16_t dicom_port_ = 0, http_port_ = 0;
   pid_t pid_ = -1;
   std::string admin_token_;
