@@ -60,6 +60,7 @@ struct BlobRow {
   std::string key;
   std::int64_t size = 0;
   std::string sop_uid;
+  std::string hash;  // empty: stored before hashes were kept
 };
 
 // Every blob an index references: instances and the conflicting copies kept beside them.
@@ -69,11 +70,11 @@ Result<std::vector<BlobRow>> referenced_blobs(storage::Database& db) {
   std::vector<BlobRow> rows;
   Status s = sql::query(
       rd->conn(),
-      "SELECT blob_key, size_bytes, sop_uid FROM instances UNION ALL "
-      "SELECT blob_key, size_bytes, sop_uid FROM instance_conflicts",
+      "SELECT blob_key, size_bytes, sop_uid, coalesce(content_hash, '') FROM instances UNION ALL "
+      "SELECT blob_key, size_bytes, sop_uid, coalesce(content_hash, '') FROM instance_conflicts",
       [](sql::Stmt&) {},
       [&](sql::Stmt& st) {
-        rows.push_back({st.text(0), st.int64(1), st.text(2)});
+        rows.push_back({st.text(0), st.int64(1), st.text(2), st.text(3)});
       });
   if (!s) return s.error();
   return rows;
@@ -214,6 +215,21 @@ Result<FsckReport> fsck(const fs::path& data, bool quick) {
                                   p.string() + ")");
         continue;
       }
+      if (!quick && row.hash.empty()) ++report.unhashed;
+      if (!quick && !row.hash.empty()) {
+        auto hash = storage::content_hash(p);
+        if (!hash.ok()) {
+          report.problems.push_back("unreadable: " + row.sop_uid + " (" + hash.error().message +
+                                    ")");
+          continue;
+        }
+        if (*hash != row.hash) {
+          report.problems.push_back("content: " + row.sop_uid + " (" + p.string() +
+                                    ") differs from the object received (hash " + *hash +
+                                    ", received " + row.hash + ")");
+          continue;
+        }
+      }
       if (!quick) {
         DcmFileFormat ff;
         OFString sop;
@@ -294,9 +310,12 @@ int cannot(const Error& e) {
 int print_fsck(const FsckReport& r) {
   for (const std::string& p : r.problems) std::printf("%s\n", p.c_str());
   std::printf(
-      "%lld objects indexed, %lld intact; %lld unreferenced files, %lld temp files; audit "
+      "%lld objects indexed, %lld intact%s; %lld unreferenced files, %lld temp files; audit "
       "trail %s (%lld records)\n",
       static_cast<long long>(r.blobs), static_cast<long long>(r.checked),
+      r.unhashed > 0
+          ? (" (" + std::to_string(r.unhashed) + " stored before content hashes)").c_str()
+          : "",
       static_cast<long long>(r.orphans), static_cast<long long>(r.leftovers),
       r.audit_intact ? "intact" : "BROKEN", static_cast<long long>(r.audit_records));
   std::printf("%s\n", r.clean() ? "clean" : "PROBLEMS FOUND");

@@ -41,17 +41,20 @@ Result<BackupReport> backup(const std::filesystem::path& data, const std::filesy
 struct FsckReport {
   std::int64_t blobs = 0;      // referenced by the index
   std::int64_t checked = 0;    // of those, read and found intact
+  std::int64_t unhashed = 0;   // of those, stored before content hashes were kept (no hash
+                               // to check them against)
   std::int64_t orphans = 0;    // files under blobs/ no index row references (and not new)
   std::int64_t leftovers = 0;  // files in tmp/ (a crashed store; recovery removes them)
   std::int64_t audit_records = 0;
   bool audit_intact = false;
-  std::vector<std::string> problems;  // one line each: missing, size, unreadable, audit
+  std::vector<std::string> problems;  // one line each: missing, size, content, unreadable, audit
   bool clean() const { return problems.empty() && audit_intact; }
 };
 
 // Checks the data directory `data` (running or stopped, or a backup): every blob the index
-// references exists with its recorded size and (unless `quick`) parses as the DICOM object
-// the index says it is; files nothing references; the audit chain. Errors: invalid_argument
+// references exists with its recorded size and (unless `quick`) has the content hash taken
+// when it was received and parses as the DICOM object the index says it is; files nothing
+// references; the audit chain. Errors: invalid_argument
 // (a PostgreSQL install), io.
 Result<FsckReport> fsck(const std::filesystem::path& data, bool quick);
 

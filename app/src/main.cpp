@@ -590,7 +590,8 @@ int main(int argc, char** argv) {
   auto* fsck_cmd = app.add_subcommand(
       "fsck", "Check every stored object against the index, and the audit trail (the hub may run)");
   fsck_cmd->add_option("--data", backup_data, "Data directory or backup folder")->required();
-  fsck_cmd->add_flag("--quick", fsck_quick, "Sizes only: do not read the objects' headers");
+  fsck_cmd->add_flag("--quick", fsck_quick,
+                     "Sizes only: neither hash the objects nor read their headers");
 
   // yilian ecg eval
   std::string ecg_db;

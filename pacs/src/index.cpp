@@ -52,8 +52,8 @@ RETURNING id)sql";
 
 constexpr const char* kInsertInstance = R"sql(
 INSERT INTO instances(sop_uid, series_pk, sop_class_uid, instance_number, number_of_frames,
-  transfer_syntax, blob_key, size_bytes, dataset_offset, calling_ae, received_at)
-VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))sql";
+  transfer_syntax, blob_key, size_bytes, dataset_offset, calling_ae, received_at, content_hash)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12))sql";
 
 constexpr const char* kBumpSeries = R"sql(
 UPDATE series SET num_instances = num_instances + 1, size_bytes = size_bytes + ?2
@@ -69,8 +69,8 @@ WHERE id = ?1)sql";
 
 constexpr const char* kInsertConflict = R"sql(
 INSERT INTO instance_conflicts(sop_uid, existing_instance_pk, blob_key, size_bytes,
-  calling_ae, institution_id, received_at)
-VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7))sql";
+  calling_ae, institution_id, received_at, content_hash)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql";
 
 constexpr const char* kFindInstance = R"sql(
 SELECT id, sop_uid, blob_key, size_bytes, dataset_offset FROM instances WHERE sop_uid = ?1)sql";
@@ -288,6 +288,7 @@ class SqliteIndex final : public Index {
       insert_conflict_.bind(5, c.calling_ae);
       insert_conflict_.bind(6, c.institution_id);
       insert_conflict_.bind(7, c.received_at);
+      insert_conflict_.bind(8, c.content_hash);
       if (Status s = insert_conflict_.run(); !s) return s;
     }
     return tx.commit();
@@ -780,6 +781,7 @@ DELETE FROM studies WHERE num_instances = 0;
     insert_instance_.bind(9, in.dataset_offset);
     insert_instance_.bind(10, in.calling_ae);
     insert_instance_.bind(11, in.received_at);
+    insert_instance_.bind(12, in.content_hash);
     if (Status s = insert_instance_.run(); !s) return s;
 
     bump_series_.bind(1, *series);

@@ -184,6 +184,11 @@ IngestOutcome Ingestor::ingest_received(const std::string& key, const Sender& se
                 "SOP Instance UID in data set differs from the request");
   }
 
+  // On the receiving thread (in parallel across senders), from the page cache the parse above
+  // filled.
+  auto hash = storage::content_hash(blobs_.temp_path(key));
+  if (!hash.ok()) return fail(IngestStatus::failed, IngestReason::storage, hash.error().message);
+  in.content_hash = std::move(hash).value();
   in.blob_key = key;
   in.calling_ae = sender.calling_ae;
   in.institution_id = sender.institution_id;
@@ -322,7 +327,7 @@ void Ingestor::commit_batch(std::deque<Pending>& batch) {
         continue;
       }
       rows.conflicts.push_back({in.sop_instance_uid, old.pk, in.blob_key, in.size_bytes,
-                                in.calling_ae, in.institution_id, now});
+                                in.calling_ae, in.institution_id, now, in.content_hash});
       conflicts.push_back(&p);
       continue;
     }

@@ -145,7 +145,14 @@ UPDATE studies SET patient_name_key = rtrim(patient_name_key, '^ ')
   WHERE patient_name_key LIKE '%^' OR patient_name_key LIKE '% ';
 )sql";
 
-constexpr std::array<storage::SchemaStep, 6> kSteps{{
+// v16: the content hash taken at ingest (storage::content_hash), which fsck checks files
+// against; NULL for objects stored before.
+constexpr const char* kV16 = R"sql(
+ALTER TABLE instances ADD COLUMN content_hash TEXT;
+ALTER TABLE instance_conflicts ADD COLUMN content_hash TEXT;
+)sql";
+
+constexpr std::array<storage::SchemaStep, 7> kSteps{{
     {1, "pacs", "institutions, patients, studies, series, instances", kV1},
     {2, "pacs", "instance conflicts; newest-first study index", kV2},
     {5, "pacs", "patient ID and name indexes for searches", kV5},
@@ -153,6 +160,7 @@ constexpr std::array<storage::SchemaStep, 6> kSteps{{
      kV11Postgres},
     {12, "pacs", "date range searches in study date order", kV12, kV12Postgres},
     {13, "pacs", "patient name keys without trailing component separators", kV13},
+    {16, "pacs", "content hash of each stored object", kV16},
 }};
 
 }  // namespace

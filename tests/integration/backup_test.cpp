@@ -139,7 +139,7 @@ TEST_F(BackupTest, a_backup_under_ingest_restores_everything_acknowledged_before
 }
 
 TEST_F(BackupTest, fsck_names_missing_cut_foreign_and_unreferenced_files_and_a_broken_chain) {
-  const testing::WrittenSeries ct = series("ct", 4);
+  const testing::WrittenSeries ct = series("ct", 5);
   ASSERT_EQ(testing::storescu(*server_, "TA_CT", ct.files), 0);
   const fs::path bak = dir_.path() / "backup";
   std::string out;
@@ -149,17 +149,33 @@ TEST_F(BackupTest, fsck_names_missing_cut_foreign_and_unreferenced_files_and_a_b
   ASSERT_EQ(yilian("fsck --data '" + bak.string() + "'", &out), "0") << out;
 
   // Damage the backup: one object gone, one cut short, one replaced by other bytes of the same
-  // size, one file nobody references (old enough not to be a store in flight).
+  // size (one stored before content hashes were kept, so only its parse finds it), one with a
+  // single pixel byte changed, one file nobody references (old enough not to be a store in
+  // flight).
   std::vector<fs::path> blobs;
   for (const auto& e : fs::recursive_directory_iterator(bak / "blobs")) {
     if (e.is_regular_file()) blobs.push_back(e.path());
   }
-  ASSERT_EQ(blobs.size(), 4u);
+  ASSERT_EQ(blobs.size(), 5u);
   fs::remove(blobs[0]);
   fs::resize_file(blobs[1], fs::file_size(blobs[1]) / 2);
   {
     const auto size = fs::file_size(blobs[2]);
     std::ofstream(blobs[2], std::ios::binary | std::ios::trunc) << std::string(size, 'x');
+  }
+  ASSERT_EQ(
+      testing::run_command("sqlite3 '" + (bak / "index.sqlite").string() +
+                               "' \"UPDATE instances SET content_hash = NULL WHERE blob_key = '" +
+                               blobs[2].filename().string() + "'\" 2>&1",
+                           &out),
+      0)
+      << out;
+  {
+    std::fstream f(blobs[4], std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(-1, std::ios::end);
+    const char last = static_cast<char>(f.get());
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(last ^ 0x01));
   }
   const std::string stray = "ffffffffffffffffffffffff" + blobs[3].filename().string().substr(24);
   const fs::path stray_path = bak / "blobs" / stray.substr(0, 2) / stray.substr(2, 2) / stray;
@@ -178,13 +194,16 @@ TEST_F(BackupTest, fsck_names_missing_cut_foreign_and_unreferenced_files_and_a_b
   EXPECT_NE(out.find("missing: "), std::string::npos) << out;
   EXPECT_NE(out.find("size: "), std::string::npos) << out;
   EXPECT_NE(out.find("unreadable: "), std::string::npos) << out;
-  EXPECT_NE(out.find("4 objects indexed, 1 intact; 1 unreferenced files"), std::string::npos)
+  EXPECT_NE(out.find("content: "), std::string::npos) << out;
+  EXPECT_NE(out.find("5 objects indexed, 1 intact (1 stored before content hashes); 1 "
+                     "unreferenced files"),
+            std::string::npos)
       << out;
   EXPECT_NE(out.find("audit trail BROKEN"), std::string::npos) << out;
   EXPECT_NE(out.find("PROBLEMS FOUND"), std::string::npos) << out;
-  // --quick reads sizes only: the replaced object passes it.
+  // --quick reads sizes only: the replaced and the changed object pass it.
   EXPECT_EQ(yilian("fsck --quick --data '" + bak.string() + "'", &out), "1") << out;
-  EXPECT_NE(out.find("4 objects indexed, 2 intact"), std::string::npos) << out;
+  EXPECT_NE(out.find("5 objects indexed, 3 intact"), std::string::npos) << out;
 
   // An install whose databases are in PostgreSQL is pointed to PostgreSQL's tools.
   const fs::path pg = dir_.path() / "pg";

@@ -1,8 +1,8 @@
 // The crash harness: `yilian serve` killed with SIGKILL at random points while C-STORE, STOW-RS,
 // ECG uploads, consult chat, worklist claims and report signing run against it, and once more
-// while it starts (during its recovery), every other round. After each restart everything that was acknowledged is
-// there exactly once and intact, every task is either with its reader or back in the queue,
-// and at the end `yilian fsck` finds the store consistent and the audit chain verifies.
+// while it starts (during its recovery), every other round. After each restart everything that was
+// acknowledged is there exactly once and intact, every task is either with its reader or back in
+// the queue, and at the end `yilian fsck` finds the store consistent and the audit chain verifies.
 //
 // The points are random but reproducible: the seed is printed, and YILIAN_CRASH_SEED replays
 // one. Every wait polls for a state, bounded.
@@ -180,7 +180,8 @@ class CrashTest : public ::testing::Test {
       if (!ws.next_of("joined") || !ws.next_of("replayed")) return;
       for (int i = 0; i < 60 && !stop && !ws.closed(); ++i) {
         const std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
-        ws.send(json{{"type", "chat"}, {"consult", consult_}, {"clientId", id}, {"text", id}}.dump());
+        ws.send(
+            json{{"type", "chat"}, {"consult", consult_}, {"clientId", id}, {"text", id}}.dump());
         for (int k = 0; k < 20; ++k) {  // bounded: skips others' messages
           auto m = ws.next_of("chat", std::chrono::seconds(2));
           if (!m) break;
@@ -206,10 +207,9 @@ class CrashTest : public ::testing::Test {
           std::lock_guard lock(ack_.mu);
           ack_.claims.insert(id);
         }
-        auto signed_report =
-            server_->request(tokens_["radiologist"], "POST",
-                             "/api/tasks/" + std::to_string(id) + "/reports",
-                             R"({"kind":"final","findings":"No acute finding.","impression":"Normal."})");
+        auto signed_report = server_->request(
+            tokens_["radiologist"], "POST", "/api/tasks/" + std::to_string(id) + "/reports",
+            R"({"kind":"final","findings":"No acute finding.","impression":"Normal."})");
         if (signed_report.status == 201) {
           std::lock_guard lock(ack_.mu);
           ack_.finals.insert(id);

@@ -303,7 +303,8 @@ TEST_F(IndexTest, conflicts_are_recorded_and_blob_keys_listed) {
   ASSERT_TRUE(existing.ok() && existing->has_value());
   IndexBatch c;
   c.conflicts.push_back({"7.1", (*existing)->pk, "abcdefabcdefabcdef", 999, "OTHER_AE",
-                         institution_, "2026-11-22T09:00:00.000Z"});
+                         institution_, "2026-11-22T09:00:00.000Z",
+                         "0123456789abcdef0123456789abcdef"});
   ASSERT_TRUE(index_->commit(c).ok());
   auto keys = index_->all_blob_keys();
   ASSERT_TRUE(keys.ok());

@@ -156,7 +156,7 @@ bool ServerProcess::launch() {
   dicom_port_ = 0;
   http_port_ = 0;
   std::vector<std::string> args = {
-      yilian_binary(), "serve", "--data",      data_.string(),    "--dicom-port", "0",
+      yilian_binary(), "serve", "--data",      data_.string(),     "--dicom-port", "0",
       "--http-port",   "0",     "--port-file", port_file_.string()};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();

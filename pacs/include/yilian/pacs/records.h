@@ -22,6 +22,7 @@ struct NewInstance {
   std::int64_t size_bytes = 0;
   std::int64_t dataset_offset = 0;  // first byte after the Part 10 file meta information
   std::string transfer_syntax_uid;
+  std::string content_hash;  // storage::content_hash of the file as received
 
   // Identity
   std::string sop_class_uid;
@@ -92,6 +93,7 @@ struct ConflictingInstance {
   std::string calling_ae;
   std::int64_t institution_id = 0;
   std::string received_at;
+  std::string content_hash;
 };
 
 struct StudySummary {

@@ -110,6 +110,11 @@ class EarlyWriteback {
   std::uint64_t started_ = 0;  // bytes whose writeback was started
 };
 
+// The content hash of a stored file: XXH3-128 of its bytes, 32 hex digits. Taken when an
+// object is received and kept in the index, so that `fsck` finds any later change of the file
+// (media errors, a bad copy, an edit), not only a changed size. Errors: not_found, io.
+Result<std::string> content_hash(const std::filesystem::path& file);
+
 // fsync helpers, exposed for tests and for the ingest path.
 Status fsync_path(const std::filesystem::path& path, bool directory,
                   FileOps& ops = system_file_ops());
