@@ -179,7 +179,8 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   if (Status s = check_keys(root, "the top level",
                             {"dicom", "dicom_peers", "storage", "cache", "http", "institutions",
-                             "reading_services", "auth", "queue", "database", "cluster"});
+                             "reading_services", "auth", "queue", "database", "cluster",
+                             "limits"});
       !s)
     return s.error();
 
@@ -321,6 +322,27 @@ Result<Config> parse_config(std::string_view text) {
     }
   } else if (root.contains("http")) {
     return bad("[http] must be a table");
+  }
+
+  if (const toml::table* l = root["limits"].as_table()) {
+    const std::pair<const char*, std::uint32_t*> limits[] = {
+        {"ws_connections_per_user", &c.ws_connections_per_user},
+        {"ws_connections_per_address", &c.ws_connections_per_address},
+        {"ws_messages_per_second", &c.ws_messages_per_second},
+        {"ws_message_burst", &c.ws_message_burst},
+        {"renders_per_user", &c.renders_per_user},
+        {"uploads_per_user", &c.uploads_per_user}};
+    std::set<std::string> keys;
+    for (const auto& [key, out] : limits) keys.insert(key);
+    if (Status s = check_keys(*l, "[limits]", keys); !s) return s.error();
+    for (const auto& [key, out] : limits) {
+      if (Status s = read_int(*l, key, *out, 0, 1000000, "limits"); !s) return s.error();
+    }
+    if (c.ws_messages_per_second > 0 && c.ws_message_burst < 1) {
+      return bad("limits.ws_message_burst must be at least 1 when messages are rate-limited");
+    }
+  } else if (root.contains("limits")) {
+    return bad("[limits] must be a table");
   }
 
   if (const toml::node* n = root.get("institutions")) {

@@ -62,6 +62,13 @@ struct Config {
   std::vector<std::string> cors_origins;      // e.g. ["https://viewer.example.org"] or ["*"]
   std::uint16_t ws_ping_after_idle_s = 30;    // a silent WebSocket is pinged...
   std::uint16_t ws_hangup_after_idle_s = 75;  // ...and closed when nothing answers
+  // [limits]: what one client may hold at once (0: no limit); docs/API.md "Limits".
+  std::uint32_t ws_connections_per_user = 16;
+  std::uint32_t ws_connections_per_address = 1000;
+  std::uint32_t ws_messages_per_second = 20;
+  std::uint32_t ws_message_burst = 60;
+  std::uint32_t renders_per_user = 8;  // rendered frames, thumbnails, cine, ECG images at once
+  std::uint32_t uploads_per_user = 4;  // STOW-RS and ECG uploads at once
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

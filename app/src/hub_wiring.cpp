@@ -68,7 +68,9 @@ void register_health_route(http::Router& router, const std::string& version,
                           {"errors", h.errors},
                           {"batches", h.batches},
                           {"commitFailures", h.commit_failures},
-                          {"deferred", h.deferred}};
+                          {"deferred", h.deferred},
+                          {"refusedConnections", h.refused_connections},
+                          {"rateLimited", h.rate_limited}};
         if (!reachable.ok()) j["database"]["error"] = reachable.error().message;
         nlohmann::json peers = nlohmann::json::array();
         for (const storage::NodeInfo& n : cluster.peers()) {

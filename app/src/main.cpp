@@ -24,6 +24,7 @@
 #include "ecg_cli.h"
 #include "hub_wiring.h"
 #include "identity_setup.h"
+#include "request_limits.h"
 #include "yilian/common/text.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
@@ -202,7 +203,11 @@ int serve(const ServeFlags& flags) {
   teleconsult::Hub hub(
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
-      &dd.auditor(), [] { return std::chrono::system_clock::now(); });
+      &dd.auditor(), [] { return std::chrono::system_clock::now(); },
+      teleconsult::HubOptions{.max_connections_per_user = cfg.ws_connections_per_user,
+                              .max_connections_per_address = cfg.ws_connections_per_address,
+                              .messages_per_second = static_cast<double>(cfg.ws_messages_per_second),
+                              .message_burst = static_cast<double>(cfg.ws_message_burst)});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
@@ -243,13 +248,14 @@ int serve(const ServeFlags& flags) {
   queue.set_leader([&cluster] { return cluster.leader(); });
   net::HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
   http::Cors cors(cfg.cors_origins);
+  RequestLimits limits(cfg.renders_per_user, cfg.uploads_per_user);
   net::HttpServer http_server(hopts, [&](http::Request& req) {
     if (auto preflight = cors.preflight(req)) return *preflight;
     http::Response r;
     if (auto denied = auth.admit(req)) {
       r = std::move(*denied);
     } else {
-      r = router.dispatch(req);
+      r = limits.run(req, [&router](http::Request& q) { return router.dispatch(q); });
     }
     cors.decorate(req, r);
     return r;

@@ -370,17 +370,35 @@ void Hub::on_relayed(const std::string& text) {
   }
 }
 
+namespace {
+std::string rate_text(double per_second) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", per_second);
+  return buf;
+}
+}  // namespace
+
 void Hub::handle(const Item& item, const proto::Parsed& parsed) {
   switch (item.kind) {
     case Item::open: {
       Conn& c = conns_[item.conn];
       c.peer = item.peer;
       c.opened = clock_();
+      c.messages = net::TokenBucket(options_.messages_per_second, options_.message_burst);
       unauthenticated_.insert(item.conn);
       {
         std::lock_guard lock(mu_);
         ++counters_.connections;
       }
+      std::size_t& from_address = per_address_[c.peer];
+      if (options_.max_connections_per_address > 0 &&
+          from_address >= options_.max_connections_per_address) {
+        if (from_address == 0) per_address_.erase(c.peer);
+        refuse(item.conn, "too many connections from this address");
+        return;
+      }
+      ++from_address;
+      c.counted_address = true;
       if (!item.text.empty()) authenticate(item.conn, c, item.text);
       return;
     }
@@ -416,9 +434,24 @@ void Hub::handle(const Item& item, const proto::Parsed& parsed) {
   auto it = conns_.find(item.conn);
   if (it == conns_.end()) return;
   Conn& c = it->second;
+  if (c.refused) return;
   {
     std::lock_guard lock(mu_);
     ++counters_.messages_in;
+  }
+  if (const storage::TimePoint now = clock_(); !c.messages.take(now)) {
+    {
+      std::lock_guard lock(mu_);
+      ++counters_.rate_limited;
+    }
+    if (!c.told_limited || now - *c.told_limited >= std::chrono::seconds(1)) {
+      c.told_limited = now;
+      send_error(item.conn, "rate_limited",
+                 "too many messages: at most " + rate_text(options_.messages_per_second) +
+                     " a second; this one was dropped",
+                 parsed.message ? parsed.message->ref : std::string());
+    }
+    return;
   }
   const proto::Parsed& p = parsed;
   if (p.error) {
@@ -435,6 +468,17 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
     transport_->close(conn, kCloseUnauthenticated, "unauthenticated");
     return;
   }
+  std::size_t& of_user = per_user_[who->user_id];
+  if (options_.max_connections_per_user > 0 && of_user >= options_.max_connections_per_user) {
+    if (of_user == 0) per_user_.erase(who->user_id);
+    unauthenticated_.erase(conn);
+    refuse(conn, "too many connections of this user (" +
+                     std::to_string(options_.max_connections_per_user) +
+                     "); close another tab or device");
+    return;
+  }
+  ++of_user;
+  c.counted_user = true;
   c.who = std::move(*who);
   c.authorization = authorization;
   unauthenticated_.erase(conn);
@@ -453,6 +497,17 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
                                      {"specialties", specialties_of(*c.who)},
                                      {"pendingNotifications", pending.ok() ? *pending : 0}}));
   if (pending.ok() && *pending > 0) notifier_->replay_pending(conn, c.who->user_id);
+}
+
+void Hub::refuse(std::uint64_t conn, const std::string& message) {
+  if (auto it = conns_.find(conn); it != conns_.end()) it->second.refused = true;
+  unauthenticated_.erase(conn);
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.refused_connections;
+  }
+  send_error(conn, "too_many_connections", message, "");
+  transport_->close(conn, kCloseTooMany, "too many connections");
 }
 
 // Every message type goes to its handler; only ping and hello come before authentication.

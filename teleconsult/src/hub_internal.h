@@ -18,6 +18,7 @@ namespace proto = protocol;
 // WebSocket close codes (4000-4999 are the application's).
 inline constexpr int kCloseUnauthenticated = 4401;
 inline constexpr int kCloseSessionEnded = 4403;
+inline constexpr int kCloseTooMany = 4429;  // over the per-user or per-address connection limit
 // Pending notifications replayed on each new authenticated connection, newest ones.
 inline constexpr int kNotificationsReplayedAtHello = 50;
 

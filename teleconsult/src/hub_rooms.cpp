@@ -152,11 +152,21 @@ void Hub::drop(std::uint64_t conn) {
   const std::set<std::int64_t> rooms = it->second.rooms;
   for (std::int64_t r : rooms) leave(conn, it->second, r);
   cases_->forget(conn);
+  const Conn& c = it->second;
+  if (c.counted_address) {
+    auto a = per_address_.find(c.peer);
+    if (a != per_address_.end() && --a->second == 0) per_address_.erase(a);
+  }
+  if (c.counted_user && c.who) {
+    auto u = per_user_.find(c.who->user_id);
+    if (u != per_user_.end() && --u->second == 0) per_user_.erase(u);
+  }
+  const bool was_authenticated = c.who.has_value();
   conns_.erase(it);
   unauthenticated_.erase(conn);
   std::lock_guard lock(mu_);
   --counters_.connections;
-  if (counters_.authenticated > 0) --counters_.authenticated;
+  if (was_authenticated && counters_.authenticated > 0) --counters_.authenticated;
 }
 
 namespace {

@@ -54,6 +54,28 @@ ae_title = "NEW_CT"
   EXPECT_FALSE(c->senders[1].override_declared_charset);
 }
 
+TEST(Config, reads_the_per_client_limits_and_refuses_unknown_ones) {
+  auto d = parse_config("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->ws_connections_per_user, 16u);
+  EXPECT_EQ(d->renders_per_user, 8u);
+  EXPECT_EQ(d->uploads_per_user, 4u);
+  auto c = parse_config(
+      "[limits]\nws_connections_per_user = 3\nws_connections_per_address = 0\n"
+      "ws_messages_per_second = 5\nws_message_burst = 10\nrenders_per_user = 2\n"
+      "uploads_per_user = 1\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->ws_connections_per_user, 3u);
+  EXPECT_EQ(c->ws_connections_per_address, 0u);  // no limit
+  EXPECT_EQ(c->ws_messages_per_second, 5u);
+  EXPECT_EQ(c->ws_message_burst, 10u);
+  EXPECT_EQ(c->renders_per_user, 2u);
+  EXPECT_EQ(c->uploads_per_user, 1u);
+  EXPECT_FALSE(parse_config("[limits]\nrenders_per_hour = 2\n").ok());
+  EXPECT_FALSE(parse_config("[limits]\nws_message_burst = 0\n").ok());
+  EXPECT_FALSE(parse_config("[limits]\nuploads_per_user = -1\n").ok());
+}
+
 TEST(Config, an_unknown_character_set_or_a_zero_limit_is_an_error) {
   auto bad_default = parse_config("[dicom]\ndefault_charset = \"KLINGON\"\n");
   ASSERT_FALSE(bad_default.ok());

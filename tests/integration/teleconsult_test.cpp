@@ -450,6 +450,44 @@ TEST_F(TeleconsultHeartbeatTest, quiet_clients_are_pinged_and_one_that_never_ans
   EXPECT_EQ(stuck->close_code(), 1001);
 }
 
+// Tight limits ([limits] in the config), so that one client's excess is seen at once.
+class TeleconsultLimitsTest : public TeleconsultTest {
+  std::string backend() const override { return "sqlite"; }
+
+ protected:
+  std::string extra_config() const override {
+    return "\n[limits]\nws_connections_per_user = 2\nws_messages_per_second = 2\n"
+           "ws_message_burst = 4\nuploads_per_user = 1\n";
+  }
+};
+
+// A third tab of one user is refused with the reason and close 4429 while other users connect;
+// a client flooding its connection gets rate_limited for the excess and keeps its connection.
+TEST_F(TeleconsultLimitsTest, one_users_extra_connections_and_flood_are_refused_others_go_on) {
+  auto first = connect("doctor");
+  auto second = connect("doctor");
+  testing::WsClient third(server_->http_port(), "Bearer " + tokens_["doctor"]);
+  ASSERT_TRUE(third.wait_connected());
+  json refused = parsed(third.next_of("error"));
+  EXPECT_EQ(refused["code"], "too_many_connections") << refused.dump();
+  ASSERT_TRUE(third.wait_closed());
+  EXPECT_EQ(third.close_code(), 4429);
+  auto cardio = connect("cardio");  // another user is not affected
+
+  for (int i = 0; i < 100; ++i) {  // far above 4 at once and 2 a second, however slow the hub
+    first->send(json{{"type", "ping"}, {"ref", "f" + std::to_string(i)}}.dump());
+  }
+  json limited = parsed(first->next_of("error"));
+  EXPECT_EQ(limited["code"], "rate_limited") << limited.dump();
+  EXPECT_FALSE(first->closed());
+  // The other connections are not slowed by it.
+  second->send(json{{"type", "ping"}, {"ref", "s"}}.dump());
+  EXPECT_EQ(parsed(second->next_of("pong"))["ref"], "s");
+  auto health = json::parse(testing::http_get(server_->http_port(), "/healthz").body);
+  EXPECT_EQ(health["websocket"]["refusedConnections"], 1) << health.dump();
+  EXPECT_GE(health["websocket"]["rateLimited"].get<int>(), 1) << health.dump();
+}
+
 // Two-way referral: clinic A refers a patient up to the lead hospital with the CT; the lead
 // answers within its quota of daily slots; later it refers the patient back down with the
 // discharge summary and follow-up plan. Both sides are notified of every step.

@@ -69,6 +69,13 @@ class FakeTransport : public Transport {
     }
     return out;
   }
+  // The close code the hub closed `conn` with (bounded wait), 0 when it did not.
+  int close_code(std::uint64_t conn) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return closed_.count(conn) > 0; });
+    auto it = closed_.find(conn);
+    return it == closed_.end() ? 0 : it->second;
+  }
   bool closed(std::uint64_t conn) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return closed_.count(conn) > 0; });
@@ -112,7 +119,7 @@ class HubTest : public ::testing::Test {
   void TearDown() override { hub_->stop(); }
 
   // Starts the hub; `relayed`: as one node of several, its relayed envelopes kept in relayed_.
-  void start_hub(bool relayed = false) {
+  void start_hub(bool relayed = false, HubOptions options = {}) {
     hub_ = std::make_unique<Hub>(
         Stores{*consults_, *cases_, *referrals_, *notifications_},
         [this](std::string_view authorization) -> Result<Principal> {
@@ -121,7 +128,7 @@ class HubTest : public ::testing::Test {
           }
           return make_error(Errc::unauthenticated, "unknown token");
         },
-        nullptr, [this] { return now_.load(); });
+        nullptr, [this] { return now_.load(); }, options);
     hub_->set_sources({.task = [this](std::int64_t id) -> Result<std::optional<reading::TaskRow>> {
                          if (task_ && task_->id == id) return task_;
                          return std::optional<reading::TaskRow>{};
@@ -214,6 +221,67 @@ class HubTest : public ::testing::Test {
   std::vector<std::string> relayed_;
   std::vector<std::string> peers_;  // the other nodes the cluster lists (relayed hubs)
 };
+
+// One user's connections are limited (tabs, devices, a runaway script): beyond the limit the
+// connection is told why and closed 4429; closing one makes room again.
+TEST_F(HubTest, connections_beyond_the_per_user_limit_are_refused_and_room_comes_back) {
+  hub_->stop();
+  start_hub(false, HubOptions{.max_connections_per_user = 2});
+  const std::uint64_t first = connect("doc");
+  connect("doc");
+  const std::uint64_t third = next_conn_++;
+  hub_->opened(third, "", "127.0.0.1");
+  hub_->received(third, json{{"type", "hello"}, {"token", "tok-doc"}}.dump());
+  json refused = transport_.next_of(third, "error");
+  EXPECT_EQ(refused["code"], "too_many_connections") << refused.dump();
+  EXPECT_EQ(transport_.close_code(third), 4429);
+  hub_->closed(third);
+  // Another user is not affected; once the first of doc's connections is gone, doc gets in.
+  connect("cardio");
+  hub_->closed(first);
+  connect("doc");
+  EXPECT_EQ(hub_->counters().refused_connections, 1u);
+}
+
+// Connections from one address are limited before anyone signs in.
+TEST_F(HubTest, connections_beyond_the_per_address_limit_are_refused_before_hello) {
+  hub_->stop();
+  start_hub(false, HubOptions{.max_connections_per_address = 2});
+  for (int i = 0; i < 2; ++i) hub_->opened(next_conn_++, "", "10.0.0.9");
+  const std::uint64_t third = next_conn_++;
+  hub_->opened(third, "", "10.0.0.9");
+  EXPECT_EQ(transport_.next_of(third, "error")["code"], "too_many_connections");
+  EXPECT_EQ(transport_.close_code(third), 4429);
+  // What the refused connection sends is not looked at, even a valid hello.
+  hub_->received(third, json{{"type", "hello"}, {"token", "tok-doc"}}.dump());
+  // Another address connects and signs in.
+  const std::uint64_t other = connect("doc");
+  sync(other);
+  EXPECT_TRUE(transport_.sent_of(third, "welcome").empty());
+}
+
+// A connection's messages above its rate are dropped with one rate_limited error a second;
+// the rate comes back with time (the hub's injected clock).
+TEST_F(HubTest, messages_above_a_connections_rate_are_dropped_with_one_error_a_second) {
+  hub_->stop();
+  start_hub(false, HubOptions{.messages_per_second = 1, .message_burst = 3});
+  const std::uint64_t conn = next_conn_++;
+  hub_->opened(conn, "Bearer tok-doc", "127.0.0.1");  // signed in by header: no hello to count
+  EXPECT_FALSE(transport_.next_of(conn, "welcome").is_null());
+  for (int i = 0; i < 5; ++i) {
+    hub_->received(conn, json{{"type", "ping"}, {"ref", "p" + std::to_string(i)}}.dump());
+  }
+  json limited = transport_.next_of(conn, "error");
+  EXPECT_EQ(limited["code"], "rate_limited") << limited.dump();
+  EXPECT_EQ(limited["ref"], "p3");
+  now_ = now_.load() + std::chrono::seconds(1);
+  hub_->received(conn, json{{"type", "ping"}, {"ref", "later"}}.dump());
+  std::vector<std::string> refs;
+  for (int i = 0; i < 4; ++i) refs.push_back(transport_.next_of(conn, "pong")["ref"]);
+  EXPECT_EQ(refs, (std::vector<std::string>{"p0", "p1", "p2", "later"}));
+  EXPECT_EQ(transport_.sent_of(conn, "error").size(), 1u);  // p4 dropped without a second error
+  EXPECT_EQ(hub_->counters().rate_limited, 2u);
+}
 
 TEST_F(HubTest, a_bad_token_is_answered_with_an_error_and_the_connection_closed) {
   hub_->opened(99, "", "127.0.0.1");

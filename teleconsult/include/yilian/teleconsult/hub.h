@@ -30,6 +30,7 @@
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/identity/audit.h"
+#include "yilian/net/limits.h"
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/clock.h"
 #include "yilian/teleconsult/protocol.h"
@@ -55,6 +56,13 @@ class Transport {
 struct HubOptions {
   std::chrono::seconds hello_timeout{10};     // to authenticate after connecting
   std::chrono::seconds revalidate_every{60};  // sessions re-checked (logout, expiry, disable)
+  // Limits that keep one client from starving the others (0: none). Connections beyond them
+  // get a too_many_connections error and close 4429; messages above the rate are dropped with
+  // a rate_limited error (at most one a second per connection).
+  std::size_t max_connections_per_user = 16;      // on this node
+  std::size_t max_connections_per_address = 1000;  // a clinic's users share one NAT address
+  double messages_per_second = 20;                 // per connection, sustained
+  double message_burst = 60;                       // per connection, saved up while quiet
 };
 
 // Where the hub looks things up that other modules own (set before start()).
@@ -69,6 +77,8 @@ struct HubCounters {
   std::uint64_t messages_in = 0, messages_out = 0, chat_messages = 0, errors = 0;
   std::uint64_t batches = 0, commit_failures = 0;
   std::uint64_t deferred = 0;  // messages put off a turn: another node's batch held the consult
+  std::uint64_t refused_connections = 0;  // over the per-user or per-address limit
+  std::uint64_t rate_limited = 0;         // messages dropped above a connection's rate
 };
 
 class Hub {
@@ -154,6 +164,10 @@ class Hub {
     std::map<std::int64_t, std::int64_t> replayed;
     bool away = false;
     storage::TimePoint opened;
+    net::TokenBucket messages{0, 0};  // the connection's message rate
+    std::optional<storage::TimePoint> told_limited;  // the last rate_limited error sent
+    bool counted_address = false, counted_user = false;  // in per_address_ / per_user_
+    bool refused = false;  // over a limit and being closed: nothing it sends is looked at
   };
   struct Room {
     teleconsult::ConsultRow consult;
@@ -241,6 +255,10 @@ class Hub {
   // Hub thread only.
   std::map<std::uint64_t, Conn> conns_;
   std::set<std::uint64_t> unauthenticated_;  // connections waiting for hello (housekeeping)
+  std::map<std::string, std::size_t> per_address_;  // open connections by peer address
+  std::map<std::int64_t, std::size_t> per_user_;    // authenticated connections by user
+  // Refuses `conn` for a limit: error, close 4429, counted.
+  void refuse(std::uint64_t conn, const std::string& message);
   std::map<std::int64_t, Room> rooms_;
   std::unique_ptr<teleconsult::ConsultStore::Batch> batch_;
   Staged staged_;
