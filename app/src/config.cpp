@@ -179,8 +179,7 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   if (Status s = check_keys(root, "the top level",
                             {"dicom", "dicom_peers", "storage", "cache", "http", "institutions",
-                             "reading_services", "auth", "queue", "database", "cluster",
-                             "limits"});
+                             "reading_services", "auth", "queue", "database", "cluster", "limits"});
       !s)
     return s.error();
 

@@ -67,8 +67,9 @@ struct Config {
   std::uint32_t ws_connections_per_address = 1000;
   std::uint32_t ws_messages_per_second = 20;
   std::uint32_t ws_message_burst = 60;
-  std::uint32_t renders_per_user = 8;  // rendered frames, thumbnails, cine, ECG images at once
-  std::uint32_t uploads_per_user = 4;  // STOW-RS and ECG uploads at once
+  // Of the HTTP server's 4 workers, one user holds at most these at once.
+  std::uint32_t renders_per_user = 3;  // rendered frames, thumbnails, cine, ECG images at once
+  std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

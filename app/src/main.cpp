@@ -204,10 +204,11 @@ int serve(const ServeFlags& flags) {
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
       &dd.auditor(), [] { return std::chrono::system_clock::now(); },
-      teleconsult::HubOptions{.max_connections_per_user = cfg.ws_connections_per_user,
-                              .max_connections_per_address = cfg.ws_connections_per_address,
-                              .messages_per_second = static_cast<double>(cfg.ws_messages_per_second),
-                              .message_burst = static_cast<double>(cfg.ws_message_burst)});
+      teleconsult::HubOptions{
+          .max_connections_per_user = cfg.ws_connections_per_user,
+          .max_connections_per_address = cfg.ws_connections_per_address,
+          .messages_per_second = static_cast<double>(cfg.ws_messages_per_second),
+          .message_burst = static_cast<double>(cfg.ws_message_burst)});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);

@@ -13,9 +13,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 RequestKind request_kind(const http::Request& r) {
   const std::string_view path = r.path;
-  if (r.method == "GET" &&
-      (ends_with(path, "/rendered") || ends_with(path, "/thumbnail") ||
-       (path.rfind("/api/ecg/", 0) == 0 && ends_with(path, "/render")))) {
+  if (r.method == "GET" && (ends_with(path, "/rendered") || ends_with(path, "/thumbnail") ||
+                            (path.rfind("/api/ecg/", 0) == 0 && ends_with(path, "/render")))) {
     return RequestKind::render;
   }
   constexpr std::string_view kStudies = "/dicom-web/studies/";

@@ -58,8 +58,8 @@ TEST(Config, reads_the_per_client_limits_and_refuses_unknown_ones) {
   auto d = parse_config("");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->ws_connections_per_user, 16u);
-  EXPECT_EQ(d->renders_per_user, 8u);
-  EXPECT_EQ(d->uploads_per_user, 4u);
+  EXPECT_EQ(d->renders_per_user, 3u);
+  EXPECT_EQ(d->uploads_per_user, 2u);
   auto c = parse_config(
       "[limits]\nws_connections_per_user = 3\nws_connections_per_address = 0\n"
       "ws_messages_per_second = 5\nws_message_burst = 10\nrenders_per_user = 2\n"

@@ -70,16 +70,26 @@ export function onSessionExpired(f: () => void): void {
   onExpired = f;
 }
 
+// A request the hub refused for the user's limit of renders or uploads at once (429 with
+// Retry-After; nothing of it was done) is sent again after a short pause, a few times: a study
+// with many series asks for more thumbnails at once than the limit.
+const kLimitRetries = 6;
+
 async function send(method: string, path: string, body?: unknown, accept?: string) {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (accept) headers.Accept = accept;
-  const res = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status !== 429 || !res.headers.get('Retry-After') || attempt > kLimitRetries) break;
+    await new Promise((resolve) => setTimeout(resolve, 150 * attempt + Math.random() * 100));
+  }
   if (!res.ok) {
     let code = `http_${res.status}`;
     let message = res.statusText;

@@ -59,7 +59,7 @@ struct HubOptions {
   // Limits that keep one client from starving the others (0: none). Connections beyond them
   // get a too_many_connections error and close 4429; messages above the rate are dropped with
   // a rate_limited error (at most one a second per connection).
-  std::size_t max_connections_per_user = 16;      // on this node
+  std::size_t max_connections_per_user = 16;       // on this node
   std::size_t max_connections_per_address = 1000;  // a clinic's users share one NAT address
   double messages_per_second = 20;                 // per connection, sustained
   double message_burst = 60;                       // per connection, saved up while quiet
@@ -164,8 +164,8 @@ class Hub {
     std::map<std::int64_t, std::int64_t> replayed;
     bool away = false;
     storage::TimePoint opened;
-    net::TokenBucket messages{0, 0};  // the connection's message rate
-    std::optional<storage::TimePoint> told_limited;  // the last rate_limited error sent
+    net::TokenBucket messages{0, 0};                     // the connection's message rate
+    std::optional<storage::TimePoint> told_limited;      // the last rate_limited error sent
     bool counted_address = false, counted_user = false;  // in per_address_ / per_user_
     bool refused = false;  // over a limit and being closed: nothing it sends is looked at
   };
@@ -254,7 +254,7 @@ class Hub {
 
   // Hub thread only.
   std::map<std::uint64_t, Conn> conns_;
-  std::set<std::uint64_t> unauthenticated_;  // connections waiting for hello (housekeeping)
+  std::set<std::uint64_t> unauthenticated_;         // connections waiting for hello (housekeeping)
   std::map<std::string, std::size_t> per_address_;  // open connections by peer address
   std::map<std::int64_t, std::size_t> per_user_;    // authenticated connections by user
   // Refuses `conn` for a limit: error, close 4429, counted.
