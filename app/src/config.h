@@ -65,8 +65,8 @@ struct Config {
   // [limits]: what one client may hold at once (0: no limit); docs/API.md "Limits".
   std::uint32_t ws_connections_per_user = 16;
   std::uint32_t ws_connections_per_address = 1000;
-  std::uint32_t ws_messages_per_second = 20;
-  std::uint32_t ws_message_burst = 60;
+  std::uint32_t ws_messages_per_second = 50;  // a shared viewer's driver scrolls at ~30/s
+  std::uint32_t ws_message_burst = 200;
   // Of the HTTP server's 4 workers, one user holds at most these at once.
   std::uint32_t renders_per_user = 3;  // rendered frames, thumbnails, cine, ECG images at once
   std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once

@@ -1,5 +1,7 @@
 #include "yilian/storage/database.h"
 
+#include <filesystem>
+
 #include "backend.h"
 
 #include <chrono>
@@ -101,6 +103,14 @@ void Database::checkpoints() {
                                   [this] { return stop_checkpoints_; })) {
     lock.unlock();
     (void)checkpoint_conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    if (options_.wal_limit_bytes > 0) {
+      std::error_code ec;
+      const auto wal = std::filesystem::file_size(uri_ + "-wal", ec);
+      if (!ec && wal > options_.wal_limit_bytes) {
+        (void)checkpoint_conn_->exec(
+            "PRAGMA busy_timeout=250; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA busy_timeout=10000");
+      }
+    }
     lock.lock();
   }
 }

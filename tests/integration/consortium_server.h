@@ -34,10 +34,6 @@ inline std::string study_uid_of(const std::filesystem::path& file) {
   std::size_t a = out.find('['), b = out.find(']');
   return a == std::string::npos || b == std::string::npos ? "" : out.substr(a + 1, b - a - 1);
 }
-inline std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // Parameterized by the backend ("sqlite" or "postgres"): each suite instantiates both.
 class ConsortiumTest : public ::testing::TestWithParam<const char*> {

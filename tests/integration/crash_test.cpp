@@ -33,6 +33,8 @@
 namespace yilian {
 namespace {
 
+using testing::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
@@ -41,6 +43,9 @@ constexpr int kRounds = 6;
 
 // Every CT is routed to the neuro service, read at the lead hospital.
 constexpr const char* kQueue = R"(
+[limits]
+ws_messages_per_second = 0  # the chat worker sends as fast as the hub answers
+
 [queue]
 stable_seconds = 0.2
 qc_percent = 0
@@ -49,11 +54,6 @@ qc_percent = 0
 service = "neuro"
 modalities = ["CT"]
 )";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 json parse(const testing::HttpResult& r) { return json::parse(r.body, nullptr, false); }
 

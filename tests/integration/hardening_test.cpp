@@ -26,19 +26,14 @@
 namespace yilian {
 namespace {
 
+using testing::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
 const std::string kZhangSanUtf8 = "\xE5\xBC\xA0\xE4\xB8\x89";  // 张三
 const std::string kZhangSanGbk = "\xD5\xC5\xC8\xFD";           // 张三 in GBK / GB18030
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Rewrites `file` with `name` as its Patient Name and, when not empty, `charset` declared.
 void set_name(const fs::path& file, const std::string& name, const std::string& charset) {

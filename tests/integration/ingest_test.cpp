@@ -22,18 +22,13 @@
 namespace yilian {
 namespace {
 
+using testing::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
 const fs::path kPydicom = PYDICOM_TEST_FILES;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<fs::path> files_under(const fs::path& dir) {
   std::vector<fs::path> out;

@@ -15,14 +15,9 @@
 namespace yilian::pacs {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+namespace fs = std::filesystem;
 
 TEST(DatasetLimits, a_sequence_nested_twenty_thousand_deep_is_refused_before_parsing) {
   std::string bytes = testing::nested_sequence_part10(20000, "1.2.3.4", "1.2.3.4.5");

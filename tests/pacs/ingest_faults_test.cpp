@@ -19,20 +19,10 @@
 namespace yilian::pacs {
 namespace {
 
+using testing::count_files;
+using testing::slurp;
+
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::size_t count_files(const fs::path& dir) {
-  std::size_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
-  return n;
-}
 
 testing::CtSeriesSpec spec(int count, int size) {
   testing::CtSeriesSpec s;

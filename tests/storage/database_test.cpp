@@ -364,6 +364,45 @@ TEST_P(DatabaseTest, statements_whose_text_varies_do_not_pile_up_on_a_connection
   }
 }
 
+// The write-ahead log does not keep a size it reached once: above the limit it is copied back
+// and truncated by the background checkpointer.
+TEST(DatabaseWal, a_log_above_its_limit_is_truncated_by_the_checkpointer) {
+  testing::TempDir dir;
+  const std::string file = (dir.path() / "wal.sqlite").string();
+  auto db = Database::open(file, {.wal_limit_bytes = 256 * 1024});
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE((*db)->migrate(kSteps).ok());
+  // A reader holding an old snapshot while the log grows keeps PASSIVE checkpoints from
+  // starting it over.
+  {
+    auto reader = (*db)->read();
+    ASSERT_TRUE(reader.ok());
+    ASSERT_TRUE(sql::run(reader->conn(), "BEGIN", [](sql::Stmt&) {}).ok());
+    std::int64_t n = 0;
+    ASSERT_TRUE(sql::query(
+                    reader->conn(), "SELECT count(*) FROM things", [](sql::Stmt&) {},
+                    [&](sql::Stmt& st) { n = st.int64(0); })
+                    .ok());
+    const std::string filler(2000, 'x');
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(
+          write(**db, [&](sql::Db& c) { return insert(c, filler + std::to_string(i)); }).ok());
+    }
+    EXPECT_GT(std::filesystem::file_size(file + "-wal"), 256u * 1024);
+    ASSERT_TRUE(sql::run(reader->conn(), "COMMIT", [](sql::Stmt&) {}).ok());
+  }
+  // Bounded wait (30 s) for the checkpointer's turn, once a second.
+  std::uintmax_t size = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::error_code ec;
+    size = std::filesystem::file_size(file + "-wal", ec);
+    if (!ec && size <= 256u * 1024) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_LE(size, 256u * 1024);
+  EXPECT_EQ(count(**db, "things"), 400);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest,
                          ::testing::Values(sql::Dialect::sqlite, sql::Dialect::postgres),
                          [](const auto& info) {

@@ -1,5 +1,7 @@
 #include "dicom_client.h"
 
+#include "test_util.h"
+
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -19,13 +21,6 @@
 
 namespace yilian::testing {
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Where the data set starts: after the 128-byte preamble, "DICM", and the meta group whose
 // length (0002,0000) is the first element (explicit VR little endian, 12 bytes).

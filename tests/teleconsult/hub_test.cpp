@@ -274,6 +274,10 @@ TEST_F(HubTest, messages_above_a_connections_rate_are_dropped_with_one_error_a_s
   json limited = transport_.next_of(conn, "error");
   EXPECT_EQ(limited["code"], "rate_limited") << limited.dump();
   EXPECT_EQ(limited["ref"], "p3");
+  // p4 is dropped without a word: wait (bounded) until the hub has counted it, before time moves.
+  for (int i = 0; i < 2000 && hub_->counters().rate_limited < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   now_ = now_.load() + std::chrono::seconds(1);
   hub_->received(conn, json{{"type", "ping"}, {"ref", "later"}}.dump());
   std::vector<std::string> refs;

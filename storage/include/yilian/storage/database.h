@@ -67,6 +67,12 @@ struct DatabaseOptions {
   // own (PASSIVE: never blocking a writer) instead of by whichever commit crosses the
   // threshold (that copy and its flush took a live-chat batch 50-100 ms).
   bool background_checkpoints = true;
+  // A busy hub always has a reader somewhere, so the log may never start over from its
+  // beginning and keeps growing (a 30-minute soak took it to 121 MiB). Above this size the
+  // checkpointer waits briefly (0.25 s at most, writers held meanwhile) for the readers of
+  // older snapshots to finish, copies everything back and truncates the log; when a reader
+  // does not finish in time it tries again a second later. 0: never.
+  std::uint64_t wal_limit_bytes = 64u << 20;
   std::size_t max_readers = 8;
   // PostgreSQL: write connections open at once (operations beyond wait for one).
   std::size_t max_writers = 8;

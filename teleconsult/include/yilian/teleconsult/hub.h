@@ -61,8 +61,8 @@ struct HubOptions {
   // a rate_limited error (at most one a second per connection).
   std::size_t max_connections_per_user = 16;       // on this node
   std::size_t max_connections_per_address = 1000;  // a clinic's users share one NAT address
-  double messages_per_second = 20;                 // per connection, sustained
-  double message_burst = 60;                       // per connection, saved up while quiet
+  double messages_per_second = 50;                 // per connection, sustained
+  double message_burst = 200;                      // per connection, saved up while quiet
 };
 
 // Where the hub looks things up that other modules own (set before start()).
