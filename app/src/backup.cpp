@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -78,6 +79,29 @@ Result<std::vector<BlobRow>> referenced_blobs(storage::Database& db) {
       });
   if (!s) return s.error();
   return rows;
+}
+
+// What is wrong with the contents of the stored object `p` of `row`, if anything: its content
+// hash (when one was taken at ingest), then its parse as the DICOM object the row names.
+std::optional<std::string> content_problem(const fs::path& p, const BlobRow& row) {
+  if (!row.hash.empty()) {
+    auto hash = storage::content_hash(p);
+    if (!hash.ok()) return "unreadable: " + row.sop_uid + " (" + hash.error().message + ")";
+    if (*hash != row.hash) {
+      return "content: " + row.sop_uid + " (" + p.string() +
+             ") differs from the object received (hash " + *hash + ", received " + row.hash + ")";
+    }
+  }
+  DcmFileFormat ff;
+  OFString sop;
+  // Every element's header is read (values over 1 KiB are skipped, not loaded): a file cut
+  // short or not DICOM fails here.
+  if (ff.loadFile(p.c_str(), EXS_Unknown, EGL_noChange, 1024).bad() ||
+      ff.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, sop).bad() ||
+      std::string_view(sop.c_str()) != row.sop_uid) {
+    return "unreadable: " + row.sop_uid + " (" + p.string() + " is not that DICOM object)";
+  }
+  return std::nullopt;
 }
 
 Result<std::unique_ptr<storage::Database>> open_sqlite(const fs::path& file) {
@@ -215,31 +239,10 @@ Result<FsckReport> fsck(const fs::path& data, bool quick) {
                                   p.string() + ")");
         continue;
       }
-      if (!quick && row.hash.empty()) ++report.unhashed;
-      if (!quick && !row.hash.empty()) {
-        auto hash = storage::content_hash(p);
-        if (!hash.ok()) {
-          report.problems.push_back("unreadable: " + row.sop_uid + " (" + hash.error().message +
-                                    ")");
-          continue;
-        }
-        if (*hash != row.hash) {
-          report.problems.push_back("content: " + row.sop_uid + " (" + p.string() +
-                                    ") differs from the object received (hash " + *hash +
-                                    ", received " + row.hash + ")");
-          continue;
-        }
-      }
       if (!quick) {
-        DcmFileFormat ff;
-        OFString sop;
-        // Every element's header is read (values over 1 KiB are skipped, not loaded): a file
-        // cut short or not DICOM fails here.
-        if (ff.loadFile(p.c_str(), EXS_Unknown, EGL_noChange, 1024).bad() ||
-            ff.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, sop).bad() ||
-            std::string_view(sop.c_str()) != row.sop_uid) {
-          report.problems.push_back("unreadable: " + row.sop_uid + " (" + p.string() +
-                                    " is not that DICOM object)");
+        if (row.hash.empty()) ++report.unhashed;
+        if (auto problem = content_problem(p, row)) {
+          report.problems.push_back(std::move(*problem));
           continue;
         }
       }

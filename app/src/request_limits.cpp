@@ -3,23 +3,16 @@
 #include <string_view>
 
 namespace yilian::app {
-namespace {
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-}  // namespace
 
 RequestKind request_kind(const http::Request& r) {
   const std::string_view path = r.path;
-  if (r.method == "GET" && (ends_with(path, "/rendered") || ends_with(path, "/thumbnail") ||
-                            (path.rfind("/api/ecg/", 0) == 0 && ends_with(path, "/render")))) {
+  if (r.method == "GET" && (path.ends_with("/rendered") || path.ends_with("/thumbnail") ||
+                            (path.starts_with("/api/ecg/") && path.ends_with("/render")))) {
     return RequestKind::render;
   }
   constexpr std::string_view kStudies = "/dicom-web/studies/";
   const bool stow = path == "/dicom-web/studies" ||
-                    (path.rfind(kStudies, 0) == 0 &&
+                    (path.starts_with(kStudies) &&
                      path.find('/', kStudies.size()) == std::string_view::npos);  // {study}
   if (r.method == "POST" && (stow || path == "/api/ecg")) {
     return RequestKind::upload;

@@ -78,8 +78,7 @@ Status Auditor::record(const AuditEvent& e) {
       written_.wait(lock);
       continue;
     }
-    std::shared_ptr<Batch> batch = std::move(gathering_);
-    gathering_.reset();
+    std::shared_ptr<Batch> batch = std::move(gathering_);  // new records gather anew
     writing_ = true;
     std::int64_t seq = last_seq_;
     std::string hash = last_hash_;

@@ -14,10 +14,7 @@ KeyedSlots::Slot::~Slot() {
 std::optional<KeyedSlots::Slot> KeyedSlots::try_acquire(const std::string& key) {
   std::lock_guard lock(state_->mu);
   std::size_t& n = state_->used[key];
-  if (state_->max > 0 && n >= state_->max) {
-    if (n == 0) state_->used.erase(key);
-    return std::nullopt;
-  }
+  if (state_->max > 0 && n >= state_->max) return std::nullopt;
   ++n;
   return Slot(state_, key);
 }

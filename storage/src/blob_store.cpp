@@ -159,17 +159,12 @@ Status BlobStore::write_temp(std::string_view key, std::string_view bytes) {
   std::size_t left = bytes.size();
   while (left > 0) {
     ssize_t n = ops_.write(fd, data, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {  // 0: no progress and no error, a device that takes nothing more
+      const int err = n < 0 ? errno : ENOSPC;
       ops_.close(fd);
       ops_.unlink(p.c_str());
       return errno_error("writing " + p.string(), err);
-    }
-    if (n == 0) {  // no progress and no error: a device that takes nothing more
-      ops_.close(fd);
-      ops_.unlink(p.c_str());
-      return errno_error("writing " + p.string(), ENOSPC);
     }
     data += n;
     left -= static_cast<std::size_t>(n);  // a short write: the rest goes in the next call

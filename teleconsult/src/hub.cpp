@@ -393,7 +393,6 @@ void Hub::handle(const Item& item, const proto::Parsed& parsed) {
       std::size_t& from_address = per_address_[c.peer];
       if (options_.max_connections_per_address > 0 &&
           from_address >= options_.max_connections_per_address) {
-        if (from_address == 0) per_address_.erase(c.peer);
         refuse(item.conn, "too many connections from this address");
         return;
       }
@@ -470,7 +469,6 @@ void Hub::authenticate(std::uint64_t conn, Conn& c, const std::string& authoriza
   }
   std::size_t& of_user = per_user_[who->user_id];
   if (options_.max_connections_per_user > 0 && of_user >= options_.max_connections_per_user) {
-    if (of_user == 0) per_user_.erase(who->user_id);
     unauthenticated_.erase(conn);
     refuse(conn, "too many connections of this user (" +
                      std::to_string(options_.max_connections_per_user) +
