@@ -3,12 +3,13 @@ JOBS      ?= $(shell nproc)
 BUILD     ?= build
 ASAN      ?= build-asan
 DATA      ?= ./data
+DEMO_DATA ?= ./demo-data
 CMAKE_GEN ?=
 # Warnings are errors in the project's own test builds only; users' builds (make run) take them
 # as warnings.
 WERROR    ?= OFF
 
-.PHONY: deps build build-asan run test test-normal test-asan bench fuzz format format-check clean
+.PHONY: deps build build-asan run demo test test-normal test-asan bench fuzz format format-check clean
 
 SOURCES = find common storage identity pacs reading ecg teleconsult viewer app net tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
 
@@ -36,6 +37,10 @@ build-asan: deps
 
 run: build
 	$(BUILD)/yilian serve --data $(DATA)
+
+# A demo consortium with studies, users and cases in ./demo-data (kept between runs).
+demo: build
+	$(BUILD)/yilian demo --data $(DEMO_DATA)
 
 test-normal: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

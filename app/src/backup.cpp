@@ -209,6 +209,12 @@ Result<BackupReport> backup(const fs::path& data, const fs::path& to,
   if (Status s = storage::write_file_durably(to / kManifest, manifest.dump(2) + "\n"); !s) {
     return s.error();
   }
+  // The data directory remembers its last backup (the administration screen shows it).
+  nlohmann::json last = manifest;
+  last["to"] = fs::absolute(to).string();
+  if (Status s = storage::write_file_durably(data / kLastBackupFile, last.dump(2) + "\n"); !s) {
+    return s.error();
+  }
   return report;
 }
 

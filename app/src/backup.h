@@ -24,6 +24,10 @@ struct BackupOptions {
   bool link = false;
 };
 
+// In the data directory: the manifest of its last backup and where it went (written by
+// `yilian backup` once the backup is complete).
+inline constexpr const char* kLastBackupFile = "last-backup.json";
+
 struct BackupReport {
   std::int64_t blobs = 0;   // referenced by the backed-up index
   std::int64_t copied = 0;  // written by this run (copied or linked)

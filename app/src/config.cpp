@@ -98,6 +98,7 @@ Status read_queue(const toml::table& q, Config& c) {
                       "default_service", "national_id_issuer", "routes", "priority_rules"});
       !s)
     return s;
+  for (const auto& [key, value] : q) c.queue_file_keys.insert(std::string(key.str()));
   reading::QueueRules& r = c.queue;
   std::int64_t stable_ms = r.stable.count();
   if (const toml::node* n = q.get("stable_seconds")) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,7 @@ struct Config {
   std::string admin_password_file;  // first start only; else a one-time password is printed
   // [queue]
   reading::QueueRules queue;
+  std::set<std::string> queue_file_keys;  // the [queue] keys the file sets
   std::string national_id_issuer;  // Issuer of Patient ID that identifies a person everywhere
   // [database]: empty keeps the index and audit trail in SQLite files under --data.
   std::string database_url;  // postgresql://...

@@ -23,7 +23,7 @@ Status ensure_institution(identity::Accounts& accounts, const std::string& code,
   auto found = accounts.find_institution(code);
   if (!found.ok()) return found.error();
   if (found->has_value()) return Status::Ok();
-  auto made = accounts.put_institution({0, code, name, level, "", {}});
+  auto made = accounts.put_institution({0, code, name, level, "", {}, {}});
   if (!made.ok()) return made.error();
   return Status::Ok();
 }
@@ -87,8 +87,16 @@ Status apply_identity_config(DataDir& dd, const Config& cfg) {
   // Two passes, so a parent may be listed after its children.
   for (int pass = 0; pass < 2; ++pass) {
     for (const InstitutionConfig& ic : cfg.institutions) {
-      identity::InstitutionInfo info{
-          0, ic.code, ic.name, ic.level, pass == 0 ? std::string() : ic.parent, ic.ae_titles};
+      // The character set set on the administration screen stays: the file has none.
+      auto known = accounts.find_institution(ic.code);
+      if (!known.ok()) return known.error();
+      identity::InstitutionInfo info{0,
+                                     ic.code,
+                                     ic.name,
+                                     ic.level,
+                                     pass == 0 ? std::string() : ic.parent,
+                                     ic.ae_titles,
+                                     known->has_value() ? (*known)->charset : std::string()};
       auto made = accounts.put_institution(info);
       if (!made.ok()) {
         return make_error(made.error().code,
@@ -122,6 +130,14 @@ Result<pacs::AeDirectory> build_ae_directory(DataDir& dd, const Config& cfg) {
   aes.set_default_text_decoding(pacs::TextDecoding{cfg.default_charset, false});
   for (const SenderConfig& s : cfg.senders) {
     aes.set_text_decoding(s.ae_title, pacs::TextDecoding{s.charset, s.override_declared_charset});
+  }
+  // An institution's own character set for its AE titles; a [[dicom.senders]] entry for the
+  // same AE title (above: the first entry of an AE title counts) says otherwise.
+  for (const auto& i : *all) {
+    if (i.charset.empty()) continue;
+    for (const std::string& ae : i.ae_titles) {
+      aes.set_text_decoding(ae, pacs::TextDecoding{i.charset, false});
+    }
   }
   for (const DicomPeerConfig& p : cfg.dicom_peers) {
     aes.add_peer(p.ae_title, pacs::DicomPeer{p.host, p.port, p.roles});
@@ -205,7 +221,7 @@ int institution_add(const InstitutionFlags& f) {
   auto dd = open_data(f.data);
   if (!dd.ok()) return fail(dd.error());
   auto made =
-      (*dd)->accounts().put_institution({0, f.code, f.name, f.level, f.parent, f.ae_titles});
+      (*dd)->accounts().put_institution({0, f.code, f.name, f.level, f.parent, f.ae_titles, {}});
   identity::AuditEvent ev = cli_event("institution.put", "institution", f.code);
   ev.outcome = made.ok() ? "ok" : "failed";
   if (!made.ok()) ev.detail = made.error().message;

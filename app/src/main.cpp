@@ -17,10 +17,12 @@
 
 #include <dcmtk/config/osconfig.h>
 
+#include "admin_system.h"
 #include "backup.h"
 #include "config.h"
 #include "data_dir.h"
 #include "db_copy.h"
+#include "demo.h"
 #include "ecg_cli.h"
 #include "hub_wiring.h"
 #include "identity_setup.h"
@@ -31,6 +33,7 @@
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
 #include "yilian/net/http_server.h"
+#include "yilian/pacs/charset.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
@@ -85,7 +88,15 @@ Status write_port_file(const fs::path& file, std::uint16_t dicom_port, std::uint
   return Status::Ok();
 }
 
-int serve(const ServeFlags& flags) {
+// What `yilian demo` adds to serving: `before` runs on the opened data directory before the
+// first administrator would be created; `ready` on its own thread once the hub listens (the
+// hub stops only after it returned).
+struct ServeHooks {
+  std::function<Status(DataDir&)> before;
+  std::function<void(std::uint16_t dicom_port, const http::Router&, DataDir&)> ready;
+};
+
+int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   // Every live consult connection is a socket: allow as many as the system lets this process
   // have (the soft limit is often 1024; the hard one much higher).
   if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -120,6 +131,9 @@ int serve(const ServeFlags& flags) {
   if (!flags.node_address.empty()) cfg.node_address = flags.node_address;
 
   if (Status s = apply_identity_config(dd, cfg); !s) return fail(s.error());
+  if (hooks.before) {
+    if (Status s = hooks.before(dd); !s) return fail(s.error());
+  }
   auto aes = build_ae_directory(dd, cfg);
   if (!aes.ok()) return fail(aes.error());
 
@@ -146,8 +160,8 @@ int serve(const ServeFlags& flags) {
       // Shown once, on the console of the person who started the hub; never stored.
       std::fprintf(stderr,
                    "\n  First start: created administrator '%s' with the one-time password\n"
-                   "      %s\n  Log in and change it (POST /api/admin/users/%s/password).\n\n",
-                   cfg.admin_username.c_str(), (*created)->c_str(), cfg.admin_username.c_str());
+                   "      %s\n  Sign in with it: the first sign-in asks for a new password.\n\n",
+                   cfg.admin_username.c_str(), (*created)->c_str());
     }
   }
 
@@ -195,7 +209,24 @@ int serve(const ServeFlags& flags) {
 
   http::Router router;
   identity::register_auth_routes(router, auth);
-  identity::register_admin_routes(router, auth);
+  // An administrator's change of AE titles or character sets reaches the DICOM side at once:
+  // new associations use the directory built again from the accounts.
+  identity::AdminHooks admin_hooks{
+      [](std::string_view charset) { return pacs::is_supported_charset(charset); },
+      [&dd, &cfg, &dicom] {
+        auto rebuilt = build_ae_directory(dd, cfg);
+        if (!rebuilt.ok()) {
+          spdlog::error("AE directory: {}", rebuilt.error().message);
+          return;
+        }
+        dicom.set_directory(std::make_shared<const pacs::AeDirectory>(std::move(*rebuilt)));
+      }};
+  identity::register_admin_routes(router, auth, admin_hooks);
+  reading::register_queue_settings_routes(router, queue, auth, cfg.queue_file_keys);
+  register_admin_system_routes(router, auth, dd.database(), dd.queue(),
+                               SystemFacts{flags.data, dd.blobs().root(), YILIAN_VERSION,
+                                           storage::to_iso8601(std::chrono::system_clock::now()),
+                                           cfg.ae_title, cfg.dicom_peers});
   pacs::register_study_routes(router, dd.index(), auth);
   reading::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
@@ -307,8 +338,14 @@ int serve(const ServeFlags& flags) {
     }
   }
 
+  std::thread ready;
+  if (hooks.ready) {
+    ready =
+        std::thread([&hooks, &router, &dd, port = dicom.port()] { hooks.ready(port, router, dd); });
+  }
   int sig = 0;
   sigwait(&signals, &sig);
+  if (ready.joinable()) ready.join();
   spdlog::info("received signal {}, shutting down: finishing in-flight stores", sig);
   http_server.stop();
   hub.stop();
@@ -321,6 +358,32 @@ int serve(const ServeFlags& flags) {
   spdlog::info("stopped; this run stored {} instances ({} duplicates, {} rejected)", c.stored,
                c.duplicates, c.rejected);
   return 0;
+}
+
+// `yilian demo`: the demo consortium in `flags.data` (created, or one made by an earlier demo),
+// served like `serve`.
+int demo(ServeFlags flags) {
+  std::error_code ec;
+  if (fs::exists(flags.data / "index.sqlite", ec) && !fs::exists(flags.data / "demo.toml", ec)) {
+    return fail(make_error(
+        Errc::invalid_argument,
+        flags.data.string() + " holds a hub's data that is not a demo's; give a new directory"));
+  }
+  auto config = write_demo_config(flags.data);
+  if (!config.ok()) return fail(config.error());
+  flags.config = *config;
+  ServeHooks hooks;
+  hooks.before = [](DataDir& dd) { return add_demo_users(dd); };
+  hooks.ready = [data = flags.data](std::uint16_t port, const http::Router& router, DataDir& dd) {
+    if (demo_seeded(data)) return;
+    spdlog::info("demo: sending the demo studies");
+    if (Status s = seed_demo(data, port, router, dd); !s) {
+      spdlog::error("demo: {}", s.error().message);
+      return;
+    }
+    spdlog::info("demo: ready (studies, reports, a consult, a stroke and a chest-pain case)");
+  };
+  return serve(flags, hooks);
 }
 
 struct ImportFlags {
@@ -456,6 +519,22 @@ int import_files(const ImportFlags& flags) {
 }  // namespace
 }  // namespace yilian::app
 
+namespace yilian::app {
+namespace {
+
+// --dicom-port, --http-port and --port-file, as `serve` and `demo` take them.
+void add_port_options(CLI::App& cmd, ServeFlags& flags) {
+  cmd.add_option("--dicom-port", flags.dicom_port, "DICOM port (default 11112; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--http-port", flags.http_port, "HTTP/WebSocket port (default 8080; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--port-file", flags.port_file,
+                 "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
+}
+
+}  // namespace
+}  // namespace yilian::app
+
 int main(int argc, char** argv) {
   using namespace yilian::app;
   auto logger = spdlog::stderr_color_mt("yilian");
@@ -484,16 +563,7 @@ int main(int argc, char** argv) {
                         "How peers and operators reach this node (shown in /healthz)");
   serve_cmd->add_option("--config", serve_flags.config, "TOML configuration file")
       ->check(CLI::ExistingFile);
-  serve_cmd
-      ->add_option("--dicom-port", serve_flags.dicom_port,
-                   "DICOM port (default 11112; 0: any free)")
-      ->check(CLI::Range(0, 65535));
-  serve_cmd
-      ->add_option("--http-port", serve_flags.http_port,
-                   "HTTP/WebSocket port (default 8080; 0: any free)")
-      ->check(CLI::Range(0, 65535));
-  serve_cmd->add_option("--port-file", serve_flags.port_file,
-                        "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
+  add_port_options(*serve_cmd, serve_flags);
   serve_cmd->add_option("--aet", serve_flags.aet, "Our DICOM AE title (default YILIAN)");
   serve_cmd
       ->add_option("--max-associations", serve_flags.max_associations,
@@ -501,6 +571,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
 
   ImportFlags import_flags;
+  ServeFlags demo_flags;
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "Fill a new data directory with a demo consortium and its studies, and serve it");
+  demo_cmd->add_option("--data", demo_flags.data, "Data directory (new, or an earlier demo's)")
+      ->required();
+  add_port_options(*demo_cmd, demo_flags);
+
   auto* import_cmd = app.add_subcommand("import", "Import DICOM files and folders into --data");
   import_cmd->add_option("--data", import_flags.data, "Data directory")->required();
   import_cmd->add_option("--institution", import_flags.institution,
@@ -655,6 +732,7 @@ int main(int argc, char** argv) {
   if (*ecg_detect_cmd) return ecg_detect(ecg_detect_file, ecg_detect_out);
 
   if (*serve_cmd) return serve(serve_flags);
+  if (*demo_cmd) return demo(demo_flags);
   if (*import_cmd) return import_files(import_flags);
   if (*version_cmd) {
     std::printf("yilian %s\n", YILIAN_VERSION);

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   auto store = std::make_unique<reading::QueueStore>(**db);
   identity::Accounts& acc = *accounts;
   for (auto [code, level] : {std::pair{"lead", "lead"}, std::pair{"ta", "township"}}) {
-    if (auto r = acc.put_institution({0, code, code, level, "", {}}); !r.ok())
+    if (auto r = acc.put_institution({0, code, code, level, "", {}, {}}); !r.ok())
       return die(r.error());
   }
   if (Status s = acc.add_reading_service({"lead", "ta", "imaging"}); !s) return die(s.error());

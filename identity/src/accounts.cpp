@@ -57,6 +57,24 @@ Result<std::int64_t> Accounts::institution_id(sql::Db& db, std::string_view code
   return *id;
 }
 
+Status Accounts::add_credentials(sql::Db& db, std::int64_t user_id, std::int64_t home_id,
+                                 const std::vector<std::string>& codes) {
+  for (const std::string& code : codes) {
+    auto c = institution_id(db, code);
+    if (!c.ok()) return c.error();
+    if (*c == home_id) continue;
+    if (Status e = exec_bound(
+            db, "INSERT OR IGNORE INTO user_credentials(user_id, institution_id) VALUES(?1, ?2)",
+            [&](sql::Stmt& st) {
+              st.bind(1, user_id);
+              st.bind(2, *c);
+            });
+        !e)
+      return e;
+  }
+  return Status::Ok();
+}
+
 Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
   if (info.code.empty()) return make_error(Errc::invalid_argument, "an institution needs a code");
   if (std::find(std::begin(kLevels), std::end(kLevels), info.level) == std::end(kLevels)) {
@@ -78,16 +96,18 @@ Result<InstitutionInfo> Accounts::put_institution(const InstitutionInfo& info) {
   std::int64_t id = 0;
   if (Status s = query(
           tx.conn(),
-          "INSERT INTO institutions(code, name, level, parent_id) VALUES(?1, ?2, ?3, ?4) "
+          "INSERT INTO institutions(code, name, level, parent_id, charset) "
+          "VALUES(?1, ?2, ?3, ?4, ?5) "
           "ON CONFLICT(code) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN "
           "excluded.name ELSE institutions.name END, level = excluded.level, parent_id = "
-          "excluded.parent_id "
+          "excluded.parent_id, charset = excluded.charset "
           "RETURNING id",
           [&](sql::Stmt& st) {
             st.bind(1, info.code);
             st.bind(2, info.name.empty() ? info.code : info.name);
             st.bind(3, info.level);
             st.bind(4, parent);
+            st.bind(5, info.charset);
           },
           [&](sql::Stmt& st) { id = st.int64(0); });
       !s)
@@ -128,13 +148,13 @@ Result<std::vector<InstitutionInfo>> Accounts::select_institutions(std::string_v
           rd->conn(),
           "SELECT i.id, i.code, i.name, i.level, coalesce(p.code, ''), "
           "coalesce((SELECT group_concat(ae_title, ',') FROM (SELECT ae_title FROM "
-          "institution_aes WHERE institution_id = i.id ORDER BY ae_title) AS a), '') "
-          "FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id "
+          "institution_aes WHERE institution_id = i.id ORDER BY ae_title) AS a), ''), "
+          "i.charset FROM institutions i LEFT JOIN institutions p ON p.id = i.parent_id "
           "WHERE ?1 = '' OR i.code = ?1 ORDER BY i.id",
           [&](sql::Stmt& st) { st.bind(1, code); },
           [&](sql::Stmt& st) {
             out.push_back(InstitutionInfo{st.int64(0), st.text(1), st.text(2), st.text(3),
-                                          st.text(4), split_list(st.text(5))});
+                                          st.text(4), split_list(st.text(5)), st.text(6)});
           });
       !s)
     return s.error();
@@ -179,7 +199,8 @@ Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
     Status s = query(
         tx.conn(),
         "INSERT INTO users(username, display_name, institution_id, roles, password_hash, "
-        "created_at, password_changed_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        "created_at, password_changed_at, must_change_password) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) RETURNING id",
         [&](sql::Stmt& st) {
           st.bind(1, u.username);
           st.bind(2, u.display_name);
@@ -187,6 +208,7 @@ Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
           st.bind(4, roles_to_string(u.roles));
           st.bind(5, u.password_hash);
           st.bind(6, now);
+          st.bind(7, std::int64_t{u.must_change_password ? 1 : 0});
         },
         [&](sql::Stmt& st) { id = st.int64(0); });
     if (!s) {
@@ -195,20 +217,7 @@ Result<UserInfo> Accounts::add_user(const NewUser& u, std::string_view now) {
       }
       return s.error();
     }
-    for (const std::string& code : u.credential_codes) {
-      auto c = institution_id(tx.conn(), code);
-      if (!c.ok()) return c.error();
-      if (*c == *inst) continue;
-      if (Status e = exec_bound(
-              tx.conn(),
-              "INSERT OR IGNORE INTO user_credentials(user_id, institution_id) VALUES(?1, ?2)",
-              [&](sql::Stmt& st) {
-                st.bind(1, id);
-                st.bind(2, *c);
-              });
-          !e)
-        return e.error();
-    }
+    if (Status e = add_credentials(tx.conn(), id, *inst, u.credential_codes); !e) return e.error();
     if (Status e = tx.commit(); !e) return e.error();
   }
   auto made = find_user(u.username);
@@ -226,7 +235,8 @@ Result<std::vector<UserInfo>> Accounts::select_users(std::string_view username) 
       "SELECT u.id, u.username, u.display_name, u.institution_id, i.code, u.roles, u.disabled, "
       "u.created_at, coalesce((SELECT group_concat(code, ',') FROM (SELECT ci.code FROM "
       "user_credentials c JOIN institutions ci ON ci.id = c.institution_id WHERE c.user_id = "
-      "u.id ORDER BY ci.code) AS cc), '') "
+      "u.id ORDER BY ci.code) AS cc), ''), u.must_change_password, "
+      "coalesce(u.password_changed_at, '') "
       "FROM users u JOIN institutions i ON i.id = u.institution_id "
       "WHERE ?1 = '' OR u.username = ?1 ORDER BY u.username",
       [&](sql::Stmt& st) { st.bind(1, username); },
@@ -241,6 +251,8 @@ Result<std::vector<UserInfo>> Accounts::select_users(std::string_view username) 
         u.disabled = st.int64(6) != 0;
         u.created_at = st.text(7);
         u.credentialed_codes = split_list(st.text(8));
+        u.must_change_password = st.int64(9) != 0;
+        u.password_changed_at = st.text(10);
         out.push_back(std::move(u));
       });
   if (!s) return s.error();
@@ -273,18 +285,19 @@ Result<std::optional<LoginRecord>> Accounts::login_record(std::string_view usern
 }
 
 Status Accounts::set_password(std::string_view username, std::string_view password_hash,
-                              std::string_view now) {
+                              std::string_view now, bool must_change) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s;
   bool found = false;
   if (Status s = query(
           tx.conn(),
-          "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE username = ?1 "
-          "RETURNING id",
+          "UPDATE users SET password_hash = ?2, password_changed_at = ?3, "
+          "must_change_password = ?4 WHERE username = ?1 RETURNING id",
           [&](sql::Stmt& st) {
             st.bind(1, username);
             st.bind(2, password_hash);
             st.bind(3, now);
+            st.bind(4, std::int64_t{must_change ? 1 : 0});
           },
           [&](sql::Stmt&) { found = true; });
       !s)
@@ -405,8 +418,8 @@ Result<Principal> Accounts::load_principal(sql::Db& db, std::int64_t user_id) {
   bool found = false;
   Status s = query(
       db,
-      "SELECT u.id, u.username, u.institution_id, i.code, u.roles FROM users u "
-      "JOIN institutions i ON i.id = u.institution_id WHERE u.id = ?1",
+      "SELECT u.id, u.username, u.institution_id, i.code, u.roles, u.must_change_password "
+      "FROM users u JOIN institutions i ON i.id = u.institution_id WHERE u.id = ?1",
       [&](sql::Stmt& st) { st.bind(1, user_id); },
       [&](sql::Stmt& st) {
         found = true;
@@ -415,6 +428,7 @@ Result<Principal> Accounts::load_principal(sql::Db& db, std::int64_t user_id) {
         p.institution_id = st.int64(2);
         p.institution_code = st.text(3);
         p.roles = roles_from_string(st.text(4)).value_or(0);
+        p.must_change_password = st.int64(5) != 0;
       });
   if (!s) return s.error();
   if (!found) return make_error(Errc::not_found, "no such user");
@@ -495,6 +509,24 @@ Result<std::optional<Principal>> Accounts::session_principal(std::string_view to
   return std::optional<Principal>(std::move(*p));
 }
 
+Result<std::vector<SessionInfo>> Accounts::live_sessions(std::string_view now) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<SessionInfo> out;
+  if (Status s = query(
+          rd->conn(),
+          "SELECT u.username, s.created_at, s.expires_at, coalesce(s.address, '') FROM sessions s "
+          "JOIN users u ON u.id = s.user_id WHERE s.kind = 'bearer' AND s.revoked_at IS NULL "
+          "AND s.expires_at > ?1 AND u.disabled = 0 ORDER BY s.created_at DESC LIMIT 1000",
+          [&](sql::Stmt& st) { st.bind(1, now); },
+          [&](sql::Stmt& st) {
+            out.push_back(SessionInfo{st.text(0), st.text(1), st.text(2), st.text(3)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
 Status Accounts::anchor_audit(const AuditAnchor& anchor) {
   return write(db_, [&](sql::Db& db) -> Status {
     return exec_bound(db,
@@ -558,6 +590,25 @@ Status Accounts::add_reading_service(const ReadingService& rs) {
                         st.bind(3, rs.service);
                       });
   });
+}
+
+Result<bool> Accounts::remove_reading_service(const ReadingService& rs) {
+  int changed = 0;
+  Status s = write(db_, [&](sql::Db& db) -> Status {
+    return sql::run(
+        db,
+        "DELETE FROM reading_services WHERE service = ?3 AND provider_id = (SELECT id FROM "
+        "institutions WHERE code = ?1) AND client_id = (SELECT id FROM institutions WHERE code "
+        "= ?2)",
+        [&](sql::Stmt& st) {
+          st.bind(1, rs.provider_code);
+          st.bind(2, rs.client_code);
+          st.bind(3, rs.service);
+        },
+        &changed);
+  });
+  if (!s) return s.error();
+  return changed > 0;
 }
 
 Result<std::vector<ReadingService>> Accounts::reading_services() {
@@ -626,6 +677,60 @@ Status Accounts::add_share(const StudyShare& share) {
                         }
                       });
   });
+}
+
+Result<UserInfo> Accounts::update_user(const NewUser& u, std::string_view now) {
+  if (u.roles == 0) return make_error(Errc::invalid_argument, "a user needs at least one role");
+  auto before = find_user(u.username);
+  if (!before.ok()) return before.error();
+  if (!before->has_value()) return make_error(Errc::not_found, "no user " + u.username);
+  {
+    Database::Write tx(db_);
+    if (Status s = tx.begin(); !s) return s.error();
+    auto inst = institution_id(tx.conn(), u.institution_code);
+    if (!inst.ok()) return inst.error();
+    const std::int64_t id = (*before)->id;
+    if (Status s = exec_bound(tx.conn(),
+                              "UPDATE users SET display_name = ?2, institution_id = ?3, roles = ?4 "
+                              "WHERE id = ?1",
+                              [&](sql::Stmt& st) {
+                                st.bind(1, id);
+                                st.bind(2, u.display_name);
+                                st.bind(3, *inst);
+                                st.bind(4, roles_to_string(u.roles));
+                              });
+        !s)
+      return s.error();
+    if (Status s = exec_bound(tx.conn(), "DELETE FROM user_credentials WHERE user_id = ?1",
+                              [&](sql::Stmt& st) { st.bind(1, id); });
+        !s)
+      return s.error();
+    if (Status e = add_credentials(tx.conn(), id, *inst, u.credential_codes); !e) return e.error();
+    std::vector<std::string> creds;
+    for (const std::string& code : u.credential_codes) {
+      if (code != u.institution_code) creds.push_back(code);
+    }
+    std::sort(creds.begin(), creds.end());
+    creds.erase(std::unique(creds.begin(), creds.end()), creds.end());
+    const UserInfo& old = **before;
+    if (old.roles != u.roles || old.institution_code != u.institution_code ||
+        old.credentialed_codes != creds) {
+      if (Status s = exec_bound(
+              tx.conn(),
+              "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND user_id = ?1",
+              [&](sql::Stmt& st) {
+                st.bind(1, id);
+                st.bind(2, now);
+              });
+          !s)
+        return s.error();
+    }
+    if (Status e = tx.commit(); !e) return e.error();
+  }
+  auto made = find_user(u.username);
+  if (!made.ok()) return made.error();
+  if (!made->has_value()) return make_error(Errc::internal, "user vanished after update");
+  return std::move(**made);
 }
 
 Status Accounts::set_user_services(std::string_view username,

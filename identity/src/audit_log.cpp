@@ -103,9 +103,11 @@ Result<std::vector<AuditRecord>> AuditLog::find(const AuditFilter& f) {
   if (!rd.ok()) return rd.error();
   sql::Db& db = rd->conn();
   std::string q = std::string("SELECT ") + kColumns +
-                  " FROM audit WHERE (?1 = '' OR actor = ?1) AND (?2 = '' OR action = ?2) "
+                  " FROM audit WHERE (?1 = '' OR actor = ?1) "
+                  "AND (?2 = '' OR action = ?2 OR action LIKE ?9 ESCAPE '\\') "
                   "AND (?3 = '' OR object_id = ?3) AND (?4 = '' OR at >= ?4) "
                   "AND (?5 = '' OR at < ?5) AND (?6 = 0 OR seq < ?6) "
+                  "AND (?8 = '' OR actor_institution = ?8) "
                   "ORDER BY seq DESC LIMIT ?7";
   sql::Stmt st;
   if (Status s = st.prepare(db, q.c_str()); !s) return s.error();
@@ -116,6 +118,17 @@ Result<std::vector<AuditRecord>> AuditLog::find(const AuditFilter& f) {
   st.bind(5, f.to);
   st.bind(6, f.before_seq);
   st.bind(7, f.limit);
+  st.bind(8, f.institution);
+  // "user." -> every action that begins with it (LIKE's wildcards in it escaped).
+  std::string prefix;
+  if (!f.action.empty() && f.action.back() == '.') {
+    for (char c : f.action) {
+      if (c == '%' || c == '_' || c == '\\') prefix += '\\';
+      prefix += c;
+    }
+    prefix += '%';
+  }
+  st.bind(9, prefix);
   std::vector<AuditRecord> out;
   while (true) {
     auto row = st.step();

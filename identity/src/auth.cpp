@@ -1,5 +1,9 @@
 #include "yilian/identity/auth.h"
 
+#include <nlohmann/json.hpp>
+
+#include "yilian/common/text.h"
+
 namespace yilian::identity {
 namespace {
 
@@ -222,8 +226,52 @@ std::optional<http::Response> AuthService::admit(http::Request& request) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"yilian\"");
     return r;
   }
+  // A temporary password: nothing but replacing it (and who am I, and signing out) until then.
+  if (p->must_change_password && request.path != "/api/auth/me" &&
+      request.path != "/api/auth/password" && request.path != "/api/auth/logout") {
+    nlohmann::json body = {
+        {"error",
+         {{"code", "password_change_required"},
+          {"message", "choose a new password first (POST /api/auth/password)"}}}};
+    return http::Response::json(403, json_text(body));
+  }
   request.principal = std::move(*p);
   return std::nullopt;
+}
+
+Result<LoginResult> AuthService::change_own_password(const Principal& who, std::string_view current,
+                                                     std::string_view replacement,
+                                                     const std::string& address) {
+  AuditEvent ev = event_for(who, address);
+  ev.action = "user.password_own";
+  ev.object_type = "user";
+  ev.object_id = who.username;
+  auto fail = [&](Error e) -> Result<LoginResult> {
+    ev.outcome = e.code == Errc::invalid_argument ? "failed" : "denied";
+    ev.detail = e.message;
+    (void)auditor_.record(ev);
+    return e;
+  };
+  if (current.size() > kMaxPasswordBytes || replacement.size() > kMaxPasswordBytes) {
+    return fail(make_error(Errc::invalid_argument, "password too long"));
+  }
+  if (locked_out(who.username)) {
+    return fail(make_error(Errc::unavailable,
+                           "too many failed attempts for this user; try again in a few minutes"));
+  }
+  auto rec = accounts_.login_record(who.username);
+  if (!rec.ok()) return rec.error();
+  if (!rec->has_value() || !verify_password(current, (*rec)->password_hash)) {
+    note_failure(who.username);
+    return fail(make_error(Errc::unauthenticated, "the current password is wrong"));
+  }
+  if (current == replacement) {
+    return fail(make_error(Errc::invalid_argument, "the new password must differ from the old"));
+  }
+  if (Status s = set_password(who.username, replacement); !s) return fail(s.error());
+  ev.outcome = "ok";
+  (void)auditor_.record(ev);
+  return login(who.username, replacement, address);
 }
 
 Result<identity::UserInfo> AuthService::add_user(identity::NewUser user,
@@ -235,11 +283,12 @@ Result<identity::UserInfo> AuthService::add_user(identity::NewUser user,
   return accounts_.add_user(user, now());
 }
 
-Status AuthService::set_password(std::string_view username, std::string_view password) {
+Status AuthService::set_password(std::string_view username, std::string_view password,
+                                 bool must_change) {
   if (Status s = check_password_policy(password); !s) return s;
   auto hash = hash_password(password, options_.password);
   if (!hash.ok()) return hash.error();
-  return accounts_.set_password(username, *hash, now());
+  return accounts_.set_password(username, *hash, now(), must_change);
 }
 
 Result<std::optional<std::string>> AuthService::ensure_first_admin(
@@ -255,6 +304,7 @@ Result<std::optional<std::string>> AuthService::ensure_first_admin(
   admin.display_name = "Consortium administrator";
   admin.institution_code = institution_code;
   admin.roles = 1u << static_cast<unsigned>(Role::admin);
+  admin.must_change_password = generated;  // shown once on a console: replaced at first sign-in
   auto made = add_user(std::move(admin), *password);
   if (!made.ok()) return made.error();
   AuditEvent ev;

@@ -97,12 +97,21 @@ CREATE TABLE audit_anchor(
 );
 )sql";
 
-constexpr std::array<storage::SchemaStep, 4> kSteps{{
+// v17: what the administration screens set: the character set an institution's modalities use
+// when they declare none, and a password the user must replace at the next sign-in (a
+// generated first password, one an administrator set).
+constexpr const char* kV17 = R"sql(
+ALTER TABLE institutions ADD COLUMN charset TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<storage::SchemaStep, 5> kSteps{{
     {3, "identity", "institutions' levels and AE titles, users, sessions, reading services, shares",
      kV3},
     {9, "identity", "failed logins per username", kV9},
     {14, "identity", "viewer sessions opened by a bearer session", kV14},
     {15, "identity", "the audit chain's anchor", kV15},
+    {17, "identity", "institutions' default character set, passwords to replace", kV17},
 }};
 
 }  // namespace

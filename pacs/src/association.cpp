@@ -99,7 +99,7 @@ void Association::notifyRECEIVEProgress(const unsigned long byte_count) {
 }
 
 OFBool Association::checkCallingAETitleAccepted(const OFString& calling_ae) {
-  institution_ = shared_.aes->resolve(calling_ae.c_str());
+  institution_ = aes_->resolve(calling_ae.c_str());
   peer_ae_ = normalize_ae_title(calling_ae.c_str());
   peer_ip_ = getPeerIP().c_str();
   if (!institution_ && shared_.auditor) {
@@ -165,9 +165,8 @@ OFCondition Association::handle_store(T_DIMSE_C_StoreRQ& req,
     o.reason = IngestReason::class_mismatch;
     o.message = "Affected SOP Class differs from the presentation context";
   } else {
-    Sender sender{getPeerAETitle().c_str(),
-                  institution_.value_or(shared_.aes->unknown_institution()),
-                  shared_.aes->text_decoding(peer_ae_)};
+    Sender sender{getPeerAETitle().c_str(), institution_.value_or(aes_->unknown_institution()),
+                  aes_->text_decoding(peer_ae_)};
     o = ingestor.ingest(key, sender,
                         Announced{req.AffectedSOPClassUID, req.AffectedSOPInstanceUID});
   }
@@ -212,11 +211,11 @@ OFCondition Association::handle_store(T_DIMSE_C_StoreRQ& req,
 
 Result<Principal> Association::station() {
   std::uint32_t roles = 1u << static_cast<unsigned>(Role::township_doctor);
-  if (const DicomPeer* peer = shared_.aes->peer(peer_ae_); peer && peer->roles) {
+  if (const DicomPeer* peer = aes_->peer(peer_ae_); peer && peer->roles) {
     roles = peer->roles;
   }
-  auto p = shared_.accounts->station_principal(
-      institution_.value_or(shared_.aes->unknown_institution()), roles);
+  auto p = shared_.accounts->station_principal(institution_.value_or(aes_->unknown_institution()),
+                                               roles);
   if (p.ok()) p->username = "ae:" + peer_ae_;
   return p;
 }
@@ -311,8 +310,7 @@ OFCondition Association::receive_identifier(T_ASC_PresentationContextID pres,
 identity::AuditEvent Association::sender_event() {
   identity::AuditEvent ev;
   ev.actor = "ae:" + peer_ae_;
-  ev.actor_institution =
-      institution_ ? shared_.aes->institution_code(*institution_) : std::string();
+  ev.actor_institution = institution_ ? aes_->institution_code(*institution_) : std::string();
   ev.address = peer_ip_;
   return ev;
 }

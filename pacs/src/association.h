@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,7 +46,14 @@ constexpr std::uint32_t kMaxAssociateRequest = 1u << 20;
 // What every association of one server shares; owned by the server.
 struct Shared {
   Ingestor* ingestor = nullptr;
-  const AeDirectory* aes = nullptr;
+  // The AE directory now; an administrator's change replaces it (set_directory). Each
+  // association keeps the one it started with.
+  std::shared_ptr<const AeDirectory> directory() const {
+    std::lock_guard lock(directory_mu);
+    return aes;
+  }
+  mutable std::mutex directory_mu;
+  std::shared_ptr<const AeDirectory> aes;
   identity::Auditor* auditor = nullptr;
   std::string ae_title;
   std::uint32_t max_pdu = 0, dimse_timeout_s = 60;
@@ -81,7 +89,8 @@ struct StudyTally {
 
 class Association : public DcmThreadSCP {
  public:
-  Association(const Shared& shared, T_ASC_Association* assoc) : shared_(shared), assoc_(assoc) {}
+  Association(const Shared& shared, T_ASC_Association* assoc)
+      : shared_(shared), aes_(shared.directory()), assoc_(assoc) {}
 
   // One audit record per study this association touched, once it has ended.
   void audit_association();
@@ -136,6 +145,7 @@ class Association : public DcmThreadSCP {
                                 Uint16 status, const SubOps& ops, DcmDataset* detail);
 
   const Shared& shared_;
+  std::shared_ptr<const AeDirectory> aes_;
   T_ASC_Association* assoc_;
   std::optional<std::int64_t> institution_;
   std::map<std::string, StudyTally> tally_;

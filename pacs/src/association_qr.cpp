@@ -100,7 +100,7 @@ OFCondition Association::handle_move(T_DIMSE_C_MoveRQ& req,
     return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusIdentifierMismatch,
                             comment(detail, problem));
   }
-  const DicomPeer* dest = shared_.aes->peer(destination.c_str());
+  const DicomPeer* dest = aes_->peer(destination.c_str());
   if (!dest || dest->port == 0) {
     audit_qr("dicom.move", "unknown destination " + std::string(destination.c_str()), false);
     return sendMOVEResponse(pres, req.MessageID, sop, nullptr, kStatusMoveDestinationUnknown,

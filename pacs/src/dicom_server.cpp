@@ -342,7 +342,13 @@ DicomServer::DicomServer(DicomServerOptions options, Ingestor& ingestor, const A
   impl_->shared.auditor = auditor;
   impl_->options = std::move(options);
   impl_->shared.ingestor = &ingestor;
-  impl_->shared.aes = &aes;
+  // The caller owns `aes`: it outlives the server.
+  impl_->shared.aes = std::shared_ptr<const AeDirectory>(&aes, [](const AeDirectory*) {});
+}
+
+void DicomServer::set_directory(std::shared_ptr<const AeDirectory> aes) {
+  std::lock_guard lock(impl_->shared.directory_mu);
+  impl_->shared.aes = std::move(aes);
 }
 
 DicomServer::~DicomServer() { stop(); }

@@ -131,6 +131,72 @@ Result<std::optional<RoutableStudy>> QueueStore::routable_study(std::string_view
   return out;
 }
 
+Result<std::vector<QueueSettingRow>> QueueStore::queue_settings() {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<QueueSettingRow> out;
+  if (Status s = sql::query(
+          rd->conn(), "SELECT key, value, changed_by, changed_at FROM queue_settings ORDER BY key",
+          [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            out.push_back(QueueSettingRow{st.text(0), st.text(1), st.text(2), st.text(3)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<QueueStore::Depth>> QueueStore::depth(std::string_view now) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<Depth> out;
+  if (Status s = sql::query(
+          rd->conn(),
+          "SELECT status, priority, count(*), sum(CASE WHEN due_at < ?1 THEN 1 ELSE 0 END) "
+          "FROM reading_tasks WHERE status <> 'final' GROUP BY status, priority "
+          "ORDER BY status, priority",
+          [&](sql::Stmt& st) { st.bind(1, now); },
+          [&](sql::Stmt& st) {
+            out.push_back(
+                Depth{st.text(0), static_cast<int>(st.int64(1)), st.int64(2), st.int64(3)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status QueueStore::put_queue_setting(const QueueSettingRow& row) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s;
+  if (Status s = run(
+          tx.conn(),
+          "INSERT INTO queue_settings(key, value, changed_by, changed_at) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(key) DO UPDATE SET value = excluded.value, changed_by = "
+          "excluded.changed_by, changed_at = excluded.changed_at",
+          [&](sql::Stmt& st) {
+            st.bind(1, row.key);
+            st.bind(2, row.value);
+            st.bind(3, row.changed_by);
+            st.bind(4, row.changed_at);
+          });
+      !s)
+    return s;
+  return tx.commit(/*durable=*/true);
+}
+
+Result<bool> QueueStore::erase_queue_setting(std::string_view key) {
+  Database::Write tx(db_);
+  if (Status s = tx.begin(); !s) return s.error();
+  int changed = 0;
+  if (Status s = run(
+          tx.conn(), "DELETE FROM queue_settings WHERE key = ?1",
+          [&](sql::Stmt& st) { st.bind(1, key); }, &changed);
+      !s)
+    return s.error();
+  if (Status s = tx.commit(/*durable=*/true); !s) return s.error();
+  return changed > 0;
+}
+
 Status QueueStore::set_clinical_question(std::string_view study_uid, std::string_view question) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s;

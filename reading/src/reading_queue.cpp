@@ -25,6 +25,7 @@ void append(std::vector<std::int64_t>& to, const std::vector<std::int64_t>& from
 }
 
 constexpr auto kEscalationPeriod = std::chrono::seconds(5);
+constexpr auto kSettingsPeriod = std::chrono::seconds(5);
 // How often, and how far back, the leading node looks for studies left without a task.
 constexpr auto kWaitingPeriod = std::chrono::seconds(60);
 constexpr auto kWaitingWindow = std::chrono::minutes(10);
@@ -53,14 +54,58 @@ ReadingQueue::ReadingQueue(reading::QueueStore& store, pacs::Index& index,
     : store_(store),
       index_(index),
       accounts_(accounts),
-      rules_(std::move(rules)),
+      file_rules_(std::move(rules)),
+      rules_(std::make_shared<const QueueRules>(file_rules_)),
       clock_(std::move(clock)),
       bus_(bus),
       national_issuer_(std::move(national_issuer)) {}
 
 ReadingQueue::~ReadingQueue() { stop(); }
 
+std::shared_ptr<const QueueRules> ReadingQueue::rules() const {
+  std::lock_guard lock(rules_mu_);
+  return rules_;
+}
+
+Status ReadingQueue::reload_settings() {
+  auto rows = store_.queue_settings();
+  if (!rows.ok()) return rows.error();
+  QueueRules r = file_rules_;
+  for (const QueueSettingRow& row : *rows) {
+    nlohmann::json v = nlohmann::json::parse(row.value, nullptr, false);
+    if (Status s = apply_queue_setting(r, row.key, v); !s) {
+      spdlog::warn("queue setting {} (set by {} at {}) skipped: {}", row.key, row.changed_by,
+                   row.changed_at, s.error().message);
+    }
+  }
+  std::lock_guard lock(rules_mu_);
+  rules_ = std::make_shared<const QueueRules>(std::move(r));
+  return Status::Ok();
+}
+
+Status ReadingQueue::change_setting(std::string_view key, const nlohmann::json& value,
+                                    const std::string& changed_by) {
+  QueueRules check = *rules();
+  if (Status s = apply_queue_setting(check, key, value); !s) return s;
+  if (Status s = store_.put_queue_setting(
+          QueueSettingRow{std::string(key), value.dump(), changed_by, now()});
+      !s)
+    return s;
+  return reload_settings();
+}
+
+Status ReadingQueue::reset_setting(std::string_view key) {
+  const auto& keys = queue_setting_keys();
+  if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+    return make_error(Errc::not_found, "no queue setting " + std::string(key));
+  }
+  auto erased = store_.erase_queue_setting(key);
+  if (!erased.ok()) return erased.error();
+  return reload_settings();
+}
+
 Status ReadingQueue::start() {
+  if (Status s = reload_settings(); !s) return s;
   // The studies waiting now: whatever arrives from here on is routed as it becomes stable.
   const storage::TimePoint started = clock_();
   thread_ = std::thread([this, started] { run(started); });
@@ -69,7 +114,7 @@ Status ReadingQueue::start() {
 
 Result<std::size_t> ReadingQueue::route_waiting(storage::TimePoint now,
                                                 std::optional<storage::TimePoint::duration> back) {
-  const storage::TimePoint cutoff = now - rules_.stable;
+  const storage::TimePoint cutoff = now - rules()->stable;
   auto missing = store_.studies_without_task(
       storage::to_iso8601(cutoff), back ? storage::to_iso8601(cutoff - *back) : std::string());
   if (!missing.ok()) return missing.error();
@@ -97,7 +142,7 @@ void ReadingQueue::stop() {
 }
 
 void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
-  const storage::TimePoint deadline = clock_() + rules_.stable;
+  const storage::TimePoint deadline = clock_() + rules()->stable;
   {
     std::lock_guard lock(mu_);
     for (const std::string& uid : uids) pending_[uid] = deadline;
@@ -121,6 +166,7 @@ void ReadingQueue::run(storage::TimePoint started) {
   }
   storage::TimePoint next_escalation = clock_();
   storage::TimePoint next_waiting = clock_();
+  storage::TimePoint next_settings = clock_() + kSettingsPeriod;
   std::unique_lock lock(mu_);
   while (!stop_) {
     const storage::TimePoint now = clock_();
@@ -139,8 +185,15 @@ void ReadingQueue::run(storage::TimePoint started) {
       }
     }
     const bool escalate = now >= next_escalation;
-    if (!due.empty() || escalate) {
+    // Several nodes: a setting changed on another node's screen reaches this one here.
+    const bool reload = leader_ && now >= next_settings;
+    if (reload) next_settings = now + kSettingsPeriod;
+    if (!due.empty() || escalate || reload) {
       lock.unlock();
+      if (reload) {
+        if (Status s = reload_settings(); !s)
+          spdlog::warn("reading queue: settings: {}", s.error().message);
+      }
       for (const std::string& uid : due) {
         if (auto r = study_complete(uid); !r.ok()) {
           spdlog::error("reading queue: routing study {}: {}", uid, r.error().message);
@@ -179,17 +232,18 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_study(
                    s.procedure,  s.indication, s.requested_priority};
   reading::NewTask t;
   t.study_pk = s.study_pk;
-  t.service = route(rules_, facts);
+  const auto rules = this->rules();
+  t.service = route(*rules, facts);
   t.institution_id = s.institution_id;
   t.is_ecg = identity::is_ecg_study(s.modalities);
   t.modality = s.modalities;
-  PriorityDecision d = decide_priority(rules_, facts);
+  PriorityDecision d = decide_priority(*rules, facts);
   if (forced && forced->priority <= d.priority) d = *forced;
   t.priority = static_cast<int>(d.priority);
   t.priority_reason = d.reason;
   t.received_at = s.first_received_at;
   auto received = storage::parse_iso8601(s.first_received_at).value_or(clock_());
-  t.due_at = storage::to_iso8601(received + sla(rules_, d.priority));
+  t.due_at = storage::to_iso8601(received + sla(*rules, d.priority));
   auto r = store_.upsert_task(t, now());
   if (!r.ok()) return r.error();
   bus_.publish(r->second);
@@ -240,7 +294,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_now(const std::string& uid
 }
 
 Status ReadingQueue::escalate_now() {
-  auto critical_before = storage::to_iso8601(clock_() - rules_.critical_ack);
+  auto critical_before = storage::to_iso8601(clock_() - rules()->critical_ack);
   auto events = store_.escalate(now(), critical_before);
   if (!events.ok()) return events.error();
   std::size_t overdue = 0, critical = 0;
@@ -298,7 +352,7 @@ Result<reading::TaskRow> ReadingQueue::task(const Principal& p, std::int64_t id)
 }
 
 std::string ReadingQueue::lease_until() const {
-  return storage::to_iso8601(clock_() + rules_.lease);
+  return storage::to_iso8601(clock_() + rules()->lease);
 }
 
 Result<std::optional<reading::TaskRow>> ReadingQueue::claim_next(const Principal& p) {
@@ -368,7 +422,7 @@ Status ReadingQueue::raise_priority(const Principal& p, std::int64_t id, Priorit
   auto t = task(p, id);
   if (!t.ok()) return t.error();
   auto received = storage::parse_iso8601(t->received_at).value_or(clock_());
-  std::string due = storage::to_iso8601(received + sla(rules_, priority));
+  std::string due = storage::to_iso8601(received + sla(*rules(), priority));
   std::vector<reading::TaskEvent> events;
   Status s =
       store_.set_priority(id, static_cast<int>(priority), reason, due, p.username, now(), &events);
@@ -393,7 +447,7 @@ Result<reading::ReportRow> ReadingQueue::report(const Principal& p, std::int64_t
   r.critical = critical;
   r.author = p.user_id;
   r.author_name = p.username;
-  r.qc = qc_sampled(id, rules_.qc_percent);
+  r.qc = qc_sampled(id, rules()->qc_percent);
   std::vector<reading::TaskEvent> events;
   auto row = store_.add_report(
       r,
@@ -470,8 +524,9 @@ bool ReadingQueue::near_due(const reading::TaskRow& t) const {
   if (t.status == "final" || overdue(t)) return false;
   auto due = storage::parse_iso8601(t.due_at);
   if (!due) return false;
+  const auto rules = this->rules();
   auto window = std::chrono::duration_cast<std::chrono::milliseconds>(
-      sla(rules_, static_cast<Priority>(t.priority)) * rules_.due_soon_fraction);
+      sla(*rules, static_cast<Priority>(t.priority)) * rules->due_soon_fraction);
   return clock_() + window >= *due;
 }
 

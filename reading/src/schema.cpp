@@ -107,11 +107,23 @@ ALTER TABLE reading_tasks SET (autovacuum_vacuum_scale_factor = 0.01,
 ALTER TABLE task_events SET (autovacuum_analyze_scale_factor = 0.01);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 3> kSteps{{
+// v18: queue settings changed on the administration screens (JSON values over the
+// configuration file's), with who changed them when.
+constexpr const char* kV18 = R"sql(
+CREATE TABLE queue_settings (
+  key         TEXT PRIMARY KEY,
+  value       TEXT NOT NULL,
+  changed_by  TEXT NOT NULL,
+  changed_at  TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 4> kSteps{{
     {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
     {7, "reading", "the requesting clinician's question on a study", kV7},
     {10, "reading", "the queue tables vacuumed and analysed often (PostgreSQL)", kV10,
      kV10Postgres},
+    {18, "reading", "queue settings set on the administration screens", kV18},
 }};
 
 }  // namespace

@@ -61,5 +61,16 @@ TEST(Text, ascii_lower_folds_only_the_ascii_letters) {
   EXPECT_EQ(ascii_lower(""), "");
 }
 
+TEST(Csv, fields_are_quoted_when_they_must_be_and_never_run_as_formulas) {
+  EXPECT_EQ(csv_field("plain"), "plain");
+  EXPECT_EQ(csv_field(""), "");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(csv_field("张伟"), "张伟");
+  EXPECT_EQ(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+  EXPECT_EQ(csv_field("-1,2"), "\"'-1,2\"");
+}
+
 }  // namespace
 }  // namespace yilian

@@ -56,7 +56,7 @@ class IdentityTest : public ::testing::Test {
 
     for (auto [code, level] :
          {std::pair{"lead", "lead"}, std::pair{"ta", "township"}, std::pair{"tb", "township"}}) {
-      ASSERT_TRUE(accounts_->put_institution({0, code, code, level, "", {}}).ok());
+      ASSERT_TRUE(accounts_->put_institution({0, code, code, level, "", {}, {}}).ok());
     }
     identity::NewUser u;
     u.username = "alice";

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "consortium.h"
@@ -61,14 +62,17 @@ json lung_expectation() {
 // installed (scripts/install-deps.sh installs them).
 class WebFrontEnd : public ::testing::Test {
  protected:
-  void start(const char* browser) {
+  void start(const char* browser, ServerProcess::Mode mode = ServerProcess::Mode::serve) {
     if (!testing::have_program(browser) || !testing::have_program("node")) {
       GTEST_SKIP() << browser
                    << " or node is not installed (scripts/install-deps.sh installs them)";
     }
-    const fs::path cfg = testing::write_consortium_config(dir_.path(), kQueueConfig);
-    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
-                                              std::vector<std::string>{"--config", cfg.string()});
+    // `yilian demo` brings its own consortium.
+    std::vector<std::string> args;
+    if (mode != ServerProcess::Mode::demo) {
+      args = {"--config", testing::write_consortium_config(dir_.path(), kQueueConfig).string()};
+    }
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data", args, mode);
     ASSERT_TRUE(server_->start()) << server_->log();
   }
   bool started() const { return !IsSkipped() && !HasFatalFailure(); }
@@ -523,6 +527,106 @@ TEST_F(WebFrontEnd, a_ct_opened_from_the_worklist_shows_in_ohif_with_mpr_and_not
       server.get(admin, "/api/audit?actor=dr-wang&object=" + ct->study_uid).body, nullptr, false);
   ASSERT_TRUE(tries.contains("records")) << tries;
   for (const json& rec : tries["records"]) EXPECT_EQ(rec["outcome"], "denied") << rec;
+}
+
+}  // namespace
+}  // namespace yilian
+
+namespace yilian {
+namespace {
+
+// The consortium office sets up a new township clinic from the screens alone, on a hub started
+// for the first time: the one-time administrator's first sign-in, an institution with an AE
+// title, users, a reading service, a queue target; the clinic's CT then reaches the
+// radiologist; each change is found in the audit trail.
+TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
+  start("chromium", ServerProcess::Mode::fresh);
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  std::smatch m;
+  const std::string log = server.log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("one-time password\\s+([0-9a-f]{24})"))) << log;
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 64;
+  spec.patient_id = "TC-WEB-1";
+  spec.patient_name = "\xD5\xC5\xCE\xB0";  // GB18030, no character set declared
+  auto ct = testing::write_ct_series(dir_.path() / "tc", spec);
+  ASSERT_TRUE(ct.ok());
+  const std::vector<std::string> shots = {"admin-first-login.png",       "admin-system.png",
+                                          "admin-institutions.png",      "admin-users.png",
+                                          "admin-services.png",          "admin-rules.png",
+                                          "admin-study-on-worklist.png", "admin-audit.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(run_scenario(server, "admin.mjs",
+                         {{"YILIAN_ONCE", m[1]},
+                          {"YILIAN_ADMIN_PASSWORD", "office-admin-2026"},
+                          {"YILIAN_DICOM_PORT", std::to_string(server.dicom_port())},
+                          {"YILIAN_STUDY", ct->files[0].string()}},
+                         out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  EXPECT_EQ(done["found"]["institution."], "institution.put");
+  EXPECT_EQ(done["found"]["user."], "user.create");
+  EXPECT_EQ(done["found"]["reading_service."], "reading_service.add");
+  EXPECT_EQ(done["found"]["setting."], "setting.change");
+  EXPECT_EQ(done["worklistRows"], 1);
+  // What the hub now holds: the study filed under the new clinic, its name decoded as GB18030,
+  // on the radiologist's worklist; nobody keeps a temporary password.
+  const std::string rad = server.login("dr-read", "read-own-password-2");
+  ASSERT_FALSE(rad.empty());
+  json list = json::parse(server.get(rad, "/api/worklist").body);
+  ASSERT_EQ(list["tasks"].size(), 1u);
+  EXPECT_EQ(list["tasks"][0]["studyInstanceUid"], ct->study_uid);
+  EXPECT_EQ(list["tasks"][0]["institution"], "tc");
+  EXPECT_EQ(list["tasks"][0]["patient"]["name"], "张伟");
+  const std::string admin = server.login("admin", "office-admin-2026");
+  json users = json::parse(server.get(admin, "/api/admin/users").body);
+  for (const json& u : users["users"]) EXPECT_EQ(u["mustChangePassword"], false) << u.dump();
+  expect_screenshots(shots);
+}
+
+// `yilian demo` on a fresh directory, then every screen as each demo user, each showing data.
+TEST_F(WebFrontEnd, the_demo_consortium_shows_data_on_every_screen_for_each_user) {
+  start("chromium", ServerProcess::Mode::demo);
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  // The demo's studies are sent once the hub listens (bounded wait: 60 s).
+  const fs::path seeded = dir_.path() / "data" / "demo-seeded.json";
+  for (int i = 0; i < 600 && !fs::exists(seeded); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(fs::exists(seeded)) << server.log();
+  EXPECT_NE(server.log().find("dr-wang   password yilian-demo"), std::string::npos);
+  std::string out;
+  json seen;
+  ASSERT_EQ(run_scenario(server, "demo_walk.mjs", {{"YILIAN_PASSWORD", "yilian-demo"}}, out, seen),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(seen.is_object()) << out;
+  for (const char* user : {"office", "dr-wang", "dr-zhao", "dr-li", "dr-chen"}) {
+    ASSERT_TRUE(seen.contains(user)) << user;
+    for (const auto& [name, count] : seen[user].items()) {
+      EXPECT_GT(count.get<int>(), 0) << user << " " << name;
+      std::error_code ec;
+      EXPECT_GT(fs::file_size(fs::path(YILIAN_SCREENSHOTS) /
+                                  ("demo-" + std::string(user) + "-" + name + ".png"),
+                              ec),
+                1000u)
+          << user << " " << name;
+    }
+  }
+  // A second start on the same directory serves it again without sending the studies twice.
+  ASSERT_EQ(server.stop(), 0);
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string rad = server.login("dr-wang", "yilian-demo");
+  json list = json::parse(server.get(rad, "/api/worklist").body);
+  EXPECT_EQ(list["total"], 3) << list.dump();
 }
 
 }  // namespace

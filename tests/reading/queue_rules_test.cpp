@@ -1,4 +1,5 @@
 #include "yilian/reading/queue_rules.h"
+#include "yilian/reading/queue_settings.h"
 
 #include <gtest/gtest.h>
 
@@ -130,6 +131,68 @@ TEST(QcSampling, is_deterministic_and_close_to_the_configured_share) {
   EXPECT_LT(sampled, 600);
   EXPECT_FALSE(qc_sampled(7, 0));
   EXPECT_TRUE(qc_sampled(7, 100));
+}
+
+using nlohmann::json;
+
+TEST(QueueSettings, every_key_reads_back_what_was_applied) {
+  QueueRules r = rules();
+  for (const std::string& key : queue_setting_keys()) {
+    const json before = queue_setting(r, key);
+    ASSERT_FALSE(before.is_null()) << key;
+    // Applying a setting's own value changes nothing.
+    ASSERT_TRUE(apply_queue_setting(r, key, before).ok()) << key;
+    EXPECT_EQ(queue_setting(r, key), before) << key;
+  }
+  ASSERT_TRUE(apply_queue_setting(r, "sla_stat_minutes", 20).ok());
+  EXPECT_EQ(r.sla_stat, std::chrono::minutes(20));
+  ASSERT_TRUE(apply_queue_setting(r, "stable_seconds", 0.5).ok());
+  EXPECT_EQ(r.stable, std::chrono::milliseconds(500));
+  ASSERT_TRUE(apply_queue_setting(r, "routes",
+                                  json::array({{{"service", "stroke"},
+                                                {"modalities", {"CT"}},
+                                                {"text_contains", {"卒中"}}}}))
+                  .ok());
+  ASSERT_EQ(r.routes.size(), 1u);
+  EXPECT_EQ(route(r, StudyFacts{"CT", "HEAD", "ta", "头颅CT", "", "疑似卒中", ""}), "stroke");
+  EXPECT_EQ(route(r, StudyFacts{"CT", "HEAD", "ta", "头颅CT", "", "外伤", ""}), "general");
+  ASSERT_TRUE(apply_queue_setting(r, "priority_rules",
+                                  json::array({{{"priority", "urgent"},
+                                                {"reason", "ER"},
+                                                {"institutions", {"county-er"}}}}))
+                  .ok());
+  EXPECT_EQ(decide_priority(r, StudyFacts{"CT", "", "county-er", "", "", "", ""}).priority,
+            Priority::urgent);
+}
+
+TEST(QueueSettings, a_bad_value_is_refused_and_changes_nothing) {
+  const QueueRules before = rules();
+  QueueRules r = before;
+  for (auto [key, value] : std::vector<std::pair<std::string, json>>{
+           {"sla_stat_minutes", 0},
+           {"sla_stat_minutes", "30"},
+           {"sla_routine_minutes", 1.5},
+           {"qc_percent", 101},
+           {"critical_ack_minutes", -1},
+           {"stable_seconds", 4000},
+           {"lease_seconds", 5},
+           {"default_service", ""},
+           {"routes", json::object()},
+           {"routes", json::array({{{"modalities", {"CT"}}}})},
+           {"routes", json::array({{{"service", "x"}, {"modality", {"CT"}}}})},
+           {"routes", json::array({{{"service", "x"}, {"modalities", {1}}}})},
+           {"priority_rules", json::array({{{"priority", "asap"}}})},
+       }) {
+    Status s = apply_queue_setting(r, key, value);
+    EXPECT_FALSE(s.ok()) << key << " = " << value.dump();
+    if (!s.ok()) {
+      EXPECT_EQ(s.error().code, Errc::invalid_argument) << key;
+    }
+  }
+  EXPECT_EQ(apply_queue_setting(r, "no_such_key", 1).error().code, Errc::not_found);
+  for (const std::string& key : queue_setting_keys()) {
+    EXPECT_EQ(queue_setting(r, key), queue_setting(before, key)) << key;
+  }
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ class ReadingQueueTest : public ::testing::Test {
     store_ = std::make_unique<reading::QueueStore>(*db_);
     for (auto [code, level] :
          {std::pair{"lead", "lead"}, std::pair{"ta", "township"}, std::pair{"tb", "township"}}) {
-      ASSERT_TRUE(accounts_->put_institution({0, code, code, level, "", {}}).ok());
+      ASSERT_TRUE(accounts_->put_institution({0, code, code, level, "", {}, {}}).ok());
     }
     ASSERT_TRUE(accounts_->add_reading_service({"lead", "ta", "imaging"}).ok());
     ASSERT_TRUE(accounts_->add_reading_service({"lead", "ta", "ecg"}).ok());

@@ -104,8 +104,9 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   return r;
 }
 
-ServerProcess::ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args)
-    : data_(std::move(data_dir)), extra_(std::move(extra_args)) {
+ServerProcess::ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args,
+                             Mode mode)
+    : data_(std::move(data_dir)), extra_(std::move(extra_args)), mode_(mode) {
   log_ = data_.string() + ".server.log";
 }
 
@@ -144,10 +145,12 @@ bool ServerProcess::launch() {
   for (std::size_t i = 0; i + 1 < extra_.size(); ++i) {
     if (extra_[i] == "--database") database = " --database '" + extra_[i + 1] + "'";
   }
-  (void)run_command("printf '%s\\n' '" + std::string(kPassword) + "' | " + yilian_binary() +
-                        " user add --data '" + data_.string() + "'" + database +
-                        " --role admin --institution consortium " + kAdmin,
-                    &out);
+  if (mode_ == Mode::serve) {
+    (void)run_command("printf '%s\\n' '" + std::string(kPassword) + "' | " + yilian_binary() +
+                          " user add --data '" + data_.string() + "'" + database +
+                          " --role admin --institution consortium " + kAdmin,
+                      &out);
+  }
   // The hub binds port 0 and reports the ports it got: a port picked here and released
   // could be taken by another process before the hub binds it.
   port_file_ = data_.parent_path() / (data_.filename().string() + ".ports");
@@ -155,9 +158,11 @@ bool ServerProcess::launch() {
   std::filesystem::remove(port_file_, ec);
   dicom_port_ = 0;
   http_port_ = 0;
-  std::vector<std::string> args = {
-      yilian_binary(), "serve", "--data",      data_.string(),     "--dicom-port", "0",
-      "--http-port",   "0",     "--port-file", port_file_.string()};
+  std::vector<std::string> args = {yilian_binary(), mode_ == Mode::demo ? "demo" : "serve",
+                                   "--data",        data_.string(),
+                                   "--dicom-port",  "0",
+                                   "--http-port",   "0",
+                                   "--port-file",   port_file_.string()};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -192,7 +197,7 @@ bool ServerProcess::wait_ready() {
       }
     }
     if (http_port_ != 0 && http_get(http_port_, "/healthz").status == 200) {
-      admin_token_ = login(kAdmin);
+      if (mode_ == Mode::serve) admin_token_ = login(kAdmin);
       reader_token_.clear();
       return true;
     }

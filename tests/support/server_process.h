@@ -45,7 +45,12 @@ int storescu(const ServerProcess& server, const std::string& aet,
 
 class ServerProcess {
  public:
-  ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
+  // How the hub is started: `serve` with the harness administrator made first; `fresh`:
+  // `serve` on a directory left as it is (a first start creates its one-time administrator);
+  // `demo`: `yilian demo`.
+  enum class Mode { serve, fresh, demo };
+  ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {},
+                Mode mode = Mode::serve);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -90,6 +95,7 @@ class ServerProcess {
  private:
   std::filesystem::path data_;
   std::vector<std::string> extra_;
+  Mode mode_ = Mode::serve;
   std::filesystem::path log_;
   std::filesystem::path port_file_;
   std::uint16_t dicom_port_ = 0, http_port_ = 0;

@@ -101,7 +101,7 @@ class HubTest : public ::testing::Test {
     cases_ = std::make_unique<CaseStore>(*db_);
     referrals_ = std::make_unique<ReferralStore>(*db_);
     notifications_ = std::make_unique<NotificationStore>(*db_);
-    auto inst = accounts_->put_institution({0, "ta", "Township A", "township", "", {}});
+    auto inst = accounts_->put_institution({0, "ta", "Township A", "township", "", {}, {}});
     ASSERT_TRUE(inst.ok());
     institution_ = inst->id;
     for (auto [name, role] :

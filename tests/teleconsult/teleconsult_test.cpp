@@ -222,10 +222,10 @@ TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_
 }
 
 TEST(ReferralRules, routes_steps_and_who_answers) {
-  identity::InstitutionInfo lead{1, "lead", "Lead", "lead", "", {}};
-  identity::InstitutionInfo county{2, "county", "County", "county", "lead", {}};
-  identity::InstitutionInfo ta{3, "ta", "A", "township", "county", {}};
-  identity::InstitutionInfo tb{4, "tb", "B", "township", "county", {}};
+  identity::InstitutionInfo lead{1, "lead", "Lead", "lead", "", {}, {}};
+  identity::InstitutionInfo county{2, "county", "County", "county", "lead", {}, {}};
+  identity::InstitutionInfo ta{3, "ta", "A", "township", "county", {}, {}};
+  identity::InstitutionInfo tb{4, "tb", "B", "township", "county", {}, {}};
   EXPECT_FALSE(referral_route_problem("up", ta, county));
   EXPECT_FALSE(referral_route_problem("up", ta, lead));
   EXPECT_FALSE(referral_route_problem("up", county, lead));
@@ -276,7 +276,7 @@ struct TwoConsults {
 void two_consults(storage::Database& db, TwoConsults& out) {
   identity::Accounts accounts(db);
   teleconsult::ConsultStore store(db);
-  auto inst = accounts.put_institution({0, "ta", "ta", "township", "", {}});
+  auto inst = accounts.put_institution({0, "ta", "ta", "township", "", {}, {}});
   ASSERT_TRUE(inst.ok());
   out.institution = inst->id;
   for (const char* name : {"doc", "cardio"}) {

@@ -14,6 +14,7 @@ export interface User {
   displayName: string;
   institution: string;
   roles: string[];
+  mustChangePassword?: boolean;
 }
 
 export interface Task {

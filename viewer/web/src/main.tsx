@@ -13,6 +13,8 @@ import { EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
 import { Referrals } from './referrals';
 import { Notifications } from './notifications';
+import { Admin } from './admin';
+import { PasswordChange } from './password';
 import './styles.css';
 
 const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
@@ -20,7 +22,7 @@ export const isReader = (u: User) => u.roles.some((r) => READER_ROLES.includes(r
 
 function home(u: User): string {
   if (isReader(u)) return '#/worklist';
-  return u.roles.includes('admin') && u.roles.length === 1 ? '#/dashboard' : '#/township';
+  return u.roles.includes('admin') && u.roles.length === 1 ? '#/admin/system' : '#/township';
 }
 
 function useHash(): string {
@@ -73,16 +75,16 @@ function App() {
   };
 
   if (checking) return <p class="loading">{t('loading')}</p>;
+  const signedIn = (token: string, u: User) => {
+    setToken(token);
+    setUser(u);
+  };
   if (!user) {
-    return (
-      <Login
-        onLogin={(token, u) => {
-          setToken(token);
-          setUser(u);
-        }}
-        onToggleLang={toggleLang}
-      />
-    );
+    return <Login onLogin={signedIn} onToggleLang={toggleLang} />;
+  }
+  // A temporary password: nothing else until it is replaced.
+  if (user.mustChangePassword) {
+    return <PasswordChange forced onChanged={signedIn} />;
   }
 
   const logout = async () => {
@@ -97,7 +99,20 @@ function App() {
 
   const [, route, arg] = hash.split('/');
   let screen;
-  if (route === 'read' && arg) screen = <Reading taskId={Number(arg)} user={user} live={live} />;
+  if (route === 'admin' && user.roles.includes('admin')) screen = <Admin tab={arg ?? 'system'} />;
+  else if (route === 'password')
+    screen = (
+      <PasswordChange
+        forced={false}
+        onChanged={(token, u) => {
+          signedIn(token, u);
+          location.hash = home(u);
+        }}
+        onCancel={() => (location.hash = home(user))}
+      />
+    );
+  else if (route === 'read' && arg)
+    screen = <Reading taskId={Number(arg)} user={user} live={live} />;
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
   else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
@@ -122,6 +137,7 @@ function App() {
           {(isReader(user) || user.roles.includes('admin')) && (
             <a href="#/dashboard">{t('dashboard')}</a>
           )}
+          {user.roles.includes('admin') && <a href="#/admin/system">{t('administration')}</a>}
         </nav>
         <span class="spacer" />
         <span class={online ? 'live on' : 'live off'} role="status">
@@ -131,6 +147,9 @@ function App() {
         <span class="who">
           {user.displayName || user.username} · {user.institution}
         </span>
+        <a href="#/password" class="button-link">
+          {t('changePassword')}
+        </a>
         <button type="button" onClick={toggleLang}>
           {t('language')}
         </button>

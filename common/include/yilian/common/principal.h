@@ -37,6 +37,8 @@ struct Principal {
   std::vector<std::int64_t> ecg_clients;
   // The reading services (subspecialty queues such as "neuro") a reader works; empty: all.
   std::vector<std::string> services;
+  // Signed in with a password that must be replaced first (generated, or set by an admin).
+  bool must_change_password = false;
 
   bool has(Role r) const { return (roles >> static_cast<unsigned>(r)) & 1u; }
   void grant(Role r) { roles |= 1u << static_cast<unsigned>(r); }

@@ -30,4 +30,8 @@ std::string ascii_lower(std::string_view s);
 // the bad bytes: serialising never throws on content.
 std::string json_text(const nlohmann::json& j, int indent = -1);
 
+// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, quotes doubled;
+// a leading =, +, - or @ is prefixed with ' so a spreadsheet never runs it as a formula.
+std::string csv_field(std::string_view s);
+
 }  // namespace yilian

@@ -31,6 +31,7 @@ struct NewUser {
   std::uint32_t roles = 0;
   std::vector<std::string> credential_codes;
   std::string password_hash;
+  bool must_change_password = false;
 };
 
 struct LoginRecord {
@@ -59,10 +60,15 @@ class Accounts {
   Result<std::vector<UserInfo>> users();
   Result<std::optional<UserInfo>> find_user(std::string_view username);
   Result<std::optional<LoginRecord>> login_record(std::string_view username);
-  // Both revoke every session of the user.
+  // Both revoke every session of the user. `must_change`: the password is temporary, the
+  // next sign-in has to replace it before anything else.
   Status set_password(std::string_view username, std::string_view password_hash,
-                      std::string_view now);
+                      std::string_view now, bool must_change = false);
   Status set_disabled(std::string_view username, bool disabled, std::string_view now);
+  // Replaces display name, home institution, roles and credentials (`user.username` names the
+  // user; its password is untouched). Sessions are revoked when what the user may do changed
+  // (roles, institutions), so no session keeps powers the user no longer has.
+  Result<UserInfo> update_user(const NewUser& user, std::string_view now);
 
   // The reading services (subspecialties: neuro, chest, ecg...) a reader works in; none
   // means every service.
@@ -90,6 +96,8 @@ class Accounts {
   // Revokes the session and the viewer sessions it opened. False when there was no such live
   // session.
   Result<bool> revoke_session(std::string_view token_hash, std::string_view now);
+  // The live bearer sessions at `now`, newest first.
+  Result<std::vector<SessionInfo>> live_sessions(std::string_view now);
 
   // The audit chain's anchor (one row; a later head replaces an earlier one, never the
   // reverse, whichever node writes it).
@@ -98,6 +106,8 @@ class Accounts {
 
   // Reading services.
   Status add_reading_service(const ReadingService& service);
+  // False when there was no such reading service.
+  Result<bool> remove_reading_service(const ReadingService& service);
   Result<std::vector<ReadingService>> reading_services();
 
   // What a user may do, as a session would give it (for choosing whom to notify).
@@ -119,6 +129,9 @@ class Accounts {
   Result<std::vector<InstitutionInfo>> select_institutions(std::string_view code);
   Result<std::vector<UserInfo>> select_users(std::string_view username);
   Result<std::int64_t> institution_id(storage::sql::Db& db, std::string_view code);
+  // Credentials of `user_id` at the institutions `codes` (the home one skipped).
+  Status add_credentials(storage::sql::Db& db, std::int64_t user_id, std::int64_t home_id,
+                         const std::vector<std::string>& codes);
 
   storage::Database& db_;
 };

@@ -90,7 +90,17 @@ class AuthService {
 
   // Creates a user with a hashed password (the policy is checked).
   Result<identity::UserInfo> add_user(identity::NewUser user, std::string_view password);
-  Status set_password(std::string_view username, std::string_view password);
+  // `must_change`: a temporary password (an administrator's reset): the user's next sign-in
+  // has to replace it before anything else.
+  Status set_password(std::string_view username, std::string_view password,
+                      bool must_change = false);
+  // A signed-in user replaces their own password: `current` must be right (failures count
+  // towards the lockout like failed logins), `replacement` must meet the policy and differ.
+  // Every session of the user is revoked; the answer is a fresh session.
+  // Errors: unauthenticated (wrong current password), invalid_argument (policy), unavailable
+  // (locked out).
+  Result<LoginResult> change_own_password(const Principal& who, std::string_view current,
+                                          std::string_view replacement, const std::string& address);
 
   // On a hub with no users: creates `username` as admin of `institution_code` with the
   // given password, or a generated one that is returned (to be shown once).

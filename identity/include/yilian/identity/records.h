@@ -45,6 +45,9 @@ struct InstitutionInfo {
   std::string level;  // lead, county, community, township, village, office, external
   std::string parent_code;
   std::vector<std::string> ae_titles;
+  // What its modalities' text is in when they declare no Specific Character Set (a DICOM
+  // defined term such as "GB18030"); empty: the hub's default.
+  std::string charset;
 };
 
 struct UserInfo {
@@ -57,6 +60,16 @@ struct UserInfo {
   std::vector<std::string> credentialed_codes;
   bool disabled = false;
   std::string created_at;
+  bool must_change_password = false;  // the next sign-in asks for a new password
+  std::string password_changed_at;
+};
+
+// A live bearer session (who is signed in now).
+struct SessionInfo {
+  std::string username;
+  std::string created_at;
+  std::string expires_at;
+  std::string address;
 };
 
 struct ReadingService {
@@ -93,7 +106,9 @@ struct AuditRecord {
 };
 
 struct AuditFilter {
-  std::string actor, action, object_id, from, to;  // empty: any
+  // Empty: any. `action` ending in '.' matches every action it begins ("user." for all user
+  // changes); `institution` is the actor's institution.
+  std::string actor, action, object_id, from, to, institution;
   std::int64_t before_seq = 0;  // paging: only records older than this (0: newest)
   std::int64_t limit = 100;
 };

@@ -115,6 +115,10 @@ class DicomServer {
   void enable_query_retrieve(pacs::Index& index, identity::Accounts& accounts,
                              storage::Clock clock);
 
+  // Replaces the AE directory (an institution's AE titles or character set changed); new
+  // associations use it, running ones finish with the one they started with.
+  void set_directory(std::shared_ptr<const AeDirectory> aes);
+
   // Opens the port and starts the threads. Fails if the port cannot be bound. Port 0 takes a
   // free port; port() tells which.
   Status start();

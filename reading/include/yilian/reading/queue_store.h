@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/reading/queue_settings.h"
 #include "yilian/storage/database.h"
 
 namespace yilian::reading {
@@ -129,6 +130,22 @@ class QueueStore {
   ~QueueStore();
   QueueStore(const QueueStore&) = delete;
   QueueStore& operator=(const QueueStore&) = delete;
+
+  // Queue settings set on the administration screens (queue_settings.h), by key; put replaces,
+  // erase goes back to the configuration file's value (false: there was none).
+  Result<std::vector<QueueSettingRow>> queue_settings();
+  Status put_queue_setting(const QueueSettingRow& row);
+  Result<bool> erase_queue_setting(std::string_view key);
+
+  // Open tasks (not final) counted by status and priority: {status, priority, count}; and
+  // how many of them are past their due time at `now`. Aggregates only, no patient data.
+  struct Depth {
+    std::string status;
+    int priority = 0;
+    std::int64_t count = 0;
+    std::int64_t overdue = 0;
+  };
+  Result<std::vector<Depth>> depth(std::string_view now);
 
   Result<std::optional<RoutableStudy>> routable_study(std::string_view study_uid);
   // The requesting clinician's question for a study; not_found for an unknown study.

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "yilian/identity/accounts.h"
 #include "yilian/pacs/index.h"
 #include "yilian/reading/queue_rules.h"
+#include "yilian/reading/queue_settings.h"
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/clock.h"
 
@@ -113,7 +115,19 @@ class ReadingQueue {
   bool overdue(const reading::TaskRow& t) const;
   std::string now() const { return storage::to_iso8601(clock_()); }
   reading::QueueStore& store() { return store_; }
-  const QueueRules& rules() const { return rules_; }
+  // The rules now: the configuration file's with the settings changed on the screen over them.
+  std::shared_ptr<const QueueRules> rules() const;
+  // The configuration file's rules (what a setting returns to when reset).
+  const QueueRules& file_rules() const { return file_rules_; }
+  // Reads the settings set on the screen and applies them over the file's (start() does it;
+  // the watcher again every few seconds, so every node follows a change made on another).
+  // A stored value that no longer passes the checks is skipped with a warning.
+  Status reload_settings();
+  // An administrator's change: checked, stored (who, when), in effect at once.
+  Status change_setting(std::string_view key, const nlohmann::json& value,
+                        const std::string& changed_by);
+  // Back to the file's value.
+  Status reset_setting(std::string_view key);
 
  private:
   // `started`: when start() was called (the start-up routing looks at what waited then).
@@ -132,7 +146,9 @@ class ReadingQueue {
   reading::QueueStore& store_;
   pacs::Index& index_;
   identity::Accounts& accounts_;
-  QueueRules rules_;
+  const QueueRules file_rules_;
+  mutable std::mutex rules_mu_;
+  std::shared_ptr<const QueueRules> rules_;  // rules_mu_
   storage::Clock clock_;
   EventBus& bus_;
   std::string national_issuer_;

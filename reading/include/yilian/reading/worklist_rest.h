@@ -1,6 +1,9 @@
 // REST endpoints of the reading queue (see docs/API.md, "Reading queue").
 #pragma once
 
+#include <set>
+#include <string>
+
 #include "yilian/identity/auth.h"
 #include "yilian/net/http.h"
 #include "yilian/reading/reading_queue.h"
@@ -9,5 +12,11 @@ namespace yilian::reading {
 
 void register_worklist_routes(http::Router& router, ReadingQueue& queue,
                               identity::AuthService& auth);
+
+// Admin only: GET /api/admin/settings/queue, PUT and DELETE /api/admin/settings/queue/{key}.
+// `file_keys`: the [queue] keys the configuration file sets (a setting's source is "screen"
+// when set there, else "file" when the file sets it, else "default").
+void register_queue_settings_routes(http::Router& router, ReadingQueue& queue,
+                                    identity::AuthService& auth, std::set<std::string> file_keys);
 
 }  // namespace yilian::reading

@@ -1,25 +1,25 @@
-#include "synthetic_ecg.h"
+#include "yilian/ecg/synthetic.h"
 
 #include <cmath>
 #include <numbers>
 #include <random>
 
-namespace yilian::testing {
+namespace yilian::ecg {
 namespace {
 
 const char* kLeads[] = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
 
 }  // namespace
 
-ecg::Record make_ecg(const Synthetic& s, unsigned seed) {
-  ecg::Record r;
+Record make_ecg(const Synthetic& s, unsigned seed) {
+  Record r;
   r.sampling_hz = s.fs;
   const auto n = static_cast<std::size_t>(s.fs * s.seconds);
   std::mt19937 rng(seed);
   std::normal_distribution<double> noise(0, s.noise);
   for (const char* name : kLeads) {
     LeadShape sh = s.leads.count(name) ? s.leads.at(name) : LeadShape{};
-    ecg::Lead lead;
+    Lead lead;
     lead.name = name;
     lead.mv.resize(n);
     for (std::size_t k = 0; k < n; ++k) {
@@ -53,4 +53,4 @@ ecg::Record make_ecg(const Synthetic& s, unsigned seed) {
   return r;
 }
 
-}  // namespace yilian::testing
+}  // namespace yilian::ecg

@@ -1,0 +1,75 @@
+// A walk through every screen as each user of the demo consortium (`yilian demo`), in headless
+// Chromium: each screen must show data, and is kept as a screenshot (demo-<user>-<screen>.png).
+//
+// Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD (the demo users' password).
+// Prints one JSON line: for each user and screen, the count of items it showed.
+import { env, fail, run, WAIT } from './lib.mjs';
+
+// Goes to `hash`, waits for `selector` to show at least `min` items, keeps a screenshot.
+async function screen(page, shot, seen, user, name, hash, selector, min = 1) {
+  await page.goto(`${env('YILIAN_URL')}/${hash}`);
+  await page
+    .locator(selector)
+    .nth(min - 1)
+    .waitFor(WAIT);
+  const n = await page.locator(selector).count();
+  if (n < min) fail(`${user} ${name}: ${n} items of ${selector}`);
+  (seen[user] ??= {})[name] = n;
+  await shot(page, `demo-${user}-${name}.png`);
+}
+
+await run(async ({ context, shot, login }) => {
+  const seen = {};
+
+  // The consortium office.
+  const office = await login(await context(), 'office');
+  const s = (...a) => screen(office, shot, seen, 'office', ...a);
+  await s('system', '#/admin/system', '.system[data-loaded] .figure');
+  const stored = Number(await office.locator('[data-figure="stored"] .value').textContent());
+  if (!(stored > 0)) fail(`the system page shows ${stored} stored instances`);
+  await s('institutions', '#/admin/institutions', 'tr[data-institution]', 4);
+  await s('users', '#/admin/users', 'tr[data-user]', 5);
+  await s('services', '#/admin/services', 'tr[data-service]', 4);
+  await s('rules', '#/admin/rules', 'tr[data-setting]', 8);
+  await s('audit', '#/admin/audit', 'tr[data-audit]', 10);
+  await s('dashboard', '#/dashboard', 'table.stats tr[data-group]');
+
+  // The lead hospital's radiologist: worklist, the stroke CT in the viewer, emergencies,
+  // consults, statistics.
+  const rad = await login(await context(), 'dr-wang');
+  const r = (...a) => screen(rad, shot, seen, 'dr-wang', ...a);
+  await r('worklist', '#/worklist', 'table.tasks tr[data-task]', 3);
+  const stat = rad.locator('table.tasks tr[data-task]', { has: rad.locator('.badge.stat') });
+  await stat.first().locator('a').click();
+  await rad.locator('canvas.image[data-state="ready"]').waitFor(WAIT);
+  await shot(rad, 'demo-dr-wang-viewer.png');
+  await r('emergency', '#/emergency', 'article.case', 2);
+  await r('consults', '#/consults', 'tr[data-consult]');
+  await r('referrals', '#/referrals', 'tr[data-referral]');
+  await r('dashboard', '#/dashboard', 'table.stats tr[data-group]');
+
+  // The cardiologist: the STEMI ECG first in the list, on its grid.
+  const cardio = await login(await context(), 'dr-zhao');
+  const c = (...a) => screen(cardio, shot, seen, 'dr-zhao', ...a);
+  await c('worklist', '#/worklist', 'table.tasks tr[data-task]', 2);
+  const stemi = cardio.locator('table.tasks tr[data-task]', {
+    has: cardio.locator('.badge.stemi'),
+  });
+  await stemi.first().locator('a').click();
+  await cardio.locator('canvas.ecg[data-state="ready"]').waitFor(WAIT);
+  await cardio.locator('li.flag[data-code="suspected_stemi"]').waitFor(WAIT);
+  await shot(cardio, 'demo-dr-zhao-ecg.png');
+  await c('emergency', '#/emergency', 'article.case.chest_pain');
+
+  // The township doctors: their studies in progress and reported, their consult, referrals.
+  const li = await login(await context(), 'dr-li');
+  const l = (...a) => screen(li, shot, seen, 'dr-li', ...a);
+  await l('township', '#/township', 'tr[data-task]', 4);
+  await l('consults', '#/consults', 'tr[data-consult]');
+  await l('emergency', '#/emergency', 'article.case', 2);
+  await l('referrals', '#/referrals', 'tr[data-referral]');
+
+  const chen = await login(await context(), 'dr-chen');
+  await screen(chen, shot, seen, 'dr-chen', 'township', '#/township', 'tr[data-task]', 2);
+  return seen;
+});
