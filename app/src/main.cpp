@@ -220,7 +220,15 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           return;
         }
         dicom.set_directory(std::make_shared<const pacs::AeDirectory>(std::move(*rebuilt)));
-      }};
+      },
+      {},
+      {}};
+  for (const InstitutionConfig& i : cfg.institutions) admin_hooks.file_institutions.insert(i.code);
+  for (const ReadingServiceConfig& rs : cfg.reading_services) {
+    for (const std::string& client : rs.clients) {
+      admin_hooks.file_reading_services.insert(rs.provider + ":" + client + ":" + rs.service);
+    }
+  }
   identity::register_admin_routes(router, auth, admin_hooks);
   reading::register_queue_settings_routes(router, queue, auth, cfg.queue_file_keys);
   register_admin_system_routes(router, auth, dd.database(), dd.queue(),

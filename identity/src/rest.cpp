@@ -136,6 +136,21 @@ json institution_json(const identity::InstitutionInfo& i) {
 
 Response forbidden() { return Response::error(403, "this needs the admin role"); }
 
+// The newest successful change of `object` among the actions beginning with `prefix`, as
+// {"by", "at", "action"}; null when there is none.
+json last_change(AuthService& auth, const std::string& object, const std::string& prefix) {
+  identity::AuditFilter f;
+  f.object_id = object;
+  f.action = prefix;
+  f.limit = 20;
+  auto rows = auth.auditor().log().find(f);
+  if (!rows.ok()) return nullptr;
+  for (const auto& r : *rows) {
+    if (r.outcome == "ok") return {{"by", r.actor}, {"at", r.at}, {"action", r.action}};
+  }
+  return nullptr;
+}
+
 // Runs `handler` for admins; audits the denial otherwise.
 template <typename F>
 http::Handler admin_only(AuthService& auth, const char* action, F handler) {
@@ -251,11 +266,16 @@ void register_auth_routes(http::Router& router, AuthService& auth) {
 
 void register_admin_routes(http::Router& router, AuthService& auth, AdminHooks hooks) {
   router.add("GET", "/api/admin/institutions",
-             admin_only(auth, "institution.list", [&auth](const Request&, const Principal&) {
+             admin_only(auth, "institution.list", [&auth, hooks](const Request&, const Principal&) {
                auto all = auth.accounts().institutions();
                if (!all.ok()) return Response::from_error(all.error());
                json list = json::array();
-               for (const auto& i : *all) list.push_back(institution_json(i));
+               for (const auto& i : *all) {
+                 json j = institution_json(i);
+                 j["fromFile"] = hooks.file_institutions.count(i.code) > 0;
+                 j["lastChange"] = last_change(auth, i.code, "institution.");
+                 list.push_back(std::move(j));
+               }
                return Response::json(200, json_text(json{{"institutions", list}}));
              }));
 
@@ -303,6 +323,7 @@ void register_admin_routes(http::Router& router, AuthService& auth, AdminHooks h
                  auto services = auth.accounts().user_services(u.id);
                  if (!services.ok()) return Response::from_error(services.error());
                  j["services"] = *services;
+                 j["lastChange"] = last_change(auth, u.username, "user.");
                  list.push_back(std::move(j));
                }
                return Response::json(200, json_text(json{{"users", list}}));
@@ -398,13 +419,17 @@ void register_admin_routes(http::Router& router, AuthService& auth, AdminHooks h
 
   router.add(
       "GET", "/api/admin/reading-services",
-      admin_only(auth, "reading_service.list", [&auth](const Request&, const Principal&) {
+      admin_only(auth, "reading_service.list", [&auth, hooks](const Request&, const Principal&) {
         auto all = auth.accounts().reading_services();
         if (!all.ok()) return Response::from_error(all.error());
         json list = json::array();
         for (const auto& r : *all) {
           list.push_back(
-              {{"provider", r.provider_code}, {"client", r.client_code}, {"service", r.service}});
+              {{"provider", r.provider_code},
+               {"client", r.client_code},
+               {"service", r.service},
+               {"fromFile", hooks.file_reading_services.count(
+                                r.provider_code + ":" + r.client_code + ":" + r.service) > 0}});
         }
         return Response::json(200, json_text(json{{"readingServices", list}}));
       }));

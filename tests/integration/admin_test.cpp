@@ -226,6 +226,19 @@ TEST_F(AdminRest, a_new_members_ae_title_and_character_set_work_at_once) {
                          R"({"provider":"lead","client":"tc","service":"imaging"})")
                 .status,
             201);
+  // What the file defines is marked as such; the screen's change shows who made it.
+  for (const json& i : body(server.get(admin_, "/api/admin/institutions"))["institutions"]) {
+    if (i["code"] == "ta") {
+      EXPECT_EQ(i["fromFile"], true);
+    }
+    if (i["code"] != "tc") continue;
+    EXPECT_EQ(i["fromFile"], false);
+    EXPECT_EQ(i["lastChange"]["by"], ServerProcess::kAdmin);
+    EXPECT_EQ(i["lastChange"]["action"], "institution.put");
+  }
+  for (const json& r : body(server.get(admin_, "/api/admin/reading-services"))["readingServices"]) {
+    EXPECT_EQ(r["fromFile"], r["client"] == "ta") << r.dump();
+  }
   ASSERT_EQ(testing::storescu(server, "TC_CT", ct->files), 0) << server.log();
   json task = wait_for_task(rad, ct->study_uid);
   ASSERT_TRUE(task.is_object()) << server.log();

@@ -6,6 +6,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, currentToken } from './api';
 import { dateTime, Key, t } from './i18n';
 
+interface Change {
+  by: string;
+  at: string;
+  action: string;
+}
 interface Institution {
   code: string;
   name: string;
@@ -13,6 +18,8 @@ interface Institution {
   parent: string | null;
   aeTitles: string[];
   charset: string;
+  fromFile?: boolean;
+  lastChange?: Change | null;
 }
 interface AdminUser {
   username: string;
@@ -25,11 +32,13 @@ interface AdminUser {
   mustChangePassword: boolean;
   passwordChangedAt: string;
   services: string[];
+  lastChange: Change | null;
 }
 interface ReadingService {
   provider: string;
   client: string;
   service: 'imaging' | 'ecg';
+  fromFile?: boolean;
 }
 interface Setting {
   key: string;
@@ -95,6 +104,19 @@ function Field(props: {
       <input {...input} onInput={(e) => onInput(e.currentTarget.value)} />
     </label>
   );
+}
+
+// Who changed a row last, and when (from the audit trail).
+function LastChange({ c }: { c: Change | null | undefined }) {
+  return c ? (
+    <small class="muted">
+      {c.by} · {dateTime(c.at)}
+    </small>
+  ) : null;
+}
+
+function FileBadge({ on }: { on: boolean | undefined }) {
+  return on ? <small class="source file">{t('src_file')}</small> : null;
 }
 
 function Notice(props: { error: string; ok?: string }) {
@@ -223,6 +245,7 @@ function Institutions() {
             <th>{t('parentInstitution')}</th>
             <th>{t('aeTitles')}</th>
             <th>{t('charset')}</th>
+            <th>{t('lastChange')}</th>
             <th />
           </tr>
         </thead>
@@ -235,6 +258,10 @@ function Institutions() {
               <td>{i.parent ?? ''}</td>
               <td>{i.aeTitles.join(', ')}</td>
               <td>{i.charset || <span class="muted">{t('hubDefault')}</span>}</td>
+              <td>
+                <FileBadge on={i.fromFile} />
+                <LastChange c={i.lastChange} />
+              </td>
               <td>
                 <button type="button" onClick={() => open(i)}>
                   {t('edit')}
@@ -250,7 +277,7 @@ function Institutions() {
         </button>
       )}
       {edit && (
-        <form class="admin-form" onSubmit={save} aria-label={t('homeInstitution')}>
+        <form class="admin-form" onSubmit={save} aria-label={t('admin_institutions')}>
           <Field
             label={t('code')}
             name="code"
@@ -311,6 +338,7 @@ function Institutions() {
               ))}
             </select>
           </label>
+          {edit.fromFile && <p class="muted wide">{t('fromFileHint')}</p>}
           <div class="actions">
             <button type="submit" class="primary">
               {t('save')}
@@ -462,6 +490,7 @@ function Users() {
             <th>{t('credentials')}</th>
             <th>{t('status')}</th>
             <th>{t('signedInNow')}</th>
+            <th>{t('lastChange')}</th>
             <th />
           </tr>
         </thead>
@@ -488,6 +517,9 @@ function Users() {
                 ) : (
                   ''
                 )}
+              </td>
+              <td>
+                <LastChange c={u.lastChange} />
               </td>
               <td>
                 <div class="row-actions">
@@ -716,7 +748,9 @@ function Services() {
   const name = (code: string) => institutions.find((i) => i.code === code)?.name ?? code;
   return (
     <div class="admin-body">
-      <p class="muted">{t('readingServicesHint')}</p>
+      <p class="muted">
+        {t('readingServicesHint')} {t('fromFileHint')}
+      </p>
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table" aria-label={t('admin_services')}>
         <thead>
@@ -732,7 +766,9 @@ function Services() {
             <tr data-service={`${s.provider}:${s.client}:${s.service}`}>
               <td>{`${s.provider} · ${name(s.provider)}`}</td>
               <td>{`${s.client} · ${name(s.client)}`}</td>
-              <td>{t(`svc_${s.service}` as Key)}</td>
+              <td>
+                {t(`svc_${s.service}` as Key)} <FileBadge on={s.fromFile} />
+              </td>
               <td>
                 <button
                   type="button"

@@ -3,6 +3,9 @@ export type Lang = 'zh-CN' | 'en';
 
 const zh = {
   action: '操作',
+  lastChange: '最近修改',
+  fromFileHint:
+    '标为“配置文件”的项目在每次启动时按配置文件重新设置；要长期修改，请同时修改配置文件。',
   active: '启用',
   actor: '操作人',
   add: '添加',
@@ -307,6 +310,9 @@ export type Key = keyof typeof zh;
 
 const en: Record<Key, string> = {
   action: 'Action',
+  lastChange: 'Last change',
+  fromFileHint:
+    'Entries marked "configuration file" are set from the file again at every start; to change them for good, change the file too.',
   active: 'Active',
   actor: 'Actor',
   add: 'Add',

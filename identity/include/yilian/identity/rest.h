@@ -4,6 +4,8 @@
 
 #include <functional>
 #include <optional>
+#include <set>
+#include <string>
 #include <string_view>
 
 #include "yilian/identity/auth.h"
@@ -25,6 +27,10 @@ struct AdminHooks {
   std::function<bool(std::string_view)> charset_known;
   // After an institution's AE titles or character set changed (the DICOM side re-reads them).
   std::function<void()> institutions_changed;
+  // What the configuration file defines (set again from it at every start): institution codes,
+  // and reading services as "provider:client:service". The lists mark them `"fromFile": true`.
+  std::set<std::string> file_institutions;
+  std::set<std::string> file_reading_services;
 };
 
 // Admin only (403 otherwise):
