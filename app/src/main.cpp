@@ -211,9 +211,12 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   identity::register_auth_routes(router, auth);
   // An administrator's change of AE titles or character sets reaches the DICOM side at once:
   // new associations use the directory built again from the accounts.
+  // One rebuild at a time, so two changes in quick succession cannot swap in the older one last.
+  std::mutex directory_mu;
   identity::AdminHooks admin_hooks{
       [](std::string_view charset) { return pacs::is_supported_charset(charset); },
-      [&dd, &cfg, &dicom] {
+      [&dd, &cfg, &dicom, &directory_mu] {
+        std::lock_guard lock(directory_mu);
         auto rebuilt = build_ae_directory(dd, cfg);
         if (!rebuilt.ok()) {
           spdlog::error("AE directory: {}", rebuilt.error().message);
