@@ -562,6 +562,7 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
   const json marker = {{"seededAt", storage::to_iso8601(std::chrono::system_clock::now())},
                        {"studies", {head.study_uid, chest.study_uid, us.study_uid, dr.study_uid}},
                        {"consult", (*consult)["id"]}};
+  fs::remove_all(dir, ec);  // the hub holds what was sent
   return storage::write_file_durably(data / kSeededMarker, marker.dump(2) + "\n");
 }
 
