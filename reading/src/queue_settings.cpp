@@ -46,9 +46,10 @@ Status read_match(const json& j, Match& m) {
 }
 
 Status check_members(const json& j, std::initializer_list<const char*> allowed) {
-  for (const auto& [k, v] : j.items()) {
-    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; })) {
-      return make_error(Errc::invalid_argument, "unknown member " + k);
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+      return make_error(Errc::invalid_argument, "unknown member " + key);
     }
   }
   return Status::Ok();
