@@ -120,7 +120,7 @@ std::string today() {
 
 struct Patient {
   const char* id;
-  const char* name;  // alphabetic=ideographic
+  const char* name;  // as Chinese modalities write it: the name in characters, UTF-8
   const char* sex;
   const char* birth;
 };
@@ -482,44 +482,44 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
   };
 
   // 1. The stroke: a head CT from Qingshan, STAT by the priority rule, a stroke case opens.
-  const StudyHeader head = header(
-      {"QS-0001", "Zhang^Wei=张^伟", "M", "19580312"}, "QS2026001", "青山镇卫生院", "头颅CT平扫",
-      "突发左侧肢体无力2小时，疑似急性脑卒中", "HEAD", "CT", UID_CTImageStorage);
+  const StudyHeader head =
+      header({"QS-0001", "张伟", "M", "19580312"}, "QS2026001", "青山镇卫生院", "头颅CT平扫",
+             "突发左侧肢体无力2小时，疑似急性脑卒中", "HEAD", "CT", UID_CTImageStorage);
   fs::create_directories(dir / "head", ec);
   auto head_files = write_ct(dir / "head", head, 18, 0.9, head_hu, rng, "40", "80");
   if (!head_files.ok()) return head_files.error();
   if (Status s = send("QS_CT", *head_files); !s) return s;
 
   // 2. The STEMI: a 12-lead ECG from Qingshan; the pipeline flags it and a chest-pain case opens.
-  const Patient stemi{"QS-0002", "Zhao^Gang=赵^刚", "M", "19620805"};
+  const Patient stemi{"QS-0002", "赵刚", "M", "19620805"};
   auto stemi_file = write_ecg(dir, stemi, "青山镇卫生院", true, 64, 'M');
   if (!stemi_file.ok()) return stemi_file.error();
   if (Status s = send("QS_ECG", {*stemi_file}); !s) return s;
 
   // 3. Routine work: a chest CT, an abdominal ultrasound cine, a DR and a normal ECG.
   const StudyHeader chest =
-      header({"QS-0003", "Li^Xiuying=李^秀英", "F", "19660421"}, "QS2026002", "青山镇卫生院",
-             "胸部CT平扫", "咳嗽两周，排除肺部感染", "CHEST", "CT", UID_CTImageStorage);
+      header({"QS-0003", "李秀英", "F", "19660421"}, "QS2026002", "青山镇卫生院", "胸部CT平扫",
+             "咳嗽两周，排除肺部感染", "CHEST", "CT", UID_CTImageStorage);
   fs::create_directories(dir / "chest", ec);
   auto chest_files = write_ct(dir / "chest", chest, 16, 1.4, chest_hu, rng, "-600", "1500");
   if (!chest_files.ok()) return chest_files.error();
   if (Status s = send("QS_CT", *chest_files); !s) return s;
 
   const StudyHeader us =
-      header({"QS-0004", "Liu^Fang=刘^芳", "F", "19900117"}, "QS2026003", "青山镇卫生院",
-             "腹部超声", "右上腹痛", "ABDOMEN", "US", UID_UltrasoundMultiframeImageStorage);
+      header({"QS-0004", "刘芳", "F", "19900117"}, "QS2026003", "青山镇卫生院", "腹部超声",
+             "右上腹痛", "ABDOMEN", "US", UID_UltrasoundMultiframeImageStorage);
   auto us_file = write_us(dir, us, rng);
   if (!us_file.ok()) return us_file.error();
   if (Status s = send("QS_US", {*us_file}); !s) return s;
 
   const StudyHeader dr =
-      header({"BS-0001", "Wang^Jianguo=王^建国", "M", "19710930"}, "BS2026001", "白水镇卫生院",
-             "胸部正位片", "体检", "CHEST", "DX", UID_DigitalXRayImageStorageForPresentation);
+      header({"BS-0001", "王建国", "M", "19710930"}, "BS2026001", "白水镇卫生院", "胸部正位片",
+             "体检", "CHEST", "DX", UID_DigitalXRayImageStorageForPresentation);
   auto dr_file = write_dr(dir, dr, rng);
   if (!dr_file.ok()) return dr_file.error();
   if (Status s = send("BS_DR", {*dr_file}); !s) return s;
 
-  const Patient normal{"BS-0002", "Chen^Jing=陈^静", "F", "19800611"};
+  const Patient normal{"BS-0002", "陈静", "F", "19800611"};
   auto normal_file = write_ecg(dir, normal, "白水镇卫生院", false, 46, 'F');
   if (!normal_file.ok()) return normal_file.error();
   if (Status s = send("BS_ECG", {*normal_file}); !s) return s;

@@ -139,6 +139,8 @@ await run(async ({ context, shot }) => {
   }
   await admin.locator('select[name="action"]').selectOption('');
   await admin.locator('input[name="object"]').fill('');
+  await admin.getByRole('button', { name: '查询' }).click();
+  await admin.locator('tr[data-audit="auth.login"]').first().waitFor(WAIT);
   await admin.getByRole('button', { name: '校验审计链' }).click();
   await admin.locator('[data-chain="intact"]').waitFor(WAIT);
   await shot(admin, 'admin-audit.png');
