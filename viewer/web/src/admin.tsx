@@ -106,6 +106,15 @@ function Field(props: {
   );
 }
 
+// A table head of UI texts ('' for an empty cell, '#' as it is).
+function Head({ cols }: { cols: (Key | '' | '#')[] }) {
+  return (
+    <thead>
+      <tr>{cols.map((c) => (c === '' ? <th /> : <th>{c === '#' ? c : t(c)}</th>))}</tr>
+    </thead>
+  );
+}
+
 // Who changed a row last, and when (from the audit trail).
 function LastChange({ c }: { c: Change | null | undefined }) {
   return c ? (
@@ -237,18 +246,18 @@ function Institutions() {
     <div class="admin-body">
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table" aria-label={t('admin_institutions')}>
-        <thead>
-          <tr>
-            <th>{t('code')}</th>
-            <th>{t('name')}</th>
-            <th>{t('level')}</th>
-            <th>{t('parentInstitution')}</th>
-            <th>{t('aeTitles')}</th>
-            <th>{t('charset')}</th>
-            <th>{t('lastChange')}</th>
-            <th />
-          </tr>
-        </thead>
+        <Head
+          cols={[
+            'code',
+            'name',
+            'level',
+            'parentInstitution',
+            'aeTitles',
+            'charset',
+            'lastChange',
+            '',
+          ]}
+        />
         <tbody>
           {all.map((i) => (
             <tr data-institution={i.code}>
@@ -481,19 +490,19 @@ function Users() {
     <div class="admin-body">
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table" aria-label={t('admin_users')}>
-        <thead>
-          <tr>
-            <th>{t('username')}</th>
-            <th>{t('name')}</th>
-            <th>{t('homeInstitution')}</th>
-            <th>{t('roles')}</th>
-            <th>{t('credentials')}</th>
-            <th>{t('status')}</th>
-            <th>{t('signedInNow')}</th>
-            <th>{t('lastChange')}</th>
-            <th />
-          </tr>
-        </thead>
+        <Head
+          cols={[
+            'username',
+            'name',
+            'homeInstitution',
+            'roles',
+            'credentials',
+            'status',
+            'signedInNow',
+            'lastChange',
+            '',
+          ]}
+        />
         <tbody>
           {users.map((u) => (
             <tr data-user={u.username} class={u.disabled ? 'disabled' : ''}>
@@ -753,14 +762,7 @@ function Services() {
       </p>
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table" aria-label={t('admin_services')}>
-        <thead>
-          <tr>
-            <th>{t('provider')}</th>
-            <th>{t('client')}</th>
-            <th>{t('service')}</th>
-            <th />
-          </tr>
-        </thead>
+        <Head cols={['provider', 'client', 'service', '']} />
         <tbody>
           {services.map((s) => (
             <tr data-service={`${s.provider}:${s.client}:${s.service}`}>
@@ -1206,18 +1208,9 @@ function Audit() {
       )}
       <Notice error={error} />
       <table class="tasks admin-table audit" aria-label={t('admin_audit')}>
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>{t('time')}</th>
-            <th>{t('actor')}</th>
-            <th>{t('homeInstitution')}</th>
-            <th>{t('action')}</th>
-            <th>{t('object')}</th>
-            <th>{t('outcome')}</th>
-            <th>{t('detail')}</th>
-          </tr>
-        </thead>
+        <Head
+          cols={['#', 'time', 'actor', 'homeInstitution', 'action', 'object', 'outcome', 'detail']}
+        />
         <tbody>
           {records.map((r) => (
             <tr
