@@ -227,7 +227,8 @@ TEST_F(AdminRest, a_new_members_ae_title_and_character_set_work_at_once) {
                 .status,
             201);
   // What the file defines is marked as such; the screen's change shows who made it.
-  for (const json& i : body(server.get(admin_, "/api/admin/institutions"))["institutions"]) {
+  const json institutions = body(server.get(admin_, "/api/admin/institutions"));
+  for (const json& i : institutions["institutions"]) {
     if (i["code"] == "ta") {
       EXPECT_EQ(i["fromFile"], true);
     }
@@ -236,7 +237,8 @@ TEST_F(AdminRest, a_new_members_ae_title_and_character_set_work_at_once) {
     EXPECT_EQ(i["lastChange"]["by"], ServerProcess::kAdmin);
     EXPECT_EQ(i["lastChange"]["action"], "institution.put");
   }
-  for (const json& r : body(server.get(admin_, "/api/admin/reading-services"))["readingServices"]) {
+  const json services = body(server.get(admin_, "/api/admin/reading-services"));
+  for (const json& r : services["readingServices"]) {
     EXPECT_EQ(r["fromFile"], r["client"] == "ta") << r.dump();
   }
   ASSERT_EQ(testing::storescu(server, "TC_CT", ct->files), 0) << server.log();
@@ -299,7 +301,8 @@ TEST_F(AdminRest, users_sessions_audit_system_and_echo) {
                          R"({"services":["neuro","chest"]})")
                 .status,
             200);
-  for (const json& u : body(server.get(admin_, "/api/admin/users"))["users"]) {
+  const json users_now = body(server.get(admin_, "/api/admin/users"));
+  for (const json& u : users_now["users"]) {
     if (u["username"] == "dr-new") {
       EXPECT_EQ(u["services"], json::array({"chest", "neuro"}));
     }
