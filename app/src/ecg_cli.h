@@ -5,9 +5,14 @@
 
 namespace yilian::app {
 
-// ANSI/AAMI EC57 beat-by-beat evaluation of the QRS detector on every WFDB record of `db`
-// that has reference annotations (`.atr`): one line per record, then the gross totals.
-int ecg_eval(const std::string& db);
+// ANSI/AAMI EC57 beat-by-beat evaluation on every WFDB record of `db` that has reference
+// annotations (`.atr`): one line per record, then the gross totals. Of QRS detection; with
+// `classes`, of beat classification (VEB and SVEB; paced records left out; records the
+// built-in model learnt from are scored by a model trained without them).
+int ecg_eval(const std::string& db, bool classes);
+
+// Trains the beat classifier on the non-paced records of `db` and writes the model file.
+int ecg_train(const std::string& db, const std::string& out);
 
 // Draws one ECG (WFDB header or DICOM waveform) as a PNG at 25 mm/s, 10 mm/mV.
 int ecg_render(const std::string& file, const std::string& out, const std::string& layout);

@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "filters.h"
+#include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/qrs.h"
 
 namespace yilian::ecg {
@@ -103,6 +104,324 @@ bool contiguous(const std::string& a, const std::string& b) {
   return false;
 }
 
+void add(Analysis& a, std::string code, std::string text, std::string evidence, std::string zh) {
+  a.flags.push_back({std::move(code), std::move(text), std::move(evidence), std::move(zh)});
+}
+
+const LeadMeasurement* find_lead(const Measurements& m, const char* name) {
+  for (const LeadMeasurement& l : m.leads) {
+    if (l.lead == name) return &l;
+  }
+  return nullptr;
+}
+
+// The fraction of beats with a pacing spike (a jump of >= 1 mV from one sample to the next
+// that comes back within 4 ms, in any lead) in the 150 ms before the beat.
+double paced_fraction(const Record& r, const std::vector<std::int64_t>& beats) {
+  const double fs = r.sampling_hz;
+  if (fs < 400 || beats.empty()) return 0;  // spikes need a fast sampling rate to show
+  const auto before = static_cast<std::int64_t>(0.15 * fs);
+  const auto back = std::max<std::int64_t>(1, static_cast<std::int64_t>(0.004 * fs));
+  std::size_t paced = 0;
+  for (std::int64_t b : beats) {
+    bool spike = false;
+    for (const Lead& l : r.leads) {
+      const auto n = static_cast<std::int64_t>(l.mv.size());
+      for (std::int64_t k = std::max<std::int64_t>(1, b - before);
+           k < std::min(b, n - back) && !spike; ++k) {
+        const float jump =
+            l.mv[static_cast<std::size_t>(k)] - l.mv[static_cast<std::size_t>(k - 1)];
+        if (std::fabs(jump) < 1.0f) continue;
+        const float after =
+            l.mv[static_cast<std::size_t>(k + back)] - l.mv[static_cast<std::size_t>(k - 1)];
+        spike = std::fabs(after) < 0.5f * std::fabs(jump);
+      }
+      if (spike) break;
+    }
+    paced += spike;
+  }
+  return static_cast<double>(paced) / static_cast<double>(beats.size());
+}
+
+// Atrial flutter waves: on lead II (or the first lead) with the QRS complexes blanked and
+// high-passed at 2.5 Hz, a spectral peak at 3.5-6.5 Hz (210-390/min) that, with its harmonic,
+// holds two thirds of the 2.5-12 Hz power and is at least 0.05 mV. (Subtracting the median beat
+// would not do: flutter waves are locked to the QRS complexes they conduct to, whatever the
+// conduction ratio, and would cancel with it.) Returns the flutter rate per minute.
+std::optional<double> flutter_rate(const Record& r, const std::vector<std::vector<float>>& filtered,
+                                   const std::vector<std::int64_t>& beats) {
+  const double fs = r.sampling_hz;
+  std::size_t li = 0;
+  for (std::size_t i = 0; i < r.leads.size(); ++i) {
+    if (standard_lead_name(r.leads[i].name) == "II") li = i;
+  }
+  if (filtered.empty() || beats.size() < 3) return std::nullopt;
+  std::vector<float> x = filtered[li];
+  const auto n = static_cast<std::int64_t>(x.size());
+  // The QRS complexes blanked (a line across each), then high-passed: T waves lose most of
+  // their power below 2.5 Hz.
+  const auto a0 = static_cast<std::int64_t>(0.06 * fs), b0 = static_cast<std::int64_t>(0.08 * fs);
+  for (std::int64_t b : beats) {
+    const std::int64_t lo = std::max<std::int64_t>(0, b - a0), hi = std::min(n - 1, b + b0);
+    for (std::int64_t k = lo; k <= hi; ++k) {
+      const double f = hi > lo ? static_cast<double>(k - lo) / static_cast<double>(hi - lo) : 0;
+      x[static_cast<std::size_t>(k)] = static_cast<float>(
+          x[static_cast<std::size_t>(lo)] +
+          f * (x[static_cast<std::size_t>(hi)] - x[static_cast<std::size_t>(lo)]));
+    }
+  }
+  filtfilt(x, {Biquad::high_pass(2.5, fs), Biquad::low_pass(std::min(15.0, 0.4 * fs), fs)});
+  // Power at 0.05 Hz steps (the record is ~10 s: 0.1 Hz resolution).
+  auto power = [&](double hz) {
+    double re = 0, im = 0;
+    const double w = 2 * std::numbers::pi * hz / fs;
+    for (std::int64_t k = 0; k < n; ++k) {
+      re += x[static_cast<std::size_t>(k)] * std::cos(w * static_cast<double>(k));
+      im += x[static_cast<std::size_t>(k)] * std::sin(w * static_cast<double>(k));
+    }
+    return (re * re + im * im) / static_cast<double>(n);
+  };
+  double total = 0, peak = 0, peak_hz = 0;
+  std::vector<std::pair<double, double>> spectrum;
+  for (double hz = 2.5; hz <= 12.0; hz += 0.1) {
+    const double p = power(hz);
+    spectrum.emplace_back(hz, p);
+    total += p;
+    if (hz >= 3.5 && hz <= 6.5 && p > peak) peak = p, peak_hz = hz;
+  }
+  double near = 0;
+  for (const auto& [hz, p] : spectrum) {
+    if (std::fabs(hz - peak_hz) <= 0.25 || std::fabs(hz - 2 * peak_hz) <= 0.25) near += p;
+  }
+  // Amplitude of the peak component (mV): 2 sqrt(P / n) for a sine of P = n A^2 / 4.
+  const double amp = 2 * std::sqrt(peak / static_cast<double>(n));
+  if (total > 0 && near / total >= 0.65 && amp >= 0.05) return peak_hz * 60;
+  return std::nullopt;
+}
+
+// Early repolarisation rather than an infarction: mild (< 0.2 mV at J) elevation spread over
+// more than one territory and no reciprocal depression anywhere.
+bool early_repolarisation_pattern(const Measurements& m, const std::vector<std::string>& elevated,
+                                  bool no_reciprocal) {
+  if (!no_reciprocal || elevated.empty()) return false;
+  for (const auto& name : elevated) {
+    const LeadMeasurement* l = find_lead(m, name.c_str());
+    if (!l || l->st_j_mv >= 0.2) return false;
+  }
+  int territories_hit = 0;
+  for (const Territory& t : territories()) {
+    int count = 0;
+    for (const auto& l : t.leads) count += std::count(elevated.begin(), elevated.end(), l) > 0;
+    territories_hit += count >= 2;
+  }
+  // Reciprocal depression is looked for everywhere, not only opposite one territory.
+  for (const LeadMeasurement& l : m.leads) {
+    if (l.lead != "aVR" && l.lead != "V1" && l.st_j_mv <= -0.05) return false;
+  }
+  return territories_hit >= 2;
+}
+
+// Runs in a sequence of beat classes: couplets (exactly two in a row) and bigeminy (the class
+// on every other beat for at least three cycles).
+void patterns(const std::vector<BeatClass>& c, BeatClass k, std::size_t& count,
+              std::size_t& couplets, bool& bigeminy) {
+  count = 0;
+  couplets = 0;
+  bigeminy = false;
+  std::size_t run = 0, alternating = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c[i] == k) {
+      ++count;
+      ++run;
+    } else {
+      if (run == 2) ++couplets;
+      run = 0;
+    }
+    if (i >= 1 && (c[i] == k) != (c[i - 1] == k)) {
+      if (++alternating >= 5) bigeminy = true;  // N k N k N k: five alternations
+    } else {
+      alternating = 0;
+    }
+  }
+  if (run == 2) ++couplets;
+}
+
+void rhythm_statements(const Record& record, Analysis& a, const Patient& patient,
+                       const std::vector<std::vector<float>>& filtered,
+                       const std::vector<std::string>& off) {
+  Measurements& m = a.measurements;
+  (void)off;
+  const double fs = record.sampling_hz;
+  const std::string hr = fmt("HR %.0f/min", m.heart_rate_bpm);
+  if (m.beats < 2) return;
+
+  // Beat classes and their patterns.
+  a.beat_classes = classify_beats(record, a.beats);
+  patterns(a.beat_classes, BeatClass::V, m.ventricular, m.ventricular_couplets,
+           m.ventricular_bigeminy);
+  patterns(a.beat_classes, BeatClass::S, m.supraventricular, m.supraventricular_couplets,
+           m.supraventricular_bigeminy);
+  // The RR of beats between two dominant beats (sinus arrhythmia is judged on them alone).
+  std::vector<double> nn;
+  for (std::size_t i = 1; i < a.beats.size(); ++i) {
+    if (a.beat_classes[i] == BeatClass::N && a.beat_classes[i - 1] == BeatClass::N)
+      nn.push_back(static_cast<double>(a.beats[i] - a.beats[i - 1]) / fs);
+  }
+
+  m.paced = paced_fraction(record, a.beats) >= 0.5;
+  m.flutter_rate_bpm = m.paced ? std::nullopt : flutter_rate(record, filtered, a.beats);
+  const bool irregular = m.rr_irregularity > 0.1;
+  const bool af = !m.paced && !m.flutter_rate_bpm && irregular && !m.p_waves;
+  const bool sinus = !m.paced && !m.flutter_rate_bpm && !af && m.p_waves && m.pr_ms &&
+                     *m.pr_ms >= 80 && *m.pr_ms <= 400;
+  const std::string ev_rr = fmt(", RR irregularity %.2f", m.rr_irregularity);
+
+  // Rhythm.
+  if (m.paced) {
+    add(a, "paced_rhythm", "Paced rhythm", hr + ", pacing spikes before most beats", "起搏心律");
+  } else if (m.flutter_rate_bpm) {
+    add(a, "atrial_flutter", "Atrial flutter",
+        fmt("flutter waves %.0f/min", *m.flutter_rate_bpm) + ", " + hr, "心房扑动");
+  } else if (af) {
+    add(a, "atrial_fibrillation", "Atrial fibrillation", hr + ev_rr + ", no P waves", "心房颤动");
+  } else if (sinus) {
+    const std::string ev = hr + fmt(", PR %.0f ms", *m.pr_ms);
+    if (m.heart_rate_bpm < 60) {
+      add(a, "sinus_bradycardia", "Sinus bradycardia", ev, "窦性心动过缓");
+    } else if (m.heart_rate_bpm > 100) {
+      add(a, "sinus_tachycardia", "Sinus tachycardia", ev, "窦性心动过速");
+    } else {
+      add(a, "sinus_rhythm", "Sinus rhythm", ev + ev_rr, "窦性心律");
+    }
+    if (nn.size() >= 3) {
+      auto [lo, hi] = std::minmax_element(nn.begin(), nn.end());
+      if (*hi - *lo > 0.12)
+        add(a, "sinus_arrhythmia", "Sinus arrhythmia",
+            fmt("RR between sinus beats %.0f", 1000 * *lo) + fmt("-%.0f ms", 1000 * *hi),
+            "窦性心律不齐");
+    }
+  } else {
+    if (irregular) {
+      add(a, "irregular_rhythm",
+          m.p_waves ? "Irregular rhythm" : "Irregular rhythm without P waves", ev_rr.substr(2),
+          "心律不齐");
+    }
+    if (m.heart_rate_bpm < 60) add(a, "bradycardia", "Bradycardia", hr, "心动过缓");
+    if (m.heart_rate_bpm > 100) add(a, "tachycardia", "Tachycardia", hr, "心动过速");
+  }
+
+  // Ectopic beats (not in atrial fibrillation or flutter, where "premature" has no meaning for
+  // supraventricular beats; not in paced rhythm).
+  const std::string of = " of " + std::to_string(m.beats) + " beats";
+  if (!m.paced && m.ventricular > 0) {
+    add(a, "pvc", "Premature ventricular complexes", std::to_string(m.ventricular) + of,
+        "室性早搏");
+    if (m.ventricular_couplets > 0)
+      add(a, "pvc_couplets", "Ventricular couplets",
+          std::to_string(m.ventricular_couplets) + " couplets", "成对室性早搏");
+    if (m.ventricular_bigeminy)
+      add(a, "ventricular_bigeminy", "Ventricular bigeminy", "every other beat ventricular",
+          "室性早搏二联律");
+  }
+  if (!m.paced && !af && !m.flutter_rate_bpm && m.supraventricular > 0) {
+    add(a, "pac", "Premature atrial complexes", std::to_string(m.supraventricular) + of,
+        "房性早搏");
+    if (m.supraventricular_couplets > 0)
+      add(a, "pac_couplets", "Atrial couplets",
+          std::to_string(m.supraventricular_couplets) + " couplets", "成对房性早搏");
+    if (m.supraventricular_bigeminy)
+      add(a, "atrial_bigeminy", "Atrial bigeminy", "every other beat supraventricular premature",
+          "房性早搏二联律");
+  }
+
+  // Conduction.
+  if (sinus && *m.pr_ms > 200)
+    add(a, "first_degree_av_block", "First-degree AV block", fmt("PR %.0f ms (> 200)", *m.pr_ms),
+        "一度房室传导阻滞");
+  const LeadMeasurement *v1 = find_lead(m, "V1"), *l1 = find_lead(m, "I"), *v6 = find_lead(m, "V6");
+  bool lbbb = false;
+  if (!m.paced && m.qrs_ms && *m.qrs_ms >= 120) {
+    const std::string ev = fmt("QRS %.0f ms", *m.qrs_ms);
+    auto term = [](const LeadMeasurement* l) { return l ? l->terminal_mv : 0.0; };
+    if (v1 && term(v1) > 0.05 && ((l1 && term(l1) < -0.05) || (v6 && term(v6) < -0.05))) {
+      add(a, "rbbb", "Complete right bundle branch block",
+          ev + fmt(", terminal R' in V1 %+.2f mV", term(v1)), "完全性右束支传导阻滞");
+    } else if (v1 && term(v1) < -0.05 && v1->r_mv + v1->s_mv < 0 && l1 && term(l1) > 0.05 && v6 &&
+               term(v6) > 0.05) {
+      lbbb = true;
+      add(a, "lbbb", "Complete left bundle branch block", ev + ", QS/rS in V1, broad R in I and V6",
+          "完全性左束支传导阻滞");
+    } else {
+      add(a, "intraventricular_conduction_delay", "Nonspecific intraventricular conduction delay",
+          ev, "非特异性室内传导阻滞");
+    }
+  }
+
+  // Voltage.
+  const LeadMeasurement *v5 = find_lead(m, "V5"), *v3 = find_lead(m, "V3"),
+                        *avl = find_lead(m, "aVL");
+  if (v1 && (v5 || v6))
+    m.sokolow_lyon_mv = -v1->s_mv + std::max(v5 ? v5->r_mv : 0.0, v6 ? v6->r_mv : 0.0);
+  if (avl && v3) m.cornell_mv = avl->r_mv - v3->s_mv;
+  if (!m.paced && !lbbb) {
+    const double cornell_limit = patient.sex == 'F' ? 2.0 : 2.8;
+    std::string ev;
+    if (m.sokolow_lyon_mv && *m.sokolow_lyon_mv >= 3.5)
+      ev = fmt("Sokolow-Lyon SV1+RV5/6 %.2f mV (>= 3.5)", *m.sokolow_lyon_mv);
+    if (m.cornell_mv && *m.cornell_mv > cornell_limit)
+      ev += (ev.empty() ? "" : "; ") + fmt("Cornell RaVL+SV3 %.2f mV", *m.cornell_mv) +
+            fmt(" (> %.1f)", cornell_limit);
+    if (!ev.empty())
+      add(a, "lvh", "Left ventricular hypertrophy (voltage criteria)", ev,
+          "左心室肥厚（电压标准）");
+  }
+  {
+    double limb = 0, chest = 0;  // the largest QRS (peak to peak) of each group
+    int nl = 0, nc = 0;
+    for (const LeadMeasurement& l : m.leads) {
+      if (std::find(off.begin(), off.end(), l.lead) != off.end()) continue;
+      const double pp = l.r_mv - l.s_mv;
+      if (l.lead == "I" || l.lead == "II" || l.lead == "III" || l.lead == "aVR" ||
+          l.lead == "aVL" || l.lead == "aVF") {
+        limb = std::max(limb, pp);
+        ++nl;
+      } else if (l.lead.size() == 2 && l.lead[0] == 'V') {
+        chest = std::max(chest, pp);
+        ++nc;
+      }
+    }
+    // The largest QRS of each group is under the limit: every lead of the group is.
+    std::string ev, zh;
+    if (nl == 6 && limb < 0.5) ev = fmt("limb leads QRS <= %.2f mV", limb), zh = "肢体导联低电压";
+    if (nc == 6 && chest < 1.0) {
+      ev += (ev.empty() ? "" : "; ") + fmt("chest leads QRS <= %.2f mV", chest);
+      zh = zh.empty() ? "胸导联低电压" : "肢体导联及胸导联低电压";
+    }
+    if (!ev.empty()) add(a, "low_voltage", "Low QRS voltage", ev, zh);
+  }
+
+  // Axis and QT.
+  if (m.axis_deg && !m.paced) {
+    const double ax = *m.axis_deg;
+    const std::string ev = fmt("QRS axis %.0f degrees", ax);
+    if (ax < -90) {
+      add(a, "extreme_axis", "Extreme axis deviation", ev, "电轴极度偏移（不确定电轴）");
+    } else if (ax < -30) {
+      add(a, "left_axis_deviation", "Left axis deviation", ev, "电轴左偏");
+    } else if (ax > 90) {
+      add(a, "right_axis_deviation", "Right axis deviation", ev, "电轴右偏");
+    }
+  }
+  if (m.qtc_bazett_ms) {
+    const double limit = patient.sex == 'F' ? 470 : (patient.sex == 'M' ? 450 : 460);
+    if (*m.qtc_bazett_ms > limit)
+      add(a, "long_qt", "Long QT",
+          fmt("QTc (Bazett) %.0f ms", *m.qtc_bazett_ms) + fmt(" > %.0f ms", limit) +
+              fmt(", QT %.0f ms", *m.qt_ms),
+          "QT间期延长");
+  }
+}
+
 }  // namespace
 
 std::string measurement_summary(const Measurements& m) {
@@ -139,8 +458,8 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
   const double fs = record.sampling_hz;
   const std::size_t n = record.samples();
   if (record.leads.empty() || n < static_cast<std::size_t>(2 * fs)) {
-    a.flags.push_back(
-        {"poor_quality", "Too short or empty: cannot be analysed", "samples=" + std::to_string(n)});
+    a.flags.push_back({"poor_quality", "Too short or empty: cannot be analysed",
+                       "samples=" + std::to_string(n), "记录过短或为空，无法分析"});
     return a;
   }
 
@@ -382,6 +701,9 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
         lm.r_mv = std::max(lm.r_mv, mb.leads[li][k] - iso[li]);
         lm.s_mv = std::min(lm.s_mv, mb.leads[li][k] - iso[li]);
       }
+      const std::size_t term_from = offs > on + at_ms(40) ? offs - at_ms(40) : on;
+      for (std::size_t k = term_from; k < offs; ++k) lm.terminal_mv += mb.leads[li][k] - iso[li];
+      lm.terminal_mv /= static_cast<double>(std::max<std::size_t>(1, offs - term_from));
       lm.st_j_mv = mb.leads[li][j] - iso[li];
       lm.st_j60_mv = mb.leads[li][j60] - iso[li];
       const double net = lm.r_mv + lm.s_mv;
@@ -398,7 +720,6 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
   }
 
   // Flags, each with its evidence.
-  const std::string hr = fmt("HR %.0f/min", m.heart_rate_bpm);
   if (!off.empty() || !saturated.empty() || !noisy.empty() || m.beats < 2) {
     std::string ev;
     auto list = [&](const char* what, const std::vector<std::string>& v) {
@@ -410,8 +731,8 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
     list("saturated", saturated);
     list("noisy", noisy);
     if (m.beats < 2) ev += std::string(ev.empty() ? "" : "; ") + "fewer than 2 beats found";
-    a.flags.push_back(
-        {"poor_quality", "Poor signal quality: repeat the ECG if the findings matter", ev});
+    a.flags.push_back({"poor_quality", "Poor signal quality: repeat the ECG if the findings matter",
+                       ev, "信号质量差，必要时请重新描记"});
   }
   // A high-pass above 0.05 Hz (a monitoring filter, often 0.5 Hz) shifts the ST segment: the
   // ST levels, and a STEMI decision on them, are then not reliable (AHA/ACC/HRS 2007).
@@ -421,36 +742,11 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
     if (worst > 0.05 + 1e-9) {
       a.flags.push_back({"st_distorting_filter",
                          "Recorded with a monitoring high-pass filter: ST levels may be distorted",
-                         fmt("device high-pass %.2f Hz (diagnostic ST needs 0.05 Hz)", worst)});
+                         fmt("device high-pass %.2f Hz (diagnostic ST needs 0.05 Hz)", worst),
+                         "采用监护滤波记录，ST段测量可能失真"});
     }
   }
-  if (m.beats >= 2) {
-    const bool irregular = m.rr_irregularity > 0.1;
-    if (irregular) {
-      a.flags.push_back({"irregular_rhythm",
-                         m.p_waves
-                             ? "Irregular rhythm"
-                             : "Irregular rhythm without P waves: possible atrial fibrillation",
-                         fmt("RR irregularity %.2f", m.rr_irregularity) +
-                             (m.p_waves ? ", P waves present" : ", no P waves")});
-    } else if (m.p_waves && m.pr_ms && *m.pr_ms >= 100 && *m.pr_ms <= 300) {
-      a.flags.push_back(
-          {"sinus_rhythm", "Sinus rhythm",
-           hr + fmt(", PR %.0f ms", *m.pr_ms) + fmt(", RR irregularity %.2f", m.rr_irregularity)});
-    }
-    if (m.heart_rate_bpm < 60) a.flags.push_back({"bradycardia", "Bradycardia", hr});
-    if (m.heart_rate_bpm > 100) a.flags.push_back({"tachycardia", "Tachycardia", hr});
-  }
-  if (m.qrs_ms && *m.qrs_ms >= 120)
-    a.flags.push_back({"wide_qrs", "Wide QRS (bundle branch block or ventricular conduction)",
-                       fmt("QRS %.0f ms", *m.qrs_ms)});
-  if (m.qtc_bazett_ms) {
-    const double limit = patient.sex == 'F' ? 470 : (patient.sex == 'M' ? 450 : 460);
-    if (*m.qtc_bazett_ms > limit)
-      a.flags.push_back({"long_qt", "Long QT",
-                         fmt("QTc (Bazett) %.0f ms", *m.qtc_bazett_ms) + fmt(" > %.0f ms", limit) +
-                             fmt(", QT %.0f ms", *m.qt_ms)});
-  }
+  rhythm_statements(record, a, patient, filtered, off);
 
   // Suspected STEMI (4th Universal Definition of MI): new J-point elevation in at least two
   // contiguous leads, >= 0.1 mV except V2-V3, where >= 0.2 mV for men >= 40, >= 0.25 mV for
@@ -503,7 +799,22 @@ Analysis analyze(const Record& record, const Patient& patient, const AnalysisOpt
       ev += "; reciprocal depression:";
       for (const auto& r : reciprocal) ev += " " + r;
     }
-    a.flags.push_back({"suspected_stemi", text, ev});
+    static const std::map<std::string, std::string> kZhTerritory = {
+        {"inferior", "下壁"}, {"anterior", "前壁"}, {"lateral", "侧壁"}};
+    std::string zh;
+    for (const auto& t : terr) zh += kZhTerritory.at(t);
+    if (early_repolarisation_pattern(m, stemi_leads, reciprocal.empty())) {
+      a.flags.push_back(
+          {"early_repolarisation",
+           "Early repolarisation pattern: mild ST elevation in several territories without "
+           "reciprocal depression; STEMI not suggested, compare with a previous ECG",
+           ev,
+           "早期复极改变：多个导联组ST段轻度抬高，无对应导联压低，不支持ST段抬高型心肌梗死，"
+           "建议与既往心电图对比"});
+    } else {
+      a.flags.push_back({"suspected_stemi", text, ev,
+                         "疑似急性ST段抬高型心肌梗死" + (zh.empty() ? "" : "（" + zh + "）")});
+    }
   }
   return a;
 }

@@ -45,7 +45,11 @@ TEST(EcgAnalysis, intervals_rate_and_sinus_rhythm_of_a_normal_ecg) {
         EXPECT_NEAR(m.heart_rate_bpm, 60, 1);
         EXPECT_TRUE(a.has("sinus_rhythm"));
         EXPECT_FALSE(a.has("suspected_stemi"));
-        EXPECT_FALSE(a.has("wide_qrs"));
+        EXPECT_FALSE(a.has("intraventricular_conduction_delay"));
+        // A clean sinus ECG gets no other statement: no ectopy, block, voltage or axis.
+        for (const Flag& f : a.flags)
+          EXPECT_EQ(f.code, "sinus_rhythm") << f.text << ": " << f.evidence;
+        EXPECT_EQ(a.measurements.ventricular + a.measurements.supraventricular, 0u);
       }
     }
   }
@@ -54,17 +58,17 @@ TEST(EcgAnalysis, intervals_rate_and_sinus_rhythm_of_a_normal_ecg) {
 TEST(EcgAnalysis, rate_flags_wide_qrs_long_qt_and_axis) {
   Synthetic slow;
   slow.rr = 1.4;
-  EXPECT_TRUE(analyze(make_ecg(slow)).has("bradycardia"));
+  EXPECT_TRUE(analyze(make_ecg(slow)).has("sinus_bradycardia"));
   Synthetic fast;
   fast.rr = 0.5;
   fast.qt = 0.30;
-  EXPECT_TRUE(analyze(make_ecg(fast)).has("tachycardia"));
+  EXPECT_TRUE(analyze(make_ecg(fast)).has("sinus_tachycardia"));
   Synthetic wide;
   wide.qrs = 0.15;
   Analysis w = analyze(make_ecg(wide));
   ASSERT_TRUE(w.measurements.qrs_ms);
   EXPECT_NEAR(*w.measurements.qrs_ms, 150, 10);
-  EXPECT_TRUE(w.has("wide_qrs"));
+  EXPECT_TRUE(w.has("intraventricular_conduction_delay"));
   Synthetic longqt;
   longqt.qt = 0.50;
   Analysis l = analyze(make_ecg(longqt), {60, 'M'});

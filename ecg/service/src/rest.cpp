@@ -1,5 +1,6 @@
 #include "yilian/ecg/service/rest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -48,7 +49,8 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
   }
   nlohmann::json flags = nlohmann::json::array();
   for (const auto& f : a.flags) {
-    flags.push_back({{"code", f.code}, {"text", f.text}, {"evidence", f.evidence}});
+    flags.push_back(
+        {{"code", f.code}, {"text", f.text}, {"textZh", f.text_zh}, {"evidence", f.evidence}});
   }
   // Sex and age choose the STEMI thresholds for V2-V3: the reader sees which were used.
   nlohmann::json patient = {
@@ -67,30 +69,40 @@ nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
                {"notch_hz", hz(l.notch_hz)}};
     break;
   }
-  return {{"sopInstanceUid", uid},
-          {"patient", patient},
-          {"recordedFilters", filters},
-          {"samplingHz", rec.sampling_hz},
-          {"seconds", static_cast<double>(rec.samples()) / rec.sampling_hz},
-          {"leadNames",
-           [&] {
-             nlohmann::json n = nlohmann::json::array();
-             for (const auto& l : rec.leads) n.push_back(ecg::standard_lead_name(l.name));
-             return n;
-           }()},
-          {"beats", m.beats},
-          {"heartRate_bpm", std::round(m.heart_rate_bpm)},
-          {"rr_ms", std::round(m.rr_ms)},
-          {"pWaves", m.p_waves},
-          {"pr_ms", rounded(m.pr_ms)},
-          {"qrs_ms", rounded(m.qrs_ms)},
-          {"qt_ms", rounded(m.qt_ms)},
-          {"qtcBazett_ms", rounded(m.qtc_bazett_ms)},
-          {"qtcFridericia_ms", rounded(m.qtc_fridericia_ms)},
-          {"axis_deg", rounded(m.axis_deg)},
-          {"leads", leads},
-          {"flags", flags},
-          {"note", "Automated measurements support the reader; they are not a report."}};
+  return {
+      {"sopInstanceUid", uid},
+      {"patient", patient},
+      {"recordedFilters", filters},
+      {"samplingHz", rec.sampling_hz},
+      {"seconds", static_cast<double>(rec.samples()) / rec.sampling_hz},
+      {"leadNames",
+       [&] {
+         nlohmann::json n = nlohmann::json::array();
+         for (const auto& l : rec.leads) n.push_back(ecg::standard_lead_name(l.name));
+         return n;
+       }()},
+      {"beats", m.beats},
+      {"heartRate_bpm", std::round(m.heart_rate_bpm)},
+      {"rr_ms", std::round(m.rr_ms)},
+      {"pWaves", m.p_waves},
+      {"pr_ms", rounded(m.pr_ms)},
+      {"qrs_ms", rounded(m.qrs_ms)},
+      {"qt_ms", rounded(m.qt_ms)},
+      {"qtcBazett_ms", rounded(m.qtc_bazett_ms)},
+      {"qtcFridericia_ms", rounded(m.qtc_fridericia_ms)},
+      {"axis_deg", rounded(m.axis_deg)},
+      {"sokolowLyon_mV",
+       m.sokolow_lyon_mv ? nlohmann::json(mv(*m.sokolow_lyon_mv)) : nlohmann::json(nullptr)},
+      {"cornell_mV", m.cornell_mv ? nlohmann::json(mv(*m.cornell_mv)) : nlohmann::json(nullptr)},
+      {"beatClasses",
+       {{"N", std::count(a.beat_classes.begin(), a.beat_classes.end(), ecg::BeatClass::N)},
+        {"S", m.supraventricular},
+        {"V", m.ventricular},
+        {"F", std::count(a.beat_classes.begin(), a.beat_classes.end(), ecg::BeatClass::F)},
+        {"Q", std::count(a.beat_classes.begin(), a.beat_classes.end(), ecg::BeatClass::Q)}}},
+      {"leads", leads},
+      {"flags", flags},
+      {"note", "Automated measurements support the reader; they are not a report."}};
 }
 
 // A WFDB record uploaded as a form: one part named *.hea and a part for each signal file it

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/record.h"
 
 namespace yilian::ecg {
@@ -22,6 +23,7 @@ struct LeadMeasurement {
   double st_j_mv = 0;         // ST level at the J point against the PR segment
   double st_j60_mv = 0;       // at J + 60 ms
   double r_mv = 0, s_mv = 0;  // largest positive and negative QRS deflections
+  double terminal_mv = 0;     // mean level of the last 40 ms of the QRS (R' or S of a BBB)
 };
 
 struct Measurements {
@@ -34,18 +36,33 @@ struct Measurements {
   // Delineation on the median beat: samples from the median beat's start.
   std::optional<double> p_onset_ms, qrs_onset_ms, qrs_offset_ms, t_end_ms;
   std::vector<LeadMeasurement> leads;
+  // Beats by class (beat_class.h) and their patterns.
+  std::size_t ventricular = 0, supraventricular = 0, ventricular_couplets = 0,
+              supraventricular_couplets = 0;
+  bool ventricular_bigeminy = false, supraventricular_bigeminy = false;
+  std::optional<double> sokolow_lyon_mv, cornell_mv;  // LVH voltage criteria
+  std::optional<double> flutter_rate_bpm;             // atrial flutter waves found
+  bool paced = false;                                 // pacing spikes before most beats
 };
 
+// One statement of the interpretation, with the measurements that raised it. Codes (docs/API.md
+// lists them with their criteria): rhythm — sinus_rhythm, sinus_bradycardia, sinus_tachycardia,
+// sinus_arrhythmia, atrial_fibrillation, atrial_flutter, paced_rhythm, irregular_rhythm,
+// bradycardia, tachycardia; ectopy — pvc, pvc_couplets, ventricular_bigeminy, pac,
+// pac_couplets, atrial_bigeminy; conduction — first_degree_av_block, rbbb, lbbb,
+// intraventricular_conduction_delay; others — lvh, long_qt, low_voltage,
+// left_axis_deviation, right_axis_deviation, extreme_axis, early_repolarisation,
+// suspected_stemi, poor_quality, st_distorting_filter.
 struct Flag {
-  std::string code;      // sinus_rhythm, bradycardia, tachycardia, irregular_rhythm,
-                         // long_qt, wide_qrs, suspected_stemi, poor_quality,
-                         // st_distorting_filter
-  std::string text;      // for the reader
+  std::string code;
+  std::string text;      // for the reader, in English
   std::string evidence;  // the measurements that raised it
+  std::string text_zh;   // the standard Chinese diagnostic term (中文心电图诊断用语)
 };
 
 struct Analysis {
   std::vector<std::int64_t> beats;
+  std::vector<BeatClass> beat_classes;  // one per beat
   Measurements measurements;
   std::vector<Flag> flags;
   bool has(const std::string& code) const;

@@ -1,0 +1,113 @@
+// Beat classification into the AAMI classes (ANSI/AAMI EC57): N (normal and bundle branch
+// block beats, escapes), S (supraventricular ectopic), V (ventricular ectopic), F (fusion),
+// Q (paced, unclassifiable).
+//
+// Each detected beat is described by features that do not depend on who the patient is:
+// its RR intervals against the patient's own local and average RR, its QRS width and shape
+// against the patient's own dominant beat (a template kept per stretch of the record), the
+// P-wave region against the dominant beat's, and how irregular the rhythm around it is. A
+// random forest (OpenCV ml) trained on the MIT-BIH development records decides the class.
+// The trained model is built into the library (ecg/model/beats.yml, `make ecg-model` makes
+// it again); feature extraction and classification are pure computation.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/ecg/record.h"
+
+namespace yilian::ecg {
+
+enum class BeatClass : char { N = 'N', S = 'S', V = 'V', F = 'F', Q = 'Q' };
+
+// The AAMI class of an MIT annotation code; nullopt for codes that are not beats.
+std::optional<BeatClass> aami_class(int mit_code);
+const char* beat_class_name(BeatClass c);  // "N", "S", ...
+
+inline constexpr std::size_t kBeatFeatureCount = 32;
+using BeatFeatures = std::array<float, kBeatFeatureCount>;
+
+// The features of every beat (ascending sample positions) on the record's two most useful
+// leads (II and V1 of a 12-lead; the first two otherwise).
+std::vector<BeatFeatures> beat_features(const Record& record,
+                                        const std::vector<std::int64_t>& beats);
+
+struct BeatTrainingOptions {
+  int trees = 50;
+  int max_depth = 12;
+  int min_samples = 8;
+  int keep_every_nth_n = 3;  // N beats are many and alike: one in this many is enough
+  // How much more a missed S or V beat weighs than a missed N beat.
+  double s_weight = 6, v_weight = 3, f_weight = 3;
+  unsigned seed = 20261204;
+};
+
+class BeatModel {
+ public:
+  BeatModel();
+  ~BeatModel();
+  BeatModel(BeatModel&&) noexcept;
+  BeatModel& operator=(BeatModel&&) noexcept;
+
+  // The model built into the library.
+  static const BeatModel& builtin();
+  // A model saved by save().
+  static Result<BeatModel> load(std::string_view text);
+  std::string save() const;
+
+  static BeatModel train(const std::vector<BeatFeatures>& features,
+                         const std::vector<BeatClass>& labels,
+                         const BeatTrainingOptions& options = {});
+
+  std::vector<BeatClass> classify(const std::vector<BeatFeatures>& features) const;
+
+  // The records the model learnt from (record ids), so that an evaluation never scores a
+  // record with a model that has seen it.
+  std::vector<std::string> training_records;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Features and classes in one step, with the built-in model.
+std::vector<BeatClass> classify_beats(const Record& record, const std::vector<std::int64_t>& beats);
+
+// EC57 class statistics of classified beats against reference annotations (the same beat
+// matching as compare_beats: 150 ms window, after the first 5 minutes, VF episodes left out).
+// Se counts every reference beat of the class, missed ones too; +P counts the beats labelled
+// with the class that match a reference beat, leaving out Q references, and for VEB fusion
+// references, as EC57 prescribes.
+struct ClassMatch {
+  std::int64_t veb_tp = 0, veb_ref = 0, veb_labelled = 0;
+  std::int64_t sveb_tp = 0, sveb_ref = 0, sveb_labelled = 0;
+  // confusion[reference][labelled] over N S V F Q and O (missed / not a beat).
+  std::array<std::array<std::int64_t, 6>, 6> confusion{};
+  double veb_se() const { return veb_ref ? 100.0 * veb_tp / veb_ref : 100.0; }
+  double veb_pp() const { return veb_labelled ? 100.0 * veb_tp / veb_labelled : 100.0; }
+  double sveb_se() const { return sveb_ref ? 100.0 * sveb_tp / sveb_ref : 100.0; }
+  double sveb_pp() const { return sveb_labelled ? 100.0 * sveb_tp / sveb_labelled : 100.0; }
+  ClassMatch& operator+=(const ClassMatch& o);
+};
+
+ClassMatch compare_classes(const std::vector<Annotation>& reference,
+                           const std::vector<std::int64_t>& beats,
+                           const std::vector<BeatClass>& classes, double sampling_hz,
+                           double start_s = 300);
+
+// The reference class of each detected beat (the matched annotation's), for training; nullopt
+// where no reference beat is within 150 ms.
+std::vector<std::optional<BeatClass>> reference_classes(const std::vector<Annotation>& reference,
+                                                        const std::vector<std::int64_t>& beats,
+                                                        double sampling_hz);
+
+// A record EC57 leaves out of class statistics: one with paced beats.
+bool is_paced_record(const std::vector<Annotation>& reference);
+
+}  // namespace yilian::ecg

@@ -1,0 +1,560 @@
+#include "yilian/ecg/beat_class.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <opencv2/core.hpp>
+#include <opencv2/ml.hpp>
+
+#include "filters.h"
+#include "yilian/ecg/analysis.h"
+
+namespace yilian::ecg {
+
+// The model file built into the library (beat_model_blob.cpp).
+std::string_view builtin_beat_model_text();
+
+namespace {
+
+constexpr int kClasses = 4;  // the forest learns N, S, V, F; Q beats are too few to learn
+constexpr BeatClass kClassOf[kClasses] = {BeatClass::N, BeatClass::S, BeatClass::V, BeatClass::F};
+
+int class_index(BeatClass c) {
+  switch (c) {
+    case BeatClass::N:
+      return 0;
+    case BeatClass::S:
+      return 1;
+    case BeatClass::V:
+      return 2;
+    case BeatClass::F:
+      return 3;
+    case BeatClass::Q:
+      return 4;
+  }
+  return 4;
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+double correlation(const float* a, const float* b, std::size_t n) {
+  double ma = 0, mb = 0;
+  for (std::size_t k = 0; k < n; ++k) ma += a[k], mb += b[k];
+  ma /= static_cast<double>(n);
+  mb /= static_cast<double>(n);
+  double sab = 0, saa = 0, sbb = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double x = a[k] - ma, y = b[k] - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0;
+}
+
+// The QRS width in ms: where the slope stays above a fifth of its peak within +-150 ms.
+double qrs_width_ms(const float* x, std::size_t n, double fs) {
+  double peak = 0;
+  for (std::size_t k = 1; k + 1 < n; ++k)
+    peak = std::max(peak, std::fabs(double{x[k + 1] - x[k - 1]}));
+  const double thr = 0.2 * peak;
+  std::size_t first = n, last = 0;
+  for (std::size_t k = 1; k + 1 < n; ++k) {
+    if (std::fabs(double{x[k + 1] - x[k - 1]}) > thr) {
+      first = std::min(first, k);
+      last = k;
+    }
+  }
+  return first < last ? 1000.0 * static_cast<double>(last - first) / fs : 0;
+}
+
+// Which two leads to use: II and V1 of a 12-lead; otherwise the first two (or the one twice).
+std::array<std::size_t, 2> pick_leads(const Record& r) {
+  std::optional<std::size_t> ii, v1;
+  for (std::size_t i = 0; i < r.leads.size(); ++i) {
+    const std::string name = standard_lead_name(r.leads[i].name);
+    if (name == "II" && !ii) ii = i;
+    if (name == "V1" && !v1) v1 = i;
+  }
+  if (ii && v1) return {*ii, *v1};
+  return {0, r.leads.size() > 1 ? std::size_t{1} : std::size_t{0}};
+}
+
+}  // namespace
+
+std::optional<BeatClass> aami_class(int code) {
+  switch (code) {
+    case 1:
+    case 2:
+    case 3:
+    case 11:
+    case 25:
+    case 34:  // N L R j B e
+      return BeatClass::N;
+    case 4:
+    case 7:
+    case 8:
+    case 9:
+    case 35:  // a J A S n
+      return BeatClass::S;
+    case 5:
+    case 10:
+    case 41:  // V E r
+      return BeatClass::V;
+    case 6:  // F
+      return BeatClass::F;
+    case 12:
+    case 13:
+    case 30:
+    case 38:  // / Q ? f
+      return BeatClass::Q;
+    default:
+      return std::nullopt;
+  }
+}
+
+const char* beat_class_name(BeatClass c) {
+  switch (c) {
+    case BeatClass::N:
+      return "N";
+    case BeatClass::S:
+      return "S";
+    case BeatClass::V:
+      return "V";
+    case BeatClass::F:
+      return "F";
+    case BeatClass::Q:
+      return "Q";
+  }
+  return "Q";
+}
+
+std::vector<BeatFeatures> beat_features(const Record& record,
+                                        const std::vector<std::int64_t>& beats) {
+  std::vector<BeatFeatures> out(beats.size());
+  const double fs = record.sampling_hz;
+  const std::size_t n = record.samples();
+  const std::size_t nb = beats.size();
+  if (record.leads.empty() || nb == 0 || fs <= 0) return out;
+  auto samples = [&](double ms) { return static_cast<std::int64_t>(std::lround(ms * fs / 1000)); };
+
+  // RR intervals in seconds; the first beat's pre-RR and the last's post-RR are taken from
+  // their neighbours.
+  std::vector<double> rr(nb + 1, 0.0);  // rr[i]: between beat i-1 and beat i
+  for (std::size_t i = 1; i < nb; ++i) rr[i] = static_cast<double>(beats[i] - beats[i - 1]) / fs;
+  if (nb > 1) {
+    rr[0] = rr[1];
+    rr[nb] = rr[nb - 1];
+  } else {
+    rr[0] = rr[1] = 1.0;
+  }
+  // The patient's average RR around each beat: the median over +-150 beats, per block of 16.
+  std::vector<double> avg(nb);
+  for (std::size_t b = 0; b < nb; b += 16) {
+    const std::size_t lo = b > 150 ? b - 150 : 0, hi = std::min(nb, b + 166);
+    const double m = median_of(std::vector<double>(rr.begin() + static_cast<std::ptrdiff_t>(lo),
+                                                   rr.begin() + static_cast<std::ptrdiff_t>(hi)));
+    for (std::size_t i = b; i < std::min(nb, b + 16); ++i) avg[i] = m;
+  }
+
+  // Two leads, band-passed 0.5-40 Hz.
+  const auto pick = pick_leads(record);
+  std::array<std::vector<float>, 2> lead;
+  for (int l = 0; l < 2; ++l) {
+    lead[l] = record.leads[pick[l]].mv;
+    filtfilt(lead[l], {Biquad::high_pass(0.5, fs), Biquad::low_pass(std::min(40.0, 0.4 * fs), fs)});
+  }
+
+  // Windows around the fiducial point.
+  const std::int64_t pre = samples(300), post = samples(200), len = pre + post;
+  const std::int64_t qrs_a = pre - samples(80), qrs_b = pre + samples(100);
+  const std::int64_t p_a = pre - samples(250), p_b = pre - samples(60);
+  const std::int64_t wid_a = pre - samples(150), wid_b = pre + samples(150);
+  const std::int64_t shift_max = samples(15);
+  auto inside = [&](std::int64_t b) {
+    return b - pre - shift_max >= 0 && b + post + shift_max < static_cast<std::int64_t>(n);
+  };
+
+  // The dominant beat per stretch of 32 beats: the sample-wise median of the nearby beats (40
+  // either side) that are not premature, then again over those that resemble the first median.
+  constexpr std::size_t kBlock = 32, kReach = 40;
+  std::array<std::vector<std::vector<float>>, 2> templ;
+  const std::size_t blocks = (nb + kBlock - 1) / kBlock;
+  for (int l = 0; l < 2; ++l)
+    templ[l].assign(blocks, std::vector<float>(static_cast<std::size_t>(len), 0.f));
+  std::vector<double> column;
+  for (std::size_t blk = 0; blk < blocks; ++blk) {
+    const std::size_t centre = std::min(nb - 1, blk * kBlock + kBlock / 2);
+    std::vector<std::size_t> cand;
+    const std::size_t lo = centre > kReach ? centre - kReach : 0,
+                      hi = std::min(nb, centre + kReach);
+    for (std::size_t i = lo; i < hi; ++i) {
+      if (inside(beats[i]) && rr[i] >= 0.9 * avg[i]) cand.push_back(i);
+    }
+    if (cand.size() < 5) {
+      cand.clear();
+      for (std::size_t i = lo; i < hi; ++i) {
+        if (inside(beats[i])) cand.push_back(i);
+      }
+    }
+    if (cand.empty()) continue;
+    auto median_over = [&](const std::vector<std::size_t>& which, int l) {
+      std::vector<float> m(static_cast<std::size_t>(len));
+      for (std::int64_t k = 0; k < len; ++k) {
+        column.clear();
+        for (std::size_t i : which)
+          column.push_back(lead[l][static_cast<std::size_t>(beats[i] - pre + k)]);
+        m[static_cast<std::size_t>(k)] = static_cast<float>(median_of(column));
+      }
+      return m;
+    };
+    for (int l = 0; l < 2; ++l) templ[l][blk] = median_over(cand, l);
+    std::vector<std::size_t> alike;
+    for (std::size_t i : cand) {
+      const float* x = &lead[0][static_cast<std::size_t>(beats[i] - pre + qrs_a)];
+      if (correlation(x, templ[0][blk].data() + qrs_a, static_cast<std::size_t>(qrs_b - qrs_a)) >=
+          0.85)
+        alike.push_back(i);
+    }
+    if (alike.size() >= 5) {
+      for (int l = 0; l < 2; ++l) templ[l][blk] = median_over(alike, l);
+    }
+  }
+
+  std::array<double, 2> t_pp{}, t_width{}, t_pol{}, t_pstd{};
+  std::size_t t_blk = SIZE_MAX;
+  // Layout: 3 rhythm features, 13 per lead (correlation, amplitude ratio, width ratio, shape
+  // difference, P-region correlation and spread, polarity, 6 samples of the difference), 3
+  // over both leads.
+  constexpr std::size_t kRhythm = 3, kPerLead = 13;
+  static_assert(kRhythm + 2 * kPerLead + 3 == kBeatFeatureCount);
+  for (std::size_t i = 0; i < nb; ++i) {
+    BeatFeatures& f = out[i];
+    std::size_t c = 0;
+    // Rhythm: how premature the beat is against the patient's average RR, and how irregular
+    // the rhythm around it is (atrial fibrillation: few steady successive intervals; a run of
+    // supraventricular beats: steady but short). Features that describe the beat's neighbours
+    // (post-RR, local averages) are left out on purpose: they tell an isolated premature beat
+    // from a run of them, which the classes do not depend on.
+    const double a = std::max(avg[i], 1e-3);
+    double irr = 0, irr_mean = 0;
+    int pairs = 0, steady = 0;
+    for (std::size_t j = i >= 8 ? i - 8 : 1; j <= std::min(nb - 1, i + 8); ++j) {
+      if (j == 0) continue;
+      irr += std::fabs(rr[j] - rr[j - 1]);
+      irr_mean += rr[j];
+      steady += std::fabs(rr[j] - rr[j - 1]) < 0.1 * a;
+      ++pairs;
+    }
+    f[c++] = static_cast<float>(rr[i] / a);
+    f[c++] = static_cast<float>(pairs ? irr / std::max(irr_mean, 1e-3) : 0);
+    f[c++] = static_cast<float>(pairs ? static_cast<double>(steady) / pairs : 1);
+
+    const std::size_t blk = std::min(blocks - 1, i / kBlock);
+    if (blk != t_blk) {
+      t_blk = blk;
+      for (int l = 0; l < 2; ++l) {
+        const auto& t = templ[l][blk];
+        auto [lo, hi] = std::minmax_element(t.begin() + qrs_a, t.begin() + qrs_b);
+        t_pp[l] = std::max(1e-3, double{*hi - *lo});
+        t_pol[l] = (*hi + *lo) / t_pp[l];
+        t_width[l] = qrs_width_ms(t.data() + wid_a, static_cast<std::size_t>(wid_b - wid_a), fs);
+        double s = 0, m = 0;
+        for (std::int64_t k = p_a; k < p_b; ++k) m += t[static_cast<std::size_t>(k)];
+        m /= static_cast<double>(p_b - p_a);
+        for (std::int64_t k = p_a; k < p_b; ++k)
+          s += (t[static_cast<std::size_t>(k)] - m) * (t[static_cast<std::size_t>(k)] - m);
+        t_pstd[l] = std::max(1e-3, std::sqrt(s / static_cast<double>(p_b - p_a)));
+      }
+    }
+    if (!inside(beats[i])) continue;
+    // Align the beat with the dominant beat on the first lead (+-15 ms).
+    std::int64_t best_shift = 0;
+    double best = -2;
+    for (std::int64_t s = -shift_max; s <= shift_max; ++s) {
+      const float* x = &lead[0][static_cast<std::size_t>(beats[i] + s - pre + qrs_a)];
+      const double r =
+          correlation(x, templ[0][blk].data() + qrs_a, static_cast<std::size_t>(qrs_b - qrs_a));
+      if (r > best) best = r, best_shift = s;
+    }
+    const std::int64_t start = beats[i] + best_shift - pre;
+    for (int l = 0; l < 2; ++l) {
+      const float* x = &lead[l][static_cast<std::size_t>(start)];
+      const float* t = templ[l][blk].data();
+      const std::size_t qn = static_cast<std::size_t>(qrs_b - qrs_a);
+      auto [lo, hi] = std::minmax_element(x + qrs_a, x + qrs_b);
+      const double pp = std::max(1e-3, double{*hi - *lo});
+      // The beat's own baseline: the level just before its QRS window.
+      double diff = 0, area = 0;
+      for (std::int64_t k = qrs_a; k < qrs_b; ++k) {
+        diff += std::fabs(x[k] - t[k]);
+        area += std::fabs(t[k] - t[qrs_a]);
+      }
+      double pm = 0, ps = 0;
+      for (std::int64_t k = p_a; k < p_b; ++k) pm += x[k];
+      pm /= static_cast<double>(p_b - p_a);
+      for (std::int64_t k = p_a; k < p_b; ++k) ps += (x[k] - pm) * (x[k] - pm);
+      const double width = qrs_width_ms(x + wid_a, static_cast<std::size_t>(wid_b - wid_a), fs);
+      f[c++] = static_cast<float>(correlation(x + qrs_a, t + qrs_a, qn));
+      f[c++] = static_cast<float>(pp / t_pp[l]);
+      f[c++] = static_cast<float>(width / std::max(1.0, t_width[l]));
+      f[c++] = static_cast<float>(diff / std::max(area, 1e-3));
+      f[c++] =
+          static_cast<float>(correlation(x + p_a, t + p_a, static_cast<std::size_t>(p_b - p_a)));
+      f[c++] = static_cast<float>(std::sqrt(ps / static_cast<double>(p_b - p_a)) / t_pstd[l]);
+      f[c++] = static_cast<float>((*hi + *lo) / pp - t_pol[l]);
+      for (double ms : {-60.0, -30.0, 0.0, 30.0, 60.0, 100.0}) {
+        const std::int64_t k = pre + samples(ms);
+        f[c++] = static_cast<float>((x[k] - x[qrs_a] - (t[k] - t[qrs_a])) / t_pp[l]);
+      }
+    }
+    // The more different of the two leads (which lead shows an ectopic beat best varies).
+    f[c++] = std::min(f[kRhythm], f[kRhythm + kPerLead]);
+    f[c++] = std::max(f[kRhythm + 3], f[kRhythm + kPerLead + 3]);
+    f[c++] = std::max(f[kRhythm + 2], f[kRhythm + kPerLead + 2]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct BeatModel::Impl {
+  cv::Ptr<cv::ml::RTrees> forest;
+};
+
+BeatModel::BeatModel() : impl_(std::make_unique<Impl>()) {}
+BeatModel::~BeatModel() = default;
+BeatModel::BeatModel(BeatModel&&) noexcept = default;
+BeatModel& BeatModel::operator=(BeatModel&&) noexcept = default;
+
+const BeatModel& BeatModel::builtin() {
+  static const BeatModel model = [] {
+    auto m = load(builtin_beat_model_text());
+    return m.ok() ? std::move(m).value() : BeatModel{};
+  }();
+  return model;
+}
+
+Result<BeatModel> BeatModel::load(std::string_view text) {
+  try {
+    cv::FileStorage fs(std::string(text), cv::FileStorage::READ | cv::FileStorage::MEMORY |
+                                              cv::FileStorage::FORMAT_YAML);
+    if (!fs.isOpened()) return make_error(Errc::invalid_argument, "beat model: not a model file");
+    if (static_cast<int>(fs["features"]) != static_cast<int>(kBeatFeatureCount))
+      return make_error(Errc::invalid_argument, "beat model: made for other features");
+    BeatModel m;
+    for (const auto& r : fs["training_records"])
+      m.training_records.push_back(static_cast<std::string>(r));
+    m.impl_->forest = cv::ml::RTrees::create();
+    m.impl_->forest->read(fs["forest"]);
+    if (!m.impl_->forest->isTrained())
+      return make_error(Errc::invalid_argument, "beat model: no forest");
+    return m;
+  } catch (const cv::Exception& e) {
+    return make_error(Errc::invalid_argument, std::string("beat model: ") + e.what());
+  }
+}
+
+std::string BeatModel::save() const {
+  cv::FileStorage fs(".yml", cv::FileStorage::WRITE | cv::FileStorage::MEMORY);
+  fs << "features" << static_cast<int>(kBeatFeatureCount);
+  fs << "training_records"
+     << "[";
+  for (const auto& r : training_records) fs << r;
+  fs << "]";
+  fs << "forest"
+     << "{";
+  if (impl_->forest) impl_->forest->write(fs);
+  fs << "}";
+  return fs.releaseAndGetString();
+}
+
+BeatModel BeatModel::train(const std::vector<BeatFeatures>& features,
+                           const std::vector<BeatClass>& labels,
+                           const BeatTrainingOptions& options) {
+  cv::theRNG().state = options.seed;
+  std::vector<int> rows;
+  std::size_t normal = 0;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const int k = class_index(labels[i]);
+    if (k >= kClasses) continue;
+    if (k == 0 && normal++ % static_cast<std::size_t>(std::max(1, options.keep_every_nth_n)) != 0)
+      continue;
+    rows.push_back(static_cast<int>(i));
+  }
+  cv::Mat x(static_cast<int>(rows.size()), static_cast<int>(kBeatFeatureCount), CV_32F);
+  cv::Mat y(static_cast<int>(rows.size()), 1, CV_32S);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto& f = features[static_cast<std::size_t>(rows[r])];
+    std::copy(f.begin(), f.end(), x.ptr<float>(static_cast<int>(r)));
+    y.at<int>(static_cast<int>(r)) = class_index(labels[static_cast<std::size_t>(rows[r])]);
+  }
+  BeatModel m;
+  auto forest = cv::ml::RTrees::create();
+  forest->setMaxDepth(options.max_depth);
+  forest->setMinSampleCount(options.min_samples);
+  forest->setCalculateVarImportance(false);
+  forest->setActiveVarCount(0);
+  forest->setTermCriteria(cv::TermCriteria(cv::TermCriteria::MAX_ITER, options.trees, 0));
+  cv::Mat priors = (cv::Mat_<float>(1, kClasses) << 1.0f, static_cast<float>(options.s_weight),
+                    static_cast<float>(options.v_weight), static_cast<float>(options.f_weight));
+  forest->setPriors(priors);
+  auto data = cv::ml::TrainData::create(x, cv::ml::ROW_SAMPLE, y);
+  forest->train(data);
+  m.impl_->forest = forest;
+  return m;
+}
+
+std::vector<BeatClass> BeatModel::classify(const std::vector<BeatFeatures>& features) const {
+  std::vector<BeatClass> out(features.size(), BeatClass::Q);
+  if (!impl_->forest || features.empty()) return out;
+  cv::Mat x(static_cast<int>(features.size()), static_cast<int>(kBeatFeatureCount), CV_32F);
+  for (std::size_t r = 0; r < features.size(); ++r)
+    std::copy(features[r].begin(), features[r].end(), x.ptr<float>(static_cast<int>(r)));
+  cv::Mat y;
+  impl_->forest->predict(x, y);
+  for (std::size_t r = 0; r < features.size(); ++r) {
+    const int k = static_cast<int>(std::lround(y.at<float>(static_cast<int>(r))));
+    out[r] = k >= 0 && k < kClasses ? kClassOf[k] : BeatClass::Q;
+  }
+  return out;
+}
+
+std::vector<BeatClass> classify_beats(const Record& record,
+                                      const std::vector<std::int64_t>& beats) {
+  return BeatModel::builtin().classify(beat_features(record, beats));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+ClassMatch& ClassMatch::operator+=(const ClassMatch& o) {
+  veb_tp += o.veb_tp, veb_ref += o.veb_ref, veb_labelled += o.veb_labelled;
+  sveb_tp += o.sveb_tp, sveb_ref += o.sveb_ref, sveb_labelled += o.sveb_labelled;
+  for (std::size_t i = 0; i < 6; ++i)
+    for (std::size_t j = 0; j < 6; ++j) confusion[i][j] += o.confusion[i][j];
+  return *this;
+}
+
+namespace {
+
+// Pairs each reference beat with the nearest unused detection within the window.
+// match[i]: index of the detection paired with reference beat i, or -1.
+std::vector<std::ptrdiff_t> pair_beats(const std::vector<std::int64_t>& ref,
+                                       const std::vector<std::int64_t>& beats,
+                                       std::int64_t window) {
+  std::vector<std::ptrdiff_t> match(ref.size(), -1);
+  std::vector<bool> used(beats.size(), false);
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    while (j < beats.size() && beats[j] < ref[i] - window) ++j;
+    std::ptrdiff_t best = -1;
+    for (std::size_t k = j; k < beats.size() && beats[k] <= ref[i] + window; ++k) {
+      if (used[k]) continue;
+      if (best < 0 || std::llabs(beats[k] - ref[i]) <
+                          std::llabs(beats[static_cast<std::size_t>(best)] - ref[i]))
+        best = static_cast<std::ptrdiff_t>(k);
+    }
+    if (best >= 0) {
+      used[static_cast<std::size_t>(best)] = true;
+      match[i] = best;
+    }
+  }
+  return match;
+}
+
+}  // namespace
+
+std::vector<std::optional<BeatClass>> reference_classes(const std::vector<Annotation>& reference,
+                                                        const std::vector<std::int64_t>& beats,
+                                                        double fs) {
+  std::vector<std::int64_t> ref;
+  std::vector<BeatClass> cls;
+  for (const Annotation& a : reference) {
+    if (auto c = aami_class(a.code)) {
+      ref.push_back(a.sample);
+      cls.push_back(*c);
+    }
+  }
+  std::vector<std::optional<BeatClass>> out(beats.size());
+  auto match = pair_beats(ref, beats, static_cast<std::int64_t>(0.15 * fs));
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    if (match[i] >= 0) out[static_cast<std::size_t>(match[i])] = cls[i];
+  }
+  return out;
+}
+
+ClassMatch compare_classes(const std::vector<Annotation>& reference,
+                           const std::vector<std::int64_t>& beats,
+                           const std::vector<BeatClass>& classes, double fs, double start_s) {
+  const auto start = static_cast<std::int64_t>(start_s * fs);
+  std::vector<std::pair<std::int64_t, std::int64_t>> excluded;
+  std::int64_t vf_on = -1;
+  for (const Annotation& a : reference) {
+    if (a.code == kVfOn) vf_on = a.sample;
+    if (a.code == kVfOff && vf_on >= 0) {
+      excluded.emplace_back(vf_on, a.sample);
+      vf_on = -1;
+    }
+  }
+  if (vf_on >= 0) excluded.emplace_back(vf_on, INT64_MAX);
+  auto counted = [&](std::int64_t s) {
+    if (s < start) return false;
+    for (const auto& [a, b] : excluded) {
+      if (s >= a && s <= b) return false;
+    }
+    return true;
+  };
+  std::vector<std::int64_t> ref;
+  std::vector<BeatClass> ref_cls;
+  for (const Annotation& a : reference) {
+    auto c = aami_class(a.code);
+    if (c && counted(a.sample)) {
+      ref.push_back(a.sample);
+      ref_cls.push_back(*c);
+    }
+  }
+  std::vector<std::int64_t> det;
+  std::vector<BeatClass> det_cls;
+  for (std::size_t i = 0; i < beats.size(); ++i) {
+    if (counted(beats[i])) {
+      det.push_back(beats[i]);
+      det_cls.push_back(classes[i]);
+    }
+  }
+  ClassMatch m;
+  auto match = pair_beats(ref, det, static_cast<std::int64_t>(0.15 * fs));
+  std::vector<bool> paired(det.size(), false);
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const int r = class_index(ref_cls[i]);
+    const int d = match[i] >= 0 ? class_index(det_cls[static_cast<std::size_t>(match[i])]) : 5;
+    if (match[i] >= 0) paired[static_cast<std::size_t>(match[i])] = true;
+    ++m.confusion[static_cast<std::size_t>(r)][static_cast<std::size_t>(d)];
+  }
+  for (std::size_t k = 0; k < det.size(); ++k) {
+    if (!paired[k]) ++m.confusion[5][static_cast<std::size_t>(class_index(det_cls[k]))];
+  }
+  const auto& c = m.confusion;
+  constexpr std::size_t N = 0, S = 1, V = 2, F = 3, Q = 4;
+  m.veb_tp = c[V][V];
+  for (std::size_t d = 0; d < 6; ++d) m.veb_ref += c[V][d];
+  m.veb_labelled = c[N][V] + c[S][V] + c[V][V];  // not F, Q references, nor unmatched
+  m.sveb_tp = c[S][S];
+  for (std::size_t d = 0; d < 6; ++d) m.sveb_ref += c[S][d];
+  m.sveb_labelled = c[N][S] + c[S][S] + c[V][S] + c[F][S];  // not Q references, nor unmatched
+  (void)Q;
+  return m;
+}
+
+bool is_paced_record(const std::vector<Annotation>& reference) {
+  return std::any_of(reference.begin(), reference.end(),
+                     [](const Annotation& a) { return a.code == 12 || a.code == 38; });
+}
+
+}  // namespace yilian::ecg
