@@ -254,6 +254,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
+  teleconsult::register_oncall_routes(router, dd.cases(), auth);
   teleconsult::register_notification_routes(router, dd.notifications(), auth);
   teleconsult::register_referral_routes(router, dd.referrals(), hub, dd.index(), dd.accounts(),
                                         auth);
@@ -696,6 +697,16 @@ int main(int argc, char** argv) {
       "eval", "EC57 beat-by-beat evaluation of QRS detection on a WFDB database");
   ecg_eval_cmd->add_option("--db", ecg_db, "Folder of WFDB records with .atr annotations")
       ->required();
+  bool ecg_classes = false;
+  ecg_eval_cmd->add_flag("--classes", ecg_classes,
+                         "Evaluate beat classification (VEB, SVEB) instead of detection");
+  std::string ecg_train_db, ecg_train_out;
+  auto* ecg_train_cmd = ecg_cmd->add_subcommand(
+      "train", "Train the beat classifier on a WFDB database and write the model file");
+  ecg_train_cmd->add_option("--db", ecg_train_db, "Folder of WFDB records with .atr annotations")
+      ->required();
+  ecg_train_cmd->add_option("-o,--output", ecg_train_out, "Model file (ecg/model/beats.yml)")
+      ->required();
   std::string ecg_file, ecg_sex;
   int ecg_age = 0;
   double ecg_mains = 50;
@@ -737,7 +748,8 @@ int main(int argc, char** argv) {
   if (*backup_cmd) return backup_command(backup_data, backup_to, backup_link);
   if (*restore_cmd) return restore_command(backup_to, backup_data, backup_link);
   if (*fsck_cmd) return fsck_command(backup_data, fsck_quick);
-  if (*ecg_eval_cmd) return ecg_eval(ecg_db);
+  if (*ecg_eval_cmd) return ecg_eval(ecg_db, ecg_classes);
+  if (*ecg_train_cmd) return ecg_train(ecg_train_db, ecg_train_out);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
   if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);
   if (*ecg_detect_cmd) return ecg_detect(ecg_detect_file, ecg_detect_out);

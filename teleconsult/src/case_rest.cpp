@@ -3,6 +3,7 @@
 #include "case_view.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
+#include "yilian/identity/rest.h"
 #include "yilian/net/json_body.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/teleconsult/consult_rest.h"
@@ -153,6 +154,24 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
         return view_response(store, c, auth, 200);
       });
 
+  // The alert's acknowledgement: one tap by whoever was alerted (or anyone who may see the case).
+  router.add("POST", "/api/emergencies/{id}/ack", [&store, &hub, &auth](const Request& req) {
+    auto l = load(store, req);
+    if (auto* r = std::get_if<Response>(&l)) {
+      audit(auth, req, "case.ack", req.params.at("id"), "denied");
+      return *r;
+    }
+    const auto& c = std::get<teleconsult::CaseRow>(l);
+    auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+    auto first = acknowledge_alert(store, *req.principal, c, now);
+    if (!first.ok()) return Response::from_error(first.error());
+    audit(auth, req, "case.ack", std::to_string(c.id), "ok", *first ? "first" : "again");
+    hub.case_changed(c.id, false);
+    auto row = store.get_case(c.id);
+    if (!row.ok() || !row->has_value()) return Response::error(500, "case vanished");
+    return view_response(store, **row, auth, 200);
+  });
+
   router.add("POST", "/api/emergencies/{id}/close", [&store, &hub, &auth](const Request& req) {
     auto l = load(store, req);
     if (auto* r = std::get_if<Response>(&l)) {
@@ -166,6 +185,132 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     auto row = store.get_case(c.id);
     if (!row.ok() || !row->has_value()) return Response::error(500, "case vanished");
     return view_response(store, **row, auth, 200);
+  });
+}
+
+namespace {
+
+json shift_json(const ShiftRow& s) {
+  return {{"id", s.id},
+          {"institution", s.institution_code},
+          {"service", s.service},
+          {"role", s.role},
+          {"user", s.username},
+          {"startsAt", s.starts_at},
+          {"endsAt", s.ends_at},
+          {"createdBy", s.created_by},
+          {"createdAt", s.created_at}};
+}
+
+// The institution of the `institution` query parameter (code), or the answer to send.
+std::variant<identity::InstitutionInfo, Response> query_institution(identity::AuthService& auth,
+                                                                    const Request& req) {
+  auto it = req.query.find("institution");
+  if (it == req.query.end() || it->second.empty())
+    return Response::error(400, "institution (its code) is required");
+  auto inst = auth.accounts().find_institution(it->second);
+  if (!inst.ok()) return Response::from_error(inst.error());
+  if (!inst->has_value()) return Response::error(404, "no institution has this code");
+  return **inst;
+}
+
+}  // namespace
+
+void register_oncall_routes(http::Router& router, teleconsult::CaseStore& store,
+                            identity::AuthService& auth) {
+  // An institution's roster from now on (or from ?from=): clinicians and admins read it.
+  router.add("GET", "/api/oncall", [&store, &auth](const Request& req) {
+    if (!identity::has_clinical_role(*req.principal) && !req.principal->has(Role::admin))
+      return Response::error(403, "on-call rosters are for clinicians and admins");
+    auto inst = query_institution(auth, req);
+    if (auto* r = std::get_if<Response>(&inst)) return *r;
+    const auto& i = std::get<identity::InstitutionInfo>(inst);
+    auto from_it = req.query.find("from");
+    const std::string from = from_it == req.query.end() ? auth.now() : from_it->second;
+    auto rows = store.shifts(i.id, from);
+    if (!rows.ok()) return Response::from_error(rows.error());
+    json list = json::array();
+    for (const auto& s : *rows) list.push_back(shift_json(s));
+    auth.audit(req, "oncall.list", "institution", i.code, "ok");
+    return Response::json(200, json_text(json{{"institution", i.code}, {"shifts", list}}));
+  });
+
+  // Who answers an alert of `service` for a case of `institution` now (or at ?at=): the
+  // nearest institution's primary, then back-ups.
+  router.add("GET", "/api/oncall/now", [&store, &auth](const Request& req) {
+    if (!identity::has_clinical_role(*req.principal) && !req.principal->has(Role::admin))
+      return Response::error(403, "on-call rosters are for clinicians and admins");
+    auto inst = query_institution(auth, req);
+    if (auto* r = std::get_if<Response>(&inst)) return *r;
+    const auto& i = std::get<identity::InstitutionInfo>(inst);
+    auto svc = req.query.find("service");
+    if (svc == req.query.end() || !is_oncall_service(svc->second))
+      return Response::error(400, "service is one of cardiology, ecg, neurology, radiology");
+    auto at_it = req.query.find("at");
+    const std::string at = at_it == req.query.end() ? auth.now() : at_it->second;
+    auto rows = store.on_call(i.id, svc->second, at);
+    if (!rows.ok()) return Response::from_error(rows.error());
+    json primary = nullptr, backups = json::array();
+    for (const auto& s : *rows) {
+      if (s.role == "primary" && primary.is_null()) primary = shift_json(s);
+      if (s.role == "backup") backups.push_back(shift_json(s));
+    }
+    return Response::json(200, json_text(json{{"institution", i.code},
+                                              {"service", svc->second},
+                                              {"at", at},
+                                              {"primary", primary},
+                                              {"backups", backups}}));
+  });
+
+  router.add("POST", "/api/oncall", [&store, &auth](const Request& req) {
+    if (auto refused = identity::refuse_non_admin(auth, req, "oncall.add", "oncall_shift"))
+      return *refused;
+    auto body = http::json_object_body(req);
+    if (!body.ok()) return Response::from_error(body.error());
+    ShiftRow s;
+    s.service = http::json_string(*body, "service");
+    s.role = http::json_string(*body, "role");
+    if (s.role.empty()) s.role = "primary";
+    if (!is_oncall_service(s.service))
+      return Response::error(400, "service is one of cardiology, ecg, neurology, radiology");
+    if (!is_oncall_role(s.role)) return Response::error(400, "role is primary or backup");
+    auto inst = auth.accounts().find_institution(http::json_string(*body, "institution"));
+    if (!inst.ok()) return Response::from_error(inst.error());
+    if (!inst->has_value()) return Response::error(400, "no institution has this code");
+    auto user = auth.accounts().find_user(http::json_string(*body, "user"));
+    if (!user.ok()) return Response::from_error(user.error());
+    if (!user->has_value() || (*user)->disabled)
+      return Response::error(400, "no enabled user has this username");
+    auto starts = storage::parse_iso8601(http::json_string(*body, "startsAt"));
+    auto ends = storage::parse_iso8601(http::json_string(*body, "endsAt"));
+    if (!starts || !ends) return Response::error(400, "startsAt and endsAt are ISO 8601 UTC times");
+    if (*ends <= *starts) return Response::error(400, "a shift ends after it starts");
+    if (*ends - *starts > std::chrono::hours(24 * 14))
+      return Response::error(400, "a shift is at most 14 days");
+    s.institution_id = (*inst)->id;
+    s.user_id = (*user)->id;
+    s.starts_at = storage::to_iso8601(*starts);
+    s.ends_at = storage::to_iso8601(*ends);
+    s.created_by = req.principal->username;
+    s.created_at = auth.now();
+    auto row = store.add_shift(s);
+    if (!row.ok()) return Response::from_error(row.error());
+    auth.audit(req, "oncall.add", "oncall_shift", std::to_string(row->id), "ok",
+               row->institution_code + " " + row->service + " " + row->role + " " + row->username +
+                   " " + row->starts_at + "/" + row->ends_at);
+    return Response::json(201, json_text(shift_json(*row)));
+  });
+
+  router.add("DELETE", "/api/oncall/{id}", [&store, &auth](const Request& req) {
+    if (auto refused = identity::refuse_non_admin(auth, req, "oncall.remove", "oncall_shift"))
+      return *refused;
+    auto id = http::path_id(req, "id", "shift id");
+    if (!id.ok()) return Response::from_error(id.error());
+    auto removed = store.remove_shift(*id);
+    if (!removed.ok()) return Response::from_error(removed.error());
+    if (!*removed) return Response::error(404, "no shift has this id");
+    auth.audit(req, "oncall.remove", "oncall_shift", std::to_string(*id), "ok");
+    return Response::json(200, json_text(json{{"removed", *id}}));
   });
 }
 

@@ -29,7 +29,8 @@ namespace {
 constexpr const char* kCaseColumns = R"sql(
   c.id, c.kind, c.status, c.institution_id, i.code, c.patient_id, c.patient_name, c.study_uid,
   coalesce(c.consult_id, 0), c.source, c.reason, c.opened_by, c.opened_at,
-  coalesce(c.closed_at, '')
+  coalesce(c.closed_at, ''), c.alert_service, c.acknowledged_by, c.acknowledged_at,
+  c.escalated_at
 FROM emergency_cases c JOIN institutions i ON i.id = c.institution_id
 )sql";
 
@@ -49,7 +50,32 @@ CaseRow read_case(const sql::Stmt& st) {
   c.opened_by = st.text(11);
   c.opened_at = st.text(12);
   c.closed_at = st.text(13);
+  c.alert_service = st.text(14);
+  c.acknowledged_by = st.text(15);
+  c.acknowledged_at = st.text(16);
+  c.escalated_at = st.text(17);
   return c;
+}
+
+constexpr const char* kShiftColumns = R"sql(
+  s.id, s.institution_id, i.code, s.service, s.role, s.user_id, u.username, s.starts_at,
+  s.ends_at, s.created_by, s.created_at
+)sql";
+
+ShiftRow read_shift(const sql::Stmt& st) {
+  ShiftRow s;
+  s.id = st.int64(0);
+  s.institution_id = st.int64(1);
+  s.institution_code = st.text(2);
+  s.service = st.text(3);
+  s.role = st.text(4);
+  s.user_id = st.int64(5);
+  s.username = st.text(6);
+  s.starts_at = st.text(7);
+  s.ends_at = st.text(8);
+  s.created_by = st.text(9);
+  s.created_at = st.text(10);
+  return s;
 }
 
 }  // namespace
@@ -186,6 +212,179 @@ Status CaseStore::close_case(std::int64_t case_id, std::string_view now) {
                [&](sql::Stmt& st) {
                  st.bind(1, case_id);
                  st.bind(2, now);
+               });
+  });
+}
+
+Result<std::vector<ShiftRow>> CaseStore::shifts(std::int64_t institution_id,
+                                                std::string_view from) {
+  std::vector<ShiftRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kShiftColumns +
+              " FROM oncall_shifts s JOIN institutions i ON i.id = s.institution_id "
+              "JOIN users u ON u.id = s.user_id WHERE s.institution_id = ?1 AND s.ends_at > ?2 "
+              "ORDER BY s.starts_at, s.service, s.role DESC LIMIT 1000",
+          [&](sql::Stmt& st) {
+            st.bind(1, institution_id);
+            st.bind(2, from);
+          },
+          [&](sql::Stmt& st) { out.push_back(read_shift(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<ShiftRow> CaseStore::add_shift(const ShiftRow& s) {
+  Database::Write tx(db_);
+  if (Status st = tx.begin(); !st) return st.error();
+  std::int64_t id = 0;
+  if (Status st = query(
+          tx.conn(),
+          "INSERT INTO oncall_shifts(institution_id, service, role, user_id, starts_at, ends_at, "
+          "created_by, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+          [&](sql::Stmt& q) {
+            q.bind(1, s.institution_id);
+            q.bind(2, s.service);
+            q.bind(3, s.role);
+            q.bind(4, s.user_id);
+            q.bind(5, s.starts_at);
+            q.bind(6, s.ends_at);
+            q.bind(7, s.created_by);
+            q.bind(8, s.created_at);
+          },
+          [&](sql::Stmt& q) { id = q.int64(0); });
+      !st)
+    return st.error();
+  std::optional<ShiftRow> row;
+  if (Status st = query(
+          tx.conn(),
+          std::string("SELECT ") + kShiftColumns +
+              " FROM oncall_shifts s JOIN institutions i ON i.id = s.institution_id "
+              "JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
+          [&](sql::Stmt& q) { q.bind(1, id); }, [&](sql::Stmt& q) { row = read_shift(q); });
+      !st)
+    return st.error();
+  if (!row) return make_error(Errc::internal, "the new shift cannot be read back");
+  if (Status st = tx.commit(); !st) return st.error();
+  return *row;
+}
+
+Result<bool> CaseStore::remove_shift(std::int64_t id) {
+  int changed = 0;
+  Status s = write(db_, [&](sql::Db& db) {
+    return run(
+        db, "DELETE FROM oncall_shifts WHERE id = ?1", [&](sql::Stmt& st) { st.bind(1, id); },
+        &changed);
+  });
+  if (!s) return s.error();
+  return changed > 0;
+}
+
+Result<std::vector<ShiftRow>> CaseStore::on_call(std::int64_t institution_id,
+                                                 std::string_view service, std::string_view at) {
+  std::vector<ShiftRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("WITH RECURSIVE chain(id, depth) AS ("
+                      "  SELECT CAST(?1 AS BIGINT), 0"
+                      "  UNION ALL"
+                      "  SELECT i.parent_id, chain.depth + 1 FROM institutions i"
+                      "  JOIN chain ON i.id = chain.id"
+                      "  WHERE i.parent_id IS NOT NULL AND chain.depth < 8) "
+                      "SELECT ") +
+              kShiftColumns +
+              ", chain.depth FROM oncall_shifts s JOIN chain ON chain.id = s.institution_id "
+              "JOIN institutions i ON i.id = s.institution_id JOIN users u ON u.id = s.user_id "
+              "WHERE s.service = ?2 AND s.starts_at <= ?3 AND s.ends_at > ?3 AND u.disabled = 0 "
+              "ORDER BY chain.depth, s.role DESC, s.starts_at, s.id",
+          [&](sql::Stmt& st) {
+            st.bind(1, institution_id);
+            st.bind(2, service);
+            st.bind(3, at);
+          },
+          [&](sql::Stmt& st) {
+            ShiftRow r = read_shift(st);
+            r.depth = static_cast<int>(st.int64(11));
+            out.push_back(std::move(r));
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status CaseStore::set_alert_service(std::int64_t case_id, std::string_view service) {
+  return write(db_, [&](sql::Db& db) {
+    return run(db, "UPDATE emergency_cases SET alert_service = ?2 WHERE id = ?1",
+               [&](sql::Stmt& st) {
+                 st.bind(1, case_id);
+                 st.bind(2, service);
+               });
+  });
+}
+
+Status CaseStore::record_alert(std::int64_t case_id, std::int64_t user_id, std::string_view stage,
+                               std::string_view at) {
+  return write(db_, [&](sql::Db& db) {
+    return run(db,
+               "INSERT INTO case_alerts(case_id, user_id, stage, alerted_at) "
+               "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(case_id, user_id) DO NOTHING",
+               [&](sql::Stmt& st) {
+                 st.bind(1, case_id);
+                 st.bind(2, user_id);
+                 st.bind(3, stage);
+                 st.bind(4, at);
+               });
+  });
+}
+
+Result<std::vector<AlertRow>> CaseStore::alerts(std::int64_t case_id) {
+  std::vector<AlertRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT a.user_id, u.username, a.stage, a.alerted_at FROM case_alerts a "
+          "JOIN users u ON u.id = a.user_id WHERE a.case_id = ?1 ORDER BY a.alerted_at, u.username",
+          [&](sql::Stmt& st) { st.bind(1, case_id); },
+          [&](sql::Stmt& st) {
+            out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<bool> CaseStore::acknowledge(std::int64_t case_id, std::string_view username,
+                                    std::string_view at) {
+  int changed = 0;
+  Status s = write(db_, [&](sql::Db& db) {
+    return run(
+        db,
+        "UPDATE emergency_cases SET acknowledged_by = ?2, acknowledged_at = ?3 "
+        "WHERE id = ?1 AND acknowledged_at = ''",
+        [&](sql::Stmt& st) {
+          st.bind(1, case_id);
+          st.bind(2, username);
+          st.bind(3, at);
+        },
+        &changed);
+  });
+  if (!s) return s.error();
+  return changed > 0;
+}
+
+Status CaseStore::mark_escalated(std::int64_t case_id, std::string_view at) {
+  return write(db_, [&](sql::Db& db) {
+    return run(db,
+               "UPDATE emergency_cases SET escalated_at = ?2 WHERE id = ?1 AND escalated_at = ''",
+               [&](sql::Stmt& st) {
+                 st.bind(1, case_id);
+                 st.bind(2, at);
                });
   });
 }

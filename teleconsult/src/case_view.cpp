@@ -31,6 +31,17 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
          {"minutes", s.minutes ? json(std::round(*s.minutes * 10) / 10) : json(nullptr)},
          {"status", s.status}});
   }
+  auto alerted = store.alerts(c.id);
+  if (!alerted.ok()) return alerted.error();
+  json who = json::array();
+  for (const auto& a : *alerted)
+    who.push_back({{"user", a.username}, {"stage", a.stage}, {"at", a.alerted_at}});
+  auto or_null = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+  const json alert = {{"service", or_null(c.alert_service)},
+                      {"alerted", who},
+                      {"acknowledgedBy", or_null(c.acknowledged_by)},
+                      {"acknowledgedAt", or_null(c.acknowledged_at)},
+                      {"escalatedAt", or_null(c.escalated_at)}};
   return json{{"id", c.id},
               {"kind", c.kind},
               {"status", c.status},
@@ -46,7 +57,23 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
               {"timePoints", points},
               {"history", history},
               {"intervals", clocks},
+              {"alert", alert},
               {"at", storage::to_iso8601(now)}};
+}
+
+Result<bool> acknowledge_alert(teleconsult::CaseStore& store, const Principal& p,
+                               const teleconsult::CaseRow& c, storage::TimePoint now) {
+  const std::string at = storage::to_iso8601(now);
+  auto first = store.acknowledge(c.id, p.username, at);
+  if (!first.ok() || !*first) return first;
+  const std::string point(acknowledgement_point(c.kind));
+  auto records = store.time_points(c.id);
+  if (!records.ok()) return records.error();
+  if (!point.empty() && !current_points(*records).count(point)) {
+    TimePointRow tp{0, point, at, p.username, at, "alert acknowledged"};
+    if (Status s = store.record_time_point(c.id, tp); !s) return s.error();
+  }
+  return true;
 }
 
 }  // namespace yilian::teleconsult

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/storage/clock.h"
 #include "yilian/teleconsult/case_store.h"
@@ -12,5 +13,10 @@ namespace yilian::teleconsult {
 
 Result<nlohmann::json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
                                  storage::TimePoint now);
+
+// `p` acknowledges the case's alert (REST and /ws alike): the first acknowledgement is kept and
+// records the case's reading time point unless one is recorded; true when this one was first.
+Result<bool> acknowledge_alert(teleconsult::CaseStore& store, const Principal& p,
+                               const teleconsult::CaseRow& c, storage::TimePoint now);
 
 }  // namespace yilian::teleconsult

@@ -55,15 +55,7 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
   auto row = store_.get_case(case_id);
   if (!row.ok() || !row->has_value()) return;
   const CaseRow c = **row;
-  if (opened) {
-    notifier_.notify([&c](const Principal& p) { return may_see_case(p, c); }, "emergency",
-                     {{"case", c.id},
-                      {"kind", c.kind},
-                      {"institution", c.institution_code},
-                      {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}},
-                      {"source", c.source},
-                      {"reason", c.reason}});
-  }
+  if (opened) alert(c);
   if (local && !followers_.count(case_id)) return;
   auto view = case_view(store_, c, clock_());
   if (!view.ok()) return;
@@ -79,6 +71,7 @@ void EmergencyCases::check_clocks(bool announce) {
   const bool push = at >= next_push_;
   if (push) next_push_ = at + std::chrono::seconds(30);
   for (const CaseRow& c : *open) {
+    if (announce && escalation_due(c, at, escalate_after_)) escalate(c);
     if (!announce) {
       if (push && followers_.count(c.id)) publish(c.id, false, /*local=*/true);
       continue;
@@ -99,6 +92,112 @@ void EmergencyCases::check_clocks(bool announce) {
     }
     if (push && followers_.count(c.id)) publish(c.id, false, /*local=*/true);
   }
+}
+
+namespace {
+
+json alert_payload(const CaseRow& c) {
+  return {{"case", c.id},
+          {"kind", c.kind},
+          {"institution", c.institution_code},
+          {"patient", {{"id", c.patient_id}, {"name", c.patient_name}}},
+          {"source", c.source},
+          {"reason", c.reason}};
+}
+
+}  // namespace
+
+void EmergencyCases::alert(const CaseRow& c) {
+  const std::string service(alert_service(c.kind));
+  auto shifts = store_.on_call(c.institution_id, service, now());
+  if (!shifts.ok()) {
+    spdlog::error("teleconsult: on-call roster of case {} unreadable: {}", c.id,
+                  shifts.error().message);
+  }
+  const ShiftRow* primary = nullptr;
+  if (shifts.ok()) {
+    for (const ShiftRow& s : *shifts) {
+      if (s.role == "primary") {
+        primary = &s;
+        break;
+      }
+    }
+  }
+  json payload = alert_payload(c);
+  if (!primary) {  // nobody on call: everyone who may see the case, at once
+    notifier_.notify([&c](const Principal& p) { return may_see_case(p, c); }, "emergency", payload);
+    return;
+  }
+  const std::string at = now();
+  if (Status s = store_.set_alert_service(c.id, service); !s) {
+    spdlog::error("teleconsult: case {}: {}", c.id, s.error().message);
+  }
+  if (Status s = store_.record_alert(c.id, primary->user_id, "on_call", at); !s) {
+    spdlog::error("teleconsult: case {}: {}", c.id, s.error().message);
+  }
+  const std::int64_t on_call = primary->user_id;
+  // The case's own clinicians learn that it is open; the on-call primary gets the alert to
+  // acknowledge.
+  notifier_.notify(
+      [&c, on_call](const Principal& p) {
+        return p.user_id != on_call && p.institution_id == c.institution_id && may_see_case(p, c);
+      },
+      "emergency", payload);
+  payload["stage"] = "on_call";
+  payload["service"] = service;
+  payload["escalateAfterSeconds"] = escalate_after_.count();
+  notifier_.notify([on_call](const Principal& p) { return p.user_id == on_call; }, "alert",
+                   payload);
+  spdlog::info("teleconsult: case {} alerted {} on call for {}", c.id, primary->username, service);
+}
+
+void EmergencyCases::escalate(const CaseRow& c) {
+  const std::string at = now();
+  auto shifts = store_.on_call(c.institution_id, c.alert_service, at);
+  auto already = store_.alerts(c.id);
+  if (!shifts.ok() || !already.ok()) return;
+  std::set<std::int64_t> backups, serving, alerted;
+  for (const ShiftRow& s : *shifts) {
+    serving.insert(s.institution_id);
+    if (s.role == "backup") backups.insert(s.user_id);
+  }
+  for (const AlertRow& a : *already) alerted.insert(a.user_id);
+  auto whom = [&](const Principal& p) {
+    if (alerted.count(p.user_id)) return false;
+    if (backups.count(p.user_id)) return may_see_case(p, c);
+    return in_escalation_group(p, c) && serving.count(p.institution_id) > 0;
+  };
+  // Recorded before it is sent: the case shows whom the escalation reached.
+  notifier_.for_each_user(whom, [&](const Principal& p) {
+    if (Status s = store_.record_alert(c.id, p.user_id, "escalation", at); !s) {
+      spdlog::error("teleconsult: case {}: {}", c.id, s.error().message);
+    }
+  });
+  if (Status s = store_.mark_escalated(c.id, at); !s) {
+    spdlog::error("teleconsult: case {}: {}", c.id, s.error().message);
+    return;
+  }
+  json payload = alert_payload(c);
+  payload["stage"] = "escalation";
+  payload["service"] = c.alert_service;
+  notifier_.notify(whom, "alert", payload);
+  spdlog::warn("teleconsult: case {} alert not acknowledged in {} s: escalated", c.id,
+               escalate_after_.count());
+  publish(c.id, false);
+}
+
+Result<json> EmergencyCases::acknowledge(const Principal& p, std::int64_t case_id) {
+  auto row = store_.get_case(case_id);
+  if (!row.ok()) return row.error();
+  if (!row->has_value() || !may_see_case(p, **row)) {
+    return make_error(Errc::not_found, "no emergency case you may see has this id");
+  }
+  auto first = acknowledge_alert(store_, p, **row, clock_());
+  if (!first.ok()) return first.error();
+  publish(case_id, false);
+  auto fresh = store_.get_case(case_id);
+  if (!fresh.ok() || !fresh->has_value()) return make_error(Errc::internal, "case vanished");
+  return case_view(store_, **fresh, clock_());
 }
 
 Result<json> EmergencyCases::follow(std::uint64_t conn, const Principal& p, std::int64_t case_id) {

@@ -4,6 +4,7 @@
 // announced once. Hub thread only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -22,8 +23,13 @@ namespace yilian::teleconsult::hub_detail {
 
 class EmergencyCases {
  public:
-  EmergencyCases(CaseStore& store, Notifier& notifier, Outbox& out, storage::Clock clock)
-      : store_(store), notifier_(notifier), out_(out), clock_(std::move(clock)) {}
+  EmergencyCases(CaseStore& store, Notifier& notifier, Outbox& out, storage::Clock clock,
+                 std::chrono::seconds escalate_after)
+      : store_(store),
+        notifier_(notifier),
+        out_(out),
+        clock_(std::move(clock)),
+        escalate_after_(escalate_after) {}
 
   // A reading-queue event about task `t`: opens the case its trigger names, once.
   void task_event(const reading::TaskRow& t, const std::string& type, const std::string& detail);
@@ -31,8 +37,12 @@ class EmergencyCases {
   // on every node unless `local`.
   void publish(std::int64_t case_id, bool opened, bool local = false);
   // Every 30 s this node's followers get the running clocks; with `announce` (one node of the
-  // cluster), intervals that have just passed their target are announced once.
+  // cluster), intervals that have just passed their target are announced once and alerts not
+  // acknowledged in time escalate.
   void check_clocks(bool announce);
+  // `p` acknowledges a case's alert (emergency_rules.h); the case's view, or not_found when `p`
+  // may not see it.
+  Result<nlohmann::json> acknowledge(const Principal& p, std::int64_t case_id);
   // `text` to the followers of a case on this node and, unless `local`, on the others.
   void to_followers(std::int64_t case_id, const std::string& text, bool local);
 
@@ -46,11 +56,15 @@ class EmergencyCases {
                                 const std::string& source, const std::string& reason,
                                 const std::string& point);
   std::string now() const { return storage::to_iso8601(clock_()); }
+  // A new case's alert: to the on-call primary of its service, or to everyone who may see it.
+  void alert(const CaseRow& c);
+  void escalate(const CaseRow& c);
 
   CaseStore& store_;
   Notifier& notifier_;
   Outbox& out_;
   storage::Clock clock_;
+  std::chrono::seconds escalate_after_;
   std::map<std::int64_t, std::set<std::uint64_t>> followers_;  // case -> connections
   std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
   storage::TimePoint next_push_{};

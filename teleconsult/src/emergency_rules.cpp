@@ -105,4 +105,39 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c) {
   return std::find(served.begin(), served.end(), c.institution_id) != served.end();
 }
 
+bool is_oncall_service(std::string_view service) {
+  return service == "cardiology" || service == "ecg" || service == "neurology" ||
+         service == "radiology";
+}
+
+bool is_oncall_role(std::string_view role) { return role == "primary" || role == "backup"; }
+
+std::string_view alert_service(std::string_view kind) {
+  if (kind == "chest_pain") return "cardiology";
+  if (kind == "stroke") return "neurology";
+  return "";
+}
+
+std::string_view acknowledgement_point(std::string_view kind) {
+  if (kind == "chest_pain") return "ecg_read";
+  if (kind == "stroke") return "ct_read";
+  return "";
+}
+
+bool in_escalation_group(const Principal& p, const teleconsult::CaseRow& c) {
+  if (!may_see_case(p, c)) return false;
+  if (c.kind == "chest_pain") return p.has(Role::cardiologist);
+  if (c.kind == "stroke") return p.has(Role::radiologist);
+  return false;
+}
+
+bool escalation_due(const teleconsult::CaseRow& c, storage::TimePoint now,
+                    std::chrono::seconds after) {
+  if (c.status != "open" || c.alert_service.empty() || !c.acknowledged_at.empty() ||
+      !c.escalated_at.empty())
+    return false;
+  auto opened = storage::parse_iso8601(c.opened_at);
+  return opened && now - *opened >= after;
+}
+
 }  // namespace yilian::teleconsult

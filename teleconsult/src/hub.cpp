@@ -51,7 +51,8 @@ Hub::Hub(Stores stores, Authenticate authenticate, identity::Auditor* auditor, s
       options_(options),
       outbox_(std::make_unique<HubOutbox>(*this)),
       notifier_(std::make_unique<Notifier>(stores_.notifications, sources_, *outbox_, clock_)),
-      cases_(std::make_unique<EmergencyCases>(stores_.cases, *notifier_, *outbox_, clock_)) {}
+      cases_(std::make_unique<EmergencyCases>(stores_.cases, *notifier_, *outbox_, clock_,
+                                              options_.alert_escalation)) {}
 
 Hub::~Hub() { stop(); }
 
@@ -542,6 +543,18 @@ void Hub::handle_message(std::uint64_t conn, Conn& c, const proto::Inbound& in) 
     case Type::case_leave:
       on_case_follow(conn, c, in);
       return;
+    case Type::case_ack: {
+      auto view = cases_->acknowledge(*c.who, in.target);
+      if (!view.ok()) {
+        const bool hidden = view.error().code == Errc::not_found;
+        audit(c, "case.ack", "emergency_case", in.target, hidden ? "denied" : "failed");
+        send_error(conn, hidden ? "not_found" : "unavailable", view.error().message, in.ref);
+        return;
+      }
+      audit(c, "case.ack", "emergency_case", in.target, "ok");
+      send(conn, proto::make("case.acked", {{"case", *view}}));
+      return;
+    }
     default:
       on_room_message(conn, c, in);
   }

@@ -41,6 +41,16 @@ void Notifier::notify(const std::function<bool(const Principal&)>& who, const st
   out_.relay({{"k", "users"}, {"m", std::move(to_users)}});
 }
 
+void Notifier::for_each_user(const std::function<bool(const Principal&)>& who,
+                             const std::function<void(const Principal&)>& each) {
+  if (!sources_.users) return;
+  auto users = sources_.users();
+  if (!users.ok()) return;
+  for (const Principal& p : *users) {
+    if (who(p)) each(p);
+  }
+}
+
 // Only the newest few are replayed: a user back after a long absence must not get thousands of
 // frames at connect (the welcome says how many are pending; the rest are paged over REST).
 void Notifier::replay_pending(std::uint64_t conn, std::int64_t user) {

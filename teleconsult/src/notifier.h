@@ -27,6 +27,9 @@ class Notifier {
   // their open connections.
   void notify(const std::function<bool(const Principal&)>& who, const std::string& kind,
               const nlohmann::json& payload);
+  // Calls `each` for every enabled user `who` selects.
+  void for_each_user(const std::function<bool(const Principal&)>& who,
+                     const std::function<void(const Principal&)>& each);
   // The newest pending notifications of `user`, to a connection that has just said hello.
   void replay_pending(std::uint64_t conn, std::int64_t user);
   // Marks one as acknowledged; false when `user` has no pending notification with this id.

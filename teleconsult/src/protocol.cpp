@@ -21,6 +21,7 @@ const std::map<std::string, Type, std::less<>> kTypes = {{"hello", Type::hello},
                                                          {"ping", Type::ping},
                                                          {"case.join", Type::case_join},
                                                          {"case.leave", Type::case_leave},
+                                                         {"case.ack", Type::case_ack},
                                                          {"ack", Type::ack}};
 
 Parsed fail(std::string code, std::string message, std::string ref = {}) {
@@ -66,6 +67,7 @@ Parsed parse(std::string_view text) {
   in.ref = ref;
   auto bad = [&](const std::string& why) { return fail("bad_message", type + ": " + why, ref); };
   const bool targets = in.type == Type::case_join || in.type == Type::case_leave ||
+                       in.type == Type::case_ack ||
                        in.type == Type::ack;  // a case or a notification, not a consult
   if (targets) {
     const char* key = in.type == Type::ack ? "notification" : "case";
@@ -151,6 +153,7 @@ Parsed parse(std::string_view text) {
     case Type::ping:
     case Type::case_join:
     case Type::case_leave:
+    case Type::case_ack:
     case Type::ack:
       break;
   }

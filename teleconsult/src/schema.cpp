@@ -168,11 +168,41 @@ CREATE TABLE referral_quotas(
 );
 )sql";
 
-constexpr std::array<storage::SchemaStep, 1> kSteps{{
+// v19: on-call rosters (who answers an emergency alert for a service of an institution, with a
+// back-up, by shift) and each emergency case's alert: whom it reached at which stage, who
+// acknowledged it and when, when it escalated.
+constexpr const char* kV19 = R"sql(
+CREATE TABLE oncall_shifts(
+  id              INTEGER PRIMARY KEY,
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  service         TEXT NOT NULL CHECK(service IN ('cardiology','ecg','neurology','radiology')),
+  role            TEXT NOT NULL CHECK(role IN ('primary','backup')),
+  user_id         INTEGER NOT NULL REFERENCES users(id),
+  starts_at       TEXT NOT NULL,
+  ends_at         TEXT NOT NULL,
+  created_by      TEXT NOT NULL,
+  created_at      TEXT NOT NULL
+);
+CREATE INDEX oncall_shifts_now ON oncall_shifts(institution_id, service, ends_at);
+CREATE TABLE case_alerts(
+  case_id     INTEGER NOT NULL REFERENCES emergency_cases(id),
+  user_id     INTEGER NOT NULL REFERENCES users(id),
+  stage       TEXT NOT NULL CHECK(stage IN ('on_call','escalation')),
+  alerted_at  TEXT NOT NULL,
+  PRIMARY KEY(case_id, user_id)
+);
+ALTER TABLE emergency_cases ADD COLUMN alert_service TEXT NOT NULL DEFAULT '';
+ALTER TABLE emergency_cases ADD COLUMN acknowledged_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE emergency_cases ADD COLUMN acknowledged_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE emergency_cases ADD COLUMN escalated_at TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<storage::SchemaStep, 2> kSteps{{
     {6, "teleconsult",
      "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
      "referrals",
      kV6},
+    {19, "teleconsult", "on-call rosters and the acknowledgement of emergency alerts", kV19},
 }};
 
 }  // namespace

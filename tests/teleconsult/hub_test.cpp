@@ -537,5 +537,185 @@ TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and
   }
 }
 
+// A lead hospital (parent of township A, reading its ECGs) with three cardiologists and an ECG
+// reader; `oncall` is the cardiology primary and `backup` the back-up from 08:00 to 20:00.
+void lead_hospital_on_call(identity::Accounts& accounts, CaseStore& cases,
+                           std::map<std::string, Principal>& users) {
+  ASSERT_TRUE(accounts.put_institution({0, "lh", "Lead Hospital", "lead", "", {}, {}}).ok());
+  ASSERT_TRUE(accounts.put_institution({0, "ta", "Township A", "township", "lh", {}, {}}).ok());
+  ASSERT_TRUE(accounts.add_reading_service({"lh", "ta", "ecg"}).ok());
+  ASSERT_TRUE(accounts.add_reading_service({"lh", "ta", "imaging"}).ok());
+  for (auto [name, role] :
+       {std::pair{"oncall", Role::cardiologist}, std::pair{"backup", Role::cardiologist},
+        std::pair{"cardio2", Role::cardiologist}, std::pair{"reader", Role::ecg_reader}}) {
+    identity::NewUser u;
+    u.username = name;
+    u.institution_code = "lh";
+    u.roles = 1u << static_cast<unsigned>(role);
+    u.password_hash = "unused";
+    auto added = accounts.add_user(u, "2026-12-01T00:00:00.000Z");
+    ASSERT_TRUE(added.ok());
+  }
+  for (auto& [name, p] : users) {
+    auto again = accounts.principal(p.user_id);  // reading services changed what they serve
+    ASSERT_TRUE(again.ok());
+    p = *again;
+  }
+  for (const char* name : {"oncall", "backup", "cardio2", "reader"}) {
+    auto u = accounts.find_user(name);
+    ASSERT_TRUE(u.ok() && u->has_value());
+    auto p = accounts.principal((*u)->id);
+    ASSERT_TRUE(p.ok());
+    users[name] = *p;
+  }
+  auto lh = accounts.find_institution("lh");
+  ASSERT_TRUE(lh.ok() && lh->has_value());
+  for (auto [name, role] : {std::pair{"oncall", "primary"}, std::pair{"backup", "backup"}}) {
+    ShiftRow s;
+    s.institution_id = (*lh)->id;
+    s.service = "cardiology";
+    s.role = role;
+    s.user_id = users[name].user_id;
+    s.starts_at = "2026-12-01T08:00:00.000Z";
+    s.ends_at = "2026-12-01T20:00:00.000Z";
+    s.created_by = "admin";
+    s.created_at = "2026-11-30T10:00:00.000Z";
+    ASSERT_TRUE(cases.add_shift(s).ok());
+  }
+}
+
+std::vector<std::string> kinds_of(NotificationStore& store, const Principal& p) {
+  std::vector<std::string> out;
+  auto pending = store.pending_notifications(p.user_id, 50);
+  EXPECT_TRUE(pending.ok());
+  if (pending.ok()) {
+    for (const auto& n : *pending) out.push_back(n.kind);
+  }
+  return out;
+}
+
+bool has_kind(const std::vector<std::string>& kinds, const std::string& kind) {
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
+TEST_F(HubTest, a_stemi_alert_goes_to_the_on_call_cardiologist_and_escalates_unacknowledged) {
+  lead_hospital_on_call(*accounts_, *cases_, users_);
+  const std::uint64_t oncall = connect("oncall");
+  const std::uint64_t cardio2 = connect("cardio2");
+  stat_task(7, "ECG", "");
+  hub_->task_event({7, "2026-12-01T08:56:00.000Z", "emergency", "ecg", "ST elevation V1-V4"});
+  // Only the on-call primary is alerted (the township's own clinicians are told of the case).
+  json alert = transport_.next_of(oncall, "notification");
+  ASSERT_FALSE(alert.is_null());
+  EXPECT_EQ(alert["kind"], "alert");
+  EXPECT_EQ(alert["payload"]["stage"], "on_call");
+  EXPECT_EQ(alert["payload"]["escalateAfterSeconds"], 60);
+  const std::int64_t id = alert["payload"]["case"];
+  sync(cardio2);
+  EXPECT_TRUE(transport_.sent_of(cardio2, "notification").empty());
+  EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_["backup"]), "alert"));
+  EXPECT_TRUE(has_kind(kinds_of(*notifications_, users_["doc"]), "emergency"));
+
+  // 59 s: not yet. 60 s: the back-up and every cardiologist of the lead hospital.
+  now_ = now_.load() + std::chrono::seconds(59);
+  sync(cardio2);
+  sync(cardio2);
+  EXPECT_TRUE(transport_.sent_of(cardio2, "notification").empty());
+  now_ = now_.load() + std::chrono::seconds(1);
+  sync(cardio2);
+  sync(cardio2);
+  auto escalated = transport_.sent_of(cardio2, "notification");
+  ASSERT_EQ(escalated.size(), 1u);
+  EXPECT_EQ(escalated[0]["kind"], "alert");
+  EXPECT_EQ(escalated[0]["payload"]["stage"], "escalation");
+  EXPECT_TRUE(has_kind(kinds_of(*notifications_, users_["backup"]), "alert"));
+  EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_["reader"]), "alert"))
+      << "an ECG reader is not a cardiologist";
+  // The on-call primary is not alerted twice; the escalation happens once.
+  now_ = now_.load() + std::chrono::seconds(120);
+  sync(oncall);
+  sync(oncall);
+  EXPECT_EQ(transport_.sent_of(oncall, "notification").size(), 1u);
+  EXPECT_EQ(transport_.sent_of(cardio2, "notification").size(), 1u);
+
+  // The case shows whom the alert reached and when.
+  auto row = cases_->get_case(id);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->alert_service, "cardiology");
+  EXPECT_EQ((*row)->escalated_at, "2026-12-01T09:01:00.000Z");
+  auto alerted = cases_->alerts(id);
+  ASSERT_TRUE(alerted.ok());
+  std::map<std::string, std::string> stage;
+  for (const auto& a : *alerted) stage[a.username] = a.stage;
+  EXPECT_EQ(stage["oncall"], "on_call");
+  EXPECT_EQ(stage["backup"], "escalation");
+  EXPECT_EQ(stage["cardio2"], "escalation");
+  EXPECT_EQ(stage.count("reader"), 0u);
+
+  // One tap by the escalated cardiologist: it is the case's ecg_read time point.
+  hub_->received(cardio2, json{{"type", "case.ack"}, {"case", id}}.dump());
+  json acked = transport_.next_of(cardio2, "case.acked");
+  ASSERT_FALSE(acked.is_null());
+  EXPECT_EQ(acked["case"]["alert"]["acknowledgedBy"], "cardio2");
+  EXPECT_EQ(acked["case"]["timePoints"]["ecg_read"]["at"], "2026-12-01T09:03:00.000Z");
+  // A later tap does not move it.
+  now_ = now_.load() + std::chrono::seconds(30);
+  hub_->received(oncall, json{{"type", "case.ack"}, {"case", id}}.dump());
+  json again = transport_.next_of(oncall, "case.acked");
+  ASSERT_FALSE(again.is_null());
+  EXPECT_EQ(again["case"]["alert"]["acknowledgedBy"], "cardio2");
+}
+
+TEST_F(HubTest, an_alert_acknowledged_in_time_does_not_escalate) {
+  lead_hospital_on_call(*accounts_, *cases_, users_);
+  const std::uint64_t oncall = connect("oncall");
+  const std::uint64_t cardio2 = connect("cardio2");
+  stat_task(9, "ECG", "");
+  hub_->task_event({9, "2026-12-01T08:56:00.000Z", "emergency", "ecg", "ST elevation II III aVF"});
+  json alert = transport_.next_of(oncall, "notification");
+  ASSERT_FALSE(alert.is_null());
+  const std::int64_t id = alert["payload"]["case"];
+  now_ = now_.load() + std::chrono::seconds(20);
+  hub_->received(oncall, json{{"type", "case.ack"}, {"case", id}}.dump());
+  ASSERT_FALSE(transport_.next_of(oncall, "case.acked").is_null());
+  now_ = now_.load() + std::chrono::seconds(300);
+  sync(cardio2);
+  sync(cardio2);
+  EXPECT_TRUE(transport_.sent_of(cardio2, "notification").empty());
+  auto row = cases_->get_case(id);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->acknowledged_by, "oncall");
+  EXPECT_EQ((*row)->escalated_at, "");
+  // Someone who may not see the case cannot acknowledge it.
+  identity::NewUser u;
+  u.username = "elsewhere";
+  ASSERT_TRUE(accounts_->put_institution({0, "tb", "Township B", "township", "", {}, {}}).ok());
+  u.institution_code = "tb";
+  u.roles = 1u << static_cast<unsigned>(Role::cardiologist);
+  u.password_hash = "unused";
+  auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
+  ASSERT_TRUE(added.ok());
+  auto p = accounts_->principal(added->id);
+  ASSERT_TRUE(p.ok());
+  users_["elsewhere"] = *p;
+  const std::uint64_t other = connect("elsewhere");
+  hub_->received(other, json{{"type", "case.ack"}, {"case", id}}.dump());
+  json refused = transport_.next_of(other, "error");
+  ASSERT_FALSE(refused.is_null());
+  EXPECT_EQ(refused["code"], "not_found");
+}
+
+TEST_F(HubTest, with_nobody_on_call_everyone_who_may_see_the_case_is_alerted_at_once) {
+  const std::uint64_t cardio = connect("cardio");
+  stat_task(8, "CT", "stroke");
+  hub_->task_event({8, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+  json alert = transport_.next_of(cardio, "notification");
+  ASSERT_FALSE(alert.is_null());
+  EXPECT_EQ(alert["kind"], "emergency");
+  auto open = cases_->open_cases();
+  ASSERT_TRUE(open.ok() && open->size() == 1u);
+  EXPECT_EQ(open->front().alert_service, "");  // nothing to escalate
+}
+
 }  // namespace
 }  // namespace yilian::teleconsult

@@ -25,6 +25,27 @@ struct CaseRow {
   std::int64_t consult_id = 0;
   std::string source;  // manual, ecg_stemi, stat_ct
   std::string reason, opened_by, opened_at, closed_at;
+  // The alert: the on-call service it went to ('' when no one was on call and everyone who
+  // may see the case was alerted), who acknowledged it and when, when it escalated.
+  std::string alert_service, acknowledged_by, acknowledged_at, escalated_at;
+};
+
+// One shift of an on-call roster.
+struct ShiftRow {
+  std::int64_t id = 0;
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::string service;  // cardiology, ecg, neurology, radiology
+  std::string role;     // primary, backup
+  std::int64_t user_id = 0;
+  std::string username, starts_at, ends_at, created_by, created_at;
+  int depth = 0;  // on_call(): 0 the case's own institution, 1 its parent, ...
+};
+
+// Whom a case's alert reached.
+struct AlertRow {
+  std::int64_t user_id = 0;
+  std::string username, stage, alerted_at;  // stage: on_call, escalation
 };
 
 struct TimePointRow {
@@ -50,6 +71,26 @@ class CaseStore {
   Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
   Status close_case(std::int64_t case_id, std::string_view now);
   Result<std::vector<CaseRow>> open_cases();
+
+  // On-call rosters. Shifts of an institution that end after `from` (all when empty).
+  Result<std::vector<ShiftRow>> shifts(std::int64_t institution_id, std::string_view from);
+  Result<ShiftRow> add_shift(const ShiftRow& s);
+  Result<bool> remove_shift(std::int64_t id);
+  // Who is on call for `service` at `at` for a case of `institution_id`: the shifts of that
+  // institution and of the institutions above it (parent, its parent, ...), nearest first,
+  // primary before backup; disabled users left out.
+  Result<std::vector<ShiftRow>> on_call(std::int64_t institution_id, std::string_view service,
+                                        std::string_view at);
+
+  // A case's alert. set_alert_service() once, when the alert goes to an on-call service.
+  Status set_alert_service(std::int64_t case_id, std::string_view service);
+  Status record_alert(std::int64_t case_id, std::int64_t user_id, std::string_view stage,
+                      std::string_view at);
+  Result<std::vector<AlertRow>> alerts(std::int64_t case_id);
+  // The first acknowledgement counts: true when this one did, false when the case was
+  // acknowledged already.
+  Result<bool> acknowledge(std::int64_t case_id, std::string_view username, std::string_view at);
+  Status mark_escalated(std::int64_t case_id, std::string_view at);
 
  private:
   storage::Database& db_;

@@ -22,9 +22,19 @@ namespace yilian::teleconsult {
 //   GET  /api/emergencies?status=open|all         cases of the institutions one serves
 //   GET  /api/emergencies/{id}                    time points, history, interval clocks
 //   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
+//   POST /api/emergencies/{id}/ack                acknowledge the alert (one tap)
 //   POST /api/emergencies/{id}/close
 void register_case_routes(http::Router& router, teleconsult::CaseStore& store, pacs::Index& index,
                           Hub& hub, identity::AuthService& auth);
+
+// On-call rosters (emergency_rules.h says who gets an alert):
+//   GET    /api/oncall?institution=CODE[&from=]       shifts ending after `from` (default now)
+//   GET    /api/oncall/now?institution=&service=[&at=] primary and back-ups for a case there
+//   POST   /api/oncall                                admin: {institution, service, role,
+//                                                     user, startsAt, endsAt}
+//   DELETE /api/oncall/{id}                           admin
+void register_oncall_routes(http::Router& router, teleconsult::CaseStore& store,
+                            identity::AuthService& auth);
 
 // Referrals:
 //   POST /api/referrals                           up or down, to a member institution

@@ -12,6 +12,7 @@
 //   door-to-needle        door -> needle                                <= 60 min
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,5 +67,23 @@ std::optional<CaseTrigger> case_trigger(const TaskEventFacts& event);
 // Clinicians of the case's institution and of the institutions serving it (the lead's
 // readers and cardiologists) see a case and record its time points.
 bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
+
+// On-call rosters and emergency alerts.
+//   A case's alert goes to the on-call primary of its service (chest pain: cardiology; stroke:
+//   neurology) found for the case's institution or the nearest institution above it. Not
+//   acknowledged within the escalation time (default 60 s), it goes to the service's back-ups
+//   and to every clinician of the escalation role (chest pain: cardiologists; stroke:
+//   radiologists) at the institutions that have the service on call. The first acknowledgement
+//   records the case's reading time point (chest pain: ecg_read; stroke: ct_read) unless one
+//   is recorded already. With nobody on call, everyone who may see the case is alerted at once.
+bool is_oncall_service(std::string_view service);  // cardiology, ecg, neurology, radiology
+bool is_oncall_role(std::string_view role);        // primary, backup
+std::string_view alert_service(std::string_view kind);
+std::string_view acknowledgement_point(std::string_view kind);
+bool in_escalation_group(const Principal& p, const teleconsult::CaseRow& c);
+// An alert that went to an on-call service, unacknowledged and not yet escalated, whose
+// `after` has passed since the case opened.
+bool escalation_due(const teleconsult::CaseRow& c, storage::TimePoint now,
+                    std::chrono::seconds after);
 
 }  // namespace yilian::teleconsult

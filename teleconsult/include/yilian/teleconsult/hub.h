@@ -63,6 +63,9 @@ struct HubOptions {
   std::size_t max_connections_per_address = 1000;  // a clinic's users share one NAT address
   double messages_per_second = 50;                 // per connection, sustained
   double message_burst = 200;                      // per connection, saved up while quiet
+  // An emergency alert sent to an on-call primary and not acknowledged within this time goes
+  // to the back-ups and the whole escalation group (emergency_rules.h).
+  std::chrono::seconds alert_escalation{60};
 };
 
 // Where the hub looks things up that other modules own (set before start()).

@@ -36,6 +36,7 @@ enum class Type {
   ping,        // {} -> pong
   case_join,   // "case.join" {case}: follow an emergency case's clocks
   case_leave,  // "case.leave" {case}
+  case_ack,    // "case.ack" {case}: acknowledge an emergency alert (one tap)
   ack,         // {notification}: acknowledge a notification (it is no longer re-sent)
 };
 
