@@ -224,7 +224,8 @@ int ecg_detect(const std::string& file, const std::string& out) {
   return 0;
 }
 
-int ecg_render(const std::string& file, const std::string& out, const std::string& layout) {
+int ecg_render(const std::string& file, const std::string& out, const std::string& layout,
+               const std::string& lang) {
   auto rec = read_ecg(file);
   if (!rec.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", file.c_str(), rec.error().message.c_str());
@@ -233,7 +234,10 @@ int ecg_render(const std::string& file, const std::string& out, const std::strin
   viewer::EcgRenderOptions o;
   o.layout = layout;
   o.header = rec->id;
-  o.measurements = ecg::measurement_summary(ecg::analyze(*rec, rec->patient).measurements);
+  const ecg::Analysis a = ecg::analyze(*rec, rec->patient);
+  o.measurements = ecg::measurement_summary(a.measurements);
+  for (const ecg::Flag& f : a.flags)
+    o.statements.push_back(lang == "zh" && !f.text_zh.empty() ? f.text_zh : f.text);
   auto img = viewer::render_ecg(*rec, o);
   if (!img.ok()) {
     std::fprintf(stderr, "error: %s\n", img.error().message.c_str());

@@ -14,8 +14,10 @@ int ecg_eval(const std::string& db, bool classes);
 // Trains the beat classifier on the non-paced records of `db` and writes the model file.
 int ecg_train(const std::string& db, const std::string& out);
 
-// Draws one ECG (WFDB header or DICOM waveform) as a PNG at 25 mm/s, 10 mm/mV.
-int ecg_render(const std::string& file, const std::string& out, const std::string& layout);
+// Draws one ECG (WFDB header or DICOM waveform) as a PNG at 25 mm/s, 10 mm/mV, with its
+// measurements and statements (in English, or Chinese with lang "zh").
+int ecg_render(const std::string& file, const std::string& out, const std::string& layout,
+               const std::string& lang);
 
 // Detects the beats of one ECG and writes them as a WFDB annotation file (every beat "N":
 // detection does not classify). Prints the count.

@@ -734,6 +734,9 @@ int main(int argc, char** argv) {
       ->required();
   ecg_render_cmd->add_option("-o,--output", ecg_render_out, "PNG file to write")->required();
   ecg_render_cmd->add_option("--layout", ecg_layout, "3x4+II (default), 3x4, 6x2 or 12x1");
+  std::string ecg_lang = "en";
+  ecg_render_cmd->add_option("--lang", ecg_lang, "Statements in en (default) or zh")
+      ->check(CLI::IsMember({"en", "zh"}));
 
   CLI11_PARSE(app, argc, argv);
 
@@ -751,7 +754,7 @@ int main(int argc, char** argv) {
   if (*ecg_eval_cmd) return ecg_eval(ecg_db, ecg_classes);
   if (*ecg_train_cmd) return ecg_train(ecg_train_db, ecg_train_out);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
-  if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout);
+  if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout, ecg_lang);
   if (*ecg_detect_cmd) return ecg_detect(ecg_detect_file, ecg_detect_out);
 
   if (*serve_cmd) return serve(serve_flags);

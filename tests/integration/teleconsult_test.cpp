@@ -836,6 +836,105 @@ TEST_P(TeleconsultTest, a_notification_backlog_is_counted_replayed_newest_first_
   EXPECT_EQ(next["type"], "pong");  // nothing replayed before it
 }
 
+// The on-call roster over REST: the consortium office sets the lead's cardiology shift; a
+// township ECG with ST elevation alerts only the cardiologist on call, who acknowledges with one
+// tap; the acknowledgement is the case's ecg_read time point and is audited.
+TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknowledges_it) {
+  const std::string office = server_->add_user("office", {"admin"}, "lead");
+  ASSERT_FALSE(office.empty());
+  const auto now = std::chrono::system_clock::now();
+  auto shift = [&](const std::string& user, const std::string& role) {
+    return json{{"institution", "lead"},
+                {"service", "cardiology"},
+                {"role", role},
+                {"user", user},
+                {"startsAt", storage::to_iso8601(now - std::chrono::hours(1))},
+                {"endsAt", storage::to_iso8601(now + std::chrono::hours(11))}};
+  };
+  // Only the office sets rosters; a shift must be sensible.
+  EXPECT_EQ(post("cardio", "/api/oncall", shift("cardio", "primary")).status, 403);
+  json bad = shift("cardio", "primary");
+  bad["endsAt"] = bad["startsAt"];
+  EXPECT_EQ(server_->request(office, "POST", "/api/oncall", bad.dump()).status, 400);
+  EXPECT_EQ(
+      server_->request(office, "POST", "/api/oncall", shift("nobody", "primary").dump()).status,
+      400);
+  auto added = server_->request(office, "POST", "/api/oncall", shift("cardio", "primary").dump());
+  ASSERT_EQ(added.status, 201) << added.body;
+  ASSERT_EQ(
+      server_->request(office, "POST", "/api/oncall", shift("cardio2", "backup").dump()).status,
+      201);
+  // Who answers for a case of township A now: the lead's primary (the township has no roster).
+  json now_on = json::parse(
+      server_->get(tokens_["doctor"], "/api/oncall/now?institution=ta&service=cardiology").body);
+  EXPECT_EQ(now_on["primary"]["user"], "cardio");
+  ASSERT_EQ(now_on["backups"].size(), 1u);
+  EXPECT_EQ(now_on["backups"][0]["user"], "cardio2");
+  json roster = json::parse(server_->get(office, "/api/oncall?institution=lead").body);
+  EXPECT_EQ(roster["shifts"].size(), 2u);
+
+  auto cardio = connect("cardio");
+  auto cardio2 = connect("cardio2");
+  testing::Synthetic s;
+  for (const char* lead : {"II", "III", "aVF"}) {
+    testing::LeadShape shape;
+    shape.st = 0.3;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {58, 'M'};
+  ecg::DicomEcgIdentity ident{"TA-ONCALL",        "Li^Qiang",         testing::new_uid(),
+                              testing::new_uid(), testing::new_uid(), "20261204",
+                              "091500",           "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "oncall.dcm").ok());
+  ASSERT_EQ(testing::storescu(*server_, "TA_ECG", {dir_.path() / "oncall.dcm"}), 0);
+
+  json alert;
+  for (int i = 0; i < 10 && alert.is_null(); ++i) {
+    json n = parsed(cardio->next_of("notification", 10s));
+    if (n.is_null()) break;
+    if (n["kind"] == "alert") alert = n;
+  }
+  ASSERT_FALSE(alert.is_null()) << server_->log();
+  EXPECT_EQ(alert["payload"]["stage"], "on_call");
+  EXPECT_EQ(alert["payload"]["service"], "cardiology");
+  const std::int64_t case_id = alert["payload"]["case"];
+  const std::string path = "/api/emergencies/" + std::to_string(case_id);
+  // The back-up is not disturbed while the primary may still answer.
+  for (int i = 0; i < 10; ++i) {
+    json n = parsed(cardio2->next_of("notification", 1s));
+    if (n.is_null()) break;
+    EXPECT_NE(n["kind"], "alert");
+  }
+  // Clinic B's doctor may not acknowledge it.
+  EXPECT_EQ(server_->request(tokens_["tb-doctor"], "POST", path + "/ack", "").status, 404);
+  auto ack = server_->request(tokens_["cardio"], "POST", path + "/ack", "");
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  json view = json::parse(ack.body);
+  EXPECT_EQ(view["alert"]["acknowledgedBy"], "cardio");
+  EXPECT_EQ(view["alert"]["alerted"][0]["user"], "cardio");
+  EXPECT_EQ(view["alert"]["alerted"][0]["stage"], "on_call");
+  EXPECT_EQ(view["timePoints"]["ecg_read"]["at"], view["alert"]["acknowledgedAt"]);
+  EXPECT_EQ(view["timePoints"]["ecg_read"]["by"], "cardio");
+  json audit = json::parse(server_->get(office, "/api/audit?action=case.ack").body);
+  ASSERT_TRUE(audit["records"].is_array());
+  int ok = 0, denied = 0;
+  for (const json& r : audit["records"]) {
+    ok += r["outcome"] == "ok";
+    denied += r["outcome"] == "denied";
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(denied, 1);
+  // The shift can be removed; then nobody is on call.
+  const std::int64_t shift_id = json::parse(added.body)["id"];
+  EXPECT_EQ(
+      server_->request(office, "DELETE", "/api/oncall/" + std::to_string(shift_id), "").status,
+      200);
+  json after =
+      json::parse(server_->get(office, "/api/oncall/now?institution=ta&service=cardiology").body);
+  EXPECT_TRUE(after["primary"].is_null());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return std::string(info.param); });
 

@@ -264,11 +264,54 @@ TEST(EcgRender, a_twelve_lead_page_is_drawn_at_true_scale) {
   EXPECT_GT(major[2], major[0]);
   EXPECT_LT(major[0], minor[0]);
 
-  EXPECT_FALSE(render_ecg(r, {"4x4", 4, "", ""}).ok());
+  EcgRenderOptions bad;
+  bad.layout = "4x4";
+  EXPECT_FALSE(render_ecg(r, bad).ok());
   ecg::Record only_v;
   only_v.sampling_hz = 500;
   only_v.leads.push_back({"V1", std::vector<float>(5000, 0.f)});
   EXPECT_FALSE(render_ecg(only_v).ok());
+}
+
+// Chinese names and statements print as Chinese (the CJK font from Debian): two different
+// statements give different ink where they are written; in ASCII both would be "????".
+TEST(EcgRender, chinese_names_and_statements_are_drawn_with_a_cjk_font) {
+  ASSERT_FALSE(default_cjk_font().empty()) << "fonts-wqy-microhei (scripts/install-deps.sh)";
+  ecg::Record r;
+  r.sampling_hz = 500;
+  for (const char* lead :
+       {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"})
+    r.leads.push_back({lead, std::vector<float>(5000, 0.f)});
+  auto page = [&](const std::string& statement) {
+    EcgRenderOptions o;
+    o.header = "张伟 (P001)  M 56y  2026-12-04 09:15  城关镇卫生院";
+    o.measurements = "HR 72  PR 160  QRS 90  QT/QTc 380/410  Axis 52";
+    o.statements = {statement, "QT间期延长"};
+    o.footer = "报告医师 王医生  2026-12-04 09:20";
+    auto img = render_ecg(r, o);
+    EXPECT_TRUE(img.ok()) << img.error().message;
+    return img.ok() ? *img : EcgImage{};
+  };
+  EcgImage a = page("窦性心律"), b = page("心房颤动");
+  EXPECT_TRUE(a.cjk);
+  ASSERT_EQ(a.height, b.height);
+  cv::Mat ma = cv::imdecode(std::vector<uchar>(a.png.begin(), a.png.end()), cv::IMREAD_COLOR);
+  cv::Mat mb = cv::imdecode(std::vector<uchar>(b.png.begin(), b.png.end()), cv::IMREAD_COLOR);
+  ASSERT_FALSE(ma.empty());
+  ASSERT_EQ(ma.size(), mb.size());
+  // Three lines of text under the paper: the first differs, the others are the same.
+  const int line = static_cast<int>(5.5 * 4);
+  const int first = a.height - 3 * line - 8 * 4 / 2;
+  cv::Mat diff;
+  cv::absdiff(ma, mb, diff);
+  cv::Mat gray;
+  cv::extractChannel(diff, gray, 0);
+  EXPECT_GT(cv::countNonZero(gray(cv::Rect(0, first - line, gray.cols, 2 * line))), 50);
+  EXPECT_EQ(cv::countNonZero(gray(cv::Rect(0, 0, gray.cols, a.paper_y))), 0);
+  // The header has ink in Chinese glyphs: more than an ASCII "?" per character would leave.
+  cv::Mat ga;
+  cv::extractChannel(ma(cv::Rect(0, 0, ma.cols, a.paper_y)), ga, 0);
+  EXPECT_GT(cv::countNonZero(ga < 128), 400);
 }
 
 }  // namespace

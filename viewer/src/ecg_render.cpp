@@ -1,8 +1,12 @@
 #include "yilian/viewer/ecg_render.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <opencv2/freetype.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -21,6 +25,17 @@ struct Cell {
 };
 
 }  // namespace
+
+std::string default_cjk_font() {
+  for (const char* f : {"/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+                        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+                        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                        "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(f, ec)) return f;
+  }
+  return "";
+}
 
 Result<EcgImage> render_ecg(const ecg::Record& record, const EcgRenderOptions& o) {
   if (record.leads.empty() || record.sampling_hz <= 0)
@@ -80,11 +95,14 @@ Result<EcgImage> render_ecg(const ecg::Record& record, const EcgRenderOptions& o
   const double paper_w_mm = cal_mm + std::min(10.0, seconds) * kMmPerSecond + 5;
   const double paper_h_mm = rows * row_mm + 5;
   const int header_px = static_cast<int>(std::lround(16 * px));
+  const double line_mm = 5.5;  // one line of text under the paper
+  const std::size_t lines_below = o.statements.size() + (o.footer.empty() ? 0 : 1);
+  const int below_px = static_cast<int>(std::lround((lines_below * line_mm + 2) * px));
   EcgImage out;
   out.paper_x = static_cast<int>(std::lround(5 * px));
   out.paper_y = header_px;
   out.width = out.paper_x + static_cast<int>(std::lround(paper_w_mm * px)) + out.paper_x;
-  out.height = header_px + static_cast<int>(std::lround(paper_h_mm * px)) + out.paper_x;
+  out.height = header_px + static_cast<int>(std::lround(paper_h_mm * px)) + out.paper_x + below_px;
   cv::Mat img(out.height, out.width, CV_8UC3, cv::Scalar(255, 255, 255));
   auto X = [&](double mm) { return out.paper_x + static_cast<int>(std::lround(mm * px)); };
   auto Y = [&](double mm) { return out.paper_y + static_cast<int>(std::lround(mm * px)); };
@@ -125,13 +143,38 @@ Result<EcgImage> render_ecg(const ecg::Record& record, const EcgRenderOptions& o
     if (c.x_mm > 0)  // a tick where the columns meet
       cv::line(img, {X(cal_mm + c.x_mm), Y(base - 3)}, {X(cal_mm + c.x_mm), Y(base + 3)}, ink, 1);
   }
+  // Text: with the CJK font when there is one (Chinese names and statements), else ASCII.
+  cv::Ptr<cv::freetype::FreeType2> ft;
+  const std::string font_file = o.font_file.empty() ? default_cjk_font() : o.font_file;
+  if (!font_file.empty()) {
+    try {
+      ft = cv::freetype::createFreeType2();
+      ft->loadFontData(font_file, 0);
+    } catch (const cv::Exception& e) {
+      spdlog::warn("ECG page: font {} unusable ({}); text drawn in ASCII", font_file, e.what());
+      ft.release();
+    }
+  }
+  out.cjk = static_cast<bool>(ft);
+  const int text_px = static_cast<int>(std::lround(3.2 * px));  // 3.2 mm high
+  auto text = [&](const std::string& s, int x, int y) {
+    if (ft) {
+      ft->putText(img, s, {x, y}, text_px, ink, -1, cv::LINE_AA, true);
+    } else {
+      std::string ascii;
+      for (unsigned char ch : s) ascii += ch < 0x80 ? static_cast<char>(ch) : '?';
+      cv::putText(img, ascii, {x, y}, cv::FONT_HERSHEY_SIMPLEX, font, ink, 1, cv::LINE_AA);
+    }
+  };
   const std::string scale = "25 mm/s  10 mm/mV";
-  cv::putText(img, o.header.empty() ? scale : o.header + "   " + scale,
-              {out.paper_x, static_cast<int>(6 * px)}, cv::FONT_HERSHEY_SIMPLEX, font, ink, 1,
-              cv::LINE_AA);
-  if (!o.measurements.empty())
-    cv::putText(img, o.measurements, {out.paper_x, static_cast<int>(12 * px)},
-                cv::FONT_HERSHEY_SIMPLEX, font, ink, 1, cv::LINE_AA);
+  text(o.header.empty() ? scale : o.header + "   " + scale, out.paper_x, static_cast<int>(6 * px));
+  if (!o.measurements.empty()) text(o.measurements, out.paper_x, static_cast<int>(12 * px));
+  int y = Y(paper_h_mm) + static_cast<int>(std::lround((line_mm + 1) * px));
+  for (const std::string& s : o.statements) {
+    text(s, out.paper_x, y);
+    y += static_cast<int>(std::lround(line_mm * px));
+  }
+  if (!o.footer.empty()) text(o.footer, out.paper_x, y);
   std::vector<uchar> buf;
   if (!cv::imencode(".png", img, buf)) return make_error(Errc::internal, "PNG encoding failed");
   out.png.assign(reinterpret_cast<const char*>(buf.data()), buf.size());

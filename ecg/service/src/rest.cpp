@@ -36,6 +36,23 @@ nlohmann::json rounded(const std::optional<double>& v) {
 
 double mv(double v) { return std::round(v * 1000) / 1000; }
 
+// "张伟  M 56y  2026-11-22 08:41  Township A" from the study's index record.
+std::string page_header(const pacs::StudySummary& s, const ecg::Patient& patient) {
+  std::string name = s.patient_name;
+  std::replace(name.begin(), name.end(), '^', ' ');
+  std::string h = name.empty() ? s.patient_id : name + " (" + s.patient_id + ")";
+  if (patient.sex != 'U') h += "  " + std::string(1, patient.sex);
+  if (patient.age) h += " " + std::to_string(*patient.age) + "y";
+  if (s.study_date.size() == 8) {
+    h += "  " + s.study_date.substr(0, 4) + "-" + s.study_date.substr(4, 2) + "-" +
+         s.study_date.substr(6, 2);
+    if (s.study_time.size() >= 4)
+      h += " " + s.study_time.substr(0, 2) + ":" + s.study_time.substr(2, 2);
+  }
+  if (!s.institution_name.empty()) h += "  " + s.institution_name;
+  return h;
+}
+
 nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
                              const ecg::Analysis& a) {
   const ecg::Measurements& m = a.measurements;
@@ -274,9 +291,13 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
     return Response::json(200, std::move(body));
   });
 
-  router.add("GET", "/api/ecg/{instance}/render", [load, &cache](const Request& req) {
+  // The page as on paper, with the patient, measurements and statements in the asked language
+  // (?lang=zh, the default, or en).
+  router.add("GET", "/api/ecg/{instance}/render", [load, &cache, &index](const Request& req) {
     const std::string layout = req.query_value("layout").value_or("3x4+II");
-    const std::string key = "ecg-" + req.params.at("instance") + "-" + layout + ".png";
+    const bool en = req.query_value("lang").value_or("zh") == "en";
+    const std::string key =
+        "ecg-" + req.params.at("instance") + "-" + layout + (en ? "-en" : "-zh") + ".png";
     auto [rec, answer] = load(req, "ecg.render");
     if (answer) return *answer;
     Response r;
@@ -287,7 +308,17 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
     }
     viewer::EcgRenderOptions o;
     o.layout = layout;
-    o.measurements = ecg::measurement_summary(ecg::analyze(*rec, rec->patient).measurements);
+    const ecg::Analysis a = ecg::analyze(*rec, rec->patient);
+    o.measurements = ecg::measurement_summary(a.measurements);
+    if (auto loc = index.locate_instance(req.params.at("instance")); loc.ok() && *loc) {
+      if (auto d = index.get_study((*loc)->study_instance_uid); d.ok() && *d) {
+        o.header = page_header((*d)->study, rec->patient);
+      }
+    }
+    for (const ecg::Flag& f : a.flags)
+      o.statements.push_back(en || f.text_zh.empty() ? f.text : f.text_zh);
+    o.footer = en ? "Automated interpretation: the signed report is what counts."
+                  : "计算机自动分析结果，仅供参考，以医师签发的报告为准。";
     auto img = viewer::render_ecg(*rec, o);
     if (!img.ok()) return Response::from_error(img.error());
     (void)cache.put(key, img->png);

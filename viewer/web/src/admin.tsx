@@ -48,6 +48,16 @@ interface Setting {
   changedBy: string | null;
   changedAt: string | null;
 }
+interface Shift {
+  id: number;
+  institution: string;
+  service: string;
+  role: 'primary' | 'backup';
+  user: string;
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+}
 interface AuditRecord {
   seq: number;
   at: string;
@@ -72,7 +82,7 @@ const ROLES = [
 ];
 // The character sets a modality's text may be in when it declares none (DICOM defined terms).
 const CHARSETS = ['', 'GB18030', 'GBK', 'ISO_IR 192', 'ISO_IR 100', 'ISO 2022 IR 58'];
-const TABS = ['institutions', 'users', 'services', 'rules', 'audit', 'system'] as const;
+const TABS = ['institutions', 'users', 'services', 'oncall', 'rules', 'audit', 'system'] as const;
 type Tab = (typeof TABS)[number];
 
 const list = (s: string) =>
@@ -162,6 +172,7 @@ export function Admin(props: { tab: string }) {
       {tab === 'institutions' && <Institutions />}
       {tab === 'users' && <Users />}
       {tab === 'services' && <Services />}
+      {tab === 'oncall' && <OnCall />}
       {tab === 'rules' && <Rules />}
       {tab === 'audit' && <Audit />}
       {tab === 'system' && <SystemPage />}
@@ -727,6 +738,161 @@ function Users() {
 }
 
 // ---- Reading services --------------------------------------------------------------------
+
+const ONCALL_SERVICES = ['cardiology', 'ecg', 'neurology', 'radiology'];
+
+// On-call rosters: who answers emergency alerts for a service of an institution, by shift.
+function OnCall() {
+  const [institutions] = useInstitutions();
+  const [code, setCode] = useState('');
+  const [shifts, setShifts] = useState<Shift[]>([]);
+  const [error, setError] = useState('');
+  const [ok, setOk] = useState('');
+  const local = (d: Date) =>
+    new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const [form, setForm] = useState({
+    service: 'cardiology',
+    role: 'primary',
+    user: '',
+    startsAt: local(new Date()),
+    endsAt: local(new Date(Date.now() + 12 * 3600 * 1000)),
+  });
+  const inst =
+    code || institutions.find((i) => i.level === 'lead')?.code || institutions[0]?.code || '';
+  const load = () => {
+    if (!inst) return;
+    api<{ shifts: Shift[] }>('GET', `/api/oncall?institution=${encodeURIComponent(inst)}`)
+      .then((r) => setShifts(r.shifts))
+      .catch((e) => setError(message(e)));
+  };
+  useEffect(load, [inst]);
+  const add = async () => {
+    try {
+      const s = await api<Shift>('POST', '/api/oncall', {
+        institution: inst,
+        service: form.service,
+        role: form.role,
+        user: form.user,
+        startsAt: new Date(form.startsAt).toISOString(),
+        endsAt: new Date(form.endsAt).toISOString(),
+      });
+      setOk(`${t('saved')}: ${s.user} ${t(`role_${s.role}` as Key)}`);
+      setError('');
+      load();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const remove = async (s: Shift) => {
+    try {
+      await api('DELETE', `/api/oncall/${s.id}`);
+      setOk(`${t('removed')}: ${s.user}`);
+      load();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const now = Date.now();
+  return (
+    <div class="admin-body">
+      <p class="muted">{t('oncallHint')}</p>
+      <Notice error={error} ok={ok} />
+      <label>
+        {t('admin_institutions')}
+        <select
+          name="oncall-institution"
+          value={inst}
+          onChange={(e) => setCode(e.currentTarget.value)}
+        >
+          {institutions.map((i) => (
+            <option value={i.code}>{`${i.code} · ${i.name}`}</option>
+          ))}
+        </select>
+      </label>
+      <table class="tasks admin-table" aria-label={t('admin_oncall')}>
+        <Head cols={['oncallService', 'oncallRole', 'user', 'startsAt', 'endsAt', '']} />
+        <tbody>
+          {shifts.map((s) => (
+            <tr
+              data-shift={s.id}
+              class={Date.parse(s.startsAt) <= now && Date.parse(s.endsAt) > now ? 'now' : ''}
+            >
+              <td>{t(`svc_${s.service}` as Key)}</td>
+              <td>{t(`role_${s.role}` as Key)}</td>
+              <td>{s.user}</td>
+              <td>{dateTime(s.startsAt)}</td>
+              <td>{dateTime(s.endsAt)}</td>
+              <td>
+                <button type="button" onClick={() => remove(s)}>
+                  {t('remove')}
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        class="admin-form"
+        aria-label={t('newShift')}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void add();
+        }}
+      >
+        <h3>{t('newShift')}</h3>
+        <label>
+          {t('oncallService')}
+          <select
+            name="service"
+            value={form.service}
+            onChange={(e) => setForm({ ...form, service: e.currentTarget.value })}
+          >
+            {ONCALL_SERVICES.map((x) => (
+              <option value={x}>{t(`svc_${x}` as Key)}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('oncallRole')}
+          <select
+            name="role"
+            value={form.role}
+            onChange={(e) => setForm({ ...form, role: e.currentTarget.value })}
+          >
+            <option value="primary">{t('role_primary')}</option>
+            <option value="backup">{t('role_backup')}</option>
+          </select>
+        </label>
+        <Field
+          label={t('user')}
+          name="user"
+          value={form.user}
+          required
+          onInput={(v) => setForm({ ...form, user: v })}
+        />
+        <Field
+          label={t('startsAt')}
+          name="startsAt"
+          type="datetime-local"
+          value={form.startsAt}
+          required
+          onInput={(v) => setForm({ ...form, startsAt: v })}
+        />
+        <Field
+          label={t('endsAt')}
+          name="endsAt"
+          type="datetime-local"
+          value={form.endsAt}
+          required
+          onInput={(v) => setForm({ ...form, endsAt: v })}
+        />
+        <button type="submit" class="primary">
+          {t('add')}
+        </button>
+      </form>
+    </div>
+  );
+}
 
 function Services() {
   const [services, setServices] = useState<ReadingService[]>([]);

@@ -17,6 +17,13 @@ interface Interval {
 }
 export interface Case {
   id: number;
+  alert?: {
+    service: string | null;
+    alerted: { user: string; stage: string; at: string }[];
+    acknowledgedBy: string | null;
+    acknowledgedAt: string | null;
+    escalatedAt: string | null;
+  };
   kind: 'chest_pain' | 'stroke';
   status: string;
   institution: string;
@@ -115,6 +122,14 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
       setError(e instanceof ApiError ? e.message : String(e));
     }
   };
+  const ack = async () => {
+    try {
+      props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/ack`));
+      setError('');
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
   const close = async () => {
     try {
       props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/close`));
@@ -132,6 +147,26 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
         <span class="muted">{dateTime(c.openedAt)}</span>
       </header>
       {c.reason && <p class="reason">{c.reason}</p>}
+      {c.alert && c.alert.alerted.length > 0 && (
+        <p class="alert-trail" data-acknowledged={c.alert.acknowledgedBy ?? ''}>
+          {t('alerted')}:{' '}
+          {c.alert.alerted
+            .map(
+              (a) =>
+                `${a.user} (${t(a.stage === 'on_call' ? 'onCall' : 'escalated')} ${dateTime(a.at).slice(-5)})`,
+            )
+            .join(', ')}
+          {' · '}
+          {c.alert.acknowledgedBy
+            ? `${t('acknowledgedBy')} ${c.alert.acknowledgedBy} ${dateTime(c.alert.acknowledgedAt).slice(-5)}`
+            : t('notAcknowledged')}
+          {!c.alert.acknowledgedBy && (
+            <button type="button" class="primary" onClick={ack}>
+              {t('acknowledgeAlert')}
+            </button>
+          )}
+        </p>
+      )}
       <ul class="clocks">
         {c.intervals.map((i) => (
           <Clock c={c} i={i} now={now} />
@@ -176,7 +211,7 @@ export function EmergencyBoard(props: { live: Live | null }) {
     if (!live) return;
     const offs = [
       live.on('notification', (m) => {
-        if (m.kind === 'emergency' || m.kind === 'breach') load();
+        if (m.kind === 'emergency' || m.kind === 'breach' || m.kind === 'alert') load();
       }),
       live.on('case', (m) => {
         const c = m.case as Case;

@@ -9,6 +9,7 @@ import { Reading } from './reading';
 import { ReportView, Township } from './township';
 import { Worklist } from './worklist';
 import { ConsultList, ConsultRoom } from './consult';
+import { Alerts } from './alerts';
 import { EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
 import { Referrals } from './referrals';
@@ -157,6 +158,7 @@ function App() {
           {t('logout')}
         </button>
       </header>
+      <Alerts live={live} />
       <main>{screen}</main>
     </div>
   );
