@@ -1,5 +1,8 @@
 // The reading queue's reports, critical results, QC reviews and turnaround figures (the task
 // side is in queue_store.cpp).
+#include <algorithm>
+#include <set>
+
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/sql.h"
 
@@ -114,6 +117,29 @@ Result<ReportRow> QueueStore::add_report(
         {r.task_id, std::string(now), "critical_sent", r.author_name,
          "critical result " + std::to_string(critical_id) + " to " + (*t)->institution_code});
   }
+  if (r.kind == "final" && r.statements) {
+    const auto& [proposed, signed_list] = *r.statements;
+    std::set<std::string> codes(proposed.begin(), proposed.end());
+    codes.insert(signed_list.begin(), signed_list.end());
+    for (const std::string& code : codes) {
+      auto in = [&code](const std::vector<std::string>& v) {
+        return std::find(v.begin(), v.end(), code) != v.end();
+      };
+      if (Status s = run(tx.conn(),
+                         "INSERT INTO ecg_statement_reviews(report_id, task_id, code, proposed, "
+                         "kept, signed_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                         [&](sql::Stmt& st) {
+                           st.bind(1, row.id);
+                           st.bind(2, r.task_id);
+                           st.bind(3, code);
+                           st.bind(4, std::int64_t{in(proposed) ? 1 : 0});
+                           st.bind(5, std::int64_t{in(signed_list) ? 1 : 0});
+                           st.bind(6, now);
+                         });
+          !s)
+        return s.error();
+    }
+  }
   if (finalising && r.qc) {
     if (Status s =
             run(tx.conn(), "INSERT OR IGNORE INTO qc_reviews(task_id, sampled_at) VALUES(?1, ?2)",
@@ -129,6 +155,27 @@ Result<ReportRow> QueueStore::add_report(
   if (Status s = tx.commit(); !s) return s.error();
   if (events) *events = ev;
   return row;
+}
+
+Result<std::vector<QueueStore::StatementAgreement>> QueueStore::statement_agreement(
+    std::string_view from, std::string_view to) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<StatementAgreement> out;
+  Status s = query(
+      rd->conn(),
+      "SELECT code, sum(proposed), sum(CASE WHEN proposed = 1 AND kept = 1 THEN 1 ELSE 0 END), "
+      "sum(CASE WHEN proposed = 0 AND kept = 1 THEN 1 ELSE 0 END) FROM ecg_statement_reviews "
+      "WHERE signed_at >= ?1 AND signed_at < ?2 GROUP BY code ORDER BY sum(proposed) DESC, code",
+      [&](sql::Stmt& st) {
+        st.bind(1, from);
+        st.bind(2, to);
+      },
+      [&](sql::Stmt& st) {
+        out.push_back({st.text(0), st.int64(1), st.int64(2), st.int64(3)});
+      });
+  if (!s) return s.error();
+  return out;
 }
 
 Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {

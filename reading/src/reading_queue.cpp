@@ -430,9 +430,10 @@ Status ReadingQueue::raise_priority(const Principal& p, std::int64_t id, Priorit
   return s;
 }
 
-Result<reading::ReportRow> ReadingQueue::report(const Principal& p, std::int64_t id,
-                                                ReportKind kind, const std::string& findings,
-                                                const std::string& impression, bool critical) {
+Result<reading::ReportRow> ReadingQueue::report(
+    const Principal& p, std::int64_t id, ReportKind kind, const std::string& findings,
+    const std::string& impression, bool critical,
+    std::optional<std::pair<std::vector<std::string>, std::vector<std::string>>> statements) {
   auto t = task(p, id);
   if (!t.ok()) return t.error();
   if (!is_reader(p)) return make_error(Errc::permission_denied, "only readers write reports");
@@ -448,6 +449,7 @@ Result<reading::ReportRow> ReadingQueue::report(const Principal& p, std::int64_t
   r.author = p.user_id;
   r.author_name = p.username;
   r.qc = qc_sampled(id, rules()->qc_percent);
+  if (statements && t->is_ecg) r.statements = std::move(statements);
   std::vector<reading::TaskEvent> events;
   auto row = store_.add_report(
       r,

@@ -118,12 +118,28 @@ CREATE TABLE queue_settings (
 );
 )sql";
 
-constexpr std::array<storage::SchemaStep, 4> kSteps{{
+// v20: how readers received the automated ECG statements: per signed ECG report, each
+// statement the analysis proposed or the reader chose, and whether the signed report kept it.
+constexpr const char* kV20 = R"sql(
+CREATE TABLE ecg_statement_reviews (
+  report_id  INTEGER NOT NULL REFERENCES reports(id),
+  task_id    INTEGER NOT NULL REFERENCES reading_tasks(id),
+  code       TEXT NOT NULL,
+  proposed   INTEGER NOT NULL,
+  kept       INTEGER NOT NULL,
+  signed_at  TEXT NOT NULL,
+  PRIMARY KEY (report_id, code)
+);
+CREATE INDEX ecg_statement_reviews_signed ON ecg_statement_reviews(signed_at);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 5> kSteps{{
     {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
     {7, "reading", "the requesting clinician's question on a study", kV7},
     {10, "reading", "the queue tables vacuumed and analysed often (PostgreSQL)", kV10,
      kV10Postgres},
     {18, "reading", "queue settings set on the administration screens", kV18},
+    {20, "reading", "readers' agreement with the automated ECG statements", kV20},
 }};
 
 }  // namespace

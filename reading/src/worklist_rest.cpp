@@ -209,8 +209,34 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       return Response::error(400, "kind is draft, preliminary, final or addendum");
     }
     bool critical = b->value("critical", false);
-    auto r =
-        q.report(*req.principal, *id, *kind, str(*b, "findings"), str(*b, "impression"), critical);
+    // An ECG report's statements: {"proposed": [codes], "signed": [codes]}.
+    std::optional<std::pair<std::vector<std::string>, std::vector<std::string>>> statements;
+    if (auto st = b->find("statements"); st != b->end() && !st->is_null()) {
+      auto codes = [&](const char* key) -> std::optional<std::vector<std::string>> {
+        std::vector<std::string> out;
+        if (!st->is_object()) return std::nullopt;
+        auto it = st->find(key);
+        if (it == st->end()) return out;
+        if (!it->is_array() || it->size() > 60) return std::nullopt;
+        for (const json& c : *it) {
+          if (!c.is_string()) return std::nullopt;
+          const std::string code = c.get<std::string>();
+          if (code.empty() || code.size() > 40 ||
+              code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos)
+            return std::nullopt;
+          out.push_back(code);
+        }
+        return out;
+      };
+      auto proposed = codes("proposed"), signed_list = codes("signed");
+      if (!proposed || !signed_list) {
+        return Response::error(
+            400, "statements is {proposed, signed}: lists of statement codes (a-z and _)");
+      }
+      statements = std::make_pair(std::move(*proposed), std::move(*signed_list));
+    }
+    auto r = q.report(*req.principal, *id, *kind, str(*b, "findings"), str(*b, "impression"),
+                      critical, std::move(statements));
     audit(auth, req, "task.report", *id, r.ok(),
           r.ok() ? std::string(report_kind_name(*kind)) + (critical ? ", critical" : "")
                  : r.error().message);
@@ -335,6 +361,27 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       return r;
     }
     return Response::json(200, json_text(json{{"by", by}, {"groups", list}}));
+  });
+
+  // How readers receive each automated ECG statement: proposed, kept, added by the reader.
+  router.add("GET", "/api/stats/ecg-statements", [&q](const Request& req) {
+    if (!identity::may_read_statistics(*req.principal)) {
+      return Response::error(403, "statistics are for readers, QC and admins");
+    }
+    auto rows = q.store().statement_agreement(req.query_value("from").value_or("0000"),
+                                              req.query_value("to").value_or("9999"));
+    if (!rows.ok()) return fail(rows.error());
+    json list = json::array();
+    for (const auto& r : *rows) {
+      list.push_back(
+          {{"code", r.code},
+           {"proposed", r.proposed},
+           {"kept", r.kept},
+           {"added", r.added},
+           {"acceptedPercent",
+            r.proposed ? json(std::round(1000.0 * r.kept / r.proposed) / 10) : json(nullptr)}});
+    }
+    return Response::json(200, json_text(json{{"statements", list}}));
   });
 
   router.add("GET", "/api/stats/volume", [&q](const Request& req) {

@@ -90,8 +90,51 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   ASSERT_EQ(analysis.status, 200);
   bool flagged = false;
   const json result = json::parse(analysis.body);
-  for (const json& f : result["flags"]) flagged |= f["code"] == "suspected_stemi";
+  std::vector<std::string> proposed;
+  for (const json& f : result["flags"]) {
+    flagged |= f["code"] == "suspected_stemi";
+    proposed.push_back(f["code"]);
+    EXPECT_FALSE(f["textZh"].get<std::string>().empty()) << f.dump();
+  }
   EXPECT_TRUE(flagged) << analysis.body;
+
+  // The page in Chinese and in English (cached apart).
+  auto zh = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop + "/render");
+  auto en = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop + "/render?lang=en");
+  ASSERT_EQ(zh.status, 200);
+  ASSERT_EQ(en.status, 200);
+  EXPECT_NE(zh.body, en.body);
+
+  // The reader signs with the STEMI statement and leaves out the others; the dashboard counts
+  // what was proposed and kept.
+  const std::string base = "/api/tasks/" + std::to_string(task["id"].get<std::int64_t>());
+  ASSERT_EQ(server_->request(tokens_["ecg-reader"], "POST", base + "/claim", "").status, 200);
+  json bad = {{"kind", "final"},
+              {"findings", "HR 60"},
+              {"impression", "STEMI"},
+              {"statements", {{"proposed", {"Not A Code"}}, {"signed", json::array()}}}};
+  EXPECT_EQ(server_->request(tokens_["ecg-reader"], "POST", base + "/reports", bad.dump()).status,
+            400);
+  json report = {{"kind", "final"},
+                 {"findings", "HR 60/min"},
+                 {"impression", "急性下壁ST段抬高型心肌梗死"},
+                 {"critical", true},
+                 {"statements", {{"proposed", proposed}, {"signed", {"suspected_stemi"}}}}};
+  auto signed_report =
+      server_->request(tokens_["ecg-reader"], "POST", base + "/reports", report.dump());
+  ASSERT_EQ(signed_report.status, 201) << signed_report.body;
+  json stats = json::parse(server_->get(tokens_["ecg-reader"], "/api/stats/ecg-statements").body);
+  std::map<std::string, json> by_code;
+  for (const json& x : stats["statements"]) by_code[x["code"]] = x;
+  ASSERT_TRUE(by_code.count("suspected_stemi")) << stats.dump();
+  EXPECT_EQ(by_code["suspected_stemi"]["proposed"], 1);
+  EXPECT_EQ(by_code["suspected_stemi"]["kept"], 1);
+  EXPECT_EQ(by_code["suspected_stemi"]["acceptedPercent"], 100.0);
+  for (const std::string& code : proposed) {
+    if (code == "suspected_stemi") continue;
+    EXPECT_EQ(by_code[code]["kept"], 0) << code;
+  }
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/stats/ecg-statements").status, 403);
 }
 
 TEST_P(EcgServiceTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {

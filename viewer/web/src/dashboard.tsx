@@ -75,6 +75,15 @@ export function Dashboard() {
   const [referrals, setReferrals] = useState<
     { from: string; to: string; direction: 'up' | 'down'; status: string; count: number }[]
   >([]);
+  const [statements, setStatements] = useState<
+    {
+      code: string;
+      proposed: number;
+      kept: number;
+      added: number;
+      acceptedPercent: number | null;
+    }[]
+  >([]);
   const [error, setError] = useState('');
   // The period is whole local days: from 00:00 of `from` to the end of `to`.
   const range = () => {
@@ -87,11 +96,13 @@ export function Dashboard() {
       api<{ groups: Group[] }>('GET', `/api/stats/turnaround?by=${by}&${range()}`),
       api<{ days: { day: string; tasks: number }[] }>('GET', `/api/stats/volume?${range()}`),
       api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
+      api<{ statements: typeof statements }>('GET', `/api/stats/ecg-statements?${range()}`),
     ])
-      .then(([g, v, r]) => {
+      .then(([g, v, r, s]) => {
         setGroups(g.groups);
         setDays(v.days);
         setReferrals(r.referrals);
+        setStatements(s.statements);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -201,6 +212,29 @@ export function Dashboard() {
               <td>{g.p90Minutes.toFixed(1)}</td>
               <td>{g.p99Minutes.toFixed(1)}</td>
               <td>{g.slaMetPercent.toFixed(1)}%</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>{t('statementAgreement')}</h3>
+      <table class="tasks stats ecg-agreement">
+        <thead>
+          <tr>
+            <th>{t('statement')}</th>
+            <th>{t('proposedCount')}</th>
+            <th>{t('keptCount')}</th>
+            <th>{t('addedCount')}</th>
+            <th>{t('acceptedPercent')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {statements.map((x) => (
+            <tr data-statement={x.code}>
+              <td>{x.code}</td>
+              <td>{x.proposed}</td>
+              <td>{x.kept}</td>
+              <td>{x.added}</td>
+              <td>{x.acceptedPercent === null ? '—' : `${x.acceptedPercent}%`}</td>
             </tr>
           ))}
         </tbody>

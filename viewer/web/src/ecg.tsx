@@ -3,16 +3,22 @@
 // automated measurements and flags beside it.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, qido, tagString } from './api';
-import { t } from './i18n';
+import { currentLang, t } from './i18n';
 
 interface Samples {
   samplingHz: number;
   leads: { lead: string; samples: number[] }[];
 }
-interface Flag {
+export interface Flag {
   code: string;
   text: string;
+  textZh?: string;
   evidence?: string;
+}
+
+// A statement in the reader's language.
+export function statementText(f: Flag): string {
+  return currentLang() === 'en' ? f.text : f.textZh || f.text;
 }
 export interface EcgAnalysis {
   heartRate_bpm: number | null;
@@ -298,7 +304,7 @@ function EcgMeasurements({ a }: { a: EcgAnalysis }) {
       <ul class="flags">
         {a.flags.map((f) => (
           <li class={f.code === 'suspected_stemi' ? 'flag stemi' : 'flag'} data-code={f.code}>
-            <strong>{f.text}</strong>
+            <strong>{statementText(f)}</strong>
             {f.evidence && <small>{f.evidence}</small>}
           </li>
         ))}

@@ -326,6 +326,14 @@ const zh = {
   svc_radiology: '放射科',
   newShift: '新增班次',
   onCallNow: '当前值班',
+  automatedStatements: '自动诊断（请确认）',
+  fillFromStatements: '按所选诊断填写报告',
+  statementAgreement: '自动诊断采纳情况（心电）',
+  statement: '诊断',
+  proposedCount: '自动提出',
+  keptCount: '医师采纳',
+  addedCount: '医师补充',
+  acceptedPercent: '采纳率',
 };
 export type Key = keyof typeof zh;
 
@@ -656,6 +664,14 @@ const en: Record<Key, string> = {
   svc_radiology: 'Radiology',
   newShift: 'New shift',
   onCallNow: 'On call now',
+  automatedStatements: 'Automated statements (confirm)',
+  fillFromStatements: 'Fill the report from the chosen statements',
+  statementAgreement: 'Readers accepting automated ECG statements',
+  statement: 'Statement',
+  proposedCount: 'Proposed',
+  keptCount: 'Kept',
+  addedCount: 'Added by reader',
+  acceptedPercent: 'Accepted',
 };
 
 const LANG_KEY = 'yilian.lang';

@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, Report, TaskDetail } from './api';
 import { dateTime, currentLang, t } from './i18n';
+import { EcgAnalysis, ecgInstance, statementText } from './ecg';
 
 interface Template {
   name: string;
@@ -97,8 +98,28 @@ export function latestReport(reports: Report[]): Report | undefined {
   return [...reports].filter((r) => r.kind !== 'addendum').sort((a, b) => b.version - a.version)[0];
 }
 
+// An ECG's automated statements for the reader to confirm: each checked one goes into the
+// impression; a final report sends which were proposed and which were signed (agreement
+// statistics on the dashboard).
+function useEcgStatements(task: TaskDetail) {
+  const [analysis, setAnalysis] = useState<EcgAnalysis | null>(null);
+  const [checked, setChecked] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    if (task.kind !== 'ecg') return;
+    ecgInstance(task.studyInstanceUid)
+      .then((uid) => api<EcgAnalysis>('GET', `/api/ecg/${uid}`))
+      .then((a) => {
+        setAnalysis(a);
+        setChecked(new Set(a.flags.map((f) => f.code)));
+      })
+      .catch(() => setAnalysis(null));
+  }, [task.id]);
+  return { analysis, checked, setChecked };
+}
+
 export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: () => void }) {
   const { task } = props;
+  const ecg = useEcgStatements(task);
   const last = latestReport(task.reports);
   const isFinal = task.status === 'final';
   const [findings, setFindings] = useState(last?.findings ?? '');
@@ -122,10 +143,16 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
     setBusy(true);
     setMessage('');
     try {
+      const statements = ecg.analysis
+        ? {
+            proposed: ecg.analysis.flags.map((f) => f.code),
+            signed: ecg.analysis.flags.map((f) => f.code).filter((c) => ecg.checked.has(c)),
+          }
+        : undefined;
       const body =
         kind === 'addendum'
           ? { kind, findings: addendum, impression: '', critical: false }
-          : { kind, findings, impression, critical };
+          : { kind, findings, impression, critical, statements };
       await api('POST', `/api/tasks/${task.id}/reports`, body);
       setMessage(t('saved'));
       if (kind === 'addendum') setAddendum('');
@@ -173,6 +200,46 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
             ))}
           </select>
         </label>
+      )}
+      {ecg.analysis && !isFinal && props.mine && ecg.analysis.flags.length > 0 && (
+        <fieldset class="ecg-statements">
+          <legend>{t('automatedStatements')}</legend>
+          {ecg.analysis.flags.map((f) => (
+            <label class="check" data-code={f.code}>
+              <input
+                type="checkbox"
+                checked={ecg.checked.has(f.code)}
+                onChange={(e) => {
+                  const next = new Set(ecg.checked);
+                  if (e.currentTarget.checked) next.add(f.code);
+                  else next.delete(f.code);
+                  ecg.setChecked(next);
+                }}
+              />
+              {statementText(f)} {f.evidence && <small>{f.evidence}</small>}
+            </label>
+          ))}
+          <button
+            type="button"
+            name="fill-statements"
+            onClick={() => {
+              const a = ecg.analysis;
+              if (!a) return;
+              const chosen = a.flags.filter((f) => ecg.checked.has(f.code)).map(statementText);
+              const v = (x: number | null, unit: string) =>
+                x === null ? '—' : `${Math.round(x)}${unit}`;
+              setFindings(
+                `${t('heartRate')} ${v(a.heartRate_bpm, '/min')}, PR ${v(a.pr_ms, 'ms')}, QRS ${v(a.qrs_ms, 'ms')}, QT/QTc ${v(a.qt_ms, '')}/${v(a.qtcBazett_ms, 'ms')}, ${t('axis')} ${v(a.axis_deg, '°')}`,
+              );
+              setImpression(chosen.join(currentLang() === 'en' ? '; ' : '；'));
+              setCritical(
+                a.flags.some((f) => f.code === 'suspected_stemi' && ecg.checked.has(f.code)),
+              );
+            }}
+          >
+            {t('fillFromStatements')}
+          </button>
+        </fieldset>
       )}
       <label>
         {t('findings')}

@@ -191,6 +191,9 @@ class QueueStore {
     std::int64_t author = 0;
     std::string author_name;
     bool qc = false;
+    // An ECG report: the statements the automated analysis proposed and those the reader
+    // signed (kept with a final report, for the agreement statistics).
+    std::optional<std::pair<std::vector<std::string>, std::vector<std::string>>> statements;
   };
   Result<ReportRow> add_report(
       const NewReport& r,
@@ -198,6 +201,15 @@ class QueueStore {
           decide,
       std::string_view now, std::vector<TaskEvent>* events);
   Result<std::vector<ReportRow>> reports(std::int64_t task_id);
+
+  // Per statement code, over final ECG reports signed in [from, to): how often the analysis
+  // proposed it, how often the reader kept what was proposed, and how often the reader added it.
+  struct StatementAgreement {
+    std::string code;
+    std::int64_t proposed = 0, kept = 0, added = 0;
+  };
+  Result<std::vector<StatementAgreement>> statement_agreement(std::string_view from,
+                                                              std::string_view to);
 
   Result<std::vector<CriticalRow>> critical_results(bool open_only,
                                                     const std::vector<std::int64_t>& institutions);

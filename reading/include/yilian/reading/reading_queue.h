@@ -100,9 +100,12 @@ class ReadingQueue {
                   const std::string& reason);
   Status raise_priority(const Principal& p, std::int64_t id, Priority priority,
                         const std::string& reason);
-  Result<reading::ReportRow> report(const Principal& p, std::int64_t id, ReportKind kind,
-                                    const std::string& findings, const std::string& impression,
-                                    bool critical);
+  // `statements`: of an ECG report, the automated statements proposed and those signed.
+  Result<reading::ReportRow> report(
+      const Principal& p, std::int64_t id, ReportKind kind, const std::string& findings,
+      const std::string& impression, bool critical,
+      std::optional<std::pair<std::vector<std::string>, std::vector<std::string>>> statements =
+          std::nullopt);
   Result<std::vector<reading::ReportRow>> reports(const Principal& p, std::int64_t id);
   Result<std::vector<reading::TaskEvent>> events(const Principal& p, std::int64_t id);
   Result<std::vector<reading::PriorStudy>> priors(const Principal& p, std::int64_t id);
