@@ -9,7 +9,7 @@ CMAKE_GEN ?=
 # as warnings.
 WERROR    ?= OFF
 
-.PHONY: deps build build-asan run demo test test-normal test-asan bench fuzz format format-check clean
+.PHONY: deps build build-asan run demo test test-normal test-asan bench fuzz format format-check clean ecg-model
 
 SOURCES = find common storage identity pacs reading ecg teleconsult viewer app net tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
 
@@ -37,6 +37,13 @@ build-asan: deps
 
 run: build
 	$(BUILD)/yilian serve --data $(DATA)
+
+# The beat classifier trained again from the MIT-BIH development records (ecg/model/beats.yml,
+# built into the library; `yilian ecg eval --classes --db $(ECG_DB)` scores it by record).
+ECG_DB ?= ../shared/data/mitdb
+ecg-model: build
+	$(BUILD)/yilian ecg train --db $(ECG_DB) -o ecg/model/beats.yml
+	cmake --build $(BUILD) -j $(JOBS)
 
 # A demo consortium with studies, users and cases in ./demo-data (kept between runs).
 demo: build

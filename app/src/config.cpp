@@ -178,9 +178,10 @@ Result<Config> parse_config(std::string_view text) {
     return bad(std::string(e.description()) + " at line " + std::to_string(e.source().begin.line));
   }
   Config c;
-  if (Status s = check_keys(root, "the top level",
-                            {"dicom", "dicom_peers", "storage", "cache", "http", "institutions",
-                             "reading_services", "auth", "queue", "database", "cluster", "limits"});
+  if (Status s = check_keys(
+          root, "the top level",
+          {"dicom", "dicom_peers", "storage", "cache", "http", "institutions", "reading_services",
+           "auth", "queue", "database", "cluster", "limits", "emergency"});
       !s)
     return s.error();
 
@@ -343,6 +344,17 @@ Result<Config> parse_config(std::string_view text) {
     }
   } else if (root.contains("limits")) {
     return bad("[limits] must be a table");
+  }
+
+  if (const toml::table* e = root["emergency"].as_table()) {
+    if (Status s = check_keys(*e, "[emergency]", {"alert_escalation_seconds"}); !s)
+      return s.error();
+    if (Status s =
+            read_int(*e, "alert_escalation_seconds", c.alert_escalation_s, 10, 3600, "emergency");
+        !s)
+      return s.error();
+  } else if (root.contains("emergency")) {
+    return bad("[emergency] must be a table");
   }
 
   if (const toml::node* n = root.get("institutions")) {

@@ -71,6 +71,8 @@ struct Config {
   // Of the HTTP server's 4 workers, one user holds at most these at once.
   std::uint32_t renders_per_user = 3;  // rendered frames, thumbnails, cine, ECG images at once
   std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once
+  // [emergency]: an on-call alert not acknowledged within this escalates (emergency_rules.h).
+  std::uint32_t alert_escalation_s = 60;
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

@@ -70,7 +70,7 @@ Result<std::vector<EvalRecord>> load_annotated(const std::string& db, bool with_
 }
 
 // The labelled beats of the given records, for training.
-ecg::BeatModel train_on(const std::vector<const EvalRecord*>& records) {
+Result<ecg::BeatModel> train_on(const std::vector<const EvalRecord*>& records) {
   std::vector<ecg::BeatFeatures> x;
   std::vector<ecg::BeatClass> y;
   for (const EvalRecord* r : records) {
@@ -80,8 +80,9 @@ ecg::BeatModel train_on(const std::vector<const EvalRecord*>& records) {
       y.push_back(*r->reference_classes[i]);
     }
   }
-  ecg::BeatModel m = ecg::BeatModel::train(x, y);
-  for (const EvalRecord* r : records) m.training_records.push_back(r->record.id);
+  auto m = ecg::BeatModel::train(x, y);
+  if (!m.ok()) return m.error();
+  for (const EvalRecord* r : records) m->training_records.push_back(r->record.id);
   return m;
 }
 
@@ -112,7 +113,13 @@ int eval_classes(const std::vector<EvalRecord>& records) {
         for (const EvalRecord& o : records) {
           if (&o != &r && !o.paced && trained_on(o.record.id)) others.push_back(&o);
         }
-        labelled[i] = train_on(others).classify(r.features);
+        auto model = train_on(others);
+        if (!model.ok()) {  // too little to learn from: the beats are left unclassified
+          std::fprintf(stderr, "%s: %s\n", r.record.id.c_str(), model.error().message.c_str());
+          labelled[i].assign(r.features.size(), ecg::BeatClass::Q);
+          continue;
+        }
+        labelled[i] = model->classify(r.features);
       }
     };
     std::vector<std::thread> pool;
@@ -152,15 +159,50 @@ int eval_classes(const std::vector<EvalRecord>& records) {
   return 0;
 }
 
+// Atrial fibrillation episodes against the reference rhythm annotations, with the built-in
+// beat classifier's classes (ventricular beats are left out of the irregularity).
+int eval_af(const std::vector<EvalRecord>& records) {
+  ecg::EpisodeMatch gross;
+  std::printf("%-8s %5s %5s %9s %9s %10s %10s\n", "record", "ref", "det", "episodeSe", "episode+P",
+              "durationSe", "duration+P");
+  for (const EvalRecord& r : records) {
+    if (r.paced) {  // paced beats are regular whatever the atria do: not judged by RR
+      std::printf("%-8s paced: left out\n", r.record.id.c_str());
+      continue;
+    }
+    auto classes = ecg::BeatModel::builtin().classify(r.features);
+    auto detected = ecg::detect_af(r.beats, classes, r.record.sampling_hz);
+    auto reference = ecg::reference_af(r.reference, static_cast<std::int64_t>(r.record.samples()));
+    ecg::EpisodeMatch m = ecg::compare_episodes(reference, detected);
+    gross += m;
+    if (m.ref_episodes == 0 && m.det_episodes == 0) continue;
+    using E = ecg::EpisodeMatch;
+    std::printf("%-8s %5lld %5lld %9.2f %9.2f %10.2f %10.2f\n", r.record.id.c_str(),
+                static_cast<long long>(m.ref_episodes), static_cast<long long>(m.det_episodes),
+                E::pct(m.ref_found, m.ref_episodes), E::pct(m.det_true, m.det_episodes),
+                E::pct(m.overlap_samples, m.ref_samples), E::pct(m.overlap_samples, m.det_samples));
+  }
+  using E = ecg::EpisodeMatch;
+  std::printf(
+      "af: episode Se=%.2f +P=%.2f duration Se=%.2f +P=%.2f (%lld reference, %lld "
+      "detected episodes)\n",
+      E::pct(gross.ref_found, gross.ref_episodes), E::pct(gross.det_true, gross.det_episodes),
+      E::pct(gross.overlap_samples, gross.ref_samples),
+      E::pct(gross.overlap_samples, gross.det_samples), static_cast<long long>(gross.ref_episodes),
+      static_cast<long long>(gross.det_episodes));
+  return 0;
+}
+
 }  // namespace
 
-int ecg_eval(const std::string& db, bool classes) {
-  auto records = load_annotated(db, classes);
+int ecg_eval(const std::string& db, bool classes, bool af) {
+  auto records = load_annotated(db, classes || af);
   if (!records.ok()) {
     std::fprintf(stderr, "error: %s\n", records.error().message.c_str());
     return 1;
   }
   if (classes) return eval_classes(*records);
+  if (af) return eval_af(*records);
   ecg::BeatMatch gross;
   std::printf("%-8s %8s %8s %6s %6s %6s\n", "record", "Se%", "+P%", "TP", "FN", "FP");
   for (const EvalRecord& r : *records) {
@@ -186,8 +228,12 @@ int ecg_train(const std::string& db, const std::string& out) {
   for (const EvalRecord& r : *records) {
     if (!r.paced) use.push_back(&r);
   }
-  ecg::BeatModel m = train_on(use);
-  const std::string text = m.save();
+  auto m = train_on(use);
+  if (!m.ok()) {
+    std::fprintf(stderr, "error: %s\n", m.error().message.c_str());
+    return 1;
+  }
+  const std::string text = m->save();
   std::FILE* f = std::fopen(out.c_str(), "wb");
   if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0) {
     std::fprintf(stderr, "error: cannot write %s\n", out.c_str());

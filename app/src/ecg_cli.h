@@ -9,7 +9,8 @@ namespace yilian::app {
 // annotations (`.atr`): one line per record, then the gross totals. Of QRS detection; with
 // `classes`, of beat classification (VEB and SVEB; paced records left out; records the
 // built-in model learnt from are scored by a model trained without them).
-int ecg_eval(const std::string& db, bool classes);
+// With `af`, of atrial fibrillation episodes against the rhythm annotations.
+int ecg_eval(const std::string& db, bool classes, bool af);
 
 // Trains the beat classifier on the non-paced records of `db` and writes the model file.
 int ecg_train(const std::string& db, const std::string& out);

@@ -28,6 +28,7 @@
 #include "identity_setup.h"
 #include "request_limits.h"
 #include "yilian/common/text.h"
+#include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
 #include "yilian/identity/auth.h"
@@ -171,6 +172,9 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
       [] { return std::chrono::system_clock::now(); }, events, cfg.national_id_issuer);
   auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
   if (!cache.ok()) return fail(cache.error());
+  // The beat classifier's model is read now, not by the first ECG (which must alert fast).
+  if (ecg::BeatModel::builtin().training_records.empty())
+    spdlog::warn("the built-in beat classifier is missing: beats are not classified");
   ecg::service::EcgPipeline ecg_pipeline(dd.index(), dd.blobs(), **cache, queue, &dd.auditor());
   ecg_pipeline.start();
   pacs::Ingestor::Options ingest_options;
@@ -250,7 +254,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           .max_connections_per_user = cfg.ws_connections_per_user,
           .max_connections_per_address = cfg.ws_connections_per_address,
           .messages_per_second = static_cast<double>(cfg.ws_messages_per_second),
-          .message_burst = static_cast<double>(cfg.ws_message_burst)});
+          .message_burst = static_cast<double>(cfg.ws_message_burst),
+          .alert_escalation = std::chrono::seconds(cfg.alert_escalation_s)});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
@@ -700,6 +705,9 @@ int main(int argc, char** argv) {
   bool ecg_classes = false;
   ecg_eval_cmd->add_flag("--classes", ecg_classes,
                          "Evaluate beat classification (VEB, SVEB) instead of detection");
+  bool ecg_af = false;
+  ecg_eval_cmd->add_flag("--af", ecg_af,
+                         "Evaluate atrial fibrillation episodes against the rhythm annotations");
   std::string ecg_train_db, ecg_train_out;
   auto* ecg_train_cmd = ecg_cmd->add_subcommand(
       "train", "Train the beat classifier on a WFDB database and write the model file");
@@ -751,7 +759,7 @@ int main(int argc, char** argv) {
   if (*backup_cmd) return backup_command(backup_data, backup_to, backup_link);
   if (*restore_cmd) return restore_command(backup_to, backup_data, backup_link);
   if (*fsck_cmd) return fsck_command(backup_data, fsck_quick);
-  if (*ecg_eval_cmd) return ecg_eval(ecg_db, ecg_classes);
+  if (*ecg_eval_cmd) return ecg_eval(ecg_db, ecg_classes, ecg_af);
   if (*ecg_train_cmd) return ecg_train(ecg_train_db, ecg_train_out);
   if (*ecg_analyze_cmd) return ecg_analyze(ecg_file, ecg_age, ecg_sex, ecg_mains);
   if (*ecg_render_cmd) return ecg_render(ecg_render_file, ecg_render_out, ecg_layout, ecg_lang);

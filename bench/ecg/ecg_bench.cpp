@@ -1,6 +1,7 @@
 // ECG processing throughput (Google Benchmark): the MIT-BIH pipeline — read a 30-minute
 // two-lead WFDB record, filter, detect every beat — and, on a 10 s 12-lead excerpt of the
-// PTB record (1 kHz), QRS detection alone and the whole resting-ECG analysis. Counters: records per
+// PTB record (1 kHz), QRS detection alone and the whole resting-ECG analysis; a 30-minute record
+// detected and classified (AAMI beat classes). Counters: records per
 // second, and how many times faster than real time the signal is processed.
 #include <benchmark/benchmark.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "yilian/ecg/analysis.h"
+#include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/qrs.h"
 #include "yilian/ecg/wfdb.h"
 
@@ -80,6 +82,24 @@ void twelve_lead_10s_analysis(benchmark::State& state) {
   }
 }
 
+// A 30-minute two-lead record detected and its beats classified (features + forest), and the
+// classification alone on the detected beats.
+void mitbih_detect_classify(benchmark::State& state, bool detect) {
+  auto rec = yilian::ecg::read_wfdb(g_data / "mitdb" / "208.hea");
+  if (!rec.ok()) {
+    state.SkipWithError(rec.error().message.c_str());
+    return;
+  }
+  const auto& model = yilian::ecg::BeatModel::builtin();  // read once, as the hub does
+  auto beats = yilian::ecg::detect_qrs(*rec);
+  for (auto _ : state) {
+    if (detect) beats = yilian::ecg::detect_qrs(*rec);
+    auto classes = model.classify(yilian::ecg::beat_features(*rec, beats));
+    benchmark::DoNotOptimize(classes.data());
+  }
+  state.counters["beats"] = static_cast<double>(beats.size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,6 +113,10 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("mitbih_detect_only/101", mitbih_detect_only)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("mitbih_detect_classify/208", mitbih_detect_classify, true)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("mitbih_classify_only/208", mitbih_detect_classify, false)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("twelve_lead_10s_detect/ptb_s0010", twelve_lead_10s_detect)
       ->Unit(benchmark::kMillisecond);

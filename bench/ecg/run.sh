@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ECG throughput: the MIT-BIH pipeline (read a 30-minute two-lead record, filter, detect the
 # beats) on four records, detection alone, and detection on a 10 s 12-lead excerpt; then the
-# EC57 accuracy of the same detector on the whole database. No peer is named for this one.
+# EC57 accuracy of the same detector on the whole database; a record detected and its beats
+# classified, and the classification's EC57 accuracy cross-validated by record. No peer is
+# named for this one.
 #
 #   bench/ecg/run.sh [--build build] [--data ../shared/data]
 set -euo pipefail
@@ -21,3 +23,6 @@ BIN="$ROOT/$BUILD/bench/yilian_bench_ecg"
 taskset -c 0 "$BIN" --data="$DATA" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 echo
 "$ROOT/$BUILD/yilian" ecg eval --db "$DATA/mitdb" | tail -1
+echo
+# Beat classification, cross-validated by record on the development set (about a minute).
+"$ROOT/$BUILD/yilian" ecg eval --classes --db "$DATA/mitdb" | tail -9

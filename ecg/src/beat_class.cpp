@@ -189,7 +189,7 @@ std::vector<BeatFeatures> beat_features(const Record& record,
   const std::size_t blocks = (nb + kBlock - 1) / kBlock;
   for (int l = 0; l < 2; ++l)
     templ[l].assign(blocks, std::vector<float>(static_cast<std::size_t>(len), 0.f));
-  std::vector<double> column;
+  std::vector<float> column;
   for (std::size_t blk = 0; blk < blocks; ++blk) {
     const std::size_t centre = std::min(nb - 1, blk * kBlock + kBlock / 2);
     std::vector<std::size_t> cand;
@@ -205,13 +205,22 @@ std::vector<BeatFeatures> beat_features(const Record& record,
       }
     }
     if (cand.empty()) continue;
+    std::vector<float> windows;  // the chosen beats' windows side by side (cache friendly)
     auto median_over = [&](const std::vector<std::size_t>& which, int l) {
-      std::vector<float> m(static_cast<std::size_t>(len));
-      for (std::int64_t k = 0; k < len; ++k) {
-        column.clear();
-        for (std::size_t i : which)
-          column.push_back(lead[l][static_cast<std::size_t>(beats[i] - pre + k)]);
-        m[static_cast<std::size_t>(k)] = static_cast<float>(median_of(column));
+      const auto w = static_cast<std::size_t>(len);
+      windows.resize(which.size() * w);
+      for (std::size_t j = 0; j < which.size(); ++j) {
+        const float* from = &lead[l][static_cast<std::size_t>(beats[which[j]] - pre)];
+        std::copy(from, from + w, windows.begin() + static_cast<std::ptrdiff_t>(j * w));
+      }
+      std::vector<float> m(w);
+      column.resize(which.size());
+      for (std::size_t k = 0; k < w; ++k) {
+        for (std::size_t j = 0; j < which.size(); ++j) column[j] = windows[j * w + k];
+        // The middle element in place (the hot loop of the features).
+        auto mid = column.begin() + static_cast<std::ptrdiff_t>(column.size() / 2);
+        std::nth_element(column.begin(), mid, column.end());
+        m[k] = *mid;
       }
       return m;
     };
@@ -376,9 +385,9 @@ std::string BeatModel::save() const {
   return fs.releaseAndGetString();
 }
 
-BeatModel BeatModel::train(const std::vector<BeatFeatures>& features,
-                           const std::vector<BeatClass>& labels,
-                           const BeatTrainingOptions& options) {
+Result<BeatModel> BeatModel::train(const std::vector<BeatFeatures>& features,
+                                   const std::vector<BeatClass>& labels,
+                                   const BeatTrainingOptions& options) {
   cv::theRNG().state = options.seed;
   std::vector<int> rows;
   std::size_t normal = 0;
@@ -403,11 +412,22 @@ BeatModel BeatModel::train(const std::vector<BeatFeatures>& features,
   forest->setCalculateVarImportance(false);
   forest->setActiveVarCount(0);
   forest->setTermCriteria(cv::TermCriteria(cv::TermCriteria::MAX_ITER, options.trees, 0));
-  cv::Mat priors = (cv::Mat_<float>(1, kClasses) << 1.0f, static_cast<float>(options.s_weight),
-                    static_cast<float>(options.v_weight), static_cast<float>(options.f_weight));
-  forest->setPriors(priors);
-  auto data = cv::ml::TrainData::create(x, cv::ml::ROW_SAMPLE, y);
-  forest->train(data);
+  // One prior per class present in the data, in label order (OpenCV's rule).
+  const double weight[kClasses] = {1.0, options.s_weight, options.v_weight, options.f_weight};
+  bool present[kClasses] = {};
+  for (std::size_t r = 0; r < rows.size(); ++r) present[y.at<int>(static_cast<int>(r))] = true;
+  std::vector<float> priors;
+  for (int k = 0; k < kClasses; ++k) {
+    if (present[k]) priors.push_back(static_cast<float>(weight[k]));
+  }
+  if (priors.size() < 2)
+    return make_error(Errc::invalid_argument, "beat model: fewer than two classes to learn");
+  forest->setPriors(cv::Mat(priors, true).reshape(1, 1));
+  try {
+    forest->train(cv::ml::TrainData::create(x, cv::ml::ROW_SAMPLE, y));
+  } catch (const cv::Exception& e) {
+    return make_error(Errc::internal, std::string("beat model: ") + e.what());
+  }
   m.impl_->forest = forest;
   return m;
 }
@@ -555,6 +575,100 @@ ClassMatch compare_classes(const std::vector<Annotation>& reference,
 bool is_paced_record(const std::vector<Annotation>& reference) {
   return std::any_of(reference.begin(), reference.end(),
                      [](const Annotation& a) { return a.code == 12 || a.code == 38; });
+}
+
+std::vector<Episode> detect_af(const std::vector<std::int64_t>& beats,
+                               const std::vector<BeatClass>& classes, double fs) {
+  std::vector<Episode> out;
+  constexpr std::size_t kWindow = 32, kStep = 8;
+  if (beats.size() < kWindow + 1 || fs <= 0) return out;
+  for (std::size_t a = 0; a + kWindow < beats.size(); a += kStep) {
+    // Intervals between two non-ventricular beats (an ectopic beat's coupling says nothing
+    // about the atria).
+    std::vector<double> rr;
+    for (std::size_t i = a + 1; i <= a + kWindow; ++i) {
+      if (classes[i] == BeatClass::V || classes[i - 1] == BeatClass::V) {
+        rr.push_back(-1);
+        continue;
+      }
+      rr.push_back(static_cast<double>(beats[i] - beats[i - 1]) / fs);
+    }
+    double diff = 0, sum = 0;
+    int pairs = 0, steady = 0, n = 0;
+    for (std::size_t k = 0; k < rr.size(); ++k) {
+      if (rr[k] < 0) continue;
+      sum += rr[k];
+      ++n;
+      if (k == 0 || rr[k - 1] < 0) continue;
+      diff += std::fabs(rr[k] - rr[k - 1]);
+      steady += std::fabs(rr[k] - rr[k - 1]) < 0.1 * rr[k - 1];
+      ++pairs;
+    }
+    if (pairs < 16 || n == 0) continue;
+    const double mean = sum / n;
+    const bool af = diff / pairs / mean > 0.12 && steady < 0.4 * pairs;
+    if (!af) continue;
+    const Episode e{beats[a], beats[a + kWindow]};
+    if (!out.empty() && e.first <= out.back().second) {
+      out.back().second = std::max(out.back().second, e.second);
+    } else {
+      out.push_back(e);
+    }
+  }
+  std::erase_if(
+      out, [fs](const Episode& e) { return static_cast<double>(e.second - e.first) < 30 * fs; });
+  return out;
+}
+
+std::vector<Episode> reference_af(const std::vector<Annotation>& reference, std::int64_t samples) {
+  std::vector<Episode> out;
+  std::int64_t start = -1;
+  for (const Annotation& a : reference) {
+    if (a.code != 28) continue;  // rhythm change
+    const bool afib = a.aux.rfind("(AFIB", 0) == 0;
+    if (afib && start < 0) start = a.sample;
+    if (!afib && start >= 0) {
+      out.emplace_back(start, a.sample);
+      start = -1;
+    }
+  }
+  if (start >= 0) out.emplace_back(start, samples);
+  return out;
+}
+
+EpisodeMatch& EpisodeMatch::operator+=(const EpisodeMatch& o) {
+  ref_episodes += o.ref_episodes, ref_found += o.ref_found;
+  det_episodes += o.det_episodes, det_true += o.det_true;
+  ref_samples += o.ref_samples, det_samples += o.det_samples;
+  overlap_samples += o.overlap_samples;
+  return *this;
+}
+
+EpisodeMatch compare_episodes(const std::vector<Episode>& reference,
+                              const std::vector<Episode>& detected) {
+  EpisodeMatch m;
+  auto overlap = [](const Episode& a, const Episode& b) {
+    return std::max<std::int64_t>(0, std::min(a.second, b.second) - std::max(a.first, b.first));
+  };
+  m.ref_episodes = static_cast<std::int64_t>(reference.size());
+  m.det_episodes = static_cast<std::int64_t>(detected.size());
+  for (const Episode& r : reference) {
+    m.ref_samples += r.second - r.first;
+    bool found = false;
+    for (const Episode& d : detected) {
+      const std::int64_t o = overlap(r, d);
+      m.overlap_samples += o;
+      found |= o > 0;
+    }
+    m.ref_found += found;
+  }
+  for (const Episode& d : detected) {
+    m.det_samples += d.second - d.first;
+    bool hit = false;
+    for (const Episode& r : reference) hit |= overlap(r, d) > 0;
+    m.det_true += hit;
+  }
+  return m;
 }
 
 }  // namespace yilian::ecg

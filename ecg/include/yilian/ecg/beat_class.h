@@ -61,9 +61,10 @@ class BeatModel {
   static Result<BeatModel> load(std::string_view text);
   std::string save() const;
 
-  static BeatModel train(const std::vector<BeatFeatures>& features,
-                         const std::vector<BeatClass>& labels,
-                         const BeatTrainingOptions& options = {});
+  // Errors: invalid_argument (fewer than two classes among the labels), internal (OpenCV).
+  static Result<BeatModel> train(const std::vector<BeatFeatures>& features,
+                                 const std::vector<BeatClass>& labels,
+                                 const BeatTrainingOptions& options = {});
 
   std::vector<BeatClass> classify(const std::vector<BeatFeatures>& features) const;
 
@@ -109,5 +110,28 @@ std::vector<std::optional<BeatClass>> reference_classes(const std::vector<Annota
 
 // A record EC57 leaves out of class statistics: one with paced beats.
 bool is_paced_record(const std::vector<Annotation>& reference);
+
+// Atrial fibrillation in a long recording, from the beats and their classes: windows of 32
+// beats (moved by 8) whose intervals between non-ventricular beats are irregular (mean
+// successive difference > 12 % of the mean, under 40 % of them steady within 10 %) are
+// fibrillation; overlapping ones merge; episodes under 30 s are dropped. Sample ranges.
+using Episode = std::pair<std::int64_t, std::int64_t>;
+std::vector<Episode> detect_af(const std::vector<std::int64_t>& beats,
+                               const std::vector<BeatClass>& classes, double sampling_hz);
+// The reference's atrial fibrillation episodes: from each "(AFIB" rhythm annotation to the next
+// rhythm change (or the end, `samples`).
+std::vector<Episode> reference_af(const std::vector<Annotation>& reference, std::int64_t samples);
+
+// Episode and duration sensitivity and positive predictivity (EC57 style): an episode counts as
+// found when a detected one overlaps it, a detected one as true when it overlaps a reference
+// one; durations by the overlap in samples.
+struct EpisodeMatch {
+  std::int64_t ref_episodes = 0, ref_found = 0, det_episodes = 0, det_true = 0;
+  std::int64_t ref_samples = 0, det_samples = 0, overlap_samples = 0;
+  EpisodeMatch& operator+=(const EpisodeMatch& o);
+  static double pct(std::int64_t a, std::int64_t b) { return b ? 100.0 * a / b : 100.0; }
+};
+EpisodeMatch compare_episodes(const std::vector<Episode>& reference,
+                              const std::vector<Episode>& detected);
 
 }  // namespace yilian::ecg
