@@ -705,6 +705,57 @@ TEST_F(HubTest, an_alert_acknowledged_in_time_does_not_escalate) {
   EXPECT_EQ(refused["code"], "not_found");
 }
 
+TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_radiologists) {
+  lead_hospital_on_call(*accounts_, *cases_, users_);
+  identity::NewUser u;
+  u.username = "rad";
+  u.institution_code = "lh";
+  u.roles = 1u << static_cast<unsigned>(Role::radiologist);
+  u.password_hash = "unused";
+  auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
+  ASSERT_TRUE(added.ok());
+  auto rad = accounts_->principal(added->id);
+  ASSERT_TRUE(rad.ok());
+  users_["rad"] = *rad;
+  ShiftRow s;
+  s.institution_id = users_["oncall"].institution_id;
+  s.service = "neurology";
+  s.role = "primary";
+  s.user_id = users_["backup"].user_id;  // tonight's stroke on-call
+  s.starts_at = "2026-12-01T08:00:00.000Z";
+  s.ends_at = "2026-12-01T20:00:00.000Z";
+  s.created_by = "admin";
+  s.created_at = "2026-11-30T10:00:00.000Z";
+  ASSERT_TRUE(cases_->add_shift(s).ok());
+  const std::uint64_t neuro = connect("backup");
+  const std::uint64_t radiologist = connect("rad");
+  stat_task(8, "CT", "suspected stroke, onset 1 h");
+  hub_->task_event({8, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+  json alert = transport_.next_of(neuro, "notification");
+  ASSERT_FALSE(alert.is_null());
+  EXPECT_EQ(alert["kind"], "alert");
+  EXPECT_EQ(alert["payload"]["service"], "neurology");
+  EXPECT_EQ(alert["payload"]["kind"], "stroke");
+  // The cardiology on-call is not disturbed by a stroke.
+  EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_["oncall"]), "alert"));
+  now_ = now_.load() + std::chrono::seconds(61);
+  sync(radiologist);
+  sync(radiologist);
+  json escalated;  // the STAT task's own notification came first
+  for (const json& n : transport_.sent_of(radiologist, "notification")) {
+    if (n["kind"] == "alert") escalated = n;
+  }
+  ASSERT_FALSE(escalated.is_null());
+  EXPECT_EQ(escalated["payload"]["stage"], "escalation");
+  EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_["cardio2"]), "alert"))
+      << "a stroke escalates to radiologists, not cardiologists";
+  const std::int64_t id = alert["payload"]["case"];
+  hub_->received(radiologist, json{{"type", "case.ack"}, {"case", id}}.dump());
+  json acked = transport_.next_of(radiologist, "case.acked");
+  ASSERT_FALSE(acked.is_null());
+  EXPECT_FALSE(acked["case"]["timePoints"]["ct_read"].is_null());
+}
+
 TEST_F(HubTest, with_nobody_on_call_everyone_who_may_see_the_case_is_alerted_at_once) {
   const std::uint64_t cardio = connect("cardio");
   stat_task(8, "CT", "stroke");
