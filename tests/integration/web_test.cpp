@@ -20,6 +20,7 @@
 #include "synthetic_ecg.h"
 #include "test_util.h"
 #include "yilian/ecg/dicom_waveform.h"
+#include "yilian/storage/clock.h"
 
 namespace yilian {
 namespace {
@@ -363,6 +364,65 @@ TEST_F(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_i
   EXPECT_EQ(by_code["ta"]["name"], "Township A Health Centre");
   // Acknowledged in the browser: nothing left pending for the cardiologist.
   EXPECT_EQ(json::parse(server.get(cardio, "/api/notifications").body)["pending"], 0);
+  expect_screenshots(shots);
+}
+
+// The on-call cardiologist gets a township STEMI alert over whatever screen they are on and
+// acknowledges it with one tap; the acknowledgement is the case's ecg_read time point.
+TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one_tap) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
+  const std::string office = server.add_user("office", {"admin"}, "lead");
+  ASSERT_FALSE(cardio.empty() || office.empty());
+  const auto now = std::chrono::system_clock::now();
+  json shift = {{"institution", "lead"},
+                {"service", "cardiology"},
+                {"role", "primary"},
+                {"user", "dr-wang"},
+                {"startsAt", storage::to_iso8601(now - std::chrono::hours(1))},
+                {"endsAt", storage::to_iso8601(now + std::chrono::hours(11))}};
+  ASSERT_EQ(server.request(office, "POST", "/api/oncall", shift.dump()).status, 201);
+
+  testing::Synthetic s;
+  for (const char* lead : {"V2", "V3", "V4"}) {
+    testing::LeadShape shape;
+    shape.st = 0.35;
+    s.leads[lead] = shape;
+  }
+  ecg::Record rec = testing::make_ecg(s);
+  rec.patient = {63, 'M'};
+  ecg::DicomEcgIdentity ident{"TA-ALERT-1",       "Sun^Jian",         testing::new_uid(),
+                              testing::new_uid(), testing::new_uid(), "20261204",
+                              "101500",           "Township A"};
+  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "alert.dcm").ok());
+  ASSERT_EQ(testing::storescu(server, "TA_ECG", {dir_.path() / "alert.dcm"}), 0);
+  // The case is open (its alert waits for the cardiologist) before the browser signs in.
+  json cases;
+  for (int i = 0; i < 100; ++i) {
+    cases = json::parse(server.get(cardio, "/api/emergencies?status=open").body);
+    if (!cases["cases"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(cases["cases"].empty()) << server.log();
+
+  const std::vector<std::string> shots = {"admin-oncall.png", "alert.png",
+                                          "alert-acknowledged.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(
+      run_scenario(server, "alert.mjs",
+                   {{"YILIAN_CARDIOLOGIST", "dr-wang"}, {"YILIAN_OFFICE", "office"}}, out, done),
+      0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  json c = json::parse(
+      server.get(cardio, "/api/emergencies/" + std::to_string(done["caseId"].get<int>())).body);
+  EXPECT_EQ(c["alert"]["acknowledgedBy"], "dr-wang");
+  EXPECT_EQ(c["timePoints"]["ecg_read"]["by"], "dr-wang");
   expect_screenshots(shots);
 }
 
