@@ -10,6 +10,7 @@
 
 #include "filters.h"
 #include "yilian/ecg/analysis.h"
+#include "yilian/ecg/beat_compare.h"
 
 namespace yilian::ecg {
 
@@ -513,24 +514,8 @@ std::vector<std::optional<BeatClass>> reference_classes(const std::vector<Annota
 ClassMatch compare_classes(const std::vector<Annotation>& reference,
                            const std::vector<std::int64_t>& beats,
                            const std::vector<BeatClass>& classes, double fs, double start_s) {
-  const auto start = static_cast<std::int64_t>(start_s * fs);
-  std::vector<std::pair<std::int64_t, std::int64_t>> excluded;
-  std::int64_t vf_on = -1;
-  for (const Annotation& a : reference) {
-    if (a.code == kVfOn) vf_on = a.sample;
-    if (a.code == kVfOff && vf_on >= 0) {
-      excluded.emplace_back(vf_on, a.sample);
-      vf_on = -1;
-    }
-  }
-  if (vf_on >= 0) excluded.emplace_back(vf_on, INT64_MAX);
-  auto counted = [&](std::int64_t s) {
-    if (s < start) return false;
-    for (const auto& [a, b] : excluded) {
-      if (s >= a && s <= b) return false;
-    }
-    return true;
-  };
+  const Ec57Scope scope(reference, fs, start_s);
+  auto counted = [&scope](std::int64_t s) { return scope.counted(s); };
   std::vector<std::int64_t> ref;
   std::vector<BeatClass> ref_cls;
   for (const Annotation& a : reference) {

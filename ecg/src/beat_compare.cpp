@@ -5,29 +5,33 @@
 
 namespace yilian::ecg {
 
-BeatMatch compare_beats(const std::vector<Annotation>& reference,
-                        const std::vector<std::int64_t>& detected, double fs,
-                        const CompareOptions& options) {
-  const auto window = static_cast<std::int64_t>(options.window_s * fs);
-  const auto start = static_cast<std::int64_t>(options.start_s * fs);
-  // Ventricular flutter/fibrillation episodes are excluded.
-  std::vector<std::pair<std::int64_t, std::int64_t>> excluded;
+Ec57Scope::Ec57Scope(const std::vector<Annotation>& reference, double fs, double start_s)
+    : start_(static_cast<std::int64_t>(start_s * fs)) {
   std::int64_t vf_on = -1;
   for (const Annotation& a : reference) {
     if (a.code == kVfOn) vf_on = a.sample;
     if (a.code == kVfOff && vf_on >= 0) {
-      excluded.emplace_back(vf_on, a.sample);
+      excluded_.emplace_back(vf_on, a.sample);
       vf_on = -1;
     }
   }
-  if (vf_on >= 0) excluded.emplace_back(vf_on, INT64_MAX);
-  auto counted = [&](std::int64_t s) {
-    if (s < start) return false;
-    for (const auto& [a, b] : excluded) {
-      if (s >= a && s <= b) return false;
-    }
-    return true;
-  };
+  if (vf_on >= 0) excluded_.emplace_back(vf_on, INT64_MAX);
+}
+
+bool Ec57Scope::counted(std::int64_t s) const {
+  if (s < start_) return false;
+  for (const auto& [a, b] : excluded_) {
+    if (s >= a && s <= b) return false;
+  }
+  return true;
+}
+
+BeatMatch compare_beats(const std::vector<Annotation>& reference,
+                        const std::vector<std::int64_t>& detected, double fs,
+                        const CompareOptions& options) {
+  const auto window = static_cast<std::int64_t>(options.window_s * fs);
+  const Ec57Scope scope(reference, fs, options.start_s);
+  auto counted = [&scope](std::int64_t s) { return scope.counted(s); };
   std::vector<std::int64_t> ref, test;
   for (const Annotation& a : reference) {
     if (is_beat(a.code) && counted(a.sample)) ref.push_back(a.sample);

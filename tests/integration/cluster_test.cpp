@@ -399,18 +399,8 @@ TEST_F(ClusterTest, presence_and_call_signals_follow_a_participant_on_the_other_
 
 TEST_F(ClusterTest, a_stemi_ecg_sent_to_one_node_alerts_a_cardiologist_on_the_other) {
   auto cardio = connect(b(), "cardio");
-  testing::Synthetic s;
-  for (const char* lead : {"V2", "V3", "V4"}) {
-    testing::LeadShape shape;
-    shape.st = 0.35;
-    s.leads[lead] = shape;
-  }
-  ecg::Record rec = testing::make_ecg(s);
-  rec.patient = {61, 'M'};
-  ecg::DicomEcgIdentity ident{"TA-STEMI",         "Zhao^Gang",        testing::new_uid(),
-                              testing::new_uid(), testing::new_uid(), "20261123",
-                              "081500",           "Township A"};
-  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "stemi.dcm").ok());
+  ASSERT_FALSE(
+      testing::write_stemi_ecg(dir_.path() / "stemi.dcm", "TA-STEMI", "Zhao^Gang").empty());
   ASSERT_EQ(testing::storescu(a(), "TA_ECG", {dir_.path() / "stemi.dcm"}), 0);
   json alert;
   for (int i = 0; i < 10 && alert.is_null(); ++i) {

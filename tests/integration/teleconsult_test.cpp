@@ -666,18 +666,9 @@ ws.onmessage = (e) => {
 // case's clocks, and sees a missed target announced; corrections keep their history.
 TEST_P(TeleconsultTest, a_suspected_stemi_opens_a_case_whose_clocks_and_breaches_are_pushed) {
   auto cardio = connect("cardio");
-  testing::Synthetic s;
-  for (const char* lead : {"V2", "V3", "V4"}) {
-    testing::LeadShape shape;
-    shape.st = 0.35;
-    s.leads[lead] = shape;
-  }
-  ecg::Record rec = testing::make_ecg(s);
-  rec.patient = {61, 'M'};
-  const std::string study = testing::new_uid();
-  ecg::DicomEcgIdentity ident{"TA-STEMI",         "Zhao^Gang", study,    testing::new_uid(),
-                              testing::new_uid(), "20261123",  "081500", "Township A"};
-  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "stemi.dcm").ok());
+  const std::string study =
+      testing::write_stemi_ecg(dir_.path() / "stemi.dcm", "TA-STEMI", "Zhao^Gang");
+  ASSERT_FALSE(study.empty());
   ASSERT_EQ(testing::storescu(*server_, "TA_ECG", {dir_.path() / "stemi.dcm"}), 0);
 
   // Alerts: the STAT task for the ECG readers, and the emergency case.
@@ -875,18 +866,9 @@ TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknow
 
   auto cardio = connect("cardio");
   auto cardio2 = connect("cardio2");
-  testing::Synthetic s;
-  for (const char* lead : {"II", "III", "aVF"}) {
-    testing::LeadShape shape;
-    shape.st = 0.3;
-    s.leads[lead] = shape;
-  }
-  ecg::Record rec = testing::make_ecg(s);
-  rec.patient = {58, 'M'};
-  ecg::DicomEcgIdentity ident{"TA-ONCALL",        "Li^Qiang",         testing::new_uid(),
-                              testing::new_uid(), testing::new_uid(), "20261204",
-                              "091500",           "Township A"};
-  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "oncall.dcm").ok());
+  ASSERT_FALSE(testing::write_stemi_ecg(dir_.path() / "oncall.dcm", "TA-ONCALL", "Li^Qiang",
+                                        {"II", "III", "aVF"}, 0.3)
+                   .empty());
   ASSERT_EQ(testing::storescu(*server_, "TA_ECG", {dir_.path() / "oncall.dcm"}), 0);
 
   json alert;

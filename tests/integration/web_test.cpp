@@ -385,18 +385,8 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
                 {"endsAt", storage::to_iso8601(now + std::chrono::hours(11))}};
   ASSERT_EQ(server.request(office, "POST", "/api/oncall", shift.dump()).status, 201);
 
-  testing::Synthetic s;
-  for (const char* lead : {"V2", "V3", "V4"}) {
-    testing::LeadShape shape;
-    shape.st = 0.35;
-    s.leads[lead] = shape;
-  }
-  ecg::Record rec = testing::make_ecg(s);
-  rec.patient = {63, 'M'};
-  ecg::DicomEcgIdentity ident{"TA-ALERT-1",       "Sun^Jian",         testing::new_uid(),
-                              testing::new_uid(), testing::new_uid(), "20261204",
-                              "101500",           "Township A"};
-  ASSERT_TRUE(ecg::write_dicom_waveform(rec, ident, dir_.path() / "alert.dcm").ok());
+  ASSERT_FALSE(
+      testing::write_stemi_ecg(dir_.path() / "alert.dcm", "TA-ALERT-1", "Sun^Jian").empty());
   ASSERT_EQ(testing::storescu(server, "TA_ECG", {dir_.path() / "alert.dcm"}), 0);
   // The case is open (its alert waits for the cardiologist) before the browser signs in.
   json cases;

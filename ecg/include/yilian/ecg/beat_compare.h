@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "yilian/ecg/record.h"
@@ -21,6 +22,18 @@ struct BeatMatch {
     fp += o.fp;
     return *this;
   }
+};
+
+// Which annotated samples EC57 counts: from `start_s` into the record, outside ventricular
+// flutter/fibrillation episodes (between their on and off annotations).
+class Ec57Scope {
+ public:
+  Ec57Scope(const std::vector<Annotation>& reference, double sampling_hz, double start_s);
+  bool counted(std::int64_t sample) const;
+
+ private:
+  std::int64_t start_ = 0;
+  std::vector<std::pair<std::int64_t, std::int64_t>> excluded_;
 };
 
 struct CompareOptions {
