@@ -118,7 +118,8 @@ Result<ReportRow> QueueStore::add_report(
          "critical result " + std::to_string(critical_id) + " to " + (*t)->institution_code});
   }
   if (r.kind == "final" && r.statements) {
-    const auto& [proposed, signed_list] = *r.statements;
+    const std::vector<std::string>& proposed = r.statements->first;
+    const std::vector<std::string>& signed_list = r.statements->second;
     std::set<std::string> codes(proposed.begin(), proposed.end());
     codes.insert(signed_list.begin(), signed_list.end());
     for (const std::string& code : codes) {
