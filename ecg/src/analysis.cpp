@@ -20,13 +20,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
-}
-
 // Median beats: for each lead, the sample-wise median of the beats of the dominant rhythm.
 struct MedianBeats {
   std::size_t pre = 0, length = 0;  // samples before the fiducial point; total

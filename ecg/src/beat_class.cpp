@@ -38,13 +38,6 @@ int class_index(BeatClass c) {
   return 4;
 }
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
-}
-
 double correlation(const float* a, const float* b, std::size_t n) {
   double ma = 0, mb = 0;
   for (std::size_t k = 0; k < n; ++k) ma += a[k], mb += b[k];

@@ -1,5 +1,6 @@
 #include "filters.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -60,6 +61,13 @@ Biquad Biquad::notch(double hz, double fs, double q) {
 void filtfilt(std::vector<float>& x, const std::vector<Biquad>& sections) {
   for (const Biquad& s : sections) run(x, s, false);
   for (const Biquad& s : sections) run(x, s, true);
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
 }
 
 }  // namespace yilian::ecg

@@ -17,4 +17,7 @@ struct Biquad {
 // filter starts from the first sample's steady state so a DC offset does not ring.
 void filtfilt(std::vector<float>& x, const std::vector<Biquad>& sections);
 
+// The middle element (the upper one of an even count); 0 for none.
+double median_of(std::vector<double> v);
+
 }  // namespace yilian::ecg

@@ -13,25 +13,18 @@ namespace yilian::teleconsult::hub_detail {
 
 void Notifier::notify(const std::function<bool(const Principal&)>& who, const std::string& kind,
                       const json& payload) {
-  if (!sources_.users) return;
-  auto users = sources_.users();
-  if (!users.ok()) {
-    spdlog::error("teleconsult: cannot list users to notify: {}", users.error().message);
-    return;
-  }
   const std::string at = storage::to_iso8601(clock_());
   std::map<std::int64_t, std::string> sent;  // user -> message
-  for (const Principal& p : *users) {
-    if (!who(p)) continue;
+  for_each_user(who, [&](const Principal& p) {
     auto id = store_.notify(p.user_id, kind, json_text(payload), at);
     if (!id.ok()) {
       spdlog::error("teleconsult: notification for {} not stored: {}", p.username,
                     id.error().message);
-      continue;
+      return;
     }
     sent[p.user_id] = proto::make("notification",
                                   {{"id", *id}, {"kind", kind}, {"at", at}, {"payload", payload}});
-  }
+  });
   out_.each_user_connection([&](std::uint64_t conn, const Principal& p) {
     if (auto it = sent.find(p.user_id); it != sent.end()) out_.send(conn, it->second);
   });
@@ -45,7 +38,10 @@ void Notifier::for_each_user(const std::function<bool(const Principal&)>& who,
                              const std::function<void(const Principal&)>& each) {
   if (!sources_.users) return;
   auto users = sources_.users();
-  if (!users.ok()) return;
+  if (!users.ok()) {
+    spdlog::error("teleconsult: cannot list users to notify: {}", users.error().message);
+    return;
+  }
   for (const Principal& p : *users) {
     if (who(p)) each(p);
   }
