@@ -161,10 +161,9 @@ std::vector<BeatFeatures> beat_features(const Record& record,
   // Two leads, band-passed 0.5-40 Hz.
   const auto pick = pick_leads(record);
   std::array<std::vector<float>, 2> lead;
-  for (int l = 0; l < 2; ++l) {
-    lead[l] = record.leads[pick[l]].mv;
-    filtfilt(lead[l], {Biquad::high_pass(0.5, fs), Biquad::low_pass(std::min(40.0, 0.4 * fs), fs)});
-  }
+  for (int l = 0; l < 2; ++l) lead[l] = record.leads[pick[l]].mv;
+  filtfilt(lead[0], lead[1],
+           {Biquad::high_pass(0.5, fs), Biquad::low_pass(std::min(40.0, 0.4 * fs), fs)});
 
   // Windows around the fiducial point.
   const std::int64_t pre = samples(300), post = samples(200), len = pre + post;
@@ -172,6 +171,7 @@ std::vector<BeatFeatures> beat_features(const Record& record,
   const std::int64_t p_a = pre - samples(250), p_b = pre - samples(60);
   const std::int64_t wid_a = pre - samples(150), wid_b = pre + samples(150);
   const std::int64_t shift_max = samples(15);
+  const std::int64_t used_a = std::min(p_a, wid_a), used_b = std::max(qrs_b, wid_b);
   auto inside = [&](std::int64_t b) {
     return b - pre - shift_max >= 0 && b + post + shift_max < static_cast<std::int64_t>(n);
   };
@@ -200,25 +200,27 @@ std::vector<BeatFeatures> beat_features(const Record& record,
     }
     if (cand.empty()) continue;
     std::vector<float> windows;  // the chosen beats' windows side by side (cache friendly)
-    auto median_over = [&](const std::vector<std::size_t>& which, int l) {
-      const auto w = static_cast<std::size_t>(len);
+    // The sample-wise median over the beats `which` of lead `l`, samples [a, b) of the window.
+    auto median_over = [&](const std::vector<std::size_t>& which, int l, std::int64_t a,
+                           std::int64_t b, std::vector<float>& m) {
+      const auto w = static_cast<std::size_t>(b - a);
       windows.resize(which.size() * w);
       for (std::size_t j = 0; j < which.size(); ++j) {
-        const float* from = &lead[l][static_cast<std::size_t>(beats[which[j]] - pre)];
+        const float* from = &lead[l][static_cast<std::size_t>(beats[which[j]] - pre + a)];
         std::copy(from, from + w, windows.begin() + static_cast<std::ptrdiff_t>(j * w));
       }
-      std::vector<float> m(w);
       column.resize(which.size());
       for (std::size_t k = 0; k < w; ++k) {
         for (std::size_t j = 0; j < which.size(); ++j) column[j] = windows[j * w + k];
         // The middle element in place (the hot loop of the features).
         auto mid = column.begin() + static_cast<std::ptrdiff_t>(column.size() / 2);
         std::nth_element(column.begin(), mid, column.end());
-        m[k] = *mid;
+        m[static_cast<std::size_t>(a) + k] = *mid;
       }
-      return m;
     };
-    for (int l = 0; l < 2; ++l) templ[l][blk] = median_over(cand, l);
+    // The first median is needed only where the likeness is judged (the first lead's QRS),
+    // unless too few beats are alike and it becomes the template.
+    median_over(cand, 0, qrs_a, qrs_b, templ[0][blk]);
     std::vector<std::size_t> alike;
     for (std::size_t i : cand) {
       const float* x = &lead[0][static_cast<std::size_t>(beats[i] - pre + qrs_a)];
@@ -226,9 +228,9 @@ std::vector<BeatFeatures> beat_features(const Record& record,
           0.85)
         alike.push_back(i);
     }
-    if (alike.size() >= 5) {
-      for (int l = 0; l < 2; ++l) templ[l][blk] = median_over(alike, l);
-    }
+    // The template is read from the P region to the end of the width window only.
+    const auto& chosen = alike.size() >= 5 ? alike : cand;
+    for (int l = 0; l < 2; ++l) median_over(chosen, l, used_a, used_b, templ[l][blk]);
   }
 
   std::array<double, 2> t_pp{}, t_width{}, t_pol{}, t_pstd{};

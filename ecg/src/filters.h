@@ -16,6 +16,8 @@ struct Biquad {
 // Runs the sections in order over `x`, forward then backward (zero phase), in place. The
 // filter starts from the first sample's steady state so a DC offset does not ring.
 void filtfilt(std::vector<float>& x, const std::vector<Biquad>& sections);
+// The same for two channels at once (each gets exactly what the one-channel call gives it).
+void filtfilt(std::vector<float>& x, std::vector<float>& y, const std::vector<Biquad>& sections);
 
 // The middle element (the upper one of an even count); 0 for none.
 double median_of(std::vector<double> v);

@@ -16,24 +16,24 @@ struct LeadEnergy {
   double amplitude = 0;       // typical largest band-passed deflection per second, mV
 };
 
-LeadEnergy lead_energy(const std::vector<float>& mv, double fs) {
-  LeadEnergy e;
-  e.band = mv;
-  filtfilt(e.band, {Biquad::high_pass(5, fs), Biquad::low_pass(15, fs)});
+// `e.band` holds the lead band-passed 5-15 Hz; fills in the rest.
+void lead_energy(LeadEnergy& e, double fs) {
   const std::size_t n = e.band.size();
-  std::vector<float> sq(n, 0.f);
+  // The derivative squared, computed where the running sum takes it in and again where it
+  // leaves (cheaper than another record-long buffer).
   const float* b = e.band.data();
-  for (std::size_t k = 2; k + 2 < n; ++k) {
+  auto sq = [b, n](std::size_t k) {
+    if (k < 2 || k + 2 >= n) return 0.f;
     const float d = (2 * b[k + 1] + b[k + 2] - b[k - 2] - 2 * b[k - 1]) * 0.125f;
-    sq[k] = d * d;
-  }
+    return d * d;
+  };
   const std::size_t w = std::max<std::size_t>(1, static_cast<std::size_t>(0.15 * fs));
   const std::size_t half = w / 2;
   e.energy.assign(n, 0.f);
   double sum = 0;
   for (std::size_t k = 0; k < n + half; ++k) {
-    if (k < n) sum += sq[k];
-    if (k >= w) sum -= sq[k - w];
+    if (k < n) sum += sq(k);
+    if (k >= w) sum -= sq(k - w);
     if (k >= half) e.energy[k - half] = static_cast<float>(sum / static_cast<double>(w));
   }
   // Typical QRS energy and deflection: the medians of the per-second maxima.
@@ -56,7 +56,6 @@ LeadEnergy lead_energy(const std::vector<float>& mv, double fs) {
   e.scale = median(maxima);
   e.amplitude = median(deflections);
   if (!(e.scale > 0)) e.scale = 1;
-  return e;
 }
 
 }  // namespace
@@ -69,13 +68,20 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
 
   // Leads whose complexes would be under 50 uV (lead off, flat line) show no beats.
   constexpr double kMinDeflectionMv = 0.05;
-  std::vector<LeadEnergy> leads;
-  for (const Lead& l : record.leads) {
-    LeadEnergy e = lead_energy(l.mv, fs);
-    if (e.amplitude >= kMinDeflectionMv) leads.push_back(std::move(e));
+  std::vector<LeadEnergy> leads(record.leads.size());
+  const std::vector<Biquad> band{Biquad::high_pass(5, fs), Biquad::low_pass(15, fs)};
+  for (std::size_t i = 0; i < leads.size(); i += 2) {  // two leads at a time through the filter
+    leads[i].band = record.leads[i].mv;
+    if (i + 1 < leads.size()) {
+      leads[i + 1].band = record.leads[i + 1].mv;
+      filtfilt(leads[i].band, leads[i + 1].band, band);
+    } else {
+      filtfilt(leads[i].band, band);
+    }
   }
+  for (LeadEnergy& e : leads) lead_energy(e, fs);
+  std::erase_if(leads, [](const LeadEnergy& e) { return !(e.amplitude >= kMinDeflectionMv); });
   if (leads.empty()) return beats;
-  std::vector<float> energy(n, 0.f), amplitude(n, 0.f);
   // Each lead's energy in units of its typical QRS, clipped, and weighted down where the lead
   // is noisy: an artifact burst on one lead must not outweigh the beats of the others or set
   // the levels for minutes. Noise is judged per second by the lead's mean energy against its
@@ -141,6 +147,9 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     for (const auto& w : weights) best = std::max(best, w[b]);
     for (auto& w : weights) w[b] /= best;
   }
+  // The sums go into the first lead's buffers (each sample is read before it is written).
+  std::vector<float>& energy = leads[0].energy;
+  std::vector<float>& amplitude = leads[0].band;
   for (std::size_t i = 0; i < leads.size(); ++i) {
     const LeadEnergy& l = leads[i];
     const std::vector<float>& weight = weights[i];
@@ -148,8 +157,10 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     const float amp = static_cast<float>(1.0 / std::sqrt(l.scale));
     for (std::size_t k = 0; k < n; ++k) {
       const float w = weight[k / block];
-      energy[k] += w * std::min(l.energy[k] * inv, kClip);
-      amplitude[k] += w * std::fabs(l.band[k]) * amp;
+      const float e = w * std::min(l.energy[k] * inv, kClip);
+      const float a = w * std::fabs(l.band[k]) * amp;
+      energy[k] = i == 0 ? e : energy[k] + e;
+      amplitude[k] = i == 0 ? a : amplitude[k] + a;
     }
   }
 
