@@ -245,7 +245,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   pacs::register_study_routes(router, dd.index(), auth);
   reading::register_worklist_routes(router, queue, auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
-  ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
+                                    queue.store());
   teleconsult::Hub hub(
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },

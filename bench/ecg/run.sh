@@ -3,7 +3,7 @@
 # beats) on four records, detection alone, and detection on a 10 s 12-lead excerpt; then the
 # EC57 accuracy of the same detector on the whole database; a record detected and its beats
 # classified, and the classification's EC57 accuracy cross-validated by record. No peer is
-# named for this one.
+# named for this one. Last, the end-to-end STEMI alert time idle and under load (alert.sh).
 #
 #   bench/ecg/run.sh [--build build] [--data ../shared/data]
 set -euo pipefail
@@ -26,3 +26,6 @@ echo
 echo
 # Beat classification, cross-validated by record on the development set (about a minute).
 "$ROOT/$BUILD/yilian" ecg eval --classes --db "$DATA/mitdb" | tail -9
+echo
+# The end-to-end STEMI alert time, idle and under load (about three minutes; bench/ecg/alert.sh).
+"$ROOT/bench/ecg/alert.sh" --build "$BUILD"

@@ -223,7 +223,8 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string
 }
 
 Result<std::vector<std::int64_t>> ReadingQueue::route_study(
-    const std::string& uid, const std::optional<PriorityDecision>& forced) {
+    const std::string& uid, const std::optional<PriorityDecision>& forced,
+    std::vector<reading::TaskEvent>* published) {
   auto study = store_.routable_study(uid);
   if (!study.ok()) return study.error();
   if (!study->has_value()) return make_error(Errc::not_found, "no such study");
@@ -246,7 +247,11 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_study(
   t.due_at = storage::to_iso8601(received + sla(*rules, d.priority));
   auto r = store_.upsert_task(t, now());
   if (!r.ok()) return r.error();
-  bus_.publish(r->second);
+  if (published) {
+    *published = std::move(r->second);
+  } else {
+    bus_.publish(r->second);
+  }
   return std::vector<std::int64_t>{r->first};
 }
 
@@ -258,12 +263,16 @@ Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string
   }
   // One transaction creates the task as STAT (or raises the existing one): a reader never sees
   // the emergency as a routine task, however briefly.
-  auto ids = route_study(study_uid, PriorityDecision{Priority::stat, reason});
+  std::vector<reading::TaskEvent> routed;
+  auto ids = route_study(study_uid, PriorityDecision{Priority::stat, reason}, &routed);
   if (!ids.ok()) return ids.error();
+  // The emergency goes out first: its alert must not queue behind the worklist updates that
+  // the routing sends to every open screen.
   std::vector<reading::TaskEvent> events;
   for (std::int64_t id : *ids) {
     events.push_back(reading::TaskEvent{id, now(), "emergency", "automated-analysis", reason});
   }
+  events.insert(events.end(), routed.begin(), routed.end());
   bus_.publish(events);
   return ids;
 }

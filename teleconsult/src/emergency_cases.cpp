@@ -136,18 +136,18 @@ void EmergencyCases::alert(const CaseRow& c) {
     spdlog::error("teleconsult: case {}: {}", c.id, s.error().message);
   }
   const std::int64_t on_call = primary->user_id;
-  // The case's own clinicians learn that it is open; the on-call primary gets the alert to
-  // acknowledge.
+  // The on-call primary gets the alert to acknowledge first (ahead of any fan-out), then the
+  // case's own clinicians learn that it is open.
+  json alert = payload;
+  alert["stage"] = "on_call";
+  alert["service"] = service;
+  alert["escalateAfterSeconds"] = escalate_after_.count();
+  notifier_.notify([on_call](const Principal& p) { return p.user_id == on_call; }, "alert", alert);
   notifier_.notify(
       [&c, on_call](const Principal& p) {
         return p.user_id != on_call && p.institution_id == c.institution_id && may_see_case(p, c);
       },
       "emergency", payload);
-  payload["stage"] = "on_call";
-  payload["service"] = service;
-  payload["escalateAfterSeconds"] = escalate_after_.count();
-  notifier_.notify([on_call](const Principal& p) { return p.user_id == on_call; }, "alert",
-                   payload);
   spdlog::info("teleconsult: case {} alerted {} on call for {}", c.id, primary->username, service);
 }
 

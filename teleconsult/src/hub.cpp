@@ -622,10 +622,12 @@ void Hub::on_task_event(std::int64_t task, const std::string& type, const std::s
   auto row = sources_.task(task);
   if (!row.ok() || !row->has_value()) return;
   const reading::TaskRow t = **row;
+  // The most urgent first: an emergency case and its on-call alert go out before the
+  // notifications and before the worklist refresh that fans out to every open screen.
+  cases_->task_event(t, type, detail);
+  notifier_->task_event(t, type);
   task_live(t, type);
   relay({{"k", "task"}, {"id", t.id}, {"type", type}});
-  notifier_->task_event(t, type);
-  cases_->task_event(t, type, detail);
 }
 
 void Hub::task_live(const reading::TaskRow& t, const std::string& type) {

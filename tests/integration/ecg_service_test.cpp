@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -135,6 +138,40 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
     EXPECT_EQ(by_code[code]["kept"], 0) << code;
   }
   EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/stats/ecg-statements").status, 403);
+
+  // The signed page goes to the township doctor: the same tracing and header, below them what
+  // the reader signed, who and when (not the unsigned page the cache holds); an addendum makes
+  // a new page.
+  auto signed_page = server_->get(tokens_["ta-doctor"], "/api/ecg/" + sop + "/render");
+  ASSERT_EQ(signed_page.status, 200) << signed_page.body;
+  auto decode = [](const std::string& png) {
+    return cv::imdecode(
+        cv::Mat(1, static_cast<int>(png.size()), CV_8U, const_cast<char*>(png.data())),
+        cv::IMREAD_GRAYSCALE);
+  };
+  const cv::Mat before = decode(zh.body), after = decode(signed_page.body);
+  ASSERT_FALSE(before.empty());
+  // The page grows with its lines of text; the tracing above them is the same.
+  auto differ = [](const cv::Mat& a, const cv::Mat& b) {
+    return a.size() != b.size() || cv::countNonZero(a != b) > 0;
+  };
+  ASSERT_EQ(before.cols, after.cols);
+  const cv::Rect tracing(0, 0, before.cols, std::min(before.rows, after.rows) / 2);
+  EXPECT_EQ(cv::countNonZero(before(tracing) != after(tracing)), 0);
+  EXPECT_TRUE(differ(before, after));
+  json addendum = {{"kind", "addendum"},
+                   {"findings", "复查：ST段较前回落"},
+                   {"impression", "补充"},
+                   {"critical", false}};
+  auto added = server_->request(tokens_["ecg-reader"], "POST", base + "/reports", addendum.dump());
+  ASSERT_EQ(added.status, 201) << added.body;
+  auto amended = server_->get(tokens_["ta-doctor"], "/api/ecg/" + sop + "/render");
+  ASSERT_EQ(amended.status, 200);
+  // Kept with the screenshots for a look at the page.
+  fs::create_directories(YILIAN_SCREENSHOTS);
+  std::ofstream(fs::path(YILIAN_SCREENSHOTS) / "ecg-signed-page.png", std::ios::binary)
+      << amended.body;
+  EXPECT_TRUE(differ(decode(amended.body), after));
 }
 
 TEST_P(EcgServiceTest, an_hl7_aecg_upload_is_stored_as_a_dicom_ecg_and_analysed) {

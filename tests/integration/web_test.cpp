@@ -278,7 +278,8 @@ TEST_F(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_i
                                           "consult-request.png",    "consult-doctor.png",
                                           "consult-specialist.png", "consult-opinion.png",
                                           "emergency.png",          "township-send.png",
-                                          "referrals.png",          "notifications.png"};
+                                          "referrals.png",          "notifications.png",
+                                          "township-ecg-report.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -299,7 +300,10 @@ TEST_F(WebFrontEnd, an_ecg_is_read_on_the_grid_and_a_consult_is_talked_through_i
       server.get(cardio, "/api/tasks/" + std::to_string(done["ecgTaskId"].get<int>())).body);
   EXPECT_EQ(ecg_task["kind"], "ecg");
   EXPECT_EQ(ecg_task["priority"], "stat");
-  EXPECT_EQ(ecg_task["claimedBy"], "dr-wang");
+  EXPECT_EQ(ecg_task["status"], "final");
+  ASSERT_FALSE(ecg_task["reports"].empty()) << ecg_task.dump();
+  EXPECT_EQ(ecg_task["reports"].back()["author"], "dr-wang");
+  EXPECT_EQ(ecg_task["reports"].back()["kind"], "final");
   json emergency = json::parse(
       server.get(cardio, "/api/emergencies/" + std::to_string(done["caseId"].get<int>())).body);
   EXPECT_EQ(emergency["kind"], "chest_pain");

@@ -20,6 +20,8 @@
 #include "yilian/identity/policy.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/study_access.h"
+#include "yilian/reading/queue_store.h"
+#include "yilian/storage/clock.h"
 #include "yilian/viewer/ecg_render.h"
 
 namespace yilian::ecg::service {
@@ -51,6 +53,54 @@ std::string page_header(const pacs::StudySummary& s, const ecg::Patient& patient
   }
   if (!s.institution_name.empty()) h += "  " + s.institution_name;
   return h;
+}
+
+// "2026-12-04 16:30" of an ISO 8601 UTC time, shifted by `hours` (China Standard Time is
+// UTC+8 all year); the text as stored when it does not parse.
+std::string page_time(const std::string& iso, int hours) {
+  auto t = storage::parse_iso8601(iso);
+  if (!t) return iso;
+  const std::string shifted = storage::to_iso8601(*t + std::chrono::hours(hours));
+  return shifted.substr(0, 10) + " " + shifted.substr(11, 5);
+}
+
+// The signed report on the page: the final report's impression as the statements, each
+// addendum after it, and who signed when in the footer.
+void signed_page(const std::vector<reading::ReportRow>& signed_reports, bool en,
+                 viewer::EcgRenderOptions& o) {
+  o.statements.clear();
+  const reading::ReportRow* final_report = nullptr;
+  for (const auto& r : signed_reports) {
+    if (r.kind == "final") final_report = &r;
+  }
+  if (!final_report) return;
+  auto lines = [&o](const std::string& text, const std::string& prefix) {
+    std::size_t at = 0;
+    bool first = true;
+    while (at <= text.size()) {
+      const std::size_t nl = std::min(text.find('\n', at), text.size());
+      std::string line = text.substr(at, nl - at);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) {
+        o.statements.push_back(first ? prefix + line : line);
+        first = false;
+      }
+      at = nl + 1;
+    }
+  };
+  auto who = [](const reading::ReportRow& r) {
+    return r.author_display.empty() ? r.author : r.author_display;
+  };
+  lines(final_report->impression, "");
+  for (const auto& r : signed_reports) {
+    if (r.kind != "addendum" || r.task_id != final_report->task_id) continue;
+    lines(r.findings, en ? "Addendum (" + who(r) + ", " + page_time(r.created_at, 0) + " UTC): "
+                         : "补充报告（" + who(r) + "，" + page_time(r.created_at, 8) + "）：");
+  }
+  o.footer = en ? "Reported by " + who(*final_report) + ", signed " +
+                      page_time(final_report->created_at, 0) + " UTC"
+                : "报告医师：" + who(*final_report) + "　签发时间：" +
+                      page_time(final_report->created_at, 8) + "（北京时间）";
 }
 
 nlohmann::json analysis_json(const std::string& uid, const ecg::Record& rec,
@@ -199,8 +249,8 @@ std::string ecg_analysis_json(const std::string& uid, const ecg::Record& rec,
 std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid + ".json"; }
 
 void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
-                         Ingestor& ingestor, identity::AuthService& auth,
-                         storage::DiskCache& cache) {
+                         Ingestor& ingestor, identity::AuthService& auth, storage::DiskCache& cache,
+                         reading::QueueStore& reports) {
   router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
@@ -293,38 +343,49 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
 
   // The page as on paper, with the patient, measurements and statements in the asked language
   // (?lang=zh, the default, or en).
-  router.add("GET", "/api/ecg/{instance}/render", [load, &cache, &index](const Request& req) {
-    const std::string layout = req.query_value("layout").value_or("3x4+II");
-    const bool en = req.query_value("lang").value_or("zh") == "en";
-    const std::string key =
-        "ecg-" + req.params.at("instance") + "-" + layout + (en ? "-en" : "-zh") + ".png";
-    auto [rec, answer] = load(req, "ecg.render");
-    if (answer) return *answer;
-    Response r;
-    r.content_type = "image/png";
-    if (auto hit = cache.get(key)) {
-      r.body = std::move(*hit);
-      return r;
-    }
-    viewer::EcgRenderOptions o;
-    o.layout = layout;
-    const ecg::Analysis a = ecg::analyze(*rec, rec->patient);
-    o.measurements = ecg::measurement_summary(a.measurements);
-    if (auto loc = index.locate_instance(req.params.at("instance")); loc.ok() && *loc) {
-      if (auto d = index.get_study((*loc)->study_instance_uid); d.ok() && *d) {
-        o.header = page_header((*d)->study, rec->patient);
-      }
-    }
-    for (const ecg::Flag& f : a.flags)
-      o.statements.push_back(en || f.text_zh.empty() ? f.text : f.text_zh);
-    o.footer = en ? "Automated interpretation: the signed report is what counts."
-                  : "计算机自动分析结果，仅供参考，以医师签发的报告为准。";
-    auto img = viewer::render_ecg(*rec, o);
-    if (!img.ok()) return Response::from_error(img.error());
-    (void)cache.put(key, img->png);
-    r.body = std::move(img->png);
-    return r;
-  });
+  router.add(
+      "GET", "/api/ecg/{instance}/render", [load, &cache, &index, &reports](const Request& req) {
+        const std::string layout = req.query_value("layout").value_or("3x4+II");
+        const bool en = req.query_value("lang").value_or("zh") == "en";
+        auto [rec, answer] = load(req, "ecg.render");
+        if (answer) return *answer;
+        // Once the ECG's report is signed the page carries it (and a new signature, a new page).
+        std::optional<pacs::StudySummary> study;
+        std::vector<reading::ReportRow> signed_reports;
+        if (auto loc = index.locate_instance(req.params.at("instance")); loc.ok() && *loc) {
+          if (auto d = index.get_study((*loc)->study_instance_uid); d.ok() && *d)
+            study = (*d)->study;
+          if (auto sr = reports.signed_ecg_reports((*loc)->study_instance_uid); sr.ok())
+            signed_reports = std::move(*sr);
+        }
+        const std::string key =
+            "ecg-" + req.params.at("instance") + "-" + layout + (en ? "-en" : "-zh") +
+            (signed_reports.empty() ? std::string()
+                                    : "-r" + std::to_string(signed_reports.back().id)) +
+            ".png";
+        Response r;
+        r.content_type = "image/png";
+        if (auto hit = cache.get(key)) {
+          r.body = std::move(*hit);
+          return r;
+        }
+        viewer::EcgRenderOptions o;
+        o.layout = layout;
+        const ecg::Analysis a = ecg::analyze(*rec, rec->patient);
+        o.measurements = ecg::measurement_summary(a.measurements);
+        if (study) o.header = page_header(*study, rec->patient);
+        for (const ecg::Flag& f : a.flags)
+          o.statements.push_back(en || f.text_zh.empty() ? f.text : f.text_zh);
+        o.footer =
+            en ? "Automated interpretation, not yet signed: the signed report is what counts."
+               : "计算机自动分析结果，尚未签发，仅供参考，以医师签发的报告为准。";
+        signed_page(signed_reports, en, o);
+        auto img = viewer::render_ecg(*rec, o);
+        if (!img.ok()) return Response::from_error(img.error());
+        (void)cache.put(key, img->png);
+        r.body = std::move(img->png);
+        return r;
+      });
 }
 
 }  // namespace yilian::ecg::service

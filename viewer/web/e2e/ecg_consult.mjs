@@ -65,6 +65,15 @@ await run(async ({ context, shot, login }) => {
     WAIT,
   );
 
+  // The reader confirms the drafted interpretation and signs it.
+  await cardio
+    .locator('fieldset.ecg-statements label[data-code="suspected_stemi"] input:checked')
+    .waitFor(WAIT);
+  await cardio.locator('button[name="fill-statements"]').click();
+  await cardio.locator('input[name="critical"]').uncheck();
+  await cardio.getByRole('button', { name: /签发最终报告/ }).click();
+  await cardio.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);
+
   // The suspected STEMI opened a chest-pain case: on the board, one tap records the door time
   // and door-to-balloon starts running.
   await cardio.goto(`${env('YILIAN_URL')}/#/emergency`);
@@ -88,7 +97,7 @@ await run(async ({ context, shot, login }) => {
   await form.locator('textarea[name="question"]').fill(question);
   await form.locator('select[name="urgency"]').selectOption('urgent');
   await form.locator('select[name="specialty"]').selectOption('cardiology');
-  await form.locator('input[type="checkbox"]').first().check();
+  await form.locator('label.check', { hasText: '· CT ·' }).locator('input').first().check();
   await shot(doctor, 'consult-request.png');
   await form.getByRole('button', { name: '发送' }).click();
   await doctor.waitForURL(/#\/consult\/\d+$/, WAIT);
@@ -153,6 +162,19 @@ await run(async ({ context, shot, login }) => {
   await cardio.getByRole('button', { name: '签署会诊意见' }).click();
   await doctor.locator('.opinion', { hasText: opinion }).waitFor(WAIT);
   await shot(doctor, 'consult-opinion.png');
+
+  // The signed ECG reaches the doctor as the hub's 12-lead page with the reader and the time.
+  await doctor.goto(`${env('YILIAN_URL')}/#/report/${ecgTaskId}`);
+  await doctor.locator('.signed-ecg img').waitFor(WAIT);
+  await doctor.waitForFunction(
+    () => {
+      const img = document.querySelector('.signed-ecg img');
+      return img && img.complete && img.naturalWidth > 1000;
+    },
+    null,
+    WAIT,
+  );
+  await shot(doctor, 'township-ecg-report.png');
 
   // The doctor sends a study from the township screen, urgent, with the clinical question.
   await doctor.goto(`${env('YILIAN_URL')}/#/township`);

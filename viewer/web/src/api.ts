@@ -135,8 +135,8 @@ export function tagNumbers(d: DicomJson, tag: string): number[] {
   return (d[tag]?.Value ?? []).map((v) => Number(v));
 }
 
-export async function image(path: string): Promise<Blob> {
-  const res = await send('GET', path, undefined, 'image/jpeg');
+export async function image(path: string, accept = 'image/jpeg'): Promise<Blob> {
+  const res = await send('GET', path, undefined, accept);
   return res.blob();
 }
 

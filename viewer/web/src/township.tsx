@@ -1,13 +1,48 @@
 // The township doctor's screens: the institution's studies and their status, live; critical
 // results to acknowledge; a final report with its images.
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, personName, Task, TaskDetail, User } from './api';
+import { api, ApiError, image, personName, Task, TaskDetail, User } from './api';
 import { AdvancedViewerButton, Countdown, PriorityBadge, statusText, useNow } from './common';
-import { dateTime, t } from './i18n';
+import { ecgInstance } from './ecg';
+import { currentLang, dateTime, t } from './i18n';
 import { Live } from './live';
 import { latestReport } from './report';
 import { ImageViewer } from './viewer';
 import { SendStudy } from './send';
+
+// The signed 12-lead page as the hub renders it (the reader's impression, who signed and
+// when, in Chinese unless the screen is in English), to look at and to print or file.
+function SignedEcgPage(props: { study: string; reportId: number; patient: string }) {
+  const [url, setUrl] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => {
+    let made = '';
+    const lang = currentLang() === 'en' ? 'en' : 'zh';
+    ecgInstance(props.study)
+      .then((sop) => image(`/api/ecg/${sop}/render?lang=${lang}`, 'image/png'))
+      .then((blob) => {
+        made = URL.createObjectURL(blob);
+        setUrl(made);
+      })
+      .catch((e) => setError(String(e)));
+    return () => {
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [props.study, props.reportId]);
+  if (error) return <p class="error">{error}</p>;
+  if (!url) return <p class="loading">{t('loading')}</p>;
+  return (
+    <figure class="signed-ecg">
+      <figcaption>
+        {t('signedEcgPage')} ·{' '}
+        <a href={url} download={`ecg-${props.patient}.png`}>
+          {t('downloadPng')}
+        </a>
+      </figcaption>
+      <img src={url} alt={t('signedEcgPage')} data-report={props.reportId} />
+    </figure>
+  );
+}
 
 interface CriticalResult {
   id: number;
@@ -178,7 +213,10 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
         {task.kind === 'imaging' && (
           <ImageViewer study={task.studyInstanceUid} lowBandwidth={true} />
         )}
-        <section class="report final-report" aria-labelledby="final-title">
+        <section
+          class={`report final-report${task.kind === 'ecg' ? ' with-ecg-page' : ''}`}
+          aria-labelledby="final-title"
+        >
           <h3 id="final-title">
             {t('report')} · {statusText(report?.kind ?? task.status)}
           </h3>
@@ -194,6 +232,13 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
               <p class="signed">
                 {t('signedBy')} {report.author} · {t('signedAt')} {dateTime(report.createdAt)}
               </p>
+              {task.kind === 'ecg' && report.kind === 'final' && (
+                <SignedEcgPage
+                  study={task.studyInstanceUid}
+                  reportId={task.reports[task.reports.length - 1].id}
+                  patient={task.patient.id}
+                />
+              )}
             </>
           )}
           {addenda.map((a) => (

@@ -104,6 +104,7 @@ struct ReportRow {
   bool critical = false;
   std::string author;
   std::string created_at;
+  std::string author_display;  // the author's display name ('' when none is set)
 };
 
 struct CriticalRow {
@@ -201,6 +202,9 @@ class QueueStore {
           decide,
       std::string_view now, std::vector<TaskEvent>* events);
   Result<std::vector<ReportRow>> reports(std::int64_t task_id);
+  // The signed versions (final, then addenda) of the ECG reading task of a study, oldest first;
+  // empty while none is signed.
+  Result<std::vector<ReportRow>> signed_ecg_reports(std::string_view study_uid);
 
   // Per statement code, over final ECG reports signed in [from, to): how often the analysis
   // proposed it, how often the reader kept what was proposed, and how often the reader added it.

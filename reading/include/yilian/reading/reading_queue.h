@@ -142,9 +142,11 @@ class ReadingQueue {
   std::string lease_until() const;
   bool is_reader(const Principal& p) const;
   // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
-  // existing one, in the same transaction that creates or updates it.
-  Result<std::vector<std::int64_t>> route_study(const std::string& uid,
-                                                const std::optional<PriorityDecision>& forced);
+  // existing one, in the same transaction that creates or updates it. The routing's events
+  // are published, or handed to `published` for the caller to publish.
+  Result<std::vector<std::int64_t>> route_study(
+      const std::string& uid, const std::optional<PriorityDecision>& forced,
+      std::vector<reading::TaskEvent>* published = nullptr);
 
   reading::QueueStore& store_;
   pacs::Index& index_;

@@ -3,7 +3,8 @@
 //                 DICOM 12-lead ECG; a DICOM ECG (application/dicom) is stored as sent; both go
 //                 through the same ingest as C-STORE (and so the ECG pipeline and the queue)
 //   GET /api/ecg/{instance}                  measurements and flags (JSON)
-//   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV)
+//   GET /api/ecg/{instance}/render?layout=3x4+II   the 12-lead page (PNG, 25 mm/s, 10 mm/mV);
+//                 once the ECG's reading task has a final report, with what the reader signed
 // {instance} is the SOP Instance UID of a stored DICOM ECG waveform. The study access rules
 // apply (404 for a hidden or missing one); every read is audited. Results are computed on
 // first request and kept in the derived-data cache.
@@ -13,6 +14,7 @@
 #include "yilian/net/http.h"
 #include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
+#include "yilian/reading/queue_store.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"
 
@@ -31,6 +33,6 @@ std::string ecg_analysis_cache_key(const std::string& sop_instance_uid);
 
 void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                          pacs::Ingestor& ingestor, identity::AuthService& auth,
-                         storage::DiskCache& cache);
+                         storage::DiskCache& cache, reading::QueueStore& reports);
 
 }  // namespace yilian::ecg::service
