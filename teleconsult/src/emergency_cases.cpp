@@ -56,6 +56,17 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
   if (!row.ok() || !row->has_value()) return;
   const CaseRow c = **row;
   if (opened) alert(c);
+  if (!opened && !local && !c.acknowledged_at.empty()) {
+    // Acknowledged: the alert cards of everyone else it reached close.
+    if (auto alerted = store_.alerts(case_id); alerted.ok()) {
+      std::vector<std::int64_t> users;
+      for (const AlertRow& a : *alerted) users.push_back(a.user_id);
+      notifier_.close_alerts(case_id, users,
+                             {{"case", case_id},
+                              {"acknowledgedBy", c.acknowledged_by},
+                              {"acknowledgedAt", c.acknowledged_at}});
+    }
+  }
   if (local && !followers_.count(case_id)) return;
   auto view = case_view(store_, c, clock_());
   if (!view.ok()) return;

@@ -66,6 +66,30 @@ Result<bool> Notifier::acknowledge(std::int64_t id, std::int64_t user) {
   return store_.acknowledge(id, user, storage::to_iso8601(clock_()));
 }
 
+void Notifier::close_alerts(std::int64_t case_id, const std::vector<std::int64_t>& users,
+                            const json& about) {
+  const std::string at = storage::to_iso8601(clock_());
+  const std::string frame = proto::make("alert.closed", about);
+  std::map<std::int64_t, std::string> sent;
+  for (std::int64_t user : users) {
+    auto pending = store_.pending_notifications(user, 500);
+    if (!pending.ok()) continue;
+    for (const NotificationRow& n : *pending) {
+      if (n.kind != "alert") continue;
+      const json p = json::parse(n.payload, nullptr, false);
+      if (!p.is_object() || p.value("case", std::int64_t{0}) != case_id) continue;
+      if (auto done = store_.acknowledge(n.id, user, at); done.ok() && *done) sent[user] = frame;
+    }
+  }
+  if (sent.empty()) return;
+  out_.each_user_connection([&](std::uint64_t conn, const Principal& p) {
+    if (auto it = sent.find(p.user_id); it != sent.end()) out_.send(conn, it->second);
+  });
+  json to_users = json::object();
+  for (const auto& [user, text] : sent) to_users[std::to_string(user)] = text;
+  out_.relay({{"k", "users"}, {"m", std::move(to_users)}});
+}
+
 void Notifier::consult_requested(const ConsultRow& c) {
   notify([&c](const Principal& p) { return may_take(p, c); }, "consult_request",
          {{"consult", c.id},

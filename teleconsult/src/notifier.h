@@ -34,6 +34,11 @@ class Notifier {
   void replay_pending(std::uint64_t conn, std::int64_t user);
   // Marks one as acknowledged; false when `user` has no pending notification with this id.
   Result<bool> acknowledge(std::int64_t id, std::int64_t user);
+  // Once someone acknowledged an emergency case's alert, the others it reached have nothing
+  // left to answer: their pending `alert` notifications of the case are acknowledged and their
+  // open connections (here and on other nodes) get `alert.closed` with `about`.
+  void close_alerts(std::int64_t case_id, const std::vector<std::int64_t>& users,
+                    const nlohmann::json& about);
 
   // What each event tells whom.
   void consult_requested(const ConsultRow& c);

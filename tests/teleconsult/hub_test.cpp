@@ -658,6 +658,17 @@ TEST_F(HubTest, a_stemi_alert_goes_to_the_on_call_cardiologist_and_escalates_una
   ASSERT_FALSE(acked.is_null());
   EXPECT_EQ(acked["case"]["alert"]["acknowledgedBy"], "cardio2");
   EXPECT_EQ(acked["case"]["timePoints"]["ecg_read"]["at"], "2026-12-01T09:03:00.000Z");
+  // Nobody else it reached has it left to answer: their cards close now and their pending
+  // alerts are not shown again at their next connection.
+  json closed = transport_.next_of(oncall, "alert.closed");
+  ASSERT_FALSE(closed.is_null());
+  EXPECT_EQ(closed["case"], id);
+  EXPECT_EQ(closed["acknowledgedBy"], "cardio2");
+  for (const char* who : {"oncall", "backup", "cardio2"}) {
+    EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_[who]), "alert")) << who;
+  }
+  EXPECT_TRUE(has_kind(kinds_of(*notifications_, users_["doc"]), "emergency"))
+      << "the case's own notifications stay until read";
   // A later tap does not move it.
   now_ = now_.load() + std::chrono::seconds(30);
   hub_->received(oncall, json{{"type", "case.ack"}, {"case", id}}.dump());

@@ -26,13 +26,21 @@ export function Alerts(props: { live: Live | null }) {
   const [error, setError] = useState('');
   useEffect(() => {
     if (!live) return;
-    return live.on('notification', (m) => {
+    const offAlert = live.on('notification', (m) => {
       if (m.kind !== 'alert') return;
       const a = { id: Number(m.id), at: String(m.at), payload: m.payload as Alert['payload'] };
       setAlerts((list) =>
         list.some((x) => x.payload.case === a.payload.case) ? list : [...list, a],
       );
     });
+    // Someone else acknowledged: nothing is left to answer here.
+    const offClosed = live.on('alert.closed', (m) => {
+      setAlerts((list) => list.filter((x) => x.payload.case !== Number(m.case)));
+    });
+    return () => {
+      offAlert();
+      offClosed();
+    };
   }, [live]);
   if (alerts.length === 0) return null;
   const ack = async (a: Alert) => {
