@@ -234,11 +234,14 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     beats.push_back(p);
   };
 
+  // The detection level between noise and signal peaks, and the search back after 1.5 mean
+  // RR intervals: Hamilton and Tompkins' values (IEEE TBME 1986).
+  constexpr double kLevel = 0.3125;
   for (std::size_t i = 0; i < peaks.size(); ++i) {
     const std::int64_t p = peaks[i];
     // Search back: a beat is overdue, take the largest candidate above half the threshold.
-    if (!beats.empty() && static_cast<double>(p - last) > 1.66 * rr) {
-      const double thr2 = 0.5 * (npk + 0.25 * (spk - npk));
+    if (!beats.empty() && static_cast<double>(p - last) > 1.5 * rr) {
+      const double thr2 = 0.5 * (npk + kLevel * (spk - npk));
       std::int64_t best = -1;
       for (std::size_t j = since; j < i; ++j) {
         const std::int64_t q = peaks[j];
@@ -246,6 +249,31 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
         if (best < 0 ||
             energy[static_cast<std::size_t>(q)] > energy[static_cast<std::size_t>(best)])
           best = q;
+      }
+      if (best < 0) {
+        // Nothing at half the threshold: a lone complex that towers over everything else in
+        // the overdue interval (4x the next candidate) and stands clear of the noise level is
+        // taken — aberrated premature beats carry little 5-15 Hz energy.
+        const double thr3 = npk + 0.05 * (spk - npk);
+        std::int64_t top = -1;
+        double second = 0;
+        for (std::size_t j = since; j < i; ++j) {
+          const std::int64_t q = peaks[j];
+          if (q - last < refractory) continue;
+          const double eq = energy[static_cast<std::size_t>(q)];
+          if (top < 0 || eq > energy[static_cast<std::size_t>(top)]) {
+            if (top >= 0)
+              second = std::max(second, static_cast<double>(energy[static_cast<std::size_t>(top)]));
+            top = q;
+          } else {
+            second = std::max(second, eq);
+          }
+        }
+        if (top >= 0) {
+          const double et = energy[static_cast<std::size_t>(top)];
+          const bool t_wave = top - last < t_window && slope(top) < 0.5 * last_slope;
+          if (et > thr3 && et >= 4 * second && !t_wave) best = top;
+        }
       }
       if (best >= 0) {
         accept(best, true);
@@ -259,7 +287,7 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
     }
     if (p - last < refractory) continue;
     const double e = energy[static_cast<std::size_t>(p)];
-    const double thr1 = npk + 0.25 * (spk - npk);
+    const double thr1 = npk + kLevel * (spk - npk);
     bool qrs = e > thr1;
     if (qrs && !beats.empty() && p - last < t_window && slope(p) < 0.5 * last_slope) {
       qrs = false;  // a T wave
