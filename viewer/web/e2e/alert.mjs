@@ -22,6 +22,10 @@ await run(async ({ context, shot, login }) => {
   const caseId = Number(await card.first().getAttribute('data-case'));
   const text = await card.first().textContent();
   if (!text.includes('急救警报')) fail(`alert card "${text}"`);
+  // The analysis's reason in the standard Chinese terms, its measurements as they are.
+  const reason = await card.first().locator('.reason').textContent();
+  if (!/^疑似急性ST段抬高型心肌梗死（前壁）：J点ST段抬高： V2 \+0\.\d\d mV/.test(reason))
+    fail(`alert reason "${reason}"`);
   await shot(cardio, 'alert.png');
   // The overlay holds every screen: the worklist behind it cannot be used until acknowledged.
   await card.first().getByRole('button', { name: '确认接收' }).click();

@@ -3,6 +3,7 @@
 // screen until acknowledged with one tap, which is also the case's reading time point.
 import { useEffect, useState } from 'preact/hooks';
 import { api, personName } from './api';
+import { reasonText } from './common';
 import { dateTime, t } from './i18n';
 import { clinicalName } from './emergency';
 import { Live } from './live';
@@ -67,7 +68,7 @@ export function Alerts(props: { live: Live | null }) {
             </strong>{' '}
             · {a.payload.institution} · {dateTime(a.at)}
           </p>
-          <p>{a.payload.reason}</p>
+          <p class="reason">{reasonText(a.payload.reason)}</p>
           <button type="button" class="primary big" onClick={() => ack(a)}>
             {t('acknowledgeAlert')}
           </button>{' '}

@@ -2,7 +2,7 @@
 // request forms' study picker and buttons, the advanced viewer's button.
 import { useEffect, useState } from 'preact/hooks';
 import { api, personName, Task } from './api';
-import { duration, Key, t } from './i18n';
+import { currentLang, duration, Key, t } from './i18n';
 
 export function useNow(periodMs = 1000): number {
   const [now, setNow] = useState(Date.now());
@@ -14,6 +14,28 @@ export function useNow(periodMs = 1000): number {
 }
 
 export const isStemi = (task: Task) => /stemi/i.test(task.priorityReason);
+
+// A reason the hub wrote (the ECG analysis's words on a STAT task, an emergency case, an alert)
+// in the screen's language: the automated ECG terms have standard Chinese names; the
+// measurements stay as they are; reasons people wrote (priority rules) are shown as written.
+const TERRITORY_ZH: Record<string, string> = {
+  inferior: '下壁',
+  anterior: '前壁',
+  lateral: '侧壁',
+};
+export function reasonText(reason: string): string {
+  if (currentLang() === 'en' || !reason) return reason;
+  return reason
+    .replace(/Suspected STEMI(?: \(([a-z, ]+)\))?(: )?/, (_m, terr?: string, sep?: string) => {
+      const zh = (terr ?? '')
+        .split(', ')
+        .map((x) => TERRITORY_ZH[x] ?? '')
+        .join('');
+      return `疑似急性ST段抬高型心肌梗死${zh ? `（${zh}）` : ''}${sep ? '：' : ''}`;
+    })
+    .replace('ST elevation at J:', 'J点ST段抬高：')
+    .replace('; reciprocal depression:', '；对应导联ST段压低：');
+}
 
 export function PriorityBadge({ task }: { task: Task }) {
   return (

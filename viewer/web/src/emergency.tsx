@@ -3,7 +3,7 @@
 // points recorded anywhere and breaches arrive as they happen.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
-import { useNow } from './common';
+import { reasonText, useNow } from './common';
 import { currentLang, dateTime, t } from './i18n';
 import { Live } from './live';
 
@@ -146,7 +146,7 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
         <span>{c.institution}</span>
         <span class="muted">{dateTime(c.openedAt)}</span>
       </header>
-      {c.reason && <p class="reason">{c.reason}</p>}
+      {c.reason && <p class="reason">{reasonText(c.reason)}</p>}
       {c.alert && c.alert.alerted.length > 0 && (
         <p class="alert-trail" data-acknowledged={c.alert.acknowledgedBy ?? ''}>
           {t('alerted')}:{' '}

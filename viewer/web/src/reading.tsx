@@ -2,7 +2,7 @@
 // claims it; the claim is kept alive by heartbeats while the screen is open.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName, TaskDetail, User } from './api';
-import { AdvancedViewerButton, PriorityBadge, statusText } from './common';
+import { AdvancedViewerButton, PriorityBadge, reasonText, statusText } from './common';
 import { dateTime, t } from './i18n';
 import { Live } from './live';
 import { ReportEditor } from './report';
@@ -85,7 +85,7 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
         <span>{task.institution}</span>
         <span>{dateTime(task.receivedAt)}</span>
         <span class="status">{statusText(task.status)}</span>
-        {task.priorityReason && <span class="reason">{task.priorityReason}</span>}
+        {task.priorityReason && <span class="reason">{reasonText(task.priorityReason)}</span>}
         {(task.clinicalQuestion || task.indication) && (
           <span class="question" title={t('clinicalQuestion')}>
             {t('clinicalQuestion')}: {task.clinicalQuestion || task.indication}
