@@ -177,7 +177,8 @@ std::vector<BeatFeatures> beat_features(const Record& record,
   };
 
   // The dominant beat per stretch of 32 beats: the sample-wise median of the nearby beats (40
-  // either side) that are not premature, then again over those that resemble the first median.
+  // either side) that look like the rhythm's own, then again over those that resemble the
+  // first median.
   constexpr std::size_t kBlock = 32, kReach = 40;
   std::array<std::vector<std::vector<float>>, 2> templ;
   const std::size_t blocks = (nb + kBlock - 1) / kBlock;
@@ -190,7 +191,10 @@ std::vector<BeatFeatures> beat_features(const Record& record,
     const std::size_t lo = centre > kReach ? centre - kReach : 0,
                       hi = std::min(nb, centre + kReach);
     for (std::size_t i = lo; i < hi; ++i) {
-      if (inside(beats[i]) && rr[i] >= 0.9 * avg[i]) cand.push_back(i);
+      // Neither premature nor followed by a pause (an ectopic beat that comes barely early
+      // still leaves a compensatory pause after it).
+      if (inside(beats[i]) && rr[i] >= 0.95 * avg[i] && rr[i + 1] <= 1.1 * avg[i])
+        cand.push_back(i);
     }
     if (cand.size() < 5) {
       cand.clear();
