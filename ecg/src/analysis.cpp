@@ -429,6 +429,63 @@ void rhythm_statements(const Record& record, Analysis& a, const Patient& patient
 
 }  // namespace
 
+const std::vector<Statement>& statement_catalogue() {
+  static const std::vector<Statement> kCatalogue = {
+      // Proposed by the analysis.
+      {"sinus_rhythm", "Sinus rhythm", "窦性心律", true},
+      {"sinus_bradycardia", "Sinus bradycardia", "窦性心动过缓", true},
+      {"sinus_tachycardia", "Sinus tachycardia", "窦性心动过速", true},
+      {"sinus_arrhythmia", "Sinus arrhythmia", "窦性心律不齐", true},
+      {"atrial_fibrillation", "Atrial fibrillation", "心房颤动", true},
+      {"atrial_flutter", "Atrial flutter", "心房扑动", true},
+      {"paced_rhythm", "Paced rhythm", "起搏心律", true},
+      {"irregular_rhythm", "Irregular rhythm", "心律不齐", true},
+      {"bradycardia", "Bradycardia", "心动过缓", true},
+      {"tachycardia", "Tachycardia", "心动过速", true},
+      {"pvc", "Premature ventricular complexes", "室性早搏", true},
+      {"pvc_couplets", "Ventricular couplets", "成对室性早搏", true},
+      {"ventricular_bigeminy", "Ventricular bigeminy", "室性早搏二联律", true},
+      {"pac", "Premature atrial complexes", "房性早搏", true},
+      {"pac_couplets", "Atrial couplets", "成对房性早搏", true},
+      {"atrial_bigeminy", "Atrial bigeminy", "房性早搏二联律", true},
+      {"first_degree_av_block", "First-degree AV block", "一度房室传导阻滞", true},
+      {"rbbb", "Complete right bundle branch block", "完全性右束支传导阻滞", true},
+      {"lbbb", "Complete left bundle branch block", "完全性左束支传导阻滞", true},
+      {"intraventricular_conduction_delay", "Nonspecific intraventricular conduction delay",
+       "非特异性室内传导延迟", true},
+      {"lvh", "Left ventricular hypertrophy (voltage criteria)", "左心室肥厚（电压标准）", true},
+      {"low_voltage", "Low QRS voltage", "QRS低电压", true},
+      {"left_axis_deviation", "Left axis deviation", "电轴左偏", true},
+      {"right_axis_deviation", "Right axis deviation", "电轴右偏", true},
+      {"extreme_axis", "Extreme axis deviation", "电轴极度偏移", true},
+      {"long_qt", "Long QT", "QT间期延长", true},
+      {"suspected_stemi", "Suspected STEMI", "疑似急性ST段抬高型心肌梗死", true},
+      {"early_repolarisation", "Early repolarisation pattern", "早期复极改变", true},
+      {"poor_quality", "Poor signal quality", "信号质量差", true},
+      {"st_distorting_filter", "Recorded with a monitoring high-pass filter", "采用监护滤波记录",
+       true},
+      // Added by readers.
+      {"normal_ecg", "Normal ECG", "正常心电图", false},
+      {"st_t_abnormality", "ST-T abnormality", "ST-T改变", false},
+      {"t_wave_abnormality", "T-wave abnormality", "T波改变", false},
+      {"second_degree_av_block", "Second-degree AV block", "二度房室传导阻滞", false},
+      {"third_degree_av_block", "Third-degree (complete) AV block", "三度房室传导阻滞", false},
+      {"incomplete_rbbb", "Incomplete right bundle branch block", "不完全性右束支传导阻滞", false},
+      {"left_anterior_fascicular_block", "Left anterior fascicular block", "左前分支阻滞", false},
+      {"rvh", "Right ventricular hypertrophy", "右心室肥厚", false},
+      {"old_myocardial_infarction", "Old myocardial infarction", "陈旧性心肌梗死", false},
+      {"myocardial_ischaemia", "Myocardial ischaemia", "心肌缺血", false},
+      {"pre_excitation", "Ventricular pre-excitation (WPW pattern)", "心室预激（预激综合征）",
+       false},
+      {"junctional_rhythm", "Junctional rhythm", "交界性心律", false},
+      {"supraventricular_tachycardia", "Supraventricular tachycardia", "室上性心动过速", false},
+      {"ventricular_tachycardia", "Ventricular tachycardia", "室性心动过速", false},
+      {"sinus_pause", "Sinus pause", "窦性停搏", false},
+      {"clockwise_rotation", "Clockwise rotation", "顺钟向转位", false},
+  };
+  return kCatalogue;
+}
+
 std::string measurement_summary(const Measurements& m) {
   auto v = [](const std::optional<double>& x) {
     return x ? std::to_string(static_cast<long>(std::lround(*x))) : std::string("-");

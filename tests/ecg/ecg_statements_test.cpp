@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "synthetic_ecg.h"
@@ -17,7 +18,19 @@ using testing::LeadShape;
 using testing::make_ecg;
 using testing::Synthetic;
 
+// Every statement the analysis proposes is in the report's catalogue (readers pick from it,
+// and the agreement statistics count by its codes).
+void expect_catalogued(const Analysis& a) {
+  const auto& cat = statement_catalogue();
+  for (const Flag& f : a.flags) {
+    EXPECT_TRUE(std::any_of(cat.begin(), cat.end(),
+                            [&](const Statement& s) { return s.automated && f.code == s.code; }))
+        << f.code << " is not in the statement catalogue";
+  }
+}
+
 const Flag* statement(const Analysis& a, const std::string& code) {
+  expect_catalogued(a);
   auto it =
       std::find_if(a.flags.begin(), a.flags.end(), [&](const Flag& f) { return f.code == code; });
   return it == a.flags.end() ? nullptr : &*it;
@@ -33,10 +46,28 @@ TEST(EcgStatements, every_statement_has_evidence_and_a_chinese_term) {
   Synthetic s;
   s.pr = 0.24;
   s.rr = 1.3;
-  for (const Flag& f : analyze(make_ecg(s)).flags) {
+  const Analysis a = analyze(make_ecg(s));
+  expect_catalogued(a);
+  for (const Flag& f : a.flags) {
     EXPECT_FALSE(f.evidence.empty()) << f.code;
     EXPECT_FALSE(f.text_zh.empty()) << f.code;
   }
+}
+
+TEST(EcgStatements, the_catalogue_has_unique_codes_and_both_languages) {
+  std::set<std::string> seen;
+  for (const Statement& s : statement_catalogue()) {
+    const std::string code = s.code;
+    EXPECT_TRUE(seen.insert(code).second) << code;
+    EXPECT_FALSE(code.empty());
+    EXPECT_TRUE(std::all_of(code.begin(), code.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || c == '_';
+    })) << code;
+    EXPECT_NE(std::string(s.text), "") << code;
+    EXPECT_NE(std::string(s.text_zh), "") << code;
+  }
+  EXPECT_TRUE(seen.count("normal_ecg"));
+  EXPECT_TRUE(seen.count("suspected_stemi"));
 }
 
 TEST(EcgStatements, sinus_rate_statements_and_first_degree_av_block) {

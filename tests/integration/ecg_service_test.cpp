@@ -101,6 +101,18 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   }
   EXPECT_TRUE(flagged) << analysis.body;
 
+  // The statement vocabulary the report editor offers.
+  auto catalogue = server_->get(tokens_["ecg-reader"], "/api/ecg/statements");
+  ASSERT_EQ(catalogue.status, 200) << catalogue.body;
+  std::set<std::string> known;
+  const json vocabulary = json::parse(catalogue.body);
+  for (const json& x : vocabulary["statements"]) {
+    known.insert(x["code"].get<std::string>());
+    EXPECT_FALSE(x["textZh"].get<std::string>().empty()) << x.dump();
+  }
+  for (const std::string& code : proposed) EXPECT_TRUE(known.count(code)) << code;
+  EXPECT_TRUE(known.count("st_t_abnormality"));
+
   // The page in Chinese and in English (cached apart).
   auto zh = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop + "/render");
   auto en = server_->get(tokens_["ecg-reader"], "/api/ecg/" + sop + "/render?lang=en");
@@ -122,7 +134,8 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
                  {"findings", "HR 60/min"},
                  {"impression", "急性下壁ST段抬高型心肌梗死"},
                  {"critical", true},
-                 {"statements", {{"proposed", proposed}, {"signed", {"suspected_stemi"}}}}};
+                 {"statements",
+                  {{"proposed", proposed}, {"signed", {"suspected_stemi", "st_t_abnormality"}}}}};
   auto signed_report =
       server_->request(tokens_["ecg-reader"], "POST", base + "/reports", report.dump());
   ASSERT_EQ(signed_report.status, 201) << signed_report.body;
@@ -133,6 +146,10 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   EXPECT_EQ(by_code["suspected_stemi"]["proposed"], 1);
   EXPECT_EQ(by_code["suspected_stemi"]["kept"], 1);
   EXPECT_EQ(by_code["suspected_stemi"]["acceptedPercent"], 100.0);
+  // A statement the reader added from the catalogue.
+  ASSERT_TRUE(by_code.count("st_t_abnormality")) << stats.dump();
+  EXPECT_EQ(by_code["st_t_abnormality"]["proposed"], 0);
+  EXPECT_EQ(by_code["st_t_abnormality"]["added"], 1);
   for (const std::string& code : proposed) {
     if (code == "suspected_stemi") continue;
     EXPECT_EQ(by_code[code]["kept"], 0) << code;

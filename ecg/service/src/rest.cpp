@@ -251,6 +251,15 @@ std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid
 void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                          Ingestor& ingestor, identity::AuthService& auth, storage::DiskCache& cache,
                          reading::QueueStore& reports) {
+  // The report's statement vocabulary (before /api/ecg/{instance}, which would take the path).
+  router.add("GET", "/api/ecg/statements", [](const Request&) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const ecg::Statement& s : ecg::statement_catalogue()) {
+      list.push_back(
+          {{"code", s.code}, {"text", s.text}, {"textZh", s.text_zh}, {"automated", s.automated}});
+    }
+    return Response::json(200, json_text(nlohmann::json{{"statements", list}}));
+  });
   router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {

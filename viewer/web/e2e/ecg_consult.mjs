@@ -69,7 +69,18 @@ await run(async ({ context, shot, login }) => {
   await cardio
     .locator('fieldset.ecg-statements label[data-code="suspected_stemi"] input:checked')
     .waitFor(WAIT);
+  // One the analysis did not propose, from the catalogue.
+  await cardio.locator('select[name="add-statement"]').selectOption('st_t_abnormality');
+  await cardio
+    .locator('fieldset.ecg-statements label[data-code="st_t_abnormality"] input:checked')
+    .waitFor(WAIT);
   await cardio.locator('button[name="fill-statements"]').click();
+  const signedImpression = await cardio.locator('textarea[name="impression"]').inputValue();
+  if (
+    !signedImpression.includes('疑似急性ST段抬高型心肌梗死') ||
+    !signedImpression.endsWith('ST-T改变')
+  )
+    fail(`impression "${signedImpression}"`);
   await cardio.locator('input[name="critical"]').uncheck();
   await cardio.getByRole('button', { name: /签发最终报告/ }).click();
   await cardio.locator('.task-bar .status', { hasText: '最终报告' }).waitFor(WAIT);

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, Report, TaskDetail } from './api';
 import { dateTime, currentLang, t } from './i18n';
-import { EcgAnalysis, ecgInstance, statementText } from './ecg';
+import { EcgAnalysis, ecgInstance, Flag, statementText } from './ecg';
 
 interface Template {
   name: string;
@@ -101,11 +101,15 @@ export function latestReport(reports: Report[]): Report | undefined {
 // An ECG's automated statements for the reader to confirm: each checked one goes into the
 // impression; a final report sends which were proposed and which were signed (agreement
 // statistics on the dashboard).
+// The reader may add statements the analysis did not propose, from the hub's catalogue.
 function useEcgStatements(task: TaskDetail) {
   const [analysis, setAnalysis] = useState<EcgAnalysis | null>(null);
   const [checked, setChecked] = useState<Set<string>>(new Set());
+  const [catalogue, setCatalogue] = useState<Flag[]>([]);
+  const [added, setAdded] = useState<Flag[]>([]);
   useEffect(() => {
     if (task.kind !== 'ecg') return;
+    setAdded([]);
     ecgInstance(task.studyInstanceUid)
       .then((uid) => api<EcgAnalysis>('GET', `/api/ecg/${uid}`))
       .then((a) => {
@@ -113,8 +117,16 @@ function useEcgStatements(task: TaskDetail) {
         setChecked(new Set(a.flags.map((f) => f.code)));
       })
       .catch(() => setAnalysis(null));
+    api<{ statements: Flag[] }>('GET', '/api/ecg/statements')
+      .then((c) => setCatalogue(c.statements))
+      .catch(() => setCatalogue([]));
   }, [task.id]);
-  return { analysis, checked, setChecked };
+  // What the reader signs, in order: the proposals kept, then the statements added.
+  const chosen = (): Flag[] => [
+    ...(analysis?.flags.filter((f) => checked.has(f.code)) ?? []),
+    ...added.filter((f) => checked.has(f.code)),
+  ];
+  return { analysis, checked, setChecked, catalogue, added, setAdded, chosen };
 }
 
 export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: () => void }) {
@@ -146,7 +158,7 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
       const statements = ecg.analysis
         ? {
             proposed: ecg.analysis.flags.map((f) => f.code),
-            signed: ecg.analysis.flags.map((f) => f.code).filter((c) => ecg.checked.has(c)),
+            signed: ecg.chosen().map((f) => f.code),
           }
         : undefined;
       const body =
@@ -201,10 +213,10 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
           </select>
         </label>
       )}
-      {ecg.analysis && !isFinal && props.mine && ecg.analysis.flags.length > 0 && (
+      {ecg.analysis && !isFinal && props.mine && (
         <fieldset class="ecg-statements">
           <legend>{t('automatedStatements')}</legend>
-          {ecg.analysis.flags.map((f) => (
+          {[...ecg.analysis.flags, ...ecg.added].map((f) => (
             <label class="check" data-code={f.code}>
               <input
                 type="checkbox"
@@ -219,13 +231,40 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
               {statementText(f)} {f.evidence && <small>{f.evidence}</small>}
             </label>
           ))}
+          {ecg.catalogue.length > 0 && (
+            <label>
+              {t('addStatement')}
+              <select
+                name="add-statement"
+                value=""
+                onChange={(e) => {
+                  const code = e.currentTarget.value;
+                  const s = ecg.catalogue.find((x) => x.code === code);
+                  if (!s) return;
+                  ecg.setAdded([...ecg.added, { code: s.code, text: s.text, textZh: s.textZh }]);
+                  ecg.setChecked(new Set([...ecg.checked, s.code]));
+                }}
+              >
+                <option value="">—</option>
+                {ecg.catalogue
+                  .filter(
+                    (s) =>
+                      !ecg.analysis?.flags.some((f) => f.code === s.code) &&
+                      !ecg.added.some((f) => f.code === s.code),
+                  )
+                  .map((s) => (
+                    <option value={s.code}>{statementText(s)}</option>
+                  ))}
+              </select>
+            </label>
+          )}
           <button
             type="button"
             name="fill-statements"
             onClick={() => {
               const a = ecg.analysis;
               if (!a) return;
-              const chosen = a.flags.filter((f) => ecg.checked.has(f.code)).map(statementText);
+              const chosen = ecg.chosen().map(statementText);
               const v = (x: number | null, unit: string) =>
                 x === null ? '—' : `${Math.round(x)}${unit}`;
               setFindings(

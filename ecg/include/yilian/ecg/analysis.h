@@ -77,4 +77,15 @@ std::string measurement_summary(const Measurements& m);
 Analysis analyze(const Record& record, const Patient& patient = {},
                  const AnalysisOptions& options = {});
 
+// The ECG report's statements: every one the analysis may propose (its flag codes, with the
+// base wording; a proposal adds details such as the territory) and the common ones a reader
+// adds that the analysis does not propose. Codes are a-z and '_', unique.
+struct Statement {
+  const char* code;
+  const char* text;     // English
+  const char* text_zh;  // the standard Chinese term
+  bool automated;       // the analysis proposes it
+};
+const std::vector<Statement>& statement_catalogue();
+
 }  // namespace yilian::ecg
