@@ -14,7 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   libxxhash-dev
   python3 python3-pydicom curl openssl
-  chromium firefox-esr fonts-wqy-microhei
+  chromium firefox-esr fonts-wqy-microhei poppler-utils zlib1g-dev
   orthanc
 )
 # The web front end is built with npm packages (viewer/web); a Node.js already installed (with

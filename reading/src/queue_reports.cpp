@@ -179,16 +179,23 @@ Result<std::vector<QueueStore::StatementAgreement>> QueueStore::statement_agreem
   return out;
 }
 
-Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {
-  auto rd = db_.read();
+namespace {
+
+// Report versions with their authors: the rows `where` (SQL after the joins, `?1` bound to
+// `key`) selects, in its order.
+template <typename Key>
+Result<std::vector<ReportRow>> report_rows(storage::Database& db, const char* joins_where,
+                                           const Key& key) {
+  auto rd = db.read();
   if (!rd.ok()) return rd.error();
   std::vector<ReportRow> out;
   Status s = query(
       rd->conn(),
-      "SELECT r.id, r.task_id, r.version, r.kind, r.findings, r.impression, r.critical, "
-      "u.username, r.created_at, u.display_name FROM reports r "
-      "JOIN users u ON u.id = r.author_id WHERE r.task_id = ?1 ORDER BY r.version",
-      [&](sql::Stmt& st) { st.bind(1, task_id); },
+      std::string("SELECT r.id, r.task_id, r.version, r.kind, r.findings, r.impression, "
+                  "r.critical, u.username, r.created_at, u.display_name FROM reports r "
+                  "JOIN users u ON u.id = r.author_id ") +
+          joins_where,
+      [&](sql::Stmt& st) { st.bind(1, key); },
       [&](sql::Stmt& st) {
         out.push_back({st.int64(0), st.int64(1), st.int64(2), st.text(3), st.text(4), st.text(5),
                        st.int64(6) != 0, st.text(7), st.text(8), st.text(9)});
@@ -197,25 +204,18 @@ Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<ReportRow>> QueueStore::reports(std::int64_t task_id) {
+  return report_rows(db_, "WHERE r.task_id = ?1 ORDER BY r.version", task_id);
+}
+
 Result<std::vector<ReportRow>> QueueStore::signed_ecg_reports(std::string_view study_uid) {
-  auto rd = db_.read();
-  if (!rd.ok()) return rd.error();
-  std::vector<ReportRow> out;
-  Status s = query(
-      rd->conn(),
-      "SELECT r.id, r.task_id, r.version, r.kind, r.findings, r.impression, r.critical, "
-      "u.username, r.created_at, u.display_name FROM reports r "
-      "JOIN reading_tasks t ON t.id = r.task_id JOIN studies s ON s.id = t.study_pk "
-      "JOIN users u ON u.id = r.author_id "
-      "WHERE s.study_uid = ?1 AND t.is_ecg = 1 AND r.kind IN ('final', 'addendum') "
-      "ORDER BY r.task_id, r.version",
-      [&](sql::Stmt& st) { st.bind(1, study_uid); },
-      [&](sql::Stmt& st) {
-        out.push_back({st.int64(0), st.int64(1), st.int64(2), st.text(3), st.text(4), st.text(5),
-                       st.int64(6) != 0, st.text(7), st.text(8), st.text(9)});
-      });
-  if (!s) return s.error();
-  return out;
+  return report_rows(db_,
+                     "JOIN reading_tasks t ON t.id = r.task_id JOIN studies s ON s.id = t.study_pk "
+                     "WHERE s.study_uid = ?1 AND t.is_ecg = 1 AND r.kind IN ('final', 'addendum') "
+                     "ORDER BY r.task_id, r.version",
+                     study_uid);
 }
 
 Result<std::vector<CriticalRow>> QueueStore::critical_results(

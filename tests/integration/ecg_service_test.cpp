@@ -184,6 +184,13 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
   ASSERT_EQ(added.status, 201) << added.body;
   auto amended = server_->get(tokens_["ta-doctor"], "/api/ecg/" + sop + "/render");
   ASSERT_EQ(amended.status, 200);
+  // The same page as a PDF that prints at true size.
+  auto pdf = server_->get(tokens_["ta-doctor"], "/api/ecg/" + sop + "/render?format=pdf");
+  ASSERT_EQ(pdf.status, 200) << pdf.body.substr(0, 200);
+  EXPECT_EQ(pdf.body.rfind("%PDF-1.4", 0), 0u);
+  EXPECT_TRUE(pdf.body.ends_with("%%EOF\n"));
+  EXPECT_EQ(server_->get(tokens_["ta-doctor"], "/api/ecg/" + sop + "/render?format=tiff").status,
+            400);
   // Kept with the screenshots for a look at the page.
   fs::create_directories(YILIAN_SCREENSHOTS);
   std::ofstream(fs::path(YILIAN_SCREENSHOTS) / "ecg-signed-page.png", std::ios::binary)

@@ -5,13 +5,19 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 extern "C" {
 #include <libavformat/avformat.h>
 }
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "synthetic.h"
 #include "test_util.h"
@@ -312,6 +318,82 @@ TEST(EcgRender, chinese_names_and_statements_are_drawn_with_a_cjk_font) {
   cv::Mat ga;
   cv::extractChannel(ma(cv::Rect(0, 0, ma.cols, a.paper_y)), ga, 0);
   EXPECT_GT(cv::countNonZero(ga < 128), 400);
+}
+
+// The PDF page, read by a reader nobody here wrote (poppler's pdftoppm) at the page's own
+// resolution, gives back the PNG's pixels: the page prints at true size and loses nothing.
+TEST(EcgRender, the_pdf_page_is_the_png_page_at_true_size) {
+  ecg::Record r;
+  r.sampling_hz = 500;
+  for (const char* lead :
+       {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"}) {
+    r.leads.push_back({lead, std::vector<float>(5000, 0.f)});
+    for (std::size_t k = 400; k < 5000; k += 400) r.leads.back().mv[k] = 1.2f;
+  }
+  EcgRenderOptions o;
+  o.px_per_mm = 4;
+  o.header = "李梅 (P002)  F 63y  2026-12-04 10:02  城关镇卫生院";
+  o.statements = {"窦性心律"};
+  o.footer = "报告医师：王医生　签发时间：2026-12-04 10:30（北京时间）";
+  o.pdf = true;
+  o.title = "心电图 " + o.header;
+  auto img = render_ecg(r, o);
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  const std::string& pdf = img->pdf;
+  ASSERT_EQ(pdf.rfind("%PDF-1.4\n", 0), 0u);
+  ASSERT_TRUE(pdf.ends_with("%%EOF\n"));
+  // Every object the cross-reference table lists starts where it says.
+  ASSERT_NE(pdf.rfind("\nxref\n0 7\n"), std::string::npos);
+  const std::size_t xref = pdf.rfind("\nxref\n0 7\n") + 1;
+  EXPECT_EQ(pdf.substr(pdf.rfind("startxref\n") + 10, std::to_string(xref).size()),
+            std::to_string(xref));
+  for (int obj = 1; obj <= 6; ++obj) {
+    const std::size_t at = std::stoul(pdf.substr(xref + 9 + 20 * obj, 10));
+    EXPECT_EQ(pdf.substr(at, std::to_string(obj).size() + 6), std::to_string(obj) + " 0 obj")
+        << obj;
+  }
+
+  testing::TempDir dir;
+  { std::ofstream(dir.path() / "page.pdf", std::ios::binary) << pdf; }
+  // True size: the page is the image at 4 px/mm.
+  const std::size_t box = pdf.find("/MediaBox [0 0 ");
+  ASSERT_NE(box, std::string::npos);
+  double w_pt = 0, h_pt = 0;
+  ASSERT_EQ(std::sscanf(pdf.c_str() + box, "/MediaBox [0 0 %lf %lf]", &w_pt, &h_pt), 2);
+  EXPECT_NEAR(w_pt * 25.4 / 72, img->width / 4.0, 0.01);
+  EXPECT_NEAR(h_pt * 25.4 / 72, img->height / 4.0, 0.01);
+  const std::string cmd = "pdftoppm -scale-to-x " + std::to_string(img->width) + " -scale-to-y " +
+                          std::to_string(img->height) + " -png '" +
+                          (dir.path() / "page.pdf").string() + "' '" +
+                          (dir.path() / "back").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (poppler-utils, scripts/install-deps.sh)";
+  cv::Mat back = cv::imread((dir.path() / "back-1.png").string(), cv::IMREAD_COLOR);
+  cv::Mat png =
+      cv::imdecode(std::vector<uchar>(img->png.begin(), img->png.end()), cv::IMREAD_COLOR);
+  ASSERT_FALSE(back.empty());
+  ASSERT_FALSE(png.empty());
+  ASSERT_EQ(back.size(), png.size());
+  // The reader resamples fine grid lines a little; blurred alike, the pages match.
+  cv::Mat a, b, diff;
+  cv::GaussianBlur(back, a, cv::Size(7, 7), 0);
+  cv::GaussianBlur(png, b, cv::Size(7, 7), 0);
+  cv::absdiff(a, b, diff);
+  const cv::Scalar m = cv::mean(diff);
+  EXPECT_LT(m[0] + m[1] + m[2], 12.0) << m;  // 5.3 here
+  // And the image in the PDF is the PNG's pixels exactly (lossless).
+  const std::size_t image = pdf.find("/Subtype /Image");
+  ASSERT_NE(image, std::string::npos);
+  const std::size_t from = pdf.find("stream\n", image) + 7;
+  const std::size_t to = pdf.find("\nendstream", from);
+  std::vector<unsigned char> rgb(static_cast<std::size_t>(png.total()) * 3);
+  uLongf size = rgb.size();
+  ASSERT_EQ(uncompress(rgb.data(), &size, reinterpret_cast<const Bytef*>(pdf.data() + from),
+                       static_cast<uLong>(to - from)),
+            Z_OK);
+  ASSERT_EQ(size, rgb.size());
+  cv::Mat expected;
+  cv::cvtColor(png, expected, cv::COLOR_BGR2RGB);
+  EXPECT_EQ(std::memcmp(rgb.data(), expected.data, rgb.size()), 0);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "yilian/viewer/ecg_render.h"
 
+#include "pdf_page.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -178,6 +180,12 @@ Result<EcgImage> render_ecg(const ecg::Record& record, const EcgRenderOptions& o
   std::vector<uchar> buf;
   if (!cv::imencode(".png", img, buf)) return make_error(Errc::internal, "PNG encoding failed");
   out.png.assign(reinterpret_cast<const char*>(buf.data()), buf.size());
+  if (o.pdf) {
+    cv::Mat rgb;
+    cv::cvtColor(img, rgb, img.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGR2RGB);
+    out.pdf = image_pdf(rgb.data, rgb.cols, rgb.rows, o.px_per_mm, o.title);
+    if (out.pdf.empty()) return make_error(Errc::internal, "PDF encoding failed");
+  }
   return out;
 }
 

@@ -351,11 +351,16 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
   });
 
   // The page as on paper, with the patient, measurements and statements in the asked language
-  // (?lang=zh, the default, or en).
+  // (?lang=zh, the default, or en), as PNG or (?format=pdf) a PDF that prints at true size.
   router.add(
       "GET", "/api/ecg/{instance}/render", [load, &cache, &index, &reports](const Request& req) {
         const std::string layout = req.query_value("layout").value_or("3x4+II");
         const bool en = req.query_value("lang").value_or("zh") == "en";
+        const std::string format = req.query_value("format").value_or("png");
+        if (format != "png" && format != "pdf") {
+          return Response::error(400, "format is png or pdf");
+        }
+        const bool pdf = format == "pdf";
         auto [rec, answer] = load(req, "ecg.render");
         if (answer) return *answer;
         // Once the ECG's report is signed the page carries it (and a new signature, a new page).
@@ -371,9 +376,13 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
             "ecg-" + req.params.at("instance") + "-" + layout + (en ? "-en" : "-zh") +
             (signed_reports.empty() ? std::string()
                                     : "-r" + std::to_string(signed_reports.back().id)) +
-            ".png";
+            "." + format;
         Response r;
-        r.content_type = "image/png";
+        r.content_type = pdf ? "application/pdf" : "image/png";
+        if (pdf) {
+          r.headers.emplace_back("Content-Disposition",
+                                 "inline; filename=\"ecg-" + req.params.at("instance") + ".pdf\"");
+        }
         if (auto hit = cache.get(key)) {
           r.body = std::move(*hit);
           return r;
@@ -389,10 +398,13 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
             en ? "Automated interpretation, not yet signed: the signed report is what counts."
                : "计算机自动分析结果，尚未签发，仅供参考，以医师签发的报告为准。";
         signed_page(signed_reports, en, o);
+        o.pdf = pdf;
+        o.title = o.header.empty() ? "ECG" : "ECG " + o.header;
         auto img = viewer::render_ecg(*rec, o);
         if (!img.ok()) return Response::from_error(img.error());
-        (void)cache.put(key, img->png);
-        r.body = std::move(img->png);
+        std::string& body = pdf ? img->pdf : img->png;
+        (void)cache.put(key, body);
+        r.body = std::move(body);
         return r;
       });
 }

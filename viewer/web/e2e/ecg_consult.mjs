@@ -186,6 +186,18 @@ await run(async ({ context, shot, login }) => {
     WAIT,
   );
   await shot(doctor, 'township-ecg-report.png');
+  // And as a PDF to print at true size.
+  const [pdf] = await Promise.all([
+    doctor.waitForEvent('download', WAIT),
+    doctor.locator('button[name="download-pdf"]').click(),
+  ]);
+  const pdfHead = await (async () => {
+    const chunks = [];
+    for await (const c of await pdf.createReadStream()) chunks.push(c);
+    return Buffer.concat(chunks).subarray(0, 8).toString();
+  })();
+  if (!pdf.suggestedFilename().endsWith('.pdf') || pdfHead !== '%PDF-1.4')
+    fail(`PDF download ${pdf.suggestedFilename()} "${pdfHead}"`);
 
   // The doctor sends a study from the township screen, urgent, with the clinical question.
   await doctor.goto(`${env('YILIAN_URL')}/#/township`);

@@ -29,6 +29,21 @@ function SignedEcgPage(props: { study: string; reportId: number; patient: string
       if (made) URL.revokeObjectURL(made);
     };
   }, [props.study, props.reportId]);
+  // The PDF prints at true size (25 mm/s, 10 mm/mV) when printed at "actual size".
+  const downloadPdf = async () => {
+    try {
+      const lang = currentLang() === 'en' ? 'en' : 'zh';
+      const sop = await ecgInstance(props.study);
+      const blob = await image(`/api/ecg/${sop}/render?lang=${lang}&format=pdf`, 'application/pdf');
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(blob);
+      link.download = `ecg-${props.patient}.pdf`;
+      link.click();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    } catch (e) {
+      setError(String(e));
+    }
+  };
   if (error) return <p class="error">{error}</p>;
   if (!url) return <p class="loading">{t('loading')}</p>;
   return (
@@ -37,7 +52,11 @@ function SignedEcgPage(props: { study: string; reportId: number; patient: string
         {t('signedEcgPage')} ·{' '}
         <a href={url} download={`ecg-${props.patient}.png`}>
           {t('downloadPng')}
-        </a>
+        </a>{' '}
+        ·{' '}
+        <button type="button" class="link" name="download-pdf" onClick={downloadPdf}>
+          {t('downloadPdf')}
+        </button>
       </figcaption>
       <img src={url} alt={t('signedEcgPage')} data-report={props.reportId} />
     </figure>

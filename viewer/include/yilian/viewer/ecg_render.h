@@ -22,6 +22,8 @@ struct EcgRenderOptions {
   std::vector<std::string> statements;  // one line each, under the paper
   std::string footer;                   // e.g. who signed the report and when
   std::string font_file;  // a TrueType/OpenType font with CJK glyphs; empty: Debian's known ones
+  bool pdf = false;       // also the page as a one-page PDF at true size (EcgImage::pdf)
+  std::string title;      // the PDF's title
 };
 
 // The CJK font render_ecg() uses when none is given, or "" when none is installed.
@@ -29,6 +31,7 @@ std::string default_cjk_font();
 
 struct EcgImage {
   std::string png;
+  std::string pdf;  // when asked for: printed at actual size, 25 mm/s and 10 mm/mV hold
   int width = 0, height = 0;
   // Where the page's paper area starts and each drawn row's baseline, for checks and
   // overlays: pixel coordinates.
