@@ -239,41 +239,33 @@ std::vector<std::int64_t> detect_qrs(const Record& record, const QrsOptions& opt
   constexpr double kLevel = 0.3125;
   for (std::size_t i = 0; i < peaks.size(); ++i) {
     const std::int64_t p = peaks[i];
-    // Search back: a beat is overdue, take the largest candidate above half the threshold.
+    // Search back: a beat is overdue, take the largest candidate if it is above half the
+    // threshold — or, below that, if it towers over everything else in the overdue interval
+    // (4x the next candidate) and stands clear of the noise level: aberrated premature beats
+    // carry little 5-15 Hz energy.
     if (!beats.empty() && static_cast<double>(p - last) > 1.5 * rr) {
       const double thr2 = 0.5 * (npk + kLevel * (spk - npk));
-      std::int64_t best = -1;
+      const double thr3 = npk + 0.05 * (spk - npk);
+      std::int64_t top = -1;
+      double top_e = 0, second = 0;
       for (std::size_t j = since; j < i; ++j) {
         const std::int64_t q = peaks[j];
-        if (q - last < refractory || energy[static_cast<std::size_t>(q)] <= thr2) continue;
-        if (best < 0 ||
-            energy[static_cast<std::size_t>(q)] > energy[static_cast<std::size_t>(best)])
-          best = q;
+        if (q - last < refractory) continue;
+        const double eq = energy[static_cast<std::size_t>(q)];
+        if (top < 0 || eq > top_e) {
+          if (top >= 0) second = std::max(second, top_e);
+          top = q;
+          top_e = eq;
+        } else {
+          second = std::max(second, eq);
+        }
       }
-      if (best < 0) {
-        // Nothing at half the threshold: a lone complex that towers over everything else in
-        // the overdue interval (4x the next candidate) and stands clear of the noise level is
-        // taken — aberrated premature beats carry little 5-15 Hz energy.
-        const double thr3 = npk + 0.05 * (spk - npk);
-        std::int64_t top = -1;
-        double second = 0;
-        for (std::size_t j = since; j < i; ++j) {
-          const std::int64_t q = peaks[j];
-          if (q - last < refractory) continue;
-          const double eq = energy[static_cast<std::size_t>(q)];
-          if (top < 0 || eq > energy[static_cast<std::size_t>(top)]) {
-            if (top >= 0)
-              second = std::max(second, static_cast<double>(energy[static_cast<std::size_t>(top)]));
-            top = q;
-          } else {
-            second = std::max(second, eq);
-          }
-        }
-        if (top >= 0) {
-          const double et = energy[static_cast<std::size_t>(top)];
-          const bool t_wave = top - last < t_window && slope(top) < 0.5 * last_slope;
-          if (et > thr3 && et >= 4 * second && !t_wave) best = top;
-        }
+      std::int64_t best = -1;
+      if (top >= 0 && top_e > thr2) {
+        best = top;
+      } else if (top >= 0 && top_e > thr3 && top_e >= 4 * second &&
+                 !(top - last < t_window && slope(top) < 0.5 * last_slope)) {
+        best = top;
       }
       if (best >= 0) {
         accept(best, true);

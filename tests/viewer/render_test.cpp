@@ -336,12 +336,16 @@ TEST(EcgRender, the_pdf_page_is_the_png_page_at_true_size) {
   o.statements = {"窦性心律"};
   o.footer = "报告医师：王医生　签发时间：2026-12-04 10:30（北京时间）";
   o.pdf = true;
-  o.title = "心电图 " + o.header;
+  o.title = "心电图 " + o.header + "\xff\xc0";  // with bytes that are not UTF-8
   auto img = render_ecg(r, o);
   ASSERT_TRUE(img.ok()) << img.error().message;
   const std::string& pdf = img->pdf;
   ASSERT_EQ(pdf.rfind("%PDF-1.4\n", 0), 0u);
   ASSERT_TRUE(pdf.ends_with("%%EOF\n"));
+  // The title in UTF-16BE: "心电图" (5FC3 7535 56FE), the bad bytes as U+FFFD.
+  const std::size_t title = pdf.find("/Title <FEFF5FC3753556FE");
+  ASSERT_NE(title, std::string::npos);
+  EXPECT_NE(pdf.find("FFFDFFFD>", title), std::string::npos);
   // Every object the cross-reference table lists starts where it says.
   ASSERT_NE(pdf.rfind("\nxref\n0 7\n"), std::string::npos);
   const std::size_t xref = pdf.rfind("\nxref\n0 7\n") + 1;

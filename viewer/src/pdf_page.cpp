@@ -5,20 +5,19 @@
 #include <cstdio>
 #include <vector>
 
+#include "yilian/common/text.h"
+
 namespace yilian::viewer {
 namespace {
 
-// UTF-8 to a PDF text string: UTF-16BE with its byte order mark, as hex.
-std::string pdf_text(std::string_view utf8) {
+// UTF-8 to a PDF text string: UTF-16BE with its byte order mark, as hex. Malformed bytes
+// become U+FFFD first (common/text.h), so decoding needs no error path.
+std::string pdf_text(std::string_view text) {
+  const std::string utf8 = to_valid_utf8(text);
   std::u32string cps;
   for (std::size_t i = 0; i < utf8.size();) {
     const auto c = static_cast<unsigned char>(utf8[i]);
-    const int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + static_cast<std::size_t>(n) > utf8.size()) {
-      cps.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
+    const int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
     char32_t cp = n == 1 ? c : c & (0x7F >> n);
     for (int k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
     cps.push_back(cp);
@@ -52,10 +51,14 @@ std::string image_pdf(const unsigned char* rgb, int width, int height, double px
   if (compress2(packed.data(), &packed_size, rgb, static_cast<uLong>(raw), 6) != Z_OK) return {};
   packed.resize(packed_size);
 
-  const double pt_per_px = 72.0 / 25.4 / px_per_mm;
-  char box[96];
-  std::snprintf(box, sizeof box, "%.3f 0 0 %.3f 0 0", width * pt_per_px, height * pt_per_px);
-  const std::string content = std::string("q ") + box + " cm /Im0 Do Q\n";
+  // The page's width and height in points (the page and the image's placement).
+  auto points = [px_per_mm](int px) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", px * 72.0 / 25.4 / px_per_mm);
+    return std::string(buf);
+  };
+  const std::string w_pt = points(width), h_pt = points(height);
+  const std::string content = "q " + w_pt + " 0 0 " + h_pt + " 0 0 cm /Im0 Do Q\n";
 
   std::string out = "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n";
   std::vector<std::size_t> offsets;
@@ -63,11 +66,9 @@ std::string image_pdf(const unsigned char* rgb, int width, int height, double px
     offsets.push_back(out.size());
     out += std::to_string(offsets.size()) + " 0 obj\n" + body + "\nendobj\n";
   };
-  char media[96];
-  std::snprintf(media, sizeof media, "[0 0 %.3f %.3f]", width * pt_per_px, height * pt_per_px);
   object("<< /Type /Catalog /Pages 2 0 R >>");
   object("<< /Type /Pages /Kids [3 0 R] /Count 1 >>");
-  object(std::string("<< /Type /Page /Parent 2 0 R /MediaBox ") + media +
+  object("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 " + w_pt + " " + h_pt + "]" +
          " /Resources << /XObject << /Im0 4 0 R >> >> /Contents 5 0 R >>");
   object("<< /Type /XObject /Subtype /Image /Width " + std::to_string(width) + " /Height " +
          std::to_string(height) +

@@ -68,12 +68,12 @@ std::string page_time(const std::string& iso, int hours) {
 // addendum after it, and who signed when in the footer.
 void signed_page(const std::vector<reading::ReportRow>& signed_reports, bool en,
                  viewer::EcgRenderOptions& o) {
-  o.statements.clear();
   const reading::ReportRow* final_report = nullptr;
   for (const auto& r : signed_reports) {
     if (r.kind == "final") final_report = &r;
   }
   if (!final_report) return;
+  o.statements.clear();
   auto lines = [&o](const std::string& text, const std::string& prefix) {
     std::size_t at = 0;
     bool first = true;
