@@ -239,32 +239,58 @@ std::vector<BeatFeatures> beat_features(const Record& record,
 
   std::array<double, 2> t_pp{}, t_width{}, t_pol{}, t_pstd{};
   std::size_t t_blk = SIZE_MAX;
-  // Layout: 3 rhythm features, 13 per lead (correlation, amplitude ratio, width ratio, shape
+  // Layout: 8 rhythm features, 13 per lead (correlation, amplitude ratio, width ratio, shape
   // difference, P-region correlation and spread, polarity, 6 samples of the difference), 3
   // over both leads.
-  constexpr std::size_t kRhythm = 3, kPerLead = 13;
+  constexpr std::size_t kRhythm = 8, kPerLead = 13;
   static_assert(kRhythm + 2 * kPerLead + 3 == kBeatFeatureCount);
-  for (std::size_t i = 0; i < nb; ++i) {
-    BeatFeatures& f = out[i];
-    std::size_t c = 0;
-    // Rhythm: how premature the beat is against the patient's average RR, and how irregular
-    // the rhythm around it is (atrial fibrillation: few steady successive intervals; a run of
-    // supraventricular beats: steady but short). Features that describe the beat's neighbours
-    // (post-RR, local averages) are left out on purpose: they tell an isolated premature beat
-    // from a run of them, which the classes do not depend on.
-    const double a = std::max(avg[i], 1e-3);
-    double irr = 0, irr_mean = 0;
+  // How irregular the intervals within `reach` beats of beat i are: the mean successive
+  // difference against the mean interval, and the share of successive differences under a
+  // tenth of the patient's average (steady).
+  auto irregularity = [&](std::size_t i, std::size_t reach, double a) {
+    double irr = 0, mean = 0;
     int pairs = 0, steady = 0;
-    for (std::size_t j = i >= 8 ? i - 8 : 1; j <= std::min(nb - 1, i + 8); ++j) {
+    for (std::size_t j = i >= reach ? i - reach : 1; j <= std::min(nb - 1, i + reach); ++j) {
       if (j == 0) continue;
       irr += std::fabs(rr[j] - rr[j - 1]);
-      irr_mean += rr[j];
+      mean += rr[j];
       steady += std::fabs(rr[j] - rr[j - 1]) < 0.1 * a;
       ++pairs;
     }
+    return std::pair{pairs ? irr / std::max(mean, 1e-3) : 0.0,
+                     pairs ? static_cast<double>(steady) / pairs : 1.0};
+  };
+  std::vector<double> scratch;
+  std::vector<std::size_t> shaped;                        // the beats whose shape features are set
+  auto median_rr = [&](std::size_t lo, std::size_t hi) {  // over rr[lo, hi)
+    scratch.assign(rr.begin() + static_cast<std::ptrdiff_t>(lo),
+                   rr.begin() + static_cast<std::ptrdiff_t>(hi));
+    return median_of(scratch);
+  };
+  for (std::size_t i = 0; i < nb; ++i) {
+    BeatFeatures& f = out[i];
+    std::size_t c = 0;
+    // Rhythm: how premature the beat is against the patient's average RR, whether a pause
+    // follows it, how irregular the rhythm around it is (atrial fibrillation: few steady
+    // successive intervals, near and over a minute or so), whether it lies in a run of short
+    // intervals (a run of supraventricular beats: steady but short), and how its interval
+    // compares with the rhythm half a minute earlier (a paroxysm starts abruptly, a sinus
+    // tachycardia gradually).
+    const double a = std::max(avg[i], 1e-3);
+    const auto [irr8, steady8] = irregularity(i, 8, a);
+    const auto [irr32, steady32] = irregularity(i, 32, a);
     f[c++] = static_cast<float>(rr[i] / a);
-    f[c++] = static_cast<float>(pairs ? irr / std::max(irr_mean, 1e-3) : 0);
-    f[c++] = static_cast<float>(pairs ? static_cast<double>(steady) / pairs : 1);
+    f[c++] = static_cast<float>(irr8);
+    f[c++] = static_cast<float>(steady8);
+    f[c++] = static_cast<float>(rr[i + 1] / a);
+    f[c++] = static_cast<float>(irr32);
+    f[c++] = static_cast<float>(steady32);
+    f[c++] =
+        static_cast<float>(median_rr(i >= 4 ? i - 4 : 0, std::min(nb, i + 5)) / std::max(a, 0.2));
+    f[c++] = static_cast<float>(
+        rr[i] /
+        std::max(median_rr(i >= 40 ? i - 40 : 0, std::max<std::size_t>(1, i >= 20 ? i - 20 : 0)),
+                 0.2));
 
     const std::size_t blk = std::min(blocks - 1, i / kBlock);
     if (blk != t_blk) {
@@ -328,6 +354,41 @@ std::vector<BeatFeatures> beat_features(const Record& record,
     f[c++] = std::min(f[kRhythm], f[kRhythm + kPerLead]);
     f[c++] = std::max(f[kRhythm + 3], f[kRhythm + kPerLead + 3]);
     f[c++] = std::max(f[kRhythm + 2], f[kRhythm + kPerLead + 2]);
+    shaped.push_back(i);
+  }
+
+  // The shape features against the record's own spread: each is divided by its lower quartile
+  // over the record's beats (the dominant beats' own variation), so that the normal beats of a
+  // noisy record and the ectopic beats of a clean one are not alike. Correlations count as
+  // their distance from 1. The P-region features stay as they are: an ectopic atrial beat
+  // differs there, and it may be a common beat of the record.
+  if (shaped.empty()) return out;
+  enum Kind { kKeep, kDistance, kRatio, kSigned };
+  std::array<Kind, kBeatFeatureCount> kind{};
+  for (std::size_t l = 0; l < 2; ++l) {
+    const std::size_t b = kRhythm + l * kPerLead;
+    kind[b] = kDistance;                               // correlation
+    kind[b + 1] = kind[b + 2] = kind[b + 3] = kRatio;  // amplitude, width, difference
+    for (std::size_t k = b + 6; k < b + kPerLead; ++k) kind[k] = kSigned;  // polarity, samples
+  }
+  const std::size_t both = kRhythm + 2 * kPerLead;
+  kind[both] = kDistance;
+  kind[both + 1] = kind[both + 2] = kRatio;
+  std::vector<float> values;
+  for (std::size_t k = 0; k < kBeatFeatureCount; ++k) {
+    if (kind[k] == kKeep) continue;
+    values.clear();
+    for (std::size_t i : shaped) {
+      const float v = out[i][k];
+      values.push_back(kind[k] == kDistance ? 1 - v : kind[k] == kSigned ? std::fabs(v) : v);
+    }
+    auto q = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 4);
+    std::nth_element(values.begin(), q, values.end());
+    const float scale = std::max(*q, kind[k] == kDistance ? 0.005f : 0.01f);
+    for (std::size_t i : shaped) {
+      float& v = out[i][k];
+      v = (kind[k] == kDistance ? 1 - v : v) / scale;
+    }
   }
   return out;
 }
@@ -336,6 +397,42 @@ std::vector<BeatFeatures> beat_features(const Record& record,
 
 struct BeatModel::Impl {
   cv::Ptr<cv::ml::RTrees> forest;
+  // The forest's trees flattened for voting: a split node goes to `below` when the feature is
+  // at most the threshold, else to `above` (OpenCV's rule, with inverted splits folded in); a
+  // leaf (feature < 0) holds its class in `below`. OpenCV's own voting costs several matrix
+  // operations per tree and beat; this walks the same trees and counts the same votes.
+  struct Node {
+    int feature;
+    float threshold;
+    int below, above;
+  };
+  std::vector<Node> nodes;
+  std::vector<int> roots;
+
+  // False when the trees do not fit the features (a model file from elsewhere): every split on
+  // a known feature, every child after its parent (so that a walk ends), every root a node.
+  bool flatten() {
+    nodes.clear();
+    roots = forest->getRoots();
+    const auto& from = forest->getNodes();
+    const auto& splits = forest->getSplits();
+    const auto count = static_cast<int>(from.size());
+    nodes.reserve(from.size());
+    for (int k = 0; k < count; ++k) {
+      const auto& n = from[static_cast<std::size_t>(k)];
+      if (n.split < 0) {
+        nodes.push_back({-1, 0, static_cast<int>(std::lround(n.value)), 0});
+        continue;
+      }
+      if (n.split >= static_cast<int>(splits.size())) return false;
+      const auto& s = splits[static_cast<std::size_t>(n.split)];
+      if (s.varIdx < 0 || s.varIdx >= static_cast<int>(kBeatFeatureCount)) return false;
+      if (n.left <= k || n.right <= k || n.left >= count || n.right >= count) return false;
+      nodes.push_back(
+          {s.varIdx, s.c, s.inversed ? n.right : n.left, s.inversed ? n.left : n.right});
+    }
+    return std::all_of(roots.begin(), roots.end(), [count](int r) { return r >= 0 && r < count; });
+  }
 };
 
 BeatModel::BeatModel() : impl_(std::make_unique<Impl>()) {}
@@ -361,10 +458,16 @@ Result<BeatModel> BeatModel::load(std::string_view text) {
     BeatModel m;
     for (const auto& r : fs["training_records"])
       m.training_records.push_back(static_cast<std::string>(r));
+    if (const cv::FileNode b = fs["bias"]; b.isSeq() && b.size() == m.bias.size()) {
+      for (std::size_t k = 0; k < m.bias.size(); ++k)
+        m.bias[k] = static_cast<float>(b[static_cast<int>(k)]);
+    }
     m.impl_->forest = cv::ml::RTrees::create();
     m.impl_->forest->read(fs["forest"]);
     if (!m.impl_->forest->isTrained())
       return make_error(Errc::invalid_argument, "beat model: no forest");
+    if (!m.impl_->flatten())
+      return make_error(Errc::invalid_argument, "beat model: trees do not fit the features");
     return m;
   } catch (const cv::Exception& e) {
     return make_error(Errc::invalid_argument, std::string("beat model: ") + e.what());
@@ -377,6 +480,10 @@ std::string BeatModel::save() const {
   fs << "training_records"
      << "[";
   for (const auto& r : training_records) fs << r;
+  fs << "]";
+  fs << "bias"
+     << "[";
+  for (float b : bias) fs << b;
   fs << "]";
   fs << "forest"
      << "{";
@@ -429,22 +536,52 @@ Result<BeatModel> BeatModel::train(const std::vector<BeatFeatures>& features,
     return make_error(Errc::internal, std::string("beat model: ") + e.what());
   }
   m.impl_->forest = forest;
+  if (!m.impl_->flatten()) return make_error(Errc::internal, "beat model: unexpected trees");
+  m.bias = options.bias;
   return m;
 }
 
-std::vector<BeatClass> BeatModel::classify(const std::vector<BeatFeatures>& features) const {
-  std::vector<BeatClass> out(features.size(), BeatClass::Q);
-  if (!impl_->forest || features.empty()) return out;
-  cv::Mat x(static_cast<int>(features.size()), static_cast<int>(kBeatFeatureCount), CV_32F);
-  for (std::size_t r = 0; r < features.size(); ++r)
-    std::copy(features[r].begin(), features[r].end(), x.ptr<float>(static_cast<int>(r)));
-  cv::Mat y;
-  impl_->forest->predict(x, y);
+std::vector<BeatModel::Shares> BeatModel::shares(const std::vector<BeatFeatures>& features) const {
+  std::vector<Shares> out(features.size(), Shares{});
+  const auto& nodes = impl_->nodes;
+  if (impl_->roots.empty()) return out;
+  // Tree by tree, so that one tree's nodes stay in cache while every beat walks it.
+  std::vector<std::array<int, kClasses>> votes(features.size());
+  for (int root : impl_->roots) {
+    for (std::size_t r = 0; r < features.size(); ++r) {
+      const BeatFeatures& f = features[r];
+      const Impl::Node* n = &nodes[static_cast<std::size_t>(root)];
+      while (n->feature >= 0) {
+        n = &nodes[static_cast<std::size_t>(
+            f[static_cast<std::size_t>(n->feature)] <= n->threshold ? n->below : n->above)];
+      }
+      if (n->below >= 0 && n->below < kClasses) ++votes[r][static_cast<std::size_t>(n->below)];
+    }
+  }
+  const auto trees = static_cast<float>(impl_->roots.size());
   for (std::size_t r = 0; r < features.size(); ++r) {
-    const int k = static_cast<int>(std::lround(y.at<float>(static_cast<int>(r))));
-    out[r] = k >= 0 && k < kClasses ? kClassOf[k] : BeatClass::Q;
+    for (std::size_t k = 0; k < std::size_t{kClasses}; ++k)
+      out[r][k] = static_cast<float>(votes[r][k]) / trees;
   }
   return out;
+}
+
+std::vector<BeatClass> BeatModel::classify(const std::vector<Shares>& shares) const {
+  std::vector<BeatClass> out(shares.size(), BeatClass::Q);
+  for (std::size_t r = 0; r < shares.size(); ++r) {
+    std::size_t best = 0;
+    float best_score = 0;
+    for (std::size_t k = 0; k < std::size_t{kClasses}; ++k) {
+      const float score = shares[r][k] * bias[k];
+      if (score > best_score) best_score = score, best = k;
+    }
+    if (best_score > 0) out[r] = kClassOf[best];
+  }
+  return out;
+}
+
+std::vector<BeatClass> BeatModel::classify(const std::vector<BeatFeatures>& features) const {
+  return classify(shares(features));
 }
 
 std::vector<BeatClass> classify_beats(const Record& record,

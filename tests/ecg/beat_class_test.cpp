@@ -1,10 +1,17 @@
 // The AAMI class mapping, EC57 class statistics, atrial fibrillation episodes and their
-// comparison: pure logic on made-up beat sequences with known answers; the built-in model loads.
+// comparison: pure logic on made-up beat sequences with known answers; the built-in model loads;
+// the model's own voting agrees with OpenCV's; shape features are relative to the record.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
+#include <opencv2/core.hpp>
+#include <opencv2/ml.hpp>
+
 #include "yilian/ecg/beat_class.h"
+#include "yilian/ecg/qrs.h"
+#include "yilian/ecg/synthetic.h"
 
 namespace yilian::ecg {
 namespace {
@@ -95,6 +102,111 @@ TEST(BeatClass, the_built_in_model_loads_and_says_what_it_learnt_from) {
   auto again = BeatModel::load(m.save());
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->training_records, m.training_records);
+}
+
+// Made-up features whose class follows from two of them (with some overlap), for training.
+void made_up_beats(std::vector<BeatFeatures>& x, std::vector<BeatClass>& y, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0, 0.3f);
+  for (int i = 0; i < 2000; ++i) {
+    BeatFeatures f{};
+    for (float& v : f) v = noise(rng);
+    const int k = i % 4;
+    f[0] += k == 1 ? -1.0f : 0.0f;                 // "premature"
+    f[3] += k == 2 ? 1.5f : k == 3 ? 0.7f : 0.0f;  // "wide"
+    x.push_back(f);
+    y.push_back(k == 0   ? BeatClass::N
+                : k == 1 ? BeatClass::S
+                : k == 2 ? BeatClass::V
+                         : BeatClass::F);
+  }
+}
+
+TEST(BeatClass, the_model_votes_as_opencv_does_and_its_bias_moves_the_decision) {
+  std::vector<BeatFeatures> x, test_x;
+  std::vector<BeatClass> y, test_y;
+  made_up_beats(x, y, 1);
+  made_up_beats(test_x, test_y, 2);
+  BeatTrainingOptions options;
+  options.trees = 20;
+  options.keep_every_nth_n = 1;
+  options.bias = {1, 1, 1, 1};
+  auto model = BeatModel::train(x, y, options);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+
+  // The same trees read by OpenCV from the saved model decide by majority, lowest class first
+  // on a tie: with no bias the model's own walk over the trees must decide the same.
+  cv::FileStorage fs(model->save(), cv::FileStorage::READ | cv::FileStorage::MEMORY);
+  auto forest = cv::ml::RTrees::create();
+  forest->read(fs["forest"]);
+  ASSERT_TRUE(forest->isTrained());
+  cv::Mat samples(static_cast<int>(test_x.size()), static_cast<int>(kBeatFeatureCount), CV_32F);
+  for (std::size_t r = 0; r < test_x.size(); ++r)
+    std::copy(test_x[r].begin(), test_x[r].end(), samples.ptr<float>(static_cast<int>(r)));
+  cv::Mat predicted;
+  forest->predict(samples, predicted);
+  const auto shares = model->shares(test_x);
+  const auto classes = model->classify(shares);
+  static constexpr BeatClass kByIndex[] = {BeatClass::N, BeatClass::S, BeatClass::V, BeatClass::F};
+  std::size_t right = 0;
+  for (std::size_t r = 0; r < test_x.size(); ++r) {
+    const auto k = static_cast<std::size_t>(std::lround(predicted.at<float>(static_cast<int>(r))));
+    ASSERT_LT(k, 4u);
+    EXPECT_EQ(classes[r], kByIndex[k]) << "beat " << r;
+    float sum = 0;
+    for (float v : shares[r]) sum += v;
+    EXPECT_NEAR(sum, 1.0f, 1e-5f);
+    right += classes[r] == test_y[r];
+  }
+  EXPECT_GT(right, test_x.size() * 3 / 4);  // the made-up classes are learnt
+
+  // The bias is saved with the model, and weighs the votes.
+  model->bias = {1, 1, 1.5f, 1};
+  auto again = BeatModel::load(model->save());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->bias, model->bias);
+  const std::vector<BeatModel::Shares> close = {{0.55f, 0.0f, 0.45f, 0.0f}};
+  EXPECT_EQ(again->classify(close)[0], BeatClass::V);
+  again->bias = {1, 1, 1, 1};
+  EXPECT_EQ(again->classify(close)[0], BeatClass::N);
+}
+
+TEST(BeatClass, shape_features_are_relative_to_the_records_own_beats) {
+  // The same PVCs in a quiet and in a noisy recording: their normal beats differ from the
+  // dominant beat by the noise, but measured against the record's own spread they look alike,
+  // and the PVCs stand out in both.
+  constexpr std::size_t kMaxShapeDifference = 35;  // layout in beat_class.h
+  auto medians = [&](double noise) {
+    Synthetic s;
+    s.fs = 360;
+    s.seconds = 120;
+    s.noise = noise;
+    s.wander = 0.05;
+    s.rr_sequence = {0.8, 0.8, 0.8, 0.5, 1.1, 0.8, 0.8, 0.8};
+    s.beat_kinds = "NNNVNNNN";
+    const Record r = make_ecg(s);
+    const auto beats = detect_qrs(r);
+    const auto f = beat_features(r, beats);
+    std::vector<float> normal, ventricular;
+    for (std::size_t i = 8; i + 8 < beats.size(); ++i) {
+      const bool early = beats[i] - beats[i - 1] < static_cast<std::int64_t>(0.6 * s.fs);
+      (early ? ventricular : normal).push_back(f[i][kMaxShapeDifference]);
+    }
+    EXPECT_GT(ventricular.size(), 10u);
+    auto median = [](std::vector<float> v) {
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      return v[v.size() / 2];
+    };
+    return std::pair{median(normal), median(ventricular)};
+  };
+  const auto [quiet_n, quiet_v] = medians(0.01);
+  const auto [noisy_n, noisy_v] = medians(0.05);
+  EXPECT_GT(quiet_n, 0.5f);
+  EXPECT_LT(quiet_n, 2.5f);
+  EXPECT_GT(noisy_n, 0.5f);
+  EXPECT_LT(noisy_n, 2.5f);
+  EXPECT_GT(quiet_v, 4 * quiet_n);
+  EXPECT_GT(noisy_v, 4 * noisy_n);
 }
 
 }  // namespace

@@ -3,12 +3,23 @@
 // Q (paced, unclassifiable).
 //
 // Each detected beat is described by features that do not depend on who the patient is:
-// its RR intervals against the patient's own local and average RR, its QRS width and shape
-// against the patient's own dominant beat (a template kept per stretch of the record), the
-// P-wave region against the dominant beat's, and how irregular the rhythm around it is. A
-// random forest (OpenCV ml) trained on the MIT-BIH development records decides the class.
-// The trained model is built into the library (ecg/model/beats.yml, `make ecg-model` makes
-// it again); feature extraction and classification are pure computation.
+// its RR intervals against the patient's own average RR (how premature, whether a pause
+// follows, whether it lies in a run of short intervals, how it compares with the rhythm half a
+// minute earlier), how irregular the rhythm is around it, its QRS width and shape against the
+// patient's own dominant beat (a template kept per stretch of the record), and the P-wave
+// region against the dominant beat's. The shape features are then taken relative to the
+// record's own spread (each divided by its lower quartile over the record's beats), so that a
+// noisy record's normal beats do not look like a clean record's ectopic ones. A random forest
+// (OpenCV ml, trained on the MIT-BIH development records) votes; the class with the most
+// votes, each class's votes weighed by the model's bias, is the beat's. The trained model is
+// built into the library (ecg/model/beats.yml, `make ecg-model` makes it again); feature
+// extraction and classification are pure computation.
+//
+// Feature layout (kBeatFeatureCount): 8 rhythm features; then per lead (II and V1, or the
+// first two) 13: correlation with the dominant beat, amplitude ratio, width ratio, shape
+// difference, P-region correlation and spread, polarity, 6 samples of the difference from
+// -60 to +100 ms; then 3 over both leads: the lower correlation, the larger shape difference
+// (index 35), the larger width ratio.
 #pragma once
 
 #include <array>
@@ -30,7 +41,7 @@ enum class BeatClass : char { N = 'N', S = 'S', V = 'V', F = 'F', Q = 'Q' };
 std::optional<BeatClass> aami_class(int mit_code);
 const char* beat_class_name(BeatClass c);  // "N", "S", ...
 
-inline constexpr std::size_t kBeatFeatureCount = 32;
+inline constexpr std::size_t kBeatFeatureCount = 37;
 using BeatFeatures = std::array<float, kBeatFeatureCount>;
 
 // The features of every beat (ascending sample positions) on the record's two most useful
@@ -39,13 +50,17 @@ std::vector<BeatFeatures> beat_features(const Record& record,
                                         const std::vector<std::int64_t>& beats);
 
 struct BeatTrainingOptions {
-  int trees = 50;
+  int trees = 100;
   int max_depth = 12;
   int min_samples = 8;
   int keep_every_nth_n = 3;  // N beats are many and alike: one in this many is enough
   // How much more a missed S or V beat weighs than a missed N beat.
   double s_weight = 6, v_weight = 3, f_weight = 3;
   unsigned seed = 20261204;
+  // How much each class's votes count (N S V F) when a beat's class is decided: ventricular
+  // votes a little more, which on the cross-validated development records trades a little VEB
+  // +P for VEB Se and takes ventricular beats out of the supraventricular ones.
+  std::array<float, 4> bias{1, 1, 1.2f, 1};
 };
 
 class BeatModel {
@@ -66,7 +81,15 @@ class BeatModel {
                                  const std::vector<BeatClass>& labels,
                                  const BeatTrainingOptions& options = {});
 
+  // The share of the forest's trees that vote N, S, V and F for each beat.
+  using Shares = std::array<float, 4>;
+  std::vector<Shares> shares(const std::vector<BeatFeatures>& features) const;
+  // Each beat's class: the class whose share, times the model's bias for it, is largest.
   std::vector<BeatClass> classify(const std::vector<BeatFeatures>& features) const;
+  std::vector<BeatClass> classify(const std::vector<Shares>& shares) const;
+
+  // How much each class's votes count (N S V F) when the class is decided.
+  Shares bias{1, 1, 1, 1};
 
   // The records the model learnt from (record ids), so that an evaluation never scores a
   // record with a model that has seen it.
