@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,7 @@
 #include "identity_setup.h"
 #include "request_limits.h"
 #include "yilian/common/text.h"
+#include "yilian/ecg/analysis.h"
 #include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
@@ -243,7 +245,11 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
                                            storage::to_iso8601(std::chrono::system_clock::now()),
                                            cfg.ae_title, cfg.dicom_peers});
   pacs::register_study_routes(router, dd.index(), auth);
-  reading::register_worklist_routes(router, queue, auth);
+  reading::register_worklist_routes(router, queue, auth, [](std::string_view code) {
+    const auto& catalogue = ecg::statement_catalogue();
+    return std::any_of(catalogue.begin(), catalogue.end(),
+                       [code](const ecg::Statement& s) { return s.code == code; });
+  });
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
                                     queue.store());

@@ -83,7 +83,8 @@ double percentile(const std::vector<double>& sorted, double pct) {
 
 }  // namespace
 
-void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::AuthService& auth) {
+void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::AuthService& auth,
+                              StatementKnown statement_known) {
   router.add("GET", "/api/worklist", [&q, &auth](const Request& req) {
     reading::WorklistFilter f;
     f.service = req.query_value("service").value_or("");
@@ -199,7 +200,7 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
                return q.record_qc(p, id, str(b, "agreement"), str(b, "comment"));
              }));
 
-  router.add("POST", "/api/tasks/{id}/reports", [&q, &auth](const Request& req) {
+  router.add("POST", "/api/tasks/{id}/reports", [&q, &auth, statement_known](const Request& req) {
     auto id = task_id(req);
     if (!id.ok()) return fail(id.error());
     auto b = body(req);
@@ -232,6 +233,14 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       if (!proposed || !signed_list) {
         return Response::error(
             400, "statements is {proposed, signed}: lists of statement codes (a-z and _)");
+      }
+      if (statement_known) {
+        for (const auto* list : {&*proposed, &*signed_list}) {
+          for (const std::string& code : *list) {
+            if (!statement_known(code))
+              return Response::error(400, "unknown statement code: " + code);
+          }
+        }
       }
       statements = std::make_pair(std::move(*proposed), std::move(*signed_list));
     }

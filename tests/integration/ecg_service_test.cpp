@@ -130,6 +130,18 @@ TEST_P(EcgServiceTest, a_suspected_stemi_ecg_becomes_a_stat_task_at_once) {
               {"statements", {{"proposed", {"Not A Code"}}, {"signed", json::array()}}}};
   EXPECT_EQ(server_->request(tokens_["ecg-reader"], "POST", base + "/reports", bad.dump()).status,
             400);
+  // A well-formed code that is not in the catalogue is refused too, and nothing is signed.
+  json unknown = {
+      {"kind", "final"},
+      {"findings", "HR 60"},
+      {"impression", "STEMI"},
+      {"statements", {{"proposed", proposed}, {"signed", {"suspected_stemi", "made_up"}}}}};
+  auto refused = server_->request(tokens_["ecg-reader"], "POST", base + "/reports", unknown.dump());
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(json::parse(refused.body)["error"]["message"].get<std::string>().find("made_up"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(json::parse(server_->get(tokens_["ecg-reader"], base).body)["status"], "claimed");
   json report = {{"kind", "final"},
                  {"findings", "HR 60/min"},
                  {"impression", "急性下壁ST段抬高型心肌梗死"},
