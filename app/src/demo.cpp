@@ -481,6 +481,23 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
     return Status::Ok();
   };
 
+  // 0. The lead hospital's on-call roster for the coming week: the cardiologist takes the
+  // chest-pain and ECG alerts, the radiologist the stroke CT's.
+  Actor as{router, dd};
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& [service, user] :
+       {std::pair{"cardiology", "dr-zhao"}, std::pair{"ecg", "dr-zhao"},
+        std::pair{"radiology", "dr-wang"}}) {
+    auto shift = as.call("office", "POST", "/api/oncall",
+                         {{"institution", "lead"},
+                          {"service", service},
+                          {"role", "primary"},
+                          {"user", user},
+                          {"startsAt", storage::to_iso8601(now - std::chrono::hours(1))},
+                          {"endsAt", storage::to_iso8601(now + std::chrono::hours(24 * 7))}});
+    if (!shift.ok()) return shift.error();
+  }
+
   // 1. The stroke: a head CT from Qingshan, STAT by the priority rule, a stroke case opens.
   const StudyHeader head =
       header({"QS-0001", "张伟", "M", "19580312"}, "QS2026001", "青山镇卫生院", "头颅CT平扫",
@@ -526,7 +543,6 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
 
   // 4. What people did: the radiologist reports the DR; the Qingshan doctor asks the lead's
   // radiologists about the chest CT's nodule.
-  Actor as{router, dd};
   auto dr_task = wait_for_task(as, "dr-wang", dr.study_uid);
   if (!dr_task.ok()) return dr_task.error();
   const std::string task = "/api/tasks/" + std::to_string((*dr_task)["id"].get<std::int64_t>());

@@ -681,6 +681,11 @@ TEST_F(WebFrontEnd, the_demo_consortium_shows_data_on_every_screen_for_each_user
   const std::string rad = server.login("dr-wang", "yilian-demo");
   json list = json::parse(server.get(rad, "/api/worklist").body);
   EXPECT_EQ(list["total"], 3) << list.dump();
+  // The demo's roster: a Qingshan chest-pain alert goes to the lead's on-call cardiologist.
+  json oncall =
+      json::parse(server.get(rad, "/api/oncall/now?institution=qingshan&service=cardiology").body);
+  ASSERT_TRUE(oncall["primary"].is_object()) << oncall.dump();
+  EXPECT_EQ(oncall["primary"]["user"], "dr-zhao") << oncall.dump();
 }
 
 }  // namespace

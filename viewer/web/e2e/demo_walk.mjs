@@ -48,9 +48,23 @@ await run(async ({ context, shot, login }) => {
   await r('referrals', '#/referrals', 'tr[data-referral]');
   await r('dashboard', '#/dashboard', 'table.stats tr[data-group]');
 
-  // The cardiologist: the STEMI ECG first in the list, on its grid.
+  // The cardiologist, on call: the STEMI alert covers the screen until acknowledged with one
+  // tap; then the STEMI ECG first in the list, on its grid.
   const cardio = await login(await context(), 'dr-zhao');
   const c = (...a) => screen(cardio, shot, seen, 'dr-zhao', ...a);
+  const alert = cardio.locator('.alert-overlay .alert-card');
+  await alert.first().waitFor(WAIT);
+  await shot(cardio, 'demo-dr-zhao-alert.png');
+  (seen['dr-zhao'] ??= {}).alert = await alert.count();
+  for (let n = await alert.count(); n > 0; n = await alert.count()) {
+    await alert.first().getByRole('button', { name: '确认接收' }).click();
+    await cardio.waitForFunction(
+      (before) => document.querySelectorAll('.alert-overlay .alert-card').length < before,
+      n,
+      WAIT,
+    );
+  }
+  await cardio.locator('.alert-overlay').waitFor({ state: 'detached', ...WAIT });
   await c('worklist', '#/worklist', 'table.tasks tr[data-task]', 2);
   const stemi = cardio.locator('table.tasks tr[data-task]', {
     has: cardio.locator('.badge.stemi'),
