@@ -56,8 +56,8 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
   if (!row.ok() || !row->has_value()) return;
   const CaseRow c = **row;
   if (opened) alert(c);
-  if (!opened && !local && !c.acknowledged_at.empty()) {
-    // Acknowledged: the alert cards of everyone else it reached close.
+  if (!opened && !local && !c.acknowledged_at.empty() && alerts_closed_.insert(case_id).second) {
+    // Acknowledged: the alert cards of everyone else it reached close (once per case and node).
     if (auto alerted = store_.alerts(case_id); alerted.ok()) {
       std::vector<std::int64_t> users;
       for (const AlertRow& a : *alerted) users.push_back(a.user_id);
@@ -67,6 +67,7 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
                               {"acknowledgedAt", c.acknowledged_at}});
     }
   }
+  if (c.status != "open") alerts_closed_.erase(case_id);
   if (local && !followers_.count(case_id)) return;
   auto view = case_view(store_, c, clock_());
   if (!view.ok()) return;

@@ -67,6 +67,9 @@ class EmergencyCases {
   std::chrono::seconds escalate_after_;
   std::map<std::int64_t, std::set<std::uint64_t>> followers_;  // case -> connections
   std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
+  // Open cases whose alerts this node has closed after their acknowledgement (once is enough;
+  // forgotten when the case closes).
+  std::set<std::int64_t> alerts_closed_;
   storage::TimePoint next_push_{};
 };
 
