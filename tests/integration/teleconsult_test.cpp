@@ -865,6 +865,7 @@ TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknow
   EXPECT_EQ(roster["shifts"].size(), 2u);
 
   auto cardio = connect("cardio");
+  auto cardio_tablet = connect("cardio");  // the same cardiologist on a second screen
   auto cardio2 = connect("cardio2");
   ASSERT_FALSE(testing::write_stemi_ecg(dir_.path() / "oncall.dcm", "TA-ONCALL", "Li^Qiang",
                                         {"II", "III", "aVF"}, 0.3)
@@ -898,6 +899,11 @@ TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknow
   EXPECT_EQ(view["alert"]["alerted"][0]["stage"], "on_call");
   EXPECT_EQ(view["timePoints"]["ecg_read"]["at"], view["alert"]["acknowledgedAt"]);
   EXPECT_EQ(view["timePoints"]["ecg_read"]["by"], "cardio");
+  // The tap on one screen closes the alert card on the other.
+  json closed = parsed(cardio_tablet->next_of("alert.closed", 10s));
+  ASSERT_FALSE(closed.is_null()) << server_->log();
+  EXPECT_EQ(closed["case"], case_id);
+  EXPECT_EQ(closed["acknowledgedBy"], "cardio");
   json audit = json::parse(server_->get(office, "/api/audit?action=case.ack").body);
   ASSERT_TRUE(audit["records"].is_array());
   int ok = 0, denied = 0;
