@@ -29,6 +29,11 @@ int hex(char c) {
 
 }  // namespace
 
+std::string Request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
 std::optional<std::string> Request::query_value(const std::string& name) const {
   auto it = query.find(name);
   if (it == query.end()) return std::nullopt;

@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 namespace yilian::net {
 namespace {
@@ -30,6 +32,8 @@ struct Transaction {
   bool too_large = false;
   bool close_after = false;  // the connection ends with this response
   bool dispatched = false;   // handed to a worker (or answered): never twice
+  // The request's Content-Length; the body handed on must be exactly as long.
+  std::optional<std::uint64_t> content_length;
   ~Transaction() {
     if (fd >= 0) ::close(fd);
   }
@@ -134,6 +138,22 @@ std::string header(lws* wsi, lws_token_indexes token, int max) {
   return value;
 }
 
+// The headers without an lws token that routes read (Request::headers); h1 only, as lws
+// reads custom headers of HTTP/1 requests.
+void read_custom_headers(lws* wsi, http::Request& req) {
+  static constexpr const char* kNames[] = {"tus-resumable:", "upload-offset:", "upload-length:",
+                                           "upload-metadata:", "x-http-method-override:"};
+  for (const char* name : kNames) {
+    const int nlen = static_cast<int>(std::strlen(name));
+    const int n = lws_hdr_custom_length(wsi, name, nlen);
+    if (n <= 0 || n >= 4096) continue;
+    std::string value(static_cast<std::size_t>(n) + 1, '\0');
+    if (lws_hdr_custom_copy(wsi, value.data(), n + 1, name, nlen) != n) continue;
+    value.resize(static_cast<std::size_t>(n));
+    req.headers.emplace(std::string(name, static_cast<std::size_t>(nlen - 1)), std::move(value));
+  }
+}
+
 const char* status_text_type(const http::Response& r) { return r.content_type.c_str(); }
 
 // Writes the status line and headers; the body follows in WRITEABLE callbacks.
@@ -177,6 +197,20 @@ int dispatch(lws* wsi, ServerCore& server, Transaction& tx) {
   tx.head = tx.request.method == "HEAD";
   if (tx.too_large) {
     tx.response = http::Response::error(413, "request body too large");
+    tx.ready = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  if (tx.content_length.value_or(0) != tx.request.body.size()) {
+    // Never hand on a body that is not the one announced (libwebsockets 4.1 can pass the
+    // head of a request that followed on a kept-alive connection as body bytes): refused, and
+    // the connection ends, since where the next request starts is not known.
+    tx.response = http::Response::error(
+        400, "the request body is " + std::to_string(tx.request.body.size()) +
+                 " bytes, its Content-Length says " +
+                 std::to_string(tx.content_length.value_or(0)) + "; send it again");
+    tx.response.headers.emplace_back("Connection", "close");
+    tx.close_after = true;
     tx.ready = true;
     lws_callback_on_writable(wsi);
     return 0;
@@ -236,6 +270,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       tx.request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192);
       tx.request.cookie = header(wsi, WSI_TOKEN_HTTP_COOKIE, 8192);
       tx.request.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, 256);
+      read_custom_headers(wsi, tx.request);
       if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         // Chunked request bodies are not read here: say so at once instead of waiting for
         // a body that never completes, and close (the chunks are not a next request).
@@ -245,8 +280,16 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
       if (tx.request.method == "POST" || tx.request.method == "PUT" ||
           tx.request.method == "PATCH") {
         const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 32);
-        if (!length.empty() && length.find_first_not_of('0') != std::string::npos)
-          return 0;  // the body follows in HTTP_BODY callbacks
+        if (!length.empty()) {
+          std::uint64_t n = 0;
+          auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+          if (ec != std::errc() || end != length.data() + length.size()) {
+            refuse(wsi, tx, 400, "Content-Length is not a number");
+            return 0;
+          }
+          tx.content_length = n;
+        }
+        if (tx.content_length.value_or(0) > 0) return 0;  // the body follows in HTTP_BODY callbacks
       }
       return dispatch(wsi, *server, tx);
     }
@@ -319,7 +362,18 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
     case LWS_CALLBACK_HTTP_WRITEABLE: {
       if (!session->tx || !session->tx->ready) return 0;
       Transaction& tx = *session->tx;
-      if (!tx.headers_sent) return start_response(wsi, tx);
+      if (!tx.headers_sent) {
+        if (start_response(wsi, tx)) return -1;
+        if (tx.response.body_size() > 0) return 0;  // the body follows
+        // Nothing follows the headers: the client has the whole answer and may send its next
+        // request at once, so the transaction ends now. (Ended in a later callback, a request
+        // arriving in between was handed on by libwebsockets 4.1 with its head as body bytes.)
+        const bool close_after = tx.close_after;
+        delete session->tx;
+        session->tx = nullptr;
+        if (close_after || lws_http_transaction_completed(wsi)) return -1;
+        return 0;
+      }
       unsigned char buf[LWS_PRE + kChunk];
       long n = next_chunk(tx, buf + LWS_PRE);
       if (n < 0) return -1;

@@ -31,10 +31,15 @@ struct Request {
   std::string accept_encoding;  // the Accept-Encoding header (pre-compressed static files)
   std::string cookie;           // the Cookie header (the advanced viewer's token)
   std::string if_none_match;    // the If-None-Match header (revalidated static files)
+  // The resumable-upload headers (tus 1.0: Tus-Resumable, Upload-Offset, Upload-Length,
+  // Upload-Metadata, X-HTTP-Method-Override), by lower-case name; absent ones are not in the map.
+  std::map<std::string, std::string> headers;
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
 
   std::optional<std::string> query_value(const std::string& name) const;
+  // The value of header `lower_name` (one of the headers above), empty when absent.
+  std::string header(const std::string& lower_name) const;
   // A non-negative integer query parameter in [0, max]; `fallback` when absent.
   Result<std::int64_t> int_query(const std::string& name, std::int64_t fallback,
                                  std::int64_t max) const;
