@@ -14,7 +14,15 @@ using storage::write;
 namespace {
 
 const char* session_kind_name(SessionKind k) {
-  return k == SessionKind::viewer ? "viewer" : "bearer";
+  switch (k) {
+    case SessionKind::viewer:
+      return "viewer";
+    case SessionKind::edge:
+      return "edge";
+    case SessionKind::bearer:
+      break;
+  }
+  return "bearer";
 }
 
 using sql::query;

@@ -1,5 +1,6 @@
 #include "yilian/identity/auth.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/text.h"
@@ -163,6 +164,94 @@ Result<Principal> AuthService::authenticate(std::string_view header) {
                       "the token is unknown, expired or revoked");
 }
 
+Result<Principal> AuthService::authenticate_edge(std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    return make_error(Errc::unauthenticated,
+                      "an edge node's credential is required (issued by POST /api/admin/edges)");
+  }
+  return live_session(header.substr(kBearer.size()), SessionKind::edge,
+                      "the edge credential is unknown or revoked");
+}
+
+namespace {
+bool valid_edge_name(std::string_view name) {
+  if (name.empty() || name.size() > 48) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+}  // namespace
+
+Result<EdgeCredential> AuthService::issue_edge_credential(std::string_view name,
+                                                          std::string_view institution_code) {
+  if (!valid_edge_name(name)) {
+    return make_error(Errc::invalid_argument,
+                      "an edge node's name is 1 to 48 letters, digits or '-'");
+  }
+  auto inst = accounts_.find_institution(institution_code);
+  if (!inst.ok()) return inst.error();
+  if (!inst->has_value()) {
+    return make_error(Errc::not_found,
+                      "no institution with the code " + std::string(institution_code));
+  }
+  const std::string username = std::string(kEdgeUserPrefix) + std::string(name);
+  auto existing = accounts_.find_user(username);
+  if (!existing.ok()) return existing.error();
+  if (existing->has_value()) {
+    return make_error(Errc::conflict, "an edge node named " + std::string(name) +
+                                          " exists; revoke it and issue another name");
+  }
+  NewUser u;
+  u.username = username;
+  u.display_name = "edge node " + std::string(name);
+  u.institution_code = std::string(institution_code);
+  u.roles = 1u << static_cast<unsigned>(Role::township_doctor);
+  u.password_hash = "!edge";  // no password signs in as a device
+  const std::string at = now();
+  auto user = accounts_.add_user(u, at);
+  if (!user.ok()) return user.error();
+  EdgeCredential c;
+  c.name = std::string(name);
+  c.username = username;
+  c.institution_code = std::string(institution_code);
+  c.token = new_token();
+  c.created_at = at;
+  if (Status s = accounts_.create_session(sha256_hex(c.token), user->id, at, "9999-12-31T23:59:59Z",
+                                          "", SessionKind::edge);
+      !s)
+    return s.error();
+  return c;
+}
+
+Result<bool> AuthService::revoke_edge_credential(std::string_view name) {
+  if (!valid_edge_name(name)) return false;
+  const std::string username = std::string(kEdgeUserPrefix) + std::string(name);
+  auto existing = accounts_.find_user(username);
+  if (!existing.ok()) return existing.error();
+  if (!existing->has_value()) return false;
+  if (Status s = accounts_.set_disabled(username, true, now()); !s) return s.error();
+  return true;
+}
+
+Result<std::vector<EdgeCredential>> AuthService::edge_credentials() {
+  auto users = accounts_.users();
+  if (!users.ok()) return users.error();
+  std::vector<EdgeCredential> out;
+  for (const UserInfo& u : *users) {
+    if (u.username.rfind(kEdgeUserPrefix, 0) != 0 || u.display_name.rfind("edge node ", 0) != 0)
+      continue;
+    EdgeCredential c;
+    c.name = u.username.substr(kEdgeUserPrefix.size());
+    c.username = u.username;
+    c.institution_code = u.institution_code;
+    c.created_at = u.created_at;
+    c.revoked = u.disabled;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Result<Principal> AuthService::live_session(std::string_view token, SessionKind kind,
                                             const char* when_dead) {
   auto p = accounts_.session_principal(sha256_hex(token), now(), kind);
@@ -220,7 +309,10 @@ std::optional<http::Response> AuthService::admit(http::Request& request) {
       return std::nullopt;
     }
   }
-  auto p = authenticate(request.authorization);
+  // Edge nodes' credentials are taken on /api/edge/ only, and only they are.
+  const bool edge_path = request.path.rfind("/api/edge/", 0) == 0;
+  auto p =
+      edge_path ? authenticate_edge(request.authorization) : authenticate(request.authorization);
   if (!p.ok()) {
     http::Response r = http::Response::from_error(p.error());
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"yilian\"");

@@ -313,6 +313,50 @@ void register_admin_routes(http::Router& router, AuthService& auth, AdminHooks h
                        made.ok() ? institution_json(*made) : json(), detail);
       }));
 
+  // Township edge nodes (auth.h EdgeCredential): issue (the token is in this answer only),
+  // list, revoke.
+  auto edge_json = [](const EdgeCredential& c) {
+    json j{{"name", c.name},
+           {"username", c.username},
+           {"institution", c.institution_code},
+           {"createdAt", c.created_at},
+           {"revoked", c.revoked}};
+    if (!c.token.empty()) j["token"] = c.token;
+    return j;
+  };
+  router.add("GET", "/api/admin/edges",
+             admin_only(auth, "edge.list", [&auth, edge_json](const Request&, const Principal&) {
+               auto all = auth.edge_credentials();
+               if (!all.ok()) return Response::from_error(all.error());
+               json list = json::array();
+               for (const auto& c : *all) list.push_back(edge_json(c));
+               return Response::json(200, json_text(json{{"edges", list}}));
+             }));
+  router.add(
+      "POST", "/api/admin/edges",
+      admin_only(auth, "edge.issue", [&auth, edge_json](const Request& req, const Principal&) {
+        auto j = body_json(req);
+        if (!j.ok()) return Response::from_error(j.error());
+        auto name = str(*j, "name", true);
+        if (!name.ok()) return Response::from_error(name.error());
+        auto institution = str(*j, "institution", true);
+        if (!institution.ok()) return Response::from_error(institution.error());
+        auto made = auth.issue_edge_credential(*name, *institution);
+        Status s = made.ok() ? Status::Ok() : Status(made.error());
+        return changed(auth, req, "edge.issue", "edge", *name, s, 201,
+                       made.ok() ? edge_json(*made) : json(), "institution " + *institution);
+      }));
+  router.add("DELETE", "/api/admin/edges/{name}",
+             admin_only(auth, "edge.revoke", [&auth](const Request& req, const Principal&) {
+               const std::string& name = req.params.at("name");
+               auto revoked = auth.revoke_edge_credential(name);
+               Status s = !revoked.ok() ? Status(revoked.error())
+                          : *revoked    ? Status::Ok()
+                                     : Status(make_error(Errc::not_found, "no edge node " + name));
+               return changed(auth, req, "edge.revoke", "edge", name, s, 200,
+                              json{{"name", name}, {"revoked", true}});
+             }));
+
   router.add("GET", "/api/admin/users",
              admin_only(auth, "user.list", [&auth](const Request&, const Principal&) {
                auto all = auth.accounts().users();

@@ -21,8 +21,9 @@
 namespace yilian::identity {
 
 // A bearer session is what login gives (Authorization: Bearer); a viewer session is opened by
-// one for the advanced viewer and only reads DICOMweb (auth.h).
-enum class SessionKind { bearer, viewer };
+// one for the advanced viewer and only reads DICOMweb (auth.h); an edge session is a township
+// edge node's credential, taken on /api/edge/ only (auth.h).
+enum class SessionKind { bearer, viewer, edge };
 
 struct NewUser {
   std::string username;

@@ -52,6 +52,21 @@ struct ViewerPass {
   std::int64_t max_age_s = 0;
 };
 
+// A township edge node's credential (`yilian edge`): a device account of one institution
+// (username "edge.<name>", role township_doctor, no password) with one edge session that does
+// not expire. It is taken on /api/edge/ only, where no other token is, so it uploads to and
+// reads for its own institution through the edge routes and nothing else. Revoking disables
+// the account, which ends the session.
+inline constexpr std::string_view kEdgeUserPrefix = "edge.";
+struct EdgeCredential {
+  std::string name;
+  std::string username;
+  std::string institution_code;
+  std::string token;  // given once, at issue; only its hash is kept
+  std::string created_at;
+  bool revoked = false;
+};
+
 // Longest username and password a login takes; longer ones are refused before anything is
 // looked up, stored or logged.
 inline constexpr std::size_t kMaxUsernameBytes = 128;
@@ -80,6 +95,8 @@ class AuthService {
   Status logout(std::string_view token, const Principal& who, const std::string& address);
   // "Bearer <token>" -> the principal of a live session.
   Result<Principal> authenticate(std::string_view authorization_header);
+  // "Bearer <token>" -> the principal of an edge node's live credential.
+  Result<Principal> authenticate_edge(std::string_view authorization_header);
   // A viewer token for the bearer session of `request` (already admitted).
   Result<ViewerPass> open_viewer(const http::Request& request);
   // The Set-Cookie values that hand a viewer token to the browser and take it back.
@@ -101,6 +118,15 @@ class AuthService {
   // (locked out).
   Result<LoginResult> change_own_password(const Principal& who, std::string_view current,
                                           std::string_view replacement, const std::string& address);
+
+  // Edge nodes. `name`: 1 to 48 letters, digits or '-'. Errors: invalid_argument (name),
+  // not_found (institution), conflict (the name is taken).
+  Result<EdgeCredential> issue_edge_credential(std::string_view name,
+                                               std::string_view institution_code);
+  // False when there is no such edge node.
+  Result<bool> revoke_edge_credential(std::string_view name);
+  // Every edge node issued, with whether it is revoked (no tokens).
+  Result<std::vector<EdgeCredential>> edge_credentials();
 
   // On a hub with no users: creates `username` as admin of `institution_code` with the
   // given password, or a generated one that is returned (to be shown once).
