@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config"}
+TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header"}
 SHARED=${YILIAN_SHARED_DATA:-$ROOT/../shared/data}
 PYDICOM=/usr/lib/python3/dist-packages/pydicom/data/test_files
 
@@ -45,6 +45,9 @@ seed() {  # seed TARGET: fills $BUILD/corpus/TARGET once
       printf '{"type":"case.join","case":4,"ref":"r"}' >"$dir/case" ;;
     config)
       printf '[dicom]\nreject_unknown_ae = true\ndefault_charset = "GB18030"\n[[dicom.senders]]\nae_title = "TA_US"\ncharset = "GBK"\n[[institutions]]\ncode = "ta"\nname = "A"\nae_titles = ["TA_CT"]\n[[reading_services]]\nprovider = "lead"\nservice = "imaging"\nclients = ["ta"]\n[queue]\nstable_seconds = 10\n' >"$dir/toml" ;;
+    tus_header)
+      printf 'content-type bXVsdGlwYXJ0L3JlbGF0ZWQ7IGJvdW5kYXJ5PXg=,study MS4yLjM=,flag' >"$dir/meta"
+      printf '262144' >"$dir/size" ;;
   esac
   # libFuzzer needs at least one input.
   [[ -n $(ls -A "$dir") ]] || printf 'x' >"$dir/empty"

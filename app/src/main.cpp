@@ -25,6 +25,7 @@
 #include "db_copy.h"
 #include "demo.h"
 #include "ecg_cli.h"
+#include "edge_cli.h"
 #include "hub_wiring.h"
 #include "identity_setup.h"
 #include "request_limits.h"
@@ -33,6 +34,7 @@
 #include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
+#include "yilian/edge/uploads.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
 #include "yilian/net/http_server.h"
@@ -253,6 +255,18 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
                                     queue.store());
+  // Township edge nodes' resumable uploads; kept beside the blobs, so on several nodes sharing
+  // them any node resumes an upload another one began.
+  auto edge_uploads = edge::register_upload_routes(
+      router, dd.database(), ingestor, auth,
+      edge::UploadServiceOptions{
+          dd.blobs().root() / "uploads",
+          [&queue](const Principal& p, const std::string& uid) -> Result<std::size_t> {
+            auto tasks = queue.study_complete(p, uid);
+            if (!tasks.ok()) return tasks.error();
+            return tasks->size();
+          }});
+  if (!edge_uploads.ok()) return fail(edge_uploads.error());
   teleconsult::Hub hub(
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },
@@ -753,7 +767,11 @@ int main(int argc, char** argv) {
   ecg_render_cmd->add_option("--lang", ecg_lang, "Statements in en (default) or zh")
       ->check(CLI::IsMember({"en", "zh"}));
 
+  EdgeCommands edge_commands;
+  add_edge_commands(app, edge_commands);
+
   CLI11_PARSE(app, argc, argv);
+  if (int rc = run_edge_commands(edge_commands); rc >= 0) return rc;
 
   if (*user_add_cmd) return user_add(user_flags);
   if (*user_list_cmd) return user_list(user_flags.data);

@@ -40,6 +40,68 @@ int storescu(const ServerProcess& s, const std::string& aet,
   return run_command(cmd, &out);
 }
 
+KeptAliveClient::KeptAliveClient(std::uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) return;
+  timeval tv{10, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+KeptAliveClient::~KeptAliveClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+HttpResult KeptAliveClient::request(const std::string& method, const std::string& target,
+                                    const std::string& body, const Headers& headers) {
+  HttpResult r;
+  if (fd_ < 0) return r;
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
+  req += "\r\n" + body;
+  if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return r;
+  char buf[16384];
+  auto fill = [&] {
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    buffered_.append(buf, static_cast<std::size_t>(n));
+    return true;
+  };
+  std::size_t end;
+  while ((end = buffered_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return r;
+  }
+  std::string head = buffered_.substr(0, end);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  buffered_.erase(0, end + 4);
+  r.head = head;
+  const std::size_t sp = head.find(' ');
+  if (sp == std::string::npos) return r;
+  std::size_t length = 0;
+  if (method != "HEAD") {
+    const std::string cl = r.header("content-length");
+    length = cl.empty() ? 0 : std::stoul(cl);
+  }
+  while (buffered_.size() < length) {
+    if (!fill()) return r;
+  }
+  r.body = buffered_.substr(0, length);
+  buffered_.erase(0, length);
+  r.status = std::atoi(head.c_str() + sp + 1);
+  return r;
+}
+
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body, const Headers& headers) {
   HttpResult r;
@@ -158,11 +220,12 @@ bool ServerProcess::launch() {
   std::filesystem::remove(port_file_, ec);
   dicom_port_ = 0;
   http_port_ = 0;
-  std::vector<std::string> args = {yilian_binary(), mode_ == Mode::demo ? "demo" : "serve",
-                                   "--data",        data_.string(),
-                                   "--dicom-port",  "0",
-                                   "--http-port",   "0",
-                                   "--port-file",   port_file_.string()};
+  std::vector<std::string> args = {
+      yilian_binary(), mode_ == Mode::demo ? "demo" : mode_ == Mode::edge ? "edge" : "serve",
+      "--data",        data_.string(),
+      "--dicom-port",  "0",
+      "--http-port",   "0",
+      "--port-file",   port_file_.string()};
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {

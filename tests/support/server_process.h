@@ -38,6 +38,23 @@ inline HttpResult http_get(std::uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
 
+// HTTP/1.1 requests one after another on one kept-alive connection (each answer read by its
+// Content-Length; HEAD answers have no body), bounded by 10 s per read.
+class KeptAliveClient {
+ public:
+  explicit KeptAliveClient(std::uint16_t port);
+  ~KeptAliveClient();
+  KeptAliveClient(const KeptAliveClient&) = delete;
+  KeptAliveClient& operator=(const KeptAliveClient&) = delete;
+  // status 0 when the connection failed or closed.
+  HttpResult request(const std::string& method, const std::string& target,
+                     const std::string& body = {}, const Headers& headers = {});
+
+ private:
+  int fd_ = -1;
+  std::string buffered_;
+};
+
 class ServerProcess;
 // Sends `files` to the hub's DICOM port with storescu as `aet`; storescu's exit status.
 int storescu(const ServerProcess& server, const std::string& aet,
@@ -47,8 +64,9 @@ class ServerProcess {
  public:
   // How the hub is started: `serve` with the harness administrator made first; `fresh`:
   // `serve` on a directory left as it is (a first start creates its one-time administrator);
-  // `demo`: `yilian demo`.
-  enum class Mode { serve, fresh, demo };
+  // `demo`: `yilian demo`; `edge`: `yilian edge` (the extra arguments name the hub and the
+  // credential).
+  enum class Mode { serve, fresh, demo, edge };
   ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {},
                 Mode mode = Mode::serve);
   ~ServerProcess();

@@ -1,0 +1,250 @@
+#include "edge_cli.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "config.h"
+#include "data_dir.h"
+#include "yilian/common/text.h"
+#include "yilian/edge/node.h"
+#include "yilian/identity/auth.h"
+#include "yilian/net/http_server.h"
+#include "yilian/pacs/charset.h"
+#include "yilian/pacs/dicom_server.h"
+#include "yilian/pacs/ingest.h"
+
+namespace yilian::app {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int fail(const Error& e) {
+  spdlog::error("{}", e.message);
+  return 1;
+}
+
+std::string first_line(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+json status_json(const edge::EdgeStatus& s) {
+  return json{{"link", s.link_up ? "up" : "down"},
+              {"lastError", s.last_error},
+              {"institution", s.institution},
+              {"queued", s.queued},
+              {"inBundles", s.in_bundles},
+              {"sent", s.sent},
+              {"failed", s.failed},
+              {"bundlesSent", s.bundles_sent},
+              {"bytesSent", s.bytes_sent},
+              {"resumes", s.resumes},
+              {"preempted", s.preempted},
+              {"bytesPerSecond", s.bytes_per_second},
+              {"current", s.current_study.empty()
+                              ? json(nullptr)
+                              : json{{"study", s.current_study},
+                                     {"priority", s.current_priority == 0 ? "stat" : "routine"},
+                                     {"offset", s.current_offset},
+                                     {"length", s.current_length}}}};
+}
+
+int run_edge(const EdgeFlags& f) {
+  Config cfg;
+  if (!f.config.empty()) {
+    auto loaded = load_config(f.config);
+    if (!loaded.ok()) return fail(loaded.error());
+    cfg = std::move(loaded).value();
+  }
+  if (f.dicom_port >= 0) cfg.dicom_port = static_cast<std::uint16_t>(f.dicom_port);
+  if (f.http_port >= 0) cfg.http_port = static_cast<std::uint16_t>(f.http_port);
+  if (!f.aet.empty()) cfg.ae_title = f.aet;
+  const std::string credential = first_line(f.credential_file);
+  if (credential.empty()) {
+    return fail(make_error(Errc::invalid_argument,
+                           "no edge credential in " + f.credential_file +
+                               " (issue one at the hub: yilian edge-credential issue)"));
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  auto data = DataDir::open(f.data, "", "");
+  if (!data.ok()) return fail(data.error());
+  DataDir& dd = **data;
+  // Every modality of the clinic stores to the edge, filed here under one local institution;
+  // the hub files what the edge sends under the edge's own institution.
+  auto local = dd.index().ensure_institution("local", "this clinic");
+  if (!local.ok()) return fail(local.error());
+  pacs::AeDirectory aes(local->id, false);
+  aes.set_default_text_decoding(pacs::TextDecoding{cfg.default_charset, false});
+
+  edge::EdgeOptions options;
+  options.hub_url = f.hub;
+  options.credential = credential;
+  options.hub_ca_file = f.hub_ca;
+  options.outbox_dir = f.data / "outbox";
+  options.routine_bytes_per_second = f.routine_kbps * 1000 / 8;
+  options.chunk_bytes = std::max<std::uint64_t>(16, f.chunk_kb) << 10;
+  options.bundle_bytes = std::max<std::uint64_t>(64, f.bundle_kb) << 10;
+  options.rules = cfg.queue;
+  if (f.stable_s >= 0) options.stable = std::chrono::seconds(f.stable_s);
+  edge::EdgeNode node(dd.database(), dd.index(), dd.blobs(), options);
+
+  pacs::Ingestor::Options ingest_options;
+  ingest_options.reserve_bytes = cfg.reserve_megabytes << 20;
+  ingest_options.on_committed = [&node](const std::vector<std::string>& studies) {
+    node.studies_committed(studies);
+  };
+  ingest_options.text = pacs::TextDecoding{cfg.default_charset, false};
+  pacs::Ingestor ingestor(dd.index(), dd.blobs(), ingest_options);
+  auto report = ingestor.recover();
+  if (!report.ok()) return fail(report.error());
+  if (Status s = node.start(); !s) return fail(s.error());
+
+  pacs::DicomServerOptions dopts;
+  dopts.port = cfg.dicom_port;
+  dopts.ae_title = cfg.ae_title;
+  dopts.max_associations = cfg.max_associations;
+  dopts.dimse_timeout_s = cfg.dimse_timeout_s;
+  dopts.acse_timeout_s = cfg.acse_timeout_s;
+  pacs::DicomServer dicom(dopts, ingestor, std::move(aes), &dd.auditor());
+  if (Status s = dicom.start(); !s) {
+    node.stop();
+    return fail(s.error());
+  }
+
+  // The edge's own HTTP side: its state, without patient data, for the clinic's page and
+  // monitoring.
+  http::Router router;
+  router.add("GET", "/healthz", [](const http::Request&) {
+    return http::Response::json(200, R"({"status":"ok","role":"edge"})");
+  });
+  router.add("GET", "/edge/status", [&node](const http::Request&) {
+    return http::Response::json(200, json_text(status_json(node.status())));
+  });
+  net::HttpServer http_server(
+      net::HttpServerOptions{cfg.http_port, cfg.http_bind, 1u << 20, cfg.tls_cert, cfg.tls_key},
+      [&router](http::Request& req) { return router.dispatch(req); });
+  if (Status s = http_server.start(); !s) {
+    dicom.stop();
+    node.stop();
+    return fail(s.error());
+  }
+  spdlog::info("yilian edge: DICOM {} on port {}, HTTP on port {}, sending to {}", cfg.ae_title,
+               dicom.port(), http_server.port(), f.hub);
+  if (!f.port_file.empty()) {
+    const fs::path tmp = f.port_file.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << json_text(json{{"dicom", dicom.port()}, {"http", http_server.port()}}) << "\n";
+    }
+    std::error_code ec;
+    fs::rename(tmp, f.port_file, ec);
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}, stopping the edge", sig);
+  http_server.stop();
+  dicom.stop();
+  ingestor.shutdown();
+  node.stop();
+  curl_global_cleanup();
+  return 0;
+}
+
+// The hub's side, on its stopped data directory (the running hub: POST /api/admin/edges).
+int edge_credential(const EdgeCommands& c, bool issue, bool revoke) {
+  auto data = DataDir::open(c.data, "", "");
+  if (!data.ok()) return fail(data.error());
+  DataDir& dd = **data;
+  identity::AuthService auth(dd.accounts(), dd.auditor(),
+                             [] { return std::chrono::system_clock::now(); }, {});
+  if (issue) {
+    auto made = auth.issue_edge_credential(c.name, c.institution);
+    if (!made.ok()) return fail(made.error());
+    // The token is shown once; only its hash is kept.
+    std::printf("%s\n", made->token.c_str());
+    return 0;
+  }
+  if (revoke) {
+    auto done = auth.revoke_edge_credential(c.name);
+    if (!done.ok()) return fail(done.error());
+    if (!*done) return fail(make_error(Errc::not_found, "no edge node " + c.name));
+    return 0;
+  }
+  auto all = auth.edge_credentials();
+  if (!all.ok()) return fail(all.error());
+  for (const auto& e : *all) {
+    std::printf("%s\t%s\t%s\t%s\n", e.name.c_str(), e.institution_code.c_str(),
+                e.created_at.c_str(), e.revoked ? "revoked" : "active");
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_edge_commands(CLI::App& app, EdgeCommands& c) {
+  EdgeFlags& f = c.flags;
+  c.edge = app.add_subcommand(
+      "edge", "Run a township edge node: store from the clinic's modalities, send to the hub");
+  c.edge->add_option("--data", f.data, "The edge's data directory")->required();
+  c.edge->add_option("--hub", f.hub, "The hub's URL (https://hub:port)")->required();
+  c.edge
+      ->add_option("--credential-file", f.credential_file,
+                   "File holding the edge credential (yilian edge-credential issue)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c.edge->add_option("--hub-ca", f.hub_ca, "PEM certificate(s) to verify the hub with")
+      ->check(CLI::ExistingFile);
+  c.edge->add_option("--config", f.config, "TOML configuration file (ports, [queue] rules)")
+      ->check(CLI::ExistingFile);
+  c.edge->add_option("--dicom-port", f.dicom_port, "DICOM port (default 11112; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  c.edge->add_option("--http-port", f.http_port, "HTTP port (default 8080; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  c.edge->add_option("--aet", f.aet, "The edge's DICOM AE title (default YILIAN)");
+  c.edge->add_option("--port-file", f.port_file,
+                     "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
+  c.edge->add_option("--routine-kbps", f.routine_kbps,
+                     "Bandwidth cap for routine transfers in kbit/s (0: none; STAT is never held)");
+  c.edge->add_option("--stable-seconds", f.stable_s,
+                     "No new instance for this long: the study is complete (default 10)");
+  c.edge->add_option("--chunk-kb", f.chunk_kb, "Bytes per upload request, in KiB (default 256)");
+  c.edge->add_option("--bundle-kb", f.bundle_kb, "Bytes per bundle, in KiB (default 8192)");
+
+  auto* cred = app.add_subcommand("edge-credential",
+                                  "Edge node credentials, on a stopped hub's data directory");
+  cred->require_subcommand(1);
+  c.issue = cred->add_subcommand("issue", "Issue a credential; prints the token once");
+  c.issue->add_option("--data", c.data, "The hub's data directory")->required();
+  c.issue->add_option("--name", c.name, "The edge node's name (letters, digits, '-')")->required();
+  c.issue->add_option("--institution", c.institution, "Its institution's code")->required();
+  c.list = cred->add_subcommand("list", "List edge nodes");
+  c.list->add_option("--data", c.data, "The hub's data directory")->required();
+  c.revoke = cred->add_subcommand("revoke", "Revoke an edge node's credential");
+  c.revoke->add_option("--data", c.data, "The hub's data directory")->required();
+  c.revoke->add_option("--name", c.name, "The edge node's name")->required();
+}
+
+int run_edge_commands(const EdgeCommands& c) {
+  if (c.edge && *c.edge) return run_edge(c.flags);
+  if (c.issue && *c.issue) return edge_credential(c, true, false);
+  if (c.revoke && *c.revoke) return edge_credential(c, false, true);
+  if (c.list && *c.list) return edge_credential(c, false, false);
+  return -1;
+}
+
+}  // namespace yilian::app

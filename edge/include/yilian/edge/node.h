@@ -1,0 +1,113 @@
+// `yilian edge`: a township clinic's front end. Its modalities store to it (the same DICOM
+// SCP and Ingestor as the hub, on its own data directory); every stored instance joins a
+// durable outbound queue, and one uploader thread sends the queue to the hub:
+//   - STAT first (ECGs, and studies the priority rules make STAT, e.g. a head CT for
+//     suspected stroke); a STAT instance overtakes a routine bundle in transfer, which
+//     resumes afterwards from where the hub has it;
+//   - within a study, series and instance order; instances go in bundles (one upload of many
+//     instances, built once into a file so that a resumed upload sends the same bytes);
+//   - resumable uploads (tus 1.0, uploads.h): after a cut of the link, a restart of the edge
+//     (kill -9 included) or of the hub, the transfer resumes at the offset the hub holds;
+//   - routine bundles keep to a bandwidth cap, STAT ones never wait;
+//   - once a study's instances are all at the hub and none has arrived at the edge for the
+//     stable time, the edge says the study is complete (the hub routes it at once).
+// State lives in the edge's index database (edge_outbox, edge_bundles, edge_completions).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/pacs/index.h"
+#include "yilian/reading/queue_rules.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/database.h"
+
+namespace yilian::edge {
+
+class HubClient;
+
+struct EdgeOptions {
+  std::string hub_url;      // https://hub:port
+  std::string credential;   // the edge's token (POST /api/admin/edges at the hub)
+  std::string hub_ca_file;  // PEM the hub's certificate is verified with; empty: the system's
+  std::filesystem::path outbox_dir;           // bundle files
+  std::uint64_t bundle_bytes = 8u << 20;      // a bundle closes at this size...
+  std::size_t bundle_instances = 256;         // ...or this many instances
+  std::uint64_t chunk_bytes = 256u << 10;     // one PATCH
+  std::uint64_t routine_bytes_per_second = 0;  // cap for routine transfers; 0: none
+  std::chrono::milliseconds stable{10'000};    // no new instance this long: the study is whole
+  reading::QueueRules rules;                   // the priority rules (as the hub's [queue])
+  storage::Clock clock = [] { return std::chrono::system_clock::now(); };
+};
+
+struct EdgeStatus {
+  bool link_up = false;
+  std::string last_error;  // the last failure talking to the hub, with its reason
+  std::string institution;  // as the hub knows the edge (whoami)
+  std::uint64_t queued = 0, in_bundles = 0, sent = 0, failed = 0;  // instances
+  std::uint64_t bundles_sent = 0, bytes_sent = 0, resumes = 0, preempted = 0;
+  std::string current_study;  // the bundle in transfer, if any
+  int current_priority = 2;
+  std::uint64_t current_offset = 0, current_length = 0;
+  double bytes_per_second = 0;  // over the last transfer
+};
+
+class EdgeNode {
+ public:
+  EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore& blobs,
+           EdgeOptions options);
+  ~EdgeNode();
+  EdgeNode(const EdgeNode&) = delete;
+  EdgeNode& operator=(const EdgeNode&) = delete;
+
+  // The Ingestor's on_committed: these studies have new instances (queued by the uploader
+  // thread, never on the committer's).
+  void studies_committed(const std::vector<std::string>& studies);
+  // Reconciles the queue with what is stored (instances stored before a crash), removes
+  // bundle files nothing refers to, and starts the uploader.
+  Status start();
+  void stop();
+  EdgeStatus status() const;
+
+ private:
+  struct Bundle;
+  void run();
+  Status enqueue_pending();
+  Status enqueue_study(const std::string& study_uid);
+  int study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first);
+  // Builds the next bundle from the most urgent queued study; false when nothing is queued.
+  Result<bool> build_bundle();
+  Result<std::optional<Bundle>> next_bundle();
+  // Sends one bundle; false when it stopped early for a more urgent one.
+  Result<bool> send(Bundle& b);
+  Status finish(const Bundle& b, const std::string& results_json);
+  Status announce_complete();
+  bool urgent_waiting(int than_priority);
+  void set_error(const Error& e);
+  bool wait_for(std::chrono::milliseconds d);  // false when stopping
+
+  storage::Database& db_;
+  pacs::Index& index_;
+  storage::BlobStore& blobs_;
+  EdgeOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> pending_;  // guarded by mu_
+  bool stopping_ = false;          // guarded by mu_
+  EdgeStatus status_;              // guarded by mu_
+  std::unique_ptr<HubClient> client_;  // the uploader thread's only
+  std::thread thread_;
+};
+
+}  // namespace yilian::edge

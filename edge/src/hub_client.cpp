@@ -1,0 +1,104 @@
+#include "hub_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+namespace yilian::edge {
+namespace {
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* reply = static_cast<HubReply*>(user);
+  // Answers from the hub are small JSON; more than 4 MiB is not one.
+  if (reply->body.size() + size * n > (4u << 20)) return 0;
+  reply->body.append(data, size * n);
+  return size * n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* reply = static_cast<HubReply*>(user);
+  std::string_view line(data, size * n);
+  const std::size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.remove_suffix(1);
+    reply->headers[name] = std::string(value);
+  } else if (line.rfind("HTTP/", 0) == 0) {
+    reply->headers.clear();  // a new response (after a 100 Continue)
+  }
+  return size * n;
+}
+
+}  // namespace
+
+HubClient::HubClient(std::string base_url, std::string token, std::string ca_file)
+    : base_url_(std::move(base_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  curl_ = curl_easy_init();
+}
+
+HubClient::~HubClient() {
+  if (curl_) curl_easy_cleanup(curl_);
+}
+
+Result<HubReply> HubClient::call(const std::string& method, const std::string& target,
+                                 const std::vector<std::string>& headers, std::string_view body) {
+  if (!curl_) return make_error(Errc::internal, "libcurl did not start");
+  CURL* c = curl_;
+  curl_easy_reset(c);
+  HubReply reply;
+  const std::string url = target.rfind("http", 0) == 0 ? target : base_url_ + target;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (std::getenv("YILIAN_CURL_VERBOSE")) curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  // A link that carries nothing for 20 s is down (a cut that closes nothing).
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 20L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file_.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file_.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply);
+  curl_slist* list = nullptr;
+  const std::string auth = "Authorization: Bearer " + token_;
+  list = curl_slist_append(list, auth.c_str());
+  list = curl_slist_append(list, "Expect:");  // no 100-continue round trip per chunk
+  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    // Never a null pointer: with one, libcurl would read the body from stdin.
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  const CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(list);
+  if (rc != CURLE_OK) {
+    const bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                     rc == CURLE_SSL_CONNECT_ERROR;
+    return make_error(tls ? Errc::permission_denied : Errc::unavailable,
+                      std::string(tls ? "the hub's certificate: " : "the link to the hub: ") +
+                          curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+  bytes_sent_ += body.size();
+  return reply;
+}
+
+}  // namespace yilian::edge

@@ -1,0 +1,697 @@
+#include "yilian/edge/node.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "hub_client.h"
+#include "yilian/edge/protocol.h"
+#include "yilian/identity/crypto.h"
+#include "yilian/pacs/dicom_file.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::edge {
+
+namespace sql = storage::sql;
+using nlohmann::json;
+
+struct EdgeNode::Bundle {
+  std::int64_t id = 0;
+  std::string study_uid;
+  int priority = 2;
+  std::string file;
+  std::uint64_t length = 0;
+  std::string content_type;
+  std::int64_t instances = 0;
+  std::string upload_url;
+};
+
+namespace {
+
+constexpr const char* kTusHeader = "Tus-Resumable: 1.0.0";
+
+bool is_ecg_class(std::string_view sop_class) {
+  // Waveform storage: 12-lead, general and ambulatory ECG, and the other waveforms of 9.x.
+  return sop_class.rfind("1.2.840.10008.5.1.4.1.1.9.", 0) == 0;
+}
+
+// The hub's JSON error message, or the status when there is none.
+std::string reason_of(const HubReply& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+      j["error"].value("message", "") != "")
+    return "HTTP " + std::to_string(r.status) + ": " + j["error"].value("message", "");
+  return "HTTP " + std::to_string(r.status);
+}
+
+Error hub_error(const HubReply& r) {
+  const Errc code = r.status == 401 || r.status == 403 ? Errc::permission_denied
+                    : r.status >= 500                  ? Errc::unavailable
+                                                       : Errc::invalid_argument;
+  return make_error(code, "the hub answered " + reason_of(r));
+}
+
+}  // namespace
+
+EdgeNode::EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore& blobs,
+                   EdgeOptions options)
+    : db_(db), index_(index), blobs_(blobs), options_(std::move(options)) {}
+
+EdgeNode::~EdgeNode() { stop(); }
+
+void EdgeNode::studies_committed(const std::vector<std::string>& studies) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.insert(studies.begin(), studies.end());
+  }
+  cv_.notify_all();
+}
+
+Status EdgeNode::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.outbox_dir, ec);
+  if (ec) return make_error(Errc::io, "cannot make " + options_.outbox_dir.string());
+  // Every stored study: an instance stored just before a crash may not have been queued.
+  auto institutions = index_.institutions();
+  if (!institutions.ok()) return institutions.error();
+  pacs::StudyScope everything;
+  for (const auto& i : *institutions) everything.institutions.push_back(i.id);
+  for (std::int64_t offset = 0;; offset += 500) {
+    auto page = index_.list_studies(everything, 500, offset);
+    if (!page.ok()) return page.error();
+    for (const auto& s : page->studies) pending_.insert(s.study_instance_uid);
+    if (page->studies.size() < 500) break;
+  }
+  // Bundle files no ready bundle refers to were being written when the edge stopped.
+  std::set<std::string> referred;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db, "SELECT file FROM edge_bundles WHERE state = 'ready'", [](sql::Stmt&) {},
+        [&](sql::Stmt& st) { referred.insert(st.text(0)); });
+  });
+  if (!s) return s;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.outbox_dir, ec)) {
+    if (!referred.count(entry.path().string())) std::filesystem::remove(entry.path(), ec);
+  }
+  thread_ = std::thread([this] { run(); });
+  return Status::Ok();
+}
+
+void EdgeNode::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool EdgeNode::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+  return !stopping_;
+}
+
+void EdgeNode::set_error(const Error& e) {
+  std::lock_guard lock(mu_);
+  status_.link_up = false;
+  status_.last_error = e.message;
+}
+
+EdgeStatus EdgeNode::status() const {
+  EdgeStatus out;
+  {
+    std::lock_guard lock(mu_);
+    out = status_;
+  }
+  (void)storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db, "SELECT state, COUNT(*) FROM edge_outbox GROUP BY state", [](sql::Stmt&) {},
+        [&](sql::Stmt& st) {
+          const std::string state = st.text(0);
+          const auto n = static_cast<std::uint64_t>(st.int64(1));
+          if (state == "queued") out.queued = n;
+          if (state == "bundled") out.in_bundles = n;
+          if (state == "sent") out.sent = n;
+          if (state == "failed") out.failed = n;
+        });
+  });
+  return out;
+}
+
+int EdgeNode::study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first) {
+  if (is_ecg_class(first.sop_class_uid)) return 0;
+  for (const auto& s : study.series) {
+    if (s.modality == "ECG") return 0;
+  }
+  reading::StudyFacts facts;
+  facts.modalities = study.study.modalities;
+  facts.description = study.study.study_description;
+  for (const auto& s : study.series) {
+    if (s.body_part.empty()) continue;
+    facts.body_parts += (facts.body_parts.empty() ? "" : "\\") + s.body_part;
+  }
+  if (auto attrs = pacs::read_instance_attributes(blobs_.blob_path(first.blob_key)); attrs.ok()) {
+    facts.procedure = attrs->procedure;
+    facts.indication = attrs->indication;
+    facts.requested_priority = attrs->requested_priority;
+  }
+  return static_cast<int>(reading::decide_priority(options_.rules, facts).priority);
+}
+
+Status EdgeNode::enqueue_study(const std::string& study_uid) {
+  auto detail = index_.get_study(study_uid);
+  if (!detail.ok()) return detail.error();
+  if (!*detail) return Status::Ok();
+  struct Row {
+    std::string sop, key, sort_key;
+    std::int64_t size = 0;
+  };
+  std::vector<Row> rows;
+  std::optional<pacs::InstanceLocation> first;
+  for (const auto& series : (*detail)->series) {
+    auto instances = index_.series_instances(series.series_instance_uid);
+    if (!instances.ok()) return instances.error();
+    for (const auto& i : *instances) {
+      if (!first) first = i;
+      char sort[64];
+      std::snprintf(sort, sizeof sort, "%010" PRId64 ".%010" PRId64 ".",
+                    std::max<std::int64_t>(0, series.series_number.value_or(0)),
+                    std::max<std::int64_t>(0, i.instance_number.value_or(0)));
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(blobs_.blob_path(i.blob_key), ec);
+      rows.push_back({i.sop_instance_uid, i.blob_key, sort + i.sop_instance_uid,
+                      ec ? 0 : static_cast<std::int64_t>(size)});
+    }
+  }
+  if (rows.empty()) return Status::Ok();
+  const int priority = study_priority(**detail, *first);
+  const std::string now = storage::to_iso8601(options_.clock());
+  return storage::write(db_, [&](sql::Db& db) -> Status {
+    int added = 0;
+    for (const Row& r : rows) {
+      int changed = 0;
+      if (Status s = sql::run(
+              db,
+              "INSERT OR IGNORE INTO edge_outbox(sop_instance_uid, study_uid, blob_key, "
+              "size_bytes, priority, sort_key, state, queued_at) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
+              [&](sql::Stmt& st) {
+                st.bind(1, r.sop);
+                st.bind(2, study_uid);
+                st.bind(3, r.key);
+                st.bind(4, r.size);
+                st.bind(5, static_cast<std::int64_t>(priority));
+                st.bind(6, r.sort_key);
+                st.bind(7, now);
+              },
+              &changed);
+          !s)
+        return s;
+      added += changed;
+    }
+    if (added == 0) return Status::Ok();
+    // New instances of a study said complete: it is said again once they are sent.
+    return sql::run(db, "DELETE FROM edge_completions WHERE study_uid = ?1",
+                    [&](sql::Stmt& st) { st.bind(1, study_uid); });
+  });
+}
+
+Status EdgeNode::enqueue_pending() {
+  std::set<std::string> studies;
+  {
+    std::lock_guard lock(mu_);
+    studies.swap(pending_);
+  }
+  for (auto it = studies.begin(); it != studies.end(); ++it) {
+    if (Status s = enqueue_study(*it); !s) {
+      std::lock_guard lock(mu_);
+      pending_.insert(it, studies.end());  // tried again on the next turn
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> EdgeNode::build_bundle() {
+  std::string study;
+  std::int64_t priority = 2;
+  struct Item {
+    std::string sop, key;
+    std::int64_t size = 0;
+  };
+  std::vector<Item> items;
+  Status s = storage::read(db_, [&](sql::Db& db) -> Status {
+    if (Status q = sql::query(
+            db,
+            "SELECT study_uid, priority FROM edge_outbox WHERE state = 'queued' "
+            "ORDER BY priority, queued_at, study_uid LIMIT 1",
+            [](sql::Stmt&) {},
+            [&](sql::Stmt& st) {
+              study = st.text(0);
+              priority = st.int64(1);
+            });
+        !q)
+      return q;
+    if (study.empty()) return Status::Ok();
+    return sql::query(
+        db,
+        "SELECT sop_instance_uid, blob_key, size_bytes FROM edge_outbox "
+        "WHERE state = 'queued' AND study_uid = ?1 ORDER BY sort_key",
+        [&](sql::Stmt& st) { st.bind(1, study); },
+        [&](sql::Stmt& st) { items.push_back({st.text(0), st.text(1), st.int64(2)}); });
+  });
+  if (!s) return s.error();
+  if (items.empty()) return false;
+  std::vector<std::pair<Item, std::string>> parts;
+  std::vector<std::pair<std::string, std::string>> unreadable;  // sop, why
+  std::uint64_t bytes = 0;
+  for (const Item& item : items) {
+    if (parts.size() >= options_.bundle_instances) break;
+    if (!parts.empty() && bytes + static_cast<std::uint64_t>(item.size) > options_.bundle_bytes)
+      break;
+    auto content = blobs_.read(item.key);
+    if (!content.ok()) {
+      unreadable.emplace_back(item.sop, content.error().message);
+      continue;
+    }
+    bytes += content->size();
+    parts.emplace_back(item, std::move(*content));
+  }
+  std::string boundary, body;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    boundary = "yilian-edge-" + identity::random_hex(16);
+    bool clash = false;
+    for (const auto& p : parts) clash = clash || p.second.find("--" + boundary) != std::string::npos;
+    if (!clash) break;
+  }
+  BundleWriter writer(boundary);
+  body.reserve(bytes + parts.size() * 128 + 64);
+  for (const auto& p : parts) {
+    body += writer.part_head();
+    body += p.second;
+    body += BundleWriter::part_end();
+  }
+  body += writer.finish();
+  const std::filesystem::path file =
+      options_.outbox_dir / ("bundle-" + identity::random_hex(8) + ".part");
+  if (!parts.empty()) {
+    if (Status w = storage::write_file_durably(file, body); !w) return w.error();
+  }
+  const std::string now = storage::to_iso8601(options_.clock());
+  Status w = storage::write(db_, [&](sql::Db& db) -> Status {
+    for (const auto& [sop, why] : unreadable) {
+      if (Status r = sql::run(db,
+                              "UPDATE edge_outbox SET state = 'failed', outcome = ?2 "
+                              "WHERE sop_instance_uid = ?1",
+                              [&](sql::Stmt& st) {
+                                st.bind(1, sop);
+                                st.bind(2, "unreadable at the edge: " + why);
+                              });
+          !r)
+        return r;
+    }
+    if (parts.empty()) return Status::Ok();
+    std::int64_t id = 0;
+    if (Status r = sql::query(
+            db,
+            "INSERT INTO edge_bundles(study_uid, priority, file, length, content_type, "
+            "instances, state, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'ready', ?7) "
+            "RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, study);
+              st.bind(2, priority);
+              st.bind(3, file.string());
+              st.bind(4, static_cast<std::int64_t>(body.size()));
+              st.bind(5, writer.content_type());
+              st.bind(6, static_cast<std::int64_t>(parts.size()));
+              st.bind(7, now);
+            },
+            [&](sql::Stmt& st) { id = st.int64(0); });
+        !r)
+      return r;
+    std::vector<std::string> uids;
+    for (const auto& p : parts) uids.push_back(p.first.sop);
+    return sql::run(db,
+                    "UPDATE edge_outbox SET state = 'bundled', bundle_id = ?1 "
+                    "WHERE sop_instance_uid IN (" +
+                        sql::text_list(uids) + ")",
+                    [&](sql::Stmt& st) { st.bind(1, id); });
+  });
+  if (!w) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    return w.error();
+  }
+  return true;
+}
+
+Result<std::optional<EdgeNode::Bundle>> EdgeNode::next_bundle() {
+  std::optional<Bundle> out;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT id, study_uid, priority, file, length, content_type, instances, upload_url "
+        "FROM edge_bundles WHERE state = 'ready' ORDER BY priority, id LIMIT 1",
+        [](sql::Stmt&) {},
+        [&](sql::Stmt& st) {
+          Bundle b;
+          b.id = st.int64(0);
+          b.study_uid = st.text(1);
+          b.priority = static_cast<int>(st.int64(2));
+          b.file = st.text(3);
+          b.length = static_cast<std::uint64_t>(st.int64(4));
+          b.content_type = st.text(5);
+          b.instances = st.int64(6);
+          b.upload_url = st.text(7);
+          out = std::move(b);
+        });
+  });
+  if (!s) return s.error();
+  return out;
+}
+
+bool EdgeNode::urgent_waiting(int than_priority) {
+  if (Status s = enqueue_pending(); !s) return false;
+  bool found = false;
+  (void)storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT 1 FROM edge_outbox WHERE state = 'queued' AND priority < ?1 UNION ALL "
+        "SELECT 1 FROM edge_bundles WHERE state = 'ready' AND priority < ?1 LIMIT 1",
+        [&](sql::Stmt& st) { st.bind(1, static_cast<std::int64_t>(than_priority)); },
+        [&](sql::Stmt&) { found = true; });
+  });
+  return found;
+}
+
+Result<bool> EdgeNode::send(Bundle& b) {
+  HubClient& hub = *client_;
+  std::uint64_t offset = 0;
+  if (b.upload_url.empty()) {
+    const std::string meta = format_metadata({{"content-type", b.content_type},
+                                              {"study", b.study_uid},
+                                              {"instances", std::to_string(b.instances)},
+                                              {"priority", std::to_string(b.priority)}});
+    auto r = hub.call("POST", "/api/edge/v1/uploads",
+                      {kTusHeader, "Upload-Length: " + std::to_string(b.length),
+                       "Upload-Metadata: " + meta});
+    if (!r.ok()) return r.error();
+    if (r->status != 201 || r->header("location").empty()) return hub_error(*r);
+    b.upload_url = r->header("location");
+    if (Status s = storage::write(db_,
+                                  [&](sql::Db& db) {
+                                    return sql::run(
+                                        db, "UPDATE edge_bundles SET upload_url = ?2 WHERE id = ?1",
+                                        [&](sql::Stmt& st) {
+                                          st.bind(1, b.id);
+                                          st.bind(2, b.upload_url);
+                                        });
+                                  });
+        !s)
+      return s.error();
+  } else {
+    auto r = hub.call("HEAD", b.upload_url, {kTusHeader});
+    if (!r.ok()) return r.error();
+    if (r->status == 404) {
+      // The hub no longer has it (its data were reset): the bundle is sent again whole.
+      spdlog::warn("edge: the hub lost upload {}; sending the bundle again", b.upload_url);
+      if (Status s = storage::write(db_,
+                                    [&](sql::Db& db) {
+                                      return sql::run(
+                                          db,
+                                          "UPDATE edge_bundles SET upload_url = '' WHERE id = ?1",
+                                          [&](sql::Stmt& st) { st.bind(1, b.id); });
+                                    });
+          !s)
+        return s.error();
+      return false;
+    }
+    if (r->status != 200) return hub_error(*r);
+    auto at = parse_size(r->header("upload-offset"), b.length);
+    if (!at) return make_error(Errc::internal, "the hub's Upload-Offset is not one");
+    offset = *at;
+    if (offset > 0) {
+      std::lock_guard lock(mu_);
+      ++status_.resumes;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_.link_up = true;
+    status_.current_study = b.study_uid;
+    status_.current_priority = b.priority;
+    status_.current_offset = offset;
+    status_.current_length = b.length;
+  }
+  const int fd = ::open(b.file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::io, "the bundle file " + b.file + " is gone");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  const auto started = std::chrono::steady_clock::now();
+  std::uint64_t sent_here = 0;
+  std::string chunk;
+  while (offset < b.length) {
+    if (b.priority > 0 && urgent_waiting(b.priority)) {
+      std::lock_guard lock(mu_);
+      ++status_.preempted;
+      return false;
+    }
+    const std::uint64_t n = std::min<std::uint64_t>(options_.chunk_bytes, b.length - offset);
+    chunk.resize(n);
+    if (::pread(fd, chunk.data(), n, static_cast<off_t>(offset)) != static_cast<ssize_t>(n))
+      return make_error(Errc::io, "cannot read the bundle file " + b.file);
+    auto r = hub.call("PATCH", b.upload_url,
+                      {kTusHeader, "Upload-Offset: " + std::to_string(offset),
+                       "Content-Type: application/offset+octet-stream"},
+                      chunk);
+    if (!r.ok()) return r.error();
+    if (r->status != 204 && r->status != 409) return hub_error(*r);
+    // 409: the hub holds another offset than this edge thought (an answer lost in a cut).
+    auto at = parse_size(r->header("upload-offset"), b.length);
+    if (!at) return make_error(Errc::internal, "the hub's Upload-Offset is not one");
+    if (r->status == 204) sent_here += n;
+    offset = *at;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    {
+      std::lock_guard lock(mu_);
+      status_.link_up = true;
+      status_.current_offset = offset;
+      status_.bytes_sent += r->status == 204 ? n : 0;
+      if (elapsed > 0) status_.bytes_per_second = static_cast<double>(sent_here) / elapsed;
+    }
+    if (b.priority > 0 && options_.routine_bytes_per_second > 0) {
+      const double due = static_cast<double>(sent_here) /
+                         static_cast<double>(options_.routine_bytes_per_second);
+      if (due > elapsed &&
+          !wait_for(std::chrono::milliseconds(static_cast<std::int64_t>((due - elapsed) * 1000))))
+        return false;
+    }
+  }
+  auto r = hub.call("GET", b.upload_url, {kTusHeader});
+  if (!r.ok()) return r.error();
+  if (r->status != 200) return hub_error(*r);
+  auto j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || j.value("state", "") != "stored")
+    return make_error(Errc::unavailable, "the hub has not stored the upload yet");
+  if (Status s = finish(b, r->body); !s) return s.error();
+  return true;
+}
+
+Status EdgeNode::finish(const Bundle& b, const std::string& results_json) {
+  std::map<std::string, std::pair<std::string, std::string>> outcome;  // sop -> status, why
+  auto j = json::parse(results_json, nullptr, false);
+  if (j.is_object() && j.contains("results") && j["results"].is_array()) {
+    for (const auto& item : j["results"]) {
+      if (!item.is_object()) continue;
+      outcome[item.value("sopInstanceUid", "")] = {item.value("status", ""),
+                                                    item.value("message", "")};
+    }
+  }
+  std::vector<std::string> sops;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db, "SELECT sop_instance_uid FROM edge_outbox WHERE bundle_id = ?1",
+        [&](sql::Stmt& st) { st.bind(1, b.id); },
+        [&](sql::Stmt& st) { sops.push_back(st.text(0)); });
+  });
+  if (!s) return s;
+  const std::string now = storage::to_iso8601(options_.clock());
+  std::uint64_t failed = 0;
+  s = storage::write(db_, [&](sql::Db& db) -> Status {
+    for (const std::string& sop : sops) {
+      auto it = outcome.find(sop);
+      const std::string status = it == outcome.end() ? "missing" : it->second.first;
+      const std::string why = it == outcome.end() ? "not in the hub's answer" : it->second.second;
+      const char* q =
+          status == "stored" || status == "duplicate" || status == "conflict"
+              ? "UPDATE edge_outbox SET state = 'sent', outcome = ?2, sent_at = ?3 "
+                "WHERE sop_instance_uid = ?1"
+          : status == "failed"
+              // The hub could not store it (its disk, a shutdown): queued again.
+              ? "UPDATE edge_outbox SET state = 'queued', bundle_id = NULL, outcome = ?2 "
+                "WHERE sop_instance_uid = ?1 AND ?3 <> ''"
+              : "UPDATE edge_outbox SET state = 'failed', outcome = ?2 WHERE sop_instance_uid = ?1 "
+                "AND ?3 <> ''";
+      if (status != "stored" && status != "duplicate" && status != "conflict") ++failed;
+      if (Status r = sql::run(db, q,
+                              [&](sql::Stmt& st) {
+                                st.bind(1, sop);
+                                st.bind(2, why.empty() ? status : status + ": " + why);
+                                st.bind(3, now);
+                              });
+          !r)
+        return r;
+    }
+    return sql::run(db,
+                    "UPDATE edge_bundles SET state = 'done', sent = length, done_at = ?2 "
+                    "WHERE id = ?1",
+                    [&](sql::Stmt& st) {
+                      st.bind(1, b.id);
+                      st.bind(2, now);
+                    });
+  });
+  if (!s) return s;
+  std::error_code ec;
+  std::filesystem::remove(b.file, ec);
+  std::lock_guard lock(mu_);
+  ++status_.bundles_sent;
+  status_.current_study.clear();
+  status_.current_offset = status_.current_length = 0;
+  if (failed > 0) {
+    status_.last_error = std::to_string(failed) + " instances of study " + b.study_uid +
+                         " were not stored by the hub (see the queue)";
+  }
+  return Status::Ok();
+}
+
+Status EdgeNode::announce_complete() {
+  std::vector<std::string> studies;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT study_uid FROM edge_outbox o WHERE NOT EXISTS(SELECT 1 FROM edge_completions c "
+        "WHERE c.study_uid = o.study_uid) GROUP BY study_uid "
+        "HAVING SUM(CASE WHEN state IN ('queued', 'bundled') THEN 1 ELSE 0 END) = 0 "
+        "AND SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END) > 0",
+        [](sql::Stmt&) {}, [&](sql::Stmt& st) { studies.push_back(st.text(0)); });
+  });
+  if (!s) return s;
+  const auto now = options_.clock();
+  for (const std::string& uid : studies) {
+    auto detail = index_.get_study(uid);
+    if (!detail.ok()) return detail.error();
+    if (!*detail) continue;
+    auto last = storage::parse_iso8601((*detail)->study.last_received_at);
+    if (last && now - *last < options_.stable) continue;
+    auto r = client_->call("POST", "/api/edge/v1/studies/" + uid + "/complete", {}, "");
+    if (!r.ok()) return r.error();
+    if (r->status >= 500) return hub_error(*r);
+    if (r->status != 200) spdlog::warn("edge: study {} complete: {}", uid, reason_of(*r));
+    if (Status w = storage::write(db_,
+                                  [&](sql::Db& db) {
+                                    return sql::run(
+                                        db,
+                                        "INSERT OR IGNORE INTO edge_completions(study_uid, sent_at) "
+                                        "VALUES(?1, ?2)",
+                                        [&](sql::Stmt& st) {
+                                          st.bind(1, uid);
+                                          st.bind(2, storage::to_iso8601(now));
+                                        });
+                                  });
+        !w)
+      return w;
+  }
+  return Status::Ok();
+}
+
+void EdgeNode::run() {
+  client_ = std::make_unique<HubClient>(options_.hub_url, options_.credential,
+                                        options_.hub_ca_file);
+  std::chrono::milliseconds backoff{250};
+  bool known = false;  // the hub has told who this edge is
+  auto failed = [&](const Error& e) {
+    set_error(e);
+    spdlog::warn("edge: {}", e.message);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(4000));
+    return wait_for(backoff);
+  };
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    if (!known) {
+      auto r = client_->call("GET", "/api/edge/v1/whoami", {});
+      if (!r.ok() || r->status != 200) {
+        if (!failed(r.ok() ? hub_error(*r) : r.error())) break;
+        continue;
+      }
+      auto j = json::parse(r->body, nullptr, false);
+      std::lock_guard lock(mu_);
+      status_.institution = j.is_object() ? j.value("institution", "") : "";
+      status_.link_up = true;
+      status_.last_error.clear();
+      known = true;
+    }
+    if (Status s = enqueue_pending(); !s) {
+      if (!failed(s.error())) break;
+      continue;
+    }
+    auto top = next_bundle();
+    if (!top.ok()) {
+      if (!failed(top.error())) break;
+      continue;
+    }
+    std::optional<int> queued;
+    (void)storage::read(db_, [&](sql::Db& db) {
+      return sql::query(
+          db, "SELECT MIN(priority) FROM edge_outbox WHERE state = 'queued'", [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            if (!st.is_null(0)) queued = static_cast<int>(st.int64(0));
+          });
+    });
+    if (queued && (!*top || *queued < (*top)->priority)) {
+      auto built = build_bundle();
+      if (!built.ok()) {
+        if (!failed(built.error())) break;
+        continue;
+      }
+      top = next_bundle();
+      if (!top.ok()) continue;
+    }
+    if (!*top) {
+      if (Status s = announce_complete(); !s) {
+        if (!failed(s.error())) break;
+        continue;
+      }
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(500),
+                   [this] { return stopping_ || !pending_.empty(); });
+      continue;
+    }
+    auto sent = send(**top);
+    if (!sent.ok()) {
+      if (sent.error().code == Errc::permission_denied) known = false;
+      if (!failed(sent.error())) break;
+      continue;
+    }
+    backoff = std::chrono::milliseconds(250);
+    {
+      std::lock_guard lock(mu_);
+      status_.link_up = true;
+    }
+  }
+  client_.reset();
+}
+
+}  // namespace yilian::edge

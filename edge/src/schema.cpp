@@ -1,0 +1,74 @@
+// The edge module's steps of the index database's schema history (storage/database.h). The
+// hub keeps the uploads it is receiving; an edge node keeps its outbound queue and bundles.
+// Never edit a released step: append a new one with the next number.
+#include <array>
+
+#include "yilian/edge/uploads.h"
+
+namespace yilian::edge {
+namespace {
+
+// v21: edge transfers. At the hub: one row per resumable upload (its bytes are in the uploads
+// directory until stored). At an edge: every stored instance's place in the outbound queue,
+// the bundles built from them (files, sent whole or resumed), and the studies said complete.
+constexpr const char* kV21 = R"sql(
+CREATE TABLE edge_uploads(
+  id             TEXT PRIMARY KEY,
+  institution_id INTEGER NOT NULL REFERENCES institutions(id),
+  user_id        INTEGER NOT NULL REFERENCES users(id),
+  length         INTEGER NOT NULL,
+  received       INTEGER NOT NULL DEFAULT 0,
+  metadata       TEXT NOT NULL DEFAULT '',
+  content_type   TEXT NOT NULL,
+  state          TEXT NOT NULL CHECK(state IN ('receiving', 'stored')),
+  result         TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL,
+  updated_at     TEXT NOT NULL
+);
+CREATE INDEX edge_uploads_user ON edge_uploads(user_id, state);
+CREATE TABLE edge_bundles(
+  id           INTEGER PRIMARY KEY,
+  study_uid    TEXT NOT NULL,
+  priority     INTEGER NOT NULL,
+  file         TEXT NOT NULL,
+  length       INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  instances    INTEGER NOT NULL,
+  upload_url   TEXT NOT NULL DEFAULT '',
+  sent         INTEGER NOT NULL DEFAULT 0,
+  state        TEXT NOT NULL CHECK(state IN ('ready', 'done')),
+  created_at   TEXT NOT NULL,
+  done_at      TEXT
+);
+CREATE INDEX edge_bundles_ready ON edge_bundles(state, priority, id);
+CREATE TABLE edge_outbox(
+  sop_instance_uid TEXT PRIMARY KEY,
+  study_uid        TEXT NOT NULL,
+  blob_key         TEXT NOT NULL,
+  size_bytes       INTEGER NOT NULL,
+  priority         INTEGER NOT NULL,
+  sort_key         TEXT NOT NULL,
+  state            TEXT NOT NULL CHECK(state IN ('queued', 'bundled', 'sent', 'failed')),
+  bundle_id        INTEGER REFERENCES edge_bundles(id),
+  outcome          TEXT NOT NULL DEFAULT '',
+  queued_at        TEXT NOT NULL,
+  sent_at          TEXT
+);
+CREATE INDEX edge_outbox_queue ON edge_outbox(state, priority, queued_at, study_uid, sort_key);
+CREATE INDEX edge_outbox_study ON edge_outbox(study_uid, state);
+CREATE TABLE edge_completions(
+  study_uid TEXT PRIMARY KEY,
+  sent_at   TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array kSteps = {
+    storage::SchemaStep{21, "edge", "edge transfers: uploads at the hub, outbound queue at an edge",
+                        kV21},
+};
+
+}  // namespace
+
+std::span<const storage::SchemaStep> schema_steps() { return kSteps; }
+
+}  // namespace yilian::edge

@@ -1,0 +1,413 @@
+#include "yilian/edge/uploads.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "yilian/common/text.h"
+#include "yilian/edge/protocol.h"
+#include "yilian/identity/crypto.h"
+#include "yilian/pacs/dicomweb.h"
+#include "yilian/storage/blob_store.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::edge {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+namespace sql = storage::sql;
+
+struct UploadRow {
+  std::string id;
+  std::int64_t institution_id = 0, user_id = 0;
+  std::uint64_t length = 0, received = 0;
+  std::string content_type, state, result, created_at;
+};
+
+class UploadService {
+ public:
+  UploadService(storage::Database& db, pacs::Ingestor& ingestor, identity::AuthService& auth,
+                UploadServiceOptions options)
+      : db_(db), ingestor_(ingestor), auth_(auth), options_(std::move(options)) {}
+
+  Response create(const Request& req);
+  Response head(const Request& req);
+  Response patch(const Request& req);
+  Response status(const Request& req);
+
+ private:
+  std::filesystem::path file_of(const std::string& id) const { return options_.dir / (id + ".part"); }
+  // The upload `id` of the request's edge node (another node's is not found).
+  Result<std::optional<UploadRow>> find(const Request& req, const std::string& id);
+  // Appends `bytes` at `offset` of the upload's file and syncs it.
+  Status append(const std::string& id, std::uint64_t offset, std::string_view bytes);
+  // Ingests the whole bundle; the outcome of every instance, as JSON.
+  Result<json> ingest(const Request& req, const UploadRow& row);
+  std::shared_ptr<std::mutex> lock_of(const std::string& id);
+
+  storage::Database& db_;
+  pacs::Ingestor& ingestor_;
+  identity::AuthService& auth_;
+  UploadServiceOptions options_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::weak_ptr<std::mutex>> locks_;  // one PATCH at a time per upload
+};
+
+namespace {
+
+Response tus(Response r) {
+  r.headers.emplace_back("Tus-Resumable", std::string(kTusVersion));
+  return r;
+}
+
+Response tus_error(int status, std::string_view message) {
+  return tus(Response::error(status, message));
+}
+
+bool edge_principal(const Request& req) {
+  return req.principal &&
+         req.principal->username.rfind(identity::kEdgeUserPrefix, 0) == 0;
+}
+
+std::string edge_name(const Principal& p) {
+  return p.username.substr(identity::kEdgeUserPrefix.size());
+}
+
+Status write_all(int fd, std::string_view bytes, std::uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(errno == ENOSPC ? Errc::out_of_space : Errc::io,
+                        std::string("writing an upload: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::shared_ptr<std::mutex> UploadService::lock_of(const std::string& id) {
+  std::lock_guard lock(locks_mu_);
+  for (auto it = locks_.begin(); it != locks_.end();) {
+    it = it->second.expired() ? locks_.erase(it) : std::next(it);
+  }
+  auto& weak = locks_[id];
+  auto m = weak.lock();
+  if (!m) {
+    m = std::make_shared<std::mutex>();
+    weak = m;
+  }
+  return m;
+}
+
+Result<std::optional<UploadRow>> UploadService::find(const Request& req, const std::string& id) {
+  std::optional<UploadRow> row;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT id, institution_id, user_id, length, received, content_type, state, result, "
+        "created_at FROM edge_uploads WHERE id = ?1 AND user_id = ?2",
+        [&](sql::Stmt& st) {
+          st.bind(1, id);
+          st.bind(2, req.principal->user_id);
+        },
+        [&](sql::Stmt& st) {
+          UploadRow r;
+          r.id = st.text(0);
+          r.institution_id = st.int64(1);
+          r.user_id = st.int64(2);
+          r.length = static_cast<std::uint64_t>(st.int64(3));
+          r.received = static_cast<std::uint64_t>(st.int64(4));
+          r.content_type = st.text(5);
+          r.state = st.text(6);
+          r.result = st.text(7);
+          r.created_at = st.text(8);
+          row = std::move(r);
+        });
+  });
+  if (!s) return s.error();
+  return row;
+}
+
+Response UploadService::create(const Request& req) {
+  if (req.header("tus-resumable") != kTusVersion) {
+    Response r = tus_error(412, "Tus-Resumable: 1.0.0 is required");
+    r.headers.emplace_back("Tus-Version", std::string(kTusVersion));
+    return r;
+  }
+  auto length = parse_size(req.header("upload-length"), kMaxUploadBytes);
+  if (!length) {
+    return tus_error(req.header("upload-length").empty() ? 400 : 413,
+                     "Upload-Length must be a size of at most " +
+                         std::to_string(kMaxUploadBytes) + " bytes");
+  }
+  auto meta = parse_metadata(req.header("upload-metadata"));
+  if (!meta.ok()) return tus_error(400, meta.error().message);
+  const std::string content_type = (*meta)["content-type"];
+  if (ascii_lower(content_type).rfind("multipart/related", 0) != 0) {
+    return tus_error(415, "Upload-Metadata content-type must be multipart/related (a bundle)");
+  }
+  if (*length == 0) return tus_error(400, "an empty upload carries no instance");
+  const std::string id = identity::random_hex(16);
+  const std::string now = auth_.now();
+  {
+    const int fd = ::open(file_of(id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Response::from_error(make_error(Errc::io, "cannot create an upload file"));
+    ::close(fd);
+  }
+  if (Status s = storage::fsync_path(options_.dir, true); !s) return Response::from_error(s.error());
+  Status s = storage::write(db_, [&](sql::Db& db) {
+    return sql::run(db,
+                    "INSERT INTO edge_uploads(id, institution_id, user_id, length, metadata, "
+                    "content_type, state, created_at, updated_at) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'receiving', ?7, ?7)",
+                    [&](sql::Stmt& st) {
+                      st.bind(1, id);
+                      st.bind(2, req.principal->institution_id);
+                      st.bind(3, req.principal->user_id);
+                      st.bind(4, static_cast<std::int64_t>(*length));
+                      st.bind(5, req.header("upload-metadata"));
+                      st.bind(6, content_type);
+                      st.bind(7, now);
+                    });
+  });
+  if (!s) {
+    std::error_code ec;
+    std::filesystem::remove(file_of(id), ec);
+    return Response::from_error(s.error());
+  }
+  Response r = tus(Response::json(201, json_text(json{{"id", id}, {"length", *length}})));
+  r.headers.emplace_back("Location", "/api/edge/v1/uploads/" + id);
+  return r;
+}
+
+Response UploadService::head(const Request& req) {
+  auto row = find(req, req.params.at("id"));
+  if (!row.ok()) return Response::from_error(row.error());
+  if (!*row) return tus_error(404, "no such upload of this edge node");
+  Response r = tus(Response::json(200, ""));
+  r.content_type = "application/json";
+  r.headers.emplace_back("Upload-Offset", std::to_string((*row)->received));
+  r.headers.emplace_back("Upload-Length", std::to_string((*row)->length));
+  return r;
+}
+
+Status UploadService::append(const std::string& id, std::uint64_t offset, std::string_view bytes) {
+  const int fd = ::open(file_of(id).c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::io, "the upload's file is gone");
+  // Bytes past the offset are from a chunk that was never acknowledged: they go.
+  Status s = ::ftruncate(fd, static_cast<off_t>(offset)) == 0
+                 ? write_all(fd, bytes, offset)
+                 : Status(make_error(Errc::io, "cannot truncate an upload file"));
+  if (s.ok() && ::fdatasync(fd) != 0) s = make_error(Errc::io, "cannot sync an upload file");
+  ::close(fd);
+  return s;
+}
+
+Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
+  std::string body;
+  {
+    const int fd = ::open(file_of(row.id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(Errc::io, "the upload's file is gone");
+    body.resize(row.length);
+    std::size_t got = 0;
+    while (got < body.size()) {
+      const ssize_t n = ::pread(fd, body.data() + got, body.size() - got, static_cast<off_t>(got));
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (got != body.size()) return make_error(Errc::io, "the upload's file is short");
+  }
+  json results = json::array();
+  auto parts = pacs::split_multipart(row.content_type, body);
+  if (!parts.ok()) {
+    results.push_back({{"status", "rejected"}, {"message", parts.error().message}});
+    return results;
+  }
+  std::vector<pacs::IngestOutcome> outcomes(parts->size());
+  std::atomic<std::size_t> next{0};
+  const pacs::Sender sender{"", req.principal->institution_id, {}};
+  auto work = [&] {
+    for (std::size_t i = next++; i < parts->size(); i = next++) {
+      const pacs::BodyPart& part = (*parts)[i];
+      if (ascii_lower(part.content_type).rfind("application/dicom", 0) != 0) {
+        outcomes[i].status = pacs::IngestStatus::rejected;
+        outcomes[i].reason = pacs::IngestReason::not_dicom;
+        outcomes[i].message = "part is not application/dicom";
+        continue;
+      }
+      outcomes[i] = ingestor_.ingest_bytes(part.bytes, sender);
+    }
+  };
+  {
+    std::vector<std::thread> threads;
+    const std::size_t n =
+        std::min<std::size_t>(std::max(1u, options_.ingest_threads), parts->size());
+    for (std::size_t t = 1; t < n; ++t) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+  }
+  std::map<std::string, int> by_status;
+  std::string studies;
+  for (const pacs::IngestOutcome& o : outcomes) {
+    json j{{"sopInstanceUid", o.sop_instance_uid},
+           {"study", o.study_instance_uid},
+           {"status", pacs::ingest_status_name(o.status)}};
+    if (!o.message.empty()) j["message"] = o.message;
+    results.push_back(std::move(j));
+    ++by_status[pacs::ingest_status_name(o.status)];
+    if (!o.study_instance_uid.empty() && studies.find(o.study_instance_uid) == std::string::npos)
+      studies += (studies.empty() ? "" : " ") + o.study_instance_uid;
+  }
+  std::string detail;
+  for (const auto& [k, v] : by_status) detail += (detail.empty() ? "" : ", ") + std::to_string(v) + " " + k;
+  auth_.audit(req, "edge.upload.store", "upload", row.id,
+              by_status.count("refused") ? "denied" : "ok",
+              detail + (studies.empty() ? "" : " (study " + studies + ")"));
+  return results;
+}
+
+Response UploadService::patch(const Request& req) {
+  const std::string& id = req.params.at("id");
+  if (req.header("tus-resumable") != kTusVersion)
+    return tus_error(412, "Tus-Resumable: 1.0.0 is required");
+  if (ascii_lower(req.content_type) != "application/offset+octet-stream")
+    return tus_error(415, "PATCH takes Content-Type: application/offset+octet-stream");
+  auto offset = parse_size(req.header("upload-offset"), kMaxUploadBytes);
+  if (!offset) return tus_error(400, "Upload-Offset must be given, as a size");
+  auto lock = lock_of(id);
+  std::lock_guard guard(*lock);
+  auto found = find(req, id);
+  if (!found.ok()) return Response::from_error(found.error());
+  if (!*found) return tus_error(404, "no such upload of this edge node");
+  UploadRow row = std::move(**found);
+  auto answer = [](std::uint64_t at) {
+    Response r = tus(Response::json(204, ""));
+    r.headers.emplace_back("Upload-Offset", std::to_string(at));
+    return r;
+  };
+  if (*offset != row.received) {
+    Response r = tus_error(409, "Upload-Offset " + std::to_string(*offset) +
+                                    " is not the upload's offset " + std::to_string(row.received));
+    r.headers.emplace_back("Upload-Offset", std::to_string(row.received));
+    return r;
+  }
+  if (row.state == "stored") {
+    if (!req.body.empty()) return tus_error(400, "the upload is complete");
+    return answer(row.received);
+  }
+  if (req.body.size() > row.length - row.received)
+    return tus_error(400, "the chunk goes past Upload-Length");
+  if (req.body.size() > kMaxChunkBytes) return tus_error(413, "a chunk is at most 16 MiB");
+  if (Status s = append(id, row.received, req.body); !s) return Response::from_error(s.error());
+  const std::uint64_t received = row.received + req.body.size();
+  std::string result;
+  if (received == row.length) {
+    auto outcomes = ingest(req, row);
+    if (!outcomes.ok()) return Response::from_error(outcomes.error());
+    result = json_text(*outcomes);
+  }
+  Status s = storage::write(db_, [&](sql::Db& db) {
+    return sql::run(db,
+                    "UPDATE edge_uploads SET received = ?2, updated_at = ?3, result = ?4, "
+                    "state = CASE WHEN ?2 = length THEN 'stored' ELSE state END WHERE id = ?1",
+                    [&](sql::Stmt& st) {
+                      st.bind(1, id);
+                      st.bind(2, static_cast<std::int64_t>(received));
+                      st.bind(3, auth_.now());
+                      st.bind(4, result);
+                    });
+  });
+  if (!s) return Response::from_error(s.error());
+  if (received == row.length) {
+    std::error_code ec;
+    std::filesystem::remove(file_of(id), ec);
+  }
+  return answer(received);
+}
+
+Response UploadService::status(const Request& req) {
+  auto row = find(req, req.params.at("id"));
+  if (!row.ok()) return Response::from_error(row.error());
+  if (!*row) return tus_error(404, "no such upload of this edge node");
+  const UploadRow& r = **row;
+  json j{{"id", r.id},         {"length", r.length},       {"offset", r.received},
+         {"state", r.state},   {"createdAt", r.created_at}, {"results", json::array()}};
+  if (!r.result.empty()) {
+    auto parsed = json::parse(r.result, nullptr, false);
+    if (!parsed.is_discarded()) j["results"] = std::move(parsed);
+  }
+  return tus(Response::json(200, json_text(j)));
+}
+
+Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& router,
+                                                              storage::Database& db,
+                                                              pacs::Ingestor& ingestor,
+                                                              identity::AuthService& auth,
+                                                              UploadServiceOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return make_error(Errc::io, "cannot make " + options.dir.string() + ": " + ec.message());
+  auto service = std::make_shared<UploadService>(db, ingestor, auth, options);
+  // Only edge credentials reach /api/edge/ (the gate in identity/auth.cpp); this is the second
+  // look, so no route here ever serves a user's session.
+  auto edge_only = [](auto f) {
+    return [f](const Request& req) {
+      if (!edge_principal(req)) return Response::error(403, "edge nodes only");
+      return f(req);
+    };
+  };
+  router.add("GET", "/api/edge/v1/whoami", edge_only([](const Request& req) {
+               const Principal& p = *req.principal;
+               return Response::json(
+                   200, json_text(json{{"name", edge_name(p)},
+                                       {"username", p.username},
+                                       {"institution", p.institution_code}}));
+             }));
+  router.add("OPTIONS", "/api/edge/v1/uploads", edge_only([](const Request&) {
+               Response r = tus(Response::json(204, ""));
+               r.headers.emplace_back("Tus-Version", std::string(kTusVersion));
+               r.headers.emplace_back("Tus-Extension", "creation");
+               r.headers.emplace_back("Tus-Max-Size", std::to_string(kMaxUploadBytes));
+               return r;
+             }));
+  router.add("POST", "/api/edge/v1/uploads",
+             edge_only([service](const Request& req) { return service->create(req); }));
+  router.add("HEAD", "/api/edge/v1/uploads/{id}",
+             edge_only([service](const Request& req) { return service->head(req); }));
+  router.add("PATCH", "/api/edge/v1/uploads/{id}",
+             edge_only([service](const Request& req) { return service->patch(req); }));
+  // tus's X-HTTP-Method-Override: a PATCH sent as POST (for clients that cannot send PATCH).
+  router.add("POST", "/api/edge/v1/uploads/{id}", edge_only([service](const Request& req) {
+               if (ascii_lower(req.header("x-http-method-override")) != "patch")
+                 return tus_error(405, "POST to an upload needs X-HTTP-Method-Override: PATCH");
+               return service->patch(req);
+             }));
+  router.add("GET", "/api/edge/v1/uploads/{id}",
+             edge_only([service](const Request& req) { return service->status(req); }));
+  router.add("POST", "/api/edge/v1/studies/{uid}/complete",
+             edge_only([complete = options.study_complete, &auth](const Request& req) {
+               if (!complete) return Response::error(503, "the reading queue is not running");
+               const std::string& uid = req.params.at("uid");
+               auto n = complete(*req.principal, uid);
+               auth.audit(req, "edge.study.complete", "study", uid, n.ok() ? "ok" : "failed",
+                          n.ok() ? std::to_string(*n) + " reading tasks" : n.error().message);
+               if (!n.ok()) return Response::from_error(n.error());
+               return Response::json(200, json_text(json{{"study", uid}, {"tasks", *n}}));
+             }));
+  return service;
+}
+
+}  // namespace yilian::edge

@@ -1,0 +1,395 @@
+// Township edge nodes end to end: the real `yilian edge` between storescu and the real hub,
+// over a simulated link (bandwidth, delay, cuts), with the edge credential issued by the hub.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "consortium.h"
+#include "link_sim.h"
+#include "server_process.h"
+#include "synthetic.h"
+#include "synthetic_ecg.h"
+#include "test_util.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::LinkSimulator;
+using testing::ServerProcess;
+
+// Polls `done` every 100 ms for at most `seconds`.
+bool wait_until(const std::function<bool()>& done, int seconds = 120) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
+}
+
+json edge_status(const ServerProcess& edge) {
+  auto r = testing::http_get(edge.http_port(), "/edge/status");
+  if (r.status != 200) return json::object();
+  return json::parse(r.body, nullptr, false);
+}
+
+// SOP Instance UID -> content hash of what a data directory's index holds.
+std::map<std::string, std::string> stored(const fs::path& data) {
+  std::string out;
+  testing::run_command("sqlite3 -separator ' ' '" + (data / "index.sqlite").string() +
+                           "' 'SELECT sop_uid, content_hash FROM instances'",
+                       &out);
+  std::map<std::string, std::string> m;
+  std::istringstream in(out);
+  std::string sop, hash;
+  while (in >> sop >> hash) m[sop] = hash;
+  return m;
+}
+
+std::string sql_value(const fs::path& db, const std::string& q) {
+  std::string out;
+  testing::run_command("sqlite3 '" + db.string() + "' \"" + q + "\"", &out);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// The hub with the consortium, an edge credential for `institution`, written to a file.
+struct Hub {
+  explicit Hub(const fs::path& dir)
+      : server(dir / "hub", {"--config", testing::write_consortium_config(dir).string()}) {}
+  std::string issue(const std::string& name, const std::string& institution, const fs::path& file) {
+    auto r = server.request(server.admin_token(), "POST", "/api/admin/edges",
+                            json{{"name", name}, {"institution", institution}}.dump());
+    if (r.status != 201) return {};
+    const std::string token = json::parse(r.body)["token"];
+    std::ofstream(file) << token << "\n";
+    return token;
+  }
+  ServerProcess server;
+};
+
+std::vector<std::string> edge_args(const LinkSimulator& link, const fs::path& credential,
+                                   std::vector<std::string> more = {}) {
+  std::vector<std::string> args = {"--hub",
+                                   "http://127.0.0.1:" + std::to_string(link.port()),
+                                   "--credential-file",
+                                   credential.string(),
+                                   "--stable-seconds",
+                                   "1",
+                                   "--chunk-kb",
+                                   "64",
+                                   "--bundle-kb",
+                                   "1024"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+int storescu_to(std::uint16_t port, const std::string& aet, const std::vector<fs::path>& files) {
+  std::string cmd = "storescu -aet " + aet + " -aec YILIAN 127.0.0.1 " + std::to_string(port);
+  for (const auto& f : files) cmd += " '" + f.string() + "'";
+  std::string out;
+  return testing::run_command(cmd, &out);
+}
+
+TEST(EdgeTransfer, a_ct_and_ecgs_arrive_identical_through_a_cut_an_edge_kill_and_a_hub_restart) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  // 4 MB/s with 10 ms each way: slow enough to cut the link in the middle of the CT.
+  LinkSimulator link(hub.server.http_port(), {4u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  ServerProcess edge(dir.path() / "edge", edge_args(link, credential), ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  testing::CtSeriesSpec spec;
+  spec.count = 80;
+  spec.rows = spec.columns = 256;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  std::vector<fs::path> ecgs;
+  for (int i = 0; i < 3; ++i) {
+    ecgs.push_back(dir.path() / ("ecg" + std::to_string(i) + ".dcm"));
+    ASSERT_FALSE(
+        testing::write_stemi_ecg(ecgs.back(), "TA-E" + std::to_string(i), "Wang^Li").empty());
+  }
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+  const std::size_t total = ct->files.size() + ecgs.size();
+
+  // 1. The link is cut in the middle of the transfer, and comes back.
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("bytesSent", 0) > (1 << 20); }));
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecgs[0]}), 0);
+  link.cut();
+  EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("link", "") == "down"; }));
+  link.restore();
+
+  // 2. The edge is killed in the middle of a bundle and started again.
+  ASSERT_TRUE(wait_until([&] {
+    json s = edge_status(edge);
+    return s.value("link", "") == "up" && s["current"].is_object() &&
+           s["current"].value("offset", 0) > 0;
+  }));
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecgs[1]}), 0);
+  edge.kill();
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  // 3. The hub stops and starts again (on another port: the link follows it).
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("resumes", 0) > 0; }));
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecgs[2]}), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+  EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("link", "") == "down"; }));
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  link.set_target(hub.server.http_port());
+
+  // Everything arrives, once.
+  ASSERT_TRUE(wait_until([&] {
+    json s = edge_status(edge);
+    return s.value("sent", std::size_t{0}) == total && s.value("queued", 1) == 0 &&
+           s.value("inBundles", 1) == 0;
+  })) << edge_status(edge).dump();
+  json s = edge_status(edge);
+  EXPECT_EQ(s.value("failed", -1), 0) << s.dump();
+  const auto at_edge = stored(dir.path() / "edge");
+  const auto at_hub = stored(dir.path() / "hub");
+  ASSERT_EQ(at_edge.size(), total);
+  // Byte for byte what the edge stored (the same content hash), nothing more.
+  EXPECT_EQ(at_hub, at_edge);
+  for (const std::string& sop : ct->sop_instance_uids) EXPECT_TRUE(at_hub.count(sop)) << sop;
+  EXPECT_EQ(
+      sql_value(dir.path() / "hub" / "index.sqlite", "SELECT COUNT(*) FROM instance_conflicts"),
+      "0");
+  // The hub filed the studies under the edge's institution.
+  EXPECT_EQ(sql_value(dir.path() / "hub" / "index.sqlite",
+                      "SELECT COUNT(*) FROM studies s JOIN institutions i ON i.id = "
+                      "s.institution_id WHERE i.code = 'ta'"),
+            "4");
+  // What went up the link: the bundles, once, plus what was in flight at each interruption
+  // (a chunk of 64 KiB each) and the requests' heads.
+  const auto bundle_bytes = std::stoull(
+      sql_value(dir.path() / "edge" / "index.sqlite", "SELECT SUM(length) FROM edge_bundles"));
+  EXPECT_GE(link.bytes_up(), bundle_bytes);
+  EXPECT_LT(link.bytes_up(), bundle_bytes + bundle_bytes / 50 + 4 * (64u << 10))
+      << "bundles " << bundle_bytes;
+  EXPECT_GT(s.value("resumes", 0), 0);
+  // The edge said the studies were complete: the hub routed them without a wait of its own.
+  EXPECT_TRUE(wait_until([&] {
+    return sql_value(dir.path() / "hub" / "index.sqlite",
+                     "SELECT COUNT(DISTINCT study_pk) FROM reading_tasks") == "4";
+  }));
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  ServerProcess edge(dir.path() / "edge", edge_args(link, credential), ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  testing::CtSeriesSpec spec;
+  spec.count = 60;
+  spec.rows = spec.columns = 256;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+  ASSERT_TRUE(wait_until([&] {
+    json s = edge_status(edge);
+    return s["current"].is_object() && s["current"].value("priority", "") == "routine" &&
+           s["current"].value("offset", 0) > 0;
+  }));
+  const fs::path ecg = dir.path() / "stat.dcm";
+  const std::string ecg_study = testing::write_stemi_ecg(ecg, "TA-STAT", "Zhao^Ming");
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecg}), 0);
+  const fs::path hub_index = dir.path() / "hub" / "index.sqlite";
+  ASSERT_TRUE(wait_until([&] {
+    return sql_value(hub_index,
+                     "SELECT COUNT(*) FROM studies WHERE study_uid = '" + ecg_study + "'") == "1";
+  }));
+  // The ECG is at the hub while the CT is not all there yet.
+  const int ct_at_hub = std::stoi(
+      sql_value(hub_index,
+                "SELECT COUNT(*) FROM instances i JOIN series s ON s.id = i.series_pk JOIN "
+                "studies t ON t.id = s.study_pk WHERE t.study_uid = '" +
+                    ct->study_uid + "'"));
+  EXPECT_LT(ct_at_hub, spec.count);
+  EXPECT_GE(edge_status(edge).value("preempted", 0), 1);
+  // The CT resumes and completes.
+  EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) == spec.count + 1; }));
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+TEST(EdgeCredential, only_edge_credentials_reach_the_edge_routes_and_a_revoked_one_is_refused) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string token = hub.issue("ta-edge", "ta", dir.path() / "edge.token");
+  ASSERT_FALSE(token.empty());
+  const auto port = hub.server.http_port();
+  auto as_edge = [&](const std::string& method, const std::string& target,
+                     const std::string& body = {}, testing::Headers more = {}) {
+    more.emplace_back("Authorization", "Bearer " + token);
+    return testing::http_request(port, method, target, body, more);
+  };
+  auto who = as_edge("GET", "/api/edge/v1/whoami");
+  ASSERT_EQ(who.status, 200) << who.body;
+  EXPECT_EQ(json::parse(who.body)["institution"], "ta");
+  // The edge credential is no user session, and a user session is no edge credential.
+  EXPECT_EQ(as_edge("GET", "/api/studies").status, 401);
+  const std::string doctor = hub.server.add_user("dr-ta", {"township_doctor"}, "ta");
+  EXPECT_EQ(hub.server.get(doctor, "/api/edge/v1/whoami").status, 401);
+  // The list shows it; a second one with the same name is refused.
+  auto list = hub.server.get(hub.server.admin_token(), "/api/admin/edges");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("\"ta-edge\""), std::string::npos);
+  EXPECT_EQ(hub.server
+                .request(hub.server.admin_token(), "POST", "/api/admin/edges",
+                         json{{"name", "ta-edge"}, {"institution", "ta"}}.dump())
+                .status,
+            409);
+  // Not an administrator: refused.
+  EXPECT_EQ(hub.server
+                .request(doctor, "POST", "/api/admin/edges",
+                         json{{"name", "x"}, {"institution", "ta"}}.dump())
+                .status,
+            403);
+  // Revoked: refused from then on.
+  EXPECT_EQ(
+      hub.server.request(hub.server.admin_token(), "DELETE", "/api/admin/edges/ta-edge").status,
+      200);
+  EXPECT_EQ(as_edge("GET", "/api/edge/v1/whoami").status, 401);
+  EXPECT_EQ(as_edge("POST", "/api/edge/v1/uploads", "",
+                    {{"Tus-Resumable", "1.0.0"}, {"Upload-Length", "10"}})
+                .status,
+            401);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+// The hub's tus routes as any tus 1.0 client sees them, on one kept-alive connection: answers
+// without a body (HEAD, 204) followed at once by a request with one, many times over.
+TEST(EdgeUploads, tus_uploads_resume_at_the_offset_the_hub_holds_on_a_kept_alive_connection) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string token = hub.issue("ta-edge", "ta", dir.path() / "edge.token");
+  ASSERT_FALSE(token.empty());
+  const auto port = hub.server.http_port();
+  testing::Headers auth = {{"Authorization", "Bearer " + token}};
+  auto with = [&](testing::Headers more) {
+    more.insert(more.end(), auth.begin(), auth.end());
+    return more;
+  };
+  constexpr std::size_t kChunk = 4 * 1024, kChunks = 400;
+  const std::string meta =
+      "content-type " + std::string("bXVsdGlwYXJ0L3JlbGF0ZWQ7IGJvdW5kYXJ5PXg=");
+  // Without Tus-Resumable: 412, with the version the hub speaks.
+  auto r = testing::http_request(port, "POST", "/api/edge/v1/uploads", "",
+                                 with({{"Upload-Length", "10"}}));
+  EXPECT_EQ(r.status, 412);
+  EXPECT_EQ(r.header("tus-version"), "1.0.0");
+  // Not a bundle: 415.
+  r = testing::http_request(port, "POST", "/api/edge/v1/uploads", "",
+                            with({{"Tus-Resumable", "1.0.0"}, {"Upload-Length", "10"}}));
+  EXPECT_EQ(r.status, 415);
+  r = testing::http_request(port, "POST", "/api/edge/v1/uploads", "",
+                            with({{"Tus-Resumable", "1.0.0"},
+                                  {"Upload-Length", std::to_string(kChunk * kChunks)},
+                                  {"Upload-Metadata", meta}}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string url = r.header("location");
+  ASSERT_EQ(url.rfind("/api/edge/v1/uploads/", 0), 0u);
+  // Another edge node does not see it.
+  const std::string other = hub.issue("tb-edge", "tb", dir.path() / "other.token");
+  EXPECT_EQ(
+      testing::http_request(port, "HEAD", url, "",
+                            {{"Authorization", "Bearer " + other}, {"Tus-Resumable", "1.0.0"}})
+          .status,
+      404);
+  // A wrong offset is refused with the right one; a wrong type with 415.
+  const std::string chunk(kChunk, 'x');
+  r = testing::http_request(port, "PATCH", url, chunk,
+                            with({{"Tus-Resumable", "1.0.0"},
+                                  {"Upload-Offset", "5"},
+                                  {"Content-Type", "application/offset+octet-stream"}}));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(r.header("upload-offset"), "0");
+  r = testing::http_request(port, "PATCH", url, chunk,
+                            with({{"Tus-Resumable", "1.0.0"},
+                                  {"Upload-Offset", "0"},
+                                  {"Content-Type", "application/octet-stream"}}));
+  EXPECT_EQ(r.status, 415);
+  // Chunk after chunk on one connection, each after a HEAD (an answer without a body), as a
+  // client resuming does: every chunk lands once, at its offset.
+  testing::KeptAliveClient conn(port);
+  for (std::size_t i = 0; i < kChunks; ++i) {
+    auto head = conn.request("HEAD", url, "", with({{"Tus-Resumable", "1.0.0"}}));
+    ASSERT_EQ(head.status, 200) << i;
+    ASSERT_EQ(head.header("upload-offset"), std::to_string(i * kChunk));
+    auto patch = conn.request("PATCH", url, std::string(kChunk, static_cast<char>('a' + i % 26)),
+                              with({{"Tus-Resumable", "1.0.0"},
+                                    {"Upload-Offset", std::to_string(i * kChunk)},
+                                    {"Content-Type", "application/offset+octet-stream"}}));
+    ASSERT_EQ(patch.status, 204) << i << " " << patch.body;
+    ASSERT_EQ(patch.header("upload-offset"), std::to_string((i + 1) * kChunk));
+  }
+  // Complete: the body was no bundle, and the hub says so per upload; nothing was stored.
+  r = testing::http_request(port, "GET", url, "", with({}));
+  ASSERT_EQ(r.status, 200);
+  json status = json::parse(r.body);
+  EXPECT_EQ(status["state"], "stored");
+  EXPECT_EQ(status["offset"], kChunk * kChunks);
+  ASSERT_EQ(status["results"].size(), 1u);
+  EXPECT_EQ(status["results"][0]["status"], "rejected");
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+TEST(EdgeCredential, an_edge_cannot_add_to_another_institutions_study) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  // Township B's study, stored by B's own CT.
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 64;
+  auto b_study = testing::write_ct_series(dir.path() / "b", spec);
+  ASSERT_TRUE(b_study.ok());
+  ASSERT_EQ(testing::storescu(hub.server, "TB_CT", b_study->files), 0);
+  // Township A's edge sends one more instance of that study.
+  spec.study_uid = b_study->study_uid;
+  auto more = testing::write_ct_series(dir.path() / "more", spec);
+  ASSERT_TRUE(more.ok());
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {});
+  ASSERT_TRUE(link.start());
+  ServerProcess edge(dir.path() / "edge", edge_args(link, credential), ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", more->files), 0);
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("failed", 0) == 1; }))
+      << edge_status(edge).dump();
+  // Nothing of it is at the hub, and the edge says why.
+  EXPECT_EQ(stored(dir.path() / "hub").count(more->sop_instance_uids[0]), 0u);
+  EXPECT_NE(sql_value(dir.path() / "edge" / "index.sqlite", "SELECT outcome FROM edge_outbox")
+                .find("refused"),
+            std::string::npos);
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+}  // namespace
+}  // namespace yilian
