@@ -8,10 +8,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Generate a synthetic CT series for benchmarks"};
   std::string out;
   int count = 400, size = 512, series = 1;
+  double noise = 0;
   app.add_option("--out", out, "Output directory")->required();
   app.add_option("--count", count, "Instances per series")->check(CLI::Range(1, 100000));
   app.add_option("--size", size, "Rows and columns")->check(CLI::Range(8, 4096));
   app.add_option("--series", series, "Number of series (one study)")->check(CLI::Range(1, 100));
+  app.add_option("--noise", noise,
+                 "Head phantom with Gaussian noise of this SD in HU (0: a smooth gradient)")
+      ->check(CLI::Range(0.0, 500.0));
   CLI11_PARSE(app, argc, argv);
   std::string study = yilian::testing::new_uid();
   for (int s = 0; s < series; ++s) {
@@ -20,6 +24,7 @@ int main(int argc, char** argv) {
     spec.series_number = s + 1;
     spec.count = count;
     spec.rows = spec.columns = size;
+    spec.noise_hu = noise;
     auto r = yilian::testing::write_ct_series(
         std::filesystem::path(out) / ("series" + std::to_string(s + 1)), spec);
     if (!r.ok()) {

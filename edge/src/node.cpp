@@ -10,6 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <zstd.h>
+
 #include "hub_client.h"
 #include "yilian/edge/protocol.h"
 #include "yilian/identity/crypto.h"
@@ -30,6 +32,7 @@ struct EdgeNode::Bundle {
   std::string content_type;
   std::int64_t instances = 0;
   std::string upload_url;
+  std::string encoding;  // "zstd" or empty
 };
 
 namespace {
@@ -299,6 +302,18 @@ Result<bool> EdgeNode::build_bundle() {
     body += BundleWriter::part_end();
   }
   body += writer.finish();
+  // Lossless transport compression (zstd, level 3): the hub gets the same bytes back. Kept
+  // only when it saves something (already-compressed objects do not shrink).
+  std::string encoding;
+  if (!parts.empty()) {
+    std::string packed(ZSTD_compressBound(body.size()), '\0');
+    const std::size_t n = ZSTD_compress(packed.data(), packed.size(), body.data(), body.size(), 3);
+    if (!ZSTD_isError(n) && n < body.size() - body.size() / 20) {
+      packed.resize(n);
+      body.swap(packed);
+      encoding = "zstd";
+    }
+  }
   const std::filesystem::path file =
       options_.outbox_dir / ("bundle-" + identity::random_hex(8) + ".part");
   if (!parts.empty()) {
@@ -306,13 +321,13 @@ Result<bool> EdgeNode::build_bundle() {
   }
   const std::string now = storage::to_iso8601(options_.clock());
   Status w = storage::write(db_, [&](sql::Db& db) -> Status {
-    for (const auto& [sop, why] : unreadable) {
+    for (const auto& entry : unreadable) {
       if (Status r = sql::run(db,
                               "UPDATE edge_outbox SET state = 'failed', outcome = ?2 "
                               "WHERE sop_instance_uid = ?1",
                               [&](sql::Stmt& st) {
-                                st.bind(1, sop);
-                                st.bind(2, "unreadable at the edge: " + why);
+                                st.bind(1, entry.first);
+                                st.bind(2, "unreadable at the edge: " + entry.second);
                               });
           !r)
         return r;
@@ -322,8 +337,8 @@ Result<bool> EdgeNode::build_bundle() {
     if (Status r = sql::query(
             db,
             "INSERT INTO edge_bundles(study_uid, priority, file, length, content_type, "
-            "instances, state, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'ready', ?7) "
-            "RETURNING id",
+            "encoding, instances, state, created_at) "
+            "VALUES(?1, ?2, ?3, ?4, ?5, ?8, ?6, 'ready', ?7) RETURNING id",
             [&](sql::Stmt& st) {
               st.bind(1, study);
               st.bind(2, priority);
@@ -332,6 +347,7 @@ Result<bool> EdgeNode::build_bundle() {
               st.bind(5, writer.content_type());
               st.bind(6, static_cast<std::int64_t>(parts.size()));
               st.bind(7, now);
+              st.bind(8, encoding);
             },
             [&](sql::Stmt& st) { id = st.int64(0); });
         !r)
@@ -357,8 +373,8 @@ Result<std::optional<EdgeNode::Bundle>> EdgeNode::next_bundle() {
   Status s = storage::read(db_, [&](sql::Db& db) {
     return sql::query(
         db,
-        "SELECT id, study_uid, priority, file, length, content_type, instances, upload_url "
-        "FROM edge_bundles WHERE state = 'ready' ORDER BY priority, id LIMIT 1",
+        "SELECT id, study_uid, priority, file, length, content_type, instances, upload_url, "
+        "encoding FROM edge_bundles WHERE state = 'ready' ORDER BY priority, id LIMIT 1",
         [](sql::Stmt&) {},
         [&](sql::Stmt& st) {
           Bundle b;
@@ -370,6 +386,7 @@ Result<std::optional<EdgeNode::Bundle>> EdgeNode::next_bundle() {
           b.content_type = st.text(5);
           b.instances = st.int64(6);
           b.upload_url = st.text(7);
+          b.encoding = st.text(8);
           out = std::move(b);
         });
   });
@@ -395,10 +412,12 @@ Result<bool> EdgeNode::send(Bundle& b) {
   HubClient& hub = *client_;
   std::uint64_t offset = 0;
   if (b.upload_url.empty()) {
-    const std::string meta = format_metadata({{"content-type", b.content_type},
-                                              {"study", b.study_uid},
-                                              {"instances", std::to_string(b.instances)},
-                                              {"priority", std::to_string(b.priority)}});
+    std::map<std::string, std::string> pairs = {{"content-type", b.content_type},
+                                                {"study", b.study_uid},
+                                                {"instances", std::to_string(b.instances)},
+                                                {"priority", std::to_string(b.priority)}};
+    if (!b.encoding.empty()) pairs["encoding"] = b.encoding;
+    const std::string meta = format_metadata(pairs);
     auto r = hub.call("POST", "/api/edge/v1/uploads",
                       {kTusHeader, "Upload-Length: " + std::to_string(b.length),
                        "Upload-Metadata: " + meta});

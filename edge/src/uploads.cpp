@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <zstd.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -29,7 +31,7 @@ struct UploadRow {
   std::string id;
   std::int64_t institution_id = 0, user_id = 0;
   std::uint64_t length = 0, received = 0;
-  std::string content_type, state, result, created_at;
+  std::string content_type, encoding, state, result, created_at;
 };
 
 class UploadService {
@@ -62,6 +64,9 @@ class UploadService {
 };
 
 namespace {
+
+// Largest bundle once the edge's transport compression is undone.
+constexpr unsigned long long kMaxUnpackedBytes = 1ull << 30;
 
 Response tus(Response r) {
   r.headers.emplace_back("Tus-Resumable", std::string(kTusVersion));
@@ -117,7 +122,7 @@ Result<std::optional<UploadRow>> UploadService::find(const Request& req, const s
     return sql::query(
         db,
         "SELECT id, institution_id, user_id, length, received, content_type, state, result, "
-        "created_at FROM edge_uploads WHERE id = ?1 AND user_id = ?2",
+        "created_at, encoding FROM edge_uploads WHERE id = ?1 AND user_id = ?2",
         [&](sql::Stmt& st) {
           st.bind(1, id);
           st.bind(2, req.principal->user_id);
@@ -133,6 +138,7 @@ Result<std::optional<UploadRow>> UploadService::find(const Request& req, const s
           r.state = st.text(6);
           r.result = st.text(7);
           r.created_at = st.text(8);
+          r.encoding = st.text(9);
           row = std::move(r);
         });
   });
@@ -159,6 +165,9 @@ Response UploadService::create(const Request& req) {
     return tus_error(415, "Upload-Metadata content-type must be multipart/related (a bundle)");
   }
   if (*length == 0) return tus_error(400, "an empty upload carries no instance");
+  const std::string encoding = (*meta)["encoding"];
+  if (!encoding.empty() && encoding != "zstd")
+    return tus_error(415, "Upload-Metadata encoding must be zstd or absent");
   const std::string id = identity::random_hex(16);
   const std::string now = auth_.now();
   {
@@ -170,8 +179,8 @@ Response UploadService::create(const Request& req) {
   Status s = storage::write(db_, [&](sql::Db& db) {
     return sql::run(db,
                     "INSERT INTO edge_uploads(id, institution_id, user_id, length, metadata, "
-                    "content_type, state, created_at, updated_at) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'receiving', ?7, ?7)",
+                    "content_type, encoding, state, created_at, updated_at) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?8, 'receiving', ?7, ?7)",
                     [&](sql::Stmt& st) {
                       st.bind(1, id);
                       st.bind(2, req.principal->institution_id);
@@ -180,6 +189,7 @@ Response UploadService::create(const Request& req) {
                       st.bind(5, req.header("upload-metadata"));
                       st.bind(6, content_type);
                       st.bind(7, now);
+                      st.bind(8, encoding);
                     });
   });
   if (!s) {
@@ -231,6 +241,26 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
     if (got != body.size()) return make_error(Errc::io, "the upload's file is short");
   }
   json results = json::array();
+  if (row.encoding == "zstd") {
+    // The edge's transport compression: at most kMaxUnpackedBytes, declared in the frame.
+    const unsigned long long size = ZSTD_getFrameContentSize(body.data(), body.size());
+    std::string unpacked;
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+        size > kMaxUnpackedBytes) {
+      results.push_back({{"status", "rejected"},
+                         {"message", "not a zstd frame of a declared size up to 1 GiB"}});
+      return results;
+    }
+    unpacked.resize(size);
+    const std::size_t n = ZSTD_decompress(unpacked.data(), unpacked.size(), body.data(), body.size());
+    if (ZSTD_isError(n) || n != size) {
+      results.push_back({{"status", "rejected"},
+                         {"message", std::string("the zstd bundle does not decompress: ") +
+                                         (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short")}});
+      return results;
+    }
+    body.swap(unpacked);
+  }
   auto parts = pacs::split_multipart(row.content_type, body);
   if (!parts.ok()) {
     results.push_back({{"status", "rejected"}, {"message", parts.error().message}});

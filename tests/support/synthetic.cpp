@@ -1,5 +1,9 @@
 #include "synthetic.h"
 
+#include <algorithm>
+#include <cmath>
+#include <random>
+
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -17,6 +21,42 @@ std::string new_uid() {
   return buf;
 }
 
+namespace {
+
+// Slice `i` of `count` through a head: HU + 1024 in 12 bits, with Gaussian noise (seeded by
+// the slice, so a series is the same every time).
+void head_phantom(std::vector<Uint16>& px, int rows, int cols, int i, int count, double noise) {
+  std::mt19937 rng(static_cast<std::uint32_t>(12345 + i));
+  std::normal_distribution<double> gauss(0.0, noise);
+  // The head narrows towards the top slices.
+  const double z = count > 1 ? static_cast<double>(i) / (count - 1) : 0.5;
+  const double scale = 0.75 + 0.25 * std::sin(3.14159 * (0.15 + 0.7 * z));
+  const double ax = 0.40 * cols * scale, ay = 0.47 * rows * scale;
+  const double cx = cols / 2.0, cy = rows / 2.0;
+  for (int y = 0; y < rows; ++y) {
+    for (int x = 0; x < cols; ++x) {
+      const double dx = (x - cx) / ax, dy = (y - cy) / ay;
+      const double r = std::sqrt(dx * dx + dy * dy);
+      double hu = -1000;
+      if (r < 1.0) hu = 30;                              // scalp
+      if (r < 0.97) hu = 900 + 300 * (0.97 - r) / 0.07;  // skull
+      if (r < 0.90) hu = 36;                             // grey matter
+      if (r < 0.70) hu = 26;                             // white matter
+      const double vx = std::abs(x - cx) / (0.12 * cols * scale) - 0.6,
+                   vy = (y - cy) / (0.18 * rows * scale);
+      if (vx * vx + vy * vy < 0.25) hu = 6;  // ventricles
+      if (hu > -1000)
+        hu += gauss(rng);
+      else
+        hu += gauss(rng) * 0.3;
+      const double v = std::clamp(hu + 1024.0, 0.0, 4095.0);
+      px[static_cast<std::size_t>(y) * cols + x] = static_cast<Uint16>(std::lround(v));
+    }
+  }
+}
+
+}  // namespace
+
 Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const CtSeriesSpec& spec) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -28,11 +68,15 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
       static_cast<std::size_t>(spec.rows) * static_cast<std::size_t>(spec.columns);
   std::vector<Uint16> pixels(npix);
   for (int i = 0; i < spec.count; ++i) {
-    // A gradient that changes per slice: values stay within 12 bits.
-    for (int y = 0; y < spec.rows; ++y) {
-      for (int x = 0; x < spec.columns; ++x) {
-        pixels[static_cast<std::size_t>(y) * spec.columns + x] =
-            static_cast<Uint16>((x * 4 + y * 2 + i * 7) & 0x0fff);
+    if (spec.noise_hu > 0) {
+      head_phantom(pixels, spec.rows, spec.columns, i, spec.count, spec.noise_hu);
+    } else {
+      // A gradient that changes per slice: values stay within 12 bits.
+      for (int y = 0; y < spec.rows; ++y) {
+        for (int x = 0; x < spec.columns; ++x) {
+          pixels[static_cast<std::size_t>(y) * spec.columns + x] =
+              static_cast<Uint16>((x * 4 + y * 2 + i * 7) & 0x0fff);
+        }
       }
     }
     DcmFileFormat ff;

@@ -23,6 +23,10 @@ struct CtSeriesSpec {
   int count = 10;
   int rows = 512;
   int columns = 512;
+  // > 0: each slice is a head phantom (air, scalp, skull, brain with grey and white matter,
+  // ventricles) with Gaussian noise of this standard deviation in HU, as a real CT has; 0: a
+  // smooth gradient (compresses to almost nothing, fine where pixels do not matter).
+  double noise_hu = 0;
 };
 
 struct WrittenSeries {
