@@ -98,6 +98,7 @@ int run_edge(const EdgeFlags& f) {
   options.outbox_dir = f.data / "outbox";
   options.routine_bytes_per_second = f.routine_kbps * 1000 / 8;
   options.chunk_bytes = std::max<std::uint64_t>(16, f.chunk_kb) << 10;
+  options.max_chunk_bytes = std::max<std::uint64_t>(16, f.max_chunk_kb) << 10;
   options.bundle_bytes = std::max<std::uint64_t>(64, f.bundle_kb) << 10;
   options.rules = cfg.queue;
   if (f.stable_s >= 0) options.stable = std::chrono::seconds(f.stable_s);
@@ -222,7 +223,11 @@ void add_edge_commands(CLI::App& app, EdgeCommands& c) {
                      "Bandwidth cap for routine transfers in kbit/s (0: none; STAT is never held)");
   c.edge->add_option("--stable-seconds", f.stable_s,
                      "No new instance for this long: the study is complete (default 10)");
-  c.edge->add_option("--chunk-kb", f.chunk_kb, "Bytes per upload request, in KiB (default 256)");
+  c.edge->add_option("--chunk-kb", f.chunk_kb,
+                     "Bytes of the first upload request, in KiB (default 256); later ones carry "
+                     "about a second of the link's throughput");
+  c.edge->add_option("--max-chunk-kb", f.max_chunk_kb,
+                     "Most bytes per upload request, in KiB (default 4096)");
   c.edge->add_option("--bundle-kb", f.bundle_kb, "Bytes per bundle, in KiB (default 8192)");
 
   auto* cred = app.add_subcommand("edge-credential",

@@ -3,12 +3,14 @@
 #include <cstdio>
 
 #include "synthetic.h"
+#include "synthetic_ecg.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate a synthetic CT series for benchmarks"};
   std::string out;
   int count = 400, size = 512, series = 1;
   double noise = 0;
+  std::string stemi_ecg;
   app.add_option("--out", out, "Output directory")->required();
   app.add_option("--count", count, "Instances per series")->check(CLI::Range(1, 100000));
   app.add_option("--size", size, "Rows and columns")->check(CLI::Range(8, 4096));
@@ -16,7 +18,14 @@ int main(int argc, char** argv) {
   app.add_option("--noise", noise,
                  "Head phantom with Gaussian noise of this SD in HU (0: a smooth gradient)")
       ->check(CLI::Range(0.0, 500.0));
+  app.add_option("--stemi-ecg", stemi_ecg,
+                 "Also write a 12-lead ECG with a suspected STEMI to this file");
   CLI11_PARSE(app, argc, argv);
+  if (!stemi_ecg.empty() &&
+      yilian::testing::write_stemi_ecg(stemi_ecg, "TA-STEMI", "Li^Hua").empty()) {
+    std::fprintf(stderr, "cannot write %s\n", stemi_ecg.c_str());
+    return 1;
+  }
   std::string study = yilian::testing::new_uid();
   for (int s = 0; s < series; ++s) {
     yilian::testing::CtSeriesSpec spec;

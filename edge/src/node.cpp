@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -477,6 +478,7 @@ Result<bool> EdgeNode::send(Bundle& b) {
   } closer{fd};
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t sent_here = 0;
+  std::uint64_t chunk_size = options_.chunk_bytes;
   std::string chunk;
   while (offset < b.length) {
     if (b.priority > 0 && urgent_waiting(b.priority)) {
@@ -484,7 +486,8 @@ Result<bool> EdgeNode::send(Bundle& b) {
       ++status_.preempted;
       return false;
     }
-    const std::uint64_t n = std::min<std::uint64_t>(options_.chunk_bytes, b.length - offset);
+    const std::uint64_t n = std::min<std::uint64_t>(chunk_size, b.length - offset);
+    const auto chunk_started = std::chrono::steady_clock::now();
     chunk.resize(n);
     if (::pread(fd, chunk.data(), n, static_cast<off_t>(offset)) != static_cast<ssize_t>(n))
       return make_error(Errc::io, "cannot read the bundle file " + b.file);
@@ -497,7 +500,18 @@ Result<bool> EdgeNode::send(Bundle& b) {
     // 409: the hub holds another offset than this edge thought (an answer lost in a cut).
     auto at = parse_size(r->header("upload-offset"), b.length);
     if (!at) return make_error(Errc::internal, "the hub's Upload-Offset is not one");
-    if (r->status == 204) sent_here += n;
+    if (r->status == 204) {
+      sent_here += n;
+      // About a second of what this chunk achieved, round trip included.
+      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        chunk_started)
+                              .count();
+      if (took > 0) {
+        chunk_size = std::clamp<std::uint64_t>(
+            static_cast<std::uint64_t>(static_cast<double>(n) / took), options_.chunk_bytes,
+            std::max(options_.chunk_bytes, options_.max_chunk_bytes));
+      }
+    }
     offset = *at;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -641,7 +655,7 @@ void EdgeNode::run() {
   auto failed = [&](const Error& e) {
     set_error(e);
     spdlog::warn("edge: {}", e.message);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(4000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     return wait_for(backoff);
   };
   while (true) {

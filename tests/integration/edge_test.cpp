@@ -212,11 +212,21 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
   spec.noise_hu = 12;
   auto ct = testing::write_ct_series(dir.path() / "ct", spec);
   ASSERT_TRUE(ct.ok());
+  // The CT is stored while the link is down, so that it goes as one bundle once it is back.
+  link.cut();
   ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
   ASSERT_TRUE(wait_until([&] {
     json s = edge_status(edge);
-    return s["current"].is_object() && s["current"].value("priority", "") == "routine" &&
-           s["current"].value("offset", 0) > 0;
+    return s.value("queued", 0) + s.value("inBundles", 0) == spec.count;
+  }));
+  link.restore();
+  // A large routine bundle is in transfer, not yet half sent.
+  ASSERT_TRUE(wait_until([&] {
+    json s = edge_status(edge);
+    if (!s["current"].is_object()) return false;
+    const json& c = s["current"];
+    return c.value("priority", "") == "routine" && c.value("length", 0) > (1 << 20) &&
+           c.value("offset", 0) > 0 && c.value("offset", 0) < c.value("length", 0) / 2;
   }));
   const fs::path ecg = dir.path() / "stat.dcm";
   const std::string ecg_study = testing::write_stemi_ecg(ecg, "TA-STAT", "Zhao^Ming");
