@@ -57,7 +57,7 @@ TEST(EdgeProtocol, upload_metadata_is_parsed_as_tus_defines_it) {
 
 TEST(EdgeProtocol, a_bundle_splits_back_into_its_instances_byte_for_byte) {
   BundleWriter w("yilian-edge-test");
-  const std::string a = std::string("DICM\0\r\n--not-the-boundary\r\n", 29), b(1000, '\x7f');
+  const std::string a = std::string("DICM\0\r\n--not-the-boundary\r\n", 27), b(1000, '\x7f');
   std::string body = w.part_head() + a + std::string(BundleWriter::part_end()) + w.part_head() + b +
                      std::string(BundleWriter::part_end()) + w.finish();
   auto parts = pacs::split_multipart(w.content_type(), body);

@@ -133,15 +133,26 @@ TEST(EdgeTransfer, a_ct_and_ecgs_arrive_identical_through_a_cut_an_edge_kill_and
   EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("link", "") == "down"; }));
   link.restore();
 
-  // 2. The edge is killed in the middle of a bundle and started again.
-  ASSERT_TRUE(wait_until([&] {
+  // 2. The edge is killed in the middle of a bundle and started again. The link is cut
+  // first so that the bundle cannot finish between the look at the status and the kill.
+  bool mid_bundle = false;
+  for (int attempt = 0; attempt < 10 && !mid_bundle; ++attempt) {
+    ASSERT_TRUE(wait_until([&] {
+      json s = edge_status(edge);
+      return s.value("link", "") == "up" && s["current"].is_object() &&
+             s["current"].value("offset", 0) > 0;
+    }));
+    link.cut();
+    ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("link", "") == "down"; }));
     json s = edge_status(edge);
-    return s.value("link", "") == "up" && s["current"].is_object() &&
-           s["current"].value("offset", 0) > 0;
-  }));
-  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecgs[1]}), 0);
+    mid_bundle = s["current"].is_object() && s["current"].value("offset", 0) > 0;
+    if (!mid_bundle) link.restore();
+  }
+  ASSERT_TRUE(mid_bundle);
   edge.kill();
+  link.restore();
   ASSERT_TRUE(edge.start()) << edge.log();
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecgs[1]}), 0);
 
   // 3. The hub stops and starts again (on another port: the link follows it).
   ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("resumes", 0) > 0; }));
