@@ -68,6 +68,7 @@ bench: build
 	bench/ecg/run.sh
 	bench/ws/run.sh
 	bench/cluster/run.sh
+	bench/edge/run.sh
 
 # libFuzzer targets for every parser of outside bytes, FUZZ_SECONDS each (default 60).
 fuzz: deps

@@ -33,7 +33,7 @@ struct EdgeNode::Bundle {
   std::string content_type;
   std::int64_t instances = 0;
   std::string upload_url;
-  std::string encoding;  // "zstd" or empty
+  std::string encoding;  // kEncodingZstd, kEncodingZstdShuffle2 or empty
 };
 
 namespace {
@@ -104,6 +104,7 @@ Status EdgeNode::start() {
     if (!referred.count(entry.path().string())) std::filesystem::remove(entry.path(), ec);
   }
   thread_ = std::thread([this] { run(); });
+  builder_ = std::thread([this] { build_ahead(); });
   return Status::Ok();
 }
 
@@ -114,6 +115,36 @@ void EdgeNode::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (builder_.joinable()) builder_.join();
+}
+
+void EdgeNode::build_ahead() {
+  // The next bundle is built while the current one is on the link, so the link does not wait
+  // for the bundle's reading, compression and sync between two uploads.
+  bool again = false;
+  while (again || wait_for(std::chrono::milliseconds(250))) {
+    again = false;
+    std::lock_guard build(build_mu_);
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    if (!enqueue_pending()) continue;
+    std::int64_t ready = 0;
+    if (!storage::read(db_, [&](sql::Db& db) {
+          return sql::query(
+              db, "SELECT COUNT(*) FROM edge_bundles WHERE state = 'ready'", [](sql::Stmt&) {},
+              [&](sql::Stmt& st) { ready = st.int64(0); });
+        }))
+      continue;
+    if (ready >= 2) continue;  // the one on the link and the next
+    auto built = build_bundle();
+    if (!built.ok()) {
+      spdlog::debug("edge: building ahead: {}", built.error().message);
+      continue;
+    }
+    again = *built;
+  }
 }
 
 bool EdgeNode::wait_for(std::chrono::milliseconds d) {
@@ -288,31 +319,50 @@ Result<bool> EdgeNode::build_bundle() {
     bytes += content->size();
     parts.emplace_back(item, std::move(*content));
   }
-  std::string boundary, body;
+  // The parts as they are, and byte-shuffled (16-bit pixels compress better so).
+  std::vector<std::string> shuffled;
+  shuffled.reserve(parts.size());
+  for (const auto& p : parts) shuffled.push_back(shuffle2(p.second));
+  std::string boundary;
   for (int attempt = 0; attempt < 8; ++attempt) {
     boundary = "yilian-edge-" + identity::random_hex(16);
     bool clash = false;
-    for (const auto& p : parts) clash = clash || p.second.find("--" + boundary) != std::string::npos;
+    for (std::size_t i = 0; i < parts.size() && !clash; ++i)
+      clash = parts[i].second.find("--" + boundary) != std::string::npos ||
+              shuffled[i].find("--" + boundary) != std::string::npos;
     if (!clash) break;
   }
   BundleWriter writer(boundary);
-  body.reserve(bytes + parts.size() * 128 + 64);
-  for (const auto& p : parts) {
-    body += writer.part_head();
-    body += p.second;
-    body += BundleWriter::part_end();
-  }
-  body += writer.finish();
-  // Lossless transport compression (zstd, level 3): the hub gets the same bytes back. Kept
-  // only when it saves something (already-compressed objects do not shrink).
+  auto frame = [&](auto part_bytes) {
+    std::string out;
+    out.reserve(bytes + parts.size() * 128 + 64);
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      out += writer.part_head();
+      out += part_bytes(i);
+      out += BundleWriter::part_end();
+    }
+    out += writer.finish();
+    return out;
+  };
+  std::string body = frame([&](std::size_t i) -> const std::string& { return parts[i].second; });
+  // Lossless transport compression, zstd level 3 of the bundle as is or of its shuffled parts,
+  // whichever is smaller: the hub gets the same bytes back. Kept only when it saves something
+  // (already-compressed objects do not shrink).
   std::string encoding;
   if (!parts.empty()) {
-    std::string packed(ZSTD_compressBound(body.size()), '\0');
-    const std::size_t n = ZSTD_compress(packed.data(), packed.size(), body.data(), body.size(), 3);
-    if (!ZSTD_isError(n) && n < body.size() - body.size() / 20) {
-      packed.resize(n);
-      body.swap(packed);
-      encoding = "zstd";
+    auto pack = [](const std::string& in) {
+      std::string packed(ZSTD_compressBound(in.size()), '\0');
+      const std::size_t n = ZSTD_compress(packed.data(), packed.size(), in.data(), in.size(), 3);
+      packed.resize(ZSTD_isError(n) ? 0 : n);
+      return packed;
+    };
+    std::string plain = pack(body);
+    std::string mixed = pack(frame([&](std::size_t i) -> const std::string& { return shuffled[i]; }));
+    const bool use_mixed = !mixed.empty() && (plain.empty() || mixed.size() < plain.size());
+    std::string& best = use_mixed ? mixed : plain;
+    if (!best.empty() && best.size() < body.size() - body.size() / 20) {
+      body.swap(best);
+      encoding = use_mixed ? kEncodingZstdShuffle2 : kEncodingZstd;
     }
   }
   const std::filesystem::path file =
@@ -676,12 +726,15 @@ void EdgeNode::run() {
       status_.last_error.clear();
       known = true;
     }
+    std::unique_lock build(build_mu_);
     if (Status s = enqueue_pending(); !s) {
+      build.unlock();
       if (!failed(s.error())) break;
       continue;
     }
     auto top = next_bundle();
     if (!top.ok()) {
+      build.unlock();
       if (!failed(top.error())) break;
       continue;
     }
@@ -696,12 +749,14 @@ void EdgeNode::run() {
     if (queued && (!*top || *queued < (*top)->priority)) {
       auto built = build_bundle();
       if (!built.ok()) {
+        build.unlock();
         if (!failed(built.error())) break;
         continue;
       }
       top = next_bundle();
       if (!top.ok()) continue;
     }
+    build.unlock();
     if (!*top) {
       if (Status s = announce_complete(); !s) {
         if (!failed(s.error())) break;

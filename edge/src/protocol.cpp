@@ -87,6 +87,28 @@ std::string format_metadata(const std::map<std::string, std::string>& pairs) {
   return out;
 }
 
+std::string shuffle2(std::string_view bytes) {
+  std::string out(bytes.size(), '\0');
+  const std::size_t half = bytes.size() / 2;
+  for (std::size_t i = 0; i < half; ++i) {
+    out[i] = bytes[2 * i];
+    out[half + i] = bytes[2 * i + 1];
+  }
+  if (bytes.size() % 2) out.back() = bytes.back();
+  return out;
+}
+
+std::string unshuffle2(std::string_view bytes) {
+  std::string out(bytes.size(), '\0');
+  const std::size_t half = bytes.size() / 2;
+  for (std::size_t i = 0; i < half; ++i) {
+    out[2 * i] = bytes[i];
+    out[2 * i + 1] = bytes[half + i];
+  }
+  if (bytes.size() % 2) out.back() = bytes.back();
+  return out;
+}
+
 std::string BundleWriter::content_type() const {
   return "multipart/related; type=\"application/dicom\"; boundary=" + boundary_;
 }

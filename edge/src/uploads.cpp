@@ -166,8 +166,8 @@ Response UploadService::create(const Request& req) {
   }
   if (*length == 0) return tus_error(400, "an empty upload carries no instance");
   const std::string encoding = (*meta)["encoding"];
-  if (!encoding.empty() && encoding != "zstd")
-    return tus_error(415, "Upload-Metadata encoding must be zstd or absent");
+  if (!encoding.empty() && encoding != kEncodingZstd && encoding != kEncodingZstdShuffle2)
+    return tus_error(415, "Upload-Metadata encoding must be zstd, zstd-shuffle2 or absent");
   const std::string id = identity::random_hex(16);
   const std::string now = auth_.now();
   {
@@ -241,7 +241,7 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
     if (got != body.size()) return make_error(Errc::io, "the upload's file is short");
   }
   json results = json::array();
-  if (row.encoding == "zstd") {
+  if (row.encoding == kEncodingZstd || row.encoding == kEncodingZstdShuffle2) {
     // The edge's transport compression: at most kMaxUnpackedBytes, declared in the frame.
     const unsigned long long size = ZSTD_getFrameContentSize(body.data(), body.size());
     std::string unpacked;
@@ -278,7 +278,13 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
         outcomes[i].message = "part is not application/dicom";
         continue;
       }
-      outcomes[i] = ingestor_.ingest_bytes(part.bytes, sender);
+      std::string unshuffled;
+      std::string_view bytes = part.bytes;
+      if (row.encoding == kEncodingZstdShuffle2) {
+        unshuffled = unshuffle2(part.bytes);
+        bytes = unshuffled;
+      }
+      outcomes[i] = ingestor_.ingest_bytes(bytes, sender);
     }
   };
   {

@@ -68,5 +68,19 @@ TEST(EdgeProtocol, a_bundle_splits_back_into_its_instances_byte_for_byte) {
   EXPECT_EQ((*parts)[1].bytes, b);
 }
 
+TEST(EdgeProtocol, the_byte_shuffle_groups_the_high_bytes_and_undoes_itself) {
+  EXPECT_EQ(shuffle2(""), "");
+  EXPECT_EQ(shuffle2("a"), "a");
+  EXPECT_EQ(shuffle2(std::string("\x01\xA0\x02\xA0\x03\xA0", 6)), "\x01\x02\x03\xA0\xA0\xA0");
+  EXPECT_EQ(shuffle2("abcde"), "acbde");
+  std::string all;
+  for (int i = 0; i < 1001; ++i) all += static_cast<char>(i * 7 + i / 256);
+  for (std::size_t n : {0u, 1u, 2u, 3u, 998u, 1001u}) {
+    const std::string in = all.substr(0, n);
+    EXPECT_EQ(shuffle2(in).size(), n);
+    EXPECT_EQ(unshuffle2(shuffle2(in)), in) << n;
+  }
+}
+
 }  // namespace
 }  // namespace yilian::edge

@@ -192,9 +192,10 @@ TEST(EdgeTransfer, a_ct_and_ecgs_arrive_identical_through_a_cut_an_edge_kill_and
   EXPECT_LT(link.bytes_up(), bundle_bytes + bundle_bytes / 50 + 4 * (64u << 10))
       << "bundles " << bundle_bytes;
   EXPECT_GT(s.value("resumes", 0), 0);
-  // The CT went compressed (zstd) and came out as it went in (the hashes above).
+  // The CT went compressed (its 16-bit pixels byte-shuffled, then zstd) and came out as it
+  // went in (the hashes above).
   EXPECT_NE(sql_value(dir.path() / "edge" / "index.sqlite",
-                      "SELECT COUNT(*) FROM edge_bundles WHERE encoding = 'zstd'"),
+                      "SELECT COUNT(*) FROM edge_bundles WHERE encoding = 'zstd-shuffle2'"),
             "0");
   // The edge said the studies were complete: the hub routed them without a wait of its own.
   EXPECT_TRUE(wait_until([&] {

@@ -87,6 +87,7 @@ class EdgeNode {
  private:
   struct Bundle;
   void run();
+  void build_ahead();  // the builder thread: keeps the next bundle ready
   Status enqueue_pending();
   Status enqueue_study(const std::string& study_uid);
   int study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first);
@@ -112,7 +113,11 @@ class EdgeNode {
   bool stopping_ = false;          // guarded by mu_
   EdgeStatus status_;              // guarded by mu_
   std::unique_ptr<HubClient> client_;  // the uploader thread's only
+  // Held while queueing and building bundles (the uploader's turn and the builder's), so no
+  // instance goes into two bundles.
+  std::mutex build_mu_;
   std::thread thread_;
+  std::thread builder_;
 };
 
 }  // namespace yilian::edge

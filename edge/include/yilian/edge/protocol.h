@@ -30,6 +30,18 @@ std::string format_metadata(const std::map<std::string, std::string>& pairs);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
+// The byte shuffle of 16-bit data before compression (as HDF5's and Blosc's shuffle filter):
+// the even bytes of `bytes`, then the odd ones. A 16-bit image's high bytes, nearly constant,
+// then compress apart from its noisy low bytes. An odd last byte stays last. unshuffle2 undoes
+// shuffle2 for every input.
+std::string shuffle2(std::string_view bytes);
+std::string unshuffle2(std::string_view bytes);
+
+// The bundle encodings of Upload-Metadata `encoding`: "" (as is), "zstd" (one zstd frame of
+// the bundle), "zstd-shuffle2" (one zstd frame of a bundle whose parts are each shuffle2'd).
+inline constexpr std::string_view kEncodingZstd = "zstd";
+inline constexpr std::string_view kEncodingZstdShuffle2 = "zstd-shuffle2";
+
 // Builds a bundle: start with a boundary (random, not found in any part: the caller checks
 // with contains_boundary), add parts, then finish.
 class BundleWriter {
