@@ -300,7 +300,9 @@ Result<bool> EdgeNode::build_bundle() {
         "SELECT sop_instance_uid, blob_key, size_bytes FROM edge_outbox "
         "WHERE state = 'queued' AND study_uid = ?1 ORDER BY sort_key",
         [&](sql::Stmt& st) { st.bind(1, study); },
-        [&](sql::Stmt& st) { items.push_back({st.text(0), st.text(1), st.int64(2)}); });
+        [&](sql::Stmt& st) {
+          items.push_back({st.text(0), st.text(1), st.int64(2)});
+        });
   });
   if (!s) return s.error();
   if (items.empty()) return false;
@@ -357,7 +359,8 @@ Result<bool> EdgeNode::build_bundle() {
       return packed;
     };
     std::string plain = pack(body);
-    std::string mixed = pack(frame([&](std::size_t i) -> const std::string& { return shuffled[i]; }));
+    std::string mixed =
+        pack(frame([&](std::size_t i) -> const std::string& { return shuffled[i]; }));
     const bool use_mixed = !mixed.empty() && (plain.empty() || mixed.size() < plain.size());
     std::string& best = use_mixed ? mixed : plain;
     if (!best.empty() && best.size() < body.size() - body.size() / 20) {
@@ -469,9 +472,9 @@ Result<bool> EdgeNode::send(Bundle& b) {
                                                 {"priority", std::to_string(b.priority)}};
     if (!b.encoding.empty()) pairs["encoding"] = b.encoding;
     const std::string meta = format_metadata(pairs);
-    auto r = hub.call("POST", "/api/edge/v1/uploads",
-                      {kTusHeader, "Upload-Length: " + std::to_string(b.length),
-                       "Upload-Metadata: " + meta});
+    auto r = hub.call(
+        "POST", "/api/edge/v1/uploads",
+        {kTusHeader, "Upload-Length: " + std::to_string(b.length), "Upload-Metadata: " + meta});
     if (!r.ok()) return r.error();
     if (r->status != 201 || r->header("location").empty()) return hub_error(*r);
     b.upload_url = r->header("location");
@@ -492,13 +495,12 @@ Result<bool> EdgeNode::send(Bundle& b) {
     if (r->status == 404) {
       // The hub no longer has it (its data were reset): the bundle is sent again whole.
       spdlog::warn("edge: the hub lost upload {}; sending the bundle again", b.upload_url);
-      if (Status s = storage::write(db_,
-                                    [&](sql::Db& db) {
-                                      return sql::run(
-                                          db,
-                                          "UPDATE edge_bundles SET upload_url = '' WHERE id = ?1",
-                                          [&](sql::Stmt& st) { st.bind(1, b.id); });
-                                    });
+      if (Status s = storage::write(
+              db_,
+              [&](sql::Db& db) {
+                return sql::run(db, "UPDATE edge_bundles SET upload_url = '' WHERE id = ?1",
+                                [&](sql::Stmt& st) { st.bind(1, b.id); });
+              });
           !s)
         return s.error();
       return false;
@@ -553,9 +555,8 @@ Result<bool> EdgeNode::send(Bundle& b) {
     if (r->status == 204) {
       sent_here += n;
       // About a second of what this chunk achieved, round trip included.
-      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                        chunk_started)
-                              .count();
+      const double took =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - chunk_started).count();
       if (took > 0) {
         chunk_size = std::clamp<std::uint64_t>(
             static_cast<std::uint64_t>(static_cast<double>(n) / took), options_.chunk_bytes,
@@ -573,8 +574,8 @@ Result<bool> EdgeNode::send(Bundle& b) {
       if (elapsed > 0) status_.bytes_per_second = static_cast<double>(sent_here) / elapsed;
     }
     if (b.priority > 0 && options_.routine_bytes_per_second > 0) {
-      const double due = static_cast<double>(sent_here) /
-                         static_cast<double>(options_.routine_bytes_per_second);
+      const double due =
+          static_cast<double>(sent_here) / static_cast<double>(options_.routine_bytes_per_second);
       if (due > elapsed &&
           !wait_for(std::chrono::milliseconds(static_cast<std::int64_t>((due - elapsed) * 1000))))
         return false;
@@ -597,7 +598,7 @@ Status EdgeNode::finish(const Bundle& b, const std::string& results_json) {
     for (const auto& item : j["results"]) {
       if (!item.is_object()) continue;
       outcome[item.value("sopInstanceUid", "")] = {item.value("status", ""),
-                                                    item.value("message", "")};
+                                                   item.value("message", "")};
     }
   }
   std::vector<std::string> sops;
@@ -680,17 +681,17 @@ Status EdgeNode::announce_complete() {
     if (!r.ok()) return r.error();
     if (r->status >= 500) return hub_error(*r);
     if (r->status != 200) spdlog::warn("edge: study {} complete: {}", uid, reason_of(*r));
-    if (Status w = storage::write(db_,
-                                  [&](sql::Db& db) {
-                                    return sql::run(
-                                        db,
-                                        "INSERT OR IGNORE INTO edge_completions(study_uid, sent_at) "
-                                        "VALUES(?1, ?2)",
-                                        [&](sql::Stmt& st) {
-                                          st.bind(1, uid);
-                                          st.bind(2, storage::to_iso8601(now));
-                                        });
-                                  });
+    if (Status w = storage::write(
+            db_,
+            [&](sql::Db& db) {
+              return sql::run(db,
+                              "INSERT OR IGNORE INTO edge_completions(study_uid, sent_at) "
+                              "VALUES(?1, ?2)",
+                              [&](sql::Stmt& st) {
+                                st.bind(1, uid);
+                                st.bind(2, storage::to_iso8601(now));
+                              });
+            });
         !w)
       return w;
   }
@@ -698,8 +699,8 @@ Status EdgeNode::announce_complete() {
 }
 
 void EdgeNode::run() {
-  client_ = std::make_unique<HubClient>(options_.hub_url, options_.credential,
-                                        options_.hub_ca_file);
+  client_ =
+      std::make_unique<HubClient>(options_.hub_url, options_.credential, options_.hub_ca_file);
   std::chrono::milliseconds backoff{250};
   bool known = false;  // the hub has told who this edge is
   auto failed = [&](const Error& e) {

@@ -46,7 +46,9 @@ class UploadService {
   Response status(const Request& req);
 
  private:
-  std::filesystem::path file_of(const std::string& id) const { return options_.dir / (id + ".part"); }
+  std::filesystem::path file_of(const std::string& id) const {
+    return options_.dir / (id + ".part");
+  }
   // The upload `id` of the request's edge node (another node's is not found).
   Result<std::optional<UploadRow>> find(const Request& req, const std::string& id);
   // Appends `bytes` at `offset` of the upload's file and syncs it.
@@ -78,8 +80,7 @@ Response tus_error(int status, std::string_view message) {
 }
 
 bool edge_principal(const Request& req) {
-  return req.principal &&
-         req.principal->username.rfind(identity::kEdgeUserPrefix, 0) == 0;
+  return req.principal && req.principal->username.rfind(identity::kEdgeUserPrefix, 0) == 0;
 }
 
 std::string edge_name(const Principal& p) {
@@ -154,9 +155,9 @@ Response UploadService::create(const Request& req) {
   }
   auto length = parse_size(req.header("upload-length"), kMaxUploadBytes);
   if (!length) {
-    return tus_error(req.header("upload-length").empty() ? 400 : 413,
-                     "Upload-Length must be a size of at most " +
-                         std::to_string(kMaxUploadBytes) + " bytes");
+    return tus_error(
+        req.header("upload-length").empty() ? 400 : 413,
+        "Upload-Length must be a size of at most " + std::to_string(kMaxUploadBytes) + " bytes");
   }
   auto meta = parse_metadata(req.header("upload-metadata"));
   if (!meta.ok()) return tus_error(400, meta.error().message);
@@ -175,7 +176,8 @@ Response UploadService::create(const Request& req) {
     if (fd < 0) return Response::from_error(make_error(Errc::io, "cannot create an upload file"));
     ::close(fd);
   }
-  if (Status s = storage::fsync_path(options_.dir, true); !s) return Response::from_error(s.error());
+  if (Status s = storage::fsync_path(options_.dir, true); !s)
+    return Response::from_error(s.error());
   Status s = storage::write(db_, [&](sql::Db& db) {
     return sql::run(db,
                     "INSERT INTO edge_uploads(id, institution_id, user_id, length, metadata, "
@@ -247,12 +249,13 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
     std::string unpacked;
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
         size > kMaxUnpackedBytes) {
-      results.push_back({{"status", "rejected"},
-                         {"message", "not a zstd frame of a declared size up to 1 GiB"}});
+      results.push_back(
+          {{"status", "rejected"}, {"message", "not a zstd frame of a declared size up to 1 GiB"}});
       return results;
     }
     unpacked.resize(size);
-    const std::size_t n = ZSTD_decompress(unpacked.data(), unpacked.size(), body.data(), body.size());
+    const std::size_t n =
+        ZSTD_decompress(unpacked.data(), unpacked.size(), body.data(), body.size());
     if (ZSTD_isError(n) || n != size) {
       results.push_back({{"status", "rejected"},
                          {"message", std::string("the zstd bundle does not decompress: ") +
@@ -308,7 +311,8 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
       studies += (studies.empty() ? "" : " ") + o.study_instance_uid;
   }
   std::string detail;
-  for (const auto& [k, v] : by_status) detail += (detail.empty() ? "" : ", ") + std::to_string(v) + " " + k;
+  for (const auto& [k, v] : by_status)
+    detail += (detail.empty() ? "" : ", ") + std::to_string(v) + " " + k;
   auth_.audit(req, "edge.upload.store", "upload", row.id,
               by_status.count("refused") ? "denied" : "ok",
               detail + (studies.empty() ? "" : " (study " + studies + ")"));
@@ -379,8 +383,8 @@ Response UploadService::status(const Request& req) {
   if (!row.ok()) return Response::from_error(row.error());
   if (!*row) return tus_error(404, "no such upload of this edge node");
   const UploadRow& r = **row;
-  json j{{"id", r.id},         {"length", r.length},       {"offset", r.received},
-         {"state", r.state},   {"createdAt", r.created_at}, {"results", json::array()}};
+  json j{{"id", r.id},       {"length", r.length},        {"offset", r.received},
+         {"state", r.state}, {"createdAt", r.created_at}, {"results", json::array()}};
   if (!r.result.empty()) {
     auto parsed = json::parse(r.result, nullptr, false);
     if (!parsed.is_discarded()) j["results"] = std::move(parsed);
@@ -407,10 +411,9 @@ Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& rout
   };
   router.add("GET", "/api/edge/v1/whoami", edge_only([](const Request& req) {
                const Principal& p = *req.principal;
-               return Response::json(
-                   200, json_text(json{{"name", edge_name(p)},
-                                       {"username", p.username},
-                                       {"institution", p.institution_code}}));
+               return Response::json(200, json_text(json{{"name", edge_name(p)},
+                                                         {"username", p.username},
+                                                         {"institution", p.institution_code}}));
              }));
   router.add("OPTIONS", "/api/edge/v1/uploads", edge_only([](const Request&) {
                Response r = tus(Response::json(204, ""));

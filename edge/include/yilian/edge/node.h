@@ -40,9 +40,9 @@ struct EdgeOptions {
   std::string hub_url;      // https://hub:port
   std::string credential;   // the edge's token (POST /api/admin/edges at the hub)
   std::string hub_ca_file;  // PEM the hub's certificate is verified with; empty: the system's
-  std::filesystem::path outbox_dir;           // bundle files
-  std::uint64_t bundle_bytes = 8u << 20;      // a bundle closes at this size...
-  std::size_t bundle_instances = 256;         // ...or this many instances
+  std::filesystem::path outbox_dir;       // bundle files
+  std::uint64_t bundle_bytes = 8u << 20;  // a bundle closes at this size...
+  std::size_t bundle_instances = 256;     // ...or this many instances
   // One PATCH: from chunk_bytes, grown to about a second of the link's measured throughput
   // (a request waits a round trip for its answer: at 10 Mb/s and 80 ms, 256 KiB chunks leave
   // the link idle a quarter of the time), at most max_chunk_bytes. A STAT object waits for at
@@ -57,7 +57,7 @@ struct EdgeOptions {
 
 struct EdgeStatus {
   bool link_up = false;
-  std::string last_error;  // the last failure talking to the hub, with its reason
+  std::string last_error;   // the last failure talking to the hub, with its reason
   std::string institution;  // as the hub knows the edge (whoami)
   std::uint64_t queued = 0, in_bundles = 0, sent = 0, failed = 0;  // instances
   std::uint64_t bundles_sent = 0, bytes_sent = 0, resumes = 0, preempted = 0;
@@ -109,9 +109,9 @@ class EdgeNode {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::set<std::string> pending_;  // guarded by mu_
-  bool stopping_ = false;          // guarded by mu_
-  EdgeStatus status_;              // guarded by mu_
+  std::set<std::string> pending_;      // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  EdgeStatus status_;                  // guarded by mu_
   std::unique_ptr<HubClient> client_;  // the uploader thread's only
   // Held while queueing and building bundles (the uploader's turn and the builder's), so no
   // instance goes into two bundles.

@@ -32,8 +32,7 @@ struct UploadServiceOptions {
   std::filesystem::path dir;  // where uploads being received are kept (not the temp dir)
   // "The study is complete" from an edge (routes it in the reading queue at once); returns
   // the number of reading tasks it made or has.
-  std::function<Result<std::size_t>(const Principal&, const std::string& study_uid)>
-      study_complete;
+  std::function<Result<std::size_t>(const Principal&, const std::string& study_uid)> study_complete;
   unsigned ingest_threads = 4;  // instances of one bundle ingested side by side
 };
 
