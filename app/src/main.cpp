@@ -265,6 +265,10 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
             auto tasks = queue.study_complete(p, uid);
             if (!tasks.ok()) return tasks.error();
             return tasks->size();
+          },
+          [&queue](const std::string& uid) {
+            if (auto r = queue.study_arriving(uid); !r.ok())
+              spdlog::warn("reading queue: study {} arriving: {}", uid, r.error().message);
           }});
   if (!edge_uploads.ok()) return fail(edge_uploads.error());
   teleconsult::Hub hub(

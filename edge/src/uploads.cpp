@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "yilian/common/text.h"
@@ -300,7 +301,10 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
   }
   std::map<std::string, int> by_status;
   std::string studies;
+  std::set<std::string> arrived;  // studies with an instance new at the hub
   for (const pacs::IngestOutcome& o : outcomes) {
+    if (o.status == pacs::IngestStatus::stored && !o.study_instance_uid.empty())
+      arrived.insert(o.study_instance_uid);
     json j{{"sopInstanceUid", o.sop_instance_uid},
            {"study", o.study_instance_uid},
            {"status", pacs::ingest_status_name(o.status)}};
@@ -313,6 +317,9 @@ Result<json> UploadService::ingest(const Request& req, const UploadRow& row) {
   std::string detail;
   for (const auto& [k, v] : by_status)
     detail += (detail.empty() ? "" : ", ") + std::to_string(v) + " " + k;
+  if (options_.study_arriving) {
+    for (const std::string& uid : arrived) options_.study_arriving(uid);
+  }
   auth_.audit(req, "edge.upload.store", "upload", row.id,
               by_status.count("refused") ? "denied" : "ok",
               detail + (studies.empty() ? "" : " (study " + studies + ")"));

@@ -15,7 +15,7 @@ constexpr const char* kTaskColumns = R"sql(
   t.priority, t.priority_reason, t.status, t.received_at, t.routed_at, t.due_at,
   coalesce(t.claimed_by, 0), coalesce(u.username, ''), coalesce(t.lease_expires_at, ''),
   coalesce(t.final_at, ''), coalesce(t.escalated_at, ''), p.patient_id, p.name, s.description,
-  s.indication, s.clinical_question
+  s.indication, s.clinical_question, t.arriving, s.num_instances
 FROM reading_tasks t
 JOIN studies s ON s.id = t.study_pk
 JOIN patients p ON p.id = s.patient_pk
@@ -49,6 +49,8 @@ TaskRow read_task(const sql::Stmt& st) {
   t.description = st.text(21);
   t.indication = st.text(22);
   t.clinical_question = st.text(23);
+  t.arriving = st.int64(24) != 0;
+  t.instances = st.int64(25);
   return t;
 }
 
@@ -233,6 +235,18 @@ Result<std::vector<std::string>> QueueStore::studies_without_task(std::string_vi
   return out;
 }
 
+Result<std::vector<std::pair<std::int64_t, bool>>> QueueStore::study_tasks(std::int64_t study_pk) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<std::pair<std::int64_t, bool>> out;
+  Status s = query(
+      rd->conn(), "SELECT id, arriving FROM reading_tasks WHERE study_pk = ?1 ORDER BY id",
+      [&](sql::Stmt& st) { st.bind(1, study_pk); },
+      [&](sql::Stmt& st) { out.emplace_back(st.int64(0), st.int64(1) != 0); });
+  if (!s) return s.error();
+  return out;
+}
+
 Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task(
     const NewTask& t, std::string_view now) {
   // Two writers routing the same study at once (two nodes, or two operations side by side on
@@ -248,14 +262,17 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_
   if (Status s = tx.begin(); !s) return s.error();
   std::vector<TaskEvent> events;
   std::optional<std::pair<std::int64_t, int>> existing;
+  bool was_arriving = false;
   if (Status s = query(
-          tx.conn(), "SELECT id, priority FROM reading_tasks WHERE study_pk = ?1 AND service = ?2",
+          tx.conn(),
+          "SELECT id, priority, arriving FROM reading_tasks WHERE study_pk = ?1 AND service = ?2",
           [&](sql::Stmt& st) {
             st.bind(1, t.study_pk);
             st.bind(2, t.service);
           },
           [&](sql::Stmt& st) {
             existing = {st.int64(0), static_cast<int>(st.int64(1))};
+            was_arriving = st.int64(2) != 0;
           });
       !s)
     return s.error();
@@ -264,8 +281,8 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_
     if (Status s = query(
             tx.conn(),
             "INSERT INTO reading_tasks(study_pk, service, institution_id, is_ecg, modality, "
-            "priority, priority_reason, status, received_at, routed_at, due_at) "
-            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10) RETURNING id",
+            "priority, priority_reason, status, received_at, routed_at, due_at, arriving) "
+            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11) RETURNING id",
             [&](sql::Stmt& st) {
               st.bind(1, t.study_pk);
               st.bind(2, t.service);
@@ -277,6 +294,7 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_
               st.bind(8, t.received_at);
               st.bind(9, now);
               st.bind(10, t.due_at);
+              st.bind(11, std::int64_t{t.arriving.value_or(false) ? 1 : 0});
             },
             [&](sql::Stmt& st) { id = st.int64(0); });
         !s)
@@ -284,7 +302,8 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_
     events.push_back({id, t.received_at, "received", "", ""});
     events.push_back({id, std::string(now), "routed", "",
                       t.service + ", priority " + std::to_string(t.priority) +
-                          (t.priority_reason.empty() ? "" : " (" + t.priority_reason + ")")});
+                          (t.priority_reason.empty() ? "" : " (" + t.priority_reason + ")") +
+                          (t.arriving.value_or(false) ? ", still arriving" : "")});
   } else {
     id = existing->first;
     bool raise = t.priority < existing->second;
@@ -305,6 +324,17 @@ Result<std::pair<std::int64_t, std::vector<TaskEvent>>> QueueStore::upsert_task_
       return s.error();
     events.push_back({id, std::string(now), "updated", "",
                       raise ? "priority raised: " + t.priority_reason : "more instances"});
+    if (t.arriving && *t.arriving != was_arriving) {
+      if (Status s = run(tx.conn(), "UPDATE reading_tasks SET arriving = ?2 WHERE id = ?1",
+                         [&](sql::Stmt& st) {
+                           st.bind(1, id);
+                           st.bind(2, std::int64_t{*t.arriving ? 1 : 0});
+                         });
+          !s)
+        return s.error();
+      events.push_back({id, std::string(now), "updated", "",
+                        *t.arriving ? "instances arriving again" : "all instances arrived"});
+    }
   }
   if (Status s = write_events(tx.conn(), events); !s) return s.error();
   if (Status s = tx.commit(); !s) return s.error();

@@ -224,7 +224,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_complete(const std::string
 
 Result<std::vector<std::int64_t>> ReadingQueue::route_study(
     const std::string& uid, const std::optional<PriorityDecision>& forced,
-    std::vector<reading::TaskEvent>* published) {
+    std::vector<reading::TaskEvent>* published, std::optional<bool> arriving) {
   auto study = store_.routable_study(uid);
   if (!study.ok()) return study.error();
   if (!study->has_value()) return make_error(Errc::not_found, "no such study");
@@ -245,6 +245,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_study(
   t.received_at = s.first_received_at;
   auto received = storage::parse_iso8601(s.first_received_at).value_or(clock_());
   t.due_at = storage::to_iso8601(received + sla(*rules, d.priority));
+  t.arriving = arriving;
   auto r = store_.upsert_task(t, now());
   if (!r.ok()) return r.error();
   if (published) {
@@ -299,7 +300,32 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_now(const std::string& uid
     std::lock_guard lock(mu_);
     pending_.erase(uid);
   }
-  return route_study(uid, std::nullopt);
+  return route_study(uid, std::nullopt, nullptr, false);
+}
+
+Result<std::vector<std::int64_t>> ReadingQueue::study_arriving(const std::string& uid) {
+  auto study = store_.routable_study(uid);
+  if (!study.ok()) return study.error();
+  if (!study->has_value()) return make_error(Errc::not_found, "no such study");
+  const reading::RoutableStudy& s = **study;
+  auto tasks = store_.study_tasks(s.study_pk);
+  if (!tasks.ok()) return tasks.error();
+  std::vector<std::int64_t> ids;
+  if (!tasks->empty()) {
+    // Routed already: an arriving task's screens are told of the new instances.
+    std::vector<reading::TaskEvent> events;
+    for (const auto& [id, arriving] : *tasks) {
+      if (!arriving) continue;
+      ids.push_back(id);
+      events.push_back(reading::TaskEvent{id, now(), "instances", "", ""});
+    }
+    bus_.publish(events);
+    return ids;
+  }
+  const StudyFacts facts{s.modalities, s.body_parts, s.institution_code,  s.description,
+                         s.procedure,  s.indication, s.requested_priority};
+  if (decide_priority(*rules(), facts).priority != Priority::stat) return ids;
+  return route_study(uid, std::nullopt, nullptr, true);
 }
 
 Status ReadingQueue::escalate_now() {

@@ -133,13 +133,20 @@ CREATE TABLE ecg_statement_reviews (
 CREATE INDEX ecg_statement_reviews_signed ON ecg_statement_reviews(signed_at);
 )sql";
 
-constexpr std::array<storage::SchemaStep, 5> kSteps{{
+// v22: a task made while its study is still arriving (a STAT study from an edge node, routed
+// with its first instances), until the edge says the study is complete.
+constexpr const char* kV22 = R"sql(
+ALTER TABLE reading_tasks ADD COLUMN arriving INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<storage::SchemaStep, 6> kSteps{{
     {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
     {7, "reading", "the requesting clinician's question on a study", kV7},
     {10, "reading", "the queue tables vacuumed and analysed often (PostgreSQL)", kV10,
      kV10Postgres},
     {18, "reading", "queue settings set on the administration screens", kV18},
     {20, "reading", "readers' agreement with the automated ECG statements", kV20},
+    {22, "reading", "tasks of studies still arriving from an edge node", kV22},
 }};
 
 }  // namespace

@@ -45,7 +45,9 @@ json task_json(const ReadingQueue& q, const reading::TaskRow& t) {
           {"patient", {{"id", t.patient_id}, {"name", t.patient_name}}},
           {"description", t.description},
           {"indication", t.indication},
-          {"clinicalQuestion", t.clinical_question}};
+          {"clinicalQuestion", t.clinical_question},
+          {"arriving", t.arriving},
+          {"instances", t.instances}};
 }
 
 json report_json(const reading::ReportRow& r) {

@@ -636,7 +636,9 @@ void Hub::task_live(const reading::TaskRow& t, const std::string& type) {
                {"event", type},
                {"status", t.status},
                {"priority", reading::priority_name(static_cast<reading::Priority>(t.priority))},
-               {"claimedBy", t.claimed_by_name}});
+               {"claimedBy", t.claimed_by_name},
+               {"arriving", t.arriving},
+               {"instances", t.instances}});
   for (const auto& [conn, c] : conns_) {
     if (!c.who) continue;
     const bool own =

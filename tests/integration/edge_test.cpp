@@ -65,8 +65,8 @@ std::string sql_value(const fs::path& db, const std::string& q) {
 
 // The hub with the consortium, an edge credential for `institution`, written to a file.
 struct Hub {
-  explicit Hub(const fs::path& dir)
-      : server(dir / "hub", {"--config", testing::write_consortium_config(dir).string()}) {}
+  explicit Hub(const fs::path& dir, std::string_view config = {})
+      : server(dir / "hub", {"--config", testing::write_consortium_config(dir, config).string()}) {}
   std::string issue(const std::string& name, const std::string& institution, const fs::path& file) {
     auto r = server.request(server.admin_token(), "POST", "/api/admin/edges",
                             json{{"name", name}, {"institution", institution}}.dump());
@@ -258,6 +258,115 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
   EXPECT_GE(edge_status(edge).value("preempted", 0), 1);
   // The CT resumes and completes.
   EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) == spec.count + 1; }));
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+// The hub's first task of a reader's worklist, or null.
+json first_task(const ServerProcess& hub, const std::string& token) {
+  auto r = hub.get(token, "/api/worklist");
+  if (r.status != 200) return nullptr;
+  json page = json::parse(r.body, nullptr, false);
+  if (!page.is_object() || !page["tasks"].is_array() || page["tasks"].empty()) return nullptr;
+  return page["tasks"][0];
+}
+
+TEST(EdgeTransfer, a_stroke_ct_is_read_at_the_hub_as_its_first_slices_land) {
+  testing::TempDir dir;
+  // Head CTs are STAT for a stroke; the hub's own stable wait is an hour, so a task before the
+  // edge says the study is complete can only come from the study arriving.
+  Hub hub(dir.path(), R"(
+[queue]
+stable_seconds = 3600
+
+[[queue.routes]]
+service = "neuro"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+
+[[queue.priority_rules]]
+priority = "stat"
+reason = "head CT with a stroke indication"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+text_contains = ["stroke"]
+)");
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string rad = hub.server.add_user("dr-chen", {"radiologist"}, "lead");
+  ASSERT_FALSE(rad.empty());
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  // 256 KiB/s and bundles of two slices: the CT takes several seconds, a bundle a fraction.
+  LinkSimulator link(hub.server.http_port(), {256u << 10, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  ServerProcess edge(dir.path() / "edge", edge_args(link, credential, "256"),
+                     ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  testing::CtSeriesSpec spec;
+  spec.count = 40;
+  spec.rows = spec.columns = 256;
+  spec.noise_hu = 12;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  std::string out;
+  for (const fs::path& f : ct->files) {
+    ASSERT_EQ(testing::run_command("dcmodify -nb -i '(0018,0015)=HEAD' -i "
+                                   "'(0008,1030)=CT HEAD suspected stroke' '" +
+                                       f.string() + "'",
+                                   &out),
+              0)
+        << out;
+  }
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+
+  // The task comes with the first slices, STAT and marked arriving. The link is cut then, so
+  // that what follows is looked at while the CT is surely not all there.
+  ASSERT_TRUE(wait_until([&] { return !first_task(hub.server, rad).is_null(); }));
+  link.cut();
+  json task = first_task(hub.server, rad);
+  ASSERT_TRUE(task.is_object());
+  EXPECT_EQ(task["studyInstanceUid"], ct->study_uid);
+  EXPECT_EQ(task["priority"], "stat");
+  EXPECT_EQ(task["service"], "neuro");
+  EXPECT_EQ(task["arriving"], true);
+  const int first = task["instances"];
+  EXPECT_GE(first, 1);
+  EXPECT_LT(first, spec.count);
+  const std::string id = std::to_string(task["id"].get<std::int64_t>());
+
+  // The reader claims it and opens what has arrived: its instances are found and render.
+  ASSERT_EQ(hub.server.request(rad, "POST", "/api/tasks/" + id + "/claim").status, 200);
+  auto found = hub.server.get(rad, "/dicom-web/studies/" + ct->study_uid + "/instances");
+  ASSERT_EQ(found.status, 200) << found.body;
+  const json instances = json::parse(found.body, nullptr, false);
+  ASSERT_TRUE(instances.is_array());
+  EXPECT_GE(static_cast<int>(instances.size()), first);
+  EXPECT_LT(static_cast<int>(instances.size()), spec.count);
+  // The first slice (instances go in instance order) is among them and renders.
+  auto rendered =
+      hub.server.get(rad, "/dicom-web/studies/" + ct->study_uid + "/series/" + ct->series_uid +
+                              "/instances/" + ct->sop_instance_uids.front() + "/rendered");
+  EXPECT_EQ(rendered.status, 200);
+
+  // The link is back: new slices appear while the task is still arriving, and once the edge
+  // says the study is complete the task is whole.
+  link.restore();
+  ASSERT_TRUE(wait_until([&] {
+    json t = first_task(hub.server, rad);
+    return t.is_object() && t.value("instances", 0) > first;
+  }));
+  ASSERT_TRUE(wait_until([&] {
+    json t = first_task(hub.server, rad);
+    return t.is_object() && t.value("arriving", true) == false;
+  }));
+  task = first_task(hub.server, rad);
+  EXPECT_EQ(task["instances"], spec.count);
+  EXPECT_EQ(task["status"], "claimed");  // the reader kept it throughout
+  auto events = hub.server.get(rad, "/api/tasks/" + id + "/events");
+  ASSERT_EQ(events.status, 200);
+  EXPECT_NE(events.body.find("all instances arrived"), std::string::npos) << events.body;
+  EXPECT_NE(events.body.find("still arriving"), std::string::npos) << events.body;
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }

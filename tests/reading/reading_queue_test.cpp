@@ -245,6 +245,54 @@ TEST_F(ReadingQueueTest, an_emergency_routes_the_study_as_stat_in_one_step) {
   EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "emergency"), 2);
 }
 
+TEST_F(ReadingQueueTest, a_stat_study_still_arriving_gets_its_task_at_once_and_others_wait) {
+  auto seen = [this](const std::string& type) {
+    std::lock_guard lock(seen_mu_);
+    return std::count(seen_.begin(), seen_.end(), type);
+  };
+  // A routine study arriving from an edge waits for its completion.
+  std::string routine = study("ta", "CT", "CHEST");
+  auto none = queue_->study_arriving(routine);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(queue_->worklist(who("rad1"), {})->second, 0);
+
+  // A head CT for a suspected stroke is routed with its first instance, marked arriving.
+  std::string stroke = study("ta", "CT", "HEAD", "CT HEAD suspected stroke");
+  auto ids = queue_->study_arriving(stroke);
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  ASSERT_EQ(ids->size(), 1u);
+  auto t = store_->task(ids->front());
+  ASSERT_TRUE(t.ok() && t->has_value());
+  EXPECT_TRUE((*t)->arriving);
+  EXPECT_EQ((*t)->instances, 1);
+  EXPECT_EQ((*t)->priority, static_cast<int>(Priority::stat));
+  EXPECT_EQ((*t)->status, "queued");  // a reader can claim and open it now
+  EXPECT_EQ(seen("instances"), 0);
+
+  // More instances: the same task, its screens told (an event not stored with the task).
+  auto again = queue_->study_arriving(stroke);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *ids);
+  EXPECT_EQ(seen("instances"), 1);
+  const auto stored = queue_->events(who("rad1"), ids->front());
+  ASSERT_TRUE(stored.ok());
+  for (const auto& e : *stored) EXPECT_NE(e.type, "instances");
+
+  // The stable-time routing leaves it arriving; the sender's "complete" ends that.
+  ASSERT_TRUE(queue_->study_complete(stroke).ok());
+  EXPECT_TRUE((*store_->task(ids->front()))->arriving);
+  ASSERT_TRUE(queue_->route_now(stroke).ok());
+  EXPECT_FALSE((*store_->task(ids->front()))->arriving);
+  auto events = queue_->events(who("rad1"), ids->front());
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().detail, "all instances arrived");
+  // Once arrived, more calls do nothing.
+  auto after = queue_->study_arriving(stroke);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+}
+
 TEST_F(ReadingQueueTest, claim_next_takes_priority_then_due_time_then_arrival) {
   std::int64_t routine_old = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:00:00.000Z"));
   std::int64_t routine_new = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:30:00.000Z"));

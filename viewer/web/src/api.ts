@@ -37,6 +37,9 @@ export interface Task {
   description: string;
   indication: string;
   clinicalQuestion: string;
+  // Routed before the study was complete (a STAT study from an edge node); instances: so far.
+  arriving: boolean;
+  instances: number;
 }
 
 export interface Report {

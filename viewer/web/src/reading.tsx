@@ -47,6 +47,15 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
       .catch(() => setPriors([]));
   }, [taskId]);
 
+  // A study still arriving: its task's events bring the new instance count to the viewer.
+  const arriving = task?.arriving === true;
+  useEffect(() => {
+    if (!arriving || !props.live) return;
+    return props.live.on('task', (m) => {
+      if (m.task === taskId) load();
+    });
+  }, [arriving, props.live, taskId]);
+
   const mine = task?.claimedBy === user.username;
   useEffect(() => {
     if (!mine || task?.status === 'final') return;
@@ -85,6 +94,11 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
         <span>{task.institution}</span>
         <span>{dateTime(task.receivedAt)}</span>
         <span class="status">{statusText(task.status)}</span>
+        {task.arriving && (
+          <span class="arriving" data-arriving={task.instances}>
+            {t('arrivingSoFar')} {task.instances} {t('imagesSoFar')}
+          </span>
+        )}
         {task.priorityReason && <span class="reason">{reasonText(task.priorityReason)}</span>}
         {(task.clinicalQuestion || task.indication) && (
           <span class="question" title={t('clinicalQuestion')}>
@@ -133,7 +147,11 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
           <EcgReading study={task.studyInstanceUid} />
         ) : (
           <div class="viewers">
-            <ImageViewer study={task.studyInstanceUid} lowBandwidth={lowBandwidth} />
+            <ImageViewer
+              study={task.studyInstanceUid}
+              lowBandwidth={lowBandwidth}
+              arrived={task.instances}
+            />
             {prior && (
               <div class="prior">
                 <ImageViewer study={prior} lowBandwidth={lowBandwidth} />

@@ -106,13 +106,46 @@ function Thumbnail({ study, series }: { study: string; series: Series }) {
   return src ? <img src={src} alt="" width={96} height={96} /> : <div class="thumb-empty" />;
 }
 
+// The study's series, in series number order.
+async function loadSeries(study: string): Promise<Series[]> {
+  const list = await qido(`/dicom-web/studies/${study}/series`);
+  return list
+    .map((d: DicomJson) => ({
+      uid: tagString(d, '0020000E'),
+      modality: tagString(d, '00080060'),
+      description: tagString(d, '0008103E'),
+      number: tagNumber(d, '00200011'),
+    }))
+    .sort((a, b) => a.number - b.number);
+}
+
+// A series' frames, in instance number order.
+async function loadFrames(study: string, series: string): Promise<Frame[]> {
+  const list = await qido(`${base(study, series)}/instances?limit=10000`);
+  const sorted = list
+    .map((d) => ({
+      sop: tagString(d, '00080018'),
+      number: tagNumber(d, '00200013'),
+      frames: Math.max(1, tagNumber(d, '00280008', 1)),
+    }))
+    .sort((a, b) => a.number - b.number);
+  const f: Frame[] = [];
+  for (const i of sorted) {
+    for (let n = 1; n <= i.frames; ++n) f.push({ instance: i.sop, frame: n });
+  }
+  return f;
+}
+
 export function ImageViewer(props: {
   study: string;
   lowBandwidth: boolean;
   follow?: ViewState | null; // a driver's view to show
   onViewChange?: (v: ViewState) => void; // set when this viewer drives
+  // The study's instance count while it is still arriving: when it grows, the series and the
+  // frames are fetched again, and the reader stays on the image shown.
+  arrived?: number;
 }) {
-  const { study, lowBandwidth, follow, onViewChange } = props;
+  const { study, lowBandwidth, follow, onViewChange, arrived } = props;
   const [series, setSeries] = useState<Series[]>([]);
   const [current, setCurrent] = useState(0);
   const [frames, setFrames] = useState<Frame[]>([]);
@@ -135,16 +168,8 @@ export function ImageViewer(props: {
 
   // Series of the study, then the frames of the chosen series.
   useEffect(() => {
-    qido(`/dicom-web/studies/${study}/series`)
-      .then((list) => {
-        const s = list
-          .map((d: DicomJson) => ({
-            uid: tagString(d, '0020000E'),
-            modality: tagString(d, '00080060'),
-            description: tagString(d, '0008103E'),
-            number: tagNumber(d, '00200011'),
-          }))
-          .sort((a, b) => a.number - b.number);
+    loadSeries(study)
+      .then((s) => {
         setSeries(s);
         setCurrent(0);
       })
@@ -157,19 +182,8 @@ export function ImageViewer(props: {
     setFrames([]);
     setIndex(0);
     setGeometry(null);
-    qido(`${base(study, currentSeries.uid)}/instances?limit=10000`)
-      .then((list) => {
-        const sorted = list
-          .map((d) => ({
-            sop: tagString(d, '00080018'),
-            number: tagNumber(d, '00200013'),
-            frames: Math.max(1, tagNumber(d, '00280008', 1)),
-          }))
-          .sort((a, b) => a.number - b.number);
-        const f: Frame[] = [];
-        for (const i of sorted) {
-          for (let n = 1; n <= i.frames; ++n) f.push({ instance: i.sop, frame: n });
-        }
+    loadFrames(study, currentSeries.uid)
+      .then((f) => {
         setFrames(f);
         if (pendingFrame.current !== null) {
           setIndex(Math.min(pendingFrame.current, f.length - 1));
@@ -178,6 +192,33 @@ export function ImageViewer(props: {
       })
       .catch((e) => setError(String(e)));
   }, [study, currentSeries?.uid]);
+
+  // A study still arriving: new series and new frames appear; the series and the image shown
+  // stay (frames arrive in instance order, so the one shown keeps its place or moves later).
+  const seenArrived = useRef(arrived);
+  useEffect(() => {
+    if (arrived === undefined || arrived === seenArrived.current) return;
+    seenArrived.current = arrived;
+    const shownSeries = currentSeries?.uid;
+    const shownFrame = frames[index];
+    loadSeries(study)
+      .then((s) => {
+        setSeries(s);
+        const i = s.findIndex((x) => x.uid === shownSeries);
+        if (i >= 0) setCurrent(i);
+      })
+      .catch(() => {});
+    if (!shownSeries) return;
+    loadFrames(study, shownSeries)
+      .then((f) => {
+        setFrames(f);
+        const at = shownFrame
+          ? f.findIndex((x) => x.instance === shownFrame.instance && x.frame === shownFrame.frame)
+          : -1;
+        if (at >= 0) setIndex(at);
+      })
+      .catch(() => {});
+  }, [arrived]);
 
   // Following a driver: their series, frame and window.
   useEffect(() => {

@@ -180,7 +180,14 @@ export function Worklist(props: { user: User; live: Live | null }) {
                 <td>
                   <Countdown task={task} now={now} />
                 </td>
-                <td>{statusText(task.status)}</td>
+                <td>
+                  {statusText(task.status)}
+                  {task.arriving && (
+                    <small class="arriving" data-arriving={task.instances}>
+                      {t('arrivingSoFar')} {task.instances} {t('imagesSoFar')}
+                    </small>
+                  )}
+                </td>
                 <td>{task.claimedBy ?? ''}</td>
               </tr>
             ))}

@@ -33,6 +33,9 @@ struct UploadServiceOptions {
   // "The study is complete" from an edge (routes it in the reading queue at once); returns
   // the number of reading tasks it made or has.
   std::function<Result<std::size_t>(const Principal&, const std::string& study_uid)> study_complete;
+  // Instances of a study arrived in an upload (the study is not said complete yet): a STAT
+  // study gets its reading task now, marked arriving (ReadingQueue::study_arriving).
+  std::function<void(const std::string& study_uid)> study_arriving;
   unsigned ingest_threads = 4;  // instances of one bundle ingested side by side
 };
 

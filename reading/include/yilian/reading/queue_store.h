@@ -55,6 +55,8 @@ struct TaskRow {
   std::string patient_id, patient_name, description;
   std::string indication;         // from the DICOM request attributes
   std::string clinical_question;  // the requesting clinician's, given over REST
+  bool arriving = false;          // routed before the study was complete (edge, STAT)
+  std::int64_t instances = 0;     // of the study at the hub now
 };
 
 // A study ready to be routed (facts for the rules, read from the index).
@@ -77,6 +79,9 @@ struct NewTask {
   std::string priority_reason;
   std::string received_at;
   std::string due_at;
+  // Set: the task is (true) or is no longer (false) of a study still arriving; unset: as it is
+  // (a new task: not arriving).
+  std::optional<bool> arriving;
 };
 
 // What a reader may claim: studies of these institutions (any kind), imaging studies of
@@ -149,6 +154,8 @@ class QueueStore {
   Result<std::vector<Depth>> depth(std::string_view now);
 
   Result<std::optional<RoutableStudy>> routable_study(std::string_view study_uid);
+  // The study's tasks: id, and whether it is still arriving.
+  Result<std::vector<std::pair<std::int64_t, bool>>> study_tasks(std::int64_t study_pk);
   // The requesting clinician's question for a study; not_found for an unknown study.
   Status set_clinical_question(std::string_view study_uid, std::string_view question);
   // Studies with no task whose newest instance arrived before `before` (start-up catch-up).

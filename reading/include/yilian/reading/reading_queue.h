@@ -74,8 +74,16 @@ class ReadingQueue {
   // give it; the routing rules read it with the study's texts.
   Result<std::vector<std::int64_t>> study_complete(const Principal& p, const std::string& uid,
                                                    const std::string& clinical_question = {});
-  // Routes a study at once, without waiting for its stable time (an ECG once it is analysed).
+  // Routes a study at once, without waiting for its stable time (an ECG once it is analysed,
+  // a study its sender says is complete); a task of the study made while it was still arriving
+  // is marked arrived.
   Result<std::vector<std::int64_t>> route_now(const std::string& study_uid);
+  // More instances of a study still arriving from an edge node, which will say when it is
+  // complete (then route_now). A study the rules make STAT gets its task now, marked arriving,
+  // so that it can be opened as its first images land; a task already arriving gets an
+  // "instances" event (published only, not stored) so that open screens show the new count.
+  // Other studies wait for their completion. Returns the study's arriving task ids.
+  Result<std::vector<std::int64_t>> study_arriving(const std::string& study_uid);
   // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is
   // routed now rather than after its stable time, its tasks become STAT with `reason`, and an
   // "emergency" event is published for the live services. Returns the task ids.
@@ -144,9 +152,12 @@ class ReadingQueue {
   // Routes a study now; `forced` (an emergency) sets the priority of a new task, or raises an
   // existing one, in the same transaction that creates or updates it. The routing's events
   // are published, or handed to `published` for the caller to publish.
+  // `arriving`: the task is (true) or is no longer (false) of a study still arriving; unset:
+  // left as it is.
   Result<std::vector<std::int64_t>> route_study(
       const std::string& uid, const std::optional<PriorityDecision>& forced,
-      std::vector<reading::TaskEvent>* published = nullptr);
+      std::vector<reading::TaskEvent>* published = nullptr,
+      std::optional<bool> arriving = std::nullopt);
 
   reading::QueueStore& store_;
   pacs::Index& index_;
