@@ -38,24 +38,27 @@ std::string first_line(const fs::path& file) {
 }
 
 json status_json(const edge::EdgeStatus& s) {
-  return json{{"link", s.link_up ? "up" : "down"},
-              {"lastError", s.last_error},
-              {"institution", s.institution},
-              {"queued", s.queued},
-              {"inBundles", s.in_bundles},
-              {"sent", s.sent},
-              {"failed", s.failed},
-              {"bundlesSent", s.bundles_sent},
-              {"bytesSent", s.bytes_sent},
-              {"resumes", s.resumes},
-              {"preempted", s.preempted},
-              {"bytesPerSecond", s.bytes_per_second},
-              {"current", s.current_study.empty()
-                              ? json(nullptr)
-                              : json{{"study", s.current_study},
-                                     {"priority", s.current_priority == 0 ? "stat" : "routine"},
-                                     {"offset", s.current_offset},
-                                     {"length", s.current_length}}}};
+  return json{
+      {"link", s.link_up ? "up" : "down"},
+      {"lastError", s.last_error},
+      {"institution", s.institution},
+      {"queued", s.queued},
+      {"inBundles", s.in_bundles},
+      {"sent", s.sent},
+      {"failed", s.failed},
+      {"bundlesSent", s.bundles_sent},
+      {"bytesSent", s.bytes_sent},
+      {"resumes", s.resumes},
+      {"preempted", s.preempted},
+      {"bytesPerSecond", s.bytes_per_second},
+      {"routine",
+       {{"held", s.routine_cap.held}, {"capKbps", s.routine_cap.bytes_per_second * 8 / 1000}}},
+      {"current", s.current_study.empty()
+                      ? json(nullptr)
+                      : json{{"study", s.current_study},
+                             {"priority", s.current_priority == 0 ? "stat" : "routine"},
+                             {"offset", s.current_offset},
+                             {"length", s.current_length}}}};
 }
 
 int run_edge(const EdgeFlags& f) {
@@ -97,6 +100,9 @@ int run_edge(const EdgeFlags& f) {
   options.hub_ca_file = f.hub_ca;
   options.outbox_dir = f.data / "outbox";
   options.routine_bytes_per_second = f.routine_kbps * 1000 / 8;
+  auto schedule = edge::parse_routine_schedule(f.routine_schedule);
+  if (!schedule.ok()) return fail(schedule.error());
+  options.routine_schedule = std::move(*schedule);
   options.chunk_bytes = std::max<std::uint64_t>(16, f.chunk_kb) << 10;
   options.max_chunk_bytes = std::max<std::uint64_t>(16, f.max_chunk_kb) << 10;
   options.bundle_bytes = std::max<std::uint64_t>(64, f.bundle_kb) << 10;
@@ -221,6 +227,10 @@ void add_edge_commands(CLI::App& app, EdgeCommands& c) {
                      "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
   c.edge->add_option("--routine-kbps", f.routine_kbps,
                      "Bandwidth cap for routine transfers in kbit/s (0: none; STAT is never held)");
+  c.edge->add_option(
+      "--routine-schedule", f.routine_schedule,
+      "Time-of-day windows for routine transfers, in the edge's local time: "
+      "\"08:00-12:00=2000,12:00-14:00=off\" (kbit/s, or off: held; --routine-kbps outside)");
   c.edge->add_option("--stable-seconds", f.stable_s,
                      "No new instance for this long: the study is complete (default 10)");
   c.edge->add_option("--chunk-kb", f.chunk_kb,

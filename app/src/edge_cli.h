@@ -19,6 +19,7 @@ struct EdgeFlags {
   std::string aet;
   std::filesystem::path port_file;
   std::uint64_t routine_kbps = 0;  // 0: no cap
+  std::string routine_schedule;    // edge/schedule.h
   int stable_s = -1;
   std::uint64_t chunk_kb = 256;
   std::uint64_t max_chunk_kb = 4096;

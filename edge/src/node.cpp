@@ -13,6 +13,8 @@
 
 #include <zstd.h>
 
+#include <ctime>
+
 #include "hub_client.h"
 #include "yilian/edge/protocol.h"
 #include "yilian/identity/crypto.h"
@@ -153,6 +155,14 @@ bool EdgeNode::wait_for(std::chrono::milliseconds d) {
   return !stopping_;
 }
 
+RoutineCap EdgeNode::current_routine_cap() const {
+  const std::time_t t = std::chrono::system_clock::to_time_t(options_.clock());
+  std::tm local{};
+  localtime_r(&t, &local);
+  return routine_cap(options_.routine_schedule, options_.routine_bytes_per_second,
+                     local.tm_hour * 60 + local.tm_min);
+}
+
 void EdgeNode::set_error(const Error& e) {
   std::lock_guard lock(mu_);
   status_.link_up = false;
@@ -165,6 +175,7 @@ EdgeStatus EdgeNode::status() const {
     std::lock_guard lock(mu_);
     out = status_;
   }
+  out.routine_cap = current_routine_cap();
   (void)storage::read(db_, [&](sql::Db& db) {
     return sql::query(
         db, "SELECT state, COUNT(*) FROM edge_outbox GROUP BY state", [](sql::Stmt&) {},
@@ -538,7 +549,20 @@ Result<bool> EdgeNode::send(Bundle& b) {
       ++status_.preempted;
       return false;
     }
-    const std::uint64_t n = std::min<std::uint64_t>(chunk_size, b.length - offset);
+    RoutineCap cap;
+    if (b.priority > 0) {
+      cap = current_routine_cap();
+      if (cap.held) {
+        // The schedule holds routine traffic now; a STAT object still goes at once (above).
+        if (!wait_for(std::chrono::seconds(1))) return false;
+        continue;
+      }
+    }
+    std::uint64_t n = std::min<std::uint64_t>(chunk_size, b.length - offset);
+    // Under a cap a chunk is at most a second of it, so that pacing never holds a STAT object
+    // back longer than that.
+    if (cap.bytes_per_second > 0)
+      n = std::min<std::uint64_t>(n, std::max<std::uint64_t>(cap.bytes_per_second, 16u << 10));
     const auto chunk_started = std::chrono::steady_clock::now();
     chunk.resize(n);
     if (::pread(fd, chunk.data(), n, static_cast<off_t>(offset)) != static_cast<ssize_t>(n))
@@ -573,12 +597,21 @@ Result<bool> EdgeNode::send(Bundle& b) {
       status_.bytes_sent += r->status == 204 ? n : 0;
       if (elapsed > 0) status_.bytes_per_second = static_cast<double>(sent_here) / elapsed;
     }
-    if (b.priority > 0 && options_.routine_bytes_per_second > 0) {
-      const double due =
-          static_cast<double>(sent_here) / static_cast<double>(options_.routine_bytes_per_second);
-      if (due > elapsed &&
-          !wait_for(std::chrono::milliseconds(static_cast<std::int64_t>((due - elapsed) * 1000))))
-        return false;
+    if (cap.bytes_per_second > 0) {
+      // Paced chunk by chunk (the cap may change with the time of day); a STAT object waiting
+      // ends the pause.
+      const auto until =
+          chunk_started +
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              std::chrono::duration<double>(static_cast<double>(n) /
+                                            static_cast<double>(cap.bytes_per_second)));
+      while (std::chrono::steady_clock::now() < until && !urgent_waiting(b.priority)) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        if (!wait_for(
+                std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(200))))
+          return false;
+      }
     }
   }
   auto r = hub.call("GET", b.upload_url, {kTusHeader});

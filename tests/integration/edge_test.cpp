@@ -262,6 +262,49 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
   EXPECT_EQ(hub.server.stop(), 0);
 }
 
+TEST(EdgeTransfer, a_schedule_holding_routine_traffic_still_lets_a_stat_ecg_through) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  // Routine traffic held all day, and a cap for the rest that never applies.
+  auto args = edge_args(link, credential);
+  for (const char* a : {"--routine-schedule", "00:00-24:00=off", "--routine-kbps", "64"})
+    args.push_back(a);
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  json s = edge_status(edge);
+  EXPECT_EQ(s["routine"]["held"], true) << s.dump();
+
+  testing::CtSeriesSpec spec;
+  spec.count = 5;
+  spec.rows = spec.columns = 64;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+  const fs::path ecg = dir.path() / "stat.dcm";
+  const std::string ecg_study = testing::write_stemi_ecg(ecg, "TA-HELD", "Sun^Hua");
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "ECG1", {ecg}), 0);
+  // The ECG reaches the hub; the CT stays at the edge.
+  const fs::path hub_index = dir.path() / "hub" / "index.sqlite";
+  ASSERT_TRUE(wait_until([&] {
+    return sql_value(hub_index,
+                     "SELECT COUNT(*) FROM studies WHERE study_uid = '" + ecg_study + "'") == "1";
+  }));
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) == 1; }));
+  s = edge_status(edge);
+  EXPECT_EQ(s.value("sent", 0), 1) << s.dump();
+  EXPECT_EQ(s.value("queued", 0) + s.value("inBundles", 0), spec.count) << s.dump();
+  EXPECT_EQ(sql_value(hub_index,
+                      "SELECT COUNT(*) FROM studies WHERE study_uid = '" + ct->study_uid + "'"),
+            "0");
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
 // The hub's first task of a reader's worklist, or null.
 json first_task(const ServerProcess& hub, const std::string& token) {
   auto r = hub.get(token, "/api/worklist");

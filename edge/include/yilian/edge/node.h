@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/edge/schedule.h"
 #include "yilian/pacs/index.h"
 #include "yilian/reading/queue_rules.h"
 #include "yilian/storage/blob_store.h"
@@ -50,8 +51,11 @@ struct EdgeOptions {
   std::uint64_t chunk_bytes = 256u << 10;
   std::uint64_t max_chunk_bytes = 4u << 20;
   std::uint64_t routine_bytes_per_second = 0;  // cap for routine transfers; 0: none
-  std::chrono::milliseconds stable{10'000};    // no new instance this long: the study is whole
-  reading::QueueRules rules;                   // the priority rules (as the hub's [queue])
+  // Time-of-day windows with their own routine cap or with routine traffic held (in the
+  // edge's local time; schedule.h); routine_bytes_per_second outside them.
+  std::vector<RoutineWindow> routine_schedule;
+  std::chrono::milliseconds stable{10'000};  // no new instance this long: the study is whole
+  reading::QueueRules rules;                 // the priority rules (as the hub's [queue])
   storage::Clock clock = [] { return std::chrono::system_clock::now(); };
 };
 
@@ -65,6 +69,7 @@ struct EdgeStatus {
   int current_priority = 2;
   std::uint64_t current_offset = 0, current_length = 0;
   double bytes_per_second = 0;  // over the last transfer
+  RoutineCap routine_cap;       // for routine transfers now, by the schedule
 };
 
 class EdgeNode {
@@ -100,6 +105,7 @@ class EdgeNode {
   Status announce_complete();
   bool urgent_waiting(int than_priority);
   void set_error(const Error& e);
+  RoutineCap current_routine_cap() const;      // by the schedule, at the edge's local time
   bool wait_for(std::chrono::milliseconds d);  // false when stopping
 
   storage::Database& db_;
