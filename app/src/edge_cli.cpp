@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "data_dir.h"
+#include "edge_page.h"
 #include "yilian/common/text.h"
 #include "yilian/edge/node.h"
 #include "yilian/identity/auth.h"
@@ -59,6 +60,33 @@ json status_json(const edge::EdgeStatus& s) {
                              {"priority", s.current_priority == 0 ? "stat" : "routine"},
                              {"offset", s.current_offset},
                              {"length", s.current_length}}}};
+}
+
+json queue_json(const std::vector<edge::StudyProgress>& studies) {
+  json list = json::array();
+  for (const edge::StudyProgress& p : studies) {
+    const char* state = p.failed > 0 && p.sent + p.failed == p.instances ? "failed"
+                        : p.sent == p.instances                ? (p.complete ? "complete" : "sent")
+                        : p.sent > 0 || p.bytes_left < p.bytes ? "sending"
+                                                               : "queued";
+    list.push_back(json{{"study", p.study_uid},
+                        {"priority", p.priority == 0 ? "stat" : "routine"},
+                        {"modalities", p.modalities},
+                        {"description", p.description},
+                        {"studyDate", p.study_date},
+                        {"studyTime", p.study_time},
+                        {"instances", p.instances},
+                        {"sent", p.sent},
+                        {"failed", p.failed},
+                        {"bytes", p.bytes},
+                        {"bytesLeft", p.bytes_left},
+                        {"queuedAt", p.queued_at},
+                        {"sentAt", p.sent_at.empty() ? json(nullptr) : json(p.sent_at)},
+                        {"state", state},
+                        {"etaSeconds", p.eta_seconds},
+                        {"failures", p.failures}});
+  }
+  return json{{"studies", list}};
 }
 
 int run_edge(const EdgeFlags& f) {
@@ -141,6 +169,16 @@ int run_edge(const EdgeFlags& f) {
   });
   router.add("GET", "/edge/status", [&node](const http::Request&) {
     return http::Response::json(200, json_text(status_json(node.status())));
+  });
+  router.add("GET", "/edge/queue", [&node](const http::Request&) {
+    auto q = node.queue();
+    if (!q.ok()) return http::Response::from_error(q.error());
+    return http::Response::json(200, json_text(queue_json(*q)));
+  });
+  router.add("GET", "/", [](const http::Request&) {
+    http::Response r = http::Response::json(200, kEdgePage);
+    r.content_type = "text/html; charset=utf-8";
+    return r;
   });
   net::HttpServer http_server(
       net::HttpServerOptions{cfg.http_port, cfg.http_bind, 1u << 20, cfg.tls_cert, cfg.tls_key},

@@ -191,6 +191,90 @@ EdgeStatus EdgeNode::status() const {
   return out;
 }
 
+Result<std::vector<StudyProgress>> EdgeNode::queue() const {
+  const EdgeStatus st = status();
+  const std::string since = storage::to_iso8601(options_.clock() - std::chrono::hours(24));
+  std::vector<StudyProgress> out;
+  double wire_per_byte = 1;  // transport bytes per stored byte, from the bundles sent
+  Status s = storage::read(db_, [&](sql::Db& db) -> Status {
+    if (Status q = sql::query(
+            db,
+            "SELECT study_uid, MIN(priority), COUNT(*), SUM(state = 'sent'), SUM(state = "
+            "'failed'), SUM(size_bytes), SUM(CASE WHEN state IN ('queued', 'bundled') THEN "
+            "size_bytes ELSE 0 END), MIN(queued_at), coalesce(MAX(sent_at), ''), EXISTS(SELECT 1 "
+            "FROM edge_completions c WHERE c.study_uid = o.study_uid) FROM edge_outbox o "
+            "GROUP BY study_uid HAVING SUM(state <> 'sent') > 0 OR MAX(sent_at) >= ?1 "
+            "ORDER BY SUM(state IN ('queued', 'bundled')) = 0, MIN(priority), MIN(queued_at), "
+            "study_uid LIMIT 500",
+            [&](sql::Stmt& q) { q.bind(1, since); },
+            [&](sql::Stmt& q) {
+              StudyProgress p;
+              p.study_uid = q.text(0);
+              p.priority = static_cast<int>(q.int64(1));
+              p.instances = static_cast<std::uint64_t>(q.int64(2));
+              p.sent = static_cast<std::uint64_t>(q.int64(3));
+              p.failed = static_cast<std::uint64_t>(q.int64(4));
+              p.bytes = static_cast<std::uint64_t>(q.int64(5));
+              p.bytes_left = static_cast<std::uint64_t>(q.int64(6));
+              p.queued_at = q.text(7);
+              p.sent_at = q.text(8);
+              p.complete = q.int64(9) != 0;
+              out.push_back(std::move(p));
+            });
+        !q)
+      return q;
+    std::map<std::string, StudyProgress*> by_uid;
+    for (auto& p : out) by_uid[p.study_uid] = &p;
+    if (Status q = sql::query(
+            db,
+            "SELECT study_uid, sop_instance_uid, outcome FROM edge_outbox WHERE state = 'failed' "
+            "ORDER BY study_uid, sort_key LIMIT 2000",
+            [](sql::Stmt&) {},
+            [&](sql::Stmt& q) {
+              auto it = by_uid.find(q.text(0));
+              if (it != by_uid.end() && it->second->failures.size() < 5)
+                it->second->failures.push_back(q.text(1) + ": " + q.text(2));
+            });
+        !q)
+      return q;
+    return sql::query(
+        db,
+        "SELECT coalesce(SUM(b.length), 0), coalesce((SELECT SUM(size_bytes) FROM edge_outbox o "
+        "WHERE o.bundle_id IN (SELECT id FROM edge_bundles WHERE state = 'done')), 0) FROM "
+        "edge_bundles b WHERE b.state = 'done'",
+        [](sql::Stmt&) {},
+        [&](sql::Stmt& q) {
+          if (q.int64(1) > 0)
+            wire_per_byte = static_cast<double>(q.int64(0)) / static_cast<double>(q.int64(1));
+        });
+  });
+  if (!s) return s.error();
+  for (StudyProgress& p : out) {
+    auto detail = index_.get_study(p.study_uid);
+    if (detail.ok() && *detail) {
+      const pacs::StudySummary& d = (*detail)->study;
+      p.modalities = d.modalities;
+      p.description = d.study_description;
+      p.study_date = d.study_date;
+      p.study_time = d.study_time;
+    }
+  }
+  // Times to the hub, in sending order: a study's own bytes after those of the ones before it.
+  if (st.link_up && st.bytes_per_second > 0) {
+    double ahead = 0;
+    for (StudyProgress& p : out) {
+      if (p.bytes_left == 0) continue;
+      if (p.priority > 0 && st.routine_cap.held) continue;
+      double rate = st.bytes_per_second;
+      if (p.priority > 0 && st.routine_cap.bytes_per_second > 0)
+        rate = std::min(rate, static_cast<double>(st.routine_cap.bytes_per_second));
+      ahead += static_cast<double>(p.bytes_left) * wire_per_byte;
+      p.eta_seconds = ahead / rate;
+    }
+  }
+  return out;
+}
+
 int EdgeNode::study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first) {
   if (is_ecg_class(first.sop_class_uid)) return 0;
   for (const auto& s : study.series) {

@@ -256,8 +256,38 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
                     ct->study_uid + "'"));
   EXPECT_LT(ct_at_hub, spec.count);
   EXPECT_GE(edge_status(edge).value("preempted", 0), 1);
+  // The edge's page shows the CT still on its way, with a time to the hub, after the ECG.
+  {
+    auto q = testing::http_get(edge.http_port(), "/edge/queue");
+    ASSERT_EQ(q.status, 200);
+    const json studies = json::parse(q.body)["studies"];
+    ASSERT_EQ(studies.size(), 2u) << q.body;
+    const json& waiting = studies[0];
+    EXPECT_EQ(waiting["study"], ct->study_uid) << q.body;
+    EXPECT_EQ(waiting["priority"], "routine");
+    EXPECT_EQ(waiting["modalities"], "CT");
+    EXPECT_EQ(waiting["instances"], spec.count);
+    EXPECT_LT(waiting["sent"].get<int>(), spec.count);
+    EXPECT_TRUE(waiting["state"] == "sending" || waiting["state"] == "queued") << q.body;
+    EXPECT_EQ(studies[1]["study"], ecg_study);
+    EXPECT_EQ(studies[1]["sent"], 1);
+    EXPECT_TRUE(waiting["failures"].empty());
+  }
   // The CT resumes and completes.
   EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) == spec.count + 1; }));
+  EXPECT_TRUE(wait_until([&] {
+    auto q = testing::http_get(edge.http_port(), "/edge/queue");
+    if (q.status != 200) return false;
+    const json studies = json::parse(q.body, nullptr, false)["studies"];
+    return studies.size() == 2u && studies[0]["state"] == "complete" &&
+           studies[1]["state"] == "complete";
+  }));
+  // The page itself: Chinese by default, reading the two JSON resources.
+  auto page = testing::http_get(edge.http_port(), "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("lang=\"zh-CN\""), std::string::npos);
+  EXPECT_NE(page.body.find("前置机"), std::string::npos);
+  EXPECT_NE(page.body.find("/edge/queue"), std::string::npos);
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }
@@ -567,6 +597,17 @@ TEST(EdgeCredential, an_edge_cannot_add_to_another_institutions_study) {
   EXPECT_NE(sql_value(dir.path() / "edge" / "index.sqlite", "SELECT outcome FROM edge_outbox")
                 .find("refused"),
             std::string::npos);
+  // The edge's page lists the study as failed, with the instance and the hub's reason.
+  auto q = testing::http_get(edge.http_port(), "/edge/queue");
+  ASSERT_EQ(q.status, 200);
+  const json studies = json::parse(q.body)["studies"];
+  ASSERT_EQ(studies.size(), 1u) << q.body;
+  EXPECT_EQ(studies[0]["study"], b_study->study_uid);
+  EXPECT_EQ(studies[0]["state"], "failed");
+  EXPECT_EQ(studies[0]["failed"], 1);
+  ASSERT_EQ(studies[0]["failures"].size(), 1u);
+  const std::string failure = studies[0]["failures"][0];
+  EXPECT_EQ(failure.rfind(more->sop_instance_uids[0] + ": refused", 0), 0u) << failure;
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "consortium.h"
+#include "link_sim.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
@@ -63,7 +65,8 @@ json lung_expectation() {
 // installed (scripts/install-deps.sh installs them).
 class WebFrontEnd : public ::testing::Test {
  protected:
-  void start(const char* browser, ServerProcess::Mode mode = ServerProcess::Mode::serve) {
+  void start(const char* browser, ServerProcess::Mode mode = ServerProcess::Mode::serve,
+             std::string_view queue_config = kQueueConfig) {
     if (!testing::have_program(browser) || !testing::have_program("node")) {
       GTEST_SKIP() << browser
                    << " or node is not installed (scripts/install-deps.sh installs them)";
@@ -71,7 +74,7 @@ class WebFrontEnd : public ::testing::Test {
     // `yilian demo` brings its own consortium.
     std::vector<std::string> args;
     if (mode != ServerProcess::Mode::demo) {
-      args = {"--config", testing::write_consortium_config(dir_.path(), kQueueConfig).string()};
+      args = {"--config", testing::write_consortium_config(dir_.path(), queue_config).string()};
     }
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data", args, mode);
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -686,6 +689,104 @@ TEST_F(WebFrontEnd, the_demo_consortium_shows_data_on_every_screen_for_each_user
       json::parse(server.get(rad, "/api/oncall/now?institution=qingshan&service=cardiology").body);
   ASSERT_TRUE(oncall["primary"].is_object()) << oncall.dump();
   EXPECT_EQ(oncall["primary"]["user"], "dr-zhao") << oncall.dump();
+}
+
+}  // namespace
+}  // namespace yilian
+
+namespace yilian {
+namespace {
+
+// Head CTs are STAT for a stroke; the hub's own stable wait is an hour, so the task before the
+// edge says "complete" comes from the study arriving.
+constexpr const char* kStrokeQueueConfig = R"(
+[queue]
+stable_seconds = 3600
+qc_percent = 0
+
+[[queue.routes]]
+service = "neuro"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+
+[[queue.priority_rules]]
+priority = "stat"
+reason = "head CT with a stroke indication"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+text_contains = ["stroke"]
+)";
+
+TEST_F(WebFrontEnd, a_stroke_ct_from_an_edge_is_read_as_it_arrives_and_the_edge_page_follows_it) {
+  start("chromium", ServerProcess::Mode::serve, kStrokeQueueConfig);
+  if (!started()) return;
+  ServerProcess& hub = *server_;
+  const std::vector<std::string> shots = {"edge-page.png", "worklist-arriving.png",
+                                          "reading-arriving.png", "reading-arrived.png",
+                                          "edge-page-complete.png"};
+  remove_screenshots(shots);
+  const std::string reader = hub.add_user("dr-stroke", {"radiologist"}, "lead");
+  ASSERT_FALSE(reader.empty());
+  auto issued = hub.request(hub.admin_token(), "POST", "/api/admin/edges",
+                            json{{"name", "ta-edge"}, {"institution", "ta"}}.dump());
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  const fs::path credential = dir_.path() / "edge.token";
+  std::ofstream(credential) << json::parse(issued.body)["token"].get<std::string>() << "\n";
+  testing::LinkSimulator link(hub.http_port(), {256u << 10, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  ServerProcess edge(
+      dir_.path() / "edge",
+      {"--hub", "http://127.0.0.1:" + std::to_string(link.port()), "--credential-file",
+       credential.string(), "--stable-seconds", "1", "--chunk-kb", "64", "--bundle-kb", "256"},
+      ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  testing::CtSeriesSpec spec;
+  spec.count = 30;
+  spec.rows = spec.columns = 256;
+  spec.noise_hu = 12;
+  auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  std::string out;
+  for (const fs::path& f : ct->files) {
+    ASSERT_EQ(testing::run_command("dcmodify -nb -i '(0018,0015)=HEAD' -i "
+                                   "'(0008,1030)=CT HEAD suspected stroke' '" +
+                                       f.string() + "'",
+                                   &out),
+              0)
+        << out;
+  }
+  std::string cmd = "storescu -aet CT1 -aec YILIAN 127.0.0.1 " + std::to_string(edge.dicom_port());
+  for (const auto& f : ct->files) cmd += " '" + f.string() + "'";
+  ASSERT_EQ(testing::run_command(cmd, &out), 0) << out;
+  // The task is there with the first slices; the link is cut, so that the browser looks at a
+  // study surely still arriving until the scenario asks for the link back.
+  ASSERT_FALSE(wait_for_tasks(hub, reader).empty());
+  link.cut();
+
+  const fs::path signal = dir_.path() / "restore-link";
+  json result;
+  auto scenario = std::async(std::launch::async, [&] {
+    return run_scenario(
+        hub, "edge.mjs",
+        {{"YILIAN_EDGE_URL", "http://127.0.0.1:" + std::to_string(edge.http_port())},
+         {"YILIAN_READER", "dr-stroke"},
+         {"YILIAN_STUDY", ct->study_uid},
+         {"YILIAN_TOTAL", std::to_string(spec.count)},
+         {"YILIAN_SIGNAL", signal.string()}},
+        out, result);
+  });
+  // Bounded: the scenario's own timeouts end it long before.
+  for (int i = 0; i < 3000 && !fs::exists(signal); ++i) {
+    if (scenario.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) break;
+  }
+  link.restore();
+  ASSERT_EQ(scenario.get(), 0) << out;
+  EXPECT_GE(result.value("before", 0), 1) << out;
+  EXPECT_GT(result.value("grown", 0), result.value("before", 0)) << out;
+  EXPECT_EQ(result.value("after", 0), spec.count) << out;
+  expect_screenshots(shots);
+  EXPECT_EQ(edge.stop(), 0);
 }
 
 }  // namespace

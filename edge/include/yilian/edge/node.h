@@ -72,6 +72,23 @@ struct EdgeStatus {
   RoutineCap routine_cap;       // for routine transfers now, by the schedule
 };
 
+// One study of the outbound queue, for the edge's page: no patient name or ID (the page is
+// for the clinic's staff on its own network and asks no login).
+struct StudyProgress {
+  std::string study_uid;
+  int priority = 2;
+  std::string modalities, description, study_date, study_time;
+  std::uint64_t instances = 0, sent = 0, failed = 0;
+  std::uint64_t bytes = 0, bytes_left = 0;  // as stored (before transport compression)
+  std::string queued_at, sent_at;           // first queued; last sent
+  bool complete = false;                    // the hub was told the study is complete
+  // Seconds until the study is at the hub, at the link's recent throughput and the measured
+  // compression, after the studies before it; negative: not known (no throughput yet, the
+  // link is down, or routine traffic is held).
+  double eta_seconds = -1;
+  std::vector<std::string> failures;  // "SOP Instance UID: reason", the first few
+};
+
 class EdgeNode {
  public:
   EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore& blobs,
@@ -88,6 +105,9 @@ class EdgeNode {
   Status start();
   void stop();
   EdgeStatus status() const;
+  // Studies with instances not yet at the hub or failed, and those sent in the last day; the
+  // most urgent first, in the order they are sent.
+  Result<std::vector<StudyProgress>> queue() const;
 
  private:
   struct Bundle;

@@ -1,0 +1,150 @@
+// The edge's own page at http://EDGE:PORT/ for the clinic's staff: the link and its
+// throughput, the routine schedule, and the outbound queue per study with progress, time to the
+// hub and failures with their reason (from /edge/status and /edge/queue, every 2 s). Chinese by
+// default, English with ?lang=en. It shows no patient name or ID: it asks no login.
+#pragma once
+
+namespace yilian::app {
+
+inline constexpr const char* kEdgePage = R"html(<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Yilian 前置机</title>
+<style>
+body { font: 15px/1.5 system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 0;
+       color: #1d2733; background: #f4f6f8; }
+header { background: #0d4f8b; color: #fff; padding: 10px 18px; display: flex; gap: 18px;
+         align-items: baseline; flex-wrap: wrap; }
+header h1 { font-size: 18px; margin: 0; }
+main { padding: 14px 18px; }
+.up { color: #0a7d32; font-weight: 600; } .down { color: #b3261e; font-weight: 600; }
+header .up, header .down { background: #fff; padding: 1px 8px; border-radius: 4px; }
+.error { color: #b3261e; }
+table { border-collapse: collapse; width: 100%; background: #fff; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #dde3ea; vertical-align: top; }
+th { background: #e8edf2; font-weight: 600; }
+tr.stat td:first-child { color: #b3261e; font-weight: 700; }
+.bar { width: 140px; height: 10px; background: #dde3ea; border-radius: 5px; overflow: hidden;
+       display: inline-block; vertical-align: middle; margin-right: 6px; }
+.bar span { display: block; height: 100%; background: #0d4f8b; }
+small { color: #5b6b7c; display: block; }
+a { color: inherit; }
+</style>
+</head>
+<body>
+<header>
+  <h1 data-t="title"></h1>
+  <span id="link"></span>
+  <span id="rate"></span>
+  <span id="routine"></span>
+  <span id="institution"></span>
+  <a id="lang" href="?lang=en">English</a>
+</header>
+<main>
+  <p id="lastError" class="error" role="alert"></p>
+  <table>
+    <thead><tr>
+      <th data-t="priority"></th><th data-t="study"></th><th data-t="progress"></th>
+      <th data-t="state"></th><th data-t="eta"></th><th data-t="failures"></th>
+    </tr></thead>
+    <tbody id="queue"></tbody>
+  </table>
+  <p id="empty" data-t="empty" hidden></p>
+</main>
+<script>
+"use strict";
+const en = new URLSearchParams(location.search).get("lang") === "en";
+const T = en ? {
+  title: "Yilian edge node", up: "Link up", down: "Link down", priority: "Priority",
+  study: "Study", progress: "At the hub", state: "State", eta: "Time to the hub",
+  failures: "Failures", empty: "Nothing to send.", stat: "STAT", routine: "Routine",
+  queued: "Waiting", sending: "Sending", sent: "At the hub", complete: "Complete at the hub",
+  failed: "Failed", held: "Routine traffic held by the schedule", cap: "Routine cap",
+  none: "no cap", institution: "Institution", unknown: "—", s: "s", min: "min"
+} : {
+  title: "Yilian 前置机", up: "链路正常", down: "链路中断", priority: "优先级",
+  study: "检查", progress: "已到中心", state: "状态", eta: "预计到达", failures: "失败",
+  empty: "没有待发送的检查。", stat: "急诊", routine: "常规", queued: "等待发送",
+  sending: "正在发送", sent: "已到中心", complete: "已完整到达中心", failed: "失败",
+  held: "按时段暂停常规传输", cap: "常规限速", none: "不限速", institution: "机构",
+  unknown: "—", s: "秒", min: "分钟"
+};
+document.documentElement.lang = en ? "en" : "zh-CN";
+document.title = T.title;
+const langLink = document.getElementById("lang");
+langLink.textContent = en ? "中文" : "English";
+langLink.href = en ? "?" : "?lang=en";
+for (const el of document.querySelectorAll("[data-t]")) el.textContent = T[el.dataset.t];
+const text = (id, s, cls) => { const e = document.getElementById(id); e.textContent = s;
+  if (cls !== undefined) e.className = cls; };
+function mbps(bytesPerSecond) { return (bytesPerSecond * 8 / 1e6).toFixed(1) + " Mb/s"; }
+function eta(s) {
+  if (s < 0) return T.unknown;
+  return s < 90 ? Math.ceil(s) + " " + T.s : Math.ceil(s / 60) + " " + T.min;
+}
+function dicomDate(d, t) {
+  const day = d && d.length === 8 ? d.slice(0, 4) + "-" + d.slice(4, 6) + "-" + d.slice(6) : "";
+  const time = t && t.length >= 4 ? " " + t.slice(0, 2) + ":" + t.slice(2, 4) : "";
+  return day + time;
+}
+function cell(tr, content, cls) {
+  const td = document.createElement("td");
+  if (content instanceof Node) td.appendChild(content); else td.textContent = content;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+async function refresh() {
+  try {
+    const [status, queue] = await Promise.all([
+      fetch("/edge/status").then((r) => r.json()),
+      fetch("/edge/queue").then((r) => r.json())]);
+    const up = status.link === "up";
+    text("link", up ? T.up : T.down, up ? "up" : "down");
+    text("rate", status.bytesPerSecond > 0 ? mbps(status.bytesPerSecond) : "");
+    const r = status.routine || {};
+    text("routine", r.held ? T.held : T.cap + ": " + (r.capKbps > 0 ? r.capKbps + " kb/s" : T.none));
+    text("institution", status.institution ? T.institution + ": " + status.institution : "");
+    text("lastError", up ? "" : (status.lastError || ""));
+    const body = document.getElementById("queue");
+    body.replaceChildren();
+    for (const s of queue.studies) {
+      const tr = document.createElement("tr");
+      tr.dataset.study = s.study;
+      tr.className = s.priority;
+      cell(tr, T[s.priority] || s.priority);
+      const study = document.createElement("div");
+      study.textContent = [s.modalities, s.description].filter(Boolean).join(" · ") || s.study;
+      const when = document.createElement("small");
+      when.textContent = dicomDate(s.studyDate, s.studyTime);
+      study.appendChild(when);
+      cell(tr, study);
+      const progress = document.createElement("div");
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      const fill = document.createElement("span");
+      fill.style.width = (s.instances ? 100 * s.sent / s.instances : 0) + "%";
+      bar.appendChild(fill);
+      progress.appendChild(bar);
+      progress.appendChild(document.createTextNode(s.sent + " / " + s.instances));
+      cell(tr, progress);
+      cell(tr, T[s.state] || s.state);
+      cell(tr, s.state === "queued" || s.state === "sending" ? eta(s.etaSeconds) : "");
+      cell(tr, s.failures.join("\n"), "error");
+      body.appendChild(tr);
+    }
+    document.getElementById("empty").hidden = queue.studies.length > 0;
+  } catch (e) {
+    text("link", T.down, "down");
+  }
+}
+refresh();
+setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+)html";
+
+}  // namespace yilian::app
