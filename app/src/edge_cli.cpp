@@ -14,7 +14,10 @@
 #include "yilian/common/text.h"
 #include "yilian/edge/node.h"
 #include "yilian/identity/auth.h"
+#include "yilian/identity/policy.h"
+#include "yilian/identity/rest.h"
 #include "yilian/net/http_server.h"
+#include "yilian/net/json_body.h"
 #include "yilian/pacs/charset.h"
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/ingest.h"
@@ -89,6 +92,33 @@ json queue_json(const std::vector<edge::StudyProgress>& studies) {
   return json{{"studies", list}};
 }
 
+json inbox_json(const std::vector<edge::InboxItem>& items, const std::string& last_sync) {
+  json list = json::array();
+  for (const edge::InboxItem& i : items) {
+    json j{{"kind", i.kind},
+           {"id", i.hub_id},
+           {"studyInstanceUid", i.study_uid},
+           {"patient", {{"id", i.patient_id}, {"name", i.patient_name}}},
+           {"modalities", i.modalities},
+           {"impression", i.impression},
+           {"createdAt", i.created_at}};
+    if (i.kind == "report") {
+      j["description"] = i.description;
+      j["studyDate"] = i.study_date;
+      j["reportKind"] = i.report_kind;
+      j["findings"] = i.findings;
+      j["critical"] = i.critical;
+      j["author"] = i.author;
+    } else {
+      j["acknowledgedBy"] = i.acknowledged_by.empty() ? json(nullptr) : json(i.acknowledged_by);
+      j["acknowledgedAt"] = i.acknowledged_at.empty() ? json(nullptr) : json(i.acknowledged_at);
+      j["sentToHub"] = !i.ack_pending;
+    }
+    list.push_back(std::move(j));
+  }
+  return json{{"items", list}, {"lastSync", last_sync.empty() ? json(nullptr) : json(last_sync)}};
+}
+
 int run_edge(const EdgeFlags& f) {
   Config cfg;
   if (!f.config.empty()) {
@@ -136,6 +166,8 @@ int run_edge(const EdgeFlags& f) {
   options.bundle_bytes = std::max<std::uint64_t>(64, f.bundle_kb) << 10;
   options.rules = cfg.queue;
   if (f.stable_s >= 0) options.stable = std::chrono::seconds(f.stable_s);
+  options.sync_period = std::chrono::milliseconds(static_cast<std::int64_t>(f.sync_s * 1000));
+  options.accounts = &dd.accounts();
   edge::EdgeNode node(dd.database(), dd.index(), dd.blobs(), options);
 
   pacs::Ingestor::Options ingest_options;
@@ -162,8 +194,45 @@ int run_edge(const EdgeFlags& f) {
   }
 
   // The edge's own HTTP side: its state, without patient data, for the clinic's page and
-  // monitoring.
+  // monitoring (/edge/...); the back channel under /api/, for the clinic's doctors signed in
+  // with their hub accounts (kept here by the back channel, so that they sign in while the
+  // link is down), audited here.
+  identity::AuthOptions auth_options;
+  auth_options.token_ttl = std::chrono::minutes(cfg.token_ttl_minutes);
+  auth_options.secure_cookies = cfg.secure_cookies || !cfg.tls_cert.empty();
+  identity::AuthService auth(
+      dd.accounts(), dd.auditor(), [] { return std::chrono::system_clock::now(); }, auth_options);
   http::Router router;
+  identity::register_auth_routes(router, auth);
+  router.add("GET", "/api/inbox", [&node, &auth](const http::Request& req) {
+    if (!identity::has_clinical_role(*req.principal)) {
+      auth.audit(req, "edge.inbox.read", "inbox", "", "denied", "not a clinical user");
+      return http::Response::error(403, "the clinic's doctors read the inbox");
+    }
+    auto items = node.inbox();
+    if (!items.ok()) return http::Response::from_error(items.error());
+    auth.audit(req, "edge.inbox.read", "inbox", "", "ok", std::to_string(items->size()) + " items");
+    return http::Response::json(200, json_text(inbox_json(*items, node.last_sync())));
+  });
+  router.add(
+      "POST", "/api/inbox/critical/{id}/acknowledge", [&node, &auth](const http::Request& req) {
+        auto id = http::path_id(req, "id", "critical result id");
+        if (!id.ok()) return http::Response::from_error(id.error());
+        if (!identity::has_clinical_role(*req.principal)) {
+          auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id), "denied",
+                     "at the edge; not a clinical user");
+          return http::Response::error(403, "the clinic's doctors acknowledge results");
+        }
+        auto done = node.acknowledge_critical(*id, req.principal->username);
+        if (!done.ok()) return http::Response::from_error(done.error());
+        auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id),
+                   *done ? "ok" : "denied",
+                   *done ? "at the edge, to be sent to the hub" : "not open here");
+        if (!*done) return http::Response::error(404, "no open critical result has this id");
+        return http::Response::json(200, json_text(json{{"id", *id},
+                                                        {"acknowledgedBy", req.principal->username},
+                                                        {"sentToHub", false}}));
+      });
   router.add("GET", "/healthz", [](const http::Request&) {
     return http::Response::json(200, R"({"status":"ok","role":"edge"})");
   });
@@ -182,7 +251,10 @@ int run_edge(const EdgeFlags& f) {
   });
   net::HttpServer http_server(
       net::HttpServerOptions{cfg.http_port, cfg.http_bind, 1u << 20, cfg.tls_cert, cfg.tls_key},
-      [&router](http::Request& req) { return router.dispatch(req); });
+      [&router, &auth](http::Request& req) {
+        if (auto denied = auth.admit(req)) return std::move(*denied);
+        return router.dispatch(req);
+      });
   if (Status s = http_server.start(); !s) {
     dicom.stop();
     node.stop();
@@ -269,6 +341,11 @@ void add_edge_commands(CLI::App& app, EdgeCommands& c) {
       "--routine-schedule", f.routine_schedule,
       "Time-of-day windows for routine transfers, in the edge's local time: "
       "\"08:00-12:00=2000,12:00-14:00=off\" (kbit/s, or off: held; --routine-kbps outside)");
+  c.edge
+      ->add_option("--sync-seconds", f.sync_s,
+                   "How often the clinic's reports, critical results and accounts are pulled "
+                   "from the hub (default 15)")
+      ->check(CLI::Range(0.1, 3600.0));
   c.edge->add_option("--stable-seconds", f.stable_s,
                      "No new instance for this long: the study is complete (default 10)");
   c.edge->add_option("--chunk-kb", f.chunk_kb,

@@ -1,7 +1,9 @@
 // The edge's own page at http://EDGE:PORT/ for the clinic's staff: the link and its
 // throughput, the routine schedule, and the outbound queue per study with progress, time to the
-// hub and failures with their reason (from /edge/status and /edge/queue, every 2 s). Chinese by
-// default, English with ?lang=en. It shows no patient name or ID: it asks no login.
+// hub and failures with their reason (from /edge/status and /edge/queue, every 2 s), without
+// patient name or ID and without login; and, for the clinic's doctors signed in with their
+// usual account, the reports and critical results the hub sent back (/api/inbox), with the
+// critical results acknowledged here. Chinese by default, English with ?lang=en.
 #pragma once
 
 namespace yilian::app {
@@ -31,6 +33,13 @@ tr.stat td:first-child { color: #b3261e; font-weight: 700; }
 .bar span { display: block; height: 100%; background: #0d4f8b; }
 small { color: #5b6b7c; display: block; }
 a { color: inherit; }
+h2 { font-size: 17px; margin: 22px 0 8px; }
+form label { margin-right: 10px; }
+.item { background: #fff; border: 1px solid #dde3ea; border-radius: 6px; padding: 8px 12px;
+        margin-bottom: 8px; }
+.item.open { border-color: #b3261e; border-width: 2px; }
+.item h3 { font-size: 15px; margin: 0 0 4px; }
+.item p { margin: 4px 0; white-space: pre-wrap; }
 </style>
 </head>
 <body>
@@ -52,6 +61,19 @@ a { color: inherit; }
     <tbody id="queue"></tbody>
   </table>
   <p id="empty" data-t="empty" hidden></p>
+  <h2 data-t="inbox"></h2>
+  <form id="login">
+    <label><span data-t="username"></span> <input name="username" autocomplete="username"></label>
+    <label><span data-t="password"></span>
+      <input name="password" type="password" autocomplete="current-password"></label>
+    <button type="submit" data-t="signIn"></button>
+    <span id="loginError" class="error" role="alert"></span>
+  </form>
+  <div id="inbox" hidden>
+    <p><span id="who"></span> <button type="button" id="signOut" data-t="signOut"></button>
+      <small id="synced"></small></p>
+    <div id="items"></div>
+  </div>
 </main>
 <script>
 "use strict";
@@ -62,14 +84,25 @@ const T = en ? {
   failures: "Failures", empty: "Nothing to send.", stat: "STAT", routine: "Routine",
   queued: "Waiting", sending: "Sending", sent: "At the hub", complete: "Complete at the hub",
   failed: "Failed", held: "Routine traffic held by the schedule", cap: "Routine cap",
-  none: "no cap", institution: "Institution", unknown: "—", s: "s", min: "min"
+  none: "no cap", institution: "Institution", unknown: "—", s: "s", min: "min",
+  inbox: "Reports and critical results", username: "Username", password: "Password",
+  signIn: "Sign in", signOut: "Sign out", badLogin: "Wrong username or password",
+  criticalOpen: "Critical result — not yet acknowledged", criticalDone: "Critical result",
+  acknowledge: "Acknowledge", acknowledgedBy: "acknowledged by", pending: "(to be sent to the hub)",
+  report: "Report", addendum: "Addendum", lastSync: "Last received from the hub:",
+  noItems: "No reports yet.", impression: "Impression", findings: "Findings"
 } : {
   title: "Yilian 前置机", up: "链路正常", down: "链路中断", priority: "优先级",
   study: "检查", progress: "已到中心", state: "状态", eta: "预计到达", failures: "失败",
   empty: "没有待发送的检查。", stat: "急诊", routine: "常规", queued: "等待发送",
   sending: "正在发送", sent: "已到中心", complete: "已完整到达中心", failed: "失败",
   held: "按时段暂停常规传输", cap: "常规限速", none: "不限速", institution: "机构",
-  unknown: "—", s: "秒", min: "分钟"
+  unknown: "—", s: "秒", min: "分钟",
+  inbox: "报告与危急值", username: "用户名", password: "密码", signIn: "登录", signOut: "退出",
+  badLogin: "用户名或密码错误", criticalOpen: "危急值 — 尚未确认", criticalDone: "危急值",
+  acknowledge: "确认收到", acknowledgedBy: "确认人", pending: "（待发送到中心）",
+  report: "报告", addendum: "补充报告", lastSync: "最近从中心接收：", noItems: "暂无报告。",
+  impression: "诊断意见", findings: "检查所见"
 };
 document.documentElement.lang = en ? "en" : "zh-CN";
 document.title = T.title;
@@ -140,8 +173,80 @@ async function refresh() {
     text("link", T.down, "down");
   }
 }
+// The back channel: the clinic's doctors sign in with their usual account (kept at the edge,
+// so this works while the link is down).
+let token = sessionStorage.getItem("yilian.edge.token") || "";
+function el(tag, cls, content) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (content !== undefined) e.textContent = content;
+  return e;
+}
+async function inbox() {
+  document.getElementById("login").hidden = !!token;
+  document.getElementById("inbox").hidden = !token;
+  if (!token) return;
+  const r = await fetch("/api/inbox", { headers: { Authorization: "Bearer " + token } });
+  if (r.status === 401) { token = ""; sessionStorage.removeItem("yilian.edge.token"); return inbox(); }
+  if (!r.ok) return;
+  const data = await r.json();
+  text("synced", data.lastSync ? T.lastSync + " " + new Date(data.lastSync).toLocaleString() : "");
+  const items = document.getElementById("items");
+  items.replaceChildren();
+  if (!data.items.length) items.appendChild(el("p", "", T.noItems));
+  for (const i of data.items) {
+    const open = i.kind === "critical" && !i.acknowledgedBy;
+    const box = el("div", "item" + (open ? " open" : ""));
+    box.dataset.kind = i.kind;
+    box.dataset.id = i.id;
+    const title = i.kind === "critical" ? (open ? T.criticalOpen : T.criticalDone)
+                                        : (i.reportKind === "addendum" ? T.addendum : T.report);
+    box.appendChild(el("h3", open ? "error" : "", title + " · " + (i.patient.name || "") + " " +
+                                               (i.patient.id || "") + " · " + (i.modalities || "")));
+    if (i.findings) box.appendChild(el("p", "", T.findings + ": " + i.findings));
+    box.appendChild(el("p", "", T.impression + ": " + i.impression));
+    box.appendChild(el("small", "", new Date(i.createdAt).toLocaleString() +
+                                    (i.author ? " · " + i.author : "")));
+    if (i.kind === "critical" && i.acknowledgedBy) {
+      box.appendChild(el("small", "", T.acknowledgedBy + " " + i.acknowledgedBy + " " +
+                                      (i.sentToHub ? "" : T.pending)));
+    }
+    if (open) {
+      const b = el("button", "", T.acknowledge);
+      b.type = "button";
+      b.onclick = async () => {
+        await fetch("/api/inbox/critical/" + i.id + "/acknowledge",
+                    { method: "POST", headers: { Authorization: "Bearer " + token } });
+        inbox();
+      };
+      box.appendChild(b);
+    }
+    items.appendChild(box);
+  }
+}
+document.getElementById("login").onsubmit = async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const r = await fetch("/api/auth/login", { method: "POST",
+    body: JSON.stringify({ username: f.get("username"), password: f.get("password") }) });
+  if (!r.ok) { text("loginError", T.badLogin); return; }
+  const j = await r.json();
+  token = j.token;
+  sessionStorage.setItem("yilian.edge.token", token);
+  text("loginError", "");
+  text("who", f.get("username"));
+  inbox();
+};
+document.getElementById("signOut").onclick = async () => {
+  await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } });
+  token = "";
+  sessionStorage.removeItem("yilian.edge.token");
+  inbox();
+};
 refresh();
+inbox();
 setInterval(refresh, 2000);
+setInterval(inbox, 10000);
 </script>
 </body>
 </html>

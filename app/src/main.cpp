@@ -34,6 +34,7 @@
 #include "yilian/ecg/beat_class.h"
 #include "yilian/ecg/service/pipeline.h"
 #include "yilian/ecg/service/rest.h"
+#include "yilian/edge/back_channel.h"
 #include "yilian/edge/uploads.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
@@ -271,6 +272,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
               spdlog::warn("reading queue: study {} arriving: {}", uid, r.error().message);
           }});
   if (!edge_uploads.ok()) return fail(edge_uploads.error());
+  // What a township clinic must read while its link is down: pulled by its edge node.
+  edge::register_back_channel_routes(router, dd.database(), dd.accounts(), queue, auth);
   teleconsult::Hub hub(
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },

@@ -820,6 +820,7 @@ void EdgeNode::run() {
       std::make_unique<HubClient>(options_.hub_url, options_.credential, options_.hub_ca_file);
   std::chrono::milliseconds backoff{250};
   bool known = false;  // the hub has told who this edge is
+  auto next_sync = std::chrono::steady_clock::now();
   auto failed = [&](const Error& e) {
     set_error(e);
     spdlog::warn("edge: {}", e.message);
@@ -843,6 +844,16 @@ void EdgeNode::run() {
       status_.link_up = true;
       status_.last_error.clear();
       known = true;
+    }
+    // The back channel, every sync period (and at once after an acknowledgement made here).
+    // Its failures do not hold the uploads back: they are shown, and tried again next period.
+    if (const auto now = std::chrono::steady_clock::now();
+        now >= next_sync || sync_now_.exchange(false)) {
+      next_sync = now + options_.sync_period;
+      if (Status s = sync_back_channel(*client_); !s) {
+        set_error(s.error());
+        spdlog::warn("edge: back channel: {}", s.error().message);
+      }
     }
     std::unique_lock build(build_mu_);
     if (Status s = enqueue_pending(); !s) {
@@ -882,7 +893,7 @@ void EdgeNode::run() {
       }
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(500),
-                   [this] { return stopping_ || !pending_.empty(); });
+                   [this] { return stopping_ || !pending_.empty() || sync_now_; });
       continue;
     }
     auto sent = send(**top);

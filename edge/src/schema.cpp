@@ -64,9 +64,38 @@ CREATE TABLE edge_completions(
 );
 )sql";
 
+// v23: an edge's copy of what the hub sends back for its clinic (final reports and addenda,
+// critical results), readable while the link is down; an acknowledgement made at the edge waits
+// in ack_pending until the hub has it.
+constexpr const char* kV23 = R"sql(
+CREATE TABLE edge_inbox(
+  kind            TEXT NOT NULL CHECK(kind IN ('report', 'critical')),
+  hub_id          INTEGER NOT NULL,
+  study_uid       TEXT NOT NULL,
+  patient_id      TEXT NOT NULL DEFAULT '',
+  patient_name    TEXT NOT NULL DEFAULT '',
+  modalities      TEXT NOT NULL DEFAULT '',
+  description     TEXT NOT NULL DEFAULT '',
+  study_date      TEXT NOT NULL DEFAULT '',
+  report_kind     TEXT NOT NULL DEFAULT '',
+  findings        TEXT NOT NULL DEFAULT '',
+  impression      TEXT NOT NULL DEFAULT '',
+  critical        INTEGER NOT NULL DEFAULT 0,
+  author          TEXT NOT NULL DEFAULT '',
+  created_at      TEXT NOT NULL,
+  acknowledged_by TEXT NOT NULL DEFAULT '',
+  acknowledged_at TEXT NOT NULL DEFAULT '',
+  ack_pending     INTEGER NOT NULL DEFAULT 0,
+  received_at     TEXT NOT NULL,
+  PRIMARY KEY(kind, hub_id)
+);
+)sql";
+
 constexpr std::array kSteps = {
     storage::SchemaStep{21, "edge", "edge transfers: uploads at the hub, outbound queue at an edge",
                         kV21},
+    storage::SchemaStep{23, "edge", "an edge's copy of its clinic's reports and critical results",
+                        kV23},
 };
 
 }  // namespace

@@ -444,6 +444,127 @@ text_contains = ["stroke"]
   EXPECT_EQ(hub.server.stop(), 0);
 }
 
+// The edge's inbox for `token`, or null.
+json edge_inbox(const ServerProcess& edge, const std::string& token) {
+  auto r = edge.get(token, "/api/inbox");
+  if (r.status != 200) return nullptr;
+  return json::parse(r.body, nullptr, false);
+}
+
+// The inbox item of `kind`, or null.
+json inbox_item(const json& inbox, const std::string& kind) {
+  if (!inbox.is_object() || !inbox["items"].is_array()) return nullptr;
+  for (const json& i : inbox["items"])
+    if (i.value("kind", "") == kind) return i;
+  return nullptr;
+}
+
+TEST(EdgeBackChannel, a_report_and_a_critical_result_stay_readable_at_the_edge_with_the_link_cut) {
+  testing::TempDir dir;
+  Hub hub(dir.path(), testing::kHeadCtQueue);
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string rad = hub.server.add_user("dr-chen", {"radiologist"}, "lead");
+  const std::string doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(rad.empty());
+  ASSERT_FALSE(doc.empty());
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  auto args = edge_args(link, credential);
+  args.push_back("--sync-seconds");
+  args.push_back("0.2");
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  // A CT of the clinic goes to the hub through the edge; the radiologist signs a final report
+  // with a critical result.
+  testing::CtSeriesSpec spec;
+  spec.count = 3;
+  spec.rows = spec.columns = 64;
+  spec.patient_name = "Li^Ming";
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+  ASSERT_TRUE(wait_until([&] { return !first_task(hub.server, rad).is_null(); }));
+  const std::string base =
+      "/api/tasks/" + std::to_string(first_task(hub.server, rad)["id"].get<std::int64_t>());
+  ASSERT_EQ(hub.server.request(rad, "POST", base + "/claim").status, 200);
+  auto signed_report = hub.server.request(
+      rad, "POST", base + "/reports",
+      R"({"kind":"final","findings":"Hyperdense left MCA.","impression":"Acute left MCA infarct.","critical":true})");
+  ASSERT_EQ(signed_report.status, 201) << signed_report.body;
+
+  // The clinic's doctor signs in at the edge with the password of the hub, and reads both.
+  std::string token;
+  ASSERT_TRUE(wait_until([&] { return !(token = edge.login("dr-li")).empty(); }));
+  ASSERT_TRUE(wait_until([&] {
+    json in = edge_inbox(edge, token);
+    return !inbox_item(in, "report").is_null() && !inbox_item(in, "critical").is_null();
+  }));
+  // Nobody else reads it: no session, or a user of another institution (not kept here).
+  EXPECT_EQ(edge.get("", "/api/inbox").status, 401);
+  EXPECT_TRUE(edge.login("dr-chen").empty());
+
+  // The link is cut: a new sign-in works, and both stay readable.
+  link.cut();
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("link", "") == "down"; }));
+  token = edge.login("dr-li");
+  ASSERT_FALSE(token.empty());
+  json in = edge_inbox(edge, token);
+  json report = inbox_item(in, "report");
+  ASSERT_TRUE(report.is_object()) << in.dump();
+  EXPECT_EQ(report["studyInstanceUid"], ct->study_uid);
+  EXPECT_EQ(report["patient"]["name"], "Li^Ming");
+  EXPECT_EQ(report["reportKind"], "final");
+  EXPECT_EQ(report["impression"], "Acute left MCA infarct.");
+  EXPECT_EQ(report["findings"], "Hyperdense left MCA.");
+  EXPECT_EQ(report["critical"], true);
+  json critical = inbox_item(in, "critical");
+  ASSERT_TRUE(critical.is_object()) << in.dump();
+  EXPECT_EQ(critical["impression"], "Acute left MCA infarct.");
+  EXPECT_TRUE(critical["acknowledgedBy"].is_null());
+  // The doctor acknowledges it at the edge; the hub learns it once the link is back.
+  const std::string cid = std::to_string(critical["id"].get<std::int64_t>());
+  auto ack = edge.request(token, "POST", "/api/inbox/critical/" + cid + "/acknowledge");
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  critical = inbox_item(edge_inbox(edge, token), "critical");
+  EXPECT_EQ(critical["acknowledgedBy"], "dr-li");
+  EXPECT_EQ(critical["sentToHub"], false);
+  EXPECT_EQ(edge.request(token, "POST", "/api/inbox/critical/" + cid + "/acknowledge").status,
+            404);  // once
+  auto open = json::parse(hub.server.get(doc, "/api/critical-results").body);
+  ASSERT_EQ(open["criticalResults"].size(), 1u);
+  link.restore();
+  ASSERT_TRUE(wait_until([&] {
+    auto r =
+        json::parse(hub.server.get(doc, "/api/critical-results?open=false").body, nullptr, false);
+    return r.is_object() && r["criticalResults"].size() == 1u &&
+           r["criticalResults"][0]["acknowledgedBy"] == "dr-li";
+  }));
+  EXPECT_TRUE(
+      json::parse(hub.server.get(doc, "/api/critical-results").body)["criticalResults"].empty());
+  ASSERT_TRUE(wait_until([&] {
+    json c = inbox_item(edge_inbox(edge, token), "critical");
+    return c.is_object() && c["sentToHub"] == true && c["acknowledgedBy"] == "dr-li";
+  }));
+  // Both sides audited it: the edge the reading and the acknowledgement, the hub the latter.
+  EXPECT_TRUE(wait_until([&] {
+    return sql_value(dir.path() / "edge" / "audit.sqlite",
+                     "SELECT COUNT(*) FROM audit WHERE action = 'critical.acknowledge' AND "
+                     "actor = 'dr-li' AND outcome = 'ok'") == "1" &&
+           sql_value(dir.path() / "edge" / "audit.sqlite",
+                     "SELECT COUNT(*) FROM audit WHERE action = 'edge.inbox.read'") != "0";
+  }));
+  EXPECT_TRUE(wait_until([&] {
+    return sql_value(dir.path() / "hub" / "audit.sqlite",
+                     "SELECT COUNT(*) FROM audit WHERE action = 'critical.acknowledge' AND "
+                     "detail = 'at the edge by dr-li' AND outcome = 'ok'") == "1";
+  }));
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
 TEST(EdgeCredential, only_edge_credentials_reach_the_edge_routes_and_a_revoked_one_is_refused) {
   testing::TempDir dir;
   Hub hub(dir.path());

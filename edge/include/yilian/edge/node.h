@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 
 #include "yilian/common/result.h"
 #include "yilian/edge/schedule.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/pacs/index.h"
 #include "yilian/reading/queue_rules.h"
 #include "yilian/storage/blob_store.h"
@@ -57,6 +59,23 @@ struct EdgeOptions {
   std::chrono::milliseconds stable{10'000};  // no new instance this long: the study is whole
   reading::QueueRules rules;                 // the priority rules (as the hub's [queue])
   storage::Clock clock = [] { return std::chrono::system_clock::now(); };
+  // The back channel: how often the edge pulls its clinic's reports, critical results and
+  // accounts from the hub (and pushes acknowledgements made at the edge); the accounts go to
+  // `accounts` (the edge's own, so that the clinic's doctors sign in at the edge with their
+  // usual password while the link is down); null: no back channel.
+  std::chrono::milliseconds sync_period{15'000};
+  identity::Accounts* accounts = nullptr;
+};
+
+// One item of the back channel as the edge keeps it.
+struct InboxItem {
+  std::string kind;  // "report" | "critical"
+  std::int64_t hub_id = 0;
+  std::string study_uid, patient_id, patient_name, modalities, description, study_date;
+  std::string report_kind, findings, impression, author, created_at;
+  bool critical = false;
+  std::string acknowledged_by, acknowledged_at;
+  bool ack_pending = false;  // acknowledged here, not yet at the hub
 };
 
 struct EdgeStatus {
@@ -108,11 +127,21 @@ class EdgeNode {
   // Studies with instances not yet at the hub or failed, and those sent in the last day; the
   // most urgent first, in the order they are sent.
   Result<std::vector<StudyProgress>> queue() const;
+  // The back channel as last pulled: open critical results first, then the newest reports.
+  Result<std::vector<InboxItem>> inbox() const;
+  // A doctor of the clinic acknowledged critical result `hub_id` at the edge: kept, and sent
+  // to the hub when the link allows. False: no such open result.
+  Result<bool> acknowledge_critical(std::int64_t hub_id, const std::string& username);
+  // When the back channel was last pulled from the hub (ISO 8601), "" never.
+  std::string last_sync() const;
 
  private:
   struct Bundle;
   void run();
   void build_ahead();  // the builder thread: keeps the next bundle ready
+  // Pulls the back channel and pushes acknowledgements (on the uploader thread).
+  Status sync_back_channel(HubClient& hub);
+  Status sync_accounts(const nlohmann::json& accounts);
   Status enqueue_pending();
   Status enqueue_study(const std::string& study_uid);
   int study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first);
@@ -138,6 +167,8 @@ class EdgeNode {
   std::set<std::string> pending_;      // guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   EdgeStatus status_;                  // guarded by mu_
+  std::string last_sync_;              // guarded by mu_
+  std::atomic<bool> sync_now_{false};  // an acknowledgement made here waits to be sent
   std::unique_ptr<HubClient> client_;  // the uploader thread's only
   // Held while queueing and building bundles (the uploader's turn and the builder's), so no
   // instance goes into two bundles.

@@ -1,0 +1,25 @@
+// The hub's side of an edge node's back channel (edge credentials only; docs/API.md):
+//   GET  /api/edge/v1/sync?after=N    what the clinic must be able to read while its link is
+//                                     down: the final reports and addenda of its studies (report
+//                                     ids above N), its critical results (open, and those
+//                                     acknowledged in the last 7 days), and the accounts of its
+//                                     own users (password hashes included), so that its doctors
+//                                     sign in at the edge with their usual password
+//   POST /api/edge/v1/critical-results/{id}/acknowledge   {"by": username}: a doctor of the
+//                                     clinic acknowledged it at the edge; the hub records it as
+//                                     theirs
+#pragma once
+
+#include "yilian/identity/accounts.h"
+#include "yilian/identity/auth.h"
+#include "yilian/net/http.h"
+#include "yilian/reading/reading_queue.h"
+#include "yilian/storage/database.h"
+
+namespace yilian::edge {
+
+void register_back_channel_routes(http::Router& router, storage::Database& db,
+                                  identity::Accounts& accounts, reading::ReadingQueue& queue,
+                                  identity::AuthService& auth);
+
+}  // namespace yilian::edge
