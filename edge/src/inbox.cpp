@@ -111,7 +111,9 @@ Status EdgeNode::sync_back_channel(HubClient& hub) {
         [](sql::Stmt&) {}, [&](sql::Stmt& st) { acks.emplace_back(st.int64(0), st.text(1)); });
   });
   if (!s) return s;
-  for (const auto& [id, by] : acks) {
+  for (const auto& ack : acks) {
+    const std::int64_t id = ack.first;  // (clang 14 lambdas take no structured bindings)
+    const std::string& by = ack.second;
     auto r =
         hub.call("POST", "/api/edge/v1/critical-results/" + std::to_string(id) + "/acknowledge",
                  {kTus, "Content-Type: application/json"}, json{{"by", by}}.dump());
