@@ -346,24 +346,7 @@ json first_task(const ServerProcess& hub, const std::string& token) {
 
 TEST(EdgeTransfer, a_stroke_ct_is_read_at_the_hub_as_its_first_slices_land) {
   testing::TempDir dir;
-  // Head CTs are STAT for a stroke; the hub's own stable wait is an hour, so a task before the
-  // edge says the study is complete can only come from the study arriving.
-  Hub hub(dir.path(), R"(
-[queue]
-stable_seconds = 3600
-
-[[queue.routes]]
-service = "neuro"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-
-[[queue.priority_rules]]
-priority = "stat"
-reason = "head CT with a stroke indication"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-text_contains = ["stroke"]
-)");
+  Hub hub(dir.path(), testing::kEdgeStrokeQueue);
   ASSERT_TRUE(hub.server.start()) << hub.server.log();
   const std::string rad = hub.server.add_user("dr-chen", {"radiologist"}, "lead");
   ASSERT_FALSE(rad.empty());
@@ -380,17 +363,9 @@ text_contains = ["stroke"]
   spec.count = 40;
   spec.rows = spec.columns = 256;
   spec.noise_hu = 12;
+  spec.study_description = "CT HEAD suspected stroke";
   auto ct = testing::write_ct_series(dir.path() / "ct", spec);
   ASSERT_TRUE(ct.ok());
-  std::string out;
-  for (const fs::path& f : ct->files) {
-    ASSERT_EQ(testing::run_command("dcmodify -nb -i '(0018,0015)=HEAD' -i "
-                                   "'(0008,1030)=CT HEAD suspected stroke' '" +
-                                       f.string() + "'",
-                                   &out),
-              0)
-        << out;
-  }
   ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
 
   // The task comes with the first slices, STAT and marked arriving. The link is cut then, so

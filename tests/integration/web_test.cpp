@@ -697,28 +697,8 @@ TEST_F(WebFrontEnd, the_demo_consortium_shows_data_on_every_screen_for_each_user
 namespace yilian {
 namespace {
 
-// Head CTs are STAT for a stroke; the hub's own stable wait is an hour, so the task before the
-// edge says "complete" comes from the study arriving.
-constexpr const char* kStrokeQueueConfig = R"(
-[queue]
-stable_seconds = 3600
-qc_percent = 0
-
-[[queue.routes]]
-service = "neuro"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-
-[[queue.priority_rules]]
-priority = "stat"
-reason = "head CT with a stroke indication"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-text_contains = ["stroke"]
-)";
-
 TEST_F(WebFrontEnd, a_stroke_ct_from_an_edge_is_read_as_it_arrives_and_the_edge_page_follows_it) {
-  start("chromium", ServerProcess::Mode::serve, kStrokeQueueConfig);
+  start("chromium", ServerProcess::Mode::serve, testing::kEdgeStrokeQueue);
   if (!started()) return;
   ServerProcess& hub = *server_;
   const std::vector<std::string> shots = {"edge-page.png", "worklist-arriving.png",
@@ -745,17 +725,10 @@ TEST_F(WebFrontEnd, a_stroke_ct_from_an_edge_is_read_as_it_arrives_and_the_edge_
   spec.count = 30;
   spec.rows = spec.columns = 256;
   spec.noise_hu = 12;
+  spec.study_description = "CT HEAD suspected stroke";
   auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
   ASSERT_TRUE(ct.ok());
   std::string out;
-  for (const fs::path& f : ct->files) {
-    ASSERT_EQ(testing::run_command("dcmodify -nb -i '(0018,0015)=HEAD' -i "
-                                   "'(0008,1030)=CT HEAD suspected stroke' '" +
-                                       f.string() + "'",
-                                   &out),
-              0)
-        << out;
-  }
   std::string cmd = "storescu -aet CT1 -aec YILIAN 127.0.0.1 " + std::to_string(edge.dicom_port());
   for (const auto& f : ct->files) cmd += " '" + f.string() + "'";
   ASSERT_EQ(testing::run_command(cmd, &out), 0) << out;

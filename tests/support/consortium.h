@@ -63,6 +63,26 @@ body_parts = ["HEAD"]
 text_contains = ["stroke"]
 )";
 
+// The same routing and priority for studies sent through an edge node, with the hub's own
+// stable wait an hour: a task before the edge says "complete" comes from the study arriving.
+inline constexpr const char* kEdgeStrokeQueue = R"(
+[queue]
+stable_seconds = 3600
+qc_percent = 0
+
+[[queue.routes]]
+service = "neuro"
+modalities = ["CT", "MR"]
+body_parts = ["HEAD"]
+
+[[queue.priority_rules]]
+priority = "stat"
+reason = "head CT with a stroke indication"
+modalities = ["CT"]
+body_parts = ["HEAD"]
+text_contains = ["stroke"]
+)";
+
 // Writes the consortium followed by `extra` (more TOML: [queue] settings, routes, peers) to
 // `dir`/yilian.toml and returns its path.
 std::filesystem::path write_consortium_config(const std::filesystem::path& dir,

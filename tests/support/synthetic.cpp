@@ -97,7 +97,7 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
     put(DCM_StudyDate, spec.study_date);
     put(DCM_StudyTime, "081500");
     put(DCM_AccessionNumber, spec.accession);
-    put(DCM_StudyDescription, "CT HEAD W/O CONTRAST");
+    put(DCM_StudyDescription, spec.study_description);
     put(DCM_InstitutionName, spec.institution_name);
     put(DCM_Modality, spec.modality);
     put(DCM_BodyPartExamined, "HEAD");

@@ -19,6 +19,7 @@ struct CtSeriesSpec {
   std::string institution_name = "Township Health Centre";
   std::string study_date = "20261122";
   std::string modality = "CT";
+  std::string study_description = "CT HEAD W/O CONTRAST";  // (the body part is HEAD)
   int series_number = 1;
   int count = 10;
   int rows = 512;
