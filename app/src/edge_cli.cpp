@@ -20,7 +20,9 @@
 #include "yilian/net/json_body.h"
 #include "yilian/pacs/charset.h"
 #include "yilian/pacs/dicom_server.h"
+#include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
+#include "yilian/storage/disk_cache.h"
 
 namespace yilian::app {
 namespace {
@@ -95,10 +97,31 @@ json queue_json(const std::vector<edge::StudyProgress>& studies) {
 json inbox_json(const std::vector<edge::InboxItem>& items, const std::string& last_sync) {
   json list = json::array();
   for (const edge::InboxItem& i : items) {
+    const json patient{{"id", i.patient_id}, {"name", i.patient_name}};
+    if (i.kind == "consult" || i.kind == "referral") {
+      json j{{"kind", i.kind},     {"id", i.hub_id},       {"patient", patient},
+             {"status", i.status}, {"urgency", i.urgency}, {"updatedAt", i.created_at}};
+      if (i.kind == "consult") {
+        j["specialty"] = i.description;
+        j["question"] = i.findings;
+        j["opinion"] = i.impression;
+        j["specialist"] = i.author;
+      } else {
+        j["direction"] = i.description;
+        j["reason"] = i.findings;
+        j["answer"] = i.impression;
+        j["otherInstitution"] = i.author;
+        j["slotDate"] = i.slot_date;
+        j["dischargeSummary"] = i.discharge_summary;
+        j["followUpPlan"] = i.follow_up_plan;
+      }
+      list.push_back(std::move(j));
+      continue;
+    }
     json j{{"kind", i.kind},
            {"id", i.hub_id},
            {"studyInstanceUid", i.study_uid},
-           {"patient", {{"id", i.patient_id}, {"name", i.patient_name}}},
+           {"patient", patient},
            {"modalities", i.modalities},
            {"impression", i.impression},
            {"createdAt", i.created_at}};
@@ -147,7 +170,7 @@ int run_edge(const EdgeFlags& f) {
   DataDir& dd = **data;
   // Every modality of the clinic stores to the edge, filed here under one local institution;
   // the hub files what the edge sends under the edge's own institution.
-  auto local = dd.index().ensure_institution("local", "this clinic");
+  auto local = dd.index().ensure_institution(edge::kLocalInstitution, "this clinic");
   if (!local.ok()) return fail(local.error());
   pacs::AeDirectory aes(local->id, false);
   aes.set_default_text_decoding(pacs::TextDecoding{cfg.default_charset, false});
@@ -168,6 +191,13 @@ int run_edge(const EdgeFlags& f) {
   if (f.stable_s >= 0) options.stable = std::chrono::seconds(f.stable_s);
   options.sync_period = std::chrono::milliseconds(static_cast<std::int64_t>(f.sync_s * 1000));
   options.accounts = &dd.accounts();
+  options.keep_days = f.keep_days;
+  // Priors pulled from the hub are stored as the clinic's, like its modalities' objects.
+  pacs::Ingestor* ingest_into = nullptr;  // set below, before the node starts its threads
+  const pacs::Sender prior_sender{"", local->id, {}};
+  options.ingest = [&ingest_into, prior_sender](std::string_view bytes) {
+    return ingest_into->ingest_bytes(bytes, prior_sender);
+  };
   edge::EdgeNode node(dd.database(), dd.index(), dd.blobs(), options);
 
   pacs::Ingestor::Options ingest_options;
@@ -177,6 +207,7 @@ int run_edge(const EdgeFlags& f) {
   };
   ingest_options.text = pacs::TextDecoding{cfg.default_charset, false};
   pacs::Ingestor ingestor(dd.index(), dd.blobs(), ingest_options);
+  ingest_into = &ingestor;
   auto report = ingestor.recover();
   if (!report.ok()) return fail(report.error());
   if (Status s = node.start(); !s) return fail(s.error());
@@ -233,6 +264,53 @@ int run_edge(const EdgeFlags& f) {
                                                         {"acknowledgedBy", req.principal->username},
                                                         {"sentToHub", false}}));
       });
+  // The clinic's studies kept here (sent, and priors pulled), for its doctors: DICOMweb, with
+  // the hub's access rules (they are of this clinic, as the studies are).
+  auto cache = storage::DiskCache::open(f.data / "cache", cfg.cache_max_megabytes << 20);
+  if (!cache.ok()) {
+    dicom.stop();
+    node.stop();
+    return fail(cache.error());
+  }
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  router.add("POST", "/api/priors", [&node, &auth](const http::Request& req) {
+    auto body = http::json_object_body(req);
+    if (!body.ok()) return http::Response::from_error(body.error());
+    const std::string patient = http::json_string(*body, "patientId");
+    if (!identity::has_clinical_role(*req.principal)) {
+      auth.audit(req, "edge.priors.request", "patient", patient, "denied", "not a clinical user");
+      return http::Response::error(403, "the clinic's doctors pull priors");
+    }
+    auto id = node.request_priors(patient, req.principal->username);
+    if (!id.ok()) return http::Response::from_error(id.error());
+    auth.audit(req, "edge.priors.request", "patient", patient, "ok",
+               "request " + std::to_string(*id));
+    return http::Response::json(202, json_text(json{{"id", *id}, {"state", "queued"}}));
+  });
+  router.add("GET", "/api/priors", [&node, &auth](const http::Request& req) {
+    if (!identity::has_clinical_role(*req.principal)) {
+      auth.audit(req, "edge.priors.read", "priors", "", "denied", "not a clinical user");
+      return http::Response::error(403, "the clinic's doctors read priors");
+    }
+    auto list = node.prior_requests();
+    if (!list.ok()) return http::Response::from_error(list.error());
+    json out = json::array();
+    for (const edge::PriorRequest& r : *list) {
+      out.push_back({{"id", r.id},
+                     {"patientId", r.patient_id},
+                     {"requestedBy", r.requested_by},
+                     {"state", r.state},
+                     {"studies", r.studies},
+                     {"instances", r.instances},
+                     {"detail", r.detail},
+                     {"requestedAt", r.requested_at},
+                     {"doneAt", r.done_at.empty() ? json(nullptr) : json(r.done_at)},
+                     {"studyInstanceUids", r.study_uids}});
+    }
+    auth.audit(req, "edge.priors.read", "priors", "", "ok",
+               std::to_string(out.size()) + " requests");
+    return http::Response::json(200, json_text(json{{"requests", std::move(out)}}));
+  });
   router.add("GET", "/healthz", [](const http::Request&) {
     return http::Response::json(200, R"({"status":"ok","role":"edge"})");
   });
@@ -346,6 +424,11 @@ void add_edge_commands(CLI::App& app, EdgeCommands& c) {
                    "How often the clinic's reports, critical results and accounts are pulled "
                    "from the hub (default 15)")
       ->check(CLI::Range(0.1, 3600.0));
+  c.edge
+      ->add_option("--keep-days", f.keep_days,
+                   "Days sent studies and pulled priors stay viewable at the edge (default 30; "
+                   "0: kept for ever)")
+      ->check(CLI::Range(0.0, 36500.0));
   c.edge->add_option("--stable-seconds", f.stable_s,
                      "No new instance for this long: the study is complete (default 10)");
   c.edge->add_option("--chunk-kb", f.chunk_kb,

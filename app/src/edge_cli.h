@@ -21,7 +21,8 @@ struct EdgeFlags {
   std::uint64_t routine_kbps = 0;  // 0: no cap
   std::string routine_schedule;    // edge/schedule.h
   int stable_s = -1;
-  double sync_s = 15;  // the back channel's period
+  double sync_s = 15;     // the back channel's period
+  double keep_days = 30;  // sent studies and pulled priors stay viewable this long
   std::uint64_t chunk_kb = 256;
   std::uint64_t max_chunk_kb = 4096;
   std::uint64_t bundle_kb = 8192;

@@ -2,8 +2,10 @@
 // throughput, the routine schedule, and the outbound queue per study with progress, time to the
 // hub and failures with their reason (from /edge/status and /edge/queue, every 2 s), without
 // patient name or ID and without login; and, for the clinic's doctors signed in with their
-// usual account, the reports and critical results the hub sent back (/api/inbox), with the
-// critical results acknowledged here. Chinese by default, English with ?lang=en.
+// usual account, the reports, critical results, consults and referrals the hub sent back
+// (/api/inbox), with the critical results acknowledged here; the studies kept here (sent, and
+// priors pulled from the hub on request, /api/priors) with a simple image view (DICOMweb
+// rendered frames). Chinese by default, English with ?lang=en.
 #pragma once
 
 namespace yilian::app {
@@ -73,6 +75,23 @@ form label { margin-right: 10px; }
     <p><span id="who"></span> <button type="button" id="signOut" data-t="signOut"></button>
       <small id="synced"></small></p>
     <div id="items"></div>
+    <h2 data-t="kept"></h2>
+    <form id="priorsForm">
+      <label><span data-t="patientId"></span> <input name="patientId" id="priorPatient"></label>
+      <button type="submit" data-t="pullPriors"></button>
+      <span id="priorsError" class="error" role="alert"></span>
+    </form>
+    <ul id="priors"></ul>
+    <table>
+      <thead><tr><th data-t="patient"></th><th data-t="study"></th><th data-t="images"></th></tr></thead>
+      <tbody id="kept"></tbody>
+    </table>
+    <div id="viewer" hidden>
+      <h3 id="viewerTitle"></h3>
+      <div id="seriesList"></div>
+      <input type="range" id="slice" min="1" value="1"> <span id="sliceLabel"></span>
+      <div><img id="frame" alt="" style="max-width: 100%; background: #000"></div>
+    </div>
   </div>
 </main>
 <script>
@@ -85,12 +104,23 @@ const T = en ? {
   queued: "Waiting", sending: "Sending", sent: "At the hub", complete: "Complete at the hub",
   failed: "Failed", held: "Routine traffic held by the schedule", cap: "Routine cap",
   none: "no cap", institution: "Institution", unknown: "—", s: "s", min: "min",
-  inbox: "Reports and critical results", username: "Username", password: "Password",
+  inbox: "Reports, critical results, consults and referrals", username: "Username", password: "Password",
   signIn: "Sign in", signOut: "Sign out", badLogin: "Wrong username or password",
   criticalOpen: "Critical result — not yet acknowledged", criticalDone: "Critical result",
   acknowledge: "Acknowledge", acknowledgedBy: "acknowledged by", pending: "(to be sent to the hub)",
   report: "Report", addendum: "Addendum", lastSync: "Last received from the hub:",
-  noItems: "No reports yet.", impression: "Impression", findings: "Findings"
+  noItems: "No reports yet.", impression: "Impression", findings: "Findings",
+  consult: "Consult", referral_up: "Referral up", referral_down: "Referral down",
+  question: "Question", opinion: "Opinion", reason: "Reason", answer: "Answer",
+  slot: "Appointment", discharge: "Discharge summary", followUp: "Follow-up plan",
+  kept: "Studies kept here", patientId: "Patient ID",
+  pullPriors: "Pull priors from the hub", patient: "Patient", images: "Images",
+  fromHub: "prior from the hub", series: "Series",
+  priorState: { queued: "waiting", pulling: "pulling", done: "done", failed: "failed" },
+  status: { requested: "requested", accepted: "accepted", in_progress: "in progress",
+            concluded: "opinion given", declined: "declined", cancelled: "cancelled",
+            rejected: "rejected", scheduled: "scheduled", arrived: "arrived",
+            completed: "completed" }
 } : {
   title: "Yilian 前置机", up: "链路正常", down: "链路中断", priority: "优先级",
   study: "检查", progress: "已到中心", state: "状态", eta: "预计到达", failures: "失败",
@@ -98,11 +128,19 @@ const T = en ? {
   sending: "正在发送", sent: "已到中心", complete: "已完整到达中心", failed: "失败",
   held: "按时段暂停常规传输", cap: "常规限速", none: "不限速", institution: "机构",
   unknown: "—", s: "秒", min: "分钟",
-  inbox: "报告与危急值", username: "用户名", password: "密码", signIn: "登录", signOut: "退出",
+  inbox: "报告、危急值、会诊与转诊", username: "用户名", password: "密码", signIn: "登录", signOut: "退出",
   badLogin: "用户名或密码错误", criticalOpen: "危急值 — 尚未确认", criticalDone: "危急值",
   acknowledge: "确认收到", acknowledgedBy: "确认人", pending: "（待发送到中心）",
   report: "报告", addendum: "补充报告", lastSync: "最近从中心接收：", noItems: "暂无报告。",
-  impression: "诊断意见", findings: "检查所见"
+  impression: "诊断意见", findings: "检查所见",
+  consult: "会诊", referral_up: "上转", referral_down: "下转", question: "会诊目的",
+  opinion: "会诊意见", reason: "转诊原因", answer: "接收方答复", slot: "预约", discharge: "出院小结",
+  followUp: "随访计划", kept: "本机保存的检查", patientId: "患者编号", pullPriors: "从中心调阅既往检查",
+  patient: "患者", images: "图像", fromHub: "从中心调阅的既往检查", series: "序列",
+  priorState: { queued: "等待", pulling: "正在调阅", done: "完成", failed: "失败" },
+  status: { requested: "已申请", accepted: "已接受", in_progress: "会诊中", concluded: "已出意见",
+            declined: "已拒绝", cancelled: "已取消", rejected: "已拒绝", scheduled: "已预约",
+            arrived: "已到院", completed: "已完成" }
 };
 document.documentElement.lang = en ? "en" : "zh-CN";
 document.title = T.title;
@@ -189,6 +227,7 @@ async function inbox() {
   const r = await fetch("/api/inbox", { headers: { Authorization: "Bearer " + token } });
   if (r.status === 401) { token = ""; sessionStorage.removeItem("yilian.edge.token"); return inbox(); }
   if (!r.ok) return;
+  kept();
   const data = await r.json();
   text("synced", data.lastSync ? T.lastSync + " " + new Date(data.lastSync).toLocaleString() : "");
   const items = document.getElementById("items");
@@ -199,6 +238,25 @@ async function inbox() {
     const box = el("div", "item" + (open ? " open" : ""));
     box.dataset.kind = i.kind;
     box.dataset.id = i.id;
+    if (i.kind === "consult" || i.kind === "referral") {
+      const consult = i.kind === "consult";
+      const what = consult ? T.consult + " · " + i.specialty
+                           : T["referral_" + i.direction] + " · " + i.otherInstitution;
+      box.appendChild(el("h3", "", what + " · " + (T.status[i.status] || i.status) + " · " +
+                                   (i.patient.name || "") + " " + (i.patient.id || "")));
+      const line = (label, value) => { if (value) box.appendChild(el("p", "", label + ": " + value)); };
+      line(consult ? T.question : T.reason, consult ? i.question : i.reason);
+      line(consult ? T.opinion : T.answer, consult ? i.opinion : i.answer);
+      if (!consult) {
+        line(T.slot, i.slotDate);
+        line(T.discharge, i.dischargeSummary);
+        line(T.followUp, i.followUpPlan);
+      }
+      box.appendChild(el("small", "", new Date(i.updatedAt).toLocaleString() +
+                                      (consult && i.specialist ? " · " + i.specialist : "")));
+      items.appendChild(box);
+      continue;
+    }
     const title = i.kind === "critical" ? (open ? T.criticalOpen : T.criticalDone)
                                         : (i.reportKind === "addendum" ? T.addendum : T.report);
     box.appendChild(el("h3", open ? "error" : "", title + " · " + (i.patient.name || "") + " " +
@@ -224,6 +282,98 @@ async function inbox() {
     items.appendChild(box);
   }
 }
+// Studies kept here (sent, and priors pulled): DICOMweb of the edge, the images rendered here.
+const auth = () => ({ Authorization: "Bearer " + token });
+const tag = (o, t) => { const v = o[t] && o[t].Value && o[t].Value[0];
+  return v === undefined ? "" : (typeof v === "object" ? (v.Alphabetic || "") : String(v)); };
+let priorStudies = new Set();
+async function priors() {
+  const r = await fetch("/api/priors", { headers: auth() });
+  if (!r.ok) return;
+  const list = document.getElementById("priors");
+  list.replaceChildren();
+  priorStudies = new Set();
+  for (const q of (await r.json()).requests.slice(0, 5)) {
+    for (const u of q.studyInstanceUids) priorStudies.add(u);
+    const li = el("li", q.state === "failed" ? "error" : "", q.patientId + " · " +
+                  (T.priorState[q.state] || q.state) + (q.detail ? " · " + q.detail : ""));
+    li.dataset.request = q.id;
+    li.dataset.state = q.state;
+    list.appendChild(li);
+  }
+}
+async function kept() {
+  await priors();
+  const r = await fetch("/dicom-web/studies?limit=100", { headers: auth() });
+  if (!r.ok) return;
+  const body = document.getElementById("kept");
+  body.replaceChildren();
+  for (const s of (r.status === 204 ? [] : await r.json())) {
+    const uid = tag(s, "0020000D");
+    const tr = document.createElement("tr");
+    tr.dataset.study = uid;
+    cell(tr, tag(s, "00100010") + " " + tag(s, "00100020"));
+    const what = document.createElement("a");
+    what.href = "#";
+    what.textContent = [dicomDate(tag(s, "00080020")), tag(s, "00080061"), tag(s, "00081030")]
+                         .filter(Boolean).join(" · ") || uid;
+    what.onclick = (e) => { e.preventDefault(); view(uid, what.textContent); };
+    const c = cell(tr, what);
+    if (priorStudies.has(uid)) c.appendChild(el("small", "", T.fromHub));
+    cell(tr, tag(s, "00201208"));
+    body.appendChild(tr);
+  }
+}
+let frameUrl = "";
+async function showFrame(base, instances) {
+  const n = Number(document.getElementById("slice").value);
+  text("sliceLabel", n + " / " + instances.length);
+  const r = await fetch(base + "/instances/" + instances[n - 1] + "/rendered",
+                        { headers: { ...auth(), Accept: "image/png" } });
+  if (!r.ok) return;
+  if (frameUrl) URL.revokeObjectURL(frameUrl);
+  frameUrl = URL.createObjectURL(await r.blob());
+  const img = document.getElementById("frame");
+  img.src = frameUrl;
+  img.dataset.instance = instances[n - 1];
+}
+async function openSeries(study, series) {
+  const base = "/dicom-web/studies/" + study + "/series/" + series;
+  const r = await fetch(base + "/instances", { headers: auth() });
+  if (!r.ok) return;
+  const found = await r.json();
+  found.sort((a, b) => Number(tag(a, "00200013")) - Number(tag(b, "00200013")));
+  const instances = found.map((i) => tag(i, "00080018"));
+  const slider = document.getElementById("slice");
+  slider.max = instances.length;
+  slider.value = 1;
+  slider.oninput = () => showFrame(base, instances);
+  await showFrame(base, instances);
+}
+async function view(study, title) {
+  document.getElementById("viewer").hidden = false;
+  text("viewerTitle", title);
+  const r = await fetch("/dicom-web/studies/" + study + "/series", { headers: auth() });
+  if (!r.ok) return;
+  const list = document.getElementById("seriesList");
+  list.replaceChildren();
+  const series = await r.json();
+  for (const s of series) {
+    const b = el("button", "", T.series + " " + tag(s, "00200011") + " " + tag(s, "00080060") +
+                               " (" + tag(s, "00201209") + ")");
+    b.type = "button";
+    b.onclick = () => openSeries(study, tag(s, "0020000E"));
+    list.appendChild(b);
+  }
+  if (series.length) await openSeries(study, tag(series[0], "0020000E"));
+}
+document.getElementById("priorsForm").onsubmit = async (e) => {
+  e.preventDefault();
+  const r = await fetch("/api/priors", { method: "POST", headers: auth(),
+    body: JSON.stringify({ patientId: document.getElementById("priorPatient").value.trim() }) });
+  text("priorsError", r.ok ? "" : ((await r.json()).error || {}).message || r.status);
+  kept();
+};
 document.getElementById("login").onsubmit = async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);

@@ -1,8 +1,9 @@
-// The edge's side of the back channel: the clinic's reports, critical results and accounts
-// pulled from the hub (GET /api/edge/v1/sync), kept in the edge's own database, and the
-// acknowledgements made at the edge pushed back.
+// The edge's side of the back channel: the clinic's reports, critical results, consults,
+// referrals and accounts pulled from the hub (GET /api/edge/v1/sync), kept in the edge's own
+// database, and the acknowledgements made at the edge pushed back.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -41,20 +42,54 @@ Error reply_error(const HubReply& r) {
       "the hub answered " + std::to_string(r.status) + ": " + why);
 }
 
+// A consult or a referral as the hub sent it, replacing what was kept (the hub sends the whole
+// current state).
+Status upsert_notice(sql::Db& db, const char* kind, const json& i, const std::string& now) {
+  const bool consult = kind[0] == 'c';
+  return sql::run(
+      db,
+      "INSERT INTO edge_notices(kind, hub_id, patient_id, patient_name, topic, urgency, status, "
+      "question, answer, counterpart, slot_date, discharge_summary, follow_up_plan, created_at, "
+      "updated_at, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+      "?14, ?15, ?16) ON CONFLICT(kind, hub_id) DO UPDATE SET patient_id = excluded.patient_id, "
+      "patient_name = excluded.patient_name, topic = excluded.topic, urgency = excluded.urgency, "
+      "status = excluded.status, question = excluded.question, answer = excluded.answer, "
+      "counterpart = excluded.counterpart, slot_date = excluded.slot_date, discharge_summary = "
+      "excluded.discharge_summary, follow_up_plan = excluded.follow_up_plan, updated_at = "
+      "excluded.updated_at, received_at = excluded.received_at WHERE edge_notices.updated_at != "
+      "excluded.updated_at",
+      [&](sql::Stmt& st) {
+        st.bind(1, std::string(kind));
+        st.bind(2, num(i, "id"));
+        st.bind(3, str(i, "patientId"));
+        st.bind(4, str(i, "patientName"));
+        st.bind(5, str(i, consult ? "specialty" : "direction"));
+        st.bind(6, str(i, "urgency"));
+        st.bind(7, str(i, "status"));
+        st.bind(8, str(i, consult ? "question" : "reason"));
+        // A declined or cancelled consult says why instead of an opinion.
+        std::string answer = str(i, consult ? "opinion" : "answer");
+        if (answer.empty() && consult) answer = str(i, "reason");
+        st.bind(9, answer);
+        st.bind(10, str(i, consult ? "specialist" : "otherInstitution"));
+        st.bind(11, str(i, "slotDate"));
+        st.bind(12, str(i, "dischargeSummary"));
+        st.bind(13, str(i, "followUpPlan"));
+        st.bind(14, str(i, "createdAt"));
+        st.bind(15, str(i, "updatedAt"));
+        st.bind(16, now);
+      });
+}
+
 }  // namespace
 
 Status EdgeNode::sync_accounts(const json& accounts) {
   identity::Accounts& acc = *options_.accounts;
-  std::string code;
-  {
-    std::lock_guard lock(mu_);
-    code = status_.institution;
-  }
-  if (code.empty()) return Status::Ok();  // whoami has not answered yet
+  const std::string code(kLocalInstitution);
   auto inst = acc.find_institution(code);
   if (!inst.ok()) return inst.error();
   if (!*inst) {
-    auto put = acc.put_institution({0, code, code, "township", "", {}, {}});
+    auto put = acc.put_institution({0, code, "this clinic", "township", "", {}, {}});
     if (!put.ok()) return put.error();
   }
   const std::string now = storage::to_iso8601(options_.clock());
@@ -215,6 +250,13 @@ Status EdgeNode::sync_back_channel(HubClient& hub) {
                     !q)
                   return q;
               }
+              for (const char* kind : {"consult", "referral"}) {
+                const bool consult = kind[0] == 'c';
+                for (const json& i : j.value(consult ? "consults" : "referrals", json::array())) {
+                  if (!i.is_object() || num(i, "id") <= 0) continue;
+                  if (Status q = upsert_notice(db, kind, i, now); !q) return q;
+                }
+              }
               return Status::Ok();
             });
         !w)
@@ -261,6 +303,40 @@ Result<std::vector<InboxItem>> EdgeNode::inbox() const {
         });
   });
   if (!s) return s.error();
+  s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT kind, hub_id, patient_id, patient_name, topic, urgency, status, question, answer, "
+        "counterpart, slot_date, discharge_summary, follow_up_plan, updated_at FROM edge_notices "
+        "ORDER BY updated_at DESC LIMIT 500",
+        [](sql::Stmt&) {},
+        [&](sql::Stmt& st) {
+          InboxItem i;
+          i.kind = st.text(0);
+          i.hub_id = st.int64(1);
+          i.patient_id = st.text(2);
+          i.patient_name = st.text(3);
+          i.description = st.text(4);
+          i.urgency = st.text(5);
+          i.status = st.text(6);
+          i.findings = st.text(7);
+          i.impression = st.text(8);
+          i.author = st.text(9);
+          i.slot_date = st.text(10);
+          i.discharge_summary = st.text(11);
+          i.follow_up_plan = st.text(12);
+          i.created_at = st.text(13);
+          out.push_back(std::move(i));
+        });
+  });
+  if (!s) return s.error();
+  // Open critical results first, then everything newest first.
+  std::stable_sort(out.begin(), out.end(), [](const InboxItem& a, const InboxItem& b) {
+    const bool oa = a.kind == "critical" && a.acknowledged_at.empty();
+    const bool ob = b.kind == "critical" && b.acknowledged_at.empty();
+    if (oa != ob) return oa;
+    return a.created_at > b.created_at;
+  });
   return out;
 }
 

@@ -107,6 +107,7 @@ Status EdgeNode::start() {
   }
   thread_ = std::thread([this] { run(); });
   builder_ = std::thread([this] { build_ahead(); });
+  if (options_.ingest) priors_ = std::thread([this] { pull_priors_loop(); });
   return Status::Ok();
 }
 
@@ -116,8 +117,10 @@ void EdgeNode::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  priors_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (builder_.joinable()) builder_.join();
+  if (priors_.joinable()) priors_.join();
 }
 
 void EdgeNode::build_ahead() {
@@ -296,6 +299,18 @@ int EdgeNode::study_priority(const pacs::StudyDetail& study, const pacs::Instanc
 }
 
 Status EdgeNode::enqueue_study(const std::string& study_uid) {
+  // A prior pulled from the hub is the hub's already.
+  bool prior = false;
+  if (Status s = storage::read(db_,
+                               [&](sql::Db& db) {
+                                 return sql::query(
+                                     db, "SELECT 1 FROM edge_priors WHERE study_uid = ?1",
+                                     [&](sql::Stmt& st) { st.bind(1, study_uid); },
+                                     [&](sql::Stmt&) { prior = true; });
+                               });
+      !s)
+    return s;
+  if (prior) return Status::Ok();
   auto detail = index_.get_study(study_uid);
   if (!detail.ok()) return detail.error();
   if (!*detail) return Status::Ok();
@@ -821,6 +836,7 @@ void EdgeNode::run() {
   std::chrono::milliseconds backoff{250};
   bool known = false;  // the hub has told who this edge is
   auto next_sync = std::chrono::steady_clock::now();
+  auto next_purge = next_sync;
   auto failed = [&](const Error& e) {
     set_error(e);
     spdlog::warn("edge: {}", e.message);
@@ -854,6 +870,16 @@ void EdgeNode::run() {
         set_error(s.error());
         spdlog::warn("edge: back channel: {}", s.error().message);
       }
+    }
+    // Studies kept past their days leave the edge (checked a few times per kept period, at
+    // most hourly).
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_purge) {
+      next_purge =
+          now + std::min<std::chrono::milliseconds>(
+                    std::chrono::hours(1), std::chrono::milliseconds(static_cast<std::int64_t>(
+                                               std::max(options_.keep_days, 1e-6) * 8'640'000.0)));
+      if (auto purged = purge_expired(); !purged.ok())
+        spdlog::warn("edge: removing studies kept past their days: {}", purged.error().message);
     }
     std::unique_lock build(build_mu_);
     if (Status s = enqueue_pending(); !s) {

@@ -91,11 +91,56 @@ CREATE TABLE edge_inbox(
 );
 )sql";
 
+// v24: an edge's copy of its clinic's consults and referrals as the hub last sent them (status,
+// the specialist's opinion, the receiving hospital's answer, slot, discharge summary and
+// follow-up plan), replaced whole at each sync; the doctors' requests for a patient's priors and
+// the prior studies pulled from the hub for them (kept at the edge, never sent back).
+constexpr const char* kV24 = R"sql(
+CREATE TABLE edge_notices(
+  kind              TEXT NOT NULL CHECK(kind IN ('consult', 'referral')),
+  hub_id            INTEGER NOT NULL,
+  patient_id        TEXT NOT NULL DEFAULT '',
+  patient_name      TEXT NOT NULL DEFAULT '',
+  topic             TEXT NOT NULL DEFAULT '',
+  urgency           TEXT NOT NULL DEFAULT '',
+  status            TEXT NOT NULL DEFAULT '',
+  question          TEXT NOT NULL DEFAULT '',
+  answer            TEXT NOT NULL DEFAULT '',
+  counterpart       TEXT NOT NULL DEFAULT '',
+  slot_date         TEXT NOT NULL DEFAULT '',
+  discharge_summary TEXT NOT NULL DEFAULT '',
+  follow_up_plan    TEXT NOT NULL DEFAULT '',
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  received_at       TEXT NOT NULL,
+  PRIMARY KEY(kind, hub_id)
+);
+CREATE TABLE edge_prior_requests(
+  id           INTEGER PRIMARY KEY,
+  patient_id   TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  state        TEXT NOT NULL CHECK(state IN ('queued', 'pulling', 'done', 'failed')),
+  studies      INTEGER NOT NULL DEFAULT 0,
+  instances    INTEGER NOT NULL DEFAULT 0,
+  detail       TEXT NOT NULL DEFAULT '',
+  requested_at TEXT NOT NULL,
+  done_at      TEXT
+);
+CREATE TABLE edge_priors(
+  study_uid  TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL,
+  request_id INTEGER NOT NULL REFERENCES edge_prior_requests(id),
+  pulled_at  TEXT NOT NULL
+);
+)sql";
+
 constexpr std::array kSteps = {
     storage::SchemaStep{21, "edge", "edge transfers: uploads at the hub, outbound queue at an edge",
                         kV21},
     storage::SchemaStep{23, "edge", "an edge's copy of its clinic's reports and critical results",
                         kV23},
+    storage::SchemaStep{
+        24, "edge", "an edge's copy of its clinic's consults and referrals; priors pulled", kV24},
 };
 
 }  // namespace

@@ -108,7 +108,11 @@ TEST(EdgeTransfer, a_ct_and_ecgs_arrive_identical_through_a_cut_an_edge_kill_and
   // 1 MiB/s with 10 ms each way: slow enough to cut the link in the middle of the CT.
   LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
   ASSERT_TRUE(link.start());
-  ServerProcess edge(dir.path() / "edge", edge_args(link, credential), ServerProcess::Mode::edge);
+  // Chunks stay at 64 KiB (they would grow with the link's throughput), so that what an
+  // interruption can cost is known below.
+  auto args = edge_args(link, credential);
+  args.insert(args.end(), {"--max-chunk-kb", "64"});
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
   ASSERT_TRUE(edge.start()) << edge.log();
 
   testing::CtSeriesSpec spec;
@@ -426,15 +430,17 @@ json edge_inbox(const ServerProcess& edge, const std::string& token) {
   return json::parse(r.body, nullptr, false);
 }
 
-// The inbox item of `kind`, or null.
-json inbox_item(const json& inbox, const std::string& kind) {
+// The inbox item of `kind` (and, for a referral, `direction`), or null.
+json inbox_item(const json& inbox, const std::string& kind, const std::string& direction = {}) {
   if (!inbox.is_object() || !inbox["items"].is_array()) return nullptr;
   for (const json& i : inbox["items"])
-    if (i.value("kind", "") == kind) return i;
+    if (i.value("kind", "") == kind && (direction.empty() || i.value("direction", "") == direction))
+      return i;
   return nullptr;
 }
 
-TEST(EdgeBackChannel, a_report_and_a_critical_result_stay_readable_at_the_edge_with_the_link_cut) {
+TEST(EdgeBackChannel,
+     reports_critical_results_consults_and_referrals_stay_readable_at_the_edge_with_the_link_cut) {
   testing::TempDir dir;
   Hub hub(dir.path(), testing::kHeadCtQueue);
   ASSERT_TRUE(hub.server.start()) << hub.server.log();
@@ -470,12 +476,50 @@ TEST(EdgeBackChannel, a_report_and_a_critical_result_stay_readable_at_the_edge_w
       R"({"kind":"final","findings":"Hyperdense left MCA.","impression":"Acute left MCA infarct.","critical":true})");
   ASSERT_EQ(signed_report.status, 201) << signed_report.body;
 
-  // The clinic's doctor signs in at the edge with the password of the hub, and reads both.
+  // The clinic's doctor asks cardiology for a consult and refers a patient up; the lead's
+  // cardiologist gives an opinion, schedules the referral, and refers another patient down.
+  const std::string cardio = hub.server.add_user("dr-wu", {"cardiologist"}, "lead");
+  ASSERT_FALSE(cardio.empty());
+  auto post = [&](const std::string& token, const std::string& target, const json& body) {
+    auto r = hub.server.request(token, "POST", target, body.dump());
+    EXPECT_TRUE(r.status == 200 || r.status == 201) << target << ": " << r.body;
+    return json::parse(r.body, nullptr, false);
+  };
+  const std::string consult = std::to_string(post(doc, "/api/consults",
+                                                  {{"patientId", "TA-7"},
+                                                   {"patientName", "Zhao^Hua"},
+                                                   {"question", "Palpitations, ECG?"},
+                                                   {"specialty", "cardiology"}})
+                                                 .value("id", std::int64_t{0}));
+  post(cardio, "/api/consults/" + consult + "/accept", json::object());
+  post(cardio, "/api/consults/" + consult + "/conclude",
+       {{"opinion", "Benign PACs; no treatment needed."}});
+  const std::string up = std::to_string(post(doc, "/api/referrals",
+                                             {{"direction", "up"},
+                                              {"toInstitution", "lead"},
+                                              {"urgency", "urgent"},
+                                              {"patientId", "TA-8"},
+                                              {"reason", "Unstable angina"}})
+                                            .value("id", std::int64_t{0}));
+  post(cardio, "/api/referrals/" + up + "/accept", json::object());
+  post(cardio, "/api/referrals/" + up + "/schedule", json::object());
+  post(cardio, "/api/referrals",
+       {{"direction", "down"},
+        {"toInstitution", "ta"},
+        {"patientId", "TA-9"},
+        {"reason", "Rehabilitation after PCI"},
+        {"dischargeSummary", "PCI of the LAD, stable."},
+        {"followUpPlan", "Aspirin and clopidogrel; ECG in 4 weeks."}});
+
+  // The clinic's doctor signs in at the edge with the password of the hub, and reads them all.
   std::string token;
   ASSERT_TRUE(wait_until([&] { return !(token = edge.login("dr-li")).empty(); }));
   ASSERT_TRUE(wait_until([&] {
     json in = edge_inbox(edge, token);
-    return !inbox_item(in, "report").is_null() && !inbox_item(in, "critical").is_null();
+    return !inbox_item(in, "report").is_null() && !inbox_item(in, "critical").is_null() &&
+           inbox_item(in, "consult").value("status", "") == "concluded" &&
+           inbox_item(in, "referral", "up").value("status", "") == "scheduled" &&
+           !inbox_item(in, "referral", "down").is_null();
   }));
   // Nobody else reads it: no session, or a user of another institution (not kept here).
   EXPECT_EQ(edge.get("", "/api/inbox").status, 401);
@@ -499,6 +543,22 @@ TEST(EdgeBackChannel, a_report_and_a_critical_result_stay_readable_at_the_edge_w
   ASSERT_TRUE(critical.is_object()) << in.dump();
   EXPECT_EQ(critical["impression"], "Acute left MCA infarct.");
   EXPECT_TRUE(critical["acknowledgedBy"].is_null());
+  json c = inbox_item(in, "consult");
+  EXPECT_EQ(c["specialty"], "cardiology");
+  EXPECT_EQ(c["patient"]["name"], "Zhao^Hua");
+  EXPECT_EQ(c["question"], "Palpitations, ECG?");
+  EXPECT_EQ(c["opinion"], "Benign PACs; no treatment needed.");
+  EXPECT_EQ(c["specialist"], "dr-wu");
+  json r = inbox_item(in, "referral", "up");
+  EXPECT_EQ(r["patient"]["id"], "TA-8");
+  EXPECT_EQ(r["reason"], "Unstable angina");
+  EXPECT_FALSE(r.value("slotDate", "").empty()) << r.dump();
+  EXPECT_EQ(r["otherInstitution"], "Lead Hospital");
+  r = inbox_item(in, "referral", "down");
+  EXPECT_EQ(r["patient"]["id"], "TA-9");
+  EXPECT_EQ(r["status"], "requested");
+  EXPECT_EQ(r["dischargeSummary"], "PCI of the LAD, stable.");
+  EXPECT_EQ(r["followUpPlan"], "Aspirin and clopidogrel; ECG in 4 weeks.");
   // The doctor acknowledges it at the edge; the hub learns it once the link is back.
   const std::string cid = std::to_string(critical["id"].get<std::int64_t>());
   auto ack = edge.request(token, "POST", "/api/inbox/critical/" + cid + "/acknowledge");
@@ -536,6 +596,154 @@ TEST(EdgeBackChannel, a_report_and_a_critical_result_stay_readable_at_the_edge_w
                      "SELECT COUNT(*) FROM audit WHERE action = 'critical.acknowledge' AND "
                      "detail = 'at the edge by dr-li' AND outcome = 'ok'") == "1";
   }));
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+// The DICOMweb studies the edge answers `token` with, by Study Instance UID.
+std::set<std::string> edge_studies(const ServerProcess& edge, const std::string& token) {
+  std::set<std::string> out;
+  auto r = edge.get(token, "/dicom-web/studies");
+  if (r.status == 204) return out;
+  auto j = json::parse(r.body, nullptr, false);
+  if (r.status != 200 || !j.is_array()) return {"(error " + std::to_string(r.status) + ")"};
+  for (const json& s : j) out.insert(s["0020000D"]["Value"][0].get<std::string>());
+  return out;
+}
+
+TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patients_priors) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(hub.server.add_user("dr-zhou", {"township_doctor"}, "tb").empty());
+  const fs::path credential = dir.path() / "edge.token";
+  const std::string edge_token = hub.issue("ta-edge", "ta", credential);
+  ASSERT_FALSE(edge_token.empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  auto args = edge_args(link, credential);
+  args.insert(args.end(), {"--sync-seconds", "0.2"});
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+
+  // Today's CT of patient TA-5 goes through the edge; last year's is at the hub already (sent
+  // by the clinic before it had an edge), and the patient has a CT at another clinic too.
+  auto ct = [&](const std::string& name, const std::string& date) {
+    testing::CtSeriesSpec spec;
+    spec.count = 2;
+    spec.rows = spec.columns = 32;
+    spec.patient_id = "TA-5";
+    spec.patient_name = "Sun^Li";
+    spec.study_date = date;
+    auto made = testing::write_ct_series(dir.path() / name, spec);
+    EXPECT_TRUE(made.ok());
+    return *made;
+  };
+  const auto today = ct("today", "20261205");
+  const auto prior = ct("prior", "20251120");
+  const auto elsewhere = ct("elsewhere", "20260601");
+  ASSERT_EQ(testing::storescu(hub.server, "TA_CT", prior.files), 0);
+  ASSERT_EQ(testing::storescu(hub.server, "TB_CT", elsewhere.files), 0);
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", today.files), 0);
+  ASSERT_TRUE(wait_until(
+      [&] { return hub.server.get(doc, "/api/studies/" + today.study_uid).status == 200; }));
+
+  // The clinic's doctor signs in at the edge and sees the clinic's study kept there.
+  std::string token;
+  ASSERT_TRUE(wait_until([&] { return !(token = edge.login("dr-li")).empty(); }));
+  EXPECT_EQ(edge.get("", "/dicom-web/studies").status, 401);
+  EXPECT_EQ(edge_studies(edge, token), std::set<std::string>{today.study_uid});
+
+  // They pull the patient's priors: what they may read at the hub comes, the other clinic's
+  // CT does not.
+  EXPECT_EQ(edge.request(token, "POST", "/api/priors", R"({"patientId":"TA-*"})").status, 400);
+  auto asked = edge.request(token, "POST", "/api/priors", R"({"patientId":"TA-5"})");
+  ASSERT_EQ(asked.status, 202) << asked.body;
+  json request;
+  ASSERT_TRUE(wait_until([&] {
+    auto r = json::parse(edge.get(token, "/api/priors").body, nullptr, false);
+    if (!r.is_object() || r["requests"].empty()) return false;
+    request = r["requests"][0];
+    return request["state"] == "done" || request["state"] == "failed";
+  }));
+  EXPECT_EQ(request["state"], "done") << request.dump();
+  EXPECT_EQ(request["studies"], 2) << request.dump();
+  EXPECT_EQ(request["instances"], 2) << request.dump();
+  EXPECT_EQ(request["requestedBy"], "dr-li");
+  EXPECT_EQ(edge_studies(edge, token), (std::set<std::string>{today.study_uid, prior.study_uid}));
+  // Byte for byte the hub's, viewable at the edge, and never sent back.
+  const auto at_hub = stored(dir.path() / "hub");
+  const auto at_edge = stored(dir.path() / "edge");
+  for (const std::string& sop : prior.sop_instance_uids) {
+    ASSERT_TRUE(at_edge.count(sop)) << sop;
+    EXPECT_EQ(at_edge.at(sop), at_hub.at(sop));
+  }
+  auto rendered = testing::http_request(
+      edge.http_port(), "GET",
+      "/dicom-web/studies/" + prior.study_uid + "/series/" + prior.series_uid + "/instances/" +
+          prior.sop_instance_uids[0] + "/rendered",
+      "", {{"Authorization", "Bearer " + token}, {"Accept", "image/png"}});
+  EXPECT_EQ(rendered.status, 200);
+  EXPECT_EQ(rendered.header("content-type"), "image/png");
+  EXPECT_EQ(rendered.body.substr(1, 3), "PNG");
+  auto queue = json::parse(testing::http_get(edge.http_port(), "/edge/queue").body);
+  for (const json& s : queue["studies"]) EXPECT_NE(s["study"], prior.study_uid);
+  EXPECT_EQ(
+      sql_value(dir.path() / "edge" / "index.sqlite",
+                "SELECT COUNT(*) FROM edge_outbox WHERE study_uid = '" + prior.study_uid + "'"),
+      "0");
+
+  // The hub judges as the doctor who asked: someone of another clinic gets nothing, a
+  // wildcard is refused, and it is audited.
+  auto as_edge = [&](const std::string& target) {
+    return testing::http_request(hub.server.http_port(), "GET", target, "",
+                                 {{"Authorization", "Bearer " + edge_token}});
+  };
+  EXPECT_EQ(as_edge("/api/edge/v1/priors?patientId=TA-5&by=dr-zhou").status, 403);
+  EXPECT_EQ(as_edge("/api/edge/v1/priors?patientId=*&by=dr-li").status, 400);
+  EXPECT_EQ(as_edge("/api/edge/v1/priors/" + elsewhere.study_uid + "?by=dr-li").status, 404);
+  EXPECT_EQ(as_edge("/api/edge/v1/priors/" + prior.study_uid + "?by=dr-zhou").status, 403);
+  EXPECT_EQ(sql_value(dir.path() / "hub" / "audit.sqlite",
+                      "SELECT COUNT(*) FROM audit WHERE action = 'edge.priors.pull' AND outcome = "
+                      "'ok' AND detail LIKE 'at the edge by dr-li%'"),
+            "1");
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+TEST(EdgeLocal, sent_studies_leave_the_edge_after_the_kept_days_and_stay_at_the_hub) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  auto args = edge_args(link, credential);
+  args.insert(args.end(), {"--keep-days", "0.00003"});  // 2.6 s
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  testing::CtSeriesSpec spec;
+  spec.count = 3;
+  spec.rows = spec.columns = 32;
+  auto ct = testing::write_ct_series(dir.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", ct->files), 0);
+  // Whole at the hub, then gone from the edge: its index, its files, its queue.
+  ASSERT_EQ(stored(dir.path() / "edge").size(), 3u);
+  ASSERT_TRUE(wait_until([&] { return stored(dir.path() / "edge").empty(); }));
+  EXPECT_EQ(sql_value(dir.path() / "edge" / "index.sqlite", "SELECT COUNT(*) FROM studies"), "0");
+  EXPECT_EQ(sql_value(dir.path() / "edge" / "index.sqlite", "SELECT COUNT(*) FROM edge_outbox"),
+            "0");
+  std::size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "edge" / "blobs"))
+    files += e.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(files, 0u);
+  EXPECT_EQ(stored(dir.path() / "hub").size(), 3u);
+  auto at_hub = json::parse(hub.server.get(doc, "/api/studies/" + ct->study_uid).body);
+  EXPECT_EQ(at_hub.value("numberOfInstances", 0), 3) << at_hub.dump();
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
@@ -30,6 +31,7 @@
 #include "yilian/edge/schedule.h"
 #include "yilian/identity/accounts.h"
 #include "yilian/pacs/index.h"
+#include "yilian/pacs/ingest.h"
 #include "yilian/reading/queue_rules.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/clock.h"
@@ -38,6 +40,11 @@
 namespace yilian::edge {
 
 class HubClient;
+
+// At the edge everything of the clinic is filed under one institution of this code: the
+// studies its modalities store, the priors pulled for it, and its doctors' accounts as the back
+// channel brings them (so that the access rules let them read the clinic's studies here).
+inline constexpr std::string_view kLocalInstitution = "local";
 
 struct EdgeOptions {
   std::string hub_url;      // https://hub:port
@@ -65,17 +72,39 @@ struct EdgeOptions {
   // usual password while the link is down); null: no back channel.
   std::chrono::milliseconds sync_period{15'000};
   identity::Accounts* accounts = nullptr;
+  // Sent studies (whole at the hub) and pulled priors stay viewable at the edge this many days
+  // after they were sent or pulled, then are removed from it; 0: kept for ever.
+  double keep_days = 30;
+  // Stores a prior pulled from the hub (the edge's Ingestor, its own institution); unset: the
+  // edge pulls no priors.
+  std::function<pacs::IngestOutcome(std::string_view bytes)> ingest;
+};
+
+// A doctor's request for the priors of a patient, and what came of it.
+struct PriorRequest {
+  std::int64_t id = 0;
+  std::string patient_id, requested_by;
+  std::string state;  // queued, pulling, done, failed
+  std::int64_t studies = 0, instances = 0;
+  std::string detail;  // what was pulled, or why it failed (the hub's reason)
+  std::string requested_at, done_at;
+  std::vector<std::string> study_uids;  // the studies now at the edge for it
 };
 
 // One item of the back channel as the edge keeps it.
 struct InboxItem {
-  std::string kind;  // "report" | "critical"
+  std::string kind;  // "report" | "critical" | "consult" | "referral"
   std::int64_t hub_id = 0;
   std::string study_uid, patient_id, patient_name, modalities, description, study_date;
   std::string report_kind, findings, impression, author, created_at;
   bool critical = false;
   std::string acknowledged_by, acknowledged_at;
   bool ack_pending = false;  // acknowledged here, not yet at the hub
+  // Consults and referrals: `description` is the specialty (consult) or the direction, "up" or
+  // "down" (referral); `findings` the question or the reason; `impression` the specialist's
+  // opinion or the receiving hospital's answer (or why declined); `author` the specialist or the
+  // other institution; `created_at` when it last changed.
+  std::string status, urgency, slot_date, discharge_summary, follow_up_plan;
 };
 
 struct EdgeStatus {
@@ -127,13 +156,23 @@ class EdgeNode {
   // Studies with instances not yet at the hub or failed, and those sent in the last day; the
   // most urgent first, in the order they are sent.
   Result<std::vector<StudyProgress>> queue() const;
-  // The back channel as last pulled: open critical results first, then the newest reports.
+  // The back channel as last pulled: open critical results first, then the newest reports,
+  // consults and referrals.
   Result<std::vector<InboxItem>> inbox() const;
   // A doctor of the clinic acknowledged critical result `hub_id` at the edge: kept, and sent
   // to the hub when the link allows. False: no such open result.
   Result<bool> acknowledge_critical(std::int64_t hub_id, const std::string& username);
   // When the back channel was last pulled from the hub (ISO 8601), "" never.
   std::string last_sync() const;
+  // A doctor of the clinic asks for the priors of a patient: the studies of the patient that
+  // they may read at the hub are pulled (on a thread of their own, beside the uploads) and
+  // stored here, never sent back. Errors: invalid_argument for a patient ID with wildcards.
+  Result<std::int64_t> request_priors(const std::string& patient_id, const std::string& username);
+  // The last requests, newest first.
+  Result<std::vector<PriorRequest>> prior_requests() const;
+  // Removes the studies kept past keep_days (index entries, then files); how many. The
+  // uploader calls it now and then.
+  Result<std::size_t> purge_expired();
 
  private:
   struct Bundle;
@@ -142,6 +181,8 @@ class EdgeNode {
   // Pulls the back channel and pushes acknowledgements (on the uploader thread).
   Status sync_back_channel(HubClient& hub);
   Status sync_accounts(const nlohmann::json& accounts);
+  void pull_priors_loop();  // the priors thread
+  Status pull_priors(HubClient& hub, const PriorRequest& request);
   Status enqueue_pending();
   Status enqueue_study(const std::string& study_uid);
   int study_priority(const pacs::StudyDetail& study, const pacs::InstanceLocation& first);
@@ -175,6 +216,8 @@ class EdgeNode {
   std::mutex build_mu_;
   std::thread thread_;
   std::thread builder_;
+  std::condition_variable priors_cv_;  // with mu_: a prior request was made, or stopping
+  std::thread priors_;
 };
 
 }  // namespace yilian::edge
