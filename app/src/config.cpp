@@ -91,11 +91,11 @@ Status read_match(const toml::table& t, reading::Match& m, const std::string& wh
 }
 
 Status read_queue(const toml::table& q, Config& c) {
-  if (Status s =
-          check_keys(q, "[queue]",
-                     {"stable_seconds", "lease_seconds", "critical_ack_minutes", "qc_percent",
-                      "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes",
-                      "default_service", "national_id_issuer", "routes", "priority_rules"});
+  if (Status s = check_keys(
+          q, "[queue]",
+          {"stable_seconds", "lease_seconds", "critical_ack_minutes", "qc_percent",
+           "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes", "default_service",
+           "national_id_issuer", "routes", "priority_rules", "edge_wait_minutes"});
       !s)
     return s;
   for (const auto& [key, value] : q) c.queue_file_keys.insert(std::string(key.str()));
@@ -107,6 +107,9 @@ Status read_queue(const toml::table& q, Config& c) {
     stable_ms = static_cast<std::int64_t>(*v * 1000);
   }
   r.stable = std::chrono::milliseconds(stable_ms);
+  std::int64_t edge_wait = r.edge_complete_wait.count();
+  if (Status s = read_int(q, "edge_wait_minutes", edge_wait, 1, 7 * 24 * 60, "queue"); !s) return s;
+  r.edge_complete_wait = std::chrono::minutes(edge_wait);
   std::int64_t lease = r.lease.count(), ack = r.critical_ack.count(), stat = r.sla_stat.count(),
                urgent = r.sla_urgent.count(), routine = r.sla_routine.count();
   int qc = r.qc_percent;

@@ -145,7 +145,11 @@ void ReadingQueue::studies_touched(const std::vector<std::string>& uids) {
   const storage::TimePoint deadline = clock_() + rules()->stable;
   {
     std::lock_guard lock(mu_);
-    for (const std::string& uid : uids) pending_[uid] = deadline;
+    for (const std::string& uid : uids) {
+      // A study an edge node is sending is complete when the edge says so.
+      auto edge = from_edge_.find(uid);
+      pending_[uid] = edge == from_edge_.end() ? deadline : std::max(deadline, edge->second);
+    }
   }
   cv_.notify_all();
 }
@@ -177,6 +181,11 @@ void ReadingQueue::run(storage::TimePoint started) {
     if (now >= next_escalation && !leads) next_escalation = now + kEscalationPeriod;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second <= now) {
+        if (from_edge_.erase(it->first) > 0)
+          spdlog::warn(
+              "reading queue: study {} routed without its edge node's word that it is "
+              "complete",
+              it->first);
         due.push_back(it->first);
         it = pending_.erase(it);
       } else {
@@ -261,6 +270,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::flag_emergency(const std::string
   {
     std::lock_guard lock(mu_);
     pending_.erase(study_uid);
+    from_edge_.erase(study_uid);
   }
   // One transaction creates the task as STAT (or raises the existing one): a reader never sees
   // the emergency as a routine task, however briefly.
@@ -299,6 +309,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_now(const std::string& uid
   {
     std::lock_guard lock(mu_);
     pending_.erase(uid);
+    from_edge_.erase(uid);
   }
   return route_study(uid, std::nullopt, nullptr, false);
 }
@@ -311,6 +322,16 @@ Result<std::vector<std::int64_t>> ReadingQueue::study_arriving(const std::string
   auto tasks = store_.study_tasks(s.study_pk);
   if (!tasks.ok()) return tasks.error();
   std::vector<std::int64_t> ids;
+  bool arriving_task = false;
+  for (const auto& task : *tasks) arriving_task = arriving_task || task.second;
+  if (tasks->empty() || arriving_task) {
+    // Its stable time routes it no more: the edge says when it is complete (route_now).
+    std::lock_guard lock(mu_);
+    const storage::TimePoint fallback = clock_() + rules()->edge_complete_wait;
+    from_edge_[uid] = fallback;
+    pending_[uid] = fallback;
+  }
+  cv_.notify_all();
   if (!tasks->empty()) {
     // Routed already: an arriving task's screens are told of the new instances.
     std::vector<reading::TaskEvent> events;

@@ -293,6 +293,52 @@ TEST_F(ReadingQueueTest, a_stat_study_still_arriving_gets_its_task_at_once_and_o
   EXPECT_TRUE(after->empty());
 }
 
+// A routine study an edge node is sending is not routed by its stable time (a link down
+// mid-study would send a reader half a CT), but when the edge says it is complete, or after
+// the edge's long wait with no word.
+TEST_F(ReadingQueueTest,
+       a_routine_study_from_an_edge_waits_for_the_edges_word_not_its_stable_time) {
+  ASSERT_TRUE(queue_->start().ok());
+  const std::string at = storage::to_iso8601(now_.load());
+  const std::string from_edge = study("ta", "CT", "CHEST", "", at);
+  const std::string by_storescu = study("ta", "DX", "CHEST", "", at);
+  auto tasks = [&] { return queue_->worklist(who("rad1"), {})->second; };
+  auto wait_for_tasks = [&](std::int64_t n) {  // bounded (5 s) wait for the watcher
+    for (int i = 0; i < 500 && tasks() < n; ++i) std::this_thread::sleep_for(10ms);
+    return tasks();
+  };
+  queue_->studies_touched({from_edge, by_storescu});  // as the ingest committer does
+  ASSERT_TRUE(queue_->study_arriving(from_edge).ok());
+  // Past the stable time of both: the other study is routed, the edge's waits.
+  now_ = now_.load() + 10min;
+  queue_->wake();
+  ASSERT_EQ(wait_for_tasks(1), 1);
+  auto page = queue_->worklist(who("rad1"), {});
+  ASSERT_EQ(page->first.size(), 1u);
+  EXPECT_EQ(page->first.front().study_uid, by_storescu);
+  // Another bundle (the committer first, then the upload service), still no routing; the
+  // edge's word routes it.
+  queue_->studies_touched({from_edge});
+  ASSERT_TRUE(queue_->study_arriving(from_edge).ok());
+  now_ = now_.load() + 10min;
+  queue_->wake();
+  ASSERT_TRUE(queue_->study_complete(by_storescu).ok());  // a call through the same lock
+  EXPECT_EQ(tasks(), 1);
+  ASSERT_TRUE(queue_->route_now(from_edge).ok());
+  EXPECT_EQ(tasks(), 2);
+
+  // An edge that never says so: routed once the edge's wait has passed since its last bundle.
+  const std::string abandoned = study("ta", "CT", "CHEST", "", storage::to_iso8601(now_.load()));
+  queue_->studies_touched({abandoned});
+  ASSERT_TRUE(queue_->study_arriving(abandoned).ok());
+  now_ = now_.load() + rules_.edge_complete_wait - 1min;
+  queue_->wake();
+  now_ = now_.load() + 2min;
+  queue_->wake();
+  EXPECT_EQ(wait_for_tasks(3), 3);
+  queue_->stop();
+}
+
 TEST_F(ReadingQueueTest, claim_next_takes_priority_then_due_time_then_arrival) {
   std::int64_t routine_old = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:00:00.000Z"));
   std::int64_t routine_new = task_for(study("ta", "DX", "CHEST", "", "2026-11-22T07:30:00.000Z"));

@@ -53,6 +53,9 @@ struct QueueRules {
   std::vector<PriorityRule> priority_rules;  // the most urgent match wins
   std::chrono::minutes sla_stat{30}, sla_urgent{120}, sla_routine{24 * 60};
   std::chrono::milliseconds stable{10'000};  // no new instance this long: the study is complete
+  // A study arriving from an edge node is complete when the edge says so; with no word and no
+  // new instance from the edge this long (the edge gone for good), it is routed anyway.
+  std::chrono::minutes edge_complete_wait{240};
   std::chrono::seconds lease{300};
   std::chrono::minutes critical_ack{30};
   int qc_percent = 5;

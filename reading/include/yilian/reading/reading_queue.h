@@ -82,7 +82,9 @@ class ReadingQueue {
   // complete (then route_now). A study the rules make STAT gets its task now, marked arriving,
   // so that it can be opened as its first images land; a task already arriving gets an
   // "instances" event (published only, not stored) so that open screens show the new count.
-  // Other studies wait for their completion. Returns the study's arriving task ids.
+  // Other studies wait for their completion (their stable time no longer routes them; with no
+  // word from the edge for rules.edge_complete_wait, they are routed anyway). Returns the
+  // study's arriving task ids.
   Result<std::vector<std::int64_t>> study_arriving(const std::string& study_uid);
   // An emergency found by automated analysis (a suspected STEMI on an ECG): the study is
   // routed now rather than after its stable time, its tasks become STAT with `reason`, and an
@@ -173,6 +175,9 @@ class ReadingQueue {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, storage::TimePoint> pending_;  // study -> complete at (clock_ time)
+  // Studies still arriving from an edge node -> when they are routed without the edge's word
+  // (rules.edge_complete_wait after their last bundle); their stable time does not route them.
+  std::map<std::string, storage::TimePoint> from_edge_;
   bool stop_ = false;
   std::thread thread_;
 };
