@@ -57,6 +57,7 @@ json status_json(const edge::EdgeStatus& s) {
       {"resumes", s.resumes},
       {"preempted", s.preempted},
       {"bytesPerSecond", s.bytes_per_second},
+      {"priorityRules", s.rules_from_hub ? "hub" : "config"},
       {"routine",
        {{"held", s.routine_cap.held}, {"capKbps", s.routine_cap.bytes_per_second * 8 / 1000}}},
       {"current", s.current_study.empty()

@@ -10,6 +10,7 @@
 #include "yilian/identity/policy.h"
 #include "yilian/net/json_body.h"
 #include "yilian/pacs/study_access.h"
+#include "yilian/reading/queue_settings.h"
 #include "yilian/storage/sql.h"
 
 namespace yilian::edge {
@@ -309,6 +310,7 @@ void register_back_channel_routes(http::Router& router, storage::Database& db,
     auto body = sync_body(db, req.principal->institution_id, *after, storage::to_iso8601(week_ago),
                           storage::to_iso8601(month_ago));
     if (!body.ok()) return Response::from_error(body.error());
+    (*body)["priorityRules"] = reading::queue_setting(*queue.rules(), "priority_rules");
     auth.audit(req, "edge.sync", "institution", req.principal->institution_code, "ok",
                std::to_string((*body)["reports"].size()) + " reports, " +
                    std::to_string((*body)["critical"].size()) + " critical results, " +

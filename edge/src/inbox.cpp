@@ -11,6 +11,7 @@
 #include "yilian/common/principal.h"
 #include "yilian/edge/node.h"
 #include "yilian/edge/protocol.h"
+#include "yilian/reading/queue_settings.h"
 #include "yilian/storage/sql.h"
 
 namespace yilian::edge {
@@ -189,6 +190,19 @@ Status EdgeNode::sync_back_channel(HubClient& hub) {
     if (!j.is_object()) return make_error(Errc::unavailable, "the hub's sync answer is not JSON");
     if (options_.accounts && j["accounts"].is_array())
       if (Status a = sync_accounts(j["accounts"]); !a) return a;
+    // The hub's priority rules: STAT decided here as the hub decides it. Rules the edge cannot
+    // take (a newer hub's) leave the ones it has.
+    if (j.contains("priorityRules")) {
+      std::lock_guard lock(mu_);
+      auto rules = std::make_shared<reading::QueueRules>(*rules_);
+      if (Status r = reading::apply_queue_setting(*rules, "priority_rules", j["priorityRules"]);
+          r) {
+        rules_ = std::move(rules);
+        status_.rules_from_hub = true;
+      } else {
+        spdlog::warn("edge: the hub's priority rules: {}", r.error().message);
+      }
+    }
     const std::string now = storage::to_iso8601(options_.clock());
     if (Status w = storage::write(
             db_,
@@ -361,6 +375,11 @@ Result<bool> EdgeNode::acknowledge_critical(std::int64_t hub_id, const std::stri
     cv_.notify_all();
   }
   return changed > 0;
+}
+
+std::shared_ptr<const reading::QueueRules> EdgeNode::rules() const {
+  std::lock_guard lock(mu_);
+  return rules_;
 }
 
 std::string EdgeNode::last_sync() const {

@@ -67,7 +67,11 @@ Error hub_error(const HubReply& r) {
 
 EdgeNode::EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore& blobs,
                    EdgeOptions options)
-    : db_(db), index_(index), blobs_(blobs), options_(std::move(options)) {}
+    : db_(db),
+      index_(index),
+      blobs_(blobs),
+      options_(std::move(options)),
+      rules_(std::make_shared<const reading::QueueRules>(options_.rules)) {}
 
 EdgeNode::~EdgeNode() { stop(); }
 
@@ -284,6 +288,12 @@ int EdgeNode::study_priority(const pacs::StudyDetail& study, const pacs::Instanc
     if (s.modality == "ECG") return 0;
   }
   reading::StudyFacts facts;
+  std::shared_ptr<const reading::QueueRules> rules;
+  {
+    std::lock_guard lock(mu_);
+    rules = rules_;
+    facts.institution = status_.institution;  // as the hub's rules name the clinic
+  }
   facts.modalities = study.study.modalities;
   facts.description = study.study.study_description;
   for (const auto& s : study.series) {
@@ -295,7 +305,7 @@ int EdgeNode::study_priority(const pacs::StudyDetail& study, const pacs::Instanc
     facts.indication = attrs->indication;
     facts.requested_priority = attrs->requested_priority;
   }
-  return static_cast<int>(reading::decide_priority(options_.rules, facts).priority);
+  return static_cast<int>(reading::decide_priority(*rules, facts).priority);
 }
 
 Status EdgeNode::enqueue_study(const std::string& study_uid) {

@@ -339,6 +339,53 @@ TEST(EdgeTransfer, a_schedule_holding_routine_traffic_still_lets_a_stat_ecg_thro
   EXPECT_EQ(hub.server.stop(), 0);
 }
 
+// The edge decides STAT by the hub's priority rules, which it gets by the back channel: with
+// routine traffic held, a head CT for a suspected stroke goes, a plain head CT waits.
+TEST(EdgeTransfer, the_edge_decides_stat_by_the_hubs_priority_rules) {
+  testing::TempDir dir;
+  Hub hub(dir.path(), testing::kEdgeStrokeQueue);
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  auto args = edge_args(link, credential);  // no [queue] of its own
+  for (const char* a : {"--routine-schedule", "00:00-24:00=off", "--sync-seconds", "0.2"})
+    args.push_back(a);
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("priorityRules", "") == "hub"; }));
+
+  auto ct = [&](const std::string& name, const std::string& description) {
+    testing::CtSeriesSpec spec;
+    spec.count = 2;
+    spec.rows = spec.columns = 32;
+    spec.study_description = description;
+    auto made = testing::write_ct_series(dir.path() / name, spec);
+    EXPECT_TRUE(made.ok());
+    return *made;
+  };
+  const auto plain = ct("plain", "CT HEAD W/O CONTRAST");
+  const auto stroke = ct("stroke", "CT HEAD suspected stroke");
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", plain.files), 0);
+  ASSERT_EQ(storescu_to(edge.dicom_port(), "CT1", stroke.files), 0);
+  const fs::path hub_index = dir.path() / "hub" / "index.sqlite";
+  ASSERT_TRUE(wait_until([&] {
+    return sql_value(hub_index, "SELECT COUNT(*) FROM studies WHERE study_uid = '" +
+                                    stroke.study_uid + "'") == "1";
+  }));
+  json queue = json::parse(testing::http_get(edge.http_port(), "/edge/queue").body);
+  std::map<std::string, std::string> priority;
+  for (const json& s : queue["studies"]) priority[s["study"]] = s["priority"];
+  EXPECT_EQ(priority[stroke.study_uid], "stat") << queue.dump();
+  EXPECT_EQ(priority[plain.study_uid], "routine") << queue.dump();
+  EXPECT_EQ(sql_value(hub_index,
+                      "SELECT COUNT(*) FROM studies WHERE study_uid = '" + plain.study_uid + "'"),
+            "0");
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
 // The hub's first task of a reader's worklist, or null.
 json first_task(const ServerProcess& hub, const std::string& token) {
   auto r = hub.get(token, "/api/worklist");

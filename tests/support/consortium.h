@@ -3,6 +3,8 @@
 // reads, and its users see nothing of A's). Unknown AE titles are refused.
 #pragma once
 
+#include <string>
+
 #include <filesystem>
 #include <string_view>
 
@@ -43,13 +45,8 @@ service = "ecg"
 clients = ["ta"]
 )";
 
-// A queue for the reading-flow tests: a study is complete 0.3 s after its last instance, head
-// CTs go to the lead's neuro service, STAT when their texts mention a stroke.
-inline constexpr const char* kHeadCtQueue = R"(
-[queue]
-stable_seconds = 0.3
-qc_percent = 0
-
+// Head CTs go to the lead's neuro service, STAT when their texts mention a stroke.
+inline constexpr const char* kStrokeRules = R"(
 [[queue.routes]]
 service = "neuro"
 modalities = ["CT", "MR"]
@@ -63,25 +60,15 @@ body_parts = ["HEAD"]
 text_contains = ["stroke"]
 )";
 
-// The same routing and priority for studies sent through an edge node, with the hub's own
-// stable wait an hour: a task before the edge says "complete" comes from the study arriving.
-inline constexpr const char* kEdgeStrokeQueue = R"(
-[queue]
-stable_seconds = 3600
-qc_percent = 0
+// A queue for the reading-flow tests: a study is complete 0.3 s after its last instance, with
+// the stroke rules.
+inline const std::string kHeadCtQueue =
+    std::string("\n[queue]\nstable_seconds = 0.3\nqc_percent = 0\n") + kStrokeRules;
 
-[[queue.routes]]
-service = "neuro"
-modalities = ["CT", "MR"]
-body_parts = ["HEAD"]
-
-[[queue.priority_rules]]
-priority = "stat"
-reason = "head CT with a stroke indication"
-modalities = ["CT"]
-body_parts = ["HEAD"]
-text_contains = ["stroke"]
-)";
+// The same for studies sent through an edge node, with the hub's own stable wait an hour: a
+// task before the edge says "complete" comes from the study arriving.
+inline const std::string kEdgeStrokeQueue =
+    std::string("\n[queue]\nstable_seconds = 3600\nqc_percent = 0\n") + kStrokeRules;
 
 // Writes the consortium followed by `extra` (more TOML: [queue] settings, routes, peers) to
 // `dir`/yilian.toml and returns its path.

@@ -64,7 +64,9 @@ struct EdgeOptions {
   // edge's local time; schedule.h); routine_bytes_per_second outside them.
   std::vector<RoutineWindow> routine_schedule;
   std::chrono::milliseconds stable{10'000};  // no new instance this long: the study is whole
-  reading::QueueRules rules;                 // the priority rules (as the hub's [queue])
+  // The priority rules until the hub's arrive by the back channel (then the hub's, as it has
+  // them now: the edge decides STAT as the hub would).
+  reading::QueueRules rules;
   storage::Clock clock = [] { return std::chrono::system_clock::now(); };
   // The back channel: how often the edge pulls its clinic's reports, critical results and
   // accounts from the hub (and pushes acknowledgements made at the edge); the accounts go to
@@ -118,6 +120,7 @@ struct EdgeStatus {
   std::uint64_t current_offset = 0, current_length = 0;
   double bytes_per_second = 0;  // over the last transfer
   RoutineCap routine_cap;       // for routine transfers now, by the schedule
+  bool rules_from_hub = false;  // STAT decided by the hub's priority rules (else the config's)
 };
 
 // One study of the outbound queue, for the edge's page: no patient name or ID (the page is
@@ -164,6 +167,8 @@ class EdgeNode {
   Result<bool> acknowledge_critical(std::int64_t hub_id, const std::string& username);
   // When the back channel was last pulled from the hub (ISO 8601), "" never.
   std::string last_sync() const;
+  // The priority rules the edge decides STAT by now (its own until the hub's arrive).
+  std::shared_ptr<const reading::QueueRules> rules() const;
   // A doctor of the clinic asks for the priors of a patient: the studies of the patient that
   // they may read at the hub are pulled (on a thread of their own, beside the uploads) and
   // stored here, never sent back. Errors: invalid_argument for a patient ID with wildcards.
@@ -205,10 +210,11 @@ class EdgeNode {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::set<std::string> pending_;      // guarded by mu_
-  bool stopping_ = false;              // guarded by mu_
-  EdgeStatus status_;                  // guarded by mu_
-  std::string last_sync_;              // guarded by mu_
+  std::set<std::string> pending_;                     // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  EdgeStatus status_;                                 // guarded by mu_
+  std::string last_sync_;                             // guarded by mu_
+  std::shared_ptr<const reading::QueueRules> rules_;  // guarded by mu_
   std::atomic<bool> sync_now_{false};  // an acknowledgement made here waits to be sent
   std::unique_ptr<HubClient> client_;  // the uploader thread's only
   // Held while queueing and building bundles (the uploader's turn and the builder's), so no
