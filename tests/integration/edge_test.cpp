@@ -260,6 +260,10 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
                     ct->study_uid + "'"));
   EXPECT_LT(ct_at_hub, spec.count);
   EXPECT_GE(edge_status(edge).value("preempted", 0), 1);
+  // Once the edge has the hub's word for the ECG, the link is cut, so that the CT is surely
+  // still on its way while the page is looked at.
+  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) >= 1; }));
+  link.cut();
   // The edge's page shows the CT still on its way, with a time to the hub, after the ECG.
   {
     auto q = testing::http_get(edge.http_port(), "/edge/queue");
@@ -277,6 +281,7 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
     EXPECT_EQ(studies[1]["sent"], 1);
     EXPECT_TRUE(waiting["failures"].empty());
   }
+  link.restore();
   // The CT resumes and completes.
   EXPECT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) == spec.count + 1; }));
   EXPECT_TRUE(wait_until([&] {
