@@ -437,7 +437,7 @@ void add_edge_commands(CLI::App& app, EdgeCommands& c) {
                      "about a second of the link's throughput");
   c.edge->add_option("--max-chunk-kb", f.max_chunk_kb,
                      "Most bytes per upload request, in KiB (default 4096)");
-  c.edge->add_option("--bundle-kb", f.bundle_kb, "Bytes per bundle, in KiB (default 8192)");
+  c.edge->add_option("--bundle-kb", f.bundle_kb, "Bytes per bundle, in KiB (default 16384)");
 
   auto* cred = app.add_subcommand("edge-credential",
                                   "Edge node credentials, on a stopped hub's data directory");

@@ -25,7 +25,7 @@ struct EdgeFlags {
   double keep_days = 30;  // sent studies and pulled priors stay viewable this long
   std::uint64_t chunk_kb = 256;
   std::uint64_t max_chunk_kb = 4096;
-  std::uint64_t bundle_kb = 8192;
+  std::uint64_t bundle_kb = 16384;
 };
 
 struct EdgeCommands {

@@ -71,7 +71,9 @@ EdgeNode::EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore
       index_(index),
       blobs_(blobs),
       options_(std::move(options)),
-      rules_(std::make_shared<const reading::QueueRules>(options_.rules)) {}
+      rules_(std::make_shared<const reading::QueueRules>(options_.rules)) {
+  chunk_size_ = options_.chunk_bytes;
+}
 
 EdgeNode::~EdgeNode() { stop(); }
 
@@ -585,6 +587,13 @@ bool EdgeNode::urgent_waiting(int than_priority) {
 Result<bool> EdgeNode::send(Bundle& b) {
   HubClient& hub = *client_;
   std::uint64_t offset = 0;
+  const int fd = ::open(b.file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::io, "the bundle file " + b.file + " is gone");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string chunk;
   if (b.upload_url.empty()) {
     std::map<std::string, std::string> pairs = {{"content-type", b.content_type},
                                                 {"study", b.study_uid},
@@ -592,12 +601,26 @@ Result<bool> EdgeNode::send(Bundle& b) {
                                                 {"priority", std::to_string(b.priority)}};
     if (!b.encoding.empty()) pairs["encoding"] = b.encoding;
     const std::string meta = format_metadata(pairs);
-    auto r = hub.call(
-        "POST", "/api/edge/v1/uploads",
-        {kTusHeader, "Upload-Length: " + std::to_string(b.length), "Upload-Metadata: " + meta});
+    // The first chunk goes with the creation (tus creation-with-upload): a round trip less per
+    // bundle, and an ECG's bundle is created and stored in one request. Unless the routine
+    // schedule holds it back now: then only the creation.
+    const bool held = b.priority > 0 && current_routine_cap().held;
+    const std::uint64_t first = held ? 0 : std::min<std::uint64_t>(chunk_size_, b.length);
+    chunk.resize(first);
+    if (first > 0 && ::pread(fd, chunk.data(), first, 0) != static_cast<ssize_t>(first))
+      return make_error(Errc::io, "cannot read the bundle file " + b.file);
+    std::vector<std::string> headers = {kTusHeader, "Upload-Length: " + std::to_string(b.length),
+                                        "Upload-Metadata: " + meta};
+    if (first > 0) headers.push_back("Content-Type: application/offset+octet-stream");
+    auto r = hub.call("POST", "/api/edge/v1/uploads", headers, chunk);
     if (!r.ok()) return r.error();
     if (r->status != 201 || r->header("location").empty()) return hub_error(*r);
     b.upload_url = r->header("location");
+    if (auto at = parse_size(r->header("upload-offset"), b.length)) {
+      offset = *at;
+      std::lock_guard lock(mu_);
+      status_.bytes_sent += offset;
+    }
     if (Status s = storage::write(db_,
                                   [&](sql::Db& db) {
                                     return sql::run(
@@ -642,16 +665,10 @@ Result<bool> EdgeNode::send(Bundle& b) {
     status_.current_offset = offset;
     status_.current_length = b.length;
   }
-  const int fd = ::open(b.file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(Errc::io, "the bundle file " + b.file + " is gone");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t sent_here = 0;
-  std::uint64_t chunk_size = options_.chunk_bytes;
-  std::string chunk;
+  // The chunk size the link showed on the last bundle (the first: chunk_bytes, then measured).
+  std::uint64_t chunk_size = chunk_size_;
   while (offset < b.length) {
     if (b.priority > 0 && urgent_waiting(b.priority)) {
       std::lock_guard lock(mu_);
@@ -680,7 +697,10 @@ Result<bool> EdgeNode::send(Bundle& b) {
                       {kTusHeader, "Upload-Offset: " + std::to_string(offset),
                        "Content-Type: application/offset+octet-stream"},
                       chunk);
-    if (!r.ok()) return r.error();
+    if (!r.ok()) {
+      chunk_size_ = options_.chunk_bytes;  // the link failed: measured afresh
+      return r.error();
+    }
     if (r->status != 204 && r->status != 409) return hub_error(*r);
     // 409: the hub holds another offset than this edge thought (an answer lost in a cut).
     auto at = parse_size(r->header("upload-offset"), b.length);
@@ -694,6 +714,7 @@ Result<bool> EdgeNode::send(Bundle& b) {
         chunk_size = std::clamp<std::uint64_t>(
             static_cast<std::uint64_t>(static_cast<double>(n) / took), options_.chunk_bytes,
             std::max(options_.chunk_bytes, options_.max_chunk_bytes));
+        chunk_size_ = chunk_size;
       }
     }
     offset = *at;

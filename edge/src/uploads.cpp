@@ -44,6 +44,9 @@ class UploadService {
   Response create(const Request& req);
   Response head(const Request& req);
   Response patch(const Request& req);
+  // The request's body written at `offset` of upload `id` (a PATCH, or the first chunk of a
+  // creation-with-upload): 204 with the new Upload-Offset, or the error answer.
+  Response write_chunk(const Request& req, const std::string& id, std::uint64_t offset);
   Response status(const Request& req);
 
  private:
@@ -167,6 +170,13 @@ Response UploadService::create(const Request& req) {
     return tus_error(415, "Upload-Metadata content-type must be multipart/related (a bundle)");
   }
   if (*length == 0) return tus_error(400, "an empty upload carries no instance");
+  // tus creation-with-upload: the first chunk comes with the creation (one round trip less per
+  // bundle; a small bundle, an ECG, is created, stored and answered in one request).
+  if (!req.body.empty() && ascii_lower(req.content_type) != "application/offset+octet-stream")
+    return tus_error(415,
+                     "a creation with upload takes Content-Type: application/offset+octet-stream");
+  if (req.body.size() > *length) return tus_error(400, "the chunk goes past Upload-Length");
+  if (req.body.size() > kMaxChunkBytes) return tus_error(413, "a chunk is at most 16 MiB");
   const std::string encoding = (*meta)["encoding"];
   if (!encoding.empty() && encoding != kEncodingZstd && encoding != kEncodingZstdShuffle2)
     return tus_error(415, "Upload-Metadata encoding must be zstd, zstd-shuffle2 or absent");
@@ -202,6 +212,15 @@ Response UploadService::create(const Request& req) {
   }
   Response r = tus(Response::json(201, json_text(json{{"id", id}, {"length", *length}})));
   r.headers.emplace_back("Location", "/api/edge/v1/uploads/" + id);
+  if (!req.body.empty()) {
+    Response written = write_chunk(req, id, 0);
+    // The upload exists either way: a failed first chunk is sent again by PATCH at its offset.
+    std::string at = "0";
+    for (const auto& h : written.headers)
+      if (h.first == "Upload-Offset") at = h.second;
+    if (written.status != 204) return written;
+    r.headers.emplace_back("Upload-Offset", at);
+  }
   return r;
 }
 
@@ -334,6 +353,11 @@ Response UploadService::patch(const Request& req) {
     return tus_error(415, "PATCH takes Content-Type: application/offset+octet-stream");
   auto offset = parse_size(req.header("upload-offset"), kMaxUploadBytes);
   if (!offset) return tus_error(400, "Upload-Offset must be given, as a size");
+  return write_chunk(req, id, *offset);
+}
+
+Response UploadService::write_chunk(const Request& req, const std::string& id,
+                                    std::uint64_t offset) {
   auto lock = lock_of(id);
   std::lock_guard guard(*lock);
   auto found = find(req, id);
@@ -345,8 +369,8 @@ Response UploadService::patch(const Request& req) {
     r.headers.emplace_back("Upload-Offset", std::to_string(at));
     return r;
   };
-  if (*offset != row.received) {
-    Response r = tus_error(409, "Upload-Offset " + std::to_string(*offset) +
+  if (offset != row.received) {
+    Response r = tus_error(409, "Upload-Offset " + std::to_string(offset) +
                                     " is not the upload's offset " + std::to_string(row.received));
     r.headers.emplace_back("Upload-Offset", std::to_string(row.received));
     return r;
@@ -425,7 +449,7 @@ Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& rout
   router.add("OPTIONS", "/api/edge/v1/uploads", edge_only([](const Request&) {
                Response r = tus(Response::json(204, ""));
                r.headers.emplace_back("Tus-Version", std::string(kTusVersion));
-               r.headers.emplace_back("Tus-Extension", "creation");
+               r.headers.emplace_back("Tus-Extension", "creation,creation-with-upload");
                r.headers.emplace_back("Tus-Max-Size", std::to_string(kMaxUploadBytes));
                return r;
              }));

@@ -921,6 +921,39 @@ TEST(EdgeUploads, tus_uploads_resume_at_the_offset_the_hub_holds_on_a_kept_alive
   EXPECT_EQ(status["offset"], kChunk * kChunks);
   ASSERT_EQ(status["results"].size(), 1u);
   EXPECT_EQ(status["results"][0]["status"], "rejected");
+
+  // tus creation-with-upload: the first chunk with the creation, the rest by PATCH; a body of
+  // another type, or past the length, is refused and creates nothing.
+  const testing::Headers create = {{"Tus-Resumable", "1.0.0"},
+                                   {"Upload-Length", std::to_string(2 * kChunk)},
+                                   {"Upload-Metadata", meta},
+                                   {"Content-Type", "application/offset+octet-stream"}};
+  r = testing::http_request(port, "POST", "/api/edge/v1/uploads", chunk, with(create));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.header("upload-offset"), std::to_string(kChunk));
+  const std::string second = r.header("location");
+  r = testing::http_request(port, "HEAD", second, "", with({{"Tus-Resumable", "1.0.0"}}));
+  EXPECT_EQ(r.header("upload-offset"), std::to_string(kChunk));
+  r = testing::http_request(port, "PATCH", second, chunk,
+                            with({{"Tus-Resumable", "1.0.0"},
+                                  {"Upload-Offset", std::to_string(kChunk)},
+                                  {"Content-Type", "application/offset+octet-stream"}}));
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("upload-offset"), std::to_string(2 * kChunk));
+  const std::string uploads_before =
+      sql_value(dir.path() / "hub" / "index.sqlite", "SELECT COUNT(*) FROM edge_uploads");
+  auto refused = create;
+  refused[3].second = "application/octet-stream";
+  EXPECT_EQ(
+      testing::http_request(port, "POST", "/api/edge/v1/uploads", chunk, with(refused)).status,
+      415);
+  refused = create;
+  refused[1].second = "10";
+  EXPECT_EQ(
+      testing::http_request(port, "POST", "/api/edge/v1/uploads", chunk, with(refused)).status,
+      400);
+  EXPECT_EQ(sql_value(dir.path() / "hub" / "index.sqlite", "SELECT COUNT(*) FROM edge_uploads"),
+            uploads_before);
   EXPECT_EQ(hub.server.stop(), 0);
 }
 

@@ -50,9 +50,9 @@ struct EdgeOptions {
   std::string hub_url;      // https://hub:port
   std::string credential;   // the edge's token (POST /api/admin/edges at the hub)
   std::string hub_ca_file;  // PEM the hub's certificate is verified with; empty: the system's
-  std::filesystem::path outbox_dir;       // bundle files
-  std::uint64_t bundle_bytes = 8u << 20;  // a bundle closes at this size...
-  std::size_t bundle_instances = 256;     // ...or this many instances
+  std::filesystem::path outbox_dir;        // bundle files
+  std::uint64_t bundle_bytes = 16u << 20;  // a bundle closes at this size...
+  std::size_t bundle_instances = 256;      // ...or this many instances
   // One PATCH: from chunk_bytes, grown to about a second of the link's measured throughput
   // (a request waits a round trip for its answer: at 10 Mb/s and 80 ms, 256 KiB chunks leave
   // the link idle a quarter of the time), at most max_chunk_bytes. A STAT object waits for at
@@ -217,6 +217,8 @@ class EdgeNode {
   std::shared_ptr<const reading::QueueRules> rules_;  // guarded by mu_
   std::atomic<bool> sync_now_{false};  // an acknowledgement made here waits to be sent
   std::unique_ptr<HubClient> client_;  // the uploader thread's only
+  // Bytes per upload request, as the link's throughput last showed it (the uploader thread's).
+  std::uint64_t chunk_size_ = 0;
   // Held while queueing and building bundles (the uploader's turn and the builder's), so no
   // instance goes into two bundles.
   std::mutex build_mu_;
