@@ -12,6 +12,7 @@
 #include "data_dir.h"
 #include "edge_page.h"
 #include "yilian/common/text.h"
+#include "yilian/ecg/service/rest.h"
 #include "yilian/edge/node.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/policy.h"
@@ -22,6 +23,7 @@
 #include "yilian/pacs/dicom_server.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
+#include "yilian/reading/queue_store.h"
 #include "yilian/storage/disk_cache.h"
 
 namespace yilian::app {
@@ -274,6 +276,12 @@ int run_edge(const EdgeFlags& f) {
     return fail(cache.error());
   }
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  // ECGs uploaded on the edge's page (HL7 aECG, DICOM, WFDB) are stored here like the
+  // modalities' objects, queued to the hub as STAT, and measured and drawn here too (the
+  // 12-lead page readable while the link is down).
+  reading::QueueStore reports(dd.database());
+  ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
+                                    reports);
   router.add("POST", "/api/priors", [&node, &auth](const http::Request& req) {
     auto body = http::json_object_body(req);
     if (!body.ok()) return http::Response::from_error(body.error());
@@ -329,7 +337,8 @@ int run_edge(const EdgeFlags& f) {
     return r;
   });
   net::HttpServer http_server(
-      net::HttpServerOptions{cfg.http_port, cfg.http_bind, 1u << 20, cfg.tls_cert, cfg.tls_key},
+      // Request bodies up to 64 MiB, as at the hub: ECG and STOW-RS uploads.
+      net::HttpServerOptions{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key},
       [&router, &auth](http::Request& req) {
         if (auto denied = auth.admit(req)) return std::move(*denied);
         return router.dispatch(req);

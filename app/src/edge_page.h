@@ -75,6 +75,15 @@ form label { margin-right: 10px; }
     <p><span id="who"></span> <button type="button" id="signOut" data-t="signOut"></button>
       <small id="synced"></small></p>
     <div id="items"></div>
+    <h2 data-t="ecgUpload"></h2>
+    <form id="ecgForm">
+      <label><span data-t="patientId"></span> <input name="patientId" required></label>
+      <label><span data-t="patient"></span> <input name="patientName"></label>
+      <label><input type="file" name="file" accept=".xml,.dcm" required></label>
+      <button type="submit" data-t="send"></button>
+      <span id="ecgResult" role="status"></span>
+    </form>
+    <img id="ecgPage" alt="" hidden style="max-width: 100%; background: #fff">
     <h2 data-t="kept"></h2>
     <form id="priorsForm">
       <label><span data-t="patientId"></span> <input name="patientId" id="priorPatient"></label>
@@ -113,7 +122,8 @@ const T = en ? {
   consult: "Consult", referral_up: "Referral up", referral_down: "Referral down",
   question: "Question", opinion: "Opinion", reason: "Reason", answer: "Answer",
   slot: "Appointment", discharge: "Discharge summary", followUp: "Follow-up plan",
-  kept: "Studies kept here", patientId: "Patient ID",
+  kept: "Studies kept here", patientId: "Patient ID", ecgUpload: "Send an ECG (HL7 aECG or DICOM)",
+  send: "Send", ecgSent: "Stored here; on its way to the hub first (STAT)",
   pullPriors: "Pull priors from the hub", patient: "Patient", images: "Images",
   fromHub: "prior from the hub", series: "Series",
   priorState: { queued: "waiting", pulling: "pulling", done: "done", failed: "failed" },
@@ -135,7 +145,8 @@ const T = en ? {
   impression: "诊断意见", findings: "检查所见",
   consult: "会诊", referral_up: "上转", referral_down: "下转", question: "会诊目的",
   opinion: "会诊意见", reason: "转诊原因", answer: "接收方答复", slot: "预约", discharge: "出院小结",
-  followUp: "随访计划", kept: "本机保存的检查", patientId: "患者编号", pullPriors: "从中心调阅既往检查",
+  followUp: "随访计划", ecgUpload: "上传心电图（HL7 aECG 或 DICOM）", send: "发送",
+  ecgSent: "已保存在本机，正优先发送到中心", kept: "本机保存的检查", patientId: "患者编号", pullPriors: "从中心调阅既往检查",
   patient: "患者", images: "图像", fromHub: "从中心调阅的既往检查", series: "序列",
   priorState: { queued: "等待", pulling: "正在调阅", done: "完成", failed: "失败" },
   status: { requested: "已申请", accepted: "已接受", in_progress: "会诊中", concluded: "已出意见",
@@ -367,6 +378,26 @@ async function view(study, title) {
   }
   if (series.length) await openSeries(study, tag(series[0], "0020000E"));
 }
+document.getElementById("ecgForm").onsubmit = async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const file = f.get("file");
+  const type = /\.xml$/i.test(file.name) ? "application/xml" : "application/dicom";
+  const q = "?patientId=" + encodeURIComponent(f.get("patientId")) +
+            "&patientName=" + encodeURIComponent(f.get("patientName"));
+  const r = await fetch("/api/ecg" + q, { method: "POST",
+    headers: { ...auth(), "Content-Type": type }, body: await file.arrayBuffer() });
+  const j = await r.json();
+  if (!r.ok) { text("ecgResult", (j.error || {}).message || r.status, "error"); return; }
+  text("ecgResult", T.ecgSent, "");
+  const png = await fetch(j.render, { headers: auth() });
+  if (png.ok) {
+    const img = document.getElementById("ecgPage");
+    img.src = URL.createObjectURL(await png.blob());
+    img.hidden = false;
+  }
+  kept();
+};
 document.getElementById("priorsForm").onsubmit = async (e) => {
   e.preventDefault();
   const r = await fetch("/api/priors", { method: "POST", headers: auth(),

@@ -2,23 +2,40 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 namespace yilian::edge {
 namespace {
 
+// Where an answer's body goes: the reply (small JSON), or a file (a download).
+struct Sink {
+  HubReply* reply = nullptr;
+  std::FILE* file = nullptr;
+  std::uint64_t max = 0;
+  std::uint64_t written = 0;
+};
+
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* reply = static_cast<HubReply*>(user);
-  // Answers from the hub are small JSON; more than 4 MiB is not one.
-  if (reply->body.size() + size * n > (4u << 20)) return 0;
-  reply->body.append(data, size * n);
+  auto* sink = static_cast<Sink*>(user);
+  if (sink->written + size * n > sink->max) return 0;  // more than asked for: not the answer
+  if (sink->file) {
+    if (std::fwrite(data, 1, size * n, sink->file) != size * n) return 0;
+  } else {
+    sink->reply->body.append(data, size * n);
+  }
+  sink->written += size * n;
   return size * n;
 }
 
 std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* reply = static_cast<HubReply*>(user);
+  auto* reply = static_cast<Sink*>(user)->reply;
   std::string_view line(data, size * n);
   const std::size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
@@ -51,10 +68,37 @@ HubClient::~HubClient() {
 
 Result<HubReply> HubClient::call(const std::string& method, const std::string& target,
                                  const std::vector<std::string>& headers, std::string_view body) {
+  // Answers from the hub are small JSON; more than 4 MiB is not one.
+  return perform(method, target, headers, body, nullptr, 4u << 20);
+}
+
+Result<HubReply> HubClient::download(const std::string& target,
+                                     const std::vector<std::string>& headers,
+                                     const std::filesystem::path& to, std::uint64_t max_bytes) {
+  std::FILE* f = std::fopen(to.c_str(), "wb");
+  if (!f) return make_error(Errc::io, "cannot write " + to.string());
+  auto r = perform("GET", target, headers, {}, f, max_bytes);
+  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  std::fclose(f);
+  if (!r.ok()) return r;
+  if (!flushed) return make_error(Errc::io, "cannot write " + to.string());
+  if (r->status != 200) {
+    // An error answer: its JSON, for the reason.
+    std::ifstream in(to, std::ios::binary);
+    r->body.assign(std::istreambuf_iterator<char>(in), {});
+    if (r->body.size() > 4096) r->body.resize(4096);
+  }
+  return r;
+}
+
+Result<HubReply> HubClient::perform(const std::string& method, const std::string& target,
+                                    const std::vector<std::string>& headers, std::string_view body,
+                                    std::FILE* file, std::uint64_t max_body) {
   if (!curl_) return make_error(Errc::internal, "libcurl did not start");
   CURL* c = curl_;
   curl_easy_reset(c);
   HubReply reply;
+  Sink sink{&reply, file, max_body, 0};
   const std::string url = target.rfind("http", 0) == 0 ? target : base_url_ + target;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -64,14 +108,15 @@ Result<HubReply> HubClient::call(const std::string& method, const std::string& t
   // A link that carries nothing for 20 s is down (a cut that closes nothing).
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 20L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+  // A download takes as long as the link needs (the low-speed limit finds a dead one).
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, file ? 0L : 300L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!ca_file_.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file_.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
   curl_slist* list = nullptr;
   const std::string auth = "Authorization: Bearer " + token_;
   list = curl_slist_append(list, auth.c_str());

@@ -3,6 +3,9 @@
 // thread).
 #pragma once
 
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
@@ -37,10 +40,19 @@ class HubClient {
   // could not be reached or the exchange broke off (the link), with curl's reason.
   Result<HubReply> call(const std::string& method, const std::string& target,
                         const std::vector<std::string>& headers, std::string_view body = {});
+  // GET `target` with its body written to the file `to` (synced), at most `max_bytes` of it
+  // (more: the exchange is broken off, unavailable). An error answer's body is also in the
+  // reply (its first 4 KiB). No overall time limit: a link that carries nothing for 20 s is down.
+  Result<HubReply> download(const std::string& target, const std::vector<std::string>& headers,
+                            const std::filesystem::path& to, std::uint64_t max_bytes);
   // Bytes of request bodies the last calls put on the wire (for the throughput figure).
   std::uint64_t bytes_sent() const { return bytes_sent_; }
 
  private:
+  Result<HubReply> perform(const std::string& method, const std::string& target,
+                           const std::vector<std::string>& headers, std::string_view body,
+                           std::FILE* file, std::uint64_t max_body);
+
   std::string base_url_, token_, ca_file_;
   CURL* curl_ = nullptr;
   std::uint64_t bytes_sent_ = 0;

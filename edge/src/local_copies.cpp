@@ -1,9 +1,15 @@
 // What the clinic keeps at the edge besides its outbound queue: the priors of a patient pulled
 // from the hub on a doctor's request (GET /api/edge/v1/priors), and the retention of sent
 // studies and pulled priors for EdgeOptions::keep_days.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "hub_client.h"
 #include "yilian/common/text.h"
@@ -43,11 +49,54 @@ Error hub_refused(const HubReply& r) {
                             j["error"].contains("message") && j["error"]["message"].is_string()
                         ? j["error"]["message"].get<std::string>()
                         : r.body.substr(0, 200);
+  // 5xx: the hub's trouble, tried again; any other answer: the request is refused for good.
   return make_error(r.status == 401 || r.status == 403 ? Errc::permission_denied
                     : r.status == 404                  ? Errc::not_found
-                                                       : Errc::unavailable,
+                    : r.status >= 500                  ? Errc::unavailable
+                                                       : Errc::invalid_argument,
                     "the hub answered " + std::to_string(r.status) + ": " + why);
 }
+
+// The largest prior study pulled whole (the hub's limit too).
+constexpr std::uint64_t kMaxPriorBytes = 1ull << 30;
+
+// A file mapped read-only, for as long as this lives.
+class MappedFile {
+ public:
+  static Result<MappedFile> open(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(Errc::io, "cannot open " + path.string());
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      return make_error(Errc::io, "cannot stat " + path.string());
+    }
+    MappedFile m;
+    m.size_ = static_cast<std::size_t>(st.st_size);
+    if (m.size_ > 0) {
+      void* p = ::mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        return make_error(Errc::io, "cannot map " + path.string());
+      }
+      m.data_ = static_cast<const char*>(p);
+    }
+    ::close(fd);
+    return m;
+  }
+  MappedFile(MappedFile&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(o.size_) {}
+  MappedFile& operator=(MappedFile&&) = delete;
+  MappedFile(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  std::string_view bytes() const { return {data_ ? data_ : "", size_}; }
+
+ private:
+  MappedFile() = default;
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 Status set_request_state(storage::Database& db, std::int64_t id, const std::string& state,
                          std::int64_t studies, std::int64_t instances, const std::string& detail,
@@ -217,14 +266,26 @@ Status EdgeNode::pull_priors(HubClient& hub, const PriorRequest& req) {
       ++studies;
       continue;
     }
-    auto r =
-        hub.call("GET", "/api/edge/v1/priors/" + query_escape(uid) + "?" + by.substr(1), {kTus});
+    // Into a file (a prior CT is hundreds of MB), then read in place (mapped).
+    const std::filesystem::path file =
+        options_.outbox_dir / ("prior-" + std::to_string(req.id) + ".part");
+    struct Remove {
+      std::filesystem::path path;
+      ~Remove() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+      }
+    } remove_file{file};
+    auto r = hub.download("/api/edge/v1/priors/" + query_escape(uid) + "?" + by.substr(1), {kTus},
+                          file, kMaxPriorBytes + (64u << 20));  // the study, and its headers
     if (!r.ok()) return r.error();
     if (r->status != 200) {
       problems.push_back(uid + ": " + hub_refused(*r).message);
       continue;
     }
-    auto parts = pacs::split_multipart(r->header("content-type"), r->body);
+    auto mapped = MappedFile::open(file);
+    if (!mapped.ok()) return mapped.error();
+    auto parts = pacs::split_multipart(r->header("content-type"), mapped->bytes());
     if (!parts.ok()) {
       problems.push_back(uid + ": " + parts.error().message);
       continue;

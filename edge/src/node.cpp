@@ -208,13 +208,17 @@ Result<std::vector<StudyProgress>> EdgeNode::queue() const {
   Status s = storage::read(db_, [&](sql::Db& db) -> Status {
     if (Status q = sql::query(
             db,
-            "SELECT study_uid, MIN(priority), COUNT(*), SUM(state = 'sent'), SUM(state = "
-            "'failed'), SUM(size_bytes), SUM(CASE WHEN state IN ('queued', 'bundled') THEN "
-            "size_bytes ELSE 0 END), MIN(queued_at), coalesce(MAX(sent_at), ''), EXISTS(SELECT 1 "
-            "FROM edge_completions c WHERE c.study_uid = o.study_uid) FROM edge_outbox o "
-            "GROUP BY study_uid HAVING SUM(state <> 'sent') > 0 OR MAX(sent_at) >= ?1 "
-            "ORDER BY SUM(state IN ('queued', 'bundled')) = 0, MIN(priority), MIN(queued_at), "
-            "study_uid LIMIT 500",
+            // With the index's own row of each study (the same database), in one query.
+            "SELECT o.study_uid, MIN(o.priority), COUNT(*), SUM(o.state = 'sent'), "
+            "SUM(o.state = 'failed'), SUM(o.size_bytes), SUM(CASE WHEN o.state IN ('queued', "
+            "'bundled') THEN o.size_bytes ELSE 0 END), MIN(o.queued_at), "
+            "coalesce(MAX(o.sent_at), ''), EXISTS(SELECT 1 FROM edge_completions c WHERE "
+            "c.study_uid = o.study_uid), coalesce(MAX(s.modalities), ''), "
+            "coalesce(MAX(s.description), ''), coalesce(MAX(s.study_date), ''), "
+            "coalesce(MAX(s.study_time), '') FROM edge_outbox o LEFT JOIN studies s ON "
+            "s.study_uid = o.study_uid GROUP BY o.study_uid HAVING SUM(o.state <> 'sent') > 0 OR "
+            "MAX(o.sent_at) >= ?1 ORDER BY SUM(o.state IN ('queued', 'bundled')) = 0, "
+            "MIN(o.priority), MIN(o.queued_at), o.study_uid LIMIT 500",
             [&](sql::Stmt& q) { q.bind(1, since); },
             [&](sql::Stmt& q) {
               StudyProgress p;
@@ -228,6 +232,10 @@ Result<std::vector<StudyProgress>> EdgeNode::queue() const {
               p.queued_at = q.text(7);
               p.sent_at = q.text(8);
               p.complete = q.int64(9) != 0;
+              p.modalities = q.text(10);
+              p.description = q.text(11);
+              p.study_date = q.text(12);
+              p.study_time = q.text(13);
               out.push_back(std::move(p));
             });
         !q)
@@ -258,16 +266,6 @@ Result<std::vector<StudyProgress>> EdgeNode::queue() const {
         });
   });
   if (!s) return s.error();
-  for (StudyProgress& p : out) {
-    auto detail = index_.get_study(p.study_uid);
-    if (detail.ok() && *detail) {
-      const pacs::StudySummary& d = (*detail)->study;
-      p.modalities = d.modalities;
-      p.description = d.study_description;
-      p.study_date = d.study_date;
-      p.study_time = d.study_time;
-    }
-  }
   // Times to the hub, in sending order: a study's own bytes after those of the ones before it.
   if (st.link_up && st.bytes_per_second > 0) {
     double ahead = 0;

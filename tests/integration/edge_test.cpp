@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -652,6 +653,79 @@ TEST(EdgeBackChannel,
   EXPECT_EQ(hub.server.stop(), 0);
 }
 
+// The hub answers an edge for its own institution only, whatever the edge sends: another
+// clinic's critical result, a doctor of another clinic, hostile cursors.
+TEST(EdgeBackChannel, the_hub_answers_an_edge_only_for_its_own_institution) {
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string rad = hub.server.add_user("dr-chen", {"radiologist"}, "lead");
+  const std::string ta_doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(hub.server.add_user("dr-zhou", {"township_doctor"}, "tb").empty());
+  // Clinic B's edge; the critical result is clinic A's.
+  const std::string edge_token = hub.issue("tb-edge", "tb", dir.path() / "edge.token");
+  ASSERT_FALSE(edge_token.empty());
+  // A critical result of clinic A.
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 16;
+  auto ct = testing::write_ct_series(dir.path() / "ta", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(hub.server, "TA_CT", ct->files), 0);
+  ASSERT_EQ(hub.server.request(rad, "POST", "/api/studies/" + ct->study_uid + "/complete").status,
+            200);
+  ASSERT_TRUE(wait_until([&] { return !first_task(hub.server, rad).is_null(); }));
+  const std::string task =
+      "/api/tasks/" + std::to_string(first_task(hub.server, rad)["id"].get<std::int64_t>());
+  ASSERT_EQ(hub.server.request(rad, "POST", task + "/claim").status, 200);
+  ASSERT_EQ(
+      hub.server
+          .request(
+              rad, "POST", task + "/reports",
+              R"({"kind":"final","findings":"x","impression":"Pneumothorax.","critical":true})")
+          .status,
+      201);
+  auto open = json::parse(hub.server.get(ta_doc, "/api/critical-results").body);
+  ASSERT_EQ(open["criticalResults"].size(), 1u) << open.dump();
+  const std::string id = std::to_string(open["criticalResults"][0]["id"].get<std::int64_t>());
+
+  auto as_edge = [&](const std::string& method, const std::string& target,
+                     const std::string& body = {}) {
+    return testing::http_request(
+        hub.server.http_port(), method, target, body,
+        {{"Authorization", "Bearer " + edge_token}, {"Content-Type", "application/json"}});
+  };
+  // Clinic B's edge cannot acknowledge A's result, neither as B's doctor nor as A's.
+  auto ack = as_edge("POST", "/api/edge/v1/critical-results/" + id + "/acknowledge",
+                     R"({"by":"dr-zhou"})");
+  // (the reading queue's answer: none open for that doctor's institution)
+  EXPECT_TRUE(ack.status == 403 || ack.status == 404 || ack.status == 409)
+      << ack.status << " " << ack.body;
+  EXPECT_EQ(
+      as_edge("POST", "/api/edge/v1/critical-results/" + id + "/acknowledge", R"({"by":"dr-li"})")
+          .status,
+      403);
+  EXPECT_EQ(
+      as_edge("POST", "/api/edge/v1/critical-results/" + id + "/acknowledge", R"({"by":"nobody"})")
+          .status,
+      403);
+  EXPECT_EQ(as_edge("POST", "/api/edge/v1/critical-results/" + id + "/acknowledge", "[1,2").status,
+            400);
+  open = json::parse(hub.server.get(ta_doc, "/api/critical-results").body);
+  ASSERT_EQ(open["criticalResults"].size(), 1u);
+  EXPECT_TRUE(open["criticalResults"][0]["acknowledgedBy"].is_null());
+  // Its sync holds nothing of A, and hostile cursors get a 400.
+  auto sync = as_edge("GET", "/api/edge/v1/sync?after=0");
+  ASSERT_EQ(sync.status, 200);
+  const json j = json::parse(sync.body);
+  EXPECT_TRUE(j["critical"].empty()) << sync.body;
+  EXPECT_TRUE(j["reports"].empty()) << sync.body;
+  for (const json& a : j["accounts"]) EXPECT_NE(a["username"], "dr-li");
+  for (const char* after : {"-1", "abc", "99999999999999999999999", "1e3"})
+    EXPECT_EQ(as_edge("GET", std::string("/api/edge/v1/sync?after=") + after).status, 400) << after;
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
 // The DICOMweb studies the edge answers `token` with, by Study Instance UID.
 std::set<std::string> edge_studies(const ServerProcess& edge, const std::string& token) {
   std::set<std::string> out;
@@ -681,10 +755,10 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
 
   // Today's CT of patient TA-5 goes through the edge; last year's is at the hub already (sent
   // by the clinic before it had an edge), and the patient has a CT at another clinic too.
-  auto ct = [&](const std::string& name, const std::string& date) {
+  auto ct = [&](const std::string& name, const std::string& date, int count = 2, int size = 32) {
     testing::CtSeriesSpec spec;
-    spec.count = 2;
-    spec.rows = spec.columns = 32;
+    spec.count = count;
+    spec.rows = spec.columns = size;
     spec.patient_id = "TA-5";
     spec.patient_name = "Sun^Li";
     spec.study_date = date;
@@ -693,7 +767,7 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
     return *made;
   };
   const auto today = ct("today", "20261205");
-  const auto prior = ct("prior", "20251120");
+  const auto prior = ct("prior", "20251120", 40, 256);  // 5 MB: more than an answer of JSON
   const auto elsewhere = ct("elsewhere", "20260601");
   ASSERT_EQ(testing::storescu(hub.server, "TA_CT", prior.files), 0);
   ASSERT_EQ(testing::storescu(hub.server, "TB_CT", elsewhere.files), 0);
@@ -721,7 +795,7 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
   }));
   EXPECT_EQ(request["state"], "done") << request.dump();
   EXPECT_EQ(request["studies"], 2) << request.dump();
-  EXPECT_EQ(request["instances"], 2) << request.dump();
+  EXPECT_EQ(request["instances"], 40) << request.dump();
   EXPECT_EQ(request["requestedBy"], "dr-li");
   EXPECT_EQ(edge_studies(edge, token), (std::set<std::string>{today.study_uid, prior.study_uid}));
   // Byte for byte the hub's, viewable at the edge, and never sent back.
@@ -760,6 +834,57 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
                       "SELECT COUNT(*) FROM audit WHERE action = 'edge.priors.pull' AND outcome = "
                       "'ok' AND detail LIKE 'at the edge by dr-li%'"),
             "1");
+  EXPECT_EQ(edge.stop(), 0);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+// A township doctor sends an HL7 aECG from the edge's page with the link down: stored,
+// measured and drawn at the edge at once, at the hub once the link is back, as STAT.
+TEST(EdgeLocal, an_ecg_uploaded_at_the_edge_is_read_there_and_reaches_the_hub) {
+  std::ifstream in(fs::path(YILIAN_SHARED_DATA) / "aecg" / "hl7-aecg-example.xml");
+  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(xml.empty());
+  testing::TempDir dir;
+  Hub hub(dir.path());
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
+  const fs::path credential = dir.path() / "edge.token";
+  ASSERT_FALSE(hub.issue("ta-edge", "ta", credential).empty());
+  LinkSimulator link(hub.server.http_port(), {1u << 20, std::chrono::milliseconds(10)});
+  ASSERT_TRUE(link.start());
+  auto args = edge_args(link, credential);
+  args.insert(args.end(), {"--sync-seconds", "0.2"});
+  ServerProcess edge(dir.path() / "edge", args, ServerProcess::Mode::edge);
+  ASSERT_TRUE(edge.start()) << edge.log();
+  std::string token;
+  ASSERT_TRUE(wait_until([&] { return !(token = edge.login("dr-li")).empty(); }));
+  link.cut();
+  auto post = [&](const std::string& body, const std::string& type) {
+    return testing::http_request(
+        edge.http_port(), "POST", "/api/ecg?patientId=TA-E9&patientName=Qian%5EYu&sex=F&age=71",
+        body, {{"Authorization", "Bearer " + token}, {"Content-Type", type}});
+  };
+  EXPECT_EQ(post("<AnnotatedECG", "application/xml").status, 400);
+  auto r = post(xml, "application/xml");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json answer = json::parse(r.body);
+  const std::string sop = answer["sopInstanceUid"];
+  const std::string study = answer["studyInstanceUid"];
+  auto analysis = edge.get(token, "/api/ecg/" + sop);
+  ASSERT_EQ(analysis.status, 200) << analysis.body;
+  EXPECT_EQ(json::parse(analysis.body)["leadNames"].size(), 12u);
+  auto png = edge.get(token, "/api/ecg/" + sop + "/render");
+  EXPECT_EQ(png.status, 200);
+  EXPECT_EQ(png.body.substr(1, 3), "PNG");
+  EXPECT_EQ(edge.get("", "/api/ecg/" + sop).status, 401);
+  json queue = json::parse(testing::http_get(edge.http_port(), "/edge/queue").body);
+  ASSERT_EQ(queue["studies"].size(), 1u) << queue.dump();
+  EXPECT_EQ(queue["studies"][0]["priority"], "stat");
+  link.restore();
+  ASSERT_TRUE(
+      wait_until([&] { return hub.server.get(doc, "/api/studies/" + study).status == 200; }));
+  ASSERT_TRUE(wait_until([&] { return stored(dir.path() / "hub").count(sop) > 0; }));
+  EXPECT_EQ(stored(dir.path() / "hub").at(sop), stored(dir.path() / "edge").at(sop));
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }
