@@ -263,7 +263,13 @@ TEST(EdgeTransfer, a_stat_ecg_overtakes_a_ct_in_transfer) {
   EXPECT_GE(edge_status(edge).value("preempted", 0), 1);
   // Once the edge has the hub's word for the ECG, the link is cut, so that the CT is surely
   // still on its way while the page is looked at.
-  ASSERT_TRUE(wait_until([&] { return edge_status(edge).value("sent", 0) >= 1; }));
+  ASSERT_TRUE(wait_until([&] {
+    auto q = json::parse(testing::http_get(edge.http_port(), "/edge/queue").body, nullptr, false);
+    if (!q.is_object()) return false;
+    for (const json& s : q["studies"])
+      if (s["study"] == ecg_study) return s["sent"] == 1;
+    return false;
+  }));
   link.cut();
   // The edge's page shows the CT still on its way, with a time to the hub, after the ECG.
   {
