@@ -207,14 +207,7 @@ Result<std::optional<Principal>> edge_doctor(const Request& req, identity::Accou
   return std::optional<Principal>(std::move(*who));
 }
 
-// A patient ID as the clinic's doctor typed it: exact (no wildcards), bounded.
-bool plain_patient_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 && id.find_first_of("*?\\") == std::string::npos;
-}
-
 constexpr std::int64_t kPriorsListed = 50;
-// The largest prior study sent whole in one answer (the edge holds it in memory to store it).
-constexpr std::int64_t kMaxPriorBytes = 1ll << 30;
 
 }  // namespace
 
@@ -273,7 +266,7 @@ void register_back_channel_routes(http::Router& router, storage::Database& db,
         auto detail = index.get_study(study);
         if (!detail.ok()) return Response::from_error(detail.error());
         if (!*detail) return Response::error(404, "no such study for this doctor");
-        if ((*detail)->study.size_bytes > kMaxPriorBytes)
+        if (static_cast<std::uint64_t>((*detail)->study.size_bytes) > kMaxPriorBytes)
           return Response::error(413, "the study is larger than a prior pulled whole may be");
         Response r;
         // 128 random bits: not found in the files streamed (they are not searched for it).

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 namespace yilian::edge {
 namespace {
@@ -55,6 +56,21 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
 }
 
 }  // namespace
+
+std::string reason_of(const HubReply& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+      j["error"].value("message", "") != "")
+    return "HTTP " + std::to_string(r.status) + ": " + j["error"].value("message", "");
+  return "HTTP " + std::to_string(r.status);
+}
+
+Error hub_error(const HubReply& r) {
+  const Errc code = r.status == 401 || r.status == 403 ? Errc::permission_denied
+                    : r.status >= 500                  ? Errc::unavailable
+                                                       : Errc::invalid_argument;
+  return make_error(code, "the hub answered " + reason_of(r));
+}
 
 HubClient::HubClient(std::string base_url, std::string token, std::string ca_file)
     : base_url_(std::move(base_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {

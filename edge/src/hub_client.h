@@ -27,6 +27,12 @@ struct HubReply {
   }
 };
 
+// The hub's JSON error message of an answer, or its status when there is none ("HTTP 409: ...").
+std::string reason_of(const HubReply& r);
+// An answer other than the one expected, as an error: 401/403 permission_denied (the
+// credential), 5xx unavailable (tried again), any other invalid_argument (refused for good).
+Error hub_error(const HubReply& r);
+
 class HubClient {
  public:
   // `base_url`: https://hub:port (no trailing slash); `ca_file`: PEM to verify the hub with,

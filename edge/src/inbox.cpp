@@ -33,16 +33,6 @@ std::int64_t num(const json& j, const char* key) {
   return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
 }
 
-Error reply_error(const HubReply& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  std::string why = j.is_object() && j.contains("error") && j["error"].is_object()
-                        ? str(j["error"], "message")
-                        : r.body.substr(0, 200);
-  return make_error(
-      r.status == 401 || r.status == 403 ? Errc::permission_denied : Errc::unavailable,
-      "the hub answered " + std::to_string(r.status) + ": " + why);
-}
-
 // A consult or a referral as the hub sent it, replacing what was kept (the hub sends the whole
 // current state).
 Status upsert_notice(sql::Db& db, const char* kind, const json& i, const std::string& now) {
@@ -154,11 +144,11 @@ Status EdgeNode::sync_back_channel(HubClient& hub) {
         hub.call("POST", "/api/edge/v1/critical-results/" + std::to_string(id) + "/acknowledge",
                  {kTus, "Content-Type: application/json"}, json{{"by", by}}.dump());
     if (!r.ok()) return r.error();
-    if (r->status >= 500) return reply_error(*r);
+    if (r->status >= 500) return hub_error(*r);
     if (r->status != 200) {
       // Refused for good (acknowledged already, no longer this user's): the hub's record wins.
       spdlog::warn("edge: acknowledgement of critical result {} by {}: {}", id, by,
-                   reply_error(*r).message);
+                   hub_error(*r).message);
     }
     if (Status w = storage::write(db_,
                                   [&](sql::Db& db) {
@@ -185,7 +175,7 @@ Status EdgeNode::sync_back_channel(HubClient& hub) {
       return q;
     auto r = hub.call("GET", "/api/edge/v1/sync?after=" + std::to_string(after), {kTus});
     if (!r.ok()) return r.error();
-    if (r->status != 200) return reply_error(*r);
+    if (r->status != 200) return hub_error(*r);
     auto j = json::parse(r->body, nullptr, false);
     if (!j.is_object()) return make_error(Errc::unavailable, "the hub's sync answer is not JSON");
     if (options_.accounts && j["accounts"].is_array())
@@ -375,11 +365,6 @@ Result<bool> EdgeNode::acknowledge_critical(std::int64_t hub_id, const std::stri
     cv_.notify_all();
   }
   return changed > 0;
-}
-
-std::shared_ptr<const reading::QueueRules> EdgeNode::rules() const {
-  std::lock_guard lock(mu_);
-  return rules_;
 }
 
 std::string EdgeNode::last_sync() const {

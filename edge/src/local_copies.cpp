@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -42,23 +43,6 @@ std::string query_escape(std::string_view v) {
   }
   return out;
 }
-
-Error hub_refused(const HubReply& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  std::string why = j.is_object() && j.contains("error") && j["error"].is_object() &&
-                            j["error"].contains("message") && j["error"]["message"].is_string()
-                        ? j["error"]["message"].get<std::string>()
-                        : r.body.substr(0, 200);
-  // 5xx: the hub's trouble, tried again; any other answer: the request is refused for good.
-  return make_error(r.status == 401 || r.status == 403 ? Errc::permission_denied
-                    : r.status == 404                  ? Errc::not_found
-                    : r.status >= 500                  ? Errc::unavailable
-                                                       : Errc::invalid_argument,
-                    "the hub answered " + std::to_string(r.status) + ": " + why);
-}
-
-// The largest prior study pulled whole (the hub's limit too).
-constexpr std::uint64_t kMaxPriorBytes = 1ull << 30;
 
 // A file mapped read-only, for as long as this lives.
 class MappedFile {
@@ -121,8 +105,7 @@ Status set_request_state(storage::Database& db, std::int64_t id, const std::stri
 
 Result<std::int64_t> EdgeNode::request_priors(const std::string& patient_id,
                                               const std::string& username) {
-  if (patient_id.empty() || patient_id.size() > 64 ||
-      patient_id.find_first_of("*?\\") != std::string::npos)
+  if (!plain_patient_id(patient_id))
     return make_error(Errc::invalid_argument, "patientId must be one patient ID (no wildcards)");
   if (!options_.ingest) return make_error(Errc::unavailable, "this edge stores no priors");
   std::int64_t id = 0;
@@ -167,15 +150,22 @@ Result<std::vector<PriorRequest>> EdgeNode::prior_requests() const {
         });
   });
   if (!s) return s.error();
-  for (PriorRequest& r : out) {
-    s = storage::read(db_, [&](sql::Db& db) {
-      return sql::query(
-          db, "SELECT study_uid FROM edge_priors WHERE request_id = ?1 ORDER BY study_uid",
-          [&](sql::Stmt& st) { st.bind(1, r.id); },
-          [&](sql::Stmt& st) { r.study_uids.push_back(st.text(0)); });
-    });
-    if (!s) return s.error();
-  }
+  if (out.empty()) return out;
+  // Their studies, in one query (the requests are the newest, ids from out.back() up).
+  std::map<std::int64_t, PriorRequest*> by_id;
+  for (PriorRequest& r : out) by_id[r.id] = &r;
+  s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT request_id, study_uid FROM edge_priors WHERE request_id >= ?1 "
+        "ORDER BY request_id, study_uid",
+        [&](sql::Stmt& st) { st.bind(1, out.back().id); },
+        [&](sql::Stmt& st) {
+          if (auto it = by_id.find(st.int64(0)); it != by_id.end())
+            it->second->study_uids.push_back(st.text(1));
+        });
+  });
+  if (!s) return s.error();
   return out;
 }
 
@@ -228,7 +218,7 @@ Status EdgeNode::pull_priors(HubClient& hub, const PriorRequest& req) {
   auto list =
       hub.call("GET", "/api/edge/v1/priors?patientId=" + query_escape(req.patient_id) + by, {kTus});
   if (!list.ok()) return list.error();
-  if (list->status != 200) return hub_refused(*list);
+  if (list->status != 200) return hub_error(*list);
   auto j = json::parse(list->body, nullptr, false);
   if (!j.is_object() || !j.contains("studies") || !j["studies"].is_array())
     return make_error(Errc::unavailable, "the hub's list of priors is not JSON");
@@ -280,7 +270,7 @@ Status EdgeNode::pull_priors(HubClient& hub, const PriorRequest& req) {
                           file, kMaxPriorBytes + (64u << 20));  // the study, and its headers
     if (!r.ok()) return r.error();
     if (r->status != 200) {
-      problems.push_back(uid + ": " + hub_refused(*r).message);
+      problems.push_back(uid + ": " + hub_error(*r).message);
       continue;
     }
     auto mapped = MappedFile::open(file);

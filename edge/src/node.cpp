@@ -47,22 +47,6 @@ bool is_ecg_class(std::string_view sop_class) {
   return sop_class.rfind("1.2.840.10008.5.1.4.1.1.9.", 0) == 0;
 }
 
-// The hub's JSON error message, or the status when there is none.
-std::string reason_of(const HubReply& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  if (j.is_object() && j.contains("error") && j["error"].is_object() &&
-      j["error"].value("message", "") != "")
-    return "HTTP " + std::to_string(r.status) + ": " + j["error"].value("message", "");
-  return "HTTP " + std::to_string(r.status);
-}
-
-Error hub_error(const HubReply& r) {
-  const Errc code = r.status == 401 || r.status == 403 ? Errc::permission_denied
-                    : r.status >= 500                  ? Errc::unavailable
-                                                       : Errc::invalid_argument;
-  return make_error(code, "the hub answered " + reason_of(r));
-}
-
 }  // namespace
 
 EdgeNode::EdgeNode(storage::Database& db, pacs::Index& index, storage::BlobStore& blobs,
@@ -665,8 +649,6 @@ Result<bool> EdgeNode::send(Bundle& b) {
   }
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t sent_here = 0;
-  // The chunk size the link showed on the last bundle (the first: chunk_bytes, then measured).
-  std::uint64_t chunk_size = chunk_size_;
   while (offset < b.length) {
     if (b.priority > 0 && urgent_waiting(b.priority)) {
       std::lock_guard lock(mu_);
@@ -682,7 +664,7 @@ Result<bool> EdgeNode::send(Bundle& b) {
         continue;
       }
     }
-    std::uint64_t n = std::min<std::uint64_t>(chunk_size, b.length - offset);
+    std::uint64_t n = std::min<std::uint64_t>(chunk_size_, b.length - offset);
     // Under a cap a chunk is at most a second of it, so that pacing never holds a STAT object
     // back longer than that.
     if (cap.bytes_per_second > 0)
@@ -709,10 +691,9 @@ Result<bool> EdgeNode::send(Bundle& b) {
       const double took =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - chunk_started).count();
       if (took > 0) {
-        chunk_size = std::clamp<std::uint64_t>(
+        chunk_size_ = std::clamp<std::uint64_t>(
             static_cast<std::uint64_t>(static_cast<double>(n) / took), options_.chunk_bytes,
             std::max(options_.chunk_bytes, options_.max_chunk_bytes));
-        chunk_size_ = chunk_size;
       }
     }
     offset = *at;

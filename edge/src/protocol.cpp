@@ -7,6 +7,10 @@
 
 namespace yilian::edge {
 
+bool plain_patient_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && id.find_first_of("*?\\") == std::string_view::npos;
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view value, std::uint64_t max) {
   if (value.empty() || value.size() > 20) return std::nullopt;
   std::uint64_t v = 0;

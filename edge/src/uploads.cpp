@@ -213,13 +213,11 @@ Response UploadService::create(const Request& req) {
   Response r = tus(Response::json(201, json_text(json{{"id", id}, {"length", *length}})));
   r.headers.emplace_back("Location", "/api/edge/v1/uploads/" + id);
   if (!req.body.empty()) {
-    Response written = write_chunk(req, id, 0);
     // The upload exists either way: a failed first chunk is sent again by PATCH at its offset.
-    std::string at = "0";
-    for (const auto& h : written.headers)
-      if (h.first == "Upload-Offset") at = h.second;
+    Response written = write_chunk(req, id, 0);
     if (written.status != 204) return written;
-    r.headers.emplace_back("Upload-Offset", at);
+    for (auto& h : written.headers)  // its new Upload-Offset
+      if (h.first == "Upload-Offset") r.headers.push_back(std::move(h));
   }
   return r;
 }

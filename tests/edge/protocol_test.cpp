@@ -82,5 +82,15 @@ TEST(EdgeProtocol, the_byte_shuffle_groups_the_high_bytes_and_undoes_itself) {
   }
 }
 
+TEST(EdgeProtocol, a_prior_is_asked_for_by_exactly_one_patient_id) {
+  EXPECT_TRUE(plain_patient_id("TA-5"));
+  EXPECT_TRUE(plain_patient_id(std::string(64, '7')));
+  EXPECT_TRUE(plain_patient_id("王芳"));
+  EXPECT_FALSE(plain_patient_id(""));
+  EXPECT_FALSE(plain_patient_id(std::string(65, '7')));
+  for (const char* wild : {"TA-*", "TA-?", "*", "TA\\5"})
+    EXPECT_FALSE(plain_patient_id(wild)) << wild;
+}
+
 }  // namespace
 }  // namespace yilian::edge

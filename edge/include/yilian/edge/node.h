@@ -167,8 +167,6 @@ class EdgeNode {
   Result<bool> acknowledge_critical(std::int64_t hub_id, const std::string& username);
   // When the back channel was last pulled from the hub (ISO 8601), "" never.
   std::string last_sync() const;
-  // The priority rules the edge decides STAT by now (its own until the hub's arrive).
-  std::shared_ptr<const reading::QueueRules> rules() const;
   // A doctor of the clinic asks for the priors of a patient: the studies of the patient that
   // they may read at the hub are pulled (on a thread of their own, beside the uploads) and
   // stored here, never sent back. Errors: invalid_argument for a patient ID with wildcards.

@@ -22,6 +22,12 @@ inline constexpr std::uint64_t kMaxChunkBytes = 16ull << 20;
 // A decimal header value (Upload-Offset, Upload-Length) in [0, max]; nullopt when it is not one.
 std::optional<std::uint64_t> parse_size(std::string_view value, std::uint64_t max);
 
+// Priors (GET /api/edge/v1/priors): a patient ID as the clinic's doctor typed it, exactly one
+// (non-empty, at most 64 bytes, none of the wildcard characters * ? \); and the largest study
+// pulled whole (stored size; the edge writes it to a file).
+bool plain_patient_id(std::string_view id);
+inline constexpr std::uint64_t kMaxPriorBytes = 1ull << 30;
+
 // Upload-Metadata: comma-separated "key base64(value)" pairs (a key alone has an empty value).
 // Keys are ASCII without spaces or commas, at most 64; errors: invalid_argument.
 Result<std::map<std::string, std::string>> parse_metadata(std::string_view header);
