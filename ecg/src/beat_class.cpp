@@ -157,6 +157,37 @@ std::vector<BeatFeatures> beat_features(const Record& record,
                                                    rr.begin() + static_cast<std::ptrdiff_t>(hi)));
     for (std::size_t i = b; i < std::min(nb, b + 16); ++i) avg[i] = m;
   }
+  // The record's slower rhythm, for beats in long runs of short intervals (a paroxysm of
+  // supraventricular tachycardia pulls the local median with it): the record's median RR, the
+  // 75th and 90th percentiles of the RR over +-300 beats, and the median RR over the five
+  // minutes that end a minute before the beat (per block of 16 beats).
+  const double record_rr =
+      std::max(nb > 2 ? median_of(std::vector<double>(rr.begin() + 1,
+                                                      rr.begin() + static_cast<std::ptrdiff_t>(nb)))
+                      : rr[0],
+               1e-3);
+  std::vector<double> slow75(nb), slow90(nb), earlier(nb);
+  std::vector<double> window;
+  for (std::size_t b = 0; b < nb; b += 16) {
+    const std::size_t lo = b > 300 ? b - 300 : 0, hi = std::min(nb, b + 316);
+    window.assign(rr.begin() + static_cast<std::ptrdiff_t>(lo),
+                  rr.begin() + static_cast<std::ptrdiff_t>(hi));
+    const double q75 = std::max(quantile_of(window, 0.75), 1e-3);
+    const double q90 = std::max(quantile_of(window, 0.9), 1e-3);
+    window.clear();
+    const double t = static_cast<double>(beats[b]) / fs;
+    for (std::size_t j = b; j-- > 0;) {
+      const double tj = static_cast<double>(beats[j]) / fs;
+      if (tj < t - 360) break;
+      if (tj < t - 60) window.push_back(rr[j]);
+    }
+    const double before = window.size() > 10 ? std::max(median_of(window), 1e-3) : record_rr;
+    for (std::size_t i = b; i < std::min(nb, b + 16); ++i) {
+      slow75[i] = q75;
+      slow90[i] = q90;
+      earlier[i] = before;
+    }
+  }
 
   // Two leads, band-passed 0.5-40 Hz.
   const auto pick = pick_leads(record);
@@ -239,10 +270,10 @@ std::vector<BeatFeatures> beat_features(const Record& record,
 
   std::array<double, 2> t_pp{}, t_width{}, t_pol{}, t_pstd{};
   std::size_t t_blk = SIZE_MAX;
-  // Layout: 8 rhythm features, 13 per lead (correlation, amplitude ratio, width ratio, shape
-  // difference, P-region correlation and spread, polarity, 6 samples of the difference), 3
-  // over both leads.
-  constexpr std::size_t kRhythm = 8, kPerLead = 13;
+  // Layout: kRhythmFeatures rhythm features, 13 per lead (correlation, amplitude ratio, width
+  // ratio, shape difference, P-region correlation and spread, polarity, 6 samples of the
+  // difference), 3 over both leads.
+  constexpr std::size_t kRhythm = kRhythmFeatures, kPerLead = 13;
   static_assert(kRhythm + 2 * kPerLead + 3 == kBeatFeatureCount);
   // How irregular the intervals within `reach` beats of beat i are: the mean successive
   // difference against the mean interval, and the share of successive differences under a
@@ -291,6 +322,38 @@ std::vector<BeatFeatures> beat_features(const Record& record,
         rr[i] /
         std::max(median_rr(i >= 40 ? i - 40 : 0, std::max<std::size_t>(1, i >= 20 ? i - 20 : 0)),
                  0.2));
+    // Against the beats just before (a premature beat against its neighbours, the long-short
+    // sequence before an aberrated beat), against the record's slower rhythm, and the run of
+    // short intervals the beat lies in: how many beats, and how abruptly it began.
+    auto ratio = [](double x, double y) { return static_cast<float>(x / std::max(y, 1e-3)); };
+    const double mean8 = [&] {
+      double s = 0;
+      std::size_t k = 0;
+      for (std::size_t j = i >= 8 ? i - 8 : 0; j < i; ++j) s += rr[j], ++k;
+      return k ? s / static_cast<double>(k) : rr[i];
+    }();
+    f[c++] = ratio(rr[i], rr[i > 0 ? i - 1 : 0]);
+    f[c++] = ratio(rr[i], mean8);
+    f[c++] = ratio(rr[i], record_rr);
+    f[c++] = ratio(rr[i + 1], rr[i]);
+    f[c++] = ratio(rr[i], slow75[i]);
+    f[c++] = ratio(rr[i], slow90[i]);
+    f[c++] = ratio(rr[i] + rr[i + 1], 2 * slow75[i]);
+    f[c++] = ratio(rr[i], rr[i > 1 ? i - 2 : 0]);
+    {
+      auto short_rr = [&](std::size_t j) { return rr[j] < 0.85 * slow75[i]; };
+      std::size_t first = i, last = i;
+      if (short_rr(i)) {
+        while (first > 0 && i - first < 50 && short_rr(first - 1)) --first;
+        while (last + 1 < nb && last - i < 50 && short_rr(last + 1)) ++last;
+        f[c++] = static_cast<float>(std::min<std::size_t>(50, last - first + 1));
+        f[c++] = ratio(rr[first], rr[first > 0 ? first - 1 : 0]);
+      } else {
+        f[c++] = 0;
+        f[c++] = 1;
+      }
+    }
+    f[c++] = ratio(rr[i], earlier[i]);
 
     const std::size_t blk = std::min(blocks - 1, i / kBlock);
     if (blk != t_blk) {

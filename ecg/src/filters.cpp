@@ -137,4 +137,12 @@ double median_of(std::vector<double> v) {
   return *mid;
 }
 
+double quantile_of(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  auto at = v.begin() + static_cast<std::ptrdiff_t>(std::clamp(q, 0.0, 1.0) *
+                                                    static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), at, v.end());
+  return *at;
+}
+
 }  // namespace yilian::ecg

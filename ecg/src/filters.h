@@ -21,5 +21,7 @@ void filtfilt(std::vector<float>& x, std::vector<float>& y, const std::vector<Bi
 
 // The middle element (the upper one of an even count); 0 for none.
 double median_of(std::vector<double> v);
+// The element at q (0..1) of the sorted values, rounded down; 0 for none.
+double quantile_of(std::vector<double> v, double q);
 
 }  // namespace yilian::ecg

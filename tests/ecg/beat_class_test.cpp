@@ -175,7 +175,6 @@ TEST(BeatClass, shape_features_are_relative_to_the_records_own_beats) {
   // The same PVCs in a quiet and in a noisy recording: their normal beats differ from the
   // dominant beat by the noise, but measured against the record's own spread they look alike,
   // and the PVCs stand out in both.
-  constexpr std::size_t kMaxShapeDifference = 35;  // layout in beat_class.h
   auto medians = [&](double noise) {
     Synthetic s;
     s.fs = 360;
@@ -190,7 +189,7 @@ TEST(BeatClass, shape_features_are_relative_to_the_records_own_beats) {
     std::vector<float> normal, ventricular;
     for (std::size_t i = 8; i + 8 < beats.size(); ++i) {
       const bool early = beats[i] - beats[i - 1] < static_cast<std::int64_t>(0.6 * s.fs);
-      (early ? ventricular : normal).push_back(f[i][kMaxShapeDifference]);
+      (early ? ventricular : normal).push_back(f[i][kLargerShapeDifference]);
     }
     EXPECT_GT(ventricular.size(), 10u);
     auto median = [](std::vector<float> v) {
@@ -207,6 +206,39 @@ TEST(BeatClass, shape_features_are_relative_to_the_records_own_beats) {
   EXPECT_LT(noisy_n, 2.5f);
   EXPECT_GT(quiet_v, 4 * quiet_n);
   EXPECT_GT(noisy_v, 4 * noisy_n);
+}
+
+TEST(BeatClass, beats_of_a_paroxysm_stand_out_against_the_records_slower_rhythm) {
+  // Runs of ten beats at 0.45 s within a rhythm at 0.9 s: inside a run the beats follow each
+  // other steadily, but against the record's slower rhythm they are short, the run's length is
+  // counted, and its start is abrupt (half the interval before it).
+  Synthetic s;
+  s.fs = 360;
+  s.seconds = 240;
+  s.rr_sequence.assign(20, 0.9);
+  s.rr_sequence.insert(s.rr_sequence.end(), 10, 0.45);
+  s.beat_kinds = std::string(20, 'N') + std::string(10, 'S');
+  const Record r = make_ecg(s);
+  const auto beats = detect_qrs(r);
+  const auto f = beat_features(r, beats);
+  constexpr std::size_t kAgainstSlow = 12;  // RR against the 75th percentile of +-300 beats
+  int in_run = 0, outside = 0;
+  for (std::size_t i = 40; i + 40 < beats.size(); ++i) {
+    const double rr = static_cast<double>(beats[i] - beats[i - 1]) / s.fs;
+    const bool paroxysm = rr < 0.6;
+    if (paroxysm && beats[i - 1] - beats[i - 2] < static_cast<std::int64_t>(0.6 * s.fs)) {
+      ++in_run;  // inside a run, past its first beat
+      EXPECT_LT(f[i][kAgainstSlow], 0.6f) << "beat " << i;
+      EXPECT_GE(f[i][kRunLength], 9.0f) << "beat " << i;
+      EXPECT_NEAR(f[i][kRunOnset], 0.5f, 0.05f) << "beat " << i;
+    } else if (!paroxysm) {
+      ++outside;
+      EXPECT_NEAR(f[i][kAgainstSlow], 1.0f, 0.05f) << "beat " << i;
+      EXPECT_EQ(f[i][kRunLength], 0.0f) << "beat " << i;
+    }
+  }
+  EXPECT_GT(in_run, 50);
+  EXPECT_GT(outside, 100);
 }
 
 }  // namespace

@@ -5,21 +5,31 @@
 // Each detected beat is described by features that do not depend on who the patient is:
 // its RR intervals against the patient's own average RR (how premature, whether a pause
 // follows, whether it lies in a run of short intervals, how it compares with the rhythm half a
-// minute earlier), how irregular the rhythm is around it, its QRS width and shape against the
-// patient's own dominant beat (a template kept per stretch of the record), and the P-wave
-// region against the dominant beat's. The shape features are then taken relative to the
-// record's own spread (each divided by its lower quartile over the record's beats), so that a
-// noisy record's normal beats do not look like a clean record's ectopic ones. A random forest
-// (OpenCV ml, trained on the MIT-BIH development records) votes; the class with the most
-// votes, each class's votes weighed by the model's bias, is the beat's. The trained model is
-// built into the library (ecg/model/beats.yml, `make ecg-model` makes it again); feature
-// extraction and classification are pure computation.
+// minute earlier), against the beats just before it, and against the record's slower rhythm
+// (so that the beats of a paroxysm of supraventricular tachycardia, which pull the local
+// average with them, still stand out), how irregular the rhythm is around it, its QRS width
+// and shape against the patient's own dominant beat (a template kept per stretch of the
+// record), and the P-wave region against the dominant beat's. The shape features are then
+// taken relative to the record's own spread (each divided by its lower quartile over the
+// record's beats), so that a noisy record's normal beats do not look like a clean record's
+// ectopic ones. A random forest (OpenCV ml, trained on the MIT-BIH development records) votes;
+// the class with the most votes, each class's votes weighed by the model's bias, is the
+// beat's. The trained model is built into the library (ecg/model/beats.yml, `make ecg-model`
+// makes it again); feature extraction and classification are pure computation.
 //
-// Feature layout (kBeatFeatureCount): 8 rhythm features; then per lead (II and V1, or the
-// first two) 13: correlation with the dominant beat, amplitude ratio, width ratio, shape
-// difference, P-region correlation and spread, polarity, 6 samples of the difference from
-// -60 to +100 ms; then 3 over both leads: the lower correlation, the larger shape difference
-// (index 35), the larger width ratio.
+// Feature layout (kBeatFeatureCount): kRhythmFeatures (19) rhythm features: RR against the
+// local average, irregularity over 8 beats (mean successive difference, steady share),
+// post-RR, the same over 32 beats, the median RR of the 9 beats around, RR against 20-40 beats
+// earlier; then RR against the previous RR, the mean of the previous 8, the record's median
+// RR, post-RR against RR, RR against the 75th and 90th percentiles of +-300 beats, RR and
+// post-RR against the 75th percentile, RR against the one two beats back, the length of the run
+// of short intervals (under 0.85 of that percentile) the beat is in (0 when it is not), how
+// abruptly that run began (its first RR against the one before), and RR against the median of
+// the five minutes that end a minute earlier. Then per lead (II and V1, or the first two) 13:
+// correlation with the dominant beat, amplitude ratio, width ratio, shape difference, P-region
+// correlation and spread, polarity, 6 samples of the difference from -60 to +100 ms; then 3
+// over both leads: the lower correlation, the larger shape difference
+// (kLargerShapeDifference), the larger width ratio.
 #pragma once
 
 #include <array>
@@ -41,7 +51,10 @@ enum class BeatClass : char { N = 'N', S = 'S', V = 'V', F = 'F', Q = 'Q' };
 std::optional<BeatClass> aami_class(int mit_code);
 const char* beat_class_name(BeatClass c);  // "N", "S", ...
 
-inline constexpr std::size_t kBeatFeatureCount = 37;
+inline constexpr std::size_t kRhythmFeatures = 19;
+inline constexpr std::size_t kBeatFeatureCount = kRhythmFeatures + 2 * 13 + 3;
+inline constexpr std::size_t kLargerShapeDifference = kBeatFeatureCount - 2;
+inline constexpr std::size_t kRunLength = 16, kRunOnset = 17;  // rhythm features 16 and 17
 using BeatFeatures = std::array<float, kBeatFeatureCount>;
 
 // The features of every beat (ascending sample positions) on the record's two most useful
