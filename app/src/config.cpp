@@ -184,7 +184,7 @@ Result<Config> parse_config(std::string_view text) {
   if (Status s = check_keys(
           root, "the top level",
           {"dicom", "dicom_peers", "storage", "cache", "http", "institutions", "reading_services",
-           "auth", "queue", "database", "cluster", "limits", "emergency"});
+           "auth", "queue", "database", "cluster", "limits", "emergency", "edge"});
       !s)
     return s.error();
 
@@ -358,6 +358,15 @@ Result<Config> parse_config(std::string_view text) {
       return s.error();
   } else if (root.contains("emergency")) {
     return bad("[emergency] must be a table");
+  }
+
+  if (const toml::table* e = root["edge"].as_table()) {
+    if (Status s = check_keys(*e, "[edge]", {"upload_expiry_hours"}); !s) return s.error();
+    if (Status s = read_int(*e, "upload_expiry_hours", c.edge_upload_expiry_h, 1, 24 * 366, "edge");
+        !s)
+      return s.error();
+  } else if (root.contains("edge")) {
+    return bad("[edge] must be a table");
   }
 
   if (const toml::node* n = root.get("institutions")) {

@@ -73,6 +73,9 @@ struct Config {
   std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once
   // [emergency]: an on-call alert not acknowledged within this escalates (emergency_rules.h).
   std::uint32_t alert_escalation_s = 60;
+  // [edge]: an edge node's unfinished upload untouched for this long is dropped at the hub (its
+  // bytes freed); the edge sends that bundle again whole.
+  std::uint32_t edge_upload_expiry_h = 168;
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

@@ -270,7 +270,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           [&queue](const std::string& uid) {
             if (auto r = queue.study_arriving(uid); !r.ok())
               spdlog::warn("reading queue: study {} arriving: {}", uid, r.error().message);
-          }});
+          },
+          4, std::chrono::hours(cfg.edge_upload_expiry_h)});
   if (!edge_uploads.ok()) return fail(edge_uploads.error());
   // What a township clinic must read while its link is down: pulled by its edge node.
   edge::register_back_channel_routes(router, dd.database(), dd.accounts(), queue, auth, dd.index(),

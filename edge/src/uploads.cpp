@@ -48,8 +48,14 @@ class UploadService {
   // creation-with-upload): 204 with the new Upload-Offset, or the error answer.
   Response write_chunk(const Request& req, const std::string& id, std::uint64_t offset);
   Response status(const Request& req);
+  // Drops the unfinished uploads untouched for longer than the expiry (their rows, then their
+  // files) and upload files the index does not know that are as old; at most hourly unless
+  // `now` is asked for. Returns how many went.
+  std::size_t expire(bool now = false);
 
  private:
+  // When an upload touched at `at` (ISO 8601) expires, as an HTTP date.
+  std::string expires_header(const std::string& at) const;
   std::filesystem::path file_of(const std::string& id) const {
     return options_.dir / (id + ".part");
   }
@@ -67,6 +73,8 @@ class UploadService {
   UploadServiceOptions options_;
   std::mutex locks_mu_;
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;  // one PATCH at a time per upload
+  std::mutex expire_mu_;
+  std::optional<storage::TimePoint> last_expired_;
 };
 
 namespace {
@@ -105,7 +113,88 @@ Status write_all(int fd, std::string_view bytes, std::uint64_t offset) {
   return Status::Ok();
 }
 
+// RFC 9110's IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string http_date(storage::TimePoint t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buf, n);
+}
+
 }  // namespace
+
+std::string UploadService::expires_header(const std::string& at) const {
+  auto t = storage::parse_iso8601(at);
+  return http_date((t ? *t : std::chrono::system_clock::now()) + options_.expiry);
+}
+
+std::size_t UploadService::expire(bool now) {
+  std::lock_guard guard(expire_mu_);
+  const auto clock = storage::parse_iso8601(auth_.now());
+  if (!clock) return 0;
+  if (!now && last_expired_ && *clock - *last_expired_ < std::chrono::hours(1)) return 0;
+  last_expired_ = *clock;
+  const auto cutoff_at = *clock - options_.expiry;
+  const std::string cutoff = storage::to_iso8601(cutoff_at);
+  std::vector<std::string> stale;
+  std::set<std::string> known;
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db, "SELECT id, state, updated_at FROM edge_uploads", [](sql::Stmt&) {},
+        [&](sql::Stmt& st) {
+          known.insert(st.text(0));
+          if (st.text(1) == "receiving" && st.text(2) < cutoff) stale.push_back(st.text(0));
+        });
+  });
+  if (!s) {
+    spdlog::warn("edge uploads: cannot look for expired uploads: {}", s.error().message);
+    return 0;
+  }
+  std::size_t dropped = 0;
+  for (const std::string& id : stale) {
+    // Under the upload's lock, and only if nothing touched it since: a PATCH that got in
+    // first keeps it.
+    auto lock = lock_of(id);
+    std::lock_guard upload_guard(*lock);
+    int gone = 0;
+    Status d = storage::write(db_, [&](sql::Db& db) {
+      Status r = sql::run(db,
+                          "DELETE FROM edge_uploads WHERE id = ?1 AND state = 'receiving' "
+                          "AND updated_at < ?2",
+                          [&](sql::Stmt& st) {
+                            st.bind(1, id);
+                            st.bind(2, cutoff);
+                          });
+      gone = db.changes();
+      return r;
+    });
+    if (!d) {
+      spdlog::warn("edge uploads: cannot drop expired upload {}: {}", id, d.error().message);
+      continue;
+    }
+    if (gone == 0) continue;
+    std::error_code ec;
+    std::filesystem::remove(file_of(id), ec);
+    ++dropped;
+    spdlog::info("edge uploads: dropped upload {}, unfinished and untouched since before {}", id,
+                 cutoff);
+  }
+  // Files of creations whose row was never written (a crash in between).
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(options_.dir, ec)) {
+    const auto& p = e.path();
+    if (p.extension() != ".part" || known.count(p.stem().string())) continue;
+    std::error_code tec;
+    const auto written = std::filesystem::last_write_time(p, tec);
+    if (tec) continue;
+    const auto age = std::filesystem::file_time_type::clock::now() - written;
+    if (age < options_.expiry) continue;
+    if (std::filesystem::remove(p, tec)) ++dropped;
+  }
+  return dropped;
+}
 
 std::shared_ptr<std::mutex> UploadService::lock_of(const std::string& id) {
   std::lock_guard lock(locks_mu_);
@@ -180,6 +269,7 @@ Response UploadService::create(const Request& req) {
   const std::string encoding = (*meta)["encoding"];
   if (!encoding.empty() && encoding != kEncodingZstd && encoding != kEncodingZstdShuffle2)
     return tus_error(415, "Upload-Metadata encoding must be zstd, zstd-shuffle2 or absent");
+  expire();
   const std::string id = identity::random_hex(16);
   const std::string now = auth_.now();
   {
@@ -212,6 +302,7 @@ Response UploadService::create(const Request& req) {
   }
   Response r = tus(Response::json(201, json_text(json{{"id", id}, {"length", *length}})));
   r.headers.emplace_back("Location", "/api/edge/v1/uploads/" + id);
+  r.headers.emplace_back("Upload-Expires", expires_header(now));
   if (!req.body.empty()) {
     // The upload exists either way: a failed first chunk is sent again by PATCH at its offset.
     Response written = write_chunk(req, id, 0);
@@ -403,8 +494,11 @@ Response UploadService::write_chunk(const Request& req, const std::string& id,
   if (received == row.length) {
     std::error_code ec;
     std::filesystem::remove(file_of(id), ec);
+    return answer(received);
   }
-  return answer(received);
+  Response r = answer(received);
+  r.headers.emplace_back("Upload-Expires", expires_header(auth_.now()));
+  return r;
 }
 
 Response UploadService::status(const Request& req) {
@@ -430,6 +524,7 @@ Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& rout
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return make_error(Errc::io, "cannot make " + options.dir.string() + ": " + ec.message());
   auto service = std::make_shared<UploadService>(db, ingestor, auth, options);
+  service->expire(true);  // what expired while the hub was down
   // Only edge credentials reach /api/edge/ (the gate in identity/auth.cpp); this is the second
   // look, so no route here ever serves a user's session.
   auto edge_only = [](auto f) {
@@ -447,7 +542,7 @@ Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& rout
   router.add("OPTIONS", "/api/edge/v1/uploads", edge_only([](const Request&) {
                Response r = tus(Response::json(204, ""));
                r.headers.emplace_back("Tus-Version", std::string(kTusVersion));
-               r.headers.emplace_back("Tus-Extension", "creation,creation-with-upload");
+               r.headers.emplace_back("Tus-Extension", "creation,creation-with-upload,expiration");
                r.headers.emplace_back("Tus-Max-Size", std::to_string(kMaxUploadBytes));
                return r;
              }));

@@ -124,6 +124,16 @@ TEST(Config, unknown_keys_are_errors_so_typos_are_caught) {
   EXPECT_NE(c.error().message.find("prot"), std::string::npos);
 }
 
+TEST(Config, an_edges_unfinished_uploads_expire_after_a_week_unless_set) {
+  EXPECT_EQ(parse_config("")->edge_upload_expiry_h, 168u);
+  auto c = parse_config("[edge]\nupload_expiry_hours = 24\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->edge_upload_expiry_h, 24u);
+  EXPECT_FALSE(parse_config("[edge]\nupload_expiry_hours = 0\n").ok());
+  EXPECT_FALSE(parse_config("[edge]\nupload_expiry_hour = 24\n").ok());
+  EXPECT_FALSE(parse_config("edge = 3\n").ok());
+}
+
 TEST(Config, rejects_out_of_range_ports_and_bad_types) {
   EXPECT_FALSE(parse_config("[dicom]\nport = 70000\n").ok());
   EXPECT_FALSE(parse_config("[dicom]\nreject_unknown_ae = \"yes\"\n").ok());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -1085,6 +1086,87 @@ TEST(EdgeUploads, tus_uploads_resume_at_the_offset_the_hub_holds_on_a_kept_alive
       400);
   EXPECT_EQ(sql_value(dir.path() / "hub" / "index.sqlite", "SELECT COUNT(*) FROM edge_uploads"),
             uploads_before);
+  EXPECT_EQ(hub.server.stop(), 0);
+}
+
+// An edge that never comes back for an upload (its creation's answer lost, or the clinic gone)
+// must not hold the hub's disk: an unfinished upload untouched past its expiry goes, row and
+// bytes, and so does an upload file the index never knew, once as old. The edge is told when
+// each upload expires (tus expiration), and one it resumes after that is not found, so it
+// sends the bundle again whole.
+TEST(EdgeUploads, an_unfinished_upload_untouched_past_its_expiry_is_dropped_with_its_bytes) {
+  testing::TempDir dir;
+  Hub hub(dir.path(), "[edge]\nupload_expiry_hours = 24\n");
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  const std::string token = hub.issue("ta-edge", "ta", dir.path() / "edge.token");
+  ASSERT_FALSE(token.empty());
+  const testing::Headers auth = {{"Authorization", "Bearer " + token}};
+  auto call = [&](const std::string& method, const std::string& target,
+                  const std::string& body = {}, testing::Headers more = {}) {
+    more.insert(more.end(), auth.begin(), auth.end());
+    more.emplace_back("Tus-Resumable", "1.0.0");
+    return testing::http_request(hub.server.http_port(), method, target, body, more);
+  };
+  auto options = call("OPTIONS", "/api/edge/v1/uploads");
+  EXPECT_NE(options.header("tus-extension").find("expiration"), std::string::npos);
+  const std::string chunk(4096, 'x');
+  auto create = [&] {
+    return call("POST", "/api/edge/v1/uploads", chunk,
+                {{"Upload-Length", std::to_string(2 * chunk.size())},
+                 {"Upload-Metadata", "content-type bXVsdGlwYXJ0L3JlbGF0ZWQ7IGJvdW5kYXJ5PXg="},
+                 {"Content-Type", "application/offset+octet-stream"}});
+  };
+  auto left = create();
+  ASSERT_EQ(left.status, 201) << left.body;
+  const std::string expires = left.header("upload-expires");
+  {
+    // An HTTP date (the test client reads answers in lower case) a day from now.
+    std::tm tm{};
+    const char* end = strptime(expires.c_str(), "%a, %d %b %Y %H:%M:%S gmt", &tm);
+    ASSERT_TRUE(end && *end == '\0') << expires;
+    const auto in =
+        std::chrono::system_clock::from_time_t(timegm(&tm)) - std::chrono::system_clock::now();
+    EXPECT_GT(in, std::chrono::hours(23)) << expires;
+    EXPECT_LT(in, std::chrono::hours(25)) << expires;
+  }
+  auto kept = create();
+  ASSERT_EQ(kept.status, 201) << kept.body;
+  const std::string left_url = left.header("location"), kept_url = kept.header("location");
+  const std::string left_id = left_url.substr(left_url.rfind('/') + 1);
+  const std::string kept_id = kept_url.substr(kept_url.rfind('/') + 1);
+  // Where the hub keeps the bytes of uploads being received.
+  fs::path uploads;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "hub"))
+    if (e.path().filename() == left_id + ".part") uploads = e.path().parent_path();
+  ASSERT_FALSE(uploads.empty());
+  EXPECT_EQ(hub.server.stop(), 0);
+
+  // A day and more later: the one upload untouched since the day before, and two upload files
+  // no row names, one as old, one just made (a creation under way keeps its file).
+  const fs::path index = dir.path() / "hub" / "index.sqlite";
+  sql_value(index, "UPDATE edge_uploads SET updated_at = '2020-01-01T00:00:00.000Z' WHERE id = '" +
+                       left_id + "'");
+  std::ofstream(uploads / "0123456789abcdef0123456789abcdef.part") << "stray";
+  fs::last_write_time(uploads / "0123456789abcdef0123456789abcdef.part",
+                      fs::file_time_type::clock::now() - std::chrono::hours(48));
+  std::ofstream(uploads / "fedcba9876543210fedcba9876543210.part") << "young";
+  ASSERT_TRUE(hub.server.start()) << hub.server.log();
+  EXPECT_EQ(call("HEAD", left_url).status, 404);
+  EXPECT_FALSE(fs::exists(uploads / (left_id + ".part")));
+  EXPECT_EQ(sql_value(index, "SELECT COUNT(*) FROM edge_uploads WHERE id = '" + left_id + "'"),
+            "0");
+  EXPECT_FALSE(fs::exists(uploads / "0123456789abcdef0123456789abcdef.part"));
+  EXPECT_TRUE(fs::exists(uploads / "fedcba9876543210fedcba9876543210.part"));
+  // The other one resumes where it was and completes.
+  auto head = call("HEAD", kept_url);
+  ASSERT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("upload-offset"), std::to_string(chunk.size()));
+  auto patch = call("PATCH", kept_url, chunk,
+                    {{"Upload-Offset", std::to_string(chunk.size())},
+                     {"Content-Type", "application/offset+octet-stream"}});
+  EXPECT_EQ(patch.status, 204) << patch.body;
+  EXPECT_EQ(patch.header("upload-offset"), std::to_string(2 * chunk.size()));
+  EXPECT_FALSE(fs::exists(uploads / (kept_id + ".part")));
   EXPECT_EQ(hub.server.stop(), 0);
 }
 

@@ -10,9 +10,12 @@
 // to the index database; when the last byte has arrived, the bundle's instances are ingested
 // (the same Ingestor as C-STORE and STOW-RS, filed under the edge's institution) and the file
 // is removed. The offset is never ahead of the synced bytes, so a hub restart loses nothing
-// acknowledged.
+// acknowledged. An upload left unfinished and untouched for `expiry` (tus expiration: the
+// creation and each PATCH answer Upload-Expires) is dropped, row and bytes, at the hub's start
+// and at most hourly after; the edge, finding it gone (404), sends the bundle again whole.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -37,6 +40,8 @@ struct UploadServiceOptions {
   // study gets its reading task now, marked arriving (ReadingQueue::study_arriving).
   std::function<void(const std::string& study_uid)> study_arriving;
   unsigned ingest_threads = 4;  // instances of one bundle ingested side by side
+  // An unfinished upload untouched for this long is dropped ([edge] upload_expiry_hours).
+  std::chrono::hours expiry{168};
 };
 
 class UploadService;
