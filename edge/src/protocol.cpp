@@ -5,10 +5,16 @@
 #include <cctype>
 #include <charconv>
 
+#include "yilian/common/text.h"
+
 namespace yilian::edge {
 
 bool plain_patient_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && id.find_first_of("*?\\") == std::string_view::npos;
+  if (id.empty() || id.size() > 64 || id.find_first_of("*?\\") != std::string_view::npos)
+    return false;
+  for (unsigned char ch : id)
+    if (ch < 0x20 || ch == 0x7f) return false;
+  return is_valid_utf8(id);
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view value, std::uint64_t max) {

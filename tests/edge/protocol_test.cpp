@@ -90,6 +90,10 @@ TEST(EdgeProtocol, a_prior_is_asked_for_by_exactly_one_patient_id) {
   EXPECT_FALSE(plain_patient_id(std::string(65, '7')));
   for (const char* wild : {"TA-*", "TA-?", "*", "TA\\5"})
     EXPECT_FALSE(plain_patient_id(wild)) << wild;
+  // Bytes that are not UTF-8 (a GBK name sent raw, a character cut short) and control
+  // characters are no patient ID.
+  for (const char* bad : {"\xcd\xf5\xb7\xbc", "\xe7\x8e", "\xff", "TA\n5", "TA\x7f"})
+    EXPECT_FALSE(plain_patient_id(bad)) << bad;
 }
 
 }  // namespace

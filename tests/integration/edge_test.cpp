@@ -835,6 +835,7 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
   };
   EXPECT_EQ(as_edge("/api/edge/v1/priors?patientId=TA-5&by=dr-zhou").status, 403);
   EXPECT_EQ(as_edge("/api/edge/v1/priors?patientId=*&by=dr-li").status, 400);
+  EXPECT_EQ(as_edge("/api/edge/v1/priors?patientId=%CD%F5&by=dr-li").status, 400);
   EXPECT_EQ(as_edge("/api/edge/v1/priors/" + elsewhere.study_uid + "?by=dr-li").status, 404);
   EXPECT_EQ(as_edge("/api/edge/v1/priors/" + prior.study_uid + "?by=dr-zhou").status, 403);
   EXPECT_EQ(sql_value(dir.path() / "hub" / "audit.sqlite",

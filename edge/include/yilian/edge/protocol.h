@@ -23,8 +23,9 @@ inline constexpr std::uint64_t kMaxChunkBytes = 16ull << 20;
 std::optional<std::uint64_t> parse_size(std::string_view value, std::uint64_t max);
 
 // Priors (GET /api/edge/v1/priors): a patient ID as the clinic's doctor typed it, exactly one
-// (non-empty, at most 64 bytes, none of the wildcard characters * ? \); and the largest study
-// pulled whole (stored size; the edge writes it to a file).
+// (non-empty, at most 64 bytes of valid UTF-8, no control characters, none of the wildcard
+// characters * ? \); and the largest study pulled whole (stored size; the edge writes it to a
+// file).
 bool plain_patient_id(std::string_view id);
 inline constexpr std::uint64_t kMaxPriorBytes = 1ull << 30;
 
