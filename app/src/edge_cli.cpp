@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "config.h"
 #include "data_dir.h"
@@ -238,25 +239,32 @@ int run_edge(const EdgeFlags& f) {
       dd.accounts(), dd.auditor(), [] { return std::chrono::system_clock::now(); }, auth_options);
   http::Router router;
   identity::register_auth_routes(router, auth);
-  router.add("GET", "/api/inbox", [&node, &auth](const http::Request& req) {
-    if (!identity::has_clinical_role(*req.principal)) {
-      auth.audit(req, "edge.inbox.read", "inbox", "", "denied", "not a clinical user");
-      return http::Response::error(403, "the clinic's doctors read the inbox");
-    }
+  // The edge's /api/ routes serve the clinic's doctors only; anyone else (an administrator's
+  // account synced from the hub) is audited as refused and answered 403.
+  auto doctors_only = [&auth](const http::Request& req, const char* action, const char* type,
+                              const std::string& id,
+                              const char* refusal) -> std::optional<http::Response> {
+    if (identity::has_clinical_role(*req.principal)) return std::nullopt;
+    auth.audit(req, action, type, id, "denied", "at the edge; not a clinical user");
+    return http::Response::error(403, refusal);
+  };
+  router.add("GET", "/api/inbox", [&node, &auth, doctors_only](const http::Request& req) {
+    if (auto no = doctors_only(req, "edge.inbox.read", "inbox", "",
+                               "the clinic's doctors read the inbox"))
+      return *no;
     auto items = node.inbox();
     if (!items.ok()) return http::Response::from_error(items.error());
     auth.audit(req, "edge.inbox.read", "inbox", "", "ok", std::to_string(items->size()) + " items");
     return http::Response::json(200, json_text(inbox_json(*items, node.last_sync())));
   });
   router.add(
-      "POST", "/api/inbox/critical/{id}/acknowledge", [&node, &auth](const http::Request& req) {
+      "POST", "/api/inbox/critical/{id}/acknowledge",
+      [&node, &auth, doctors_only](const http::Request& req) {
         auto id = http::path_id(req, "id", "critical result id");
         if (!id.ok()) return http::Response::from_error(id.error());
-        if (!identity::has_clinical_role(*req.principal)) {
-          auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id), "denied",
-                     "at the edge; not a clinical user");
-          return http::Response::error(403, "the clinic's doctors acknowledge results");
-        }
+        if (auto no = doctors_only(req, "critical.acknowledge", "critical_result",
+                                   std::to_string(*id), "the clinic's doctors acknowledge results"))
+          return *no;
         auto done = node.acknowledge_critical(*id, req.principal->username);
         if (!done.ok()) return http::Response::from_error(done.error());
         auth.audit(req, "critical.acknowledge", "critical_result", std::to_string(*id),
@@ -282,25 +290,23 @@ int run_edge(const EdgeFlags& f) {
   reading::QueueStore reports(dd.database());
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
                                     reports);
-  router.add("POST", "/api/priors", [&node, &auth](const http::Request& req) {
+  router.add("POST", "/api/priors", [&node, &auth, doctors_only](const http::Request& req) {
     auto body = http::json_object_body(req);
     if (!body.ok()) return http::Response::from_error(body.error());
     const std::string patient = http::json_string(*body, "patientId");
-    if (!identity::has_clinical_role(*req.principal)) {
-      auth.audit(req, "edge.priors.request", "patient", patient, "denied", "not a clinical user");
-      return http::Response::error(403, "the clinic's doctors pull priors");
-    }
+    if (auto no = doctors_only(req, "edge.priors.request", "patient", patient,
+                               "the clinic's doctors pull priors"))
+      return *no;
     auto id = node.request_priors(patient, req.principal->username);
     if (!id.ok()) return http::Response::from_error(id.error());
     auth.audit(req, "edge.priors.request", "patient", patient, "ok",
                "request " + std::to_string(*id));
     return http::Response::json(202, json_text(json{{"id", *id}, {"state", "queued"}}));
   });
-  router.add("GET", "/api/priors", [&node, &auth](const http::Request& req) {
-    if (!identity::has_clinical_role(*req.principal)) {
-      auth.audit(req, "edge.priors.read", "priors", "", "denied", "not a clinical user");
-      return http::Response::error(403, "the clinic's doctors read priors");
-    }
+  router.add("GET", "/api/priors", [&node, &auth, doctors_only](const http::Request& req) {
+    if (auto no =
+            doctors_only(req, "edge.priors.read", "priors", "", "the clinic's doctors read priors"))
+      return *no;
     auto list = node.prior_requests();
     if (!list.ok()) return http::Response::from_error(list.error());
     json out = json::array();

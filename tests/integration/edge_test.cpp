@@ -584,6 +584,12 @@ TEST(EdgeBackChannel,
   // Nobody else reads it: no session, or a user of another institution (not kept here).
   EXPECT_EQ(edge.get("", "/api/inbox").status, 401);
   EXPECT_TRUE(edge.login("dr-chen").empty());
+  // The clinic's office account (no clinical role) signs in there but reads nothing.
+  ASSERT_FALSE(hub.server.add_user("ta-office", {"admin"}, "ta").empty());
+  std::string office;
+  ASSERT_TRUE(wait_until([&] { return !(office = edge.login("ta-office")).empty(); }));
+  EXPECT_EQ(edge.get(office, "/api/inbox").status, 403);
+  EXPECT_EQ(edge.get(office, "/api/priors").status, 403);
 
   // The link is cut: a new sign-in works, and both stay readable.
   link.cut();
