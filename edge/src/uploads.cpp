@@ -17,6 +17,7 @@
 #include "yilian/common/text.h"
 #include "yilian/edge/protocol.h"
 #include "yilian/identity/crypto.h"
+#include "yilian/identity/rest.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/sql.h"
@@ -48,6 +49,8 @@ class UploadService {
   // creation-with-upload): 204 with the new Upload-Offset, or the error answer.
   Response write_chunk(const Request& req, const std::string& id, std::uint64_t offset);
   Response status(const Request& req);
+  // GET /api/admin/edge-transfers: each edge node's uploads as the hub holds them.
+  Response transfers(const Request& req);
   // Drops the unfinished uploads untouched for longer than the expiry (their rows, then their
   // files) and upload files the index does not know that are as old; at most hourly unless
   // `now` is asked for. Returns how many went.
@@ -515,6 +518,56 @@ Response UploadService::status(const Request& req) {
   return tus(Response::json(200, json_text(j)));
 }
 
+Response UploadService::transfers(const Request& req) {
+  if (auto no = identity::refuse_non_admin(auth_, req, "edge.transfers.list", "edge")) return *no;
+  auto edges = auth_.edge_credentials();
+  if (!edges.ok()) return Response::from_error(edges.error());
+  struct Totals {
+    std::int64_t receiving = 0, received = 0, length = 0, stored_day = 0;
+    std::string last;
+  };
+  std::map<std::int64_t, Totals> by_user;
+  const auto clock = storage::parse_iso8601(auth_.now());
+  const std::string day_ago = storage::to_iso8601(
+      (clock ? *clock : std::chrono::system_clock::now()) - std::chrono::hours(24));
+  Status s = storage::read(db_, [&](sql::Db& db) {
+    return sql::query(
+        db,
+        "SELECT user_id, "
+        "SUM(CASE WHEN state = 'receiving' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN state = 'receiving' THEN received ELSE 0 END), "
+        "SUM(CASE WHEN state = 'receiving' THEN length ELSE 0 END), "
+        "SUM(CASE WHEN state = 'stored' AND updated_at >= ?1 THEN 1 ELSE 0 END), "
+        "MAX(updated_at) FROM edge_uploads GROUP BY user_id",
+        [&](sql::Stmt& st) { st.bind(1, day_ago); },
+        [&](sql::Stmt& st) {
+          by_user[st.int64(0)] =
+              Totals{st.int64(1), st.int64(2), st.int64(3), st.int64(4), st.text(5)};
+        });
+  });
+  if (!s) return Response::from_error(s.error());
+  json list = json::array();
+  for (const auto& c : *edges) {
+    auto user = auth_.accounts().find_user(c.username);
+    if (!user.ok()) return Response::from_error(user.error());
+    Totals t;
+    if (*user) {
+      if (auto it = by_user.find((*user)->id); it != by_user.end()) t = it->second;
+    }
+    list.push_back({{"name", c.name},
+                    {"institution", c.institution_code},
+                    {"revoked", c.revoked},
+                    {"lastTransferAt", t.last.empty() ? json(nullptr) : json(t.last)},
+                    {"receiving", t.receiving},
+                    {"receivingBytes", t.received},
+                    {"receivingLength", t.length},
+                    {"storedLastDay", t.stored_day}});
+  }
+  auth_.audit(req, "edge.transfers.list", "edge", "", "ok",
+              std::to_string(list.size()) + " edge nodes");
+  return Response::json(200, json_text(json{{"edges", list}}));
+}
+
 Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& router,
                                                               storage::Database& db,
                                                               pacs::Ingestor& ingestor,
@@ -560,6 +613,9 @@ Result<std::shared_ptr<UploadService>> register_upload_routes(http::Router& rout
              }));
   router.add("GET", "/api/edge/v1/uploads/{id}",
              edge_only([service](const Request& req) { return service->status(req); }));
+  // For the consortium office (a user's session; /api/edge/ takes edge credentials only).
+  router.add("GET", "/api/admin/edge-transfers",
+             [service](const Request& req) { return service->transfers(req); });
   router.add("POST", "/api/edge/v1/studies/{uid}/complete",
              edge_only([complete = options.study_complete, &auth](const Request& req) {
                if (!complete) return Response::error(503, "the reading queue is not running");

@@ -1164,6 +1164,22 @@ TEST(EdgeUploads, an_unfinished_upload_untouched_past_its_expiry_is_dropped_with
             "0");
   EXPECT_FALSE(fs::exists(uploads / "0123456789abcdef0123456789abcdef.part"));
   EXPECT_TRUE(fs::exists(uploads / "fedcba9876543210fedcba9876543210.part"));
+  // The consortium office sees what the edge node has under way here; nobody else does.
+  auto transfers = [&] {
+    auto r = hub.server.get(hub.server.admin_token(), "/api/admin/edge-transfers");
+    EXPECT_EQ(r.status, 200) << r.body;
+    for (const json& e : json::parse(r.body, nullptr, false).value("edges", json::array()))
+      if (e.value("name", "") == "ta-edge") return e;
+    return json();
+  };
+  json ta = transfers();
+  EXPECT_EQ(ta.value("institution", ""), "ta");
+  EXPECT_EQ(ta.value("receiving", -1), 1);
+  EXPECT_EQ(ta.value("receivingBytes", -1), static_cast<int>(chunk.size()));
+  EXPECT_EQ(ta.value("receivingLength", -1), static_cast<int>(2 * chunk.size()));
+  EXPECT_TRUE(ta["lastTransferAt"].is_string()) << ta.dump();
+  const std::string doctor = hub.server.add_user("dr-ta", {"township_doctor"}, "ta");
+  EXPECT_EQ(hub.server.get(doctor, "/api/admin/edge-transfers").status, 403);
   // The other one resumes where it was and completes.
   auto head = call("HEAD", kept_url);
   ASSERT_EQ(head.status, 200);
@@ -1174,6 +1190,9 @@ TEST(EdgeUploads, an_unfinished_upload_untouched_past_its_expiry_is_dropped_with
   EXPECT_EQ(patch.status, 204) << patch.body;
   EXPECT_EQ(patch.header("upload-offset"), std::to_string(2 * chunk.size()));
   EXPECT_FALSE(fs::exists(uploads / (kept_id + ".part")));
+  ta = transfers();
+  EXPECT_EQ(ta.value("receiving", -1), 0);
+  EXPECT_EQ(ta.value("storedLastDay", -1), 1);
   EXPECT_EQ(hub.server.stop(), 0);
 }
 

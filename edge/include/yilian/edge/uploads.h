@@ -6,6 +6,7 @@
 //   PATCH   /api/edge/v1/uploads/{id}        append at Upload-Offset; durable before 204
 //   GET     /api/edge/v1/uploads/{id}        state and, once stored, each instance's outcome
 //   POST    /api/edge/v1/studies/{uid}/complete   the edge says the study is whole
+//   GET     /api/admin/edge-transfers        (administrators) each edge node's uploads here
 // An upload's bytes go to <uploads dir>/<id>.part and are synced before its offset is written
 // to the index database; when the last byte has arrived, the bundle's instances are ingested
 // (the same Ingestor as C-STORE and STOW-RS, filed under the edge's institution) and the file
