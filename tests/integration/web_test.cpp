@@ -610,10 +610,11 @@ TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
   spec.patient_name = "\xD5\xC5\xCE\xB0";  // GB18030, no character set declared
   auto ct = testing::write_ct_series(dir_.path() / "tc", spec);
   ASSERT_TRUE(ct.ok());
-  const std::vector<std::string> shots = {"admin-first-login.png",       "admin-system.png",
-                                          "admin-institutions.png",      "admin-users.png",
-                                          "admin-services.png",          "admin-rules.png",
-                                          "admin-study-on-worklist.png", "admin-audit.png"};
+  const std::vector<std::string> shots = {"admin-first-login.png",  "admin-system.png",
+                                          "admin-institutions.png", "admin-users.png",
+                                          "admin-services.png",     "admin-edges.png",
+                                          "admin-rules.png",        "admin-study-on-worklist.png",
+                                          "admin-audit.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -644,6 +645,18 @@ TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
   const std::string admin = server.login("admin", "office-admin-2026");
   json users = json::parse(server.get(admin, "/api/admin/users").body);
   for (const json& u : users["users"]) EXPECT_EQ(u["mustChangePassword"], false) << u.dump();
+  // The credential the screen showed works for the clinic's edge node; the revoked one is
+  // listed as such.
+  const std::string edge_token = done.value("edgeToken", "");
+  ASSERT_FALSE(edge_token.empty()) << out;
+  auto who = testing::http_request(server.http_port(), "GET", "/api/edge/v1/whoami", "",
+                                   {{"Authorization", "Bearer " + edge_token}});
+  ASSERT_EQ(who.status, 200) << who.body;
+  EXPECT_EQ(json::parse(who.body)["institution"], "tc");
+  json edges = json::parse(server.get(admin, "/api/admin/edge-transfers").body);
+  std::map<std::string, bool> revoked;
+  for (const json& e : edges["edges"]) revoked[e["name"]] = e["revoked"];
+  EXPECT_EQ(revoked, (std::map<std::string, bool>{{"tc-edge", false}, {"tc-old", true}}));
   expect_screenshots(shots);
 }
 

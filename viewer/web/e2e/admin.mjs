@@ -2,7 +2,7 @@
 // signs in and must choose a password; then, from the administration screens only, creates a
 // township clinic with an AE title and character set, a township doctor, a radiologist and a
 // reading service,
-// changes a queue target; the clinic's CT (storescu from the new AE title) lands on the
+// issues the clinic's edge node a credential and revokes an old one, changes a queue target; the clinic's CT (storescu from the new AE title) lands on the
 // radiologist's worklist; the new doctor's first sign-in asks for their own password; an audit
 // search finds each change and the chain verifies.
 //
@@ -90,6 +90,31 @@ await run(async ({ context, shot }) => {
   await admin.locator('tr[data-service="lead:tc:imaging"]').waitFor(WAIT);
   await shot(admin, 'admin-services.png');
 
+  // The clinic's edge node gets its credential, shown once; an old node's is revoked.
+  await admin.getByRole('link', { name: '乡镇边缘节点', exact: true }).click();
+  const edgeForm = admin.locator('form[aria-label="签发边缘节点凭据"]');
+  const edgeTokens = {};
+  for (const name of ['tc-edge', 'tc-old']) {
+    await edgeForm.locator('input[name="edge-name"]').fill(name);
+    await edgeForm.locator('select[name="edge-institution"]').selectOption('tc');
+    await edgeForm.getByRole('button', { name: '添加' }).click();
+    await admin.locator(`tr[data-edge="${name}"]`).waitFor(WAIT);
+    const shown = admin.locator('[data-edge-token]');
+    await admin.waitForFunction(
+      (before) => {
+        const el = document.querySelector('[data-edge-token]');
+        return el && el.textContent && el.textContent !== before;
+      },
+      edgeTokens['tc-edge'] ?? '',
+      WAIT,
+    );
+    edgeTokens[name] = await shown.textContent();
+  }
+  await admin.locator('tr[data-edge="tc-old"]').getByRole('button', { name: '吊销' }).click();
+  await admin.locator('tr[data-edge="tc-old"]', { hasText: '已吊销' }).waitFor(WAIT);
+  if (await admin.locator('[data-edge-token]').count()) fail('a credential stays on screen');
+  await shot(admin, 'admin-edges.png');
+
   // A tighter STAT target, in effect at once, shown as changed here.
   await admin.getByRole('link', { name: '队列规则与时限', exact: true }).click();
   const stat = admin.locator('tr[data-setting="sla_stat_minutes"]');
@@ -144,5 +169,5 @@ await run(async ({ context, shot }) => {
   await admin.getByRole('button', { name: '校验审计链' }).click();
   await admin.locator('[data-chain="intact"]').waitFor(WAIT);
   await shot(admin, 'admin-audit.png');
-  return { found, worklistRows: await task.count() };
+  return { found, worklistRows: await task.count(), edgeToken: edgeTokens['tc-edge'] };
 });

@@ -82,7 +82,16 @@ const ROLES = [
 ];
 // The character sets a modality's text may be in when it declares none (DICOM defined terms).
 const CHARSETS = ['', 'GB18030', 'GBK', 'ISO_IR 192', 'ISO_IR 100', 'ISO 2022 IR 58'];
-const TABS = ['institutions', 'users', 'services', 'oncall', 'rules', 'audit', 'system'] as const;
+const TABS = [
+  'institutions',
+  'users',
+  'services',
+  'oncall',
+  'edges',
+  'rules',
+  'audit',
+  'system',
+] as const;
 type Tab = (typeof TABS)[number];
 
 const list = (s: string) =>
@@ -173,6 +182,7 @@ export function Admin(props: { tab: string }) {
       {tab === 'users' && <Users />}
       {tab === 'services' && <Services />}
       {tab === 'oncall' && <OnCall />}
+      {tab === 'edges' && <Edges />}
       {tab === 'rules' && <Rules />}
       {tab === 'audit' && <Audit />}
       {tab === 'system' && <SystemPage />}
@@ -985,6 +995,143 @@ function Services() {
           >
             <option value="imaging">{t('svc_imaging')}</option>
             <option value="ecg">{t('svc_ecg')}</option>
+          </select>
+        </label>
+        <div class="actions">
+          <button type="submit" class="primary">
+            {t('add')}
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+// ---- Township edge nodes ------------------------------------------------------------------
+
+interface EdgeTransfer {
+  name: string;
+  institution: string;
+  revoked: boolean;
+  lastTransferAt: string | null;
+  receiving: number;
+  receivingBytes: number;
+  receivingLength: number;
+  storedLastDay: number;
+}
+
+const megabytes = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+function Edges() {
+  const [edges, setEdges] = useState<EdgeTransfer[]>([]);
+  const [institutions] = useInstitutions();
+  const [form, setForm] = useState({ name: '', institution: '' });
+  const [token, setToken] = useState('');
+  const [error, setError] = useState('');
+  const [ok, setOk] = useState('');
+  const load = () => {
+    api<{ edges: EdgeTransfer[] }>('GET', '/api/admin/edge-transfers')
+      .then((r) => setEdges(r.edges))
+      .catch((e) => setError(message(e)));
+  };
+  useEffect(load, []);
+  const issue = async () => {
+    try {
+      const made = await api<{ name: string; token: string }>('POST', '/api/admin/edges', form);
+      setToken(made.token);
+      setOk(`${t('saved')}: ${made.name}`);
+      setError('');
+      setForm({ name: '', institution: '' });
+      load();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const revoke = async (name: string) => {
+    if (!window.confirm(t('confirmRevoke'))) return;
+    try {
+      await api('DELETE', `/api/admin/edges/${encodeURIComponent(name)}`);
+      setOk(`${t('revokedState')}: ${name}`);
+      setToken('');
+      setError('');
+      load();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  return (
+    <div class="admin-body">
+      <p class="muted">{t('edgesHint')}</p>
+      <Notice error={error} ok={ok} />
+      {token && (
+        <p class="ok-note" role="status">
+          {t('edgeTokenOnce')} <code data-edge-token>{token}</code>
+        </p>
+      )}
+      <table class="tasks admin-table" aria-label={t('admin_edges')}>
+        <Head
+          cols={[
+            'edgeName',
+            'edgeInstitution',
+            'lastTransfer',
+            'receivingUploads',
+            'storedLastDay',
+            '',
+          ]}
+        />
+        <tbody>
+          {edges.map((e) => (
+            <tr data-edge={e.name} class={e.revoked ? 'muted' : ''}>
+              <td>{e.name}</td>
+              <td>{e.institution}</td>
+              <td>{dateTime(e.lastTransferAt) || '—'}</td>
+              <td>
+                {e.receiving > 0
+                  ? `${e.receiving} · ${megabytes(e.receivingBytes)} / ${megabytes(e.receivingLength)}`
+                  : '0'}
+              </td>
+              <td>{e.storedLastDay}</td>
+              <td>
+                {e.revoked ? (
+                  t('revokedState')
+                ) : (
+                  <button type="button" onClick={() => revoke(e.name)}>
+                    {t('revoke')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        class="admin-form"
+        aria-label={t('newEdge')}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void issue();
+        }}
+      >
+        <h3>{t('newEdge')}</h3>
+        <Field
+          label={t('edgeName')}
+          name="edge-name"
+          value={form.name}
+          required
+          onInput={(v) => setForm({ ...form, name: v })}
+        />
+        <label>
+          {t('edgeInstitution')}
+          <select
+            name="edge-institution"
+            required
+            value={form.institution}
+            onChange={(e) => setForm({ ...form, institution: e.currentTarget.value })}
+          >
+            <option value="">—</option>
+            {institutions.map((i) => (
+              <option value={i.code}>{`${i.code} · ${i.name}`}</option>
+            ))}
           </select>
         </label>
         <div class="actions">

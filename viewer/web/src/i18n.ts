@@ -340,6 +340,19 @@ const zh = {
   keptCount: '医师采纳',
   addedCount: '医师补充',
   acceptedPercent: '采纳率',
+  admin_edges: '乡镇边缘节点',
+  edgesHint:
+    '各乡镇卫生院的边缘节点（yilian edge）以凭据接入；此处签发、吊销凭据，并查看每个节点正在上传的内容。最近传输时间很久以前的节点可能已断线。',
+  edgeName: '节点名称',
+  edgeInstitution: '所属机构',
+  lastTransfer: '最近传输',
+  receivingUploads: '未完成上传',
+  storedLastDay: '24 小时内完成',
+  revoke: '吊销',
+  revokedState: '已吊销',
+  newEdge: '签发边缘节点凭据',
+  edgeTokenOnce: '凭据只显示这一次：请写入卫生院边缘节点的凭据文件（--credential-file）。',
+  confirmRevoke: '吊销后该节点立即无法连接，确定吗？',
 };
 export type Key = keyof typeof zh;
 
@@ -684,6 +697,20 @@ const en: Record<Key, string> = {
   keptCount: 'Kept',
   addedCount: 'Added by reader',
   acceptedPercent: 'Accepted',
+  admin_edges: 'Edge nodes',
+  edgesHint:
+    "Township clinics' edge nodes (yilian edge) connect with a credential: issue and revoke credentials here, and see what each node is uploading. A node whose last transfer is long ago may be cut off.",
+  edgeName: 'Node name',
+  edgeInstitution: 'Institution',
+  lastTransfer: 'Last transfer',
+  receivingUploads: 'Unfinished uploads',
+  storedLastDay: 'Completed in 24 h',
+  revoke: 'Revoke',
+  revokedState: 'Revoked',
+  newEdge: 'Issue an edge node credential',
+  edgeTokenOnce:
+    "The credential is shown this once: put it in the clinic edge node's credential file (--credential-file).",
+  confirmRevoke: 'The node cannot connect from then on. Revoke?',
 };
 
 const LANG_KEY = 'yilian.lang';
