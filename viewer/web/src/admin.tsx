@@ -126,6 +126,35 @@ function Field(props: {
 }
 
 // A table head of UI texts ('' for an empty cell, '#' as it is).
+// A labelled choice of institution ("code · name"); `blank`: "—" first, for a form not yet
+// filled in.
+function InstitutionSelect(props: {
+  label: string;
+  name: string;
+  value: string;
+  institutions: Institution[];
+  onChange: (code: string) => void;
+  required?: boolean;
+  blank?: boolean;
+}) {
+  return (
+    <label>
+      {props.label}
+      <select
+        name={props.name}
+        required={props.required}
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value)}
+      >
+        {props.blank && <option value="">—</option>}
+        {props.institutions.map((i) => (
+          <option value={i.code}>{`${i.code} · ${i.name}`}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function Head({ cols }: { cols: (Key | '' | '#')[] }) {
   return (
     <thead>
@@ -667,18 +696,13 @@ function Users() {
             value={form.displayName}
             onInput={(v) => setForm({ ...form, displayName: v })}
           />
-          <label>
-            {t('homeInstitution')}
-            <select
-              name="institution"
-              value={form.institution}
-              onChange={(e) => setForm({ ...form, institution: e.currentTarget.value })}
-            >
-              {institutions.map((i) => (
-                <option value={i.code}>{`${i.code} · ${i.name}`}</option>
-              ))}
-            </select>
-          </label>
+          <InstitutionSelect
+            label={t('homeInstitution')}
+            name="institution"
+            value={form.institution}
+            institutions={institutions}
+            onChange={(code) => setForm({ ...form, institution: code })}
+          />
           {form.isNew && (
             <Field
               label={t('initialPassword')}
@@ -807,18 +831,13 @@ function OnCall() {
     <div class="admin-body">
       <p class="muted">{t('oncallHint')}</p>
       <Notice error={error} ok={ok} />
-      <label>
-        {t('admin_institutions')}
-        <select
-          name="oncall-institution"
-          value={inst}
-          onChange={(e) => setCode(e.currentTarget.value)}
-        >
-          {institutions.map((i) => (
-            <option value={i.code}>{`${i.code} · ${i.name}`}</option>
-          ))}
-        </select>
-      </label>
+      <InstitutionSelect
+        label={t('admin_institutions')}
+        name="oncall-institution"
+        value={inst}
+        institutions={institutions}
+        onChange={setCode}
+      />
       <table class="tasks admin-table" aria-label={t('admin_oncall')}>
         <Head cols={['oncallService', 'oncallRole', 'user', 'startsAt', 'endsAt', '']} />
         <tbody>
@@ -969,20 +988,15 @@ function Services() {
       >
         <h3>{t('newReadingService')}</h3>
         {(['provider', 'client'] as const).map((k) => (
-          <label>
-            {t(k)}
-            <select
-              name={k}
-              required
-              value={form[k]}
-              onChange={(e) => setForm({ ...form, [k]: e.currentTarget.value })}
-            >
-              <option value="">—</option>
-              {institutions.map((i) => (
-                <option value={i.code}>{`${i.code} · ${i.name}`}</option>
-              ))}
-            </select>
-          </label>
+          <InstitutionSelect
+            label={t(k)}
+            name={k}
+            value={form[k]}
+            institutions={institutions}
+            onChange={(code) => setForm({ ...form, [k]: code })}
+            required
+            blank
+          />
         ))}
         <label>
           {t('service')}
@@ -1120,20 +1134,15 @@ function Edges() {
           required
           onInput={(v) => setForm({ ...form, name: v })}
         />
-        <label>
-          {t('edgeInstitution')}
-          <select
-            name="edge-institution"
-            required
-            value={form.institution}
-            onChange={(e) => setForm({ ...form, institution: e.currentTarget.value })}
-          >
-            <option value="">—</option>
-            {institutions.map((i) => (
-              <option value={i.code}>{`${i.code} · ${i.name}`}</option>
-            ))}
-          </select>
-        </label>
+        <InstitutionSelect
+          label={t('edgeInstitution')}
+          name="edge-institution"
+          value={form.institution}
+          institutions={institutions}
+          onChange={(code) => setForm({ ...form, institution: code })}
+          required
+          blank
+        />
         <div class="actions">
           <button type="submit" class="primary">
             {t('add')}
