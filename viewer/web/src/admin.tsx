@@ -2,6 +2,7 @@
 // their roles, reading services, queue rules and targets, the audit trail and the system.
 // Every change goes through the admin REST endpoints, takes effect without a restart and is
 // audited; none of these screens shows patient data.
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, currentToken } from './api';
 import { dateTime, Key, t } from './i18n';
@@ -152,6 +153,24 @@ function InstitutionSelect(props: {
         ))}
       </select>
     </label>
+  );
+}
+
+// A form under a screen's table that adds a row: its title, and `onSubmit` instead of the
+// browser's submission.
+function AddForm(props: { title: string; onSubmit: () => void; children: ComponentChildren }) {
+  return (
+    <form
+      class="admin-form"
+      aria-label={props.title}
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onSubmit();
+      }}
+    >
+      <h3>{props.title}</h3>
+      {props.children}
+    </form>
   );
 }
 
@@ -860,15 +879,7 @@ function OnCall() {
           ))}
         </tbody>
       </table>
-      <form
-        class="admin-form"
-        aria-label={t('newShift')}
-        onSubmit={(e) => {
-          e.preventDefault();
-          void add();
-        }}
-      >
-        <h3>{t('newShift')}</h3>
+      <AddForm title={t('newShift')} onSubmit={() => void add()}>
         <label>
           {t('oncallService')}
           <select
@@ -918,7 +929,7 @@ function OnCall() {
         <button type="submit" class="primary">
           {t('add')}
         </button>
-      </form>
+      </AddForm>
     </div>
   );
 }
@@ -978,15 +989,10 @@ function Services() {
           ))}
         </tbody>
       </table>
-      <form
-        class="admin-form"
-        aria-label={t('newReadingService')}
-        onSubmit={(e) => {
-          e.preventDefault();
-          void change('/api/admin/reading-services', form, t('saved'));
-        }}
+      <AddForm
+        title={t('newReadingService')}
+        onSubmit={() => void change('/api/admin/reading-services', form, t('saved'))}
       >
-        <h3>{t('newReadingService')}</h3>
         {(['provider', 'client'] as const).map((k) => (
           <InstitutionSelect
             label={t(k)}
@@ -1016,7 +1022,7 @@ function Services() {
             {t('add')}
           </button>
         </div>
-      </form>
+      </AddForm>
     </div>
   );
 }
@@ -1118,15 +1124,7 @@ function Edges() {
           ))}
         </tbody>
       </table>
-      <form
-        class="admin-form"
-        aria-label={t('newEdge')}
-        onSubmit={(e) => {
-          e.preventDefault();
-          void issue();
-        }}
-      >
-        <h3>{t('newEdge')}</h3>
+      <AddForm title={t('newEdge')} onSubmit={() => void issue()}>
         <Field
           label={t('edgeName')}
           name="edge-name"
@@ -1148,7 +1146,7 @@ function Edges() {
             {t('add')}
           </button>
         </div>
-      </form>
+      </AddForm>
     </div>
   );
 }
