@@ -62,7 +62,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     c.study_uid = http::json_string(*body, "studyInstanceUid");
     c.reason = http::json_string(*body, "reason");
     if (!is_case_kind(c.kind)) {
-      return Response::error(400, "kind is chest_pain or stroke");
+      return Response::error(400, "kind is one of: " + case_kinds_text());
     }
     if (c.patient_id.empty()) return Response::error(400, "patientId is required");
     // A study named here must be one the clinician may read, before anything is looked up
@@ -91,12 +91,18 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) return Response::json(200, R"({"cases":[]})");
     const bool all = req.query_value("status").value_or("open") == "all";
+    // ?kind= one centre's board (trauma, maternal, ...); absent: every centre's.
+    const std::string kind = req.query_value("kind").value_or("");
+    if (!kind.empty() && !is_case_kind(kind)) {
+      return Response::error(400, "kind is one of: " + case_kinds_text());
+    }
     auto rows = store.cases(served_institutions(p), !all);
     if (!rows.ok()) return Response::from_error(rows.error());
     json out = json::array();
     auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
     std::string ids;
     for (const auto& c : *rows) {
+      if (!kind.empty() && c.kind != kind) continue;
       auto view = case_view(store, c, now);
       if (!view.ok()) return Response::from_error(view.error());
       out.push_back(std::move(*view));
@@ -245,7 +251,7 @@ void register_oncall_routes(http::Router& router, teleconsult::CaseStore& store,
     const auto& i = std::get<identity::InstitutionInfo>(inst);
     auto svc = req.query.find("service");
     if (svc == req.query.end() || !is_oncall_service(svc->second))
-      return Response::error(400, "service is one of cardiology, ecg, neurology, radiology");
+      return Response::error(400, "service is one of: " + oncall_services_text());
     auto at_it = req.query.find("at");
     const std::string at = at_it == req.query.end() ? auth.now() : at_it->second;
     auto rows = store.on_call(i.id, svc->second, at);
@@ -272,7 +278,7 @@ void register_oncall_routes(http::Router& router, teleconsult::CaseStore& store,
     s.role = http::json_string(*body, "role");
     if (s.role.empty()) s.role = "primary";
     if (!is_oncall_service(s.service))
-      return Response::error(400, "service is one of cardiology, ecg, neurology, radiology");
+      return Response::error(400, "service is one of: " + oncall_services_text());
     if (!is_oncall_role(s.role)) return Response::error(400, "role is primary or backup");
     auto inst = auth.accounts().find_institution(http::json_string(*body, "institution"));
     if (!inst.ok()) return Response::from_error(inst.error());

@@ -3,33 +3,94 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <initializer_list>
 
 #include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_rules.h"
 
 namespace yilian::teleconsult {
 
-bool is_case_kind(std::string_view kind) { return kind == "chest_pain" || kind == "stroke"; }
+namespace {
+
+// One emergency centre's pathway: its time points in pathway order, its intervals with their
+// targets, the on-call service its alerts go to, the time point the first acknowledgement
+// records, and the role that is alerted when nobody acknowledges. Sources: emergency_rules.h.
+struct KindSpec {
+  std::string_view kind;
+  std::vector<std::string> points;
+  std::vector<IntervalSpec> intervals;
+  std::string_view service, acknowledgement_point;
+  Role escalation_role;
+};
+
+const std::vector<KindSpec>& kinds() {
+  static const std::vector<KindSpec> kAll = {
+      {"chest_pain",
+       {"symptom_onset", "first_medical_contact", "first_ecg", "ecg_transmitted", "ecg_read",
+        "diagnosis", "transfer_door_in", "transfer_door_out", "door", "cath_lab_activation",
+        "wire_crossing", "thrombolysis"},
+       {{"fmc_to_ecg", "first_medical_contact", "first_ecg", 10},
+        {"ecg_to_diagnosis", "first_ecg", "diagnosis", 10},
+        {"door_in_door_out", "transfer_door_in", "transfer_door_out", 30},
+        {"cath_lab_activation", "diagnosis", "cath_lab_activation", 30},
+        {"door_to_balloon", "door", "wire_crossing", 90}},
+       "cardiology",
+       "ecg_read",
+       Role::cardiologist},
+      {"stroke",
+       {"symptom_onset", "door", "ct", "ct_read", "needle", "puncture"},
+       {{"door_to_ct", "door", "ct", 25}, {"door_to_needle", "door", "needle", 60}},
+       "neurology",
+       "ct_read",
+       Role::radiologist},
+      {"trauma",
+       {"injury", "first_medical_contact", "transfer_door_in", "transfer_door_out", "door",
+        "team_activation", "expert_response", "team_arrival", "ct", "transfusion", "operation"},
+       {{"team_response", "team_activation", "team_arrival", 15},
+        {"door_in_door_out", "transfer_door_in", "transfer_door_out", 120},
+        {"door_to_operation", "door", "operation", 60}},
+       "trauma",
+       "expert_response",
+       Role::cardiologist},
+      {"maternal",
+       {"recognition", "expert_response", "transfer_door_in", "transfer_door_out", "door",
+        "decision_to_deliver", "delivery", "transfusion"},
+       {{"decision_to_delivery", "decision_to_deliver", "delivery", 30}},
+       "obstetrics",
+       "expert_response",
+       Role::cardiologist},
+      {"newborn",
+       {"birth", "ventilation", "expert_response", "transport_request", "team_departure",
+        "team_arrival", "transfer_door_out", "door"},
+       {{"birth_to_ventilation", "birth", "ventilation", 1}},
+       "neonatology",
+       "expert_response",
+       Role::cardiologist},
+  };
+  return kAll;
+}
+
+const KindSpec* find_kind(std::string_view kind) {
+  for (const KindSpec& k : kinds()) {
+    if (k.kind == kind) return &k;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool is_case_kind(std::string_view kind) { return find_kind(kind) != nullptr; }
+
+std::string case_kinds_text() {
+  std::string out;
+  for (const KindSpec& k : kinds()) out += (out.empty() ? "" : ", ") + std::string(k.kind);
+  return out;
+}
 
 const std::vector<std::string>& time_points(std::string_view kind) {
-  static const std::vector<std::string> kChestPain = {"symptom_onset",
-                                                      "first_medical_contact",
-                                                      "first_ecg",
-                                                      "ecg_transmitted",
-                                                      "ecg_read",
-                                                      "diagnosis",
-                                                      "transfer_door_in",
-                                                      "transfer_door_out",
-                                                      "door",
-                                                      "cath_lab_activation",
-                                                      "wire_crossing",
-                                                      "thrombolysis"};
-  static const std::vector<std::string> kStroke = {"symptom_onset", "door",   "ct",
-                                                   "ct_read",       "needle", "puncture"};
   static const std::vector<std::string> kNone;
-  if (kind == "chest_pain") return kChestPain;
-  if (kind == "stroke") return kStroke;
-  return kNone;
+  const KindSpec* k = find_kind(kind);
+  return k ? k->points : kNone;
 }
 
 bool is_time_point(std::string_view kind, std::string_view point) {
@@ -38,18 +99,9 @@ bool is_time_point(std::string_view kind, std::string_view point) {
 }
 
 const std::vector<IntervalSpec>& intervals(std::string_view kind) {
-  static const std::vector<IntervalSpec> kChestPain = {
-      {"fmc_to_ecg", "first_medical_contact", "first_ecg", 10},
-      {"ecg_to_diagnosis", "first_ecg", "diagnosis", 10},
-      {"door_in_door_out", "transfer_door_in", "transfer_door_out", 30},
-      {"cath_lab_activation", "diagnosis", "cath_lab_activation", 30},
-      {"door_to_balloon", "door", "wire_crossing", 90}};
-  static const std::vector<IntervalSpec> kStroke = {{"door_to_ct", "door", "ct", 25},
-                                                    {"door_to_needle", "door", "needle", 60}};
   static const std::vector<IntervalSpec> kNone;
-  if (kind == "chest_pain") return kChestPain;
-  if (kind == "stroke") return kStroke;
-  return kNone;
+  const KindSpec* k = find_kind(kind);
+  return k ? k->intervals : kNone;
 }
 
 std::vector<IntervalState> evaluate(std::string_view kind,
@@ -92,8 +144,17 @@ std::optional<CaseTrigger> case_trigger(const TaskEventFacts& e) {
   if (e.type == "routed" && e.priority == 0 && e.modality.find("CT") != std::string_view::npos) {
     std::string reason(e.priority_reason);
     for (char& ch : reason) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (reason.find("stroke") != std::string::npos || reason.find("卒中") != std::string::npos) {
+    auto names = [&reason](std::initializer_list<std::string_view> words) {
+      return std::any_of(words.begin(), words.end(), [&reason](std::string_view w) {
+        return reason.find(w) != std::string::npos;
+      });
+    };
+    // Stroke first: "stroke after a fall" is a stroke pathway.
+    if (names({"stroke", "卒中"})) {
       return CaseTrigger{"stroke", "stat_ct", std::string(e.priority_reason), "ct"};
+    }
+    if (names({"trauma", "创伤", "外伤", "多发伤"})) {
+      return CaseTrigger{"trauma", "stat_ct", std::string(e.priority_reason), "ct"};
     }
   }
   return std::nullopt;
@@ -105,30 +166,47 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c) {
   return std::find(served.begin(), served.end(), c.institution_id) != served.end();
 }
 
+namespace {
+
+const std::vector<std::string_view>& oncall_services() {
+  // The readers' services, then each centre's own (cardiology and neurology among them).
+  static const std::vector<std::string_view> kAll = [] {
+    std::vector<std::string_view> all = {"ecg", "radiology"};
+    for (const KindSpec& k : kinds()) all.push_back(k.service);
+    return all;
+  }();
+  return kAll;
+}
+
+}  // namespace
+
 bool is_oncall_service(std::string_view service) {
-  return service == "cardiology" || service == "ecg" || service == "neurology" ||
-         service == "radiology";
+  const auto& all = oncall_services();
+  return std::find(all.begin(), all.end(), service) != all.end();
+}
+
+std::string oncall_services_text() {
+  std::string out;
+  for (std::string_view s : oncall_services()) out += (out.empty() ? "" : ", ") + std::string(s);
+  return out;
 }
 
 bool is_oncall_role(std::string_view role) { return role == "primary" || role == "backup"; }
 
 std::string_view alert_service(std::string_view kind) {
-  if (kind == "chest_pain") return "cardiology";
-  if (kind == "stroke") return "neurology";
-  return "";
+  const KindSpec* k = find_kind(kind);
+  return k ? k->service : std::string_view();
 }
 
 std::string_view acknowledgement_point(std::string_view kind) {
-  if (kind == "chest_pain") return "ecg_read";
-  if (kind == "stroke") return "ct_read";
-  return "";
+  const KindSpec* k = find_kind(kind);
+  return k ? k->acknowledgement_point : std::string_view();
 }
 
 bool in_escalation_group(const Principal& p, const teleconsult::CaseRow& c) {
   if (!may_see_case(p, c)) return false;
-  if (c.kind == "chest_pain") return p.has(Role::cardiologist);
-  if (c.kind == "stroke") return p.has(Role::radiologist);
-  return false;
+  const KindSpec* k = find_kind(c.kind);
+  return k && p.has(k->escalation_role);
 }
 
 bool escalation_due(const teleconsult::CaseRow& c, storage::TimePoint now,

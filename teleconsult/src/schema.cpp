@@ -197,12 +197,104 @@ ALTER TABLE emergency_cases ADD COLUMN acknowledged_at TEXT NOT NULL DEFAULT '';
 ALTER TABLE emergency_cases ADD COLUMN escalated_at TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<storage::SchemaStep, 2> kSteps{{
+// v25: the consortium's other emergency centres (trauma, critical maternal and newborn care):
+// their case kinds and on-call services. SQLite changes a CHECK only by building the table
+// anew; the time points and alerts that refer to a case are set aside and put back around it.
+constexpr const char* kV25 = R"sql(
+CREATE TEMP TABLE v25_time_points AS SELECT * FROM emergency_time_points;
+CREATE TEMP TABLE v25_alerts AS SELECT * FROM case_alerts;
+DROP TABLE emergency_time_points;
+DROP TABLE case_alerts;
+CREATE TABLE emergency_cases_v25(
+  id              INTEGER PRIMARY KEY,
+  kind            TEXT NOT NULL CHECK(kind IN
+                    ('chest_pain','stroke','trauma','maternal','newborn')),
+  status          TEXT NOT NULL CHECK(status IN ('open','closed')),
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  patient_id      TEXT NOT NULL,
+  patient_name    TEXT NOT NULL DEFAULT '',
+  study_uid       TEXT NOT NULL DEFAULT '',
+  consult_id      INTEGER REFERENCES consults(id),
+  source          TEXT NOT NULL,
+  reason          TEXT NOT NULL DEFAULT '',
+  opened_by       TEXT NOT NULL,
+  opened_at       TEXT NOT NULL,
+  closed_at       TEXT,
+  alert_service   TEXT NOT NULL DEFAULT '',
+  acknowledged_by TEXT NOT NULL DEFAULT '',
+  acknowledged_at TEXT NOT NULL DEFAULT '',
+  escalated_at    TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO emergency_cases_v25(id, kind, status, institution_id, patient_id, patient_name,
+    study_uid, consult_id, source, reason, opened_by, opened_at, closed_at, alert_service,
+    acknowledged_by, acknowledged_at, escalated_at)
+  SELECT id, kind, status, institution_id, patient_id, patient_name, study_uid, consult_id,
+    source, reason, opened_by, opened_at, closed_at, alert_service, acknowledged_by,
+    acknowledged_at, escalated_at FROM emergency_cases;
+DROP TABLE emergency_cases;
+ALTER TABLE emergency_cases_v25 RENAME TO emergency_cases;
+CREATE INDEX emergency_cases_open ON emergency_cases(status, institution_id);
+CREATE UNIQUE INDEX emergency_cases_study ON emergency_cases(study_uid, kind) WHERE study_uid != '';
+CREATE TABLE emergency_time_points(
+  id           INTEGER PRIMARY KEY,
+  case_id      INTEGER NOT NULL REFERENCES emergency_cases(id),
+  point        TEXT NOT NULL,
+  at           TEXT NOT NULL,
+  recorded_by  TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  note         TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO emergency_time_points SELECT * FROM temp.v25_time_points;
+CREATE INDEX emergency_time_points_case ON emergency_time_points(case_id, id);
+CREATE TRIGGER emergency_time_points_append_only BEFORE UPDATE ON emergency_time_points
+  BEGIN SELECT RAISE(ABORT, 'time points are corrected by a new record'); END;
+CREATE TABLE case_alerts(
+  case_id     INTEGER NOT NULL REFERENCES emergency_cases(id),
+  user_id     INTEGER NOT NULL REFERENCES users(id),
+  stage       TEXT NOT NULL CHECK(stage IN ('on_call','escalation')),
+  alerted_at  TEXT NOT NULL,
+  PRIMARY KEY(case_id, user_id)
+);
+INSERT INTO case_alerts SELECT * FROM temp.v25_alerts;
+DROP TABLE temp.v25_time_points;
+DROP TABLE temp.v25_alerts;
+CREATE TABLE oncall_shifts_v25(
+  id              INTEGER PRIMARY KEY,
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  service         TEXT NOT NULL CHECK(service IN ('cardiology','ecg','neurology','radiology',
+                    'trauma','obstetrics','neonatology')),
+  role            TEXT NOT NULL CHECK(role IN ('primary','backup')),
+  user_id         INTEGER NOT NULL REFERENCES users(id),
+  starts_at       TEXT NOT NULL,
+  ends_at         TEXT NOT NULL,
+  created_by      TEXT NOT NULL,
+  created_at      TEXT NOT NULL
+);
+INSERT INTO oncall_shifts_v25 SELECT * FROM oncall_shifts;
+DROP TABLE oncall_shifts;
+ALTER TABLE oncall_shifts_v25 RENAME TO oncall_shifts;
+CREATE INDEX oncall_shifts_now ON oncall_shifts(institution_id, service, ends_at);
+)sql";
+
+// PostgreSQL names a column's CHECK <table>_<column>_check and changes it in place.
+constexpr const char* kV25Postgres = R"sql(
+ALTER TABLE emergency_cases DROP CONSTRAINT emergency_cases_kind_check;
+ALTER TABLE emergency_cases ADD CONSTRAINT emergency_cases_kind_check
+  CHECK(kind IN ('chest_pain','stroke','trauma','maternal','newborn'));
+ALTER TABLE oncall_shifts DROP CONSTRAINT oncall_shifts_service_check;
+ALTER TABLE oncall_shifts ADD CONSTRAINT oncall_shifts_service_check
+  CHECK(service IN ('cardiology','ecg','neurology','radiology','trauma','obstetrics',
+                    'neonatology'));
+)sql";
+
+constexpr std::array<storage::SchemaStep, 3> kSteps{{
     {6, "teleconsult",
      "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
      "referrals",
      kV6},
     {19, "teleconsult", "on-call rosters and the acknowledgement of emergency alerts", kV19},
+    {25, "teleconsult", "trauma, critical maternal and critical newborn emergency cases", kV25,
+     kV25Postgres},
 }};
 
 }  // namespace

@@ -923,6 +923,85 @@ TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknow
   EXPECT_TRUE(after["primary"].is_null());
 }
 
+// The critical maternal care centre: a township doctor opens a case for a haemorrhage after
+// birth; the lead's obstetrician on call is alerted and answers with one tap (the expert's
+// response time point); the decision-to-delivery interval is kept against its 30 minutes; the
+// board is filtered by centre.
+TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call_and_is_timed) {
+  const std::string office = server_->add_user("office", {"admin"}, "lead");
+  const std::string obst = server_->add_user("obst", {"cardiologist"}, "lead");
+  ASSERT_FALSE(office.empty());
+  ASSERT_FALSE(obst.empty());
+  tokens_["obst"] = obst;
+  const auto now = std::chrono::system_clock::now();
+  json shift{{"institution", "lead"},
+             {"service", "obstetrics"},
+             {"role", "primary"},
+             {"user", "obst"},
+             {"startsAt", storage::to_iso8601(now - std::chrono::hours(1))},
+             {"endsAt", storage::to_iso8601(now + std::chrono::hours(11))}};
+  ASSERT_EQ(server_->request(office, "POST", "/api/oncall", shift.dump()).status, 201);
+  json unknown = shift;
+  unknown["service"] = "dermatology";
+  auto refused = server_->request(office, "POST", "/api/oncall", unknown.dump());
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("neonatology"), std::string::npos) << refused.body;
+
+  auto obst_ws = connect("obst");
+  auto bad = post("doctor", "/api/emergencies", {{"kind", "burns"}, {"patientId", "TA-M1"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("maternal"), std::string::npos) << bad.body;
+  auto opened = post("doctor", "/api/emergencies",
+                     {{"kind", "maternal"},
+                      {"patientId", "TA-M1"},
+                      {"patientName", "Wang^Fang"},
+                      {"reason", "产后出血 postpartum haemorrhage"}});
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  json c = json::parse(opened.body);
+  EXPECT_EQ(c["kind"], "maternal");
+  ASSERT_EQ(c["intervals"].size(), 1u);
+  EXPECT_EQ(c["intervals"][0]["name"], "decision_to_delivery");
+  EXPECT_EQ(c["intervals"][0]["targetMinutes"], 30);
+  const std::int64_t case_id = c["id"];
+
+  json alert;
+  for (int i = 0; i < 10 && alert.is_null(); ++i) {
+    json n = parsed(obst_ws->next_of("notification", 10s));
+    if (n.is_null()) break;
+    if (n["kind"] == "alert") alert = n;
+  }
+  ASSERT_FALSE(alert.is_null()) << server_->log();
+  EXPECT_EQ(alert["payload"]["service"], "obstetrics");
+  EXPECT_EQ(alert["payload"]["case"], case_id);
+  const std::string path = "/api/emergencies/" + std::to_string(case_id);
+  auto ack = server_->request(obst, "POST", path + "/ack", "");
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  EXPECT_EQ(json::parse(ack.body)["timePoints"]["expert_response"]["by"], "obst");
+
+  auto at = [&](int minutes_ago) {
+    return storage::to_iso8601(now - std::chrono::minutes(minutes_ago));
+  };
+  const std::string points = path + "/time-points";
+  EXPECT_EQ(post("doctor", points, {{"point", "wire_crossing"}}).status, 400);
+  ASSERT_EQ(post("doctor", points, {{"point", "delivery"}, {"at", at(2)}}).status, 200);
+  auto timed = post("doctor", points, {{"point", "decision_to_deliver"}, {"at", at(37)}});
+  ASSERT_EQ(timed.status, 200) << timed.body;
+  json interval = json::parse(timed.body)["intervals"][0];
+  EXPECT_EQ(interval["status"], "breached");
+  EXPECT_NEAR(interval["minutes"].get<double>(), 35, 0.1);
+
+  // The board by centre.
+  auto board = [&](const std::string& query) {
+    return server_->get(tokens_["cardio"], "/api/emergencies" + query);
+  };
+  ASSERT_EQ(board("?kind=maternal").status, 200);
+  json maternal = json::parse(board("?kind=maternal").body)["cases"];
+  ASSERT_EQ(maternal.size(), 1u);
+  EXPECT_EQ(maternal[0]["id"], case_id);
+  EXPECT_TRUE(json::parse(board("?kind=trauma").body)["cases"].empty());
+  EXPECT_EQ(board("?kind=burns").status, 400);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return std::string(info.param); });
 

@@ -382,7 +382,8 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   ServerProcess& server = *server_;
   const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
   const std::string office = server.add_user("office", {"admin"}, "lead");
-  ASSERT_FALSE(cardio.empty() || office.empty());
+  const std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
+  ASSERT_FALSE(cardio.empty() || office.empty() || doc.empty());
   const auto now = std::chrono::system_clock::now();
   json shift = {{"institution", "lead"},
                 {"service", "cardiology"},
@@ -404,15 +405,17 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   }
   ASSERT_FALSE(cases["cases"].empty()) << server.log();
 
-  const std::vector<std::string> shots = {"admin-oncall.png", "alert.png",
-                                          "alert-acknowledged.png"};
+  const std::vector<std::string> shots = {"admin-oncall.png", "alert.png", "alert-acknowledged.png",
+                                          "emergency-newborn.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
-  ASSERT_EQ(
-      run_scenario(server, "alert.mjs",
-                   {{"YILIAN_CARDIOLOGIST", "dr-wang"}, {"YILIAN_OFFICE", "office"}}, out, done),
-      0)
+  ASSERT_EQ(run_scenario(server, "alert.mjs",
+                         {{"YILIAN_CARDIOLOGIST", "dr-wang"},
+                          {"YILIAN_OFFICE", "office"},
+                          {"YILIAN_DOCTOR", "dr-li"}},
+                         out, done),
+            0)
       << out << "\n--- server log ---\n"
       << server.log();
   ASSERT_TRUE(done.is_object()) << out;
@@ -420,6 +423,14 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
       server.get(cardio, "/api/emergencies/" + std::to_string(done["caseId"].get<int>())).body);
   EXPECT_EQ(c["alert"]["acknowledgedBy"], "dr-wang");
   EXPECT_EQ(c["timePoints"]["ecg_read"]["by"], "dr-wang");
+  // The newborn case the township doctor opened on the board, with the birth tapped.
+  json nb = json::parse(
+      server.get(doc, "/api/emergencies/" + std::to_string(done["newbornId"].get<int>())).body);
+  EXPECT_EQ(nb["kind"], "newborn");
+  EXPECT_EQ(nb["institution"], "ta");
+  EXPECT_EQ(nb["patient"]["id"], "TA-NB-1");
+  EXPECT_EQ(nb["timePoints"]["birth"]["by"], "dr-li");
+  EXPECT_EQ(nb["intervals"][0]["name"], "birth_to_ventilation");
   expect_screenshots(shots);
 }
 

@@ -767,6 +767,70 @@ TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_ra
   EXPECT_FALSE(acked["case"]["timePoints"]["ct_read"].is_null());
 }
 
+// The trauma centre: a STAT CT for a road-crash polytrauma opens a trauma case; the lead's
+// trauma on-call is alerted; unanswered, it escalates to the emergency physicians
+// (cardiologist role), not to the radiologists; the acknowledgement is the expert's response.
+TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call) {
+  lead_hospital_on_call(*accounts_, *cases_, users_);
+  identity::NewUser u;
+  u.username = "rad";
+  u.institution_code = "lh";
+  u.roles = 1u << static_cast<unsigned>(Role::radiologist);
+  u.password_hash = "unused";
+  auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
+  ASSERT_TRUE(added.ok());
+  auto rad = accounts_->principal(added->id);
+  ASSERT_TRUE(rad.ok());
+  users_["rad"] = *rad;
+  ShiftRow s;
+  s.institution_id = users_["oncall"].institution_id;
+  s.service = "trauma";
+  s.role = "primary";
+  s.user_id = users_["backup"].user_id;  // tonight's trauma surgeon on call
+  s.starts_at = "2026-12-01T08:00:00.000Z";
+  s.ends_at = "2026-12-01T20:00:00.000Z";
+  s.created_by = "admin";
+  s.created_at = "2026-11-30T10:00:00.000Z";
+  ASSERT_TRUE(cases_->add_shift(s).ok());
+  const std::uint64_t surgeon = connect("backup");
+  const std::uint64_t physician = connect("cardio2");
+  const std::uint64_t radiologist = connect("rad");
+  stat_task(9, "CT", "车祸多发伤 road-crash polytrauma");
+  hub_->task_event({9, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+  json alert = transport_.next_of(surgeon, "notification");
+  ASSERT_FALSE(alert.is_null());
+  EXPECT_EQ(alert["kind"], "alert");
+  EXPECT_EQ(alert["payload"]["service"], "trauma");
+  EXPECT_EQ(alert["payload"]["kind"], "trauma");
+  EXPECT_FALSE(has_kind(kinds_of(*notifications_, users_["oncall"]), "alert"))
+      << "the cardiology on-call is not disturbed by a trauma case";
+  const std::int64_t id = alert["payload"]["case"];
+  auto row = cases_->get_case(id);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->source, "stat_ct");
+
+  now_ = now_.load() + std::chrono::seconds(61);
+  sync(physician);
+  sync(physician);
+  json escalated;
+  for (const json& n : transport_.sent_of(physician, "notification")) {
+    if (n["kind"] == "alert") escalated = n;
+  }
+  ASSERT_FALSE(escalated.is_null());
+  EXPECT_EQ(escalated["payload"]["stage"], "escalation");
+  sync(radiologist);
+  for (const json& n : transport_.sent_of(radiologist, "notification")) {
+    EXPECT_NE(n["kind"], "alert") << "a trauma case escalates to emergency physicians";
+  }
+  hub_->received(physician, json{{"type", "case.ack"}, {"case", id}}.dump());
+  json acked = transport_.next_of(physician, "case.acked");
+  ASSERT_FALSE(acked.is_null());
+  EXPECT_EQ(acked["case"]["timePoints"]["expert_response"]["by"], "cardio2");
+  EXPECT_FALSE(acked["case"]["timePoints"]["ct"].is_null());
+  ASSERT_EQ(acked["case"]["intervals"].size(), 3u);
+  EXPECT_EQ(acked["case"]["intervals"][0]["name"], "team_response");
+}
+
 TEST_F(HubTest, with_nobody_on_call_everyone_who_may_see_the_case_is_alerted_at_once) {
   const std::uint64_t cardio = connect("cardio");
   stat_task(8, "CT", "stroke");

@@ -174,8 +174,17 @@ TEST(EmergencyRules, a_stemi_or_a_stat_stroke_ct_opens_a_case_and_nothing_else_d
   }
   EXPECT_FALSE(case_trigger({"routed", 1, "CT", "stroke", ""}).has_value());  // not STAT
   EXPECT_FALSE(case_trigger({"routed", 0, "MR", "stroke", ""}).has_value());  // not CT
-  EXPECT_FALSE(case_trigger({"routed", 0, "CT", "trauma", ""}).has_value());
+  EXPECT_FALSE(case_trigger({"routed", 0, "CT", "head injury review", ""}).has_value());
   EXPECT_FALSE(case_trigger({"claimed", 0, "CT", "stroke", ""}).has_value());
+  for (const char* reason : {"polytrauma", "Trauma series", "车祸多发伤", "头部外伤", "创伤"}) {
+    auto trauma = case_trigger({"routed", 0, "CT", reason, ""});
+    ASSERT_TRUE(trauma.has_value()) << reason;
+    EXPECT_EQ(trauma->kind, "trauma");
+    EXPECT_EQ(trauma->point, "ct");
+  }
+  // A stroke after a fall follows the stroke pathway.
+  EXPECT_EQ(case_trigger({"routed", 0, "CT", "stroke after trauma", ""})->kind, "stroke");
+  EXPECT_FALSE(case_trigger({"routed", 1, "CT", "trauma", ""}).has_value());  // not STAT
 }
 
 TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_replace) {
@@ -209,7 +218,8 @@ TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_
   EXPECT_EQ(current_points(records).at("door"), t0 + minutes(5));
   EXPECT_TRUE(is_time_point("chest_pain", "cath_lab_activation"));
   EXPECT_FALSE(is_time_point("stroke", "wire_crossing"));
-  EXPECT_FALSE(is_case_kind("trauma"));
+  EXPECT_TRUE(is_case_kind("trauma"));
+  EXPECT_FALSE(is_case_kind("burns"));
 
   Principal doctor = person(1, Role::township_doctor, 2);
   Principal other = person(2, Role::township_doctor, 3);
@@ -219,6 +229,74 @@ TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_
   EXPECT_TRUE(may_see_case(doctor, c));
   EXPECT_FALSE(may_see_case(other, c));
   EXPECT_FALSE(may_see_case(admin, c));
+}
+
+TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks) {
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  const storage::TimePoint t0 = *storage::parse_iso8601("2026-12-05T02:00:00Z");
+
+  // Trauma: the team came 12 min after activation (met); still no operation 75 min after the
+  // door (breached while running); no transfer.
+  auto tr = evaluate(
+      "trauma",
+      {{"door", t0}, {"team_activation", t0 + minutes(3)}, {"team_arrival", t0 + minutes(15)}},
+      t0 + minutes(75));
+  ASSERT_EQ(tr.size(), 3u);
+  EXPECT_EQ(tr[0].spec.name, "team_response");
+  EXPECT_EQ(tr[0].status, "met");
+  EXPECT_DOUBLE_EQ(*tr[0].minutes, 12);
+  EXPECT_EQ(tr[1].spec.name, "door_in_door_out");
+  EXPECT_EQ(tr[1].status, "pending");
+  EXPECT_EQ(tr[2].spec.name, "door_to_operation");
+  EXPECT_EQ(tr[2].status, "breached");
+  EXPECT_DOUBLE_EQ(*tr[2].minutes, 75);
+
+  // Critical maternal care: decision to delivery 31 min is over the 30.
+  auto ma = evaluate("maternal", {{"decision_to_deliver", t0}, {"delivery", t0 + minutes(31)}},
+                     t0 + minutes(40));
+  ASSERT_EQ(ma.size(), 1u);
+  EXPECT_EQ(ma[0].spec.name, "decision_to_delivery");
+  EXPECT_EQ(ma[0].status, "breached");
+
+  // Critical newborn care: ventilation 45 s after birth is within the golden minute; a
+  // birth 30 s ago with no ventilation yet is running.
+  auto nb = evaluate("newborn", {{"birth", t0}, {"ventilation", t0 + seconds(45)}}, t0);
+  ASSERT_EQ(nb.size(), 1u);
+  EXPECT_EQ(nb[0].status, "met");
+  EXPECT_EQ(evaluate("newborn", {{"birth", t0}}, t0 + seconds(30))[0].status, "running");
+  EXPECT_EQ(evaluate("newborn", {{"birth", t0}}, t0 + seconds(61))[0].status, "breached");
+
+  // Points belong to their own pathway.
+  EXPECT_TRUE(is_time_point("trauma", "team_activation"));
+  EXPECT_TRUE(is_time_point("maternal", "decision_to_deliver"));
+  EXPECT_TRUE(is_time_point("newborn", "transport_request"));
+  EXPECT_FALSE(is_time_point("newborn", "wire_crossing"));
+  EXPECT_FALSE(is_time_point("trauma", "needle"));
+
+  // Each centre's alert goes to its own on-call service; the acknowledgement records the
+  // expert's response; escalation reaches the emergency physicians (cardiologist role).
+  EXPECT_EQ(alert_service("trauma"), "trauma");
+  EXPECT_EQ(alert_service("maternal"), "obstetrics");
+  EXPECT_EQ(alert_service("newborn"), "neonatology");
+  for (const char* kind : {"trauma", "maternal", "newborn"}) {
+    EXPECT_EQ(acknowledgement_point(kind), "expert_response") << kind;
+    EXPECT_TRUE(is_time_point(kind, acknowledgement_point(kind))) << kind;
+    EXPECT_TRUE(is_oncall_service(alert_service(kind))) << kind;
+  }
+  EXPECT_FALSE(is_oncall_service("dermatology"));
+  EXPECT_NE(oncall_services_text().find("neonatology"), std::string::npos);
+  EXPECT_NE(case_kinds_text().find("maternal"), std::string::npos);
+
+  teleconsult::CaseRow c;
+  c.institution_id = 2;
+  c.kind = "maternal";
+  Principal emergency_physician = person(4, Role::cardiologist, 2);
+  Principal radiologist = person(5, Role::radiologist, 2);
+  EXPECT_TRUE(in_escalation_group(emergency_physician, c));
+  EXPECT_FALSE(in_escalation_group(radiologist, c));
+  c.kind = "stroke";
+  EXPECT_TRUE(in_escalation_group(radiologist, c));
 }
 
 TEST(ReferralRules, routes_steps_and_who_answers) {

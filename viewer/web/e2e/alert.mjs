@@ -1,10 +1,11 @@
 // End to end in headless Chromium: the cardiologist on call signs in while a township STEMI
 // alert waits for them; it covers whatever screen they are on until acknowledged with one tap;
 // the emergency board then shows who was alerted and who acknowledged. The consortium office
-// sees the roster on its screen.
+// sees the roster on its screen. The township doctor then opens a critical-newborn case on the
+// board, which filters to that centre, and records the birth with one tap.
 //
-// Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_CARDIOLOGIST, YILIAN_OFFICE.
-// Prints one JSON line with the case acknowledged.
+// Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_CARDIOLOGIST, YILIAN_OFFICE,
+// YILIAN_DOCTOR. Prints one JSON line with the case acknowledged and the newborn case.
 import { env, fail, run, WAIT } from './lib.mjs';
 
 await run(async ({ context, shot, login }) => {
@@ -40,5 +41,30 @@ await run(async ({ context, shot, login }) => {
     .locator(`article.case[data-case="${caseId}"] button.point.done[data-point="ecg_read"]`)
     .waitFor(WAIT);
   await shot(cardio, 'alert-acknowledged.png');
-  return { caseId };
+
+  const doctor = await login(await context(), env('YILIAN_DOCTOR'));
+  await doctor.goto(`${env('YILIAN_URL')}/#/emergency`);
+  await doctor.locator(`article.case[data-case="${caseId}"]`).waitFor(WAIT);
+  await doctor.locator('details.open-case summary').click();
+  const form = doctor.locator('details.open-case form');
+  await form.locator('select[name="kind"]').selectOption('newborn');
+  await form.locator('input[name="patientId"]').fill('TA-NB-1');
+  await form.locator('input[name="reason"]').fill('早产 32周 窒息');
+  await form.getByRole('button', { name: '新建急救病例' }).click();
+  const newborn = doctor.locator('article.case.newborn');
+  await newborn.waitFor(WAIT);
+  const newbornId = Number(await newborn.getAttribute('data-case'));
+  // The board shows the newborn centre only: the chest-pain case is filtered out.
+  await doctor.locator('button.centre.selected[data-centre="newborn"]').waitFor(WAIT);
+  await doctor.locator('article.case.chest_pain').waitFor({ state: 'detached', ...WAIT });
+  await newborn.locator('button.point[data-point="birth"]').click();
+  await newborn.locator('button.point.done[data-point="birth"]').waitFor(WAIT);
+  await newborn.locator('.clock[data-interval="birth_to_ventilation"]').waitFor(WAIT);
+  const title = await newborn.locator('.badge').textContent();
+  if (title !== '危重新生儿') fail(`newborn badge "${title}"`);
+  await shot(doctor, 'emergency-newborn.png');
+  // All centres again: both cases.
+  await doctor.locator('button.centre[data-centre="all"]').click();
+  await doctor.locator(`article.case[data-case="${caseId}"]`).waitFor(WAIT);
+  return { caseId, newbornId };
 });

@@ -792,7 +792,15 @@ function Users() {
 
 // ---- Reading services --------------------------------------------------------------------
 
-const ONCALL_SERVICES = ['cardiology', 'ecg', 'neurology', 'radiology'];
+const ONCALL_SERVICES = [
+  'cardiology',
+  'ecg',
+  'neurology',
+  'radiology',
+  'trauma',
+  'obstetrics',
+  'neonatology',
+];
 
 // On-call rosters: who answers emergency alerts for a service of an institution, by shift.
 function OnCall() {

@@ -1,5 +1,6 @@
-// The emergency board (chest pain, stroke): open cases with live clocks against their targets
-// and one-tap time points. Each case on the board is followed over /ws (`case.join`): time
+// The emergency board of the five centres (chest pain, stroke, trauma, critical maternal and
+// newborn care): open cases with live clocks against their targets and one-tap time points,
+// filtered by centre; a clinician opens a case for a patient here. Each case on the board is followed over /ws (`case.join`): time
 // points recorded anywhere and breaches arrive as they happen.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
@@ -24,7 +25,7 @@ export interface Case {
     acknowledgedAt: string | null;
     escalatedAt: string | null;
   };
-  kind: 'chest_pain' | 'stroke';
+  kind: Kind;
   status: string;
   institution: string;
   patient: { id: string; name: string };
@@ -35,7 +36,10 @@ export interface Case {
   intervals: Interval[];
 }
 
-const POINTS: Record<Case['kind'], string[]> = {
+export const KINDS = ['chest_pain', 'stroke', 'trauma', 'maternal', 'newborn'] as const;
+type Kind = (typeof KINDS)[number];
+
+const POINTS: Record<Kind, string[]> = {
   chest_pain: [
     'symptom_onset',
     'first_medical_contact',
@@ -51,12 +55,48 @@ const POINTS: Record<Case['kind'], string[]> = {
     'thrombolysis',
   ],
   stroke: ['symptom_onset', 'door', 'ct', 'ct_read', 'needle', 'puncture'],
+  trauma: [
+    'injury',
+    'first_medical_contact',
+    'transfer_door_in',
+    'transfer_door_out',
+    'door',
+    'team_activation',
+    'expert_response',
+    'team_arrival',
+    'ct',
+    'transfusion',
+    'operation',
+  ],
+  maternal: [
+    'recognition',
+    'expert_response',
+    'transfer_door_in',
+    'transfer_door_out',
+    'door',
+    'decision_to_deliver',
+    'delivery',
+    'transfusion',
+  ],
+  newborn: [
+    'birth',
+    'ventilation',
+    'expert_response',
+    'transport_request',
+    'team_departure',
+    'team_arrival',
+    'transfer_door_out',
+    'door',
+  ],
 };
 
 // Clinical names, zh-CN and en.
 const NAMES: Record<string, [string, string]> = {
   chest_pain: ['胸痛', 'Chest pain'],
   stroke: ['卒中', 'Stroke'],
+  trauma: ['创伤', 'Trauma'],
+  maternal: ['危重孕产妇', 'Critical maternal'],
+  newborn: ['危重新生儿', 'Critical newborn'],
   symptom_onset: ['发病', 'Symptom onset'],
   first_medical_contact: ['首次医疗接触', 'First medical contact'],
   first_ecg: ['首份心电图', 'First ECG'],
@@ -80,6 +120,23 @@ const NAMES: Record<string, [string, string]> = {
   door_to_balloon: ['入门→导丝通过', 'Door to balloon'],
   door_to_ct: ['入门→CT', 'Door to CT'],
   door_to_needle: ['入门→溶栓', 'Door to needle'],
+  injury: ['受伤', 'Injury'],
+  team_activation: ['启动创伤团队', 'Trauma team activated'],
+  expert_response: ['上级专家响应', 'Expert responded'],
+  team_arrival: ['团队到位', 'Team arrived'],
+  transfusion: ['开始输血', 'Transfusion started'],
+  operation: ['急诊手术开始', 'Operation started'],
+  recognition: ['识别危重', 'Recognised as critical'],
+  decision_to_deliver: ['决定紧急剖宫产', 'Decision to deliver'],
+  delivery: ['胎儿娩出', 'Delivery'],
+  birth: ['出生', 'Birth'],
+  ventilation: ['开始正压通气', 'Ventilation started'],
+  transport_request: ['申请转运', 'Transport requested'],
+  team_departure: ['转运团队出发', 'Transport team left'],
+  team_response: ['启动→团队到位', 'Trauma team response'],
+  door_to_operation: ['入门→手术', 'Door to operation'],
+  decision_to_delivery: ['决定→娩出', 'Decision to delivery'],
+  birth_to_ventilation: ['出生→正压通气', 'Birth to ventilation'],
 };
 export function clinicalName(key: string, interval = false): string {
   const k = interval && key === 'cath_lab_activation' ? 'cath_lab_activation_interval' : key;
@@ -104,7 +161,11 @@ function Clock({ c, i, now }: { c: Case; i: Interval; now: number }) {
     <li class={`clock ${status}${near ? ' near' : ''}`} data-interval={i.name} data-status={status}>
       <span class="name">{clinicalName(i.name, true)}</span>
       <span class="value">
-        {minutes === null ? '—' : `${minutes.toFixed(1)} / ${i.targetMinutes} min`}
+        {minutes === null
+          ? '—'
+          : i.targetMinutes <= 5 // the golden minute and the like: in seconds
+            ? `${Math.round(minutes * 60)} / ${i.targetMinutes * 60} s`
+            : `${minutes.toFixed(1)} / ${i.targetMinutes} min`}
       </span>
     </li>
   );
@@ -197,10 +258,86 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
   );
 }
 
+// A case the clinician opens for a patient: its centre, the patient, why.
+function OpenCase(props: { kind: Kind; onOpened: (c: Case) => void }) {
+  const [form, setForm] = useState({
+    kind: props.kind,
+    patientId: '',
+    patientName: '',
+    reason: '',
+  });
+  const [error, setError] = useState('');
+  useEffect(() => setForm((f) => ({ ...f, kind: props.kind })), [props.kind]);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const c = await api<Case>('POST', '/api/emergencies', form);
+      setForm({ ...form, patientId: '', patientName: '', reason: '' });
+      setError('');
+      props.onOpened(c);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    }
+  };
+  return (
+    <details class="open-case">
+      <summary>{t('openCase')}</summary>
+      <form onSubmit={submit}>
+        <label>
+          {t('caseCentre')}
+          <select
+            name="kind"
+            value={form.kind}
+            onChange={(e) => setForm({ ...form, kind: e.currentTarget.value as Kind })}
+          >
+            {KINDS.map((k) => (
+              <option value={k}>{clinicalName(k)}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('patientId')}
+          <input
+            name="patientId"
+            required
+            value={form.patientId}
+            onInput={(e) => setForm({ ...form, patientId: e.currentTarget.value })}
+          />
+        </label>
+        <label>
+          {t('patientName')}
+          <input
+            name="patientName"
+            value={form.patientName}
+            onInput={(e) => setForm({ ...form, patientName: e.currentTarget.value })}
+          />
+        </label>
+        <label>
+          {t('reason')}
+          <input
+            name="reason"
+            value={form.reason}
+            onInput={(e) => setForm({ ...form, reason: e.currentTarget.value })}
+          />
+        </label>
+        <button type="submit" class="primary">
+          {t('openCase')}
+        </button>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+      </form>
+    </details>
+  );
+}
+
 export function EmergencyBoard(props: { live: Live | null }) {
   const { live } = props;
   const [cases, setCases] = useState<Case[]>([]);
   const [error, setError] = useState('');
+  const [centre, setCentre] = useState<Kind | ''>('');
   const now = useNow();
   const load = () =>
     api<{ cases: Case[] }>('GET', '/api/emergencies?status=open')
@@ -239,6 +376,7 @@ export function EmergencyBoard(props: { live: Live | null }) {
   }, [live, ids]);
   const replace = (c: Case) =>
     setCases((list) => list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'));
+  const shown = centre ? cases.filter((c) => c.kind === centre) : cases;
 
   return (
     <section class="emergency" aria-labelledby="emergency-title">
@@ -248,9 +386,30 @@ export function EmergencyBoard(props: { live: Live | null }) {
           {error}
         </p>
       )}
-      {cases.length === 0 && <p class="empty">{t('noCases')}</p>}
+      <div class="centres" role="group" aria-label={t('caseCentre')}>
+        {(['', ...KINDS] as const).map((k) => (
+          <button
+            type="button"
+            class={centre === k ? 'centre selected' : 'centre'}
+            data-centre={k || 'all'}
+            aria-pressed={centre === k}
+            onClick={() => setCentre(k)}
+          >
+            {k ? clinicalName(k) : t('allCentres')}
+            <small>{cases.filter((c) => !k || c.kind === k).length}</small>
+          </button>
+        ))}
+      </div>
+      <OpenCase
+        kind={centre || KINDS[0]}
+        onOpened={(c) => {
+          setCases((list) => [c, ...list.filter((x) => x.id !== c.id)]);
+          setCentre(c.kind);
+        }}
+      />
+      {shown.length === 0 && <p class="empty">{t('noCases')}</p>}
       <div class="cases">
-        {cases.map((c) => (
+        {shown.map((c) => (
           <CaseCard c={c} now={now} onChange={replace} />
         ))}
       </div>

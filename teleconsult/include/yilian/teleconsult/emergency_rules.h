@@ -1,15 +1,27 @@
-// Emergency cases (chest pain, stroke): their key time points, the intervals computed from
-// them against the consortium's targets, and who may see a case. Pure: no I/O.
+// Emergency cases of the consortium's five emergency centres (chest pain, stroke, trauma,
+// critical maternal care, critical newborn care): their key time points, the intervals computed
+// from them against the centres' targets, and who may see a case. Pure: no I/O.
 //
-// Chest pain (China Chest Pain Centre targets):
+// Chest pain (China Chest Pain Centre accreditation standard, 中国胸痛中心认证标准):
 //   FMC-to-ECG            first_medical_contact -> first_ecg            <= 10 min
 //   ECG-to-diagnosis      first_ecg -> diagnosis                        <= 10 min
 //   door-in-door-out      transfer_door_in -> transfer_door_out         <= 30 min (non-PCI site)
 //   cath-lab activation   diagnosis -> cath_lab_activation              <= 30 min
 //   door-to-balloon       door -> wire_crossing                         <= 90 min
-// Stroke:
+// Stroke (China Stroke Centre standards; AHA/ASA 2019 for door-to-CT):
 //   door-to-CT            door -> ct                                    <= 25 min
 //   door-to-needle        door -> needle                                <= 60 min
+// Trauma (创伤中心建设与管理指导原则 (试行), 国卫办医发〔2018〕21号, names no minutes; these
+// are the ACS Committee on Trauma's "Resources for Optimal Care of the Injured Patient"):
+//   trauma-team response  team_activation -> team_arrival               <= 15 min
+//   door-in-door-out      transfer_door_in -> transfer_door_out         <= 120 min
+//   door-to-operation     door -> operation                             <= 60 min (haemorrhage)
+// Critical maternal care (危重孕产妇救治中心建设与管理指南, 国卫办妇幼发〔2016〕64号; the
+// interval is NICE CG132 / RCOG category 1, and the usual quality indicator in China):
+//   decision-to-delivery  decision_to_deliver -> delivery               <= 30 min
+// Critical newborn care (危重新生儿救治中心建设与管理指南, 国卫办妇幼发〔2017〕40号; the
+// interval is the "golden minute" of 中国新生儿复苏指南 (2021年修订)):
+//   birth-to-ventilation  birth -> ventilation                          <= 1 min
 #pragma once
 
 #include <chrono>
@@ -25,7 +37,8 @@
 
 namespace yilian::teleconsult {
 
-bool is_case_kind(std::string_view kind);  // chest_pain, stroke
+bool is_case_kind(std::string_view kind);  // chest_pain, stroke, trauma, maternal, newborn
+std::string case_kinds_text();             // the kinds, comma separated, for error messages
 // The time points a case of this kind records, in pathway order.
 const std::vector<std::string>& time_points(std::string_view kind);
 bool is_time_point(std::string_view kind, std::string_view point);
@@ -54,6 +67,8 @@ std::map<std::string, storage::TimePoint> current_points(
 //                                                   ecg_transmitted, reason: the evidence
 //   "routed" STAT CT whose priority reason names stroke (English or 卒中)
 //                                                -> stroke, source stat_ct, point ct
+//   "routed" STAT CT whose priority reason names trauma (trauma, 创伤, 外伤, 多发伤) and
+//   not stroke                                   -> trauma, source stat_ct, point ct
 struct CaseTrigger {
   std::string kind, source, reason, point;  // point: the first time point (study received)
 };
@@ -70,14 +85,18 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
 
 // On-call rosters and emergency alerts.
 //   A case's alert goes to the on-call primary of its service (chest pain: cardiology; stroke:
-//   neurology) found for the case's institution or the nearest institution above it. Not
-//   acknowledged within the escalation time (default 60 s), it goes to the service's back-ups
-//   and to every clinician of the escalation role (chest pain: cardiologists; stroke:
-//   radiologists) at the institutions that have the service on call. The first acknowledgement
-//   records the case's reading time point (chest pain: ecg_read; stroke: ct_read) unless one
-//   is recorded already. With nobody on call, everyone who may see the case is alerted at once.
-bool is_oncall_service(std::string_view service);  // cardiology, ecg, neurology, radiology
-bool is_oncall_role(std::string_view role);        // primary, backup
+//   neurology; trauma: trauma; maternal: obstetrics; newborn: neonatology) found for the
+//   case's institution or the nearest institution above it. Not acknowledged within the
+//   escalation time (default 60 s), it goes to the service's back-ups and to every clinician
+//   of the escalation role (stroke: radiologists; the others: cardiologists, the role that
+//   stands for the emergency physicians too) at the institutions that have the service on
+//   call. The first acknowledgement records the case's response time point (chest pain:
+//   ecg_read; stroke: ct_read; the others: expert_response) unless one is recorded already.
+//   With nobody on call, everyone who may see the case is alerted at once.
+// cardiology, ecg, neurology, radiology, trauma, obstetrics, neonatology
+bool is_oncall_service(std::string_view service);
+std::string oncall_services_text();          // the services, comma separated
+bool is_oncall_role(std::string_view role);  // primary, backup
 std::string_view alert_service(std::string_view kind);
 std::string_view acknowledgement_point(std::string_view kind);
 bool in_escalation_group(const Principal& p, const teleconsult::CaseRow& c);
