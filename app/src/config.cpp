@@ -184,7 +184,7 @@ Result<Config> parse_config(std::string_view text) {
   if (Status s = check_keys(
           root, "the top level",
           {"dicom", "dicom_peers", "storage", "cache", "http", "institutions", "reading_services",
-           "auth", "queue", "database", "cluster", "limits", "emergency", "edge"});
+           "auth", "queue", "database", "cluster", "limits", "emergency", "edge", "lab"});
       !s)
     return s.error();
 
@@ -367,6 +367,67 @@ Result<Config> parse_config(std::string_view text) {
       return s.error();
   } else if (root.contains("edge")) {
     return bad("[edge] must be a table");
+  }
+
+  if (const toml::table* l = root["lab"].as_table()) {
+    if (Status s = check_keys(*l, "[lab]",
+                              {"mllp_port", "mllp_bind", "utc_offset_minutes", "qualifications",
+                               "local_codes", "recognition"});
+        !s)
+      return s.error();
+    if (Status s = read_int(*l, "mllp_port", c.mllp_port, 0, 65535, "lab"); !s) return s.error();
+    if (Status s = read_string(*l, "mllp_bind", c.mllp_bind, "lab"); !s) return s.error();
+    if (Status s = read_int(*l, "utc_offset_minutes", c.lab.utc_offset_minutes, -720, 840, "lab");
+        !s)
+      return s.error();
+    // Tables of strings: a laboratory's qualification; a sender's local code's LOINC code.
+    auto strings = [&](const char* key, std::map<std::string, std::string>& out) -> Status {
+      const toml::node* n = l->get(key);
+      if (!n) return Status::Ok();
+      const toml::table* t = n->as_table();
+      if (!t) return bad(std::string("lab.") + key + " must be a table of strings");
+      for (const auto& [k, v] : *t) {
+        auto text = v.value<std::string>();
+        if (!text || text->empty()) {
+          return bad(std::string("lab.") + key + "." + std::string(k.str()) +
+                     " must be a non-empty string");
+        }
+        out[std::string(k.str())] = *text;
+      }
+      return Status::Ok();
+    };
+    if (Status s = strings("qualifications", c.lab.qualifications); !s) return s.error();
+    if (Status s = strings("local_codes", c.lab.local_codes); !s) return s.error();
+    for (const auto& [key, loinc] : c.lab.local_codes) {
+      if (key.find(':') == std::string::npos || key.front() == ':' || key.back() == ':') {
+        return bad("lab.local_codes keys are \"institution:local code\", not '" + key + "'");
+      }
+    }
+    if (const toml::node* n = l->get("recognition")) {
+      const toml::array* arr = n->as_array();
+      if (!arr) return bad("lab.recognition must be an array of tables ([[lab.recognition]])");
+      for (const toml::node& item : *arr) {
+        const toml::table* t = item.as_table();
+        if (!t) return bad("lab.recognition must be an array of tables ([[lab.recognition]])");
+        if (Status s =
+                check_keys(*t, "[[lab.recognition]]", {"code", "qualifications", "valid_days"});
+            !s)
+          return s.error();
+        lab::RecognitionRule rule;
+        if (Status s = read_string(*t, "code", rule.code, "lab.recognition"); !s) return s.error();
+        if (Status s = read_strings(*t, "qualifications", rule.qualifications, "lab.recognition");
+            !s)
+          return s.error();
+        if (Status s = read_int(*t, "valid_days", rule.valid_days, 1, 3650, "lab.recognition"); !s)
+          return s.error();
+        if (rule.code.empty() || rule.qualifications.empty() || rule.valid_days == 0) {
+          return bad("each [[lab.recognition]] needs code, qualifications and valid_days");
+        }
+        c.lab.recognition.push_back(std::move(rule));
+      }
+    }
+  } else if (root.contains("lab")) {
+    return bad("[lab] must be a table");
   }
 
   if (const toml::node* n = root.get("institutions")) {

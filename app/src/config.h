@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/lab/results.h"
 #include "yilian/reading/queue_rules.h"
 
 namespace yilian::app {
@@ -76,6 +77,11 @@ struct Config {
   // [edge]: an edge node's unfinished upload untouched for this long is dropped at the hub (its
   // bytes freed); the edge sends that bundle again whole.
   std::uint32_t edge_upload_expiry_h = 168;
+  // [lab]: laboratory systems' HL7 v2 over MLLP (2575, the registered HL7 port), and the
+  // recognition rules, laboratory qualifications and local code map (lab/results.h).
+  std::uint16_t mllp_port = 2575;
+  std::string mllp_bind = "0.0.0.0";
+  lab::LabOptions lab;
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

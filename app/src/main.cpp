@@ -38,6 +38,8 @@
 #include "yilian/edge/uploads.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/rest.h"
+#include "yilian/lab/mllp.h"
+#include "yilian/lab/rest.h"
 #include "yilian/net/http_server.h"
 #include "yilian/pacs/charset.h"
 #include "yilian/pacs/dicom_server.h"
@@ -67,6 +69,7 @@ struct ServeFlags {
   fs::path config;
   int dicom_port = -1;
   int http_port = -1;
+  int mllp_port = -1;
   std::string aet;
   int max_associations = -1;
   fs::path port_file;
@@ -80,12 +83,16 @@ int fail(const Error& e) {
   return 1;
 }
 
-// {"dicom": N, "http": M}, written to a temporary name and renamed: a reader sees it whole.
-Status write_port_file(const fs::path& file, std::uint16_t dicom_port, std::uint16_t http_port) {
+// {"dicom": N, "http": M, "mllp": L}, written to a temporary name and renamed: a reader sees it
+// whole.
+Status write_port_file(const fs::path& file, std::uint16_t dicom_port, std::uint16_t http_port,
+                       std::uint16_t mllp_port) {
   const fs::path tmp = file.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << json_text(nlohmann::json{{"dicom", dicom_port}, {"http", http_port}}) << "\n";
+    nlohmann::json ports{{"dicom", dicom_port}, {"http", http_port}};
+    if (mllp_port != 0) ports["mllp"] = mllp_port;
+    out << json_text(ports) << "\n";
     if (!out) return make_error(Errc::io, "cannot write the port file " + tmp.string());
   }
   std::error_code ec;
@@ -117,6 +124,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   }
   if (flags.dicom_port >= 0) cfg.dicom_port = static_cast<std::uint16_t>(flags.dicom_port);
   if (flags.http_port >= 0) cfg.http_port = static_cast<std::uint16_t>(flags.http_port);
+  if (flags.mllp_port >= 0) cfg.mllp_port = static_cast<std::uint16_t>(flags.mllp_port);
   if (!flags.aet.empty()) cfg.ae_title = flags.aet;
   if (flags.max_associations > 0)
     cfg.max_associations = static_cast<unsigned>(flags.max_associations);
@@ -290,6 +298,13 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
   teleconsult::register_oncall_routes(router, dd.cases(), auth);
+  // Laboratory results: HL7 v2 over MLLP from the members' laboratory systems.
+  lab::LabStore lab_store(dd.database());
+  lab::Hl7Receiver hl7(lab_store, dd.accounts(), cfg.lab,
+                       [] { return std::chrono::system_clock::now(); });
+  lab::register_lab_routes(router, lab_store, cfg.lab.recognition, auth);
+  lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
+                       [&hl7](std::string_view message) { return hl7.receive(message); });
   teleconsult::register_notification_routes(router, dd.notifications(), auth);
   teleconsult::register_referral_routes(router, dd.referrals(), hub, dd.index(), dd.accounts(),
                                         auth);
@@ -363,7 +378,10 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   Status started = cluster.start();
   if (started) hub.start(transport);
   if (started) started = http_server.start();
+  if (started) started = mllp.start();
   if (!started) {
+    http_server.stop();
+    mllp.stop();
     hub.stop();
     dicom.stop();
     ecg_pipeline.stop();
@@ -375,12 +393,15 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     ::gethostname(host, sizeof host - 1);
     cluster.set_address(std::string(host) + ":" + std::to_string(http_server.port()));
   }
-  spdlog::info("yilian {} serving: DICOM {} on port {}, {} on port {}, data in {}, node {}",
-               YILIAN_VERSION, cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
-               http_server.port(), flags.data.string(), dd.node_id());
+  spdlog::info(
+      "yilian {} serving: DICOM {} on port {}, {} on port {}, HL7 MLLP on port {}, data in {}, "
+      "node {}",
+      YILIAN_VERSION, cfg.ae_title, dicom.port(), cfg.tls_cert.empty() ? "HTTP" : "HTTPS",
+      http_server.port(), mllp.port(), flags.data.string(), dd.node_id());
   if (!flags.port_file.empty()) {
     // For whoever started the hub on port 0 (tests, supervisors): the ports it got.
-    if (Status s = write_port_file(flags.port_file, dicom.port(), http_server.port()); !s) {
+    if (Status s = write_port_file(flags.port_file, dicom.port(), http_server.port(), mllp.port());
+        !s) {
       spdlog::error("{}", s.error().message);
     }
   }
@@ -395,6 +416,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   if (ready.joinable()) ready.join();
   spdlog::info("received signal {}, shutting down: finishing in-flight stores", sig);
   http_server.stop();
+  mllp.stop();
   hub.stop();
   dicom.stop();
   ingestor.shutdown();
@@ -575,8 +597,12 @@ void add_port_options(CLI::App& cmd, ServeFlags& flags) {
       ->check(CLI::Range(0, 65535));
   cmd.add_option("--http-port", flags.http_port, "HTTP/WebSocket port (default 8080; 0: any free)")
       ->check(CLI::Range(0, 65535));
-  cmd.add_option("--port-file", flags.port_file,
-                 "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M} here");
+  cmd.add_option("--mllp-port", flags.mllp_port,
+                 "HL7 v2 MLLP port for laboratory results (default 2575; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option(
+      "--port-file", flags.port_file,
+      "Once listening, write the ports as JSON {\"dicom\":N,\"http\":M,\"mllp\":L} here");
 }
 
 }  // namespace

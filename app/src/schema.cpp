@@ -4,6 +4,7 @@
 
 #include "yilian/edge/uploads.h"
 #include "yilian/identity/schema.h"
+#include "yilian/lab/schema.h"
 #include "yilian/pacs/schema.h"
 #include "yilian/reading/schema.h"
 #include "yilian/storage/cluster.h"
@@ -13,9 +14,9 @@ namespace yilian::app {
 
 std::vector<storage::SchemaStep> consortium_schema() {
   std::vector<storage::SchemaStep> steps;
-  for (auto part :
-       {pacs::schema_steps(), identity::schema_steps(), reading::schema_steps(),
-        teleconsult::schema_steps(), storage::cluster_schema_steps(), edge::schema_steps()}) {
+  for (auto part : {pacs::schema_steps(), identity::schema_steps(), reading::schema_steps(),
+                    teleconsult::schema_steps(), storage::cluster_schema_steps(),
+                    edge::schema_steps(), lab::schema_steps()}) {
     steps.insert(steps.end(), part.begin(), part.end());
   }
   std::sort(steps.begin(), steps.end(),

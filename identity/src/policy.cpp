@@ -45,6 +45,19 @@ bool has_clinical_role(const Principal& p) {
          p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
 }
 
+std::vector<std::int64_t> served_institutions(const Principal& p) {
+  std::vector<std::int64_t> out{p.institution_id};
+  auto add = [&out](const std::vector<std::int64_t>& v) {
+    for (std::int64_t id : v) {
+      if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+    }
+  };
+  add(p.credentialed);
+  add(p.imaging_clients);
+  add(p.ecg_clients);
+  return out;
+}
+
 bool may_read_study(const Principal& p, const identity::StudyAccessFacts& s) {
   if (!has_clinical_role(p)) return false;
   return reaches_directly(p, s) || s.shared;

@@ -33,19 +33,6 @@ bool is_specialty(std::string_view s) {
 
 bool is_urgency(std::string_view s) { return s == "routine" || s == "urgent" || s == "emergency"; }
 
-std::vector<std::int64_t> served_institutions(const Principal& p) {
-  std::vector<std::int64_t> out{p.institution_id};
-  auto add = [&out](const std::vector<std::int64_t>& v) {
-    for (std::int64_t id : v) {
-      if (!contains(out, id)) out.push_back(id);
-    }
-  };
-  add(p.credentialed);
-  add(p.imaging_clients);
-  add(p.ecg_clients);
-  return out;
-}
-
 bool may_take(const Principal& p, const teleconsult::ConsultRow& c) {
   if (c.assignee_id != 0 && c.assignee_id != p.user_id) return false;
   if (c.requester_id == p.user_id) return false;

@@ -199,6 +199,15 @@ std::optional<std::pair<std::uint16_t, std::uint16_t>> wait_for_port_file(
 
 bool ServerProcess::start() { return launch() && wait_ready(); }
 
+std::uint16_t ServerProcess::mllp_port() const {
+  std::ifstream in(port_file_);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t i = text.find("\"mllp\":");
+  if (i == std::string::npos) return 0;
+  const int port = std::atoi(text.c_str() + i + 7);
+  return port > 0 && port <= 65535 ? static_cast<std::uint16_t>(port) : 0;
+}
+
 bool ServerProcess::launch() {
   // An administrator for the harness, made the way an operator would (idempotent: a second
   // start finds the user already there).
@@ -226,6 +235,10 @@ bool ServerProcess::launch() {
       "--dicom-port",  "0",
       "--http-port",   "0",
       "--port-file",   port_file_.string()};
+  if (mode_ != Mode::edge) {
+    args.push_back("--mllp-port");
+    args.push_back("0");
+  }
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();
   if (pid_ == 0) {

@@ -85,6 +85,8 @@ class ServerProcess {
 
   std::uint16_t dicom_port() const { return dicom_port_; }
   std::uint16_t http_port() const { return http_port_; }
+  // The HL7 MLLP port the hub got (serve and demo; 0 when it reported none).
+  std::uint16_t mllp_port() const;
   const std::filesystem::path& log_file() const { return log_; }
   std::string log() const;
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "yilian/common/principal.h"
 #include "yilian/identity/records.h"
@@ -27,6 +28,9 @@ namespace yilian::identity {
 bool is_ecg_study(std::string_view modalities);
 
 bool has_clinical_role(const Principal& p);
+// The institutions a clinician works for: the home one, those credentialed at, and those the
+// reading services of these cover (their patients' consults, cases and results).
+std::vector<std::int64_t> served_institutions(const Principal& p);
 bool may_read_study(const Principal& p, const identity::StudyAccessFacts& study);
 // Sharing needs access through institution or reading service, not through a share.
 bool may_share_study(const Principal& p, const identity::StudyAccessFacts& study);

@@ -17,6 +17,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
+#include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_store.h"
 
 namespace yilian::teleconsult {
@@ -27,7 +28,7 @@ bool is_specialty(std::string_view s);
 bool is_urgency(std::string_view s);  // routine, urgent, emergency
 
 // Institutions whose consult requests `p` may take (own, credentialed, reading clients).
-std::vector<std::int64_t> served_institutions(const Principal& p);
+using identity::served_institutions;
 
 // May `p` take (accept or decline) this requested consult?
 bool may_take(const Principal& p, const teleconsult::ConsultRow& c);

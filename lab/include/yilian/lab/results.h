@@ -1,0 +1,123 @@
+// Laboratory results: what the hub keeps of each (LabResult), the consortium's mutual
+// recognition rules (检查检验结果互认: which tests, from laboratories of which qualification,
+// for how long), the store, and the receiver that turns an HL7 v2 message into stored results
+// and its acknowledgement.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yilian/common/result.h"
+#include "yilian/storage/clock.h"
+#include "yilian/storage/database.h"
+
+namespace yilian::identity {
+class Accounts;
+}
+
+namespace yilian::lab {
+
+struct LabResult {
+  std::int64_t id = 0;
+  std::int64_t institution_id = 0;
+  std::string institution_code;
+  std::string patient_id, patient_name;
+  std::string order_code, order_name;
+  std::string code;         // LOINC when sent or mapped, else the sender's own code
+  std::string code_system;  // "LN" for LOINC, else the system the sender named ("L" if none)
+  std::string local_code;   // the sender's own code, when it sent one besides LOINC
+  std::string name;
+  std::string value_type, value, units, reference_range, flags, status;
+  std::string specimen_at, observed_at;  // ISO 8601 UTC
+  std::string performing_lab, qualification;
+  std::string received_at;
+};
+
+// One recognition rule: results of `code` (LOINC) from laboratories holding one of
+// `qualifications` (e.g. "national_eqa", "provincial_eqa", "iso15189") are recognised across
+// members for `valid_days` after the specimen was taken.
+struct RecognitionRule {
+  std::string code;
+  std::vector<std::string> qualifications;
+  int valid_days = 0;
+};
+
+struct Recognition {
+  bool recognised = false;
+  std::string until;  // ISO 8601 UTC, when recognised
+  std::string why;    // why not: "no rule for this test", "laboratory not qualified", ...
+};
+
+// Pure: a final or corrected result whose test a rule names, from a qualified laboratory, in
+// its validity window at `now`.
+Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
+                      storage::TimePoint now);
+
+struct LabOptions {
+  // Times sent without a zone are this far ahead of UTC (China Standard Time).
+  int utc_offset_minutes = 480;
+  // A laboratory's qualification, by institution code or by the performing laboratory's name
+  // as results name it (OBX-23).
+  std::map<std::string, std::string> qualifications;
+  // The LOINC code of a sender's local code: "institution:local code" -> LOINC.
+  std::map<std::string, std::string> local_codes;
+  std::vector<RecognitionRule> recognition;
+};
+
+class LabStore {
+ public:
+  explicit LabStore(storage::Database& db);
+
+  // True when the institution knows this patient (a study of theirs is indexed).
+  Result<bool> patient_known(std::int64_t institution_id, std::string_view patient_id);
+  // The results a message stored, when a message with this control id from this institution
+  // was stored already.
+  Result<std::optional<std::int64_t>> stored_message(std::int64_t institution_id,
+                                                     std::string_view control_id);
+  // The message and its results in one transaction. A message stored meanwhile by another
+  // connection (the same control id) stores nothing: `duplicate` is set.
+  Result<std::int64_t> store(std::int64_t institution_id, std::string_view control_id,
+                             std::string_view protocol, std::string_view received_at,
+                             const std::vector<LabResult>& results, bool& duplicate);
+  // A patient's results at these institutions, newest specimen first.
+  Result<std::vector<LabResult>> results(std::string_view patient_id,
+                                         const std::vector<std::int64_t>& institutions);
+  Result<std::optional<LabResult>> result(std::int64_t id);
+  // A doctor of `institution_id` took result `result_id` instead of repeating the test; once
+  // per result and institution (false: it was recorded already).
+  Result<bool> record_recognition(std::int64_t result_id, std::int64_t institution_id,
+                                  std::string_view user, std::string_view at);
+  // Repeats avoided, by the institution that avoided them: code -> count.
+  Result<std::map<std::string, std::int64_t>> avoided_repeats(
+      const std::vector<std::int64_t>& institutions);
+
+ private:
+  storage::Database& db_;
+};
+
+// HL7 v2 ORU^R01 -> stored results -> the ACK. AR: not processable (not HL7, wrong encoding
+// characters, another message type, version or processing id, an unknown sending facility);
+// AE: content errors (a required field missing, a bad value, an unknown patient); AA: stored,
+// or stored already under this control id (nothing stored twice). Nothing is stored unless
+// every result of the message is accepted.
+class Hl7Receiver {
+ public:
+  Hl7Receiver(LabStore& store, identity::Accounts& accounts, LabOptions options,
+              std::function<storage::TimePoint()> clock);
+  std::string receive(std::string_view bytes);
+
+ private:
+  LabStore& store_;
+  identity::Accounts& accounts_;
+  LabOptions options_;
+  std::function<storage::TimePoint()> clock_;
+  std::atomic<std::uint64_t> acks_{0};
+};
+
+}  // namespace yilian::lab

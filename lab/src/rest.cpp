@@ -1,0 +1,132 @@
+#include "yilian/lab/rest.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "yilian/common/text.h"
+#include "yilian/identity/auth.h"
+#include "yilian/identity/policy.h"
+#include "yilian/net/json_body.h"
+
+namespace yilian::lab {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+json result_json(const LabResult& r, const Recognition& g) {
+  json recognition = {{"recognised", g.recognised}};
+  if (!g.until.empty()) recognition["until"] = g.until;
+  if (!g.recognised) recognition["why"] = g.why;
+  return {{"id", r.id},
+          {"institution", r.institution_code},
+          {"patient", {{"id", r.patient_id}, {"name", r.patient_name}}},
+          {"order", {{"code", r.order_code}, {"name", r.order_name}}},
+          {"code", r.code},
+          {"codeSystem", r.code_system},
+          {"localCode", r.local_code},
+          {"name", r.name},
+          {"valueType", r.value_type},
+          {"value", r.value},
+          {"units", r.units},
+          {"referenceRange", r.reference_range},
+          {"flags", r.flags},
+          {"status", r.status},
+          {"specimenAt", r.specimen_at},
+          {"observedAt", r.observed_at},
+          {"performingLab", r.performing_lab},
+          {"qualification", r.qualification},
+          {"receivedAt", r.received_at},
+          {"recognition", recognition}};
+}
+
+bool may_see(const Principal& p, const LabResult& r) {
+  if (!identity::has_clinical_role(p)) return false;
+  const auto served = identity::served_institutions(p);
+  return std::find(served.begin(), served.end(), r.institution_id) != served.end();
+}
+
+}  // namespace
+
+void register_lab_routes(http::Router& router, LabStore& store,
+                         const std::vector<RecognitionRule>& rules, identity::AuthService& auth) {
+  router.add("GET", "/api/lab/results", [&store, &rules, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    const std::string patient = req.query_value("patientId").value_or("");
+    if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
+        patient.find_first_of("*?\\") != std::string::npos) {
+      return Response::error(400, "patientId is a plain patient identifier");
+    }
+    if (!identity::has_clinical_role(p)) {
+      auth.audit(req, "lab.results.read", "patient", patient, "denied");
+      return Response::error(403, "laboratory results are read by clinicians");
+    }
+    auto rows = store.results(patient, identity::served_institutions(p));
+    if (!rows.ok()) return Response::from_error(rows.error());
+    const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+    json out = json::array();
+    std::size_t recognised = 0;
+    for (const LabResult& r : *rows) {
+      const Recognition g = recognise(r, rules, now);
+      recognised += g.recognised;
+      out.push_back(result_json(r, g));
+    }
+    auth.audit(req, "lab.results.read", "patient", patient, "ok",
+               std::to_string(rows->size()) + " results");
+    return Response::json(
+        200, json_text(json{{"patientId", patient}, {"recognised", recognised}, {"results", out}}));
+  });
+
+  // The doctor takes a recognised result instead of ordering the test again: counted once per
+  // result for the doctor's home institution.
+  router.add(
+      "POST", "/api/lab/results/{id}/recognise", [&store, &rules, &auth](const Request& req) {
+        const Principal& p = *req.principal;
+        auto id = http::path_id(req, "id", "result id");
+        if (!id.ok()) return Response::from_error(id.error());
+        auto row = store.result(*id);
+        if (!row.ok()) return Response::from_error(row.error());
+        if (!row->has_value() || !may_see(p, **row)) {
+          auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "denied");
+          return Response::error(404, "no laboratory result you may see has this id");
+        }
+        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+        const Recognition g = recognise(**row, rules, now);
+        if (!g.recognised) {
+          return Response::error(409, "this result is not recognised: " + g.why);
+        }
+        auto recorded = store.record_recognition(*id, p.institution_id, p.username, auth.now());
+        if (!recorded.ok()) return Response::from_error(recorded.error());
+        auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "ok",
+                   *recorded ? "first" : "again");
+        return Response::json(200, json_text(json{{"result", *id},
+                                                  {"recorded", *recorded},
+                                                  {"institution", p.institution_code}}));
+      });
+
+  router.add("GET", "/api/lab/avoided-repeats", [&store, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::may_read_statistics(p) && !identity::has_clinical_role(p)) {
+      return Response::error(403, "statistics are read by clinicians, QC reviewers and admins");
+    }
+    // Admins and QC reviewers see the whole consortium; a clinician the institutions they work
+    // for.
+    std::vector<std::int64_t> scope;
+    if (identity::may_read_statistics(p) && !identity::has_clinical_role(p)) {
+      auto all = auth.accounts().institutions();
+      if (!all.ok()) return Response::from_error(all.error());
+      for (const auto& i : *all) scope.push_back(i.id);
+    } else {
+      scope = identity::served_institutions(p);
+    }
+    auto counts = store.avoided_repeats(scope);
+    if (!counts.ok()) return Response::from_error(counts.error());
+    std::int64_t total = 0;
+    for (const auto& [code, n] : *counts) total += n;
+    return Response::json(200, json_text(json{{"byInstitution", *counts}, {"total", total}}));
+  });
+}
+
+}  // namespace yilian::lab

@@ -1,0 +1,407 @@
+#include "yilian/lab/results.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "yilian/identity/accounts.h"
+#include "yilian/lab/hl7.h"
+#include "yilian/pacs/charset.h"
+#include "yilian/storage/sql.h"
+
+namespace yilian::lab {
+
+namespace sql = storage::sql;
+
+Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
+                      storage::TimePoint now) {
+  Recognition out;
+  if (r.status != "F" && r.status != "C") {
+    out.why = "a preliminary result";
+    return out;
+  }
+  const RecognitionRule* rule = nullptr;
+  for (const RecognitionRule& x : rules) {
+    if (x.code == r.code && r.code_system == "LN") rule = &x;
+  }
+  if (!rule) {
+    out.why = "no recognition rule for this test";
+    return out;
+  }
+  if (std::find(rule->qualifications.begin(), rule->qualifications.end(), r.qualification) ==
+      rule->qualifications.end()) {
+    out.why = r.qualification.empty() ? "the laboratory's qualification is not known"
+                                      : "the laboratory's qualification (" + r.qualification +
+                                            ") is not one this test is recognised from";
+    return out;
+  }
+  auto taken = storage::parse_iso8601(r.specimen_at);
+  if (!taken) {
+    out.why = "no specimen time";
+    return out;
+  }
+  const auto until = *taken + std::chrono::hours(24) * rule->valid_days;
+  out.until = storage::to_iso8601(until);
+  if (now > until) {
+    out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";
+    return out;
+  }
+  out.recognised = true;
+  return out;
+}
+
+// ---- store ----------------------------------------------------------------------------------
+
+LabStore::LabStore(storage::Database& db) : db_(db) {}
+
+Result<bool> LabStore::patient_known(std::int64_t institution_id, std::string_view patient_id) {
+  bool known = false;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            return sql::query(
+                c, "SELECT 1 FROM patients WHERE institution_id = ?1 AND patient_id = ?2 LIMIT 1",
+                [&](sql::Stmt& st) {
+                  st.bind(1, institution_id);
+                  st.bind(2, patient_id);
+                },
+                [&](sql::Stmt&) { known = true; });
+          });
+      !s)
+    return s.error();
+  return known;
+}
+
+Result<std::optional<std::int64_t>> LabStore::stored_message(std::int64_t institution_id,
+                                                             std::string_view control_id) {
+  std::optional<std::int64_t> out;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            return sql::query(
+                c, "SELECT results FROM lab_messages WHERE institution_id = ?1 AND control_id = ?2",
+                [&](sql::Stmt& st) {
+                  st.bind(1, institution_id);
+                  st.bind(2, control_id);
+                },
+                [&](sql::Stmt& st) { out = st.int64(0); });
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::int64_t> LabStore::store(std::int64_t institution_id, std::string_view control_id,
+                                     std::string_view protocol, std::string_view received_at,
+                                     const std::vector<LabResult>& results, bool& duplicate) {
+  duplicate = false;
+  return storage::write(db_, [&](sql::Db& c) -> Result<std::int64_t> {
+    std::optional<std::int64_t> message;
+    if (Status s = sql::query(
+            c,
+            "INSERT INTO lab_messages(institution_id, control_id, protocol, received_at, results) "
+            "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(institution_id, control_id) DO NOTHING "
+            "RETURNING id",
+            [&](sql::Stmt& st) {
+              st.bind(1, institution_id);
+              st.bind(2, control_id);
+              st.bind(3, protocol);
+              st.bind(4, received_at);
+              st.bind(5, static_cast<std::int64_t>(results.size()));
+            },
+            [&](sql::Stmt& st) { message = st.int64(0); });
+        !s)
+      return s.error();
+    if (!message) {
+      duplicate = true;
+      return std::int64_t{0};
+    }
+    for (const LabResult& r : results) {
+      if (Status s = sql::run(
+              c,
+              "INSERT INTO lab_results(message_id, institution_id, patient_id, patient_name, "
+              "order_code, order_name, code, code_system, local_code, name, value_type, value, "
+              "units, reference_range, flags, status, specimen_at, observed_at, performing_lab, "
+              "qualification, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+              "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+              [&](sql::Stmt& st) {
+                st.bind(1, *message);
+                st.bind(2, institution_id);
+                st.bind(3, r.patient_id);
+                st.bind(4, r.patient_name);
+                st.bind(5, r.order_code);
+                st.bind(6, r.order_name);
+                st.bind(7, r.code);
+                st.bind(8, r.code_system);
+                st.bind(9, r.local_code);
+                st.bind(10, r.name);
+                st.bind(11, r.value_type);
+                st.bind(12, r.value);
+                st.bind(13, r.units);
+                st.bind(14, r.reference_range);
+                st.bind(15, r.flags);
+                st.bind(16, r.status);
+                st.bind(17, r.specimen_at);
+                st.bind(18, r.observed_at);
+                st.bind(19, r.performing_lab);
+                st.bind(20, r.qualification);
+                st.bind(21, received_at);
+              });
+          !s)
+        return s.error();
+    }
+    return static_cast<std::int64_t>(results.size());
+  });
+}
+
+namespace {
+
+constexpr const char* kResultColumns =
+    "r.id, r.institution_id, i.code, r.patient_id, r.patient_name, r.order_code, r.order_name, "
+    "r.code, r.code_system, r.local_code, r.name, r.value_type, r.value, r.units, "
+    "r.reference_range, r.flags, r.status, r.specimen_at, r.observed_at, r.performing_lab, "
+    "r.qualification, r.received_at FROM lab_results r JOIN institutions i ON "
+    "i.id = r.institution_id";
+
+LabResult result_row(sql::Stmt& st) {
+  LabResult r;
+  r.id = st.int64(0);
+  r.institution_id = st.int64(1);
+  r.institution_code = st.text(2);
+  r.patient_id = st.text(3);
+  r.patient_name = st.text(4);
+  r.order_code = st.text(5);
+  r.order_name = st.text(6);
+  r.code = st.text(7);
+  r.code_system = st.text(8);
+  r.local_code = st.text(9);
+  r.name = st.text(10);
+  r.value_type = st.text(11);
+  r.value = st.text(12);
+  r.units = st.text(13);
+  r.reference_range = st.text(14);
+  r.flags = st.text(15);
+  r.status = st.text(16);
+  r.specimen_at = st.text(17);
+  r.observed_at = st.text(18);
+  r.performing_lab = st.text(19);
+  r.qualification = st.text(20);
+  r.received_at = st.text(21);
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<LabResult>> LabStore::results(std::string_view patient_id,
+                                                 const std::vector<std::int64_t>& institutions) {
+  std::vector<LabResult> out;
+  const std::string q = std::string("SELECT ") + kResultColumns +
+                        " WHERE r.patient_id = ?1 AND r.institution_id IN (" +
+                        sql::id_list(institutions) +
+                        ") ORDER BY r.specimen_at DESC, r.id DESC LIMIT 5000";
+  if (Status s = storage::read(db_,
+                               [&](sql::Db& c) {
+                                 return sql::query(
+                                     c, q, [&](sql::Stmt& st) { st.bind(1, patient_id); },
+                                     [&](sql::Stmt& st) { out.push_back(result_row(st)); });
+                               });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::optional<LabResult>> LabStore::result(std::int64_t id) {
+  std::optional<LabResult> out;
+  if (Status s = storage::read(db_,
+                               [&](sql::Db& c) {
+                                 return sql::query(
+                                     c,
+                                     std::string("SELECT ") + kResultColumns + " WHERE r.id = ?1",
+                                     [&](sql::Stmt& st) { st.bind(1, id); },
+                                     [&](sql::Stmt& st) { out = result_row(st); });
+                               });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<bool> LabStore::record_recognition(std::int64_t result_id, std::int64_t institution_id,
+                                          std::string_view user, std::string_view at) {
+  int changed = 0;
+  if (Status s = storage::write(
+          db_,
+          [&](sql::Db& c) {
+            return sql::run(
+                c,
+                "INSERT INTO lab_recognitions(result_id, institution_id, recognised_by, at) "
+                "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(result_id, institution_id) DO NOTHING",
+                [&](sql::Stmt& st) {
+                  st.bind(1, result_id);
+                  st.bind(2, institution_id);
+                  st.bind(3, user);
+                  st.bind(4, at);
+                },
+                &changed);
+          });
+      !s)
+    return s.error();
+  return changed > 0;
+}
+
+Result<std::map<std::string, std::int64_t>> LabStore::avoided_repeats(
+    const std::vector<std::int64_t>& institutions) {
+  std::map<std::string, std::int64_t> out;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            return sql::query(
+                c,
+                "SELECT i.code, count(*) FROM lab_recognitions g JOIN institutions i ON "
+                "i.id = g.institution_id WHERE g.institution_id IN (" +
+                    sql::id_list(institutions) + ") GROUP BY i.code ORDER BY i.code",
+                [](sql::Stmt&) {}, [&](sql::Stmt& st) { out[st.text(0)] = st.int64(1); });
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+// ---- HL7 receiver ---------------------------------------------------------------------------
+
+namespace {
+
+// MSH-18's names (HL7 table 0211) as DICOM's Specific Character Set terms, which the DICOM
+// side's decoder reads; "" for ASCII and for a name it does not know.
+std::string dicom_charset(std::string_view hl7) {
+  if (hl7 == "UNICODE UTF-8" || hl7 == "UNICODE" || hl7 == "UTF-8") return "ISO_IR 192";
+  if (hl7 == "GB 18030-2000" || hl7 == "GB18030") return "GB18030";
+  if (hl7 == "8859/1") return "ISO_IR 100";
+  return "";
+}
+
+std::string hl7_now(storage::TimePoint t) {
+  const std::string iso = storage::to_iso8601(t);  // 2026-12-05T02:00:00.000Z
+  std::string out;
+  for (char c : iso.substr(0, 19)) {
+    if (c >= '0' && c <= '9') out += c;
+  }
+  return out + "+0000";
+}
+
+}  // namespace
+
+Hl7Receiver::Hl7Receiver(LabStore& store, identity::Accounts& accounts, LabOptions options,
+                         std::function<storage::TimePoint()> clock)
+    : store_(store), accounts_(accounts), options_(std::move(options)), clock_(std::move(clock)) {}
+
+std::string Hl7Receiver::receive(std::string_view bytes) {
+  const auto now = clock_();
+  const std::string stamp = hl7_now(now);
+  const std::string ack_id = "YL" + stamp.substr(0, 14) + "-" + std::to_string(++acks_);
+  auto parsed = parse(bytes);
+  if (auto* e = std::get_if<Hl7Error>(&parsed)) {
+    spdlog::warn("lab: HL7 message refused ({} bytes): {}", bytes.size(), e->text);
+    return make_ack(nullptr, e->ack, e, e->text, ack_id, stamp);
+  }
+  const Message& m = std::get<Message>(parsed);
+  auto answer = [&](const Hl7Error& e) {
+    spdlog::warn("lab: HL7 message {} from {}: {} {}", m.get("MSH", 10), m.get("MSH", 4), e.ack,
+                 e.text);
+    return make_ack(&m, e.ack, &e, e.text, ack_id, stamp);
+  };
+  auto internal = [&](const Error& err) {
+    spdlog::error("lab: storing HL7 message {}: {}", m.get("MSH", 10), err.message);
+    return answer(Hl7Error{"AE", 207, "", "the hub could not store the results; send again"});
+  };
+  const std::string facility = m.get("MSH", 4);
+  auto inst = accounts_.find_institution(facility);
+  if (!inst.ok()) return internal(inst.error());
+  if (!inst->has_value() || facility.empty()) {
+    return answer(Hl7Error{"AR", 204, "MSH^1^4",
+                           "unknown sending facility: MSH-4 must be a member institution's code"});
+  }
+  const identity::InstitutionInfo& sender = **inst;
+  pacs::TextDecoding decoding;
+  if (!sender.charset.empty()) decoding.charset = sender.charset;
+  auto decode = [&decoding](std::string_view raw,
+                            std::string_view declared) -> std::optional<std::string> {
+    if (raw.empty()) return std::string();
+    return pacs::decode_text(raw, dicom_charset(declared), decoding);
+  };
+  auto report = read_oru(m, options_.utc_offset_minutes, decode);
+  if (auto* e = std::get_if<Hl7Error>(&report)) return answer(*e);
+  const OruReport& oru = std::get<OruReport>(report);
+
+  auto earlier = store_.stored_message(sender.id, oru.control_id);
+  if (!earlier.ok()) return internal(earlier.error());
+  if (*earlier) {
+    return make_ack(&m, "AA", nullptr,
+                    "already stored (" + std::to_string(**earlier) + " results); not stored again",
+                    ack_id, stamp);
+  }
+  auto known = store_.patient_known(sender.id, oru.patient_id);
+  if (!known.ok()) return internal(known.error());
+  if (!*known) {
+    return answer(Hl7Error{"AE", 204, "PID^1^3",
+                           "unknown patient " + oru.patient_id + " at " + sender.code +
+                               ": no study of theirs is held; send the results again once it is"});
+  }
+  std::vector<LabResult> rows;
+  for (const Observation& o : oru.observations) {
+    LabResult r;
+    r.institution_id = sender.id;
+    r.patient_id = oru.patient_id;
+    r.patient_name = oru.patient_name;
+    r.order_code = o.order_code;
+    r.order_name = o.order_name;
+    if (o.code_system == "LN") {
+      r.code = o.code;
+      r.code_system = "LN";
+      if (o.alt_code != o.code) r.local_code = o.alt_code;
+    } else if (o.alt_system == "LN" && !o.alt_code.empty()) {
+      r.code = o.alt_code;
+      r.code_system = "LN";
+      r.local_code = o.code;
+    } else if (auto it = options_.local_codes.find(sender.code + ":" + o.code);
+               it != options_.local_codes.end()) {
+      r.code = it->second;
+      r.code_system = "LN";
+      r.local_code = o.code;
+    } else {
+      r.code = o.code;
+      r.code_system = o.code_system.empty() ? "L" : o.code_system;
+    }
+    r.name = o.code_name;
+    r.value_type = o.value_type;
+    r.value = o.value;
+    r.units = o.units;
+    r.reference_range = o.reference_range;
+    r.flags = o.flags;
+    r.status = o.status;
+    r.specimen_at = o.specimen_time;
+    r.observed_at = o.observed_time;
+    r.performing_lab = o.performing_lab;
+    if (auto q = options_.qualifications.find(o.performing_lab);
+        q != options_.qualifications.end()) {
+      r.qualification = q->second;
+    } else if (o.performing_lab == sender.code) {
+      if (auto s = options_.qualifications.find(sender.code); s != options_.qualifications.end())
+        r.qualification = s->second;
+    }
+    rows.push_back(std::move(r));
+  }
+  bool duplicate = false;
+  auto stored =
+      store_.store(sender.id, oru.control_id, "hl7v2", storage::to_iso8601(now), rows, duplicate);
+  if (!stored.ok()) return internal(stored.error());
+  if (duplicate) {
+    return make_ack(&m, "AA", nullptr, "already stored; not stored again", ack_id, stamp);
+  }
+  spdlog::info("lab: {} results of patient {} from {} (message {})", *stored, oru.patient_id,
+               sender.code, oru.control_id);
+  return make_ack(&m, "AA", nullptr, std::to_string(*stored) + " results stored", ack_id, stamp);
+}
+
+}  // namespace yilian::lab

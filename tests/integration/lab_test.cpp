@@ -1,0 +1,235 @@
+// Laboratory results on the real `yilian serve`: a laboratory system (python-hl7, Debian
+// python3-hl7, builds the messages and sends them over MLLP) sends ORU^R01 results; the hub
+// answers AA, AE or AR with the reason, stores nothing twice and nothing of a refused message,
+// decodes GB18030 text, maps local codes to LOINC, and shows the results to the clinicians who
+// serve the patient's institution with their recognition across members.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "consortium.h"
+#include "server_process.h"
+#include "synthetic.h"
+#include "test_util.h"
+#include "yilian/storage/clock.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ServerProcess;
+
+constexpr const char* kLabConfig = R"(
+[lab]
+qualifications = { ta = "provincial_eqa", "County Central Laboratory" = "iso15189" }
+local_codes = { "ta:HGB" = "718-7" }
+
+[[lab.recognition]]
+code = "718-7"
+qualifications = ["provincial_eqa", "iso15189"]
+valid_days = 30
+
+[[lab.recognition]]
+code = "2345-7"
+qualifications = ["iso15189"]
+valid_days = 3
+)";
+
+std::string sql_value(const fs::path& db, const std::string& q) {
+  std::string out;
+  testing::run_command("sqlite3 '" + db.string() + "' \"" + q + "\"", &out);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// An HL7 time stamp `minutes_ago` before now, in UTC.
+std::string hl7_time(int minutes_ago) {
+  std::string iso =
+      storage::to_iso8601(std::chrono::system_clock::now() - std::chrono::minutes(minutes_ago));
+  std::string out;
+  for (char c : iso.substr(0, 19)) {
+    if (c >= '0' && c <= '9') out += c;
+  }
+  return out + "+0000";
+}
+
+class LabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), kLabConfig);
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
+                                              std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+    ASSERT_NE(server_->mllp_port(), 0) << server_->log();
+    testing::CtSeriesSpec spec;
+    spec.count = 1;
+    spec.rows = spec.columns = 16;
+    spec.patient_id = "TA-LAB-1";
+    auto a = testing::write_ct_series(dir_.path() / "a", spec);
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(testing::storescu(*server_, "TA_CT", a->files), 0);
+  }
+
+  // The cases through the laboratory system's client; one JSON answer per case.
+  std::vector<json> send(const json& cases) {
+    const fs::path in = dir_.path() / "cases.json";
+    std::ofstream(in) << cases.dump();
+    std::string out;
+    const int rc = testing::run_command(
+        "timeout 120 /usr/bin/python3 '" + std::string(YILIAN_TESTS_SOURCE) +
+            "/integration/hl7_client.py' " + std::to_string(server_->mllp_port()) + " < '" +
+            in.string() + "' 2>&1",
+        &out);
+    EXPECT_EQ(rc, 0) << out;
+    std::vector<json> answers;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (j.is_object()) answers.push_back(j);
+    }
+    EXPECT_EQ(answers.size(), cases.size()) << out;
+    return answers;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(LabTest, results_are_acknowledged_stored_once_and_refusals_store_nothing) {
+  const std::string taken = hl7_time(90);
+  const json hgb = {"HGB", "Haemoglobin", "L", "NM", "96", "g/L", "115-150", "L", "F"};
+  const json glucose = {"2345-7", "Glucose", "LN", "NM", "6.1", "mmol/L", "3.9-6.1", "", "F"};
+  json cases = json::array({
+      // 0: two results, one by a local code the consortium maps to LOINC.
+      {{"control", "M1"},
+       {"patient", "TA-LAB-1"},
+       {"results", {hgb, glucose}},
+       {"set", {{"OBR", 7, 0, taken}}}},
+      // 1: the same message again (a resend after a lost ACK).
+      {{"control", "M1"},
+       {"patient", "TA-LAB-1"},
+       {"results", {hgb, glucose}},
+       {"set", {{"OBR", 7, 0, taken}}}},
+      // 2: a patient the township has never sent a study of.
+      {{"control", "M2"}, {"patient", "TA-NOBODY"}, {"results", {glucose}}},
+      // 3: wrong encoding characters.
+      {{"raw", "MSH|^~|LIS|ta|YILIAN|HUB|20261205100000||ORU^R01|M4|P|2.5.1\rPID|1||TA-LAB-1\r"}},
+      // 4: a value that is not a number for a numeric result.
+      {{"control", "M5"},
+       {"patient", "TA-LAB-1"},
+       {"results", {{"2345-7", "Glucose", "LN", "NM", "high", "mmol/L", "", "", "F"}}}},
+      // 5: a sending facility that is no member.
+      {{"control", "M6"}, {"facility", "tz"}, {"patient", "TA-LAB-1"}, {"results", {glucose}}},
+      // 6: another message type.
+      {{"control", "M7"},
+       {"patient", "TA-LAB-1"},
+       {"results", {glucose}},
+       {"set", {{"MSH", 9, 1, "ADT"}, {"MSH", 9, 2, "A01"}}}},
+      // 7: GB18030 text, declared.
+      {{"control", "M8"},
+       {"patient", "TA-LAB-1"},
+       {"name", "王^芳"},
+       {"charset", "GB 18030-2000"},
+       {"encoding", "gb18030"},
+       {"results", {{"718-7", "血红蛋白", "LN", "NM", "121", "g/L", "115-150", "", "F"}}},
+       {"set", {{"OBR", 7, 0, taken}}}},
+      // 8: a malformed segment.
+      {{"raw", "MSH|^~\\&|LIS|ta|YILIAN|HUB|20261205100000||ORU^R01|M9|P|2.5.1\rpid|1||X\r"}},
+      // 9: a result status not accepted.
+      {{"control", "M10"},
+       {"patient", "TA-LAB-1"},
+       {"results", {{"2345-7", "Glucose", "LN", "NM", "5", "mmol/L", "", "", "X"}}}},
+  });
+  auto a = send(cases);
+  ASSERT_EQ(a.size(), cases.size());
+  EXPECT_EQ(a[0]["ack"], "AA");
+  EXPECT_EQ(a[0]["control"], "M1");
+  EXPECT_EQ(a[0]["text"], "2 results stored");
+  EXPECT_EQ(a[1]["ack"], "AA");
+  EXPECT_NE(a[1]["text"].get<std::string>().find("already stored"), std::string::npos);
+  EXPECT_EQ(a[2]["ack"], "AE");
+  EXPECT_EQ(a[2]["error"], "204");
+  EXPECT_EQ(a[2]["location"], "PID^1^3");
+  EXPECT_NE(a[2]["text"].get<std::string>().find("unknown patient"), std::string::npos);
+  EXPECT_EQ(a[3]["ack"], "AR");
+  EXPECT_NE(a[3]["text"].get<std::string>().find("encoding characters"), std::string::npos);
+  EXPECT_EQ(a[4]["ack"], "AE");
+  EXPECT_EQ(a[4]["error"], "102");
+  EXPECT_EQ(a[4]["location"], "OBX^1^5");
+  EXPECT_EQ(a[5]["ack"], "AR");
+  EXPECT_EQ(a[5]["error"], "204");
+  EXPECT_EQ(a[6]["ack"], "AR");
+  EXPECT_EQ(a[6]["error"], "200");
+  EXPECT_EQ(a[7]["ack"], "AA") << a[7].dump();
+  EXPECT_EQ(a[8]["ack"], "AR");
+  EXPECT_EQ(a[9]["ack"], "AE");
+  EXPECT_EQ(a[9]["error"], "103");
+
+  // Stored: the two accepted messages, once each, with their three results; nothing else.
+  const fs::path db = dir_.path() / "data" / "index.sqlite";
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM lab_messages"), "2");
+  EXPECT_EQ(sql_value(db, "SELECT group_concat(control_id) FROM lab_messages"), "M1,M8");
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM lab_results"), "3");
+
+  // Clinicians who serve township A see the results, recognised where a rule says so.
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  const std::string office = server_->add_user("office", {"admin"}, "lead");
+  ASSERT_FALSE(cardio.empty() || tb.empty() || office.empty());
+  auto r = server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json results = json::parse(r.body)["results"];
+  ASSERT_EQ(results.size(), 3u);
+  std::map<std::string, json> by_name;
+  for (const json& x : results) by_name[x["name"]] = x;
+  ASSERT_TRUE(by_name.count("Haemoglobin"));
+  const json& h = by_name["Haemoglobin"];
+  EXPECT_EQ(h["code"], "718-7");
+  EXPECT_EQ(h["codeSystem"], "LN");
+  EXPECT_EQ(h["localCode"], "HGB");
+  EXPECT_EQ(h["value"], "96");
+  EXPECT_EQ(h["units"], "g/L");
+  EXPECT_EQ(h["referenceRange"], "115-150");
+  EXPECT_EQ(h["flags"], "L");
+  EXPECT_EQ(h["institution"], "ta");
+  EXPECT_EQ(h["performingLab"], "ta");
+  EXPECT_EQ(h["qualification"], "provincial_eqa");
+  EXPECT_EQ(h["recognition"]["recognised"], true);
+  const json& g = by_name["Glucose"];
+  EXPECT_EQ(g["recognition"]["recognised"], false);
+  EXPECT_NE(g["recognition"]["why"].get<std::string>().find("qualification"), std::string::npos);
+  ASSERT_TRUE(by_name.count("血红蛋白")) << results.dump();
+  EXPECT_EQ(by_name["血红蛋白"]["patient"]["name"], "王^芳");
+  EXPECT_EQ(json::parse(r.body)["recognised"], 2);
+
+  // Another township sees nothing of A's patients; the office reads no patient data.
+  EXPECT_TRUE(
+      json::parse(server_->get(tb, "/api/lab/results?patientId=TA-LAB-1").body)["results"].empty());
+  EXPECT_EQ(server_->get(office, "/api/lab/results?patientId=TA-LAB-1").status, 403);
+  EXPECT_EQ(server_->get(cardio, "/api/lab/results?patientId=TA*").status, 400);
+
+  // The lead's doctor takes the recognised haemoglobin instead of repeating it: counted once.
+  const std::string take =
+      "/api/lab/results/" + std::to_string(h["id"].get<std::int64_t>()) + "/recognise";
+  auto first = server_->request(cardio, "POST", take, "");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(json::parse(first.body)["recorded"], true);
+  EXPECT_EQ(json::parse(server_->request(cardio, "POST", take, "").body)["recorded"], false);
+  EXPECT_EQ(server_->request(tb, "POST", take, "").status, 404);
+  auto not_recognised = server_->request(
+      cardio, "POST",
+      "/api/lab/results/" + std::to_string(g["id"].get<std::int64_t>()) + "/recognise", "");
+  EXPECT_EQ(not_recognised.status, 409) << not_recognised.body;
+  json avoided = json::parse(server_->get(office, "/api/lab/avoided-repeats").body);
+  EXPECT_EQ(avoided["byInstitution"]["lead"], 1);
+  EXPECT_EQ(avoided["total"], 1);
+  json audit = json::parse(server_->get(office, "/api/audit?action=lab.results.read").body);
+  EXPECT_GE(audit["records"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace yilian
