@@ -19,7 +19,10 @@ using nlohmann::json;
 json result_json(const LabResult& r, const Recognition& g) {
   json recognition = {{"recognised", g.recognised}};
   if (!g.until.empty()) recognition["until"] = g.until;
-  if (!g.recognised) recognition["why"] = g.why;
+  if (!g.recognised) {
+    recognition["why"] = g.why;
+    recognition["whyCode"] = g.why_code;
+  }
   return {{"id", r.id},
           {"institution", r.institution_code},
           {"patient", {{"id", r.patient_id}, {"name", r.patient_name}}},
@@ -121,7 +124,16 @@ void register_lab_routes(http::Router& router, LabStore& store,
     } else {
       scope = identity::served_institutions(p);
     }
-    auto counts = store.avoided_repeats(scope);
+    // ?from=&to= (ISO 8601): the period, as the dashboard's other figures take it.
+    std::string from = req.query_value("from").value_or("");
+    std::string to = req.query_value("to").value_or("");
+    for (std::string* bound : {&from, &to}) {
+      if (bound->empty()) continue;
+      auto t = storage::parse_iso8601(*bound);
+      if (!t) return Response::error(400, "from and to are ISO 8601 times");
+      *bound = storage::to_iso8601(*t);
+    }
+    auto counts = store.avoided_repeats(scope, from, to);
     if (!counts.ok()) return Response::from_error(counts.error());
     std::int64_t total = 0;
     for (const auto& [code, n] : *counts) total += n;

@@ -20,6 +20,7 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
   Recognition out;
   if (r.status != "F" && r.status != "C") {
     out.why = "a preliminary result";
+    out.why_code = "preliminary";
     return out;
   }
   const RecognitionRule* rule = nullptr;
@@ -28,6 +29,7 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
   }
   if (!rule) {
     out.why = "no recognition rule for this test";
+    out.why_code = "no_rule";
     return out;
   }
   if (std::find(rule->qualifications.begin(), rule->qualifications.end(), r.qualification) ==
@@ -35,17 +37,20 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
     out.why = r.qualification.empty() ? "the laboratory's qualification is not known"
                                       : "the laboratory's qualification (" + r.qualification +
                                             ") is not one this test is recognised from";
+    out.why_code = r.qualification.empty() ? "qualification_unknown" : "not_qualified";
     return out;
   }
   auto taken = storage::parse_iso8601(r.specimen_at);
   if (!taken) {
     out.why = "no specimen time";
+    out.why_code = "no_specimen_time";
     return out;
   }
   const auto until = *taken + std::chrono::hours(24) * rule->valid_days;
   out.until = storage::to_iso8601(until);
   if (now > until) {
     out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";
+    out.why_code = "expired";
     return out;
   }
   out.recognised = true;
@@ -251,7 +256,7 @@ Result<bool> LabStore::record_recognition(std::int64_t result_id, std::int64_t i
 }
 
 Result<std::map<std::string, std::int64_t>> LabStore::avoided_repeats(
-    const std::vector<std::int64_t>& institutions) {
+    const std::vector<std::int64_t>& institutions, std::string_view from, std::string_view to) {
   std::map<std::string, std::int64_t> out;
   if (Status s = storage::read(
           db_,
@@ -260,8 +265,14 @@ Result<std::map<std::string, std::int64_t>> LabStore::avoided_repeats(
                 c,
                 "SELECT i.code, count(*) FROM lab_recognitions g JOIN institutions i ON "
                 "i.id = g.institution_id WHERE g.institution_id IN (" +
-                    sql::id_list(institutions) + ") GROUP BY i.code ORDER BY i.code",
-                [](sql::Stmt&) {}, [&](sql::Stmt& st) { out[st.text(0)] = st.int64(1); });
+                    sql::id_list(institutions) +
+                    ") AND (?1 = '' OR g.at >= ?1) AND (?2 = '' OR g.at < ?2) "
+                    "GROUP BY i.code ORDER BY i.code",
+                [&](sql::Stmt& st) {
+                  st.bind(1, from);
+                  st.bind(2, to);
+                },
+                [&](sql::Stmt& st) { out[st.text(0)] = st.int64(1); });
           });
       !s)
     return s.error();

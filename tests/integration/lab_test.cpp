@@ -6,11 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "consortium.h"
+#include "lab_client.h"
 #include "server_process.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -23,22 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-constexpr const char* kLabConfig = R"(
-[lab]
-qualifications = { ta = "provincial_eqa", "County Central Laboratory" = "iso15189" }
-local_codes = { "ta:HGB" = "718-7" }
-
-[[lab.recognition]]
-code = "718-7"
-qualifications = ["provincial_eqa", "iso15189"]
-valid_days = 30
-
-[[lab.recognition]]
-code = "2345-7"
-qualifications = ["iso15189"]
-valid_days = 3
-)";
-
 std::string sql_value(const fs::path& db, const std::string& q) {
   std::string out;
   testing::run_command("sqlite3 '" + db.string() + "' \"" + q + "\"", &out);
@@ -46,21 +29,10 @@ std::string sql_value(const fs::path& db, const std::string& q) {
   return out;
 }
 
-// An HL7 time stamp `minutes_ago` before now, in UTC.
-std::string hl7_time(int minutes_ago) {
-  std::string iso =
-      storage::to_iso8601(std::chrono::system_clock::now() - std::chrono::minutes(minutes_ago));
-  std::string out;
-  for (char c : iso.substr(0, 19)) {
-    if (c >= '0' && c <= '9') out += c;
-  }
-  return out + "+0000";
-}
-
 class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path cfg = testing::write_consortium_config(dir_.path(), kLabConfig);
+    const fs::path cfg = testing::write_consortium_config(dir_.path(), testing::kLabConfig);
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -74,24 +46,10 @@ class LabTest : public ::testing::Test {
     ASSERT_EQ(testing::storescu(*server_, "TA_CT", a->files), 0);
   }
 
-  // The cases through the laboratory system's client; one JSON answer per case.
   std::vector<json> send(const json& cases) {
-    const fs::path in = dir_.path() / "cases.json";
-    std::ofstream(in) << cases.dump();
-    std::string out;
-    const int rc = testing::run_command(
-        "timeout 120 /usr/bin/python3 '" + std::string(YILIAN_TESTS_SOURCE) +
-            "/integration/hl7_client.py' " + std::to_string(server_->mllp_port()) + " < '" +
-            in.string() + "' 2>&1",
-        &out);
-    EXPECT_EQ(rc, 0) << out;
-    std::vector<json> answers;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) {
-      json j = json::parse(line, nullptr, false);
-      if (j.is_object()) answers.push_back(j);
-    }
-    EXPECT_EQ(answers.size(), cases.size()) << out;
+    std::string log;
+    auto answers = testing::send_hl7(server_->mllp_port(), cases, dir_.path(), &log);
+    EXPECT_EQ(answers.size(), cases.size()) << log;
     return answers;
   }
 
@@ -100,7 +58,7 @@ class LabTest : public ::testing::Test {
 };
 
 TEST_F(LabTest, results_are_acknowledged_stored_once_and_refusals_store_nothing) {
-  const std::string taken = hl7_time(90);
+  const std::string taken = testing::hl7_time_ago(90);
   const json hgb = {"HGB", "Haemoglobin", "L", "NM", "96", "g/L", "115-150", "L", "F"};
   const json glucose = {"2345-7", "Glucose", "LN", "NM", "6.1", "mmol/L", "3.9-6.1", "", "F"};
   json cases = json::array({

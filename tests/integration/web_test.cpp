@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "consortium.h"
+#include "lab_client.h"
 #include "link_sim.h"
 #include "server_process.h"
 #include "synthetic.h"
@@ -431,6 +432,56 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   EXPECT_EQ(nb["patient"]["id"], "TA-NB-1");
   EXPECT_EQ(nb["timePoints"]["birth"]["by"], "dr-li");
   EXPECT_EQ(nb["intervals"][0]["name"], "birth_to_ventilation");
+  expect_screenshots(shots);
+}
+
+// A township patient's laboratory results at the lead: the trend of a repeated test, the
+// recognition mark, taking a recognised result instead of repeating it, and the dashboard's
+// count of repeats avoided.
+TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_test) {
+  start("chromium", ServerProcess::Mode::serve, std::string(kQueueConfig) + testing::kLabConfig);
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
+  ASSERT_FALSE(cardio.empty());
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 16;
+  spec.patient_id = "TA-LAB-2";
+  auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(server, "TA_CT", ct->files), 0);
+  auto result = [](const char* value, const char* flags) {
+    return json{"HGB", "Haemoglobin", "L", "NM", value, "g/L", "115-150", flags, "F"};
+  };
+  json cases =
+      json::array({{{"control", "W1"},
+                    {"patient", "TA-LAB-2"},
+                    {"results", {result("104", "L")}},
+                    {"set", {{"OBR", 7, 0, testing::hl7_time_ago(3 * 24 * 60)}}}},
+                   {{"control", "W2"},
+                    {"patient", "TA-LAB-2"},
+                    {"results",
+                     {result("96", "L"),
+                      {"2345-7", "Glucose", "LN", "NM", "5.2", "mmol/L", "3.9-6.1", "", "F"}}},
+                    {"set", {{"OBR", 7, 0, testing::hl7_time_ago(60)}}}}});
+  std::string log;
+  auto acks = testing::send_hl7(server.mllp_port(), cases, dir_.path(), &log);
+  ASSERT_EQ(acks.size(), 2u) << log;
+  for (const json& a : acks) ASSERT_EQ(a["ack"], "AA") << a.dump();
+
+  const std::vector<std::string> shots = {"lab-results.png", "lab-dashboard.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(run_scenario(server, "lab.mjs",
+                         {{"YILIAN_DOCTOR", "dr-wang"}, {"YILIAN_PATIENT", "TA-LAB-2"}}, out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  json avoided = json::parse(server.get(server.admin_token(), "/api/lab/avoided-repeats").body);
+  EXPECT_EQ(avoided["byInstitution"]["lead"], 1);
   expect_screenshots(shots);
 }
 

@@ -201,6 +201,8 @@ TEST(Recognition, a_qualified_laboratorys_final_result_is_recognised_within_its_
   LabResult unqualified = r;
   unqualified.qualification = "";
   EXPECT_NE(recognise(unqualified, rules, day(1)).why.find("not known"), std::string::npos);
+  EXPECT_EQ(recognise(unqualified, rules, day(1)).why_code, "qualification_unknown");
+  EXPECT_EQ(recognise(r, rules, day(31)).why_code, "expired");
   LabResult local = r;
   local.code_system = "L";  // a local code nobody mapped is not the LOINC test
   EXPECT_FALSE(recognise(local, rules, day(1)).recognised);

@@ -84,6 +84,7 @@ export function Dashboard() {
       acceptedPercent: number | null;
     }[]
   >([]);
+  const [avoided, setAvoided] = useState<Record<string, number>>({});
   const [error, setError] = useState('');
   // The period is whole local days: from 00:00 of `from` to the end of `to`.
   const range = () => {
@@ -97,12 +98,14 @@ export function Dashboard() {
       api<{ days: { day: string; tasks: number }[] }>('GET', `/api/stats/volume?${range()}`),
       api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
       api<{ statements: typeof statements }>('GET', `/api/stats/ecg-statements?${range()}`),
+      api<{ byInstitution: Record<string, number> }>('GET', `/api/lab/avoided-repeats?${range()}`),
     ])
-      .then(([g, v, r, s]) => {
+      .then(([g, v, r, s, a]) => {
         setGroups(g.groups);
         setDays(v.days);
         setReferrals(r.referrals);
         setStatements(s.statements);
+        setAvoided(a.byInstitution);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -191,6 +194,11 @@ export function Dashboard() {
         />
         <Bars title={`${t('referrals')}: ${t('up')}`} unit="" rows={routes('up')} />
         <Bars title={`${t('referrals')}: ${t('down')}`} unit="" rows={routes('down')} />
+        <Bars
+          title={t('avoidedRepeats')}
+          unit=""
+          rows={Object.entries(avoided).map(([label, value]) => ({ label, value }))}
+        />
       </div>
       <table class="tasks stats">
         <thead>

@@ -12,6 +12,7 @@ import { ConsultList, ConsultRoom } from './consult';
 import { Alerts } from './alerts';
 import { EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
+import { LabResults } from './lab';
 import { Referrals } from './referrals';
 import { Notifications } from './notifications';
 import { Admin } from './admin';
@@ -118,6 +119,7 @@ function App() {
   else if (route === 'township') screen = <Township user={user} live={live} />;
   else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
   else if (route === 'dashboard') screen = <Dashboard />;
+  else if (route === 'lab') screen = <LabResults patientId={decodeURIComponent(arg ?? '')} />;
   else if (route === 'referrals') screen = <Referrals user={user} live={live} />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
   else if (route === 'consult' && arg)
@@ -135,6 +137,7 @@ function App() {
           {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/emergency">{t('emergencyBoard')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/referrals">{t('referrals')}</a>}
+          {user.roles.some((r) => r !== 'admin') && <a href="#/lab">{t('labResults')}</a>}
           {(isReader(user) || user.roles.includes('admin')) && (
             <a href="#/dashboard">{t('dashboard')}</a>
           )}

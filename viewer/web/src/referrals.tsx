@@ -97,6 +97,9 @@ export function Referrals(props: { user: User; live: Live | null }) {
               <td>
                 {personName(r.patient.name) || r.patient.id}
                 <small>{r.patient.id}</small>
+                <a class="lab-link" href={`#/lab/${encodeURIComponent(r.patient.id)}`}>
+                  {t('labResults')}
+                </a>
               </td>
               <td>
                 {r.from} → {r.to}

@@ -51,7 +51,10 @@ struct RecognitionRule {
 struct Recognition {
   bool recognised = false;
   std::string until;  // ISO 8601 UTC, when recognised
-  std::string why;    // why not: "no rule for this test", "laboratory not qualified", ...
+  std::string why;    // why not, in words
+  // why not, as a code: preliminary, no_rule, qualification_unknown, not_qualified,
+  // no_specimen_time, expired
+  std::string why_code;
 };
 
 // Pure: a final or corrected result whose test a rule names, from a qualified laboratory, in
@@ -93,9 +96,11 @@ class LabStore {
   // per result and institution (false: it was recorded already).
   Result<bool> record_recognition(std::int64_t result_id, std::int64_t institution_id,
                                   std::string_view user, std::string_view at);
-  // Repeats avoided, by the institution that avoided them: code -> count.
+  // Repeats avoided in [from, to) (ISO 8601 UTC; empty: unbounded), by the institution that
+  // avoided them: code -> count.
   Result<std::map<std::string, std::int64_t>> avoided_repeats(
-      const std::vector<std::int64_t>& institutions);
+      const std::vector<std::int64_t>& institutions, std::string_view from = {},
+      std::string_view to = {});
 
  private:
   storage::Database& db_;
