@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7"}
+TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7 fhir"}
 SHARED=${YILIAN_SHARED_DATA:-$ROOT/../shared/data}
 PYDICOM=/usr/lib/python3/dist-packages/pydicom/data/test_files
 
@@ -48,6 +48,8 @@ seed() {  # seed TARGET: fills $BUILD/corpus/TARGET once
     tus_header)
       printf 'content-type bXVsdGlwYXJ0L3JlbGF0ZWQ7IGJvdW5kYXJ5PXg=,study MS4yLjM=,flag' >"$dir/meta"
       printf '262144' >"$dir/size" ;;
+    fhir)
+      printf '{"resourceType":"Bundle","type":"transaction","identifier":{"system":"urn:lis","value":"B1"},"entry":[{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]},"subject":{"identifier":{"value":"P1"}},"effectiveDateTime":"2026-12-05T08:30:00+08:00","valueQuantity":{"value":96,"unit":"g/L"},"referenceRange":[{"low":{"value":115},"high":{"value":150}}],"interpretation":[{"coding":[{"code":"L"}]}]}}]}' >"$dir/bundle" ;;
     hl7)
       printf '\x0bMSH|^~\\&|LIS|ta|YILIAN|HUB|20261205100000||ORU^R01^ORU_R01|C1|P|2.5.1||||||GB 18030-2000\rPID|1||TA-7^^^ta^MR||Li^Na\rOBR|1|O1|F1|CBC^Blood count^L|||202612050830+0800\rOBX|1|NM|718-7^Hemoglobin^LN^HGB^Hb^L||96|g/L|115-150|L~A|||F|||20261205091500\rOBX|2|SN|2345-7^Glucose^LN||>^20|mmol/L||H|||C\rOBX|3|ST|8251-1^Comment^LN||a \\T\\ b\\.br\\c||||||P\r\x1c\r' >"$dir/oru" ;;
   esac

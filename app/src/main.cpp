@@ -302,7 +302,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   lab::LabStore lab_store(dd.database());
   lab::Hl7Receiver hl7(lab_store, dd.accounts(), cfg.lab,
                        [] { return std::chrono::system_clock::now(); });
-  lab::register_lab_routes(router, lab_store, cfg.lab.recognition, auth);
+  lab::register_lab_routes(router, lab_store, cfg.lab, auth);
   lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
                        [&hl7](std::string_view message) { return hl7.receive(message); });
   teleconsult::register_notification_routes(router, dd.notifications(), auth);

@@ -17,7 +17,8 @@ Error bad_credentials() {
 bool is_protected_path(std::string_view path) {
   if (path == "/api/auth/login") return false;
   return path.rfind("/api/", 0) == 0 || path == "/api" || path.rfind("/dicom-web/", 0) == 0 ||
-         path == "/dicom-web" || path == "/ws" || path.rfind("/ws/", 0) == 0;
+         path == "/dicom-web" || path == "/ws" || path.rfind("/ws/", 0) == 0 ||
+         path.rfind("/fhir/", 0) == 0 || path == "/fhir";
 }
 
 AuthService::AuthService(identity::Accounts& accounts, Auditor& auditor, storage::Clock clock,

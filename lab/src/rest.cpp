@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/text.h"
+#include "yilian/identity/accounts.h"
 #include "yilian/identity/auth.h"
 #include "yilian/identity/policy.h"
+#include "yilian/lab/fhir.h"
 #include "yilian/net/json_body.h"
 
 namespace yilian::lab {
@@ -51,10 +53,58 @@ bool may_see(const Principal& p, const LabResult& r) {
   return std::find(served.begin(), served.end(), r.institution_id) != served.end();
 }
 
+Response fhir(int status, const json& body) {
+  Response r = Response::json(status, json_text(body));
+  r.content_type = "application/fhir+json";
+  return r;
+}
+
 }  // namespace
 
-void register_lab_routes(http::Router& router, LabStore& store,
-                         const std::vector<RecognitionRule>& rules, identity::AuthService& auth) {
+void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
+                         identity::AuthService& auth) {
+  const std::vector<RecognitionRule>& rules = options.recognition;
+  // FHIR R4: a laboratory system of a member posts its results with a credential of that
+  // institution (a clinician account); the institution is the account's home one.
+  auto post_fhir = [&store, &options, &auth](const Request& req) {
+    const Principal& p = *req.principal;
+    if (!identity::has_clinical_role(p)) {
+      auth.audit(req, "lab.fhir.receive", "lab_report", "", "denied");
+      return fhir(403, operation_outcome("error", "forbidden",
+                                         "results are posted with a member's clinical account"));
+    }
+    const std::string type = req.content_type;
+    if (type.rfind("application/fhir+json", 0) != 0 && type.rfind("application/json", 0) != 0) {
+      return fhir(415, operation_outcome("error", "not-supported",
+                                         "send application/fhir+json (FHIR R4, JSON)"));
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object()) {
+      return fhir(400, operation_outcome("error", "structure", "the body is not a JSON object"));
+    }
+    auto report = read_fhir(body, p.institution_code, options.utc_offset_minutes);
+    if (auto* e = std::get_if<FhirIssue>(&report)) {
+      auth.audit(req, "lab.fhir.receive", "lab_report", "", "refused", e->text);
+      return fhir(e->status, operation_outcome("error", e->code, e->text, e->expression));
+    }
+    const OruReport& oru = std::get<OruReport>(report);
+    auto sender = auth.accounts().find_institution(p.institution_code);
+    if (!sender.ok()) return Response::from_error(sender.error());
+    if (!sender->has_value()) return Response::error(403, "no institution");
+    Intake in = intake(store, options, **sender, oru, "fhir", auth.now());
+    if (in.failed) return Response::from_error(*in.failed);
+    if (in.unknown_patient) {
+      auth.audit(req, "lab.fhir.receive", "lab_report", oru.control_id, "refused", in.text);
+      return fhir(422, operation_outcome("error", "business-rule", in.text, "Observation.subject"));
+    }
+    auth.audit(req, "lab.fhir.receive", "lab_report", oru.control_id, "ok", in.text);
+    return fhir(in.duplicate ? 200 : 201,
+                operation_outcome("information", "informational", in.text));
+  };
+  router.add("POST", "/fhir/r4/Observation", post_fhir);
+  router.add("POST", "/fhir/r4/Bundle", post_fhir);
+  router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
+
   router.add("GET", "/api/lab/results", [&store, &rules, &auth](const Request& req) {
     const Principal& p = *req.principal;
     const std::string patient = req.query_value("patientId").value_or("");

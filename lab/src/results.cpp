@@ -345,26 +345,45 @@ std::string Hl7Receiver::receive(std::string_view bytes) {
   if (auto* e = std::get_if<Hl7Error>(&report)) return answer(*e);
   const OruReport& oru = std::get<OruReport>(report);
 
-  auto earlier = store_.stored_message(sender.id, oru.control_id);
-  if (!earlier.ok()) return internal(earlier.error());
-  if (*earlier) {
-    return make_ack(&m, "AA", nullptr,
-                    "already stored (" + std::to_string(**earlier) + " results); not stored again",
-                    ack_id, stamp);
+  Intake in = intake(store_, options_, sender, oru, "hl7v2", storage::to_iso8601(now));
+  if (in.failed) return internal(*in.failed);
+  if (in.unknown_patient) {
+    return answer(Hl7Error{"AE", 204, "PID^1^3", in.text});
   }
-  auto known = store_.patient_known(sender.id, oru.patient_id);
-  if (!known.ok()) return internal(known.error());
+  return make_ack(&m, "AA", nullptr, in.text, ack_id, stamp);
+}
+
+Intake intake(LabStore& store, const LabOptions& options, const identity::InstitutionInfo& sender,
+              const OruReport& report, std::string_view protocol, std::string_view now) {
+  Intake out;
+  auto earlier = store.stored_message(sender.id, report.control_id);
+  if (!earlier.ok()) {
+    out.failed = earlier.error();
+    return out;
+  }
+  if (*earlier) {
+    out.duplicate = true;
+    out.stored = **earlier;
+    out.text = "already stored (" + std::to_string(**earlier) + " results); not stored again";
+    return out;
+  }
+  auto known = store.patient_known(sender.id, report.patient_id);
+  if (!known.ok()) {
+    out.failed = known.error();
+    return out;
+  }
   if (!*known) {
-    return answer(Hl7Error{"AE", 204, "PID^1^3",
-                           "unknown patient " + oru.patient_id + " at " + sender.code +
-                               ": no study of theirs is held; send the results again once it is"});
+    out.unknown_patient = true;
+    out.text = "unknown patient " + report.patient_id + " at " + sender.code +
+               ": no study of theirs is held; send the results again once it is";
+    return out;
   }
   std::vector<LabResult> rows;
-  for (const Observation& o : oru.observations) {
+  for (const Observation& o : report.observations) {
     LabResult r;
     r.institution_id = sender.id;
-    r.patient_id = oru.patient_id;
-    r.patient_name = oru.patient_name;
+    r.patient_id = report.patient_id;
+    r.patient_name = report.patient_name;
     r.order_code = o.order_code;
     r.order_name = o.order_name;
     if (o.code_system == "LN") {
@@ -375,8 +394,8 @@ std::string Hl7Receiver::receive(std::string_view bytes) {
       r.code = o.alt_code;
       r.code_system = "LN";
       r.local_code = o.code;
-    } else if (auto it = options_.local_codes.find(sender.code + ":" + o.code);
-               it != options_.local_codes.end()) {
+    } else if (auto it = options.local_codes.find(sender.code + ":" + o.code);
+               it != options.local_codes.end()) {
       r.code = it->second;
       r.code_system = "LN";
       r.local_code = o.code;
@@ -394,25 +413,30 @@ std::string Hl7Receiver::receive(std::string_view bytes) {
     r.specimen_at = o.specimen_time;
     r.observed_at = o.observed_time;
     r.performing_lab = o.performing_lab;
-    if (auto q = options_.qualifications.find(o.performing_lab);
-        q != options_.qualifications.end()) {
+    if (auto q = options.qualifications.find(o.performing_lab); q != options.qualifications.end()) {
       r.qualification = q->second;
     } else if (o.performing_lab == sender.code) {
-      if (auto s = options_.qualifications.find(sender.code); s != options_.qualifications.end())
-        r.qualification = s->second;
+      if (auto q2 = options.qualifications.find(sender.code); q2 != options.qualifications.end())
+        r.qualification = q2->second;
     }
     rows.push_back(std::move(r));
   }
   bool duplicate = false;
-  auto stored =
-      store_.store(sender.id, oru.control_id, "hl7v2", storage::to_iso8601(now), rows, duplicate);
-  if (!stored.ok()) return internal(stored.error());
-  if (duplicate) {
-    return make_ack(&m, "AA", nullptr, "already stored; not stored again", ack_id, stamp);
+  auto stored = store.store(sender.id, report.control_id, protocol, now, rows, duplicate);
+  if (!stored.ok()) {
+    out.failed = stored.error();
+    return out;
   }
-  spdlog::info("lab: {} results of patient {} from {} (message {})", *stored, oru.patient_id,
-               sender.code, oru.control_id);
-  return make_ack(&m, "AA", nullptr, std::to_string(*stored) + " results stored", ack_id, stamp);
+  if (duplicate) {
+    out.duplicate = true;
+    out.text = "already stored; not stored again";
+    return out;
+  }
+  out.stored = *stored;
+  out.text = std::to_string(*stored) + " results stored";
+  spdlog::info("lab: {} results of patient {} from {} ({} {})", *stored, report.patient_id,
+               sender.code, protocol, report.control_id);
+  return out;
 }
 
 }  // namespace yilian::lab

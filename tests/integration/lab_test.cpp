@@ -189,5 +189,82 @@ TEST_F(LabTest, results_are_acknowledged_stored_once_and_refusals_store_nothing)
   EXPECT_GE(audit["records"].size(), 3u);
 }
 
+// FHIR R4: the township laboratory posts a Bundle with its own account; a resend stores
+// nothing twice; what is wrong is named by its FHIRPath in an OperationOutcome.
+TEST_F(LabTest, a_fhir_bundle_is_stored_once_and_refusals_name_the_element) {
+  const std::string lis = server_->add_user("ta-lis", {"township_doctor"}, "ta");
+  const std::string office = server_->add_user("office", {"admin"}, "lead");
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  ASSERT_FALSE(lis.empty() || office.empty() || cardio.empty());
+  const std::string taken =
+      storage::to_iso8601(std::chrono::system_clock::now() - std::chrono::hours(2));
+  json bundle = {
+      {"resourceType", "Bundle"},
+      {"type", "transaction"},
+      {"identifier", {{"system", "urn:lis:ta"}, {"value", "FB-1"}}},
+      {"entry",
+       {{{"resource",
+          {{"resourceType", "Observation"},
+           {"status", "final"},
+           {"identifier", {{{"value", "o1"}}}},
+           {"code",
+            {{"coding",
+              {{{"system", "http://loinc.org"}, {"code", "2345-7"}, {"display", "Glucose"}}}}}},
+           {"subject", {{"identifier", {{"value", "TA-LAB-1"}}}}},
+           {"effectiveDateTime", taken},
+           {"valueQuantity", {{"value", 7.8}, {"unit", "mmol/L"}}},
+           {"interpretation", {{{"coding", {{{"code", "H"}}}}}}},
+           {"performer", {{{"display", "County Central Laboratory"}}}}}}}}}};
+  auto post = [&](const std::string& token, const json& body, const std::string& path) {
+    return testing::http_request(
+        server_->http_port(), "POST", path, body.dump(),
+        {{"Authorization", "Bearer " + token}, {"Content-Type", "application/fhir+json"}});
+  };
+  auto created = post(lis, bundle, "/fhir/r4/Bundle");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.header("content-type"), "application/fhir+json");
+  json outcome = json::parse(created.body);
+  EXPECT_EQ(outcome["resourceType"], "OperationOutcome");
+  EXPECT_EQ(outcome["issue"][0]["diagnostics"], "1 results stored");
+  auto again = post(lis, bundle, "/fhir/r4");
+  EXPECT_EQ(again.status, 200) << again.body;
+
+  json unknown = bundle;
+  unknown["identifier"]["value"] = "FB-2";
+  unknown["entry"][0]["resource"]["subject"]["identifier"]["value"] = "TA-NOBODY";
+  auto refused = post(lis, unknown, "/fhir/r4/Bundle");
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  json bad = bundle;
+  bad["identifier"]["value"] = "FB-3";
+  bad["entry"][0]["resource"]["valueQuantity"]["value"] = "lots";
+  auto invalid = post(lis, bad, "/fhir/r4/Bundle");
+  EXPECT_EQ(invalid.status, 400) << invalid.body;
+  EXPECT_EQ(json::parse(invalid.body)["issue"][0]["expression"][0],
+            "Bundle.entry[0].resource.valueQuantity.value");
+  EXPECT_EQ(post(office, bundle, "/fhir/r4/Bundle").status, 403);
+  auto text =
+      testing::http_request(server_->http_port(), "POST", "/fhir/r4/Bundle", "x",
+                            {{"Authorization", "Bearer " + lis}, {"Content-Type", "text/plain"}});
+  EXPECT_EQ(text.status, 415);
+  EXPECT_EQ(post(lis, json::array(), "/fhir/r4/Bundle").status, 400);
+  EXPECT_EQ(testing::http_request(server_->http_port(), "POST", "/fhir/r4/Bundle", bundle.dump(),
+                                  {{"Content-Type", "application/fhir+json"}})
+                .status,
+            401);
+
+  // Stored once, from the county laboratory whose ISO 15189 the glucose rule asks for: the
+  // lead's doctor sees it recognised.
+  const fs::path db = dir_.path() / "data" / "index.sqlite";
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM lab_results"), "1");
+  EXPECT_EQ(sql_value(db, "SELECT protocol || ' ' || control_id FROM lab_messages"),
+            "fhir urn:lis:ta|FB-1");
+  json results = json::parse(server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1").body);
+  ASSERT_EQ(results["results"].size(), 1u);
+  EXPECT_EQ(results["results"][0]["value"], "7.8");
+  EXPECT_EQ(results["results"][0]["flags"], "H");
+  EXPECT_EQ(results["results"][0]["qualification"], "iso15189");
+  EXPECT_EQ(results["results"][0]["recognition"]["recognised"], true);
+}
+
 }  // namespace
 }  // namespace yilian

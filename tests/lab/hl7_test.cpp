@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "yilian/lab/fhir.h"
 #include "yilian/lab/mllp.h"
 #include "yilian/lab/results.h"
 
@@ -209,6 +210,110 @@ TEST(Recognition, a_qualified_laboratorys_final_result_is_recognised_within_its_
   LabResult other = r;
   other.code = "2345-7";
   EXPECT_FALSE(recognise(other, rules, day(1)).recognised);
+}
+
+}  // namespace
+}  // namespace yilian::lab
+
+namespace yilian::lab {
+namespace {
+
+nlohmann::json bundle() {
+  return nlohmann::json::parse(R"({
+    "resourceType": "Bundle", "type": "transaction",
+    "identifier": {"system": "urn:lis:ta", "value": "B-1"},
+    "entry": [
+      {"resource": {"resourceType": "Patient", "name": [{"family": "王", "given": ["芳"]}]}},
+      {"resource": {"resourceType": "DiagnosticReport", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2", "display": "CBC"}]},
+        "subject": {"identifier": {"value": "TA-9"}}}},
+      {"resource": {"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "urn:lis:ta", "code": "HGB"},
+                            {"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}]},
+        "subject": {"reference": "Patient/TA-9"},
+        "effectiveDateTime": "2026-12-05T08:30:00+08:00",
+        "issued": "2026-12-05T01:15:00Z",
+        "valueQuantity": {"value": 96, "unit": "g/L"},
+        "referenceRange": [{"low": {"value": 115}, "high": {"value": 150}}],
+        "interpretation": [{"coding": [{"code": "L"}]}],
+        "performer": [{"display": "County Central Laboratory"}]}},
+      {"resource": {"resourceType": "Observation", "status": "preliminary",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "5778-6"}], "text": "Urine colour"},
+        "subject": {"identifier": {"value": "TA-9"}},
+        "effectiveDateTime": "2026-12-05",
+        "valueCodeableConcept": {"coding": [{"code": "Y", "display": "yellow"}]}}}
+    ]})");
+}
+
+TEST(Fhir, a_bundle_of_observations_reads_like_an_oru) {
+  auto r = read_fhir(bundle(), "ta");
+  ASSERT_TRUE(std::holds_alternative<OruReport>(r)) << std::get<FhirIssue>(r).text;
+  const OruReport& report = std::get<OruReport>(r);
+  EXPECT_EQ(report.control_id, "urn:lis:ta|B-1");
+  EXPECT_EQ(report.patient_id, "TA-9");
+  EXPECT_EQ(report.patient_name, "王^芳");
+  ASSERT_EQ(report.observations.size(), 2u);
+  const Observation& hb = report.observations[0];
+  EXPECT_EQ(hb.code, "718-7");
+  EXPECT_EQ(hb.code_system, "LN");
+  EXPECT_EQ(hb.alt_code, "HGB");
+  EXPECT_EQ(hb.value, "96");
+  EXPECT_EQ(*hb.numeric, 96);
+  EXPECT_EQ(hb.units, "g/L");
+  EXPECT_EQ(hb.reference_range, "115-150");
+  EXPECT_EQ(hb.flags, "L");
+  EXPECT_EQ(hb.status, "F");
+  EXPECT_EQ(hb.specimen_time, "2026-12-05T00:30:00.000Z");
+  EXPECT_EQ(hb.observed_time, "2026-12-05T01:15:00.000Z");
+  EXPECT_EQ(hb.performing_lab, "County Central Laboratory");
+  EXPECT_EQ(hb.order_code, "58410-2");
+  const Observation& urine = report.observations[1];
+  EXPECT_EQ(urine.value, "yellow");
+  EXPECT_EQ(urine.status, "P");
+  EXPECT_EQ(urine.code_name, "Urine colour");
+  EXPECT_EQ(urine.specimen_time, "2026-12-04T16:00:00.000Z");  // a date: local midnight
+  EXPECT_EQ(urine.performing_lab, "ta");
+}
+
+TEST(Fhir, what_is_missing_or_wrong_is_named_by_its_path) {
+  auto issue_of = [](nlohmann::json j) {
+    auto r = read_fhir(j, "ta");
+    return std::holds_alternative<FhirIssue>(r) ? std::get<FhirIssue>(r) : FhirIssue{0, "", "", ""};
+  };
+  auto b = bundle();
+  b.erase("identifier");
+  b["entry"][1]["resource"].erase("identifier");
+  EXPECT_EQ(issue_of(b).expression, "Bundle.identifier");
+  b = bundle();
+  b["entry"][2]["resource"].erase("effectiveDateTime");
+  EXPECT_EQ(issue_of(b).expression, "Bundle.entry[2].resource.effectiveDateTime");
+  b = bundle();
+  b["entry"][2]["resource"]["valueQuantity"]["value"] = "96";
+  EXPECT_EQ(issue_of(b).expression, "Bundle.entry[2].resource.valueQuantity.value");
+  b = bundle();
+  b["entry"][2]["resource"]["status"] = "cancelled";
+  EXPECT_EQ(issue_of(b).status, 422);
+  b = bundle();
+  b["entry"][3]["resource"]["subject"]["identifier"]["value"] = "TA-10";
+  EXPECT_EQ(issue_of(b).code, "business-rule");
+  b = bundle();
+  b["type"] = "document";
+  EXPECT_EQ(issue_of(b).code, "not-supported");
+  b = bundle();
+  b["entry"][0]["resource"]["resourceType"] = "MedicationRequest";
+  EXPECT_EQ(issue_of(b).code, "not-supported");
+  EXPECT_EQ(issue_of(nlohmann::json{{"resourceType", "Patient"}}).code, "not-supported");
+  EXPECT_EQ(issue_of(nlohmann::json::array()).code, "not-supported");
+}
+
+TEST(Fhir, date_times_take_their_zone_and_a_date_is_local_midnight) {
+  EXPECT_EQ(fhir_time("2026-12-05T08:30:00+08:00", 480), "2026-12-05T00:30:00.000Z");
+  EXPECT_EQ(fhir_time("2026-12-05T08:30:00.5Z", 480), "2026-12-05T08:30:00.500Z");
+  EXPECT_EQ(fhir_time("2026-12", 480), "2026-11-30T16:00:00.000Z");
+  for (const char* bad : {"", "2026-1-05", "2026-12-05T08:30", "2026-12-05T08:30:00",
+                          "2026-12-05 08:30:00Z", "2026-12-05T08:30:00+0800"}) {
+    EXPECT_FALSE(fhir_time(bad, 480).has_value()) << bad;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// The laboratory's REST routes: a patient's results with their recognition, a doctor taking a
-// recognised result instead of repeating the test, and the repeats avoided by institution.
+// The laboratory's REST routes: results posted as FHIR R4 (Observation, Bundle), a patient's
+// results with their recognition, a doctor taking a recognised result instead of repeating the
+// test, and the repeats avoided by institution.
 #pragma once
 
 #include <vector>
@@ -13,7 +14,7 @@ class AuthService;
 
 namespace yilian::lab {
 
-void register_lab_routes(http::Router& router, LabStore& store,
-                         const std::vector<RecognitionRule>& rules, identity::AuthService& auth);
+void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
+                         identity::AuthService& auth);
 
 }  // namespace yilian::lab

@@ -19,9 +19,12 @@
 
 namespace yilian::identity {
 class Accounts;
-}
+struct InstitutionInfo;
+}  // namespace yilian::identity
 
 namespace yilian::lab {
+
+struct OruReport;
 
 struct LabResult {
   std::int64_t id = 0;
@@ -105,6 +108,19 @@ class LabStore {
  private:
   storage::Database& db_;
 };
+
+// A laboratory report (from HL7 v2 or FHIR) of a member institution -> stored results: the
+// duplicate check by the report's id, the patient check, the LOINC mapping and the
+// laboratory's qualification, then every result in one transaction.
+struct Intake {
+  std::optional<Error> failed;  // the store could not be read or written
+  bool unknown_patient = false;
+  bool duplicate = false;   // stored already under this id: nothing stored now
+  std::int64_t stored = 0;  // results stored (or stored earlier, for a duplicate)
+  std::string text;         // what happened, for the acknowledgement
+};
+Intake intake(LabStore& store, const LabOptions& options, const identity::InstitutionInfo& sender,
+              const OruReport& report, std::string_view protocol, std::string_view now);
 
 // HL7 v2 ORU^R01 -> stored results -> the ACK. AR: not processable (not HL7, wrong encoding
 // characters, another message type, version or processing id, an unknown sending facility);
