@@ -37,6 +37,7 @@
 #include "yilian/edge/back_channel.h"
 #include "yilian/edge/uploads.h"
 #include "yilian/identity/auth.h"
+#include "yilian/identity/policy.h"
 #include "yilian/identity/rest.h"
 #include "yilian/lab/mllp.h"
 #include "yilian/lab/rest.h"
@@ -302,7 +303,17 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   lab::LabStore lab_store(dd.database());
   lab::Hl7Receiver hl7(lab_store, dd.accounts(), cfg.lab,
                        [] { return std::chrono::system_clock::now(); });
-  lab::register_lab_routes(router, lab_store, cfg.lab, auth);
+  lab::register_lab_routes(
+      router, lab_store, cfg.lab, auth,
+      [&dd](const Principal& p, std::string_view patient) -> Result<std::vector<std::int64_t>> {
+        auto referred =
+            dd.referrals().referring_institutions(patient, identity::served_institutions(p));
+        if (!referred.ok()) return referred.error();
+        auto consulted = dd.consults().consulting_institutions(patient, p.user_id);
+        if (!consulted.ok()) return consulted.error();
+        referred->insert(referred->end(), consulted->begin(), consulted->end());
+        return *referred;
+      });
   lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
                        [&hl7](std::string_view message) { return hl7.receive(message); });
   teleconsult::register_notification_routes(router, dd.notifications(), auth);

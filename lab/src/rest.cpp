@@ -47,10 +47,18 @@ json result_json(const LabResult& r, const Recognition& g) {
           {"recognition", recognition}};
 }
 
-bool may_see(const Principal& p, const LabResult& r) {
-  if (!identity::has_clinical_role(p)) return false;
-  const auto served = identity::served_institutions(p);
-  return std::find(served.begin(), served.end(), r.institution_id) != served.end();
+// The institutions whose results about `patient` the clinician sees: those they work for, and
+// those that referred the patient to them or asked them about the patient.
+Result<std::vector<std::int64_t>> reachable(const Principal& p, std::string_view patient,
+                                            const PatientReach& reach) {
+  std::vector<std::int64_t> out = identity::served_institutions(p);
+  if (!reach) return out;
+  auto more = reach(p, patient);
+  if (!more.ok()) return more.error();
+  for (std::int64_t id : *more) {
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  }
+  return out;
 }
 
 Response fhir(int status, const json& body) {
@@ -62,7 +70,7 @@ Response fhir(int status, const json& body) {
 }  // namespace
 
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth) {
+                         identity::AuthService& auth, PatientReach reach) {
   const std::vector<RecognitionRule>& rules = options.recognition;
   // FHIR R4: a laboratory system of a member posts its results with a credential of that
   // institution (a clinician account); the institution is the account's home one.
@@ -105,7 +113,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4/Bundle", post_fhir);
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
-  router.add("GET", "/api/lab/results", [&store, &rules, &auth](const Request& req) {
+  router.add("GET", "/api/lab/results", [&store, &rules, &auth, reach](const Request& req) {
     const Principal& p = *req.principal;
     const std::string patient = req.query_value("patientId").value_or("");
     if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
@@ -116,7 +124,9 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
       auth.audit(req, "lab.results.read", "patient", patient, "denied");
       return Response::error(403, "laboratory results are read by clinicians");
     }
-    auto rows = store.results(patient, identity::served_institutions(p));
+    auto institutions = reachable(p, patient, reach);
+    if (!institutions.ok()) return Response::from_error(institutions.error());
+    auto rows = store.results(patient, *institutions);
     if (!rows.ok()) return Response::from_error(rows.error());
     const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
     json out = json::array();
@@ -134,30 +144,38 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
 
   // The doctor takes a recognised result instead of ordering the test again: counted once per
   // result for the doctor's home institution.
-  router.add(
-      "POST", "/api/lab/results/{id}/recognise", [&store, &rules, &auth](const Request& req) {
-        const Principal& p = *req.principal;
-        auto id = http::path_id(req, "id", "result id");
-        if (!id.ok()) return Response::from_error(id.error());
-        auto row = store.result(*id);
-        if (!row.ok()) return Response::from_error(row.error());
-        if (!row->has_value() || !may_see(p, **row)) {
-          auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "denied");
-          return Response::error(404, "no laboratory result you may see has this id");
-        }
-        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-        const Recognition g = recognise(**row, rules, now);
-        if (!g.recognised) {
-          return Response::error(409, "this result is not recognised: " + g.why);
-        }
-        auto recorded = store.record_recognition(*id, p.institution_id, p.username, auth.now());
-        if (!recorded.ok()) return Response::from_error(recorded.error());
-        auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "ok",
-                   *recorded ? "first" : "again");
-        return Response::json(200, json_text(json{{"result", *id},
-                                                  {"recorded", *recorded},
-                                                  {"institution", p.institution_code}}));
-      });
+  router.add("POST", "/api/lab/results/{id}/recognise",
+             [&store, &rules, &auth, reach](const Request& req) {
+               const Principal& p = *req.principal;
+               auto id = http::path_id(req, "id", "result id");
+               if (!id.ok()) return Response::from_error(id.error());
+               auto row = store.result(*id);
+               if (!row.ok()) return Response::from_error(row.error());
+               bool visible = false;
+               if (row->has_value() && identity::has_clinical_role(p)) {
+                 auto institutions = reachable(p, (*row)->patient_id, reach);
+                 if (!institutions.ok()) return Response::from_error(institutions.error());
+                 visible = std::find(institutions->begin(), institutions->end(),
+                                     (*row)->institution_id) != institutions->end();
+               }
+               if (!visible) {
+                 auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "denied");
+                 return Response::error(404, "no laboratory result you may see has this id");
+               }
+               const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+               const Recognition g = recognise(**row, rules, now);
+               if (!g.recognised) {
+                 return Response::error(409, "this result is not recognised: " + g.why);
+               }
+               auto recorded =
+                   store.record_recognition(*id, p.institution_id, p.username, auth.now());
+               if (!recorded.ok()) return Response::from_error(recorded.error());
+               auth.audit(req, "lab.recognise", "lab_result", std::to_string(*id), "ok",
+                          *recorded ? "first" : "again");
+               return Response::json(200, json_text(json{{"result", *id},
+                                                         {"recorded", *recorded},
+                                                         {"institution", p.institution_code}}));
+             });
 
   router.add("GET", "/api/lab/avoided-repeats", [&store, &auth](const Request& req) {
     const Principal& p = *req.principal;

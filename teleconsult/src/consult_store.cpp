@@ -235,6 +235,26 @@ Result<std::vector<ConsultParticipant>> ConsultStore::participants(std::int64_t 
   return out;
 }
 
+Result<std::vector<std::int64_t>> ConsultStore::consulting_institutions(std::string_view patient_id,
+                                                                        std::int64_t user_id) {
+  std::vector<std::int64_t> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT DISTINCT c.institution_id FROM consults c JOIN consult_participants p ON "
+          "p.consult_id = c.id WHERE c.patient_id = ?1 AND p.user_id = ?2 AND "
+          "c.status NOT IN ('declined', 'cancelled')",
+          [&](sql::Stmt& st) {
+            st.bind(1, patient_id);
+            st.bind(2, user_id);
+          },
+          [&](sql::Stmt& st) { out.push_back(st.int64(0)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<std::vector<ConsultEvent>> ConsultStore::events(std::int64_t id) {
   std::vector<ConsultEvent> out;
   auto rd = db_.read();

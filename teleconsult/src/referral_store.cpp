@@ -140,6 +140,23 @@ Result<std::vector<ReferralRow>> ReferralStore::referrals(
   return out;
 }
 
+Result<std::vector<std::int64_t>> ReferralStore::referring_institutions(
+    std::string_view patient_id, const std::vector<std::int64_t>& to_institutions) {
+  std::vector<std::int64_t> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT DISTINCT from_institution FROM referrals WHERE patient_id = ?1 AND "
+          "to_institution IN (" +
+              id_list(to_institutions) + ") AND status NOT IN ('rejected', 'cancelled')",
+          [&](sql::Stmt& st) { st.bind(1, patient_id); },
+          [&](sql::Stmt& st) { out.push_back(st.int64(0)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<std::vector<ReferralStore::ReferralCount>> ReferralStore::referral_counts(
     std::string_view from, std::string_view to) {
   std::vector<ReferralCount> out;

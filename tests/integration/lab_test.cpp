@@ -266,5 +266,53 @@ TEST_F(LabTest, a_fhir_bundle_is_stored_once_and_refusals_name_the_element) {
   EXPECT_EQ(results["results"][0]["recognition"]["recognised"], true);
 }
 
+// A referral reaches the results: township B does not serve the lead's patient, until the lead
+// refers the patient down to it; then B's doctor sees the lead's recognised glucose and takes
+// it instead of repeating the test.
+TEST_F(LabTest, a_referral_brings_the_patients_recognised_results_to_the_receiving_doctor) {
+  testing::CtSeriesSpec spec;
+  spec.count = 1;
+  spec.rows = spec.columns = 16;
+  spec.patient_id = "LEAD-P1";
+  auto ct = testing::write_ct_series(dir_.path() / "lead", spec);
+  ASSERT_TRUE(ct.ok());
+  ASSERT_EQ(testing::storescu(*server_, "LEAD_CT", ct->files), 0);
+  auto acks = send(json::array(
+      {{{"control", "L1"},
+        {"facility", "lead"},
+        {"patient", "LEAD-P1"},
+        {"results", {{"2345-7", "Glucose", "LN", "NM", "5.4", "mmol/L", "3.9-6.1", "", "F"}}},
+        {"set", {{"OBR", 7, 0, testing::hl7_time_ago(120)}}}}}));
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0]["ack"], "AA") << acks[0].dump();
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  ASSERT_FALSE(cardio.empty() || tb.empty());
+  const std::string path = "/api/lab/results?patientId=LEAD-P1";
+  EXPECT_TRUE(json::parse(server_->get(tb, path).body)["results"].empty());
+
+  auto referral = server_->request(cardio, "POST", "/api/referrals",
+                                   json{{"direction", "down"},
+                                        {"toInstitution", "tb"},
+                                        {"urgency", "routine"},
+                                        {"patientId", "LEAD-P1"},
+                                        {"reason", "follow-up of diabetes at home"},
+                                        {"dischargeSummary", "type 2 diabetes, stable"},
+                                        {"followUpPlan", "fasting glucose monthly"}}
+                                       .dump());
+  ASSERT_EQ(referral.status, 201) << referral.body;
+  json seen = json::parse(server_->get(tb, path).body)["results"];
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0]["institution"], "lead");
+  EXPECT_EQ(seen[0]["recognition"]["recognised"], true);
+  auto take = server_->request(
+      tb, "POST",
+      "/api/lab/results/" + std::to_string(seen[0]["id"].get<std::int64_t>()) + "/recognise", "");
+  ASSERT_EQ(take.status, 200) << take.body;
+  EXPECT_EQ(json::parse(take.body)["institution"], "tb");
+  json avoided = json::parse(server_->get(server_->admin_token(), "/api/lab/avoided-repeats").body);
+  EXPECT_EQ(avoided["byInstitution"]["tb"], 1);
+}
+
 }  // namespace
 }  // namespace yilian

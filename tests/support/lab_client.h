@@ -14,11 +14,11 @@ namespace yilian::testing {
 
 // The recognition table, qualifications and local code map the laboratory tests run with:
 // haemoglobin (718-7) recognised from provincial EQA or ISO 15189 laboratories for 30 days,
-// glucose (2345-7) from ISO 15189 ones for 3; township A holds provincial EQA; its HGB is
-// 718-7.
+// glucose (2345-7) from ISO 15189 ones for 3; the lead hospital holds ISO 15189, township A
+// provincial EQA; A's HGB is 718-7.
 inline constexpr const char* kLabConfig = R"(
 [lab]
-qualifications = { ta = "provincial_eqa", "County Central Laboratory" = "iso15189" }
+qualifications = { lead = "iso15189", ta = "provincial_eqa", "County Central Laboratory" = "iso15189" }
 local_codes = { "ta:HGB" = "718-7" }
 
 [[lab.recognition]]

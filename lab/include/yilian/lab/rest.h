@@ -3,8 +3,12 @@
 // test, and the repeats avoided by institution.
 #pragma once
 
+#include <functional>
+#include <string_view>
 #include <vector>
 
+#include "yilian/common/principal.h"
+#include "yilian/common/result.h"
 #include "yilian/lab/results.h"
 #include "yilian/net/http.h"
 
@@ -14,7 +18,13 @@ class AuthService;
 
 namespace yilian::lab {
 
+// The institutions whose results about this patient a clinician reaches besides those they
+// work for: the senders of the patient's referrals to them, the requesters of consults about
+// the patient they take part in.
+using PatientReach =
+    std::function<Result<std::vector<std::int64_t>>(const Principal&, std::string_view patient)>;
+
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth);
+                         identity::AuthService& auth, PatientReach reach = {});
 
 }  // namespace yilian::lab

@@ -112,6 +112,10 @@ class ConsultStore {
   Result<std::vector<ConsultRow>> list(const ConsultFilter& f);
   Result<std::vector<ConsultAttachment>> attachments(std::int64_t id);
   Result<std::vector<ConsultParticipant>> participants(std::int64_t id);
+  // The requesting institutions of the consults about this patient that `user_id` takes part
+  // in (not declined or cancelled): their results and reports reach the specialist.
+  Result<std::vector<std::int64_t>> consulting_institutions(std::string_view patient_id,
+                                                            std::int64_t user_id);
   Result<std::vector<ConsultEvent>> events(std::int64_t id);
   Result<std::vector<ConsultAnnotation>> annotations(std::int64_t id);
 

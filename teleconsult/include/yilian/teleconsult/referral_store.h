@@ -53,6 +53,10 @@ class ReferralStore {
   // Referrals from or to these institutions, newest first; `status` empty: any.
   Result<std::vector<ReferralRow>> referrals(const std::vector<std::int64_t>& institutions,
                                              const std::string& status);
+  // The institutions that referred this patient to one of `to_institutions` (a referral not
+  // rejected or cancelled): their results and reports reach the receiving doctors.
+  Result<std::vector<std::int64_t>> referring_institutions(
+      std::string_view patient_id, const std::vector<std::int64_t>& to_institutions);
   Result<ReferralRow> change_referral(
       std::int64_t id, const std::function<Result<ReferralChange>(const ReferralRow&)>& decide,
       std::string_view now);
