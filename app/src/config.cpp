@@ -409,19 +409,24 @@ Result<Config> parse_config(std::string_view text) {
       for (const toml::node& item : *arr) {
         const toml::table* t = item.as_table();
         if (!t) return bad("lab.recognition must be an array of tables ([[lab.recognition]])");
-        if (Status s =
-                check_keys(*t, "[[lab.recognition]]", {"code", "qualifications", "valid_days"});
+        if (Status s = check_keys(*t, "[[lab.recognition]]",
+                                  {"code", "modality", "qualifications", "valid_days"});
             !s)
           return s.error();
         lab::RecognitionRule rule;
         if (Status s = read_string(*t, "code", rule.code, "lab.recognition"); !s) return s.error();
+        if (Status s = read_string(*t, "modality", rule.modality, "lab.recognition"); !s)
+          return s.error();
         if (Status s = read_strings(*t, "qualifications", rule.qualifications, "lab.recognition");
             !s)
           return s.error();
         if (Status s = read_int(*t, "valid_days", rule.valid_days, 1, 3650, "lab.recognition"); !s)
           return s.error();
-        if (rule.code.empty() || rule.qualifications.empty() || rule.valid_days == 0) {
-          return bad("each [[lab.recognition]] needs code, qualifications and valid_days");
+        if (rule.code.empty() == rule.modality.empty() || rule.qualifications.empty() ||
+            rule.valid_days == 0) {
+          return bad(
+              "each [[lab.recognition]] needs code (a LOINC test) or modality (an imaging "
+              "examination), qualifications and valid_days");
         }
         c.lab.recognition.push_back(std::move(rule));
       }

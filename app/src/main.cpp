@@ -313,6 +313,17 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
         if (!consulted.ok()) return consulted.error();
         referred->insert(referred->end(), consulted->begin(), consulted->end());
         return *referred;
+      },
+      [&queue](std::string_view patient, const std::vector<std::int64_t>& institutions)
+          -> Result<std::vector<lab::ImagingReport>> {
+        auto studies = queue.store().reported_studies(patient, institutions);
+        if (!studies.ok()) return studies.error();
+        std::vector<lab::ImagingReport> out;
+        for (const reading::ReportedStudy& s : *studies) {
+          out.push_back({s.task_id, s.study_uid, s.study_date, s.modality, s.description,
+                         s.institution_code, s.read_by, s.final_at, s.impression});
+        }
+        return out;
       });
   lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
                        [&hl7](std::string_view message) { return hl7.receive(message); });

@@ -70,7 +70,7 @@ Response fhir(int status, const json& body) {
 }  // namespace
 
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth, PatientReach reach) {
+                         identity::AuthService& auth, PatientReach reach, ReportsOf reports) {
   const std::vector<RecognitionRule>& rules = options.recognition;
   // FHIR R4: a laboratory system of a member posts its results with a credential of that
   // institution (a clinician account); the institution is the account's home one.
@@ -113,34 +113,64 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4/Bundle", post_fhir);
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
-  router.add("GET", "/api/lab/results", [&store, &rules, &auth, reach](const Request& req) {
-    const Principal& p = *req.principal;
-    const std::string patient = req.query_value("patientId").value_or("");
-    if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
-        patient.find_first_of("*?\\") != std::string::npos) {
-      return Response::error(400, "patientId is a plain patient identifier");
-    }
-    if (!identity::has_clinical_role(p)) {
-      auth.audit(req, "lab.results.read", "patient", patient, "denied");
-      return Response::error(403, "laboratory results are read by clinicians");
-    }
-    auto institutions = reachable(p, patient, reach);
-    if (!institutions.ok()) return Response::from_error(institutions.error());
-    auto rows = store.results(patient, *institutions);
-    if (!rows.ok()) return Response::from_error(rows.error());
-    const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-    json out = json::array();
-    std::size_t recognised = 0;
-    for (const LabResult& r : *rows) {
-      const Recognition g = recognise(r, rules, now);
-      recognised += g.recognised;
-      out.push_back(result_json(r, g));
-    }
-    auth.audit(req, "lab.results.read", "patient", patient, "ok",
-               std::to_string(rows->size()) + " results");
-    return Response::json(
-        200, json_text(json{{"patientId", patient}, {"recognised", recognised}, {"results", out}}));
-  });
+  router.add("GET", "/api/lab/results",
+             [&store, &options, &rules, &auth, reach, reports](const Request& req) {
+               const Principal& p = *req.principal;
+               const std::string patient = req.query_value("patientId").value_or("");
+               if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
+                   patient.find_first_of("*?\\") != std::string::npos) {
+                 return Response::error(400, "patientId is a plain patient identifier");
+               }
+               if (!identity::has_clinical_role(p)) {
+                 auth.audit(req, "lab.results.read", "patient", patient, "denied");
+                 return Response::error(403, "laboratory results are read by clinicians");
+               }
+               auto institutions = reachable(p, patient, reach);
+               if (!institutions.ok()) return Response::from_error(institutions.error());
+               auto rows = store.results(patient, *institutions);
+               if (!rows.ok()) return Response::from_error(rows.error());
+               const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+               json out = json::array();
+               std::size_t recognised = 0;
+               for (const LabResult& r : *rows) {
+                 const Recognition g = recognise(r, rules, now);
+                 recognised += g.recognised;
+                 out.push_back(result_json(r, g));
+               }
+               // The patient's imaging reports at the same institutions, with their recognition.
+               json imaging = json::array();
+               if (reports) {
+                 auto studies = reports(patient, *institutions);
+                 if (!studies.ok()) return Response::from_error(studies.error());
+                 for (const ImagingReport& r : *studies) {
+                   const Recognition g = recognise_report(r, rules, options.qualifications, now);
+                   recognised += g.recognised;
+                   json recognition = {{"recognised", g.recognised}};
+                   if (!g.until.empty()) recognition["until"] = g.until;
+                   if (!g.recognised) {
+                     recognition["why"] = g.why;
+                     recognition["whyCode"] = g.why_code;
+                   }
+                   imaging.push_back({{"taskId", r.task_id},
+                                      {"studyInstanceUid", r.study_uid},
+                                      {"studyDate", r.study_date},
+                                      {"modality", r.modality},
+                                      {"description", r.description},
+                                      {"institution", r.institution_code},
+                                      {"readBy", r.read_by},
+                                      {"finalAt", r.final_at},
+                                      {"impression", r.impression},
+                                      {"recognition", recognition}});
+                 }
+               }
+               auth.audit(req, "lab.results.read", "patient", patient, "ok",
+                          std::to_string(rows->size()) + " results, " +
+                              std::to_string(imaging.size()) + " imaging reports");
+               return Response::json(200, json_text(json{{"patientId", patient},
+                                                         {"recognised", recognised},
+                                                         {"results", out},
+                                                         {"imaging", imaging}}));
+             });
 
   // The doctor takes a recognised result instead of ordering the test again: counted once per
   // result for the doctor's home institution.

@@ -25,7 +25,7 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
   }
   const RecognitionRule* rule = nullptr;
   for (const RecognitionRule& x : rules) {
-    if (x.code == r.code && r.code_system == "LN") rule = &x;
+    if (!x.code.empty() && x.code == r.code && r.code_system == "LN") rule = &x;
   }
   if (!rule) {
     out.why = "no recognition rule for this test";
@@ -47,6 +47,49 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
     return out;
   }
   const auto until = *taken + std::chrono::hours(24) * rule->valid_days;
+  out.until = storage::to_iso8601(until);
+  if (now > until) {
+    out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";
+    out.why_code = "expired";
+    return out;
+  }
+  out.recognised = true;
+  return out;
+}
+
+Recognition recognise_report(const ImagingReport& r, const std::vector<RecognitionRule>& rules,
+                             const std::map<std::string, std::string>& qualifications,
+                             storage::TimePoint now) {
+  Recognition out;
+  const RecognitionRule* rule = nullptr;
+  for (const RecognitionRule& x : rules) {
+    if (x.code.empty() && !x.modality.empty() && x.modality == r.modality) rule = &x;
+  }
+  if (!rule) {
+    out.why = "no recognition rule for this examination";
+    out.why_code = "no_rule";
+    return out;
+  }
+  auto q = qualifications.find(r.read_by);
+  if (q == qualifications.end()) {
+    out.why = "the reading institution's qualification is not known";
+    out.why_code = "qualification_unknown";
+    return out;
+  }
+  if (std::find(rule->qualifications.begin(), rule->qualifications.end(), q->second) ==
+      rule->qualifications.end()) {
+    out.why = "the reading institution's qualification (" + q->second +
+              ") is not one this examination is recognised from";
+    out.why_code = "not_qualified";
+    return out;
+  }
+  auto signed_at = storage::parse_iso8601(r.final_at);
+  if (!signed_at) {
+    out.why = "no report time";
+    out.why_code = "no_specimen_time";
+    return out;
+  }
+  const auto until = *signed_at + std::chrono::hours(24) * rule->valid_days;
   out.until = storage::to_iso8601(until);
   if (now > until) {
     out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";

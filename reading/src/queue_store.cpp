@@ -657,6 +657,30 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
   return out;
 }
 
+Result<std::vector<ReportedStudy>> QueueStore::reported_studies(
+    std::string_view patient_id, const std::vector<std::int64_t>& institutions) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<ReportedStudy> out;
+  Status s = query(
+      rd->conn(),
+      "SELECT t.id, s.study_uid, s.study_date, t.modality, s.description, i.code, ri.code, "
+      "t.final_at, coalesce((SELECT r.impression FROM reports r WHERE r.task_id = t.id AND "
+      "r.kind IN ('final', 'addendum') ORDER BY r.id DESC LIMIT 1), '') "
+      "FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
+      "p.id = s.patient_pk JOIN institutions i ON i.id = t.institution_id JOIN users u ON "
+      "u.id = t.reported_by JOIN institutions ri ON ri.id = u.institution_id "
+      "WHERE p.patient_id = ?1 AND t.status = 'final' AND t.is_ecg = 0 AND t.institution_id IN (" +
+          sql::id_list(institutions) + ") ORDER BY t.final_at DESC LIMIT 200",
+      [&](sql::Stmt& st) { st.bind(1, patient_id); },
+      [&](sql::Stmt& st) {
+        out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5),
+                       st.text(6), st.text(7), st.text(8)});
+      });
+  if (!s) return s.error();
+  return out;
+}
+
 Status QueueStore::bulk_insert(const std::vector<NewTask>& tasks, std::string_view now) {
   Database::Write tx(db_);
   if (Status s = tx.begin(); !s) return s;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "consortium.h"
 #include "lab_client.h"
@@ -32,7 +33,8 @@ std::string sql_value(const fs::path& db, const std::string& q) {
 class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path cfg = testing::write_consortium_config(dir_.path(), testing::kLabConfig);
+    const fs::path cfg = testing::write_consortium_config(
+        dir_.path(), std::string(testing::kLabConfig) + "\n[queue]\nstable_seconds = 0.3\n");
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -312,6 +314,40 @@ TEST_F(LabTest, a_referral_brings_the_patients_recognised_results_to_the_receivi
   EXPECT_EQ(json::parse(take.body)["institution"], "tb");
   json avoided = json::parse(server_->get(server_->admin_token(), "/api/lab/avoided-repeats").body);
   EXPECT_EQ(avoided["byInstitution"]["tb"], 1);
+}
+
+// Imaging reports too: township A's CT read at the lead to a final report is recognised for
+// the doctors who see the patient; its reader's institution is what the rule asks about.
+TEST_F(LabTest, a_final_ct_report_read_at_the_lead_is_recognised_with_the_results) {
+  const std::string rad = server_->add_user("rad", {"radiologist"}, "lead");
+  const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  ASSERT_FALSE(rad.empty() || doc.empty() || tb.empty());
+  json claimed;
+  for (int i = 0; i < 200 && !claimed.is_object(); ++i) {  // bounded: the task appears 0.3 s
+    auto r = server_->request(rad, "POST", "/api/worklist/claim-next");  // after the study
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_object() && j["task"].is_object()) claimed = j["task"];
+    if (!claimed.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(claimed.is_object()) << server_->log();
+  const std::string base = "/api/tasks/" + std::to_string(claimed["id"].get<std::int64_t>());
+  auto signed_report = server_->request(
+      rad, "POST", base + "/reports",
+      R"({"kind":"final","findings":"No acute abnormality.","impression":"Normal head CT."})");
+  ASSERT_EQ(signed_report.status, 201) << signed_report.body;
+
+  json seen = json::parse(server_->get(doc, "/api/lab/results?patientId=TA-LAB-1").body);
+  ASSERT_EQ(seen["imaging"].size(), 1u) << seen.dump();
+  const json& ct = seen["imaging"][0];
+  EXPECT_EQ(ct["modality"], "CT");
+  EXPECT_EQ(ct["institution"], "ta");
+  EXPECT_EQ(ct["readBy"], "lead");
+  EXPECT_EQ(ct["impression"], "Normal head CT.");
+  EXPECT_EQ(ct["recognition"]["recognised"], true);
+  EXPECT_EQ(seen["recognised"], 1);
+  EXPECT_TRUE(
+      json::parse(server_->get(tb, "/api/lab/results?patientId=TA-LAB-1").body)["imaging"].empty());
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ TEST(Mllp, frames_are_cut_out_of_any_chunking_and_garbage_fails_the_stream) {
 }
 
 TEST(Recognition, a_qualified_laboratorys_final_result_is_recognised_within_its_window) {
-  std::vector<RecognitionRule> rules = {{"718-7", {"provincial_eqa", "iso15189"}, 30}};
+  std::vector<RecognitionRule> rules = {{"718-7", "", {"provincial_eqa", "iso15189"}, 30}};
   LabResult r;
   r.code = "718-7";
   r.code_system = "LN";
@@ -210,6 +210,36 @@ TEST(Recognition, a_qualified_laboratorys_final_result_is_recognised_within_its_
   LabResult other = r;
   other.code = "2345-7";
   EXPECT_FALSE(recognise(other, rules, day(1)).recognised);
+}
+
+TEST(Recognition, an_imaging_report_is_recognised_by_its_modality_and_its_readers_qualification) {
+  std::vector<RecognitionRule> rules = {{"", "CT", {"tertiary"}, 180},
+                                        {"718-7", "", {"tertiary"}, 30}};
+  std::map<std::string, std::string> qualified = {{"lead", "tertiary"}, {"county", "secondary"}};
+  ImagingReport r;
+  r.modality = "CT";
+  r.read_by = "lead";
+  r.final_at = "2026-06-01T00:00:00.000Z";
+  const auto at = *storage::parse_iso8601("2026-11-20T00:00:00.000Z");
+  Recognition g = recognise_report(r, rules, qualified, at);
+  EXPECT_TRUE(g.recognised);
+  EXPECT_EQ(g.until, "2026-11-28T00:00:00.000Z");
+  EXPECT_EQ(recognise_report(r, rules, qualified, at + std::chrono::hours(24 * 9)).why_code,
+            "expired");
+  ImagingReport county = r;
+  county.read_by = "county";
+  EXPECT_EQ(recognise_report(county, rules, qualified, at).why_code, "not_qualified");
+  ImagingReport mr = r;
+  mr.modality = "MR";
+  EXPECT_EQ(recognise_report(mr, rules, qualified, at).why_code, "no_rule");
+  // A laboratory rule is not an imaging rule, nor the other way round.
+  LabResult hb;
+  hb.code = "CT";
+  hb.code_system = "LN";
+  hb.status = "F";
+  hb.qualification = "tertiary";
+  hb.specimen_at = "2026-11-19T00:00:00.000Z";
+  EXPECT_EQ(recognise(hb, rules, at).why_code, "no_rule");
 }
 
 }  // namespace

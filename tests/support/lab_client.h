@@ -15,7 +15,7 @@ namespace yilian::testing {
 // The recognition table, qualifications and local code map the laboratory tests run with:
 // haemoglobin (718-7) recognised from provincial EQA or ISO 15189 laboratories for 30 days,
 // glucose (2345-7) from ISO 15189 ones for 3; the lead hospital holds ISO 15189, township A
-// provincial EQA; A's HGB is 718-7.
+// provincial EQA; A's HGB is 718-7; CT reports signed at the lead are recognised for 180 days.
 inline constexpr const char* kLabConfig = R"(
 [lab]
 qualifications = { lead = "iso15189", ta = "provincial_eqa", "County Central Laboratory" = "iso15189" }
@@ -30,6 +30,11 @@ valid_days = 30
 code = "2345-7"
 qualifications = ["iso15189"]
 valid_days = 3
+
+[[lab.recognition]]
+modality = "CT"
+qualifications = ["iso15189"]
+valid_days = 180
 )";
 
 // Each case as hl7_client.py reads it; the acknowledgements (`ack`, `control`, `text`,

@@ -26,6 +26,27 @@ export interface LabResult {
   recognition: { recognised: boolean; until?: string; why?: string; whyCode?: string };
 }
 
+export interface ImagingReport {
+  taskId: number;
+  studyInstanceUid: string;
+  modality: string;
+  description: string;
+  institution: string;
+  readBy: string;
+  finalAt: string;
+  impression: string;
+  recognition: LabResult['recognition'];
+}
+
+function WhyNot(props: { r: LabResult['recognition'] }) {
+  const { r } = props;
+  return (
+    <span class="muted" data-why={r.whyCode}>
+      {r.whyCode ? t(`recog_${r.whyCode}` as Key) : r.why}
+    </span>
+  );
+}
+
 // Repeated numeric results of one test, oldest first, as a small line.
 function Trend(props: { results: LabResult[] }) {
   const points = props.results
@@ -56,17 +77,19 @@ function Trend(props: { results: LabResult[] }) {
 export function LabResults(props: { patientId: string }) {
   const [query, setQuery] = useState(props.patientId);
   const [results, setResults] = useState<LabResult[] | null>(null);
+  const [imaging, setImaging] = useState<ImagingReport[]>([]);
   const [taken, setTaken] = useState<Record<number, boolean>>({});
   const [error, setError] = useState('');
   useEffect(() => {
     setQuery(props.patientId);
     if (!props.patientId) return;
-    api<{ results: LabResult[] }>(
+    api<{ results: LabResult[]; imaging: ImagingReport[] }>(
       'GET',
       `/api/lab/results?patientId=${encodeURIComponent(props.patientId)}`,
     )
       .then((r) => {
         setResults(r.results);
+        setImaging(r.imaging ?? []);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -177,11 +200,7 @@ export function LabResults(props: { patientId: string }) {
                         )}
                       </>
                     ) : (
-                      <span class="muted" data-why={r.recognition.whyCode}>
-                        {r.recognition.whyCode
-                          ? t(`recog_${r.recognition.whyCode}` as Key)
-                          : r.recognition.why}
-                      </span>
+                      <WhyNot r={r.recognition} />
                     )}
                   </td>
                 </tr>
@@ -189,6 +208,45 @@ export function LabResults(props: { patientId: string }) {
             })}
           </tbody>
         </table>
+      )}
+      {imaging.length > 0 && (
+        <>
+          <h3>{t('imagingReports')}</h3>
+          <table class="lab-table imaging">
+            <thead>
+              <tr>
+                <th>{t('modality')}</th>
+                <th>{t('impression')}</th>
+                <th>{t('signedAt')}</th>
+                <th>{t('institution')}</th>
+                <th>{t('recognition')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {imaging.map((r) => (
+                <tr data-task={r.taskId}>
+                  <td>
+                    {r.modality}
+                    <small>{r.description}</small>
+                  </td>
+                  <td>{r.impression}</td>
+                  <td>{dateTime(r.finalAt)}</td>
+                  <td>
+                    {r.institution}
+                    {r.readBy !== r.institution && <small>{`${t('readAt')} ${r.readBy}`}</small>}
+                  </td>
+                  <td class="recognition">
+                    {r.recognition.recognised ? (
+                      <span class="badge recognised">{t('recognisedNoRepeat')}</span>
+                    ) : (
+                      <WhyNot r={r.recognition} />
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </section>
   );

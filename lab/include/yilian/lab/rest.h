@@ -24,7 +24,12 @@ namespace yilian::lab {
 using PatientReach =
     std::function<Result<std::vector<std::int64_t>>(const Principal&, std::string_view patient)>;
 
+// The imaging studies of the patient at these institutions read to a final report.
+using ReportsOf = std::function<Result<std::vector<ImagingReport>>(
+    std::string_view patient, const std::vector<std::int64_t>& institutions)>;
+
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth, PatientReach reach = {});
+                         identity::AuthService& auth, PatientReach reach = {},
+                         ReportsOf reports = {});
 
 }  // namespace yilian::lab

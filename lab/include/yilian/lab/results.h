@@ -44,9 +44,12 @@ struct LabResult {
 
 // One recognition rule: results of `code` (LOINC) from laboratories holding one of
 // `qualifications` (e.g. "national_eqa", "provincial_eqa", "iso15189") are recognised across
-// members for `valid_days` after the specimen was taken.
+// members for `valid_days` after the specimen was taken. An imaging rule names a `modality`
+// instead: final reports of that modality signed at an institution holding one of the
+// qualifications are recognised for `valid_days` after they were signed.
 struct RecognitionRule {
-  std::string code;
+  std::string code;      // a LOINC test; or, for imaging reports, empty and `modality` set
+  std::string modality;  // CT, MR, DX, US, ...
   std::vector<std::string> qualifications;
   int valid_days = 0;
 };
@@ -64,6 +67,16 @@ struct Recognition {
 // its validity window at `now`.
 Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
                       storage::TimePoint now);
+
+// An imaging study read to its final report, as the recognition sees it.
+struct ImagingReport {
+  std::int64_t task_id = 0;
+  std::string study_uid, study_date, modality, description, institution_code, read_by;
+  std::string final_at, impression;
+};
+Recognition recognise_report(const ImagingReport& r, const std::vector<RecognitionRule>& rules,
+                             const std::map<std::string, std::string>& qualifications,
+                             storage::TimePoint now);
 
 struct LabOptions {
   // Times sent without a zone are this far ahead of UTC (China Standard Time).

@@ -129,6 +129,15 @@ struct PriorStudy {
   std::string impression;  // of the newest final report, if any
 };
 
+// A study read to its final report, for the patient's record at other members.
+struct ReportedStudy {
+  std::int64_t task_id = 0;
+  std::string study_uid, study_date, modality, description;
+  std::string institution_code;  // the study's institution
+  std::string read_by;           // the institution of the reader who signed the final report
+  std::string final_at, impression;
+};
+
 class QueueStore {
  public:
   // `db` must hold the migrated consortium schema.
@@ -247,6 +256,10 @@ class QueueStore {
   // Other studies of the task's patient at any member institution: same patient row, same
   // Patient ID + Issuer, or the same Patient ID under `national_issuer` when that is set.
   Result<std::vector<PriorStudy>> priors(std::int64_t task_id, const std::string& national_issuer);
+  // The imaging studies (not ECG) of this patient at these institutions read to a final
+  // report, newest first, with the newest final (or addendum) impression.
+  Result<std::vector<ReportedStudy>> reported_studies(
+      std::string_view patient_id, const std::vector<std::int64_t>& institutions);
 
   // Bench/test helper: inserts many tasks in one transaction.
   Status bulk_insert(const std::vector<NewTask>& tasks, std::string_view now);
