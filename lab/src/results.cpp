@@ -15,38 +15,35 @@ namespace yilian::lab {
 
 namespace sql = storage::sql;
 
-Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
-                      storage::TimePoint now) {
+namespace {
+
+Recognition refused(std::string why, std::string code) {
   Recognition out;
-  if (r.status != "F" && r.status != "C") {
-    out.why = "a preliminary result";
-    out.why_code = "preliminary";
-    return out;
+  out.why = std::move(why);
+  out.why_code = std::move(code);
+  return out;
+}
+
+// The rule's judgement of a result or report whose source holds `qualification` ("" when not
+// known), counted from `since` (ISO 8601). `whose`: "laboratory's" or "reading institution's".
+Recognition judge(const RecognitionRule* rule, const std::string& qualification,
+                  const std::string& since, std::string_view whose, std::string_view what,
+                  storage::TimePoint now) {
+  if (!rule) return refused("no recognition rule for this " + std::string(what), "no_rule");
+  if (qualification.empty()) {
+    return refused("the " + std::string(whose) + " qualification is not known",
+                   "qualification_unknown");
   }
-  const RecognitionRule* rule = nullptr;
-  for (const RecognitionRule& x : rules) {
-    if (!x.code.empty() && x.code == r.code && r.code_system == "LN") rule = &x;
-  }
-  if (!rule) {
-    out.why = "no recognition rule for this test";
-    out.why_code = "no_rule";
-    return out;
-  }
-  if (std::find(rule->qualifications.begin(), rule->qualifications.end(), r.qualification) ==
+  if (std::find(rule->qualifications.begin(), rule->qualifications.end(), qualification) ==
       rule->qualifications.end()) {
-    out.why = r.qualification.empty() ? "the laboratory's qualification is not known"
-                                      : "the laboratory's qualification (" + r.qualification +
-                                            ") is not one this test is recognised from";
-    out.why_code = r.qualification.empty() ? "qualification_unknown" : "not_qualified";
-    return out;
+    return refused("the " + std::string(whose) + " qualification (" + qualification +
+                       ") is not one this " + std::string(what) + " is recognised from",
+                   "not_qualified");
   }
-  auto taken = storage::parse_iso8601(r.specimen_at);
-  if (!taken) {
-    out.why = "no specimen time";
-    out.why_code = "no_specimen_time";
-    return out;
-  }
-  const auto until = *taken + std::chrono::hours(24) * rule->valid_days;
+  auto from = storage::parse_iso8601(since);
+  if (!from) return refused("no specimen or report time", "no_specimen_time");
+  const auto until = *from + std::chrono::hours(24) * rule->valid_days;
+  Recognition out;
   out.until = storage::to_iso8601(until);
   if (now > until) {
     out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";
@@ -57,47 +54,28 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
   return out;
 }
 
+}  // namespace
+
+Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
+                      storage::TimePoint now) {
+  if (r.status != "F" && r.status != "C") return refused("a preliminary result", "preliminary");
+  const RecognitionRule* rule = nullptr;
+  for (const RecognitionRule& x : rules) {
+    if (!x.code.empty() && x.code == r.code && r.code_system == "LN") rule = &x;
+  }
+  return judge(rule, r.qualification, r.specimen_at, "laboratory's", "test", now);
+}
+
 Recognition recognise_report(const ImagingReport& r, const std::vector<RecognitionRule>& rules,
                              const std::map<std::string, std::string>& qualifications,
                              storage::TimePoint now) {
-  Recognition out;
   const RecognitionRule* rule = nullptr;
   for (const RecognitionRule& x : rules) {
     if (x.code.empty() && !x.modality.empty() && x.modality == r.modality) rule = &x;
   }
-  if (!rule) {
-    out.why = "no recognition rule for this examination";
-    out.why_code = "no_rule";
-    return out;
-  }
   auto q = qualifications.find(r.read_by);
-  if (q == qualifications.end()) {
-    out.why = "the reading institution's qualification is not known";
-    out.why_code = "qualification_unknown";
-    return out;
-  }
-  if (std::find(rule->qualifications.begin(), rule->qualifications.end(), q->second) ==
-      rule->qualifications.end()) {
-    out.why = "the reading institution's qualification (" + q->second +
-              ") is not one this examination is recognised from";
-    out.why_code = "not_qualified";
-    return out;
-  }
-  auto signed_at = storage::parse_iso8601(r.final_at);
-  if (!signed_at) {
-    out.why = "no report time";
-    out.why_code = "no_specimen_time";
-    return out;
-  }
-  const auto until = *signed_at + std::chrono::hours(24) * rule->valid_days;
-  out.until = storage::to_iso8601(until);
-  if (now > until) {
-    out.why = "older than the " + std::to_string(rule->valid_days) + " days it is recognised for";
-    out.why_code = "expired";
-    return out;
-  }
-  out.recognised = true;
-  return out;
+  return judge(rule, q == qualifications.end() ? std::string() : q->second, r.final_at,
+               "reading institution's", "examination", now);
 }
 
 // ---- store ----------------------------------------------------------------------------------

@@ -39,13 +39,18 @@ class LabTest : public ::testing::Test {
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
     ASSERT_NE(server_->mllp_port(), 0) << server_->log();
+    store_ct("TA-LAB-1", "TA_CT");
+  }
+
+  // One small CT of `patient` sent as `aet`: the patient is then known at its institution.
+  void store_ct(const std::string& patient, const std::string& aet) {
     testing::CtSeriesSpec spec;
     spec.count = 1;
     spec.rows = spec.columns = 16;
-    spec.patient_id = "TA-LAB-1";
-    auto a = testing::write_ct_series(dir_.path() / "a", spec);
-    ASSERT_TRUE(a.ok());
-    ASSERT_EQ(testing::storescu(*server_, "TA_CT", a->files), 0);
+    spec.patient_id = patient;
+    auto ct = testing::write_ct_series(dir_.path() / patient, spec);
+    ASSERT_TRUE(ct.ok());
+    ASSERT_EQ(testing::storescu(*server_, aet, ct->files), 0);
   }
 
   std::vector<json> send(const json& cases) {
@@ -272,13 +277,7 @@ TEST_F(LabTest, a_fhir_bundle_is_stored_once_and_refusals_name_the_element) {
 // refers the patient down to it; then B's doctor sees the lead's recognised glucose and takes
 // it instead of repeating the test.
 TEST_F(LabTest, a_referral_brings_the_patients_recognised_results_to_the_receiving_doctor) {
-  testing::CtSeriesSpec spec;
-  spec.count = 1;
-  spec.rows = spec.columns = 16;
-  spec.patient_id = "LEAD-P1";
-  auto ct = testing::write_ct_series(dir_.path() / "lead", spec);
-  ASSERT_TRUE(ct.ok());
-  ASSERT_EQ(testing::storescu(*server_, "LEAD_CT", ct->files), 0);
+  store_ct("LEAD-P1", "LEAD_CT");
   auto acks = send(json::array(
       {{{"control", "L1"},
         {"facility", "lead"},

@@ -167,6 +167,31 @@ class HubTest : public ::testing::Test {
 
   // Returns once a whole wake-up of the hub thread, housekeeping included, has run after
   // this call: the second pong is sent after the first one's wake-up ended.
+  // A radiologist `rad` at the lead hospital, and the lead's `backup` as the on-call primary
+  // of `service` from 08:00 to 20:00 (after lead_hospital_on_call).
+  void lead_radiologist_and_primary(const std::string& service) {
+    identity::NewUser u;
+    u.username = "rad";
+    u.institution_code = "lh";
+    u.roles = 1u << static_cast<unsigned>(Role::radiologist);
+    u.password_hash = "unused";
+    auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
+    ASSERT_TRUE(added.ok());
+    auto rad = accounts_->principal(added->id);
+    ASSERT_TRUE(rad.ok());
+    users_["rad"] = *rad;
+    ShiftRow s;
+    s.institution_id = users_["oncall"].institution_id;
+    s.service = service;
+    s.role = "primary";
+    s.user_id = users_["backup"].user_id;
+    s.starts_at = "2026-12-01T08:00:00.000Z";
+    s.ends_at = "2026-12-01T20:00:00.000Z";
+    s.created_by = "admin";
+    s.created_at = "2026-11-30T10:00:00.000Z";
+    ASSERT_TRUE(cases_->add_shift(s).ok());
+  }
+
   void sync(std::uint64_t conn) {
     for (int i = 0; i < 2; ++i) {
       hub_->received(conn, json{{"type", "ping"}, {"ref", "sync"}}.dump());
@@ -718,26 +743,7 @@ TEST_F(HubTest, an_alert_acknowledged_in_time_does_not_escalate) {
 
 TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_radiologists) {
   lead_hospital_on_call(*accounts_, *cases_, users_);
-  identity::NewUser u;
-  u.username = "rad";
-  u.institution_code = "lh";
-  u.roles = 1u << static_cast<unsigned>(Role::radiologist);
-  u.password_hash = "unused";
-  auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
-  ASSERT_TRUE(added.ok());
-  auto rad = accounts_->principal(added->id);
-  ASSERT_TRUE(rad.ok());
-  users_["rad"] = *rad;
-  ShiftRow s;
-  s.institution_id = users_["oncall"].institution_id;
-  s.service = "neurology";
-  s.role = "primary";
-  s.user_id = users_["backup"].user_id;  // tonight's stroke on-call
-  s.starts_at = "2026-12-01T08:00:00.000Z";
-  s.ends_at = "2026-12-01T20:00:00.000Z";
-  s.created_by = "admin";
-  s.created_at = "2026-11-30T10:00:00.000Z";
-  ASSERT_TRUE(cases_->add_shift(s).ok());
+  lead_radiologist_and_primary("neurology");  // `backup` is tonight's stroke on-call
   const std::uint64_t neuro = connect("backup");
   const std::uint64_t radiologist = connect("rad");
   stat_task(8, "CT", "suspected stroke, onset 1 h");
@@ -772,26 +778,7 @@ TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_ra
 // (cardiologist role), not to the radiologists; the acknowledgement is the expert's response.
 TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call) {
   lead_hospital_on_call(*accounts_, *cases_, users_);
-  identity::NewUser u;
-  u.username = "rad";
-  u.institution_code = "lh";
-  u.roles = 1u << static_cast<unsigned>(Role::radiologist);
-  u.password_hash = "unused";
-  auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
-  ASSERT_TRUE(added.ok());
-  auto rad = accounts_->principal(added->id);
-  ASSERT_TRUE(rad.ok());
-  users_["rad"] = *rad;
-  ShiftRow s;
-  s.institution_id = users_["oncall"].institution_id;
-  s.service = "trauma";
-  s.role = "primary";
-  s.user_id = users_["backup"].user_id;  // tonight's trauma surgeon on call
-  s.starts_at = "2026-12-01T08:00:00.000Z";
-  s.ends_at = "2026-12-01T20:00:00.000Z";
-  s.created_by = "admin";
-  s.created_at = "2026-11-30T10:00:00.000Z";
-  ASSERT_TRUE(cases_->add_shift(s).ok());
+  lead_radiologist_and_primary("trauma");  // `backup` is tonight's trauma surgeon on call
   const std::uint64_t surgeon = connect("backup");
   const std::uint64_t physician = connect("cardio2");
   const std::uint64_t radiologist = connect("rad");
