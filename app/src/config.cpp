@@ -4,6 +4,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/pacs/charset.h"
+#include "yilian/teleconsult/emergency_rules.h"
 
 #include <toml++/toml.h>
 #include <set>
@@ -350,8 +351,27 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   if (const toml::table* e = root["emergency"].as_table()) {
-    if (Status s = check_keys(*e, "[emergency]", {"alert_escalation_seconds"}); !s)
+    if (Status s = check_keys(*e, "[emergency]", {"alert_escalation_seconds", "targets"}); !s)
       return s.error();
+    // [emergency.targets]: "kind.interval" = minutes, the consortium's own targets.
+    if (const toml::node* n = e->get("targets")) {
+      const toml::table* t = n->as_table();
+      if (!t) return bad("emergency.targets must be a table of \"kind.interval\" = minutes");
+      for (const auto& [k, v] : *t) {
+        const std::string key(k.str());
+        const std::size_t dot = key.find('.');
+        if (dot == std::string::npos ||
+            !teleconsult::is_interval(key.substr(0, dot), key.substr(dot + 1))) {
+          return bad("emergency.targets: '" + key +
+                     "' is not an interval of an emergency case (e.g. \"trauma.team_response\")");
+        }
+        auto minutes = v.value<std::int64_t>();
+        if (!minutes || *minutes < 1 || *minutes > 1440) {
+          return bad("emergency.targets." + key + " must be minutes from 1 to 1440");
+        }
+        c.emergency_targets[key] = static_cast<int>(*minutes);
+      }
+    }
     if (Status s =
             read_int(*e, "alert_escalation_seconds", c.alert_escalation_s, 10, 3600, "emergency");
         !s)

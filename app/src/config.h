@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,6 +75,8 @@ struct Config {
   std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once
   // [emergency]: an on-call alert not acknowledged within this escalates (emergency_rules.h).
   std::uint32_t alert_escalation_s = 60;
+  // [emergency.targets]: "kind.interval" -> minutes, in place of the defaults.
+  std::map<std::string, int> emergency_targets;
   // [edge]: an edge node's unfinished upload untouched for this long is dropped at the hub (its
   // bytes freed); the edge sends that bundle again whole.
   std::uint32_t edge_upload_expiry_h = 168;

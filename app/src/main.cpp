@@ -294,7 +294,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           .max_connections_per_address = cfg.ws_connections_per_address,
           .messages_per_second = static_cast<double>(cfg.ws_messages_per_second),
           .message_burst = static_cast<double>(cfg.ws_message_burst),
-          .alert_escalation = std::chrono::seconds(cfg.alert_escalation_s)});
+          .alert_escalation = std::chrono::seconds(cfg.alert_escalation_s),
+          .case_targets = cfg.emergency_targets});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);

@@ -36,9 +36,9 @@ std::variant<teleconsult::CaseRow, Response> load(teleconsult::CaseStore& store,
 }
 
 Response view_response(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
-                       identity::AuthService& auth, int status) {
+                       identity::AuthService& auth, int status, const CaseTargets& targets) {
   auto now = storage::parse_iso8601(auth.now());
-  auto view = case_view(store, c, now.value_or(storage::TimePoint{}));
+  auto view = case_view(store, c, now.value_or(storage::TimePoint{}), targets);
   if (!view.ok()) return Response::from_error(view.error());
   return Response::json(status, view->dump());
 }
@@ -84,10 +84,10 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     if (!row.ok()) return Response::from_error(row.error());
     audit(auth, req, "case.open", std::to_string(row->id), "ok", c.kind);
     if (!existed) hub.case_changed(row->id, true);
-    return view_response(store, *row, auth, existed ? 200 : 201);
+    return view_response(store, *row, auth, existed ? 200 : 201, hub.case_targets());
   });
 
-  router.add("GET", "/api/emergencies", [&store, &auth](const Request& req) {
+  router.add("GET", "/api/emergencies", [&store, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) return Response::json(200, R"({"cases":[]})");
     const bool all = req.query_value("status").value_or("open") == "all";
@@ -103,7 +103,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     std::string ids;
     for (const auto& c : *rows) {
       if (!kind.empty() && c.kind != kind) continue;
-      auto view = case_view(store, c, now);
+      auto view = case_view(store, c, now, hub.case_targets());
       if (!view.ok()) return Response::from_error(view.error());
       out.push_back(std::move(*view));
       ids += (ids.empty() ? "" : ",") + std::to_string(c.id);
@@ -112,7 +112,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     return Response::json(200, json_text(json{{"cases", out}}));
   });
 
-  router.add("GET", "/api/emergencies/{id}", [&store, &auth](const Request& req) {
+  router.add("GET", "/api/emergencies/{id}", [&store, &hub, &auth](const Request& req) {
     auto l = load(store, req);
     if (auto* r = std::get_if<Response>(&l)) {
       audit(auth, req, "case.read", req.params.at("id"), "denied");
@@ -120,7 +120,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     }
     const auto& c = std::get<teleconsult::CaseRow>(l);
     audit(auth, req, "case.read", std::to_string(c.id), "ok");
-    return view_response(store, c, auth, 200);
+    return view_response(store, c, auth, 200, hub.case_targets());
   });
 
   router.add(
@@ -157,7 +157,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
           return Response::from_error(s.error());
         audit(auth, req, "case.time_point", std::to_string(c.id), "ok", tp.point + " " + tp.at);
         hub.case_changed(c.id, false);
-        return view_response(store, c, auth, 200);
+        return view_response(store, c, auth, 200, hub.case_targets());
       });
 
   // The alert's acknowledgement: one tap by whoever was alerted (or anyone who may see the case).
@@ -175,7 +175,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     hub.case_changed(c.id, false);
     auto row = store.get_case(c.id);
     if (!row.ok() || !row->has_value()) return Response::error(500, "case vanished");
-    return view_response(store, **row, auth, 200);
+    return view_response(store, **row, auth, 200, hub.case_targets());
   });
 
   router.add("POST", "/api/emergencies/{id}/close", [&store, &hub, &auth](const Request& req) {
@@ -190,7 +190,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     hub.case_changed(c.id, false);
     auto row = store.get_case(c.id);
     if (!row.ok() || !row->has_value()) return Response::error(500, "case vanished");
-    return view_response(store, **row, auth, 200);
+    return view_response(store, **row, auth, 200, hub.case_targets());
   });
 }
 

@@ -9,7 +9,7 @@ namespace yilian::teleconsult {
 using nlohmann::json;
 
 Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
-                       storage::TimePoint now) {
+                       storage::TimePoint now, const CaseTargets& targets) {
   auto records = store.time_points(c.id);
   if (!records.ok()) return records.error();
   json points = json::object(), history = json::array();
@@ -22,7 +22,7 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
                        {"note", r.note}});
   }
   json clocks = json::array();
-  for (const auto& s : evaluate(c.kind, current_points(*records), now)) {
+  for (const auto& s : evaluate(c.kind, current_points(*records), now, targets)) {
     clocks.push_back(
         {{"name", s.spec.name},
          {"from", s.spec.from},

@@ -8,11 +8,12 @@
 #include "yilian/common/result.h"
 #include "yilian/storage/clock.h"
 #include "yilian/teleconsult/case_store.h"
+#include "yilian/teleconsult/emergency_rules.h"
 
 namespace yilian::teleconsult {
 
 Result<nlohmann::json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow& c,
-                                 storage::TimePoint now);
+                                 storage::TimePoint now, const CaseTargets& targets);
 
 // `p` acknowledges the case's alert (REST and /ws alike): the first acknowledgement is kept and
 // records the case's reading time point unless one is recorded; true when this one was first.

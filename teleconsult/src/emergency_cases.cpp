@@ -69,7 +69,7 @@ void EmergencyCases::publish(std::int64_t case_id, bool opened, bool local) {
   }
   if (c.status != "open") alerts_closed_.erase(case_id);
   if (local && !followers_.count(case_id)) return;
-  auto view = case_view(store_, c, clock_());
+  auto view = case_view(store_, c, clock_(), targets_);
   if (!view.ok()) return;
   to_followers(case_id, proto::make("case", {{"case", *view}}), local);
 }
@@ -90,7 +90,7 @@ void EmergencyCases::check_clocks(bool announce) {
     }
     auto records = store_.time_points(c.id);
     if (!records.ok()) continue;
-    for (const auto& s : evaluate(c.kind, current_points(*records), at)) {
+    for (const auto& s : evaluate(c.kind, current_points(*records), at, targets_)) {
       if (s.status != "breached" || !announced_breaches_.insert({c.id, s.spec.name}).second)
         continue;
       const json breach = {{"case", c.id},
@@ -209,7 +209,7 @@ Result<json> EmergencyCases::acknowledge(const Principal& p, std::int64_t case_i
   publish(case_id, false);
   auto fresh = store_.get_case(case_id);
   if (!fresh.ok() || !fresh->has_value()) return make_error(Errc::internal, "case vanished");
-  return case_view(store_, **fresh, clock_());
+  return case_view(store_, **fresh, clock_(), targets_);
 }
 
 Result<json> EmergencyCases::follow(std::uint64_t conn, const Principal& p, std::int64_t case_id) {
@@ -218,7 +218,7 @@ Result<json> EmergencyCases::follow(std::uint64_t conn, const Principal& p, std:
   if (!row->has_value() || !may_see_case(p, **row)) {
     return make_error(Errc::not_found, "no emergency case you may follow has this id");
   }
-  auto view = case_view(store_, **row, clock_());
+  auto view = case_view(store_, **row, clock_(), targets_);
   if (!view.ok()) return view.error();
   followers_[case_id].insert(conn);
   return *view;

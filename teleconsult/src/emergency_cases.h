@@ -24,12 +24,13 @@ namespace yilian::teleconsult::hub_detail {
 class EmergencyCases {
  public:
   EmergencyCases(CaseStore& store, Notifier& notifier, Outbox& out, storage::Clock clock,
-                 std::chrono::seconds escalate_after)
+                 std::chrono::seconds escalate_after, CaseTargets targets)
       : store_(store),
         notifier_(notifier),
         out_(out),
         clock_(std::move(clock)),
-        escalate_after_(escalate_after) {}
+        escalate_after_(escalate_after),
+        targets_(std::move(targets)) {}
 
   // A reading-queue event about task `t`: opens the case its trigger names, once.
   void task_event(const reading::TaskRow& t, const std::string& type, const std::string& detail);
@@ -65,6 +66,7 @@ class EmergencyCases {
   Outbox& out_;
   storage::Clock clock_;
   std::chrono::seconds escalate_after_;
+  CaseTargets targets_;
   std::map<std::int64_t, std::set<std::uint64_t>> followers_;  // case -> connections
   std::set<std::pair<std::int64_t, std::string>> announced_breaches_;
   // Open cases whose alerts this node has closed after their acknowledgement (once is enough;

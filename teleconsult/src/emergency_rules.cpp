@@ -104,11 +104,20 @@ const std::vector<IntervalSpec>& intervals(std::string_view kind) {
   return k ? k->intervals : kNone;
 }
 
+bool is_interval(std::string_view kind, std::string_view interval) {
+  const auto& all = intervals(kind);
+  return std::any_of(all.begin(), all.end(),
+                     [interval](const IntervalSpec& s) { return s.name == interval; });
+}
+
 std::vector<IntervalState> evaluate(std::string_view kind,
                                     const std::map<std::string, storage::TimePoint>& points,
-                                    storage::TimePoint now) {
+                                    storage::TimePoint now, const CaseTargets& targets) {
   std::vector<IntervalState> out;
-  for (const IntervalSpec& spec : intervals(kind)) {
+  for (IntervalSpec spec : intervals(kind)) {
+    if (auto t = targets.find(std::string(kind) + "." + spec.name); t != targets.end()) {
+      spec.target_minutes = t->second;
+    }
     IntervalState s{spec, std::nullopt, "pending"};
     auto from = points.find(spec.from);
     auto to = points.find(spec.to);

@@ -52,7 +52,7 @@ Hub::Hub(Stores stores, Authenticate authenticate, identity::Auditor* auditor, s
       outbox_(std::make_unique<HubOutbox>(*this)),
       notifier_(std::make_unique<Notifier>(stores_.notifications, sources_, *outbox_, clock_)),
       cases_(std::make_unique<EmergencyCases>(stores_.cases, *notifier_, *outbox_, clock_,
-                                              options_.alert_escalation)) {}
+                                              options_.alert_escalation, options_.case_targets)) {}
 
 Hub::~Hub() { stop(); }
 

@@ -134,6 +134,21 @@ TEST(Config, an_edges_unfinished_uploads_expire_after_a_week_unless_set) {
   EXPECT_FALSE(parse_config("edge = 3\n").ok());
 }
 
+TEST(Config, an_emergency_centre_may_set_its_own_interval_targets) {
+  EXPECT_TRUE(parse_config("")->emergency_targets.empty());
+  auto c = parse_config(
+      "[emergency.targets]\n\"trauma.team_response\" = 10\n\"stroke.door_to_needle\" = 45\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->emergency_targets.at("trauma.team_response"), 10);
+  EXPECT_EQ(c->emergency_targets.at("stroke.door_to_needle"), 45);
+  auto unknown = parse_config("[emergency.targets]\n\"trauma.door_to_needle\" = 10\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("trauma.door_to_needle"), std::string::npos);
+  EXPECT_FALSE(parse_config("[emergency.targets]\n\"newborn.birth_to_ventilation\" = 0\n").ok());
+  EXPECT_FALSE(parse_config("[emergency.targets]\nstroke = 10\n").ok());
+  EXPECT_FALSE(parse_config("[emergency]\ntargets = 3\n").ok());
+}
+
 TEST(Config, rejects_out_of_range_ports_and_bad_types) {
   EXPECT_FALSE(parse_config("[dicom]\nport = 70000\n").ok());
   EXPECT_FALSE(parse_config("[dicom]\nreject_unknown_ae = \"yes\"\n").ok());

@@ -267,6 +267,15 @@ TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks
   EXPECT_EQ(evaluate("newborn", {{"birth", t0}}, t0 + seconds(30))[0].status, "running");
   EXPECT_EQ(evaluate("newborn", {{"birth", t0}}, t0 + seconds(61))[0].status, "breached");
 
+  // A centre's own target replaces the default.
+  auto own = evaluate("maternal", {{"decision_to_deliver", t0}, {"delivery", t0 + minutes(25)}},
+                      t0 + minutes(40), {{"maternal.decision_to_delivery", 20}});
+  EXPECT_EQ(own[0].spec.target_minutes, 20);
+  EXPECT_EQ(own[0].status, "breached");
+  EXPECT_TRUE(is_interval("trauma", "team_response"));
+  EXPECT_FALSE(is_interval("trauma", "door_to_needle"));
+  EXPECT_FALSE(is_interval("burns", "team_response"));
+
   // Points belong to their own pathway.
   EXPECT_TRUE(is_time_point("trauma", "team_activation"));
   EXPECT_TRUE(is_time_point("maternal", "decision_to_deliver"));

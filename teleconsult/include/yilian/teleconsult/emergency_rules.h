@@ -49,6 +49,11 @@ struct IntervalSpec {
 };
 const std::vector<IntervalSpec>& intervals(std::string_view kind);
 
+// A consortium's own targets: "kind.interval" -> minutes ("trauma.team_response" = 10), in
+// place of the defaults above (config [emergency.targets]).
+using CaseTargets = std::map<std::string, int>;
+bool is_interval(std::string_view kind, std::string_view interval);
+
 struct IntervalState {
   IntervalSpec spec;
   std::optional<double> minutes;  // done: actual; running: so far; pending: none
@@ -57,7 +62,7 @@ struct IntervalState {
 // Current time points (the newest record of each) -> every interval's state at `now`.
 std::vector<IntervalState> evaluate(std::string_view kind,
                                     const std::map<std::string, storage::TimePoint>& points,
-                                    storage::TimePoint now);
+                                    storage::TimePoint now, const CaseTargets& targets = {});
 // The newest record of each point (corrections replace, history stays in `records`).
 std::map<std::string, storage::TimePoint> current_points(
     const std::vector<teleconsult::TimePointRow>& records);

@@ -33,6 +33,7 @@
 #include "yilian/net/limits.h"
 #include "yilian/reading/queue_store.h"
 #include "yilian/storage/clock.h"
+#include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/protocol.h"
 #include "yilian/teleconsult/stores.h"
 
@@ -66,6 +67,8 @@ struct HubOptions {
   // An emergency alert sent to an on-call primary and not acknowledged within this time goes
   // to the back-ups and the whole escalation group (emergency_rules.h).
   std::chrono::seconds alert_escalation{60};
+  // The consortium's own interval targets (emergency_rules.h); empty: the defaults.
+  CaseTargets case_targets{};
 };
 
 // Where the hub looks things up that other modules own (set before start()).
@@ -130,6 +133,8 @@ class Hub {
   // An emergency case was opened (`opened`) or a time point recorded: followers get its state;
   // a new case alerts everyone who may see it.
   void case_changed(std::int64_t case_id, bool opened);
+  // The interval targets cases are judged by (the defaults, or the consortium's own).
+  const CaseTargets& case_targets() const { return options_.case_targets; }
   // Reading-queue events: suspected STEMI ("emergency") opens a chest-pain case, a STAT task
   // notifies its readers (a STAT stroke CT opens a stroke case), a critical result notifies
   // the requesting institution.
