@@ -3,21 +3,16 @@
 #include <cctype>
 
 #include "yilian/common/text.h"
+#include "yilian/net/json_body.h"
 
 namespace yilian::lab {
 namespace {
 
+using http::json_string;  // a string member, "" when absent or not a string
 using nlohmann::json;
 
 FhirIssue issue(std::string code, std::string expression, std::string text, int status = 400) {
   return FhirIssue{status, std::move(code), std::move(expression), std::move(text)};
-}
-
-// A string member, "" when absent or not a string.
-std::string str(const json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 const json* member(const json& j, const char* key) {
@@ -35,9 +30,9 @@ std::string identifier(const json& resource) {
   const json* id = member(resource, "identifier");
   if (id && id->is_array()) id = id->empty() ? nullptr : &(*id)[0];
   if (!id || !id->is_object()) return {};
-  const std::string value = str(*id, "value");
+  const std::string value = json_string(*id, "value");
   if (value.empty()) return {};
-  const std::string system = str(*id, "system");
+  const std::string system = json_string(*id, "system");
   return system.empty() ? value : system + "|" + value;
 }
 
@@ -47,9 +42,9 @@ std::string subject(const json& resource) {
   const json* s = member(resource, "subject");
   if (!s || !s->is_object()) return {};
   if (const json* id = member(*s, "identifier")) {
-    if (std::string v = str(*id, "value"); !v.empty()) return v;
+    if (std::string v = json_string(*id, "value"); !v.empty()) return v;
   }
-  const std::string ref = str(*s, "reference");
+  const std::string ref = json_string(*s, "reference");
   if (ref.rfind("Patient/", 0) == 0) return ref.substr(8);
   return {};
 }
@@ -66,7 +61,7 @@ bool plain_text(const std::string& s, std::size_t max) {
 std::variant<Observation, FhirIssue> observation(const json& o, const std::string& at,
                                                  std::string_view sender, int offset) {
   Observation r;
-  const std::string status = str(o, "status");
+  const std::string status = json_string(o, "status");
   if (status == "final")
     r.status = "F";
   else if (status == "amended" || status == "corrected")
@@ -83,7 +78,7 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
   const json* codings = code ? member(*code, "coding") : nullptr;
   if (codings && codings->is_array()) {
     for (const json& c : *codings) {
-      const std::string system = str(c, "system"), value = str(c, "code");
+      const std::string system = json_string(c, "system"), value = json_string(c, "code");
       if (value.empty()) continue;
       if (system == "http://loinc.org" && r.code_system != "LN") {
         if (!r.code.empty()) {
@@ -92,11 +87,11 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
         }
         r.code = value;
         r.code_system = "LN";
-        if (r.code_name.empty()) r.code_name = str(c, "display");
+        if (r.code_name.empty()) r.code_name = json_string(c, "display");
       } else if (r.code.empty()) {
         r.code = value;
         r.code_system = system.empty() ? "L" : system;
-        r.code_name = str(c, "display");
+        r.code_name = json_string(c, "display");
       } else if (r.alt_code.empty()) {
         r.alt_code = value;
         r.alt_system = system.empty() ? "L" : system;
@@ -105,7 +100,7 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
   }
   if (r.code.empty()) return issue("required", at + ".code.coding", "the test's code is required");
   if (code) {
-    if (std::string text = str(*code, "text"); !text.empty()) r.code_name = text;
+    if (std::string text = json_string(*code, "text"); !text.empty()) r.code_name = text;
   }
   if (!plain_text(r.code, 64) || !plain_text(r.code_name, 256) || !plain_text(r.alt_code, 64) ||
       r.code_system.size() > 256)
@@ -119,18 +114,18 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
     r.value_type = "NM";
     r.numeric = v->get<double>();
     r.value = v->dump();
-    r.units = str(*q, "unit");
-    if (r.units.empty()) r.units = str(*q, "code");
+    r.units = json_string(*q, "unit");
+    if (r.units.empty()) r.units = json_string(*q, "code");
   } else if (const json* v = member(o, "valueString")) {
     if (!v->is_string()) return issue("value", at + ".valueString", "valueString is a string");
     r.value_type = "ST";
     r.value = v->get<std::string>();
   } else if (const json* cc = member(o, "valueCodeableConcept")) {
     r.value_type = "CWE";
-    r.value = str(*cc, "text");
+    r.value = json_string(*cc, "text");
     if (const json* c = first(*cc, "coding"); c && r.value.empty()) {
-      r.value = str(*c, "display");
-      if (r.value.empty()) r.value = str(*c, "code");
+      r.value = json_string(*c, "display");
+      if (r.value.empty()) r.value = json_string(*c, "code");
     }
   } else {
     return issue("required", at + ".value[x]",
@@ -140,7 +135,7 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
     return issue("value", at + ".value[x]", "the value is empty, too long or not UTF-8");
   }
   if (const json* range = first(o, "referenceRange")) {
-    r.reference_range = str(*range, "text");
+    r.reference_range = json_string(*range, "text");
     if (r.reference_range.empty()) {
       auto bound = [&](const char* key) {
         const json* b = member(*range, key);
@@ -154,14 +149,14 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
   if (const json* interp = member(o, "interpretation"); interp && interp->is_array()) {
     for (const json& i : *interp) {
       if (const json* c = first(i, "coding")) {
-        const std::string flag = str(*c, "code");
+        const std::string flag = json_string(*c, "code");
         if (flag.empty()) continue;
         if (!r.flags.empty()) r.flags += ",";
         r.flags += clip_utf8(flag, 8);
       }
     }
   }
-  const std::string effective = str(o, "effectiveDateTime");
+  const std::string effective = json_string(o, "effectiveDateTime");
   if (effective.empty()) {
     return issue("required", at + ".effectiveDateTime",
                  "effectiveDateTime (when the specimen was taken) is required");
@@ -169,14 +164,14 @@ std::variant<Observation, FhirIssue> observation(const json& o, const std::strin
   auto when = fhir_time(effective, offset);
   if (!when) return issue("value", at + ".effectiveDateTime", "not a FHIR dateTime");
   r.specimen_time = *when;
-  if (std::string issued = str(o, "issued"); !issued.empty()) {
+  if (std::string issued = json_string(o, "issued"); !issued.empty()) {
     auto t = fhir_time(issued, offset);
     if (!t) return issue("value", at + ".issued", "not a FHIR instant");
     r.observed_time = *t;
   }
   if (const json* performers = member(o, "performer"); performers && performers->is_array()) {
     for (const json& p : *performers) {
-      if (std::string d = str(p, "display"); !d.empty()) {
+      if (std::string d = json_string(p, "display"); !d.empty()) {
         r.performing_lab = clip_utf8(d, 128);
         break;
       }
@@ -231,7 +226,7 @@ std::variant<OruReport, FhirIssue> read_fhir(const nlohmann::json& resource,
                                              std::string_view sender_code, int utc_offset_minutes) {
   OruReport out;
   out.sending_facility = std::string(sender_code);
-  const std::string type = str(resource, "resourceType");
+  const std::string type = json_string(resource, "resourceType");
   std::vector<std::pair<const json*, std::string>> observations;
   const json* report = nullptr;
   const json* patient = nullptr;
@@ -239,7 +234,7 @@ std::variant<OruReport, FhirIssue> read_fhir(const nlohmann::json& resource,
     observations.push_back({&resource, "Observation"});
     out.control_id = identifier(resource);
   } else if (type == "Bundle") {
-    const std::string kind = str(resource, "type");
+    const std::string kind = json_string(resource, "type");
     if (kind != "transaction" && kind != "batch" && kind != "collection") {
       return issue("not-supported", "Bundle.type",
                    "a Bundle of type transaction, batch or collection is accepted");
@@ -253,7 +248,7 @@ std::variant<OruReport, FhirIssue> read_fhir(const nlohmann::json& resource,
       const json* r = member((*entries)[k], "resource");
       const std::string at = "Bundle.entry[" + std::to_string(k) + "].resource";
       if (!r || !r->is_object()) return issue("structure", at, "an entry without a resource");
-      const std::string rt = str(*r, "resourceType");
+      const std::string rt = json_string(*r, "resourceType");
       if (rt == "Observation")
         observations.push_back({r, at});
       else if (rt == "DiagnosticReport" && !report)
@@ -288,10 +283,10 @@ std::variant<OruReport, FhirIssue> read_fhir(const nlohmann::json& resource,
   if (report) {
     if (const json* code = member(*report, "code")) {
       if (const json* c = first(*code, "coding")) {
-        order_code = str(*c, "code");
-        order_name = str(*c, "display");
+        order_code = json_string(*c, "code");
+        order_name = json_string(*c, "display");
       }
-      if (std::string text = str(*code, "text"); !text.empty()) order_name = text;
+      if (std::string text = json_string(*code, "text"); !text.empty()) order_name = text;
     }
   }
   for (const auto& [o, at] : observations) {
@@ -318,7 +313,7 @@ std::variant<OruReport, FhirIssue> read_fhir(const nlohmann::json& resource,
   }
   if (patient) {
     if (const json* n = first(*patient, "name")) {
-      std::string family = str(*n, "family"), given;
+      std::string family = json_string(*n, "family"), given;
       if (const json* g = first(*n, "given"); g && g->is_string()) given = g->get<std::string>();
       std::string name = given.empty() ? family : family + "^" + given;
       if (plain_text(name, 128)) out.patient_name = name;
