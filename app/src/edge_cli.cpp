@@ -283,7 +283,9 @@ int run_edge(const EdgeFlags& f) {
     node.stop();
     return fail(cache.error());
   }
-  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  pacs::FrameIndexCache frame_index;
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
+                                 frame_index);
   // ECGs uploaded on the edge's page (HL7 aECG, DICOM, WFDB) are stored here like the
   // modalities' objects, queued to the hub as STAT, and measured and drawn here too (the
   // 12-lead page readable while the link is down).

@@ -28,6 +28,7 @@
 #include "edge_cli.h"
 #include "hub_wiring.h"
 #include "identity_setup.h"
+#include "pathology_cli.h"
 #include "request_limits.h"
 #include "yilian/common/text.h"
 #include "yilian/ecg/analysis.h"
@@ -47,6 +48,7 @@
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/rest.h"
+#include "yilian/pathology/rest.h"
 #include "yilian/reading/reading_queue.h"
 #include "yilian/reading/worklist_rest.h"
 #include "yilian/storage/database.h"
@@ -186,6 +188,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
       [] { return std::chrono::system_clock::now(); }, events, cfg.national_id_issuer);
   auto cache = storage::DiskCache::open(flags.data / "cache", cfg.cache_max_megabytes << 20);
   if (!cache.ok()) return fail(cache.error());
+  pacs::FrameIndexCache frame_index;  // where each stored frame lies in its file
   // The beat classifier's model is read now, not by the first ECG (which must alert fast).
   if (ecg::BeatModel::builtin().training_records.empty())
     spdlog::warn("the built-in beat classifier is missing: beats are not classified");
@@ -262,7 +265,9 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     return std::any_of(catalogue.begin(), catalogue.end(),
                        [code](const ecg::Statement& s) { return s.code == code; });
   });
-  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache);
+  pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
+                                 frame_index);
+  pathology::register_slide_routes(router, dd.index(), dd.blobs(), auth, frame_index);
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
                                     queue.store());
   // Township edge nodes' resumable uploads; kept beside the blobs, so on several nodes sharing
@@ -682,6 +687,40 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   import_cmd->add_option("paths", import_flags.paths, "Files or folders")->required();
 
+  // yilian pathology import SLIDE
+  PathologyImportFlags slide_flags;
+  auto* pathology_cmd = app.add_subcommand("pathology", "Pathology centre: whole-slide images");
+  pathology_cmd->require_subcommand(1);
+  auto* slide_import_cmd = pathology_cmd->add_subcommand(
+      "import", "Convert a scanner's slide (Aperio SVS, pyramidal TIFF) to DICOM and store it");
+  slide_import_cmd->add_option("slide", slide_flags.slide, "The slide file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  slide_import_cmd->add_option("--data", slide_flags.data, "Data directory to store it in");
+  slide_import_cmd->add_option("--out", slide_flags.out, "Folder to write the DICOM files to");
+  slide_import_cmd->add_option("--institution", slide_flags.institution,
+                               "Institution code to file the study under");
+  slide_import_cmd->add_option("--patient-id", slide_flags.subject.patient_id, "Patient ID")
+      ->required();
+  slide_import_cmd->add_option("--patient-name", slide_flags.subject.patient_name,
+                               "Patient name (DICOM PN, e.g. 王^小明)");
+  slide_import_cmd->add_option("--birth-date", slide_flags.subject.birth_date, "YYYYMMDD");
+  slide_import_cmd->add_option("--sex", slide_flags.subject.sex, "M, F or O");
+  slide_import_cmd->add_option("--accession", slide_flags.subject.accession_number,
+                               "Accession number of the pathology request");
+  slide_import_cmd->add_option("--study-description", slide_flags.subject.study_description,
+                               "e.g. 冰冻切片 (frozen section)");
+  slide_import_cmd->add_option("--study-uid", slide_flags.subject.study_instance_uid,
+                               "Add the slide to this study (default: a new study)");
+  slide_import_cmd->add_option("--slide-id", slide_flags.subject.container_id,
+                               "The slide's identifier (default: the file name)");
+  slide_import_cmd->add_option("--specimen", slide_flags.subject.specimen_id,
+                               "The specimen's identifier (default: the slide's)");
+  slide_import_cmd
+      ->add_option("--microns-per-pixel", slide_flags.microns_per_pixel,
+                   "Pixel size of the full-resolution level, when the file does not say it")
+      ->check(CLI::Range(0.01, 100.0));
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   // yilian user add|list|disable|passwd
@@ -851,6 +890,7 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return serve(serve_flags);
   if (*demo_cmd) return demo(demo_flags);
   if (*import_cmd) return import_files(import_flags);
+  if (*slide_import_cmd) return pathology_import(slide_flags);
   if (*version_cmd) {
     std::printf("yilian %s\n", YILIAN_VERSION);
     return 0;

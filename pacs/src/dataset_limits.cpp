@@ -142,10 +142,13 @@ struct Frame {
   std::uint64_t end = 0;         // where a defined-length frame ends
   bool defined = false;
   std::uint32_t last_tag = 0;  // an item's last data element, for the order check
+  bool top_pixel = false;      // the fragments of the data set's own Pixel Data
 };
 
-// Walks a data set from the source's position to its end.
-Status walk(Source& src, Encoding enc, const DatasetLimits& limits) {
+// Walks a data set from the source's position to its end; `layout`, when given, receives
+// where the data set's own Pixel Data value (or its fragments) lies.
+Status walk(Source& src, Encoding enc, const DatasetLimits& limits,
+            PixelDataLayout* layout = nullptr) {
   std::vector<Frame> stack;
   std::uint64_t elements = 0, out_of_order = 0;
   std::uint32_t sequences = 0;
@@ -183,6 +186,9 @@ Status walk(Source& src, Encoding enc, const DatasetLimits& limits) {
         if (!in_sequence) return broken("an item outside a sequence");
         if (stack.back().fragments) {
           if (len == kUndefined) return broken("a pixel data fragment of undefined length");
+          if (layout && stack.size() == 1 && stack.back().top_pixel) {
+            layout->fragments.push_back({src.position(), len});
+          }
           if (!src.skip(len)) return broken("data set is truncated");
           continue;
         }
@@ -250,10 +256,36 @@ Status walk(Source& src, Encoding enc, const DatasetLimits& limits) {
       Frame f;
       f.fragments = pixel_fragments || (len == kUndefined && !sequence && !unknown_sequence);
       f.implicit_inside = unknown_sequence;
+      f.top_pixel = pixel_fragments && stack.empty();
+      if (f.top_pixel && layout) layout->encapsulated = true;
       f.defined = len != kUndefined;
       f.end = src.position() + (f.defined ? len : 0);
       stack.push_back(f);
       continue;
+    }
+    if (layout && stack.empty() && group == 0x0028 && len <= 16 &&
+        (element == 0x0002 || element == 0x0008 || element == 0x0010 || element == 0x0011 ||
+         element == 0x0100)) {
+      unsigned char v[16];
+      if (!src.read(v, len)) return broken("data set is truncated");
+      if (element == 0x0008) {  // Number of Frames, IS
+        std::uint64_t n = 0;
+        for (std::uint32_t k = 0; k < len; ++k) {
+          if (v[k] >= '0' && v[k] <= '9' && n < (1ull << 40)) n = n * 10 + (v[k] - '0');
+        }
+        layout->number_of_frames = n;
+      } else if (len == 2) {
+        const std::uint16_t x = u16(v, be);
+        (element == 0x0002   ? layout->samples_per_pixel
+         : element == 0x0010 ? layout->rows
+         : element == 0x0011 ? layout->columns
+                             : layout->bits_allocated) = x;
+      }
+      continue;
+    }
+    if (layout && stack.empty() && group == 0x7FE0 && element == 0x0010) {
+      layout->encapsulated = false;
+      layout->fragments = {{src.position(), len}};
     }
     if (!src.skip(len))
       return broken("data set is truncated (an element's length runs past the end)");
@@ -297,17 +329,19 @@ Result<std::string> inflate_all(Source& src, std::uint64_t max) {
 }
 
 // The data set from the source's position on, in transfer syntax `ts`.
-Status check_dataset(Source& src, std::string_view ts, const DatasetLimits& limits) {
+Status check_dataset(Source& src, std::string_view ts, const DatasetLimits& limits,
+                     PixelDataLayout* layout = nullptr) {
   if (ts == kDeflated) {
     auto inflated = inflate_all(src, limits.max_inflated);
     if (!inflated.ok()) return inflated.error();
+    if (layout) return broken("a deflated data set's pixel data has no place in the file");
     MemorySource mem(*inflated);
     return walk(mem, Encoding{true, false}, limits);
   }
-  return walk(src, Encoding{ts != kImplicitLE, ts == kExplicitBE}, limits);
+  return walk(src, Encoding{ts != kImplicitLE, ts == kExplicitBE}, limits, layout);
 }
 
-Status check(Source& src, const DatasetLimits& limits) {
+Status check(Source& src, const DatasetLimits& limits, PixelDataLayout* layout = nullptr) {
   unsigned char pre[132];
   if (!src.read(pre, sizeof pre) || std::memcmp(pre + 128, "DICM", 4) != 0) {
     return broken("not a DICOM Part 10 file (no DICM prefix)");
@@ -334,7 +368,8 @@ Status check(Source& src, const DatasetLimits& limits) {
       return broken("file meta information is truncated");
     }
   }
-  return check_dataset(src, ts, limits);
+  if (layout) layout->transfer_syntax_uid = ts;
+  return check_dataset(src, ts, limits, layout);
 }
 
 }  // namespace
@@ -355,6 +390,17 @@ Status check_part10_file(const std::filesystem::path& file, const DatasetLimits&
   if (!f) return make_error(Errc::io, "cannot read received file " + file.string());
   FileSource src(f.get());
   return check(src, limits);
+}
+
+Result<PixelDataLayout> pixel_data_layout(const std::filesystem::path& file,
+                                          const DatasetLimits& limits) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!f) return make_error(Errc::io, "cannot read stored file " + file.string());
+  FileSource src(f.get());
+  PixelDataLayout layout;
+  if (Status s = check(src, limits, &layout); !s) return s.error();
+  if (layout.fragments.empty()) return make_error(Errc::not_found, "the object has no pixel data");
+  return layout;
 }
 
 }  // namespace yilian::pacs

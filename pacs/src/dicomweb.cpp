@@ -292,7 +292,7 @@ Result<std::vector<BodyPart>> split_multipart(const std::string& content_type,
 
 void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                               Ingestor& ingestor, identity::AuthService& auth,
-                              storage::DiskCache& cache) {
+                              storage::DiskCache& cache, FrameIndexCache& frames) {
   // QIDO-RS: search for studies (DICOM JSON), limited to what the caller may see.
   router.add("GET", "/dicom-web/studies", [&index, &auth, &blobs](const Request& req) {
     const Principal& p = *req.principal;
@@ -505,7 +505,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
   router.add("POST", "/dicom-web/studies", stow);
   router.add("POST", "/dicom-web/studies/{study}", stow);
 
-  register_wado_routes(router, index, blobs, auth, cache);
+  register_wado_routes(router, index, blobs, auth, cache, frames);
 }
 
 }  // namespace yilian::pacs

@@ -256,14 +256,20 @@ void Multipart::add(const std::string& content_type, std::string bytes,
 
 void Multipart::add_file(const std::string& content_type, const std::string& file,
                          std::uint64_t offset, std::uint64_t length, const std::string& location) {
+  add_file(content_type, file, std::vector<ByteSpan>{{offset, length}}, location);
+}
+
+void Multipart::add_file(const std::string& content_type, const std::string& file,
+                         const std::vector<ByteSpan>& spans, const std::string& location) {
   http::BodyPiece h;
   h.bytes = (parts_ ? "\r\n" : "") + head(content_type, location);
   pieces_.push_back(std::move(h));
-  if (length > 0) {
+  for (const ByteSpan& s : spans) {
+    if (s.length == 0) continue;
     http::BodyPiece f;
     f.file = file;
-    f.offset = offset;
-    f.length = length;
+    f.offset = s.offset;
+    f.length = s.length;
     pieces_.push_back(std::move(f));
   }
   ++parts_;

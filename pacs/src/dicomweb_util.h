@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "yilian/net/http.h"
+#include "yilian/pacs/dataset_limits.h"
 #include "yilian/pacs/index.h"
 
 namespace yilian::pacs::web {
@@ -77,6 +78,9 @@ class Multipart {
   void add(const std::string& content_type, std::string bytes, const std::string& location = {});
   void add_file(const std::string& content_type, const std::string& file, std::uint64_t offset,
                 std::uint64_t length, const std::string& location = {});
+  // One part made of several byte ranges of a file (a frame's fragments), in order.
+  void add_file(const std::string& content_type, const std::string& file,
+                const std::vector<ByteSpan>& spans, const std::string& location = {});
   bool empty() const { return parts_ == 0; }
   // `type` is the type parameter of the whole body, e.g. application/dicom.
   http::Response finish(const std::string& type);

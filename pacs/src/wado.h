@@ -4,6 +4,7 @@
 
 #include "yilian/identity/auth.h"
 #include "yilian/net/http.h"
+#include "yilian/pacs/frame_index.h"
 #include "yilian/pacs/index.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/disk_cache.h"
@@ -11,6 +12,7 @@
 namespace yilian::pacs {
 
 void register_wado_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
-                          identity::AuthService& auth, storage::DiskCache& cache);
+                          identity::AuthService& auth, storage::DiskCache& cache,
+                          FrameIndexCache& frames);
 
 }  // namespace yilian::pacs

@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "yilian/common/result.h"
 
@@ -35,5 +37,25 @@ Status check_dataset_structure(std::string_view dataset, std::string_view transf
                                const DatasetLimits& limits = {});
 // The same for a file on disk; values are skipped, not read.
 Status check_part10_file(const std::filesystem::path& file, const DatasetLimits& limits = {});
+
+// Bytes of a file: where they start and how many.
+struct ByteSpan {
+  std::uint64_t offset = 0, length = 0;
+};
+
+// Where a stored object's own Pixel Data lies in its file, found by the same walk: the one
+// native value, or every item of encapsulated pixel data (the Basic Offset Table first).
+struct PixelDataLayout {
+  std::string transfer_syntax_uid;
+  bool encapsulated = false;
+  std::vector<ByteSpan> fragments;  // value bytes, item headers excluded
+  // The data set's own image attributes, read on the way (0 when absent).
+  std::uint64_t number_of_frames = 0;
+  std::uint16_t rows = 0, columns = 0, samples_per_pixel = 0, bits_allocated = 0;
+};
+// Errors: not_found (no pixel data), invalid_argument (broken, or deflated: no file offsets),
+// io.
+Result<PixelDataLayout> pixel_data_layout(const std::filesystem::path& file,
+                                          const DatasetLimits& limits = {});
 
 }  // namespace yilian::pacs

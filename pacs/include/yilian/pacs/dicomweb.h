@@ -8,6 +8,7 @@
 
 #include "yilian/identity/auth.h"
 #include "yilian/net/http.h"
+#include "yilian/pacs/frame_index.h"
 #include "yilian/pacs/index.h"
 #include "yilian/pacs/ingest.h"
 #include "yilian/storage/blob_store.h"
@@ -15,10 +16,11 @@
 
 namespace yilian::pacs {
 
-// `cache` keeps rendered frames, cine videos and series metadata (derived data).
+// `cache` keeps rendered frames, cine videos and series metadata (derived data); `frames`
+// where each frame lies in its stored file (frames served as stored).
 void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                               Ingestor& ingestor, identity::AuthService& auth,
-                              storage::DiskCache& cache);
+                              storage::DiskCache& cache, FrameIndexCache& frames);
 
 // Splits a multipart/related or multipart/form-data body; `content_type` is the request's
 // Content-Type (its boundary parameter is used). Each part: its Content-Type, the file name

@@ -1,0 +1,129 @@
+#include "pathology_cli.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "data_dir.h"
+#include "yilian/identity/audit.h"
+#include "yilian/pacs/ingest.h"
+
+namespace yilian::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+int fail(const Error& e) {
+  spdlog::error("{}", e.message);
+  return 1;
+}
+
+// A progress bar on a terminal: tiles written of all the slide's tiles.
+void show_progress(std::uint64_t done, std::uint64_t total) {
+  constexpr int kWidth = 40;
+  const int filled = total == 0 ? kWidth : static_cast<int>(kWidth * done / total);
+  std::fprintf(stderr, "\r[%.*s%*s] %llu/%llu tiles", filled,
+               "########################################", kWidth - filled, "",
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int pathology_import(const PathologyImportFlags& flags) {
+  if (flags.data.empty() == flags.out.empty()) {
+    spdlog::error("pathology import: give either --data (store) or --out (write files)");
+    return 1;
+  }
+  pathology::ConvertOptions options;
+  options.subject = flags.subject;
+  options.microns_per_pixel = flags.microns_per_pixel;
+  if (options.subject.institution_name.empty())
+    options.subject.institution_name = flags.institution;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty) options.progress = show_progress;
+
+  std::unique_ptr<DataDir> dd;
+  std::unique_ptr<pacs::Ingestor> ingestor;
+  std::int64_t institution_id = 0;
+  std::string key;  // of the instance being written into the data directory
+  std::map<std::string, int> outcomes;
+  std::vector<std::string> refused;
+  int written = 0;
+  if (!flags.data.empty()) {
+    auto opened = DataDir::open(flags.data);
+    if (!opened.ok()) return fail(opened.error());
+    dd = std::move(*opened);
+    const std::string code = flags.institution.empty() ? "unknown" : flags.institution;
+    auto inst = dd->index().ensure_institution(code, code == "unknown" ? "Unknown sender" : code);
+    if (!inst.ok()) return fail(inst.error());
+    institution_id = inst->id;
+    ingestor =
+        std::make_unique<pacs::Ingestor>(dd->index(), dd->blobs(), pacs::Ingestor::Options{});
+    if (auto r = ingestor->recover(); !r.ok()) return fail(r.error());
+    options.next_file = [&]() -> Result<fs::path> {
+      key = dd->blobs().new_key();
+      return dd->blobs().temp_path(key);
+    };
+    options.written = [&](const fs::path&, const pathology::ConvertedInstance&) -> Status {
+      // Stored (validated, durable, indexed) before the next level is written.
+      pacs::IngestOutcome o = ingestor->ingest(key, pacs::Sender{"", institution_id, {}}, {});
+      ++outcomes[pacs::ingest_status_name(o.status)];
+      if (o.status != pacs::IngestStatus::stored && o.status != pacs::IngestStatus::duplicate) {
+        refused.push_back(o.message);
+        return make_error(Errc::invalid_argument, "the hub did not store a level: " + o.message);
+      }
+      return Status::Ok();
+    };
+  } else {
+    std::error_code ec;
+    fs::create_directories(flags.out, ec);
+    if (ec) return fail(make_error(Errc::io, "cannot create " + flags.out.string()));
+    options.next_file = [&]() -> Result<fs::path> {
+      char name[32];
+      std::snprintf(name, sizeof name, "slide-%03d.dcm", ++written);
+      return flags.out / name;
+    };
+  }
+
+  auto converted = pathology::convert_slide(flags.slide, options);
+  if (tty) std::fprintf(stderr, "\n");
+  if (ingestor) ingestor->shutdown();
+  if (!converted.ok()) {
+    if (!key.empty() && dd) (void)dd->blobs().remove_temp(key);
+    return fail(converted.error());
+  }
+  std::uint64_t copied = 0, encoded = 0;
+  for (const auto& i : converted->instances) {
+    copied += i.tiles_copied;
+    encoded += i.tiles_encoded;
+    std::printf("%s %s %llux%llu, %llu tiles\n", pathology::slide_image_name(i.kind),
+                i.sop_instance_uid.c_str(), static_cast<unsigned long long>(i.width),
+                static_cast<unsigned long long>(i.height),
+                static_cast<unsigned long long>(i.frames));
+  }
+  std::printf(
+      "format: %s\nmicrons per pixel: %g\nstudy: %s\nseries: %s\n"
+      "tiles copied: %llu\ntiles encoded: %llu\n",
+      converted->format.c_str(), converted->microns_per_pixel,
+      converted->study_instance_uid.c_str(), converted->series_instance_uid.c_str(),
+      static_cast<unsigned long long>(copied), static_cast<unsigned long long>(encoded));
+  if (dd) {
+    identity::AuditEvent ev;
+    ev.actor = "cli";
+    ev.actor_institution = flags.institution.empty() ? "unknown" : flags.institution;
+    ev.address = "local";
+    ev.action = "pathology.import";
+    ev.object_type = "study";
+    ev.object_id = converted->study_instance_uid;
+    ev.detail = flags.slide.filename().string() + ": " +
+                std::to_string(converted->instances.size()) + " instance(s)";
+    if (Status s = dd->auditor().record(ev); !s) spdlog::error("audit: {}", s.error().message);
+  }
+  return 0;
+}
+
+}  // namespace yilian::app

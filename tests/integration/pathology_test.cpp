@@ -1,0 +1,212 @@
+// The pathology centre on the real `yilian serve`: a county lab's scanner file (a synthetic
+// Aperio SVS written with libtiff) imported with `yilian pathology import`, a slide converted
+// by Orthanc's WSI dicomizer (Debian orthanc-wsi, a converter nobody here wrote) sent by
+// C-STORE, a level sent by STOW-RS; the slide's levels, tiles and label served to the doctors
+// who may read the study, and to nobody else.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <set>
+
+#include "consortium.h"
+#include "server_process.h"
+#include "slides.h"
+#include "test_util.h"
+
+namespace yilian {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ServerProcess;
+
+// The mean R, G, B of a JPEG (-1 when it does not decode).
+std::array<double, 3> mean_rgb(const std::string& jpeg) {
+  cv::Mat img = cv::imdecode(
+      cv::Mat(1, static_cast<int>(jpeg.size()), CV_8UC1, const_cast<char*>(jpeg.data())),
+      cv::IMREAD_COLOR);
+  if (img.empty()) return {-1, -1, -1};
+  const cv::Scalar m = cv::mean(img);
+  return {m[2], m[1], m[0]};
+}
+
+void expect_tile(const std::string& jpeg, std::array<std::uint8_t, 3> want) {
+  const auto got = mean_rgb(jpeg);
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[c], want[c], 6.0) << "channel " << c;
+}
+
+std::string field(const std::string& output, const std::string& name) {
+  std::smatch m;
+  if (std::regex_search(output, m, std::regex(name + ": (\\S+)"))) return m[1];
+  return {};
+}
+
+class PathologyTest : public ::testing::Test {
+ protected:
+  void start() {
+    const fs::path cfg = testing::write_consortium_config(dir_.path());
+    server_ =
+        std::make_unique<ServerProcess>(data_, std::vector<std::string>{"--config", cfg.string()});
+    ASSERT_TRUE(server_->start()) << server_->log();
+    pathologist_ = server_->add_user("dr-zhou", {"radiologist"}, "lead");
+    other_ = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+    ASSERT_FALSE(pathologist_.empty());
+  }
+  json slide(const std::string& study, const std::string& series) {
+    auto r = server_->get(pathologist_, "/api/slides/" + study + "/" + series);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? json::parse(r.body) : json::object();
+  }
+  // The only series of `study`.
+  std::string series_of(const std::string& study) {
+    auto r = server_->get(pathologist_, "/api/studies/" + study);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return {};
+    json j = json::parse(r.body);
+    EXPECT_EQ(j["series"].size(), 1u);
+    return j["series"][0]["seriesInstanceUid"];
+  }
+
+  testing::TempDir dir_;
+  fs::path data_ = dir_.path() / "data";
+  std::unique_ptr<ServerProcess> server_;
+  std::string pathologist_, other_;
+};
+
+TEST_F(PathologyTest, an_imported_svs_slide_is_served_tile_by_tile_as_stored) {
+  test::SlideSpec spec;  // 2048 x 1536 in 256 tiles, 3 levels, label and macro, 0.5 um
+  ASSERT_TRUE(test::write_slide(dir_.path() / "frozen.svs", spec));
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
+                                     (dir_.path() / "frozen.svs").string() + "' --data '" +
+                                     data_.string() +
+                                     "' --institution ta --patient-id TA-WSI-1 "
+                                     "--patient-name '王^小明' --study-description 冰冻切片 "
+                                     "--slide-id S-2026-001 2>&1",
+                                 &out),
+            0)
+      << out;
+  EXPECT_EQ(field(out, "tiles copied"), "64") << out;
+  const std::string study = field(out, "study");
+  ASSERT_FALSE(study.empty()) << out;
+  start();
+
+  const std::string series = series_of(study);
+  json s = slide(study, series);
+  ASSERT_EQ(s["levels"].size(), 3u) << s.dump();
+  EXPECT_EQ(s["containerId"], "S-2026-001");
+  EXPECT_EQ(s["levels"][0]["width"], 2048);
+  EXPECT_EQ(s["levels"][0]["tilesAcross"], 8);
+  EXPECT_NEAR(s["levels"][0]["micronsPerPixel"].get<double>(), 0.5, 1e-9);
+  EXPECT_NEAR(s["levels"][2]["micronsPerPixel"].get<double>(), 2.0, 1e-9);
+  ASSERT_TRUE(s["images"].contains("label"));
+  ASSERT_TRUE(s["images"].contains("overview"));
+
+  // A tile: the stored JPEG, showing the colour of its place.
+  const std::string base = "/api/slides/" + study + "/" + series;
+  auto tile = server_->get(pathologist_, base + "/tiles/0/3/2");
+  ASSERT_EQ(tile.status, 200) << tile.body;
+  EXPECT_EQ(tile.header("content-type"), "image/jpeg");
+  expect_tile(tile.body, test::tile_colour(0, 3, 2));
+  expect_tile(server_->get(pathologist_, base + "/tiles/1/2/1").body, test::tile_colour(1, 2, 1));
+  expect_tile(server_->get(pathologist_, base + "/images/label").body, {250, 250, 240});
+  EXPECT_EQ(server_->get(pathologist_, base + "/tiles/0/8/0").status, 404);
+  EXPECT_EQ(server_->get(pathologist_, base + "/tiles/3/0/0").status, 404);
+  EXPECT_EQ(server_->get(pathologist_, base + "/tiles/0/x/0").status, 400);
+
+  // The same frame by DICOMweb: as stored (no decoding), and rendered.
+  auto files =
+      server_->get(pathologist_, "/dicom-web/studies/" + study + "/series/" + series + "/metadata");
+  ASSERT_EQ(files.status, 200);
+  std::string level0;
+  for (const json& m : json::parse(files.body)) {
+    if (m.contains("00480006") && m["00480006"]["Value"][0] == 2048) {
+      level0 = m["00080018"]["Value"][0];
+    }
+  }
+  ASSERT_FALSE(level0.empty());
+  const std::string frame_url = "/dicom-web/studies/" + study + "/series/" + series +
+                                "/instances/" + level0 + "/frames/" + std::to_string(2 * 8 + 3 + 1);
+  auto stored = testing::http_request(
+      server_->http_port(), "GET", frame_url, {},
+      {{"Authorization", "Bearer " + pathologist_},
+       {"Accept", "multipart/related; type=\"image/jpeg\"; transfer-syntax=*"}});
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  EXPECT_NE(stored.body.find(tile.body), std::string::npos) << "the frame is the tile as stored";
+  auto rendered = server_->get(pathologist_, frame_url + "/rendered");
+  ASSERT_EQ(rendered.status, 200);
+  EXPECT_EQ(rendered.body, tile.body);
+
+  // Nobody outside the study's readers sees it; opening the slide is audited.
+  EXPECT_EQ(server_->get(other_, base).status, 404);
+  EXPECT_EQ(server_->get(other_, base + "/tiles/0/0/0").status, 404);
+  json audit =
+      json::parse(server_->get(server_->admin_token(), "/api/audit?action=slide.view").body);
+  std::set<std::string> seen;
+  for (const json& r : audit["records"]) {
+    EXPECT_EQ(r["objectId"], study);
+    seen.insert(r["actor"].get<std::string>() + " " + r["outcome"].get<std::string>());
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"dr-zhou ok", "tb-doctor denied"})) << audit.dump();
+}
+
+TEST_F(PathologyTest, a_slide_from_orthancs_dicomizer_arrives_by_c_store_and_stow) {
+  test::SlideSpec spec;
+  spec.aperio = false;
+  ASSERT_TRUE(test::write_slide(dir_.path() / "county.tif", spec));
+  const fs::path dataset = dir_.path() / "dataset.json";
+  std::ofstream(dataset) << R"({"PatientID": "TA-WSI-2", "PatientName": "LI^SI",
+                               "ContainerIdentifier": "S-2026-002"})";
+  const fs::path folder = dir_.path() / "orthanc-wsi";
+  fs::create_directories(folder);
+  std::string out;
+  ASSERT_EQ(testing::run_command("OrthancWSIDicomizer --dataset='" + dataset.string() +
+                                     "' --folder='" + folder.string() + "' '" +
+                                     (dir_.path() / "county.tif").string() + "' 2>&1",
+                                 &out),
+            0)
+      << out;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(folder)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 3u) << out;
+  start();
+
+  // Two levels by C-STORE (storescu proposes the objects' own class and JPEG baseline)...
+  std::string cmd =
+      "storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " + std::to_string(server_->dicom_port());
+  for (std::size_t k = 0; k < 2; ++k) cmd += " '" + files[k].string() + "'";
+  ASSERT_EQ(testing::run_command(cmd + " 2>&1", &out), 0) << out;
+  // ...and the smallest by STOW-RS, from township A's doctor.
+  const std::string ta = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  const std::string boundary = "wsi-boundary";
+  auto stow = testing::http_request(
+      server_->http_port(), "POST", "/dicom-web/studies",
+      "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + testing::slurp(files[2]) +
+          "\r\n--" + boundary + "--\r\n",
+      {{"Authorization", "Bearer " + ta},
+       {"Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary}});
+  ASSERT_EQ(stow.status, 200) << stow.body;
+
+  auto studies = json::parse(server_->get(pathologist_, "/api/studies?patientId=TA-WSI-2").body);
+  ASSERT_EQ(studies["studies"].size(), 1u) << studies.dump();
+  const std::string study = studies["studies"][0]["studyInstanceUid"];
+  const std::string series = series_of(study);
+  json s = slide(study, series);
+  ASSERT_EQ(s["levels"].size(), 3u) << s.dump();
+  EXPECT_EQ(s["levels"][0]["tiles"], 48);
+  EXPECT_EQ(s["containerId"], "S-2026-002");
+  const std::string base = "/api/slides/" + study + "/" + series;
+  for (auto [level, col, row] : {std::tuple{0, 5, 4}, {1, 3, 0}, {2, 1, 1}}) {
+    auto tile = server_->get(pathologist_, base + "/tiles/" + std::to_string(level) + "/" +
+                                               std::to_string(col) + "/" + std::to_string(row));
+    ASSERT_EQ(tile.status, 200) << tile.body;
+    expect_tile(tile.body, test::tile_colour(level, col, row));
+  }
+}
+
+}  // namespace
+}  // namespace yilian

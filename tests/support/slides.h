@@ -1,0 +1,31 @@
+// Synthetic scanner slides for tests and benchmarks, written with libtiff: a pyramid of tiled
+// levels (JPEG YCbCr with shared tables, as scanners write them, or LZW), optionally laid out
+// as Aperio SVS (its ImageDescription, a thumbnail, a label and a macro image) so that
+// OpenSlide reads it as that vendor's. Every tile is one flat colour, tile_colour() of its
+// place, so a test knows what each tile must show.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace yilian::test {
+
+struct SlideSpec {
+  std::uint32_t width = 2048, height = 1536, tile = 256;
+  int levels = 3;      // each half the size of the one before
+  bool aperio = true;  // SVS layout and description; else a generic TIFF
+  double microns_per_pixel = 0.5;
+  std::vector<int> lzw_levels;  // levels stored with LZW instead of JPEG
+  int jpeg_quality = 95;
+};
+
+// RGB of tile (column, row) of `level`.
+std::array<std::uint8_t, 3> tile_colour(int level, std::uint32_t column, std::uint32_t row);
+
+// Writes the slide; false (and a message on stderr) when libtiff fails.
+bool write_slide(const std::filesystem::path& file, const SlideSpec& spec);
+
+}  // namespace yilian::test
