@@ -19,6 +19,7 @@
 #include "lab_client.h"
 #include "link_sim.h"
 #include "server_process.h"
+#include "slides.h"
 #include "synthetic.h"
 #include "synthetic_ecg.h"
 #include "test_util.h"
@@ -482,6 +483,61 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   ASSERT_TRUE(done.is_object()) << out;
   json avoided = json::parse(server.get(server.admin_token(), "/api/lab/avoided-repeats").body);
   EXPECT_EQ(avoided["byInstitution"]["lead"], 1);
+  expect_screenshots(shots);
+}
+
+// The pathologist reads a frozen section's whole slide: converted by `yilian pathology import`
+// and sent by C-STORE, drawn level by level, zoomed to full resolution and measured in µm.
+TEST_F(WebFrontEnd, a_frozen_section_slide_is_panned_zoomed_and_measured) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const std::string pathologist = server.add_user("dr-zhou", {"radiologist"}, "lead");
+  ASSERT_FALSE(pathologist.empty());
+  test::SlideSpec spec;
+  spec.width = 2304;  // 9 x 6.5 tiles: the slide's centre lies inside a tile on every level
+  spec.height = 1664;
+  ASSERT_TRUE(test::write_slide(dir_.path() / "frozen.svs", spec));
+  std::string out;
+  const fs::path folder = dir_.path() / "dicom";
+  ASSERT_EQ(
+      testing::run_command(testing::yilian_binary() + " pathology import '" +
+                               (dir_.path() / "frozen.svs").string() + "' --out '" +
+                               folder.string() + "' --patient-id TA-WSI-3 --slide-id S-FS-7 2>&1",
+                           &out),
+      0)
+      << out;
+  std::string cmd = "storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                    std::to_string(server.dicom_port()) + " '" + folder.string() + "'/*.dcm";
+  ASSERT_EQ(testing::run_command(cmd + " 2>&1", &out), 0) << out;
+  json studies = json::parse(server.get(pathologist, "/api/studies?patientId=TA-WSI-3").body);
+  ASSERT_EQ(studies["studies"].size(), 1u) << studies.dump();
+  const std::string study = studies["studies"][0]["studyInstanceUid"];
+  json detail = json::parse(server.get(pathologist, "/api/studies/" + study).body);
+  const std::string series = detail["series"][0]["seriesInstanceUid"];
+  json centre = json::object();
+  for (int level = 0; level < 3; ++level) {
+    const auto c = test::tile_colour(level, (1152 >> level) / 256, (832 >> level) / 256);
+    centre[std::to_string(level)] = {c[0], c[1], c[2]};
+  }
+  const json expect = {{"slideId", "S-FS-7"}, {"centre", centre}};
+
+  const std::vector<std::string> shots = {"slide.png"};
+  remove_screenshots(shots);
+  json done;
+  ASSERT_EQ(run_scenario(server, "slide.mjs",
+                         {{"YILIAN_DOCTOR", "dr-zhou"},
+                          {"YILIAN_SLIDE", study + "/" + series},
+                          {"YILIAN_EXPECT", expect.dump()}},
+                         out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  EXPECT_EQ(done["level"], 0);
+  // 100 screen pixels at the reached zoom, in µm of the 0.5 µm/pixel slide.
+  EXPECT_NEAR(done["um"].get<double>(), 100 * done["umPerPx"].get<double>(),
+              2 * done["umPerPx"].get<double>());
   expect_screenshots(shots);
 }
 

@@ -1,4 +1,5 @@
 // The single-page front end: log in, then the screens the user's roles call for.
+import { SlideViewer } from './slide';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, currentToken, onSessionExpired, setToken, User } from './api';
@@ -99,7 +100,7 @@ function App() {
     location.hash = '';
   };
 
-  const [, route, arg] = hash.split('/');
+  const [, route, arg, arg2] = hash.split('/');
   let screen;
   if (route === 'admin' && user.roles.includes('admin')) screen = <Admin tab={arg ?? 'system'} />;
   else if (route === 'password')
@@ -119,6 +120,12 @@ function App() {
   else if (route === 'township') screen = <Township user={user} live={live} />;
   else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
   else if (route === 'dashboard') screen = <Dashboard />;
+  else if (route === 'slide' && arg && arg2)
+    screen = (
+      <div class="viewer">
+        <SlideViewer study={arg} series={arg2} />
+      </div>
+    );
   else if (route === 'lab') screen = <LabResults patientId={decodeURIComponent(arg ?? '')} />;
   else if (route === 'referrals') screen = <Referrals user={user} live={live} />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;

@@ -2,8 +2,9 @@
 // and by dragging, zoom and pan, length and angle measurement, cine of multi-frame objects.
 // Frames are rendered by the hub (WADO-RS rendered, sized to the canvas) and drawn here.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { DicomJson, image, qido, tagNumber, tagNumbers, tagString } from './api';
+import { api, DicomJson, image, qido, tagNumber, tagNumbers, tagString } from './api';
 import { Key, t } from './i18n';
+import { SlideInfo, SlideViewer, slideUrl } from './slide';
 
 export const PRESETS: Record<string, [number, number]> = {
   brain: [40, 80],
@@ -86,12 +87,20 @@ function Thumbnail({ study, series }: { study: string; series: Series }) {
   useEffect(() => {
     let url = '';
     let cancelled = false;
-    qido(`${base(study, series.uid)}/instances?limit=1`)
-      .then((list) => {
-        const sop = list[0] ? tagString(list[0], '00080018') : '';
-        if (!sop) throw new Error('no instance');
-        return image(`${base(study, series.uid)}/instances/${sop}/thumbnail`);
-      })
+    // A whole slide: its thumbnail or overview image, else its smallest level's first tile.
+    const picture: Promise<Blob> =
+      series.modality === 'SM'
+        ? api<SlideInfo>('GET', slideUrl(study, series.uid)).then((s) => {
+            const small = s.images.thumbnail ?? s.images.overview;
+            const last = s.levels.length - 1;
+            return image(small ? small.url : `${slideUrl(study, series.uid)}/tiles/${last}/0/0`);
+          })
+        : qido(`${base(study, series.uid)}/instances?limit=1`).then((list) => {
+            const sop = list[0] ? tagString(list[0], '00080018') : '';
+            if (!sop) throw new Error('no instance');
+            return image(`${base(study, series.uid)}/instances/${sop}/thumbnail`);
+          });
+    picture
       .then((blob) => {
         if (cancelled) return;
         url = URL.createObjectURL(blob);
@@ -182,6 +191,7 @@ export function ImageViewer(props: {
     setFrames([]);
     setIndex(0);
     setGeometry(null);
+    if (currentSeries.modality === 'SM') return; // a whole slide: the slide viewer's tiles
     loadFrames(study, currentSeries.uid)
       .then((f) => {
         setFrames(f);
@@ -208,7 +218,7 @@ export function ImageViewer(props: {
         if (i >= 0) setCurrent(i);
       })
       .catch(() => {});
-    if (!shownSeries) return;
+    if (!shownSeries || currentSeries?.modality === 'SM') return;
     loadFrames(study, shownSeries)
       .then((f) => {
         setFrames(f);
@@ -468,6 +478,32 @@ export function ImageViewer(props: {
     else step(e.deltaY > 0 ? 1 : -1);
   };
 
+  const seriesList = (
+    <aside class="series" aria-label={t('series')}>
+      {series.map((s, i) => (
+        <button
+          type="button"
+          key={s.uid}
+          class={i === current ? 'thumb current' : 'thumb'}
+          aria-pressed={i === current}
+          onClick={() => setCurrent(i)}
+        >
+          <Thumbnail study={study} series={s} />
+          <span>
+            {s.modality} {s.number} {s.description}
+          </span>
+        </button>
+      ))}
+    </aside>
+  );
+  if (currentSeries?.modality === 'SM') {
+    return (
+      <div class="viewer">
+        {seriesList}
+        <SlideViewer study={study} series={currentSeries.uid} />
+      </div>
+    );
+  }
   const tools: Tool[] = ['window', 'pan', 'zoom', 'length', 'angle'];
   const toolKey: Record<Tool, Key> = {
     window: 'toolWindow',
@@ -478,22 +514,7 @@ export function ImageViewer(props: {
   };
   return (
     <div class="viewer">
-      <aside class="series" aria-label={t('series')}>
-        {series.map((s, i) => (
-          <button
-            type="button"
-            key={s.uid}
-            class={i === current ? 'thumb current' : 'thumb'}
-            aria-pressed={i === current}
-            onClick={() => setCurrent(i)}
-          >
-            <Thumbnail study={study} series={s} />
-            <span>
-              {s.modality} {s.number} {s.description}
-            </span>
-          </button>
-        ))}
-      </aside>
+      {seriesList}
       <div class="stage">
         <div class="tools" role="toolbar">
           {tools.map((x) => (
