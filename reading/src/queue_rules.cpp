@@ -59,10 +59,24 @@ bool matches(const Match& m, const StudyFacts& s) {
   return true;
 }
 
+// The pathology centre's own rules, after the configured ones: whole-slide images (SM) are
+// read by the "pathology" service, and a frozen section is STAT: the surgeon waits at the
+// table for the result (30 minutes, the usual intraoperative consultation target).
+const RouteRule& pathology_route() {
+  static const RouteRule r{kPathologyService, Match{{"SM"}, {}, {}, {}}};
+  return r;
+}
+const PriorityRule& frozen_section_rule() {
+  static const PriorityRule r{Priority::stat, "frozen section: the surgeon is waiting",
+                              Match{{"SM"}, {}, {}, {"frozen", "冰冻", "术中"}}};
+  return r;
+}
+
 std::string route(const QueueRules& rules, const StudyFacts& s) {
   for (const RouteRule& r : rules.routes) {
     if (matches(r.match, s)) return r.service;
   }
+  if (matches(pathology_route().match, s)) return pathology_route().service;
   return rules.default_service;
 }
 
@@ -78,6 +92,11 @@ PriorityDecision decide_priority(const QueueRules& rules, const StudyFacts& s) {
     if (static_cast<int>(r.priority) < static_cast<int>(d.priority) && matches(r.match, s)) {
       d = {r.priority, r.reason.empty() ? std::string("rule") : r.reason};
     }
+  }
+  const PriorityRule& frozen = frozen_section_rule();
+  if (static_cast<int>(frozen.priority) < static_cast<int>(d.priority) &&
+      matches(frozen.match, s)) {
+    d = {frozen.priority, frozen.reason};
   }
   return d;
 }

@@ -5,11 +5,13 @@
 // who may read the study, and to nobody else.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "consortium.h"
 #include "server_process.h"
@@ -47,7 +49,8 @@ std::string field(const std::string& output, const std::string& name) {
 class PathologyTest : public ::testing::Test {
  protected:
   void start() {
-    const fs::path cfg = testing::write_consortium_config(dir_.path());
+    const fs::path cfg =
+        testing::write_consortium_config(dir_.path(), "[queue]\nstable_seconds = 0.3\n");
     server_ =
         std::make_unique<ServerProcess>(data_, std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -151,6 +154,48 @@ TEST_F(PathologyTest, an_imported_svs_slide_is_served_tile_by_tile_as_stored) {
     seen.insert(r["actor"].get<std::string>() + " " + r["outcome"].get<std::string>());
   }
   EXPECT_EQ(seen, (std::set<std::string>{"dr-zhou ok", "tb-doctor denied"})) << audit.dump();
+}
+
+// A county hospital's frozen section: converted and sent by C-STORE while the surgeon waits.
+// The reading queue puts it in the pathology service as STAT, due within 30 minutes.
+TEST_F(PathologyTest, a_frozen_section_sent_during_surgery_is_a_stat_pathology_task) {
+  start();
+  test::SlideSpec spec;
+  spec.levels = 2;
+  ASSERT_TRUE(test::write_slide(dir_.path() / "fs.svs", spec));
+  const fs::path folder = dir_.path() / "fs";
+  std::string out;
+  ASSERT_EQ(
+      testing::run_command(testing::yilian_binary() + " pathology import '" +
+                               (dir_.path() / "fs.svs").string() + "' --out '" + folder.string() +
+                               "' --patient-id TA-WSI-4 --study-description "
+                               "'术中冰冻切片 乳腺肿物' 2>&1",
+                           &out),
+      0)
+      << out;
+  ASSERT_EQ(testing::run_command("storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                                     std::to_string(server_->dicom_port()) + " '" +
+                                     folder.string() + "'/*.dcm 2>&1",
+                                 &out),
+            0)
+      << out;
+  json task;
+  for (int i = 0; i < 200 && task.is_null(); ++i) {
+    json list = json::parse(server_->get(pathologist_, "/api/worklist").body, nullptr, false);
+    if (list.contains("tasks") && !list["tasks"].empty()) task = list["tasks"][0];
+    if (task.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(task.is_null()) << server_->log();
+  EXPECT_EQ(task["service"], "pathology");
+  EXPECT_EQ(task["priority"], "stat");
+  EXPECT_EQ(task["priorityReason"], "frozen section: the surgeon is waiting");
+  EXPECT_EQ(task["modalities"], "SM");
+  const auto minutes = [](const std::string& iso) {
+    std::tm tm{};
+    strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    return timegm(&tm) / 60;
+  };
+  EXPECT_EQ(minutes(task["dueAt"]) - minutes(task["receivedAt"]), 30) << task.dump();
 }
 
 TEST_F(PathologyTest, a_slide_from_orthancs_dicomizer_arrives_by_c_store_and_stow) {

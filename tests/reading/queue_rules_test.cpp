@@ -63,6 +63,28 @@ TEST(Priority, comes_from_the_order_and_rules_and_only_ever_goes_up) {
             Priority::stat);
 }
 
+TEST(PathologyCentre, slides_go_to_pathology_and_frozen_sections_are_stat) {
+  QueueRules r = rules();
+  EXPECT_EQ(route(r, study("SM", "")), kPathologyService);
+  EXPECT_EQ(route(QueueRules{}, study("SM", "", "HE stain")), kPathologyService);
+  // A configured route still comes first.
+  r.routes.insert(r.routes.begin(), {"county-path", {{"SM"}, {}, {"tb"}, {}}});
+  EXPECT_EQ(route(r, study("SM", "", "", "tb")), "county-path");
+  EXPECT_EQ(route(r, study("SM", "", "", "ta")), kPathologyService);
+
+  for (const char* text : {"术中冰冻切片", "Frozen section, margin", "术中快速病理"}) {
+    PriorityDecision d = decide_priority(QueueRules{}, study("SM", "", text));
+    EXPECT_EQ(d.priority, Priority::stat) << text;
+    EXPECT_EQ(d.reason, "frozen section: the surgeon is waiting");
+  }
+  EXPECT_EQ(decide_priority(QueueRules{}, study("SM", "", "石蜡切片 HE")).priority,
+            Priority::routine);
+  // Only slides: a CT whose text says "frozen shoulder" is not a frozen section.
+  EXPECT_EQ(decide_priority(QueueRules{}, study("CT", "", "frozen shoulder")).priority,
+            Priority::routine);
+  EXPECT_EQ(sla(QueueRules{}, Priority::stat), std::chrono::minutes(30));
+}
+
 TEST(Priority, sla_defaults_are_30_minutes_2_hours_and_a_day) {
   QueueRules r;
   EXPECT_EQ(sla(r, Priority::stat), std::chrono::minutes(30));

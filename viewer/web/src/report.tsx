@@ -92,6 +92,42 @@ TEMPLATES.ECG = {
     },
   ],
 };
+// Pathology (whole-slide images): the intraoperative frozen section, which the surgeon waits
+// for and which the paraffin sections confirm, and the routine histopathology report (gross
+// description, microscopy, diagnosis).
+TEMPLATES.SM = {
+  zh: [
+    {
+      name: '术中冰冻切片诊断',
+      findings:
+        '送检组织：（部位）\n大体所见：灰白色组织一块，大小 × × cm。\n镜下所见：（细胞形态、排列及切缘情况）',
+      impression:
+        '（部位）冰冻切片：（良性/恶性/待石蜡切片明确）；切缘（未见/可见）肿瘤累及。\n注：冰冻切片诊断仅供术中参考，最终诊断以石蜡切片为准。',
+    },
+    {
+      name: '组织病理诊断（常规石蜡）',
+      findings:
+        '大体所见：（标本类型、大小、切面）\n镜下所见：（组织结构、细胞异型性、核分裂、坏死、脉管及神经侵犯）',
+      impression: '病理诊断：（部位）（病变名称、组织学类型及分级）；切缘情况；淋巴结（ / ）。',
+    },
+  ],
+  en: [
+    {
+      name: 'Frozen section (intraoperative)',
+      findings:
+        'Specimen: (site)\nGross: one grey-white fragment, × × cm.\nMicroscopy: (cells, architecture, margins)',
+      impression:
+        '(Site), frozen section: (benign / malignant / deferred to permanent sections); margin (free / involved).\nFrozen section diagnosis is for intraoperative guidance; the permanent sections give the final diagnosis.',
+    },
+    {
+      name: 'Histopathology (paraffin)',
+      findings:
+        'Gross: (specimen type, size, cut surface)\nMicroscopy: (architecture, atypia, mitoses, necrosis, lymphovascular and perineural invasion)',
+      impression:
+        'Diagnosis: (site) (lesion, histological type and grade); margins; lymph nodes ( / ).',
+    },
+  ],
+};
 TEMPLATES.CR = TEMPLATES.DX;
 
 export function latestReport(reports: Report[]): Report | undefined {

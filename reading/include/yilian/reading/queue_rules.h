@@ -62,6 +62,11 @@ struct QueueRules {
   double due_soon_fraction = 0.25;  // "near due" within this share of the SLA
 };
 
+// The pathology centre's reading service: whole-slide images (modality SM) go to it when no
+// configured route takes them, and frozen sections (冰冻 / 术中 / frozen in the study's texts)
+// are STAT whatever the configured rules say.
+inline constexpr const char* kPathologyService = "pathology";
+
 bool matches(const Match& m, const StudyFacts& s);
 std::string route(const QueueRules& rules, const StudyFacts& s);
 
