@@ -69,6 +69,7 @@ bench: build
 	bench/ws/run.sh
 	bench/cluster/run.sh
 	bench/edge/run.sh
+	bench/wsi/run.sh
 
 # libFuzzer targets for every parser of outside bytes, FUZZ_SECONDS each (default 60).
 fuzz: deps

@@ -134,7 +134,9 @@ Result<std::shared_ptr<const FrameIndex>> FrameIndexCache::get(const std::string
   if (auto it = by_key_.find(key); it != by_key_.end()) return it->second->second;
   order_.emplace_front(key, shared);
   by_key_[key] = order_.begin();
-  while (order_.size() > capacity_) {
+  frames_ += shared->frames.size();
+  while (frames_ > max_frames_ && order_.size() > 1) {
+    frames_ -= order_.back().second->frames.size();
     by_key_.erase(order_.back().first);
     order_.pop_back();
   }

@@ -1,6 +1,8 @@
 #include "yilian/pathology/rest.h"
 
+#include <chrono>
 #include <list>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,24 +21,57 @@ using http::Request;
 using http::Response;
 
 // Slides put together, by series; a slide is put together anew when its instances change.
+// Tiles (hundreds a minute while a pathologist pans) skip the look at the series' instances
+// for a few seconds after it was last made sure of (kFresh).
+constexpr std::chrono::seconds kFresh{5};
+
 class SlideCache {
  public:
-  std::shared_ptr<const Slide> find(const std::string& series, const std::string& keys) {
+  struct Entry {
+    std::string study, keys;
+    std::shared_ptr<const Slide> slide;
+    std::chrono::steady_clock::time_point checked;
+  };
+  std::optional<Entry> find(const std::string& series) {
     std::lock_guard lock(mu_);
     auto it = slides_.find(series);
-    if (it == slides_.end() || it->second.first != keys) return nullptr;
-    return it->second.second;
+    if (it == slides_.end()) return std::nullopt;
+    return it->second;
   }
-  void put(const std::string& series, std::string keys, std::shared_ptr<const Slide> slide) {
+  void put(const std::string& series, Entry e) {
     std::lock_guard lock(mu_);
     if (slides_.size() >= kCapacity) slides_.clear();
-    slides_[series] = {std::move(keys), std::move(slide)};
+    slides_[series] = std::move(e);
   }
 
  private:
   static constexpr std::size_t kCapacity = 64;
   std::mutex mu_;
-  std::unordered_map<std::string, std::pair<std::string, std::shared_ptr<const Slide>>> slides_;
+  std::unordered_map<std::string, Entry> slides_;
+};
+
+// Reads of a study granted to a user in the last few seconds (kFresh): a pathologist's tiles
+// are not each a query of the study's access facts. Only grants are kept; opening a slide
+// always checks (and is audited).
+class RecentGrants {
+ public:
+  bool fresh(std::int64_t user, const std::string& study) {
+    std::lock_guard lock(mu_);
+    auto it = until_.find(key(user, study));
+    return it != until_.end() && std::chrono::steady_clock::now() < it->second;
+  }
+  void grant(std::int64_t user, const std::string& study) {
+    std::lock_guard lock(mu_);
+    if (until_.size() >= 4096) until_.clear();
+    until_[key(user, study)] = std::chrono::steady_clock::now() + kFresh;
+  }
+
+ private:
+  static std::string key(std::int64_t user, const std::string& study) {
+    return std::to_string(user) + '|' + study;
+  }
+  std::mutex mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> until_;
 };
 
 struct Slides {
@@ -45,17 +80,29 @@ struct Slides {
   identity::AuthService& auth;
   pacs::FrameIndexCache& frames;
   SlideCache cache;
+  RecentGrants grants;
 
-  // The slide of the request's series after the read check; `action` audits it (empty: not
-  // audited). A hidden study answers like a missing one.
+  // The slide of the request's series after the read check; `action` audits it (empty: a
+  // tile, not audited, and a grant or a look at the series of the last seconds is enough). A
+  // hidden study answers like a missing one.
   Result<std::shared_ptr<const Slide>> slide(const Request& req, const char* action) {
     const std::string& study = req.params.at("study");
     const std::string& series = req.params.at("series");
-    auto visible = pacs::may_read_study(index, *req.principal, study, auth.now());
-    if (!visible.ok()) return visible.error();
-    if (!*visible) {
-      if (*action) auth.audit(req, action, "study", study, "denied");
-      return make_error(Errc::not_found, "no slide you may see has these UIDs");
+    const bool tile = *action == '\0';
+    const std::int64_t user = req.principal->user_id;
+    if (!tile || !grants.fresh(user, study)) {
+      auto visible = pacs::may_read_study(index, *req.principal, study, auth.now());
+      if (!visible.ok()) return visible.error();
+      if (!*visible) {
+        if (!tile) auth.audit(req, action, "study", study, "denied");
+        return make_error(Errc::not_found, "no slide you may see has these UIDs");
+      }
+      grants.grant(user, study);
+    }
+    auto cached = cache.find(series);
+    if (tile && cached && cached->study == study &&
+        std::chrono::steady_clock::now() - cached->checked < kFresh) {
+      return cached->slide;
     }
     auto filed = index.series_study(series);
     if (!filed.ok()) return filed.error();
@@ -69,14 +116,19 @@ struct Slides {
       if (i.sop_class_uid == kWsiStorage) keys += i.blob_key + ',';
     }
     if (keys.empty()) return make_error(Errc::not_found, "the series holds no whole-slide image");
-    if (*action) auth.audit(req, action, "study", study, "ok", "series " + series);
-    if (auto hit = cache.find(series, keys)) return hit;
+    if (!tile) auth.audit(req, action, "study", study, "ok", "series " + series);
+    if (cached && cached->keys == keys) {
+      cached->checked = std::chrono::steady_clock::now();
+      cached->study = study;
+      cache.put(series, *cached);
+      return cached->slide;
+    }
     std::vector<WsiInstance> instances;
     for (const pacs::InstanceLocation& i : *list) {
       if (i.sop_class_uid != kWsiStorage) continue;
       auto w = read_wsi_instance(blobs.blob_path(i.blob_key));
       if (!w.ok()) {
-        if (w.error().code == Errc::invalid_argument) continue;  // told in the slide's notes
+        if (w.error().code == Errc::invalid_argument) continue;  // not a usable slide image
         return w.error();
       }
       w->blob_key = i.blob_key;
@@ -85,7 +137,11 @@ struct Slides {
     auto made = assemble_slide(std::move(instances));
     if (!made.ok()) return make_error(Errc::not_found, made.error().message);
     auto shared = std::make_shared<const Slide>(std::move(*made));
-    cache.put(series, std::move(keys), shared);
+    // Where every tile lies, found now: the first tiles of a slide are not the slow ones.
+    for (const WsiInstance& w : shared->instances) {
+      (void)frames.get(w.blob_key, blobs.blob_path(w.blob_key));
+    }
+    cache.put(series, {study, std::move(keys), shared, std::chrono::steady_clock::now()});
     return shared;
   }
 
@@ -186,7 +242,7 @@ nlohmann::json slide_json(const Slide& s, const std::string& base) {
 
 void register_slide_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                            identity::AuthService& auth, pacs::FrameIndexCache& frames) {
-  auto s = std::shared_ptr<Slides>(new Slides{index, blobs, auth, frames, {}});
+  auto s = std::shared_ptr<Slides>(new Slides{index, blobs, auth, frames, {}, {}});
   const std::string base = "/api/slides/{study}/{series}";
 
   router.add("GET", base, [s](const Request& req) {

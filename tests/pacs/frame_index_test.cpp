@@ -112,7 +112,7 @@ TEST(FrameIndex, the_cache_keeps_the_most_recent_files) {
   auto a = testing::write_us_cine(dir.path() / "a.dcm", 2, 8, 8, 10);
   auto b = testing::write_us_cine(dir.path() / "b.dcm", 3, 8, 8, 10);
   ASSERT_TRUE(a.ok() && b.ok());
-  FrameIndexCache cache(1);
+  FrameIndexCache cache(3);  // frames: a's 2, then b's 3 leave room for b alone
   auto first = cache.get("a", a->file);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ((*first)->frames.size(), 2u);

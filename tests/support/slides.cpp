@@ -82,10 +82,16 @@ bool write_slide(const std::filesystem::path& file, const SlideSpec& spec) {
     for (std::uint32_t row = 0; row < down && ok; ++row) {
       for (std::uint32_t col = 0; col < across && ok; ++col) {
         const auto c = tile_colour(level, col, row);
+        std::uint32_t seed = (col * 7919u + row * 104729u + level * 15485863u) | 1u;
         for (std::size_t p = 0; p < tile.size(); p += 3) {
-          tile[p] = c[0];
-          tile[p + 1] = c[1];
-          tile[p + 2] = c[2];
+          for (int k = 0; k < 3; ++k) {
+            int v = c[k];
+            if (spec.noise > 0) {
+              seed = seed * 1664525u + 1013904223u;
+              v += static_cast<int>(seed >> 24) % (2 * spec.noise + 1) - spec.noise;
+            }
+            tile[p + k] = static_cast<std::uint8_t>(std::clamp(v, 0, 255));
+          }
         }
         const ttile_t index = TIFFComputeTile(t, col * spec.tile, row * spec.tile, 0, 0);
         ok = TIFFWriteEncodedTile(t, index, tile.data(), static_cast<tmsize_t>(tile.size())) >= 0;

@@ -20,6 +20,9 @@ struct SlideSpec {
   double microns_per_pixel = 0.5;
   std::vector<int> lzw_levels;  // levels stored with LZW instead of JPEG
   int jpeg_quality = 95;
+  // Texture: each pixel varies by up to this much around its tile's colour (0: flat tiles),
+  // so that tiles weigh what tissue tiles do (benchmarks).
+  int noise = 0;
 };
 
 // RGB of tile (column, row) of `level`.

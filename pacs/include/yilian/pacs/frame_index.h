@@ -46,19 +46,20 @@ Result<FrameIndex> build_frame_index(const std::filesystem::path& file);
 // (the usual whole-slide tile), so a rendered tile is the stored frame.
 bool browser_ready_jpeg(const FrameIndex& index);
 
-// Frame indexes by stored file (blob key: stored files never change), least recently used
-// dropped beyond `capacity`. Thread-safe; two threads asking for the same new file may
-// both build it.
+// Frame indexes by stored file (blob key: stored files never change), the least recently
+// used dropped once they hold more than `max_frames` frames in all (about 40 bytes each).
+// Thread-safe; two threads asking for the same new file may both build it.
 class FrameIndexCache {
  public:
-  explicit FrameIndexCache(std::size_t capacity = 256) : capacity_(capacity) {}
+  explicit FrameIndexCache(std::size_t max_frames = 4u << 20) : max_frames_(max_frames) {}
   Result<std::shared_ptr<const FrameIndex>> get(const std::string& key,
                                                 const std::filesystem::path& file);
   std::size_t size() const;
 
  private:
   using Entry = std::pair<std::string, std::shared_ptr<const FrameIndex>>;
-  std::size_t capacity_;
+  std::size_t max_frames_;
+  std::size_t frames_ = 0;  // held, in all entries
   mutable std::mutex mu_;
   std::list<Entry> order_;  // most recent first
   std::unordered_map<std::string, std::list<Entry>::iterator> by_key_;
