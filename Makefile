@@ -11,7 +11,7 @@ WERROR    ?= OFF
 
 .PHONY: deps build build-asan run demo test test-normal test-asan bench fuzz format format-check clean ecg-model
 
-SOURCES = find common storage identity pacs reading ecg teleconsult viewer edge lab app net tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
+SOURCES = find common storage identity pacs reading ecg teleconsult viewer edge lab pathology app net tests bench fuzz \( -name '*.cpp' -o -name '*.h' \)
 
 deps:
 	scripts/install-deps.sh

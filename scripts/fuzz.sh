@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7 fhir"}
+TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7 fhir slide"}
 SHARED=${YILIAN_SHARED_DATA:-$ROOT/../shared/data}
 PYDICOM=/usr/lib/python3/dist-packages/pydicom/data/test_files
 
@@ -22,6 +22,18 @@ seed() {  # seed TARGET: fills $BUILD/corpus/TARGET once
   case $1 in
     dicom_ingest)
       find "$PYDICOM" -maxdepth 1 -type f -size -256k -name '*.dcm' -exec cp {} "$dir/" \; ;;
+    slide)
+      for f in SC_rgb_rle_2frame.dcm SC_rgb_jpeg_dcmtk.dcm emri_small_jpeg_2k_lossless.dcm; do
+        [[ -f $PYDICOM/$f ]] && cp "$PYDICOM/$f" "$dir/"
+      done
+      # A whole slide's smallest level, when a build has the converter and a slide to convert.
+      if [[ -x $ROOT/build/yilian && -x $ROOT/build/bench/yilian_gen_slide ]]; then
+        "$ROOT/build/bench/yilian_gen_slide" --out "$dir/../slide.svs" --width 512 --height 384 \
+          --levels 2 >/dev/null &&
+          "$ROOT/build/yilian" pathology import "$dir/../slide.svs" --out "$dir/../slide-dcm" \
+            --patient-id FUZZ >/dev/null 2>&1 &&
+          cp "$dir/../slide-dcm/slide-002.dcm" "$dir/wsi.dcm" || true
+      fi ;;
     multipart)
       printf 'multipart/related; type="application/dicom"; boundary=b\n--b\r\nContent-Type: application/dicom\r\n\r\nDICM\r\n--b\r\n\r\nno headers\r\n--b--\r\n' >"$dir/related"
       printf 'multipart/form-data; boundary=x\n--x\r\nContent-Disposition: form-data; name="file"; filename="100.hea"\r\n\r\n100 2 360 650000\r\n--x--\r\n' >"$dir/form" ;;

@@ -336,13 +336,16 @@ Result<Config> parse_config(std::string_view text) {
         {"ws_messages_per_second", &c.ws_messages_per_second},
         {"ws_message_burst", &c.ws_message_burst},
         {"renders_per_user", &c.renders_per_user},
-        {"uploads_per_user", &c.uploads_per_user}};
+        {"uploads_per_user", &c.uploads_per_user},
+        {"max_body_megabytes", &c.max_body_megabytes},
+        {"max_stow_megabytes", &c.max_stow_megabytes}};
     std::set<std::string> keys;
     for (const auto& [key, out] : limits) keys.insert(key);
     if (Status s = check_keys(*l, "[limits]", keys); !s) return s.error();
     for (const auto& [key, out] : limits) {
       if (Status s = read_int(*l, key, *out, 0, 1000000, "limits"); !s) return s.error();
     }
+    if (c.max_body_megabytes < 1) return bad("limits.max_body_megabytes must be at least 1");
     if (c.ws_messages_per_second > 0 && c.ws_message_burst < 1) {
       return bad("limits.ws_message_burst must be at least 1 when messages are rate-limited");
     }

@@ -71,8 +71,10 @@ struct Config {
   std::uint32_t ws_messages_per_second = 50;  // a shared viewer's driver scrolls at ~30/s
   std::uint32_t ws_message_burst = 200;
   // Of the HTTP server's 4 workers, one user holds at most these at once.
-  std::uint32_t renders_per_user = 3;  // rendered frames, thumbnails, cine, ECG images at once
-  std::uint32_t uploads_per_user = 2;  // STOW-RS and ECG uploads at once
+  std::uint32_t renders_per_user = 3;     // rendered frames, thumbnails, cine, ECG images at once
+  std::uint32_t uploads_per_user = 2;     // STOW-RS and ECG uploads at once
+  std::uint32_t max_body_megabytes = 64;  // an HTTP request body, kept in memory
+  std::uint32_t max_stow_megabytes = 16384;  // a STOW-RS body, kept in a file as it arrives
   // [emergency]: an on-call alert not acknowledged within this escalates (emergency_rules.h).
   std::uint32_t alert_escalation_s = 60;
   // [emergency.targets]: "kind.interval" -> minutes, in place of the defaults.

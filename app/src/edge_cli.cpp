@@ -345,8 +345,12 @@ int run_edge(const EdgeFlags& f) {
     return r;
   });
   net::HttpServer http_server(
-      // Request bodies up to 64 MiB, as at the hub: ECG and STOW-RS uploads.
-      net::HttpServerOptions{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key},
+      // Request bodies as at the hub: ECG and STOW-RS uploads.
+      net::HttpServerOptions{.port = cfg.http_port,
+                             .bind_address = cfg.http_bind,
+                             .max_body_bytes = std::size_t{cfg.max_body_megabytes} << 20,
+                             .tls_cert = cfg.tls_cert,
+                             .tls_key = cfg.tls_key},
       [&router, &auth](http::Request& req) {
         if (auto denied = auth.admit(req)) return std::move(*denied);
         return router.dispatch(req);

@@ -368,7 +368,16 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   }
   hub.set_leader([&cluster] { return cluster.leader(); });
   queue.set_leader([&cluster] { return cluster.leader(); });
-  net::HttpServerOptions hopts{cfg.http_port, cfg.http_bind, 64u << 20, cfg.tls_cert, cfg.tls_key};
+  net::HttpServerOptions hopts{cfg.http_port, cfg.http_bind,
+                               std::size_t{cfg.max_body_megabytes} << 20, cfg.tls_cert,
+                               cfg.tls_key};
+  // STOW-RS bodies (whole-slide levels run to gigabytes) are kept in a file beside the blobs
+  // as they arrive, not in memory.
+  hopts.spool = [](const http::Request& r) {
+    return r.method == "POST" && r.path.rfind("/dicom-web/studies", 0) == 0;
+  };
+  hopts.spool_dir = dd.blobs().temp_path("spool").parent_path().string();
+  hopts.max_spooled_bytes = std::uint64_t{cfg.max_stow_megabytes} << 20;
   http::Cors cors(cfg.cors_origins);
   RequestLimits limits(cfg.renders_per_user, cfg.uploads_per_user);
   net::HttpServer http_server(hopts, [&](http::Request& req) {

@@ -1,10 +1,63 @@
 #include "yilian/net/http.h"
 #include "yilian/common/text.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace yilian::http {
+
+Result<std::shared_ptr<SpooledBody>> SpooledBody::create(const std::string& dir) {
+  std::string path = dir + "/body-XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  if (fd < 0) {
+    return make_error(Errc::unavailable,
+                      "cannot keep the request body: " + std::string(std::strerror(errno)));
+  }
+  ::unlink(path.c_str());
+  std::shared_ptr<SpooledBody> body(new SpooledBody());
+  body->fd_ = fd;
+  return body;
+}
+
+SpooledBody::~SpooledBody() {
+  if (map_) ::munmap(map_, static_cast<std::size_t>(size_));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status SpooledBody::append(const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      return make_error(errno == ENOSPC ? Errc::out_of_space : Errc::io,
+                        "cannot keep the request body: " + std::string(std::strerror(errno)));
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+    size_ += static_cast<std::uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status SpooledBody::finish() {
+  if (size_ == 0 || map_) return Status::Ok();
+  void* m = ::mmap(nullptr, static_cast<std::size_t>(size_), PROT_READ, MAP_PRIVATE, fd_, 0);
+  if (m == MAP_FAILED) return make_error(Errc::io, "cannot read the kept request body");
+  map_ = m;
+  return Status::Ok();
+}
+
+std::string_view SpooledBody::view() const {
+  return map_ ? std::string_view(static_cast<const char*>(map_), static_cast<std::size_t>(size_))
+              : std::string_view();
+}
 namespace {
 
 std::vector<std::string> split_path(std::string_view path) {

@@ -30,8 +30,9 @@ struct Transaction {
   int fd = -1;  // the current piece's file, open while it is being sent
   bool headers_sent = false;
   bool too_large = false;
-  bool close_after = false;  // the connection ends with this response
-  bool dispatched = false;   // handed to a worker (or answered): never twice
+  std::optional<Error> spool_failed;  // a spooled body that could not be kept
+  bool close_after = false;           // the connection ends with this response
+  bool dispatched = false;            // handed to a worker (or answered): never twice
   // The request's Content-Length; the body handed on must be exactly as long.
   std::optional<std::uint64_t> content_length;
   ~Transaction() {
@@ -201,19 +202,35 @@ int dispatch(lws* wsi, ServerCore& server, Transaction& tx) {
     lws_callback_on_writable(wsi);
     return 0;
   }
-  if (tx.content_length.value_or(0) != tx.request.body.size()) {
+  if (tx.spool_failed) {
+    tx.response = http::Response::from_error(*tx.spool_failed);
+    tx.ready = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  const std::uint64_t received =
+      tx.request.spooled ? tx.request.spooled->size() : tx.request.body.size();
+  if (tx.content_length.value_or(0) != received) {
     // Never hand on a body that is not the one announced (libwebsockets 4.1 can pass the
     // head of a request that followed on a kept-alive connection as body bytes): refused, and
     // the connection ends, since where the next request starts is not known.
-    tx.response = http::Response::error(
-        400, "the request body is " + std::to_string(tx.request.body.size()) +
-                 " bytes, its Content-Length says " +
-                 std::to_string(tx.content_length.value_or(0)) + "; send it again");
+    tx.response = http::Response::error(400, "the request body is " + std::to_string(received) +
+                                                 " bytes, its Content-Length says " +
+                                                 std::to_string(tx.content_length.value_or(0)) +
+                                                 "; send it again");
     tx.response.headers.emplace_back("Connection", "close");
     tx.close_after = true;
     tx.ready = true;
     lws_callback_on_writable(wsi);
     return 0;
+  }
+  if (tx.request.spooled) {
+    if (Status s = tx.request.spooled->finish(); !s) {
+      tx.response = http::Response::from_error(s.error());
+      tx.ready = true;
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
   }
   tx.id = server.submit(wsi, std::move(tx.request));
   return 0;
@@ -289,6 +306,17 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
           }
           tx.content_length = n;
         }
+        const HttpServerOptions& o = server->options();
+        if (tx.content_length.value_or(0) > o.max_body_bytes && o.spool && !o.spool_dir.empty() &&
+            *tx.content_length <= o.max_spooled_bytes && o.spool(tx.request)) {
+          // A large upload the handler takes from a file: kept there as it arrives.
+          auto body = http::SpooledBody::create(o.spool_dir);
+          if (!body.ok()) {
+            refuse(wsi, tx, 503, body.error().message);
+            return 0;
+          }
+          tx.request.spooled = std::move(*body);
+        }
         if (tx.content_length.value_or(0) > 0) return 0;  // the body follows in HTTP_BODY callbacks
       }
       return dispatch(wsi, *server, tx);
@@ -296,6 +324,12 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
     case LWS_CALLBACK_HTTP_BODY: {
       if (!session->tx) return -1;
       Transaction& tx = *session->tx;
+      if (tx.request.spooled) {
+        if (!tx.spool_failed) {
+          if (Status s = tx.request.spooled->append(in, len); !s) tx.spool_failed = s.error();
+        }
+        return 0;
+      }
       if (tx.request.body.size() + len > server->options().max_body_bytes) {
         tx.too_large = true;
       } else {

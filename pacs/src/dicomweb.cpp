@@ -439,7 +439,7 @@ void register_dicomweb_routes(http::Router& router, pacs::Index& index, storage:
     if (ascii_lower(req.content_type).rfind("multipart/related", 0) != 0) {
       return Response::error(415, "STOW-RS takes multipart/related bodies");
     }
-    auto parts = split_multipart(req.content_type, req.body);
+    auto parts = split_multipart(req.content_type, req.payload());
     if (!parts.ok()) return Response::error(400, parts.error().message);
     if (parts->empty()) return Response::error(400, "no parts in the body");
     nlohmann::json stored = nlohmann::json::array(), failed = nlohmann::json::array();

@@ -27,8 +27,6 @@
 namespace yilian::pathology {
 namespace {
 
-constexpr const char* kJpegBaseline = "1.2.840.10008.1.2.4.50";
-
 Error bad(std::string why) { return make_error(Errc::invalid_argument, std::move(why)); }
 
 std::string new_uid() {

@@ -2,13 +2,13 @@
 
 #include <chrono>
 #include <list>
-#include <optional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <unordered_map>
 
 #include "yilian/pacs/study_access.h"

@@ -49,8 +49,9 @@ std::string field(const std::string& output, const std::string& name) {
 class PathologyTest : public ::testing::Test {
  protected:
   void start() {
-    const fs::path cfg =
-        testing::write_consortium_config(dir_.path(), "[queue]\nstable_seconds = 0.3\n");
+    const fs::path cfg = testing::write_consortium_config(dir_.path(),
+                                                          "[queue]\nstable_seconds = 0.3\n"
+                                                          "[limits]\nmax_body_megabytes = 1\n");
     server_ =
         std::make_unique<ServerProcess>(data_, std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -251,6 +252,62 @@ TEST_F(PathologyTest, a_slide_from_orthancs_dicomizer_arrives_by_c_store_and_sto
     ASSERT_EQ(tile.status, 200) << tile.body;
     expect_tile(tile.body, test::tile_colour(level, col, row));
   }
+}
+
+// STOW-RS of a level larger than any request body kept in memory (1 MiB here): the hub keeps
+// the body in a file as it arrives and stores the level from there; other requests that large
+// are still refused.
+TEST_F(PathologyTest, a_level_larger_than_a_request_body_arrives_by_stow_through_a_file) {
+  start();
+  test::SlideSpec spec;
+  spec.width = 3072;
+  spec.height = 2048;
+  spec.levels = 2;
+  spec.noise = 24;  // tiles of tissue weight: the full level is a few MiB
+  ASSERT_TRUE(test::write_slide(dir_.path() / "big.svs", spec));
+  const fs::path folder = dir_.path() / "big";
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
+                                     (dir_.path() / "big.svs").string() + "' --out '" +
+                                     folder.string() + "' --patient-id TA-WSI-5 2>&1",
+                                 &out),
+            0)
+      << out;
+  std::string body;
+  const std::string boundary = "wsi-big";
+  for (const char* name : {"slide-001.dcm", "slide-002.dcm"}) {
+    body += "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" +
+            testing::slurp(folder / name) + "\r\n";
+  }
+  body += "--" + boundary + "--\r\n";
+  ASSERT_GT(body.size(), 2u << 20) << "the body must be larger than the limit";
+  const std::string ta = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  auto stow = testing::http_request(
+      server_->http_port(), "POST", "/dicom-web/studies", body,
+      {{"Authorization", "Bearer " + ta},
+       {"Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary}});
+  ASSERT_EQ(stow.status, 200) << stow.body;
+  EXPECT_EQ(json::parse(stow.body)["00081199"]["Value"].size(), 2u);
+
+  auto studies = json::parse(server_->get(pathologist_, "/api/studies?patientId=TA-WSI-5").body);
+  ASSERT_EQ(studies["studies"].size(), 1u);
+  const std::string study = studies["studies"][0]["studyInstanceUid"];
+  const std::string base = "/api/slides/" + study + "/" + series_of(study);
+  auto tile = server_->get(pathologist_, base + "/tiles/0/11/7");
+  ASSERT_EQ(tile.status, 200);
+  expect_tile(tile.body, test::tile_colour(0, 11, 7));
+
+  // Nothing else is taken that large.
+  auto big_json = testing::http_request(
+      server_->http_port(), "POST", "/api/consults", std::string(2u << 20, ' '),
+      {{"Authorization", "Bearer " + ta}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(big_json.status, 413);
+  // No body is left behind in the spool.
+  std::size_t left = 0;
+  for (const auto& e : fs::recursive_directory_iterator(data_)) {
+    if (e.path().filename().string().rfind("body-", 0) == 0) ++left;
+  }
+  EXPECT_EQ(left, 0u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,30 @@
 #include "yilian/common/result.h"
 
 namespace yilian::http {
+
+// A request body kept in a file instead of memory (a STOW-RS of whole-slide levels): written
+// as it arrives, mapped read-only once complete. The file is unlinked when made, so it goes
+// with this object whatever happens.
+class SpooledBody {
+ public:
+  // A new empty body in directory `dir`.
+  static Result<std::shared_ptr<SpooledBody>> create(const std::string& dir);
+  ~SpooledBody();
+  SpooledBody(const SpooledBody&) = delete;
+  SpooledBody& operator=(const SpooledBody&) = delete;
+
+  Status append(const void* data, std::size_t n);
+  // After the last append: maps the bytes for view().
+  Status finish();
+  std::string_view view() const;
+  std::uint64_t size() const { return size_; }
+
+ private:
+  SpooledBody() = default;
+  int fd_ = -1;
+  void* map_ = nullptr;
+  std::uint64_t size_ = 0;
+};
 
 struct Request {
   std::string method;  // "GET", "POST", ...
@@ -36,6 +61,11 @@ struct Request {
   std::map<std::string, std::string> headers;
   // Set by the authentication gate before dispatch for every protected path.
   std::optional<Principal> principal;
+  // The body, when the server kept it in a file (`body` is then empty); see payload().
+  std::shared_ptr<SpooledBody> spooled;
+
+  // The body, wherever it is kept.
+  std::string_view payload() const { return spooled ? spooled->view() : std::string_view(body); }
 
   std::optional<std::string> query_value(const std::string& name) const;
   // The value of header `lower_name` (one of the headers above), empty when absent.

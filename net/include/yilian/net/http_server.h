@@ -21,6 +21,12 @@ struct HttpServerOptions {
   std::string tls_cert;  // PEM; with tls_key, serve HTTPS (and WSS) only
   std::string tls_key;
   unsigned worker_threads = 4;
+  // Requests `spool` picks (by method and path, before the body is read) may be larger, up to
+  // max_spooled_bytes: their body is written to a file in `spool_dir` as it arrives and given
+  // to the handler as Request::spooled (STOW-RS of whole-slide images).
+  std::function<bool(const http::Request&)> spool{};
+  std::string spool_dir{};
+  std::uint64_t max_spooled_bytes = 0;
 };
 
 // Handles one complete request (authentication gate, then routing).
