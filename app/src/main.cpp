@@ -20,6 +20,7 @@
 
 #include "admin_system.h"
 #include "backup.h"
+#include "cli_util.h"
 #include "config.h"
 #include "data_dir.h"
 #include "db_copy.h"
@@ -538,12 +539,7 @@ int import_files(const ImportFlags& flags) {
   std::map<std::string, std::map<std::string, int>> per_study;  // guarded by mu; for the audit
 
   auto progress = [&](std::size_t n) {
-    if (!tty) return;
-    constexpr int kWidth = 40;
-    int filled = files.empty() ? kWidth : static_cast<int>(kWidth * n / files.size());
-    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu files", filled,
-                 "########################################", kWidth - filled, "", n, files.size());
-    std::fflush(stderr);
+    if (tty) show_progress(n, files.size(), "files");
   };
 
   auto work = [&] {
@@ -594,13 +590,7 @@ int import_files(const ImportFlags& flags) {
   ingestor.shutdown();
   if (tty) std::fprintf(stderr, "\n");
   for (const auto& [study, counts] : per_study) {
-    identity::AuditEvent ev;
-    ev.actor = "cli";
-    ev.actor_institution = flags.institution.empty() ? "unknown" : flags.institution;
-    ev.address = "local";
-    ev.action = "dicom.import";
-    ev.object_type = "study";
-    ev.object_id = study;
+    identity::AuditEvent ev = cli_study_event(flags.institution, "dicom.import", study);
     for (const auto& [what, n] : counts) {
       ev.detail += (ev.detail.empty() ? "" : ", ") + std::to_string(n) + " " + what;
     }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "cli_util.h"
 #include "data_dir.h"
 #include "yilian/identity/audit.h"
 #include "yilian/pacs/ingest.h"
@@ -19,16 +20,6 @@ namespace fs = std::filesystem;
 int fail(const Error& e) {
   spdlog::error("{}", e.message);
   return 1;
-}
-
-// A progress bar on a terminal: tiles written of all the slide's tiles.
-void show_progress(std::uint64_t done, std::uint64_t total) {
-  constexpr int kWidth = 40;
-  const int filled = total == 0 ? kWidth : static_cast<int>(kWidth * done / total);
-  std::fprintf(stderr, "\r[%.*s%*s] %llu/%llu tiles", filled,
-               "########################################", kWidth - filled, "",
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
-  std::fflush(stderr);
 }
 
 }  // namespace
@@ -44,7 +35,11 @@ int pathology_import(const PathologyImportFlags& flags) {
   if (options.subject.institution_name.empty())
     options.subject.institution_name = flags.institution;
   const bool tty = ::isatty(STDERR_FILENO) == 1;
-  if (tty) options.progress = show_progress;
+  if (tty) {
+    options.progress = [](std::uint64_t done, std::uint64_t total) {
+      show_progress(done, total, "tiles");
+    };
+  }
 
   std::unique_ptr<DataDir> dd;
   std::unique_ptr<pacs::Ingestor> ingestor;
@@ -112,13 +107,8 @@ int pathology_import(const PathologyImportFlags& flags) {
       converted->study_instance_uid.c_str(), converted->series_instance_uid.c_str(),
       static_cast<unsigned long long>(copied), static_cast<unsigned long long>(encoded));
   if (dd) {
-    identity::AuditEvent ev;
-    ev.actor = "cli";
-    ev.actor_institution = flags.institution.empty() ? "unknown" : flags.institution;
-    ev.address = "local";
-    ev.action = "pathology.import";
-    ev.object_type = "study";
-    ev.object_id = converted->study_instance_uid;
+    identity::AuditEvent ev =
+        cli_study_event(flags.institution, "pathology.import", converted->study_instance_uid);
     ev.detail = flags.slide.filename().string() + ": " +
                 std::to_string(converted->instances.size()) + " instance(s)";
     if (Status s = dd->auditor().record(ev); !s) spdlog::error("audit: {}", s.error().message);

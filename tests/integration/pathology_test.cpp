@@ -25,18 +25,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::ServerProcess;
 
-// The mean R, G, B of a JPEG (-1 when it does not decode).
-std::array<double, 3> mean_rgb(const std::string& jpeg) {
-  cv::Mat img = cv::imdecode(
-      cv::Mat(1, static_cast<int>(jpeg.size()), CV_8UC1, const_cast<char*>(jpeg.data())),
-      cv::IMREAD_COLOR);
-  if (img.empty()) return {-1, -1, -1};
-  const cv::Scalar m = cv::mean(img);
-  return {m[2], m[1], m[0]};
-}
-
 void expect_tile(const std::string& jpeg, std::array<std::uint8_t, 3> want) {
-  const auto got = mean_rgb(jpeg);
+  const auto got = test::jpeg_mean_rgb(jpeg);
   for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[c], want[c], 6.0) << "channel " << c;
 }
 

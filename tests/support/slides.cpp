@@ -2,6 +2,9 @@
 
 #include <tiffio.h>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -35,6 +38,15 @@ std::array<std::uint8_t, 3> tile_colour(int level, std::uint32_t column, std::ui
   return {static_cast<std::uint8_t>(40 + (column * 37 + level * 11) % 180),
           static_cast<std::uint8_t>(40 + (row * 53 + level * 29) % 180),
           static_cast<std::uint8_t>(40 + ((column + row) * 19 + level * 71) % 180)};
+}
+
+std::array<double, 3> jpeg_mean_rgb(const std::string& jpeg) {
+  cv::Mat img = cv::imdecode(
+      cv::Mat(1, static_cast<int>(jpeg.size()), CV_8UC1, const_cast<char*>(jpeg.data())),
+      cv::IMREAD_COLOR);
+  if (img.empty()) return {-1, -1, -1};
+  const cv::Scalar m = cv::mean(img);
+  return {m[2], m[1], m[0]};
 }
 
 bool write_slide(const std::filesystem::path& file, const SlideSpec& spec) {

@@ -31,4 +31,7 @@ std::array<std::uint8_t, 3> tile_colour(int level, std::uint32_t column, std::ui
 // Writes the slide; false (and a message on stderr) when libtiff fails.
 bool write_slide(const std::filesystem::path& file, const SlideSpec& spec);
 
+// The mean R, G, B of a JPEG image ({-1, -1, -1} when it does not decode).
+std::array<double, 3> jpeg_mean_rgb(const std::string& jpeg);
+
 }  // namespace yilian::test
