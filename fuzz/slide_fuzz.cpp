@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto slide = yilian::pathology::assemble_slide({*w});
     if (slide.ok()) {
       for (const auto& level : slide->levels) {
+        if (level.full_frames > w->frames) __builtin_trap();
         for (const auto& [at, ref] : level.tiles) {
           if (ref.instance != 0 || ref.frame >= w->frames) __builtin_trap();
         }

@@ -164,9 +164,8 @@ struct Slides {
     }
     // Another encoding: the frame's bytes only are read and decoded.
     std::string bytes;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
     for (const pacs::ByteSpan& s : fi.frames[frame]) {
-      std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"),
-                                                        &std::fclose);
       const std::size_t before = bytes.size();
       bytes.resize(before + s.length);
       if (!f || fseeko(f.get(), static_cast<off_t>(s.offset), SEEK_SET) != 0 ||
@@ -213,7 +212,7 @@ nlohmann::json slide_json(const Slide& s, const std::string& base) {
          {"tileHeight", l.tile_height},
          {"tilesAcross", l.tiles_across},
          {"tilesDown", l.tiles_down},
-         {"tiles", l.tiles.size()},
+         {"tiles", l.present()},
          {"instances", l.instances.size()},
          {"micronsPerPixel", l.column_spacing_mm > 0 ? nlohmann::json(l.column_spacing_mm * 1000)
                                                      : nlohmann::json(nullptr)},

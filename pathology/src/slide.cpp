@@ -155,7 +155,9 @@ std::optional<TileRef> Slide::tile(std::size_t level, std::uint32_t column,
   if (level >= levels.size()) return std::nullopt;
   const SlideLevel& l = levels[level];
   if (column >= l.tiles_across || row >= l.tiles_down) return std::nullopt;
-  auto it = l.tiles.find(std::uint64_t{row} * l.tiles_across + column);
+  const std::uint64_t t = std::uint64_t{row} * l.tiles_across + column;
+  if (l.full && t < l.full_frames) return TileRef{*l.full, static_cast<std::uint32_t>(t)};
+  auto it = l.tiles.find(t);
   if (it == l.tiles.end()) return std::nullopt;
   return it->second;
 }
@@ -198,17 +200,21 @@ Result<Slide> assemble_slide(std::vector<WsiInstance> instances) {
         l.row_spacing_mm = w.row_spacing_mm;
         l.column_spacing_mm = w.column_spacing_mm;
       }
-      if (w.sparse) {
-        for (std::uint32_t f = 0; f < w.positions.size(); ++f) {
-          const auto [col, row] = w.positions[f];
-          if (col == kOff) continue;
-          l.tiles.try_emplace(std::uint64_t{row} * l.tiles_across + col, TileRef{i, f});
-        }
-      } else {
-        const std::uint64_t n = std::uint64_t{l.tiles_across} * l.tiles_down;
-        for (std::uint64_t t = 0; t < n && t < w.frames; ++t) {
-          l.tiles.try_emplace(t, TileRef{i, static_cast<std::uint32_t>(t)});
-        }
+      if (!w.sparse && !l.full) {
+        l.full = i;
+        // Number of Frames is an IS: no object holds more than 2^31 - 1.
+        l.full_frames = std::min(
+            {std::uint64_t{l.tiles_across} * l.tiles_down, w.frames, std::uint64_t{0x7FFFFFFF}});
+      }
+    }
+    for (std::size_t i : members) {
+      const WsiInstance& w = slide.instances[i];
+      if (!w.sparse) continue;
+      for (std::uint32_t f = 0; f < w.positions.size(); ++f) {
+        const auto [col, row] = w.positions[f];
+        const std::uint64_t t = std::uint64_t{row} * l.tiles_across + col;
+        if (col == kOff || t < l.full_frames) continue;
+        l.tiles.try_emplace(t, TileRef{i, f});
       }
     }
     slide.levels.push_back(std::move(l));

@@ -246,5 +246,25 @@ TEST(SlideAssembly, a_level_split_into_sparse_instances_is_one_level_with_gaps) 
   EXPECT_FALSE(assemble_slide({label}).ok());
 }
 
+TEST(SlideAssembly, a_full_level_is_addressed_by_arithmetic_whatever_frame_count_it_claims) {
+  WsiInstance huge;  // a hostile header: 2^24 x 2^24 one-pixel tiles, 2^40 frames
+  huge.tile_columns = huge.tile_rows = 1;
+  huge.total_columns = huge.total_rows = 1ull << 24;
+  huge.frames = 1ull << 40;
+  WsiInstance extra = sparse("s", {{0, 0}});  // a sparse instance beside it gives nothing new
+  extra.tile_columns = extra.tile_rows = 1;
+  extra.total_columns = extra.total_rows = 1ull << 24;
+  auto slide = assemble_slide({huge, extra});
+  ASSERT_TRUE(slide.ok());
+  ASSERT_EQ(slide->levels.size(), 1u);
+  EXPECT_EQ(slide->levels[0].present(), 0x7FFFFFFFu) << "no more frames than an IS counts";
+  EXPECT_TRUE(slide->levels[0].tiles.empty());
+  auto t = slide->tile(0, 5, 1);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->instance, 0u);
+  EXPECT_EQ(t->frame, (1u << 24) + 5);
+  EXPECT_FALSE(slide->tile(0, 0, 1u << 10).has_value()) << "past the frames it can have";
+}
+
 }  // namespace
 }  // namespace yilian::pathology

@@ -54,8 +54,16 @@ struct SlideLevel {
   std::uint32_t tiles_across = 0, tiles_down = 0;
   double row_spacing_mm = 0, column_spacing_mm = 0;
   std::vector<std::size_t> instances;  // into Slide::instances
-  // Tiles by row * tiles_across + column; absent ones (sparse) are not in it.
+  // A TILED_FULL instance of the level (into Slide::instances): tile t (row * tiles_across +
+  // column) is its frame t, for the first `full_frames` tiles; nothing is listed for them.
+  std::optional<std::size_t> full;
+  std::uint64_t full_frames = 0;
+  // Tiles that sparse instances give, by row * tiles_across + column (beyond the full
+  // instance's); absent ones are not in it.
   std::unordered_map<std::uint64_t, TileRef> tiles;
+
+  // How many tiles the level has.
+  std::uint64_t present() const { return full_frames + tiles.size(); }
 };
 
 struct Slide {
@@ -70,8 +78,9 @@ struct Slide {
 };
 
 // Puts instances of one series together: volume instances of the same matrix and tile size
-// are one level (a level split into several instances is merged; where two give the same
-// tile, the first wins). invalid_argument when there is no volume image.
+// are one level (a level split into several instances is merged; a TILED_FULL instance gives
+// the tiles it has frames for, and otherwise where two give the same tile, the first wins).
+// invalid_argument when there is no volume image.
 Result<Slide> assemble_slide(std::vector<WsiInstance> instances);
 
 }  // namespace yilian::pathology
