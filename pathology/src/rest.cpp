@@ -11,6 +11,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "yilian/common/text.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/pathology/slide.h"
 
@@ -251,7 +252,7 @@ void register_slide_routes(http::Router& router, pacs::Index& index, storage::Bl
         **slide, "/api/slides/" + req.params.at("study") + "/" + req.params.at("series"));
     j["studyInstanceUid"] = req.params.at("study");
     j["seriesInstanceUid"] = req.params.at("series");
-    return Response::json(200, j.dump());
+    return Response::json(200, json_text(j));
   });
 
   router.add("GET", base + "/tiles/{level}/{column}/{row}", [s](const Request& req) {

@@ -13,6 +13,8 @@
 #include <map>
 #include <tuple>
 
+#include "yilian/common/text.h"
+
 namespace yilian::pathology {
 namespace {
 
@@ -81,7 +83,8 @@ Result<WsiInstance> read_wsi_instance(const std::filesystem::path& file) {
   if (w.total_columns == 0) w.total_columns = w.tile_columns;  // a one-frame label or overview
   if (w.total_rows == 0) w.total_rows = w.tile_rows;
   w.frames = std::max<std::uint64_t>(number(ds, DCM_NumberOfFrames), 1);
-  w.container_id = str(ds, DCM_ContainerIdentifier);
+  // Outside text: shown and put into JSON, so valid UTF-8 of a sane length whatever was sent.
+  w.container_id = clip_utf8(str(ds, DCM_ContainerIdentifier), 256);
   if (w.tile_columns == 0 || w.tile_rows == 0) return bad("the slide's tiles have no size");
   if (w.total_columns > (1ull << 24) || w.total_rows > (1ull << 24)) {
     return bad("the slide's matrix is larger than any scanner makes");

@@ -11,6 +11,7 @@
 
 #include "slides.h"
 #include "test_util.h"
+#include "yilian/common/text.h"
 #include "yilian/pacs/dataset_limits.h"
 #include "yilian/pacs/frame_index.h"
 #include "yilian/pathology/convert.h"
@@ -197,6 +198,19 @@ TEST_F(ConvertTest, a_slide_without_a_pixel_size_or_that_is_no_slide_is_refused)
   auto given = convert(dir_ / "nosize.tif", 0.3);
   ASSERT_TRUE(given.ok()) << given.error().message;
   EXPECT_DOUBLE_EQ(given->microns_per_pixel, 0.3);
+
+  // A slide identifier that is not UTF-8 (an old scanner's bytes) is read back as valid text.
+  ConvertOptions o;
+  o.subject.patient_id = "P";
+  o.subject.container_id = std::string("S\xff\xfe-1") + std::string(1000, 'x');
+  o.microns_per_pixel = 0.3;
+  o.next_file = [this]() -> Result<fs::path> { return dir_ / "odd.dcm"; };
+  o.written = [](const fs::path&, const ConvertedInstance&) { return Status::Ok(); };
+  ASSERT_TRUE(convert_slide(dir_ / "nosize.tif", o).ok());
+  auto odd = read_wsi_instance(dir_ / "odd.dcm");
+  ASSERT_TRUE(odd.ok()) << odd.error().message;
+  EXPECT_TRUE(is_valid_utf8(odd->container_id));
+  EXPECT_LE(odd->container_id.size(), 256u);
 
   std::ofstream(dir_ / "note.txt") << "not a slide";
   auto not_tiff = convert(dir_ / "note.txt");
