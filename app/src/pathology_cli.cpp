@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <map>
 #include <memory>
 
 #include "cli_util.h"
@@ -45,8 +44,6 @@ int pathology_import(const PathologyImportFlags& flags) {
   std::unique_ptr<pacs::Ingestor> ingestor;
   std::int64_t institution_id = 0;
   std::string key;  // of the instance being written into the data directory
-  std::map<std::string, int> outcomes;
-  std::vector<std::string> refused;
   int written = 0;
   if (!flags.data.empty()) {
     auto opened = DataDir::open(flags.data);
@@ -66,9 +63,7 @@ int pathology_import(const PathologyImportFlags& flags) {
     options.written = [&](const fs::path&, const pathology::ConvertedInstance&) -> Status {
       // Stored (validated, durable, indexed) before the next level is written.
       pacs::IngestOutcome o = ingestor->ingest(key, pacs::Sender{"", institution_id, {}}, {});
-      ++outcomes[pacs::ingest_status_name(o.status)];
       if (o.status != pacs::IngestStatus::stored && o.status != pacs::IngestStatus::duplicate) {
-        refused.push_back(o.message);
         return make_error(Errc::invalid_argument, "the hub did not store a level: " + o.message);
       }
       return Status::Ok();
