@@ -291,7 +291,7 @@ int run_edge(const EdgeFlags& f) {
   // 12-lead page readable while the link is down).
   reading::QueueStore reports(dd.database());
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
-                                    reports);
+                                    reports, cfg.lab.utc_offset_minutes);
   router.add("POST", "/api/priors", [&node, &auth, doctors_only](const http::Request& req) {
     auto body = http::json_object_body(req);
     if (!body.ok()) return http::Response::from_error(body.error());

@@ -270,7 +270,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
                                  frame_index);
   pathology::register_slide_routes(router, dd.index(), dd.blobs(), auth, frame_index);
   ecg::service::register_ecg_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
-                                    queue.store());
+                                    queue.store(), cfg.lab.utc_offset_minutes);
   // Township edge nodes' resumable uploads; kept beside the blobs, so on several nodes sharing
   // them any node resumes an upload another one began.
   auto edge_uploads = edge::register_upload_routes(
@@ -310,28 +310,45 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   lab::LabStore lab_store(dd.database());
   lab::Hl7Receiver hl7(lab_store, dd.accounts(), cfg.lab,
                        [] { return std::chrono::system_clock::now(); });
-  lab::register_lab_routes(
-      router, lab_store, cfg.lab, auth,
-      [&dd](const Principal& p, std::string_view patient) -> Result<std::vector<std::int64_t>> {
-        auto referred =
-            dd.referrals().referring_institutions(patient, identity::served_institutions(p));
-        if (!referred.ok()) return referred.error();
-        auto consulted = dd.consults().consulting_institutions(patient, p.user_id);
-        if (!consulted.ok()) return consulted.error();
-        referred->insert(referred->end(), consulted->begin(), consulted->end());
-        return *referred;
-      },
-      [&queue](std::string_view patient, const std::vector<std::int64_t>& institutions)
-          -> Result<std::vector<lab::ImagingReport>> {
-        auto studies = queue.store().reported_studies(patient, institutions);
-        if (!studies.ok()) return studies.error();
-        std::vector<lab::ImagingReport> out;
-        for (const reading::ReportedStudy& s : *studies) {
-          out.push_back({s.task_id, s.study_uid, s.study_date, s.modality, s.description,
-                         s.institution_code, s.read_by, s.final_at, s.impression});
-        }
-        return out;
-      });
+  lab::PatientSources patient_sources;
+  patient_sources.reach = [&dd](const Principal& p,
+                                std::string_view patient) -> Result<std::vector<std::int64_t>> {
+    auto referred =
+        dd.referrals().referring_institutions(patient, identity::served_institutions(p));
+    if (!referred.ok()) return referred.error();
+    auto consulted = dd.consults().consulting_institutions(patient, p.user_id);
+    if (!consulted.ok()) return consulted.error();
+    referred->insert(referred->end(), consulted->begin(), consulted->end());
+    return *referred;
+  };
+  patient_sources.reports = [&queue](std::string_view patient,
+                                     const std::vector<std::int64_t>& institutions)
+      -> Result<std::vector<lab::ImagingReport>> {
+    auto studies = queue.store().reported_studies(patient, institutions);
+    if (!studies.ok()) return studies.error();
+    std::vector<lab::ImagingReport> out;
+    for (const reading::ReportedStudy& s : *studies) {
+      out.push_back({s.task_id, s.study_uid, s.study_date, s.modality, s.description,
+                     s.institution_code, s.read_by, s.final_at, s.impression});
+    }
+    return out;
+  };
+  patient_sources.reads =
+      [&queue](std::string_view patient) -> Result<std::vector<lab::StudyRead>> {
+    auto reads = queue.store().patient_reads(patient);
+    if (!reads.ok()) return reads.error();
+    std::vector<lab::StudyRead> out;
+    for (reading::PatientRead& r : *reads) {
+      out.push_back({std::move(r.study_uid), r.task_id, r.is_ecg, std::move(r.service),
+                     std::move(r.modality), std::move(r.status),
+                     reading::priority_name(static_cast<reading::Priority>(r.priority)),
+                     std::move(r.priority_reason), std::move(r.final_at), std::move(r.impression),
+                     std::move(r.read_by), r.critical});
+    }
+    return out;
+  };
+  patient_sources.index = &dd.index();
+  lab::register_lab_routes(router, lab_store, cfg.lab, auth, patient_sources);
   lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
                        [&hl7](std::string_view message) { return hl7.receive(message); });
   teleconsult::register_notification_routes(router, dd.notifications(), auth);

@@ -1,6 +1,7 @@
 #include "yilian/lab/rest.h"
 
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include "yilian/identity/policy.h"
 #include "yilian/lab/fhir.h"
 #include "yilian/net/json_body.h"
+#include "yilian/pacs/index.h"
 
 namespace yilian::lab {
 namespace {
@@ -18,13 +20,17 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-json result_json(const LabResult& r, const Recognition& g) {
+json recognition_json(const Recognition& g) {
   json recognition = {{"recognised", g.recognised}};
   if (!g.until.empty()) recognition["until"] = g.until;
   if (!g.recognised) {
     recognition["why"] = g.why;
     recognition["whyCode"] = g.why_code;
   }
+  return recognition;
+}
+
+json result_json(const LabResult& r, const Recognition& g) {
   return {{"id", r.id},
           {"institution", r.institution_code},
           {"patient", {{"id", r.patient_id}, {"name", r.patient_name}}},
@@ -44,7 +50,17 @@ json result_json(const LabResult& r, const Recognition& g) {
           {"performingLab", r.performing_lab},
           {"qualification", r.qualification},
           {"receivedAt", r.received_at},
-          {"recognition", recognition}};
+          {"recognition", recognition_json(g)}};
+}
+
+// ?patientId=: a plain patient identifier (no wildcards), or why not.
+Result<std::string> patient_param(const Request& req) {
+  std::string patient = req.query_value("patientId").value_or("");
+  if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
+      patient.find_first_of("*?\\") != std::string::npos) {
+    return make_error(Errc::invalid_argument, "patientId is a plain patient identifier");
+  }
+  return patient;
 }
 
 // The institutions whose results about `patient` the clinician sees: those they work for, and
@@ -61,6 +77,65 @@ Result<std::vector<std::int64_t>> reachable(const Principal& p, std::string_view
   return out;
 }
 
+// The patient's studies for the timeline: those the clinician may open (the study access rules),
+// then those at the institutions that referred or consulted about the patient, listed with
+// their reports but not opened; each with its readings.
+struct PatientStudies {
+  std::vector<PatientStudy> studies;
+  std::string name, birth_date, sex;  // from the newest study
+};
+
+Result<PatientStudies> patient_studies(const PatientSources& sources, const Principal& p,
+                                       const std::string& patient,
+                                       const std::vector<std::int64_t>& institutions,
+                                       const std::string& now) {
+  PatientStudies out;
+  if (sources.index == nullptr) return out;
+  constexpr std::int64_t kMost = 200;
+  pacs::StudyQuery query;
+  query.patient_id = patient;
+  auto visible = sources.index->search_studies(identity::study_scope(p, now), query, kMost, 0);
+  if (!visible.ok()) return visible.error();
+  identity::StudyScope reached;
+  reached.institutions = institutions;
+  reached.now = now;
+  auto listed = sources.index->search_studies(reached, query, kMost, 0);
+  if (!listed.ok()) return listed.error();
+  std::map<std::string, std::size_t> at;
+  auto add = [&](const pacs::StudySummary& s, bool open) {
+    if (!at.try_emplace(s.study_instance_uid, out.studies.size()).second) return;
+    if (out.studies.empty()) {
+      out.name = s.patient_name;
+      out.birth_date = s.patient_birth_date;
+      out.sex = s.patient_sex;
+    }
+    PatientStudy ps;
+    ps.study_uid = s.study_instance_uid;
+    ps.study_date = s.study_date;
+    ps.study_time = s.study_time;
+    ps.modalities = s.modalities;
+    ps.description = s.study_description;
+    ps.institution_code = s.institution_code;
+    ps.first_received_at = s.first_received_at;
+    ps.series = s.num_series;
+    ps.instances = s.num_instances;
+    ps.open = open;
+    out.studies.push_back(std::move(ps));
+  };
+  for (const auto& s : visible->studies) add(s, true);
+  for (const auto& s : listed->studies) add(s, false);
+  if (sources.reads && !out.studies.empty()) {
+    auto reads = sources.reads(patient);
+    if (!reads.ok()) return reads.error();
+    for (StudyRead& r : *reads) {
+      if (auto it = at.find(r.study_uid); it != at.end()) {
+        out.studies[it->second].reads.push_back(std::move(r));
+      }
+    }
+  }
+  return out;
+}
+
 Response fhir(int status, const json& body) {
   Response r = Response::json(status, json_text(body));
   r.content_type = "application/fhir+json";
@@ -70,8 +145,10 @@ Response fhir(int status, const json& body) {
 }  // namespace
 
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth, PatientReach reach, ReportsOf reports) {
+                         identity::AuthService& auth, PatientSources sources) {
   const std::vector<RecognitionRule>& rules = options.recognition;
+  PatientReach reach = sources.reach;
+  ReportsOf reports = sources.reports;
   // FHIR R4: a laboratory system of a member posts its results with a credential of that
   // institution (a clinician account); the institution is the account's home one.
   auto post_fhir = [&store, &options, &auth](const Request& req) {
@@ -116,11 +193,9 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("GET", "/api/lab/results",
              [&store, &options, &rules, &auth, reach, reports](const Request& req) {
                const Principal& p = *req.principal;
-               const std::string patient = req.query_value("patientId").value_or("");
-               if (patient.empty() || patient.size() > 64 || !is_valid_utf8(patient) ||
-                   patient.find_first_of("*?\\") != std::string::npos) {
-                 return Response::error(400, "patientId is a plain patient identifier");
-               }
+               auto param = patient_param(req);
+               if (!param.ok()) return Response::from_error(param.error());
+               const std::string& patient = *param;
                if (!identity::has_clinical_role(p)) {
                  auth.audit(req, "lab.results.read", "patient", patient, "denied");
                  return Response::error(403, "laboratory results are read by clinicians");
@@ -145,12 +220,6 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                  for (const ImagingReport& r : *studies) {
                    const Recognition g = recognise_report(r, rules, options.qualifications, now);
                    recognised += g.recognised;
-                   json recognition = {{"recognised", g.recognised}};
-                   if (!g.until.empty()) recognition["until"] = g.until;
-                   if (!g.recognised) {
-                     recognition["why"] = g.why;
-                     recognition["whyCode"] = g.why_code;
-                   }
                    imaging.push_back({{"taskId", r.task_id},
                                       {"studyInstanceUid", r.study_uid},
                                       {"studyDate", r.study_date},
@@ -160,7 +229,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                                       {"readBy", r.read_by},
                                       {"finalAt", r.final_at},
                                       {"impression", r.impression},
-                                      {"recognition", recognition}});
+                                      {"recognition", recognition_json(g)}});
                  }
                }
                auth.audit(req, "lab.results.read", "patient", patient, "ok",
@@ -171,6 +240,80 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                                                          {"results", out},
                                                          {"imaging", imaging}}));
              });
+
+  // The patient's record in time: laboratory panels and the studies with their readings.
+  router.add(
+      "GET", "/api/timeline", [&store, &options, &rules, &auth, sources](const Request& req) {
+        const Principal& p = *req.principal;
+        auto param = patient_param(req);
+        if (!param.ok()) return Response::from_error(param.error());
+        const std::string& patient = *param;
+        if (!identity::has_clinical_role(p)) {
+          auth.audit(req, "patient.timeline.read", "patient", patient, "denied");
+          return Response::error(403, "a patient's record is read by clinicians");
+        }
+        auto institutions = reachable(p, patient, sources.reach);
+        if (!institutions.ok()) return Response::from_error(institutions.error());
+        auto results = store.results(patient, *institutions);
+        if (!results.ok()) return Response::from_error(results.error());
+        auto studies = patient_studies(sources, p, patient, *institutions, auth.now());
+        if (!studies.ok()) return Response::from_error(studies.error());
+        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+        json entries = json::array();
+        for (const TimelineEntry& e :
+             patient_timeline(*results, studies->studies, options.utc_offset_minutes)) {
+          json entry = {
+              {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
+          if (e.kind == EntryKind::lab) {
+            const LabResult& first = (*results)[e.results.front()];
+            entry["order"] = {{"code", first.order_code}, {"name", first.order_name}};
+            entry["performingLab"] = first.performing_lab;
+            entry["qualification"] = first.qualification;
+            json panel = json::array();
+            for (std::size_t i : e.results) {
+              panel.push_back(result_json((*results)[i], recognise((*results)[i], rules, now)));
+            }
+            entry["results"] = std::move(panel);
+          } else {
+            const PatientStudy& s = studies->studies[e.study];
+            entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
+                              {"studyTime", s.study_time},        {"modalities", s.modalities},
+                              {"description", s.description},     {"numberOfSeries", s.series},
+                              {"numberOfInstances", s.instances}, {"open", s.open}};
+            json reads = json::array();
+            for (const StudyRead& r : s.reads) {
+              json read = {{"taskId", r.task_id},
+                           {"service", r.service},
+                           {"status", r.status},
+                           {"priority", r.priority},
+                           {"priorityReason", r.priority_reason},
+                           {"finalAt", r.final_at},
+                           {"impression", r.impression},
+                           {"readBy", r.read_by},
+                           {"critical", r.critical}};
+              if (r.status == "final" && !r.is_ecg) {
+                const ImagingReport report{r.task_id,  s.study_uid,   s.study_date,
+                                           r.modality, s.description, s.institution_code,
+                                           r.read_by,  r.final_at,    r.impression};
+                read["recognition"] =
+                    recognition_json(recognise_report(report, rules, options.qualifications, now));
+              }
+              reads.push_back(std::move(read));
+            }
+            entry["reads"] = std::move(reads);
+          }
+          entries.push_back(std::move(entry));
+        }
+        json who = {{"id", patient},
+                    {"name", studies->name},
+                    {"birthDate", studies->birth_date},
+                    {"sex", studies->sex}};
+        if (studies->name.empty() && !results->empty()) who["name"] = results->front().patient_name;
+        auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
+                   std::to_string(results->size()) + " results, " +
+                       std::to_string(studies->studies.size()) + " studies");
+        return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
+      });
 
   // The doctor takes a recognised result instead of ordering the test again: counted once per
   // result for the doctor's home institution.

@@ -657,6 +657,41 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
   return out;
 }
 
+Result<std::vector<PatientRead>> QueueStore::patient_reads(std::string_view patient_id) {
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  std::vector<PatientRead> out;
+  Status s = query(
+      rd->conn(),
+      "SELECT s.study_uid, t.id, t.is_ecg, t.service, t.modality, t.status, t.priority, "
+      "t.priority_reason, coalesce(t.final_at, ''), coalesce((SELECT r.impression FROM reports r "
+      "WHERE r.task_id = t.id AND r.kind <> 'draft' ORDER BY r.id DESC LIMIT 1), ''), "
+      "coalesce(ri.code, ''), EXISTS(SELECT 1 FROM reports r WHERE r.task_id = t.id AND "
+      "r.kind <> 'draft' AND r.critical <> 0) "
+      "FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
+      "p.id = s.patient_pk LEFT JOIN users u ON u.id = t.reported_by LEFT JOIN institutions ri "
+      "ON ri.id = u.institution_id WHERE p.patient_id = ?1 ORDER BY t.id DESC LIMIT 400",
+      [&](sql::Stmt& st) { st.bind(1, patient_id); },
+      [&](sql::Stmt& st) {
+        PatientRead r;
+        r.study_uid = st.text(0);
+        r.task_id = st.int64(1);
+        r.is_ecg = st.int64(2) != 0;
+        r.service = st.text(3);
+        r.modality = st.text(4);
+        r.status = st.text(5);
+        r.priority = static_cast<int>(st.int64(6));
+        r.priority_reason = st.text(7);
+        r.final_at = st.text(8);
+        r.impression = st.text(9);
+        r.read_by = st.text(10);
+        r.critical = st.int64(11) != 0;
+        out.push_back(std::move(r));
+      });
+  if (!s) return s.error();
+  return out;
+}
+
 Result<std::vector<ReportedStudy>> QueueStore::reported_studies(
     std::string_view patient_id, const std::vector<std::int64_t>& institutions) {
   auto rd = db_.read();

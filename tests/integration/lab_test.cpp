@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "consortium.h"
@@ -347,6 +349,110 @@ TEST_F(LabTest, a_final_ct_report_read_at_the_lead_is_recognised_with_the_result
   EXPECT_EQ(seen["recognised"], 1);
   EXPECT_TRUE(
       json::parse(server_->get(tb, "/api/lab/results?patientId=TA-LAB-1").body)["imaging"].empty());
+}
+
+// The patient's timeline: the township's laboratory panel, the CT read at the lead to a final
+// report, and the ECG the township doctor sent, newest first, each with what the doctor opens;
+// hidden from a clinic that does not serve the patient, audited.
+TEST_F(LabTest, the_patients_timeline_holds_results_imaging_and_ecg_in_time_order) {
+  const std::string rad = server_->add_user("rad", {"radiologist"}, "lead");
+  const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  ASSERT_FALSE(rad.empty() || doc.empty() || tb.empty());
+  auto acks = send(
+      json::array({{{"control", "T1"},
+                    {"patient", "TA-LAB-1"},
+                    {"results",
+                     {{"HGB", "Haemoglobin", "L", "NM", "96", "g/L", "115-150", "L", "F"},
+                      {"6690-2", "Leukocytes", "LN", "NM", "6.1", "10*9/L", "3.5-9.5", "", "F"}}},
+                    {"set", {{"OBR", 7, 0, testing::hl7_time_ago(60)}}}}}));
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0]["ack"], "AA") << acks[0].dump();
+  // An ECG the township doctor sends now: filed at the upload time.
+  std::ifstream in(fs::path(YILIAN_SHARED_DATA) / "aecg" / "hl7-aecg-example.xml");
+  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(xml.empty());
+  const std::string before = storage::to_iso8601(std::chrono::system_clock::now()).substr(0, 19);
+  auto ecg = testing::http_request(
+      server_->http_port(), "POST", "/api/ecg?patientId=TA-LAB-1&patientName=Wang%5EFang", xml,
+      {{"Authorization", "Bearer " + doc}, {"Content-Type", "application/xml"}});
+  ASSERT_EQ(ecg.status, 201) << ecg.body;
+  const std::string ecg_study = json::parse(ecg.body)["studyInstanceUid"];
+  // The CT read at the lead.
+  json claimed;
+  for (int i = 0; i < 200 && !claimed.is_object(); ++i) {  // bounded: the task appears 0.3 s
+    auto r = server_->request(rad, "POST", "/api/worklist/claim-next");  // after the study
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_object() && j["task"].is_object()) claimed = j["task"];
+    if (!claimed.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(claimed.is_object()) << server_->log();
+  const std::int64_t task = claimed["id"];
+  auto signed_report = server_->request(
+      rad, "POST", "/api/tasks/" + std::to_string(task) + "/reports",
+      R"({"kind":"final","findings":"No acute abnormality.","impression":"Normal head CT."})");
+  ASSERT_EQ(signed_report.status, 201) << signed_report.body;
+
+  const std::string path = "/api/timeline?patientId=TA-LAB-1";
+  json timeline;
+  for (int i = 0; i < 200; ++i) {  // bounded: the ECG's reading task appears 0.3 s after it
+    timeline = json::parse(server_->get(doc, path).body);
+    const json& entries = timeline["entries"];
+    if (entries.size() == 3 && entries[0]["reads"].is_array() && !entries[0]["reads"].empty())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const json& entries = timeline["entries"];
+  ASSERT_EQ(entries.size(), 3u) << timeline.dump();
+  EXPECT_EQ(timeline["patient"]["id"], "TA-LAB-1");
+  // Newest first: the ECG sent now, the panel of an hour ago, the CT of 22 November 2026.
+  EXPECT_EQ(entries[0]["kind"], "ecg");
+  EXPECT_EQ(entries[0]["institution"], "ta");
+  EXPECT_EQ(entries[0]["study"]["studyInstanceUid"], ecg_study);
+  ASSERT_EQ(entries[0]["reads"].size(), 1u) << timeline.dump();
+  EXPECT_EQ(entries[0]["reads"][0]["status"], "queued");
+  EXPECT_FALSE(entries[0]["reads"][0].contains("recognition"));
+  // Filed in local time: the upload's UTC time comes back (DICOM times are to the second).
+  const std::string after = storage::to_iso8601(std::chrono::system_clock::now()).substr(0, 19);
+  const std::string at = entries[0]["at"].get<std::string>().substr(0, 19);
+  EXPECT_TRUE(before <= at && at <= after) << before << " " << at << " " << after;
+
+  EXPECT_EQ(entries[1]["kind"], "lab");
+  EXPECT_EQ(entries[1]["institution"], "ta");
+  ASSERT_EQ(entries[1]["results"].size(), 2u);
+  EXPECT_EQ(entries[1]["results"][0]["value"], "96");  // as the laboratory sent them
+  EXPECT_EQ(entries[1]["results"][0]["flags"], "L");
+  EXPECT_EQ(entries[1]["results"][1]["code"], "6690-2");
+
+  EXPECT_EQ(entries[2]["kind"], "imaging");
+  EXPECT_EQ(entries[2]["at"].get<std::string>().substr(0, 10), "2026-11-22");
+  EXPECT_EQ(entries[2]["study"]["modalities"], "CT");
+  EXPECT_EQ(entries[2]["study"]["open"], true);
+  ASSERT_EQ(entries[2]["reads"].size(), 1u);
+  const json& read = entries[2]["reads"][0];
+  EXPECT_EQ(read["taskId"], task);
+  EXPECT_EQ(read["status"], "final");
+  EXPECT_EQ(read["impression"], "Normal head CT.");
+  EXPECT_EQ(read["readBy"], "lead");
+  EXPECT_EQ(read["recognition"]["recognised"], true);
+  // The task the timeline names opens for the doctor.
+  EXPECT_EQ(server_->get(doc, "/api/tasks/" + std::to_string(task)).status, 200);
+
+  // Township B does not serve the patient: nothing of theirs; non-clinicians and wildcards are
+  // refused.
+  EXPECT_TRUE(json::parse(server_->get(tb, path).body)["entries"].empty());
+  EXPECT_EQ(server_->get(server_->admin_token(), path).status, 403);
+  EXPECT_EQ(server_->get(doc, "/api/timeline?patientId=TA-*").status, 400);
+  EXPECT_EQ(server_->get(doc, "/api/timeline").status, 400);
+  json audit = json::parse(
+      server_->get(server_->admin_token(), "/api/audit?action=patient.timeline.read").body);
+  std::set<std::string> seen;
+  for (const json& r : audit["records"]) {
+    seen.insert(r["actor"].get<std::string>() + " " + r["outcome"].get<std::string>());
+  }
+  EXPECT_TRUE(seen.count("ta-doctor ok") && seen.count("tb-doctor ok") &&
+              seen.count("harness-admin denied"))
+      << audit.dump();
 }
 
 }  // namespace

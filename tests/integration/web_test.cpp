@@ -444,7 +444,9 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   if (!started()) return;
   ServerProcess& server = *server_;
   const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
-  ASSERT_FALSE(cardio.empty());
+  const std::string rad = server.add_user("dr-sun", {"radiologist"}, "lead");
+  const std::string ta = server.add_user("ta-doctor", {"township_doctor"}, "ta");
+  ASSERT_FALSE(cardio.empty() || rad.empty() || ta.empty());
   testing::CtSeriesSpec spec;
   spec.count = 1;
   spec.rows = spec.columns = 16;
@@ -452,6 +454,23 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   auto ct = testing::write_ct_series(dir_.path() / "ct", spec);
   ASSERT_TRUE(ct.ok());
   ASSERT_EQ(testing::storescu(server, "TA_CT", ct->files), 0);
+  // The CT read at the lead; an ECG the township sends today.
+  ASSERT_FALSE(wait_for_tasks(server, rad).empty()) << server.log();
+  json claimed = json::parse(server.request(rad, "POST", "/api/worklist/claim-next").body);
+  const std::string ct_task = "/api/tasks/" + std::to_string(claimed["task"]["id"].get<int>());
+  ASSERT_EQ(server
+                .request(rad, "POST", ct_task + "/reports",
+                         R"({"kind":"final","findings":"Clear.","impression":"No acute finding."})")
+                .status,
+            201);
+  std::ifstream aecg(fs::path(YILIAN_SHARED_DATA) / "aecg" / "hl7-aecg-example.xml");
+  const std::string xml((std::istreambuf_iterator<char>(aecg)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(testing::http_request(
+                server.http_port(), "POST", "/api/ecg?patientId=TA-LAB-2&patientName=Wang%5EFang",
+                xml, {{"Authorization", "Bearer " + ta}, {"Content-Type", "application/xml"}})
+                .status,
+            201);
+  ASSERT_FALSE(wait_for_tasks(server, cardio).empty()) << server.log();
   auto result = [](const char* value, const char* flags) {
     return json{"HGB", "Haemoglobin", "L", "NM", value, "g/L", "115-150", flags, "F"};
   };
@@ -471,7 +490,8 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   ASSERT_EQ(acks.size(), 2u) << log;
   for (const json& a : acks) ASSERT_EQ(a["ack"], "AA") << a.dump();
 
-  const std::vector<std::string> shots = {"lab-results.png", "lab-dashboard.png"};
+  const std::vector<std::string> shots = {"lab-timeline.png", "lab-results.png",
+                                          "lab-dashboard.png"};
   remove_screenshots(shots);
   std::string out;
   json done;

@@ -208,7 +208,7 @@ Result<ecg::Record> wfdb_upload(const Request& req) {
 // patient (patientId, patientName) and correct sex and age, which the STEMI thresholds use.
 Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
                                      storage::BlobStore& blobs, Ingestor& ingestor,
-                                     const std::string& now) {
+                                     const std::string& now, int utc_offset_minutes) {
   if (auto sex = req.query_value("sex"); sex && (*sex == "M" || *sex == "F"))
     rec.patient.sex = (*sex)[0];
   if (auto age = req.query_value("age")) {
@@ -226,8 +226,11 @@ Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
   id.study_uid = uid();
   id.series_uid = uid();
   id.sop_uid = uid();
-  id.study_date = now.substr(0, 4) + now.substr(5, 2) + now.substr(8, 2);  // from ISO 8601
-  id.study_time = now.substr(11, 2) + now.substr(14, 2) + now.substr(17, 2);
+  // The upload time as local date and time (ISO 8601 "YYYY-MM-DDTHH:MM:SS...").
+  const auto utc = storage::parse_iso8601(now).value_or(storage::TimePoint{});
+  const std::string local = storage::to_iso8601(utc + std::chrono::minutes(utc_offset_minutes));
+  id.study_date = local.substr(0, 4) + local.substr(5, 2) + local.substr(8, 2);
+  id.study_time = local.substr(11, 2) + local.substr(14, 2) + local.substr(17, 2);
   const std::string key = blobs.new_key();
   if (Status s = ecg::write_dicom_waveform(rec, id, blobs.temp_path(key)); !s) {
     (void)blobs.remove_temp(key);
@@ -250,7 +253,7 @@ std::string ecg_analysis_cache_key(const std::string& uid) { return "ecg-" + uid
 
 void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                          Ingestor& ingestor, identity::AuthService& auth, storage::DiskCache& cache,
-                         reading::QueueStore& reports) {
+                         reading::QueueStore& reports, int utc_offset_minutes) {
   // The report's statement vocabulary (before /api/ecg/{instance}, which would take the path).
   router.add("GET", "/api/ecg/statements", [](const Request&) {
     nlohmann::json list = nlohmann::json::array();
@@ -260,45 +263,47 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
     }
     return Response::json(200, json_text(nlohmann::json{{"statements", list}}));
   });
-  router.add("POST", "/api/ecg", [&blobs, &ingestor, &auth](const Request& req) {
-    const Principal& p = *req.principal;
-    if (!identity::has_clinical_role(p)) {
-      return Response::error(403, "uploads are filed under a clinical user's institution");
-    }
-    std::string ct = req.content_type.substr(0, req.content_type.find(';'));
-    for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    IngestOutcome o;
-    if (ct == "application/dicom") {
-      o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
-    } else if (ct == "application/xml" || ct == "text/xml") {
-      auto rec = ecg::parse_aecg(req.body);
-      if (!rec.ok()) return Response::error(400, rec.error().message);
-      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
-      if (!stored.ok()) return Response::from_error(stored.error());
-      o = *stored;
-    } else if (ct == "multipart/form-data" || ct == "multipart/related") {
-      auto rec = wfdb_upload(req);
-      if (!rec.ok()) return Response::error(400, rec.error().message);
-      auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now());
-      if (!stored.ok()) return Response::from_error(stored.error());
-      o = *stored;
-    } else {
-      return Response::error(415,
-                             "POST /api/ecg takes application/xml (HL7 aECG), application/dicom, "
-                             "or a WFDB record as multipart/form-data (the .hea and its signal "
-                             "files)");
-    }
-    const bool stored = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate;
-    auth.audit(
-        req, "ecg.upload", "instance", o.sop_instance_uid, stored ? "ok" : "failed",
-        std::string(ingest_status_name(o.status)) + (o.message.empty() ? "" : ": " + o.message));
-    if (!stored) return Response::from_error(ingest_error(o));
-    nlohmann::json body = {{"studyInstanceUid", o.study_instance_uid},
-                           {"sopInstanceUid", o.sop_instance_uid},
-                           {"analysis", "/api/ecg/" + o.sop_instance_uid},
-                           {"render", "/api/ecg/" + o.sop_instance_uid + "/render"}};
-    return Response::json(201, json_text(body));
-  });
+  router.add(
+      "POST", "/api/ecg", [&blobs, &ingestor, &auth, utc_offset_minutes](const Request& req) {
+        const Principal& p = *req.principal;
+        if (!identity::has_clinical_role(p)) {
+          return Response::error(403, "uploads are filed under a clinical user's institution");
+        }
+        std::string ct = req.content_type.substr(0, req.content_type.find(';'));
+        for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        IngestOutcome o;
+        if (ct == "application/dicom") {
+          o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
+        } else if (ct == "application/xml" || ct == "text/xml") {
+          auto rec = ecg::parse_aecg(req.body);
+          if (!rec.ok()) return Response::error(400, rec.error().message);
+          auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now(), utc_offset_minutes);
+          if (!stored.ok()) return Response::from_error(stored.error());
+          o = *stored;
+        } else if (ct == "multipart/form-data" || ct == "multipart/related") {
+          auto rec = wfdb_upload(req);
+          if (!rec.ok()) return Response::error(400, rec.error().message);
+          auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now(), utc_offset_minutes);
+          if (!stored.ok()) return Response::from_error(stored.error());
+          o = *stored;
+        } else {
+          return Response::error(
+              415,
+              "POST /api/ecg takes application/xml (HL7 aECG), application/dicom, "
+              "or a WFDB record as multipart/form-data (the .hea and its signal "
+              "files)");
+        }
+        const bool stored = o.status == IngestStatus::stored || o.status == IngestStatus::duplicate;
+        auth.audit(req, "ecg.upload", "instance", o.sop_instance_uid, stored ? "ok" : "failed",
+                   std::string(ingest_status_name(o.status)) +
+                       (o.message.empty() ? "" : ": " + o.message));
+        if (!stored) return Response::from_error(ingest_error(o));
+        nlohmann::json body = {{"studyInstanceUid", o.study_instance_uid},
+                               {"sopInstanceUid", o.sop_instance_uid},
+                               {"analysis", "/api/ecg/" + o.sop_instance_uid},
+                               {"render", "/api/ecg/" + o.sop_instance_uid + "/render"}};
+        return Response::json(201, json_text(body));
+      });
 
   // The stored ECG an {instance} path names, after the access check; or the answer to send.
   auto load = [&index, &blobs, &auth](const Request& req, const char* action)

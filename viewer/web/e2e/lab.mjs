@@ -1,5 +1,7 @@
-// End to end in headless Chromium: the lead's doctor looks up a township patient's laboratory
-// results; haemoglobin, sent twice by the township laboratory, shows its trend and is marked
+// End to end in headless Chromium: the lead's doctor looks up a township patient's record. The
+// timeline shows, newest first, today's ECG (opened from there), the two laboratory panels and
+// the CT read at the lead (its report and recognition; its images are not the cardiologist's
+// to open). Haemoglobin, sent twice by the township laboratory, shows its trend and is marked
 // recognised — no need to repeat; the doctor takes it instead of ordering the test again, and
 // the consortium dashboard counts the repeat avoided for the lead hospital.
 //
@@ -12,6 +14,32 @@ await run(async ({ context, shot, login }) => {
   await page.goto(`${env('YILIAN_URL')}/#/lab`);
   await page.locator('form.lab-search input[name="patientId"]').fill(env('YILIAN_PATIENT'));
   await page.locator('form.lab-search button[type="submit"]').click();
+  const entries = page.locator('.timeline li.entry');
+  await entries.nth(3).waitFor(WAIT);
+  const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind).join(','));
+  if (kinds !== 'ecg,lab,lab,imaging') fail(`timeline kinds ${kinds}`);
+  // The newest panel: both results of the order, the low haemoglobin flagged.
+  const panel = entries.nth(1);
+  if ((await panel.locator('.panel-results li').count()) !== 2) fail('newest panel results');
+  if ((await panel.locator('li.abnormal[data-code="718-7"] .flag').textContent()) !== 'L')
+    fail('haemoglobin flag in the panel');
+  // The CT: its final report and recognition, read at the lead; not shared for opening.
+  const ct = entries.nth(3);
+  const impression = await ct.locator('.read[data-status="final"] .impression').textContent();
+  if (impression !== 'No acute finding.') fail(`CT impression "${impression}"`);
+  if ((await ct.locator('.badge.recognised').count()) !== 1) fail('CT report not recognised');
+  if ((await ct.locator('a.open').count()) !== 0) fail('CT images offered to open');
+  // Only the ECGs, then all again.
+  await page.locator('.timeline .filters button[data-kind="ecg"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('.timeline li.entry').length === 1);
+  await page.locator('.timeline .filters button[data-kind="all"]').click();
+  await entries.nth(3).waitFor(WAIT);
+  await shot(page, 'lab-timeline.png');
+  // The ECG opens with its reading; back returns to the timeline.
+  await entries.nth(0).locator('a.open').click();
+  await page.locator('.task-bar', { hasText: 'ECG' }).waitFor(WAIT);
+  await page.locator('.task-bar a', { hasText: '返回' }).click();
+  await entries.nth(3).waitFor(WAIT);
   const hb = page.locator('table.lab-table tr[data-code="718-7"]');
   await hb.waitFor(WAIT);
   const badge = await hb.locator('.badge.recognised').textContent();

@@ -329,6 +329,11 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
           {tk(consult.urgency)}
         </span>
         <strong>{personName(consult.patient.name) || consult.patient.id}</strong>
+        {consult.patient.id && (
+          <a class="lab-link" href={`#/lab/${encodeURIComponent(consult.patient.id)}`}>
+            {t('patientRecord')}
+          </a>
+        )}
         <span>{consult.question}</span>
         <span class="status" data-status={consult.status}>
           {tk(consult.status)}

@@ -1,9 +1,11 @@
-// A patient's laboratory results from every member the doctor works for: one row per test with
-// its latest value, flags and reference range, a trend of repeated numeric results, and the
-// consortium's mutual recognition ("recognised — no need to repeat") with a button to take the
-// result instead of ordering the test again.
+// A patient's record from every member the doctor works for: one timeline, newest first, of
+// laboratory panels, imaging, pathology and ECG examinations with their readings and reports;
+// then one row per test with its latest value, flags and reference range, a trend of repeated
+// numeric results, and the consortium's mutual recognition ("recognised — no need to repeat")
+// with a button to take the result instead of ordering the test again.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
+import { reasonText, statusText } from './common';
 import { dateTime, Key, t } from './i18n';
 
 export interface LabResult {
@@ -26,17 +28,43 @@ export interface LabResult {
   recognition: { recognised: boolean; until?: string; why?: string; whyCode?: string };
 }
 
-export interface ImagingReport {
+export interface StudyRead {
   taskId: number;
-  studyInstanceUid: string;
-  modality: string;
-  description: string;
-  institution: string;
-  readBy: string;
+  service: string;
+  status: string;
+  priority: string;
+  priorityReason: string;
   finalAt: string;
   impression: string;
-  recognition: LabResult['recognition'];
+  readBy: string;
+  critical: boolean;
+  recognition?: LabResult['recognition'];
 }
+
+export interface TimelineEntry {
+  kind: 'lab' | 'imaging' | 'ecg' | 'pathology';
+  at: string;
+  institution: string;
+  order?: { code: string; name: string };
+  performingLab?: string;
+  results?: LabResult[];
+  study?: {
+    studyInstanceUid: string;
+    modalities: string;
+    description: string;
+    numberOfSeries: number;
+    numberOfInstances: number;
+    open: boolean;
+  };
+  reads?: StudyRead[];
+}
+
+interface Timeline {
+  patient: { id: string; name: string; birthDate: string; sex: string };
+  entries: TimelineEntry[];
+}
+
+const KINDS = ['lab', 'imaging', 'ecg', 'pathology'] as const;
 
 function WhyNot(props: { r: LabResult['recognition'] }) {
   const { r } = props;
@@ -74,22 +102,156 @@ function Trend(props: { results: LabResult[] }) {
   );
 }
 
+function Recognised(props: { r: LabResult['recognition'] }) {
+  const { r } = props;
+  return r.recognised ? (
+    <span class="badge recognised" title={dateTime(r.until ?? '')}>
+      {t('recognisedNoRepeat')}
+    </span>
+  ) : (
+    <WhyNot r={r} />
+  );
+}
+
+// The local calendar day of an ISO time, for the timeline's day headings.
+function day(iso: string): string {
+  return dateTime(iso).slice(0, 10);
+}
+
+function LabPanel({ e }: { e: TimelineEntry }) {
+  const results = e.results ?? [];
+  return (
+    <>
+      <header>
+        <strong>{e.order?.name || e.order?.code || t('tl_lab')}</strong>
+        <span class="muted">
+          {e.institution}
+          {e.performingLab && e.performingLab !== e.institution && ` · ${e.performingLab}`}
+        </span>
+      </header>
+      <ul class="panel-results">
+        {results.map((r) => {
+          const abnormal = r.flags !== '' && r.flags !== 'N';
+          return (
+            <li data-code={r.code} class={abnormal ? 'abnormal' : ''}>
+              <span class="test">{r.name || r.code}</span>
+              <span class="value">
+                {r.value} {r.units}
+                {abnormal && <span class="flag">{r.flags}</span>}
+              </span>
+              <span class="muted">{r.referenceRange}</span>
+              <Recognised r={r.recognition} />
+            </li>
+          );
+        })}
+      </ul>
+    </>
+  );
+}
+
+function StudyEntry({ e }: { e: TimelineEntry }) {
+  const study = e.study!;
+  const reads = e.reads ?? [];
+  return (
+    <>
+      <header>
+        <strong>
+          <span class="modality">{study.modalities}</span> {study.description}
+        </strong>
+        <span class="muted">
+          {e.institution} · {study.numberOfInstances} {t('tl_images')}
+        </span>
+      </header>
+      {reads.length === 0 && <p class="muted">{t('tl_notRouted')}</p>}
+      {reads.map((r) => (
+        <div class="read" data-task={r.taskId} data-status={r.status}>
+          {r.priority !== 'routine' && (
+            <span class={`badge ${r.priority}`}>{t(r.priority as Key)}</span>
+          )}
+          {r.critical && <span class="badge stat">{t('critical')}</span>}
+          <span class="status">{statusText(r.status)}</span>
+          {r.priorityReason && <span class="muted"> {reasonText(r.priorityReason)}</span>}
+          {r.impression && <p class="impression">{r.impression}</p>}
+          {r.finalAt && (
+            <small>
+              {t('signedAt')} {dateTime(r.finalAt)}
+              {r.readBy && ` · ${t('readAt')} ${r.readBy}`}
+            </small>
+          )}
+          {r.recognition && <Recognised r={r.recognition} />}
+          {study.open ? (
+            <a class="open" href={`#/report/${r.taskId}`}>
+              {t(e.kind === 'ecg' ? 'tl_openEcg' : 'tl_openReport')}
+            </a>
+          ) : (
+            <small class="muted">{t('tl_notShared')}</small>
+          )}
+        </div>
+      ))}
+    </>
+  );
+}
+
+// The patient's examinations and results newest first, one day under each heading, with a
+// filter by kind.
+function TimelineView({ entries }: { entries: TimelineEntry[] }) {
+  const [only, setOnly] = useState<string>('all');
+  const shown = entries.filter((e) => only === 'all' || e.kind === only);
+  let lastDay = '';
+  return (
+    <section class="timeline" aria-labelledby="timeline-title">
+      <h3 id="timeline-title">{t('timeline')}</h3>
+      <div class="filters" role="group">
+        {['all', ...KINDS].map((k) => {
+          const n = k === 'all' ? entries.length : entries.filter((e) => e.kind === k).length;
+          if (k !== 'all' && n === 0) return null;
+          return (
+            <button
+              type="button"
+              data-kind={k}
+              aria-pressed={only === k}
+              class={only === k ? 'on' : ''}
+              onClick={() => setOnly(k)}
+            >
+              {`${t(k === 'all' ? 'all' : (`tl_${k}` as Key))} ${n}`}
+            </button>
+          );
+        })}
+      </div>
+      <ol>
+        {shown.map((e) => {
+          const d = day(e.at);
+          const heading = d !== lastDay;
+          lastDay = d;
+          return (
+            <>
+              {heading && <li class="day">{d}</li>}
+              <li class={`entry ${e.kind}`} data-kind={e.kind}>
+                <span class="kind">{t(`tl_${e.kind}` as Key)}</span>
+                <time dateTime={e.at}>{dateTime(e.at).slice(11)}</time>
+                <div class="body">
+                  {e.kind === 'lab' ? <LabPanel e={e} /> : <StudyEntry e={e} />}
+                </div>
+              </li>
+            </>
+          );
+        })}
+      </ol>
+    </section>
+  );
+}
+
 export function LabResults(props: { patientId: string }) {
   const [query, setQuery] = useState(props.patientId);
-  const [results, setResults] = useState<LabResult[] | null>(null);
-  const [imaging, setImaging] = useState<ImagingReport[]>([]);
+  const [timeline, setTimeline] = useState<Timeline | null>(null);
   const [taken, setTaken] = useState<Record<number, boolean>>({});
   const [error, setError] = useState('');
   useEffect(() => {
     setQuery(props.patientId);
     if (!props.patientId) return;
-    api<{ results: LabResult[]; imaging: ImagingReport[] }>(
-      'GET',
-      `/api/lab/results?patientId=${encodeURIComponent(props.patientId)}`,
-    )
+    api<Timeline>('GET', `/api/timeline?patientId=${encodeURIComponent(props.patientId)}`)
       .then((r) => {
-        setResults(r.results);
-        setImaging(r.imaging ?? []);
+        setTimeline(r);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -103,15 +265,16 @@ export function LabResults(props: { patientId: string }) {
     }
   };
   // One row per test (LOINC or the sender's code), newest result first.
+  const results = (timeline?.entries ?? []).flatMap((e) => e.results ?? []);
   const tests = new Map<string, LabResult[]>();
-  for (const r of results ?? []) {
+  for (const r of results) {
     const key = `${r.codeSystem}:${r.code}`;
     tests.set(key, [...(tests.get(key) ?? []), r]);
   }
-  const name = results?.[0]?.patient.name;
+  const patient = timeline?.patient;
   return (
     <section class="lab" aria-labelledby="lab-title">
-      <h2 id="lab-title">{t('labResults')}</h2>
+      <h2 id="lab-title">{t('patientRecord')}</h2>
       <form
         class="lab-search"
         onSubmit={(e) => {
@@ -137,113 +300,79 @@ export function LabResults(props: { patientId: string }) {
           {error}
         </p>
       )}
-      {results && results.length === 0 && <p class="empty">{t('noLabResults')}</p>}
-      {name && (
+      {timeline && timeline.entries.length === 0 && <p class="empty">{t('noLabResults')}</p>}
+      {patient && timeline.entries.length > 0 && (
         <p class="lab-patient">
-          <strong>{personName(name)}</strong> {props.patientId}
+          <strong>{personName(patient.name)}</strong> {patient.id}
+          {(patient.sex === 'M' || patient.sex === 'F') && ` · ${t(`sex_${patient.sex}`)}`}
+          {/^\d{8}$/.test(patient.birthDate) &&
+            ` · ${t('born')} ${patient.birthDate.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}`}
         </p>
       )}
-      {results && results.length > 0 && (
-        <table class="lab-table">
-          <thead>
-            <tr>
-              <th>{t('labTest')}</th>
-              <th>{t('labValue')}</th>
-              <th>{t('referenceRange')}</th>
-              <th>{t('specimenTime')}</th>
-              <th>{t('performingLab')}</th>
-              <th>{t('trend')}</th>
-              <th>{t('recognition')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...tests.values()].map((rs) => {
-              const r = rs[0];
-              const abnormal = r.flags !== '' && r.flags !== 'N';
-              return (
-                <tr data-code={r.code} data-result={r.id} class={abnormal ? 'abnormal' : ''}>
-                  <td>
-                    {r.name || r.code}
-                    <small>
-                      {r.codeSystem === 'LN' ? `LOINC ${r.code}` : r.code}
-                      {r.localCode && ` · ${r.localCode}`}
-                    </small>
-                  </td>
-                  <td class="value">
-                    {r.value} {r.units}
-                    {abnormal && <span class="flag">{r.flags}</span>}
-                    {r.status === 'P' && <span class="muted"> ({t('preliminary')})</span>}
-                  </td>
-                  <td>{r.referenceRange}</td>
-                  <td>{dateTime(r.specimenAt)}</td>
-                  <td>
-                    {r.institution}
-                    {r.performingLab !== r.institution && ` · ${r.performingLab}`}
-                    {r.qualification && <small>{r.qualification}</small>}
-                  </td>
-                  <td>
-                    <Trend results={rs} />
-                    {rs.length > 1 && <small>{`${rs.length} ${t('labTimes')}`}</small>}
-                  </td>
-                  <td class="recognition">
-                    {r.recognition.recognised ? (
-                      <>
-                        <span class="badge recognised" title={dateTime(r.recognition.until ?? '')}>
-                          {t('recognisedNoRepeat')}
-                        </span>
-                        {taken[r.id] ? (
-                          <span class="taken">{t('recognitionTaken')}</span>
-                        ) : (
-                          <button type="button" onClick={() => take(r)}>
-                            {t('takeRecognised')}
-                          </button>
-                        )}
-                      </>
-                    ) : (
-                      <WhyNot r={r.recognition} />
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
-      {imaging.length > 0 && (
+      {timeline && timeline.entries.length > 0 && <TimelineView entries={timeline.entries} />}
+      {tests.size > 0 && (
         <>
-          <h3>{t('imagingReports')}</h3>
-          <table class="lab-table imaging">
+          <h3>{t('labResults')}</h3>
+          <table class="lab-table">
             <thead>
               <tr>
-                <th>{t('modality')}</th>
-                <th>{t('impression')}</th>
-                <th>{t('signedAt')}</th>
-                <th>{t('institution')}</th>
+                <th>{t('labTest')}</th>
+                <th>{t('labValue')}</th>
+                <th>{t('referenceRange')}</th>
+                <th>{t('specimenTime')}</th>
+                <th>{t('performingLab')}</th>
+                <th>{t('trend')}</th>
                 <th>{t('recognition')}</th>
               </tr>
             </thead>
             <tbody>
-              {imaging.map((r) => (
-                <tr data-task={r.taskId}>
-                  <td>
-                    {r.modality}
-                    <small>{r.description}</small>
-                  </td>
-                  <td>{r.impression}</td>
-                  <td>{dateTime(r.finalAt)}</td>
-                  <td>
-                    {r.institution}
-                    {r.readBy !== r.institution && <small>{`${t('readAt')} ${r.readBy}`}</small>}
-                  </td>
-                  <td class="recognition">
-                    {r.recognition.recognised ? (
-                      <span class="badge recognised">{t('recognisedNoRepeat')}</span>
-                    ) : (
-                      <WhyNot r={r.recognition} />
-                    )}
-                  </td>
-                </tr>
-              ))}
+              {[...tests.values()].map((rs) => {
+                const r = rs[0];
+                const abnormal = r.flags !== '' && r.flags !== 'N';
+                return (
+                  <tr data-code={r.code} data-result={r.id} class={abnormal ? 'abnormal' : ''}>
+                    <td>
+                      {r.name || r.code}
+                      <small>
+                        {r.codeSystem === 'LN' ? `LOINC ${r.code}` : r.code}
+                        {r.localCode && ` · ${r.localCode}`}
+                      </small>
+                    </td>
+                    <td class="value">
+                      {r.value} {r.units}
+                      {abnormal && <span class="flag">{r.flags}</span>}
+                      {r.status === 'P' && <span class="muted"> ({t('preliminary')})</span>}
+                    </td>
+                    <td>{r.referenceRange}</td>
+                    <td>{dateTime(r.specimenAt)}</td>
+                    <td>
+                      {r.institution}
+                      {r.performingLab !== r.institution && ` · ${r.performingLab}`}
+                      {r.qualification && <small>{r.qualification}</small>}
+                    </td>
+                    <td>
+                      <Trend results={rs} />
+                      {rs.length > 1 && <small>{`${rs.length} ${t('labTimes')}`}</small>}
+                    </td>
+                    <td class="recognition">
+                      {r.recognition.recognised ? (
+                        <>
+                          <Recognised r={r.recognition} />
+                          {taken[r.id] ? (
+                            <span class="taken">{t('recognitionTaken')}</span>
+                          ) : (
+                            <button type="button" onClick={() => take(r)}>
+                              {t('takeRecognised')}
+                            </button>
+                          )}
+                        </>
+                      ) : (
+                        <WhyNot r={r.recognition} />
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </>

@@ -144,7 +144,7 @@ function App() {
           {user.roles.some((r) => r !== 'admin') && <a href="#/consults">{t('consults')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/emergency">{t('emergencyBoard')}</a>}
           {user.roles.some((r) => r !== 'admin') && <a href="#/referrals">{t('referrals')}</a>}
-          {user.roles.some((r) => r !== 'admin') && <a href="#/lab">{t('labResults')}</a>}
+          {user.roles.some((r) => r !== 'admin') && <a href="#/lab">{t('patientRecord')}</a>}
           {(isReader(user) || user.roles.includes('admin')) && (
             <a href="#/dashboard">{t('dashboard')}</a>
           )}

@@ -98,7 +98,7 @@ export function Referrals(props: { user: User; live: Live | null }) {
                 {personName(r.patient.name) || r.patient.id}
                 <small>{r.patient.id}</small>
                 <a class="lab-link" href={`#/lab/${encodeURIComponent(r.patient.id)}`}>
-                  {t('labResults')}
+                  {t('patientRecord')}
                 </a>
               </td>
               <td>

@@ -219,7 +219,18 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
   return (
     <div class="reading">
       <div class="task-bar">
-        <a href="#/township">← {t('back')}</a>
+        <a
+          href="#/township"
+          onClick={(e) => {
+            // Back to where the report was opened from (the worklist, a patient's timeline).
+            if (history.length > 1) {
+              e.preventDefault();
+              history.back();
+            }
+          }}
+        >
+          ← {t('back')}
+        </a>
         <PriorityBadge task={task} />
         <strong>{personName(task.patient.name) || task.patient.id}</strong>
         <span>{task.modalities}</span>

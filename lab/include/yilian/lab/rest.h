@@ -1,6 +1,7 @@
 // The laboratory's REST routes: results posted as FHIR R4 (Observation, Bundle), a patient's
-// results with their recognition, a doctor taking a recognised result instead of repeating the
-// test, and the repeats avoided by institution.
+// results with their recognition, the patient's timeline (results, imaging, pathology and ECG
+// examinations with their reports), a doctor taking a recognised result instead of repeating
+// the test, and the repeats avoided by institution.
 #pragma once
 
 #include <functional>
@@ -10,10 +11,14 @@
 #include "yilian/common/principal.h"
 #include "yilian/common/result.h"
 #include "yilian/lab/results.h"
+#include "yilian/lab/timeline.h"
 #include "yilian/net/http.h"
 
 namespace yilian::identity {
 class AuthService;
+}
+namespace yilian::pacs {
+class Index;
 }
 
 namespace yilian::lab {
@@ -28,8 +33,19 @@ using PatientReach =
 using ReportsOf = std::function<Result<std::vector<ImagingReport>>(
     std::string_view patient, const std::vector<std::int64_t>& institutions)>;
 
+// The readings of the patient's studies (every institution; the caller keeps those of the
+// studies it lists).
+using ReadsOf = std::function<Result<std::vector<StudyRead>>(std::string_view patient)>;
+
+// What the routes learn about a patient from the other modules; each may be left out.
+struct PatientSources {
+  PatientReach reach;
+  ReportsOf reports;
+  ReadsOf reads;
+  pacs::Index* index = nullptr;  // the patient's studies, for the timeline
+};
+
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
-                         identity::AuthService& auth, PatientReach reach = {},
-                         ReportsOf reports = {});
+                         identity::AuthService& auth, PatientSources sources = {});
 
 }  // namespace yilian::lab

@@ -138,6 +138,18 @@ struct ReportedStudy {
   std::string final_at, impression;
 };
 
+// A reading task of one of a patient's studies and its newest report, for the patient's record.
+struct PatientRead {
+  std::string study_uid;
+  std::int64_t task_id = 0;
+  bool is_ecg = false;
+  std::string service, modality, status;
+  int priority = 2;
+  std::string priority_reason, final_at, impression;
+  std::string read_by;  // the institution of the reader who signed, when signed
+  bool critical = false;
+};
+
 class QueueStore {
  public:
   // `db` must hold the migrated consortium schema.
@@ -258,6 +270,9 @@ class QueueStore {
   Result<std::vector<PriorStudy>> priors(std::int64_t task_id, const std::string& national_issuer);
   // The imaging studies (not ECG) of this patient at these institutions read to a final
   // report, newest first, with the newest final (or addendum) impression.
+  // The reading tasks of every study of patients with this patient ID (at most 400, newest
+  // first), each with the impression of its newest preliminary, final or addendum report.
+  Result<std::vector<PatientRead>> patient_reads(std::string_view patient_id);
   Result<std::vector<ReportedStudy>> reported_studies(
       std::string_view patient_id, const std::vector<std::int64_t>& institutions);
 

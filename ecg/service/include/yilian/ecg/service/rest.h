@@ -31,8 +31,11 @@ std::string ecg_analysis_json(const std::string& sop_instance_uid, const ecg::Re
                               const ecg::Analysis& analysis);
 std::string ecg_analysis_cache_key(const std::string& sop_instance_uid);
 
+// An ECG uploaded as XML or WFDB is filed with the upload time as its Study Date and Time, in
+// local time `utc_offset_minutes` ahead of UTC (DICOM dates and times are local).
 void register_ecg_routes(http::Router& router, pacs::Index& index, storage::BlobStore& blobs,
                          pacs::Ingestor& ingestor, identity::AuthService& auth,
-                         storage::DiskCache& cache, reading::QueueStore& reports);
+                         storage::DiskCache& cache, reading::QueueStore& reports,
+                         int utc_offset_minutes = 480);
 
 }  // namespace yilian::ecg::service
