@@ -561,6 +561,71 @@ TEST_F(WebFrontEnd, a_frozen_section_slide_is_panned_zoomed_and_measured) {
   expect_screenshots(shots);
 }
 
+// OHIF's microscopy mode: a slide converted by `yilian pathology import` and sent by C-STORE
+// opens from the pathologist's worklist in the advanced viewer's microscopy mode, which reads
+// its tiles from the hub's DICOMweb as stored and draws them.
+TEST_F(WebFrontEnd, a_slide_opened_from_the_worklist_shows_in_ohif_microscopy_mode) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  if (server.get("", "/ohif/viewer").status != 200) GTEST_SKIP() << "no advanced viewer";
+  const std::string pathologist = server.add_user("dr-zhou", {"radiologist"}, "lead");
+  ASSERT_FALSE(pathologist.empty());
+  test::SlideSpec spec;
+  spec.width = 2304;
+  spec.height = 1664;
+  ASSERT_TRUE(test::write_slide(dir_.path() / "biopsy.svs", spec));
+  std::string out;
+  const fs::path folder = dir_.path() / "dicom";
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
+                                     (dir_.path() / "biopsy.svs").string() + "' --out '" +
+                                     folder.string() + "' --patient-id TA-WSI-4 2>&1",
+                                 &out),
+            0)
+      << out;
+  ASSERT_EQ(testing::run_command("storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                                     std::to_string(server.dicom_port()) + " '" +
+                                     folder.string() + "'/*.dcm 2>&1",
+                                 &out),
+            0)
+      << out;
+  json tasks = wait_for_tasks(server, pathologist);
+  ASSERT_FALSE(tasks.empty()) << server.log();
+  const std::string study = tasks[0]["studyInstanceUid"];
+  // Every tile's colour on every level: what the viewer may show.
+  json colours = json::array();
+  for (int level = 0; level < 4; ++level) {
+    const std::uint32_t cols = ((spec.width >> level) + 255) / 256;
+    const std::uint32_t rows = ((spec.height >> level) + 255) / 256;
+    for (std::uint32_t r = 0; r < rows; ++r)
+      for (std::uint32_t c = 0; c < cols; ++c) {
+        const auto rgb = test::tile_colour(level, c, r);
+        colours.push_back({rgb[0], rgb[1], rgb[2]});
+      }
+  }
+
+  const std::vector<std::string> shots = {"ohif-microscopy.png"};
+  remove_screenshots(shots);
+  json r;
+  ASSERT_EQ(run_scenario(server, "ohif_microscopy.mjs",
+                         {{"YILIAN_READER", "dr-zhou"},
+                          {"YILIAN_STUDY", study},
+                          {"YILIAN_COLOURS", colours.dump()}},
+                         out, r),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(r.is_object()) << out;
+  EXPECT_GE(r["drawn"]["hits"].get<int>(), 100) << out;  // of 529 points of the screen
+  EXPECT_GE(r["drawn"]["tiles"].get<int>(), 6) << out;
+  EXPECT_GT(r["frames"].get<int>(), 0) << out;
+  EXPECT_EQ(r["framesOk"], r["frames"]) << out;
+  EXPECT_EQ(r["failed"], json::array()) << out;
+  EXPECT_EQ(r["foreign"], json::array()) << out;
+  EXPECT_EQ(r["blockedByPolicy"], json::array()) << out;
+  expect_screenshots(shots);
+}
+
 TEST_F(WebFrontEnd, the_worklist_and_the_viewer_work_in_firefox) {
   start("firefox-esr");
   if (!started()) return;

@@ -3,6 +3,8 @@
 //   - the bundles are built for the site root; their webpack public path becomes /ohif/;
 //   - index.html is replaced by a small one with no inline script (the hub's Content-Security-
 //     Policy forbids them) that loads app-config.js, which the hub generates at run time;
+//   - the microscopy viewer library and the style sheets' fonts, named from the site root, are
+//     named under /ohif/ too;
 //   - the service worker files are left out (nothing is cached behind the hub's back, and the
 //     worker's loader would fetch from the internet);
 //   - text and WebAssembly files get a .gz beside them, sent to browsers that accept gzip.
@@ -68,6 +70,30 @@ for (const name of readdirSync(dest)) {
   );
   ++patched;
 }
+
+// Files the app names by their path from the site root: the microscopy mode's viewer library
+// (loaded by URL, not by webpack), and the fonts its style sheets name.
+const MICROSCOPY = "'/dicom-microscopy-viewer/dicomMicroscopyViewer.min.js'";
+let microscopy = 0;
+for (const name of readdirSync(dest)) {
+  const file = join(dest, name);
+  if (name.endsWith(".js")) {
+    const text = readFileSync(file, "utf8");
+    const n = text.split(MICROSCOPY).length - 1;
+    if (n === 0) continue;
+    writeFileSync(
+      file,
+      text.replaceAll(MICROSCOPY, `'${BASE}${MICROSCOPY.slice(2)}`),
+    );
+    microscopy += n;
+  } else if (name.endsWith(".css")) {
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace(/url\(\/(?!\/)/g, `url(${BASE}`));
+  }
+}
+if (microscopy === 0) fail("no bundle loads the microscopy viewer from its root path");
+if (!existsSync(join(dest, "dicom-microscopy-viewer", "dicomMicroscopyViewer.min.js")))
+  fail("the microscopy viewer library is missing");
 
 // The entry points, from the original index.html.
 const original = readFileSync(join(dist, "index.html"), "utf8");

@@ -117,8 +117,9 @@ export function FormActions(props: { error: string; onCancel: () => void }) {
 // Opens a study in the advanced viewer (OHIF at /ohif/). The hub first hands the browser a
 // viewer cookie (read-only DICOMweb, HttpOnly: the bearer token never reaches the viewer's
 // page); the viewer opens without an opener, so it shares neither this page's window nor its
-// session storage.
-export function AdvancedViewerButton({ study }: { study: string }) {
+// session storage. Whole-slide (SM) studies open in OHIF's microscopy mode.
+export function AdvancedViewerButton({ study, modalities }: { study: string; modalities: string }) {
+  const mode = modalities.split('\\').includes('SM') ? 'microscopy' : 'viewer';
   const [error, setError] = useState('');
   const open = async (e: Event) => {
     e.stopPropagation();
@@ -126,7 +127,7 @@ export function AdvancedViewerButton({ study }: { study: string }) {
     try {
       await api('POST', '/api/auth/viewer');
       window.open(
-        `/ohif/viewer?StudyInstanceUIDs=${encodeURIComponent(study)}`,
+        `/ohif/${mode}?StudyInstanceUIDs=${encodeURIComponent(study)}`,
         '_blank',
         'noopener',
       );
@@ -139,6 +140,7 @@ export function AdvancedViewerButton({ study }: { study: string }) {
       type="button"
       class="advanced-viewer"
       data-study={study}
+      data-mode={mode}
       onClick={open}
       title={error || t('advancedViewerHint')}
     >

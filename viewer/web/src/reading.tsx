@@ -106,7 +106,9 @@ export function Reading(props: { taskId: number; user: User; live: Live | null }
           </span>
         )}
         <span class="spacer" />
-        {task.kind === 'imaging' && <AdvancedViewerButton study={task.studyInstanceUid} />}
+        {task.kind === 'imaging' && (
+          <AdvancedViewerButton study={task.studyInstanceUid} modalities={task.modalities} />
+        )}
         <label class="check">
           <input
             type="checkbox"

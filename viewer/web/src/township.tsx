@@ -236,7 +236,9 @@ export function ReportView(props: { taskId: number; live: Live | null }) {
         <span>{task.modalities}</span>
         <span>{task.description}</span>
         <span class="status">{statusText(task.status)}</span>
-        {task.kind === 'imaging' && <AdvancedViewerButton study={task.studyInstanceUid} />}
+        {task.kind === 'imaging' && (
+          <AdvancedViewerButton study={task.studyInstanceUid} modalities={task.modalities} />
+        )}
       </div>
       <CriticalResults live={props.live} taskId={task.id} />
       <div class="reading-body">

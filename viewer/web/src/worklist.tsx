@@ -170,7 +170,10 @@ export function Worklist(props: { user: User; live: Live | null }) {
                 <td>
                   {task.modalities}
                   {task.kind === 'imaging' && (
-                    <AdvancedViewerButton study={task.studyInstanceUid} />
+                    <AdvancedViewerButton
+                      study={task.studyInstanceUid}
+                      modalities={task.modalities}
+                    />
                   )}
                   <small>{task.description}</small>
                   {task.clinicalQuestion && <small class="question">{task.clinicalQuestion}</small>}
