@@ -55,6 +55,17 @@ class LabTest : public ::testing::Test {
     ASSERT_EQ(testing::storescu(*server_, aet, ct->files), 0);
   }
 
+  // The task the reader claims next, once the study's task appears (0.3 s after the study).
+  json claim_next(const std::string& reader) {
+    for (int i = 0; i < 200; ++i) {  // bounded
+      auto r = server_->request(reader, "POST", "/api/worklist/claim-next");
+      json j = json::parse(r.body, nullptr, false);
+      if (j.is_object() && j["task"].is_object()) return j["task"];
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return nullptr;
+  }
+
   std::vector<json> send(const json& cases) {
     std::string log;
     auto answers = testing::send_hl7(server_->mllp_port(), cases, dir_.path(), &log);
@@ -324,13 +335,7 @@ TEST_F(LabTest, a_final_ct_report_read_at_the_lead_is_recognised_with_the_result
   const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
   const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
   ASSERT_FALSE(rad.empty() || doc.empty() || tb.empty());
-  json claimed;
-  for (int i = 0; i < 200 && !claimed.is_object(); ++i) {  // bounded: the task appears 0.3 s
-    auto r = server_->request(rad, "POST", "/api/worklist/claim-next");  // after the study
-    json j = json::parse(r.body, nullptr, false);
-    if (j.is_object() && j["task"].is_object()) claimed = j["task"];
-    if (!claimed.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const json claimed = claim_next(rad);
   ASSERT_TRUE(claimed.is_object()) << server_->log();
   const std::string base = "/api/tasks/" + std::to_string(claimed["id"].get<std::int64_t>());
   auto signed_report = server_->request(
@@ -379,13 +384,7 @@ TEST_F(LabTest, the_patients_timeline_holds_results_imaging_and_ecg_in_time_orde
   ASSERT_EQ(ecg.status, 201) << ecg.body;
   const std::string ecg_study = json::parse(ecg.body)["studyInstanceUid"];
   // The CT read at the lead.
-  json claimed;
-  for (int i = 0; i < 200 && !claimed.is_object(); ++i) {  // bounded: the task appears 0.3 s
-    auto r = server_->request(rad, "POST", "/api/worklist/claim-next");  // after the study
-    json j = json::parse(r.body, nullptr, false);
-    if (j.is_object() && j["task"].is_object()) claimed = j["task"];
-    if (!claimed.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const json claimed = claim_next(rad);
   ASSERT_TRUE(claimed.is_object()) << server_->log();
   const std::int64_t task = claimed["id"];
   auto signed_report = server_->request(

@@ -584,8 +584,8 @@ TEST_F(WebFrontEnd, a_slide_opened_from_the_worklist_shows_in_ohif_microscopy_mo
             0)
       << out;
   ASSERT_EQ(testing::run_command("storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " +
-                                     std::to_string(server.dicom_port()) + " '" +
-                                     folder.string() + "'/*.dcm 2>&1",
+                                     std::to_string(server.dicom_port()) + " '" + folder.string() +
+                                     "'/*.dcm 2>&1",
                                  &out),
             0)
       << out;

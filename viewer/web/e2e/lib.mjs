@@ -15,6 +15,16 @@ export function fail(msg) {
   throw new Error(msg);
 }
 
+// Polls `f` until it returns a truthy value, which it returns (bounded: `tries` × 250 ms).
+export async function until(page, f, tries, what) {
+  for (let i = 0; i < tries; ++i) {
+    const v = await f();
+    if (v) return v;
+    await page.waitForTimeout(250);
+  }
+  fail(`gave up waiting for ${what}`);
+}
+
 // Runs `scenario(browser, tools)` in headless Chromium; page errors fail the run.
 // `options.webgl`: WebGL through the software renderer (SwiftShader), for pages that need it
 // (the advanced viewer's MPR).

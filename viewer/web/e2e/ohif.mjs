@@ -8,7 +8,7 @@
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_READER, YILIAN_OTHER (a user of
 // another institution), YILIAN_STUDY (the CT's Study Instance UID).
 // Prints one JSON line with what was seen; exits non-zero with the reason on any failure.
-import { env, fail, run, WAIT } from './lib.mjs';
+import { env, fail, run, until, WAIT } from './lib.mjs';
 
 const base = new URL(env('YILIAN_URL'));
 const study = env('YILIAN_STUDY');
@@ -54,16 +54,6 @@ async function canvasRows(page) {
       return { width: c.width, height: c.height, row };
     }),
   );
-}
-
-// Polls `f` until it returns a truthy value (bounded: `tries` × 250 ms).
-async function until(page, f, tries, what) {
-  for (let i = 0; i < tries; ++i) {
-    const v = await f();
-    if (v) return v;
-    await page.waitForTimeout(250);
-  }
-  fail(`gave up waiting for ${what}`);
 }
 
 // The synthetic CT in its own window (40/80): HU below 0 black, above 80 white. Along a middle

@@ -6,7 +6,7 @@
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_READER, YILIAN_STUDY,
 // YILIAN_COLOURS (JSON: the [r, g, b] colours the slide's tiles have, on every level).
 // Prints one JSON line with what was seen.
-import { env, fail, run, WAIT } from './lib.mjs';
+import { env, fail, run, until, WAIT } from './lib.mjs';
 
 const base = new URL(env('YILIAN_URL'));
 const study = env('YILIAN_STUDY');
@@ -51,15 +51,6 @@ async function tileColoursDrawn(page, scratch) {
     }
   }
   return { samples: samples.length, hits, tiles: tiles.size };
-}
-
-async function until(page, f, tries, what) {
-  for (let i = 0; i < tries; ++i) {
-    const v = await f();
-    if (v) return v;
-    await page.waitForTimeout(250);
-  }
-  fail(`gave up waiting for ${what}`);
 }
 
 await run(
