@@ -92,11 +92,12 @@ Status read_match(const toml::table& t, reading::Match& m, const std::string& wh
 }
 
 Status read_queue(const toml::table& q, Config& c) {
-  if (Status s = check_keys(
-          q, "[queue]",
-          {"stable_seconds", "lease_seconds", "critical_ack_minutes", "qc_percent",
-           "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes", "default_service",
-           "national_id_issuer", "routes", "priority_rules", "edge_wait_minutes"});
+  if (Status s =
+          check_keys(q, "[queue]",
+                     {"stable_seconds", "lease_seconds", "critical_ack_minutes", "qc_percent",
+                      "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes",
+                      "sla_frozen_section_minutes", "default_service", "national_id_issuer",
+                      "routes", "priority_rules", "edge_wait_minutes"});
       !s)
     return s;
   for (const auto& [key, value] : q) c.queue_file_keys.insert(std::string(key.str()));
@@ -112,7 +113,8 @@ Status read_queue(const toml::table& q, Config& c) {
   if (Status s = read_int(q, "edge_wait_minutes", edge_wait, 1, 7 * 24 * 60, "queue"); !s) return s;
   r.edge_complete_wait = std::chrono::minutes(edge_wait);
   std::int64_t lease = r.lease.count(), ack = r.critical_ack.count(), stat = r.sla_stat.count(),
-               urgent = r.sla_urgent.count(), routine = r.sla_routine.count();
+               urgent = r.sla_urgent.count(), routine = r.sla_routine.count(),
+               frozen = r.sla_frozen_section.count();
   int qc = r.qc_percent;
   if (Status s = read_int(q, "lease_seconds", lease, 10, 24 * 3600, "queue"); !s) return s;
   if (Status s = read_int(q, "critical_ack_minutes", ack, 1, 7 * 24 * 60, "queue"); !s) return s;
@@ -121,12 +123,15 @@ Status read_queue(const toml::table& q, Config& c) {
   if (Status s = read_int(q, "sla_urgent_minutes", urgent, 1, 365 * 24 * 60, "queue"); !s) return s;
   if (Status s = read_int(q, "sla_routine_minutes", routine, 1, 365 * 24 * 60, "queue"); !s)
     return s;
+  if (Status s = read_int(q, "sla_frozen_section_minutes", frozen, 1, 24 * 60, "queue"); !s)
+    return s;
   r.lease = std::chrono::seconds(lease);
   r.critical_ack = std::chrono::minutes(ack);
   r.qc_percent = qc;
   r.sla_stat = std::chrono::minutes(stat);
   r.sla_urgent = std::chrono::minutes(urgent);
   r.sla_routine = std::chrono::minutes(routine);
+  r.sla_frozen_section = std::chrono::minutes(frozen);
   if (Status s = read_string(q, "default_service", r.default_service, "queue"); !s) return s;
   if (Status s = read_string(q, "national_id_issuer", c.national_id_issuer, "queue"); !s) return s;
   if (const toml::node* n = q.get("routes")) {

@@ -61,7 +61,8 @@ bool matches(const Match& m, const StudyFacts& s) {
 
 // The pathology centre's own rules, after the configured ones: whole-slide images (SM) are
 // read by the "pathology" service, and a frozen section is STAT: the surgeon waits at the
-// table for the result (30 minutes, the usual intraoperative consultation target).
+// table for the result (`sla_frozen_section`, by default 30 minutes, the usual intraoperative
+// consultation target).
 const RouteRule& pathology_route() {
   static const RouteRule r{kPathologyService, Match{{"SM"}, {}, {}, {}}};
   return r;
@@ -96,9 +97,13 @@ PriorityDecision decide_priority(const QueueRules& rules, const StudyFacts& s) {
   const PriorityRule& frozen = frozen_section_rule();
   if (static_cast<int>(frozen.priority) < static_cast<int>(d.priority) &&
       matches(frozen.match, s)) {
-    d = {frozen.priority, frozen.reason};
+    d = {frozen.priority, frozen.reason, rules.sla_frozen_section};
   }
   return d;
+}
+
+std::chrono::minutes due_within(const QueueRules& rules, const PriorityDecision& d) {
+  return d.within.count() > 0 ? d.within : sla(rules, d.priority);
 }
 
 std::chrono::minutes sla(const QueueRules& rules, Priority p) {

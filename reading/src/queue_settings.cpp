@@ -69,9 +69,12 @@ Result<std::int64_t> whole(std::string_view key, const json& v, std::int64_t lo,
 
 const std::vector<std::string>& queue_setting_keys() {
   static const std::vector<std::string> keys = {
-      "sla_stat_minutes", "sla_urgent_minutes", "sla_routine_minutes", "critical_ack_minutes",
-      "qc_percent",       "stable_seconds",     "lease_seconds",       "default_service",
-      "routes",           "priority_rules"};
+      "sla_stat_minutes",     "sla_urgent_minutes",
+      "sla_routine_minutes",  "sla_frozen_section_minutes",
+      "critical_ack_minutes", "qc_percent",
+      "stable_seconds",       "lease_seconds",
+      "default_service",      "routes",
+      "priority_rules"};
   return keys;
 }
 
@@ -79,6 +82,7 @@ json queue_setting(const QueueRules& r, std::string_view key) {
   if (key == "sla_stat_minutes") return r.sla_stat.count();
   if (key == "sla_urgent_minutes") return r.sla_urgent.count();
   if (key == "sla_routine_minutes") return r.sla_routine.count();
+  if (key == "sla_frozen_section_minutes") return r.sla_frozen_section.count();
   if (key == "critical_ack_minutes") return r.critical_ack.count();
   if (key == "qc_percent") return r.qc_percent;
   if (key == "stable_seconds") return static_cast<double>(r.stable.count()) / 1000.0;
@@ -122,6 +126,8 @@ Status apply_queue_setting(QueueRules& rules, std::string_view key, const json& 
     s = minutes(r.sla_urgent, 1, kYear);
   } else if (key == "sla_routine_minutes") {
     s = minutes(r.sla_routine, 1, kYear);
+  } else if (key == "sla_frozen_section_minutes") {
+    s = minutes(r.sla_frozen_section, 1, 24 * 60);
   } else if (key == "critical_ack_minutes") {
     s = minutes(r.critical_ack, 1, 7 * 24 * 60);
   } else if (key == "qc_percent") {

@@ -253,7 +253,7 @@ Result<std::vector<std::int64_t>> ReadingQueue::route_study(
   t.priority_reason = d.reason;
   t.received_at = s.first_received_at;
   auto received = storage::parse_iso8601(s.first_received_at).value_or(clock_());
-  t.due_at = storage::to_iso8601(received + sla(*rules, d.priority));
+  t.due_at = storage::to_iso8601(received + due_within(*rules, d));
   t.arriving = arriving;
   auto r = store_.upsert_task(t, now());
   if (!r.ok()) return r.error();
@@ -582,9 +582,10 @@ bool ReadingQueue::near_due(const reading::TaskRow& t) const {
   if (t.status == "final" || overdue(t)) return false;
   auto due = storage::parse_iso8601(t.due_at);
   if (!due) return false;
-  const auto rules = this->rules();
-  auto window = std::chrono::duration_cast<std::chrono::milliseconds>(
-      sla(*rules, static_cast<Priority>(t.priority)) * rules->due_soon_fraction);
+  // A share of the time the task was given (its priority's target, or its own).
+  auto received = storage::parse_iso8601(t.received_at).value_or(*due);
+  auto window = std::chrono::duration_cast<std::chrono::milliseconds>((*due - received) *
+                                                                      rules()->due_soon_fraction);
   return clock_() + window >= *due;
 }
 

@@ -83,6 +83,15 @@ TEST(PathologyCentre, slides_go_to_pathology_and_frozen_sections_are_stat) {
   EXPECT_EQ(decide_priority(QueueRules{}, study("CT", "", "frozen shoulder")).priority,
             Priority::routine);
   EXPECT_EQ(sla(QueueRules{}, Priority::stat), std::chrono::minutes(30));
+  // Due after the frozen-section target, whatever the STAT one is.
+  QueueRules slow;
+  slow.sla_stat = std::chrono::minutes(60);
+  slow.sla_frozen_section = std::chrono::minutes(20);
+  const PriorityDecision frozen = decide_priority(slow, study("SM", "", "术中冰冻"));
+  EXPECT_EQ(frozen.within, std::chrono::minutes(20));
+  EXPECT_EQ(due_within(slow, frozen), std::chrono::minutes(20));
+  EXPECT_EQ(due_within(slow, decide_priority(slow, study("CT", "", "", "ta", "STAT"))),
+            std::chrono::minutes(60));
 }
 
 TEST(Priority, sla_defaults_are_30_minutes_2_hours_and_a_day) {
@@ -168,6 +177,8 @@ TEST(QueueSettings, every_key_reads_back_what_was_applied) {
   }
   ASSERT_TRUE(apply_queue_setting(r, "sla_stat_minutes", 20).ok());
   EXPECT_EQ(r.sla_stat, std::chrono::minutes(20));
+  ASSERT_TRUE(apply_queue_setting(r, "sla_frozen_section_minutes", 25).ok());
+  EXPECT_EQ(r.sla_frozen_section, std::chrono::minutes(25));
   ASSERT_TRUE(apply_queue_setting(r, "stable_seconds", 0.5).ok());
   EXPECT_EQ(r.stable, std::chrono::milliseconds(500));
   ASSERT_TRUE(apply_queue_setting(r, "routes",
@@ -194,6 +205,7 @@ TEST(QueueSettings, a_bad_value_is_refused_and_changes_nothing) {
            {"sla_stat_minutes", 0},
            {"sla_stat_minutes", "30"},
            {"sla_routine_minutes", 1.5},
+           {"sla_frozen_section_minutes", 24 * 60 + 1},
            {"qc_percent", 101},
            {"critical_ack_minutes", -1},
            {"stable_seconds", 4000},

@@ -52,6 +52,8 @@ struct QueueRules {
   std::string default_service = "general";
   std::vector<PriorityRule> priority_rules;  // the most urgent match wins
   std::chrono::minutes sla_stat{30}, sla_urgent{120}, sla_routine{24 * 60};
+  // A frozen section's result: the surgeon waits at the table (its own target, not the STAT one).
+  std::chrono::minutes sla_frozen_section{30};
   std::chrono::milliseconds stable{10'000};  // no new instance this long: the study is complete
   // A study arriving from an edge node is complete when the edge says so; with no word and no
   // new instance from the edge this long (the edge gone for good), it is routed anyway.
@@ -64,7 +66,7 @@ struct QueueRules {
 
 // The pathology centre's reading service: whole-slide images (modality SM) go to it when no
 // configured route takes them, and frozen sections (冰冻 / 术中 / frozen in the study's texts)
-// are STAT whatever the configured rules say.
+// are STAT whatever the configured rules say, due `sla_frozen_section`.
 inline constexpr const char* kPathologyService = "pathology";
 
 bool matches(const Match& m, const StudyFacts& s);
@@ -73,9 +75,12 @@ std::string route(const QueueRules& rules, const StudyFacts& s);
 struct PriorityDecision {
   Priority priority = Priority::routine;
   std::string reason;
+  std::chrono::minutes within{0};  // the task's own target; 0: its priority's
 };
 PriorityDecision decide_priority(const QueueRules& rules, const StudyFacts& s);
 std::chrono::minutes sla(const QueueRules& rules, Priority p);
+// How long after the study arrived its reading is due.
+std::chrono::minutes due_within(const QueueRules& rules, const PriorityDecision& d);
 
 enum class TaskStatus { queued, claimed, preliminary, final };
 const char* task_status_name(TaskStatus s);
