@@ -91,8 +91,13 @@ for (const name of readdirSync(dest)) {
     writeFileSync(file, text.replace(/url\(\/(?!\/)/g, `url(${BASE}`));
   }
 }
-if (microscopy === 0) fail("no bundle loads the microscopy viewer from its root path");
-if (!existsSync(join(dest, "dicom-microscopy-viewer", "dicomMicroscopyViewer.min.js")))
+if (microscopy === 0)
+  fail("no bundle loads the microscopy viewer from its root path");
+if (
+  !existsSync(
+    join(dest, "dicom-microscopy-viewer", "dicomMicroscopyViewer.min.js"),
+  )
+)
   fail("the microscopy viewer library is missing");
 
 // The entry points, from the original index.html.
