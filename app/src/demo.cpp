@@ -20,12 +20,15 @@
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/synthetic.h"
 #include "yilian/identity/auth.h"
+#include "yilian/pacs/dicom_file.h"
 #include "yilian/pacs/scu.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/clock.h"
 
 namespace yilian::app {
 namespace {
+
+using pacs::new_uid;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -106,12 +109,6 @@ constexpr DemoUser kUsers[] = {
     {"dr-li", "李医生（青山镇）", "qingshan", Role::township_doctor, "township doctor"},
     {"dr-chen", "陈医生（白水镇）", "baishui", Role::township_doctor, "township doctor"},
 };
-
-std::string new_uid() {
-  char buf[100];
-  dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
-  return buf;
-}
 
 std::string today() {
   const std::string iso = storage::to_iso8601(std::chrono::system_clock::now());

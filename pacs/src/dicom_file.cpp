@@ -41,6 +41,12 @@ Error invalid(std::string msg) { return make_error(Errc::invalid_argument, std::
 
 }  // namespace
 
+std::string new_uid() {
+  char buf[100];
+  dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
+  return buf;
+}
+
 bool is_valid_uid(std::string_view uid) {
   if (uid.empty() || uid.size() > 64) return false;
   std::size_t start = 0;

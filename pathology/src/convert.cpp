@@ -1,4 +1,5 @@
 #include "yilian/pathology/convert.h"
+#include "yilian/pacs/dicom_file.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -27,13 +28,9 @@
 namespace yilian::pathology {
 namespace {
 
-Error bad(std::string why) { return make_error(Errc::invalid_argument, std::move(why)); }
+using pacs::new_uid;
 
-std::string new_uid() {
-  char buf[100];
-  dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
-  return buf;
-}
+Error bad(std::string why) { return make_error(Errc::invalid_argument, std::move(why)); }
 
 // libtiff's messages for this file, kept to explain a failure instead of printed.
 int keep_tiff_message(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {

@@ -18,6 +18,7 @@
 #include "yilian/ecg/dicom_waveform.h"
 #include "yilian/ecg/wfdb.h"
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/dicom_file.h"
 #include "yilian/pacs/dicomweb.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/reading/queue_store.h"
@@ -215,17 +216,12 @@ Result<IngestOutcome> store_as_dicom(ecg::Record& rec, const Request& req,
     int a = std::atoi(age->c_str());
     if (a > 0 && a < 130) rec.patient.age = a;
   }
-  auto uid = [] {
-    char buf[100];
-    dcmGenerateUniqueIdentifier(buf, SITE_INSTANCE_UID_ROOT);
-    return std::string(buf);
-  };
   ecg::DicomEcgIdentity id;
   id.patient_id = req.query_value("patientId").value_or(rec.id);
   id.patient_name = req.query_value("patientName").value_or("");
-  id.study_uid = uid();
-  id.series_uid = uid();
-  id.sop_uid = uid();
+  id.study_uid = pacs::new_uid();
+  id.series_uid = pacs::new_uid();
+  id.sop_uid = pacs::new_uid();
   // The upload time as local date and time (ISO 8601 "YYYY-MM-DDTHH:MM:SS...").
   const auto utc = storage::parse_iso8601(now).value_or(storage::TimePoint{});
   const std::string local = storage::to_iso8601(utc + std::chrono::minutes(utc_offset_minutes));

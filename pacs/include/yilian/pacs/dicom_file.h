@@ -25,4 +25,7 @@ Result<pacs::NewInstance> read_instance_attributes(const std::filesystem::path& 
 // except "0", at most 64 characters).
 bool is_valid_uid(std::string_view uid);
 
+// A new, unique UID for an object the hub writes (an uploaded ECG, a converted slide).
+std::string new_uid();
+
 }  // namespace yilian::pacs
