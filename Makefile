@@ -29,9 +29,11 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer, with clang: a second compiler's warnings,
-# and half the compile time of GCC's sanitizer instrumentation.
+# and half the compile time of GCC's sanitizer instrumentation. Debug (assertions on) at -O1,
+# as the sanitizers' authors advise: the instrumented suite runs several times faster than at -O0.
 build-asan: deps
 	CC=clang CXX=clang++ cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DYILIAN_SANITIZE=ON \
+	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
 	  -DYILIAN_BENCH=OFF -DYILIAN_WERROR=$(WERROR) $(CMAKE_GEN)
 	cmake --build $(ASAN) -j $(JOBS)
 

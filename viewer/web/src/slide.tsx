@@ -4,6 +4,7 @@
 // the slide's pixel spacing, and its label and overview (macro) images beside it.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, image } from './api';
+import { AdvancedViewerButton } from './common';
 import { t } from './i18n';
 
 export interface SlideLevel {
@@ -263,6 +264,7 @@ export function SlideViewer({ study, series }: { study: string; series: string }
               {t('clearMeasures')}
             </button>
           )}
+          <AdvancedViewerButton study={study} modalities="SM" />
           <span class="slide-status" data-level={level}>
             {info && view
               ? `${t('slideLevel')} ${level} · ${magnification >= 1 ? magnification.toFixed(1) : magnification.toFixed(2)}×`
