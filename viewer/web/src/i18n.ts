@@ -857,6 +857,25 @@ export function dateTime(iso: string | null | undefined): string {
     hour12: false,
   }).format(d);
 }
+// The local calendar day ("2026/12/02") and time of day ("08:15") of an ISO time.
+export function dayOf(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(lang, {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(d);
+}
+export function timeOf(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat(lang, {
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  }).format(d);
+}
 // "1 h 05 min" / "1小时05分" for a duration in milliseconds (its absolute value).
 export function duration(ms: number): string {
   const minutes = Math.floor(Math.abs(ms) / 60000);

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
 import { reasonText, statusText } from './common';
-import { dateTime, Key, t } from './i18n';
+import { dateTime, dayOf, Key, t, timeOf } from './i18n';
 
 export interface LabResult {
   id: number;
@@ -113,11 +113,6 @@ function Recognised(props: { r: LabResult['recognition'] }) {
   );
 }
 
-// The local calendar day of an ISO time, for the timeline's day headings.
-function day(iso: string): string {
-  return dateTime(iso).slice(0, 10);
-}
-
 function LabPanel({ e }: { e: TimelineEntry }) {
   const results = e.results ?? [];
   return (
@@ -220,7 +215,7 @@ function TimelineView({ entries }: { entries: TimelineEntry[] }) {
       </div>
       <ol>
         {shown.map((e) => {
-          const d = day(e.at);
+          const d = dayOf(e.at);
           const heading = d !== lastDay;
           lastDay = d;
           return (
@@ -228,7 +223,7 @@ function TimelineView({ entries }: { entries: TimelineEntry[] }) {
               {heading && <li class="day">{d}</li>}
               <li class={`entry ${e.kind}`} data-kind={e.kind}>
                 <span class="kind">{t(`tl_${e.kind}` as Key)}</span>
-                <time dateTime={e.at}>{dateTime(e.at).slice(11)}</time>
+                <time dateTime={e.at}>{timeOf(e.at)}</time>
                 <div class="body">
                   {e.kind === 'lab' ? <LabPanel e={e} /> : <StudyEntry e={e} />}
                 </div>
