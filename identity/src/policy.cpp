@@ -30,15 +30,17 @@ bool reaches_directly(const Principal& p, const identity::StudyAccessFacts& s) {
 
 }  // namespace
 
-bool is_ecg_study(std::string_view modalities) {
+bool has_modality(std::string_view modalities, std::string_view modality) {
   while (!modalities.empty()) {
     std::size_t sep = modalities.find('\\');
-    if (modalities.substr(0, sep) == "ECG") return true;
+    if (modalities.substr(0, sep) == modality) return true;
     if (sep == std::string_view::npos) break;
     modalities.remove_prefix(sep + 1);
   }
   return false;
 }
+
+bool is_ecg_study(std::string_view modalities) { return has_modality(modalities, "ECG"); }
 
 bool has_clinical_role(const Principal& p) {
   return p.has(Role::township_doctor) || p.has(Role::radiologist) || p.has(Role::ecg_reader) ||

@@ -147,8 +147,6 @@ Response fhir(int status, const json& body) {
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
                          identity::AuthService& auth, PatientSources sources) {
   const std::vector<RecognitionRule>& rules = options.recognition;
-  PatientReach reach = sources.reach;
-  ReportsOf reports = sources.reports;
   // FHIR R4: a laboratory system of a member posts its results with a credential of that
   // institution (a clinician account); the institution is the account's home one.
   auto post_fhir = [&store, &options, &auth](const Request& req) {
@@ -191,7 +189,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
   router.add("GET", "/api/lab/results",
-             [&store, &options, &rules, &auth, reach, reports](const Request& req) {
+             [&store, &options, &rules, &auth, sources](const Request& req) {
                const Principal& p = *req.principal;
                auto param = patient_param(req);
                if (!param.ok()) return Response::from_error(param.error());
@@ -200,7 +198,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                  auth.audit(req, "lab.results.read", "patient", patient, "denied");
                  return Response::error(403, "laboratory results are read by clinicians");
                }
-               auto institutions = reachable(p, patient, reach);
+               auto institutions = reachable(p, patient, sources.reach);
                if (!institutions.ok()) return Response::from_error(institutions.error());
                auto rows = store.results(patient, *institutions);
                if (!rows.ok()) return Response::from_error(rows.error());
@@ -214,8 +212,8 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                }
                // The patient's imaging reports at the same institutions, with their recognition.
                json imaging = json::array();
-               if (reports) {
-                 auto studies = reports(patient, *institutions);
+               if (sources.reports) {
+                 auto studies = sources.reports(patient, *institutions);
                  if (!studies.ok()) return Response::from_error(studies.error());
                  for (const ImagingReport& r : *studies) {
                    const Recognition g = recognise_report(r, rules, options.qualifications, now);
@@ -318,7 +316,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   // The doctor takes a recognised result instead of ordering the test again: counted once per
   // result for the doctor's home institution.
   router.add("POST", "/api/lab/results/{id}/recognise",
-             [&store, &rules, &auth, reach](const Request& req) {
+             [&store, &rules, &auth, reach = sources.reach](const Request& req) {
                const Principal& p = *req.principal;
                auto id = http::path_id(req, "id", "result id");
                if (!id.ok()) return Response::from_error(id.error());

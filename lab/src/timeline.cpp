@@ -26,19 +26,12 @@ const char* entry_kind_name(EntryKind k) {
 
 EntryKind study_kind(std::string_view modalities) {
   if (identity::is_ecg_study(modalities)) return EntryKind::ecg;
-  std::size_t at = 0;
-  while (at <= modalities.size()) {
-    std::size_t end = modalities.find('\\', at);
-    if (end == std::string_view::npos) end = modalities.size();
-    if (modalities.substr(at, end - at) == "SM") return EntryKind::pathology;
-    at = end + 1;
-  }
+  if (identity::has_modality(modalities, "SM")) return EntryKind::pathology;
   return EntryKind::imaging;
 }
 
 std::string study_time_utc(const PatientStudy& s, int utc_offset_minutes) {
   // DICOM DA is YYYYMMDD; TM is HH[MM[SS[.F]]]: the digits before a fraction, whole fields only.
-  std::string stamp = s.study_date;
   std::string time = s.study_time.substr(0, s.study_time.find('.'));
   if (time.size() % 2 != 0 || time.size() > 6) time.clear();
   for (char c : time) {
@@ -48,7 +41,7 @@ std::string study_time_utc(const PatientStudy& s, int utc_offset_minutes) {
     }
   }
   if (s.study_date.size() == 8) {
-    if (auto t = hl7_time(stamp + time, utc_offset_minutes)) return *t;
+    if (auto t = hl7_time(s.study_date + time, utc_offset_minutes)) return *t;
   }
   return s.first_received_at;
 }

@@ -270,14 +270,10 @@ void register_ecg_routes(http::Router& router, pacs::Index& index, storage::Blob
         IngestOutcome o;
         if (ct == "application/dicom") {
           o = ingestor.ingest_bytes(req.body, Sender{"", p.institution_id, {}});
-        } else if (ct == "application/xml" || ct == "text/xml") {
-          auto rec = ecg::parse_aecg(req.body);
-          if (!rec.ok()) return Response::error(400, rec.error().message);
-          auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now(), utc_offset_minutes);
-          if (!stored.ok()) return Response::from_error(stored.error());
-          o = *stored;
-        } else if (ct == "multipart/form-data" || ct == "multipart/related") {
-          auto rec = wfdb_upload(req);
+        } else if (const bool xml = ct == "application/xml" || ct == "text/xml";
+                   xml || ct == "multipart/form-data" || ct == "multipart/related") {
+          // An HL7 aECG document, or a WFDB record's files.
+          auto rec = xml ? ecg::parse_aecg(req.body) : wfdb_upload(req);
           if (!rec.ok()) return Response::error(400, rec.error().message);
           auto stored = store_as_dicom(*rec, req, blobs, ingestor, auth.now(), utc_offset_minutes);
           if (!stored.ok()) return Response::from_error(stored.error());

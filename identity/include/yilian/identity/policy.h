@@ -23,6 +23,8 @@
 
 namespace yilian::identity {
 
+// Whether `modality` is one of a study's '\' separated modalities ("CT\\SR").
+bool has_modality(std::string_view modalities, std::string_view modality);
 // ECG studies have ECG among their modalities ("ECG", "ECG\\SR"); everything else is
 // imaging. Mirrors the SQL in storage's study scope.
 bool is_ecg_study(std::string_view modalities);
