@@ -54,38 +54,29 @@ cpSync(dist, dest, {
   filter: (src) => !skip.has(relative(dist, src)) && !src.endsWith(".map"),
 });
 
-// The webpack runtime in the app bundle and in each worker bundle names the public path.
+// One pass over the bundles and style sheets, for what they name from the site root:
+//   - the webpack runtime in the app bundle and in each worker bundle: the public path;
+//   - the microscopy mode's viewer library (loaded by URL, not by webpack);
+//   - the fonts the style sheets name.
 const ROOT_PATH = '__webpack_require__.p = "/";';
-let patched = 0;
-for (const name of readdirSync(dest)) {
-  if (!name.endsWith(".js")) continue;
-  const file = join(dest, name);
-  const text = readFileSync(file, "utf8");
-  const n = text.split(ROOT_PATH).length - 1;
-  if (n === 0) continue;
-  if (n > 1) fail(`${name} sets its public path ${n} times`);
-  writeFileSync(
-    file,
-    text.replace(ROOT_PATH, `__webpack_require__.p = "${BASE}";`),
-  );
-  ++patched;
-}
-
-// Files the app names by their path from the site root: the microscopy mode's viewer library
-// (loaded by URL, not by webpack), and the fonts its style sheets name.
 const MICROSCOPY = "'/dicom-microscopy-viewer/dicomMicroscopyViewer.min.js'";
+let patched = 0;
 let microscopy = 0;
 for (const name of readdirSync(dest)) {
   const file = join(dest, name);
   if (name.endsWith(".js")) {
-    const text = readFileSync(file, "utf8");
-    const n = text.split(MICROSCOPY).length - 1;
-    if (n === 0) continue;
-    writeFileSync(
-      file,
-      text.replaceAll(MICROSCOPY, `'${BASE}${MICROSCOPY.slice(2)}`),
-    );
-    microscopy += n;
+    let text = readFileSync(file, "utf8");
+    const n = text.split(ROOT_PATH).length - 1;
+    if (n > 1) fail(`${name} sets its public path ${n} times`);
+    const m = text.split(MICROSCOPY).length - 1;
+    if (n === 0 && m === 0) continue;
+    if (n === 1) {
+      text = text.replace(ROOT_PATH, `__webpack_require__.p = "${BASE}";`);
+      ++patched;
+    }
+    text = text.replaceAll(MICROSCOPY, `'${BASE}${MICROSCOPY.slice(2)}`);
+    microscopy += m;
+    writeFileSync(file, text);
   } else if (name.endsWith(".css")) {
     const text = readFileSync(file, "utf8");
     writeFileSync(file, text.replace(/url\(\/(?!\/)/g, `url(${BASE}`));

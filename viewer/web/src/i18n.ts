@@ -126,7 +126,6 @@ const zh = {
   recognitionTaken: '已采用',
   labTimes: '次',
   avoidedRepeats: '互认避免的重复检查（按机构）',
-  imagingReports: '影像报告',
   readAt: '阅片：',
   recog_preliminary: '初步结果，不互认',
   recog_no_rule: '该项目不在互认目录',
@@ -540,7 +539,6 @@ const en: Record<Key, string> = {
   recognitionTaken: 'Used',
   labTimes: 'results',
   avoidedRepeats: 'Repeat tests avoided by recognition, by institution',
-  imagingReports: 'Imaging reports',
   readAt: 'read at',
   recog_preliminary: 'Preliminary: not recognised',
   recog_no_rule: 'Not a recognised test',
@@ -843,38 +841,25 @@ export function setLang(l: Lang): void {
 export function t(key: Key): string {
   return lang === 'en' ? en[key] : zh[key];
 }
+// An ISO time in local time with these fields of the screen's language; `invalid` for what
+// is not a time.
+function localTime(iso: string, fields: Intl.DateTimeFormatOptions, invalid: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return invalid;
+  return new Intl.DateTimeFormat(lang, { ...fields, hour12: false }).format(d);
+}
+const DAY: Intl.DateTimeFormatOptions = { year: 'numeric', month: '2-digit', day: '2-digit' };
+const CLOCK: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
 // "2026-12-02 08:15" in local time.
 export function dateTime(iso: string | null | undefined): string {
-  if (!iso) return '';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(lang, {
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(d);
+  return iso ? localTime(iso, { ...DAY, ...CLOCK }, iso) : '';
 }
 // The local calendar day ("2026/12/02") and time of day ("08:15") of an ISO time.
 export function dayOf(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(lang, {
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(d);
+  return localTime(iso, DAY, iso);
 }
 export function timeOf(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(lang, {
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(d);
+  return localTime(iso, CLOCK, '');
 }
 // "1 h 05 min" / "1小时05分" for a duration in milliseconds (its absolute value).
 export function duration(ms: number): string {

@@ -102,6 +102,18 @@ function Trend(props: { results: LabResult[] }) {
   );
 }
 
+const isAbnormal = (r: LabResult) => r.flags !== '' && r.flags !== 'N';
+
+// A result's value and units, with its abnormal flag.
+function Value({ r }: { r: LabResult }) {
+  return (
+    <>
+      {r.value} {r.units}
+      {isAbnormal(r) && <span class="flag">{r.flags}</span>}
+    </>
+  );
+}
+
 function Recognised(props: { r: LabResult['recognition'] }) {
   const { r } = props;
   return r.recognised ? (
@@ -125,20 +137,16 @@ function LabPanel({ e }: { e: TimelineEntry }) {
         </span>
       </header>
       <ul class="panel-results">
-        {results.map((r) => {
-          const abnormal = r.flags !== '' && r.flags !== 'N';
-          return (
-            <li data-code={r.code} class={abnormal ? 'abnormal' : ''}>
-              <span class="test">{r.name || r.code}</span>
-              <span class="value">
-                {r.value} {r.units}
-                {abnormal && <span class="flag">{r.flags}</span>}
-              </span>
-              <span class="muted">{r.referenceRange}</span>
-              <Recognised r={r.recognition} />
-            </li>
-          );
-        })}
+        {results.map((r) => (
+          <li data-code={r.code} class={isAbnormal(r) ? 'abnormal' : ''}>
+            <span class="test">{r.name || r.code}</span>
+            <span class="value">
+              <Value r={r} />
+            </span>
+            <span class="muted">{r.referenceRange}</span>
+            <Recognised r={r.recognition} />
+          </li>
+        ))}
       </ul>
     </>
   );
@@ -323,9 +331,8 @@ export function LabResults(props: { patientId: string }) {
             <tbody>
               {[...tests.values()].map((rs) => {
                 const r = rs[0];
-                const abnormal = r.flags !== '' && r.flags !== 'N';
                 return (
-                  <tr data-code={r.code} data-result={r.id} class={abnormal ? 'abnormal' : ''}>
+                  <tr data-code={r.code} data-result={r.id} class={isAbnormal(r) ? 'abnormal' : ''}>
                     <td>
                       {r.name || r.code}
                       <small>
@@ -334,8 +341,7 @@ export function LabResults(props: { patientId: string }) {
                       </small>
                     </td>
                     <td class="value">
-                      {r.value} {r.units}
-                      {abnormal && <span class="flag">{r.flags}</span>}
+                      <Value r={r} />
                       {r.status === 'P' && <span class="muted"> ({t('preliminary')})</span>}
                     </td>
                     <td>{r.referenceRange}</td>
@@ -350,20 +356,15 @@ export function LabResults(props: { patientId: string }) {
                       {rs.length > 1 && <small>{`${rs.length} ${t('labTimes')}`}</small>}
                     </td>
                     <td class="recognition">
-                      {r.recognition.recognised ? (
-                        <>
-                          <Recognised r={r.recognition} />
-                          {taken[r.id] ? (
-                            <span class="taken">{t('recognitionTaken')}</span>
-                          ) : (
-                            <button type="button" onClick={() => take(r)}>
-                              {t('takeRecognised')}
-                            </button>
-                          )}
-                        </>
-                      ) : (
-                        <WhyNot r={r.recognition} />
-                      )}
+                      <Recognised r={r.recognition} />
+                      {r.recognition.recognised &&
+                        (taken[r.id] ? (
+                          <span class="taken">{t('recognitionTaken')}</span>
+                        ) : (
+                          <button type="button" onClick={() => take(r)}>
+                            {t('takeRecognised')}
+                          </button>
+                        ))}
                     </td>
                   </tr>
                 );
