@@ -443,6 +443,8 @@ TEST_F(LabTest, the_patients_timeline_holds_results_imaging_and_ecg_in_time_orde
   EXPECT_EQ(server_->get(server_->admin_token(), path).status, 403);
   EXPECT_EQ(server_->get(doc, "/api/timeline?patientId=TA-*").status, 400);
   EXPECT_EQ(server_->get(doc, "/api/timeline").status, 400);
+  EXPECT_EQ(server_->get(doc, "/api/timeline?patientId=%FF%FE").status, 400);  // not UTF-8
+  EXPECT_EQ(server_->get(doc, "/api/timeline?patientId=" + std::string(65, 'A')).status, 400);
   json audit = json::parse(
       server_->get(server_->admin_token(), "/api/audit?action=patient.timeline.read").body);
   std::set<std::string> seen;
