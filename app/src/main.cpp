@@ -348,6 +348,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     return out;
   };
   patient_sources.index = &dd.index();
+  patient_sources.national_issuer = cfg.national_id_issuer;
   lab::register_lab_routes(router, lab_store, cfg.lab, auth, patient_sources);
   lab::MllpServer mllp(lab::MllpOptions{.port = cfg.mllp_port, .bind = cfg.mllp_bind},
                        [&hl7](std::string_view message) { return hl7.receive(message); });

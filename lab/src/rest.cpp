@@ -1,7 +1,9 @@
 #include "yilian/lab/rest.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -63,6 +65,19 @@ Result<std::string> patient_param(const Request& req) {
   return patient;
 }
 
+// ?institution=: the member whose patient the ID names, when it names different people at
+// different members; empty when not given.
+Result<std::string> institution_param(const Request& req) {
+  std::string code = req.query_value("institution").value_or("");
+  const bool plain = std::all_of(code.begin(), code.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (code.size() > 64 || !plain) {
+    return make_error(Errc::invalid_argument, "institution is a member's code");
+  }
+  return code;
+}
+
 // The institutions whose results about `patient` the clinician sees: those they work for, and
 // those that referred the patient to them or asked them about the patient.
 Result<std::vector<std::int64_t>> reachable(const Principal& p, std::string_view patient,
@@ -80,16 +95,11 @@ Result<std::vector<std::int64_t>> reachable(const Principal& p, std::string_view
 // The patient's studies for the timeline: those the clinician may open (the study access rules),
 // then those at the institutions that referred or consulted about the patient, listed with
 // their reports but not opened; each with its readings.
-struct PatientStudies {
-  std::vector<PatientStudy> studies;
-  std::string name, birth_date, sex;  // from the newest study
-};
-
-Result<PatientStudies> patient_studies(const PatientSources& sources, const Principal& p,
-                                       const std::string& patient,
-                                       const std::vector<std::int64_t>& institutions,
-                                       const std::string& now) {
-  PatientStudies out;
+Result<std::vector<PatientStudy>> patient_studies(const PatientSources& sources, const Principal& p,
+                                                  const std::string& patient,
+                                                  const std::vector<std::int64_t>& institutions,
+                                                  const std::string& now, bool with_reads) {
+  std::vector<PatientStudy> out;
   if (sources.index == nullptr) return out;
   constexpr std::int64_t kMost = 200;
   pacs::StudyQuery query;
@@ -103,12 +113,7 @@ Result<PatientStudies> patient_studies(const PatientSources& sources, const Prin
   if (!listed.ok()) return listed.error();
   std::map<std::string, std::size_t> at;
   auto add = [&](const pacs::StudySummary& s, bool open) {
-    if (!at.try_emplace(s.study_instance_uid, out.studies.size()).second) return;
-    if (out.studies.empty()) {
-      out.name = s.patient_name;
-      out.birth_date = s.patient_birth_date;
-      out.sex = s.patient_sex;
-    }
+    if (!at.try_emplace(s.study_instance_uid, out.size()).second) return;
     PatientStudy ps;
     ps.study_uid = s.study_instance_uid;
     ps.study_date = s.study_date;
@@ -116,23 +121,87 @@ Result<PatientStudies> patient_studies(const PatientSources& sources, const Prin
     ps.modalities = s.modalities;
     ps.description = s.study_description;
     ps.institution_code = s.institution_code;
+    ps.issuer = s.issuer_of_patient_id;
+    ps.patient_name = s.patient_name;
+    ps.patient_birth_date = s.patient_birth_date;
+    ps.patient_sex = s.patient_sex;
     ps.first_received_at = s.first_received_at;
     ps.series = s.num_series;
     ps.instances = s.num_instances;
     ps.open = open;
-    out.studies.push_back(std::move(ps));
+    out.push_back(std::move(ps));
   };
   for (const auto& s : visible->studies) add(s, true);
   for (const auto& s : listed->studies) add(s, false);
-  if (sources.reads && !out.studies.empty()) {
+  if (with_reads && sources.reads && !out.empty()) {
     auto reads = sources.reads(patient);
     if (!reads.ok()) return reads.error();
     for (StudyRead& r : *reads) {
       if (auto it = at.find(r.study_uid); it != at.end()) {
-        out.studies[it->second].reads.push_back(std::move(r));
+        out[it->second].reads.push_back(std::move(r));
       }
     }
   }
+  return out;
+}
+
+// Which person the request is about, when the ID names several: the one of `institution`
+// (empty: the only one there is). Keeps only that person's results and studies; an ID that
+// names different people at different members, with no institution named, is a 409 that
+// lists them for the clinician to choose.
+struct Chosen {
+  std::optional<PatientIdentity> who;
+  std::optional<Response> refused;
+};
+
+Chosen choose_patient(const std::string& patient, const std::string& institution,
+                      const std::string& national_issuer, std::vector<LabResult>& results,
+                      std::vector<PatientStudy>& studies) {
+  std::vector<PatientRecordSource> found;
+  for (const PatientStudy& s : studies) {
+    found.push_back(
+        {s.institution_code, s.issuer, s.patient_name, s.patient_birth_date, s.patient_sex});
+  }
+  for (const LabResult& r : results)
+    found.push_back({r.institution_code, "", r.patient_name, "", ""});
+  std::vector<PatientIdentity> people = patient_identities(found, national_issuer);
+  Chosen out;
+  auto of = [&](const std::string& code) {
+    return std::find_if(people.begin(), people.end(), [&](const PatientIdentity& p) {
+      return std::find(p.institutions.begin(), p.institutions.end(), code) != p.institutions.end();
+    });
+  };
+  if (!institution.empty()) {
+    auto it = of(institution);
+    out.who = it != people.end() ? *it : PatientIdentity{false, {institution}, {}, {}, {}};
+  } else if (people.size() > 1) {
+    json candidates = json::array();
+    for (const PatientIdentity& p : people) {
+      candidates.push_back({{"institutions", p.institutions},
+                            {"national", p.national},
+                            {"name", p.name},
+                            {"birthDate", p.birth_date},
+                            {"sex", p.sex}});
+    }
+    out.refused = Response::json(
+        409,
+        json_text(json{{"error",
+                        {{"code", "ambiguous_patient"},
+                         {"message", "patient ID " + patient +
+                                         " names different people at different members: name the "
+                                         "institution"}}},
+                       {"candidates", candidates}}));
+    return out;
+  } else if (!people.empty()) {
+    out.who = people.front();
+  }
+  if (!out.who) return out;
+  auto mine = [&](const std::string& code) {
+    return std::find(out.who->institutions.begin(), out.who->institutions.end(), code) !=
+           out.who->institutions.end();
+  };
+  std::erase_if(results, [&](const LabResult& r) { return !mine(r.institution_code); });
+  std::erase_if(studies, [&](const PatientStudy& s) { return !mine(s.institution_code); });
   return out;
 }
 
@@ -188,56 +257,71 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4/Bundle", post_fhir);
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
-  router.add("GET", "/api/lab/results",
-             [&store, &options, &rules, &auth, sources](const Request& req) {
-               const Principal& p = *req.principal;
-               auto param = patient_param(req);
-               if (!param.ok()) return Response::from_error(param.error());
-               const std::string& patient = *param;
-               if (!identity::has_clinical_role(p)) {
-                 auth.audit(req, "lab.results.read", "patient", patient, "denied");
-                 return Response::error(403, "laboratory results are read by clinicians");
-               }
-               auto institutions = reachable(p, patient, sources.reach);
-               if (!institutions.ok()) return Response::from_error(institutions.error());
-               auto rows = store.results(patient, *institutions);
-               if (!rows.ok()) return Response::from_error(rows.error());
-               const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-               json out = json::array();
-               std::size_t recognised = 0;
-               for (const LabResult& r : *rows) {
-                 const Recognition g = recognise(r, rules, now);
-                 recognised += g.recognised;
-                 out.push_back(result_json(r, g));
-               }
-               // The patient's imaging reports at the same institutions, with their recognition.
-               json imaging = json::array();
-               if (sources.reports) {
-                 auto studies = sources.reports(patient, *institutions);
-                 if (!studies.ok()) return Response::from_error(studies.error());
-                 for (const ImagingReport& r : *studies) {
-                   const Recognition g = recognise_report(r, rules, options.qualifications, now);
-                   recognised += g.recognised;
-                   imaging.push_back({{"taskId", r.task_id},
-                                      {"studyInstanceUid", r.study_uid},
-                                      {"studyDate", r.study_date},
-                                      {"modality", r.modality},
-                                      {"description", r.description},
-                                      {"institution", r.institution_code},
-                                      {"readBy", r.read_by},
-                                      {"finalAt", r.final_at},
-                                      {"impression", r.impression},
-                                      {"recognition", recognition_json(g)}});
-                 }
-               }
-               auth.audit(req, "lab.results.read", "patient", patient, "ok",
-                          std::to_string(rows->size()) + " results, " +
-                              std::to_string(imaging.size()) + " imaging reports");
-               return Response::json(200, json_text(json{{"patientId", patient},
-                                                         {"recognised", recognised},
-                                                         {"results", out},
-                                                         {"imaging", imaging}}));
-             });
+  router.add(
+      "GET", "/api/lab/results", [&store, &options, &rules, &auth, sources](const Request& req) {
+        const Principal& p = *req.principal;
+        auto param = patient_param(req);
+        if (!param.ok()) return Response::from_error(param.error());
+        const std::string& patient = *param;
+        if (!identity::has_clinical_role(p)) {
+          auth.audit(req, "lab.results.read", "patient", patient, "denied");
+          return Response::error(403, "laboratory results are read by clinicians");
+        }
+        auto institution = institution_param(req);
+        if (!institution.ok()) return Response::from_error(institution.error());
+        auto institutions = reachable(p, patient, sources.reach);
+        if (!institutions.ok()) return Response::from_error(institutions.error());
+        auto rows = store.results(patient, *institutions);
+        if (!rows.ok()) return Response::from_error(rows.error());
+        auto studies = patient_studies(sources, p, patient, *institutions, auth.now(), false);
+        if (!studies.ok()) return Response::from_error(studies.error());
+        Chosen chosen =
+            choose_patient(patient, *institution, sources.national_issuer, *rows, *studies);
+        if (chosen.refused) {
+          auth.audit(req, "lab.results.read", "patient", patient, "refused",
+                     "the ID names different people at different members");
+          return *chosen.refused;
+        }
+        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+        json out = json::array();
+        std::size_t recognised = 0;
+        for (const LabResult& r : *rows) {
+          const Recognition g = recognise(r, rules, now);
+          recognised += g.recognised;
+          out.push_back(result_json(r, g));
+        }
+        // The patient's imaging reports at the same institutions, with their recognition.
+        json imaging = json::array();
+        if (sources.reports) {
+          auto reports = sources.reports(patient, *institutions);
+          if (!reports.ok()) return Response::from_error(reports.error());
+          for (const ImagingReport& r : *reports) {
+            if (chosen.who &&
+                std::find(chosen.who->institutions.begin(), chosen.who->institutions.end(),
+                          r.institution_code) == chosen.who->institutions.end())
+              continue;
+            const Recognition g = recognise_report(r, rules, options.qualifications, now);
+            recognised += g.recognised;
+            imaging.push_back({{"taskId", r.task_id},
+                               {"studyInstanceUid", r.study_uid},
+                               {"studyDate", r.study_date},
+                               {"modality", r.modality},
+                               {"description", r.description},
+                               {"institution", r.institution_code},
+                               {"readBy", r.read_by},
+                               {"finalAt", r.final_at},
+                               {"impression", r.impression},
+                               {"recognition", recognition_json(g)}});
+          }
+        }
+        auth.audit(req, "lab.results.read", "patient", patient, "ok",
+                   std::to_string(rows->size()) + " results, " + std::to_string(imaging.size()) +
+                       " imaging reports");
+        return Response::json(200, json_text(json{{"patientId", patient},
+                                                  {"recognised", recognised},
+                                                  {"results", out},
+                                                  {"imaging", imaging}}));
+      });
 
   // The patient's record in time: laboratory panels and the studies with their readings.
   router.add(
@@ -250,16 +334,25 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
           auth.audit(req, "patient.timeline.read", "patient", patient, "denied");
           return Response::error(403, "a patient's record is read by clinicians");
         }
+        auto institution = institution_param(req);
+        if (!institution.ok()) return Response::from_error(institution.error());
         auto institutions = reachable(p, patient, sources.reach);
         if (!institutions.ok()) return Response::from_error(institutions.error());
         auto results = store.results(patient, *institutions);
         if (!results.ok()) return Response::from_error(results.error());
-        auto studies = patient_studies(sources, p, patient, *institutions, auth.now());
+        auto studies = patient_studies(sources, p, patient, *institutions, auth.now(), true);
         if (!studies.ok()) return Response::from_error(studies.error());
+        Chosen chosen =
+            choose_patient(patient, *institution, sources.national_issuer, *results, *studies);
+        if (chosen.refused) {
+          auth.audit(req, "patient.timeline.read", "patient", patient, "refused",
+                     "the ID names different people at different members");
+          return *chosen.refused;
+        }
         const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
         json entries = json::array();
         for (const TimelineEntry& e :
-             patient_timeline(*results, studies->studies, options.utc_offset_minutes)) {
+             patient_timeline(*results, *studies, options.utc_offset_minutes)) {
           json entry = {
               {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
           if (e.kind == EntryKind::lab) {
@@ -273,7 +366,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
             }
             entry["results"] = std::move(panel);
           } else {
-            const PatientStudy& s = studies->studies[e.study];
+            const PatientStudy& s = (*studies)[e.study];
             entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
                               {"studyTime", s.study_time},        {"modalities", s.modalities},
                               {"description", s.description},     {"numberOfSeries", s.series},
@@ -302,14 +395,18 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
           }
           entries.push_back(std::move(entry));
         }
-        json who = {{"id", patient},
-                    {"name", studies->name},
-                    {"birthDate", studies->birth_date},
-                    {"sex", studies->sex}};
-        if (studies->name.empty() && !results->empty()) who["name"] = results->front().patient_name;
+        json who = {{"id", patient}, {"name", ""}, {"birthDate", ""}, {"sex", ""}};
+        if (chosen.who) {
+          who = {{"id", patient},
+                 {"name", chosen.who->name},
+                 {"birthDate", chosen.who->birth_date},
+                 {"sex", chosen.who->sex},
+                 {"institutions", chosen.who->institutions},
+                 {"national", chosen.who->national}};
+        }
         auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
                    std::to_string(results->size()) + " results, " +
-                       std::to_string(studies->studies.size()) + " studies");
+                       std::to_string(studies->size()) + " studies");
         return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
       });
 

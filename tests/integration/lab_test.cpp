@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -36,7 +37,8 @@ class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const fs::path cfg = testing::write_consortium_config(
-        dir_.path(), std::string(testing::kLabConfig) + "\n[queue]\nstable_seconds = 0.3\n");
+        dir_.path(), std::string(testing::kLabConfig) +
+                         "\n[queue]\nstable_seconds = 0.3\nnational_id_issuer = \"CN-ID\"\n");
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data",
                                               std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
@@ -45,12 +47,15 @@ class LabTest : public ::testing::Test {
   }
 
   // One small CT of `patient` sent as `aet`: the patient is then known at its institution.
-  void store_ct(const std::string& patient, const std::string& aet) {
+  void store_ct(const std::string& patient, const std::string& aet,
+                const std::string& name = "Test^Patient", const std::string& issuer = {}) {
     testing::CtSeriesSpec spec;
     spec.count = 1;
     spec.rows = spec.columns = 16;
     spec.patient_id = patient;
-    auto ct = testing::write_ct_series(dir_.path() / patient, spec);
+    spec.patient_name = name;
+    spec.issuer = issuer;
+    auto ct = testing::write_ct_series(dir_.path() / (patient + "-" + aet), spec);
     ASSERT_TRUE(ct.ok());
     ASSERT_EQ(testing::storescu(*server_, aet, ct->files), 0);
   }
@@ -454,6 +459,89 @@ TEST_F(LabTest, the_patients_timeline_holds_results_imaging_and_ecg_in_time_orde
   EXPECT_TRUE(seen.count("ta-doctor ok") && seen.count("tb-doctor ok") &&
               seen.count("harness-admin denied"))
       << audit.dump();
+}
+
+// One Patient ID, two people: township A's patient TA-LAB-1, and the lead's own patient who
+// has the same number in the lead's system. The lead's cardiologist serves both members and is
+// asked which one is meant; each answer shows that person's records only. Under the national
+// issuer one number is one person at every member that issued it so.
+TEST_F(LabTest, one_patient_id_at_two_members_is_two_people_until_the_clinician_chooses) {
+  store_ct("TA-LAB-1", "LEAD_CT", "Zhao^Gang");
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  ASSERT_FALSE(cardio.empty() || doc.empty());
+  auto acks = send(json::array(
+      {{{"control", "T1"},
+        {"patient", "TA-LAB-1"},
+        {"results", {{"HGB", "Haemoglobin", "L", "NM", "96", "g/L", "115-150", "L", "F"}}},
+        {"set", {{"OBR", 7, 0, testing::hl7_time_ago(60)}}}}}));
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0]["ack"], "AA") << acks[0].dump();
+
+  const std::string path = "/api/timeline?patientId=TA-LAB-1";
+  auto ambiguous = server_->get(cardio, path);
+  ASSERT_EQ(ambiguous.status, 409) << ambiguous.body;
+  json refused = json::parse(ambiguous.body);
+  EXPECT_EQ(refused["error"]["code"], "ambiguous_patient");
+  ASSERT_EQ(refused["candidates"].size(), 2u) << refused.dump();
+  std::map<std::string, std::string> names;
+  for (const json& c : refused["candidates"]) {
+    ASSERT_EQ(c["institutions"].size(), 1u) << c.dump();
+    EXPECT_EQ(c["national"], false);
+    names[c["institutions"][0]] = c["name"];
+  }
+  EXPECT_EQ(names["ta"], "Test^Patient");
+  EXPECT_EQ(names["lead"], "Zhao^Gang");
+  // The laboratory results ask the same question.
+  EXPECT_EQ(server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1").status, 409);
+
+  // Township A's patient: the panel and the CT sent by A, nothing of the lead's patient.
+  json ta = json::parse(server_->get(cardio, path + "&institution=ta").body);
+  ASSERT_EQ(ta["entries"].size(), 2u) << ta.dump();
+  EXPECT_EQ(ta["patient"]["name"], "Test^Patient");
+  EXPECT_EQ(ta["patient"]["institutions"], json::array({"ta"}));
+  std::set<std::string> kinds;
+  for (const json& e : ta["entries"]) {
+    EXPECT_EQ(e["institution"], "ta") << e.dump();
+    kinds.insert(e["kind"].get<std::string>());
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"lab", "imaging"}));
+  json ta_results =
+      json::parse(server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1&institution=ta").body);
+  EXPECT_EQ(ta_results["results"].size(), 1u) << ta_results.dump();
+  // The lead's own patient: the lead's CT only.
+  json lead = json::parse(server_->get(cardio, path + "&institution=lead").body);
+  ASSERT_EQ(lead["entries"].size(), 1u) << lead.dump();
+  EXPECT_EQ(lead["entries"][0]["institution"], "lead");
+  EXPECT_EQ(lead["patient"]["name"], "Zhao^Gang");
+  EXPECT_TRUE(
+      json::parse(server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1&institution=lead")
+                      .body)["results"]
+          .empty());
+  // Township A's doctor reaches A's records only: nothing to choose.
+  json own = json::parse(server_->get(doc, path).body);
+  EXPECT_EQ(own["entries"].size(), 2u) << own.dump();
+  EXPECT_EQ(own["patient"]["institutions"], json::array({"ta"}));
+  EXPECT_EQ(server_->get(cardio, path + "&institution=ta%27--").status, 400);
+
+  // A resident ID under the national issuer names one person at A and at the lead.
+  store_ct("110101196001010027", "TA_CT", "Wang^Fang", "CN-ID");
+  store_ct("110101196001010027", "LEAD_CT", "Wang^Fang", "CN-ID");
+  json national =
+      json::parse(server_->get(cardio, "/api/timeline?patientId=110101196001010027").body);
+  ASSERT_EQ(national["entries"].size(), 2u) << national.dump();
+  EXPECT_EQ(national["patient"]["national"], true);
+  std::set<std::string> members;
+  for (const json& e : national["entries"]) members.insert(e["institution"].get<std::string>());
+  EXPECT_EQ(members, (std::set<std::string>{"ta", "lead"}));
+
+  json audit = json::parse(
+      server_->get(server_->admin_token(), "/api/audit?action=patient.timeline.read").body);
+  bool refused_audited = false;
+  for (const json& r : audit["records"]) {
+    refused_audited |= r["actor"] == "cardio" && r["outcome"] == "refused";
+  }
+  EXPECT_TRUE(refused_audited) << audit.dump();
 }
 
 }  // namespace

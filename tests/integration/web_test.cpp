@@ -436,9 +436,10 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   expect_screenshots(shots);
 }
 
-// A township patient's laboratory results at the lead: the trend of a repeated test, the
-// recognition mark, taking a recognised result instead of repeating it, and the dashboard's
-// count of repeats avoided.
+// A township patient's laboratory results at the lead, once the doctor has chosen which of two
+// patients with that number is meant: the trend of a repeated test, the recognition mark,
+// taking a recognised result instead of repeating it, and the dashboard's count of repeats
+// avoided.
 TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_test) {
   start("chromium", ServerProcess::Mode::serve, std::string(kQueueConfig) + testing::kLabConfig);
   if (!started()) return;
@@ -489,8 +490,13 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   auto acks = testing::send_hl7(server.mllp_port(), cases, dir_.path(), &log);
   ASSERT_EQ(acks.size(), 2u) << log;
   for (const json& a : acks) ASSERT_EQ(a["ack"], "AA") << a.dump();
+  // The lead's own patient who has the same number in the lead's system.
+  spec.patient_name = "Zhao^Gang";
+  auto lead_ct = testing::write_ct_series(dir_.path() / "lead-ct", spec);
+  ASSERT_TRUE(lead_ct.ok());
+  ASSERT_EQ(testing::storescu(server, "LEAD_CT", lead_ct->files), 0);
 
-  const std::vector<std::string> shots = {"lab-timeline.png", "lab-results.png",
+  const std::vector<std::string> shots = {"lab-choice.png", "lab-timeline.png", "lab-results.png",
                                           "lab-dashboard.png"};
   remove_screenshots(shots);
   std::string out;

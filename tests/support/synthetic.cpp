@@ -91,6 +91,7 @@ Result<WrittenSeries> write_ct_series(const std::filesystem::path& dir, const Ct
     put(DCM_StudyInstanceUID, out.study_uid);
     put(DCM_SeriesInstanceUID, out.series_uid);
     put(DCM_PatientID, spec.patient_id);
+    if (!spec.issuer.empty()) put(DCM_IssuerOfPatientID, spec.issuer);
     put(DCM_PatientName, spec.patient_name);
     put(DCM_PatientBirthDate, "19700101");
     put(DCM_PatientSex, "F");

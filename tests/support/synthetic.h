@@ -12,6 +12,7 @@ namespace yilian::testing {
 struct CtSeriesSpec {
   std::string patient_id = "TS0001";
   std::string patient_name = "Test^Patient";
+  std::string issuer;      // Issuer of Patient ID; none when empty
   std::string charset;     // Specific Character Set declared (e.g. "ISO_IR 192"); none when empty
   std::string study_uid;   // generated when empty
   std::string series_uid;  // generated when empty

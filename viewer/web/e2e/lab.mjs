@@ -1,5 +1,6 @@
 // End to end in headless Chromium: the lead's doctor looks up a township patient's record. The
-// timeline shows, newest first, today's ECG (opened from there), the two laboratory panels and
+// lead's own system gave the same number to another patient: the doctor is asked which one is
+// meant and chooses township A's. The timeline shows, newest first, today's ECG (opened from there), the two laboratory panels and
 // the CT read at the lead (its report and recognition; its images are not the cardiologist's
 // to open). Haemoglobin, sent twice by the township laboratory, shows its trend and is marked
 // recognised — no need to repeat; the doctor takes it instead of ordering the test again, and
@@ -14,6 +15,13 @@ await run(async ({ context, shot, login }) => {
   await page.goto(`${env('YILIAN_URL')}/#/lab`);
   await page.locator('form.lab-search input[name="patientId"]').fill(env('YILIAN_PATIENT'));
   await page.locator('form.lab-search button[type="submit"]').click();
+  const choices = page.locator('.patient-choice a');
+  await choices.nth(1).waitFor(WAIT);
+  if ((await choices.count()) !== 2) fail(`${await choices.count()} patients to choose from`);
+  const lead = await page.locator('.patient-choice a[data-institution="lead"]').textContent();
+  if (!lead.includes('Zhao Gang')) fail(`the lead's patient "${lead}"`);
+  await shot(page, 'lab-choice.png');
+  await page.locator('.patient-choice a[data-institution="ta"]').click();
   const entries = page.locator('.timeline li.entry');
   await entries.nth(3).waitFor(WAIT);
   const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind).join(','));

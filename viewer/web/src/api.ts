@@ -4,6 +4,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    // The error's whole JSON body, for errors that carry more than a message.
+    readonly body: unknown = undefined,
   ) {
     super(message);
   }
@@ -97,15 +99,17 @@ async function send(method: string, path: string, body?: unknown, accept?: strin
   if (!res.ok) {
     let code = `http_${res.status}`;
     let message = res.statusText;
+    let parsed: unknown;
     try {
       const e = (await res.json()) as { error?: { code?: string; message?: string } };
+      parsed = e;
       code = e.error?.code ?? code;
       message = e.error?.message ?? message;
     } catch {
       // not JSON: keep the status text
     }
     if (res.status === 401 && token) onExpired();
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, parsed);
   }
   return res;
 }

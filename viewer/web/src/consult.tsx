@@ -330,7 +330,10 @@ export function ConsultRoom(props: { id: number; user: User; live: Live | null }
         </span>
         <strong>{personName(consult.patient.name) || consult.patient.id}</strong>
         {consult.patient.id && (
-          <a class="lab-link" href={`#/lab/${encodeURIComponent(consult.patient.id)}`}>
+          <a
+            class="lab-link"
+            href={`#/lab/${encodeURIComponent(consult.patient.id)}/${encodeURIComponent(consult.institution)}`}
+          >
             {t('patientRecord')}
           </a>
         )}

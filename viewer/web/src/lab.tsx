@@ -60,8 +60,56 @@ export interface TimelineEntry {
 }
 
 interface Timeline {
-  patient: { id: string; name: string; birthDate: string; sex: string };
+  patient: {
+    id: string;
+    name: string;
+    birthDate: string;
+    sex: string;
+    institutions?: string[];
+    national?: boolean;
+  };
   entries: TimelineEntry[];
+}
+
+// One of the people a Patient ID names at different members (a 409 from the hub).
+interface PatientCandidate {
+  institutions: string[];
+  national: boolean;
+  name: string;
+  birthDate: string;
+  sex: string;
+}
+
+// "F", "19600101" as the patient line shows them.
+function sexAndBirth(p: { sex: string; birthDate: string }): string {
+  let out = '';
+  if (p.sex === 'M' || p.sex === 'F') out += ` · ${t(`sex_${p.sex}`)}`;
+  if (/^\d{8}$/.test(p.birthDate))
+    out += ` · ${t('born')} ${p.birthDate.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}`;
+  return out;
+}
+
+// The people one ID names at different members: the clinician chooses whose record to open.
+function PatientChoice(props: { patientId: string; candidates: PatientCandidate[] }) {
+  return (
+    <section class="patient-choice" aria-labelledby="patient-choice-title">
+      <p id="patient-choice-title">{t('ambiguousPatient')}</p>
+      <ul>
+        {props.candidates.map((c) => (
+          <li key={c.institutions.join()}>
+            <a
+              href={`#/lab/${encodeURIComponent(props.patientId)}/${encodeURIComponent(c.institutions[0] ?? '')}`}
+              data-institution={c.institutions[0]}
+            >
+              <strong>{personName(c.name) || props.patientId}</strong>
+              {sexAndBirth(c)} · {t('patientOf')} {c.institutions.join(', ')}
+              {c.national && ` · ${t('nationalId')}`}
+            </a>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
 }
 
 const KINDS = ['lab', 'imaging', 'ecg', 'pathology'] as const;
@@ -244,21 +292,33 @@ function TimelineView({ entries }: { entries: TimelineEntry[] }) {
   );
 }
 
-export function LabResults(props: { patientId: string }) {
+export function LabResults(props: { patientId: string; institution: string }) {
   const [query, setQuery] = useState(props.patientId);
   const [timeline, setTimeline] = useState<Timeline | null>(null);
+  const [candidates, setCandidates] = useState<PatientCandidate[] | null>(null);
   const [taken, setTaken] = useState<Record<number, boolean>>({});
   const [error, setError] = useState('');
   useEffect(() => {
     setQuery(props.patientId);
+    setTimeline(null);
+    setCandidates(null);
     if (!props.patientId) return;
-    api<Timeline>('GET', `/api/timeline?patientId=${encodeURIComponent(props.patientId)}`)
+    const at = props.institution ? `&institution=${encodeURIComponent(props.institution)}` : '';
+    api<Timeline>('GET', `/api/timeline?patientId=${encodeURIComponent(props.patientId)}${at}`)
       .then((r) => {
         setTimeline(r);
         setError('');
       })
-      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
-  }, [props.patientId]);
+      .catch((e) => {
+        const body = e instanceof ApiError ? (e.body as { candidates?: PatientCandidate[] }) : null;
+        if (e instanceof ApiError && e.status === 409 && body?.candidates) {
+          setCandidates(body.candidates);
+          setError('');
+        } else {
+          setError(e instanceof ApiError ? e.message : String(e));
+        }
+      });
+  }, [props.patientId, props.institution]);
   const take = async (r: LabResult) => {
     try {
       await api('POST', `/api/lab/results/${r.id}/recognise`);
@@ -303,13 +363,16 @@ export function LabResults(props: { patientId: string }) {
           {error}
         </p>
       )}
+      {candidates && <PatientChoice patientId={props.patientId} candidates={candidates} />}
       {timeline && timeline.entries.length === 0 && <p class="empty">{t('noLabResults')}</p>}
       {patient && timeline.entries.length > 0 && (
         <p class="lab-patient">
           <strong>{personName(patient.name)}</strong> {patient.id}
-          {(patient.sex === 'M' || patient.sex === 'F') && ` · ${t(`sex_${patient.sex}`)}`}
-          {/^\d{8}$/.test(patient.birthDate) &&
-            ` · ${t('born')} ${patient.birthDate.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}`}
+          {sexAndBirth(patient)}
+          {patient.institutions &&
+            patient.institutions.length > 0 &&
+            ` · ${t('patientOf')} ${patient.institutions.join(', ')}`}
+          {patient.national && ` · ${t('nationalId')}`}
         </p>
       )}
       {timeline && timeline.entries.length > 0 && <TimelineView entries={timeline.entries} />}

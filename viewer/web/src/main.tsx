@@ -126,7 +126,13 @@ function App() {
         <SlideViewer study={arg} series={arg2} />
       </div>
     );
-  else if (route === 'lab') screen = <LabResults patientId={decodeURIComponent(arg ?? '')} />;
+  else if (route === 'lab')
+    screen = (
+      <LabResults
+        patientId={decodeURIComponent(arg ?? '')}
+        institution={decodeURIComponent(arg2 ?? '')}
+      />
+    );
   else if (route === 'referrals') screen = <Referrals user={user} live={live} />;
   else if (route === 'consults') screen = <ConsultList user={user} live={live} />;
   else if (route === 'consult' && arg)

@@ -97,7 +97,10 @@ export function Referrals(props: { user: User; live: Live | null }) {
               <td>
                 {personName(r.patient.name) || r.patient.id}
                 <small>{r.patient.id}</small>
-                <a class="lab-link" href={`#/lab/${encodeURIComponent(r.patient.id)}`}>
+                <a
+                  class="lab-link"
+                  href={`#/lab/${encodeURIComponent(r.patient.id)}/${encodeURIComponent(r.from)}`}
+                >
                   {t('patientRecord')}
                 </a>
               </td>

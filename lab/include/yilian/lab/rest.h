@@ -43,6 +43,9 @@ struct PatientSources {
   ReportsOf reports;
   ReadsOf reads;
   pacs::Index* index = nullptr;  // the patient's studies, for the timeline
+  // The Issuer of Patient ID under which an ID names the same person at every member
+  // ([queue] national_id_issuer); empty: every member's IDs are its own.
+  std::string national_issuer;
 };
 
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,

@@ -30,7 +30,9 @@ struct StudyRead {
 // An examination of the patient at a member: a study of the index.
 struct PatientStudy {
   std::string study_uid, study_date, study_time, modalities, description, institution_code;
-  std::string first_received_at;  // ISO 8601 UTC
+  std::string issuer;                                         // Issuer of Patient ID
+  std::string patient_name, patient_birth_date, patient_sex;  // as the study names the patient
+  std::string first_received_at;                              // ISO 8601 UTC
   std::int64_t series = 0, instances = 0;
   // False when the study is listed only because its institution referred or consulted about
   // the patient: its report is shown, its images are not opened.
@@ -62,5 +64,26 @@ std::string study_time_utc(const PatientStudy& s, int utc_offset_minutes);
 std::vector<TimelineEntry> patient_timeline(const std::vector<LabResult>& results,
                                             const std::vector<PatientStudy>& studies,
                                             int utc_offset_minutes);
+
+// Who one Patient ID names. A member's own Patient ID names a person at that member only: two
+// members may give the same number to different people. Under the consortium's national
+// issuer (a resident ID) it names the same person at every member that uses it.
+struct PatientIdentity {
+  bool national = false;
+  std::vector<std::string> institutions;  // the members whose records are this person's
+  std::string name, birth_date, sex;      // from the first record that has them
+};
+
+// Where the ID was found: a study (with its issuer) or a laboratory result (issuer empty:
+// it is the person the member's studies of that ID are about).
+struct PatientRecordSource {
+  std::string institution, issuer, name, birth_date, sex;
+};
+
+// The people the ID names among `sources` (in their order: newest first reads best): one for
+// the members that issued it under `national_issuer` (when that is set), and one for each
+// other member.
+std::vector<PatientIdentity> patient_identities(const std::vector<PatientRecordSource>& sources,
+                                                std::string_view national_issuer);
 
 }  // namespace yilian::lab
