@@ -752,8 +752,8 @@ int main(int argc, char** argv) {
                            "remembers it");
   user_add_cmd
       ->add_option("--role", user_flags.roles,
-                   "township_doctor, radiologist, ecg_reader, cardiologist, admin, "
-                   "qc_reviewer (repeatable)")
+                   "township_doctor, radiologist, pathologist, ecg_reader, cardiologist, "
+                   "admin, qc_reviewer (repeatable)")
       ->required();
   user_add_cmd->add_option("--institution", user_flags.institution, "Home institution code")
       ->required();

@@ -16,6 +16,8 @@ const char* role_name(Role r) {
       return "admin";
     case Role::qc_reviewer:
       return "qc_reviewer";
+    case Role::pathologist:
+      return "pathologist";
   }
   return "?";
 }

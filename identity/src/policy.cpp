@@ -10,7 +10,7 @@ bool contains(const std::vector<std::int64_t>& v, std::int64_t x) {
 }
 
 bool sees_imaging_clients(const Principal& p) {
-  return p.has(Role::radiologist) || p.has(Role::qc_reviewer);
+  return p.has(Role::radiologist) || p.has(Role::pathologist) || p.has(Role::qc_reviewer);
 }
 bool sees_ecg_clients(const Principal& p) {
   return p.has(Role::ecg_reader) || p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
@@ -43,8 +43,8 @@ bool has_modality(std::string_view modalities, std::string_view modality) {
 bool is_ecg_study(std::string_view modalities) { return has_modality(modalities, "ECG"); }
 
 bool has_clinical_role(const Principal& p) {
-  return p.has(Role::township_doctor) || p.has(Role::radiologist) || p.has(Role::ecg_reader) ||
-         p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
+  return p.has(Role::township_doctor) || p.has(Role::radiologist) || p.has(Role::pathologist) ||
+         p.has(Role::ecg_reader) || p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
 }
 
 std::vector<std::int64_t> served_institutions(const Principal& p) {
@@ -96,7 +96,11 @@ ReaderScope reader_scope(const Principal& p) {
     }
     return out;
   };
-  if (p.has(Role::radiologist)) scope.imaging_institutions = readers_of(p.imaging_clients);
+  const bool radiologist = p.has(Role::radiologist), pathologist = p.has(Role::pathologist);
+  if (radiologist || pathologist) scope.imaging_institutions = readers_of(p.imaging_clients);
+  if (radiologist != pathologist) {
+    scope.pathology = pathologist ? PathologyTasks::only : PathologyTasks::none;
+  }
   if (p.has(Role::ecg_reader) || p.has(Role::cardiologist)) {
     scope.ecg_institutions = readers_of(p.ecg_clients);
   }
@@ -106,10 +110,16 @@ ReaderScope reader_scope(const Principal& p) {
   return scope;
 }
 
+bool pathology_allows(PathologyTasks which, std::string_view service) {
+  if (which == PathologyTasks::any) return true;
+  return (service == kPathologyService) == (which == PathologyTasks::only);
+}
+
 bool reads_task(const Principal& p, const TaskFacts& t) {
   const ReaderScope scope = reader_scope(p);
   const auto& institutions = t.is_ecg ? scope.ecg_institutions : scope.imaging_institutions;
   if (!contains(institutions, t.institution_id)) return false;
+  if (!t.is_ecg && !pathology_allows(scope.pathology, t.service)) return false;
   return scope.services.empty() ||
          std::find(scope.services.begin(), scope.services.end(), t.service) != scope.services.end();
 }
@@ -119,7 +129,7 @@ bool may_read_audit(const Principal& p) { return p.has(Role::admin); }
 
 bool may_read_statistics(const Principal& p) {
   return p.has(Role::admin) || p.has(Role::qc_reviewer) || p.has(Role::radiologist) ||
-         p.has(Role::ecg_reader) || p.has(Role::cardiologist);
+         p.has(Role::pathologist) || p.has(Role::ecg_reader) || p.has(Role::cardiologist);
 }
 
 }  // namespace yilian::identity

@@ -58,9 +58,15 @@ using sql::id_list;
 using sql::text_list;
 
 std::string scope_sql(const ClaimScope& s) {
+  const std::string pathology =
+      s.pathology == identity::PathologyTasks::any
+          ? ""
+          : std::string(" AND t.service ") +
+                (s.pathology == identity::PathologyTasks::only ? "=" : "<>") + " '" +
+                identity::kPathologyService + "'";
   std::string c = "(t.institution_id IN (" + id_list(s.institutions) + ") OR (t.is_ecg = 0 AND " +
-                  "t.institution_id IN (" + id_list(s.imaging_institutions) +
-                  ")) OR (t.is_ecg = 1 AND t.institution_id IN (" + id_list(s.ecg_institutions) +
+                  "t.institution_id IN (" + id_list(s.imaging_institutions) + ")" + pathology +
+                  ") OR (t.is_ecg = 1 AND t.institution_id IN (" + id_list(s.ecg_institutions) +
                   ")))";
   if (!s.services.empty()) c += " AND t.service IN (" + text_list(s.services) + ")";
   return c;

@@ -364,7 +364,8 @@ Status ReadingQueue::escalate_now() {
 }
 
 bool ReadingQueue::is_reader(const Principal& p) const {
-  return p.has(Role::radiologist) || p.has(Role::ecg_reader) || p.has(Role::cardiologist);
+  return p.has(Role::radiologist) || p.has(Role::pathologist) || p.has(Role::ecg_reader) ||
+         p.has(Role::cardiologist);
 }
 
 Result<reading::ClaimScope> ReadingQueue::claim_scope(const Principal& p) {
@@ -374,6 +375,7 @@ Result<reading::ClaimScope> ReadingQueue::claim_scope(const Principal& p) {
   scope.imaging_institutions = std::move(readers.imaging_institutions);
   scope.ecg_institutions = std::move(readers.ecg_institutions);
   scope.services = std::move(readers.services);
+  scope.pathology = readers.pathology;
   return scope;
 }
 
@@ -383,6 +385,7 @@ Result<reading::ClaimScope> ReadingQueue::view_scope(const Principal& p) {
   scope->services.clear();  // readers see the whole queue they could work, not only their services
   if (p.has(Role::township_doctor)) append(scope->institutions, own_institutions(p));
   if (p.has(Role::qc_reviewer)) {
+    scope->pathology = identity::PathologyTasks::any;  // reviewers sample every service
     append(scope->institutions, own_institutions(p));
     append(scope->imaging_institutions, p.imaging_clients);
     append(scope->ecg_institutions, p.ecg_clients);
@@ -430,7 +433,8 @@ Result<reading::TaskRow> ReadingQueue::claim(const Principal& p, std::int64_t id
     return std::find(v.begin(), v.end(), x) != v.end();
   };
   bool eligible = t->is_ecg ? in(scope->ecg_institutions, t->institution_id)
-                            : in(scope->imaging_institutions, t->institution_id);
+                            : in(scope->imaging_institutions, t->institution_id) &&
+                                  identity::pathology_allows(scope->pathology, t->service);
   if (!eligible)
     return make_error(Errc::permission_denied, "you do not read this kind of study here");
   std::vector<reading::TaskEvent> events;

@@ -22,13 +22,14 @@ Error wrong_state(const teleconsult::ConsultRow& c, const char* action) {
 std::vector<std::string> specialties_of(const Principal& p) {
   std::vector<std::string> out;
   if (p.has(Role::radiologist)) out.emplace_back("radiology");
+  if (p.has(Role::pathologist)) out.emplace_back("pathology");
   if (p.has(Role::cardiologist)) out.emplace_back("cardiology");
   if (p.has(Role::ecg_reader)) out.emplace_back("ecg");
   return out;
 }
 
 bool is_specialty(std::string_view s) {
-  return s == "radiology" || s == "cardiology" || s == "ecg";
+  return s == "radiology" || s == "pathology" || s == "cardiology" || s == "ecg";
 }
 
 bool is_urgency(std::string_view s) { return s == "routine" || s == "urgent" || s == "emergency"; }

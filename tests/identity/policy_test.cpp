@@ -79,6 +79,13 @@ TEST(Policy, the_access_matrix) {
         {Case::client_ecg, false},
         {Case::unrelated, false},
         {Case::shared, true}}},
+      {Role::pathologist,  // slides are imaging studies; a pathologist sees the CT beside them
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, true},
+        {Case::client_ecg, false},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
       {Role::ecg_reader,
        {{Case::own, true},
         {Case::credentialed, true},
@@ -175,7 +182,7 @@ TEST(Roles, round_trip_through_text) {
 // Who reads a task: the one rule behind the queue's claims (as sets) and the hub's alerts (one
 // task at a time) gives the same answer for every role, institution, kind and service.
 TEST(ReadsTask, the_set_form_and_the_single_task_form_agree_everywhere) {
-  const std::vector<std::vector<std::string>> service_lists = {{}, {"neuro"}};
+  const std::vector<std::vector<std::string>> service_lists = {{}, {"neuro"}, {"pathology"}};
   for (Role role : kAllRoles) {
     for (const auto& services : service_lists) {
       Principal p = principal(role);
@@ -183,10 +190,11 @@ TEST(ReadsTask, the_set_form_and_the_single_task_form_agree_everywhere) {
       const ReaderScope scope = reader_scope(p);
       for (std::int64_t inst : {kLead, kTownshipA, kTownshipB, kCounty, kOther}) {
         for (bool ecg : {false, true}) {
-          for (const char* service : {"imaging", "neuro"}) {
+          for (const char* service : {"imaging", "neuro", "pathology"}) {
             const auto& list = ecg ? scope.ecg_institutions : scope.imaging_institutions;
             const bool in_scope =
                 std::find(list.begin(), list.end(), inst) != list.end() &&
+                (ecg || pathology_allows(scope.pathology, service)) &&
                 (scope.services.empty() || std::find(scope.services.begin(), scope.services.end(),
                                                      service) != scope.services.end());
             EXPECT_EQ(reads_task(p, {inst, ecg, service}), in_scope)
@@ -213,6 +221,34 @@ TEST(ReadsTask, readers_read_their_kind_at_home_credentialed_and_client_institut
   neuro.services = {"neuro"};
   EXPECT_TRUE(reads_task(neuro, {kTownshipA, false, "neuro"}));
   EXPECT_FALSE(reads_task(neuro, {kTownshipA, false, "imaging"}));  // not a service they work
+}
+
+// The pathology centre's tasks are the pathologists': a radiologist does not read a slide, a
+// pathologist reads nothing else, and one who holds both roles reads both.
+TEST(ReadsTask, slides_are_read_by_pathologists_and_other_imaging_by_radiologists) {
+  const Principal rad = principal(Role::radiologist);
+  const Principal path = principal(Role::pathologist);
+  EXPECT_TRUE(reads_task(rad, {kTownshipA, false, "imaging"}));
+  EXPECT_FALSE(reads_task(rad, {kTownshipA, false, kPathologyService}));
+  EXPECT_TRUE(reads_task(path, {kTownshipA, false, kPathologyService}));
+  EXPECT_TRUE(reads_task(path, {kLead, false, kPathologyService}));
+  EXPECT_FALSE(reads_task(path, {kTownshipA, false, "imaging"}));
+  EXPECT_FALSE(reads_task(path, {kTownshipA, true, "ecg"}));
+  EXPECT_FALSE(reads_task(path, {kTownshipB, false, kPathologyService}));
+  EXPECT_EQ(reader_scope(rad).pathology, PathologyTasks::none);
+  EXPECT_EQ(reader_scope(path).pathology, PathologyTasks::only);
+  Principal both = rad;
+  both.grant(Role::pathologist);
+  EXPECT_EQ(reader_scope(both).pathology, PathologyTasks::any);
+  EXPECT_TRUE(reads_task(both, {kTownshipA, false, kPathologyService}));
+  EXPECT_TRUE(reads_task(both, {kTownshipA, false, "imaging"}));
+  // A radiologist who is also a cardiologist still reads ECGs of every service.
+  Principal rad_cardio = rad;
+  rad_cardio.grant(Role::cardiologist);
+  EXPECT_TRUE(reads_task(rad_cardio, {kTownshipA, true, "ecg"}));
+  EXPECT_TRUE(has_clinical_role(path));
+  EXPECT_TRUE(may_read_statistics(path));
+  EXPECT_EQ(parse_role("pathologist"), Role::pathologist);
 }
 
 }  // namespace

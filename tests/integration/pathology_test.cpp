@@ -46,9 +46,10 @@ class PathologyTest : public ::testing::Test {
     server_ =
         std::make_unique<ServerProcess>(data_, std::vector<std::string>{"--config", cfg.string()});
     ASSERT_TRUE(server_->start()) << server_->log();
-    pathologist_ = server_->add_user("dr-zhou", {"radiologist"}, "lead");
+    pathologist_ = server_->add_user("dr-zhou", {"pathologist"}, "lead");
+    radiologist_ = server_->add_user("dr-sun", {"radiologist"}, "lead");
     other_ = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
-    ASSERT_FALSE(pathologist_.empty());
+    ASSERT_FALSE(pathologist_.empty() || radiologist_.empty());
   }
   json slide(const std::string& study, const std::string& series) {
     auto r = server_->get(pathologist_, "/api/slides/" + study + "/" + series);
@@ -68,7 +69,7 @@ class PathologyTest : public ::testing::Test {
   testing::TempDir dir_;
   fs::path data_ = dir_.path() / "data";
   std::unique_ptr<ServerProcess> server_;
-  std::string pathologist_, other_;
+  std::string pathologist_, radiologist_, other_;
 };
 
 TEST_F(PathologyTest, an_imported_svs_slide_is_served_tile_by_tile_as_stored) {
@@ -189,6 +190,14 @@ TEST_F(PathologyTest, a_frozen_section_sent_during_surgery_is_a_stat_pathology_t
     return timegm(&tm) / 60;
   };
   EXPECT_EQ(minutes(task["dueAt"]) - minutes(task["receivedAt"]), 30) << task.dump();
+  // The slide is the pathologists' to read: the lead's radiologist neither sees nor takes it.
+  EXPECT_TRUE(json::parse(server_->get(radiologist_, "/api/worklist").body)["tasks"].empty());
+  const std::string id = std::to_string(task["id"].get<std::int64_t>());
+  EXPECT_EQ(server_->request(radiologist_, "POST", "/api/tasks/" + id + "/claim", "").status, 403);
+  auto next = server_->request(radiologist_, "POST", "/api/worklist/claim-next", "");
+  EXPECT_TRUE(json::parse(next.body, nullptr, false)["task"].is_null()) << next.body;
+  auto mine = server_->request(pathologist_, "POST", "/api/tasks/" + id + "/claim", "");
+  EXPECT_EQ(mine.status, 200) << mine.body;
 }
 
 TEST_F(PathologyTest, a_slide_from_orthancs_dicomizer_arrives_by_c_store_and_stow) {

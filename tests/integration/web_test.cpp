@@ -518,7 +518,7 @@ TEST_F(WebFrontEnd, a_frozen_section_slide_is_panned_zoomed_and_measured) {
   start("chromium");
   if (!started()) return;
   ServerProcess& server = *server_;
-  const std::string pathologist = server.add_user("dr-zhou", {"radiologist"}, "lead");
+  const std::string pathologist = server.add_user("dr-zhou", {"pathologist"}, "lead");
   ASSERT_FALSE(pathologist.empty());
   test::SlideSpec spec;
   spec.width = 2304;  // 9 x 6.5 tiles: the slide's centre lies inside a tile on every level
@@ -575,7 +575,7 @@ TEST_F(WebFrontEnd, a_slide_opened_from_the_worklist_shows_in_ohif_microscopy_mo
   if (!started()) return;
   ServerProcess& server = *server_;
   if (server.get("", "/ohif/viewer").status != 200) GTEST_SKIP() << "no advanced viewer";
-  const std::string pathologist = server.add_user("dr-zhou", {"radiologist"}, "lead");
+  const std::string pathologist = server.add_user("dr-zhou", {"pathologist"}, "lead");
   ASSERT_FALSE(pathologist.empty());
   test::SlideSpec spec;
   spec.width = 2304;

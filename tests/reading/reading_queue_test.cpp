@@ -39,6 +39,7 @@ class ReadingQueueTest : public ::testing::Test {
     add_user("doc-a", Role::township_doctor, "ta");
     add_user("doc-b", Role::township_doctor, "tb");
     add_user("qc", Role::qc_reviewer, "lead");
+    add_user("path1", Role::pathologist, "lead");
     rules_.stable = 2min;
     rules_.routes = {{"neuro", {{"CT"}, {"HEAD"}, {}, {}}}};
     rules_.priority_rules = {{Priority::stat, "stroke", {{}, {}, {}, {"stroke"}}}};
@@ -363,6 +364,45 @@ TEST_F(ReadingQueueTest, claim_next_takes_priority_then_due_time_then_arrival) {
   EXPECT_EQ(none.error().code, Errc::permission_denied);
   // Township B's study is not visible to the lead's readers at all.
   EXPECT_EQ(queue_->task(rad, other).error().code, Errc::permission_denied);
+}
+
+// The pathology centre's slides are the pathologists' to read, everything else the
+// radiologists': in what each claims, claims by id and sees on the worklist. QC reviewers see
+// both.
+TEST_F(ReadingQueueTest, slides_go_to_pathologists_and_other_imaging_to_radiologists) {
+  const std::int64_t ct = task_for(study("ta", "CT", "CHEST"));
+  const std::int64_t slide = task_for(study("ta", "SM", "", "frozen section"));
+  Principal rad = who("rad1"), path = who("path1");
+  auto ids = [](const std::vector<reading::TaskRow>& rows) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : rows) out.push_back(r.id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto seen = [&](const Principal& p) {
+    auto w = queue_->worklist(p, {});
+    EXPECT_TRUE(w.ok());
+    return w.ok() ? ids(w->first) : std::vector<std::int64_t>{};
+  };
+  EXPECT_EQ(seen(rad), std::vector<std::int64_t>{ct});
+  EXPECT_EQ(seen(path), std::vector<std::int64_t>{slide});
+  EXPECT_EQ(seen(who("qc")), (std::vector<std::int64_t>{ct, slide}));
+  // By id: a radiologist cannot take the slide, a pathologist cannot take the CT.
+  auto refused = queue_->claim(rad, slide);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::permission_denied);
+  EXPECT_FALSE(queue_->claim(path, ct).ok());
+  // Next: each gets their own.
+  auto p = queue_->claim_next(path);
+  ASSERT_TRUE(p.ok() && p->has_value());
+  EXPECT_EQ((*p)->id, slide);
+  EXPECT_EQ((*p)->service, reading::kPathologyService);
+  auto r = queue_->claim_next(rad);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->id, ct);
+  auto none = queue_->claim_next(path);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
 }
 
 TEST_F(ReadingQueueTest, an_abandoned_claim_expires_and_returns_to_the_queue) {

@@ -76,6 +76,7 @@ const LEVELS = ['lead', 'county', 'community', 'township', 'village', 'office', 
 const ROLES = [
   'township_doctor',
   'radiologist',
+  'pathologist',
   'ecg_reader',
   'cardiologist',
   'qc_reviewer',

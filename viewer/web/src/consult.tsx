@@ -33,7 +33,7 @@ interface Chat {
   clientId?: string;
 }
 
-const SPECIALTIES = ['radiology', 'cardiology', 'ecg'];
+const SPECIALTIES = ['radiology', 'pathology', 'cardiology', 'ecg'];
 const tk = (s: string) => t(s as Key);
 
 export function ConsultList(props: { user: User; live: Live | null }) {

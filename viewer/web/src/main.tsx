@@ -20,7 +20,7 @@ import { Admin } from './admin';
 import { PasswordChange } from './password';
 import './styles.css';
 
-const READER_ROLES = ['radiologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
+const READER_ROLES = ['radiologist', 'pathologist', 'ecg_reader', 'cardiologist', 'qc_reviewer'];
 export const isReader = (u: User) => u.roles.some((r) => READER_ROLES.includes(r));
 
 function home(u: User): string {

@@ -17,9 +17,11 @@ enum class Role : std::uint8_t {
   cardiologist,  // cardiologist or emergency physician
   admin,         // consortium admin: institutions, users, audit; reads nothing by itself
   qc_reviewer,
+  pathologist,  // reads whole-slide images (the pathology centre's service)
 };
 inline constexpr Role kAllRoles[] = {Role::township_doctor, Role::radiologist, Role::ecg_reader,
-                                     Role::cardiologist,    Role::admin,       Role::qc_reviewer};
+                                     Role::cardiologist,    Role::admin,       Role::qc_reviewer,
+                                     Role::pathologist};
 
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);

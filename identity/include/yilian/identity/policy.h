@@ -3,12 +3,12 @@
 // no I/O, so the whole access matrix is unit-tested.
 //
 // Who sees which studies:
-//   - every clinical role (township doctor, radiologist, ECG reader, cardiologist, QC
-//     reviewer) sees the studies of their own institution and of the institutions they
-//     are credentialed at;
-//   - radiologists and QC reviewers also see the imaging studies, ECG readers,
-//     cardiologists and QC reviewers the ECG studies, of the institutions that the reading
-//     services of their institutions cover;
+//   - every clinical role (township doctor, radiologist, pathologist, ECG reader,
+//     cardiologist, QC reviewer) sees the studies of their own institution and of the
+//     institutions they are credentialed at;
+//   - radiologists, pathologists and QC reviewers also see the imaging studies (slides are
+//     imaging studies), ECG readers, cardiologists and QC reviewers the ECG studies, of the
+//     institutions that the reading services of their institutions cover;
 //   - every clinical role sees a study shared with them or their institution through a
 //     consult or a referral, until the share expires;
 //   - an admin manages institutions, users and the audit trail but sees no patient data
@@ -40,21 +40,32 @@ identity::StudyScope study_scope(const Principal& p, std::string now);
 // The institutions whose shares reach this principal.
 std::vector<std::int64_t> share_institutions(const Principal& p);
 
-// Who reads a reading task: radiologists read imaging tasks, ECG readers and cardiologists ECG
-// tasks, of their own institutions and of those their institutions' reading services cover;
-// a reader who works named services (subspecialty queues) reads only tasks of those.
+// The pathology centre's reading service: whole-slide images (modality SM) are read there.
+inline constexpr const char* kPathologyService = "pathology";
+
+// Who reads a reading task: radiologists read imaging tasks, pathologists the imaging tasks of
+// the pathology service (and radiologists who are not also pathologists none of those), ECG
+// readers and cardiologists ECG tasks, of their own institutions and of those their
+// institutions' reading services cover; a reader who works named services (subspecialty
+// queues) reads only tasks of those.
 struct TaskFacts {
   std::int64_t institution_id = 0;
   bool is_ecg = false;
   std::string_view service;
 };
 bool reads_task(const Principal& p, const TaskFacts& task);
+// Which imaging tasks of the pathology service a scope holds.
+enum class PathologyTasks { any, only, none };
 // The same rule as sets (for queries): a task is read by `p` exactly when its institution is
-// in the list for its kind and, if `services` is not empty, its service is one of them.
+// in the list for its kind, if `services` is not empty its service is one of them, and an
+// imaging task's service is or is not the pathology service as `pathology` says.
 struct ReaderScope {
   std::vector<std::int64_t> imaging_institutions, ecg_institutions;
   std::vector<std::string> services;
+  PathologyTasks pathology = PathologyTasks::any;
 };
+// Whether an imaging task of `service` is within `which`.
+bool pathology_allows(PathologyTasks which, std::string_view service);
 ReaderScope reader_scope(const Principal& p);
 
 bool may_administer(const Principal& p);

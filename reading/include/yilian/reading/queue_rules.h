@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/policy.h"
 
 namespace yilian::reading {
 
@@ -64,10 +65,11 @@ struct QueueRules {
   double due_soon_fraction = 0.25;  // "near due" within this share of the SLA
 };
 
-// The pathology centre's reading service: whole-slide images (modality SM) go to it when no
-// configured route takes them, and frozen sections (冰冻 / 术中 / frozen in the study's texts)
-// are STAT whatever the configured rules say, due `sla_frozen_section`.
-inline constexpr const char* kPathologyService = "pathology";
+// The pathology centre's reading service (identity::kPathologyService, read by pathologists):
+// whole-slide images (modality SM) go to it when no configured route takes them, and frozen
+// sections (冰冻 / 术中 / frozen in the study's texts) are STAT whatever the configured rules
+// say, due `sla_frozen_section`.
+using identity::kPathologyService;
 
 bool matches(const Match& m, const StudyFacts& s);
 std::string route(const QueueRules& rules, const StudyFacts& s);

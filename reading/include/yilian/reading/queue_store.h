@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "yilian/common/result.h"
+#include "yilian/identity/policy.h"
 #include "yilian/reading/queue_settings.h"
 #include "yilian/storage/database.h"
 
@@ -89,6 +90,9 @@ struct NewTask {
 struct ClaimScope {
   std::vector<std::int64_t> institutions, imaging_institutions, ecg_institutions;
   std::vector<std::string> services;
+  // Of the imaging tasks read through `imaging_institutions`: the pathology service's only,
+  // none of them, or any (identity::reader_scope).
+  identity::PathologyTasks pathology = identity::PathologyTasks::any;
   bool empty() const {
     return institutions.empty() && imaging_institutions.empty() && ecg_institutions.empty();
   }
