@@ -264,11 +264,15 @@ Status walk(Source& src, Encoding enc, const DatasetLimits& limits,
       continue;
     }
     if (layout && stack.empty() && group == 0x0028 && len <= 16 &&
-        (element == 0x0002 || element == 0x0008 || element == 0x0010 || element == 0x0011 ||
-         element == 0x0100)) {
+        (element == 0x0002 || element == 0x0004 || element == 0x0006 || element == 0x0008 ||
+         element == 0x0010 || element == 0x0011 || element == 0x0100)) {
       unsigned char v[16];
       if (!src.read(v, len)) return broken("data set is truncated");
-      if (element == 0x0008) {  // Number of Frames, IS
+      if (element == 0x0004) {  // Photometric Interpretation, CS
+        std::string& p = layout->photometric;
+        p.assign(reinterpret_cast<const char*>(v), len);
+        while (!p.empty() && (p.back() == ' ' || p.back() == '\0')) p.pop_back();
+      } else if (element == 0x0008) {  // Number of Frames, IS
         std::uint64_t n = 0;
         for (std::uint32_t k = 0; k < len; ++k) {
           if (v[k] >= '0' && v[k] <= '9' && n < (1ull << 40)) n = n * 10 + (v[k] - '0');
@@ -277,6 +281,7 @@ Status walk(Source& src, Encoding enc, const DatasetLimits& limits,
       } else if (len == 2) {
         const std::uint16_t x = u16(v, be);
         (element == 0x0002   ? layout->samples_per_pixel
+         : element == 0x0006 ? layout->planar_configuration
          : element == 0x0010 ? layout->rows
          : element == 0x0011 ? layout->columns
                              : layout->bits_allocated) = x;

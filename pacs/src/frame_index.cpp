@@ -109,6 +109,8 @@ Result<FrameIndex> build_frame_index(const std::filesystem::path& file) {
   index.rows = layout->rows;
   index.columns = layout->columns;
   index.samples_per_pixel = layout->samples_per_pixel;
+  index.planar_configuration = layout->planar_configuration;
+  index.photometric = layout->photometric;
   index.frames = std::move(*frames);
   return index;
 }

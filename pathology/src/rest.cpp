@@ -75,6 +75,40 @@ class RecentGrants {
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> until_;
 };
 
+// An uncompressed 8-bit colour frame as BGR: RGB or YBR_FULL, colour-by-pixel or by plane;
+// empty for anything else (the tile cannot be shown).
+cv::Mat native_colour(const pacs::FrameIndex& fi, std::string& bytes) {
+  const std::size_t pixels = std::size_t{fi.rows} * fi.columns;
+  const bool ybr = fi.photometric == "YBR_FULL";
+  if (fi.samples_per_pixel != 3 || bytes.size() < pixels * 3 ||
+      (!ybr && fi.photometric != "RGB" && !fi.photometric.empty())) {
+    return {};
+  }
+  cv::Mat interleaved(fi.rows, fi.columns, CV_8UC3, bytes.data());
+  cv::Mat by_pixel;
+  if (fi.planar_configuration == 1) {
+    std::vector<cv::Mat> planes;
+    for (std::size_t c = 0; c < 3; ++c) {
+      planes.emplace_back(fi.rows, fi.columns, CV_8UC1, bytes.data() + c * pixels);
+    }
+    cv::merge(planes, by_pixel);
+  } else {
+    by_pixel = interleaved;
+  }
+  cv::Mat bgr;
+  if (ybr) {
+    // DICOM's YBR_FULL is Y, Cb, Cr; OpenCV's YCrCb wants Y, Cr, Cb.
+    cv::Mat ycrcb;
+    cv::mixChannels(std::vector<cv::Mat>{by_pixel},
+                    std::vector<cv::Mat>{ycrcb = cv::Mat(by_pixel.size(), CV_8UC3)},
+                    {0, 0, 1, 2, 2, 1});
+    cv::cvtColor(ycrcb, bgr, cv::COLOR_YCrCb2BGR);
+  } else {
+    cv::cvtColor(by_pixel, bgr, cv::COLOR_RGB2BGR);
+  }
+  return bgr;
+}
+
 struct Slides {
   pacs::Index& index;
   storage::BlobStore& blobs;
@@ -176,11 +210,9 @@ struct Slides {
     }
     cv::Mat bgr;
     if (!fi.encapsulated) {
-      if (fi.samples_per_pixel != 3 || bytes.size() < std::size_t{fi.rows} * fi.columns * 3) {
-        return Response::error(415, "the slide's tiles are not 8-bit colour");
-      }
-      cv::Mat rgb(fi.rows, fi.columns, CV_8UC3, bytes.data());
-      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      bgr = native_colour(fi, bytes);
+      if (bgr.empty())
+        return Response::error(415, "the slide's tiles are not 8-bit RGB or YBR_FULL");
     } else {
       bgr = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
                          cv::IMREAD_COLOR);

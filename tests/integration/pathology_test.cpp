@@ -200,6 +200,78 @@ TEST_F(PathologyTest, a_frozen_section_sent_during_surgery_is_a_stat_pathology_t
   EXPECT_EQ(mine.status, 200) << mine.body;
 }
 
+// Scanners and converters send slides in other encodings than JPEG baseline: JPEG 2000
+// (lossless, colour transform RCT), uncompressed RGB, and uncompressed YBR_FULL stored
+// colour-by-plane. Each, sent by C-STORE beside the original, shows the same tiles; a
+// browser gets each tile as a JPEG.
+TEST_F(PathologyTest, a_slide_in_jpeg_2000_or_uncompressed_shows_the_same_tiles) {
+  test::SlideSpec spec;
+  spec.width = 1024;
+  spec.height = 768;
+  spec.levels = 2;
+  ASSERT_TRUE(test::write_slide(dir_.path() / "s.svs", spec));
+  const fs::path folder = dir_.path() / "jpeg";
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
+                                     (dir_.path() / "s.svs").string() + "' --out '" +
+                                     folder.string() + "' --patient-id TA-WSI-5 2>&1",
+                                 &out),
+            0)
+      << out;
+  const std::string study = field(out, "study");
+  ASSERT_FALSE(study.empty()) << out;
+  start();
+  struct Encoding {
+    const char* mode;
+    const char* propose;  // storescu's option for the transfer syntax
+  };
+  for (const Encoding& e :
+       {Encoding{"j2k", "-xv"}, Encoding{"rgb", "-xe"}, Encoding{"ybr-planar", "-xe"}}) {
+    SCOPED_TRACE(e.mode);
+    const fs::path recoded = dir_.path() / e.mode;
+    ASSERT_EQ(testing::run_command("/usr/bin/python3 '" + std::string(YILIAN_TESTS_SOURCE) +
+                                       "/integration/recode_slide.py' " + e.mode + " '" +
+                                       folder.string() + "' '" + recoded.string() + "' 2>&1",
+                                   &out),
+              0)
+        << out;
+    const std::string series = out.substr(0, out.find_first_of("\r\n"));
+    ASSERT_EQ(
+        testing::run_command(
+            "storescu -R " + std::string(e.propose) + " -aet TA_CT -aec YILIAN 127.0.0.1 " +
+                std::to_string(server_->dicom_port()) + " '" + recoded.string() + "'/*.dcm 2>&1",
+            &out),
+        0)
+        << out;
+    json s = slide(study, series);
+    ASSERT_EQ(s["levels"].size(), 2u) << s.dump();
+    const std::string base = "/api/slides/" + study + "/" + series;
+    for (auto [level, col, row] : {std::tuple{0, 3, 2}, {0, 0, 0}, {1, 1, 1}}) {
+      auto tile = server_->get(pathologist_, base + "/tiles/" + std::to_string(level) + "/" +
+                                                 std::to_string(col) + "/" + std::to_string(row));
+      ASSERT_EQ(tile.status, 200) << tile.body;
+      EXPECT_EQ(tile.header("content-type"), "image/jpeg");
+      expect_tile(tile.body, test::tile_colour(level, col, row));
+    }
+    // DICOMweb's rendered frame (what a DICOMweb viewer asks for) shows the same.
+    auto metadata = server_->get(pathologist_,
+                                 "/dicom-web/studies/" + study + "/series/" + series + "/metadata");
+    ASSERT_EQ(metadata.status, 200) << metadata.body;
+    std::string level0;
+    for (const json& m : json::parse(metadata.body)) {
+      if (m.contains("00480006") && m["00480006"]["Value"][0] == 1024) {
+        level0 = m["00080018"]["Value"][0];
+      }
+    }
+    ASSERT_FALSE(level0.empty());
+    auto rendered = server_->get(pathologist_, "/dicom-web/studies/" + study + "/series/" + series +
+                                                   "/instances/" + level0 + "/frames/" +
+                                                   std::to_string(2 * 4 + 3 + 1) + "/rendered");
+    ASSERT_EQ(rendered.status, 200) << rendered.body;
+    expect_tile(rendered.body, test::tile_colour(0, 3, 2));
+  }
+}
+
 TEST_F(PathologyTest, a_slide_from_orthancs_dicomizer_arrives_by_c_store_and_stow) {
   test::SlideSpec spec;
   spec.aperio = false;

@@ -52,6 +52,8 @@ struct PixelDataLayout {
   // The data set's own image attributes, read on the way (0 when absent).
   std::uint64_t number_of_frames = 0;
   std::uint16_t rows = 0, columns = 0, samples_per_pixel = 0, bits_allocated = 0;
+  std::uint16_t planar_configuration = 0;  // 1: colour-by-plane
+  std::string photometric;                 // Photometric Interpretation, trimmed
 };
 // Errors: not_found (no pixel data), invalid_argument (broken, or deflated: no file offsets),
 // io.

@@ -23,6 +23,8 @@ struct FrameIndex {
   std::string transfer_syntax_uid;
   bool encapsulated = false;
   std::uint16_t rows = 0, columns = 0, samples_per_pixel = 0;
+  std::uint16_t planar_configuration = 0;  // native colour: 1 when stored colour-by-plane
+  std::string photometric;                 // Photometric Interpretation
   // Frame k (0-based): its bytes, the fragments that hold it in order (native: one span).
   std::vector<std::vector<ByteSpan>> frames;
 };
