@@ -347,6 +347,34 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     }
     return out;
   };
+  patient_sources.care =
+      [&dd](const Principal& p, std::string_view patient,
+            const std::vector<std::int64_t>& institutions) -> Result<std::vector<lab::CareEvent>> {
+    std::vector<lab::CareEvent> out;
+    auto consults = dd.consults().patient_consults(patient, institutions);
+    if (!consults.ok()) return consults.error();
+    for (teleconsult::ConsultRow& c : *consults) {
+      auto who = dd.consults().participants(c.id);
+      if (!who.ok()) return who.error();
+      const bool takes_part = std::any_of(who->begin(), who->end(),
+                                          [&](const auto& w) { return w.user_id == p.user_id; });
+      // A concluded consult's answer is its opinion; a declined or cancelled one's, why.
+      std::string answer = c.status == "concluded" ? c.opinion : c.reason;
+      out.push_back({lab::EntryKind::consult, c.id, std::move(c.created_at),
+                     std::move(c.institution_code), std::move(c.patient_name),
+                     std::move(c.specialty), "", std::move(c.urgency), std::move(c.status),
+                     std::move(c.question), std::move(answer), std::move(c.assignee), takes_part});
+    }
+    auto referrals = dd.referrals().patient_referrals(patient, institutions);
+    if (!referrals.ok()) return referrals.error();
+    for (teleconsult::ReferralRow& r : *referrals) {
+      out.push_back({lab::EntryKind::referral, r.id, std::move(r.created_at),
+                     std::move(r.from_code), std::move(r.patient_name), std::move(r.to_code),
+                     std::move(r.direction), std::move(r.urgency), std::move(r.status),
+                     std::move(r.reason), std::move(r.answer), std::move(r.requested_by), false});
+    }
+    return out;
+  };
   patient_sources.index = &dd.index();
   patient_sources.national_issuer = cfg.national_id_issuer;
   lab::register_lab_routes(router, lab_store, cfg.lab, auth, patient_sources);

@@ -156,7 +156,8 @@ struct Chosen {
 
 Chosen choose_patient(const std::string& patient, const std::string& institution,
                       const std::string& national_issuer, std::vector<LabResult>& results,
-                      std::vector<PatientStudy>& studies) {
+                      std::vector<PatientStudy>& studies,
+                      std::vector<CareEvent>* events = nullptr) {
   std::vector<PatientRecordSource> found;
   for (const PatientStudy& s : studies) {
     found.push_back(
@@ -164,6 +165,9 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   }
   for (const LabResult& r : results)
     found.push_back({r.institution_code, "", r.patient_name, "", ""});
+  if (events) {
+    for (const CareEvent& e : *events) found.push_back({e.institution, "", e.patient_name, "", ""});
+  }
   std::vector<PatientIdentity> people = patient_identities(found, national_issuer);
   Chosen out;
   auto of = [&](const std::string& code) {
@@ -202,6 +206,7 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   };
   std::erase_if(results, [&](const LabResult& r) { return !mine(r.institution_code); });
   std::erase_if(studies, [&](const PatientStudy& s) { return !mine(s.institution_code); });
+  if (events) std::erase_if(*events, [&](const CareEvent& e) { return !mine(e.institution); });
   return out;
 }
 
@@ -342,8 +347,14 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
         if (!results.ok()) return Response::from_error(results.error());
         auto studies = patient_studies(sources, p, patient, *institutions, auth.now(), true);
         if (!studies.ok()) return Response::from_error(studies.error());
-        Chosen chosen =
-            choose_patient(patient, *institution, sources.national_issuer, *results, *studies);
+        std::vector<CareEvent> events;
+        if (sources.care) {
+          auto care = sources.care(p, patient, *institutions);
+          if (!care.ok()) return Response::from_error(care.error());
+          events = std::move(*care);
+        }
+        Chosen chosen = choose_patient(patient, *institution, sources.national_issuer, *results,
+                                       *studies, &events);
         if (chosen.refused) {
           auth.audit(req, "patient.timeline.read", "patient", patient, "refused",
                      "the ID names different people at different members");
@@ -352,7 +363,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
         const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
         json entries = json::array();
         for (const TimelineEntry& e :
-             patient_timeline(*results, *studies, options.utc_offset_minutes)) {
+             patient_timeline(*results, *studies, options.utc_offset_minutes, events)) {
           json entry = {
               {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
           if (e.kind == EntryKind::lab) {
@@ -365,6 +376,18 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
               panel.push_back(result_json((*results)[i], recognise((*results)[i], rules, now)));
             }
             entry["results"] = std::move(panel);
+          } else if (e.kind == EntryKind::consult || e.kind == EntryKind::referral) {
+            const CareEvent& c = events[e.event];
+            json care = {{"id", c.id},     {"status", c.status}, {"urgency", c.urgency},
+                         {"text", c.text}, {"answer", c.answer}, {"by", c.by}};
+            if (e.kind == EntryKind::consult) {
+              care["specialty"] = c.other;
+              care["open"] = c.open;
+            } else {
+              care["to"] = c.other;
+              care["direction"] = c.direction;
+            }
+            entry[entry_kind_name(e.kind)] = std::move(care);
           } else {
             const PatientStudy& s = (*studies)[e.study];
             entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
@@ -406,7 +429,8 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
         }
         auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
                    std::to_string(results->size()) + " results, " +
-                       std::to_string(studies->size()) + " studies");
+                       std::to_string(studies->size()) + " studies, " +
+                       std::to_string(events.size()) + " consults and referrals");
         return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
       });
 

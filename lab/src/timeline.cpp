@@ -21,6 +21,10 @@ const char* entry_kind_name(EntryKind k) {
       return "ecg";
     case EntryKind::pathology:
       return "pathology";
+    case EntryKind::consult:
+      return "consult";
+    case EntryKind::referral:
+      return "referral";
   }
   return "imaging";
 }
@@ -49,7 +53,8 @@ std::string study_time_utc(const PatientStudy& s, int utc_offset_minutes) {
 
 std::vector<TimelineEntry> patient_timeline(const std::vector<LabResult>& results,
                                             const std::vector<PatientStudy>& studies,
-                                            int utc_offset_minutes) {
+                                            int utc_offset_minutes,
+                                            const std::vector<CareEvent>& events) {
   std::vector<TimelineEntry> out;
   // One panel per order, specimen and laboratory.
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::size_t> panels;
@@ -78,6 +83,14 @@ std::vector<TimelineEntry> patient_timeline(const std::vector<LabResult>& result
     e.at = study_time_utc(studies[i], utc_offset_minutes);
     e.institution = studies[i].institution_code;
     e.study = i;
+    out.push_back(std::move(e));
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    TimelineEntry e;
+    e.kind = events[i].kind;
+    e.at = events[i].at;
+    e.institution = events[i].institution;
+    e.event = i;
     out.push_back(std::move(e));
   }
   // ISO 8601 UTC in one format compares as text.

@@ -80,7 +80,7 @@ class RecentGrants {
 cv::Mat native_colour(const pacs::FrameIndex& fi, std::string& bytes) {
   const std::size_t pixels = std::size_t{fi.rows} * fi.columns;
   const bool ybr = fi.photometric == "YBR_FULL";
-  if (fi.samples_per_pixel != 3 || bytes.size() < pixels * 3 ||
+  if (pixels == 0 || fi.samples_per_pixel != 3 || bytes.size() < pixels * 3 ||
       (!ybr && fi.photometric != "RGB" && !fi.photometric.empty())) {
     return {};
   }

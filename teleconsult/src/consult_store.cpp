@@ -255,6 +255,23 @@ Result<std::vector<std::int64_t>> ConsultStore::consulting_institutions(std::str
   return out;
 }
 
+Result<std::vector<ConsultRow>> ConsultStore::patient_consults(
+    std::string_view patient_id, const std::vector<std::int64_t>& institutions) {
+  std::vector<ConsultRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kConsultColumns +
+              " WHERE c.patient_id = ?1 AND c.institution_id IN (" + id_list(institutions) +
+              ") ORDER BY c.id DESC LIMIT 100",
+          [&](sql::Stmt& st) { st.bind(1, patient_id); },
+          [&](sql::Stmt& st) { out.push_back(read_consult(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<std::vector<ConsultEvent>> ConsultStore::events(std::int64_t id) {
   std::vector<ConsultEvent> out;
   auto rd = db_.read();

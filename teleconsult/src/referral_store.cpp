@@ -140,6 +140,23 @@ Result<std::vector<ReferralRow>> ReferralStore::referrals(
   return out;
 }
 
+Result<std::vector<ReferralRow>> ReferralStore::patient_referrals(
+    std::string_view patient_id, const std::vector<std::int64_t>& from_institutions) {
+  std::vector<ReferralRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kReferralColumns +
+              " WHERE r.patient_id = ?1 AND r.from_institution IN (" + id_list(from_institutions) +
+              ") ORDER BY r.id DESC LIMIT 100",
+          [&](sql::Stmt& st) { st.bind(1, patient_id); },
+          [&](sql::Stmt& st) { out.push_back(read_referral(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<std::vector<std::int64_t>> ReferralStore::referring_institutions(
     std::string_view patient_id, const std::vector<std::int64_t>& to_institutions) {
   std::vector<std::int64_t> out;

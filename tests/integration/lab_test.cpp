@@ -544,5 +544,72 @@ TEST_F(LabTest, one_patient_id_at_two_members_is_two_people_until_the_clinician_
   EXPECT_TRUE(refused_audited) << audit.dump();
 }
 
+// The consults and referrals of the patient are part of the record: township A's doctor asks
+// the lead's cardiologists and refers the patient up; both appear newest first with their
+// status, and the consult opens for the doctor who asked. Township B sees neither.
+TEST_F(LabTest, the_patients_consults_and_referrals_are_in_the_timeline) {
+  const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
+  ASSERT_FALSE(doc.empty() || cardio.empty() || tb.empty());
+  auto consult = server_->request(doc, "POST", "/api/consults",
+                                  json{{"patientId", "TA-LAB-1"},
+                                       {"patientName", "Wang^Fang"},
+                                       {"question", "Palpitations at night: Holter?"},
+                                       {"urgency", "routine"},
+                                       {"specialty", "cardiology"}}
+                                      .dump());
+  ASSERT_EQ(consult.status, 201) << consult.body;
+  const std::int64_t consult_id = json::parse(consult.body)["id"];
+  auto referral = server_->request(doc, "POST", "/api/referrals",
+                                   json{{"direction", "up"},
+                                        {"toInstitution", "lead"},
+                                        {"urgency", "urgent"},
+                                        {"patientId", "TA-LAB-1"},
+                                        {"reason", "suspected atrial fibrillation"}}
+                                       .dump());
+  ASSERT_EQ(referral.status, 201) << referral.body;
+  const std::int64_t referral_id = json::parse(referral.body)["id"];
+
+  json timeline = json::parse(server_->get(doc, "/api/timeline?patientId=TA-LAB-1").body);
+  std::vector<json> care;
+  for (const json& e : timeline["entries"]) {
+    if (e["kind"] == "consult" || e["kind"] == "referral") care.push_back(e);
+  }
+  ASSERT_EQ(care.size(), 2u) << timeline.dump();
+  // Newest first: the referral was asked after the consult (or in the same millisecond, when
+  // they keep the order they were listed in: consults first).
+  const json& r = care[0]["kind"] == "referral" ? care[0] : care[1];
+  const json& c = care[0]["kind"] == "consult" ? care[0] : care[1];
+  EXPECT_GE(r["at"].get<std::string>(), c["at"].get<std::string>());
+  EXPECT_EQ(c["institution"], "ta");
+  EXPECT_EQ(c["consult"]["id"], consult_id);
+  EXPECT_EQ(c["consult"]["specialty"], "cardiology");
+  EXPECT_EQ(c["consult"]["status"], "requested");
+  EXPECT_EQ(c["consult"]["text"], "Palpitations at night: Holter?");
+  EXPECT_EQ(c["consult"]["open"], true);
+  EXPECT_EQ(r["institution"], "ta");
+  EXPECT_EQ(r["referral"]["id"], referral_id);
+  EXPECT_EQ(r["referral"]["to"], "lead");
+  EXPECT_EQ(r["referral"]["direction"], "up");
+  EXPECT_EQ(r["referral"]["urgency"], "urgent");
+  EXPECT_EQ(r["referral"]["text"], "suspected atrial fibrillation");
+  // The lead's cardiologist serves township A: the consult is listed, but its room is for those
+  // who take part.
+  json lead = json::parse(server_->get(cardio, "/api/timeline?patientId=TA-LAB-1").body);
+  bool listed = false;
+  for (const json& e : lead["entries"]) {
+    if (e["kind"] == "consult") {
+      listed = true;
+      EXPECT_EQ(e["consult"]["open"], false);
+    }
+  }
+  EXPECT_TRUE(listed) << lead.dump();
+  for (const json& e :
+       json::parse(server_->get(tb, "/api/timeline?patientId=TA-LAB-1").body)["entries"]) {
+    ADD_FAILURE() << "township B sees " << e.dump();
+  }
+}
+
 }  // namespace
 }  // namespace yilian

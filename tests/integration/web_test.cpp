@@ -490,6 +490,17 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   auto acks = testing::send_hl7(server.mllp_port(), cases, dir_.path(), &log);
   ASSERT_EQ(acks.size(), 2u) << log;
   for (const json& a : acks) ASSERT_EQ(a["ack"], "AA") << a.dump();
+  // Township A asks the lead's cardiologists about the patient.
+  ASSERT_EQ(server
+                .request(ta, "POST", "/api/consults",
+                         json{{"patientId", "TA-LAB-2"},
+                              {"patientName", "Wang^Fang"},
+                              {"question", "夜间心悸，是否需要动态心电图？"},
+                              {"urgency", "routine"},
+                              {"specialty", "cardiology"}}
+                             .dump())
+                .status,
+            201);
   // The lead's own patient who has the same number in the lead's system.
   spec.patient_name = "Zhao^Gang";
   auto lead_ct = testing::write_ct_series(dir_.path() / "lead-ct", spec);

@@ -93,6 +93,29 @@ TEST(PatientTimeline, results_of_one_order_and_specimen_make_one_panel_newest_fi
   EXPECT_EQ(entries[7].at, "2026-11-01T02:00:00.000Z");
 }
 
+TEST(PatientTimeline, consults_and_referrals_take_their_place_by_when_they_were_asked) {
+  CareEvent consult;
+  consult.kind = EntryKind::consult;
+  consult.at = "2026-12-02T01:00:00.000Z";
+  consult.institution = "ta";
+  CareEvent referral = consult;
+  referral.kind = EntryKind::referral;
+  referral.at = "2026-12-04T01:00:00.000Z";
+  const auto entries =
+      patient_timeline({result("CBC", "718-7", "2026-12-03T00:00:00.000Z")},
+                       {study("CT", "20261201", "080000")}, 480, {consult, referral});
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries[0].kind, EntryKind::referral);
+  EXPECT_EQ(entries[0].event, 1u);
+  EXPECT_EQ(entries[1].kind, EntryKind::lab);
+  EXPECT_EQ(entries[2].kind, EntryKind::consult);
+  EXPECT_EQ(entries[2].event, 0u);
+  EXPECT_EQ(entries[2].institution, "ta");
+  EXPECT_EQ(entries[3].kind, EntryKind::imaging);
+  EXPECT_STREQ(entry_kind_name(EntryKind::consult), "consult");
+  EXPECT_STREQ(entry_kind_name(EntryKind::referral), "referral");
+}
+
 TEST(PatientTimeline, nothing_known_is_an_empty_timeline) {
   EXPECT_TRUE(patient_timeline({}, {}, 480).empty());
 }

@@ -1,10 +1,11 @@
 // End to end in headless Chromium: the lead's doctor looks up a township patient's record. The
 // lead's own system gave the same number to another patient: the doctor is asked which one is
-// meant and chooses township A's. The timeline shows, newest first, today's ECG (opened from there), the two laboratory panels and
-// the CT read at the lead (its report and recognition; its images are not the cardiologist's
-// to open). Haemoglobin, sent twice by the township laboratory, shows its trend and is marked
-// recognised — no need to repeat; the doctor takes it instead of ordering the test again, and
-// the consortium dashboard counts the repeat avoided for the lead hospital.
+// meant and chooses township A's. The timeline shows, newest first, township A's consult about
+// the patient (its room is not this doctor's), today's ECG (opened from there), the two
+// laboratory panels and the CT read at the lead (its report and recognition; its images are not
+// the cardiologist's to open). Haemoglobin, sent twice by the township laboratory, shows its
+// trend and is marked recognised — no need to repeat; the doctor takes it instead of ordering
+// the test again, and the consortium dashboard counts the repeat avoided for the lead hospital.
 //
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_DOCTOR, YILIAN_PATIENT.
 // Prints one JSON line with the result taken.
@@ -23,16 +24,25 @@ await run(async ({ context, shot, login }) => {
   await shot(page, 'lab-choice.png');
   await page.locator('.patient-choice a[data-institution="ta"]').click();
   const entries = page.locator('.timeline li.entry');
-  await entries.nth(3).waitFor(WAIT);
-  const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind).join(','));
-  if (kinds !== 'ecg,lab,lab,imaging') fail(`timeline kinds ${kinds}`);
+  const entry = (kind) => page.locator(`.timeline li.entry[data-kind="${kind}"]`).first();
+  await entries.nth(4).waitFor(WAIT);
+  const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind));
+  const examinations = kinds.filter((k) => k !== 'consult').join(',');
+  if (examinations !== 'ecg,lab,lab,imaging') fail(`timeline kinds ${kinds}`);
+  // Township A's consult about the patient: its question and status; its room is for those
+  // who take part, not for this doctor.
+  const consult = entry('consult');
+  const question = await consult.locator('.question').textContent();
+  if (question !== '夜间心悸，是否需要动态心电图？') fail(`consult question "${question}"`);
+  if ((await consult.locator('.status').textContent()) !== '待接受') fail('consult status');
+  if ((await consult.locator('a.open').count()) !== 0) fail('consult room offered');
   // The newest panel: both results of the order, the low haemoglobin flagged.
-  const panel = entries.nth(1);
+  const panel = entry('lab');
   if ((await panel.locator('.panel-results li').count()) !== 2) fail('newest panel results');
   if ((await panel.locator('li.abnormal[data-code="718-7"] .flag').textContent()) !== 'L')
     fail('haemoglobin flag in the panel');
   // The CT: its final report and recognition, read at the lead; not shared for opening.
-  const ct = entries.nth(3);
+  const ct = entry('imaging');
   const impression = await ct.locator('.read[data-status="final"] .impression').textContent();
   if (impression !== 'No acute finding.') fail(`CT impression "${impression}"`);
   if ((await ct.locator('.badge.recognised').count()) !== 1) fail('CT report not recognised');
@@ -41,13 +51,13 @@ await run(async ({ context, shot, login }) => {
   await page.locator('.timeline .filters button[data-kind="ecg"]').click();
   await page.waitForFunction(() => document.querySelectorAll('.timeline li.entry').length === 1);
   await page.locator('.timeline .filters button[data-kind="all"]').click();
-  await entries.nth(3).waitFor(WAIT);
+  await entries.nth(4).waitFor(WAIT);
   await shot(page, 'lab-timeline.png');
   // The ECG opens with its reading; back returns to the timeline.
-  await entries.nth(0).locator('a.open').click();
+  await entry('ecg').locator('a.open').click();
   await page.locator('.task-bar', { hasText: 'ECG' }).waitFor(WAIT);
   await page.locator('.task-bar a', { hasText: '返回' }).click();
-  await entries.nth(3).waitFor(WAIT);
+  await entries.nth(4).waitFor(WAIT);
   const hb = page.locator('table.lab-table tr[data-code="718-7"]');
   await hb.waitFor(WAIT);
   const badge = await hb.locator('.badge.recognised').textContent();

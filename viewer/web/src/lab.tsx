@@ -1,5 +1,6 @@
 // A patient's record from every member the doctor works for: one timeline, newest first, of
-// laboratory panels, imaging, pathology and ECG examinations with their readings and reports;
+// laboratory panels, imaging, pathology and ECG examinations with their readings and reports,
+// consults and referrals;
 // then one row per test with its latest value, flags and reference range, a trend of repeated
 // numeric results, and the consortium's mutual recognition ("recognised — no need to repeat")
 // with a button to take the result instead of ordering the test again.
@@ -41,8 +42,22 @@ export interface StudyRead {
   recognition?: LabResult['recognition'];
 }
 
+// A consult about the patient or a referral of the patient.
+export interface CareItem {
+  id: number;
+  status: string;
+  urgency: string;
+  text: string;
+  answer: string;
+  by: string;
+  specialty?: string;
+  open?: boolean;
+  to?: string;
+  direction?: 'up' | 'down';
+}
+
 export interface TimelineEntry {
-  kind: 'lab' | 'imaging' | 'ecg' | 'pathology';
+  kind: 'lab' | 'imaging' | 'ecg' | 'pathology' | 'consult' | 'referral';
   at: string;
   institution: string;
   order?: { code: string; name: string };
@@ -57,6 +72,8 @@ export interface TimelineEntry {
     open: boolean;
   };
   reads?: StudyRead[];
+  consult?: CareItem;
+  referral?: CareItem;
 }
 
 interface Timeline {
@@ -112,7 +129,7 @@ function PatientChoice(props: { patientId: string; candidates: PatientCandidate[
   );
 }
 
-const KINDS = ['lab', 'imaging', 'ecg', 'pathology'] as const;
+const KINDS = ['lab', 'imaging', 'ecg', 'pathology', 'consult', 'referral'] as const;
 
 function WhyNot(props: { r: LabResult['recognition'] }) {
   const { r } = props;
@@ -243,6 +260,44 @@ function StudyEntry({ e }: { e: TimelineEntry }) {
   );
 }
 
+// A consult (its specialty, question and opinion; the room opens for those who take part) or a
+// referral (where to, why, and the answer).
+function CareEntry({ e }: { e: TimelineEntry }) {
+  const consult = e.kind === 'consult';
+  const c = (consult ? e.consult : e.referral)!;
+  return (
+    <>
+      <header>
+        <strong>{consult ? t(c.specialty as Key) : `${t(c.direction as Key)} → ${c.to}`}</strong>
+        <span class="muted">
+          {e.institution}
+          {c.by && ` · ${c.by}`}
+        </span>
+      </header>
+      <div class="read" data-status={c.status}>
+        {c.urgency !== 'routine' && (
+          <span class={`badge ${c.urgency === 'emergency' ? 'stat' : c.urgency}`}>
+            {t(c.urgency as Key)}
+          </span>
+        )}
+        <span class="status">{t((consult ? c.status : `ref_${c.status}`) as Key)}</span>
+        <p class="question">{c.text}</p>
+        {c.answer && <p class="impression">{c.answer}</p>}
+        {consult && c.open && (
+          <a class="open" href={`#/consult/${c.id}`}>
+            {t('tl_openConsult')}
+          </a>
+        )}
+        {!consult && (
+          <a class="open" href="#/referrals">
+            {t('tl_openReferrals')}
+          </a>
+        )}
+      </div>
+    </>
+  );
+}
+
 // The patient's examinations and results newest first, one day under each heading, with a
 // filter by kind.
 function TimelineView({ entries }: { entries: TimelineEntry[] }) {
@@ -281,7 +336,13 @@ function TimelineView({ entries }: { entries: TimelineEntry[] }) {
                 <span class="kind">{t(`tl_${e.kind}` as Key)}</span>
                 <time dateTime={e.at}>{timeOf(e.at)}</time>
                 <div class="body">
-                  {e.kind === 'lab' ? <LabPanel e={e} /> : <StudyEntry e={e} />}
+                  {e.kind === 'lab' ? (
+                    <LabPanel e={e} />
+                  ) : e.kind === 'consult' || e.kind === 'referral' ? (
+                    <CareEntry e={e} />
+                  ) : (
+                    <StudyEntry e={e} />
+                  )}
                 </div>
               </li>
             </>

@@ -37,11 +37,17 @@ using ReportsOf = std::function<Result<std::vector<ImagingReport>>(
 // studies it lists).
 using ReadsOf = std::function<Result<std::vector<StudyRead>>(std::string_view patient)>;
 
+// The consults about the patient asked by these institutions and the referrals of the patient
+// from them, as `p` sees them (a consult opens for its participants).
+using CareOf = std::function<Result<std::vector<CareEvent>>(
+    const Principal& p, std::string_view patient, const std::vector<std::int64_t>& institutions)>;
+
 // What the routes learn about a patient from the other modules; each may be left out.
 struct PatientSources {
   PatientReach reach;
   ReportsOf reports;
   ReadsOf reads;
+  CareOf care;
   pacs::Index* index = nullptr;  // the patient's studies, for the timeline
   // The Issuer of Patient ID under which an ID names the same person at every member
   // ([queue] national_id_issuer); empty: every member's IDs are its own.

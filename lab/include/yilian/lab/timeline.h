@@ -40,19 +40,36 @@ struct PatientStudy {
   std::vector<StudyRead> reads;
 };
 
-enum class EntryKind { lab, imaging, ecg, pathology };
+enum class EntryKind { lab, imaging, ecg, pathology, consult, referral };
 const char* entry_kind_name(EntryKind k);
 // ECG studies have ECG among their modalities, slides are SM, everything else is imaging.
 EntryKind study_kind(std::string_view modalities);
 
+// A consult about the patient, or a referral of the patient, as the timeline lists it.
+struct CareEvent {
+  EntryKind kind = EntryKind::consult;  // consult or referral
+  std::int64_t id = 0;
+  std::string at;           // ISO 8601 UTC: when it was asked
+  std::string institution;  // the patient's member: the one that asked, or referred
+  std::string patient_name;
+  std::string other;      // consult: the specialty asked; referral: the receiving member
+  std::string direction;  // referral: up or down
+  std::string urgency, status;
+  std::string text;    // the consult's question, the referral's reason
+  std::string answer;  // the consult's opinion, the referral's answer
+  std::string by;      // consult: the specialist who took it; referral: who asked
+  bool open = false;   // consult: the clinician takes part in it (its room opens for them)
+};
+
 // One line of the timeline: a laboratory panel (the results of one order taken from one
-// specimen at one laboratory) or one study.
+// specimen at one laboratory), one study, or one consult or referral.
 struct TimelineEntry {
   EntryKind kind = EntryKind::lab;
-  std::string at;  // ISO 8601 UTC: the specimen time, or when the study was performed
+  std::string at;  // ISO 8601 UTC: the specimen time, when the study was performed, or asked
   std::string institution;
   std::vector<std::size_t> results;  // lab: indices into the results, in the order sent (id)
-  std::size_t study = 0;             // otherwise: the index of the study
+  std::size_t study = 0;             // a study: the index of the study
+  std::size_t event = 0;             // a consult or referral: the index of the event
 };
 
 // When a study was performed in UTC: its Study Date and Time, local time `utc_offset_minutes`
@@ -63,7 +80,8 @@ std::string study_time_utc(const PatientStudy& s, int utc_offset_minutes);
 // order. Results of one order from one specimen and laboratory make one panel.
 std::vector<TimelineEntry> patient_timeline(const std::vector<LabResult>& results,
                                             const std::vector<PatientStudy>& studies,
-                                            int utc_offset_minutes);
+                                            int utc_offset_minutes,
+                                            const std::vector<CareEvent>& events = {});
 
 // Who one Patient ID names. A member's own Patient ID names a person at that member only: two
 // members may give the same number to different people. Under the consortium's national

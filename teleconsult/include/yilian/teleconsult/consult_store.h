@@ -116,6 +116,9 @@ class ConsultStore {
   // in (not declined or cancelled): their results and reports reach the specialist.
   Result<std::vector<std::int64_t>> consulting_institutions(std::string_view patient_id,
                                                             std::int64_t user_id);
+  // The consults about this patient asked by these institutions, newest first (at most 100).
+  Result<std::vector<ConsultRow>> patient_consults(std::string_view patient_id,
+                                                   const std::vector<std::int64_t>& institutions);
   Result<std::vector<ConsultEvent>> events(std::int64_t id);
   Result<std::vector<ConsultAnnotation>> annotations(std::int64_t id);
 
