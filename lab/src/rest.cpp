@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -156,8 +157,7 @@ struct Chosen {
 
 Chosen choose_patient(const std::string& patient, const std::string& institution,
                       const std::string& national_issuer, std::vector<LabResult>& results,
-                      std::vector<PatientStudy>& studies,
-                      std::vector<CareEvent>* events = nullptr) {
+                      std::vector<PatientStudy>& studies, std::vector<CareEvent>& events) {
   std::vector<PatientRecordSource> found;
   for (const PatientStudy& s : studies) {
     found.push_back(
@@ -165,9 +165,7 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   }
   for (const LabResult& r : results)
     found.push_back({r.institution_code, "", r.patient_name, "", ""});
-  if (events) {
-    for (const CareEvent& e : *events) found.push_back({e.institution, "", e.patient_name, "", ""});
-  }
+  for (const CareEvent& e : events) found.push_back({e.institution, "", e.patient_name, "", ""});
   std::vector<PatientIdentity> people = patient_identities(found, national_issuer);
   Chosen out;
   auto of = [&](const std::string& code) {
@@ -206,7 +204,60 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   };
   std::erase_if(results, [&](const LabResult& r) { return !mine(r.institution_code); });
   std::erase_if(studies, [&](const PatientStudy& s) { return !mine(s.institution_code); });
-  if (events) std::erase_if(*events, [&](const CareEvent& e) { return !mine(e.institution); });
+  std::erase_if(events, [&](const CareEvent& e) { return !mine(e.institution); });
+  return out;
+}
+
+// What both patient endpoints read first: the patient (400 for a bad ID or institution, 403
+// for non-clinicians, audited as `action`), the results and studies at the institutions the
+// clinician reaches (with `whole`, also the readings, consults and referrals), narrowed to the
+// one person the ID names there; or the refusal.
+struct PatientRecord {
+  std::string patient;
+  std::vector<std::int64_t> institutions;
+  std::vector<LabResult> results;
+  std::vector<PatientStudy> studies;
+  std::vector<CareEvent> events;
+  std::optional<PatientIdentity> who;
+};
+
+std::variant<PatientRecord, Response> read_patient(const Request& req, const char* action,
+                                                   const char* clinicians_only, LabStore& store,
+                                                   const PatientSources& sources,
+                                                   identity::AuthService& auth, bool whole) {
+  const Principal& p = *req.principal;
+  auto param = patient_param(req);
+  if (!param.ok()) return Response::from_error(param.error());
+  PatientRecord out;
+  out.patient = *param;
+  if (!identity::has_clinical_role(p)) {
+    auth.audit(req, action, "patient", out.patient, "denied");
+    return Response::error(403, clinicians_only);
+  }
+  auto institution = institution_param(req);
+  if (!institution.ok()) return Response::from_error(institution.error());
+  auto institutions = reachable(p, out.patient, sources.reach);
+  if (!institutions.ok()) return Response::from_error(institutions.error());
+  out.institutions = std::move(*institutions);
+  auto results = store.results(out.patient, out.institutions);
+  if (!results.ok()) return Response::from_error(results.error());
+  out.results = std::move(*results);
+  auto studies = patient_studies(sources, p, out.patient, out.institutions, auth.now(), whole);
+  if (!studies.ok()) return Response::from_error(studies.error());
+  out.studies = std::move(*studies);
+  if (whole && sources.care) {
+    auto care = sources.care(p, out.patient, out.institutions);
+    if (!care.ok()) return Response::from_error(care.error());
+    out.events = std::move(*care);
+  }
+  Chosen chosen = choose_patient(out.patient, *institution, sources.national_issuer, out.results,
+                                 out.studies, out.events);
+  if (chosen.refused) {
+    auth.audit(req, action, "patient", out.patient, "refused",
+               "the ID names different people at different members");
+    return std::move(*chosen.refused);
+  }
+  out.who = std::move(chosen.who);
   return out;
 }
 
@@ -264,33 +315,18 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
 
   router.add(
       "GET", "/api/lab/results", [&store, &options, &rules, &auth, sources](const Request& req) {
-        const Principal& p = *req.principal;
-        auto param = patient_param(req);
-        if (!param.ok()) return Response::from_error(param.error());
-        const std::string& patient = *param;
-        if (!identity::has_clinical_role(p)) {
-          auth.audit(req, "lab.results.read", "patient", patient, "denied");
-          return Response::error(403, "laboratory results are read by clinicians");
-        }
-        auto institution = institution_param(req);
-        if (!institution.ok()) return Response::from_error(institution.error());
-        auto institutions = reachable(p, patient, sources.reach);
-        if (!institutions.ok()) return Response::from_error(institutions.error());
-        auto rows = store.results(patient, *institutions);
-        if (!rows.ok()) return Response::from_error(rows.error());
-        auto studies = patient_studies(sources, p, patient, *institutions, auth.now(), false);
-        if (!studies.ok()) return Response::from_error(studies.error());
-        Chosen chosen =
-            choose_patient(patient, *institution, sources.national_issuer, *rows, *studies);
-        if (chosen.refused) {
-          auth.audit(req, "lab.results.read", "patient", patient, "refused",
-                     "the ID names different people at different members");
-          return *chosen.refused;
-        }
+        auto read =
+            read_patient(req, "lab.results.read", "laboratory results are read by clinicians",
+                         store, sources, auth, false);
+        if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
+        PatientRecord& record = std::get<PatientRecord>(read);
+        const std::string& patient = record.patient;
+        const std::vector<LabResult>& rows = record.results;
+        const std::optional<PatientIdentity>& who = record.who;
         const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
         json out = json::array();
         std::size_t recognised = 0;
-        for (const LabResult& r : *rows) {
+        for (const LabResult& r : rows) {
           const Recognition g = recognise(r, rules, now);
           recognised += g.recognised;
           out.push_back(result_json(r, g));
@@ -298,12 +334,11 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
         // The patient's imaging reports at the same institutions, with their recognition.
         json imaging = json::array();
         if (sources.reports) {
-          auto reports = sources.reports(patient, *institutions);
+          auto reports = sources.reports(patient, record.institutions);
           if (!reports.ok()) return Response::from_error(reports.error());
           for (const ImagingReport& r : *reports) {
-            if (chosen.who &&
-                std::find(chosen.who->institutions.begin(), chosen.who->institutions.end(),
-                          r.institution_code) == chosen.who->institutions.end())
+            if (who && std::find(who->institutions.begin(), who->institutions.end(),
+                                 r.institution_code) == who->institutions.end())
               continue;
             const Recognition g = recognise_report(r, rules, options.qualifications, now);
             recognised += g.recognised;
@@ -320,7 +355,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
           }
         }
         auth.audit(req, "lab.results.read", "patient", patient, "ok",
-                   std::to_string(rows->size()) + " results, " + std::to_string(imaging.size()) +
+                   std::to_string(rows.size()) + " results, " + std::to_string(imaging.size()) +
                        " imaging reports");
         return Response::json(200, json_text(json{{"patientId", patient},
                                                   {"recognised", recognised},
@@ -331,49 +366,29 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   // The patient's record in time: laboratory panels and the studies with their readings.
   router.add(
       "GET", "/api/timeline", [&store, &options, &rules, &auth, sources](const Request& req) {
-        const Principal& p = *req.principal;
-        auto param = patient_param(req);
-        if (!param.ok()) return Response::from_error(param.error());
-        const std::string& patient = *param;
-        if (!identity::has_clinical_role(p)) {
-          auth.audit(req, "patient.timeline.read", "patient", patient, "denied");
-          return Response::error(403, "a patient's record is read by clinicians");
-        }
-        auto institution = institution_param(req);
-        if (!institution.ok()) return Response::from_error(institution.error());
-        auto institutions = reachable(p, patient, sources.reach);
-        if (!institutions.ok()) return Response::from_error(institutions.error());
-        auto results = store.results(patient, *institutions);
-        if (!results.ok()) return Response::from_error(results.error());
-        auto studies = patient_studies(sources, p, patient, *institutions, auth.now(), true);
-        if (!studies.ok()) return Response::from_error(studies.error());
-        std::vector<CareEvent> events;
-        if (sources.care) {
-          auto care = sources.care(p, patient, *institutions);
-          if (!care.ok()) return Response::from_error(care.error());
-          events = std::move(*care);
-        }
-        Chosen chosen = choose_patient(patient, *institution, sources.national_issuer, *results,
-                                       *studies, &events);
-        if (chosen.refused) {
-          auth.audit(req, "patient.timeline.read", "patient", patient, "refused",
-                     "the ID names different people at different members");
-          return *chosen.refused;
-        }
+        auto read =
+            read_patient(req, "patient.timeline.read", "a patient's record is read by clinicians",
+                         store, sources, auth, true);
+        if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
+        PatientRecord& record = std::get<PatientRecord>(read);
+        const std::string& patient = record.patient;
+        const std::vector<LabResult>& results = record.results;
+        const std::vector<PatientStudy>& studies = record.studies;
+        const std::vector<CareEvent>& events = record.events;
         const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
         json entries = json::array();
         for (const TimelineEntry& e :
-             patient_timeline(*results, *studies, options.utc_offset_minutes, events)) {
+             patient_timeline(results, studies, options.utc_offset_minutes, events)) {
           json entry = {
               {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
           if (e.kind == EntryKind::lab) {
-            const LabResult& first = (*results)[e.results.front()];
+            const LabResult& first = results[e.results.front()];
             entry["order"] = {{"code", first.order_code}, {"name", first.order_name}};
             entry["performingLab"] = first.performing_lab;
             entry["qualification"] = first.qualification;
             json panel = json::array();
             for (std::size_t i : e.results) {
-              panel.push_back(result_json((*results)[i], recognise((*results)[i], rules, now)));
+              panel.push_back(result_json(results[i], recognise(results[i], rules, now)));
             }
             entry["results"] = std::move(panel);
           } else if (e.kind == EntryKind::consult || e.kind == EntryKind::referral) {
@@ -389,7 +404,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
             }
             entry[entry_kind_name(e.kind)] = std::move(care);
           } else {
-            const PatientStudy& s = (*studies)[e.study];
+            const PatientStudy& s = studies[e.study];
             entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
                               {"studyTime", s.study_time},        {"modalities", s.modalities},
                               {"description", s.description},     {"numberOfSeries", s.series},
@@ -419,18 +434,17 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
           entries.push_back(std::move(entry));
         }
         json who = {{"id", patient}, {"name", ""}, {"birthDate", ""}, {"sex", ""}};
-        if (chosen.who) {
+        if (record.who) {
           who = {{"id", patient},
-                 {"name", chosen.who->name},
-                 {"birthDate", chosen.who->birth_date},
-                 {"sex", chosen.who->sex},
-                 {"institutions", chosen.who->institutions},
-                 {"national", chosen.who->national}};
+                 {"name", record.who->name},
+                 {"birthDate", record.who->birth_date},
+                 {"sex", record.who->sex},
+                 {"institutions", record.who->institutions},
+                 {"national", record.who->national}};
         }
         auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
-                   std::to_string(results->size()) + " results, " +
-                       std::to_string(studies->size()) + " studies, " +
-                       std::to_string(events.size()) + " consults and referrals");
+                   std::to_string(results.size()) + " results, " + std::to_string(studies.size()) +
+                       " studies, " + std::to_string(events.size()) + " consults and referrals");
         return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
       });
 
