@@ -56,6 +56,36 @@ class PathologyTest : public ::testing::Test {
     EXPECT_EQ(r.status, 200) << r.body;
     return r.status == 200 ? json::parse(r.body) : json::object();
   }
+  // Writes `spec` as `name`.svs and converts it with `yilian pathology import` and `args` (the
+  // destination, the patient); the command's output (its "study:" line names the study), or
+  // empty when either step failed.
+  std::string import_slide(const test::SlideSpec& spec, const std::string& name,
+                           const std::string& args) {
+    const fs::path file = dir_.path() / (name + ".svs");
+    if (!test::write_slide(file, spec)) {
+      ADD_FAILURE() << "cannot write " << file;
+      return {};
+    }
+    std::string out;
+    const int rc = testing::run_command(
+        testing::yilian_binary() + " pathology import '" + file.string() + "' " + args + " 2>&1",
+        &out);
+    EXPECT_EQ(rc, 0) << out;
+    return rc == 0 ? out : std::string{};
+  }
+  // The SOP Instance UID of the level `width` pixels wide, from the series' DICOMweb metadata.
+  std::string level_instance(const std::string& study, const std::string& series, int width) {
+    auto r = server_->get(pathologist_,
+                          "/dicom-web/studies/" + study + "/series/" + series + "/metadata");
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return {};
+    for (const json& m : json::parse(r.body)) {
+      if (m.contains("00480006") && m["00480006"]["Value"][0] == width) {
+        return m["00080018"]["Value"][0];
+      }
+    }
+    return {};
+  }
   // The only series of `study`.
   std::string series_of(const std::string& study) {
     auto r = server_->get(pathologist_, "/api/studies/" + study);
@@ -74,17 +104,12 @@ class PathologyTest : public ::testing::Test {
 
 TEST_F(PathologyTest, an_imported_svs_slide_is_served_tile_by_tile_as_stored) {
   test::SlideSpec spec;  // 2048 x 1536 in 256 tiles, 3 levels, label and macro, 0.5 um
-  ASSERT_TRUE(test::write_slide(dir_.path() / "frozen.svs", spec));
-  std::string out;
-  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
-                                     (dir_.path() / "frozen.svs").string() + "' --data '" +
-                                     data_.string() +
-                                     "' --institution ta --patient-id TA-WSI-1 "
-                                     "--patient-name '王^小明' --study-description 冰冻切片 "
-                                     "--slide-id S-2026-001 2>&1",
-                                 &out),
-            0)
-      << out;
+  const std::string out = import_slide(spec, "frozen",
+                                       "--data '" + data_.string() +
+                                           "' --institution ta --patient-id TA-WSI-1 "
+                                           "--patient-name '王^小明' --study-description 冰冻切片 "
+                                           "--slide-id S-2026-001");
+  ASSERT_FALSE(out.empty());
   EXPECT_EQ(field(out, "tiles copied"), "64") << out;
   const std::string study = field(out, "study");
   ASSERT_FALSE(study.empty()) << out;
@@ -114,15 +139,7 @@ TEST_F(PathologyTest, an_imported_svs_slide_is_served_tile_by_tile_as_stored) {
   EXPECT_EQ(server_->get(pathologist_, base + "/tiles/0/x/0").status, 400);
 
   // The same frame by DICOMweb: as stored (no decoding), and rendered.
-  auto files =
-      server_->get(pathologist_, "/dicom-web/studies/" + study + "/series/" + series + "/metadata");
-  ASSERT_EQ(files.status, 200);
-  std::string level0;
-  for (const json& m : json::parse(files.body)) {
-    if (m.contains("00480006") && m["00480006"]["Value"][0] == 2048) {
-      level0 = m["00080018"]["Value"][0];
-    }
-  }
+  const std::string level0 = level_instance(study, series, 2048);
   ASSERT_FALSE(level0.empty());
   const std::string frame_url = "/dicom-web/studies/" + study + "/series/" + series +
                                 "/instances/" + level0 + "/frames/" + std::to_string(2 * 8 + 3 + 1);
@@ -156,17 +173,12 @@ TEST_F(PathologyTest, a_frozen_section_sent_during_surgery_is_a_stat_pathology_t
   start("sla_stat_minutes = 60\nsla_frozen_section_minutes = 30\n");
   test::SlideSpec spec;
   spec.levels = 2;
-  ASSERT_TRUE(test::write_slide(dir_.path() / "fs.svs", spec));
   const fs::path folder = dir_.path() / "fs";
-  std::string out;
-  ASSERT_EQ(
-      testing::run_command(testing::yilian_binary() + " pathology import '" +
-                               (dir_.path() / "fs.svs").string() + "' --out '" + folder.string() +
-                               "' --patient-id TA-WSI-4 --study-description "
-                               "'术中冰冻切片 乳腺肿物' 2>&1",
-                           &out),
-      0)
-      << out;
+  std::string out = import_slide(spec, "fs",
+                                 "--out '" + folder.string() +
+                                     "' --patient-id TA-WSI-4 --study-description "
+                                     "'术中冰冻切片 乳腺肿物'");
+  ASSERT_FALSE(out.empty());
   ASSERT_EQ(testing::run_command("storescu -R -xy -aet TA_CT -aec YILIAN 127.0.0.1 " +
                                      std::to_string(server_->dicom_port()) + " '" +
                                      folder.string() + "'/*.dcm 2>&1",
@@ -209,15 +221,10 @@ TEST_F(PathologyTest, a_slide_in_jpeg_2000_or_uncompressed_shows_the_same_tiles)
   spec.width = 1024;
   spec.height = 768;
   spec.levels = 2;
-  ASSERT_TRUE(test::write_slide(dir_.path() / "s.svs", spec));
   const fs::path folder = dir_.path() / "jpeg";
-  std::string out;
-  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
-                                     (dir_.path() / "s.svs").string() + "' --out '" +
-                                     folder.string() + "' --patient-id TA-WSI-5 2>&1",
-                                 &out),
-            0)
-      << out;
+  std::string out =
+      import_slide(spec, "s", "--out '" + folder.string() + "' --patient-id TA-WSI-5");
+  ASSERT_FALSE(out.empty());
   const std::string study = field(out, "study");
   ASSERT_FALSE(study.empty()) << out;
   start();
@@ -254,15 +261,7 @@ TEST_F(PathologyTest, a_slide_in_jpeg_2000_or_uncompressed_shows_the_same_tiles)
       expect_tile(tile.body, test::tile_colour(level, col, row));
     }
     // DICOMweb's rendered frame (what a DICOMweb viewer asks for) shows the same.
-    auto metadata = server_->get(pathologist_,
-                                 "/dicom-web/studies/" + study + "/series/" + series + "/metadata");
-    ASSERT_EQ(metadata.status, 200) << metadata.body;
-    std::string level0;
-    for (const json& m : json::parse(metadata.body)) {
-      if (m.contains("00480006") && m["00480006"]["Value"][0] == 1024) {
-        level0 = m["00080018"]["Value"][0];
-      }
-    }
+    const std::string level0 = level_instance(study, series, 1024);
     ASSERT_FALSE(level0.empty());
     auto rendered = server_->get(pathologist_, "/dicom-web/studies/" + study + "/series/" + series +
                                                    "/instances/" + level0 + "/frames/" +
@@ -337,15 +336,10 @@ TEST_F(PathologyTest, a_level_larger_than_a_request_body_arrives_by_stow_through
   spec.height = 2048;
   spec.levels = 2;
   spec.noise = 24;  // tiles of tissue weight: the full level is a few MiB
-  ASSERT_TRUE(test::write_slide(dir_.path() / "big.svs", spec));
   const fs::path folder = dir_.path() / "big";
-  std::string out;
-  ASSERT_EQ(testing::run_command(testing::yilian_binary() + " pathology import '" +
-                                     (dir_.path() / "big.svs").string() + "' --out '" +
-                                     folder.string() + "' --patient-id TA-WSI-5 2>&1",
-                                 &out),
-            0)
-      << out;
+  const std::string out =
+      import_slide(spec, "big", "--out '" + folder.string() + "' --patient-id TA-WSI-5");
+  ASSERT_FALSE(out.empty());
   std::string body;
   const std::string boundary = "wsi-big";
   for (const char* name : {"slide-001.dcm", "slide-002.dcm"}) {
