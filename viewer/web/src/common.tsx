@@ -1,8 +1,20 @@
-// Small pieces the screens share: priority badges, SLA countdowns, a ticking clock, the
+// Small pieces the screens share: priority badges, SLA countdowns, a ticking clock, members'
+// names, the
 // request forms' study picker and buttons, the advanced viewer's button.
 import { useEffect, useState } from 'preact/hooks';
 import { api, personName, Task } from './api';
 import { currentLang, duration, Key, t } from './i18n';
+
+// The consortium's members by code (code -> name), to show a member by its name.
+export function useInstitutionNames(): Record<string, string> {
+  const [names, setNames] = useState<Record<string, string>>({});
+  useEffect(() => {
+    api<{ institutions: { code: string; name: string }[] }>('GET', '/api/institutions')
+      .then((r) => setNames(Object.fromEntries(r.institutions.map((i) => [i.code, i.name]))))
+      .catch(() => {});
+  }, []);
+  return names;
+}
 
 export function useNow(periodMs = 1000): number {
   const [now, setNow] = useState(Date.now());

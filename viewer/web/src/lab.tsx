@@ -6,7 +6,7 @@
 // with a button to take the result instead of ordering the test again.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
-import { reasonText, statusText } from './common';
+import { reasonText, statusText, useInstitutionNames } from './common';
 import { dateTime, dayOf, Key, t, timeOf } from './i18n';
 
 export interface LabResult {
@@ -107,7 +107,11 @@ function sexAndBirth(p: { sex: string; birthDate: string }): string {
 }
 
 // The people one ID names at different members: the clinician chooses whose record to open.
-function PatientChoice(props: { patientId: string; candidates: PatientCandidate[] }) {
+function PatientChoice(props: {
+  patientId: string;
+  candidates: PatientCandidate[];
+  names: Record<string, string>;
+}) {
   return (
     <section class="patient-choice" aria-labelledby="patient-choice-title">
       <p id="patient-choice-title">{t('ambiguousPatient')}</p>
@@ -119,7 +123,8 @@ function PatientChoice(props: { patientId: string; candidates: PatientCandidate[
               data-institution={c.institutions[0]}
             >
               <strong>{personName(c.name) || props.patientId}</strong>
-              {sexAndBirth(c)} · {t('patientOf')} {c.institutions.join(', ')}
+              {sexAndBirth(c)} · {t('patientOf')}{' '}
+              {c.institutions.map((i) => props.names[i] ?? i).join(', ')}
               {c.national && ` · ${t('nationalId')}`}
             </a>
           </li>
@@ -359,6 +364,7 @@ export function LabResults(props: { patientId: string; institution: string }) {
   const [candidates, setCandidates] = useState<PatientCandidate[] | null>(null);
   const [taken, setTaken] = useState<Record<number, boolean>>({});
   const [error, setError] = useState('');
+  const names = useInstitutionNames();
   useEffect(() => {
     setQuery(props.patientId);
     setTimeline(null);
@@ -424,7 +430,9 @@ export function LabResults(props: { patientId: string; institution: string }) {
           {error}
         </p>
       )}
-      {candidates && <PatientChoice patientId={props.patientId} candidates={candidates} />}
+      {candidates && (
+        <PatientChoice patientId={props.patientId} candidates={candidates} names={names} />
+      )}
       {timeline && timeline.entries.length === 0 && <p class="empty">{t('noLabResults')}</p>}
       {patient && timeline.entries.length > 0 && (
         <p class="lab-patient">
@@ -432,11 +440,22 @@ export function LabResults(props: { patientId: string; institution: string }) {
           {sexAndBirth(patient)}
           {patient.institutions &&
             patient.institutions.length > 0 &&
-            ` · ${t('patientOf')} ${patient.institutions.join(', ')}`}
+            ` · ${t('patientOf')} ${patient.institutions.map((i) => names[i] ?? i).join(', ')}`}
           {patient.national && ` · ${t('nationalId')}`}
         </p>
       )}
-      {timeline && timeline.entries.length > 0 && <TimelineView entries={timeline.entries} />}
+      {timeline && timeline.entries.length > 0 && (
+        <TimelineView
+          entries={timeline.entries.map((e) => ({
+            ...e,
+            institution: names[e.institution] ?? e.institution,
+            referral: e.referral && {
+              ...e.referral,
+              to: names[e.referral.to ?? ''] ?? e.referral.to,
+            },
+          }))}
+        />
+      )}
       {tests.size > 0 && (
         <>
           <h3>{t('labResults')}</h3>
