@@ -168,13 +168,9 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   for (const CareEvent& e : events) found.push_back({e.institution, "", e.patient_name, "", ""});
   std::vector<PatientIdentity> people = patient_identities(found, national_issuer);
   Chosen out;
-  auto of = [&](const std::string& code) {
-    return std::find_if(people.begin(), people.end(), [&](const PatientIdentity& p) {
-      return std::find(p.institutions.begin(), p.institutions.end(), code) != p.institutions.end();
-    });
-  };
   if (!institution.empty()) {
-    auto it = of(institution);
+    auto it = std::find_if(people.begin(), people.end(),
+                           [&](const PatientIdentity& p) { return p.holds(institution); });
     out.who = it != people.end() ? *it : PatientIdentity{false, {institution}, {}, {}, {}};
   } else if (people.size() > 1) {
     json candidates = json::array();
@@ -198,13 +194,10 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
     out.who = people.front();
   }
   if (!out.who) return out;
-  auto mine = [&](const std::string& code) {
-    return std::find(out.who->institutions.begin(), out.who->institutions.end(), code) !=
-           out.who->institutions.end();
-  };
-  std::erase_if(results, [&](const LabResult& r) { return !mine(r.institution_code); });
-  std::erase_if(studies, [&](const PatientStudy& s) { return !mine(s.institution_code); });
-  std::erase_if(events, [&](const CareEvent& e) { return !mine(e.institution); });
+  std::erase_if(results, [&](const LabResult& r) { return !out.who->holds(r.institution_code); });
+  std::erase_if(studies,
+                [&](const PatientStudy& s) { return !out.who->holds(s.institution_code); });
+  std::erase_if(events, [&](const CareEvent& e) { return !out.who->holds(e.institution); });
   return out;
 }
 
@@ -337,9 +330,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
           auto reports = sources.reports(patient, record.institutions);
           if (!reports.ok()) return Response::from_error(reports.error());
           for (const ImagingReport& r : *reports) {
-            if (who && std::find(who->institutions.begin(), who->institutions.end(),
-                                 r.institution_code) == who->institutions.end())
-              continue;
+            if (who && !who->holds(r.institution_code)) continue;
             const Recognition g = recognise_report(r, rules, options.qualifications, now);
             recognised += g.recognised;
             imaging.push_back({{"taskId", r.task_id},

@@ -101,6 +101,10 @@ std::vector<TimelineEntry> patient_timeline(const std::vector<LabResult>& result
   return out;
 }
 
+bool PatientIdentity::holds(std::string_view institution) const {
+  return std::find(institutions.begin(), institutions.end(), institution) != institutions.end();
+}
+
 std::vector<PatientIdentity> patient_identities(const std::vector<PatientRecordSource>& sources,
                                                 std::string_view national_issuer) {
   std::vector<std::string> national;  // the members that issued it nationally

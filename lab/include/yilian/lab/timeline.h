@@ -90,6 +90,8 @@ struct PatientIdentity {
   bool national = false;
   std::vector<std::string> institutions;  // the members whose records are this person's
   std::string name, birth_date, sex;      // from the first record that has them
+  // Whether the member's records are this person's.
+  bool holds(std::string_view institution) const;
 };
 
 // Where the ID was found: a study (with its issuer) or a laboratory result (issuer empty:
