@@ -55,6 +55,7 @@
 #include "yilian/storage/database.h"
 #include "yilian/storage/sql.h"
 #include "yilian/teleconsult/consult_rest.h"
+#include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/hub.h"
 #include "yilian/viewer/render.h"
 #include "yilian/viewer/web_assets.h"
@@ -360,18 +361,74 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
                                           [&](const auto& w) { return w.user_id == p.user_id; });
       // A concluded consult's answer is its opinion; a declined or cancelled one's, why.
       std::string answer = c.status == "concluded" ? c.opinion : c.reason;
-      out.push_back({lab::EntryKind::consult, c.id, std::move(c.created_at),
-                     std::move(c.institution_code), std::move(c.patient_name),
-                     std::move(c.specialty), "", std::move(c.urgency), std::move(c.status),
-                     std::move(c.question), std::move(answer), std::move(c.assignee), takes_part});
+      lab::CareEvent e;
+      e.kind = lab::EntryKind::consult;
+      e.id = c.id;
+      e.at = std::move(c.created_at);
+      e.institution = std::move(c.institution_code);
+      e.patient_name = std::move(c.patient_name);
+      e.other = std::move(c.specialty);
+      e.urgency = std::move(c.urgency);
+      e.status = std::move(c.status);
+      e.text = std::move(c.question);
+      e.answer = std::move(answer);
+      e.by = std::move(c.assignee);
+      e.open = takes_part;
+      out.push_back(std::move(e));
     }
     auto referrals = dd.referrals().patient_referrals(patient, institutions);
     if (!referrals.ok()) return referrals.error();
     for (teleconsult::ReferralRow& r : *referrals) {
-      out.push_back({lab::EntryKind::referral, r.id, std::move(r.created_at),
-                     std::move(r.from_code), std::move(r.patient_name), std::move(r.to_code),
-                     std::move(r.direction), std::move(r.urgency), std::move(r.status),
-                     std::move(r.reason), std::move(r.answer), std::move(r.requested_by), false});
+      lab::CareEvent e;
+      e.kind = lab::EntryKind::referral;
+      e.id = r.id;
+      e.at = std::move(r.created_at);
+      e.institution = std::move(r.from_code);
+      e.patient_name = std::move(r.patient_name);
+      e.other = std::move(r.to_code);
+      e.direction = std::move(r.direction);
+      e.urgency = std::move(r.urgency);
+      e.status = std::move(r.status);
+      e.text = std::move(r.reason);
+      e.answer = std::move(r.answer);
+      e.by = std::move(r.requested_by);
+      out.push_back(std::move(e));
+    }
+    auto cases = dd.cases().patient_cases(patient, institutions);
+    if (!cases.ok()) return cases.error();
+    for (teleconsult::CaseRow& c : *cases) {
+      auto points = dd.cases().time_points(c.id);
+      if (!points.ok()) return points.error();
+      lab::CareEvent e;
+      e.kind = lab::EntryKind::emergency;
+      e.id = c.id;
+      e.open = c.status == "open" && teleconsult::may_see_case(p, c);
+      e.at = std::move(c.opened_at);
+      e.institution = std::move(c.institution_code);
+      e.patient_name = std::move(c.patient_name);
+      e.other = std::move(c.kind);
+      e.urgency = "emergency";
+      e.status = std::move(c.status);
+      e.text = std::move(c.reason);
+      e.by = std::move(c.opened_by);
+      e.source = std::move(c.source);
+      e.acknowledged_by = std::move(c.acknowledged_by);
+      e.acknowledged_at = std::move(c.acknowledged_at);
+      e.closed_at = std::move(c.closed_at);
+      // The newest record of a point is its value (a correction is a newer record).
+      for (const teleconsult::TimePointRow& tp : *points) {
+        auto it = std::find_if(e.points.begin(), e.points.end(),
+                               [&](const lab::CareEvent::Point& x) { return x.point == tp.point; });
+        if (it == e.points.end())
+          e.points.push_back({tp.point, tp.at});
+        else
+          it->at = tp.at;
+      }
+      std::stable_sort(e.points.begin(), e.points.end(),
+                       [](const lab::CareEvent::Point& a, const lab::CareEvent::Point& b) {
+                         return a.at < b.at;
+                       });
+      out.push_back(std::move(e));
     }
     return out;
   };

@@ -203,7 +203,8 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
 
 // What both patient endpoints read first: the patient (400 for a bad ID or institution, 403
 // for non-clinicians, audited as `action`), the results and studies at the institutions the
-// clinician reaches (with `whole`, also the readings, consults and referrals), narrowed to the
+// clinician reaches (with `whole`, also the readings, consults, referrals and emergency cases),
+// narrowed to the
 // one person the ID names there; or the refusal.
 struct PatientRecord {
   std::string patient;
@@ -394,6 +395,22 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
               care["direction"] = c.direction;
             }
             entry[entry_kind_name(e.kind)] = std::move(care);
+          } else if (e.kind == EntryKind::emergency) {
+            const CareEvent& c = events[e.event];
+            json points = json::array();
+            for (const CareEvent::Point& tp : c.points)
+              points.push_back({{"point", tp.point}, {"at", tp.at}});
+            entry["emergency"] = {{"id", c.id},
+                                  {"kind", c.other},
+                                  {"status", c.status},
+                                  {"source", c.source},
+                                  {"reason", c.text},
+                                  {"openedBy", c.by},
+                                  {"acknowledgedBy", c.acknowledged_by},
+                                  {"acknowledgedAt", c.acknowledged_at},
+                                  {"closedAt", c.closed_at},
+                                  {"timePoints", std::move(points)},
+                                  {"open", c.open}};
           } else {
             const PatientStudy& s = studies[e.study];
             entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
@@ -435,7 +452,8 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
         }
         auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
                    std::to_string(results.size()) + " results, " + std::to_string(studies.size()) +
-                       " studies, " + std::to_string(events.size()) + " consults and referrals");
+                       " studies, " + std::to_string(events.size()) +
+                       " consults, referrals and emergency cases");
         return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
       });
 

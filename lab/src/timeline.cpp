@@ -25,6 +25,8 @@ const char* entry_kind_name(EntryKind k) {
       return "consult";
     case EntryKind::referral:
       return "referral";
+    case EntryKind::emergency:
+      return "emergency";
   }
   return "imaging";
 }

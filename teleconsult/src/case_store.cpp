@@ -151,6 +151,23 @@ Result<std::vector<CaseRow>> CaseStore::cases(const std::vector<std::int64_t>& i
   return out;
 }
 
+Result<std::vector<CaseRow>> CaseStore::patient_cases(
+    std::string_view patient_id, const std::vector<std::int64_t>& institutions) {
+  std::vector<CaseRow> out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          std::string("SELECT ") + kCaseColumns +
+              " WHERE c.patient_id = ?1 AND c.institution_id IN (" + id_list(institutions) +
+              ") ORDER BY c.id DESC LIMIT 100",
+          [&](sql::Stmt& st) { st.bind(1, patient_id); },
+          [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
 Status CaseStore::record_time_point(std::int64_t case_id, const TimePointRow& tp) {
   return write(db_, [&](sql::Db& db) -> Status {
     int changed = 0;

@@ -287,7 +287,14 @@ ALTER TABLE oncall_shifts ADD CONSTRAINT oncall_shifts_service_check
                     'neonatology'));
 )sql";
 
-constexpr std::array<storage::SchemaStep, 3> kSteps{{
+// The patient's record reads a patient's consults, referrals and emergency cases by Patient ID.
+constexpr const char* kV27 = R"sql(
+CREATE INDEX consults_patient ON consults(patient_id, institution_id);
+CREATE INDEX referrals_patient ON referrals(patient_id, from_institution);
+CREATE INDEX emergency_cases_patient ON emergency_cases(patient_id, institution_id);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 4> kSteps{{
     {6, "teleconsult",
      "teleconsultation: consults, chat, view, annotations, emergency cases, notifications, "
      "referrals",
@@ -295,6 +302,8 @@ constexpr std::array<storage::SchemaStep, 3> kSteps{{
     {19, "teleconsult", "on-call rosters and the acknowledgement of emergency alerts", kV19},
     {25, "teleconsult", "trauma, critical maternal and critical newborn emergency cases", kV25,
      kV25Postgres},
+    {27, "teleconsult", "the patient's consults, referrals and emergency cases by Patient ID",
+     kV27},
 }};
 
 }  // namespace

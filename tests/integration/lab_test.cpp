@@ -547,7 +547,7 @@ TEST_F(LabTest, one_patient_id_at_two_members_is_two_people_until_the_clinician_
 // The consults and referrals of the patient are part of the record: township A's doctor asks
 // the lead's cardiologists and refers the patient up; both appear newest first with their
 // status, and the consult opens for the doctor who asked. Township B sees neither.
-TEST_F(LabTest, the_patients_consults_and_referrals_are_in_the_timeline) {
+TEST_F(LabTest, the_patients_consults_referrals_and_emergency_cases_are_in_the_timeline) {
   const std::string doc = server_->add_user("ta-doctor", {"township_doctor"}, "ta");
   const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
   const std::string tb = server_->add_user("tb-doctor", {"township_doctor"}, "tb");
@@ -570,8 +570,43 @@ TEST_F(LabTest, the_patients_consults_and_referrals_are_in_the_timeline) {
                                        .dump());
   ASSERT_EQ(referral.status, 201) << referral.body;
   const std::int64_t referral_id = json::parse(referral.body)["id"];
+  // A chest-pain case of the same patient, with two time points, one of them corrected.
+  auto opened = server_->request(doc, "POST", "/api/emergencies",
+                                 json{{"kind", "chest_pain"},
+                                      {"patientId", "TA-LAB-1"},
+                                      {"patientName", "Wang^Fang"},
+                                      {"reason", "crushing chest pain for 40 min"}}
+                                     .dump());
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  const std::int64_t case_id = json::parse(opened.body)["id"];
+  const std::string points = "/api/emergencies/" + std::to_string(case_id) + "/time-points";
+  for (const auto& [point, at] : {std::pair{"symptom_onset", "2026-03-01T01:00:00Z"},
+                                  std::pair{"first_medical_contact", "2026-03-01T01:30:00Z"},
+                                  std::pair{"symptom_onset", "2026-03-01T00:50:00Z"}}) {
+    auto r = server_->request(doc, "POST", points, json{{"point", point}, {"at", at}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
 
   json timeline = json::parse(server_->get(doc, "/api/timeline?patientId=TA-LAB-1").body);
+  const json* emergency = nullptr;
+  for (const json& e : timeline["entries"]) {
+    if (e["kind"] == "emergency") emergency = &e;
+  }
+  ASSERT_NE(emergency, nullptr) << timeline.dump();
+  EXPECT_EQ((*emergency)["institution"], "ta");
+  const json& ec = (*emergency)["emergency"];
+  EXPECT_EQ(ec["id"], case_id);
+  EXPECT_EQ(ec["kind"], "chest_pain");
+  EXPECT_EQ(ec["status"], "open");
+  EXPECT_EQ(ec["source"], "manual");
+  EXPECT_EQ(ec["reason"], "crushing chest pain for 40 min");
+  EXPECT_EQ(ec["openedBy"], "ta-doctor");
+  EXPECT_EQ(ec["open"], true);
+  // Each point once, at its corrected time, in time order.
+  EXPECT_EQ(ec["timePoints"],
+            json::parse(R"([{"point":"symptom_onset","at":"2026-03-01T00:50:00.000Z"},
+      {"point":"first_medical_contact","at":"2026-03-01T01:30:00.000Z"}])"))
+      << ec.dump();
   std::vector<json> care;
   for (const json& e : timeline["entries"]) {
     if (e["kind"] == "consult" || e["kind"] == "referral") care.push_back(e);
@@ -597,14 +632,34 @@ TEST_F(LabTest, the_patients_consults_and_referrals_are_in_the_timeline) {
   // The lead's cardiologist serves township A: the consult is listed, but its room is for those
   // who take part.
   json lead = json::parse(server_->get(cardio, "/api/timeline?patientId=TA-LAB-1").body);
-  bool listed = false;
+  bool listed = false, case_listed = false;
   for (const json& e : lead["entries"]) {
     if (e["kind"] == "consult") {
       listed = true;
       EXPECT_EQ(e["consult"]["open"], false);
     }
+    // The lead's chest-pain centre serves township A: the open case is on its board.
+    if (e["kind"] == "emergency") {
+      case_listed = true;
+      EXPECT_EQ(e["emergency"]["open"], true);
+    }
   }
   EXPECT_TRUE(listed) << lead.dump();
+  EXPECT_TRUE(case_listed) << lead.dump();
+  // A closed case stays in the record, no longer on a board.
+  auto closed =
+      server_->request(doc, "POST", "/api/emergencies/" + std::to_string(case_id) + "/close", "");
+  ASSERT_EQ(closed.status, 200) << closed.body;
+  timeline = json::parse(server_->get(doc, "/api/timeline?patientId=TA-LAB-1").body);
+  bool closed_listed = false;
+  for (const json& e : timeline["entries"]) {
+    if (e["kind"] != "emergency") continue;
+    closed_listed = true;
+    EXPECT_EQ(e["emergency"]["status"], "closed");
+    EXPECT_FALSE(e["emergency"]["closedAt"].get<std::string>().empty());
+    EXPECT_EQ(e["emergency"]["open"], false);
+  }
+  EXPECT_TRUE(closed_listed) << timeline.dump();
   const json other = json::parse(server_->get(tb, "/api/timeline?patientId=TA-LAB-1").body);
   EXPECT_TRUE(other["entries"].empty()) << other.dump();
 }

@@ -501,6 +501,22 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
                              .dump())
                 .status,
             201);
+  // Township A opens a chest-pain case for the patient and records first medical contact.
+  auto opened = server.request(ta, "POST", "/api/emergencies",
+                               json{{"kind", "chest_pain"},
+                                    {"patientId", "TA-LAB-2"},
+                                    {"patientName", "Wang^Fang"},
+                                    {"reason", "胸痛两小时"}}
+                                   .dump());
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  ASSERT_EQ(server
+                .request(ta, "POST",
+                         "/api/emergencies/" +
+                             std::to_string(json::parse(opened.body)["id"].get<std::int64_t>()) +
+                             "/time-points",
+                         json{{"point", "first_medical_contact"}}.dump())
+                .status,
+            200);
   // The lead's own patient who has the same number in the lead's system.
   spec.patient_name = "Zhao^Gang";
   auto lead_ct = testing::write_ct_series(dir_.path() / "lead-ct", spec);

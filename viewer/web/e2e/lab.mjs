@@ -1,7 +1,8 @@
 // End to end in headless Chromium: the lead's doctor looks up a township patient's record. The
 // lead's own system gave the same number to another patient: the doctor is asked which one is
-// meant and chooses township A's. The timeline shows, newest first, township A's consult about
-// the patient (its room is not this doctor's), today's ECG (opened from there), the two
+// meant and chooses township A's. The timeline shows, newest first, township A's chest-pain
+// case (its first medical contact; open, so it links to the lead's emergency board) and consult
+// about the patient (its room is not this doctor's), today's ECG (opened from there), the two
 // laboratory panels and the CT read at the lead (its report and recognition; its images are not
 // the cardiologist's to open). Haemoglobin, sent twice by the township laboratory, shows its
 // trend and is marked recognised — no need to repeat; the doctor takes it instead of ordering
@@ -27,7 +28,7 @@ await run(async ({ context, shot, login }) => {
   const entry = (kind) => page.locator(`.timeline li.entry[data-kind="${kind}"]`).first();
   await entries.nth(4).waitFor(WAIT);
   const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind));
-  const examinations = kinds.filter((k) => k !== 'consult').join(',');
+  const examinations = kinds.filter((k) => k !== 'consult' && k !== 'emergency').join(',');
   if (examinations !== 'ecg,lab,lab,imaging') fail(`timeline kinds ${kinds}`);
   // Township A's consult about the patient: its question and status; its room is for those
   // who take part, not for this doctor.
@@ -36,6 +37,14 @@ await run(async ({ context, shot, login }) => {
   if (question !== '夜间心悸，是否需要动态心电图？') fail(`consult question "${question}"`);
   if ((await consult.locator('.status').textContent()) !== '待接受') fail('consult status');
   if ((await consult.locator('a.open').count()) !== 0) fail('consult room offered');
+  // Township A's chest-pain case: why it was opened, its time point, and the emergency board.
+  const emergency = entry('emergency');
+  if ((await emergency.locator('.question').textContent()) !== '胸痛两小时') fail('case reason');
+  const contact = await emergency.locator('li[data-point="first_medical_contact"]').textContent();
+  if (!contact.startsWith('首次医疗接触')) fail(`case time point "${contact}"`);
+  if ((await emergency.locator('.status').textContent()) !== '救治中') fail('case status');
+  if ((await emergency.locator('a.open[href="#/emergency"]').count()) !== 1)
+    fail('the case is not linked to the emergency board');
   // The newest panel: both results of the order, the low haemoglobin flagged.
   const panel = entry('lab');
   if ((await panel.locator('.panel-results li').count()) !== 2) fail('newest panel results');

@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
 import { reasonText, statusText, useInstitutionNames } from './common';
+import { clinicalName } from './emergency';
 import { dateTime, dayOf, Key, t, timeOf } from './i18n';
 
 export interface LabResult {
@@ -57,7 +58,7 @@ export interface CareItem {
 }
 
 export interface TimelineEntry {
-  kind: 'lab' | 'imaging' | 'ecg' | 'pathology' | 'consult' | 'referral';
+  kind: 'lab' | 'imaging' | 'ecg' | 'pathology' | 'consult' | 'referral' | 'emergency';
   at: string;
   institution: string;
   order?: { code: string; name: string };
@@ -74,6 +75,22 @@ export interface TimelineEntry {
   reads?: StudyRead[];
   consult?: CareItem;
   referral?: CareItem;
+  emergency?: EmergencyItem;
+}
+
+// An emergency case of the patient (chest pain, stroke, ...): its key time points as recorded.
+interface EmergencyItem {
+  id: number;
+  kind: string;
+  status: 'open' | 'closed';
+  source: string;
+  reason: string;
+  openedBy: string;
+  acknowledgedBy: string;
+  acknowledgedAt: string;
+  closedAt: string;
+  timePoints: { point: string; at: string }[];
+  open: boolean;
 }
 
 interface Timeline {
@@ -134,7 +151,7 @@ function PatientChoice(props: {
   );
 }
 
-const KINDS = ['lab', 'imaging', 'ecg', 'pathology', 'consult', 'referral'] as const;
+const KINDS = ['lab', 'imaging', 'ecg', 'pathology', 'consult', 'referral', 'emergency'] as const;
 
 function WhyNot(props: { r: LabResult['recognition'] }) {
   const { r } = props;
@@ -303,6 +320,47 @@ function CareEntry({ e }: { e: TimelineEntry }) {
   );
 }
 
+// An emergency case: its kind, why it was opened, who acknowledged the alert, and its time
+// points; an open case links to the emergency board of the centres that serve it.
+function EmergencyEntry({ e }: { e: TimelineEntry }) {
+  const c = e.emergency!;
+  return (
+    <>
+      <header>
+        <strong>{clinicalName(c.kind)}</strong>
+        <span class="muted">
+          {e.institution}
+          {c.openedBy && ` · ${c.openedBy}`}
+        </span>
+      </header>
+      <div class="read" data-status={c.status}>
+        <span class="badge stat">{t('emergency')}</span>
+        <span class="status">{t(c.status === 'open' ? 'caseOpen' : 'caseClosed')}</span>
+        {c.reason && <p class="question">{c.reason}</p>}
+        {c.acknowledgedBy && (
+          <p class="muted">
+            {t('acknowledgedBy')} {c.acknowledgedBy} {dateTime(c.acknowledgedAt)}
+          </p>
+        )}
+        {c.timePoints.length > 0 && (
+          <ul class="points">
+            {c.timePoints.map((p) => (
+              <li data-point={p.point}>
+                {clinicalName(p.point)} <time>{dateTime(p.at)}</time>
+              </li>
+            ))}
+          </ul>
+        )}
+        {c.open && (
+          <a class="open" href="#/emergency">
+            {t('tl_openEmergency')}
+          </a>
+        )}
+      </div>
+    </>
+  );
+}
+
 // The patient's examinations and results newest first, one day under each heading, with a
 // filter by kind.
 function TimelineView({ entries }: { entries: TimelineEntry[] }) {
@@ -345,6 +403,8 @@ function TimelineView({ entries }: { entries: TimelineEntry[] }) {
                     <LabPanel e={e} />
                   ) : e.kind === 'consult' || e.kind === 'referral' ? (
                     <CareEntry e={e} />
+                  ) : e.kind === 'emergency' ? (
+                    <EmergencyEntry e={e} />
                   ) : (
                     <StudyEntry e={e} />
                   )}

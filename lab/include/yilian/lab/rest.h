@@ -37,8 +37,9 @@ using ReportsOf = std::function<Result<std::vector<ImagingReport>>(
 // studies it lists).
 using ReadsOf = std::function<Result<std::vector<StudyRead>>(std::string_view patient)>;
 
-// The consults about the patient asked by these institutions and the referrals of the patient
-// from them, as `p` sees them (a consult opens for its participants).
+// The consults about the patient asked by these institutions, the referrals of the patient from
+// them and the patient's emergency cases at them, as `p` sees them (a consult opens for its
+// participants, an open case for the centres that serve it).
 using CareOf = std::function<Result<std::vector<CareEvent>>(
     const Principal& p, std::string_view patient, const std::vector<std::int64_t>& institutions)>;
 

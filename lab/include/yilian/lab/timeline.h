@@ -40,25 +40,36 @@ struct PatientStudy {
   std::vector<StudyRead> reads;
 };
 
-enum class EntryKind { lab, imaging, ecg, pathology, consult, referral };
+enum class EntryKind { lab, imaging, ecg, pathology, consult, referral, emergency };
 const char* entry_kind_name(EntryKind k);
 // ECG studies have ECG among their modalities, slides are SM, everything else is imaging.
 EntryKind study_kind(std::string_view modalities);
 
-// A consult about the patient, or a referral of the patient, as the timeline lists it.
+// A consult about the patient, a referral of the patient, or an emergency case (chest pain,
+// stroke, ...) of the patient, as the timeline lists it.
 struct CareEvent {
-  EntryKind kind = EntryKind::consult;  // consult or referral
+  EntryKind kind = EntryKind::consult;  // consult, referral or emergency
   std::int64_t id = 0;
-  std::string at;           // ISO 8601 UTC: when it was asked
-  std::string institution;  // the patient's member: the one that asked, or referred
+  std::string at;           // ISO 8601 UTC: when it was asked, or the case opened
+  std::string institution;  // the patient's member: the one that asked, referred, or has the case
   std::string patient_name;
-  std::string other;      // consult: the specialty asked; referral: the receiving member
+  std::string other;      // consult: the specialty asked; referral: the receiving member;
+                          // emergency: the kind of case
   std::string direction;  // referral: up or down
   std::string urgency, status;
-  std::string text;    // the consult's question, the referral's reason
+  std::string text;    // the consult's question, the referral's reason, the case's reason
   std::string answer;  // the consult's opinion, the referral's answer
-  std::string by;      // consult: the specialist who took it; referral: who asked
-  bool open = false;   // consult: the clinician takes part in it (its room opens for them)
+  std::string by;      // consult: the specialist who took it; referral and case: who opened it
+  // consult: the clinician takes part in it (its room opens for them); emergency: the case is
+  // open and the clinician's centre serves it (it is on their emergency board).
+  bool open = false;
+  // emergency: what opened the case (manual, ecg_stemi, stat_ct), who acknowledged its alert
+  // and when, when it closed, and its key time points (the current value of each, by time).
+  std::string source, acknowledged_by, acknowledged_at, closed_at;
+  struct Point {
+    std::string point, at;
+  };
+  std::vector<Point> points;
 };
 
 // One line of the timeline: a laboratory panel (the results of one order taken from one

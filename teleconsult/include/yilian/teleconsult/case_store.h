@@ -66,6 +66,10 @@ class CaseStore {
   Result<CaseRow> open_case(const CaseRow& c, bool& existed);
   Result<std::optional<CaseRow>> get_case(std::int64_t id);
   Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions, bool open_only);
+  // A patient's cases at the given institutions (the patient's Patient ID there), newest first,
+  // at most 100.
+  Result<std::vector<CaseRow>> patient_cases(std::string_view patient_id,
+                                             const std::vector<std::int64_t>& institutions);
   Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
   // Every record, oldest first (the newest of a point is its current value).
   Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
