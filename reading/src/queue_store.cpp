@@ -1,5 +1,6 @@
 #include "yilian/reading/queue_store.h"
 
+#include "yilian/identity/patient.h"
 #include "yilian/storage/sql.h"
 
 namespace yilian::reading {
@@ -638,28 +639,37 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
                                                    const std::string& national_issuer) {
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
-  std::vector<PriorStudy> out;
+  // Every other study with the task's Patient ID, at any member; then the one rule of who that
+  // ID names (identity/patient.h) keeps those of the task's patient.
+  std::vector<identity::PatientRecordSource> sources;
+  std::vector<PriorStudy> found;
   Status s = query(
       rd->conn(),
-      "WITH me AS (SELECT s.id AS study, p.id AS pk, p.patient_id AS pid, p.issuer AS issuer "
-      "FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
-      "p.id = s.patient_pk WHERE t.id = ?1) "
-      "SELECT s.study_uid, s.study_date, s.modalities, s.description, i.code, "
+      "WITH me AS (SELECT s.id AS study, p.patient_id AS pid, p.issuer AS issuer, mi.code AS "
+      "code FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
+      "p.id = s.patient_pk JOIN institutions mi ON mi.id = s.institution_id WHERE t.id = ?1) "
+      "SELECT me.code, me.issuer, s.study_uid, s.study_date, s.modalities, s.description, "
+      "i.code, p.issuer, "
       "coalesce((SELECT r.impression FROM reading_tasks rt JOIN reports r ON r.task_id = rt.id "
       "WHERE rt.study_pk = s.id AND r.kind IN ('final', 'addendum') ORDER BY r.id DESC LIMIT 1), "
       "'') FROM studies s JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON "
-      "i.id = s.institution_id, me WHERE s.id <> me.study AND me.pid <> '' AND (p.id = me.pk "
-      "OR (me.issuer <> '' AND p.patient_id = me.pid AND p.issuer = me.issuer) "
-      "OR (?2 <> '' AND me.issuer = ?2 AND p.patient_id = me.pid AND p.issuer = ?2)) "
-      "ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 100",
+      "i.id = s.institution_id, me WHERE s.id <> me.study AND me.pid <> '' AND "
+      "p.patient_id = me.pid ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 400",
+      [&](sql::Stmt& st) { st.bind(1, task_id); },
       [&](sql::Stmt& st) {
-        st.bind(1, task_id);
-        st.bind(2, national_issuer);
-      },
-      [&](sql::Stmt& st) {
-        out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
+        // The task's own study comes first: the first person found is its patient.
+        if (sources.empty()) sources.push_back({st.text(0), st.text(1), "", "", ""});
+        sources.push_back({st.text(6), st.text(7), "", "", ""});
+        found.push_back({st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(8)});
       });
   if (!s) return s.error();
+  std::vector<PriorStudy> out;
+  if (sources.empty()) return out;
+  const identity::PatientIdentity patient =
+      identity::patient_identities(sources, national_issuer).front();
+  for (PriorStudy& prior : found) {
+    if (out.size() < 100 && patient.holds(prior.institution_code)) out.push_back(std::move(prior));
+  }
   return out;
 }
 

@@ -581,5 +581,23 @@ TEST_F(ReadingQueueTest, priors_come_from_every_member_institution_for_the_same_
   EXPECT_TRUE(none->empty());  // P77 at township B is another person
 }
 
+// The issuer a device sends is not trusted across members (many fill it with their software's
+// name): only the consortium's national issuer makes one person of two members' records, the
+// same rule as the patient's record. Within one member the ID is the person's, whatever issuer.
+TEST_F(ReadingQueueTest, priors_follow_the_patient_record_rule_not_the_senders_issuer) {
+  ASSERT_TRUE(accounts_->add_reading_service({"lead", "tb", "imaging"}).ok());
+  std::string same_member =
+      study("ta", "CT", "HEAD", "", "2026-10-01T08:00:00.000Z", "P88", "TA-PACS");
+  std::string other_person =
+      study("tb", "CT", "HEAD", "", "2026-09-01T08:00:00.000Z", "P88", "HIS");
+  std::string now_a = study("ta", "CT", "HEAD", "", "2026-11-22T08:00:00.000Z", "P88", "HIS");
+  auto priors = queue_->priors(who("rad1"), task_for(now_a));
+  ASSERT_TRUE(priors.ok()) << priors.error().message;
+  std::set<std::string> uids;
+  for (const auto& p : *priors) uids.insert(p.study_uid);
+  EXPECT_EQ(uids, (std::set<std::string>{same_member}));
+  EXPECT_FALSE(uids.count(other_person));
+}
+
 }  // namespace
 }  // namespace yilian::reading
