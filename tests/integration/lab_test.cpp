@@ -523,6 +523,11 @@ TEST_F(LabTest, one_patient_id_at_two_members_is_two_people_until_the_clinician_
   EXPECT_EQ(own["entries"].size(), 2u) << own.dump();
   EXPECT_EQ(own["patient"]["institutions"], json::array({"ta"}));
   EXPECT_EQ(server_->get(cardio, path + "&institution=ta%27--").status, 400);
+  EXPECT_EQ(server_->get(cardio, path + "&institution=" + std::string(65, 'a')).status, 400);
+  // A well-formed code of no member the patient is known at: nobody's records.
+  auto unknown = server_->get(cardio, path + "&institution=" + std::string(64, 'a'));
+  ASSERT_EQ(unknown.status, 200) << unknown.body;
+  EXPECT_TRUE(json::parse(unknown.body)["entries"].empty()) << unknown.body;
 
   // A resident ID under the national issuer names one person at A and at the lead.
   store_ct("110101196001010027", "TA_CT", "Wang^Fang", "CN-ID");
