@@ -291,7 +291,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
   if (!edge_uploads.ok()) return fail(edge_uploads.error());
   // What a township clinic must read while its link is down: pulled by its edge node.
   edge::register_back_channel_routes(router, dd.database(), dd.accounts(), queue, auth, dd.index(),
-                                     dd.blobs());
+                                     dd.blobs(), cfg.national_id_issuer);
   teleconsult::Hub hub(
       dd.teleconsult_stores(),
       [&auth](std::string_view authorization) { return auth.authenticate(authorization); },

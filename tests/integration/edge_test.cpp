@@ -755,7 +755,8 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
   Hub hub(dir.path());
   ASSERT_TRUE(hub.server.start()) << hub.server.log();
   const std::string doc = hub.server.add_user("dr-li", {"township_doctor"}, "ta");
-  ASSERT_FALSE(hub.server.add_user("dr-zhou", {"township_doctor"}, "tb").empty());
+  const std::string zhou = hub.server.add_user("dr-zhou", {"township_doctor"}, "tb");
+  ASSERT_FALSE(zhou.empty());
   const fs::path credential = dir.path() / "edge.token";
   const std::string edge_token = hub.issue("ta-edge", "ta", credential);
   ASSERT_FALSE(edge_token.empty());
@@ -848,6 +849,18 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
                       "SELECT COUNT(*) FROM audit WHERE action = 'edge.priors.pull' AND outcome = "
                       "'ok' AND detail LIKE 'at the edge by dr-li%'"),
             "1");
+  // Township B shares its CT with township A: dr-li may now open it, but B's TA-5 is B's own
+  // patient (no national ID), so it is not among A's patient's priors.
+  auto shared = hub.server.request(zhou, "POST", "/api/studies/" + elsewhere.study_uid + "/shares",
+                                   json{{"institution", "ta"}, {"reason", "consult"}}.dump());
+  ASSERT_EQ(shared.status, 201) << shared.body;
+  ASSERT_EQ(hub.server.get(doc, "/api/studies/" + elsewhere.study_uid).status, 200);
+  auto listed = as_edge("/api/edge/v1/priors?patientId=TA-5&by=dr-li");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const json listing = json::parse(listed.body);
+  std::set<std::string> uids;
+  for (const json& st : listing["studies"]) uids.insert(st["studyInstanceUid"].get<std::string>());
+  EXPECT_EQ(uids, (std::set<std::string>{today.study_uid, prior.study_uid})) << listed.body;
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }

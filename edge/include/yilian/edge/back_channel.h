@@ -28,9 +28,11 @@
 
 namespace yilian::edge {
 
+// `national_issuer` ([queue] national_id_issuer): under it a Patient ID names one person at
+// every member (identity/patient.h), which the priors listed to an edge follow.
 void register_back_channel_routes(http::Router& router, storage::Database& db,
                                   identity::Accounts& accounts, reading::ReadingQueue& queue,
                                   identity::AuthService& auth, pacs::Index& index,
-                                  storage::BlobStore& blobs);
+                                  storage::BlobStore& blobs, std::string national_issuer);
 
 }  // namespace yilian::edge
