@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7 fhir slide"}
+TARGETS=${FUZZ_TARGETS:-"dicom_ingest multipart qido json_body wfdb aecg ws_message config tus_header queue_setting hl7 fhir slide scanner_file"}
 SHARED=${YILIAN_SHARED_DATA:-$ROOT/../shared/data}
 PYDICOM=/usr/lib/python3/dist-packages/pydicom/data/test_files
 
@@ -33,6 +33,12 @@ seed() {  # seed TARGET: fills $BUILD/corpus/TARGET once
           "$ROOT/build/yilian" pathology import "$dir/../slide.svs" --out "$dir/../slide-dcm" \
             --patient-id FUZZ >/dev/null 2>&1 &&
           cp "$dir/../slide-dcm/slide-002.dcm" "$dir/wsi.dcm" || true
+      fi ;;
+    scanner_file)
+      # A small Aperio SVS (JPEG tiles, a label and a thumbnail) from the slide generator.
+      if [[ -x $ROOT/build/bench/yilian_gen_slide ]]; then
+        "$ROOT/build/bench/yilian_gen_slide" --out "$dir/small.svs" --width 300 --height 200 \
+          --levels 2 >/dev/null || true
       fi ;;
     multipart)
       printf 'multipart/related; type="application/dicom"; boundary=b\n--b\r\nContent-Type: application/dicom\r\n\r\nDICM\r\n--b\r\n\r\nno headers\r\n--b--\r\n' >"$dir/related"

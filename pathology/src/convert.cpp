@@ -355,6 +355,31 @@ struct Source {
   std::string tiff_error;
 };
 
+// Whether every tile and strip of every directory lies inside the file. OpenSlide reads a tile
+// into a buffer of the size the file claims (and aborts when that cannot be allocated), so a
+// file that fails this is read by libtiff alone, which bounds its allocations.
+bool extents_inside(TIFF* t, std::uint64_t file_size) {
+  const tdir_t start = TIFFCurrentDirectory(t);
+  bool inside = true;
+  if (!TIFFSetDirectory(t, 0)) return false;
+  do {
+    const bool tiled = TIFFIsTiled(t);
+    std::uint64_t* offsets = nullptr;
+    std::uint64_t* counts = nullptr;
+    const std::uint32_t n = tiled ? TIFFNumberOfTiles(t) : TIFFNumberOfStrips(t);
+    if (!TIFFGetField(t, tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &offsets) ||
+        !TIFFGetField(t, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) ||
+        !offsets || !counts) {
+      inside = n == 0;
+      continue;
+    }
+    for (std::uint32_t k = 0; k < n && inside; ++k)
+      inside = offsets[k] <= file_size && counts[k] <= file_size - offsets[k];
+  } while (inside && TIFFReadDirectory(t));
+  (void)TIFFSetDirectory(t, start);
+  return inside;
+}
+
 // One tile of a level as a complete JPEG stream: copied, or decoded and encoded.
 Result<std::string> tile_jpeg(Source& src, const TiffLevel& level, std::uint32_t col,
                               std::uint32_t row, std::string_view tables, bool rgb_jpeg, bool copy,
@@ -426,10 +451,15 @@ Result<ConvertedSlide> convert_slide(const std::filesystem::path& path,
   TIFF* t = src.tiff.get();
 
   ConvertedSlide result;
-  // OpenSlide knows the vendors' formats: the pixel size, the label and macro images.
+  // OpenSlide knows the vendors' formats: the pixel size, the label and macro images. It is
+  // given only a file whose tiles and strips all lie inside it.
+  std::error_code size_error;
+  const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
   if (const char* vendor = openslide_detect_vendor(path.c_str())) {
-    src.slide.reset(openslide_open(path.c_str()));
-    if (src.slide && openslide_get_error(src.slide.get())) src.slide.reset();
+    if (!size_error && extents_inside(t, file_size)) {
+      src.slide.reset(openslide_open(path.c_str()));
+      if (src.slide && openslide_get_error(src.slide.get())) src.slide.reset();
+    }
     result.format = vendor;
   }
   if (result.format.empty()) result.format = "tiff";

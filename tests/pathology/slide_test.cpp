@@ -218,6 +218,80 @@ TEST_F(ConvertTest, a_slide_without_a_pixel_size_or_that_is_no_slide_is_refused)
   EXPECT_EQ(not_tiff.error().code, Errc::invalid_argument);
 }
 
+// Makes the first tile of the file's first directory (a BigTIFF, as write_slide makes it)
+// claim `count` bytes, what a damaged or hostile scanner file may claim: its TileByteCounts
+// are written again as 64-bit values at the end of the file, the first one `count`.
+bool claim_tile_bytes(const fs::path& file, std::uint64_t count) {
+  std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+  auto read = [&](std::uint64_t at, auto& v) {
+    f.seekg(static_cast<std::streamoff>(at));
+    f.read(reinterpret_cast<char*>(&v), sizeof v);
+  };
+  auto write = [&](std::uint64_t at, const auto& v) {
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  std::uint16_t order = 0, version = 0;
+  read(0, order);
+  read(2, version);
+  if (!f || order != 0x4949 || version != 43) return false;
+  std::uint64_t ifd = 0, entries = 0;
+  read(8, ifd);
+  read(ifd, entries);
+  for (std::uint64_t k = 0; k < entries && k < 64; ++k) {
+    const std::uint64_t entry = ifd + 8 + 20 * k;
+    std::uint16_t tag = 0, type = 0;
+    std::uint64_t n = 0, value = 0;
+    read(entry, tag);
+    read(entry + 2, type);
+    read(entry + 4, n);
+    read(entry + 12, value);
+    if (tag != 325 || (type != 4 && type != 16) || n == 0 || n > 4096) continue;
+    const std::uint64_t width = type == 4 ? 4 : 8;
+    const std::uint64_t at = n * width > 8 ? value : entry + 12;
+    std::vector<std::uint64_t> counts(n);
+    for (std::uint64_t j = 0; j < n; ++j) {
+      if (type == 4) {
+        std::uint32_t c = 0;
+        read(at + 4 * j, c);
+        counts[j] = c;
+      } else {
+        read(at + 8 * j, counts[j]);
+      }
+    }
+    counts[0] = count;
+    f.seekp(0, std::ios::end);
+    const auto end = static_cast<std::uint64_t>(f.tellp());
+    for (std::uint64_t j = 0; j < n; ++j) write(end + 8 * j, counts[j]);
+    write(entry + 2, std::uint16_t{16});
+    write(entry + 12, n > 1 ? end : counts[0]);
+    return static_cast<bool>(f);
+  }
+  return false;
+}
+
+// A scanner file whose tile claims more bytes than the file holds (found by the scanner_file
+// fuzz target): OpenSlide would try to allocate them and abort the import; the tile is refused
+// with a clear error instead.
+TEST_F(ConvertTest, a_tile_that_claims_more_bytes_than_the_file_holds_is_refused) {
+  test::SlideSpec spec;
+  spec.width = 512;
+  spec.height = 384;
+  spec.levels = 2;
+  ASSERT_TRUE(test::write_slide(dir_ / "claims.svs", spec));
+  ASSERT_TRUE(claim_tile_bytes(dir_ / "claims.svs", std::uint64_t{1} << 51));
+  // OpenSlide is not given the file, so its pixel size (from the Aperio description) must be
+  // given; then the tile itself is refused.
+  auto unsized = convert(dir_ / "claims.svs");
+  ASSERT_FALSE(unsized.ok());
+  EXPECT_NE(unsized.error().message.find("pixel size"), std::string::npos);
+  auto converted = convert(dir_ / "claims.svs", 0.5);
+  ASSERT_FALSE(converted.ok());
+  EXPECT_EQ(converted.error().code, Errc::invalid_argument);
+  EXPECT_NE(converted.error().message.find("cannot be read"), std::string::npos)
+      << converted.error().message;
+}
+
 WsiInstance sparse(std::string uid, std::vector<std::pair<std::uint32_t, std::uint32_t>> at) {
   WsiInstance w;
   w.sop_instance_uid = std::move(uid);
