@@ -282,6 +282,19 @@ function StudyEntry({ e }: { e: TimelineEntry }) {
   );
 }
 
+// A consult's, referral's or emergency case's heading: what it is, the member, and who.
+function CareHeader(props: { title: string; institution: string; by: string }) {
+  return (
+    <header>
+      <strong>{props.title}</strong>
+      <span class="muted">
+        {props.institution}
+        {props.by && ` · ${props.by}`}
+      </span>
+    </header>
+  );
+}
+
 // A consult (its specialty, question and opinion; the room opens for those who take part) or a
 // referral (where to, why, and the answer).
 function CareEntry({ e }: { e: TimelineEntry }) {
@@ -289,13 +302,11 @@ function CareEntry({ e }: { e: TimelineEntry }) {
   const c = (consult ? e.consult : e.referral)!;
   return (
     <>
-      <header>
-        <strong>{consult ? t(c.specialty as Key) : `${t(c.direction as Key)} → ${c.to}`}</strong>
-        <span class="muted">
-          {e.institution}
-          {c.by && ` · ${c.by}`}
-        </span>
-      </header>
+      <CareHeader
+        title={consult ? t(c.specialty as Key) : `${t(c.direction as Key)} → ${c.to}`}
+        institution={e.institution}
+        by={c.by}
+      />
       <div class="read" data-status={c.status}>
         {c.urgency !== 'routine' && (
           <span class={`badge ${c.urgency === 'emergency' ? 'stat' : c.urgency}`}>
@@ -326,13 +337,7 @@ function EmergencyEntry({ e }: { e: TimelineEntry }) {
   const c = e.emergency!;
   return (
     <>
-      <header>
-        <strong>{clinicalName(c.kind)}</strong>
-        <span class="muted">
-          {e.institution}
-          {c.openedBy && ` · ${c.openedBy}`}
-        </span>
-      </header>
+      <CareHeader title={clinicalName(c.kind)} institution={e.institution} by={c.openedBy} />
       <div class="read" data-status={c.status}>
         <span class="badge stat">{t('emergency')}</span>
         <span class="status">{t(c.status === 'open' ? 'caseOpen' : 'caseClosed')}</span>
