@@ -416,14 +416,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
       e.acknowledged_at = std::move(c.acknowledged_at);
       e.closed_at = std::move(c.closed_at);
       // The newest record of a point is its value (a correction is a newer record).
-      for (const teleconsult::TimePointRow& tp : *points) {
-        auto it = std::find_if(e.points.begin(), e.points.end(),
-                               [&](const lab::CareEvent::Point& x) { return x.point == tp.point; });
-        if (it == e.points.end())
-          e.points.push_back({tp.point, tp.at});
-        else
-          it->at = tp.at;
-      }
+      for (const auto& [point, at] : teleconsult::current_points(*points))
+        e.points.push_back({point, storage::to_iso8601(at)});
       std::stable_sort(e.points.begin(), e.points.end(),
                        [](const lab::CareEvent::Point& a, const lab::CareEvent::Point& b) {
                          return a.at < b.at;
