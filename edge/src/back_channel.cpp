@@ -220,46 +220,45 @@ void register_back_channel_routes(http::Router& router, storage::Database& db,
   // access rules: the clinic's studies, those shared with it by consult or referral), of the
   // clinic's patient: the ID is the clinic's own, so another member's study with the same
   // number is another person's unless both issued it under the national issuer.
-  router.add("GET", "/api/edge/v1/priors",
-             [&accounts, &auth, &index, national_issuer](const Request& req) {
-               if (!is_edge(req)) return Response::error(403, "edge nodes only");
-               const std::string patient = req.query_value("patientId").value_or("");
-               const std::string by = req.query_value("by").value_or("");
-               if (!plain_patient_id(patient))
-                 return Response::error(400, "patientId must be one patient ID (no wildcards)");
-               auto who =
-                   edge_doctor(req, accounts, auth, by, "edge.priors.list", "patient", patient);
-               if (!who.ok()) return Response::from_error(who.error());
-               if (!*who || !identity::has_clinical_role(**who))
-                 return Response::error(403, "by must name a doctor of the edge's institution");
-               pacs::StudyQuery q;
-               q.patient_id = patient;
-               auto page = index.search_studies(identity::study_scope(**who, auth.now()), q,
-                                                kPriorsListed, 0);
-               if (!page.ok()) return Response::from_error(page.error());
-               std::vector<identity::PatientRecordSource> sources{
-                   {(**who).institution_code, "", "", "", ""}};
-               for (const pacs::StudySummary& st : page->studies)
-                 sources.push_back({st.institution_code, st.issuer_of_patient_id, "", "", ""});
-               const identity::PatientIdentity person =
-                   identity::patient_identities(sources, national_issuer).front();
-               json list = json::array();
-               for (const pacs::StudySummary& st : page->studies) {
-                 if (!person.holds(st.institution_code)) continue;
-                 list.push_back({{"studyInstanceUid", st.study_instance_uid},
-                                 {"patientId", st.patient_id},
-                                 {"patientName", st.patient_name},
-                                 {"studyDate", st.study_date},
-                                 {"modalities", st.modalities},
-                                 {"description", st.study_description},
-                                 {"institution", st.institution_code},
-                                 {"instances", st.num_instances},
-                                 {"bytes", st.size_bytes}});
-               }
-               auth.audit(req, "edge.priors.list", "patient", patient, "ok",
-                          "at the edge by " + by + ": " + std::to_string(list.size()) + " studies");
-               return Response::json(200, json_text(json{{"studies", std::move(list)}}));
-             });
+  router.add(
+      "GET", "/api/edge/v1/priors",
+      [&accounts, &auth, &index, national_issuer](const Request& req) {
+        if (!is_edge(req)) return Response::error(403, "edge nodes only");
+        const std::string patient = req.query_value("patientId").value_or("");
+        const std::string by = req.query_value("by").value_or("");
+        if (!plain_patient_id(patient))
+          return Response::error(400, "patientId must be one patient ID (no wildcards)");
+        auto who = edge_doctor(req, accounts, auth, by, "edge.priors.list", "patient", patient);
+        if (!who.ok()) return Response::from_error(who.error());
+        if (!*who || !identity::has_clinical_role(**who))
+          return Response::error(403, "by must name a doctor of the edge's institution");
+        pacs::StudyQuery q;
+        q.patient_id = patient;
+        auto page =
+            index.search_studies(identity::study_scope(**who, auth.now()), q, kPriorsListed, 0);
+        if (!page.ok()) return Response::from_error(page.error());
+        std::vector<identity::PatientRecordSource> sources;
+        for (const pacs::StudySummary& st : page->studies)
+          sources.push_back({st.institution_code, st.issuer_of_patient_id, "", "", ""});
+        const identity::PatientIdentity person = identity::person_at(
+            identity::patient_identities(sources, national_issuer), (**who).institution_code);
+        json list = json::array();
+        for (const pacs::StudySummary& st : page->studies) {
+          if (!person.holds(st.institution_code)) continue;
+          list.push_back({{"studyInstanceUid", st.study_instance_uid},
+                          {"patientId", st.patient_id},
+                          {"patientName", st.patient_name},
+                          {"studyDate", st.study_date},
+                          {"modalities", st.modalities},
+                          {"description", st.study_description},
+                          {"institution", st.institution_code},
+                          {"instances", st.num_instances},
+                          {"bytes", st.size_bytes}});
+        }
+        auth.audit(req, "edge.priors.list", "patient", patient, "ok",
+                   "at the edge by " + by + ": " + std::to_string(list.size()) + " studies");
+        return Response::json(200, json_text(json{{"studies", std::move(list)}}));
+      });
   // One prior study whole, as a bundle (multipart/related of the stored files, byte for byte),
   // streamed from the blob store.
   router.add(

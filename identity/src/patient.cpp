@@ -40,4 +40,14 @@ std::vector<PatientIdentity> patient_identities(const std::vector<PatientRecordS
   return out;
 }
 
+PatientIdentity person_at(const std::vector<PatientIdentity>& people,
+                          std::string_view institution) {
+  auto it = std::find_if(people.begin(), people.end(),
+                         [&](const PatientIdentity& p) { return p.holds(institution); });
+  if (it != people.end()) return *it;
+  PatientIdentity own;
+  own.institutions = {std::string(institution)};
+  return own;
+}
+
 }  // namespace yilian::identity

@@ -169,9 +169,7 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
   std::vector<PatientIdentity> people = patient_identities(found, national_issuer);
   Chosen out;
   if (!institution.empty()) {
-    auto it = std::find_if(people.begin(), people.end(),
-                           [&](const PatientIdentity& p) { return p.holds(institution); });
-    out.who = it != people.end() ? *it : PatientIdentity{false, {institution}, {}, {}, {}};
+    out.who = identity::person_at(people, institution);
   } else if (people.size() > 1) {
     json candidates = json::array();
     for (const PatientIdentity& p : people) {
@@ -204,8 +202,7 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
 // What both patient endpoints read first: the patient (400 for a bad ID or institution, 403
 // for non-clinicians, audited as `action`), the results and studies at the institutions the
 // clinician reaches (with `whole`, also the readings, consults, referrals and emergency cases),
-// narrowed to the
-// one person the ID names there; or the refusal.
+// narrowed to the one person the ID names there; or the refusal.
 struct PatientRecord {
   std::string patient;
   std::vector<std::int64_t> institutions;

@@ -1,5 +1,7 @@
 #include "yilian/reading/queue_store.h"
 
+#include <algorithm>
+
 #include "yilian/identity/patient.h"
 #include "yilian/storage/sql.h"
 
@@ -639,37 +641,60 @@ Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
                                                    const std::string& national_issuer) {
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
-  // Every other study with the task's Patient ID, at any member; then the one rule of who that
-  // ID names (identity/patient.h) keeps those of the task's patient.
-  std::vector<identity::PatientRecordSource> sources;
-  std::vector<PriorStudy> found;
+  std::vector<PriorStudy> out;
+  // The task's study: its Patient ID and member.
+  std::string pid, code;
+  std::int64_t study = 0;
   Status s = query(
       rd->conn(),
-      "WITH me AS (SELECT s.id AS study, p.patient_id AS pid, p.issuer AS issuer, mi.code AS "
-      "code FROM reading_tasks t JOIN studies s ON s.id = t.study_pk JOIN patients p ON "
-      "p.id = s.patient_pk JOIN institutions mi ON mi.id = s.institution_id WHERE t.id = ?1) "
-      "SELECT me.code, me.issuer, s.study_uid, s.study_date, s.modalities, s.description, "
-      "i.code, p.issuer, "
+      "SELECT p.patient_id, i.code, s.id FROM reading_tasks t JOIN studies s ON s.id = "
+      "t.study_pk JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON i.id = "
+      "s.institution_id WHERE t.id = ?1",
+      [&](sql::Stmt& st) { st.bind(1, task_id); },
+      [&](sql::Stmt& st) {
+        pid = st.text(0);
+        code = st.text(1);
+        study = st.int64(2);
+      });
+  if (!s) return s.error();
+  if (pid.empty()) return out;
+  // Who the ID names (identity/patient.h) from the members' patient rows of it, each with the
+  // issuer it came with; then that person's studies at the members that hold them.
+  std::vector<identity::PatientRecordSource> sources;
+  std::vector<std::pair<std::string, std::int64_t>> members;  // code, id
+  s = query(
+      rd->conn(),
+      "SELECT i.code, i.id, p.issuer FROM patients p JOIN institutions i ON i.id = "
+      "p.institution_id WHERE p.patient_id = ?1 ORDER BY p.id",
+      [&](sql::Stmt& st) { st.bind(1, pid); },
+      [&](sql::Stmt& st) {
+        sources.push_back({st.text(0), st.text(2), "", "", ""});
+        members.emplace_back(st.text(0), st.int64(1));
+      });
+  if (!s) return s.error();
+  const identity::PatientIdentity person =
+      identity::person_at(identity::patient_identities(sources, national_issuer), code);
+  std::vector<std::int64_t> held;
+  for (const auto& [member, id] : members) {
+    if (person.holds(member) && std::find(held.begin(), held.end(), id) == held.end())
+      held.push_back(id);
+  }
+  s = query(
+      rd->conn(),
+      "SELECT s.study_uid, s.study_date, s.modalities, s.description, i.code, "
       "coalesce((SELECT r.impression FROM reading_tasks rt JOIN reports r ON r.task_id = rt.id "
       "WHERE rt.study_pk = s.id AND r.kind IN ('final', 'addendum') ORDER BY r.id DESC LIMIT 1), "
       "'') FROM studies s JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON "
-      "i.id = s.institution_id, me WHERE s.id <> me.study AND me.pid <> '' AND "
-      "p.patient_id = me.pid ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 400",
-      [&](sql::Stmt& st) { st.bind(1, task_id); },
+      "i.id = s.institution_id WHERE p.patient_id = ?1 AND s.id <> ?2 AND s.institution_id IN (" +
+          sql::id_list(held) + ") ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 100",
       [&](sql::Stmt& st) {
-        // The task's own study comes first: the first person found is its patient.
-        if (sources.empty()) sources.push_back({st.text(0), st.text(1), "", "", ""});
-        sources.push_back({st.text(6), st.text(7), "", "", ""});
-        found.push_back({st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(8)});
+        st.bind(1, pid);
+        st.bind(2, study);
+      },
+      [&](sql::Stmt& st) {
+        out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
       });
   if (!s) return s.error();
-  std::vector<PriorStudy> out;
-  if (sources.empty()) return out;
-  const identity::PatientIdentity patient =
-      identity::patient_identities(sources, national_issuer).front();
-  for (PriorStudy& prior : found) {
-    if (out.size() < 100 && patient.holds(prior.institution_code)) out.push_back(std::move(prior));
-  }
   return out;
 }
 

@@ -46,5 +46,17 @@ TEST(PatientIdentities, without_a_national_issuer_every_members_ids_are_its_own)
   EXPECT_TRUE(patient_identities({}, "CN-ID").empty());
 }
 
+TEST(PatientIdentities, the_person_at_a_member_is_the_one_holding_it_or_its_own_patient) {
+  const auto people = patient_identities(
+      {{"ta", "CN-ID", "", "", ""}, {"lead", "CN-ID", "", "", ""}, {"tb", "HIS", "", "", ""}},
+      "CN-ID");
+  EXPECT_EQ(person_at(people, "lead").institutions, (std::vector<std::string>{"ta", "lead"}));
+  EXPECT_TRUE(person_at(people, "lead").national);
+  EXPECT_EQ(person_at(people, "tb").institutions, std::vector<std::string>{"tb"});
+  const PatientIdentity nobody = person_at(people, "tc");
+  EXPECT_FALSE(nobody.national);
+  EXPECT_EQ(nobody.institutions, std::vector<std::string>{"tc"});
+}
+
 }  // namespace
 }  // namespace yilian::identity

@@ -1,5 +1,6 @@
 // Who one Patient ID names, the one rule for every part of the hub that puts a patient's
-// records together (the patient's record and laboratory results, a reader's priors). Pure.
+// records together (the patient's record and laboratory results, a reader's priors, an edge
+// clinic's priors). Pure.
 #pragma once
 
 #include <string>
@@ -30,5 +31,9 @@ struct PatientRecordSource {
 // other member.
 std::vector<PatientIdentity> patient_identities(const std::vector<PatientRecordSource>& sources,
                                                 std::string_view national_issuer);
+
+// The person among `people` whose records `institution`'s are; with none, that member's own
+// patient, found nowhere else.
+PatientIdentity person_at(const std::vector<PatientIdentity>& people, std::string_view institution);
 
 }  // namespace yilian::identity
