@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "yilian/common/stats.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/policy.h"
 #include "yilian/net/json_body.h"
@@ -74,13 +74,6 @@ Response fail(const Error& e) { return Response::from_error(e); }
 void audit(identity::AuthService& auth, const Request& req, const char* action, std::int64_t id,
            bool ok, std::string detail = {}) {
   auth.audit(req, action, "task", std::to_string(id), ok ? "ok" : "denied", std::move(detail));
-}
-
-// Nearest-rank percentile of sorted minutes.
-double percentile(const std::vector<double>& sorted, double pct) {
-  if (sorted.empty()) return 0;
-  std::size_t rank = static_cast<std::size_t>(std::ceil(pct / 100.0 * sorted.size()));
-  return sorted[std::max<std::size_t>(rank, 1) - 1];
 }
 
 }  // namespace
@@ -353,14 +346,14 @@ void register_worklist_routes(http::Router& router, ReadingQueue& q, identity::A
       double met = 100.0 * static_cast<double>(g.in_sla) / static_cast<double>(g.minutes.size());
       list.push_back({{by, key},
                       {"count", g.minutes.size()},
-                      {"p50Minutes", percentile(g.minutes, 50)},
-                      {"p90Minutes", percentile(g.minutes, 90)},
-                      {"p99Minutes", percentile(g.minutes, 99)},
+                      {"p50Minutes", nearest_rank_percentile(g.minutes, 50)},
+                      {"p90Minutes", nearest_rank_percentile(g.minutes, 90)},
+                      {"p99Minutes", nearest_rank_percentile(g.minutes, 99)},
                       {"slaMetPercent", met}});
       char line[256];
       std::snprintf(line, sizeof line, ",%zu,%.1f,%.1f,%.1f,%.1f\n", g.minutes.size(),
-                    percentile(g.minutes, 50), percentile(g.minutes, 90), percentile(g.minutes, 99),
-                    met);
+                    nearest_rank_percentile(g.minutes, 50), nearest_rank_percentile(g.minutes, 90),
+                    nearest_rank_percentile(g.minutes, 99), met);
       std::string k = key;
       std::replace(k.begin(), k.end(), ',', ' ');
       text += k + line;

@@ -1,3 +1,5 @@
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "case_view.h"
@@ -110,6 +112,72 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     }
     audit(auth, req, "case.list", "", "ok", ids);
     return Response::json(200, json_text(json{{"cases", out}}));
+  });
+
+  // The centres' quality figures per interval (aggregates, no patient data): readers, QC and
+  // admins, as the other statistics. Cases opened in [from, to).
+  router.add("GET", "/api/stats/emergency", [&store, &hub](const Request& req) {
+    if (!identity::may_read_statistics(*req.principal)) {
+      return Response::error(403, "statistics are for readers, QC and admins");
+    }
+    const std::string by = req.query_value("by").value_or("centre");
+    if (by != "centre" && by != "institution") {
+      return Response::error(400, "by is centre or institution");
+    }
+    const std::string kind = req.query_value("kind").value_or("");
+    if (!kind.empty() && !is_case_kind(kind)) {
+      return Response::error(400, "kind is one of: " + case_kinds_text());
+    }
+    auto cases = store.cases_opened(req.query_value("from").value_or("0000"),
+                                    req.query_value("to").value_or("9999"));
+    if (!cases.ok()) return Response::from_error(cases.error());
+    if (!kind.empty()) {
+      std::erase_if(*cases, [&](const CaseRecords& c) { return c.c.kind != kind; });
+    }
+    const auto rows = interval_quality(*cases, by == "institution", hub.case_targets());
+    auto percent = [](const IntervalQuality& q) -> std::optional<double> {
+      if (q.done == 0) return std::nullopt;
+      return std::round(1000.0 * q.met / q.done) / 10.0;
+    };
+    if (req.query_value("format").value_or("") == "csv") {
+      auto num = [](std::optional<double> v) {
+        if (!v) return std::string();
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f", *v);
+        return std::string(text);
+      };
+      Response r;
+      r.content_type = "text/csv; charset=utf-8";
+      r.body =
+          "centre,interval,institution,target_minutes,cases,started,done,met,met_percent,"
+          "median_minutes,p90_minutes,inconsistent\n";
+      for (const auto& q : rows) {
+        r.body += q.kind + "," + q.interval + "," + q.institution + "," +
+                  std::to_string(q.target_minutes) + "," + std::to_string(q.cases) + "," +
+                  std::to_string(q.started) + "," + std::to_string(q.done) + "," +
+                  std::to_string(q.met) + "," + num(percent(q)) + "," + num(q.median_minutes) +
+                  "," + num(q.p90_minutes) + "," + std::to_string(q.inconsistent) + "\n";
+      }
+      return r;
+    }
+    auto value = [](std::optional<double> v) { return v ? json(*v) : json(nullptr); };
+    json list = json::array();
+    for (const auto& q : rows) {
+      json row = {{"centre", q.kind},
+                  {"interval", q.interval},
+                  {"targetMinutes", q.target_minutes},
+                  {"cases", q.cases},
+                  {"started", q.started},
+                  {"done", q.done},
+                  {"met", q.met},
+                  {"metPercent", value(percent(q))},
+                  {"medianMinutes", value(q.median_minutes)},
+                  {"p90Minutes", value(q.p90_minutes)},
+                  {"inconsistent", q.inconsistent}};
+      if (by == "institution") row["institution"] = q.institution;
+      list.push_back(std::move(row));
+    }
+    return Response::json(200, json_text(json{{"intervals", list}}));
   });
 
   router.add("GET", "/api/emergencies/{id}", [&store, &hub, &auth](const Request& req) {

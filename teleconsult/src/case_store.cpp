@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
 
 #include "yilian/storage/clock.h"
 #include "yilian/storage/sql.h"
@@ -163,6 +164,45 @@ Result<std::vector<CaseRow>> CaseStore::patient_cases(
               ") ORDER BY c.id DESC LIMIT 100",
           [&](sql::Stmt& st) { st.bind(1, patient_id); },
           [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<CaseRecords>> CaseStore::cases_opened(std::string_view from,
+                                                         std::string_view to) {
+  std::vector<CaseRecords> out;
+  std::map<std::int64_t, std::size_t> at;  // case id -> index in out
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  const auto bind = [&](sql::Stmt& st) {
+    st.bind(1, from);
+    st.bind(2, to);
+  };
+  if (Status s = query(rd->conn(),
+                       std::string("SELECT ") + kCaseColumns +
+                           " WHERE c.opened_at >= ?1 AND c.opened_at < ?2 ORDER BY c.id",
+                       bind,
+                       [&](sql::Stmt& st) {
+                         at[st.int64(0)] = out.size();
+                         out.push_back({read_case(st), {}});
+                       });
+      !s)
+    return s.error();
+  // One read for the points of every case, not one per case; a case opened in between is
+  // not in `at` and its points are passed over.
+  if (Status s =
+          query(rd->conn(),
+                "SELECT p.case_id, p.id, p.point, p.at, p.recorded_by, p.recorded_at, p.note "
+                "FROM emergency_time_points p JOIN emergency_cases c ON c.id = p.case_id "
+                "WHERE c.opened_at >= ?1 AND c.opened_at < ?2 ORDER BY p.id",
+                bind,
+                [&](sql::Stmt& st) {
+                  if (auto it = at.find(st.int64(0)); it != at.end()) {
+                    out[it->second].points.push_back(
+                        {st.int64(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
+                  }
+                });
       !s)
     return s.error();
   return out;

@@ -4,7 +4,10 @@
 #include <cctype>
 #include <chrono>
 #include <initializer_list>
+#include <map>
+#include <tuple>
 
+#include "yilian/common/stats.h"
 #include "yilian/identity/policy.h"
 #include "yilian/teleconsult/consult_rules.h"
 
@@ -142,6 +145,51 @@ std::map<std::string, storage::TimePoint> current_points(
   std::map<std::string, storage::TimePoint> out;
   for (const auto& r : records) {  // oldest first: a later record of a point replaces it
     if (auto t = storage::parse_iso8601(r.at)) out[r.point] = *t;
+  }
+  return out;
+}
+
+std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases,
+                                              bool by_institution, const CaseTargets& targets) {
+  struct Group {
+    IntervalQuality q;
+    std::vector<double> minutes;
+  };
+  // Keyed by kind, institution and the interval's place in its pathway.
+  std::map<std::tuple<std::string, std::string, std::size_t>, Group> groups;
+  for (const auto& [c, records] : cases) {
+    const auto points = current_points(records);
+    const std::string institution = by_institution ? c.institution_code : "";
+    // The times themselves decide; `now` is used by no interval with both ends.
+    const auto states = evaluate(c.kind, points, storage::TimePoint{}, targets);
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      const IntervalState& s = states[i];
+      Group& g = groups[{c.kind, institution, i}];
+      g.q.kind = c.kind;
+      g.q.interval = s.spec.name;
+      g.q.institution = institution;
+      g.q.target_minutes = s.spec.target_minutes;
+      ++g.q.cases;
+      if (!points.contains(s.spec.from)) continue;
+      ++g.q.started;
+      if (!points.contains(s.spec.to) || !s.minutes) continue;
+      if (*s.minutes < 0) {
+        ++g.q.inconsistent;
+        continue;
+      }
+      ++g.q.done;
+      if (s.status == "met") ++g.q.met;
+      g.minutes.push_back(*s.minutes);
+    }
+  }
+  std::vector<IntervalQuality> out;
+  for (auto& [key, g] : groups) {
+    std::sort(g.minutes.begin(), g.minutes.end());
+    if (!g.minutes.empty()) {
+      g.q.median_minutes = nearest_rank_percentile(g.minutes, 50);
+      g.q.p90_minutes = nearest_rank_percentile(g.minutes, 90);
+    }
+    out.push_back(std::move(g.q));
   }
   return out;
 }

@@ -1004,6 +1004,50 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
   EXPECT_EQ(maternal[0]["id"], case_id);
   EXPECT_TRUE(json::parse(board("?kind=trauma").body)["cases"].empty());
   EXPECT_EQ(board("?kind=burns").status, 400);
+
+  // The centre's quality figures: a second case within the consortium's 20 minutes, and a
+  // third whose delivery is not recorded yet.
+  ASSERT_EQ(post("cardio", path + "/close", json::object()).status, 200);
+  for (const std::string id : {"TA-M2", "TA-M3"}) {
+    auto second = post("doctor", "/api/emergencies", {{"kind", "maternal"}, {"patientId", id}});
+    ASSERT_EQ(second.status, 201) << second.body;
+    const std::string more = "/api/emergencies/" +
+                             std::to_string(json::parse(second.body)["id"].get<std::int64_t>()) +
+                             "/time-points";
+    ASSERT_EQ(post("doctor", more, {{"point", "decision_to_deliver"}, {"at", at(10)}}).status, 200);
+    if (id == "TA-M2") {
+      ASSERT_EQ(post("doctor", more, {{"point", "delivery"}, {"at", at(2)}}).status, 200);
+    }
+  }
+  auto stats = server_->get(tokens_["cardio"], "/api/stats/emergency?kind=maternal");
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  json figures = json::parse(stats.body)["intervals"];
+  ASSERT_EQ(figures.size(), 1u) << stats.body;
+  EXPECT_EQ(figures[0]["centre"], "maternal");
+  EXPECT_EQ(figures[0]["interval"], "decision_to_delivery");
+  EXPECT_EQ(figures[0]["targetMinutes"], 20);
+  EXPECT_EQ(figures[0]["cases"], 3);
+  EXPECT_EQ(figures[0]["started"], 3);
+  EXPECT_EQ(figures[0]["done"], 2);
+  EXPECT_EQ(figures[0]["met"], 1);
+  EXPECT_EQ(figures[0]["metPercent"], 50.0);
+  EXPECT_NEAR(figures[0]["medianMinutes"].get<double>(), 8, 0.1);
+  EXPECT_NEAR(figures[0]["p90Minutes"].get<double>(), 35, 0.1);
+  json by_site = json::parse(
+      server_->get(tokens_["cardio"], "/api/stats/emergency?kind=maternal&by=institution").body);
+  ASSERT_EQ(by_site["intervals"].size(), 1u);
+  EXPECT_EQ(by_site["intervals"][0]["institution"], "ta");
+  auto csv = server_->get(tokens_["cardio"], "/api/stats/emergency?format=csv&kind=maternal");
+  EXPECT_NE(csv.body.find("maternal,decision_to_delivery,,20,3,3,2,1,50.0,8.0,35.0,0"),
+            std::string::npos)
+      << csv.body;
+  // Cases opened before the period are not counted; a township doctor sees no statistics.
+  auto later =
+      server_->get(tokens_["cardio"],
+                   "/api/stats/emergency?from=" + storage::to_iso8601(now + std::chrono::hours(1)));
+  EXPECT_TRUE(json::parse(later.body)["intervals"].empty()) << later.body;
+  EXPECT_EQ(server_->get(tokens_["doctor"], "/api/stats/emergency").status, 403);
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=month").status, 400);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),

@@ -231,6 +231,84 @@ TEST(EmergencyRules, intervals_run_meet_or_breach_their_targets_and_corrections_
   EXPECT_FALSE(may_see_case(admin, c));
 }
 
+// A chest-pain centre's figures over its cases: door-to-balloon counted where both ends are
+// recorded (the corrected value), against the target; a wire crossing recorded before the door
+// is a data error for quality control, not a zero-minute success.
+TEST(EmergencyRules, the_centres_figures_count_each_interval_once_both_ends_are_recorded) {
+  auto at = [](int minutes) {
+    return storage::to_iso8601(*storage::parse_iso8601("2026-12-05T02:00:00Z") +
+                               std::chrono::minutes(minutes));
+  };
+  auto make = [&](std::string kind, std::string site,
+                  std::vector<std::pair<std::string, int>> points) {
+    CaseRecords r;
+    r.c.kind = std::move(kind);
+    r.c.institution_code = std::move(site);
+    for (const auto& [point, minute] : points) {
+      TimePointRow row;
+      row.id = static_cast<std::int64_t>(r.points.size()) + 1;
+      row.point = point;
+      row.at = at(minute);
+      r.points.push_back(row);
+    }
+    return r;
+  };
+  auto chest = [&](std::string site, std::vector<std::pair<std::string, int>> points) {
+    return make("chest_pain", std::move(site), std::move(points));
+  };
+  std::vector<CaseRecords> cases = {
+      chest("lead", {{"door", 0}, {"wire_crossing", 70}}),                         // met
+      chest("lead", {{"door", 0}, {"wire_crossing", 80}, {"wire_crossing", 95}}),  // corrected
+      chest("ta", {{"door", 0}, {"wire_crossing", 60}}),                           // met
+      chest("ta", {{"door", 0}}),                          // no wire crossing (yet)
+      chest("ta", {{"door", 30}, {"wire_crossing", 10}}),  // before the door: an error
+      chest("tb", {{"first_medical_contact", 0}, {"first_ecg", 12}}),
+  };
+  cases.push_back(make("stroke", "lead", {{"door", 0}, {"ct", 20}}));
+
+  auto all = interval_quality(cases, false);
+  auto find = [](const std::vector<IntervalQuality>& rows, std::string_view kind,
+                 std::string_view interval, std::string_view site = "") {
+    for (const auto& q : rows) {
+      if (q.kind == kind && q.interval == interval && q.institution == site) return q;
+    }
+    ADD_FAILURE() << kind << " " << interval << " " << site;
+    return IntervalQuality{};
+  };
+  const auto d2b = find(all, "chest_pain", "door_to_balloon");
+  EXPECT_EQ(d2b.target_minutes, 90);
+  EXPECT_EQ(d2b.cases, 6);
+  EXPECT_EQ(d2b.started, 5);
+  EXPECT_EQ(d2b.done, 3);  // 70, 95 (the correction), 60
+  EXPECT_EQ(d2b.met, 2);
+  EXPECT_EQ(d2b.inconsistent, 1);
+  EXPECT_DOUBLE_EQ(*d2b.median_minutes, 70);
+  EXPECT_DOUBLE_EQ(*d2b.p90_minutes, 95);
+  const auto fmc = find(all, "chest_pain", "fmc_to_ecg");
+  EXPECT_EQ(fmc.done, 1);
+  EXPECT_EQ(fmc.met, 0);  // 12 min against 10
+  const auto dtn = find(all, "stroke", "door_to_needle");
+  EXPECT_EQ(dtn.started, 1);
+  EXPECT_EQ(dtn.done, 0);
+  EXPECT_FALSE(dtn.median_minutes);
+  EXPECT_EQ(find(all, "stroke", "door_to_ct").met, 1);
+  // Rows by centre, then the intervals in pathway order.
+  ASSERT_EQ(all.size(), intervals("chest_pain").size() + intervals("stroke").size());
+  EXPECT_EQ(all.front().interval, intervals("chest_pain").front().name);
+
+  // Per institution, and against the consortium's own target.
+  auto sites = interval_quality(cases, true, {{"chest_pain.door_to_balloon", 65}});
+  const auto lead = find(sites, "chest_pain", "door_to_balloon", "lead");
+  EXPECT_EQ(lead.target_minutes, 65);
+  EXPECT_EQ(lead.done, 2);
+  EXPECT_EQ(lead.met, 0);
+  const auto ta = find(sites, "chest_pain", "door_to_balloon", "ta");
+  EXPECT_EQ(ta.done, 1);
+  EXPECT_EQ(ta.met, 1);
+  EXPECT_EQ(ta.inconsistent, 1);
+  EXPECT_TRUE(interval_quality({}, false).empty());
+}
+
 TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks) {
   using std::chrono::minutes;
   using std::chrono::seconds;

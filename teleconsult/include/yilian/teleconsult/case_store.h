@@ -53,6 +53,12 @@ struct TimePointRow {
   std::string point, at, recorded_by, recorded_at, note;
 };
 
+// A case with every record of its time points (oldest first), for the centres' statistics.
+struct CaseRecords {
+  CaseRow c;
+  std::vector<TimePointRow> points;
+};
+
 class CaseStore {
  public:
   // `db` must hold the migrated consortium schema.
@@ -70,6 +76,8 @@ class CaseStore {
   // at most 100.
   Result<std::vector<CaseRow>> patient_cases(std::string_view patient_id,
                                              const std::vector<std::int64_t>& institutions);
+  // Every case opened in [from, to) (ISO 8601 UTC) with its time points, oldest case first.
+  Result<std::vector<CaseRecords>> cases_opened(std::string_view from, std::string_view to);
   Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
   // Every record, oldest first (the newest of a point is its current value).
   Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);

@@ -67,6 +67,23 @@ std::vector<IntervalState> evaluate(std::string_view kind,
 std::map<std::string, storage::TimePoint> current_points(
     const std::vector<teleconsult::TimePointRow>& records);
 
+// The centres' quality figures (what a chest-pain or stroke centre reports for its
+// accreditation): per centre and interval, and per institution when `by_institution`, over
+// the cases given. An interval counts when both its ends are recorded (the current value of
+// each): `done`, of them `met` within the target, and the median and 90th percentile
+// (nearest rank) of their minutes. `started` also counts the intervals whose end is not
+// recorded; an end recorded before its start is `inconsistent` (a data-entry error for
+// quality control to correct) and stays out of the minutes. Rows for the centres and
+// institutions that have cases, by centre, institution, then the intervals in pathway order.
+struct IntervalQuality {
+  std::string kind, interval, institution;  // institution: empty for the whole consortium
+  int target_minutes = 0;
+  int cases = 0, started = 0, done = 0, met = 0, inconsistent = 0;
+  std::optional<double> median_minutes, p90_minutes;  // none when nothing is done
+};
+std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases,
+                                              bool by_institution, const CaseTargets& targets = {});
+
 // Which emergency case a reading-queue event opens, if any:
 //   "emergency" (suspected STEMI on an ECG)      -> chest_pain, source ecg_stemi, point
 //                                                   ecg_transmitted, reason: the evidence
