@@ -21,8 +21,16 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
                        {"recordedAt", r.recorded_at},
                        {"note", r.note}});
   }
+  // A closed case's clocks stopped when it closed: an interval never finished shows the minutes
+  // it had run by then, not ever more.
+  storage::TimePoint clocks_at = now;
+  if (c.status == "closed") {
+    if (auto closed = storage::parse_iso8601(c.closed_at); closed && *closed < now) {
+      clocks_at = *closed;
+    }
+  }
   json clocks = json::array();
-  for (const auto& s : evaluate(c.kind, current_points(*records), now, targets)) {
+  for (const auto& s : evaluate(c.kind, current_points(*records), clocks_at, targets)) {
     clocks.push_back(
         {{"name", s.spec.name},
          {"from", s.spec.from},

@@ -407,8 +407,9 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   }
   ASSERT_FALSE(cases["cases"].empty()) << server.log();
 
-  const std::vector<std::string> shots = {"admin-oncall.png", "alert.png", "alert-acknowledged.png",
-                                          "emergency-newborn.png"};
+  const std::vector<std::string> shots = {"admin-oncall.png",        "alert.png",
+                                          "alert-acknowledged.png",  "emergency-closed.png",
+                                          "dashboard-emergency.png", "emergency-newborn.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -425,6 +426,8 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
       server.get(cardio, "/api/emergencies/" + std::to_string(done["caseId"].get<int>())).body);
   EXPECT_EQ(c["alert"]["acknowledgedBy"], "dr-wang");
   EXPECT_EQ(c["timePoints"]["ecg_read"]["by"], "dr-wang");
+  EXPECT_EQ(c["status"], "closed");
+  EXPECT_EQ(c["timePoints"]["wire_crossing"]["by"], "dr-wang");
   // The newborn case the township doctor opened on the board, with the birth tapped.
   json nb = json::parse(
       server.get(doc, "/api/emergencies/" + std::to_string(done["newbornId"].get<int>())).body);

@@ -562,6 +562,36 @@ TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and
   }
 }
 
+// A case closed before its needle keeps the minutes its door-to-needle had run at closing: a
+// reviewer an hour later sees 20 minutes, not 80 and a breach.
+TEST_F(HubTest, a_closed_cases_clocks_stopped_when_it_closed) {
+  const std::uint64_t cardio = connect("cardio");
+  stat_task(9, "CT", "stroke");
+  hub_->task_event({9, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+  json alert = transport_.next_of(cardio, "notification");
+  ASSERT_FALSE(alert.is_null());
+  const std::int64_t id = alert["payload"]["case"];
+  ASSERT_TRUE(cases_
+                  ->record_time_point(id, {0, "door", "2026-12-01T08:40:00.000Z", "doc",
+                                           "2026-12-01T08:59:00.000Z", ""})
+                  .ok());
+  ASSERT_TRUE(cases_->close_case(id, "2026-12-01T09:00:00.000Z").ok());
+  now_ = now_.load() + std::chrono::hours(1);
+  hub_->received(cardio, json{{"type", "case.join"}, {"case", id}}.dump());
+  json view = transport_.next_of(cardio, "case");
+  ASSERT_FALSE(view.is_null());
+  EXPECT_EQ(view["case"]["status"], "closed");
+  json needle;
+  for (const json& i : view["case"]["intervals"]) {
+    if (i["name"] == "door_to_needle") needle = i;
+  }
+  ASSERT_TRUE(needle.is_object()) << view.dump();
+  EXPECT_EQ(needle["status"], "running");
+  EXPECT_DOUBLE_EQ(needle["minutes"].get<double>(), 20);
+  sync(cardio);
+  EXPECT_TRUE(transport_.sent_of(cardio, "case.breach").empty());
+}
+
 // A lead hospital (parent of township A, reading its ECGs) with three cardiologists and an ECG
 // reader; `oncall` is the cardiology primary and `backup` the back-up from 08:00 to 20:00.
 void lead_hospital_on_call(identity::Accounts& accounts, CaseStore& cases,

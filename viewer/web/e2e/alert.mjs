@@ -2,7 +2,9 @@
 // alert waits for them; it covers whatever screen they are on until acknowledged with one tap;
 // the emergency board then shows who was alerted and who acknowledged. The consortium office
 // sees the roster on its screen. The township doctor then opens a critical-newborn case on the
-// board, which filters to that centre, and records the birth with one tap.
+// board, which filters to that centre, and records the birth with one tap. Last, with the door
+// and wire crossing tapped, the cardiologist closes the STEMI case; it is reviewed among the
+// closed cases, and the dashboard counts its door-to-balloon against the target.
 //
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_CARDIOLOGIST, YILIAN_OFFICE,
 // YILIAN_DOCTOR. Prints one JSON line with the case acknowledged and the newborn case.
@@ -66,5 +68,39 @@ await run(async ({ context, shot, login }) => {
   // All centres again: both cases.
   await doctor.locator('button.centre[data-centre="all"]').click();
   await doctor.locator(`article.case[data-case="${caseId}"]`).waitFor(WAIT);
+
+  // Back with the cardiologist: the patient reaches the cath lab (door and wire crossing, one
+  // tap each); the case closes and leaves the board for the closed cases, where its clocks
+  // stand as they ended.
+  const stemi = cardio.locator(`article.case[data-case="${caseId}"]`);
+  for (const point of ['door', 'wire_crossing']) {
+    await stemi.locator(`button.point[data-point="${point}"]`).click();
+    await stemi.locator(`button.point.done[data-point="${point}"]`).waitFor(WAIT);
+  }
+  await stemi.locator('li.clock[data-interval="door_to_balloon"][data-status="met"]').waitFor(WAIT);
+  await stemi.getByRole('button', { name: '结束病例' }).click();
+  await stemi.waitFor({ state: 'detached', ...WAIT });
+  await cardio.locator('nav.tabs a[data-view="closed"]').click();
+  const reviewed = cardio.locator(`article.case.closed[data-case="${caseId}"]`);
+  await reviewed.waitFor(WAIT);
+  await reviewed
+    .locator('li.clock[data-interval="door_to_balloon"][data-status="met"]')
+    .waitFor(WAIT);
+  await reviewed.locator('.closed-at').waitFor(WAIT);
+  if (!(await reviewed.locator('button.point[data-point="door"]').isDisabled()))
+    fail('a closed case still records time points');
+  if ((await reviewed.getByRole('button', { name: '结束病例' }).count()) !== 0)
+    fail('a closed case can be closed again');
+  await shot(cardio, 'emergency-closed.png');
+
+  // The chest-pain centre's figures on the dashboard: one door-to-balloon timed, within 90 min.
+  await cardio.goto(`${env('YILIAN_URL')}/#/dashboard`);
+  const d2b = cardio.locator(
+    'table.emergency-quality tr[data-centre="chest_pain"][data-interval="door_to_balloon"]',
+  );
+  await d2b.waitFor(WAIT);
+  const figures = await d2b.textContent();
+  if (!figures.includes('1 / 1') || !figures.includes('100.0% (1)')) fail(`D2B row "${figures}"`);
+  await shot(cardio, 'dashboard-emergency.png');
   return { caseId, newbornId };
 });

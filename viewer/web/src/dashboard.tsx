@@ -1,7 +1,9 @@
 // The consortium dashboard: volumes per day, turnaround percentiles and SLA compliance by
-// institution, modality, priority or reader, over a period; charts and CSV export.
+// institution, modality, priority or reader, over a period; referrals, the emergency centres'
+// intervals against their targets, ECG statement agreement; charts and CSV export.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, currentToken } from './api';
+import { clinicalName } from './emergency';
 import { Key, t } from './i18n';
 
 interface Group {
@@ -66,6 +68,61 @@ async function downloadCsv(path: string, name: string) {
   URL.revokeObjectURL(url);
 }
 
+// One interval of an emergency centre over the period's cases (GET /api/stats/emergency).
+interface EmergencyFigure {
+  centre: string;
+  interval: string;
+  targetMinutes: number;
+  cases: number;
+  started: number;
+  done: number;
+  met: number;
+  metPercent: number | null;
+  medianMinutes: number | null;
+  p90Minutes: number | null;
+  inconsistent: number;
+}
+
+// The centres' accreditation figures: per interval, how many were timed, how many met the
+// target, the median and 90th percentile; intervals no case started are left out.
+function EmergencyTable({ rows }: { rows: EmergencyFigure[] }) {
+  const shown = rows.filter((r) => r.started > 0);
+  if (shown.length === 0) return <p class="empty">{t('noCasesInPeriod')}</p>;
+  const minutes = (v: number | null) => (v === null ? '—' : v.toFixed(1));
+  return (
+    <table class="tasks stats emergency-quality">
+      <thead>
+        <tr>
+          <th>{t('caseCentre')}</th>
+          <th>{t('interval')}</th>
+          <th>{t('targetMin')}</th>
+          <th>{t('timedOfStarted')}</th>
+          <th>{t('targetMet')}</th>
+          <th>{t('medianMin')}</th>
+          <th>p90 min</th>
+          <th>{t('inconsistentTimes')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {shown.map((r) => (
+          <tr data-centre={r.centre} data-interval={r.interval}>
+            <td>{clinicalName(r.centre)}</td>
+            <td>{clinicalName(r.interval, true)}</td>
+            <td>{r.targetMinutes}</td>
+            <td>
+              {r.done} / {r.started}
+            </td>
+            <td>{r.metPercent === null ? '—' : `${r.metPercent.toFixed(1)}% (${r.met})`}</td>
+            <td>{minutes(r.medianMinutes)}</td>
+            <td>{minutes(r.p90Minutes)}</td>
+            <td>{r.inconsistent || ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function Dashboard() {
   const [from, setFrom] = useState(day(new Date(Date.now() - 30 * 86400000)));
   const [to, setTo] = useState(day(new Date()));
@@ -85,6 +142,7 @@ export function Dashboard() {
     }[]
   >([]);
   const [avoided, setAvoided] = useState<Record<string, number>>({});
+  const [emergency, setEmergency] = useState<EmergencyFigure[]>([]);
   const [error, setError] = useState('');
   // The period is whole local days: from 00:00 of `from` to the end of `to`.
   const range = () => {
@@ -99,13 +157,15 @@ export function Dashboard() {
       api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
       api<{ statements: typeof statements }>('GET', `/api/stats/ecg-statements?${range()}`),
       api<{ byInstitution: Record<string, number> }>('GET', `/api/lab/avoided-repeats?${range()}`),
+      api<{ intervals: EmergencyFigure[] }>('GET', `/api/stats/emergency?${range()}`),
     ])
-      .then(([g, v, r, s, a]) => {
+      .then(([g, v, r, s, a, e]) => {
         setGroups(g.groups);
         setDays(v.days);
         setReferrals(r.referrals);
         setStatements(s.statements);
         setAvoided(a.byInstitution);
+        setEmergency(e.intervals);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
@@ -157,6 +217,9 @@ export function Dashboard() {
         </button>
         <button type="button" onClick={() => csv('referrals')}>
           CSV: {t('referrals')}
+        </button>
+        <button type="button" onClick={() => csv('emergency')}>
+          CSV: {t('emergencyQuality')}
         </button>
       </div>
       {error && (
@@ -224,6 +287,8 @@ export function Dashboard() {
           ))}
         </tbody>
       </table>
+      <h3>{t('emergencyQuality')}</h3>
+      <EmergencyTable rows={emergency} />
       <h3>{t('statementAgreement')}</h3>
       <table class="tasks stats ecg-agreement">
         <thead>

@@ -1,7 +1,9 @@
 // The emergency board of the five centres (chest pain, stroke, trauma, critical maternal and
 // newborn care): open cases with live clocks against their targets and one-tap time points,
-// filtered by centre; a clinician opens a case for a patient here. Each case on the board is followed over /ws (`case.join`): time
-// points recorded anywhere and breaches arrive as they happen.
+// filtered by centre; a clinician opens a case for a patient here. Each case on the board is
+// followed over /ws (`case.join`): time points recorded anywhere and breaches arrive as they
+// happen. Closed cases (#/emergency/closed) are shown for review as they ended: their
+// intervals met or breached, their time points, who was alerted; nothing is recorded there.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
 import { reasonText, useNow } from './common';
@@ -32,6 +34,7 @@ export interface Case {
   source: string;
   reason: string;
   openedAt: string;
+  closedAt: string | null;
   timePoints: Record<string, { at: string; by: string; note: string }>;
   intervals: Interval[];
 }
@@ -144,9 +147,10 @@ export function clinicalName(key: string, interval = false): string {
   return n ? n[currentLang() === 'en' ? 1 : 0] : key;
 }
 
-// An interval's minutes now: as the hub computed them, or counting since its start.
+// An interval's minutes now: as the hub computed them, or counting since its start (a closed
+// case's clocks stopped when it closed).
 function liveMinutes(c: Case, i: Interval, now: number): number | null {
-  if (i.status !== 'running') return i.minutes;
+  if (i.status !== 'running' || c.status !== 'open') return i.minutes;
   const start = c.timePoints[i.from]?.at;
   return start ? Math.max(0, now - Date.parse(start)) / 60000 : i.minutes;
 }
@@ -198,14 +202,25 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
       setError(e instanceof ApiError ? e.message : String(e));
     }
   };
+  const open = c.status === 'open';
   return (
-    <article class={`case ${c.kind}`} data-case={c.id} aria-labelledby={`case-${c.id}`}>
+    <article
+      class={`case ${c.kind}${open ? '' : ' closed'}`}
+      data-case={c.id}
+      data-status={c.status}
+      aria-labelledby={`case-${c.id}`}
+    >
       <header>
         <span class="badge stat">{clinicalName(c.kind)}</span>
         <strong id={`case-${c.id}`}>{personName(c.patient.name) || c.patient.id}</strong>
         <span>{c.patient.id}</span>
         <span>{c.institution}</span>
         <span class="muted">{dateTime(c.openedAt)}</span>
+        {!open && c.closedAt && (
+          <span class="muted closed-at">
+            {t('caseClosed')} {dateTime(c.closedAt)}
+          </span>
+        )}
       </header>
       {c.reason && <p class="reason">{reasonText(c.reason)}</p>}
       {c.alert && c.alert.alerted.length > 0 && (
@@ -221,7 +236,7 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
           {c.alert.acknowledgedBy
             ? `${t('acknowledgedBy')} ${c.alert.acknowledgedBy} ${dateTime(c.alert.acknowledgedAt).slice(-5)}`
             : t('notAcknowledged')}
-          {!c.alert.acknowledgedBy && (
+          {!c.alert.acknowledgedBy && open && (
             <button type="button" class="primary" onClick={ack}>
               {t('acknowledgeAlert')}
             </button>
@@ -239,10 +254,13 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
             type="button"
             class={c.timePoints[p] ? 'point done' : 'point'}
             data-point={p}
+            disabled={!open}
             onClick={() => record(p)}
           >
             <span>{clinicalName(p)}</span>
-            <small>{c.timePoints[p] ? dateTime(c.timePoints[p].at).slice(-5) : t('tapNow')}</small>
+            <small>
+              {c.timePoints[p] ? dateTime(c.timePoints[p].at).slice(-5) : open ? t('tapNow') : '—'}
+            </small>
           </button>
         ))}
       </div>
@@ -251,9 +269,11 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
           {error}
         </p>
       )}
-      <button type="button" onClick={close}>
-        {t('closeCase')}
-      </button>
+      {open && (
+        <button type="button" onClick={close}>
+          {t('closeCase')}
+        </button>
+      )}
     </article>
   );
 }
@@ -333,19 +353,22 @@ function OpenCase(props: { kind: Kind; onOpened: (c: Case) => void }) {
   );
 }
 
-export function EmergencyBoard(props: { live: Live | null }) {
+export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
   const { live } = props;
+  const closed = props.closed ?? false;
   const [cases, setCases] = useState<Case[]>([]);
   const [error, setError] = useState('');
   const [centre, setCentre] = useState<Kind | ''>('');
   const now = useNow();
+  // Open cases, or for review those that have closed (the newest first).
   const load = () =>
-    api<{ cases: Case[] }>('GET', '/api/emergencies?status=open')
-      .then((r) => setCases(r.cases))
+    api<{ cases: Case[] }>('GET', `/api/emergencies?status=${closed ? 'all' : 'open'}`)
+      .then((r) => setCases(r.cases.filter((c) => (c.status === 'open') !== closed)))
       .catch((e) => setError(String(e)));
   useEffect(() => {
+    setCases([]);
     load();
-    if (!live) return;
+    if (!live || closed) return;
     const offs = [
       live.on('notification', (m) => {
         if (m.kind === 'emergency' || m.kind === 'breach' || m.kind === 'alert') load();
@@ -359,9 +382,9 @@ export function EmergencyBoard(props: { live: Live | null }) {
       live.on('welcome', load),
     ];
     return () => offs.forEach((off) => off());
-  }, [live]);
-  // Follow every case on the board.
-  const ids = cases.map((c) => c.id).join(',');
+  }, [live, closed]);
+  // Follow every open case on the board.
+  const ids = closed ? '' : cases.map((c) => c.id).join(',');
   useEffect(() => {
     if (!live) return;
     const list = ids ? ids.split(',').map(Number) : [];
@@ -381,6 +404,19 @@ export function EmergencyBoard(props: { live: Live | null }) {
   return (
     <section class="emergency" aria-labelledby="emergency-title">
       <h2 id="emergency-title">{t('emergencyBoard')}</h2>
+      <nav class="tabs" aria-label={t('emergencyBoard')}>
+        <a href="#/emergency" class={closed ? '' : 'on'} aria-current={!closed}>
+          {t('caseOpen')}
+        </a>
+        <a
+          href="#/emergency/closed"
+          class={closed ? 'on' : ''}
+          aria-current={closed}
+          data-view="closed"
+        >
+          {t('casesClosed')}
+        </a>
+      </nav>
       {error && (
         <p class="error" role="alert">
           {error}
@@ -400,14 +436,16 @@ export function EmergencyBoard(props: { live: Live | null }) {
           </button>
         ))}
       </div>
-      <OpenCase
-        kind={centre || KINDS[0]}
-        onOpened={(c) => {
-          setCases((list) => [c, ...list.filter((x) => x.id !== c.id)]);
-          setCentre(c.kind);
-        }}
-      />
-      {shown.length === 0 && <p class="empty">{t('noCases')}</p>}
+      {!closed && (
+        <OpenCase
+          kind={centre || KINDS[0]}
+          onOpened={(c) => {
+            setCases((list) => [c, ...list.filter((x) => x.id !== c.id)]);
+            setCentre(c.kind);
+          }}
+        />
+      )}
+      {shown.length === 0 && <p class="empty">{t(closed ? 'noClosedCases' : 'noCases')}</p>}
       <div class="cases">
         {shown.map((c) => (
           <CaseCard c={c} now={now} onChange={replace} />

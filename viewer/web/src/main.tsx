@@ -118,7 +118,7 @@ function App() {
     screen = <Reading taskId={Number(arg)} user={user} live={live} />;
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
-  else if (route === 'emergency') screen = <EmergencyBoard live={live} />;
+  else if (route === 'emergency') screen = <EmergencyBoard live={live} closed={arg === 'closed'} />;
   else if (route === 'dashboard') screen = <Dashboard />;
   else if (route === 'slide' && arg && arg2)
     screen = (
