@@ -1,6 +1,7 @@
 #include "yilian/edge/back_channel.h"
 
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -209,6 +210,10 @@ Result<std::optional<Principal>> edge_doctor(const Request& req, identity::Accou
 }
 
 constexpr std::int64_t kPriorsListed = 50;
+// The readable studies of the ID read to decide who it names and which are theirs, before the
+// newest kPriorsListed of them are listed: a doctor's scope (the clinic's studies and those
+// shared with it) holds far fewer of one ID.
+constexpr std::int64_t kPriorsScanned = 500;
 
 }  // namespace
 
@@ -234,17 +239,27 @@ void register_back_channel_routes(http::Router& router, storage::Database& db,
           return Response::error(403, "by must name a doctor of the edge's institution");
         pacs::StudyQuery q;
         q.patient_id = patient;
-        auto page =
-            index.search_studies(identity::study_scope(**who, auth.now()), q, kPriorsListed, 0);
-        if (!page.ok()) return Response::from_error(page.error());
+        // Who the ID names is decided over every readable study of it (up to kPriorsScanned),
+        // not over the newest few: another member's studies of the same number, newer than the
+        // patient's own, must not push the patient's own out of the list.
+        const identity::StudyScope scope = identity::study_scope(**who, auth.now());
+        std::vector<pacs::StudySummary> found;
+        for (std::int64_t offset = 0; offset < kPriorsScanned; offset += kPriorsListed) {
+          auto page = index.search_studies(scope, q, kPriorsListed, offset);
+          if (!page.ok()) return Response::from_error(page.error());
+          const auto got = static_cast<std::int64_t>(page->studies.size());
+          std::move(page->studies.begin(), page->studies.end(), std::back_inserter(found));
+          if (got < kPriorsListed) break;
+        }
         std::vector<identity::PatientRecordSource> sources;
-        for (const pacs::StudySummary& st : page->studies)
+        for (const pacs::StudySummary& st : found)
           sources.push_back({st.institution_code, st.issuer_of_patient_id, "", "", ""});
         const identity::PatientIdentity person = identity::person_at(
             identity::patient_identities(sources, national_issuer), (**who).institution_code);
         json list = json::array();
-        for (const pacs::StudySummary& st : page->studies) {
+        for (const pacs::StudySummary& st : found) {
           if (!person.holds(st.institution_code)) continue;
+          if (static_cast<std::int64_t>(list.size()) == kPriorsListed) break;
           list.push_back({{"studyInstanceUid", st.study_instance_uid},
                           {"patientId", st.patient_id},
                           {"patientName", st.patient_name},

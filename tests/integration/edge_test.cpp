@@ -861,6 +861,30 @@ TEST(EdgeLocal, a_doctor_views_the_clinics_studies_at_the_edge_and_pulls_a_patie
   std::set<std::string> uids;
   for (const json& st : listing["studies"]) uids.insert(st["studyInstanceUid"].get<std::string>());
   EXPECT_EQ(uids, (std::set<std::string>{today.study_uid, prior.study_uid})) << listed.body;
+  // Township B's patient TA-5 had 50 more examinations, all received after A's patient's and
+  // all shared with A: the list is still A's patient's two, not a page of B's patient's.
+  std::vector<fs::path> newer;
+  std::vector<std::string> newer_uids;
+  for (int i = 0; i < 50; ++i) {
+    const auto made = ct("b" + std::to_string(i), "20261205", 1, 16);
+    newer.push_back(made.files[0]);
+    newer_uids.push_back(made.study_uid);
+  }
+  ASSERT_EQ(testing::storescu(hub.server, "TB_CT", newer), 0);
+  for (const std::string& uid : newer_uids) {
+    ASSERT_EQ(hub.server
+                  .request(zhou, "POST", "/api/studies/" + uid + "/shares",
+                           json{{"institution", "ta"}, {"reason", "consult"}}.dump())
+                  .status,
+              201);
+  }
+  auto crowded = as_edge("/api/edge/v1/priors?patientId=TA-5&by=dr-li");
+  ASSERT_EQ(crowded.status, 200) << crowded.body;
+  uids.clear();
+  const json crowded_listing = json::parse(crowded.body);
+  for (const json& st : crowded_listing["studies"])
+    uids.insert(st["studyInstanceUid"].get<std::string>());
+  EXPECT_EQ(uids, (std::set<std::string>{today.study_uid, prior.study_uid})) << crowded.body;
   EXPECT_EQ(edge.stop(), 0);
   EXPECT_EQ(hub.server.stop(), 0);
 }
