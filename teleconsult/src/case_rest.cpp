@@ -92,13 +92,25 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
   router.add("GET", "/api/emergencies", [&store, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) return Response::json(200, R"({"cases":[]})");
-    const bool all = req.query_value("status").value_or("open") == "all";
+    // ?status= open (the board), closed (for review), all; ?from=&to= bound the opening time.
+    CaseStore::Filter filter;
+    filter.status = req.query_value("status").value_or("open");
+    if (filter.status == "all") filter.status.clear();
+    if (!filter.status.empty() && filter.status != "open" && filter.status != "closed") {
+      return Response::error(400, "status is open, closed or all");
+    }
+    for (auto [name, bound] : {std::pair{"from", &filter.from}, std::pair{"to", &filter.to}}) {
+      *bound = req.query_value(name).value_or("");
+      if (!bound->empty() && !storage::parse_iso8601(*bound)) {
+        return Response::error(400, std::string(name) + " is a time in ISO 8601 UTC");
+      }
+    }
     // ?kind= one centre's board (trauma, maternal, ...); absent: every centre's.
     const std::string kind = req.query_value("kind").value_or("");
     if (!kind.empty() && !is_case_kind(kind)) {
       return Response::error(400, "kind is one of: " + case_kinds_text());
     }
-    auto rows = store.cases(served_institutions(p), !all);
+    auto rows = store.cases(served_institutions(p), filter);
     if (!rows.ok()) return Response::from_error(rows.error());
     json out = json::array();
     auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});

@@ -137,16 +137,29 @@ Result<std::optional<CaseRow>> CaseStore::get_case(std::int64_t id) {
 }
 
 Result<std::vector<CaseRow>> CaseStore::cases(const std::vector<std::int64_t>& institutions,
-                                              bool open_only) {
+                                              const Filter& filter) {
   std::vector<CaseRow> out;
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
+  // Each condition given is one more parameter, numbered in order.
+  std::string where = " WHERE c.institution_id IN (" + id_list(institutions) + ")";
+  std::vector<const std::string*> params;
+  for (const auto& [value, condition] : {std::pair{&filter.status, " AND c.status = ?"},
+                                         std::pair{&filter.from, " AND c.opened_at >= ?"},
+                                         std::pair{&filter.to, " AND c.opened_at < ?"}}) {
+    if (value->empty()) continue;
+    params.push_back(value);
+    where += condition + std::to_string(params.size());
+  }
   if (Status s = query(
           rd->conn(),
-          std::string("SELECT ") + kCaseColumns + " WHERE c.institution_id IN (" +
-              id_list(institutions) + ")" + (open_only ? " AND c.status = 'open'" : "") +
+          std::string("SELECT ") + kCaseColumns + where +
               " ORDER BY c.status DESC, c.id DESC LIMIT 500",
-          [](sql::Stmt&) {}, [&](sql::Stmt& st) { out.push_back(read_case(st)); });
+          [&](sql::Stmt& st) {
+            for (std::size_t i = 0; i < params.size(); ++i)
+              st.bind(static_cast<int>(i) + 1, *params[i]);
+          },
+          [&](sql::Stmt& st) { out.push_back(read_case(st)); });
       !s)
     return s.error();
   return out;

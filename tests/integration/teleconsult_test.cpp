@@ -1047,6 +1047,19 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
                    "/api/stats/emergency?from=" + storage::to_iso8601(now + std::chrono::hours(1)));
   EXPECT_TRUE(json::parse(later.body)["intervals"].empty()) << later.body;
   EXPECT_EQ(server_->get(tokens_["doctor"], "/api/stats/emergency").status, 403);
+  // The closed cases for review, by the period they were opened in.
+  json closed_cases = json::parse(board("?status=closed&kind=maternal").body)["cases"];
+  ASSERT_EQ(closed_cases.size(), 1u);
+  EXPECT_EQ(closed_cases[0]["id"], case_id);
+  EXPECT_EQ(closed_cases[0]["status"], "closed");
+  EXPECT_EQ(json::parse(board("?status=open&kind=maternal").body)["cases"].size(), 2u);
+  EXPECT_EQ(json::parse(board("?status=all&kind=maternal").body)["cases"].size(), 3u);
+  const std::string hour_ahead = storage::to_iso8601(now + std::chrono::hours(1));
+  EXPECT_TRUE(json::parse(board("?status=closed&from=" + hour_ahead).body)["cases"].empty());
+  EXPECT_EQ(
+      json::parse(board("?status=closed&kind=maternal&to=" + hour_ahead).body)["cases"].size(), 1u);
+  EXPECT_EQ(board("?status=shut").status, 400);
+  EXPECT_EQ(board("?status=closed&from=yesterday").status, 400);
   EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=month").status, 400);
 }
 

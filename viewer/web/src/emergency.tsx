@@ -2,8 +2,9 @@
 // newborn care): open cases with live clocks against their targets and one-tap time points,
 // filtered by centre; a clinician opens a case for a patient here. Each case on the board is
 // followed over /ws (`case.join`): time points recorded anywhere and breaches arrive as they
-// happen. Closed cases (#/emergency/closed) are shown for review as they ended: their
-// intervals met or breached, their time points, who was alerted; nothing is recorded there.
+// happen. Closed cases (#/emergency/closed) are shown for review, a month of openings at a
+// time, as they ended: their intervals met or breached, their time points, who was alerted;
+// nothing is recorded there.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
 import { reasonText, useNow } from './common';
@@ -360,10 +361,23 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
   const [error, setError] = useState('');
   const [centre, setCentre] = useState<Kind | ''>('');
   const now = useNow();
-  // Open cases, or for review those that have closed (the newest first).
+  // For review: the cases opened in one month (local time) that have closed.
+  const [month, setMonth] = useState(() => {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+  });
+  const period = () => {
+    const [y, m] = month.split('-').map(Number);
+    const from = new Date(y, m - 1, 1).toISOString();
+    const to = new Date(y, m, 1).toISOString();
+    return `&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+  };
   const load = () =>
-    api<{ cases: Case[] }>('GET', `/api/emergencies?status=${closed ? 'all' : 'open'}`)
-      .then((r) => setCases(r.cases.filter((c) => (c.status === 'open') !== closed)))
+    api<{ cases: Case[] }>(
+      'GET',
+      closed ? `/api/emergencies?status=closed${period()}` : '/api/emergencies?status=open',
+    )
+      .then((r) => setCases(r.cases))
       .catch((e) => setError(String(e)));
   useEffect(() => {
     setCases([]);
@@ -382,7 +396,7 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
       live.on('welcome', load),
     ];
     return () => offs.forEach((off) => off());
-  }, [live, closed]);
+  }, [live, closed, month]);
   // Follow every open case on the board.
   const ids = closed ? '' : cases.map((c) => c.id).join(',');
   useEffect(() => {
@@ -416,6 +430,17 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
         >
           {t('casesClosed')}
         </a>
+        {closed && (
+          <label>
+            {t('openedInMonth')}
+            <input
+              type="month"
+              name="month"
+              value={month}
+              onChange={(e) => e.currentTarget.value && setMonth(e.currentTarget.value)}
+            />
+          </label>
+        )}
       </nav>
       {error && (
         <p class="error" role="alert">

@@ -71,7 +71,13 @@ class CaseStore {
   // tells whether the case was already open (an ECG and its resend open one case).
   Result<CaseRow> open_case(const CaseRow& c, bool& existed);
   Result<std::optional<CaseRow>> get_case(std::int64_t id);
-  Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions, bool open_only);
+  // Cases of the institutions, open ones first, newest first, at most 500: of one `status`
+  // (open, closed; empty: both) opened in [from, to) (ISO 8601 UTC; empty: no bound).
+  struct Filter {
+    std::string status, from, to;
+  };
+  Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions,
+                                     const Filter& filter);
   // A patient's cases at the given institutions (the patient's Patient ID there), newest first,
   // at most 100.
   Result<std::vector<CaseRow>> patient_cases(std::string_view patient_id,
