@@ -396,9 +396,12 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     }
     auto cases = dd.cases().patient_cases(patient, institutions);
     if (!cases.ok()) return cases.error();
+    std::vector<std::int64_t> case_ids;
+    for (const teleconsult::CaseRow& c : *cases) case_ids.push_back(c.id);
+    auto case_points = dd.cases().time_points(case_ids);
+    if (!case_points.ok()) return case_points.error();
     for (teleconsult::CaseRow& c : *cases) {
-      auto points = dd.cases().time_points(c.id);
-      if (!points.ok()) return points.error();
+      const std::vector<teleconsult::TimePointRow>& points = (*case_points)[c.id];
       lab::CareEvent e;
       e.kind = lab::EntryKind::emergency;
       e.id = c.id;
@@ -416,7 +419,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
       e.acknowledged_at = std::move(c.acknowledged_at);
       e.closed_at = std::move(c.closed_at);
       // The newest record of a point is its value (a correction is a newer record).
-      for (const auto& [point, at] : teleconsult::current_points(*points))
+      for (const auto& [point, at] : teleconsult::current_points(points))
         e.points.push_back({point, storage::to_iso8601(at)});
       std::stable_sort(e.points.begin(), e.points.end(),
                        [](const lab::CareEvent::Point& a, const lab::CareEvent::Point& b) {

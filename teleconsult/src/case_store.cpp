@@ -185,39 +185,30 @@ Result<std::vector<CaseRow>> CaseStore::patient_cases(
 Result<std::vector<CaseRecords>> CaseStore::cases_opened(std::string_view from,
                                                          std::string_view to) {
   std::vector<CaseRecords> out;
-  std::map<std::int64_t, std::size_t> at;  // case id -> index in out
-  auto rd = db_.read();
-  if (!rd.ok()) return rd.error();
-  const auto bind = [&](sql::Stmt& st) {
-    st.bind(1, from);
-    st.bind(2, to);
-  };
-  if (Status s = query(rd->conn(),
-                       std::string("SELECT ") + kCaseColumns +
-                           " WHERE c.opened_at >= ?1 AND c.opened_at < ?2 ORDER BY c.id",
-                       bind,
-                       [&](sql::Stmt& st) {
-                         at[st.int64(0)] = out.size();
-                         out.push_back({read_case(st), {}});
-                       });
-      !s)
-    return s.error();
-  // One read for the points of every case, not one per case; a case opened in between is
-  // not in `at` and its points are passed over.
-  if (Status s =
-          query(rd->conn(),
-                "SELECT p.case_id, p.id, p.point, p.at, p.recorded_by, p.recorded_at, p.note "
-                "FROM emergency_time_points p JOIN emergency_cases c ON c.id = p.case_id "
-                "WHERE c.opened_at >= ?1 AND c.opened_at < ?2 ORDER BY p.id",
-                bind,
-                [&](sql::Stmt& st) {
-                  if (auto it = at.find(st.int64(0)); it != at.end()) {
-                    out[it->second].points.push_back(
-                        {st.int64(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
-                  }
-                });
-      !s)
-    return s.error();
+  std::vector<std::int64_t> ids;
+  {
+    auto rd = db_.read();
+    if (!rd.ok()) return rd.error();
+    if (Status s = query(
+            rd->conn(),
+            std::string("SELECT ") + kCaseColumns +
+                " WHERE c.opened_at >= ?1 AND c.opened_at < ?2 ORDER BY c.id",
+            [&](sql::Stmt& st) {
+              st.bind(1, from);
+              st.bind(2, to);
+            },
+            [&](sql::Stmt& st) {
+              ids.push_back(st.int64(0));
+              out.push_back({read_case(st), {}});
+            });
+        !s)
+      return s.error();
+  }
+  auto points = time_points(ids);
+  if (!points.ok()) return points.error();
+  for (CaseRecords& r : out) {
+    if (auto it = points->find(r.c.id); it != points->end()) r.points = std::move(it->second);
+  }
   return out;
 }
 
@@ -255,6 +246,27 @@ Result<std::vector<TimePointRow>> CaseStore::time_points(std::int64_t case_id) {
           [&](sql::Stmt& st) {
             out.push_back(
                 {st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::map<std::int64_t, std::vector<TimePointRow>>> CaseStore::time_points(
+    const std::vector<std::int64_t>& case_ids) {
+  std::map<std::int64_t, std::vector<TimePointRow>> out;
+  if (case_ids.empty()) return out;
+  auto rd = db_.read();
+  if (!rd.ok()) return rd.error();
+  if (Status s = query(
+          rd->conn(),
+          "SELECT case_id, id, point, at, recorded_by, recorded_at, note FROM "
+          "emergency_time_points WHERE case_id IN (" +
+              id_list(case_ids) + ") ORDER BY id",
+          [](sql::Stmt&) {},
+          [&](sql::Stmt& st) {
+            out[st.int64(0)].push_back(
+                {st.int64(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
           });
       !s)
     return s.error();

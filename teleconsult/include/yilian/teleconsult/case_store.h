@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +88,9 @@ class CaseStore {
   Status record_time_point(std::int64_t case_id, const TimePointRow& tp);
   // Every record, oldest first (the newest of a point is its current value).
   Result<std::vector<TimePointRow>> time_points(std::int64_t case_id);
+  // The same for several cases in one read: case id -> its records (cases without any absent).
+  Result<std::map<std::int64_t, std::vector<TimePointRow>>> time_points(
+      const std::vector<std::int64_t>& case_ids);
   Status close_case(std::int64_t case_id, std::string_view now);
   Result<std::vector<CaseRow>> open_cases();
 
