@@ -215,6 +215,15 @@ class HubTest : public ::testing::Test {
     task_ = t;
   }
 
+  // The stroke case a STAT CT (task `task`) opens, as `conn` is told of it: its id, or 0.
+  std::int64_t stroke_case(std::uint64_t conn, std::int64_t task) {
+    stat_task(task, "CT", "stroke");
+    hub_->task_event({task, "2026-12-01T08:56:00.000Z", "routed", "", ""});
+    json alert = transport_.next_of(conn, "notification");
+    if (alert.is_null() || alert["kind"] != "emergency") return 0;
+    return alert["payload"]["case"];
+  }
+
   // A consult requested by doc and accepted by cardio: both are participants.
   std::int64_t accepted_consult() {
     NewConsult nc{institution_, users_["doc"].user_id, "P1", "", "chest pain?",
@@ -527,12 +536,8 @@ TEST_F(HubTest, a_suspected_stemi_opens_one_chest_pain_case_and_alerts_its_clini
 
 TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and_clinicians) {
   const std::uint64_t cardio = connect("cardio");
-  stat_task(8, "CT", "stroke");
-  hub_->task_event({8, "2026-12-01T08:56:00.000Z", "routed", "", ""});
-  json alert = transport_.next_of(cardio, "notification");
-  ASSERT_FALSE(alert.is_null());
-  ASSERT_EQ(alert["kind"], "emergency");
-  const std::int64_t id = alert["payload"]["case"];
+  const std::int64_t id = stroke_case(cardio, 8);
+  ASSERT_NE(id, 0);
   // Arrival at the door 08:30; the CT (the study's arrival) 08:55: door-to-needle runs.
   {
     auto door = cases_->record_time_point(
@@ -566,11 +571,8 @@ TEST_F(HubTest, a_stroke_case_past_its_target_is_announced_once_to_followers_and
 // reviewer an hour later sees 20 minutes, not 80 and a breach.
 TEST_F(HubTest, a_closed_cases_clocks_stopped_when_it_closed) {
   const std::uint64_t cardio = connect("cardio");
-  stat_task(9, "CT", "stroke");
-  hub_->task_event({9, "2026-12-01T08:56:00.000Z", "routed", "", ""});
-  json alert = transport_.next_of(cardio, "notification");
-  ASSERT_FALSE(alert.is_null());
-  const std::int64_t id = alert["payload"]["case"];
+  const std::int64_t id = stroke_case(cardio, 9);
+  ASSERT_NE(id, 0);
   ASSERT_TRUE(cases_
                   ->record_time_point(id, {0, "door", "2026-12-01T08:40:00.000Z", "doc",
                                            "2026-12-01T08:59:00.000Z", ""})
