@@ -106,6 +106,7 @@ constexpr DemoUser kUsers[] = {
     {"office", "医联体办公室 周主任", "consortium", Role::admin, "administrator"},
     {"dr-wang", "王医生（影像科）", "lead", Role::radiologist, "radiologist"},
     {"dr-zhao", "赵医生（心内科）", "lead", Role::cardiologist, "cardiologist"},
+    {"dr-sun", "孙医生（急诊科）", "lead", Role::physician, "emergency physician"},
     {"dr-li", "李医生（青山镇）", "qingshan", Role::township_doctor, "township doctor"},
     {"dr-chen", "陈医生（白水镇）", "baishui", Role::township_doctor, "township doctor"},
 };

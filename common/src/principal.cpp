@@ -18,6 +18,8 @@ const char* role_name(Role r) {
       return "qc_reviewer";
     case Role::pathologist:
       return "pathologist";
+    case Role::physician:
+      return "physician";
   }
   return "?";
 }

@@ -44,7 +44,8 @@ bool is_ecg_study(std::string_view modalities) { return has_modality(modalities,
 
 bool has_clinical_role(const Principal& p) {
   return p.has(Role::township_doctor) || p.has(Role::radiologist) || p.has(Role::pathologist) ||
-         p.has(Role::ecg_reader) || p.has(Role::cardiologist) || p.has(Role::qc_reviewer);
+         p.has(Role::ecg_reader) || p.has(Role::cardiologist) || p.has(Role::qc_reviewer) ||
+         p.has(Role::physician);
 }
 
 std::vector<std::int64_t> served_institutions(const Principal& p) {

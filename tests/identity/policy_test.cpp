@@ -107,6 +107,13 @@ TEST(Policy, the_access_matrix) {
         {Case::client_ecg, true},
         {Case::unrelated, false},
         {Case::shared, true}}},
+      {Role::physician,  // a lead hospital clinician who reads for no service
+       {{Case::own, true},
+        {Case::credentialed, true},
+        {Case::client_imaging, false},
+        {Case::client_ecg, false},
+        {Case::unrelated, false},
+        {Case::shared, true}}},
       {Role::admin,
        {{Case::own, false},
         {Case::credentialed, false},
@@ -217,6 +224,11 @@ TEST(ReadsTask, readers_read_their_kind_at_home_credentialed_and_client_institut
   EXPECT_TRUE(reads_task(principal(Role::cardiologist), {kTownshipA, true, "ecg"}));
   EXPECT_FALSE(reads_task(principal(Role::township_doctor), {kTownshipA, false, "imaging"}));
   EXPECT_FALSE(reads_task(principal(Role::qc_reviewer), {kTownshipA, false, "imaging"}));
+  // A physician reads no queue, not even their own hospital's ECGs.
+  for (bool ecg : {false, true}) {
+    EXPECT_FALSE(reads_task(principal(Role::physician), {kLead, ecg, ecg ? "ecg" : "imaging"}));
+  }
+  EXPECT_FALSE(may_read_statistics(principal(Role::physician)));
   Principal neuro = rad;
   neuro.services = {"neuro"};
   EXPECT_TRUE(reads_task(neuro, {kTownshipA, false, "neuro"}));

@@ -933,10 +933,14 @@ TEST_P(TeleconsultTest, the_on_call_cardiologist_gets_the_stemi_alert_and_acknow
 // board is filtered by centre.
 TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call_and_is_timed) {
   const std::string office = server_->add_user("office", {"admin"}, "lead");
-  const std::string obst = server_->add_user("obst", {"cardiologist"}, "lead");
+  const std::string obst = server_->add_user("obst", {"physician"}, "lead");
   ASSERT_FALSE(office.empty());
   ASSERT_FALSE(obst.empty());
   tokens_["obst"] = obst;
+  // The obstetrician works the centre's cases but reads no queue: township A's CT is not theirs
+  // to open, as it is the lead's radiologist's.
+  EXPECT_EQ(server_->get(tokens_["radiologist"], "/api/studies/" + study_a_).status, 200);
+  EXPECT_EQ(server_->get(obst, "/api/studies/" + study_a_).status, 404);
   const auto now = std::chrono::system_clock::now();
   json shift{{"institution", "lead"},
              {"service", "obstetrics"},

@@ -604,7 +604,8 @@ void lead_hospital_on_call(identity::Accounts& accounts, CaseStore& cases,
   ASSERT_TRUE(accounts.add_reading_service({"lh", "ta", "imaging"}).ok());
   for (auto [name, role] :
        {std::pair{"oncall", Role::cardiologist}, std::pair{"backup", Role::cardiologist},
-        std::pair{"cardio2", Role::cardiologist}, std::pair{"reader", Role::ecg_reader}}) {
+        std::pair{"cardio2", Role::cardiologist}, std::pair{"reader", Role::ecg_reader},
+        std::pair{"er", Role::physician}}) {
     identity::NewUser u;
     u.username = name;
     u.institution_code = "lh";
@@ -618,7 +619,7 @@ void lead_hospital_on_call(identity::Accounts& accounts, CaseStore& cases,
     ASSERT_TRUE(again.ok());
     p = *again;
   }
-  for (const char* name : {"oncall", "backup", "cardio2", "reader"}) {
+  for (const char* name : {"oncall", "backup", "cardio2", "reader", "er"}) {
     auto u = accounts.find_user(name);
     ASSERT_TRUE(u.ok() && u->has_value());
     auto p = accounts.principal((*u)->id);
@@ -812,7 +813,8 @@ TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call)
   lead_hospital_on_call(*accounts_, *cases_, users_);
   lead_radiologist_and_primary("trauma");  // `backup` is tonight's trauma surgeon on call
   const std::uint64_t surgeon = connect("backup");
-  const std::uint64_t physician = connect("cardio2");
+  const std::uint64_t physician = connect("er");
+  const std::uint64_t cardiologist = connect("cardio2");
   const std::uint64_t radiologist = connect("rad");
   stat_task(9, "CT", "车祸多发伤 road-crash polytrauma");
   hub_->task_event({9, "2026-12-01T08:56:00.000Z", "routed", "", ""});
@@ -837,14 +839,17 @@ TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call)
   }
   ASSERT_FALSE(escalated.is_null());
   EXPECT_EQ(escalated["payload"]["stage"], "escalation");
-  sync(radiologist);
-  for (const json& n : transport_.sent_of(radiologist, "notification")) {
-    EXPECT_NE(n["kind"], "alert") << "a trauma case escalates to emergency physicians";
+  // Physicians, not the radiologists or the cardiologists.
+  for (std::uint64_t other : {radiologist, cardiologist}) {
+    sync(other);
+    for (const json& n : transport_.sent_of(other, "notification")) {
+      EXPECT_NE(n["kind"], "alert") << "a trauma case escalates to the physicians";
+    }
   }
   hub_->received(physician, json{{"type", "case.ack"}, {"case", id}}.dump());
   json acked = transport_.next_of(physician, "case.acked");
   ASSERT_FALSE(acked.is_null());
-  EXPECT_EQ(acked["case"]["timePoints"]["expert_response"]["by"], "cardio2");
+  EXPECT_EQ(acked["case"]["timePoints"]["expert_response"]["by"], "er");
   EXPECT_FALSE(acked["case"]["timePoints"]["ct"].is_null());
   ASSERT_EQ(acked["case"]["intervals"].size(), 3u);
   EXPECT_EQ(acked["case"]["intervals"][0]["name"], "team_response");

@@ -362,7 +362,8 @@ TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks
   EXPECT_FALSE(is_time_point("trauma", "needle"));
 
   // Each centre's alert goes to its own on-call service; the acknowledgement records the
-  // expert's response; escalation reaches the emergency physicians (cardiologist role).
+  // expert's response; escalation reaches the physicians (emergency physicians, obstetricians,
+  // neonatologists), not the cardiologists, who read ECGs and are the chest-pain centre's.
   EXPECT_EQ(alert_service("trauma"), "trauma");
   EXPECT_EQ(alert_service("maternal"), "obstetrics");
   EXPECT_EQ(alert_service("newborn"), "neonatology");
@@ -378,12 +379,19 @@ TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks
   teleconsult::CaseRow c;
   c.institution_id = 2;
   c.kind = "maternal";
-  Principal emergency_physician = person(4, Role::cardiologist, 2);
+  Principal obstetrician = person(4, Role::physician, 2);
   Principal radiologist = person(5, Role::radiologist, 2);
-  EXPECT_TRUE(in_escalation_group(emergency_physician, c));
+  Principal cardiologist = person(6, Role::cardiologist, 2);
+  EXPECT_TRUE(may_see_case(obstetrician, c));
+  EXPECT_TRUE(in_escalation_group(obstetrician, c));
   EXPECT_FALSE(in_escalation_group(radiologist, c));
+  EXPECT_FALSE(in_escalation_group(cardiologist, c));
   c.kind = "stroke";
   EXPECT_TRUE(in_escalation_group(radiologist, c));
+  EXPECT_FALSE(in_escalation_group(obstetrician, c));
+  c.kind = "chest_pain";
+  EXPECT_TRUE(in_escalation_group(cardiologist, c));
+  EXPECT_FALSE(in_escalation_group(obstetrician, c));
 }
 
 TEST(ReferralRules, routes_steps_and_who_answers) {

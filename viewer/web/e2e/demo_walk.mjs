@@ -83,6 +83,11 @@ await run(async ({ context, shot, login }) => {
   await l('emergency', '#/emergency', 'article.case', 2);
   await l('referrals', '#/referrals', 'tr[data-referral]');
 
+  // The lead's emergency physician: the chest-pain case is on the board they start on.
+  const sun = await login(await context(), 'dr-sun');
+  await sun.locator('article.case.chest_pain').waitFor(WAIT);
+  await screen(sun, shot, seen, 'dr-sun', 'emergency', '#/emergency', 'article.case.chest_pain');
+
   const chen = await login(await context(), 'dr-chen');
   await screen(chen, shot, seen, 'dr-chen', 'township', '#/township', 'tr[data-task]', 2);
   return seen;

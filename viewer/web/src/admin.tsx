@@ -79,6 +79,7 @@ const ROLES = [
   'pathologist',
   'ecg_reader',
   'cardiologist',
+  'physician',
   'qc_reviewer',
   'admin',
 ];

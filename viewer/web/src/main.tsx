@@ -25,6 +25,8 @@ export const isReader = (u: User) => u.roles.some((r) => READER_ROLES.includes(r
 
 function home(u: User): string {
   if (isReader(u)) return '#/worklist';
+  // A hospital physician works the emergency cases.
+  if (u.roles.includes('physician')) return '#/emergency';
   return u.roles.includes('admin') && u.roles.length === 1 ? '#/admin/system' : '#/township';
 }
 

@@ -14,14 +14,18 @@ enum class Role : std::uint8_t {
   township_doctor,  // township doctor or technician: acquires, asks for reads and consults
   radiologist,
   ecg_reader,
-  cardiologist,  // cardiologist or emergency physician
+  cardiologist,  // reads ECGs too; the chest-pain centre's physicians
   admin,         // consortium admin: institutions, users, audit; reads nothing by itself
   qc_reviewer,
   pathologist,  // reads whole-slide images (the pathology centre's service)
+  // A hospital clinician who reads for no service: emergency physician, trauma surgeon,
+  // obstetrician, neonatologist. Works the emergency cases of the trauma, maternal and newborn
+  // centres; sees what any clinician of their institution sees, no reading queue.
+  physician,
 };
 inline constexpr Role kAllRoles[] = {Role::township_doctor, Role::radiologist, Role::ecg_reader,
                                      Role::cardiologist,    Role::admin,       Role::qc_reviewer,
-                                     Role::pathologist};
+                                     Role::pathologist,     Role::physician};
 
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);

@@ -110,9 +110,8 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
 //   neurology; trauma: trauma; maternal: obstetrics; newborn: neonatology) found for the
 //   case's institution or the nearest institution above it. Not acknowledged within the
 //   escalation time (default 60 s), it goes to the service's back-ups and to every clinician
-//   of the escalation role (stroke: radiologists; the others: cardiologists, the role that
-//   stands for the emergency physicians too) at the institutions that have the service on
-//   call. The first acknowledgement records the case's response time point (chest pain:
+//   of the escalation role (chest pain: cardiologists; stroke: radiologists; trauma,
+//   maternal and newborn: physicians) at the institutions that have the service on call. The first acknowledgement records the case's response time point (chest pain:
 //   ecg_read; stroke: ct_read; the others: expert_response) unless one is recorded already.
 //   With nobody on call, everyone who may see the case is alerted at once.
 // cardiology, ecg, neurology, radiology, trauma, obstetrics, neonatology
