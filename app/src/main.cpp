@@ -305,7 +305,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           .case_targets = cfg.emergency_targets});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
-  teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth);
+  teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth,
+                                    cfg.lab.utc_offset_minutes);
   teleconsult::register_oncall_routes(router, dd.cases(), auth);
   // Laboratory results: HL7 v2 over MLLP from the members' laboratory systems.
   lab::LabStore lab_store(dd.database());

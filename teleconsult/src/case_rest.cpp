@@ -48,7 +48,7 @@ Response view_response(teleconsult::CaseStore& store, const teleconsult::CaseRow
 }  // namespace
 
 void register_case_routes(http::Router& router, teleconsult::CaseStore& store, pacs::Index& index,
-                          Hub& hub, identity::AuthService& auth) {
+                          Hub& hub, identity::AuthService& auth, int utc_offset_minutes) {
   router.add("POST", "/api/emergencies", [&store, &index, &hub, &auth](const Request& req) {
     const Principal& p = *req.principal;
     if (!identity::has_clinical_role(p)) {
@@ -128,13 +128,13 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
 
   // The centres' quality figures per interval (aggregates, no patient data): readers, QC and
   // admins, as the other statistics. Cases opened in [from, to).
-  router.add("GET", "/api/stats/emergency", [&store, &hub](const Request& req) {
+  router.add("GET", "/api/stats/emergency", [&store, &hub, utc_offset_minutes](const Request& req) {
     if (!identity::may_read_statistics(*req.principal)) {
       return Response::error(403, "statistics are for readers, QC and admins");
     }
     const std::string by = req.query_value("by").value_or("centre");
-    if (by != "centre" && by != "institution") {
-      return Response::error(400, "by is centre or institution");
+    if (by != "centre" && by != "institution" && by != "month") {
+      return Response::error(400, "by is centre, institution or month");
     }
     const std::string kind = req.query_value("kind").value_or("");
     if (!kind.empty() && !is_case_kind(kind)) {
@@ -146,7 +146,11 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     if (!kind.empty()) {
       std::erase_if(*cases, [&](const CaseRecords& c) { return c.c.kind != kind; });
     }
-    const auto rows = interval_quality(*cases, by == "institution", hub.case_targets());
+    const auto rows = interval_quality(*cases,
+                                       by == "institution" ? QualityBy::institution
+                                       : by == "month"     ? QualityBy::month
+                                                           : QualityBy::centre,
+                                       hub.case_targets(), utc_offset_minutes);
     auto percent = [](const IntervalQuality& q) -> std::optional<double> {
       if (q.done == 0) return std::nullopt;
       return std::round(1000.0 * q.met / q.done) / 10.0;
@@ -160,11 +164,11 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
       };
       Response r;
       r.content_type = "text/csv; charset=utf-8";
-      r.body =
-          "centre,interval,institution,target_minutes,cases,started,done,met,met_percent,"
-          "median_minutes,p90_minutes,inconsistent\n";
+      r.body = "centre,interval," + (by == "centre" ? std::string("institution") : by) +
+               ",target_minutes,cases,started,done,met,met_percent,median_minutes,p90_minutes,"
+               "inconsistent\n";
       for (const auto& q : rows) {
-        r.body += q.kind + "," + q.interval + "," + q.institution + "," +
+        r.body += q.kind + "," + q.interval + "," + q.group + "," +
                   std::to_string(q.target_minutes) + "," + std::to_string(q.cases) + "," +
                   std::to_string(q.started) + "," + std::to_string(q.done) + "," +
                   std::to_string(q.met) + "," + num(percent(q)) + "," + num(q.median_minutes) +
@@ -186,7 +190,7 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
                   {"medianMinutes", value(q.median_minutes)},
                   {"p90Minutes", value(q.p90_minutes)},
                   {"inconsistent", q.inconsistent}};
-      if (by == "institution") row["institution"] = q.institution;
+      if (by != "centre") row[by] = q.group;
       list.push_back(std::move(row));
     }
     return Response::json(200, json_text(json{{"intervals", list}}));

@@ -149,25 +149,33 @@ std::map<std::string, storage::TimePoint> current_points(
   return out;
 }
 
-std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases,
-                                              bool by_institution, const CaseTargets& targets) {
+std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases, QualityBy by,
+                                              const CaseTargets& targets, int utc_offset_minutes) {
   struct Group {
     IntervalQuality q;
     std::vector<double> minutes;
   };
-  // Keyed by kind, institution and the interval's place in its pathway.
+  // Keyed by kind, group and the interval's place in its pathway.
   std::map<std::tuple<std::string, std::string, std::size_t>, Group> groups;
   for (const auto& [c, records] : cases) {
     const auto points = current_points(records);
-    const std::string institution = by_institution ? c.institution_code : "";
+    std::string group;
+    if (by == QualityBy::institution) group = c.institution_code;
+    if (by == QualityBy::month) {
+      const auto opened = storage::parse_iso8601(c.opened_at);
+      group =
+          opened
+              ? storage::to_iso8601(*opened + std::chrono::minutes(utc_offset_minutes)).substr(0, 7)
+              : c.opened_at.substr(0, 7);
+    }
     // The times themselves decide; `now` is used by no interval with both ends.
     const auto states = evaluate(c.kind, points, storage::TimePoint{}, targets);
     for (std::size_t i = 0; i < states.size(); ++i) {
       const IntervalState& s = states[i];
-      Group& g = groups[{c.kind, institution, i}];
+      Group& g = groups[{c.kind, group, i}];
       g.q.kind = c.kind;
       g.q.interval = s.spec.name;
-      g.q.institution = institution;
+      g.q.group = group;
       g.q.target_minutes = s.spec.target_minutes;
       ++g.q.cases;
       if (!points.contains(s.spec.from)) continue;

@@ -1041,6 +1041,13 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
       server_->get(tokens_["cardio"], "/api/stats/emergency?kind=maternal&by=institution").body);
   ASSERT_EQ(by_site["intervals"].size(), 1u);
   EXPECT_EQ(by_site["intervals"][0]["institution"], "ta");
+  // By month of opening, in the hub's local time (UTC+8 unless configured).
+  json by_month = json::parse(
+      server_->get(tokens_["cardio"], "/api/stats/emergency?kind=maternal&by=month").body);
+  ASSERT_EQ(by_month["intervals"].size(), 1u) << by_month.dump();
+  EXPECT_EQ(by_month["intervals"][0]["month"],
+            storage::to_iso8601(now + std::chrono::hours(8)).substr(0, 7));
+  EXPECT_EQ(by_month["intervals"][0]["done"], 2);
   auto csv = server_->get(tokens_["cardio"], "/api/stats/emergency?format=csv&kind=maternal");
   EXPECT_NE(csv.body.find("maternal,decision_to_delivery,,20,3,3,2,1,50.0,8.0,35.0,0"),
             std::string::npos)
@@ -1064,7 +1071,7 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
       json::parse(board("?status=closed&kind=maternal&to=" + hour_ahead).body)["cases"].size(), 1u);
   EXPECT_EQ(board("?status=shut").status, 400);
   EXPECT_EQ(board("?status=closed&from=yesterday").status, 400);
-  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=month").status, 400);
+  EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=week").status, 400);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),

@@ -266,11 +266,11 @@ TEST(EmergencyRules, the_centres_figures_count_each_interval_once_both_ends_are_
   };
   cases.push_back(make("stroke", "lead", {{"door", 0}, {"ct", 20}}));
 
-  auto all = interval_quality(cases, false);
+  auto all = interval_quality(cases, QualityBy::centre);
   auto find = [](const std::vector<IntervalQuality>& rows, std::string_view kind,
                  std::string_view interval, std::string_view site = "") {
     for (const auto& q : rows) {
-      if (q.kind == kind && q.interval == interval && q.institution == site) return q;
+      if (q.kind == kind && q.interval == interval && q.group == site) return q;
     }
     ADD_FAILURE() << kind << " " << interval << " " << site;
     return IntervalQuality{};
@@ -297,7 +297,8 @@ TEST(EmergencyRules, the_centres_figures_count_each_interval_once_both_ends_are_
   EXPECT_EQ(all.front().interval, intervals("chest_pain").front().name);
 
   // Per institution, and against the consortium's own target.
-  auto sites = interval_quality(cases, true, {{"chest_pain.door_to_balloon", 65}});
+  auto sites =
+      interval_quality(cases, QualityBy::institution, {{"chest_pain.door_to_balloon", 65}});
   const auto lead = find(sites, "chest_pain", "door_to_balloon", "lead");
   EXPECT_EQ(lead.target_minutes, 65);
   EXPECT_EQ(lead.done, 2);
@@ -306,7 +307,17 @@ TEST(EmergencyRules, the_centres_figures_count_each_interval_once_both_ends_are_
   EXPECT_EQ(ta.done, 1);
   EXPECT_EQ(ta.met, 1);
   EXPECT_EQ(ta.inconsistent, 1);
-  EXPECT_TRUE(interval_quality({}, false).empty());
+  EXPECT_TRUE(interval_quality({}, QualityBy::centre).empty());
+
+  // By month of opening, local time: a case opened 2026-11-30 20:00 UTC is December's at UTC+8.
+  std::vector<CaseRecords> months = {chest("lead", {{"door", 0}, {"wire_crossing", 50}}),
+                                     chest("lead", {{"door", 0}, {"wire_crossing", 100}})};
+  months[0].c.opened_at = "2026-11-30T15:00:00.000Z";
+  months[1].c.opened_at = "2026-11-30T20:00:00.000Z";
+  auto by_month = interval_quality(months, QualityBy::month, {}, 480);
+  EXPECT_EQ(find(by_month, "chest_pain", "door_to_balloon", "2026-11").met, 1);
+  EXPECT_EQ(find(by_month, "chest_pain", "door_to_balloon", "2026-12").met, 0);
+  EXPECT_EQ(find(by_month, "chest_pain", "door_to_balloon", "2026-12").done, 1);
 }
 
 TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks) {

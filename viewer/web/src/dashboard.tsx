@@ -72,6 +72,8 @@ async function downloadCsv(path: string, name: string) {
 interface EmergencyFigure {
   centre: string;
   interval: string;
+  institution?: string;
+  month?: string;
   targetMinutes: number;
   cases: number;
   started: number;
@@ -83,9 +85,10 @@ interface EmergencyFigure {
   inconsistent: number;
 }
 
-// The centres' accreditation figures: per interval, how many were timed, how many met the
-// target, the median and 90th percentile; intervals no case started are left out.
-function EmergencyTable({ rows }: { rows: EmergencyFigure[] }) {
+// The centres' accreditation figures: per interval (and institution or month), how many were
+// timed, how many met the target, the median and 90th percentile; intervals no case started
+// are left out.
+function EmergencyTable({ rows, by }: { rows: EmergencyFigure[]; by: EmergencyBy }) {
   const shown = rows.filter((r) => r.started > 0);
   if (shown.length === 0) return <p class="empty">{t('noCasesInPeriod')}</p>;
   const minutes = (v: number | null) => (v === null ? '—' : v.toFixed(1));
@@ -94,6 +97,7 @@ function EmergencyTable({ rows }: { rows: EmergencyFigure[] }) {
       <thead>
         <tr>
           <th>{t('caseCentre')}</th>
+          {by !== 'centre' && <th>{t(by === 'month' ? 'month' : 'by_institution')}</th>}
           <th>{t('interval')}</th>
           <th>{t('targetMin')}</th>
           <th>{t('timedOfStarted')}</th>
@@ -105,8 +109,9 @@ function EmergencyTable({ rows }: { rows: EmergencyFigure[] }) {
       </thead>
       <tbody>
         {shown.map((r) => (
-          <tr data-centre={r.centre} data-interval={r.interval}>
+          <tr data-centre={r.centre} data-interval={r.interval} data-group={r[by] ?? ''}>
             <td>{clinicalName(r.centre)}</td>
+            {by !== 'centre' && <td>{r[by]}</td>}
             <td>{clinicalName(r.interval, true)}</td>
             <td>{r.targetMinutes}</td>
             <td>
@@ -122,6 +127,8 @@ function EmergencyTable({ rows }: { rows: EmergencyFigure[] }) {
     </table>
   );
 }
+
+type EmergencyBy = 'centre' | 'institution' | 'month';
 
 export function Dashboard() {
   const [from, setFrom] = useState(day(new Date(Date.now() - 30 * 86400000)));
@@ -143,6 +150,7 @@ export function Dashboard() {
   >([]);
   const [avoided, setAvoided] = useState<Record<string, number>>({});
   const [emergency, setEmergency] = useState<EmergencyFigure[]>([]);
+  const [emergencyBy, setEmergencyBy] = useState<EmergencyBy>('centre');
   const [error, setError] = useState('');
   // The period is whole local days: from 00:00 of `from` to the end of `to`.
   const range = () => {
@@ -157,7 +165,10 @@ export function Dashboard() {
       api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
       api<{ statements: typeof statements }>('GET', `/api/stats/ecg-statements?${range()}`),
       api<{ byInstitution: Record<string, number> }>('GET', `/api/lab/avoided-repeats?${range()}`),
-      api<{ intervals: EmergencyFigure[] }>('GET', `/api/stats/emergency?${range()}`),
+      api<{ intervals: EmergencyFigure[] }>(
+        'GET',
+        `/api/stats/emergency?by=${emergencyBy}&${range()}`,
+      ),
     ])
       .then(([g, v, r, s, a, e]) => {
         setGroups(g.groups);
@@ -169,11 +180,13 @@ export function Dashboard() {
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
-  }, [from, to, by]);
+  }, [from, to, by, emergencyBy]);
 
+  const grouping = (kind: string) =>
+    kind === 'turnaround' ? `by=${by}&` : kind === 'emergency' ? `by=${emergencyBy}&` : '';
   const csv = (kind: string) =>
     downloadCsv(
-      `/api/stats/${kind}?${kind === 'turnaround' ? `by=${by}&` : ''}${range()}&format=csv`,
+      `/api/stats/${kind}?${grouping(kind)}${range()}&format=csv`,
       `yilian-${kind}-${from}-${to}.csv`,
     ).catch((e) => setError(String(e)));
   const total = groups.reduce((n, g) => n + g.count, 0);
@@ -287,8 +300,22 @@ export function Dashboard() {
           ))}
         </tbody>
       </table>
-      <h3>{t('emergencyQuality')}</h3>
-      <EmergencyTable rows={emergency} />
+      <h3>
+        {t('emergencyQuality')}{' '}
+        <select
+          name="emergency-by"
+          aria-label={t('groupBy')}
+          value={emergencyBy}
+          onChange={(e) => setEmergencyBy(e.currentTarget.value as EmergencyBy)}
+        >
+          {(['centre', 'institution', 'month'] as const).map((b) => (
+            <option value={b}>
+              {t(b === 'centre' ? 'caseCentre' : b === 'month' ? 'month' : 'by_institution')}
+            </option>
+          ))}
+        </select>
+      </h3>
+      <EmergencyTable rows={emergency} by={emergencyBy} />
       <h3>{t('statementAgreement')}</h3>
       <table class="tasks stats ecg-agreement">
         <thead>

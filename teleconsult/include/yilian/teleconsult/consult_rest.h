@@ -19,13 +19,15 @@ namespace yilian::teleconsult {
 
 // Emergency cases:
 //   POST /api/emergencies                         open a chest-pain or stroke case
-//   GET  /api/emergencies?status=open|all         cases of the institutions one serves
+//   GET  /api/emergencies?status=open|closed|all  cases of the institutions one serves
+//   GET  /api/stats/emergency                     the centres' intervals against targets
 //   GET  /api/emergencies/{id}                    time points, history, interval clocks
 //   POST /api/emergencies/{id}/time-points        {point, at?, note?} (a correction: again)
 //   POST /api/emergencies/{id}/ack                acknowledge the alert (one tap)
 //   POST /api/emergencies/{id}/close
+// `utc_offset_minutes`: the hub's local time, for the centres' figures by month.
 void register_case_routes(http::Router& router, teleconsult::CaseStore& store, pacs::Index& index,
-                          Hub& hub, identity::AuthService& auth);
+                          Hub& hub, identity::AuthService& auth, int utc_offset_minutes = 0);
 
 // On-call rosters (emergency_rules.h says who gets an alert):
 //   GET    /api/oncall?institution=CODE[&from=]       shifts ending after `from` (default now)

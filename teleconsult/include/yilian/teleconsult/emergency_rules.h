@@ -68,21 +68,24 @@ std::map<std::string, storage::TimePoint> current_points(
     const std::vector<teleconsult::TimePointRow>& records);
 
 // The centres' quality figures (what a chest-pain or stroke centre reports for its
-// accreditation): per centre and interval, and per institution when `by_institution`, over
-// the cases given. An interval counts when both its ends are recorded (the current value of
-// each): `done`, of them `met` within the target, and the median and 90th percentile
-// (nearest rank) of their minutes. `started` also counts the intervals whose end is not
-// recorded; an end recorded before its start is `inconsistent` (a data-entry error for
-// quality control to correct) and stays out of the minutes. Rows for the centres and
-// institutions that have cases, by centre, institution, then the intervals in pathway order.
+// accreditation): per centre and interval over the cases given, and per institution or per
+// month of opening (local time: UTC + `utc_offset_minutes`) when asked. An interval counts when
+// both its ends are recorded (the current value of each): `done`, of them `met` within the target,
+// and the median and 90th percentile (nearest rank) of their minutes. `started` also counts the
+// intervals whose end is not recorded; an end recorded before its start is `inconsistent` (a
+// data-entry error for quality control to correct) and stays out of the minutes. Rows for the
+// centres and groups that have cases, by centre, group, then the intervals in pathway order.
+enum class QualityBy { centre, institution, month };
 struct IntervalQuality {
-  std::string kind, interval, institution;  // institution: empty for the whole consortium
+  std::string kind, interval;
+  std::string group;  // the institution's code, or the month ("2026-12"); empty by centre
   int target_minutes = 0;
   int cases = 0, started = 0, done = 0, met = 0, inconsistent = 0;
   std::optional<double> median_minutes, p90_minutes;  // none when nothing is done
 };
-std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases,
-                                              bool by_institution, const CaseTargets& targets = {});
+std::vector<IntervalQuality> interval_quality(const std::vector<CaseRecords>& cases, QualityBy by,
+                                              const CaseTargets& targets = {},
+                                              int utc_offset_minutes = 0);
 
 // Which emergency case a reading-queue event opens, if any:
 //   "emergency" (suspected STEMI on an ECG)      -> chest_pain, source ecg_stemi, point
@@ -111,9 +114,10 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
 //   case's institution or the nearest institution above it. Not acknowledged within the
 //   escalation time (default 60 s), it goes to the service's back-ups and to every clinician
 //   of the escalation role (chest pain: cardiologists; stroke: radiologists; trauma,
-//   maternal and newborn: physicians) at the institutions that have the service on call. The first acknowledgement records the case's response time point (chest pain:
-//   ecg_read; stroke: ct_read; the others: expert_response) unless one is recorded already.
-//   With nobody on call, everyone who may see the case is alerted at once.
+//   maternal and newborn: physicians) at the institutions that have the service on call. The first
+//   acknowledgement records the case's response time point (chest pain: ecg_read; stroke: ct_read;
+//   the others: expert_response) unless one is recorded already. With nobody on call, everyone who
+//   may see the case is alerted at once.
 // cardiology, ecg, neurology, radiology, trauma, obstetrics, neonatology
 bool is_oncall_service(std::string_view service);
 std::string oncall_services_text();          // the services, comma separated
