@@ -235,21 +235,10 @@ Status CaseStore::record_time_point(std::int64_t case_id, const TimePointRow& tp
 }
 
 Result<std::vector<TimePointRow>> CaseStore::time_points(std::int64_t case_id) {
-  std::vector<TimePointRow> out;
-  auto rd = db_.read();
-  if (!rd.ok()) return rd.error();
-  if (Status s = query(
-          rd->conn(),
-          "SELECT id, point, at, recorded_by, recorded_at, note FROM emergency_time_points "
-          "WHERE case_id = ?1 ORDER BY id",
-          [&](sql::Stmt& st) { st.bind(1, case_id); },
-          [&](sql::Stmt& st) {
-            out.push_back(
-                {st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});
-          });
-      !s)
-    return s.error();
-  return out;
+  auto all = time_points(std::vector<std::int64_t>{case_id});
+  if (!all.ok()) return all.error();
+  auto it = all->find(case_id);
+  return it != all->end() ? std::move(it->second) : std::vector<TimePointRow>{};
 }
 
 Result<std::map<std::int64_t, std::vector<TimePointRow>>> CaseStore::time_points(
