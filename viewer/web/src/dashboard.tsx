@@ -97,7 +97,7 @@ function EmergencyTable({ rows, by }: { rows: EmergencyFigure[]; by: EmergencyBy
       <thead>
         <tr>
           <th>{t('caseCentre')}</th>
-          {by !== 'centre' && <th>{t(by === 'month' ? 'month' : 'by_institution')}</th>}
+          {by !== 'centre' && <th>{groupLabel(by)}</th>}
           <th>{t('interval')}</th>
           <th>{t('targetMin')}</th>
           <th>{t('timedOfStarted')}</th>
@@ -129,6 +129,8 @@ function EmergencyTable({ rows, by }: { rows: EmergencyFigure[]; by: EmergencyBy
 }
 
 type EmergencyBy = 'centre' | 'institution' | 'month';
+const groupLabel = (by: EmergencyBy) =>
+  t(by === 'centre' ? 'caseCentre' : by === 'month' ? 'month' : 'by_institution');
 
 export function Dashboard() {
   const [from, setFrom] = useState(day(new Date(Date.now() - 30 * 86400000)));
@@ -165,22 +167,26 @@ export function Dashboard() {
       api<{ referrals: typeof referrals }>('GET', `/api/stats/referrals?${range()}`),
       api<{ statements: typeof statements }>('GET', `/api/stats/ecg-statements?${range()}`),
       api<{ byInstitution: Record<string, number> }>('GET', `/api/lab/avoided-repeats?${range()}`),
-      api<{ intervals: EmergencyFigure[] }>(
-        'GET',
-        `/api/stats/emergency?by=${emergencyBy}&${range()}`,
-      ),
     ])
-      .then(([g, v, r, s, a, e]) => {
+      .then(([g, v, r, s, a]) => {
         setGroups(g.groups);
         setDays(v.days);
         setReferrals(r.referrals);
         setStatements(s.statements);
         setAvoided(a.byInstitution);
-        setEmergency(e.intervals);
         setError('');
       })
       .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
-  }, [from, to, by, emergencyBy]);
+  }, [from, to, by]);
+  // The emergency figures have their own grouping: changing it reads only them again.
+  useEffect(() => {
+    api<{ intervals: EmergencyFigure[] }>(
+      'GET',
+      `/api/stats/emergency?by=${emergencyBy}&${range()}`,
+    )
+      .then((e) => setEmergency(e.intervals))
+      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+  }, [from, to, emergencyBy]);
 
   const grouping = (kind: string) =>
     kind === 'turnaround' ? `by=${by}&` : kind === 'emergency' ? `by=${emergencyBy}&` : '';
@@ -309,9 +315,7 @@ export function Dashboard() {
           onChange={(e) => setEmergencyBy(e.currentTarget.value as EmergencyBy)}
         >
           {(['centre', 'institution', 'month'] as const).map((b) => (
-            <option value={b}>
-              {t(b === 'centre' ? 'caseCentre' : b === 'month' ? 'month' : 'by_institution')}
-            </option>
+            <option value={b}>{groupLabel(b)}</option>
           ))}
         </select>
       </h3>
