@@ -1069,6 +1069,11 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
   EXPECT_TRUE(json::parse(board("?status=closed&from=" + hour_ahead).body)["cases"].empty());
   EXPECT_EQ(
       json::parse(board("?status=closed&kind=maternal&to=" + hour_ahead).body)["cases"].size(), 1u);
+  // Township B's doctor, whose institution neither opened nor serves the cases, sees none.
+  EXPECT_TRUE(
+      json::parse(
+          server_->get(tokens_["tb-doctor"], "/api/emergencies?status=closed").body)["cases"]
+          .empty());
   EXPECT_EQ(board("?status=shut").status, 400);
   EXPECT_EQ(board("?status=closed&from=yesterday").status, 400);
   EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=week").status, 400);
