@@ -1,16 +1,15 @@
 #include "yilian/edge/back_channel.h"
 
 #include <filesystem>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "yilian/common/text.h"
 #include "yilian/edge/protocol.h"
 #include "yilian/identity/crypto.h"
-#include "yilian/identity/patient.h"
 #include "yilian/identity/policy.h"
 #include "yilian/net/json_body.h"
+#include "yilian/pacs/patient.h"
 #include "yilian/pacs/study_access.h"
 #include "yilian/reading/queue_settings.h"
 #include "yilian/storage/sql.h"
@@ -210,10 +209,6 @@ Result<std::optional<Principal>> edge_doctor(const Request& req, identity::Accou
 }
 
 constexpr std::int64_t kPriorsListed = 50;
-// The readable studies of the ID read to decide who it names and which are theirs, before the
-// newest kPriorsListed of them are listed: a doctor's scope (the clinic's studies and those
-// shared with it) holds far fewer of one ID.
-constexpr std::int64_t kPriorsScanned = 500;
 
 }  // namespace
 
@@ -237,29 +232,19 @@ void register_back_channel_routes(http::Router& router, storage::Database& db,
         if (!who.ok()) return Response::from_error(who.error());
         if (!*who || !identity::has_clinical_role(**who))
           return Response::error(403, "by must name a doctor of the edge's institution");
+        // Who the ID names is decided over every member's patient row of it, then only that
+        // person's studies are searched: another member's studies of the same number, newer
+        // than the patient's own, never take the patient's own places in the list.
+        auto person = pacs::person_at(index, patient, (**who).institution_code, national_issuer);
+        if (!person.ok()) return Response::from_error(person.error());
         pacs::StudyQuery q;
         q.patient_id = patient;
-        // Who the ID names is decided over every readable study of it (up to kPriorsScanned),
-        // not over the newest few: another member's studies of the same number, newer than the
-        // patient's own, must not push the patient's own out of the list.
-        const identity::StudyScope scope = identity::study_scope(**who, auth.now());
-        std::vector<pacs::StudySummary> found;
-        for (std::int64_t offset = 0; offset < kPriorsScanned; offset += kPriorsListed) {
-          auto page = index.search_studies(scope, q, kPriorsListed, offset);
-          if (!page.ok()) return Response::from_error(page.error());
-          const auto got = static_cast<std::int64_t>(page->studies.size());
-          std::move(page->studies.begin(), page->studies.end(), std::back_inserter(found));
-          if (got < kPriorsListed) break;
-        }
-        std::vector<identity::PatientRecordSource> sources;
-        for (const pacs::StudySummary& st : found)
-          sources.push_back({st.institution_code, st.issuer_of_patient_id, "", "", ""});
-        const identity::PatientIdentity person = identity::person_at(
-            identity::patient_identities(sources, national_issuer), (**who).institution_code);
+        q.institutions = person->institutions;
+        auto found =
+            index.search_studies(identity::study_scope(**who, auth.now()), q, kPriorsListed, 0);
+        if (!found.ok()) return Response::from_error(found.error());
         json list = json::array();
-        for (const pacs::StudySummary& st : found) {
-          if (!person.holds(st.institution_code)) continue;
-          if (static_cast<std::int64_t>(list.size()) == kPriorsListed) break;
+        for (const pacs::StudySummary& st : found->studies) {
           list.push_back({{"studyInstanceUid", st.study_instance_uid},
                           {"patientId", st.patient_id},
                           {"patientName", st.patient_name},

@@ -396,6 +396,13 @@ class SqliteIndex final : public Index {
       if (!from.empty()) where += " AND s.study_date >= :from";
       if (!to.empty()) where += " AND s.study_date <= :to AND s.study_date <> ''";
     }
+    if (!q.institutions.empty()) {
+      where += " AND s.institution_id IN (SELECT id FROM institutions WHERE code IN (";
+      for (std::size_t i = 0; i < q.institutions.size(); ++i) {
+        where += (i ? ",:inst" : ":inst") + std::to_string(i);
+      }
+      where += "))";
+    }
     if (!q.study_uids.empty()) {
       where += " AND s.study_uid IN (";
       for (std::size_t i = 0; i < q.study_uids.size(); ++i) {
@@ -415,6 +422,9 @@ class SqliteIndex final : public Index {
       st.bind_named(":to", to);
       for (std::size_t i = 0; i < q.study_uids.size(); ++i) {
         st.bind_named((":uid" + std::to_string(i)).c_str(), q.study_uids[i]);
+      }
+      for (std::size_t i = 0; i < q.institutions.size(); ++i) {
+        st.bind_named((":inst" + std::to_string(i)).c_str(), q.institutions[i]);
       }
       st.bind_named(":limit", limit);
       st.bind_named(":offset", offset);
@@ -510,6 +520,27 @@ class SqliteIndex final : public Index {
       out[k].patient_name = attrs.text(0);
       out[k].patient_birth_date = attrs.text(1);
       out[k].patient_sex = attrs.text(2);
+    }
+    return out;
+  }
+
+  Result<std::vector<PatientRow>> patient_rows(std::string_view patient_id) override {
+    auto rd = db_.read();
+    if (!rd.ok()) return rd.error();
+    sql::Stmt st;
+    if (Status s = st.prepare(rd->conn(),
+                              "SELECT i.code, p.issuer, p.name, p.birth_date, p.sex FROM patients "
+                              "p JOIN institutions i ON i.id = p.institution_id WHERE "
+                              "p.patient_id = ?1 ORDER BY p.id");
+        !s)
+      return s.error();
+    st.bind(1, patient_id);
+    std::vector<PatientRow> out;
+    while (true) {
+      auto row = st.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4)});
     }
     return out;
   }

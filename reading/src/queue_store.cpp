@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "yilian/identity/patient.h"
 #include "yilian/storage/sql.h"
 
 namespace yilian::reading {
@@ -638,58 +637,28 @@ Result<std::vector<TaskEvent>> QueueStore::events(std::int64_t task_id) {
 }
 
 Result<std::vector<PriorStudy>> QueueStore::priors(std::int64_t task_id,
-                                                   const std::string& national_issuer) {
+                                                   const std::vector<std::string>& held) {
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
   std::vector<PriorStudy> out;
-  // The task's study: its Patient ID and member.
-  std::string pid, code;
-  std::int64_t study = 0;
-  Status s = query(
-      rd->conn(),
-      "SELECT p.patient_id, i.code, s.id FROM reading_tasks t JOIN studies s ON s.id = "
-      "t.study_pk JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON i.id = "
-      "s.institution_id WHERE t.id = ?1",
-      [&](sql::Stmt& st) { st.bind(1, task_id); },
-      [&](sql::Stmt& st) {
-        pid = st.text(0);
-        code = st.text(1);
-        study = st.int64(2);
-      });
-  if (!s) return s.error();
-  if (pid.empty()) return out;
-  // Who the ID names (identity/patient.h) from the members' patient rows of it, each with the
-  // issuer it came with; then that person's studies at the members that hold them.
-  std::vector<identity::PatientRecordSource> sources;
-  std::vector<std::pair<std::string, std::int64_t>> members;  // code, id
-  s = query(
-      rd->conn(),
-      "SELECT i.code, i.id, p.issuer FROM patients p JOIN institutions i ON i.id = "
-      "p.institution_id WHERE p.patient_id = ?1 ORDER BY p.id",
-      [&](sql::Stmt& st) { st.bind(1, pid); },
-      [&](sql::Stmt& st) {
-        sources.push_back({st.text(0), st.text(2), "", "", ""});
-        members.emplace_back(st.text(0), st.int64(1));
-      });
-  if (!s) return s.error();
-  const identity::PatientIdentity person =
-      identity::person_at(identity::patient_identities(sources, national_issuer), code);
-  std::vector<std::int64_t> held;
-  for (const auto& [member, id] : members) {
-    if (person.holds(member) && std::find(held.begin(), held.end(), id) == held.end())
-      held.push_back(id);
+  if (held.empty()) return out;
+  std::string members;
+  for (std::size_t k = 0; k < held.size(); ++k) {
+    members += (k ? ", ?" : "?") + std::to_string(k + 2);
   }
-  s = query(
+  Status s = query(
       rd->conn(),
       "SELECT s.study_uid, s.study_date, s.modalities, s.description, i.code, "
       "coalesce((SELECT r.impression FROM reading_tasks rt JOIN reports r ON r.task_id = rt.id "
       "WHERE rt.study_pk = s.id AND r.kind IN ('final', 'addendum') ORDER BY r.id DESC LIMIT 1), "
-      "'') FROM studies s JOIN patients p ON p.id = s.patient_pk JOIN institutions i ON "
-      "i.id = s.institution_id WHERE p.patient_id = ?1 AND s.id <> ?2 AND s.institution_id IN (" +
-          sql::id_list(held) + ") ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 100",
+      "'') FROM reading_tasks t JOIN studies ts ON ts.id = t.study_pk JOIN patients tp ON tp.id "
+      "= ts.patient_pk JOIN patients p ON p.patient_id = tp.patient_id JOIN studies s ON "
+      "s.patient_pk = p.id AND s.id <> ts.id JOIN institutions i ON i.id = s.institution_id "
+      "WHERE t.id = ?1 AND i.code IN (" +
+          members + ") ORDER BY s.study_date DESC, s.first_received_at DESC LIMIT 100",
       [&](sql::Stmt& st) {
-        st.bind(1, pid);
-        st.bind(2, study);
+        st.bind(1, task_id);
+        for (std::size_t k = 0; k < held.size(); ++k) st.bind(static_cast<int>(k + 2), held[k]);
       },
       [&](sql::Stmt& st) {
         out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5)});

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "yilian/identity/policy.h"
+#include "yilian/pacs/patient.h"
 
 namespace yilian::reading {
 namespace {
@@ -536,8 +537,12 @@ Result<std::vector<reading::TaskEvent>> ReadingQueue::events(const Principal& p,
 }
 
 Result<std::vector<reading::PriorStudy>> ReadingQueue::priors(const Principal& p, std::int64_t id) {
-  if (auto t = task(p, id); !t.ok()) return t.error();
-  auto all = store_.priors(id, national_issuer_);
+  auto t = task(p, id);
+  if (!t.ok()) return t.error();
+  if (t->patient_id.empty()) return std::vector<reading::PriorStudy>{};
+  auto person = pacs::person_at(index_, t->patient_id, t->institution_code, national_issuer_);
+  if (!person.ok()) return person.error();
+  auto all = store_.priors(id, person->institutions);
   if (!all.ok()) return all.error();
   // Matching by Patient ID + issuer is only a suggestion: a sender can type any identifier,
   // so a prior is shown only when the reader may read it in its own right.

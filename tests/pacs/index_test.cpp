@@ -6,6 +6,7 @@
 
 #include "test_db.h"
 #include "test_util.h"
+#include "yilian/pacs/patient.h"
 
 namespace yilian::pacs {
 namespace {
@@ -293,6 +294,66 @@ TEST_F(IndexTest, the_same_patient_id_at_two_institutions_is_two_patients) {
   ASSERT_TRUE(a.ok() && c.ok());
   EXPECT_EQ((*a)->study.patient_name, "Zhang^San");
   EXPECT_EQ((*c)->study.patient_name, "Li^Si");
+}
+
+// Who an ID names is decided over every member's patient row of it, then searched at the
+// members that hold that person: township B's P001 is another person unless both members
+// issued it under the national issuer.
+TEST_F(IndexTest, patient_rows_decide_who_an_id_names_and_a_search_keeps_to_their_members) {
+  auto b = index_->ensure_institution("township-b", "Township B");
+  auto lead = index_->ensure_institution("lead", "Lead Hospital");
+  ASSERT_TRUE(b.ok() && lead.ok());
+  IndexBatch batch;
+  batch.instances.push_back(make_instance("7.1", "7.2.1", "7.2", institution_));
+  auto other = make_instance("8.1", "8.2.1", "8.2", b->id);
+  other.patient_name = "Li^Si";
+  batch.instances.push_back(other);
+  auto national = make_instance("9.1", "9.2.1", "9.2", lead->id);
+  national.issuer_of_patient_id = "CN-RESIDENT";
+  batch.instances.push_back(national);
+  auto national_b = make_instance("10.1", "10.2.1", "10.2", b->id);
+  national_b.issuer_of_patient_id = "CN-RESIDENT";
+  batch.instances.push_back(national_b);
+  auto someone_else = make_instance("11.1", "11.2.1", "11.2", institution_);
+  someone_else.patient_id = "P0011";
+  batch.instances.push_back(someone_else);
+  ASSERT_TRUE(index_->commit(batch).ok());
+
+  auto rows = index_->patient_rows("P001");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 4u);  // not P0011: the ID is matched exactly
+  EXPECT_EQ((*rows)[0].institution_code, "township-a");
+  EXPECT_EQ((*rows)[1].institution_code, "township-b");
+  EXPECT_EQ((*rows)[1].name, "Li^Si");
+  EXPECT_EQ((*rows)[2].issuer, "CN-RESIDENT");
+  EXPECT_TRUE(index_->patient_rows("P00*")->empty());  // no wildcards
+
+  StudyScope all;
+  all.institutions = {institution_, b->id, lead->id};
+  StudyQuery q;
+  q.patient_id = "P001";
+  auto a_person = person_at(*index_, "P001", "township-a", "CN-RESIDENT");
+  ASSERT_TRUE(a_person.ok());
+  EXPECT_EQ(a_person->institutions, std::vector<std::string>{"township-a"});
+  q.institutions = a_person->institutions;
+  EXPECT_EQ(found(*index_, all, q), std::set<std::string>{"7.2"});
+
+  // Under the national issuer, the lead's and B's records are one person's.
+  auto resident = person_at(*index_, "P001", "lead", "CN-RESIDENT");
+  ASSERT_TRUE(resident.ok());
+  EXPECT_TRUE(resident->national);
+  q.institutions = resident->institutions;
+  EXPECT_EQ(found(*index_, all, q), (std::set<std::string>{"8.2", "9.2", "10.2"}));
+  // With no national issuer configured, the lead's ID is the lead's own patient.
+  q.institutions = person_at(*index_, "P001", "lead", "")->institutions;
+  EXPECT_EQ(found(*index_, all, q), std::set<std::string>{"9.2"});
+  // The member filter stays within the scope.
+  q.institutions = resident->institutions;
+  EXPECT_EQ(found(*index_, own(), q), std::set<std::string>{});
+  // An ID nobody holds names the member's own patient, found nowhere.
+  auto nobody = person_at(*index_, "P999", "township-a", "CN-RESIDENT");
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_EQ(nobody->institutions, std::vector<std::string>{"township-a"});
 }
 
 TEST_F(IndexTest, conflicts_are_recorded_and_blob_keys_listed) {

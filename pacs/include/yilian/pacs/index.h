@@ -58,6 +58,10 @@ class Index {
   virtual Result<std::vector<PatientSummary>> search_patients(const StudyScope& scope,
                                                               const StudyQuery& query,
                                                               std::int64_t limit) = 0;
+  // Every member's patient row of exactly `patient_id` (no wildcards), in the order they were
+  // first filed: where the ID is held and under which issuer, to decide who it names
+  // (identity/patient.h).
+  virtual Result<std::vector<PatientRow>> patient_rows(std::string_view patient_id) = 0;
   // The facts the access rules need; `shared` is computed for the given user/institutions.
   virtual Result<std::optional<StudyAccessFacts>> study_access(
       std::string_view study_uid, std::int64_t user_id,

@@ -161,6 +161,16 @@ struct StudyQuery {
   std::string accession_number;   // wildcard
   std::string modality;           // one of the study's modalities
   std::string study_description;  // wildcard, case-insensitive
+  // The members (codes) whose studies are searched, within the scope; empty: every member.
+  std::vector<std::string> institutions;
+};
+
+// One member's patient row of a Patient ID: the member, the issuer it came with, and the
+// demographics the member last sent.
+struct PatientRow {
+  std::string institution_code;
+  std::string issuer;
+  std::string name, birth_date, sex;
 };
 
 }  // namespace yilian::pacs

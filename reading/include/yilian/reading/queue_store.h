@@ -269,11 +269,10 @@ class QueueStore {
   Result<std::vector<TurnaroundRow>> finals(std::string_view from, std::string_view to);
   Result<std::vector<std::pair<std::string, std::int64_t>>> daily_volume(std::string_view from,
                                                                          std::string_view to);
-  // Other studies of the task's patient at any member institution, newest first, at most 100:
-  // by identity::patient_identities, the studies with the same Patient ID at the same member,
-  // or at every member that issued it under `national_issuer` when that is set (the issuer the
-  // study was sent with is otherwise not trusted: devices fill it with anything).
-  Result<std::vector<PriorStudy>> priors(std::int64_t task_id, const std::string& national_issuer);
+  // Other studies of the task's Patient ID at the members `held` (codes: those whose records of
+  // the ID are the task's patient, pacs::person_at), newest first, at most 100.
+  Result<std::vector<PriorStudy>> priors(std::int64_t task_id,
+                                         const std::vector<std::string>& held);
   // The imaging studies (not ECG) of this patient at these institutions read to a final
   // report, newest first, with the newest final (or addendum) impression.
   // The reading tasks of every study of patients with this patient ID (at most 400, newest
