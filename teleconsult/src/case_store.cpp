@@ -144,9 +144,10 @@ Result<std::vector<CaseRow>> CaseStore::cases(const std::vector<std::int64_t>& i
   // Each condition given is one more parameter, numbered in order.
   std::string where = " WHERE c.institution_id IN (" + id_list(institutions) + ")";
   std::vector<const std::string*> params;
-  for (const auto& [value, condition] : {std::pair{&filter.status, " AND c.status = ?"},
-                                         std::pair{&filter.from, " AND c.opened_at >= ?"},
-                                         std::pair{&filter.to, " AND c.opened_at < ?"}}) {
+  for (const auto& [value, condition] :
+       {std::pair{&filter.status, " AND c.status = ?"}, std::pair{&filter.kind, " AND c.kind = ?"},
+        std::pair{&filter.from, " AND c.opened_at >= ?"},
+        std::pair{&filter.to, " AND c.opened_at < ?"}}) {
     if (value->empty()) continue;
     params.push_back(value);
     where += condition + std::to_string(params.size());
@@ -414,16 +415,26 @@ Status CaseStore::record_alert(std::int64_t case_id, std::int64_t user_id, std::
 }
 
 Result<std::vector<AlertRow>> CaseStore::alerts(std::int64_t case_id) {
-  std::vector<AlertRow> out;
+  auto all = alerts(std::vector<std::int64_t>{case_id});
+  if (!all.ok()) return all.error();
+  auto it = all->find(case_id);
+  return it != all->end() ? std::move(it->second) : std::vector<AlertRow>{};
+}
+
+Result<std::map<std::int64_t, std::vector<AlertRow>>> CaseStore::alerts(
+    const std::vector<std::int64_t>& case_ids) {
+  std::map<std::int64_t, std::vector<AlertRow>> out;
+  if (case_ids.empty()) return out;
   auto rd = db_.read();
   if (!rd.ok()) return rd.error();
   if (Status s = query(
           rd->conn(),
-          "SELECT a.user_id, u.username, a.stage, a.alerted_at FROM case_alerts a "
-          "JOIN users u ON u.id = a.user_id WHERE a.case_id = ?1 ORDER BY a.alerted_at, u.username",
-          [&](sql::Stmt& st) { st.bind(1, case_id); },
+          "SELECT a.case_id, a.user_id, u.username, a.stage, a.alerted_at FROM case_alerts a "
+          "JOIN users u ON u.id = a.user_id WHERE a.case_id IN (" +
+              id_list(case_ids) + ") ORDER BY a.alerted_at, u.username",
+          [](sql::Stmt&) {},
           [&](sql::Stmt& st) {
-            out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3)});
+            out[st.int64(0)].push_back({st.int64(1), st.text(2), st.text(3), st.text(4)});
           });
       !s)
     return s.error();

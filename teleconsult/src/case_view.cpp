@@ -12,8 +12,16 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
                        storage::TimePoint now, const CaseTargets& targets) {
   auto records = store.time_points(c.id);
   if (!records.ok()) return records.error();
+  auto alerted = store.alerts(c.id);
+  if (!alerted.ok()) return alerted.error();
+  return case_view(c, *records, *alerted, now, targets);
+}
+
+json case_view(const teleconsult::CaseRow& c, const std::vector<TimePointRow>& records,
+               const std::vector<AlertRow>& alerted, storage::TimePoint now,
+               const CaseTargets& targets) {
   json points = json::object(), history = json::array();
-  for (const auto& r : *records) {
+  for (const auto& r : records) {
     points[r.point] = {{"at", r.at}, {"by", r.recorded_by}, {"note", r.note}};
     history.push_back({{"point", r.point},
                        {"at", r.at},
@@ -30,7 +38,7 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
     }
   }
   json clocks = json::array();
-  for (const auto& s : evaluate(c.kind, current_points(*records), clocks_at, targets)) {
+  for (const auto& s : evaluate(c.kind, current_points(records), clocks_at, targets)) {
     clocks.push_back(
         {{"name", s.spec.name},
          {"from", s.spec.from},
@@ -39,10 +47,8 @@ Result<json> case_view(teleconsult::CaseStore& store, const teleconsult::CaseRow
          {"minutes", s.minutes ? json(std::round(*s.minutes * 10) / 10) : json(nullptr)},
          {"status", s.status}});
   }
-  auto alerted = store.alerts(c.id);
-  if (!alerted.ok()) return alerted.error();
   json who = json::array();
-  for (const auto& a : *alerted)
+  for (const auto& a : alerted)
     who.push_back({{"user", a.username}, {"stage", a.stage}, {"at", a.alerted_at}});
   auto or_null = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
   const json alert = {{"service", or_null(c.alert_service)},

@@ -594,6 +594,61 @@ TEST_F(HubTest, a_closed_cases_clocks_stopped_when_it_closed) {
   EXPECT_TRUE(transport_.sent_of(cardio, "case.breach").empty());
 }
 
+// A centre's list is filtered where the cases are read: a maternal case stays on its board
+// (and in its month's review) however many chest-pain cases the institution opened after it.
+// The listed cases' alerts are read for all of them at once.
+TEST_F(HubTest, a_centres_list_keeps_its_cases_beside_many_newer_cases_of_another_centre) {
+  auto open = [&](const std::string& kind, int n) {
+    CaseRow c;
+    c.kind = kind;
+    c.status = "open";
+    c.institution_id = institution_;
+    c.patient_id = "P" + std::to_string(n);
+    c.source = "manual";
+    c.opened_by = "doc";
+    c.opened_at = "2026-12-01T08:00:00.000Z";
+    bool existed = false;
+    auto made = cases_->open_case(c, existed);
+    EXPECT_TRUE(made.ok());
+    return made.ok() ? made->id : 0;
+  };
+  const std::int64_t maternal = open("maternal", 0);
+  std::int64_t last = 0;
+  for (int i = 1; i <= 500; ++i) last = open("chest_pain", i);
+  ASSERT_NE(maternal, 0);
+  auto every = cases_->cases({institution_}, {});
+  ASSERT_TRUE(every.ok());
+  EXPECT_EQ(every->size(), 500u);  // the bound: the oldest, the maternal case, is not among them
+  CaseStore::Filter one;
+  one.kind = "maternal";
+  auto board = cases_->cases({institution_}, one);
+  ASSERT_TRUE(board.ok());
+  ASSERT_EQ(board->size(), 1u);
+  EXPECT_EQ(board->front().id, maternal);
+
+  ASSERT_TRUE(
+      cases_
+          ->record_alert(maternal, users_["cardio"].user_id, "on_call", "2026-12-01T08:01:00.000Z")
+          .ok());
+  ASSERT_TRUE(
+      cases_->record_alert(last, users_["doc"].user_id, "escalation", "2026-12-01T08:02:00.000Z")
+          .ok());
+  ASSERT_TRUE(
+      cases_->record_alert(last, users_["cardio"].user_id, "on_call", "2026-12-01T08:01:30.000Z")
+          .ok());
+  auto alerted = cases_->alerts(std::vector<std::int64_t>{maternal, last, last - 1});
+  ASSERT_TRUE(alerted.ok());
+  EXPECT_EQ(alerted->size(), 2u);  // a case nobody was alerted for is absent
+  ASSERT_EQ((*alerted)[maternal].size(), 1u);
+  EXPECT_EQ((*alerted)[maternal][0].username, "cardio");
+  ASSERT_EQ((*alerted)[last].size(), 2u);
+  EXPECT_EQ((*alerted)[last][0].username, "cardio");  // in the order they were alerted
+  EXPECT_EQ((*alerted)[last][1].stage, "escalation");
+  auto single = cases_->alerts(last);
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->size(), 2u);
+}
+
 // A lead hospital (parent of township A, reading its ECGs) with three cardiologists and an ECG
 // reader; `oncall` is the cardiology primary and `backup` the back-up from 08:00 to 20:00.
 void lead_hospital_on_call(identity::Accounts& accounts, CaseStore& cases,

@@ -73,9 +73,10 @@ class CaseStore {
   Result<CaseRow> open_case(const CaseRow& c, bool& existed);
   Result<std::optional<CaseRow>> get_case(std::int64_t id);
   // Cases of the institutions, open ones first, newest first, at most 500: of one `status`
-  // (open, closed; empty: both) opened in [from, to) (ISO 8601 UTC; empty: no bound).
+  // (open, closed; empty: both) and one `kind` (a centre; empty: every one) opened in [from, to)
+  // (ISO 8601 UTC; empty: no bound).
   struct Filter {
-    std::string status, from, to;
+    std::string status, kind, from, to;
   };
   Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions,
                                      const Filter& filter);
@@ -109,6 +110,9 @@ class CaseStore {
   Status record_alert(std::int64_t case_id, std::int64_t user_id, std::string_view stage,
                       std::string_view at);
   Result<std::vector<AlertRow>> alerts(std::int64_t case_id);
+  // The same for several cases in one read: case id -> who was alerted (cases without absent).
+  Result<std::map<std::int64_t, std::vector<AlertRow>>> alerts(
+      const std::vector<std::int64_t>& case_ids);
   // The first acknowledgement counts: true when this one did, false when the case was
   // acknowledged already.
   Result<bool> acknowledge(std::int64_t case_id, std::string_view username, std::string_view at);
