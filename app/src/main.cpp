@@ -406,7 +406,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
       lab::CareEvent e;
       e.kind = lab::EntryKind::emergency;
       e.id = c.id;
-      e.open = c.status == "open" && teleconsult::may_see_case(p, c);
+      e.open = teleconsult::may_see_case(p, c);
       e.at = std::move(c.opened_at);
       e.institution = std::move(c.institution_code);
       e.patient_name = std::move(c.patient_name);

@@ -651,7 +651,7 @@ TEST_F(LabTest, the_patients_consults_referrals_and_emergency_cases_are_in_the_t
   }
   EXPECT_TRUE(listed) << lead.dump();
   EXPECT_TRUE(case_listed) << lead.dump();
-  // A closed case stays in the record, no longer on a board.
+  // A closed case stays in the record, no longer on a board: it opens for review.
   auto closed =
       server_->request(doc, "POST", "/api/emergencies/" + std::to_string(case_id) + "/close", "");
   ASSERT_EQ(closed.status, 200) << closed.body;
@@ -662,9 +662,12 @@ TEST_F(LabTest, the_patients_consults_referrals_and_emergency_cases_are_in_the_t
     closed_listed = true;
     EXPECT_EQ(e["emergency"]["status"], "closed");
     EXPECT_FALSE(e["emergency"]["closedAt"].get<std::string>().empty());
-    EXPECT_EQ(e["emergency"]["open"], false);
+    EXPECT_EQ(e["emergency"]["open"], true);
   }
   EXPECT_TRUE(closed_listed) << timeline.dump();
+  auto review = server_->get(doc, "/api/emergencies/" + std::to_string(case_id));
+  ASSERT_EQ(review.status, 200) << review.body;
+  EXPECT_EQ(json::parse(review.body)["status"], "closed");
   const json other = json::parse(server_->get(tb, "/api/timeline?patientId=TA-LAB-1").body);
   EXPECT_TRUE(other["entries"].empty()) << other.dump();
 }

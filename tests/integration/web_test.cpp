@@ -504,6 +504,22 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
                              .dump())
                 .status,
             201);
+  // An earlier stroke case of the patient, closed: the record links it to its review.
+  auto stroke = server.request(ta, "POST", "/api/emergencies",
+                               json{{"kind", "stroke"},
+                                    {"patientId", "TA-LAB-2"},
+                                    {"patientName", "Wang^Fang"},
+                                    {"reason", "言语不清一小时"}}
+                                   .dump());
+  ASSERT_EQ(stroke.status, 201) << stroke.body;
+  ASSERT_EQ(server
+                .request(ta, "POST",
+                         "/api/emergencies/" +
+                             std::to_string(json::parse(stroke.body)["id"].get<std::int64_t>()) +
+                             "/close",
+                         "")
+                .status,
+            200);
   // Township A opens a chest-pain case for the patient and records first medical contact.
   auto opened = server.request(ta, "POST", "/api/emergencies",
                                json{{"kind", "chest_pain"},
@@ -527,7 +543,7 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
   ASSERT_EQ(testing::storescu(server, "LEAD_CT", lead_ct->files), 0);
 
   const std::vector<std::string> shots = {"lab-choice.png", "lab-timeline.png", "lab-results.png",
-                                          "lab-dashboard.png"};
+                                          "emergency-review.png", "lab-dashboard.png"};
   remove_screenshots(shots);
   std::string out;
   json done;

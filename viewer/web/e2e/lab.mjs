@@ -1,7 +1,8 @@
 // End to end in headless Chromium: the lead's doctor looks up a township patient's record. The
 // lead's own system gave the same number to another patient: the doctor is asked which one is
 // meant and chooses township A's. The timeline shows, newest first, township A's chest-pain
-// case (its first medical contact; open, so it links to the lead's emergency board) and consult
+// case (its first medical contact; open, so it links to the lead's emergency board), an earlier
+// stroke case, closed (it opens for review, read-only), and a consult
 // about the patient (its room is not this doctor's), today's ECG (opened from there), the two
 // laboratory panels and the CT read at the lead (its report and recognition; its images are not
 // the cardiologist's to open). Haemoglobin, sent twice by the township laboratory, shows its
@@ -38,7 +39,9 @@ await run(async ({ context, shot, login }) => {
   if ((await consult.locator('.status').textContent()) !== '待接受') fail('consult status');
   if ((await consult.locator('a.open').count()) !== 0) fail('consult room offered');
   // Township A's chest-pain case: why it was opened, its time point, and the emergency board.
-  const emergency = entry('emergency');
+  const emergency = page.locator(
+    '.timeline li.entry[data-kind="emergency"]:has(.read[data-status="open"])',
+  );
   if ((await emergency.locator('.question').textContent()) !== '胸痛两小时') fail('case reason');
   const contact = await emergency.locator('li[data-point="first_medical_contact"]').textContent();
   if (!contact.startsWith('首次医疗接触')) fail(`case time point "${contact}"`);
@@ -85,6 +88,20 @@ await run(async ({ context, shot, login }) => {
   await hb.getByRole('button', { name: '采用，不重复检查' }).click();
   await hb.locator('.taken').waitFor(WAIT);
   await shot(page, 'lab-results.png');
+  // The patient's earlier stroke case, closed: the record opens its review, read-only.
+  const stroke = page.locator(
+    '.timeline li.entry[data-kind="emergency"]:has(.read[data-status="closed"])',
+  );
+  if ((await stroke.locator('.status').textContent()) !== '已结束') fail('stroke case status');
+  await stroke.locator('a.open', { hasText: '病例回顾' }).click();
+  const review = page.locator('.emergency.review article.case[data-status="closed"]');
+  await review.waitFor(WAIT);
+  if (!(await review.locator('.reason').textContent()).includes('言语不清一小时'))
+    fail('the review is not the stroke case');
+  if ((await review.locator('.closed-at').count()) !== 1) fail('the review has no closing time');
+  if ((await review.locator('button:not([disabled])').count()) !== 0)
+    fail('the closed case offers something to record');
+  await shot(page, 'emergency-review.png');
 
   await page.goto(`${env('YILIAN_URL')}/#/dashboard`);
   const chart = page.locator('figure.chart', { hasText: '互认避免的重复检查' });

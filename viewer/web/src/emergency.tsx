@@ -4,7 +4,8 @@
 // followed over /ws (`case.join`): time points recorded anywhere and breaches arrive as they
 // happen. Closed cases (#/emergency/closed) are shown for review, a month of openings at a
 // time, as they ended: their intervals met or breached, their time points, who was alerted;
-// nothing is recorded there.
+// nothing is recorded there. One case alone (#/emergency/case/{id}, where the patient record
+// links a closed case) is shown the same way, followed over /ws while it is open.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, personName } from './api';
 import { reasonText, useNow } from './common';
@@ -476,6 +477,60 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
           <CaseCard c={c} now={now} onChange={replace} />
         ))}
       </div>
+    </section>
+  );
+}
+
+// One case on its own screen: a closed one for review (read-only, as on the closed tab), an open
+// one worked as on the board and followed over /ws.
+export function CaseReview(props: { id: number; live: Live | null }) {
+  const { id, live } = props;
+  const [c, setCase] = useState<Case | null>(null);
+  const [error, setError] = useState('');
+  const now = useNow();
+  useEffect(() => {
+    setCase(null);
+    setError('');
+    api<Case>('GET', `/api/emergencies/${id}`)
+      .then(setCase)
+      .catch((e) =>
+        setError(e instanceof ApiError && e.status === 404 ? t('noSuchCase') : String(e)),
+      );
+  }, [id]);
+  const open = c?.status === 'open';
+  useEffect(() => {
+    if (!live || !open) return;
+    const follow = () => live.send({ type: 'case.join', case: id });
+    follow();
+    const offs = [
+      live.on('welcome', follow),
+      live.on('case', (m) => {
+        const next = m.case as Case;
+        if (next.id === id) setCase(next);
+      }),
+    ];
+    return () => {
+      offs.forEach((off) => off());
+      live.send({ type: 'case.leave', case: id });
+    };
+  }, [live, id, open]);
+  return (
+    <section class="emergency review" aria-labelledby="emergency-title">
+      <h2 id="emergency-title">{t('emergencyBoard')}</h2>
+      <nav class="tabs" aria-label={t('emergencyBoard')}>
+        <a href="#/emergency">{t('caseOpen')}</a>
+        <a href="#/emergency/closed">{t('casesClosed')}</a>
+      </nav>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {c && (
+        <div class="cases">
+          <CaseCard c={c} now={now} onChange={setCase} />
+        </div>
+      )}
     </section>
   );
 }

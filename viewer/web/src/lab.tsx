@@ -332,7 +332,8 @@ function CareEntry({ e }: { e: TimelineEntry }) {
 }
 
 // An emergency case: its kind, why it was opened, who acknowledged the alert, and its time
-// points; an open case links to the emergency board of the centres that serve it.
+// points; for the centres that serve it, an open case links to their emergency board and a
+// closed one to its review.
 function EmergencyEntry({ e }: { e: TimelineEntry }) {
   const c = e.emergency!;
   return (
@@ -356,9 +357,14 @@ function EmergencyEntry({ e }: { e: TimelineEntry }) {
             ))}
           </ul>
         )}
-        {c.open && (
+        {c.open && c.status === 'open' && (
           <a class="open" href="#/emergency">
             {t('tl_openEmergency')}
+          </a>
+        )}
+        {c.open && c.status === 'closed' && (
+          <a class="open" href={`#/emergency/case/${c.id}`}>
+            {t('tl_reviewEmergency')}
           </a>
         )}
       </div>

@@ -11,7 +11,7 @@ import { ReportView, Township } from './township';
 import { Worklist } from './worklist';
 import { ConsultList, ConsultRoom } from './consult';
 import { Alerts } from './alerts';
-import { EmergencyBoard } from './emergency';
+import { CaseReview, EmergencyBoard } from './emergency';
 import { Dashboard } from './dashboard';
 import { LabResults } from './lab';
 import { Referrals } from './referrals';
@@ -120,6 +120,8 @@ function App() {
     screen = <Reading taskId={Number(arg)} user={user} live={live} />;
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
+  else if (route === 'emergency' && arg === 'case' && arg2)
+    screen = <CaseReview id={Number(arg2)} live={live} />;
   else if (route === 'emergency') screen = <EmergencyBoard live={live} closed={arg === 'closed'} />;
   else if (route === 'dashboard') screen = <Dashboard />;
   else if (route === 'slide' && arg && arg2)

@@ -61,8 +61,9 @@ struct CareEvent {
   std::string text;    // the consult's question, the referral's reason, the case's reason
   std::string answer;  // the consult's opinion, the referral's answer
   std::string by;      // consult: the specialist who took it; referral and case: who opened it
-  // consult: the clinician takes part in it (its room opens for them); emergency: the case is
-  // open and the clinician's centre serves it (it is on their emergency board).
+  // consult: the clinician takes part in it (its room opens for them); emergency: the
+  // clinician's centre serves the case (open, it is on their emergency board; closed, its
+  // review opens for them).
   bool open = false;
   // emergency: what opened the case (manual, ecg_stemi, stat_ct), who acknowledged its alert
   // and when, when it closed, and its key time points (the current value of each, by time).
