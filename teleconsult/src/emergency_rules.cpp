@@ -271,7 +271,14 @@ std::string_view acknowledgement_point(std::string_view kind) {
 bool in_escalation_group(const Principal& p, const teleconsult::CaseRow& c) {
   if (!may_see_case(p, c)) return false;
   const KindSpec* k = find_kind(c.kind);
-  return k && p.has(k->escalation_role);
+  if (!k || !p.has(k->escalation_role)) return false;
+  // A physician who names their services (trauma, obstetrics, neonatology) is reached by those
+  // centres' escalations only: the trauma surgeon is not called to a haemorrhage after birth.
+  // One who names none (an emergency physician) is reached by every centre's.
+  if (k->escalation_role == Role::physician && !p.services.empty()) {
+    return std::find(p.services.begin(), p.services.end(), k->service) != p.services.end();
+  }
+  return true;
 }
 
 bool escalation_due(const teleconsult::CaseRow& c, storage::TimePoint now,

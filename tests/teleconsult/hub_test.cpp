@@ -862,13 +862,26 @@ TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_ra
 }
 
 // The trauma centre: a STAT CT for a road-crash polytrauma opens a trauma case; the lead's
-// trauma on-call is alerted; unanswered, it escalates to the emergency physicians
-// (cardiologist role), not to the radiologists; the acknowledgement is the expert's response.
+// trauma on-call is alerted; unanswered, it escalates to the physicians of the trauma service
+// (the emergency physician, who names no service; not the obstetrician, who names obstetrics),
+// not to the radiologists or the cardiologists; the acknowledgement is the expert's response.
 TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call) {
   lead_hospital_on_call(*accounts_, *cases_, users_);
   lead_radiologist_and_primary("trauma");  // `backup` is tonight's trauma surgeon on call
+  identity::NewUser obst;
+  obst.username = "obst";
+  obst.institution_code = "lh";
+  obst.roles = 1u << static_cast<unsigned>(Role::physician);
+  obst.password_hash = "unused";
+  auto added = accounts_->add_user(obst, "2026-12-01T00:00:00.000Z");
+  ASSERT_TRUE(added.ok());
+  ASSERT_TRUE(accounts_->set_user_services("obst", {"obstetrics"}).ok());
+  auto obstetrician_p = accounts_->principal(added->id);
+  ASSERT_TRUE(obstetrician_p.ok());
+  users_["obst"] = *obstetrician_p;
   const std::uint64_t surgeon = connect("backup");
   const std::uint64_t physician = connect("er");
+  const std::uint64_t obstetrician = connect("obst");
   const std::uint64_t cardiologist = connect("cardio2");
   const std::uint64_t radiologist = connect("rad");
   stat_task(9, "CT", "车祸多发伤 road-crash polytrauma");
@@ -894,8 +907,9 @@ TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call)
   }
   ASSERT_FALSE(escalated.is_null());
   EXPECT_EQ(escalated["payload"]["stage"], "escalation");
-  // Physicians, not the radiologists or the cardiologists.
-  for (std::uint64_t other : {radiologist, cardiologist}) {
+  // Physicians of the trauma service, not the obstetrician, the radiologists or the
+  // cardiologists.
+  for (std::uint64_t other : {obstetrician, radiologist, cardiologist}) {
     sync(other);
     for (const json& n : transport_.sent_of(other, "notification")) {
       EXPECT_NE(n["kind"], "alert") << "a trauma case escalates to the physicians";

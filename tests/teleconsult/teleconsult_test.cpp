@@ -397,6 +397,24 @@ TEST(EmergencyRules, trauma_maternal_and_newborn_cases_keep_their_centres_clocks
   EXPECT_TRUE(in_escalation_group(obstetrician, c));
   EXPECT_FALSE(in_escalation_group(radiologist, c));
   EXPECT_FALSE(in_escalation_group(cardiologist, c));
+  // A physician who names their services is reached by those centres' escalations only; one
+  // who names none (the emergency physician), by every centre's.
+  obstetrician.services = {"obstetrics"};
+  Principal surgeon = person(7, Role::physician, 2);
+  surgeon.services = {"trauma"};
+  Principal emergency_physician = person(8, Role::physician, 2);
+  EXPECT_TRUE(in_escalation_group(obstetrician, c));
+  EXPECT_FALSE(in_escalation_group(surgeon, c));
+  EXPECT_TRUE(in_escalation_group(emergency_physician, c));
+  c.kind = "trauma";
+  EXPECT_FALSE(in_escalation_group(obstetrician, c));
+  EXPECT_TRUE(in_escalation_group(surgeon, c));
+  EXPECT_TRUE(in_escalation_group(emergency_physician, c));
+  c.kind = "newborn";
+  EXPECT_FALSE(in_escalation_group(obstetrician, c));
+  EXPECT_FALSE(in_escalation_group(surgeon, c));
+  // A radiologist's services are reading queues: they do not narrow the stroke escalation.
+  radiologist.services = {"neuro"};
   c.kind = "stroke";
   EXPECT_TRUE(in_escalation_group(radiologist, c));
   EXPECT_FALSE(in_escalation_group(obstetrician, c));

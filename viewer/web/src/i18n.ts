@@ -81,7 +81,8 @@ const zh = {
   port: '端口',
   provider: '服务机构（阅片方）',
   rateLimited: '限流消息',
-  readerServices: '阅片亚专业（逗号分隔，留空为全部）',
+  readerServices:
+    '阅片亚专业；临床医师填所属急救专科 trauma、obstetrics、neonatology（逗号分隔，留空为全部）',
   readingQueue: '阅片队列',
   readingServicesHint: '阅片服务决定哪家机构为哪家机构阅读影像或心电；修改立即生效。',
   rejected: '拒收',
@@ -521,7 +522,8 @@ const en: Record<Key, string> = {
   port: 'Port',
   provider: 'Provider (reads)',
   rateLimited: 'Rate-limited messages',
-  readerServices: 'Reading subspecialties (comma separated; empty: all)',
+  readerServices:
+    "Reading subspecialties; a physician's emergency services: trauma, obstetrics, neonatology (comma separated; empty: all)",
   readingQueue: 'Reading queue',
   readingServicesHint:
     'Reading services say which institution reads whose imaging or ECGs; changes take effect at once.',

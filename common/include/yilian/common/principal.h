@@ -41,7 +41,9 @@ struct Principal {
   // Institutions whose studies the reading services of the user's institutions cover.
   std::vector<std::int64_t> imaging_clients;
   std::vector<std::int64_t> ecg_clients;
-  // The reading services (subspecialty queues such as "neuro") a reader works; empty: all.
+  // The reading services (subspecialty queues such as "neuro") a reader works; for a
+  // physician, the emergency services they belong to (trauma, obstetrics, neonatology), whose
+  // escalations reach them. Empty: all.
   std::vector<std::string> services;
   // Signed in with a password that must be replaced first (generated, or set by an admin).
   bool must_change_password = false;

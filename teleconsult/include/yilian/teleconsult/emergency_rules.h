@@ -114,7 +114,8 @@ bool may_see_case(const Principal& p, const teleconsult::CaseRow& c);
 //   case's institution or the nearest institution above it. Not acknowledged within the
 //   escalation time (default 60 s), it goes to the service's back-ups and to every clinician
 //   of the escalation role (chest pain: cardiologists; stroke: radiologists; trauma,
-//   maternal and newborn: physicians) at the institutions that have the service on call. The first
+//   maternal and newborn: physicians; a physician who names services in their profile, only
+//   for those services) at the institutions that have the service on call. The first
 //   acknowledgement records the case's response time point (chest pain: ecg_read; stroke: ct_read;
 //   the others: expert_response) unless one is recorded already. With nobody on call, everyone who
 //   may see the case is alerted at once.
