@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "case_view.h"
@@ -110,6 +111,16 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
     if (!filter.kind.empty() && !is_case_kind(filter.kind)) {
       return Response::error(400, "kind is one of: " + case_kinds_text());
     }
+    // Pages of one status' list: ?limit= (at most 500) and ?before= the `next` of the page before.
+    auto before = req.int_query("before", 0, std::numeric_limits<std::int64_t>::max());
+    if (!before.ok()) return Response::from_error(before.error());
+    auto limit = req.int_query("limit", 500, 500);
+    if (!limit.ok()) return Response::from_error(limit.error());
+    if (*before > 0 && filter.status.empty()) {
+      return Response::error(400, "before pages the open or the closed cases, not all");
+    }
+    filter.before_id = *before;
+    filter.limit = *limit;
     auto rows = store.cases(served_institutions(p), filter);
     if (!rows.ok()) return Response::from_error(rows.error());
     std::vector<std::int64_t> case_ids;
@@ -127,7 +138,11 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
       ids += (ids.empty() ? "" : ",") + std::to_string(c.id);
     }
     audit(auth, req, "case.list", "", "ok", ids);
-    return Response::json(200, json_text(json{{"cases", out}}));
+    // A full page may have more after it: `next` is where the next page begins.
+    const bool full = *limit > 0 && static_cast<std::int64_t>(rows->size()) == *limit;
+    return Response::json(
+        200,
+        json_text(json{{"cases", out}, {"next", full ? json(rows->back().id) : json(nullptr)}}));
   });
 
   // The centres' quality figures per interval (aggregates, no patient data): readers, QC and

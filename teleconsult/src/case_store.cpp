@@ -152,13 +152,18 @@ Result<std::vector<CaseRow>> CaseStore::cases(const std::vector<std::int64_t>& i
     params.push_back(value);
     where += condition + std::to_string(params.size());
   }
+  const int before = static_cast<int>(params.size()) + 1;
+  if (filter.before_id > 0) where += " AND c.id < ?" + std::to_string(before);
+  const int limit = before + (filter.before_id > 0 ? 1 : 0);
   if (Status s = query(
           rd->conn(),
           std::string("SELECT ") + kCaseColumns + where +
-              " ORDER BY c.status DESC, c.id DESC LIMIT 500",
+              " ORDER BY c.status DESC, c.id DESC LIMIT ?" + std::to_string(limit),
           [&](sql::Stmt& st) {
             for (std::size_t i = 0; i < params.size(); ++i)
               st.bind(static_cast<int>(i) + 1, *params[i]);
+            if (filter.before_id > 0) st.bind(before, filter.before_id);
+            st.bind(limit, filter.limit);
           },
           [&](sql::Stmt& st) { out.push_back(read_case(st)); });
       !s)

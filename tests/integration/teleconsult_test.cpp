@@ -1074,6 +1074,21 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
       json::parse(
           server_->get(tokens_["tb-doctor"], "/api/emergencies?status=closed").body)["cases"]
           .empty());
+  // Page by page: a full page says where the next begins; the last is short, with no next.
+  std::set<std::int64_t> paged;
+  std::string next;
+  for (int page = 0; page < 4; ++page) {
+    json p = json::parse(board("?status=open&kind=maternal&limit=1" + next).body);
+    for (const json& c : p["cases"]) paged.insert(c["id"].get<std::int64_t>());
+    if (p["next"].is_null()) break;
+    ASSERT_EQ(p["cases"].size(), 1u) << p.dump();
+    EXPECT_EQ(p["next"], p["cases"][0]["id"]);
+    next = "&before=" + std::to_string(p["next"].get<std::int64_t>());
+  }
+  EXPECT_EQ(paged.size(), 2u);
+  EXPECT_EQ(board("?status=all&before=9").status, 400);  // open first, then closed: no one order
+  EXPECT_EQ(board("?status=closed&limit=501").status, 400);
+  EXPECT_EQ(board("?status=closed&before=x").status, 400);
   EXPECT_EQ(board("?status=shut").status, 400);
   EXPECT_EQ(board("?status=closed&from=yesterday").status, 400);
   EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=week").status, 400);

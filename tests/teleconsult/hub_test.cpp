@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -619,6 +620,19 @@ TEST_F(HubTest, a_centres_list_keeps_its_cases_beside_many_newer_cases_of_anothe
   auto every = cases_->cases({institution_}, {});
   ASSERT_TRUE(every.ok());
   EXPECT_EQ(every->size(), 500u);  // the bound: the oldest, the maternal case, is not among them
+  // Page by page, each case once.
+  std::set<std::int64_t> seen;
+  CaseStore::Filter page;
+  page.limit = 200;
+  for (int i = 0; i < 5; ++i) {
+    auto got = cases_->cases({institution_}, page);
+    ASSERT_TRUE(got.ok());
+    for (const CaseRow& c : *got) EXPECT_TRUE(seen.insert(c.id).second) << c.id;
+    if (static_cast<std::int64_t>(got->size()) < page.limit) break;
+    page.before_id = got->back().id;
+  }
+  EXPECT_EQ(seen.size(), 501u);
+  EXPECT_TRUE(seen.count(maternal));
   CaseStore::Filter one;
   one.kind = "maternal";
   auto board = cases_->cases({institution_}, one);

@@ -355,6 +355,8 @@ function OpenCase(props: { kind: Kind; onOpened: (c: Case) => void }) {
   );
 }
 
+const CLOSED_PAGE = 100;
+
 export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
   const { live } = props;
   const closed = props.closed ?? false;
@@ -373,15 +375,24 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
     const to = new Date(y, m, 1).toISOString();
     return `&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
   };
-  const load = () =>
-    api<{ cases: Case[] }>(
+  // The closed cases come a page at a time, the older ones on request.
+  const [next, setNext] = useState<number | null>(null);
+  const load = (before?: number) =>
+    api<{ cases: Case[]; next: number | null }>(
       'GET',
-      closed ? `/api/emergencies?status=closed${period()}` : '/api/emergencies?status=open',
+      closed
+        ? `/api/emergencies?status=closed${period()}&limit=${CLOSED_PAGE}` +
+            (before ? `&before=${before}` : '')
+        : '/api/emergencies?status=open',
     )
-      .then((r) => setCases(r.cases))
+      .then((r) => {
+        setCases((list) => (before ? [...list, ...r.cases] : r.cases));
+        setNext(r.next);
+      })
       .catch((e) => setError(String(e)));
   useEffect(() => {
     setCases([]);
+    setNext(null);
     load();
     if (!live || closed) return;
     const offs = [
@@ -394,7 +405,7 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
           list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'),
         );
       }),
-      live.on('welcome', load),
+      live.on('welcome', () => load()),
     ];
     return () => offs.forEach((off) => off());
   }, [live, closed, month]);
@@ -477,6 +488,11 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
           <CaseCard c={c} now={now} onChange={replace} />
         ))}
       </div>
+      {closed && next !== null && (
+        <button type="button" class="older" onClick={() => void load(next)}>
+          {t('older')}
+        </button>
+      )}
     </section>
   );
 }

@@ -72,11 +72,14 @@ class CaseStore {
   // tells whether the case was already open (an ECG and its resend open one case).
   Result<CaseRow> open_case(const CaseRow& c, bool& existed);
   Result<std::optional<CaseRow>> get_case(std::int64_t id);
-  // Cases of the institutions, open ones first, newest first, at most 500: of one `status`
+  // Cases of the institutions, open ones first, newest first, at most `limit`: of one `status`
   // (open, closed; empty: both) and one `kind` (a centre; empty: every one) opened in [from, to)
-  // (ISO 8601 UTC; empty: no bound).
+  // (ISO 8601 UTC; empty: no bound), numbered below `before_id` (0: no bound; the next page of
+  // one status' list, which is ordered by number).
   struct Filter {
     std::string status, kind, from, to;
+    std::int64_t before_id = 0;
+    std::int64_t limit = 500;
   };
   Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions,
                                      const Filter& filter);
