@@ -504,38 +504,26 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
                              .dump())
                 .status,
             201);
-  // An earlier stroke case of the patient, closed: the record links it to its review.
-  auto stroke = server.request(ta, "POST", "/api/emergencies",
-                               json{{"kind", "stroke"},
-                                    {"patientId", "TA-LAB-2"},
-                                    {"patientName", "Wang^Fang"},
-                                    {"reason", "言语不清一小时"}}
-                                   .dump());
-  ASSERT_EQ(stroke.status, 201) << stroke.body;
-  ASSERT_EQ(server
-                .request(ta, "POST",
-                         "/api/emergencies/" +
-                             std::to_string(json::parse(stroke.body)["id"].get<std::int64_t>()) +
-                             "/close",
-                         "")
-                .status,
-            200);
-  // Township A opens a chest-pain case for the patient and records first medical contact.
-  auto opened = server.request(ta, "POST", "/api/emergencies",
-                               json{{"kind", "chest_pain"},
-                                    {"patientId", "TA-LAB-2"},
-                                    {"patientName", "Wang^Fang"},
-                                    {"reason", "胸痛两小时"}}
-                                   .dump());
-  ASSERT_EQ(opened.status, 201) << opened.body;
-  ASSERT_EQ(server
-                .request(ta, "POST",
-                         "/api/emergencies/" +
-                             std::to_string(json::parse(opened.body)["id"].get<std::int64_t>()) +
-                             "/time-points",
-                         json{{"point", "first_medical_contact"}}.dump())
-                .status,
-            200);
+  // Township A's emergency cases for the patient; `then` is done to each just opened.
+  auto case_of = [&](const char* kind, const char* reason, const std::string& then,
+                     const std::string& body) {
+    auto opened = server.request(ta, "POST", "/api/emergencies",
+                                 json{{"kind", kind},
+                                      {"patientId", "TA-LAB-2"},
+                                      {"patientName", "Wang^Fang"},
+                                      {"reason", reason}}
+                                     .dump());
+    ASSERT_EQ(opened.status, 201) << opened.body;
+    const std::string path =
+        "/api/emergencies/" + std::to_string(json::parse(opened.body)["id"].get<std::int64_t>());
+    auto done = server.request(ta, "POST", path + then, body);
+    ASSERT_EQ(done.status, 200) << done.body;
+  };
+  // An earlier stroke case, closed: the record links it to its review.
+  case_of("stroke", "言语不清一小时", "/close", "");
+  // A chest-pain case, open, with first medical contact recorded.
+  case_of("chest_pain", "胸痛两小时", "/time-points",
+          json{{"point", "first_medical_contact"}}.dump());
   // The lead's own patient who has the same number in the lead's system.
   spec.patient_name = "Zhao^Gang";
   auto lead_ct = testing::write_ct_series(dir_.path() / "lead-ct", spec);

@@ -168,19 +168,28 @@ class HubTest : public ::testing::Test {
 
   // Returns once a whole wake-up of the hub thread, housekeeping included, has run after
   // this call: the second pong is sent after the first one's wake-up ended.
-  // A radiologist `rad` at the lead hospital, and the lead's `backup` as the on-call primary
-  // of `service` from 08:00 to 20:00 (after lead_hospital_on_call).
-  void lead_radiologist_and_primary(const std::string& service) {
+  // A user of the lead hospital (after lead_hospital_on_call) with one role and, when given,
+  // their services (a reader's queues, a physician's emergency services).
+  void lead_user(const std::string& name, Role role,
+                 const std::vector<std::string>& services = {}) {
     identity::NewUser u;
-    u.username = "rad";
+    u.username = name;
     u.institution_code = "lh";
-    u.roles = 1u << static_cast<unsigned>(Role::radiologist);
+    u.roles = 1u << static_cast<unsigned>(role);
     u.password_hash = "unused";
     auto added = accounts_->add_user(u, "2026-12-01T00:00:00.000Z");
     ASSERT_TRUE(added.ok());
-    auto rad = accounts_->principal(added->id);
-    ASSERT_TRUE(rad.ok());
-    users_["rad"] = *rad;
+    if (!services.empty()) {
+      ASSERT_TRUE(accounts_->set_user_services(name, services).ok());
+    }
+    auto p = accounts_->principal(added->id);
+    ASSERT_TRUE(p.ok());
+    users_[name] = *p;
+  }
+  // A radiologist `rad` at the lead hospital, and the lead's `backup` as the on-call primary
+  // of `service` from 08:00 to 20:00 (after lead_hospital_on_call).
+  void lead_radiologist_and_primary(const std::string& service) {
+    lead_user("rad", Role::radiologist);
     ShiftRow s;
     s.institution_id = users_["oncall"].institution_id;
     s.service = service;
@@ -882,17 +891,7 @@ TEST_F(HubTest, a_stroke_ct_alerts_the_neurology_on_call_and_escalates_to_the_ra
 TEST_F(HubTest, a_polytrauma_ct_opens_a_trauma_case_alerting_the_trauma_on_call) {
   lead_hospital_on_call(*accounts_, *cases_, users_);
   lead_radiologist_and_primary("trauma");  // `backup` is tonight's trauma surgeon on call
-  identity::NewUser obst;
-  obst.username = "obst";
-  obst.institution_code = "lh";
-  obst.roles = 1u << static_cast<unsigned>(Role::physician);
-  obst.password_hash = "unused";
-  auto added = accounts_->add_user(obst, "2026-12-01T00:00:00.000Z");
-  ASSERT_TRUE(added.ok());
-  ASSERT_TRUE(accounts_->set_user_services("obst", {"obstetrics"}).ok());
-  auto obstetrician_p = accounts_->principal(added->id);
-  ASSERT_TRUE(obstetrician_p.ok());
-  users_["obst"] = *obstetrician_p;
+  lead_user("obst", Role::physician, {"obstetrics"});
   const std::uint64_t surgeon = connect("backup");
   const std::uint64_t physician = connect("er");
   const std::uint64_t obstetrician = connect("obst");
