@@ -102,6 +102,9 @@ await run(async ({ context, shot, login }) => {
   if ((await review.locator('button:not([disabled])').count()) !== 0)
     fail('the closed case offers something to record');
   await shot(page, 'emergency-review.png');
+  // Back to the patient's record from the review.
+  await page.locator('.emergency.review a.lab-link').click();
+  await page.locator('.timeline li.entry[data-kind="emergency"]').nth(1).waitFor(WAIT);
 
   await page.goto(`${env('YILIAN_URL')}/#/dashboard`);
   const chart = page.locator('figure.chart', { hasText: '互认避免的重复检查' });

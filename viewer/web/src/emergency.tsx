@@ -536,6 +536,14 @@ export function CaseReview(props: { id: number; live: Live | null }) {
       <nav class="tabs" aria-label={t('emergencyBoard')}>
         <a href="#/emergency">{t('caseOpen')}</a>
         <a href="#/emergency/closed">{t('casesClosed')}</a>
+        {c?.patient.id && (
+          <a
+            class="lab-link"
+            href={`#/lab/${encodeURIComponent(c.patient.id)}/${encodeURIComponent(c.institution)}`}
+          >
+            {t('patientRecord')}
+          </a>
+        )}
       </nav>
       {error && (
         <p class="error" role="alert">
