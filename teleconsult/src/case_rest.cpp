@@ -234,7 +234,13 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
           return *r;
         }
         const auto& c = std::get<teleconsult::CaseRow>(l);
-        if (c.status != "open") return Response::error(409, "the case is closed");
+        // A closed case's times are corrected by quality control only (the centre's data
+        // manager, against the source records), each with its reason: its figures count
+        // towards the centre's accreditation. Every earlier record stays in its history.
+        const bool correction = c.status != "open";
+        if (correction && !req.principal->has(Role::qc_reviewer)) {
+          return Response::error(409, "the case is closed: quality control corrects its times");
+        }
         auto body = http::json_object_body(req);
         if (!body.ok()) return Response::from_error(body.error());
         teleconsult::TimePointRow tp;
@@ -248,6 +254,9 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
           for (const auto& p : time_points(c.kind)) known += (known.empty() ? "" : ", ") + p;
           return Response::error(400, "a " + c.kind + " case records: " + known);
         }
+        if (correction && (tp.at.empty() || tp.note.empty())) {
+          return Response::error(400, "a closed case's time is corrected with at and a note (why)");
+        }
         if (tp.at.empty()) tp.at = tp.recorded_at;  // "now", the one-tap case
         auto at = storage::parse_iso8601(tp.at);
         auto recorded = storage::parse_iso8601(tp.recorded_at);
@@ -258,7 +267,9 @@ void register_case_routes(http::Router& router, teleconsult::CaseStore& store, p
         tp.at = storage::to_iso8601(*at);
         if (Status s = store.record_time_point(c.id, tp); !s)
           return Response::from_error(s.error());
-        audit(auth, req, "case.time_point", std::to_string(c.id), "ok", tp.point + " " + tp.at);
+        audit(auth, req, "case.time_point", std::to_string(c.id), "ok",
+              tp.point + " " + tp.at +
+                  (correction ? " (closed case corrected: " + tp.note + ")" : ""));
         hub.case_changed(c.id, false);
         return view_response(store, c, auth, 200, hub.case_targets());
       });

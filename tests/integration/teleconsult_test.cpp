@@ -1058,6 +1058,29 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
                    "/api/stats/emergency?from=" + storage::to_iso8601(now + std::chrono::hours(1)));
   EXPECT_TRUE(json::parse(later.body)["intervals"].empty()) << later.body;
   EXPECT_EQ(server_->get(tokens_["doctor"], "/api/stats/emergency").status, 403);
+  // The centre's data manager (quality control) finds in the theatre record that the decision
+  // to deliver was taken 19 minutes before delivery, not 35: they correct the closed
+  // case, with the reason. Nobody else may change a closed case; the earlier record stays.
+  const std::string qc = server_->add_user("qc", {"qc_reviewer"}, "lead");
+  ASSERT_FALSE(qc.empty());
+  tokens_["qc"] = qc;
+  EXPECT_EQ(post("doctor", points, {{"point", "decision_to_deliver"}, {"at", at(21)}}).status, 409);
+  EXPECT_EQ(post("qc", points, {{"point", "decision_to_deliver"}, {"at", at(21)}}).status, 400);
+  auto corrected = post(
+      "qc", points,
+      {{"point", "decision_to_deliver"}, {"at", at(21)}, {"note", "手术记录：决定剖宫产时间"}});
+  ASSERT_EQ(corrected.status, 200) << corrected.body;
+  json fixed = json::parse(corrected.body);
+  EXPECT_EQ(fixed["status"], "closed");
+  EXPECT_EQ(fixed["intervals"][0]["status"], "met");
+  EXPECT_EQ(fixed["timePoints"]["decision_to_deliver"]["by"], "qc");
+  EXPECT_EQ(fixed["timePoints"]["decision_to_deliver"]["note"], "手术记录：决定剖宫产时间");
+  int decisions = 0;  // the first record is kept
+  for (const json& h : fixed["history"]) decisions += h["point"] == "decision_to_deliver";
+  EXPECT_EQ(decisions, 2) << fixed.dump();
+  json refigured = json::parse(
+      server_->get(tokens_["cardio"], "/api/stats/emergency?kind=maternal").body)["intervals"];
+  EXPECT_EQ(refigured[0]["met"], 2) << refigured.dump();
   // The closed cases for review, by the period they were opened in.
   json closed_cases = json::parse(board("?status=closed&kind=maternal").body)["cases"];
   ASSERT_EQ(closed_cases.size(), 1u);

@@ -385,7 +385,8 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   const std::string cardio = server.add_user("dr-wang", {"cardiologist"}, "lead");
   const std::string office = server.add_user("office", {"admin"}, "lead");
   const std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
-  ASSERT_FALSE(cardio.empty() || office.empty() || doc.empty());
+  const std::string qc = server.add_user("qc-zhang", {"qc_reviewer"}, "lead");
+  ASSERT_FALSE(cardio.empty() || office.empty() || doc.empty() || qc.empty());
   const auto now = std::chrono::system_clock::now();
   json shift = {{"institution", "lead"},
                 {"service", "cardiology"},
@@ -407,16 +408,18 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   }
   ASSERT_FALSE(cases["cases"].empty()) << server.log();
 
-  const std::vector<std::string> shots = {"admin-oncall.png",        "alert.png",
-                                          "alert-acknowledged.png",  "emergency-closed.png",
-                                          "dashboard-emergency.png", "emergency-newborn.png"};
+  const std::vector<std::string> shots = {"admin-oncall.png",       "alert.png",
+                                          "alert-acknowledged.png", "emergency-closed.png",
+                                          "emergency-qc.png",       "dashboard-emergency.png",
+                                          "emergency-newborn.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
   ASSERT_EQ(run_scenario(server, "alert.mjs",
                          {{"YILIAN_CARDIOLOGIST", "dr-wang"},
                           {"YILIAN_OFFICE", "office"},
-                          {"YILIAN_DOCTOR", "dr-li"}},
+                          {"YILIAN_DOCTOR", "dr-li"},
+                          {"YILIAN_QC", "qc-zhang"}},
                          out, done),
             0)
       << out << "\n--- server log ---\n"
@@ -428,6 +431,9 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   EXPECT_EQ(c["timePoints"]["ecg_read"]["by"], "dr-wang");
   EXPECT_EQ(c["status"], "closed");
   EXPECT_EQ(c["timePoints"]["wire_crossing"]["by"], "dr-wang");
+  // Quality control's correction of the closed case, with its source.
+  EXPECT_EQ(c["timePoints"]["symptom_onset"]["by"], "qc-zhang");
+  EXPECT_EQ(c["timePoints"]["symptom_onset"]["note"], "患者自述发病时间");
   // The newborn case the township doctor opened on the board, with the birth tapped.
   json nb = json::parse(
       server.get(doc, "/api/emergencies/" + std::to_string(done["newbornId"].get<int>())).body);

@@ -4,10 +4,11 @@
 // sees the roster on its screen. The township doctor then opens a critical-newborn case on the
 // board, which filters to that centre, and records the birth with one tap. Last, with the door
 // and wire crossing tapped, the cardiologist closes the STEMI case; it is reviewed among the
-// closed cases, and the dashboard counts its door-to-balloon against the target.
+// closed cases (quality control correct its symptom onset there, with the source), and the
+// dashboard counts its door-to-balloon against the target.
 //
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD, YILIAN_CARDIOLOGIST, YILIAN_OFFICE,
-// YILIAN_DOCTOR. Prints one JSON line with the case acknowledged and the newborn case.
+// YILIAN_DOCTOR, YILIAN_QC. Prints one JSON line with the case acknowledged and the newborn case.
 import { env, fail, run, WAIT } from './lib.mjs';
 
 await run(async ({ context, shot, login }) => {
@@ -91,7 +92,31 @@ await run(async ({ context, shot, login }) => {
     fail('a closed case still records time points');
   if ((await reviewed.getByRole('button', { name: '结束病例' }).count()) !== 0)
     fail('a closed case can be closed again');
+  if ((await reviewed.locator('details.record-earlier').count()) !== 0)
+    fail('a cardiologist is offered to correct a closed case');
   await shot(cardio, 'emergency-closed.png');
+
+  // The chest-pain centre's data manager (quality control) records the symptom onset the
+  // patient reported, an hour before, on the closed case, with its source.
+  const qc = await login(await context(), env('YILIAN_QC'));
+  await qc.goto(`${env('YILIAN_URL')}/#/emergency/closed`);
+  const audited = qc.locator(`article.case.closed[data-case="${caseId}"]`);
+  await audited.waitFor(WAIT);
+  const correction = audited.locator('details.record-earlier');
+  await correction.locator('summary', { hasText: '质控更正' }).click();
+  await correction.locator('select[name="point"]').selectOption('symptom_onset');
+  const hourAgo = new Date(Date.now() - 3600 * 1000);
+  const pad = (n) => String(n).padStart(2, '0');
+  await correction
+    .locator('input[name="at"]')
+    .fill(
+      `${hourAgo.getFullYear()}-${pad(hourAgo.getMonth() + 1)}-${pad(hourAgo.getDate())}` +
+        `T${pad(hourAgo.getHours())}:${pad(hourAgo.getMinutes())}`,
+    );
+  await correction.locator('input[name="note"]').fill('患者自述发病时间');
+  await correction.getByRole('button', { name: '保存' }).click();
+  await audited.locator('button.point.done[data-point="symptom_onset"]').waitFor(WAIT);
+  await shot(qc, 'emergency-qc.png');
 
   // The chest-pain centre's figures on the dashboard: one door-to-balloon timed, within 90 min.
   await cardio.goto(`${env('YILIAN_URL')}/#/dashboard`);

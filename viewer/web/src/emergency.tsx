@@ -177,9 +177,29 @@ function Clock({ c, i, now }: { c: Case; i: Interval; now: number }) {
   );
 }
 
-function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) {
+// `correct`: the user is quality control, who correct a closed case's times.
+function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void; correct?: boolean }) {
   const { c, now } = props;
   const [error, setError] = useState('');
+  // A time point at a time other than now (symptom onset, a transfer's door-in, ...), with a note;
+  // on a closed case, quality control's correction, whose note is required.
+  const [earlier, setEarlier] = useState({ point: POINTS[c.kind][0], at: '', note: '' });
+  const recordEarlier = async (e: Event) => {
+    e.preventDefault();
+    try {
+      props.onChange(
+        await api<Case>('POST', `/api/emergencies/${c.id}/time-points`, {
+          point: earlier.point,
+          at: new Date(earlier.at).toISOString(),
+          note: earlier.note,
+        }),
+      );
+      setEarlier({ ...earlier, at: '', note: '' });
+      setError('');
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    }
+  };
   const record = async (point: string) => {
     if (c.timePoints[point] && !window.confirm(t('correctTimePoint'))) return;
     try {
@@ -266,6 +286,45 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void }) 
           </button>
         ))}
       </div>
+      {(open || props.correct) && (
+        <details class="record-earlier">
+          <summary>{t(open ? 'recordEarlier' : 'correctClosed')}</summary>
+          <form onSubmit={recordEarlier}>
+            <select
+              name="point"
+              aria-label={t('timePoints')}
+              value={earlier.point}
+              onChange={(e) => setEarlier({ ...earlier, point: e.currentTarget.value })}
+            >
+              {POINTS[c.kind].map((p) => (
+                <option value={p}>{clinicalName(p)}</option>
+              ))}
+            </select>
+            <label>
+              {t('pointTime')}
+              <input
+                type="datetime-local"
+                name="at"
+                required
+                value={earlier.at}
+                onInput={(e) => setEarlier({ ...earlier, at: e.currentTarget.value })}
+              />
+            </label>
+            <label>
+              {t('correctionNote')}
+              <input
+                name="note"
+                required={!open}
+                value={earlier.note}
+                onInput={(e) => setEarlier({ ...earlier, note: e.currentTarget.value })}
+              />
+            </label>
+            <button type="submit" class="primary">
+              {t('save')}
+            </button>
+          </form>
+        </details>
+      )}
       {error && (
         <p class="error" role="alert">
           {error}
@@ -357,7 +416,7 @@ function OpenCase(props: { kind: Kind; onOpened: (c: Case) => void }) {
 
 const CLOSED_PAGE = 100;
 
-export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
+export function EmergencyBoard(props: { live: Live | null; closed?: boolean; correct?: boolean }) {
   const { live } = props;
   const closed = props.closed ?? false;
   const [cases, setCases] = useState<Case[]>([]);
@@ -423,8 +482,11 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
       list.forEach((id) => live.send({ type: 'case.leave', case: id }));
     };
   }, [live, ids]);
+  // A case changed here: on the board a closed one leaves; in the review it stays (corrected).
   const replace = (c: Case) =>
-    setCases((list) => list.map((x) => (x.id === c.id ? c : x)).filter((x) => x.status === 'open'));
+    setCases((list) =>
+      list.map((x) => (x.id === c.id ? c : x)).filter((x) => closed || x.status === 'open'),
+    );
   const shown = centre ? cases.filter((c) => c.kind === centre) : cases;
 
   return (
@@ -485,7 +547,7 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
       {shown.length === 0 && <p class="empty">{t(closed ? 'noClosedCases' : 'noCases')}</p>}
       <div class="cases">
         {shown.map((c) => (
-          <CaseCard c={c} now={now} onChange={replace} />
+          <CaseCard c={c} now={now} onChange={replace} correct={props.correct} />
         ))}
       </div>
       {closed && next !== null && (
@@ -499,7 +561,7 @@ export function EmergencyBoard(props: { live: Live | null; closed?: boolean }) {
 
 // One case on its own screen: a closed one for review (read-only, as on the closed tab), an open
 // one worked as on the board and followed over /ws.
-export function CaseReview(props: { id: number; live: Live | null }) {
+export function CaseReview(props: { id: number; live: Live | null; correct?: boolean }) {
   const { id, live } = props;
   const [c, setCase] = useState<Case | null>(null);
   const [error, setError] = useState('');
@@ -552,7 +614,7 @@ export function CaseReview(props: { id: number; live: Live | null }) {
       )}
       {c && (
         <div class="cases">
-          <CaseCard c={c} now={now} onChange={setCase} />
+          <CaseCard c={c} now={now} onChange={setCase} correct={props.correct} />
         </div>
       )}
     </section>

@@ -103,6 +103,8 @@ function App() {
   };
 
   const [, route, arg, arg2] = hash.split('/');
+  // Quality control correct closed emergency cases' times.
+  const qc = user.roles.includes('qc_reviewer');
   let screen;
   if (route === 'admin' && user.roles.includes('admin')) screen = <Admin tab={arg ?? 'system'} />;
   else if (route === 'password')
@@ -121,8 +123,9 @@ function App() {
   else if (route === 'report' && arg) screen = <ReportView taskId={Number(arg)} live={live} />;
   else if (route === 'township') screen = <Township user={user} live={live} />;
   else if (route === 'emergency' && arg === 'case' && arg2)
-    screen = <CaseReview id={Number(arg2)} live={live} />;
-  else if (route === 'emergency') screen = <EmergencyBoard live={live} closed={arg === 'closed'} />;
+    screen = <CaseReview id={Number(arg2)} live={live} correct={qc} />;
+  else if (route === 'emergency')
+    screen = <EmergencyBoard live={live} closed={arg === 'closed'} correct={qc} />;
   else if (route === 'dashboard') screen = <Dashboard />;
   else if (route === 'slide' && arg && arg2)
     screen = (
