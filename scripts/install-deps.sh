@@ -14,7 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev libargon2-dev
   libxxhash-dev libcurl4-openssl-dev libzstd-dev
   libtiff-dev libopenslide-dev liblcms2-dev libjpeg-dev orthanc-wsi
-  python3 python3-pydicom python3-hl7 curl openssl
+  python3 python3-pydicom python3-hl7 python3-pil curl openssl
   chromium firefox-esr fonts-wqy-microhei poppler-utils zlib1g-dev
   orthanc
 )
