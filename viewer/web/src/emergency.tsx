@@ -184,46 +184,30 @@ function CaseCard(props: { c: Case; now: number; onChange: (c: Case) => void; co
   // A time point at a time other than now (symptom onset, a transfer's door-in, ...), with a note;
   // on a closed case, quality control's correction, whose note is required.
   const [earlier, setEarlier] = useState({ point: POINTS[c.kind][0], at: '', note: '' });
+  // One action on the case: the case as the hub answers it, or the hub's reason shown; true when
+  // it was done.
+  const act = async (action: string, body?: unknown) => {
+    try {
+      props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/${action}`, body));
+      setError('');
+      return true;
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+      return false;
+    }
+  };
   const recordEarlier = async (e: Event) => {
     e.preventDefault();
-    try {
-      props.onChange(
-        await api<Case>('POST', `/api/emergencies/${c.id}/time-points`, {
-          point: earlier.point,
-          at: new Date(earlier.at).toISOString(),
-          note: earlier.note,
-        }),
-      );
+    const at = new Date(earlier.at).toISOString();
+    if (await act('time-points', { point: earlier.point, at, note: earlier.note }))
       setEarlier({ ...earlier, at: '', note: '' });
-      setError('');
-    } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
-    }
   };
   const record = async (point: string) => {
     if (c.timePoints[point] && !window.confirm(t('correctTimePoint'))) return;
-    try {
-      props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/time-points`, { point }));
-      setError('');
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
+    await act('time-points', { point });
   };
-  const ack = async () => {
-    try {
-      props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/ack`));
-      setError('');
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
-  };
-  const close = async () => {
-    try {
-      props.onChange(await api<Case>('POST', `/api/emergencies/${c.id}/close`));
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
-  };
+  const ack = () => act('ack');
+  const close = () => act('close');
   const open = c.status === 'open';
   return (
     <article
