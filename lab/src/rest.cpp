@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "recognition_admin.h"
 #include "yilian/common/text.h"
 #include "yilian/identity/accounts.h"
 #include "yilian/identity/auth.h"
@@ -262,7 +263,7 @@ Response fhir(int status, const json& body) {
 
 void register_lab_routes(http::Router& router, LabStore& store, const LabOptions& options,
                          identity::AuthService& auth, PatientSources sources) {
-  const std::vector<RecognitionRule>& rules = options.recognition;
+  register_recognition_admin(router, store, options, auth);
   // FHIR R4: a laboratory system of a member posts its results with a credential of that
   // institution (a clinician account); the institution is the account's home one.
   auto post_fhir = [&store, &options, &auth](const Request& req) {
@@ -304,160 +305,163 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4/Bundle", post_fhir);
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
-  router.add(
-      "GET", "/api/lab/results", [&store, &options, &rules, &auth, sources](const Request& req) {
-        auto read =
-            read_patient(req, "lab.results.read", "laboratory results are read by clinicians",
-                         store, sources, auth, false);
-        if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
-        PatientRecord& record = std::get<PatientRecord>(read);
-        const std::string& patient = record.patient;
-        const std::vector<LabResult>& rows = record.results;
-        const std::optional<PatientIdentity>& who = record.who;
-        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-        json out = json::array();
-        std::size_t recognised = 0;
-        for (const LabResult& r : rows) {
-          const Recognition g = recognise(r, rules, now);
-          recognised += g.recognised;
-          out.push_back(result_json(r, g));
-        }
-        // The patient's imaging reports at the same institutions, with their recognition.
-        json imaging = json::array();
-        if (sources.reports) {
-          auto reports = sources.reports(patient, record.institutions);
-          if (!reports.ok()) return Response::from_error(reports.error());
-          for (const ImagingReport& r : *reports) {
-            if (who && !who->holds(r.institution_code)) continue;
-            const Recognition g = recognise_report(r, rules, options.qualifications, now);
-            recognised += g.recognised;
-            imaging.push_back({{"taskId", r.task_id},
-                               {"studyInstanceUid", r.study_uid},
-                               {"studyDate", r.study_date},
-                               {"modality", r.modality},
-                               {"description", r.description},
-                               {"institution", r.institution_code},
-                               {"readBy", r.read_by},
-                               {"finalAt", r.final_at},
-                               {"impression", r.impression},
-                               {"recognition", recognition_json(g)}});
-          }
-        }
-        auth.audit(req, "lab.results.read", "patient", patient, "ok",
-                   std::to_string(rows.size()) + " results, " + std::to_string(imaging.size()) +
-                       " imaging reports");
-        return Response::json(200, json_text(json{{"patientId", patient},
-                                                  {"recognised", recognised},
-                                                  {"results", out},
-                                                  {"imaging", imaging}}));
-      });
-
-  // The patient's record in time: laboratory panels and the studies with their readings.
-  router.add(
-      "GET", "/api/timeline", [&store, &options, &rules, &auth, sources](const Request& req) {
-        auto read =
-            read_patient(req, "patient.timeline.read", "a patient's record is read by clinicians",
-                         store, sources, auth, true);
-        if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
-        PatientRecord& record = std::get<PatientRecord>(read);
-        const std::string& patient = record.patient;
-        const std::vector<LabResult>& results = record.results;
-        const std::vector<PatientStudy>& studies = record.studies;
-        const std::vector<CareEvent>& events = record.events;
-        const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-        json entries = json::array();
-        for (const TimelineEntry& e :
-             patient_timeline(results, studies, options.utc_offset_minutes, events)) {
-          json entry = {
-              {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
-          if (e.kind == EntryKind::lab) {
-            const LabResult& first = results[e.results.front()];
-            entry["order"] = {{"code", first.order_code}, {"name", first.order_name}};
-            entry["performingLab"] = first.performing_lab;
-            entry["qualification"] = first.qualification;
-            json panel = json::array();
-            for (std::size_t i : e.results) {
-              panel.push_back(result_json(results[i], recognise(results[i], rules, now)));
-            }
-            entry["results"] = std::move(panel);
-          } else if (e.kind == EntryKind::consult || e.kind == EntryKind::referral) {
-            const CareEvent& c = events[e.event];
-            json care = {{"id", c.id},     {"status", c.status}, {"urgency", c.urgency},
-                         {"text", c.text}, {"answer", c.answer}, {"by", c.by}};
-            if (e.kind == EntryKind::consult) {
-              care["specialty"] = c.other;
-              care["open"] = c.open;
-            } else {
-              care["to"] = c.other;
-              care["direction"] = c.direction;
-            }
-            entry[entry_kind_name(e.kind)] = std::move(care);
-          } else if (e.kind == EntryKind::emergency) {
-            const CareEvent& c = events[e.event];
-            json points = json::array();
-            for (const CareEvent::Point& tp : c.points)
-              points.push_back({{"point", tp.point}, {"at", tp.at}});
-            entry["emergency"] = {{"id", c.id},
-                                  {"kind", c.other},
-                                  {"status", c.status},
-                                  {"source", c.source},
-                                  {"reason", c.text},
-                                  {"openedBy", c.by},
-                                  {"acknowledgedBy", c.acknowledged_by},
-                                  {"acknowledgedAt", c.acknowledged_at},
-                                  {"closedAt", c.closed_at},
-                                  {"timePoints", std::move(points)},
-                                  {"open", c.open}};
-          } else {
-            const PatientStudy& s = studies[e.study];
-            entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
-                              {"studyTime", s.study_time},        {"modalities", s.modalities},
-                              {"description", s.description},     {"numberOfSeries", s.series},
-                              {"numberOfInstances", s.instances}, {"open", s.open}};
-            json reads = json::array();
-            for (const StudyRead& r : s.reads) {
-              json read = {{"taskId", r.task_id},
-                           {"service", r.service},
-                           {"status", r.status},
-                           {"priority", r.priority},
-                           {"priorityReason", r.priority_reason},
+  router.add("GET", "/api/lab/results", [&store, &options, &auth, sources](const Request& req) {
+    auto table = store.recognition_table(options);
+    if (!table.ok()) return Response::from_error(table.error());
+    const std::vector<RecognitionRule>& rules = table->rules;
+    auto read = read_patient(req, "lab.results.read", "laboratory results are read by clinicians",
+                             store, sources, auth, false);
+    if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
+    PatientRecord& record = std::get<PatientRecord>(read);
+    const std::string& patient = record.patient;
+    const std::vector<LabResult>& rows = record.results;
+    const std::optional<PatientIdentity>& who = record.who;
+    const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+    json out = json::array();
+    std::size_t recognised = 0;
+    for (const LabResult& r : rows) {
+      const Recognition g = recognise(r, rules, now);
+      recognised += g.recognised;
+      out.push_back(result_json(r, g));
+    }
+    // The patient's imaging reports at the same institutions, with their recognition.
+    json imaging = json::array();
+    if (sources.reports) {
+      auto reports = sources.reports(patient, record.institutions);
+      if (!reports.ok()) return Response::from_error(reports.error());
+      for (const ImagingReport& r : *reports) {
+        if (who && !who->holds(r.institution_code)) continue;
+        const Recognition g = recognise_report(r, rules, table->qualifications, now);
+        recognised += g.recognised;
+        imaging.push_back({{"taskId", r.task_id},
+                           {"studyInstanceUid", r.study_uid},
+                           {"studyDate", r.study_date},
+                           {"modality", r.modality},
+                           {"description", r.description},
+                           {"institution", r.institution_code},
+                           {"readBy", r.read_by},
                            {"finalAt", r.final_at},
                            {"impression", r.impression},
-                           {"readBy", r.read_by},
-                           {"critical", r.critical}};
-              if (r.status == "final" && !r.is_ecg) {
-                const ImagingReport report{r.task_id,  s.study_uid,   s.study_date,
-                                           r.modality, s.description, s.institution_code,
-                                           r.read_by,  r.final_at,    r.impression};
-                read["recognition"] =
-                    recognition_json(recognise_report(report, rules, options.qualifications, now));
-              }
-              reads.push_back(std::move(read));
-            }
-            entry["reads"] = std::move(reads);
+                           {"recognition", recognition_json(g)}});
+      }
+    }
+    auth.audit(req, "lab.results.read", "patient", patient, "ok",
+               std::to_string(rows.size()) + " results, " + std::to_string(imaging.size()) +
+                   " imaging reports");
+    return Response::json(200, json_text(json{{"patientId", patient},
+                                              {"recognised", recognised},
+                                              {"results", out},
+                                              {"imaging", imaging}}));
+  });
+
+  // The patient's record in time: laboratory panels and the studies with their readings.
+  router.add("GET", "/api/timeline", [&store, &options, &auth, sources](const Request& req) {
+    auto table = store.recognition_table(options);
+    if (!table.ok()) return Response::from_error(table.error());
+    const std::vector<RecognitionRule>& rules = table->rules;
+    auto read =
+        read_patient(req, "patient.timeline.read", "a patient's record is read by clinicians",
+                     store, sources, auth, true);
+    if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
+    PatientRecord& record = std::get<PatientRecord>(read);
+    const std::string& patient = record.patient;
+    const std::vector<LabResult>& results = record.results;
+    const std::vector<PatientStudy>& studies = record.studies;
+    const std::vector<CareEvent>& events = record.events;
+    const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
+    json entries = json::array();
+    for (const TimelineEntry& e :
+         patient_timeline(results, studies, options.utc_offset_minutes, events)) {
+      json entry = {
+          {"kind", entry_kind_name(e.kind)}, {"at", e.at}, {"institution", e.institution}};
+      if (e.kind == EntryKind::lab) {
+        const LabResult& first = results[e.results.front()];
+        entry["order"] = {{"code", first.order_code}, {"name", first.order_name}};
+        entry["performingLab"] = first.performing_lab;
+        entry["qualification"] = first.qualification;
+        json panel = json::array();
+        for (std::size_t i : e.results) {
+          panel.push_back(result_json(results[i], recognise(results[i], rules, now)));
+        }
+        entry["results"] = std::move(panel);
+      } else if (e.kind == EntryKind::consult || e.kind == EntryKind::referral) {
+        const CareEvent& c = events[e.event];
+        json care = {{"id", c.id},     {"status", c.status}, {"urgency", c.urgency},
+                     {"text", c.text}, {"answer", c.answer}, {"by", c.by}};
+        if (e.kind == EntryKind::consult) {
+          care["specialty"] = c.other;
+          care["open"] = c.open;
+        } else {
+          care["to"] = c.other;
+          care["direction"] = c.direction;
+        }
+        entry[entry_kind_name(e.kind)] = std::move(care);
+      } else if (e.kind == EntryKind::emergency) {
+        const CareEvent& c = events[e.event];
+        json points = json::array();
+        for (const CareEvent::Point& tp : c.points)
+          points.push_back({{"point", tp.point}, {"at", tp.at}});
+        entry["emergency"] = {{"id", c.id},
+                              {"kind", c.other},
+                              {"status", c.status},
+                              {"source", c.source},
+                              {"reason", c.text},
+                              {"openedBy", c.by},
+                              {"acknowledgedBy", c.acknowledged_by},
+                              {"acknowledgedAt", c.acknowledged_at},
+                              {"closedAt", c.closed_at},
+                              {"timePoints", std::move(points)},
+                              {"open", c.open}};
+      } else {
+        const PatientStudy& s = studies[e.study];
+        entry["study"] = {{"studyInstanceUid", s.study_uid},  {"studyDate", s.study_date},
+                          {"studyTime", s.study_time},        {"modalities", s.modalities},
+                          {"description", s.description},     {"numberOfSeries", s.series},
+                          {"numberOfInstances", s.instances}, {"open", s.open}};
+        json reads = json::array();
+        for (const StudyRead& r : s.reads) {
+          json read = {{"taskId", r.task_id},
+                       {"service", r.service},
+                       {"status", r.status},
+                       {"priority", r.priority},
+                       {"priorityReason", r.priority_reason},
+                       {"finalAt", r.final_at},
+                       {"impression", r.impression},
+                       {"readBy", r.read_by},
+                       {"critical", r.critical}};
+          if (r.status == "final" && !r.is_ecg) {
+            const ImagingReport report{r.task_id,  s.study_uid,   s.study_date,
+                                       r.modality, s.description, s.institution_code,
+                                       r.read_by,  r.final_at,    r.impression};
+            read["recognition"] =
+                recognition_json(recognise_report(report, rules, table->qualifications, now));
           }
-          entries.push_back(std::move(entry));
+          reads.push_back(std::move(read));
         }
-        json who = {{"id", patient}, {"name", ""}, {"birthDate", ""}, {"sex", ""}};
-        if (record.who) {
-          who = {{"id", patient},
-                 {"name", record.who->name},
-                 {"birthDate", record.who->birth_date},
-                 {"sex", record.who->sex},
-                 {"institutions", record.who->institutions},
-                 {"national", record.who->national}};
-        }
-        auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
-                   std::to_string(results.size()) + " results, " + std::to_string(studies.size()) +
-                       " studies, " + std::to_string(events.size()) +
-                       " consults, referrals and emergency cases");
-        return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
-      });
+        entry["reads"] = std::move(reads);
+      }
+      entries.push_back(std::move(entry));
+    }
+    json who = {{"id", patient}, {"name", ""}, {"birthDate", ""}, {"sex", ""}};
+    if (record.who) {
+      who = {{"id", patient},
+             {"name", record.who->name},
+             {"birthDate", record.who->birth_date},
+             {"sex", record.who->sex},
+             {"institutions", record.who->institutions},
+             {"national", record.who->national}};
+    }
+    auth.audit(req, "patient.timeline.read", "patient", patient, "ok",
+               std::to_string(results.size()) + " results, " + std::to_string(studies.size()) +
+                   " studies, " + std::to_string(events.size()) +
+                   " consults, referrals and emergency cases");
+    return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
+  });
 
   // The doctor takes a recognised result instead of ordering the test again: counted once per
   // result for the doctor's home institution.
   router.add("POST", "/api/lab/results/{id}/recognise",
-             [&store, &rules, &auth, reach = sources.reach](const Request& req) {
+             [&store, &options, &auth, reach = sources.reach](const Request& req) {
                const Principal& p = *req.principal;
                auto id = http::path_id(req, "id", "result id");
                if (!id.ok()) return Response::from_error(id.error());
@@ -475,7 +479,9 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                  return Response::error(404, "no laboratory result you may see has this id");
                }
                const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
-               const Recognition g = recognise(**row, rules, now);
+               auto table = store.recognition_table(options);
+               if (!table.ok()) return Response::from_error(table.error());
+               const Recognition g = recognise(**row, table->rules, now);
                if (!g.recognised) {
                  return Response::error(409, "this result is not recognised: " + g.why);
                }

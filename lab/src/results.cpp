@@ -78,6 +78,38 @@ Recognition recognise_report(const ImagingReport& r, const std::vector<Recogniti
                "reading institution's", "examination", now);
 }
 
+std::string rule_key(const RecognitionRule& r) {
+  return r.code.empty() ? "modality:" + r.modality : "code:" + r.code;
+}
+
+RecognitionTable recognition_table(const LabOptions& file, const std::vector<RuleEdit>& rules,
+                                   const std::vector<QualificationEdit>& qualifications) {
+  RecognitionTable out;
+  std::map<std::string, const RuleEdit*> edits;
+  for (const RuleEdit& e : rules) edits[rule_key(e.rule)] = &e;
+  for (const RecognitionRule& r : file.recognition) {
+    auto e = edits.find(rule_key(r));
+    if (e == edits.end()) {
+      out.rules.push_back(r);
+      continue;
+    }
+    if (!e->second->removed) out.rules.push_back(e->second->rule);
+    edits.erase(e);
+  }
+  for (const RuleEdit& e : rules) {
+    if (!e.removed && edits.count(rule_key(e.rule))) out.rules.push_back(e.rule);
+  }
+  out.qualifications = file.qualifications;
+  for (const QualificationEdit& e : qualifications) {
+    if (e.removed) {
+      out.qualifications.erase(e.holder);
+    } else {
+      out.qualifications[e.holder] = e.qualification;
+    }
+  }
+  return out;
+}
+
 // ---- store ----------------------------------------------------------------------------------
 
 LabStore::LabStore(storage::Database& db) : db_(db) {}
@@ -276,6 +308,146 @@ Result<bool> LabStore::record_recognition(std::int64_t result_id, std::int64_t i
   return changed > 0;
 }
 
+namespace {
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+std::vector<std::string> split(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    out.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<RuleEdit>> LabStore::rule_edits() {
+  std::vector<RuleEdit> out;
+  if (Status s = storage::read(db_,
+                               [&](sql::Db& c) {
+                                 return sql::query(
+                                     c,
+                                     "SELECT code, modality, qualifications, valid_days, removed, "
+                                     "edited_by, edited_at FROM lab_rule_edits ORDER BY edited_at, "
+                                     "rule_key",
+                                     [](sql::Stmt&) {},
+                                     [&](sql::Stmt& st) {
+                                       RuleEdit e;
+                                       e.rule.code = st.text(0);
+                                       e.rule.modality = st.text(1);
+                                       e.rule.qualifications = split(st.text(2));
+                                       e.rule.valid_days = static_cast<int>(st.int64(3));
+                                       e.removed = st.int64(4) != 0;
+                                       e.by = st.text(5);
+                                       e.at = st.text(6);
+                                       out.push_back(std::move(e));
+                                     });
+                               });
+      !s)
+    return s.error();
+  return out;
+}
+
+Result<std::vector<QualificationEdit>> LabStore::qualification_edits() {
+  std::vector<QualificationEdit> out;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            return sql::query(
+                c,
+                "SELECT holder, qualification, removed, edited_by, edited_at "
+                "FROM lab_qualification_edits ORDER BY holder",
+                [](sql::Stmt&) {},
+                [&](sql::Stmt& st) {
+                  out.push_back({st.text(0), st.text(1), st.int64(2) != 0, st.text(3), st.text(4)});
+                });
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
+Status LabStore::put_rule_edit(const RuleEdit& e) {
+  return storage::write(db_, [&](sql::Db& c) {
+    return sql::run(
+        c,
+        "INSERT INTO lab_rule_edits(rule_key, code, modality, qualifications, valid_days, "
+        "removed, edited_by, edited_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT(rule_key) DO UPDATE SET qualifications = excluded.qualifications, "
+        "valid_days = excluded.valid_days, removed = excluded.removed, "
+        "edited_by = excluded.edited_by, edited_at = excluded.edited_at",
+        [&](sql::Stmt& st) {
+          st.bind(1, rule_key(e.rule));
+          st.bind(2, e.rule.code);
+          st.bind(3, e.rule.modality);
+          st.bind(4, e.removed ? std::string() : joined(e.rule.qualifications));
+          st.bind(5, static_cast<std::int64_t>(e.removed ? 0 : e.rule.valid_days));
+          st.bind(6, static_cast<std::int64_t>(e.removed));
+          st.bind(7, e.by);
+          st.bind(8, e.at);
+        });
+  });
+}
+
+Status LabStore::put_qualification_edit(const QualificationEdit& e) {
+  return storage::write(db_, [&](sql::Db& c) {
+    return sql::run(
+        c,
+        "INSERT INTO lab_qualification_edits(holder, qualification, removed, edited_by, "
+        "edited_at) VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(holder) DO UPDATE SET "
+        "qualification = excluded.qualification, removed = excluded.removed, "
+        "edited_by = excluded.edited_by, edited_at = excluded.edited_at",
+        [&](sql::Stmt& st) {
+          st.bind(1, e.holder);
+          st.bind(2, e.removed ? std::string() : e.qualification);
+          st.bind(3, static_cast<std::int64_t>(e.removed));
+          st.bind(4, e.by);
+          st.bind(5, e.at);
+        });
+  });
+}
+
+namespace {
+
+Result<bool> drop(storage::Database& db, const char* statement, std::string_view key) {
+  int changed = 0;
+  if (Status s = storage::write(db,
+                                [&](sql::Db& c) {
+                                  return sql::run(
+                                      c, statement, [&](sql::Stmt& st) { st.bind(1, key); },
+                                      &changed);
+                                });
+      !s)
+    return s.error();
+  return changed > 0;
+}
+
+}  // namespace
+
+Result<bool> LabStore::drop_rule_edit(std::string_view key) {
+  return drop(db_, "DELETE FROM lab_rule_edits WHERE rule_key = ?1", key);
+}
+
+Result<bool> LabStore::drop_qualification_edit(std::string_view holder) {
+  return drop(db_, "DELETE FROM lab_qualification_edits WHERE holder = ?1", holder);
+}
+
+Result<RecognitionTable> LabStore::recognition_table(const LabOptions& file) {
+  auto rules = rule_edits();
+  if (!rules.ok()) return rules.error();
+  auto qualifications = qualification_edits();
+  if (!qualifications.ok()) return qualifications.error();
+  return lab::recognition_table(file, *rules, *qualifications);
+}
+
 Result<std::map<std::string, std::int64_t>> LabStore::avoided_repeats(
     const std::vector<std::int64_t>& institutions, std::string_view from, std::string_view to) {
   std::map<std::string, std::int64_t> out;
@@ -399,6 +571,13 @@ Intake intake(LabStore& store, const LabOptions& options, const identity::Instit
                ": no study of theirs is held; send the results again once it is";
     return out;
   }
+  // The qualifications in force now (the file's, with the admins' edits).
+  auto table = store.recognition_table(options);
+  if (!table.ok()) {
+    out.failed = table.error();
+    return out;
+  }
+  const std::map<std::string, std::string>& qualifications = table->qualifications;
   std::vector<LabResult> rows;
   for (const Observation& o : report.observations) {
     LabResult r;
@@ -434,10 +613,10 @@ Intake intake(LabStore& store, const LabOptions& options, const identity::Instit
     r.specimen_at = o.specimen_time;
     r.observed_at = o.observed_time;
     r.performing_lab = o.performing_lab;
-    if (auto q = options.qualifications.find(o.performing_lab); q != options.qualifications.end()) {
+    if (auto q = qualifications.find(o.performing_lab); q != qualifications.end()) {
       r.qualification = q->second;
     } else if (o.performing_lab == sender.code) {
-      if (auto q2 = options.qualifications.find(sender.code); q2 != options.qualifications.end())
+      if (auto q2 = qualifications.find(sender.code); q2 != qualifications.end())
         r.qualification = q2->second;
     }
     rows.push_back(std::move(r));

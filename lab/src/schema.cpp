@@ -57,8 +57,33 @@ CREATE TABLE lab_recognitions(
 );
 )sql";
 
-constexpr std::array<storage::SchemaStep, 1> kSteps{{
+// v28: the consortium admins' edits of the recognition table over the configuration file's
+// ([[lab.recognition]], [lab] qualifications): a rule by its key ("code:<LOINC>" or
+// "modality:<modality>") and a qualification by its holder, each set or taken out, with who did
+// it and when. Dropping an edit puts the file's entry back in force.
+constexpr const char* kV28 = R"sql(
+CREATE TABLE lab_rule_edits(
+  rule_key        TEXT PRIMARY KEY,
+  code            TEXT NOT NULL DEFAULT '',
+  modality        TEXT NOT NULL DEFAULT '',
+  qualifications  TEXT NOT NULL DEFAULT '',
+  valid_days      INTEGER NOT NULL DEFAULT 0,
+  removed         INTEGER NOT NULL DEFAULT 0 CHECK(removed IN (0, 1)),
+  edited_by       TEXT NOT NULL,
+  edited_at       TEXT NOT NULL
+);
+CREATE TABLE lab_qualification_edits(
+  holder          TEXT PRIMARY KEY,
+  qualification   TEXT NOT NULL DEFAULT '',
+  removed         INTEGER NOT NULL DEFAULT 0 CHECK(removed IN (0, 1)),
+  edited_by       TEXT NOT NULL,
+  edited_at       TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 2> kSteps{{
     {26, "lab", "laboratory results, their messages and their recognition", kV26},
+    {28, "lab", "the admins' edits of the recognition rules and laboratory qualifications", kV28},
 }};
 
 }  // namespace

@@ -224,6 +224,30 @@ TEST_F(ClusterTest, a_study_sent_to_one_node_is_found_rendered_and_reported_thro
   EXPECT_EQ(parsed(a().get(tokens_["rad1"], base))["status"], "final");
 }
 
+// The recognition table is the consortium's: an admin's edit through one node is in force on
+// the other at once (edits live in the shared database), and restoring drops it on both.
+TEST_F(ClusterTest, a_recognition_edit_through_one_node_is_in_force_on_the_other) {
+  const std::string admin = a().admin_token();
+  auto put = a().request(
+      admin, "PUT", "/api/admin/lab/recognition/rules",
+      json{{"code", "2345-7"}, {"qualifications", {"iso15189"}}, {"validDays", 3}}.dump());
+  ASSERT_EQ(put.status, 200) << put.body;
+  auto q = a().request(admin, "PUT", "/api/admin/lab/qualifications",
+                       json{{"holder", "县中心实验室"}, {"qualification", "iso15189"}}.dump());
+  ASSERT_EQ(q.status, 200) << q.body;
+  json t = parsed(b().get(b().admin_token(), "/api/admin/lab/recognition"));
+  ASSERT_EQ(t["rules"].size(), 1u) << t.dump();
+  EXPECT_EQ(t["rules"][0]["code"], "2345-7");
+  EXPECT_EQ(t["rules"][0]["source"], "added");
+  EXPECT_EQ(t["rules"][0]["validDays"], 3);
+  ASSERT_EQ(t["qualifications"].size(), 1u);
+  EXPECT_EQ(t["qualifications"][0]["holder"], "县中心实验室");
+  auto restored = b().request(b().admin_token(), "POST", "/api/admin/lab/recognition/rules/restore",
+                              json{{"code", "2345-7"}}.dump());
+  ASSERT_EQ(restored.status, 200) << restored.body;
+  EXPECT_TRUE(parsed(a().get(admin, "/api/admin/lab/recognition"))["rules"].empty());
+}
+
 TEST_F(ClusterTest, readers_on_both_nodes_never_claim_the_same_task) {
   constexpr int kStudies = 10;
   auto cts = head_cts("claim", kStudies);

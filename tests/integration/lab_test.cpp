@@ -214,6 +214,140 @@ TEST_F(LabTest, results_are_acknowledged_stored_once_and_refusals_store_nothing)
   EXPECT_GE(audit["records"].size(), 3u);
 }
 
+// The consortium's admin edits the recognition table over the configuration file's: a rule
+// widened, one taken out and put back, one added; a laboratory's qualification raised. The
+// results' recognition follows at once; bad edits are refused with the reason and change
+// nothing; only admins edit, and every edit is audited.
+TEST_F(LabTest, the_admin_edits_the_recognition_table_and_the_results_follow) {
+  const std::string taken = testing::hl7_time_ago(90);
+  const json glucose = {"2345-7", "Glucose", "LN", "NM", "6.1", "mmol/L", "3.9-6.1", "", "F"};
+  const json hgb = {"718-7", "Haemoglobin", "LN", "NM", "121", "g/L", "115-150", "", "F"};
+  auto a = send(json::array({{{"control", "R1"},
+                              {"patient", "TA-LAB-1"},
+                              {"results", {hgb, glucose}},
+                              {"set", {{"OBR", 7, 0, taken}}}}}));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0]["ack"], "AA") << a[0].dump();
+  const std::string cardio = server_->add_user("cardio", {"cardiologist"}, "lead");
+  const std::string office = server_->add_user("office", {"admin"}, "lead");
+  ASSERT_FALSE(cardio.empty() || office.empty());
+  // Recognition of each result by name, as the clinician sees it now.
+  auto seen = [&] {
+    auto r = server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1");
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::map<std::string, json> out;
+    json body = json::parse(r.body, nullptr, false);
+    if (!body.is_object()) return out;
+    for (const json& x : body["results"]) {
+      out[x["name"].get<std::string>() + "@" + x["qualification"].get<std::string>()] =
+          x["recognition"];
+    }
+    return out;
+  };
+  auto edit = [&](const std::string& method, const std::string& path, const json& body) {
+    return server_->request(office, method, "/api/admin/lab/" + path, body.dump());
+  };
+  // The file's table: glucose only from ISO 15189 laboratories; township A is provincial.
+  auto before = seen();
+  EXPECT_EQ(before["Glucose@provincial_eqa"]["whyCode"], "not_qualified");
+  EXPECT_EQ(before["Haemoglobin@provincial_eqa"]["recognised"], true);
+  auto table = server_->get(office, "/api/admin/lab/recognition");
+  ASSERT_EQ(table.status, 200) << table.body;
+  json t = json::parse(table.body);
+  ASSERT_EQ(t["rules"].size(), 3u);
+  for (const json& r : t["rules"]) EXPECT_EQ(r["source"], "file") << r.dump();
+  ASSERT_EQ(t["qualifications"].size(), 3u);
+  EXPECT_EQ(server_->get(cardio, "/api/admin/lab/recognition").status, 403);
+  EXPECT_EQ(
+      server_
+          ->request(
+              cardio, "PUT", "/api/admin/lab/recognition/rules",
+              json{{"code", "2345-7"}, {"qualifications", {"provincial_eqa"}}, {"validDays", 3}}
+                  .dump())
+          .status,
+      403);
+
+  // Bad edits: refused with the reason, nothing changed.
+  for (const json& bad :
+       {json{{"code", "glucose"}, {"qualifications", {"iso15189"}}, {"validDays", 3}},
+        json{{"code", "2345-7"},
+             {"modality", "CT"},
+             {"qualifications", {"iso15189"}},
+             {"validDays", 3}},
+        json{{"code", "2345-7"}, {"qualifications", json::array()}, {"validDays", 3}},
+        json{{"code", "2345-7"}, {"qualifications", {"ISO 15189"}}, {"validDays", 3}},
+        json{{"code", "2345-7"}, {"qualifications", {"iso15189"}}, {"validDays", 0}},
+        json{{"modality", "ct; drop"}, {"qualifications", {"iso15189"}}, {"validDays", 3}}}) {
+    auto r = edit("PUT", "recognition/rules", bad);
+    EXPECT_EQ(r.status, 400) << bad.dump() << " " << r.body;
+    EXPECT_TRUE(json::parse(r.body, nullptr, false).contains("error")) << r.body;
+  }
+  EXPECT_EQ(server_->request(office, "PUT", "/api/admin/lab/recognition/rules", "{not json").status,
+            400);
+  EXPECT_EQ(edit("PUT", "qualifications", {{"holder", ""}, {"qualification", "iso15189"}}).status,
+            400);
+  EXPECT_EQ(edit("PUT", "qualifications", {{"holder", "ta"}, {"qualification", ""}}).status, 400);
+  EXPECT_EQ(json::parse(server_->get(office, "/api/admin/lab/recognition").body), t);
+
+  // Glucose widened to provincial laboratories: the stored result is recognised now.
+  auto widened = edit(
+      "PUT", "recognition/rules",
+      {{"code", "2345-7"}, {"qualifications", {"provincial_eqa", "iso15189"}}, {"validDays", 3}});
+  ASSERT_EQ(widened.status, 200) << widened.body;
+  bool shown = false;
+  const json widened_table = json::parse(widened.body);
+  for (const json& r : widened_table["rules"]) {
+    if (r.value("code", "") != "2345-7") continue;
+    shown = true;
+    EXPECT_EQ(r["source"], "edited");
+    EXPECT_EQ(r["edited"]["by"], "office");
+    EXPECT_EQ(r["file"]["qualifications"], json({"iso15189"}));
+  }
+  EXPECT_TRUE(shown);
+  EXPECT_EQ(seen()["Glucose@provincial_eqa"]["recognised"], true);
+
+  // Haemoglobin taken out, then put back as the file has it.
+  ASSERT_EQ(edit("POST", "recognition/rules/remove", {{"code", "718-7"}}).status, 200);
+  EXPECT_EQ(seen()["Haemoglobin@provincial_eqa"]["whyCode"], "no_rule");
+  ASSERT_EQ(edit("POST", "recognition/rules/restore", {{"code", "718-7"}}).status, 200);
+  EXPECT_EQ(seen()["Haemoglobin@provincial_eqa"]["recognised"], true);
+  auto again = edit("POST", "recognition/rules/restore", {{"code", "718-7"}});
+  EXPECT_EQ(again.status, 404) << again.body;
+
+  // A rule the file does not have.
+  auto added = edit("PUT", "recognition/rules",
+                    {{"modality", "DX"}, {"qualifications", {"iso15189"}}, {"validDays", 90}});
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(json::parse(added.body)["rules"].back()["source"], "added");
+  EXPECT_EQ(json::parse(added.body)["rules"].back()["modality"], "DX");
+
+  // Township A's laboratory accredited to ISO 15189: its next results carry it; the stored ones
+  // keep the qualification they were received with.
+  auto raised = edit("PUT", "qualifications", {{"holder", "ta"}, {"qualification", "iso15189"}});
+  ASSERT_EQ(raised.status, 200) << raised.body;
+  a = send(json::array({{{"control", "R2"},
+                         {"patient", "TA-LAB-1"},
+                         {"results", {glucose}},
+                         {"set", {{"OBR", 7, 0, taken}}}}}));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0]["ack"], "AA") << a[0].dump();
+  auto after = seen();
+  EXPECT_EQ(after["Glucose@iso15189"]["recognised"], true);
+  EXPECT_EQ(after["Glucose@provincial_eqa"]["recognised"], true);
+  const fs::path db = dir_.path() / "data" / "index.sqlite";
+  EXPECT_EQ(sql_value(db,
+                      "SELECT group_concat(qualification) FROM (SELECT qualification FROM "
+                      "lab_results WHERE code = '2345-7' ORDER BY id)"),
+            "provincial_eqa,iso15189");
+
+  // Each change audited under the admin's name.
+  json audit =
+      json::parse(server_->get(office, "/api/audit?action=lab.recognition.rule.remove").body);
+  ASSERT_EQ(audit["records"].size(), 1u) << audit.dump();
+  EXPECT_EQ(audit["records"][0]["actor"], "office");
+  EXPECT_EQ(audit["records"][0]["objectId"], "code:718-7");
+}
+
 // FHIR R4: the township laboratory posts a Bundle with its own account; a resend stores
 // nothing twice; what is wrong is named by its FHIRPath in an OperationOutcome.
 TEST_F(LabTest, a_fhir_bundle_is_stored_once_and_refusals_name_the_element) {

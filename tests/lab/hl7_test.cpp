@@ -212,6 +212,59 @@ TEST(Recognition, a_qualified_laboratorys_final_result_is_recognised_within_its_
   EXPECT_FALSE(recognise(other, rules, day(1)).recognised);
 }
 
+TEST(Recognition, admins_edits_replace_add_and_take_out_the_files_entries) {
+  LabOptions file;
+  file.recognition = {{"718-7", "", {"provincial_eqa", "iso15189"}, 30},
+                      {"2345-7", "", {"iso15189"}, 3},
+                      {"", "CT", {"tertiary"}, 180}};
+  file.qualifications = {{"lead", "iso15189"}, {"ta", "provincial_eqa"}};
+  EXPECT_EQ(rule_key(file.recognition[0]), "code:718-7");
+  EXPECT_EQ(rule_key(file.recognition[2]), "modality:CT");
+
+  // No edits: the file's table.
+  RecognitionTable same = recognition_table(file, {}, {});
+  ASSERT_EQ(same.rules.size(), 3u);
+  EXPECT_EQ(same.qualifications, file.qualifications);
+
+  // Glucose widened to provincial laboratories, CT taken out, DX added; ta raised, lead's
+  // taken out, a laboratory named in its results added.
+  const std::vector<RuleEdit> rules = {
+      {{"2345-7", "", {"provincial_eqa", "iso15189"}, 7}, false, "office", "t1"},
+      {{"", "CT", {}, 0}, true, "office", "t2"},
+      {{"", "DX", {"iso15189"}, 90}, false, "office", "t3"}};
+  const std::vector<QualificationEdit> qualifications = {
+      {"ta", "iso15189", false, "office", "t1"},
+      {"lead", "", true, "office", "t2"},
+      {"县中心实验室", "provincial_eqa", false, "office", "t3"}};
+  RecognitionTable t = recognition_table(file, rules, qualifications);
+  ASSERT_EQ(t.rules.size(), 3u);
+  EXPECT_EQ(t.rules[0].code, "718-7");  // untouched, in its place
+  EXPECT_EQ(t.rules[1].code, "2345-7");
+  EXPECT_EQ(t.rules[1].valid_days, 7);
+  EXPECT_EQ(t.rules[1].qualifications, (std::vector<std::string>{"provincial_eqa", "iso15189"}));
+  EXPECT_EQ(t.rules[2].modality, "DX");  // added after the file's
+  EXPECT_EQ(t.qualifications.at("ta"), "iso15189");
+  EXPECT_EQ(t.qualifications.count("lead"), 0u);
+  EXPECT_EQ(t.qualifications.at("县中心实验室"), "provincial_eqa");
+
+  // What the table decides follows: a provincial laboratory's glucose is now recognised for
+  // 7 days, a CT report no longer.
+  LabResult glucose;
+  glucose.code = "2345-7";
+  glucose.code_system = "LN";
+  glucose.status = "F";
+  glucose.qualification = "provincial_eqa";
+  glucose.specimen_at = "2026-12-01T00:00:00.000Z";
+  const auto at = *storage::parse_iso8601("2026-12-02T00:00:00.000Z");
+  EXPECT_FALSE(recognise(glucose, same.rules, at).recognised);
+  EXPECT_TRUE(recognise(glucose, t.rules, at).recognised);
+  ImagingReport ct;
+  ct.modality = "CT";
+  ct.read_by = "lead";
+  ct.final_at = "2026-12-01T00:00:00.000Z";
+  EXPECT_EQ(recognise_report(ct, t.rules, t.qualifications, at).why_code, "no_rule");
+}
+
 TEST(Recognition, an_imaging_report_is_recognised_by_its_modality_and_its_readers_qualification) {
   std::vector<RecognitionRule> rules = {{"", "CT", {"tertiary"}, 180},
                                         {"718-7", "", {"tertiary"}, 30}};

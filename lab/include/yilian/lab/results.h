@@ -89,6 +89,35 @@ struct LabOptions {
   std::vector<RecognitionRule> recognition;
 };
 
+// The consortium admins' edits of the recognition table. An edit replaces the configuration
+// file's entry of the same key (a rule's test or modality, a qualification's holder), adds one
+// the file does not have, or takes one out (`removed`).
+struct RuleEdit {
+  RecognitionRule rule;  // its code or modality is the key; the rest is unused when removed
+  bool removed = false;
+  std::string by, at;  // who edited it, when (ISO 8601 UTC)
+};
+struct QualificationEdit {
+  std::string holder;  // an institution code or a performing laboratory's name (OBX-23)
+  std::string qualification;
+  bool removed = false;
+  std::string by, at;
+};
+
+// The table in force.
+struct RecognitionTable {
+  std::vector<RecognitionRule> rules;
+  std::map<std::string, std::string> qualifications;
+};
+
+// A rule's key: "code:<LOINC>" or "modality:<modality>".
+std::string rule_key(const RecognitionRule& r);
+
+// Pure: the file's rules and qualifications with the edits over them. A rule the file does not
+// have is added after the file's; a file rule keeps its place when edited.
+RecognitionTable recognition_table(const LabOptions& file, const std::vector<RuleEdit>& rules,
+                                   const std::vector<QualificationEdit>& qualifications);
+
 class LabStore {
  public:
   explicit LabStore(storage::Database& db);
@@ -112,6 +141,16 @@ class LabStore {
   // per result and institution (false: it was recorded already).
   Result<bool> record_recognition(std::int64_t result_id, std::int64_t institution_id,
                                   std::string_view user, std::string_view at);
+  // The recognition table's edits, by key; setting one replaces the key's earlier edit, and
+  // dropping it (false: there was none) puts the file's entry back in force.
+  Result<std::vector<RuleEdit>> rule_edits();
+  Result<std::vector<QualificationEdit>> qualification_edits();
+  Status put_rule_edit(const RuleEdit& e);
+  Status put_qualification_edit(const QualificationEdit& e);
+  Result<bool> drop_rule_edit(std::string_view key);
+  Result<bool> drop_qualification_edit(std::string_view holder);
+  // The table in force: `file` with the stored edits over it.
+  Result<RecognitionTable> recognition_table(const LabOptions& file);
   // Repeats avoided in [from, to) (ISO 8601 UTC; empty: unbounded), by the institution that
   // avoided them: code -> count.
   Result<std::map<std::string, std::int64_t>> avoided_repeats(
