@@ -859,11 +859,11 @@ TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
   spec.patient_name = "\xD5\xC5\xCE\xB0";  // GB18030, no character set declared
   auto ct = testing::write_ct_series(dir_.path() / "tc", spec);
   ASSERT_TRUE(ct.ok());
-  const std::vector<std::string> shots = {"admin-first-login.png",  "admin-system.png",
-                                          "admin-institutions.png", "admin-users.png",
-                                          "admin-services.png",     "admin-edges.png",
-                                          "admin-rules.png",        "admin-study-on-worklist.png",
-                                          "admin-audit.png"};
+  const std::vector<std::string> shots = {
+      "admin-first-login.png", "admin-system.png",      "admin-institutions.png",
+      "admin-users.png",       "admin-services.png",    "admin-edges.png",
+      "admin-rules.png",       "admin-recognition.png", "admin-study-on-worklist.png",
+      "admin-audit.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -881,6 +881,7 @@ TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
   EXPECT_EQ(done["found"]["user."], "user.create");
   EXPECT_EQ(done["found"]["reading_service."], "reading_service.add");
   EXPECT_EQ(done["found"]["setting."], "setting.change");
+  EXPECT_EQ(done["found"]["lab."], "lab.recognition.rule.put");
   EXPECT_EQ(done["worklistRows"], 1);
   // What the hub now holds: the study filed under the new clinic, its name decoded as GB18030,
   // on the radiologist's worklist; nobody keeps a temporary password.
@@ -892,6 +893,16 @@ TEST_F(WebFrontEnd, the_consortium_office_sets_up_a_clinic_from_the_screens) {
   EXPECT_EQ(list["tasks"][0]["institution"], "tc");
   EXPECT_EQ(list["tasks"][0]["patient"]["name"], "张伟");
   const std::string admin = server.login("admin", "office-admin-2026");
+  // The recognition table the screen edited: the rule and the qualification, in force.
+  json table = json::parse(server.get(admin, "/api/admin/lab/recognition").body);
+  ASSERT_EQ(table["rules"].size(), 1u) << table.dump();
+  EXPECT_EQ(table["rules"][0]["code"], "2345-7");
+  EXPECT_EQ(table["rules"][0]["qualifications"], json({"iso15189"}));
+  EXPECT_EQ(table["rules"][0]["validDays"], 3);
+  EXPECT_EQ(table["rules"][0]["edited"]["by"], "admin");
+  ASSERT_EQ(table["qualifications"].size(), 1u) << table.dump();
+  EXPECT_EQ(table["qualifications"][0]["holder"], "tc");
+  EXPECT_EQ(table["qualifications"][0]["qualification"], "provincial_eqa");
   json users = json::parse(server.get(admin, "/api/admin/users").body);
   for (const json& u : users["users"]) EXPECT_EQ(u["mustChangePassword"], false) << u.dump();
   // The credential the screen showed works for the clinic's edge node; the revoked one is

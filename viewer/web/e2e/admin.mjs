@@ -2,7 +2,9 @@
 // signs in and must choose a password; then, from the administration screens only, creates a
 // township clinic with an AE title and character set, a township doctor, a radiologist and a
 // reading service,
-// issues the clinic's edge node a credential and revokes an old one, changes a queue target; the clinic's CT (storescu from the new AE title) lands on the
+// issues the clinic's edge node a credential and revokes an old one, changes a queue target,
+// adds a result-recognition rule and a laboratory qualification; the clinic's CT (storescu from
+// the new AE title) lands on the
 // radiologist's worklist; the new doctor's first sign-in asks for their own password; an audit
 // search finds each change and the chain verifies.
 //
@@ -123,6 +125,25 @@ await run(async ({ context, shot }) => {
   await stat.locator('.source.screen').waitFor(WAIT);
   await shot(admin, 'admin-rules.png');
 
+  // Result recognition: glucose from ISO 15189 laboratories recognised for 3 days, and the new
+  // clinic's laboratory qualified as provincial; both shown as added here.
+  await admin.getByRole('link', { name: '结果互认', exact: true }).click();
+  await admin.locator('.recognition[data-loaded]').waitFor(WAIT);
+  const ruleForm = admin.locator('form.admin-form', {
+    has: admin.locator('input[name="rule-key"]'),
+  });
+  await ruleForm.locator('input[name="rule-key"]').fill('2345-7');
+  await ruleForm.locator('input[name="rule-qualifications"]').fill('iso15189');
+  await ruleForm.locator('input[name="rule-days"]').fill('3');
+  await ruleForm.getByRole('button', { name: '保存' }).click();
+  await admin.locator('tr[data-rule="2345-7"] .source.added').waitFor(WAIT);
+  const qualForm = admin.locator('form.admin-form', { has: admin.locator('input[name="holder"]') });
+  await qualForm.locator('input[name="holder"]').fill('tc');
+  await qualForm.locator('input[name="qualification"]').fill('provincial_eqa');
+  await qualForm.getByRole('button', { name: '保存' }).click();
+  await admin.locator('tr[data-holder="tc"] .source.added').waitFor(WAIT);
+  await shot(admin, 'admin-recognition.png');
+
   // The clinic's CT, sent from its new AE title, is on the radiologist's worklist.
   execFileSync('storescu', [
     '-aet',
@@ -154,6 +175,7 @@ await run(async ({ context, shot }) => {
     ['user.', 'user.create', 'dr-sun'],
     ['reading_service.', 'reading_service.add', 'tc'],
     ['setting.', 'setting.change', 'queue.sla_stat_minutes'],
+    ['lab.', 'lab.recognition.rule.put', 'code:2345-7'],
   ]) {
     await admin.locator('select[name="action"]').selectOption(prefix);
     await admin.locator('input[name="object"]').fill(object);

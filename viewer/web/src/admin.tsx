@@ -92,6 +92,7 @@ const TABS = [
   'oncall',
   'edges',
   'rules',
+  'recognition',
   'audit',
   'system',
 ] as const;
@@ -234,6 +235,7 @@ export function Admin(props: { tab: string }) {
       {tab === 'oncall' && <OnCall />}
       {tab === 'edges' && <Edges />}
       {tab === 'rules' && <Rules />}
+      {tab === 'recognition' && <RecognitionPage />}
       {tab === 'audit' && <Audit />}
       {tab === 'system' && <SystemPage />}
     </section>
@@ -1384,6 +1386,315 @@ function Rules() {
   );
 }
 
+// ---- Mutual recognition of results (检查检验结果互认) --------------------------------------
+
+interface RuleKey {
+  code?: string;
+  modality?: string;
+}
+interface RecognitionRule extends RuleKey {
+  qualifications: string[];
+  validDays: number;
+}
+type EntrySource = 'file' | 'edited' | 'added';
+interface RecognitionRow extends RecognitionRule {
+  source: EntrySource;
+  removed: boolean;
+  edited?: { by: string; at: string };
+  file?: RecognitionRule;
+}
+interface QualificationRow {
+  holder: string;
+  qualification: string;
+  source: EntrySource;
+  removed: boolean;
+  edited?: { by: string; at: string };
+  file?: string;
+}
+interface RecognitionTable {
+  rules: RecognitionRow[];
+  qualifications: QualificationRow[];
+}
+
+// Where a row came from, whether it is in force, who changed it last.
+function EntryState(props: {
+  source: EntrySource;
+  removed: boolean;
+  edited?: { by: string; at: string };
+  was?: string;
+}) {
+  return (
+    <>
+      <small class={`source ${props.source}`}>{t(`src_${props.source}` as Key)}</small>{' '}
+      {props.removed && <small class="source removed">{t('notInForce')}</small>}
+      {props.was && (
+        <small class="muted">
+          {' '}
+          {t('fileSays')}: {props.was}
+        </small>
+      )}
+      {props.edited && (
+        <div>
+          <LastChange c={{ ...props.edited, action: '' }} />
+        </div>
+      )}
+    </>
+  );
+}
+
+const ruleName = (r: RuleKey) => r.code ?? r.modality ?? '';
+const ruleKey = (r: RuleKey): RuleKey => (r.code ? { code: r.code } : { modality: r.modality });
+
+function RecognitionPage() {
+  const [table, setTable] = useState<RecognitionTable | null>(null);
+  const [error, setError] = useState('');
+  const [ok, setOk] = useState('');
+  const [rule, setRule] = useState({ kind: 'code', key: '', qualifications: '', validDays: '30' });
+  const [qual, setQual] = useState({ holder: '', qualification: '' });
+  useEffect(() => {
+    api<RecognitionTable>('GET', '/api/admin/lab/recognition')
+      .then(setTable)
+      .catch((e) => setError(message(e)));
+  }, []);
+  // Every change answers with the whole table as it now stands.
+  const change = async (method: 'PUT' | 'POST', path: string, body: object, text: string) => {
+    try {
+      setTable(await api<RecognitionTable>(method, `/api/admin/lab/${path}`, body));
+      setOk(text);
+      setError('');
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const editRule = (r: RecognitionRow) =>
+    setRule({
+      kind: r.code ? 'code' : 'modality',
+      key: ruleName(r),
+      qualifications: r.qualifications.join(', '),
+      validDays: String(r.validDays),
+    });
+  return (
+    <div class="admin-body recognition" data-loaded={table ? '' : undefined}>
+      <p class="muted">{t('recognitionHint')}</p>
+      <Notice error={error} ok={ok} />
+      <h3>{t('recognitionRules')}</h3>
+      <table class="tasks admin-table" aria-label={t('recognitionRules')}>
+        <Head cols={['testOrModality', 'acceptedQualifications', 'validDays', 'entrySource', '']} />
+        <tbody>
+          {table?.rules.map((r) => (
+            <tr data-rule={ruleName(r)} class={r.removed ? 'off' : ''}>
+              <td>{r.code ? `LOINC ${r.code}` : r.modality}</td>
+              <td>{r.qualifications.join(', ')}</td>
+              <td>{r.validDays || ''}</td>
+              <td>
+                <EntryState
+                  source={r.source}
+                  removed={r.removed}
+                  edited={r.edited}
+                  was={
+                    r.file && !r.removed
+                      ? `${r.file.qualifications.join(', ')} · ${r.file.validDays}`
+                      : undefined
+                  }
+                />
+              </td>
+              <td class="actions">
+                {!r.removed && (
+                  <button type="button" onClick={() => editRule(r)}>
+                    {t('edit')}
+                  </button>
+                )}
+                {!r.removed && (
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void change(
+                        'POST',
+                        // A rule added here is dropped; one of the file's is taken out.
+                        `recognition/rules/${r.source === 'added' ? 'restore' : 'remove'}`,
+                        ruleKey(r),
+                        `${t('removed')}: ${ruleName(r)}`,
+                      )
+                    }
+                  >
+                    {t('remove')}
+                  </button>
+                )}
+                {(r.source === 'edited' || r.removed) && (
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void change(
+                        'POST',
+                        'recognition/rules/restore',
+                        ruleKey(r),
+                        `${t('restored')}: ${ruleName(r)}`,
+                      )
+                    }
+                  >
+                    {t('restore')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <AddForm
+        title={t('setRecognitionRule')}
+        onSubmit={() =>
+          void change(
+            'PUT',
+            'recognition/rules',
+            {
+              [rule.kind]: rule.key.trim(),
+              qualifications: list(rule.qualifications),
+              validDays: Number(rule.validDays),
+            },
+            `${t('saved')}: ${rule.key.trim()}`,
+          )
+        }
+      >
+        <label>
+          {t('ruleKind')}
+          <select
+            name="rule-kind"
+            value={rule.kind}
+            onChange={(e) => setRule({ ...rule, kind: e.currentTarget.value })}
+          >
+            <option value="code">{t('kindLoinc')}</option>
+            <option value="modality">{t('kindModality')}</option>
+          </select>
+        </label>
+        <Field
+          label={rule.kind === 'code' ? 'LOINC' : t('modality')}
+          name="rule-key"
+          value={rule.key}
+          placeholder={rule.kind === 'code' ? '2345-7' : 'CT'}
+          onInput={(v) => setRule({ ...rule, key: v })}
+          required
+        />
+        <Field
+          label={t('acceptedQualifications')}
+          name="rule-qualifications"
+          value={rule.qualifications}
+          placeholder="iso15189, provincial_eqa"
+          onInput={(v) => setRule({ ...rule, qualifications: v })}
+          required
+        />
+        <Field
+          label={t('validDays')}
+          name="rule-days"
+          type="number"
+          min={1}
+          max={3650}
+          value={rule.validDays}
+          onInput={(v) => setRule({ ...rule, validDays: v })}
+          required
+        />
+        <div class="actions">
+          <button type="submit" class="primary">
+            {t('save')}
+          </button>
+        </div>
+      </AddForm>
+
+      <h3>{t('labQualifications')}</h3>
+      <table class="tasks admin-table" aria-label={t('labQualifications')}>
+        <Head cols={['holder', 'qualification', 'entrySource', '']} />
+        <tbody>
+          {table?.qualifications.map((q) => (
+            <tr data-holder={q.holder} class={q.removed ? 'off' : ''}>
+              <td>{q.holder}</td>
+              <td>{q.removed ? '' : q.qualification}</td>
+              <td>
+                <EntryState
+                  source={q.source}
+                  removed={q.removed}
+                  edited={q.edited}
+                  was={q.file && !q.removed ? q.file : undefined}
+                />
+              </td>
+              <td class="actions">
+                {!q.removed && (
+                  <button
+                    type="button"
+                    onClick={() => setQual({ holder: q.holder, qualification: q.qualification })}
+                  >
+                    {t('edit')}
+                  </button>
+                )}
+                {!q.removed && (
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void change(
+                        'POST',
+                        `qualifications/${q.source === 'added' ? 'restore' : 'remove'}`,
+                        { holder: q.holder },
+                        `${t('removed')}: ${q.holder}`,
+                      )
+                    }
+                  >
+                    {t('remove')}
+                  </button>
+                )}
+                {(q.source === 'edited' || q.removed) && (
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void change(
+                        'POST',
+                        'qualifications/restore',
+                        { holder: q.holder },
+                        `${t('restored')}: ${q.holder}`,
+                      )
+                    }
+                  >
+                    {t('restore')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <AddForm
+        title={t('setQualification')}
+        onSubmit={() =>
+          void change(
+            'PUT',
+            'qualifications',
+            { holder: qual.holder.trim(), qualification: qual.qualification.trim() },
+            `${t('saved')}: ${qual.holder.trim()}`,
+          )
+        }
+      >
+        <Field
+          label={t('holder')}
+          name="holder"
+          value={qual.holder}
+          onInput={(v) => setQual({ ...qual, holder: v })}
+          required
+        />
+        <Field
+          label={t('qualification')}
+          name="qualification"
+          value={qual.qualification}
+          placeholder="iso15189"
+          onInput={(v) => setQual({ ...qual, qualification: v })}
+          required
+        />
+        <div class="actions">
+          <button type="submit" class="primary">
+            {t('save')}
+          </button>
+        </div>
+      </AddForm>
+    </div>
+  );
+}
+
 // ---- Audit trail ---------------------------------------------------------------------------
 
 const ACTIONS = [
@@ -1393,6 +1704,7 @@ const ACTIONS = [
   'institution.',
   'reading_service.',
   'setting.',
+  'lab.',
   'study.',
   'dicom.',
   'report.',
