@@ -210,80 +210,68 @@ void register_recognition_admin(http::Router& router, LabStore& store, const Lab
     };
   };
   using Done = Result<std::string>;  // the entry changed, for the audit; "" for a read
+  // An edit dropped: the file's entry (if any) in force again; 404 when there was none.
+  auto restored = [](Result<bool> dropped, std::string key) -> Done {
+    if (!dropped.ok()) return dropped.error();
+    if (!*dropped) return make_error(Errc::not_found, "no edit of " + key + " to restore");
+    return key;
+  };
 
   router.add("GET", "/api/admin/lab/recognition",
              admin("lab.recognition.read",
                    [](const json&, const Principal&) -> Done { return std::string(); }));
 
+  // A rule set (the whole rule) or taken out (its key only).
+  auto rule_edit = [&store, &auth](bool removed) {
+    return [&store, &auth, removed](const json& body, const Principal& p) -> Done {
+      auto rule = removed ? rule_of(body) : full_rule_of(body);
+      if (!rule.ok()) return rule.error();
+      if (Status s = store.put_rule_edit({*rule, removed, p.username, auth.now()}); !s) {
+        return s.error();
+      }
+      return rule_key(*rule);
+    };
+  };
   router.add("PUT", "/api/admin/lab/recognition/rules",
-             admin("lab.recognition.rule.put",
-                   [&store, &auth](const json& body, const Principal& p) -> Done {
-                     auto rule = full_rule_of(body);
-                     if (!rule.ok()) return rule.error();
-                     RuleEdit e{*rule, false, p.username, auth.now()};
-                     if (Status s = store.put_rule_edit(e); !s) return s.error();
-                     return rule_key(*rule);
-                   }));
-
+             admin("lab.recognition.rule.put", rule_edit(false)));
   router.add("POST", "/api/admin/lab/recognition/rules/remove",
-             admin("lab.recognition.rule.remove",
-                   [&store, &auth](const json& body, const Principal& p) -> Done {
+             admin("lab.recognition.rule.remove", rule_edit(true)));
+  router.add("POST", "/api/admin/lab/recognition/rules/restore",
+             admin("lab.recognition.rule.restore",
+                   [&store, restored](const json& body, const Principal&) -> Done {
                      auto rule = rule_of(body);
                      if (!rule.ok()) return rule.error();
-                     RuleEdit e{*rule, true, p.username, auth.now()};
-                     if (Status s = store.put_rule_edit(e); !s) return s.error();
-                     return rule_key(*rule);
+                     return restored(store.drop_rule_edit(rule_key(*rule)), rule_key(*rule));
                    }));
 
-  router.add(
-      "POST", "/api/admin/lab/recognition/rules/restore",
-      admin("lab.recognition.rule.restore", [&store](const json& body, const Principal&) -> Done {
-        auto rule = rule_of(body);
-        if (!rule.ok()) return rule.error();
-        auto dropped = store.drop_rule_edit(rule_key(*rule));
-        if (!dropped.ok()) return dropped.error();
-        if (!*dropped) return make_error(Errc::not_found, "this rule has no edit");
-        return rule_key(*rule);
-      }));
-
-  router.add(
-      "PUT", "/api/admin/lab/qualifications",
-      admin("lab.qualification.put", [&store, &auth](const json& body, const Principal& p) -> Done {
-        auto holder = holder_of(body);
-        if (!holder.ok()) return holder.error();
-        const std::string q = http::json_string(body, "qualification");
-        if (!is_qualification(q)) {
-          return make_error(Errc::invalid_argument,
-                            "qualification is lower-case letters, digits and _ "
-                            "(e.g. iso15189)");
-        }
-        QualificationEdit e{*holder, q, false, p.username, auth.now()};
-        if (Status s = store.put_qualification_edit(e); !s) return s.error();
-        return *holder;
-      }));
-
+  // A qualification set or taken out.
+  auto qualification_edit = [&store, &auth](bool removed) {
+    return [&store, &auth, removed](const json& body, const Principal& p) -> Done {
+      auto holder = holder_of(body);
+      if (!holder.ok()) return holder.error();
+      const std::string q = removed ? "" : http::json_string(body, "qualification");
+      if (!removed && !is_qualification(q)) {
+        return make_error(Errc::invalid_argument,
+                          "qualification is lower-case letters, digits and _ (e.g. iso15189)");
+      }
+      if (Status s = store.put_qualification_edit({*holder, q, removed, p.username, auth.now()});
+          !s) {
+        return s.error();
+      }
+      return *holder;
+    };
+  };
+  router.add("PUT", "/api/admin/lab/qualifications",
+             admin("lab.qualification.put", qualification_edit(false)));
   router.add("POST", "/api/admin/lab/qualifications/remove",
-             admin("lab.qualification.remove",
-                   [&store, &auth](const json& body, const Principal& p) -> Done {
+             admin("lab.qualification.remove", qualification_edit(true)));
+  router.add("POST", "/api/admin/lab/qualifications/restore",
+             admin("lab.qualification.restore",
+                   [&store, restored](const json& body, const Principal&) -> Done {
                      auto holder = holder_of(body);
                      if (!holder.ok()) return holder.error();
-                     QualificationEdit e{*holder, "", true, p.username, auth.now()};
-                     if (Status s = store.put_qualification_edit(e); !s) return s.error();
-                     return *holder;
+                     return restored(store.drop_qualification_edit(*holder), *holder);
                    }));
-
-  router.add(
-      "POST", "/api/admin/lab/qualifications/restore",
-      admin("lab.qualification.restore", [&store](const json& body, const Principal&) -> Done {
-        auto holder = holder_of(body);
-        if (!holder.ok()) return holder.error();
-        auto dropped = store.drop_qualification_edit(*holder);
-        if (!dropped.ok()) return dropped.error();
-        if (!*dropped) {
-          return make_error(Errc::not_found, "this qualification has no edit");
-        }
-        return *holder;
-      }));
 }
 
 }  // namespace yilian::lab

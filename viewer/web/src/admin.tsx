@@ -1442,6 +1442,53 @@ function EntryState(props: {
   );
 }
 
+type SendEdit = (method: 'PUT' | 'POST', path: string, body: object, text: string) => void;
+
+// A row's buttons: edit and remove while in force (an entry added here is dropped, one of the
+// file's taken out), restore the file's entry while edited or taken out.
+function EntryActions(props: {
+  entry: { source: EntrySource; removed: boolean };
+  name: string;
+  path: string;
+  body: object;
+  onEdit: () => void;
+  change: SendEdit;
+}) {
+  const { entry, name, path, body, change } = props;
+  return (
+    <td class="actions">
+      {!entry.removed && (
+        <>
+          <button type="button" onClick={props.onEdit}>
+            {t('edit')}
+          </button>
+          <button
+            type="button"
+            onClick={() =>
+              change(
+                'POST',
+                `${path}/${entry.source === 'added' ? 'restore' : 'remove'}`,
+                body,
+                `${t('removed')}: ${name}`,
+              )
+            }
+          >
+            {t('remove')}
+          </button>
+        </>
+      )}
+      {(entry.source === 'edited' || entry.removed) && (
+        <button
+          type="button"
+          onClick={() => change('POST', `${path}/restore`, body, `${t('restored')}: ${name}`)}
+        >
+          {t('restore')}
+        </button>
+      )}
+    </td>
+  );
+}
+
 const ruleName = (r: RuleKey) => r.code ?? r.modality ?? '';
 const ruleKey = (r: RuleKey): RuleKey => (r.code ? { code: r.code } : { modality: r.modality });
 
@@ -1457,7 +1504,7 @@ function RecognitionPage() {
       .catch((e) => setError(message(e)));
   }, []);
   // Every change answers with the whole table as it now stands.
-  const change = async (method: 'PUT' | 'POST', path: string, body: object, text: string) => {
+  const change: SendEdit = async (method, path, body, text) => {
     try {
       setTable(await api<RecognitionTable>(method, `/api/admin/lab/${path}`, body));
       setOk(text);
@@ -1498,44 +1545,14 @@ function RecognitionPage() {
                   }
                 />
               </td>
-              <td class="actions">
-                {!r.removed && (
-                  <button type="button" onClick={() => editRule(r)}>
-                    {t('edit')}
-                  </button>
-                )}
-                {!r.removed && (
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void change(
-                        'POST',
-                        // A rule added here is dropped; one of the file's is taken out.
-                        `recognition/rules/${r.source === 'added' ? 'restore' : 'remove'}`,
-                        ruleKey(r),
-                        `${t('removed')}: ${ruleName(r)}`,
-                      )
-                    }
-                  >
-                    {t('remove')}
-                  </button>
-                )}
-                {(r.source === 'edited' || r.removed) && (
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void change(
-                        'POST',
-                        'recognition/rules/restore',
-                        ruleKey(r),
-                        `${t('restored')}: ${ruleName(r)}`,
-                      )
-                    }
-                  >
-                    {t('restore')}
-                  </button>
-                )}
-              </td>
+              <EntryActions
+                entry={r}
+                name={ruleName(r)}
+                path="recognition/rules"
+                body={ruleKey(r)}
+                onEdit={() => editRule(r)}
+                change={change}
+              />
             </tr>
           ))}
         </tbody>
@@ -1615,46 +1632,14 @@ function RecognitionPage() {
                   was={q.file && !q.removed ? q.file : undefined}
                 />
               </td>
-              <td class="actions">
-                {!q.removed && (
-                  <button
-                    type="button"
-                    onClick={() => setQual({ holder: q.holder, qualification: q.qualification })}
-                  >
-                    {t('edit')}
-                  </button>
-                )}
-                {!q.removed && (
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void change(
-                        'POST',
-                        `qualifications/${q.source === 'added' ? 'restore' : 'remove'}`,
-                        { holder: q.holder },
-                        `${t('removed')}: ${q.holder}`,
-                      )
-                    }
-                  >
-                    {t('remove')}
-                  </button>
-                )}
-                {(q.source === 'edited' || q.removed) && (
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void change(
-                        'POST',
-                        'qualifications/restore',
-                        { holder: q.holder },
-                        `${t('restored')}: ${q.holder}`,
-                      )
-                    }
-                  >
-                    {t('restore')}
-                  </button>
-                )}
-              </td>
+              <EntryActions
+                entry={q}
+                name={q.holder}
+                path="qualifications"
+                body={{ holder: q.holder }}
+                onEdit={() => setQual({ holder: q.holder, qualification: q.qualification })}
+                change={change}
+              />
             </tr>
           ))}
         </tbody>
