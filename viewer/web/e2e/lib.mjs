@@ -50,6 +50,8 @@ export async function run(scenario, options = {}) {
       const ctx = await browser.newContext({
         viewport: { width: 1400, height: 900 },
         deviceScaleFactor: 1,
+        // As the consortium's users' browsers are: date and time pickers read yyyy/mm/dd.
+        locale: 'zh-CN',
       });
       ctx.on('page', (p) =>
         p.on('pageerror', (e) => {
