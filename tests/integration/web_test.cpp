@@ -445,6 +445,45 @@ TEST_F(WebFrontEnd, the_on_call_cardiologist_acknowledges_a_stemi_alert_with_one
   expect_screenshots(shots);
 }
 
+// Quality control reviews a month of closed emergency cases a page at a time: the newest 100,
+// then the older ones on request.
+TEST_F(WebFrontEnd, closed_emergency_cases_are_reviewed_a_page_at_a_time) {
+  start("chromium");
+  if (!started()) return;
+  ServerProcess& server = *server_;
+  const std::string doc = server.add_user("dr-li", {"township_doctor"}, "ta");
+  const std::string qc = server.add_user("qc-zhang", {"qc_reviewer"}, "lead");
+  ASSERT_FALSE(doc.empty() || qc.empty());
+  std::int64_t oldest = 0;
+  for (int i = 0; i < 101; ++i) {
+    auto opened = server.request(doc, "POST", "/api/emergencies",
+                                 json{{"kind", "maternal"},
+                                      {"patientId", "TA-PPH-" + std::to_string(i)},
+                                      {"reason", "产后出血"}}
+                                     .dump());
+    ASSERT_EQ(opened.status, 201) << opened.body;
+    const std::int64_t id = json::parse(opened.body)["id"].get<std::int64_t>();
+    if (i == 0) oldest = id;
+    auto closed =
+        server.request(doc, "POST", "/api/emergencies/" + std::to_string(id) + "/close", "");
+    ASSERT_EQ(closed.status, 200) << closed.body;
+  }
+  const std::vector<std::string> shots = {"emergency-older.png"};
+  remove_screenshots(shots);
+  std::string out;
+  json done;
+  ASSERT_EQ(run_scenario(server, "closed.mjs",
+                         {{"YILIAN_QC", "qc-zhang"}, {"YILIAN_OLDEST", std::to_string(oldest)}},
+                         out, done),
+            0)
+      << out << "\n--- server log ---\n"
+      << server.log();
+  ASSERT_TRUE(done.is_object()) << out;
+  EXPECT_EQ(done["first"], 100);
+  EXPECT_EQ(done["all"], 101);
+  expect_screenshots(shots);
+}
+
 // A township patient's laboratory results at the lead, once the doctor has chosen which of two
 // patients with that number is meant: the trend of a repeated test, the recognition mark,
 // taking a recognised result instead of repeating it, and the dashboard's count of repeats
