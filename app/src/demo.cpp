@@ -22,6 +22,8 @@
 #include "yilian/identity/auth.h"
 #include "yilian/pacs/dicom_file.h"
 #include "yilian/pacs/scu.h"
+#include "yilian/pathology/convert.h"
+#include "yilian/pathology/synthetic.h"
 #include "yilian/storage/blob_store.h"
 #include "yilian/storage/clock.h"
 
@@ -47,7 +49,7 @@ default_charset = "GB18030"
 code = "lead"
 name = "市第一人民医院"
 level = "lead"
-ae_titles = ["LEAD_CT"]
+ae_titles = ["LEAD_CT", "LEAD_SM"]
 
 [[institutions]]
 code = "qingshan"
@@ -107,6 +109,7 @@ constexpr DemoUser kUsers[] = {
     {"dr-wang", "王医生（影像科）", "lead", Role::radiologist, "radiologist"},
     {"dr-zhao", "赵医生（心内科）", "lead", Role::cardiologist, "cardiologist"},
     {"dr-sun", "孙医生（急诊科）", "lead", Role::physician, "emergency physician"},
+    {"dr-zhou", "周医生（病理科）", "lead", Role::pathologist, "pathologist"},
     {"dr-li", "李医生（青山镇）", "qingshan", Role::township_doctor, "township doctor"},
     {"dr-chen", "陈医生（白水镇）", "baishui", Role::township_doctor, "township doctor"},
 };
@@ -539,6 +542,28 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
   if (!normal_file.ok()) return normal_file.error();
   if (Status s = send("BS_ECG", {*normal_file}); !s) return s;
 
+  // 3b. The lead's operating theatre: a frozen section of a breast lump, scanned while the
+  // surgeon waits (STAT for the pathologist).
+  const fs::path section = dir / "frozen-section.tif";
+  if (Status s = pathology::write_synthetic_slide(section, {}); !s) return s;
+  pathology::ConvertOptions slide;
+  slide.subject.patient_id = "LD-0001";
+  slide.subject.patient_name = "孙丽";
+  slide.subject.birth_date = "19750302";
+  slide.subject.sex = "F";
+  slide.subject.accession_number = "LD2026001";
+  slide.subject.study_description = "冰冻切片 右乳肿物";
+  slide.subject.container_id = "S2026-0412";
+  slide.subject.institution_name = "市第一人民医院";
+  std::vector<fs::path> slide_files;
+  slide.next_file = [&]() -> Result<fs::path> {
+    slide_files.push_back(dir / ("slide-" + std::to_string(slide_files.size()) + ".dcm"));
+    return slide_files.back();
+  };
+  auto converted = pathology::convert_slide(section, slide);
+  if (!converted.ok()) return converted.error();
+  if (Status s = send("LEAD_SM", slide_files); !s) return s;
+
   // 4. What people did: the radiologist reports the DR; the Qingshan doctor asks the lead's
   // radiologists about the chest CT's nodule.
   auto dr_task = wait_for_task(as, "dr-wang", dr.study_uid);
@@ -574,7 +599,9 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
   if (!referral.ok()) return referral.error();
 
   const json marker = {{"seededAt", storage::to_iso8601(std::chrono::system_clock::now())},
-                       {"studies", {head.study_uid, chest.study_uid, us.study_uid, dr.study_uid}},
+                       {"studies",
+                        {head.study_uid, chest.study_uid, us.study_uid, dr.study_uid,
+                         converted->study_instance_uid}},
                        {"consult", (*consult)["id"]}};
   fs::remove_all(dir, ec);  // the hub holds what was sent
   return storage::write_file_durably(data / kSeededMarker, marker.dump(2) + "\n");

@@ -978,7 +978,8 @@ TEST_F(WebFrontEnd, the_demo_consortium_shows_data_on_every_screen_for_each_user
       << out << "\n--- server log ---\n"
       << server.log();
   ASSERT_TRUE(seen.is_object()) << out;
-  for (const char* user : {"office", "dr-wang", "dr-zhao", "dr-sun", "dr-li", "dr-chen"}) {
+  for (const char* user :
+       {"office", "dr-wang", "dr-zhao", "dr-sun", "dr-zhou", "dr-li", "dr-chen"}) {
     ASSERT_TRUE(seen.contains(user)) << user;
     for (const auto& [name, count] : seen[user].items()) {
       EXPECT_GT(count.get<int>(), 0) << user << " " << name;

@@ -17,6 +17,7 @@
 #include "yilian/pathology/convert.h"
 #include "yilian/pathology/jpeg.h"
 #include "yilian/pathology/slide.h"
+#include "yilian/pathology/synthetic.h"
 
 namespace yilian::pathology {
 namespace {
@@ -185,6 +186,39 @@ TEST_F(ConvertTest, a_generic_tiff_level_in_lzw_is_encoded_once_and_its_pixel_si
   auto index = pacs::build_frame_index(files_[1]);
   ASSERT_TRUE(index.ok());
   expect_colour(bytes_at(files_[1], index->frames[5]), test::tile_colour(1, 1, 1), "lzw tile");
+}
+
+// The demo's synthetic section converts as a scanner's generic TIFF does: every JPEG tile
+// copied, the pixel size read; its centre is stained tissue (pink and purple), its corner the
+// glass.
+TEST_F(ConvertTest, the_synthetic_section_converts_with_its_tiles_copied_and_shows_tissue) {
+  SyntheticSlideSpec spec;
+  spec.width = 1024;
+  spec.height = 768;
+  ASSERT_TRUE(write_synthetic_slide(dir_ / "section.tif", spec).ok());
+  auto slide = convert(dir_ / "section.tif");
+  ASSERT_TRUE(slide.ok()) << slide.error().message;
+  EXPECT_EQ(slide->format, "generic-tiff");
+  EXPECT_NEAR(slide->microns_per_pixel, 0.5, 1e-4);
+  ASSERT_EQ(slide->instances.size(), 3u);
+  const std::uint64_t widths[] = {1024, 512, 256};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(slide->instances[i].width, widths[i]);
+    EXPECT_EQ(slide->instances[i].tiles_encoded, 0u) << i;
+  }
+  EXPECT_EQ(slide->instances[0].frames, 12u);  // 4 x 3 tiles
+  auto index = pacs::build_frame_index(files_[0]);
+  ASSERT_TRUE(index.ok());
+  // Tile (0, 0) lies mostly outside the section; tile (1, 1) within it.
+  const auto glass = test::jpeg_mean_rgb(bytes_at(files_[0], index->frames[0]));
+  const auto tissue = test::jpeg_mean_rgb(bytes_at(files_[0], index->frames[5]));
+  for (int c = 0; c < 3; ++c) EXPECT_GT(glass[c], 215) << c;  // mostly glass
+  EXPECT_GT(tissue[0], tissue[1] + 25);  // eosin and haematoxylin: red and blue over green
+  EXPECT_GT(tissue[2], tissue[1] + 10);
+  EXPECT_LT(tissue[1], 200);
+
+  spec.levels = 9;
+  EXPECT_EQ(write_synthetic_slide(dir_ / "bad.tif", spec).error().code, Errc::invalid_argument);
 }
 
 TEST_F(ConvertTest, a_slide_without_a_pixel_size_or_that_is_no_slide_is_refused) {

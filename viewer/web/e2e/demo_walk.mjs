@@ -3,7 +3,7 @@
 //
 // Environment: YILIAN_URL, YILIAN_SHOTS, YILIAN_PASSWORD (the demo users' password).
 // Prints one JSON line: for each user and screen, the count of items it showed.
-import { env, fail, run, WAIT } from './lib.mjs';
+import { env, fail, run, until, WAIT } from './lib.mjs';
 
 // Goes to `hash`, waits for `selector` to show at least `min` items, keeps a screenshot.
 async function screen(page, shot, seen, user, name, hash, selector, min = 1) {
@@ -87,6 +87,36 @@ await run(async ({ context, shot, login }) => {
   const sun = await login(await context(), 'dr-sun');
   await sun.locator('article.case.chest_pain').waitFor(WAIT);
   await screen(sun, shot, seen, 'dr-sun', 'emergency', '#/emergency', 'article.case.chest_pain');
+
+  // The lead's pathologist: the frozen section waits STAT on the worklist; opened, the slide
+  // viewer draws the stained section from its tiles.
+  const zhou = await login(await context(), 'dr-zhou');
+  await screen(zhou, shot, seen, 'dr-zhou', 'worklist', '#/worklist', 'table.tasks tr[data-task]');
+  const frozen = zhou.locator('table.tasks tr[data-task]', { has: zhou.locator('.badge.stat') });
+  await frozen.first().locator('a').click();
+  const reason = await zhou.locator('span.reason').first().textContent();
+  if (reason !== '术中冰冻切片：手术医生等待结果') fail(`the frozen section's reason "${reason}"`);
+  const slide = zhou.locator('canvas.slide-canvas[data-um-per-px]');
+  await slide.waitFor(WAIT);
+  // Stained tissue on the canvas: points where red stands well above green (eosin, haematoxylin).
+  const stained = () =>
+    slide.evaluate((c) => {
+      const g = c.getContext('2d');
+      let n = 0;
+      for (let y = 1; y < 12; ++y)
+        for (let x = 1; x < 12; ++x) {
+          const d = g.getImageData(
+            Math.floor((c.width * x) / 12),
+            Math.floor((c.height * y) / 12),
+            1,
+            1,
+          ).data;
+          if (d[3] > 0 && d[0] - d[1] > 25) ++n;
+        }
+      return n;
+    });
+  (seen['dr-zhou'] ??= {}).slide = await until(zhou, stained, 80, 'the stained section drawn');
+  await shot(zhou, 'demo-dr-zhou-slide.png');
 
   const chen = await login(await context(), 'dr-chen');
   await screen(chen, shot, seen, 'dr-chen', 'township', '#/township', 'tr[data-task]', 2);

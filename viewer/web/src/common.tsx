@@ -27,9 +27,10 @@ export function useNow(periodMs = 1000): number {
 
 export const isStemi = (task: Task) => /stemi/i.test(task.priorityReason);
 
-// A reason the hub wrote (the ECG analysis's words on a STAT task, an emergency case, an alert)
-// in the screen's language: the automated ECG terms have standard Chinese names; the
-// measurements stay as they are; reasons people wrote (priority rules) are shown as written.
+// A reason the hub wrote (the ECG analysis's words on a STAT task, an emergency case, an alert;
+// a frozen section's STAT reason) in the screen's language: the automated terms have standard
+// Chinese names; the measurements stay as they are; reasons people wrote (priority rules) are
+// shown as written.
 const TERRITORY_ZH: Record<string, string> = {
   inferior: '下壁',
   anterior: '前壁',
@@ -46,7 +47,8 @@ export function reasonText(reason: string): string {
       return `疑似急性ST段抬高型心肌梗死${zh ? `（${zh}）` : ''}${sep ? '：' : ''}`;
     })
     .replace('ST elevation at J:', 'J点ST段抬高：')
-    .replace('; reciprocal depression:', '；对应导联ST段压低：');
+    .replace('; reciprocal depression:', '；对应导联ST段压低：')
+    .replace('frozen section: the surgeon is waiting', '术中冰冻切片：手术医生等待结果');
 }
 
 export function PriorityBadge({ task }: { task: Task }) {
