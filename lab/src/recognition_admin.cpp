@@ -206,7 +206,23 @@ void register_recognition_admin(http::Router& router, LabStore& store, const Lab
       if (!rules.ok()) return Response::from_error(rules.error());
       auto qualifications = store.qualification_edits();
       if (!qualifications.ok()) return Response::from_error(qualifications.error());
-      return Response::json(200, json_text(table_json(options, *rules, *qualifications)));
+      auto unqualified = store.unqualified_labs();
+      if (!unqualified.ok()) return Response::from_error(unqualified.error());
+      json table = table_json(options, *rules, *qualifications);
+      json labs = json::array();
+      const RecognitionTable in_force = recognition_table(options, *rules, *qualifications);
+      for (const LabStore::UnqualifiedLab& l : *unqualified) {
+        // Qualified since: its results are judged by the table's qualification now.
+        if (!laboratory_qualification(l.holder, l.institution, in_force.qualifications).empty()) {
+          continue;
+        }
+        labs.push_back({{"holder", l.holder},
+                        {"institution", l.institution},
+                        {"results", l.results},
+                        {"lastReceivedAt", l.last_received_at}});
+      }
+      table["unqualified"] = std::move(labs);
+      return Response::json(200, json_text(table));
     };
   };
   using Done = Result<std::string>;  // the entry changed, for the audit; "" for a read

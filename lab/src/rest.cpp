@@ -314,6 +314,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
     if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
     PatientRecord& record = std::get<PatientRecord>(read);
     const std::string& patient = record.patient;
+    for (LabResult& r : record.results) fill_qualification(r, table->qualifications);
     const std::vector<LabResult>& rows = record.results;
     const std::optional<PatientIdentity>& who = record.who;
     const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
@@ -365,6 +366,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
     if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
     PatientRecord& record = std::get<PatientRecord>(read);
     const std::string& patient = record.patient;
+    for (LabResult& r : record.results) fill_qualification(r, table->qualifications);
     const std::vector<LabResult>& results = record.results;
     const std::vector<PatientStudy>& studies = record.studies;
     const std::vector<CareEvent>& events = record.events;
@@ -481,6 +483,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
                auto table = store.recognition_table(options);
                if (!table.ok()) return Response::from_error(table.error());
+               fill_qualification(**row, table->qualifications);
                const Recognition g = recognise(**row, table->rules, now);
                if (!g.recognised) {
                  return Response::error(409, "this result is not recognised: " + g.why);

@@ -66,6 +66,26 @@ Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& ru
   return judge(rule, r.qualification, r.specimen_at, "laboratory's", "test", now);
 }
 
+std::string laboratory_qualification(std::string_view performing_lab, std::string_view sender,
+                                     const std::map<std::string, std::string>& qualifications) {
+  if (auto q = qualifications.find(std::string(performing_lab)); q != qualifications.end()) {
+    return q->second;
+  }
+  if (performing_lab == sender) {
+    if (auto q = qualifications.find(std::string(sender)); q != qualifications.end()) {
+      return q->second;
+    }
+  }
+  return {};
+}
+
+void fill_qualification(LabResult& r, const std::map<std::string, std::string>& qualifications) {
+  if (r.qualification.empty()) {
+    r.qualification =
+        laboratory_qualification(r.performing_lab, r.institution_code, qualifications);
+  }
+}
+
 Recognition recognise_report(const ImagingReport& r, const std::vector<RecognitionRule>& rules,
                              const std::map<std::string, std::string>& qualifications,
                              storage::TimePoint now) {
@@ -440,6 +460,27 @@ Result<bool> LabStore::drop_qualification_edit(std::string_view holder) {
   return drop(db_, "DELETE FROM lab_qualification_edits WHERE holder = ?1", holder);
 }
 
+Result<std::vector<LabStore::UnqualifiedLab>> LabStore::unqualified_labs() {
+  std::vector<UnqualifiedLab> out;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            return sql::query(
+                c,
+                "SELECT r.performing_lab, i.code, count(*) AS n, max(r.received_at) FROM "
+                "lab_results r JOIN institutions i ON i.id = r.institution_id WHERE "
+                "r.qualification = '' GROUP BY r.performing_lab, i.code ORDER BY n DESC, "
+                "r.performing_lab LIMIT 50",
+                [](sql::Stmt&) {},
+                [&](sql::Stmt& st) {
+                  out.push_back({st.text(0), st.text(1), st.int64(2), st.text(3)});
+                });
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<RecognitionTable> LabStore::recognition_table(const LabOptions& file) {
   auto rules = rule_edits();
   if (!rules.ok()) return rules.error();
@@ -613,12 +654,7 @@ Intake intake(LabStore& store, const LabOptions& options, const identity::Instit
     r.specimen_at = o.specimen_time;
     r.observed_at = o.observed_time;
     r.performing_lab = o.performing_lab;
-    if (auto q = qualifications.find(o.performing_lab); q != qualifications.end()) {
-      r.qualification = q->second;
-    } else if (o.performing_lab == sender.code) {
-      if (auto q2 = qualifications.find(sender.code); q2 != qualifications.end())
-        r.qualification = q2->second;
-    }
+    r.qualification = laboratory_qualification(o.performing_lab, sender.code, qualifications);
     rows.push_back(std::move(r));
   }
   bool duplicate = false;

@@ -340,6 +340,39 @@ TEST_F(LabTest, the_admin_edits_the_recognition_table_and_the_results_follow) {
                       "lab_results WHERE code = '2345-7' ORDER BY id)"),
             "provincial_eqa,iso15189");
 
+  // A laboratory the table does not know: its result is not recognised, and the laboratory is
+  // listed for the admin; once qualified, the result is judged by that qualification.
+  a = send(json::array({{{"control", "R3"},
+                         {"patient", "TA-LAB-1"},
+                         {"results", {glucose}},
+                         {"set", {{"OBR", 7, 0, taken}, {"OBX", 23, 0, "County Second Lab"}}}}}));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0]["ack"], "AA") << a[0].dump();
+  auto from_second_lab = [&] {
+    json body = json::parse(server_->get(cardio, "/api/lab/results?patientId=TA-LAB-1").body,
+                            nullptr, false);
+    for (const json& x : body["results"]) {
+      if (x["performingLab"] == "County Second Lab") return x;
+    }
+    return json();
+  };
+  json unknown = from_second_lab();
+  ASSERT_TRUE(unknown.is_object());
+  EXPECT_EQ(unknown["qualification"], "");
+  EXPECT_EQ(unknown["recognition"]["whyCode"], "qualification_unknown");
+  json listed = json::parse(server_->get(office, "/api/admin/lab/recognition").body)["unqualified"];
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["holder"], "County Second Lab");
+  EXPECT_EQ(listed[0]["institution"], "ta");
+  EXPECT_EQ(listed[0]["results"], 1);
+  auto qualified = edit("PUT", "qualifications",
+                        {{"holder", "County Second Lab"}, {"qualification", "iso15189"}});
+  ASSERT_EQ(qualified.status, 200) << qualified.body;
+  EXPECT_TRUE(json::parse(qualified.body)["unqualified"].empty()) << qualified.body;
+  json known = from_second_lab();
+  EXPECT_EQ(known["qualification"], "iso15189");
+  EXPECT_EQ(known["recognition"]["recognised"], true) << known.dump();
+
   // Each change audited under the admin's name.
   json audit =
       json::parse(server_->get(office, "/api/audit?action=lab.recognition.rule.remove").body);

@@ -265,6 +265,22 @@ TEST(Recognition, admins_edits_replace_add_and_take_out_the_files_entries) {
   EXPECT_EQ(recognise_report(ct, t.rules, t.qualifications, at).why_code, "no_rule");
 }
 
+TEST(Recognition, a_result_received_without_a_qualification_takes_its_laboratorys_from_the_table) {
+  const std::map<std::string, std::string> table = {{"ta", "provincial_eqa"},
+                                                    {"County Second Lab", "iso15189"}};
+  EXPECT_EQ(laboratory_qualification("County Second Lab", "ta", table), "iso15189");
+  EXPECT_EQ(laboratory_qualification("ta", "ta", table), "provincial_eqa");  // its own laboratory
+  EXPECT_EQ(laboratory_qualification("tb", "ta", table), "");  // another member's, unknown
+  LabResult r;
+  r.institution_code = "ta";
+  r.performing_lab = "County Second Lab";
+  fill_qualification(r, table);
+  EXPECT_EQ(r.qualification, "iso15189");
+  r.qualification = "provincial_eqa";  // what it held when received stays
+  fill_qualification(r, table);
+  EXPECT_EQ(r.qualification, "provincial_eqa");
+}
+
 TEST(Recognition, an_imaging_report_is_recognised_by_its_modality_and_its_readers_qualification) {
   std::vector<RecognitionRule> rules = {{"", "CT", {"tertiary"}, 180},
                                         {"718-7", "", {"tertiary"}, 30}};

@@ -1411,9 +1411,16 @@ interface QualificationRow {
   edited?: { by: string; at: string };
   file?: string;
 }
+interface UnqualifiedLab {
+  holder: string;
+  institution: string;
+  results: number;
+  lastReceivedAt: string;
+}
 interface RecognitionTable {
   rules: RecognitionRow[];
   qualifications: QualificationRow[];
+  unqualified: UnqualifiedLab[];
 }
 
 // Where a row came from, whether it is in force, who changed it last.
@@ -1644,6 +1651,32 @@ function RecognitionPage() {
           ))}
         </tbody>
       </table>
+      {table && table.unqualified.length > 0 && (
+        <>
+          <p class="muted">{t('unqualifiedHint')}</p>
+          <table class="tasks admin-table" aria-label={t('unqualifiedLabs')}>
+            <Head cols={['holder', 'sender', 'resultsCount', 'lastReceived', '']} />
+            <tbody>
+              {table.unqualified.map((l) => (
+                <tr data-unqualified={l.holder}>
+                  <td>{l.holder}</td>
+                  <td>{l.institution}</td>
+                  <td>{l.results}</td>
+                  <td>{dateTime(l.lastReceivedAt)}</td>
+                  <td class="actions">
+                    <button
+                      type="button"
+                      onClick={() => setQual({ holder: l.holder, qualification: '' })}
+                    >
+                      {t('setQualification')}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
       <AddForm
         title={t('setQualification')}
         onSubmit={() =>

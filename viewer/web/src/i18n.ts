@@ -14,6 +14,12 @@ const zh = {
   admin_institutions: '机构',
   admin_rules: '队列规则与时限',
   admin_recognition: '结果互认',
+  unqualifiedLabs: '尚无资质记录的实验室',
+  unqualifiedHint:
+    '以下实验室出具的结果在接收时没有可用的资质记录，因此暂不互认；为其设置资质后，这些结果按新资质判断。',
+  sender: '发送机构',
+  resultsCount: '结果数',
+  lastReceived: '最近接收',
   entrySource: '来源',
   recognitionHint:
     '互认规则决定哪些检验项目和检查结果在成员机构之间互认：来自具备哪些资质的实验室或机构，在多少天内有效。这里的修改覆盖配置文件中的同一项并立即生效；“恢复”回到配置文件的设置。',
@@ -481,6 +487,12 @@ const en: Record<Key, string> = {
   admin_institutions: 'Institutions',
   admin_rules: 'Queue rules and targets',
   admin_recognition: 'Result recognition',
+  unqualifiedLabs: 'Laboratories without a qualification',
+  unqualifiedHint:
+    'Results from these laboratories had no qualification on record when they arrived, so they are not recognised; once a qualification is set here, they are judged by it.',
+  sender: 'Sent by',
+  resultsCount: 'Results',
+  lastReceived: 'Last received',
   entrySource: 'Source',
   recognitionHint:
     'Recognition rules decide which tests and examinations are recognised across members: from laboratories or institutions of which qualification, and for how many days. A change here overrides the same entry of the configuration file and takes effect at once; Restore goes back to the file.',

@@ -68,6 +68,15 @@ struct Recognition {
 Recognition recognise(const LabResult& r, const std::vector<RecognitionRule>& rules,
                       storage::TimePoint now);
 
+// A laboratory's qualification in `qualifications`: by its name as results give it, else by the
+// sending member's code when the member performed the test itself; "" when neither is there.
+std::string laboratory_qualification(std::string_view performing_lab, std::string_view sender,
+                                     const std::map<std::string, std::string>& qualifications);
+
+// The qualification a stored result is judged by: the one its laboratory held when the result
+// was received, or, when none was known then, the one the table gives that laboratory now.
+void fill_qualification(LabResult& r, const std::map<std::string, std::string>& qualifications);
+
 // An imaging study read to its final report, as the recognition sees it.
 struct ImagingReport {
   std::int64_t task_id = 0;
@@ -149,6 +158,16 @@ class LabStore {
   Status put_qualification_edit(const QualificationEdit& e);
   Result<bool> drop_rule_edit(std::string_view key);
   Result<bool> drop_qualification_edit(std::string_view holder);
+  // The laboratories that results named (OBX-23, else the sender) with no qualification known
+  // when they were received, most results first (at most 50): those the recognition table
+  // does not reach yet.
+  struct UnqualifiedLab {
+    std::string holder;       // the performing laboratory as the results name it
+    std::string institution;  // the member that sent its results
+    std::int64_t results = 0;
+    std::string last_received_at;
+  };
+  Result<std::vector<UnqualifiedLab>> unqualified_labs();
   // The table in force: `file` with the stored edits over it.
   Result<RecognitionTable> recognition_table(const LabOptions& file);
   // Repeats avoided in [from, to) (ISO 8601 UTC; empty: unbounded), by the institution that
