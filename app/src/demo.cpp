@@ -75,6 +75,29 @@ provider = "lead"
 service = "ecg"
 clients = ["qingshan", "baishui"]
 
+[lab]
+qualifications = { lead = "iso15189", qingshan = "provincial_eqa", baishui = "provincial_eqa" }
+
+[[lab.recognition]]
+code = "718-7"        # haemoglobin
+qualifications = ["provincial_eqa", "iso15189"]
+valid_days = 30
+
+[[lab.recognition]]
+code = "2345-7"       # glucose
+qualifications = ["provincial_eqa", "iso15189"]
+valid_days = 7
+
+[[lab.recognition]]
+code = "10839-9"      # troponin I: from ISO 15189 laboratories only
+qualifications = ["iso15189"]
+valid_days = 1
+
+[[lab.recognition]]
+modality = "CT"
+qualifications = ["iso15189"]
+valid_days = 180
+
 [queue]
 stable_seconds = 3
 
@@ -114,9 +137,16 @@ constexpr DemoUser kUsers[] = {
     {"dr-chen", "陈医生（白水镇）", "baishui", Role::township_doctor, "township doctor"},
 };
 
-std::string today() {
-  const std::string iso = storage::to_iso8601(std::chrono::system_clock::now());
-  return iso.substr(0, 4) + iso.substr(5, 2) + iso.substr(8, 2);
+// Now as the demo consortium's modalities write it: China Standard Time (the hub's default
+// `[lab] utc_offset_minutes`), as a DICOM date and time.
+struct LocalNow {
+  std::string date, time;
+};
+LocalNow local_now() {
+  const std::string iso =
+      storage::to_iso8601(std::chrono::system_clock::now() + std::chrono::hours(8));
+  return {iso.substr(0, 4) + iso.substr(5, 2) + iso.substr(8, 2),
+          iso.substr(11, 2) + iso.substr(14, 2) + iso.substr(17, 2)};
 }
 
 struct Patient {
@@ -169,8 +199,9 @@ void put_header(DcmDataset* ds, const StudyHeader& h, int instance, const std::s
   put(ds, DCM_PatientName, h.patient.name);
   put(ds, DCM_PatientSex, h.patient.sex);
   put(ds, DCM_PatientBirthDate, h.patient.birth);
-  put(ds, DCM_StudyDate, today());
-  put(ds, DCM_StudyTime, "080000");
+  const LocalNow now = local_now();
+  put(ds, DCM_StudyDate, now.date);
+  put(ds, DCM_StudyTime, now.time);
   put(ds, DCM_AccessionNumber, h.accession);
   put(ds, DCM_StudyDescription, h.description);
   put(ds, DCM_ReasonForTheRequestedProcedure, h.reason);
@@ -358,8 +389,9 @@ Result<fs::path> write_ecg(const fs::path& dir, const Patient& p, const std::str
   }
   ecg::Record rec = ecg::make_ecg(s, stemi ? 7u : 3u);
   rec.patient = {age, sex};
-  ecg::DicomEcgIdentity id{p.id,      p.name,  new_uid(), new_uid(),
-                           new_uid(), today(), "081000",  institution};
+  const LocalNow now = local_now();
+  ecg::DicomEcgIdentity id{p.id,      p.name,   new_uid(), new_uid(),
+                           new_uid(), now.date, now.time,  institution};
   const fs::path file = dir / (std::string(p.id) + ".dcm");
   if (Status st = ecg::write_dicom_waveform(rec, id, file); !st) return st.error();
   return file;
@@ -390,7 +422,10 @@ struct Actor {
     }
     req.peer = "demo";
     req.principal = std::move(*p);
-    if (!body.is_null()) req.body = body.dump();
+    if (!body.is_null()) {
+      req.body = body.dump();
+      req.content_type = "application/json";
+    }
     http::Response r = router.dispatch(req);
     json j = json::parse(r.body, nullptr, false);
     if (r.status >= 300) {
@@ -587,6 +622,32 @@ Status seed_demo(const fs::path& data, std::uint16_t dicom_port, const http::Rou
                           {"specialty", "radiology"},
                           {"studies", {chest.study_uid}}});
   if (!consult.ok()) return consult.error();
+
+  // Qingshan's laboratory sends the STEMI patient's bloods (FHIR R4, its provincial
+  // qualification): the haemoglobin and glucose are recognised at the lead, the troponin
+  // (recognised from ISO 15189 laboratories only) is not.
+  const std::string drawn =
+      storage::to_iso8601(std::chrono::system_clock::now() - std::chrono::minutes(40));
+  auto observation = [&](const char* code, const char* name, double value, const char* unit,
+                         const char* flag) {
+    json o = {{"resourceType", "Observation"},
+              {"status", "final"},
+              {"code",
+               {{"coding", {{{"system", "http://loinc.org"}, {"code", code}, {"display", name}}}}}},
+              {"subject", {{"identifier", {{"value", stemi.id}}}}},
+              {"effectiveDateTime", drawn},
+              {"valueQuantity", {{"value", value}, {"unit", unit}}}};
+    if (*flag) o["interpretation"] = {{{"coding", {{{"code", flag}}}}}};
+    return json{{"resource", o}};
+  };
+  const json bloods = {{"resourceType", "Bundle"},
+                       {"type", "transaction"},
+                       {"identifier", {{"system", "urn:lis:qingshan"}, {"value", "QS-LAB-0002"}}},
+                       {"entry",
+                        {observation("10839-9", "肌钙蛋白I", 2.8, "ng/mL", "H"),
+                         observation("718-7", "血红蛋白", 138, "g/L", ""),
+                         observation("2345-7", "葡萄糖", 8.9, "mmol/L", "H")}}};
+  if (auto r = as.call("dr-li", "POST", "/fhir/r4/Bundle", bloods); !r.ok()) return r.error();
 
   // The STEMI patient is referred up to the lead hospital for primary PCI.
   auto referral = as.call("dr-li", "POST", "/api/referrals",

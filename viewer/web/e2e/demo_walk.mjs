@@ -31,6 +31,7 @@ await run(async ({ context, shot, login }) => {
   await s('users', '#/admin/users', 'tr[data-user]', 5);
   await s('services', '#/admin/services', 'tr[data-service]', 4);
   await s('rules', '#/admin/rules', 'tr[data-setting]', 8);
+  await s('recognition', '#/admin/recognition', 'tr[data-rule]', 4);
   await s('audit', '#/admin/audit', 'tr[data-audit]', 10);
   await s('dashboard', '#/dashboard', 'table.stats tr[data-group]');
 
@@ -74,6 +75,10 @@ await run(async ({ context, shot, login }) => {
   await cardio.locator('li.flag[data-code="suspected_stemi"]').waitFor(WAIT);
   await shot(cardio, 'demo-dr-zhao-ecg.png');
   await c('emergency', '#/emergency', 'article.case.chest_pain');
+  // The STEMI patient's record: Qingshan's bloods (two recognised, the troponin not), the ECG,
+  // the chest-pain case and the referral, in time.
+  await c('record', '#/lab/QS-0002', '.timeline li.entry', 4);
+  await c('results', '#/lab/QS-0002', 'tr[data-result]', 3);
 
   // The township doctors: their studies in progress and reported, their consult, referrals.
   const li = await login(await context(), 'dr-li');

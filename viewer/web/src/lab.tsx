@@ -342,7 +342,7 @@ function EmergencyEntry({ e }: { e: TimelineEntry }) {
       <div class="read" data-status={c.status}>
         <span class="badge stat">{t('emergency')}</span>
         <span class="status">{t(c.status === 'open' ? 'caseOpen' : 'caseClosed')}</span>
-        {c.reason && <p class="question">{c.reason}</p>}
+        {c.reason && <p class="question">{reasonText(c.reason)}</p>}
         {c.acknowledgedBy && (
           <p class="muted">
             {t('acknowledgedBy')} {c.acknowledgedBy} {dateTime(c.acknowledgedAt)}
