@@ -1501,6 +1501,12 @@ const ruleKey = (r: RuleKey): RuleKey => (r.code ? { code: r.code } : { modality
 
 function RecognitionPage() {
   const [table, setTable] = useState<RecognitionTable | null>(null);
+  const [institutions] = useInstitutions();
+  // A holder that is a member's code, with the member's name.
+  const holderName = (h: string) => {
+    const i = institutions.find((x) => x.code === h);
+    return i ? `${h} · ${i.name}` : h;
+  };
   const [error, setError] = useState('');
   const [ok, setOk] = useState('');
   const [rule, setRule] = useState({ kind: 'code', key: '', qualifications: '', validDays: '30' });
@@ -1629,7 +1635,7 @@ function RecognitionPage() {
         <tbody>
           {table?.qualifications.map((q) => (
             <tr data-holder={q.holder} class={q.removed ? 'off' : ''}>
-              <td>{q.holder}</td>
+              <td>{holderName(q.holder)}</td>
               <td>{q.removed ? '' : q.qualification}</td>
               <td>
                 <EntryState
@@ -1660,7 +1666,7 @@ function RecognitionPage() {
               {table.unqualified.map((l) => (
                 <tr data-unqualified={l.holder}>
                   <td>{l.holder}</td>
-                  <td>{l.institution}</td>
+                  <td>{holderName(l.institution)}</td>
                   <td>{l.results}</td>
                   <td>{dateTime(l.lastReceivedAt)}</td>
                   <td class="actions">
