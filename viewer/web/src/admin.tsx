@@ -129,6 +129,30 @@ function Field(props: {
   );
 }
 
+// A labelled choice among fixed values, each shown by its UI text.
+function Choice(props: {
+  label: string;
+  name: string;
+  value: string;
+  options: [string, Key][];
+  onChange: (v: string) => void;
+}) {
+  return (
+    <label>
+      {props.label}
+      <select
+        name={props.name}
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value)}
+      >
+        {props.options.map(([value, text]) => (
+          <option value={value}>{t(text)}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 // A table head of UI texts ('' for an empty cell, '#' as it is).
 // A labelled choice of institution ("code · name"); `blank`: "—" first, for a form not yet
 // filled in.
@@ -904,17 +928,16 @@ function OnCall() {
             ))}
           </select>
         </label>
-        <label>
-          {t('oncallRole')}
-          <select
-            name="role"
-            value={form.role}
-            onChange={(e) => setForm({ ...form, role: e.currentTarget.value })}
-          >
-            <option value="primary">{t('role_primary')}</option>
-            <option value="backup">{t('role_backup')}</option>
-          </select>
-        </label>
+        <Choice
+          label={t('oncallRole')}
+          name="role"
+          value={form.role}
+          options={[
+            ['primary', 'role_primary'],
+            ['backup', 'role_backup'],
+          ]}
+          onChange={(role) => setForm({ ...form, role })}
+        />
         <Field
           label={t('user')}
           name="user"
@@ -1585,17 +1608,16 @@ function RecognitionPage() {
           )
         }
       >
-        <label>
-          {t('ruleKind')}
-          <select
-            name="rule-kind"
-            value={rule.kind}
-            onChange={(e) => setRule({ ...rule, kind: e.currentTarget.value })}
-          >
-            <option value="code">{t('kindLoinc')}</option>
-            <option value="modality">{t('kindModality')}</option>
-          </select>
-        </label>
+        <Choice
+          label={t('ruleKind')}
+          name="rule-kind"
+          value={rule.kind}
+          options={[
+            ['code', 'kindLoinc'],
+            ['modality', 'kindModality'],
+          ]}
+          onChange={(kind) => setRule({ ...rule, kind })}
+        />
         <Field
           label={rule.kind === 'code' ? 'LOINC' : t('modality')}
           name="rule-key"
