@@ -150,8 +150,7 @@ json table_json(const LabOptions& file, const std::vector<RuleEdit>& rule_edits,
   }
   for (const RuleEdit& e : rule_edits) {
     if (in_file.count(rule_key(e.rule))) continue;
-    RecognitionRule shown = e.rule;
-    json j = rule_json(shown);
+    json j = rule_json(e.rule);
     j["source"] = "added";
     j["removed"] = e.removed;
     j["edited"] = edited_json(e.by, e.at);
