@@ -14,6 +14,10 @@ const zh = {
   admin_institutions: '机构',
   admin_rules: '队列规则与时限',
   admin_recognition: '结果互认',
+  q_iso15189: 'ISO 15189 认可',
+  q_national_eqa: '国家室间质评合格',
+  q_provincial_eqa: '省级室间质评合格',
+  q_tertiary: '三级医院',
   unqualifiedLabs: '尚无资质记录的实验室',
   unqualifiedHint:
     '以下实验室出具的结果在接收时没有可用的资质记录，因此暂不互认；为其设置资质后，这些结果按新资质判断。',
@@ -487,6 +491,10 @@ const en: Record<Key, string> = {
   admin_institutions: 'Institutions',
   admin_rules: 'Queue rules and targets',
   admin_recognition: 'Result recognition',
+  q_iso15189: 'ISO 15189 accredited',
+  q_national_eqa: 'national EQA passed',
+  q_provincial_eqa: 'provincial EQA passed',
+  q_tertiary: 'tertiary hospital',
   unqualifiedLabs: 'Laboratories without a qualification',
   unqualifiedHint:
     'Results from these laboratories had no qualification on record when they arrived, so they are not recognised; once a qualification is set here, they are judged by it.',

@@ -212,6 +212,18 @@ function Recognised(props: { r: LabResult['recognition'] }) {
   );
 }
 
+// A laboratory's qualification as the consortium's table names it, in the screen's language
+// where it is one of the usual ones.
+const QUALIFICATIONS: Record<string, Key> = {
+  iso15189: 'q_iso15189',
+  national_eqa: 'q_national_eqa',
+  provincial_eqa: 'q_provincial_eqa',
+  tertiary: 'q_tertiary',
+};
+function qualificationText(q: string): string {
+  return QUALIFICATIONS[q] ? t(QUALIFICATIONS[q]) : q;
+}
+
 function LabPanel({ e }: { e: TimelineEntry }) {
   const results = e.results ?? [];
   return (
@@ -520,6 +532,7 @@ export function LabResults(props: { patientId: string; institution: string }) {
           entries={timeline.entries.map((e) => ({
             ...e,
             institution: names[e.institution] ?? e.institution,
+            performingLab: e.performingLab && (names[e.performingLab] ?? e.performingLab),
             referral: e.referral && {
               ...e.referral,
               to: names[e.referral.to ?? ''] ?? e.referral.to,
@@ -561,9 +574,9 @@ export function LabResults(props: { patientId: string; institution: string }) {
                     <td>{r.referenceRange}</td>
                     <td>{dateTime(r.specimenAt)}</td>
                     <td>
-                      {r.institution}
+                      {names[r.institution] ?? r.institution}
                       {r.performingLab !== r.institution && ` · ${r.performingLab}`}
-                      {r.qualification && <small>{r.qualification}</small>}
+                      {r.qualification && <small>{qualificationText(r.qualification)}</small>}
                     </td>
                     <td>
                       <Trend results={rs} />
