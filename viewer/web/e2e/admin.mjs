@@ -25,6 +25,13 @@ async function signIn(ctx, username, password) {
   return page;
 }
 
+// Opens an administration tab and waits until its lists have loaded, so that nothing below them
+// moves while it is clicked.
+async function openTab(page, label, tab) {
+  await page.getByRole('link', { name: label, exact: true }).click();
+  await page.locator(`section.admin[data-tab="${tab}"] .admin-body[data-loaded]`).waitFor(WAIT);
+}
+
 async function choosePassword(page, current, next) {
   await page.getByRole('heading', { name: '修改密码' }).waitFor(WAIT);
   await page.getByLabel('当前密码').fill(current);
@@ -63,7 +70,7 @@ await run(async ({ context, shot }) => {
 
   // A township doctor of the clinic and a radiologist of the lead hospital, each with a
   // temporary password.
-  await admin.getByRole('link', { name: '用户', exact: true }).click();
+  await openTab(admin, '用户', 'users');
   for (const [name, display, institution, role, password] of [
     ['dr-sun', '孙医生', 'tc', 'township_doctor', 'first-password-1'],
     ['dr-read', '钱医生', 'lead', 'radiologist', 'first-password-2'],
@@ -83,7 +90,7 @@ await run(async ({ context, shot }) => {
   await shot(admin, 'admin-users.png');
 
   // The lead hospital reads the clinic's imaging.
-  await admin.getByRole('link', { name: '阅片服务', exact: true }).click();
+  await openTab(admin, '阅片服务', 'services');
   const svc = admin.locator('form[aria-label="新增阅片服务"]');
   await svc.locator('select[name="provider"]').selectOption('lead');
   await svc.locator('select[name="client"]').selectOption('tc');
@@ -93,7 +100,7 @@ await run(async ({ context, shot }) => {
   await shot(admin, 'admin-services.png');
 
   // The clinic's edge node gets its credential, shown once; an old node's is revoked.
-  await admin.getByRole('link', { name: '乡镇边缘节点', exact: true }).click();
+  await openTab(admin, '乡镇边缘节点', 'edges');
   const edgeForm = admin.locator('form[aria-label="签发边缘节点凭据"]');
   const edgeTokens = {};
   for (const name of ['tc-edge', 'tc-old']) {
@@ -118,7 +125,7 @@ await run(async ({ context, shot }) => {
   await shot(admin, 'admin-edges.png');
 
   // A tighter STAT target, in effect at once, shown as changed here.
-  await admin.getByRole('link', { name: '队列规则与时限', exact: true }).click();
+  await openTab(admin, '队列规则与时限', 'rules');
   const stat = admin.locator('tr[data-setting="sla_stat_minutes"]');
   await stat.locator('input').fill('25');
   await stat.getByRole('button', { name: '保存' }).click();
@@ -127,8 +134,7 @@ await run(async ({ context, shot }) => {
 
   // Result recognition: glucose from ISO 15189 laboratories recognised for 3 days, and the new
   // clinic's laboratory qualified as provincial; both shown as added here.
-  await admin.getByRole('link', { name: '结果互认', exact: true }).click();
-  await admin.locator('.recognition[data-loaded]').waitFor(WAIT);
+  await openTab(admin, '结果互认', 'recognition');
   const ruleForm = admin.locator('form.admin-form', {
     has: admin.locator('input[name="rule-key"]'),
   });

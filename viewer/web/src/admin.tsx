@@ -242,7 +242,7 @@ function Notice(props: { error: string; ok?: string }) {
 export function Admin(props: { tab: string }) {
   const tab: Tab = (TABS as readonly string[]).includes(props.tab) ? (props.tab as Tab) : 'system';
   return (
-    <section class="admin" aria-labelledby="admin-title">
+    <section class="admin" aria-labelledby="admin-title" data-tab={tab}>
       <div class="toolbar">
         <h2 id="admin-title">{t('administration')}</h2>
         <nav class="tabs" aria-label={t('administration')}>
@@ -522,6 +522,7 @@ function Users() {
   const [institutions] = useInstitutions();
   const [form, setForm] = useState<UserForm | null>(null);
   const [reset, setReset] = useState<{ username: string; password: string } | null>(null);
+  const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState('');
   const [ok, setOk] = useState('');
   const load = () => {
@@ -533,7 +534,8 @@ function Users() {
         setUsers(u.users);
         setSessions(s.sessions);
       })
-      .catch((e) => setError(message(e)));
+      .catch((e) => setError(message(e)))
+      .finally(() => setLoaded(true));
   };
   useEffect(load, []);
 
@@ -584,7 +586,7 @@ function Users() {
     xs.includes(x) ? xs.filter((y) => y !== x) : [...xs, x];
 
   return (
-    <div class="admin-body">
+    <div class="admin-body" data-loaded={loaded ? '' : undefined}>
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table" aria-label={t('admin_users')}>
         <Head
@@ -977,12 +979,14 @@ function Services() {
     client: '',
     service: 'imaging',
   });
+  const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState('');
   const [ok, setOk] = useState('');
   const load = () => {
     api<{ readingServices: ReadingService[] }>('GET', '/api/admin/reading-services')
       .then((r) => setServices(r.readingServices))
-      .catch((e) => setError(message(e)));
+      .catch((e) => setError(message(e)))
+      .finally(() => setLoaded(true));
   };
   useEffect(load, []);
   const change = async (path: string, rs: ReadingService, text: string) => {
@@ -997,7 +1001,7 @@ function Services() {
   };
   const name = (code: string) => institutions.find((i) => i.code === code)?.name ?? code;
   return (
-    <div class="admin-body">
+    <div class="admin-body" data-loaded={loaded ? '' : undefined}>
       <p class="muted">
         {t('readingServicesHint')} {t('fromFileHint')}
       </p>
@@ -1082,12 +1086,14 @@ function Edges() {
   const [institutions] = useInstitutions();
   const [form, setForm] = useState({ name: '', institution: '' });
   const [token, setToken] = useState('');
+  const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState('');
   const [ok, setOk] = useState('');
   const load = () => {
     api<{ edges: EdgeTransfer[] }>('GET', '/api/admin/edge-transfers')
       .then((r) => setEdges(r.edges))
-      .catch((e) => setError(message(e)));
+      .catch((e) => setError(message(e)))
+      .finally(() => setLoaded(true));
   };
   useEffect(load, []);
   const issue = async () => {
@@ -1115,7 +1121,7 @@ function Edges() {
     }
   };
   return (
-    <div class="admin-body">
+    <div class="admin-body" data-loaded={loaded ? '' : undefined}>
       <p class="muted">{t('edgesHint')}</p>
       <Notice error={error} ok={ok} />
       {token && (
@@ -1315,6 +1321,7 @@ function SourceNote({ s }: { s: Setting }) {
 function Rules() {
   const [settings, setSettings] = useState<Setting[]>([]);
   const [drafts, setDrafts] = useState<Record<string, string>>({});
+  const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState('');
   const [ok, setOk] = useState('');
   const load = () => {
@@ -1323,7 +1330,8 @@ function Rules() {
         setSettings(r.settings);
         setDrafts({});
       })
-      .catch((e) => setError(message(e)));
+      .catch((e) => setError(message(e)))
+      .finally(() => setLoaded(true));
   };
   useEffect(load, []);
   const save = async (key: string, value: unknown) => {
@@ -1348,7 +1356,7 @@ function Rules() {
   const scalar = settings.filter((s) => s.key !== 'routes' && s.key !== 'priority_rules');
   const rules = settings.filter((s) => s.key === 'routes' || s.key === 'priority_rules');
   return (
-    <div class="admin-body">
+    <div class="admin-body" data-loaded={loaded ? '' : undefined}>
       <p class="muted">{t('settingsHint')}</p>
       <Notice error={error} ok={ok} />
       <table class="tasks admin-table settings" aria-label={t('admin_rules')}>
