@@ -203,9 +203,11 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
 // What both patient endpoints read first: the patient (400 for a bad ID or institution, 403
 // for non-clinicians, audited as `action`), the results and studies at the institutions the
 // clinician reaches (with `whole`, also the readings, consults, referrals and emergency cases),
-// narrowed to the one person the ID names there; or the refusal.
+// narrowed to the one person the ID names there, the results' qualifications filled from the
+// recognition table in force, which comes with them; or the refusal.
 struct PatientRecord {
   std::string patient;
+  RecognitionTable table;
   std::vector<std::int64_t> institutions;
   std::vector<LabResult> results;
   std::vector<PatientStudy> studies;
@@ -215,6 +217,7 @@ struct PatientRecord {
 
 std::variant<PatientRecord, Response> read_patient(const Request& req, const char* action,
                                                    const char* clinicians_only, LabStore& store,
+                                                   const LabOptions& options,
                                                    const PatientSources& sources,
                                                    identity::AuthService& auth, bool whole) {
   const Principal& p = *req.principal;
@@ -250,6 +253,10 @@ std::variant<PatientRecord, Response> read_patient(const Request& req, const cha
     return std::move(*chosen.refused);
   }
   out.who = std::move(chosen.who);
+  auto table = store.recognition_table(options);
+  if (!table.ok()) return Response::from_error(table.error());
+  out.table = std::move(*table);
+  for (LabResult& r : out.results) fill_qualification(r, out.table.qualifications);
   return out;
 }
 
@@ -306,15 +313,12 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
   router.add("POST", "/fhir/r4", post_fhir);  // a transaction posted to the base
 
   router.add("GET", "/api/lab/results", [&store, &options, &auth, sources](const Request& req) {
-    auto table = store.recognition_table(options);
-    if (!table.ok()) return Response::from_error(table.error());
-    const std::vector<RecognitionRule>& rules = table->rules;
     auto read = read_patient(req, "lab.results.read", "laboratory results are read by clinicians",
-                             store, sources, auth, false);
+                             store, options, sources, auth, false);
     if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
     PatientRecord& record = std::get<PatientRecord>(read);
     const std::string& patient = record.patient;
-    for (LabResult& r : record.results) fill_qualification(r, table->qualifications);
+    const std::vector<RecognitionRule>& rules = record.table.rules;
     const std::vector<LabResult>& rows = record.results;
     const std::optional<PatientIdentity>& who = record.who;
     const auto now = storage::parse_iso8601(auth.now()).value_or(storage::TimePoint{});
@@ -332,7 +336,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
       if (!reports.ok()) return Response::from_error(reports.error());
       for (const ImagingReport& r : *reports) {
         if (who && !who->holds(r.institution_code)) continue;
-        const Recognition g = recognise_report(r, rules, table->qualifications, now);
+        const Recognition g = recognise_report(r, rules, record.table.qualifications, now);
         recognised += g.recognised;
         imaging.push_back({{"taskId", r.task_id},
                            {"studyInstanceUid", r.study_uid},
@@ -357,16 +361,13 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
 
   // The patient's record in time: laboratory panels and the studies with their readings.
   router.add("GET", "/api/timeline", [&store, &options, &auth, sources](const Request& req) {
-    auto table = store.recognition_table(options);
-    if (!table.ok()) return Response::from_error(table.error());
-    const std::vector<RecognitionRule>& rules = table->rules;
     auto read =
         read_patient(req, "patient.timeline.read", "a patient's record is read by clinicians",
-                     store, sources, auth, true);
+                     store, options, sources, auth, true);
     if (auto* refused = std::get_if<Response>(&read)) return std::move(*refused);
     PatientRecord& record = std::get<PatientRecord>(read);
     const std::string& patient = record.patient;
-    for (LabResult& r : record.results) fill_qualification(r, table->qualifications);
+    const std::vector<RecognitionRule>& rules = record.table.rules;
     const std::vector<LabResult>& results = record.results;
     const std::vector<PatientStudy>& studies = record.studies;
     const std::vector<CareEvent>& events = record.events;
@@ -436,7 +437,7 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                                        r.modality, s.description, s.institution_code,
                                        r.read_by,  r.final_at,    r.impression};
             read["recognition"] =
-                recognition_json(recognise_report(report, rules, table->qualifications, now));
+                recognition_json(recognise_report(report, rules, record.table.qualifications, now));
           }
           reads.push_back(std::move(read));
         }

@@ -612,13 +612,15 @@ Intake intake(LabStore& store, const LabOptions& options, const identity::Instit
                ": no study of theirs is held; send the results again once it is";
     return out;
   }
-  // The qualifications in force now (the file's, with the admins' edits).
-  auto table = store.recognition_table(options);
-  if (!table.ok()) {
-    out.failed = table.error();
+  // The qualifications in force now (the file's, with the admins' edits); the rules are not
+  // needed here.
+  auto edits = store.qualification_edits();
+  if (!edits.ok()) {
+    out.failed = edits.error();
     return out;
   }
-  const std::map<std::string, std::string>& qualifications = table->qualifications;
+  const std::map<std::string, std::string> qualifications =
+      recognition_table(options, {}, *edits).qualifications;
   std::vector<LabResult> rows;
   for (const Observation& o : report.observations) {
     LabResult r;
