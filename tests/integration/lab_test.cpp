@@ -287,6 +287,19 @@ TEST_F(LabTest, the_admin_edits_the_recognition_table_and_the_results_follow) {
   EXPECT_EQ(edit("PUT", "qualifications", {{"holder", ""}, {"qualification", "iso15189"}}).status,
             400);
   EXPECT_EQ(edit("PUT", "qualifications", {{"holder", "ta"}, {"qualification", ""}}).status, 400);
+  // A holder over 128 bytes, and one that is not UTF-8 (a GBK name sent as raw bytes).
+  EXPECT_EQ(edit("PUT", "qualifications",
+                 {{"holder", std::string(129, 'x')}, {"qualification", "iso15189"}})
+                .status,
+            400);
+  for (const std::string path : {"qualifications", "qualifications/remove"}) {
+    auto r = server_->request(office, path == "qualifications" ? "PUT" : "POST",
+                              "/api/admin/lab/" + path,
+                              "{\"holder\": \"\xcf\xd8\xc8\xcb\xc3\xf1\xd2\xbd\xd4\xba\", "
+                              "\"qualification\": \"iso15189\"}");
+    EXPECT_EQ(r.status, 400) << path << " " << r.body;
+    EXPECT_TRUE(json::parse(r.body, nullptr, false).contains("error")) << r.body;
+  }
   EXPECT_EQ(json::parse(server_->get(office, "/api/admin/lab/recognition").body), t);
 
   // Glucose widened to provincial laboratories: the stored result is recognised now.
