@@ -221,6 +221,21 @@ void register_recognition_admin(http::Router& router, LabStore& store, const Lab
                         {"lastReceivedAt", l.last_received_at}});
       }
       table["unqualified"] = std::move(labs);
+      // The tests results have named: each rule's test by its name, and the codes to choose
+      // from when a rule is added.
+      auto known = store.known_tests();
+      if (!known.ok()) return Response::from_error(known.error());
+      std::map<std::string, std::string> names;
+      json tests = json::array();
+      for (const LabStore::KnownTest& k : *known) {
+        names[k.code] = k.name;
+        tests.push_back({{"code", k.code}, {"name", k.name}, {"results", k.results}});
+      }
+      for (json& r : table["rules"]) {
+        auto n = names.find(r.value("code", ""));
+        if (n != names.end()) r["name"] = n->second;
+      }
+      table["tests"] = std::move(tests);
       return Response::json(200, json_text(table));
     };
   };

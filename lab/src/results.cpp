@@ -481,6 +481,31 @@ Result<std::vector<LabStore::UnqualifiedLab>> LabStore::unqualified_labs() {
   return out;
 }
 
+Result<std::vector<LabStore::KnownTest>> LabStore::known_tests() {
+  std::vector<KnownTest> out;
+  if (Status s = storage::read(
+          db_,
+          [&](sql::Db& c) {
+            // Each code's names, the commonest first: the first row of a code gives its name.
+            return sql::query(
+                c,
+                "SELECT code, name, count(*) AS n FROM lab_results WHERE code_system = 'LN' "
+                "GROUP BY code, name ORDER BY code, n DESC, name",
+                [](sql::Stmt&) {},
+                [&](sql::Stmt& st) {
+                  std::string code = st.text(0);
+                  if (!out.empty() && out.back().code == code) {
+                    out.back().results += st.int64(2);
+                  } else if (out.size() < 2000) {
+                    out.push_back({std::move(code), st.text(1), st.int64(2)});
+                  }
+                });
+          });
+      !s)
+    return s.error();
+  return out;
+}
+
 Result<RecognitionTable> LabStore::recognition_table(const LabOptions& file) {
   auto rules = rule_edits();
   if (!rules.ok()) return rules.error();

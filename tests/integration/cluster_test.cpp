@@ -242,6 +242,9 @@ TEST_F(ClusterTest, a_recognition_edit_through_one_node_is_in_force_on_the_other
   EXPECT_EQ(t["rules"][0]["validDays"], 3);
   ASSERT_EQ(t["qualifications"].size(), 1u);
   EXPECT_EQ(t["qualifications"][0]["holder"], "县中心实验室");
+  // No results yet: no tests named, and the rule has no name to show.
+  EXPECT_EQ(t["tests"], json::array());
+  EXPECT_FALSE(t["rules"][0].contains("name"));
   auto restored = b().request(b().admin_token(), "POST", "/api/admin/lab/recognition/rules/restore",
                               json{{"code", "2345-7"}}.dump());
   ASSERT_EQ(restored.status, 200) << restored.body;

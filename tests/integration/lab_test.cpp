@@ -257,6 +257,18 @@ TEST_F(LabTest, the_admin_edits_the_recognition_table_and_the_results_follow) {
   ASSERT_EQ(t["rules"].size(), 3u);
   for (const json& r : t["rules"]) EXPECT_EQ(r["source"], "file") << r.dump();
   ASSERT_EQ(t["qualifications"].size(), 3u);
+  // The tests the results named, by the name they gave; a rule's test is shown by its name.
+  ASSERT_EQ(t["tests"].size(), 2u) << t["tests"].dump();
+  EXPECT_EQ(t["tests"][0], (json{{"code", "2345-7"}, {"name", "Glucose"}, {"results", 1}}));
+  EXPECT_EQ(t["tests"][1], (json{{"code", "718-7"}, {"name", "Haemoglobin"}, {"results", 1}}));
+  for (const json& r : t["rules"]) {
+    if (r.value("code", "") == "2345-7") {
+      EXPECT_EQ(r["name"], "Glucose") << r.dump();
+    }
+    if (r.contains("modality")) {
+      EXPECT_FALSE(r.contains("name")) << r.dump();
+    }
+  }
   EXPECT_EQ(server_->get(cardio, "/api/admin/lab/recognition").status, 403);
   EXPECT_EQ(
       server_

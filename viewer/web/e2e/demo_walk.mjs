@@ -32,6 +32,9 @@ await run(async ({ context, shot, login }) => {
   await s('services', '#/admin/services', 'tr[data-service]', 4);
   await s('rules', '#/admin/rules', 'tr[data-setting]', 8);
   await s('recognition', '#/admin/recognition', 'tr[data-rule]', 4);
+  // A rule's test by the name the laboratory's results gave it.
+  const troponin = await office.locator('tr[data-rule="10839-9"]').textContent();
+  if (!troponin.includes('肌钙蛋白I')) fail(`the troponin rule shows ${troponin}`);
   await s('audit', '#/admin/audit', 'tr[data-audit]', 10);
   await s('dashboard', '#/dashboard', 'table.stats tr[data-group]');
 

@@ -119,6 +119,7 @@ function Field(props: {
   min?: number;
   max?: number;
   autocomplete?: string;
+  list?: string;
 }) {
   const { label, onInput, ...input } = props;
   return (
@@ -1429,6 +1430,7 @@ interface RecognitionRule extends RuleKey {
 }
 type EntrySource = 'file' | 'edited' | 'added';
 interface RecognitionRow extends RecognitionRule {
+  name?: string; // the test's name, as results have given it
   source: EntrySource;
   removed: boolean;
   edited?: { by: string; at: string };
@@ -1452,6 +1454,8 @@ interface RecognitionTable {
   rules: RecognitionRow[];
   qualifications: QualificationRow[];
   unqualified: UnqualifiedLab[];
+  // The LOINC tests that results have named.
+  tests: { code: string; name: string; results: number }[];
 }
 
 // Where a row came from, whether it is in force, who changed it last.
@@ -1574,7 +1578,10 @@ function RecognitionPage() {
         <tbody>
           {table?.rules.map((r) => (
             <tr data-rule={ruleName(r)} class={r.removed ? 'off' : ''}>
-              <td>{r.code ? `LOINC ${r.code}` : r.modality}</td>
+              <td>
+                {r.code ? `LOINC ${r.code}` : r.modality}
+                {r.name && <div class="muted">{r.name}</div>}
+              </td>
               <td>{r.qualifications.join(', ')}</td>
               <td>{r.validDays || ''}</td>
               <td>
@@ -1632,8 +1639,17 @@ function RecognitionPage() {
           value={rule.key}
           placeholder={rule.kind === 'code' ? '2345-7' : 'CT'}
           onInput={(v) => setRule({ ...rule, key: v })}
+          list={rule.kind === 'code' ? 'known-tests' : undefined}
           required
         />
+        {/* The tests results have named, chosen by name or code. */}
+        <datalist id="known-tests">
+          {table?.tests.map((x) => (
+            <option value={x.code}>
+              {x.name} · {x.results}
+            </option>
+          ))}
+        </datalist>
         <Field
           label={t('acceptedQualifications')}
           name="rule-qualifications"

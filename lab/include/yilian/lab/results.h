@@ -168,6 +168,14 @@ class LabStore {
     std::string last_received_at;
   };
   Result<std::vector<UnqualifiedLab>> unqualified_labs();
+  // The LOINC tests that results have named, by code, each with the name most of its results
+  // gave it and how many results there are (at most 2,000 codes): so that a rule's code can be
+  // shown and chosen by the test's name.
+  struct KnownTest {
+    std::string code, name;
+    std::int64_t results = 0;
+  };
+  Result<std::vector<KnownTest>> known_tests();
   // The table in force: `file` with the stored edits over it.
   Result<RecognitionTable> recognition_table(const LabOptions& file);
   // Repeats avoided in [from, to) (ISO 8601 UTC; empty: unbounded), by the institution that
