@@ -7,6 +7,7 @@
 #include "yilian/teleconsult/emergency_rules.h"
 
 #include <toml++/toml.h>
+#include <optional>
 #include <set>
 
 namespace yilian::app {
@@ -190,7 +191,7 @@ Result<Config> parse_config(std::string_view text) {
   if (Status s = check_keys(
           root, "the top level",
           {"dicom", "dicom_peers", "storage", "cache", "http", "institutions", "reading_services",
-           "auth", "queue", "database", "cluster", "limits", "emergency", "edge", "lab"});
+           "auth", "queue", "database", "cluster", "limits", "emergency", "edge", "lab", "site"});
       !s)
     return s.error();
 
@@ -397,6 +398,20 @@ Result<Config> parse_config(std::string_view text) {
     return bad("[edge] must be a table");
   }
 
+  // [site]: the consortium's local time, for times sent without a zone (HL7, FHIR, DICOM dates)
+  // and the figures by month. `[lab] utc_offset_minutes` is its older spelling, still read.
+  std::optional<int> site_offset;
+  if (const toml::table* t = root["site"].as_table()) {
+    if (Status s = check_keys(*t, "[site]", {"utc_offset_minutes"}); !s) return s.error();
+    int offset = c.lab.utc_offset_minutes;
+    if (Status s = read_int(*t, "utc_offset_minutes", offset, -720, 840, "site"); !s) {
+      return s.error();
+    }
+    if (t->contains("utc_offset_minutes")) site_offset = offset;
+  } else if (root.contains("site")) {
+    return bad("[site] must be a table");
+  }
+
   if (const toml::table* l = root["lab"].as_table()) {
     if (Status s = check_keys(*l, "[lab]",
                               {"mllp_port", "mllp_bind", "utc_offset_minutes", "qualifications",
@@ -408,6 +423,10 @@ Result<Config> parse_config(std::string_view text) {
     if (Status s = read_int(*l, "utc_offset_minutes", c.lab.utc_offset_minutes, -720, 840, "lab");
         !s)
       return s.error();
+    if (site_offset && l->contains("utc_offset_minutes") &&
+        *site_offset != c.lab.utc_offset_minutes) {
+      return bad("[site] utc_offset_minutes and [lab] utc_offset_minutes differ; keep [site]'s");
+    }
     // Tables of strings: a laboratory's qualification; a sender's local code's LOINC code.
     auto strings = [&](const char* key, std::map<std::string, std::string>& out) -> Status {
       const toml::node* n = l->get(key);
@@ -462,6 +481,7 @@ Result<Config> parse_config(std::string_view text) {
   } else if (root.contains("lab")) {
     return bad("[lab] must be a table");
   }
+  if (site_offset) c.lab.utc_offset_minutes = *site_offset;
 
   if (const toml::node* n = root.get("institutions")) {
     const toml::array* arr = n->as_array();

@@ -138,7 +138,7 @@ constexpr DemoUser kUsers[] = {
 };
 
 // Now as the demo consortium's modalities write it: China Standard Time (the hub's default
-// `[lab] utc_offset_minutes`), as a DICOM date and time.
+// `[site] utc_offset_minutes`), as a DICOM date and time.
 struct LocalNow {
   std::string date, time;
 };

@@ -134,6 +134,24 @@ TEST(Config, an_edges_unfinished_uploads_expire_after_a_week_unless_set) {
   EXPECT_FALSE(parse_config("edge = 3\n").ok());
 }
 
+TEST(Config, the_sites_local_time_is_china_standard_time_unless_set) {
+  EXPECT_EQ(parse_config("")->lab.utc_offset_minutes, 480);
+  auto c = parse_config("[site]\nutc_offset_minutes = 420\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->lab.utc_offset_minutes, 420);
+  // The older spelling under [lab] is still read; the two may agree but not differ.
+  EXPECT_EQ(parse_config("[lab]\nutc_offset_minutes = 360\n")->lab.utc_offset_minutes, 360);
+  auto both = parse_config("[site]\nutc_offset_minutes = 420\n[lab]\nutc_offset_minutes = 420\n");
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  EXPECT_EQ(both->lab.utc_offset_minutes, 420);
+  auto differ = parse_config("[site]\nutc_offset_minutes = 420\n[lab]\nutc_offset_minutes = 480\n");
+  ASSERT_FALSE(differ.ok());
+  EXPECT_NE(differ.error().message.find("[site]"), std::string::npos) << differ.error().message;
+  EXPECT_FALSE(parse_config("[site]\nutc_offset_minutes = 900\n").ok());
+  EXPECT_FALSE(parse_config("[site]\ntimezone = \"Asia/Shanghai\"\n").ok());
+  EXPECT_FALSE(parse_config("site = 480\n").ok());
+}
+
 TEST(Config, an_emergency_centre_may_set_its_own_interval_targets) {
   EXPECT_TRUE(parse_config("")->emergency_targets.empty());
   auto c = parse_config(
