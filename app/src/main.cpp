@@ -50,6 +50,7 @@
 #include "yilian/pacs/ingest.h"
 #include "yilian/pacs/rest.h"
 #include "yilian/pathology/rest.h"
+#include "yilian/reading/measurements.h"
 #include "yilian/reading/reading_queue.h"
 #include "yilian/reading/worklist_rest.h"
 #include "yilian/storage/database.h"
@@ -267,6 +268,8 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     return std::any_of(catalogue.begin(), catalogue.end(),
                        [code](const ecg::Statement& s) { return s.code == code; });
   });
+  reading::MeasurementStore measurements(dd.database());
+  reading::register_measurement_routes(router, measurements, dd.index(), auth);
   pacs::register_dicomweb_routes(router, dd.index(), dd.blobs(), ingestor, auth, **cache,
                                  frame_index);
   pathology::register_slide_routes(router, dd.index(), dd.blobs(), auth, frame_index);

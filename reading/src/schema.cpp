@@ -139,7 +139,27 @@ constexpr const char* kV22 = R"sql(
 ALTER TABLE reading_tasks ADD COLUMN arriving INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<storage::SchemaStep, 6> kSteps{{
+// v29: readers' measurements kept with the study: a length or an angle on one frame of one
+// instance (its points in the frame's pixels, as JSON), the value measured and its unit, who
+// made it at which institution, and when.
+constexpr const char* kV29 = R"sql(
+CREATE TABLE study_measurements (
+  id              INTEGER PRIMARY KEY,
+  study_uid       TEXT NOT NULL,
+  instance_uid    TEXT NOT NULL,
+  frame           INTEGER NOT NULL,
+  kind            TEXT NOT NULL CHECK(kind IN ('length','angle')),
+  points          TEXT NOT NULL,
+  value           TEXT NOT NULL,
+  unit            TEXT NOT NULL CHECK(unit IN ('mm','px','deg')),
+  created_by      TEXT NOT NULL,
+  institution_id  INTEGER NOT NULL REFERENCES institutions(id),
+  created_at      TEXT NOT NULL
+);
+CREATE INDEX study_measurements_study ON study_measurements(study_uid, id);
+)sql";
+
+constexpr std::array<storage::SchemaStep, 7> kSteps{{
     {4, "reading", "reading queue: tasks, reports, critical results, QC, events", kV4},
     {7, "reading", "the requesting clinician's question on a study", kV7},
     {10, "reading", "the queue tables vacuumed and analysed often (PostgreSQL)", kV10,
@@ -147,6 +167,7 @@ constexpr std::array<storage::SchemaStep, 6> kSteps{{
     {18, "reading", "queue settings set on the administration screens", kV18},
     {20, "reading", "readers' agreement with the automated ECG statements", kV20},
     {22, "reading", "tasks of studies still arriving from an edge node", kV22},
+    {29, "reading", "readers' measurements kept with the study", kV29},
 }};
 
 }  // namespace
