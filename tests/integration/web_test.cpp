@@ -190,7 +190,8 @@ TEST_F(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_t
                                           "township-report.png",
                                           "township-report-en.png",
                                           "dashboard.png",
-                                          "viewer-prior.png"};
+                                          "viewer-prior.png",
+                                          "viewer-measurement.png"};
   remove_screenshots(shots);
   std::string out;
   json done;
@@ -216,7 +217,23 @@ TEST_F(WebFrontEnd, a_radiologist_reads_and_signs_and_the_township_doctor_sees_t
   EXPECT_EQ(last["author"], "dr-chen");
   EXPECT_EQ(last["impression"], done["impression"]);
   EXPECT_EQ(last["findings"], done["findings"]);
+  EXPECT_NE(last["findings"].get<std::string>().find("测量：长度"), std::string::npos)
+      << last["findings"];
   EXPECT_EQ(last["critical"], true);
+  // The measurement, kept with the study: on the second image, its value in mm from the points
+  // and the pixel spacing (0.5 mm), seen by the township doctor as the radiologist's.
+  json kept = json::parse(server.get(doc, "/api/studies/" + ct->study_uid + "/measurements").body,
+                          nullptr, false);
+  ASSERT_EQ(kept["measurements"].size(), 1u) << kept.dump();
+  const json& m = kept["measurements"][0];
+  EXPECT_EQ(m["by"], "dr-chen");
+  EXPECT_EQ(m["mine"], false);
+  EXPECT_EQ(m["instance"], ct->sop_instance_uids[1]);
+  EXPECT_EQ(m["unit"], "mm");
+  const double dx = m["points"][1]["x"].get<double>() - m["points"][0]["x"].get<double>();
+  const double dy = m["points"][1]["y"].get<double>() - m["points"][0]["y"].get<double>();
+  EXPECT_NEAR(m["value"].get<double>(), std::hypot(dx * 0.5, dy * 0.5), 1e-6);
+  EXPECT_GT(m["value"].get<double>(), 1.0);
   // The critical result, acknowledged by the township doctor in the browser.
   json critical = json::parse(server.get(doc, "/api/critical-results?open=false").body);
   ASSERT_EQ(critical["criticalResults"].size(), 1u);

@@ -78,10 +78,38 @@ await run(async ({ context, shot, login }) => {
   await reader.keyboard.press('ArrowDown');
   await reader.locator('canvas.image[data-state="ready"][data-frame="2"]').waitFor(WAIT);
 
-  // The report, signed final.
-  const findings = 'E2E: 双肺纹理清晰，未见实变。';
+  // A length measured on frame 2, in mm from the pixel spacing: kept with the study, so it is
+  // there again after a reload, and opens its frame from the list.
+  await reader.getByRole('button', { name: '测距', exact: true }).click();
+  const box = await canvas.boundingBox();
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  await reader.mouse.move(cx - 120, cy - 40);
+  await reader.mouse.down();
+  await reader.mouse.move(cx, cy, { steps: 4 });
+  await reader.mouse.move(cx + 120, cy + 40, { steps: 4 });
+  await reader.mouse.up();
+  const measured = reader.locator('.measurements li', { hasText: 'mm' });
+  await measured.waitFor(WAIT);
+  await shot(reader, 'viewer-measurement.png');
+  await reader.reload();
+  await reader.locator('canvas.image[data-state="ready"][data-frame="1"]').waitFor(WAIT);
+  const kept = (await measured.textContent()).trim();
+  if (!kept.includes('帧 2')) fail(`the kept measurement reads ${kept}`);
+  await measured.locator('button.link').click();
+  await reader.locator('canvas.image[data-state="ready"][data-frame="2"]').waitFor(WAIT);
+
+  // The report, with the measurement inserted into the findings, signed final.
   const impression = `E2E impression ${Date.now()}`;
-  await reader.locator('textarea[name="findings"]').fill(findings);
+  await reader.locator('textarea[name="findings"]').fill('E2E: 双肺纹理清晰，未见实变。');
+  await reader.getByRole('button', { name: '插入我的测量' }).click();
+  const findingsBox = reader.locator('textarea[name="findings"]');
+  await reader.waitForFunction(
+    () => document.querySelector('textarea[name="findings"]')?.value.includes('测量：长度'),
+    null,
+    WAIT,
+  );
+  const findings = await findingsBox.inputValue();
   await reader.locator('textarea[name="impression"]').fill(impression);
   await reader.locator('input[name="critical"]').check();
   await reader.getByRole('button', { name: /签发最终报告/ }).click();
@@ -110,6 +138,8 @@ await run(async ({ context, shot, login }) => {
   await shot(doctor, 'township.png');
   await doctor.locator(`.final-list tr[data-task="${taskId}"] a`).click();
   await doctor.locator('.final-report .impression', { hasText: impression }).waitFor(WAIT);
+  // The radiologist's measurement is on the doctor's viewer too, with its author.
+  await doctor.locator('.measurements li', { hasText: 'dr-chen' }).waitFor(WAIT);
   // It carries a critical finding: the doctor acknowledges it (once, for the clinic).
   const alert = doctor.locator('.critical-results li', { hasText: impression });
   await alert.waitFor(WAIT);
@@ -122,5 +152,5 @@ await run(async ({ context, shot, login }) => {
   await doctor.getByRole('heading', { name: /^Report/ }).waitFor(WAIT);
   await shot(doctor, 'township-report-en.png');
 
-  return { taskId, rows, impression, findings, samples, csv };
+  return { taskId, rows, impression, findings, samples, csv, measurement: kept };
 });

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, Report, TaskDetail } from './api';
 import { dateTime, currentLang, t } from './i18n';
 import { EcgAnalysis, ecgInstance, Flag, statementText } from './ecg';
+import { SavedMeasure, valueLabel } from './viewer';
 
 interface Template {
   name: string;
@@ -183,6 +184,32 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
     setCritical(last?.critical ?? false);
   }, [task.id, last?.version]);
 
+  // The reader's own measurements on the study, as one line at the end of the findings.
+  const insertMeasurements = async () => {
+    try {
+      const r = await api<{ measurements: SavedMeasure[] }>(
+        'GET',
+        `/api/studies/${encodeURIComponent(task.studyInstanceUid)}/measurements`,
+      );
+      const mine = r.measurements.filter((m) => m.mine);
+      if (!mine.length) {
+        setMessage(t('noMeasurementsOfYours'));
+        return;
+      }
+      const sep = currentLang() === 'en' ? '; ' : '；';
+      const line =
+        t('measuredPrefix') +
+        mine
+          .map(
+            (m) => `${t(m.kind === 'length' ? 'measureLength' : 'measureAngle')} ${valueLabel(m)}`,
+          )
+          .join(sep);
+      setFindings((f) => (f.trim() ? `${f.trimEnd()}\n${line}` : line));
+    } catch (e) {
+      setMessage(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
   const modality = task.modalities.split(/[\\,]/)[0] ?? '';
   const templates = TEMPLATES[modality]?.[currentLang() === 'en' ? 'en' : 'zh'] ?? [];
 
@@ -315,6 +342,11 @@ export function ReportEditor(props: { task: TaskDetail; mine: boolean; onSaved: 
             {t('fillFromStatements')}
           </button>
         </fieldset>
+      )}
+      {!isFinal && props.mine && (
+        <button type="button" class="insert-measurements" onClick={() => void insertMeasurements()}>
+          {t('insertMeasurements')}
+        </button>
       )}
       <label>
         {t('findings')}

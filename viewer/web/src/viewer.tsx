@@ -36,6 +36,18 @@ function parseWindow(w: string | undefined): Window {
 type Tool = 'window' | 'pan' | 'zoom' | 'length' | 'angle';
 type Point = { x: number; y: number }; // in original image pixels
 type Measure = { kind: 'length' | 'angle'; points: Point[] };
+// A measurement kept with the study (GET /api/studies/{uid}/measurements).
+export interface SavedMeasure extends Measure {
+  id: number;
+  instance: string;
+  frame: number; // 1-based
+  value: number;
+  unit: 'mm' | 'px' | 'deg';
+  by: string;
+  institution: string;
+  at: string;
+  mine: boolean;
+}
 
 interface Series {
   uid: string;
@@ -163,7 +175,7 @@ export function ImageViewer(props: {
   const [zoom, setZoom] = useState(1);
   const [pan, setPan] = useState<Point>({ x: 0, y: 0 });
   const [tool, setTool] = useState<Tool>('window');
-  const [measures, setMeasures] = useState<Record<string, Measure[]>>({});
+  const [saved, setSaved] = useState<SavedMeasure[]>([]);
   const [draft, setDraft] = useState<Measure | null>(null);
   const [playing, setPlaying] = useState(false);
   const [error, setError] = useState('');
@@ -174,6 +186,14 @@ export function ImageViewer(props: {
   const generation = useRef(0);
   const pendingFrame = useRef<number | null>(null);
   const drag = useRef<{ x: number; y: number; win: Window; zoom: number; pan: Point } | null>(null);
+
+  // The study's measurements: drawn on their frames, listed beside the image.
+  useEffect(() => {
+    setSaved([]);
+    loadMeasurements(study)
+      .then(setSaved)
+      .catch((e) => setError(String(e)));
+  }, [study]);
 
   // Series of the study, then the frames of the chosen series.
   useEffect(() => {
@@ -296,7 +316,10 @@ export function ImageViewer(props: {
     ctx.drawImage(b, ox, oy, cols * s, rows * s);
     // Measurements, in image pixels.
     const toCanvas = (p: Point) => ({ x: ox + p.x * s, y: oy + p.y * s });
-    const list = [...(frame ? (measures[key(frame)] ?? []) : []), ...(draft ? [draft] : [])];
+    const onFrame = frame
+      ? saved.filter((m) => m.instance === frame.instance && m.frame === frame.frame)
+      : [];
+    const list: Measure[] = [...onFrame, ...(draft ? [draft] : [])];
     ctx.strokeStyle = '#ffd400';
     ctx.fillStyle = '#ffd400';
     ctx.lineWidth = Math.max(1, window.devicePixelRatio);
@@ -306,11 +329,16 @@ export function ImageViewer(props: {
       ctx.beginPath();
       pts.forEach((p, i) => (i ? ctx.lineTo(p.x, p.y) : ctx.moveTo(p.x, p.y)));
       ctx.stroke();
-      const label = measureLabel(m, geometry);
+      const label = 'unit' in m ? valueLabel(m as SavedMeasure) : measureLabel(m, geometry);
       const at = pts[pts.length - 1];
       if (label && at) ctx.fillText(label, at.x + 6, at.y - 6);
     }
   };
+
+  // What arrives later (a frame's bitmap, a new canvas size) is drawn with the state of the
+  // moment, not the one the request was made with.
+  const drawLatest = useRef(draw);
+  drawLatest.current = draw;
 
   // The frame on screen: fetched when the frame, the window or the canvas size changes (after a
   // pause while dragging), drawn on every view change.
@@ -326,7 +354,7 @@ export function ImageViewer(props: {
           .then((b) => {
             if (gen !== generation.current) return;
             bitmap.current = b;
-            draw();
+            drawLatest.current();
             c.dataset.state = 'ready';
             c.dataset.window = windowParam(win);
             c.dataset.frame = String(index + 1);
@@ -347,7 +375,7 @@ export function ImageViewer(props: {
     return () => window.clearTimeout(timer);
   }, [frame?.instance, frame?.frame, windowParam(win), lowBandwidth, currentSeries?.uid]);
 
-  useEffect(draw, [zoom, pan, measures, draft, geometry]);
+  useEffect(draw, [zoom, pan, saved, draft, geometry]);
 
   // The canvas follows its box, in device pixels.
   useEffect(() => {
@@ -360,7 +388,7 @@ export function ImageViewer(props: {
       if (c.width !== w || c.height !== h) {
         c.width = w;
         c.height = h;
-        draw();
+        drawLatest.current();
       }
     };
     fit();
@@ -466,12 +494,34 @@ export function ImageViewer(props: {
       setDraft({ ...draft, points: [...draft.points, draft.points[1]] });
     }
   };
+  // A finished measurement is kept with the study at once; shown when the hub has it.
   const commit = (m: Measure) => {
     setDraft(null);
-    if (!frame) return;
-    const k = key(frame);
-    setMeasures((all) => ({ ...all, [k]: [...(all[k] ?? []), m] }));
+    const v = measureValue(m, geometry);
+    if (!frame || !v) return;
+    api<SavedMeasure>('POST', `/api/studies/${encodeURIComponent(study)}/measurements`, {
+      instance: frame.instance,
+      frame: frame.frame,
+      kind: m.kind,
+      points: m.points,
+      value: v.value,
+      unit: v.unit,
+    })
+      .then((s) => setSaved((all) => [...all, s]))
+      .catch((e) => setError(String(e)));
   };
+  const remove = (m: SavedMeasure) => {
+    api('DELETE', `/api/studies/${encodeURIComponent(study)}/measurements/${m.id}`)
+      .then(() => setSaved((all) => all.filter((x) => x.id !== m.id)))
+      .catch((e) => setError(String(e)));
+  };
+  // The current series' measurements, each opening its frame.
+  const inSeries = saved
+    .map((m) => ({
+      m,
+      at: frames.findIndex((f) => f.instance === m.instance && f.frame === m.frame),
+    }))
+    .filter((x) => x.at >= 0);
   const onWheel = (e: WheelEvent) => {
     e.preventDefault();
     if (e.ctrlKey) setZoom((z) => Math.min(20, Math.max(0.1, z * Math.exp(-e.deltaY / 500))));
@@ -575,6 +625,31 @@ export function ImageViewer(props: {
           </span>
           <span>{Math.round(zoom * 100)}%</span>
         </div>
+        {inSeries.length > 0 && (
+          <ul class="measurements" aria-label={t('measurements')}>
+            {inSeries.map(({ m, at }) => (
+              <li data-measurement={m.id} class={at === index ? 'current' : ''}>
+                <button type="button" class="link" onClick={() => setIndex(at)}>
+                  {t(m.kind === 'length' ? 'measureLength' : 'measureAngle')} {valueLabel(m)} ·{' '}
+                  {t('frame')} {at + 1}
+                </button>{' '}
+                <small class="muted">
+                  {m.by} · {m.institution}
+                </small>
+                {m.mine && (
+                  <button
+                    type="button"
+                    class="remove"
+                    aria-label={`${t('remove')} ${valueLabel(m)}`}
+                    onClick={() => remove(m)}
+                  >
+                    ×
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
         {error && (
           <p class="error" role="alert">
             {error}
@@ -585,7 +660,18 @@ export function ImageViewer(props: {
   );
 }
 
-const key = (f: Frame) => `${f.instance}/${f.frame}`;
+async function loadMeasurements(study: string): Promise<SavedMeasure[]> {
+  const r = await api<{ measurements: SavedMeasure[] }>(
+    'GET',
+    `/api/studies/${encodeURIComponent(study)}/measurements`,
+  );
+  return r.measurements;
+}
+
+// A kept measurement's value as the viewer shows it.
+export function valueLabel(m: { value: number; unit: string }): string {
+  return m.unit === 'deg' ? `${m.value.toFixed(1)}°` : `${m.value.toFixed(1)} ${m.unit}`;
+}
 
 async function fetchGeometry(url: string): Promise<Geometry> {
   const [d] = await qido(url);
@@ -600,20 +686,30 @@ async function fetchGeometry(url: string): Promise<Geometry> {
   };
 }
 
-function measureLabel(m: Measure, g: Geometry | null): string {
+// What a drawn measurement measures: a length in mm with the pixel spacing (else in pixels), an
+// angle in degrees; null until it has its points.
+function measureValue(
+  m: Measure,
+  g: Geometry | null,
+): { value: number; unit: 'mm' | 'px' | 'deg' } | null {
   const [a, b, c] = m.points;
   if (m.kind === 'length' && a && b) {
     const sy = g?.spacing?.[0];
     const sx = g?.spacing?.[1];
-    if (sx && sy) return `${Math.hypot((b.x - a.x) * sx, (b.y - a.y) * sy).toFixed(1)} mm`;
-    return `${Math.hypot(b.x - a.x, b.y - a.y).toFixed(1)} px`;
+    if (sx && sy) return { value: Math.hypot((b.x - a.x) * sx, (b.y - a.y) * sy), unit: 'mm' };
+    return { value: Math.hypot(b.x - a.x, b.y - a.y), unit: 'px' };
   }
   if (m.kind === 'angle' && a && b && c) {
     const a1 = Math.atan2(a.y - b.y, a.x - b.x);
     const a2 = Math.atan2(c.y - b.y, c.x - b.x);
     let deg = Math.abs(((a1 - a2) * 180) / Math.PI);
     if (deg > 180) deg = 360 - deg;
-    return `${deg.toFixed(1)}°`;
+    return { value: deg, unit: 'deg' };
   }
-  return '';
+  return null;
+}
+
+function measureLabel(m: Measure, g: Geometry | null): string {
+  const v = measureValue(m, g);
+  return v ? valueLabel(v) : '';
 }
