@@ -4,6 +4,7 @@
 
 #include "yilian/common/principal.h"
 #include "yilian/pacs/charset.h"
+#include "yilian/teleconsult/calls.h"
 #include "yilian/teleconsult/emergency_rules.h"
 
 #include <toml++/toml.h>
@@ -188,10 +189,10 @@ Result<Config> parse_config(std::string_view text) {
     return bad(std::string(e.description()) + " at line " + std::to_string(e.source().begin.line));
   }
   Config c;
-  if (Status s = check_keys(
-          root, "the top level",
-          {"dicom", "dicom_peers", "storage", "cache", "http", "institutions", "reading_services",
-           "auth", "queue", "database", "cluster", "limits", "emergency", "edge", "lab", "site"});
+  if (Status s = check_keys(root, "the top level",
+                            {"dicom", "dicom_peers", "storage", "cache", "http", "institutions",
+                             "reading_services", "auth", "queue", "database", "cluster", "limits",
+                             "emergency", "edge", "lab", "site", "calls"});
       !s)
     return s.error();
 
@@ -482,6 +483,38 @@ Result<Config> parse_config(std::string_view text) {
     return bad("[lab] must be a table");
   }
   if (site_offset) c.lab.utc_offset_minutes = *site_offset;
+
+  // [calls]: the ICE servers consult video calls use across the clinics' NATs.
+  if (const toml::table* t = root["calls"].as_table()) {
+    if (Status s =
+            check_keys(*t, "[calls]", {"stun", "turn", "turn_secret", "turn_credential_hours"});
+        !s)
+      return s.error();
+    teleconsult::CallOptions& k = c.calls;
+    if (Status s = read_strings(*t, "stun", k.stun, "calls"); !s) return s.error();
+    if (Status s = read_strings(*t, "turn", k.turn, "calls"); !s) return s.error();
+    if (Status s = read_string(*t, "turn_secret", k.turn_secret, "calls"); !s) return s.error();
+    if (Status s = read_int(*t, "turn_credential_hours", k.turn_credential_hours, 1, 168, "calls");
+        !s)
+      return s.error();
+    for (const std::string& u : k.stun) {
+      if (!teleconsult::is_ice_url(u, false)) {
+        return bad("calls.stun: \"" + u + "\" is not a stun: or stuns: URL");
+      }
+    }
+    for (const std::string& u : k.turn) {
+      if (!teleconsult::is_ice_url(u, true)) {
+        return bad("calls.turn: \"" + u + "\" is not a turn: or turns: URL");
+      }
+    }
+    if (!k.turn.empty() && k.turn_secret.size() < 16) {
+      return bad(
+          "calls.turn needs turn_secret (the TURN server's static-auth-secret, at least "
+          "16 characters)");
+    }
+  } else if (root.contains("calls")) {
+    return bad("[calls] must be a table");
+  }
 
   if (const toml::node* n = root.get("institutions")) {
     const toml::array* arr = n->as_array();

@@ -11,6 +11,7 @@
 #include "yilian/common/result.h"
 #include "yilian/lab/results.h"
 #include "yilian/reading/queue_rules.h"
+#include "yilian/teleconsult/calls.h"
 
 namespace yilian::app {
 
@@ -87,6 +88,8 @@ struct Config {
   std::uint16_t mllp_port = 2575;
   std::string mllp_bind = "0.0.0.0";
   lab::LabOptions lab;
+  // [calls]: STUN and TURN servers for consult video calls (teleconsult/calls.h).
+  teleconsult::CallOptions calls;
   std::string web_root;   // the built web front end; empty: `web` beside the executable
   std::string ohif_root;  // the installed advanced viewer; empty: `ohif` beside the web root
   std::vector<DicomPeerConfig> dicom_peers;

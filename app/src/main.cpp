@@ -55,6 +55,7 @@
 #include "yilian/reading/worklist_rest.h"
 #include "yilian/storage/database.h"
 #include "yilian/storage/sql.h"
+#include "yilian/teleconsult/calls.h"
 #include "yilian/teleconsult/consult_rest.h"
 #include "yilian/teleconsult/emergency_rules.h"
 #include "yilian/teleconsult/hub.h"
@@ -308,6 +309,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
           .case_targets = cfg.emergency_targets});
   teleconsult::register_consult_routes(router, dd.consults(), hub, dd.index(), queue, dd.accounts(),
                                        auth);
+  teleconsult::register_call_routes(router, cfg.calls, auth);
   teleconsult::register_case_routes(router, dd.cases(), dd.index(), hub, auth,
                                     cfg.lab.utc_offset_minutes);
   teleconsult::register_oncall_routes(router, dd.cases(), auth);

@@ -2,6 +2,7 @@
 
 #include <argon2.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -74,6 +75,18 @@ std::string sha256_hex(std::string_view data) {
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
   return to_hex(md, len);
+}
+
+std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  std::string out(4 * ((len + 2) / 3) + 1, '\0');
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), md, static_cast<int>(len));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
 }
 
 }  // namespace yilian::identity

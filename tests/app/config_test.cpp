@@ -152,6 +152,28 @@ TEST(Config, the_sites_local_time_is_china_standard_time_unless_set) {
   EXPECT_FALSE(parse_config("site = 480\n").ok());
 }
 
+TEST(Config, calls_take_stun_and_turn_servers_and_turn_needs_its_secret) {
+  EXPECT_TRUE(parse_config("")->calls.stun.empty());
+  auto c = parse_config(R"([calls]
+stun = ["stun:turn.consortium.example:3478"]
+turn = ["turn:turn.consortium.example:3478?transport=udp", "turns:turn.consortium.example:5349"]
+turn_secret = "0123456789abcdef"
+turn_credential_hours = 4
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->calls.stun.size(), 1u);
+  EXPECT_EQ(c->calls.turn.size(), 2u);
+  EXPECT_EQ(c->calls.turn_secret, "0123456789abcdef");
+  EXPECT_EQ(c->calls.turn_credential_hours, 4);
+  EXPECT_EQ(parse_config("")->calls.turn_credential_hours, 12);
+  auto no_secret = parse_config("[calls]\nturn = [\"turn:t.example:3478\"]\n");
+  ASSERT_FALSE(no_secret.ok());
+  EXPECT_NE(no_secret.error().message.find("turn_secret"), std::string::npos);
+  EXPECT_FALSE(parse_config("[calls]\nstun = [\"turn:t.example:3478\"]\n").ok());
+  EXPECT_FALSE(parse_config("[calls]\nturn_credential_hours = 0\n").ok());
+  EXPECT_FALSE(parse_config("[calls]\nice = []\n").ok());
+}
+
 TEST(Config, an_emergency_centre_may_set_its_own_interval_targets) {
   EXPECT_TRUE(parse_config("")->emergency_targets.empty());
   auto c = parse_config(

@@ -38,6 +38,13 @@ TEST(Tokens, are_random_and_stored_as_sha256) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(Tokens, turn_credentials_are_hmac_sha1_in_base64) {
+  // RFC 2202, test case 2.
+  EXPECT_EQ(hmac_sha1_base64("Jefe", "what do ya want for nothing?"),
+            "7/zfauXrL6LSdBbV8YTfnCWafHk=");
+  EXPECT_EQ(hmac_sha1_base64("", "").size(), 28u);
+}
+
 class IdentityTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -1117,6 +1117,49 @@ TEST_P(TeleconsultTest, a_critical_maternal_case_alerts_the_obstetrician_on_call
   EXPECT_EQ(server_->get(tokens_["cardio"], "/api/stats/emergency?by=week").status, 400);
 }
 
+// A consult's video call gets the ICE servers of [calls]: the STUN servers as configured, the
+// TURN servers with a credential for the signed-in user that the TURN server can check with the
+// secret it shares with the hub (HMAC-SHA1 over "<expiry>:<user>"), valid for the configured
+// hours; no credential for someone not signed in.
+TEST(CallServers, a_signed_in_user_gets_stun_and_turn_with_their_own_expiring_credential) {
+  testing::TempDir dir;
+  const fs::path cfg = testing::write_consortium_config(dir.path(), R"(
+[calls]
+stun = ["stun:turn.consortium.example:3478"]
+turn = ["turn:turn.consortium.example:3478?transport=udp", "turns:turn.consortium.example:5349"]
+turn_secret = "consortium-turn-secret"
+turn_credential_hours = 6
+)");
+  ServerProcess server(dir.path() / "data", {"--config", cfg.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string doctor = server.add_user("ta-doctor", {"township_doctor"}, "ta");
+  ASSERT_FALSE(doctor.empty());
+  auto r = server.get(doctor, "/api/calls/ice-servers");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json body = json::parse(r.body);
+  ASSERT_EQ(body["iceServers"].size(), 2u) << body.dump();
+  EXPECT_EQ(body["iceServers"][0], (json{{"urls", {"stun:turn.consortium.example:3478"}}}));
+  const json& turn = body["iceServers"][1];
+  EXPECT_EQ(turn["urls"].size(), 2u);
+  const std::string username = turn["username"];
+  ASSERT_EQ(username.substr(username.find(':')), ":ta-doctor") << username;
+  // The expiry is the configured hours after now, as the answer says.
+  const auto expires = storage::parse_iso8601(body["expiresAt"].get<std::string>());
+  ASSERT_TRUE(expires.has_value()) << body.dump();
+  EXPECT_EQ(std::stoll(username.substr(0, username.find(':'))),
+            std::chrono::duration_cast<std::chrono::seconds>(expires->time_since_epoch()).count());
+  // What the TURN server computes from the shared secret (Python's hmac, independently).
+  std::string expected;
+  ASSERT_EQ(testing::run_command("/usr/bin/python3 -c \"import base64,hashlib,hmac;print(base64."
+                                 "b64encode(hmac.new(b'consortium-turn-secret', b'" +
+                                     username + "', hashlib.sha1).digest()).decode())\"",
+                                 &expected),
+            0);
+  EXPECT_EQ(turn["credential"].get<std::string>() + "\n", expected);
+  EXPECT_EQ(server.request("", "GET", "/api/calls/ice-servers").status, 401);
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TeleconsultTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return std::string(info.param); });
 

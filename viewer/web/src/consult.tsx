@@ -462,13 +462,20 @@ function Call(props: { live: Live | null; consult: number; peer: string }) {
   const { live, consult, peer } = props;
   const [state, setState] = useState<'idle' | 'calling' | 'in_call'>('idle');
   const pc = useRef<RTCPeerConnection | null>(null);
+  // The other side's ICE candidates that came before its description: added once it is set.
+  const pending = useRef<RTCIceCandidateInit[]>([]);
   const local = useRef<HTMLVideoElement>(null);
   const remote = useRef<HTMLVideoElement>(null);
   const signal = (kind: string, data: unknown) =>
     live?.send({ type: 'rtc', consult, to: peer, signal: kind, data });
 
   const connection = async () => {
-    const c = new RTCPeerConnection();
+    // The consortium's STUN and TURN servers, so that a call reaches across the clinics' NATs;
+    // without them (none configured, or the hub not answering) a call works within one network.
+    const ice = await api<{ iceServers: RTCIceServer[] }>('GET', '/api/calls/ice-servers').catch(
+      () => ({ iceServers: [] }),
+    );
+    const c = new RTCPeerConnection({ iceServers: ice.iceServers });
     c.onicecandidate = (e) => e.candidate && signal('ice', e.candidate.toJSON());
     c.ontrack = (e) => {
       if (remote.current) remote.current.srcObject = e.streams[0] ?? null;
@@ -484,6 +491,7 @@ function Call(props: { live: Live | null; consult: number; peer: string }) {
     pc.current?.getSenders().forEach((s) => s.track?.stop());
     pc.current?.close();
     pc.current = null;
+    pending.current = [];
     if (tell) signal('hangup', {});
     setState('idle');
   };
@@ -493,19 +501,29 @@ function Call(props: { live: Live | null; consult: number; peer: string }) {
     const off = live.on('rtc', async (m) => {
       if (m.consult !== consult) return;
       const data = m.data as RTCSessionDescriptionInit & RTCIceCandidateInit;
+      // A candidate that cannot be added is one path fewer, not the end of the call.
+      const add = (c: RTCPeerConnection, x: RTCIceCandidateInit) =>
+        c.addIceCandidate(x).catch(() => {});
+      const described = async (c: RTCPeerConnection) => {
+        await c.setRemoteDescription(data);
+        const queued = pending.current;
+        pending.current = [];
+        await Promise.all(queued.map((x) => add(c, x)));
+      };
       try {
         if (m.signal === 'offer') {
           const c = pc.current ?? (await connection());
-          await c.setRemoteDescription(data);
+          await described(c);
           const answer = await c.createAnswer();
           await c.setLocalDescription(answer);
           signal('answer', answer);
           // The caller's tracks may have arrived already (with its offer).
           setState((s) => (s === 'in_call' ? s : 'calling'));
         } else if (m.signal === 'answer') {
-          await pc.current?.setRemoteDescription(data);
+          if (pc.current) await described(pc.current);
         } else if (m.signal === 'ice') {
-          await pc.current?.addIceCandidate(data);
+          if (pc.current?.remoteDescription) await add(pc.current, data);
+          else if (pending.current.length < 100) pending.current.push(data);
         } else if (m.signal === 'hangup') {
           hangUp(false);
         }

@@ -26,5 +26,8 @@ std::string random_hex(std::size_t bytes);
 // A new bearer token: 32 random bytes, hex.
 std::string new_token();
 std::string sha256_hex(std::string_view data);
+// HMAC-SHA1 of `data` under `key`, base64: the TURN servers' time-limited credentials (the
+// "TURN REST API" coturn checks with use-auth-secret).
+std::string hmac_sha1_base64(std::string_view key, std::string_view data);
 
 }  // namespace yilian::identity
