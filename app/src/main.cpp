@@ -354,6 +354,7 @@ int serve(const ServeFlags& flags, const ServeHooks& hooks = {}) {
     }
     return out;
   };
+  patient_sources.care_most = teleconsult::kPatientListMost;
   patient_sources.care =
       [&dd](const Principal& p, std::string_view patient,
             const std::vector<std::int64_t>& institutions) -> Result<std::vector<lab::CareEvent>> {

@@ -100,8 +100,10 @@ Result<std::vector<std::int64_t>> reachable(const Principal& p, std::string_view
 Result<std::vector<PatientStudy>> patient_studies(const PatientSources& sources, const Principal& p,
                                                   const std::string& patient,
                                                   const std::vector<std::int64_t>& institutions,
-                                                  const std::string& now, bool with_reads) {
+                                                  const std::string& now, bool with_reads,
+                                                  bool& more) {
   std::vector<PatientStudy> out;
+  more = false;
   if (sources.index == nullptr) return out;
   constexpr std::int64_t kMost = 200;
   pacs::StudyQuery query;
@@ -113,6 +115,7 @@ Result<std::vector<PatientStudy>> patient_studies(const PatientSources& sources,
   reached.now = now;
   auto listed = sources.index->search_studies(reached, query, kMost, 0);
   if (!listed.ok()) return listed.error();
+  more = visible->total > kMost || listed->total > kMost;
   std::map<std::string, std::size_t> at;
   auto add = [&](const pacs::StudySummary& s, bool open) {
     if (!at.try_emplace(s.study_instance_uid, out.size()).second) return;
@@ -208,6 +211,9 @@ Chosen choose_patient(const std::string& patient, const std::string& institution
 struct PatientRecord {
   std::string patient;
   RecognitionTable table;
+  // The sources that held more than the record lists (only the newest are listed): "results",
+  // "studies", "consults", "referrals", "emergencies".
+  std::vector<std::string> bounded;
   std::vector<std::int64_t> institutions;
   std::vector<LabResult> results;
   std::vector<PatientStudy> studies;
@@ -237,13 +243,26 @@ std::variant<PatientRecord, Response> read_patient(const Request& req, const cha
   auto results = store.results(out.patient, out.institutions);
   if (!results.ok()) return Response::from_error(results.error());
   out.results = std::move(*results);
-  auto studies = patient_studies(sources, p, out.patient, out.institutions, auth.now(), whole);
+  if (out.results.size() >= LabStore::kMostResults) out.bounded.push_back("results");
+  bool more_studies = false;
+  auto studies =
+      patient_studies(sources, p, out.patient, out.institutions, auth.now(), whole, more_studies);
   if (!studies.ok()) return Response::from_error(studies.error());
   out.studies = std::move(*studies);
+  if (more_studies) out.bounded.push_back("studies");
   if (whole && sources.care) {
     auto care = sources.care(p, out.patient, out.institutions);
     if (!care.ok()) return Response::from_error(care.error());
     out.events = std::move(*care);
+    for (auto [kind, name] :
+         {std::pair{EntryKind::consult, "consults"}, std::pair{EntryKind::referral, "referrals"},
+          std::pair{EntryKind::emergency, "emergencies"}}) {
+      const auto n = std::count_if(out.events.begin(), out.events.end(),
+                                   [kind](const CareEvent& e) { return e.kind == kind; });
+      if (sources.care_most > 0 && static_cast<std::size_t>(n) >= sources.care_most) {
+        out.bounded.push_back(name);
+      }
+    }
   }
   Chosen chosen = choose_patient(out.patient, *institution, sources.national_issuer, out.results,
                                  out.studies, out.events);
@@ -350,13 +369,18 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                            {"recognition", recognition_json(g)}});
       }
     }
+    // Of what this answer lists, only the results are bounded (the imaging reports are not).
+    const json lab_bounded = std::count(record.bounded.begin(), record.bounded.end(), "results")
+                                 ? json::array({"results"})
+                                 : json::array();
     auth.audit(req, "lab.results.read", "patient", patient, "ok",
                std::to_string(rows.size()) + " results, " + std::to_string(imaging.size()) +
                    " imaging reports");
     return Response::json(200, json_text(json{{"patientId", patient},
                                               {"recognised", recognised},
                                               {"results", out},
-                                              {"imaging", imaging}}));
+                                              {"imaging", imaging},
+                                              {"bounded", lab_bounded}}));
   });
 
   // The patient's record in time: laboratory panels and the studies with their readings.
@@ -458,7 +482,8 @@ void register_lab_routes(http::Router& router, LabStore& store, const LabOptions
                std::to_string(results.size()) + " results, " + std::to_string(studies.size()) +
                    " studies, " + std::to_string(events.size()) +
                    " consults, referrals and emergency cases");
-    return Response::json(200, json_text(json{{"patient", who}, {"entries", entries}}));
+    return Response::json(
+        200, json_text(json{{"patient", who}, {"entries", entries}, {"bounded", record.bounded}}));
   });
 
   // The doctor takes a recognised result instead of ordering the test again: counted once per

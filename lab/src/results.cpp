@@ -275,10 +275,10 @@ LabResult result_row(sql::Stmt& st) {
 Result<std::vector<LabResult>> LabStore::results(std::string_view patient_id,
                                                  const std::vector<std::int64_t>& institutions) {
   std::vector<LabResult> out;
-  const std::string q = std::string("SELECT ") + kResultColumns +
-                        " WHERE r.patient_id = ?1 AND r.institution_id IN (" +
-                        sql::id_list(institutions) +
-                        ") ORDER BY r.specimen_at DESC, r.id DESC LIMIT 5000";
+  const std::string q =
+      std::string("SELECT ") + kResultColumns +
+      " WHERE r.patient_id = ?1 AND r.institution_id IN (" + sql::id_list(institutions) +
+      ") ORDER BY r.specimen_at DESC, r.id DESC LIMIT " + std::to_string(kMostResults);
   if (Status s = storage::read(db_,
                                [&](sql::Db& c) {
                                  return sql::query(

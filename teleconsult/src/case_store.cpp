@@ -1,4 +1,5 @@
 #include "yilian/teleconsult/case_store.h"
+#include "yilian/teleconsult/consult_store.h"  // kPatientListMost
 
 #include "store_util.h"
 
@@ -180,7 +181,7 @@ Result<std::vector<CaseRow>> CaseStore::patient_cases(
           rd->conn(),
           std::string("SELECT ") + kCaseColumns +
               " WHERE c.patient_id = ?1 AND c.institution_id IN (" + id_list(institutions) +
-              ") ORDER BY c.id DESC LIMIT 100",
+              ") ORDER BY c.id DESC LIMIT " + std::to_string(kPatientListMost),
           [&](sql::Stmt& st) { st.bind(1, patient_id); },
           [&](sql::Stmt& st) { out.push_back(read_case(st)); });
       !s)

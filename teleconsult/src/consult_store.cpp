@@ -264,7 +264,7 @@ Result<std::vector<ConsultRow>> ConsultStore::patient_consults(
           rd->conn(),
           std::string("SELECT ") + kConsultColumns +
               " WHERE c.patient_id = ?1 AND c.institution_id IN (" + id_list(institutions) +
-              ") ORDER BY c.id DESC LIMIT 100",
+              ") ORDER BY c.id DESC LIMIT " + std::to_string(kPatientListMost),
           [&](sql::Stmt& st) { st.bind(1, patient_id); },
           [&](sql::Stmt& st) { out.push_back(read_consult(st)); });
       !s)

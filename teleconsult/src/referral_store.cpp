@@ -149,7 +149,7 @@ Result<std::vector<ReferralRow>> ReferralStore::patient_referrals(
           rd->conn(),
           std::string("SELECT ") + kReferralColumns +
               " WHERE r.patient_id = ?1 AND r.from_institution IN (" + id_list(from_institutions) +
-              ") ORDER BY r.id DESC LIMIT 100",
+              ") ORDER BY r.id DESC LIMIT " + std::to_string(kPatientListMost),
           [&](sql::Stmt& st) { st.bind(1, patient_id); },
           [&](sql::Stmt& st) { out.push_back(read_referral(st)); });
       !s)

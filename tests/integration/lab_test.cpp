@@ -862,6 +862,31 @@ TEST_F(LabTest, the_patients_consults_referrals_and_emergency_cases_are_in_the_t
   EXPECT_EQ(json::parse(review.body)["status"], "closed");
   const json other = json::parse(server_->get(tb, "/api/timeline?patientId=TA-LAB-1").body);
   EXPECT_TRUE(other["entries"].empty()) << other.dump();
+  EXPECT_EQ(timeline["bounded"], json::array()) << timeline["bounded"];
+
+  // A record with more referrals than it lists says so: the newest 100 are listed, and the
+  // clinician is told that older ones exist.
+  for (int i = 0; i < 100; ++i) {
+    auto r = server_->request(doc, "POST", "/api/referrals",
+                              json{{"direction", "up"},
+                                   {"toInstitution", "lead"},
+                                   {"urgency", "routine"},
+                                   {"patientId", "TA-LAB-1"},
+                                   {"reason", "follow-up " + std::to_string(i)}}
+                                  .dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  timeline = json::parse(server_->get(doc, "/api/timeline?patientId=TA-LAB-1").body);
+  EXPECT_EQ(timeline["bounded"], json::array({"referrals"})) << timeline["bounded"];
+  std::size_t referrals = 0;
+  bool first_listed = false;
+  for (const json& e : timeline["entries"]) {
+    if (e["kind"] != "referral") continue;
+    ++referrals;
+    first_listed = first_listed || e["referral"]["id"] == referral_id;
+  }
+  EXPECT_EQ(referrals, 100u);
+  EXPECT_FALSE(first_listed) << "the oldest referral is the one left out";
 }
 
 }  // namespace

@@ -573,6 +573,19 @@ TEST_F(WebFrontEnd, a_recognised_lab_result_is_taken_instead_of_repeating_the_te
                              .dump())
                 .status,
             201);
+  // A long record: more referrals of the patient than the timeline lists.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(server
+                  .request(ta, "POST", "/api/referrals",
+                           json{{"direction", "up"},
+                                {"toInstitution", "lead"},
+                                {"urgency", "routine"},
+                                {"patientId", "TA-LAB-2"},
+                                {"reason", "复查 " + std::to_string(i)}}
+                               .dump())
+                  .status,
+              201);
+  }
   // Township A's emergency cases for the patient; `then` is done to each just opened.
   auto case_of = [&](const char* kind, const char* reason, const std::string& then,
                      const std::string& body) {

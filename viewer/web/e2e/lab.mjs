@@ -29,8 +29,13 @@ await run(async ({ context, shot, login }) => {
   const entry = (kind) => page.locator(`.timeline li.entry[data-kind="${kind}"]`).first();
   await entries.nth(4).waitFor(WAIT);
   const kinds = await entries.evaluateAll((es) => es.map((e) => e.dataset.kind));
-  const examinations = kinds.filter((k) => k !== 'consult' && k !== 'emergency').join(',');
+  const examinations = kinds
+    .filter((k) => k !== 'consult' && k !== 'emergency' && k !== 'referral')
+    .join(',');
   if (examinations !== 'ecg,lab,lab,imaging') fail(`timeline kinds ${kinds}`);
+  // The record is longer than listed: the doctor is told which kind was cut.
+  const bounded = await page.locator('p.notice.bounded[data-bounded="referrals"]').textContent();
+  if (!bounded.includes('转诊（最近 100 次）')) fail(`the long record's notice "${bounded}"`);
   // Township A's consult about the patient: its question and status; its room is for those
   // who take part, not for this doctor.
   const consult = entry('consult');

@@ -103,6 +103,8 @@ interface Timeline {
     national?: boolean;
   };
   entries: TimelineEntry[];
+  // The kinds of which only the newest are listed: older ones exist.
+  bounded?: ('results' | 'studies' | 'consults' | 'referrals' | 'emergencies')[];
 }
 
 // One of the people a Patient ID names at different members (a 409 from the hub).
@@ -525,6 +527,12 @@ export function LabResults(props: { patientId: string; institution: string }) {
             patient.institutions.length > 0 &&
             ` · ${t('patientOf')} ${patient.institutions.map((i) => names[i] ?? i).join(', ')}`}
           {patient.national && ` · ${t('nationalId')}`}
+        </p>
+      )}
+      {timeline && timeline.bounded && timeline.bounded.length > 0 && (
+        <p class="notice bounded" data-bounded={timeline.bounded.join(' ')}>
+          {t('onlyNewest')}
+          {timeline.bounded.map((k) => t(`bounded_${k}` as Key)).join(' · ')}
         </p>
       )}
       {timeline && timeline.entries.length > 0 && (

@@ -49,6 +49,8 @@ struct PatientSources {
   ReportsOf reports;
   ReadsOf reads;
   CareOf care;
+  // The most events of one kind `care` gives (the newest); 0: it gives them all.
+  std::size_t care_most = 0;
   pacs::Index* index = nullptr;  // the patient's studies, for the timeline
   // The Issuer of Patient ID under which an ID names the same person at every member
   // ([queue] national_id_issuer); empty: every member's IDs are its own.

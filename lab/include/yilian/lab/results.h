@@ -142,7 +142,8 @@ class LabStore {
   Result<std::int64_t> store(std::int64_t institution_id, std::string_view control_id,
                              std::string_view protocol, std::string_view received_at,
                              const std::vector<LabResult>& results, bool& duplicate);
-  // A patient's results at these institutions, newest specimen first.
+  // A patient's results at these institutions, newest specimen first, at most kMostResults.
+  static constexpr std::size_t kMostResults = 5000;
   Result<std::vector<LabResult>> results(std::string_view patient_id,
                                          const std::vector<std::int64_t>& institutions);
   Result<std::optional<LabResult>> result(std::int64_t id);

@@ -84,7 +84,7 @@ class CaseStore {
   Result<std::vector<CaseRow>> cases(const std::vector<std::int64_t>& institutions,
                                      const Filter& filter);
   // A patient's cases at the given institutions (the patient's Patient ID there), newest first,
-  // at most 100.
+  // at most kPatientListMost (consult_store.h).
   Result<std::vector<CaseRow>> patient_cases(std::string_view patient_id,
                                              const std::vector<std::int64_t>& institutions);
   // Every case opened in [from, to) (ISO 8601 UTC) with its time points, oldest case first.

@@ -26,6 +26,10 @@
 
 namespace yilian::teleconsult {
 
+// The most consults, referrals and emergency cases of one patient a record lists, of each kind
+// (the newest).
+inline constexpr std::int64_t kPatientListMost = 100;
+
 struct ConsultAttachment {
   std::string kind;  // study, ecg, report
   std::string ref;   // study UID, ECG SOP instance UID, or report id
@@ -116,7 +120,8 @@ class ConsultStore {
   // in (not declined or cancelled): their results and reports reach the specialist.
   Result<std::vector<std::int64_t>> consulting_institutions(std::string_view patient_id,
                                                             std::int64_t user_id);
-  // The consults about this patient asked by these institutions, newest first (at most 100).
+  // The consults about this patient asked by these institutions, newest first (at most
+  // kPatientListMost).
   Result<std::vector<ConsultRow>> patient_consults(std::string_view patient_id,
                                                    const std::vector<std::int64_t>& institutions);
   Result<std::vector<ConsultEvent>> events(std::int64_t id);

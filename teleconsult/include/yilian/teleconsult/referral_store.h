@@ -57,7 +57,8 @@ class ReferralStore {
   // rejected or cancelled): their results and reports reach the receiving doctors.
   Result<std::vector<std::int64_t>> referring_institutions(
       std::string_view patient_id, const std::vector<std::int64_t>& to_institutions);
-  // The referrals of this patient from these institutions, newest first (at most 100).
+  // The referrals of this patient from these institutions, newest first (at most
+  // kPatientListMost).
   Result<std::vector<ReferralRow>> patient_referrals(
       std::string_view patient_id, const std::vector<std::int64_t>& from_institutions);
   Result<ReferralRow> change_referral(
