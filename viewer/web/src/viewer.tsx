@@ -1,7 +1,7 @@
 // The image viewer: series thumbnails, frame scrolling (wheel, keys), window/level by presets
 // and by dragging, zoom and pan, length and angle measurement, cine of multi-frame objects.
 // Frames are rendered by the hub (WADO-RS rendered, sized to the canvas) and drawn here.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, DicomJson, image, qido, tagNumber, tagNumbers, tagString } from './api';
 import { Key, t } from './i18n';
 import { SlideInfo, SlideViewer, slideUrl } from './slide';
@@ -516,12 +516,11 @@ export function ImageViewer(props: {
       .catch((e) => setError(String(e)));
   };
   // The current series' measurements, each opening its frame.
-  const inSeries = saved
-    .map((m) => ({
-      m,
-      at: frames.findIndex((f) => f.instance === m.instance && f.frame === m.frame),
-    }))
-    .filter((x) => x.at >= 0);
+  const frameAt = useMemo(() => new Map(frames.map((f, i) => [frameKey(f), i])), [frames]);
+  const inSeries = useMemo(
+    () => saved.map((m) => ({ m, at: frameAt.get(frameKey(m)) ?? -1 })).filter((x) => x.at >= 0),
+    [saved, frameAt],
+  );
   const onWheel = (e: WheelEvent) => {
     e.preventDefault();
     if (e.ctrlKey) setZoom((z) => Math.min(20, Math.max(0.1, z * Math.exp(-e.deltaY / 500))));
@@ -659,6 +658,8 @@ export function ImageViewer(props: {
     </div>
   );
 }
+
+const frameKey = (f: { instance: string; frame: number }) => `${f.instance}/${f.frame}`;
 
 async function loadMeasurements(study: string): Promise<SavedMeasure[]> {
   const r = await api<{ measurements: SavedMeasure[] }>(
