@@ -443,7 +443,9 @@ export function ImageViewer(props: {
     const s = Math.min(c.width / cols, c.height / rows) * zoom;
     const ox = c.width / 2 + pan.x - (cols * s) / 2;
     const oy = c.height / 2 + pan.y - (rows * s) / 2;
-    return { x: (x - ox) / s, y: (y - oy) / s };
+    // On the image: a point dragged past its edge stays on the edge.
+    const clamp = (v: number, most: number) => Math.min(Math.max(v, 0), most);
+    return { x: clamp((x - ox) / s, cols), y: clamp((y - oy) / s, rows) };
   };
 
   const onPointerDown = (e: PointerEvent) => {
@@ -498,7 +500,10 @@ export function ImageViewer(props: {
   const commit = (m: Measure) => {
     setDraft(null);
     const v = measureValue(m, geometry);
-    if (!frame || !v) return;
+    // A click without a drag measures nothing.
+    const [a, b] = m.points;
+    if (!frame || !v || !a || !b || (m.kind === 'length' && Math.hypot(b.x - a.x, b.y - a.y) < 1))
+      return;
     api<SavedMeasure>('POST', `/api/studies/${encodeURIComponent(study)}/measurements`, {
       instance: frame.instance,
       frame: frame.frame,
