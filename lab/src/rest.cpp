@@ -254,13 +254,14 @@ std::variant<PatientRecord, Response> read_patient(const Request& req, const cha
     auto care = sources.care(p, out.patient, out.institutions);
     if (!care.ok()) return Response::from_error(care.error());
     out.events = std::move(*care);
-    for (auto [kind, name] :
+    for (const auto& kind_name :
          {std::pair{EntryKind::consult, "consults"}, std::pair{EntryKind::referral, "referrals"},
           std::pair{EntryKind::emergency, "emergencies"}}) {
+      const EntryKind kind = kind_name.first;
       const auto n = std::count_if(out.events.begin(), out.events.end(),
                                    [kind](const CareEvent& e) { return e.kind == kind; });
       if (sources.care_most > 0 && static_cast<std::size_t>(n) >= sources.care_most) {
-        out.bounded.push_back(name);
+        out.bounded.push_back(kind_name.second);
       }
     }
   }
